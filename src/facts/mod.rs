@@ -1,0 +1,7 @@
+//! Observed state: the model (`model`), the probe each host runs and the
+//! parsing of what comes back (`probe`). An unreachable host is a fact.
+
+mod model;
+pub mod observe;
+
+pub use model::*;

@@ -1,0 +1,202 @@
+//! The desired state: cluster.toml's schema, its defaults, and validation
+//! into typed values. Knows nothing of hosts or SSH.
+
+mod load;
+mod types;
+
+pub use load::{find_config, load_file, load_str, Diagnostic, Diagnostics};
+pub use types::*;
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The whole desired state, validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct Spec {
+    /// The file it was read from (for messages).
+    pub source: PathBuf,
+    pub cluster: Cluster,
+    pub load_balancer: Option<LoadBalancer>,
+    pub tokens: Tokens,
+    pub preflight: Preflight,
+    /// Every node, in file order (file order decides the default bootstrap node).
+    pub nodes: Vec<Node>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cluster {
+    pub name: String,
+    pub kubernetes_version: KubeVersion,
+    pub endpoint: Endpoint,
+    pub pod_cidr: ipnet::IpNet,
+    pub service_cidr: ipnet::IpNet,
+    pub cri_socket: String,
+    pub cni: Cni,
+    /// The control plane that runs `kubeadm init` on an empty cluster.
+    pub bootstrap: NodeName,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cni {
+    pub name: String,
+    /// Applied with `kubectl apply -f` on the bootstrap node.
+    pub manifest: String,
+}
+
+/// The load balancer in front of the API servers (not a Kubernetes node;
+/// gt does not manage it, but the lab simulates it and status shows it).
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadBalancer {
+    pub name: String,
+    pub address: IpAddr,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tokens {
+    /// TTL of the one bootstrap token an apply mints.
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Preflight {
+    /// Check names passed to `--ignore-preflight-errors` (lowercased).
+    pub ignore: Vec<String>,
+}
+
+/// Whether the node should be in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeState {
+    Present,
+    Absent,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub name: NodeName,
+    pub role: Role,
+    pub address: IpAddr,
+    pub arch: Arch,
+    /// Labels gt manages on this node (system-managed keys are refused at load).
+    pub labels: BTreeMap<LabelKey, String>,
+    /// Taints gt manages, sorted.
+    pub taints: Vec<Taint>,
+    /// Implicit (`k8s_cluster`, `k8s_control_plane`/`k8s_worker`) and the node's own.
+    pub groups: Vec<String>,
+    pub state: NodeState,
+    pub connection: Connection,
+    /// 1-based line of the node's table in the file (for messages).
+    pub line: usize,
+}
+
+impl Node {
+    pub fn is_control_plane(&self) -> bool {
+        self.role == Role::ControlPlane
+    }
+    pub fn is_present(&self) -> bool {
+        self.state == NodeState::Present
+    }
+}
+
+/// How gt reaches a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Connection {
+    Ssh(SshSettings),
+    /// Commands run as local processes with this environment added
+    /// (Ansible's `ansible_connection=local`): gt running on the node itself,
+    /// or the lab's simulated hosts.
+    Local(LocalSettings),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SshSettings {
+    /// Where to connect: the node's address unless `ssh.host` overrides it.
+    pub host: String,
+    pub user: String,
+    pub port: u16,
+    pub identity_file: Option<PathBuf>,
+    /// ProxyJump hops, `[user@]host[:port]`, in order.
+    pub jump_hosts: Vec<String>,
+    /// An ssh_config file (`ssh -F`); the user's own ~/.ssh/config otherwise.
+    pub config_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    pub known_hosts: KnownHostsPolicy,
+    /// A known_hosts file instead of the user's own.
+    pub known_hosts_file: Option<PathBuf>,
+    /// Prefix commands with `sudo -n` (default: when the user is not root).
+    pub sudo: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KnownHostsPolicy {
+    /// Unknown or changed host keys are refused (StrictHostKeyChecking=yes).
+    Strict,
+    /// Unknown keys are recorded, changed keys refused (accept-new).
+    AcceptNew,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocalSettings {
+    /// Variables added to the environment of every command (e.g. GT_HOST_ROOT, PATH).
+    pub env: BTreeMap<String, String>,
+}
+
+/// Implicit group names (goldentooth's inventory).
+pub const GROUP_ALL_NODES: &str = "k8s_cluster";
+pub const GROUP_CONTROL_PLANE: &str = "k8s_control_plane";
+pub const GROUP_WORKER: &str = "k8s_worker";
+
+impl Spec {
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name.as_str() == name)
+    }
+
+    /// Nodes that should be in the cluster, in file order.
+    pub fn present_nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.is_present())
+    }
+
+    pub fn control_planes(&self) -> impl Iterator<Item = &Node> {
+        self.present_nodes().filter(|n| n.is_control_plane())
+    }
+
+    pub fn workers(&self) -> impl Iterator<Item = &Node> {
+        self.present_nodes().filter(|n| !n.is_control_plane())
+    }
+
+    pub fn bootstrap_node(&self) -> &Node {
+        self.node(self.cluster.bootstrap.as_str())
+            .expect("validated: the bootstrap node exists")
+    }
+
+    /// Nodes a target names: a node, a group, or `all`; in file order.
+    pub fn select(&self, target: &str) -> Vec<&Node> {
+        if target == "all" {
+            return self.nodes.iter().collect();
+        }
+        if let Some(n) = self.node(target) {
+            return vec![n];
+        }
+        self.nodes
+            .iter()
+            .filter(|n| n.groups.iter().any(|g| g == target))
+            .collect()
+    }
+
+    /// Every group name any node is in, sorted.
+    pub fn groups(&self) -> Vec<String> {
+        let mut g: Vec<String> = self
+            .nodes
+            .iter()
+            .flat_map(|n| n.groups.iter().cloned())
+            .collect();
+        g.sort();
+        g.dedup();
+        g
+    }
+}

@@ -1,0 +1,630 @@
+//! Validated value types of the desired state. Parse once, here; nothing
+//! downstream re-validates strings (STYLE.md §2).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A Kubernetes node name: a DNS-1123 subdomain (lowercase alphanumerics,
+/// `-` and `.`, at most 253 characters, alphanumeric at both ends).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NodeName(String);
+
+impl NodeName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for NodeName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if is_dns_subdomain(&s) {
+            Ok(NodeName(s))
+        } else {
+            Err(format!(
+                "node name {s:?} is not a DNS subdomain: use lowercase letters, digits, '-' and '.', \
+                 starting and ending with a letter or digit, at most 253 characters"
+            ))
+        }
+    }
+}
+
+impl FromStr for NodeName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        NodeName::try_from(s.to_string())
+    }
+}
+
+impl From<NodeName> for String {
+    fn from(n: NodeName) -> String {
+        n.0
+    }
+}
+
+impl fmt::Display for NodeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::borrow::Borrow<str> for NodeName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+pub(crate) fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && part.len() <= 63
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
+/// What a node is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    ControlPlane,
+    Worker,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ControlPlane => "control-plane",
+            Role::Worker => "worker",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// CPU architecture as Kubernetes names it (`kubernetes.io/arch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Amd64,
+    Arm64,
+    Arm,
+    Ppc64le,
+    S390x,
+    Riscv64,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 6] = [
+        Arch::Amd64,
+        Arch::Arm64,
+        Arch::Arm,
+        Arch::Ppc64le,
+        Arch::S390x,
+        Arch::Riscv64,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+            Arch::Arm => "arm",
+            Arch::Ppc64le => "ppc64le",
+            Arch::S390x => "s390x",
+            Arch::Riscv64 => "riscv64",
+        }
+    }
+
+    /// What `uname -m` prints on this architecture.
+    pub fn uname_machine(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "x86_64",
+            Arch::Arm64 => "aarch64",
+            Arch::Arm => "armv7l",
+            Arch::Ppc64le => "ppc64le",
+            Arch::S390x => "s390x",
+            Arch::Riscv64 => "riscv64",
+        }
+    }
+
+    /// Parses either the Kubernetes name or a `uname -m` machine string.
+    pub fn parse(s: &str) -> Option<Arch> {
+        match s.trim() {
+            "amd64" | "x86_64" => Some(Arch::Amd64),
+            "arm64" | "aarch64" => Some(Arch::Arm64),
+            "arm" | "armv7l" | "armv6l" => Some(Arch::Arm),
+            "ppc64le" => Some(Arch::Ppc64le),
+            "s390x" => Some(Arch::S390x),
+            "riscv64" => Some(Arch::Riscv64),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A label key: optional DNS-subdomain prefix (≤253) + `/` + name (≤63).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LabelKey(String);
+
+impl LabelKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Keys gt never manages: the kubelet and kubeadm own them.
+    pub fn is_system_managed(&self) -> bool {
+        let k = self.0.as_str();
+        k.starts_with("kubernetes.io/")
+            || k.starts_with("beta.kubernetes.io/")
+            || k == "node.kubernetes.io/exclude-from-external-load-balancers"
+            || k.starts_with("node-role.kubernetes.io/")
+            || k.starts_with("node.kubernetes.io/")
+            || k.starts_with("topology.kubernetes.io/")
+            || k.starts_with("projectcalico.org/")
+    }
+}
+
+fn is_qualified_name_part(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// Validates a qualified name (label key, taint key). Returns the reason on failure.
+pub fn check_qualified_name(s: &str) -> Result<(), String> {
+    let (prefix, name) = match s.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, s),
+    };
+    if let Some(p) = prefix {
+        if p.is_empty() || p.len() > 253 || !is_dns_subdomain(p) {
+            return Err(format!(
+                "prefix {p:?} must be a DNS subdomain (lowercase letters, digits, '-', '.'; at most 253 characters)"
+            ));
+        }
+    }
+    if name.contains('/') {
+        return Err("a key may contain at most one '/'".into());
+    }
+    if !is_qualified_name_part(name) {
+        return Err(format!(
+            "name {name:?} must be 1-63 characters of letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
+/// Validates a label value: empty, or ≤63 with the qualified-name charset.
+pub fn check_label_value(s: &str) -> Result<(), String> {
+    if s.is_empty() || is_qualified_name_part(s) {
+        Ok(())
+    } else {
+        Err(format!(
+            "value {s:?} must be empty or 1-63 characters of letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        ))
+    }
+}
+
+impl TryFrom<String> for LabelKey {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        check_qualified_name(&s).map(|()| LabelKey(s))
+    }
+}
+
+impl From<LabelKey> for String {
+    fn from(k: LabelKey) -> String {
+        k.0
+    }
+}
+
+impl fmt::Display for LabelKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Taint effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TaintEffect {
+    NoSchedule,
+    PreferNoSchedule,
+    NoExecute,
+}
+
+impl TaintEffect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaintEffect::NoSchedule => "NoSchedule",
+            TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+            TaintEffect::NoExecute => "NoExecute",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TaintEffect> {
+        match s {
+            "NoSchedule" => Some(TaintEffect::NoSchedule),
+            "PreferNoSchedule" => Some(TaintEffect::PreferNoSchedule),
+            "NoExecute" => Some(TaintEffect::NoExecute),
+            _ => None,
+        }
+    }
+}
+
+/// A taint, `key[=value]:Effect`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Taint {
+    pub key: String,
+    pub value: String,
+    pub effect: TaintEffect,
+}
+
+impl Taint {
+    /// The well-known control-plane taint kubeadm puts on control planes.
+    pub fn control_plane() -> Taint {
+        Taint {
+            key: "node-role.kubernetes.io/control-plane".into(),
+            value: String::new(),
+            effect: TaintEffect::NoSchedule,
+        }
+    }
+
+    /// Taints gt never manages: kubeadm and the node lifecycle controller own them.
+    pub fn is_system_managed(&self) -> bool {
+        self.key.starts_with("node-role.kubernetes.io/")
+            || self.key.starts_with("node.kubernetes.io/")
+            || self.key.starts_with("node.cloudprovider.kubernetes.io/")
+    }
+}
+
+impl FromStr for Taint {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Taint, String> {
+        let (kv, effect) = s.rsplit_once(':').ok_or_else(|| {
+            format!("taint {s:?} has no effect: write key[=value]:NoSchedule|PreferNoSchedule|NoExecute")
+        })?;
+        let effect = TaintEffect::parse(effect).ok_or_else(|| {
+            format!(
+                "taint effect {effect:?} must be one of NoSchedule, PreferNoSchedule, NoExecute"
+            )
+        })?;
+        let (key, value) = match kv.split_once('=') {
+            Some((k, v)) => (k, v),
+            None => (kv, ""),
+        };
+        check_qualified_name(key).map_err(|e| format!("taint key {key:?}: {e}"))?;
+        check_label_value(value).map_err(|e| format!("taint {e}"))?;
+        Ok(Taint {
+            key: key.to_string(),
+            value: value.to_string(),
+            effect,
+        })
+    }
+}
+
+impl TryFrom<String> for Taint {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Taint> for String {
+    fn from(t: Taint) -> String {
+        t.to_string()
+    }
+}
+
+impl fmt::Display for Taint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.value.is_empty() {
+            write!(f, "{}:{}", self.key, self.effect.as_str())
+        } else {
+            write!(f, "{}={}:{}", self.key, self.value, self.effect.as_str())
+        }
+    }
+}
+
+/// `host:port` of the control-plane endpoint (the load balancer).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Endpoint {
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.host.parse().ok()
+    }
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Endpoint, String> {
+        let hint = "write host:port, e.g. \"10.4.0.10:6443\"";
+        if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
+            if sa.port() == 0 {
+                return Err(format!("endpoint {s:?} has port 0; {hint}"));
+            }
+            return Ok(Endpoint {
+                host: sa.ip().to_string(),
+                port: sa.port(),
+            });
+        }
+        let (host, port) = s
+            .rsplit_once(':')
+            .ok_or_else(|| format!("endpoint {s:?} has no port; {hint}"))?;
+        let port: u16 = port
+            .parse()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("endpoint {s:?} has an invalid port {port:?}; {hint}"))?;
+        if host.parse::<IpAddr>().is_err() && !is_dns_subdomain(host) {
+            return Err(format!(
+                "endpoint host {host:?} is neither an IP address nor a DNS name; {hint}"
+            ));
+        }
+        Ok(Endpoint {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+impl TryFrom<String> for Endpoint {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Endpoint> for String {
+    fn from(e: Endpoint) -> String {
+        e.to_string()
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// A Kubernetes version as the file gives it: `1.32` (any patch) or `1.32.4`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KubeVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: Option<u32>,
+}
+
+impl KubeVersion {
+    /// Parses `1.32`, `1.32.4`, `v1.32.4`, and tolerates build suffixes such as `v1.32.4+k3s1`.
+    pub fn parse(s: &str) -> Option<KubeVersion> {
+        let s = s.trim();
+        let s = s.strip_prefix('v').unwrap_or(s);
+        let s = s.split(['+', '-']).next()?;
+        let mut it = s.split('.');
+        let major = it.next()?.parse().ok()?;
+        let minor = it.next()?.parse().ok()?;
+        let patch = match it.next() {
+            Some(p) => Some(p.parse().ok()?),
+            None => None,
+        };
+        if it.next().is_some() {
+            return None;
+        }
+        Some(KubeVersion {
+            major,
+            minor,
+            patch,
+        })
+    }
+
+    /// Whether an observed version satisfies this desired one.
+    pub fn matches(&self, observed: &KubeVersion) -> bool {
+        self.major == observed.major
+            && self.minor == observed.minor
+            && self.patch.is_none_or(|p| Some(p) == observed.patch)
+    }
+
+    /// The value of `kubeadm init --kubernetes-version`: `stable-1.32` or `v1.32.4`.
+    pub fn kubeadm_flag(&self) -> String {
+        match self.patch {
+            Some(p) => format!("v{}.{}.{}", self.major, self.minor, p),
+            None => format!("stable-{}.{}", self.major, self.minor),
+        }
+    }
+}
+
+impl fmt::Display for KubeVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.patch {
+            Some(p) => write!(f, "{}.{}.{}", self.major, self.minor, p),
+            None => write!(f, "{}.{}", self.major, self.minor),
+        }
+    }
+}
+
+impl Serialize for KubeVersion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for KubeVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        KubeVersion::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid Kubernetes version {s:?}")))
+    }
+}
+
+/// Parses a Go-style duration as kubeadm's `--ttl` takes it: `15m`, `24h`,
+/// `1h30m`, `90s`, `0` (never expires).
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    if s.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += n * scale;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+/// Formats a duration the way Go prints it for whole units: `15m0s` → we
+/// print the shorter `15m`, `2h`, `1h30m`, `45s`.
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 {
+        return if d.is_zero() {
+            "0".into()
+        } else {
+            format!("{}ms", d.as_millis())
+        };
+    }
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taint_round_trips_and_rejects_bad_effects() {
+        let t: Taint = "goldentooth.io/gpu=true:NoSchedule".parse().unwrap();
+        assert_eq!(t.key, "goldentooth.io/gpu");
+        assert_eq!(t.value, "true");
+        assert_eq!(t.to_string(), "goldentooth.io/gpu=true:NoSchedule");
+        let bare: Taint = "node-role.kubernetes.io/control-plane:NoSchedule"
+            .parse()
+            .unwrap();
+        assert_eq!(bare, Taint::control_plane());
+        assert!("gpu=true:NoScheduled"
+            .parse::<Taint>()
+            .unwrap_err()
+            .contains("NoSchedule, PreferNoSchedule, NoExecute"));
+        assert!("gpu=true".parse::<Taint>().is_err());
+        assert!("-gpu:NoSchedule".parse::<Taint>().is_err());
+    }
+
+    #[test]
+    fn label_keys_follow_kubernetes_syntax() {
+        assert!(check_qualified_name("goldentooth.io/role").is_ok());
+        assert!(check_qualified_name("role").is_ok());
+        assert!(check_qualified_name("Goldentooth.io/role").is_err());
+        assert!(check_qualified_name("a/b/c").is_err());
+        assert!(check_qualified_name(&"x".repeat(64)).is_err());
+        assert!(check_qualified_name("/role").is_err());
+        assert!(check_label_value("").is_ok());
+        assert!(check_label_value("ray-head").is_ok());
+        assert!(check_label_value("has space").is_err());
+        assert!(check_label_value(&"v".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn endpoints_need_a_port() {
+        let e: Endpoint = "10.4.0.10:6443".parse().unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("10.4.0.10", 6443));
+        assert!("10.4.0.10".parse::<Endpoint>().is_err());
+        assert!("10.4.0.10:0".parse::<Endpoint>().is_err());
+        assert!("10.4.0.10:99999".parse::<Endpoint>().is_err());
+        assert_eq!(
+            "k8s.goldentooth.net:6443".parse::<Endpoint>().unwrap().port,
+            6443
+        );
+        assert_eq!(
+            "[::1]:6443".parse::<Endpoint>().unwrap().to_string(),
+            "[::1]:6443"
+        );
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_go_duration("15"), None);
+        assert_eq!(parse_go_duration("fifteen minutes"), None);
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_duration(Duration::from_secs(900)), "15m");
+    }
+
+    #[test]
+    fn kube_versions() {
+        let want = KubeVersion::parse("1.32").unwrap();
+        assert!(want.matches(&KubeVersion::parse("v1.32.4").unwrap()));
+        assert!(!want.matches(&KubeVersion::parse("v1.31.9").unwrap()));
+        assert_eq!(want.kubeadm_flag(), "stable-1.32");
+        let exact = KubeVersion::parse("1.32.4").unwrap();
+        assert!(!exact.matches(&KubeVersion::parse("v1.32.3").unwrap()));
+        assert_eq!(exact.kubeadm_flag(), "v1.32.4");
+    }
+}

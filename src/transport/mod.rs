@@ -1,0 +1,2 @@
+//! How gt reaches hosts: a small `Host` trait with SSH, local and fake
+//! implementations (issue 4).
