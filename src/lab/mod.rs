@@ -2,3 +2,4 @@
 //! gt's public behaviour (issue 3).
 
 pub mod sim;
+pub mod topology;

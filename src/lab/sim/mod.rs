@@ -1,5 +1,7 @@
 //! Simulated kubeadm, kubectl, systemctl, kubelet and uname (issue 3).
 
+pub mod api;
+
 use std::process::ExitCode;
 
 /// Tools the gt binary answers as when invoked under their name (argv[0]).
