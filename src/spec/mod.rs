@@ -144,6 +144,8 @@ pub enum KnownHostsPolicy {
 pub struct LocalSettings {
     /// Variables added to the environment of every command (e.g. GT_HOST_ROOT, PATH).
     pub env: BTreeMap<String, String>,
+    /// The shell that runs each command as `SHELL -c CMD` (Ansible's `ansible_shell_executable`).
+    pub shell: PathBuf,
 }
 
 /// Implicit group names (goldentooth's inventory).
