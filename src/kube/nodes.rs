@@ -62,6 +62,8 @@ struct Condition {
     status: String,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -97,21 +99,20 @@ fn facts_of(n: Node) -> NodeFacts {
         .unwrap_or_default()
         .into_iter()
         .find(|c| c.kind == "Ready");
-    let (ready, ready_reason) = match ready {
+    let (ready, ready_reason, ready_message) = match ready {
         Some(c) => {
             let status = match c.status.as_str() {
                 "True" => ReadyStatus::True,
                 "False" => ReadyStatus::False,
                 _ => ReadyStatus::Unknown,
             };
-            let reason = if status == ReadyStatus::True {
-                None
+            if status == ReadyStatus::True {
+                (status, None, None)
             } else {
-                c.reason
-            };
-            (status, reason)
+                (status, c.reason, c.message)
+            }
         }
-        None => (ReadyStatus::Unknown, None),
+        None => (ReadyStatus::Unknown, None, None),
     };
     let labels = n.metadata.labels.unwrap_or_default();
     let info = n.status.node_info;
@@ -136,6 +137,7 @@ fn facts_of(n: Node) -> NodeFacts {
         taints,
         ready,
         ready_reason,
+        ready_message,
         kubelet_version: info.and_then(|i| i.kubelet_version),
         arch,
         internal_ip: n
@@ -273,7 +275,7 @@ mod tests {
         let nodes = parse(NODES).unwrap();
         let b = &nodes["bettley"];
         assert_eq!(b.ready, ReadyStatus::True);
-        assert_eq!(b.ready_reason, None);
+        assert_eq!((&b.ready_reason, &b.ready_message), (&None, &None));
         assert_eq!(b.kubelet_version.as_deref(), Some("v1.32.4"));
         assert_eq!(b.arch.as_deref(), Some("arm64"));
         assert_eq!(b.internal_ip.as_deref(), Some("10.4.0.11"));
@@ -296,6 +298,7 @@ mod tests {
         let v = &parse(NODES).unwrap()["velaryon"];
         assert_eq!(v.ready, ReadyStatus::False);
         assert_eq!(v.ready_reason.as_deref(), Some("KubeletNotReady"));
+        assert!(v.waits_for_cni(), "{:?}", v.ready_message);
         assert_eq!(
             v.taints.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
             vec![
