@@ -282,7 +282,7 @@ pub fn shell_join<S: AsRef<str>>(words: &[S]) -> String {
 }
 
 /// Seconds with one decimal, for messages: `5.0 s`.
-pub(crate) fn secs(d: Duration) -> String {
+pub fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
