@@ -160,7 +160,9 @@ impl NodeFacts {
         self.ready != ReadyStatus::True
             && self.ready_message.as_deref().is_some_and(|m| {
                 let m = m.to_ascii_lowercase();
-                m.contains("network plugin") || m.contains("networkpluginnotready") || m.contains("cni")
+                m.contains("network plugin")
+                    || m.contains("networkpluginnotready")
+                    || m.contains("cni")
             })
     }
 

@@ -45,6 +45,15 @@ fn table_mut<'d>(
         .expect("just inserted")
 }
 
+/// Replaces a string value, keeping the comment that follows it on its line.
+fn set_str(t: &mut dyn toml_edit::TableLike, key: &str, v: &str) {
+    let mut new = Value::from(v);
+    if let Some(old) = t.get(key).and_then(Item::as_value) {
+        *new.decor_mut() = old.decor().clone();
+    }
+    t.insert(key, Item::Value(new));
+}
+
 /// Rewrites `source` (a valid cluster.toml) for the lab. Errors are structural
 /// surprises in a file the loader accepted, so they are plain messages.
 pub fn rewrite(source: &str, r: &Rewrite<'_>) -> Result<String, String> {
@@ -54,7 +63,7 @@ pub fn rewrite(source: &str, r: &Rewrite<'_>) -> Result<String, String> {
     let root = doc.as_table_mut();
 
     let cluster = table_mut(root, "cluster");
-    cluster.insert("endpoint", value(r.endpoint));
+    set_str(cluster, "endpoint", r.endpoint);
     // A manifest given as a relative path was relative to the topology's directory.
     if let Some(cni) = cluster.get_mut("cni").and_then(Item::as_table_like_mut) {
         if let Some(m) = cni.get("manifest").and_then(Item::as_str) {
@@ -70,7 +79,7 @@ pub fn rewrite(source: &str, r: &Rewrite<'_>) -> Result<String, String> {
             .get_mut("load_balancer")
             .and_then(Item::as_table_like_mut)
         {
-            t.insert("address", value(lb));
+            set_str(t, "address", lb);
         }
     }
 
@@ -108,7 +117,7 @@ pub fn rewrite(source: &str, r: &Rewrite<'_>) -> Result<String, String> {
             .get_mut(name)
             .and_then(Item::as_table_like_mut)
             .ok_or_else(|| format!("node {name} is not a table in the topology"))?;
-        node.insert("address", value(address.as_str()));
+        set_str(node, "address", address);
         node.remove("connection");
         node.remove("ssh");
         node.remove("local");
@@ -138,7 +147,7 @@ mod tests {
 [cluster]
 name = "goldentooth"
 kubernetes_version = "1.32"
-endpoint = "10.4.0.10:6443"
+endpoint = "10.4.0.10:6443" # the LB
 pod_cidr = "192.168.0.0/16"
 service_cidr = "172.16.0.0/20"
 
@@ -230,6 +239,10 @@ taints = ["goldentooth.io/gpu=true:NoSchedule"]
             Some("/lab/bin/gt-lab-sh")
         );
         assert!(out.contains("# keep me"), "comments survive:\n{out}");
+        assert!(
+            out.contains("endpoint = \"127.4.0.10:6443\" # the LB\n"),
+            "a replaced value keeps its comment:\n{out}"
+        );
         assert!(out.contains("goldentooth.io/gpu=true:NoSchedule"));
     }
 
