@@ -169,10 +169,15 @@ pub fn fault(dir: &Path, node: &str, kind: FaultKind) -> Result<FaultReport, Lab
             }
         }
     }
-    faults.save(&dir, node).map_err(LabError::io(format!(
-        "writing {}",
-        Faults::path(&dir, node).display()
-    )))?;
+    if faults == Faults::default() {
+        // No file means no faults: a healed host looks like one never faulted.
+        let _ = std::fs::remove_file(Faults::path(&dir, node));
+    } else {
+        faults.save(&dir, node).map_err(LabError::io(format!(
+            "writing {}",
+            Faults::path(&dir, node).display()
+        )))?;
+    }
     if kind == FaultKind::Down {
         // A host that goes down takes its running commands with it.
         let pids = procs::host_processes(&dir, Some(node));
