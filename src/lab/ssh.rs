@@ -7,6 +7,11 @@
 //! rebinds, so the address really refuses connections while established
 //! sessions carry on. A group left with no address is stopped (an sshd with
 //! no ListenAddress would listen on every interface).
+//!
+//! sshd runs ForceCommand through the user's login shell; bash sources
+//! ~/.bashrc for commands that come over ssh, but only at shell level 1, so
+//! the sessions get `SHLVL=1`: a heavy rc file (pyenv, nvm) would otherwise
+//! cost every simulated command a few hundred milliseconds.
 
 use super::procs;
 use super::state::SshState;
@@ -182,7 +187,7 @@ fn render_config(dir: &Path, ssh: &SshState, group: usize, listen: &[String]) ->
          X11Forwarding no\n\
          AllowTcpForwarding no\n\
          AllowAgentForwarding no\n\
-         SetEnv GT_LAB_DIR={d}\n\
+         SetEnv GT_LAB_DIR={d} SHLVL=1\n\
          ForceCommand {d}/bin/{session}\n",
         hk = host_key(dir).display(),
         pid = procs::pid_file(dir, &process_name(group)).display(),
@@ -320,7 +325,7 @@ mod tests {
         assert!(c.contains("ListenAddress 127.4.0.11:2222\n"));
         assert!(!c.contains("127.4.0.12"));
         assert!(c.contains("ForceCommand /lab/bin/gt-lab-ssh-session\n"));
-        assert!(c.contains("SetEnv GT_LAB_DIR=/lab\n"));
+        assert!(c.contains("SetEnv GT_LAB_DIR=/lab SHLVL=1\n"));
         assert!(c.contains("PidFile /lab/pids/sshd-0.pid\n"));
         assert!(c.contains("MaxStartups 200:30:300\n"));
     }
