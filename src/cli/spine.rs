@@ -125,6 +125,7 @@ pub fn facts_for(
             spec,
             &crate::facts::observe::ObserveOptions {
                 parallelism: parallelism.max(1),
+                ..Default::default()
             },
         )
         .map_err(|e| e.to_string()),
