@@ -376,3 +376,67 @@ fn sudo_needing_a_password_is_named() {
     let argv = std::fs::read_to_string(bin.join("argv")).unwrap();
     assert_eq!(argv, "-n sh -c cat /etc/kubernetes/admin.conf\n");
 }
+
+#[test]
+fn a_killed_gt_leaves_no_ssh_master_behind() {
+    let Some(sshd) = Sshd::start(1) else { return };
+    let config = sshd.path("cluster.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[cluster]
+name = "t"
+kubernetes_version = "1.32"
+endpoint = "{addr}:6443"
+pod_cidr = "192.168.0.0/16"
+service_cidr = "172.16.0.0/20"
+[cluster.cni]
+name = "calico"
+manifest = "https://example.invalid/calico.yaml"
+[defaults]
+arch = "arm64"
+[defaults.ssh]
+port = {port}
+identity_file = "{key}"
+known_hosts_file = "{kh}"
+[nodes.solo]
+role = "control-plane"
+address = "{addr}"
+"#,
+            addr = sshd.addrs[0],
+            port = sshd.port,
+            key = sshd.path("user_key").display(),
+            kh = sshd.path("known_hosts").display(),
+        ),
+    )
+    .unwrap();
+    let mut gt = Command::new(env!("CARGO_BIN_EXE_gt"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "exec",
+            "solo",
+            "--",
+            "sleep 60",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let master = sshd.addrs[0].clone();
+    let until = Instant::now() + Duration::from_secs(10);
+    while ssh_processes_mentioning(&master) == 0 || !sshd.log().contains("Accepted publickey") {
+        assert!(Instant::now() < until, "gt never connected: {}", sshd.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    gt.kill().unwrap();
+    gt.wait().unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    while ssh_processes_mentioning(&master) > 0 {
+        assert!(
+            Instant::now() < until,
+            "an ssh master outlived the killed gt"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

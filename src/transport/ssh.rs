@@ -2,6 +2,9 @@
 //! working): one multiplexed master connection per host per run, opened by
 //! gt itself (to control its options, deadline and error log), then driven
 //! through openssh's native mux client.
+//!
+//! The master stays gt's child (no `-f`) and is told to die with gt
+//! (PR_SET_PDEATHSIG): an interrupted or killed gt leaves no ssh behind.
 
 use super::error::SshTarget;
 use super::local::exit_code;
@@ -23,12 +26,17 @@ pub struct SshHost {
     name: String,
     settings: SshSettings,
     session: Mutex<Option<Arc<Session>>>,
-    /// The master's pid, to end it if it outlives `close` (a hung command
-    /// keeps its session open) or if gt drops the host without closing it.
-    master_pid: Option<u32>,
+    /// The master process (killed if dropped: a host dropped without
+    /// `close`, on an error path, leaves nothing behind).
+    master: Mutex<Option<tokio::process::Child>>,
     /// A command was abandoned at its deadline: closing must end the master.
     abandoned: AtomicBool,
 }
+
+/// How often a starting master is checked for its control socket.
+const MASTER_POLL: Duration = Duration::from_millis(5);
+/// How long a closed master may take to exit before it is killed.
+const MASTER_EXIT_GRACE: Duration = Duration::from_secs(2);
 
 /// The `ssh` arguments that start the master connection of a host. With jump
 /// hosts, `generated_config` (written by `jump_config`) replaces `-F`: ssh
@@ -46,7 +54,6 @@ pub fn master_args(
         "-S".into(),
         control_socket.display().to_string(),
         "-M".into(),
-        "-f".into(),
         "-N".into(),
     ];
     for opt in common_options(s) {
@@ -76,7 +83,8 @@ pub fn master_args(
 /// Options for the host itself and, through `jump_config`, its jump hops.
 fn common_options(s: &SshSettings) -> Vec<String> {
     let mut o = vec![
-        "ControlPersist=yes".to_string(),
+        // The master lives exactly as long as gt's run (see the module doc).
+        "ControlPersist=no".to_string(),
         // Never prompt: a password or passphrase prompt would hang gt.
         "BatchMode=yes".to_string(),
         format!(
@@ -154,24 +162,49 @@ impl SshHost {
             .args(master_args(s, &ctl, &log, generated.as_deref()))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
-            // Not a pipe: the master forks (-f) and would hold it open for the whole run.
+            // Not a pipe: nobody reads it while the master runs; classified from the file on failure.
             .stderr(stderr)
             .kill_on_drop(true);
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        unsafe {
+            master.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child = master.spawn().map_err(|e| local("start ssh", e))?;
         let hops = s.jump_hosts.len() as u32 + 1;
         let deadline = s.connect_timeout * hops + HANDSHAKE_MARGIN;
-        let status = match tokio::time::timeout(deadline, child.wait()).await {
-            Ok(status) => status.map_err(|e| local("wait for ssh", e))?,
-            Err(_) => {
-                let _ = child.kill().await;
-                return Err(TransportError::ConnectTimeout {
-                    host: name.to_string(),
-                    address: format!("{}:{}", s.host, s.port),
-                    after: secs(deadline),
-                });
+        let ready = async {
+            loop {
+                if let Some(status) = child.try_wait().map_err(|e| local("wait for ssh", e))? {
+                    return Ok(Err(status));
+                }
+                if ctl.exists() {
+                    if let Ok(mut c) = openssh_mux_client::Connection::connect(&ctl).await {
+                        if c.send_alive_check().await.is_ok() {
+                            return Ok(Ok(()));
+                        }
+                    }
+                }
+                tokio::time::sleep(MASTER_POLL).await;
             }
         };
-        if !status.success() {
+        let ready: Result<Result<(), std::process::ExitStatus>, TransportError> =
+            match tokio::time::timeout(deadline, ready).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let _ = child.kill().await;
+                    return Err(TransportError::ConnectTimeout {
+                        host: name.to_string(),
+                        address: format!("{}:{}", s.host, s.port),
+                        after: secs(deadline),
+                    });
+                }
+            };
+        if ready?.is_err() {
             let mut text = std::fs::read_to_string(&log).unwrap_or_default();
             text.push_str(&std::fs::read_to_string(&stderr_path).unwrap_or_default());
             let known_hosts = s
@@ -188,16 +221,12 @@ impl SshHost {
             };
             return Err(classify_ssh_failure(&target, &text, started.elapsed()));
         }
-        let master_pid = match openssh_mux_client::Connection::connect(&ctl).await {
-            Ok(mut c) => c.send_alive_check().await.ok().map(|p| p.get()),
-            Err(_) => None,
-        };
         let session = Session::resume_mux(ctl.into_boxed_path(), Some(log.into_boxed_path()));
         Ok(SshHost {
             name: name.to_string(),
             settings: s.clone(),
             session: Mutex::new(Some(Arc::new(session))),
-            master_pid,
+            master: Mutex::new(Some(child)),
             abandoned: AtomicBool::new(false),
         })
     }
@@ -288,25 +317,26 @@ impl SshHost {
 
     async fn close_ssh(&self) {
         let session = self.session.lock().expect("not poisoned").take();
-        let Some(session) = session else { return };
-        match Arc::try_unwrap(session) {
-            Ok(session) => {
-                let _ = session.close().await;
+        if let Some(session) = session {
+            match Arc::try_unwrap(session) {
+                Ok(session) => {
+                    let _ = session.close().await;
+                }
+                Err(_) => self.abandoned.store(true, Ordering::SeqCst),
             }
-            Err(_) => self.abandoned.store(true, Ordering::SeqCst),
         }
+        let Some(mut master) = self.master.lock().expect("not poisoned").take() else {
+            return;
+        };
         // The master waits for open sessions before it exits; a hung one never ends.
         if self.abandoned.load(Ordering::SeqCst) {
-            self.kill_master();
+            let _ = master.start_kill();
         }
-    }
-
-    fn kill_master(&self) {
-        if let Some(pid) = self.master_pid {
-            // SAFETY: kill has no memory-safety preconditions; the pid is our ssh master's.
-            unsafe {
-                libc::kill(pid as libc::pid_t, libc::SIGTERM);
-            }
+        if tokio::time::timeout(MASTER_EXIT_GRACE, master.wait())
+            .await
+            .is_err()
+        {
+            let _ = master.kill().await;
         }
     }
 }
@@ -322,15 +352,6 @@ fn wrap_sudo(sudo: bool, script: &str) -> String {
 fn default_user_config() -> Option<PathBuf> {
     let p = PathBuf::from(std::env::var_os("HOME")?).join(".ssh/config");
     p.exists().then_some(p)
-}
-
-impl Drop for SshHost {
-    fn drop(&mut self) {
-        // Dropped without close (an error path, a panic): leave no master behind.
-        if self.session.get_mut().map(|s| s.is_some()).unwrap_or(false) {
-            self.kill_master();
-        }
-    }
 }
 
 impl Host for SshHost {
@@ -380,7 +401,7 @@ mod tests {
         );
         assert_eq!(
             a.join(" "),
-            "-E /t/0/log -S /t/0/m -M -f -N -o ControlPersist=yes -o BatchMode=yes \
+            "-E /t/0/log -S /t/0/m -M -N -o ControlPersist=no -o BatchMode=yes \
              -o StrictHostKeyChecking=yes -o ConnectTimeout=5 -p 22 -l root 10.4.0.15"
         );
     }
@@ -398,7 +419,7 @@ mod tests {
         let a = master_args(&s, Path::new("/t/1/m"), Path::new("/t/1/log"), None);
         assert_eq!(
             a.join(" "),
-            "-E /t/1/log -S /t/1/m -M -f -N -o ControlPersist=yes -o BatchMode=yes \
+            "-E /t/1/log -S /t/1/m -M -N -o ControlPersist=no -o BatchMode=yes \
              -o StrictHostKeyChecking=accept-new -o ConnectTimeout=3 -o IdentitiesOnly=yes \
              -o UserKnownHostsFile=/lab/known_hosts -p 2222 -l pi -i /home/me/.ssh/gt \
              -F /home/me/ssh_config 10.4.0.15"
