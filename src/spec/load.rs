@@ -545,7 +545,7 @@ impl<'s> Loader<'s> {
                     if let Some(n) = self.node(
                         &name,
                         key_span.clone(),
-                        &item,
+                        item,
                         default_arch,
                         default_conn,
                         &default_ssh,
@@ -804,7 +804,7 @@ impl<'s> Loader<'s> {
             let value = match v.as_str() {
                 Some(s) => s.to_string(),
                 None => {
-                    self.type_error(&v, &format!("label `{k}`"), "a string");
+                    self.type_error(v, &format!("label `{k}`"), "a string");
                     continue;
                 }
             };
@@ -829,7 +829,7 @@ impl<'s> Loader<'s> {
             }
             if let Err(e) = check_label_value(&value) {
                 self.error(
-                    value_span(Some(&v)),
+                    value_span(Some(v)),
                     format!("label `{k}` on node `{node}`: {e}"),
                     None,
                 );
@@ -991,7 +991,7 @@ impl<'s> Loader<'s> {
                             Some(s) => {
                                 raw.env.insert(k, s.to_string());
                             }
-                            None => self.type_error(&v, &format!("{what} env.{k}"), "a string"),
+                            None => self.type_error(v, &format!("{what} env.{k}"), "a string"),
                         }
                     }
                 }
