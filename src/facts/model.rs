@@ -141,6 +141,9 @@ pub struct NodeFacts {
     /// Reason of the Ready condition when not True (`KubeletNotReady`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_reason: Option<String>,
+    /// Message of the Ready condition when not True (tells a missing CNI from a dead kubelet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubelet_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -152,6 +155,17 @@ pub struct NodeFacts {
 }
 
 impl NodeFacts {
+    /// The kubelet reports the pod network as not ready: no CNI installed yet.
+    pub fn waits_for_cni(&self) -> bool {
+        self.ready != ReadyStatus::True
+            && self.ready_message.as_deref().is_some_and(|m| {
+                let m = m.to_ascii_lowercase();
+                m.contains("network plugin")
+                    || m.contains("networkpluginnotready")
+                    || m.contains("cni")
+            })
+    }
+
     /// Whether the node carries the control-plane role (or the pre-1.24 `master` one).
     pub fn is_control_plane(&self) -> bool {
         self.labels

@@ -202,3 +202,6 @@ impl Spec {
         g
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -85,23 +85,23 @@ pub enum Target {
 }
 
 /// Routes `host:port` to the endpoint, one control plane's API server, or nowhere.
+/// When the lab has no load balancer its endpoint is a control plane's own
+/// address, and requests to it reach that API server only.
 pub fn route(topology: &LabTopology, address: &str) -> Target {
-    if address == topology.endpoint {
-        return Target::Endpoint;
-    }
     let (host, port) = match address.rsplit_once(':') {
         Some((h, p)) => (h, p),
         None => (address, "443"),
     };
-    if port != "6443" {
-        return Target::Nowhere;
-    }
-    topology
+    let own = topology
         .nodes
         .iter()
-        .find(|n| n.address == host && n.role == "control-plane")
-        .map(|n| Target::Server(n.name.clone()))
-        .unwrap_or(Target::Nowhere)
+        .find(|n| port == "6443" && n.address == host && n.role == "control-plane")
+        .map(|n| Target::Server(n.name.clone()));
+    match own {
+        Some(t) => t,
+        None if address == topology.endpoint => Target::Endpoint,
+        None => Target::Nowhere,
+    }
 }
 
 /// The cluster as the API servers see it at one instant.

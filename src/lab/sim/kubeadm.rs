@@ -939,6 +939,7 @@ fn init(host: &Host, args: &[String]) -> u8 {
         }
         s.cluster = Some(state::Cluster {
             endpoint: endpoint.clone(),
+            stable_endpoint: cp_endpoint.is_some(),
             ca_cert_pem: ca.cert_pem.clone(),
             ca_key_pem: ca.key_pem.clone(),
             kubernetes_version: version.clone(),
@@ -1473,7 +1474,7 @@ fn join(host: &Host, args: &[String]) -> u8 {
     println!("[preflight] Use 'kubeadm init phase upload-config --config your-config.yaml' to re-upload it.");
     let cluster = st.cluster.clone().expect("discovery found a cluster");
     if req.control_plane {
-        if !cluster_has_stable_endpoint(host, &cluster) {
+        if !cluster.stable_endpoint {
             host.pause(Op::PreflightFailure);
             return fail(
                 &format!("error execution phase preflight: {CP_NOT_READY}unable to add a new control plane instance to a cluster that doesn't have a stable controlPlaneEndpoint address\n\nPlease ensure that:\n* The cluster has a stable controlPlaneEndpoint address.\n* The certificates that must be shared among control plane instances are provided.\n\n"),
@@ -1633,15 +1634,6 @@ fn join(host: &Host, args: &[String]) -> u8 {
         println!();
     }
     0
-}
-
-/// The cluster was initialised with `--control-plane-endpoint` (a joining
-/// control plane needs an address that is not the first control plane's own).
-fn cluster_has_stable_endpoint(host: &Host, cluster: &state::Cluster) -> bool {
-    !matches!(
-        super::api::route(&host.topology, &cluster.endpoint),
-        super::api::Target::Server(_)
-    )
 }
 
 // ---------------------------------------------------------------------------

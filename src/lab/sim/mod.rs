@@ -36,10 +36,21 @@ pub mod table;
 use std::process::ExitCode;
 
 /// Tools the gt binary answers as when invoked under their name (argv[0]).
-pub const TOOLS: &[&str] = &["kubeadm", "kubectl", "systemctl", "kubelet", "uname"];
+pub const TOOLS: &[&str] = &[
+    "kubeadm",
+    "kubectl",
+    "systemctl",
+    "kubelet",
+    "uname",
+    crate::lab::LAB_SHELL,
+    crate::lab::SSH_SESSION,
+];
 
 /// Entry point when gt runs as one of `TOOLS`.
 pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
+    if let Some(code) = crate::lab::dispatch_shell(tool, &args) {
+        return code;
+    }
     let started = std::time::Instant::now();
     let host = match host::Host::from_env() {
         Ok(h) => h,

@@ -51,6 +51,9 @@ pub struct State {
 pub struct Cluster {
     /// `controlPlaneEndpoint` (`127.4.0.10:6443`), or the first control plane's address.
     pub endpoint: String,
+    /// `kubeadm init` was given `--control-plane-endpoint` (needed to join more control planes).
+    #[serde(default)]
+    pub stable_endpoint: bool,
     pub ca_cert_pem: String,
     pub ca_key_pem: String,
     /// `v1.32.4`.

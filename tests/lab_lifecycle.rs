@@ -1,0 +1,250 @@
+//! `gt lab up/down/status/fault` over the local transport: the lab's own
+//! behaviour, independent of the simulated kubeadm and kubectl.
+
+#[path = "support/lab.rs"]
+mod lab_support;
+
+use lab_support::{gt, pid_alive, recorded_pids, Lab, Transport};
+use std::io::{Read, Write};
+use std::time::Duration;
+
+#[test]
+fn up_writes_a_lab_config_that_gt_accepts_with_every_address_on_loopback() {
+    let lab = Lab::up(Transport::Local).start();
+    lab.gt(&["validate"]).assert_ok();
+    let config = std::fs::read_to_string(lab.config()).unwrap();
+    assert!(
+        !config.contains("\"10.4."),
+        "no real address left:\n{config}"
+    );
+    assert!(config.contains("address = \"127.4.0.11\""));
+    assert!(config.contains("endpoint = \"127.4.0.10:6443\""));
+    assert!(config.contains(&format!(
+        "GT_HOST_ROOT = \"{}\"",
+        lab.host_root("velaryon").display()
+    )));
+    assert!(config.contains("goldentooth.io/gpu=true:NoSchedule"));
+    assert_eq!(lab.address("velaryon"), "127.4.1.10");
+    assert_eq!(lab.topology()["nodes"][0]["kubernetes_version"], "v1.32.4");
+    assert_eq!(lab.topology()["api_listeners"], true);
+    for tool in [
+        "kubeadm",
+        "kubectl",
+        "systemctl",
+        "kubelet",
+        "uname",
+        "gt-lab-sh",
+    ] {
+        let link = lab.dir().join("bin").join(tool);
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            std::path::Path::new(lab_support::GT)
+                .canonicalize()
+                .unwrap(),
+            "{tool} links to the gt binary"
+        );
+    }
+}
+
+#[test]
+fn commands_run_with_their_hosts_root_and_the_labs_tools_first() {
+    let lab = Lab::up(Transport::Local).start();
+    let r = lab.run("fenn", "echo $GT_HOST_ROOT; command -v kubeadm");
+    r.assert_ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], lab.host_root("fenn").to_str().unwrap());
+    assert_eq!(lines[1], lab.dir().join("bin/kubeadm").to_str().unwrap());
+}
+
+#[test]
+fn up_on_a_lab_that_is_up_fails_and_says_how_to_recover() {
+    let lab = Lab::up(Transport::Local).start();
+    let r = gt(&[
+        "lab",
+        "up",
+        "--dir",
+        lab.dir_str(),
+        "--from",
+        lab_support::goldentooth().to_str().unwrap(),
+    ]);
+    r.assert_code(1).assert_stderr_contains(&format!(
+        "a lab is already up in {dir}; run `gt lab down --dir {dir}` first",
+        dir = lab.dir_str()
+    ));
+    lab.gt_lab("status", &[]).assert_ok();
+}
+
+#[test]
+fn down_stops_everything_and_a_second_down_is_harmless() {
+    let lab = Lab::up(Transport::Local).start();
+    let dir = lab.dir().to_path_buf();
+    let pids = recorded_pids(&dir);
+    assert!(
+        pids.len() >= 2,
+        "daemon and load balancer recorded: {pids:?}"
+    );
+    assert!(pids.iter().all(|p| pid_alive(*p)));
+    let down = lab.down();
+    down.assert_ok().assert_stdout_contains("is down");
+    assert!(pids.iter().all(|p| !pid_alive(*p)), "{pids:?} still alive");
+    assert!(lab_support::processes_naming(&dir).is_empty());
+    assert!(!dir.exists());
+    gt(&["lab", "down", "--dir", dir.to_str().unwrap()])
+        .assert_ok()
+        .assert_stdout_contains("nothing to take down");
+}
+
+#[test]
+fn status_without_a_lab_fails_and_names_the_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nothing");
+    gt(&["lab", "status", "--dir", dir.to_str().unwrap()])
+        .assert_code(1)
+        .assert_stderr_contains("no lab in");
+}
+
+#[test]
+fn status_lists_processes_and_faults() {
+    let lab = Lab::up(Transport::Local).start();
+    lab.fault("fenn", &["slow"]);
+    let r = lab.gt_lab("status", &[]);
+    r.assert_ok()
+        .assert_stdout_contains("transport local")
+        .assert_stdout_contains("serve")
+        .assert_stdout_contains("alive");
+    let fenn = r.stdout.lines().find(|l| l.contains("fenn")).unwrap();
+    assert!(
+        fenn.contains("127.4.0.15") && fenn.contains("slow x10"),
+        "{fenn}"
+    );
+}
+
+#[test]
+fn a_down_host_fails_like_an_unreachable_one_until_healed() {
+    let lab = Lab::up(Transport::Local).start();
+    lab.fault("fenn", &["down"]);
+    assert_eq!(lab.faults("fenn")["down"], true);
+    lab.run("fenn", "echo hello")
+        .assert_code(255)
+        .assert_stderr_contains("gt-lab: host fenn is down (lab fault)");
+    lab.run("gardener", "true").assert_ok();
+    lab.fault("fenn", &["heal"]);
+    lab.run("fenn", "echo hello")
+        .assert_ok()
+        .assert_stdout_contains("hello");
+}
+
+#[test]
+fn a_hung_host_never_answers_and_down_still_cleans_up() {
+    let lab = Lab::up(Transport::Local).start();
+    lab.fault("harlton", &["hang"]);
+    let r = lab.run_timeout("harlton", "echo never", Duration::from_millis(500));
+    assert!(r.timed_out, "{r}");
+    // The client gave up; gt's transport would too. The hung shell is another
+    // story: it is a child of nobody the lab knows, and `down` must find it.
+    let dir = lab.dir().to_path_buf();
+    std::thread::sleep(Duration::from_millis(100));
+    lab.down().assert_ok();
+    assert!(lab_support::processes_naming(&dir).is_empty());
+}
+
+#[test]
+fn slow_is_recorded_with_its_factor_and_heal_clears_it() {
+    let lab = Lab::up(Transport::Local).start();
+    lab.fault("fenn", &["slow"]);
+    assert_eq!(lab.faults("fenn")["slow"], 10.0);
+    lab.fault("bettley", &["slow", "3"]);
+    assert_eq!(lab.faults("bettley")["slow"], 3.0);
+    lab.fault("bettley", &["fail-join"]);
+    assert_eq!(lab.faults("bettley")["fail_join"], true);
+    assert_eq!(lab.faults("bettley")["slow"], 3.0, "faults accumulate");
+    lab.fault("bettley", &["heal"]);
+    assert_eq!(lab.faults("bettley"), serde_json::json!({}));
+}
+
+#[test]
+fn faults_refuse_unknown_nodes_and_misplaced_kinds() {
+    let lab = Lab::up(Transport::Local).start();
+    lab.gt_lab("fault", &["fen", "down"])
+        .assert_code(1)
+        .assert_stderr_contains("did you mean fenn?");
+    lab.gt_lab("fault", &["fenn", "apiserver-down"])
+        .assert_code(1)
+        .assert_stderr_contains("fenn is a worker");
+    lab.gt_lab("fault", &["fenn", "hang", "3"])
+        .assert_code(1)
+        .assert_stderr_contains("FACTOR goes only with `slow`");
+    lab.gt_lab("fault", &["bettley", "apiserver-down"])
+        .assert_ok();
+    assert_eq!(lab.faults("bettley")["apiserver_down"], true);
+}
+
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, body.to_string())
+}
+
+#[test]
+fn each_control_plane_answers_readyz_over_http_as_the_simulator_computes_it() {
+    let lab = Lab::up(Transport::Local).start();
+    for (node, addr) in [("bettley", "127.4.0.11:6443"), ("dalt", "127.4.0.13:6443")] {
+        for (path, verbose) in [
+            ("/readyz", false),
+            ("/readyz?verbose", true),
+            ("/livez", false),
+        ] {
+            assert_eq!(
+                http_get(addr, path),
+                gt::lab::sim::api::readyz(lab.dir(), Some(node), verbose),
+                "{node} {path}"
+            );
+        }
+    }
+    let (code, body) = http_get("127.4.0.11:6443", "/nope");
+    assert_eq!((code, body.as_str()), (404, "404 page not found\n"));
+}
+
+#[test]
+fn a_topology_with_an_ipv6_address_is_refused_and_leaves_nothing_behind() {
+    let topology = std::fs::read_to_string(lab_support::goldentooth())
+        .unwrap()
+        .replace("address = \"10.4.0.15\"", "address = \"fd00::15\"");
+    let f = Lab::up(Transport::Local)
+        .topology_toml(topology)
+        .try_start()
+        .err()
+        .expect("up must fail");
+    f.run
+        .assert_code(1)
+        .assert_stderr_contains("node fenn")
+        .assert_stderr_contains("IPv6");
+    assert!(!f.dir_left);
+}
+
+#[test]
+fn a_failed_start_stops_what_it_started_and_removes_the_directory() {
+    // Something else already holds dalt's API port: the daemon cannot bind it.
+    // Under the lab lock: no other test's lab may meet the squatter.
+    let lock = lab_support::LabLock::acquire();
+    let _squatter = std::net::TcpListener::bind("127.4.0.13:6443").unwrap();
+    let f = Lab::up(Transport::Local)
+        .holding(lock)
+        .try_start()
+        .err()
+        .expect("up must fail");
+    f.run
+        .assert_code(1)
+        .assert_stderr_contains("127.4.0.13:6443");
+    assert!(!f.dir_left, "the half-built lab directory is removed");
+    assert!(f.processes_left.is_empty(), "{:?}", f.processes_left);
+}

@@ -1,0 +1,149 @@
+//! The lab's ssh transport: real sshd processes on the hosts' loopback
+//! addresses, reached with plain `ssh` and the lab's keys.
+
+#[path = "support/lab.rs"]
+mod lab_support;
+
+use lab_support::{pid_alive, recorded_pids, Lab, Transport};
+use std::time::Duration;
+
+#[test]
+fn each_address_lands_on_its_own_host() {
+    let Some(lab) = Lab::up(Transport::Ssh).start_or_skip() else {
+        return;
+    };
+    for node in ["bettley", "fenn", "velaryon"] {
+        lab.ssh(node, "echo $GT_HOST_ROOT; command -v kubeadm")
+            .assert_ok()
+            .assert_stdout_contains(&format!(
+                "{}\n{}/bin/kubeadm\n",
+                lab.host_root(node).display(),
+                lab.dir().display()
+            ));
+    }
+}
+
+#[test]
+#[ignore = "needs the simulator; enabled when sim lands"]
+fn uname_reports_each_hosts_architecture() {
+    let Some(lab) = Lab::up(Transport::Ssh).start_or_skip() else {
+        return;
+    };
+    lab.ssh("bettley", "uname -m")
+        .assert_ok()
+        .assert_stdout_contains("aarch64");
+    lab.ssh("velaryon", "uname -m")
+        .assert_ok()
+        .assert_stdout_contains("x86_64");
+}
+
+#[test]
+fn the_lab_config_reaches_the_hosts_with_the_labs_keys_and_strict_host_keys() {
+    let Some(lab) = Lab::up(Transport::Ssh).start_or_skip() else {
+        return;
+    };
+    lab.gt(&["validate"]).assert_ok();
+    let config = std::fs::read_to_string(lab.config()).unwrap();
+    let port = lab.ssh_port().unwrap();
+    assert!(config.contains(&format!("port = {port}")), "{config}");
+    assert!(config.contains("known_hosts = \"strict\""));
+    assert!(config.contains(&format!(
+        "identity_file = \"{}/ssh/id_ed25519\"",
+        lab.dir().display()
+    )));
+    let known = std::fs::read_to_string(lab.dir().join("ssh/known_hosts")).unwrap();
+    assert_eq!(known.lines().count(), lab.node_names().len());
+    assert!(known.contains(&format!("[127.4.0.11]:{port} ssh-ed25519 ")));
+}
+
+#[test]
+fn a_down_host_refuses_connections_until_healed() {
+    let Some(lab) = Lab::up(Transport::Ssh).start_or_skip() else {
+        return;
+    };
+    lab.fault("fenn", &["down"]);
+    lab.ssh("fenn", "true")
+        .assert_code(255)
+        .assert_stderr_contains("Connection refused");
+    // Its neighbours on the same sshd are unaffected.
+    lab.ssh("gardener", "true").assert_ok();
+    lab.fault("fenn", &["heal"]);
+    lab.ssh("fenn", "echo back")
+        .assert_ok()
+        .assert_stdout_contains("back");
+}
+
+#[test]
+fn a_hung_host_accepts_but_never_answers_and_down_leaves_nothing() {
+    let Some(lab) = Lab::up(Transport::Ssh).start_or_skip() else {
+        return;
+    };
+    lab.fault("harlton", &["hang"]);
+    let r = lab.ssh_timeout("harlton", "echo never", Duration::from_secs(2));
+    assert!(r.timed_out, "{r}");
+    let dir = lab.dir().to_path_buf();
+    let pids = recorded_pids(&dir);
+    assert!(
+        !lab.processes().is_empty(),
+        "the hung session is still there"
+    );
+    lab.down().assert_ok();
+    assert!(pids.iter().all(|p| !pid_alive(*p)), "{pids:?}");
+    assert_eq!(lab_support::processes_naming(&dir), Vec::<String>::new());
+    assert!(!dir.exists());
+}
+
+/// 20 hosts: more listen addresses than one sshd takes (16).
+fn twenty_hosts() -> String {
+    let mut t = String::from(
+        r#"[cluster]
+name = "twenty"
+kubernetes_version = "1.32.4"
+endpoint = "10.9.0.10:6443"
+pod_cidr = "192.168.0.0/16"
+service_cidr = "172.16.0.0/20"
+
+[cluster.cni]
+name = "calico"
+manifest = "https://example.invalid/calico.yaml"
+
+[defaults]
+arch = "arm64"
+"#,
+    );
+    for i in 1..=20 {
+        let role = if i <= 3 { "control-plane" } else { "worker" };
+        t.push_str(&format!(
+            "\n[nodes.n{i:02}]\nrole = \"{role}\"\naddress = \"10.9.0.{}\"\n",
+            10 + i
+        ));
+    }
+    t
+}
+
+#[test]
+fn twenty_hosts_are_served_by_two_sshds_and_faults_touch_only_their_host() {
+    let Some(lab) = Lab::up(Transport::Ssh)
+        .topology_toml(twenty_hosts())
+        .start_or_skip()
+    else {
+        return;
+    };
+    let status = lab.gt_lab("status", &[]);
+    status
+        .assert_ok()
+        .assert_stdout_contains("sshd-0")
+        .assert_stdout_contains("sshd-1");
+    for node in lab.node_names() {
+        lab.ssh(&node, "echo $GT_HOST_ROOT")
+            .assert_ok()
+            .assert_stdout_contains(lab.host_root(&node).to_str().unwrap());
+    }
+    // n18 is served by the second sshd.
+    lab.fault("n18", &["down"]);
+    lab.ssh("n18", "true").assert_code(255);
+    lab.ssh("n17", "true").assert_ok();
+    lab.ssh("n02", "true").assert_ok();
+    lab.fault("n18", &["heal"]);
+    lab.ssh("n18", "true").assert_ok();
+}
