@@ -340,3 +340,161 @@ fn observe_over_the_local_transport_reads_the_same_facts() {
     assert!(fenn.contains("host fenn is down"), "{fenn}");
     assert!(f["hosts"]["gardener"].get("unreachable").is_none());
 }
+
+/// Polls `cond` (bounded): simulated kubelets become Ready on their own time.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond() {
+        assert!(std::time::Instant::now() < until, "never happened: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn status_json(lab: &Lab) -> Vec<serde_json::Value> {
+    let run = lab.gt(&["status", "--json"]);
+    run.assert_ok();
+    serde_json::from_str::<serde_json::Value>(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {run}"))
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Runs a join; again (bounded) when the endpoint refused the connection: the
+/// lab's endpoint has been seen refusing for a moment while control planes join.
+fn join_retrying(lab: &Lab, node: &str, join: &str) {
+    for _ in 0..5 {
+        let r = lab.ssh(node, join);
+        if r.success() {
+            return;
+        }
+        assert!(r.stderr.contains("connection refused"), "{node}: {r}");
+        eprintln!(
+            "{node}: the endpoint refused the join; retrying: {}",
+            r.stderr.trim()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("{node} never joined");
+}
+
+/// The issue's done-when: `gt status` shows every node correctly before and
+/// after a bootstrap done by hand over ssh, with the simulated kubeadm.
+#[test]
+fn status_follows_a_manual_bootstrap_over_ssh() {
+    let Some(lab) = ssh_lab() else { return };
+    let nodes = lab.node_names();
+    let before = status_json(&lab);
+    assert_eq!(before.len(), nodes.len());
+    for row in &before {
+        let name = row["name"].as_str().unwrap();
+        assert_eq!(row["joined"], false, "{row}");
+        assert_eq!(row["ready"], serde_json::Value::Null, "{row}");
+        assert_eq!(row["unreachable"], serde_json::Value::Null, "{row}");
+        let arch = if name == "velaryon" { "amd64" } else { "arm64" };
+        assert_eq!(row["arch"], arch, "{row}");
+    }
+
+    let endpoint = lab.endpoint();
+    lab.ssh(
+        "bettley",
+        &format!(
+            "kubeadm init --control-plane-endpoint={endpoint} --kubernetes-version=stable-1.32 \
+             --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs"
+        ),
+    )
+    .assert_ok();
+    let admin = "--kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
+    eventually("the API server answers", || {
+        lab.ssh("bettley", &format!("kubectl {admin} get --raw /readyz"))
+            .success()
+    });
+    let key_out = lab.ssh("bettley", "kubeadm init phase upload-certs --upload-certs");
+    key_out.assert_ok();
+    let key = key_out.stdout.lines().nth(2).unwrap().trim().to_string();
+    let cp_join = lab.ssh(
+        "bettley",
+        &format!("kubeadm token create --print-join-command --certificate-key {key}"),
+    );
+    cp_join.assert_ok();
+    for cp in ["cargyll", "dalt"] {
+        join_retrying(&lab, cp, cp_join.stdout.trim());
+    }
+    let join = lab.ssh(
+        "bettley",
+        "kubeadm token create --ttl 15m --print-join-command",
+    );
+    join.assert_ok();
+    for w in nodes
+        .iter()
+        .filter(|n| !["bettley", "cargyll", "dalt"].contains(&n.as_str()))
+    {
+        join_retrying(&lab, w, join.stdout.trim());
+    }
+    lab.ssh(
+        "bettley",
+        &format!("kubectl {admin} apply -f https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml"),
+    )
+    .assert_ok();
+
+    eventually("every node is Ready in gt status", || {
+        status_json(&lab).iter().all(|r| r["ready"] == "True")
+    });
+    let after = status_json(&lab);
+    assert_eq!(
+        after
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        nodes.iter().map(String::as_str).collect::<Vec<_>>(),
+        "file order, and no node that the file lacks"
+    );
+    for row in &after {
+        let name = row["name"].as_str().unwrap();
+        assert_eq!(row["joined"], true, "{row}");
+        assert_eq!(row["kubelet_version"], "v1.32.4", "{row}");
+        let role = if ["bettley", "cargyll", "dalt"].contains(&name) {
+            "control-plane"
+        } else {
+            "worker"
+        };
+        assert_eq!(row["role"], role, "{row}");
+    }
+    let table = lab.gt(&["status"]);
+    table
+        .assert_ok()
+        .assert_stdout_contains("API server: ready (read through bettley)");
+    for name in &nodes {
+        let line = table
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap();
+        assert!(line.contains(" yes ") && line.contains(" Ready "), "{line}");
+    }
+}
+
+#[test]
+fn exec_uname_on_the_workers_prints_each_ones_architecture() {
+    let Some(lab) = ssh_lab() else { return };
+    let run = lab.gt(&["exec", "k8s_worker", "--", "uname", "-m"]);
+    run.assert_ok()
+        .assert_stderr_contains("9 hosts: 9 ok, 0 failed");
+    let mut lines: Vec<&str> = run.stdout.lines().collect();
+    lines.sort();
+    let expected: Vec<String> = [
+        "erenford",
+        "fenn",
+        "gardener",
+        "harlton",
+        "inchfield",
+        "jast",
+        "karstark",
+        "lipps",
+    ]
+    .iter()
+    .map(|n| format!("{n:<9} | aarch64"))
+    .chain(["velaryon  | x86_64".to_string()])
+    .collect();
+    assert_eq!(lines, expected);
+}
