@@ -197,7 +197,7 @@ mod tests {
         std::fs::write(k.join("admin.conf"), "apiVersion: v1\n").unwrap();
         std::fs::write(
             k.join("kubelet.conf"),
-            "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: AAAA\n    server: https://10.4.0.10:6443\n  name: default-cluster\n",
+            "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: AAAA\n    tls-server-name: kubernetes\n    server: https://10.4.0.10:6443\n  name: default-cluster\n",
         )
         .unwrap();
         for m in ["kube-scheduler.yaml", "etcd.yaml", "kube-apiserver.yaml"] {

@@ -162,7 +162,9 @@ fn render_config(dir: &Path, ssh: &SshState, group: usize, listen: &[String]) ->
     let d = dir.display();
     let mut s = format!(
         "# Written by `gt lab up`: sshd {group} of the lab in {d}.\n\
-         # The host a session runs on is the address the client connected to (gt-lab-ssh-session).\n"
+         # The host a session runs on is the address the client connected to (gt-lab-ssh-session).\n\
+         # Classic curve25519 key exchange: every simulated host's sshd shares this machine's CPU,\n\
+         # where the post-quantum default (sntrup761) would dominate a run's time.\n"
     );
     for a in listen {
         s.push_str(&format!("ListenAddress {a}:{}\n", ssh.port));
@@ -185,6 +187,7 @@ fn render_config(dir: &Path, ssh: &SshState, group: usize, listen: &[String]) ->
          PrintMotd no\n\
          PrintLastLog no\n\
          X11Forwarding no\n\
+         KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org\n\
          AllowTcpForwarding local\n\
          PermitOpen *:{port}\n\
          AllowAgentForwarding no\n\
