@@ -155,6 +155,10 @@ type Connector =
 
 /// The hosts of one run, each connected at most once (lazily, on first use)
 /// and kept until `close`: observe, exec and apply share connections.
+///
+/// An SSH master dies with the thread that started it (PR_SET_PDEATHSIG):
+/// connect from `block_on` or runtime worker threads, which live as long as
+/// the run, never from `spawn_blocking`.
 pub struct Hosts {
     nodes: BTreeMap<String, Node>,
     slots: BTreeMap<String, OnceCell<Connected>>,
@@ -330,6 +334,50 @@ mod tests {
             Some("kubectl")
         );
         assert_eq!(missing_program("something else"), None);
+    }
+
+    fn node(name: &str) -> Node {
+        let src = format!(
+            "[cluster]\nname = \"t\"\nkubernetes_version = \"1.32\"\nendpoint = \"10.4.0.10:6443\"\n\
+             pod_cidr = \"192.168.0.0/16\"\nservice_cidr = \"172.16.0.0/20\"\n[cluster.cni]\nname = \"calico\"\n\
+             manifest = \"https://example.invalid/c.yaml\"\n[defaults]\narch = \"arm64\"\n\
+             [nodes.{name}]\nrole = \"control-plane\"\naddress = \"10.4.0.11\"\n"
+        );
+        crate::spec::load_str(&src, std::path::Path::new("cluster.toml"))
+            .expect("valid")
+            .nodes
+            .remove(0)
+    }
+
+    #[test]
+    fn a_host_is_connected_once_per_run_and_a_failure_is_remembered() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let n = node("fenn");
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let counted = attempts.clone();
+        let hosts = Hosts::with_connector([&n], move |node| -> BoxFuture<'static, Connected> {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let host = node.name.to_string();
+            Box::pin(async move {
+                Err(TransportError::Unreachable {
+                    host,
+                    reason: "no route to host".into(),
+                })
+            })
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (a, b) = tokio::join!(hosts.get("fenn"), hosts.get("fenn"));
+            assert!(a.is_err() && b.is_err());
+            assert!(hosts.get("fenn").await.is_err());
+            assert!(matches!(
+                hosts.get("nobody").await,
+                Err(TransportError::UnknownHost { .. })
+            ));
+        });
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
     }
 
     #[test]
