@@ -140,7 +140,8 @@ fn unit_verb(host: &Host, verb: &str, unit: &str, now_flag: bool, quiet: bool) -
         }
         let after = s.host(&host.name);
         // A kubelet with a kubeconfig whose Node was deleted registers it again on start.
-        if after.kubelet_running && !before.kubelet_running && s.cluster.is_some() {
+        let starting = matches!(verb, "start" | "restart") || (verb == "enable" && now_flag);
+        if starting && s.cluster.is_some() {
             if let Some(name) = node_name_from_kubelet_conf(host) {
                 if !s.nodes.contains_key(&name) {
                     let cri = host
