@@ -517,3 +517,90 @@ fn every_command_is_logged_with_argv_and_exit() {
         .any(|e| e.tool == "kubeadm" && e.argv[0] == "join"));
     assert!(last.time.ends_with('Z'));
 }
+
+/// A plain-HTTP server on loopback answering every request with one canned
+/// response and recording request lines; stops when dropped.
+struct CannedServer {
+    address: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CannedServer {
+    fn start(status: &'static str, body: &'static str) -> CannedServer {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            // Bounded: at most ~30 s even if the guard is never dropped.
+            for _ in 0..3000 {
+                if stop2.load(Ordering::Relaxed) {
+                    return;
+                }
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        s.set_nonblocking(false).unwrap();
+                        s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                            .unwrap();
+                        let mut buf = [0u8; 4096];
+                        let n = s.read(&mut buf).unwrap_or(0);
+                        let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+                        seen2
+                            .lock()
+                            .unwrap()
+                            .push(req.lines().next().unwrap_or("").to_string());
+                        let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+        });
+        CannedServer {
+            address,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for CannedServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn with_api_listeners_get_raw_makes_a_real_http_request() {
+    let server = CannedServer::start(
+        "500 Internal Server Error",
+        "[+]ping ok\n[-]etcd failed: reason withheld\nreadyz check failed\n",
+    );
+    let mut topology = gt::lab::topology::LabTopology::load(SimLab::goldentooth().dir()).unwrap();
+    topology.endpoint = server.address.clone();
+    topology.api_listeners = true;
+    let lab = SimLab::with_topology(topology);
+    lab.on("bettley")
+        .run(&format!(
+            "kubeadm init --control-plane-endpoint={}",
+            server.address
+        ))
+        .succeeds();
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} get --raw '/readyz?verbose'"))
+        .exit(1)
+        .stderr_is("Error from server (InternalError): an error on the server (\"[+]ping ok\\n[-]etcd failed: reason withheld\\nreadyz check failed\") has prevented the request from succeeding\n");
+    assert_eq!(
+        server.seen.lock().unwrap().as_slice(),
+        ["GET /readyz?verbose HTTP/1.0"]
+    );
+}

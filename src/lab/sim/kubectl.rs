@@ -227,7 +227,7 @@ impl<'a> Ctx<'a> {
             if let Some(cn) = self
                 .host
                 .read(files::KUBELET_CLIENT_PEM)
-                .and_then(|pem| common_name(&pem))
+                .and_then(|pem| pki::common_name(&pem))
             {
                 return cn;
             }
@@ -281,19 +281,6 @@ impl<'a> Ctx<'a> {
         }
         Ok(st)
     }
-}
-
-fn common_name(pem: &str) -> Option<String> {
-    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
-    let cert = p.parse_x509().ok()?;
-    let cn = cert
-        .subject()
-        .iter_common_name()
-        .next()?
-        .as_str()
-        .ok()?
-        .to_string();
-    Some(cn)
 }
 
 fn print_conn_error(e: &ConnError) -> u8 {
