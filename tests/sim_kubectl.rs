@@ -240,6 +240,34 @@ fn drain_cordons_and_needs_ignore_daemonsets() {
 }
 
 #[test]
+fn drain_evicts_the_pods_of_the_node_and_they_move_elsewhere() {
+    let lab = small_cluster();
+    lab.apply_cni();
+    let k = |args: &str| lab.on("bettley").run(&format!("{KUBECTL} {args}"));
+    // CoreDNS's two replicas spread over bettley and fenn.
+    let out = k("drain fenn --ignore-daemonsets --delete-emptydir-data").succeeds();
+    let lines: Vec<&str> = out.stdout().lines().collect();
+    assert_eq!(lines.len(), 4, "{}", out.stdout());
+    assert_eq!(lines[0], "node/fenn cordoned");
+    let pod = lines[1]
+        .strip_prefix("evicting pod kube-system/")
+        .expect(lines[1]);
+    assert!(
+        pod.starts_with("coredns-668d6bf9bc-") && pod.len() == "coredns-668d6bf9bc-".len() + 5,
+        "{pod}"
+    );
+    assert_eq!(lines[2], format!("pod/{pod} evicted"));
+    assert_eq!(lines[3], "node/fenn drained");
+    assert!(
+        out.stderr().contains("kube-system/calico-node-")
+            && out.stderr().contains("kube-system/kube-proxy-")
+    );
+    k("drain fenn --ignore-daemonsets")
+        .succeeds()
+        .stdout_is("node/fenn already cordoned\nnode/fenn drained\n");
+}
+
+#[test]
 fn delete_node_removes_the_object_only() {
     let lab = small_cluster();
     lab.on("bettley")

@@ -560,6 +560,11 @@ pub(crate) fn register_node(
             network_ready_at,
         },
     );
+    for i in 0..state.pods.len() {
+        if state.pods[i].node.is_empty() {
+            state.pods[i].node = state.schedule("");
+        }
+    }
 }
 
 /// Labels a kubelet may not set on itself (NodeRestriction), from `--node-labels`.

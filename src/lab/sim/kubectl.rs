@@ -1114,6 +1114,16 @@ fn drain(ctx: &Ctx, p: &Parsed) -> u8 {
         }
         eprintln!("Warning: ignoring DaemonSet-managed Pods: {list}");
         ctx.host.pause(Op::Drain);
+        let evicted = match state::update(&ctx.host.lab_dir, |s| s.evict_from(node)) {
+            Ok(e) => e,
+            Err(e) => return err(&e.to_string()),
+        };
+        for pod in &evicted {
+            println!("evicting pod {}/{}", pod.namespace, pod.name);
+        }
+        for pod in &evicted {
+            println!("pod/{} evicted", pod.name);
+        }
         println!("node/{node} drained");
     }
     0
@@ -1133,7 +1143,12 @@ fn delete(ctx: &Ctx, p: &Parsed) -> u8 {
         if let Err(c) = ctx.connect_admin("delete", node) {
             return c;
         }
-        let removed = state::update(&ctx.host.lab_dir, |s| s.nodes.remove(node).is_some());
+        let removed = state::update(&ctx.host.lab_dir, |s| {
+            let found = s.nodes.remove(node).is_some();
+            // The pod garbage collector deletes its pods; their ReplicaSets replace them.
+            s.evict_from(node);
+            found
+        });
         match removed {
             Ok(true) => println!("node \"{node}\" deleted"),
             Ok(false) if p.on("ignore-not-found") => {}
@@ -1268,6 +1283,7 @@ fn apply(ctx: &Ctx, p: &Parsed) -> u8 {
         for n in s.nodes.values_mut() {
             n.network_ready_at = Some(now + cni_delay);
         }
+        s.start_coredns();
         true
     });
     let first = match first {
