@@ -117,25 +117,42 @@ impl StepGraph {
         if self.index.contains_key(&id) {
             return Err(format!("step {id} added twice"));
         }
-        let i = self.graph.add_node(step);
-        self.index.insert(id.clone(), i);
+        let mut dep_ix = Vec::with_capacity(deps.len());
         for d in deps {
             let &di = self
                 .index
                 .get(d)
                 .ok_or_else(|| format!("step {id} depends on unknown step {d}"))?;
-            if !self.graph.contains_edge(di, i) {
-                self.graph.add_edge(di, i, ());
-            }
+            dep_ix.push(di);
+        }
+        // A new vertex has no edges yet: dedup locally instead of asking the
+        // graph (`contains_edge` is linear in the degree of gates and tokens).
+        dep_ix.sort();
+        dep_ix.dedup();
+        let i = self.graph.add_node(step);
+        self.index.insert(id.clone(), i);
+        for di in dep_ix {
+            self.graph.add_edge(di, i, ());
         }
         Ok(id)
     }
 
-    fn reaches(&self, from: &str, to: &str) -> bool {
-        match (self.index.get(from), self.index.get(to)) {
-            (Some(&a), Some(&b)) => has_path_connecting(&self.graph, a, b, None),
-            _ => false,
+    /// Every step reachable from `from` (following edges `dir`), `from` included.
+    fn reachable(&self, from: &str, dir: Direction) -> std::collections::HashSet<String> {
+        let mut seen = std::collections::HashSet::new();
+        let Some(&start) = self.index.get(from) else {
+            return seen;
+        };
+        let mut visited = vec![false; self.graph.node_count()];
+        let mut stack = vec![start];
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut visited[i.index()], true) {
+                continue;
+            }
+            seen.insert(self.graph[i].id());
+            stack.extend(self.graph.neighbors_directed(i, dir));
         }
+        seen
     }
 }
 
@@ -269,27 +286,28 @@ fn add_removal(g: &mut StepGraph, r: &Removal, deps: &[StepId]) -> Result<Option
     Ok(last)
 }
 
-/// Invariants a plan must keep before anyone walks it.
+/// Invariants a plan must keep before anyone walks it. Linear in the graph:
+/// one sweep from each gate and one back from the revocation.
 fn validate(g: &StepGraph, d: &Diff) -> Result<(), String> {
     toposort(&g.graph, None).map_err(|c| format!("cycle through {}", g.graph[c.node_id()].id()))?;
-    let gate_cp = Step::GateControlPlaneReady {
-        before: JoinStage::ControlPlanes,
-        control_planes: vec![],
-    }
-    .id();
-    let gate_w = Step::GateControlPlaneReady {
-        before: JoinStage::Workers,
-        control_planes: vec![],
-    }
-    .id();
+    let gate = |before| {
+        Step::GateControlPlaneReady {
+            before,
+            control_planes: vec![],
+        }
+        .id()
+    };
+    let behind_cp_gate = g.reachable(&gate(JoinStage::ControlPlanes), Direction::Outgoing);
+    let behind_w_gate = g.reachable(&gate(JoinStage::Workers), Direction::Outgoing);
+    let before_revoke = g.reachable(&Step::RevokeToken.id(), Direction::Incoming);
     let mut prev: Option<String> = None;
     for n in &d.control_plane_joins {
         let id = format!("join-control-plane/{n}");
-        if !g.reaches(&gate_cp, &id) {
+        if !behind_cp_gate.contains(&id) {
             return Err(format!("{id} is not behind the readiness gate"));
         }
         if let Some(p) = &prev {
-            if !g.reaches(p, &id) {
+            if !g.reachable(p, Direction::Outgoing).contains(&id) {
                 return Err(format!(
                     "{id} may run alongside {p}: control planes join one at a time"
                 ));
@@ -297,26 +315,32 @@ fn validate(g: &StepGraph, d: &Diff) -> Result<(), String> {
         }
         prev = Some(id);
     }
-    for n in &d.worker_joins {
-        let id = format!("join-worker/{n}");
-        if !g.reaches(&gate_w, &id) {
-            return Err(format!("{id} is not behind the readiness gate"));
-        }
-        if let Some(p) = &prev {
-            if !g.reaches(p, &id) {
-                return Err(format!("{id} may run before the control-plane join {p}"));
-            }
+    // Every worker join is behind the worker gate, which the last control-plane join precedes.
+    if let Some(p) = &prev {
+        if !d.worker_joins.is_empty()
+            && !g
+                .reachable(p, Direction::Outgoing)
+                .contains(&gate(JoinStage::Workers))
+        {
+            return Err(format!(
+                "worker joins may run before the control-plane join {p}"
+            ));
         }
     }
-    let revoke = Step::RevokeToken.id();
-    for n in d
+    for n in &d.worker_joins {
+        let id = format!("join-worker/{n}");
+        if !behind_w_gate.contains(&id) {
+            return Err(format!("{id} is not behind the readiness gate"));
+        }
+    }
+    for id in d
         .control_plane_joins
         .iter()
         .map(|n| format!("join-control-plane/{n}"))
         .chain(d.worker_joins.iter().map(|n| format!("join-worker/{n}")))
     {
-        if !g.reaches(&n, &revoke) {
-            return Err(format!("the join token may be revoked before {n}"));
+        if !before_revoke.contains(&id) {
+            return Err(format!("the join token may be revoked before {id}"));
         }
     }
     Ok(())

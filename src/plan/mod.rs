@@ -373,3 +373,6 @@ pub fn drift_by_node(spec: &Spec, observed: &Observed) -> BTreeMap<String, Vec<S
 pub(crate) fn taint_line(t: &Taint) -> String {
     t.to_string()
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,9 +11,11 @@ pub use text::plan_text;
 
 use std::io::IsTerminal;
 
-/// Color only on a TTY, never with NO_COLOR (any value) or --no-color.
+/// Color only on a TTY, never with NO_COLOR (set and not empty, as
+/// no-color.org defines it) or --no-color.
 pub fn color_wanted(no_color_flag: bool) -> bool {
-    !no_color_flag && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+    let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color_flag && !no_color_env && std::io::stdout().is_terminal()
 }
 
 /// ANSI styling that collapses to nothing when color is off.
