@@ -643,6 +643,10 @@ fn get_raw(ctx: &Ctx, raw: &str) -> u8 {
         match api::http_get(&address, raw, ctx.request_timeout) {
             Ok((code, body)) => Answer::Http(code, body),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Answer::Refused,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                eprintln!("Unable to connect to the server: EOF");
+                return 1;
+            }
             Err(e) => {
                 eprintln!("Unable to connect to the server: dial tcp {address}: {e}");
                 return 1;
