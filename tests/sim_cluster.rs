@@ -233,3 +233,22 @@ fn init_on_another_host_starts_a_new_cluster_the_old_members_do_not_belong_to() 
         .exit(1)
         .stderr_is("Unable to connect to the server: tls: failed to verify certificate: x509: certificate signed by unknown authority\n");
 }
+
+#[test]
+fn a_join_that_starts_before_the_api_server_is_up_waits_for_it_as_kubeadm_retries_discovery() {
+    let lab = SimLab::goldentooth();
+    lab.init();
+    let join = lab.join_command();
+    lab.set_fault("bettley", |f| f.apiserver_down = true);
+    std::thread::scope(|s| {
+        // Discovery times out after 300 s × 0.01 = 3 s; the API server is back well before.
+        let joining = s.spawn(|| lab.on("fenn").env("GT_LAB_SPEED", "0.01").run(&join));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        lab.set_fault("bettley", |f| f.apiserver_down = false);
+        joining
+            .join()
+            .unwrap()
+            .succeeds()
+            .stdout_contains("This node has joined the cluster:");
+    });
+}

@@ -1470,15 +1470,31 @@ fn join(host: &Host, args: &[String]) -> u8 {
             EXIT_ERROR,
         );
     }
-    match discover(host, &st, &req) {
-        Discovery::Ok => {}
-        Discovery::AfterTimeout(m) => {
-            host.pause(Op::DiscoveryTimeout);
-            return fail(&format!("error execution phase preflight: {m}"), EXIT_ERROR);
-        }
-        Discovery::Now(m) => {
-            host.pause(Op::PreflightFailure);
-            return fail(&format!("error execution phase preflight: {m}"), EXIT_ERROR);
+    // Like kubeadm, discovery retries (every 5 s, scaled) until its timeout:
+    // an API server that comes up meanwhile lets the join go on.
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_secs_f64(host.latency(Op::DiscoveryTimeout));
+    let retry = std::time::Duration::from_secs_f64(5.0 * host.speed())
+        .max(std::time::Duration::from_millis(20));
+    let mut st = st;
+    loop {
+        match discover(host, &st, &req) {
+            Discovery::Ok => break,
+            Discovery::AfterTimeout(m) => {
+                let now = std::time::Instant::now();
+                if now >= deadline {
+                    return fail(&format!("error execution phase preflight: {m}"), EXIT_ERROR);
+                }
+                std::thread::sleep(retry.min(deadline - now));
+                st = match state::read(&host.lab_dir) {
+                    Ok(s) => s,
+                    Err(e) => return fail(&e.to_string(), EXIT_ERROR),
+                };
+            }
+            Discovery::Now(m) => {
+                host.pause(Op::PreflightFailure);
+                return fail(&format!("error execution phase preflight: {m}"), EXIT_ERROR);
+            }
         }
     }
     println!("[preflight] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...");
