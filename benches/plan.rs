@@ -1,1 +1,173 @@
-fn main() {}
+//! parse + validate + plan, for the 500-worker example and a 5,000-node
+//! cluster generated in memory. Goal (issue 2): 5,000 nodes in ≤ 50 ms and
+//! ≤ 100 MB. Run: `cargo bench --bench plan`. Prints medians of repeated
+//! runs and the process's peak resident memory; compare figures from one run.
+
+use gt::facts::{HostFacts, NodeFacts, Observed, ReadyStatus};
+use gt::plan::{plan, PlanOptions};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The same shape as examples/generate-large.py.
+fn generate(workers: usize) -> String {
+    let mut s = format!(
+        "[cluster]\nname = \"large-{workers}\"\nkubernetes_version = \"1.32\"\nendpoint = \"10.8.0.10:6443\"\n\
+         pod_cidr = \"192.168.0.0/16\"\nservice_cidr = \"172.16.0.0/20\"\n\n[load_balancer]\nname = \"lb\"\n\
+         address = \"10.8.0.10\"\n\n[defaults]\narch = \"amd64\"\n\n"
+    );
+    for i in 1..=3 {
+        s += &format!(
+            "[nodes.cp{i}]\nrole = \"control-plane\"\naddress = \"10.8.0.{}\"\nlabels = {{ \"example.org/rack\" = \"r{i}\" }}\n\n",
+            10 + i
+        );
+    }
+    for i in 0..workers {
+        let a = 256 + i;
+        s += &format!(
+            "[nodes.w{i:05}]\nrole = \"worker\"\naddress = \"10.8.{}.{}\"\narch = \"{}\"\nlabels = {{ \"example.org/rack\" = \"r{}\", \"example.org/pool\" = \"{}\" }}\n",
+            a / 256,
+            a % 256,
+            if i % 2 == 1 { "arm64" } else { "amd64" },
+            i % 40,
+            if i % 10 == 0 { "gpu" } else { "general" }
+        );
+        if i % 10 == 0 {
+            s += "taints = [\"example.org/gpu=true:NoSchedule\"]\n";
+        }
+        s += "\n";
+    }
+    s
+}
+
+/// A converged observation with 1% of the nodes drifted, so the plan has work.
+fn observed(spec: &gt::spec::Spec) -> Observed {
+    let mut o = Observed::empty();
+    o.cluster.observed_via = Some("cp1".into());
+    o.cluster.ca_pin = Some(format!("sha256:{}", "ab".repeat(32)));
+    o.cluster.api.ready = true;
+    for (i, n) in spec.nodes.iter().enumerate() {
+        o.hosts.insert(
+            n.name.to_string(),
+            HostFacts {
+                arch: Some(n.arch.to_string()),
+                kubelet_conf: true,
+                kubelet_active: true,
+                ca_pin: o.cluster.ca_pin.clone(),
+                ..Default::default()
+            },
+        );
+        let mut labels: std::collections::BTreeMap<String, String> = n
+            .labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        if i % 100 == 7 {
+            labels.insert("example.org/rack".into(), "moved".into());
+        }
+        if n.is_control_plane() {
+            labels.insert(
+                "node-role.kubernetes.io/control-plane".into(),
+                String::new(),
+            );
+        }
+        o.cluster.nodes.insert(
+            n.name.to_string(),
+            NodeFacts {
+                labels,
+                taints: n
+                    .taints
+                    .iter()
+                    .map(|t| gt::facts::ObservedTaint {
+                        key: t.key.clone(),
+                        value: t.value.clone(),
+                        effect: t.effect.as_str().into(),
+                    })
+                    .collect(),
+                ready: ReadyStatus::True,
+                kubelet_version: Some("v1.32.4".into()),
+                arch: Some(n.arch.to_string()),
+                ..Default::default()
+            },
+        );
+    }
+    o
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn bench(name: &str, src: &str, runs: usize) {
+    let path = Path::new("bench.toml");
+    // Parse + validate + plan from scratch each run: what `gt plan --facts` does.
+    let spec = gt::spec::load_str(src, path).expect("valid");
+    let obs = observed(&spec);
+    let empty = {
+        let mut o = Observed::empty();
+        for n in &spec.nodes {
+            o.hosts.insert(n.name.to_string(), HostFacts::default());
+        }
+        o
+    };
+    let mut toml_only = vec![];
+    let mut parse = vec![];
+    let mut converged = vec![];
+    let mut bootstrap = vec![];
+    for _ in 0..runs {
+        let t = Instant::now();
+        std::hint::black_box(toml_edit::Document::parse(src).expect("toml"));
+        toml_only.push(t.elapsed());
+        let t = Instant::now();
+        let spec = gt::spec::load_str(src, path).expect("valid");
+        let t_parse = t.elapsed();
+        let p = plan(&spec, &obs, &PlanOptions::default()).expect("plan");
+        let t_conv = t.elapsed();
+        std::hint::black_box(&p);
+        let t2 = Instant::now();
+        let spec = gt::spec::load_str(src, path).expect("valid");
+        let p = plan(&spec, &empty, &PlanOptions::default()).expect("plan");
+        std::hint::black_box(&p);
+        bootstrap.push(t2.elapsed());
+        parse.push(t_parse);
+        converged.push(t_conv);
+    }
+    println!(
+        "{name:>12}: TOML parse alone {:>8.2?} | parse+validate {:>8.2?} | +plan (1% drift) {:>8.2?} | +plan (full bootstrap) {:>8.2?} | {} nodes, {} bytes, median of {runs}",
+        median(toml_only),
+        median(parse),
+        median(converged),
+        median(bootstrap),
+        spec.nodes.len(),
+        src.len()
+    );
+}
+
+fn main() {
+    // `cargo test --benches` runs this with --bench absent: keep it quick then.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let runs = if quick { 1 } else { 15 };
+    let large500 = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/large-500.toml"
+    ))
+    .expect("examples/large-500.toml");
+    bench("500 workers", &large500, runs);
+    bench("5,000 nodes", &generate(4997), runs);
+    println!(
+        "peak RSS of the whole bench process: {:.1} MiB",
+        peak_rss_mib()
+    );
+}

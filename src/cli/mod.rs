@@ -30,7 +30,7 @@ pub struct Cli {
     #[arg(long, short = 'c', global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Never color output (also: NO_COLOR set to anything).
+    /// Never color output (also: NO_COLOR set to a non-empty value).
     #[arg(long, global = true)]
     pub no_color: bool,
 

@@ -1,26 +1,201 @@
 //! `gt validate`, `gt plan`, `gt graph`.
+
 use super::{exit, Context};
-use clap::Args;
-use std::path::PathBuf;
+use crate::facts::{Observed, FACTS_FORMAT_VERSION};
+use crate::plan::{Plan, PlanOptions};
+use crate::render::{self, Style};
+use crate::spec::Spec;
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {}
-#[derive(Debug, Args)]
-pub struct PlanArgs {
+
+#[derive(Debug, Args, Clone)]
+pub struct PlanFlags {
+    /// Plan against recorded facts (`gt observe --out FILE`) instead of observing the hosts.
     #[arg(long, value_name = "FILE")]
     pub facts: Option<PathBuf>,
+    /// Also remove Nodes that are in the cluster but not in cluster.toml.
+    #[arg(long)]
+    pub prune: bool,
+    /// Allow resetting and rejoining NODE although it belongs to another cluster (repeatable).
+    #[arg(long, value_name = "NODE")]
+    pub replace: Vec<String>,
+    /// At most this many hosts observed at once.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub parallelism: usize,
 }
+
 #[derive(Debug, Args)]
-pub struct GraphArgs {}
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    /// Machine-readable plan (schema: README "Plan JSON").
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// dot (Graphviz) or mermaid.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+    /// Draw the plan against recorded facts; without it, a full bootstrap from an empty cluster.
+    #[arg(long, value_name = "FILE")]
+    pub facts: Option<PathBuf>,
+    #[arg(long)]
+    pub prune: bool,
+    #[arg(long, value_name = "NODE")]
+    pub replace: Vec<String>,
+}
+
 pub fn validate(ctx: &Context, _a: ValidateArgs) -> u8 {
     match ctx.load_spec() {
-        Ok(_) => exit::OK,
+        Ok(spec) => {
+            let absent = spec.nodes.iter().filter(|n| !n.is_present()).count();
+            println!(
+                "{}: valid. Cluster {}: {}, {}{}; bootstrap node {}.",
+                spec.source.display(),
+                spec.cluster.name,
+                plural(spec.control_planes().count(), "control plane"),
+                plural(spec.workers().count(), "worker"),
+                if absent > 0 {
+                    format!(", {absent} to remove")
+                } else {
+                    String::new()
+                },
+                spec.cluster.bootstrap
+            );
+            exit::OK
+        }
         Err(c) => c,
     }
 }
-pub fn plan(_ctx: &Context, _a: PlanArgs) -> u8 {
-    exit::ERROR
+
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
-pub fn graph(_ctx: &Context, _a: GraphArgs) -> u8 {
-    exit::ERROR
+
+/// Reads a facts file written by `gt observe`.
+pub fn read_facts(path: &Path) -> Result<Observed, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read facts file {}: {e}", path.display()))?;
+    let obs = Observed::from_json(&text).map_err(|e| {
+        format!(
+            "{}:{}:{}: not a gt facts file: {e}; write one with `gt observe --out FILE`",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    if obs.format_version != FACTS_FORMAT_VERSION {
+        return Err(format!(
+            "{}: facts format_version {} is not the {} this gt reads; record them again with `gt observe --out FILE`",
+            path.display(),
+            obs.format_version,
+            FACTS_FORMAT_VERSION
+        ));
+    }
+    Ok(obs)
+}
+
+/// Facts from `--facts FILE`, or observed live.
+pub fn facts_for(
+    spec: &Spec,
+    facts: Option<&Path>,
+    parallelism: usize,
+) -> Result<Observed, String> {
+    match facts {
+        Some(p) => read_facts(p),
+        None => crate::facts::observe::observe(
+            spec,
+            &crate::facts::observe::ObserveOptions {
+                parallelism: parallelism.max(1),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| e.to_string()),
+    }
+}
+
+fn options(prune: bool, replace: &[String]) -> PlanOptions {
+    PlanOptions {
+        prune,
+        replace: replace.iter().cloned().collect(),
+    }
+}
+
+/// Loads the config, gets facts and plans; prints errors and returns the exit code on failure.
+pub fn make_plan(ctx: &Context, f: &PlanFlags) -> Result<(Spec, Plan), u8> {
+    let spec = ctx.load_spec()?;
+    let observed = facts_for(&spec, f.facts.as_deref(), f.parallelism).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::ERROR
+    })?;
+    let plan = crate::plan::plan(&spec, &observed, &options(f.prune, &f.replace)).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::ERROR
+    })?;
+    Ok((spec, plan))
+}
+
+pub fn plan(ctx: &Context, a: PlanArgs) -> u8 {
+    let (_spec, plan) = match make_plan(ctx, &a.flags) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if a.json {
+        print!("{}", render::plan_json(&plan));
+    } else {
+        print!("{}", render::plan_text(&plan, Style { color: ctx.color }));
+    }
+    if a.detailed_exitcode && plan.has_changes() {
+        exit::CHANGES
+    } else {
+        exit::OK
+    }
+}
+
+pub fn graph(ctx: &Context, a: GraphArgs) -> u8 {
+    let spec = match ctx.load_spec() {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let planned = match &a.facts {
+        Some(p) => match read_facts(p) {
+            Ok(observed) => crate::plan::plan(&spec, &observed, &options(a.prune, &a.replace)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::ERROR;
+            }
+        },
+        // Like `terraform graph`: no state needed, no host contacted.
+        None => crate::plan::bootstrap_plan(&spec),
+    };
+    let plan = match planned {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ERROR;
+        }
+    };
+    match a.format {
+        GraphFormat::Dot => print!("{}", render::dot(&plan)),
+        GraphFormat::Mermaid => print!("{}", render::mermaid(&plan)),
+    }
+    exit::OK
 }

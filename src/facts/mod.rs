@@ -3,5 +3,6 @@
 
 mod model;
 pub mod observe;
+pub mod probe;
 
 pub use model::*;

@@ -1,22 +1,401 @@
-//! Observing live hosts (issue 4 fills this in).
+//! Observing live hosts: every host probed in parallel (at most
+//! `parallelism` at once), the cluster read through one healthy control
+//! plane as soon as one has answered. An unreachable or hanging host becomes
+//! a fact; nothing here fails because of a host.
 
-use super::Observed;
-use crate::spec::Spec;
+use super::probe::{cluster_query_script, parse_cluster_query, parse_probe, PROBE_SCRIPT};
+use super::{ApiReadiness, ClusterFacts, HostFacts, Observed, FACTS_FORMAT_VERSION};
+use crate::spec::{Node, Spec};
+use crate::transport::{secs, Cmd, Hosts, TransportError, TransportOptions};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, Semaphore};
 
 /// Options of one observation.
 #[derive(Debug, Clone)]
 pub struct ObserveOptions {
     /// At most this many hosts probed at once.
     pub parallelism: usize,
+    /// Deadline of each host's probe and of the cluster query.
+    pub timeout: Duration,
+    pub transport: TransportOptions,
 }
 
 impl Default for ObserveOptions {
     fn default() -> Self {
-        ObserveOptions { parallelism: 10 }
+        ObserveOptions {
+            parallelism: 10,
+            timeout: Duration::from_secs(30),
+            transport: TransportOptions::default(),
+        }
     }
 }
 
-/// Probes every host of the spec and the cluster through one healthy control plane.
-pub fn observe(_spec: &Spec, _opts: &ObserveOptions) -> Result<Observed, String> {
-    Err("live observation is not built yet: pass --facts FILE".into())
+/// Why gt itself could not observe (hosts failing are facts, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum ObserveError {
+    #[error(transparent)]
+    Transport(Box<TransportError>),
+    #[error("could not start gt's async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl From<TransportError> for ObserveError {
+    fn from(e: TransportError) -> Self {
+        ObserveError::Transport(Box::new(e))
+    }
+}
+
+/// A runtime for gt's host I/O (for callers that are not async).
+pub fn runtime() -> Result<tokio::runtime::Runtime, ObserveError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(ObserveError::Runtime)
+}
+
+/// Probes every host of the spec and the cluster through one healthy control
+/// plane; opens and closes its own connections.
+pub fn observe(spec: &Spec, opts: &ObserveOptions) -> Result<Observed, ObserveError> {
+    let rt = runtime()?;
+    let hosts = Hosts::new(&spec.nodes, &opts.transport)?;
+    Ok(rt.block_on(async {
+        let observed = observe_with(spec, &hosts, opts).await;
+        hosts.close().await;
+        observed
+    }))
+}
+
+/// Observes through connections the caller owns (and closes): `apply`
+/// observes and then acts over the same connections.
+pub async fn observe_with(spec: &Spec, hosts: &Hosts, opts: &ObserveOptions) -> Observed {
+    let permits = Semaphore::new(opts.parallelism.max(1));
+    // Control planes hand their facts to the cluster query as they arrive,
+    // in file order, so it starts while workers are still being probed.
+    let mut senders = BTreeMap::new();
+    let mut control_planes = Vec::new();
+    for n in spec.nodes.iter().filter(|n| n.is_control_plane()) {
+        let (tx, rx) = oneshot::channel();
+        senders.insert(n.name.to_string(), tx);
+        control_planes.push((n.name.to_string(), rx));
+    }
+    let probes = futures_util::future::join_all(spec.nodes.iter().map(|node| {
+        let tx = senders.remove(node.name.as_str());
+        let permits = &permits;
+        async move {
+            let facts = {
+                let _permit = permits.acquire().await.expect("never closed");
+                probe_node(hosts, node, opts.timeout).await
+            };
+            if let Some(tx) = tx {
+                let _ = tx.send(facts.clone());
+            }
+            (node.name.to_string(), facts)
+        }
+    }));
+    let (hosts_facts, cluster) =
+        tokio::join!(probes, observe_cluster(hosts, control_planes, opts.timeout));
+    Observed {
+        format_version: FACTS_FORMAT_VERSION,
+        hosts: hosts_facts.into_iter().collect(),
+        cluster,
+    }
+}
+
+async fn probe_node(hosts: &Hosts, node: &Node, timeout: Duration) -> HostFacts {
+    let started = Instant::now();
+    let name = node.name.as_str();
+    let host = match hosts.get(name).await {
+        Ok(h) => h,
+        Err(e) => return HostFacts::unreachable(reason_with_time(&e, started)),
+    };
+    match host
+        .run(&Cmd::new(PROBE_SCRIPT).timeout(timeout), None)
+        .await
+    {
+        Ok(out) => parse_probe(&out.stdout).unwrap_or_else(|e| {
+            HostFacts::unreachable(format!(
+                "{e} (exit {}; stderr: {})",
+                out.code,
+                out.stderr.trim()
+            ))
+        }),
+        Err(e) => HostFacts::unreachable(reason_with_time(&e, started)),
+    }
+}
+
+/// The error's reason, saying after how long when it does not already.
+fn reason_with_time(e: &TransportError, started: Instant) -> String {
+    let reason = e.reason();
+    if reason.contains(" after ") || reason.contains(" within ") {
+        reason
+    } else {
+        format!("{reason} (after {})", secs(started.elapsed()))
+    }
+}
+
+/// Nodes and readiness through the first control plane (file order) that
+/// answered its probe with an admin kubeconfig; the next one if that fails.
+async fn observe_cluster(
+    hosts: &Hosts,
+    control_planes: Vec<(String, oneshot::Receiver<HostFacts>)>,
+    timeout: Duration,
+) -> ClusterFacts {
+    let mut last_api: Option<ApiReadiness> = None;
+    for (name, facts) in control_planes {
+        let Ok(facts) = facts.await else { continue };
+        if !facts.is_reachable() || !facts.admin_conf {
+            continue;
+        }
+        let Ok(host) = hosts.get(&name).await else {
+            continue;
+        };
+        let cmd = Cmd::new(cluster_query_script()).timeout(timeout);
+        match host.run(&cmd, None).await {
+            Ok(out) => {
+                let (nodes, api) = parse_cluster_query(&out.stdout, &out.stderr);
+                match nodes {
+                    Ok(nodes) => {
+                        return ClusterFacts {
+                            observed_via: Some(name),
+                            ca_pin: facts.ca_pin.clone(),
+                            api,
+                            nodes,
+                        }
+                    }
+                    Err(why) => {
+                        last_api = Some(ApiReadiness {
+                            ready: false,
+                            failed_checks: api.failed_checks,
+                            error: Some(format!("through {name}: {why}")),
+                        })
+                    }
+                }
+            }
+            Err(e) => {
+                last_api = Some(ApiReadiness {
+                    ready: false,
+                    failed_checks: vec![],
+                    error: Some(format!("through {name}: {}", e.reason())),
+                })
+            }
+        }
+    }
+    ClusterFacts {
+        api: last_api.unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::ReadyStatus;
+    use crate::transport::fake::{FakeHost, Reply};
+    use crate::transport::{BoxFuture, Host};
+    use std::path::Path;
+    use std::sync::{Arc, Mutex};
+
+    const SPEC: &str = r#"
+[cluster]
+name = "goldentooth"
+kubernetes_version = "1.32"
+endpoint = "10.4.0.10:6443"
+pod_cidr = "192.168.0.0/16"
+service_cidr = "172.16.0.0/20"
+[cluster.cni]
+name = "calico"
+manifest = "https://example.invalid/calico.yaml"
+[defaults]
+arch = "arm64"
+[nodes.bettley]
+role = "control-plane"
+address = "10.4.0.11"
+[nodes.cargyll]
+role = "control-plane"
+address = "10.4.0.12"
+[nodes.dalt]
+role = "control-plane"
+address = "10.4.0.13"
+[nodes.fenn]
+role = "worker"
+address = "10.4.0.15"
+[nodes.velaryon]
+role = "worker"
+address = "10.4.1.10"
+arch = "amd64"
+"#;
+
+    fn spec() -> Spec {
+        crate::spec::load_str(SPEC, Path::new("cluster.toml")).expect("valid spec")
+    }
+
+    fn probe_answer(name: &str, machine: &str, control_plane: bool) -> Reply {
+        let mut s = format!(
+            "@@gt host\nhostname={name}\nmachine={machine}\nkubeadm=v1.32.4\nkubelet=Kubernetes v1.32.4\nkubelet_active=active\nkubelet_conf=yes\n"
+        );
+        if control_plane {
+            s.push_str("admin_conf=yes\nmanifest=kube-apiserver.yaml\n");
+        }
+        s.push_str("@@gt ca.crt\n@@gt end\n");
+        Reply::ok(s)
+    }
+
+    const CLUSTER_OK: &str = "@@gt nodes\n{\"items\":[{\"metadata\":{\"name\":\"bettley\"},\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}]}\n\
+        @@gt nodes.exit\n0\n@@gt readyz\n[+]ping ok\n[+]etcd ok\nreadyz check passed\n@@gt readyz.exit\n0\n@@gt end\n";
+
+    type Fakes = Arc<Mutex<BTreeMap<String, Arc<FakeHost>>>>;
+
+    fn hosts_of(spec: &Spec, fakes: Vec<FakeHost>) -> (Hosts, Fakes) {
+        let map: Fakes = Arc::new(Mutex::new(
+            fakes
+                .into_iter()
+                .map(|f| (f.name().to_string(), Arc::new(f)))
+                .collect(),
+        ));
+        let m = map.clone();
+        let hosts = Hosts::with_connector(&spec.nodes, move |node| -> BoxFuture<'static, _> {
+            let found = m.lock().unwrap().get(node.name.as_str()).cloned();
+            let name = node.name.to_string();
+            Box::pin(async move {
+                found
+                    .map(|f| f as Arc<dyn Host>)
+                    .ok_or(TransportError::ConnectionRefused {
+                        host: name,
+                        address: "10.4.0.15:22".into(),
+                        after: "0.0 s".into(),
+                    })
+            })
+        });
+        (hosts, map)
+    }
+
+    fn observe_fakes(fakes: Vec<FakeHost>, parallelism: usize) -> (Observed, Fakes) {
+        let spec = spec();
+        let (hosts, map) = hosts_of(&spec, fakes);
+        let opts = ObserveOptions {
+            parallelism,
+            timeout: Duration::from_millis(200),
+            ..Default::default()
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let o = rt.block_on(observe_with(&spec, &hosts, &opts));
+        (o, map)
+    }
+
+    #[test]
+    fn every_host_is_probed_and_the_cluster_read_through_the_first_control_plane() {
+        let (o, fakes) = observe_fakes(
+            vec![
+                FakeHost::new("bettley")
+                    .on("@@gt host", probe_answer("bettley", "aarch64", true))
+                    .on("get nodes -o json", Reply::ok(CLUSTER_OK)),
+                FakeHost::new("cargyll").on("@@gt host", probe_answer("cargyll", "aarch64", true)),
+                FakeHost::new("dalt").on("@@gt host", probe_answer("dalt", "aarch64", true)),
+                FakeHost::new("fenn").on("@@gt host", probe_answer("fenn", "aarch64", false)),
+                FakeHost::new("velaryon")
+                    .on("@@gt host", probe_answer("velaryon", "x86_64", false)),
+            ],
+            10,
+        );
+        assert_eq!(
+            o.hosts.keys().collect::<Vec<_>>(),
+            vec!["bettley", "cargyll", "dalt", "fenn", "velaryon"]
+        );
+        assert_eq!(o.hosts["velaryon"].arch.as_deref(), Some("amd64"));
+        assert_eq!(o.cluster.observed_via.as_deref(), Some("bettley"));
+        assert!(o.cluster.api.ready);
+        assert_eq!(o.cluster.nodes["bettley"].ready, ReadyStatus::True);
+        let fakes = fakes.lock().unwrap();
+        assert_eq!(
+            fakes["bettley"].commands().len(),
+            2,
+            "probe + one cluster query"
+        );
+        assert_eq!(fakes["cargyll"].commands().len(), 1, "probe only");
+    }
+
+    #[test]
+    fn unreachable_and_hanging_hosts_are_facts() {
+        let (o, _) = observe_fakes(
+            vec![
+                FakeHost::new("bettley")
+                    .on("@@gt host", probe_answer("bettley", "aarch64", true))
+                    .on("get nodes -o json", Reply::ok(CLUSTER_OK)),
+                FakeHost::new("cargyll").on("@@gt host", probe_answer("cargyll", "aarch64", true)),
+                FakeHost::new("dalt").on("@@gt host", probe_answer("dalt", "aarch64", true)),
+                // fenn: no fake, the connection is refused.
+                FakeHost::new("velaryon").on("@@gt host", Reply::Hang),
+            ],
+            2,
+        );
+        let fenn = o.hosts["fenn"].unreachable.as_deref().unwrap();
+        assert!(
+            fenn.starts_with("connection refused by 10.4.0.15:22 after"),
+            "{fenn}"
+        );
+        let velaryon = o.hosts["velaryon"].unreachable.as_deref().unwrap();
+        assert!(
+            velaryon.contains("did not finish within 0.2 s"),
+            "{velaryon}"
+        );
+        assert!(o.hosts["bettley"].is_reachable());
+    }
+
+    #[test]
+    fn the_cluster_query_falls_back_to_the_next_control_plane() {
+        let (o, _) = observe_fakes(
+            vec![
+                // bettley is down; cargyll's kubectl fails; dalt answers.
+                FakeHost::new("cargyll")
+                    .on("@@gt host", probe_answer("cargyll", "aarch64", true))
+                    .on(
+                        "get nodes -o json",
+                        Reply::exit(1, "", "error: stale kubeconfig"),
+                    ),
+                FakeHost::new("dalt")
+                    .on("@@gt host", probe_answer("dalt", "aarch64", true))
+                    .on("get nodes -o json", Reply::ok(CLUSTER_OK)),
+                FakeHost::new("fenn").on("@@gt host", probe_answer("fenn", "aarch64", false)),
+                FakeHost::new("velaryon")
+                    .on("@@gt host", probe_answer("velaryon", "x86_64", false)),
+            ],
+            10,
+        );
+        assert!(!o.hosts["bettley"].is_reachable());
+        assert_eq!(o.cluster.observed_via.as_deref(), Some("dalt"));
+    }
+
+    #[test]
+    fn no_control_plane_with_an_admin_kubeconfig_means_no_cluster() {
+        let (o, fakes) = observe_fakes(
+            vec![
+                FakeHost::new("bettley").on("@@gt host", probe_answer("bettley", "aarch64", false)),
+                FakeHost::new("cargyll").on("@@gt host", probe_answer("cargyll", "aarch64", false)),
+                FakeHost::new("dalt").on("@@gt host", probe_answer("dalt", "aarch64", false)),
+            ],
+            10,
+        );
+        assert!(!o.cluster.exists());
+        assert!(fakes
+            .lock()
+            .unwrap()
+            .values()
+            .all(|f| f.commands().len() == 1));
+    }
+
+    #[test]
+    fn the_facts_round_trip_through_json() {
+        let (o, _) = observe_fakes(
+            vec![FakeHost::new("bettley")
+                .on("@@gt host", probe_answer("bettley", "aarch64", true))
+                .on("get nodes -o json", Reply::ok(CLUSTER_OK))],
+            10,
+        );
+        assert_eq!(Observed::from_json(&o.to_json()).unwrap(), o);
+    }
 }

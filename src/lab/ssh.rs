@@ -185,7 +185,8 @@ fn render_config(dir: &Path, ssh: &SshState, group: usize, listen: &[String]) ->
          PrintMotd no\n\
          PrintLastLog no\n\
          X11Forwarding no\n\
-         AllowTcpForwarding no\n\
+         AllowTcpForwarding local\n\
+         PermitOpen *:{port}\n\
          AllowAgentForwarding no\n\
          SetEnv GT_LAB_DIR={d} SHLVL=1\n\
          ForceCommand {d}/bin/{session}\n",
@@ -193,6 +194,7 @@ fn render_config(dir: &Path, ssh: &SshState, group: usize, listen: &[String]) ->
         pid = procs::pid_file(dir, &process_name(group)).display(),
         user = ssh.user,
         session = super::session::SSH_SESSION,
+        port = ssh.port,
     ));
     s
 }

@@ -545,7 +545,7 @@ impl<'s> Loader<'s> {
                     if let Some(n) = self.node(
                         &name,
                         key_span.clone(),
-                        &item,
+                        item,
                         default_arch,
                         default_conn,
                         &default_ssh,
@@ -614,7 +614,13 @@ impl<'s> Loader<'s> {
             None => control_planes.first().map(|n| n.name.clone()),
         };
 
+        let index = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.to_string(), i))
+            .collect();
         Some(Spec {
+            index,
             source: self.file.clone(),
             cluster: Cluster {
                 name: name?,
@@ -798,7 +804,7 @@ impl<'s> Loader<'s> {
             let value = match v.as_str() {
                 Some(s) => s.to_string(),
                 None => {
-                    self.type_error(&v, &format!("label `{k}`"), "a string");
+                    self.type_error(v, &format!("label `{k}`"), "a string");
                     continue;
                 }
             };
@@ -823,7 +829,7 @@ impl<'s> Loader<'s> {
             }
             if let Err(e) = check_label_value(&value) {
                 self.error(
-                    value_span(Some(&v)),
+                    value_span(Some(v)),
                     format!("label `{k}` on node `{node}`: {e}"),
                     None,
                 );
@@ -985,7 +991,7 @@ impl<'s> Loader<'s> {
                             Some(s) => {
                                 raw.env.insert(k, s.to_string());
                             }
-                            None => self.type_error(&v, &format!("{what} env.{k}"), "a string"),
+                            None => self.type_error(v, &format!("{what} env.{k}"), "a string"),
                         }
                     }
                 }
@@ -1251,7 +1257,7 @@ trait TableLike {
     fn key_span(&self, key: &str) -> Option<Range<usize>>;
     fn keys_with_spans(&self) -> Vec<(String, Option<Range<usize>>)>;
     /// (key, key span, value) in file order.
-    fn entries(&self) -> Vec<(String, Option<Range<usize>>, Item)>;
+    fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item)>;
 }
 
 impl TableLike for &toml_edit::Table {
@@ -1269,10 +1275,10 @@ impl TableLike for &toml_edit::Table {
             .map(|(k, _)| (k.to_string(), self.key_span(k)))
             .collect()
     }
-    fn entries(&self) -> Vec<(String, Option<Range<usize>>, Item)> {
+    fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item)> {
         let mut v: Vec<_> = self
             .iter()
-            .map(|(k, i)| (k.to_string(), self.key_span(k), i.clone()))
+            .map(|(k, i)| (k.to_string(), self.key_span(k), i))
             .collect();
         v.sort_by_key(|(_, span, item)| item_pos(span, item));
         v
@@ -1316,8 +1322,11 @@ impl TableLike for InlineTableView {
             .map(|(k, s, _)| (k.clone(), s.clone()))
             .collect()
     }
-    fn entries(&self) -> Vec<(String, Option<Range<usize>>, Item)> {
-        self.items.clone()
+    fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item)> {
+        self.items
+            .iter()
+            .map(|(k, s, i)| (k.clone(), s.clone(), i))
+            .collect()
     }
 }
 
@@ -1352,7 +1361,7 @@ impl TableLike for AnyTable<'_> {
             AnyTable::Inline(v) => v.keys_with_spans(),
         }
     }
-    fn entries(&self) -> Vec<(String, Option<Range<usize>>, Item)> {
+    fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item)> {
         match self {
             AnyTable::Table(t) => t.entries(),
             AnyTable::Inline(v) => v.entries(),

@@ -24,6 +24,9 @@ pub struct Spec {
     pub preflight: Preflight,
     /// Every node, in file order (file order decides the default bootstrap node).
     pub nodes: Vec<Node>,
+    /// Position of each node in `nodes`, by name.
+    #[serde(skip)]
+    pub(crate) index: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -155,7 +158,7 @@ pub const GROUP_WORKER: &str = "k8s_worker";
 
 impl Spec {
     pub fn node(&self, name: &str) -> Option<&Node> {
-        self.nodes.iter().find(|n| n.name.as_str() == name)
+        self.index.get(name).map(|&i| &self.nodes[i])
     }
 
     /// Nodes that should be in the cluster, in file order.

@@ -1,2 +1,350 @@
 //! How gt reaches hosts: a small `Host` trait with SSH, local and fake
 //! implementations (issue 4).
+//!
+//! A `Host` runs shell strings: over one multiplexed SSH master connection
+//! (`ssh`), as local processes (`local`), or from a script (`fake`, for unit
+//! tests). `Hosts` connects lazily, once per host per run, so that observe,
+//! exec and apply all reuse the same connection; `Hosts::close` ends them.
+
+mod error;
+pub mod fake;
+mod local;
+mod pipe;
+mod ssh;
+
+pub use error::{classify_ssh_failure, TransportError};
+pub use local::LocalHost;
+pub use ssh::{master_args, SshHost};
+
+use crate::spec::{Connection, Node};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, OnceCell};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One command: a shell string, optional stdin, a deadline.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    /// Run by the remote user's shell (ssh) or by `SHELL -c` (local).
+    pub script: String,
+    pub stdin: Option<Vec<u8>>,
+    /// After this the command is abandoned and its processes killed.
+    pub timeout: Duration,
+}
+
+impl Cmd {
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+    pub fn new(script: impl Into<String>) -> Cmd {
+        Cmd {
+            script: script.into(),
+            stdin: None,
+            timeout: Cmd::DEFAULT_TIMEOUT,
+        }
+    }
+
+    pub fn stdin(mut self, input: impl Into<Vec<u8>>) -> Cmd {
+        self.stdin = Some(input.into());
+        self
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> Cmd {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The program the script starts with, for messages (`kubeadm`).
+    pub fn program(&self) -> &str {
+        self.script.split_whitespace().next().unwrap_or("")
+    }
+}
+
+/// What a finished command left behind.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Output {
+    /// Exit status; 128 + N when killed by signal N.
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+
+    /// Turns the failures that say something about the host rather than the
+    /// command into errors: a missing program (exit 127).
+    pub fn check_installed(self, host: &str, cmd: &Cmd) -> Result<Output, TransportError> {
+        if self.code == 127 {
+            return Err(TransportError::CommandNotFound {
+                host: host.to_string(),
+                command: missing_program(&self.stderr).unwrap_or_else(|| cmd.program().to_string()),
+                stderr: self.stderr.trim().to_string(),
+            });
+        }
+        Ok(self)
+    }
+}
+
+/// The name a shell reports as missing: dash says `sh: 1: kubeadm: not found`,
+/// bash `bash: line 1: kubeadm: command not found`.
+fn missing_program(stderr: &str) -> Option<String> {
+    stderr.lines().find_map(|line| {
+        let head = line
+            .strip_suffix(": command not found")
+            .or_else(|| line.strip_suffix(": not found"))?;
+        Some(head.rsplit(": ").next()?.trim().to_string())
+    })
+}
+
+/// Which stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// A line of a running command's output, sent as it arrives (`gt exec`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputLine {
+    pub host: String,
+    pub stream: Stream,
+    /// Without its newline.
+    pub line: String,
+}
+
+pub type LineSink = mpsc::UnboundedSender<OutputLine>;
+
+/// A host gt can run commands on.
+pub trait Host: Send + Sync {
+    /// The node name (for messages and output prefixes).
+    fn name(&self) -> &str;
+
+    /// Runs one command to completion or to its deadline. Each complete line
+    /// of output also goes to `lines` as it arrives, when given. A non-zero
+    /// exit is an `Output`, not an error; errors are about reaching the host.
+    fn run<'a>(
+        &'a self,
+        cmd: &'a Cmd,
+        lines: Option<&'a LineSink>,
+    ) -> BoxFuture<'a, Result<Output, TransportError>>;
+
+    /// Ends the connection (idempotent). Commands after this fail.
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+/// Settings of one run's connections.
+#[derive(Debug, Clone, Default)]
+pub struct TransportOptions {
+    /// Where SSH control sockets go; a fresh temporary directory when `None`.
+    /// Unix socket paths are short (108 bytes): keep it short.
+    pub control_dir: Option<PathBuf>,
+}
+
+/// A host's connection for the run, or why there is none.
+pub type Connected = Result<Arc<dyn Host>, TransportError>;
+
+type Connector =
+    dyn Fn(&Node) -> BoxFuture<'static, Result<Arc<dyn Host>, TransportError>> + Send + Sync;
+
+/// The hosts of one run, each connected at most once (lazily, on first use)
+/// and kept until `close`: observe, exec and apply share connections.
+pub struct Hosts {
+    nodes: BTreeMap<String, Node>,
+    slots: BTreeMap<String, OnceCell<Connected>>,
+    connector: Box<Connector>,
+    // Holds the control sockets' directory until the run ends.
+    _control_dir: Option<tempfile::TempDir>,
+}
+
+impl Hosts {
+    /// Real connections: SSH or local processes, per each node's `connection`.
+    pub fn new<'a>(
+        nodes: impl IntoIterator<Item = &'a Node>,
+        opts: &TransportOptions,
+    ) -> Result<Hosts, TransportError> {
+        let (dir, temp) = match &opts.control_dir {
+            Some(d) => (d.clone(), None),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("gt-ssh-")
+                    .tempdir_in(std::env::temp_dir())
+                    .map_err(|e| TransportError::Local {
+                        what: "create a directory for SSH control sockets".into(),
+                        reason: e.to_string(),
+                    })?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let connector =
+            move |node: &Node| -> BoxFuture<'static, Result<Arc<dyn Host>, TransportError>> {
+                let node = node.clone();
+                let slot = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let socket_dir = dir.join(slot.to_string());
+                Box::pin(async move {
+                    match &node.connection {
+                        Connection::Ssh(s) => {
+                            let host = SshHost::connect(node.name.as_str(), s, &socket_dir).await?;
+                            Ok(Arc::new(host) as Arc<dyn Host>)
+                        }
+                        Connection::Local(l) => {
+                            Ok(Arc::new(LocalHost::new(node.name.as_str(), l)) as Arc<dyn Host>)
+                        }
+                    }
+                })
+            };
+        let mut hosts = Hosts::with_connector(nodes, connector);
+        hosts._control_dir = temp;
+        Ok(hosts)
+    }
+
+    /// Hosts made by `connect` (fakes in unit tests).
+    pub fn with_connector<'a>(
+        nodes: impl IntoIterator<Item = &'a Node>,
+        connect: impl Fn(&Node) -> BoxFuture<'static, Result<Arc<dyn Host>, TransportError>>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Hosts {
+        let nodes: BTreeMap<String, Node> = nodes
+            .into_iter()
+            .map(|n| (n.name.to_string(), n.clone()))
+            .collect();
+        let slots = nodes.keys().map(|k| (k.clone(), OnceCell::new())).collect();
+        Hosts {
+            nodes,
+            slots,
+            connector: Box::new(connect),
+            _control_dir: None,
+        }
+    }
+
+    /// The connected host, connecting on first use. A failed connection is
+    /// remembered for the run: an unreachable host is not retried by every step.
+    pub async fn get(&self, name: &str) -> Result<Arc<dyn Host>, TransportError> {
+        let (Some(node), Some(slot)) = (self.nodes.get(name), self.slots.get(name)) else {
+            return Err(TransportError::UnknownHost {
+                host: name.to_string(),
+            });
+        };
+        slot.get_or_init(|| (self.connector)(node)).await.clone()
+    }
+
+    /// Closes one host's connection (if it was opened); later `get`s fail.
+    pub async fn close_host(&self, name: &str) {
+        if let Some(Some(Ok(h))) = self.slots.get(name).map(|s| s.get()) {
+            h.close().await;
+        }
+    }
+
+    /// Closes every open connection, concurrently.
+    pub async fn close(&self) {
+        let mut closing = tokio::task::JoinSet::new();
+        for host in self
+            .slots
+            .values()
+            .filter_map(|s| s.get().and_then(|r| r.as_ref().ok()).cloned())
+        {
+            closing.spawn(async move { host.close().await });
+        }
+        closing.join_all().await;
+    }
+}
+
+/// Quotes one word for a POSIX shell: `it's` → `'it'\''s'`. Words made only
+/// of safe characters stay as they are, so command lines stay readable.
+pub fn shell_quote(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@+%^".contains(&b));
+    if safe {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Joins words into one shell command line, each quoted.
+pub fn shell_join<S: AsRef<str>>(words: &[S]) -> String {
+    words
+        .iter()
+        .map(|w| shell_quote(w.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Seconds with one decimal, for messages: `5.0 s`.
+pub fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_words_are_left_alone() {
+        assert_eq!(
+            shell_join(&["systemctl", "status", "kubelet"]),
+            "systemctl status kubelet"
+        );
+        assert_eq!(
+            shell_quote("/etc/kubernetes/admin.conf"),
+            "/etc/kubernetes/admin.conf"
+        );
+    }
+
+    #[test]
+    fn quoting_survives_spaces_quotes_and_expansions() {
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("$HOME"), "'$HOME'");
+        assert_eq!(shell_quote(""), "''");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "printf '%s|' {}",
+                shell_join(&["it's", "a b", "$HOME", "`x`", ""])
+            ))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "it's|a b|$HOME|`x`||");
+    }
+
+    #[test]
+    fn missing_program_is_read_from_dash_and_bash_messages() {
+        assert_eq!(
+            missing_program("sh: 1: kubeadm: not found\n").as_deref(),
+            Some("kubeadm")
+        );
+        assert_eq!(
+            missing_program("bash: line 1: kubectl: command not found\n").as_deref(),
+            Some("kubectl")
+        );
+        assert_eq!(missing_program("something else"), None);
+    }
+
+    #[test]
+    fn exit_127_means_not_installed() {
+        let cmd = Cmd::new("kubeadm version -o short");
+        let out = Output {
+            code: 127,
+            stdout: String::new(),
+            stderr: "sh: 1: kubeadm: not found\n".into(),
+        };
+        let err = out.check_installed("fenn", &cmd).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("kubeadm is not installed on fenn"),
+            "{err}"
+        );
+    }
+}

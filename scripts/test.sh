@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this).
+# Installs what the tests need on Debian when run as root: openssh-server
+# (real sshd for the SSH transport and lab tests) and haproxy (the lab's
+# load balancer). Without root, says what is missing and goes on.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v /usr/sbin/sshd >/dev/null 2>&1 || need+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if ((${#need[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing: ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "MISSING: ${need[*]} (install them with apt-get as root); tests that need them will say so and fail" >&2
+  fi
+fi
+
+cargo test --locked --all-features 2>&1

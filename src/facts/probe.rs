@@ -1,0 +1,272 @@
+//! The probe each host runs (one POSIX sh script, one round trip) and the
+//! cluster query run through one control plane; parsing what comes back.
+//!
+//! Both print sections opened by `@@gt NAME` lines and closed by `@@gt end`,
+//! so that a cut-short answer is told apart from a host that has nothing.
+
+use super::{ApiReadiness, HostFacts, NodeFacts};
+use crate::kube;
+use crate::spec::Arch;
+use std::collections::BTreeMap;
+
+/// The probe script (src/facts/probe.sh).
+pub const PROBE_SCRIPT: &str = include_str!("probe.sh");
+
+const MARK: &str = "@@gt ";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    #[error("the probe's answer was cut short (no end marker): {0}")]
+    Truncated(String),
+}
+
+/// Splits sectioned output into (name, body) in order. Text before the first
+/// marker (a login banner, a warning) is ignored.
+pub fn sections(text: &str) -> Result<BTreeMap<String, String>, ProbeError> {
+    let mut out = BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.split_inclusive('\n') {
+        if let Some(name) = line.trim_end().strip_prefix(MARK) {
+            if let Some((n, body)) = current.take() {
+                out.insert(n, body);
+            }
+            if name == "end" {
+                return Ok(out);
+            }
+            current = Some((name.to_string(), String::new()));
+        } else if let Some((_, body)) = current.as_mut() {
+            body.push_str(line);
+        }
+    }
+    let tail: String = text
+        .chars()
+        .rev()
+        .take(200)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    Err(ProbeError::Truncated(tail.trim().to_string()))
+}
+
+/// A host's facts from the probe's stdout.
+pub fn parse_probe(stdout: &str) -> Result<HostFacts, ProbeError> {
+    let s = sections(stdout)?;
+    let mut f = HostFacts::default();
+    for line in s.get("host").map(String::as_str).unwrap_or("").lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let value = value.trim();
+        match key {
+            "hostname" if !value.is_empty() => f.hostname = Some(value.to_string()),
+            "machine" if !value.is_empty() => {
+                f.arch = Some(
+                    Arch::parse(value)
+                        .map(|a| a.as_str().to_string())
+                        .unwrap_or_else(|| value.to_string()),
+                )
+            }
+            // Installed but silent about its version: still installed.
+            "kubeadm" => {
+                f.kubeadm_version = Some(version_in(value).unwrap_or_else(|| "unknown".into()))
+            }
+            "kubelet" => {
+                f.kubelet_version = Some(version_in(value).unwrap_or_else(|| "unknown".into()))
+            }
+            "kubelet_active" => f.kubelet_active = value == "active",
+            "admin_conf" => f.admin_conf = value == "yes",
+            "kubelet_conf" => f.kubelet_conf = value == "yes",
+            "kubelet_server" if !value.is_empty() => f.kubelet_server = Some(value.to_string()),
+            "manifest" if !value.is_empty() => f.manifests.push(value.to_string()),
+            _ => {}
+        }
+    }
+    f.manifests.sort();
+    f.manifests.dedup();
+    if let Some(pem) = s.get("ca.crt").filter(|p| p.contains("BEGIN CERTIFICATE")) {
+        f.ca_pin = kube::pin::ca_pin_from_pem(pem).ok();
+    }
+    Ok(f)
+}
+
+/// `v1.32.4` out of `v1.32.4` or `Kubernetes v1.32.4`.
+fn version_in(text: &str) -> Option<String> {
+    text.split_whitespace()
+        .find(|w| w.starts_with('v') && w[1..].starts_with(|c: char| c.is_ascii_digit()))
+        .map(str::to_string)
+}
+
+/// Nodes and readiness in one round trip, through a control plane's admin
+/// kubeconfig. Markers go to both streams so that each kubectl's stderr is
+/// told apart too.
+pub fn cluster_query_script() -> String {
+    let mut s = String::new();
+    for (name, command) in [
+        ("nodes", kube::get_nodes_json()),
+        ("readyz", kube::get_readyz_verbose()),
+    ] {
+        s.push_str(&format!(
+            "echo '{MARK}{name}'; echo '{MARK}{name}' >&2\n{command}\nrc=$?\necho; echo '{MARK}{name}.exit'; echo \"$rc\"\n"
+        ));
+    }
+    s.push_str(&format!("echo '{MARK}end'; echo '{MARK}end' >&2\n"));
+    s
+}
+
+/// What the cluster query found: the nodes (or why they could not be read)
+/// and the API server's readiness.
+pub fn parse_cluster_query(
+    stdout: &str,
+    stderr: &str,
+) -> (Result<BTreeMap<String, NodeFacts>, String>, ApiReadiness) {
+    let out = match sections(stdout) {
+        Ok(o) => o,
+        Err(e) => {
+            let reason = format!("{e}; stderr: {}", stderr.trim());
+            let api = ApiReadiness {
+                ready: false,
+                error: Some(reason.clone()),
+                ..Default::default()
+            };
+            return (Err(reason), api);
+        }
+    };
+    // stderr only explains failures: read what is there.
+    let err = sections(&format!("{stderr}\n{MARK}end\n")).unwrap_or_default();
+    let get = |m: &BTreeMap<String, String>, k: &str| m.get(k).cloned().unwrap_or_default();
+    let exit = |k: &str| get(&out, k).trim().parse::<i32>().unwrap_or(-1);
+    let nodes_err = get(&err, "nodes");
+    let nodes = match exit("nodes.exit") {
+        0 => kube::nodes::parse(&get(&out, "nodes"))
+            .map_err(|e| format!("kubectl get nodes -o json printed what is not a node list: {e}")),
+        code => Err(format!(
+            "kubectl get nodes failed (exit {code}): {}",
+            nodes_err.trim()
+        )),
+    };
+    let api = kube::readyz::parse(
+        exit("readyz.exit"),
+        &get(&out, "readyz"),
+        &get(&err, "readyz"),
+    );
+    (nodes, api)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn run_probe(root: &std::path::Path) -> String {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(PROBE_SCRIPT)
+            .env("GT_HOST_ROOT", root)
+            // A PATH without kubeadm, kubelet or systemctl (missing tools are facts).
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn a_bare_host_has_no_kubernetes_files_and_no_tools() {
+        let root = tempfile::tempdir().unwrap();
+        let f = parse_probe(&run_probe(root.path())).unwrap();
+        assert!(f.hostname.is_some());
+        assert!(f.arch.is_some());
+        assert_eq!(f.kubeadm_version, None);
+        assert_eq!(f.kubelet_version, None);
+        assert!(!f.kubelet_active && !f.admin_conf && !f.kubelet_conf);
+        assert!(f.manifests.is_empty());
+        assert!(!f.is_joined());
+    }
+
+    #[test]
+    fn a_control_planes_files_are_read_under_the_host_root() {
+        let root = tempfile::tempdir().unwrap();
+        let k = root.path().join("etc/kubernetes");
+        std::fs::create_dir_all(k.join("manifests")).unwrap();
+        std::fs::create_dir_all(k.join("pki")).unwrap();
+        std::fs::write(k.join("admin.conf"), "apiVersion: v1\n").unwrap();
+        std::fs::write(
+            k.join("kubelet.conf"),
+            "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: AAAA\n    server: https://10.4.0.10:6443\n  name: default-cluster\n",
+        )
+        .unwrap();
+        for m in ["kube-scheduler.yaml", "etcd.yaml", "kube-apiserver.yaml"] {
+            std::fs::write(k.join("manifests").join(m), "").unwrap();
+        }
+        let ca = rcgen::generate_simple_self_signed(vec!["kubernetes".into()]).unwrap();
+        std::fs::write(k.join("pki/ca.crt"), ca.cert.pem()).unwrap();
+
+        let f = parse_probe(&run_probe(root.path())).unwrap();
+        assert!(f.admin_conf && f.kubelet_conf);
+        assert_eq!(f.kubelet_server.as_deref(), Some("https://10.4.0.10:6443"));
+        assert_eq!(
+            f.manifests,
+            vec!["etcd.yaml", "kube-apiserver.yaml", "kube-scheduler.yaml"]
+        );
+        assert!(f.has_control_plane_manifests());
+        let expected = kube::pin::pin_of_spki(&rcgen::PublicKeyData::subject_public_key_info(
+            &ca.signing_key,
+        ));
+        assert_eq!(f.ca_pin, Some(expected));
+    }
+
+    #[test]
+    fn versions_and_arch_are_normalised() {
+        let out = "banner\n@@gt host\nhostname=fenn\nmachine=aarch64\nkubeadm=v1.32.4\nkubelet=Kubernetes v1.32.4\n\
+                   kubelet_active=active\n@@gt ca.crt\n@@gt end\n";
+        let f = parse_probe(out).unwrap();
+        assert_eq!(f.hostname.as_deref(), Some("fenn"));
+        assert_eq!(f.arch.as_deref(), Some("arm64"));
+        assert_eq!(f.kubeadm_version.as_deref(), Some("v1.32.4"));
+        assert_eq!(f.kubelet_version.as_deref(), Some("v1.32.4"));
+        assert!(f.kubelet_active);
+    }
+
+    #[test]
+    fn a_cut_short_answer_is_an_error_not_an_empty_host() {
+        let e = parse_probe("@@gt host\nhostname=fenn\n").unwrap_err();
+        assert!(e.to_string().contains("cut short"), "{e}");
+    }
+
+    #[test]
+    fn the_cluster_query_splits_both_kubectl_answers() {
+        let script = cluster_query_script();
+        // Stand-in kubectl: nodes from a list, readyz failing on etcd.
+        let kubectl = "kubectl() { case \"$*\" in *'get nodes'*) echo '{\"items\":[{\"metadata\":{\"name\":\"bettley\"}}]}';; \
+                       *) echo '[+]ping ok'; echo '[-]etcd failed: reason withheld'; echo 'readyz check failed'; echo 'warn' >&2; return 1;; esac; }\n";
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{kubectl}{script}"))
+            .output()
+            .unwrap();
+        let (nodes, api) = parse_cluster_query(
+            &String::from_utf8_lossy(&out.stdout),
+            &String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(nodes.unwrap().keys().collect::<Vec<_>>(), vec!["bettley"]);
+        assert!(!api.ready);
+        assert_eq!(api.failed_checks, vec!["etcd"]);
+    }
+
+    #[test]
+    fn a_failing_get_nodes_keeps_kubectls_reason() {
+        let stdout =
+            "@@gt nodes\n\n@@gt nodes.exit\n1\n@@gt readyz\n\n@@gt readyz.exit\n1\n@@gt end\n";
+        let stderr = "@@gt nodes\nThe connection to the server 10.4.0.10:6443 was refused\n@@gt readyz\nThe connection to the server 10.4.0.10:6443 was refused\n@@gt end\n";
+        let (nodes, api) = parse_cluster_query(stdout, stderr);
+        assert!(nodes
+            .unwrap_err()
+            .contains("exit 1): The connection to the server"));
+        assert!(api.error.unwrap().contains("was refused"));
+    }
+}

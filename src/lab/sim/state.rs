@@ -1,0 +1,348 @@
+//! The simulated cluster's shared state, `DIR/state.json`: what the API server
+//! and etcd would hold (nodes, bootstrap tokens, the uploaded-certs Secret, etcd
+//! members, the CA) plus what each host's init system knows (kubelet running).
+//!
+//! Every tool reads and writes it under an exclusive lock on `DIR/state.lock`
+//! (read-modify-write in one critical section), so concurrent joins from many
+//! processes never lose each other's updates. Nothing sleeps with the lock held.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub const STATE_FILE: &str = "state.json";
+pub const LOCK_FILE: &str = "state.lock";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// `None` until `kubeadm init` succeeds.
+    #[serde(default)]
+    pub cluster: Option<Cluster>,
+    /// Node objects by name.
+    #[serde(default)]
+    pub nodes: BTreeMap<String, NodeObj>,
+    #[serde(default)]
+    pub tokens: Vec<Token>,
+    /// The `kubeadm-certs` Secret.
+    #[serde(default)]
+    pub uploaded_certs: Option<UploadedCerts>,
+    #[serde(default)]
+    pub etcd_members: Vec<EtcdMember>,
+    /// Per lab host: its init system and its API server.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostState>,
+    #[serde(default)]
+    pub cni: Option<Cni>,
+    /// Bumped on every write, as the API server's resourceVersion.
+    #[serde(default)]
+    pub resource_version: u64,
+    /// Next /24 of the pod CIDR to hand to a new node.
+    #[serde(default)]
+    pub next_pod_cidr: u32,
+    /// The certificates every control plane shares (the `kubeadm-certs` Secret's
+    /// contents), by path under /etc/kubernetes/pki.
+    #[serde(default)]
+    pub shared_pki: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cluster {
+    /// `controlPlaneEndpoint` (`127.4.0.10:6443`), or the first control plane's address.
+    pub endpoint: String,
+    /// `kubeadm init` was given `--control-plane-endpoint` (needed to join more control planes).
+    #[serde(default)]
+    pub stable_endpoint: bool,
+    pub ca_cert_pem: String,
+    pub ca_key_pem: String,
+    /// `v1.32.4`.
+    pub kubernetes_version: String,
+    #[serde(default)]
+    pub pod_cidr: Option<String>,
+    pub service_cidr: String,
+    pub initialized_at: f64,
+    /// Random per init, so that node uids and pod names differ between clusters.
+    pub uid: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostState {
+    #[serde(default)]
+    pub kubelet_running: bool,
+    #[serde(default = "yes")]
+    pub kubelet_enabled: bool,
+    /// When this host's API server (a control plane) passes readyz; `None` = no API server.
+    #[serde(default)]
+    pub api_ready_at: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for HostState {
+    fn default() -> Self {
+        HostState {
+            kubelet_running: false,
+            kubelet_enabled: true,
+            api_ready_at: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Token {
+    /// The 6-character public part.
+    pub id: String,
+    pub secret: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Unix seconds; `None` never expires.
+    #[serde(default)]
+    pub expires: Option<f64>,
+    #[serde(default)]
+    pub usages: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl Token {
+    pub fn full(&self) -> String {
+        format!("{}.{}", self.id, self.secret)
+    }
+    pub fn expired(&self, now: f64) -> bool {
+        self.expires.is_some_and(|e| e <= now)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadedCerts {
+    /// 64 lowercase hex: the AES key the Secret is encrypted with.
+    pub key: String,
+    pub expires: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EtcdMember {
+    /// 16 hex digits, as `etcdctl member list` shows.
+    pub id: String,
+    pub name: String,
+    /// The lab host running it.
+    pub host: String,
+    pub peer_url: String,
+    pub client_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cni {
+    pub manifest: String,
+    pub applied_at: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Taint {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    pub effect: String,
+}
+
+impl Taint {
+    /// `key=value:Effect` or `key:Effect`.
+    pub fn spec(&self) -> String {
+        match &self.value {
+            Some(v) => format!("{}={}:{}", self.key, v, self.effect),
+            None => format!("{}:{}", self.key, self.effect),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeObj {
+    pub name: String,
+    pub uid: String,
+    pub created: f64,
+    pub resource_version: u64,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub taints: Vec<Taint>,
+    #[serde(default)]
+    pub unschedulable: bool,
+    /// The lab host whose kubelet posts this node's status.
+    pub host: String,
+    pub arch: String,
+    pub internal_ip: String,
+    pub kubelet_version: String,
+    #[serde(default)]
+    pub pod_cidr: Option<String>,
+    /// When the CNI has this node's network up; `None` until a CNI is applied.
+    #[serde(default)]
+    pub network_ready_at: Option<f64>,
+}
+
+/// The Ready condition as the node lifecycle controller would report it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// `True`, `False` or `Unknown`.
+    pub status: &'static str,
+    pub reason: &'static str,
+    pub message: &'static str,
+}
+
+pub const NOT_READY_MESSAGE: &str = "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized";
+pub const UNKNOWN_MESSAGE: &str = "Kubelet stopped posting node status.";
+
+impl State {
+    pub fn host(&self, name: &str) -> HostState {
+        self.hosts.get(name).cloned().unwrap_or_default()
+    }
+
+    pub fn host_mut(&mut self, name: &str) -> &mut HostState {
+        self.hosts.entry(name.to_string()).or_default()
+    }
+
+    pub fn kubelet_running(&self, host: &str) -> bool {
+        self.host(host).kubelet_running
+    }
+
+    pub fn readiness(&self, node: &NodeObj, now: f64) -> Readiness {
+        if !self.kubelet_running(&node.host) {
+            return Readiness {
+                status: "Unknown",
+                reason: "NodeStatusUnknown",
+                message: UNKNOWN_MESSAGE,
+            };
+        }
+        match node.network_ready_at {
+            Some(t) if now >= t => Readiness {
+                status: "True",
+                reason: "KubeletReady",
+                message: "kubelet is posting ready status",
+            },
+            _ => Readiness {
+                status: "False",
+                reason: "KubeletNotReady",
+                message: NOT_READY_MESSAGE,
+            },
+        }
+    }
+
+    /// Drops what the token cleaner and the Secret's owner reference would have deleted.
+    pub fn purge_expired(&mut self, now: f64) {
+        self.tokens.retain(|t| !t.expired(now));
+        if self
+            .uploaded_certs
+            .as_ref()
+            .is_some_and(|u| u.expires <= now)
+        {
+            self.uploaded_certs = None;
+        }
+    }
+
+    pub fn token(&self, id: &str) -> Option<&Token> {
+        self.tokens.iter().find(|t| t.id == id)
+    }
+
+    /// Next free /24 of the pod CIDR (kube-controller-manager's `--allocate-node-cidrs`).
+    pub fn allocate_pod_cidr(&mut self) -> Option<String> {
+        let cidr: ipnet::Ipv4Net = self.cluster.as_ref()?.pod_cidr.as_ref()?.parse().ok()?;
+        if cidr.prefix_len() > 24 {
+            return None;
+        }
+        let index = self.next_pod_cidr;
+        let subnets = 1u64 << (24 - cidr.prefix_len());
+        if u64::from(index) >= subnets {
+            return None;
+        }
+        self.next_pod_cidr += 1;
+        let base = u32::from(cidr.network()) + (index << 8);
+        Some(format!("{}/24", std::net::Ipv4Addr::from(base)))
+    }
+}
+
+pub fn state_path(lab_dir: &Path) -> PathBuf {
+    lab_dir.join(STATE_FILE)
+}
+
+/// Holds `DIR/state.lock` exclusively until dropped.
+struct Locked {
+    _file: File,
+}
+
+fn lock(lab_dir: &Path) -> io::Result<Locked> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lab_dir.join(LOCK_FILE))?;
+    file.lock()?;
+    Ok(Locked { _file: file })
+}
+
+fn load_unlocked(lab_dir: &Path) -> io::Result<State> {
+    match std::fs::read_to_string(state_path(lab_dir)) {
+        Ok(s) => serde_json::from_str(&s).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", state_path(lab_dir).display()),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(State::default()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads the state under the lock (a consistent snapshot).
+pub fn read(lab_dir: &Path) -> io::Result<State> {
+    let _guard = lock(lab_dir)?;
+    load_unlocked(lab_dir)
+}
+
+/// Read-modify-write under the lock. The state is written back only when `f`
+/// changed it.
+pub fn update<R>(lab_dir: &Path, f: impl FnOnce(&mut State) -> R) -> io::Result<R> {
+    let _guard = lock(lab_dir)?;
+    let mut state = load_unlocked(lab_dir)?;
+    let before = state.clone();
+    let r = f(&mut state);
+    if state != before {
+        state.resource_version += 1;
+        crate::lab::topology::write_atomic(
+            &state_path(lab_dir),
+            &serde_json::to_string_pretty(&state).expect("state serialises"),
+        )?;
+    }
+    Ok(r)
+}
+
+/// Random lowercase alphanumerics, as bootstrap token parts are made.
+pub fn random_token_part(len: usize) -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// Random lowercase hex of `bytes` bytes.
+pub fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A random RFC 4122 version-4 UUID.
+pub fn random_uuid() -> String {
+    let h = random_hex(16);
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}

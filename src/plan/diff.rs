@@ -1,0 +1,784 @@
+//! Spec × Observed → resource changes, warnings, and the operations the DAG
+//! is built from. Every decision about what a situation means lives here.
+
+use super::*;
+use crate::facts::{HostFacts, NodeFacts, ReadyStatus};
+use crate::spec::{KubeVersion, Node};
+
+/// What the graph builder needs, besides the changes shown to the user.
+#[derive(Debug, Default)]
+pub(super) struct Diff {
+    pub changes: Vec<Change>,
+    pub warnings: Vec<Warning>,
+    /// `kubeadm init` on this node (the cluster does not exist yet).
+    pub init: Option<NodeName>,
+    pub install_cni: bool,
+    /// Control planes already serving (or about to be, by init), file order.
+    pub existing_control_planes: Vec<NodeName>,
+    /// Control planes to join, file order (joined one at a time).
+    pub control_plane_joins: Vec<NodeName>,
+    /// Workers to join, file order (joined in parallel).
+    pub worker_joins: Vec<NodeName>,
+    /// Nodes to take out before they are rejoined (replace): drain+delete when
+    /// their Node object is in this cluster, then reset.
+    pub replacements: Vec<Removal>,
+    /// Label/taint updates, file order; `after_join` when the node is new.
+    pub updates: Vec<Update>,
+    /// Nodes to remove for good, in order (control planes first, one at a time).
+    pub removals: Vec<Removal>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Update {
+    pub node: String,
+    pub labels: SetDiff,
+    pub taints: SetDiff,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Removal {
+    pub node: String,
+    /// The Node object is in the cluster: drain, then delete it.
+    pub in_cluster: bool,
+    /// The host is reachable and in the file: `kubeadm reset -f` it.
+    pub reset: Option<NodeName>,
+    pub control_plane: bool,
+}
+
+impl Removal {
+    pub fn step_ids(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        if self.in_cluster {
+            ids.push(
+                Step::Drain {
+                    node: self.node.clone(),
+                }
+                .id(),
+            );
+            ids.push(
+                Step::DeleteNode {
+                    node: self.node.clone(),
+                }
+                .id(),
+            );
+        }
+        if let Some(n) = &self.reset {
+            ids.push(Step::Reset { node: n.clone() }.id());
+        }
+        ids
+    }
+}
+
+/// Which label and taint keys gt owns: every key whose prefix (`goldentooth.io`)
+/// some label or taint in cluster.toml uses, and unprefixed keys the file names.
+/// Labels of other owners (the kubelet, kubeadm, operators) are never touched.
+struct Ownership {
+    prefixes: BTreeSet<String>,
+    bare_keys: BTreeSet<String>,
+}
+
+impl Ownership {
+    fn of(spec: &Spec) -> Ownership {
+        let mut o = Ownership {
+            prefixes: BTreeSet::new(),
+            bare_keys: BTreeSet::new(),
+        };
+        let keys = spec.nodes.iter().flat_map(|n| {
+            n.labels
+                .keys()
+                .map(|k| k.as_str())
+                .chain(n.taints.iter().map(|t| t.key.as_str()))
+        });
+        for k in keys {
+            match k.split_once('/') {
+                Some((p, _)) => o.prefixes.insert(p.to_string()),
+                None => o.bare_keys.insert(k.to_string()),
+            };
+        }
+        o
+    }
+
+    fn owns(&self, key: &str) -> bool {
+        match key.split_once('/') {
+            Some((p, _)) => self.prefixes.contains(p),
+            None => self.bare_keys.contains(key),
+        }
+    }
+}
+
+fn label_lines(labels: impl Iterator<Item = (String, String)>) -> Vec<String> {
+    let mut v: Vec<String> = labels.map(|(k, val)| format!("{k}={val}")).collect();
+    v.sort();
+    v
+}
+
+/// Shortened CA pin for messages: `sha256:3f2a…9c1d`.
+fn short_pin(p: &str) -> String {
+    let hex = p.strip_prefix("sha256:").unwrap_or(p);
+    if hex.len() > 12 {
+        format!("sha256:{}…{}", &hex[..8], &hex[hex.len() - 4..])
+    } else {
+        p.to_string()
+    }
+}
+
+struct Cx<'a> {
+    spec: &'a Spec,
+    obs: &'a Observed,
+    opts: &'a PlanOptions,
+    owner: Ownership,
+    out: Diff,
+}
+
+pub(super) fn diff(spec: &Spec, obs: &Observed, opts: &PlanOptions) -> Result<Diff, PlanError> {
+    let mut cx = Cx {
+        spec,
+        obs,
+        opts,
+        owner: Ownership::of(spec),
+        out: Diff::default(),
+    };
+    cx.check_observable()?;
+    cx.cluster();
+    for node in &spec.nodes {
+        if node.is_present() {
+            cx.present_node(node)?;
+        } else {
+            cx.absent_node(node);
+        }
+    }
+    cx.nodes_not_in_file();
+    cx.check_quorum()?;
+    cx.out.removals.sort_by_key(|r| !r.control_plane);
+    cx.out.warnings.sort();
+    Ok(cx.out)
+}
+
+impl<'a> Cx<'a> {
+    fn host(&self, name: &str) -> Option<&'a HostFacts> {
+        self.obs.hosts.get(name)
+    }
+
+    fn warn(&mut self, node: Option<&str>, kind: WarningKind, message: String) {
+        self.out.warnings.push(Warning {
+            node: node.map(str::to_string),
+            kind,
+            message,
+        });
+    }
+
+    /// Control planes that hold a cluster's files while no API answered: planning
+    /// a fresh init then would clobber a cluster we merely failed to see.
+    fn check_observable(&self) -> Result<(), PlanError> {
+        if self.obs.cluster.exists() {
+            return Ok(());
+        }
+        let holders: Vec<&str> = self
+            .spec
+            .control_planes()
+            .filter(|n| !self.opts.replace.contains(n.name.as_str()))
+            .filter(|n| {
+                self.host(n.name.as_str()).is_some_and(|h| {
+                    h.is_reachable() && (h.admin_conf || h.has_control_plane_manifests())
+                })
+            })
+            .map(|n| n.name.as_str())
+            .collect();
+        if holders.is_empty() {
+            return Ok(());
+        }
+        Err(PlanError::ClusterUnobservable {
+            have: if holders.len() == 1 { "has" } else { "have" },
+            hosts: holders.join(", "),
+            error: self
+                .obs
+                .cluster
+                .api
+                .error
+                .clone()
+                .unwrap_or_else(|| "no answer".into()),
+        })
+    }
+
+    fn cluster(&mut self) {
+        let spec = self.spec;
+        let c = &spec.cluster;
+        let address = Resource::Cluster(c.name.clone());
+        if !self.obs.cluster.exists() {
+            let boot = spec.bootstrap_node();
+            self.out.init = Some(boot.name.clone());
+            self.out.install_cni = true;
+            self.out.existing_control_planes.push(boot.name.clone());
+            self.out.changes.push(Change {
+                resource: address,
+                action: Action::Create,
+                reason: format!("no cluster yet: kubeadm init on {}", boot.name),
+                role: None,
+                attributes: vec![
+                    ("bootstrap".into(), boot.name.to_string()),
+                    ("endpoint".into(), c.endpoint.to_string()),
+                    (
+                        "kubernetes_version".into(),
+                        c.kubernetes_version.to_string(),
+                    ),
+                    ("pod_cidr".into(), c.pod_cidr.to_string()),
+                    ("service_cidr".into(), c.service_cidr.to_string()),
+                    ("cni".into(), c.cni.name.clone()),
+                ],
+                labels: SetDiff::default(),
+                taints: SetDiff::default(),
+                steps: vec![
+                    Step::Init {
+                        node: boot.name.clone(),
+                    }
+                    .id(),
+                    Step::InstallCni.id(),
+                ],
+            });
+            return;
+        }
+        // Control planes already in the cluster, in file order.
+        self.out.existing_control_planes = spec
+            .control_planes()
+            .filter(|n| {
+                self.obs
+                    .cluster
+                    .nodes
+                    .get(n.name.as_str())
+                    .is_some_and(NodeFacts::is_control_plane)
+            })
+            .map(|n| n.name.clone())
+            .collect();
+        let waiting: Vec<&str> = self
+            .obs
+            .cluster
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.waits_for_cni())
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if !waiting.is_empty() {
+            self.out.install_cni = true;
+            self.out.changes.push(Change {
+                resource: address,
+                action: Action::Update,
+                reason: format!(
+                    "the pod network is not ready on {}: install the CNI ({})",
+                    waiting.join(", "),
+                    c.cni.name
+                ),
+                role: None,
+                attributes: vec![("cni".into(), c.cni.name.clone())],
+                labels: SetDiff::default(),
+                taints: SetDiff::default(),
+                steps: vec![Step::InstallCni.id()],
+            });
+        }
+        let api = &self.obs.cluster.api;
+        if !api.ready {
+            let via = self.obs.cluster.observed_via.clone().unwrap_or_default();
+            let why = if !api.failed_checks.is_empty() {
+                format!("failing checks: {}", api.failed_checks.join(", "))
+            } else {
+                api.error.clone().unwrap_or_else(|| "not ready".into())
+            };
+            self.warn(
+                None,
+                WarningKind::ApiNotReady,
+                format!(
+                    "the API server is not ready through the endpoint {} (asked via {via}): {why}; joins will wait at the readiness gate",
+                    c.endpoint
+                ),
+            );
+        }
+    }
+
+    fn desired_labels(node: &Node) -> Vec<String> {
+        label_lines(
+            node.labels
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.clone())),
+        )
+    }
+
+    fn desired_taints(node: &Node) -> Vec<String> {
+        node.taints.iter().map(taint_line).collect()
+    }
+
+    fn node_attributes(&self, node: &Node) -> Vec<(String, String)> {
+        let mut a = vec![
+            ("role".into(), node.role.to_string()),
+            ("address".into(), node.address.to_string()),
+            ("arch".into(), node.arch.to_string()),
+        ];
+        if node.name == self.spec.cluster.bootstrap && self.out.init.is_some() {
+            a.push(("bootstrap".into(), "true".into()));
+        }
+        a
+    }
+
+    fn present_node(&mut self, node: &Node) -> Result<(), PlanError> {
+        let name = node.name.as_str();
+        let in_cluster = self.obs.cluster.nodes.get(name);
+        let host = self.host(name);
+        let replace = self.opts.replace.contains(name);
+
+        if let Some(h) = host {
+            if let Some(reason) = &h.unreachable {
+                self.warn(
+                    Some(name),
+                    WarningKind::Unreachable,
+                    format!("{name} is unreachable: {reason}"),
+                );
+            }
+        }
+
+        if let Some(obj) = in_cluster {
+            // The host carries another cluster's CA although its Node is here:
+            // it was re-joined elsewhere behind our back.
+            let foreign_pin = self.foreign_pin(host);
+            let role_differs = obj.is_control_plane() != node.is_control_plane();
+            if foreign_pin.is_some() || role_differs {
+                let why = match &foreign_pin {
+                    Some(p) => {
+                        format!("{name} now carries another cluster's CA ({})", short_pin(p))
+                    }
+                    None => format!(
+                        "{name} is a {} in the cluster but a {} in cluster.toml",
+                        if obj.is_control_plane() {
+                            "control plane"
+                        } else {
+                            "worker"
+                        },
+                        node.role
+                    ),
+                };
+                if replace {
+                    self.replace(node, true, format!("{why} (--replace)"));
+                } else {
+                    self.warn(
+                        Some(name),
+                        if foreign_pin.is_some() { WarningKind::OtherCluster } else { WarningKind::RoleMismatch },
+                        format!("{why}; gt changes neither without consent: run with --replace {name} to reset it and join it again"),
+                    );
+                }
+                return Ok(());
+            }
+            self.update_if_drifted(node, obj);
+            self.health_warnings(node, obj);
+            return Ok(());
+        }
+
+        // Not in the cluster.
+        let Some(h) = host.filter(|h| h.is_reachable()) else {
+            let reason = host
+                .and_then(|h| h.unreachable.clone())
+                .unwrap_or_else(|| "no facts were recorded for it".into());
+            if self.out.init.as_ref() == Some(&node.name) {
+                return Err(PlanError::BootstrapUnreachable {
+                    node: name.to_string(),
+                    reason,
+                });
+            }
+            if host.is_none() {
+                self.warn(
+                    Some(name),
+                    WarningKind::Unreachable,
+                    format!("{name} was not observed ({reason}); its join cannot be planned"),
+                );
+            } else {
+                // The unreachable warning is already recorded; say what it blocks.
+                if let Some(w) = self.out.warnings.last_mut() {
+                    w.message
+                        .push_str("; its join cannot be planned until it answers");
+                }
+            }
+            return Ok(());
+        };
+
+        if h.is_joined() {
+            let foreign = self.foreign_pin(Some(h)).or_else(|| {
+                // No cluster yet but the host has joined one: that one is not ours.
+                (!self.obs.cluster.exists())
+                    .then(|| h.ca_pin.clone().unwrap_or_else(|| "unknown".into()))
+            });
+            match foreign {
+                Some(pin) if !replace => {
+                    self.warn(
+                        Some(name),
+                        WarningKind::OtherCluster,
+                        format!(
+                            "{name} belongs to another cluster (CA pin {}{}); gt will not touch it. To reset it and join it here: --replace {name}",
+                            short_pin(&pin),
+                            self.obs
+                                .cluster
+                                .ca_pin
+                                .as_deref()
+                                .map(|p| format!(", this cluster's is {}", short_pin(p)))
+                                .unwrap_or_default()
+                        ),
+                    );
+                    return Ok(());
+                }
+                Some(pin) => {
+                    self.replace(
+                        node,
+                        false,
+                        format!(
+                            "{name} belongs to another cluster (CA pin {}); reset and join here (--replace)",
+                            short_pin(&pin)
+                        ),
+                    );
+                    return Ok(());
+                }
+                None => {
+                    self.replace(
+                        node,
+                        false,
+                        format!(
+                            "{name} has this cluster's kubeadm state but no Node object: reset it and join it again"
+                        ),
+                    );
+                    return Ok(());
+                }
+            }
+        }
+
+        self.create(node);
+        Ok(())
+    }
+
+    /// The host's CA pin when it differs from the cluster's.
+    fn foreign_pin(&self, host: Option<&HostFacts>) -> Option<String> {
+        let h = host?;
+        let mine = self.obs.cluster.ca_pin.as_deref()?;
+        let theirs = h.ca_pin.as_deref()?;
+        (theirs != mine).then(|| theirs.to_string())
+    }
+
+    fn create(&mut self, node: &Node) {
+        let name = node.name.as_str();
+        let is_init = self.out.init.as_ref() == Some(&node.name);
+        let join = if is_init {
+            Step::Init {
+                node: node.name.clone(),
+            }
+        } else if node.is_control_plane() {
+            self.out.control_plane_joins.push(node.name.clone());
+            Step::JoinControlPlane {
+                node: node.name.clone(),
+            }
+        } else {
+            self.out.worker_joins.push(node.name.clone());
+            Step::JoinWorker {
+                node: node.name.clone(),
+            }
+        };
+        let labels = SetDiff {
+            before: vec![],
+            after: Self::desired_labels(node),
+        };
+        let taints = SetDiff {
+            before: vec![],
+            after: Self::desired_taints(node),
+        };
+        let mut steps = vec![join.id()];
+        if !labels.is_empty() || !taints.is_empty() {
+            self.out.updates.push(Update {
+                node: name.to_string(),
+                labels: labels.clone(),
+                taints: taints.clone(),
+            });
+            steps.push(format!("update/{name}"));
+        }
+        let reason = if is_init {
+            "not in a cluster: kubeadm init registers it as the first control plane".to_string()
+        } else if node.is_control_plane() {
+            "not in the cluster: join as a control plane".to_string()
+        } else {
+            "not in the cluster: join as a worker".to_string()
+        };
+        self.out.changes.push(Change {
+            resource: Resource::Node(name.to_string()),
+            action: Action::Create,
+            reason,
+            role: Some(node.role),
+            attributes: self.node_attributes(node),
+            labels,
+            taints,
+            steps,
+        });
+    }
+
+    /// `-/+`: take the node out (drain/delete if its Node is here, reset), join again.
+    fn replace(&mut self, node: &Node, in_cluster: bool, reason: String) {
+        let name = node.name.as_str();
+        let removal = Removal {
+            node: name.to_string(),
+            in_cluster,
+            reset: Some(node.name.clone()),
+            control_plane: node.is_control_plane(),
+        };
+        let before = self.changes_len();
+        self.create(node);
+        let created = self.out.changes.pop().expect("create pushed a change");
+        debug_assert_eq!(self.changes_len(), before);
+        let mut steps = removal.step_ids();
+        steps.extend(created.steps);
+        self.out.replacements.push(removal);
+        self.out.changes.push(Change {
+            action: Action::Replace,
+            reason,
+            steps,
+            ..created
+        });
+    }
+
+    fn changes_len(&self) -> usize {
+        self.out.changes.len()
+    }
+
+    fn update_if_drifted(&mut self, node: &Node, obj: &NodeFacts) {
+        let name = node.name.as_str();
+        let labels = SetDiff {
+            before: label_lines(
+                obj.labels
+                    .iter()
+                    .filter(|(k, _)| self.owner.owns(k))
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            ),
+            after: Self::desired_labels(node),
+        };
+        let mut observed_taints: Vec<String> = obj
+            .taints
+            .iter()
+            .filter(|t| self.owner.owns(&t.key))
+            .map(|t| t.to_string())
+            .collect();
+        observed_taints.sort();
+        let taints = SetDiff {
+            before: observed_taints,
+            after: Self::desired_taints(node),
+        };
+        if labels.is_empty() && taints.is_empty() {
+            return;
+        }
+        let what = match (labels.is_empty(), taints.is_empty()) {
+            (false, false) => "labels and taints differ",
+            (false, true) => "labels differ",
+            _ => "taints differ",
+        };
+        self.out.updates.push(Update {
+            node: name.to_string(),
+            labels: labels.clone(),
+            taints: taints.clone(),
+        });
+        self.out.changes.push(Change {
+            resource: Resource::Node(name.to_string()),
+            action: Action::Update,
+            reason: format!("{what} from cluster.toml"),
+            role: Some(node.role),
+            attributes: vec![],
+            labels,
+            taints,
+            steps: vec![format!("update/{name}")],
+        });
+    }
+
+    fn health_warnings(&mut self, node: &Node, obj: &NodeFacts) {
+        let name = node.name.as_str();
+        if obj.ready != ReadyStatus::True && !obj.waits_for_cni() {
+            let reason = obj.ready_reason.as_deref().unwrap_or("no reason given");
+            let status = match obj.ready {
+                ReadyStatus::False => "False",
+                _ => "Unknown",
+            };
+            let kubelet = match self.host(name) {
+                Some(h) if h.is_reachable() && !h.kubelet_active => {
+                    "; its kubelet is not active (`gt exec NODE -- systemctl start kubelet`)"
+                        .replace("NODE", name)
+                }
+                _ => String::new(),
+            };
+            self.warn(
+                Some(name),
+                WarningKind::NotReady,
+                format!("{name} is NotReady (Ready={status}, {reason}){kubelet}"),
+            );
+        }
+        let want = self.spec.cluster.kubernetes_version;
+        if let Some(v) = obj.kubelet_version.as_deref() {
+            match KubeVersion::parse(v) {
+                Some(got) if !want.matches(&got) => {
+                    let direction = if (got.major, got.minor) < (want.major, want.minor)
+                        || got.patch < want.patch
+                    {
+                        "is behind"
+                    } else {
+                        "is ahead of"
+                    };
+                    self.warn(
+                        Some(name),
+                        WarningKind::VersionSkew,
+                        format!(
+                            "kubelet {v} on {name} {direction} kubernetes_version {want}; gt does not upgrade nodes: run `kubeadm upgrade node` and upgrade the kubelet package on {name}"
+                        ),
+                    );
+                }
+                _ => {}
+            }
+        }
+        let observed_arch = obj
+            .arch
+            .as_deref()
+            .or_else(|| self.host(name).and_then(|h| h.arch.as_deref()));
+        if let Some(a) = observed_arch {
+            if a != node.arch.as_str() {
+                self.warn(
+                    Some(name),
+                    WarningKind::ArchMismatch,
+                    format!(
+                        "{name} reports arch {a} but cluster.toml says {}; fix arch in [nodes.{name}]",
+                        node.arch
+                    ),
+                );
+            }
+        }
+    }
+
+    fn absent_node(&mut self, node: &Node) {
+        let name = node.name.as_str();
+        let in_cluster = self.obs.cluster.nodes.get(name);
+        let host = self.host(name);
+        let reachable = host.is_some_and(HostFacts::is_reachable);
+        let host_joined_here =
+            reachable && host.is_some_and(|h| h.is_joined()) && self.foreign_pin(host).is_none();
+        if in_cluster.is_none() && !host_joined_here {
+            return;
+        }
+        let control_plane = in_cluster.is_some_and(NodeFacts::is_control_plane)
+            || (in_cluster.is_none() && node.is_control_plane());
+        let removal = Removal {
+            node: name.to_string(),
+            in_cluster: in_cluster.is_some(),
+            reset: (reachable && host.is_some_and(|h| h.is_joined())).then(|| node.name.clone()),
+            control_plane,
+        };
+        let reason = if in_cluster.is_some() {
+            if removal.reset.is_none() {
+                self.warn(
+                    Some(name),
+                    WarningKind::Unreachable,
+                    format!("{name} will be drained and deleted, but not reset: its host is unreachable; run `kubeadm reset -f` on it when it is back"),
+                );
+            }
+            "state = \"absent\" in cluster.toml: drain, delete, reset".to_string()
+        } else {
+            "state = \"absent\" in cluster.toml, and the host still carries kubeadm state: reset"
+                .to_string()
+        };
+        self.out.changes.push(Change {
+            resource: Resource::Node(name.to_string()),
+            action: Action::Delete,
+            reason,
+            role: Some(node.role),
+            attributes: vec![],
+            labels: SetDiff::default(),
+            taints: SetDiff::default(),
+            steps: removal.step_ids(),
+        });
+        self.out.removals.push(removal);
+    }
+
+    fn nodes_not_in_file(&mut self) {
+        let unknown: Vec<(String, bool)> = self
+            .obs
+            .cluster
+            .nodes
+            .iter()
+            .filter(|(name, _)| self.spec.node(name).is_none())
+            .map(|(name, n)| (name.clone(), n.is_control_plane()))
+            .collect();
+        for (name, control_plane) in unknown {
+            if !self.opts.prune {
+                self.warn(
+                    Some(&name),
+                    WarningKind::NotInFile,
+                    format!("{name} is in the cluster but not in cluster.toml; add it to the file, or remove it with --prune"),
+                );
+                continue;
+            }
+            let removal = Removal {
+                node: name.clone(),
+                in_cluster: true,
+                reset: None,
+                control_plane,
+            };
+            self.out.changes.push(Change {
+                resource: Resource::Node(name.clone()),
+                action: Action::Delete,
+                reason: "not in cluster.toml (--prune): drain and delete; gt cannot reach its host to reset it".into(),
+                role: Some(if control_plane { Role::ControlPlane } else { Role::Worker }),
+                attributes: vec![],
+                labels: SetDiff::default(),
+                taints: SetDiff::default(),
+                steps: removal.step_ids(),
+            });
+            self.out.removals.push(removal);
+        }
+    }
+
+    /// Removing control planes must leave etcd a healthy majority. Control
+    /// planes joined by this plan count: removals run after the joins.
+    fn check_quorum(&self) -> Result<(), PlanError> {
+        let leaving: BTreeSet<&str> = self
+            .out
+            .removals
+            .iter()
+            .chain(self.out.replacements.iter().filter(|r| r.in_cluster))
+            .filter(|r| r.control_plane && r.in_cluster)
+            .map(|r| r.node.as_str())
+            .collect();
+        if leaving.is_empty() {
+            return Ok(());
+        }
+        let members: Vec<(&String, &NodeFacts)> = self
+            .obs
+            .cluster
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.is_control_plane())
+            .collect();
+        let staying: Vec<&(&String, &NodeFacts)> = members
+            .iter()
+            .filter(|(name, _)| !leaving.contains(name.as_str()))
+            .collect();
+        let joining = self.out.control_plane_joins.len();
+        let names = leaving.iter().copied().collect::<Vec<_>>().join(", ");
+        if staying.is_empty() && joining == 0 {
+            return Err(PlanError::LastControlPlane { node: names });
+        }
+        let members_after = staying.len() + joining;
+        let healthy_after = staying
+            .iter()
+            .filter(|(_, n)| n.ready == ReadyStatus::True)
+            .count()
+            + joining;
+        let quorum = members_after / 2 + 1;
+        if healthy_after < quorum {
+            let unhealthy: Vec<&str> = staying
+                .iter()
+                .filter(|(_, n)| n.ready != ReadyStatus::True)
+                .map(|(name, _)| name.as_str())
+                .collect();
+            return Err(PlanError::WouldBreakQuorum {
+                nodes: names,
+                healthy: healthy_after,
+                members: members_after,
+                quorum,
+                unhealthy: unhealthy.join(", "),
+            });
+        }
+        Ok(())
+    }
+}

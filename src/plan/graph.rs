@@ -1,0 +1,347 @@
+//! The DAG of steps (petgraph), built from the diff and validated before it
+//! is returned: acyclic, every dependency known, joins behind their gate,
+//! control-plane joins in series, the token revoked after every join.
+
+use super::diff::{Diff, Removal};
+use super::*;
+use petgraph::algo::{has_path_connecting, toposort};
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
+
+pub type StepId = String;
+
+/// Steps and their dependencies; an edge `a → b` means b runs after a.
+#[derive(Debug, Clone, Default)]
+pub struct StepGraph {
+    graph: DiGraph<Step, ()>,
+    index: BTreeMap<StepId, NodeIndex>,
+}
+
+impl StepGraph {
+    pub fn len(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.graph.node_count() == 0
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.index.contains_key(id)
+    }
+
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.index.get(id).map(|&i| &self.graph[i])
+    }
+
+    /// Steps in a deterministic topological order: among steps whose
+    /// dependencies are done, insertion order (file order) breaks ties.
+    pub fn ordered(&self) -> Vec<&Step> {
+        let mut indegree: Vec<usize> = self
+            .graph
+            .node_indices()
+            .map(|i| {
+                self.graph
+                    .neighbors_directed(i, Direction::Incoming)
+                    .count()
+            })
+            .collect();
+        let mut ready: std::collections::BTreeSet<NodeIndex> = self
+            .graph
+            .node_indices()
+            .filter(|i| indegree[i.index()] == 0)
+            .collect();
+        let mut out = Vec::with_capacity(self.len());
+        while let Some(i) = ready.pop_first() {
+            out.push(&self.graph[i]);
+            for e in self.graph.edges_directed(i, Direction::Outgoing) {
+                let t = e.target();
+                indegree[t.index()] -= 1;
+                if indegree[t.index()] == 0 {
+                    ready.insert(t);
+                }
+            }
+        }
+        out
+    }
+
+    /// Ids of the steps `id` waits for, sorted.
+    pub fn dependencies(&self, id: &str) -> Vec<StepId> {
+        let Some(&i) = self.index.get(id) else {
+            return vec![];
+        };
+        let mut deps: Vec<StepId> = self
+            .graph
+            .neighbors_directed(i, Direction::Incoming)
+            .map(|d| self.graph[d].id())
+            .collect();
+        deps.sort();
+        deps
+    }
+
+    /// Every edge as (from id, to id), in deterministic order, without the
+    /// edges another path already implies (a transitive reduction, as
+    /// `terraform graph` draws).
+    pub fn edges(&self) -> Vec<(StepId, StepId)> {
+        let order: BTreeMap<NodeIndex, usize> = self
+            .ordered()
+            .iter()
+            .enumerate()
+            .map(|(n, s)| (self.index[&s.id()], n))
+            .collect();
+        let implied = |a: NodeIndex, b: NodeIndex| {
+            self.graph
+                .neighbors_directed(a, Direction::Outgoing)
+                .any(|c| c != b && has_path_connecting(&self.graph, c, b, None))
+        };
+        let mut e: Vec<(usize, usize, StepId, StepId)> = self
+            .graph
+            .edge_references()
+            .filter(|e| !implied(e.source(), e.target()))
+            .map(|e| {
+                (
+                    order[&e.source()],
+                    order[&e.target()],
+                    self.graph[e.source()].id(),
+                    self.graph[e.target()].id(),
+                )
+            })
+            .collect();
+        e.sort();
+        e.into_iter().map(|(_, _, a, b)| (a, b)).collect()
+    }
+
+    fn add(&mut self, step: Step, deps: &[StepId]) -> Result<StepId, String> {
+        let id = step.id();
+        if self.index.contains_key(&id) {
+            return Err(format!("step {id} added twice"));
+        }
+        let mut dep_ix = Vec::with_capacity(deps.len());
+        for d in deps {
+            let &di = self
+                .index
+                .get(d)
+                .ok_or_else(|| format!("step {id} depends on unknown step {d}"))?;
+            dep_ix.push(di);
+        }
+        // A new vertex has no edges yet: dedup locally instead of asking the
+        // graph (`contains_edge` is linear in the degree of gates and tokens).
+        dep_ix.sort();
+        dep_ix.dedup();
+        let i = self.graph.add_node(step);
+        self.index.insert(id.clone(), i);
+        for di in dep_ix {
+            self.graph.add_edge(di, i, ());
+        }
+        Ok(id)
+    }
+
+    /// Every step reachable from `from` (following edges `dir`), `from` included.
+    fn reachable(&self, from: &str, dir: Direction) -> std::collections::HashSet<String> {
+        let mut seen = std::collections::HashSet::new();
+        let Some(&start) = self.index.get(from) else {
+            return seen;
+        };
+        let mut visited = vec![false; self.graph.node_count()];
+        let mut stack = vec![start];
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut visited[i.index()], true) {
+                continue;
+            }
+            seen.insert(self.graph[i].id());
+            stack.extend(self.graph.neighbors_directed(i, dir));
+        }
+        seen
+    }
+}
+
+pub(super) fn build(d: &Diff) -> Result<StepGraph, String> {
+    let mut g = StepGraph::default();
+    let mut after_init: Vec<StepId> = vec![];
+    if let Some(b) = &d.init {
+        after_init.push(g.add(Step::Init { node: b.clone() }, &[])?);
+    }
+    let cni = if d.install_cni {
+        Some(g.add(Step::InstallCni, &after_init)?)
+    } else {
+        None
+    };
+
+    // Replaced nodes are taken out before anything joins them again.
+    let mut reset_of: BTreeMap<String, StepId> = BTreeMap::new();
+    for r in &d.replacements {
+        if let Some(last) = add_removal(&mut g, r, &[])? {
+            reset_of.insert(r.node.clone(), last);
+        }
+    }
+
+    let joining = !d.control_plane_joins.is_empty() || !d.worker_joins.is_empty();
+    let mut joins: Vec<StepId> = vec![];
+    if joining {
+        let token = g.add(Step::MintToken, &after_init)?;
+        // The gate waits for the network too: control-plane Nodes are not Ready before the CNI.
+        let mut gate_deps = after_init.clone();
+        gate_deps.extend(cni.clone());
+        let mut ready_cps = d.existing_control_planes.clone();
+        let mut last_cp_join: Option<StepId> = None;
+        if !d.control_plane_joins.is_empty() {
+            let certs = g.add(Step::UploadCerts, &after_init)?;
+            let gate = g.add(
+                Step::GateControlPlaneReady {
+                    before: JoinStage::ControlPlanes,
+                    control_planes: ready_cps.clone(),
+                },
+                &gate_deps,
+            )?;
+            let mut prev = gate;
+            for n in &d.control_plane_joins {
+                let mut deps = vec![prev.clone(), token.clone(), certs.clone()];
+                deps.extend(reset_of.get(n.as_str()).cloned());
+                prev = g.add(Step::JoinControlPlane { node: n.clone() }, &deps)?;
+                joins.push(prev.clone());
+                ready_cps.push(n.clone());
+            }
+            last_cp_join = Some(prev);
+        }
+        if !d.worker_joins.is_empty() {
+            let mut deps = gate_deps.clone();
+            deps.extend(last_cp_join);
+            let gate = g.add(
+                Step::GateControlPlaneReady {
+                    before: JoinStage::Workers,
+                    control_planes: ready_cps,
+                },
+                &deps,
+            )?;
+            for n in &d.worker_joins {
+                let mut deps = vec![gate.clone(), token.clone()];
+                deps.extend(reset_of.get(n.as_str()).cloned());
+                joins.push(g.add(Step::JoinWorker { node: n.clone() }, &deps)?);
+            }
+        }
+        g.add(Step::RevokeToken, &joins)?;
+    }
+
+    for u in &d.updates {
+        let joined_by = [
+            Step::Init {
+                node: NodeName::try_from(u.node.clone()).map_err(|e| e.to_string())?,
+            }
+            .id(),
+            format!("join-control-plane/{}", u.node),
+            format!("join-worker/{}", u.node),
+        ];
+        let deps: Vec<StepId> = joined_by.into_iter().filter(|id| g.contains(id)).collect();
+        g.add(
+            Step::UpdateNode {
+                node: u.node.clone(),
+                labels: u.labels.clone(),
+                taints: u.taints.clone(),
+            },
+            &deps,
+        )?;
+    }
+
+    // Removals after every join (capacity first), control planes one at a time.
+    let mut prev_cp_removal: Option<StepId> = None;
+    for r in &d.removals {
+        let mut deps = joins.clone();
+        if r.control_plane {
+            deps.extend(prev_cp_removal.clone());
+        }
+        let last = add_removal(&mut g, r, &deps)?;
+        if r.control_plane {
+            prev_cp_removal = last.or(prev_cp_removal);
+        }
+    }
+
+    validate(&g, d)?;
+    Ok(g)
+}
+
+/// drain → delete → reset (whichever apply); returns the last step's id.
+fn add_removal(g: &mut StepGraph, r: &Removal, deps: &[StepId]) -> Result<Option<StepId>, String> {
+    let mut prev: Vec<StepId> = deps.to_vec();
+    let mut last = None;
+    if r.in_cluster {
+        let drain = g.add(
+            Step::Drain {
+                node: r.node.clone(),
+            },
+            &prev,
+        )?;
+        let delete = g.add(
+            Step::DeleteNode {
+                node: r.node.clone(),
+            },
+            &[drain],
+        )?;
+        prev = vec![delete.clone()];
+        last = Some(delete);
+    }
+    if let Some(n) = &r.reset {
+        last = Some(g.add(Step::Reset { node: n.clone() }, &prev)?);
+    }
+    Ok(last)
+}
+
+/// Invariants a plan must keep before anyone walks it. Linear in the graph:
+/// one sweep from each gate and one back from the revocation.
+fn validate(g: &StepGraph, d: &Diff) -> Result<(), String> {
+    toposort(&g.graph, None).map_err(|c| format!("cycle through {}", g.graph[c.node_id()].id()))?;
+    let gate = |before| {
+        Step::GateControlPlaneReady {
+            before,
+            control_planes: vec![],
+        }
+        .id()
+    };
+    let behind_cp_gate = g.reachable(&gate(JoinStage::ControlPlanes), Direction::Outgoing);
+    let behind_w_gate = g.reachable(&gate(JoinStage::Workers), Direction::Outgoing);
+    let before_revoke = g.reachable(&Step::RevokeToken.id(), Direction::Incoming);
+    let mut prev: Option<String> = None;
+    for n in &d.control_plane_joins {
+        let id = format!("join-control-plane/{n}");
+        if !behind_cp_gate.contains(&id) {
+            return Err(format!("{id} is not behind the readiness gate"));
+        }
+        if let Some(p) = &prev {
+            if !g.reachable(p, Direction::Outgoing).contains(&id) {
+                return Err(format!(
+                    "{id} may run alongside {p}: control planes join one at a time"
+                ));
+            }
+        }
+        prev = Some(id);
+    }
+    // Every worker join is behind the worker gate, which the last control-plane join precedes.
+    if let Some(p) = &prev {
+        if !d.worker_joins.is_empty()
+            && !g
+                .reachable(p, Direction::Outgoing)
+                .contains(&gate(JoinStage::Workers))
+        {
+            return Err(format!(
+                "worker joins may run before the control-plane join {p}"
+            ));
+        }
+    }
+    for n in &d.worker_joins {
+        let id = format!("join-worker/{n}");
+        if !behind_w_gate.contains(&id) {
+            return Err(format!("{id} is not behind the readiness gate"));
+        }
+    }
+    for id in d
+        .control_plane_joins
+        .iter()
+        .map(|n| format!("join-control-plane/{n}"))
+        .chain(d.worker_joins.iter().map(|n| format!("join-worker/{n}")))
+    {
+        if !before_revoke.contains(&id) {
+            return Err(format!("the join token may be revoked before {id}"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! Planner semantics the snapshot matrix does not pin down.
+
+use super::*;
+use crate::facts::{HostFacts, ReadyStatus};
+use std::path::Path;
+
+fn goldentooth() -> Spec {
+    crate::spec::load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")).unwrap()
+}
+
+fn facts(name: &str) -> Observed {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/facts")
+        .join(format!("{name}.json"));
+    Observed::from_json(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn with_state(spec: &Spec, node: &str, state: crate::spec::NodeState) -> Spec {
+    let mut s = spec.clone();
+    s.nodes
+        .iter_mut()
+        .find(|n| n.name.as_str() == node)
+        .unwrap()
+        .state = state;
+    s
+}
+
+fn deps(p: &Plan, id: &str) -> Vec<String> {
+    p.graph.dependencies(id)
+}
+
+fn position(p: &Plan, id: &str) -> usize {
+    p.graph
+        .ordered()
+        .iter()
+        .position(|s| s.id() == id)
+        .unwrap_or_else(|| panic!("{id} not in plan"))
+}
+
+#[test]
+fn full_bootstrap_orders_init_cni_gate_serial_control_planes_parallel_workers_revoke() {
+    let p = bootstrap_plan(&goldentooth()).unwrap();
+    assert_eq!(p.graph.ordered()[0].id(), "init/bettley");
+    assert_eq!(deps(&p, "install-cni"), ["init/bettley"]);
+    assert!(deps(&p, "gate/before-control-plane-joins").contains(&"install-cni".to_string()));
+    assert_eq!(
+        deps(&p, "join-control-plane/dalt"),
+        ["join-control-plane/cargyll", "mint-token", "upload-certs"]
+    );
+    for w in ["erenford", "fenn", "velaryon"] {
+        assert_eq!(
+            deps(&p, &format!("join-worker/{w}")),
+            ["gate/before-worker-joins", "mint-token"],
+            "{w} joins behind the gate with the one token"
+        );
+    }
+    assert!(deps(&p, "gate/before-worker-joins").contains(&"join-control-plane/dalt".to_string()));
+    assert_eq!(
+        deps(&p, "revoke-token").len(),
+        11,
+        "revoked after every join"
+    );
+    assert_eq!(
+        p.graph
+            .ordered()
+            .iter()
+            .filter(|s| matches!(s, Step::MintToken))
+            .count(),
+        1
+    );
+    assert!(position(&p, "join-control-plane/dalt") < position(&p, "join-worker/erenford"));
+    assert_eq!(
+        p.summary(),
+        Summary {
+            add: 13,
+            change: 0,
+            destroy: 0
+        }
+    );
+}
+
+#[test]
+fn only_workers_joining_needs_no_certificate_upload_and_one_gate() {
+    let p = plan(
+        &goldentooth(),
+        &facts("control-planes-joined"),
+        &PlanOptions::default(),
+    )
+    .unwrap();
+    assert!(!p.graph.contains("upload-certs"));
+    assert!(!p.graph.contains("gate/before-control-plane-joins"));
+    assert!(!p.graph.contains("init/bettley"));
+    match p.graph.step("gate/before-worker-joins").unwrap() {
+        Step::GateControlPlaneReady { control_planes, .. } => {
+            let names: Vec<&str> = control_planes.iter().map(|n| n.as_str()).collect();
+            assert_eq!(names, ["bettley", "cargyll", "dalt"]);
+        }
+        s => panic!("{s:?}"),
+    }
+    assert_eq!(
+        p.summary(),
+        Summary {
+            add: 9,
+            change: 0,
+            destroy: 0
+        }
+    );
+}
+
+#[test]
+fn converged_cluster_has_no_changes_and_no_steps() {
+    let p = plan(&goldentooth(), &facts("converged"), &PlanOptions::default()).unwrap();
+    assert!(!p.has_changes());
+    assert!(p.graph.is_empty());
+    assert!(p.warnings.is_empty());
+}
+
+#[test]
+fn removing_a_control_plane_while_another_is_not_ready_is_refused() {
+    let spec = with_state(&goldentooth(), "cargyll", crate::spec::NodeState::Absent);
+    // Validation would refuse 2 present control planes; the planner must refuse on its own too.
+    let mut obs = facts("converged");
+    obs.cluster.nodes.get_mut("dalt").unwrap().ready = ReadyStatus::Unknown;
+    let err = plan(&spec, &obs, &PlanOptions::default()).unwrap_err();
+    assert_eq!(
+        err,
+        PlanError::WouldBreakQuorum {
+            nodes: "cargyll".into(),
+            healthy: 1,
+            members: 2,
+            quorum: 2,
+            unhealthy: "dalt".into()
+        }
+    );
+    assert!(err.to_string().contains("heal dalt first"));
+}
+
+#[test]
+fn removing_a_control_plane_with_healthy_peers_drains_deletes_and_resets_in_order() {
+    let spec = with_state(&goldentooth(), "cargyll", crate::spec::NodeState::Absent);
+    let p = plan(&spec, &facts("converged"), &PlanOptions::default()).unwrap();
+    assert_eq!(deps(&p, "delete-node/cargyll"), ["drain/cargyll"]);
+    assert_eq!(deps(&p, "reset/cargyll"), ["delete-node/cargyll"]);
+    assert_eq!(
+        p.summary(),
+        Summary {
+            add: 0,
+            change: 0,
+            destroy: 1
+        }
+    );
+}
+
+#[test]
+fn a_cluster_on_disk_that_did_not_answer_is_never_initialised_again() {
+    let mut obs = facts("converged");
+    obs.cluster = Default::default();
+    obs.cluster.api.error = Some("connection refused".into());
+    let err = plan(&goldentooth(), &obs, &PlanOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, PlanError::ClusterUnobservable { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("bettley, cargyll, dalt have a cluster's control-plane files"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unreachable_bootstrap_node_on_an_empty_cluster_cannot_be_planned() {
+    let mut obs = facts("empty");
+    obs.hosts.insert(
+        "bettley".into(),
+        HostFacts::unreachable("connection refused after 5 s"),
+    );
+    let err = plan(&goldentooth(), &obs, &PlanOptions::default()).unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("bootstrap node bettley is unreachable (connection refused after 5 s)"));
+}
+
+#[test]
+fn a_host_with_this_clusters_state_but_no_node_object_is_reset_and_rejoined() {
+    let mut obs = facts("converged");
+    obs.cluster.nodes.remove("fenn");
+    let p = plan(&goldentooth(), &obs, &PlanOptions::default()).unwrap();
+    let c = &p.changes[0];
+    assert_eq!(
+        (c.resource.address().as_str(), c.action),
+        ("node.fenn", Action::Replace)
+    );
+    assert_eq!(
+        deps(&p, "join-worker/fenn"),
+        ["gate/before-worker-joins", "mint-token", "reset/fenn"]
+    );
+}
+
+#[test]
+fn a_role_that_differs_needs_replace() {
+    let mut obs = facts("converged");
+    obs.cluster
+        .nodes
+        .get_mut("harlton")
+        .unwrap()
+        .labels
+        .insert("node-role.kubernetes.io/master".into(), String::new());
+    let p = plan(&goldentooth(), &obs, &PlanOptions::default()).unwrap();
+    assert!(!p.has_changes());
+    assert_eq!(p.warnings[0].kind, WarningKind::RoleMismatch);
+    let opts = PlanOptions {
+        replace: ["harlton".to_string()].into(),
+        ..Default::default()
+    };
+    let p = plan(&goldentooth(), &obs, &opts).unwrap();
+    assert_eq!(p.changes[0].action, Action::Replace);
+    assert_eq!(
+        p.changes[0].steps[..3],
+        ["drain/harlton", "delete-node/harlton", "reset/harlton"]
+    );
+}
+
+#[test]
+fn replace_of_an_unknown_node_is_an_error() {
+    let opts = PlanOptions {
+        replace: ["nobody".to_string()].into(),
+        ..Default::default()
+    };
+    let err = plan(&goldentooth(), &facts("converged"), &opts).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--replace nobody: no node of that name in cluster.toml"
+    );
+}
+
+#[test]
+fn labels_gt_does_not_own_are_never_touched() {
+    let mut obs = facts("converged");
+    let fenn = obs.cluster.nodes.get_mut("fenn").unwrap();
+    fenn.labels
+        .insert("feature.node.kubernetes.io/cpu".into(), "a72".into());
+    fenn.labels
+        .insert("topology.kubernetes.io/zone".into(), "rack1".into());
+    let p = plan(&goldentooth(), &obs, &PlanOptions::default()).unwrap();
+    assert!(!p.has_changes());
+}
+
+#[test]
+fn drift_by_node_reports_changes_and_warnings_per_node() {
+    let d = drift_by_node(&goldentooth(), &facts("label-taint-drift"));
+    assert_eq!(
+        d.keys().collect::<Vec<_>>(),
+        ["fenn", "harlton", "velaryon"]
+    );
+    assert_eq!(d["fenn"], ["labels differ from cluster.toml"]);
+    assert!(drift_by_node(&goldentooth(), &facts("converged")).is_empty());
+    let d = drift_by_node(&goldentooth(), &facts("not-ready"));
+    assert!(d["inchfield"][0].contains("NotReady"));
+}

@@ -1,0 +1,442 @@
+//! SSH through the system `ssh` (so the user's ~/.ssh/config and agent keep
+//! working): one multiplexed master connection per host per run, opened by
+//! gt itself (to control its options, deadline and error log), then driven
+//! through openssh's native mux client.
+
+use super::error::SshTarget;
+use super::local::exit_code;
+use super::{
+    classify_ssh_failure, pipe, secs, shell_quote, BoxFuture, Cmd, Host, LineSink, Output,
+    TransportError,
+};
+use crate::spec::{KnownHostsPolicy, SshSettings};
+use openssh::{Session, Stdio};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Time allowed after the TCP connect for key exchange and authentication.
+const HANDSHAKE_MARGIN: Duration = Duration::from_secs(10);
+
+pub struct SshHost {
+    name: String,
+    settings: SshSettings,
+    session: Mutex<Option<Arc<Session>>>,
+    /// The master's pid, to end it if it outlives `close` (a hung command
+    /// keeps its session open) or if gt drops the host without closing it.
+    master_pid: Option<u32>,
+    /// A command was abandoned at its deadline: closing must end the master.
+    abandoned: AtomicBool,
+}
+
+/// The `ssh` arguments that start the master connection of a host. With jump
+/// hosts, `generated_config` (written by `jump_config`) replaces `-F`: ssh
+/// passes `-F` on to the jump hops but not `-o` options, and the hops need
+/// the same known_hosts and identity.
+pub fn master_args(
+    s: &SshSettings,
+    control_socket: &Path,
+    log: &Path,
+    generated_config: Option<&Path>,
+) -> Vec<String> {
+    let mut a: Vec<String> = vec![
+        "-E".into(),
+        log.display().to_string(),
+        "-S".into(),
+        control_socket.display().to_string(),
+        "-M".into(),
+        "-f".into(),
+        "-N".into(),
+    ];
+    for opt in common_options(s) {
+        a.push("-o".into());
+        a.push(opt);
+    }
+    a.push("-p".into());
+    a.push(s.port.to_string());
+    a.push("-l".into());
+    a.push(s.user.clone());
+    if let Some(key) = &s.identity_file {
+        a.push("-i".into());
+        a.push(key.display().to_string());
+    }
+    if let Some(cfg) = generated_config.or(s.config_file.as_deref()) {
+        a.push("-F".into());
+        a.push(cfg.display().to_string());
+    }
+    if !s.jump_hosts.is_empty() {
+        a.push("-J".into());
+        a.push(s.jump_hosts.join(","));
+    }
+    a.push(s.host.clone());
+    a
+}
+
+/// Options for the host itself and, through `jump_config`, its jump hops.
+fn common_options(s: &SshSettings) -> Vec<String> {
+    let mut o = vec![
+        "ControlPersist=yes".to_string(),
+        // Never prompt: a password or passphrase prompt would hang gt.
+        "BatchMode=yes".to_string(),
+        format!(
+            "StrictHostKeyChecking={}",
+            match s.known_hosts {
+                KnownHostsPolicy::Strict => "yes",
+                KnownHostsPolicy::AcceptNew => "accept-new",
+            }
+        ),
+        format!(
+            "ConnectTimeout={}",
+            s.connect_timeout.as_secs_f64().ceil().max(1.0) as u64
+        ),
+    ];
+    if s.identity_file.is_some() {
+        o.push("IdentitiesOnly=yes".into());
+    }
+    if let Some(f) = &s.known_hosts_file {
+        o.push(format!("UserKnownHostsFile={}", f.display()));
+    }
+    o
+}
+
+/// An ssh_config giving the jump hops the node's settings, then the user's own.
+pub fn jump_config(s: &SshSettings, user_config: Option<&Path>) -> String {
+    let mut c = String::from(
+        "# Written by gt for one run: the jump hosts get the node's settings.\nHost *\n",
+    );
+    for opt in common_options(s) {
+        if opt.starts_with("ControlPersist") {
+            continue;
+        }
+        let (k, v) = opt.split_once('=').expect("options are key=value");
+        c.push_str(&format!("  {k} {v}\n"));
+    }
+    if let Some(key) = &s.identity_file {
+        c.push_str(&format!("  IdentityFile {}\n", key.display()));
+    }
+    if let Some(u) = user_config {
+        c.push_str(&format!("  Include {}\n", u.display()));
+    }
+    c
+}
+
+impl SshHost {
+    /// Opens the master connection; `socket_dir` holds its control socket and log.
+    pub async fn connect(
+        name: &str,
+        s: &SshSettings,
+        socket_dir: &Path,
+    ) -> Result<SshHost, TransportError> {
+        let local = |what: &str, e: std::io::Error| TransportError::Local {
+            what: format!("{what} for {name}"),
+            reason: e.to_string(),
+        };
+        std::fs::create_dir_all(socket_dir)
+            .map_err(|e| local("create the SSH socket directory", e))?;
+        let ctl = socket_dir.join("m");
+        let log = socket_dir.join("log");
+        let generated = if s.jump_hosts.is_empty() {
+            None
+        } else {
+            let path = socket_dir.join("ssh_config");
+            let user = s.config_file.clone().or_else(default_user_config);
+            std::fs::write(&path, jump_config(s, user.as_deref()))
+                .map_err(|e| local("write the jump hosts' ssh_config", e))?;
+            Some(path)
+        };
+        let stderr_path = socket_dir.join("stderr");
+        let stderr =
+            std::fs::File::create(&stderr_path).map_err(|e| local("create ssh's error log", e))?;
+        let started = Instant::now();
+        let mut master = tokio::process::Command::new("ssh");
+        master
+            .args(master_args(s, &ctl, &log, generated.as_deref()))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            // Not a pipe: the master forks (-f) and would hold it open for the whole run.
+            .stderr(stderr)
+            .kill_on_drop(true);
+        let mut child = master.spawn().map_err(|e| local("start ssh", e))?;
+        let hops = s.jump_hosts.len() as u32 + 1;
+        let deadline = s.connect_timeout * hops + HANDSHAKE_MARGIN;
+        let status = match tokio::time::timeout(deadline, child.wait()).await {
+            Ok(status) => status.map_err(|e| local("wait for ssh", e))?,
+            Err(_) => {
+                let _ = child.kill().await;
+                return Err(TransportError::ConnectTimeout {
+                    host: name.to_string(),
+                    address: format!("{}:{}", s.host, s.port),
+                    after: secs(deadline),
+                });
+            }
+        };
+        if !status.success() {
+            let mut text = std::fs::read_to_string(&log).unwrap_or_default();
+            text.push_str(&std::fs::read_to_string(&stderr_path).unwrap_or_default());
+            let known_hosts = s
+                .known_hosts_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "~/.ssh/known_hosts".into());
+            let target = SshTarget {
+                host: name,
+                ip: &s.host,
+                port: s.port,
+                user: &s.user,
+                known_hosts_file: &known_hosts,
+            };
+            return Err(classify_ssh_failure(&target, &text, started.elapsed()));
+        }
+        let master_pid = match openssh_mux_client::Connection::connect(&ctl).await {
+            Ok(mut c) => c.send_alive_check().await.ok().map(|p| p.get()),
+            Err(_) => None,
+        };
+        let session = Session::resume_mux(ctl.into_boxed_path(), Some(log.into_boxed_path()));
+        Ok(SshHost {
+            name: name.to_string(),
+            settings: s.clone(),
+            session: Mutex::new(Some(Arc::new(session))),
+            master_pid,
+            abandoned: AtomicBool::new(false),
+        })
+    }
+
+    /// The remote command line: under `sudo -n` when configured, so that a
+    /// password prompt fails at once instead of hanging.
+    pub fn remote_script(&self, script: &str) -> String {
+        wrap_sudo(self.settings.sudo, script)
+    }
+
+    async fn run_ssh(&self, cmd: &Cmd, lines: Option<&LineSink>) -> Result<Output, TransportError> {
+        let session = self
+            .session
+            .lock()
+            .expect("not poisoned")
+            .clone()
+            .ok_or_else(|| TransportError::Unreachable {
+                host: self.name.clone(),
+                reason: "the SSH connection was already closed".into(),
+            })?;
+        let script = self.remote_script(&cmd.script);
+        let lost = |e: openssh::Error| TransportError::Unreachable {
+            host: self.name.clone(),
+            reason: format!("the SSH connection was lost: {e}"),
+        };
+        let finished = async {
+            let mut command = session.raw_command(&script);
+            command
+                .stdin(if cmd.stdin.is_some() {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = command.spawn().await.map_err(lost)?;
+            let (stdin, stdout, stderr) = (
+                child.stdin().take(),
+                child.stdout().take(),
+                child.stderr().take(),
+            );
+            let (stdout, stderr) = pipe::exchange(
+                &self.name,
+                stdin,
+                cmd.stdin.as_deref(),
+                stdout,
+                stderr,
+                lines,
+            )
+            .await;
+            let code = match child.wait().await {
+                Ok(status) => exit_code(status),
+                // The mux client reports exit 127 as an error; it is an exit status here.
+                Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => 127,
+                Err(openssh::Error::RemoteProcessTerminated) => {
+                    return Err(TransportError::Unreachable {
+                        host: self.name.clone(),
+                        reason: "the remote command was terminated without an exit status".into(),
+                    })
+                }
+                Err(e) => return Err(lost(e)),
+            };
+            Ok(Output {
+                code,
+                stdout,
+                stderr,
+            })
+        };
+        let out = match tokio::time::timeout(cmd.timeout, finished).await {
+            Ok(r) => r?,
+            Err(_) => {
+                self.abandoned.store(true, Ordering::SeqCst);
+                return Err(TransportError::CommandTimeout {
+                    host: self.name.clone(),
+                    command: cmd.program().to_string(),
+                    after: secs(cmd.timeout),
+                });
+            }
+        };
+        if self.settings.sudo && out.code == 1 && out.stderr.contains("a password is required") {
+            return Err(TransportError::SudoPasswordRequired {
+                host: self.name.clone(),
+                user: self.settings.user.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn close_ssh(&self) {
+        let session = self.session.lock().expect("not poisoned").take();
+        let Some(session) = session else { return };
+        match Arc::try_unwrap(session) {
+            Ok(session) => {
+                let _ = session.close().await;
+            }
+            Err(_) => self.abandoned.store(true, Ordering::SeqCst),
+        }
+        // The master waits for open sessions before it exits; a hung one never ends.
+        if self.abandoned.load(Ordering::SeqCst) {
+            self.kill_master();
+        }
+    }
+
+    fn kill_master(&self) {
+        if let Some(pid) = self.master_pid {
+            // SAFETY: kill has no memory-safety preconditions; the pid is our ssh master's.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+    }
+}
+
+fn wrap_sudo(sudo: bool, script: &str) -> String {
+    if sudo {
+        format!("sudo -n sh -c {}", shell_quote(script))
+    } else {
+        script.to_string()
+    }
+}
+
+fn default_user_config() -> Option<PathBuf> {
+    let p = PathBuf::from(std::env::var_os("HOME")?).join(".ssh/config");
+    p.exists().then_some(p)
+}
+
+impl Drop for SshHost {
+    fn drop(&mut self) {
+        // Dropped without close (an error path, a panic): leave no master behind.
+        if self.session.get_mut().map(|s| s.is_some()).unwrap_or(false) {
+            self.kill_master();
+        }
+    }
+}
+
+impl Host for SshHost {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn run<'a>(
+        &'a self,
+        cmd: &'a Cmd,
+        lines: Option<&'a LineSink>,
+    ) -> BoxFuture<'a, Result<Output, TransportError>> {
+        Box::pin(self.run_ssh(cmd, lines))
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.close_ssh())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> SshSettings {
+        SshSettings {
+            host: "10.4.0.15".into(),
+            user: "root".into(),
+            port: 22,
+            identity_file: None,
+            jump_hosts: vec![],
+            config_file: None,
+            connect_timeout: Duration::from_secs(5),
+            known_hosts: KnownHostsPolicy::Strict,
+            known_hosts_file: None,
+            sudo: false,
+        }
+    }
+
+    #[test]
+    fn master_with_defaults_is_strict_batch_and_multiplexed() {
+        let a = master_args(
+            &settings(),
+            Path::new("/t/0/m"),
+            Path::new("/t/0/log"),
+            None,
+        );
+        assert_eq!(
+            a.join(" "),
+            "-E /t/0/log -S /t/0/m -M -f -N -o ControlPersist=yes -o BatchMode=yes \
+             -o StrictHostKeyChecking=yes -o ConnectTimeout=5 -p 22 -l root 10.4.0.15"
+        );
+    }
+
+    #[test]
+    fn master_carries_every_setting() {
+        let mut s = settings();
+        s.user = "pi".into();
+        s.port = 2222;
+        s.identity_file = Some("/home/me/.ssh/gt".into());
+        s.config_file = Some("/home/me/ssh_config".into());
+        s.connect_timeout = Duration::from_millis(2500);
+        s.known_hosts = KnownHostsPolicy::AcceptNew;
+        s.known_hosts_file = Some("/lab/known_hosts".into());
+        let a = master_args(&s, Path::new("/t/1/m"), Path::new("/t/1/log"), None);
+        assert_eq!(
+            a.join(" "),
+            "-E /t/1/log -S /t/1/m -M -f -N -o ControlPersist=yes -o BatchMode=yes \
+             -o StrictHostKeyChecking=accept-new -o ConnectTimeout=3 -o IdentitiesOnly=yes \
+             -o UserKnownHostsFile=/lab/known_hosts -p 2222 -l pi -i /home/me/.ssh/gt \
+             -F /home/me/ssh_config 10.4.0.15"
+        );
+    }
+
+    #[test]
+    fn jump_hosts_use_the_generated_config_that_carries_the_settings() {
+        let mut s = settings();
+        s.jump_hosts = vec!["root@127.4.0.11:2222".into(), "10.4.0.1".into()];
+        s.known_hosts_file = Some("/lab/known_hosts".into());
+        s.identity_file = Some("/lab/id".into());
+        s.config_file = Some("/home/me/ssh_config".into());
+        let a = master_args(
+            &s,
+            Path::new("/t/2/m"),
+            Path::new("/t/2/log"),
+            Some(Path::new("/t/2/ssh_config")),
+        );
+        let line = a.join(" ");
+        assert!(
+            line.ends_with("-F /t/2/ssh_config -J root@127.4.0.11:2222,10.4.0.1 10.4.0.15"),
+            "{line}"
+        );
+        assert_eq!(
+            jump_config(&s, s.config_file.as_deref()),
+            "# Written by gt for one run: the jump hosts get the node's settings.\nHost *\n  \
+             BatchMode yes\n  StrictHostKeyChecking yes\n  ConnectTimeout 5\n  IdentitiesOnly yes\n  \
+             UserKnownHostsFile /lab/known_hosts\n  IdentityFile /lab/id\n  Include /home/me/ssh_config\n"
+        );
+    }
+
+    #[test]
+    fn sudo_wraps_the_whole_script_quoted() {
+        assert_eq!(wrap_sudo(false, "uname -m"), "uname -m");
+        assert_eq!(
+            wrap_sudo(true, "cat '/etc/kubernetes/admin.conf'"),
+            r"sudo -n sh -c 'cat '\''/etc/kubernetes/admin.conf'\'''"
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! Snapshots (insta, in snapshots/) of the rendered plan, text and JSON, over
+//! the matrix of recorded observations in tests/fixtures/facts/.
+
+use gt::facts::Observed;
+use gt::plan::{plan, PlanOptions};
+use gt::render::{plan_json, plan_text, Style};
+use std::path::Path;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn spec(config: &str) -> gt::spec::Spec {
+    gt::spec::load_file(&root().join(config)).expect("config is valid")
+}
+
+fn facts(name: &str) -> Observed {
+    let p = root()
+        .join("tests/fixtures/facts")
+        .join(format!("{name}.json"));
+    Observed::from_json(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// Renders both forms and snapshots them under `snapshots/`.
+fn check(snapshot: &str, config: &str, facts_name: &str, opts: PlanOptions) {
+    let spec = spec(config);
+    let p = plan(&spec, &facts(facts_name), &opts).expect("plan");
+    let text = plan_text(&p, Style { color: false });
+    let json = plan_json(&p);
+    // Deterministic to the byte: a second run renders the same.
+    let again = plan(&spec, &facts(facts_name), &opts).unwrap();
+    assert_eq!(text, plan_text(&again, Style { color: false }));
+    assert_eq!(json, plan_json(&again));
+    // Plans never carry secrets: no bootstrap token, no certificate key.
+    assert!(!has_secret(&text) && !has_secret(&json));
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| {
+        insta::assert_snapshot!(format!("{snapshot}.txt"), text);
+        insta::assert_snapshot!(format!("{snapshot}.json"), json);
+    });
+}
+
+fn has_secret(s: &str) -> bool {
+    let token = s
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '.')
+        .any(|w| {
+            let b = w.as_bytes();
+            b.len() == 23
+                && b[6] == b'.'
+                && b.iter()
+                    .enumerate()
+                    .all(|(i, c)| i == 6 || c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
+    let cert_key = s
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .any(|w| w.len() == 64 && !s.contains(&format!("sha256:{w}")));
+    token || cert_key
+}
+
+fn none() -> PlanOptions {
+    PlanOptions::default()
+}
+
+const GT: &str = "cluster.toml";
+
+#[test]
+fn empty_cluster_plans_a_full_bootstrap() {
+    check("empty", GT, "empty", none());
+}
+
+#[test]
+fn bootstrap_node_initialised_only() {
+    check("bootstrap-initialised", GT, "bootstrap-initialised", none());
+}
+
+#[test]
+fn control_planes_joined_no_workers() {
+    check("control-planes-joined", GT, "control-planes-joined", none());
+}
+
+#[test]
+fn fully_converged_has_no_changes() {
+    check("converged", GT, "converged", none());
+}
+
+#[test]
+fn label_and_taint_drift() {
+    check("label-taint-drift", GT, "label-taint-drift", none());
+}
+
+#[test]
+fn node_not_in_file_without_prune_is_a_warning() {
+    check("node-not-in-file", GT, "node-not-in-file", none());
+}
+
+#[test]
+fn node_not_in_file_with_prune_is_removed() {
+    check(
+        "node-not-in-file-prune",
+        GT,
+        "node-not-in-file",
+        PlanOptions {
+            prune: true,
+            ..none()
+        },
+    );
+}
+
+#[test]
+fn state_absent_removes_the_node() {
+    check(
+        "absent",
+        "examples/goldentooth-remove-lipps.toml",
+        "converged",
+        none(),
+    );
+}
+
+#[test]
+fn node_joined_to_another_cluster_is_left_alone() {
+    check("other-cluster", GT, "other-cluster", none());
+}
+
+#[test]
+fn node_joined_to_another_cluster_is_replaced_with_consent() {
+    check(
+        "other-cluster-replace",
+        GT,
+        "other-cluster",
+        PlanOptions {
+            replace: ["karstark".to_string()].into(),
+            ..none()
+        },
+    );
+}
+
+#[test]
+fn unreachable_hosts() {
+    check("unreachable", GT, "unreachable", none());
+}
+
+#[test]
+fn not_ready_node() {
+    check("not-ready", GT, "not-ready", none());
+}
+
+#[test]
+fn kubelet_version_behind_the_file() {
+    check("kubelet-behind", GT, "kubelet-behind", none());
+}

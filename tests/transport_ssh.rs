@@ -1,0 +1,378 @@
+//! The SSH transport against a real sshd on loopback, started by each test
+//! (its own keys, known_hosts and log) and stopped by a Drop guard.
+
+use gt::spec::{KnownHostsPolicy, SshSettings};
+use gt::transport::{Cmd, Host, SshHost, TransportError};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// A throwaway sshd listening on one or two loopback addresses.
+struct Sshd {
+    dir: tempfile::TempDir,
+    child: Child,
+    addrs: Vec<String>,
+    port: u16,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn keygen(path: &Path) {
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(st.success());
+}
+
+fn pubkey(path: &Path) -> String {
+    let s = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+    s.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
+
+impl Sshd {
+    /// None (the test then says it is skipped) when sshd is not installed.
+    fn start(listen: usize) -> Option<Sshd> {
+        if !Path::new(SSHD).exists() {
+            eprintln!("SKIPPED: {SSHD} is not installed");
+            return None;
+        }
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        keygen(&d.join("host_key"));
+        keygen(&d.join("user_key"));
+        std::fs::copy(d.join("user_key.pub"), d.join("authorized_keys")).unwrap();
+        let a = rand::random::<u8>() % 200 + 20;
+        let b = rand::random::<u8>() % 200 + 20;
+        let port = 20000 + rand::random::<u16>() % 20000;
+        let addrs: Vec<String> = (0..listen)
+            .map(|i| format!("127.99.{a}.{}", b as usize + i))
+            .collect();
+        let mut cfg = String::new();
+        for addr in &addrs {
+            cfg.push_str(&format!("ListenAddress {addr}:{port}\n"));
+        }
+        cfg.push_str(&format!(
+            "HostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\nPidFile none\nStrictModes no\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nLogLevel VERBOSE\n\
+             AllowTcpForwarding yes\nMaxSessions 50\nSetEnv PATH={d}/bin:/usr/local/bin:/usr/bin:/bin\n",
+            d = d.display()
+        ));
+        std::fs::write(d.join("sshd_config"), cfg).unwrap();
+        let known: String = addrs
+            .iter()
+            .map(|addr| format!("[{addr}]:{port} {}\n", pubkey(&d.join("host_key"))))
+            .collect();
+        std::fs::write(d.join("known_hosts"), known).unwrap();
+        let log = std::fs::File::create(d.join("sshd.log")).unwrap();
+        let child = Command::new(SSHD)
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("sshd starts");
+        let sshd = Sshd {
+            dir,
+            child,
+            addrs,
+            port,
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect((sshd.addrs[0].as_str(), port)).is_err() {
+            assert!(
+                Instant::now() < until,
+                "sshd did not listen: {}",
+                sshd.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(sshd)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.path("sshd.log")).unwrap_or_default()
+    }
+
+    fn accepted_logins(&self) -> usize {
+        self.log().matches("Accepted publickey").count()
+    }
+
+    fn settings(&self) -> SshSettings {
+        SshSettings {
+            host: self.addrs[0].clone(),
+            user: "root".into(),
+            port: self.port,
+            identity_file: Some(self.path("user_key")),
+            jump_hosts: vec![],
+            config_file: None,
+            connect_timeout: Duration::from_secs(5),
+            known_hosts: KnownHostsPolicy::Strict,
+            known_hosts_file: Some(self.path("known_hosts")),
+            sudo: false,
+        }
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[allow(clippy::result_large_err)] // an error per failure class, with its facts: rare, not hot
+fn connect(s: &SshSettings) -> Result<SshHost, TransportError> {
+    let socket_dir = tempfile::tempdir().unwrap().keep();
+    rt().block_on(SshHost::connect("fenn", s, &socket_dir))
+}
+
+/// ssh processes whose command line mentions `needle` (our control socket dir).
+fn ssh_processes_mentioning(needle: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|c| {
+            String::from_utf8_lossy(c)
+                .replace('\0', " ")
+                .contains(needle)
+        })
+        .count()
+}
+
+#[test]
+fn many_commands_share_one_master_connection_which_close_ends() {
+    let Some(sshd) = Sshd::start(1) else { return };
+    let socket_dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    rt.block_on(async {
+        let host = SshHost::connect("fenn", &sshd.settings(), socket_dir.path())
+            .await
+            .unwrap();
+        let out = host
+            .run(&Cmd::new("echo hello; echo err >&2; exit 3"), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr.as_str()),
+            (3, "hello\n", "err\n")
+        );
+        let out = host
+            .run(&Cmd::new("cat").stdin("from stdin\n"), None)
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, "from stdin\n");
+        let (a, b, c) = (Cmd::new("echo a"), Cmd::new("echo b"), Cmd::new("echo c"));
+        let concurrent = tokio::join!(host.run(&a, None), host.run(&b, None), host.run(&c, None));
+        assert_eq!(concurrent.2.unwrap().stdout, "c\n");
+        let missing = host.run(&Cmd::new("kubeadm version"), None).await.unwrap();
+        assert_eq!(missing.code, 127);
+        assert_eq!(
+            sshd.accepted_logins(),
+            1,
+            "one login for 6 commands:\n{}",
+            sshd.log()
+        );
+        host.close().await;
+    });
+    let needle = socket_dir.path().display().to_string();
+    let until = Instant::now() + Duration::from_secs(5);
+    while ssh_processes_mentioning(&needle) > 0 {
+        assert!(Instant::now() < until, "the ssh master outlived close");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_closed_port_is_a_refused_connection() {
+    let Some(sshd) = Sshd::start(1) else { return };
+    let mut s = sshd.settings();
+    s.port = sshd.port.wrapping_add(1);
+    let e = connect(&s).err().expect("refused");
+    assert!(
+        matches!(e, TransportError::ConnectionRefused { .. }),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .contains(&format!("connection refused by {}:{}", s.host, s.port)),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_key_the_host_does_not_know_fails_authentication() {
+    let Some(sshd) = Sshd::start(1) else { return };
+    keygen(&sshd.path("stranger"));
+    let mut s = sshd.settings();
+    s.identity_file = Some(sshd.path("stranger"));
+    let e = connect(&s).err().expect("denied");
+    assert!(
+        matches!(e, TransportError::AuthenticationFailed { .. }),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().contains("permission denied (publickey)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_changed_host_key_is_refused_naming_the_known_hosts_line() {
+    let Some(sshd) = Sshd::start(1) else { return };
+    keygen(&sshd.path("impostor"));
+    let kh = sshd.path("known_hosts");
+    std::fs::write(
+        &kh,
+        format!(
+            "# first line\n[{}]:{} {}\n",
+            sshd.addrs[0],
+            sshd.port,
+            pubkey(&sshd.path("impostor"))
+        ),
+    )
+    .unwrap();
+    let e = connect(&sshd.settings()).err().expect("refused");
+    assert!(
+        e.to_string()
+            .contains(&format!("ED25519 key in {}:2", kh.display())),
+        "{e}"
+    );
+    assert!(
+        matches!(e, TransportError::HostKeyChanged { line: 2, .. }),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn an_unknown_host_key_is_refused_under_strict_and_recorded_under_accept_new() {
+    let Some(sshd) = Sshd::start(1) else { return };
+    std::fs::write(sshd.path("known_hosts"), "").unwrap();
+    let e = connect(&sshd.settings()).err().expect("refused");
+    assert!(matches!(e, TransportError::HostKeyUnknown { .. }), "{e:?}");
+    assert!(e.to_string().contains("accept-new"), "{e}");
+
+    let mut s = sshd.settings();
+    s.known_hosts = KnownHostsPolicy::AcceptNew;
+    let host = connect(&s).expect("accept-new connects");
+    rt().block_on(host.close());
+    let recorded = std::fs::read_to_string(sshd.path("known_hosts")).unwrap();
+    assert!(
+        recorded.contains(&pubkey(&sshd.path("host_key"))),
+        "{recorded}"
+    );
+}
+
+#[test]
+fn a_hanging_command_fails_at_its_deadline_and_close_still_returns() {
+    let Some(sshd) = Sshd::start(1) else { return };
+    let socket_dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let host = SshHost::connect("fenn", &sshd.settings(), socket_dir.path())
+            .await
+            .unwrap();
+        let cmd = Cmd::new("sleep 120").timeout(Duration::from_millis(300));
+        let e = host.run(&cmd, None).await.unwrap_err();
+        assert!(matches!(e, TransportError::CommandTimeout { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("`sleep` did not finish within 0.3 s"),
+            "{e}"
+        );
+        host.close().await;
+    });
+    let needle = socket_dir.path().display().to_string();
+    let until = Instant::now() + Duration::from_secs(5);
+    while ssh_processes_mentioning(&needle) > 0 {
+        assert!(
+            Instant::now() < until,
+            "the ssh master outlived close after a hung command"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_jump_host_carries_the_connection_with_the_same_known_hosts() {
+    let Some(sshd) = Sshd::start(2) else { return };
+    let mut s = sshd.settings();
+    s.host = sshd.addrs[1].clone();
+    s.jump_hosts = vec![format!("root@{}:{}", sshd.addrs[0], sshd.port)];
+    let host = connect(&s).expect("connects through the jump host");
+    let out = rt().block_on(async {
+        let out = host
+            .run(&Cmd::new("echo \"$SSH_CONNECTION\""), None)
+            .await
+            .unwrap();
+        host.close().await;
+        out
+    });
+    // The target saw the connection come from the jump host's forward.
+    assert!(
+        out.stdout
+            .contains(&format!("{} {}", sshd.addrs[1], sshd.port)),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        sshd.accepted_logins(),
+        2,
+        "one login to the jump host, one to the target"
+    );
+}
+
+/// sudo is not installed here and CI may have no user to give it: a stand-in
+/// `sudo` first on the session's PATH answers exactly as sudo does without a
+/// NOPASSWD rule (`sudo: a password is required`, exit 1).
+#[test]
+fn sudo_needing_a_password_is_named() {
+    let Some(sshd) = Sshd::start(1) else { return };
+    let bin = sshd.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("sudo"),
+        "#!/bin/sh\necho \"$*\" > \"$(dirname \"$0\")/argv\"\necho 'sudo: a password is required' >&2\nexit 1\n",
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(bin.join("sudo"))
+        .status()
+        .unwrap();
+    let mut s = sshd.settings();
+    s.sudo = true;
+    let host = connect(&s).unwrap();
+    let e = rt()
+        .block_on(async {
+            let r = host
+                .run(&Cmd::new("cat /etc/kubernetes/admin.conf"), None)
+                .await;
+            host.close().await;
+            r
+        })
+        .unwrap_err();
+    assert!(
+        matches!(e, TransportError::SudoPasswordRequired { .. }),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().contains("sudo needs a password for root"),
+        "{e}"
+    );
+    let argv = std::fs::read_to_string(bin.join("argv")).unwrap();
+    assert_eq!(argv, "-n sh -c cat /etc/kubernetes/admin.conf\n");
+}
