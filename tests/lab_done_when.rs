@@ -58,13 +58,11 @@ fn init_join_and_see_the_node(transport: Transport) {
 }
 
 #[test]
-#[ignore = "needs the simulator; enabled when sim lands"]
 fn init_join_and_get_nodes_over_local_processes() {
     init_join_and_see_the_node(Transport::Local);
 }
 
 #[test]
-#[ignore = "needs the simulator; enabled when sim lands"]
 fn init_join_and_get_nodes_over_ssh() {
     init_join_and_see_the_node(Transport::Ssh);
 }
