@@ -274,3 +274,35 @@ fn a_failed_start_stops_what_it_started_and_removes_the_directory() {
     drop(_squatter);
     drop(f.lock);
 }
+
+#[test]
+fn kubelet_stopped_stops_the_hosts_kubelet_and_heal_starts_it_again() {
+    let lab = Lab::up(Transport::Local).speed(0.0001).start();
+    lab.run(
+        "bettley",
+        "kubeadm init --control-plane-endpoint=127.4.0.10:6443 --kubernetes-version=stable-1.32 \
+         --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs",
+    )
+    .assert_ok();
+    lab.run("bettley", "systemctl is-active kubelet")
+        .assert_ok();
+    lab.fault("bettley", &["kubelet-stopped"]);
+    lab.run("bettley", "systemctl is-active kubelet")
+        .assert_code(3)
+        .assert_stdout_contains("inactive");
+    lab.gt_lab("status", &[])
+        .assert_ok()
+        .assert_stdout_contains("kubelet-stopped");
+    // The fault went through the host's own systemctl, as an operator would.
+    assert!(
+        lab.log("bettley")
+            .iter()
+            .any(|e| e.to_string().contains("stop") && e.to_string().contains("kubelet")),
+        "{:?}",
+        lab.log("bettley")
+    );
+    lab.fault("bettley", &["heal"]);
+    lab.run("bettley", "systemctl is-active kubelet")
+        .assert_ok()
+        .assert_stdout_contains("active");
+}
