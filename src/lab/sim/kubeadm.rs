@@ -38,6 +38,18 @@ fn fail(msg: &str, code: u8) -> u8 {
     code
 }
 
+/// Parses the flags of a command that takes no positional arguments.
+fn parse_flags(args: &[String], specific: &[Flag], command: &str) -> Result<Parsed, u8> {
+    let p = flags::parse(args, &with_global(specific)).map_err(|e| fail(&e, EXIT_ERROR))?;
+    if let Some(extra) = p.positional.first() {
+        return Err(fail(
+            &format!("unknown command \"{extra}\" for \"{command}\""),
+            EXIT_ERROR,
+        ));
+    }
+    Ok(p)
+}
+
 fn with_global(specific: &[Flag]) -> Vec<Flag> {
     let mut v = specific.to_vec();
     v.extend_from_slice(GLOBAL);
@@ -548,6 +560,11 @@ pub(crate) fn register_node(
             network_ready_at,
         },
     );
+    for i in 0..state.pods.len() {
+        if state.pods[i].node.is_empty() {
+            state.pods[i].node = state.schedule("");
+        }
+    }
 }
 
 /// Labels a kubelet may not set on itself (NodeRestriction), from `--node-labels`.
@@ -682,16 +699,10 @@ fn check_config_mix(p: &Parsed) -> Result<(), String> {
 }
 
 fn init(host: &Host, args: &[String]) -> u8 {
-    let p = match flags::parse(args, &with_global(INIT_FLAGS)) {
+    let p = match parse_flags(args, INIT_FLAGS, "kubeadm init") {
         Ok(p) => p,
-        Err(e) => return fail(&e, EXIT_ERROR),
+        Err(code) => return code,
     };
-    if let Some(extra) = p.positional.first() {
-        return fail(
-            &format!("unknown command \"{extra}\" for \"kubeadm init\""),
-            EXIT_ERROR,
-        );
-    }
     if let Err(e) = check_config_mix(&p) {
         return fail(&e, EXIT_VALIDATION);
     }
@@ -1652,16 +1663,10 @@ const RESET_FLAGS: &[Flag] = &[
 ];
 
 fn reset(host: &Host, args: &[String]) -> u8 {
-    let p = match flags::parse(args, &with_global(RESET_FLAGS)) {
+    let p = match parse_flags(args, RESET_FLAGS, "kubeadm reset") {
         Ok(p) => p,
-        Err(e) => return fail(&e, EXIT_ERROR),
+        Err(code) => return code,
     };
-    if let Some(extra) = p.positional.first() {
-        return fail(
-            &format!("unknown command \"{extra}\" for \"kubeadm reset\""),
-            EXIT_ERROR,
-        );
-    }
     if let Err(e) = ignore_set(&p.list("ignore-preflight-errors"), &[]) {
         return fail(&e, EXIT_VALIDATION);
     }
