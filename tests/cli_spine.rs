@@ -218,7 +218,10 @@ fn graph_draws_the_bootstrap_dag_without_facts_in_dot_and_mermaid() {
     r.assert_code(0);
     let dot = r.stdout();
     assert!(dot.starts_with("digraph \"goldentooth\" {"));
-    assert!(dot.contains("\"join-control-plane/cargyll\" -> \"join-control-plane/dalt\";"));
+    assert!(
+        dot.contains("\"join-control-plane/cargyll\" -> \"gate/before-join-control-plane/dalt\";")
+    );
+    assert!(dot.contains("\"gate/before-join-control-plane/dalt\" -> \"join-control-plane/dalt\";"));
     assert!(dot.contains("\"gate/before-worker-joins\" -> \"join-worker/velaryon\";"));
     let r = gt(&["graph", "--format", "mermaid"]);
     assert!(r

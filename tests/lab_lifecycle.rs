@@ -179,39 +179,63 @@ fn faults_refuse_unknown_nodes_and_misplaced_kinds() {
     assert_eq!(lab.faults("bettley")["apiserver_down"], true);
 }
 
-fn http_get(addr: &str, path: &str) -> (u16, String) {
+/// One HTTP GET; `None` when the server resets or closes without answering.
+fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
-    .unwrap();
+    .ok()?;
     let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
-    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (code, body.to_string())
+    s.read_to_string(&mut resp).ok()?;
+    let (head, body) = resp.split_once("\r\n\r\n")?;
+    let code = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, body.to_string()))
 }
 
 #[test]
-fn each_control_plane_answers_readyz_over_http_as_the_simulator_computes_it() {
-    let lab = Lab::up(Transport::Local).start();
-    for (node, addr) in [("bettley", "127.4.0.11:6443"), ("dalt", "127.4.0.13:6443")] {
-        for (path, verbose) in [
-            ("/readyz", false),
-            ("/readyz?verbose", true),
-            ("/livez", false),
-        ] {
-            assert_eq!(
-                http_get(addr, path),
-                gt::lab::sim::api::readyz(lab.dir(), Some(node), verbose),
-                "{node} {path}"
-            );
+fn api_servers_answer_http_once_they_run_and_haproxy_balances_over_them() {
+    let lab = Lab::up(Transport::Local).speed(0.0001).start();
+    assert_eq!(
+        http_get("127.4.0.11:6443", "/readyz"),
+        None,
+        "no API server on bettley before kubeadm init"
+    );
+    lab.run(
+        "bettley",
+        "kubeadm init --control-plane-endpoint=127.4.0.10:6443 --kubernetes-version=stable-1.32 \
+         --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs",
+    )
+    .assert_ok();
+    for (path, verbose) in [
+        ("/readyz", false),
+        ("/readyz?verbose", true),
+        ("/livez", false),
+    ] {
+        let (code, body) = http_get("127.4.0.11:6443", path).expect("bettley answers");
+        let expected = gt::lab::sim::api::readyz(lab.dir(), Some("bettley"), verbose);
+        if path != "/livez" {
+            assert_eq!((code, body), expected, "{path}");
+        } else {
+            assert_eq!(code, 200, "{path}");
         }
     }
-    let (code, body) = http_get("127.4.0.11:6443", "/nope");
-    assert_eq!((code, body.as_str()), (404, "404 page not found\n"));
+    assert_eq!(
+        http_get("127.4.0.11:6443", "/nope"),
+        Some((404, "404 page not found\n".to_string()))
+    );
+    assert_eq!(
+        http_get("127.4.0.13:6443", "/readyz"),
+        None,
+        "dalt runs none"
+    );
+    // Through the endpoint: HAProxy, or the daemon when haproxy is missing.
+    assert_eq!(
+        http_get(&lab.endpoint(), "/readyz"),
+        Some((200, "ok".to_string()))
+    );
 }
 
 #[test]
@@ -247,4 +271,38 @@ fn a_failed_start_stops_what_it_started_and_removes_the_directory() {
         .assert_stderr_contains("127.4.0.13:6443");
     assert!(!f.dir_left, "the half-built lab directory is removed");
     assert!(f.processes_left.is_empty(), "{:?}", f.processes_left);
+    drop(_squatter);
+    drop(f.lock);
+}
+
+#[test]
+fn kubelet_stopped_stops_the_hosts_kubelet_and_heal_starts_it_again() {
+    let lab = Lab::up(Transport::Local).speed(0.0001).start();
+    lab.run(
+        "bettley",
+        "kubeadm init --control-plane-endpoint=127.4.0.10:6443 --kubernetes-version=stable-1.32 \
+         --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs",
+    )
+    .assert_ok();
+    lab.run("bettley", "systemctl is-active kubelet")
+        .assert_ok();
+    lab.fault("bettley", &["kubelet-stopped"]);
+    lab.run("bettley", "systemctl is-active kubelet")
+        .assert_code(3)
+        .assert_stdout_contains("inactive");
+    lab.gt_lab("status", &[])
+        .assert_ok()
+        .assert_stdout_contains("kubelet-stopped");
+    // The fault went through the host's own systemctl, as an operator would.
+    assert!(
+        lab.log("bettley")
+            .iter()
+            .any(|e| e.to_string().contains("stop") && e.to_string().contains("kubelet")),
+        "{:?}",
+        lab.log("bettley")
+    );
+    lab.fault("bettley", &["heal"]);
+    lab.run("bettley", "systemctl is-active kubelet")
+        .assert_ok()
+        .assert_stdout_contains("active");
 }

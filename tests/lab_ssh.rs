@@ -24,7 +24,6 @@ fn each_address_lands_on_its_own_host() {
 }
 
 #[test]
-#[ignore = "needs the simulator; enabled when sim lands"]
 fn uname_reports_each_hosts_architecture() {
     let Some(lab) = Lab::up(Transport::Ssh).start_or_skip() else {
         return;

@@ -633,3 +633,47 @@ fn version_and_unknown_flags_behave_like_kubeadm() {
         .exit(1)
         .stderr_contains("unknown command \"frobnicate\" for \"kubeadm\"");
 }
+
+#[test]
+fn init_reads_init_and_cluster_configuration_from_a_json_config() {
+    let lab = SimLab::goldentooth();
+    let cfg = format!(
+        "{}\n---\n{}\n",
+        serde_json::json!({"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "InitConfiguration",
+            "nodeRegistration": {"criSocket": "unix:///var/run/containerd/containerd.sock",
+                "kubeletExtraArgs": [{"name": "node-labels", "value": "goldentooth.io/hardware=raspberry-pi-4b"}]}}),
+        serde_json::json!({"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration",
+            "controlPlaneEndpoint": ENDPOINT, "kubernetesVersion": "stable-1.32",
+            "networking": {"podSubnet": "192.168.0.0/16", "serviceSubnet": "172.16.0.0/20"}}),
+    );
+    std::fs::write(lab.root("bettley").join("kubeadm.json"), &cfg).unwrap();
+    lab.on("bettley")
+        .run("kubeadm init --config ${GT_HOST_ROOT}/kubeadm.json --upload-certs --skip-token-print")
+        .succeeds()
+        .stdout_contains("[certs] apiserver serving cert is signed for DNS names [bettley kubernetes kubernetes.default kubernetes.default.svc kubernetes.default.svc.cluster.local] and IPs [172.16.0.1 127.4.0.11 127.4.0.10]\n");
+    lab.wait_api_ready();
+    let n = lab.node_json("bettley");
+    assert_eq!(
+        n["metadata"]["labels"]["goldentooth.io/hardware"],
+        "raspberry-pi-4b"
+    );
+    assert_eq!(n["spec"]["podCIDR"], "192.168.0.0/24");
+    // Mixing --config with flags it replaces is refused, as kubeadm does.
+    lab.on("cargyll")
+        .run("kubeadm init --config ${GT_HOST_ROOT}/../bettley/kubeadm.json --pod-network-cidr=10.0.0.0/16")
+        .exit(3)
+        .stderr_contains("can not mix '--config' with arguments [pod-network-cidr]");
+}
+
+#[test]
+fn a_yaml_config_is_refused_with_a_clear_reason() {
+    let lab = SimLab::goldentooth();
+    lab.on("bettley")
+        .stdin("apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n")
+        .run("kubeadm init --config /dev/stdin")
+        .exit(1)
+        .stderr_contains("the lab's simulated kubeadm reads JSON documents only");
+    assert!(!lab
+        .host_file("bettley", "/etc/kubernetes/admin.conf")
+        .exists());
+}

@@ -69,6 +69,12 @@ pub fn run() -> ExitCode {
     if crate::lab::sim::TOOLS.contains(&tool) {
         return crate::lab::sim::main(tool, args.collect());
     }
+    // `gt plan | head` must end quietly, not panic in println!: take the
+    // default SIGPIPE action, as every Unix filter does.
+    // SAFETY: setting a signal disposition before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let ctx = Context {
         config_flag: cli.config.clone(),

@@ -2,11 +2,14 @@
 //! simulated API servers' HTTP side. It listens on every control plane's
 //! `ADDRESS:6443` and, when no HAProxy stands on the endpoint, on the
 //! endpoint too, and answers `GET /readyz`, `/readyz?verbose` and `/livez`
-//! with [`crate::lab::sim::api::readyz`]. Plain HTTP: the lab has no TLS.
+//! with what [`crate::lab::sim::api::answer`] computes. Plain HTTP: the lab
+//! has no TLS. A control plane that runs no API server (not initialised yet,
+//! kubelet stopped) resets every connection instead of answering.
 
 use super::state::{EndpointServer, LabState};
 use super::topology::{LabTopology, LAB_FILE};
 use super::LabError;
+use crate::lab::sim::api::Answer;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -30,6 +33,11 @@ pub fn listen_addresses(topo: &LabTopology, state: &LabState) -> Vec<(String, Op
     v
 }
 
+/// Written once the daemon listens on every address.
+pub fn ready_file(dir: &Path) -> PathBuf {
+    dir.join("pids").join("serve.ready")
+}
+
 /// Runs until the lab is gone (its lab.json removed) or the process is killed.
 pub fn serve(dir: &Path) -> Result<(), LabError> {
     let topo = LabTopology::load(dir).map_err(|_| LabError::NoLab(dir.to_path_buf()))?;
@@ -43,6 +51,10 @@ pub fn serve(dir: &Path) -> Result<(), LabError> {
         let dir = dir.to_path_buf();
         std::thread::spawn(move || accept_loop(listener, dir, node));
     }
+    // Every address is bound: tell `gt lab up`, which cannot tell our
+    // listeners from someone else's by connecting.
+    let ready = ready_file(dir);
+    std::fs::write(&ready, "").map_err(LabError::io(format!("writing {}", ready.display())))?;
     let marker = dir.join(LAB_FILE);
     while marker.exists() {
         std::thread::sleep(Duration::from_millis(500));
@@ -74,23 +86,27 @@ fn read_request_head(stream: &mut TcpStream) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// The response to one request line, `GET /readyz?verbose HTTP/1.1`.
-pub fn respond(dir: &Path, node: Option<&str>, request_line: &str) -> (u16, String) {
+/// What one request line (`GET /readyz?verbose HTTP/1.1`) gets: `None` when
+/// the host runs no API server, which a real client sees as a dead connection.
+pub fn respond(dir: &Path, node: Option<&str>, request_line: &str) -> Option<(u16, String)> {
     let mut parts = request_line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     if method != "GET" && method != "HEAD" {
-        return (405, "method not allowed\n".into());
+        return Some((405, "method not allowed\n".into()));
     }
-    match path {
-        "/readyz" | "/livez" => {
-            let verbose = query
-                .split('&')
-                .any(|q| q == "verbose" || q.starts_with("verbose="));
-            crate::lab::sim::api::readyz(dir, node, verbose)
-        }
+    let kind = match path {
+        "/readyz" => "readyz",
+        "/livez" | "/healthz" => "livez",
         // What the Go API server answers for a path it does not serve.
-        _ => (404, "404 page not found\n".into()),
+        _ => return Some((404, "404 page not found\n".into())),
+    };
+    let verbose = query
+        .split('&')
+        .any(|q| q == "verbose" || q == "verbose=true" || q == "verbose=1");
+    match crate::lab::sim::api::answer(dir, node, kind, verbose) {
+        Answer::Http(code, body) => Some((code, body)),
+        Answer::Refused => None,
     }
 }
 
@@ -108,7 +124,26 @@ fn reason(code: u16) -> &'static str {
 fn answer(mut stream: TcpStream, dir: &Path, node: Option<&str>) -> std::io::Result<()> {
     let head = read_request_head(&mut stream)?;
     let line = head.lines().next().unwrap_or("");
-    let (code, body) = respond(dir, node, line);
+    let Some((code, body)) = respond(dir, node, line) else {
+        // The daemon listens for every control plane from the start, but one
+        // without a running API server must not answer: reset the connection
+        // (SO_LINGER 0), which HAProxy's health check and clients take as down.
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt on a socket we own, with a correctly sized value.
+        unsafe {
+            libc::setsockopt(
+                std::os::unix::io::AsRawFd::as_raw_fd(&stream),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+        return Ok(());
+    };
     let head_only = line.starts_with("HEAD ");
     let mut out = format!(
         "HTTP/1.1 {code} {}\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -127,13 +162,14 @@ mod tests {
 
     #[test]
     fn unknown_paths_get_the_api_servers_404() {
-        let (code, body) = respond(Path::new("/nonexistent"), None, "GET /healthz HTTP/1.1");
+        let (code, body) =
+            respond(Path::new("/nonexistent"), None, "GET /metrics HTTP/1.1").unwrap();
         assert_eq!((code, body.as_str()), (404, "404 page not found\n"));
     }
 
     #[test]
     fn other_methods_are_refused() {
-        let (code, _) = respond(Path::new("/nonexistent"), None, "POST /readyz HTTP/1.1");
+        let (code, _) = respond(Path::new("/nonexistent"), None, "POST /readyz HTTP/1.1").unwrap();
         assert_eq!(code, 405);
     }
 }

@@ -32,17 +32,23 @@ fn check_interval_ms(speed: f64) -> u64 {
     ((2000.0 * speed) as u64).clamp(100, 2000)
 }
 
-pub fn render_config(dir: &Path, topo: &LabTopology) -> String {
+/// `bootstrap`: the control plane that runs `kubeadm init`. HAProxy sends
+/// traffic to it, as a backup server, while no control plane passes its
+/// health check: right after `kubeadm init` a client must not depend on the
+/// check interval (real kubeadm retries discovery for minutes; scripts and
+/// the simulator's join do not).
+pub fn render_config(dir: &Path, topo: &LabTopology, bootstrap: &str) -> String {
     let mut s = format!(
         "# Written by `gt lab up`: the load balancer of the lab in {d}.\n\
-         global\n    maxconn 4096\n\n\
+         global\n    maxconn 4096\n    # Another lab's HAProxy on the same endpoint must be an error, not a silent share.\n    noreuseport\n\n\
          defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 5m\n    timeout server 5m\n\n\
          frontend kube-apiserver\n    bind {ep}\n    default_backend control-planes\n\n\
          backend control-planes\n    balance roundrobin\n    option httpchk GET /readyz\n    http-check expect status 200\n    \
-         default-server inter {inter}ms fall 2 rise 1\n",
+         default-server inter {inter}ms downinter {down}ms fall 2 rise 1\n",
         d = dir.display(),
         ep = topo.endpoint,
         inter = check_interval_ms(topo.speed),
+        down = (check_interval_ms(topo.speed) / 4).max(25),
     );
     for n in topo.nodes.iter().filter(|n| n.role == "control-plane") {
         s.push_str(&format!(
@@ -50,12 +56,23 @@ pub fn render_config(dir: &Path, topo: &LabTopology) -> String {
             n.name, n.address
         ));
     }
+    if let Some(b) = topo.node(bootstrap) {
+        s.push_str(&format!(
+            "    server {}-fallback {}:{API_PORT} backup\n",
+            b.name, b.address
+        ));
+    }
     s
 }
 
-pub fn start(dir: &Path, haproxy: &Path, topo: &LabTopology) -> Result<(), LabError> {
+pub fn start(
+    dir: &Path,
+    haproxy: &Path,
+    topo: &LabTopology,
+    bootstrap: &str,
+) -> Result<(), LabError> {
     let cfg = config_path(dir);
-    std::fs::write(&cfg, render_config(dir, topo))
+    std::fs::write(&cfg, render_config(dir, topo, bootstrap))
         .map_err(LabError::io(format!("writing {}", cfg.display())))?;
     let log = dir.join("logs").join("haproxy.log");
     let out = std::fs::File::create(&log).map_err(LabError::io("creating the haproxy log"))?;
@@ -119,11 +136,12 @@ mod tests {
                 node("fenn", "127.4.0.15", "worker"),
             ],
         };
-        let c = render_config(Path::new("/lab"), &topo);
+        let c = render_config(Path::new("/lab"), &topo, "bettley");
         assert!(c.contains("bind 127.4.0.10:6443\n"));
         assert!(c.contains("option httpchk GET /readyz\n"));
         assert!(c.contains("server bettley 127.4.0.11:6443 check\n"));
         assert!(!c.contains("fenn"), "workers serve no API");
+        assert!(c.contains("server bettley-fallback 127.4.0.11:6443 backup\n"));
         assert!(c.contains("inter 100ms"), "fast labs check fast");
     }
 }

@@ -205,7 +205,7 @@ fn build(
     }
     start_daemon(dir, &topo, &state)?;
     if let (EndpointServer::Haproxy, Some(bin)) = (endpoint_server, &haproxy_bin) {
-        haproxy::start(dir, bin, &topo)?;
+        haproxy::start(dir, bin, &topo, spec.cluster.bootstrap.as_str())?;
     }
     topo.api_listeners = true;
     topo.save(dir).map_err(LabError::io(format!(
@@ -232,16 +232,22 @@ fn start_daemon(dir: &Path, topo: &LabTopology, state: &LabState) -> Result<(), 
     )
     .map_err(|e| LabError::Process(format!("cannot start the lab daemon: {e}")))?;
     procs::record(dir, SERVE, pid).map_err(LabError::io("recording the daemon's pid"))?;
-    for (addr, _) in daemon::listen_addresses(topo, state) {
-        if !procs::wait_listening(&addr, Duration::from_secs(10), || {
-            procs::is_alive(pid as i32)
-        }) {
+    let ready = daemon::ready_file(dir);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ready.exists() {
+        if !procs::is_alive(pid as i32) || std::time::Instant::now() >= deadline {
             return Err(LabError::Process(format!(
-                "the lab daemon did not start listening on {addr}; {} says:\n{}",
+                "the lab daemon did not start listening on {}; {} says:\n{}",
+                daemon::listen_addresses(topo, state)
+                    .iter()
+                    .map(|(a, _)| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 log.display(),
                 procs::log_tail(&log, 10)
             )));
         }
+        std::thread::sleep(Duration::from_millis(10));
     }
     Ok(())
 }

@@ -280,6 +280,11 @@ pub fn reconfigure_for(
     std::fs::write(&cfg, render_config(dir, ssh, group, &listen))
         .map_err(LabError::io(format!("writing {}", cfg.display())))?;
     let name = process_name(group);
+    let node_addr = topo
+        .node(node)
+        .map(|n| format!("{}:{}", n.address, ssh.port))
+        .unwrap_or_default();
+    let now_down = Faults::load(dir, node).down;
     let running = procs::recorded_pid(dir, &name).filter(|p| procs::is_lab_process(*p, dir));
     match (running, listen.is_empty()) {
         (Some(pid), true) => {
@@ -289,28 +294,39 @@ pub fn reconfigure_for(
         (Some(pid), false) => {
             // SAFETY: signalling a pid verified to be this lab's sshd.
             unsafe { libc::kill(pid, libc::SIGHUP) };
+            // The signal is handled asynchronously: until the node's own address
+            // changes state, the other addresses may still be the old sockets,
+            // about to close for the restart. Only then check them.
+            let witnessed = if now_down {
+                procs::wait_refusing(&node_addr, Duration::from_secs(10))
+            } else {
+                procs::wait_listening(&node_addr, Duration::from_secs(10), || procs::is_alive(pid))
+            };
+            let mut failed = (!witnessed).then(|| node_addr.clone());
             for a in &listen {
                 let addr = format!("{a}:{}", ssh.port);
-                if !procs::wait_listening(&addr, Duration::from_secs(10), || procs::is_alive(pid)) {
-                    return Err(LabError::Process(format!(
-                        "{name} did not listen on {addr} again after reloading; see {}",
-                        dir.join("logs").join(format!("{name}.log")).display()
-                    )));
+                if failed.is_none()
+                    && !procs::wait_listening(&addr, Duration::from_secs(10), || {
+                        procs::is_alive(pid)
+                    })
+                {
+                    failed = Some(addr);
                 }
+            }
+            if let Some(addr) = failed {
+                return Err(LabError::Process(format!(
+                    "{name} did not reload its listen addresses (stuck at {addr}); see {}",
+                    dir.join("logs").join(format!("{name}.log")).display()
+                )));
             }
         }
         (None, false) => start_group(dir, ssh, group, &listen)?,
         (None, true) => {}
     }
-    if let Some(n) = topo.node(node) {
-        if Faults::load(dir, node).down {
-            let addr = format!("{}:{}", n.address, ssh.port);
-            if !procs::wait_refusing(&addr, Duration::from_secs(10)) {
-                return Err(LabError::Process(format!(
-                    "{addr} still accepts connections after {node} was marked down"
-                )));
-            }
-        }
+    if now_down && !procs::wait_refusing(&node_addr, Duration::from_secs(10)) {
+        return Err(LabError::Process(format!(
+            "{node_addr} still accepts connections after {node} was marked down"
+        )));
     }
     Ok(())
 }

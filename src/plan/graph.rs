@@ -187,29 +187,30 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, String> {
         let mut last_cp_join: Option<StepId> = None;
         if !d.control_plane_joins.is_empty() {
             let certs = g.add(Step::UploadCerts, &after_init)?;
-            let gate = g.add(
-                Step::GateControlPlaneReady {
-                    before: JoinStage::ControlPlanes,
-                    control_planes: ready_cps.clone(),
-                },
-                &gate_deps,
-            )?;
-            let mut prev = gate;
+            let mut prev: Vec<StepId> = gate_deps.clone();
             for n in &d.control_plane_joins {
-                let mut deps = vec![prev.clone(), token.clone(), certs.clone()];
+                let gate = g.add(
+                    Step::GateControlPlaneReady {
+                        before: GateBefore::ControlPlaneJoin(n.clone()),
+                        control_planes: ready_cps.clone(),
+                    },
+                    &prev,
+                )?;
+                let mut deps = vec![gate, token.clone(), certs.clone()];
                 deps.extend(reset_of.get(n.as_str()).cloned());
-                prev = g.add(Step::JoinControlPlane { node: n.clone() }, &deps)?;
-                joins.push(prev.clone());
+                let join = g.add(Step::JoinControlPlane { node: n.clone() }, &deps)?;
+                joins.push(join.clone());
                 ready_cps.push(n.clone());
+                prev = vec![join];
             }
-            last_cp_join = Some(prev);
+            last_cp_join = prev.pop();
         }
         if !d.worker_joins.is_empty() {
             let mut deps = gate_deps.clone();
             deps.extend(last_cp_join);
             let gate = g.add(
                 Step::GateControlPlaneReady {
-                    before: JoinStage::Workers,
+                    before: GateBefore::WorkerJoins,
                     control_planes: ready_cps,
                 },
                 &deps,
@@ -297,14 +298,14 @@ fn validate(g: &StepGraph, d: &Diff) -> Result<(), String> {
         }
         .id()
     };
-    let behind_cp_gate = g.reachable(&gate(JoinStage::ControlPlanes), Direction::Outgoing);
-    let behind_w_gate = g.reachable(&gate(JoinStage::Workers), Direction::Outgoing);
+    let behind_w_gate = g.reachable(&gate(GateBefore::WorkerJoins), Direction::Outgoing);
     let before_revoke = g.reachable(&Step::RevokeToken.id(), Direction::Incoming);
     let mut prev: Option<String> = None;
     for n in &d.control_plane_joins {
         let id = format!("join-control-plane/{n}");
-        if !behind_cp_gate.contains(&id) {
-            return Err(format!("{id} is not behind the readiness gate"));
+        let own_gate = gate(GateBefore::ControlPlaneJoin(n.clone()));
+        if !g.reachable(&own_gate, Direction::Outgoing).contains(&id) {
+            return Err(format!("{id} is not behind its readiness gate"));
         }
         if let Some(p) = &prev {
             if !g.reachable(p, Direction::Outgoing).contains(&id) {
@@ -320,7 +321,7 @@ fn validate(g: &StepGraph, d: &Diff) -> Result<(), String> {
         if !d.worker_joins.is_empty()
             && !g
                 .reachable(p, Direction::Outgoing)
-                .contains(&gate(JoinStage::Workers))
+                .contains(&gate(GateBefore::WorkerJoins))
         {
             return Err(format!(
                 "worker joins may run before the control-plane join {p}"

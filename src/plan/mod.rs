@@ -190,9 +190,11 @@ pub enum Step {
     /// `kubeadm token create`: the one short-lived join token of this apply.
     MintToken,
     /// Wait until these control planes' API servers are ready, `/readyz`
-    /// through the endpoint is ok, and their Nodes are Ready.
+    /// through the endpoint is ok, and their Nodes are Ready. One stands
+    /// before each control-plane join (etcd grows by one healthy member at a
+    /// time) and one before the worker joins.
     GateControlPlaneReady {
-        before: JoinStage,
+        before: GateBefore,
         control_planes: Vec<NodeName>,
     },
     JoinControlPlane {
@@ -230,8 +232,8 @@ impl Step {
             Step::UploadCerts => "upload-certs".into(),
             Step::MintToken => "mint-token".into(),
             Step::GateControlPlaneReady { before, .. } => match before {
-                JoinStage::ControlPlanes => "gate/before-control-plane-joins".into(),
-                JoinStage::Workers => "gate/before-worker-joins".into(),
+                GateBefore::ControlPlaneJoin(n) => format!("gate/before-join-control-plane/{n}"),
+                GateBefore::WorkerJoins => "gate/before-worker-joins".into(),
             },
             Step::JoinControlPlane { node } => format!("join-control-plane/{node}"),
             Step::JoinWorker { node } => format!("join-worker/{node}"),
@@ -282,11 +284,13 @@ impl Step {
 }
 
 /// Which joins a readiness gate stands before.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum JoinStage {
-    ControlPlanes,
-    Workers,
+pub enum GateBefore {
+    /// The join of this control plane.
+    ControlPlaneJoin(NodeName),
+    /// Every worker join.
+    WorkerJoins,
 }
 
 /// A plan that cannot be made; exit 1 with this message.

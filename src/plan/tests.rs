@@ -42,11 +42,32 @@ fn full_bootstrap_orders_init_cni_gate_serial_control_planes_parallel_workers_re
     let p = bootstrap_plan(&goldentooth()).unwrap();
     assert_eq!(p.graph.ordered()[0].id(), "init/bettley");
     assert_eq!(deps(&p, "install-cni"), ["init/bettley"]);
-    assert!(deps(&p, "gate/before-control-plane-joins").contains(&"install-cni".to_string()));
+    assert!(deps(&p, "gate/before-join-control-plane/cargyll").contains(&"install-cni".to_string()));
+    // A gate before each control-plane join: etcd grows by one healthy member at a time.
+    assert_eq!(
+        deps(&p, "gate/before-join-control-plane/dalt"),
+        ["join-control-plane/cargyll"]
+    );
     assert_eq!(
         deps(&p, "join-control-plane/dalt"),
-        ["join-control-plane/cargyll", "mint-token", "upload-certs"]
+        [
+            "gate/before-join-control-plane/dalt",
+            "mint-token",
+            "upload-certs"
+        ]
     );
+    match p.graph.step("gate/before-join-control-plane/dalt").unwrap() {
+        Step::GateControlPlaneReady { control_planes, .. } => {
+            assert_eq!(
+                control_planes
+                    .iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>(),
+                ["bettley", "cargyll"]
+            )
+        }
+        s => panic!("{s:?}"),
+    }
     for w in ["erenford", "fenn", "velaryon"] {
         assert_eq!(
             deps(&p, &format!("join-worker/{w}")),
@@ -88,7 +109,11 @@ fn only_workers_joining_needs_no_certificate_upload_and_one_gate() {
     )
     .unwrap();
     assert!(!p.graph.contains("upload-certs"));
-    assert!(!p.graph.contains("gate/before-control-plane-joins"));
+    assert!(!p
+        .graph
+        .ordered()
+        .iter()
+        .any(|s| s.id().starts_with("gate/before-join-control-plane/")));
     assert!(!p.graph.contains("init/bettley"));
     match p.graph.step("gate/before-worker-joins").unwrap() {
         Step::GateControlPlaneReady { control_planes, .. } => {

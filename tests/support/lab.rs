@@ -178,6 +178,7 @@ pub fn gt(args: &[&str]) -> Run {
 }
 
 /// The inter-process lock every lab holds (see the module doc).
+#[derive(Debug)]
 pub struct LabLock(File);
 
 impl LabLock {
@@ -198,6 +199,9 @@ pub struct FailedStart {
     pub dir_left: bool,
     /// Processes whose command line names the lab dir.
     pub processes_left: Vec<String>,
+    /// The lab lock, still held: release it (drop) after undoing what the test
+    /// prepared, so that no other lab meets it.
+    pub lock: LabLock,
 }
 
 pub struct LabBuilder {
@@ -310,6 +314,7 @@ impl LabBuilder {
                 dir_left: dir.exists(),
                 processes_left: processes_naming(&dir),
                 run,
+                lock,
             });
         }
         let dir = dir.canonicalize().expect("lab dir");

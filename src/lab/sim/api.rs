@@ -294,6 +294,13 @@ pub fn http_get(address: &str, path: &str, timeout: Duration) -> std::io::Result
     )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
+    if raw.is_empty() {
+        // A TCP proxy with no healthy backend accepts, then closes.
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "EOF",
+        ));
+    }
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text
         .split_once("\r\n\r\n")

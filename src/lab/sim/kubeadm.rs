@@ -38,6 +38,18 @@ fn fail(msg: &str, code: u8) -> u8 {
     code
 }
 
+/// Parses the flags of a command that takes no positional arguments.
+fn parse_flags(args: &[String], specific: &[Flag], command: &str) -> Result<Parsed, u8> {
+    let p = flags::parse(args, &with_global(specific)).map_err(|e| fail(&e, EXIT_ERROR))?;
+    if let Some(extra) = p.positional.first() {
+        return Err(fail(
+            &format!("unknown command \"{extra}\" for \"{command}\""),
+            EXIT_ERROR,
+        ));
+    }
+    Ok(p)
+}
+
 fn with_global(specific: &[Flag]) -> Vec<Flag> {
     let mut v = specific.to_vec();
     v.extend_from_slice(GLOBAL);
@@ -548,6 +560,11 @@ pub(crate) fn register_node(
             network_ready_at,
         },
     );
+    for i in 0..state.pods.len() {
+        if state.pods[i].node.is_empty() {
+            state.pods[i].node = state.schedule("");
+        }
+    }
 }
 
 /// Labels a kubelet may not set on itself (NodeRestriction), from `--node-labels`.
@@ -682,16 +699,10 @@ fn check_config_mix(p: &Parsed) -> Result<(), String> {
 }
 
 fn init(host: &Host, args: &[String]) -> u8 {
-    let p = match flags::parse(args, &with_global(INIT_FLAGS)) {
+    let p = match parse_flags(args, INIT_FLAGS, "kubeadm init") {
         Ok(p) => p,
-        Err(e) => return fail(&e, EXIT_ERROR),
+        Err(code) => return code,
     };
-    if let Some(extra) = p.positional.first() {
-        return fail(
-            &format!("unknown command \"{extra}\" for \"kubeadm init\""),
-            EXIT_ERROR,
-        );
-    }
     if let Err(e) = check_config_mix(&p) {
         return fail(&e, EXIT_VALIDATION);
     }
@@ -1459,15 +1470,31 @@ fn join(host: &Host, args: &[String]) -> u8 {
             EXIT_ERROR,
         );
     }
-    match discover(host, &st, &req) {
-        Discovery::Ok => {}
-        Discovery::AfterTimeout(m) => {
-            host.pause(Op::DiscoveryTimeout);
-            return fail(&format!("error execution phase preflight: {m}"), EXIT_ERROR);
-        }
-        Discovery::Now(m) => {
-            host.pause(Op::PreflightFailure);
-            return fail(&format!("error execution phase preflight: {m}"), EXIT_ERROR);
+    // Like kubeadm, discovery retries (every 5 s, scaled) until its timeout:
+    // an API server that comes up meanwhile lets the join go on.
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_secs_f64(host.latency(Op::DiscoveryTimeout));
+    let retry = std::time::Duration::from_secs_f64(5.0 * host.speed())
+        .max(std::time::Duration::from_millis(20));
+    let mut st = st;
+    loop {
+        match discover(host, &st, &req) {
+            Discovery::Ok => break,
+            Discovery::AfterTimeout(m) => {
+                let now = std::time::Instant::now();
+                if now >= deadline {
+                    return fail(&format!("error execution phase preflight: {m}"), EXIT_ERROR);
+                }
+                std::thread::sleep(retry.min(deadline - now));
+                st = match state::read(&host.lab_dir) {
+                    Ok(s) => s,
+                    Err(e) => return fail(&e.to_string(), EXIT_ERROR),
+                };
+            }
+            Discovery::Now(m) => {
+                host.pause(Op::PreflightFailure);
+                return fail(&format!("error execution phase preflight: {m}"), EXIT_ERROR);
+            }
         }
     }
     println!("[preflight] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...");
@@ -1652,16 +1679,10 @@ const RESET_FLAGS: &[Flag] = &[
 ];
 
 fn reset(host: &Host, args: &[String]) -> u8 {
-    let p = match flags::parse(args, &with_global(RESET_FLAGS)) {
+    let p = match parse_flags(args, RESET_FLAGS, "kubeadm reset") {
         Ok(p) => p,
-        Err(e) => return fail(&e, EXIT_ERROR),
+        Err(code) => return code,
     };
-    if let Some(extra) = p.positional.first() {
-        return fail(
-            &format!("unknown command \"{extra}\" for \"kubeadm reset\""),
-            EXIT_ERROR,
-        );
-    }
     if let Err(e) = ignore_set(&p.list("ignore-preflight-errors"), &[]) {
         return fail(&e, EXIT_VALIDATION);
     }

@@ -227,7 +227,7 @@ impl<'a> Ctx<'a> {
             if let Some(cn) = self
                 .host
                 .read(files::KUBELET_CLIENT_PEM)
-                .and_then(|pem| common_name(&pem))
+                .and_then(|pem| pki::common_name(&pem))
             {
                 return cn;
             }
@@ -281,19 +281,6 @@ impl<'a> Ctx<'a> {
         }
         Ok(st)
     }
-}
-
-fn common_name(pem: &str) -> Option<String> {
-    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
-    let cert = p.parse_x509().ok()?;
-    let cn = cert
-        .subject()
-        .iter_common_name()
-        .next()?
-        .as_str()
-        .ok()?
-        .to_string();
-    Some(cn)
 }
 
 fn print_conn_error(e: &ConnError) -> u8 {
@@ -656,6 +643,10 @@ fn get_raw(ctx: &Ctx, raw: &str) -> u8 {
         match api::http_get(&address, raw, ctx.request_timeout) {
             Ok((code, body)) => Answer::Http(code, body),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Answer::Refused,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                eprintln!("Unable to connect to the server: EOF");
+                return 1;
+            }
             Err(e) => {
                 eprintln!("Unable to connect to the server: dial tcp {address}: {e}");
                 return 1;
@@ -1127,6 +1118,16 @@ fn drain(ctx: &Ctx, p: &Parsed) -> u8 {
         }
         eprintln!("Warning: ignoring DaemonSet-managed Pods: {list}");
         ctx.host.pause(Op::Drain);
+        let evicted = match state::update(&ctx.host.lab_dir, |s| s.evict_from(node)) {
+            Ok(e) => e,
+            Err(e) => return err(&e.to_string()),
+        };
+        for pod in &evicted {
+            println!("evicting pod {}/{}", pod.namespace, pod.name);
+        }
+        for pod in &evicted {
+            println!("pod/{} evicted", pod.name);
+        }
         println!("node/{node} drained");
     }
     0
@@ -1146,7 +1147,12 @@ fn delete(ctx: &Ctx, p: &Parsed) -> u8 {
         if let Err(c) = ctx.connect_admin("delete", node) {
             return c;
         }
-        let removed = state::update(&ctx.host.lab_dir, |s| s.nodes.remove(node).is_some());
+        let removed = state::update(&ctx.host.lab_dir, |s| {
+            let found = s.nodes.remove(node).is_some();
+            // The pod garbage collector deletes its pods; their ReplicaSets replace them.
+            s.evict_from(node);
+            found
+        });
         match removed {
             Ok(true) => println!("node \"{node}\" deleted"),
             Ok(false) if p.on("ignore-not-found") => {}
@@ -1281,6 +1287,7 @@ fn apply(ctx: &Ctx, p: &Parsed) -> u8 {
         for n in s.nodes.values_mut() {
             n.network_ready_at = Some(now + cni_delay);
         }
+        s.start_coredns();
         true
     });
     let first = match first {

@@ -25,6 +25,11 @@
 //! Every latency is multiplied by the lab's speed (`lab.json` `speed`, or the
 //! `GT_LAB_SPEED` environment variable, which wins) and by the host's `slow`
 //! fault. Tools sleep outside the state lock.
+//!
+//! A full goldentooth bootstrap's critical path ([`bootstrap_critical_path`]) is
+//! 210 s at speed 1 (init 60, API 10, upload-certs 2, two control-plane joins of
+//! 40 + 10 each, token 1, worker joins in parallel 20, apply 2, CNI 15): 0.21 s
+//! of sleeping at the tests' speed of 0.001.
 
 use super::host::Host;
 use std::time::Duration;

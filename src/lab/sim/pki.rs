@@ -109,6 +109,14 @@ pub fn pin(pem: &str) -> Option<String> {
     ))
 }
 
+/// The subject common name of the first certificate in `pem`.
+pub fn common_name(pem: &str) -> Option<String> {
+    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
+    let cert = p.parse_x509().ok()?;
+    let cn = cert.subject().iter_common_name().next()?.as_str().ok()?;
+    Some(cn.to_string())
+}
+
 pub fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }

@@ -41,6 +41,9 @@ pub struct State {
     /// Next /24 of the pod CIDR to hand to a new node.
     #[serde(default)]
     pub next_pod_cidr: u32,
+    /// Pods that drain evicts (CoreDNS's two replicas, once a CNI runs).
+    #[serde(default)]
+    pub pods: Vec<Pod>,
     /// The certificates every control plane shares (the `kubeadm-certs` Secret's
     /// contents), by path under /etc/kubernetes/pki.
     #[serde(default)]
@@ -133,6 +136,18 @@ pub struct EtcdMember {
     pub peer_url: String,
     pub client_url: String,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pod {
+    pub namespace: String,
+    pub name: String,
+    /// The node it runs on; empty while Pending.
+    #[serde(default)]
+    pub node: String,
+}
+
+/// CoreDNS's ReplicaSet hash in a kubeadm 1.32 cluster.
+const COREDNS_RS: &str = "coredns-668d6bf9bc";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cni {
@@ -244,6 +259,62 @@ impl State {
         self.tokens.iter().find(|t| t.id == id)
     }
 
+    /// A node for a new pod (the scheduler): schedulable, not `avoid`, fewest pods
+    /// first, then oldest. CoreDNS tolerates the control-plane taint.
+    pub fn schedule(&self, avoid: &str) -> String {
+        self.nodes
+            .values()
+            .filter(|n| !n.unschedulable && n.name != avoid)
+            .min_by(|a, b| {
+                let load = |n: &NodeObj| self.pods.iter().filter(|p| p.node == n.name).count();
+                load(a)
+                    .cmp(&load(b))
+                    .then(a.created.total_cmp(&b.created))
+                    .then(a.name.cmp(&b.name))
+            })
+            .map(|n| n.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// Starts CoreDNS's two replicas (they wait for a pod network).
+    pub fn start_coredns(&mut self) {
+        for _ in 0..2 {
+            let node = self.schedule("");
+            self.pods.push(Pod {
+                namespace: "kube-system".into(),
+                name: format!("{COREDNS_RS}-{}", random_pod_suffix()),
+                node,
+            });
+        }
+    }
+
+    /// Evicts the pods on `node`; their ReplicaSet replaces each one elsewhere.
+    /// Returns the evicted pods.
+    pub fn evict_from(&mut self, node: &str) -> Vec<Pod> {
+        let evicted: Vec<Pod> = self
+            .pods
+            .iter()
+            .filter(|p| p.node == node)
+            .cloned()
+            .collect();
+        self.pods.retain(|p| p.node != node);
+        for p in &evicted {
+            let target = self.schedule(node);
+            let base = p
+                .name
+                .rsplit_once('-')
+                .map(|(b, _)| b)
+                .unwrap_or(&p.name)
+                .to_string();
+            self.pods.push(Pod {
+                namespace: p.namespace.clone(),
+                name: format!("{base}-{}", random_pod_suffix()),
+                node: target,
+            });
+        }
+        evicted
+    }
+
     /// Next free /24 of the pod CIDR (kube-controller-manager's `--allocate-node-cidrs`).
     pub fn allocate_pod_cidr(&mut self) -> Option<String> {
         let cidr: ipnet::Ipv4Net = self.cluster.as_ref()?.pod_cidr.as_ref()?.parse().ok()?;
@@ -323,6 +394,16 @@ pub fn random_token_part(len: usize) -> String {
     let mut rng = rand::rng();
     (0..len)
         .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// Five characters of the alphabet Kubernetes uses for generated names.
+pub fn random_pod_suffix() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
 }
 

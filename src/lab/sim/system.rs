@@ -140,7 +140,8 @@ fn unit_verb(host: &Host, verb: &str, unit: &str, now_flag: bool, quiet: bool) -
         }
         let after = s.host(&host.name);
         // A kubelet with a kubeconfig whose Node was deleted registers it again on start.
-        if after.kubelet_running && !before.kubelet_running && s.cluster.is_some() {
+        let starting = matches!(verb, "start" | "restart") || (verb == "enable" && now_flag);
+        if starting && s.cluster.is_some() {
             if let Some(name) = node_name_from_kubelet_conf(host) {
                 if !s.nodes.contains_key(&name) {
                     let cri = host
@@ -245,15 +246,7 @@ fn unit_verb(host: &Host, verb: &str, unit: &str, now_flag: bool, quiet: bool) -
 fn node_name_from_kubelet_conf(host: &Host) -> Option<String> {
     host.read(files::KUBELET_CONF)?;
     let pem = host.read(files::KUBELET_CLIENT_PEM)?;
-    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
-    let cert = p.parse_x509().ok()?;
-    let cn = cert
-        .subject()
-        .iter_common_name()
-        .next()?
-        .as_str()
-        .ok()?
-        .to_string();
+    let cn = super::pki::common_name(&pem)?;
     cn.strip_prefix("system:node:").map(str::to_string)
 }
 

@@ -1,0 +1,68 @@
+//! Issue 3's done-when, over both transports: bring a lab up, `kubeadm init`
+//! on bettley, mint a join command, join fenn with it, see fenn in
+//! `kubectl get nodes`, take the lab down and find nothing left behind.
+
+#[path = "support/lab.rs"]
+mod lab_support;
+
+use lab_support::{pid_alive, processes_naming, recorded_pids, Lab, Transport};
+
+/// Goldentooth's `kubeadm init` flags (KUBEADM.md), with the lab's endpoint.
+fn kubeadm_init(endpoint: &str) -> String {
+    format!(
+        "kubeadm init --control-plane-endpoint={endpoint} --kubernetes-version=stable-1.32 \
+         --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs"
+    )
+}
+
+const GET_NODES: &str =
+    "kubectl --kubeconfig \"$GT_HOST_ROOT/etc/kubernetes/admin.conf\" get nodes -o json";
+
+fn init_join_and_see_the_node(transport: Transport) {
+    let Some(lab) = Lab::up(transport).speed(0.001).start_or_skip() else {
+        return;
+    };
+    lab.run("bettley", &kubeadm_init(&lab.endpoint()))
+        .assert_ok();
+
+    let minted = lab.run("bettley", "kubeadm token create --print-join-command");
+    minted.assert_ok();
+    let join = minted.stdout.trim_end_matches('\n');
+    assert!(
+        join.starts_with(&format!("kubeadm join {} --token ", lab.endpoint())),
+        "{join:?}"
+    );
+
+    lab.run("fenn", join)
+        .assert_ok()
+        .assert_stdout_contains("This node has joined the cluster:");
+
+    let nodes = lab.run("bettley", GET_NODES);
+    nodes.assert_ok();
+    let list: serde_json::Value = serde_json::from_str(&nodes.stdout).expect("JSON node list");
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|n| n["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"fenn"), "{names:?}");
+    assert!(names.contains(&"bettley"), "{names:?}");
+
+    let dir = lab.dir().to_path_buf();
+    let pids = recorded_pids(&dir);
+    lab.down().assert_ok();
+    assert!(pids.iter().all(|p| !pid_alive(*p)), "{pids:?} survived");
+    assert_eq!(processes_naming(&dir), Vec::<String>::new());
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
+
+#[test]
+fn init_join_and_get_nodes_over_local_processes() {
+    init_join_and_see_the_node(Transport::Local);
+}
+
+#[test]
+fn init_join_and_get_nodes_over_ssh() {
+    init_join_and_see_the_node(Transport::Ssh);
+}

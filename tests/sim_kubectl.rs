@@ -1,0 +1,634 @@
+//! The simulated kubectl, systemctl, kubelet and uname: outputs and errors as
+//! the real tools print them, readiness routing, and the lab's faults.
+
+#[path = "support/sim.rs"]
+mod sim;
+
+use sim::{SimLab, ENDPOINT};
+
+const KUBECTL: &str = "kubectl --kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
+
+/// A cluster with bettley initialised and fenn joined as a worker.
+fn small_cluster() -> SimLab {
+    let lab = SimLab::goldentooth();
+    lab.init();
+    lab.on("fenn").run(&lab.join_command()).succeeds();
+    lab
+}
+
+#[test]
+fn without_a_kubeconfig_kubectl_tries_localhost_8080() {
+    let lab = small_cluster();
+    lab.on("fenn")
+        .run("kubectl get nodes")
+        .exit(1)
+        .stderr_is("The connection to the server localhost:8080 was refused - did you specify the right host or port?\n");
+    lab.on("bettley")
+        .run("kubectl --kubeconfig /nonexistent/admin.conf get nodes")
+        .exit(1)
+        .stderr_contains("localhost:8080 was refused");
+}
+
+#[test]
+fn kubeconfig_env_works_like_the_flag() {
+    let lab = small_cluster();
+    let admin = lab.host_file("bettley", "/etc/kubernetes/admin.conf");
+    lab.on("bettley")
+        .env("KUBECONFIG", admin.to_str().unwrap())
+        .run("kubectl get nodes -o name")
+        .succeeds()
+        .stdout_is("node/bettley\nnode/fenn\n");
+}
+
+#[test]
+fn get_nodes_prints_kubectls_table() {
+    let lab = small_cluster();
+    let out = lab
+        .on("bettley")
+        .run(&format!("{KUBECTL} get nodes"))
+        .succeeds();
+    let lines: Vec<&str> = out.stdout().lines().collect();
+    assert_eq!(
+        lines[0],
+        "NAME      STATUS     ROLES           AGE   VERSION"
+    );
+    assert!(
+        lines[1].starts_with("bettley   NotReady   control-plane   "),
+        "{}",
+        out.stdout()
+    );
+    assert!(lines[1].ends_with("   v1.32.4"));
+    assert!(
+        lines[2].starts_with("fenn      NotReady   <none>          "),
+        "{}",
+        out.stdout()
+    );
+}
+
+#[test]
+fn get_nodes_json_is_a_real_shaped_list() {
+    let lab = small_cluster();
+    let v = lab.nodes_json();
+    assert_eq!(v["apiVersion"], "v1");
+    assert_eq!(v["kind"], "List");
+    let fenn = &v["items"][1];
+    assert_eq!(fenn["kind"], "Node");
+    for f in [
+        "uid",
+        "creationTimestamp",
+        "resourceVersion",
+        "annotations",
+        "labels",
+    ] {
+        assert!(!fenn["metadata"][f].is_null(), "metadata.{f}");
+    }
+    assert!(fenn["spec"]["podCIDR"]
+        .as_str()
+        .unwrap()
+        .starts_with("192.168."));
+    let types: Vec<&str> = fenn["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        vec!["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
+    );
+    let info = &fenn["status"]["nodeInfo"];
+    assert_eq!(info["kubeletVersion"], "v1.32.4");
+    assert_eq!(info["architecture"], "arm64");
+    assert_eq!(info["osImage"], "Debian GNU/Linux 12 (bookworm)");
+    assert!(info["containerRuntimeVersion"]
+        .as_str()
+        .unwrap()
+        .starts_with("containerd://"));
+    assert!(!info["kernelVersion"].is_null());
+    assert_eq!(
+        fenn["status"]["addresses"][1],
+        serde_json::json!({"address": "fenn", "type": "Hostname"})
+    );
+    assert_eq!(fenn["status"]["capacity"]["pods"], "110");
+    // A NotReady node carries the lifecycle controller's taint.
+    assert!(fenn["spec"]["taints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["key"] == "node.kubernetes.io/not-ready"));
+}
+
+#[test]
+fn unknown_node_is_not_found() {
+    let lab = small_cluster();
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} get node nobody -o json"))
+        .exit(1)
+        .stderr_is("Error from server (NotFound): nodes \"nobody\" not found\n");
+}
+
+#[test]
+fn cni_apply_makes_nodes_ready_after_a_delay() {
+    let lab = small_cluster();
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} apply -f https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml"))
+        .succeeds()
+        .stdout_contains("daemonset.apps/calico-node created\n");
+    lab.eventually("bettley and fenn Ready", || {
+        lab.ready_status("bettley") == "True" && lab.ready_status("fenn") == "True"
+    });
+    let n = lab.node_json("fenn");
+    assert!(
+        n["spec"].get("taints").is_none(),
+        "a Ready worker has no taints: {}",
+        n["spec"]
+    );
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} apply -f https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml"))
+        .succeeds()
+        .stdout_contains("daemonset.apps/calico-node unchanged\n");
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} apply -f /nonexistent/calico.yaml"))
+        .exit(1)
+        .stderr_is("error: the path \"/nonexistent/calico.yaml\" does not exist\n");
+}
+
+#[test]
+fn label_add_overwrite_and_remove() {
+    let lab = small_cluster();
+    let k = |args: &str| lab.on("bettley").run(&format!("{KUBECTL} {args}"));
+    k("label node fenn goldentooth.io/role=x")
+        .succeeds()
+        .stdout_is("node/fenn labeled\n");
+    k("label node fenn goldentooth.io/role=y")
+        .exit(1)
+        .stderr_is(
+            "error: 'goldentooth.io/role' already has a value (x), and --overwrite is false\n",
+        );
+    k("label node fenn goldentooth.io/role=y --overwrite")
+        .succeeds()
+        .stdout_is("node/fenn labeled\n");
+    assert_eq!(
+        lab.node_json("fenn")["metadata"]["labels"]["goldentooth.io/role"],
+        "y"
+    );
+    k("label node fenn goldentooth.io/role-")
+        .succeeds()
+        .stdout_is("node/fenn unlabeled\n");
+    assert!(lab.node_json("fenn")["metadata"]["labels"]
+        .get("goldentooth.io/role")
+        .is_none());
+    k("label node ghost a=b")
+        .exit(1)
+        .stderr_is("Error from server (NotFound): nodes \"ghost\" not found\n");
+}
+
+#[test]
+fn taint_add_and_remove() {
+    let lab = small_cluster();
+    let k = |args: &str| lab.on("bettley").run(&format!("{KUBECTL} {args}"));
+    k("taint node fenn goldentooth.io/gpu=true:NoSchedule")
+        .succeeds()
+        .stdout_is("node/fenn tainted\n");
+    k("taint node fenn goldentooth.io/gpu=false:NoSchedule")
+        .exit(1)
+        .stderr_is("error: node fenn already has goldentooth.io/gpu taint(s) with same effect(s) and --overwrite is false\n");
+    let taints = lab.node_json("fenn")["spec"]["taints"].clone();
+    assert!(taints
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["key"] == "goldentooth.io/gpu"
+            && t["value"] == "true"
+            && t["effect"] == "NoSchedule"));
+    k("taint node fenn goldentooth.io/gpu:NoSchedule-")
+        .succeeds()
+        .stdout_is("node/fenn untainted\n");
+    k("taint node fenn goldentooth.io/gpu:NoSchedule-")
+        .exit(1)
+        .stderr_is("error: taint \"goldentooth.io/gpu:NoSchedule\" not found\n");
+}
+
+#[test]
+fn drain_cordons_and_needs_ignore_daemonsets() {
+    let lab = small_cluster();
+    let k = |args: &str| lab.on("bettley").run(&format!("{KUBECTL} {args}"));
+    k("drain fenn")
+        .exit(1)
+        .stdout_is("node/fenn cordoned\n")
+        .stderr_contains("cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): kube-system/kube-proxy-");
+    k("drain fenn --ignore-daemonsets --delete-emptydir-data --timeout 5m")
+        .succeeds()
+        .stdout_is("node/fenn already cordoned\nnode/fenn drained\n")
+        .stderr_contains("Warning: ignoring DaemonSet-managed Pods: kube-system/kube-proxy-");
+    let out = k("get nodes").succeeds();
+    assert!(
+        out.stdout().contains("NotReady,SchedulingDisabled"),
+        "{}",
+        out.stdout()
+    );
+    assert_eq!(lab.node_json("fenn")["spec"]["unschedulable"], true);
+    k("uncordon fenn")
+        .succeeds()
+        .stdout_is("node/fenn uncordoned\n");
+    k("uncordon fenn")
+        .succeeds()
+        .stdout_is("node/fenn already uncordoned\n");
+    k("cordon fenn")
+        .succeeds()
+        .stdout_is("node/fenn cordoned\n");
+}
+
+#[test]
+fn drain_evicts_the_pods_of_the_node_and_they_move_elsewhere() {
+    let lab = small_cluster();
+    lab.apply_cni();
+    let k = |args: &str| lab.on("bettley").run(&format!("{KUBECTL} {args}"));
+    // CoreDNS's two replicas spread over bettley and fenn.
+    let out = k("drain fenn --ignore-daemonsets --delete-emptydir-data").succeeds();
+    let lines: Vec<&str> = out.stdout().lines().collect();
+    assert_eq!(lines.len(), 4, "{}", out.stdout());
+    assert_eq!(lines[0], "node/fenn cordoned");
+    let pod = lines[1]
+        .strip_prefix("evicting pod kube-system/")
+        .expect(lines[1]);
+    assert!(
+        pod.starts_with("coredns-668d6bf9bc-") && pod.len() == "coredns-668d6bf9bc-".len() + 5,
+        "{pod}"
+    );
+    assert_eq!(lines[2], format!("pod/{pod} evicted"));
+    assert_eq!(lines[3], "node/fenn drained");
+    assert!(
+        out.stderr().contains("kube-system/calico-node-")
+            && out.stderr().contains("kube-system/kube-proxy-")
+    );
+    k("drain fenn --ignore-daemonsets")
+        .succeeds()
+        .stdout_is("node/fenn already cordoned\nnode/fenn drained\n");
+}
+
+#[test]
+fn delete_node_removes_the_object_only() {
+    let lab = small_cluster();
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} delete node fenn"))
+        .succeeds()
+        .stdout_is("node \"fenn\" deleted\n");
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} delete node fenn"))
+        .exit(1)
+        .stderr_is("Error from server (NotFound): nodes \"fenn\" not found\n");
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} get nodes -o name"))
+        .succeeds()
+        .stdout_is("node/bettley\n");
+    assert!(lab
+        .host_file("fenn", "/etc/kubernetes/kubelet.conf")
+        .exists());
+    // Restarting its kubelet registers the node again, as a real kubelet does.
+    lab.on("fenn").run("systemctl restart kubelet").succeeds();
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} get nodes -o name"))
+        .succeeds()
+        .stdout_is("node/bettley\nnode/fenn\n");
+}
+
+#[test]
+fn readyz_bodies_are_the_api_servers() {
+    let lab = small_cluster();
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} get --raw /readyz"))
+        .succeeds()
+        .stdout_is("ok");
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} get --raw /livez"))
+        .succeeds()
+        .stdout_is("ok");
+    let v = lab
+        .on("bettley")
+        .run(&format!("{KUBECTL} get --raw '/readyz?verbose'"))
+        .succeeds();
+    assert!(
+        v.stdout()
+            .starts_with("[+]ping ok\n[+]log ok\n[+]etcd ok\n"),
+        "{}",
+        v.stdout()
+    );
+    assert!(v.stdout().contains("[+]informer-sync ok\n"));
+    assert!(v.stdout().ends_with("readyz check passed\n"));
+}
+
+#[test]
+fn apiserver_down_fails_that_servers_readyz_but_not_the_endpoints_while_another_is_up() {
+    let lab = SimLab::goldentooth();
+    lab.init();
+    lab.on("cargyll")
+        .run(&lab.control_plane_join_command())
+        .succeeds();
+    lab.on("dalt")
+        .run(&lab.control_plane_join_command())
+        .succeeds();
+    let direct = |ip: &str| {
+        lab.on("bettley").run(&format!(
+            "{KUBECTL} --server https://{ip}:6443 get --raw '/readyz?verbose'"
+        ))
+    };
+    lab.eventually("all three API servers ready", || {
+        ["127.4.0.11", "127.4.0.12", "127.4.0.13"]
+            .iter()
+            .all(|ip| direct(ip).status == Some(0))
+    });
+    lab.set_fault("cargyll", |f| f.apiserver_down = true);
+    direct("127.4.0.12")
+        .exit(1)
+        .stderr_contains("Error from server (InternalError): an error on the server (\"[+]ping ok\\n[+]log ok\\n[-]etcd failed: reason withheld\\n")
+        .stderr_contains("readyz check failed\") has prevented the request from succeeding\n");
+    direct("127.4.0.11").succeeds();
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} get --raw /readyz"))
+        .succeeds()
+        .stdout_is("ok");
+    // The lab daemon's view of the same fault.
+    let (code, body) = gt::lab::sim::api::readyz(lab.dir(), Some("cargyll"), false);
+    assert_eq!(code, 500);
+    assert!(
+        body.contains("[-]etcd failed: reason withheld\n")
+            && body.ends_with("readyz check failed\n")
+    );
+    assert_eq!(
+        gt::lab::sim::api::readyz(lab.dir(), None, false),
+        (200, "ok".to_string())
+    );
+}
+
+#[test]
+fn losing_etcd_quorum_fails_every_readyz_and_stopping_all_api_servers_refuses() {
+    let lab = SimLab::goldentooth();
+    lab.init();
+    lab.on("cargyll")
+        .run(&lab.control_plane_join_command())
+        .succeeds();
+    lab.on("cargyll").run("systemctl stop kubelet").succeeds();
+    // Two members, one started: no quorum.
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} get --raw /readyz"))
+        .exit(1)
+        .stderr_contains("[-]etcd failed: reason withheld");
+    lab.on("bettley").run("systemctl stop kubelet").succeeds();
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} get nodes"))
+        .exit(1)
+        .stderr_is(&format!("The connection to the server {ENDPOINT} was refused - did you specify the right host or port?\n"));
+}
+
+#[test]
+fn stopped_kubelet_makes_its_node_unknown() {
+    let lab = small_cluster();
+    lab.apply_cni();
+    lab.eventually("fenn Ready", || lab.ready_status("fenn") == "True");
+    lab.on("fenn")
+        .run("systemctl stop kubelet")
+        .succeeds()
+        .stdout_is("");
+    lab.on("fenn")
+        .run("systemctl is-active kubelet")
+        .exit(3)
+        .stdout_is("inactive\n");
+    let n = lab.node_json("fenn");
+    let ready = n["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap()
+        .clone();
+    assert_eq!(ready["status"], "Unknown");
+    assert_eq!(ready["reason"], "NodeStatusUnknown");
+    assert_eq!(ready["message"], "Kubelet stopped posting node status.");
+    let table = lab
+        .on("bettley")
+        .run(&format!("{KUBECTL} get nodes"))
+        .succeeds();
+    assert!(
+        table
+            .stdout()
+            .lines()
+            .any(|l| l.starts_with("fenn ") && l.contains(" NotReady ")),
+        "{}",
+        table.stdout()
+    );
+    lab.on("fenn").run("systemctl start kubelet").succeeds();
+    lab.on("fenn")
+        .run("systemctl is-active kubelet")
+        .succeeds()
+        .stdout_is("active\n");
+    assert_eq!(lab.ready_status("fenn"), "True");
+}
+
+#[test]
+fn systemctl_reports_kubelet_states_and_rejects_unknown_verbs() {
+    let lab = SimLab::goldentooth();
+    lab.on("fenn")
+        .run("systemctl is-active kubelet")
+        .exit(3)
+        .stdout_is("inactive\n");
+    // Started without a kubeconfig, the kubelet crash-loops.
+    lab.on("fenn").run("systemctl start kubelet").succeeds();
+    lab.on("fenn")
+        .run("systemctl is-active kubelet")
+        .exit(3)
+        .stdout_is("activating\n");
+    lab.on("fenn")
+        .run("systemctl status kubelet")
+        .exit(3)
+        .stdout_contains("     Active: activating (auto-restart)");
+    lab.on("fenn")
+        .run("systemctl is-enabled kubelet")
+        .succeeds()
+        .stdout_is("enabled\n");
+    lab.on("fenn")
+        .run("systemctl frob kubelet")
+        .exit(1)
+        .stderr_is("Unknown command verb frob.\n");
+}
+
+#[test]
+fn kubelet_version_and_uname_report_the_hosts_configuration() {
+    let lab = SimLab::goldentooth();
+    lab.on("fenn")
+        .run("kubelet --version")
+        .succeeds()
+        .stdout_is("Kubernetes v1.32.4\n");
+    lab.on("fenn")
+        .run("uname -m")
+        .succeeds()
+        .stdout_is("aarch64\n");
+    lab.on("velaryon")
+        .run("uname -m")
+        .succeeds()
+        .stdout_is("x86_64\n");
+    lab.on("fenn")
+        .run("uname -n")
+        .succeeds()
+        .stdout_is("fenn\n");
+    lab.on("fenn").run("uname").succeeds().stdout_is("Linux\n");
+    lab.on("fenn")
+        .run("uname -sm")
+        .succeeds()
+        .stdout_is("Linux aarch64\n");
+    let a = lab.on("velaryon").run("uname -a").succeeds();
+    assert!(
+        a.stdout().starts_with("Linux velaryon 6.1.0-28-amd64 #1 ")
+            && a.stdout().ends_with(" x86_64 GNU/Linux\n"),
+        "{}",
+        a.stdout()
+    );
+    lab.on("fenn")
+        .run("uname -q")
+        .exit(1)
+        .stderr_contains("uname: invalid option -- 'q'");
+}
+
+#[test]
+fn unknown_kubectl_flags_and_commands_fail_like_kubectl() {
+    let lab = small_cluster();
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} get nodes --foo"))
+        .exit(1)
+        .stderr_is("error: unknown flag: --foo\nSee 'kubectl get --help' for usage.\n");
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} frob"))
+        .exit(1)
+        .stderr_is("error: unknown command \"frob\" for \"kubectl\"\n");
+}
+
+#[test]
+fn a_kubelet_kubeconfig_may_read_but_not_label() {
+    let lab = small_cluster();
+    let k = "kubectl --kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/kubelet.conf";
+    lab.on("fenn")
+        .run(&format!("{k} get nodes -o name"))
+        .succeeds();
+    lab.on("fenn")
+        .run(&format!("{k} label node bettley a=b"))
+        .exit(1)
+        .stderr_contains("Error from server (Forbidden): nodes \"bettley\" is forbidden: User \"system:node:fenn\" cannot patch resource \"nodes\"");
+}
+
+#[test]
+fn every_command_is_logged_with_argv_and_exit() {
+    let lab = small_cluster();
+    lab.on("fenn").run("uname -m").succeeds();
+    lab.on("fenn").run("systemctl is-active nothing").exit(3);
+    let log = lab.log("fenn");
+    let last = &log[log.len() - 1];
+    assert_eq!(
+        (last.tool.as_str(), last.argv.clone(), last.exit),
+        (
+            "systemctl",
+            vec!["is-active".to_string(), "nothing".to_string()],
+            3
+        )
+    );
+    let prev = &log[log.len() - 2];
+    assert_eq!(
+        (
+            prev.tool.as_str(),
+            prev.argv.clone(),
+            prev.exit,
+            prev.stdin_bytes
+        ),
+        ("uname", vec!["-m".to_string()], 0, 0)
+    );
+    assert!(log
+        .iter()
+        .any(|e| e.tool == "kubeadm" && e.argv[0] == "join"));
+    assert!(last.time.ends_with('Z'));
+}
+
+/// A plain-HTTP server on loopback answering every request with one canned
+/// response and recording request lines; stops when dropped.
+struct CannedServer {
+    address: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CannedServer {
+    fn start(status: &'static str, body: &'static str) -> CannedServer {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            // Bounded: at most ~30 s even if the guard is never dropped.
+            for _ in 0..3000 {
+                if stop2.load(Ordering::Relaxed) {
+                    return;
+                }
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        s.set_nonblocking(false).unwrap();
+                        s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                            .unwrap();
+                        let mut buf = [0u8; 4096];
+                        let n = s.read(&mut buf).unwrap_or(0);
+                        let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+                        seen2
+                            .lock()
+                            .unwrap()
+                            .push(req.lines().next().unwrap_or("").to_string());
+                        let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+        });
+        CannedServer {
+            address,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for CannedServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn with_api_listeners_get_raw_makes_a_real_http_request() {
+    let server = CannedServer::start(
+        "500 Internal Server Error",
+        "[+]ping ok\n[-]etcd failed: reason withheld\nreadyz check failed\n",
+    );
+    let mut topology = gt::lab::topology::LabTopology::load(SimLab::goldentooth().dir()).unwrap();
+    topology.endpoint = server.address.clone();
+    topology.api_listeners = true;
+    let lab = SimLab::with_topology(topology);
+    lab.on("bettley")
+        .run(&format!(
+            "kubeadm init --control-plane-endpoint={}",
+            server.address
+        ))
+        .succeeds();
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} get --raw '/readyz?verbose'"))
+        .exit(1)
+        .stderr_is("Error from server (InternalError): an error on the server (\"[+]ping ok\\n[-]etcd failed: reason withheld\\nreadyz check failed\") has prevented the request from succeeding\n");
+    assert_eq!(
+        server.seen.lock().unwrap().as_slice(),
+        ["GET /readyz?verbose HTTP/1.0"]
+    );
+}
