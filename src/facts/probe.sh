@@ -3,8 +3,10 @@
 # Output: sections opened by "@@gt NAME" lines; key=value lines in "host".
 k="${GT_HOST_ROOT}/etc/kubernetes"
 echo '@@gt host'
-echo "hostname=$(uname -n)"
-echo "machine=$(uname -m)"
+# One uname for both (nodename comes before machine in every uname's output).
+set -- $(uname -nm)
+echo "hostname=$1"
+echo "machine=$2"
 if command -v kubeadm >/dev/null 2>&1; then
   echo "kubeadm=$(kubeadm version -o short 2>/dev/null)"
 fi
