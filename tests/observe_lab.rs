@@ -498,3 +498,36 @@ fn exec_uname_on_the_workers_prints_each_ones_architecture() {
     .collect();
     assert_eq!(lines, expected);
 }
+
+#[test]
+fn a_host_without_kubeadm_is_a_fact_and_exec_names_the_missing_program() {
+    let Some(lab) = Lab::up(Transport::Local).speed(0.001).start_or_skip() else {
+        return;
+    };
+    // fenn's PATH lacks the lab's bin: no kubeadm, kubelet or systemctl there.
+    let text = std::fs::read_to_string(lab.config()).unwrap();
+    let lab_path = format!("PATH = \"{}/bin:", lab.dir().display());
+    let fenn_root = format!("hosts/fenn\", {lab_path}");
+    assert!(text.contains(&fenn_root), "{text}");
+    // The rest of the old PATH value becomes an unused variable X.
+    let config = lab.dir().join("no-kubeadm.toml");
+    std::fs::write(
+        &config,
+        text.replace(
+            &fenn_root,
+            "hosts/fenn\", PATH = \"/usr/local/bin:/usr/bin:/bin\", X = \"",
+        ),
+    )
+    .unwrap();
+    let run = gt_with(&config, &["observe"]);
+    run.assert_ok();
+    let f = facts(&run);
+    let fenn = &f["hosts"]["fenn"];
+    assert!(fenn.get("unreachable").is_none(), "{fenn}");
+    assert!(fenn.get("kubeadm_version").is_none(), "{fenn}");
+    assert!(fenn.get("kubelet_version").is_none(), "{fenn}");
+    assert_eq!(f["hosts"]["gardener"]["kubeadm_version"], "v1.32.4");
+    gt_with(&config, &["exec", "fenn", "--", "kubeadm", "version"])
+        .assert_code(1)
+        .assert_stderr_contains("kubeadm is not installed on fenn (exit 127");
+}
