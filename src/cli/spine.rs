@@ -11,17 +11,33 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Args)]
 pub struct ValidateArgs {}
 
+/// What the user allows a plan to do beyond the file.
 #[derive(Debug, Args, Clone)]
-pub struct PlanFlags {
-    /// Plan against recorded facts (`gt observe --out FILE`) instead of observing the hosts.
-    #[arg(long, value_name = "FILE")]
-    pub facts: Option<PathBuf>,
+pub struct ConsentFlags {
     /// Also remove Nodes that are in the cluster but not in cluster.toml.
     #[arg(long)]
     pub prune: bool,
     /// Allow resetting and rejoining NODE although it belongs to another cluster (repeatable).
     #[arg(long, value_name = "NODE")]
     pub replace: Vec<String>,
+}
+
+impl ConsentFlags {
+    fn options(&self) -> PlanOptions {
+        PlanOptions {
+            prune: self.prune,
+            replace: self.replace.iter().cloned().collect(),
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PlanFlags {
+    /// Plan against recorded facts (`gt observe --out FILE`) instead of observing the hosts.
+    #[arg(long, value_name = "FILE")]
+    pub facts: Option<PathBuf>,
+    #[command(flatten)]
+    pub consent: ConsentFlags,
     /// At most this many hosts observed at once.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub parallelism: usize,
@@ -53,10 +69,8 @@ pub struct GraphArgs {
     /// Draw the plan against recorded facts; without it, a full bootstrap from an empty cluster.
     #[arg(long, value_name = "FILE")]
     pub facts: Option<PathBuf>,
-    #[arg(long)]
-    pub prune: bool,
-    #[arg(long, value_name = "NODE")]
-    pub replace: Vec<String>,
+    #[command(flatten)]
+    pub consent: ConsentFlags,
 }
 
 pub fn validate(ctx: &Context, _a: ValidateArgs) -> u8 {
@@ -132,13 +146,6 @@ pub fn facts_for(
     }
 }
 
-fn options(prune: bool, replace: &[String]) -> PlanOptions {
-    PlanOptions {
-        prune,
-        replace: replace.iter().cloned().collect(),
-    }
-}
-
 /// Loads the config, gets facts and plans; prints errors and returns the exit code on failure.
 pub fn make_plan(ctx: &Context, f: &PlanFlags) -> Result<(Spec, Plan), u8> {
     let spec = ctx.load_spec()?;
@@ -146,7 +153,7 @@ pub fn make_plan(ctx: &Context, f: &PlanFlags) -> Result<(Spec, Plan), u8> {
         eprintln!("error: {e}");
         exit::ERROR
     })?;
-    let plan = crate::plan::plan(&spec, &observed, &options(f.prune, &f.replace)).map_err(|e| {
+    let plan = crate::plan::plan(&spec, &observed, &f.consent.options()).map_err(|e| {
         eprintln!("error: {e}");
         exit::ERROR
     })?;
@@ -177,7 +184,7 @@ pub fn graph(ctx: &Context, a: GraphArgs) -> u8 {
     };
     let planned = match &a.facts {
         Some(p) => match read_facts(p) {
-            Ok(observed) => crate::plan::plan(&spec, &observed, &options(a.prune, &a.replace)),
+            Ok(observed) => crate::plan::plan(&spec, &observed, &a.consent.options()),
             Err(e) => {
                 eprintln!("error: {e}");
                 return exit::ERROR;

@@ -1218,15 +1218,11 @@ impl<'s> Loader<'s> {
         what: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
-        let s = self.req_str(t, key, what)?;
-        match parse(&s) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                let span = value_span(t.get(key));
-                self.error(span, format!("{key} in {what}: {e}"), None);
-                None
-            }
+        if t.get(key).is_none() {
+            // Reports the missing key.
+            return self.req_str(t, key, what).and(None);
         }
+        self.opt_parsed(t, key, what, parse)
     }
 
     fn str_array(&mut self, item: &Item, what: &str) -> Vec<(String, Range<usize>)> {
