@@ -128,6 +128,10 @@ impl TransportError {
     /// The message without the leading `host: `, for places that already name
     /// the host (a facts entry, a table row).
     pub fn reason(&self) -> String {
+        // The facts field and the table column already say "unreachable".
+        if let TransportError::Unreachable { reason, .. } = self {
+            return reason.clone();
+        }
         let full = self.to_string();
         match self.host() {
             Some(h) => full
