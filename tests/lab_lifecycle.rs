@@ -232,10 +232,15 @@ fn api_servers_answer_http_once_they_run_and_haproxy_balances_over_them() {
         "dalt runs none"
     );
     // Through the endpoint: HAProxy, or the daemon when haproxy is missing.
-    assert_eq!(
-        http_get(&lab.endpoint(), "/readyz"),
-        Some((200, "ok".to_string()))
-    );
+    // A load balancer sees a new backend healthy only after its next check
+    // (100 ms here), as a real one does: poll, bounded, as gt's gate does.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut through_endpoint = http_get(&lab.endpoint(), "/readyz");
+    while through_endpoint.is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        through_endpoint = http_get(&lab.endpoint(), "/readyz");
+    }
+    assert_eq!(through_endpoint, Some((200, "ok".to_string())));
 }
 
 #[test]
