@@ -302,7 +302,7 @@ impl<'a> Cx<'a> {
     }
 
     fn desired_taints(node: &Node) -> Vec<String> {
-        node.taints.iter().map(taint_line).collect()
+        node.taints.iter().map(|t| t.to_string()).collect()
     }
 
     fn node_attributes(&self, node: &Node) -> Vec<(String, String)> {

@@ -7,7 +7,7 @@ mod graph;
 pub use graph::{StepGraph, StepId};
 
 use crate::facts::Observed;
-use crate::spec::{NodeName, Role, Spec, Taint};
+use crate::spec::{NodeName, Role, Spec};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -371,11 +371,6 @@ pub fn drift_by_node(spec: &Spec, observed: &Observed) -> BTreeMap<String, Vec<S
         }
     }
     out
-}
-
-/// Renders a taint as the file writes it.
-pub(crate) fn taint_line(t: &Taint) -> String {
-    t.to_string()
 }
 
 #[cfg(test)]
