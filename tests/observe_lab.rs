@@ -117,7 +117,10 @@ fn a_down_host_and_a_hanging_host_are_facts_and_gt_returns() {
     );
     assert!(fenn.contains(" after "), "{fenn}");
     let harlton = f["hosts"]["harlton"]["unreachable"].as_str().unwrap();
-    assert!(harlton.contains("did not finish within 5.0 s"), "{harlton}");
+    assert!(
+        harlton.contains("`gt probe` did not finish within 5.0 s"),
+        "{harlton}"
+    );
     assert!(f["hosts"]["gardener"].get("unreachable").is_none());
 }
 

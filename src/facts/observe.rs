@@ -111,7 +111,10 @@ async fn probe_node(hosts: &Hosts, node: &Node, timeout: Duration) -> HostFacts 
         Err(e) => return HostFacts::unreachable(reason_with_time(&e, started)),
     };
     match host
-        .run(&Cmd::new(PROBE_SCRIPT).timeout(timeout), None)
+        .run(
+            &Cmd::new(PROBE_SCRIPT).label("gt probe").timeout(timeout),
+            None,
+        )
         .await
     {
         Ok(out) => parse_probe(&out.stdout).unwrap_or_else(|e| {
@@ -151,7 +154,9 @@ async fn observe_cluster(
         let Ok(host) = hosts.get(&name).await else {
             continue;
         };
-        let cmd = Cmd::new(cluster_query_script()).timeout(timeout);
+        let cmd = Cmd::new(cluster_query_script())
+            .label("gt cluster query (kubectl get nodes, /readyz)")
+            .timeout(timeout);
         match host.run(&cmd, None).await {
             Ok(out) => {
                 let (nodes, api) = parse_cluster_query(&out.stdout, &out.stderr);

@@ -35,6 +35,8 @@ pub struct Cmd {
     pub stdin: Option<Vec<u8>>,
     /// After this the command is abandoned and its processes killed.
     pub timeout: Duration,
+    /// What messages call it, when its first word would not say (a script).
+    pub label: Option<String>,
 }
 
 impl Cmd {
@@ -45,7 +47,14 @@ impl Cmd {
             script: script.into(),
             stdin: None,
             timeout: Cmd::DEFAULT_TIMEOUT,
+            label: None,
         }
+    }
+
+    /// Names the command in messages (`gt probe` rather than a script's first word).
+    pub fn label(mut self, label: impl Into<String>) -> Cmd {
+        self.label = Some(label.into());
+        self
     }
 
     pub fn stdin(mut self, input: impl Into<Vec<u8>>) -> Cmd {
@@ -58,9 +67,13 @@ impl Cmd {
         self
     }
 
-    /// The program the script starts with, for messages (`kubeadm`).
+    /// The command's name in messages: its label, else the program the
+    /// script starts with (`kubeadm`).
     pub fn program(&self) -> &str {
-        self.script.split_whitespace().next().unwrap_or("")
+        match &self.label {
+            Some(l) => l,
+            None => self.script.split_whitespace().next().unwrap_or(""),
+        }
     }
 }
 
