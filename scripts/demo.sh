@@ -10,6 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "MISSING: cargo, the Rust toolchain (1.89 or newer). Install it with rustup: https://rustup.rs" >&2
+  echo "(Debian's own cargo package is too old for gt's dependencies.)" >&2
+  exit 1
+fi
+
 if ! command -v haproxy >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== installing haproxy (the lab's real load balancer)"
