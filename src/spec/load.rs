@@ -532,6 +532,8 @@ impl<'s> Loader<'s> {
 
         // [nodes.*]
         let mut nodes = Vec::new();
+        // A node that failed to load would skew the counts below: its own error suffices.
+        let mut incomplete_nodes = false;
         match root.get("nodes").map(|i| (i, as_table_like(i))) {
             None => self.error_at_start(
                 "no nodes: add at least one [nodes.NAME] table".into(),
@@ -542,6 +544,7 @@ impl<'s> Loader<'s> {
             Some((item, None)) => self.type_error(item, "nodes", "tables [nodes.NAME]"),
             Some((_, Some(t))) => {
                 for (name, key_span, item) in t.entries() {
+                    let before = self.diags.len();
                     if let Some(n) = self.node(
                         &name,
                         key_span.clone(),
@@ -552,6 +555,8 @@ impl<'s> Loader<'s> {
                         &default_local,
                     ) {
                         nodes.push(n);
+                    } else if self.diags.len() > before {
+                        incomplete_nodes = true;
                     }
                 }
             }
@@ -559,6 +564,7 @@ impl<'s> Loader<'s> {
 
         self.cross_checks(
             &nodes,
+            incomplete_nodes,
             root,
             &pod_cidr,
             &service_cidr,
@@ -658,7 +664,10 @@ impl<'s> Loader<'s> {
                 self.error(
                     key_span.clone(),
                     e,
-                    Some("rename the table, e.g. [nodes.fenn]".into()),
+                    Some(match NodeName::try_from(name.to_ascii_lowercase()) {
+                        Ok(lower) => format!("rename the table: [nodes.{lower}]"),
+                        Err(_) => "rename the table, e.g. [nodes.fenn]".into(),
+                    }),
                 );
                 None
             }
@@ -1017,9 +1026,11 @@ impl<'s> Loader<'s> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn cross_checks(
         &mut self,
         nodes: &[Node],
+        incomplete_nodes: bool,
         root: &toml_edit::Table,
         pod: &Option<ipnet::IpNet>,
         svc: &Option<ipnet::IpNet>,
@@ -1096,7 +1107,9 @@ impl<'s> Loader<'s> {
             .iter()
             .filter(|n| n.is_control_plane() && n.is_present())
             .collect();
-        if !nodes.is_empty() && cps.is_empty() {
+        if incomplete_nodes {
+            // Counting control planes now would report the failed node's error again.
+        } else if !nodes.is_empty() && cps.is_empty() {
             self.error_at_start(
                 "no control-plane node: a cluster needs at least one".into(),
                 Some(
@@ -1392,7 +1405,16 @@ fn value_span(item: Option<&Item>) -> Range<usize> {
 fn type_name(item: &Item) -> &'static str {
     match item {
         Item::None => "nothing",
-        Item::Value(v) => v.type_name(),
+        Item::Value(v) => match v.type_name() {
+            "string" => "a string",
+            "integer" => "an integer",
+            "float" => "a float",
+            "boolean" => "a boolean",
+            "datetime" => "a datetime",
+            "array" => "an array",
+            "inline table" => "an inline table",
+            other => other,
+        },
         Item::Table(_) => "a table",
         Item::ArrayOfTables(_) => "an array of tables",
     }
