@@ -248,3 +248,15 @@ fn diagnostics_render_with_location_excerpt_and_help() {
         "error: unknown key `adress` in [nodes.bettley]\n  --> cluster.toml:15:1\n   |\n15 | adress = \"x\"\n   | ^^^^^^\n  = help: did you mean `address`?\n"
     );
 }
+
+#[test]
+fn a_node_that_fails_to_load_is_reported_once_not_again_as_a_missing_control_plane() {
+    let src = BASE.replace("role = \"control-plane\"", "role = \"master\"");
+    let e = load_str(&src, Path::new("c.toml")).unwrap_err().0;
+    assert_eq!(e.len(), 1, "{}", Diagnostics(e.clone()));
+    assert!(
+        e[0].message.contains("did you mean \"control-plane\"?"),
+        "{}",
+        e[0]
+    );
+}
