@@ -159,15 +159,18 @@ async fn observe_cluster(
             .timeout(timeout);
         match host.run(&cmd, None).await {
             Ok(out) => {
-                let (nodes, api) = parse_cluster_query(&out.stdout, &out.stderr);
+                let (nodes, mut api) = parse_cluster_query(&out.stdout, &out.stderr);
                 match nodes {
                     Ok(nodes) => {
+                        if !api.ready && api.failed_checks.is_empty() {
+                            api = reask_readyz(host.as_ref(), timeout, api).await;
+                        }
                         return ClusterFacts {
                             observed_via: Some(name),
                             ca_pin: facts.ca_pin.clone(),
                             api,
                             nodes,
-                        }
+                        };
                     }
                     Err(why) => {
                         last_api = Some(ApiReadiness {
@@ -191,6 +194,34 @@ async fn observe_cluster(
         api: last_api.unwrap_or_default(),
         ..Default::default()
     }
+}
+
+/// The endpoint did not answer at all (no failing check named): behind a
+/// load balancer that is often one request reaching a server that just died,
+/// before the balancer's next health check. Ask again, at most twice, 200 ms
+/// apart, over the same connection; a real outage stays an outage.
+async fn reask_readyz(
+    host: &dyn crate::transport::Host,
+    timeout: Duration,
+    first: ApiReadiness,
+) -> ApiReadiness {
+    let mut last = first;
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let cmd = Cmd::new(crate::kube::get_readyz_verbose())
+            .label("kubectl get --raw /readyz?verbose")
+            .timeout(timeout);
+        match host.run(&cmd, None).await {
+            Ok(out) => {
+                last = crate::kube::readyz::parse(out.code, &out.stdout, &out.stderr);
+                if last.ready || !last.failed_checks.is_empty() {
+                    return last;
+                }
+            }
+            Err(_) => return last,
+        }
+    }
+    last
 }
 
 #[cfg(test)]
@@ -322,6 +353,47 @@ arch = "amd64"
             "probe + one cluster query"
         );
         assert_eq!(fakes["cargyll"].commands().len(), 1, "probe only");
+    }
+
+    #[test]
+    fn an_endpoint_that_drops_one_request_is_asked_again_before_it_counts_as_not_ready() {
+        let eof = CLUSTER_OK.replace(
+            "@@gt readyz\n[+]ping ok\n[+]etcd ok\nreadyz check passed\n@@gt readyz.exit\n0\n",
+            "@@gt readyz\n\n@@gt readyz.exit\n1\n",
+        );
+        let (o, fakes) = observe_fakes(
+            vec![
+                FakeHost::new("bettley")
+                    .on("@@gt host", probe_answer("bettley", "aarch64", true))
+                    .on(
+                        "get nodes -o json",
+                        Reply::exit(
+                            0,
+                            eof,
+                            "@@gt readyz\nUnable to connect to the server: EOF\n@@gt end\n",
+                        ),
+                    )
+                    .on(
+                        "/readyz?verbose",
+                        Reply::ok("[+]ping ok\n[+]etcd ok\nreadyz check passed"),
+                    ),
+                FakeHost::new("cargyll").on("@@gt host", probe_answer("cargyll", "aarch64", true)),
+                FakeHost::new("dalt").on("@@gt host", probe_answer("dalt", "aarch64", true)),
+                FakeHost::new("fenn").on("@@gt host", probe_answer("fenn", "aarch64", false)),
+                FakeHost::new("velaryon")
+                    .on("@@gt host", probe_answer("velaryon", "x86_64", false)),
+            ],
+            10,
+        );
+        assert!(o.cluster.api.ready, "{:?}", o.cluster.api);
+        let asked = fakes.lock().unwrap()["bettley"].commands();
+        assert_eq!(
+            asked
+                .iter()
+                .filter(|c| c.contains("/readyz?verbose") && !c.contains("get nodes"))
+                .count(),
+            1
+        );
     }
 
     #[test]
