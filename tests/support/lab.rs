@@ -40,20 +40,7 @@ pub fn goldentooth() -> PathBuf {
 /// How long a command on a simulated host may take before the harness kills it.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Local,
-    Ssh,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Local => "local",
-            Transport::Ssh => "ssh",
-        }
-    }
-}
+pub use gt::lab::Transport;
 
 /// True (after saying so loudly) when sshd is not installed: ssh tests skip
 /// then, and only then.
