@@ -13,17 +13,34 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Args)]
-pub struct ObserveArgs {
-    /// Write the facts JSON here instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
+/// How hosts are observed: shared by observe, status and plan.
+#[derive(Debug, Args, Clone)]
+pub struct ObserveFlags {
     /// At most this many hosts at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallelism: u16,
     /// Deadline of each host's probe (a hanging host becomes a fact after it).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+}
+
+impl ObserveFlags {
+    pub fn options(&self) -> ObserveOptions {
+        ObserveOptions {
+            parallelism: self.parallelism as usize,
+            timeout: self.timeout,
+            transport: TransportOptions::default(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ObserveArgs {
+    /// Write the facts JSON here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub observe: ObserveFlags,
 }
 
 #[derive(Debug, Args)]
@@ -34,12 +51,8 @@ pub struct StatusArgs {
     /// reason, or null), drift (the reasons, empty when in sync).
     #[arg(long)]
     pub json: bool,
-    /// At most this many hosts at once.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
-    pub parallelism: u16,
-    /// Deadline of each host's probe.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    pub timeout: Duration,
+    #[command(flatten)]
+    pub observe: ObserveFlags,
 }
 
 #[derive(Debug, Args)]
@@ -62,14 +75,6 @@ pub struct ExecArgs {
     pub group_output: bool,
 }
 
-fn observe_options(parallelism: u16, timeout: Duration) -> ObserveOptions {
-    ObserveOptions {
-        parallelism: parallelism as usize,
-        timeout,
-        transport: TransportOptions::default(),
-    }
-}
-
 /// Prints why gt could not observe; the exit code.
 fn observe_or_report(spec: &Spec, opts: &ObserveOptions) -> Result<Observed, u8> {
     observe_live(spec, opts).map_err(|e| {
@@ -83,7 +88,7 @@ pub fn observe(ctx: &Context, a: ObserveArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let observed = match observe_or_report(&spec, &observe_options(a.parallelism, a.timeout)) {
+    let observed = match observe_or_report(&spec, &a.observe.options()) {
         Ok(o) => o,
         Err(code) => return code,
     };
@@ -319,7 +324,7 @@ pub fn status(ctx: &Context, a: StatusArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let observed = match observe_or_report(&spec, &observe_options(a.parallelism, a.timeout)) {
+    let observed = match observe_or_report(&spec, &a.observe.options()) {
         Ok(o) => o,
         Err(code) => return code,
     };

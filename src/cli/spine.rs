@@ -38,9 +38,8 @@ pub struct PlanFlags {
     pub facts: Option<PathBuf>,
     #[command(flatten)]
     pub consent: ConsentFlags,
-    /// At most this many hosts observed at once.
-    #[arg(long, default_value_t = 10, value_name = "N")]
-    pub parallelism: usize,
+    #[command(flatten)]
+    pub observe: super::hosts::ObserveFlags,
 }
 
 #[derive(Debug, Args)]
@@ -131,25 +130,18 @@ pub fn read_facts(path: &Path) -> Result<Observed, String> {
 pub fn facts_for(
     spec: &Spec,
     facts: Option<&Path>,
-    parallelism: usize,
+    observe: &super::hosts::ObserveFlags,
 ) -> Result<Observed, String> {
     match facts {
         Some(p) => read_facts(p),
-        None => crate::facts::observe::observe(
-            spec,
-            &crate::facts::observe::ObserveOptions {
-                parallelism: parallelism.max(1),
-                ..Default::default()
-            },
-        )
-        .map_err(|e| e.to_string()),
+        None => crate::facts::observe::observe(spec, &observe.options()).map_err(|e| e.to_string()),
     }
 }
 
 /// Loads the config, gets facts and plans; prints errors and returns the exit code on failure.
 pub fn make_plan(ctx: &Context, f: &PlanFlags) -> Result<(Spec, Plan), u8> {
     let spec = ctx.load_spec()?;
-    let observed = facts_for(&spec, f.facts.as_deref(), f.parallelism).map_err(|e| {
+    let observed = facts_for(&spec, f.facts.as_deref(), &f.observe).map_err(|e| {
         eprintln!("error: {e}");
         exit::ERROR
     })?;
