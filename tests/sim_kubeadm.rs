@@ -90,13 +90,7 @@ fn init_registers_a_not_ready_tainted_control_plane() {
     assert!(taints.iter().any(
         |t| t["key"] == "node-role.kubernetes.io/control-plane" && t["effect"] == "NoSchedule"
     ));
-    let ready = n["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .unwrap()
-        .clone();
+    let ready = lab.ready_condition("bettley");
     assert_eq!(ready["status"], "False");
     assert_eq!(ready["reason"], "KubeletNotReady");
     assert!(

@@ -394,14 +394,7 @@ fn stopped_kubelet_makes_its_node_unknown() {
         .run("systemctl is-active kubelet")
         .exit(3)
         .stdout_is("inactive\n");
-    let n = lab.node_json("fenn");
-    let ready = n["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .unwrap()
-        .clone();
+    let ready = lab.ready_condition("fenn");
     assert_eq!(ready["status"], "Unknown");
     assert_eq!(ready["reason"], "NodeStatusUnknown");
     assert_eq!(ready["message"], "Kubelet stopped posting node status.");

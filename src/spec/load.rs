@@ -195,18 +195,6 @@ const SSH_KEYS: &[&str] = &[
     "known_hosts_file",
     "sudo",
 ];
-const NODE_SSH_KEYS: &[&str] = &[
-    "host",
-    "user",
-    "port",
-    "identity_file",
-    "jump_hosts",
-    "config_file",
-    "connect_timeout",
-    "known_hosts",
-    "known_hosts_file",
-    "sudo",
-];
 const LOCAL_KEYS: &[&str] = &["env", "shell"];
 const TOKENS_KEYS: &[&str] = &["ttl"];
 const PREFLIGHT_KEYS: &[&str] = &["ignore", "allow_ignore_all"];
@@ -752,7 +740,11 @@ impl<'s> Loader<'s> {
             .unwrap_or(default_conn);
         let ssh = t
             .get("ssh")
-            .map(|s| self.ssh(s, NODE_SSH_KEYS, &format!("[nodes.{name}.ssh]")))
+            .map(|s| {
+                // A node's ssh table takes every [defaults.ssh] key, and `host`.
+                let keys: Vec<&str> = SSH_KEYS.iter().copied().chain(["host"]).collect();
+                self.ssh(s, &keys, &format!("[nodes.{name}.ssh]"))
+            })
             .unwrap_or_default()
             .over(default_ssh);
         let local = t

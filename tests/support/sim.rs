@@ -198,14 +198,19 @@ impl SimLab {
             .succeeds();
     }
 
-    pub fn ready_status(&self, name: &str) -> String {
-        let n = self.node_json(name);
-        n["status"]["conditions"]
+    /// The Node's Ready condition, as `kubectl get nodes -o json` shows it.
+    pub fn ready_condition(&self, name: &str) -> serde_json::Value {
+        self.node_json(name)["status"]["conditions"]
             .as_array()
             .unwrap()
             .iter()
             .find(|c| c["type"] == "Ready")
-            .unwrap()["status"]
+            .unwrap()
+            .clone()
+    }
+
+    pub fn ready_status(&self, name: &str) -> String {
+        self.ready_condition(name)["status"]
             .as_str()
             .unwrap()
             .to_string()
