@@ -4,6 +4,7 @@
 //! `cli` → `plan`/`render`/`apply` → `kube` → `facts` → `transport` → `spec`.
 //! `lab` is a simulated cluster driven only through gt's public behaviour.
 
+pub mod apply;
 pub mod cli;
 pub mod facts;
 pub mod kube;

@@ -1,0 +1,193 @@
+//! What apply reports while it walks. Steps send events over a channel; one
+//! UI task renders them (indicatif bars on a TTY, plain lines otherwise, one
+//! JSON object per line with `--json`). Nothing here prints, and no event
+//! ever carries a secret: step errors are built from messages gt wrote or
+//! from tool output with secrets redacted (see `secret`).
+
+use serde::Serialize;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// One thing that happened during an apply, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The plan about to be applied (the `--json` stream starts with it),
+    /// as `render::plan_json` writes it.
+    Plan { plan: serde_json::Value },
+    /// The walk begins.
+    Started {
+        run_id: String,
+        cluster: String,
+        /// Steps in the plan's DAG.
+        steps: usize,
+    },
+    StepStarted {
+        step: String,
+        /// Human label (`join worker fenn`).
+        label: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        node: Option<String>,
+    },
+    /// A long step says what it is doing or waiting for.
+    StepProgress { step: String, message: String },
+    StepFinished {
+        step: String,
+        label: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        node: Option<String>,
+        status: StepStatus,
+        #[serde(serialize_with = "seconds")]
+        elapsed: Duration,
+        /// Why it failed, or why it was skipped.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Ctrl-C: no new step starts; running ones finish.
+    Interrupted { message: String },
+    /// The walk is over (always the last event).
+    Recap(Recap),
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Succeeded,
+    Failed,
+    /// A step it depends on failed or was cancelled ("upstream failed").
+    Skipped,
+    /// Never started: the apply was interrupted first.
+    Cancelled,
+}
+
+/// The summary after the walk: per node, and the root causes of failure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recap {
+    pub run_id: String,
+    pub cluster: String,
+    /// Every node of cluster.toml in file order, then nodes removed that were
+    /// not in the file (`--prune`).
+    pub nodes: Vec<NodeRecap>,
+    /// Nodes joined (init counts), labels/taints changed, removed.
+    pub joined: usize,
+    pub changed: usize,
+    pub removed: usize,
+    /// Steps by outcome.
+    pub succeeded_steps: usize,
+    pub failed_steps: usize,
+    pub skipped_steps: usize,
+    pub cancelled_steps: usize,
+    /// Each failed step once, with its error: the root causes.
+    pub failures: Vec<Failure>,
+    /// Ctrl-C stopped the walk early.
+    pub interrupted: bool,
+    #[serde(serialize_with = "seconds")]
+    pub elapsed: Duration,
+}
+
+impl Recap {
+    /// Every step succeeded (and nothing was cancelled): exit 0.
+    pub fn success(&self) -> bool {
+        self.failed_steps == 0
+            && self.skipped_steps == 0
+            && self.cancelled_steps == 0
+            && !self.interrupted
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeRecap {
+    pub node: String,
+    pub result: NodeResult,
+    /// What happened to it, in words: "joined as a worker", "labels updated",
+    /// "join-worker/fenn failed", "skipped: upstream failed", "unreachable: ...".
+    pub detail: String,
+}
+
+/// Per node, as Ansible's recap and Terraform's summary put it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeResult {
+    /// Its steps ran and succeeded.
+    Changed,
+    /// Nothing to do: it matched cluster.toml.
+    Ok,
+    /// One of its steps failed.
+    Failed,
+    /// Its steps did not run (upstream failure or Ctrl-C).
+    Skipped,
+    /// gt could not reach it when it observed (and the plan had nothing it could do there).
+    Unreachable,
+}
+
+impl NodeResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeResult::Changed => "changed",
+            NodeResult::Ok => "ok",
+            NodeResult::Failed => "failed",
+            NodeResult::Skipped => "skipped",
+            NodeResult::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// A step that failed, with the error a user acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub step: String,
+    pub label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    pub error: String,
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    // Milliseconds of precision: enough for humans, stable for tests.
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// Where steps send events. Sending never fails the walk: a UI that has
+/// gone away (closed pipe) must not stop an apply halfway.
+#[derive(Debug, Clone)]
+pub struct Events(mpsc::UnboundedSender<Event>);
+
+impl Events {
+    pub fn channel() -> (Events, mpsc::UnboundedReceiver<Event>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Events(tx), rx)
+    }
+
+    pub fn send(&self, e: Event) {
+        let _ = self.0.send(e);
+    }
+
+    pub fn progress(&self, step: &str, message: impl Into<String>) {
+        self.send(Event::StepProgress {
+            step: step.to_string(),
+            message: message.into(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_as_tagged_json_lines() {
+        let e = Event::StepFinished {
+            step: "join-worker/fenn".into(),
+            label: "join worker fenn".into(),
+            node: Some("fenn".into()),
+            status: StepStatus::Failed,
+            elapsed: Duration::from_millis(1234),
+            reason: Some("kubeadm join exited 1".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"event":"step_finished","step":"join-worker/fenn","label":"join worker fenn","node":"fenn","status":"failed","elapsed":1.234,"reason":"kubeadm join exited 1"}"#
+        );
+    }
+}

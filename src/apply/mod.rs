@@ -1,0 +1,7 @@
+//! `gt apply`: walk the plan's DAG with bounded parallelism, readiness gates,
+//! one short-lived join token, failure propagation and a recap (DESIGN.md,
+//! "Apply"). Steps send events (`events`); they never print.
+
+pub mod events;
+
+pub use events::{Event, Events, Failure, NodeRecap, NodeResult, Recap, StepStatus};
