@@ -5,3 +5,7 @@
 pub mod events;
 
 pub use events::{Event, Events, Failure, NodeRecap, NodeResult, Recap, StepStatus};
+pub mod walker;
+
+#[cfg(test)]
+mod tests;

@@ -504,9 +504,15 @@ impl<'s> Loader<'s> {
             Some("would give up at once; use e.g. \"5m\"")
         });
         let apply = ApplySettings {
-            gate_timeout: apply.remove("gate_timeout").unwrap_or(ApplySettings::DEFAULT_GATE_TIMEOUT),
-            step_timeout: apply.remove("step_timeout").unwrap_or(ApplySettings::DEFAULT_STEP_TIMEOUT),
-            drain_timeout: apply.remove("drain_timeout").unwrap_or(ApplySettings::DEFAULT_DRAIN_TIMEOUT),
+            gate_timeout: apply
+                .remove("gate_timeout")
+                .unwrap_or(ApplySettings::DEFAULT_GATE_TIMEOUT),
+            step_timeout: apply
+                .remove("step_timeout")
+                .unwrap_or(ApplySettings::DEFAULT_STEP_TIMEOUT),
+            drain_timeout: apply
+                .remove("drain_timeout")
+                .unwrap_or(ApplySettings::DEFAULT_DRAIN_TIMEOUT),
         };
 
         let preflight = self.preflight(root.get("preflight"));
