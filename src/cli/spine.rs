@@ -2,6 +2,7 @@
 
 use super::{exit, Context};
 use crate::facts::{Observed, FACTS_FORMAT_VERSION};
+use crate::plan::saved::{shell_word, SavedPlan};
 use crate::plan::{Plan, PlanOptions};
 use crate::render::{self, Style};
 use crate::spec::Spec;
@@ -52,6 +53,9 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also save the plan to FILE (mode 0600), for `gt apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -138,29 +142,133 @@ pub fn facts_for(
     }
 }
 
+/// Loads and validates the config at `path` from one read of its bytes, and
+/// returns both: what was planned and what a saved plan checksums are the
+/// same bytes. On failure prints every diagnostic and returns the exit code.
+pub fn load_spec_bytes(path: &Path) -> Result<(Spec, Vec<u8>), u8> {
+    let loaded = std::fs::read(path).ok().and_then(|bytes| {
+        let src = std::str::from_utf8(&bytes).ok()?;
+        Some((crate::spec::load_str(src, path), bytes.clone()))
+    });
+    let result = match loaded {
+        Some((spec, bytes)) => spec.map(|s| (s, bytes)),
+        // Unreadable or not UTF-8: the loader words that error.
+        None => crate::spec::load_file(path).map(|s| (s, Vec::new())),
+    };
+    result.map_err(|diags| {
+        eprint!("{diags}");
+        exit::ERROR
+    })
+}
+
+/// What a plan was made from, and the plan.
+pub struct Planned {
+    pub spec: Spec,
+    /// cluster.toml's bytes, as parsed into `spec`.
+    pub config_bytes: Vec<u8>,
+    pub observed: Observed,
+    pub options: PlanOptions,
+    pub plan: Plan,
+}
+
 /// Loads the config, gets facts and plans; prints errors and returns the exit code on failure.
+#[allow(dead_code)] // for `gt apply` (src/cli/apply.rs), which `plan` no longer shares it with
 pub fn make_plan(ctx: &Context, f: &PlanFlags) -> Result<(Spec, Plan), u8> {
-    let spec = ctx.load_spec()?;
+    make_planned(ctx, f).map(|p| (p.spec, p.plan))
+}
+
+/// `make_plan`, keeping what the plan was made from (for `--out`).
+pub fn make_planned(ctx: &Context, f: &PlanFlags) -> Result<Planned, u8> {
+    let path = crate::spec::find_config(ctx.config_flag.as_deref()).map_err(|msg| {
+        eprintln!("error: {msg}");
+        exit::ERROR
+    })?;
+    let (spec, config_bytes) = load_spec_bytes(&path)?;
     let observed = facts_for(&spec, f.facts.as_deref(), &f.observe).map_err(|e| {
         eprintln!("error: {e}");
         exit::ERROR
     })?;
-    let plan = crate::plan::plan(&spec, &observed, &f.consent.options()).map_err(|e| {
+    let options = f.consent.options();
+    let plan = crate::plan::plan(&spec, &observed, &options).map_err(|e| {
         eprintln!("error: {e}");
         exit::ERROR
     })?;
-    Ok((spec, plan))
+    Ok(Planned {
+        spec,
+        config_bytes,
+        observed,
+        options,
+        plan,
+    })
+}
+
+/// For `gt apply FILE`: reads the plan file, loads the cluster.toml it was
+/// made from, observes live, re-plans with the file's options and refuses a
+/// stale plan (the refusal says what changed). Prints errors; returns the
+/// exit code on failure.
+#[allow(dead_code)] // until `gt apply FILE` (src/cli/apply.rs) calls it
+pub fn fresh_saved_plan(
+    file: &Path,
+    observe: &super::hosts::ObserveFlags,
+) -> Result<(SavedPlan, Planned), u8> {
+    let fail = |e: String| {
+        eprintln!("error: {e}");
+        exit::ERROR
+    };
+    let saved = SavedPlan::read(file).map_err(|e| fail(e.to_string()))?;
+    let (spec, config_bytes) = load_spec_bytes(saved.config_path())?;
+    let observed = facts_for(&spec, None, observe).map_err(fail)?;
+    let options = saved.options();
+    let plan = crate::plan::plan(&spec, &observed, &options).map_err(|e| fail(e.to_string()))?;
+    saved
+        .check_fresh(&config_bytes, &observed, &plan)
+        .map_err(|stale| fail(stale.to_string()))?;
+    Ok((
+        saved,
+        Planned {
+            spec,
+            config_bytes,
+            observed,
+            options,
+            plan,
+        },
+    ))
 }
 
 pub fn plan(ctx: &Context, a: PlanArgs) -> u8 {
-    let (_spec, plan) = match make_plan(ctx, &a.flags) {
+    let planned = match make_planned(ctx, &a.flags) {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let plan = &planned.plan;
     if a.json {
-        print!("{}", render::plan_json(&plan));
+        print!("{}", render::plan_json(plan));
     } else {
-        print!("{}", render::plan_text(&plan, Style { color: ctx.color }));
+        print!("{}", render::plan_text(plan, Style { color: ctx.color }));
+    }
+    if let Some(out) = &a.out {
+        let saved = SavedPlan::new(
+            &planned.spec,
+            &planned.config_bytes,
+            &planned.observed,
+            &planned.options,
+            plan,
+        );
+        if let Err(e) = saved.write(out) {
+            eprintln!("error: {e}");
+            return exit::ERROR;
+        }
+        let file = out.display().to_string();
+        let said = format!(
+            "\nSaved the plan to: {file}\n\nTo perform exactly these actions, run: gt apply {}\n",
+            shell_word(&file)
+        );
+        // stdout stays one JSON document with --json.
+        if a.json {
+            eprint!("{said}");
+        } else {
+            print!("{said}");
+        }
     }
     if a.detailed_exitcode && plan.has_changes() {
         exit::CHANGES
