@@ -499,7 +499,7 @@ fn plan_difference(saved: &Value, fresh: &Value) -> Vec<DiffLine> {
     lines
 }
 
-/// One line per change and per step, from plan JSON.
+/// One line per change, per step and per step dependency, from plan JSON.
 fn plan_lines(plan: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let arr = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
@@ -529,21 +529,14 @@ fn plan_lines(plan: &Value) -> Vec<String> {
         }
         out.push(line);
     }
+    // A line per dependency: a join that disappears shows as the lines
+    // naming it, not as one long line of the final step's dependencies.
     for st in arr(plan.get("steps")) {
-        let deps: Vec<String> = arr(st.get("depends_on"))
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect();
-        out.push(format!(
-            "step {} after {}",
-            s(&st, "id"),
-            if deps.is_empty() {
-                "nothing".to_string()
-            } else {
-                deps.join(", ")
-            }
-        ));
+        let id = s(&st, "id");
+        out.push(format!("step {id}"));
+        for dep in arr(st.get("depends_on")).iter().filter_map(Value::as_str) {
+            out.push(format!("step {id} after {dep}"));
+        }
     }
     out
 }
@@ -858,7 +851,8 @@ mod tests {
             e.plan,
             [
                 added("node.zed: delete (not in cluster.toml (--prune): drain and delete; gt cannot reach its host to reset it)"),
-                added("step drain/zed after nothing"),
+                added("step drain/zed"),
+                added("step delete-node/zed"),
                 added("step delete-node/zed after drain/zed"),
             ]
         );
