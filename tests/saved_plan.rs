@@ -331,3 +331,34 @@ fn a_saved_plan_goes_stale_on_the_lab_saying_exactly_what_changed() {
     );
     assert!(!has_secret(&std::fs::read_to_string(&file).unwrap()));
 }
+
+#[test]
+fn over_ssh_two_looks_at_an_unchanged_lab_agree_and_a_host_going_down_is_the_change() {
+    let Some(lab) = Lab::up(Transport::Ssh).speed(0.001).start_or_skip() else {
+        return;
+    };
+    let first = observation_lines(&observe(&lab));
+    let second = observation_lines(&observe(&lab));
+    assert_eq!(
+        fingerprint(&first),
+        fingerprint(&second),
+        "{first:#?}\n{second:#?}"
+    );
+
+    let file = lab.dir().join("plan.gtplan");
+    lab.gt(&["plan", "--out", file.to_str().unwrap()])
+        .assert_ok();
+    let saved = SavedPlan::read(&file).unwrap();
+    assert_eq!(check_fresh(&lab, &saved), Ok(()));
+    lab.fault("gardener", &["down"]);
+    let stale = check_fresh(&lab, &saved).unwrap_err();
+    assert_eq!(
+        stale.observation.last(),
+        Some(&DiffLine::Added("host gardener: unreachable".into())),
+        "{stale}"
+    );
+    assert!(stale
+        .observation
+        .iter()
+        .all(|l| matches!(l, DiffLine::Removed(s) | DiffLine::Added(s) if s.starts_with("host gardener: "))));
+}
