@@ -146,14 +146,13 @@ pub fn facts_for(
 /// returns both: what was planned and what a saved plan checksums are the
 /// same bytes. On failure prints every diagnostic and returns the exit code.
 pub fn load_spec_bytes(path: &Path) -> Result<(Spec, Vec<u8>), u8> {
-    let loaded = std::fs::read(path).ok().and_then(|bytes| {
-        let src = std::str::from_utf8(&bytes).ok()?;
-        Some((crate::spec::load_str(src, path), bytes.clone()))
-    });
-    let result = match loaded {
-        Some((spec, bytes)) => spec.map(|s| (s, bytes)),
-        // Unreadable or not UTF-8: the loader words that error.
-        None => crate::spec::load_file(path).map(|s| (s, Vec::new())),
+    let result = match std::fs::read(path) {
+        Ok(bytes) => match std::str::from_utf8(&bytes) {
+            Ok(src) => crate::spec::load_str(src, path).map(|spec| (spec, bytes)),
+            // The loader words "not UTF-8" as it always has.
+            Err(_) => crate::spec::load_file(path).map(|spec| (spec, bytes)),
+        },
+        Err(_) => crate::spec::load_file(path).map(|spec| (spec, Vec::new())),
     };
     result.map_err(|diags| {
         eprint!("{diags}");
@@ -171,14 +170,9 @@ pub struct Planned {
     pub plan: Plan,
 }
 
-/// Loads the config, gets facts and plans; prints errors and returns the exit code on failure.
-#[allow(dead_code)] // for `gt apply` (src/cli/apply.rs), which `plan` no longer shares it with
-pub fn make_plan(ctx: &Context, f: &PlanFlags) -> Result<(Spec, Plan), u8> {
-    make_planned(ctx, f).map(|p| (p.spec, p.plan))
-}
-
-/// `make_plan`, keeping what the plan was made from (for `--out`).
-pub fn make_planned(ctx: &Context, f: &PlanFlags) -> Result<Planned, u8> {
+/// Loads the config, gets facts and plans, keeping what the plan was made
+/// from (for `--out`); prints errors and returns the exit code on failure.
+pub fn make_plan(ctx: &Context, f: &PlanFlags) -> Result<Planned, u8> {
     let path = crate::spec::find_config(ctx.config_flag.as_deref()).map_err(|msg| {
         eprintln!("error: {msg}");
         exit::ERROR
@@ -202,41 +196,23 @@ pub fn make_planned(ctx: &Context, f: &PlanFlags) -> Result<Planned, u8> {
     })
 }
 
-/// For `gt apply FILE`: reads the plan file, loads the cluster.toml it was
-/// made from, observes live, re-plans with the file's options and refuses a
-/// stale plan (the refusal says what changed). Prints errors; returns the
-/// exit code on failure.
+/// For `gt apply FILE`: reads the plan file and loads the cluster.toml it
+/// was made from (spec and bytes). The caller observes (`observe_with`),
+/// re-plans with `saved.options()` and calls `saved.check_fresh`, printing
+/// `error: {stale}` and exiting 1 on a stale plan. Prints errors; returns
+/// the exit code on failure.
 #[allow(dead_code)] // until `gt apply FILE` (src/cli/apply.rs) calls it
-pub fn fresh_saved_plan(
-    file: &Path,
-    observe: &super::hosts::ObserveFlags,
-) -> Result<(SavedPlan, Planned), u8> {
-    let fail = |e: String| {
+pub fn load_saved_plan(file: &Path) -> Result<(SavedPlan, Spec, Vec<u8>), u8> {
+    let saved = SavedPlan::read(file).map_err(|e| {
         eprintln!("error: {e}");
         exit::ERROR
-    };
-    let saved = SavedPlan::read(file).map_err(|e| fail(e.to_string()))?;
+    })?;
     let (spec, config_bytes) = load_spec_bytes(saved.config_path())?;
-    let observed = facts_for(&spec, None, observe).map_err(fail)?;
-    let options = saved.options();
-    let plan = crate::plan::plan(&spec, &observed, &options).map_err(|e| fail(e.to_string()))?;
-    saved
-        .check_fresh(&config_bytes, &observed, &plan)
-        .map_err(|stale| fail(stale.to_string()))?;
-    Ok((
-        saved,
-        Planned {
-            spec,
-            config_bytes,
-            observed,
-            options,
-            plan,
-        },
-    ))
+    Ok((saved, spec, config_bytes))
 }
 
 pub fn plan(ctx: &Context, a: PlanArgs) -> u8 {
-    let planned = match make_planned(ctx, &a.flags) {
+    let planned = match make_plan(ctx, &a.flags) {
         Ok(p) => p,
         Err(code) => return code,
     };
