@@ -211,6 +211,31 @@ pub fn load_saved_plan(file: &Path) -> Result<(SavedPlan, Spec, Vec<u8>), u8> {
     Ok((saved, spec, config_bytes))
 }
 
+/// For `gt apply FILE`, inside apply's runtime and over its connections:
+/// observes, re-plans with the file's options (not the command line's), and
+/// refuses a stale plan. Prints the error (a refusal says what changed) and
+/// returns exit 1 on failure.
+#[allow(dead_code)] // until `gt apply FILE` (src/cli/apply.rs) calls it
+pub async fn replan_saved(
+    saved: &SavedPlan,
+    spec: &Spec,
+    config_bytes: &[u8],
+    hosts: &crate::transport::Hosts,
+    opts: &crate::facts::observe::ObserveOptions,
+) -> Result<(Observed, Plan), u8> {
+    let observed = crate::facts::observe::observe_with(spec, hosts, opts).await;
+    let fail = |e: String| {
+        eprintln!("error: {e}");
+        exit::ERROR
+    };
+    let plan =
+        crate::plan::plan(spec, &observed, &saved.options()).map_err(|e| fail(e.to_string()))?;
+    saved
+        .check_fresh(config_bytes, &observed, &plan)
+        .map_err(|stale| fail(stale.to_string()))?;
+    Ok((observed, plan))
+}
+
 pub fn plan(ctx: &Context, a: PlanArgs) -> u8 {
     let planned = match make_plan(ctx, &a.flags) {
         Ok(p) => p,

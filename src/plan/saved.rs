@@ -368,7 +368,9 @@ pub fn observation_lines(observed: &Observed) -> Vec<String> {
     } else if c.api.failed_checks.is_empty() {
         "not-ready".to_string()
     } else {
-        format!("not-ready({})", c.api.failed_checks.join(","))
+        let mut checks = c.api.failed_checks.clone();
+        checks.sort();
+        format!("not-ready({})", checks.join(","))
     };
     out.push(format!(
         "cluster: exists={} ca={} api={api}",
