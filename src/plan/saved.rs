@@ -943,6 +943,21 @@ mod tests {
     }
 
     #[test]
+    fn an_unready_api_shows_its_failing_checks_but_not_its_error_text() {
+        let mut obs = facts("converged");
+        obs.cluster.api.ready = false;
+        obs.cluster.api.failed_checks = vec!["etcd".into(), "etcd-readiness".into()];
+        obs.cluster.api.error = Some("GET /readyz timed out after 3.1 s".into());
+        let lines = observation_lines(&obs);
+        let cluster = lines.iter().find(|l| l.starts_with("cluster: ")).unwrap();
+        assert!(
+            cluster.ends_with(" api=not-ready(etcd,etcd-readiness)"),
+            "{cluster}"
+        );
+        assert!(!lines.iter().any(|l| l.contains("timed out")), "{lines:#?}");
+    }
+
+    #[test]
     fn observation_lines_hold_what_the_plan_reads() {
         let lines = observation_lines(&facts("converged"));
         assert!(lines.contains(&"cluster: exists=true ca=sha256:7c1f5e0a9d3b2c4e6f8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4 api=ready".to_string()), "{lines:#?}");
