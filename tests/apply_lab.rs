@@ -24,7 +24,9 @@ fn apply_json(lab: &Lab, config: &PathBuf) -> (Run, Vec<Value>) {
     let events = run
         .stdout
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON event ({e}): {l}\n{run}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON event ({e}): {l}\n{run}"))
+        })
         .collect();
     (run, events)
 }
@@ -78,16 +80,19 @@ fn variant(lab: &Lab, name: &str, without: Option<&str>, extra: &str) -> PathBuf
 }
 
 /// Words shaped like a bootstrap token (`abcdef.0123456789abcdef`) or a
-/// certificate key (64 hex), where `text` could show them.
+/// certificate key (64 hex, not a `sha256:` digest), where `text` could show them.
 fn secrets_in(text: &str) -> Vec<String> {
     let mut found = vec![];
+    let text = text.replace("sha256:", "sha256:z");
     let words: Vec<&str> = text
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
         .collect();
     for w in words {
         for part in w.split('.').collect::<Vec<_>>().windows(2) {
             let ok = |p: &str, n: usize| {
-                p.len() == n && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                p.len() == n
+                    && p.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
             };
             if ok(part[0], 6) && ok(part[1], 16) {
                 found.push(format!("{}.{}", part[0], part[1]));
@@ -154,7 +159,11 @@ fn empty_to_converged(transport: Transport) {
     assert!(done("join-worker/velaryon") < pos("revoke-token"));
 
     let plan = lab.gt(&["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, Some(0), "a converged cluster plans no changes: {plan}");
+    assert_eq!(
+        plan.code,
+        Some(0),
+        "a converged cluster plans no changes: {plan}"
+    );
     let status = lab.gt(&["status", "--json"]);
     let ready = serde_json::from_str::<Value>(&status.stdout)
         .unwrap()
@@ -166,16 +175,29 @@ fn empty_to_converged(transport: Transport) {
     assert_eq!(ready, 12, "{status}");
 
     // A second apply does nothing, and runs no kubeadm anywhere.
-    let joins_before: usize = lab.node_names().iter().map(|n| kubeadm_calls(&lab, n, "join")).sum();
+    let joins_before: usize = lab
+        .node_names()
+        .iter()
+        .map(|n| kubeadm_calls(&lab, n, "join"))
+        .sum();
     let again = lab.gt(&["apply", "--auto-approve"]);
     assert_eq!(again.code, Some(0), "{again}");
     assert!(again.stdout.contains("No changes."), "{again}");
-    let joins_after: usize = lab.node_names().iter().map(|n| kubeadm_calls(&lab, n, "join")).sum();
+    let joins_after: usize = lab
+        .node_names()
+        .iter()
+        .map(|n| kubeadm_calls(&lab, n, "join"))
+        .sum();
     assert_eq!(joins_before, joins_after);
     assert_eq!(kubeadm_calls(&lab, "bettley", "init"), 1);
 
     // No secret in what gt printed, nor in any process's argv on the hosts.
-    for text in [&run.stdout, &run.stderr, &again.stdout, &recorded_argv(&lab)] {
+    for text in [
+        &run.stdout,
+        &run.stderr,
+        &again.stdout,
+        &recorded_argv(&lab),
+    ] {
         assert_eq!(secrets_in(text), Vec::<String>::new());
     }
     let join_argv: Vec<String> = lab
@@ -212,7 +234,13 @@ fn a_node_added_to_the_file_is_the_only_one_that_joins() {
     started.sort();
     assert_eq!(
         started,
-        ["gate/before-worker-joins", "join-worker/lipps", "mint-token", "revoke-token", "update/lipps"]
+        [
+            "gate/before-worker-joins",
+            "join-worker/lipps",
+            "mint-token",
+            "revoke-token",
+            "update/lipps"
+        ]
     );
     let r = recap(&events);
     assert_eq!(r["joined"], 1);
@@ -273,7 +301,12 @@ fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
     let without = variant(&lab, "without-lipps.toml", Some("lipps"), "");
     assert_eq!(apply_json(&lab, &without).0.code, Some(0));
     lab.fault("cargyll", &["apiserver-down"]);
-    let impatient = variant(&lab, "impatient.toml", None, "\n[apply]\ngate_timeout = \"2s\"\n");
+    let impatient = variant(
+        &lab,
+        "impatient.toml",
+        None,
+        "\n[apply]\ngate_timeout = \"2s\"\n",
+    );
     let (run, events) = apply_json(&lab, &impatient);
     assert_eq!(run.code, Some(1), "{run}");
     let gate = finished(&events, "gate/before-worker-joins");
@@ -300,7 +333,13 @@ fn ctrl_c_lets_the_running_join_finish_revokes_the_token_and_recaps() {
     // Slow enough that the walk is caught mid-way.
     let lab = Lab::up(Transport::Local).speed(0.05).start();
     let mut child = Command::new(lab_support::GT)
-        .args(["--config", lab.config().to_str().unwrap(), "apply", "--auto-approve", "--json"])
+        .args([
+            "--config",
+            lab.config().to_str().unwrap(),
+            "apply",
+            "--auto-approve",
+            "--json",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -324,15 +363,26 @@ fn ctrl_c_lets_the_running_join_finish_revokes_the_token_and_recaps() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
     assert!(events.iter().any(|e| e["event"] == "interrupted"));
-    assert_eq!(finished(&events, "join-control-plane/cargyll")["status"], "succeeded");
-    assert_eq!(finished(&events, "join-control-plane/dalt")["status"], "cancelled");
+    assert_eq!(
+        finished(&events, "join-control-plane/cargyll")["status"],
+        "succeeded"
+    );
+    assert_eq!(
+        finished(&events, "join-control-plane/dalt")["status"],
+        "cancelled"
+    );
     assert_eq!(finished(&events, "join-worker/fenn")["status"], "cancelled");
     assert_eq!(finished(&events, "revoke-token")["status"], "succeeded");
     let r = recap(&events);
     assert_eq!(r["interrupted"], true);
     // cargyll joined; its labels were not set: partly done, and said so.
     assert_eq!(node_result(r, "cargyll"), "skipped");
-    let cargyll = r["nodes"].as_array().unwrap().iter().find(|n| n["node"] == "cargyll").unwrap();
+    let cargyll = r["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == "cargyll")
+        .unwrap();
     assert_eq!(
         cargyll["detail"],
         "done: join-control-plane/cargyll; not done: update/cargyll (interrupted before it started)"
@@ -350,4 +400,52 @@ fn ctrl_c_lets_the_running_join_finish_revokes_the_token_and_recaps() {
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(recap(&events)["joined"], 10);
     assert_eq!(kubeadm_calls(&lab, "cargyll", "join"), 1);
+}
+
+#[test]
+fn a_saved_plan_is_applied_as_reviewed_and_refused_once_stale() {
+    let lab = Lab::up(Transport::Local).speed(0.01).start();
+    let file = lab.dir().join("bootstrap.plan");
+    let file = file.to_str().unwrap();
+    lab.gt(&["plan", "--out", file]).assert_ok();
+
+    // gardener goes away after the plan was reviewed: refused, nothing done.
+    lab.fault("gardener", &["down"]);
+    let refused = lab_support::gt(&["apply", file]);
+    assert_eq!(refused.code, Some(1), "{refused}");
+    assert!(
+        refused.stderr.contains("host gardener"),
+        "says what changed: {refused}"
+    );
+    assert!(
+        refused.stderr.contains("gt plan --out"),
+        "says what to do: {refused}"
+    );
+    assert_eq!(kubeadm_calls(&lab, "bettley", "init"), 0);
+
+    // Back as it was: the plan is current again and applies without a question.
+    lab.fault("gardener", &["heal"]);
+    let applied = lab_support::gt(&["apply", file]);
+    assert_eq!(applied.code, Some(0), "{applied}");
+    assert!(applied.stdout.contains("12 joined"), "{applied}");
+    assert_eq!(lab.gt(&["plan", "--detailed-exitcode"]).code, Some(0));
+    let text = std::fs::read_to_string(file).unwrap();
+    assert_eq!(secrets_in(&text), Vec::<String>::new());
+
+    // A plan file with flags that would change it is refused, not half-honoured.
+    let mixed = lab_support::gt(&["apply", "--prune", file]);
+    assert_eq!(mixed.code, Some(1));
+    assert!(
+        mixed.stderr.contains("drop --config/--prune/--replace"),
+        "{mixed}"
+    );
+}
+
+#[test]
+fn without_a_terminal_apply_refuses_unless_approved() {
+    let lab = Lab::up(Transport::Local).speed(0.01).start();
+    let r = lab.gt(&["apply"]);
+    assert_eq!(r.code, Some(1), "{r}");
+    assert!(r.stderr.contains("gt apply --auto-approve"), "{r}");
+    assert_eq!(kubeadm_calls(&lab, "bettley", "init"), 0);
 }
