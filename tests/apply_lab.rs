@@ -9,11 +9,11 @@ mod lab_support;
 use lab_support::{Lab, Run, Transport};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// `gt apply --auto-approve --json` with the given config; its events.
-fn apply_json(lab: &Lab, config: &PathBuf) -> (Run, Vec<Value>) {
+fn apply_json(config: &Path) -> (Run, Vec<Value>) {
     let run = lab_support::gt(&[
         "--config",
         config.to_str().unwrap(),
@@ -130,7 +130,7 @@ fn empty_to_converged(transport: Transport) {
         return;
     };
     let config = lab.config();
-    let (run, events) = apply_json(&lab, &config);
+    let (run, events) = apply_json(&config);
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(events[0]["event"], "plan");
     assert_eq!(events[0]["plan"]["summary"]["add"], 13, "{}", events[0]);
@@ -223,12 +223,12 @@ fn one_apply_converges_over_real_ssh() {
 fn a_node_added_to_the_file_is_the_only_one_that_joins() {
     let lab = Lab::up(Transport::Local).speed(0.01).start();
     let without = variant(&lab, "without-lipps.toml", Some("lipps"), "");
-    let (run, events) = apply_json(&lab, &without);
+    let (run, events) = apply_json(&without);
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(recap(&events)["joined"], 11);
     assert_eq!(kubeadm_calls(&lab, "lipps", "join"), 0);
 
-    let (run, events) = apply_json(&lab, &lab.config());
+    let (run, events) = apply_json(&lab.config());
     assert_eq!(run.code, Some(0), "{run}");
     let mut started = started_steps(&events);
     started.sort();
@@ -254,7 +254,7 @@ fn a_node_added_to_the_file_is_the_only_one_that_joins() {
 fn a_failed_worker_join_is_reported_once_the_others_join_and_a_reapply_converges() {
     let lab = Lab::up(Transport::Local).speed(0.01).start();
     lab.fault("jast", &["fail-join"]);
-    let (run, events) = apply_json(&lab, &lab.config());
+    let (run, events) = apply_json(&lab.config());
     assert_eq!(run.code, Some(1), "{run}");
     let r = recap(&events);
     assert_eq!(node_result(r, "jast"), "failed");
@@ -288,7 +288,7 @@ fn a_failed_worker_join_is_reported_once_the_others_join_and_a_reapply_converges
     assert_eq!(changed, ["node.jast"]);
 
     // The fault was one-shot (healed): re-applying converges without redoing the rest.
-    let (run, events) = apply_json(&lab, &lab.config());
+    let (run, events) = apply_json(&lab.config());
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(recap(&events)["joined"], 1);
     assert_eq!(lab.gt(&["plan", "--detailed-exitcode"]).code, Some(0));
@@ -299,7 +299,7 @@ fn a_failed_worker_join_is_reported_once_the_others_join_and_a_reapply_converges
 fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
     let lab = Lab::up(Transport::Local).speed(0.01).start();
     let without = variant(&lab, "without-lipps.toml", Some("lipps"), "");
-    assert_eq!(apply_json(&lab, &without).0.code, Some(0));
+    assert_eq!(apply_json(&without).0.code, Some(0));
     lab.fault("cargyll", &["apiserver-down"]);
     let impatient = variant(
         &lab,
@@ -307,7 +307,7 @@ fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
         None,
         "\n[apply]\ngate_timeout = \"2s\"\n",
     );
-    let (run, events) = apply_json(&lab, &impatient);
+    let (run, events) = apply_json(&impatient);
     assert_eq!(run.code, Some(1), "{run}");
     let gate = finished(&events, "gate/before-worker-joins");
     assert_eq!(gate["status"], "failed");
@@ -323,7 +323,7 @@ fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
     assert_eq!(kubeadm_calls(&lab, "lipps", "join"), 0);
 
     lab.fault("cargyll", &["heal"]);
-    let (run, _) = apply_json(&lab, &impatient);
+    let (run, _) = apply_json(&impatient);
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(kubeadm_calls(&lab, "lipps", "join"), 1);
 }
@@ -396,7 +396,7 @@ fn ctrl_c_lets_the_running_join_finish_revokes_the_token_and_recaps() {
     assert_eq!(deletes, 1, "the token init made for this run is revoked");
 
     // Nothing half-applied: the next apply picks up where this one stopped.
-    let (run, events) = apply_json(&lab, &lab.config());
+    let (run, events) = apply_json(&lab.config());
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(recap(&events)["joined"], 10);
     assert_eq!(kubeadm_calls(&lab, "cargyll", "join"), 1);
