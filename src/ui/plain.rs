@@ -1,0 +1,200 @@
+//! Plain lines for logs, cron and CI: one line per event, each starting with
+//! an RFC 3339 UTC timestamp and a verb (`start`, `wait`, `done`, `FAILED`,
+//! `skip`, `cancel`), never ANSI, never a carriage return. The formats are
+//! documented in docs/readme/progress.md; scripts grep them.
+
+use super::{duration, first_line, printable, recap_text};
+use crate::apply::{Event, StepStatus};
+use crate::render::Style;
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+/// A step that keeps saying the same thing is still reported this often, so
+/// that a log shows it is alive without a line per poll.
+pub(crate) const REPEAT_PROGRESS_AFTER: Duration = Duration::from_secs(10);
+
+pub(crate) struct Plain {
+    out: Box<dyn Write + Send>,
+    /// Per running step: the last progress message printed (durations
+    /// blanked out) and when.
+    last_progress: HashMap<String, (String, SystemTime)>,
+}
+
+impl Plain {
+    pub(crate) fn new(out: Box<dyn Write + Send>) -> Plain {
+        Plain {
+            out,
+            last_progress: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn handle(&mut self, event: &Event, now: SystemTime) {
+        match event {
+            // `gt apply` showed the plan before asking; only --json repeats it.
+            Event::Plan { .. } => {}
+            Event::Started {
+                run_id,
+                cluster,
+                steps,
+            } => self.line(
+                now,
+                "apply",
+                &format!("{cluster}: {steps} {} (run {run_id})", plural(*steps)),
+            ),
+            Event::StepStarted { step, label, .. } => {
+                self.line(now, "start", &format!("{step}: {label}"))
+            }
+            Event::StepProgress { step, message } => {
+                if self.progress_is_news(step, message, now) {
+                    self.line(now, "wait", &format!("{step}: {message}"));
+                }
+            }
+            Event::StepFinished {
+                step,
+                status,
+                elapsed,
+                reason,
+                ..
+            } => {
+                self.last_progress.remove(step);
+                let elapsed = duration(*elapsed);
+                let reason = reason.as_deref().map(first_line);
+                match status {
+                    StepStatus::Succeeded => self.line(now, "done", &format!("{step} ({elapsed})")),
+                    StepStatus::Failed => self.line(
+                        now,
+                        "FAILED",
+                        &format!("{step} ({elapsed}): {}", reason.unwrap_or("failed")),
+                    ),
+                    StepStatus::Skipped => self.line(
+                        now,
+                        "skip",
+                        &format!("{step}: {}", reason.unwrap_or("upstream failed")),
+                    ),
+                    StepStatus::Cancelled => self.line(
+                        now,
+                        "cancel",
+                        &format!("{step}: {}", reason.unwrap_or("apply interrupted")),
+                    ),
+                }
+            }
+            Event::Interrupted { message } => self.line(now, "INTERRUPTED", message),
+            Event::Recap(r) => {
+                self.line(
+                    now,
+                    "end",
+                    &format!(
+                        "{}: {} succeeded, {} failed, {} skipped, {} cancelled in {}",
+                        r.cluster,
+                        r.succeeded_steps,
+                        r.failed_steps,
+                        r.skipped_steps,
+                        r.cancelled_steps,
+                        duration(r.elapsed)
+                    ),
+                );
+                let _ = write!(self.out, "\n{}", recap_text(r, Style { color: false }));
+                self.flush();
+            }
+        }
+    }
+
+    /// A changed message is news at once; the same one (elapsed times aside)
+    /// again only after `REPEAT_PROGRESS_AFTER`.
+    fn progress_is_news(&mut self, step: &str, message: &str, now: SystemTime) -> bool {
+        let key = without_durations(message);
+        let news = match self.last_progress.get(step) {
+            Some((last, at)) => {
+                *last != key
+                    || now
+                        .duration_since(*at)
+                        .map_or(true, |d| d >= REPEAT_PROGRESS_AFTER)
+            }
+            None => true,
+        };
+        if news {
+            self.last_progress.insert(step.to_string(), (key, now));
+        }
+        news
+    }
+
+    fn line(&mut self, now: SystemTime, verb: &str, text: &str) {
+        let _ = writeln!(
+            self.out,
+            "{} {verb:<6} {}",
+            humantime::format_rfc3339_seconds(now),
+            printable(first_line(text))
+        );
+        // Line by line: `tail -f` and CI logs show each step as it happens.
+        let _ = self.out.flush();
+    }
+
+    pub(crate) fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        "step"
+    } else {
+        "steps"
+    }
+}
+
+/// The message with every duration (`4s`, `1m05s`, `2.5s`, `300ms`) replaced
+/// by `#`: "not ready (4s)" and "not ready (5s)" say the same thing.
+pub(crate) fn without_durations(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut word = String::new();
+    for c in message.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_alphanumeric() || c == '.' {
+            word.push(c);
+            continue;
+        }
+        if !word.is_empty() {
+            // A trailing period ends a sentence; it is not part of `4s.`.
+            let (body, dot) = match word.strip_suffix('.') {
+                Some(b) => (b, "."),
+                None => (word.as_str(), ""),
+            };
+            if is_duration(body) {
+                out.push('#');
+                out.push_str(dot);
+            } else {
+                out.push_str(&word);
+            }
+            word.clear();
+        }
+        out.push(c);
+    }
+    out.pop();
+    out
+}
+
+/// `4s`, `1m05s`, `2.5s`, `300ms`, `2h`: digits (with an optional fraction)
+/// then a unit, one or more times.
+fn is_duration(word: &str) -> bool {
+    let mut rest = word;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        if digits == 0 || !rest[..digits].starts_with(|c: char| c.is_ascii_digit()) {
+            return false;
+        }
+        rest = &rest[digits..];
+        let unit = ["ms", "min", "h", "m", "s"]
+            .into_iter()
+            .find(|u| rest.starts_with(u));
+        match unit {
+            Some(u) => rest = &rest[u.len()..],
+            None => return false,
+        }
+    }
+    true
+}

@@ -1,0 +1,677 @@
+use super::plain::without_durations;
+use super::*;
+use crate::apply::{Events, Failure, NodeRecap, NodeResult, StepStatus};
+use std::sync::{Arc, Mutex};
+
+/// An in-memory stdout that the test keeps a handle on.
+#[derive(Clone, Default)]
+struct Screen(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Screen {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Screen {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+/// What a terminal shows after receiving `bytes`, scrollback included: a
+/// minimal VT100 (auto-wrap with a pending wrap at the right margin, CR, LF
+/// as the tty's onlcr turns it into CR LF, cursor up/down, erase line; colors
+/// dropped), enough to read indicatif's drawing the way a user sees it.
+fn terminal(bytes: &str, width: usize) -> String {
+    let mut lines: Vec<Vec<char>> = vec![vec![]];
+    let (mut row, mut col) = (0usize, 0usize);
+    let mut chars = bytes.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => col = 0,
+            '\n' => {
+                row += 1;
+                col = 0;
+            }
+            '\x1b' => {
+                assert_eq!(chars.next(), Some('['), "only CSI sequences");
+                let mut param = String::new();
+                let code = loop {
+                    let c = chars.next().expect("a complete sequence");
+                    if c.is_ascii_digit() || c == ';' {
+                        param.push(c);
+                    } else {
+                        break c;
+                    }
+                };
+                let n: usize = param.parse().unwrap_or(1);
+                match code {
+                    'A' => row = row.saturating_sub(n),
+                    'B' => row += n,
+                    'K' => lines[row].clear(),
+                    'm' => {}
+                    other => panic!("unexpected CSI {param}{other}"),
+                }
+                col = col.min(width - 1);
+            }
+            c => {
+                if col == width {
+                    row += 1;
+                    col = 0;
+                }
+                while lines.len() <= row {
+                    lines.push(vec![]);
+                }
+                let line = &mut lines[row];
+                if line.len() <= col {
+                    line.resize(col + 1, ' ');
+                }
+                line[col] = c;
+                col += 1;
+            }
+        }
+        while lines.len() <= row {
+            lines.push(vec![]);
+        }
+    }
+    let text: Vec<String> = lines
+        .iter()
+        .map(|l| l.iter().collect::<String>().trim_end().to_string())
+        .collect();
+    text.join("\n").trim_end().to_string() + "\n"
+}
+
+const NO_COLOR: Style = Style { color: false };
+
+fn at(offset_secs: u64) -> SystemTime {
+    humantime::parse_rfc3339("2026-11-23T10:00:00Z").unwrap() + Duration::from_secs(offset_secs)
+}
+
+fn started(step: &str, label: &str, node: Option<&str>) -> Event {
+    Event::StepStarted {
+        step: step.into(),
+        label: label.into(),
+        node: node.map(Into::into),
+    }
+}
+
+fn progress(step: &str, message: &str) -> Event {
+    Event::StepProgress {
+        step: step.into(),
+        message: message.into(),
+    }
+}
+
+fn finished(
+    step: &str,
+    label: &str,
+    status: StepStatus,
+    millis: u64,
+    reason: Option<&str>,
+) -> Event {
+    Event::StepFinished {
+        step: step.into(),
+        label: label.into(),
+        node: step.split_once('/').map(|(_, n)| n.to_string()),
+        status,
+        elapsed: Duration::from_millis(millis),
+        reason: reason.map(Into::into),
+    }
+}
+
+fn node(name: &str, result: NodeResult, detail: &str) -> NodeRecap {
+    NodeRecap {
+        node: name.into(),
+        result,
+        detail: detail.into(),
+    }
+}
+
+const JAST_ERROR: &str = "kubeadm join on jast exited 1: [preflight] Running pre-flight checks\n\
+error execution phase preflight: couldn't validate the identity of the API Server\n\
+To see the stack trace of this error execute with --v=5 or higher";
+
+fn failed_recap() -> Recap {
+    Recap {
+        run_id: "r-7f3a".into(),
+        cluster: "goldentooth".into(),
+        nodes: vec![
+            node("bettley", NodeResult::Changed, "initialised the cluster"),
+            node("cargyll", NodeResult::Changed, "joined as a control plane"),
+            node("fenn", NodeResult::Changed, "joined as a worker"),
+            node(
+                "jast",
+                NodeResult::Failed,
+                &format!("join-worker/jast: {JAST_ERROR}"),
+            ),
+            node("velaryon", NodeResult::Ok, ""),
+            node(
+                "lipps",
+                NodeResult::Unreachable,
+                "unreachable: ssh: connect to host 10.4.0.21 port 22: No route to host",
+            ),
+        ],
+        joined: 3,
+        changed: 0,
+        removed: 0,
+        succeeded_steps: 5,
+        failed_steps: 1,
+        skipped_steps: 1,
+        cancelled_steps: 0,
+        failures: vec![Failure {
+            step: "join-worker/jast".into(),
+            label: "join worker jast".into(),
+            node: Some("jast".into()),
+            error: JAST_ERROR.into(),
+        }],
+        interrupted: false,
+        elapsed: Duration::from_millis(61_250),
+    }
+}
+
+fn success_recap() -> Recap {
+    Recap {
+        nodes: vec![
+            node("bettley", NodeResult::Changed, "initialised the cluster"),
+            node("cargyll", NodeResult::Changed, "joined as a control plane"),
+            node("velaryon", NodeResult::Ok, ""),
+        ],
+        joined: 2,
+        succeeded_steps: 7,
+        failed_steps: 0,
+        skipped_steps: 0,
+        failures: vec![],
+        ..failed_recap()
+    }
+}
+
+fn interrupted_recap() -> Recap {
+    Recap {
+        nodes: vec![
+            node("bettley", NodeResult::Changed, "initialised the cluster"),
+            node(
+                "cargyll",
+                NodeResult::Skipped,
+                "cancelled: apply interrupted",
+            ),
+        ],
+        joined: 1,
+        succeeded_steps: 3,
+        failed_steps: 0,
+        skipped_steps: 0,
+        cancelled_steps: 4,
+        failures: vec![],
+        interrupted: true,
+        ..failed_recap()
+    }
+}
+
+/// A small walk: a gate that waits, a worker that joins, one whose join
+/// fails and the update that depended on it.
+fn walk() -> Vec<(u64, Event)> {
+    vec![
+        (
+            0,
+            Event::Plan {
+                plan: serde_json::json!({"format_version": "1.0"}),
+            },
+        ),
+        (
+            0,
+            Event::Started {
+                run_id: "r-7f3a".into(),
+                cluster: "goldentooth".into(),
+                steps: 4,
+            },
+        ),
+        (
+            1,
+            started(
+                "gate/before-worker-joins",
+                "gate: control plane ready (bettley)",
+                None,
+            ),
+        ),
+        (
+            2,
+            progress(
+                "gate/before-worker-joins",
+                "API server on bettley not ready (1s)",
+            ),
+        ),
+        (
+            5,
+            progress(
+                "gate/before-worker-joins",
+                "API server on bettley not ready (4s)",
+            ),
+        ),
+        (
+            9,
+            finished(
+                "gate/before-worker-joins",
+                "gate: control plane ready (bettley)",
+                StepStatus::Succeeded,
+                8_040,
+                None,
+            ),
+        ),
+        (
+            9,
+            started("join-worker/fenn", "join worker fenn", Some("fenn")),
+        ),
+        (
+            9,
+            started("join-worker/jast", "join worker jast", Some("jast")),
+        ),
+        (
+            29,
+            finished(
+                "join-worker/jast",
+                "join worker jast",
+                StepStatus::Failed,
+                20_000,
+                Some(JAST_ERROR),
+            ),
+        ),
+        (
+            29,
+            finished(
+                "update/jast",
+                "update labels/taints of jast",
+                StepStatus::Skipped,
+                0,
+                Some("upstream failed (join-worker/jast)"),
+            ),
+        ),
+        (
+            30,
+            finished(
+                "join-worker/fenn",
+                "join worker fenn",
+                StepStatus::Succeeded,
+                20_130,
+                None,
+            ),
+        ),
+        (30, Event::Recap(failed_recap())),
+    ]
+}
+
+/// Bars are drawn for a terminal this wide: long enough for every line.
+const COLUMNS: u16 = 140;
+
+fn test_terminal() -> Terminal {
+    Terminal {
+        size: || (COLUMNS, 30),
+        max_redraws_per_sec: None,
+    }
+}
+
+fn rendered(mode: Mode, style: Style, events: &[(u64, Event)]) -> (String, Option<Recap>) {
+    let screen = Screen::default();
+    let mut ui = Ui::new(mode, style, Box::new(screen.clone()), test_terminal());
+    for (t, e) in events {
+        ui.handle_at(e, at(*t));
+    }
+    let recap = ui.finish();
+    (screen.text(), recap)
+}
+
+fn snapshot(name: &str, text: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../../snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| insta::assert_snapshot!(name.to_string(), text));
+}
+
+#[test]
+fn mode_is_json_with_the_flag_bars_on_a_terminal_and_plain_lines_otherwise() {
+    assert_eq!(mode(true, true), Mode::Json);
+    assert_eq!(mode(true, false), Mode::Json);
+    assert_eq!(mode(false, true), Mode::Bars);
+    assert_eq!(mode(false, false), Mode::Plain);
+}
+
+#[test]
+fn plain_mode_writes_one_timestamped_line_per_event_then_the_recap() {
+    let (out, recap) = rendered(Mode::Plain, NO_COLOR, &walk());
+    assert_eq!(recap, Some(failed_recap()));
+    let (lines, recap_block) = out
+        .split_once("\n\n")
+        .expect("a blank line before the recap");
+    assert_eq!(
+        lines,
+        "2026-11-23T10:00:00Z apply  goldentooth: 4 steps (run r-7f3a)\n\
+         2026-11-23T10:00:01Z start  gate/before-worker-joins: gate: control plane ready (bettley)\n\
+         2026-11-23T10:00:02Z wait   gate/before-worker-joins: API server on bettley not ready (1s)\n\
+         2026-11-23T10:00:09Z done   gate/before-worker-joins (8.0s)\n\
+         2026-11-23T10:00:09Z start  join-worker/fenn: join worker fenn\n\
+         2026-11-23T10:00:09Z start  join-worker/jast: join worker jast\n\
+         2026-11-23T10:00:29Z FAILED join-worker/jast (20.0s): kubeadm join on jast exited 1: [preflight] Running pre-flight checks\n\
+         2026-11-23T10:00:29Z skip   update/jast: upstream failed (join-worker/jast)\n\
+         2026-11-23T10:00:30Z done   join-worker/fenn (20.1s)\n\
+         2026-11-23T10:00:30Z end    goldentooth: 5 succeeded, 1 failed, 1 skipped, 0 cancelled in 1m01s",
+        "the same wait message 3s later (elapsed aside) is not repeated"
+    );
+    assert_eq!(recap_block, recap_text(&failed_recap(), NO_COLOR));
+    assert!(!out.contains('\r') && !out.contains('\x1b'));
+}
+
+#[test]
+fn plain_lines_carry_the_real_time_in_rfc3339_utc() {
+    let (tx, rx) = Events::channel();
+    let screen = Screen::default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let recap = rt.block_on(async {
+        let ui = tokio::spawn(render(Mode::Plain, NO_COLOR, rx, screen.clone()));
+        for (_, e) in walk() {
+            tx.send(e);
+        }
+        drop(tx);
+        ui.await.unwrap()
+    });
+    assert_eq!(
+        recap,
+        Some(failed_recap()),
+        "render returns the walk's recap"
+    );
+    let text = screen.text();
+    let (lines, _) = text.split_once("\n\n").unwrap();
+    assert_eq!(lines.lines().count(), 10);
+    for line in lines.lines() {
+        let (stamp, rest) = line.split_once(' ').unwrap();
+        let t = humantime::parse_rfc3339(stamp).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(t.duration_since(at(0)).is_ok(), "{stamp} is now, not 2026");
+        assert!(
+            stamp.len() == 20 && stamp.ends_with('Z'),
+            "seconds, UTC: {stamp}"
+        );
+        assert!(rest.chars().next().unwrap().is_ascii_alphabetic(), "{line}");
+    }
+}
+
+#[test]
+fn plain_mode_prints_a_new_progress_message_at_once_and_the_same_one_every_ten_seconds() {
+    let gate = "gate/before-worker-joins";
+    let events = vec![
+        (0, started(gate, "gate", None)),
+        (1, progress(gate, "API server on cargyll not ready (1s)")),
+        (2, progress(gate, "API server on cargyll not ready (2s)")),
+        (
+            3,
+            progress(gate, "/readyz through 10.4.0.10:6443: etcd failed (3s)"),
+        ),
+        (
+            4,
+            progress(gate, "/readyz through 10.4.0.10:6443: etcd failed (4s)"),
+        ),
+        (
+            12,
+            progress(gate, "/readyz through 10.4.0.10:6443: etcd failed (12s)"),
+        ),
+        (
+            13,
+            progress(gate, "/readyz through 10.4.0.10:6443: etcd failed (13s)"),
+        ),
+        (14, progress(gate, "API server on cargyll not ready (14s)")),
+    ];
+    let (out, _) = rendered(Mode::Plain, NO_COLOR, &events);
+    let waits: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_once(" wait   ").map(|(t, _)| &t[11..19]))
+        .collect();
+    assert_eq!(waits, ["10:00:01", "10:00:03", "10:00:13", "10:00:14"]);
+}
+
+#[test]
+fn durations_in_progress_messages_do_not_make_them_news() {
+    assert_eq!(
+        without_durations("API server on cargyll not ready (4s)"),
+        "API server on cargyll not ready (#)"
+    );
+    assert_eq!(
+        without_durations("waited 1m05s, 2.5s left, retry in 300ms."),
+        "waited #, # left, retry in #."
+    );
+    assert_eq!(
+        without_durations("/readyz through 10.4.0.10:6443: 3 of 5 checks"),
+        "/readyz through 10.4.0.10:6443: 3 of 5 checks",
+        "addresses and counts are part of what it says"
+    );
+    assert_eq!(without_durations("step s2 of 10m"), "step s2 of #");
+}
+
+#[test]
+fn json_mode_writes_each_event_as_one_line_with_its_time_first() {
+    let (out, recap) = rendered(Mode::Json, NO_COLOR, &walk());
+    assert_eq!(recap, Some(failed_recap()));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), walk().len(), "every event, nothing else");
+    for (line, (t, event)) in lines.iter().zip(walk()) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            v["time"],
+            humantime::format_rfc3339_seconds(at(t)).to_string()
+        );
+        assert!(line.starts_with("{\"time\":\"2026-11-23T10:00:"), "{line}");
+        let mut fields = v.as_object().unwrap().clone();
+        fields.remove("time");
+        assert_eq!(
+            serde_json::Value::Object(fields),
+            serde_json::to_value(&event).unwrap()
+        );
+    }
+    let events: Vec<String> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].to_string())
+        .collect();
+    assert_eq!(events.first().unwrap(), "\"plan\"");
+    assert_eq!(events.last().unwrap(), "\"recap\"");
+    let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(last["failures"][0]["step"], "join-worker/jast");
+    assert_eq!(last["nodes"][3]["result"], "failed");
+    assert!(!out.contains('\x1b') && !out.contains('\r'));
+}
+
+#[test]
+fn bars_leave_one_permanent_line_per_finished_step_and_end_with_the_recap() {
+    let (out, recap) = rendered(Mode::Bars, NO_COLOR, &walk());
+    assert_eq!(recap, Some(failed_recap()));
+    let screen = terminal(&out, COLUMNS.into());
+    let (steps, recap_block) = screen
+        .split_once("\n\n")
+        .expect("a blank line before the recap");
+    assert_eq!(
+        steps,
+        "✓ gate: control plane ready (bettley) (8.0s)\n\
+         ✗ join worker jast (20.0s): kubeadm join on jast exited 1: [preflight] Running pre-flight checks\n\
+         - update labels/taints of jast skipped: upstream failed (join-worker/jast)\n\
+         ✓ join worker fenn (20.1s)",
+        "no bar is left on screen: {screen}"
+    );
+    assert_eq!(recap_block, recap_text(&failed_recap(), NO_COLOR));
+    assert!(!out.contains("\x1b[3"), "no color with color off");
+}
+
+#[test]
+fn bars_show_running_steps_with_their_progress_above_the_overall_count() {
+    let events = vec![
+        (
+            0,
+            Event::Started {
+                run_id: "r".into(),
+                cluster: "goldentooth".into(),
+                steps: 27,
+            },
+        ),
+        (
+            0,
+            started(
+                "gate/before-worker-joins",
+                "gate: control plane ready (bettley)",
+                None,
+            ),
+        ),
+        (
+            0,
+            started("init/bettley", "kubeadm init on bettley", Some("bettley")),
+        ),
+        (
+            1,
+            progress(
+                "gate/before-worker-joins",
+                "API server on cargyll not ready (1s)",
+            ),
+        ),
+        (
+            1,
+            finished(
+                "init/bettley",
+                "kubeadm init on bettley",
+                StepStatus::Succeeded,
+                900,
+                None,
+            ),
+        ),
+    ];
+    let screen = Screen::default();
+    let mut ui = Ui::new(
+        Mode::Bars,
+        Style { color: true },
+        Box::new(screen.clone()),
+        test_terminal(),
+    );
+    for (t, e) in &events {
+        ui.handle_at(e, at(*t));
+    }
+    let shown = terminal(&screen.text(), COLUMNS.into());
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines[0], "✓ kubeadm init on bettley (0.9s)", "{shown}");
+    // Spinner frames and elapsed seconds move with the clock: not pinned.
+    let (spinner, rest) = lines[1].trim_start().split_once(' ').unwrap();
+    assert_eq!(spinner.chars().count(), 1, "{shown}");
+    assert!(
+        rest.starts_with("gate: control plane ready (bettley)  "),
+        "{shown}"
+    );
+    assert!(
+        rest.ends_with("s  API server on cargyll not ready (1s)"),
+        "{shown}"
+    );
+    assert!(lines[2].starts_with("[1/27] steps  "), "{shown}");
+    assert!(lines[2].ends_with("s  =>"), "{shown}");
+    assert_eq!(lines.len(), 3, "{shown}");
+    assert!(
+        screen
+            .text()
+            .contains("\x1b[32m✓\x1b[0m kubeadm init on bettley"),
+        "colored"
+    );
+    assert_eq!(ui.finish(), None, "no recap: the walk stopped early");
+    assert_eq!(
+        terminal(&screen.text(), COLUMNS.into()),
+        "✓ kubeadm init on bettley (0.9s)\n",
+        "bars are cleared when the walk ends"
+    );
+}
+
+#[test]
+fn bars_redraw_as_steady_ticks_move_elapsed_times() {
+    let screen = Screen::default();
+    let mut ui = Ui::new(
+        Mode::Bars,
+        NO_COLOR,
+        Box::new(screen.clone()),
+        test_terminal(),
+    );
+    ui.handle(&started("join-worker/fenn", "join worker fenn", None));
+    let drawn = screen.text().len();
+    // Ticks come from indicatif's own thread; wait for one, boundedly.
+    let redrawn = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        screen.text().len() > drawn
+    });
+    assert!(redrawn, "the spinner redrew without any event");
+    ui.finish();
+}
+
+#[test]
+fn the_recap_after_a_failure_names_each_root_cause_once() {
+    let text = recap_text(&failed_recap(), NO_COLOR);
+    snapshot("recap-failed.txt", &text);
+    assert_eq!(text.matches("Error:").count(), 1);
+    assert!(text.ends_with(
+        "\nApply failed: 1 step failed, 1 skipped. Nodes: 3 joined, 0 changed, 0 removed.\n"
+    ));
+}
+
+#[test]
+fn the_recap_after_success_says_apply_complete() {
+    let text = recap_text(&success_recap(), NO_COLOR);
+    snapshot("recap-complete.txt", &text);
+    assert!(text.ends_with("\nApply complete! Nodes: 2 joined, 0 changed, 0 removed.\n"));
+}
+
+#[test]
+fn the_recap_after_ctrl_c_counts_what_was_cancelled() {
+    let text = recap_text(&interrupted_recap(), NO_COLOR);
+    snapshot("recap-interrupted.txt", &text);
+    assert!(text.ends_with(
+        "\nApply interrupted: 4 steps cancelled. Nodes: 1 joined, 0 changed, 0 removed.\n"
+    ));
+    let nothing_left = Recap {
+        cancelled_steps: 0,
+        ..interrupted_recap()
+    };
+    assert!(recap_text(&nothing_left, NO_COLOR).contains("Apply interrupted: 0 steps cancelled."));
+    let with_failure = Recap {
+        failed_steps: 2,
+        ..interrupted_recap()
+    };
+    assert!(recap_text(&with_failure, NO_COLOR)
+        .contains("Apply interrupted: 2 steps failed, 4 cancelled."));
+}
+
+#[test]
+fn the_recap_is_colored_only_when_asked() {
+    let plain = recap_text(&failed_recap(), NO_COLOR);
+    assert!(!plain.contains('\x1b'));
+    let colored = recap_text(&failed_recap(), Style { color: true });
+    assert!(colored.contains("\x1b[31mfailed\x1b[0m"));
+    assert!(colored.contains("\x1b[33mchanged\x1b[0m"));
+    // Color codes do not shift the columns.
+    let strip = printable(&colored);
+    assert_eq!(strip, plain);
+}
+
+#[test]
+fn tool_output_cannot_rewrite_lines_or_inject_colors() {
+    assert_eq!(
+        printable("50%\r100%\x1b[31m done\x1b[0m\tok\nnext"),
+        "50%100% done ok\nnext"
+    );
+    let events = [
+        (0, started("s", "s", None)),
+        (0, progress("s", "downloading 10%\r20%\x1b[2K")),
+    ];
+    let (out, _) = rendered(Mode::Plain, NO_COLOR, &events);
+    assert!(out.contains("wait   s: downloading 10%20%\n"));
+}
+
+#[test]
+fn durations_read_as_in_a_log() {
+    assert_eq!(duration(Duration::from_millis(400)), "0.4s");
+    assert_eq!(duration(Duration::from_millis(20_130)), "20.1s");
+    assert_eq!(duration(Duration::from_millis(59_960)), "1m00s");
+    assert_eq!(duration(Duration::from_secs(65)), "1m05s");
+    assert_eq!(duration(Duration::from_secs(3720)), "1h02m");
+    assert_eq!(whole(Duration::from_millis(7_400)), "7s");
+}
