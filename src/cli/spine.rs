@@ -23,7 +23,7 @@ pub struct ConsentFlags {
 }
 
 impl ConsentFlags {
-    fn options(&self) -> PlanOptions {
+    pub fn options(&self) -> PlanOptions {
         PlanOptions {
             prune: self.prune,
             replace: self.replace.iter().cloned().collect(),
