@@ -675,3 +675,215 @@ fn durations_read_as_in_a_log() {
     assert_eq!(duration(Duration::from_secs(3720)), "1h02m");
     assert_eq!(whole(Duration::from_millis(7_400)), "7s");
 }
+
+/// goldentooth from empty through the real walker, with steps that take
+/// realistic (virtual) times and talk like kubeadm, and one worker whose join
+/// fails: the whole plain log, as cron or CI would keep it.
+mod goldentooth {
+    use super::*;
+    use crate::apply::recap::recap;
+    use crate::apply::walker::{walk, Runner};
+    use crate::facts::Observed;
+    use crate::plan::{bootstrap_plan, Step};
+    use crate::transport::BoxFuture;
+    use std::collections::HashMap;
+    use tokio::time::{sleep, Instant};
+
+    /// What each step says and how long it takes; `join-worker/jast` fails.
+    struct Bootstrap {
+        events: Events,
+    }
+
+    impl Runner for Bootstrap {
+        fn run<'a>(&'a self, id: &'a str, _: &'a Step) -> BoxFuture<'a, Result<(), String>> {
+            Box::pin(async move {
+                let node = id.rsplit('/').next().unwrap_or(id);
+                let (script, secs): (Vec<String>, u64) = match id.split('/').next().unwrap() {
+                    "init" => (
+                        vec![
+                            format!("{node}: [init] Using Kubernetes version: v1.32.3"),
+                            format!("{node}: [preflight] Running pre-flight checks"),
+                            format!("{node}: [control-plane] Creating static Pod manifest for \"kube-apiserver\""),
+                            format!("{node}: Your Kubernetes control-plane has initialized successfully!"),
+                        ],
+                        44,
+                    ),
+                    "gate" => (
+                        vec![
+                            "waiting: API server on cargyll not ready".into(),
+                            "waiting: API server on cargyll not ready".into(),
+                            "waiting: /readyz through 10.4.0.10:6443: [-]etcd failed".into(),
+                        ],
+                        9,
+                    ),
+                    "join-control-plane" => (
+                        vec![
+                            format!("{node}: [preflight] Running pre-flight checks"),
+                            format!("{node}: [etcd] Announced new etcd member joining to the existing etcd cluster"),
+                            format!("{node}: This node has joined the cluster and a new control plane instance was created:"),
+                        ],
+                        38,
+                    ),
+                    "join-worker" => (
+                        vec![
+                            format!("{node}: [preflight] Running pre-flight checks"),
+                            format!("{node}: [kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap"),
+                        ],
+                        20,
+                    ),
+                    "install-cni" => (vec![], 4),
+                    "upload-certs" => (vec![], 3),
+                    _ => (vec![], 1),
+                };
+                let pause = Duration::from_secs(secs) / (script.len() as u32 + 1);
+                for line in script {
+                    self.events.progress(id, line);
+                    sleep(pause).await;
+                }
+                sleep(pause).await;
+                if id == "join-worker/jast" {
+                    return Err(
+                        "kubeadm join on jast exited 1: error execution phase kubelet-start: \
+                                timed out waiting for the condition\n\
+                                To see the stack trace of this error execute with --v=5 or higher"
+                            .into(),
+                    );
+                }
+                Ok(())
+            })
+        }
+    }
+
+    /// The walk's events, each with the virtual time it was sent at.
+    fn walk_goldentooth() -> Vec<(Duration, Event)> {
+        let spec = crate::spec::load_file(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml"),
+        )
+        .expect("goldentooth loads");
+        let plan = bootstrap_plan(&spec).expect("plans");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (events, mut rx) = Events::channel();
+            let start = Instant::now();
+            let recorder = tokio::spawn(async move {
+                let mut seen = vec![];
+                while let Some(e) = rx.recv().await {
+                    seen.push((start.elapsed(), e));
+                }
+                seen
+            });
+            events.send(Event::Plan {
+                plan: serde_json::from_str(&crate::render::plan_json(&plan)).unwrap(),
+            });
+            events.send(Event::Started {
+                run_id: "20261123-100000-7f3a".into(),
+                cluster: plan.cluster.clone(),
+                steps: plan.graph.len(),
+            });
+            let (_ctrl_c, idle) = tokio::sync::watch::channel(false);
+            let runner = Bootstrap {
+                events: events.clone(),
+            };
+            let walked = walk(&plan.graph, &runner, 10, &events, idle).await;
+            let r = recap(
+                &spec,
+                &Observed::empty(),
+                &plan,
+                &walked,
+                "20261123-100000-7f3a",
+                start.elapsed(),
+            );
+            events.send(Event::Recap(r));
+            drop((events, runner));
+            recorder.await.unwrap()
+        })
+    }
+
+    /// The walker times steps on the wall clock, which a paused runtime
+    /// does not move: the virtual times stand in, so the log is stable.
+    fn with_virtual_elapsed(events: Vec<(Duration, Event)>) -> Vec<(Duration, Event)> {
+        let mut started_at = HashMap::new();
+        events
+            .into_iter()
+            .map(|(t, mut e)| {
+                match &mut e {
+                    Event::StepStarted { step, .. } => {
+                        started_at.insert(step.clone(), t);
+                    }
+                    Event::StepFinished { step, elapsed, .. } => {
+                        *elapsed = started_at.get(step).map_or(Duration::ZERO, |s| t - *s);
+                    }
+                    Event::Recap(r) => r.elapsed = t,
+                    _ => {}
+                }
+                (t, e)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_bootstrap_with_one_failing_worker_reads_well_as_plain_lines() {
+        let events = with_virtual_elapsed(walk_goldentooth());
+        let screen = Screen::default();
+        let mut ui = Ui::new(
+            Mode::Plain,
+            NO_COLOR,
+            Box::new(screen.clone()),
+            test_terminal(),
+        );
+        for (t, e) in &events {
+            ui.handle_at(e, at(0) + *t);
+        }
+        let recap = ui.finish().expect("the walk ended with a recap");
+        let log = screen.text();
+        snapshot("apply-goldentooth-plain.txt", &log);
+
+        // The root cause once as a step line and once in the recap's errors.
+        assert_eq!(log.matches(" FAILED ").count(), 1);
+        assert_eq!(log.matches("\nError: ").count(), 1);
+        assert!(log.contains(" skip   update/jast: upstream failed"));
+        assert_eq!(recap.failed_steps, 1);
+        assert_eq!(recap.joined, 11, "every node but jast");
+        assert!(log.ends_with(
+            "Apply failed: 1 step failed, 1 skipped. Nodes: 11 joined, 0 changed, 0 removed.\n"
+        ));
+        // The gate said the same thing twice in a row: one line for it.
+        assert_eq!(
+            log.matches("API server on cargyll not ready").count(),
+            3,
+            "{log}"
+        );
+    }
+
+    #[test]
+    fn the_same_walk_as_json_is_one_event_per_line_plan_first_recap_last() {
+        let events = with_virtual_elapsed(walk_goldentooth());
+        let screen = Screen::default();
+        let mut ui = Ui::new(
+            Mode::Json,
+            NO_COLOR,
+            Box::new(screen.clone()),
+            test_terminal(),
+        );
+        for (t, e) in &events {
+            ui.handle_at(e, at(0) + *t);
+        }
+        ui.finish();
+        let kinds: Vec<String> = screen
+            .text()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert!(v["time"].as_str().unwrap().starts_with("2026-11-23T10:0"));
+                v["event"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(kinds.len(), events.len());
+        assert_eq!(kinds[..2], ["plan", "started"]);
+        assert_eq!(kinds.last().unwrap(), "recap");
+    }
+}
