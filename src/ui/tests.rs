@@ -51,13 +51,19 @@ fn terminal(bytes: &str, width: usize) -> String {
                 };
                 let n: usize = param.parse().unwrap_or(1);
                 match code {
-                    'A' => row = row.saturating_sub(n),
-                    'B' => row += n,
+                    // Moving the cursor ends a pending wrap; colors do not.
+                    'A' => {
+                        row = row.saturating_sub(n);
+                        col = col.min(width - 1);
+                    }
+                    'B' => {
+                        row += n;
+                        col = col.min(width - 1);
+                    }
                     'K' => lines[row].clear(),
                     'm' => {}
                     other => panic!("unexpected CSI {param}{other}"),
                 }
-                col = col.min(width - 1);
             }
             c => {
                 if col == width {
@@ -886,4 +892,66 @@ mod goldentooth {
         assert_eq!(kinds[..2], ["plan", "started"]);
         assert_eq!(kinds.last().unwrap(), "recap");
     }
+}
+
+/// Drawn by `bars_on_a_real_terminal`, which runs this test under script(1)
+/// so that stdout is a pseudo-terminal.
+#[test]
+#[ignore = "run by bars_on_a_real_terminal under script(1)"]
+fn draw_the_walk_as_bars_on_this_stdout() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    // Start on a fresh line, as gt does after its prompt: libtest has just
+    // written "test NAME ... " without a newline.
+    println!();
+    let (tx, rx) = Events::channel();
+    for (_, e) in walk() {
+        tx.send(e);
+    }
+    drop(tx);
+    let recap = rt.block_on(render(
+        Mode::Bars,
+        Style { color: true },
+        rx,
+        std::io::stdout(),
+    ));
+    assert!(recap.is_some());
+}
+
+#[test]
+fn bars_on_a_real_terminal() {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!(
+                "stty cols 120 rows 40; {} --exact ui::tests::draw_the_walk_as_bars_on_this_stdout \
+                 --ignored --nocapture --test-threads=1",
+                exe.display()
+            ),
+            "/dev/null",
+        ])
+        .output()
+        .expect("script(1) from util-linux runs");
+    let raw = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{raw}");
+    let screen = terminal(&raw, 120);
+    // Sized from the terminal: this line is wider than 80 columns, unwrapped.
+    assert!(
+        screen.contains(
+            "\n✗ join worker jast (20.0s): kubeadm join on jast exited 1: [preflight] Running pre-flight checks\n"
+        ),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("\n✓ join worker fenn (20.1s)\n"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&recap_text(&failed_recap(), NO_COLOR)),
+        "{screen}"
+    );
+    assert!(raw.contains("\x1b[31m✗\x1b[0m"), "colored on a terminal");
+    assert!(!screen.contains("/4] steps"), "bars cleared: {screen}");
 }
