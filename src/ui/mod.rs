@@ -18,6 +18,9 @@ use std::io::Write;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+/// How often `render` lets held-back progress lines out (plain mode).
+const TICK: Duration = Duration::from_millis(500);
+
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -42,7 +45,8 @@ pub fn mode(json: bool, stdout_is_tty: bool) -> Mode {
 /// Renders events until the channel closes (every sender dropped) and
 /// returns the recap the walk ended with, if it got that far. In `Bars` and
 /// `Plain` modes the recap text is written too; in `Json` mode the recap is
-/// the last JSON line. Bars are sized to the terminal on stdout.
+/// the last JSON line. Bars are sized to the terminal on stdout. Needs a
+/// runtime with time enabled: it wakes twice a second (see `Ui::tick`).
 pub async fn render(
     mode: Mode,
     style: Style,
@@ -50,8 +54,16 @@ pub async fn render(
     out: impl Write + Send + 'static,
 ) -> Option<Recap> {
     let mut ui = Ui::new(mode, style, Box::new(out), Terminal::stdout());
-    while let Some(event) = rx.recv().await {
-        ui.handle(&event);
+    let mut clock = tokio::time::interval(TICK);
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            event = rx.recv() => match event {
+                Some(event) => ui.handle(&event),
+                None => break,
+            },
+            _ = clock.tick() => ui.tick(SystemTime::now()),
+        }
     }
     ui.finish()
 }
@@ -114,6 +126,15 @@ impl Ui {
             Sink::Bars(b) => b.handle(event),
             Sink::Plain(p) => p.handle(event, now),
             Sink::Json(j) => j.handle(event, now),
+        }
+    }
+
+    /// Time passes without events: plain mode prints the progress messages
+    /// it held back (see `plain::PROGRESS_GAP`). `render` calls it twice a
+    /// second.
+    pub fn tick(&mut self, now: SystemTime) {
+        if let Sink::Plain(p) = &mut self.sink {
+            p.tick(now);
         }
     }
 

@@ -14,18 +14,29 @@ use std::time::{Duration, SystemTime};
 /// that a log shows it is alive without a line per poll.
 pub(crate) const REPEAT_PROGRESS_AFTER: Duration = Duration::from_secs(10);
 
+/// At most one progress line per step this often: tools stream dozens of
+/// lines a second (kubeadm init prints ~70), and a log needs the gist.
+pub(crate) const PROGRESS_GAP: Duration = Duration::from_secs(2);
+
 pub(crate) struct Plain {
     out: Box<dyn Write + Send>,
-    /// Per running step: the last progress message printed (durations
-    /// blanked out) and when.
-    last_progress: HashMap<String, (String, SystemTime)>,
+    progress: HashMap<String, Shown>,
+}
+
+/// A running step's last progress line, and the latest message that came
+/// too soon after it.
+struct Shown {
+    /// The message printed, durations blanked out.
+    key: String,
+    at: SystemTime,
+    pending: Option<String>,
 }
 
 impl Plain {
     pub(crate) fn new(out: Box<dyn Write + Send>) -> Plain {
         Plain {
             out,
-            last_progress: HashMap::new(),
+            progress: HashMap::new(),
         }
     }
 
@@ -45,11 +56,7 @@ impl Plain {
             Event::StepStarted { step, label, .. } => {
                 self.line(now, "start", &format!("{step}: {label}"))
             }
-            Event::StepProgress { step, message } => {
-                if self.progress_is_news(step, message, now) {
-                    self.line(now, "wait", &format!("{step}: {message}"));
-                }
-            }
+            Event::StepProgress { step, message } => self.progress(step, message, now),
             Event::StepFinished {
                 step,
                 status,
@@ -57,7 +64,8 @@ impl Plain {
                 reason,
                 ..
             } => {
-                self.last_progress.remove(step);
+                // What it said last but was not shown yet is moot now.
+                self.progress.remove(step);
                 let elapsed = duration(*elapsed);
                 let reason = reason.as_deref().map(first_line);
                 match status {
@@ -100,23 +108,52 @@ impl Plain {
         }
     }
 
-    /// A changed message is news at once; the same one (elapsed times aside)
-    /// again only after `REPEAT_PROGRESS_AFTER`.
-    fn progress_is_news(&mut self, step: &str, message: &str, now: SystemTime) -> bool {
+    /// A changed message is printed, an unchanged one (elapsed times aside)
+    /// again after `REPEAT_PROGRESS_AFTER`; either at most once per
+    /// `PROGRESS_GAP`, the latest one held back until `tick` if need be.
+    fn progress(&mut self, step: &str, message: &str, now: SystemTime) {
         let key = without_durations(message);
-        let news = match self.last_progress.get(step) {
-            Some((last, at)) => {
-                *last != key
-                    || now
-                        .duration_since(*at)
-                        .map_or(true, |d| d >= REPEAT_PROGRESS_AFTER)
-            }
-            None => true,
+        let Some(shown) = self.progress.get_mut(step) else {
+            self.show_progress(step, message, now);
+            return;
         };
-        if news {
-            self.last_progress.insert(step.to_string(), (key, now));
+        let since = now.duration_since(shown.at).unwrap_or(Duration::MAX);
+        if key == shown.key && since < REPEAT_PROGRESS_AFTER {
+            shown.pending = None;
+        } else if since < PROGRESS_GAP {
+            shown.pending = Some(message.to_string());
+        } else {
+            self.show_progress(step, message, now);
         }
-        news
+    }
+
+    /// Prints the messages held back whose step has been quiet long enough.
+    pub(crate) fn tick(&mut self, now: SystemTime) {
+        let mut due: Vec<(String, String)> = self
+            .progress
+            .iter_mut()
+            .filter(|(_, s)| {
+                s.pending.is_some() && now.duration_since(s.at).map_or(true, |d| d >= PROGRESS_GAP)
+            })
+            .map(|(step, s)| (step.clone(), s.pending.take().unwrap()))
+            .collect();
+        // Steps in a stable order, whatever the map's.
+        due.sort();
+        for (step, message) in due {
+            self.show_progress(&step, &message, now);
+        }
+    }
+
+    fn show_progress(&mut self, step: &str, message: &str, now: SystemTime) {
+        self.line(now, "wait", &format!("{step}: {message}"));
+        self.progress.insert(
+            step.to_string(),
+            Shown {
+                key: without_durations(message),
+                at: now,
+                pending: None,
+            },
+        );
     }
 
     fn line(&mut self, now: SystemTime, verb: &str, text: &str) {

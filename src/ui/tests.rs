@@ -319,9 +319,15 @@ fn test_terminal() -> Terminal {
     }
 }
 
-fn rendered(mode: Mode, style: Style, events: &[(u64, Event)]) -> (String, Option<Recap>) {
+/// A renderer drawing on an in-memory screen.
+fn ui_on(mode: Mode, style: Style) -> (Ui, Screen) {
     let screen = Screen::default();
-    let mut ui = Ui::new(mode, style, Box::new(screen.clone()), test_terminal());
+    let ui = Ui::new(mode, style, Box::new(screen.clone()), test_terminal());
+    (ui, screen)
+}
+
+fn rendered(mode: Mode, style: Style, events: &[(u64, Event)]) -> (String, Option<Recap>) {
+    let (mut ui, screen) = ui_on(mode, style);
     for (t, e) in events {
         ui.handle_at(e, at(*t));
     }
@@ -374,6 +380,7 @@ fn plain_lines_carry_the_real_time_in_rfc3339_utc() {
     let (tx, rx) = Events::channel();
     let screen = Screen::default();
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap();
     let recap = rt.block_on(async {
@@ -404,37 +411,101 @@ fn plain_lines_carry_the_real_time_in_rfc3339_utc() {
     }
 }
 
+/// The `wait` lines' times (`mm:ss`) and messages.
+fn waits(out: &str) -> Vec<(String, String)> {
+    out.lines()
+        .filter_map(|l| l.split_once(" wait   "))
+        .map(|(t, m)| {
+            (
+                t[14..19].to_string(),
+                m.split_once(": ").unwrap().1.to_string(),
+            )
+        })
+        .collect()
+}
+
 #[test]
-fn plain_mode_prints_a_new_progress_message_at_once_and_the_same_one_every_ten_seconds() {
+fn plain_mode_prints_a_changed_progress_message_and_repeats_an_unchanged_one_every_ten_seconds() {
     let gate = "gate/before-worker-joins";
     let events = vec![
         (0, started(gate, "gate", None)),
         (1, progress(gate, "API server on cargyll not ready (1s)")),
         (2, progress(gate, "API server on cargyll not ready (2s)")),
-        (
-            3,
-            progress(gate, "/readyz through 10.4.0.10:6443: etcd failed (3s)"),
-        ),
-        (
-            4,
-            progress(gate, "/readyz through 10.4.0.10:6443: etcd failed (4s)"),
-        ),
-        (
-            12,
-            progress(gate, "/readyz through 10.4.0.10:6443: etcd failed (12s)"),
-        ),
-        (
-            13,
-            progress(gate, "/readyz through 10.4.0.10:6443: etcd failed (13s)"),
-        ),
-        (14, progress(gate, "API server on cargyll not ready (14s)")),
+        (4, progress(gate, "etcd failed (4s)")),
+        (5, progress(gate, "etcd failed (5s)")),
+        (13, progress(gate, "etcd failed (13s)")),
+        (14, progress(gate, "etcd failed (14s)")),
+        (16, progress(gate, "API server on cargyll not ready (16s)")),
     ];
     let (out, _) = rendered(Mode::Plain, NO_COLOR, &events);
-    let waits: Vec<&str> = out
-        .lines()
-        .filter_map(|l| l.split_once(" wait   ").map(|(t, _)| &t[11..19]))
-        .collect();
-    assert_eq!(waits, ["10:00:01", "10:00:03", "10:00:13", "10:00:14"]);
+    let w = |t: &str, m: &str| (t.to_string(), m.to_string());
+    assert_eq!(
+        waits(&out),
+        [
+            w("00:01", "API server on cargyll not ready (1s)"),
+            w("00:04", "etcd failed (4s)"),
+            w("00:14", "etcd failed (14s)"),
+            w("00:16", "API server on cargyll not ready (16s)"),
+        ]
+    );
+}
+
+#[test]
+fn plain_mode_shows_a_chatty_step_every_two_seconds_with_its_latest_line() {
+    let init = "init/bettley";
+    let (mut ui, screen) = ui_on(Mode::Plain, NO_COLOR);
+    ui.handle_at(&started(init, "kubeadm init on bettley", None), at(0));
+    for (i, line) in [
+        "[init] Using Kubernetes version",
+        "[preflight] Running pre-flight checks",
+        "[certs] Generating \"ca\" certificate and key",
+    ]
+    .iter()
+    .enumerate()
+    {
+        ui.handle_at(
+            &progress(init, line),
+            at(0) + Duration::from_millis(100 * i as u64),
+        );
+    }
+    ui.tick(at(1));
+    ui.tick(at(2));
+    ui.tick(at(3));
+    ui.handle_at(
+        &progress(init, "[kubelet-start] Starting the kubelet"),
+        at(3),
+    );
+    ui.handle_at(
+        &progress(init, "[api-check] Waiting for a healthy API server"),
+        at(4),
+    );
+    ui.handle_at(
+        &progress(init, "[addons] Applied essential addon: CoreDNS"),
+        at(5),
+    );
+    ui.handle_at(
+        &finished(
+            init,
+            "kubeadm init on bettley",
+            StepStatus::Succeeded,
+            5_500,
+            None,
+        ),
+        at(5),
+    );
+    ui.tick(at(8));
+    ui.finish();
+    let w = |t: &str, m: &str| (t.to_string(), m.to_string());
+    assert_eq!(
+        waits(&screen.text()),
+        [
+            w("00:00", "[init] Using Kubernetes version"),
+            w("00:02", "[certs] Generating \"ca\" certificate and key"),
+            w("00:04", "[api-check] Waiting for a healthy API server"),
+        ],
+        "the first line at once; then the latest, 2s after the last one shown; \
+         one held back when the step ends is dropped"
+    );
 }
 
 #[test]
@@ -548,13 +619,7 @@ fn bars_show_running_steps_with_their_progress_above_the_overall_count() {
             ),
         ),
     ];
-    let screen = Screen::default();
-    let mut ui = Ui::new(
-        Mode::Bars,
-        Style { color: true },
-        Box::new(screen.clone()),
-        test_terminal(),
-    );
+    let (mut ui, screen) = ui_on(Mode::Bars, Style { color: true });
     for (t, e) in &events {
         ui.handle_at(e, at(*t));
     }
@@ -591,13 +656,7 @@ fn bars_show_running_steps_with_their_progress_above_the_overall_count() {
 
 #[test]
 fn bars_redraw_as_steady_ticks_move_elapsed_times() {
-    let screen = Screen::default();
-    let mut ui = Ui::new(
-        Mode::Bars,
-        NO_COLOR,
-        Box::new(screen.clone()),
-        test_terminal(),
-    );
+    let (mut ui, screen) = ui_on(Mode::Bars, NO_COLOR);
     ui.handle(&started("join-worker/fenn", "join worker fenn", None));
     let drawn = screen.text().len();
     // Ticks come from indicatif's own thread; wait for one, boundedly.
@@ -834,13 +893,7 @@ mod goldentooth {
     #[test]
     fn a_bootstrap_with_one_failing_worker_reads_well_as_plain_lines() {
         let events = with_virtual_elapsed(walk_goldentooth());
-        let screen = Screen::default();
-        let mut ui = Ui::new(
-            Mode::Plain,
-            NO_COLOR,
-            Box::new(screen.clone()),
-            test_terminal(),
-        );
+        let (mut ui, screen) = ui_on(Mode::Plain, NO_COLOR);
         for (t, e) in &events {
             ui.handle_at(e, at(0) + *t);
         }
@@ -868,13 +921,7 @@ mod goldentooth {
     #[test]
     fn the_same_walk_as_json_is_one_event_per_line_plan_first_recap_last() {
         let events = with_virtual_elapsed(walk_goldentooth());
-        let screen = Screen::default();
-        let mut ui = Ui::new(
-            Mode::Json,
-            NO_COLOR,
-            Box::new(screen.clone()),
-            test_terminal(),
-        );
+        let (mut ui, screen) = ui_on(Mode::Json, NO_COLOR);
         for (t, e) in &events {
             ui.handle_at(e, at(0) + *t);
         }
@@ -900,6 +947,7 @@ mod goldentooth {
 #[ignore = "run by bars_on_a_real_terminal under script(1)"]
 fn draw_the_walk_as_bars_on_this_stdout() {
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap();
     // Start on a fresh line, as gt does after its prompt: libtest has just
