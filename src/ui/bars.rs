@@ -5,7 +5,7 @@
 //! indicatif draws through `WriterTerm`, a terminal over any `Write`, so the
 //! bytes a user's terminal receives are the bytes tests can read.
 
-use super::{duration, first_line, printable, recap_text, whole, Terminal};
+use super::{duration, first_line, interruption, printable, recap_text, whole, Terminal};
 use crate::apply::{Event, Recap, StepStatus};
 use crate::render::Style;
 use indicatif::{
@@ -110,9 +110,10 @@ impl Bars {
             }
             Event::Interrupted { message } => {
                 let head = self.style.bold(&self.style.yellow("Interrupted:"));
-                let _ = self
-                    .multi
-                    .println(format!("{head} {}", printable(first_line(message))));
+                let _ = self.multi.println(format!(
+                    "{head} {}",
+                    printable(first_line(interruption(message)))
+                ));
             }
             Event::Recap(r) => self.recap(r),
         }

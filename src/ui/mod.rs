@@ -177,6 +177,16 @@ pub(crate) fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
+/// The walker's message after Ctrl-C, without its own `interrupted: `: the
+/// line it goes on already says so.
+pub(crate) fn interruption(message: &str) -> &str {
+    let prefix = "interrupted: ";
+    match message.get(..prefix.len()) {
+        Some(head) if head.eq_ignore_ascii_case(prefix) => &message[prefix.len()..],
+        _ => message,
+    }
+}
+
 /// Tool output can carry carriage returns and color codes; a log line or a
 /// recap must not (a `\r` would overwrite the line it is part of). Newlines
 /// stay: callers decide what a line is.

@@ -3,7 +3,7 @@
 //! `skip`, `cancel`), never ANSI, never a carriage return. The formats are
 //! documented in docs/readme/progress.md; scripts grep them.
 
-use super::{duration, first_line, printable, recap_text};
+use super::{duration, first_line, interruption, printable, recap_text};
 use crate::apply::{Event, StepStatus};
 use crate::render::Style;
 use std::collections::HashMap;
@@ -87,7 +87,7 @@ impl Plain {
                     ),
                 }
             }
-            Event::Interrupted { message } => self.line(now, "INTERRUPTED", message),
+            Event::Interrupted { message } => self.line(now, "INTERRUPTED", interruption(message)),
             Event::Recap(r) => {
                 self.line(
                     now,

@@ -705,6 +705,116 @@ fn the_recap_after_ctrl_c_counts_what_was_cancelled() {
         .contains("Apply interrupted: 2 steps failed, 4 cancelled."));
 }
 
+/// Ctrl-C while two workers join: they finish, what had not started is
+/// cancelled, and the recap says so.
+fn interrupted_walk() -> Vec<(u64, Event)> {
+    vec![
+        (
+            0,
+            Event::Started {
+                run_id: "r".into(),
+                cluster: "goldentooth".into(),
+                steps: 7,
+            },
+        ),
+        (
+            0,
+            started("join-worker/fenn", "join worker fenn", Some("fenn")),
+        ),
+        (
+            0,
+            started("join-worker/jast", "join worker jast", Some("jast")),
+        ),
+        (
+            3,
+            Event::Interrupted {
+                message: "interrupted: no new step starts; waiting for 2 running step(s) to finish"
+                    .into(),
+            },
+        ),
+        (
+            3,
+            finished(
+                "join-worker/lipps",
+                "join worker lipps",
+                StepStatus::Cancelled,
+                0,
+                Some("interrupted before it started"),
+            ),
+        ),
+        (
+            20,
+            finished(
+                "join-worker/fenn",
+                "join worker fenn",
+                StepStatus::Succeeded,
+                20_000,
+                None,
+            ),
+        ),
+        (
+            20,
+            finished(
+                "join-worker/jast",
+                "join worker jast",
+                StepStatus::Succeeded,
+                20_000,
+                None,
+            ),
+        ),
+        (21, Event::Recap(interrupted_recap())),
+    ]
+}
+
+#[test]
+fn an_interrupted_walk_says_what_was_cancelled_in_plain_lines() {
+    let (out, _) = rendered(Mode::Plain, NO_COLOR, &interrupted_walk());
+    assert!(out.contains(
+        "\n2026-11-23T10:00:03Z INTERRUPTED no new step starts; waiting for 2 running step(s) to finish\n\
+         2026-11-23T10:00:03Z cancel join-worker/lipps: interrupted before it started\n"
+    ), "{out}");
+    assert!(out.ends_with(
+        "Apply interrupted: 4 steps cancelled. Nodes: 1 joined, 0 changed, 0 removed.\n"
+    ));
+}
+
+#[test]
+fn an_interrupted_walk_says_what_was_cancelled_in_bars() {
+    let (out, _) = rendered(Mode::Bars, NO_COLOR, &interrupted_walk());
+    let screen = terminal(&out, COLUMNS.into());
+    let (steps, _) = screen.split_once("\n\n").unwrap();
+    assert_eq!(
+        steps,
+        "Interrupted: no new step starts; waiting for 2 running step(s) to finish\n\
+         - join worker lipps cancelled: interrupted before it started\n\
+         ✓ join worker fenn (20.0s)\n\
+         ✓ join worker jast (20.0s)"
+    );
+}
+
+/// A stdout that is gone: `gt apply | head -1` after head exited.
+struct ClosedPipe;
+
+impl Write for ClosedPipe {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::BrokenPipe.into())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Err(std::io::ErrorKind::BrokenPipe.into())
+    }
+}
+
+#[test]
+fn a_closed_stdout_does_not_stop_the_renderer_or_lose_the_recap() {
+    for mode in [Mode::Plain, Mode::Json, Mode::Bars] {
+        let mut ui = Ui::new(mode, NO_COLOR, Box::new(ClosedPipe), test_terminal());
+        for (t, e) in walk() {
+            ui.handle_at(&e, at(t));
+        }
+        assert_eq!(ui.finish(), Some(failed_recap()), "{mode:?}");
+    }
+}
+
 #[test]
 fn the_recap_is_colored_only_when_asked() {
     let plain = recap_text(&failed_recap(), NO_COLOR);
