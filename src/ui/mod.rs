@@ -14,7 +14,7 @@ pub use recap::recap_text;
 
 use crate::apply::{Event, Recap};
 use crate::render::Style;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -40,6 +40,13 @@ pub fn mode(json: bool, stdout_is_tty: bool) -> Mode {
         (false, true) => Mode::Bars,
         (false, false) => Mode::Plain,
     }
+}
+
+/// The mode for gt's own stdout: `mode` with "a terminal" meaning one that
+/// can redraw lines (not `TERM=dumb`, as in an Emacs shell buffer).
+pub fn stdout_mode(json: bool) -> Mode {
+    let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+    mode(json, std::io::stdout().is_terminal() && !dumb)
 }
 
 /// Renders events until the channel closes (every sender dropped) and

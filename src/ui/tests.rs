@@ -1051,11 +1051,11 @@ mod goldentooth {
     }
 }
 
-/// Drawn by `bars_on_a_real_terminal`, which runs this test under script(1)
-/// so that stdout is a pseudo-terminal.
+/// Run by `on_a_real_terminal_*` under script(1), so that stdout is a
+/// pseudo-terminal: renders the walk in the mode gt would pick there.
 #[test]
-#[ignore = "run by bars_on_a_real_terminal under script(1)"]
-fn draw_the_walk_as_bars_on_this_stdout() {
+#[ignore = "run under script(1) by the on_a_real_terminal tests"]
+fn render_the_walk_on_this_stdout() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -1069,7 +1069,7 @@ fn draw_the_walk_as_bars_on_this_stdout() {
     }
     drop(tx);
     let recap = rt.block_on(render(
-        Mode::Bars,
+        stdout_mode(false),
         Style { color: true },
         rx,
         std::io::stdout(),
@@ -1077,24 +1077,30 @@ fn draw_the_walk_as_bars_on_this_stdout() {
     assert!(recap.is_some());
 }
 
-#[test]
-fn bars_on_a_real_terminal() {
+/// What a 120-column terminal shows, and the bytes it received.
+fn on_a_real_terminal(term: &str) -> (String, String) {
     let exe = std::env::current_exe().unwrap();
     let out = std::process::Command::new("script")
         .args([
             "-qec",
             &format!(
-                "stty cols 120 rows 40; {} --exact ui::tests::draw_the_walk_as_bars_on_this_stdout \
+                "stty cols 120 rows 40; {} --exact ui::tests::render_the_walk_on_this_stdout \
                  --ignored --nocapture --test-threads=1",
                 exe.display()
             ),
             "/dev/null",
         ])
+        .env("TERM", term)
         .output()
         .expect("script(1) from util-linux runs");
-    let raw = String::from_utf8_lossy(&out.stdout);
+    let raw = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{raw}");
-    let screen = terminal(&raw, 120);
+    (terminal(&raw, 120), raw)
+}
+
+#[test]
+fn on_a_real_terminal_gt_draws_bars_sized_to_it() {
+    let (screen, raw) = on_a_real_terminal("xterm-256color");
     // Sized from the terminal: this line is wider than 80 columns, unwrapped.
     assert!(
         screen.contains(
@@ -1112,4 +1118,14 @@ fn bars_on_a_real_terminal() {
     );
     assert!(raw.contains("\x1b[31m✗\x1b[0m"), "colored on a terminal");
     assert!(!screen.contains("/4] steps"), "bars cleared: {screen}");
+}
+
+#[test]
+fn on_a_dumb_terminal_gt_writes_plain_lines() {
+    let (screen, raw) = on_a_real_terminal("dumb");
+    assert!(
+        screen.contains(" FAILED join-worker/jast (20.0s): "),
+        "{screen}"
+    );
+    assert!(!raw.contains("\x1b["), "no cursor moves, no color: {raw:?}");
 }
