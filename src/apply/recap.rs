@@ -95,8 +95,19 @@ pub fn recap(
                 .next()
                 .unwrap_or("");
             (NodeResult::Failed, format!("{id}: {why}"))
-        } else if let Some((_, f)) = not_run {
-            (NodeResult::Skipped, f.reason.clone().unwrap_or_default())
+        } else if let Some((id, f)) = not_run {
+            let done: Vec<&str> = outcomes
+                .iter()
+                .filter(|(_, f)| f.status == StepStatus::Succeeded)
+                .map(|(id, _)| id.as_str())
+                .collect();
+            let why = f.reason.clone().unwrap_or_default();
+            let detail = if done.is_empty() {
+                why
+            } else {
+                format!("done: {}; not done: {id} ({why})", done.join(", "))
+            };
+            (NodeResult::Skipped, detail)
         } else {
             match change.action {
                 Action::Create => r.joined += 1,

@@ -370,6 +370,7 @@ impl<'a> StepRunner<'a> {
             .stdin(config)
             .label("kubeadm join");
         self.must(id, node.as_str(), &cmd).await?;
+        self.wait_node_ready(id, node.as_str()).await?;
         if n.is_control_plane() {
             let mut a = self.admins.lock().unwrap();
             if !a.iter().any(|x| x == node.as_str()) {
@@ -377,6 +378,49 @@ impl<'a> StepRunner<'a> {
             }
         }
         Ok(())
+    }
+
+    /// A join is done when the Node is Ready (its pod network up), so that
+    /// the apply's end is a cluster the next plan finds converged.
+    async fn wait_node_ready(&self, id: &str, node: &str) -> Result<(), String> {
+        let timeout = self.settings().gate_timeout;
+        let deadline = Instant::now() + timeout;
+        let mut delay = FIRST_POLL;
+        let cmd = Cmd::new(kube::get_node_json(node))
+            .timeout(Duration::from_secs(30))
+            .label("kubectl get node");
+        let mut shown = String::new();
+        loop {
+            let why = match self.admin(id, &cmd, Duration::ZERO).await {
+                Ok(json) => match kube::nodes::parse_one(&json) {
+                    Ok((_, n)) if n.ready == ReadyStatus::True => return Ok(()),
+                    Ok((_, n)) => format!(
+                        "Ready={:?}, {}: {}",
+                        n.ready,
+                        n.ready_reason.as_deref().unwrap_or("no reason given"),
+                        n.ready_message.as_deref().unwrap_or("")
+                    ),
+                    Err(e) => format!("kubectl get node {node} -o json: {e}"),
+                },
+                Err(e) => e,
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(format!(
+                    "{node} joined, but its Node was not Ready within {} (gate_timeout in [apply]): {why}",
+                    crate::spec::format_duration(timeout)
+                ));
+            }
+            if why != shown {
+                self.events.progress(
+                    id,
+                    format!("waiting for Node {node} to be Ready ({})", first_line(&why)),
+                );
+                shown = why;
+            }
+            tokio::time::sleep(delay.min(deadline - now)).await;
+            delay = (delay * 2).min(MAX_POLL);
+        }
     }
 
     async fn update(

@@ -22,12 +22,32 @@ pub struct ApplyArgs {
     pub consent: super::spine::ConsentFlags,
     #[command(flatten)]
     pub observe: super::hosts::ObserveFlags,
+    /// A plan saved by `gt plan --out FILE`: applied as reviewed (no question
+    /// asked), refused if the cluster or cluster.toml changed since.
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<std::path::PathBuf>,
 }
 
 pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
-    let spec = match ctx.load_spec() {
-        Ok(s) => s,
-        Err(c) => return c,
+    let (spec, saved) = match &a.plan_file {
+        Some(file) => {
+            if ctx.config_flag.is_some() || a.consent.prune || !a.consent.replace.is_empty() {
+                eprintln!(
+                    "error: {} carries the cluster.toml and the --prune/--replace it was planned with; \
+                     drop --config/--prune/--replace, or plan again with them (`gt plan --out FILE`)",
+                    file.display()
+                );
+                return exit::ERROR;
+            }
+            match super::spine::load_saved_plan(file) {
+                Ok((saved, spec, bytes)) => (spec, Some((saved, bytes))),
+                Err(c) => return c,
+            }
+        }
+        None => match ctx.load_spec() {
+            Ok(s) => (s, None),
+            Err(c) => return c,
+        },
     };
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -46,12 +66,22 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
     };
     let style = Style { color: ctx.color };
     let code = rt.block_on(async {
-        let observed = observe_with(&spec, &hosts, &opts).await;
-        let plan = match crate::plan::plan(&spec, &observed, &a.consent.options()) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::ERROR;
+        let (observed, plan) = match &saved {
+            Some((saved, bytes)) => {
+                match super::spine::replan_saved(saved, &spec, bytes, &hosts, &opts).await {
+                    Ok(p) => p,
+                    Err(code) => return code,
+                }
+            }
+            None => {
+                let observed = observe_with(&spec, &hosts, &opts).await;
+                match crate::plan::plan(&spec, &observed, &a.consent.options()) {
+                    Ok(p) => (observed, p),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return exit::ERROR;
+                    }
+                }
             }
         };
         let (events, rx) = Events::channel();
@@ -59,7 +89,7 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
             let v: serde_json::Value =
                 serde_json::from_str(&render::plan_json(&plan)).expect("plan JSON parses");
             events.send(Event::Plan { plan: v });
-        } else {
+        } else if saved.is_none() {
             print!("{}", render::plan_text(&plan, style));
         }
         if !plan.has_changes() {
@@ -68,7 +98,8 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
             let _ = ui.await;
             return exit::OK;
         }
-        if !a.auto_approve {
+        // A saved plan was reviewed when it was made.
+        if !a.auto_approve && saved.is_none() {
             if !std::io::stdin().is_terminal() {
                 eprintln!(
                     "error: gt apply needs your approval, and stdin is not a terminal; \
