@@ -816,6 +816,16 @@ fn a_closed_stdout_does_not_stop_the_renderer_or_lose_the_recap() {
 }
 
 #[test]
+fn a_walk_that_never_started_leaves_stdout_untouched() {
+    // `gt apply` with nothing to do closes the channel at once.
+    for mode in [Mode::Plain, Mode::Json, Mode::Bars] {
+        let (ui, screen) = ui_on(mode, NO_COLOR);
+        assert_eq!(ui.finish(), None);
+        assert_eq!(screen.text(), "", "{mode:?}");
+    }
+}
+
+#[test]
 fn the_recap_is_colored_only_when_asked() {
     let plain = recap_text(&failed_recap(), NO_COLOR);
     assert!(!plain.contains('\x1b'));
