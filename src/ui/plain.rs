@@ -1,7 +1,8 @@
 //! Plain lines for logs, cron and CI: one line per event, each starting with
-//! an RFC 3339 UTC timestamp and a verb (`start`, `wait`, `done`, `FAILED`,
-//! `skip`, `cancel`), never ANSI, never a carriage return. The formats are
-//! documented in docs/readme/progress.md; scripts grep them.
+//! an RFC 3339 UTC timestamp and a verb (`apply`, `start`, `wait`, `done`,
+//! `FAILED`, `skip`, `cancel`, `INTERRUPTED`, `end`), never ANSI, never a
+//! carriage return. The formats are documented in docs/readme/progress.md;
+//! scripts grep them.
 
 use super::{duration, first_line, interruption, printable, recap_text};
 use crate::apply::{Event, StepStatus};
