@@ -31,19 +31,31 @@ fn step_seconds(step: &Step, graph: &StepGraph) -> f64 {
         Step::Init { .. } => s(Op::Init) + s(Op::ApiReady),
         Step::InstallCni => s(Op::Apply),
         Step::UploadCerts => s(Op::UploadCerts),
-        Step::MintToken if graph.ordered().iter().any(|x| matches!(x, Step::Init { .. })) => 0.0,
+        Step::MintToken
+            if graph
+                .ordered()
+                .iter()
+                .any(|x| matches!(x, Step::Init { .. })) =>
+        {
+            0.0
+        }
         Step::MintToken => s(Op::Token),
         // The first gate waits for the bootstrap node's pod network (CniReady
         // after the CNI is applied); later ones find joined nodes Ready.
-        Step::GateControlPlaneReady { before, control_planes } => {
-            let first = matches!(before, GateBefore::ControlPlaneJoin(_)) && control_planes.len() == 1;
+        Step::GateControlPlaneReady {
+            before,
+            control_planes,
+        } => {
+            let first =
+                matches!(before, GateBefore::ControlPlaneJoin(_)) && control_planes.len() == 1;
             s(Op::Kubectl) + if first { s(Op::CniReady) } else { 0.0 }
         }
         // A join is done when its Node is Ready: CniReady after it registers.
         Step::JoinControlPlane { .. } => s(Op::JoinControlPlane) + s(Op::CniReady) + s(Op::Kubectl),
         Step::JoinWorker { .. } => s(Op::JoinWorker) + s(Op::CniReady) + s(Op::Kubectl),
         Step::UpdateNode { labels, taints, .. } => {
-            s(Op::Kubectl) * (usize::from(!labels.is_empty()) + usize::from(!taints.is_empty())) as f64
+            s(Op::Kubectl)
+                * (usize::from(!labels.is_empty()) + usize::from(!taints.is_empty())) as f64
         }
         Step::RevokeToken => s(Op::Token),
         Step::Drain { .. } => s(Op::Drain),
@@ -122,7 +134,9 @@ fn main() {
     // SAFETY: flock on a file we own; released when it is closed.
     assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
 
-    println!("gt apply from empty vs the DAG's critical path (lab speed {speed}, {transport} transport)");
+    println!(
+        "gt apply from empty vs the DAG's critical path (lab speed {speed}, {transport} transport)"
+    );
     for case in cases.split(',') {
         let c = match case.trim() {
             "goldentooth" => Case {
@@ -147,14 +161,26 @@ fn main() {
         let dir = work.path().join("lab");
         let dir_s = dir.to_str().unwrap();
         gt(&[
-            "lab", "up", "--dir", dir_s, "--from", c.topology.to_str().unwrap(),
-            "--speed", &speed.to_string(), "--transport", &transport,
+            "lab",
+            "up",
+            "--dir",
+            dir_s,
+            "--from",
+            c.topology.to_str().unwrap(),
+            "--speed",
+            &speed.to_string(),
+            "--transport",
+            &transport,
         ]);
         let config = dir.join("cluster.toml");
         let started = Instant::now();
         let out = gt(&[
-            "--config", config.to_str().unwrap(), "apply", "--auto-approve",
-            "--parallelism", &c.parallelism.to_string(),
+            "--config",
+            config.to_str().unwrap(),
+            "apply",
+            "--auto-approve",
+            "--parallelism",
+            &c.parallelism.to_string(),
         ]);
         let wall = started.elapsed().as_secs_f64();
         let ok = out.status.success();
