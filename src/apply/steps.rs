@@ -156,7 +156,7 @@ impl<'a> StepRunner<'a> {
             .ok_or_else(|| format!("{name} is not in {}", self.spec.source.display()))
     }
 
-    /// Runs `cmd` on `node`; streams its output lines as progress of `id`.
+    /// Runs `cmd` on `node`; kubeadm's `[phase] ...` lines become progress of `id`.
     async fn exec(&self, id: &str, node: &str, cmd: &Cmd) -> Result<Output, String> {
         let host = self.hosts.get(node).await.map_err(|e| e.to_string())?;
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -168,9 +168,8 @@ impl<'a> StepRunner<'a> {
         let forward = async {
             while let Some(line) = rx.recv().await {
                 let text = line.line.trim();
-                if !text.is_empty() {
-                    self.events
-                        .progress(id, format!("{node}: {}", redact(text)));
+                if text.starts_with('[') {
+                    self.events.progress(id, redact(text));
                 }
             }
         };
@@ -243,12 +242,9 @@ impl<'a> StepRunner<'a> {
         let cmd = Cmd::new(kube::get_nodes_json())
             .timeout(Duration::from_secs(30))
             .label("kubectl get nodes");
-        let r = self
-            .admin(id, &cmd, Duration::ZERO)
-            .await
-            .and_then(|json| {
-                kube::nodes::parse(&json).map_err(|e| format!("kubectl get nodes -o json: {e}"))
-            });
+        let r = self.admin(id, &cmd, Duration::ZERO).await.and_then(|json| {
+            kube::nodes::parse(&json).map_err(|e| format!("kubectl get nodes -o json: {e}"))
+        });
         *cached = Some((Instant::now(), r.clone()));
         r
     }
@@ -715,8 +711,15 @@ fn label_key(line: &str) -> &str {
     line.split_once('=').map_or(line, |(k, _)| k)
 }
 
+/// The first line, also cut at an escaped `\n` (kubectl quotes server
+/// bodies with Go's %q) and at 160 characters.
 fn first_line(s: &str) -> &str {
-    s.trim().lines().next().unwrap_or("")
+    let line = s.trim().lines().next().unwrap_or("");
+    let line = line.split("\\n").next().unwrap_or(line);
+    match line.char_indices().nth(160) {
+        Some((i, _)) => &line[..i],
+        None => line,
+    }
 }
 
 /// A failure an API server that is still starting (or a load balancer

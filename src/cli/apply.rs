@@ -2,7 +2,7 @@
 
 use super::{exit, Context};
 use crate::apply::steps::{RunInfo, StepRunner};
-use crate::apply::{recap, walker, Event, Events, Recap};
+use crate::apply::{recap, walker, Event, Events};
 use crate::facts::observe::{observe_with, runtime};
 use crate::render::{self, Style};
 use crate::transport::Hosts;
@@ -94,7 +94,7 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
         }
         if !plan.has_changes() {
             drop(events);
-            let ui = tokio::spawn(print_events(rx, a.json));
+            let ui = tokio::spawn(crate::ui::render(crate::ui::stdout_mode(a.json), style, rx, std::io::stdout()));
             let _ = ui.await;
             return exit::OK;
         }
@@ -115,7 +115,6 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
         let run = RunInfo::new();
         let runner = StepRunner::new(&spec, &observed, &hosts, events.clone(), run.clone());
         let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(false);
-        let token_note = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
         let ctrl_c = tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 let _ = interrupt_tx.send(true);
@@ -125,7 +124,7 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
                 }
             }
         });
-        let ui = tokio::spawn(print_events(rx, a.json));
+        let ui = tokio::spawn(crate::ui::render(crate::ui::stdout_mode(a.json), style, rx, std::io::stdout()));
         events.send(Event::Started {
             run_id: run.id.clone(),
             cluster: spec.cluster.name.clone(),
@@ -140,7 +139,6 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
             interrupt_rx,
         )
         .await;
-        let _ = token_note;
         let recap = recap::recap(&spec, &observed, &plan, &walked, &run.id, started.elapsed());
         let success = recap.success();
         events.send(Event::Recap(recap));
@@ -167,54 +165,4 @@ fn confirm() -> bool {
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
     line.trim() == "yes"
-}
-
-/// Until the UI module lands: plain lines.
-async fn print_events(
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
-    json: bool,
-) -> Option<Recap> {
-    let mut last = None;
-    while let Some(e) = rx.recv().await {
-        if json {
-            println!("{}", serde_json::to_string(&e).expect("events serialize"));
-        } else {
-            match &e {
-                Event::StepStarted { step, label, .. } => println!("start  {step}: {label}"),
-                Event::StepProgress { step, message } => println!("       {step}: {message}"),
-                Event::StepFinished {
-                    step,
-                    status,
-                    elapsed,
-                    reason,
-                    ..
-                } => println!(
-                    "{status:?} {step} ({:.1}s){}",
-                    elapsed.as_secs_f64(),
-                    reason
-                        .as_ref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                ),
-                Event::Interrupted { message } => println!("{message}"),
-                Event::Recap(r) => {
-                    for n in &r.nodes {
-                        println!("  {:<10} {:<11} {}", n.node, n.result.as_str(), n.detail);
-                    }
-                    println!(
-                        "Apply {}! Nodes: {} joined, {} changed, {} removed.",
-                        if r.success() { "complete" } else { "failed" },
-                        r.joined,
-                        r.changed,
-                        r.removed
-                    );
-                }
-                _ => {}
-            }
-        }
-        if let Event::Recap(r) = e {
-            last = Some(r);
-        }
-    }
-    last
 }
