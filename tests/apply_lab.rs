@@ -7,6 +7,9 @@
 mod lab_support;
 
 use lab_support::{Lab, Run, Transport};
+#[path = "support/secrets.rs"]
+mod secrets;
+use secrets::secrets_in;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -77,34 +80,6 @@ fn variant(lab: &Lab, name: &str, without: Option<&str>, extra: &str) -> PathBuf
     let path = lab.dir().join(name);
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// Words shaped like a bootstrap token (`abcdef.0123456789abcdef`) or a
-/// certificate key (64 hex, not a `sha256:` digest), where `text` could show them.
-fn secrets_in(text: &str) -> Vec<String> {
-    let mut found = vec![];
-    let text = text.replace("sha256:", "sha256:z");
-    let words: Vec<&str> = text
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
-        .collect();
-    for w in words {
-        for part in w.split('.').collect::<Vec<_>>().windows(2) {
-            let ok = |p: &str, n: usize| {
-                p.len() == n
-                    && p.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            };
-            if ok(part[0], 6) && ok(part[1], 16) {
-                found.push(format!("{}.{}", part[0], part[1]));
-            }
-        }
-        for piece in w.split('.') {
-            if piece.len() == 64 && piece.bytes().all(|b| b.is_ascii_hexdigit()) {
-                found.push(piece.to_string());
-            }
-        }
-    }
-    found
 }
 
 /// Every argv the simulated hosts recorded, as text.
@@ -448,4 +423,40 @@ fn without_a_terminal_apply_refuses_unless_approved() {
     assert_eq!(r.code, Some(1), "{r}");
     assert!(r.stderr.contains("gt apply --auto-approve"), "{r}");
     assert_eq!(kubeadm_calls(&lab, "bettley", "init"), 0);
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    let lab = Lab::up(Transport::Local).speed(0.05).start();
+    let mut child = Command::new(lab_support::GT)
+        .args([
+            "--config",
+            lab.config().to_str().unwrap(),
+            "apply",
+            "--auto-approve",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines {
+        let e: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if e["event"] == "step_started" && e["step"] == "init/bettley" {
+            break;
+        }
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Interrupted twice: exiting now"),
+        "{stderr}"
+    );
 }
