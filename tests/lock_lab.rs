@@ -115,6 +115,28 @@ fn a_second_acquire_is_refused_at_once_naming_the_holder() {
 }
 
 #[test]
+fn over_ssh_a_second_apply_is_refused_naming_the_holder_until_release() {
+    let Some(lab) = Lab::up(Transport::Ssh).speed(0.001).start_or_skip() else {
+        return;
+    };
+    let op = Operator::of(&lab);
+    let (first, second) = (op.hosts(), op.hosts());
+    let held = op.acquire(&first, "over-ssh", LONG).unwrap();
+    assert_eq!(held.host(), "bettley");
+    assert_eq!(lock_json(&lab, "bettley")["run_id"], "over-ssh");
+    let err = op.acquire(&second, "other", LONG).unwrap_err();
+    assert!(err.to_string().contains(" on bettley: "), "{err}");
+    assert_eq!(held_by(err).1, "over-ssh");
+    op.rt.block_on(held.release()).unwrap();
+    let again = op.acquire(&second, "other", LONG).unwrap();
+    op.rt.block_on(async {
+        again.release().await.unwrap();
+        first.close().await;
+        second.close().await;
+    });
+}
+
+#[test]
 fn an_abandoned_lock_expires_and_is_taken_over_with_a_warning() {
     let lab = Lab::up(Transport::Local).start();
     let op = Operator::of(&lab);
