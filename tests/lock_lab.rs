@@ -124,7 +124,13 @@ fn over_ssh_a_second_apply_is_refused_naming_the_holder_until_release() {
     let held = op.acquire(&first, "over-ssh", LONG).unwrap();
     assert_eq!(held.host(), "bettley");
     assert_eq!(lock_json(&lab, "bettley")["run_id"], "over-ssh");
+    // Connecting included: what a second `gt apply` on another machine would wait.
+    let asked = Instant::now();
     let err = op.acquire(&second, "other", LONG).unwrap_err();
+    eprintln!(
+        "second acquire over ssh refused after {:?}",
+        asked.elapsed()
+    );
     assert!(err.to_string().contains(" on bettley: "), "{err}");
     assert_eq!(held_by(err).1, "over-ssh");
     op.rt.block_on(held.release()).unwrap();
@@ -289,4 +295,109 @@ fn now_unix() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+#[test]
+fn gt_unlock_shows_the_holder_refuses_without_a_terminal_and_removes_with_yes() {
+    let lab = Lab::up(Transport::Local).start();
+    let op = Operator::of(&lab);
+    let held = op.acquire(&op.hosts(), "stuck-run", LONG).unwrap();
+
+    let refused = lab.gt(&["unlock"]);
+    refused
+        .assert_code(1)
+        .assert_stdout_contains("The apply lock of cluster goldentooth is on bettley (")
+        .assert_stdout_contains(&format!("pid:      {}\n", std::process::id()))
+        .assert_stdout_contains("run:      stuck-run\n")
+        .assert_stdout_contains(" ago)\n")
+        .assert_stderr_contains("run `gt unlock --yes` to remove the lock shown above");
+    assert!(lock_file(&lab, "bettley").exists(), "{refused}");
+
+    lab.gt(&["unlock", "--yes"])
+        .assert_ok()
+        .assert_stdout_contains("holder:   ")
+        .assert_stdout_contains("Removed the apply lock of cluster goldentooth from bettley.");
+    assert!(!lock_file(&lab, "bettley").exists());
+    // The apply whose lock was removed learns it when it releases.
+    let lost = op.rt.block_on(held.release()).unwrap_err();
+    assert!(matches!(lost, LockError::Lost { .. }), "{lost}");
+
+    lab.gt(&["unlock"]).assert_ok().assert_stdout_contains(
+        "No apply lock is held for cluster goldentooth (looked on bettley, cargyll, dalt).",
+    );
+}
+
+#[test]
+fn gt_unlock_on_a_terminal_removes_only_after_yes() {
+    let lab = Lab::up(Transport::Local).start();
+    let op = Operator::of(&lab);
+    drop(op.acquire(&op.hosts(), "crashed", LONG).unwrap());
+
+    let declined = on_a_terminal(&lab, "no\n");
+    assert!(
+        declined.contains("Only 'yes' will be accepted to remove it."),
+        "{declined}"
+    );
+    assert!(
+        declined.contains("Unlock cancelled: the lock stays."),
+        "{declined}"
+    );
+    assert!(lock_file(&lab, "bettley").exists());
+
+    let accepted = on_a_terminal(&lab, "yes\n");
+    assert!(accepted.contains("run:      crashed"), "{accepted}");
+    assert!(
+        accepted.contains("Removed the apply lock of cluster goldentooth from bettley."),
+        "{accepted}"
+    );
+    assert!(!lock_file(&lab, "bettley").exists());
+}
+
+/// `gt unlock` with a pseudo-terminal as stdin (util-linux `script`), typing `answer`.
+fn on_a_terminal(lab: &Lab, answer: &str) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let line = format!(
+        "{} --config {} unlock",
+        lab_support::GT,
+        lab.config().display()
+    );
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) is installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+}
+
+#[test]
+fn a_lock_file_gt_cannot_read_is_reported_where_it_is_and_gt_unlock_removes_it() {
+    let lab = Lab::up(Transport::Local).start();
+    let file = lock_file(&lab, "bettley");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "not a lock\n").unwrap();
+    let op = Operator::of(&lab);
+    let err = op.acquire(&op.hosts(), "run-1", LONG).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, LockError::Corrupt { .. }), "{message}");
+    assert!(
+        message.contains(&format!("{} on bettley", file.display())),
+        "{message}"
+    );
+    assert!(message.contains("remove it with `gt unlock`"), "{message}");
+    lab.gt(&["unlock", "--yes"])
+        .assert_ok()
+        .assert_stdout_contains("is not a lock gt can read")
+        .assert_stdout_contains("  not a lock\n")
+        .assert_stdout_contains("Removed the apply lock of cluster goldentooth from bettley.");
+    assert!(!file.exists());
 }
