@@ -189,6 +189,33 @@ fn renewal_keeps_a_lock_alive_past_its_first_lease() {
 }
 
 #[test]
+fn renewal_notices_that_the_lock_was_taken_away() {
+    let lab = Lab::up(Transport::Local).start();
+    let op = Operator::of(&lab);
+    let held = op
+        .acquire(&op.hosts(), "unlocked-under-me", Duration::from_secs(1))
+        .unwrap();
+    lab.gt(&["unlock", "--yes"]).assert_ok();
+    // Renewals come every 250 ms; give a loaded machine plenty of them.
+    for _ in 0..100 {
+        if held.lost().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        held.lost().as_deref(),
+        Some("the lock file was removed (gt unlock?)")
+    );
+    let err = op.rt.block_on(held.release()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "gt lost the apply lock on bettley during the apply: the lock file was removed \
+         (gt unlock?); another apply may have run at the same time: check the cluster with gt plan"
+    );
+}
+
+#[test]
 fn with_the_bootstrap_node_down_the_lock_lands_on_the_next_control_plane() {
     let lab = Lab::up(Transport::Local).start();
     lab.fault("bettley", &["down"]);

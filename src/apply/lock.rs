@@ -84,7 +84,7 @@ impl FoundLock {
         secs_between(self.host_now, self.info.expires_unix)
     }
     pub fn expired(&self) -> bool {
-        self.host_now >= self.info.expires_unix
+        self.host_now > self.info.expires_unix
     }
 }
 

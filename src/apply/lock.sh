@@ -55,7 +55,9 @@ acquire)
     cur=$(cat "$f" 2>/dev/null) || continue
     expires_of "$cur"
     if [ -z "$e" ]; then rm -f "$t"; say corrupt "$cur"; exit 0; fi
-    if [ "$now" -lt "$e" ]; then rm -f "$t"; say held "$cur"; exit 0; fi
+    # Live through the second expires_unix: seconds are whole, so an N-second
+    # lease lasts N to N+1 seconds and a renewal every N/4 never falls short.
+    if [ "$now" -le "$e" ]; then rm -f "$t"; say held "$cur"; exit 0; fi
     # Expired. Of several takers only one mv finds the file; the others go round again.
     mv "$f" "$s" 2>/dev/null || continue
     if [ "$(cat "$s")" != "$cur" ]; then
@@ -75,7 +77,7 @@ renew)
   if ! ours "$cur"; then say stolen "$cur"; exit 0; fi
   expires_of "$cur"
   # Past its expiry another apply may already have taken it: never revive it.
-  if [ -z "$e" ] || [ "$now" -ge "$e" ]; then say expired "$cur"; exit 0; fi
+  if [ -z "$e" ] || [ "$now" -gt "$e" ]; then say expired "$cur"; exit 0; fi
   write_lock "$STARTED" $((now + LEASE)) || exit 3
   mv "$t" "$f" || exit 3
   say renewed
