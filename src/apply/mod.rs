@@ -6,3 +6,9 @@ pub mod events;
 pub mod lock;
 
 pub use events::{Event, Events, Failure, NodeRecap, NodeResult, Recap, StepStatus};
+pub mod recap;
+pub mod steps;
+pub mod walker;
+
+#[cfg(test)]
+mod tests;

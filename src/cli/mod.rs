@@ -1,8 +1,9 @@
 //! Command-line definitions, exit codes and wiring. Knows how nothing is done.
 
+pub mod apply;
 pub mod hosts;
 pub mod lab;
-mod spine;
+pub mod spine;
 mod unlock;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +46,8 @@ pub enum Command {
     Validate(spine::ValidateArgs),
     /// Show what apply would change, Terraform-style.
     Plan(spine::PlanArgs),
+    /// Observe, plan, ask, then carry the plan out step by step; a recap at the end.
+    Apply(apply::ApplyArgs),
     /// Draw the plan's DAG (DOT or Mermaid). Without --facts, a full bootstrap; contacts no host.
     Graph(spine::GraphArgs),
     /// Probe every host and print the observed facts as JSON.
@@ -87,6 +90,7 @@ pub fn run() -> ExitCode {
         Command::Validate(a) => spine::validate(&ctx, a),
         Command::Plan(a) => spine::plan(&ctx, a),
         Command::Graph(a) => spine::graph(&ctx, a),
+        Command::Apply(a) => apply::apply(&ctx, a),
         Command::Observe(a) => hosts::observe(&ctx, a),
         Command::Status(a) => hosts::status(&ctx, a),
         Command::Exec(a) => hosts::exec(&ctx, a),

@@ -2,6 +2,7 @@
 
 use super::{exit, Context};
 use crate::facts::{Observed, FACTS_FORMAT_VERSION};
+use crate::plan::saved::{shell_word, SavedPlan};
 use crate::plan::{Plan, PlanOptions};
 use crate::render::{self, Style};
 use crate::spec::Spec;
@@ -23,7 +24,7 @@ pub struct ConsentFlags {
 }
 
 impl ConsentFlags {
-    fn options(&self) -> PlanOptions {
+    pub fn options(&self) -> PlanOptions {
         PlanOptions {
             prune: self.prune,
             replace: self.replace.iter().cloned().collect(),
@@ -52,6 +53,9 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also save the plan to FILE (mode 0600), for `gt apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -138,29 +142,134 @@ pub fn facts_for(
     }
 }
 
-/// Loads the config, gets facts and plans; prints errors and returns the exit code on failure.
-pub fn make_plan(ctx: &Context, f: &PlanFlags) -> Result<(Spec, Plan), u8> {
-    let spec = ctx.load_spec()?;
+/// Loads and validates the config at `path` from one read of its bytes, and
+/// returns both: what was planned and what a saved plan checksums are the
+/// same bytes. On failure prints every diagnostic and returns the exit code.
+pub fn load_spec_bytes(path: &Path) -> Result<(Spec, Vec<u8>), u8> {
+    let result = match std::fs::read(path) {
+        Ok(bytes) => match std::str::from_utf8(&bytes) {
+            Ok(src) => crate::spec::load_str(src, path).map(|spec| (spec, bytes)),
+            // The loader words "not UTF-8" as it always has.
+            Err(_) => crate::spec::load_file(path).map(|spec| (spec, bytes)),
+        },
+        Err(_) => crate::spec::load_file(path).map(|spec| (spec, Vec::new())),
+    };
+    result.map_err(|diags| {
+        eprint!("{diags}");
+        exit::ERROR
+    })
+}
+
+/// What a plan was made from, and the plan.
+pub struct Planned {
+    pub spec: Spec,
+    /// cluster.toml's bytes, as parsed into `spec`.
+    pub config_bytes: Vec<u8>,
+    pub observed: Observed,
+    pub options: PlanOptions,
+    pub plan: Plan,
+}
+
+/// Loads the config, gets facts and plans, keeping what the plan was made
+/// from (for `--out`); prints errors and returns the exit code on failure.
+pub fn make_plan(ctx: &Context, f: &PlanFlags) -> Result<Planned, u8> {
+    let path = crate::spec::find_config(ctx.config_flag.as_deref()).map_err(|msg| {
+        eprintln!("error: {msg}");
+        exit::ERROR
+    })?;
+    let (spec, config_bytes) = load_spec_bytes(&path)?;
     let observed = facts_for(&spec, f.facts.as_deref(), &f.observe).map_err(|e| {
         eprintln!("error: {e}");
         exit::ERROR
     })?;
-    let plan = crate::plan::plan(&spec, &observed, &f.consent.options()).map_err(|e| {
+    let options = f.consent.options();
+    let plan = crate::plan::plan(&spec, &observed, &options).map_err(|e| {
         eprintln!("error: {e}");
         exit::ERROR
     })?;
-    Ok((spec, plan))
+    Ok(Planned {
+        spec,
+        config_bytes,
+        observed,
+        options,
+        plan,
+    })
+}
+
+/// For `gt apply FILE`: reads the plan file and loads the cluster.toml it
+/// was made from (spec and bytes). The caller observes (`observe_with`),
+/// re-plans with `saved.options()` and calls `saved.check_fresh`, printing
+/// `error: {stale}` and exiting 1 on a stale plan. Prints errors; returns
+/// the exit code on failure.
+#[allow(dead_code)] // until `gt apply FILE` (src/cli/apply.rs) calls it
+pub fn load_saved_plan(file: &Path) -> Result<(SavedPlan, Spec, Vec<u8>), u8> {
+    let saved = SavedPlan::read(file).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::ERROR
+    })?;
+    let (spec, config_bytes) = load_spec_bytes(saved.config_path())?;
+    Ok((saved, spec, config_bytes))
+}
+
+/// For `gt apply FILE`, inside apply's runtime and over its connections:
+/// observes, re-plans with the file's options (not the command line's), and
+/// refuses a stale plan. Prints the error (a refusal says what changed) and
+/// returns exit 1 on failure.
+#[allow(dead_code)] // until `gt apply FILE` (src/cli/apply.rs) calls it
+pub async fn replan_saved(
+    saved: &SavedPlan,
+    spec: &Spec,
+    config_bytes: &[u8],
+    hosts: &crate::transport::Hosts,
+    opts: &crate::facts::observe::ObserveOptions,
+) -> Result<(Observed, Plan), u8> {
+    let observed = crate::facts::observe::observe_with(spec, hosts, opts).await;
+    let fail = |e: String| {
+        eprintln!("error: {e}");
+        exit::ERROR
+    };
+    let plan =
+        crate::plan::plan(spec, &observed, &saved.options()).map_err(|e| fail(e.to_string()))?;
+    saved
+        .check_fresh(config_bytes, &observed, &plan)
+        .map_err(|stale| fail(stale.to_string()))?;
+    Ok((observed, plan))
 }
 
 pub fn plan(ctx: &Context, a: PlanArgs) -> u8 {
-    let (_spec, plan) = match make_plan(ctx, &a.flags) {
+    let planned = match make_plan(ctx, &a.flags) {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let plan = &planned.plan;
     if a.json {
-        print!("{}", render::plan_json(&plan));
+        print!("{}", render::plan_json(plan));
     } else {
-        print!("{}", render::plan_text(&plan, Style { color: ctx.color }));
+        print!("{}", render::plan_text(plan, Style { color: ctx.color }));
+    }
+    if let Some(out) = &a.out {
+        let saved = SavedPlan::new(
+            &planned.spec,
+            &planned.config_bytes,
+            &planned.observed,
+            &planned.options,
+            plan,
+        );
+        if let Err(e) = saved.write(out) {
+            eprintln!("error: {e}");
+            return exit::ERROR;
+        }
+        let file = out.display().to_string();
+        let said = format!(
+            "\nSaved the plan to: {file}\n\nTo perform exactly these actions, run: gt apply {}\n",
+            shell_word(&file)
+        );
+        // stdout stays one JSON document with --json.
+        if a.json {
+            eprint!("{said}");
+        } else {
+            print!("{said}");
+        }
     }
     if a.detailed_exitcode && plan.has_changes() {
         exit::CHANGES

@@ -1,9 +1,14 @@
 //! Every kubeadm/kubectl command line gt sends and every output it parses
 //! (one place for their syntax; KUBEADM.md is the reference).
 
+pub mod kubeadm;
 pub mod nodes;
 pub mod pin;
 pub mod readyz;
+pub mod secret;
+
+use crate::transport::shell_join;
+use std::time::Duration;
 
 /// The admin kubeconfig kubeadm writes on a control plane, under the host's
 /// root (`GT_HOST_ROOT`, empty on real hosts; expanded by the remote shell).
@@ -20,9 +25,67 @@ pub fn get_nodes_json() -> String {
     kubectl_admin("get nodes -o json")
 }
 
+/// One Node object, as JSON.
+pub fn get_node_json(node: &str) -> String {
+    kubectl_admin(&shell_join(&["get", "node", node, "-o", "json"]))
+}
+
 /// The API server's readiness with every check listed.
 pub fn get_readyz_verbose() -> String {
     kubectl_admin("get --raw '/readyz?verbose'")
+}
+
+/// `/readyz` of one control plane's own API server, bypassing the load balancer.
+pub fn readyz_of(address: &std::net::IpAddr) -> String {
+    let host = match address {
+        std::net::IpAddr::V6(a) => format!("[{a}]"),
+        a => a.to_string(),
+    };
+    kubectl_admin(&format!("get --raw /readyz --server https://{host}:6443"))
+}
+
+/// `kubectl apply -f` of a manifest (the CNI).
+pub fn apply_manifest(manifest: &str) -> String {
+    kubectl_admin(&shell_join(&["apply", "-f", manifest]))
+}
+
+/// Sets and removes labels: `kubectl label node N k=v k2- --overwrite`.
+/// `set` holds `key=value` lines, `remove` keys.
+pub fn label_node(node: &str, set: &[String], remove: &[String]) -> String {
+    let mut w = vec!["label".to_string(), "node".into(), node.into()];
+    w.extend(set.iter().cloned());
+    w.extend(remove.iter().map(|k| format!("{k}-")));
+    w.push("--overwrite".into());
+    kubectl_admin(&shell_join(&w))
+}
+
+/// Adds and removes taints (`key[=value]:Effect`; removal `key:Effect-`).
+pub fn taint_node(node: &str, add: &[crate::spec::Taint], remove: &[crate::spec::Taint]) -> String {
+    let mut w = vec!["taint".to_string(), "node".into(), node.into()];
+    w.extend(add.iter().map(|t| t.to_string()));
+    w.extend(
+        remove
+            .iter()
+            .map(|t| format!("{}:{}-", t.key, t.effect.as_str())),
+    );
+    w.push("--overwrite".into());
+    kubectl_admin(&shell_join(&w))
+}
+
+/// Evicts a node's pods before it is deleted (KUBEADM.md).
+pub fn drain(node: &str, timeout: Duration) -> String {
+    kubectl_admin(&shell_join(&[
+        "drain",
+        node,
+        "--ignore-daemonsets",
+        "--delete-emptydir-data",
+        "--timeout",
+        &kubeadm::go_duration(timeout),
+    ]))
+}
+
+pub fn delete_node(node: &str) -> String {
+    kubectl_admin(&shell_join(&["delete", "node", node]))
 }
 
 #[cfg(test)]
@@ -38,6 +101,39 @@ mod tests {
         assert_eq!(
             get_readyz_verbose(),
             r#"kubectl --kubeconfig "${GT_HOST_ROOT}/etc/kubernetes/admin.conf" get --raw '/readyz?verbose'"#
+        );
+    }
+
+    #[test]
+    fn node_changes_are_kubectl_lines_from_kubeadm_md() {
+        let kc = r#"kubectl --kubeconfig "${GT_HOST_ROOT}/etc/kubernetes/admin.conf""#;
+        assert_eq!(
+            label_node(
+                "fenn",
+                &["goldentooth.io/storage=ceph".into()],
+                &["goldentooth.io/old".into()]
+            ),
+            format!(
+                "{kc} label node fenn goldentooth.io/storage=ceph goldentooth.io/old- --overwrite"
+            )
+        );
+        let gpu: crate::spec::Taint = "goldentooth.io/gpu=true:NoSchedule".parse().unwrap();
+        assert_eq!(
+            taint_node("velaryon", std::slice::from_ref(&gpu), &[]),
+            format!("{kc} taint node velaryon goldentooth.io/gpu=true:NoSchedule --overwrite")
+        );
+        assert_eq!(
+            taint_node("velaryon", &[], &[gpu]),
+            format!("{kc} taint node velaryon goldentooth.io/gpu:NoSchedule- --overwrite")
+        );
+        assert_eq!(
+            drain("fenn", Duration::from_secs(300)),
+            format!("{kc} drain fenn --ignore-daemonsets --delete-emptydir-data --timeout 5m0s")
+        );
+        assert_eq!(delete_node("fenn"), format!("{kc} delete node fenn"));
+        assert_eq!(
+            readyz_of(&"10.4.0.12".parse().unwrap()),
+            format!("{kc} get --raw /readyz --server https://10.4.0.12:6443")
         );
     }
 }

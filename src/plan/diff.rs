@@ -257,7 +257,16 @@ impl<'a> Cx<'a> {
             .filter(|(_, n)| n.waits_for_cni())
             .map(|(name, _)| name.as_str())
             .collect();
-        if !waiting.is_empty() {
+        // A node waits for the pod network after every join, until the CNI's
+        // agent starts on it: the CNI is missing only when no node has a
+        // network at all.
+        let some_ready = self
+            .obs
+            .cluster
+            .nodes
+            .values()
+            .any(|n| n.ready == ReadyStatus::True);
+        if !waiting.is_empty() && !some_ready {
             self.out.install_cni = true;
             self.out.changes.push(Change {
                 resource: address,
@@ -587,7 +596,7 @@ impl<'a> Cx<'a> {
 
     fn health_warnings(&mut self, node: &Node, obj: &NodeFacts) {
         let name = node.name.as_str();
-        if obj.ready != ReadyStatus::True && !obj.waits_for_cni() {
+        if obj.ready != ReadyStatus::True && !(obj.waits_for_cni() && self.out.install_cni) {
             let reason = obj.ready_reason.as_deref().unwrap_or("no reason given");
             let status = match obj.ready {
                 ReadyStatus::False => "False",
@@ -597,6 +606,10 @@ impl<'a> Cx<'a> {
                 Some(h) if h.is_reachable() && !h.kubelet_active => {
                     "; its kubelet is not active (`gt exec NODE -- systemctl start kubelet`)"
                         .replace("NODE", name)
+                }
+                _ if obj.waits_for_cni() => {
+                    "; its pod network is not ready yet (the CNI's agent may still be starting on it)"
+                        .to_string()
                 }
                 _ => String::new(),
             };

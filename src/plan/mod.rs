@@ -3,6 +3,7 @@
 
 mod diff;
 mod graph;
+pub mod saved;
 
 pub use graph::{StepGraph, StepId};
 

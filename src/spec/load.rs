@@ -169,6 +169,7 @@ const TOP_KEYS: &[&str] = &[
     "defaults",
     "tokens",
     "preflight",
+    "apply",
     "nodes",
 ];
 const CLUSTER_KEYS: &[&str] = &[
@@ -197,6 +198,7 @@ const SSH_KEYS: &[&str] = &[
 ];
 const LOCAL_KEYS: &[&str] = &["env", "shell"];
 const TOKENS_KEYS: &[&str] = &["ttl"];
+const APPLY_KEYS: &[&str] = &["gate_timeout", "step_timeout", "drain_timeout"];
 const PREFLIGHT_KEYS: &[&str] = &["ignore", "allow_ignore_all"];
 const NODE_KEYS: &[&str] = &[
     "role",
@@ -489,31 +491,28 @@ impl<'s> Loader<'s> {
             }
         }
 
-        let tokens = match root.get("tokens") {
-            None => Tokens {
-                ttl: Duration::from_secs(15 * 60),
-            },
-            Some(item) => match as_table_like(item) {
-                Some(t) => {
-                    self.check_keys(&t, TOKENS_KEYS, "[tokens]");
-                    let ttl = self.opt_parsed(&t, "ttl", "[tokens]", |s| {
-                        match parse_go_duration(s) {
-                            None => Err(format!("ttl `{s}` is not a duration; write e.g. \"15m\", \"1h\" or \"1h30m\"")),
-                            Some(d) if d.is_zero() => Err("ttl 0 would mint a join token that never expires; use a short TTL such as \"15m\"".into()),
-                            Some(d) => Ok(d),
-                        }
-                    });
-                    Tokens {
-                        ttl: ttl.unwrap_or(Duration::from_secs(15 * 60)),
-                    }
-                }
-                None => {
-                    self.type_error(item, "tokens", "a table");
-                    Tokens {
-                        ttl: Duration::from_secs(15 * 60),
-                    }
-                }
-            },
+        let tokens = Tokens {
+            ttl: self
+                .durations(root.get("tokens"), "tokens", TOKENS_KEYS, |k| match k {
+                    "ttl" => Some("would mint a join token that never expires; use a short TTL such as \"15m\""),
+                    _ => None,
+                })
+                .remove("ttl")
+                .unwrap_or(Tokens::DEFAULT_TTL),
+        };
+        let mut apply = self.durations(root.get("apply"), "apply", APPLY_KEYS, |_| {
+            Some("would give up at once; use e.g. \"5m\"")
+        });
+        let apply = ApplySettings {
+            gate_timeout: apply
+                .remove("gate_timeout")
+                .unwrap_or(ApplySettings::DEFAULT_GATE_TIMEOUT),
+            step_timeout: apply
+                .remove("step_timeout")
+                .unwrap_or(ApplySettings::DEFAULT_STEP_TIMEOUT),
+            drain_timeout: apply
+                .remove("drain_timeout")
+                .unwrap_or(ApplySettings::DEFAULT_DRAIN_TIMEOUT),
         };
 
         let preflight = self.preflight(root.get("preflight"));
@@ -629,6 +628,7 @@ impl<'s> Loader<'s> {
             load_balancer,
             tokens,
             preflight,
+            apply,
             nodes,
         })
     }
@@ -864,6 +864,43 @@ impl<'s> Loader<'s> {
             }
         }
         out.sort();
+        out
+    }
+
+    /// A table whose keys are all durations (`[tokens]`, `[apply]`); a zero
+    /// duration is refused with `zero_means`'s words.
+    fn durations(
+        &mut self,
+        item: Option<&Item>,
+        table: &str,
+        keys: &[&str],
+        zero_means: impl Fn(&str) -> Option<&'static str>,
+    ) -> BTreeMap<String, Duration> {
+        let mut out = BTreeMap::new();
+        let Some(item) = item else {
+            return out;
+        };
+        let Some(t) = as_table_like(item) else {
+            self.type_error(item, table, "a table");
+            return out;
+        };
+        let what = format!("[{table}]");
+        self.check_keys(&t, keys, &what);
+        for &key in keys {
+            let d = self.opt_parsed(&t, key, &what, |s| match parse_go_duration(s) {
+                None => Err(format!(
+                    "`{s}` is not a duration; write e.g. \"15m\", \"1h\" or \"1h30m\""
+                )),
+                Some(d) if d.is_zero() => match zero_means(key) {
+                    Some(why) => Err(format!("0 {why}")),
+                    None => Ok(d),
+                },
+                Some(d) => Ok(d),
+            });
+            if let Some(d) = d {
+                out.insert(key.to_string(), d);
+            }
+        }
         out
     }
 

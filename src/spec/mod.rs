@@ -22,6 +22,7 @@ pub struct Spec {
     pub load_balancer: Option<LoadBalancer>,
     pub tokens: Tokens,
     pub preflight: Preflight,
+    pub apply: ApplySettings,
     /// Every node, in file order (file order decides the default bootstrap node).
     pub nodes: Vec<Node>,
     /// Position of each node in `nodes`, by name.
@@ -61,6 +62,37 @@ pub struct LoadBalancer {
 pub struct Tokens {
     /// TTL of the one bootstrap token an apply mints.
     pub ttl: Duration,
+}
+
+impl Tokens {
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+}
+
+/// `[apply]`: how long apply waits for things.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplySettings {
+    /// The readiness gate before joins: every control plane ready.
+    pub gate_timeout: Duration,
+    /// Any one kubeadm/kubectl step (init, a join, a label).
+    pub step_timeout: Duration,
+    /// `kubectl drain --timeout` when a node is removed.
+    pub drain_timeout: Duration,
+}
+
+impl ApplySettings {
+    pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+    pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+    pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+}
+
+impl Default for ApplySettings {
+    fn default() -> Self {
+        ApplySettings {
+            gate_timeout: Self::DEFAULT_GATE_TIMEOUT,
+            step_timeout: Self::DEFAULT_STEP_TIMEOUT,
+            drain_timeout: Self::DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

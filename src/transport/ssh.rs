@@ -164,7 +164,11 @@ impl SshHost {
             .stdout(std::process::Stdio::null())
             // Not a pipe: nobody reads it while the master runs; classified from the file on failure.
             .stderr(stderr)
-            .kill_on_drop(true);
+            .kill_on_drop(true)
+            // Its own process group: a Ctrl-C at the terminal interrupts gt
+            // (which then lets running steps finish), not the connection
+            // those steps run over. PDEATHSIG still ends it with gt.
+            .process_group(0);
         // SAFETY: prctl is async-signal-safe and touches no memory of ours.
         unsafe {
             master.pre_exec(|| {

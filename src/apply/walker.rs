@@ -1,0 +1,229 @@
+//! The DAG walker (Terraform's internal/dag, for gt's steps): a step starts
+//! when every step it depends on has succeeded, at most `parallelism` at
+//! once, ties broken by the plan's deterministic order. A failure skips its
+//! dependents ("upstream failed", naming the root cause once) while
+//! independent branches finish. Ctrl-C stops new starts; running steps
+//! finish. Steps that clean up (the token revocation) run once their
+//! dependencies have finished, whatever the outcome.
+
+use super::events::{Event, Events, StepStatus};
+use crate::plan::{Step, StepGraph};
+use crate::transport::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Carries out one step. Errors are the message a user reads (no secrets).
+pub trait Runner: Sync {
+    fn run<'a>(&'a self, id: &'a str, step: &'a Step) -> BoxFuture<'a, Result<(), String>>;
+}
+
+/// How one step ended, for the recap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub status: StepStatus,
+    /// The error (failed), or the root cause's id (skipped).
+    pub reason: Option<String>,
+    pub elapsed: Duration,
+}
+
+/// Every step's outcome, keyed by id.
+#[derive(Debug, Clone, Default)]
+pub struct Walked {
+    pub steps: BTreeMap<String, Finished>,
+    pub interrupted: bool,
+}
+
+/// Steps that must run even after a failure or an interruption.
+fn cleans_up(step: &Step) -> bool {
+    matches!(step, Step::RevokeToken)
+}
+
+enum State {
+    Pending,
+    Running,
+    Done(StepStatus),
+}
+
+/// Walks `graph`; `interrupt` turning true is Ctrl-C.
+pub async fn walk(
+    graph: &StepGraph,
+    runner: &dyn Runner,
+    parallelism: usize,
+    events: &Events,
+    mut interrupt: watch::Receiver<bool>,
+) -> Walked {
+    let order: Vec<&Step> = graph.ordered();
+    let ids: Vec<String> = order.iter().map(|s| s.id()).collect();
+    let position: BTreeMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let deps: Vec<Vec<usize>> = ids
+        .iter()
+        .map(|id| {
+            graph
+                .dependencies(id)
+                .iter()
+                .map(|d| position[d.as_str()])
+                .collect()
+        })
+        .collect();
+    let mut state: Vec<State> = ids.iter().map(|_| State::Pending).collect();
+    // Root cause of each skipped step: the failed (or cancelled) step upstream.
+    let mut root: Vec<Option<usize>> = vec![None; ids.len()];
+    let mut out = Walked::default();
+    let mut interrupted = *interrupt.borrow();
+    let mut running = FuturesUnordered::new();
+    let parallelism = parallelism.max(1);
+
+    loop {
+        // Settle and start whatever can be, in order, until nothing changes.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for i in 0..ids.len() {
+                if !matches!(state[i], State::Pending) {
+                    continue;
+                }
+                let dep_states: Vec<Option<StepStatus>> = deps[i]
+                    .iter()
+                    .map(|&d| match state[d] {
+                        State::Done(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect();
+                if dep_states.iter().any(Option::is_none) {
+                    continue;
+                }
+                let step = order[i];
+                let upstream_bad = deps[i]
+                    .iter()
+                    .find(|&&d| !matches!(state[d], State::Done(StepStatus::Succeeded)));
+                let verdict = if cleans_up(step) {
+                    None
+                } else if let Some(&bad) = upstream_bad {
+                    if matches!(state[bad], State::Done(StepStatus::Cancelled)) {
+                        Some((
+                            StepStatus::Cancelled,
+                            "interrupted before it started".into(),
+                        ))
+                    } else {
+                        let cause = root[bad].unwrap_or(bad);
+                        root[i] = Some(cause);
+                        Some((
+                            StepStatus::Skipped,
+                            format!("upstream failed ({})", ids[cause]),
+                        ))
+                    }
+                } else if interrupted {
+                    Some((
+                        StepStatus::Cancelled,
+                        "interrupted before it started".into(),
+                    ))
+                } else {
+                    None
+                };
+                if let Some((status, reason)) = verdict {
+                    state[i] = State::Done(status);
+                    finish(
+                        events,
+                        &mut out,
+                        &ids[i],
+                        step,
+                        status,
+                        Some(reason),
+                        Duration::ZERO,
+                    );
+                    changed = true;
+                    continue;
+                }
+                if running.len() >= parallelism {
+                    continue;
+                }
+                state[i] = State::Running;
+                events.send(Event::StepStarted {
+                    step: ids[i].clone(),
+                    label: step.label(),
+                    node: step_node(step),
+                });
+                let id = ids[i].as_str();
+                running.push(async move {
+                    let started = Instant::now();
+                    let r = runner.run(id, step).await;
+                    (i, r, started.elapsed())
+                });
+                changed = true;
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some((i, result, elapsed)) = running.next() => {
+                let (status, reason) = match result {
+                    Ok(()) => (StepStatus::Succeeded, None),
+                    Err(e) => (StepStatus::Failed, Some(e)),
+                };
+                state[i] = State::Done(status);
+                finish(events, &mut out, &ids[i], order[i], status, reason, elapsed);
+            }
+            Ok(()) = interrupt.changed(), if !interrupted => {
+                if *interrupt.borrow() {
+                    interrupted = true;
+                    events.send(Event::Interrupted {
+                        message: format!(
+                            "interrupted: no new step starts; waiting for {} running step(s) to finish",
+                            running.len()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    out.interrupted = interrupted;
+    out
+}
+
+/// The node a step concerns, if any (for events and the recap).
+pub fn step_node(step: &Step) -> Option<String> {
+    match step {
+        Step::Init { node }
+        | Step::JoinControlPlane { node }
+        | Step::JoinWorker { node }
+        | Step::Reset { node } => Some(node.to_string()),
+        Step::UpdateNode { node, .. } | Step::Drain { node } | Step::DeleteNode { node } => {
+            Some(node.clone())
+        }
+        _ => None,
+    }
+}
+
+fn finish(
+    events: &Events,
+    out: &mut Walked,
+    id: &str,
+    step: &Step,
+    status: StepStatus,
+    reason: Option<String>,
+    elapsed: Duration,
+) {
+    events.send(Event::StepFinished {
+        step: id.to_string(),
+        label: step.label(),
+        node: step_node(step),
+        status,
+        elapsed,
+        reason: reason.clone(),
+    });
+    out.steps.insert(
+        id.to_string(),
+        Finished {
+            status,
+            reason,
+            elapsed,
+        },
+    );
+}

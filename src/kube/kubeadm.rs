@@ -1,0 +1,341 @@
+//! kubeadm command lines and configuration documents (KUBEADM.md). Secrets
+//! travel only in the documents, which apply sends on stdin: every command
+//! line here is safe to log and to show in a remote process list.
+
+use super::secret::{BootstrapToken, CertificateKey};
+use crate::spec::{Node, Spec, Taint};
+use crate::transport::shell_join;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub const API_VERSION: &str = "kubeadm.k8s.io/v1beta4";
+/// kubeadm reads its config from a file; `/dev/stdin` keeps it off disk and out of argv.
+const CONFIG_FROM_STDIN: &str = "--config=/dev/stdin";
+
+/// `--ignore-preflight-errors=a,b` when the file names checks to ignore.
+fn ignore_flag(spec: &Spec) -> Vec<String> {
+    if spec.preflight.ignore.is_empty() {
+        vec![]
+    } else {
+        vec![format!(
+            "--ignore-preflight-errors={}",
+            spec.preflight.ignore.join(",")
+        )]
+    }
+}
+
+/// `kubeadm init` reading Init- and ClusterConfiguration from stdin. The
+/// token comes from the config (so gt knows it); nothing secret is printed.
+pub fn init_command(spec: &Spec) -> String {
+    let mut w = vec![
+        "kubeadm".to_string(),
+        "init".into(),
+        CONFIG_FROM_STDIN.into(),
+        "--skip-token-print".into(),
+    ];
+    w.extend(ignore_flag(spec));
+    shell_join(&w)
+}
+
+/// `kubeadm join` reading a JoinConfiguration from stdin.
+pub fn join_command(spec: &Spec) -> String {
+    let mut w = vec![
+        "kubeadm".to_string(),
+        "join".into(),
+        CONFIG_FROM_STDIN.into(),
+    ];
+    w.extend(ignore_flag(spec));
+    shell_join(&w)
+}
+
+/// A Go duration kubeadm accepts: `15m0s`.
+pub fn go_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
+    if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// `kubernetesVersion`: `stable-1.32` for a minor version (goldentooth's
+/// playbook), the exact `v1.32.4` when the file pins a patch.
+pub fn kubernetes_version(spec: &Spec) -> String {
+    let v = &spec.cluster.kubernetes_version;
+    match v.patch {
+        Some(p) => format!("v{}.{}.{p}", v.major, v.minor),
+        None => format!("stable-{}.{}", v.major, v.minor),
+    }
+}
+
+fn taints_json(taints: &[Taint]) -> Vec<Value> {
+    taints
+        .iter()
+        .map(|t| {
+            let mut v = json!({"key": t.key, "effect": t.effect.as_str()});
+            if !t.value.is_empty() {
+                v["value"] = json!(t.value);
+            }
+            v
+        })
+        .collect()
+}
+
+fn node_registration(spec: &Spec, node: &Node, taints: &[Taint]) -> Value {
+    json!({
+        "name": node.name.as_str(),
+        "criSocket": spec.cluster.cri_socket,
+        // Registered with its taints: no window in which pods land on a GPU node untainted.
+        "taints": taints_json(taints),
+    })
+}
+
+/// Documents separated by `---` lines: YAML multi-document, and JSON is YAML.
+fn documents(docs: &[Value]) -> Vec<u8> {
+    docs.iter()
+        .map(|d| serde_json::to_string_pretty(d).expect("JSON values serialize"))
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+        .into_bytes()
+}
+
+/// What `kubeadm init` reads on stdin. `nodeRegistration.taints` REPLACES
+/// kubeadm's default control-plane taint, so it is listed with the node's own.
+pub fn init_config(
+    spec: &Spec,
+    node: &Node,
+    token: &BootstrapToken,
+    ttl: Duration,
+    description: &str,
+) -> Vec<u8> {
+    let mut taints = vec![Taint::control_plane()];
+    taints.extend(node.taints.iter().cloned());
+    let init = json!({
+        "apiVersion": API_VERSION,
+        "kind": "InitConfiguration",
+        "bootstrapTokens": [{
+            "token": token.expose(),
+            "ttl": go_duration(ttl),
+            "description": description,
+            "usages": ["signing", "authentication"],
+            "groups": ["system:bootstrappers:kubeadm:default-node-token"],
+        }],
+        "localAPIEndpoint": {"advertiseAddress": node.address.to_string(), "bindPort": 6443},
+        "nodeRegistration": node_registration(spec, node, &taints),
+    });
+    let cluster = json!({
+        "apiVersion": API_VERSION,
+        "kind": "ClusterConfiguration",
+        "clusterName": spec.cluster.name,
+        "controlPlaneEndpoint": spec.cluster.endpoint.to_string(),
+        "kubernetesVersion": kubernetes_version(spec),
+        "networking": {
+            "podSubnet": spec.cluster.pod_cidr.to_string(),
+            "serviceSubnet": spec.cluster.service_cidr.to_string(),
+        },
+    });
+    documents(&[init, cluster])
+}
+
+/// What `kubeadm join` reads on stdin: discovery pinned to the CA gt
+/// computed; for a control plane, its advertise address and the key of the
+/// uploaded certificates.
+pub fn join_config(
+    spec: &Spec,
+    node: &Node,
+    token: &BootstrapToken,
+    ca_pin: &str,
+    certificate_key: Option<&CertificateKey>,
+) -> Vec<u8> {
+    let mut taints = vec![];
+    if node.is_control_plane() {
+        taints.push(Taint::control_plane());
+    }
+    taints.extend(node.taints.iter().cloned());
+    let mut cfg = json!({
+        "apiVersion": API_VERSION,
+        "kind": "JoinConfiguration",
+        "discovery": {
+            "bootstrapToken": {
+                "apiServerEndpoint": spec.cluster.endpoint.to_string(),
+                "token": token.expose(),
+                "caCertHashes": [ca_pin],
+            },
+        },
+        "nodeRegistration": node_registration(spec, node, &taints),
+    });
+    if node.is_control_plane() {
+        let mut cp = json!({
+            "localAPIEndpoint": {"advertiseAddress": node.address.to_string(), "bindPort": 6443},
+        });
+        if let Some(k) = certificate_key {
+            cp["certificateKey"] = json!(k.expose());
+        }
+        cfg["controlPlane"] = cp;
+    }
+    documents(&[cfg])
+}
+
+/// A fresh certificate key for joining control planes (printed, never passed).
+pub fn upload_certs_command() -> String {
+    "kubeadm init phase upload-certs --upload-certs".into()
+}
+
+/// The key on the line after `[upload-certs] Using certificate key:`.
+pub fn parse_upload_certs(stdout: &str) -> Option<CertificateKey> {
+    let mut lines = stdout.lines();
+    lines.find(|l| l.trim() == "[upload-certs] Using certificate key:")?;
+    CertificateKey::parse(lines.next()?.trim())
+}
+
+/// `kubeadm token create` prints only the token (without `--print-join-command`).
+pub fn token_create_command(ttl: Duration, description: &str) -> String {
+    shell_join(&[
+        "kubeadm",
+        "token",
+        "create",
+        "--ttl",
+        &go_duration(ttl),
+        "--description",
+        description,
+    ])
+}
+
+pub fn parse_token_create(stdout: &str) -> Option<BootstrapToken> {
+    BootstrapToken::parse(stdout.trim())
+}
+
+/// Deletes by ID: the public half, safe in argv.
+pub fn token_delete_command(token_id: &str) -> String {
+    shell_join(&["kubeadm", "token", "delete", token_id])
+}
+
+/// `kubeadm reset -f`: without `-f` it asks on the terminal.
+pub fn reset_command() -> String {
+    "kubeadm reset -f".into()
+}
+
+/// The cluster CA gt pins joins to (it computes the hash itself).
+pub fn read_ca_command() -> String {
+    "cat \"${GT_HOST_ROOT}/etc/kubernetes/pki/ca.crt\"".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Spec {
+        crate::spec::load_file(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml"),
+        )
+        .expect("goldentooth loads")
+    }
+
+    #[test]
+    fn command_lines_carry_no_secret_and_read_config_from_stdin() {
+        let s = spec();
+        assert_eq!(
+            init_command(&s),
+            "kubeadm init --config=/dev/stdin --skip-token-print"
+        );
+        assert_eq!(join_command(&s), "kubeadm join --config=/dev/stdin");
+        assert_eq!(
+            token_create_command(Duration::from_secs(900), "gt apply run-1"),
+            "kubeadm token create --ttl 15m0s --description 'gt apply run-1'"
+        );
+        assert_eq!(
+            token_delete_command("abcdef"),
+            "kubeadm token delete abcdef"
+        );
+        assert_eq!(
+            upload_certs_command(),
+            "kubeadm init phase upload-certs --upload-certs"
+        );
+        assert_eq!(reset_command(), "kubeadm reset -f");
+    }
+
+    #[test]
+    fn go_durations_are_what_kubeadm_prints() {
+        assert_eq!(go_duration(Duration::from_secs(900)), "15m0s");
+        assert_eq!(go_duration(Duration::from_secs(5400)), "1h30m0s");
+        assert_eq!(go_duration(Duration::from_secs(45)), "45s");
+    }
+
+    #[test]
+    fn a_worker_joins_with_its_taints_pinned_to_the_ca() {
+        let s = spec();
+        let velaryon = s.node("velaryon").unwrap();
+        let t = BootstrapToken::parse("abcdef.0123456789abcdef").unwrap();
+        let cfg: Value =
+            serde_json::from_slice(&join_config(&s, velaryon, &t, "sha256:00", None)).unwrap();
+        assert_eq!(cfg["kind"], "JoinConfiguration");
+        assert_eq!(
+            cfg["discovery"]["bootstrapToken"]["apiServerEndpoint"],
+            "10.4.0.10:6443"
+        );
+        assert_eq!(
+            cfg["discovery"]["bootstrapToken"]["caCertHashes"],
+            json!(["sha256:00"])
+        );
+        assert_eq!(cfg["nodeRegistration"]["name"], "velaryon");
+        assert_eq!(
+            cfg["nodeRegistration"]["taints"],
+            json!([{"key": "goldentooth.io/gpu", "value": "true", "effect": "NoSchedule"}])
+        );
+        assert!(cfg.get("controlPlane").is_none());
+    }
+
+    #[test]
+    fn a_control_plane_joins_with_the_certificate_key_and_its_own_address() {
+        let s = spec();
+        let cargyll = s.node("cargyll").unwrap();
+        let t = BootstrapToken::parse("abcdef.0123456789abcdef").unwrap();
+        let k = CertificateKey::parse(&"1".repeat(64)).unwrap();
+        let cfg: Value =
+            serde_json::from_slice(&join_config(&s, cargyll, &t, "sha256:00", Some(&k))).unwrap();
+        assert_eq!(cfg["controlPlane"]["certificateKey"], "1".repeat(64));
+        assert_eq!(
+            cfg["controlPlane"]["localAPIEndpoint"]["advertiseAddress"],
+            "10.4.0.12"
+        );
+        assert_eq!(
+            cfg["nodeRegistration"]["taints"],
+            json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}])
+        );
+    }
+
+    #[test]
+    fn init_keeps_the_control_plane_taint_and_sets_the_token_ttl() {
+        let s = spec();
+        let bettley = s.node("bettley").unwrap();
+        let t = BootstrapToken::parse("abcdef.0123456789abcdef").unwrap();
+        let text = String::from_utf8(init_config(&s, bettley, &t, Duration::from_secs(900), "gt"))
+            .unwrap();
+        let docs: Vec<Value> = text
+            .split("\n---\n")
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        assert_eq!(docs[0]["kind"], "InitConfiguration");
+        assert_eq!(docs[0]["bootstrapTokens"][0]["ttl"], "15m0s");
+        assert_eq!(
+            docs[0]["nodeRegistration"]["taints"],
+            json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}])
+        );
+        assert_eq!(docs[1]["kind"], "ClusterConfiguration");
+        assert_eq!(docs[1]["controlPlaneEndpoint"], "10.4.0.10:6443");
+        assert_eq!(docs[1]["kubernetesVersion"], "stable-1.32");
+        assert_eq!(docs[1]["networking"]["podSubnet"], "192.168.0.0/16");
+        assert_eq!(docs[1]["networking"]["serviceSubnet"], "172.16.0.0/20");
+    }
+
+    #[test]
+    fn the_certificate_key_is_read_from_upload_certs_output() {
+        let key = "a".repeat(64);
+        let out = format!("[upload-certs] Storing the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace\n[upload-certs] Using certificate key:\n{key}\n");
+        assert_eq!(parse_upload_certs(&out).unwrap().expose(), key);
+        assert!(parse_upload_certs("nothing").is_none());
+    }
+}

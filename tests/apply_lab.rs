@@ -1,0 +1,353 @@
+//! `gt apply` against the lab, as a user runs it: an empty goldentooth to
+//! twelve Ready nodes in one apply, over both transports; a node added to
+//! the file; a failing join; a gate that times out naming what was not
+//! ready; Ctrl-C; and no secret anywhere a user or another user could see.
+
+#[path = "support/lab.rs"]
+mod lab_support;
+
+use lab_support::{Lab, Run, Transport};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// `gt apply --auto-approve --json` with the given config; its events.
+fn apply_json(lab: &Lab, config: &PathBuf) -> (Run, Vec<Value>) {
+    let run = lab_support::gt(&[
+        "--config",
+        config.to_str().unwrap(),
+        "apply",
+        "--auto-approve",
+        "--json",
+    ]);
+    let events = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON event ({e}): {l}\n{run}")))
+        .collect();
+    (run, events)
+}
+
+fn recap(events: &[Value]) -> &Value {
+    let last = events.last().expect("some events");
+    assert_eq!(last["event"], "recap", "the recap is the last event");
+    last
+}
+
+fn node_result<'a>(recap: &'a Value, node: &str) -> &'a str {
+    recap["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == node)
+        .unwrap_or_else(|| panic!("{node} not in the recap: {recap}"))["result"]
+        .as_str()
+        .unwrap()
+}
+
+fn finished<'a>(events: &'a [Value], step: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["event"] == "step_finished" && e["step"] == step)
+        .unwrap_or_else(|| panic!("{step} never finished"))
+}
+
+fn started_steps(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "step_started")
+        .map(|e| e["step"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The lab's cluster.toml with a node's table cut out, or text appended.
+fn variant(lab: &Lab, name: &str, without: Option<&str>, extra: &str) -> PathBuf {
+    let mut text = std::fs::read_to_string(lab.config()).unwrap();
+    if let Some(node) = without {
+        let start = text.find(&format!("[nodes.{node}]")).expect("node table");
+        let end = text[start + 1..]
+            .find("\n[")
+            .map_or(text.len(), |i| start + 1 + i + 1);
+        text.replace_range(start..end, "");
+    }
+    text.push_str(extra);
+    let path = lab.dir().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Words shaped like a bootstrap token (`abcdef.0123456789abcdef`) or a
+/// certificate key (64 hex), where `text` could show them.
+fn secrets_in(text: &str) -> Vec<String> {
+    let mut found = vec![];
+    let words: Vec<&str> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+        .collect();
+    for w in words {
+        for part in w.split('.').collect::<Vec<_>>().windows(2) {
+            let ok = |p: &str, n: usize| {
+                p.len() == n && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            };
+            if ok(part[0], 6) && ok(part[1], 16) {
+                found.push(format!("{}.{}", part[0], part[1]));
+            }
+        }
+        for piece in w.split('.') {
+            if piece.len() == 64 && piece.bytes().all(|b| b.is_ascii_hexdigit()) {
+                found.push(piece.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Every argv the simulated hosts recorded, as text.
+fn recorded_argv(lab: &Lab) -> String {
+    lab.node_names()
+        .iter()
+        .flat_map(|n| lab.log(n))
+        .map(|entry| entry["argv"].to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `kubeadm SUB ...` runs on `node` (`init` does not count `init phase ...`).
+fn kubeadm_calls(lab: &Lab, node: &str, sub: &str) -> usize {
+    lab.log(node)
+        .iter()
+        .filter(|e| e["tool"] == "kubeadm" && e["argv"][0] == sub && e["argv"][1] != "phase")
+        .count()
+}
+
+fn empty_to_converged(transport: Transport) {
+    let Some(lab) = Lab::up(transport).speed(0.01).start_or_skip() else {
+        return;
+    };
+    let config = lab.config();
+    let (run, events) = apply_json(&lab, &config);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(events[0]["event"], "plan");
+    assert_eq!(events[0]["plan"]["summary"]["add"], 13, "{}", events[0]);
+    let r = recap(&events);
+    assert_eq!(r["joined"], 12, "{r}");
+    assert_eq!(r["failed_steps"], 0);
+    for n in lab.node_names() {
+        assert_eq!(node_result(r, &n), "changed", "{n}");
+    }
+    // The DAG's guarantees, seen from outside: a worker joined only after
+    // the last control plane and the gate; the token revoked last.
+    let pos = |id: &str| {
+        events
+            .iter()
+            .position(|e| e["step"] == id && e["event"] == "step_started")
+            .unwrap()
+    };
+    let done = |id: &str| {
+        events
+            .iter()
+            .position(|e| e["step"] == id && e["event"] == "step_finished")
+            .unwrap()
+    };
+    assert!(done("join-control-plane/dalt") < pos("gate/before-worker-joins"));
+    assert!(done("gate/before-worker-joins") < pos("join-worker/fenn"));
+    assert!(done("join-worker/velaryon") < pos("revoke-token"));
+
+    let plan = lab.gt(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, Some(0), "a converged cluster plans no changes: {plan}");
+    let status = lab.gt(&["status", "--json"]);
+    let ready = serde_json::from_str::<Value>(&status.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["ready"] == "True")
+        .count();
+    assert_eq!(ready, 12, "{status}");
+
+    // A second apply does nothing, and runs no kubeadm anywhere.
+    let joins_before: usize = lab.node_names().iter().map(|n| kubeadm_calls(&lab, n, "join")).sum();
+    let again = lab.gt(&["apply", "--auto-approve"]);
+    assert_eq!(again.code, Some(0), "{again}");
+    assert!(again.stdout.contains("No changes."), "{again}");
+    let joins_after: usize = lab.node_names().iter().map(|n| kubeadm_calls(&lab, n, "join")).sum();
+    assert_eq!(joins_before, joins_after);
+    assert_eq!(kubeadm_calls(&lab, "bettley", "init"), 1);
+
+    // No secret in what gt printed, nor in any process's argv on the hosts.
+    for text in [&run.stdout, &run.stderr, &again.stdout, &recorded_argv(&lab)] {
+        assert_eq!(secrets_in(text), Vec::<String>::new());
+    }
+    let join_argv: Vec<String> = lab
+        .log("fenn")
+        .iter()
+        .filter(|e| e["tool"] == "kubeadm" && e["argv"][0] == "join")
+        .map(|e| e["argv"].to_string())
+        .collect();
+    assert_eq!(join_argv, vec![r#"["join","--config=/dev/stdin"]"#]);
+}
+
+#[test]
+fn one_apply_takes_an_empty_goldentooth_to_twelve_ready_nodes() {
+    empty_to_converged(Transport::Local);
+}
+
+#[test]
+fn one_apply_converges_over_real_ssh() {
+    empty_to_converged(Transport::Ssh);
+}
+
+#[test]
+fn a_node_added_to_the_file_is_the_only_one_that_joins() {
+    let lab = Lab::up(Transport::Local).speed(0.01).start();
+    let without = variant(&lab, "without-lipps.toml", Some("lipps"), "");
+    let (run, events) = apply_json(&lab, &without);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(recap(&events)["joined"], 11);
+    assert_eq!(kubeadm_calls(&lab, "lipps", "join"), 0);
+
+    let (run, events) = apply_json(&lab, &lab.config());
+    assert_eq!(run.code, Some(0), "{run}");
+    let mut started = started_steps(&events);
+    started.sort();
+    assert_eq!(
+        started,
+        ["gate/before-worker-joins", "join-worker/lipps", "mint-token", "revoke-token", "update/lipps"]
+    );
+    let r = recap(&events);
+    assert_eq!(r["joined"], 1);
+    assert_eq!(node_result(r, "lipps"), "changed");
+    assert_eq!(node_result(r, "fenn"), "ok");
+    assert_eq!(kubeadm_calls(&lab, "bettley", "init"), 1);
+    assert_eq!(lab.gt(&["plan", "--detailed-exitcode"]).code, Some(0));
+}
+
+#[test]
+fn a_failed_worker_join_is_reported_once_the_others_join_and_a_reapply_converges() {
+    let lab = Lab::up(Transport::Local).speed(0.01).start();
+    lab.fault("jast", &["fail-join"]);
+    let (run, events) = apply_json(&lab, &lab.config());
+    assert_eq!(run.code, Some(1), "{run}");
+    let r = recap(&events);
+    assert_eq!(node_result(r, "jast"), "failed");
+    assert_eq!(r["failures"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["failures"][0]["step"], "join-worker/jast");
+    assert!(
+        r["failures"][0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("kubeadm join on jast exited 1: error execution phase preflight"),
+        "{r}"
+    );
+    let skipped = finished(&events, "update/jast");
+    assert_eq!(skipped["status"], "skipped");
+    assert_eq!(skipped["reason"], "upstream failed (join-worker/jast)");
+    for n in ["erenford", "fenn", "velaryon", "cargyll"] {
+        assert_eq!(node_result(r, n), "changed", "{n}");
+    }
+    assert_eq!(finished(&events, "revoke-token")["status"], "succeeded");
+    assert_eq!(r["joined"], 11);
+
+    // The next plan tells the truth: jast, and only jast, still to join.
+    let plan = lab.gt(&["plan", "--json"]);
+    let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let changed: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(changed, ["node.jast"]);
+
+    // The fault was one-shot (healed): re-applying converges without redoing the rest.
+    let (run, events) = apply_json(&lab, &lab.config());
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(recap(&events)["joined"], 1);
+    assert_eq!(lab.gt(&["plan", "--detailed-exitcode"]).code, Some(0));
+    assert_eq!(kubeadm_calls(&lab, "fenn", "join"), 1);
+}
+
+#[test]
+fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
+    let lab = Lab::up(Transport::Local).speed(0.01).start();
+    let without = variant(&lab, "without-lipps.toml", Some("lipps"), "");
+    assert_eq!(apply_json(&lab, &without).0.code, Some(0));
+    lab.fault("cargyll", &["apiserver-down"]);
+    let impatient = variant(&lab, "impatient.toml", None, "\n[apply]\ngate_timeout = \"2s\"\n");
+    let (run, events) = apply_json(&lab, &impatient);
+    assert_eq!(run.code, Some(1), "{run}");
+    let gate = finished(&events, "gate/before-worker-joins");
+    assert_eq!(gate["status"], "failed");
+    let why = gate["reason"].as_str().unwrap();
+    assert!(
+        why.starts_with("the control plane was not ready within 2s (gate_timeout in [apply]): API server on cargyll not ready"),
+        "{why}"
+    );
+    assert!(why.contains(" for 2."), "says for how long: {why}");
+    assert!(!why.contains("bettley"), "only what was not ready: {why}");
+    assert_eq!(finished(&events, "join-worker/lipps")["status"], "skipped");
+    assert_eq!(finished(&events, "revoke-token")["status"], "succeeded");
+    assert_eq!(kubeadm_calls(&lab, "lipps", "join"), 0);
+
+    lab.fault("cargyll", &["heal"]);
+    let (run, _) = apply_json(&lab, &impatient);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(kubeadm_calls(&lab, "lipps", "join"), 1);
+}
+
+#[test]
+fn ctrl_c_lets_the_running_join_finish_revokes_the_token_and_recaps() {
+    // Slow enough that the walk is caught mid-way.
+    let lab = Lab::up(Transport::Local).speed(0.05).start();
+    let mut child = Command::new(lab_support::GT)
+        .args(["--config", lab.config().to_str().unwrap(), "apply", "--auto-approve", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut events: Vec<Value> = vec![];
+    for line in lines.by_ref() {
+        let e: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let at_cp_join = e["event"] == "step_started" && e["step"] == "join-control-plane/cargyll";
+        events.push(e);
+        if at_cp_join {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            break;
+        }
+    }
+    for line in lines {
+        events.push(serde_json::from_str(&line.unwrap()).unwrap());
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert!(events.iter().any(|e| e["event"] == "interrupted"));
+    assert_eq!(finished(&events, "join-control-plane/cargyll")["status"], "succeeded");
+    assert_eq!(finished(&events, "join-control-plane/dalt")["status"], "cancelled");
+    assert_eq!(finished(&events, "join-worker/fenn")["status"], "cancelled");
+    assert_eq!(finished(&events, "revoke-token")["status"], "succeeded");
+    let r = recap(&events);
+    assert_eq!(r["interrupted"], true);
+    // cargyll joined; its labels were not set: partly done, and said so.
+    assert_eq!(node_result(r, "cargyll"), "skipped");
+    let cargyll = r["nodes"].as_array().unwrap().iter().find(|n| n["node"] == "cargyll").unwrap();
+    assert_eq!(
+        cargyll["detail"],
+        "done: join-control-plane/cargyll; not done: update/cargyll (interrupted before it started)"
+    );
+    assert_eq!(node_result(r, "fenn"), "skipped");
+    let deletes = lab
+        .log("bettley")
+        .iter()
+        .filter(|e| e["tool"] == "kubeadm" && e["argv"][1] == "delete" && e["exit"] == 0)
+        .count();
+    assert_eq!(deletes, 1, "the token init made for this run is revoked");
+
+    // Nothing half-applied: the next apply picks up where this one stopped.
+    let (run, events) = apply_json(&lab, &lab.config());
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(recap(&events)["joined"], 10);
+    assert_eq!(kubeadm_calls(&lab, "cargyll", "join"), 1);
+}
