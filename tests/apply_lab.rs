@@ -24,7 +24,9 @@ fn apply_json(lab: &Lab, config: &PathBuf) -> (Run, Vec<Value>) {
     let events = run
         .stdout
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON event ({e}): {l}\n{run}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON event ({e}): {l}\n{run}"))
+        })
         .collect();
     (run, events)
 }
@@ -87,7 +89,9 @@ fn secrets_in(text: &str) -> Vec<String> {
     for w in words {
         for part in w.split('.').collect::<Vec<_>>().windows(2) {
             let ok = |p: &str, n: usize| {
-                p.len() == n && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                p.len() == n
+                    && p.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
             };
             if ok(part[0], 6) && ok(part[1], 16) {
                 found.push(format!("{}.{}", part[0], part[1]));
@@ -154,7 +158,11 @@ fn empty_to_converged(transport: Transport) {
     assert!(done("join-worker/velaryon") < pos("revoke-token"));
 
     let plan = lab.gt(&["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, Some(0), "a converged cluster plans no changes: {plan}");
+    assert_eq!(
+        plan.code,
+        Some(0),
+        "a converged cluster plans no changes: {plan}"
+    );
     let status = lab.gt(&["status", "--json"]);
     let ready = serde_json::from_str::<Value>(&status.stdout)
         .unwrap()
@@ -166,16 +174,29 @@ fn empty_to_converged(transport: Transport) {
     assert_eq!(ready, 12, "{status}");
 
     // A second apply does nothing, and runs no kubeadm anywhere.
-    let joins_before: usize = lab.node_names().iter().map(|n| kubeadm_calls(&lab, n, "join")).sum();
+    let joins_before: usize = lab
+        .node_names()
+        .iter()
+        .map(|n| kubeadm_calls(&lab, n, "join"))
+        .sum();
     let again = lab.gt(&["apply", "--auto-approve"]);
     assert_eq!(again.code, Some(0), "{again}");
     assert!(again.stdout.contains("No changes."), "{again}");
-    let joins_after: usize = lab.node_names().iter().map(|n| kubeadm_calls(&lab, n, "join")).sum();
+    let joins_after: usize = lab
+        .node_names()
+        .iter()
+        .map(|n| kubeadm_calls(&lab, n, "join"))
+        .sum();
     assert_eq!(joins_before, joins_after);
     assert_eq!(kubeadm_calls(&lab, "bettley", "init"), 1);
 
     // No secret in what gt printed, nor in any process's argv on the hosts.
-    for text in [&run.stdout, &run.stderr, &again.stdout, &recorded_argv(&lab)] {
+    for text in [
+        &run.stdout,
+        &run.stderr,
+        &again.stdout,
+        &recorded_argv(&lab),
+    ] {
         assert_eq!(secrets_in(text), Vec::<String>::new());
     }
     let join_argv: Vec<String> = lab
@@ -212,7 +233,13 @@ fn a_node_added_to_the_file_is_the_only_one_that_joins() {
     started.sort();
     assert_eq!(
         started,
-        ["gate/before-worker-joins", "join-worker/lipps", "mint-token", "revoke-token", "update/lipps"]
+        [
+            "gate/before-worker-joins",
+            "join-worker/lipps",
+            "mint-token",
+            "revoke-token",
+            "update/lipps"
+        ]
     );
     let r = recap(&events);
     assert_eq!(r["joined"], 1);
@@ -273,7 +300,12 @@ fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
     let without = variant(&lab, "without-lipps.toml", Some("lipps"), "");
     assert_eq!(apply_json(&lab, &without).0.code, Some(0));
     lab.fault("cargyll", &["apiserver-down"]);
-    let impatient = variant(&lab, "impatient.toml", None, "\n[apply]\ngate_timeout = \"2s\"\n");
+    let impatient = variant(
+        &lab,
+        "impatient.toml",
+        None,
+        "\n[apply]\ngate_timeout = \"2s\"\n",
+    );
     let (run, events) = apply_json(&lab, &impatient);
     assert_eq!(run.code, Some(1), "{run}");
     let gate = finished(&events, "gate/before-worker-joins");
@@ -300,7 +332,13 @@ fn ctrl_c_lets_the_running_join_finish_revokes_the_token_and_recaps() {
     // Slow enough that the walk is caught mid-way.
     let lab = Lab::up(Transport::Local).speed(0.05).start();
     let mut child = Command::new(lab_support::GT)
-        .args(["--config", lab.config().to_str().unwrap(), "apply", "--auto-approve", "--json"])
+        .args([
+            "--config",
+            lab.config().to_str().unwrap(),
+            "apply",
+            "--auto-approve",
+            "--json",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -324,15 +362,26 @@ fn ctrl_c_lets_the_running_join_finish_revokes_the_token_and_recaps() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
     assert!(events.iter().any(|e| e["event"] == "interrupted"));
-    assert_eq!(finished(&events, "join-control-plane/cargyll")["status"], "succeeded");
-    assert_eq!(finished(&events, "join-control-plane/dalt")["status"], "cancelled");
+    assert_eq!(
+        finished(&events, "join-control-plane/cargyll")["status"],
+        "succeeded"
+    );
+    assert_eq!(
+        finished(&events, "join-control-plane/dalt")["status"],
+        "cancelled"
+    );
     assert_eq!(finished(&events, "join-worker/fenn")["status"], "cancelled");
     assert_eq!(finished(&events, "revoke-token")["status"], "succeeded");
     let r = recap(&events);
     assert_eq!(r["interrupted"], true);
     // cargyll joined; its labels were not set: partly done, and said so.
     assert_eq!(node_result(r, "cargyll"), "skipped");
-    let cargyll = r["nodes"].as_array().unwrap().iter().find(|n| n["node"] == "cargyll").unwrap();
+    let cargyll = r["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == "cargyll")
+        .unwrap();
     assert_eq!(
         cargyll["detail"],
         "done: join-control-plane/cargyll; not done: update/cargyll (interrupted before it started)"

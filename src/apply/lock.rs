@@ -19,8 +19,9 @@ use crate::spec::{Node, Spec};
 use crate::transport::{shell_quote, Cmd, Host, Hosts, TransportError};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// Where the lock lives on its host (under `${GT_HOST_ROOT}` in the lab).
 pub const LOCK_PATH: &str = "/var/lib/gt/apply.lock";
@@ -182,7 +183,7 @@ pub struct HeldLock {
     took_over: Option<LockInfo>,
     host: Arc<dyn Host>,
     vars: Vars,
-    lost: Arc<Mutex<Option<String>>>,
+    lost: watch::Receiver<Option<String>>,
     renewal: tokio::task::JoinHandle<()>,
 }
 
@@ -233,7 +234,13 @@ impl HeldLock {
 
     /// Why the lock is no longer ours, once renewal found out.
     pub fn lost(&self) -> Option<String> {
-        self.lost.lock().expect("not poisoned").clone()
+        self.lost.borrow().clone()
+    }
+
+    /// Changes to `Some(why)` when renewal finds the lock is no longer ours:
+    /// an apply can stop starting steps then, as on Ctrl-C.
+    pub fn watch_lost(&self) -> watch::Receiver<Option<String>> {
+        self.lost.clone()
     }
 
     /// Stops renewing and removes the file if it still holds our run id.
@@ -334,13 +341,13 @@ pub async fn acquire(
             let _ = run_op(&host, name, "remove", &vars).await;
             return Err(held(other));
         }
-        let lost = Arc::new(Mutex::new(None));
+        let (lost_tx, lost) = watch::channel(None);
         let renewal = tokio::spawn(renew_forever(
             host.clone(),
             name.to_string(),
             vars.clone(),
             Duration::from_secs(lease_secs) / 4,
-            lost.clone(),
+            lost_tx,
         ));
         return Ok(HeldLock {
             lock_host: name.to_string(),
@@ -466,7 +473,7 @@ async fn renew_forever(
     lock_host: String,
     vars: Vars,
     every: Duration,
-    lost: Arc<Mutex<Option<String>>>,
+    lost: watch::Sender<Option<String>>,
 ) {
     loop {
         tokio::time::sleep(every).await;
@@ -487,7 +494,7 @@ async fn renew_forever(
             }
             other => format!("renewal answered {other:?}"),
         };
-        *lost.lock().expect("not poisoned") = Some(why);
+        lost.send_replace(Some(why));
         return;
     }
 }
