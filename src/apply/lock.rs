@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 /// Where the lock lives on its host (under `${GT_HOST_ROOT}` in the lab).
 pub const LOCK_PATH: &str = "/var/lib/gt/apply.lock";
@@ -184,6 +184,7 @@ pub struct HeldLock {
     host: Arc<dyn Host>,
     vars: Vars,
     lost: watch::Receiver<Option<String>>,
+    stop_renewing: Arc<Notify>,
     renewal: tokio::task::JoinHandle<()>,
 }
 
@@ -245,8 +246,11 @@ impl HeldLock {
 
     /// Stops renewing and removes the file if it still holds our run id.
     /// `Err(Lost)` when it did not (our lease ran out and someone took it).
-    pub async fn release(self) -> Result<(), LockError> {
-        self.renewal.abort();
+    pub async fn release(mut self) -> Result<(), LockError> {
+        // A renewal in flight would write the file back after we remove it:
+        // let it finish rather than abort it halfway.
+        self.stop_renewing.notify_one();
+        let _ = tokio::time::timeout(COMMAND_TIMEOUT * 2, &mut self.renewal).await;
         let out = run_op(&self.host, &self.lock_host, "remove", &self.vars).await?;
         match out.status.as_str() {
             // Still ours when removed: nobody else held it in between.
@@ -342,12 +346,14 @@ pub async fn acquire(
             return Err(held(other));
         }
         let (lost_tx, lost) = watch::channel(None);
+        let stop_renewing = Arc::new(Notify::new());
         let renewal = tokio::spawn(renew_forever(
             host.clone(),
             name.to_string(),
             vars.clone(),
             Duration::from_secs(lease_secs) / 4,
             lost_tx,
+            stop_renewing.clone(),
         ));
         return Ok(HeldLock {
             lock_host: name.to_string(),
@@ -357,6 +363,7 @@ pub async fn acquire(
             host,
             vars,
             lost,
+            stop_renewing,
             renewal,
         });
     }
@@ -474,9 +481,13 @@ async fn renew_forever(
     vars: Vars,
     every: Duration,
     lost: watch::Sender<Option<String>>,
+    stop: Arc<Notify>,
 ) {
     loop {
-        tokio::time::sleep(every).await;
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.notified() => return,
+        }
         // A failed renewal (a network blip) is retried at the next tick; the
         // lease leaves three more before the lock expires.
         let Ok(out) = run_op(&host, &lock_host, "renew", &vars).await else {
