@@ -248,9 +248,18 @@ fn no_reachable_control_plane_names_each_one_and_why() {
     let err = op.acquire(&op.hosts(), "run-1", LONG).unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, LockError::NoLockHost { .. }), "{message}");
-    for cp in ["bettley: ", "cargyll: ", "dalt: "] {
+    assert!(
+        message.starts_with(
+            "cannot take the apply lock of cluster goldentooth: no control plane could be reached (bettley: "
+        ),
+        "{message}"
+    );
+    for cp in ["bettley: ", "; cargyll: ", "; dalt: "] {
         assert!(message.contains(cp), "{message}");
     }
+    lab.gt(&["unlock"]).assert_code(1).assert_stderr_contains(
+        "error: cannot look for the apply lock of cluster goldentooth: no control plane could be reached (",
+    );
 }
 
 /// Two applies with their own connections try at the same moment; the winners.

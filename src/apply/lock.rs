@@ -121,12 +121,14 @@ pub enum LockError {
     },
 
     #[error(
-        "cannot take the apply lock of cluster {cluster}: no control plane could be reached ({tried}); \
+        "cannot {action} the apply lock of cluster {cluster}: no control plane could be reached ({tried}); \
          the lock lives on the bootstrap node, or the next control plane that answers: fix the \
          connection to one of them and run gt again",
         tried = .tried.iter().map(|(h, why)| format!("{h}: {why}")).collect::<Vec<_>>().join("; ")
     )]
     NoLockHost {
+        /// `take` or `look for`.
+        action: &'static str,
         cluster: String,
         tried: Vec<(String, String)>,
     },
@@ -368,6 +370,7 @@ pub async fn acquire(
         });
     }
     Err(LockError::NoLockHost {
+        action: "take",
         cluster: spec.cluster.name.clone(),
         tried,
     })
@@ -411,6 +414,7 @@ pub async fn current(spec: &Spec, hosts: &Hosts) -> Result<Lookup, LockError> {
     }
     if lookup.looked_on.is_empty() {
         return Err(LockError::NoLockHost {
+            action: "look for",
             cluster: spec.cluster.name.clone(),
             tried: lookup.unreachable,
         });
