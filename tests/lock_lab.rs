@@ -262,14 +262,15 @@ fn no_reachable_control_plane_names_each_one_and_why() {
     );
 }
 
-/// Two applies with their own connections try at the same moment; the winners.
+/// Two applies, each a task with its own connections, try at the same moment; the winners.
 fn race(op: &Operator, a: &str, b: &str) -> Vec<lock::HeldLock> {
-    let (ha, hb) = (op.hosts(), op.hosts());
+    let contender = |run: &str| {
+        let (spec, hosts, run) = (op.spec.clone(), op.hosts(), run.to_string());
+        async move { lock::acquire(&spec, &hosts, &run, LONG).await }
+    };
     let (x, y) = op.rt.block_on(async {
-        tokio::join!(
-            lock::acquire(&op.spec, &ha, a, LONG),
-            lock::acquire(&op.spec, &hb, b, LONG)
-        )
+        let (x, y) = tokio::join!(tokio::spawn(contender(a)), tokio::spawn(contender(b)));
+        (x.unwrap(), y.unwrap())
     });
     [x, y]
         .into_iter()
