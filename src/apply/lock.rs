@@ -753,6 +753,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_bootstrap_node_is_tried_first_then_present_control_planes_in_file_order() {
+        let mut src = String::from(
+            "[cluster]\nname = \"t\"\nkubernetes_version = \"1.32\"\nendpoint = \"10.4.0.10:6443\"\n\
+             pod_cidr = \"192.168.0.0/16\"\nservice_cidr = \"172.16.0.0/20\"\nbootstrap = \"cargyll\"\n\
+             [cluster.cni]\nname = \"calico\"\nmanifest = \"https://example.invalid/c.yaml\"\n\
+             [defaults]\narch = \"arm64\"\n",
+        );
+        for (i, (name, role, state)) in [
+            ("bettley", "control-plane", "present"),
+            ("erenford", "worker", "present"),
+            ("cargyll", "control-plane", "present"),
+            ("dalt", "control-plane", "absent"),
+            ("oakheart", "control-plane", "present"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            src.push_str(&format!(
+                "[nodes.{name}]\nrole = \"{role}\"\naddress = \"10.4.0.{}\"\nstate = \"{state}\"\n",
+                11 + i
+            ));
+        }
+        let spec = crate::spec::load_str(&src, std::path::Path::new("cluster.toml"))
+            .unwrap_or_else(|d| panic!("{d}"));
+        let order: Vec<&str> = lock_hosts(&spec).iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(order, ["cargyll", "bettley", "oakheart"]);
+    }
+
+    #[test]
     fn ages_read_like_a_clock() {
         assert_eq!(human(Duration::from_secs(7)), "7s");
         assert_eq!(human(Duration::from_secs(192)), "3m12s");
