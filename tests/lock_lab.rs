@@ -235,6 +235,9 @@ fn with_the_bootstrap_node_down_the_lock_lands_on_the_next_control_plane() {
         !lock_file(&lab, "bettley").exists(),
         "the newcomer let bettley go"
     );
+    lab.gt(&["unlock"])
+        .assert_code(1)
+        .assert_stdout_contains("The apply lock of cluster goldentooth is on cargyll (");
     op.rt.block_on(held.release()).unwrap();
 }
 
