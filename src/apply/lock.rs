@@ -15,6 +15,7 @@
 //! lock is taken over (moved aside with `mv`, which only one of several
 //! takers can do) and the new holder is told so.
 
+use super::steps::{host_name, user_name};
 use crate::spec::{Node, Spec};
 use crate::transport::{shell_quote, Cmd, Host, Hosts, TransportError};
 use serde::{Deserialize, Serialize};
@@ -529,11 +530,12 @@ struct Vars {
 
 impl Vars {
     fn ours(cluster: &str, run_id: &str, lease: u64) -> Vars {
-        let host = hostname();
+        // The same `user@machine` as the run's operator in events and the recap.
+        let host = host_name();
         Vars {
             lease,
             started: None,
-            holder: format!("{}@{host}", username()),
+            holder: format!("{}@{host}", user_name()),
             host,
             pid: std::process::id(),
             run_id: run_id.to_string(),
@@ -719,33 +721,6 @@ fn rfc3339(epoch: i64) -> String {
         std::time::UNIX_EPOCH + Duration::from_secs(epoch.max(0) as u64),
     )
     .to_string()
-}
-
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
-    // within it (or truncates, which we tolerate).
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
-fn username() -> String {
-    // SAFETY: getpwuid's result is copied out at once.
-    let from_passwd = unsafe {
-        let pw = libc::getpwuid(libc::geteuid());
-        (!pw.is_null()).then(|| {
-            std::ffi::CStr::from_ptr((*pw).pw_name)
-                .to_string_lossy()
-                .into_owned()
-        })
-    };
-    from_passwd
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]
