@@ -424,14 +424,14 @@ pub async fn current(spec: &Spec, hosts: &Hosts) -> Result<Lookup, LockError> {
 }
 
 /// Removes the lock on `lock_host`: any lock when `expected_run_id` is
-/// `None`, else only that run's. Returns what was removed (`None`: there was
-/// no lock). A lock of another run is `Err(Held)` and stays.
+/// `None`, else only that run's. `Ok(false)`: there was no lock. A lock of
+/// another run is `Err(Held)` and stays.
 pub async fn remove(
     spec: &Spec,
     hosts: &Hosts,
     lock_host: &str,
     expected_run_id: Option<&str>,
-) -> Result<Option<FoundLock>, LockError> {
+) -> Result<bool, LockError> {
     let vars = match expected_run_id {
         Some(id) => Vars::ours(&spec.cluster.name, id, 1),
         None => Vars::anyone(&spec.cluster.name),
@@ -445,15 +445,8 @@ pub async fn remove(
         })?;
     let out = run_op(&host, lock_host, "remove", &vars).await?;
     match out.status.as_str() {
-        "none" => Ok(None),
-        "removed" => Ok(Some(found_from(lock_host, &out).unwrap_or_else(|_| {
-            FoundLock {
-                lock_host: lock_host.to_string(),
-                path: out.path.clone(),
-                info: unreadable_info(&spec.cluster.name),
-                host_now: out.now,
-            }
-        }))),
+        "none" => Ok(false),
+        "removed" => Ok(true),
         "other" => Err(held(found_from(lock_host, &out)?)),
         _ => Err(unexpected(lock_host, "remove the apply lock", &out)),
     }
@@ -683,21 +676,6 @@ fn unexpected(lock_host: &str, what: &str, out: &ScriptOut) -> LockError {
         what: what.to_string(),
         code: out.code,
         stderr: format!("unexpected answer {:?} {}", out.status, out.stderr.trim()),
-    }
-}
-
-fn unreadable_info(cluster: &str) -> LockInfo {
-    LockInfo {
-        holder: "(unreadable)".into(),
-        host: String::new(),
-        pid: 0,
-        started: String::new(),
-        started_unix: 0,
-        expires: String::new(),
-        expires_unix: 0,
-        run_id: String::new(),
-        cluster: cluster.to_string(),
-        gt_version: String::new(),
     }
 }
 

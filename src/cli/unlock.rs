@@ -115,11 +115,11 @@ async fn unlock_with(spec: &Spec, hosts: &Hosts, yes: bool) -> u8 {
     };
     // Only the lock shown: if it changed hands meanwhile, the new one stays.
     match lock::remove(spec, hosts, lock_host, run_id).await {
-        Ok(Some(_)) => {
+        Ok(true) => {
             println!("Removed the apply lock of cluster {cluster} from {lock_host}.");
             exit::OK
         }
-        Ok(None) => {
+        Ok(false) => {
             println!("The lock was released in the meantime; nothing to remove.");
             exit::OK
         }
