@@ -217,6 +217,26 @@ fn renewal_notices_that_the_lock_was_taken_away() {
 }
 
 #[test]
+fn a_lock_host_that_stops_answering_for_a_whole_lease_means_the_lock_is_lost() {
+    let lab = Lab::up(Transport::Local).start();
+    let op = Operator::of(&lab);
+    let held = op
+        .acquire(&op.hosts(), "cut-off", Duration::from_secs(1))
+        .unwrap();
+    lab.fault("bettley", &["down"]);
+    let mut lost = held.watch_lost();
+    op.rt
+        .block_on(async {
+            tokio::time::timeout(Duration::from_secs(30), lost.wait_for(Option::is_some)).await
+        })
+        .expect("renewal gives up within 30 s")
+        .unwrap();
+    let why = held.lost().unwrap();
+    assert!(why.starts_with("gt could not renew it for "), "{why}");
+    assert!(why.contains("bettley is down"), "{why}");
+}
+
+#[test]
 fn with_the_bootstrap_node_down_the_lock_lands_on_the_next_control_plane() {
     let lab = Lab::up(Transport::Local).start();
     lab.fault("bettley", &["down"]);

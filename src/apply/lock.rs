@@ -21,7 +21,7 @@ use crate::transport::{shell_quote, Cmd, Host, Hosts, TransportError};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 
 /// Where the lock lives on its host (under `${GT_HOST_ROOT}` in the lab).
@@ -354,7 +354,7 @@ pub async fn acquire(
             host.clone(),
             name.to_string(),
             vars.clone(),
-            Duration::from_secs(lease_secs) / 4,
+            Duration::from_secs(lease_secs),
             lost_tx,
             stop_renewing.clone(),
         ));
@@ -477,31 +477,42 @@ async fn renew_forever(
     host: Arc<dyn Host>,
     lock_host: String,
     vars: Vars,
-    every: Duration,
+    lease: Duration,
     lost: watch::Sender<Option<String>>,
     stop: Arc<Notify>,
 ) {
+    let mut renewed = Instant::now();
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(lease / 4) => {}
             _ = stop.notified() => return,
         }
-        // A failed renewal (a network blip) is retried at the next tick; the
-        // lease leaves three more before the lock expires.
-        let Ok(out) = run_op(&host, &lock_host, "renew", &vars).await else {
-            continue;
-        };
-        let why = match out.status.as_str() {
-            "renewed" => continue,
-            "gone" => "the lock file was removed (gt unlock?)".to_string(),
-            "stolen" => match parse_info(&out.content) {
-                Ok(i) => format!("the lock now belongs to {}", i.who()),
-                Err(_) => "the lock file was replaced".into(),
+        let why = match run_op(&host, &lock_host, "renew", &vars).await {
+            Ok(out) => match out.status.as_str() {
+                "renewed" => {
+                    renewed = Instant::now();
+                    continue;
+                }
+                "gone" => "the lock file was removed (gt unlock?)".to_string(),
+                "stolen" => match parse_info(&out.content) {
+                    Ok(i) => format!("the lock now belongs to {}", i.who()),
+                    Err(_) => "the lock file was replaced".into(),
+                },
+                "expired" => {
+                    "its lease ran out before gt could renew it (gt or the host stalled)".into()
+                }
+                other => format!("renewal answered {other:?}"),
             },
-            "expired" => {
-                "its lease ran out before gt could renew it (gt or the host stalled)".into()
+            // A network blip: retried at the next tick, the lease leaves three
+            // more. Past the lease the lock has expired where others see it,
+            // and they may fall back to another control plane.
+            Err(e) if renewed.elapsed() >= lease => {
+                format!(
+                    "gt could not renew it for {}: {e}",
+                    human(renewed.elapsed())
+                )
             }
-            other => format!("renewal answered {other:?}"),
+            Err(_) => continue,
         };
         lost.send_replace(Some(why));
         return;
