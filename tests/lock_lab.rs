@@ -339,6 +339,26 @@ fn of_two_applies_racing_for_an_expired_lock_exactly_one_takes_it_over() {
     op.rt.block_on(winner.release()).unwrap();
 }
 
+#[test]
+fn a_taker_that_died_mid_takeover_blocks_takeovers_until_gt_unlock() {
+    let lab = Lab::up(Transport::Local).start();
+    let op = Operator::of(&lab);
+    leave_an_expired_lock(&lab, &op, "crashed");
+    // What a taker leaves when it dies between its mkdir and its mv.
+    let expires = lock_json(&lab, "bettley")["expires_unix"].as_i64().unwrap();
+    let gt_dir = lock_file(&lab, "bettley").parent().unwrap().to_path_buf();
+    std::fs::create_dir(gt_dir.join(format!(".apply.lock.takeover.{expires}"))).unwrap();
+    let err = op.acquire(&op.hosts(), "next", LONG).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, LockError::Contended { .. }), "{message}");
+    assert!(message.ends_with("remove it with gt unlock"), "{message}");
+    lab.gt(&["unlock", "--yes"]).assert_ok();
+    let held = op.acquire(&op.hosts(), "next", LONG).unwrap();
+    op.rt.block_on(held.release()).unwrap();
+    let left: Vec<_> = std::fs::read_dir(&gt_dir).unwrap().flatten().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 /// A lock of `run` whose gt died (dropped, never renewed), once expired.
 fn leave_an_expired_lock(lab: &Lab, op: &Operator, run: &str) {
     drop(

@@ -12,8 +12,9 @@
 //! on the lock host's clock, so that clock skew between operators does not
 //! matter. The lock is a lease: a task renews it every lease/4 while it is
 //! held; a gt that is killed stops renewing and its lock expires. An expired
-//! lock is taken over (moved aside with `mv`, which only one of several
-//! takers can do) and the new holder is told so.
+//! lock is taken over by one of its takers (they exclude each other with
+//! `mkdir`; the winner replaces the file with `mv`, so it never goes missing)
+//! and the new holder is told so.
 
 use super::steps::{host_name, user_name};
 use crate::spec::{Node, Spec};
@@ -164,8 +165,9 @@ pub enum LockError {
     },
 
     #[error(
-        "the apply lock of cluster {cluster} on {lock_host} changed hands while gt was taking it; \
-         another apply is starting: run gt again in a moment"
+        "the apply lock of cluster {cluster} on {lock_host} is expired, but another gt has been \
+         taking it over for 5 s; run gt again in a moment, and if this keeps happening, remove \
+         it with gt unlock"
     )]
     Contended { cluster: String, lock_host: String },
 

@@ -58,16 +58,21 @@ acquire)
     # Live through the second expires_unix: seconds are whole, so an N-second
     # lease lasts N to N+1 seconds and a renewal every N/4 never falls short.
     if [ "$now" -le "$e" ]; then rm -f "$t"; say held "$cur"; exit 0; fi
-    # Expired. Of several takers only one mv finds the file; the others go round again.
-    mv "$f" "$s" 2>/dev/null || continue
-    if [ "$(cat "$s")" != "$cur" ]; then
-      # A fresh lock replaced the expired one after we read it: put it back.
-      ln "$s" "$f" 2>/dev/null
-      rm -f "$s"
-      continue
+    # Expired. Takers of this expired lock exclude each other with mkdir; the
+    # one inside replaces the file with mv, so the name never goes missing
+    # (a newcomer's ln never slips in, and the winner is always the taker).
+    k="$d/.apply.lock.takeover.$e"
+    if mkdir "$k" 2>/dev/null; then
+      if [ "$(cat "$f" 2>/dev/null)" = "$cur" ]; then
+        mv "$t" "$f" || { rmdir "$k"; exit 3; }
+        rmdir "$k"
+        say took-over "$cur"
+        exit 0
+      fi
+      rmdir "$k"
+    else
+      sleep 1
     fi
-    rm -f "$s"
-    if ln "$t" "$f" 2>/dev/null; then rm -f "$t"; say took-over "$cur"; exit 0; fi
   done
   rm -f "$t"
   say contended
@@ -95,6 +100,8 @@ remove)
     exit 0
   fi
   rm -f "$s"
+  # A taker that died between its mkdir and rmdir would block every takeover.
+  rmdir "$d"/.apply.lock.takeover.* 2>/dev/null
   say removed "$cur"
   ;;
 *)
