@@ -3,6 +3,7 @@
 //! "Apply"). Steps send events (`events`); they never print.
 
 pub mod events;
+pub mod lock;
 
 pub use events::{Event, Events, Failure, NodeRecap, NodeResult, Recap, StepStatus};
 pub mod recap;

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod hosts;
 pub mod lab;
 pub mod spine;
+mod unlock;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -55,6 +56,8 @@ pub enum Command {
     Status(hosts::StatusArgs),
     /// Run a command on a node, a group or all hosts, in parallel.
     Exec(hosts::ExecArgs),
+    /// Show the apply lock of the cluster, and remove it (a crashed apply's) after confirmation.
+    Unlock(unlock::UnlockArgs),
     /// A simulated cluster on this machine, for trying gt and for tests.
     #[command(subcommand)]
     Lab(lab::LabCommand),
@@ -91,6 +94,7 @@ pub fn run() -> ExitCode {
         Command::Observe(a) => hosts::observe(&ctx, a),
         Command::Status(a) => hosts::status(&ctx, a),
         Command::Exec(a) => hosts::exec(&ctx, a),
+        Command::Unlock(a) => unlock::unlock(&ctx, a),
         Command::Lab(c) => lab::run(&ctx, c),
     };
     ExitCode::from(code)

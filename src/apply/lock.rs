@@ -1,0 +1,815 @@
+//! One apply per cluster at a time: a lease on the cluster's own hosts.
+//!
+//! Two operators on two machines (or a cron job and a human) must exclude
+//! each other, so the lock is a file on the cluster, not on the machine gt
+//! runs on: `${GT_HOST_ROOT}/var/lib/gt/apply.lock` on the *lock host*, the
+//! bootstrap node, or when it cannot be reached the next control plane in
+//! file order that can. It is decided without an observation (the lock is
+//! taken before gt observes anything).
+//!
+//! Every operation is one remote POSIX sh command (`lock.sh`): the file is
+//! created with `ln` (atomic, fails when the name exists), compared and timed
+//! on the lock host's clock, so that clock skew between operators does not
+//! matter. The lock is a lease: a task renews it every lease/4 while it is
+//! held; a gt that is killed stops renewing and its lock expires. An expired
+//! lock is taken over by one of its takers (they exclude each other with
+//! `mkdir`; the winner replaces the file with `mv`, so it never goes missing)
+//! and the new holder is told so.
+
+use super::steps::{host_name, user_name};
+use crate::spec::{Node, Spec};
+use crate::transport::{shell_quote, Cmd, Host, Hosts, TransportError};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
+
+/// Where the lock lives on its host (under `${GT_HOST_ROOT}` in the lab).
+pub const LOCK_PATH: &str = "/var/lib/gt/apply.lock";
+
+/// The lease `gt apply` takes: a killed gt's lock is free again this long
+/// after its last renewal.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
+
+/// How long one lock command may take on its host.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+const SCRIPT: &str = include_str!("lock.sh");
+
+/// What the lock file holds (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// `user@machine` of the operator running the apply.
+    pub holder: String,
+    /// The machine gt runs on (its hostname).
+    pub host: String,
+    /// gt's process id on that machine.
+    pub pid: u32,
+    /// RFC 3339 UTC, on the lock host's clock.
+    pub started: String,
+    /// Seconds since the epoch, on the lock host's clock.
+    pub started_unix: i64,
+    /// RFC 3339 UTC, on the lock host's clock; renewals move it.
+    pub expires: String,
+    /// What expiry is decided on: seconds since the epoch, lock host's clock.
+    pub expires_unix: i64,
+    pub run_id: String,
+    pub cluster: String,
+    pub gt_version: String,
+}
+
+impl LockInfo {
+    /// `root@laptop (pid 4242, host laptop)`
+    pub fn who(&self) -> String {
+        format!("{} (pid {}, host {})", self.holder, self.pid, self.host)
+    }
+}
+
+/// A lock as found on a host, with that host's clock at the time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundLock {
+    /// The node holding the file.
+    pub lock_host: String,
+    /// The file's path there.
+    pub path: String,
+    pub info: LockInfo,
+    /// The lock host's clock when it was read (epoch seconds).
+    pub host_now: i64,
+}
+
+impl FoundLock {
+    pub fn age(&self) -> Duration {
+        secs_between(self.info.started_unix, self.host_now)
+    }
+    /// Time left before it expires (zero once expired).
+    pub fn expires_in(&self) -> Duration {
+        secs_between(self.host_now, self.info.expires_unix)
+    }
+    pub fn expired(&self) -> bool {
+        self.host_now > self.info.expires_unix
+    }
+}
+
+/// What `current` saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    /// The lock, on the first control plane (bootstrap first) that has one.
+    pub found: Option<FoundLock>,
+    /// Control planes that answered.
+    pub looked_on: Vec<String>,
+    /// Control planes that could not be asked, with why.
+    pub unreachable: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "another gt apply holds the lock of cluster {cluster} on {lock_host}: {who}, started {started} \
+         ({age} ago), expires {expires} (in {expires_in}); wait for it to finish, or if that apply \
+         is gone, run gt unlock",
+        cluster = .info.cluster,
+        who = .info.who(),
+        started = .info.started,
+        age = human(*.age),
+        expires = .info.expires,
+        expires_in = human(*.expires_in)
+    )]
+    Held {
+        lock_host: String,
+        info: Box<LockInfo>,
+        age: Duration,
+        expires_in: Duration,
+    },
+
+    #[error(
+        "cannot {action} the apply lock of cluster {cluster}: no control plane could be reached ({tried}); \
+         the lock lives on the bootstrap node, or the next control plane that answers: fix the \
+         connection to one of them and run gt again",
+        tried = .tried.iter().map(|(h, why)| format!("{h}: {why}")).collect::<Vec<_>>().join("; ")
+    )]
+    NoLockHost {
+        /// `take` or `look for`.
+        action: &'static str,
+        cluster: String,
+        tried: Vec<(String, String)>,
+    },
+
+    #[error("the apply lock on {lock_host}: {source}")]
+    Transport {
+        lock_host: String,
+        source: Box<TransportError>,
+    },
+
+    #[error(
+        "the apply lock file {path} on {lock_host} is not a lock gt can read ({why}); its content: \
+         {content:?}. If no gt apply is running, remove it with `gt unlock` (or `rm {path}` on \
+         {lock_host})"
+    )]
+    Corrupt {
+        lock_host: String,
+        path: String,
+        why: String,
+        content: String,
+    },
+
+    #[error(
+        "could not {what} on {lock_host} (exit {code}): {stderr}; gt keeps the lock in /var/lib/gt/apply.lock: \
+         check that /var/lib/gt there is writable by the ssh user (or sudo)"
+    )]
+    Remote {
+        lock_host: String,
+        what: String,
+        code: i32,
+        stderr: String,
+    },
+
+    #[error(
+        "the apply lock of cluster {cluster} on {lock_host} is expired, but another gt has been \
+         taking it over for 5 s; run gt again in a moment, and if this keeps happening, remove \
+         it with gt unlock"
+    )]
+    Contended { cluster: String, lock_host: String },
+
+    #[error(
+        "gt lost the apply lock on {lock_host} during the apply: {what}; another apply may have \
+         run at the same time: check the cluster with gt plan"
+    )]
+    Lost { lock_host: String, what: String },
+}
+
+/// The lock, held. Renewed in the background until `release` (or drop: a
+/// dropped lock is no longer renewed and expires at the end of its lease,
+/// like the lock of a gt that was killed).
+pub struct HeldLock {
+    lock_host: String,
+    path: String,
+    info: LockInfo,
+    took_over: Option<LockInfo>,
+    host: Arc<dyn Host>,
+    vars: Vars,
+    lost: watch::Receiver<Option<String>>,
+    stop_renewing: Arc<Notify>,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for HeldLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeldLock")
+            .field("lock_host", &self.lock_host)
+            .field("info", &self.info)
+            .field("took_over", &self.took_over)
+            .finish()
+    }
+}
+
+impl HeldLock {
+    /// The node holding the lock file.
+    pub fn host(&self) -> &str {
+        &self.lock_host
+    }
+
+    /// The lock file's path on that node.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// What the file says (as written at acquisition).
+    pub fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    /// The expired lock this one replaced.
+    pub fn took_over(&self) -> Option<&LockInfo> {
+        self.took_over.as_ref()
+    }
+
+    /// What to tell the user when an expired lock was taken over.
+    pub fn warning(&self) -> Option<String> {
+        let old = self.took_over.as_ref()?;
+        Some(format!(
+            "took over the expired apply lock of cluster {} on {}: {} started {} and stopped \
+             renewing it (its lease ended {}); if that apply is in fact still running, stop it",
+            old.cluster,
+            self.lock_host,
+            old.who(),
+            old.started,
+            old.expires
+        ))
+    }
+
+    /// Why the lock is no longer ours, once renewal found out.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.borrow().clone()
+    }
+
+    /// Changes to `Some(why)` when renewal finds the lock is no longer ours:
+    /// an apply can stop starting steps then, as on Ctrl-C.
+    pub fn watch_lost(&self) -> watch::Receiver<Option<String>> {
+        self.lost.clone()
+    }
+
+    /// Stops renewing and removes the file if it still holds our run id.
+    /// `Err(Lost)` when it did not (our lease ran out and someone took it).
+    pub async fn release(mut self) -> Result<(), LockError> {
+        // A renewal in flight would write the file back after we remove it:
+        // let it finish rather than abort it halfway.
+        self.stop_renewing.notify_one();
+        let _ = tokio::time::timeout(COMMAND_TIMEOUT * 2, &mut self.renewal).await;
+        let out = run_op(&self.host, &self.lock_host, "remove", &self.vars).await?;
+        match out.status.as_str() {
+            // Still ours when removed: nobody else held it in between.
+            "removed" => Ok(()),
+            "none" => Err(LockError::Lost {
+                lock_host: self.lock_host.clone(),
+                what: self
+                    .lost()
+                    .unwrap_or_else(|| "the lock file was removed (gt unlock?)".into()),
+            }),
+            "other" => Err(LockError::Lost {
+                lock_host: self.lock_host.clone(),
+                what: match parse_info(&out.content) {
+                    Ok(i) => format!("the lock now belongs to {}", i.who()),
+                    Err(_) => "the lock file was replaced".into(),
+                },
+            }),
+            _ => Err(unexpected(&self.lock_host, "release the apply lock", &out)),
+        }
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        self.renewal.abort();
+    }
+}
+
+/// The nodes that may hold the lock, in the order they are tried: the
+/// bootstrap node, then the other control planes in file order (nodes being
+/// removed excepted).
+pub fn lock_hosts(spec: &Spec) -> Vec<&Node> {
+    let bootstrap = spec.cluster.bootstrap.as_str();
+    let cps = || {
+        spec.nodes
+            .iter()
+            .filter(|n| n.is_control_plane() && n.is_present())
+    };
+    cps()
+        .filter(|n| n.name.as_str() == bootstrap)
+        .chain(cps().filter(|n| n.name.as_str() != bootstrap))
+        .collect()
+}
+
+/// Takes the apply lock of `spec`'s cluster for `run_id`, for `lease` (whole
+/// seconds, at least one), renewed every lease/4 until released.
+pub async fn acquire(
+    spec: &Spec,
+    hosts: &Hosts,
+    run_id: &str,
+    lease: Duration,
+) -> Result<HeldLock, LockError> {
+    let lease_secs = lease.as_secs().max(1);
+    let mut vars = Vars::ours(&spec.cluster.name, run_id, lease_secs);
+    let candidates = lock_hosts(spec);
+    let mut tried = Vec::new();
+    for (i, node) in candidates.iter().enumerate() {
+        let name = node.name.as_str();
+        let host = match hosts.get(name).await {
+            Ok(h) => h,
+            Err(e) => {
+                tried.push((name.to_string(), e.reason()));
+                continue;
+            }
+        };
+        let out = match run_op(&host, name, "acquire", &vars).await {
+            Ok(o) => o,
+            Err(LockError::Transport { source, .. }) => {
+                tried.push((name.to_string(), source.reason()));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let took_over = match out.status.as_str() {
+            "acquired" => None,
+            "took-over" => parse_info(&out.content).ok(),
+            "held" => return Err(held(found_from(name, &out)?)),
+            "corrupt" => return Err(corrupt(name, &out, "it has no expires_unix")),
+            "contended" => {
+                return Err(LockError::Contended {
+                    cluster: spec.cluster.name.clone(),
+                    lock_host: name.to_string(),
+                })
+            }
+            _ => return Err(unexpected(name, "take the apply lock", &out)),
+        };
+        vars.started = Some(out.now);
+        let info = vars.info(out.now);
+        // A control plane after this one may hold a lock taken while this one
+        // was unreachable (it is back now): that apply came first.
+        if let Some(other) = live_lock_on(hosts, &candidates[i + 1..], run_id).await {
+            let _ = run_op(&host, name, "remove", &vars).await;
+            return Err(held(other));
+        }
+        let (lost_tx, lost) = watch::channel(None);
+        let stop_renewing = Arc::new(Notify::new());
+        let renewal = tokio::spawn(renew_forever(
+            host.clone(),
+            name.to_string(),
+            vars.clone(),
+            Duration::from_secs(lease_secs),
+            lost_tx,
+            stop_renewing.clone(),
+        ));
+        return Ok(HeldLock {
+            lock_host: name.to_string(),
+            path: out.path,
+            info,
+            took_over,
+            host,
+            vars,
+            lost,
+            stop_renewing,
+            renewal,
+        });
+    }
+    Err(LockError::NoLockHost {
+        action: "take",
+        cluster: spec.cluster.name.clone(),
+        tried,
+    })
+}
+
+/// The lock as it stands: the first control plane (bootstrap first) with a
+/// lock file, expired or not. Reads only.
+pub async fn current(spec: &Spec, hosts: &Hosts) -> Result<Lookup, LockError> {
+    let vars = Vars::anyone(&spec.cluster.name);
+    let mut lookup = Lookup {
+        found: None,
+        looked_on: Vec::new(),
+        unreachable: Vec::new(),
+    };
+    for node in lock_hosts(spec) {
+        let name = node.name.as_str();
+        let out = match hosts.get(name).await {
+            Ok(h) => run_op(&h, name, "read", &vars).await,
+            Err(source) => Err(LockError::Transport {
+                lock_host: name.to_string(),
+                source: Box::new(source),
+            }),
+        };
+        let out = match out {
+            Ok(o) => o,
+            Err(LockError::Transport { source, .. }) => {
+                lookup.unreachable.push((name.to_string(), source.reason()));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        lookup.looked_on.push(name.to_string());
+        match out.status.as_str() {
+            "none" => {}
+            "found" => {
+                lookup.found = Some(found_from(name, &out)?);
+                return Ok(lookup);
+            }
+            _ => return Err(unexpected(name, "read the apply lock", &out)),
+        }
+    }
+    if lookup.looked_on.is_empty() {
+        return Err(LockError::NoLockHost {
+            action: "look for",
+            cluster: spec.cluster.name.clone(),
+            tried: lookup.unreachable,
+        });
+    }
+    Ok(lookup)
+}
+
+/// Removes the lock on `lock_host`: any lock when `expected_run_id` is
+/// `None`, else only that run's. `Ok(false)`: there was no lock. A lock of
+/// another run is `Err(Held)` and stays.
+pub async fn remove(
+    spec: &Spec,
+    hosts: &Hosts,
+    lock_host: &str,
+    expected_run_id: Option<&str>,
+) -> Result<bool, LockError> {
+    let vars = match expected_run_id {
+        Some(id) => Vars::ours(&spec.cluster.name, id, 1),
+        None => Vars::anyone(&spec.cluster.name),
+    };
+    let host = hosts
+        .get(lock_host)
+        .await
+        .map_err(|source| LockError::Transport {
+            lock_host: lock_host.to_string(),
+            source: Box::new(source),
+        })?;
+    let out = run_op(&host, lock_host, "remove", &vars).await?;
+    match out.status.as_str() {
+        "none" => Ok(false),
+        "removed" => Ok(true),
+        "other" => Err(held(found_from(lock_host, &out)?)),
+        _ => Err(unexpected(lock_host, "remove the apply lock", &out)),
+    }
+}
+
+/// The first live lock of another run on `nodes` (unreachable ones are skipped).
+async fn live_lock_on(hosts: &Hosts, nodes: &[&Node], run_id: &str) -> Option<FoundLock> {
+    let vars = Vars::anyone("");
+    let reads = futures_util::future::join_all(nodes.iter().map(|node| {
+        let vars = &vars;
+        async move {
+            let name = node.name.as_str();
+            let host = hosts.get(name).await.ok()?;
+            let out = run_op(&host, name, "read", vars).await.ok()?;
+            (out.status == "found")
+                .then(|| found_from(name, &out).ok())
+                .flatten()
+        }
+    }))
+    .await;
+    reads
+        .into_iter()
+        .flatten()
+        .find(|f| !f.expired() && f.info.run_id != run_id)
+}
+
+async fn renew_forever(
+    host: Arc<dyn Host>,
+    lock_host: String,
+    vars: Vars,
+    lease: Duration,
+    lost: watch::Sender<Option<String>>,
+    stop: Arc<Notify>,
+) {
+    let mut renewed = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(lease / 4) => {}
+            _ = stop.notified() => return,
+        }
+        let why = match run_op(&host, &lock_host, "renew", &vars).await {
+            Ok(out) => match out.status.as_str() {
+                "renewed" => {
+                    renewed = Instant::now();
+                    continue;
+                }
+                "gone" => "the lock file was removed (gt unlock?)".to_string(),
+                "stolen" => match parse_info(&out.content) {
+                    Ok(i) => format!("the lock now belongs to {}", i.who()),
+                    Err(_) => "the lock file was replaced".into(),
+                },
+                "expired" => {
+                    "its lease ran out before gt could renew it (gt or the host stalled)".into()
+                }
+                other => format!("renewal answered {other:?}"),
+            },
+            // A network blip: retried at the next tick, the lease leaves three
+            // more. Past the lease the lock has expired where others see it,
+            // and they may fall back to another control plane.
+            Err(e) if renewed.elapsed() >= lease => {
+                format!(
+                    "gt could not renew it for {}: {e}",
+                    human(renewed.elapsed())
+                )
+            }
+            Err(_) => continue,
+        };
+        lost.send_replace(Some(why));
+        return;
+    }
+}
+
+/// The variables the script starts with, JSON-encoded where they are data.
+#[derive(Debug, Clone)]
+struct Vars {
+    lease: u64,
+    started: Option<i64>,
+    holder: String,
+    host: String,
+    pid: u32,
+    /// Empty: any run (remove).
+    run_id: String,
+    cluster: String,
+}
+
+impl Vars {
+    fn ours(cluster: &str, run_id: &str, lease: u64) -> Vars {
+        // The same `user@machine` as the run's operator in events and the recap.
+        let host = host_name();
+        Vars {
+            lease,
+            started: None,
+            holder: format!("{}@{host}", user_name()),
+            host,
+            pid: std::process::id(),
+            run_id: run_id.to_string(),
+            cluster: cluster.to_string(),
+        }
+    }
+
+    fn anyone(cluster: &str) -> Vars {
+        Vars {
+            run_id: String::new(),
+            ..Vars::ours(cluster, "", 1)
+        }
+    }
+
+    /// What `write_lock` puts in the file at `now` (the lock host's clock).
+    fn info(&self, now: i64) -> LockInfo {
+        let started = self.started.unwrap_or(now);
+        let expires = now + self.lease as i64;
+        LockInfo {
+            holder: self.holder.clone(),
+            host: self.host.clone(),
+            pid: self.pid,
+            started: rfc3339(started),
+            started_unix: started,
+            expires: rfc3339(expires),
+            expires_unix: expires,
+            run_id: self.run_id.clone(),
+            cluster: self.cluster.clone(),
+            gt_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    fn script(&self, op: &str) -> String {
+        let json = |s: &str| shell_quote(&serde_json::to_string(s).expect("a string"));
+        let run = if self.run_id.is_empty() {
+            "''".to_string()
+        } else {
+            json(&self.run_id)
+        };
+        format!(
+            "OP={op} LEASE={} STARTED={} PID={}\nHOLDER={} HOST={} RUN={run} CLUSTER={} VERSION={}\n{SCRIPT}",
+            self.lease,
+            self.started.unwrap_or(0),
+            self.pid,
+            json(&self.holder),
+            json(&self.host),
+            json(&self.cluster),
+            json(env!("CARGO_PKG_VERSION")),
+        )
+    }
+}
+
+/// The script's answer: `gt-lock STATUS NOW PATH`, then the lock file.
+#[derive(Debug, Clone)]
+struct ScriptOut {
+    status: String,
+    now: i64,
+    path: String,
+    content: String,
+    code: i32,
+    stderr: String,
+}
+
+async fn run_op(
+    host: &Arc<dyn Host>,
+    lock_host: &str,
+    op: &str,
+    vars: &Vars,
+) -> Result<ScriptOut, LockError> {
+    let cmd = Cmd::new(vars.script(op))
+        .label(format!("gt lock {op}"))
+        .timeout(COMMAND_TIMEOUT);
+    let out = host
+        .run(&cmd, None)
+        .await
+        .map_err(|source| LockError::Transport {
+            lock_host: lock_host.to_string(),
+            source: Box::new(source),
+        })?;
+    let (first, rest) = out.stdout.split_once('\n').unwrap_or((&out.stdout, ""));
+    let mut words = first.splitn(4, ' ');
+    let parsed = match (words.next(), words.next(), words.next(), words.next()) {
+        (Some("gt-lock"), Some(status), Some(now), Some(path)) if out.code == 0 => {
+            now.parse().ok().map(|now| (status, now, path))
+        }
+        _ => None,
+    };
+    let Some((status, now, path)) = parsed else {
+        return Err(LockError::Remote {
+            lock_host: lock_host.to_string(),
+            what: format!("run gt's lock command ({op})"),
+            code: out.code,
+            stderr: if out.stderr.trim().is_empty() {
+                format!("unexpected output {:?}", out.stdout)
+            } else {
+                out.stderr.trim().to_string()
+            },
+        });
+    };
+    Ok(ScriptOut {
+        status: status.to_string(),
+        now,
+        path: path.to_string(),
+        content: rest.trim_end().to_string(),
+        code: out.code,
+        stderr: out.stderr,
+    })
+}
+
+fn parse_info(content: &str) -> Result<LockInfo, String> {
+    serde_json::from_str(content).map_err(|e| e.to_string())
+}
+
+fn found_from(lock_host: &str, out: &ScriptOut) -> Result<FoundLock, LockError> {
+    let info = parse_info(&out.content).map_err(|why| corrupt(lock_host, out, &why))?;
+    Ok(FoundLock {
+        lock_host: lock_host.to_string(),
+        path: out.path.clone(),
+        info,
+        host_now: out.now,
+    })
+}
+
+fn held(found: FoundLock) -> LockError {
+    LockError::Held {
+        age: found.age(),
+        expires_in: found.expires_in(),
+        lock_host: found.lock_host,
+        info: Box::new(found.info),
+    }
+}
+
+fn corrupt(lock_host: &str, out: &ScriptOut, why: &str) -> LockError {
+    LockError::Corrupt {
+        lock_host: lock_host.to_string(),
+        path: out.path.clone(),
+        why: why.to_string(),
+        content: out.content.clone(),
+    }
+}
+
+fn unexpected(lock_host: &str, what: &str, out: &ScriptOut) -> LockError {
+    LockError::Remote {
+        lock_host: lock_host.to_string(),
+        what: what.to_string(),
+        code: out.code,
+        stderr: format!("unexpected answer {:?} {}", out.status, out.stderr.trim()),
+    }
+}
+
+fn secs_between(from: i64, to: i64) -> Duration {
+    Duration::from_secs(to.saturating_sub(from).max(0) as u64)
+}
+
+/// `45s`, `3m12s`, `2h05m`: ages and lease ends in messages.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// Epoch seconds as RFC 3339 UTC (what the script writes, for our own copy).
+fn rfc3339(epoch: i64) -> String {
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + Duration::from_secs(epoch.max(0) as u64),
+    )
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bootstrap_node_is_tried_first_then_present_control_planes_in_file_order() {
+        let mut src = String::from(
+            "[cluster]\nname = \"t\"\nkubernetes_version = \"1.32\"\nendpoint = \"10.4.0.10:6443\"\n\
+             pod_cidr = \"192.168.0.0/16\"\nservice_cidr = \"172.16.0.0/20\"\nbootstrap = \"cargyll\"\n\
+             [cluster.cni]\nname = \"calico\"\nmanifest = \"https://example.invalid/c.yaml\"\n\
+             [defaults]\narch = \"arm64\"\n",
+        );
+        for (i, (name, role, state)) in [
+            ("bettley", "control-plane", "present"),
+            ("erenford", "worker", "present"),
+            ("cargyll", "control-plane", "present"),
+            ("dalt", "control-plane", "absent"),
+            ("oakheart", "control-plane", "present"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            src.push_str(&format!(
+                "[nodes.{name}]\nrole = \"{role}\"\naddress = \"10.4.0.{}\"\nstate = \"{state}\"\n",
+                11 + i
+            ));
+        }
+        let spec = crate::spec::load_str(&src, std::path::Path::new("cluster.toml"))
+            .unwrap_or_else(|d| panic!("{d}"));
+        let order: Vec<&str> = lock_hosts(&spec).iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(order, ["cargyll", "bettley", "oakheart"]);
+    }
+
+    #[test]
+    fn ages_read_like_a_clock() {
+        assert_eq!(human(Duration::from_secs(7)), "7s");
+        assert_eq!(human(Duration::from_secs(192)), "3m12s");
+        assert_eq!(human(Duration::from_secs(7500)), "2h05m");
+    }
+
+    #[test]
+    fn the_held_message_names_the_holder_where_and_what_to_do() {
+        let e = LockError::Held {
+            lock_host: "bettley".into(),
+            info: Box::new(LockInfo {
+                holder: "root@laptop".into(),
+                host: "laptop".into(),
+                pid: 4242,
+                started: "2026-11-23T10:00:01Z".into(),
+                started_unix: 0,
+                expires: "2026-11-23T10:05:13Z".into(),
+                expires_unix: 0,
+                run_id: "r1".into(),
+                cluster: "goldentooth".into(),
+                gt_version: "0.1.0".into(),
+            }),
+            age: Duration::from_secs(192),
+            expires_in: Duration::from_secs(120),
+        };
+        assert_eq!(
+            e.to_string(),
+            "another gt apply holds the lock of cluster goldentooth on bettley: root@laptop \
+             (pid 4242, host laptop), started 2026-11-23T10:00:01Z (3m12s ago), expires \
+             2026-11-23T10:05:13Z (in 2m00s); wait for it to finish, or if that apply is gone, \
+             run gt unlock"
+        );
+    }
+
+    #[test]
+    fn our_rfc3339_matches_the_scripts() {
+        assert_eq!(rfc3339(951868799), "2000-02-29T23:59:59Z");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{}\nrfc3339 951868799; echo; rfc3339 4102444799",
+                SCRIPT
+                    .split("\nnow=$(date +%s)")
+                    .next()
+                    .expect("the script's functions come first")
+            ))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "2000-02-29T23:59:59Z\n2099-12-31T23:59:59Z"
+        );
+    }
+
+    #[test]
+    fn data_reaches_the_script_json_encoded_and_shell_quoted() {
+        let mut v = Vars::ours("gold'tooth", "run \"1\"", 120);
+        v.holder = "o'brien@box".into();
+        let s = v.script("read");
+        assert!(s.starts_with("OP=read LEASE=120 STARTED=0 PID="), "{s}");
+        assert!(s.contains(r#"HOLDER='"o'\''brien@box"'"#), "{s}");
+        assert!(s.contains(r#"RUN='"run \"1\""'"#), "{s}");
+        assert!(s.contains(r#"CLUSTER='"gold'\''tooth"'"#), "{s}");
+    }
+}

@@ -1,0 +1,111 @@
+# gt apply lock, format 1. POSIX sh. gt prepends the variables:
+#   OP (acquire | renew | read | remove), LEASE (seconds), STARTED (epoch seconds,
+#   renew only), and JSON-encoded HOLDER HOST PID RUN CLUSTER VERSION (RUN may be
+#   empty for remove: remove whatever is there).
+# Every path is under ${GT_HOST_ROOT} (empty on real hosts; the lab's host root).
+# Times come from this host's clock, never the operator's: two operators with
+# skewed clocks still agree on when a lock expires.
+# Output: one line `gt-lock STATUS NOW PATH`, then the lock file as it was
+# found (when there was one). Exit 0 whatever the lock's state; non-zero only
+# when the host itself fails (e.g. /var/lib/gt cannot be written).
+d="${GT_HOST_ROOT}/var/lib/gt"
+f="$d/apply.lock"
+t="$d/.apply.lock.new.$$"
+s="$d/.apply.lock.old.$$"
+
+say() { echo "gt-lock $1 $now $f"; if [ $# -gt 1 ]; then printf '%s\n' "$2"; fi; }
+
+# Epoch seconds to RFC 3339 UTC without GNU date (days-from-civil inverted).
+rfc3339() {
+  z=$(($1 / 86400 + 719468)); r=$(($1 % 86400))
+  era=$((z / 146097)); doe=$((z - era * 146097))
+  yoe=$(((doe - doe / 1460 + doe / 36524 - doe / 146096) / 365))
+  doy=$((doe - (365 * yoe + yoe / 4 - yoe / 100)))
+  mp=$(((5 * doy + 2) / 153))
+  dd=$((doy - (153 * mp + 2) / 5 + 1))
+  mm=$((mp < 10 ? mp + 3 : mp - 9))
+  yy=$((yoe + era * 400 + (mm <= 2)))
+  printf '%04d-%02d-%02dT%02d:%02d:%02dZ' "$yy" "$mm" "$dd" $((r / 3600)) $((r % 3600 / 60)) $((r % 60))
+}
+
+# Writes our lock (started $1, expiring $2) to the temporary file.
+write_lock() {
+  printf '{"holder":%s,"host":%s,"pid":%s,"started":"%s","started_unix":%s,"expires":"%s","expires_unix":%s,"run_id":%s,"cluster":%s,"gt_version":%s}\n' \
+    "$HOLDER" "$HOST" "$PID" "$(rfc3339 "$1")" "$1" "$(rfc3339 "$2")" "$2" "$RUN" "$CLUSTER" "$VERSION" >"$t"
+}
+
+expires_of() { e=${1#*\"expires_unix\":}; e=${e%%[!0-9]*}; }
+
+ours() { case $1 in *'"run_id":'"$RUN"[,}]*) return 0 ;; esac; return 1; }
+
+now=$(date +%s)
+case $OP in
+read)
+  if cur=$(cat "$f" 2>/dev/null); then say found "$cur"; else say none; fi
+  ;;
+acquire)
+  mkdir -p "$d" || exit 3
+  i=0
+  while [ $i -lt 5 ]; do
+    i=$((i + 1))
+    now=$(date +%s)
+    write_lock "$now" $((now + LEASE)) || exit 3
+    # ln creates the name only if it does not exist, with the whole content at once.
+    if ln "$t" "$f" 2>/dev/null; then rm -f "$t"; say acquired; exit 0; fi
+    cur=$(cat "$f" 2>/dev/null) || continue
+    expires_of "$cur"
+    if [ -z "$e" ]; then rm -f "$t"; say corrupt "$cur"; exit 0; fi
+    # Live through the second expires_unix: seconds are whole, so an N-second
+    # lease lasts N to N+1 seconds and a renewal every N/4 never falls short.
+    if [ "$now" -le "$e" ]; then rm -f "$t"; say held "$cur"; exit 0; fi
+    # Expired. Takers of this expired lock exclude each other with mkdir; the
+    # one inside replaces the file with mv, so the name never goes missing
+    # (a newcomer's ln never slips in, and the winner is always the taker).
+    k="$d/.apply.lock.takeover.$e"
+    if mkdir "$k" 2>/dev/null; then
+      if [ "$(cat "$f" 2>/dev/null)" = "$cur" ]; then
+        mv "$t" "$f" || { rmdir "$k"; exit 3; }
+        rmdir "$k"
+        say took-over "$cur"
+        exit 0
+      fi
+      rmdir "$k"
+    else
+      sleep 1
+    fi
+  done
+  rm -f "$t"
+  say contended
+  ;;
+renew)
+  if ! cur=$(cat "$f" 2>/dev/null); then say gone; exit 0; fi
+  if ! ours "$cur"; then say stolen "$cur"; exit 0; fi
+  expires_of "$cur"
+  # Past its expiry another apply may already have taken it: never revive it.
+  if [ -z "$e" ] || [ "$now" -gt "$e" ]; then say expired "$cur"; exit 0; fi
+  write_lock "$STARTED" $((now + LEASE)) || exit 3
+  mv "$t" "$f" || exit 3
+  say renewed
+  ;;
+remove)
+  if ! cur=$(cat "$f" 2>/dev/null); then say none; exit 0; fi
+  if [ -n "$RUN" ] && ! ours "$cur"; then say other "$cur"; exit 0; fi
+  mv "$f" "$s" 2>/dev/null || { say none; exit 0; }
+  if [ "$(cat "$s")" != "$cur" ]; then
+    # It changed hands between the read and the mv: put the new one back.
+    ln "$s" "$f" 2>/dev/null
+    rm -f "$s"
+    cur=$(cat "$f" 2>/dev/null)
+    say other "$cur"
+    exit 0
+  fi
+  rm -f "$s"
+  # A taker that died between its mkdir and rmdir would block every takeover.
+  rmdir "$d"/.apply.lock.takeover.* 2>/dev/null
+  say removed "$cur"
+  ;;
+*)
+  echo "gt-lock: unknown operation $OP" >&2
+  exit 2
+  ;;
+esac
