@@ -441,8 +441,8 @@ fn a_second_ctrl_c_exits_at_once() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    for line in lines {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
         let e: Value = serde_json::from_str(&line.unwrap()).unwrap();
         if e["event"] == "step_started" && e["step"] == "init/bettley" {
             break;
@@ -452,6 +452,8 @@ fn a_second_ctrl_c_exits_at_once() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     std::thread::sleep(std::time::Duration::from_millis(200));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // Keep reading: a closed pipe would end gt with SIGPIPE instead.
+    for _ in lines {}
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -459,4 +461,54 @@ fn a_second_ctrl_c_exits_at_once() {
         stderr.contains("Interrupted twice: exiting now"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_second_apply_refuses_naming_the_first_and_unlock_is_not_needed_after() {
+    let lab = Lab::up(Transport::Local).speed(0.05).start();
+    let mut first = Command::new(lab_support::GT)
+        .args([
+            "--config",
+            lab.config().to_str().unwrap(),
+            "apply",
+            "--auto-approve",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
+    // The walk has started: the lock is held.
+    for line in lines.by_ref() {
+        let e: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if e["event"] == "step_started" {
+            break;
+        }
+    }
+    let second = lab.gt(&["apply", "--auto-approve"]);
+    assert_eq!(second.code, Some(1), "{second}");
+    let who = format!("(pid {}, ", first.id());
+    assert!(
+        second
+            .stderr
+            .contains("another gt apply holds the lock of cluster goldentooth on bettley")
+            && second.stderr.contains(&who),
+        "names the holder {who}: {second}"
+    );
+    for _ in lines {}
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    assert_eq!(
+        kubeadm_calls(&lab, "bettley", "init"),
+        1,
+        "the second apply did nothing"
+    );
+    // Released at the end: the next apply takes it (and has nothing to do).
+    let again = lab.gt(&["apply", "--auto-approve"]);
+    assert_eq!(again.code, Some(0), "{again}");
+    assert!(!lab
+        .host_root("bettley")
+        .join("var/lib/gt/apply.lock")
+        .exists());
 }

@@ -2,7 +2,7 @@
 
 use super::{exit, Context};
 use crate::apply::steps::{RunInfo, StepRunner};
-use crate::apply::{recap, walker, Event, Events};
+use crate::apply::{lock, recap, walker, Event, Events};
 use crate::facts::observe::{observe_with, runtime};
 use crate::render::{self, Style};
 use crate::transport::Hosts;
@@ -65,17 +65,66 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
         }
     };
     let style = Style { color: ctx.color };
-    let code = rt.block_on(async {
-        let (observed, plan) = match &saved {
+    rt.block_on(async {
+        let run = RunInfo::new();
+        // Taken before observing: what gt plans on must not change under another apply.
+        let lock = match lock::acquire(&spec, &hosts, &run.id, lock::DEFAULT_LEASE).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: {e}");
+                hosts.close().await;
+                return exit::ERROR;
+            }
+        };
+        if let Some(w) = lock.warning() {
+            eprintln!("warning: {w}");
+        }
+        let code = walk(
+            &a,
+            &spec,
+            saved.as_ref(),
+            &hosts,
+            &opts,
+            style,
+            run,
+            lock.watch_lost(),
+        )
+        .await;
+        let released = lock.release().await;
+        hosts.close().await;
+        match released {
+            Ok(()) => code,
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::ERROR
+            }
+        }
+    })
+}
+
+/// Observes, plans, asks and walks, under the lock.
+#[allow(clippy::too_many_arguments)]
+async fn walk(
+    a: &ApplyArgs,
+    spec: &crate::spec::Spec,
+    saved: Option<&(crate::plan::saved::SavedPlan, Vec<u8>)>,
+    hosts: &Hosts,
+    opts: &crate::facts::observe::ObserveOptions,
+    style: Style,
+    run: RunInfo,
+    mut lock_lost: tokio::sync::watch::Receiver<Option<String>>,
+) -> u8 {
+    {
+        let (observed, plan) = match saved {
             Some((saved, bytes)) => {
-                match super::spine::replan_saved(saved, &spec, bytes, &hosts, &opts).await {
+                match super::spine::replan_saved(saved, spec, bytes, hosts, opts).await {
                     Ok(p) => p,
                     Err(code) => return code,
                 }
             }
             None => {
-                let observed = observe_with(&spec, &hosts, &opts).await;
-                match crate::plan::plan(&spec, &observed, &a.consent.options()) {
+                let observed = observe_with(spec, hosts, opts).await;
+                match crate::plan::plan(spec, &observed, &a.consent.options()) {
                     Ok(p) => (observed, p),
                     Err(e) => {
                         eprintln!("error: {e}");
@@ -94,7 +143,12 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
         }
         if !plan.has_changes() {
             drop(events);
-            let ui = tokio::spawn(crate::ui::render(crate::ui::stdout_mode(a.json), style, rx, std::io::stdout()));
+            let ui = tokio::spawn(crate::ui::render(
+                crate::ui::stdout_mode(a.json),
+                style,
+                rx,
+                std::io::stdout(),
+            ));
             let _ = ui.await;
             return exit::OK;
         }
@@ -112,19 +166,49 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
                 return exit::ERROR;
             }
         }
-        let run = RunInfo::new();
-        let runner = StepRunner::new(&spec, &observed, &hosts, events.clone(), run.clone());
+        let runner = StepRunner::new(spec, &observed, hosts, events.clone(), run.clone());
         let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(false);
+        let interrupt_tx = std::sync::Arc::new(interrupt_tx);
+        // A lock renewal that finds the lock taken stops new steps, as Ctrl-C does.
+        let lost_tx = interrupt_tx.clone();
+        let lost_events = events.clone();
+        let lost = tokio::spawn(async move {
+            while lock_lost.changed().await.is_ok() {
+                let why = lock_lost.borrow().clone();
+                if let Some(why) = why {
+                    lost_events.send(Event::Interrupted {
+                        message: format!("the apply lock was lost ({why}); no new step starts"),
+                    });
+                    let _ = lost_tx.send(true);
+                    return;
+                }
+            }
+        });
+        // Registered before the walk starts (not when the task first runs):
+        // a Ctrl-C from now on interrupts the walk instead of killing gt.
+        let mut sigint =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: cannot handle Ctrl-C: {e}");
+                    return exit::ERROR;
+                }
+            };
         let ctrl_c = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if sigint.recv().await.is_some() {
                 let _ = interrupt_tx.send(true);
-                if tokio::signal::ctrl_c().await.is_ok() {
+                if sigint.recv().await.is_some() {
                     eprintln!("\nInterrupted twice: exiting now. Steps that were running may be half done; the join token expires by itself.");
                     std::process::exit(130);
                 }
             }
         });
-        let ui = tokio::spawn(crate::ui::render(crate::ui::stdout_mode(a.json), style, rx, std::io::stdout()));
+        let ui = tokio::spawn(crate::ui::render(
+            crate::ui::stdout_mode(a.json),
+            style,
+            rx,
+            std::io::stdout(),
+        ));
         events.send(Event::Started {
             run_id: run.id.clone(),
             cluster: spec.cluster.name.clone(),
@@ -142,18 +226,19 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
         let recap = recap::recap(&spec, &observed, &plan, &walked, &run.id, started.elapsed());
         let success = recap.success();
         events.send(Event::Recap(recap));
+        // The lock watcher holds a sender too: the UI ends only when all are gone.
+        lost.abort();
+        let _ = lost.await;
         drop(runner);
         drop(events);
         let _ = ui.await;
         ctrl_c.abort();
-        hosts.close().await;
         if success {
             exit::OK
         } else {
             exit::ERROR
         }
-    });
-    code
+    }
 }
 
 /// Terraform's question; only `yes` goes on.
