@@ -223,7 +223,7 @@ async fn walk(
             interrupt_rx,
         )
         .await;
-        let recap = recap::recap(&spec, &observed, &plan, &walked, &run.id, started.elapsed());
+        let recap = recap::recap(spec, &observed, &plan, &walked, &run.id, started.elapsed());
         let success = recap.success();
         events.send(Event::Recap(recap));
         // The lock watcher holds a sender too: the UI ends only when all are gone.
