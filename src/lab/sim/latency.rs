@@ -26,10 +26,11 @@
 //! `GT_LAB_SPEED` environment variable, which wins) and by the host's `slow`
 //! fault. Tools sleep outside the state lock.
 //!
-//! A full goldentooth bootstrap's critical path ([`bootstrap_critical_path`]) is
-//! 210 s at speed 1 (init 60, API 10, upload-certs 2, two control-plane joins of
-//! 40 + 10 each, token 1, worker joins in parallel 20, apply 2, CNI 15): 0.21 s
-//! of sleeping at the tests' speed of 0.001.
+//! A full goldentooth bootstrap by `gt apply` spends 224.8 s at speed 1 on
+//! its critical path (init 60, CNI apply 2, the first gate waiting CniReady
+//! 15, two control-plane joins of 40 + 15 until Ready, worker joins of
+//! 20 + 15 in parallel, kubectl polls): benches/apply.rs computes it from
+//! this table and the plan's DAG.
 
 use super::host::Host;
 use std::time::Duration;
@@ -111,34 +112,5 @@ impl Host {
         if s > 0.0 {
             std::thread::sleep(Duration::from_secs_f64(s));
         }
-    }
-}
-
-/// Critical path of a full goldentooth bootstrap through the simulated tools, in
-/// seconds at speed 1: init → API ready → upload-certs → two CP joins in series
-/// (each followed by its API server becoming ready) → token → worker joins in
-/// parallel → CNI ready.
-pub fn bootstrap_critical_path() -> f64 {
-    let s = Op::default_seconds;
-    s(Op::Init)
-        + s(Op::ApiReady)
-        + s(Op::UploadCerts)
-        + 2.0 * (s(Op::JoinControlPlane) + s(Op::ApiReady))
-        + s(Op::Token)
-        + s(Op::JoinWorker)
-        + s(Op::Apply)
-        + s(Op::CniReady)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn critical_path_adds_up_the_table() {
-        assert_eq!(
-            bootstrap_critical_path(),
-            60.0 + 10.0 + 2.0 + 100.0 + 1.0 + 20.0 + 2.0 + 15.0
-        );
     }
 }
