@@ -13,3 +13,4 @@ pub mod plan;
 pub mod render;
 pub mod spec;
 pub mod transport;
+pub mod ui;

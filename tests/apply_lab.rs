@@ -7,13 +7,16 @@
 mod lab_support;
 
 use lab_support::{Lab, Run, Transport};
+#[path = "support/secrets.rs"]
+mod secrets;
+use secrets::secrets_in;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// `gt apply --auto-approve --json` with the given config; its events.
-fn apply_json(lab: &Lab, config: &PathBuf) -> (Run, Vec<Value>) {
+fn apply_json(config: &Path) -> (Run, Vec<Value>) {
     let run = lab_support::gt(&[
         "--config",
         config.to_str().unwrap(),
@@ -79,33 +82,6 @@ fn variant(lab: &Lab, name: &str, without: Option<&str>, extra: &str) -> PathBuf
     path
 }
 
-/// Words shaped like a bootstrap token (`abcdef.0123456789abcdef`) or a
-/// certificate key (64 hex), where `text` could show them.
-fn secrets_in(text: &str) -> Vec<String> {
-    let mut found = vec![];
-    let words: Vec<&str> = text
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
-        .collect();
-    for w in words {
-        for part in w.split('.').collect::<Vec<_>>().windows(2) {
-            let ok = |p: &str, n: usize| {
-                p.len() == n
-                    && p.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            };
-            if ok(part[0], 6) && ok(part[1], 16) {
-                found.push(format!("{}.{}", part[0], part[1]));
-            }
-        }
-        for piece in w.split('.') {
-            if piece.len() == 64 && piece.bytes().all(|b| b.is_ascii_hexdigit()) {
-                found.push(piece.to_string());
-            }
-        }
-    }
-    found
-}
-
 /// Every argv the simulated hosts recorded, as text.
 fn recorded_argv(lab: &Lab) -> String {
     lab.node_names()
@@ -129,7 +105,7 @@ fn empty_to_converged(transport: Transport) {
         return;
     };
     let config = lab.config();
-    let (run, events) = apply_json(&lab, &config);
+    let (run, events) = apply_json(&config);
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(events[0]["event"], "plan");
     assert_eq!(events[0]["plan"]["summary"]["add"], 13, "{}", events[0]);
@@ -222,12 +198,12 @@ fn one_apply_converges_over_real_ssh() {
 fn a_node_added_to_the_file_is_the_only_one_that_joins() {
     let lab = Lab::up(Transport::Local).speed(0.01).start();
     let without = variant(&lab, "without-lipps.toml", Some("lipps"), "");
-    let (run, events) = apply_json(&lab, &without);
+    let (run, events) = apply_json(&without);
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(recap(&events)["joined"], 11);
     assert_eq!(kubeadm_calls(&lab, "lipps", "join"), 0);
 
-    let (run, events) = apply_json(&lab, &lab.config());
+    let (run, events) = apply_json(&lab.config());
     assert_eq!(run.code, Some(0), "{run}");
     let mut started = started_steps(&events);
     started.sort();
@@ -253,7 +229,7 @@ fn a_node_added_to_the_file_is_the_only_one_that_joins() {
 fn a_failed_worker_join_is_reported_once_the_others_join_and_a_reapply_converges() {
     let lab = Lab::up(Transport::Local).speed(0.01).start();
     lab.fault("jast", &["fail-join"]);
-    let (run, events) = apply_json(&lab, &lab.config());
+    let (run, events) = apply_json(&lab.config());
     assert_eq!(run.code, Some(1), "{run}");
     let r = recap(&events);
     assert_eq!(node_result(r, "jast"), "failed");
@@ -287,7 +263,7 @@ fn a_failed_worker_join_is_reported_once_the_others_join_and_a_reapply_converges
     assert_eq!(changed, ["node.jast"]);
 
     // The fault was one-shot (healed): re-applying converges without redoing the rest.
-    let (run, events) = apply_json(&lab, &lab.config());
+    let (run, events) = apply_json(&lab.config());
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(recap(&events)["joined"], 1);
     assert_eq!(lab.gt(&["plan", "--detailed-exitcode"]).code, Some(0));
@@ -298,7 +274,7 @@ fn a_failed_worker_join_is_reported_once_the_others_join_and_a_reapply_converges
 fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
     let lab = Lab::up(Transport::Local).speed(0.01).start();
     let without = variant(&lab, "without-lipps.toml", Some("lipps"), "");
-    assert_eq!(apply_json(&lab, &without).0.code, Some(0));
+    assert_eq!(apply_json(&without).0.code, Some(0));
     lab.fault("cargyll", &["apiserver-down"]);
     let impatient = variant(
         &lab,
@@ -306,7 +282,7 @@ fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
         None,
         "\n[apply]\ngate_timeout = \"2s\"\n",
     );
-    let (run, events) = apply_json(&lab, &impatient);
+    let (run, events) = apply_json(&impatient);
     assert_eq!(run.code, Some(1), "{run}");
     let gate = finished(&events, "gate/before-worker-joins");
     assert_eq!(gate["status"], "failed");
@@ -322,7 +298,7 @@ fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
     assert_eq!(kubeadm_calls(&lab, "lipps", "join"), 0);
 
     lab.fault("cargyll", &["heal"]);
-    let (run, _) = apply_json(&lab, &impatient);
+    let (run, _) = apply_json(&impatient);
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(kubeadm_calls(&lab, "lipps", "join"), 1);
 }
@@ -395,8 +371,92 @@ fn ctrl_c_lets_the_running_join_finish_revokes_the_token_and_recaps() {
     assert_eq!(deletes, 1, "the token init made for this run is revoked");
 
     // Nothing half-applied: the next apply picks up where this one stopped.
-    let (run, events) = apply_json(&lab, &lab.config());
+    let (run, events) = apply_json(&lab.config());
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(recap(&events)["joined"], 10);
     assert_eq!(kubeadm_calls(&lab, "cargyll", "join"), 1);
+}
+
+#[test]
+fn a_saved_plan_is_applied_as_reviewed_and_refused_once_stale() {
+    let lab = Lab::up(Transport::Local).speed(0.01).start();
+    let file = lab.dir().join("bootstrap.plan");
+    let file = file.to_str().unwrap();
+    lab.gt(&["plan", "--out", file]).assert_ok();
+
+    // gardener goes away after the plan was reviewed: refused, nothing done.
+    lab.fault("gardener", &["down"]);
+    let refused = lab_support::gt(&["apply", file]);
+    assert_eq!(refused.code, Some(1), "{refused}");
+    assert!(
+        refused.stderr.contains("host gardener"),
+        "says what changed: {refused}"
+    );
+    assert!(
+        refused.stderr.contains("gt plan --out"),
+        "says what to do: {refused}"
+    );
+    assert_eq!(kubeadm_calls(&lab, "bettley", "init"), 0);
+
+    // Back as it was: the plan is current again and applies without a question.
+    lab.fault("gardener", &["heal"]);
+    let applied = lab_support::gt(&["apply", file]);
+    assert_eq!(applied.code, Some(0), "{applied}");
+    assert!(applied.stdout.contains("12 joined"), "{applied}");
+    assert_eq!(lab.gt(&["plan", "--detailed-exitcode"]).code, Some(0));
+    let text = std::fs::read_to_string(file).unwrap();
+    assert_eq!(secrets_in(&text), Vec::<String>::new());
+
+    // A plan file with flags that would change it is refused, not half-honoured.
+    let mixed = lab_support::gt(&["apply", "--prune", file]);
+    assert_eq!(mixed.code, Some(1));
+    assert!(
+        mixed.stderr.contains("drop --config/--prune/--replace"),
+        "{mixed}"
+    );
+}
+
+#[test]
+fn without_a_terminal_apply_refuses_unless_approved() {
+    let lab = Lab::up(Transport::Local).speed(0.01).start();
+    let r = lab.gt(&["apply"]);
+    assert_eq!(r.code, Some(1), "{r}");
+    assert!(r.stderr.contains("gt apply --auto-approve"), "{r}");
+    assert_eq!(kubeadm_calls(&lab, "bettley", "init"), 0);
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    let lab = Lab::up(Transport::Local).speed(0.05).start();
+    let mut child = Command::new(lab_support::GT)
+        .args([
+            "--config",
+            lab.config().to_str().unwrap(),
+            "apply",
+            "--auto-approve",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines {
+        let e: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if e["event"] == "step_started" && e["step"] == "init/bettley" {
+            break;
+        }
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Interrupted twice: exiting now"),
+        "{stderr}"
+    );
 }

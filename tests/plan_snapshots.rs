@@ -1,9 +1,12 @@
 //! Snapshots (insta, in snapshots/) of the rendered plan, text and JSON, over
 //! the matrix of recorded observations in tests/fixtures/facts/.
 
+#[path = "support/secrets.rs"]
+mod secrets;
 use gt::facts::Observed;
 use gt::plan::{plan, PlanOptions};
 use gt::render::{plan_json, plan_text, Style};
+use secrets::has_secret;
 use std::path::Path;
 
 fn root() -> &'static Path {
@@ -40,23 +43,6 @@ fn check(snapshot: &str, config: &str, facts_name: &str, opts: PlanOptions) {
         insta::assert_snapshot!(format!("{snapshot}.txt"), text);
         insta::assert_snapshot!(format!("{snapshot}.json"), json);
     });
-}
-
-fn has_secret(s: &str) -> bool {
-    let token = s
-        .split(|c: char| !c.is_ascii_alphanumeric() && c != '.')
-        .any(|w| {
-            let b = w.as_bytes();
-            b.len() == 23
-                && b[6] == b'.'
-                && b.iter()
-                    .enumerate()
-                    .all(|(i, c)| i == 6 || c.is_ascii_lowercase() || c.is_ascii_digit())
-        });
-    let cert_key = s
-        .split(|c: char| !c.is_ascii_hexdigit())
-        .any(|w| w.len() == 64 && !s.contains(&format!("sha256:{w}")));
-    token || cert_key
 }
 
 fn none() -> PlanOptions {

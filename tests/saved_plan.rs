@@ -4,9 +4,12 @@
 #[path = "support/lab.rs"]
 mod lab_support;
 
+#[path = "support/secrets.rs"]
+mod secrets;
 use gt::facts::Observed;
 use gt::plan::saved::{fingerprint, observation_lines, DiffLine, SavedPlan};
 use lab_support::{gt, Lab, Transport};
+use secrets::has_secret;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -31,32 +34,6 @@ fn config() -> String {
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
-}
-
-/// Bootstrap token (`abcdef.0123456789abcdef`) or certificate key (64 hex
-/// digits that are not a sha256 pin) shapes, as tests/plan_snapshots.rs checks.
-fn has_secret(s: &str) -> bool {
-    let token = s
-        .split(|c: char| !c.is_ascii_alphanumeric() && c != '.')
-        .any(|w| {
-            let b = w.as_bytes();
-            b.len() == 23
-                && b[6] == b'.'
-                && b.iter()
-                    .enumerate()
-                    .all(|(i, c)| i == 6 || c.is_ascii_lowercase() || c.is_ascii_digit())
-        });
-    let cert_key = s
-        .split(|c: char| !c.is_ascii_hexdigit())
-        .any(|w| w.len() == 64 && !s.contains(&format!("sha256:{w}")));
-    token || cert_key
-}
-
-#[test]
-fn has_secret_sees_the_shapes_it_looks_for() {
-    assert!(has_secret("token abcdef.0123456789abcdef"));
-    assert!(has_secret(&format!("key {}", "ab".repeat(32))));
-    assert!(!has_secret(&format!("pin sha256:{}", "ab".repeat(32))));
 }
 
 #[test]

@@ -91,7 +91,13 @@ pub struct StepRunner<'a> {
     /// through, then file order; a node joined or initialised by this run
     /// goes first once it is up.
     admins: Mutex<Vec<String>>,
+    /// The latest `kubectl get nodes`: every step waiting on Node readiness
+    /// shares one poll (a hundred joining workers must not run a hundred
+    /// kubectls a second on a Raspberry Pi control plane).
+    nodes: tokio::sync::Mutex<Option<(Instant, Result<NodeMap, String>)>>,
 }
+
+type NodeMap = BTreeMap<String, crate::facts::NodeFacts>;
 
 /// Retries of commands that fail while an API server is still coming up
 /// start this fast and back off to at most `MAX_POLL`.
@@ -125,6 +131,7 @@ impl<'a> StepRunner<'a> {
             secrets: Mutex::new(Secrets::default()),
             ca_pin: Mutex::new(observed.cluster.ca_pin.clone()),
             admins: Mutex::new(admins),
+            nodes: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -149,7 +156,7 @@ impl<'a> StepRunner<'a> {
             .ok_or_else(|| format!("{name} is not in {}", self.spec.source.display()))
     }
 
-    /// Runs `cmd` on `node`; streams its output lines as progress of `id`.
+    /// Runs `cmd` on `node`; kubeadm's `[phase] ...` lines become progress of `id`.
     async fn exec(&self, id: &str, node: &str, cmd: &Cmd) -> Result<Output, String> {
         let host = self.hosts.get(node).await.map_err(|e| e.to_string())?;
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -161,9 +168,8 @@ impl<'a> StepRunner<'a> {
         let forward = async {
             while let Some(line) = rx.recv().await {
                 let text = line.line.trim();
-                if !text.is_empty() {
-                    self.events
-                        .progress(id, format!("{node}: {}", redact(text)));
+                if text.starts_with('[') {
+                    self.events.progress(id, redact(text));
                 }
             }
         };
@@ -223,6 +229,24 @@ impl<'a> StepRunner<'a> {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(MAX_POLL);
         }
+    }
+
+    /// Every Node, as of at most one poll interval ago.
+    async fn nodes_now(&self, id: &str) -> Result<NodeMap, String> {
+        let mut cached = self.nodes.lock().await;
+        if let Some((at, r)) = &*cached {
+            if at.elapsed() < FIRST_POLL {
+                return r.clone();
+            }
+        }
+        let cmd = Cmd::new(kube::get_nodes_json())
+            .timeout(Duration::from_secs(30))
+            .label("kubectl get nodes");
+        let r = self.admin(id, &cmd, Duration::ZERO).await.and_then(|json| {
+            kube::nodes::parse(&json).map_err(|e| format!("kubectl get nodes -o json: {e}"))
+        });
+        *cached = Some((Instant::now(), r.clone()));
+        r
     }
 
     fn promote_admin(&self, node: &str) {
@@ -386,21 +410,18 @@ impl<'a> StepRunner<'a> {
         let timeout = self.settings().gate_timeout;
         let deadline = Instant::now() + timeout;
         let mut delay = FIRST_POLL;
-        let cmd = Cmd::new(kube::get_node_json(node))
-            .timeout(Duration::from_secs(30))
-            .label("kubectl get node");
         let mut shown = String::new();
         loop {
-            let why = match self.admin(id, &cmd, Duration::ZERO).await {
-                Ok(json) => match kube::nodes::parse_one(&json) {
-                    Ok((_, n)) if n.ready == ReadyStatus::True => return Ok(()),
-                    Ok((_, n)) => format!(
+            let why = match self.nodes_now(id).await {
+                Ok(nodes) => match nodes.get(node) {
+                    Some(n) if n.ready == ReadyStatus::True => return Ok(()),
+                    Some(n) => format!(
                         "Ready={:?}, {}: {}",
                         n.ready,
                         n.ready_reason.as_deref().unwrap_or("no reason given"),
                         n.ready_message.as_deref().unwrap_or("")
                     ),
-                    Err(e) => format!("kubectl get node {node} -o json: {e}"),
+                    None => format!("no Node {node} registered yet"),
                 },
                 Err(e) => e,
             };
@@ -690,8 +711,15 @@ fn label_key(line: &str) -> &str {
     line.split_once('=').map_or(line, |(k, _)| k)
 }
 
+/// The first line, also cut at an escaped `\n` (kubectl quotes server
+/// bodies with Go's %q) and at 160 characters.
 fn first_line(s: &str) -> &str {
-    s.trim().lines().next().unwrap_or("")
+    let line = s.trim().lines().next().unwrap_or("");
+    let line = line.split("\\n").next().unwrap_or(line);
+    match line.char_indices().nth(160) {
+        Some((i, _)) => &line[..i],
+        None => line,
+    }
 }
 
 /// A failure an API server that is still starting (or a load balancer

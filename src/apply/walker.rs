@@ -11,8 +11,10 @@ use crate::plan::{Step, StepGraph};
 use crate::transport::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// Tokio's clock: elapsed times follow a paused test clock too.
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// Carries out one step. Errors are the message a user reads (no secrets).
 pub trait Runner: Sync {
@@ -175,7 +177,7 @@ pub async fn walk(
                     interrupted = true;
                     events.send(Event::Interrupted {
                         message: format!(
-                            "interrupted: no new step starts; waiting for {} running step(s) to finish",
+                            "no new step starts; waiting for {} running step(s) to finish",
                             running.len()
                         ),
                     });

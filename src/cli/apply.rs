@@ -2,7 +2,7 @@
 
 use super::{exit, Context};
 use crate::apply::steps::{RunInfo, StepRunner};
-use crate::apply::{recap, walker, Event, Events, Recap};
+use crate::apply::{recap, walker, Event, Events};
 use crate::facts::observe::{observe_with, runtime};
 use crate::render::{self, Style};
 use crate::transport::Hosts;
@@ -22,12 +22,32 @@ pub struct ApplyArgs {
     pub consent: super::spine::ConsentFlags,
     #[command(flatten)]
     pub observe: super::hosts::ObserveFlags,
+    /// A plan saved by `gt plan --out FILE`: applied as reviewed (no question
+    /// asked), refused if the cluster or cluster.toml changed since.
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<std::path::PathBuf>,
 }
 
 pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
-    let spec = match ctx.load_spec() {
-        Ok(s) => s,
-        Err(c) => return c,
+    let (spec, saved) = match &a.plan_file {
+        Some(file) => {
+            if ctx.config_flag.is_some() || a.consent.prune || !a.consent.replace.is_empty() {
+                eprintln!(
+                    "error: {} carries the cluster.toml and the --prune/--replace it was planned with; \
+                     drop --config/--prune/--replace, or plan again with them (`gt plan --out FILE`)",
+                    file.display()
+                );
+                return exit::ERROR;
+            }
+            match super::spine::load_saved_plan(file) {
+                Ok((saved, spec, bytes)) => (spec, Some((saved, bytes))),
+                Err(c) => return c,
+            }
+        }
+        None => match ctx.load_spec() {
+            Ok(s) => (s, None),
+            Err(c) => return c,
+        },
     };
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -46,12 +66,22 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
     };
     let style = Style { color: ctx.color };
     let code = rt.block_on(async {
-        let observed = observe_with(&spec, &hosts, &opts).await;
-        let plan = match crate::plan::plan(&spec, &observed, &a.consent.options()) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::ERROR;
+        let (observed, plan) = match &saved {
+            Some((saved, bytes)) => {
+                match super::spine::replan_saved(saved, &spec, bytes, &hosts, &opts).await {
+                    Ok(p) => p,
+                    Err(code) => return code,
+                }
+            }
+            None => {
+                let observed = observe_with(&spec, &hosts, &opts).await;
+                match crate::plan::plan(&spec, &observed, &a.consent.options()) {
+                    Ok(p) => (observed, p),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return exit::ERROR;
+                    }
+                }
             }
         };
         let (events, rx) = Events::channel();
@@ -59,16 +89,17 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
             let v: serde_json::Value =
                 serde_json::from_str(&render::plan_json(&plan)).expect("plan JSON parses");
             events.send(Event::Plan { plan: v });
-        } else {
+        } else if saved.is_none() {
             print!("{}", render::plan_text(&plan, style));
         }
         if !plan.has_changes() {
             drop(events);
-            let ui = tokio::spawn(print_events(rx, a.json));
+            let ui = tokio::spawn(crate::ui::render(crate::ui::stdout_mode(a.json), style, rx, std::io::stdout()));
             let _ = ui.await;
             return exit::OK;
         }
-        if !a.auto_approve {
+        // A saved plan was reviewed when it was made.
+        if !a.auto_approve && saved.is_none() {
             if !std::io::stdin().is_terminal() {
                 eprintln!(
                     "error: gt apply needs your approval, and stdin is not a terminal; \
@@ -84,7 +115,6 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
         let run = RunInfo::new();
         let runner = StepRunner::new(&spec, &observed, &hosts, events.clone(), run.clone());
         let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(false);
-        let token_note = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
         let ctrl_c = tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 let _ = interrupt_tx.send(true);
@@ -94,7 +124,7 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
                 }
             }
         });
-        let ui = tokio::spawn(print_events(rx, a.json));
+        let ui = tokio::spawn(crate::ui::render(crate::ui::stdout_mode(a.json), style, rx, std::io::stdout()));
         events.send(Event::Started {
             run_id: run.id.clone(),
             cluster: spec.cluster.name.clone(),
@@ -109,7 +139,6 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
             interrupt_rx,
         )
         .await;
-        let _ = token_note;
         let recap = recap::recap(&spec, &observed, &plan, &walked, &run.id, started.elapsed());
         let success = recap.success();
         events.send(Event::Recap(recap));
@@ -136,54 +165,4 @@ fn confirm() -> bool {
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
     line.trim() == "yes"
-}
-
-/// Until the UI module lands: plain lines.
-async fn print_events(
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
-    json: bool,
-) -> Option<Recap> {
-    let mut last = None;
-    while let Some(e) = rx.recv().await {
-        if json {
-            println!("{}", serde_json::to_string(&e).expect("events serialize"));
-        } else {
-            match &e {
-                Event::StepStarted { step, label, .. } => println!("start  {step}: {label}"),
-                Event::StepProgress { step, message } => println!("       {step}: {message}"),
-                Event::StepFinished {
-                    step,
-                    status,
-                    elapsed,
-                    reason,
-                    ..
-                } => println!(
-                    "{status:?} {step} ({:.1}s){}",
-                    elapsed.as_secs_f64(),
-                    reason
-                        .as_ref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                ),
-                Event::Interrupted { message } => println!("{message}"),
-                Event::Recap(r) => {
-                    for n in &r.nodes {
-                        println!("  {:<10} {:<11} {}", n.node, n.result.as_str(), n.detail);
-                    }
-                    println!(
-                        "Apply {}! Nodes: {} joined, {} changed, {} removed.",
-                        if r.success() { "complete" } else { "failed" },
-                        r.joined,
-                        r.changed,
-                        r.removed
-                    );
-                }
-                _ => {}
-            }
-        }
-        if let Event::Recap(r) = e {
-            last = Some(r);
-        }
-    }
-    last
 }

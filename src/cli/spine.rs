@@ -201,7 +201,6 @@ pub fn make_plan(ctx: &Context, f: &PlanFlags) -> Result<Planned, u8> {
 /// re-plans with `saved.options()` and calls `saved.check_fresh`, printing
 /// `error: {stale}` and exiting 1 on a stale plan. Prints errors; returns
 /// the exit code on failure.
-#[allow(dead_code)] // until `gt apply FILE` (src/cli/apply.rs) calls it
 pub fn load_saved_plan(file: &Path) -> Result<(SavedPlan, Spec, Vec<u8>), u8> {
     let saved = SavedPlan::read(file).map_err(|e| {
         eprintln!("error: {e}");
@@ -215,7 +214,6 @@ pub fn load_saved_plan(file: &Path) -> Result<(SavedPlan, Spec, Vec<u8>), u8> {
 /// observes, re-plans with the file's options (not the command line's), and
 /// refuses a stale plan. Prints the error (a refusal says what changed) and
 /// returns exit 1 on failure.
-#[allow(dead_code)] // until `gt apply FILE` (src/cli/apply.rs) calls it
 pub async fn replan_saved(
     saved: &SavedPlan,
     spec: &Spec,

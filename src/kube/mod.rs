@@ -25,11 +25,6 @@ pub fn get_nodes_json() -> String {
     kubectl_admin("get nodes -o json")
 }
 
-/// One Node object, as JSON.
-pub fn get_node_json(node: &str) -> String {
-    kubectl_admin(&shell_join(&["get", "node", node, "-o", "json"]))
-}
-
 /// The API server's readiness with every check listed.
 pub fn get_readyz_verbose() -> String {
     kubectl_admin("get --raw '/readyz?verbose'")

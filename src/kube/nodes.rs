@@ -92,12 +92,6 @@ pub fn parse(json: &str) -> Result<BTreeMap<String, NodeFacts>, serde_json::Erro
         .collect())
 }
 
-/// One Node object (`kubectl get node NAME -o json`).
-pub fn parse_one(json: &str) -> Result<(String, NodeFacts), serde_json::Error> {
-    let n: Node = serde_json::from_str(json)?;
-    Ok((n.metadata.name.clone(), facts_of(n)))
-}
-
 fn facts_of(n: Node) -> NodeFacts {
     let ready = n
         .status
