@@ -193,10 +193,10 @@ fn renewal_notices_that_the_lock_was_taken_away() {
     let lab = Lab::up(Transport::Local).start();
     let op = Operator::of(&lab);
     let held = op
-        .acquire(&op.hosts(), "unlocked-under-me", Duration::from_secs(1))
+        .acquire(&op.hosts(), "unlocked-under-me", Duration::from_secs(2))
         .unwrap();
     lab.gt(&["unlock", "--yes"]).assert_ok();
-    // Renewals come every 250 ms; a bound only so that a broken renewal fails the test.
+    // Renewals come every 500 ms; a bound only so that a broken renewal fails the test.
     let mut lost = held.watch_lost();
     op.rt
         .block_on(async {
@@ -221,7 +221,7 @@ fn a_lock_host_that_stops_answering_for_a_whole_lease_means_the_lock_is_lost() {
     let lab = Lab::up(Transport::Local).start();
     let op = Operator::of(&lab);
     let held = op
-        .acquire(&op.hosts(), "cut-off", Duration::from_secs(1))
+        .acquire(&op.hosts(), "cut-off", Duration::from_secs(2))
         .unwrap();
     lab.fault("bettley", &["down"]);
     let mut lost = held.watch_lost();
@@ -362,7 +362,7 @@ fn a_taker_that_died_mid_takeover_blocks_takeovers_until_gt_unlock() {
 /// A lock of `run` whose gt died (dropped, never renewed), once expired.
 fn leave_an_expired_lock(lab: &Lab, op: &Operator, run: &str) {
     drop(
-        op.acquire(&op.hosts(), run, Duration::from_secs(1))
+        op.acquire(&op.hosts(), run, Duration::from_secs(2))
             .unwrap(),
     );
     let expires = lock_json(lab, "bettley")["expires_unix"].as_i64().unwrap();

@@ -32,6 +32,9 @@ pub const LOCK_PATH: &str = "/var/lib/gt/apply.lock";
 /// after its last renewal.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 
+/// Shorter leases are raised to this (see `acquire`).
+pub const MIN_LEASE_SECS: u64 = 2;
+
 /// How long one lock command may take on its host.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -301,14 +304,15 @@ pub fn lock_hosts(spec: &Spec) -> Vec<&Node> {
 }
 
 /// Takes the apply lock of `spec`'s cluster for `run_id`, for `lease` (whole
-/// seconds, at least one), renewed every lease/4 until released.
+/// seconds, at least 2: renewals every lease/4 must land a whole second
+/// before the lease ends), renewed until released.
 pub async fn acquire(
     spec: &Spec,
     hosts: &Hosts,
     run_id: &str,
     lease: Duration,
 ) -> Result<HeldLock, LockError> {
-    let lease_secs = lease.as_secs().max(1);
+    let lease_secs = lease.as_secs().max(MIN_LEASE_SECS);
     let mut vars = Vars::ours(&spec.cluster.name, run_id, lease_secs);
     let candidates = lock_hosts(spec);
     let mut tried = Vec::new();

@@ -56,7 +56,7 @@ acquire)
     expires_of "$cur"
     if [ -z "$e" ]; then rm -f "$t"; say corrupt "$cur"; exit 0; fi
     # Live through the second expires_unix: seconds are whole, so an N-second
-    # lease lasts N to N+1 seconds and a renewal every N/4 never falls short.
+    # lease lasts N to N+1 seconds.
     if [ "$now" -le "$e" ]; then rm -f "$t"; say held "$cur"; exit 0; fi
     # Expired. Takers of this expired lock exclude each other with mkdir; the
     # one inside replaces the file with mv, so the name never goes missing
@@ -81,8 +81,10 @@ renew)
   if ! cur=$(cat "$f" 2>/dev/null); then say gone; exit 0; fi
   if ! ours "$cur"; then say stolen "$cur"; exit 0; fi
   expires_of "$cur"
-  # Past its expiry another apply may already have taken it: never revive it.
-  if [ -z "$e" ] || [ "$now" -gt "$e" ]; then say expired "$cur"; exit 0; fi
+  # Takers act from second expires_unix + 1; renewing only until second
+  # expires_unix - 1 leaves a whole second between the two, so a renewal can
+  # never write over a takeover. Past that, the lock is not revived.
+  if [ -z "$e" ] || [ "$now" -ge "$e" ]; then say expired "$cur"; exit 0; fi
   write_lock "$STARTED" $((now + LEASE)) || exit 3
   mv "$t" "$f" || exit 3
   say renewed
