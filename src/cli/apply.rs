@@ -198,7 +198,7 @@ async fn walk(
             if sigint.recv().await.is_some() {
                 let _ = interrupt_tx.send(true);
                 if sigint.recv().await.is_some() {
-                    eprintln!("\nInterrupted twice: exiting now. Steps that were running may be half done; the join token expires by itself.");
+                    eprintln!("\nInterrupted twice: exiting now. Steps that were running may be half done; the join token expires by itself, and the apply lock within 2 minutes (or run gt unlock).");
                     std::process::exit(130);
                 }
             }
