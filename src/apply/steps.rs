@@ -608,13 +608,17 @@ impl<'a> StepRunner<'a> {
         let (per_cp, endpoint, nodes) = tokio::join!(per_cp, endpoint, nodes);
         for (cp, r) in per_cp {
             let problem = match r {
-                Ok(out) if out.success() && out.stdout.trim() == "ok" => continue,
-                Ok(out) => first_line(&redact(if out.stderr.trim().is_empty() {
-                    &out.stdout
-                } else {
-                    &out.stderr
-                }))
-                .to_string(),
+                Ok(out) => {
+                    let r = kube::readyz::parse(out.code, &out.stdout, &out.stderr);
+                    if r.ready {
+                        continue;
+                    }
+                    if r.failed_checks.is_empty() {
+                        first_line(&redact(r.error.as_deref().unwrap_or("no reason"))).to_string()
+                    } else {
+                        format!("failed checks: {}", r.failed_checks.join(", "))
+                    }
+                }
                 Err(e) => e,
             };
             problems.insert(
