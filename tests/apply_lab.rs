@@ -11,9 +11,9 @@ use lab_support::{Lab, Run, Transport};
 mod secrets;
 use secrets::secrets_in;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// `gt apply --auto-approve --json` with the given config; its events.
 fn apply_json(config: &Path) -> (Run, Vec<Value>) {
@@ -32,6 +32,26 @@ fn apply_json(config: &Path) -> (Run, Vec<Value>) {
         })
         .collect();
     (run, events)
+}
+
+/// `gt apply --auto-approve --json` running in the background, and its
+/// event lines. Keep reading them to the end: a closed pipe ends gt with SIGPIPE.
+fn spawn_apply_json(lab: &Lab) -> (Child, Lines<BufReader<ChildStdout>>) {
+    let mut child = Command::new(lab_support::GT)
+        .args([
+            "--config",
+            lab.config().to_str().unwrap(),
+            "apply",
+            "--auto-approve",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
 }
 
 fn recap(events: &[Value]) -> &Value {
@@ -307,20 +327,7 @@ fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
 fn ctrl_c_lets_the_running_join_finish_revokes_the_token_and_recaps() {
     // Slow enough that the walk is caught mid-way.
     let lab = Lab::up(Transport::Local).speed(0.05).start();
-    let mut child = Command::new(lab_support::GT)
-        .args([
-            "--config",
-            lab.config().to_str().unwrap(),
-            "apply",
-            "--auto-approve",
-            "--json",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = spawn_apply_json(&lab);
     let mut events: Vec<Value> = vec![];
     for line in lines.by_ref() {
         let e: Value = serde_json::from_str(&line.unwrap()).unwrap();
@@ -428,20 +435,7 @@ fn without_a_terminal_apply_refuses_unless_approved() {
 #[test]
 fn a_second_ctrl_c_exits_at_once() {
     let lab = Lab::up(Transport::Local).speed(0.05).start();
-    let mut child = Command::new(lab_support::GT)
-        .args([
-            "--config",
-            lab.config().to_str().unwrap(),
-            "apply",
-            "--auto-approve",
-            "--json",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (child, mut lines) = spawn_apply_json(&lab);
     for line in lines.by_ref() {
         let e: Value = serde_json::from_str(&line.unwrap()).unwrap();
         if e["event"] == "step_started" && e["step"] == "init/bettley" {
@@ -466,20 +460,7 @@ fn a_second_ctrl_c_exits_at_once() {
 #[test]
 fn a_second_apply_refuses_naming_the_first_and_unlock_is_not_needed_after() {
     let lab = Lab::up(Transport::Local).speed(0.05).start();
-    let mut first = Command::new(lab_support::GT)
-        .args([
-            "--config",
-            lab.config().to_str().unwrap(),
-            "apply",
-            "--auto-approve",
-            "--json",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
+    let (mut first, mut lines) = spawn_apply_json(&lab);
     // The walk has started: the lock is held.
     for line in lines.by_ref() {
         let e: Value = serde_json::from_str(&line.unwrap()).unwrap();
