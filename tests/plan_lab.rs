@@ -141,7 +141,8 @@ fn plan_follows_the_lab_through_a_bootstrap_and_drift() {
         .assert_code(2)
         .assert_stdout_contains("  ~ node \"fenn\" {")
         .assert_stdout_contains("          - \"goldentooth.io/storage=zfs\",\n          + \"goldentooth.io/storage=ceph\",")
-        .assert_stdout_contains("Plan: 0 to add, 1 to change, 0 to destroy.")
+        .assert_stdout_contains("  ~ node \"dalt\" {\n      ~ kubelet = \"active\"\n    }")
+        .assert_stdout_contains("Plan: 0 to add, 2 to change, 0 to destroy.")
         .assert_stdout_contains("dalt is NotReady");
 
     // Recorded facts plan exactly like the live observation they record.
@@ -153,7 +154,9 @@ fn plan_follows_the_lab_through_a_bootstrap_and_drift() {
     assert_eq!(recorded.stdout, drifted.stdout);
     let json = lab.gt(&["plan", "--json", "--facts", facts.to_str().unwrap()]);
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(v["changes"][0]["address"], "node.fenn");
-    assert_eq!(v["changes"][0]["steps"][0], "update/fenn");
+    assert_eq!(v["changes"][0]["address"], "node.dalt");
+    assert_eq!(v["changes"][0]["steps"][0], "start-kubelet/dalt");
+    assert_eq!(v["changes"][1]["address"], "node.fenn");
+    assert_eq!(v["changes"][1]["steps"][0], "update/fenn");
     assert_eq!(v["warnings"][0]["kind"], "not_ready");
 }

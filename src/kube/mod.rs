@@ -56,6 +56,11 @@ fn url_host(address: &std::net::IpAddr) -> String {
     }
 }
 
+/// Starts a stopped kubelet (systemd; kubeadm installs it as a unit).
+pub fn start_kubelet() -> String {
+    "systemctl start kubelet".into()
+}
+
 /// `kubectl apply -f` of a manifest (the CNI).
 pub fn apply_manifest(manifest: &str) -> String {
     kubectl_admin(&shell_join(&["apply", "-f", manifest]))

@@ -24,6 +24,8 @@ pub(super) struct Diff {
     pub replacements: Vec<Removal>,
     /// Label/taint updates, file order; `after_join` when the node is new.
     pub updates: Vec<Update>,
+    /// Joined hosts whose kubelet is not active, file order.
+    pub kubelet_starts: Vec<NodeName>,
     /// Nodes to remove for good, in order (control planes first, one at a time).
     pub removals: Vec<Removal>,
 }
@@ -431,6 +433,7 @@ impl<'a> Cx<'a> {
                 return Ok(());
             }
             self.update_if_drifted(node, obj);
+            self.start_kubelet_if_stopped(node);
             self.health_warnings(node, obj);
             return Ok(());
         }
@@ -653,6 +656,45 @@ impl<'a> Cx<'a> {
         });
     }
 
+    /// A joined, reachable host whose kubelet is installed but not active
+    /// (stopped by hand, crashed for good): the file wants the node in the
+    /// cluster, so start it. One change per node: merged into its update.
+    fn start_kubelet_if_stopped(&mut self, node: &Node) {
+        let name = node.name.as_str();
+        let Some(h) = self.host(name) else { return };
+        if !h.is_reachable() || h.kubelet_active || !h.is_joined() || h.kubelet_version.is_none() {
+            return;
+        }
+        self.out.kubelet_starts.push(node.name.clone());
+        let step = Step::StartKubelet {
+            node: node.name.clone(),
+        }
+        .id();
+        let attribute = ("kubelet".to_string(), "active".to_string());
+        let resource = Resource::Node(name.to_string());
+        if let Some(c) = self
+            .out
+            .changes
+            .iter_mut()
+            .find(|c| c.resource == resource && c.action == Action::Update)
+        {
+            c.reason.push_str("; kubelet not active: start it");
+            c.attributes.push(attribute);
+            c.steps.insert(0, step);
+            return;
+        }
+        self.out.changes.push(Change {
+            resource,
+            action: Action::Update,
+            reason: "kubelet not active: start it".into(),
+            role: Some(node.role),
+            attributes: vec![attribute],
+            labels: SetDiff::default(),
+            taints: SetDiff::default(),
+            steps: vec![step],
+        });
+    }
+
     fn health_warnings(&mut self, node: &Node, obj: &NodeFacts) {
         let name = node.name.as_str();
         if obj.ready != ReadyStatus::True && !(obj.waits_for_cni() && self.out.install_cni) {
@@ -663,8 +705,12 @@ impl<'a> Cx<'a> {
             };
             let kubelet = match self.host(name) {
                 Some(h) if h.is_reachable() && !h.kubelet_active => {
-                    "; its kubelet is not active (`gt exec NODE -- systemctl start kubelet`)"
-                        .replace("NODE", name)
+                    if self.out.kubelet_starts.contains(&node.name) {
+                        "; its kubelet is not active (apply starts it)".to_string()
+                    } else {
+                        "; its kubelet is not active (`gt exec NODE -- systemctl start kubelet`)"
+                            .replace("NODE", name)
+                    }
                 }
                 _ if obj.waits_for_cni() => {
                     "; its pod network is not ready yet (the CNI's agent may still be starting on it)"

@@ -33,6 +33,8 @@ pub enum DriftKind {
     Label,
     /// A managed taint is missing or not in the file.
     Taint,
+    /// The kubelet of a joined host is not running.
+    Kubelet,
     /// The node's architecture is not the file's.
     Arch,
     /// The kubelet's version is not the file's kubernetes_version.
@@ -48,11 +50,12 @@ pub enum DriftKind {
 }
 
 impl DriftKind {
-    pub const ALL: [DriftKind; 12] = [
+    pub const ALL: [DriftKind; 13] = [
         DriftKind::Missing,
         DriftKind::Extra,
         DriftKind::NotReady,
         DriftKind::Unreachable,
+        DriftKind::Kubelet,
         DriftKind::Label,
         DriftKind::Taint,
         DriftKind::Arch,
@@ -70,6 +73,7 @@ impl DriftKind {
             DriftKind::Extra => "extra",
             DriftKind::NotReady => "not_ready",
             DriftKind::Unreachable => "unreachable",
+            DriftKind::Kubelet => "kubelet",
             DriftKind::Label => "label",
             DriftKind::Taint => "taint",
             DriftKind::Arch => "arch",
@@ -185,9 +189,9 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
             detail: c.reason.clone(),
         };
         match (&c.resource, c.action) {
-            (Resource::Cluster(name), Action::Create) => items.push(item(
+            (Resource::Cluster(_), Action::Create) => items.push(item(
                 DriftKind::Missing,
-                format!("cluster {name} does not exist"),
+                "does not exist (no control plane has initialised it)".into(),
             )),
             (Resource::Cluster(_), _) => items.push(item(
                 DriftKind::Cni,
@@ -207,6 +211,12 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
                 "state = \"absent\" in cluster.toml but still in the cluster".into(),
             )),
             (Resource::Node(_), Action::Update) => {
+                if c.attributes.iter().any(|(k, _)| k == "kubelet") {
+                    items.push(item(
+                        DriftKind::Kubelet,
+                        "kubelet not active (gt apply starts it)".into(),
+                    ));
+                }
                 for message in label_items(&c.labels) {
                     items.push(item(DriftKind::Label, message));
                 }

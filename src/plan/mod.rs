@@ -209,6 +209,11 @@ pub enum Step {
     JoinWorker {
         node: NodeName,
     },
+    /// `systemctl start kubelet` on a joined host whose kubelet is not
+    /// active, then wait for its Node to be Ready.
+    StartKubelet {
+        node: NodeName,
+    },
     /// `kubectl label` / `kubectl taint` with the admin kubeconfig.
     UpdateNode {
         node: String,
@@ -243,6 +248,7 @@ impl Step {
             },
             Step::JoinControlPlane { node } => format!("join-control-plane/{node}"),
             Step::JoinWorker { node } => format!("join-worker/{node}"),
+            Step::StartKubelet { node } => format!("start-kubelet/{node}"),
             Step::UpdateNode { node, .. } => format!("update/{node}"),
             Step::Drain { node } => format!("drain/{node}"),
             Step::DeleteNode { node } => format!("delete-node/{node}"),
@@ -268,6 +274,7 @@ impl Step {
             ),
             Step::JoinControlPlane { node } => format!("join control plane {node}"),
             Step::JoinWorker { node } => format!("join worker {node}"),
+            Step::StartKubelet { node } => format!("start the kubelet on {node}"),
             Step::UpdateNode { node, .. } => format!("update labels/taints of {node}"),
             Step::Drain { node } => format!("drain {node}"),
             Step::DeleteNode { node } => format!("delete node {node}"),
@@ -283,6 +290,7 @@ impl Step {
             Step::Init { node }
             | Step::JoinControlPlane { node }
             | Step::JoinWorker { node }
+            | Step::StartKubelet { node }
             | Step::Reset { node } => Some(node.as_str()),
             _ => None,
         }

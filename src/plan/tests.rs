@@ -399,7 +399,7 @@ fn an_empty_cluster_is_one_cluster_item_and_every_node_missing() {
         (
             "-".into(),
             "missing",
-            "cluster goldentooth does not exist".into()
+            "does not exist (no control plane has initialised it)".into()
         )
     );
     assert_eq!(
