@@ -100,10 +100,8 @@ pub fn parse(text: &str) -> Result<Vec<Sample>, String> {
                 ["HELP", name, ..] | ["TYPE", name, ..] if !is_metric_name(name) => {
                     return Err(at(format!("bad metric name {name:?}")))
                 }
-                ["HELP", name, ..] => {
-                    if !helped.insert(name.to_string()) {
-                        return Err(at(format!("second HELP for {name}")));
-                    }
+                ["HELP", name, ..] if !helped.insert(name.to_string()) => {
+                    return Err(at(format!("second HELP for {name}")));
                 }
                 ["TYPE", name, t] => {
                     if !["counter", "gauge", "histogram", "summary", "untyped"].contains(t) {
@@ -122,7 +120,7 @@ pub fn parse(text: &str) -> Result<Vec<Sample>, String> {
             continue;
         }
         let name_end = line
-            .find(|c: char| c == '{' || c == ' ')
+            .find(['{', ' '])
             .ok_or_else(|| at("a sample without a value".into()))?;
         let name = &line[..name_end];
         if !is_metric_name(name) {
