@@ -68,7 +68,7 @@ echo "(exit $?; the textfile now says:)"
 set -e
 grep -E '^gt_(in_sync|drift_items\{.*kind="(label|kubelet)")' "$PROM" | sed 's/^/  /'
 echo
-gt -c "$CFG" exec k8s_worker -- uname -m 2>/dev/null | awk -F' [|] ' 'NF == 2 {print $2}' | sort | uniq -c | sed 's/^ */  /'
+gt -c "$CFG" exec k8s_worker -- uname -m | awk -F' [|] ' 'NF == 2 {print $2}' | sort | uniq -c | sed 's/^ */  /'
 echo
 echo "== apply repairs both: relabels fenn, starts dalt's kubelet and waits for its Node"
 gt -c "$CFG" apply --auto-approve | tail -4
