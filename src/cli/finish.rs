@@ -397,7 +397,7 @@ Examples:
   gt plan --out p.gtplan             review a plan, then
   gt apply p.gtplan                  apply exactly it (refused if stale)
   gt apply --prune                   also drain and delete Nodes not in the file
-  gt apply --parallelism 4           at most 4 hosts (observing), 4 steps at once";
+  gt apply --parallelism 4           4 hosts observed, 4 steps run at once";
 
     pub const GRAPH: &str = "\
 Examples:
