@@ -427,10 +427,19 @@ fn man_out_dir_writes_gt_1_and_a_page_per_command() {
         plan.lines().any(|l| l.starts_with(".TH GT-PLAN 1 ")),
         "{plan}"
     );
-    assert!(
-        plan.contains(".SH EXAMPLES") || plan.contains(".SH Examples"),
-        "{plan}"
-    );
+    for section in [
+        "NAME",
+        "SYNOPSIS",
+        "OPTIONS",
+        "EXAMPLES",
+        "\"EXIT STATUS\"",
+        "\"SEE ALSO\"",
+    ] {
+        assert!(
+            plan.lines().any(|l| l == format!(".SH {section}")),
+            "gt-plan.1 has no {section} section:\n{plan}"
+        );
+    }
     assert!(plan.contains("\\-\\-detailed\\-exitcode"), "{plan}");
 }
 

@@ -199,10 +199,15 @@ pub fn command_page(name: &str, cmd: &clap::Command) -> String {
     let mut page = Vec::new();
     let _ = man.render_title(&mut page);
     let _ = man.render_name_section(&mut page);
-    let mut body = command_body(cmd);
     // Inside gt(1) a command's parts are subsections; on its own page they
-    // are sections of their own.
-    body = body.replace(".SS ", ".SH ");
+    // are sections of their own, titled in capitals as man pages are.
+    let body: String = command_body(cmd)
+        .lines()
+        .map(|l| match l.strip_prefix(".SS ") {
+            Some(title) => format!(".SH {}\n", title.to_uppercase()),
+            None => format!("{l}\n"),
+        })
+        .collect();
     page.extend(body.as_bytes());
     page.extend(trailer(&["gt(1)"]).as_bytes());
     one_preamble(&String::from_utf8_lossy(&page))
