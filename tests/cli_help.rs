@@ -5,7 +5,7 @@
 use clap::CommandFactory;
 use gt::cli::finish::visible_commands;
 use gt::cli::Cli;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const GT: &str = env!("CARGO_BIN_EXE_gt");
@@ -72,23 +72,9 @@ fn shell_words(line: &str) -> Vec<String> {
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\'' => {
+            quote @ ('\'' | '"') => {
                 let w = word.get_or_insert_with(String::new);
-                for q in chars.by_ref() {
-                    if q == '\'' {
-                        break;
-                    }
-                    w.push(q);
-                }
-            }
-            '"' => {
-                let w = word.get_or_insert_with(String::new);
-                for q in chars.by_ref() {
-                    if q == '"' {
-                        break;
-                    }
-                    w.push(q);
-                }
+                w.extend(chars.by_ref().take_while(|&q| q != quote));
             }
             '|' | '>' | '<' | '&' | ';' => break,
             c if c.is_whitespace() => words.extend(word.take()),
@@ -226,18 +212,17 @@ fn completion_scripts_name_every_command_and_no_hidden_one() {
     assert!(stdout_of(&["completions", "fish"]).contains("complete -c gt "));
 }
 
-fn bash_available() -> bool {
-    Command::new("bash").arg("--version").output().is_ok()
+/// `gt completions bash` in a file (and the directory that holds it).
+fn bash_script() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("gt.bash");
+    std::fs::write(&script, stdout_of(&["completions", "bash"])).unwrap();
+    (dir, script)
 }
 
 #[test]
 fn bash_accepts_the_bash_script() {
-    if !bash_available() {
-        panic!("bash is not installed; it is Debian's login shell: apt-get install bash");
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("gt.bash");
-    std::fs::write(&script, stdout_of(&["completions", "bash"])).unwrap();
+    let (_dir, script) = bash_script();
     let out = Command::new("bash")
         .arg("-n")
         .arg(&script)
@@ -280,9 +265,7 @@ fn bash_completes(script: &Path, words: &[&str]) -> Vec<String> {
 
 #[test]
 fn bash_completes_commands_flags_and_values() {
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("gt.bash");
-    std::fs::write(&script, stdout_of(&["completions", "bash"])).unwrap();
+    let (_dir, script) = bash_script();
 
     assert_eq!(bash_completes(&script, &["gt", "pl"]), ["plan"]);
     let lab = bash_completes(&script, &["gt", "lab", ""]);
@@ -309,6 +292,16 @@ fn commands_in_man(page: &str) -> Vec<String> {
         .collect()
 }
 
+#[track_caller]
+fn assert_sections(page: &str, name: &str, sections: &[&str]) {
+    for section in sections {
+        assert!(
+            page.lines().any(|l| l == format!(".SH {section}")),
+            "{name} has no {section} section:\n{page}"
+        );
+    }
+}
+
 #[test]
 fn man_page_is_gt_1_with_a_section_per_command() {
     let page = stdout_of(&["man"]);
@@ -316,20 +309,19 @@ fn man_page_is_gt_1_with_a_section_per_command() {
         page.lines().any(|l| l.starts_with(".TH GT 1 ")),
         "no .TH GT 1 line"
     );
-    for section in [
-        "NAME",
-        "SYNOPSIS",
-        "OPTIONS",
-        "COMMANDS",
-        "EXAMPLES",
-        "\"EXIT STATUS\"",
-        "ENVIRONMENT",
-    ] {
-        assert!(
-            page.lines().any(|l| l == format!(".SH {section}")),
-            "no {section} section"
-        );
-    }
+    assert_sections(
+        &page,
+        "gt.1",
+        &[
+            "NAME",
+            "SYNOPSIS",
+            "OPTIONS",
+            "COMMANDS",
+            "EXAMPLES",
+            "\"EXIT STATUS\"",
+            "ENVIRONMENT",
+        ],
+    );
     let want: Vec<String> = visible_commands(&Cli::command())
         .into_iter()
         .map(|(p, _)| p.join(" "))
@@ -427,19 +419,18 @@ fn man_out_dir_writes_gt_1_and_a_page_per_command() {
         plan.lines().any(|l| l.starts_with(".TH GT-PLAN 1 ")),
         "{plan}"
     );
-    for section in [
-        "NAME",
-        "SYNOPSIS",
-        "OPTIONS",
-        "EXAMPLES",
-        "\"EXIT STATUS\"",
-        "\"SEE ALSO\"",
-    ] {
-        assert!(
-            plan.lines().any(|l| l == format!(".SH {section}")),
-            "gt-plan.1 has no {section} section:\n{plan}"
-        );
-    }
+    assert_sections(
+        &plan,
+        "gt-plan.1",
+        &[
+            "NAME",
+            "SYNOPSIS",
+            "OPTIONS",
+            "EXAMPLES",
+            "\"EXIT STATUS\"",
+            "\"SEE ALSO\"",
+        ],
+    );
     assert!(plan.contains("\\-\\-detailed\\-exitcode"), "{plan}");
 }
 

@@ -146,7 +146,7 @@ pub fn man_page(root: &clap::Command) -> String {
         }
     }
     page.extend(list.to_roff().as_bytes());
-    page.extend(examples_roff("EXAMPLES", &root).to_roff().as_bytes());
+    page.extend(examples_roff("SH", "EXAMPLES", &root).to_roff().as_bytes());
 
     for (path, cmd) in &commands {
         let title = format!("GT {}", path.join(" ").to_uppercase());
@@ -227,7 +227,7 @@ fn command_body(cmd: &clap::Command) -> String {
         let _ = man.render_subcommands_section(&mut sections);
     }
     let mut text = demote_sections(&String::from_utf8_lossy(&sections));
-    text.push_str(&examples_roff_ss(cmd).to_roff());
+    text.push_str(&examples_roff("SS", "Examples", cmd).to_roff());
     text
 }
 
@@ -256,24 +256,15 @@ fn capitalise_ss(line: &str) -> String {
     }
 }
 
-/// The after-help of a command (its "Examples:" block, and anything after it)
-/// as preformatted text, so the columns stay aligned.
-fn examples_roff(heading: &str, cmd: &clap::Command) -> Roff {
+/// The after-help of a command (its "Examples:" block, and anything after
+/// it) under a heading (`.SH EXAMPLES` in gt(1) itself, `.SS Examples` in a
+/// command's section), preformatted so that the columns stay aligned.
+fn examples_roff(heading_macro: &str, title: &str, cmd: &clap::Command) -> Roff {
     let mut r = Roff::new();
     let Some(text) = cmd.get_after_long_help().or_else(|| cmd.get_after_help()) else {
         return r;
     };
-    r.control("SH", [heading]);
-    preformatted(&mut r, &text.to_string());
-    r
-}
-
-fn examples_roff_ss(cmd: &clap::Command) -> Roff {
-    let mut r = Roff::new();
-    let Some(text) = cmd.get_after_long_help().or_else(|| cmd.get_after_help()) else {
-        return r;
-    };
-    r.control("SS", ["Examples"]);
+    r.control(heading_macro, [title]);
     preformatted(&mut r, &text.to_string());
     r
 }
