@@ -159,11 +159,14 @@ impl<'a> Cx<'a> {
         self.obs.hosts.get(name)
     }
 
-    fn warn(&mut self, node: Option<&str>, kind: WarningKind, message: String) {
+    /// `short`: the fact in a few words, without the node's name (a `gt
+    /// drift` line); `message`: the whole sentence, with what to do.
+    fn warn(&mut self, node: Option<&str>, kind: WarningKind, short: String, message: String) {
         self.out.warnings.push(Warning {
             node: node.map(str::to_string),
             kind,
             message,
+            short,
         });
     }
 
@@ -295,8 +298,46 @@ impl<'a> Cx<'a> {
                 None,
                 WarningKind::ApiNotReady,
                 format!(
+                    "API server not ready through the endpoint {}: {why}",
+                    c.endpoint
+                ),
+                format!(
                     "the API server is not ready through the endpoint {} (asked via {via}): {why}; joins will wait at the readiness gate",
                     c.endpoint
+                ),
+            );
+        }
+        self.api_server_warnings();
+    }
+
+    /// Each control plane in the cluster whose own API server is not ready
+    /// (the endpoint may still answer through the others).
+    fn api_server_warnings(&mut self) {
+        let unready: Vec<(String, String, String)> = self
+            .out
+            .existing_control_planes
+            .iter()
+            .filter_map(|name| {
+                let r = self.obs.cluster.api_servers.get(name.as_str())?;
+                if r.ready {
+                    return None;
+                }
+                let why = if !r.failed_checks.is_empty() {
+                    format!("failing checks: {}", r.failed_checks.join(", "))
+                } else {
+                    r.error.clone().unwrap_or_else(|| "not ready".into())
+                };
+                let address = self.spec.node(name.as_str())?.address;
+                Some((name.to_string(), address.to_string(), why))
+            })
+            .collect();
+        for (name, address, why) in unready {
+            self.warn(
+                Some(&name),
+                WarningKind::ApiNotReady,
+                format!("API server not ready: {why}"),
+                format!(
+                    "the API server on {name} ({address}:6443) is not ready: {why}; check it with `gt exec {name} -- crictl ps --name kube-apiserver` and its kubelet's log"
                 ),
             );
         }
@@ -337,6 +378,7 @@ impl<'a> Cx<'a> {
                 self.warn(
                     Some(name),
                     WarningKind::Unreachable,
+                    format!("unreachable: {reason}"),
                     format!("{name} is unreachable: {reason}"),
                 );
             }
@@ -365,9 +407,24 @@ impl<'a> Cx<'a> {
                 if replace {
                     self.replace(node, true, format!("{why} (--replace)"));
                 } else {
+                    let short = match &foreign_pin {
+                        Some(p) => {
+                            format!("joined to another cluster (its CA is {})", short_pin(p))
+                        }
+                        None => format!(
+                            "a {} in the cluster, a {} in cluster.toml",
+                            if obj.is_control_plane() {
+                                "control plane"
+                            } else {
+                                "worker"
+                            },
+                            node.role
+                        ),
+                    };
                     self.warn(
                         Some(name),
                         if foreign_pin.is_some() { WarningKind::OtherCluster } else { WarningKind::RoleMismatch },
+                        short,
                         format!("{why}; gt changes neither without consent: run with --replace {name} to reset it and join it again"),
                     );
                 }
@@ -393,6 +450,7 @@ impl<'a> Cx<'a> {
                 self.warn(
                     Some(name),
                     WarningKind::Unreachable,
+                    format!("not observed: {reason}"),
                     format!("{name} was not observed ({reason}); its join cannot be planned"),
                 );
             } else {
@@ -416,6 +474,7 @@ impl<'a> Cx<'a> {
                     self.warn(
                         Some(name),
                         WarningKind::OtherCluster,
+                        format!("joined to another cluster (its CA is {})", short_pin(&pin)),
                         format!(
                             "{name} belongs to another cluster (CA pin {}{}); gt will not touch it. To reset it and join it here: --replace {name}",
                             short_pin(&pin),
@@ -613,9 +672,16 @@ impl<'a> Cx<'a> {
                 }
                 _ => String::new(),
             };
+            let short = match self.host(name) {
+                Some(h) if h.is_reachable() && !h.kubelet_active => {
+                    format!("NotReady (Ready={status}, {reason}); kubelet not active")
+                }
+                _ => format!("NotReady (Ready={status}, {reason})"),
+            };
             self.warn(
                 Some(name),
                 WarningKind::NotReady,
+                short,
                 format!("{name} is NotReady (Ready={status}, {reason}){kubelet}"),
             );
         }
@@ -633,6 +699,7 @@ impl<'a> Cx<'a> {
                     self.warn(
                         Some(name),
                         WarningKind::VersionSkew,
+                        format!("kubelet {v} (want {want})"),
                         format!(
                             "kubelet {v} on {name} {direction} kubernetes_version {want}; gt does not upgrade nodes: run `kubeadm upgrade node` and upgrade the kubelet package on {name}"
                         ),
@@ -650,6 +717,7 @@ impl<'a> Cx<'a> {
                 self.warn(
                     Some(name),
                     WarningKind::ArchMismatch,
+                    format!("arch {a} (want {})", node.arch),
                     format!(
                         "{name} reports arch {a} but cluster.toml says {}; fix arch in [nodes.{name}]",
                         node.arch
@@ -682,6 +750,7 @@ impl<'a> Cx<'a> {
                 self.warn(
                     Some(name),
                     WarningKind::Unreachable,
+                    "unreachable: cannot be reset".to_string(),
                     format!("{name} will be drained and deleted, but not reset: its host is unreachable; run `kubeadm reset -f` on it when it is back"),
                 );
             }
@@ -717,6 +786,7 @@ impl<'a> Cx<'a> {
                 self.warn(
                     Some(&name),
                     WarningKind::NotInFile,
+                    "in the cluster but not in cluster.toml".to_string(),
                     format!("{name} is in the cluster but not in cluster.toml; add it to the file, or remove it with --prune"),
                 );
                 continue;
