@@ -283,6 +283,58 @@ fn bash_completes_commands_flags_and_values() {
     );
 }
 
+/// Runs `program args...`, failing the test with what to install when the
+/// shell is missing (scripts/test.sh installs zsh and fish).
+fn shell_run(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} ({e}): apt-get install {program}, as scripts/test.sh does")
+        })
+}
+
+#[test]
+fn zsh_accepts_the_zsh_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("_gt");
+    std::fs::write(&script, stdout_of(&["completions", "zsh"])).unwrap();
+    let out = shell_run("zsh", &["-n", script.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "zsh -n: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn fish_completes_commands_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("gt.fish");
+    std::fs::write(&script, stdout_of(&["completions", "fish"])).unwrap();
+    let complete = |line: &str| -> Vec<String> {
+        let program = format!("source '{}'; complete -C '{line}'", script.display());
+        let out = shell_run("fish", &["--no-config", "-c", &program]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Each candidate is `WORD<TAB>DESCRIPTION`.
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or(l).to_string())
+            .collect()
+    };
+    let lab = complete("gt lab ");
+    for sub in ["up", "down", "status", "fault"] {
+        assert!(lab.contains(&sub.to_string()), "{lab:?}");
+    }
+    assert!(!lab.contains(&"serve".to_string()), "{lab:?}");
+    assert_eq!(complete("gt plan --det"), ["--detailed-exitcode"]);
+    assert_eq!(complete("gt graph --format "), ["dot", "mermaid"]);
+}
+
 // ---- man page ----
 
 fn commands_in_man(page: &str) -> Vec<String> {
