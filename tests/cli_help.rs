@@ -141,6 +141,8 @@ fn every_example_is_a_command_line_gt_accepts() {
     assert!(rejected.is_empty(), "{rejected:#?}");
 }
 
+/// Every line fits 80 columns, but a command line alone on its line: a long
+/// path cannot be wrapped (its description goes on the next line).
 #[test]
 fn examples_fit_an_80_column_terminal() {
     for (path, cmd) in all_commands() {
@@ -149,8 +151,9 @@ fn examples_fit_an_80_column_terminal() {
             .map(|s| s.to_string())
             .unwrap_or_default();
         for line in help.lines() {
+            let command_alone = line.trim_start().starts_with("gt ") && !line.trim().contains("  ");
             assert!(
-                line.chars().count() <= 80,
+                line.chars().count() <= 80 || command_alone,
                 "{} help: a line of {} columns: {line}",
                 name(&path),
                 line.chars().count()
