@@ -149,14 +149,22 @@ fn detailed_exitcode_is_0_without_changes_and_2_with_changes() {
         .contains("Plan: 13 to add, 0 to change, 0 to destroy."));
     // Without the flag, changes still exit 0 (as terraform plan does).
     gt(&["plan", "--facts", &fixture("empty")]).assert_code(0);
-    // Warnings alone are not changes.
+    // Warnings alone (kubelets behind the file) are not changes.
+    gt(&[
+        "plan",
+        "--facts",
+        &fixture("kubelet-behind"),
+        "--detailed-exitcode",
+    ])
+    .assert_code(0);
+    // A stopped kubelet is: apply starts it.
     gt(&[
         "plan",
         "--facts",
         &fixture("not-ready"),
         "--detailed-exitcode",
     ])
-    .assert_code(0);
+    .assert_code(2);
 }
 
 #[test]
