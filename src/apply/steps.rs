@@ -511,7 +511,11 @@ impl<'a> StepRunner<'a> {
         let cmd = self
             .step_cmd(kubeadm::reset_command())
             .label("kubeadm reset");
-        self.must(id, node.as_str(), &cmd).await.map(drop)
+        let r = self.must(id, node.as_str(), &cmd).await.map(drop);
+        // Its admin.conf is gone (or half gone): later admin commands of this
+        // run (the next removal, a label) must go through another control plane.
+        self.admins.lock().unwrap().retain(|n| n != node.as_str());
+        r
     }
 
     /// The readiness gate: polls until every named control plane's API
