@@ -561,6 +561,41 @@ fn reset_removes_the_files_and_etcd_member_but_not_the_node() {
 }
 
 #[test]
+fn reset_of_a_control_plane_without_etcd_quorum_keeps_its_member_and_says_so() {
+    let lab = SimLab::goldentooth();
+    lab.init();
+    lab.on("cargyll")
+        .run(&lab.control_plane_join_command())
+        .succeeds();
+    // Two members, one started: etcd cannot commit the removal.
+    lab.on("bettley").run("systemctl stop kubelet").succeeds();
+    lab.on("cargyll")
+        .run("kubeadm reset -f")
+        .succeeds()
+        .stderr_contains("[reset] Failed to remove etcd member: etcdserver: re-configuration failed due to not enough started members, please manually remove this etcd member using etcdctl\n")
+        .stdout_lacks("Deleted contents of the etcd data directory");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lab.dir().join("state.json")).unwrap())
+            .unwrap();
+    let members: Vec<&str> = state["etcd_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(members, vec!["bettley", "cargyll"]);
+    assert!(lab
+        .host_file("cargyll", "/var/lib/etcd")
+        .read_dir()
+        .unwrap()
+        .next()
+        .is_some());
+    assert!(!lab
+        .host_file("cargyll", "/etc/kubernetes/admin.conf")
+        .exists());
+}
+
+#[test]
 fn reset_without_force_asks_and_no_answer_aborts() {
     let lab = SimLab::goldentooth();
     lab.init();

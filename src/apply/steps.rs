@@ -511,7 +511,19 @@ impl<'a> StepRunner<'a> {
         let cmd = self
             .step_cmd(kubeadm::reset_command())
             .label("kubeadm reset");
-        let r = self.must(id, node.as_str(), &cmd).await.map(drop);
+        let r = match self.exec(id, node.as_str(), &cmd).await {
+            Ok(out) if !out.success() => Err(failure(&cmd, node.as_str(), &out)),
+            // kubeadm goes on when etcd refuses the removal: the cluster then
+            // keeps a member that will never answer again, one step from losing quorum.
+            Ok(out) => match kubeadm::reset_kept_etcd_member(&out.stderr) {
+                Some(why) => Err(format!(
+                    "kubeadm reset on {node} could not remove its etcd member ({}); etcd still counts it: on a healthy control plane, find it with `etcdctl member list` and remove it with `etcdctl member remove ID`",
+                    redact(why)
+                )),
+                None => Ok(()),
+            },
+            Err(e) => Err(e),
+        };
         // Its admin.conf is gone (or half gone): later admin commands of this
         // run (the next removal, a label) must go through another control plane.
         self.admins.lock().unwrap().retain(|n| n != node.as_str());
