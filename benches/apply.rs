@@ -54,6 +54,7 @@ fn step_seconds(step: &Step, graph: &StepGraph) -> f64 {
         // A join is done when its Node is Ready: CniReady after it registers.
         Step::JoinControlPlane { .. } => s(Op::JoinControlPlane) + s(Op::CniReady) + s(Op::Kubectl),
         Step::JoinWorker { .. } => s(Op::JoinWorker) + s(Op::CniReady) + s(Op::Kubectl),
+        Step::StartKubelet { .. } => s(Op::SystemctlChange) + s(Op::Kubectl),
         Step::UpdateNode { labels, taints, .. } => {
             s(Op::Kubectl)
                 * (usize::from(!labels.is_empty()) + usize::from(!taints.is_empty())) as f64

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gt's main job, end to end, on the lab: a simulated goldentooth on loopback
 # (127.4.x.x; the real 10.4.x.x is never contacted), observed, planned,
-# bootstrapped, checked for drift, then torn down.
+# bootstrapped, checked for drift (as cron would), repaired, then torn down.
 #
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,18 +52,28 @@ gt -c "$CFG" plan --detailed-exitcode && echo "(exit 0: no changes)"
 echo
 gt -c "$CFG" status
 echo
-echo "== drift: someone relabels fenn and stops dalt's kubelet"
-"$GT" -c "$CFG" exec bettley -- 'kubectl --kubeconfig "$GT_HOST_ROOT/etc/kubernetes/admin.conf" label node fenn goldentooth.io/storage=zfs --overwrite' >/dev/null 2>&1
-gt lab fault --dir "$LAB" dalt kubelet-stopped
-sleep 1
-set +e
-gt -c "$CFG" plan --detailed-exitcode
-echo "(exit $?: changes)"
-set -e
-gt -c "$CFG" exec k8s_worker -- uname -m | sort | uniq -c | sed 's/^ */  /'
+echo "== drift, as cron runs it: in sync (exit 0), metrics for Prometheus"
+PROM="$LAB/gt.prom"
+gt -c "$CFG" drift --quiet --prometheus "$PROM" && echo "(exit 0: in sync)"
+grep -E '^gt_(check_success|in_sync)' "$PROM" | sed 's/^/  /'
 echo
-echo "== apply repairs the labels (the stopped kubelet is a warning: gt does not restart services)"
+echo "== behind gt's back: someone removes fenn's storage label and stops dalt's kubelet"
+"$GT" -c "$CFG" exec bettley -- 'kubectl --kubeconfig "$GT_HOST_ROOT/etc/kubernetes/admin.conf" label node fenn goldentooth.io/storage-' >/dev/null 2>&1
+"$GT" -c "$CFG" exec dalt -- 'systemctl stop kubelet' >/dev/null 2>&1
+set +e
+gt -c "$CFG" drift
+echo "(exit $?: drift)"
+gt -c "$CFG" drift --quiet --prometheus "$PROM"
+echo "(exit $?; the textfile now says:)"
+set -e
+grep -E '^gt_(in_sync|drift_items\{.*kind="(label|kubelet)")' "$PROM" | sed 's/^/  /'
+echo
+gt -c "$CFG" exec k8s_worker -- uname -m | awk -F' [|] ' 'NF == 2 {print $2}' | sort | uniq -c | sed 's/^ */  /'
+echo
+echo "== apply repairs both: relabels fenn, starts dalt's kubelet and waits for its Node"
 gt -c "$CFG" apply --auto-approve | tail -4
+echo
+gt -c "$CFG" drift && echo "(exit 0: in sync again)"
 echo
 gt lab down --dir "$LAB"
 trap - EXIT

@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod cli;
 pub mod facts;
+pub mod fsutil;
 pub mod kube;
 pub mod lab;
 pub mod plan;

@@ -4,6 +4,12 @@
 
 #[path = "support/lab.rs"]
 mod lab_support;
+#[path = "support/wait.rs"]
+mod wait;
+use wait::eventually_within;
+
+/// How long this file waits for the lab to get somewhere.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 use lab_support::{Lab, Transport};
 use std::collections::BTreeMap;
@@ -345,14 +351,6 @@ fn observe_over_the_local_transport_reads_the_same_facts() {
 }
 
 /// Polls `cond` (bounded): simulated kubelets become Ready on their own time.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !cond() {
-        assert!(std::time::Instant::now() < until, "never happened: {what}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
 fn status_json(lab: &Lab) -> Vec<serde_json::Value> {
     let run = lab.gt(&["status", "--json"]);
     run.assert_ok();
@@ -408,7 +406,7 @@ fn status_follows_a_manual_bootstrap_over_ssh() {
     )
     .assert_ok();
     let admin = "--kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
-    eventually("the API server answers", || {
+    eventually_within("the API server answers", PATIENCE, || {
         lab.ssh("bettley", &format!("kubectl {admin} get --raw /readyz"))
             .success()
     });
@@ -440,7 +438,7 @@ fn status_follows_a_manual_bootstrap_over_ssh() {
     )
     .assert_ok();
 
-    eventually("every node is Ready in gt status", || {
+    eventually_within("every node is Ready in gt status", PATIENCE, || {
         status_json(&lab).iter().all(|r| r["ready"] == "True")
     });
     let after = status_json(&lab);

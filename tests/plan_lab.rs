@@ -4,27 +4,21 @@
 
 #[path = "support/lab.rs"]
 mod lab_support;
+#[path = "support/wait.rs"]
+mod wait;
+use wait::eventually_within;
+
+/// How long this file waits for the lab to get somewhere.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
 
 use lab_support::{Lab, Transport};
-use std::time::{Duration, Instant};
 
 const ADMIN: &str = "--kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
 
 #[track_caller]
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("never happened: {what}");
-}
-
 /// The gate by hand: the endpoint and every joined control plane's own API server ready.
 fn gate(lab: &Lab, control_planes: &[&str]) {
-    eventually("the control plane is ready", || {
+    eventually_within("the control plane is ready", PATIENCE, || {
         lab.run("bettley", &format!("kubectl {ADMIN} get --raw /readyz"))
             .success()
             && control_planes.iter().all(|cp| {
@@ -112,7 +106,7 @@ fn plan_follows_the_lab_through_a_bootstrap_and_drift() {
         .assert_stdout_contains("Plan: 13 to add, 0 to change, 0 to destroy.");
 
     bootstrap(&lab);
-    eventually("every node Ready, so the plan is empty", || {
+    eventually_within("every node Ready, so the plan is empty", PATIENCE, || {
         lab.gt(&["plan", "--detailed-exitcode"]).success()
     });
     lab.gt(&["plan", "--detailed-exitcode"])
@@ -130,7 +124,7 @@ fn plan_follows_the_lab_through_a_bootstrap_and_drift() {
     // health check, a request through the endpoint may still reach it (EOF),
     // as with a real HAProxy. Compare settled observations.
     // Round-robin over three servers: three good answers in a row mean dalt is out.
-    eventually("the load balancer has taken dalt out", || {
+    eventually_within("the load balancer has taken dalt out", PATIENCE, || {
         (0..3).all(|_| {
             lab.run("bettley", &format!("kubectl {ADMIN} get --raw /readyz"))
                 .success()
@@ -141,7 +135,8 @@ fn plan_follows_the_lab_through_a_bootstrap_and_drift() {
         .assert_code(2)
         .assert_stdout_contains("  ~ node \"fenn\" {")
         .assert_stdout_contains("          - \"goldentooth.io/storage=zfs\",\n          + \"goldentooth.io/storage=ceph\",")
-        .assert_stdout_contains("Plan: 0 to add, 1 to change, 0 to destroy.")
+        .assert_stdout_contains("  ~ node \"dalt\" {\n      ~ kubelet = \"active\"\n    }")
+        .assert_stdout_contains("Plan: 0 to add, 2 to change, 0 to destroy.")
         .assert_stdout_contains("dalt is NotReady");
 
     // Recorded facts plan exactly like the live observation they record.
@@ -153,7 +148,9 @@ fn plan_follows_the_lab_through_a_bootstrap_and_drift() {
     assert_eq!(recorded.stdout, drifted.stdout);
     let json = lab.gt(&["plan", "--json", "--facts", facts.to_str().unwrap()]);
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(v["changes"][0]["address"], "node.fenn");
-    assert_eq!(v["changes"][0]["steps"][0], "update/fenn");
+    assert_eq!(v["changes"][0]["address"], "node.dalt");
+    assert_eq!(v["changes"][0]["steps"][0], "start-kubelet/dalt");
+    assert_eq!(v["changes"][1]["address"], "node.fenn");
+    assert_eq!(v["changes"][1]["steps"][0], "update/fenn");
     assert_eq!(v["warnings"][0]["kind"], "not_ready");
 }

@@ -3,6 +3,12 @@
 
 #[path = "support/lab.rs"]
 mod lab_support;
+#[path = "support/wait.rs"]
+mod wait;
+use wait::eventually_within;
+
+/// How long this file waits for the lab to get somewhere.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[path = "support/secrets.rs"]
 mod secrets;
@@ -12,7 +18,6 @@ use lab_support::{gt, Lab, Transport};
 use secrets::has_secret;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 const ADMIN: &str = "--kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
 
@@ -169,17 +174,6 @@ fn plan_out_into_a_missing_directory_fails_naming_the_file() {
 }
 
 #[track_caller]
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("never happened: {what}");
-}
-
 /// `gt observe` on the lab, as a user runs it.
 fn observe(lab: &Lab) -> Observed {
     let r = lab.gt(&["observe"]);
@@ -214,7 +208,7 @@ fn a_saved_plan_goes_stale_on_the_lab_saying_exactly_what_changed() {
         &format!("kubectl {ADMIN} apply -f https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml"),
     )
     .assert_ok();
-    eventually("bettley is Ready and the API ready", || {
+    eventually_within("bettley is Ready and the API ready", PATIENCE, || {
         let o = observe(&lab);
         o.cluster.api.ready
             && o.cluster

@@ -394,7 +394,7 @@ impl<'a> StepRunner<'a> {
             .stdin(config)
             .label("kubeadm join");
         self.must(id, node.as_str(), &cmd).await?;
-        self.wait_node_ready(id, node.as_str()).await?;
+        self.wait_node_ready(id, node.as_str(), "joined").await?;
         if n.is_control_plane() {
             let mut a = self.admins.lock().unwrap();
             if !a.iter().any(|x| x == node.as_str()) {
@@ -406,7 +406,8 @@ impl<'a> StepRunner<'a> {
 
     /// A join is done when the Node is Ready (its pod network up), so that
     /// the apply's end is a cluster the next plan finds converged.
-    async fn wait_node_ready(&self, id: &str, node: &str) -> Result<(), String> {
+    /// `done`: what happened before the wait, for the timeout's message.
+    async fn wait_node_ready(&self, id: &str, node: &str, done: &str) -> Result<(), String> {
         let timeout = self.settings().gate_timeout;
         let deadline = Instant::now() + timeout;
         let mut delay = FIRST_POLL;
@@ -428,7 +429,7 @@ impl<'a> StepRunner<'a> {
             let now = Instant::now();
             if now >= deadline {
                 return Err(format!(
-                    "{node} joined, but its Node was not Ready within {} (gate_timeout in [apply]): {why}",
+                    "{node} {done}, but its Node was not Ready within {} (gate_timeout in [apply]): {why}",
                     crate::spec::format_duration(timeout)
                 ));
             }
@@ -485,6 +486,15 @@ impl<'a> StepRunner<'a> {
             self.admin(id, &cmd, patience).await?;
         }
         Ok(())
+    }
+
+    async fn start_kubelet(&self, id: &str, node: &NodeName) -> Result<(), String> {
+        let cmd = self
+            .step_cmd(kube::start_kubelet())
+            .label("systemctl start kubelet");
+        self.must(id, node.as_str(), &cmd).await?;
+        self.wait_node_ready(id, node.as_str(), "its kubelet started")
+            .await
     }
 
     async fn drain(&self, id: &str, node: &str) -> Result<(), String> {
@@ -717,6 +727,7 @@ impl Runner for StepRunner<'_> {
                     labels,
                     taints,
                 } => self.update(id, node, labels, taints).await,
+                Step::StartKubelet { node } => self.start_kubelet(id, node).await,
                 Step::Drain { node } => self.drain(id, node).await,
                 Step::DeleteNode { node } => self.delete_node(id, node).await,
                 Step::Reset { node } => self.reset(id, node).await,

@@ -195,6 +195,7 @@ pub fn step_node(step: &Step) -> Option<String> {
         Step::Init { node }
         | Step::JoinControlPlane { node }
         | Step::JoinWorker { node }
+        | Step::StartKubelet { node }
         | Step::Reset { node } => Some(node.to_string()),
         Step::UpdateNode { node, .. } | Step::Drain { node } | Step::DeleteNode { node } => {
             Some(node.clone())

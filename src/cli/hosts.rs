@@ -587,6 +587,7 @@ arch = "amd64"
             ]
             .into_iter()
             .collect(),
+            ..Default::default()
         };
         o
     }

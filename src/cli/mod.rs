@@ -1,6 +1,7 @@
 //! Command-line definitions, exit codes and wiring. Knows how nothing is done.
 
 pub mod apply;
+mod drift;
 pub mod hosts;
 pub mod lab;
 pub mod spine;
@@ -48,6 +49,8 @@ pub enum Command {
     Plan(spine::PlanArgs),
     /// Observe, plan, ask, then carry the plan out step by step; a recap at the end.
     Apply(apply::ApplyArgs),
+    /// Read-only: report every way the cluster differs from cluster.toml (exit 0 in sync, 2 drift, 1 failed).
+    Drift(drift::DriftArgs),
     /// Draw the plan's DAG (DOT or Mermaid). Without --facts, a full bootstrap; contacts no host.
     Graph(spine::GraphArgs),
     /// Probe every host and print the observed facts as JSON.
@@ -91,6 +94,7 @@ pub fn run() -> ExitCode {
         Command::Plan(a) => spine::plan(&ctx, a),
         Command::Graph(a) => spine::graph(&ctx, a),
         Command::Apply(a) => apply::apply(&ctx, a),
+        Command::Drift(a) => drift::drift(&ctx, a),
         Command::Observe(a) => hosts::observe(&ctx, a),
         Command::Status(a) => hosts::status(&ctx, a),
         Command::Exec(a) => hosts::exec(&ctx, a),

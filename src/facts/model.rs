@@ -107,6 +107,11 @@ pub struct ClusterFacts {
     pub ca_pin: Option<String>,
     #[serde(default)]
     pub api: ApiReadiness,
+    /// Each control plane's own API server (`/readyz?verbose` with `--server
+    /// https://ADDRESS:6443`, bypassing the load balancer), by node name; only
+    /// control planes of cluster.toml. Empty in facts recorded before gt 0.1.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub api_servers: BTreeMap<String, ApiReadiness>,
     /// Node objects by name (`kubectl get nodes -o json`).
     #[serde(default)]
     pub nodes: BTreeMap<String, NodeFacts>,
@@ -119,7 +124,7 @@ impl ClusterFacts {
     }
 }
 
-/// `/readyz?verbose` through the control-plane endpoint.
+/// `/readyz?verbose` of an API server (through the endpoint, or one control plane's own).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ApiReadiness {
     pub ready: bool,

@@ -3,7 +3,9 @@
 //! plane as soon as one has answered. An unreachable or hanging host becomes
 //! a fact; nothing here fails because of a host.
 
-use super::probe::{cluster_query_script, parse_cluster_query, parse_probe, PROBE_SCRIPT};
+use super::probe::{
+    cluster_query_script, parse_cluster_query, parse_probe, ClusterQuery, PROBE_SCRIPT,
+};
 use super::{ApiReadiness, ClusterFacts, HostFacts, Observed, FACTS_FORMAT_VERSION};
 use crate::spec::{Node, Spec};
 use crate::transport::{secs, Cmd, Hosts, TransportError, TransportOptions};
@@ -94,8 +96,15 @@ pub async fn observe_with(spec: &Spec, hosts: &Hosts, opts: &ObserveOptions) -> 
             (node.name.to_string(), facts)
         }
     }));
-    let (hosts_facts, cluster) =
-        tokio::join!(probes, observe_cluster(hosts, control_planes, opts.timeout));
+    let api_servers: Vec<(String, std::net::IpAddr)> = spec
+        .control_planes()
+        .filter(|n| n.is_present())
+        .map(|n| (n.name.to_string(), n.address))
+        .collect();
+    let (hosts_facts, cluster) = tokio::join!(
+        probes,
+        observe_cluster(hosts, control_planes, &api_servers, opts.timeout)
+    );
     Observed {
         format_version: FACTS_FORMAT_VERSION,
         hosts: hosts_facts.into_iter().collect(),
@@ -138,11 +147,15 @@ fn reason_with_time(e: &TransportError, started: Instant) -> String {
     }
 }
 
+/// How long one control plane's own `/readyz` may take in the cluster query.
+const PER_API_SERVER_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Nodes and readiness through the first control plane (file order) that
 /// answered its probe with an admin kubeconfig; the next one if that fails.
 async fn observe_cluster(
     hosts: &Hosts,
     control_planes: Vec<(String, oneshot::Receiver<HostFacts>)>,
+    api_servers: &[(String, std::net::IpAddr)],
     timeout: Duration,
 ) -> ClusterFacts {
     let mut last_api: Option<ApiReadiness> = None;
@@ -154,12 +167,19 @@ async fn observe_cluster(
         let Ok(host) = hosts.get(&name).await else {
             continue;
         };
-        let cmd = Cmd::new(cluster_query_script())
-            .label("gt cluster query (kubectl get nodes, /readyz)")
-            .timeout(timeout);
+        let cmd = Cmd::new(cluster_query_script(
+            api_servers,
+            timeout.min(PER_API_SERVER_TIMEOUT),
+        ))
+        .label("gt cluster query (kubectl get nodes, /readyz)")
+        .timeout(timeout);
         match host.run(&cmd, None).await {
             Ok(out) => {
-                let (nodes, mut api) = parse_cluster_query(&out.stdout, &out.stderr);
+                let ClusterQuery {
+                    nodes,
+                    mut api,
+                    api_servers,
+                } = parse_cluster_query(&out.stdout, &out.stderr);
                 match nodes {
                     Ok(nodes) => {
                         if !api.ready && api.failed_checks.is_empty() {
@@ -169,6 +189,7 @@ async fn observe_cluster(
                             observed_via: Some(name),
                             ca_pin: facts.ca_pin.clone(),
                             api,
+                            api_servers,
                             nodes,
                         };
                     }

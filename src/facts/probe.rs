@@ -98,14 +98,25 @@ fn version_in(text: &str) -> Option<String> {
 }
 
 /// Nodes and readiness in one round trip, through a control plane's admin
-/// kubeconfig. Markers go to both streams so that each kubectl's stderr is
-/// told apart too.
-pub fn cluster_query_script() -> String {
+/// kubeconfig: the endpoint's `/readyz`, then each control plane's own
+/// (`api_servers`: name and address; each bounded by `per_server`). Markers
+/// go to both streams so that each kubectl's stderr is told apart too.
+pub fn cluster_query_script(
+    api_servers: &[(String, std::net::IpAddr)],
+    per_server: std::time::Duration,
+) -> String {
     let mut s = String::new();
-    for (name, command) in [
-        ("nodes", kube::get_nodes_json()),
-        ("readyz", kube::get_readyz_verbose()),
-    ] {
+    let mut queries = vec![
+        ("nodes".to_string(), kube::get_nodes_json()),
+        ("readyz".to_string(), kube::get_readyz_verbose()),
+    ];
+    for (name, address) in api_servers {
+        queries.push((
+            format!("{API_SERVER}{name}"),
+            kube::readyz_verbose_of(address, per_server),
+        ));
+    }
+    for (name, command) in queries {
         s.push_str(&format!(
             "echo '{MARK}{name}'; echo '{MARK}{name}' >&2\n{command}\nrc=$?\necho; echo '{MARK}{name}.exit'; echo \"$rc\"\n"
         ));
@@ -114,12 +125,13 @@ pub fn cluster_query_script() -> String {
     s
 }
 
-/// What the cluster query found: the nodes (or why they could not be read)
-/// and the API server's readiness.
-pub fn parse_cluster_query(
-    stdout: &str,
-    stderr: &str,
-) -> (Result<BTreeMap<String, NodeFacts>, String>, ApiReadiness) {
+/// Section prefix of a control plane's own `/readyz` in the cluster query.
+const API_SERVER: &str = "readyz@";
+
+/// What the cluster query found: the nodes (or why they could not be read),
+/// the API server's readiness through the endpoint, and each control
+/// plane's own (only those whose section came back).
+pub fn parse_cluster_query(stdout: &str, stderr: &str) -> ClusterQuery {
     let out = match sections(stdout) {
         Ok(o) => o,
         Err(e) => {
@@ -129,7 +141,11 @@ pub fn parse_cluster_query(
                 error: Some(reason.clone()),
                 ..Default::default()
             };
-            return (Err(reason), api);
+            return ClusterQuery {
+                nodes: Err(reason),
+                api,
+                api_servers: BTreeMap::new(),
+            };
         }
     };
     // stderr only explains failures: read what is there.
@@ -150,7 +166,36 @@ pub fn parse_cluster_query(
         &get(&out, "readyz"),
         &get(&err, "readyz"),
     );
-    (nodes, api)
+    let api_servers = out
+        .keys()
+        .filter_map(|k| k.strip_prefix(API_SERVER))
+        .filter(|k| !k.ends_with(".exit"))
+        .map(|name| {
+            let key = format!("{API_SERVER}{name}");
+            let readiness = kube::readyz::parse(
+                exit(&format!("{key}.exit")),
+                &get(&out, &key),
+                &get(&err, &key),
+            );
+            (name.to_string(), readiness)
+        })
+        .collect();
+    ClusterQuery {
+        nodes,
+        api,
+        api_servers,
+    }
+}
+
+/// What the cluster query found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterQuery {
+    /// The Node objects, or why they could not be read.
+    pub nodes: Result<BTreeMap<String, NodeFacts>, String>,
+    /// `/readyz` through the endpoint.
+    pub api: ApiReadiness,
+    /// Each control plane's own `/readyz`, by node name.
+    pub api_servers: BTreeMap<String, ApiReadiness>,
 }
 
 #[cfg(test)]
@@ -239,23 +284,45 @@ mod tests {
     }
 
     #[test]
-    fn the_cluster_query_splits_both_kubectl_answers() {
-        let script = cluster_query_script();
-        // Stand-in kubectl: nodes from a list, readyz failing on etcd.
+    fn the_cluster_query_splits_every_kubectl_answer() {
+        let script = cluster_query_script(
+            &[
+                ("bettley".into(), "10.4.0.11".parse().unwrap()),
+                ("cargyll".into(), "10.4.0.12".parse().unwrap()),
+            ],
+            std::time::Duration::from_secs(5),
+        );
+        // Stand-in kubectl: nodes from a list; the endpoint failing on etcd;
+        // bettley's own API server fine, cargyll's refusing connections.
         let kubectl = "kubectl() { case \"$*\" in *'get nodes'*) echo '{\"items\":[{\"metadata\":{\"name\":\"bettley\"}}]}';; \
+                       *10.4.0.11:6443*) echo '[+]ping ok'; echo '[+]etcd ok'; echo 'readyz check passed';; \
+                       *10.4.0.12:6443*) echo 'The connection to the server 10.4.0.12:6443 was refused - did you specify the right host or port?' >&2; return 1;; \
                        *) echo '[+]ping ok'; echo '[-]etcd failed: reason withheld'; echo 'readyz check failed'; echo 'warn' >&2; return 1;; esac; }\n";
         let out = Command::new("sh")
             .arg("-c")
             .arg(format!("{kubectl}{script}"))
             .output()
             .unwrap();
-        let (nodes, api) = parse_cluster_query(
+        let q = parse_cluster_query(
             &String::from_utf8_lossy(&out.stdout),
             &String::from_utf8_lossy(&out.stderr),
         );
-        assert_eq!(nodes.unwrap().keys().collect::<Vec<_>>(), vec!["bettley"]);
-        assert!(!api.ready);
-        assert_eq!(api.failed_checks, vec!["etcd"]);
+        assert_eq!(q.nodes.unwrap().keys().collect::<Vec<_>>(), vec!["bettley"]);
+        assert!(!q.api.ready);
+        assert_eq!(q.api.failed_checks, vec!["etcd"]);
+        assert_eq!(q.api_servers.len(), 2, "{:?}", q.api_servers);
+        assert!(q.api_servers["bettley"].ready);
+        let cargyll = &q.api_servers["cargyll"];
+        assert!(!cargyll.ready);
+        assert!(
+            cargyll
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("10.4.0.12:6443 was refused"),
+            "{cargyll:?}"
+        );
+        assert!(script.contains("--server https://10.4.0.12:6443 --request-timeout=5s"));
     }
 
     #[test]
@@ -263,10 +330,12 @@ mod tests {
         let stdout =
             "@@gt nodes\n\n@@gt nodes.exit\n1\n@@gt readyz\n\n@@gt readyz.exit\n1\n@@gt end\n";
         let stderr = "@@gt nodes\nThe connection to the server 10.4.0.10:6443 was refused\n@@gt readyz\nThe connection to the server 10.4.0.10:6443 was refused\n@@gt end\n";
-        let (nodes, api) = parse_cluster_query(stdout, stderr);
-        assert!(nodes
+        let q = parse_cluster_query(stdout, stderr);
+        assert!(q
+            .nodes
             .unwrap_err()
             .contains("exit 1): The connection to the server"));
-        assert!(api.error.unwrap().contains("was refused"));
+        assert!(q.api.error.unwrap().contains("was refused"));
+        assert!(q.api_servers.is_empty());
     }
 }

@@ -32,11 +32,33 @@ pub fn get_readyz_verbose() -> String {
 
 /// `/readyz` of one control plane's own API server, bypassing the load balancer.
 pub fn readyz_of(address: &std::net::IpAddr) -> String {
-    let host = match address {
+    kubectl_admin(&format!(
+        "get --raw /readyz --server https://{}:6443",
+        url_host(address)
+    ))
+}
+
+/// `/readyz?verbose` of one control plane's own API server, bounded: a
+/// hung host must not hold the whole observation (kubectl has no request
+/// timeout by default).
+pub fn readyz_verbose_of(address: &std::net::IpAddr, timeout: Duration) -> String {
+    kubectl_admin(&format!(
+        "get --raw '/readyz?verbose' --server https://{}:6443 --request-timeout={}s",
+        url_host(address),
+        timeout.as_secs().max(1)
+    ))
+}
+
+fn url_host(address: &std::net::IpAddr) -> String {
+    match address {
         std::net::IpAddr::V6(a) => format!("[{a}]"),
         a => a.to_string(),
-    };
-    kubectl_admin(&format!("get --raw /readyz --server https://{host}:6443"))
+    }
+}
+
+/// Starts a stopped kubelet (systemd; kubeadm installs it as a unit).
+pub fn start_kubelet() -> String {
+    "systemctl start kubelet".into()
 }
 
 /// `kubectl apply -f` of a manifest (the CNI).

@@ -24,6 +24,8 @@ pub(super) struct Diff {
     pub replacements: Vec<Removal>,
     /// Label/taint updates, file order; `after_join` when the node is new.
     pub updates: Vec<Update>,
+    /// Joined hosts whose kubelet is not active, file order.
+    pub kubelet_starts: Vec<NodeName>,
     /// Nodes to remove for good, in order (control planes first, one at a time).
     pub removals: Vec<Removal>,
 }
@@ -159,11 +161,14 @@ impl<'a> Cx<'a> {
         self.obs.hosts.get(name)
     }
 
-    fn warn(&mut self, node: Option<&str>, kind: WarningKind, message: String) {
+    /// `short`: the fact in a few words, without the node's name (a `gt
+    /// drift` line); `message`: the whole sentence, with what to do.
+    fn warn(&mut self, node: Option<&str>, kind: WarningKind, short: String, message: String) {
         self.out.warnings.push(Warning {
             node: node.map(str::to_string),
             kind,
             message,
+            short,
         });
     }
 
@@ -295,8 +300,46 @@ impl<'a> Cx<'a> {
                 None,
                 WarningKind::ApiNotReady,
                 format!(
+                    "API server not ready through the endpoint {}: {why}",
+                    c.endpoint
+                ),
+                format!(
                     "the API server is not ready through the endpoint {} (asked via {via}): {why}; joins will wait at the readiness gate",
                     c.endpoint
+                ),
+            );
+        }
+        self.api_server_warnings();
+    }
+
+    /// Each control plane in the cluster whose own API server is not ready
+    /// (the endpoint may still answer through the others).
+    fn api_server_warnings(&mut self) {
+        let unready: Vec<(String, String, String)> = self
+            .out
+            .existing_control_planes
+            .iter()
+            .filter_map(|name| {
+                let r = self.obs.cluster.api_servers.get(name.as_str())?;
+                if r.ready {
+                    return None;
+                }
+                let why = if !r.failed_checks.is_empty() {
+                    format!("failing checks: {}", r.failed_checks.join(", "))
+                } else {
+                    r.error.clone().unwrap_or_else(|| "not ready".into())
+                };
+                let address = self.spec.node(name.as_str())?.address;
+                Some((name.to_string(), address.to_string(), why))
+            })
+            .collect();
+        for (name, address, why) in unready {
+            self.warn(
+                Some(&name),
+                WarningKind::ApiNotReady,
+                format!("API server not ready: {why}"),
+                format!(
+                    "the API server on {name} ({address}:6443) is not ready: {why}; check it with `gt exec {name} -- crictl ps --name kube-apiserver` and its kubelet's log"
                 ),
             );
         }
@@ -337,6 +380,7 @@ impl<'a> Cx<'a> {
                 self.warn(
                     Some(name),
                     WarningKind::Unreachable,
+                    format!("unreachable: {reason}"),
                     format!("{name} is unreachable: {reason}"),
                 );
             }
@@ -365,15 +409,31 @@ impl<'a> Cx<'a> {
                 if replace {
                     self.replace(node, true, format!("{why} (--replace)"));
                 } else {
+                    let short = match &foreign_pin {
+                        Some(p) => {
+                            format!("joined to another cluster (its CA is {})", short_pin(p))
+                        }
+                        None => format!(
+                            "a {} in the cluster, a {} in cluster.toml",
+                            if obj.is_control_plane() {
+                                "control plane"
+                            } else {
+                                "worker"
+                            },
+                            node.role
+                        ),
+                    };
                     self.warn(
                         Some(name),
                         if foreign_pin.is_some() { WarningKind::OtherCluster } else { WarningKind::RoleMismatch },
+                        short,
                         format!("{why}; gt changes neither without consent: run with --replace {name} to reset it and join it again"),
                     );
                 }
                 return Ok(());
             }
             self.update_if_drifted(node, obj);
+            self.start_kubelet_if_stopped(node);
             self.health_warnings(node, obj);
             return Ok(());
         }
@@ -393,6 +453,7 @@ impl<'a> Cx<'a> {
                 self.warn(
                     Some(name),
                     WarningKind::Unreachable,
+                    format!("not observed: {reason}"),
                     format!("{name} was not observed ({reason}); its join cannot be planned"),
                 );
             } else {
@@ -416,6 +477,7 @@ impl<'a> Cx<'a> {
                     self.warn(
                         Some(name),
                         WarningKind::OtherCluster,
+                        format!("joined to another cluster (its CA is {})", short_pin(&pin)),
                         format!(
                             "{name} belongs to another cluster (CA pin {}{}); gt will not touch it. To reset it and join it here: --replace {name}",
                             short_pin(&pin),
@@ -594,6 +656,45 @@ impl<'a> Cx<'a> {
         });
     }
 
+    /// A joined, reachable host whose kubelet is installed but not active
+    /// (stopped by hand, crashed for good): the file wants the node in the
+    /// cluster, so start it. One change per node: merged into its update.
+    fn start_kubelet_if_stopped(&mut self, node: &Node) {
+        let name = node.name.as_str();
+        let Some(h) = self.host(name) else { return };
+        if !h.is_reachable() || h.kubelet_active || !h.is_joined() || h.kubelet_version.is_none() {
+            return;
+        }
+        self.out.kubelet_starts.push(node.name.clone());
+        let step = Step::StartKubelet {
+            node: node.name.clone(),
+        }
+        .id();
+        let attribute = ("kubelet".to_string(), "active".to_string());
+        let resource = Resource::Node(name.to_string());
+        if let Some(c) = self
+            .out
+            .changes
+            .iter_mut()
+            .find(|c| c.resource == resource && c.action == Action::Update)
+        {
+            c.reason.push_str("; kubelet not active: start it");
+            c.attributes.push(attribute);
+            c.steps.insert(0, step);
+            return;
+        }
+        self.out.changes.push(Change {
+            resource,
+            action: Action::Update,
+            reason: "kubelet not active: start it".into(),
+            role: Some(node.role),
+            attributes: vec![attribute],
+            labels: SetDiff::default(),
+            taints: SetDiff::default(),
+            steps: vec![step],
+        });
+    }
+
     fn health_warnings(&mut self, node: &Node, obj: &NodeFacts) {
         let name = node.name.as_str();
         if obj.ready != ReadyStatus::True && !(obj.waits_for_cni() && self.out.install_cni) {
@@ -604,8 +705,12 @@ impl<'a> Cx<'a> {
             };
             let kubelet = match self.host(name) {
                 Some(h) if h.is_reachable() && !h.kubelet_active => {
-                    "; its kubelet is not active (`gt exec NODE -- systemctl start kubelet`)"
-                        .replace("NODE", name)
+                    if self.out.kubelet_starts.contains(&node.name) {
+                        "; its kubelet is not active (apply starts it)".to_string()
+                    } else {
+                        "; its kubelet is not active (`gt exec NODE -- systemctl start kubelet`)"
+                            .replace("NODE", name)
+                    }
                 }
                 _ if obj.waits_for_cni() => {
                     "; its pod network is not ready yet (the CNI's agent may still be starting on it)"
@@ -613,9 +718,16 @@ impl<'a> Cx<'a> {
                 }
                 _ => String::new(),
             };
+            let short = match self.host(name) {
+                Some(h) if h.is_reachable() && !h.kubelet_active => {
+                    format!("NotReady (Ready={status}, {reason}); kubelet not active")
+                }
+                _ => format!("NotReady (Ready={status}, {reason})"),
+            };
             self.warn(
                 Some(name),
                 WarningKind::NotReady,
+                short,
                 format!("{name} is NotReady (Ready={status}, {reason}){kubelet}"),
             );
         }
@@ -633,6 +745,7 @@ impl<'a> Cx<'a> {
                     self.warn(
                         Some(name),
                         WarningKind::VersionSkew,
+                        format!("kubelet {v} (want {want})"),
                         format!(
                             "kubelet {v} on {name} {direction} kubernetes_version {want}; gt does not upgrade nodes: run `kubeadm upgrade node` and upgrade the kubelet package on {name}"
                         ),
@@ -650,6 +763,7 @@ impl<'a> Cx<'a> {
                 self.warn(
                     Some(name),
                     WarningKind::ArchMismatch,
+                    format!("arch {a} (want {})", node.arch),
                     format!(
                         "{name} reports arch {a} but cluster.toml says {}; fix arch in [nodes.{name}]",
                         node.arch
@@ -683,6 +797,7 @@ impl<'a> Cx<'a> {
                 self.warn(
                     Some(name),
                     WarningKind::Unreachable,
+                    "unreachable: cannot be reset".to_string(),
                     format!("{name} will be drained and deleted, but not reset: its host is unreachable; run `kubeadm reset -f` on it when it is back"),
                 );
                 "state = \"absent\" in cluster.toml: drain and delete (no reset: its host is unreachable)".to_string()
@@ -724,6 +839,7 @@ impl<'a> Cx<'a> {
                 self.warn(
                     Some(&name),
                     WarningKind::NotInFile,
+                    "in the cluster but not in cluster.toml".to_string(),
                     format!("{name} is in the cluster but not in cluster.toml; add it to the file, or remove it with --prune"),
                 );
                 continue;

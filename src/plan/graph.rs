@@ -224,6 +224,10 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, String> {
         g.add(Step::RevokeToken, &joins)?;
     }
 
+    for n in &d.kubelet_starts {
+        g.add(Step::StartKubelet { node: n.clone() }, &[])?;
+    }
+
     for u in &d.updates {
         let joined_by = [
             Step::Init {

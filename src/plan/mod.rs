@@ -2,6 +2,7 @@
 //! function: the same inputs give the same plan, byte for byte.
 
 mod diff;
+pub mod drift;
 mod graph;
 pub mod saved;
 
@@ -160,6 +161,10 @@ pub struct Warning {
     pub node: Option<String>,
     pub kind: WarningKind,
     pub message: String,
+    /// The fact in a few words, without the node's name or advice (a `gt
+    /// drift` line); not part of the plan's JSON.
+    #[serde(skip)]
+    pub short: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -204,6 +209,11 @@ pub enum Step {
     JoinWorker {
         node: NodeName,
     },
+    /// `systemctl start kubelet` on a joined host whose kubelet is not
+    /// active, then wait for its Node to be Ready.
+    StartKubelet {
+        node: NodeName,
+    },
     /// `kubectl label` / `kubectl taint` with the admin kubeconfig.
     UpdateNode {
         node: String,
@@ -238,6 +248,7 @@ impl Step {
             },
             Step::JoinControlPlane { node } => format!("join-control-plane/{node}"),
             Step::JoinWorker { node } => format!("join-worker/{node}"),
+            Step::StartKubelet { node } => format!("start-kubelet/{node}"),
             Step::UpdateNode { node, .. } => format!("update/{node}"),
             Step::Drain { node } => format!("drain/{node}"),
             Step::DeleteNode { node } => format!("delete-node/{node}"),
@@ -263,6 +274,7 @@ impl Step {
             ),
             Step::JoinControlPlane { node } => format!("join control plane {node}"),
             Step::JoinWorker { node } => format!("join worker {node}"),
+            Step::StartKubelet { node } => format!("start the kubelet on {node}"),
             Step::UpdateNode { node, .. } => format!("update labels/taints of {node}"),
             Step::Drain { node } => format!("drain {node}"),
             Step::DeleteNode { node } => format!("delete node {node}"),
@@ -278,6 +290,7 @@ impl Step {
             Step::Init { node }
             | Step::JoinControlPlane { node }
             | Step::JoinWorker { node }
+            | Step::StartKubelet { node }
             | Step::Reset { node } => Some(node.as_str()),
             _ => None,
         }
@@ -356,21 +369,16 @@ pub fn bootstrap_plan(spec: &Spec) -> Result<Plan, PlanError> {
     plan(spec, &observed, &PlanOptions::default())
 }
 
-/// Per node name, the human reasons it differs from cluster.toml (empty map: in sync).
-/// Shared by `gt status` (its drift column) and `gt drift`.
+/// Per node name, what differs from cluster.toml, in few words (empty map:
+/// in sync). `gt status`'s drift column: the same items `gt drift` reports.
 pub fn drift_by_node(spec: &Spec, observed: &Observed) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let Ok(d) = diff::diff(spec, observed, &PlanOptions::default()) else {
+    let Ok(report) = drift::drift(spec, observed) else {
         return out;
     };
-    for c in &d.changes {
-        if let Resource::Node(n) = &c.resource {
-            out.entry(n.clone()).or_default().push(c.reason.clone());
-        }
-    }
-    for w in &d.warnings {
-        if let Some(n) = &w.node {
-            out.entry(n.clone()).or_default().push(w.message.clone());
+    for item in report.items {
+        if let Some(n) = item.node {
+            out.entry(n).or_default().push(item.message);
         }
     }
     out

@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// `"format"` of every plan file: tells a gt plan from any other JSON.
@@ -220,22 +219,9 @@ impl SavedPlan {
             path: path.to_path_buf(),
             source,
         };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
         let mut text = serde_json::to_string_pretty(self).expect("a plan file serialises");
         text.push('\n');
-        use std::os::unix::fs::PermissionsExt;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".gt-plan-")
-            .permissions(std::fs::Permissions::from_mode(0o600))
-            .tempfile_in(dir)
-            .map_err(err)?;
-        tmp.write_all(text.as_bytes()).map_err(err)?;
-        tmp.as_file().sync_all().map_err(err)?;
-        tmp.persist(path).map_err(|e| err(e.error))?;
-        Ok(())
+        crate::fsutil::write_atomic(path, text.as_bytes(), 0o600, ".gt-plan-").map_err(err)
     }
 
     pub fn read(path: &Path) -> Result<SavedPlan, SavedPlanError> {
@@ -768,8 +754,11 @@ mod tests {
                 added("node inchfield: Ready=Unknown roles=none kubelet=v1.32.4 arch=arm64 unschedulable=false"),
             ]
         );
-        // A NotReady node plans no change: only the observation moved.
-        assert!(e.plan.is_empty(), "{e}");
+        // The stopped kubelet is now a change (apply starts it): the plan moved too.
+        assert!(
+            e.plan.iter().any(|l| l.to_string().contains("inchfield")),
+            "{e}"
+        );
         let msg = e.to_string();
         assert!(msg.contains(
             "  the observation changed since the plan was made:\n    - host inchfield: reachable"

@@ -1,6 +1,7 @@
 //! Human plan text, JSON, DOT/Mermaid. Knows nothing of what steps mean:
 //! it shows what the plan says. Plans hold no secrets, so neither does this.
 
+pub mod drift;
 mod graph;
 mod json;
 mod text;

@@ -1,0 +1,102 @@
+//! `gt drift`: observe, compare, report; read-only (no lock, no change), for
+//! cron and systemd timers feeding Prometheus.
+
+use super::{exit, Context};
+use crate::render::drift::{drift_json, drift_prometheus, drift_text, DriftCheck};
+use clap::Args;
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  gt drift                      # one line per difference, exit 2 if any
+  gt drift --quiet --prometheus /var/lib/node_exporter/textfile_collector/gt.prom
+                                # cron: metrics only; exit 0 in sync, 2 drift, 1 failed
+  gt drift --json | jq '.items[] | select(.kind == \"not_ready\") | .node'")]
+pub struct DriftArgs {
+    /// One JSON document on stdout (schema: README "Drift JSON").
+    #[arg(long, conflicts_with = "verbose")]
+    pub json: bool,
+    /// Also write a node_exporter textfile here, atomically (temp file + rename),
+    /// even when the check fails (then with gt_check_success 0).
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
+    /// Nothing on stdout: the exit code and --prometheus say it all (errors still go to stderr).
+    #[arg(long, short = 'q', conflicts_with_all = ["json", "verbose"])]
+    pub quiet: bool,
+    /// Under each line, the whole story and what to do about it.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Compare against recorded facts (`gt observe --out FILE`) instead of observing the hosts.
+    #[arg(long, value_name = "FILE")]
+    pub facts: Option<PathBuf>,
+    #[command(flatten)]
+    pub observe: super::hosts::ObserveFlags,
+}
+
+pub fn drift(ctx: &Context, a: DriftArgs) -> u8 {
+    let checked_at = SystemTime::now();
+    let started = Instant::now();
+    let mut cluster = None;
+    let outcome = check(ctx, &a, &mut cluster);
+    let c = DriftCheck {
+        cluster,
+        checked_at,
+        duration: started.elapsed(),
+        outcome,
+    };
+    let mut code = match &c.outcome {
+        Ok(r) if r.in_sync() => exit::OK,
+        Ok(_) => exit::CHANGES,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::ERROR
+        }
+    };
+    if a.json {
+        print!("{}", drift_json(&c));
+    } else if !a.quiet {
+        if let Ok(r) = &c.outcome {
+            print!("{}", drift_text(r, a.verbose));
+        }
+    }
+    if let Some(path) = &a.prometheus {
+        let text = drift_prometheus(&c);
+        if let Err(e) = crate::fsutil::write_atomic(path, text.as_bytes(), 0o644, ".gt.prom-") {
+            eprintln!(
+                "error: cannot write the metrics to {}: {e}; check that its directory exists and is writable by this user",
+                path.display()
+            );
+            code = exit::ERROR;
+        }
+    }
+    code
+}
+
+/// Loads the config, observes and compares; the error a user reads otherwise.
+fn check(
+    ctx: &Context,
+    a: &DriftArgs,
+    cluster: &mut Option<String>,
+) -> Result<crate::plan::drift::DriftReport, String> {
+    let path = crate::spec::find_config(ctx.config_flag.as_deref())?;
+    let spec = crate::spec::load_file(&path).map_err(|diags| {
+        // Every diagnostic, with file, line and column, as `gt validate`
+        // prints them; the caller adds the first "error: ".
+        let text = diags.to_string();
+        text.trim_end()
+            .strip_prefix("error: ")
+            .unwrap_or(text.trim_end())
+            .to_string()
+    })?;
+    *cluster = Some(spec.cluster.name.clone());
+    let observed = super::spine::facts_for(&spec, a.facts.as_deref(), &a.observe)?;
+    crate::plan::drift::drift(&spec, &observed).map_err(|e| {
+        e.to_string().replacen(
+            "cannot plan: ",
+            "cannot compare the cluster with cluster.toml: ",
+            1,
+        )
+    })
+}

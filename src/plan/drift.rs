@@ -1,0 +1,322 @@
+//! Drift: every way the cluster differs from cluster.toml, one item each,
+//! for `gt drift` (cron, Prometheus) and `gt status`. Read from the same diff
+//! the plan is made of, so that drift and plan never disagree: whatever the
+//! plan would change is drift, and so is everything it only warns about.
+
+use super::diff::{self, Diff};
+use super::*;
+
+/// One way the cluster differs from the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DriftItem {
+    /// The node concerned; `None` for the cluster itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    pub kind: DriftKind,
+    /// The fact in a few words: `label goldentooth.io/storage missing (want ceph)`.
+    pub message: String,
+    /// The whole story, with what to do about it.
+    pub detail: String,
+}
+
+/// What kind of difference (the `kind` label of `gt_drift_items`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftKind {
+    /// A node of the file is not in the cluster (or the cluster does not exist).
+    Missing,
+    /// A node is in the cluster but not in the file, or marked `state = "absent"`.
+    Extra,
+    NotReady,
+    Unreachable,
+    /// A managed label is missing, differs, or is not in the file.
+    Label,
+    /// A managed taint is missing or not in the file.
+    Taint,
+    /// The kubelet of a joined host is not running.
+    Kubelet,
+    /// The node's architecture is not the file's.
+    Arch,
+    /// The kubelet's version is not the file's kubernetes_version.
+    Version,
+    /// The node carries another cluster's CA.
+    OtherCluster,
+    /// A control plane in the cluster is a worker in the file, or the reverse.
+    Role,
+    /// An API server is not ready (one control plane's own, or through the endpoint).
+    ApiNotReady,
+    /// The pod network (CNI) is not installed.
+    Cni,
+}
+
+impl DriftKind {
+    pub const ALL: [DriftKind; 13] = [
+        DriftKind::Missing,
+        DriftKind::Extra,
+        DriftKind::NotReady,
+        DriftKind::Unreachable,
+        DriftKind::Kubelet,
+        DriftKind::Label,
+        DriftKind::Taint,
+        DriftKind::Arch,
+        DriftKind::Version,
+        DriftKind::OtherCluster,
+        DriftKind::Role,
+        DriftKind::ApiNotReady,
+        DriftKind::Cni,
+    ];
+
+    /// The name in JSON and in metrics: `not_ready`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftKind::Missing => "missing",
+            DriftKind::Extra => "extra",
+            DriftKind::NotReady => "not_ready",
+            DriftKind::Unreachable => "unreachable",
+            DriftKind::Kubelet => "kubelet",
+            DriftKind::Label => "label",
+            DriftKind::Taint => "taint",
+            DriftKind::Arch => "arch",
+            DriftKind::Version => "version",
+            DriftKind::OtherCluster => "other_cluster",
+            DriftKind::Role => "role",
+            DriftKind::ApiNotReady => "api_not_ready",
+            DriftKind::Cni => "cni",
+        }
+    }
+
+    fn of_warning(w: WarningKind) -> DriftKind {
+        match w {
+            WarningKind::Unreachable => DriftKind::Unreachable,
+            WarningKind::NotReady => DriftKind::NotReady,
+            WarningKind::VersionSkew => DriftKind::Version,
+            WarningKind::ArchMismatch => DriftKind::Arch,
+            WarningKind::OtherCluster => DriftKind::OtherCluster,
+            WarningKind::NotInFile => DriftKind::Extra,
+            WarningKind::RoleMismatch => DriftKind::Role,
+            WarningKind::ApiNotReady => DriftKind::ApiNotReady,
+        }
+    }
+}
+
+/// A node's health, for `gt_node_ready` and the JSON's `nodes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeHealth {
+    pub name: String,
+    /// In cluster.toml (and not `state = "absent"`).
+    pub in_config: bool,
+    /// Its Node object says Ready=True.
+    pub ready: bool,
+    /// gt reached its host (false for nodes not in the file: gt has no address).
+    pub reachable: bool,
+    /// How many drift items name it.
+    pub drift_items: usize,
+}
+
+/// Everything `gt drift` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DriftReport {
+    pub cluster: String,
+    /// Cluster-level items first, then nodes in file order, then nodes not in
+    /// the file by name; within a node, by kind.
+    pub items: Vec<DriftItem>,
+    /// Nodes of the file in file order, then cluster nodes not in the file.
+    pub nodes: Vec<NodeHealth>,
+}
+
+impl DriftReport {
+    pub fn in_sync(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Items per kind, every kind present (zeros included).
+    pub fn by_kind(&self) -> Vec<(DriftKind, usize)> {
+        DriftKind::ALL
+            .iter()
+            .map(|k| (*k, self.items.iter().filter(|i| i.kind == *k).count()))
+            .collect()
+    }
+
+    /// Names of the nodes with drift, in report order.
+    pub fn drifted_nodes(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for i in &self.items {
+            if let Some(n) = i.node.as_deref() {
+                if !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The drift of `observed` against `spec`. Errors are those of planning:
+/// when no plan can be made, there is nothing to compare either.
+pub fn drift(spec: &Spec, observed: &Observed) -> Result<DriftReport, PlanError> {
+    let d = diff::diff(spec, observed, &PlanOptions::default())?;
+    let mut items = items_of(&d);
+    let rank = |node: &Option<String>| -> (usize, String) {
+        match node {
+            None => (0, String::new()),
+            Some(n) => match spec.nodes.iter().position(|x| x.name.as_str() == n) {
+                Some(i) => (1 + i, String::new()),
+                None => (usize::MAX, n.clone()),
+            },
+        }
+    };
+    // Stable: the diff's order within a kind (labels sorted by key) is kept.
+    items.sort_by_key(|i| (rank(&i.node), i.kind));
+    let nodes = node_health(spec, observed, &items);
+    Ok(DriftReport {
+        cluster: spec.cluster.name.clone(),
+        items,
+        nodes,
+    })
+}
+
+fn items_of(d: &Diff) -> Vec<DriftItem> {
+    let mut items = Vec::new();
+    for c in &d.changes {
+        let node = match &c.resource {
+            Resource::Node(n) => Some(n.clone()),
+            Resource::Cluster(_) => None,
+        };
+        let item = |kind: DriftKind, message: String| DriftItem {
+            node: node.clone(),
+            kind,
+            message,
+            detail: c.reason.clone(),
+        };
+        match (&c.resource, c.action) {
+            (Resource::Cluster(_), Action::Create) => items.push(item(
+                DriftKind::Missing,
+                "does not exist (no control plane has initialised it)".into(),
+            )),
+            (Resource::Cluster(_), _) => items.push(item(
+                DriftKind::Cni,
+                "pod network (CNI) not installed".into(),
+            )),
+            (Resource::Node(_), Action::Create) => {
+                items.push(item(DriftKind::Missing, "not in the cluster".into()))
+            }
+            // A replace is planned only with --replace, which drift never passes:
+            // what remains is a host with this cluster's files but no Node.
+            (Resource::Node(_), Action::Replace) => items.push(item(
+                DriftKind::Missing,
+                "not in the cluster (its host has stale kubeadm state)".into(),
+            )),
+            (Resource::Node(_), Action::Delete) => items.push(item(
+                DriftKind::Extra,
+                "state = \"absent\" in cluster.toml but still in the cluster".into(),
+            )),
+            (Resource::Node(_), Action::Update) => {
+                if c.attributes.iter().any(|(k, _)| k == "kubelet") {
+                    items.push(item(
+                        DriftKind::Kubelet,
+                        "kubelet not active (gt apply starts it)".into(),
+                    ));
+                }
+                for message in label_items(&c.labels) {
+                    items.push(item(DriftKind::Label, message));
+                }
+                for message in taint_items(&c.taints) {
+                    items.push(item(DriftKind::Taint, message));
+                }
+            }
+        }
+    }
+    for w in &d.warnings {
+        items.push(DriftItem {
+            node: w.node.clone(),
+            kind: DriftKind::of_warning(w.kind),
+            message: w.short.clone(),
+            detail: w.message.clone(),
+        });
+    }
+    items
+}
+
+/// One message per label key that differs, sorted by key.
+fn label_items(labels: &SetDiff) -> Vec<String> {
+    let split = |lines: &[String]| -> BTreeMap<String, String> {
+        lines
+            .iter()
+            .map(|l| match l.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (l.clone(), String::new()),
+            })
+            .collect()
+    };
+    let before = split(&labels.before);
+    let after = split(&labels.after);
+    let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    keys.into_iter()
+        .filter_map(|k| match (before.get(k), after.get(k)) {
+            (None, Some(want)) => Some(format!("label {k} missing (want {want})")),
+            (Some(got), Some(want)) if got != want => {
+                Some(format!("label {k} is {got} (want {want})"))
+            }
+            (Some(got), None) => Some(format!("label {k}={got} not in cluster.toml")),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One message per taint missing or not in the file.
+fn taint_items(taints: &SetDiff) -> Vec<String> {
+    let mut out: Vec<String> = taints
+        .added()
+        .into_iter()
+        .map(|t| format!("taint {t} missing"))
+        .collect();
+    out.extend(
+        taints
+            .removed()
+            .into_iter()
+            .map(|t| format!("taint {t} not in cluster.toml")),
+    );
+    out
+}
+
+fn node_health(spec: &Spec, observed: &Observed, items: &[DriftItem]) -> Vec<NodeHealth> {
+    let count = |name: &str| {
+        items
+            .iter()
+            .filter(|i| i.node.as_deref() == Some(name))
+            .count()
+    };
+    let ready = |name: &str| {
+        observed
+            .cluster
+            .nodes
+            .get(name)
+            .is_some_and(|n| n.ready == crate::facts::ReadyStatus::True)
+    };
+    let mut out: Vec<NodeHealth> = spec
+        .nodes
+        .iter()
+        .map(|n| {
+            let name = n.name.as_str();
+            NodeHealth {
+                name: name.to_string(),
+                in_config: n.is_present(),
+                ready: ready(name),
+                reachable: observed.hosts.get(name).is_some_and(|h| h.is_reachable()),
+                drift_items: count(name),
+            }
+        })
+        .collect();
+    for name in observed.cluster.nodes.keys() {
+        if spec.node(name).is_none() {
+            out.push(NodeHealth {
+                name: name.clone(),
+                in_config: false,
+                ready: ready(name),
+                reachable: false,
+                drift_items: count(name),
+            });
+        }
+    }
+    out
+}
