@@ -411,6 +411,19 @@ fn control_planes_leave_only_while_etcd_keeps_its_quorum() {
     assert_eq!(etcd_members(&lab), ["bettley", "cargyll", "dalt"]);
     lab.fault("bettley", &["heal"]);
 
+    // Its kubelet fine and its Node Ready, but its own API server fails
+    // the etcd check: not counted healthy either.
+    lab.fault("bettley", &["apiserver-down"]);
+    gt_with(&two_leave, &["plan"])
+        .assert_code(1)
+        .assert_stderr_contains(
+            "refusing to remove cargyll: etcd would have 1 healthy of 2 members",
+        )
+        .assert_stderr_contains(
+            "not healthy: bettley's API server is not ready (failing checks: etcd, etcd-readiness)",
+        );
+    lab.fault("bettley", &["heal"]);
+
     // Every control plane leaving, and the one meant to stay cannot join.
     lab.fault("eyrie", &["down"]);
     let none_left = with_states(

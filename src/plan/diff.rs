@@ -865,15 +865,36 @@ impl<'a> Cx<'a> {
     }
 
     /// Whether a control plane counts towards etcd's healthy majority: its
-    /// Node is Ready and, when gt knows its host, the host answered.
+    /// Node is Ready, its host answered and its own API server is ready, when
+    /// gt observed them. The API server of a stacked control plane talks to
+    /// its local etcd member only: a failing `etcd` check there is that
+    /// member; any other unready API server is counted out too (to be safe
+    /// when the next step removes a member).
     fn healthy_control_plane(&self, name: &str, node: &NodeFacts) -> bool {
-        node.ready == ReadyStatus::True && self.host(name).is_none_or(HostFacts::is_reachable)
+        node.ready == ReadyStatus::True
+            && self.host(name).is_none_or(HostFacts::is_reachable)
+            && self
+                .obs
+                .cluster
+                .api_servers
+                .get(name)
+                .is_none_or(|a| a.ready)
     }
 
     /// Why a control plane does not count as healthy, for the refusal.
     fn unhealthy_reason(&self, name: &str, node: &NodeFacts) -> String {
         if let Some(why) = self.host(name).and_then(|h| h.unreachable.as_deref()) {
             return format!("{name} is unreachable ({why})");
+        }
+        if node.ready == ReadyStatus::True {
+            if let Some(api) = self.obs.cluster.api_servers.get(name).filter(|a| !a.ready) {
+                let why = if api.failed_checks.is_empty() {
+                    api.error.clone().unwrap_or_else(|| "not ready".into())
+                } else {
+                    format!("failing checks: {}", api.failed_checks.join(", "))
+                };
+                return format!("{name}'s API server is not ready ({why})");
+            }
         }
         let status = match node.ready {
             ReadyStatus::True => "True",

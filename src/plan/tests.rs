@@ -187,6 +187,27 @@ fn an_unreachable_control_plane_is_not_counted_healthy_though_its_node_still_say
 }
 
 #[test]
+fn a_control_plane_whose_own_api_server_fails_its_etcd_check_is_not_counted_healthy() {
+    let spec = with_state(&goldentooth(), "cargyll", crate::spec::NodeState::Absent);
+    let mut obs = facts("converged");
+    obs.cluster.api_servers.insert(
+        "dalt".into(),
+        crate::facts::ApiReadiness {
+            ready: false,
+            failed_checks: vec!["etcd".into(), "etcd-readiness".into()],
+            error: None,
+        },
+    );
+    let err = plan(&spec, &obs, &PlanOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "not healthy: dalt's API server is not ready (failing checks: etcd, etcd-readiness)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn two_healthy_control_planes_of_three_leave_one_at_a_time() {
     let spec = with_state(&goldentooth(), "cargyll", crate::spec::NodeState::Absent);
     let spec = with_state(&spec, "dalt", crate::spec::NodeState::Absent);
