@@ -584,6 +584,8 @@ impl<'a> Cx<'a> {
     /// `-/+`: take the node out (drain/delete if its Node is here, reset), join again.
     fn replace(&mut self, node: &Node, in_cluster: bool, reason: String) {
         let name = node.name.as_str();
+        // Reset before it joins again: no readiness gate may wait for its API server.
+        self.out.existing_control_planes.retain(|n| n != &node.name);
         let removal = Removal {
             node: name.to_string(),
             in_cluster,

@@ -354,6 +354,58 @@ fn a_role_that_differs_needs_replace() {
 }
 
 #[test]
+fn a_control_plane_of_another_cluster_is_replaced_without_waiting_for_itself() {
+    // dalt was re-initialised behind gt's back: its Node is still here, its CA is not.
+    let mut obs = facts("converged");
+    obs.hosts.get_mut("dalt").unwrap().ca_pin = Some(format!("sha256:{}", "e".repeat(64)));
+    let opts = PlanOptions {
+        replace: ["dalt".to_string()].into(),
+        ..Default::default()
+    };
+    let p = plan(&goldentooth(), &obs, &opts).unwrap();
+    assert_eq!(p.changes[0].action, Action::Replace);
+    assert!(deps(&p, "join-control-plane/dalt").contains(&"reset/dalt".to_string()));
+    // The gate before its join waits for the control planes that stay, not
+    // for dalt's own API server, which the reset has just stopped.
+    match p.graph.step("gate/before-join-control-plane/dalt").unwrap() {
+        Step::GateControlPlaneReady { control_planes, .. } => {
+            let names: Vec<&str> = control_planes.iter().map(|n| n.as_str()).collect();
+            assert_eq!(names, ["bettley", "cargyll"]);
+        }
+        s => panic!("{s:?}"),
+    }
+}
+
+#[test]
+fn control_planes_replaced_together_leave_one_at_a_time() {
+    let mut spec = goldentooth();
+    for n in ["fenn", "gardener"] {
+        spec.nodes
+            .iter_mut()
+            .find(|x| x.name.as_str() == n)
+            .unwrap()
+            .role = Role::ControlPlane;
+    }
+    // Five control planes in the cluster; two of them carry another CA.
+    let mut obs = facts("converged");
+    for n in ["fenn", "gardener"] {
+        obs.cluster.nodes.get_mut(n).unwrap().labels.insert(
+            "node-role.kubernetes.io/control-plane".into(),
+            String::new(),
+        );
+    }
+    for n in ["dalt", "fenn"] {
+        obs.hosts.get_mut(n).unwrap().ca_pin = Some(format!("sha256:{}", "e".repeat(64)));
+    }
+    let opts = PlanOptions {
+        replace: ["dalt".to_string(), "fenn".to_string()].into(),
+        ..Default::default()
+    };
+    let p = plan(&spec, &obs, &opts).unwrap();
+    assert_eq!(deps(&p, "drain/fenn"), ["reset/dalt"]);
+}
+
+#[test]
 fn replace_of_an_unknown_node_is_an_error() {
     let opts = PlanOptions {
         replace: ["nobody".to_string()].into(),
