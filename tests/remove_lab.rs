@@ -337,9 +337,10 @@ fn a_node_not_in_the_file_is_only_warned_about_until_prune() {
     assert!(!after.stdout.contains("fenn"), "{after}");
 }
 
-#[test]
-fn an_unreachable_host_is_drained_and_deleted_and_its_reset_left_to_the_user() {
-    let lab = converged(Transport::Local).unwrap();
+fn unreachable_host_is_drained_and_deleted_and_its_reset_left_to_the_user(transport: Transport) {
+    let Some(lab) = converged(transport) else {
+        return;
+    };
     lab.fault("erenford", &["down"]);
     let config = with_states(&lab, "erenford-absent.toml", &[("erenford", "absent")], "");
 
@@ -379,6 +380,16 @@ fn an_unreachable_host_is_drained_and_deleted_and_its_reset_left_to_the_user() {
     assert_eq!(started(&events), ["reset/erenford"]);
     assert_eq!(kubeadm_files(&lab, "erenford"), Vec::<String>::new());
     gt_with(&config, &["plan", "--detailed-exitcode"]).assert_code(0);
+}
+
+#[test]
+fn an_unreachable_host_is_drained_and_deleted_and_its_reset_left_to_the_user() {
+    unreachable_host_is_drained_and_deleted_and_its_reset_left_to_the_user(Transport::Local);
+}
+
+#[test]
+fn an_unreachable_host_over_ssh_is_removed_and_reset_once_it_answers() {
+    unreachable_host_is_drained_and_deleted_and_its_reset_left_to_the_user(Transport::Ssh);
 }
 
 #[test]
