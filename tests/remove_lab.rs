@@ -354,6 +354,20 @@ fn unreachable_host_is_drained_and_deleted_and_its_reset_left_to_the_user(transp
     let (run, events) = apply_json(&config, &[]);
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(started(&events), ["drain/erenford", "delete-node/erenford"]);
+    // Its pods will never confirm they stopped: drain waits out their grace
+    // period only, not its whole timeout.
+    let drains: Vec<Value> = ["bettley", "cargyll", "dalt"]
+        .iter()
+        .flat_map(|cp| calls(&lab, cp, "kubectl", &["drain", "erenford"]))
+        .collect();
+    assert_eq!(drains.len(), 1, "{drains:?}");
+    assert!(
+        drains[0]["argv"]
+            .to_string()
+            .ends_with(r#""--timeout","5m0s","--skip-wait-for-delete-timeout","1"]"#),
+        "{}",
+        drains[0]["argv"]
+    );
     assert_eq!(
         recap_row(&events, "erenford"),
         (

@@ -95,6 +95,8 @@ pub struct StepRunner<'a> {
     /// shares one poll (a hundred joining workers must not run a hundred
     /// kubectls a second on a Raspberry Pi control plane).
     nodes: tokio::sync::Mutex<Option<(Instant, Result<NodeMap, String>)>>,
+    /// Hosts that did not answer when gt observed.
+    unreachable: std::collections::BTreeSet<String>,
 }
 
 type NodeMap = BTreeMap<String, crate::facts::NodeFacts>;
@@ -132,6 +134,12 @@ impl<'a> StepRunner<'a> {
             ca_pin: Mutex::new(observed.cluster.ca_pin.clone()),
             admins: Mutex::new(admins),
             nodes: tokio::sync::Mutex::new(None),
+            unreachable: observed
+                .hosts
+                .iter()
+                .filter(|(_, h)| !h.is_reachable())
+                .map(|(n, _)| n.clone())
+                .collect(),
         }
     }
 
@@ -499,7 +507,20 @@ impl<'a> StepRunner<'a> {
 
     async fn drain(&self, id: &str, node: &str) -> Result<(), String> {
         let t = self.settings().drain_timeout;
-        let cmd = Cmd::new(kube::drain(node, t))
+        let dead = self.unreachable.contains(node)
+            || match self.nodes_now(id).await {
+                Ok(nodes) => nodes
+                    .get(node)
+                    .is_some_and(|n| n.ready != ReadyStatus::True),
+                Err(_) => false,
+            };
+        if dead {
+            self.events.progress(
+                id,
+                format!("{node} is unreachable or not Ready: its pods cannot confirm they stopped; not waiting for them past their grace period"),
+            );
+        }
+        let cmd = Cmd::new(kube::drain(node, t, dead))
             .timeout(t + Duration::from_secs(30))
             .label("kubectl drain");
         self.admin(id, &cmd, self.settings().gate_timeout)
