@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this).
 # Installs what the tests need on Debian when run as root: openssh-server
-# (real sshd for the SSH transport and lab tests) and haproxy (the lab's
-# load balancer). Without root, says what is missing and goes on.
+# (real sshd for the SSH transport and lab tests), haproxy (the lab's
+# load balancer), groff-base (the man page test renders gt(1)), zsh and fish
+# (the completion tests load gt's scripts into them). Without root, says what
+# is missing and goes on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,9 @@ command -v /usr/sbin/sshd >/dev/null 2>&1 || need+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v groff >/dev/null 2>&1 || need+=(groff-base)
+command -v zsh >/dev/null 2>&1 || need+=(zsh)
+command -v fish >/dev/null 2>&1 || need+=(fish)
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing: ${need[*]}"

@@ -311,3 +311,35 @@ fn kubelet_stopped_stops_the_hosts_kubelet_and_heal_starts_it_again() {
         .assert_ok()
         .assert_stdout_contains("active");
 }
+
+/// `flock 9; gt lab up` in a script: the lab's daemons (gt lab serve,
+/// haproxy) must not inherit fd 9, or the script's lock stays held until the
+/// lab is down.
+#[test]
+fn the_labs_daemons_do_not_keep_the_descriptors_of_the_command_that_started_them() {
+    let _lab_lock = lab_support::LabLock::acquire();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lab");
+    let held = tmp.path().join("held.lock");
+    let script = format!(
+        "exec 9>'{held}'; flock 9 && '{gt}' lab up --dir '{dir}' --speed 0.01 >/dev/null",
+        held = held.display(),
+        gt = lab_support::GT,
+        dir = dir.display()
+    );
+    let up = lab_support::run_with_timeout(
+        std::process::Command::new("sh").arg("-c").arg(&script),
+        Duration::from_secs(60),
+    );
+    let free = std::process::Command::new("flock")
+        .args(["-n", held.to_str().unwrap(), "true"])
+        .status()
+        .unwrap();
+    let down = gt(&["lab", "down", "--dir", dir.to_str().unwrap()]);
+    up.assert_ok();
+    down.assert_ok();
+    assert!(
+        free.success(),
+        "the script's lock was still held by the lab's daemons after the script ended"
+    );
+}

@@ -11,8 +11,8 @@ use std::time::{Instant, SystemTime};
 #[command(after_help = "\
 Examples:
   gt drift                      # one line per difference, exit 2 if any
-  gt drift --quiet --prometheus /var/lib/node_exporter/textfile_collector/gt.prom
-                                # cron: metrics only; exit 0 in sync, 2 drift, 1 failed
+  gt drift -q --prometheus /var/lib/node_exporter/textfile_collector/gt.prom
+      # cron: metrics only; exit 0 in sync, 2 drift, 1 could not check
   gt drift --json | jq '.items[] | select(.kind == \"not_ready\") | .node'")]
 pub struct DriftArgs {
     /// One JSON document on stdout (schema: README "Drift JSON").

@@ -8,12 +8,16 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Subcommand)]
 pub enum LabCommand {
     /// Bring up a simulated cluster from a topology (a cluster.toml).
+    #[command(after_help = super::finish::examples::LAB_UP)]
     Up(UpArgs),
     /// Stop everything the lab started and remove its directory.
+    #[command(after_help = super::finish::examples::LAB_DOWN)]
     Down(DirArgs),
     /// The lab's transport, processes and hosts with their faults.
+    #[command(after_help = super::finish::examples::LAB_STATUS)]
     Status(DirArgs),
     /// Inject a fault on a simulated host, or heal it.
+    #[command(after_help = super::finish::examples::LAB_FAULT)]
     Fault(FaultArgs),
     /// The lab daemon (started by `gt lab up`).
     #[command(hide = true)]

@@ -2,6 +2,7 @@
 
 pub mod apply;
 mod drift;
+pub mod finish;
 pub mod hosts;
 pub mod lab;
 pub mod spine;
@@ -26,7 +27,8 @@ pub mod exit {
     name = "gt",
     version,
     about = "Declarative reconciler for kubeadm Kubernetes clusters: plan, apply, drift.",
-    propagate_version = true
+    propagate_version = true,
+    after_help = finish::examples::GT
 )]
 pub struct Cli {
     /// cluster.toml to use (default: $GT_CONFIG, then ./cluster.toml).
@@ -44,26 +46,39 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check cluster.toml and report every problem with its location.
+    #[command(after_help = finish::examples::VALIDATE)]
     Validate(spine::ValidateArgs),
     /// Show what apply would change, Terraform-style.
+    #[command(after_help = finish::examples::PLAN)]
     Plan(spine::PlanArgs),
     /// Observe, plan, ask, then carry the plan out step by step; a recap at the end.
+    #[command(after_help = finish::examples::APPLY)]
     Apply(apply::ApplyArgs),
     /// Read-only: report every way the cluster differs from cluster.toml (exit 0 in sync, 2 drift, 1 failed).
     Drift(drift::DriftArgs),
     /// Draw the plan's DAG (DOT or Mermaid). Without --facts, a full bootstrap; contacts no host.
+    #[command(after_help = finish::examples::GRAPH)]
     Graph(spine::GraphArgs),
     /// Probe every host and print the observed facts as JSON.
+    #[command(after_help = finish::examples::OBSERVE)]
     Observe(hosts::ObserveArgs),
     /// A table of nodes: role, address, arch, joined, Ready, kubelet version, drift.
+    #[command(after_help = finish::examples::STATUS)]
     Status(hosts::StatusArgs),
     /// Run a command on a node, a group or all hosts, in parallel.
+    #[command(after_help = finish::examples::EXEC)]
     Exec(hosts::ExecArgs),
     /// Show the apply lock of the cluster, and remove it (a crashed apply's) after confirmation.
     Unlock(unlock::UnlockArgs),
     /// A simulated cluster on this machine, for trying gt and for tests.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = finish::examples::LAB)]
     Lab(lab::LabCommand),
+    /// Print a completion script for bash, zsh, fish, elvish or powershell.
+    #[command(after_help = finish::examples::COMPLETIONS)]
+    Completions(finish::CompletionsArgs),
+    /// Print the gt(1) man page (roff), or write one page per command with --out-dir.
+    #[command(after_help = finish::examples::MAN)]
+    Man(finish::ManArgs),
 }
 
 /// Entry point of the `gt` binary. Invoked under a simulated tool's name
@@ -100,6 +115,8 @@ pub fn run() -> ExitCode {
         Command::Exec(a) => hosts::exec(&ctx, a),
         Command::Unlock(a) => unlock::unlock(&ctx, a),
         Command::Lab(c) => lab::run(&ctx, c),
+        Command::Completions(a) => finish::completions(a),
+        Command::Man(a) => finish::man(a),
     };
     ExitCode::from(code)
 }

@@ -80,7 +80,9 @@ pub fn start(
         .try_clone()
         .map_err(LabError::io("creating the haproxy log"))?;
     // -D: haproxy daemonizes itself and writes the pid file before the parent exits.
-    let status = Command::new(haproxy)
+    let mut cmd = Command::new(haproxy);
+    procs::close_inherited(&mut cmd);
+    let status = cmd
         .arg("-D")
         .arg("-f")
         .arg(&cfg)

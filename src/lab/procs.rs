@@ -133,6 +133,20 @@ pub fn host_processes(dir: &Path, node: Option<&str>) -> Vec<i32> {
 
 /// Starts `cmd` in its own session (no terminal, not in the caller's process
 /// group, so ^C in the shell that ran `gt lab up` does not reach it).
+/// A daemon outlives the command that started it: it must not keep that
+/// command's descriptors (a `flock 9` of the shell that ran `gt lab up`
+/// would stay held until the lab is down). Closes all but stdio in the child.
+pub fn close_inherited(cmd: &mut Command) {
+    // SAFETY: close_range is an async-signal-safe syscall on the child's own
+    // descriptor table; it touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        });
+    }
+}
+
 pub fn spawn_detached(cmd: &mut Command, log: &Path) -> std::io::Result<u32> {
     let out = std::fs::OpenOptions::new()
         .create(true)
@@ -147,6 +161,7 @@ pub fn spawn_detached(cmd: &mut Command, log: &Path) -> std::io::Result<u32> {
             Ok(())
         });
     }
+    close_inherited(cmd);
     Ok(cmd.spawn()?.id())
 }
 

@@ -1,0 +1,484 @@
+//! `gt completions` and `gt man`, and the "Examples:" blocks of every
+//! command's `--help` (one place, so they read as one voice and a test can
+//! run them all through the parser).
+
+use super::exit;
+use clap::{Args, CommandFactory};
+use clap_mangen::roff::{bold, roman, Roff};
+use clap_mangen::Man;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write gt.1 and one page per subcommand (gt-plan.1, gt-lab-up.1, ...)
+    /// into DIR instead of printing gt.1 on stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// `gt completions SHELL`: the script on stdout.
+pub fn completions(a: CompletionsArgs) -> u8 {
+    let mut cmd = without_hidden(&super::Cli::command());
+    let mut out = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "gt", &mut out);
+    write_stdout(&out)
+}
+
+/// The command tree as completions should offer it. clap_complete offers
+/// hidden subcommands too (`gt lab serve`, the lab daemon, is no command for a
+/// user), and a clap `Command` cannot drop a subcommand, so the tree is
+/// copied: built first (help, version and global flags in place on every
+/// command), then name, about, arguments and visible subcommands; clap adds
+/// its `help` subcommand to the copy again.
+pub fn without_hidden(root: &clap::Command) -> clap::Command {
+    fn copy(cmd: &clap::Command) -> clap::Command {
+        let mut out = clap::Command::new(cmd.get_name().to_string())
+            .disable_help_flag(true)
+            .disable_version_flag(true)
+            .args(cmd.get_arguments().cloned());
+        if let Some(about) = cmd.get_about() {
+            out = out.about(about.clone());
+        }
+        if let Some(version) = cmd.get_version() {
+            out = out.version(version.to_string());
+        }
+        out.subcommands(
+            cmd.get_subcommands()
+                // clap makes `help` again, as it should be.
+                .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+                .map(copy),
+        )
+    }
+    let mut root = root.clone();
+    root.build();
+    copy(&root)
+}
+
+/// `gt man [--out-dir DIR]`.
+pub fn man(a: ManArgs) -> u8 {
+    let cmd = super::Cli::command();
+    match a.out_dir {
+        None => write_stdout(man_page(&cmd).as_bytes()),
+        Some(dir) => match write_man_pages(&cmd, &dir) {
+            Ok(files) => {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: cannot write the man pages into {}: {e}; check that the directory exists and is writable",
+                    dir.display()
+                );
+                exit::ERROR
+            }
+        },
+    }
+}
+
+fn write_stdout(bytes: &[u8]) -> u8 {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            exit::ERROR
+        }
+    }
+}
+
+/// The commands a user can run, depth first, with their full names
+/// (`["lab", "up"]`); hidden ones (the lab daemon) and clap's `help` are left
+/// out.
+pub fn visible_commands(root: &clap::Command) -> Vec<(Vec<String>, clap::Command)> {
+    fn walk(cmd: &clap::Command, path: &[String], out: &mut Vec<(Vec<String>, clap::Command)>) {
+        for sub in cmd.get_subcommands() {
+            if sub.is_hide_set() || sub.get_name() == "help" {
+                continue;
+            }
+            let mut p = path.to_vec();
+            p.push(sub.get_name().to_string());
+            out.push((p.clone(), sub.clone()));
+            walk(sub, &p, out);
+        }
+    }
+    let mut root = root.clone();
+    // Sets every subcommand's bin name ("gt lab up"), which the synopsis shows.
+    root.build();
+    let mut out = Vec::new();
+    walk(&root, &[], &mut out);
+    out
+}
+
+/// gt(1): the top-level page followed by one section per command (`GT PLAN`,
+/// `GT LAB UP`, ...) with its synopsis, description, options and examples.
+///
+/// One page holding everything is what `gt man > gt.1` installs and what
+/// `man gt` then finds, whatever the packager does with subcommand pages.
+pub fn man_page(root: &clap::Command) -> String {
+    let mut root = root.clone().disable_help_subcommand(true);
+    root.build();
+    let mut page = Vec::new();
+    let man = Man::new(root.clone()).title("GT").date(man_date());
+    // Infallible: writing into a Vec.
+    let _ = man.render_title(&mut page);
+    let _ = man.render_name_section(&mut page);
+    let _ = man.render_synopsis_section(&mut page);
+    let _ = man.render_description_section(&mut page);
+    let _ = man.render_options_section(&mut page);
+    let commands = visible_commands(&root);
+    let mut list = Roff::new();
+    list.control("SH", ["COMMANDS"]);
+    for (path, cmd) in &commands {
+        list.control("TP", []);
+        list.text([bold(format!("gt {}", path.join(" ")))]);
+        if let Some(about) = cmd.get_about() {
+            list.text([roman(about.to_string())]);
+        }
+    }
+    page.extend(list.to_roff().as_bytes());
+    page.extend(examples_roff("SH", "EXAMPLES", &root).to_roff().as_bytes());
+
+    for (path, cmd) in &commands {
+        let title = format!("GT {}", path.join(" ").to_uppercase());
+        let mut section = Roff::new();
+        section.control("SH", [title.as_str()]);
+        page.extend(section.to_roff().as_bytes());
+        // The global options are described once, at the top.
+        let own = cmd.clone().mut_args(|a| {
+            let shared = a.is_global_set() || matches!(a.get_id().as_str(), "help" | "version");
+            a.hide(shared)
+        });
+        page.extend(command_body(&own).as_bytes());
+    }
+    page.extend(trailer(&[]).as_bytes());
+    one_preamble(&String::from_utf8_lossy(&page))
+}
+
+/// clap_mangen starts every fragment it renders with the same two lines
+/// (the definition of the apostrophe string); a page needs them once.
+fn one_preamble(page: &str) -> String {
+    const PREAMBLE: &str = ".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n";
+    let mut out = String::with_capacity(page.len());
+    out.push_str(PREAMBLE);
+    out.push_str(&page.replace(PREAMBLE, ""));
+    out
+}
+
+/// `--out-dir`: gt.1 (the whole reference, as `gt man` prints it) and, as
+/// git and cargo do, a page per command (`man gt-plan`). Returns the files
+/// written, in command order.
+pub fn write_man_pages(root: &clap::Command, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let gt1 = dir.join("gt.1");
+    std::fs::write(&gt1, man_page(root))?;
+    written.push(gt1);
+    for (path, cmd) in visible_commands(root) {
+        let name = format!("gt-{}", path.join("-"));
+        let file = dir.join(format!("{name}.1"));
+        std::fs::write(&file, command_page(&name, &cmd))?;
+        written.push(file);
+    }
+    Ok(written)
+}
+
+/// The page of one command: gt-plan(1).
+pub fn command_page(name: &str, cmd: &clap::Command) -> String {
+    let man = Man::new(cmd.clone().display_name(name))
+        .title(name.to_uppercase())
+        .date(man_date());
+    let mut page = Vec::new();
+    let _ = man.render_title(&mut page);
+    let _ = man.render_name_section(&mut page);
+    // Inside gt(1) a command's parts are subsections; on its own page they
+    // are sections of their own, titled in capitals as man pages are.
+    let body: String = command_body(cmd)
+        .lines()
+        .map(|l| match l.strip_prefix(".SS ") {
+            Some(title) => format!(".SH {}\n", title.to_uppercase()),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    page.extend(body.as_bytes());
+    page.extend(trailer(&["gt(1)"]).as_bytes());
+    one_preamble(&String::from_utf8_lossy(&page))
+}
+
+/// Synopsis, description, options, subcommands and examples of a command,
+/// as subsections (`.SS`).
+fn command_body(cmd: &clap::Command) -> String {
+    let man = Man::new(cmd.clone());
+    let mut sections = Vec::new();
+    let _ = man.render_synopsis_section(&mut sections);
+    let _ = man.render_description_section(&mut sections);
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        let _ = man.render_options_section(&mut sections);
+    }
+    if cmd.get_subcommands().any(|s| !s.is_hide_set()) {
+        let _ = man.render_subcommands_section(&mut sections);
+    }
+    let mut text = demote_sections(&String::from_utf8_lossy(&sections));
+    text.push_str(&examples_roff("SS", "Examples", cmd).to_roff());
+    text
+}
+
+/// clap_mangen writes a page's sections (`.SH OPTIONS`); inside gt(1) they
+/// belong to the command's own section.
+fn demote_sections(roff: &str) -> String {
+    roff.lines()
+        .map(|l| match l.strip_prefix(".SH ") {
+            Some(title) => format!(".SS {}\n", title.trim_matches('"').to_lowercase()),
+            None => format!("{l}\n"),
+        })
+        .map(|l| capitalise_ss(&l))
+        .collect()
+}
+
+fn capitalise_ss(line: &str) -> String {
+    match line.strip_prefix(".SS ") {
+        Some(rest) => {
+            let mut c = rest.chars();
+            match c.next() {
+                Some(first) => format!(".SS {}{}", first.to_uppercase(), c.as_str()),
+                None => line.to_string(),
+            }
+        }
+        None => line.to_string(),
+    }
+}
+
+/// The after-help of a command (its "Examples:" block, and anything after
+/// it) under a heading (`.SH EXAMPLES` in gt(1) itself, `.SS Examples` in a
+/// command's section), preformatted so that the columns stay aligned.
+fn examples_roff(heading_macro: &str, title: &str, cmd: &clap::Command) -> Roff {
+    let mut r = Roff::new();
+    let Some(text) = cmd.get_after_long_help().or_else(|| cmd.get_after_help()) else {
+        return r;
+    };
+    r.control(heading_macro, [title]);
+    preformatted(&mut r, &text.to_string());
+    r
+}
+
+fn preformatted(r: &mut Roff, text: &str) {
+    let body = text
+        .strip_prefix("Examples:\n")
+        .unwrap_or(text)
+        .trim_end_matches('\n');
+    r.control("nf", []);
+    for line in body.lines() {
+        if line.is_empty() {
+            // A blank line inside .nf is kept; an empty text line would not be.
+            r.control("sp", []);
+        } else {
+            r.text([roman(line)]);
+        }
+    }
+    r.control("fi", []);
+}
+
+/// EXIT STATUS, ENVIRONMENT, FILES and SEE ALSO: what every page ends with.
+fn trailer(see_also: &[&str]) -> String {
+    let mut r = Roff::new();
+    r.control("SH", ["EXIT STATUS"]);
+    for (code, meaning) in [
+        ("0", "success; for plan --detailed-exitcode and drift: no changes"),
+        (
+            "1",
+            "gt could not do what was asked: invalid config, unreadable facts or plan file, a failed, skipped or cancelled apply step, a refused approval",
+        ),
+        ("2", "plan --detailed-exitcode and drift: there are changes (drift)"),
+        ("130", "apply: a second Ctrl-C ended gt at once"),
+    ] {
+        r.control("TP", []);
+        r.text([bold(code)]);
+        r.text([roman(meaning)]);
+    }
+    r.control("SH", ["ENVIRONMENT"]);
+    for (var, meaning) in [
+        (
+            "GT_CONFIG",
+            "the cluster.toml to use when --config is not given (then ./cluster.toml)",
+        ),
+        ("NO_COLOR", "set to a non-empty value: never color output"),
+        (
+            "GT_LAB_SPEED",
+            "gt lab up --speed: multiplies every simulated latency",
+        ),
+    ] {
+        r.control("TP", []);
+        r.text([bold(var)]);
+        r.text([roman(meaning)]);
+    }
+    r.control("SH", ["FILES"]);
+    r.control("TP", []);
+    r.text([bold("cluster.toml")]);
+    r.text([roman(
+        "the desired cluster; its every key is described in gt's README (cluster.toml reference)",
+    )]);
+    r.control("TP", []);
+    r.text([bold("/var/lib/gt/apply.lock")]);
+    r.text([roman(
+        "on the lock host (the bootstrap control plane): the apply lock, see gt unlock",
+    )]);
+    if !see_also.is_empty() {
+        r.control("SH", ["SEE ALSO"]);
+        r.text([roman(see_also.join(", "))]);
+    }
+    r.to_roff()
+}
+
+/// The page's date: when the source was built, if the build says
+/// (`SOURCE_DATE_EPOCH`, reproducible builds), else none, so two builds of
+/// the same source make the same page.
+fn man_date() -> String {
+    match option_env!("SOURCE_DATE_EPOCH").and_then(|s| s.parse::<i64>().ok()) {
+        Some(secs) => time::OffsetDateTime::from_unix_timestamp(secs)
+            .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
+            .unwrap_or_default(),
+        None => String::new(),
+    }
+}
+
+/// The "Examples:" blocks of `--help`. Each example is one line: the command
+/// line, then two or more spaces and what it does. Every one was run on the
+/// lab (`gt lab up`, whose config is `.gt-lab/cluster.toml`), and
+/// tests/cli_help.rs parses each command line with gt's own parser.
+pub mod examples {
+    pub const GT: &str = "\
+Examples:
+  gt lab up --speed 0.01             a simulated goldentooth on loopback
+  gt -c .gt-lab/cluster.toml plan    what apply would change
+  gt -c .gt-lab/cluster.toml apply   plan, ask, then apply
+  gt -c .gt-lab/cluster.toml status  the nodes and their drift
+  gt lab down                        stop the lab, remove .gt-lab
+
+Every command has examples of its own: gt help COMMAND.";
+
+    pub const VALIDATE: &str = "\
+Examples:
+  gt validate                        check ./cluster.toml (or $GT_CONFIG)
+  gt -c examples/minimal-ha.toml validate
+                                     check another file
+
+Every problem is reported at once, as FILE:LINE:COLUMN with a fix; exit 1
+when there is any.";
+
+    pub const PLAN: &str = "\
+Examples:
+  gt plan                            observe the hosts, show the changes
+  gt plan --detailed-exitcode        exit 2 when there are changes (cron, CI)
+  gt plan --json > plan.json         the plan as JSON (schema: README)
+  gt plan --out goldentooth.gtplan   save it, for gt apply goldentooth.gtplan
+  gt observe --out facts.json        record the hosts once, then
+  gt plan --facts facts.json         plan against that, contacting no host
+  gt plan --prune                    also remove Nodes cluster.toml lacks
+  gt plan --replace fenn             reset and rejoin fenn (another cluster's)";
+
+    pub const APPLY: &str = "\
+Examples:
+  gt apply                           observe, plan, ask, apply
+  gt apply --auto-approve            no question (cron, CI)
+  gt apply --auto-approve --json > apply.jsonl
+                                     one JSON event per line
+  gt plan --out p.gtplan             review a plan, then
+  gt apply p.gtplan                  apply exactly it (refused if stale)
+  gt apply --prune                   also drain and delete Nodes not in the file
+  gt apply --parallelism 4           4 hosts observed, 4 steps run at once";
+
+    pub const GRAPH: &str = "\
+Examples:
+  gt graph > bootstrap.dot           a bootstrap from empty; dot -Tsvg draws it
+  gt graph --format mermaid          Mermaid, for Markdown
+  gt graph --facts facts.json        the plan against recorded facts";
+
+    pub const OBSERVE: &str = "\
+Examples:
+  gt observe                         the facts JSON on stdout
+  gt observe --out facts.json        to a file, for gt plan --facts facts.json
+  gt observe --parallelism 20 --timeout 10s
+                                     more hosts at once, shorter deadline
+
+An unreachable host is a fact (exit 0); exit 1 only when gt cannot run.";
+
+    pub const STATUS: &str = "\
+Examples:
+  gt status                          one row per node, drift listed below
+  gt status --json                   one object per node (schema: README)";
+
+    pub const EXEC: &str = "\
+Examples:
+  gt exec all -- uptime              every host; lines prefixed \"host | \"
+  gt exec k8s_worker -- systemctl is-active kubelet
+                                     a group
+  gt exec fenn -- 'df -h / | tail -1'
+                                     one word: a shell command line as it is
+  gt exec k8s_control_plane --group-output -- kubeadm version -o short
+                                     each host's output together
+
+TARGET: a node, a group (k8s_cluster, k8s_control_plane, k8s_worker, a
+node's own groups) or all. Exit 0 only when every host succeeded.";
+
+    pub const LAB: &str = "\
+Examples:
+  gt lab up --speed 0.01             goldentooth, 100 times faster than life
+  gt -c .gt-lab/cluster.toml apply --auto-approve
+                                     bootstrap it
+  gt lab fault fenn kubelet-stopped  break something behind gt's back
+  gt lab status                      hosts and their faults
+  gt lab down                        stop it all, remove .gt-lab";
+
+    pub const LAB_UP: &str = "\
+Examples:
+  gt lab up                          ./cluster.toml in ./.gt-lab, real time
+  gt lab up --speed 0.01             a hundred times faster
+  gt lab up --from examples/minimal-ha.toml --dir /tmp/lab
+                                     another topology, another directory
+  gt lab up --transport ssh          a real sshd per host, the lab's keys
+
+Then point gt at DIR/cluster.toml: gt -c .gt-lab/cluster.toml plan";
+
+    pub const LAB_DOWN: &str = "\
+Examples:
+  gt lab down                        the lab in ./.gt-lab
+  gt lab down --dir /tmp/lab         another one (a second down is harmless)";
+
+    pub const LAB_STATUS: &str = "\
+Examples:
+  gt lab status                      transport, processes, hosts, faults
+  gt lab status --dir /tmp/lab       another lab";
+
+    pub const LAB_FAULT: &str = "\
+Examples:
+  gt lab fault fenn down             fenn stops answering (unreachable)
+  gt lab fault jast fail-join        the next kubeadm join on jast fails
+  gt lab fault cargyll apiserver-down
+                                     cargyll's API server is unready
+  gt lab fault fenn kubelet-stopped  systemctl stop kubelet, behind gt's back
+  gt lab fault bettley slow 20       bettley 20 times slower
+  gt lab fault fenn heal             clear fenn's faults";
+
+    pub const COMPLETIONS: &str = "\
+Examples:
+  gt completions bash > ~/.local/share/bash-completion/completions/gt
+  gt completions zsh > ~/.zfunc/_gt  with fpath+=(~/.zfunc) before compinit
+  gt completions fish > ~/.config/fish/completions/gt.fish
+  source <(gt completions bash)      this shell only";
+
+    pub const MAN: &str = "\
+Examples:
+  gt man | man -l -                  read it now
+  gt man > /usr/local/share/man/man1/gt.1
+                                     install gt(1): every command in one page
+  gt man --out-dir /usr/local/share/man/man1
+                                     gt.1, gt-plan.1, gt-lab-up.1, ...";
+}
