@@ -512,6 +512,19 @@ fn control_plane_join_adds_an_etcd_member_and_an_api_server() {
     );
 }
 
+/// The simulated etcd's members, by name.
+fn etcd_members(lab: &SimLab) -> Vec<String> {
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lab.dir().join("state.json")).unwrap())
+            .unwrap();
+    state["etcd_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn reset_removes_the_files_and_etcd_member_but_not_the_node() {
     let lab = SimLab::goldentooth();
@@ -544,20 +557,37 @@ fn reset_removes_the_files_and_etcd_member_but_not_the_node() {
         .stdout_is("inactive\n");
     // The Node object stays (reset never deletes it) and is now unreachable.
     assert_eq!(lab.ready_status("cargyll"), "Unknown");
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(lab.dir().join("state.json")).unwrap())
-            .unwrap();
-    let members: Vec<&str> = state["etcd_members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(members, vec!["bettley"]);
+    assert_eq!(etcd_members(&lab), ["bettley"]);
     // A reset host joins again cleanly.
     lab.on("cargyll")
         .run(&lab.control_plane_join_command())
         .succeeds();
+}
+
+#[test]
+fn reset_of_a_control_plane_without_etcd_quorum_keeps_its_member_and_says_so() {
+    let lab = SimLab::goldentooth();
+    lab.init();
+    lab.on("cargyll")
+        .run(&lab.control_plane_join_command())
+        .succeeds();
+    // Two members, one started: etcd cannot commit the removal.
+    lab.on("bettley").run("systemctl stop kubelet").succeeds();
+    lab.on("cargyll")
+        .run("kubeadm reset -f")
+        .succeeds()
+        .stderr_contains("[reset] Failed to remove etcd member: etcdserver: re-configuration failed due to not enough started members, please manually remove this etcd member using etcdctl\n")
+        .stdout_lacks("Deleted contents of the etcd data directory");
+    assert_eq!(etcd_members(&lab), ["bettley", "cargyll"]);
+    assert!(lab
+        .host_file("cargyll", "/var/lib/etcd")
+        .read_dir()
+        .unwrap()
+        .next()
+        .is_some());
+    assert!(!lab
+        .host_file("cargyll", "/etc/kubernetes/admin.conf")
+        .exists());
 }
 
 #[test]

@@ -23,10 +23,16 @@ fn without_a_kubeconfig_kubectl_tries_localhost_8080() {
         .run("kubectl get nodes")
         .exit(1)
         .stderr_is("The connection to the server localhost:8080 was refused - did you specify the right host or port?\n");
+}
+
+#[test]
+fn an_explicit_kubeconfig_that_does_not_exist_is_an_error() {
+    // client-go's loader: an explicit path must exist (no fallback to localhost:8080).
+    let lab = small_cluster();
     lab.on("bettley")
         .run("kubectl --kubeconfig /nonexistent/admin.conf get nodes")
         .exit(1)
-        .stderr_contains("localhost:8080 was refused");
+        .stderr_is("error: stat /nonexistent/admin.conf: no such file or directory\n");
 }
 
 #[test]

@@ -122,7 +122,7 @@ pub fn recap(
                 (Action::Create, Some(Role::ControlPlane)) => "joined as a control plane".into(),
                 (Action::Create, _) => "joined as a worker".into(),
                 (Action::Update, _) => update_words(change),
-                (Action::Delete, _) => "removed".into(),
+                (Action::Delete, _) => removal_words(spec, observed, &name, change),
                 (Action::Replace, _) => "reset and joined again".into(),
             };
             (NodeResult::Changed, done)
@@ -134,6 +134,34 @@ pub fn recap(
         });
     }
     r
+}
+
+/// What a removal did, and what it left to do by hand: a host gt did not
+/// reset still runs its kubelet with this cluster's credentials. Short: the
+/// text recap cuts a row at 64 characters.
+fn removal_words(
+    spec: &Spec,
+    observed: &Observed,
+    name: &str,
+    change: &crate::plan::Change,
+) -> String {
+    let has = |prefix: &str| change.steps.iter().any(|s| s.starts_with(prefix));
+    match (has("delete-node/"), has("reset/")) {
+        (true, true) => "removed".into(),
+        (false, _) => "reset (its Node was already gone)".into(),
+        (true, false) if spec.node(name).is_none() => {
+            "removed, not reset (not in the file): run kubeadm reset -f on it".into()
+        }
+        (true, false) => match observed.hosts.get(name) {
+            Some(h) if !h.is_reachable() => {
+                "removed, not reset (unreachable): run kubeadm reset -f on it".into()
+            }
+            Some(h) if h.is_joined() => {
+                "removed, not reset (its host is in another cluster)".into()
+            }
+            _ => "removed (its host had no kubeadm state to reset)".into(),
+        },
+    }
 }
 
 fn update_words(c: &crate::plan::Change) -> String {

@@ -95,6 +95,8 @@ pub struct StepRunner<'a> {
     /// shares one poll (a hundred joining workers must not run a hundred
     /// kubectls a second on a Raspberry Pi control plane).
     nodes: tokio::sync::Mutex<Option<(Instant, Result<NodeMap, String>)>>,
+    /// Hosts that did not answer when gt observed.
+    unreachable: std::collections::BTreeSet<String>,
 }
 
 type NodeMap = BTreeMap<String, crate::facts::NodeFacts>;
@@ -132,6 +134,12 @@ impl<'a> StepRunner<'a> {
             ca_pin: Mutex::new(observed.cluster.ca_pin.clone()),
             admins: Mutex::new(admins),
             nodes: tokio::sync::Mutex::new(None),
+            unreachable: observed
+                .hosts
+                .iter()
+                .filter(|(_, h)| !h.is_reachable())
+                .map(|(n, _)| n.clone())
+                .collect(),
         }
     }
 
@@ -499,7 +507,20 @@ impl<'a> StepRunner<'a> {
 
     async fn drain(&self, id: &str, node: &str) -> Result<(), String> {
         let t = self.settings().drain_timeout;
-        let cmd = Cmd::new(kube::drain(node, t))
+        let dead = self.unreachable.contains(node)
+            || match self.nodes_now(id).await {
+                Ok(nodes) => nodes
+                    .get(node)
+                    .is_some_and(|n| n.ready != ReadyStatus::True),
+                Err(_) => false,
+            };
+        if dead {
+            self.events.progress(
+                id,
+                format!("{node} is unreachable or not Ready: its pods cannot confirm they stopped; not waiting for them past their grace period"),
+            );
+        }
+        let cmd = Cmd::new(kube::drain(node, t, dead))
             .timeout(t + Duration::from_secs(30))
             .label("kubectl drain");
         self.admin(id, &cmd, self.settings().gate_timeout)
@@ -521,7 +542,23 @@ impl<'a> StepRunner<'a> {
         let cmd = self
             .step_cmd(kubeadm::reset_command())
             .label("kubeadm reset");
-        self.must(id, node.as_str(), &cmd).await.map(drop)
+        let r = match self.exec(id, node.as_str(), &cmd).await {
+            Ok(out) if !out.success() => Err(failure(&cmd, node.as_str(), &out)),
+            // kubeadm goes on when etcd refuses the removal: the cluster then
+            // keeps a member that will never answer again, one step from losing quorum.
+            Ok(out) => match kubeadm::reset_kept_etcd_member(&out.stderr) {
+                Some(why) => Err(format!(
+                    "kubeadm reset on {node} could not remove its etcd member ({}); etcd still counts it: on a healthy control plane, find it with `etcdctl member list` and remove it with `etcdctl member remove ID`",
+                    redact(why)
+                )),
+                None => Ok(()),
+            },
+            Err(e) => Err(e),
+        };
+        // Its admin.conf is gone (or half gone): later admin commands of this
+        // run (the next removal, a label) must go through another control plane.
+        self.admins.lock().unwrap().retain(|n| n != node.as_str());
+        r
     }
 
     /// The readiness gate: polls until every named control plane's API

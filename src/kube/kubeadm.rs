@@ -218,6 +218,21 @@ pub fn reset_command() -> String {
     "kubeadm reset -f".into()
 }
 
+/// The reason `kubeadm reset` on a control plane gave for keeping its etcd
+/// member: it warns (`[reset] Failed to remove etcd member: ERR, please
+/// manually remove this etcd member using etcdctl`) and still exits 0.
+pub fn reset_kept_etcd_member(stderr: &str) -> Option<&str> {
+    const MARK: &str = "[reset] Failed to remove etcd member: ";
+    let line = stderr.lines().find(|l| l.contains(MARK))?;
+    let why = &line[line.find(MARK)? + MARK.len()..];
+    Some(
+        why.split(", please manually remove")
+            .next()
+            .unwrap_or(why)
+            .trim(),
+    )
+}
+
 /// The cluster CA gt pins joins to (it computes the hash itself).
 pub fn read_ca_command() -> String {
     "cat \"${GT_HOST_ROOT}/etc/kubernetes/pki/ca.crt\"".into()
@@ -226,6 +241,19 @@ pub fn read_ca_command() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reset_that_kept_its_etcd_member_is_recognised_from_kubeadms_warning() {
+        let stderr = "W0729 00:23:55.555252 3406560 removeetcdmember.go:71] [reset] Failed to remove etcd member: etcdserver: re-configuration failed due to not enough started members, please manually remove this etcd member using etcdctl\n";
+        assert_eq!(
+            reset_kept_etcd_member(stderr),
+            Some("etcdserver: re-configuration failed due to not enough started members")
+        );
+        assert_eq!(
+            reset_kept_etcd_member("[reset] Stopping the kubelet service\n"),
+            None
+        );
+    }
 
     fn spec() -> Spec {
         crate::spec::load_file(

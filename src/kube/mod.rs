@@ -89,16 +89,25 @@ pub fn taint_node(node: &str, add: &[crate::spec::Taint], remove: &[crate::spec:
     kubectl_admin(&shell_join(&w))
 }
 
-/// Evicts a node's pods before it is deleted (KUBEADM.md).
-pub fn drain(node: &str, timeout: Duration) -> String {
-    kubectl_admin(&shell_join(&[
+/// Evicts a node's pods before it is deleted (KUBEADM.md). `dead`: its
+/// kubelet does not answer, so evicted pods stay Terminating until the Node
+/// is deleted; drain then waits only out their grace period
+/// (`--skip-wait-for-delete-timeout`: no wait for a pod whose deletion time
+/// passed more than a second ago) instead of its whole timeout.
+pub fn drain(node: &str, timeout: Duration, dead: bool) -> String {
+    let timeout = kubeadm::go_duration(timeout);
+    let mut w = vec![
         "drain",
         node,
         "--ignore-daemonsets",
         "--delete-emptydir-data",
         "--timeout",
-        &kubeadm::go_duration(timeout),
-    ]))
+        &timeout,
+    ];
+    if dead {
+        w.extend(["--skip-wait-for-delete-timeout", "1"]);
+    }
+    kubectl_admin(&shell_join(&w))
 }
 
 pub fn delete_node(node: &str) -> String {
@@ -144,8 +153,12 @@ mod tests {
             format!("{kc} taint node velaryon goldentooth.io/gpu:NoSchedule- --overwrite")
         );
         assert_eq!(
-            drain("fenn", Duration::from_secs(300)),
+            drain("fenn", Duration::from_secs(300), false),
             format!("{kc} drain fenn --ignore-daemonsets --delete-emptydir-data --timeout 5m0s")
+        );
+        assert_eq!(
+            drain("fenn", Duration::from_secs(45), true),
+            format!("{kc} drain fenn --ignore-daemonsets --delete-emptydir-data --timeout 45s --skip-wait-for-delete-timeout 1")
         );
         assert_eq!(delete_node("fenn"), format!("{kc} delete node fenn"));
         assert_eq!(

@@ -150,8 +150,8 @@ pub(super) fn diff(spec: &Spec, obs: &Observed, opts: &PlanOptions) -> Result<Di
         }
     }
     cx.nodes_not_in_file();
+    cx.order_removals();
     cx.check_quorum()?;
-    cx.out.removals.sort_by_key(|r| !r.control_plane);
     cx.out.warnings.sort();
     Ok(cx.out)
 }
@@ -584,6 +584,8 @@ impl<'a> Cx<'a> {
     /// `-/+`: take the node out (drain/delete if its Node is here, reset), join again.
     fn replace(&mut self, node: &Node, in_cluster: bool, reason: String) {
         let name = node.name.as_str();
+        // Reset before it joins again: no readiness gate may wait for its API server.
+        self.out.existing_control_planes.retain(|n| n != &node.name);
         let removal = Removal {
             node: name.to_string(),
             in_cluster,
@@ -788,19 +790,26 @@ impl<'a> Cx<'a> {
         let removal = Removal {
             node: name.to_string(),
             in_cluster: in_cluster.is_some(),
-            reset: (reachable && host.is_some_and(|h| h.is_joined())).then(|| node.name.clone()),
+            // A host that now carries another cluster's CA is not ours to reset.
+            reset: host_joined_here.then(|| node.name.clone()),
             control_plane,
         };
         let reason = if in_cluster.is_some() {
-            if removal.reset.is_none() {
+            if removal.reset.is_none() && !reachable {
                 self.warn(
                     Some(name),
                     WarningKind::Unreachable,
                     "unreachable: cannot be reset".to_string(),
                     format!("{name} will be drained and deleted, but not reset: its host is unreachable; run `kubeadm reset -f` on it when it is back"),
                 );
+                "state = \"absent\" in cluster.toml: drain and delete (no reset: its host is unreachable)".to_string()
+            } else if removal.reset.is_none() && self.foreign_pin(host).is_some() {
+                "state = \"absent\" in cluster.toml: drain and delete (no reset: its host now belongs to another cluster)".to_string()
+            } else if removal.reset.is_none() {
+                "state = \"absent\" in cluster.toml: drain and delete (its host holds no kubeadm state to reset)".to_string()
+            } else {
+                "state = \"absent\" in cluster.toml: drain, delete, reset".to_string()
             }
-            "state = \"absent\" in cluster.toml: drain, delete, reset".to_string()
         } else {
             "state = \"absent\" in cluster.toml, and the host still carries kubeadm state: reset"
                 .to_string()
@@ -857,56 +866,174 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// Removing control planes must leave etcd a healthy majority. Control
-    /// planes joined by this plan count: removals run after the joins.
-    fn check_quorum(&self) -> Result<(), PlanError> {
-        let leaving: BTreeSet<&str> = self
+    /// Whether a control plane counts towards etcd's healthy majority: its
+    /// Node is Ready, its host answered and its own API server is ready, when
+    /// gt observed them. The API server of a stacked control plane talks to
+    /// its local etcd member only: a failing `etcd` check there is that
+    /// member; any other unready API server is counted out too (to be safe
+    /// when the next step removes a member).
+    fn healthy_control_plane(&self, name: &str, node: &NodeFacts) -> bool {
+        node.ready == ReadyStatus::True
+            && self.host(name).is_none_or(HostFacts::is_reachable)
+            && self
+                .obs
+                .cluster
+                .api_servers
+                .get(name)
+                .is_none_or(|a| a.ready)
+    }
+
+    /// Why a control plane does not count as healthy, for the refusal.
+    fn unhealthy_reason(&self, name: &str, node: &NodeFacts) -> String {
+        if let Some(why) = self.host(name).and_then(|h| h.unreachable.as_deref()) {
+            return format!("{name} is unreachable ({why})");
+        }
+        if node.ready == ReadyStatus::True {
+            if let Some(api) = self.obs.cluster.api_servers.get(name).filter(|a| !a.ready) {
+                let why = if api.failed_checks.is_empty() {
+                    api.error.clone().unwrap_or_else(|| "not ready".into())
+                } else {
+                    format!("failing checks: {}", api.failed_checks.join(", "))
+                };
+                return format!("{name}'s API server is not ready ({why})");
+            }
+        }
+        let status = match node.ready {
+            ReadyStatus::True => "True",
+            ReadyStatus::False => "False",
+            ReadyStatus::Unknown => "Unknown",
+        };
+        format!(
+            "{name} is NotReady (Ready={status}, {})",
+            node.ready_reason.as_deref().unwrap_or("no reason given")
+        )
+    }
+
+    /// Control planes that leave and are not healthy go first: each removal
+    /// is an etcd membership change, committed by a majority of the members
+    /// of that moment, and a dead member that stays counts against it.
+    fn order_removals(&mut self) {
+        let nodes = &self.obs.cluster.nodes;
+        let healthy: BTreeSet<String> = self
             .out
             .removals
             .iter()
-            .chain(self.out.replacements.iter().filter(|r| r.in_cluster))
-            .filter(|r| r.control_plane && r.in_cluster)
+            .filter(|r| {
+                nodes
+                    .get(&r.node)
+                    .is_some_and(|n| self.healthy_control_plane(&r.node, n))
+            })
+            .map(|r| r.node.clone())
+            .collect();
+        self.out
+            .removals
+            .sort_by_key(|r| (!r.control_plane, healthy.contains(&r.node)));
+    }
+
+    /// Removing control planes must keep etcd a healthy majority at every
+    /// step. The walk removes them one at a time in `removals` order, after
+    /// every join (joining control planes count as healthy members; a join
+    /// that fails skips the removals). Replacements leave first, before any
+    /// join. For each removal of `x` from the members `m` of that moment:
+    /// etcd commits it with a quorum of `m` (`x` votes if healthy), and the
+    /// members that stay keep a quorum of their own.
+    fn check_quorum(&self) -> Result<(), PlanError> {
+        let leaving = |r: &&Removal| r.control_plane && r.in_cluster;
+        let replaced: Vec<&str> = self
+            .out
+            .replacements
+            .iter()
+            .filter(leaving)
             .map(|r| r.node.as_str())
             .collect();
-        if leaving.is_empty() {
+        let removed: Vec<&str> = self
+            .out
+            .removals
+            .iter()
+            .filter(leaving)
+            .map(|r| r.node.as_str())
+            .collect();
+        if replaced.is_empty() && removed.is_empty() {
             return Ok(());
         }
-        let members: Vec<(&String, &NodeFacts)> = self
+        // Current etcd members (control-plane Nodes) and whether each is healthy.
+        let mut members: BTreeMap<String, bool> = self
             .obs
             .cluster
             .nodes
             .iter()
             .filter(|(_, n)| n.is_control_plane())
+            .map(|(name, n)| (name.clone(), self.healthy_control_plane(name, n)))
             .collect();
-        let staying: Vec<&(&String, &NodeFacts)> = members
-            .iter()
-            .filter(|(name, _)| !leaving.contains(name.as_str()))
-            .collect();
-        let joining = self.out.control_plane_joins.len();
-        let names = leaving.iter().copied().collect::<Vec<_>>().join(", ");
-        if staying.is_empty() && joining == 0 {
-            return Err(PlanError::LastControlPlane { node: names });
-        }
-        let members_after = staying.len() + joining;
-        let healthy_after = staying
-            .iter()
-            .filter(|(_, n)| n.ready == ReadyStatus::True)
-            .count()
-            + joining;
-        let quorum = members_after / 2 + 1;
-        if healthy_after < quorum {
-            let unhealthy: Vec<&str> = staying
+        let all_leaving = || {
+            replaced
                 .iter()
-                .filter(|(_, n)| n.ready != ReadyStatus::True)
-                .map(|(name, _)| name.as_str())
+                .chain(removed.iter())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let several = replaced.len() + removed.len() > 1;
+        let step = |members: &mut BTreeMap<String, bool>, x: &str| {
+            let count = |m: &BTreeMap<String, bool>| (m.len(), m.values().filter(|h| **h).count());
+            let (before, healthy_before) = count(members);
+            let at_start = members.clone();
+            members.remove(x);
+            if members.is_empty() {
+                return Err(PlanError::LastControlPlane {
+                    nodes: all_leaving(),
+                });
+            }
+            let (after, healthy_after) = count(members);
+            // The removal itself is committed by the members of that moment
+            // (`x` votes if healthy); then those that stay need their own majority.
+            let (shown, members_n, healthy, quorum) = if healthy_before < before / 2 + 1 {
+                (&at_start, before, healthy_before, before / 2 + 1)
+            } else if healthy_after < after / 2 + 1 {
+                (&*members, after, healthy_after, after / 2 + 1)
+            } else {
+                return Ok(());
+            };
+            let unhealthy: Vec<String> = shown
+                .iter()
+                .filter(|(_, h)| !**h)
+                .map(|(n, _)| match self.obs.cluster.nodes.get(n) {
+                    Some(o) => self.unhealthy_reason(n, o),
+                    None => format!("{n} is not Ready"),
+                })
                 .collect();
-            return Err(PlanError::WouldBreakQuorum {
-                nodes: names,
-                healthy: healthy_after,
-                members: members_after,
+            let staying: Vec<&str> = members.keys().map(String::as_str).collect();
+            let mut advice = vec![format!(
+                "heal {} first and plan again",
+                shown
+                    .iter()
+                    .filter(|(_, h)| !**h)
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )];
+            if several {
+                advice.push("remove fewer control planes at once".into());
+            }
+            advice.push("join a new control plane in the same apply".into());
+            Err(PlanError::WouldBreakQuorum {
+                node: x.to_string(),
+                members: members_n,
+                healthy,
                 quorum,
-                unhealthy: unhealthy.join(", "),
-            });
+                staying: staying.join(", "),
+                unhealthy: unhealthy.join("; "),
+                advice: advice.join(", or "),
+            })
+        };
+        for x in &replaced {
+            step(&mut members, x)?;
+        }
+        for n in &self.out.control_plane_joins {
+            members.insert(n.to_string(), true);
+        }
+        for x in &removed {
+            step(&mut members, x)?;
         }
         Ok(())
     }

@@ -169,9 +169,19 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, String> {
     };
 
     // Replaced nodes are taken out before anything joins them again.
+    // Control planes among them leave one at a time, as removals do.
     let mut reset_of: BTreeMap<String, StepId> = BTreeMap::new();
+    let mut prev_cp: Vec<StepId> = vec![];
     for r in &d.replacements {
-        if let Some(last) = add_removal(&mut g, r, &[])? {
+        let deps = if r.control_plane {
+            prev_cp.clone()
+        } else {
+            vec![]
+        };
+        if let Some(last) = add_removal(&mut g, r, &deps)? {
+            if r.control_plane {
+                prev_cp = vec![last.clone()];
+            }
             reset_of.insert(r.node.clone(), last);
         }
     }

@@ -318,16 +318,18 @@ pub enum PlanError {
         have: &'static str,
         error: String,
     },
-    #[error("refusing to remove {nodes}: etcd would keep {healthy} healthy of {members} members, below its quorum of {quorum}; remove fewer control planes at once, or heal {unhealthy} first")]
+    #[error("refusing to remove {node}: etcd would have {healthy} healthy of {members} members, below its quorum of {quorum} ({members}/2+1); the control planes that would stay: {staying}; not healthy: {unhealthy}. To remove {node}: {advice}")]
     WouldBreakQuorum {
-        nodes: String,
+        node: String,
         healthy: usize,
         members: usize,
         quorum: usize,
+        staying: String,
         unhealthy: String,
+        advice: String,
     },
-    #[error("refusing to remove {node}: it is the last control plane of the cluster")]
-    LastControlPlane { node: String },
+    #[error("refusing to remove {nodes}: no control plane would be left in the cluster, and none joins in this plan; keep at least one control plane (state = \"present\", reachable)")]
+    LastControlPlane { nodes: String },
     #[error("--replace {node}: no node of that name in cluster.toml")]
     UnknownReplace { node: String },
     #[error("internal error: the plan's graph is invalid: {0}")]

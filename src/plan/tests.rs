@@ -145,19 +145,126 @@ fn removing_a_control_plane_while_another_is_not_ready_is_refused() {
     let spec = with_state(&goldentooth(), "cargyll", crate::spec::NodeState::Absent);
     // Validation would refuse 2 present control planes; the planner must refuse on its own too.
     let mut obs = facts("converged");
-    obs.cluster.nodes.get_mut("dalt").unwrap().ready = ReadyStatus::Unknown;
+    let dalt = obs.cluster.nodes.get_mut("dalt").unwrap();
+    dalt.ready = ReadyStatus::Unknown;
+    dalt.ready_reason = Some("NodeStatusUnknown".into());
     let err = plan(&spec, &obs, &PlanOptions::default()).unwrap_err();
     assert_eq!(
         err,
         PlanError::WouldBreakQuorum {
-            nodes: "cargyll".into(),
+            node: "cargyll".into(),
             healthy: 1,
             members: 2,
             quorum: 2,
-            unhealthy: "dalt".into()
+            staying: "bettley, dalt".into(),
+            unhealthy: "dalt is NotReady (Ready=Unknown, NodeStatusUnknown)".into(),
+            advice: "heal dalt first and plan again, or join a new control plane in the same apply"
+                .into(),
         }
     );
-    assert!(err.to_string().contains("heal dalt first"));
+    assert_eq!(
+        err.to_string(),
+        "refusing to remove cargyll: etcd would have 1 healthy of 2 members, below its quorum of 2 (2/2+1); \
+         the control planes that would stay: bettley, dalt; not healthy: dalt is NotReady (Ready=Unknown, NodeStatusUnknown). \
+         To remove cargyll: heal dalt first and plan again, or join a new control plane in the same apply"
+    );
+}
+
+#[test]
+fn an_unreachable_control_plane_is_not_counted_healthy_though_its_node_still_says_ready() {
+    let spec = with_state(&goldentooth(), "cargyll", crate::spec::NodeState::Absent);
+    let mut obs = facts("converged");
+    obs.hosts.insert(
+        "dalt".into(),
+        HostFacts::unreachable("connection refused after 5 s"),
+    );
+    let err = plan(&spec, &obs, &PlanOptions::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not healthy: dalt is unreachable (connection refused after 5 s)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_control_plane_whose_own_api_server_fails_its_etcd_check_is_not_counted_healthy() {
+    let spec = with_state(&goldentooth(), "cargyll", crate::spec::NodeState::Absent);
+    let mut obs = facts("converged");
+    obs.cluster.api_servers.insert(
+        "dalt".into(),
+        crate::facts::ApiReadiness {
+            ready: false,
+            failed_checks: vec!["etcd".into(), "etcd-readiness".into()],
+            error: None,
+        },
+    );
+    let err = plan(&spec, &obs, &PlanOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "not healthy: dalt's API server is not ready (failing checks: etcd, etcd-readiness)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn two_healthy_control_planes_of_three_leave_one_at_a_time() {
+    let spec = with_state(&goldentooth(), "cargyll", crate::spec::NodeState::Absent);
+    let spec = with_state(&spec, "dalt", crate::spec::NodeState::Absent);
+    let p = plan(&spec, &facts("converged"), &PlanOptions::default()).unwrap();
+    // 3 → 2 (2 healthy of 2, quorum 2) → 1 (quorum 1): each step keeps a majority.
+    assert_eq!(deps(&p, "drain/dalt"), ["reset/cargyll"]);
+    assert_eq!(p.summary().destroy, 2);
+}
+
+#[test]
+fn a_not_ready_control_plane_that_leaves_goes_first() {
+    let spec = with_state(&goldentooth(), "cargyll", crate::spec::NodeState::Absent);
+    let spec = with_state(&spec, "dalt", crate::spec::NodeState::Absent);
+    let mut obs = facts("converged");
+    obs.cluster.nodes.get_mut("dalt").unwrap().ready = ReadyStatus::False;
+    // cargyll first would leave {bettley, dalt} with one healthy member: no quorum.
+    let p = plan(&spec, &obs, &PlanOptions::default()).unwrap();
+    assert_eq!(deps(&p, "drain/cargyll"), ["reset/dalt"]);
+}
+
+#[test]
+fn a_healthy_control_plane_is_not_removed_while_the_one_that_stays_is_not_ready() {
+    let spec = with_state(&goldentooth(), "bettley", crate::spec::NodeState::Absent);
+    let spec = with_state(&spec, "dalt", crate::spec::NodeState::Absent);
+    let mut obs = facts("converged");
+    obs.cluster.nodes.get_mut("cargyll").unwrap().ready = ReadyStatus::False;
+    let err = plan(&spec, &obs, &PlanOptions::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("refusing to remove bettley: etcd would have 1 healthy of 2 members, below its quorum of 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("remove fewer control planes at once"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_last_control_plane_is_never_removed() {
+    let mut spec = goldentooth();
+    for n in ["bettley", "cargyll", "dalt"] {
+        spec = with_state(&spec, n, crate::spec::NodeState::Absent);
+    }
+    // fenn is a control plane in the file only: a worker in the cluster, it does not join.
+    spec.nodes
+        .iter_mut()
+        .find(|n| n.name.as_str() == "fenn")
+        .unwrap()
+        .role = Role::ControlPlane;
+    let err = plan(&spec, &facts("converged"), &PlanOptions::default()).unwrap_err();
+    assert_eq!(
+        err,
+        PlanError::LastControlPlane {
+            nodes: "bettley, cargyll, dalt".into()
+        }
+    );
 }
 
 #[test]
@@ -244,6 +351,58 @@ fn a_role_that_differs_needs_replace() {
         p.changes[0].steps[..3],
         ["drain/harlton", "delete-node/harlton", "reset/harlton"]
     );
+}
+
+#[test]
+fn a_control_plane_of_another_cluster_is_replaced_without_waiting_for_itself() {
+    // dalt was re-initialised behind gt's back: its Node is still here, its CA is not.
+    let mut obs = facts("converged");
+    obs.hosts.get_mut("dalt").unwrap().ca_pin = Some(format!("sha256:{}", "e".repeat(64)));
+    let opts = PlanOptions {
+        replace: ["dalt".to_string()].into(),
+        ..Default::default()
+    };
+    let p = plan(&goldentooth(), &obs, &opts).unwrap();
+    assert_eq!(p.changes[0].action, Action::Replace);
+    assert!(deps(&p, "join-control-plane/dalt").contains(&"reset/dalt".to_string()));
+    // The gate before its join waits for the control planes that stay, not
+    // for dalt's own API server, which the reset has just stopped.
+    match p.graph.step("gate/before-join-control-plane/dalt").unwrap() {
+        Step::GateControlPlaneReady { control_planes, .. } => {
+            let names: Vec<&str> = control_planes.iter().map(|n| n.as_str()).collect();
+            assert_eq!(names, ["bettley", "cargyll"]);
+        }
+        s => panic!("{s:?}"),
+    }
+}
+
+#[test]
+fn control_planes_replaced_together_leave_one_at_a_time() {
+    let mut spec = goldentooth();
+    for n in ["fenn", "gardener"] {
+        spec.nodes
+            .iter_mut()
+            .find(|x| x.name.as_str() == n)
+            .unwrap()
+            .role = Role::ControlPlane;
+    }
+    // Five control planes in the cluster; two of them carry another CA.
+    let mut obs = facts("converged");
+    for n in ["fenn", "gardener"] {
+        obs.cluster.nodes.get_mut(n).unwrap().labels.insert(
+            "node-role.kubernetes.io/control-plane".into(),
+            String::new(),
+        );
+    }
+    for n in ["dalt", "fenn"] {
+        obs.hosts.get_mut(n).unwrap().ca_pin = Some(format!("sha256:{}", "e".repeat(64)));
+    }
+    let opts = PlanOptions {
+        replace: ["dalt".to_string(), "fenn".to_string()].into(),
+        ..Default::default()
+    };
+    let p = plan(&spec, &obs, &opts).unwrap();
+    assert_eq!(deps(&p, "drain/fenn"), ["reset/dalt"]);
 }
 
 #[test]

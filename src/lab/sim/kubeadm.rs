@@ -1713,24 +1713,39 @@ fn reset(host: &Host, args: &[String]) -> u8 {
     }
     println!("[preflight] Running pre-flight checks");
     host.pause(Op::Reset);
-    let removed_member = state::update(&host.lab_dir, |s| {
-        let before = s.etcd_members.len();
-        s.etcd_members.retain(|m| m.host != host.name);
+    // `etcdctl member remove` is a membership change: etcd commits it only
+    // with a quorum of started members (this one included, still running).
+    let member = state::update(&host.lab_dir, |s| {
+        let is_member = s.etcd_members.iter().any(|m| m.host == host.name);
+        let quorum = View {
+            lab_dir: &host.lab_dir,
+            state: s,
+            now: clock::now(),
+        }
+        .etcd_quorum();
+        if quorum {
+            s.etcd_members.retain(|m| m.host != host.name);
+        }
         let hs = s.host_mut(&host.name);
         hs.kubelet_running = false;
         hs.api_ready_at = None;
-        before != s.etcd_members.len()
+        (is_member, quorum)
     });
-    let removed_member = match removed_member {
+    let (is_member, quorum) = match member {
         Ok(r) => r,
         Err(e) => return fail(&e.to_string(), EXIT_ERROR),
     };
     if control_plane {
-        if removed_member {
+        if is_member {
             println!("[reset] Removing info for node {:?} from the ConfigMap \"kubeadm-config\" in the \"kube-system\" Namespace", host.name);
         }
-        host.clear_dir(files::VAR_LIB_ETCD);
-        println!("[reset] Deleted contents of the etcd data directory: /var/lib/etcd");
+        if is_member && !quorum {
+            // kubeadm warns and goes on, and keeps the etcd data of the member it could not remove.
+            eprintln!("W1123 00:00:00.000000       1 removeetcdmember.go:71] [reset] Failed to remove etcd member: etcdserver: re-configuration failed due to not enough started members, please manually remove this etcd member using etcdctl");
+        } else {
+            host.clear_dir(files::VAR_LIB_ETCD);
+            println!("[reset] Deleted contents of the etcd data directory: /var/lib/etcd");
+        }
     } else {
         println!("W1123 00:00:00.000000       1 removeetcdmember.go:106] [reset] No kubeadm config, using etcd pod spec to get data directory");
     }

@@ -153,6 +153,14 @@ pub fn run(host: &Host, args: &[String]) -> u8 {
         Ok(p) => p,
         Err(e) => return flag_err(&sub, &e),
     };
+    // An explicit --kubeconfig must exist (clientcmd's explicit-path rule),
+    // unlike $KUBECONFIG and ~/.kube/config, whose absence means "no config".
+    if let Some(path) = p.get("kubeconfig") {
+        if sub != "version" && !std::path::Path::new(path).exists() {
+            eprintln!("error: stat {path}: no such file or directory");
+            return 1;
+        }
+    }
     let ctx = Ctx::new(host, &p);
     match sub.as_str() {
         "get" => get(&ctx, &p),
