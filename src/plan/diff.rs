@@ -133,6 +133,27 @@ struct Cx<'a> {
 }
 
 pub(super) fn diff(spec: &Spec, obs: &Observed, opts: &PlanOptions) -> Result<Diff, PlanError> {
+    let cx = compare(spec, obs, opts)?;
+    cx.check_quorum()?;
+    Ok(cx.out)
+}
+
+/// The differences, without asking whether the removals they imply could be
+/// carried out (etcd's quorum): what `gt drift` reports. A file whose
+/// removals `gt plan` refuses has drifted all the same.
+pub(super) fn differences(
+    spec: &Spec,
+    obs: &Observed,
+    opts: &PlanOptions,
+) -> Result<Diff, PlanError> {
+    compare(spec, obs, opts).map(|cx| cx.out)
+}
+
+fn compare<'a>(
+    spec: &'a Spec,
+    obs: &'a Observed,
+    opts: &'a PlanOptions,
+) -> Result<Cx<'a>, PlanError> {
     let mut cx = Cx {
         spec,
         obs,
@@ -151,9 +172,8 @@ pub(super) fn diff(spec: &Spec, obs: &Observed, opts: &PlanOptions) -> Result<Di
     }
     cx.nodes_not_in_file();
     cx.order_removals();
-    cx.check_quorum()?;
     cx.out.warnings.sort();
-    Ok(cx.out)
+    Ok(cx)
 }
 
 impl<'a> Cx<'a> {

@@ -151,10 +151,11 @@ impl DriftReport {
     }
 }
 
-/// The drift of `observed` against `spec`. Errors are those of planning:
-/// when no plan can be made, there is nothing to compare either.
+/// The drift of `observed` against `spec`. Errors are those of observing:
+/// no cluster to compare with (no control plane answered). A removal that
+/// `gt plan` refuses (etcd's quorum) is still drift.
 pub fn drift(spec: &Spec, observed: &Observed) -> Result<DriftReport, PlanError> {
-    let d = diff::diff(spec, observed, &PlanOptions::default())?;
+    let d = diff::differences(spec, observed, &PlanOptions::default())?;
     let mut items = items_of(&d);
     let rank = |node: &Option<String>| -> (usize, String) {
         match node {

@@ -597,3 +597,26 @@ fn a_control_planes_own_api_server_unready_is_drift_on_that_node() {
     assert!(!p.has_changes());
     assert_eq!(p.warnings.len(), 1);
 }
+
+#[test]
+fn a_removal_the_plan_refuses_is_still_drift() {
+    let spec = with_state(&goldentooth(), "cargyll", crate::spec::NodeState::Absent);
+    let mut obs = facts("converged");
+    let dalt = obs.cluster.nodes.get_mut("dalt").unwrap();
+    dalt.ready = ReadyStatus::Unknown;
+    dalt.ready_reason = Some("NodeStatusUnknown".into());
+    assert!(plan(&spec, &obs, &PlanOptions::default()).is_err());
+    let lines: Vec<(String, &str)> = drift::drift(&spec, &obs)
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|i| (i.node.unwrap_or_default(), i.kind.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("cargyll".to_string(), "extra"),
+            ("dalt".to_string(), "not_ready")
+        ]
+    );
+}
