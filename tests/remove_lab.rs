@@ -657,3 +657,20 @@ fn a_host_of_another_cluster_is_left_alone_until_replace() {
     );
     gt_with(&config, &["plan", "--detailed-exitcode"]).assert_code(0);
 }
+
+/// A control-plane Pi dies for good and no replacement exists yet: three to
+/// two is allowed (a removal is under way), quorum permitting.
+#[test]
+fn a_dead_control_plane_is_taken_out_before_its_replacement_exists() {
+    let lab = converged(Transport::Local).unwrap();
+    let two = with_states(&lab, "two.toml", &[("dalt", "absent")], "");
+    gt_with(&two, &["validate"]).assert_ok();
+    lab.fault("dalt", &["kubelet-stopped"]);
+    let (run, events) = apply_json(&two, &[]);
+    assert_eq!(run.code, Some(0), "{run}");
+    finished_at(&events, "delete-node/dalt", "succeeded");
+    finished_at(&events, "reset/dalt", "succeeded");
+    assert_eq!(etcd_members(&lab), ["bettley", "cargyll"]);
+    assert_converged_and_healthy(&two);
+    assert_eq!(endpoint_readyz(&lab), Some((200, "ok".to_string())));
+}

@@ -1146,7 +1146,15 @@ impl<'s> Loader<'s> {
                         .into(),
                 ),
             );
-        } else if cps.len().is_multiple_of(2) && !cps.is_empty() {
+        } else if cps.len().is_multiple_of(2)
+            && !cps.is_empty()
+            // Retiring a control plane (a dead Pi, say) passes through an even
+            // count until its replacement joins: allowed, as the planner
+            // refuses any removal that would cost etcd its quorum.
+            && !nodes
+                .iter()
+                .any(|n| n.is_control_plane() && !n.is_present())
+        {
             let span = nodes_tbl
                 .as_ref()
                 .and_then(|t| t.key_span(cps[cps.len() - 1].name.as_str()))

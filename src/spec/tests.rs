@@ -120,6 +120,16 @@ fn even_number_of_control_planes_is_refused() {
 }
 
 #[test]
+fn an_even_count_is_allowed_while_a_control_plane_is_being_removed() {
+    let src = format!(
+        "{BASE}[nodes.cargyll]\nrole = \"control-plane\"\naddress = \"10.4.0.12\"\n\
+         [nodes.dalt]\nrole = \"control-plane\"\naddress = \"10.4.0.13\"\nstate = \"absent\"\n"
+    );
+    let spec = load_str(&src, Path::new("c.toml")).unwrap();
+    assert_eq!(spec.control_planes().filter(|n| n.is_present()).count(), 2);
+}
+
+#[test]
 fn no_control_plane_is_refused() {
     let src = BASE.replace("role = \"control-plane\"", "role = \"worker\"");
     let e = load_str(&src, Path::new("c.toml")).unwrap_err().0;
