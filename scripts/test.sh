@@ -32,4 +32,4 @@ if ((${#need[@]})); then
   fi
 fi
 
-cargo test --locked --all-features 2>&1
+cargo test --locked --all-features --no-fail-fast 2>&1
