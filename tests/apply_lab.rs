@@ -493,3 +493,49 @@ fn a_second_apply_refuses_naming_the_first_and_unlock_is_not_needed_after() {
         .join("var/lib/gt/apply.lock")
         .exists());
 }
+
+#[test]
+fn ctrl_c_while_observing_changes_nothing_and_releases_the_lock() {
+    let lab = Lab::up(Transport::Local).speed(0.01).start();
+    // jast answers its connection but never its probe: observing takes as
+    // long as --timeout, which leaves time to press Ctrl-C.
+    lab.fault("jast", &["hang"]);
+    let child = Command::new(lab_support::GT)
+        .args([
+            "--config",
+            lab.config().to_str().unwrap(),
+            "apply",
+            "--auto-approve",
+            "--timeout",
+            "60s",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = lab.host_root("bettley").join("var/lib/gt/apply.lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !lock.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lock was never taken"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Interrupted while observing the cluster: nothing was changed."),
+        "{stderr}"
+    );
+    assert!(
+        !lock.exists(),
+        "the lock is released, not left to its lease"
+    );
+    assert_eq!(kubeadm_calls(&lab, "bettley", "init"), 0);
+}

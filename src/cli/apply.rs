@@ -9,6 +9,7 @@ use crate::transport::Hosts;
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Instant;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -79,6 +80,17 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
         if let Some(w) = lock.warning() {
             eprintln!("warning: {w}");
         }
+        // From here on a Ctrl-C must not kill gt: the lock is released on
+        // every way out (before the walk: nothing changed, the lock goes).
+        let sigint = match signal(SignalKind::interrupt()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot handle Ctrl-C: {e}");
+                let _ = lock.release().await;
+                hosts.close().await;
+                return exit::ERROR;
+            }
+        };
         let code = walk(
             &a,
             &spec,
@@ -88,6 +100,7 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
             style,
             run,
             lock.watch_lost(),
+            sigint,
         )
         .await;
         let released = lock.release().await;
@@ -113,24 +126,34 @@ async fn walk(
     style: Style,
     run: RunInfo,
     mut lock_lost: tokio::sync::watch::Receiver<Option<String>>,
+    mut sigint: Signal,
 ) -> u8 {
     {
-        let (observed, plan) = match saved {
-            Some((saved, bytes)) => {
-                match super::spine::replan_saved(saved, spec, bytes, hosts, opts).await {
-                    Ok(p) => p,
-                    Err(code) => return code,
+        let planned = async {
+            match saved {
+                Some((saved, bytes)) => {
+                    super::spine::replan_saved(saved, spec, bytes, hosts, opts).await
                 }
-            }
-            None => {
-                let observed = observe_with(spec, hosts, opts).await;
-                match crate::plan::plan(spec, &observed, &a.consent.options()) {
-                    Ok(p) => (observed, p),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return exit::ERROR;
+                None => {
+                    let observed = observe_with(spec, hosts, opts).await;
+                    match crate::plan::plan(spec, &observed, &a.consent.options()) {
+                        Ok(p) => Ok((observed, p)),
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            Err(exit::ERROR)
+                        }
                     }
                 }
+            }
+        };
+        let (observed, plan) = tokio::select! {
+            p = planned => match p {
+                Ok(p) => p,
+                Err(code) => return code,
+            },
+            _ = sigint.recv() => {
+                eprintln!("\nInterrupted while observing the cluster: nothing was changed.");
+                return exit::ERROR;
             }
         };
         let (events, rx) = Events::channel();
@@ -161,7 +184,13 @@ async fn walk(
                 );
                 return exit::ERROR;
             }
-            if !confirm() {
+            // The answer is read on a thread of its own, so that a Ctrl-C at
+            // the prompt cancels (and the lock is released) at once.
+            let approved = tokio::select! {
+                yes = tokio::task::spawn_blocking(confirm) => yes.unwrap_or(false),
+                _ = sigint.recv() => false,
+            };
+            if !approved {
                 println!("\nApply cancelled.");
                 return exit::ERROR;
             }
@@ -184,16 +213,7 @@ async fn walk(
                 }
             }
         });
-        // Registered before the walk starts (not when the task first runs):
-        // a Ctrl-C from now on interrupts the walk instead of killing gt.
-        let mut sigint =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("error: cannot handle Ctrl-C: {e}");
-                    return exit::ERROR;
-                }
-            };
+        // A Ctrl-C from now on interrupts the walk.
         let ctrl_c = tokio::spawn(async move {
             if sigint.recv().await.is_some() {
                 let _ = interrupt_tx.send(true);
