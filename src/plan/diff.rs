@@ -740,8 +740,13 @@ impl<'a> Cx<'a> {
                 }
                 _ => String::new(),
             };
+            // When apply starts the kubelet, that is an item of its own.
             let short = match self.host(name) {
-                Some(h) if h.is_reachable() && !h.kubelet_active => {
+                Some(h)
+                    if h.is_reachable()
+                        && !h.kubelet_active
+                        && !self.out.kubelet_starts.contains(&node.name) =>
+                {
                     format!("NotReady (Ready={status}, {reason}); kubelet not active")
                 }
                 _ => format!("NotReady (Ready={status}, {reason})"),

@@ -27,14 +27,14 @@ pub enum DriftKind {
     Missing,
     /// A node is in the cluster but not in the file, or marked `state = "absent"`.
     Extra,
-    NotReady,
     Unreachable,
+    /// The kubelet of a joined host is not running (apply starts it).
+    Kubelet,
+    NotReady,
     /// A managed label is missing, differs, or is not in the file.
     Label,
     /// A managed taint is missing or not in the file.
     Taint,
-    /// The kubelet of a joined host is not running.
-    Kubelet,
     /// The node's architecture is not the file's.
     Arch,
     /// The kubelet's version is not the file's kubernetes_version.
@@ -53,9 +53,9 @@ impl DriftKind {
     pub const ALL: [DriftKind; 13] = [
         DriftKind::Missing,
         DriftKind::Extra,
-        DriftKind::NotReady,
         DriftKind::Unreachable,
         DriftKind::Kubelet,
+        DriftKind::NotReady,
         DriftKind::Label,
         DriftKind::Taint,
         DriftKind::Arch,

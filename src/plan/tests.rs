@@ -440,7 +440,12 @@ fn drift_by_node_reports_changes_and_warnings_per_node() {
     assert!(d["fenn"].iter().all(|m| m.starts_with("label ")), "{d:?}");
     assert!(drift_by_node(&goldentooth(), &facts("converged")).is_empty());
     let d = drift_by_node(&goldentooth(), &facts("not-ready"));
-    assert!(d["inchfield"][0].contains("NotReady"));
+    // The cause first (apply starts the kubelet), then what it causes.
+    assert_eq!(d["inchfield"][0], "kubelet not active (gt apply starts it)");
+    assert_eq!(
+        d["inchfield"][1],
+        "NotReady (Ready=Unknown, NodeStatusUnknown)"
+    );
 }
 
 /// `(node, kind, message)` of every drift item, in report order.
