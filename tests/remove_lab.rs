@@ -610,6 +610,11 @@ fn a_host_of_another_cluster_is_left_alone_until_replace() {
         .assert_stdout_contains("fenn belongs to another cluster (CA pin sha256:")
         .assert_stdout_contains("To reset it and join it")
         .assert_stdout_contains("--replace fenn");
+    // Not a change the plan makes, but drift all the same.
+    let drift = gt_with(&config, &["drift"]);
+    drift
+        .assert_code(2)
+        .assert_stdout_contains("drift: fenn: joined to another cluster (its CA is sha256:");
 
     gt_with(
         &config,
@@ -633,6 +638,7 @@ fn a_host_of_another_cluster_is_left_alone_until_replace() {
     let clean = gt_with(&config, &["plan", "--detailed-exitcode"]);
     clean.assert_code(0);
     assert!(!clean.stdout.contains("another cluster"), "{clean}");
+    gt_with(&config, &["drift"]).assert_code(0);
 
     // Joined here, then re-joined elsewhere behind gt's back: its Node is
     // still in this cluster. --replace drains and deletes it too.
