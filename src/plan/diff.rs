@@ -725,32 +725,25 @@ impl<'a> Cx<'a> {
                 ReadyStatus::False => "False",
                 _ => "Unknown",
             };
-            let kubelet = match self.host(name) {
-                Some(h) if h.is_reachable() && !h.kubelet_active => {
-                    if self.out.kubelet_starts.contains(&node.name) {
-                        "; its kubelet is not active (apply starts it)".to_string()
-                    } else {
-                        "; its kubelet is not active (`gt exec NODE -- systemctl start kubelet`)"
-                            .replace("NODE", name)
-                    }
-                }
-                _ if obj.waits_for_cni() => {
+            let kubelet_stopped = self
+                .host(name)
+                .is_some_and(|h| h.is_reachable() && !h.kubelet_active);
+            let apply_starts_it = self.out.kubelet_starts.contains(&node.name);
+            let (kubelet, short_tail) = match (kubelet_stopped, apply_starts_it) {
+                // The start is a drift item of its own: the short line leaves it out.
+                (true, true) => ("; its kubelet is not active (apply starts it)".into(), ""),
+                (true, false) => (
+                    format!("; its kubelet is not active (`gt exec {name} -- systemctl start kubelet`)"),
+                    "; kubelet not active",
+                ),
+                _ if obj.waits_for_cni() => (
                     "; its pod network is not ready yet (the CNI's agent may still be starting on it)"
-                        .to_string()
-                }
-                _ => String::new(),
+                        .into(),
+                    "",
+                ),
+                _ => (String::new(), ""),
             };
-            // When apply starts the kubelet, that is an item of its own.
-            let short = match self.host(name) {
-                Some(h)
-                    if h.is_reachable()
-                        && !h.kubelet_active
-                        && !self.out.kubelet_starts.contains(&node.name) =>
-                {
-                    format!("NotReady (Ready={status}, {reason}); kubelet not active")
-                }
-                _ => format!("NotReady (Ready={status}, {reason})"),
-            };
+            let short = format!("NotReady (Ready={status}, {reason}){short_tail}");
             self.warn(
                 Some(name),
                 WarningKind::NotReady,
