@@ -1,10 +1,17 @@
 //! The desired state: cluster.toml's schema, its defaults, and validation
 //! into typed values. Knows nothing of hosts or SSH.
 
+mod checks;
+mod diagnostic;
+mod discovery;
 mod load;
+pub mod suggest;
 mod types;
+mod walk;
 
-pub use load::{find_config, load_file, load_str, Diagnostic, Diagnostics};
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use discovery::find_config;
+pub use load::{load_file, load_str};
 pub use types::*;
 
 use serde::Serialize;
