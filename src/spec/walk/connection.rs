@@ -179,8 +179,8 @@ impl Loader<'_> {
             return raw;
         };
         self.check_keys(&t, allowed, what);
-        raw.host = self.opt_str(&t, "host", what);
-        raw.user = self.opt_str(&t, "user", what);
+        raw.host = self.opt_str(&t, "host");
+        raw.user = self.opt_str(&t, "user");
         if let Some(item) = t.get("port") {
             match item.as_integer() {
                 Some(p) if (1..=65535).contains(&p) => raw.port = Some(p as u16),
@@ -191,13 +191,9 @@ impl Loader<'_> {
                 ),
             }
         }
-        raw.identity_file = self
-            .opt_str(&t, "identity_file", what)
-            .map(|p| self.path(&p));
-        raw.config_file = self.opt_str(&t, "config_file", what).map(|p| self.path(&p));
-        raw.known_hosts_file = self
-            .opt_str(&t, "known_hosts_file", what)
-            .map(|p| self.path(&p));
+        raw.identity_file = self.opt_str(&t, "identity_file").map(|p| self.path(&p));
+        raw.config_file = self.opt_str(&t, "config_file").map(|p| self.path(&p));
+        raw.known_hosts_file = self.opt_str(&t, "known_hosts_file").map(|p| self.path(&p));
         if let Some(item) = t.get("jump_hosts") {
             let hops: Vec<String> = if let Some(s) = item.as_str() {
                 vec![s.to_string()]
@@ -224,7 +220,7 @@ impl Loader<'_> {
             )),
             _ => Err(format!("known_hosts `{s}` is not valid; write \"strict\" or \"accept-new\"")),
         });
-        raw.sudo = self.opt_bool(&t, "sudo", what);
+        raw.sudo = self.opt_bool(&t, "sudo");
         raw
     }
 
@@ -250,7 +246,7 @@ impl Loader<'_> {
                 None => self.type_error(env, &format!("{what} env"), "a table of strings"),
             }
         }
-        raw.shell = self.opt_str(&t, "shell", what).map(|p| self.path(&p));
+        raw.shell = self.opt_str(&t, "shell").map(|p| self.path(&p));
         raw
     }
 }

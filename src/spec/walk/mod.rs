@@ -130,7 +130,7 @@ impl Loader<'_> {
         let pod_cidr = self.req_parsed(t, "pod_cidr", "[cluster]", parse_cidr);
         let service_cidr = self.req_parsed(t, "service_cidr", "[cluster]", parse_cidr);
         let cri_socket = self
-            .opt_str(t, "cri_socket", "[cluster]")
+            .opt_str(t, "cri_socket")
             .unwrap_or_else(|| DEFAULT_CRI_SOCKET.into());
         if !cri_socket.starts_with("unix://") && !cri_socket.starts_with('/') {
             self.error(
@@ -143,7 +143,7 @@ impl Loader<'_> {
         }
         let cni = self.cni(t.get("cni"));
         let bootstrap = self
-            .opt_str(t, "bootstrap", "[cluster]")
+            .opt_str(t, "bootstrap")
             .map(|b| (b, value_span(t.get("bootstrap"))));
         ClusterTable {
             name,
@@ -173,7 +173,7 @@ impl Loader<'_> {
         self.check_keys(&t, CNI_KEYS, "[cluster.cni]");
         Cni {
             name: self
-                .opt_str(&t, "name", "[cluster.cni]")
+                .opt_str(&t, "name")
                 .unwrap_or_else(|| DEFAULT_CNI_NAME.into()),
             manifest: self
                 .req_str(&t, "manifest", "[cluster.cni]")
@@ -299,9 +299,7 @@ impl Loader<'_> {
             return Preflight { ignore };
         };
         self.check_keys(&t, PREFLIGHT_KEYS, "[preflight]");
-        let allow_all = self
-            .opt_bool(&t, "allow_ignore_all", "[preflight]")
-            .unwrap_or(false);
+        let allow_all = self.opt_bool(&t, "allow_ignore_all").unwrap_or(false);
         let mut all_span = None;
         if let Some(item) = t.get("ignore") {
             for (name, span) in self.str_array(item, "preflight.ignore") {

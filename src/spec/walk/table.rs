@@ -14,36 +14,29 @@ impl Loader<'_> {
         );
     }
 
-    pub(in crate::spec) fn opt_str(
+    /// The value of `key` if present and of the type `read` accepts; a
+    /// value of another type is reported as not being `expected`.
+    fn opt_typed<T>(
         &mut self,
         t: &dyn TableLike,
         key: &str,
-        _what: &str,
-    ) -> Option<String> {
+        expected: &str,
+        read: impl FnOnce(&Item) -> Option<T>,
+    ) -> Option<T> {
         let item = t.get(key)?;
-        match item.as_str() {
-            Some(s) => Some(s.to_string()),
-            None => {
-                self.type_error(item, key, "a string");
-                None
-            }
+        let value = read(item);
+        if value.is_none() {
+            self.type_error(item, key, expected);
         }
+        value
     }
 
-    pub(in crate::spec) fn opt_bool(
-        &mut self,
-        t: &dyn TableLike,
-        key: &str,
-        _what: &str,
-    ) -> Option<bool> {
-        let item = t.get(key)?;
-        match item.as_bool() {
-            Some(b) => Some(b),
-            None => {
-                self.type_error(item, key, "true or false");
-                None
-            }
-        }
+    pub(in crate::spec) fn opt_str(&mut self, t: &dyn TableLike, key: &str) -> Option<String> {
+        self.opt_typed(t, key, "a string", |i| i.as_str().map(str::to_string))
+    }
+
+    pub(in crate::spec) fn opt_bool(&mut self, t: &dyn TableLike, key: &str) -> Option<bool> {
+        self.opt_typed(t, key, "true or false", Item::as_bool)
     }
 
     pub(in crate::spec) fn req_str(
@@ -61,7 +54,7 @@ impl Loader<'_> {
             );
             return None;
         }
-        self.opt_str(t, key, what)
+        self.opt_str(t, key)
     }
 
     pub(in crate::spec) fn opt_parsed<T>(
@@ -71,7 +64,7 @@ impl Loader<'_> {
         what: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
-        let s = self.opt_str(t, key, what)?;
+        let s = self.opt_str(t, key)?;
         match parse(&s) {
             Ok(v) => Some(v),
             Err(e) => {
