@@ -1,6 +1,7 @@
 //! Every kubeadm/kubectl command line gt sends and every output it parses
 //! (one place for their syntax; docs/kubeadm.md holds the upstream facts
-//! they follow).
+//! they follow). Parsers return kube's own types (`nodes::Node`,
+//! `readyz::Readyz`); what gt keeps of them is for `facts` to decide.
 
 pub mod kubeadm;
 pub mod nodes;
