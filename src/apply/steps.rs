@@ -5,7 +5,8 @@
 
 use super::events::Events;
 use super::walker::Runner;
-use crate::facts::{Observed, ReadyStatus};
+use crate::facts::Observed;
+use crate::kube::nodes::ConditionStatus;
 use crate::kube::secret::{redact, BootstrapToken, CertificateKey};
 use crate::kube::{self, kubeadm};
 use crate::plan::{SetDiff, Step};
@@ -99,7 +100,7 @@ pub struct StepRunner<'a> {
     unreachable: std::collections::BTreeSet<String>,
 }
 
-type NodeMap = BTreeMap<String, crate::facts::NodeFacts>;
+type NodeMap = BTreeMap<String, crate::kube::nodes::Node>;
 
 /// Retries of commands that fail while an API server is still coming up
 /// start this fast and back off to at most `MAX_POLL`.
@@ -423,7 +424,7 @@ impl<'a> StepRunner<'a> {
         loop {
             let why = match self.nodes_now(id).await {
                 Ok(nodes) => match nodes.get(node) {
-                    Some(n) if n.ready == ReadyStatus::True => return Ok(()),
+                    Some(n) if n.ready == ConditionStatus::True => return Ok(()),
                     Some(n) => format!(
                         "Ready={:?}, {}: {}",
                         n.ready,
@@ -511,7 +512,7 @@ impl<'a> StepRunner<'a> {
             || match self.nodes_now(id).await {
                 Ok(nodes) => nodes
                     .get(node)
-                    .is_some_and(|n| n.ready != ReadyStatus::True),
+                    .is_some_and(|n| n.ready != ConditionStatus::True),
                 Err(_) => false,
             };
         if dead {
@@ -701,7 +702,7 @@ impl<'a> StepRunner<'a> {
                             problems
                                 .insert(format!("node/{cp}"), format!("Node {cp} not registered"));
                         }
-                        Some(n) if n.ready != ReadyStatus::True => {
+                        Some(n) if n.ready != ConditionStatus::True => {
                             let reason = n.ready_reason.as_deref().unwrap_or("no reason given");
                             problems.insert(
                                 format!("node/{cp}"),

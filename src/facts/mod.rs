@@ -1,6 +1,9 @@
 //! Observed state: the model (`model`), the probe each host runs and the
-//! parsing of what comes back (`probe`). An unreachable host is a fact.
+//! parsing of what comes back (`probe`), observing every host (`observe`).
+//! An unreachable host is a fact. kubectl's answers are parsed by `kube`
+//! into its own types; `from_kube` records them as facts.
 
+mod from_kube;
 mod model;
 pub mod observe;
 pub mod probe;

@@ -163,19 +163,15 @@ impl NodeFacts {
     /// The kubelet reports the pod network as not ready: no CNI installed yet.
     pub fn waits_for_cni(&self) -> bool {
         self.ready != ReadyStatus::True
-            && self.ready_message.as_deref().is_some_and(|m| {
-                let m = m.to_ascii_lowercase();
-                m.contains("network plugin")
-                    || m.contains("networkpluginnotready")
-                    || m.contains("cni")
-            })
+            && self
+                .ready_message
+                .as_deref()
+                .is_some_and(crate::kube::nodes::message_means_no_cni)
     }
 
     /// Whether the node carries the control-plane role (or the pre-1.24 `master` one).
     pub fn is_control_plane(&self) -> bool {
-        self.labels
-            .contains_key("node-role.kubernetes.io/control-plane")
-            || self.labels.contains_key("node-role.kubernetes.io/master")
+        crate::kube::nodes::has_control_plane_label(&self.labels)
     }
 }
 

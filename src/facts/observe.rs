@@ -234,7 +234,7 @@ async fn reask_readyz(
             .timeout(timeout);
         match host.run(&cmd, None).await {
             Ok(out) => {
-                last = crate::kube::readyz::parse(out.code, &out.stdout, &out.stderr);
+                last = crate::kube::readyz::parse(out.code, &out.stdout, &out.stderr).into();
                 if last.ready || !last.failed_checks.is_empty() {
                     return last;
                 }

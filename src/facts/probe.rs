@@ -20,6 +20,19 @@ pub enum ProbeError {
     Truncated(String),
 }
 
+/// Why the cluster query gave no Node list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterQueryError {
+    /// The answer itself could not be read (cut short).
+    #[error("{cause}; stderr: {stderr}")]
+    Unreadable { cause: ProbeError, stderr: String },
+    #[error("kubectl get nodes failed (exit {code}): {stderr}")]
+    GetNodes { code: i32, stderr: String },
+    /// kubectl succeeded but printed something else (the parser's reason).
+    #[error("kubectl get nodes -o json printed what is not a node list: {0}")]
+    NotANodeList(String),
+}
+
 /// Splits sectioned output into (name, body) in order. Text before the first
 /// marker (a login banner, a warning) is ignored.
 pub fn sections(text: &str) -> Result<BTreeMap<String, String>, ProbeError> {
@@ -134,11 +147,14 @@ const API_SERVER: &str = "readyz@";
 pub fn parse_cluster_query(stdout: &str, stderr: &str) -> ClusterQuery {
     let out = match sections(stdout) {
         Ok(o) => o,
-        Err(e) => {
-            let reason = format!("{e}; stderr: {}", stderr.trim());
+        Err(cause) => {
+            let reason = ClusterQueryError::Unreadable {
+                cause,
+                stderr: stderr.trim().to_string(),
+            };
             let api = ApiReadiness {
                 ready: false,
-                error: Some(reason.clone()),
+                error: Some(reason.to_string()),
                 ..Default::default()
             };
             return ClusterQuery {
@@ -155,17 +171,24 @@ pub fn parse_cluster_query(stdout: &str, stderr: &str) -> ClusterQuery {
     let nodes_err = get(&err, "nodes");
     let nodes = match exit("nodes.exit") {
         0 => kube::nodes::parse(&get(&out, "nodes"))
-            .map_err(|e| format!("kubectl get nodes -o json printed what is not a node list: {e}")),
-        code => Err(format!(
-            "kubectl get nodes failed (exit {code}): {}",
-            nodes_err.trim()
-        )),
+            .map(|nodes| {
+                nodes
+                    .into_iter()
+                    .map(|(name, node)| (name, NodeFacts::from(node)))
+                    .collect()
+            })
+            .map_err(|e| ClusterQueryError::NotANodeList(e.to_string())),
+        code => Err(ClusterQueryError::GetNodes {
+            code,
+            stderr: nodes_err.trim().to_string(),
+        }),
     };
     let api = kube::readyz::parse(
         exit("readyz.exit"),
         &get(&out, "readyz"),
         &get(&err, "readyz"),
-    );
+    )
+    .into();
     let api_servers = out
         .keys()
         .filter_map(|k| k.strip_prefix(API_SERVER))
@@ -177,7 +200,7 @@ pub fn parse_cluster_query(stdout: &str, stderr: &str) -> ClusterQuery {
                 &get(&out, &key),
                 &get(&err, &key),
             );
-            (name.to_string(), readiness)
+            (name.to_string(), readiness.into())
         })
         .collect();
     ClusterQuery {
@@ -191,7 +214,7 @@ pub fn parse_cluster_query(stdout: &str, stderr: &str) -> ClusterQuery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterQuery {
     /// The Node objects, or why they could not be read.
-    pub nodes: Result<BTreeMap<String, NodeFacts>, String>,
+    pub nodes: Result<BTreeMap<String, NodeFacts>, ClusterQueryError>,
     /// `/readyz` through the endpoint.
     pub api: ApiReadiness,
     /// Each control plane's own `/readyz`, by node name.
@@ -334,6 +357,7 @@ mod tests {
         assert!(q
             .nodes
             .unwrap_err()
+            .to_string()
             .contains("exit 1): The connection to the server"));
         assert!(q.api.error.unwrap().contains("was refused"));
         assert!(q.api_servers.is_empty());

@@ -1,4 +1,4 @@
-//! kubeadm command lines and configuration documents (KUBEADM.md). Secrets
+//! kubeadm command lines and configuration documents (docs/kubeadm.md). Secrets
 //! travel only in the documents, which apply sends on stdin: every command
 //! line here is safe to log and to show in a remote process list.
 

@@ -1,5 +1,7 @@
 //! Every kubeadm/kubectl command line gt sends and every output it parses
-//! (one place for their syntax; KUBEADM.md is the reference).
+//! (one place for their syntax; docs/kubeadm.md holds the upstream facts
+//! they follow). Parsers return kube's own types (`nodes::Node`,
+//! `readyz::Readyz`); what gt keeps of them is for `facts` to decide.
 
 pub mod kubeadm;
 pub mod nodes;
@@ -89,7 +91,7 @@ pub fn taint_node(node: &str, add: &[crate::spec::Taint], remove: &[crate::spec:
     kubectl_admin(&shell_join(&w))
 }
 
-/// Evicts a node's pods before it is deleted (KUBEADM.md). `dead`: its
+/// Evicts a node's pods before it is deleted (docs/kubeadm.md, "Drain and delete"). `dead`: its
 /// kubelet does not answer, so evicted pods stay Terminating until the Node
 /// is deleted; drain then waits only out their grace period
 /// (`--skip-wait-for-delete-timeout`: no wait for a pod whose deletion time

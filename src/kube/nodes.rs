@@ -2,97 +2,79 @@
 //! uses are read; everything else (managedFields, images, capacity, ...) is
 //! ignored, and absent fields take their defaults.
 
-use crate::facts::{NodeFacts, ObservedTaint, ReadyStatus};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 
-#[derive(Deserialize)]
-struct NodeList {
-    #[serde(default)]
-    items: Vec<Node>,
+/// A Node object, reduced to what gt reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub labels: BTreeMap<String, String>,
+    /// Sorted.
+    pub taints: Vec<Taint>,
+    /// Status of the `Ready` condition; `Unknown` when the node has none.
+    pub ready: ConditionStatus,
+    /// Reason of the Ready condition when not True (`KubeletNotReady`).
+    pub ready_reason: Option<String>,
+    /// Message of the Ready condition when not True.
+    pub ready_message: Option<String>,
+    pub kubelet_version: Option<String>,
+    /// `status.nodeInfo.architecture`, else the `kubernetes.io/arch` label.
+    pub arch: Option<String>,
+    pub internal_ip: Option<String>,
+    /// Cordoned (`spec.unschedulable`).
+    pub unschedulable: bool,
 }
 
-#[derive(Deserialize)]
-struct Node {
-    metadata: Metadata,
-    #[serde(default)]
-    spec: NodeSpec,
-    #[serde(default)]
-    status: NodeStatus,
+/// A taint as the API returns it; `value` is empty when absent.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Taint {
+    pub key: String,
+    pub value: String,
+    pub effect: String,
 }
 
-#[derive(Deserialize)]
-struct Metadata {
-    name: String,
-    #[serde(default)]
-    labels: Option<BTreeMap<String, String>>,
+/// A condition's `status`: the API's three strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionStatus {
+    True,
+    False,
+    Unknown,
 }
 
-#[derive(Deserialize, Default)]
-struct NodeSpec {
-    #[serde(default)]
-    taints: Option<Vec<Taint>>,
-    #[serde(default)]
-    unschedulable: bool,
+impl ConditionStatus {
+    /// Anything but `True` or `False` counts as `Unknown`, as the API defines.
+    fn parse(s: &str) -> ConditionStatus {
+        match s {
+            "True" => ConditionStatus::True,
+            "False" => ConditionStatus::False,
+            _ => ConditionStatus::Unknown,
+        }
+    }
 }
 
-#[derive(Deserialize)]
-struct Taint {
-    key: String,
-    #[serde(default)]
-    value: Option<String>,
-    effect: String,
+/// Labels kubeadm puts on a control plane (`master` before 1.24).
+pub fn has_control_plane_label(labels: &BTreeMap<String, String>) -> bool {
+    labels.contains_key("node-role.kubernetes.io/control-plane")
+        || labels.contains_key("node-role.kubernetes.io/master")
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct NodeStatus {
-    #[serde(default)]
-    conditions: Option<Vec<Condition>>,
-    #[serde(default)]
-    node_info: Option<NodeInfo>,
-    #[serde(default)]
-    addresses: Option<Vec<Address>>,
-}
-
-#[derive(Deserialize)]
-struct Condition {
-    #[serde(rename = "type")]
-    kind: String,
-    status: String,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct NodeInfo {
-    #[serde(default)]
-    kubelet_version: Option<String>,
-    #[serde(default)]
-    architecture: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Address {
-    #[serde(rename = "type")]
-    kind: String,
-    address: String,
+/// Whether a Ready condition's message says the pod network is not ready:
+/// the kubelet's words when no CNI is installed yet.
+pub fn message_means_no_cni(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("network plugin") || m.contains("networkpluginnotready") || m.contains("cni")
 }
 
 /// The Node objects by name.
-pub fn parse(json: &str) -> Result<BTreeMap<String, NodeFacts>, serde_json::Error> {
-    let list: NodeList = serde_json::from_str(json)?;
+pub fn parse(json: &str) -> Result<BTreeMap<String, Node>, serde_json::Error> {
+    let list: wire::NodeList = serde_json::from_str(json)?;
     Ok(list
         .items
         .into_iter()
-        .map(|n| (n.metadata.name.clone(), facts_of(n)))
+        .map(|n| (n.metadata.name.clone(), node_of(n)))
         .collect())
 }
 
-fn facts_of(n: Node) -> NodeFacts {
+fn node_of(n: wire::Node) -> Node {
     let ready = n
         .status
         .conditions
@@ -100,19 +82,11 @@ fn facts_of(n: Node) -> NodeFacts {
         .into_iter()
         .find(|c| c.kind == "Ready");
     let (ready, ready_reason, ready_message) = match ready {
-        Some(c) => {
-            let status = match c.status.as_str() {
-                "True" => ReadyStatus::True,
-                "False" => ReadyStatus::False,
-                _ => ReadyStatus::Unknown,
-            };
-            if status == ReadyStatus::True {
-                (status, None, None)
-            } else {
-                (status, c.reason, c.message)
-            }
-        }
-        None => (ReadyStatus::Unknown, None, None),
+        Some(c) => match ConditionStatus::parse(&c.status) {
+            ConditionStatus::True => (ConditionStatus::True, None, None),
+            status => (status, c.reason, c.message),
+        },
+        None => (ConditionStatus::Unknown, None, None),
     };
     let labels = n.metadata.labels.unwrap_or_default();
     let info = n.status.node_info;
@@ -120,19 +94,19 @@ fn facts_of(n: Node) -> NodeFacts {
         .as_ref()
         .and_then(|i| i.architecture.clone())
         .or_else(|| labels.get("kubernetes.io/arch").cloned());
-    let mut taints: Vec<ObservedTaint> = n
+    let mut taints: Vec<Taint> = n
         .spec
         .taints
         .unwrap_or_default()
         .into_iter()
-        .map(|t| ObservedTaint {
+        .map(|t| Taint {
             key: t.key,
             value: t.value.unwrap_or_default(),
             effect: t.effect,
         })
         .collect();
     taints.sort();
-    NodeFacts {
+    Node {
         labels,
         taints,
         ready,
@@ -148,6 +122,88 @@ fn facts_of(n: Node) -> NodeFacts {
             .find(|a| a.kind == "InternalIP")
             .map(|a| a.address),
         unschedulable: n.spec.unschedulable,
+    }
+}
+
+/// The JSON as the API server writes it.
+mod wire {
+    use serde::Deserialize;
+    use std::collections::BTreeMap;
+
+    #[derive(Deserialize)]
+    pub(super) struct NodeList {
+        #[serde(default)]
+        pub(super) items: Vec<Node>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Node {
+        pub(super) metadata: Metadata,
+        #[serde(default)]
+        pub(super) spec: NodeSpec,
+        #[serde(default)]
+        pub(super) status: NodeStatus,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Metadata {
+        pub(super) name: String,
+        #[serde(default)]
+        pub(super) labels: Option<BTreeMap<String, String>>,
+    }
+
+    #[derive(Deserialize, Default)]
+    pub(super) struct NodeSpec {
+        #[serde(default)]
+        pub(super) taints: Option<Vec<Taint>>,
+        #[serde(default)]
+        pub(super) unschedulable: bool,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Taint {
+        pub(super) key: String,
+        #[serde(default)]
+        pub(super) value: Option<String>,
+        pub(super) effect: String,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct NodeStatus {
+        #[serde(default)]
+        pub(super) conditions: Option<Vec<Condition>>,
+        #[serde(default)]
+        pub(super) node_info: Option<NodeInfo>,
+        #[serde(default)]
+        pub(super) addresses: Option<Vec<Address>>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Condition {
+        #[serde(rename = "type")]
+        pub(super) kind: String,
+        pub(super) status: String,
+        #[serde(default)]
+        pub(super) reason: Option<String>,
+        #[serde(default)]
+        pub(super) message: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct NodeInfo {
+        #[serde(default)]
+        pub(super) kubelet_version: Option<String>,
+        #[serde(default)]
+        pub(super) architecture: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Address {
+        #[serde(rename = "type")]
+        pub(super) kind: String,
+        pub(super) address: String,
     }
 }
 
@@ -274,12 +330,12 @@ mod tests {
     fn a_ready_control_plane_is_read_from_real_shaped_output() {
         let nodes = parse(NODES).unwrap();
         let b = &nodes["bettley"];
-        assert_eq!(b.ready, ReadyStatus::True);
+        assert_eq!(b.ready, ConditionStatus::True);
         assert_eq!((&b.ready_reason, &b.ready_message), (&None, &None));
         assert_eq!(b.kubelet_version.as_deref(), Some("v1.32.4"));
         assert_eq!(b.arch.as_deref(), Some("arm64"));
         assert_eq!(b.internal_ip.as_deref(), Some("10.4.0.11"));
-        assert!(b.is_control_plane());
+        assert!(has_control_plane_label(&b.labels));
         assert_eq!(
             b.labels
                 .get("node-role.kubernetes.io/control-plane")
@@ -287,8 +343,12 @@ mod tests {
             Some("")
         );
         assert_eq!(
-            b.taints.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
-            vec!["node-role.kubernetes.io/control-plane:NoSchedule"]
+            b.taints,
+            vec![Taint {
+                key: "node-role.kubernetes.io/control-plane".into(),
+                value: String::new(),
+                effect: "NoSchedule".into()
+            }]
         );
         assert!(!b.unschedulable);
     }
@@ -296,25 +356,32 @@ mod tests {
     #[test]
     fn a_not_ready_worker_keeps_its_reason_taints_and_cordon() {
         let v = &parse(NODES).unwrap()["velaryon"];
-        assert_eq!(v.ready, ReadyStatus::False);
+        assert_eq!(v.ready, ConditionStatus::False);
         assert_eq!(v.ready_reason.as_deref(), Some("KubeletNotReady"));
-        assert!(v.waits_for_cni(), "{:?}", v.ready_message);
+        assert!(
+            message_means_no_cni(v.ready_message.as_deref().unwrap()),
+            "{:?}",
+            v.ready_message
+        );
         assert_eq!(
-            v.taints.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+            v.taints
+                .iter()
+                .map(|t| (t.key.as_str(), t.value.as_str(), t.effect.as_str()))
+                .collect::<Vec<_>>(),
             vec![
-                "goldentooth.io/gpu=true:NoSchedule",
-                "node.kubernetes.io/not-ready:NoSchedule"
+                ("goldentooth.io/gpu", "true", "NoSchedule"),
+                ("node.kubernetes.io/not-ready", "", "NoSchedule")
             ]
         );
         assert!(v.unschedulable);
-        assert!(!v.is_control_plane());
+        assert!(!has_control_plane_label(&v.labels));
     }
 
     #[test]
     fn an_old_master_node_with_no_status_is_kept_as_observed() {
         let m = &parse(NODES).unwrap()["oldmaster"];
-        assert!(m.is_control_plane());
-        assert_eq!(m.ready, ReadyStatus::Unknown);
+        assert!(has_control_plane_label(&m.labels));
+        assert_eq!(m.ready, ConditionStatus::Unknown);
         assert_eq!(m.taints[0].key, "node-role.kubernetes.io/master");
         assert_eq!(m.kubelet_version, None);
     }

@@ -2,10 +2,18 @@
 //! `readyz check passed` on HTTP 200; `[-]etcd failed: reason withheld` lines
 //! on HTTP 500, which kubectl reports on stderr, inside its error message.
 
-use crate::facts::ApiReadiness;
+/// What one `/readyz?verbose` request said.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Readyz {
+    pub ready: bool,
+    /// Failing checks (`etcd`), empty when ready.
+    pub failed_checks: Vec<String>,
+    /// Why readiness could not be read at all (kubectl's own words).
+    pub error: Option<String>,
+}
 
 /// Readiness from kubectl's exit code and outputs.
-pub fn parse(code: i32, stdout: &str, stderr: &str) -> ApiReadiness {
+pub fn parse(code: i32, stdout: &str, stderr: &str) -> Readyz {
     let mut failed: Vec<String> = Vec::new();
     for text in [stdout, stderr] {
         for (i, _) in text.match_indices("[-]") {
@@ -20,7 +28,7 @@ pub fn parse(code: i32, stdout: &str, stderr: &str) -> ApiReadiness {
     }
     let passed = stdout.contains("readyz check passed") || stdout.trim() == "ok";
     if code == 0 && passed && failed.is_empty() {
-        return ApiReadiness {
+        return Readyz {
             ready: true,
             ..Default::default()
         };
@@ -35,7 +43,7 @@ pub fn parse(code: i32, stdout: &str, stderr: &str) -> ApiReadiness {
     } else {
         None
     };
-    ApiReadiness {
+    Readyz {
         ready: false,
         failed_checks: failed,
         error,
@@ -53,7 +61,7 @@ mod tests {
     fn a_passing_verbose_body_is_ready() {
         assert_eq!(
             parse(0, PASSED, ""),
-            ApiReadiness {
+            Readyz {
                 ready: true,
                 failed_checks: vec![],
                 error: None

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-/// A bootstrap token, `[a-z0-9]{6}.[a-z0-9]{16}` (KUBEADM.md).
+/// A bootstrap token, `[a-z0-9]{6}.[a-z0-9]{16}` (docs/kubeadm.md).
 #[derive(Clone, PartialEq, Eq)]
 pub struct BootstrapToken(String);
 

@@ -1,10 +1,22 @@
 //! The desired state: cluster.toml's schema, its defaults, and validation
 //! into typed values. Knows nothing of hosts or SSH.
+//!
+//! Reading a file: `discovery` finds it, `load` parses it and collects
+//! problems, `walk` reads it table by table into a `Spec`, `checks` compares
+//! the tables with each other, and `diagnostic` renders each problem with
+//! its file:line:column. `suggest` is gt's one "did you mean" rule.
 
+mod checks;
+mod diagnostic;
+mod discovery;
 mod load;
+pub mod suggest;
 mod types;
+mod walk;
 
-pub use load::{find_config, load_file, load_str, Diagnostic, Diagnostics};
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use discovery::find_config;
+pub use load::{load_file, load_str};
 pub use types::*;
 
 use serde::Serialize;

@@ -1,0 +1,163 @@
+//! A problem in the config with its place (file:line:column), the source
+//! line and how to fix it, rendered the way rustc renders its errors.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// One problem in the config, with where it is and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem has no place in the file.
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    pub help: Option<String>,
+    /// The source line, for the excerpt.
+    pub source_line: Option<String>,
+    /// Width of the underline under the problem.
+    pub width: usize,
+}
+
+impl Diagnostic {
+    /// A problem with the file as a whole (unreadable, a missing table).
+    pub fn about_file(file: &Path, message: String, help: Option<String>) -> Diagnostic {
+        Diagnostic {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message,
+            help,
+            source_line: None,
+            width: 0,
+        }
+    }
+}
+
+/// Every problem found in one file, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    /// rustc-style: message, `--> file:line:col`, the line with a caret, `= help:`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "error: {}", self.message)?;
+        if self.line == 0 {
+            writeln!(f, "  --> {}", self.file.display())?;
+        } else {
+            writeln!(
+                f,
+                "  --> {}:{}:{}",
+                self.file.display(),
+                self.line,
+                self.column
+            )?;
+            if let Some(src) = &self.source_line {
+                let num = self.line.to_string();
+                let pad = " ".repeat(num.len());
+                writeln!(f, "{pad} |")?;
+                writeln!(f, "{num} | {src}")?;
+                let caret_pad: String = src
+                    .chars()
+                    .take(self.column.saturating_sub(1))
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
+                writeln!(f, "{pad} | {caret_pad}{}", "^".repeat(self.width.max(1)))?;
+            }
+        }
+        if let Some(h) = &self.help {
+            writeln!(f, "  = help: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "{d}")?;
+        }
+        let n = self.0.len();
+        writeln!(
+            f,
+            "{n} error{} in {}",
+            if n == 1 { "" } else { "s" },
+            self.0
+                .first()
+                .map(|d| d.file.display().to_string())
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// A config file's text with its line starts: turns byte spans (what the
+/// TOML parser gives) into lines and columns.
+pub(super) struct SourceText<'s> {
+    text: &'s str,
+    pub(super) file: PathBuf,
+    line_starts: Vec<usize>,
+}
+
+impl<'s> SourceText<'s> {
+    pub(super) fn new(text: &'s str, file: &Path) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        SourceText {
+            text,
+            file: file.to_path_buf(),
+            line_starts,
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.text.len()
+    }
+
+    /// The text a span covers.
+    pub(super) fn slice(&self, span: Range<usize>) -> &'s str {
+        &self.text[span]
+    }
+
+    /// 1-based line of a byte position.
+    pub(super) fn line_of(&self, pos: usize) -> usize {
+        self.line_starts.partition_point(|&s| s <= pos)
+    }
+
+    /// A diagnostic pointing at `span` (clipped to its first line).
+    pub(super) fn diagnostic(
+        &self,
+        span: Range<usize>,
+        message: String,
+        help: Option<String>,
+    ) -> Diagnostic {
+        let start = span.start.min(self.text.len());
+        let line_idx = self.line_starts.partition_point(|&s| s <= start) - 1;
+        let line_start = self.line_starts[line_idx];
+        let line_end = self.text[line_start..]
+            .find('\n')
+            .map(|i| line_start + i)
+            .unwrap_or(self.text.len());
+        let line_text = self.text[line_start..line_end].trim_end_matches('\r');
+        let column = self.text[line_start..start].chars().count() + 1;
+        let end = span.end.clamp(start, line_end);
+        Diagnostic {
+            file: self.file.clone(),
+            line: line_idx + 1,
+            column,
+            message,
+            help,
+            source_line: Some(line_text.to_string()),
+            width: self.text[start..end].chars().count(),
+        }
+    }
+}

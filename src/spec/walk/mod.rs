@@ -1,0 +1,370 @@
+//! The TOML walk: cluster.toml's document, table by table, into a `Spec`.
+//! Each table's reader reports its own problems and returns what it could
+//! read; `checks` then compares the tables with each other.
+
+mod connection;
+mod node;
+mod table;
+
+pub(super) use table::{as_table_like, value_span, TableLike};
+
+use super::checks::Draft;
+use super::load::Loader;
+use super::*;
+use connection::Defaults;
+use std::ops::Range;
+use toml_edit::Item;
+
+const TOP_KEYS: &[&str] = &[
+    "cluster",
+    "load_balancer",
+    "defaults",
+    "tokens",
+    "preflight",
+    "apply",
+    "nodes",
+];
+const CLUSTER_KEYS: &[&str] = &[
+    "name",
+    "kubernetes_version",
+    "endpoint",
+    "pod_cidr",
+    "service_cidr",
+    "cri_socket",
+    "bootstrap",
+    "cni",
+];
+const CNI_KEYS: &[&str] = &["name", "manifest"];
+const LB_KEYS: &[&str] = &["name", "address"];
+const TOKENS_KEYS: &[&str] = &["ttl"];
+const APPLY_KEYS: &[&str] = &["gate_timeout", "step_timeout", "drain_timeout"];
+const PREFLIGHT_KEYS: &[&str] = &["ignore", "allow_ignore_all"];
+
+const DEFAULT_CRI_SOCKET: &str = "unix:///var/run/containerd/containerd.sock";
+const DEFAULT_CNI_NAME: &str = "calico";
+const DEFAULT_CNI_MANIFEST: &str =
+    "https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml";
+
+/// `[cluster]` as read; a required value is `None` when it was wrong or
+/// missing (and reported).
+struct ClusterTable {
+    name: Option<String>,
+    version: Option<KubeVersion>,
+    endpoint: Option<Endpoint>,
+    pod_cidr: Option<ipnet::IpNet>,
+    service_cidr: Option<ipnet::IpNet>,
+    cri_socket: String,
+    cni: Cni,
+    /// `bootstrap` as written, with the place of its value.
+    bootstrap: Option<(String, Range<usize>)>,
+}
+
+impl Loader<'_> {
+    pub(super) fn spec(&mut self, root: &toml_edit::Table) -> Option<Spec> {
+        self.check_keys(&root, TOP_KEYS, "the top level");
+        let Some(cluster_tbl) = root.get("cluster").and_then(as_table_like) else {
+            self.error_at_start(
+                "missing [cluster] table".into(),
+                Some("add [cluster] with name, kubernetes_version, endpoint, pod_cidr and service_cidr".into()),
+            );
+            return None;
+        };
+        let cluster = self.cluster(&cluster_tbl);
+        let load_balancer = self.load_balancer(root.get("load_balancer"));
+        let defaults = self.defaults(root.get("defaults"));
+        let tokens = self.tokens(root.get("tokens"));
+        let apply = self.apply_settings(root.get("apply"));
+        let preflight = self.preflight(root.get("preflight"));
+        let (nodes, incomplete_nodes) = self.nodes(root.get("nodes"), &defaults);
+        self.cross_checks(&Draft {
+            root,
+            nodes: &nodes,
+            incomplete_nodes,
+            pod_cidr: cluster.pod_cidr.as_ref(),
+            service_cidr: cluster.service_cidr.as_ref(),
+            endpoint: cluster.endpoint.as_ref(),
+            load_balancer: load_balancer.as_ref(),
+        });
+        let bootstrap = match &cluster.bootstrap {
+            Some((name, span)) => self.named_bootstrap(name, span.clone(), &nodes),
+            None => nodes
+                .iter()
+                .find(|n| n.is_control_plane() && n.is_present())
+                .map(|n| n.name.clone()),
+        };
+        let index = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.to_string(), i))
+            .collect();
+        Some(Spec {
+            index,
+            source: self.source.file.clone(),
+            cluster: Cluster {
+                name: cluster.name?,
+                kubernetes_version: cluster.version?,
+                endpoint: cluster.endpoint?,
+                pod_cidr: cluster.pod_cidr?,
+                service_cidr: cluster.service_cidr?,
+                cri_socket: cluster.cri_socket,
+                cni: cluster.cni,
+                bootstrap: bootstrap?,
+            },
+            load_balancer,
+            tokens,
+            preflight,
+            apply,
+            nodes,
+        })
+    }
+
+    fn cluster(&mut self, t: &dyn TableLike) -> ClusterTable {
+        self.check_keys(t, CLUSTER_KEYS, "[cluster]");
+        let name = self.req_str(t, "name", "[cluster]");
+        let version = self.req_parsed(t, "kubernetes_version", "[cluster]", |s| {
+            KubeVersion::parse(s).ok_or_else(|| {
+                format!("`{s}` is not a Kubernetes version; write \"1.32\" or \"1.32.4\"")
+            })
+        });
+        let endpoint = self.req_parsed(t, "endpoint", "[cluster]", |s| s.parse::<Endpoint>());
+        let pod_cidr = self.req_parsed(t, "pod_cidr", "[cluster]", parse_cidr);
+        let service_cidr = self.req_parsed(t, "service_cidr", "[cluster]", parse_cidr);
+        let cri_socket = self
+            .opt_str(t, "cri_socket")
+            .unwrap_or_else(|| DEFAULT_CRI_SOCKET.into());
+        if !cri_socket.starts_with("unix://") && !cri_socket.starts_with('/') {
+            self.error(
+                value_span(t.get("cri_socket")),
+                format!("cri_socket `{cri_socket}` is not a unix socket"),
+                Some(format!(
+                    "write a unix socket URL, e.g. \"{DEFAULT_CRI_SOCKET}\""
+                )),
+            );
+        }
+        let cni = self.cni(t.get("cni"));
+        let bootstrap = self
+            .opt_str(t, "bootstrap")
+            .map(|b| (b, value_span(t.get("bootstrap"))));
+        ClusterTable {
+            name,
+            version,
+            endpoint,
+            pod_cidr,
+            service_cidr,
+            cri_socket,
+            cni,
+            bootstrap,
+        }
+    }
+
+    /// `[cluster.cni]`; calico's manifest when absent.
+    fn cni(&mut self, item: Option<&Item>) -> Cni {
+        let default = || Cni {
+            name: DEFAULT_CNI_NAME.into(),
+            manifest: DEFAULT_CNI_MANIFEST.into(),
+        };
+        let Some(item) = item else {
+            return default();
+        };
+        let Some(t) = as_table_like(item) else {
+            self.type_error(item, "cluster.cni", "a table with name and manifest");
+            return default();
+        };
+        self.check_keys(&t, CNI_KEYS, "[cluster.cni]");
+        Cni {
+            name: self
+                .opt_str(&t, "name")
+                .unwrap_or_else(|| DEFAULT_CNI_NAME.into()),
+            manifest: self
+                .req_str(&t, "manifest", "[cluster.cni]")
+                .unwrap_or_default(),
+        }
+    }
+
+    fn load_balancer(&mut self, item: Option<&Item>) -> Option<LoadBalancer> {
+        let item = item?;
+        let Some(t) = as_table_like(item) else {
+            self.type_error(item, "load_balancer", "a table with name and address");
+            return None;
+        };
+        self.check_keys(&t, LB_KEYS, "[load_balancer]");
+        let name = self.req_str(&t, "name", "[load_balancer]");
+        let address = self.req_parsed(&t, "address", "[load_balancer]", parse_ip);
+        Some(LoadBalancer {
+            name: name?,
+            address: address?,
+        })
+    }
+
+    fn tokens(&mut self, item: Option<&Item>) -> Tokens {
+        let mut ttl = self.durations(item, "tokens", TOKENS_KEYS, |k| match k {
+            "ttl" => {
+                Some("would mint a join token that never expires; use a short TTL such as \"15m\"")
+            }
+            _ => None,
+        });
+        Tokens {
+            ttl: ttl.remove("ttl").unwrap_or(Tokens::DEFAULT_TTL),
+        }
+    }
+
+    fn apply_settings(&mut self, item: Option<&Item>) -> ApplySettings {
+        let mut apply = self.durations(item, "apply", APPLY_KEYS, |_| {
+            Some("would give up at once; use e.g. \"5m\"")
+        });
+        ApplySettings {
+            gate_timeout: apply
+                .remove("gate_timeout")
+                .unwrap_or(ApplySettings::DEFAULT_GATE_TIMEOUT),
+            step_timeout: apply
+                .remove("step_timeout")
+                .unwrap_or(ApplySettings::DEFAULT_STEP_TIMEOUT),
+            drain_timeout: apply
+                .remove("drain_timeout")
+                .unwrap_or(ApplySettings::DEFAULT_DRAIN_TIMEOUT),
+        }
+    }
+
+    /// Every `[nodes.NAME]` that loaded, in file order, and whether any
+    /// failed to (then counts over the nodes would mislead).
+    fn nodes(&mut self, item: Option<&Item>, defaults: &Defaults) -> (Vec<Node>, bool) {
+        let mut nodes = Vec::new();
+        let mut incomplete = false;
+        match item.map(|i| (i, as_table_like(i))) {
+            None => self.error_at_start(
+                "no nodes: add at least one [nodes.NAME] table".into(),
+                Some(
+                    "e.g. [nodes.bettley] role = \"control-plane\" address = \"10.4.0.11\"".into(),
+                ),
+            ),
+            Some((item, None)) => self.type_error(item, "nodes", "tables [nodes.NAME]"),
+            Some((_, Some(t))) => {
+                for (name, key_span, item) in t.entries() {
+                    let before = self.error_count();
+                    if let Some(n) = self.node(&name, key_span, item, defaults) {
+                        nodes.push(n);
+                    } else if self.error_count() > before {
+                        incomplete = true;
+                    }
+                }
+            }
+        }
+        (nodes, incomplete)
+    }
+
+    /// A table whose keys are all durations (`[tokens]`, `[apply]`); a zero
+    /// duration is refused with `zero_means`'s words.
+    fn durations(
+        &mut self,
+        item: Option<&Item>,
+        table: &str,
+        keys: &[&str],
+        zero_means: impl Fn(&str) -> Option<&'static str>,
+    ) -> BTreeMap<String, Duration> {
+        let mut out = BTreeMap::new();
+        let Some(item) = item else {
+            return out;
+        };
+        let Some(t) = as_table_like(item) else {
+            self.type_error(item, table, "a table");
+            return out;
+        };
+        let what = format!("[{table}]");
+        self.check_keys(&t, keys, &what);
+        for &key in keys {
+            let d = self.opt_parsed(&t, key, &what, |s| match parse_go_duration(s) {
+                None => Err(format!(
+                    "`{s}` is not a duration; write e.g. \"15m\", \"1h\" or \"1h30m\""
+                )),
+                Some(d) if d.is_zero() => match zero_means(key) {
+                    Some(why) => Err(format!("0 {why}")),
+                    None => Ok(d),
+                },
+                Some(d) => Ok(d),
+            });
+            if let Some(d) = d {
+                out.insert(key.to_string(), d);
+            }
+        }
+        out
+    }
+
+    fn preflight(&mut self, item: Option<&Item>) -> Preflight {
+        let mut ignore = Vec::new();
+        let Some(item) = item else {
+            return Preflight { ignore };
+        };
+        let Some(t) = as_table_like(item) else {
+            self.type_error(item, "preflight", "a table");
+            return Preflight { ignore };
+        };
+        self.check_keys(&t, PREFLIGHT_KEYS, "[preflight]");
+        let allow_all = self.opt_bool(&t, "allow_ignore_all").unwrap_or(false);
+        let mut all_span = None;
+        if let Some(item) = t.get("ignore") {
+            for (name, span) in self.str_array(item, "preflight.ignore") {
+                let lower = name.to_ascii_lowercase();
+                if lower.is_empty() || lower.contains(',') || lower.contains(char::is_whitespace) {
+                    self.error(
+                        span,
+                        format!("`{name}` is not a preflight check name"),
+                        Some(
+                            "give one kubeadm check name per string, e.g. \"Swap\" or \"NumCPU\""
+                                .into(),
+                        ),
+                    );
+                    continue;
+                }
+                if lower == "all" {
+                    all_span = Some(span);
+                }
+                ignore.push(lower);
+            }
+        }
+        if let Some(span) = all_span {
+            if !allow_all {
+                self.error(
+                    span.clone(),
+                    "preflight.ignore = [\"all\"] hides every kubeadm preflight error (goldentooth's Ansible did this and it hid real failures)".into(),
+                    Some("name the checks to ignore, or opt in explicitly with allow_ignore_all = true".into()),
+                );
+            } else if ignore.len() > 1 {
+                self.error(
+                    span,
+                    "`all` together with other check names: kubeadm refuses this (\"don't specify individual checks if 'all' is used\")".into(),
+                    Some("keep only \"all\" or only the named checks".into()),
+                );
+            }
+        }
+        ignore.sort();
+        ignore.dedup();
+        Preflight { ignore }
+    }
+}
+
+fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    s.parse::<IpAddr>()
+        .map_err(|_| format!("`{s}` is not an IP address; write e.g. \"10.4.0.11\""))
+}
+
+fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    let net: ipnet::IpNet = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a CIDR; write e.g. \"192.168.0.0/16\""))?;
+    if net.trunc() != net {
+        return Err(format!(
+            "`{s}` has host bits set; did you mean \"{}\"?",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+fn parse_arch(s: &str) -> Result<Arch, String> {
+    Arch::parse(s).ok_or_else(|| {
+        format!(
+            "arch `{s}` is not valid; write one of {}",
+            Arch::ALL.map(Arch::as_str).join(", ")
+        )
+    })
+}

@@ -1,0 +1,276 @@
+//! Reading toml_edit's document: tables and inline tables alike, and typed
+//! values whose type errors are reported with their place.
+
+use crate::spec::load::Loader;
+use std::ops::Range;
+use toml_edit::Item;
+
+impl Loader<'_> {
+    pub(in crate::spec) fn type_error(&mut self, item: &Item, what: &str, expected: &str) {
+        self.error(
+            value_span(Some(item)),
+            format!("`{what}` must be {expected}, not {}", type_name(item)),
+            None,
+        );
+    }
+
+    /// The value of `key` if present and of the type `read` accepts; a
+    /// value of another type is reported as not being `expected`.
+    fn opt_typed<T>(
+        &mut self,
+        t: &dyn TableLike,
+        key: &str,
+        expected: &str,
+        read: impl FnOnce(&Item) -> Option<T>,
+    ) -> Option<T> {
+        let item = t.get(key)?;
+        let value = read(item);
+        if value.is_none() {
+            self.type_error(item, key, expected);
+        }
+        value
+    }
+
+    pub(in crate::spec) fn opt_str(&mut self, t: &dyn TableLike, key: &str) -> Option<String> {
+        self.opt_typed(t, key, "a string", |i| i.as_str().map(str::to_string))
+    }
+
+    pub(in crate::spec) fn opt_bool(&mut self, t: &dyn TableLike, key: &str) -> Option<bool> {
+        self.opt_typed(t, key, "true or false", Item::as_bool)
+    }
+
+    pub(in crate::spec) fn req_str(
+        &mut self,
+        t: &dyn TableLike,
+        key: &str,
+        what: &str,
+    ) -> Option<String> {
+        if t.get(key).is_none() {
+            let span = t.span().unwrap_or(0..0);
+            self.error(
+                span.start..span.start,
+                format!("missing `{key}` in {what}"),
+                Some(format!("add {key} = ... to {what}")),
+            );
+            return None;
+        }
+        self.opt_str(t, key)
+    }
+
+    pub(in crate::spec) fn opt_parsed<T>(
+        &mut self,
+        t: &dyn TableLike,
+        key: &str,
+        what: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let s = self.opt_str(t, key)?;
+        match parse(&s) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let span = value_span(t.get(key));
+                self.error(span, format!("{key} in {what}: {e}"), None);
+                None
+            }
+        }
+    }
+
+    pub(in crate::spec) fn req_parsed<T>(
+        &mut self,
+        t: &dyn TableLike,
+        key: &str,
+        what: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        if t.get(key).is_none() {
+            // Reports the missing key.
+            return self.req_str(t, key, what).and(None);
+        }
+        self.opt_parsed(t, key, what, parse)
+    }
+
+    pub(in crate::spec) fn str_array(
+        &mut self,
+        item: &Item,
+        what: &str,
+    ) -> Vec<(String, Range<usize>)> {
+        let Some(arr) = item.as_array() else {
+            self.type_error(item, what, "an array of strings");
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for v in arr.iter() {
+            let span = v.span().unwrap_or(0..0);
+            match v.as_str() {
+                Some(s) => out.push((s.to_string(), span)),
+                None => self.error(
+                    span,
+                    format!("`{what}` must contain only strings, not {}", v.type_name()),
+                    None,
+                ),
+            }
+        }
+        out
+    }
+}
+
+/// Tables and inline tables alike.
+pub(in crate::spec) trait TableLike {
+    fn get(&self, key: &str) -> Option<&Item>;
+    fn span(&self) -> Option<Range<usize>>;
+    fn key_span(&self, key: &str) -> Option<Range<usize>>;
+    fn keys_with_spans(&self) -> Vec<(String, Option<Range<usize>>)>;
+    /// (key, key span, value) in file order.
+    fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item)>;
+}
+
+impl TableLike for &toml_edit::Table {
+    fn get(&self, key: &str) -> Option<&Item> {
+        toml_edit::Table::get(self, key)
+    }
+    fn span(&self) -> Option<Range<usize>> {
+        toml_edit::Table::span(self)
+    }
+    fn key_span(&self, key: &str) -> Option<Range<usize>> {
+        self.key(key).and_then(|k| k.span())
+    }
+    fn keys_with_spans(&self) -> Vec<(String, Option<Range<usize>>)> {
+        self.iter()
+            .map(|(k, _)| (k.to_string(), self.key_span(k)))
+            .collect()
+    }
+    fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item)> {
+        let mut v: Vec<_> = self
+            .iter()
+            .map(|(k, i)| (k.to_string(), self.key_span(k), i))
+            .collect();
+        v.sort_by_key(|(_, span, item)| item_pos(span, item));
+        v
+    }
+}
+
+/// Position of a table in the file: dotted/implicit tables have no span of their own.
+fn item_pos(key_span: &Option<Range<usize>>, item: &Item) -> usize {
+    item.as_table()
+        .and_then(|t| t.span())
+        .map(|s| s.start)
+        .or_else(|| key_span.as_ref().map(|s| s.start))
+        .unwrap_or(usize::MAX)
+}
+
+/// An inline table with its values wrapped as Items, so both kinds read alike.
+pub(in crate::spec) struct InlineTableView {
+    span: Option<Range<usize>>,
+    items: Vec<(String, Option<Range<usize>>, Item)>,
+}
+
+impl TableLike for InlineTableView {
+    fn get(&self, key: &str) -> Option<&Item> {
+        self.items
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, _, i)| i)
+    }
+    fn span(&self) -> Option<Range<usize>> {
+        self.span.clone()
+    }
+    fn key_span(&self, key: &str) -> Option<Range<usize>> {
+        self.items
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .and_then(|(_, s, _)| s.clone())
+    }
+    fn keys_with_spans(&self) -> Vec<(String, Option<Range<usize>>)> {
+        self.items
+            .iter()
+            .map(|(k, s, _)| (k.clone(), s.clone()))
+            .collect()
+    }
+    fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item)> {
+        self.items
+            .iter()
+            .map(|(k, s, i)| (k.clone(), s.clone(), i))
+            .collect()
+    }
+}
+
+/// A table or an inline table, read alike.
+pub(in crate::spec) enum AnyTable<'a> {
+    Table(&'a toml_edit::Table),
+    Inline(InlineTableView),
+}
+
+impl TableLike for AnyTable<'_> {
+    fn get(&self, key: &str) -> Option<&Item> {
+        match self {
+            AnyTable::Table(t) => t.get(key),
+            AnyTable::Inline(v) => v.get(key),
+        }
+    }
+    fn span(&self) -> Option<Range<usize>> {
+        match self {
+            AnyTable::Table(t) => TableLike::span(t),
+            AnyTable::Inline(v) => v.span(),
+        }
+    }
+    fn key_span(&self, key: &str) -> Option<Range<usize>> {
+        match self {
+            AnyTable::Table(t) => t.key_span(key),
+            AnyTable::Inline(v) => v.key_span(key),
+        }
+    }
+    fn keys_with_spans(&self) -> Vec<(String, Option<Range<usize>>)> {
+        match self {
+            AnyTable::Table(t) => t.keys_with_spans(),
+            AnyTable::Inline(v) => v.keys_with_spans(),
+        }
+    }
+    fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item)> {
+        match self {
+            AnyTable::Table(t) => t.entries(),
+            AnyTable::Inline(v) => v.entries(),
+        }
+    }
+}
+
+pub(in crate::spec) fn as_table_like(item: &Item) -> Option<AnyTable<'_>> {
+    if let Some(t) = item.as_table() {
+        return Some(AnyTable::Table(t));
+    }
+    let it = item.as_inline_table()?;
+    Some(AnyTable::Inline(InlineTableView {
+        span: it.span(),
+        items: it
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    it.key(k).and_then(|key| key.span()),
+                    Item::Value(v.clone()),
+                )
+            })
+            .collect(),
+    }))
+}
+
+pub(in crate::spec) fn value_span(item: Option<&Item>) -> Range<usize> {
+    item.and_then(|i| i.span()).unwrap_or(0..0)
+}
+
+fn type_name(item: &Item) -> &'static str {
+    match item {
+        Item::None => "nothing",
+        Item::Value(v) => match v.type_name() {
+            "string" => "a string",
+            "integer" => "an integer",
+            "float" => "a float",
+            "boolean" => "a boolean",
+            "datetime" => "a datetime",
+            "array" => "an array",
+            "inline table" => "an inline table",
+            other => other,
+        },
+        Item::Table(_) => "a table",
+        Item::ArrayOfTables(_) => "an array of tables",
+    }
+}
