@@ -2,8 +2,6 @@
 //! node_exporter's textfile collector reads it: it fails on anything the
 //! format does not allow, so that a test can say "this file is valid".
 
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,12 +1,10 @@
 //! Snapshots (insta, in snapshots/) of the rendered plan, text and JSON, over
 //! the matrix of recorded observations in tests/fixtures/facts/.
 
-#[path = "support/secrets.rs"]
-mod secrets;
+use crate::support::secrets::has_secret;
 use gt::facts::Observed;
 use gt::plan::{plan, PlanOptions};
 use gt::render::{plan_json, plan_text, Style};
-use secrets::has_secret;
 use std::path::Path;
 
 fn root() -> &'static Path {

@@ -2,9 +2,6 @@
 //! this gt: their command lines run, and every metric the alert rules read is
 //! one gt writes.
 
-#[path = "support/promtext.rs"]
-mod promtext;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -61,7 +58,7 @@ fn the_crontab_line_runs_and_writes_the_textfile_quietly() {
     let out = run_example_command(command, &prom);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
-    promtext::parse(&std::fs::read_to_string(&prom).unwrap()).unwrap();
+    crate::support::promtext::parse(&std::fs::read_to_string(&prom).unwrap()).unwrap();
 }
 
 #[test]
@@ -97,7 +94,8 @@ fn every_metric_the_alert_rules_read_is_one_gt_writes() {
         &prom,
     );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let samples = promtext::parse(&std::fs::read_to_string(&prom).unwrap()).unwrap();
+    let samples =
+        crate::support::promtext::parse(&std::fs::read_to_string(&prom).unwrap()).unwrap();
     let rules = example("gt-alerts.yml");
     let mut read = Vec::new();
     for (i, _) in rules.match_indices("gt_") {
@@ -124,7 +122,8 @@ fn every_metric_the_alert_rules_read_is_one_gt_writes() {
     for (i, _) in rules.match_indices("kind=\"") {
         let kind: String = rules[i + 6..].chars().take_while(|c| *c != '"').collect();
         assert!(
-            promtext::value_of(&samples, "gt_drift_items", &[("kind", &kind)]).is_some(),
+            crate::support::promtext::value_of(&samples, "gt_drift_items", &[("kind", &kind)])
+                .is_some(),
             "no gt_drift_items{{kind=\"{kind}\"}}"
         );
     }
@@ -133,20 +132,38 @@ fn every_metric_the_alert_rules_read_is_one_gt_writes() {
 /// The strict reader the textfile tests rely on (tests/support/promtext.rs).
 #[test]
 fn the_reader_refuses_what_the_format_forbids() {
-    assert!(promtext::parse("a 1\n").is_ok());
-    assert!(promtext::parse("a{b=\"x\\\"y\"} 1\n").is_ok());
-    assert!(promtext::parse("a 1").is_err(), "no final newline");
-    assert!(promtext::parse("1a 1\n").is_err(), "bad name");
-    assert!(promtext::parse("a{b=x} 1\n").is_err(), "unquoted value");
-    assert!(promtext::parse("a one\n").is_err(), "bad value");
+    assert!(crate::support::promtext::parse("a 1\n").is_ok());
+    assert!(crate::support::promtext::parse("a{b=\"x\\\"y\"} 1\n").is_ok());
     assert!(
-        promtext::parse("a 1\nb 1\na{x=\"1\"} 1\n").is_err(),
+        crate::support::promtext::parse("a 1").is_err(),
+        "no final newline"
+    );
+    assert!(
+        crate::support::promtext::parse("1a 1\n").is_err(),
+        "bad name"
+    );
+    assert!(
+        crate::support::promtext::parse("a{b=x} 1\n").is_err(),
+        "unquoted value"
+    );
+    assert!(
+        crate::support::promtext::parse("a one\n").is_err(),
+        "bad value"
+    );
+    assert!(
+        crate::support::promtext::parse("a 1\nb 1\na{x=\"1\"} 1\n").is_err(),
         "family split"
     );
-    assert!(promtext::parse("a 1\na 1\n").is_err(), "duplicate series");
     assert!(
-        promtext::parse("a 1\n# TYPE a gauge\n").is_err(),
+        crate::support::promtext::parse("a 1\na 1\n").is_err(),
+        "duplicate series"
+    );
+    assert!(
+        crate::support::promtext::parse("a 1\n# TYPE a gauge\n").is_err(),
         "TYPE after samples"
     );
-    assert!(promtext::parse("a{b=\"\\t\"} 1\n").is_err(), "bad escape");
+    assert!(
+        crate::support::promtext::parse("a{b=\"\\t\"} 1\n").is_err(),
+        "bad escape"
+    );
 }

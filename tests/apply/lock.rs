@@ -2,13 +2,11 @@
 //! naming the holder, leases that expire and are renewed, the fallback lock
 //! host, racing takers, and `gt unlock`.
 
-#[path = "support/lab.rs"]
-mod lab_support;
-
+use crate::support::gt::GT;
+use crate::support::lab::{Lab, Transport};
 use gt::apply::lock::{self, LockError};
 use gt::spec::Spec;
 use gt::transport::{Hosts, TransportOptions};
-use lab_support::{Lab, Transport};
 use std::time::{Duration, Instant};
 
 /// What a test needs to talk to the lab as gt does: the lab's spec, a runtime.
@@ -115,10 +113,12 @@ fn a_second_acquire_is_refused_at_once_naming_the_holder() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn over_ssh_a_second_apply_is_refused_naming_the_holder_until_release() {
-    let Some(lab) = Lab::up(Transport::Ssh).speed(0.001).start_or_skip() else {
-        return;
-    };
+    let lab = Lab::up(Transport::Ssh).speed(0.001).start();
     let op = Operator::of(&lab);
     let (first, second) = (op.hosts(), op.hosts());
     let held = op.acquire(&first, "over-ssh", LONG).unwrap();
@@ -195,7 +195,7 @@ fn renewal_notices_that_the_lock_was_taken_away() {
     let held = op
         .acquire(&op.hosts(), "unlocked-under-me", Duration::from_secs(2))
         .unwrap();
-    lab.gt(&["unlock", "--yes"]).assert_ok();
+    lab.gt(&["unlock", "--yes"]).success();
     // Renewals come every 500 ms; a bound only so that a broken renewal fails the test.
     let mut lost = held.watch_lost();
     op.rt
@@ -256,8 +256,8 @@ fn with_the_bootstrap_node_down_the_lock_lands_on_the_next_control_plane() {
         "the newcomer let bettley go"
     );
     lab.gt(&["unlock"])
-        .assert_code(1)
-        .assert_stdout_contains("The apply lock of cluster goldentooth is on cargyll (");
+        .status(1)
+        .stdout_contains("The apply lock of cluster goldentooth is on cargyll (");
     op.rt.block_on(held.release()).unwrap();
 }
 
@@ -280,7 +280,7 @@ fn no_reachable_control_plane_names_each_one_and_why() {
     for cp in ["bettley: ", "; cargyll: ", "; dalt: "] {
         assert!(message.contains(cp), "{message}");
     }
-    lab.gt(&["unlock"]).assert_code(1).assert_stderr_contains(
+    lab.gt(&["unlock"]).status(1).stderr_contains(
         "error: cannot look for the apply lock of cluster goldentooth: no control plane could be reached (",
     );
 }
@@ -352,7 +352,7 @@ fn a_taker_that_died_mid_takeover_blocks_takeovers_until_gt_unlock() {
     let message = err.to_string();
     assert!(matches!(err, LockError::Contended { .. }), "{message}");
     assert!(message.ends_with("remove it with gt unlock"), "{message}");
-    lab.gt(&["unlock", "--yes"]).assert_ok();
+    lab.gt(&["unlock", "--yes"]).success();
     let held = op.acquire(&op.hosts(), "next", LONG).unwrap();
     op.rt.block_on(held.release()).unwrap();
     let left: Vec<_> = std::fs::read_dir(&gt_dir).unwrap().flatten().collect();
@@ -386,24 +386,24 @@ fn gt_unlock_shows_the_holder_refuses_without_a_terminal_and_removes_with_yes() 
 
     let refused = lab.gt(&["unlock"]);
     refused
-        .assert_code(1)
-        .assert_stdout_contains("The apply lock of cluster goldentooth is on bettley (")
-        .assert_stdout_contains(&format!("pid:      {}\n", std::process::id()))
-        .assert_stdout_contains("run:      stuck-run\n")
-        .assert_stdout_contains(" ago)\n")
-        .assert_stderr_contains("run `gt unlock --yes` to remove the lock shown above");
+        .status(1)
+        .stdout_contains("The apply lock of cluster goldentooth is on bettley (")
+        .stdout_contains(&format!("pid:      {}\n", std::process::id()))
+        .stdout_contains("run:      stuck-run\n")
+        .stdout_contains(" ago)\n")
+        .stderr_contains("run `gt unlock --yes` to remove the lock shown above");
     assert!(lock_file(&lab, "bettley").exists(), "{refused}");
 
     lab.gt(&["unlock", "--yes"])
-        .assert_ok()
-        .assert_stdout_contains("holder:   ")
-        .assert_stdout_contains("Removed the apply lock of cluster goldentooth from bettley.");
+        .success()
+        .stdout_contains("holder:   ")
+        .stdout_contains("Removed the apply lock of cluster goldentooth from bettley.");
     assert!(!lock_file(&lab, "bettley").exists());
     // The apply whose lock was removed learns it when it releases.
     let lost = op.rt.block_on(held.release()).unwrap_err();
     assert!(matches!(lost, LockError::Lost { .. }), "{lost}");
 
-    lab.gt(&["unlock"]).assert_ok().assert_stdout_contains(
+    lab.gt(&["unlock"]).success().stdout_contains(
         "No apply lock is held for cluster goldentooth (looked on bettley, cargyll, dalt).",
     );
 }
@@ -438,11 +438,7 @@ fn gt_unlock_on_a_terminal_removes_only_after_yes() {
 fn on_a_terminal(lab: &Lab, answer: &str) -> String {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let line = format!(
-        "{} --config {} unlock",
-        lab_support::GT,
-        lab.config().display()
-    );
+    let line = format!("{} --config {} unlock", GT, lab.config().display());
     let mut child = Command::new("script")
         .args(["-q", "-e", "-c", &line, "/dev/null"])
         .stdin(Stdio::piped())
@@ -476,9 +472,9 @@ fn a_lock_file_gt_cannot_read_is_reported_where_it_is_and_gt_unlock_removes_it()
     );
     assert!(message.contains("remove it with `gt unlock`"), "{message}");
     lab.gt(&["unlock", "--yes"])
-        .assert_ok()
-        .assert_stdout_contains("is not a lock gt can read")
-        .assert_stdout_contains("  not a lock\n")
-        .assert_stdout_contains("Removed the apply lock of cluster goldentooth from bettley.");
+        .success()
+        .stdout_contains("is not a lock gt can read")
+        .stdout_contains("  not a lock\n")
+        .stdout_contains("Removed the apply lock of cluster goldentooth from bettley.");
     assert!(!file.exists());
 }
