@@ -14,7 +14,7 @@ use gt::plan::saved::{fingerprint, observation_lines, DiffLine, SavedPlan};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-const ADMIN: &str = "--kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
+use crate::support::kube::{apply_cni, kubeadm_init, ADMIN};
 
 fn config() -> String {
     root().join("cluster.toml").to_string_lossy().into_owned()
@@ -189,18 +189,10 @@ fn a_saved_plan_goes_stale_on_the_lab_saying_exactly_what_changed() {
     // A cluster of one control plane, so that there are Nodes to observe.
     lab.run(
         "bettley",
-        &format!(
-            "kubeadm init --control-plane-endpoint={} --kubernetes-version=stable-1.32 \
-             --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs --skip-token-print",
-            lab.endpoint()
-        ),
+        &format!("{} --skip-token-print", kubeadm_init(&lab.endpoint())),
     )
     .success();
-    lab.run(
-        "bettley",
-        &format!("kubectl {ADMIN} apply -f https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml"),
-    )
-    .success();
+    lab.run("bettley", &apply_cni()).success();
     eventually_within("bettley is Ready and the API ready", PATIENCE, || {
         let o = observe(&lab);
         o.cluster.api.ready

@@ -11,7 +11,7 @@ use crate::support::promtext::{value_of, Sample};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-const ADMIN: &str = "--kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
+use crate::support::kube::ADMIN;
 
 fn kubectl(lab: &Lab, args: &str) {
     lab.run("bettley", &format!("kubectl {ADMIN} {args}"))

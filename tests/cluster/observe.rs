@@ -8,6 +8,7 @@ use crate::support::wait::eventually_within;
 const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 use crate::support::gt::{Output, Test};
+use crate::support::kube::{apply_cni, kubeadm_init, KUBECTL};
 use crate::support::lab::{Lab, Transport};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -427,17 +428,9 @@ fn status_follows_a_manual_bootstrap_over_ssh() {
     }
 
     let endpoint = lab.endpoint();
-    lab.ssh(
-        "bettley",
-        &format!(
-            "kubeadm init --control-plane-endpoint={endpoint} --kubernetes-version=stable-1.32 \
-             --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs"
-        ),
-    )
-    .success();
-    let admin = "--kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
+    lab.ssh("bettley", &kubeadm_init(&endpoint)).success();
     eventually_within("the API server answers", PATIENCE, || {
-        lab.ssh("bettley", &format!("kubectl {admin} get --raw /readyz"))
+        lab.ssh("bettley", &format!("{KUBECTL} get --raw /readyz"))
             .succeeded()
     });
     let key_out = lab.ssh("bettley", "kubeadm init phase upload-certs --upload-certs");
@@ -462,11 +455,7 @@ fn status_follows_a_manual_bootstrap_over_ssh() {
     {
         join_retrying(&lab, w, join.stdout.trim());
     }
-    lab.ssh(
-        "bettley",
-        &format!("kubectl {admin} apply -f https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml"),
-    )
-    .success();
+    lab.ssh("bettley", &apply_cni()).success();
 
     eventually_within("every node is Ready in gt status", PATIENCE, || {
         status_json(&lab).iter().all(|r| r["ready"] == "True")

@@ -9,7 +9,7 @@ const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
 
 use crate::support::lab::{Lab, Transport};
 
-const ADMIN: &str = "--kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
+use crate::support::kube::{apply_cni, kubeadm_init, ADMIN};
 
 #[track_caller]
 /// The gate by hand: the endpoint and every joined control plane's own API server ready.
@@ -35,18 +35,10 @@ fn gate(lab: &Lab, control_planes: &[&str]) {
 fn bootstrap(lab: &Lab) {
     lab.run(
         "bettley",
-        &format!(
-            "kubeadm init --control-plane-endpoint={} --kubernetes-version=stable-1.32 \
-             --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs --skip-token-print",
-            lab.endpoint()
-        ),
+        &format!("{} --skip-token-print", kubeadm_init(&lab.endpoint())),
     )
     .success();
-    lab.run(
-        "bettley",
-        &format!("kubectl {ADMIN} apply -f https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml"),
-    )
-    .success();
+    lab.run("bettley", &apply_cni()).success();
     let key = lab.run("bettley", "kubeadm init phase upload-certs --upload-certs");
     key.success();
     let key = key.stdout.lines().nth(2).unwrap().trim().to_string();

@@ -3,6 +3,7 @@
 
 use crate::support::components::require_haproxy;
 use crate::support::gt::{goldentooth, Test, GT};
+use crate::support::kube::kubeadm_init;
 use crate::support::lab::{pid_alive, recorded_pids, Lab, LabLock, Transport};
 use crate::support::wait::eventually_some;
 use std::io::{Read, Write};
@@ -213,12 +214,7 @@ fn api_servers_answer_http_once_they_run_and_haproxy_balances_over_them() {
         None,
         "no API server on bettley before kubeadm init"
     );
-    lab.run(
-        "bettley",
-        "kubeadm init --control-plane-endpoint=127.4.0.10:6443 --kubernetes-version=stable-1.32 \
-         --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs",
-    )
-    .success();
+    lab.run("bettley", &kubeadm_init(&lab.endpoint())).success();
     for (path, verbose) in [
         ("/readyz", false),
         ("/readyz?verbose", true),
@@ -290,12 +286,7 @@ fn a_failed_start_stops_what_it_started_and_removes_the_directory() {
 #[test]
 fn kubelet_stopped_stops_the_hosts_kubelet_and_heal_starts_it_again() {
     let lab = Lab::up(Transport::Local).speed(0.0001).start();
-    lab.run(
-        "bettley",
-        "kubeadm init --control-plane-endpoint=127.4.0.10:6443 --kubernetes-version=stable-1.32 \
-         --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs",
-    )
-    .success();
+    lab.run("bettley", &kubeadm_init(&lab.endpoint())).success();
     lab.run("bettley", "systemctl is-active kubelet").success();
     lab.fault("bettley", &["kubelet-stopped"]);
     lab.run("bettley", "systemctl is-active kubelet")

@@ -2,15 +2,8 @@
 //! on bettley, mint a join command, join fenn with it, see fenn in
 //! `kubectl get nodes`, take the lab down and find nothing left behind.
 
+use crate::support::kube::kubeadm_init;
 use crate::support::lab::{pid_alive, processes_naming, recorded_pids, Lab, Transport};
-
-/// Goldentooth's `kubeadm init` flags (KUBEADM.md), with the lab's endpoint.
-fn kubeadm_init(endpoint: &str) -> String {
-    format!(
-        "kubeadm init --control-plane-endpoint={endpoint} --kubernetes-version=stable-1.32 \
-         --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs"
-    )
-}
 
 const GET_NODES: &str =
     "kubectl --kubeconfig \"$GT_HOST_ROOT/etc/kubernetes/admin.conf\" get nodes -o json";

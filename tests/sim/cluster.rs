@@ -6,7 +6,7 @@ use crate::support::wait::eventually;
 use gt::lab::sim::host::Host;
 use gt::lab::sim::latency::Op;
 
-const KUBECTL: &str = "kubectl --kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
+use crate::support::kube::KUBECTL;
 
 fn state(lab: &SimLab) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(lab.dir().join("state.json")).unwrap()).unwrap()

@@ -4,7 +4,7 @@
 use crate::support::sim::{SimLab, ENDPOINT};
 use crate::support::wait::eventually;
 
-const ADMIN: &str = "--kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
+use crate::support::kube::ADMIN;
 
 fn is_hex64(s: &str) -> bool {
     s.len() == 64

@@ -4,7 +4,7 @@
 use crate::support::sim::{SimLab, ENDPOINT};
 use crate::support::wait::eventually;
 
-const KUBECTL: &str = "kubectl --kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
+use crate::support::kube::{apply_cni, KUBECTL};
 
 /// A cluster with bettley initialised and fenn joined as a worker.
 fn small_cluster() -> SimLab {
@@ -135,7 +135,7 @@ fn unknown_node_is_not_found() {
 fn cni_apply_makes_nodes_ready_after_a_delay() {
     let lab = small_cluster();
     lab.on("bettley")
-        .run(&format!("{KUBECTL} apply -f https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml"))
+        .run(&apply_cni())
         .success()
         .stdout_contains("daemonset.apps/calico-node created\n");
     eventually("bettley and fenn Ready", || {
@@ -148,7 +148,7 @@ fn cni_apply_makes_nodes_ready_after_a_delay() {
         n["spec"]
     );
     lab.on("bettley")
-        .run(&format!("{KUBECTL} apply -f https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml"))
+        .run(&apply_cni())
         .success()
         .stdout_contains("daemonset.apps/calico-node unchanged\n");
     lab.on("bettley")

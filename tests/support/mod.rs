@@ -5,6 +5,7 @@ pub mod components;
 pub mod config;
 pub mod events;
 pub mod gt;
+pub mod kube;
 pub mod lab;
 pub mod promtext;
 pub mod secrets;

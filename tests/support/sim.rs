@@ -2,6 +2,7 @@
 //! `SimLab::goldentooth().on("fenn").run("kubeadm join ...").success().stdout_contains(..)`.
 
 use super::gt::{Output, Test, GT};
+use super::kube::{apply_cni, kubeadm_init, KUBECTL};
 use super::wait::eventually;
 use gt::lab::sim::log::LogEntry;
 use gt::lab::topology::{Faults, LabNode, LabTopology};
@@ -116,7 +117,7 @@ impl SimLab {
     pub fn nodes_json(&self) -> serde_json::Value {
         let out = self
             .on("bettley")
-            .run("kubectl --kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf get nodes -o json")
+            .run(&format!("{KUBECTL} get nodes -o json"))
             .success();
         serde_json::from_str(&out.stdout).expect("kubectl printed JSON")
     }
@@ -134,13 +135,7 @@ impl SimLab {
 
     /// `kubeadm init` with goldentooth's flags on bettley, then waits for its API server.
     pub fn init(&self) -> Output {
-        let out = self
-            .on("bettley")
-            .run(&format!(
-                "kubeadm init --control-plane-endpoint={ENDPOINT} --kubernetes-version=stable-1.32 \
-                 --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs"
-            ))
-            .success();
+        let out = self.on("bettley").run(&kubeadm_init(ENDPOINT)).success();
         self.wait_api_ready();
         out
     }
@@ -148,7 +143,7 @@ impl SimLab {
     pub fn wait_api_ready(&self) {
         eventually("the API server is ready through the endpoint", || {
             self.on("bettley")
-                .run("kubectl --kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf get --raw /readyz")
+                .run(&format!("{KUBECTL} get --raw /readyz"))
                 .succeeded()
         });
     }
@@ -181,9 +176,7 @@ impl SimLab {
     }
 
     pub fn apply_cni(&self) {
-        self.on("bettley")
-            .run("kubectl --kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf apply -f https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml")
-            .success();
+        self.on("bettley").run(&apply_cni()).success();
     }
 
     /// The Node's Ready condition, as `kubectl get nodes -o json` shows it.
