@@ -99,7 +99,7 @@ fn log_marks(lab: &Lab) -> Vec<(String, usize)> {
         .collect()
 }
 
-/// The "done when", over real SSH: a cron run on a converged lab
+/// Drift as cron runs it, over real SSH: a cron run on a converged lab
 /// exits 0 with metrics; a removed label and a stopped kubelet make it exit
 /// 2 naming both; `gt apply` repairs both; drift is 0 again.
 #[test]

@@ -5,13 +5,14 @@
 use crate::support::wait::eventually_within;
 
 /// How long this file waits for the lab to get somewhere.
-const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+const PATIENCE: Duration = Duration::from_secs(60);
 
 use crate::support::gt::{Output, Test};
 use crate::support::kube::{apply_cni, kubeadm_init, KUBECTL};
 use crate::support::lab::{Lab, Transport};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 fn ssh_lab() -> Lab {
     Lab::up(Transport::Ssh).speed(0.001).start()
@@ -391,23 +392,17 @@ fn status_json(lab: &Lab) -> Vec<serde_json::Value> {
 /// Runs a join; again (bounded) when the endpoint refused the connection: the
 /// lab's endpoint has been seen refusing for a moment while control planes join.
 fn join_retrying(lab: &Lab, node: &str, join: &str) {
-    for _ in 0..5 {
+    eventually_within(&format!("{node} joins"), Duration::from_secs(5), || {
         let r = lab.ssh(node, join);
-        if r.succeeded() {
-            return;
+        if !r.succeeded() {
+            assert!(r.stderr.contains("connection refused"), "{node}: {r}");
         }
-        assert!(r.stderr.contains("connection refused"), "{node}: {r}");
-        eprintln!(
-            "{node}: the endpoint refused the join; retrying: {}",
-            r.stderr.trim()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
-    panic!("{node} never joined");
+        r.succeeded()
+    });
 }
 
-/// The done-when: `gt status` shows every node correctly before and
-/// after a bootstrap done by hand over ssh, with the simulated kubeadm.
+/// `gt status` shows every node correctly before and after a bootstrap done
+/// by hand over ssh, with the simulated kubeadm.
 #[test]
 #[cfg_attr(
     not(any(has_sshd, ci)),

@@ -1,4 +1,4 @@
-//! Issue 3's done-when, over both transports: bring a lab up, `kubeadm init`
+//! A lab's whole life, over both transports: bring a lab up, `kubeadm init`
 //! on bettley, mint a join command, join fenn with it, see fenn in
 //! `kubectl get nodes`, take the lab down and find nothing left behind.
 

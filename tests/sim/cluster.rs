@@ -7,6 +7,7 @@ use gt::lab::sim::host::Host;
 use gt::lab::sim::latency::Op;
 
 use crate::support::kube::KUBECTL;
+use std::io::{BufRead, BufReader, Read};
 
 fn state(lab: &SimLab) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(lab.dir().join("state.json")).unwrap()).unwrap()
@@ -239,15 +240,29 @@ fn a_join_that_starts_before_the_api_server_is_up_waits_for_it_as_kubeadm_retrie
     lab.init();
     let join = lab.join_command();
     lab.set_fault("bettley", |f| f.apiserver_down = true);
-    std::thread::scope(|s| {
-        // Discovery times out after 300 s × 0.01 = 3 s; the API server is back well before.
-        let joining = s.spawn(|| lab.on("fenn").env("GT_LAB_SPEED", "0.01").run(&join));
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        lab.set_fault("bettley", |f| f.apiserver_down = false);
-        joining
-            .join()
-            .unwrap()
-            .success()
-            .stdout_contains("This node has joined the cluster:");
-    });
+    // Discovery times out after 300 s × 0.01 = 3 s and retries every 50 ms;
+    // the API server comes back once the join is under way.
+    let mut joining = lab.on("fenn").env("GT_LAB_SPEED", "0.01").spawn(&join);
+    let mut stdout = BufReader::new(joining.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("[preflight] Running pre-flight checks") {
+        line.clear();
+        let n = stdout.read_line(&mut line).unwrap();
+        assert!(n > 0, "the join ended before its preflight");
+    }
+    lab.set_fault("bettley", |f| f.apiserver_down = false);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    joining
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = joining.wait().unwrap();
+    assert!(
+        status.success() && rest.contains("This node has joined the cluster:"),
+        "{rest}\n{stderr}"
+    );
 }

@@ -6,7 +6,7 @@
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const GT: &str = env!("CARGO_BIN_EXE_gt");
@@ -106,6 +106,18 @@ impl Test {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// Starts the program with its output piped, for a test that reacts to
+    /// what it prints while it runs.
+    pub fn spawn(mut self) -> Child {
+        assert!(self.stdin.is_none(), "spawn takes no stdin text");
+        self.command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", self.command))
     }
 
     /// Runs to completion, or kills the program at the timeout.

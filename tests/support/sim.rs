@@ -218,6 +218,18 @@ impl OnHost<'_> {
 
     /// Runs `cmd` through `sh -c` as the lab runs a host's commands.
     pub fn run(self, cmd: &str) -> Output {
+        let node = self.node.clone();
+        let mut out = self.command(cmd).run();
+        out.what = format!("[{node}] {cmd}");
+        out
+    }
+
+    /// Starts `cmd` as `run` does, without waiting for it.
+    pub fn spawn(self, cmd: &str) -> std::process::Child {
+        self.command(cmd).spawn()
+    }
+
+    fn command(self, cmd: &str) -> Test {
         let path = format!(
             "{}:{}",
             self.lab.dir().join("bin").display(),
@@ -237,8 +249,6 @@ impl OnHost<'_> {
         if let Some(input) = &self.stdin {
             test = test.stdin(input);
         }
-        let mut out = test.run();
-        out.what = format!("[{}] {cmd}", self.node);
-        out
+        test
     }
 }
