@@ -114,24 +114,3 @@ fn every_metric_the_alert_rules_read_is_one_gt_writes() {
         );
     }
 }
-
-/// The strict reader the textfile tests rely on (tests/support/promtext.rs).
-#[test]
-fn the_reader_refuses_what_the_format_forbids() {
-    assert!(promtext::parse("a 1\n").is_ok());
-    assert!(promtext::parse("a{b=\"x\\\"y\"} 1\n").is_ok());
-    assert!(promtext::parse("a 1").is_err(), "no final newline");
-    assert!(promtext::parse("1a 1\n").is_err(), "bad name");
-    assert!(promtext::parse("a{b=x} 1\n").is_err(), "unquoted value");
-    assert!(promtext::parse("a one\n").is_err(), "bad value");
-    assert!(
-        promtext::parse("a 1\nb 1\na{x=\"1\"} 1\n").is_err(),
-        "family split"
-    );
-    assert!(promtext::parse("a 1\na 1\n").is_err(), "duplicate series");
-    assert!(
-        promtext::parse("a 1\n# TYPE a gauge\n").is_err(),
-        "TYPE after samples"
-    );
-    assert!(promtext::parse("a{b=\"\\t\"} 1\n").is_err(), "bad escape");
-}
