@@ -11,6 +11,7 @@
 use crate::support::events::{apply_json, finished_at, recap, recap_row, started, started_at};
 use crate::support::gt::{goldentooth, Output, Test};
 use crate::support::lab::{Lab, Transport};
+use crate::support::sim::etcd_members;
 use crate::support::wait::eventually_some;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -52,19 +53,6 @@ fn kubectl_nodes(lab: &Lab, via: &str) -> Vec<String> {
     r.stdout
         .lines()
         .map(|l| l.trim_start_matches("node/").to_string())
-        .collect()
-}
-
-/// The simulated etcd's members, by name (what `etcdctl member list` would show).
-fn etcd_members(lab: &Lab) -> Vec<String> {
-    let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(lab.dir().join("state.json")).unwrap())
-            .unwrap();
-    state["etcd_members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap().to_string())
         .collect()
 }
 
@@ -326,7 +314,7 @@ fn an_unreachable_host_over_ssh_is_removed_and_reset_once_it_answers() {
 #[test]
 fn control_planes_leave_only_while_etcd_keeps_its_quorum() {
     let lab = converged(Transport::Local);
-    assert_eq!(etcd_members(&lab), ["bettley", "cargyll", "dalt"]);
+    assert_eq!(etcd_members(lab.dir()), ["bettley", "cargyll", "dalt"]);
 
     // bettley's kubelet is down: taking cargyll and dalt would leave etcd
     // one healthy member of two before the second removal.
@@ -349,7 +337,7 @@ fn control_planes_leave_only_while_etcd_keeps_its_quorum() {
     for cp in ["bettley", "cargyll", "dalt"] {
         assert!(calls(&lab, cp, "kubectl", &["drain"]).is_empty(), "{cp}");
     }
-    assert_eq!(etcd_members(&lab), ["bettley", "cargyll", "dalt"]);
+    assert_eq!(etcd_members(lab.dir()), ["bettley", "cargyll", "dalt"]);
     lab.fault("bettley", &["heal"]);
 
     // Its kubelet fine and its Node Ready, but its own API server fails
@@ -397,7 +385,7 @@ fn control_planes_leave_only_while_etcd_keeps_its_quorum() {
             < started_at(&events, "drain/dalt")
     );
     finished_at(&events, "reset/dalt", "succeeded");
-    assert_eq!(etcd_members(&lab), ["bettley", "cargyll", "eyrie"]);
+    assert_eq!(etcd_members(lab.dir()), ["bettley", "cargyll", "eyrie"]);
     assert_eq!(kubeadm_files(&lab, "dalt"), Vec::<String>::new());
     assert_converged_and_healthy(&swapped);
     assert_eq!(endpoint_readyz(&lab), (200, "ok".to_string()));
@@ -428,7 +416,7 @@ fn control_planes_leave_only_while_etcd_keeps_its_quorum() {
         ]
     );
     assert_eq!(recap(&events)["removed"], 2);
-    assert_eq!(etcd_members(&lab), ["cargyll"]);
+    assert_eq!(etcd_members(lab.dir()), ["cargyll"]);
     assert_eq!(
         kubectl_nodes(&lab, "cargyll"),
         ["cargyll", "erenford", "fenn"]
@@ -567,7 +555,7 @@ fn a_dead_control_plane_is_taken_out_before_its_replacement_exists() {
     assert_eq!(run.code, Some(0), "{run}");
     finished_at(&events, "delete-node/dalt", "succeeded");
     finished_at(&events, "reset/dalt", "succeeded");
-    assert_eq!(etcd_members(&lab), ["bettley", "cargyll"]);
+    assert_eq!(etcd_members(lab.dir()), ["bettley", "cargyll"]);
     assert_converged_and_healthy(&two);
     assert_eq!(endpoint_readyz(&lab), (200, "ok".to_string()));
 }

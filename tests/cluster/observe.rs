@@ -10,6 +10,7 @@ const PATIENCE: Duration = Duration::from_secs(60);
 use crate::support::gt::{Output, Test};
 use crate::support::kube::{apply_cni, kubeadm_init, KUBECTL};
 use crate::support::lab::{Lab, Transport};
+use crate::support::sim::WORKERS;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -278,20 +279,7 @@ fn exec_quotes_each_word_and_groups_output_in_file_order() {
         .lines()
         .map(|l| l.split(" | ").next().unwrap().trim().to_string())
         .collect();
-    assert_eq!(
-        workers,
-        vec![
-            "erenford",
-            "fenn",
-            "gardener",
-            "harlton",
-            "inchfield",
-            "jast",
-            "karstark",
-            "lipps",
-            "velaryon"
-        ]
-    );
+    assert_eq!(workers, WORKERS, "goldentooth's workers, in file order");
     assert!(
         run.stdout.lines().all(|l| l.ends_with(" | a b|$HOME")),
         "{run}"

@@ -1,7 +1,7 @@
 //! The simulated kubeadm against KUBEADM.md: init, upload-certs, tokens, join,
 //! preflight, discovery errors, reset.
 
-use crate::support::sim::{SimLab, ENDPOINT};
+use crate::support::sim::{etcd_members, SimLab, ENDPOINT};
 use crate::support::wait::eventually;
 
 use crate::support::kube::ADMIN;
@@ -509,19 +509,6 @@ fn control_plane_join_adds_an_etcd_member_and_an_api_server() {
     );
 }
 
-/// The simulated etcd's members, by name.
-fn etcd_members(lab: &SimLab) -> Vec<String> {
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(lab.dir().join("state.json")).unwrap())
-            .unwrap();
-    state["etcd_members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn reset_removes_the_files_and_etcd_member_but_not_the_node() {
     let lab = SimLab::goldentooth();
@@ -554,7 +541,7 @@ fn reset_removes_the_files_and_etcd_member_but_not_the_node() {
         .stdout_is("inactive\n");
     // The Node object stays (reset never deletes it) and is now unreachable.
     assert_eq!(lab.ready_status("cargyll"), "Unknown");
-    assert_eq!(etcd_members(&lab), ["bettley"]);
+    assert_eq!(etcd_members(lab.dir()), ["bettley"]);
     // A reset host joins again cleanly.
     lab.on("cargyll")
         .run(&lab.control_plane_join_command())
@@ -575,7 +562,7 @@ fn reset_of_a_control_plane_without_etcd_quorum_keeps_its_member_and_says_so() {
         .success()
         .stderr_contains("[reset] Failed to remove etcd member: etcdserver: re-configuration failed due to not enough started members, please manually remove this etcd member using etcdctl\n")
         .stdout_lacks("Deleted contents of the etcd data directory");
-    assert_eq!(etcd_members(&lab), ["bettley", "cargyll"]);
+    assert_eq!(etcd_members(lab.dir()), ["bettley", "cargyll"]);
     assert!(lab
         .host_file("cargyll", "/var/lib/etcd")
         .read_dir()

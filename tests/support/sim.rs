@@ -25,6 +25,19 @@ pub const WORKERS: &[&str] = &[
     "velaryon",
 ];
 
+/// The simulated etcd's members in the lab at `dir`, by name (what
+/// `etcdctl member list` would show).
+pub fn etcd_members(dir: &Path) -> Vec<String> {
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();
+    state["etcd_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 pub struct SimLab {
     dir: tempfile::TempDir,
 }
