@@ -1,7 +1,7 @@
 //! `gt validate`, `gt plan --facts`, `gt graph` as a user runs them: exit
 //! codes, config discovery, color rules, error locations.
 
-use crate::support::gt::{fixture, root, Test};
+use crate::support::gt::{fixture, root, Test, GT};
 use std::process::Command;
 
 #[test]
@@ -213,13 +213,9 @@ fn graph_draws_the_bootstrap_dag_without_facts_in_dot_and_mermaid() {
 /// Runs gt under a pseudo-terminal (util-linux `script`), as a user at a TTY would.
 fn gt_on_a_tty(args: &str, env: &[(&str, &str)]) -> String {
     let mut c = Command::new("script");
-    c.args([
-        "-qec",
-        &format!("{} {args}", env!("CARGO_BIN_EXE_gt")),
-        "/dev/null",
-    ])
-    .current_dir(root())
-    .env_remove("NO_COLOR");
+    c.args(["-qec", &format!("{GT} {args}"), "/dev/null"])
+        .current_dir(root())
+        .env_remove("NO_COLOR");
     for (k, v) in env {
         c.env(k, v);
     }

@@ -2,7 +2,7 @@
 //! own parser accepts, completion scripts for bash/zsh/fish, the man page,
 //! and a README that names every command and flag clap knows.
 
-use crate::support::gt::Test;
+use crate::support::gt::{root, Test};
 use clap::CommandFactory;
 use gt::cli::finish::visible_commands;
 use gt::cli::Cli;
@@ -485,7 +485,7 @@ fn man_out_dir_that_does_not_exist_is_an_error_naming_it() {
 // ---- README ----
 
 fn readme() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
+    std::fs::read_to_string(root().join("README.md")).unwrap()
 }
 
 /// The README section of a command in the command reference: from its

@@ -6,7 +6,7 @@ use crate::support::wait::eventually_within;
 /// How long this file waits for the lab to get somewhere.
 const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
-use crate::support::gt::{fixture, root, Test};
+use crate::support::gt::{fixture, goldentooth, Test};
 use crate::support::lab::{Lab, Transport};
 use crate::support::secrets::has_secret;
 use gt::facts::Observed;
@@ -17,7 +17,7 @@ use std::path::Path;
 use crate::support::kube::{apply_cni, kubeadm_init, ADMIN};
 
 fn config() -> String {
-    root().join("cluster.toml").to_string_lossy().into_owned()
+    goldentooth().to_string_lossy().into_owned()
 }
 
 fn mode(p: &Path) -> u32 {

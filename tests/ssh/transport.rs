@@ -2,6 +2,7 @@
 //! (its own keys, known_hosts and log) and stopped by a Drop guard.
 
 use crate::support::components::{require_sshd, SSHD};
+use crate::support::gt::GT;
 use crate::support::wait::eventually_within;
 use gt::spec::{KnownHostsPolicy, SshSettings};
 use gt::transport::{Cmd, Host, SshHost, TransportError};
@@ -434,7 +435,7 @@ address = "{addr}"
         ),
     )
     .unwrap();
-    let mut gt = Command::new(env!("CARGO_BIN_EXE_gt"))
+    let mut gt = Command::new(GT)
         .args([
             "--config",
             config.to_str().unwrap(),
