@@ -7,11 +7,10 @@ use crate::support::events::{
     apply_json, finished, kubeadm_calls, node_result, read_until, recap, recap_row,
     spawn_apply_json, started,
 };
-use crate::support::gt::{Test, GT};
+use crate::support::gt::Test;
 use crate::support::lab::{Lab, Transport};
 use crate::support::secrets::secrets_in;
 use crate::support::wait::eventually;
-use std::process::{Command, Stdio};
 
 /// Every argv the simulated hosts recorded, as text.
 fn recorded_argv(lab: &Lab) -> String {
@@ -384,15 +383,10 @@ fn ctrl_c_while_observing_changes_nothing_and_releases_the_lock() {
     // jast answers its connection but never its probe: observing takes as
     // long as --timeout, which leaves time to press Ctrl-C.
     lab.fault("jast", &["hang"]);
-    let child = Command::new(GT)
-        .arg("--config")
-        .arg(lab.config())
+    let child = lab
+        .test()
         .args(["apply", "--auto-approve", "--timeout", "60s"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn();
     let lock = lab.host_root("bettley").join("var/lib/gt/apply.lock");
     eventually("gt takes the lock", || lock.exists());
     // Observing has begun once a host has run one of the probe's tools; gt

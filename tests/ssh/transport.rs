@@ -2,7 +2,7 @@
 //! (its own keys, known_hosts and log) and stopped by a Drop guard.
 
 use crate::support::components::{require_sshd, SSHD};
-use crate::support::gt::GT;
+use crate::support::gt::Test;
 use crate::support::wait::eventually_within;
 use gt::spec::{KnownHostsPolicy, SshSettings};
 use gt::transport::{Cmd, Host, SshHost, TransportError};
@@ -435,19 +435,10 @@ address = "{addr}"
         ),
     )
     .unwrap();
-    let mut gt = Command::new(GT)
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "exec",
-            "solo",
-            "--",
-            "sleep 60",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut gt = Test::new()
+        .config(&config)
+        .args(["exec", "solo", "--", "sleep 60"])
+        .spawn();
     let master = sshd.addrs[0].clone();
     eventually_within(
         "gt connects (an ssh master, a login)",

@@ -1,12 +1,12 @@
 //! `gt apply --json` as the tests read it: one JSON event a line, the plan
 //! first and the recap last.
 
-use super::gt::{Output, Test, GT};
+use super::gt::{Output, Test};
 use super::lab::Lab;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout};
 
 /// `gt --config CONFIG apply --auto-approve --json EXTRA...`; its events.
 pub fn apply_json(config: &Path, extra: &[&str]) -> (Output, Vec<Value>) {
@@ -22,16 +22,11 @@ pub fn apply_json(config: &Path, extra: &[&str]) -> (Output, Vec<Value>) {
 /// `gt apply --auto-approve --json` running in the background, and its
 /// event lines. Keep reading them to the end: a closed pipe ends gt with SIGPIPE.
 pub fn spawn_apply_json(lab: &Lab, extra: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>) {
-    let mut child = Command::new(GT)
-        .arg("--config")
-        .arg(lab.config())
+    let mut child = lab
+        .test()
         .args(["apply", "--auto-approve", "--json"])
         .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn();
     let lines = BufReader::new(child.stdout.take().unwrap()).lines();
     (child, lines)
 }
