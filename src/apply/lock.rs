@@ -40,6 +40,98 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
 const SCRIPT: &str = include_str!("lock.sh");
 
+/// What lock.sh is asked to do (its `OP`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Acquire,
+    Renew,
+    Read,
+    Remove,
+}
+
+impl Op {
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Acquire => "acquire",
+            Op::Renew => "renew",
+            Op::Read => "read",
+            Op::Remove => "remove",
+        }
+    }
+}
+
+/// What lock.sh answers (`gt-lock STATUS ...`); which ones an operation can
+/// give is in the script's comments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// acquire: the lock is ours, made fresh.
+    Acquired,
+    /// acquire: an expired lock, now ours (the file holds the old one).
+    TookOver,
+    /// acquire: another live lock (the file follows).
+    Held,
+    /// acquire: a file without a readable expiry.
+    Corrupt,
+    /// acquire: other takers kept the expired lock busy.
+    Contended,
+    /// read: a lock file (it follows).
+    Found,
+    /// read, remove: no lock file.
+    None,
+    /// renew: extended.
+    Renewed,
+    /// renew: the file is gone.
+    Gone,
+    /// renew: the file holds another run's lock.
+    Stolen,
+    /// renew: our lease ran out before this renewal.
+    Expired,
+    /// remove: another run's lock, left in place.
+    Other,
+    /// remove: removed (the file as it was follows).
+    Removed,
+}
+
+impl Status {
+    const ALL: [Status; 13] = [
+        Status::Acquired,
+        Status::TookOver,
+        Status::Held,
+        Status::Corrupt,
+        Status::Contended,
+        Status::Found,
+        Status::None,
+        Status::Renewed,
+        Status::Gone,
+        Status::Stolen,
+        Status::Expired,
+        Status::Other,
+        Status::Removed,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Acquired => "acquired",
+            Status::TookOver => "took-over",
+            Status::Held => "held",
+            Status::Corrupt => "corrupt",
+            Status::Contended => "contended",
+            Status::Found => "found",
+            Status::None => "none",
+            Status::Renewed => "renewed",
+            Status::Gone => "gone",
+            Status::Stolen => "stolen",
+            Status::Expired => "expired",
+            Status::Other => "other",
+            Status::Removed => "removed",
+        }
+    }
+
+    fn parse(word: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+}
+
 /// What the lock file holds (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
@@ -259,17 +351,17 @@ impl HeldLock {
         // let it finish rather than abort it halfway.
         self.stop_renewing.notify_one();
         let _ = tokio::time::timeout(COMMAND_TIMEOUT * 2, &mut self.renewal).await;
-        let out = run_op(&self.host, &self.lock_host, "remove", &self.vars).await?;
-        match out.status.as_str() {
+        let out = run_op(&self.host, &self.lock_host, Op::Remove, &self.vars).await?;
+        match out.status {
             // Still ours when removed: nobody else held it in between.
-            "removed" => Ok(()),
-            "none" => Err(LockError::Lost {
+            Status::Removed => Ok(()),
+            Status::None => Err(LockError::Lost {
                 lock_host: self.lock_host.clone(),
                 what: self
                     .lost()
                     .unwrap_or_else(|| "the lock file was removed (gt unlock?)".into()),
             }),
-            "other" => Err(LockError::Lost {
+            Status::Other => Err(LockError::Lost {
                 lock_host: self.lock_host.clone(),
                 what: match parse_info(&out.content) {
                     Ok(i) => format!("the lock now belongs to {}", i.who()),
@@ -303,6 +395,23 @@ pub fn lock_hosts(spec: &Spec) -> Vec<&Node> {
         .collect()
 }
 
+/// The lock host's clock as lock.sh reads it. gt always takes the host's own
+/// (`HostClock::default()`); a test sets it ahead to play an apply that comes
+/// after a lease has run out, without waiting the lease out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostClock {
+    ahead_secs: u64,
+}
+
+impl HostClock {
+    /// The host's clock, `by` (whole seconds) later.
+    pub const fn ahead(by: Duration) -> HostClock {
+        HostClock {
+            ahead_secs: by.as_secs(),
+        }
+    }
+}
+
 /// Takes the apply lock of `spec`'s cluster for `run_id`, for `lease` (whole
 /// seconds, at least 2: renewals every lease/4 must land a whole second
 /// before the lease ends), renewed until released.
@@ -312,8 +421,20 @@ pub async fn acquire(
     run_id: &str,
     lease: Duration,
 ) -> Result<HeldLock, LockError> {
+    acquire_on_clock(spec, hosts, run_id, lease, HostClock::default()).await
+}
+
+/// `acquire`, with the lock host's clock read as `clock` says (renewals too).
+pub async fn acquire_on_clock(
+    spec: &Spec,
+    hosts: &Hosts,
+    run_id: &str,
+    lease: Duration,
+    clock: HostClock,
+) -> Result<HeldLock, LockError> {
     let lease_secs = lease.as_secs().max(MIN_LEASE_SECS);
     let mut vars = Vars::ours(&spec.cluster.name, run_id, lease_secs);
+    vars.clock = clock;
     let candidates = lock_hosts(spec);
     let mut tried = Vec::new();
     for (i, node) in candidates.iter().enumerate() {
@@ -325,7 +446,7 @@ pub async fn acquire(
                 continue;
             }
         };
-        let out = match run_op(&host, name, "acquire", &vars).await {
+        let out = match run_op(&host, name, Op::Acquire, &vars).await {
             Ok(o) => o,
             Err(LockError::Transport { source, .. }) => {
                 tried.push((name.to_string(), source.reason()));
@@ -333,12 +454,12 @@ pub async fn acquire(
             }
             Err(e) => return Err(e),
         };
-        let took_over = match out.status.as_str() {
-            "acquired" => None,
-            "took-over" => parse_info(&out.content).ok(),
-            "held" => return Err(held(found_from(name, &out)?)),
-            "corrupt" => return Err(corrupt(name, &out, "it has no expires_unix")),
-            "contended" => {
+        let took_over = match out.status {
+            Status::Acquired => None,
+            Status::TookOver => parse_info(&out.content).ok(),
+            Status::Held => return Err(held(found_from(name, &out)?)),
+            Status::Corrupt => return Err(corrupt(name, &out, "it has no expires_unix")),
+            Status::Contended => {
                 return Err(LockError::Contended {
                     cluster: spec.cluster.name.clone(),
                     lock_host: name.to_string(),
@@ -350,8 +471,8 @@ pub async fn acquire(
         let info = vars.info(out.now);
         // A control plane after this one may hold a lock taken while this one
         // was unreachable (it is back now): that apply came first.
-        if let Some(other) = live_lock_on(hosts, &candidates[i + 1..], run_id).await {
-            let _ = run_op(&host, name, "remove", &vars).await;
+        if let Some(other) = live_lock_on(hosts, &candidates[i + 1..], run_id, clock).await {
+            let _ = run_op(&host, name, Op::Remove, &vars).await;
             return Err(held(other));
         }
         let (lost_tx, lost) = watch::channel(None);
@@ -395,7 +516,7 @@ pub async fn current(spec: &Spec, hosts: &Hosts) -> Result<Lookup, LockError> {
     for node in lock_hosts(spec) {
         let name = node.name.as_str();
         let out = match hosts.get(name).await {
-            Ok(h) => run_op(&h, name, "read", &vars).await,
+            Ok(h) => run_op(&h, name, Op::Read, &vars).await,
             Err(source) => Err(LockError::Transport {
                 lock_host: name.to_string(),
                 source: Box::new(source),
@@ -410,9 +531,9 @@ pub async fn current(spec: &Spec, hosts: &Hosts) -> Result<Lookup, LockError> {
             Err(e) => return Err(e),
         };
         lookup.looked_on.push(name.to_string());
-        match out.status.as_str() {
-            "none" => {}
-            "found" => {
+        match out.status {
+            Status::None => {}
+            Status::Found => {
                 lookup.found = Some(found_from(name, &out)?);
                 return Ok(lookup);
             }
@@ -449,25 +570,33 @@ pub async fn remove(
             lock_host: lock_host.to_string(),
             source: Box::new(source),
         })?;
-    let out = run_op(&host, lock_host, "remove", &vars).await?;
-    match out.status.as_str() {
-        "none" => Ok(false),
-        "removed" => Ok(true),
-        "other" => Err(held(found_from(lock_host, &out)?)),
+    let out = run_op(&host, lock_host, Op::Remove, &vars).await?;
+    match out.status {
+        Status::None => Ok(false),
+        Status::Removed => Ok(true),
+        Status::Other => Err(held(found_from(lock_host, &out)?)),
         _ => Err(unexpected(lock_host, "remove the apply lock", &out)),
     }
 }
 
 /// The first live lock of another run on `nodes` (unreachable ones are skipped).
-async fn live_lock_on(hosts: &Hosts, nodes: &[&Node], run_id: &str) -> Option<FoundLock> {
-    let vars = Vars::anyone("");
+async fn live_lock_on(
+    hosts: &Hosts,
+    nodes: &[&Node],
+    run_id: &str,
+    clock: HostClock,
+) -> Option<FoundLock> {
+    let vars = Vars {
+        clock,
+        ..Vars::anyone("")
+    };
     let reads = futures_util::future::join_all(nodes.iter().map(|node| {
         let vars = &vars;
         async move {
             let name = node.name.as_str();
             let host = hosts.get(name).await.ok()?;
-            let out = run_op(&host, name, "read", vars).await.ok()?;
-            (out.status == "found")
+            let out = run_op(&host, name, Op::Read, vars).await.ok()?;
+            (out.status == Status::Found)
                 .then(|| found_from(name, &out).ok())
                 .flatten()
         }
@@ -493,21 +622,21 @@ async fn renew_forever(
             _ = tokio::time::sleep(lease / 4) => {}
             _ = stop.notified() => return,
         }
-        let why = match run_op(&host, &lock_host, "renew", &vars).await {
-            Ok(out) => match out.status.as_str() {
-                "renewed" => {
+        let why = match run_op(&host, &lock_host, Op::Renew, &vars).await {
+            Ok(out) => match out.status {
+                Status::Renewed => {
                     renewed = Instant::now();
                     continue;
                 }
-                "gone" => "the lock file was removed (gt unlock?)".to_string(),
-                "stolen" => match parse_info(&out.content) {
+                Status::Gone => "the lock file was removed (gt unlock?)".to_string(),
+                Status::Stolen => match parse_info(&out.content) {
                     Ok(i) => format!("the lock now belongs to {}", i.who()),
                     Err(_) => "the lock file was replaced".into(),
                 },
-                "expired" => {
+                Status::Expired => {
                     "its lease ran out before gt could renew it (gt or the host stalled)".into()
                 }
-                other => format!("renewal answered {other:?}"),
+                other => format!("renewal answered {:?}", other.as_str()),
             },
             // A network blip: retried at the next tick, the lease leaves three
             // more. Past the lease the lock has expired where others see it,
@@ -529,6 +658,7 @@ async fn renew_forever(
 #[derive(Debug, Clone)]
 struct Vars {
     lease: u64,
+    clock: HostClock,
     started: Option<i64>,
     holder: String,
     host: String,
@@ -544,6 +674,7 @@ impl Vars {
         let host = host_name();
         Vars {
             lease,
+            clock: HostClock::default(),
             started: None,
             holder: format!("{}@{host}", user_name()),
             host,
@@ -578,7 +709,7 @@ impl Vars {
         }
     }
 
-    fn script(&self, op: &str) -> String {
+    fn script(&self, op: Op) -> String {
         let json = |s: &str| shell_quote(&serde_json::to_string(s).expect("a string"));
         let run = if self.run_id.is_empty() {
             "''".to_string()
@@ -586,9 +717,11 @@ impl Vars {
             json(&self.run_id)
         };
         format!(
-            "OP={op} LEASE={} STARTED={} PID={}\nHOLDER={} HOST={} RUN={run} CLUSTER={} VERSION={}\n{SCRIPT}",
+            "OP={} LEASE={} STARTED={} AHEAD={} PID={}\nHOLDER={} HOST={} RUN={run} CLUSTER={} VERSION={}\n{SCRIPT}",
+            op.as_str(),
             self.lease,
             self.started.unwrap_or(0),
+            self.clock.ahead_secs,
             self.pid,
             json(&self.holder),
             json(&self.host),
@@ -601,7 +734,7 @@ impl Vars {
 /// The script's answer: `gt-lock STATUS NOW PATH`, then the lock file.
 #[derive(Debug, Clone)]
 struct ScriptOut {
-    status: String,
+    status: Status,
     now: i64,
     path: String,
     content: String,
@@ -612,11 +745,11 @@ struct ScriptOut {
 async fn run_op(
     host: &Arc<dyn Host>,
     lock_host: &str,
-    op: &str,
+    op: Op,
     vars: &Vars,
 ) -> Result<ScriptOut, LockError> {
     let cmd = Cmd::new(vars.script(op))
-        .label(format!("gt lock {op}"))
+        .label(format!("gt lock {}", op.as_str()))
         .timeout(COMMAND_TIMEOUT);
     let out = host
         .run(&cmd, None)
@@ -629,14 +762,16 @@ async fn run_op(
     let mut words = first.splitn(4, ' ');
     let parsed = match (words.next(), words.next(), words.next(), words.next()) {
         (Some("gt-lock"), Some(status), Some(now), Some(path)) if out.code == 0 => {
-            now.parse().ok().map(|now| (status, now, path))
+            Status::parse(status)
+                .zip(now.parse().ok())
+                .map(|(s, now)| (s, now, path))
         }
         _ => None,
     };
     let Some((status, now, path)) = parsed else {
         return Err(LockError::Remote {
             lock_host: lock_host.to_string(),
-            what: format!("run gt's lock command ({op})"),
+            what: format!("run gt's lock command ({})", op.as_str()),
             code: out.code,
             stderr: if out.stderr.trim().is_empty() {
                 format!("unexpected output {:?}", out.stdout)
@@ -646,7 +781,7 @@ async fn run_op(
         });
     };
     Ok(ScriptOut {
-        status: status.to_string(),
+        status,
         now,
         path: path.to_string(),
         content: rest.trim_end().to_string(),
@@ -692,7 +827,11 @@ fn unexpected(lock_host: &str, what: &str, out: &ScriptOut) -> LockError {
         lock_host: lock_host.to_string(),
         what: what.to_string(),
         code: out.code,
-        stderr: format!("unexpected answer {:?} {}", out.status, out.stderr.trim()),
+        stderr: format!(
+            "unexpected answer {:?} {}",
+            out.status.as_str(),
+            out.stderr.trim()
+        ),
     }
 }
 
@@ -794,7 +933,7 @@ mod tests {
             .arg(format!(
                 "{}\nrfc3339 951868799; echo; rfc3339 4102444799",
                 SCRIPT
-                    .split("\nnow=$(date +%s)")
+                    .split("\nnow=$(($(date +%s) + AHEAD))")
                     .next()
                     .expect("the script's functions come first")
             ))
@@ -810,8 +949,11 @@ mod tests {
     fn data_reaches_the_script_json_encoded_and_shell_quoted() {
         let mut v = Vars::ours("gold'tooth", "run \"1\"", 120);
         v.holder = "o'brien@box".into();
-        let s = v.script("read");
-        assert!(s.starts_with("OP=read LEASE=120 STARTED=0 PID="), "{s}");
+        let s = v.script(Op::Read);
+        assert!(
+            s.starts_with("OP=read LEASE=120 STARTED=0 AHEAD=0 PID="),
+            "{s}"
+        );
         assert!(s.contains(r#"HOLDER='"o'\''brien@box"'"#), "{s}");
         assert!(s.contains(r#"RUN='"run \"1\""'"#), "{s}");
         assert!(s.contains(r#"CLUSTER='"gold'\''tooth"'"#), "{s}");

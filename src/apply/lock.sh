@@ -1,6 +1,7 @@
 # gt apply lock, format 1. POSIX sh. gt prepends the variables:
 #   OP (acquire | renew | read | remove), LEASE (seconds), STARTED (epoch seconds,
-#   renew only), and JSON-encoded HOLDER HOST PID RUN CLUSTER VERSION (RUN may be
+#   renew only), AHEAD (seconds added to this host's clock: 0, but for tests
+#   that play a later apply without waiting out a lease), and JSON-encoded HOLDER HOST PID RUN CLUSTER VERSION (RUN may be
 #   empty for remove: remove whatever is there).
 # Every path is under ${GT_HOST_ROOT} (empty on real hosts; the lab's host root).
 # Times come from this host's clock, never the operator's: two operators with
@@ -38,7 +39,7 @@ expires_of() { e=${1#*\"expires_unix\":}; e=${e%%[!0-9]*}; }
 
 ours() { case $1 in *'"run_id":'"$RUN"[,}]*) return 0 ;; esac; return 1; }
 
-now=$(date +%s)
+now=$(($(date +%s) + AHEAD))
 case $OP in
 read)
   if cur=$(cat "$f" 2>/dev/null); then say found "$cur"; else say none; fi
@@ -48,7 +49,7 @@ acquire)
   i=0
   while [ $i -lt 5 ]; do
     i=$((i + 1))
-    now=$(date +%s)
+    now=$(($(date +%s) + AHEAD))
     write_lock "$now" $((now + LEASE)) || exit 3
     # ln creates the name only if it does not exist, with the whole content at once.
     if ln "$t" "$f" 2>/dev/null; then rm -f "$t"; say acquired; exit 0; fi

@@ -2,17 +2,12 @@
 //! commands on its hosts the way a user (or gt) would, inject faults, and
 //! take it down when the test ends, whatever happens.
 //!
-//! Include it in a test file with
-//!
 //! ```ignore
-//! #[path = "support/lab.rs"]
-//! mod lab_support;
-//! use lab_support::{Lab, Transport};
-//!
 //! #[test]
+//! #[cfg_attr(not(any(has_sshd, ci)), ignore = "needs sshd: apt-get install openssh-server")]
 //! fn fenn_answers_over_ssh() {
-//!     let Some(lab) = Lab::up(Transport::Ssh).speed(0.001).start_or_skip() else { return };
-//!     lab.run("fenn", "true").assert_ok();
+//!     let lab = Lab::up(Transport::Ssh).speed(0.001).start();
+//!     lab.run("fenn", "true").success();
 //! }
 //! ```
 //!
@@ -20,153 +15,23 @@
 //! topology cannot run at once: every `Lab` holds an exclusive lock
 //! (`$TMPDIR/gt-lab-tests.lock`) from `start` until it is dropped, which
 //! serialises lab tests across threads and test binaries alike.
-#![allow(dead_code)]
 
 use std::fs::File;
-use std::io::Read;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-pub const GT: &str = env!("CARGO_BIN_EXE_gt");
-pub const SSHD: &str = "/usr/sbin/sshd";
-
-/// The repo's own topology: goldentooth.
-pub fn goldentooth() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")
-}
-
-/// How long a command on a simulated host may take before the harness kills it.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+use super::components;
+use super::gt::{goldentooth, Output, Test, COMMAND_TIMEOUT};
 
 pub use gt::lab::Transport;
 
-/// True (after saying so loudly) when sshd is not installed: ssh tests skip
-/// then, and only then.
-pub fn sshd_missing() -> bool {
-    if Path::new(SSHD).exists() {
-        return false;
-    }
-    eprintln!(
-        "\n*** SKIPPED: {SSHD} is not installed; this test needs a real sshd \
-         (apt-get install openssh-server). It did NOT pass. ***\n"
-    );
-    true
-}
-
-/// What a finished (or killed) command left behind.
-#[derive(Debug, Clone)]
-pub struct Run {
-    pub what: String,
-    /// None when killed (timeout or signal).
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-    pub timed_out: bool,
-}
-
-impl Run {
-    pub fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-
-    #[track_caller]
-    pub fn assert_ok(&self) -> &Self {
-        assert!(self.success(), "expected success: {self}");
-        self
-    }
-
-    #[track_caller]
-    pub fn assert_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, Some(code), "unexpected exit status: {self}");
-        self
-    }
-
-    #[track_caller]
-    pub fn assert_stdout_contains(&self, s: &str) -> &Self {
-        assert!(self.stdout.contains(s), "stdout lacks {s:?}: {self}");
-        self
-    }
-
-    #[track_caller]
-    pub fn assert_stderr_contains(&self, s: &str) -> &Self {
-        assert!(self.stderr.contains(s), "stderr lacks {s:?}: {self}");
-        self
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "`{}` exited {:?}{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.what,
-            self.code,
-            if self.timed_out { " (timed out)" } else { "" },
-            self.stdout,
-            self.stderr
-        )
-    }
-}
-
-/// Runs `cmd` to completion or until `timeout`, then kills it.
-pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Run {
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    let reader = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().unwrap()));
-    let err = reader(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().expect("wait");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Run {
-        what,
-        code: status.code(),
-        // A killed command's grandchildren may hold the pipes open: don't wait for them.
-        stdout: if timed_out {
-            String::new()
-        } else {
-            out.join().unwrap()
-        },
-        stderr: if timed_out {
-            String::new()
-        } else {
-            err.join().unwrap()
-        },
-        timed_out,
-    }
-}
-
-/// Runs the gt binary with `args`.
-pub fn gt(args: &[&str]) -> Run {
-    run_with_timeout(Command::new(GT).args(args), COMMAND_TIMEOUT)
-}
-
 /// The inter-process lock every lab holds (see the module doc).
 #[derive(Debug)]
-pub struct LabLock(File);
+pub struct LabLock {
+    _held: File,
+}
 
 impl LabLock {
     pub fn acquire() -> LabLock {
@@ -175,14 +40,14 @@ impl LabLock {
         // SAFETY: flock on an fd we own; released when the file is closed.
         let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
         assert_eq!(rc, 0, "flock {}", path.display());
-        LabLock(f)
+        LabLock { _held: f }
     }
 }
 
 /// A `gt lab up` that failed, and what it left behind (it should leave nothing).
 #[derive(Debug)]
 pub struct FailedStart {
-    pub run: Run,
+    pub run: Output,
     pub dir_left: bool,
     /// Processes whose command line names the lab dir.
     pub processes_left: Vec<String>,
@@ -194,7 +59,6 @@ pub struct FailedStart {
 pub struct LabBuilder {
     transport: Transport,
     speed: f64,
-    topology: Option<PathBuf>,
     topology_toml: Option<String>,
     lock: Option<LabLock>,
 }
@@ -212,12 +76,11 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Starts describing a lab of goldentooth; finish with `start` or `start_or_skip`.
+    /// Starts describing a lab of goldentooth; finish with `start`.
     pub fn up(transport: Transport) -> LabBuilder {
         LabBuilder {
             transport,
             speed: 0.01,
-            topology: None,
             topology_toml: None,
             lock: None,
         }
@@ -228,12 +91,6 @@ impl LabBuilder {
     /// Latency multiplier (default 0.01 in tests).
     pub fn speed(mut self, f: f64) -> Self {
         self.speed = f;
-        self
-    }
-
-    /// Another topology file instead of goldentooth.
-    pub fn topology(mut self, path: impl Into<PathBuf>) -> Self {
-        self.topology = Some(path.into());
         self
     }
 
@@ -249,14 +106,6 @@ impl LabBuilder {
         self
     }
 
-    /// `None` (after a loud message) for an ssh lab when sshd is not installed.
-    pub fn start_or_skip(self) -> Option<Lab> {
-        if self.transport == Transport::Ssh && sshd_missing() {
-            return None;
-        }
-        Some(self.start())
-    }
-
     /// Brings the lab up; panics with gt's output if it cannot.
     #[track_caller]
     pub fn start(self) -> Lab {
@@ -266,37 +115,44 @@ impl LabBuilder {
         }
     }
 
+    /// Brings the lab up and applies cluster.toml to it: a converged cluster.
+    #[track_caller]
+    pub fn converged(self) -> Lab {
+        let lab = self.start();
+        lab.gt(&["apply", "--auto-approve"]).success();
+        lab
+    }
+
     /// Brings the lab up, or says how `gt lab up` failed and what it left.
+    /// An ssh lab without sshd fails here, naming the package to install.
+    #[track_caller]
     pub fn try_start(self) -> Result<Lab, FailedStart> {
+        if self.transport == Transport::Ssh {
+            components::require_sshd();
+        }
         let lock = self.lock.unwrap_or_else(LabLock::acquire);
         let tmp = tempfile::Builder::new()
             .prefix("gt-lab-test-")
             .tempdir()
             .expect("tempdir");
         let dir = tmp.path().join("lab");
-        let topology = match (self.topology_toml, self.topology) {
-            (Some(text), _) => {
+        let topology = match self.topology_toml {
+            Some(text) => {
                 let p = tmp.path().join("topology.toml");
                 std::fs::write(&p, text).expect("write topology");
                 p
             }
-            (None, Some(p)) => p,
-            (None, None) => goldentooth(),
+            None => goldentooth(),
         };
         let speed = self.speed.to_string();
-        let run = gt(&[
-            "lab",
-            "up",
-            "--dir",
-            dir.to_str().unwrap(),
-            "--from",
-            topology.to_str().unwrap(),
-            "--transport",
-            self.transport.as_str(),
-            "--speed",
-            &speed,
-        ]);
-        if !run.success() {
+        let run = Test::new()
+            .args(["lab", "up", "--dir"])
+            .arg(&dir)
+            .arg("--from")
+            .arg(&topology)
+            .args(["--transport", self.transport.as_str(), "--speed", &speed])
+            .run();
+        if !run.succeeded() {
             return Err(FailedStart {
                 dir_left: dir.exists(),
                 processes_left: processes_naming(&dir),
@@ -330,10 +186,6 @@ impl Lab {
 
     pub fn dir_str(&self) -> &str {
         self.dir.to_str().unwrap()
-    }
-
-    pub fn transport(&self) -> Transport {
-        self.transport
     }
 
     /// The lab's own cluster.toml.
@@ -382,11 +234,11 @@ impl Lab {
     }
 
     /// Runs `cmd` on `node` through the lab's transport.
-    pub fn run(&self, node: &str, cmd: &str) -> Run {
+    pub fn run(&self, node: &str, cmd: &str) -> Output {
         self.run_timeout(node, cmd, COMMAND_TIMEOUT)
     }
 
-    pub fn run_timeout(&self, node: &str, cmd: &str, timeout: Duration) -> Run {
+    pub fn run_timeout(&self, node: &str, cmd: &str, timeout: Duration) -> Output {
         match self.transport {
             Transport::Local => self.local_timeout(node, cmd, timeout),
             Transport::Ssh => self.ssh_timeout(node, cmd, timeout),
@@ -394,11 +246,11 @@ impl Lab {
     }
 
     /// The `ssh` command line a user would type to reach `address` in this lab.
-    pub fn ssh_command(&self, address: &str) -> Command {
+    pub fn ssh_command(&self, address: &str) -> Test {
         let port = self.ssh_port.expect("an ssh lab");
         let ssh = self.dir.join("ssh");
-        let mut c = Command::new("ssh");
-        c.arg("-F")
+        Test::program("ssh")
+            .arg("-F")
             .arg("/dev/null")
             .arg("-i")
             .arg(ssh.join("id_ed25519"))
@@ -413,61 +265,59 @@ impl Lab {
             .args(["-o", "BatchMode=yes"])
             .args(["-o", "ConnectTimeout=5"])
             .args(["-o", "LogLevel=ERROR"])
-            .arg(format!("{}@{address}", whoami()));
-        c
+            .arg(format!("{}@{address}", whoami()))
     }
 
     /// Runs `cmd` on `node` with plain `ssh`, as a user would.
-    pub fn ssh(&self, node: &str, cmd: &str) -> Run {
+    pub fn ssh(&self, node: &str, cmd: &str) -> Output {
         self.ssh_timeout(node, cmd, COMMAND_TIMEOUT)
     }
 
-    pub fn ssh_timeout(&self, node: &str, cmd: &str, timeout: Duration) -> Run {
-        run_with_timeout(self.ssh_command(&self.address(node)).arg(cmd), timeout)
+    pub fn ssh_timeout(&self, node: &str, cmd: &str, timeout: Duration) -> Output {
+        self.ssh_command(&self.address(node))
+            .arg(cmd)
+            .timeout(timeout)
+            .run()
     }
 
     /// Runs `cmd` on `node` as gt's local transport does: the lab shell, the host's env.
-    pub fn local(&self, node: &str, cmd: &str) -> Run {
-        self.local_timeout(node, cmd, COMMAND_TIMEOUT)
+    pub fn local_timeout(&self, node: &str, cmd: &str, timeout: Duration) -> Output {
+        Test::program(self.dir.join("bin").join("gt-lab-sh"))
+            .arg("-c")
+            .arg(cmd)
+            .env("GT_HOST_ROOT", self.host_root(node))
+            .env(
+                "PATH",
+                format!("{}/bin:/usr/local/bin:/usr/bin:/bin", self.dir.display()),
+            )
+            .timeout(timeout)
+            .run()
     }
 
-    pub fn local_timeout(&self, node: &str, cmd: &str, timeout: Duration) -> Run {
-        run_with_timeout(
-            Command::new(self.dir.join("bin").join("gt-lab-sh"))
-                .arg("-c")
-                .arg(cmd)
-                .env("GT_HOST_ROOT", self.host_root(node))
-                .env(
-                    "PATH",
-                    format!("{}/bin:/usr/local/bin:/usr/bin:/bin", self.dir.display()),
-                ),
-            timeout,
-        )
+    /// `gt --config DIR/cluster.toml`, to be given its arguments.
+    pub fn test(&self) -> Test {
+        Test::new().config(self.config())
     }
 
-    /// `gt --config DIR/cluster.toml ARGS...`
-    pub fn gt(&self, args: &[&str]) -> Run {
-        let config = self.config();
-        let mut all = vec!["--config", config.to_str().unwrap()];
-        all.extend_from_slice(args);
-        gt(&all)
+    /// `gt --config DIR/cluster.toml ARGS...`, run.
+    pub fn gt(&self, args: &[&str]) -> Output {
+        self.test().args(args).run()
     }
 
     /// `gt lab SUBCOMMAND --dir DIR ARGS...`
-    pub fn gt_lab(&self, subcommand: &str, args: &[&str]) -> Run {
-        let mut all = vec!["lab", subcommand, "--dir", self.dir_str()];
-        all.extend_from_slice(args);
-        gt(&all)
+    pub fn gt_lab(&self, subcommand: &str, args: &[&str]) -> Output {
+        Test::new()
+            .args(["lab", subcommand, "--dir", self.dir_str()])
+            .args(args)
+            .run()
     }
 
     /// `gt lab fault NODE KIND...`, which must succeed.
     #[track_caller]
-    pub fn fault(&self, node: &str, kind: &[&str]) -> Run {
+    pub fn fault(&self, node: &str, kind: &[&str]) -> Output {
         let mut args = vec![node];
         args.extend_from_slice(kind);
-        let r = self.gt_lab("fault", &args);
-        r.assert_ok();
-        r
+        self.gt_lab("fault", &args).success()
     }
 
     /// The node's fault file, as JSON (`{}` when it has none).
@@ -493,7 +343,7 @@ impl Lab {
     }
 
     /// `gt lab down`, once; the lab is not taken down again on drop.
-    pub fn down(mut self) -> Run {
+    pub fn down(mut self) -> Output {
         self.down = true;
         self.gt_lab("down", &[])
     }
@@ -503,7 +353,7 @@ impl Drop for Lab {
     fn drop(&mut self) {
         if !self.down {
             let r = self.gt_lab("down", &[]);
-            if !r.success() {
+            if !r.succeeded() {
                 eprintln!("gt lab down failed while dropping the lab: {r}");
             }
         }

@@ -2,8 +2,6 @@
 //! node_exporter's textfile collector reads it: it fails on anything the
 //! format does not allow, so that a test can say "this file is valid".
 
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -177,4 +175,22 @@ pub fn value_of(samples: &[Sample], name: &str, with: &[(&str, &str)]) -> Option
         [one] => Some(one.value),
         _ => None,
     }
+}
+
+/// What the tests that read textfiles rely on.
+#[test]
+fn the_reader_refuses_what_the_format_forbids() {
+    assert!(parse("a 1\n").is_ok());
+    assert!(parse("a{b=\"x\\\"y\"} 1\n").is_ok());
+    assert!(parse("a 1").is_err(), "no final newline");
+    assert!(parse("1a 1\n").is_err(), "bad name");
+    assert!(parse("a{b=x} 1\n").is_err(), "unquoted value");
+    assert!(parse("a one\n").is_err(), "bad value");
+    assert!(parse("a 1\nb 1\na{x=\"1\"} 1\n").is_err(), "family split");
+    assert!(parse("a 1\na 1\n").is_err(), "duplicate series");
+    assert!(
+        parse("a 1\n# TYPE a gauge\n").is_err(),
+        "TYPE after samples"
+    );
+    assert!(parse("a{b=\"\\t\"} 1\n").is_err(), "bad escape");
 }

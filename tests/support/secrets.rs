@@ -6,7 +6,6 @@
 //! mod secrets;
 //! assert_eq!(secrets::secrets_in(&stdout), Vec::<String>::new());
 //! ```
-#![allow(dead_code)]
 
 /// Words shaped like a bootstrap token (`abcdef.0123456789abcdef`) or a
 /// certificate key (64 hex digits that are not a `sha256:` digest or pin).

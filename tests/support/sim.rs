@@ -1,11 +1,12 @@
 //! A hand-built lab directory for driving the simulated tools as processes:
-//! `SimLab::goldentooth().on("fenn").run("kubeadm join ...").succeeds().stdout_contains(..)`.
-#![allow(dead_code)]
+//! `SimLab::goldentooth().on("fenn").run("kubeadm join ...").success().stdout_contains(..)`.
 
+use super::gt::{Output, Test, GT};
+use super::kube::{apply_cni, kubeadm_init, KUBECTL};
+use super::wait::eventually;
 use gt::lab::sim::log::LogEntry;
 use gt::lab::topology::{Faults, LabNode, LabTopology};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 pub const ENDPOINT: &str = "127.4.0.10:6443";
 /// Latencies at a thousandth: init 60 ms, discovery timeout 300 ms.
@@ -23,6 +24,19 @@ pub const WORKERS: &[&str] = &[
     "lipps",
     "velaryon",
 ];
+
+/// The simulated etcd's members in the lab at `dir`, by name (what
+/// `etcdctl member list` would show).
+pub fn etcd_members(dir: &Path) -> Vec<String> {
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();
+    state["etcd_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
+}
 
 pub struct SimLab {
     dir: tempfile::TempDir,
@@ -68,7 +82,7 @@ impl SimLab {
         let bin = dir.path().join("bin");
         std::fs::create_dir_all(&bin).unwrap();
         for tool in gt::lab::sim::TOOLS {
-            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_gt"), bin.join(tool)).unwrap();
+            std::os::unix::fs::symlink(GT, bin.join(tool)).unwrap();
         }
         for n in &topology.nodes {
             std::fs::create_dir_all(dir.path().join("hosts").join(&n.name)).unwrap();
@@ -116,9 +130,9 @@ impl SimLab {
     pub fn nodes_json(&self) -> serde_json::Value {
         let out = self
             .on("bettley")
-            .run("kubectl --kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf get nodes -o json")
-            .succeeds();
-        serde_json::from_str(out.stdout()).expect("kubectl printed JSON")
+            .run(&format!("{KUBECTL} get nodes -o json"))
+            .success();
+        serde_json::from_str(&out.stdout).expect("kubectl printed JSON")
     }
 
     /// The node object named `name` from `nodes_json`.
@@ -132,36 +146,18 @@ impl SimLab {
             .clone()
     }
 
-    /// Polls `cond` (at most ~10 s); the simulated delays are milliseconds at test speed.
-    pub fn eventually(&self, what: &str, mut cond: impl FnMut() -> bool) {
-        for _ in 0..500 {
-            if cond() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        panic!("never happened: {what}");
-    }
-
     /// `kubeadm init` with goldentooth's flags on bettley, then waits for its API server.
-    pub fn init(&self) -> Outcome {
-        let out = self
-            .on("bettley")
-            .run(&format!(
-                "kubeadm init --control-plane-endpoint={ENDPOINT} --kubernetes-version=stable-1.32 \
-                 --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs"
-            ))
-            .succeeds();
+    pub fn init(&self) -> Output {
+        let out = self.on("bettley").run(&kubeadm_init(ENDPOINT)).success();
         self.wait_api_ready();
         out
     }
 
     pub fn wait_api_ready(&self) {
-        self.eventually("the API server is ready through the endpoint", || {
+        eventually("the API server is ready through the endpoint", || {
             self.on("bettley")
-                .run("kubectl --kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf get --raw /readyz")
-                .status
-                == Some(0)
+                .run(&format!("{KUBECTL} get --raw /readyz"))
+                .succeeded()
         });
     }
 
@@ -169,8 +165,8 @@ impl SimLab {
     pub fn join_command(&self) -> String {
         self.on("bettley")
             .run("kubeadm token create --ttl 15m --print-join-command")
-            .succeeds()
-            .stdout()
+            .success()
+            .stdout
             .trim_end()
             .to_string()
     }
@@ -180,22 +176,20 @@ impl SimLab {
         let up = self
             .on("bettley")
             .run("kubeadm init phase upload-certs --upload-certs")
-            .succeeds();
-        let key = up.stdout().lines().nth(2).unwrap().to_string();
+            .success();
+        let key = up.stdout.lines().nth(2).unwrap().to_string();
         self.on("bettley")
             .run(&format!(
                 "kubeadm token create --print-join-command --certificate-key {key}"
             ))
-            .succeeds()
-            .stdout()
+            .success()
+            .stdout
             .trim_end()
             .to_string()
     }
 
     pub fn apply_cni(&self) {
-        self.on("bettley")
-            .run("kubectl --kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf apply -f https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml")
-            .succeeds();
+        self.on("bettley").run(&apply_cni()).success();
     }
 
     /// The Node's Ready condition, as `kubectl get nodes -o json` shows it.
@@ -236,127 +230,38 @@ impl OnHost<'_> {
     }
 
     /// Runs `cmd` through `sh -c` as the lab runs a host's commands.
-    pub fn run(self, cmd: &str) -> Outcome {
+    pub fn run(self, cmd: &str) -> Output {
+        let node = self.node.clone();
+        let mut out = self.command(cmd).run();
+        out.what = format!("[{node}] {cmd}");
+        out
+    }
+
+    /// Starts `cmd` as `run` does, without waiting for it.
+    pub fn spawn(self, cmd: &str) -> std::process::Child {
+        self.command(cmd).spawn()
+    }
+
+    fn command(self, cmd: &str) -> Test {
         let path = format!(
             "{}:{}",
             self.lab.dir().join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let mut c = Command::new("sh");
-        c.arg("-c")
+        let mut test = Test::program("sh")
+            .arg("-c")
             .arg(cmd)
             .env("GT_HOST_ROOT", self.lab.root(&self.node))
             .env("PATH", path)
             .env_remove("GT_LAB_SPEED")
             .env_remove("GT_LAB_NOW_OFFSET")
-            .env_remove("KUBECONFIG")
-            .stdin(if self.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env_remove("KUBECONFIG");
         for (k, v) in &self.env {
-            c.env(k, v);
+            test = test.env(k, v);
         }
-        let mut child = c.spawn().expect("spawn sh");
         if let Some(input) = &self.stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
+            test = test.stdin(input);
         }
-        let out = child.wait_with_output().expect("wait");
-        Outcome {
-            cmd: format!("[{}] {cmd}", self.node),
-            status: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub cmd: String,
-    pub status: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Outcome {
-    fn show(&self) -> String {
-        format!(
-            "{}\nexit: {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.cmd, self.status, self.stdout, self.stderr
-        )
-    }
-
-    pub fn succeeds(self) -> Self {
-        assert_eq!(self.status, Some(0), "expected success:\n{}", self.show());
-        self
-    }
-
-    pub fn fails(self) -> Self {
-        assert!(
-            self.status.is_some_and(|s| s != 0),
-            "expected failure:\n{}",
-            self.show()
-        );
-        self
-    }
-
-    pub fn exit(self, code: i32) -> Self {
-        assert_eq!(self.status, Some(code), "exit status:\n{}", self.show());
-        self
-    }
-
-    pub fn stdout_contains(self, s: &str) -> Self {
-        assert!(
-            self.stdout.contains(s),
-            "stdout lacks {s:?}:\n{}",
-            self.show()
-        );
-        self
-    }
-
-    pub fn stdout_lacks(self, s: &str) -> Self {
-        assert!(
-            !self.stdout.contains(s),
-            "stdout has {s:?}:\n{}",
-            self.show()
-        );
-        self
-    }
-
-    pub fn stderr_contains(self, s: &str) -> Self {
-        assert!(
-            self.stderr.contains(s),
-            "stderr lacks {s:?}:\n{}",
-            self.show()
-        );
-        self
-    }
-
-    pub fn stdout_is(self, s: &str) -> Self {
-        assert_eq!(self.stdout, s, "stdout:\n{}", self.show());
-        self
-    }
-
-    pub fn stderr_is(self, s: &str) -> Self {
-        assert_eq!(self.stderr, s, "stderr:\n{}", self.show());
-        self
-    }
-
-    pub fn stdout(&self) -> &str {
-        &self.stdout
-    }
-
-    pub fn stderr(&self) -> &str {
-        &self.stderr
+        test
     }
 }

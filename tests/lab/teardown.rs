@@ -1,32 +1,19 @@
-//! Issue 3's done-when, over both transports: bring a lab up, `kubeadm init`
+//! A lab's whole life, over both transports: bring a lab up, `kubeadm init`
 //! on bettley, mint a join command, join fenn with it, see fenn in
 //! `kubectl get nodes`, take the lab down and find nothing left behind.
 
-#[path = "support/lab.rs"]
-mod lab_support;
-
-use lab_support::{pid_alive, processes_naming, recorded_pids, Lab, Transport};
-
-/// Goldentooth's `kubeadm init` flags (KUBEADM.md), with the lab's endpoint.
-fn kubeadm_init(endpoint: &str) -> String {
-    format!(
-        "kubeadm init --control-plane-endpoint={endpoint} --kubernetes-version=stable-1.32 \
-         --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs"
-    )
-}
+use crate::support::kube::kubeadm_init;
+use crate::support::lab::{pid_alive, processes_naming, recorded_pids, Lab, Transport};
 
 const GET_NODES: &str =
     "kubectl --kubeconfig \"$GT_HOST_ROOT/etc/kubernetes/admin.conf\" get nodes -o json";
 
 fn init_join_and_see_the_node(transport: Transport) {
-    let Some(lab) = Lab::up(transport).speed(0.001).start_or_skip() else {
-        return;
-    };
-    lab.run("bettley", &kubeadm_init(&lab.endpoint()))
-        .assert_ok();
+    let lab = Lab::up(transport).speed(0.001).start();
+    lab.run("bettley", &kubeadm_init(&lab.endpoint())).success();
 
     let minted = lab.run("bettley", "kubeadm token create --print-join-command");
-    minted.assert_ok();
+    minted.success();
     let join = minted.stdout.trim_end_matches('\n');
     assert!(
         join.starts_with(&format!("kubeadm join {} --token ", lab.endpoint())),
@@ -34,11 +21,11 @@ fn init_join_and_see_the_node(transport: Transport) {
     );
 
     lab.run("fenn", join)
-        .assert_ok()
-        .assert_stdout_contains("This node has joined the cluster:");
+        .success()
+        .stdout_contains("This node has joined the cluster:");
 
     let nodes = lab.run("bettley", GET_NODES);
-    nodes.assert_ok();
+    nodes.success();
     let list: serde_json::Value = serde_json::from_str(&nodes.stdout).expect("JSON node list");
     let names: Vec<&str> = list["items"]
         .as_array()
@@ -51,7 +38,7 @@ fn init_join_and_see_the_node(transport: Transport) {
 
     let dir = lab.dir().to_path_buf();
     let pids = recorded_pids(&dir);
-    lab.down().assert_ok();
+    lab.down().success();
     assert!(pids.iter().all(|p| !pid_alive(*p)), "{pids:?} survived");
     assert_eq!(processes_naming(&dir), Vec::<String>::new());
     assert!(!dir.exists(), "{} left behind", dir.display());
@@ -63,6 +50,10 @@ fn init_join_and_get_nodes_over_local_processes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn init_join_and_get_nodes_over_ssh() {
     init_join_and_see_the_node(Transport::Ssh);
 }

@@ -1,21 +1,20 @@
 //! The lab's ssh transport: real sshd processes on the hosts' loopback
 //! addresses, reached with plain `ssh` and the lab's keys.
 
-#[path = "support/lab.rs"]
-mod lab_support;
-
-use lab_support::{pid_alive, recorded_pids, Lab, Transport};
+use crate::support::lab::{pid_alive, recorded_pids, Lab, Transport};
 use std::time::Duration;
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn each_address_lands_on_its_own_host() {
-    let Some(lab) = Lab::up(Transport::Ssh).start_or_skip() else {
-        return;
-    };
+    let lab = Lab::up(Transport::Ssh).start();
     for node in ["bettley", "fenn", "velaryon"] {
         lab.ssh(node, "echo $GT_HOST_ROOT; command -v kubeadm")
-            .assert_ok()
-            .assert_stdout_contains(&format!(
+            .success()
+            .stdout_contains(&format!(
                 "{}\n{}/bin/kubeadm\n",
                 lab.host_root(node).display(),
                 lab.dir().display()
@@ -24,24 +23,28 @@ fn each_address_lands_on_its_own_host() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn uname_reports_each_hosts_architecture() {
-    let Some(lab) = Lab::up(Transport::Ssh).start_or_skip() else {
-        return;
-    };
+    let lab = Lab::up(Transport::Ssh).start();
     lab.ssh("bettley", "uname -m")
-        .assert_ok()
-        .assert_stdout_contains("aarch64");
+        .success()
+        .stdout_contains("aarch64");
     lab.ssh("velaryon", "uname -m")
-        .assert_ok()
-        .assert_stdout_contains("x86_64");
+        .success()
+        .stdout_contains("x86_64");
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn the_lab_config_reaches_the_hosts_with_the_labs_keys_and_strict_host_keys() {
-    let Some(lab) = Lab::up(Transport::Ssh).start_or_skip() else {
-        return;
-    };
-    lab.gt(&["validate"]).assert_ok();
+    let lab = Lab::up(Transport::Ssh).start();
+    lab.gt(&["validate"]).success();
     let config = std::fs::read_to_string(lab.config()).unwrap();
     let port = lab.ssh_port().unwrap();
     assert!(config.contains(&format!("port = {port}")), "{config}");
@@ -56,27 +59,31 @@ fn the_lab_config_reaches_the_hosts_with_the_labs_keys_and_strict_host_keys() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn a_down_host_refuses_connections_until_healed() {
-    let Some(lab) = Lab::up(Transport::Ssh).start_or_skip() else {
-        return;
-    };
+    let lab = Lab::up(Transport::Ssh).start();
     lab.fault("fenn", &["down"]);
     lab.ssh("fenn", "true")
-        .assert_code(255)
-        .assert_stderr_contains("Connection refused");
+        .status(255)
+        .stderr_contains("Connection refused");
     // Its neighbours on the same sshd are unaffected.
-    lab.ssh("gardener", "true").assert_ok();
+    lab.ssh("gardener", "true").success();
     lab.fault("fenn", &["heal"]);
     lab.ssh("fenn", "echo back")
-        .assert_ok()
-        .assert_stdout_contains("back");
+        .success()
+        .stdout_contains("back");
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn a_hung_host_accepts_but_never_answers_and_down_leaves_nothing() {
-    let Some(lab) = Lab::up(Transport::Ssh).start_or_skip() else {
-        return;
-    };
+    let lab = Lab::up(Transport::Ssh).start();
     lab.fault("harlton", &["hang"]);
     let r = lab.ssh_timeout("harlton", "echo never", Duration::from_secs(2));
     assert!(r.timed_out, "{r}");
@@ -86,9 +93,12 @@ fn a_hung_host_accepts_but_never_answers_and_down_leaves_nothing() {
         !lab.processes().is_empty(),
         "the hung session is still there"
     );
-    lab.down().assert_ok();
+    lab.down().success();
     assert!(pids.iter().all(|p| !pid_alive(*p)), "{pids:?}");
-    assert_eq!(lab_support::processes_naming(&dir), Vec::<String>::new());
+    assert_eq!(
+        crate::support::lab::processes_naming(&dir),
+        Vec::<String>::new()
+    );
     assert!(!dir.exists());
 }
 
@@ -121,28 +131,29 @@ arch = "arm64"
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn twenty_hosts_are_served_by_two_sshds_and_faults_touch_only_their_host() {
-    let Some(lab) = Lab::up(Transport::Ssh)
+    let lab = Lab::up(Transport::Ssh)
         .topology_toml(twenty_hosts())
-        .start_or_skip()
-    else {
-        return;
-    };
+        .start();
     let status = lab.gt_lab("status", &[]);
     status
-        .assert_ok()
-        .assert_stdout_contains("sshd-0")
-        .assert_stdout_contains("sshd-1");
+        .success()
+        .stdout_contains("sshd-0")
+        .stdout_contains("sshd-1");
     for node in lab.node_names() {
         lab.ssh(&node, "echo $GT_HOST_ROOT")
-            .assert_ok()
-            .assert_stdout_contains(lab.host_root(&node).to_str().unwrap());
+            .success()
+            .stdout_contains(lab.host_root(&node).to_str().unwrap());
     }
     // n18 is served by the second sshd.
     lab.fault("n18", &["down"]);
-    lab.ssh("n18", "true").assert_code(255);
-    lab.ssh("n17", "true").assert_ok();
-    lab.ssh("n02", "true").assert_ok();
+    lab.ssh("n18", "true").status(255);
+    lab.ssh("n17", "true").success();
+    lab.ssh("n02", "true").success();
     lab.fault("n18", &["heal"]);
-    lab.ssh("n18", "true").assert_ok();
+    lab.ssh("n18", "true").success();
 }

@@ -1,12 +1,10 @@
 //! The simulated kubeadm against KUBEADM.md: init, upload-certs, tokens, join,
 //! preflight, discovery errors, reset.
 
-#[path = "support/sim.rs"]
-mod sim;
+use crate::support::sim::{etcd_members, SimLab, ENDPOINT};
+use crate::support::wait::eventually;
 
-use sim::{SimLab, ENDPOINT};
-
-const ADMIN: &str = "--kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
+use crate::support::kube::ADMIN;
 
 fn is_hex64(s: &str) -> bool {
     s.len() == 64
@@ -65,7 +63,7 @@ fn init_with_skip_token_print_withholds_the_token() {
         .run(&format!(
             "kubeadm init --control-plane-endpoint={ENDPOINT} --skip-token-print"
         ))
-        .succeeds();
+        .success();
     out.stdout_lacks("[bootstrap-token] Using token:")
         .stdout_contains(&format!(
             "kubeadm join {ENDPOINT} --token <value withheld> \\\n"
@@ -112,7 +110,7 @@ fn init_on_an_initialised_host_fails_preflight() {
     lab.init();
     lab.on("bettley")
         .run(&format!("kubeadm init --control-plane-endpoint={ENDPOINT}"))
-        .exit(2)
+        .status(2)
         .stderr_is(concat!(
             "error execution phase preflight: [preflight] Some fatal errors occurred:\n",
             "\t[ERROR Port-6443]: Port 6443 is in use\n",
@@ -138,18 +136,18 @@ fn upload_certs_prints_exactly_three_lines_with_a_fresh_key() {
     let a = lab
         .on("bettley")
         .run("kubeadm init phase upload-certs --upload-certs")
-        .succeeds();
-    let lines: Vec<&str> = a.stdout().lines().collect();
-    assert_eq!(lines.len(), 3, "{}", a.stdout());
+        .success();
+    let lines: Vec<&str> = a.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", a.stdout);
     assert_eq!(lines[0], "[upload-certs] Storing the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace");
     assert_eq!(lines[1], "[upload-certs] Using certificate key:");
     assert!(is_hex64(lines[2]), "{}", lines[2]);
     let b = lab
         .on("bettley")
         .run("kubeadm init phase upload-certs --upload-certs")
-        .succeeds();
+        .success();
     assert_ne!(
-        b.stdout().lines().nth(2),
+        b.stdout.lines().nth(2),
         Some(lines[2]),
         "each upload has a fresh key"
     );
@@ -162,8 +160,8 @@ fn print_join_command_ends_with_one_trailing_space() {
     let out = lab
         .on("bettley")
         .run("kubeadm token create --print-join-command")
-        .succeeds();
-    let line = out.stdout();
+        .success();
+    let line = out.stdout;
     assert!(
         line.starts_with(&format!("kubeadm join {ENDPOINT} --token ")),
         "{line}"
@@ -185,12 +183,12 @@ fn print_join_command_with_certificate_key_is_the_control_plane_line() {
         .run(&format!(
             "kubeadm token create --print-join-command --certificate-key {key}"
         ))
-        .succeeds();
+        .success();
     assert!(
-        out.stdout()
+        out.stdout
             .ends_with(&format!(" --control-plane --certificate-key {key}\n")),
         "{:?}",
-        out.stdout()
+        out.stdout
     );
 }
 
@@ -203,7 +201,7 @@ fn certificate_key_without_print_join_command_is_refused() {
             "kubeadm token create --certificate-key {}",
             "b".repeat(64)
         ))
-        .exit(1)
+        .status(1)
         .stderr_contains("cannot use --certificate-key without --print-join-command\n");
 }
 
@@ -214,14 +212,14 @@ fn token_create_prints_only_the_token_and_list_shows_it() {
     let tok = lab
         .on("bettley")
         .run("kubeadm token create --ttl 0 --description 'gt join'")
-        .succeeds()
-        .stdout()
+        .success()
+        .stdout
         .trim_end()
         .to_string();
     assert!(tok.len() == 23 && tok.as_bytes()[6] == b'.', "{tok}");
-    let list = lab.on("bettley").run("kubeadm token list").succeeds();
-    let lines: Vec<&str> = list.stdout().lines().collect();
-    assert!(lines[0].starts_with("TOKEN  "), "{}", list.stdout());
+    let list = lab.on("bettley").run("kubeadm token list").success();
+    let lines: Vec<&str> = list.stdout.lines().collect();
+    assert!(lines[0].starts_with("TOKEN  "), "{}", list.stdout);
     for col in ["TTL", "EXPIRES", "USAGES", "DESCRIPTION", "EXTRA GROUPS"] {
         assert!(lines[0].contains(col));
     }
@@ -254,14 +252,14 @@ fn token_create_prints_only_the_token_and_list_shows_it() {
     );
     // init's own token: 24h, RFC 3339 expiry; upload-certs' proxy token has no usages.
     assert!(
-        list.stdout().contains("   23h   ") && list.stdout().contains("Z   signing,authentication"),
+        list.stdout.contains("   23h   ") && list.stdout.contains("Z   signing,authentication"),
         "{}",
-        list.stdout()
+        list.stdout
     );
     assert!(
-        list.stdout().contains("<none>")
+        list.stdout.contains("<none>")
             && list
-                .stdout()
+                .stdout
                 .contains("Proxy for managing TTL for the kubeadm-certs secret")
     );
 }
@@ -273,24 +271,24 @@ fn token_delete_by_id_or_token_and_pattern_errors() {
     let tok = lab
         .on("bettley")
         .run("kubeadm token create")
-        .succeeds()
-        .stdout()
+        .success()
+        .stdout
         .trim()
         .to_string();
     let id = &tok[..6];
     lab.on("bettley")
         .run(&format!("kubeadm token delete {tok}"))
-        .succeeds()
+        .success()
         .stdout_is(&format!("bootstrap token \"{id}\" deleted\n"));
     lab.on("bettley")
         .run(&format!("kubeadm token delete {id}"))
-        .exit(1)
+        .status(1)
         .stderr_contains(&format!(
             "failed to delete bootstrap token \"{id}\": secrets \"bootstrap-token-{id}\" not found"
         ));
     lab.on("bettley")
         .run("kubeadm token delete NOT-A-TOKEN")
-        .exit(1)
+        .status(1)
         .stderr_contains(r#"given token didn't match pattern "\\A([a-z0-9]{6})\\.([a-z0-9]{16})\\z" or "\\A([a-z0-9]{6})\\z""#);
 }
 
@@ -326,7 +324,7 @@ fn worker_join_writes_kubelet_conf_and_ca_and_registers_the_node() {
     let join = lab.join_command();
     lab.on("fenn")
         .run(&join)
-        .succeeds()
+        .success()
         .stdout_contains("This node has joined the cluster:\n");
     assert!(lab
         .host_file("fenn", "/etc/kubernetes/kubelet.conf")
@@ -346,10 +344,10 @@ fn joining_twice_fails_with_the_preflight_block() {
     let lab = SimLab::goldentooth();
     lab.init();
     let join = lab.join_command();
-    lab.on("fenn").run(&join).succeeds();
+    lab.on("fenn").run(&join).success();
     lab.on("fenn")
         .run(&join)
-        .exit(2)
+        .status(2)
         .stdout_is("[preflight] Running pre-flight checks\n")
         .stderr_is(concat!(
             "error execution phase preflight: [preflight] Some fatal errors occurred:\n",
@@ -366,18 +364,18 @@ fn ignored_checks_warn_and_a_ready_node_still_blocks_the_join() {
     let lab = SimLab::goldentooth();
     lab.init();
     let join = lab.join_command();
-    lab.on("fenn").run(&join).succeeds();
+    lab.on("fenn").run(&join).success();
     lab.apply_cni();
-    lab.eventually("fenn is Ready", || lab.ready_status("fenn") == "True");
+    eventually("fenn is Ready", || lab.ready_status("fenn") == "True");
     lab.on("fenn")
         .run(&format!("{join} --ignore-preflight-errors=FileAvailable--etc-kubernetes-kubelet.conf,port-10250"))
-        .exit(2)
+        .status(2)
         .stderr_contains("\t[WARNING FileAvailable--etc-kubernetes-kubelet.conf]: /etc/kubernetes/kubelet.conf already exists\n")
         .stderr_contains("\t[WARNING Port-10250]: Port 10250 is in use\n")
         .stderr_contains("\t[ERROR FileAvailable--etc-kubernetes-pki-ca.crt]: /etc/kubernetes/pki/ca.crt already exists\n");
     lab.on("fenn")
         .run(&format!("{join} --ignore-preflight-errors=all"))
-        .exit(1)
+        .status(1)
         .stderr_contains("error execution phase kubelet-start: a Node with name \"fenn\" and status \"Ready\" already exists in the cluster. You must delete the existing Node or change the name of this new joining Node\n");
 }
 
@@ -388,7 +386,7 @@ fn all_with_other_checks_is_a_validation_error() {
     let join = lab.join_command();
     lab.on("fenn")
         .run(&format!("{join} --ignore-preflight-errors=all,Port-10250"))
-        .exit(3)
+        .status(3)
         .stderr_contains("ignore-preflight-errors: Invalid value: \"all,port-10250\": don't specify individual checks if 'all' is used\n");
 }
 
@@ -401,7 +399,7 @@ fn wrong_ca_pin_is_rejected_with_the_pinned_keys_message() {
     let wrong = join.replace(&real_pin, &format!("sha256:{}", "0".repeat(64)));
     lab.on("fenn")
         .run(&wrong)
-        .exit(1)
+        .status(1)
         .stderr_contains(&format!(
             "error execution phase preflight: couldn't validate the identity of the API Server: cluster CA found in cluster-info ConfigMap is invalid: none of the public keys \"{real_pin}\" are pinned\n"
         ));
@@ -419,7 +417,7 @@ fn an_expired_token_fails_discovery_with_the_jws_error() {
     lab.on("fenn")
         .env("GT_LAB_NOW_OFFSET", "960")
         .run(&join)
-        .exit(1)
+        .status(1)
         .stderr_contains(&format!(
             "error execution phase preflight: couldn't validate the identity of the API Server: could not find a JWS signature in the cluster-info ConfigMap for token ID \"{id}\"\n"
         ));
@@ -435,15 +433,15 @@ fn control_plane_join_fails_once_the_uploaded_certs_expire() {
     let long = lab
         .on("bettley")
         .run("kubeadm token create --ttl 24h")
-        .succeeds()
-        .stdout()
+        .success()
+        .stdout
         .trim()
         .to_string();
     let join = join.replace(&token_part, &long);
     lab.on("cargyll")
         .env("GT_LAB_NOW_OFFSET", "7300")
         .run(&join)
-        .exit(1)
+        .status(1)
         .stderr_contains("Secret \"kubeadm-certs\" was not found in the \"kube-system\" Namespace. This Secret might have expired. Please, run `kubeadm init phase upload-certs --upload-certs` on a control plane to generate a new one\n");
 }
 
@@ -455,7 +453,7 @@ fn control_plane_join_with_the_wrong_key_fails_to_decrypt() {
     let key = join.split_whitespace().last().unwrap().to_string();
     lab.on("cargyll")
         .run(&join.replace(&key, &"c".repeat(64)))
-        .exit(1)
+        .status(1)
         .stderr_contains(
             "error decoding secret data with provided key: cipher: message authentication failed",
         );
@@ -466,7 +464,7 @@ fn control_plane_join_adds_an_etcd_member_and_an_api_server() {
     let lab = SimLab::goldentooth();
     lab.init();
     let join = lab.control_plane_join_command();
-    lab.on("cargyll").run(&join).succeeds().stdout_contains(
+    lab.on("cargyll").run(&join).success().stdout_contains(
         "This node has joined the cluster and a new control plane instance was created:\n",
     );
     for f in [
@@ -492,13 +490,12 @@ fn control_plane_join_adds_an_etcd_member_and_an_api_server() {
         "{etcd}"
     );
     assert!(etcd.contains("--initial-cluster-state=existing"));
-    lab.eventually("cargyll's API server is ready", || {
+    eventually("cargyll's API server is ready", || {
         lab.on("bettley")
             .run(&format!(
                 "kubectl {ADMIN} --server https://127.4.0.12:6443 get --raw /readyz"
             ))
-            .status
-            == Some(0)
+            .succeeded()
     });
     let n = lab.node_json("cargyll");
     assert_eq!(
@@ -512,29 +509,16 @@ fn control_plane_join_adds_an_etcd_member_and_an_api_server() {
     );
 }
 
-/// The simulated etcd's members, by name.
-fn etcd_members(lab: &SimLab) -> Vec<String> {
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(lab.dir().join("state.json")).unwrap())
-            .unwrap();
-    state["etcd_members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn reset_removes_the_files_and_etcd_member_but_not_the_node() {
     let lab = SimLab::goldentooth();
     lab.init();
     lab.on("cargyll")
         .run(&lab.control_plane_join_command())
-        .succeeds();
+        .success();
     lab.on("cargyll")
         .run("kubeadm reset -f")
-        .succeeds()
+        .success()
         .stdout_contains("[reset] Deleting contents of directories: [/etc/kubernetes/manifests /var/lib/kubelet /etc/kubernetes/pki]\n")
         .stdout_contains("[reset] Deleting files: [/etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf /etc/kubernetes/kubelet.conf /etc/kubernetes/bootstrap-kubelet.conf /etc/kubernetes/controller-manager.conf /etc/kubernetes/scheduler.conf]\n");
     for f in [
@@ -553,15 +537,15 @@ fn reset_removes_the_files_and_etcd_member_but_not_the_node() {
         .is_none());
     lab.on("cargyll")
         .run("systemctl is-active kubelet")
-        .exit(3)
+        .status(3)
         .stdout_is("inactive\n");
     // The Node object stays (reset never deletes it) and is now unreachable.
     assert_eq!(lab.ready_status("cargyll"), "Unknown");
-    assert_eq!(etcd_members(&lab), ["bettley"]);
+    assert_eq!(etcd_members(lab.dir()), ["bettley"]);
     // A reset host joins again cleanly.
     lab.on("cargyll")
         .run(&lab.control_plane_join_command())
-        .succeeds();
+        .success();
 }
 
 #[test]
@@ -570,15 +554,15 @@ fn reset_of_a_control_plane_without_etcd_quorum_keeps_its_member_and_says_so() {
     lab.init();
     lab.on("cargyll")
         .run(&lab.control_plane_join_command())
-        .succeeds();
+        .success();
     // Two members, one started: etcd cannot commit the removal.
-    lab.on("bettley").run("systemctl stop kubelet").succeeds();
+    lab.on("bettley").run("systemctl stop kubelet").success();
     lab.on("cargyll")
         .run("kubeadm reset -f")
-        .succeeds()
+        .success()
         .stderr_contains("[reset] Failed to remove etcd member: etcdserver: re-configuration failed due to not enough started members, please manually remove this etcd member using etcdctl\n")
         .stdout_lacks("Deleted contents of the etcd data directory");
-    assert_eq!(etcd_members(&lab), ["bettley", "cargyll"]);
+    assert_eq!(etcd_members(lab.dir()), ["bettley", "cargyll"]);
     assert!(lab
         .host_file("cargyll", "/var/lib/etcd")
         .read_dir()
@@ -594,17 +578,17 @@ fn reset_of_a_control_plane_without_etcd_quorum_keeps_its_member_and_says_so() {
 fn reset_without_force_asks_and_no_answer_aborts() {
     let lab = SimLab::goldentooth();
     lab.init();
-    lab.on("fenn").run(&lab.join_command()).succeeds();
+    lab.on("fenn").run(&lab.join_command()).success();
     lab.on("fenn")
         .stdin("")
         .run("kubeadm reset")
-        .exit(1)
+        .status(1)
         .stdout_contains("[reset] Are you sure you want to proceed? [y/N]: ")
         .stderr_contains("won't proceed; the user didn't answer (Y|y) in order to continue");
     assert!(lab
         .host_file("fenn", "/etc/kubernetes/kubelet.conf")
         .exists());
-    lab.on("fenn").stdin("y\n").run("kubeadm reset").succeeds();
+    lab.on("fenn").stdin("y\n").run("kubeadm reset").success();
     assert!(!lab
         .host_file("fenn", "/etc/kubernetes/kubelet.conf")
         .exists());
@@ -628,7 +612,7 @@ fn join_config_from_stdin_keeps_the_token_out_of_argv() {
     lab.on("fenn")
         .stdin(&cfg)
         .run("kubeadm join --config /dev/stdin")
-        .succeeds()
+        .success()
         .stdout_contains("This node has joined the cluster:");
     let entry = lab.log("fenn").into_iter().last().unwrap();
     assert_eq!(entry.tool, "kubeadm");
@@ -647,14 +631,17 @@ fn version_and_unknown_flags_behave_like_kubeadm() {
     let lab = SimLab::goldentooth();
     lab.on("fenn")
         .run("kubeadm version -o short")
-        .succeeds()
+        .success()
         .stdout_is("v1.32.4\n");
-    lab.on("fenn").run("kubeadm join --foo").exit(1).stderr_is(
+    lab.on("fenn")
+        .run("kubeadm join --foo")
+        .status(1)
+        .stderr_is(
         "unknown flag: --foo\nTo see the stack trace of this error execute with --v=5 or higher\n",
     );
     lab.on("fenn")
         .run("kubeadm frobnicate")
-        .exit(1)
+        .status(1)
         .stderr_contains("unknown command \"frobnicate\" for \"kubeadm\"");
 }
 
@@ -673,7 +660,7 @@ fn init_reads_init_and_cluster_configuration_from_a_json_config() {
     std::fs::write(lab.root("bettley").join("kubeadm.json"), &cfg).unwrap();
     lab.on("bettley")
         .run("kubeadm init --config ${GT_HOST_ROOT}/kubeadm.json --upload-certs --skip-token-print")
-        .succeeds()
+        .success()
         .stdout_contains("[certs] apiserver serving cert is signed for DNS names [bettley kubernetes kubernetes.default kubernetes.default.svc kubernetes.default.svc.cluster.local] and IPs [172.16.0.1 127.4.0.11 127.4.0.10]\n");
     lab.wait_api_ready();
     let n = lab.node_json("bettley");
@@ -685,7 +672,7 @@ fn init_reads_init_and_cluster_configuration_from_a_json_config() {
     // Mixing --config with flags it replaces is refused, as kubeadm does.
     lab.on("cargyll")
         .run("kubeadm init --config ${GT_HOST_ROOT}/../bettley/kubeadm.json --pod-network-cidr=10.0.0.0/16")
-        .exit(3)
+        .status(3)
         .stderr_contains("can not mix '--config' with arguments [pod-network-cidr]");
 }
 
@@ -695,7 +682,7 @@ fn a_yaml_config_is_refused_with_a_clear_reason() {
     lab.on("bettley")
         .stdin("apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n")
         .run("kubeadm init --config /dev/stdin")
-        .exit(1)
+        .status(1)
         .stderr_contains("the lab's simulated kubeadm reads JSON documents only");
     assert!(!lab
         .host_file("bettley", "/etc/kubernetes/admin.conf")

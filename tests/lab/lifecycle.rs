@@ -1,17 +1,18 @@
 //! `gt lab up/down/status/fault` over the local transport: the lab's own
 //! behaviour, independent of the simulated kubeadm and kubectl.
 
-#[path = "support/lab.rs"]
-mod lab_support;
-
-use lab_support::{gt, pid_alive, recorded_pids, Lab, Transport};
+use crate::support::components::require_haproxy;
+use crate::support::gt::{goldentooth, Test, GT};
+use crate::support::kube::kubeadm_init;
+use crate::support::lab::{pid_alive, recorded_pids, Lab, LabLock, Transport};
+use crate::support::wait::eventually_some;
 use std::io::{Read, Write};
 use std::time::Duration;
 
 #[test]
 fn up_writes_a_lab_config_that_gt_accepts_with_every_address_on_loopback() {
     let lab = Lab::up(Transport::Local).start();
-    lab.gt(&["validate"]).assert_ok();
+    lab.gt(&["validate"]).success();
     let config = std::fs::read_to_string(lab.config()).unwrap();
     assert!(
         !config.contains("\"10.4."),
@@ -38,9 +39,7 @@ fn up_writes_a_lab_config_that_gt_accepts_with_every_address_on_loopback() {
         let link = lab.dir().join("bin").join(tool);
         assert_eq!(
             std::fs::read_link(&link).unwrap(),
-            std::path::Path::new(lab_support::GT)
-                .canonicalize()
-                .unwrap(),
+            std::path::Path::new(GT).canonicalize().unwrap(),
             "{tool} links to the gt binary"
         );
     }
@@ -50,7 +49,7 @@ fn up_writes_a_lab_config_that_gt_accepts_with_every_address_on_loopback() {
 fn commands_run_with_their_hosts_root_and_the_labs_tools_first() {
     let lab = Lab::up(Transport::Local).start();
     let r = lab.run("fenn", "echo $GT_HOST_ROOT; command -v kubeadm");
-    r.assert_ok();
+    r.success();
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines[0], lab.host_root("fenn").to_str().unwrap());
     assert_eq!(lines[1], lab.dir().join("bin/kubeadm").to_str().unwrap());
@@ -59,19 +58,21 @@ fn commands_run_with_their_hosts_root_and_the_labs_tools_first() {
 #[test]
 fn up_on_a_lab_that_is_up_fails_and_says_how_to_recover() {
     let lab = Lab::up(Transport::Local).start();
-    let r = gt(&[
-        "lab",
-        "up",
-        "--dir",
-        lab.dir_str(),
-        "--from",
-        lab_support::goldentooth().to_str().unwrap(),
-    ]);
-    r.assert_code(1).assert_stderr_contains(&format!(
+    let r = Test::new()
+        .args([
+            "lab",
+            "up",
+            "--dir",
+            lab.dir_str(),
+            "--from",
+            goldentooth().to_str().unwrap(),
+        ])
+        .run();
+    r.status(1).stderr_contains(&format!(
         "a lab is already up in {dir}; run `gt lab down --dir {dir}` first",
         dir = lab.dir_str()
     ));
-    lab.gt_lab("status", &[]).assert_ok();
+    lab.gt_lab("status", &[]).success();
 }
 
 #[test]
@@ -85,22 +86,24 @@ fn down_stops_everything_and_a_second_down_is_harmless() {
     );
     assert!(pids.iter().all(|p| pid_alive(*p)));
     let down = lab.down();
-    down.assert_ok().assert_stdout_contains("is down");
+    down.success().stdout_contains("is down");
     assert!(pids.iter().all(|p| !pid_alive(*p)), "{pids:?} still alive");
-    assert!(lab_support::processes_naming(&dir).is_empty());
+    assert!(crate::support::lab::processes_naming(&dir).is_empty());
     assert!(!dir.exists());
-    gt(&["lab", "down", "--dir", dir.to_str().unwrap()])
-        .assert_ok()
-        .assert_stdout_contains("nothing to take down");
+    Test::new()
+        .args(["lab", "down", "--dir", dir.to_str().unwrap()])
+        .success()
+        .stdout_contains("nothing to take down");
 }
 
 #[test]
 fn status_without_a_lab_fails_and_names_the_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("nothing");
-    gt(&["lab", "status", "--dir", dir.to_str().unwrap()])
-        .assert_code(1)
-        .assert_stderr_contains("no lab in");
+    Test::new()
+        .args(["lab", "status", "--dir", dir.to_str().unwrap()])
+        .status(1)
+        .stderr_contains("no lab in");
 }
 
 #[test]
@@ -108,10 +111,10 @@ fn status_lists_processes_and_faults() {
     let lab = Lab::up(Transport::Local).start();
     lab.fault("fenn", &["slow"]);
     let r = lab.gt_lab("status", &[]);
-    r.assert_ok()
-        .assert_stdout_contains("transport local")
-        .assert_stdout_contains("serve")
-        .assert_stdout_contains("alive");
+    r.success()
+        .stdout_contains("transport local")
+        .stdout_contains("serve")
+        .stdout_contains("alive");
     let fenn = r.stdout.lines().find(|l| l.contains("fenn")).unwrap();
     assert!(
         fenn.contains("127.4.0.15") && fenn.contains("slow x10"),
@@ -125,13 +128,13 @@ fn a_down_host_fails_like_an_unreachable_one_until_healed() {
     lab.fault("fenn", &["down"]);
     assert_eq!(lab.faults("fenn")["down"], true);
     lab.run("fenn", "echo hello")
-        .assert_code(255)
-        .assert_stderr_contains("gt-lab: host fenn is down (lab fault)");
-    lab.run("gardener", "true").assert_ok();
+        .status(255)
+        .stderr_contains("gt-lab: host fenn is down (lab fault)");
+    lab.run("gardener", "true").success();
     lab.fault("fenn", &["heal"]);
     lab.run("fenn", "echo hello")
-        .assert_ok()
-        .assert_stdout_contains("hello");
+        .success()
+        .stdout_contains("hello");
 }
 
 #[test]
@@ -143,9 +146,8 @@ fn a_hung_host_never_answers_and_down_still_cleans_up() {
     // The client gave up; gt's transport would too. The hung shell is another
     // story: it is a child of nobody the lab knows, and `down` must find it.
     let dir = lab.dir().to_path_buf();
-    std::thread::sleep(Duration::from_millis(100));
-    lab.down().assert_ok();
-    assert!(lab_support::processes_naming(&dir).is_empty());
+    lab.down().success();
+    assert!(crate::support::lab::processes_naming(&dir).is_empty());
 }
 
 #[test]
@@ -166,16 +168,16 @@ fn slow_is_recorded_with_its_factor_and_heal_clears_it() {
 fn faults_refuse_unknown_nodes_and_misplaced_kinds() {
     let lab = Lab::up(Transport::Local).start();
     lab.gt_lab("fault", &["fen", "down"])
-        .assert_code(1)
-        .assert_stderr_contains("did you mean fenn?");
+        .status(1)
+        .stderr_contains("did you mean fenn?");
     lab.gt_lab("fault", &["fenn", "apiserver-down"])
-        .assert_code(1)
-        .assert_stderr_contains("fenn is a worker");
+        .status(1)
+        .stderr_contains("fenn is a worker");
     lab.gt_lab("fault", &["fenn", "hang", "3"])
-        .assert_code(1)
-        .assert_stderr_contains("FACTOR goes only with `slow`");
+        .status(1)
+        .stderr_contains("FACTOR goes only with `slow`");
     lab.gt_lab("fault", &["bettley", "apiserver-down"])
-        .assert_ok();
+        .success();
     assert_eq!(lab.faults("bettley")["apiserver_down"], true);
 }
 
@@ -196,19 +198,22 @@ fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_haproxy, ci)),
+    ignore = "needs haproxy: apt-get install haproxy"
+)]
 fn api_servers_answer_http_once_they_run_and_haproxy_balances_over_them() {
+    require_haproxy();
     let lab = Lab::up(Transport::Local).speed(0.0001).start();
+    lab.gt_lab("status", &[])
+        .success()
+        .stdout_contains("served by haproxy");
     assert_eq!(
         http_get("127.4.0.11:6443", "/readyz"),
         None,
         "no API server on bettley before kubeadm init"
     );
-    lab.run(
-        "bettley",
-        "kubeadm init --control-plane-endpoint=127.4.0.10:6443 --kubernetes-version=stable-1.32 \
-         --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs",
-    )
-    .assert_ok();
+    lab.run("bettley", &kubeadm_init(&lab.endpoint())).success();
     for (path, verbose) in [
         ("/readyz", false),
         ("/readyz?verbose", true),
@@ -231,21 +236,20 @@ fn api_servers_answer_http_once_they_run_and_haproxy_balances_over_them() {
         None,
         "dalt runs none"
     );
-    // Through the endpoint: HAProxy, or the daemon when haproxy is missing.
-    // A load balancer sees a new backend healthy only after its next check
-    // (100 ms here), as a real one does: poll, bounded, as gt's gate does.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut through_endpoint = http_get(&lab.endpoint(), "/readyz");
-    while through_endpoint.is_none() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        through_endpoint = http_get(&lab.endpoint(), "/readyz");
-    }
-    assert_eq!(through_endpoint, Some((200, "ok".to_string())));
+    // Through the endpoint: HAProxy. A load balancer sees a new backend
+    // healthy only after its next check (100 ms here), as a real one does:
+    // poll, bounded, as gt's gate does.
+    let through_endpoint = eventually_some(
+        "the endpoint answers /readyz",
+        Duration::from_secs(10),
+        || http_get(&lab.endpoint(), "/readyz"),
+    );
+    assert_eq!(through_endpoint, (200, "ok".to_string()));
 }
 
 #[test]
 fn a_topology_with_an_ipv6_address_is_refused_and_leaves_nothing_behind() {
-    let topology = std::fs::read_to_string(lab_support::goldentooth())
+    let topology = std::fs::read_to_string(goldentooth())
         .unwrap()
         .replace("address = \"10.4.0.15\"", "address = \"fd00::15\"");
     let f = Lab::up(Transport::Local)
@@ -254,9 +258,9 @@ fn a_topology_with_an_ipv6_address_is_refused_and_leaves_nothing_behind() {
         .err()
         .expect("up must fail");
     f.run
-        .assert_code(1)
-        .assert_stderr_contains("node fenn")
-        .assert_stderr_contains("IPv6");
+        .status(1)
+        .stderr_contains("node fenn")
+        .stderr_contains("IPv6");
     assert!(!f.dir_left);
 }
 
@@ -264,16 +268,14 @@ fn a_topology_with_an_ipv6_address_is_refused_and_leaves_nothing_behind() {
 fn a_failed_start_stops_what_it_started_and_removes_the_directory() {
     // Something else already holds dalt's API port: the daemon cannot bind it.
     // Under the lab lock: no other test's lab may meet the squatter.
-    let lock = lab_support::LabLock::acquire();
+    let lock = LabLock::acquire();
     let _squatter = std::net::TcpListener::bind("127.4.0.13:6443").unwrap();
     let f = Lab::up(Transport::Local)
         .holding(lock)
         .try_start()
         .err()
         .expect("up must fail");
-    f.run
-        .assert_code(1)
-        .assert_stderr_contains("127.4.0.13:6443");
+    f.run.status(1).stderr_contains("127.4.0.13:6443");
     assert!(!f.dir_left, "the half-built lab directory is removed");
     assert!(f.processes_left.is_empty(), "{:?}", f.processes_left);
     drop(_squatter);
@@ -283,21 +285,15 @@ fn a_failed_start_stops_what_it_started_and_removes_the_directory() {
 #[test]
 fn kubelet_stopped_stops_the_hosts_kubelet_and_heal_starts_it_again() {
     let lab = Lab::up(Transport::Local).speed(0.0001).start();
-    lab.run(
-        "bettley",
-        "kubeadm init --control-plane-endpoint=127.4.0.10:6443 --kubernetes-version=stable-1.32 \
-         --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs",
-    )
-    .assert_ok();
-    lab.run("bettley", "systemctl is-active kubelet")
-        .assert_ok();
+    lab.run("bettley", &kubeadm_init(&lab.endpoint())).success();
+    lab.run("bettley", "systemctl is-active kubelet").success();
     lab.fault("bettley", &["kubelet-stopped"]);
     lab.run("bettley", "systemctl is-active kubelet")
-        .assert_code(3)
-        .assert_stdout_contains("inactive");
+        .status(3)
+        .stdout_contains("inactive");
     lab.gt_lab("status", &[])
-        .assert_ok()
-        .assert_stdout_contains("kubelet-stopped");
+        .success()
+        .stdout_contains("kubelet-stopped");
     // The fault went through the host's own systemctl, as an operator would.
     assert!(
         lab.log("bettley")
@@ -308,8 +304,8 @@ fn kubelet_stopped_stops_the_hosts_kubelet_and_heal_starts_it_again() {
     );
     lab.fault("bettley", &["heal"]);
     lab.run("bettley", "systemctl is-active kubelet")
-        .assert_ok()
-        .assert_stdout_contains("active");
+        .success()
+        .stdout_contains("active");
 }
 
 /// `flock 9; gt lab up` in a script: the lab's daemons (gt lab serve,
@@ -317,27 +313,26 @@ fn kubelet_stopped_stops_the_hosts_kubelet_and_heal_starts_it_again() {
 /// lab is down.
 #[test]
 fn the_labs_daemons_do_not_keep_the_descriptors_of_the_command_that_started_them() {
-    let _lab_lock = lab_support::LabLock::acquire();
+    let _lab_lock = LabLock::acquire();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("lab");
     let held = tmp.path().join("held.lock");
     let script = format!(
         "exec 9>'{held}'; flock 9 && '{gt}' lab up --dir '{dir}' --speed 0.01 >/dev/null",
         held = held.display(),
-        gt = lab_support::GT,
+        gt = GT,
         dir = dir.display()
     );
-    let up = lab_support::run_with_timeout(
-        std::process::Command::new("sh").arg("-c").arg(&script),
-        Duration::from_secs(60),
-    );
+    let up = Test::program("sh").arg("-c").arg(&script).run();
     let free = std::process::Command::new("flock")
         .args(["-n", held.to_str().unwrap(), "true"])
         .status()
         .unwrap();
-    let down = gt(&["lab", "down", "--dir", dir.to_str().unwrap()]);
-    up.assert_ok();
-    down.assert_ok();
+    let down = Test::new()
+        .args(["lab", "down", "--dir", dir.to_str().unwrap()])
+        .run();
+    up.success();
+    down.success();
     assert!(
         free.success(),
         "the script's lock was still held by the lab's daemons after the script ended"

@@ -1,14 +1,13 @@
 //! Whole-cluster behaviour of the simulated tools: a full manual bootstrap of
 //! goldentooth, concurrency under the state lock, faults, delays.
 
-#[path = "support/sim.rs"]
-mod sim;
-
+use crate::support::sim::{SimLab, CONTROL_PLANES, WORKERS};
+use crate::support::wait::eventually;
 use gt::lab::sim::host::Host;
 use gt::lab::sim::latency::Op;
-use sim::{SimLab, CONTROL_PLANES, WORKERS};
 
-const KUBECTL: &str = "kubectl --kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
+use crate::support::kube::KUBECTL;
+use std::io::{BufRead, BufReader, Read};
 
 fn state(lab: &SimLab) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(lab.dir().join("state.json")).unwrap()).unwrap()
@@ -20,23 +19,22 @@ fn a_manual_bootstrap_ends_with_twelve_ready_nodes() {
     let lab = SimLab::goldentooth();
     lab.init();
     for cp in ["cargyll", "dalt"] {
-        lab.on(cp).run(&lab.control_plane_join_command()).succeeds();
-        lab.eventually("the new API server is ready", || {
+        lab.on(cp).run(&lab.control_plane_join_command()).success();
+        eventually("the new API server is ready", || {
             lab.on("bettley")
                 .run(&format!("{KUBECTL} get --raw /readyz"))
-                .status
-                == Some(0)
+                .succeeded()
         });
     }
     let join = lab.join_command();
     std::thread::scope(|s| {
         for w in WORKERS {
             let (lab, join) = (&lab, &join);
-            s.spawn(move || lab.on(w).run(join).succeeds());
+            s.spawn(move || lab.on(w).run(join).success());
         }
     });
     lab.apply_cni();
-    lab.eventually("12 Ready nodes", || {
+    eventually("12 Ready nodes", || {
         let v = lab.nodes_json();
         let items = v["items"].as_array().unwrap().clone();
         items.len() == 12
@@ -50,7 +48,7 @@ fn a_manual_bootstrap_ends_with_twelve_ready_nodes() {
     });
     eprintln!(
         "full bootstrap at speed {}: {:?}",
-        sim::SPEED,
+        crate::support::sim::SPEED,
         started.elapsed()
     );
     let v = lab.nodes_json();
@@ -82,16 +80,16 @@ fn a_manual_bootstrap_ends_with_twelve_ready_nodes() {
     let table = lab
         .on("dalt")
         .run(&format!("{KUBECTL} get nodes"))
-        .succeeds();
+        .success();
     assert_eq!(
         table
-            .stdout()
+            .stdout
             .lines()
             .filter(|l| l.contains(" Ready "))
             .count(),
         12,
         "{}",
-        table.stdout()
+        table.stdout
     );
 }
 
@@ -104,8 +102,8 @@ fn concurrent_joins_and_token_creates_never_lose_an_update() {
     std::thread::scope(|s| {
         for w in WORKERS {
             let (lab, join) = (&lab, &join);
-            s.spawn(move || lab.on(w).run(join).succeeds());
-            s.spawn(move || lab.on("bettley").run("kubeadm token create").succeeds());
+            s.spawn(move || lab.on(w).run(join).success());
+            s.spawn(move || lab.on("bettley").run("kubeadm token create").success());
         }
     });
     let st = state(&lab);
@@ -137,7 +135,7 @@ fn fail_join_fails_the_next_join_once() {
     lab.set_fault("fenn", |f| f.fail_join = true);
     lab.on("fenn")
         .run(&join)
-        .exit(1)
+        .status(1)
         .stderr_contains("error execution phase preflight: couldn't validate the identity of the API Server: Get \"https://127.4.0.10:6443/api/v1/namespaces/kube-public/configmaps/cluster-info?timeout=10s\": net/http: request canceled while waiting for connection");
     assert!(!lab.faults("fenn").fail_join, "the fault clears itself");
     assert!(
@@ -145,7 +143,7 @@ fn fail_join_fails_the_next_join_once() {
             .exists(),
         "nothing left to reset"
     );
-    lab.on("fenn").run(&join).succeeds();
+    lab.on("fenn").run(&join).success();
 }
 
 #[test]
@@ -153,7 +151,10 @@ fn slow_multiplies_a_hosts_latencies() {
     let lab = SimLab::goldentooth();
     let fenn = Host::at(&lab.root("fenn")).unwrap();
     let base = fenn.latency(Op::JoinWorker);
-    assert!((base - 20.0 * sim::SPEED).abs() < 1e-9, "{base}");
+    assert!(
+        (base - 20.0 * crate::support::sim::SPEED).abs() < 1e-9,
+        "{base}"
+    );
     lab.set_fault("fenn", |f| f.slow = Some(10.0));
     let slowed = Host::at(&lab.root("fenn")).unwrap().latency(Op::JoinWorker);
     assert!((slowed - 10.0 * base).abs() < 1e-9, "{slowed}");
@@ -173,11 +174,11 @@ fn the_api_server_is_unready_until_its_start_up_delay_passes() {
     lab.on("bettley")
         .env("GT_LAB_NOW_OFFSET", "-5")
         .run(&format!("{KUBECTL} get --raw '/readyz?verbose'"))
-        .exit(1)
+        .status(1)
         .stderr_contains("[-]informer-sync failed: reason withheld");
     lab.on("bettley")
         .run(&format!("{KUBECTL} get --raw /readyz"))
-        .succeeds();
+        .success();
 }
 
 #[test]
@@ -189,13 +190,13 @@ fn nodes_stay_not_ready_until_the_cni_delay_passes() {
         .on("bettley")
         .env("GT_LAB_NOW_OFFSET", "-1")
         .run(&format!("{KUBECTL} get nodes"))
-        .succeeds();
+        .success();
     assert!(
-        earlier.stdout().contains("bettley   NotReady"),
+        earlier.stdout.contains("bettley   NotReady"),
         "{}",
-        earlier.stdout()
+        earlier.stdout
     );
-    lab.eventually("bettley Ready", || lab.ready_status("bettley") == "True");
+    eventually("bettley Ready", || lab.ready_status("bettley") == "True");
 }
 
 #[test]
@@ -210,18 +211,17 @@ fn init_on_another_host_starts_a_new_cluster_the_old_members_do_not_belong_to() 
         .to_string();
     lab.on("cargyll")
         .run("kubeadm init --control-plane-endpoint=127.4.0.10:6443 --pod-network-cidr=192.168.0.0/16")
-        .succeeds();
-    lab.eventually("cargyll's API server is ready", || {
+        .success();
+    eventually("cargyll's API server is ready", || {
         lab.on("cargyll")
             .run(&format!("{KUBECTL} get --raw /readyz"))
-            .status
-            == Some(0)
+            .succeeded()
     });
     let new_pin = lab
         .on("cargyll")
         .run("kubeadm token create --print-join-command")
-        .succeeds()
-        .stdout()
+        .success()
+        .stdout
         .split_whitespace()
         .nth(6)
         .unwrap()
@@ -230,7 +230,7 @@ fn init_on_another_host_starts_a_new_cluster_the_old_members_do_not_belong_to() 
     // bettley's admin.conf trusts the old CA.
     lab.on("bettley")
         .run(&format!("{KUBECTL} get nodes"))
-        .exit(1)
+        .status(1)
         .stderr_is("Unable to connect to the server: tls: failed to verify certificate: x509: certificate signed by unknown authority\n");
 }
 
@@ -240,15 +240,29 @@ fn a_join_that_starts_before_the_api_server_is_up_waits_for_it_as_kubeadm_retrie
     lab.init();
     let join = lab.join_command();
     lab.set_fault("bettley", |f| f.apiserver_down = true);
-    std::thread::scope(|s| {
-        // Discovery times out after 300 s × 0.01 = 3 s; the API server is back well before.
-        let joining = s.spawn(|| lab.on("fenn").env("GT_LAB_SPEED", "0.01").run(&join));
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        lab.set_fault("bettley", |f| f.apiserver_down = false);
-        joining
-            .join()
-            .unwrap()
-            .succeeds()
-            .stdout_contains("This node has joined the cluster:");
-    });
+    // Discovery times out after 300 s × 0.01 = 3 s and retries every 50 ms;
+    // the API server comes back once the join is under way.
+    let mut joining = lab.on("fenn").env("GT_LAB_SPEED", "0.01").spawn(&join);
+    let mut stdout = BufReader::new(joining.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("[preflight] Running pre-flight checks") {
+        line.clear();
+        let n = stdout.read_line(&mut line).unwrap();
+        assert!(n > 0, "the join ended before its preflight");
+    }
+    lab.set_fault("bettley", |f| f.apiserver_down = false);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    joining
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = joining.wait().unwrap();
+    assert!(
+        status.success() && rest.contains("This node has joined the cluster:"),
+        "{rest}\n{stderr}"
+    );
 }

@@ -5,32 +5,21 @@
 //! `gt_check_success 0`). Read-only throughout: drift never takes the lock
 //! and never changes a host.
 
-#[path = "support/lab.rs"]
-mod lab_support;
-#[path = "support/promtext.rs"]
-mod promtext;
-
-use lab_support::{Lab, Run, Transport};
-use promtext::{value_of, Sample};
+use crate::support::gt::{Output, Test};
+use crate::support::lab::{Lab, Transport};
+use crate::support::promtext::{value_of, Sample};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-const ADMIN: &str = "--kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
+use crate::support::kube::ADMIN;
 
 fn kubectl(lab: &Lab, args: &str) {
     lab.run("bettley", &format!("kubectl {ADMIN} {args}"))
-        .assert_ok();
-}
-
-/// A converged lab: one apply from empty.
-fn converged(transport: Transport) -> Option<Lab> {
-    let lab = Lab::up(transport).speed(0.01).start_or_skip()?;
-    lab.gt(&["apply", "--auto-approve"]).assert_ok();
-    Some(lab)
+        .success();
 }
 
 /// `gt drift ARGS --prometheus FILE` and the file's samples (which must be valid).
-fn drift_metrics(lab: &Lab, args: &[&str]) -> (Run, Vec<Sample>, PathBuf) {
+fn drift_metrics(lab: &Lab, args: &[&str]) -> (Output, Vec<Sample>, PathBuf) {
     let file = lab.dir().join("textfile/gt.prom");
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     let mut all = vec!["drift"];
@@ -39,14 +28,14 @@ fn drift_metrics(lab: &Lab, args: &[&str]) -> (Run, Vec<Sample>, PathBuf) {
     let run = lab.gt(&all);
     let text =
         std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("no textfile ({e})\n{run}"));
-    let samples =
-        promtext::parse(&text).unwrap_or_else(|e| panic!("invalid textfile: {e}\n{text}"));
+    let samples = crate::support::promtext::parse(&text)
+        .unwrap_or_else(|e| panic!("invalid textfile: {e}\n{text}"));
     (run, samples, file)
 }
 
-fn drift_json(lab: &Lab, config: Option<&Path>) -> (Run, Value) {
+fn drift_json(lab: &Lab, config: Option<&Path>) -> (Output, Value) {
     let run = match config {
-        Some(c) => lab_support::gt(&["--config", c.to_str().unwrap(), "drift", "--json"]),
+        Some(c) => Test::new().config(c).args(["drift", "--json"]).run(),
         None => lab.gt(&["drift", "--json"]),
     };
     let v = serde_json::from_str(&run.stdout)
@@ -110,14 +99,16 @@ fn log_marks(lab: &Lab) -> Vec<(String, usize)> {
         .collect()
 }
 
-/// The "done when", over real SSH: a cron run on a converged lab
+/// Drift as cron runs it, over real SSH: a cron run on a converged lab
 /// exits 0 with metrics; a removed label and a stopped kubelet make it exit
 /// 2 naming both; `gt apply` repairs both; drift is 0 again.
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn cron_drift_sees_a_removed_label_and_a_stopped_kubelet_and_apply_repairs_both() {
-    let Some(lab) = converged(Transport::Ssh) else {
-        return;
-    };
+    let lab = Lab::up(Transport::Ssh).speed(0.01).converged();
     let marks = log_marks(&lab);
     let (run, m, file) = drift_metrics(&lab, &["--quiet"]);
     assert_eq!(run.code, Some(0), "{run}");
@@ -152,12 +143,12 @@ fn cron_drift_sees_a_removed_label_and_a_stopped_kubelet_and_apply_repairs_both(
 
     // Behind gt's back: a label removed by hand, a kubelet stopped.
     kubectl(&lab, "label node fenn goldentooth.io/storage-");
-    lab.run("jast", "systemctl stop kubelet").assert_ok();
+    lab.run("jast", "systemctl stop kubelet").success();
 
     let run = lab.gt(&["drift"]);
     assert_eq!(run.code, Some(2), "{run}");
-    run.assert_stdout_contains("drift: fenn: label goldentooth.io/storage missing (want ceph)\n")
-        .assert_stdout_contains("drift: jast: kubelet not active (gt apply starts it)\n");
+    run.stdout_contains("drift: fenn: label goldentooth.io/storage missing (want ceph)\n")
+        .stdout_contains("drift: jast: kubelet not active (gt apply starts it)\n");
     let last = run.stdout.lines().last().unwrap();
     assert!(
         last.starts_with("Drift: ") && last.contains(" on 2 nodes (fenn, jast)."),
@@ -206,11 +197,11 @@ fn cron_drift_sees_a_removed_label_and_a_stopped_kubelet_and_apply_repairs_both(
     // gt apply repairs both: relabels fenn, starts jast's kubelet and waits for it.
     let apply = lab.gt(&["apply", "--auto-approve"]);
     apply
-        .assert_ok()
-        .assert_stdout_contains("Apply complete! Nodes: 0 joined, 2 changed, 0 removed.");
+        .success()
+        .stdout_contains("Apply complete! Nodes: 0 joined, 2 changed, 0 removed.");
     let (run, m, _) = drift_metrics(&lab, &[]);
     assert_eq!(run.code, Some(0), "{run}");
-    run.assert_stdout_contains("No drift: goldentooth matches cluster.toml (12 nodes, all Ready).");
+    run.stdout_contains("No drift: goldentooth matches cluster.toml (12 nodes, all Ready).");
     assert_eq!(value_of(&m, "gt_in_sync", &[]), Some(1.0));
     assert_eq!(
         value_of(&m, "gt_node_ready", &[("node", "jast")]),
@@ -221,7 +212,7 @@ fn cron_drift_sees_a_removed_label_and_a_stopped_kubelet_and_apply_repairs_both(
 /// Each kind of change behind gt's back is its own kind of drift.
 #[test]
 fn every_kind_of_change_behind_gts_back_is_named() {
-    let lab = converged(Transport::Local).expect("the local lab needs nothing");
+    let lab = Lab::up(Transport::Local).speed(0.01).converged();
     kubectl(
         &lab,
         "taint node harlton goldentooth.io/maintenance=true:NoSchedule",
@@ -252,17 +243,15 @@ fn every_kind_of_change_behind_gts_back_is_named() {
         );
     }
     let text = lab.gt(&["drift", "--verbose"]);
-    text.assert_code(2)
-        .assert_stdout_contains(
+    text.status(2)
+        .stdout_contains(
             "drift: harlton: taint goldentooth.io/maintenance=true:NoSchedule not in cluster.toml\n",
         )
-        .assert_stdout_contains("drift: karstark: label goldentooth.io/storage is zfs (want ceph)\n")
-        .assert_stdout_contains("drift: cargyll: API server not ready")
-        .assert_stdout_contains("drift: gardener: unreachable: ");
+        .stdout_contains("drift: karstark: label goldentooth.io/storage is zfs (want ceph)\n")
+        .stdout_contains("drift: cargyll: API server not ready")
+        .stdout_contains("drift: gardener: unreachable: ");
     // --verbose: the whole story under a line, with what to do.
-    text.assert_stdout_contains(
-        "\n       the API server on cargyll (127.4.0.12:6443) is not ready: ",
-    );
+    text.stdout_contains("\n       the API server on cargyll (127.4.0.12:6443) is not ready: ");
     let nodes = doc["nodes"].as_array().unwrap();
     let node = |n: &str| nodes.iter().find(|x| x["name"] == n).unwrap().clone();
     assert_eq!(node("gardener")["reachable"], false);
@@ -292,7 +281,7 @@ fn every_kind_of_change_behind_gts_back_is_named() {
     }
     let (run, m, _) = drift_metrics(&lab, &["--quiet"]);
     assert_eq!(run.code, Some(1), "{run}");
-    run.assert_stderr_contains("error: cannot compare the cluster with cluster.toml");
+    run.stderr_contains("error: cannot compare the cluster with cluster.toml");
     assert_eq!(value_of(&m, "gt_check_success", &[]), Some(0.0));
     assert!(m
         .iter()
@@ -311,28 +300,22 @@ fn a_bad_config_is_exit_1_with_its_location_and_a_failed_check() {
     let config = dir.path().join("cluster.toml");
     std::fs::write(&config, "[cluster]\nname = \"x\"\nbogus = 1\n").unwrap();
     let prom = dir.path().join("gt.prom");
-    let run = lab_support::gt(&[
-        "--config",
-        config.to_str().unwrap(),
-        "drift",
-        "--prometheus",
-        prom.to_str().unwrap(),
-    ]);
+    let run = Test::new()
+        .config(&config)
+        .args(["drift", "--prometheus", prom.to_str().unwrap()])
+        .run();
     assert_eq!(run.code, Some(1), "{run}");
     assert_eq!(run.stdout, "");
-    run.assert_stderr_contains("error: ")
-        .assert_stderr_contains(&format!("{}:3:1", config.display()));
+    run.stderr_contains("error: ")
+        .stderr_contains(&format!("{}:3:1", config.display()));
     assert!(!run.stderr.contains("error: error:"), "{run}");
-    let m = promtext::parse(&std::fs::read_to_string(&prom).unwrap()).unwrap();
+    let m = crate::support::promtext::parse(&std::fs::read_to_string(&prom).unwrap()).unwrap();
     assert_eq!(value_of(&m, "gt_check_success", &[]), Some(0.0));
     // An unwritable textfile is an error too (cron must hear of it).
-    let run = lab_support::gt(&[
-        "--config",
-        config.to_str().unwrap(),
-        "drift",
-        "--prometheus",
-        "/nonexistent-dir/gt.prom",
-    ]);
+    let run = Test::new()
+        .config(&config)
+        .args(["drift", "--prometheus", "/nonexistent-dir/gt.prom"])
+        .run();
     assert_eq!(run.code, Some(1));
-    run.assert_stderr_contains("cannot write the metrics to /nonexistent-dir/gt.prom");
+    run.stderr_contains("cannot write the metrics to /nonexistent-dir/gt.prom");
 }

@@ -2,13 +2,12 @@
 //! naming the holder, leases that expire and are renewed, the fallback lock
 //! host, racing takers, and `gt unlock`.
 
-#[path = "support/lab.rs"]
-mod lab_support;
-
-use gt::apply::lock::{self, LockError};
+use crate::support::gt::GT;
+use crate::support::lab::{Lab, Transport};
+use crate::support::wait::eventually_within;
+use gt::apply::lock::{self, HostClock, LockError};
 use gt::spec::Spec;
 use gt::transport::{Hosts, TransportOptions};
-use lab_support::{Lab, Transport};
 use std::time::{Duration, Instant};
 
 /// What a test needs to talk to the lab as gt does: the lab's spec, a runtime.
@@ -43,9 +42,28 @@ impl Operator {
         self.rt
             .block_on(lock::acquire(&self.spec, hosts, run, lease))
     }
+
+    /// `acquire` by an apply that comes once `ABANDONED`'s lease has run out.
+    fn acquire_later(&self, hosts: &Hosts, run: &str) -> Result<lock::HeldLock, LockError> {
+        self.rt.block_on(lock::acquire_on_clock(
+            &self.spec,
+            hosts,
+            run,
+            LONG,
+            AFTER_ABANDONED_LEASE,
+        ))
+    }
 }
 
 const LONG: Duration = Duration::from_secs(60);
+
+/// The lease of a lock a test abandons.
+const ABANDONED: Duration = Duration::from_secs(2);
+
+/// A lock host's clock once an abandoned lock has expired: an N-second lease
+/// lives through its last second, so N + 2 seconds on.
+const AFTER_ABANDONED_LEASE: HostClock =
+    HostClock::ahead(Duration::from_secs(ABANDONED.as_secs() + 2));
 
 fn lock_file(lab: &Lab, node: &str) -> std::path::PathBuf {
     lab.host_root(node).join("var/lib/gt/apply.lock")
@@ -115,10 +133,12 @@ fn a_second_acquire_is_refused_at_once_naming_the_holder() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn over_ssh_a_second_apply_is_refused_naming_the_holder_until_release() {
-    let Some(lab) = Lab::up(Transport::Ssh).speed(0.001).start_or_skip() else {
-        return;
-    };
+    let lab = Lab::up(Transport::Ssh).speed(0.001).start();
     let op = Operator::of(&lab);
     let (first, second) = (op.hosts(), op.hosts());
     let held = op.acquire(&first, "over-ssh", LONG).unwrap();
@@ -147,9 +167,9 @@ fn an_abandoned_lock_expires_and_is_taken_over_with_a_warning() {
     let lab = Lab::up(Transport::Local).start();
     let op = Operator::of(&lab);
     let hosts = op.hosts();
-    leave_an_expired_lock(&lab, &op, "crashed");
+    abandon_a_lock(&op, "crashed");
     let held = op
-        .acquire(&hosts, "next", LONG)
+        .acquire_later(&hosts, "next")
         .expect("an expired lock is taken over");
     assert_eq!(held.took_over().map(|i| i.run_id.as_str()), Some("crashed"));
     let warning = held.warning().expect("a warning");
@@ -169,9 +189,10 @@ fn renewal_keeps_a_lock_alive_past_its_first_lease() {
     let lease = Duration::from_secs(2);
     let held = op.acquire(&hosts, "long-apply", lease).unwrap();
     let first_expiry = lock_json(&lab, "bettley")["expires_unix"].as_i64().unwrap();
-    while now_unix() <= first_expiry + 2 {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Renewals come every lease/4 on the wall clock: this waits for real time.
+    eventually_within("the first lease has ended", Duration::from_secs(10), || {
+        now_unix() > first_expiry + 2
+    });
     let file = lock_json(&lab, "bettley");
     assert!(
         file["expires_unix"].as_i64().unwrap() > first_expiry,
@@ -195,7 +216,7 @@ fn renewal_notices_that_the_lock_was_taken_away() {
     let held = op
         .acquire(&op.hosts(), "unlocked-under-me", Duration::from_secs(2))
         .unwrap();
-    lab.gt(&["unlock", "--yes"]).assert_ok();
+    lab.gt(&["unlock", "--yes"]).success();
     // Renewals come every 500 ms; a bound only so that a broken renewal fails the test.
     let mut lost = held.watch_lost();
     op.rt
@@ -256,8 +277,8 @@ fn with_the_bootstrap_node_down_the_lock_lands_on_the_next_control_plane() {
         "the newcomer let bettley go"
     );
     lab.gt(&["unlock"])
-        .assert_code(1)
-        .assert_stdout_contains("The apply lock of cluster goldentooth is on cargyll (");
+        .status(1)
+        .stdout_contains("The apply lock of cluster goldentooth is on cargyll (");
     op.rt.block_on(held.release()).unwrap();
 }
 
@@ -280,16 +301,17 @@ fn no_reachable_control_plane_names_each_one_and_why() {
     for cp in ["bettley: ", "; cargyll: ", "; dalt: "] {
         assert!(message.contains(cp), "{message}");
     }
-    lab.gt(&["unlock"]).assert_code(1).assert_stderr_contains(
+    lab.gt(&["unlock"]).status(1).stderr_contains(
         "error: cannot look for the apply lock of cluster goldentooth: no control plane could be reached (",
     );
 }
 
-/// Two applies, each a task with its own connections, try at the same moment; the winners.
-fn race(op: &Operator, a: &str, b: &str) -> Vec<lock::HeldLock> {
+/// Two applies, each a task with its own connections, try at the same
+/// moment (on `clock`); the winners.
+fn race(op: &Operator, a: &str, b: &str, clock: HostClock) -> Vec<lock::HeldLock> {
     let contender = |run: &str| {
         let (spec, hosts, run) = (op.spec.clone(), op.hosts(), run.to_string());
-        async move { lock::acquire(&spec, &hosts, &run, LONG).await }
+        async move { lock::acquire_on_clock(&spec, &hosts, &run, LONG, clock).await }
     };
     let (x, y) = op.rt.block_on(async {
         let (x, y) = tokio::join!(tokio::spawn(contender(a)), tokio::spawn(contender(b)));
@@ -315,7 +337,12 @@ fn of_two_racing_applies_exactly_one_wins() {
     let lab = Lab::up(Transport::Local).start();
     let op = Operator::of(&lab);
     for round in 0..3 {
-        let mut winners = race(&op, &format!("left-{round}"), &format!("right-{round}"));
+        let mut winners = race(
+            &op,
+            &format!("left-{round}"),
+            &format!("right-{round}"),
+            HostClock::default(),
+        );
         assert_eq!(winners.len(), 1, "round {round}: exactly one winner");
         let winner = winners.pop().unwrap();
         assert_eq!(lock_json(&lab, "bettley")["run_id"], winner.info().run_id);
@@ -327,8 +354,8 @@ fn of_two_racing_applies_exactly_one_wins() {
 fn of_two_applies_racing_for_an_expired_lock_exactly_one_takes_it_over() {
     let lab = Lab::up(Transport::Local).start();
     let op = Operator::of(&lab);
-    leave_an_expired_lock(&lab, &op, "crashed");
-    let mut winners = race(&op, "left", "right");
+    abandon_a_lock(&op, "crashed");
+    let mut winners = race(&op, "left", "right", AFTER_ABANDONED_LEASE);
     assert_eq!(winners.len(), 1, "exactly one winner");
     let winner = winners.pop().unwrap();
     assert_eq!(
@@ -343,32 +370,26 @@ fn of_two_applies_racing_for_an_expired_lock_exactly_one_takes_it_over() {
 fn a_taker_that_died_mid_takeover_blocks_takeovers_until_gt_unlock() {
     let lab = Lab::up(Transport::Local).start();
     let op = Operator::of(&lab);
-    leave_an_expired_lock(&lab, &op, "crashed");
+    abandon_a_lock(&op, "crashed");
     // What a taker leaves when it dies between its mkdir and its mv.
     let expires = lock_json(&lab, "bettley")["expires_unix"].as_i64().unwrap();
     let gt_dir = lock_file(&lab, "bettley").parent().unwrap().to_path_buf();
     std::fs::create_dir(gt_dir.join(format!(".apply.lock.takeover.{expires}"))).unwrap();
-    let err = op.acquire(&op.hosts(), "next", LONG).unwrap_err();
+    let err = op.acquire_later(&op.hosts(), "next").unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, LockError::Contended { .. }), "{message}");
     assert!(message.ends_with("remove it with gt unlock"), "{message}");
-    lab.gt(&["unlock", "--yes"]).assert_ok();
+    lab.gt(&["unlock", "--yes"]).success();
     let held = op.acquire(&op.hosts(), "next", LONG).unwrap();
     op.rt.block_on(held.release()).unwrap();
     let left: Vec<_> = std::fs::read_dir(&gt_dir).unwrap().flatten().collect();
     assert!(left.is_empty(), "{left:?}");
 }
 
-/// A lock of `run` whose gt died (dropped, never renewed), once expired.
-fn leave_an_expired_lock(lab: &Lab, op: &Operator, run: &str) {
-    drop(
-        op.acquire(&op.hosts(), run, Duration::from_secs(2))
-            .unwrap(),
-    );
-    let expires = lock_json(lab, "bettley")["expires_unix"].as_i64().unwrap();
-    while now_unix() <= expires {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// A lock of `run` whose gt died (dropped, never renewed): expired for an
+/// apply on `AFTER_ABANDONED_LEASE`.
+fn abandon_a_lock(op: &Operator, run: &str) {
+    drop(op.acquire(&op.hosts(), run, ABANDONED).unwrap());
 }
 
 fn now_unix() -> i64 {
@@ -386,24 +407,24 @@ fn gt_unlock_shows_the_holder_refuses_without_a_terminal_and_removes_with_yes() 
 
     let refused = lab.gt(&["unlock"]);
     refused
-        .assert_code(1)
-        .assert_stdout_contains("The apply lock of cluster goldentooth is on bettley (")
-        .assert_stdout_contains(&format!("pid:      {}\n", std::process::id()))
-        .assert_stdout_contains("run:      stuck-run\n")
-        .assert_stdout_contains(" ago)\n")
-        .assert_stderr_contains("run `gt unlock --yes` to remove the lock shown above");
+        .status(1)
+        .stdout_contains("The apply lock of cluster goldentooth is on bettley (")
+        .stdout_contains(&format!("pid:      {}\n", std::process::id()))
+        .stdout_contains("run:      stuck-run\n")
+        .stdout_contains(" ago)\n")
+        .stderr_contains("run `gt unlock --yes` to remove the lock shown above");
     assert!(lock_file(&lab, "bettley").exists(), "{refused}");
 
     lab.gt(&["unlock", "--yes"])
-        .assert_ok()
-        .assert_stdout_contains("holder:   ")
-        .assert_stdout_contains("Removed the apply lock of cluster goldentooth from bettley.");
+        .success()
+        .stdout_contains("holder:   ")
+        .stdout_contains("Removed the apply lock of cluster goldentooth from bettley.");
     assert!(!lock_file(&lab, "bettley").exists());
     // The apply whose lock was removed learns it when it releases.
     let lost = op.rt.block_on(held.release()).unwrap_err();
     assert!(matches!(lost, LockError::Lost { .. }), "{lost}");
 
-    lab.gt(&["unlock"]).assert_ok().assert_stdout_contains(
+    lab.gt(&["unlock"]).success().stdout_contains(
         "No apply lock is held for cluster goldentooth (looked on bettley, cargyll, dalt).",
     );
 }
@@ -438,11 +459,7 @@ fn gt_unlock_on_a_terminal_removes_only_after_yes() {
 fn on_a_terminal(lab: &Lab, answer: &str) -> String {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let line = format!(
-        "{} --config {} unlock",
-        lab_support::GT,
-        lab.config().display()
-    );
+    let line = format!("{} --config {} unlock", GT, lab.config().display());
     let mut child = Command::new("script")
         .args(["-q", "-e", "-c", &line, "/dev/null"])
         .stdin(Stdio::piped())
@@ -476,9 +493,9 @@ fn a_lock_file_gt_cannot_read_is_reported_where_it_is_and_gt_unlock_removes_it()
     );
     assert!(message.contains("remove it with `gt unlock`"), "{message}");
     lab.gt(&["unlock", "--yes"])
-        .assert_ok()
-        .assert_stdout_contains("is not a lock gt can read")
-        .assert_stdout_contains("  not a lock\n")
-        .assert_stdout_contains("Removed the apply lock of cluster goldentooth from bettley.");
+        .success()
+        .stdout_contains("is not a lock gt can read")
+        .stdout_contains("  not a lock\n")
+        .stdout_contains("Removed the apply lock of cluster goldentooth from bettley.");
     assert!(!file.exists());
 }

@@ -1,18 +1,16 @@
 //! The simulated kubectl, systemctl, kubelet and uname: outputs and errors as
 //! the real tools print them, readiness routing, and the lab's faults.
 
-#[path = "support/sim.rs"]
-mod sim;
+use crate::support::sim::{SimLab, ENDPOINT};
+use crate::support::wait::eventually;
 
-use sim::{SimLab, ENDPOINT};
-
-const KUBECTL: &str = "kubectl --kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
+use crate::support::kube::{apply_cni, KUBECTL};
 
 /// A cluster with bettley initialised and fenn joined as a worker.
 fn small_cluster() -> SimLab {
     let lab = SimLab::goldentooth();
     lab.init();
-    lab.on("fenn").run(&lab.join_command()).succeeds();
+    lab.on("fenn").run(&lab.join_command()).success();
     lab
 }
 
@@ -21,7 +19,7 @@ fn without_a_kubeconfig_kubectl_tries_localhost_8080() {
     let lab = small_cluster();
     lab.on("fenn")
         .run("kubectl get nodes")
-        .exit(1)
+        .status(1)
         .stderr_is("The connection to the server localhost:8080 was refused - did you specify the right host or port?\n");
 }
 
@@ -31,7 +29,7 @@ fn an_explicit_kubeconfig_that_does_not_exist_is_an_error() {
     let lab = small_cluster();
     lab.on("bettley")
         .run("kubectl --kubeconfig /nonexistent/admin.conf get nodes")
-        .exit(1)
+        .status(1)
         .stderr_is("error: stat /nonexistent/admin.conf: no such file or directory\n");
 }
 
@@ -42,7 +40,7 @@ fn kubeconfig_env_works_like_the_flag() {
     lab.on("bettley")
         .env("KUBECONFIG", admin.to_str().unwrap())
         .run("kubectl get nodes -o name")
-        .succeeds()
+        .success()
         .stdout_is("node/bettley\nnode/fenn\n");
 }
 
@@ -52,8 +50,8 @@ fn get_nodes_prints_kubectls_table() {
     let out = lab
         .on("bettley")
         .run(&format!("{KUBECTL} get nodes"))
-        .succeeds();
-    let lines: Vec<&str> = out.stdout().lines().collect();
+        .success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(
         lines[0],
         "NAME      STATUS     ROLES           AGE   VERSION"
@@ -61,13 +59,13 @@ fn get_nodes_prints_kubectls_table() {
     assert!(
         lines[1].starts_with("bettley   NotReady   control-plane   "),
         "{}",
-        out.stdout()
+        out.stdout
     );
     assert!(lines[1].ends_with("   v1.32.4"));
     assert!(
         lines[2].starts_with("fenn      NotReady   <none>          "),
         "{}",
-        out.stdout()
+        out.stdout
     );
 }
 
@@ -129,7 +127,7 @@ fn unknown_node_is_not_found() {
     let lab = small_cluster();
     lab.on("bettley")
         .run(&format!("{KUBECTL} get node nobody -o json"))
-        .exit(1)
+        .status(1)
         .stderr_is("Error from server (NotFound): nodes \"nobody\" not found\n");
 }
 
@@ -137,10 +135,10 @@ fn unknown_node_is_not_found() {
 fn cni_apply_makes_nodes_ready_after_a_delay() {
     let lab = small_cluster();
     lab.on("bettley")
-        .run(&format!("{KUBECTL} apply -f https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml"))
-        .succeeds()
+        .run(&apply_cni())
+        .success()
         .stdout_contains("daemonset.apps/calico-node created\n");
-    lab.eventually("bettley and fenn Ready", || {
+    eventually("bettley and fenn Ready", || {
         lab.ready_status("bettley") == "True" && lab.ready_status("fenn") == "True"
     });
     let n = lab.node_json("fenn");
@@ -150,12 +148,12 @@ fn cni_apply_makes_nodes_ready_after_a_delay() {
         n["spec"]
     );
     lab.on("bettley")
-        .run(&format!("{KUBECTL} apply -f https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml"))
-        .succeeds()
+        .run(&apply_cni())
+        .success()
         .stdout_contains("daemonset.apps/calico-node unchanged\n");
     lab.on("bettley")
         .run(&format!("{KUBECTL} apply -f /nonexistent/calico.yaml"))
-        .exit(1)
+        .status(1)
         .stderr_is("error: the path \"/nonexistent/calico.yaml\" does not exist\n");
 }
 
@@ -164,28 +162,28 @@ fn label_add_overwrite_and_remove() {
     let lab = small_cluster();
     let k = |args: &str| lab.on("bettley").run(&format!("{KUBECTL} {args}"));
     k("label node fenn goldentooth.io/role=x")
-        .succeeds()
+        .success()
         .stdout_is("node/fenn labeled\n");
     k("label node fenn goldentooth.io/role=y")
-        .exit(1)
+        .status(1)
         .stderr_is(
             "error: 'goldentooth.io/role' already has a value (x), and --overwrite is false\n",
         );
     k("label node fenn goldentooth.io/role=y --overwrite")
-        .succeeds()
+        .success()
         .stdout_is("node/fenn labeled\n");
     assert_eq!(
         lab.node_json("fenn")["metadata"]["labels"]["goldentooth.io/role"],
         "y"
     );
     k("label node fenn goldentooth.io/role-")
-        .succeeds()
+        .success()
         .stdout_is("node/fenn unlabeled\n");
     assert!(lab.node_json("fenn")["metadata"]["labels"]
         .get("goldentooth.io/role")
         .is_none());
     k("label node ghost a=b")
-        .exit(1)
+        .status(1)
         .stderr_is("Error from server (NotFound): nodes \"ghost\" not found\n");
 }
 
@@ -194,10 +192,10 @@ fn taint_add_and_remove() {
     let lab = small_cluster();
     let k = |args: &str| lab.on("bettley").run(&format!("{KUBECTL} {args}"));
     k("taint node fenn goldentooth.io/gpu=true:NoSchedule")
-        .succeeds()
+        .success()
         .stdout_is("node/fenn tainted\n");
     k("taint node fenn goldentooth.io/gpu=false:NoSchedule")
-        .exit(1)
+        .status(1)
         .stderr_is("error: node fenn already has goldentooth.io/gpu taint(s) with same effect(s) and --overwrite is false\n");
     let taints = lab.node_json("fenn")["spec"]["taints"].clone();
     assert!(taints
@@ -208,10 +206,10 @@ fn taint_add_and_remove() {
             && t["value"] == "true"
             && t["effect"] == "NoSchedule"));
     k("taint node fenn goldentooth.io/gpu:NoSchedule-")
-        .succeeds()
+        .success()
         .stdout_is("node/fenn untainted\n");
     k("taint node fenn goldentooth.io/gpu:NoSchedule-")
-        .exit(1)
+        .status(1)
         .stderr_is("error: taint \"goldentooth.io/gpu:NoSchedule\" not found\n");
 }
 
@@ -220,29 +218,27 @@ fn drain_cordons_and_needs_ignore_daemonsets() {
     let lab = small_cluster();
     let k = |args: &str| lab.on("bettley").run(&format!("{KUBECTL} {args}"));
     k("drain fenn")
-        .exit(1)
+        .status(1)
         .stdout_is("node/fenn cordoned\n")
         .stderr_contains("cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): kube-system/kube-proxy-");
     k("drain fenn --ignore-daemonsets --delete-emptydir-data --timeout 5m")
-        .succeeds()
+        .success()
         .stdout_is("node/fenn already cordoned\nnode/fenn drained\n")
         .stderr_contains("Warning: ignoring DaemonSet-managed Pods: kube-system/kube-proxy-");
-    let out = k("get nodes").succeeds();
+    let out = k("get nodes").success();
     assert!(
-        out.stdout().contains("NotReady,SchedulingDisabled"),
+        out.stdout.contains("NotReady,SchedulingDisabled"),
         "{}",
-        out.stdout()
+        out.stdout
     );
     assert_eq!(lab.node_json("fenn")["spec"]["unschedulable"], true);
     k("uncordon fenn")
-        .succeeds()
+        .success()
         .stdout_is("node/fenn uncordoned\n");
     k("uncordon fenn")
-        .succeeds()
+        .success()
         .stdout_is("node/fenn already uncordoned\n");
-    k("cordon fenn")
-        .succeeds()
-        .stdout_is("node/fenn cordoned\n");
+    k("cordon fenn").success().stdout_is("node/fenn cordoned\n");
 }
 
 #[test]
@@ -251,9 +247,9 @@ fn drain_evicts_the_pods_of_the_node_and_they_move_elsewhere() {
     lab.apply_cni();
     let k = |args: &str| lab.on("bettley").run(&format!("{KUBECTL} {args}"));
     // CoreDNS's two replicas spread over bettley and fenn.
-    let out = k("drain fenn --ignore-daemonsets --delete-emptydir-data").succeeds();
-    let lines: Vec<&str> = out.stdout().lines().collect();
-    assert_eq!(lines.len(), 4, "{}", out.stdout());
+    let out = k("drain fenn --ignore-daemonsets --delete-emptydir-data").success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", out.stdout);
     assert_eq!(lines[0], "node/fenn cordoned");
     let pod = lines[1]
         .strip_prefix("evicting pod kube-system/")
@@ -265,11 +261,11 @@ fn drain_evicts_the_pods_of_the_node_and_they_move_elsewhere() {
     assert_eq!(lines[2], format!("pod/{pod} evicted"));
     assert_eq!(lines[3], "node/fenn drained");
     assert!(
-        out.stderr().contains("kube-system/calico-node-")
-            && out.stderr().contains("kube-system/kube-proxy-")
+        out.stderr.contains("kube-system/calico-node-")
+            && out.stderr.contains("kube-system/kube-proxy-")
     );
     k("drain fenn --ignore-daemonsets")
-        .succeeds()
+        .success()
         .stdout_is("node/fenn already cordoned\nnode/fenn drained\n");
 }
 
@@ -278,24 +274,24 @@ fn delete_node_removes_the_object_only() {
     let lab = small_cluster();
     lab.on("bettley")
         .run(&format!("{KUBECTL} delete node fenn"))
-        .succeeds()
+        .success()
         .stdout_is("node \"fenn\" deleted\n");
     lab.on("bettley")
         .run(&format!("{KUBECTL} delete node fenn"))
-        .exit(1)
+        .status(1)
         .stderr_is("Error from server (NotFound): nodes \"fenn\" not found\n");
     lab.on("bettley")
         .run(&format!("{KUBECTL} get nodes -o name"))
-        .succeeds()
+        .success()
         .stdout_is("node/bettley\n");
     assert!(lab
         .host_file("fenn", "/etc/kubernetes/kubelet.conf")
         .exists());
     // Restarting its kubelet registers the node again, as a real kubelet does.
-    lab.on("fenn").run("systemctl restart kubelet").succeeds();
+    lab.on("fenn").run("systemctl restart kubelet").success();
     lab.on("bettley")
         .run(&format!("{KUBECTL} get nodes -o name"))
-        .succeeds()
+        .success()
         .stdout_is("node/bettley\nnode/fenn\n");
 }
 
@@ -304,24 +300,23 @@ fn readyz_bodies_are_the_api_servers() {
     let lab = small_cluster();
     lab.on("bettley")
         .run(&format!("{KUBECTL} get --raw /readyz"))
-        .succeeds()
+        .success()
         .stdout_is("ok");
     lab.on("bettley")
         .run(&format!("{KUBECTL} get --raw /livez"))
-        .succeeds()
+        .success()
         .stdout_is("ok");
     let v = lab
         .on("bettley")
         .run(&format!("{KUBECTL} get --raw '/readyz?verbose'"))
-        .succeeds();
+        .success();
     assert!(
-        v.stdout()
-            .starts_with("[+]ping ok\n[+]log ok\n[+]etcd ok\n"),
+        v.stdout.starts_with("[+]ping ok\n[+]log ok\n[+]etcd ok\n"),
         "{}",
-        v.stdout()
+        v.stdout
     );
-    assert!(v.stdout().contains("[+]informer-sync ok\n"));
-    assert!(v.stdout().ends_with("readyz check passed\n"));
+    assert!(v.stdout.contains("[+]informer-sync ok\n"));
+    assert!(v.stdout.ends_with("readyz check passed\n"));
 }
 
 #[test]
@@ -330,29 +325,29 @@ fn apiserver_down_fails_that_servers_readyz_but_not_the_endpoints_while_another_
     lab.init();
     lab.on("cargyll")
         .run(&lab.control_plane_join_command())
-        .succeeds();
+        .success();
     lab.on("dalt")
         .run(&lab.control_plane_join_command())
-        .succeeds();
+        .success();
     let direct = |ip: &str| {
         lab.on("bettley").run(&format!(
             "{KUBECTL} --server https://{ip}:6443 get --raw '/readyz?verbose'"
         ))
     };
-    lab.eventually("all three API servers ready", || {
+    eventually("all three API servers ready", || {
         ["127.4.0.11", "127.4.0.12", "127.4.0.13"]
             .iter()
-            .all(|ip| direct(ip).status == Some(0))
+            .all(|ip| direct(ip).succeeded())
     });
     lab.set_fault("cargyll", |f| f.apiserver_down = true);
     direct("127.4.0.12")
-        .exit(1)
+        .status(1)
         .stderr_contains("Error from server (InternalError): an error on the server (\"[+]ping ok\\n[+]log ok\\n[-]etcd failed: reason withheld\\n")
         .stderr_contains("readyz check failed\") has prevented the request from succeeding\n");
-    direct("127.4.0.11").succeeds();
+    direct("127.4.0.11").success();
     lab.on("bettley")
         .run(&format!("{KUBECTL} get --raw /readyz"))
-        .succeeds()
+        .success()
         .stdout_is("ok");
     // The lab daemon's view of the same fault.
     let (code, body) = gt::lab::sim::api::readyz(lab.dir(), Some("cargyll"), false);
@@ -373,17 +368,17 @@ fn losing_etcd_quorum_fails_every_readyz_and_stopping_all_api_servers_refuses() 
     lab.init();
     lab.on("cargyll")
         .run(&lab.control_plane_join_command())
-        .succeeds();
-    lab.on("cargyll").run("systemctl stop kubelet").succeeds();
+        .success();
+    lab.on("cargyll").run("systemctl stop kubelet").success();
     // Two members, one started: no quorum.
     lab.on("bettley")
         .run(&format!("{KUBECTL} get --raw /readyz"))
-        .exit(1)
+        .status(1)
         .stderr_contains("[-]etcd failed: reason withheld");
-    lab.on("bettley").run("systemctl stop kubelet").succeeds();
+    lab.on("bettley").run("systemctl stop kubelet").success();
     lab.on("bettley")
         .run(&format!("{KUBECTL} get nodes"))
-        .exit(1)
+        .status(1)
         .stderr_is(&format!("The connection to the server {ENDPOINT} was refused - did you specify the right host or port?\n"));
 }
 
@@ -391,14 +386,14 @@ fn losing_etcd_quorum_fails_every_readyz_and_stopping_all_api_servers_refuses() 
 fn stopped_kubelet_makes_its_node_unknown() {
     let lab = small_cluster();
     lab.apply_cni();
-    lab.eventually("fenn Ready", || lab.ready_status("fenn") == "True");
+    eventually("fenn Ready", || lab.ready_status("fenn") == "True");
     lab.on("fenn")
         .run("systemctl stop kubelet")
-        .succeeds()
+        .success()
         .stdout_is("");
     lab.on("fenn")
         .run("systemctl is-active kubelet")
-        .exit(3)
+        .status(3)
         .stdout_is("inactive\n");
     let ready = lab.ready_condition("fenn");
     assert_eq!(ready["status"], "Unknown");
@@ -407,19 +402,19 @@ fn stopped_kubelet_makes_its_node_unknown() {
     let table = lab
         .on("bettley")
         .run(&format!("{KUBECTL} get nodes"))
-        .succeeds();
+        .success();
     assert!(
         table
-            .stdout()
+            .stdout
             .lines()
             .any(|l| l.starts_with("fenn ") && l.contains(" NotReady ")),
         "{}",
-        table.stdout()
+        table.stdout
     );
-    lab.on("fenn").run("systemctl start kubelet").succeeds();
+    lab.on("fenn").run("systemctl start kubelet").success();
     lab.on("fenn")
         .run("systemctl is-active kubelet")
-        .succeeds()
+        .success()
         .stdout_is("active\n");
     assert_eq!(lab.ready_status("fenn"), "True");
 }
@@ -429,25 +424,25 @@ fn systemctl_reports_kubelet_states_and_rejects_unknown_verbs() {
     let lab = SimLab::goldentooth();
     lab.on("fenn")
         .run("systemctl is-active kubelet")
-        .exit(3)
+        .status(3)
         .stdout_is("inactive\n");
     // Started without a kubeconfig, the kubelet crash-loops.
-    lab.on("fenn").run("systemctl start kubelet").succeeds();
+    lab.on("fenn").run("systemctl start kubelet").success();
     lab.on("fenn")
         .run("systemctl is-active kubelet")
-        .exit(3)
+        .status(3)
         .stdout_is("activating\n");
     lab.on("fenn")
         .run("systemctl status kubelet")
-        .exit(3)
+        .status(3)
         .stdout_contains("     Active: activating (auto-restart)");
     lab.on("fenn")
         .run("systemctl is-enabled kubelet")
-        .succeeds()
+        .success()
         .stdout_is("enabled\n");
     lab.on("fenn")
         .run("systemctl frob kubelet")
-        .exit(1)
+        .status(1)
         .stderr_is("Unknown command verb frob.\n");
 }
 
@@ -456,35 +451,32 @@ fn kubelet_version_and_uname_report_the_hosts_configuration() {
     let lab = SimLab::goldentooth();
     lab.on("fenn")
         .run("kubelet --version")
-        .succeeds()
+        .success()
         .stdout_is("Kubernetes v1.32.4\n");
     lab.on("fenn")
         .run("uname -m")
-        .succeeds()
+        .success()
         .stdout_is("aarch64\n");
     lab.on("velaryon")
         .run("uname -m")
-        .succeeds()
+        .success()
         .stdout_is("x86_64\n");
-    lab.on("fenn")
-        .run("uname -n")
-        .succeeds()
-        .stdout_is("fenn\n");
-    lab.on("fenn").run("uname").succeeds().stdout_is("Linux\n");
+    lab.on("fenn").run("uname -n").success().stdout_is("fenn\n");
+    lab.on("fenn").run("uname").success().stdout_is("Linux\n");
     lab.on("fenn")
         .run("uname -sm")
-        .succeeds()
+        .success()
         .stdout_is("Linux aarch64\n");
-    let a = lab.on("velaryon").run("uname -a").succeeds();
+    let a = lab.on("velaryon").run("uname -a").success();
     assert!(
-        a.stdout().starts_with("Linux velaryon 6.1.0-28-amd64 #1 ")
-            && a.stdout().ends_with(" x86_64 GNU/Linux\n"),
+        a.stdout.starts_with("Linux velaryon 6.1.0-28-amd64 #1 ")
+            && a.stdout.ends_with(" x86_64 GNU/Linux\n"),
         "{}",
-        a.stdout()
+        a.stdout
     );
     lab.on("fenn")
         .run("uname -q")
-        .exit(1)
+        .status(1)
         .stderr_contains("uname: invalid option -- 'q'");
 }
 
@@ -493,11 +485,11 @@ fn unknown_kubectl_flags_and_commands_fail_like_kubectl() {
     let lab = small_cluster();
     lab.on("bettley")
         .run(&format!("{KUBECTL} get nodes --foo"))
-        .exit(1)
+        .status(1)
         .stderr_is("error: unknown flag: --foo\nSee 'kubectl get --help' for usage.\n");
     lab.on("bettley")
         .run(&format!("{KUBECTL} frob"))
-        .exit(1)
+        .status(1)
         .stderr_is("error: unknown command \"frob\" for \"kubectl\"\n");
 }
 
@@ -507,18 +499,18 @@ fn a_kubelet_kubeconfig_may_read_but_not_label() {
     let k = "kubectl --kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/kubelet.conf";
     lab.on("fenn")
         .run(&format!("{k} get nodes -o name"))
-        .succeeds();
+        .success();
     lab.on("fenn")
         .run(&format!("{k} label node bettley a=b"))
-        .exit(1)
+        .status(1)
         .stderr_contains("Error from server (Forbidden): nodes \"bettley\" is forbidden: User \"system:node:fenn\" cannot patch resource \"nodes\"");
 }
 
 #[test]
 fn every_command_is_logged_with_argv_and_exit() {
     let lab = small_cluster();
-    lab.on("fenn").run("uname -m").succeeds();
-    lab.on("fenn").run("systemctl is-active nothing").exit(3);
+    lab.on("fenn").run("uname -m").success();
+    lab.on("fenn").run("systemctl is-active nothing").status(3);
     let log = lab.log("fenn");
     let last = &log[log.len() - 1];
     assert_eq!(
@@ -621,10 +613,10 @@ fn with_api_listeners_get_raw_makes_a_real_http_request() {
             "kubeadm init --control-plane-endpoint={}",
             server.address
         ))
-        .succeeds();
+        .success();
     lab.on("bettley")
         .run(&format!("{KUBECTL} get --raw '/readyz?verbose'"))
-        .exit(1)
+        .status(1)
         .stderr_is("Error from server (InternalError): an error on the server (\"[+]ping ok\\n[-]etcd failed: reason withheld\\nreadyz check failed\") has prevented the request from succeeding\n");
     assert_eq!(
         server.seen.lock().unwrap().as_slice(),

@@ -1,27 +1,18 @@
 //! Snapshots (insta, in snapshots/) of the rendered plan, text and JSON, over
 //! the matrix of recorded observations in tests/fixtures/facts/.
 
-#[path = "support/secrets.rs"]
-mod secrets;
+use crate::support::gt::{fixture, root};
+use crate::support::secrets::has_secret;
 use gt::facts::Observed;
 use gt::plan::{plan, PlanOptions};
 use gt::render::{plan_json, plan_text, Style};
-use secrets::has_secret;
-use std::path::Path;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn spec(config: &str) -> gt::spec::Spec {
     gt::spec::load_file(&root().join(config)).expect("config is valid")
 }
 
 fn facts(name: &str) -> Observed {
-    let p = root()
-        .join("tests/fixtures/facts")
-        .join(format!("{name}.json"));
-    Observed::from_json(&std::fs::read_to_string(p).unwrap()).unwrap()
+    Observed::from_json(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap()
 }
 
 /// Renders both forms and snapshots them under `snapshots/`.
@@ -37,7 +28,8 @@ fn check(snapshot: &str, config: &str, facts_name: &str, opts: PlanOptions) {
     // Plans never carry secrets: no bootstrap token, no certificate key.
     assert!(!has_secret(&text) && !has_secret(&json));
     let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("../snapshots");
+    // The snapshots live at the repository root whatever this module is named.
+    settings.set_snapshot_path(root().join("snapshots"));
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| {
         insta::assert_snapshot!(format!("{snapshot}.txt"), text);

@@ -8,16 +8,18 @@
 //! The labs are small (three control planes, two workers, and `eyrie`, a
 //! spare control-plane host that starts absent) so that the file runs fast.
 
-#[path = "support/lab.rs"]
-mod lab_support;
-
-use lab_support::{Lab, Run, Transport};
+use crate::support::events::{apply_json, finished_at, recap, recap_row, started, started_at};
+use crate::support::gt::{goldentooth, Output, Test};
+use crate::support::lab::{Lab, Transport};
+use crate::support::sim::etcd_members;
+use crate::support::wait::eventually_some;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// goldentooth's header and first five nodes, plus a spare control plane.
 fn small_topology() -> String {
-    let full = std::fs::read_to_string(lab_support::goldentooth()).unwrap();
+    let full = std::fs::read_to_string(goldentooth()).unwrap();
     let cut = full
         .find("[nodes.gardener]")
         .expect("goldentooth lists gardener");
@@ -28,117 +30,17 @@ fn small_topology() -> String {
 }
 
 /// A converged small lab.
-fn converged(transport: Transport) -> Option<Lab> {
+fn converged(transport: Transport) -> Lab {
     let lab = Lab::up(transport)
         .speed(0.01)
         .topology_toml(small_topology())
-        .start_or_skip()?;
-    let (run, _) = apply_json(&lab.config(), &[]);
-    assert_eq!(run.code, Some(0), "{run}");
-    Some(lab)
+        .start();
+    apply_json(&lab.config(), &[]).0.success();
+    lab
 }
 
-/// The lab's cluster.toml with node states set (`("dalt", "absent")`) and
-/// `extra` appended, written as `DIR/NAME`.
-fn with_states(lab: &Lab, name: &str, states: &[(&str, &str)], extra: &str) -> PathBuf {
-    let mut text = std::fs::read_to_string(lab.config()).unwrap();
-    for (node, state) in states {
-        let header = format!("[nodes.{node}]\n");
-        let body = text.find(&header).expect("node table") + header.len();
-        let end = text[body..].find("\n[").map_or(text.len(), |i| body + i);
-        let kept: String = text[body..end]
-            .lines()
-            .filter(|l| !l.starts_with("state = "))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        let kept = kept.trim_end_matches('\n');
-        text.replace_range(body..end, &format!("state = \"{state}\"\n{kept}"));
-    }
-    text.push_str(extra);
-    let path = lab.dir().join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// The lab's cluster.toml without a node's table.
-fn without(lab: &Lab, node: &str) -> PathBuf {
-    let mut text = std::fs::read_to_string(lab.config()).unwrap();
-    let start = text.find(&format!("[nodes.{node}]")).expect("node table");
-    let end = text[start + 1..]
-        .find("\n[")
-        .map_or(text.len(), |i| start + 1 + i + 1);
-    text.replace_range(start..end, "");
-    let path = lab.dir().join(format!("without-{node}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn gt_with(config: &Path, args: &[&str]) -> Run {
-    let mut all = vec!["--config", config.to_str().unwrap()];
-    all.extend_from_slice(args);
-    lab_support::gt(&all)
-}
-
-/// `gt apply --auto-approve --json EXTRA...`; its events.
-fn apply_json(config: &Path, extra: &[&str]) -> (Run, Vec<Value>) {
-    let mut args = vec!["apply", "--auto-approve", "--json"];
-    args.extend_from_slice(extra);
-    let run = gt_with(config, &args);
-    let events = run
-        .stdout
-        .lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON event ({e}): {l}\n{run}"))
-        })
-        .collect();
-    (run, events)
-}
-
-fn recap(events: &[Value]) -> &Value {
-    let last = events.last().expect("some events");
-    assert_eq!(last["event"], "recap", "the recap is the last event");
-    last
-}
-
-/// A node's row of the recap: (result, detail).
-fn recap_row(events: &[Value], node: &str) -> (String, String) {
-    let r = recap(events);
-    let row = r["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["node"] == node)
-        .unwrap_or_else(|| panic!("{node} not in the recap: {r}"));
-    (
-        row["result"].as_str().unwrap().to_string(),
-        row["detail"].as_str().unwrap().to_string(),
-    )
-}
-
-/// Steps that started, in the order they started.
-fn started(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .filter(|e| e["event"] == "step_started")
-        .map(|e| e["step"].as_str().unwrap().to_string())
-        .collect()
-}
-
-/// Index of the event where `step` finished with `status`.
-fn finished_at(events: &[Value], step: &str, status: &str) -> usize {
-    let i = events
-        .iter()
-        .position(|e| e["event"] == "step_finished" && e["step"] == step)
-        .unwrap_or_else(|| panic!("{step} never finished"));
-    assert_eq!(events[i]["status"], status, "{step}: {}", events[i]);
-    i
-}
-
-fn started_at(events: &[Value], step: &str) -> usize {
-    events
-        .iter()
-        .position(|e| e["event"] == "step_started" && e["step"] == step)
-        .unwrap_or_else(|| panic!("{step} never started"))
+fn gt_with(config: &Path, args: &[&str]) -> Output {
+    Test::new().config(config).args(args).run()
 }
 
 /// Node names, as `kubectl get nodes -o name` on `via` prints them.
@@ -147,23 +49,10 @@ fn kubectl_nodes(lab: &Lab, via: &str) -> Vec<String> {
         via,
         r#"kubectl --kubeconfig "${GT_HOST_ROOT}/etc/kubernetes/admin.conf" get nodes -o name"#,
     );
-    r.assert_ok();
+    r.success();
     r.stdout
         .lines()
         .map(|l| l.trim_start_matches("node/").to_string())
-        .collect()
-}
-
-/// The simulated etcd's members, by name (what `etcdctl member list` would show).
-fn etcd_members(lab: &Lab) -> Vec<String> {
-    let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(lab.dir().join("state.json")).unwrap())
-            .unwrap();
-    state["etcd_members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap().to_string())
         .collect()
 }
 
@@ -211,7 +100,7 @@ fn calls(lab: &Lab, node: &str, tool: &str, words: &[&str]) -> Vec<Value> {
 #[track_caller]
 fn assert_converged_and_healthy(config: &Path) {
     let plan = gt_with(config, &["plan", "--detailed-exitcode"]);
-    plan.assert_code(0);
+    plan.status(0);
     assert!(
         plan.stdout
             .starts_with("No changes. Your cluster matches cluster.toml.")
@@ -221,39 +110,32 @@ fn assert_converged_and_healthy(config: &Path) {
 }
 
 /// `GET /readyz` through the control-plane endpoint, over TCP (HAProxy, or
-/// the lab daemon), until it answers 200 or ten seconds have passed: a load
-/// balancer sees a backend go and come only at its next health check.
-fn endpoint_readyz(lab: &Lab) -> Option<(u16, String)> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let got = gt::lab::sim::api::http_get(
-            &lab.endpoint(),
-            "/readyz",
-            std::time::Duration::from_secs(2),
-        )
-        .ok();
-        if got.as_ref().is_some_and(|(c, _)| *c == 200) || std::time::Instant::now() >= deadline {
-            return got;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+/// the lab daemon), once it answers 200: a load balancer sees a backend go
+/// and come only at its next health check.
+fn endpoint_readyz(lab: &Lab) -> (u16, String) {
+    eventually_some(
+        "the endpoint answers /readyz with 200",
+        Duration::from_secs(10),
+        || {
+            gt::lab::sim::api::http_get(&lab.endpoint(), "/readyz", Duration::from_secs(2))
+                .ok()
+                .filter(|(code, _)| *code == 200)
+        },
+    )
 }
 
 fn worker_set_absent_is_drained_deleted_and_reset(transport: Transport) {
-    let Some(lab) = converged(transport) else {
-        return;
-    };
-    let config = with_states(
-        &lab,
-        "fenn-absent.toml",
-        &[("fenn", "absent")],
-        "\n[apply]\ndrain_timeout = \"45s\"\n",
-    );
+    let lab = converged(transport);
+    let config = lab
+        .variant("fenn-absent.toml")
+        .state("fenn", "absent")
+        .append("\n[apply]\ndrain_timeout = \"45s\"\n")
+        .write();
     let plan = gt_with(&config, &["plan", "--detailed-exitcode"]);
-    plan.assert_code(2)
-        .assert_stdout_contains("  - node \"fenn\" {")
-        .assert_stdout_contains("# (state = \"absent\" in cluster.toml: drain, delete, reset)")
-        .assert_stdout_contains("Plan: 0 to add, 0 to change, 1 to destroy.");
+    plan.status(2)
+        .stdout_contains("  - node \"fenn\" {")
+        .stdout_contains("# (state = \"absent\" in cluster.toml: drain, delete, reset)")
+        .stdout_contains("Plan: 0 to add, 0 to change, 1 to destroy.");
 
     let (run, events) = apply_json(&config, &[]);
     assert_eq!(run.code, Some(0), "{run}");
@@ -302,7 +184,7 @@ fn worker_set_absent_is_drained_deleted_and_reset(transport: Transport) {
 
     assert!(!kubectl_nodes(&lab, "bettley").contains(&"fenn".to_string()));
     assert_eq!(kubeadm_files(&lab, "fenn"), Vec::<String>::new());
-    gt_with(&config, &["plan", "--detailed-exitcode"]).assert_code(0);
+    gt_with(&config, &["plan", "--detailed-exitcode"]).status(0);
 }
 
 #[test]
@@ -311,28 +193,32 @@ fn a_worker_set_absent_is_drained_deleted_and_reset_in_that_order() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn a_worker_set_absent_is_removed_over_real_ssh() {
     worker_set_absent_is_drained_deleted_and_reset(Transport::Ssh);
 }
 
 #[test]
 fn a_node_not_in_the_file_is_only_warned_about_until_prune() {
-    let lab = converged(Transport::Local).unwrap();
-    let config = without(&lab, "fenn");
+    let lab = converged(Transport::Local);
+    let config = lab.variant("without-fenn.toml").without("fenn").write();
 
     let plan = gt_with(&config, &["plan", "--detailed-exitcode"]);
-    plan.assert_code(0)
-        .assert_stdout_contains("fenn is in the cluster but not in cluster.toml; add it to the")
-        .assert_stdout_contains("--prune");
+    plan.status(0)
+        .stdout_contains("fenn is in the cluster but not in cluster.toml; add it to the")
+        .stdout_contains("--prune");
     let (run, events) = apply_json(&config, &[]);
     assert_eq!(run.code, Some(0), "{run}");
     assert!(started(&events).is_empty(), "{run}");
     assert!(kubectl_nodes(&lab, "bettley").contains(&"fenn".to_string()));
 
     gt_with(&config, &["plan", "--prune", "--detailed-exitcode"])
-        .assert_code(2)
-        .assert_stdout_contains("  - node \"fenn\" {")
-        .assert_stdout_contains("not in cluster.toml (--prune): drain and delete");
+        .status(2)
+        .stdout_contains("  - node \"fenn\" {")
+        .stdout_contains("not in cluster.toml (--prune): drain and delete");
     let (run, events) = apply_json(&config, &["--prune"]);
     assert_eq!(run.code, Some(0), "{run}");
     // gt does not know how to reach a host that is not in the file: no reset.
@@ -347,21 +233,22 @@ fn a_node_not_in_the_file_is_only_warned_about_until_prune() {
     assert!(!kubectl_nodes(&lab, "bettley").contains(&"fenn".to_string()));
     assert!(calls(&lab, "fenn", "kubeadm", &["reset"]).is_empty());
     let after = gt_with(&config, &["plan", "--detailed-exitcode"]);
-    after.assert_code(0);
+    after.status(0);
     assert!(!after.stdout.contains("fenn"), "{after}");
 }
 
 fn unreachable_host_is_drained_and_deleted_and_its_reset_left_to_the_user(transport: Transport) {
-    let Some(lab) = converged(transport) else {
-        return;
-    };
+    let lab = converged(transport);
     lab.fault("erenford", &["down"]);
-    let config = with_states(&lab, "erenford-absent.toml", &[("erenford", "absent")], "");
+    let config = lab
+        .variant("erenford-absent.toml")
+        .state("erenford", "absent")
+        .write();
 
     let plan = gt_with(&config, &["plan", "--detailed-exitcode"]);
-    plan.assert_code(2)
-        .assert_stdout_contains("drain and delete (no reset: its host is unreachable)")
-        .assert_stdout_contains("erenford will be drained and deleted, but not reset");
+    plan.status(2)
+        .stdout_contains("drain and delete (no reset: its host is unreachable)")
+        .stdout_contains("erenford will be drained and deleted, but not reset");
 
     // The Node is gone and the plan said the reset would wait: exit 0, and
     // the recap says what is left to do.
@@ -391,7 +278,7 @@ fn unreachable_host_is_drained_and_deleted_and_its_reset_left_to_the_user(transp
     );
     assert!(!kubectl_nodes(&lab, "bettley").contains(&"erenford".to_string()));
     let text = gt_with(&config, &["plan"]);
-    text.assert_ok();
+    text.success();
     assert!(
         !text.stdout.contains("- node \"erenford\""),
         "nothing more to do while it is down: {text}"
@@ -401,13 +288,13 @@ fn unreachable_host_is_drained_and_deleted_and_its_reset_left_to_the_user(transp
     lab.fault("erenford", &["heal"]);
     assert!(!kubeadm_files(&lab, "erenford").is_empty());
     gt_with(&config, &["plan", "--detailed-exitcode"])
-        .assert_code(2)
-        .assert_stdout_contains("the host still carries kubeadm state: reset");
+        .status(2)
+        .stdout_contains("the host still carries kubeadm state: reset");
     let (run, events) = apply_json(&config, &[]);
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(started(&events), ["reset/erenford"]);
     assert_eq!(kubeadm_files(&lab, "erenford"), Vec::<String>::new());
-    gt_with(&config, &["plan", "--detailed-exitcode"]).assert_code(0);
+    gt_with(&config, &["plan", "--detailed-exitcode"]).status(0);
 }
 
 #[test]
@@ -416,85 +303,81 @@ fn an_unreachable_host_is_drained_and_deleted_and_its_reset_left_to_the_user() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn an_unreachable_host_over_ssh_is_removed_and_reset_once_it_answers() {
     unreachable_host_is_drained_and_deleted_and_its_reset_left_to_the_user(Transport::Ssh);
 }
 
 #[test]
 fn control_planes_leave_only_while_etcd_keeps_its_quorum() {
-    let lab = converged(Transport::Local).unwrap();
-    assert_eq!(etcd_members(&lab), ["bettley", "cargyll", "dalt"]);
+    let lab = converged(Transport::Local);
+    assert_eq!(etcd_members(lab.dir()), ["bettley", "cargyll", "dalt"]);
 
     // bettley's kubelet is down: taking cargyll and dalt would leave etcd
     // one healthy member of two before the second removal.
     lab.fault("bettley", &["kubelet-stopped"]);
-    let two_leave = with_states(
-        &lab,
-        "two-leave.toml",
-        &[("cargyll", "absent"), ("dalt", "absent")],
-        "",
-    );
+    let two_leave = lab
+        .variant("two-leave.toml")
+        .state("cargyll", "absent")
+        .state("dalt", "absent")
+        .write();
     let refused = gt_with(&two_leave, &["plan"]);
-    refused.assert_code(1).assert_stderr_contains(
+    refused.status(1).stderr_contains(
         "refusing to remove cargyll: etcd would have 1 healthy of 2 members, below its quorum of 2 (2/2+1); \
          the control planes that would stay: bettley, dalt; not healthy: bettley is NotReady (Ready=Unknown, NodeStatusUnknown). \
          To remove cargyll: heal bettley first and plan again",
     );
     let refused = gt_with(&two_leave, &["apply", "--auto-approve"]);
     refused
-        .assert_code(1)
-        .assert_stderr_contains("refusing to remove cargyll");
+        .status(1)
+        .stderr_contains("refusing to remove cargyll");
     for cp in ["bettley", "cargyll", "dalt"] {
         assert!(calls(&lab, cp, "kubectl", &["drain"]).is_empty(), "{cp}");
     }
-    assert_eq!(etcd_members(&lab), ["bettley", "cargyll", "dalt"]);
+    assert_eq!(etcd_members(lab.dir()), ["bettley", "cargyll", "dalt"]);
     lab.fault("bettley", &["heal"]);
 
     // Its kubelet fine and its Node Ready, but its own API server fails
     // the etcd check: not counted healthy either.
     lab.fault("bettley", &["apiserver-down"]);
     gt_with(&two_leave, &["plan"])
-        .assert_code(1)
-        .assert_stderr_contains(
-            "refusing to remove cargyll: etcd would have 1 healthy of 2 members",
-        )
-        .assert_stderr_contains(
+        .status(1)
+        .stderr_contains("refusing to remove cargyll: etcd would have 1 healthy of 2 members")
+        .stderr_contains(
             "not healthy: bettley's API server is not ready (failing checks: etcd, etcd-readiness)",
         );
     lab.fault("bettley", &["heal"]);
 
     // Every control plane leaving, and the one meant to stay cannot join.
     lab.fault("eyrie", &["down"]);
-    let none_left = with_states(
-        &lab,
-        "none-left.toml",
-        &[
-            ("bettley", "absent"),
-            ("cargyll", "absent"),
-            ("dalt", "absent"),
-            ("eyrie", "present"),
-        ],
-        "",
-    );
+    let none_left = lab
+        .variant("none-left.toml")
+        .state("bettley", "absent")
+        .state("cargyll", "absent")
+        .state("dalt", "absent")
+        .state("eyrie", "present")
+        .write();
     let text = std::fs::read_to_string(&none_left)
         .unwrap()
         .replace("bootstrap = \"bettley\"", "bootstrap = \"eyrie\"");
     std::fs::write(&none_left, text).unwrap();
     gt_with(&none_left, &["plan"])
-        .assert_code(1)
-        .assert_stderr_contains(
+        .status(1)
+        .stderr_contains(
             "refusing to remove bettley, cargyll, dalt: no control plane would be left in the cluster, and none joins in this plan",
         );
     lab.fault("eyrie", &["heal"]);
 
     // dalt's Pi is retired and eyrie takes its place, in one apply: eyrie
     // joins first, then dalt leaves (its reset removes its etcd member).
-    let swapped = with_states(
-        &lab,
-        "swapped.toml",
-        &[("dalt", "absent"), ("eyrie", "present")],
-        "",
-    );
+    let swapped = lab
+        .variant("swapped.toml")
+        .state("dalt", "absent")
+        .state("eyrie", "present")
+        .write();
     let (run, events) = apply_json(&swapped, &[]);
     assert_eq!(run.code, Some(0), "{run}");
     assert!(
@@ -502,23 +385,19 @@ fn control_planes_leave_only_while_etcd_keeps_its_quorum() {
             < started_at(&events, "drain/dalt")
     );
     finished_at(&events, "reset/dalt", "succeeded");
-    assert_eq!(etcd_members(&lab), ["bettley", "cargyll", "eyrie"]);
+    assert_eq!(etcd_members(lab.dir()), ["bettley", "cargyll", "eyrie"]);
     assert_eq!(kubeadm_files(&lab, "dalt"), Vec::<String>::new());
     assert_converged_and_healthy(&swapped);
-    assert_eq!(endpoint_readyz(&lab), Some((200, "ok".to_string())));
+    assert_eq!(endpoint_readyz(&lab), (200, "ok".to_string()));
 
     // Down to one: bettley (the control plane gt observed through and ran
     // drains on) and eyrie leave one after the other; cargyll stays.
-    let one = with_states(
-        &lab,
-        "one.toml",
-        &[
-            ("dalt", "absent"),
-            ("bettley", "absent"),
-            ("eyrie", "absent"),
-        ],
-        "",
-    );
+    let one = lab
+        .variant("one.toml")
+        .state("dalt", "absent")
+        .state("bettley", "absent")
+        .state("eyrie", "absent")
+        .write();
     let text = std::fs::read_to_string(&one)
         .unwrap()
         .replace("bootstrap = \"bettley\"", "bootstrap = \"cargyll\"");
@@ -537,20 +416,20 @@ fn control_planes_leave_only_while_etcd_keeps_its_quorum() {
         ]
     );
     assert_eq!(recap(&events)["removed"], 2);
-    assert_eq!(etcd_members(&lab), ["cargyll"]);
+    assert_eq!(etcd_members(lab.dir()), ["cargyll"]);
     assert_eq!(
         kubectl_nodes(&lab, "cargyll"),
         ["cargyll", "erenford", "fenn"]
     );
     assert_converged_and_healthy(&one);
-    assert_eq!(endpoint_readyz(&lab), Some((200, "ok".to_string())));
+    assert_eq!(endpoint_readyz(&lab), (200, "ok".to_string()));
 }
 
 /// A worker `fenn` joined to another cluster (`othertooth`, its own lab and
 /// CA, on other loopback addresses): the host's kubelet.conf, CA and kubelet
 /// state, copied out before that lab goes down.
 fn fenn_of_another_cluster() -> (tempfile::TempDir, PathBuf) {
-    let full = std::fs::read_to_string(lab_support::goldentooth()).unwrap();
+    let full = std::fs::read_to_string(goldentooth()).unwrap();
     let header = &full[..full.find("# --- control planes").unwrap()];
     let topology = header
         .replace("name = \"goldentooth\"", "name = \"othertooth\"")
@@ -606,24 +485,24 @@ fn a_host_of_another_cluster_is_left_alone_until_replace() {
     assert!(calls(&lab, "fenn", "kubeadm", &["reset"]).is_empty());
     assert!(calls(&lab, "fenn", "kubeadm", &["join"]).is_empty());
     let plan = gt_with(&config, &["plan", "--detailed-exitcode"]);
-    plan.assert_code(0)
-        .assert_stdout_contains("fenn belongs to another cluster (CA pin sha256:")
-        .assert_stdout_contains("To reset it and join it")
-        .assert_stdout_contains("--replace fenn");
+    plan.status(0)
+        .stdout_contains("fenn belongs to another cluster (CA pin sha256:")
+        .stdout_contains("To reset it and join it")
+        .stdout_contains("--replace fenn");
     // Not a change the plan makes, but drift all the same.
     let drift = gt_with(&config, &["drift"]);
     drift
-        .assert_code(2)
-        .assert_stdout_contains("drift: fenn: joined to another cluster (its CA is sha256:");
+        .status(2)
+        .stdout_contains("drift: fenn: joined to another cluster (its CA is sha256:");
 
     gt_with(
         &config,
         &["plan", "--replace", "fenn", "--detailed-exitcode"],
     )
-    .assert_code(2)
-    .assert_stdout_contains("-/+ node \"fenn\" {")
-    .assert_stdout_contains("reset and join here (--replace)")
-    .assert_stdout_contains("Plan: 1 to add, 0 to change, 1 to destroy.");
+    .status(2)
+    .stdout_contains("-/+ node \"fenn\" {")
+    .stdout_contains("reset and join here (--replace)")
+    .stdout_contains("Plan: 1 to add, 0 to change, 1 to destroy.");
     let (run, events) = apply_json(&config, &["--replace", "fenn"]);
     assert_eq!(run.code, Some(0), "{run}");
     assert!(
@@ -636,16 +515,16 @@ fn a_host_of_another_cluster_is_left_alone_until_replace() {
     );
     assert!(kubectl_nodes(&lab, "bettley").contains(&"fenn".to_string()));
     let clean = gt_with(&config, &["plan", "--detailed-exitcode"]);
-    clean.assert_code(0);
+    clean.status(0);
     assert!(!clean.stdout.contains("another cluster"), "{clean}");
-    gt_with(&config, &["drift"]).assert_code(0);
+    gt_with(&config, &["drift"]).status(0);
 
     // Joined here, then re-joined elsewhere behind gt's back: its Node is
     // still in this cluster. --replace drains and deletes it too.
     rejoin_elsewhere(&lab, &other_fenn);
     gt_with(&config, &["plan", "--detailed-exitcode"])
-        .assert_code(0)
-        .assert_stdout_contains("fenn now carries another cluster's CA");
+        .status(0)
+        .stdout_contains("fenn now carries another cluster's CA");
     let (run, events) = apply_json(&config, &["--replace", "fenn"]);
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(
@@ -661,22 +540,22 @@ fn a_host_of_another_cluster_is_left_alone_until_replace() {
             "update/fenn"
         ]
     );
-    gt_with(&config, &["plan", "--detailed-exitcode"]).assert_code(0);
+    gt_with(&config, &["plan", "--detailed-exitcode"]).status(0);
 }
 
 /// A control-plane Pi dies for good and no replacement exists yet: three to
 /// two is allowed (a removal is under way), quorum permitting.
 #[test]
 fn a_dead_control_plane_is_taken_out_before_its_replacement_exists() {
-    let lab = converged(Transport::Local).unwrap();
-    let two = with_states(&lab, "two.toml", &[("dalt", "absent")], "");
-    gt_with(&two, &["validate"]).assert_ok();
+    let lab = converged(Transport::Local);
+    let two = lab.variant("two.toml").state("dalt", "absent").write();
+    gt_with(&two, &["validate"]).success();
     lab.fault("dalt", &["kubelet-stopped"]);
     let (run, events) = apply_json(&two, &[]);
     assert_eq!(run.code, Some(0), "{run}");
     finished_at(&events, "delete-node/dalt", "succeeded");
     finished_at(&events, "reset/dalt", "succeeded");
-    assert_eq!(etcd_members(&lab), ["bettley", "cargyll"]);
+    assert_eq!(etcd_members(lab.dir()), ["bettley", "cargyll"]);
     assert_converged_and_healthy(&two);
-    assert_eq!(endpoint_readyz(&lab), Some((200, "ok".to_string())));
+    assert_eq!(endpoint_readyz(&lab), (200, "ok".to_string()));
 }

@@ -2,25 +2,17 @@
 //! this gt: their command lines run, and every metric the alert rules read is
 //! one gt writes.
 
-#[path = "support/promtext.rs"]
-mod promtext;
-
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-const GT: &str = env!("CARGO_BIN_EXE_gt");
-
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-}
+use crate::support::gt::{fixture, goldentooth, root, Output, Test};
+use crate::support::promtext;
+use std::path::Path;
 
 fn example(name: &str) -> String {
-    std::fs::read_to_string(repo("examples/drift").join(name)).unwrap()
+    std::fs::read_to_string(root().join("examples/drift").join(name)).unwrap()
 }
 
 /// Runs an example's gt command line against recorded facts of a converged
 /// goldentooth (nothing is contacted), its textfile redirected to `prom`.
-fn run_example_command(line: &str, prom: &Path) -> std::process::Output {
+fn run_example_command(line: &str, prom: &Path) -> Output {
     let words: Vec<&str> = line.split_whitespace().collect();
     assert!(words[0] == "gt" || words[0].ends_with("/gt"), "{line}");
     let mut args: Vec<String> = words[1..]
@@ -29,23 +21,18 @@ fn run_example_command(line: &str, prom: &Path) -> std::process::Output {
             if w.ends_with("/gt.prom") {
                 prom.display().to_string()
             } else if *w == "/etc/gt/cluster.toml" {
-                repo("cluster.toml").display().to_string()
+                goldentooth().display().to_string()
             } else {
                 w.to_string()
             }
         })
         .collect();
     args.push("--facts".into());
-    args.push(
-        repo("tests/fixtures/facts/converged.json")
-            .display()
-            .to_string(),
-    );
-    Command::new(GT)
+    args.push(fixture("converged"));
+    Test::new()
         .args(&args)
-        .env("GT_CONFIG", repo("cluster.toml"))
-        .output()
-        .unwrap()
+        .env("GT_CONFIG", goldentooth())
+        .run()
 }
 
 #[test]
@@ -59,8 +46,7 @@ fn the_crontab_line_runs_and_writes_the_textfile_quietly() {
     let dir = tempfile::tempdir().unwrap();
     let prom = dir.path().join("gt.prom");
     let out = run_example_command(command, &prom);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+    out.status(0).stdout_is("").stderr_is("");
     promtext::parse(&std::fs::read_to_string(&prom).unwrap()).unwrap();
 }
 
@@ -80,8 +66,7 @@ fn the_systemd_service_runs_and_treats_drift_as_success() {
     let dir = tempfile::tempdir().unwrap();
     let prom = dir.path().join("gt.prom");
     let out = run_example_command(exec, &prom);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(out.stdout.is_empty(), "{out:?}");
+    out.status(0).stdout_is("");
     assert!(prom.exists());
 }
 
@@ -96,7 +81,7 @@ fn every_metric_the_alert_rules_read_is_one_gt_writes() {
         ),
         &prom,
     );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    out.status(0);
     let samples = promtext::parse(&std::fs::read_to_string(&prom).unwrap()).unwrap();
     let rules = example("gt-alerts.yml");
     let mut read = Vec::new();
@@ -128,25 +113,4 @@ fn every_metric_the_alert_rules_read_is_one_gt_writes() {
             "no gt_drift_items{{kind=\"{kind}\"}}"
         );
     }
-}
-
-/// The strict reader the textfile tests rely on (tests/support/promtext.rs).
-#[test]
-fn the_reader_refuses_what_the_format_forbids() {
-    assert!(promtext::parse("a 1\n").is_ok());
-    assert!(promtext::parse("a{b=\"x\\\"y\"} 1\n").is_ok());
-    assert!(promtext::parse("a 1").is_err(), "no final newline");
-    assert!(promtext::parse("1a 1\n").is_err(), "bad name");
-    assert!(promtext::parse("a{b=x} 1\n").is_err(), "unquoted value");
-    assert!(promtext::parse("a one\n").is_err(), "bad value");
-    assert!(
-        promtext::parse("a 1\nb 1\na{x=\"1\"} 1\n").is_err(),
-        "family split"
-    );
-    assert!(promtext::parse("a 1\na 1\n").is_err(), "duplicate series");
-    assert!(
-        promtext::parse("a 1\n# TYPE a gauge\n").is_err(),
-        "TYPE after samples"
-    );
-    assert!(promtext::parse("a{b=\"\\t\"} 1\n").is_err(), "bad escape");
 }

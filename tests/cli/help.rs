@@ -2,30 +2,15 @@
 //! own parser accepts, completion scripts for bash/zsh/fish, the man page,
 //! and a README that names every command and flag clap knows.
 
+use crate::support::gt::{root, Test};
 use clap::CommandFactory;
 use gt::cli::finish::visible_commands;
 use gt::cli::Cli;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const GT: &str = env!("CARGO_BIN_EXE_gt");
-
-fn gt(args: &[&str]) -> Output {
-    Command::new(GT)
-        .args(args)
-        .env_remove("GT_CONFIG")
-        .output()
-        .expect("gt runs")
-}
-
 fn stdout_of(args: &[&str]) -> String {
-    let out = gt(args);
-    assert!(
-        out.status.success(),
-        "gt {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8")
+    Test::new().args(args).success().stdout
 }
 
 /// `gt` itself, then every command a user can run: (["lab", "up"], command).
@@ -491,16 +476,16 @@ fn man_out_dir_writes_gt_1_and_a_page_per_command() {
 
 #[test]
 fn man_out_dir_that_does_not_exist_is_an_error_naming_it() {
-    let out = gt(&["man", "--out-dir", "/nonexistent/gt-man"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/nonexistent/gt-man"), "{err}");
+    Test::new()
+        .args(["man", "--out-dir", "/nonexistent/gt-man"])
+        .status(1)
+        .stderr_contains("/nonexistent/gt-man");
 }
 
 // ---- README ----
 
 fn readme() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
+    std::fs::read_to_string(root().join("README.md")).unwrap()
 }
 
 /// The README section of a command in the command reference: from its

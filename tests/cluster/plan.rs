@@ -2,25 +2,21 @@
 //! live, plans, and the plan follows the cluster through a bootstrap and
 //! drift. A recorded observation plans byte for byte like the live one.
 
-#[path = "support/lab.rs"]
-mod lab_support;
-#[path = "support/wait.rs"]
-mod wait;
-use wait::eventually_within;
+use crate::support::wait::eventually_within;
 
 /// How long this file waits for the lab to get somewhere.
 const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
 
-use lab_support::{Lab, Transport};
+use crate::support::lab::{Lab, Transport};
 
-const ADMIN: &str = "--kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
+use crate::support::kube::{apply_cni, kubeadm_init, ADMIN};
 
 #[track_caller]
 /// The gate by hand: the endpoint and every joined control plane's own API server ready.
 fn gate(lab: &Lab, control_planes: &[&str]) {
     eventually_within("the control plane is ready", PATIENCE, || {
         lab.run("bettley", &format!("kubectl {ADMIN} get --raw /readyz"))
-            .success()
+            .succeeded()
             && control_planes.iter().all(|cp| {
                 lab.run(
                     "bettley",
@@ -29,7 +25,7 @@ fn gate(lab: &Lab, control_planes: &[&str]) {
                         lab.address(cp)
                     ),
                 )
-                .success()
+                .succeeded()
             })
     });
 }
@@ -39,26 +35,18 @@ fn gate(lab: &Lab, control_planes: &[&str]) {
 fn bootstrap(lab: &Lab) {
     lab.run(
         "bettley",
-        &format!(
-            "kubeadm init --control-plane-endpoint={} --kubernetes-version=stable-1.32 \
-             --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs --skip-token-print",
-            lab.endpoint()
-        ),
+        &format!("{} --skip-token-print", kubeadm_init(&lab.endpoint())),
     )
-    .assert_ok();
-    lab.run(
-        "bettley",
-        &format!("kubectl {ADMIN} apply -f https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml"),
-    )
-    .assert_ok();
+    .success();
+    lab.run("bettley", &apply_cni()).success();
     let key = lab.run("bettley", "kubeadm init phase upload-certs --upload-certs");
-    key.assert_ok();
+    key.success();
     let key = key.stdout.lines().nth(2).unwrap().trim().to_string();
     let join = lab.run(
         "bettley",
         "kubeadm token create --ttl 15m --print-join-command",
     );
-    join.assert_ok();
+    join.success();
     let join = join.stdout.trim().to_string();
     let mut joined = vec!["bettley"];
     for cp in ["cargyll", "dalt"] {
@@ -67,13 +55,13 @@ fn bootstrap(lab: &Lab) {
             cp,
             &format!("{join} --control-plane --certificate-key {key}"),
         )
-        .assert_ok();
+        .success();
         joined.push(cp);
     }
     gate(lab, &joined);
     let spec = gt::spec::load_file(&lab.config()).unwrap();
     for w in spec.workers() {
-        lab.run(w.name.as_str(), &join).assert_ok();
+        lab.run(w.name.as_str(), &join).success();
     }
     for n in &spec.nodes {
         let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -85,13 +73,13 @@ fn bootstrap(lab: &Lab) {
                 labels.join(" ")
             ),
         )
-        .assert_ok();
+        .success();
         for t in &n.taints {
             lab.run(
                 "bettley",
                 &format!("kubectl {ADMIN} taint node {} {t}", n.name),
             )
-            .assert_ok();
+            .success();
         }
     }
 }
@@ -102,23 +90,23 @@ fn plan_follows_the_lab_through_a_bootstrap_and_drift() {
 
     let empty = lab.gt(&["plan", "--detailed-exitcode", "--no-color"]);
     empty
-        .assert_code(2)
-        .assert_stdout_contains("Plan: 13 to add, 0 to change, 0 to destroy.");
+        .status(2)
+        .stdout_contains("Plan: 13 to add, 0 to change, 0 to destroy.");
 
     bootstrap(&lab);
     eventually_within("every node Ready, so the plan is empty", PATIENCE, || {
-        lab.gt(&["plan", "--detailed-exitcode"]).success()
+        lab.gt(&["plan", "--detailed-exitcode"]).succeeded()
     });
     lab.gt(&["plan", "--detailed-exitcode"])
-        .assert_ok()
-        .assert_stdout_contains("No changes. Your cluster matches cluster.toml.");
+        .success()
+        .stdout_contains("No changes. Your cluster matches cluster.toml.");
 
     // Someone relabels fenn by hand; dalt's kubelet stops.
     lab.run(
         "bettley",
         &format!("kubectl {ADMIN} label node fenn goldentooth.io/storage=zfs --overwrite"),
     )
-    .assert_ok();
+    .success();
     lab.fault("dalt", &["kubelet-stopped"]);
     // dalt's API server stops with its kubelet; until the load balancer's next
     // health check, a request through the endpoint may still reach it (EOF),
@@ -127,24 +115,24 @@ fn plan_follows_the_lab_through_a_bootstrap_and_drift() {
     eventually_within("the load balancer has taken dalt out", PATIENCE, || {
         (0..3).all(|_| {
             lab.run("bettley", &format!("kubectl {ADMIN} get --raw /readyz"))
-                .success()
+                .succeeded()
         })
     });
     let drifted = lab.gt(&["plan", "--detailed-exitcode", "--no-color"]);
     drifted
-        .assert_code(2)
-        .assert_stdout_contains("  ~ node \"fenn\" {")
-        .assert_stdout_contains("          - \"goldentooth.io/storage=zfs\",\n          + \"goldentooth.io/storage=ceph\",")
-        .assert_stdout_contains("  ~ node \"dalt\" {\n      ~ kubelet = \"active\"\n    }")
-        .assert_stdout_contains("Plan: 0 to add, 2 to change, 0 to destroy.")
-        .assert_stdout_contains("dalt is NotReady");
+        .status(2)
+        .stdout_contains("  ~ node \"fenn\" {")
+        .stdout_contains("          - \"goldentooth.io/storage=zfs\",\n          + \"goldentooth.io/storage=ceph\",")
+        .stdout_contains("  ~ node \"dalt\" {\n      ~ kubelet = \"active\"\n    }")
+        .stdout_contains("Plan: 0 to add, 2 to change, 0 to destroy.")
+        .stdout_contains("dalt is NotReady");
 
     // Recorded facts plan exactly like the live observation they record.
     let facts = lab.dir().join("facts.json");
     lab.gt(&["observe", "--out", facts.to_str().unwrap()])
-        .assert_ok();
+        .success();
     let recorded = lab.gt(&["plan", "--no-color", "--facts", facts.to_str().unwrap()]);
-    recorded.assert_ok();
+    recorded.success();
     assert_eq!(recorded.stdout, drifted.stdout);
     let json = lab.gt(&["plan", "--json", "--facts", facts.to_str().unwrap()]);
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();

@@ -2,11 +2,9 @@
 //! a directory that is not the repository. The lab runs that same binary as
 //! kubeadm, kubectl, ...; it must find it wherever it was installed.
 
-#[path = "support/lab.rs"]
-mod lab_support;
-use lab_support::{goldentooth, run_with_timeout, LabLock, Run, COMMAND_TIMEOUT, GT};
+use crate::support::gt::{goldentooth, Output, Test, GT};
+use crate::support::lab::LabLock;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// An installed gt: a copy of the built binary in PREFIX/bin, run from WORK.
 struct Installed {
@@ -15,15 +13,12 @@ struct Installed {
 }
 
 impl Installed {
-    fn run(&self, args: &[&str]) -> Run {
-        run_with_timeout(
-            Command::new(&self.gt)
-                .args(args)
-                .current_dir(&self.work)
-                .env_remove("GT_CONFIG")
-                .env_remove("GT_LAB_SPEED"),
-            COMMAND_TIMEOUT,
-        )
+    fn run(&self, args: &[&str]) -> Output {
+        Test::program(&self.gt)
+            .args(args)
+            .current_dir(&self.work)
+            .env_remove("GT_LAB_SPEED")
+            .run()
     }
 }
 
@@ -51,8 +46,8 @@ fn an_installed_gt_brings_up_and_converges_the_lab_from_anywhere() {
 
     installed
         .run(&["--version"])
-        .assert_ok()
-        .assert_stdout_contains("gt ");
+        .success()
+        .stdout_contains("gt ");
 
     let lab = installed.work.join("lab");
     let _down = LabDown(&installed, &lab);
@@ -67,7 +62,7 @@ fn an_installed_gt_brings_up_and_converges_the_lab_from_anywhere() {
             "--speed",
             "0.001",
         ])
-        .assert_ok();
+        .success();
     for tool in ["kubeadm", "kubectl", "systemctl", "kubelet", "uname"] {
         assert_eq!(
             std::fs::read_link(lab.join("bin").join(tool)).unwrap(),
@@ -80,10 +75,10 @@ fn an_installed_gt_brings_up_and_converges_the_lab_from_anywhere() {
     let config = config.to_str().unwrap();
     installed
         .run(&["-c", config, "apply", "--auto-approve"])
-        .assert_ok()
-        .assert_stdout_contains("Apply complete! Nodes: 12 joined");
+        .success()
+        .stdout_contains("Apply complete! Nodes: 12 joined");
     installed
         .run(&["-c", config, "plan", "--detailed-exitcode"])
-        .assert_ok()
-        .assert_stdout_contains("No changes.");
+        .success()
+        .stdout_contains("No changes.");
 }

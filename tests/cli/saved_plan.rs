@@ -1,40 +1,23 @@
 //! `gt plan --out FILE` as a user runs it, and a saved plan going stale on
 //! the lab when the cluster changes behind gt's back.
 
-#[path = "support/lab.rs"]
-mod lab_support;
-#[path = "support/wait.rs"]
-mod wait;
-use wait::eventually_within;
+use crate::support::wait::eventually_within;
 
 /// How long this file waits for the lab to get somewhere.
 const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
-#[path = "support/secrets.rs"]
-mod secrets;
+use crate::support::gt::{fixture, goldentooth, Test};
+use crate::support::lab::{Lab, Transport};
+use crate::support::secrets::has_secret;
 use gt::facts::Observed;
 use gt::plan::saved::{fingerprint, observation_lines, DiffLine, SavedPlan};
-use lab_support::{gt, Lab, Transport};
-use secrets::has_secret;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-const ADMIN: &str = "--kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fixture(name: &str) -> String {
-    root()
-        .join("tests/fixtures/facts")
-        .join(format!("{name}.json"))
-        .to_string_lossy()
-        .into_owned()
-}
+use crate::support::kube::{apply_cni, kubeadm_init, ADMIN};
 
 fn config() -> String {
-    root().join("cluster.toml").to_string_lossy().into_owned()
+    goldentooth().to_string_lossy().into_owned()
 }
 
 fn mode(p: &Path) -> u32 {
@@ -54,14 +37,20 @@ fn plan_out_prints_the_plan_as_before_and_saves_it_0600_with_the_documented_keys
         "--facts",
         &facts,
     ];
-    let without = gt(&[&base[..], &["--detailed-exitcode"]].concat());
-    without.assert_code(2);
-    let with = gt(&[
-        &base[..],
-        &["--detailed-exitcode", "--out", file.to_str().unwrap()],
-    ]
-    .concat());
-    with.assert_code(2);
+    let without = Test::new()
+        .args([&base[..], &["--detailed-exitcode"]].concat())
+        .run();
+    without.status(2);
+    let with = Test::new()
+        .args(
+            [
+                &base[..],
+                &["--detailed-exitcode", "--out", file.to_str().unwrap()],
+            ]
+            .concat(),
+        )
+        .run();
+    with.status(2);
     let file_str = file.display().to_string();
     assert_eq!(
         with.stdout,
@@ -101,8 +90,8 @@ fn plan_out_prints_the_plan_as_before_and_saves_it_0600_with_the_documented_keys
         v["options"],
         serde_json::json!({"prune": false, "replace": []})
     );
-    let json = gt(&[&base[..], &["--json"]].concat());
-    json.assert_ok();
+    let json = Test::new().args([&base[..], &["--json"]].concat()).run();
+    json.success();
     assert_eq!(
         v["plan"],
         serde_json::from_str::<serde_json::Value>(&json.stdout).unwrap()
@@ -132,10 +121,12 @@ fn plan_out_with_json_keeps_stdout_one_json_document_and_remembers_the_consent_f
         "--replace",
         "fenn",
     ];
-    let without = gt(&base);
-    without.assert_ok();
-    let with = gt(&[&base[..], &["--out", file.to_str().unwrap()]].concat());
-    with.assert_ok();
+    let without = Test::new().args(base).run();
+    without.success();
+    let with = Test::new()
+        .args([&base[..], &["--out", file.to_str().unwrap()]].concat())
+        .run();
+    with.success();
     assert_eq!(with.stdout, without.stdout);
     assert_eq!(
         with.stderr,
@@ -157,16 +148,18 @@ fn plan_out_with_json_keeps_stdout_one_json_document_and_remembers_the_consent_f
 fn plan_out_into_a_missing_directory_fails_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("nowhere/plan.gtplan");
-    let r = gt(&[
-        "--config",
-        &config(),
-        "plan",
-        "--facts",
-        &fixture("empty"),
-        "--out",
-        file.to_str().unwrap(),
-    ]);
-    r.assert_code(1).assert_stderr_contains(&format!(
+    let r = Test::new()
+        .args([
+            "--config",
+            &config(),
+            "plan",
+            "--facts",
+            &fixture("empty"),
+            "--out",
+            file.to_str().unwrap(),
+        ])
+        .run();
+    r.status(1).stderr_contains(&format!(
         "error: cannot write the plan file {}: ",
         file.display()
     ));
@@ -177,7 +170,7 @@ fn plan_out_into_a_missing_directory_fails_naming_the_file() {
 /// `gt observe` on the lab, as a user runs it.
 fn observe(lab: &Lab) -> Observed {
     let r = lab.gt(&["observe"]);
-    r.assert_ok();
+    r.success();
     Observed::from_json(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r}"))
 }
 
@@ -196,18 +189,10 @@ fn a_saved_plan_goes_stale_on_the_lab_saying_exactly_what_changed() {
     // A cluster of one control plane, so that there are Nodes to observe.
     lab.run(
         "bettley",
-        &format!(
-            "kubeadm init --control-plane-endpoint={} --kubernetes-version=stable-1.32 \
-             --service-cidr=172.16.0.0/20 --pod-network-cidr=192.168.0.0/16 --upload-certs --skip-token-print",
-            lab.endpoint()
-        ),
+        &format!("{} --skip-token-print", kubeadm_init(&lab.endpoint())),
     )
-    .assert_ok();
-    lab.run(
-        "bettley",
-        &format!("kubectl {ADMIN} apply -f https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml"),
-    )
-    .assert_ok();
+    .success();
+    lab.run("bettley", &apply_cni()).success();
     eventually_within("bettley is Ready and the API ready", PATIENCE, || {
         let o = observe(&lab);
         o.cluster.api.ready
@@ -225,8 +210,8 @@ fn a_saved_plan_goes_stale_on_the_lab_saying_exactly_what_changed() {
 
     let file = lab.dir().join("plan.gtplan");
     lab.gt(&["plan", "--out", file.to_str().unwrap()])
-        .assert_ok()
-        .assert_stdout_contains(&format!("Saved the plan to: {}\n", file.display()));
+        .success()
+        .stdout_contains(&format!("Saved the plan to: {}\n", file.display()));
     assert_eq!(mode(&file), 0o600);
     let saved = SavedPlan::read(&file).unwrap();
     assert_eq!(saved.observation, first);
@@ -245,7 +230,7 @@ fn a_saved_plan_goes_stale_on_the_lab_saying_exactly_what_changed() {
         "bettley",
         &format!("kubectl {ADMIN} label node bettley example.com/owner=ops"),
     )
-    .assert_ok();
+    .success();
     let stale = check_fresh(&lab, &saved).unwrap_err();
     let after = labels_line(&observation_lines(&observe(&lab)));
     assert!(after.contains(" example.com/owner=ops "), "{after}");
@@ -268,8 +253,7 @@ fn a_saved_plan_goes_stale_on_the_lab_saying_exactly_what_changed() {
 
     // Re-planned, then fenn stops answering: its host lines become one
     // "unreachable" line, and the plan no longer joins it.
-    lab.gt(&["plan", "--out", file.to_str().unwrap()])
-        .assert_ok();
+    lab.gt(&["plan", "--out", file.to_str().unwrap()]).success();
     let saved = SavedPlan::read(&file).unwrap();
     assert_eq!(check_fresh(&lab, &saved), Ok(()));
     lab.fault("fenn", &["down"]);
@@ -304,10 +288,12 @@ fn a_saved_plan_goes_stale_on_the_lab_saying_exactly_what_changed() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn over_ssh_two_looks_at_an_unchanged_lab_agree_and_a_host_going_down_is_the_change() {
-    let Some(lab) = Lab::up(Transport::Ssh).speed(0.001).start_or_skip() else {
-        return;
-    };
+    let lab = Lab::up(Transport::Ssh).speed(0.001).start();
     let first = observation_lines(&observe(&lab));
     let second = observation_lines(&observe(&lab));
     assert_eq!(
@@ -317,8 +303,7 @@ fn over_ssh_two_looks_at_an_unchanged_lab_agree_and_a_host_going_down_is_the_cha
     );
 
     let file = lab.dir().join("plan.gtplan");
-    lab.gt(&["plan", "--out", file.to_str().unwrap()])
-        .assert_ok();
+    lab.gt(&["plan", "--out", file.to_str().unwrap()]).success();
     let saved = SavedPlan::read(&file).unwrap();
     assert_eq!(check_fresh(&lab, &saved), Ok(()));
     lab.fault("gardener", &["down"]);

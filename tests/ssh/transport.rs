@@ -1,14 +1,15 @@
 //! The SSH transport against a real sshd on loopback, started by each test
 //! (its own keys, known_hosts and log) and stopped by a Drop guard.
 
+use crate::support::components::{require_sshd, SSHD};
+use crate::support::gt::Test;
+use crate::support::wait::eventually_within;
 use gt::spec::{KnownHostsPolicy, SshSettings};
 use gt::transport::{Cmd, Host, SshHost, TransportError};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-const SSHD: &str = "/usr/sbin/sshd";
+use std::time::Duration;
 
 /// A throwaway sshd listening on one or two loopback addresses.
 struct Sshd {
@@ -40,12 +41,9 @@ fn pubkey(path: &Path) -> String {
 }
 
 impl Sshd {
-    /// None (the test then says it is skipped) when sshd is not installed.
-    fn start(listen: usize) -> Option<Sshd> {
-        if !Path::new(SSHD).exists() {
-            eprintln!("SKIPPED: {SSHD} is not installed");
-            return None;
-        }
+    /// Fails the test, naming the package, when sshd is not installed.
+    fn start(listen: usize) -> Sshd {
+        require_sshd();
         let _ = std::fs::create_dir_all("/run/sshd");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -88,16 +86,10 @@ impl Sshd {
             addrs,
             port,
         };
-        let until = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect((sshd.addrs[0].as_str(), port)).is_err() {
-            assert!(
-                Instant::now() < until,
-                "sshd did not listen: {}",
-                sshd.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(sshd)
+        eventually_within("sshd listens", Duration::from_secs(10), || {
+            TcpStream::connect((sshd.addrs[0].as_str(), port)).is_ok()
+        });
+        sshd
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -155,8 +147,12 @@ fn ssh_processes_mentioning(needle: &str) -> usize {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn many_commands_share_one_master_connection_which_close_ends() {
-    let Some(sshd) = Sshd::start(1) else { return };
+    let sshd = Sshd::start(1);
     let socket_dir = tempfile::tempdir().unwrap();
     let rt = rt();
     rt.block_on(async {
@@ -190,16 +186,20 @@ fn many_commands_share_one_master_connection_which_close_ends() {
         host.close().await;
     });
     let needle = socket_dir.path().display().to_string();
-    let until = Instant::now() + Duration::from_secs(5);
-    while ssh_processes_mentioning(&needle) > 0 {
-        assert!(Instant::now() < until, "the ssh master outlived close");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually_within(
+        "the ssh master ends with close",
+        Duration::from_secs(5),
+        || ssh_processes_mentioning(&needle) == 0,
+    );
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn a_closed_port_is_a_refused_connection() {
-    let Some(sshd) = Sshd::start(1) else { return };
+    let sshd = Sshd::start(1);
     let mut s = sshd.settings();
     s.port = sshd.port.wrapping_add(1);
     let e = connect(&s).err().expect("refused");
@@ -215,8 +215,12 @@ fn a_closed_port_is_a_refused_connection() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn a_key_the_host_does_not_know_fails_authentication() {
-    let Some(sshd) = Sshd::start(1) else { return };
+    let sshd = Sshd::start(1);
     keygen(&sshd.path("stranger"));
     let mut s = sshd.settings();
     s.identity_file = Some(sshd.path("stranger"));
@@ -232,8 +236,12 @@ fn a_key_the_host_does_not_know_fails_authentication() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn a_changed_host_key_is_refused_naming_the_known_hosts_line() {
-    let Some(sshd) = Sshd::start(1) else { return };
+    let sshd = Sshd::start(1);
     keygen(&sshd.path("impostor"));
     let kh = sshd.path("known_hosts");
     std::fs::write(
@@ -259,8 +267,12 @@ fn a_changed_host_key_is_refused_naming_the_known_hosts_line() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn an_unknown_host_key_is_refused_under_strict_and_recorded_under_accept_new() {
-    let Some(sshd) = Sshd::start(1) else { return };
+    let sshd = Sshd::start(1);
     std::fs::write(sshd.path("known_hosts"), "").unwrap();
     let e = connect(&sshd.settings()).err().expect("refused");
     assert!(matches!(e, TransportError::HostKeyUnknown { .. }), "{e:?}");
@@ -278,8 +290,12 @@ fn an_unknown_host_key_is_refused_under_strict_and_recorded_under_accept_new() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn a_hanging_command_fails_at_its_deadline_and_close_still_returns() {
-    let Some(sshd) = Sshd::start(1) else { return };
+    let sshd = Sshd::start(1);
     let socket_dir = tempfile::tempdir().unwrap();
     rt().block_on(async {
         let host = SshHost::connect("fenn", &sshd.settings(), socket_dir.path())
@@ -296,19 +312,20 @@ fn a_hanging_command_fails_at_its_deadline_and_close_still_returns() {
         host.close().await;
     });
     let needle = socket_dir.path().display().to_string();
-    let until = Instant::now() + Duration::from_secs(5);
-    while ssh_processes_mentioning(&needle) > 0 {
-        assert!(
-            Instant::now() < until,
-            "the ssh master outlived close after a hung command"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually_within(
+        "the ssh master ends with close after a hung command",
+        Duration::from_secs(5),
+        || ssh_processes_mentioning(&needle) == 0,
+    );
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn a_jump_host_carries_the_connection_with_the_same_known_hosts() {
-    let Some(sshd) = Sshd::start(2) else { return };
+    let sshd = Sshd::start(2);
     let mut s = sshd.settings();
     s.host = sshd.addrs[1].clone();
     s.jump_hosts = vec![format!("root@{}:{}", sshd.addrs[0], sshd.port)];
@@ -339,8 +356,12 @@ fn a_jump_host_carries_the_connection_with_the_same_known_hosts() {
 /// `sudo` first on the session's PATH answers exactly as sudo does without a
 /// NOPASSWD rule (`sudo: a password is required`, exit 1).
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn sudo_needing_a_password_is_named() {
-    let Some(sshd) = Sshd::start(1) else { return };
+    let sshd = Sshd::start(1);
     let bin = sshd.path("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::write(
@@ -378,8 +399,12 @@ fn sudo_needing_a_password_is_named() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn a_killed_gt_leaves_no_ssh_master_behind() {
-    let Some(sshd) = Sshd::start(1) else { return };
+    let sshd = Sshd::start(1);
     let config = sshd.path("cluster.toml");
     std::fs::write(
         &config,
@@ -410,33 +435,21 @@ address = "{addr}"
         ),
     )
     .unwrap();
-    let mut gt = Command::new(env!("CARGO_BIN_EXE_gt"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "exec",
-            "solo",
-            "--",
-            "sleep 60",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut gt = Test::new()
+        .config(&config)
+        .args(["exec", "solo", "--", "sleep 60"])
+        .spawn();
     let master = sshd.addrs[0].clone();
-    let until = Instant::now() + Duration::from_secs(10);
-    while ssh_processes_mentioning(&master) == 0 || !sshd.log().contains("Accepted publickey") {
-        assert!(Instant::now() < until, "gt never connected: {}", sshd.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually_within(
+        "gt connects (an ssh master, a login)",
+        Duration::from_secs(10),
+        || ssh_processes_mentioning(&master) > 0 && sshd.log().contains("Accepted publickey"),
+    );
     gt.kill().unwrap();
     gt.wait().unwrap();
-    let until = Instant::now() + Duration::from_secs(5);
-    while ssh_processes_mentioning(&master) > 0 {
-        assert!(
-            Instant::now() < until,
-            "an ssh master outlived the killed gt"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually_within(
+        "the ssh master ends with the killed gt",
+        Duration::from_secs(5),
+        || ssh_processes_mentioning(&master) == 0,
+    );
 }

@@ -1,67 +1,15 @@
 //! `gt validate`, `gt plan --facts`, `gt graph` as a user runs them: exit
 //! codes, config discovery, color rules, error locations.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fixture(name: &str) -> String {
-    root()
-        .join("tests/fixtures/facts")
-        .join(format!("{name}.json"))
-        .to_string_lossy()
-        .into_owned()
-}
-
-struct Run(Output);
-
-impl Run {
-    fn code(&self) -> i32 {
-        self.0.status.code().expect("exited")
-    }
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.0.stdout).into_owned()
-    }
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.0.stderr).into_owned()
-    }
-    fn assert_code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code(),
-            code,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout(),
-            self.stderr()
-        );
-        self
-    }
-}
-
-fn gt_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gt"));
-    c.args(args)
-        .current_dir(dir)
-        .env_remove("GT_CONFIG")
-        .env_remove("NO_COLOR");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    Run(c.output().expect("gt runs"))
-}
-
-fn gt(args: &[&str]) -> Run {
-    gt_in(&root(), args, &[])
-}
+use crate::support::gt::{fixture, root, Test, GT};
+use std::process::Command;
 
 #[test]
 fn validate_accepts_goldentooth() {
-    let r = gt(&["validate"]);
-    r.assert_code(0);
+    let r = Test::new().args(["validate"]).run();
+    r.status(0);
     assert_eq!(
-        r.stdout(),
+        r.stdout,
         "cluster.toml: valid. Cluster goldentooth: 3 control planes, 9 workers; bootstrap node bettley.\n"
     );
 }
@@ -75,111 +23,123 @@ fn validate_reports_every_error_with_its_location_and_exits_1() {
         "[cluster]\nname = \"x\"\nkubernetes_version = \"1.32\"\nendpoint = \"10.4.0.10:6443\"\npod_cidr = \"192.168.0.0/16\"\nservice_cidr = \"172.16.0.0/20\"\n\n[defaults]\narch = \"arm64\"\n\n[nodes.a]\nrole = \"control-plane\"\naddress = \"10.4.0.11\"\nlables = {}\n\n[nodes.b]\nrole = \"worker\"\naddress = \"10.4.0.11\"\n",
     )
     .unwrap();
-    let r = gt(&["validate", "--config", bad.to_str().unwrap()]);
-    r.assert_code(1);
-    let err = r.stderr();
+    let r = Test::new()
+        .args(["validate", "--config", bad.to_str().unwrap()])
+        .run();
+    r.status(1);
+    let err = r.stderr;
     assert!(err.contains(&format!("{}:14:1", bad.display())), "{err}");
     assert!(err.contains("did you mean `labels`?"), "{err}");
     assert!(err.contains(&format!("{}:18:11", bad.display())), "{err}");
     assert!(err.contains("2 errors in"), "{err}");
-    assert!(r.stdout().is_empty());
+    assert!(r.stdout.is_empty());
 }
 
 #[test]
 fn config_comes_from_flag_then_gt_config_then_the_current_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let r = gt_in(dir.path(), &["validate"], &[]);
-    r.assert_code(1);
+    let r = Test::new().current_dir(dir.path()).args(["validate"]).run();
+    r.status(1);
     assert!(r
-        .stderr()
+        .stderr
         .contains("no cluster.toml in the current directory; pass --config FILE or set GT_CONFIG"));
     let example = root().join("examples/minimal-ha.toml");
-    let r = gt_in(
-        dir.path(),
-        &["validate"],
-        &[("GT_CONFIG", example.to_str().unwrap())],
-    );
-    r.assert_code(0);
-    assert!(r.stdout().contains("Cluster minimal-ha"));
+    let r = Test::new()
+        .current_dir(dir.path())
+        .args(["validate"])
+        .env("GT_CONFIG", &example)
+        .run();
+    r.status(0);
+    assert!(r.stdout.contains("Cluster minimal-ha"));
     std::fs::copy(
         root().join("examples/single-node.toml"),
         dir.path().join("cluster.toml"),
     )
     .unwrap();
-    let r = gt_in(dir.path(), &["validate"], &[]);
-    assert!(r.stdout().contains("Cluster solo"));
+    let r = Test::new().current_dir(dir.path()).args(["validate"]).run();
+    assert!(r.stdout.contains("Cluster solo"));
     // The flag beats the variable.
-    let r = gt_in(
-        dir.path(),
-        &[
+    let r = Test::new()
+        .current_dir(dir.path())
+        .args([
             "validate",
             "--config",
             root().join("cluster.toml").to_str().unwrap(),
-        ],
-        &[("GT_CONFIG", example.to_str().unwrap())],
-    );
-    assert!(r.stdout().contains("Cluster goldentooth"));
-    let r = gt_in(
-        dir.path(),
-        &["validate"],
-        &[("GT_CONFIG", "/nonexistent/c.toml")],
-    );
-    r.assert_code(1);
+        ])
+        .env("GT_CONFIG", &example)
+        .run();
+    assert!(r.stdout.contains("Cluster goldentooth"));
+    let r = Test::new()
+        .current_dir(dir.path())
+        .args(["validate"])
+        .env("GT_CONFIG", "/nonexistent/c.toml")
+        .run();
+    r.status(1);
     assert!(r
-        .stderr()
+        .stderr
         .contains("/nonexistent/c.toml (from $GT_CONFIG) does not exist"));
 }
 
 #[test]
 fn detailed_exitcode_is_0_without_changes_and_2_with_changes() {
-    let r = gt(&[
-        "plan",
-        "--facts",
-        &fixture("converged"),
-        "--detailed-exitcode",
-    ]);
-    r.assert_code(0);
+    let r = Test::new()
+        .args([
+            "plan",
+            "--facts",
+            &fixture("converged"),
+            "--detailed-exitcode",
+        ])
+        .run();
+    r.status(0);
     assert!(r
-        .stdout()
+        .stdout
         .starts_with("No changes. Your cluster matches cluster.toml."));
-    let r = gt(&["plan", "--facts", &fixture("empty"), "--detailed-exitcode"]);
-    r.assert_code(2);
+    let r = Test::new()
+        .args(["plan", "--facts", &fixture("empty"), "--detailed-exitcode"])
+        .run();
+    r.status(2);
     assert!(r
-        .stdout()
+        .stdout
         .contains("Plan: 13 to add, 0 to change, 0 to destroy."));
     // Without the flag, changes still exit 0 (as terraform plan does).
-    gt(&["plan", "--facts", &fixture("empty")]).assert_code(0);
+    Test::new()
+        .args(["plan", "--facts", &fixture("empty")])
+        .status(0);
     // Warnings alone (kubelets behind the file) are not changes.
-    gt(&[
-        "plan",
-        "--facts",
-        &fixture("kubelet-behind"),
-        "--detailed-exitcode",
-    ])
-    .assert_code(0);
+    Test::new()
+        .args([
+            "plan",
+            "--facts",
+            &fixture("kubelet-behind"),
+            "--detailed-exitcode",
+        ])
+        .status(0);
     // A stopped kubelet is: apply starts it.
-    gt(&[
-        "plan",
-        "--facts",
-        &fixture("not-ready"),
-        "--detailed-exitcode",
-    ])
-    .assert_code(2);
+    Test::new()
+        .args([
+            "plan",
+            "--facts",
+            &fixture("not-ready"),
+            "--detailed-exitcode",
+        ])
+        .status(2);
 }
 
 #[test]
 fn a_plan_that_cannot_be_made_exits_1_with_the_reason() {
-    let r = gt(&[
-        "plan",
-        "--facts",
-        &fixture("converged"),
-        "--replace",
-        "nobody",
-        "--detailed-exitcode",
-    ]);
-    r.assert_code(1);
+    let r = Test::new()
+        .args([
+            "plan",
+            "--facts",
+            &fixture("converged"),
+            "--replace",
+            "nobody",
+            "--detailed-exitcode",
+        ])
+        .run();
+    r.status(1);
     assert!(r
-        .stderr()
+        .stderr
         .contains("--replace nobody: no node of that name in cluster.toml"));
 }
 
@@ -188,68 +148,74 @@ fn bad_facts_files_are_reported_with_their_location() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("facts.json");
     std::fs::write(&f, "{\"format_version\": 1,\n \"hosts\": 3}").unwrap();
-    let r = gt(&["plan", "--facts", f.to_str().unwrap()]);
-    r.assert_code(1);
+    let r = Test::new()
+        .args(["plan", "--facts", f.to_str().unwrap()])
+        .run();
+    r.status(1);
     assert!(
-        r.stderr().contains(&format!("{}:2:", f.display())),
+        r.stderr.contains(&format!("{}:2:", f.display())),
         "{}",
-        r.stderr()
+        r.stderr
     );
-    assert!(r.stderr().contains("gt observe --out FILE"));
+    assert!(r.stderr.contains("gt observe --out FILE"));
     std::fs::write(&f, "{\"format_version\": 9}").unwrap();
-    let r = gt(&["plan", "--facts", f.to_str().unwrap()]);
+    let r = Test::new()
+        .args(["plan", "--facts", f.to_str().unwrap()])
+        .run();
     assert!(
-        r.stderr()
+        r.stderr
             .contains("facts format_version 9 is not the 1 this gt reads"),
         "{}",
-        r.stderr()
+        r.stderr
     );
 }
 
 #[test]
 fn plan_json_is_versioned_and_matches_the_text_predicate() {
-    let r = gt(&["plan", "--facts", &fixture("label-taint-drift"), "--json"]);
-    r.assert_code(0);
-    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    let r = Test::new()
+        .args(["plan", "--facts", &fixture("label-taint-drift"), "--json"])
+        .run();
+    r.status(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["format_version"], "1.0");
     assert_eq!(v["has_changes"], true);
     assert_eq!(v["summary"]["change"], 3);
-    let r = gt(&["plan", "--facts", &fixture("converged"), "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    let r = Test::new()
+        .args(["plan", "--facts", &fixture("converged"), "--json"])
+        .run();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["has_changes"], false);
     assert_eq!(v["changes"].as_array().unwrap().len(), 0);
 }
 
 #[test]
 fn graph_draws_the_bootstrap_dag_without_facts_in_dot_and_mermaid() {
-    let r = gt(&["graph"]);
-    r.assert_code(0);
-    let dot = r.stdout();
+    let r = Test::new().args(["graph"]).run();
+    r.status(0);
+    let dot = r.stdout;
     assert!(dot.starts_with("digraph \"goldentooth\" {"));
     assert!(
         dot.contains("\"join-control-plane/cargyll\" -> \"gate/before-join-control-plane/dalt\";")
     );
     assert!(dot.contains("\"gate/before-join-control-plane/dalt\" -> \"join-control-plane/dalt\";"));
     assert!(dot.contains("\"gate/before-worker-joins\" -> \"join-worker/velaryon\";"));
-    let r = gt(&["graph", "--format", "mermaid"]);
+    let r = Test::new().args(["graph", "--format", "mermaid"]).run();
     assert!(r
-        .stdout()
+        .stdout
         .starts_with("flowchart TD\n  s0[\"kubeadm init on bettley\"]\n"));
     // Against facts: a converged cluster has nothing to draw but the frame.
-    let r = gt(&["graph", "--facts", &fixture("converged")]);
-    assert!(!r.stdout().contains("->"));
+    let r = Test::new()
+        .args(["graph", "--facts", &fixture("converged")])
+        .run();
+    assert!(!r.stdout.contains("->"));
 }
 
 /// Runs gt under a pseudo-terminal (util-linux `script`), as a user at a TTY would.
 fn gt_on_a_tty(args: &str, env: &[(&str, &str)]) -> String {
     let mut c = Command::new("script");
-    c.args([
-        "-qec",
-        &format!("{} {args}", env!("CARGO_BIN_EXE_gt")),
-        "/dev/null",
-    ])
-    .current_dir(root())
-    .env_remove("NO_COLOR");
+    c.args(["-qec", &format!("{GT} {args}"), "/dev/null"])
+        .current_dir(root())
+        .env_remove("NO_COLOR");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -275,8 +241,10 @@ fn color_only_on_a_tty_and_never_with_no_color_or_the_flag() {
     );
     assert!(!gt_on_a_tty(&format!("{plan} --no-color"), &[]).contains("\x1b["));
     assert!(
-        !gt(&["plan", "--facts", &fixture("label-taint-drift")])
-            .stdout()
+        !Test::new()
+            .args(["plan", "--facts", &fixture("label-taint-drift")])
+            .run()
+            .stdout
             .contains("\x1b["),
         "a pipe gets none"
     );

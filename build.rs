@@ -1,0 +1,61 @@
+//! Tells the integration tests which real components this machine has, so
+//! that a test needing one is visibly ignored where it is missing, and a
+//! failure where it must not be (CI).
+//!
+//! For each component found this emits `cfg(has_sshd)` / `cfg(has_haproxy)`,
+//! and `cfg(ci)` when `CI` (set by CI services) or `GT_TEST_REQUIRE` is
+//! non-empty. Tests carry
+//! `#[cfg_attr(not(any(has_sshd, ci)), ignore = "needs sshd: ...")]`: outside
+//! CI cargo lists them as ignored rather than passed; under CI they run and
+//! fail naming the package to install (tests/support/components.rs).
+//!
+//! Where to look is overridable with `GT_TEST_SSHD` and `GT_TEST_HAPROXY`
+//! (test-only: point one at a path that does not exist to see what a machine
+//! without it does); the path decided here reaches the tests as
+//! `GT_TEST_SSHD_PATH` / `GT_TEST_HAPROXY_PATH`, so both sides agree.
+
+use std::path::{Path, PathBuf};
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(has_sshd, has_haproxy, ci)");
+    for var in ["CI", "GT_TEST_REQUIRE", "GT_TEST_SSHD", "GT_TEST_HAPROXY"] {
+        println!("cargo::rerun-if-env-changed={var}");
+    }
+    println!("cargo::rerun-if-changed=build.rs");
+
+    let sshd = overridable("GT_TEST_SSHD", || PathBuf::from("/usr/sbin/sshd"));
+    let haproxy = overridable("GT_TEST_HAPROXY", find_haproxy);
+    for (cfg, env, path) in [
+        ("has_sshd", "GT_TEST_SSHD_PATH", &sshd),
+        ("has_haproxy", "GT_TEST_HAPROXY_PATH", &haproxy),
+    ] {
+        println!("cargo::rustc-env={env}={}", path.display());
+        if path.is_file() {
+            // Only existing paths: cargo reruns a script whose watched path is
+            // missing on every build. Installing one later means a `touch build.rs`.
+            println!("cargo::rerun-if-changed={}", path.display());
+            println!("cargo::rustc-cfg={cfg}");
+        }
+    }
+    let set = |v: &str| std::env::var_os(v).is_some_and(|s| !s.is_empty());
+    if set("CI") || set("GT_TEST_REQUIRE") {
+        println!("cargo::rustc-cfg=ci");
+    }
+}
+
+fn overridable(var: &str, default: impl FnOnce() -> PathBuf) -> PathBuf {
+    std::env::var_os(var)
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(default)
+}
+
+/// Where the lab looks for haproxy: PATH, then /usr/sbin.
+fn find_haproxy() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|d| d.join("haproxy"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| Path::new("/usr/sbin/haproxy").to_path_buf())
+}

@@ -1,0 +1,5 @@
+//! `gt apply` against the lab: bootstrap, removal, and the apply lock.
+
+mod bootstrap;
+mod lock;
+mod remove;

@@ -1,0 +1,3 @@
+//! The SSH transport against a real sshd on loopback.
+
+mod transport;
