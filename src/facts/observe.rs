@@ -322,6 +322,7 @@ arch = "amd64"
                         host: name,
                         address: "10.4.0.15:22".into(),
                         after: "0.0 s".into(),
+                        names: Default::default(),
                     })
             })
         });
