@@ -3,7 +3,7 @@
 //! and a README that names every command and flag clap knows.
 
 use clap::CommandFactory;
-use gt::cli::finish::visible_commands;
+use gt::cli::man::visible_commands;
 use gt::cli::Cli;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -297,18 +297,43 @@ impl Hosts {
     }
 }
 
-/// Quotes one word for a POSIX shell: `it's` → `'it'\''s'`. Words made only
-/// of safe characters stay as they are, so command lines stay readable.
+/// Runs `f` on every item (a host, usually), at most `parallelism` at once
+/// (at least one), and returns the results in the items' order: the one
+/// bounded fan-out of observe and exec.
+pub async fn run_each<I, F, Fut>(items: I, parallelism: usize, mut f: F) -> Vec<Fut::Output>
+where
+    I: IntoIterator,
+    F: FnMut(I::Item) -> Fut,
+    Fut: Future,
+{
+    let permits = tokio::sync::Semaphore::new(parallelism.max(1));
+    let permits = &permits;
+    futures_util::future::join_all(items.into_iter().map(|item| {
+        let run = f(item);
+        async move {
+            let _permit = permits.acquire().await.expect("never closed");
+            run.await
+        }
+    }))
+    .await
+}
+
+/// Quotes one word for a POSIX shell (shlex). Words made only of
+/// characters no shell treats specially stay as they are, `=` and `,`
+/// included, so that command lines (`key=value`, `--flag=a,b`) stay readable.
 pub fn shell_quote(word: &str) -> String {
-    let safe = !word.is_empty()
+    let plain = !word.is_empty()
         && word
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@+%^".contains(&b));
-    if safe {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
+    if plain {
+        return word.to_string();
     }
+    shlex::Quoter::new()
+        .allow_nul(true)
+        .quote(word)
+        .expect("with NUL allowed, quoting cannot fail")
+        .into_owned()
 }
 
 /// Joins words into one shell command line, each quoted.
@@ -410,6 +435,29 @@ mod tests {
             ));
         });
         assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn run_each_keeps_the_order_and_never_exceeds_the_parallelism() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let out = rt.block_on(run_each(0..10u64, 3, |i| {
+            let (running, most) = (&running, &most);
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                // Later items finish first: the order comes from the input.
+                tokio::time::sleep(Duration::from_millis(10 - i)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                i * 2
+            }
+        }));
+        assert_eq!(out, (0..10).map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(most.load(Ordering::SeqCst), 3);
     }
 
     #[test]
