@@ -812,8 +812,8 @@ mod tests {
         v.holder = "o'brien@box".into();
         let s = v.script("read");
         assert!(s.starts_with("OP=read LEASE=120 STARTED=0 PID="), "{s}");
-        assert!(s.contains(r#"HOLDER='"o'\''brien@box"'"#), "{s}");
-        assert!(s.contains(r#"RUN='"run \"1\""'"#), "{s}");
-        assert!(s.contains(r#"CLUSTER='"gold'\''tooth"'"#), "{s}");
+        assert!(s.contains(r#"HOLDER="\"o'brien@box\"""#), "{s}");
+        assert!(s.contains(r#"RUN="\"run \\\"1\\\"\"""#), "{s}");
+        assert!(s.contains(r#"CLUSTER="\"gold'tooth\"""#), "{s}");
     }
 }

@@ -150,7 +150,7 @@ const CLUSTER_TOML_SETTINGS: SettingNames = SettingNames {
 /// Connections to the hosts of cluster.toml, whose errors name its settings.
 pub fn transport_options() -> TransportOptions {
     TransportOptions {
-        setting_names: CLUSTER_TOML_SETTINGS,
+        setting_names: &CLUSTER_TOML_SETTINGS,
         ..TransportOptions::default()
     }
 }

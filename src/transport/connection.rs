@@ -63,7 +63,7 @@ pub struct LocalSettings {
 
 /// How the user's configuration names the settings an error tells them to
 /// check. Transport knows the settings, not the file they came from: whoever
-/// read that file gives the names (`SettingNames::default()` names the
+/// read that file gives the names (`SettingNames::GENERIC` names the
 /// settings themselves).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SettingNames {
@@ -81,15 +81,21 @@ pub struct SettingNames {
     pub host_of_run: &'static str,
 }
 
-impl Default for SettingNames {
+impl SettingNames {
+    /// The settings named as themselves, for callers that read no file.
+    pub const GENERIC: SettingNames = SettingNames {
+        port: "the SSH port gt was given",
+        connect_timeout: "the SSH connect timeout",
+        identity_file: "the SSH identity file",
+        known_hosts_strict: "host keys are checked strictly",
+        known_hosts_accept_new: "the known-hosts policy to accept-new",
+        host_of_run: "one of the hosts gt was given",
+    };
+}
+
+// Errors hold a reference: every connection error stays small.
+impl Default for &'static SettingNames {
     fn default() -> Self {
-        SettingNames {
-            port: "the SSH port gt was given",
-            connect_timeout: "the SSH connect timeout",
-            identity_file: "the SSH identity file",
-            known_hosts_strict: "host keys are checked strictly",
-            known_hosts_accept_new: "the known-hosts policy to accept-new",
-            host_of_run: "one of the hosts gt was given",
-        }
+        &SettingNames::GENERIC
     }
 }

@@ -15,7 +15,7 @@ pub enum TransportError {
         host: String,
         address: String,
         after: String,
-        names: SettingNames,
+        names: &'static SettingNames,
     },
 
     #[error(
@@ -27,7 +27,7 @@ pub enum TransportError {
         host: String,
         address: String,
         after: String,
-        names: SettingNames,
+        names: &'static SettingNames,
     },
 
     #[error(
@@ -51,7 +51,7 @@ pub enum TransportError {
         user: String,
         address: String,
         detail: String,
-        names: SettingNames,
+        names: &'static SettingNames,
     },
 
     #[error(
@@ -83,7 +83,7 @@ pub enum TransportError {
         ip: String,
         port: u16,
         file: String,
-        names: SettingNames,
+        names: &'static SettingNames,
     },
 
     #[error(
@@ -112,7 +112,10 @@ pub enum TransportError {
     Local { what: String, reason: String },
 
     #[error("{host} is not {of_run}", of_run = .names.host_of_run)]
-    UnknownHost { host: String, names: SettingNames },
+    UnknownHost {
+        host: String,
+        names: &'static SettingNames,
+    },
 }
 
 impl TransportError {
@@ -136,7 +139,7 @@ impl TransportError {
     }
 
     /// The same error, its remedies naming the settings as `names` does.
-    pub fn named_as(mut self, names: SettingNames) -> Self {
+    pub fn named_as(mut self, names: &'static SettingNames) -> Self {
         use TransportError::*;
         match &mut self {
             ConnectionRefused { names: n, .. }
@@ -215,7 +218,7 @@ pub fn classify_ssh_failure(t: &SshTarget<'_>, log: &str, elapsed: Duration) -> 
             ip: t.ip.to_string(),
             port: t.port,
             file: t.known_hosts_file.to_string(),
-            names: SettingNames::default(),
+            names: Default::default(),
         };
     }
     if let Some(line) = log.lines().find(|l| l.contains("Permission denied")) {
@@ -228,7 +231,7 @@ pub fn classify_ssh_failure(t: &SshTarget<'_>, log: &str, elapsed: Duration) -> 
             user: t.user.to_string(),
             address,
             detail,
-            names: SettingNames::default(),
+            names: Default::default(),
         };
     }
     let last = last_meaningful_line(log);
@@ -238,7 +241,7 @@ pub fn classify_ssh_failure(t: &SshTarget<'_>, log: &str, elapsed: Duration) -> 
             host,
             address,
             after,
-            names: SettingNames::default(),
+            names: Default::default(),
         };
     }
     if log.contains("timed out") {
@@ -246,7 +249,7 @@ pub fn classify_ssh_failure(t: &SshTarget<'_>, log: &str, elapsed: Duration) -> 
             host,
             address,
             after,
-            names: SettingNames::default(),
+            names: Default::default(),
         };
     }
     if log.contains("Could not resolve hostname")

