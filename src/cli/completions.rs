@@ -15,7 +15,7 @@ pub fn completions(a: CompletionsArgs) -> Result<u8, CliError> {
     let mut cmd = without_hidden(&super::Cli::command());
     let mut out = Vec::new();
     clap_complete::generate(a.shell, &mut cmd, "gt", &mut out);
-    super::man::write_stdout(&out)
+    super::write_stdout(&out)
 }
 
 /// The command tree as completions should offer it. clap_complete offers

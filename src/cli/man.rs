@@ -1,10 +1,9 @@
 //! `gt man`: gt(1), and with `--out-dir` one page per command.
 
-use super::{exit, CliError};
+use super::{exit, write_stdout, CliError};
 use clap::{Args, CommandFactory};
 use clap_mangen::roff::{bold, roman, Roff};
 use clap_mangen::Man;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
@@ -26,15 +25,6 @@ pub fn man(a: ManArgs) -> Result<u8, CliError> {
     for f in files {
         println!("{}", f.display());
     }
-    Ok(exit::OK)
-}
-
-/// Writes a generated document to stdout.
-pub(super) fn write_stdout(bytes: &[u8]) -> Result<u8, CliError> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(bytes)
-        .and_then(|()| out.flush())
-        .map_err(CliError::WriteStdout)?;
     Ok(exit::OK)
 }
 

@@ -21,6 +21,7 @@ pub use error::{report, warn, CliError};
 
 use crate::transport::{SettingNames, TransportOptions};
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -153,6 +154,15 @@ pub fn transport_options() -> TransportOptions {
         setting_names: &CLUSTER_TOML_SETTINGS,
         ..TransportOptions::default()
     }
+}
+
+/// Writes a generated document to stdout.
+fn write_stdout(bytes: &[u8]) -> Result<u8, CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(CliError::WriteStdout)?;
+    Ok(exit::OK)
 }
 
 /// What every command gets from the global flags.

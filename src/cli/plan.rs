@@ -42,7 +42,7 @@ pub fn plan(ctx: &Context, a: PlanArgs) -> Result<u8, CliError> {
         let file = out.display().to_string();
         let said = format!(
             "\nSaved the plan to: {file}\n\nTo perform exactly these actions, run: gt apply {}\n",
-            crate::plan::saved::shell_word(&file)
+            crate::transport::shell_quote(&file)
         );
         // stdout stays one JSON document with --json.
         if a.json {
