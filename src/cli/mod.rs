@@ -180,3 +180,40 @@ impl Context {
         Ok(crate::spec::load_file(&path)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::TransportError;
+
+    #[test]
+    fn connection_errors_name_the_settings_of_cluster_toml() {
+        let names = transport_options().setting_names;
+        let timeout = TransportError::ConnectTimeout {
+            host: "fenn".into(),
+            address: "10.4.0.15:22".into(),
+            after: "5.0 s".into(),
+            names,
+        };
+        assert_eq!(
+            timeout.to_string(),
+            "fenn: no answer from 10.4.0.15:22 after 5.0 s: the host may be down, or a firewall \
+             drops the connection; if the network is just slow, raise ssh.connect_timeout in cluster.toml"
+        );
+        let unknown = TransportError::HostKeyUnknown {
+            host: "fenn".into(),
+            address: "10.4.0.15:22".into(),
+            ip: "10.4.0.15".into(),
+            port: 22,
+            file: "/root/.ssh/known_hosts".into(),
+            names,
+        };
+        assert_eq!(
+            unknown.to_string(),
+            "fenn: the host key of 10.4.0.15:22 is not in /root/.ssh/known_hosts and \
+             ssh.known_hosts = \"strict\": add it after checking its fingerprint \
+             (`ssh-keyscan -p 22 10.4.0.15 >> /root/.ssh/known_hosts`), or set \
+             ssh.known_hosts = \"accept-new\" to record it on first contact"
+        );
+    }
+}

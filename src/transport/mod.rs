@@ -438,6 +438,38 @@ mod tests {
     }
 
     #[test]
+    fn connection_errors_name_the_settings_as_the_hosts_were_told() {
+        const NAMED: SettingNames = SettingNames {
+            port: "port = 22 in hosts.ini",
+            ..SettingNames::GENERIC
+        };
+        let mut hosts =
+            Hosts::with_connector([local("fenn")], |t| -> BoxFuture<'static, Connected> {
+                let host = t.name.clone();
+                Box::pin(async move {
+                    Err(TransportError::ConnectionRefused {
+                        host,
+                        address: "10.4.0.15:22".into(),
+                        after: "0.1 s".into(),
+                        names: Default::default(),
+                    })
+                })
+            });
+        hosts.setting_names = &NAMED;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let e = rt.block_on(hosts.get("fenn")).err().expect("refused");
+        assert!(
+            e.to_string()
+                .ends_with("on the host and port = 22 in hosts.ini)"),
+            "{e}"
+        );
+        let e = rt.block_on(hosts.get("nobody")).err().expect("unknown");
+        assert_eq!(e.to_string(), "nobody is not one of the hosts gt was given");
+    }
+
+    #[test]
     fn run_each_keeps_the_order_and_never_exceeds_the_parallelism() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
