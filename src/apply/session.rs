@@ -66,24 +66,21 @@ impl<'a> Session<'a> {
 
     /// Ends without walking: what was sent is rendered.
     pub async fn finish(self) {
-        let Session { events, rx, ui, .. } = self;
-        drop(events);
-        let _ = tokio::spawn(ui(rx)).await;
+        drop(self.events);
+        let _ = tokio::spawn((self.ui)(self.rx)).await;
     }
 
     /// Walks the plan to its end or until stopped, then sends the recap.
     /// Whether every step succeeded.
     pub async fn walk(self, observed: &Observed, plan: &Plan, stops: Stops) -> bool {
-        let Session {
-            spec,
-            hosts,
-            run,
-            parallelism,
-            events,
-            rx,
-            ui,
-        } = self;
-        let runner = StepRunner::new(spec, observed, hosts, events.clone(), run.clone());
+        let events = self.events;
+        let runner = StepRunner::new(
+            self.spec,
+            observed,
+            self.hosts,
+            events.clone(),
+            self.run.clone(),
+        );
         let (interrupt_tx, interrupt_rx) = watch::channel(false);
         let interrupt_tx = Arc::new(interrupt_tx);
         let lost = tokio::spawn(stop_when_lock_lost(
@@ -96,15 +93,29 @@ impl<'a> Session<'a> {
             interrupt_tx,
             stops.interrupted_twice,
         ));
-        let ui = tokio::spawn(ui(rx));
+        let ui = tokio::spawn((self.ui)(self.rx));
         events.send(Event::Started {
-            run_id: run.id.clone(),
-            cluster: spec.cluster.name.clone(),
+            run_id: self.run.id.clone(),
+            cluster: self.spec.cluster.name.clone(),
             steps: plan.graph.len(),
         });
         let started = Instant::now();
-        let walked = walker::walk(&plan.graph, &runner, parallelism, &events, interrupt_rx).await;
-        let recap = recap::recap(spec, observed, plan, &walked, &run.id, started.elapsed());
+        let walked = walker::walk(
+            &plan.graph,
+            &runner,
+            self.parallelism,
+            &events,
+            interrupt_rx,
+        )
+        .await;
+        let recap = recap::recap(
+            self.spec,
+            observed,
+            plan,
+            &walked,
+            &self.run.id,
+            started.elapsed(),
+        );
         let success = recap.success();
         events.send(Event::Recap(recap));
         // The lock watcher holds a sender too: the UI ends only when all are gone.
