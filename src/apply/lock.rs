@@ -954,8 +954,8 @@ mod tests {
             s.starts_with("OP=read LEASE=120 STARTED=0 AHEAD=0 PID="),
             "{s}"
         );
-        assert!(s.contains(r#"HOLDER='"o'\''brien@box"'"#), "{s}");
-        assert!(s.contains(r#"RUN='"run \"1\""'"#), "{s}");
-        assert!(s.contains(r#"CLUSTER='"gold'\''tooth"'"#), "{s}");
+        assert!(s.contains(r#"HOLDER="\"o'brien@box\"""#), "{s}");
+        assert!(s.contains(r#"RUN="\"run \\\"1\\\"\"""#), "{s}");
+        assert!(s.contains(r#"CLUSTER="\"gold'tooth\"""#), "{s}");
     }
 }

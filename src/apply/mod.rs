@@ -7,6 +7,7 @@ pub mod lock;
 
 pub use events::{Event, Events, Failure, NodeRecap, NodeResult, Recap, StepStatus};
 pub mod recap;
+pub mod session;
 pub mod steps;
 pub mod walker;
 

@@ -1,14 +1,20 @@
-//! `gt apply`: observe, plan, confirm, walk the DAG, recap.
+//! `gt apply`: lock, observe, plan, confirm, then an `apply::Session` walks
+//! the plan; the lock is released on every way out.
 
-use super::{exit, Context};
-use crate::apply::steps::{RunInfo, StepRunner};
-use crate::apply::{lock, recap, walker, Event, Events};
-use crate::facts::observe::{observe_with, runtime};
+use super::flags::{ConsentFlags, ObserveFlags};
+use super::{exit, report, warn, CliError, Context};
+use crate::apply::session::{Session, Stops, Ui};
+use crate::apply::steps::RunInfo;
+use crate::apply::{lock, Event};
+use crate::facts::observe::{observe_with, runtime, ObserveOptions};
+use crate::facts::Observed;
+use crate::plan::saved::SavedPlan;
+use crate::plan::Plan;
 use crate::render::{self, Style};
+use crate::spec::Spec;
 use crate::transport::Hosts;
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
-use std::time::Instant;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 #[derive(Debug, Args)]
@@ -20,51 +26,32 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub consent: super::spine::ConsentFlags,
+    pub consent: ConsentFlags,
     #[command(flatten)]
-    pub observe: super::hosts::ObserveFlags,
+    pub observe: ObserveFlags,
     /// A plan saved by `gt plan --out FILE`: applied as reviewed (no question
     /// asked), refused if the cluster or cluster.toml changed since.
     #[arg(value_name = "PLANFILE")]
     pub plan_file: Option<std::path::PathBuf>,
 }
 
-pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
+/// A saved plan, and the cluster.toml bytes it was made from.
+type Saved = (SavedPlan, Vec<u8>);
+
+pub fn apply(ctx: &Context, a: ApplyArgs) -> Result<u8, CliError> {
     let (spec, saved) = match &a.plan_file {
         Some(file) => {
             if ctx.config_flag.is_some() || a.consent.prune || !a.consent.replace.is_empty() {
-                eprintln!(
-                    "error: {} carries the cluster.toml and the --prune/--replace it was planned with; \
-                     drop --config/--prune/--replace, or plan again with them (`gt plan --out FILE`)",
-                    file.display()
-                );
-                return exit::ERROR;
+                return Err(CliError::PlanFileWithFlags(file.clone()));
             }
-            match super::spine::load_saved_plan(file) {
-                Ok((saved, spec, bytes)) => (spec, Some((saved, bytes))),
-                Err(c) => return c,
-            }
+            let (saved, spec, bytes) = super::planning::load_saved_plan(file)?;
+            (spec, Some((saved, bytes)))
         }
-        None => match ctx.load_spec() {
-            Ok(s) => (s, None),
-            Err(c) => return c,
-        },
+        None => (ctx.load_spec()?, None),
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ERROR;
-        }
-    };
+    let rt = runtime()?;
     let opts = a.observe.options();
-    let hosts = match Hosts::new(&spec.nodes, &opts.transport) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ERROR;
-        }
-    };
+    let hosts = Hosts::new(&spec.nodes, &opts.transport)?;
     let style = Style { color: ctx.color };
     rt.block_on(async {
         let run = RunInfo::new();
@@ -72,117 +59,96 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> u8 {
         let lock = match lock::acquire(&spec, &hosts, &run.id, lock::DEFAULT_LEASE).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("error: {e}");
                 hosts.close().await;
-                return exit::ERROR;
+                return Err(e.into());
             }
         };
         if let Some(w) = lock.warning() {
-            eprintln!("warning: {w}");
+            warn(w);
         }
         // From here on a Ctrl-C must not kill gt: the lock is released on
         // every way out (before the walk: nothing changed, the lock goes).
-        let sigint = match signal(SignalKind::interrupt()) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: cannot handle Ctrl-C: {e}");
-                let _ = lock.release().await;
-                hosts.close().await;
-                return exit::ERROR;
+        let applied = match signal(SignalKind::interrupt()) {
+            Ok(sigint) => {
+                let under_lock = UnderLock {
+                    args: &a,
+                    spec: &spec,
+                    saved: saved.as_ref(),
+                    hosts: &hosts,
+                    opts: &opts,
+                    style,
+                };
+                under_lock.apply(run, sigint, lock.watch_lost()).await
             }
+            Err(e) => Err(CliError::Signal(e)),
         };
-        let code = walk(
-            &a,
-            &spec,
-            saved.as_ref(),
-            &hosts,
-            &opts,
-            style,
-            run,
-            lock.watch_lost(),
-            sigint,
-        )
-        .await;
         let released = lock.release().await;
         hosts.close().await;
-        match released {
-            Ok(()) => code,
-            Err(e) => {
-                eprintln!("error: {e}");
-                exit::ERROR
+        match (applied, released) {
+            (applied, Ok(())) => applied,
+            (Ok(_), Err(e)) => Err(e.into()),
+            (Err(first), Err(e)) => {
+                report(&first);
+                Err(e.into())
             }
         }
     })
 }
 
-/// Observes, plans, asks and walks, under the lock.
-#[allow(clippy::too_many_arguments)]
-async fn walk(
-    a: &ApplyArgs,
-    spec: &crate::spec::Spec,
-    saved: Option<&(crate::plan::saved::SavedPlan, Vec<u8>)>,
-    hosts: &Hosts,
-    opts: &crate::facts::observe::ObserveOptions,
+/// What the apply works with while it holds the lock.
+struct UnderLock<'a> {
+    args: &'a ApplyArgs,
+    spec: &'a Spec,
+    saved: Option<&'a Saved>,
+    hosts: &'a Hosts,
+    opts: &'a ObserveOptions,
     style: Style,
-    run: RunInfo,
-    mut lock_lost: tokio::sync::watch::Receiver<Option<String>>,
-    mut sigint: Signal,
-) -> u8 {
-    {
-        let planned = async {
-            match saved {
-                Some((saved, bytes)) => {
-                    super::spine::replan_saved(saved, spec, bytes, hosts, opts).await
-                }
-                None => {
-                    let observed = observe_with(spec, hosts, opts).await;
-                    match crate::plan::plan(spec, &observed, &a.consent.options()) {
-                        Ok(p) => Ok((observed, p)),
-                        Err(e) => {
-                            eprintln!("error: {e}");
-                            Err(exit::ERROR)
-                        }
-                    }
-                }
-            }
-        };
+}
+
+impl UnderLock<'_> {
+    /// Observes, plans, asks, and has a session walk the plan.
+    async fn apply(
+        &self,
+        run: RunInfo,
+        mut sigint: Signal,
+        lock_lost: tokio::sync::watch::Receiver<Option<String>>,
+    ) -> Result<u8, CliError> {
         let (observed, plan) = tokio::select! {
-            p = planned => match p {
-                Ok(p) => p,
-                Err(code) => return code,
-            },
+            p = self.observe_and_plan() => p?,
             _ = sigint.recv() => {
                 eprintln!("\nInterrupted while observing the cluster: nothing was changed.");
-                return exit::ERROR;
+                return Ok(exit::ERROR);
             }
         };
-        let (events, rx) = Events::channel();
-        if a.json {
+        let json = self.args.json;
+        let style = self.style;
+        let ui: Ui = Box::new(move |rx| {
+            Box::pin(async move {
+                crate::ui::render(crate::ui::stdout_mode(json), style, rx, std::io::stdout()).await;
+            })
+        });
+        let session = Session::new(
+            self.spec,
+            self.hosts,
+            run,
+            self.args.observe.parallelism as usize,
+            ui,
+        );
+        if json {
             let v: serde_json::Value =
                 serde_json::from_str(&render::plan_json(&plan)).expect("plan JSON parses");
-            events.send(Event::Plan { plan: v });
-        } else if saved.is_none() {
+            session.events().send(Event::Plan { plan: v });
+        } else if self.saved.is_none() {
             print!("{}", render::plan_text(&plan, style));
         }
         if !plan.has_changes() {
-            drop(events);
-            let ui = tokio::spawn(crate::ui::render(
-                crate::ui::stdout_mode(a.json),
-                style,
-                rx,
-                std::io::stdout(),
-            ));
-            let _ = ui.await;
-            return exit::OK;
+            session.finish().await;
+            return Ok(exit::OK);
         }
         // A saved plan was reviewed when it was made.
-        if !a.auto_approve && saved.is_none() {
+        if !self.args.auto_approve && self.saved.is_none() {
             if !std::io::stdin().is_terminal() {
-                eprintln!(
-                    "error: gt apply needs your approval, and stdin is not a terminal; \
-                     review the plan, then run `gt apply --auto-approve`"
-                );
-                return exit::ERROR;
+                return Err(CliError::ApprovalNeedsTerminal);
             }
             // The answer is read on a thread of its own, so that a Ctrl-C at
             // the prompt cancels (and the lock is released) at once.
@@ -192,73 +158,41 @@ async fn walk(
             };
             if !approved {
                 println!("\nApply cancelled.");
-                return exit::ERROR;
+                return Ok(exit::ERROR);
             }
         }
-        let runner = StepRunner::new(spec, &observed, hosts, events.clone(), run.clone());
-        let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(false);
-        let interrupt_tx = std::sync::Arc::new(interrupt_tx);
-        // A lock renewal that finds the lock taken stops new steps, as Ctrl-C does.
-        let lost_tx = interrupt_tx.clone();
-        let lost_events = events.clone();
-        let lost = tokio::spawn(async move {
-            while lock_lost.changed().await.is_ok() {
-                let why = lock_lost.borrow().clone();
-                if let Some(why) = why {
-                    lost_events.send(Event::Interrupted {
-                        message: format!("the apply lock was lost ({why}); no new step starts"),
-                    });
-                    let _ = lost_tx.send(true);
-                    return;
-                }
-            }
-        });
-        // A Ctrl-C from now on interrupts the walk.
-        let ctrl_c = tokio::spawn(async move {
-            if sigint.recv().await.is_some() {
-                let _ = interrupt_tx.send(true);
-                if sigint.recv().await.is_some() {
-                    eprintln!("\nInterrupted twice: exiting now. Steps that were running may be half done; the join token expires by itself, and the apply lock within 2 minutes (or run gt unlock).");
-                    std::process::exit(130);
-                }
-            }
-        });
-        let ui = tokio::spawn(crate::ui::render(
-            crate::ui::stdout_mode(a.json),
-            style,
-            rx,
-            std::io::stdout(),
-        ));
-        events.send(Event::Started {
-            run_id: run.id.clone(),
-            cluster: spec.cluster.name.clone(),
-            steps: plan.graph.len(),
-        });
-        let started = Instant::now();
-        let walked = walker::walk(
-            &plan.graph,
-            &runner,
-            a.observe.parallelism as usize,
-            &events,
-            interrupt_rx,
-        )
-        .await;
-        let recap = recap::recap(spec, &observed, &plan, &walked, &run.id, started.elapsed());
-        let success = recap.success();
-        events.send(Event::Recap(recap));
-        // The lock watcher holds a sender too: the UI ends only when all are gone.
-        lost.abort();
-        let _ = lost.await;
-        drop(runner);
-        drop(events);
-        let _ = ui.await;
-        ctrl_c.abort();
-        if success {
+        // A failed step was told in the recap.
+        let stops = Stops {
+            lock_lost,
+            sigint,
+            interrupted_twice: Box::new(interrupted_twice),
+        };
+        Ok(if session.walk(&observed, &plan, stops).await {
             exit::OK
         } else {
             exit::ERROR
+        })
+    }
+
+    /// The plan of what is observed now (for a saved plan: refused if stale).
+    async fn observe_and_plan(&self) -> Result<(Observed, Plan), CliError> {
+        match self.saved {
+            Some((saved, bytes)) => {
+                super::planning::replan_saved(saved, self.spec, bytes, self.hosts, self.opts).await
+            }
+            None => {
+                let observed = observe_with(self.spec, self.hosts, self.opts).await;
+                let plan = crate::plan::plan(self.spec, &observed, &self.args.consent.options())?;
+                Ok((observed, plan))
+            }
         }
     }
+}
+
+/// A second Ctrl-C: the user insists.
+fn interrupted_twice() {
+    eprintln!("\nInterrupted twice: exiting now. Steps that were running may be half done; the join token expires by itself, and the apply lock within 2 minutes (or run gt unlock).");
+    std::process::exit(130);
 }
 
 /// Terraform's question; only `yes` goes on.

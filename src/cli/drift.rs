@@ -1,7 +1,8 @@
 //! `gt drift`: observe, compare, report; read-only (no lock, no change), for
 //! cron and systemd timers feeding Prometheus.
 
-use super::{exit, Context};
+use super::flags::ObserveFlags;
+use super::{exit, report, CliError, Context};
 use crate::render::drift::{drift_json, drift_prometheus, drift_text, DriftCheck};
 use clap::Args;
 use std::path::PathBuf;
@@ -32,10 +33,10 @@ pub struct DriftArgs {
     #[arg(long, value_name = "FILE")]
     pub facts: Option<PathBuf>,
     #[command(flatten)]
-    pub observe: super::hosts::ObserveFlags,
+    pub observe: ObserveFlags,
 }
 
-pub fn drift(ctx: &Context, a: DriftArgs) -> u8 {
+pub fn drift(ctx: &Context, a: DriftArgs) -> Result<u8, CliError> {
     let checked_at = SystemTime::now();
     let started = Instant::now();
     let mut cluster = None;
@@ -46,12 +47,15 @@ pub fn drift(ctx: &Context, a: DriftArgs) -> u8 {
         duration: started.elapsed(),
         outcome,
     };
-    let mut code = match &c.outcome {
+    // A check that failed is still reported on stdout and in the metrics,
+    // so it is told here rather than returned.
+    let code = match &c.outcome {
         Ok(r) if r.in_sync() => exit::OK,
         Ok(_) => exit::CHANGES,
         Err(e) => {
-            eprintln!("error: {e}");
-            exit::ERROR
+            let e = CliError::Message(e.clone());
+            report(&e);
+            e.code()
         }
     };
     if a.json {
@@ -63,15 +67,14 @@ pub fn drift(ctx: &Context, a: DriftArgs) -> u8 {
     }
     if let Some(path) = &a.prometheus {
         let text = drift_prometheus(&c);
-        if let Err(e) = crate::fsutil::write_atomic(path, text.as_bytes(), 0o644, ".gt.prom-") {
-            eprintln!(
-                "error: cannot write the metrics to {}: {e}; check that its directory exists and is writable by this user",
-                path.display()
-            );
-            code = exit::ERROR;
-        }
+        crate::fsutil::write_atomic(path, text.as_bytes(), 0o644, ".gt.prom-").map_err(
+            |source| CliError::WriteMetrics {
+                path: path.clone(),
+                source,
+            },
+        )?;
     }
-    code
+    Ok(code)
 }
 
 /// Loads the config, observes and compares; the error a user reads otherwise.
@@ -91,7 +94,7 @@ fn check(
             .to_string()
     })?;
     *cluster = Some(spec.cluster.name.clone());
-    let observed = super::spine::facts_for(&spec, a.facts.as_deref(), &a.observe)?;
+    let observed = super::planning::facts_for(&spec, a.facts.as_deref(), &a.observe)?;
     crate::plan::drift::drift(&spec, &observed).map_err(|e| {
         e.to_string().replacen(
             "cannot plan: ",

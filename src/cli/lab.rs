@@ -8,16 +8,16 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Subcommand)]
 pub enum LabCommand {
     /// Bring up a simulated cluster from a topology (a cluster.toml).
-    #[command(after_help = super::finish::examples::LAB_UP)]
+    #[command(after_help = super::examples::LAB_UP)]
     Up(UpArgs),
     /// Stop everything the lab started and remove its directory.
-    #[command(after_help = super::finish::examples::LAB_DOWN)]
+    #[command(after_help = super::examples::LAB_DOWN)]
     Down(DirArgs),
     /// The lab's transport, processes and hosts with their faults.
-    #[command(after_help = super::finish::examples::LAB_STATUS)]
+    #[command(after_help = super::examples::LAB_STATUS)]
     Status(DirArgs),
     /// Inject a fault on a simulated host, or heal it.
-    #[command(after_help = super::finish::examples::LAB_FAULT)]
+    #[command(after_help = super::examples::LAB_FAULT)]
     Fault(FaultArgs),
     /// The lab daemon (started by `gt lab up`).
     #[command(hide = true)]
@@ -87,18 +87,14 @@ pub struct FaultArgs {
     pub factor: Option<f64>,
 }
 
-pub fn run(ctx: &Context, c: LabCommand) -> u8 {
-    let result = match c {
+pub fn run(ctx: &Context, c: LabCommand) -> Result<u8, lab::LabError> {
+    match c {
         LabCommand::Up(a) => up(ctx, a),
         LabCommand::Down(a) => down(&a.dir),
         LabCommand::Status(a) => status(&a.dir),
         LabCommand::Fault(a) => fault(a),
         LabCommand::Serve(a) => lab::serve(&a.dir).map(|()| exit::OK),
-    };
-    result.unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        exit::ERROR
-    })
+    }
 }
 
 fn up(ctx: &Context, a: UpArgs) -> Result<u8, lab::LabError> {
@@ -214,10 +210,10 @@ fn down(dir: &Path) -> Result<u8, lab::LabError> {
         }
     );
     if !r.survivors.is_empty() {
-        eprintln!(
-            "warning: these processes survived SIGKILL: {:?}",
+        super::warn(format_args!(
+            "these processes survived SIGKILL: {:?}",
             r.survivors
-        );
+        ));
         return Ok(exit::ERROR);
     }
     Ok(exit::OK)

@@ -1,14 +1,27 @@
 //! Command-line definitions, exit codes and wiring. Knows how nothing is done.
 
 pub mod apply;
+pub mod completions;
 mod drift;
-pub mod finish;
-pub mod hosts;
+mod error;
+pub mod examples;
+pub mod exec;
+pub mod flags;
+pub mod graph;
 pub mod lab;
-pub mod spine;
+pub mod man;
+pub mod observe;
+pub mod plan;
+pub mod planning;
+pub mod status;
 mod unlock;
+pub mod validate;
 
+pub use error::{report, warn, CliError};
+
+use crate::transport::{SettingNames, TransportOptions};
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,7 +41,7 @@ pub mod exit {
     version,
     about = "Declarative reconciler for kubeadm Kubernetes clusters: plan, apply, drift.",
     propagate_version = true,
-    after_help = finish::examples::GT
+    after_help = examples::GT
 )]
 pub struct Cli {
     /// cluster.toml to use (default: $GT_CONFIG, then ./cluster.toml).
@@ -46,39 +59,39 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check cluster.toml and report every problem with its location.
-    #[command(after_help = finish::examples::VALIDATE)]
-    Validate(spine::ValidateArgs),
+    #[command(after_help = examples::VALIDATE)]
+    Validate(validate::ValidateArgs),
     /// Show what apply would change, Terraform-style.
-    #[command(after_help = finish::examples::PLAN)]
-    Plan(spine::PlanArgs),
+    #[command(after_help = examples::PLAN)]
+    Plan(plan::PlanArgs),
     /// Observe, plan, ask, then carry the plan out step by step; a recap at the end.
-    #[command(after_help = finish::examples::APPLY)]
+    #[command(after_help = examples::APPLY)]
     Apply(apply::ApplyArgs),
     /// Read-only: report every way the cluster differs from cluster.toml (exit 0 in sync, 2 drift, 1 failed).
     Drift(drift::DriftArgs),
     /// Draw the plan's DAG (DOT or Mermaid). Without --facts, a full bootstrap; contacts no host.
-    #[command(after_help = finish::examples::GRAPH)]
-    Graph(spine::GraphArgs),
+    #[command(after_help = examples::GRAPH)]
+    Graph(graph::GraphArgs),
     /// Probe every host and print the observed facts as JSON.
-    #[command(after_help = finish::examples::OBSERVE)]
-    Observe(hosts::ObserveArgs),
+    #[command(after_help = examples::OBSERVE)]
+    Observe(observe::ObserveArgs),
     /// A table of nodes: role, address, arch, joined, Ready, kubelet version, drift.
-    #[command(after_help = finish::examples::STATUS)]
-    Status(hosts::StatusArgs),
+    #[command(after_help = examples::STATUS)]
+    Status(status::StatusArgs),
     /// Run a command on a node, a group or all hosts, in parallel.
-    #[command(after_help = finish::examples::EXEC)]
-    Exec(hosts::ExecArgs),
+    #[command(after_help = examples::EXEC)]
+    Exec(exec::ExecArgs),
     /// Show the apply lock of the cluster, and remove it (a crashed apply's) after confirmation.
     Unlock(unlock::UnlockArgs),
     /// A simulated cluster on this machine, for trying gt and for tests.
-    #[command(subcommand, after_help = finish::examples::LAB)]
+    #[command(subcommand, after_help = examples::LAB)]
     Lab(lab::LabCommand),
     /// Print a completion script for bash, zsh, fish, elvish or powershell.
-    #[command(after_help = finish::examples::COMPLETIONS)]
-    Completions(finish::CompletionsArgs),
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions(completions::CompletionsArgs),
     /// Print the gt(1) man page (roff), or write one page per command with --out-dir.
-    #[command(after_help = finish::examples::MAN)]
-    Man(finish::ManArgs),
+    #[command(after_help = examples::MAN)]
+    Man(man::ManArgs),
 }
 
 /// Entry point of the `gt` binary. Invoked under a simulated tool's name
@@ -104,21 +117,52 @@ pub fn run() -> ExitCode {
         config_flag: cli.config.clone(),
         color: crate::render::color_wanted(cli.no_color),
     };
-    let code = match cli.command {
-        Command::Validate(a) => spine::validate(&ctx, a),
-        Command::Plan(a) => spine::plan(&ctx, a),
-        Command::Graph(a) => spine::graph(&ctx, a),
+    let ran = match cli.command {
+        Command::Validate(a) => validate::validate(&ctx, a),
+        Command::Plan(a) => plan::plan(&ctx, a),
+        Command::Graph(a) => graph::graph(&ctx, a),
         Command::Apply(a) => apply::apply(&ctx, a),
         Command::Drift(a) => drift::drift(&ctx, a),
-        Command::Observe(a) => hosts::observe(&ctx, a),
-        Command::Status(a) => hosts::status(&ctx, a),
-        Command::Exec(a) => hosts::exec(&ctx, a),
+        Command::Observe(a) => observe::observe(&ctx, a),
+        Command::Status(a) => status::status(&ctx, a),
+        Command::Exec(a) => exec::exec(&ctx, a),
         Command::Unlock(a) => unlock::unlock(&ctx, a),
-        Command::Lab(c) => lab::run(&ctx, c),
-        Command::Completions(a) => finish::completions(a),
-        Command::Man(a) => finish::man(a),
+        Command::Lab(c) => lab::run(&ctx, c).map_err(CliError::from),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man(a) => man::man(a),
     };
-    ExitCode::from(code)
+    ExitCode::from(ran.unwrap_or_else(|e| {
+        report(&e);
+        e.code()
+    }))
+}
+
+/// How cluster.toml names the connection settings that a connection error
+/// tells the user to check.
+const CLUSTER_TOML_SETTINGS: SettingNames = SettingNames {
+    port: "the port in cluster.toml",
+    connect_timeout: "ssh.connect_timeout in cluster.toml",
+    identity_file: "ssh.identity_file in cluster.toml",
+    known_hosts_strict: "ssh.known_hosts = \"strict\"",
+    known_hosts_accept_new: "ssh.known_hosts = \"accept-new\"",
+    host_of_run: "a node of cluster.toml",
+};
+
+/// Connections to the hosts of cluster.toml, whose errors name its settings.
+pub fn transport_options() -> TransportOptions {
+    TransportOptions {
+        setting_names: &CLUSTER_TOML_SETTINGS,
+        ..TransportOptions::default()
+    }
+}
+
+/// Writes a generated document to stdout.
+fn write_stdout(bytes: &[u8]) -> Result<u8, CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(CliError::WriteStdout)?;
+    Ok(exit::OK)
 }
 
 /// What every command gets from the global flags.
@@ -131,18 +175,45 @@ pub struct Context {
 
 impl Context {
     /// Loads and validates the config (found by --config, $GT_CONFIG, ./cluster.toml).
-    /// On failure prints every diagnostic to stderr and returns the exit code.
-    pub fn load_spec(&self) -> Result<crate::spec::Spec, u8> {
-        let path = match crate::spec::find_config(self.config_flag.as_deref()) {
-            Ok(p) => p,
-            Err(msg) => {
-                eprintln!("error: {msg}");
-                return Err(exit::ERROR);
-            }
+    pub fn load_spec(&self) -> Result<crate::spec::Spec, CliError> {
+        let path = crate::spec::find_config(self.config_flag.as_deref())?;
+        Ok(crate::spec::load_file(&path)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::TransportError;
+
+    #[test]
+    fn connection_errors_name_the_settings_of_cluster_toml() {
+        let names = transport_options().setting_names;
+        let timeout = TransportError::ConnectTimeout {
+            host: "fenn".into(),
+            address: "10.4.0.15:22".into(),
+            after: "5.0 s".into(),
+            names,
         };
-        crate::spec::load_file(&path).map_err(|diags| {
-            eprint!("{diags}");
-            exit::ERROR
-        })
+        assert_eq!(
+            timeout.to_string(),
+            "fenn: no answer from 10.4.0.15:22 after 5.0 s: the host may be down, or a firewall \
+             drops the connection; if the network is just slow, raise ssh.connect_timeout in cluster.toml"
+        );
+        let unknown = TransportError::HostKeyUnknown {
+            host: "fenn".into(),
+            address: "10.4.0.15:22".into(),
+            ip: "10.4.0.15".into(),
+            port: 22,
+            file: "/root/.ssh/known_hosts".into(),
+            names,
+        };
+        assert_eq!(
+            unknown.to_string(),
+            "fenn: the host key of 10.4.0.15:22 is not in /root/.ssh/known_hosts and \
+             ssh.known_hosts = \"strict\": add it after checking its fingerprint \
+             (`ssh-keyscan -p 22 10.4.0.15 >> /root/.ssh/known_hosts`), or set \
+             ssh.known_hosts = \"accept-new\" to record it on first contact"
+        );
     }
 }

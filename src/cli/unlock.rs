@@ -1,10 +1,10 @@
 //! `gt unlock`: show the apply lock, then remove it when the user confirms.
 
-use super::{exit, Context};
+use super::{exit, warn, CliError, Context};
 use crate::apply::lock::{self, human, FoundLock, LockError};
 use crate::facts::observe::runtime;
 use crate::spec::Spec;
-use crate::transport::{Hosts, TransportOptions};
+use crate::transport::Hosts;
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -28,39 +28,23 @@ enum Shown {
     Unreadable { lock_host: String },
 }
 
-pub fn unlock(ctx: &Context, a: UnlockArgs) -> u8 {
-    let spec = match ctx.load_spec() {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ERROR;
-        }
-    };
-    let hosts = match Hosts::new(lock::lock_hosts(&spec), &TransportOptions::default()) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ERROR;
-        }
-    };
-    let code = rt.block_on(async {
-        let code = unlock_with(&spec, &hosts, a.yes).await;
+pub fn unlock(ctx: &Context, a: UnlockArgs) -> Result<u8, CliError> {
+    let spec = ctx.load_spec()?;
+    let rt = runtime()?;
+    let hosts = Hosts::new(lock::lock_hosts(&spec), &super::transport_options())?;
+    rt.block_on(async {
+        let unlocked = unlock_with(&spec, &hosts, a.yes).await;
         hosts.close().await;
-        code
-    });
-    code
+        unlocked
+    })
 }
 
-async fn unlock_with(spec: &Spec, hosts: &Hosts, yes: bool) -> u8 {
+async fn unlock_with(spec: &Spec, hosts: &Hosts, yes: bool) -> Result<u8, CliError> {
     let cluster = &spec.cluster.name;
     let shown = match lock::current(spec, hosts).await {
         Ok(lookup) => {
             for (host, why) in &lookup.unreachable {
-                eprintln!("warning: could not look for the lock on {host}: {why}");
+                warn(format_args!("could not look for the lock on {host}: {why}"));
             }
             match lookup.found {
                 Some(found) => Shown::Lock(Box::new(found)),
@@ -69,7 +53,7 @@ async fn unlock_with(spec: &Spec, hosts: &Hosts, yes: bool) -> u8 {
                         "No apply lock is held for cluster {cluster} (looked on {}).",
                         lookup.looked_on.join(", ")
                     );
-                    return exit::OK;
+                    return Ok(exit::OK);
                 }
             }
         }
@@ -88,25 +72,18 @@ async fn unlock_with(spec: &Spec, hosts: &Hosts, yes: bool) -> u8 {
             }
             Shown::Unreadable { lock_host }
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ERROR;
-        }
+        Err(e) => return Err(e.into()),
     };
     if let Shown::Lock(found) = &shown {
         print!("{}", describe(cluster, found));
     }
     if !yes {
         if !std::io::stdin().is_terminal() {
-            eprintln!(
-                "error: gt unlock removes the lock only when confirmed, and stdin is not a \
-                 terminal: run `gt unlock --yes` to remove the lock shown above"
-            );
-            return exit::ERROR;
+            return Err(CliError::UnlockNeedsTerminal);
         }
         if !confirmed() {
             println!("Unlock cancelled: the lock stays.");
-            return exit::ERROR;
+            return Ok(exit::ERROR);
         }
     }
     let (lock_host, run_id) = match &shown {
@@ -117,25 +94,17 @@ async fn unlock_with(spec: &Spec, hosts: &Hosts, yes: bool) -> u8 {
     match lock::remove(spec, hosts, lock_host, run_id).await {
         Ok(true) => {
             println!("Removed the apply lock of cluster {cluster} from {lock_host}.");
-            exit::OK
+            Ok(exit::OK)
         }
         Ok(false) => {
             println!("The lock was released in the meantime; nothing to remove.");
-            exit::OK
+            Ok(exit::OK)
         }
-        Err(LockError::Held { info, .. }) => {
-            eprintln!(
-                "error: the lock changed hands since it was shown: {} holds it now (run {}); \
-                 nothing was removed. Run gt unlock again to see it",
-                info.who(),
-                info.run_id
-            );
-            exit::ERROR
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::ERROR
-        }
+        Err(LockError::Held { info, .. }) => Err(CliError::LockChangedHands {
+            holder: info.who(),
+            run_id: info.run_id.clone(),
+        }),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -8,10 +8,10 @@ use super::probe::{
 };
 use super::{ApiReadiness, ClusterFacts, HostFacts, Observed, FACTS_FORMAT_VERSION};
 use crate::spec::{Node, Spec};
-use crate::transport::{secs, Cmd, Hosts, TransportError, TransportOptions};
+use crate::transport::{run_each, secs, Cmd, Hosts, TransportError, TransportOptions};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 
 /// Options of one observation.
 #[derive(Debug, Clone)]
@@ -72,7 +72,6 @@ pub fn observe(spec: &Spec, opts: &ObserveOptions) -> Result<Observed, ObserveEr
 /// Observes through connections the caller owns (and closes): `apply`
 /// observes and then acts over the same connections.
 pub async fn observe_with(spec: &Spec, hosts: &Hosts, opts: &ObserveOptions) -> Observed {
-    let permits = Semaphore::new(opts.parallelism.max(1));
     // Control planes hand their facts to the cluster query as they arrive,
     // in file order, so it starts while workers are still being probed.
     let mut senders = BTreeMap::new();
@@ -82,20 +81,16 @@ pub async fn observe_with(spec: &Spec, hosts: &Hosts, opts: &ObserveOptions) -> 
         senders.insert(n.name.to_string(), tx);
         control_planes.push((n.name.to_string(), rx));
     }
-    let probes = futures_util::future::join_all(spec.nodes.iter().map(|node| {
+    let probes = run_each(&spec.nodes, opts.parallelism, |node| {
         let tx = senders.remove(node.name.as_str());
-        let permits = &permits;
         async move {
-            let facts = {
-                let _permit = permits.acquire().await.expect("never closed");
-                probe_node(hosts, node, opts.timeout).await
-            };
+            let facts = probe_node(hosts, node, opts.timeout).await;
             if let Some(tx) = tx {
                 let _ = tx.send(facts.clone());
             }
             (node.name.to_string(), facts)
         }
-    }));
+    });
     let api_servers: Vec<(String, std::net::IpAddr)> = spec
         .control_planes()
         .filter(|n| n.is_present())
@@ -322,6 +317,7 @@ arch = "amd64"
                         host: name,
                         address: "10.4.0.15:22".into(),
                         after: "0.0 s".into(),
+                        names: Default::default(),
                     })
             })
         });

@@ -4,6 +4,7 @@
 pub mod drift;
 mod graph;
 mod json;
+pub mod status;
 mod text;
 
 pub use graph::{dot, mermaid};

@@ -148,51 +148,16 @@ impl Node {
     }
 }
 
-/// How gt reaches a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum Connection {
-    Ssh(SshSettings),
-    /// Commands run as local processes with this environment added
-    /// (Ansible's `ansible_connection=local`): gt running on the node itself,
-    /// or the lab's simulated hosts.
-    Local(LocalSettings),
-}
+/// How a node is reached is transport's description, filled in from the file.
+pub use crate::transport::{Connection, KnownHostsPolicy, LocalSettings, SshSettings};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SshSettings {
-    /// Where to connect: the node's address unless `ssh.host` overrides it.
-    pub host: String,
-    pub user: String,
-    pub port: u16,
-    pub identity_file: Option<PathBuf>,
-    /// ProxyJump hops, `[user@]host[:port]`, in order.
-    pub jump_hosts: Vec<String>,
-    /// An ssh_config file (`ssh -F`); the user's own ~/.ssh/config otherwise.
-    pub config_file: Option<PathBuf>,
-    pub connect_timeout: Duration,
-    pub known_hosts: KnownHostsPolicy,
-    /// A known_hosts file instead of the user's own.
-    pub known_hosts_file: Option<PathBuf>,
-    /// Prefix commands with `sudo -n` (default: when the user is not root).
-    pub sudo: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum KnownHostsPolicy {
-    /// Unknown or changed host keys are refused (StrictHostKeyChecking=yes).
-    Strict,
-    /// Unknown keys are recorded, changed keys refused (accept-new).
-    AcceptNew,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LocalSettings {
-    /// Variables added to the environment of every command (e.g. GT_HOST_ROOT, PATH).
-    pub env: BTreeMap<String, String>,
-    /// The shell that runs each command as `SHELL -c CMD` (Ansible's `ansible_shell_executable`).
-    pub shell: PathBuf,
+impl From<&Node> for crate::transport::Target {
+    fn from(n: &Node) -> Self {
+        crate::transport::Target {
+            name: n.name.to_string(),
+            connection: n.connection.clone(),
+        }
+    }
 }
 
 /// Implicit group names (goldentooth's inventory).

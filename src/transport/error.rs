@@ -1,28 +1,33 @@
 //! Why a host could not be reached or used, one variant per failure class,
 //! each with its remedy.
 
+use super::SettingNames;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
     #[error(
         "{host}: connection refused by {address} after {after}: is sshd running there, on that port? \
-         (check `systemctl status ssh` on the host and the port in cluster.toml)"
+         (check `systemctl status ssh` on the host and {port})",
+        port = .names.port
     )]
     ConnectionRefused {
         host: String,
         address: String,
         after: String,
+        names: &'static SettingNames,
     },
 
     #[error(
         "{host}: no answer from {address} after {after}: the host may be down, or a firewall drops \
-         the connection; if the network is just slow, raise ssh.connect_timeout in cluster.toml"
+         the connection; if the network is just slow, raise {timeout}",
+        timeout = .names.connect_timeout
     )]
     ConnectTimeout {
         host: String,
         address: String,
         after: String,
+        names: &'static SettingNames,
     },
 
     #[error(
@@ -36,15 +41,17 @@ pub enum TransportError {
     },
 
     #[error(
-        "{host}: authentication failed for {user}@{address} ({detail}): check ssh.identity_file in \
-         cluster.toml (or your ssh-agent) and that its public key is in {user}'s \
-         ~/.ssh/authorized_keys on the host"
+        "{host}: authentication failed for {user}@{address} ({detail}): check {identity} \
+         (or your ssh-agent) and that its public key is in {user}'s \
+         ~/.ssh/authorized_keys on the host",
+        identity = .names.identity_file
     )]
     AuthenticationFailed {
         host: String,
         user: String,
         address: String,
         detail: String,
+        names: &'static SettingNames,
     },
 
     #[error(
@@ -64,9 +71,11 @@ pub enum TransportError {
     },
 
     #[error(
-        "{host}: the host key of {address} is not in {file} and ssh.known_hosts = \"strict\": \
+        "{host}: the host key of {address} is not in {file} and {strict}: \
          add it after checking its fingerprint (`ssh-keyscan -p {port} {ip} >> {file}`), or set \
-         ssh.known_hosts = \"accept-new\" to record it on first contact"
+         {accept_new} to record it on first contact",
+        strict = .names.known_hosts_strict,
+        accept_new = .names.known_hosts_accept_new
     )]
     HostKeyUnknown {
         host: String,
@@ -74,6 +83,7 @@ pub enum TransportError {
         ip: String,
         port: u16,
         file: String,
+        names: &'static SettingNames,
     },
 
     #[error(
@@ -101,8 +111,11 @@ pub enum TransportError {
     #[error("could not {what}: {reason}")]
     Local { what: String, reason: String },
 
-    #[error("{host} is not a node of cluster.toml")]
-    UnknownHost { host: String },
+    #[error("{host} is not {of_run}", of_run = .names.host_of_run)]
+    UnknownHost {
+        host: String,
+        names: &'static SettingNames,
+    },
 }
 
 impl TransportError {
@@ -120,9 +133,23 @@ impl TransportError {
             | CommandNotFound { host, .. }
             | Unreachable { host, .. }
             | Ssh { host, .. }
-            | UnknownHost { host } => Some(host),
+            | UnknownHost { host, .. } => Some(host),
             Local { .. } => None,
         }
+    }
+
+    /// The same error, its remedies naming the settings as `names` does.
+    pub fn named_as(mut self, names: &'static SettingNames) -> Self {
+        use TransportError::*;
+        match &mut self {
+            ConnectionRefused { names: n, .. }
+            | ConnectTimeout { names: n, .. }
+            | AuthenticationFailed { names: n, .. }
+            | HostKeyUnknown { names: n, .. }
+            | UnknownHost { names: n, .. } => *n = names,
+            _ => {}
+        }
+        self
     }
 
     /// The message without the leading `host: `, for places that already name
@@ -191,6 +218,7 @@ pub fn classify_ssh_failure(t: &SshTarget<'_>, log: &str, elapsed: Duration) -> 
             ip: t.ip.to_string(),
             port: t.port,
             file: t.known_hosts_file.to_string(),
+            names: Default::default(),
         };
     }
     if let Some(line) = log.lines().find(|l| l.contains("Permission denied")) {
@@ -203,6 +231,7 @@ pub fn classify_ssh_failure(t: &SshTarget<'_>, log: &str, elapsed: Duration) -> 
             user: t.user.to_string(),
             address,
             detail,
+            names: Default::default(),
         };
     }
     let last = last_meaningful_line(log);
@@ -212,6 +241,7 @@ pub fn classify_ssh_failure(t: &SshTarget<'_>, log: &str, elapsed: Duration) -> 
             host,
             address,
             after,
+            names: Default::default(),
         };
     }
     if log.contains("timed out") {
@@ -219,6 +249,7 @@ pub fn classify_ssh_failure(t: &SshTarget<'_>, log: &str, elapsed: Duration) -> 
             host,
             address,
             after,
+            names: Default::default(),
         };
     }
     if log.contains("Could not resolve hostname")

@@ -1,8 +1,8 @@
 //! Commands as local processes: `SHELL -c CMD` with the node's environment
 //! added (gt on the node itself, or the lab's simulated hosts).
 
+use super::LocalSettings;
 use super::{pipe, secs, BoxFuture, Cmd, Host, LineSink, Output, TransportError};
-use crate::spec::LocalSettings;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::Instant;

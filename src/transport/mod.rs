@@ -6,17 +6,20 @@
 //! tests). `Hosts` connects lazily, once per host per run, so that observe,
 //! exec and apply all reuse the same connection; `Hosts::close` ends them.
 
+mod connection;
 mod error;
 pub mod fake;
 mod local;
 mod pipe;
 mod ssh;
 
+pub use connection::{
+    Connection, KnownHostsPolicy, LocalSettings, SettingNames, SshSettings, Target,
+};
 pub use error::{classify_ssh_failure, TransportError};
 pub use local::LocalHost;
 pub use ssh::{master_args, SshHost};
 
-use crate::spec::{Connection, Node};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -158,13 +161,16 @@ pub struct TransportOptions {
     /// Where SSH control sockets go; a fresh temporary directory when `None`.
     /// Unix socket paths are short (108 bytes): keep it short.
     pub control_dir: Option<PathBuf>,
+    /// How the configuration names the settings a connection error tells
+    /// the user to check.
+    pub setting_names: &'static SettingNames,
 }
 
 /// A host's connection for the run, or why there is none.
 pub type Connected = Result<Arc<dyn Host>, TransportError>;
 
 type Connector =
-    dyn Fn(&Node) -> BoxFuture<'static, Result<Arc<dyn Host>, TransportError>> + Send + Sync;
+    dyn Fn(&Target) -> BoxFuture<'static, Result<Arc<dyn Host>, TransportError>> + Send + Sync;
 
 /// The hosts of one run, each connected at most once (lazily, on first use)
 /// and kept until `close`: observe, exec and apply share connections.
@@ -173,17 +179,18 @@ type Connector =
 /// connect from `block_on` or runtime worker threads, which live as long as
 /// the run, never from `spawn_blocking`.
 pub struct Hosts {
-    nodes: BTreeMap<String, Node>,
+    targets: BTreeMap<String, Target>,
     slots: BTreeMap<String, OnceCell<Connected>>,
     connector: Box<Connector>,
+    setting_names: &'static SettingNames,
     // Holds the control sockets' directory until the run ends.
     _control_dir: Option<tempfile::TempDir>,
 }
 
 impl Hosts {
-    /// Real connections: SSH or local processes, per each node's `connection`.
-    pub fn new<'a>(
-        nodes: impl IntoIterator<Item = &'a Node>,
+    /// Real connections: SSH or local processes, per each target's `connection`.
+    pub fn new(
+        targets: impl IntoIterator<Item = impl Into<Target>>,
         opts: &TransportOptions,
     ) -> Result<Hosts, TransportError> {
         let (dir, temp) = match &opts.control_dir {
@@ -201,44 +208,52 @@ impl Hosts {
         };
         let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let connector =
-            move |node: &Node| -> BoxFuture<'static, Result<Arc<dyn Host>, TransportError>> {
-                let node = node.clone();
+            move |t: &Target| -> BoxFuture<'static, Result<Arc<dyn Host>, TransportError>> {
+                let t = t.clone();
                 let slot = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let socket_dir = dir.join(slot.to_string());
                 Box::pin(async move {
-                    match &node.connection {
+                    match &t.connection {
                         Connection::Ssh(s) => {
-                            let host = SshHost::connect(node.name.as_str(), s, &socket_dir).await?;
+                            let host = SshHost::connect(&t.name, s, &socket_dir).await?;
                             Ok(Arc::new(host) as Arc<dyn Host>)
                         }
                         Connection::Local(l) => {
-                            Ok(Arc::new(LocalHost::new(node.name.as_str(), l)) as Arc<dyn Host>)
+                            Ok(Arc::new(LocalHost::new(&t.name, l)) as Arc<dyn Host>)
                         }
                     }
                 })
             };
-        let mut hosts = Hosts::with_connector(nodes, connector);
+        let mut hosts = Hosts::with_connector(targets, connector);
         hosts._control_dir = temp;
+        hosts.setting_names = opts.setting_names;
         Ok(hosts)
     }
 
     /// Hosts made by `connect` (fakes in unit tests).
-    pub fn with_connector<'a>(
-        nodes: impl IntoIterator<Item = &'a Node>,
-        connect: impl Fn(&Node) -> BoxFuture<'static, Result<Arc<dyn Host>, TransportError>>
+    pub fn with_connector(
+        targets: impl IntoIterator<Item = impl Into<Target>>,
+        connect: impl Fn(&Target) -> BoxFuture<'static, Result<Arc<dyn Host>, TransportError>>
             + Send
             + Sync
             + 'static,
     ) -> Hosts {
-        let nodes: BTreeMap<String, Node> = nodes
+        let targets: BTreeMap<String, Target> = targets
             .into_iter()
-            .map(|n| (n.name.to_string(), n.clone()))
+            .map(|t| {
+                let t = t.into();
+                (t.name.clone(), t)
+            })
             .collect();
-        let slots = nodes.keys().map(|k| (k.clone(), OnceCell::new())).collect();
+        let slots = targets
+            .keys()
+            .map(|k| (k.clone(), OnceCell::new()))
+            .collect();
         Hosts {
-            nodes,
+            targets,
             slots,
             connector: Box::new(connect),
+            setting_names: Default::default(),
             _control_dir: None,
         }
     }
@@ -246,12 +261,19 @@ impl Hosts {
     /// The connected host, connecting on first use. A failed connection is
     /// remembered for the run: an unreachable host is not retried by every step.
     pub async fn get(&self, name: &str) -> Result<Arc<dyn Host>, TransportError> {
-        let (Some(node), Some(slot)) = (self.nodes.get(name), self.slots.get(name)) else {
+        let (Some(target), Some(slot)) = (self.targets.get(name), self.slots.get(name)) else {
             return Err(TransportError::UnknownHost {
                 host: name.to_string(),
+                names: self.setting_names,
             });
         };
-        slot.get_or_init(|| (self.connector)(node)).await.clone()
+        slot.get_or_init(|| async {
+            (self.connector)(target)
+                .await
+                .map_err(|e| e.named_as(self.setting_names))
+        })
+        .await
+        .clone()
     }
 
     /// Closes one host's connection (if it was opened); later `get`s fail.
@@ -275,18 +297,43 @@ impl Hosts {
     }
 }
 
-/// Quotes one word for a POSIX shell: `it's` → `'it'\''s'`. Words made only
-/// of safe characters stay as they are, so command lines stay readable.
+/// Runs `f` on every item (a host, usually), at most `parallelism` at once
+/// (at least one), and returns the results in the items' order: the one
+/// bounded fan-out of observe and exec.
+pub async fn run_each<I, F, Fut>(items: I, parallelism: usize, mut f: F) -> Vec<Fut::Output>
+where
+    I: IntoIterator,
+    F: FnMut(I::Item) -> Fut,
+    Fut: Future,
+{
+    let permits = tokio::sync::Semaphore::new(parallelism.max(1));
+    let permits = &permits;
+    futures_util::future::join_all(items.into_iter().map(|item| {
+        let run = f(item);
+        async move {
+            let _permit = permits.acquire().await.expect("never closed");
+            run.await
+        }
+    }))
+    .await
+}
+
+/// Quotes one word for a POSIX shell (shlex). Words made only of
+/// characters no shell treats specially stay as they are, `=` and `,`
+/// included, so that command lines (`key=value`, `--flag=a,b`) stay readable.
 pub fn shell_quote(word: &str) -> String {
-    let safe = !word.is_empty()
+    let plain = !word.is_empty()
         && word
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@+%^".contains(&b));
-    if safe {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
+    if plain {
+        return word.to_string();
     }
+    shlex::Quoter::new()
+        .allow_nul(true)
+        .quote(word)
+        .expect("with NUL allowed, quoting cannot fail")
+        .into_owned()
 }
 
 /// Joins words into one shell command line, each quoted.
@@ -322,7 +369,7 @@ mod tests {
     #[test]
     fn quoting_survives_spaces_quotes_and_expansions() {
         assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("it's"), r#""it's""#);
         assert_eq!(shell_quote("$HOME"), "'$HOME'");
         assert_eq!(shell_quote(""), "''");
         let out = std::process::Command::new("sh")
@@ -349,28 +396,25 @@ mod tests {
         assert_eq!(missing_program("something else"), None);
     }
 
-    fn node(name: &str) -> Node {
-        let src = format!(
-            "[cluster]\nname = \"t\"\nkubernetes_version = \"1.32\"\nendpoint = \"10.4.0.10:6443\"\n\
-             pod_cidr = \"192.168.0.0/16\"\nservice_cidr = \"172.16.0.0/20\"\n[cluster.cni]\nname = \"calico\"\n\
-             manifest = \"https://example.invalid/c.yaml\"\n[defaults]\narch = \"arm64\"\n\
-             [nodes.{name}]\nrole = \"control-plane\"\naddress = \"10.4.0.11\"\n"
-        );
-        crate::spec::load_str(&src, std::path::Path::new("cluster.toml"))
-            .expect("valid")
-            .nodes
-            .remove(0)
+    fn local(name: &str) -> Target {
+        Target {
+            name: name.to_string(),
+            connection: Connection::Local(LocalSettings {
+                env: BTreeMap::new(),
+                shell: "/bin/sh".into(),
+            }),
+        }
     }
 
     #[test]
     fn a_host_is_connected_once_per_run_and_a_failure_is_remembered() {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        let n = node("fenn");
+        let n = local("fenn");
         let attempts = Arc::new(AtomicUsize::new(0));
         let counted = attempts.clone();
-        let hosts = Hosts::with_connector([&n], move |node| -> BoxFuture<'static, Connected> {
+        let hosts = Hosts::with_connector([n], move |t| -> BoxFuture<'static, Connected> {
             counted.fetch_add(1, Ordering::SeqCst);
-            let host = node.name.to_string();
+            let host = t.name.clone();
             Box::pin(async move {
                 Err(TransportError::Unreachable {
                     host,
@@ -391,6 +435,61 @@ mod tests {
             ));
         });
         assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn connection_errors_name_the_settings_as_the_hosts_were_told() {
+        const NAMED: SettingNames = SettingNames {
+            port: "port = 22 in hosts.ini",
+            ..SettingNames::GENERIC
+        };
+        let mut hosts =
+            Hosts::with_connector([local("fenn")], |t| -> BoxFuture<'static, Connected> {
+                let host = t.name.clone();
+                Box::pin(async move {
+                    Err(TransportError::ConnectionRefused {
+                        host,
+                        address: "10.4.0.15:22".into(),
+                        after: "0.1 s".into(),
+                        names: Default::default(),
+                    })
+                })
+            });
+        hosts.setting_names = &NAMED;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let e = rt.block_on(hosts.get("fenn")).err().expect("refused");
+        assert!(
+            e.to_string()
+                .ends_with("on the host and port = 22 in hosts.ini)"),
+            "{e}"
+        );
+        let e = rt.block_on(hosts.get("nobody")).err().expect("unknown");
+        assert_eq!(e.to_string(), "nobody is not one of the hosts gt was given");
+    }
+
+    #[test]
+    fn run_each_keeps_the_order_and_never_exceeds_the_parallelism() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let out = rt.block_on(run_each(0..10u64, 3, |i| {
+            let (running, most) = (&running, &most);
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                // Later items finish first: the order comes from the input.
+                tokio::time::sleep(Duration::from_millis(10 - i)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                i * 2
+            }
+        }));
+        assert_eq!(out, (0..10).map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(most.load(Ordering::SeqCst), 3);
     }
 
     #[test]

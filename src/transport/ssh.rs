@@ -9,10 +9,9 @@
 use super::error::SshTarget;
 use super::local::exit_code;
 use super::{
-    classify_ssh_failure, pipe, secs, shell_quote, BoxFuture, Cmd, Host, LineSink, Output,
-    TransportError,
+    classify_ssh_failure, pipe, secs, shell_quote, BoxFuture, Cmd, Host, KnownHostsPolicy,
+    LineSink, Output, SshSettings, TransportError,
 };
-use crate::spec::{KnownHostsPolicy, SshSettings};
 use openssh::{Session, Stdio};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -205,6 +204,7 @@ impl SshHost {
                         host: name.to_string(),
                         address: format!("{}:{}", s.host, s.port),
                         after: secs(deadline),
+                        names: Default::default(),
                     });
                 }
             };
@@ -461,7 +461,7 @@ mod tests {
         assert_eq!(wrap_sudo(false, "uname -m"), "uname -m");
         assert_eq!(
             wrap_sudo(true, "cat '/etc/kubernetes/admin.conf'"),
-            r"sudo -n sh -c 'cat '\''/etc/kubernetes/admin.conf'\'''"
+            r#"sudo -n sh -c "cat '/etc/kubernetes/admin.conf'""#
         );
     }
 }

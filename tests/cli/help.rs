@@ -4,7 +4,7 @@
 
 use crate::support::gt::{root, Test};
 use clap::CommandFactory;
-use gt::cli::finish::visible_commands;
+use gt::cli::man::visible_commands;
 use gt::cli::Cli;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,48 @@
+//! `gt observe`: probe every host, print the facts as JSON.
+
+use super::flags::ObserveFlags;
+use super::{exit, CliError, Context};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct ObserveArgs {
+    /// Write the facts JSON here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub observe: ObserveFlags,
+}
+
+pub fn observe(ctx: &Context, a: ObserveArgs) -> Result<u8, CliError> {
+    let spec = ctx.load_spec()?;
+    let observed = crate::facts::observe::observe(&spec, &a.observe.options())?;
+    let json = observed.to_json();
+    match &a.out {
+        Some(path) => {
+            std::fs::write(path, format!("{json}\n")).map_err(|source| CliError::WriteFacts {
+                path: path.clone(),
+                source,
+            })?
+        }
+        None => println!("{json}"),
+    }
+    let unreachable: Vec<&str> = observed
+        .hosts
+        .iter()
+        .filter(|(_, h)| !h.is_reachable())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    eprintln!(
+        "observed {} hosts: {} reachable, {} unreachable{}",
+        observed.hosts.len(),
+        observed.hosts.len() - unreachable.len(),
+        unreachable.len(),
+        if unreachable.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", unreachable.join(", "))
+        }
+    );
+    Ok(exit::OK)
+}

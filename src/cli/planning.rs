@@ -1,0 +1,113 @@
+//! What plan, apply and drift share: facts from a file or the hosts, the
+//! config read once for plan and checksum, a saved plan loaded and re-planned.
+
+use super::flags::{ObserveFlags, PlanFlags};
+use super::{CliError, Context};
+use crate::facts::observe::ObserveOptions;
+use crate::facts::{Observed, FACTS_FORMAT_VERSION};
+use crate::plan::saved::SavedPlan;
+use crate::plan::{Plan, PlanOptions};
+use crate::spec::Spec;
+use crate::transport::Hosts;
+use std::path::Path;
+
+/// Reads a facts file written by `gt observe`.
+pub fn read_facts(path: &Path) -> Result<Observed, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read facts file {}: {e}", path.display()))?;
+    let obs = Observed::from_json(&text).map_err(|e| {
+        format!(
+            "{}:{}:{}: not a gt facts file: {e}; write one with `gt observe --out FILE`",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    if obs.format_version != FACTS_FORMAT_VERSION {
+        return Err(format!(
+            "{}: facts format_version {} is not the {} this gt reads; record them again with `gt observe --out FILE`",
+            path.display(),
+            obs.format_version,
+            FACTS_FORMAT_VERSION
+        ));
+    }
+    Ok(obs)
+}
+
+/// Facts from `--facts FILE`, or observed live.
+pub fn facts_for(
+    spec: &Spec,
+    facts: Option<&Path>,
+    observe: &ObserveFlags,
+) -> Result<Observed, String> {
+    match facts {
+        Some(p) => read_facts(p),
+        None => crate::facts::observe::observe(spec, &observe.options()).map_err(|e| e.to_string()),
+    }
+}
+
+/// Loads and validates the config at `path` from one read of its bytes, and
+/// returns both: what was planned and what a saved plan checksums are the
+/// same bytes.
+pub fn load_spec_bytes(path: &Path) -> Result<(Spec, Vec<u8>), CliError> {
+    let loaded = match std::fs::read(path) {
+        Ok(bytes) => match std::str::from_utf8(&bytes) {
+            Ok(src) => crate::spec::load_str(src, path).map(|spec| (spec, bytes)),
+            // The loader words "not UTF-8" as it always has.
+            Err(_) => crate::spec::load_file(path).map(|spec| (spec, bytes)),
+        },
+        Err(_) => crate::spec::load_file(path).map(|spec| (spec, Vec::new())),
+    };
+    Ok(loaded?)
+}
+
+/// What a plan was made from, and the plan.
+pub struct Planned {
+    pub spec: Spec,
+    /// cluster.toml's bytes, as parsed into `spec`.
+    pub config_bytes: Vec<u8>,
+    pub observed: Observed,
+    pub options: PlanOptions,
+    pub plan: Plan,
+}
+
+/// Loads the config, gets facts and plans, keeping what the plan was made
+/// from (for `--out`).
+pub fn make_plan(ctx: &Context, f: &PlanFlags) -> Result<Planned, CliError> {
+    let path = crate::spec::find_config(ctx.config_flag.as_deref())?;
+    let (spec, config_bytes) = load_spec_bytes(&path)?;
+    let observed = facts_for(&spec, f.facts.as_deref(), &f.observe)?;
+    let options = f.consent.options();
+    let plan = crate::plan::plan(&spec, &observed, &options)?;
+    Ok(Planned {
+        spec,
+        config_bytes,
+        observed,
+        options,
+        plan,
+    })
+}
+
+/// For `gt apply FILE`: reads the plan file and loads the cluster.toml it
+/// was made from (spec and bytes); `replan_saved` then checks it is fresh.
+pub fn load_saved_plan(file: &Path) -> Result<(SavedPlan, Spec, Vec<u8>), CliError> {
+    let saved = SavedPlan::read(file)?;
+    let (spec, config_bytes) = load_spec_bytes(saved.config_path())?;
+    Ok((saved, spec, config_bytes))
+}
+
+/// For `gt apply FILE`, inside apply's runtime and over its connections:
+/// observes, re-plans with the file's options (not the command line's), and
+/// refuses a stale plan (the error says what changed).
+pub async fn replan_saved(
+    saved: &SavedPlan,
+    spec: &Spec,
+    config_bytes: &[u8],
+    hosts: &Hosts,
+    opts: &ObserveOptions,
+) -> Result<(Observed, Plan), CliError> {
+    let observed = crate::facts::observe::observe_with(spec, hosts, opts).await;
+    let plan = crate::plan::plan(spec, &observed, &saved.options())?;
+    saved.check_fresh(config_bytes, &observed, &plan)?;
+    Ok((observed, plan))
+}

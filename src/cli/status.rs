@@ -1,0 +1,34 @@
+//! `gt status`: a table of nodes (or JSON), drift listed below.
+
+use super::flags::ObserveFlags;
+use super::{exit, CliError, Context};
+use crate::render::status::{status_rows, status_table};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// A JSON array instead of the table, one object per node: name, in_config,
+    /// role, address, arch, joined, ready ("True"/"False"/"Unknown"/null when
+    /// not in the cluster), ready_reason, kubelet_version, unreachable (the
+    /// reason, or null), drift (the reasons, empty when in sync).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub observe: ObserveFlags,
+}
+
+pub fn status(ctx: &Context, a: StatusArgs) -> Result<u8, CliError> {
+    let spec = ctx.load_spec()?;
+    let observed = crate::facts::observe::observe(&spec, &a.observe.options())?;
+    let drift = crate::plan::drift_by_node(&spec, &observed);
+    let rows = status_rows(&spec, &observed, &drift);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("rows serialise")
+        );
+    } else {
+        print!("{}", status_table(&rows, &observed));
+    }
+    Ok(exit::OK)
+}
