@@ -1,7 +1,7 @@
 //! The "Examples:" blocks of `--help`. Each example is one line: the command
 //! line, then two or more spaces and what it does. Every one was run on the
 //! lab (`gt lab up`, whose config is `.gt-lab/cluster.toml`), and
-//! tests/cli_help.rs parses each command line with gt's own parser.
+//! tests/cli/help.rs parses each command line with gt's own parser.
 
 pub const GT: &str = "\
 Examples:
