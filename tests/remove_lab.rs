@@ -226,7 +226,7 @@ fn assert_converged_and_healthy(config: &Path) {
 fn endpoint_readyz(lab: &Lab) -> Option<(u16, String)> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let got = gt::lab::sim::api::http_get(
+        let got = gt_lab::sim::api::http_get(
             &lab.endpoint(),
             "/readyz",
             std::time::Duration::from_secs(2),

@@ -4,8 +4,8 @@
 #[path = "support/sim.rs"]
 mod sim;
 
-use gt::lab::sim::host::Host;
-use gt::lab::sim::latency::Op;
+use gt_lab::sim::host::Host;
+use gt_lab::sim::latency::Op;
 use sim::{SimLab, CONTROL_PLANES, WORKERS};
 
 const KUBECTL: &str = "kubectl --kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";

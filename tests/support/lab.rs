@@ -40,7 +40,7 @@ pub fn goldentooth() -> PathBuf {
 /// How long a command on a simulated host may take before the harness kills it.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub use gt::lab::Transport;
+pub use gt_lab::Transport;
 
 /// True (after saying so loudly) when sshd is not installed: ssh tests skip
 /// then, and only then.

@@ -2,8 +2,8 @@
 //! `SimLab::goldentooth().on("fenn").run("kubeadm join ...").succeeds().stdout_contains(..)`.
 #![allow(dead_code)]
 
-use gt::lab::sim::log::LogEntry;
-use gt::lab::topology::{Faults, LabNode, LabTopology};
+use gt_lab::sim::log::LogEntry;
+use gt_lab::topology::{Faults, LabNode, LabTopology};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -67,7 +67,7 @@ impl SimLab {
         topology.save(dir.path()).expect("write lab.json");
         let bin = dir.path().join("bin");
         std::fs::create_dir_all(&bin).unwrap();
-        for tool in gt::lab::sim::TOOLS {
+        for tool in gt_lab::sim::TOOLS {
             std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_gt"), bin.join(tool)).unwrap();
         }
         for n in &topology.nodes {
@@ -109,7 +109,7 @@ impl SimLab {
     }
 
     pub fn log(&self, node: &str) -> Vec<LogEntry> {
-        gt::lab::sim::log::read(self.dir(), node)
+        gt_lab::sim::log::read(self.dir(), node)
     }
 
     /// `kubectl get nodes -o json` through bettley's admin.conf, parsed.

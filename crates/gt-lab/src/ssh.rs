@@ -13,10 +13,10 @@
 //! the sessions get `SHLVL=1`: a heavy rc file (pyenv, nvm) would otherwise
 //! cost every simulated command a few hundred milliseconds.
 
-use super::procs;
-use super::state::SshState;
-use super::topology::{Faults, LabTopology};
-use super::LabError;
+use crate::procs;
+use crate::state::SshState;
+use crate::topology::{Faults, LabTopology};
+use crate::LabError;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -196,7 +196,7 @@ fn render_config(dir: &Path, ssh: &SshState, group: usize, listen: &[String]) ->
         hk = host_key(dir).display(),
         pid = procs::pid_file(dir, &process_name(group)).display(),
         user = ssh.user,
-        session = super::session::SSH_SESSION,
+        session = crate::session::SSH_SESSION,
         port = ssh.port,
     ));
     s

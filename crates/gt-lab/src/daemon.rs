@@ -2,14 +2,14 @@
 //! simulated API servers' HTTP side. It listens on every control plane's
 //! `ADDRESS:6443` and, when no HAProxy stands on the endpoint, on the
 //! endpoint too, and answers `GET /readyz`, `/readyz?verbose` and `/livez`
-//! with what [`crate::lab::sim::api::answer`] computes. Plain HTTP: the lab
+//! with what [`crate::sim::api::answer`] computes. Plain HTTP: the lab
 //! has no TLS. A control plane that runs no API server (not initialised yet,
 //! kubelet stopped) resets every connection instead of answering.
 
-use super::state::{EndpointServer, LabState};
-use super::topology::{LabTopology, LAB_FILE};
-use super::LabError;
-use crate::lab::sim::api::Answer;
+use crate::state::{EndpointServer, LabState};
+use crate::topology::{LabTopology, LAB_FILE};
+use crate::LabError;
+use crate::sim::api::Answer;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -104,7 +104,7 @@ pub fn respond(dir: &Path, node: Option<&str>, request_line: &str) -> Option<(u1
     let verbose = query
         .split('&')
         .any(|q| q == "verbose" || q == "verbose=true" || q == "verbose=1");
-    match crate::lab::sim::api::answer(dir, node, kind, verbose) {
+    match crate::sim::api::answer(dir, node, kind, verbose) {
         Answer::Http(code, body) => Some((code, body)),
         Answer::Refused => None,
     }

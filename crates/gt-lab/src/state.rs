@@ -1,8 +1,8 @@
 //! `DIR/lab-state.json`: how the lab was started, for `status`, `fault` and
 //! `down` (the simulated tools read only lab.json).
 
-use super::topology::write_atomic;
-use super::LabError;
+use crate::topology::write_atomic;
+use crate::LabError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

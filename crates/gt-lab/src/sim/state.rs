@@ -379,7 +379,7 @@ pub fn update<R>(lab_dir: &Path, f: impl FnOnce(&mut State) -> R) -> io::Result<
     let r = f(&mut state);
     if state != before {
         state.resource_version += 1;
-        crate::lab::topology::write_atomic(
+        crate::topology::write_atomic(
             &state_path(lab_dir),
             &serde_json::to_string_pretty(&state).expect("state serialises"),
         )?;

@@ -4,7 +4,7 @@
 
 use super::api::{self, View};
 use super::pki;
-use crate::lab::topology::LabTopology;
+use crate::topology::LabTopology;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnError {

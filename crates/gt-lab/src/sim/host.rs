@@ -1,7 +1,7 @@
 //! The simulated host a tool runs on: found from `GT_HOST_ROOT`, with its
 //! topology entry, its faults and its files under the root.
 
-use crate::lab::topology::{host_from_root, Faults, LabNode, LabTopology};
+use crate::topology::{host_from_root, Faults, LabNode, LabTopology};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -10,7 +10,7 @@
 
 use super::clock;
 use super::state::{self, State};
-use crate::lab::topology::{Faults, LabTopology};
+use crate::topology::{Faults, LabTopology};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;

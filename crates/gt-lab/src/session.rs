@@ -8,7 +8,7 @@
 //! Both honour the host's faults before running anything: `down` fails the
 //! way an unreachable host does (exit 255, like ssh), `hang` never answers.
 
-use super::topology::{host_from_root, Faults, LabTopology, LAB_FILE};
+use crate::topology::{host_from_root, Faults, LabTopology, LAB_FILE};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

@@ -1,16 +1,16 @@
 //! `gt lab up` and `gt lab down`.
 
-use super::config::{self, Reach, Rewrite};
-use super::daemon;
-use super::haproxy;
-use super::procs;
-use super::session::{host_path, LAB_SHELL};
-use super::ssh;
-use super::state::{EndpointServer, LabState, Transport};
-use super::to_loopback;
-use super::topology::{LabNode, LabTopology};
-use super::LabError;
-use crate::spec::{KubeVersion, Spec};
+use crate::config::{self, Reach, Rewrite};
+use crate::daemon;
+use crate::haproxy;
+use crate::procs;
+use crate::session::{host_path, LAB_SHELL};
+use crate::ssh;
+use crate::state::{EndpointServer, LabState, Transport};
+use crate::to_loopback;
+use crate::source::{self, Source, Version};
+use crate::topology::{LabNode, LabTopology};
+use crate::LabError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,6 +24,11 @@ pub struct UpOptions {
     pub transport: Transport,
     /// Multiplies every simulated latency.
     pub speed: f64,
+    /// The lab's user's own check of a config (its text and path; `Err` holds
+    /// the diagnostics), run on the topology before anything is built and on
+    /// the config the lab writes: gt passes its full validation, so that the
+    /// lab never builds a cluster gt would refuse to drive.
+    pub check_config: Option<fn(&str, &Path) -> Result<(), String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,7 +51,7 @@ pub struct DownReport {
 
 /// A patch release that exists, for topologies that name only the minor
 /// version: the simulated kubelet reports a full version, as a real one does.
-fn full_version(v: &KubeVersion) -> String {
+fn full_version(v: &Version) -> String {
     let patch = v.patch.unwrap_or(match (v.major, v.minor) {
         (1, 29) => 15,
         (1, 30) => 12,
@@ -62,28 +67,29 @@ fn absolute(p: &Path) -> Result<PathBuf, LabError> {
     std::path::absolute(p).map_err(LabError::io(format!("resolving {}", p.display())))
 }
 
-/// The loopback topology of `spec`, or the first address the lab cannot map.
-fn lab_topology(spec: &Spec, opts: &UpOptions) -> Result<LabTopology, LabError> {
+/// The loopback topology of `source`, or the first address the lab cannot map.
+fn lab_topology(source: &Source, opts: &UpOptions) -> Result<LabTopology, LabError> {
     let bad = |message: String| LabError::Address {
         path: opts.from.clone(),
         message,
     };
-    let ep = &spec.cluster.endpoint;
-    let ep_ip = ep.ip().ok_or_else(|| {
+    let ep = &source.endpoint;
+    let ep_ip: std::net::IpAddr = ep.host.parse().map_err(|_| {
         bad(format!(
-            "the endpoint {ep} names a host, not an address; the lab needs an IPv4 endpoint \
-             (e.g. \"10.4.0.10:6443\") to map onto loopback"
+            "the endpoint {}:{} names a host, not an address; the lab needs an IPv4 endpoint \
+             (e.g. \"10.4.0.10:6443\") to map onto loopback",
+            ep.host, ep.port
         ))
     })?;
     let ep_ip = to_loopback(ep_ip).map_err(|e| bad(format!("endpoint: {e}")))?;
-    let version = full_version(&spec.cluster.kubernetes_version);
+    let version = full_version(&source.version);
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let mut nodes = Vec::new();
-    for n in &spec.nodes {
+    for n in &source.nodes {
         let a = to_loopback(n.address)
             .map_err(|e| bad(format!("node {} (line {}): {e}", n.name, n.line)))?
             .to_string();
-        if let Some(other) = seen.insert(a.clone(), n.name.to_string()) {
+        if let Some(other) = seen.insert(a.clone(), n.name.clone()) {
             return Err(bad(format!(
                 "nodes {other} and {} both map to {a} on loopback (the lab keeps the last three octets); \
                  give one of them another address",
@@ -91,15 +97,15 @@ fn lab_topology(spec: &Spec, opts: &UpOptions) -> Result<LabTopology, LabError> 
             )));
         }
         nodes.push(LabNode {
-            name: n.name.to_string(),
+            name: n.name.clone(),
             address: a,
-            role: n.role.as_str().to_string(),
-            arch: n.arch.as_str().to_string(),
+            role: n.role.clone(),
+            arch: n.arch.clone(),
             kubernetes_version: version.clone(),
         });
     }
     Ok(LabTopology {
-        cluster_name: spec.cluster.name.clone(),
+        cluster_name: source.cluster_name.clone(),
         endpoint: format!("{ep_ip}:{}", ep.port),
         transport: opts.transport.as_str().to_string(),
         speed: opts.speed,
@@ -128,24 +134,30 @@ pub fn up(opts: &UpOptions) -> Result<UpReport, LabError> {
         )));
     }
     let from = absolute(&opts.from)?;
-    let source = std::fs::read_to_string(&from).map_err(|e| LabError::Io {
+    let text = std::fs::read_to_string(&from).map_err(|e| LabError::Io {
         what: format!(
             "reading the topology {} (give one with --from FILE)",
             from.display()
         ),
         source: e,
     })?;
-    let spec = crate::spec::load_str(&source, &from).map_err(|d| LabError::Topology {
-        path: from.clone(),
-        diagnostics: d.to_string(),
+    if let Some(check) = opts.check_config {
+        check(&text, &from).map_err(|diagnostics| LabError::Rejected {
+            path: from.clone(),
+            diagnostics,
+        })?;
+    }
+    let topology = source::read(&text, &from).map_err(|e| LabError::Topology {
+        path: e.path,
+        message: e.message,
     })?;
-    let topo = lab_topology(&spec, opts)?;
+    let topo = lab_topology(&topology, opts)?;
 
     std::fs::create_dir_all(&dir).map_err(LabError::io(format!("creating {}", dir.display())))?;
     let dir = dir
         .canonicalize()
         .map_err(LabError::io(format!("resolving {}", dir.display())))?;
-    let started = build(&dir, &from, &source, &spec, topo, opts.transport);
+    let started = build(&dir, &from, &text, &topology, topo, opts);
     if started.is_err() {
         let _ = teardown(&dir);
     }
@@ -155,11 +167,12 @@ pub fn up(opts: &UpOptions) -> Result<UpReport, LabError> {
 fn build(
     dir: &Path,
     from: &Path,
-    source: &str,
-    spec: &Spec,
+    text: &str,
+    source: &Source,
     mut topo: LabTopology,
-    transport: Transport,
+    opts: &UpOptions,
 ) -> Result<UpReport, LabError> {
+    let transport = opts.transport;
     for sub in ["bin", "logs", "faults", "pids"] {
         let p = dir.join(sub);
         std::fs::create_dir_all(&p).map_err(LabError::io(format!("creating {}", p.display())))?;
@@ -169,7 +182,7 @@ fn build(
         std::fs::create_dir_all(&p).map_err(LabError::io(format!("creating {}", p.display())))?;
     }
     let exe = std::env::current_exe().map_err(LabError::io("finding the gt binary"))?;
-    for tool in crate::lab::sim::TOOLS {
+    for tool in crate::sim::TOOLS {
         let link = dir.join("bin").join(tool);
         std::os::unix::fs::symlink(&exe, &link)
             .map_err(LabError::io(format!("linking {}", link.display())))?;
@@ -205,7 +218,7 @@ fn build(
     }
     start_daemon(dir, &topo, &state)?;
     if let (EndpointServer::Haproxy, Some(bin)) = (endpoint_server, &haproxy_bin) {
-        haproxy::start(dir, bin, &topo, spec.cluster.bootstrap.as_str())?;
+        haproxy::start(dir, bin, &topo, &source.bootstrap)?;
     }
     topo.api_listeners = true;
     topo.save(dir).map_err(LabError::io(format!(
@@ -213,7 +226,15 @@ fn build(
         LabTopology::path(dir).display()
     )))?;
 
-    let config = write_config(dir, from, source, spec, &topo, &state)?;
+    let config = write_config(dir, from, text, source, &topo, &state)?;
+    if let Some(check) = opts.check_config {
+        let written = std::fs::read_to_string(&config)
+            .map_err(LabError::io(format!("reading {}", config.display())))?;
+        check(&written, &config).map_err(|diagnostics| LabError::Rejected {
+            path: config.clone(),
+            diagnostics,
+        })?;
+    }
     Ok(UpReport {
         state,
         topology: topo,
@@ -255,8 +276,8 @@ fn start_daemon(dir: &Path, topo: &LabTopology, state: &LabState) -> Result<(), 
 fn write_config(
     dir: &Path,
     from: &Path,
-    source: &str,
-    spec: &Spec,
+    text: &str,
+    source: &Source,
     topo: &LabTopology,
     state: &LabState,
 ) -> Result<PathBuf, LabError> {
@@ -279,7 +300,7 @@ fn write_config(
     let shell = dir.join("bin").join(LAB_SHELL).display().to_string();
     let identity = ssh::identity_file(dir).display().to_string();
     let known_hosts = ssh::known_hosts_file(dir).display().to_string();
-    let lb = match &spec.load_balancer {
+    let lb = match &source.load_balancer {
         Some(lb) => Some(
             to_loopback(lb.address)
                 .map_err(|e| LabError::Address {
@@ -303,8 +324,8 @@ fn write_config(
             known_hosts_file: &known_hosts,
         },
     };
-    let text = config::rewrite(
-        source,
+    let rewritten = config::rewrite(
+        text,
         &Rewrite {
             source_dir: from.parent().unwrap_or(Path::new("/")),
             addresses: &addresses,
@@ -326,13 +347,8 @@ fn write_config(
         dir.join("cluster.toml").display()
     );
     let out = dir.join("cluster.toml");
-    std::fs::write(&out, format!("{header}{text}"))
+    std::fs::write(&out, format!("{header}{rewritten}"))
         .map_err(LabError::io(format!("writing {}", out.display())))?;
-    // The lab is only useful if gt accepts its config: check it as gt will.
-    crate::spec::load_file(&out).map_err(|d| LabError::Topology {
-        path: out.clone(),
-        diagnostics: d.to_string(),
-    })?;
     Ok(out)
 }
 
@@ -379,9 +395,9 @@ mod tests {
 
     #[test]
     fn a_minor_version_gets_a_real_patch_release() {
-        let v = KubeVersion::parse("1.32").unwrap();
+        let v = Version::parse("1.32").unwrap();
         assert_eq!(full_version(&v), "v1.32.4");
-        let v = KubeVersion::parse("1.31.2").unwrap();
+        let v = Version::parse("1.31.2").unwrap();
         assert_eq!(full_version(&v), "v1.31.2");
     }
 }

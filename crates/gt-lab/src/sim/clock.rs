@@ -132,9 +132,57 @@ pub fn human_duration(secs: f64) -> String {
     format!("{}y", hours / 24 / 365)
 }
 
-/// Parses a Go duration (`15m`, `24h`, `1h30m`, `90s`, `0`) into seconds.
+/// Go's `time.ParseDuration` (`15m`, `24h`, `1h30m`, `2.5s`, `-1s`, `0`), in
+/// seconds. The lab's own reading, so that a duration gt gets wrong shows up as
+/// the real tools' error rather than as the same mistake made twice.
 pub fn parse_go_duration(s: &str) -> Option<f64> {
-    crate::spec::parse_go_duration(s).map(|d| d.as_secs_f64())
+    let (sign, mut rest) = match s.as_bytes().first() {
+        Some(b'-') => (-1.0, &s[1..]),
+        Some(b'+') => (1.0, &s[1..]),
+        _ => (1.0, s),
+    };
+    // Go accepts a bare zero, and only zero, without a unit.
+    if rest == "0" {
+        return Some(0.0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0.0;
+    while !rest.is_empty() {
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let (int, after) = rest.split_at(int_len);
+        let (frac, after) = match after.strip_prefix('.') {
+            Some(a) => {
+                let n = a.bytes().take_while(u8::is_ascii_digit).count();
+                a.split_at(n)
+            }
+            None => ("", after),
+        };
+        if int.is_empty() && frac.is_empty() {
+            return None;
+        }
+        let unit_len = after
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        let number: f64 = format!("{}.{}", if int.is_empty() { "0" } else { int }, frac)
+            .trim_end_matches('.')
+            .parse()
+            .ok()?;
+        total += number * scale;
+        rest = after;
+    }
+    Some(sign * total)
 }
 
 #[cfg(test)]
@@ -173,5 +221,14 @@ mod tests {
         assert_eq!(parse_go_duration("2.5s"), Some(2.5));
         assert_eq!(parse_go_duration("15"), None);
         assert_eq!(parse_go_duration("5x"), None);
+        assert_eq!(parse_go_duration(".5m"), Some(30.0));
+        assert_eq!(parse_go_duration("1.h"), Some(3600.0));
+        assert_eq!(parse_go_duration("-1m"), Some(-60.0));
+        assert_eq!(parse_go_duration("300ms"), Some(0.3));
+        assert_eq!(parse_go_duration("1\u{b5}s"), Some(1e-6));
+        assert_eq!(parse_go_duration(""), None);
+        assert_eq!(parse_go_duration("-"), None);
+        assert_eq!(parse_go_duration("."), None);
+        assert_eq!(parse_go_duration("1h 30m"), None);
     }
 }

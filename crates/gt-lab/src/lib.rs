@@ -1,5 +1,11 @@
 //! The lab: a simulated goldentooth on one machine, driven only through
-//! gt's public behaviour (issue 3).
+//! gt's public behaviour.
+//!
+//! This crate does not depend on gt: it is an independent implementation of
+//! the real tools, with its own reader for the topology (`source`) and its
+//! own parsers, so that it can catch gt's mistakes instead of sharing them.
+//! gt links it for `gt lab` and for the simulated tools, which are the gt
+//! binary invoked under their names ([`sim::TOOLS`], [`sim::main`]).
 //!
 //! `gt lab up` reads a topology (a cluster.toml), maps every address onto
 //! loopback (10.4.0.11 → 127.4.0.11) and builds a lab directory `DIR`:
@@ -37,6 +43,7 @@ mod haproxy;
 mod procs;
 mod session;
 mod setup;
+mod source;
 pub mod sim;
 mod ssh;
 mod state;
@@ -64,7 +71,9 @@ pub enum LabError {
     #[error("no lab in {dir} (no {dir}/lab.json); start one with `gt lab up --dir {dir}`", dir = .0.display())]
     NoLab(PathBuf),
     #[error("{path}: the topology is not a valid gt config:\n{diagnostics}", path = .path.display())]
-    Topology { path: PathBuf, diagnostics: String },
+    Rejected { path: PathBuf, diagnostics: String },
+    #[error("{path}: the lab cannot read this topology: {message}", path = .path.display())]
+    Topology { path: PathBuf, message: String },
     #[error("{path}: {message}", path = .path.display())]
     Address { path: PathBuf, message: String },
     #[error("{what}: {source}")]

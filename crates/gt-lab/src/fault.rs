@@ -1,11 +1,11 @@
 //! `gt lab fault NODE KIND`: what can go wrong on a real host, on demand.
 
-use super::procs;
-use super::session::host_path;
-use super::ssh;
-use super::state::{LabState, Transport};
-use super::topology::{Faults, LabTopology};
-use super::LabError;
+use crate::procs;
+use crate::session::host_path;
+use crate::ssh;
+use crate::state::{LabState, Transport};
+use crate::topology::{Faults, LabTopology};
+use crate::LabError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

@@ -1,10 +1,10 @@
 //! `gt lab status`: what the lab runs and what is wrong with its hosts.
 
-use super::fault::{describe, kubelet_marker};
-use super::procs;
-use super::state::{EndpointServer, LabState};
-use super::topology::{Faults, LabTopology};
-use super::LabError;
+use crate::fault::{describe, kubelet_marker};
+use crate::procs;
+use crate::state::{EndpointServer, LabState};
+use crate::topology::{Faults, LabTopology};
+use crate::LabError;
 use std::path::Path;
 
 #[derive(Debug, Clone)]

@@ -3,10 +3,10 @@
 //! `GET /readyz`, so a control plane whose API server is unready drops out of
 //! the rotation exactly as it would in the real cluster.
 
-use super::daemon::API_PORT;
-use super::procs;
-use super::topology::LabTopology;
-use super::LabError;
+use crate::daemon::API_PORT;
+use crate::procs;
+use crate::topology::LabTopology;
+use crate::LabError;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -116,7 +116,7 @@ pub fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::topology::LabNode;
+    use crate::topology::LabNode;
 
     #[test]
     fn balances_the_control_planes_and_checks_readyz() {

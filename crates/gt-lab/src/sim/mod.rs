@@ -1,4 +1,4 @@
-//! Simulated `kubeadm`, `kubectl`, `systemctl`, `kubelet` and `uname` (issue 3).
+//! Simulated `kubeadm`, `kubectl`, `systemctl`, `kubelet` and `uname`.
 //!
 //! The gt binary runs as one of these when invoked under its name (the lab puts
 //! symlinks named after them first on each simulated host's PATH). Each run
@@ -7,7 +7,7 @@
 //! `DIR/state.json` (see [`state`]), sleeps a realistic, scaled latency
 //! ([`latency`]) and appends one line to `DIR/logs/NODE.log` ([`log`]).
 //!
-//! What the tools print follows /work/shared/KUBEADM.md to the byte where it
+//! What the tools print follows docs/kubeadm.md to the byte where it
 //! gives bytes, and real kubeadm 1.32 / kubectl 1.32 output elsewhere.
 //!
 //! Config files (`kubeadm init|join --config FILE`): the simulator reads JSON
@@ -42,13 +42,13 @@ pub const TOOLS: &[&str] = &[
     "systemctl",
     "kubelet",
     "uname",
-    crate::lab::LAB_SHELL,
-    crate::lab::SSH_SESSION,
+    crate::LAB_SHELL,
+    crate::SSH_SESSION,
 ];
 
 /// Entry point when gt runs as one of `TOOLS`.
 pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
-    if let Some(code) = crate::lab::dispatch_shell(tool, &args) {
+    if let Some(code) = crate::dispatch_shell(tool, &args) {
         return code;
     }
     let started = std::time::Instant::now();
