@@ -1,8 +1,8 @@
 //! `gt lab ...`: a simulated cluster on this machine (the `gt-lab` crate).
 
 use super::{exit, Context};
-use gt_lab::{self as lab, FaultKind, Transport};
 use clap::{Args, Subcommand, ValueEnum};
+use gt_lab::{self as lab, FaultKind, Transport};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Subcommand)]

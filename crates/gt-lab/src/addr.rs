@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 /// Maps a real IPv4 address onto loopback, keeping the last three octets
 /// (10.4.0.11 → 127.4.0.11), so that the lab's addresses still read like the
 /// cluster's. Linux routes all of 127.0.0.0/8 to `lo`: nothing to configure.
-pub fn to_loopback(addr: IpAddr) -> Result<Ipv4Addr, String> {
+pub(crate) fn to_loopback(addr: IpAddr) -> Result<Ipv4Addr, String> {
     match addr {
         IpAddr::V4(v4) => {
             let [_, b, c, d] = v4.octets();

@@ -8,7 +8,7 @@ use std::path::Path;
 use toml_edit::{value, DocumentMut, InlineTable, Item, Value};
 
 /// How gt reaches the simulated hosts, as written into the lab's config.
-pub enum Reach<'a> {
+pub(crate) enum Reach<'a> {
     Local {
         /// Per node: the host root (GT_HOST_ROOT).
         host_roots: &'a BTreeMap<String, String>,
@@ -23,13 +23,13 @@ pub enum Reach<'a> {
     },
 }
 
-pub struct Rewrite<'a> {
-    pub source_dir: &'a Path,
+pub(crate) struct Rewrite<'a> {
+    pub(crate) source_dir: &'a Path,
     /// Node name → loopback address.
-    pub addresses: &'a BTreeMap<String, String>,
-    pub endpoint: &'a str,
-    pub load_balancer: Option<&'a str>,
-    pub reach: Reach<'a>,
+    pub(crate) addresses: &'a BTreeMap<String, String>,
+    pub(crate) endpoint: &'a str,
+    pub(crate) load_balancer: Option<&'a str>,
+    pub(crate) reach: Reach<'a>,
 }
 
 fn table_mut<'d>(
@@ -56,7 +56,7 @@ fn set_str(t: &mut dyn toml_edit::TableLike, key: &str, v: &str) {
 
 /// Rewrites `source` (a valid cluster.toml) for the lab. Errors are structural
 /// surprises in a file the loader accepted, so they are plain messages.
-pub fn rewrite(source: &str, r: &Rewrite<'_>) -> Result<String, String> {
+pub(crate) fn rewrite(source: &str, r: &Rewrite<'_>) -> Result<String, String> {
     let mut doc: DocumentMut = source
         .parse()
         .map_err(|e| format!("cannot edit the topology: {e}"))?;

@@ -6,21 +6,24 @@
 //! has no TLS. A control plane that runs no API server (not initialised yet,
 //! kubelet stopped) resets every connection instead of answering.
 
+use crate::sim::api::Answer;
 use crate::state::{EndpointServer, LabState};
 use crate::topology::{LabTopology, LAB_FILE};
 use crate::LabError;
-use crate::sim::api::Answer;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The port every simulated API server binds (kubeadm's default bindPort).
-pub const API_PORT: u16 = 6443;
+pub(crate) const API_PORT: u16 = 6443;
 
 /// Every address the daemon listens on, with the node it answers for
 /// (`None`: the endpoint, answered for the whole cluster).
-pub fn listen_addresses(topo: &LabTopology, state: &LabState) -> Vec<(String, Option<String>)> {
+pub(crate) fn listen_addresses(
+    topo: &LabTopology,
+    state: &LabState,
+) -> Vec<(String, Option<String>)> {
     let mut v: Vec<(String, Option<String>)> = topo
         .nodes
         .iter()
@@ -34,7 +37,7 @@ pub fn listen_addresses(topo: &LabTopology, state: &LabState) -> Vec<(String, Op
 }
 
 /// Written once the daemon listens on every address.
-pub fn ready_file(dir: &Path) -> PathBuf {
+pub(crate) fn ready_file(dir: &Path) -> PathBuf {
     dir.join("pids").join("serve.ready")
 }
 
@@ -88,7 +91,7 @@ fn read_request_head(stream: &mut TcpStream) -> std::io::Result<String> {
 
 /// What one request line (`GET /readyz?verbose HTTP/1.1`) gets: `None` when
 /// the host runs no API server, which a real client sees as a dead connection.
-pub fn respond(dir: &Path, node: Option<&str>, request_line: &str) -> Option<(u16, String)> {
+pub(crate) fn respond(dir: &Path, node: Option<&str>, request_line: &str) -> Option<(u16, String)> {
     let mut parts = request_line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (path, query) = target.split_once('?').unwrap_or((target, ""));

@@ -57,7 +57,7 @@ pub struct FaultReport {
 }
 
 /// The faults a host has, as the names `gt lab fault` takes.
-pub fn describe(f: &Faults, kubelet_stopped: bool) -> Vec<String> {
+pub(crate) fn describe(f: &Faults, kubelet_stopped: bool) -> Vec<String> {
     let mut v = Vec::new();
     if f.down {
         v.push("down".to_string());
@@ -82,7 +82,7 @@ pub fn describe(f: &Faults, kubelet_stopped: bool) -> Vec<String> {
 
 /// Marks a kubelet that `gt lab fault` stopped, so that `heal` starts it again
 /// (and only then: a kubelet stopped by gt itself is none of heal's business).
-pub fn kubelet_marker(dir: &Path, node: &str) -> PathBuf {
+pub(crate) fn kubelet_marker(dir: &Path, node: &str) -> PathBuf {
     dir.join("faults").join(format!("{node}.kubelet-stopped"))
 }
 

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-pub const NAME: &str = "haproxy";
+pub(crate) const NAME: &str = "haproxy";
 
 /// haproxy on PATH, if installed.
-pub fn find() -> Option<PathBuf> {
+pub(crate) fn find() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/sbin")])
@@ -22,7 +22,7 @@ pub fn find() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-pub fn config_path(dir: &Path) -> PathBuf {
+pub(crate) fn config_path(dir: &Path) -> PathBuf {
     dir.join("haproxy.cfg")
 }
 
@@ -37,7 +37,7 @@ fn check_interval_ms(speed: f64) -> u64 {
 /// health check: right after `kubeadm init` a client must not depend on the
 /// check interval (real kubeadm retries discovery for minutes; scripts and
 /// the simulator's join do not).
-pub fn render_config(dir: &Path, topo: &LabTopology, bootstrap: &str) -> String {
+pub(crate) fn render_config(dir: &Path, topo: &LabTopology, bootstrap: &str) -> String {
     let mut s = format!(
         "# Written by `gt lab up`: the load balancer of the lab in {d}.\n\
          global\n    maxconn 4096\n    # Another lab's HAProxy on the same endpoint must be an error, not a silent share.\n    noreuseport\n\n\
@@ -65,7 +65,7 @@ pub fn render_config(dir: &Path, topo: &LabTopology, bootstrap: &str) -> String 
     s
 }
 
-pub fn start(
+pub(crate) fn start(
     dir: &Path,
     haproxy: &Path,
     topo: &LabTopology,

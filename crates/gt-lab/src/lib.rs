@@ -43,18 +43,18 @@ mod haproxy;
 mod procs;
 mod session;
 mod setup;
-mod source;
 pub mod sim;
+mod source;
 mod ssh;
 mod state;
 mod status;
 pub mod topology;
 
-pub use addr::to_loopback;
+pub(crate) use addr::to_loopback;
 pub use daemon::serve;
 pub use fault::{fault, FaultKind, FaultReport, DEFAULT_SLOW_FACTOR};
-pub use session::{dispatch as dispatch_shell, LAB_SHELL, SSH_SESSION};
-pub use setup::{down, up, DownReport, UpOptions, UpReport};
+pub(crate) use session::{dispatch as dispatch_shell, LAB_SHELL, SSH_SESSION};
+pub use setup::{down, up, CheckConfig, DownReport, UpOptions, UpReport};
 pub use state::{EndpointServer, LabState, SshState, Transport};
 pub use status::{status, HostStatus, LabStatus, ProcessStatus};
 

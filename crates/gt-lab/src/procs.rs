@@ -13,25 +13,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn pid_dir(dir: &Path) -> PathBuf {
+pub(crate) fn pid_dir(dir: &Path) -> PathBuf {
     dir.join("pids")
 }
 
-pub fn pid_file(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn pid_file(dir: &Path, name: &str) -> PathBuf {
     pid_dir(dir).join(format!("{name}.pid"))
 }
 
-pub fn record(dir: &Path, name: &str, pid: u32) -> std::io::Result<()> {
+pub(crate) fn record(dir: &Path, name: &str, pid: u32) -> std::io::Result<()> {
     std::fs::create_dir_all(pid_dir(dir))?;
     std::fs::write(pid_file(dir, name), format!("{pid}\n"))
 }
 
-pub fn forget(dir: &Path, name: &str) {
+pub(crate) fn forget(dir: &Path, name: &str) {
     let _ = std::fs::remove_file(pid_file(dir, name));
 }
 
 /// Every recorded process, `(name, pid)`, sorted by name.
-pub fn recorded(dir: &Path) -> Vec<(String, i32)> {
+pub(crate) fn recorded(dir: &Path) -> Vec<(String, i32)> {
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir(pid_dir(dir)) else {
         return out;
@@ -56,14 +56,14 @@ pub fn recorded(dir: &Path) -> Vec<(String, i32)> {
     out
 }
 
-pub fn recorded_pid(dir: &Path, name: &str) -> Option<i32> {
+pub(crate) fn recorded_pid(dir: &Path, name: &str) -> Option<i32> {
     std::fs::read_to_string(pid_file(dir, name))
         .ok()
         .and_then(|s| s.trim().parse().ok())
 }
 
 /// Running, not a zombie (orphans may never be reaped in some containers).
-pub fn is_alive(pid: i32) -> bool {
+pub(crate) fn is_alive(pid: i32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
@@ -88,12 +88,12 @@ fn read_nul_separated(path: String) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub fn cmdline(pid: i32) -> Vec<String> {
+pub(crate) fn cmdline(pid: i32) -> Vec<String> {
     read_nul_separated(format!("/proc/{pid}/cmdline"))
 }
 
 /// A recorded process is still ours when its command line names the lab dir.
-pub fn is_lab_process(pid: i32, dir: &Path) -> bool {
+pub(crate) fn is_lab_process(pid: i32, dir: &Path) -> bool {
     let d = dir.to_string_lossy();
     is_alive(pid) && cmdline(pid).iter().any(|a| a.contains(d.as_ref()))
 }
@@ -109,7 +109,7 @@ fn all_pids() -> Vec<i32> {
 }
 
 /// Processes running on simulated hosts of the lab in `dir` (`node` = one host only).
-pub fn host_processes(dir: &Path, node: Option<&str>) -> Vec<i32> {
+pub(crate) fn host_processes(dir: &Path, node: Option<&str>) -> Vec<i32> {
     let me = std::process::id() as i32;
     let hosts = dir.join("hosts");
     let root_marker = match node {
@@ -136,7 +136,7 @@ pub fn host_processes(dir: &Path, node: Option<&str>) -> Vec<i32> {
 /// A daemon outlives the command that started it: it must not keep that
 /// command's descriptors (a `flock 9` of the shell that ran `gt lab up`
 /// would stay held until the lab is down). Closes all but stdio in the child.
-pub fn close_inherited(cmd: &mut Command) {
+pub(crate) fn close_inherited(cmd: &mut Command) {
     // SAFETY: close_range is an async-signal-safe syscall on the child's own
     // descriptor table; it touches no memory of the parent.
     unsafe {
@@ -147,7 +147,7 @@ pub fn close_inherited(cmd: &mut Command) {
     }
 }
 
-pub fn spawn_detached(cmd: &mut Command, log: &Path) -> std::io::Result<u32> {
+pub(crate) fn spawn_detached(cmd: &mut Command, log: &Path) -> std::io::Result<u32> {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -177,7 +177,7 @@ fn signal(pid: i32, sig: libc::c_int) {
 }
 
 /// TERM, wait up to `grace`, then KILL. Returns the pids still alive after KILL.
-pub fn stop(pids: &[i32], grace: Duration) -> Vec<i32> {
+pub(crate) fn stop(pids: &[i32], grace: Duration) -> Vec<i32> {
     for &p in pids {
         signal(p, libc::SIGTERM);
     }
@@ -205,7 +205,11 @@ fn wait_gone(pids: &[i32], timeout: Duration) -> bool {
 }
 
 /// Polls until a TCP connection to `addr` succeeds.
-pub fn wait_listening(addr: &str, timeout: Duration, still_running: impl Fn() -> bool) -> bool {
+pub(crate) fn wait_listening(
+    addr: &str,
+    timeout: Duration,
+    still_running: impl Fn() -> bool,
+) -> bool {
     let deadline = Instant::now() + timeout;
     let Ok(sa) = addr.parse::<std::net::SocketAddr>() else {
         return false;
@@ -222,7 +226,7 @@ pub fn wait_listening(addr: &str, timeout: Duration, still_running: impl Fn() ->
 }
 
 /// Polls until connections to `addr` are refused.
-pub fn wait_refusing(addr: &str, timeout: Duration) -> bool {
+pub(crate) fn wait_refusing(addr: &str, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     let Ok(sa) = addr.parse::<std::net::SocketAddr>() else {
         return false;
@@ -239,7 +243,7 @@ pub fn wait_refusing(addr: &str, timeout: Duration) -> bool {
 }
 
 /// The last lines of a log, to explain why a process did not start.
-pub fn log_tail(path: &Path, lines: usize) -> String {
+pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
     let s = std::fs::read_to_string(path).unwrap_or_default();
     let v: Vec<&str> = s.lines().collect();
     v[v.len().saturating_sub(lines)..].join("\n")

@@ -14,16 +14,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-pub const LAB_SHELL: &str = "gt-lab-sh";
-pub const SSH_SESSION: &str = "gt-lab-ssh-session";
+pub(crate) const LAB_SHELL: &str = "gt-lab-sh";
+pub(crate) const SSH_SESSION: &str = "gt-lab-ssh-session";
 
 /// The PATH of every simulated host: the lab's tools first.
-pub fn host_path(dir: &Path) -> String {
+pub(crate) fn host_path(dir: &Path) -> String {
     format!("{}/bin:/usr/local/bin:/usr/bin:/bin", dir.display())
 }
 
 /// Runs the lab shell or the ssh session when gt is invoked under their name.
-pub fn dispatch(tool: &str, args: &[String]) -> Option<ExitCode> {
+pub(crate) fn dispatch(tool: &str, args: &[String]) -> Option<ExitCode> {
     match tool {
         LAB_SHELL => Some(lab_shell(args)),
         SSH_SESSION => Some(ssh_session()),

@@ -5,10 +5,10 @@ use crate::daemon;
 use crate::haproxy;
 use crate::procs;
 use crate::session::{host_path, LAB_SHELL};
+use crate::source::{self, Source, Version};
 use crate::ssh;
 use crate::state::{EndpointServer, LabState, Transport};
 use crate::to_loopback;
-use crate::source::{self, Source, Version};
 use crate::topology::{LabNode, LabTopology};
 use crate::LabError;
 use std::collections::BTreeMap;
@@ -28,8 +28,11 @@ pub struct UpOptions {
     /// the diagnostics), run on the topology before anything is built and on
     /// the config the lab writes: gt passes its full validation, so that the
     /// lab never builds a cluster gt would refuse to drive.
-    pub check_config: Option<fn(&str, &Path) -> Result<(), String>>,
+    pub check_config: Option<CheckConfig>,
 }
+
+/// A check of a config: its text and path in, the diagnostics out.
+pub type CheckConfig = fn(&str, &Path) -> Result<(), String>;
 
 #[derive(Debug, Clone)]
 pub struct UpReport {

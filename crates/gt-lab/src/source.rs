@@ -14,53 +14,53 @@ use toml_edit::{Document, Item, TableLike};
 /// What the lab builds: the topology's cluster and hosts, in file order.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Source {
-    pub cluster_name: String,
-    pub version: Version,
-    pub endpoint: SourceEndpoint,
+    pub(crate) cluster_name: String,
+    pub(crate) version: Version,
+    pub(crate) endpoint: SourceEndpoint,
     /// The control plane that runs `kubeadm init` (HAProxy lists it first).
-    pub bootstrap: String,
-    pub load_balancer: Option<LoadBalancer>,
-    pub nodes: Vec<SourceNode>,
+    pub(crate) bootstrap: String,
+    pub(crate) load_balancer: Option<LoadBalancer>,
+    pub(crate) nodes: Vec<SourceNode>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SourceEndpoint {
     /// An address or a DNS name; the lab can map only an IPv4 address.
-    pub host: String,
-    pub port: u16,
+    pub(crate) host: String,
+    pub(crate) port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct LoadBalancer {
-    pub name: String,
-    pub address: IpAddr,
+    pub(crate) name: String,
+    pub(crate) address: IpAddr,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SourceNode {
-    pub name: String,
+    pub(crate) name: String,
     /// `control-plane` or `worker`.
-    pub role: String,
-    pub address: IpAddr,
+    pub(crate) role: String,
+    pub(crate) address: IpAddr,
     /// A Kubernetes arch name (`arm64`), whatever spelling `uname -m` gave it.
-    pub arch: String,
+    pub(crate) arch: String,
     /// `state = "absent"`: a host that exists but is to leave the cluster.
-    pub absent: bool,
+    pub(crate) absent: bool,
     /// 1-based line of the node's table (for messages).
-    pub line: usize,
+    pub(crate) line: usize,
 }
 
 /// A Kubernetes release, `1.32` or `1.32.4`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Version {
-    pub major: u32,
-    pub minor: u32,
-    pub patch: Option<u32>,
+    pub(crate) major: u32,
+    pub(crate) minor: u32,
+    pub(crate) patch: Option<u32>,
 }
 
 impl Version {
     /// `1.32`, `v1.32.4`; a build suffix (`+k3s1`, `-rc.0`) is dropped.
-    pub fn parse(s: &str) -> Option<Version> {
+    pub(crate) fn parse(s: &str) -> Option<Version> {
         let core = s.trim().trim_start_matches('v');
         let core = &core[..core.find(['+', '-']).unwrap_or(core.len())];
         let parts: Vec<&str> = core.split('.').collect();
@@ -84,8 +84,8 @@ impl Version {
 /// Why the lab cannot read a topology: the file, and what is wrong where.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SourceError {
-    pub path: PathBuf,
-    pub message: String,
+    pub(crate) path: PathBuf,
+    pub(crate) message: String,
 }
 
 /// Reads `text`, the contents of `path`.
@@ -106,7 +106,10 @@ impl<'a> Reader<'a> {
     }
 
     fn line_of(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
     }
 
     fn error(&self, at: Option<std::ops::Range<usize>>, message: String) -> SourceError {
@@ -121,12 +124,8 @@ impl<'a> Reader<'a> {
     }
 
     fn source(&self) -> Found<Source> {
-        let doc = Document::parse(self.text).map_err(|e| {
-            self.error(
-                e.span(),
-                format!("not TOML: {}", e.message().trim_end()),
-            )
-        })?;
+        let doc = Document::parse(self.text)
+            .map_err(|e| self.error(e.span(), format!("not TOML: {}", e.message().trim_end())))?;
         let root = doc.as_table();
         let cluster = self.table(root, "cluster", "the file")?;
         let cluster_name = self.string(cluster, "cluster", "name")?.to_string();
@@ -176,10 +175,7 @@ impl<'a> Reader<'a> {
         match t.get(key) {
             None => Err(self.error(None, format!("[{within}] has no `{key}`"))),
             Some(item) => item.as_str().ok_or_else(|| {
-                self.error(
-                    item.span(),
-                    format!("[{within}] `{key}` is not a string"),
-                )
+                self.error(item.span(), format!("[{within}] `{key}` is not a string"))
             }),
         }
     }
@@ -199,7 +195,9 @@ impl<'a> Reader<'a> {
         let bad = |why: &str| {
             self.error(
                 cluster.get("endpoint").and_then(Item::span),
-                format!("[cluster] endpoint {text:?} {why}; write host:port, e.g. \"10.4.0.10:6443\""),
+                format!(
+                    "[cluster] endpoint {text:?} {why}; write host:port, e.g. \"10.4.0.10:6443\""
+                ),
             )
         };
         let (host, port) = text.rsplit_once(':').ok_or_else(|| bad("has no port"))?;
@@ -222,9 +220,9 @@ impl<'a> Reader<'a> {
         let Some(item) = root.get("load_balancer") else {
             return Ok(None);
         };
-        let t = item.as_table_like().ok_or_else(|| {
-            self.error(item.span(), "`load_balancer` is not a table".to_string())
-        })?;
+        let t = item
+            .as_table_like()
+            .ok_or_else(|| self.error(item.span(), "`load_balancer` is not a table".to_string()))?;
         Ok(Some(LoadBalancer {
             name: self.string(t, "load_balancer", "name")?.to_string(),
             address: self.address(t, "load_balancer")?,
@@ -238,15 +236,17 @@ impl<'a> Reader<'a> {
         let text = item
             .as_str()
             .ok_or_else(|| self.error(item.span(), format!("{within} `arch` is not a string")))?;
-        kubernetes_arch(text).map(|a| Some(a.to_string())).ok_or_else(|| {
-            self.error(
-                item.span(),
-                format!(
-                    "{within} arch {text:?} is not an architecture the lab simulates \
+        kubernetes_arch(text)
+            .map(|a| Some(a.to_string()))
+            .ok_or_else(|| {
+                self.error(
+                    item.span(),
+                    format!(
+                        "{within} arch {text:?} is not an architecture the lab simulates \
                      (amd64, arm64, arm, ppc64le, s390x, riscv64)"
-                ),
-            )
-        })
+                    ),
+                )
+            })
     }
 
     fn nodes(&self, root: &dyn TableLike, default_arch: Option<&str>) -> Found<Vec<SourceNode>> {
@@ -255,9 +255,9 @@ impl<'a> Reader<'a> {
         for (name, item) in nodes.iter() {
             let within = format!("nodes.{name}");
             let header = nodes.key(name).and_then(|k| k.span());
-            let t = item.as_table_like().ok_or_else(|| {
-                self.error(item.span(), format!("[{within}] is not a table"))
-            })?;
+            let t = item
+                .as_table_like()
+                .ok_or_else(|| self.error(item.span(), format!("[{within}] is not a table")))?;
             let role = self.string(t, &within, "role")?;
             if role != "control-plane" && role != "worker" {
                 return Err(self.error(
@@ -305,7 +305,12 @@ impl<'a> Reader<'a> {
             .iter()
             .find(|n| n.role == "control-plane" && !n.absent)
             .map(|n| n.name.clone())
-            .ok_or_else(|| self.error(None, "[nodes] has no control plane that stays in the cluster".to_string()))
+            .ok_or_else(|| {
+                self.error(
+                    None,
+                    "[nodes] has no control plane that stays in the cluster".to_string(),
+                )
+            })
     }
 }
 
@@ -320,4 +325,114 @@ fn kubernetes_arch(s: &str) -> Option<&'static str> {
         "riscv64" => "riscv64",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOPOLOGY: &str = r#"
+[cluster]
+name = "goldentooth"
+kubernetes_version = "1.32"
+endpoint = "10.4.0.10:6443"
+
+[load_balancer]
+name = "allyrion"
+address = "10.4.0.10"
+
+[defaults]
+arch = "arm64"
+ssh = { user = "root" }
+
+[nodes.bettley]
+role = "control-plane"
+address = "10.4.0.11"
+state = "absent"
+
+[nodes.cargyll]
+role = "control-plane"
+address = "10.4.0.12"
+labels = { "goldentooth.io/x" = "y" }
+
+[nodes.velaryon]
+role = "worker"
+address = "10.4.1.10"
+arch = "x86_64"
+"#;
+
+    fn read_str(text: &str) -> Result<Source, SourceError> {
+        read(text, Path::new("/t/cluster.toml"))
+    }
+
+    fn error_of(text: &str) -> String {
+        let e = read_str(text).unwrap_err();
+        assert_eq!(e.path, Path::new("/t/cluster.toml"));
+        e.message
+    }
+
+    #[test]
+    fn reads_what_the_lab_builds_and_nothing_else() {
+        let s = read_str(TOPOLOGY).unwrap();
+        assert_eq!(s.cluster_name, "goldentooth");
+        assert_eq!(
+            s.version,
+            Version {
+                major: 1,
+                minor: 32,
+                patch: None
+            }
+        );
+        assert_eq!(s.endpoint.host, "10.4.0.10");
+        assert_eq!(s.endpoint.port, 6443);
+        assert_eq!(s.load_balancer.unwrap().name, "allyrion");
+        let names: Vec<_> = s.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["bettley", "cargyll", "velaryon"]);
+        assert_eq!(s.nodes[1].arch, "arm64", "inherited from [defaults]");
+        assert_eq!(s.nodes[2].arch, "amd64", "uname's spelling, normalised");
+        assert_eq!(s.nodes[2].line, 25);
+        assert_eq!(s.bootstrap, "cargyll", "the first control plane that stays");
+    }
+
+    #[test]
+    fn versions_read_like_kubernetes_releases() {
+        let v = |s| Version::parse(s).map(|v| (v.major, v.minor, v.patch));
+        assert_eq!(v("v1.32.4+k3s1"), Some((1, 32, Some(4))));
+        assert_eq!(v("1.31"), Some((1, 31, None)));
+        assert_eq!(v("1"), None);
+        assert_eq!(v("1.32.4.1"), None);
+        assert_eq!(v("one.two"), None);
+    }
+
+    #[test]
+    fn errors_name_the_line_and_what_is_wrong() {
+        let bad_address = TOPOLOGY.replace("10.4.0.12", "10.4.0");
+        assert_eq!(
+            error_of(&bad_address),
+            "line 22: [nodes.cargyll] address \"10.4.0\" is not an IP address"
+        );
+        let no_role = TOPOLOGY.replace("role = \"worker\"\n", "");
+        assert_eq!(error_of(&no_role), "[nodes.velaryon] has no `role`");
+        let no_port = TOPOLOGY.replace("10.4.0.10:6443", "10.4.0.10");
+        assert!(
+            error_of(&no_port).starts_with("line 5: [cluster] endpoint \"10.4.0.10\" has no port"),
+            "{}",
+            error_of(&no_port)
+        );
+        let no_arch = TOPOLOGY.replace("arch = \"arm64\"\n", "");
+        assert_eq!(
+            error_of(&no_arch),
+            "line 14: [nodes.bettley] has no arch, and [defaults] gives none"
+        );
+        let not_toml = TOPOLOGY.replace("[nodes.velaryon]", "[nodes.velaryon");
+        assert!(error_of(&not_toml).starts_with("line 25: not TOML"));
+        let stranger = format!("{TOPOLOGY}\n").replace(
+            "endpoint = \"10.4.0.10:6443\"",
+            "endpoint = \"10.4.0.10:6443\"\nbootstrap = \"bettly\"",
+        );
+        assert_eq!(
+            error_of(&stranger),
+            "line 6: [cluster] bootstrap \"bettly\" is not a node in [nodes]"
+        );
+    }
 }

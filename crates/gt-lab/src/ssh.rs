@@ -22,32 +22,32 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-pub const SSHD: &str = "/usr/sbin/sshd";
+pub(crate) const SSHD: &str = "/usr/sbin/sshd";
 const MAX_LISTEN: usize = 16;
 const FIRST_PORT: u16 = 2200;
 const LAST_PORT: u16 = 2999;
 
-pub fn ssh_dir(dir: &Path) -> PathBuf {
+pub(crate) fn ssh_dir(dir: &Path) -> PathBuf {
     dir.join("ssh")
 }
-pub fn host_key(dir: &Path) -> PathBuf {
+pub(crate) fn host_key(dir: &Path) -> PathBuf {
     ssh_dir(dir).join("ssh_host_ed25519_key")
 }
-pub fn identity_file(dir: &Path) -> PathBuf {
+pub(crate) fn identity_file(dir: &Path) -> PathBuf {
     ssh_dir(dir).join("id_ed25519")
 }
-pub fn known_hosts_file(dir: &Path) -> PathBuf {
+pub(crate) fn known_hosts_file(dir: &Path) -> PathBuf {
     ssh_dir(dir).join("known_hosts")
 }
 fn config_file(dir: &Path, group: usize) -> PathBuf {
     ssh_dir(dir).join(format!("sshd_config-{group}"))
 }
-pub fn process_name(group: usize) -> String {
+pub(crate) fn process_name(group: usize) -> String {
     format!("sshd-{group}")
 }
 
 /// The user gt will log in as: whoever runs the lab.
-pub fn current_user() -> Result<String, LabError> {
+pub(crate) fn current_user() -> Result<String, LabError> {
     // SAFETY: getpwuid returns a pointer into static storage or null; we copy
     // the name out at once, and `gt lab up` is single-threaded here.
     let name = unsafe {
@@ -103,7 +103,7 @@ fn pick_port(addresses: &[String]) -> Result<u16, LabError> {
 }
 
 /// Keys, known_hosts, authorized_keys, the port and the groups.
-pub fn prepare(dir: &Path, topo: &LabTopology) -> Result<SshState, LabError> {
+pub(crate) fn prepare(dir: &Path, topo: &LabTopology) -> Result<SshState, LabError> {
     if !Path::new(SSHD).exists() {
         return Err(LabError::Process(format!(
             "{SSHD} is not installed; the ssh transport runs a real sshd \
@@ -251,7 +251,7 @@ fn start_group(
 }
 
 /// Writes every group's config and starts its sshd.
-pub fn start_all(dir: &Path, topo: &LabTopology, ssh: &SshState) -> Result<(), LabError> {
+pub(crate) fn start_all(dir: &Path, topo: &LabTopology, ssh: &SshState) -> Result<(), LabError> {
     for group in 0..ssh.groups.len() {
         let listen = live_addresses(dir, topo, ssh, group);
         let cfg = config_file(dir, group);
@@ -266,7 +266,7 @@ pub fn start_all(dir: &Path, topo: &LabTopology, ssh: &SshState) -> Result<(), L
 
 /// After a `down` fault or a `heal` on `node`: make its group listen on
 /// exactly its live hosts' addresses.
-pub fn reconfigure_for(
+pub(crate) fn reconfigure_for(
     dir: &Path,
     topo: &LabTopology,
     ssh: &SshState,

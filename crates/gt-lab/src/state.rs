@@ -6,7 +6,7 @@ use crate::LabError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-pub const STATE_FILE: &str = "lab-state.json";
+pub(crate) const STATE_FILE: &str = "lab-state.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,11 +67,11 @@ pub struct LabState {
 }
 
 impl LabState {
-    pub fn path(dir: &Path) -> PathBuf {
+    pub(crate) fn path(dir: &Path) -> PathBuf {
         dir.join(STATE_FILE)
     }
 
-    pub fn load(dir: &Path) -> Result<LabState, LabError> {
+    pub(crate) fn load(dir: &Path) -> Result<LabState, LabError> {
         let p = Self::path(dir);
         let s = std::fs::read_to_string(&p).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
@@ -92,7 +92,7 @@ impl LabState {
         })
     }
 
-    pub fn save(&self) -> Result<(), LabError> {
+    pub(crate) fn save(&self) -> Result<(), LabError> {
         let p = Self::path(&self.dir);
         write_atomic(&p, &serde_json::to_string_pretty(self).expect("serialise"))
             .map_err(LabError::io(format!("writing {}", p.display())))

@@ -53,7 +53,7 @@ impl LabTopology {
             &serde_json::to_string_pretty(self).expect("serialise"),
         )
     }
-    pub fn node(&self, name: &str) -> Option<&LabNode> {
+    pub(crate) fn node(&self, name: &str) -> Option<&LabNode> {
         self.nodes.iter().find(|n| n.name == name)
     }
 }
@@ -97,7 +97,7 @@ impl Faults {
 }
 
 /// The lab directory and node name of a simulated host, from `GT_HOST_ROOT=DIR/hosts/NODE`.
-pub fn host_from_root(root: &Path) -> Option<(PathBuf, String)> {
+pub(crate) fn host_from_root(root: &Path) -> Option<(PathBuf, String)> {
     let node = root.file_name()?.to_str()?.to_string();
     let hosts = root.parent()?;
     if hosts.file_name()? != "hosts" {
@@ -107,7 +107,7 @@ pub fn host_from_root(root: &Path) -> Option<(PathBuf, String)> {
 }
 
 /// Write to a temporary file beside `path`, then rename: readers never see half a file.
-pub fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, contents)?;
     std::fs::rename(&tmp, path)

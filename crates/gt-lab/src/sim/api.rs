@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The checks of kube-apiserver 1.32's `/readyz?verbose`, in order.
-pub const READYZ_CHECKS: &[&str] = &[
+pub(crate) const READYZ_CHECKS: &[&str] = &[
     "ping",
     "log",
     "etcd",
@@ -66,7 +66,7 @@ const ETCD_FAILS: &[&str] = &["etcd", "etcd-readiness"];
 
 /// What an API server address answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// Nothing listens there (connection refused).
     Refused,
     /// HTTP status and body.
@@ -75,7 +75,7 @@ pub enum Answer {
 
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     /// The control-plane endpoint (the load balancer in front of every API server).
     Endpoint,
     /// One control plane's own API server.
@@ -87,7 +87,7 @@ pub enum Target {
 /// Routes `host:port` to the endpoint, one control plane's API server, or nowhere.
 /// When the lab has no load balancer its endpoint is a control plane's own
 /// address, and requests to it reach that API server only.
-pub fn route(topology: &LabTopology, address: &str) -> Target {
+pub(crate) fn route(topology: &LabTopology, address: &str) -> Target {
     let (host, port) = match address.rsplit_once(':') {
         Some((h, p)) => (h, p),
         None => (address, "443"),
@@ -105,15 +105,15 @@ pub fn route(topology: &LabTopology, address: &str) -> Target {
 }
 
 /// The cluster as the API servers see it at one instant.
-pub struct View<'a> {
-    pub lab_dir: &'a Path,
-    pub state: &'a State,
-    pub now: f64,
+pub(crate) struct View<'a> {
+    pub(crate) lab_dir: &'a Path,
+    pub(crate) state: &'a State,
+    pub(crate) now: f64,
 }
 
 /// Why an API server is not ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
+pub(crate) enum Health {
     Ready,
     Starting,
     EtcdFailing,
@@ -129,7 +129,7 @@ impl View<'_> {
     }
 
     /// This host's API server process runs (answers HTTP).
-    pub fn running(&self, host: &str) -> bool {
+    pub(crate) fn running(&self, host: &str) -> bool {
         let h = self.state.host(host);
         h.api_ready_at.is_some()
             && h.kubelet_running
@@ -137,12 +137,12 @@ impl View<'_> {
     }
 
     /// Members whose host runs etcd.
-    pub fn etcd_started(&self, host: &str) -> bool {
+    pub(crate) fn etcd_started(&self, host: &str) -> bool {
         self.state.kubelet_running(host)
             && self.host_file(host, "/etc/kubernetes/manifests/etcd.yaml")
     }
 
-    pub fn etcd_quorum(&self) -> bool {
+    pub(crate) fn etcd_quorum(&self) -> bool {
         let members = &self.state.etcd_members;
         let started = members
             .iter()
@@ -152,7 +152,7 @@ impl View<'_> {
     }
 
     /// Health of a running API server.
-    pub fn health(&self, host: &str) -> Health {
+    pub(crate) fn health(&self, host: &str) -> Health {
         if Faults::load(self.lab_dir, host).apiserver_down || !self.etcd_quorum() {
             return Health::EtcdFailing;
         }
@@ -163,12 +163,12 @@ impl View<'_> {
     }
 
     /// Can answer API requests (reads and writes go through to etcd).
-    pub fn serving(&self, host: &str) -> bool {
+    pub(crate) fn serving(&self, host: &str) -> bool {
         self.running(host) && self.health(host) != Health::EtcdFailing
     }
 
     /// Control planes with a running API server, by name.
-    pub fn running_servers(&self) -> Vec<String> {
+    pub(crate) fn running_servers(&self) -> Vec<String> {
         self.state
             .hosts
             .keys()
@@ -180,7 +180,7 @@ impl View<'_> {
     /// The API server a request to `target` reaches: for the endpoint, the first
     /// serving one (the load balancer's health checks skip the others), else the
     /// first running one.
-    pub fn pick(&self, target: &Target) -> Option<String> {
+    pub(crate) fn pick(&self, target: &Target) -> Option<String> {
         match target {
             Target::Nowhere => None,
             Target::Server(h) => self.running(h).then(|| h.clone()),
@@ -197,7 +197,7 @@ impl View<'_> {
     }
 
     /// `GET /readyz` or `/livez` (`kind`), verbose or not, on `host`'s API server.
-    pub fn health_endpoint(&self, host: &str, kind: &str, verbose: bool) -> Answer {
+    pub(crate) fn health_endpoint(&self, host: &str, kind: &str, verbose: bool) -> Answer {
         if !self.running(host) {
             return Answer::Refused;
         }
@@ -252,7 +252,7 @@ pub fn readyz(lab_dir: &Path, node: Option<&str>, verbose: bool) -> (u16, String
 }
 
 /// `/readyz` or `/livez` (`kind`) of `node`'s API server or the endpoint's.
-pub fn answer(lab_dir: &Path, node: Option<&str>, kind: &str, verbose: bool) -> Answer {
+pub(crate) fn answer(lab_dir: &Path, node: Option<&str>, kind: &str, verbose: bool) -> Answer {
     let state = match state::read(lab_dir) {
         Ok(s) => s,
         Err(_) => return Answer::Refused,

@@ -7,7 +7,7 @@ use super::pki;
 use crate::topology::LabTopology;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConnError {
+pub(crate) enum ConnError {
     /// Nothing listens at the address.
     Refused { address: String },
     /// The cluster's CA is not the kubeconfig's (the cluster was re-initialised).
@@ -17,7 +17,7 @@ pub enum ConnError {
 }
 
 /// `https://127.4.0.10:6443` → `127.4.0.10:6443`.
-pub fn address_of(server_url: &str) -> String {
+pub(crate) fn address_of(server_url: &str) -> String {
     let s = server_url
         .trim_start_matches("https://")
         .trim_start_matches("http://");
@@ -25,7 +25,7 @@ pub fn address_of(server_url: &str) -> String {
 }
 
 /// The control plane whose API server serves a request to `server_url`.
-pub fn connect(
+pub(crate) fn connect(
     view: &View,
     topology: &LabTopology,
     server_url: &str,

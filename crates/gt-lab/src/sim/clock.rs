@@ -5,10 +5,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Environment variable: seconds added to the wall clock (may be negative or fractional).
-pub const NOW_OFFSET_ENV: &str = "GT_LAB_NOW_OFFSET";
+pub(crate) const NOW_OFFSET_ENV: &str = "GT_LAB_NOW_OFFSET";
 
 /// Seconds since the Unix epoch, as the simulated cluster sees them.
-pub fn now() -> f64 {
+pub(crate) fn now() -> f64 {
     let wall = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -21,7 +21,7 @@ pub fn now() -> f64 {
 }
 
 /// `2025-11-23T21:06:00Z` (UTC, whole seconds), as Go's `time.RFC3339` prints UTC times.
-pub fn rfc3339(secs: f64) -> String {
+pub(crate) fn rfc3339(secs: f64) -> String {
     let secs = secs.floor() as i64;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -49,7 +49,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// Go's `duration.ShortHumanDuration` (apimachinery), used by `kubeadm token list`'s TTL.
-pub fn short_human_duration(secs: f64) -> String {
+pub(crate) fn short_human_duration(secs: f64) -> String {
     let s = secs as i64;
     if s < -1 {
         return "<invalid>".into();
@@ -75,7 +75,7 @@ pub fn short_human_duration(secs: f64) -> String {
 }
 
 /// Go's `duration.HumanDuration` (apimachinery), used by kubectl's AGE column.
-pub fn human_duration(secs: f64) -> String {
+pub(crate) fn human_duration(secs: f64) -> String {
     let s = secs as i64;
     if s < -1 {
         return "<invalid>".into();
@@ -135,7 +135,7 @@ pub fn human_duration(secs: f64) -> String {
 /// Go's `time.ParseDuration` (`15m`, `24h`, `1h30m`, `2.5s`, `-1s`, `0`), in
 /// seconds. The lab's own reading, so that a duration gt gets wrong shows up as
 /// the real tools' error rather than as the same mistake made twice.
-pub fn parse_go_duration(s: &str) -> Option<f64> {
+pub(crate) fn parse_go_duration(s: &str) -> Option<f64> {
     let (sign, mut rest) = match s.as_bytes().first() {
         Some(b'-') => (-1.0, &s[1..]),
         Some(b'+') => (1.0, &s[1..]),

@@ -6,21 +6,21 @@ use super::pki::{self, CertKey, Credentials};
 use std::collections::BTreeMap;
 use std::io;
 
-pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
-pub const SUPER_ADMIN_CONF: &str = "/etc/kubernetes/super-admin.conf";
-pub const KUBELET_CONF: &str = "/etc/kubernetes/kubelet.conf";
-pub const BOOTSTRAP_KUBELET_CONF: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
-pub const CONTROLLER_MANAGER_CONF: &str = "/etc/kubernetes/controller-manager.conf";
-pub const SCHEDULER_CONF: &str = "/etc/kubernetes/scheduler.conf";
-pub const CA_CRT: &str = "/etc/kubernetes/pki/ca.crt";
-pub const MANIFESTS: &str = "/etc/kubernetes/manifests";
-pub const PKI: &str = "/etc/kubernetes/pki";
-pub const VAR_LIB_KUBELET: &str = "/var/lib/kubelet";
-pub const VAR_LIB_ETCD: &str = "/var/lib/etcd";
-pub const KUBELET_CLIENT_PEM: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
+pub(crate) const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
+pub(crate) const SUPER_ADMIN_CONF: &str = "/etc/kubernetes/super-admin.conf";
+pub(crate) const KUBELET_CONF: &str = "/etc/kubernetes/kubelet.conf";
+pub(crate) const BOOTSTRAP_KUBELET_CONF: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
+pub(crate) const CONTROLLER_MANAGER_CONF: &str = "/etc/kubernetes/controller-manager.conf";
+pub(crate) const SCHEDULER_CONF: &str = "/etc/kubernetes/scheduler.conf";
+pub(crate) const CA_CRT: &str = "/etc/kubernetes/pki/ca.crt";
+pub(crate) const MANIFESTS: &str = "/etc/kubernetes/manifests";
+pub(crate) const PKI: &str = "/etc/kubernetes/pki";
+pub(crate) const VAR_LIB_KUBELET: &str = "/var/lib/kubelet";
+pub(crate) const VAR_LIB_ETCD: &str = "/var/lib/etcd";
+pub(crate) const KUBELET_CLIENT_PEM: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
 
 /// Static Pod manifests, in the order kubeadm's preflight checks them.
-pub const MANIFEST_NAMES: &[&str] = &[
+pub(crate) const MANIFEST_NAMES: &[&str] = &[
     "kube-apiserver",
     "kube-controller-manager",
     "kube-scheduler",
@@ -28,7 +28,7 @@ pub const MANIFEST_NAMES: &[&str] = &[
 ];
 
 /// The kubeconfig files `kubeadm reset` deletes, in its order.
-pub const RESET_CONF_FILES: &[&str] = &[
+pub(crate) const RESET_CONF_FILES: &[&str] = &[
     ADMIN_CONF,
     SUPER_ADMIN_CONF,
     KUBELET_CONF,
@@ -37,13 +37,13 @@ pub const RESET_CONF_FILES: &[&str] = &[
     SCHEDULER_CONF,
 ];
 
-pub fn manifest_path(name: &str) -> String {
+pub(crate) fn manifest_path(name: &str) -> String {
     format!("{MANIFESTS}/{name}.yaml")
 }
 
 /// Certificates and keys every control plane shares (what `upload-certs` carries), by
 /// path relative to /etc/kubernetes/pki.
-pub fn new_shared_pki(ca: &CertKey) -> BTreeMap<String, String> {
+pub(crate) fn new_shared_pki(ca: &CertKey) -> BTreeMap<String, String> {
     let front = pki::new_named_ca("front-proxy-ca");
     let etcd = pki::new_named_ca("etcd-ca");
     let sa = pki::key_pair_pem();
@@ -60,21 +60,21 @@ pub fn new_shared_pki(ca: &CertKey) -> BTreeMap<String, String> {
 }
 
 /// What a control plane needs to write its files.
-pub struct ControlPlaneFiles<'a> {
-    pub node_name: &'a str,
-    pub advertise_address: &'a str,
+pub(crate) struct ControlPlaneFiles<'a> {
+    pub(crate) node_name: &'a str,
+    pub(crate) advertise_address: &'a str,
     /// `https://` + endpoint.
-    pub endpoint_url: &'a str,
-    pub shared_pki: &'a BTreeMap<String, String>,
-    pub service_cidr: &'a str,
-    pub pod_cidr: Option<&'a str>,
-    pub kubernetes_version: &'a str,
+    pub(crate) endpoint_url: &'a str,
+    pub(crate) shared_pki: &'a BTreeMap<String, String>,
+    pub(crate) service_cidr: &'a str,
+    pub(crate) pod_cidr: Option<&'a str>,
+    pub(crate) kubernetes_version: &'a str,
     /// `--initial-cluster` of the etcd manifest (existing members + this one).
-    pub etcd_initial_cluster: String,
+    pub(crate) etcd_initial_cluster: String,
     /// `new` on the first control plane, `existing` on joins.
-    pub etcd_state: &'a str,
+    pub(crate) etcd_state: &'a str,
     /// `kubeadm init` also writes super-admin.conf.
-    pub super_admin: bool,
+    pub(crate) super_admin: bool,
 }
 
 fn ca_of(shared: &BTreeMap<String, String>, prefix: &str) -> CertKey {
@@ -90,7 +90,7 @@ fn write_pair(host: &Host, base: &str, ck: &CertKey) -> io::Result<()> {
 }
 
 /// PKI, kubeconfigs, manifests and etcd data of a control plane.
-pub fn write_control_plane(host: &Host, f: &ControlPlaneFiles) -> io::Result<()> {
+pub(crate) fn write_control_plane(host: &Host, f: &ControlPlaneFiles) -> io::Result<()> {
     for (rel, content) in f.shared_pki {
         host.write(&format!("{PKI}/{rel}"), content)?;
     }
@@ -175,7 +175,7 @@ pub fn write_control_plane(host: &Host, f: &ControlPlaneFiles) -> io::Result<()>
 
 /// kubelet.conf (pointing at the rotating client certificate), ca.crt, and
 /// the kubelet's configuration, as the kubelet-start phase leaves them.
-pub fn write_kubelet(
+pub(crate) fn write_kubelet(
     host: &Host,
     ca_pem: &str,
     ca_key_pem: &str,

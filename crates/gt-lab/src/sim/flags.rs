@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy)]
-pub struct Flag {
-    pub long: &'static str,
-    pub short: Option<char>,
+pub(crate) struct Flag {
+    pub(crate) long: &'static str,
+    pub(crate) short: Option<char>,
     /// Takes a value (string flag) rather than being a boolean switch.
-    pub value: bool,
+    pub(crate) value: bool,
 }
 
-pub const fn string(long: &'static str) -> Flag {
+pub(crate) const fn string(long: &'static str) -> Flag {
     Flag {
         long,
         short: None,
@@ -20,7 +20,7 @@ pub const fn string(long: &'static str) -> Flag {
     }
 }
 
-pub const fn boolean(long: &'static str) -> Flag {
+pub(crate) const fn boolean(long: &'static str) -> Flag {
     Flag {
         long,
         short: None,
@@ -29,36 +29,36 @@ pub const fn boolean(long: &'static str) -> Flag {
 }
 
 impl Flag {
-    pub const fn short(mut self, c: char) -> Flag {
+    pub(crate) const fn short(mut self, c: char) -> Flag {
         self.short = Some(c);
         self
     }
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Parsed {
+pub(crate) struct Parsed {
     /// Every occurrence of each flag given, by long name, in order.
-    pub values: BTreeMap<&'static str, Vec<String>>,
-    pub positional: Vec<String>,
+    pub(crate) values: BTreeMap<&'static str, Vec<String>>,
+    pub(crate) positional: Vec<String>,
 }
 
 impl Parsed {
-    pub fn has(&self, long: &str) -> bool {
+    pub(crate) fn has(&self, long: &str) -> bool {
         self.values.contains_key(long)
     }
     /// The last value given (pflag semantics for scalar flags).
-    pub fn get(&self, long: &str) -> Option<&str> {
+    pub(crate) fn get(&self, long: &str) -> Option<&str> {
         self.values
             .get(long)
             .and_then(|v| v.last())
             .map(String::as_str)
     }
     /// A boolean switch: present and not `=false`.
-    pub fn on(&self, long: &str) -> bool {
+    pub(crate) fn on(&self, long: &str) -> bool {
         self.get(long).is_some_and(|v| v != "false")
     }
     /// Every value, comma-separated lists split (pflag's StringSlice).
-    pub fn list(&self, long: &str) -> Vec<String> {
+    pub(crate) fn list(&self, long: &str) -> Vec<String> {
         self.values
             .get(long)
             .into_iter()
@@ -70,14 +70,14 @@ impl Parsed {
             .collect()
     }
     /// Names of the flags that were given, sorted.
-    pub fn given(&self) -> Vec<&'static str> {
+    pub(crate) fn given(&self) -> Vec<&'static str> {
         self.values.keys().copied().collect()
     }
 }
 
 /// Parses `args` against `flags`; the error is pflag's message
 /// (`unknown flag: --foo`, `flag needs an argument: --token`).
-pub fn parse(args: &[String], flags: &[Flag]) -> Result<Parsed, String> {
+pub(crate) fn parse(args: &[String], flags: &[Flag]) -> Result<Parsed, String> {
     let mut out = Parsed::default();
     let mut i = 0;
     while i < args.len() {

@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 static STDIN_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// Bytes read from stdin so far by this process (for the command log).
-pub fn stdin_bytes() -> u64 {
+pub(crate) fn stdin_bytes() -> u64 {
     STDIN_BYTES.load(Ordering::Relaxed)
 }
 
 /// Reads all of stdin, counting it for the command log.
-pub fn read_stdin_to_end() -> String {
+pub(crate) fn read_stdin_to_end() -> String {
     let mut buf = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut buf);
     STDIN_BYTES.fetch_add(buf.len() as u64, Ordering::Relaxed);
@@ -22,7 +22,7 @@ pub fn read_stdin_to_end() -> String {
 }
 
 /// Reads one line of stdin (empty at end of input), counting it.
-pub fn read_stdin_line() -> String {
+pub(crate) fn read_stdin_line() -> String {
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
     STDIN_BYTES.fetch_add(line.len() as u64, Ordering::Relaxed);
@@ -31,17 +31,17 @@ pub fn read_stdin_line() -> String {
 
 #[derive(Debug, Clone)]
 pub struct Host {
-    pub lab_dir: PathBuf,
+    pub(crate) lab_dir: PathBuf,
     /// The lab host name (`fenn`), also its hostname.
-    pub name: String,
+    pub(crate) name: String,
     /// `DIR/hosts/NODE`, absolute.
-    pub root: PathBuf,
-    pub topology: LabTopology,
-    pub faults: Faults,
+    pub(crate) root: PathBuf,
+    pub(crate) topology: LabTopology,
+    pub(crate) faults: Faults,
 }
 
 impl Host {
-    pub fn from_env() -> Result<Host, String> {
+    pub(crate) fn from_env() -> Result<Host, String> {
         let root = std::env::var_os("GT_HOST_ROOT")
             .filter(|v| !v.is_empty())
             .ok_or("GT_HOST_ROOT is not set: run this inside a lab host (gt lab up)")?;
@@ -73,46 +73,42 @@ impl Host {
         })
     }
 
-    pub fn node(&self) -> &LabNode {
+    pub(crate) fn node(&self) -> &LabNode {
         self.topology.node(&self.name).expect("checked in Host::at")
     }
 
-    pub fn is_control_plane_role(&self) -> bool {
-        self.node().role == "control-plane"
-    }
-
     /// A host path (`/etc/kubernetes/admin.conf`) under this host's root.
-    pub fn path(&self, logical: &str) -> PathBuf {
+    pub(crate) fn path(&self, logical: &str) -> PathBuf {
         self.root.join(logical.trim_start_matches('/'))
     }
 
-    pub fn exists(&self, logical: &str) -> bool {
+    pub(crate) fn exists(&self, logical: &str) -> bool {
         self.path(logical).exists()
     }
 
     /// A directory that exists and has entries.
-    pub fn dir_not_empty(&self, logical: &str) -> bool {
+    pub(crate) fn dir_not_empty(&self, logical: &str) -> bool {
         std::fs::read_dir(self.path(logical))
             .map(|mut d| d.next().is_some())
             .unwrap_or(false)
     }
 
-    pub fn write(&self, logical: &str, contents: &str) -> std::io::Result<()> {
+    pub(crate) fn write(&self, logical: &str, contents: &str) -> std::io::Result<()> {
         let p = self.path(logical);
         std::fs::create_dir_all(p.parent().expect("has parent"))?;
         std::fs::write(p, contents)
     }
 
-    pub fn read(&self, logical: &str) -> Option<String> {
+    pub(crate) fn read(&self, logical: &str) -> Option<String> {
         std::fs::read_to_string(self.path(logical)).ok()
     }
 
-    pub fn remove_file(&self, logical: &str) {
+    pub(crate) fn remove_file(&self, logical: &str) {
         let _ = std::fs::remove_file(self.path(logical));
     }
 
     /// Deletes what is inside a directory, keeping the directory (as kubeadm reset does).
-    pub fn clear_dir(&self, logical: &str) {
+    pub(crate) fn clear_dir(&self, logical: &str) {
         if let Ok(entries) = std::fs::read_dir(self.path(logical)) {
             for e in entries.flatten() {
                 let p = e.path();
@@ -124,24 +120,10 @@ impl Host {
             }
         }
     }
-
-    /// Faults of another host of the lab.
-    pub fn faults_of(&self, node: &str) -> Faults {
-        if node == self.name {
-            self.faults.clone()
-        } else {
-            Faults::load(&self.lab_dir, node)
-        }
-    }
-
-    /// The root of another lab host.
-    pub fn root_of(&self, node: &str) -> PathBuf {
-        self.lab_dir.join("hosts").join(node)
-    }
 }
 
 /// The uname form of a Kubernetes architecture name.
-pub fn uname_machine(arch: &str) -> &str {
+pub(crate) fn uname_machine(arch: &str) -> &str {
     match arch {
         "arm64" => "aarch64",
         "amd64" => "x86_64",
@@ -151,7 +133,7 @@ pub fn uname_machine(arch: &str) -> &str {
 }
 
 /// The kernel release a goldentooth host of this architecture runs.
-pub fn kernel_release(arch: &str) -> &'static str {
+pub(crate) fn kernel_release(arch: &str) -> &'static str {
     match arch {
         "arm64" | "arm" => "6.6.51+rpt-rpi-v8",
         _ => "6.1.0-28-amd64",

@@ -56,7 +56,7 @@ fn with_global(specific: &[Flag]) -> Vec<Flag> {
     v
 }
 
-pub fn run(host: &Host, args: &[String]) -> u8 {
+pub(crate) fn run(host: &Host, args: &[String]) -> u8 {
     let Some(pos) = args.iter().position(|a| !a.starts_with('-')) else {
         if let Err(e) = flags::parse(args, GLOBAL) {
             return fail(&e, EXIT_ERROR);

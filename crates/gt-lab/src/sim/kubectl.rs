@@ -133,7 +133,7 @@ fn find_subcommand(args: &[String]) -> Option<usize> {
     None
 }
 
-pub fn run(host: &Host, args: &[String]) -> u8 {
+pub(crate) fn run(host: &Host, args: &[String]) -> u8 {
     let Some(pos) = find_subcommand(args) else {
         if let Err(e) = flags::parse(args, GLOBAL) {
             eprintln!("error: {e}\nSee 'kubectl --help' for usage.");

@@ -36,7 +36,7 @@ use super::host::Host;
 use std::time::Duration;
 
 /// Environment variable overriding `lab.json`'s speed.
-pub const SPEED_ENV: &str = "GT_LAB_SPEED";
+pub(crate) const SPEED_ENV: &str = "GT_LAB_SPEED";
 
 /// One simulated operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,7 @@ pub enum Op {
 }
 
 /// The default latency of each operation, in seconds at speed 1.
-pub const LATENCIES: &[(Op, f64)] = &[
+pub(crate) const LATENCIES: &[(Op, f64)] = &[
     (Op::Init, 60.0),
     (Op::ApiReady, 10.0),
     (Op::JoinControlPlane, 40.0),
@@ -92,7 +92,7 @@ impl Op {
 
 impl Host {
     /// The lab-wide speed factor: `GT_LAB_SPEED`, else `lab.json`'s speed.
-    pub fn speed(&self) -> f64 {
+    pub(crate) fn speed(&self) -> f64 {
         std::env::var(SPEED_ENV)
             .ok()
             .and_then(|s| s.trim().parse::<f64>().ok())
@@ -107,7 +107,7 @@ impl Host {
     }
 
     /// Sleeps the scaled latency of `op`. Never call with the state lock held.
-    pub fn pause(&self, op: Op) {
+    pub(crate) fn pause(&self, op: Op) {
         let s = self.latency(op);
         if s > 0.0 {
             std::thread::sleep(Duration::from_secs_f64(s));

@@ -20,12 +20,12 @@ pub struct LogEntry {
     pub ms: u64,
 }
 
-pub fn path(lab_dir: &Path, node: &str) -> PathBuf {
+pub(crate) fn path(lab_dir: &Path, node: &str) -> PathBuf {
     lab_dir.join("logs").join(format!("{node}.log"))
 }
 
 /// Appends one line with a single write, so concurrent tools never interleave.
-pub fn append(lab_dir: &Path, node: &str, entry: &LogEntry) -> std::io::Result<()> {
+pub(crate) fn append(lab_dir: &Path, node: &str, entry: &LogEntry) -> std::io::Result<()> {
     let p = path(lab_dir, node);
     std::fs::create_dir_all(p.parent().expect("has parent"))?;
     let mut line = serde_json::to_string(entry).expect("log entry serialises");

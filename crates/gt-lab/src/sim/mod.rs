@@ -19,19 +19,19 @@
 //! (kubeadm's `encryptionAlgorithm: ECDSA-P256`), real X.509 made with rcgen.
 
 pub mod api;
-pub mod client;
-pub mod clock;
-pub mod files;
-pub mod flags;
+pub(crate) mod client;
+pub(crate) mod clock;
+pub(crate) mod files;
+pub(crate) mod flags;
 pub mod host;
-pub mod kubeadm;
-pub mod kubectl;
+pub(crate) mod kubeadm;
+pub(crate) mod kubectl;
 pub mod latency;
 pub mod log;
-pub mod pki;
-pub mod state;
-pub mod system;
-pub mod table;
+pub(crate) mod pki;
+pub(crate) mod state;
+pub(crate) mod system;
+pub(crate) mod table;
 
 use std::process::ExitCode;
 

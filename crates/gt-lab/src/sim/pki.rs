@@ -11,9 +11,9 @@ use sha2::{Digest, Sha256};
 
 /// A certificate and its private key, PEM.
 #[derive(Debug, Clone)]
-pub struct CertKey {
-    pub cert_pem: String,
-    pub key_pem: String,
+pub(crate) struct CertKey {
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: String,
 }
 
 fn ca_params(cn: &str) -> CertificateParams {
@@ -39,12 +39,12 @@ fn time_now() -> time::OffsetDateTime {
 }
 
 /// A fresh cluster CA (`CN=kubernetes`, ten years, as kubeadm makes it).
-pub fn new_ca() -> CertKey {
+pub(crate) fn new_ca() -> CertKey {
     new_named_ca("kubernetes")
 }
 
 /// A fresh CA with this common name (`etcd-ca`, `front-proxy-ca`).
-pub fn new_named_ca(cn: &str) -> CertKey {
+pub(crate) fn new_named_ca(cn: &str) -> CertKey {
     let key = KeyPair::generate().expect("ECDSA key generation");
     let cert = ca_params(cn).self_signed(&key).expect("self-sign the CA");
     CertKey {
@@ -54,12 +54,12 @@ pub fn new_named_ca(cn: &str) -> CertKey {
 }
 
 /// A client certificate signed by the cluster CA (`CN=cn, O=org`, one year).
-pub fn client_cert(ca: &CertKey, cn: &str, org: Option<&str>) -> CertKey {
+pub(crate) fn client_cert(ca: &CertKey, cn: &str, org: Option<&str>) -> CertKey {
     leaf_cert(ca, "kubernetes", cn, org)
 }
 
 /// A leaf certificate signed by the CA whose common name is `ca_cn`.
-pub fn leaf_cert(ca: &CertKey, ca_cn: &str, cn: &str, org: Option<&str>) -> CertKey {
+pub(crate) fn leaf_cert(ca: &CertKey, ca_cn: &str, cn: &str, org: Option<&str>) -> CertKey {
     let ca_key = KeyPair::from_pem(&ca.key_pem).expect("CA key parses");
     let issuer = Issuer::new(ca_params(ca_cn), ca_key);
     let key = KeyPair::generate().expect("ECDSA key generation");
@@ -88,7 +88,7 @@ pub fn leaf_cert(ca: &CertKey, ca_cn: &str, cn: &str, org: Option<&str>) -> Cert
 }
 
 /// A bare key pair, PEM (the service-account signing key).
-pub fn key_pair_pem() -> String {
+pub(crate) fn key_pair_pem() -> String {
     KeyPair::generate()
         .expect("ECDSA key generation")
         .serialize_pem()
@@ -96,7 +96,7 @@ pub fn key_pair_pem() -> String {
 
 /// `sha256:<hex>` over the DER SubjectPublicKeyInfo of the first certificate in
 /// `pem` (kubeadm's pubkeypin); `None` when it is not a certificate.
-pub fn pin(pem: &str) -> Option<String> {
+pub(crate) fn pin(pem: &str) -> Option<String> {
     let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
     let cert = p.parse_x509().ok()?;
     let digest = Sha256::digest(cert.tbs_certificate.subject_pki.raw);
@@ -110,14 +110,14 @@ pub fn pin(pem: &str) -> Option<String> {
 }
 
 /// The subject common name of the first certificate in `pem`.
-pub fn common_name(pem: &str) -> Option<String> {
+pub(crate) fn common_name(pem: &str) -> Option<String> {
     let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
     let cert = p.parse_x509().ok()?;
     let cn = cert.subject().iter_common_name().next()?.as_str().ok()?;
     Some(cn.to_string())
 }
 
-pub fn b64(s: &str) -> String {
+pub(crate) fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
@@ -129,7 +129,7 @@ fn unb64(s: &str) -> Option<String> {
 }
 
 /// How a kubeconfig's user authenticates.
-pub enum Credentials<'a> {
+pub(crate) enum Credentials<'a> {
     /// Embedded client certificate (`admin.conf`, `controller-manager.conf`, ...).
     Embedded(&'a CertKey),
     /// Files on disk (`kubelet.conf` after TLS bootstrap points at the rotating pair).
@@ -137,7 +137,7 @@ pub enum Credentials<'a> {
 }
 
 /// A kubeconfig as kubeadm writes it (`clusters`/`contexts`/`users`, cluster `kubernetes`).
-pub fn kubeconfig(ca_pem: &str, server: &str, user: &str, creds: Credentials) -> String {
+pub(crate) fn kubeconfig(ca_pem: &str, server: &str, user: &str, creds: Credentials) -> String {
     let user_block = match creds {
         Credentials::Embedded(ck) => format!(
             "    client-certificate-data: {}\n    client-key-data: {}\n",
@@ -165,17 +165,17 @@ pub fn kubeconfig(ca_pem: &str, server: &str, user: &str, creds: Credentials) ->
 
 /// What kubectl needs from a kubeconfig.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KubeconfigInfo {
+pub(crate) struct KubeconfigInfo {
     /// `https://127.4.0.10:6443`.
-    pub server: String,
-    pub ca_pem: Option<String>,
+    pub(crate) server: String,
+    pub(crate) ca_pem: Option<String>,
     /// The user's name (`kubernetes-admin`, `system:node:fenn`).
-    pub user: String,
+    pub(crate) user: String,
 }
 
 /// Reads the fields kubectl needs from a kubeconfig written in kubeadm's layout.
 /// `None` when there is no `server:`.
-pub fn read_kubeconfig(text: &str) -> Option<KubeconfigInfo> {
+pub(crate) fn read_kubeconfig(text: &str) -> Option<KubeconfigInfo> {
     let field = |name: &str| {
         text.lines().find_map(|l| {
             l.trim()

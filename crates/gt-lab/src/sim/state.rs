@@ -12,72 +12,72 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub const STATE_FILE: &str = "state.json";
-pub const LOCK_FILE: &str = "state.lock";
+pub(crate) const STATE_FILE: &str = "state.json";
+pub(crate) const LOCK_FILE: &str = "state.lock";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct State {
+pub(crate) struct State {
     /// `None` until `kubeadm init` succeeds.
     #[serde(default)]
-    pub cluster: Option<Cluster>,
+    pub(crate) cluster: Option<Cluster>,
     /// Node objects by name.
     #[serde(default)]
-    pub nodes: BTreeMap<String, NodeObj>,
+    pub(crate) nodes: BTreeMap<String, NodeObj>,
     #[serde(default)]
-    pub tokens: Vec<Token>,
+    pub(crate) tokens: Vec<Token>,
     /// The `kubeadm-certs` Secret.
     #[serde(default)]
-    pub uploaded_certs: Option<UploadedCerts>,
+    pub(crate) uploaded_certs: Option<UploadedCerts>,
     #[serde(default)]
-    pub etcd_members: Vec<EtcdMember>,
+    pub(crate) etcd_members: Vec<EtcdMember>,
     /// Per lab host: its init system and its API server.
     #[serde(default)]
-    pub hosts: BTreeMap<String, HostState>,
+    pub(crate) hosts: BTreeMap<String, HostState>,
     #[serde(default)]
-    pub cni: Option<Cni>,
+    pub(crate) cni: Option<Cni>,
     /// Bumped on every write, as the API server's resourceVersion.
     #[serde(default)]
-    pub resource_version: u64,
+    pub(crate) resource_version: u64,
     /// Next /24 of the pod CIDR to hand to a new node.
     #[serde(default)]
-    pub next_pod_cidr: u32,
+    pub(crate) next_pod_cidr: u32,
     /// Pods that drain evicts (CoreDNS's two replicas, once a CNI runs).
     #[serde(default)]
-    pub pods: Vec<Pod>,
+    pub(crate) pods: Vec<Pod>,
     /// The certificates every control plane shares (the `kubeadm-certs` Secret's
     /// contents), by path under /etc/kubernetes/pki.
     #[serde(default)]
-    pub shared_pki: BTreeMap<String, String>,
+    pub(crate) shared_pki: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cluster {
+pub(crate) struct Cluster {
     /// `controlPlaneEndpoint` (`127.4.0.10:6443`), or the first control plane's address.
-    pub endpoint: String,
+    pub(crate) endpoint: String,
     /// `kubeadm init` was given `--control-plane-endpoint` (needed to join more control planes).
     #[serde(default)]
-    pub stable_endpoint: bool,
-    pub ca_cert_pem: String,
-    pub ca_key_pem: String,
+    pub(crate) stable_endpoint: bool,
+    pub(crate) ca_cert_pem: String,
+    pub(crate) ca_key_pem: String,
     /// `v1.32.4`.
-    pub kubernetes_version: String,
+    pub(crate) kubernetes_version: String,
     #[serde(default)]
-    pub pod_cidr: Option<String>,
-    pub service_cidr: String,
-    pub initialized_at: f64,
+    pub(crate) pod_cidr: Option<String>,
+    pub(crate) service_cidr: String,
+    pub(crate) initialized_at: f64,
     /// Random per init, so that node uids and pod names differ between clusters.
-    pub uid: String,
+    pub(crate) uid: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HostState {
+pub(crate) struct HostState {
     #[serde(default)]
-    pub kubelet_running: bool,
+    pub(crate) kubelet_running: bool,
     #[serde(default = "yes")]
-    pub kubelet_enabled: bool,
+    pub(crate) kubelet_enabled: bool,
     /// When this host's API server (a control plane) passes readyz; `None` = no API server.
     #[serde(default)]
-    pub api_ready_at: Option<f64>,
+    pub(crate) api_ready_at: Option<f64>,
 }
 
 fn yes() -> bool {
@@ -95,77 +95,77 @@ impl Default for HostState {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Token {
+pub(crate) struct Token {
     /// The 6-character public part.
-    pub id: String,
-    pub secret: String,
+    pub(crate) id: String,
+    pub(crate) secret: String,
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Unix seconds; `None` never expires.
     #[serde(default)]
-    pub expires: Option<f64>,
+    pub(crate) expires: Option<f64>,
     #[serde(default)]
-    pub usages: Vec<String>,
+    pub(crate) usages: Vec<String>,
     #[serde(default)]
-    pub groups: Vec<String>,
+    pub(crate) groups: Vec<String>,
 }
 
 impl Token {
-    pub fn full(&self) -> String {
+    pub(crate) fn full(&self) -> String {
         format!("{}.{}", self.id, self.secret)
     }
-    pub fn expired(&self, now: f64) -> bool {
+    pub(crate) fn expired(&self, now: f64) -> bool {
         self.expires.is_some_and(|e| e <= now)
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UploadedCerts {
+pub(crate) struct UploadedCerts {
     /// 64 lowercase hex: the AES key the Secret is encrypted with.
-    pub key: String,
-    pub expires: f64,
+    pub(crate) key: String,
+    pub(crate) expires: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EtcdMember {
+pub(crate) struct EtcdMember {
     /// 16 hex digits, as `etcdctl member list` shows.
-    pub id: String,
-    pub name: String,
+    pub(crate) id: String,
+    pub(crate) name: String,
     /// The lab host running it.
-    pub host: String,
-    pub peer_url: String,
-    pub client_url: String,
+    pub(crate) host: String,
+    pub(crate) peer_url: String,
+    pub(crate) client_url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pod {
-    pub namespace: String,
-    pub name: String,
+pub(crate) struct Pod {
+    pub(crate) namespace: String,
+    pub(crate) name: String,
     /// The node it runs on; empty while Pending.
     #[serde(default)]
-    pub node: String,
+    pub(crate) node: String,
 }
 
 /// CoreDNS's ReplicaSet hash in a kubeadm 1.32 cluster.
 const COREDNS_RS: &str = "coredns-668d6bf9bc";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cni {
-    pub manifest: String,
-    pub applied_at: f64,
+pub(crate) struct Cni {
+    pub(crate) manifest: String,
+    pub(crate) applied_at: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Taint {
-    pub key: String,
+pub(crate) struct Taint {
+    pub(crate) key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    pub effect: String,
+    pub(crate) value: Option<String>,
+    pub(crate) effect: String,
 }
 
 impl Taint {
     /// `key=value:Effect` or `key:Effect`.
-    pub fn spec(&self) -> String {
+    pub(crate) fn spec(&self) -> String {
         match &self.value {
             Some(v) => format!("{}={}:{}", self.key, v, self.effect),
             None => format!("{}:{}", self.key, self.effect),
@@ -174,54 +174,54 @@ impl Taint {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NodeObj {
-    pub name: String,
-    pub uid: String,
-    pub created: f64,
-    pub resource_version: u64,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub taints: Vec<Taint>,
+pub(crate) struct NodeObj {
+    pub(crate) name: String,
+    pub(crate) uid: String,
+    pub(crate) created: f64,
+    pub(crate) resource_version: u64,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
+    pub(crate) taints: Vec<Taint>,
     #[serde(default)]
-    pub unschedulable: bool,
+    pub(crate) unschedulable: bool,
     /// The lab host whose kubelet posts this node's status.
-    pub host: String,
-    pub arch: String,
-    pub internal_ip: String,
-    pub kubelet_version: String,
+    pub(crate) host: String,
+    pub(crate) arch: String,
+    pub(crate) internal_ip: String,
+    pub(crate) kubelet_version: String,
     #[serde(default)]
-    pub pod_cidr: Option<String>,
+    pub(crate) pod_cidr: Option<String>,
     /// When the CNI has this node's network up; `None` until a CNI is applied.
     #[serde(default)]
-    pub network_ready_at: Option<f64>,
+    pub(crate) network_ready_at: Option<f64>,
 }
 
 /// The Ready condition as the node lifecycle controller would report it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     /// `True`, `False` or `Unknown`.
-    pub status: &'static str,
-    pub reason: &'static str,
-    pub message: &'static str,
+    pub(crate) status: &'static str,
+    pub(crate) reason: &'static str,
+    pub(crate) message: &'static str,
 }
 
-pub const NOT_READY_MESSAGE: &str = "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized";
-pub const UNKNOWN_MESSAGE: &str = "Kubelet stopped posting node status.";
+pub(crate) const NOT_READY_MESSAGE: &str = "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized";
+pub(crate) const UNKNOWN_MESSAGE: &str = "Kubelet stopped posting node status.";
 
 impl State {
-    pub fn host(&self, name: &str) -> HostState {
+    pub(crate) fn host(&self, name: &str) -> HostState {
         self.hosts.get(name).cloned().unwrap_or_default()
     }
 
-    pub fn host_mut(&mut self, name: &str) -> &mut HostState {
+    pub(crate) fn host_mut(&mut self, name: &str) -> &mut HostState {
         self.hosts.entry(name.to_string()).or_default()
     }
 
-    pub fn kubelet_running(&self, host: &str) -> bool {
+    pub(crate) fn kubelet_running(&self, host: &str) -> bool {
         self.host(host).kubelet_running
     }
 
-    pub fn readiness(&self, node: &NodeObj, now: f64) -> Readiness {
+    pub(crate) fn readiness(&self, node: &NodeObj, now: f64) -> Readiness {
         if !self.kubelet_running(&node.host) {
             return Readiness {
                 status: "Unknown",
@@ -244,7 +244,7 @@ impl State {
     }
 
     /// Drops what the token cleaner and the Secret's owner reference would have deleted.
-    pub fn purge_expired(&mut self, now: f64) {
+    pub(crate) fn purge_expired(&mut self, now: f64) {
         self.tokens.retain(|t| !t.expired(now));
         if self
             .uploaded_certs
@@ -255,13 +255,13 @@ impl State {
         }
     }
 
-    pub fn token(&self, id: &str) -> Option<&Token> {
+    pub(crate) fn token(&self, id: &str) -> Option<&Token> {
         self.tokens.iter().find(|t| t.id == id)
     }
 
     /// A node for a new pod (the scheduler): schedulable, not `avoid`, fewest pods
     /// first, then oldest. CoreDNS tolerates the control-plane taint.
-    pub fn schedule(&self, avoid: &str) -> String {
+    pub(crate) fn schedule(&self, avoid: &str) -> String {
         self.nodes
             .values()
             .filter(|n| !n.unschedulable && n.name != avoid)
@@ -277,7 +277,7 @@ impl State {
     }
 
     /// Starts CoreDNS's two replicas (they wait for a pod network).
-    pub fn start_coredns(&mut self) {
+    pub(crate) fn start_coredns(&mut self) {
         for _ in 0..2 {
             let node = self.schedule("");
             self.pods.push(Pod {
@@ -290,7 +290,7 @@ impl State {
 
     /// Evicts the pods on `node`; their ReplicaSet replaces each one elsewhere.
     /// Returns the evicted pods.
-    pub fn evict_from(&mut self, node: &str) -> Vec<Pod> {
+    pub(crate) fn evict_from(&mut self, node: &str) -> Vec<Pod> {
         let evicted: Vec<Pod> = self
             .pods
             .iter()
@@ -316,7 +316,7 @@ impl State {
     }
 
     /// Next free /24 of the pod CIDR (kube-controller-manager's `--allocate-node-cidrs`).
-    pub fn allocate_pod_cidr(&mut self) -> Option<String> {
+    pub(crate) fn allocate_pod_cidr(&mut self) -> Option<String> {
         let cidr: ipnet::Ipv4Net = self.cluster.as_ref()?.pod_cidr.as_ref()?.parse().ok()?;
         if cidr.prefix_len() > 24 {
             return None;
@@ -332,7 +332,7 @@ impl State {
     }
 }
 
-pub fn state_path(lab_dir: &Path) -> PathBuf {
+pub(crate) fn state_path(lab_dir: &Path) -> PathBuf {
     lab_dir.join(STATE_FILE)
 }
 
@@ -365,14 +365,14 @@ fn load_unlocked(lab_dir: &Path) -> io::Result<State> {
 }
 
 /// Reads the state under the lock (a consistent snapshot).
-pub fn read(lab_dir: &Path) -> io::Result<State> {
+pub(crate) fn read(lab_dir: &Path) -> io::Result<State> {
     let _guard = lock(lab_dir)?;
     load_unlocked(lab_dir)
 }
 
 /// Read-modify-write under the lock. The state is written back only when `f`
 /// changed it.
-pub fn update<R>(lab_dir: &Path, f: impl FnOnce(&mut State) -> R) -> io::Result<R> {
+pub(crate) fn update<R>(lab_dir: &Path, f: impl FnOnce(&mut State) -> R) -> io::Result<R> {
     let _guard = lock(lab_dir)?;
     let mut state = load_unlocked(lab_dir)?;
     let before = state.clone();
@@ -388,7 +388,7 @@ pub fn update<R>(lab_dir: &Path, f: impl FnOnce(&mut State) -> R) -> io::Result<
 }
 
 /// Random lowercase alphanumerics, as bootstrap token parts are made.
-pub fn random_token_part(len: usize) -> String {
+pub(crate) fn random_token_part(len: usize) -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
@@ -398,7 +398,7 @@ pub fn random_token_part(len: usize) -> String {
 }
 
 /// Five characters of the alphabet Kubernetes uses for generated names.
-pub fn random_pod_suffix() -> String {
+pub(crate) fn random_pod_suffix() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
@@ -408,7 +408,7 @@ pub fn random_pod_suffix() -> String {
 }
 
 /// Random lowercase hex of `bytes` bytes.
-pub fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     use rand::RngCore;
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);
@@ -416,7 +416,7 @@ pub fn random_hex(bytes: usize) -> String {
 }
 
 /// A random RFC 4122 version-4 UUID.
-pub fn random_uuid() -> String {
+pub(crate) fn random_uuid() -> String {
     let h = random_hex(16);
     format!(
         "{}-{}-4{}-a{}-{}",

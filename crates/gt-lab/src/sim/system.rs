@@ -22,7 +22,7 @@ fn unit_name(u: &str) -> &str {
 
 const KNOWN_UNITS: &[&str] = &["kubelet", "containerd", "ssh", "haproxy"];
 
-pub fn systemctl(host: &Host, args: &[String]) -> u8 {
+pub(crate) fn systemctl(host: &Host, args: &[String]) -> u8 {
     let mut verb = None;
     let mut units = Vec::new();
     let mut now_flag = false;
@@ -250,7 +250,7 @@ fn node_name_from_kubelet_conf(host: &Host) -> Option<String> {
     cn.strip_prefix("system:node:").map(str::to_string)
 }
 
-pub fn kubelet(host: &Host, args: &[String]) -> u8 {
+pub(crate) fn kubelet(host: &Host, args: &[String]) -> u8 {
     host.pause(Op::Instant);
     match args.first().map(String::as_str) {
         Some("--version") | Some("--version=true") => {
@@ -281,7 +281,7 @@ const KUBELET_DAEMON_FLAGS: &[&str] = &[
     "--v",
 ];
 
-pub fn uname(host: &Host, args: &[String]) -> u8 {
+pub(crate) fn uname(host: &Host, args: &[String]) -> u8 {
     let lab = host.node();
     let machine = host::uname_machine(&lab.arch);
     let release = host::kernel_release(&lab.arch);

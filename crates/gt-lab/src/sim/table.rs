@@ -3,7 +3,7 @@
 //! and at least `minwidth`.
 
 /// Formats `rows` (each a list of cells) like a Go tabwriter flushed once.
-pub fn tabwrite(rows: &[Vec<String>], minwidth: usize, padding: usize) -> String {
+pub(crate) fn tabwrite(rows: &[Vec<String>], minwidth: usize, padding: usize) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![minwidth; cols.saturating_sub(1)];
     for row in rows {
