@@ -1,0 +1,480 @@
+//! `kubeadm init`: a new cluster on this host.
+
+use super::cluster::{
+    etcd_member_for, initial_cluster, join_command, register_node, resolve_version,
+};
+use super::config::{
+    check_config_mix, config_node_labels, config_taints, doc, read_config, str_at, strings_at,
+};
+use super::preflight::{ignore_set, init_node_checks, preflight_failure, run_checks};
+use super::token::{
+    new_token, parse_token, CERTS_PROXY_DESCRIPTION, DEFAULT_TOKEN_GROUPS, DEFAULT_TOKEN_USAGES,
+};
+use super::{
+    fail, parse_flags, CERTS_TTL, CP_LABEL, DEFAULT_CRI_SOCKET, DEFAULT_SERVICE_CIDR,
+    DEFAULT_TOKEN_TTL, EXCLUDE_LB_LABEL, EXIT_ERROR, EXIT_VALIDATION,
+};
+use crate::sim::clock;
+use crate::sim::files::{self, ControlPlaneFiles};
+use crate::sim::flags::{boolean, string, Flag};
+use crate::sim::host::Host;
+use crate::sim::latency::Op;
+use crate::sim::pki;
+use crate::sim::state::{self, State, Taint, UploadedCerts};
+use serde_json::Value;
+
+const INIT_FLAGS: &[Flag] = &[
+    string("config"),
+    string("control-plane-endpoint"),
+    string("kubernetes-version"),
+    string("service-cidr"),
+    string("pod-network-cidr"),
+    boolean("upload-certs"),
+    string("certificate-key"),
+    boolean("skip-certificate-key-print"),
+    string("node-name"),
+    string("cri-socket"),
+    string("apiserver-advertise-address"),
+    string("apiserver-bind-port"),
+    string("apiserver-cert-extra-sans"),
+    string("ignore-preflight-errors"),
+    boolean("skip-token-print"),
+    string("token"),
+    string("token-ttl"),
+    string("service-dns-domain"),
+    string("image-repository"),
+    string("cert-dir"),
+    string("feature-gates"),
+    string("patches"),
+    string("skip-phases"),
+    boolean("dry-run"),
+];
+pub(super) fn init(host: &Host, args: &[String]) -> u8 {
+    let p = match parse_flags(args, INIT_FLAGS, "kubeadm init") {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if let Err(e) = check_config_mix(&p) {
+        return fail(&e, EXIT_VALIDATION);
+    }
+    let docs = match p.get("config").map(read_config).transpose() {
+        Ok(d) => d.unwrap_or_default(),
+        Err(e) => return fail(&e, EXIT_ERROR),
+    };
+    let init_cfg = doc(&docs, "InitConfiguration");
+    let cluster_cfg = doc(&docs, "ClusterConfiguration");
+    if p.has("config") && init_cfg.is_none() && cluster_cfg.is_none() {
+        return fail(
+            "no InitConfiguration or ClusterConfiguration kind was found in the YAML file",
+            EXIT_VALIDATION,
+        );
+    }
+    let node_reg = init_cfg.and_then(|c| c.get("nodeRegistration"));
+    let ignore = match ignore_set(
+        &p.list("ignore-preflight-errors"),
+        &strings_at(node_reg, &["ignorePreflightErrors"]),
+    ) {
+        Ok(s) => s,
+        Err(e) => return fail(&e, EXIT_VALIDATION),
+    };
+    let lab = host.node().clone();
+    let version = match resolve_version(
+        p.get("kubernetes-version")
+            .or(str_at(cluster_cfg, &["kubernetesVersion"])),
+        &lab.kubernetes_version,
+    ) {
+        Ok(v) => v,
+        Err(e) => return fail(&e, EXIT_VALIDATION),
+    };
+    let node_name = p
+        .get("node-name")
+        .or(str_at(node_reg, &["name"]))
+        .unwrap_or(&host.name)
+        .to_string();
+    let advertise = p
+        .get("apiserver-advertise-address")
+        .or(str_at(init_cfg, &["localAPIEndpoint", "advertiseAddress"]))
+        .unwrap_or(&lab.address)
+        .to_string();
+    let cp_endpoint = p
+        .get("control-plane-endpoint")
+        .or(str_at(cluster_cfg, &["controlPlaneEndpoint"]))
+        .map(str::to_string);
+    let endpoint = cp_endpoint
+        .clone()
+        .unwrap_or_else(|| format!("{advertise}:6443"));
+    let endpoint = if endpoint.contains(':') {
+        endpoint
+    } else {
+        format!("{endpoint}:6443")
+    };
+    let pod_cidr = p
+        .get("pod-network-cidr")
+        .or(str_at(cluster_cfg, &["networking", "podSubnet"]))
+        .map(str::to_string);
+    let service_cidr = p
+        .get("service-cidr")
+        .or(str_at(cluster_cfg, &["networking", "serviceSubnet"]))
+        .unwrap_or(DEFAULT_SERVICE_CIDR)
+        .to_string();
+    for (what, cidr) in [
+        ("networking.podSubnet", pod_cidr.as_deref()),
+        ("networking.serviceSubnet", Some(service_cidr.as_str())),
+    ] {
+        if let Some(c) = cidr {
+            if c.parse::<ipnet::IpNet>().is_err() {
+                return fail(
+                    &format!("{what}: Invalid value: \"{c}\": couldn't parse subnet"),
+                    EXIT_VALIDATION,
+                );
+            }
+        }
+    }
+    let cri_socket = p
+        .get("cri-socket")
+        .or(str_at(node_reg, &["criSocket"]))
+        .unwrap_or(DEFAULT_CRI_SOCKET)
+        .to_string();
+    let upload_certs = p.on("upload-certs");
+    let certificate_key = p
+        .get("certificate-key")
+        .or(str_at(init_cfg, &["certificateKey"]))
+        .map(str::to_string)
+        .unwrap_or_else(|| state::random_hex(32));
+    let given_token = p.get("token").map(str::to_string).or_else(|| {
+        init_cfg
+            .and_then(|c| c.get("bootstrapTokens"))
+            .and_then(|b| b.get(0))
+            .and_then(|t| t.get("token"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let token_parts = match &given_token {
+        Some(t) => match parse_token(t) {
+            Some(parts) => Some(parts),
+            None => {
+                return fail(
+                    &format!("bootstrapTokens[0].token: Invalid value: \"{t}\": the bootstrap token is invalid"),
+                    EXIT_VALIDATION,
+                )
+            }
+        },
+        None => None,
+    };
+    let config_token = init_cfg
+        .and_then(|c| c.get("bootstrapTokens"))
+        .and_then(|b| b.get(0));
+    let token_description = str_at(config_token, &["description"])
+        .unwrap_or("The default bootstrap token generated by 'kubeadm init'.")
+        .to_string();
+    let token_ttl = match p.get("token-ttl").or(str_at(config_token, &["ttl"])) {
+        Some(d) => match clock::parse_go_duration(d) {
+            Some(s) => s,
+            None => {
+                return fail(
+                    &format!("invalid argument \"{d}\" for \"--token-ttl\" flag: time: invalid duration \"{d}\""),
+                    EXIT_ERROR,
+                )
+            }
+        },
+        None => DEFAULT_TOKEN_TTL,
+    };
+    let skip_token_print = p.on("skip-token-print");
+    let skip_key_print = p.on("skip-certificate-key-print");
+    let taints = config_taints(node_reg);
+    let node_labels = config_node_labels(node_reg);
+
+    println!("[init] Using Kubernetes version: {version}");
+    println!("[preflight] Running pre-flight checks");
+    let st = match state::read(&host.lab_dir) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string(), EXIT_ERROR),
+    };
+    if let Err(e) = run_checks(init_node_checks(host, &st, false), &ignore) {
+        return preflight_failure(host, &e);
+    }
+    println!("[preflight] Pulling images required for setting up a Kubernetes cluster");
+    println!("[preflight] This might take a minute or two, depending on the speed of your internet connection");
+    println!("[preflight] You can also perform this action beforehand using 'kubeadm config images pull'");
+
+    let ca = pki::new_ca();
+    let shared_pki = files::new_shared_pki(&ca);
+    let pin = pki::pin(&ca.cert_pem).expect("a fresh CA parses");
+    let endpoint_url = format!("https://{endpoint}");
+    let endpoint_host = endpoint
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(&endpoint)
+        .to_string();
+    let service_ip = first_service_ip(&service_cidr);
+    println!("[certs] Using certificateDir folder \"/etc/kubernetes/pki\"");
+    println!("[certs] Generating \"ca\" certificate and key");
+    println!("[certs] Generating \"apiserver\" certificate and key");
+    let mut ips = vec![service_ip, advertise.clone()];
+    if endpoint_host != advertise && endpoint_host.parse::<std::net::IpAddr>().is_ok() {
+        ips.push(endpoint_host.clone());
+    }
+    println!(
+        "[certs] apiserver serving cert is signed for DNS names [{node_name} kubernetes kubernetes.default kubernetes.default.svc kubernetes.default.svc.cluster.local] and IPs [{}]",
+        ips.join(" ")
+    );
+    for c in [
+        "apiserver-kubelet-client",
+        "front-proxy-ca",
+        "front-proxy-client",
+        "etcd/ca",
+        "etcd/server",
+    ] {
+        println!("[certs] Generating \"{c}\" certificate and key");
+    }
+    println!("[certs] etcd/server serving cert is signed for DNS names [{node_name} localhost] and IPs [{advertise} 127.0.0.1 ::1]");
+    println!("[certs] Generating \"etcd/peer\" certificate and key");
+    println!("[certs] etcd/peer serving cert is signed for DNS names [{node_name} localhost] and IPs [{advertise} 127.0.0.1 ::1]");
+    for c in ["etcd/healthcheck-client", "apiserver-etcd-client"] {
+        println!("[certs] Generating \"{c}\" certificate and key");
+    }
+    println!("[certs] Generating \"sa\" key and public key");
+    println!("[kubeconfig] Using kubeconfig folder \"/etc/kubernetes\"");
+    for c in [
+        "admin.conf",
+        "super-admin.conf",
+        "kubelet.conf",
+        "controller-manager.conf",
+        "scheduler.conf",
+    ] {
+        println!("[kubeconfig] Writing \"{c}\" kubeconfig file");
+    }
+    println!("[etcd] Creating static Pod manifest for local etcd in \"/etc/kubernetes/manifests\"");
+    println!("[control-plane] Using manifest folder \"/etc/kubernetes/manifests\"");
+    for c in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
+        println!("[control-plane] Creating static Pod manifest for \"{c}\"");
+    }
+    println!("[kubelet-start] Writing kubelet environment file with flags to file \"/var/lib/kubelet/kubeadm-flags.env\"");
+    println!(
+        "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\""
+    );
+    println!("[kubelet-start] Starting the kubelet");
+    println!("[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory \"/etc/kubernetes/manifests\"");
+    println!("[kubelet-check] Waiting for a healthy kubelet at http://127.0.0.1:10248/healthz. This can take up to 4m0s");
+
+    let started = std::time::Instant::now();
+    host.pause(Op::Init);
+
+    let member = etcd_member_for(host, &node_name, &advertise);
+    let cp_files = ControlPlaneFiles {
+        node_name: &node_name,
+        advertise_address: &advertise,
+        endpoint_url: &endpoint_url,
+        shared_pki: &shared_pki,
+        service_cidr: &service_cidr,
+        pod_cidr: pod_cidr.as_deref(),
+        kubernetes_version: &version,
+        etcd_initial_cluster: initial_cluster(std::slice::from_ref(&member)),
+        etcd_state: "new",
+        super_admin: true,
+    };
+    let write = files::write_control_plane(host, &cp_files).and_then(|_| {
+        files::write_kubelet(
+            host,
+            &ca.cert_pem,
+            &ca.key_pem,
+            &endpoint_url,
+            &node_name,
+            &cri_socket,
+        )
+    });
+    if let Err(e) = write {
+        return fail(&format!("error execution phase certs: {e}"), EXIT_ERROR);
+    }
+    let now = clock::now();
+    let api_delay = host.latency(Op::ApiReady);
+    let (init_token, _) = match state::update(&host.lab_dir, |s| {
+        // The endpoint now serves this new cluster: whatever the state held before
+        // belongs to another (the other hosts keep their old files and CA).
+        let old_hosts: Vec<String> = s.hosts.keys().cloned().collect();
+        *s = State {
+            resource_version: s.resource_version,
+            ..State::default()
+        };
+        for h in old_hosts {
+            let running = st.kubelet_running(&h);
+            let hs = s.host_mut(&h);
+            hs.kubelet_running = running;
+        }
+        s.cluster = Some(state::Cluster {
+            endpoint: endpoint.clone(),
+            stable_endpoint: cp_endpoint.is_some(),
+            ca_cert_pem: ca.cert_pem.clone(),
+            ca_key_pem: ca.key_pem.clone(),
+            kubernetes_version: version.clone(),
+            pod_cidr: pod_cidr.clone(),
+            service_cidr: service_cidr.clone(),
+            initialized_at: now,
+            uid: state::random_uuid(),
+        });
+        s.shared_pki = shared_pki.clone();
+        s.etcd_members = vec![member.clone()];
+        let hs = s.host_mut(&host.name);
+        hs.kubelet_running = true;
+        hs.api_ready_at = Some(now + api_delay);
+        register_node(
+            s,
+            host,
+            &node_name,
+            true,
+            taints.clone(),
+            &node_labels,
+            &cri_socket,
+            now,
+        );
+        let mut t = new_token(
+            Some(token_description.clone()),
+            token_ttl,
+            now,
+            DEFAULT_TOKEN_USAGES,
+            DEFAULT_TOKEN_GROUPS,
+        );
+        if let Some((id, secret)) = &token_parts {
+            t.id = id.clone();
+            t.secret = secret.clone();
+        }
+        s.tokens.push(t.clone());
+        if upload_certs {
+            s.uploaded_certs = Some(UploadedCerts {
+                key: certificate_key.clone(),
+                expires: now + CERTS_TTL,
+            });
+            s.tokens.push(new_token(
+                Some(CERTS_PROXY_DESCRIPTION.into()),
+                CERTS_TTL,
+                now,
+                &[],
+                &[],
+            ));
+        }
+        (t, ())
+    }) {
+        Ok(r) => r,
+        Err(e) => return fail(&e.to_string(), EXIT_ERROR),
+    };
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "[kubelet-check] The kubelet is healthy after {:.9}s",
+        took * 0.1
+    );
+    println!("[api-check] Waiting for a healthy API server. This can take up to 4m0s");
+    println!(
+        "[api-check] The API server is healthy after {:.9}s",
+        took * 0.9
+    );
+    println!("[upload-config] Storing the configuration used in ConfigMap \"kubeadm-config\" in the \"kube-system\" Namespace");
+    println!("[kubelet] Creating a ConfigMap \"kubelet-config\" in namespace kube-system with the configuration for the kubelets in the cluster");
+    if upload_certs {
+        println!("[upload-certs] Storing the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace");
+        if !skip_key_print {
+            println!("[upload-certs] Using certificate key:\n{certificate_key}");
+        }
+    } else {
+        println!("[upload-certs] Skipping phase. Please see --upload-certs");
+    }
+    println!("[mark-control-plane] Marking the node {node_name} as control-plane by adding the labels: [{CP_LABEL} {EXCLUDE_LB_LABEL}]");
+    let shown_taints = taints.clone().unwrap_or_else(|| {
+        vec![Taint {
+            key: CP_LABEL.into(),
+            value: None,
+            effect: "NoSchedule".into(),
+        }]
+    });
+    println!(
+        "[mark-control-plane] Marking the node {node_name} as control-plane by adding the taints [{}]",
+        shown_taints.iter().map(Taint::spec).collect::<Vec<_>>().join(" ")
+    );
+    if !skip_token_print {
+        println!("[bootstrap-token] Using token: {}", init_token.full());
+    }
+    println!("[bootstrap-token] Configuring bootstrap tokens, cluster-info ConfigMap, RBAC Roles");
+    println!("[bootstrap-token] Configured RBAC rules to allow Node Bootstrap tokens to get nodes");
+    println!("[bootstrap-token] Configured RBAC rules to allow Node Bootstrap tokens to post CSRs in order for nodes to get long term certificate credentials");
+    println!("[bootstrap-token] Configured RBAC rules to allow the csrapprover controller automatically approve CSRs from a Node Bootstrap Token");
+    println!("[bootstrap-token] Configured RBAC rules to allow certificate rotation for all node client certificates in the cluster");
+    println!("[bootstrap-token] Creating the \"cluster-info\" ConfigMap in the \"kube-public\" namespace");
+    println!("[kubelet-finalize] Updating \"/etc/kubernetes/kubelet.conf\" to point to a rotatable kubelet client certificate and key");
+    println!("[addons] Applied essential addon: CoreDNS");
+    println!("[addons] Applied essential addon: kube-proxy");
+    println!();
+    println!("Your Kubernetes control-plane has initialized successfully!");
+    println!();
+    println!("To start using your cluster, you need to run the following as a regular user:");
+    println!();
+    println!("  mkdir -p $HOME/.kube");
+    println!("  sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config");
+    println!("  sudo chown $(id -u):$(id -g) $HOME/.kube/config");
+    println!();
+    println!("Alternatively, if you are the root user, you can run:");
+    println!();
+    println!("  export KUBECONFIG=/etc/kubernetes/admin.conf");
+    println!();
+    println!("You should now deploy a pod network to the cluster.");
+    println!("Run \"kubectl apply -f [podnetwork].yaml\" with one of the options listed at:");
+    println!("  https://kubernetes.io/docs/concepts/cluster-administration/addons/");
+    println!();
+    let shown_token = if skip_token_print {
+        "<value withheld>".to_string()
+    } else {
+        init_token.full()
+    };
+    if cp_endpoint.is_some() {
+        if upload_certs {
+            let key = if skip_key_print {
+                "<value withheld>"
+            } else {
+                certificate_key.as_str()
+            };
+            println!("You can now join any number of control-plane nodes running the following command on each as root:");
+            println!();
+            println!(
+                "  {}",
+                join_command(&endpoint, &shown_token, &pin, Some(Some(key)), true)
+            );
+            println!();
+            println!("Please note that the certificate-key gives access to cluster sensitive data, keep it secret!");
+            println!("As a safeguard, uploaded-certs will be deleted in two hours; If necessary, you can use");
+            println!(
+                "\"kubeadm init phase upload-certs --upload-certs\" to reload certs afterward."
+            );
+            println!();
+        } else {
+            println!("You can now join any number of control-plane nodes by copying certificate authorities");
+            println!(
+                "and service account keys on each node and then running the following as root:"
+            );
+            println!();
+            println!(
+                "  {}",
+                join_command(&endpoint, &shown_token, &pin, Some(None), true)
+            );
+            println!();
+        }
+    }
+    println!(
+        "Then you can join any number of worker nodes by running the following on each as root:"
+    );
+    println!();
+    println!(
+        "{}",
+        join_command(&endpoint, &shown_token, &pin, None, true)
+    );
+    0
+}
+
+/// The first address of the service CIDR (the `kubernetes` Service's ClusterIP).
+fn first_service_ip(cidr: &str) -> String {
+    match cidr.parse::<ipnet::Ipv4Net>() {
+        Ok(n) => std::net::Ipv4Addr::from(u32::from(n.network()) + 1).to_string(),
+        Err(_) => "10.96.0.1".into(),
+    }
+}
