@@ -16,12 +16,13 @@ use super::{
 };
 use crate::sim::clock;
 use crate::sim::files::{self, ControlPlaneFiles};
-use crate::sim::flags::{boolean, string, Flag};
+use crate::sim::flags::{boolean, string, Flag, Parsed};
 use crate::sim::host::Host;
 use crate::sim::latency::Op;
-use crate::sim::pki;
-use crate::sim::state::{self, State, Taint, UploadedCerts};
+use crate::sim::pki::{self, CertKey};
+use crate::sim::state::{self, EtcdMember, State, Taint, Token, UploadedCerts};
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 
 const INIT_FLAGS: &[Flag] = &[
     string("config"),
@@ -49,48 +50,109 @@ const INIT_FLAGS: &[Flag] = &[
     string("skip-phases"),
     boolean("dry-run"),
 ];
+/// Everything `kubeadm init` was asked, from flags or an
+/// InitConfiguration/ClusterConfiguration.
+struct InitRequest {
+    version: String,
+    node_name: String,
+    advertise: String,
+    /// The control-plane endpoint as given: without one, no control plane can join.
+    cp_endpoint: Option<String>,
+    /// `host:port` of the API server for every client (the given endpoint, else this host).
+    endpoint: String,
+    pod_cidr: Option<String>,
+    service_cidr: String,
+    cri_socket: String,
+    upload_certs: bool,
+    certificate_key: String,
+    token: TokenRequest,
+    skip_token_print: bool,
+    skip_key_print: bool,
+    taints: Option<Vec<Taint>>,
+    node_labels: BTreeMap<String, String>,
+    ignore: BTreeSet<String>,
+}
+
+/// The bootstrap token init creates: `--token`/`--token-ttl` or `bootstrapTokens[0]`.
+struct TokenRequest {
+    /// `(id, secret)` when given; otherwise a random one.
+    given: Option<(String, String)>,
+    description: String,
+    ttl: f64,
+}
+
 pub(super) fn init(host: &Host, args: &[String]) -> u8 {
     let p = match parse_flags(args, INIT_FLAGS, "kubeadm init") {
         Ok(p) => p,
         Err(code) => return code,
     };
-    if let Err(e) = check_config_mix(&p) {
-        return fail(&e, EXIT_VALIDATION);
-    }
-    let docs = match p.get("config").map(read_config).transpose() {
-        Ok(d) => d.unwrap_or_default(),
-        Err(e) => return fail(&e, EXIT_ERROR),
+    let req = match init_request(host, &p) {
+        Ok(r) => r,
+        Err((m, code)) => return fail(&m, code),
     };
+    println!("[init] Using Kubernetes version: {}", req.version);
+    println!("[preflight] Running pre-flight checks");
+    let st = match state::read(&host.lab_dir) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string(), EXIT_ERROR),
+    };
+    if let Err(e) = run_checks(init_node_checks(host, &st, false), &req.ignore) {
+        return preflight_failure(host, &e);
+    }
+    println!("[preflight] Pulling images required for setting up a Kubernetes cluster");
+    println!("[preflight] This might take a minute or two, depending on the speed of your internet connection");
+    println!("[preflight] You can also perform this action beforehand using 'kubeadm config images pull'");
+
+    let ca = pki::new_ca();
+    let shared_pki = files::new_shared_pki(&ca);
+    let pin = pki::pin(&ca.cert_pem).expect("a fresh CA parses");
+    print_phases_to_kubelet_start(&req);
+
+    let started = std::time::Instant::now();
+    host.pause(Op::Init);
+    let endpoint_url = format!("https://{}", req.endpoint);
+    let member = etcd_member_for(host, &req.node_name, &req.advertise);
+    if let Err(e) = write_files(host, &req, &ca, &shared_pki, &endpoint_url, &member) {
+        return fail(&format!("error execution phase certs: {e}"), EXIT_ERROR);
+    }
+    let init_token = match new_cluster(host, &req, &st, &ca, &shared_pki, member) {
+        Ok(t) => t,
+        Err(e) => return fail(&e.to_string(), EXIT_ERROR),
+    };
+    print_phases_after_kubelet_start(&req, &init_token, started.elapsed().as_secs_f64());
+    print_join_commands(&req, &init_token, &pin);
+    0
+}
+
+fn init_request(host: &Host, p: &Parsed) -> Result<InitRequest, (String, u8)> {
+    let validation = |m: String| (m, EXIT_VALIDATION);
+    check_config_mix(p).map_err(validation)?;
+    let docs = p
+        .get("config")
+        .map(read_config)
+        .transpose()
+        .map_err(|e| (e, EXIT_ERROR))?
+        .unwrap_or_default();
     let init_cfg = doc(&docs, "InitConfiguration");
     let cluster_cfg = doc(&docs, "ClusterConfiguration");
     if p.has("config") && init_cfg.is_none() && cluster_cfg.is_none() {
-        return fail(
-            "no InitConfiguration or ClusterConfiguration kind was found in the YAML file",
-            EXIT_VALIDATION,
-        );
+        return Err(validation(
+            "no InitConfiguration or ClusterConfiguration kind was found in the YAML file".into(),
+        ));
     }
     let node_reg = init_cfg.and_then(|c| c.get("nodeRegistration"));
-    let ignore = match ignore_set(
+    let ignore = ignore_set(
         &p.list("ignore-preflight-errors"),
         &strings_at(node_reg, &["ignorePreflightErrors"]),
-    ) {
-        Ok(s) => s,
-        Err(e) => return fail(&e, EXIT_VALIDATION),
-    };
-    let lab = host.node().clone();
-    let version = match resolve_version(
+    )
+    .map_err(validation)?;
+    let lab = host.node();
+    let version = resolve_version(
         p.get("kubernetes-version")
             .or(str_at(cluster_cfg, &["kubernetesVersion"])),
         &lab.kubernetes_version,
-    ) {
-        Ok(v) => v,
-        Err(e) => return fail(&e, EXIT_VALIDATION),
-    };
-    let node_name = p
-        .get("node-name")
-        .or(str_at(node_reg, &["name"]))
-        .unwrap_or(&host.name)
-        .to_string();
+    )
+    .map_err(validation)?;
     let advertise = p
         .get("apiserver-advertise-address")
         .or(str_at(init_cfg, &["localAPIEndpoint", "advertiseAddress"]))
@@ -108,6 +170,41 @@ pub(super) fn init(host: &Host, args: &[String]) -> u8 {
     } else {
         format!("{endpoint}:6443")
     };
+    let (pod_cidr, service_cidr) = networking(p, cluster_cfg).map_err(validation)?;
+    Ok(InitRequest {
+        version,
+        node_name: p
+            .get("node-name")
+            .or(str_at(node_reg, &["name"]))
+            .unwrap_or(&host.name)
+            .to_string(),
+        advertise,
+        cp_endpoint,
+        endpoint,
+        pod_cidr,
+        service_cidr,
+        cri_socket: p
+            .get("cri-socket")
+            .or(str_at(node_reg, &["criSocket"]))
+            .unwrap_or(DEFAULT_CRI_SOCKET)
+            .to_string(),
+        upload_certs: p.on("upload-certs"),
+        certificate_key: p
+            .get("certificate-key")
+            .or(str_at(init_cfg, &["certificateKey"]))
+            .map(str::to_string)
+            .unwrap_or_else(|| state::random_hex(32)),
+        token: token_request(p, init_cfg)?,
+        skip_token_print: p.on("skip-token-print"),
+        skip_key_print: p.on("skip-certificate-key-print"),
+        taints: config_taints(node_reg),
+        node_labels: config_node_labels(node_reg),
+        ignore,
+    })
+}
+
+/// The pod and service CIDRs, each checked as kubeadm's validation does.
+fn networking(p: &Parsed, cluster_cfg: Option<&Value>) -> Result<(Option<String>, String), String> {
     let pod_cidr = p
         .get("pod-network-cidr")
         .or(str_at(cluster_cfg, &["networking", "podSubnet"]))
@@ -123,95 +220,62 @@ pub(super) fn init(host: &Host, args: &[String]) -> u8 {
     ] {
         if let Some(c) = cidr {
             if c.parse::<ipnet::IpNet>().is_err() {
-                return fail(
-                    &format!("{what}: Invalid value: \"{c}\": couldn't parse subnet"),
-                    EXIT_VALIDATION,
-                );
+                return Err(format!(
+                    "{what}: Invalid value: \"{c}\": couldn't parse subnet"
+                ));
             }
         }
     }
-    let cri_socket = p
-        .get("cri-socket")
-        .or(str_at(node_reg, &["criSocket"]))
-        .unwrap_or(DEFAULT_CRI_SOCKET)
-        .to_string();
-    let upload_certs = p.on("upload-certs");
-    let certificate_key = p
-        .get("certificate-key")
-        .or(str_at(init_cfg, &["certificateKey"]))
-        .map(str::to_string)
-        .unwrap_or_else(|| state::random_hex(32));
-    let given_token = p.get("token").map(str::to_string).or_else(|| {
-        init_cfg
-            .and_then(|c| c.get("bootstrapTokens"))
-            .and_then(|b| b.get(0))
-            .and_then(|t| t.get("token"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    });
-    let token_parts = match &given_token {
-        Some(t) => match parse_token(t) {
-            Some(parts) => Some(parts),
-            None => {
-                return fail(
-                    &format!("bootstrapTokens[0].token: Invalid value: \"{t}\": the bootstrap token is invalid"),
-                    EXIT_VALIDATION,
-                )
-            }
-        },
-        None => None,
-    };
+    Ok((pod_cidr, service_cidr))
+}
+
+fn token_request(p: &Parsed, init_cfg: Option<&Value>) -> Result<TokenRequest, (String, u8)> {
     let config_token = init_cfg
         .and_then(|c| c.get("bootstrapTokens"))
         .and_then(|b| b.get(0));
-    let token_description = str_at(config_token, &["description"])
+    let given = match p.get("token").or(str_at(config_token, &["token"])) {
+        Some(t) => Some(parse_token(t).ok_or_else(|| {
+            (
+                format!("bootstrapTokens[0].token: Invalid value: \"{t}\": the bootstrap token is invalid"),
+                EXIT_VALIDATION,
+            )
+        })?),
+        None => None,
+    };
+    let description = str_at(config_token, &["description"])
         .unwrap_or("The default bootstrap token generated by 'kubeadm init'.")
         .to_string();
-    let token_ttl = match p.get("token-ttl").or(str_at(config_token, &["ttl"])) {
-        Some(d) => match clock::parse_go_duration(d) {
-            Some(s) => s,
-            None => {
-                return fail(
-                    &format!("invalid argument \"{d}\" for \"--token-ttl\" flag: time: invalid duration \"{d}\""),
-                    EXIT_ERROR,
-                )
-            }
-        },
+    let ttl = match p.get("token-ttl").or(str_at(config_token, &["ttl"])) {
+        Some(d) => clock::parse_go_duration(d).ok_or_else(|| {
+            (
+                format!("invalid argument \"{d}\" for \"--token-ttl\" flag: time: invalid duration \"{d}\""),
+                EXIT_ERROR,
+            )
+        })?,
         None => DEFAULT_TOKEN_TTL,
     };
-    let skip_token_print = p.on("skip-token-print");
-    let skip_key_print = p.on("skip-certificate-key-print");
-    let taints = config_taints(node_reg);
-    let node_labels = config_node_labels(node_reg);
+    Ok(TokenRequest {
+        given,
+        description,
+        ttl,
+    })
+}
 
-    println!("[init] Using Kubernetes version: {version}");
-    println!("[preflight] Running pre-flight checks");
-    let st = match state::read(&host.lab_dir) {
-        Ok(s) => s,
-        Err(e) => return fail(&e.to_string(), EXIT_ERROR),
-    };
-    if let Err(e) = run_checks(init_node_checks(host, &st, false), &ignore) {
-        return preflight_failure(host, &e);
-    }
-    println!("[preflight] Pulling images required for setting up a Kubernetes cluster");
-    println!("[preflight] This might take a minute or two, depending on the speed of your internet connection");
-    println!("[preflight] You can also perform this action beforehand using 'kubeadm config images pull'");
-
-    let ca = pki::new_ca();
-    let shared_pki = files::new_shared_pki(&ca);
-    let pin = pki::pin(&ca.cert_pem).expect("a fresh CA parses");
-    let endpoint_url = format!("https://{endpoint}");
-    let endpoint_host = endpoint
+/// What kubeadm prints from its certs phase to its wait for the control plane.
+fn print_phases_to_kubelet_start(req: &InitRequest) {
+    let (node_name, advertise) = (&req.node_name, &req.advertise);
+    let endpoint_host = req
+        .endpoint
         .rsplit_once(':')
         .map(|(h, _)| h)
-        .unwrap_or(&endpoint)
+        .unwrap_or(&req.endpoint)
         .to_string();
-    let service_ip = first_service_ip(&service_cidr);
+    let service_ip = first_service_ip(&req.service_cidr);
     println!("[certs] Using certificateDir folder \"/etc/kubernetes/pki\"");
     println!("[certs] Generating \"ca\" certificate and key");
     println!("[certs] Generating \"apiserver\" certificate and key");
     let mut ips = vec![service_ip, advertise.clone()];
-    if endpoint_host != advertise && endpoint_host.parse::<std::net::IpAddr>().is_ok() {
+    if endpoint_host != *advertise && endpoint_host.parse::<std::net::IpAddr>().is_ok() {
         ips.push(endpoint_host.clone());
     }
     println!(
@@ -260,39 +324,54 @@ pub(super) fn init(host: &Host, args: &[String]) -> u8 {
     println!("[kubelet-start] Starting the kubelet");
     println!("[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory \"/etc/kubernetes/manifests\"");
     println!("[kubelet-check] Waiting for a healthy kubelet at http://127.0.0.1:10248/healthz. This can take up to 4m0s");
+}
 
-    let started = std::time::Instant::now();
-    host.pause(Op::Init);
-
-    let member = etcd_member_for(host, &node_name, &advertise);
+/// This host's control-plane and kubelet files.
+fn write_files(
+    host: &Host,
+    req: &InitRequest,
+    ca: &CertKey,
+    shared_pki: &BTreeMap<String, String>,
+    endpoint_url: &str,
+    member: &EtcdMember,
+) -> std::io::Result<()> {
     let cp_files = ControlPlaneFiles {
-        node_name: &node_name,
-        advertise_address: &advertise,
-        endpoint_url: &endpoint_url,
-        shared_pki: &shared_pki,
-        service_cidr: &service_cidr,
-        pod_cidr: pod_cidr.as_deref(),
-        kubernetes_version: &version,
-        etcd_initial_cluster: initial_cluster(std::slice::from_ref(&member)),
+        node_name: &req.node_name,
+        advertise_address: &req.advertise,
+        endpoint_url,
+        shared_pki,
+        service_cidr: &req.service_cidr,
+        pod_cidr: req.pod_cidr.as_deref(),
+        kubernetes_version: &req.version,
+        etcd_initial_cluster: initial_cluster(std::slice::from_ref(member)),
         etcd_state: "new",
         super_admin: true,
     };
-    let write = files::write_control_plane(host, &cp_files).and_then(|_| {
-        files::write_kubelet(
-            host,
-            &ca.cert_pem,
-            &ca.key_pem,
-            &endpoint_url,
-            &node_name,
-            &cri_socket,
-        )
-    });
-    if let Err(e) = write {
-        return fail(&format!("error execution phase certs: {e}"), EXIT_ERROR);
-    }
+    files::write_control_plane(host, &cp_files)?;
+    files::write_kubelet(
+        host,
+        &ca.cert_pem,
+        &ca.key_pem,
+        endpoint_url,
+        &req.node_name,
+        &req.cri_socket,
+    )
+}
+
+/// The cluster's state as it is right after init: this host its only control
+/// plane and etcd member, its Node registered, the bootstrap token minted (and
+/// the uploaded certificates' with it). Returns the bootstrap token.
+fn new_cluster(
+    host: &Host,
+    req: &InitRequest,
+    before: &State,
+    ca: &CertKey,
+    shared_pki: &BTreeMap<String, String>,
+    member: EtcdMember,
+) -> std::io::Result<Token> {
     let now = clock::now();
     let api_delay = host.latency(Op::ApiReady);
-    let (init_token, _) = match state::update(&host.lab_dir, |s| {
+    state::update(&host.lab_dir, |s| {
         // The endpoint now serves this new cluster: whatever the state held before
         // belongs to another (the other hosts keep their old files and CA).
         let old_hosts: Vec<String> = s.hosts.keys().cloned().collect();
@@ -301,67 +380,75 @@ pub(super) fn init(host: &Host, args: &[String]) -> u8 {
             ..State::default()
         };
         for h in old_hosts {
-            let running = st.kubelet_running(&h);
+            let running = before.kubelet_running(&h);
             let hs = s.host_mut(&h);
             hs.kubelet_running = running;
         }
         s.cluster = Some(state::Cluster {
-            endpoint: endpoint.clone(),
-            stable_endpoint: cp_endpoint.is_some(),
+            endpoint: req.endpoint.clone(),
+            stable_endpoint: req.cp_endpoint.is_some(),
             ca_cert_pem: ca.cert_pem.clone(),
             ca_key_pem: ca.key_pem.clone(),
-            kubernetes_version: version.clone(),
-            pod_cidr: pod_cidr.clone(),
-            service_cidr: service_cidr.clone(),
+            kubernetes_version: req.version.clone(),
+            pod_cidr: req.pod_cidr.clone(),
+            service_cidr: req.service_cidr.clone(),
             initialized_at: now,
             uid: state::random_uuid(),
         });
         s.shared_pki = shared_pki.clone();
-        s.etcd_members = vec![member.clone()];
+        s.etcd_members = vec![member];
         let hs = s.host_mut(&host.name);
         hs.kubelet_running = true;
         hs.api_ready_at = Some(now + api_delay);
         register_node(
             s,
             host,
-            &node_name,
+            &req.node_name,
             true,
-            taints.clone(),
-            &node_labels,
-            &cri_socket,
+            req.taints.clone(),
+            &req.node_labels,
+            &req.cri_socket,
             now,
         );
-        let mut t = new_token(
-            Some(token_description.clone()),
-            token_ttl,
+        mint_tokens(s, req, now)
+    })
+}
+
+/// The bootstrap token, and with `--upload-certs` the certificates' secret
+/// and the token whose expiry deletes it.
+fn mint_tokens(s: &mut State, req: &InitRequest, now: f64) -> Token {
+    let mut t = new_token(
+        Some(req.token.description.clone()),
+        req.token.ttl,
+        now,
+        DEFAULT_TOKEN_USAGES,
+        DEFAULT_TOKEN_GROUPS,
+    );
+    if let Some((id, secret)) = &req.token.given {
+        t.id = id.clone();
+        t.secret = secret.clone();
+    }
+    s.tokens.push(t.clone());
+    if req.upload_certs {
+        s.uploaded_certs = Some(UploadedCerts {
+            key: req.certificate_key.clone(),
+            expires: now + CERTS_TTL,
+        });
+        s.tokens.push(new_token(
+            Some(CERTS_PROXY_DESCRIPTION.into()),
+            CERTS_TTL,
             now,
-            DEFAULT_TOKEN_USAGES,
-            DEFAULT_TOKEN_GROUPS,
-        );
-        if let Some((id, secret)) = &token_parts {
-            t.id = id.clone();
-            t.secret = secret.clone();
-        }
-        s.tokens.push(t.clone());
-        if upload_certs {
-            s.uploaded_certs = Some(UploadedCerts {
-                key: certificate_key.clone(),
-                expires: now + CERTS_TTL,
-            });
-            s.tokens.push(new_token(
-                Some(CERTS_PROXY_DESCRIPTION.into()),
-                CERTS_TTL,
-                now,
-                &[],
-                &[],
-            ));
-        }
-        (t, ())
-    }) {
-        Ok(r) => r,
-        Err(e) => return fail(&e.to_string(), EXIT_ERROR),
-    };
-    let took = started.elapsed().as_secs_f64();
+            &[],
+            &[],
+        ));
+    }
+    t
+}
+
+/// What kubeadm prints from the kubelet's health check to the addons, and the
+/// success message; `took` is the simulated boot's wall time.
+fn print_phases_after_kubelet_start(req: &InitRequest, init_token: &Token, took: f64) {
+    let node_name = &req.node_name;
     println!(
         "[kubelet-check] The kubelet is healthy after {:.9}s",
         took * 0.1
@@ -373,16 +460,19 @@ pub(super) fn init(host: &Host, args: &[String]) -> u8 {
     );
     println!("[upload-config] Storing the configuration used in ConfigMap \"kubeadm-config\" in the \"kube-system\" Namespace");
     println!("[kubelet] Creating a ConfigMap \"kubelet-config\" in namespace kube-system with the configuration for the kubelets in the cluster");
-    if upload_certs {
+    if req.upload_certs {
         println!("[upload-certs] Storing the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace");
-        if !skip_key_print {
-            println!("[upload-certs] Using certificate key:\n{certificate_key}");
+        if !req.skip_key_print {
+            println!(
+                "[upload-certs] Using certificate key:\n{}",
+                req.certificate_key
+            );
         }
     } else {
         println!("[upload-certs] Skipping phase. Please see --upload-certs");
     }
     println!("[mark-control-plane] Marking the node {node_name} as control-plane by adding the labels: [{CP_LABEL} {EXCLUDE_LB_LABEL}]");
-    let shown_taints = taints.clone().unwrap_or_else(|| {
+    let shown_taints = req.taints.clone().unwrap_or_else(|| {
         vec![Taint {
             key: CP_LABEL.into(),
             value: None,
@@ -393,7 +483,7 @@ pub(super) fn init(host: &Host, args: &[String]) -> u8 {
         "[mark-control-plane] Marking the node {node_name} as control-plane by adding the taints [{}]",
         shown_taints.iter().map(Taint::spec).collect::<Vec<_>>().join(" ")
     );
-    if !skip_token_print {
+    if !req.skip_token_print {
         println!("[bootstrap-token] Using token: {}", init_token.full());
     }
     println!("[bootstrap-token] Configuring bootstrap tokens, cluster-info ConfigMap, RBAC Roles");
@@ -422,23 +512,28 @@ pub(super) fn init(host: &Host, args: &[String]) -> u8 {
     println!("Run \"kubectl apply -f [podnetwork].yaml\" with one of the options listed at:");
     println!("  https://kubernetes.io/docs/concepts/cluster-administration/addons/");
     println!();
-    let shown_token = if skip_token_print {
+}
+
+/// The join commands init prints last (with the secrets withheld as asked).
+fn print_join_commands(req: &InitRequest, init_token: &Token, pin: &str) {
+    let endpoint = &req.endpoint;
+    let shown_token = if req.skip_token_print {
         "<value withheld>".to_string()
     } else {
         init_token.full()
     };
-    if cp_endpoint.is_some() {
-        if upload_certs {
-            let key = if skip_key_print {
+    if req.cp_endpoint.is_some() {
+        if req.upload_certs {
+            let key = if req.skip_key_print {
                 "<value withheld>"
             } else {
-                certificate_key.as_str()
+                req.certificate_key.as_str()
             };
             println!("You can now join any number of control-plane nodes running the following command on each as root:");
             println!();
             println!(
                 "  {}",
-                join_command(&endpoint, &shown_token, &pin, Some(Some(key)), true)
+                join_command(endpoint, &shown_token, pin, Some(Some(key)), true)
             );
             println!();
             println!("Please note that the certificate-key gives access to cluster sensitive data, keep it secret!");
@@ -455,7 +550,7 @@ pub(super) fn init(host: &Host, args: &[String]) -> u8 {
             println!();
             println!(
                 "  {}",
-                join_command(&endpoint, &shown_token, &pin, Some(None), true)
+                join_command(endpoint, &shown_token, pin, Some(None), true)
             );
             println!();
         }
@@ -464,11 +559,7 @@ pub(super) fn init(host: &Host, args: &[String]) -> u8 {
         "Then you can join any number of worker nodes by running the following on each as root:"
     );
     println!();
-    println!(
-        "{}",
-        join_command(&endpoint, &shown_token, &pin, None, true)
-    );
-    0
+    println!("{}", join_command(endpoint, &shown_token, pin, None, true));
 }
 
 /// The first address of the service CIDR (the `kubernetes` Service's ClusterIP).

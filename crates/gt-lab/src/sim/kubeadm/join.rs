@@ -279,6 +279,38 @@ pub(super) fn join(host: &Host, args: &[String]) -> u8 {
             EXIT_ERROR,
         );
     }
+    let st = match discover_until_timeout(host, st, &req) {
+        Ok(st) => st,
+        Err(code) => return code,
+    };
+    println!("[preflight] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...");
+    println!("[preflight] Use 'kubeadm init phase upload-config --config your-config.yaml' to re-upload it.");
+    let cluster = st.cluster.clone().expect("discovery found a cluster");
+    if req.control_plane {
+        if let Err(code) = control_plane_preflight(host, &st, &cluster, &req) {
+            return code;
+        }
+    }
+    let restricted = restricted_labels(&req.node_labels);
+    host.pause(if req.control_plane {
+        Op::JoinControlPlane
+    } else {
+        Op::JoinWorker
+    });
+    let out = match join_cluster(host, &req, &cluster, &restricted) {
+        Ok(Ok(out)) => out,
+        Ok(Err(m)) => return fail(&m, EXIT_ERROR),
+        Err(e) => return fail(&e.to_string(), EXIT_ERROR),
+    };
+    for l in out {
+        println!("{l}");
+    }
+    print_joined(&req);
+    0
+}
+
+/// Discovery, retried as kubeadm does; the state it succeeded with, or the exit code.
+fn discover_until_timeout(host: &Host, st: State, req: &JoinRequest) -> Result<State, u8> {
     // Like kubeadm, discovery retries (every 5 s, scaled) until its timeout:
     // an API server that comes up meanwhile lets the join go on.
     let deadline = std::time::Instant::now()
@@ -287,77 +319,95 @@ pub(super) fn join(host: &Host, args: &[String]) -> u8 {
         .max(std::time::Duration::from_millis(20));
     let mut st = st;
     loop {
-        match discover(host, &st, &req) {
-            Discovery::Ok => break,
+        match discover(host, &st, req) {
+            Discovery::Ok => return Ok(st),
             Discovery::AfterTimeout(m) => {
                 let now = std::time::Instant::now();
                 if now >= deadline {
-                    return fail(&format!("error execution phase preflight: {m}"), EXIT_ERROR);
+                    return Err(fail(
+                        &format!("error execution phase preflight: {m}"),
+                        EXIT_ERROR,
+                    ));
                 }
                 std::thread::sleep(retry.min(deadline - now));
                 st = match state::read(&host.lab_dir) {
                     Ok(s) => s,
-                    Err(e) => return fail(&e.to_string(), EXIT_ERROR),
+                    Err(e) => return Err(fail(&e.to_string(), EXIT_ERROR)),
                 };
             }
             Discovery::Now(m) => {
                 host.pause(Op::PreflightFailure);
-                return fail(&format!("error execution phase preflight: {m}"), EXIT_ERROR);
-            }
-        }
-    }
-    println!("[preflight] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...");
-    println!("[preflight] Use 'kubeadm init phase upload-config --config your-config.yaml' to re-upload it.");
-    let cluster = st.cluster.clone().expect("discovery found a cluster");
-    if req.control_plane {
-        if !cluster.stable_endpoint {
-            host.pause(Op::PreflightFailure);
-            return fail(
-                &format!("error execution phase preflight: {CP_NOT_READY}unable to add a new control plane instance to a cluster that doesn't have a stable controlPlaneEndpoint address\n\nPlease ensure that:\n* The cluster has a stable controlPlaneEndpoint address.\n* The certificates that must be shared among control plane instances are provided.\n\n"),
-                EXIT_ERROR,
-            );
-        }
-        if req.certificate_key.is_none() {
-            let missing: Vec<String> = [
-                ("CA", "ca.crt"),
-                ("service account", "sa.key"),
-                ("front-proxy CA", "front-proxy-ca.crt"),
-                ("etcd CA", "etcd/ca.crt"),
-            ]
-            .iter()
-            .filter(|(_, f)| !host.exists(&format!("{}/{f}", files::PKI)))
-            .map(|(what, f)| {
-                let kind = if f.ends_with(".key") { "key" } else { "certificate" };
-                let noun = if kind == "key" { "private key" } else { "certificate" };
-                format!("failure loading {kind} for {what}: couldn't load the {noun} file /etc/kubernetes/pki/{f}: open /etc/kubernetes/pki/{f}: no such file or directory")
-            })
-            .collect();
-            if !missing.is_empty() {
-                host.pause(Op::PreflightFailure);
-                return fail(
-                    &format!("error execution phase preflight: {CP_NOT_READY}[{}]\n\nPlease ensure that:\n* The cluster has a stable controlPlaneEndpoint address.\n* The certificates that must be shared among control plane instances are provided.\n\n", missing.join(", ")),
+                return Err(fail(
+                    &format!("error execution phase preflight: {m}"),
                     EXIT_ERROR,
-                );
+                ));
             }
         }
-        println!("[preflight] Running pre-flight checks before initializing the new control plane instance");
-        if let Err(e) = run_checks(init_node_checks(host, &st, true), &req.ignore) {
-            return preflight_failure(host, &e);
-        }
-        println!("[preflight] Pulling images required for setting up a Kubernetes cluster");
-        println!("[preflight] This might take a minute or two, depending on the speed of your internet connection");
-        println!("[preflight] You can also perform this action beforehand using 'kubeadm config images pull'");
     }
-    let restricted = restricted_labels(&req.node_labels);
-    host.pause(if req.control_plane {
-        Op::JoinControlPlane
-    } else {
-        Op::JoinWorker
-    });
+}
+
+/// What a new control plane needs beyond a worker: a stable endpoint, the
+/// shared certificates (uploaded, or copied by hand), free ports and files.
+fn control_plane_preflight(
+    host: &Host,
+    st: &State,
+    cluster: &state::Cluster,
+    req: &JoinRequest,
+) -> Result<(), u8> {
+    if !cluster.stable_endpoint {
+        host.pause(Op::PreflightFailure);
+        return Err(fail(
+            &format!("error execution phase preflight: {CP_NOT_READY}unable to add a new control plane instance to a cluster that doesn't have a stable controlPlaneEndpoint address\n\nPlease ensure that:\n* The cluster has a stable controlPlaneEndpoint address.\n* The certificates that must be shared among control plane instances are provided.\n\n"),
+            EXIT_ERROR,
+        ));
+    }
+    if req.certificate_key.is_none() {
+        let missing: Vec<String> = [
+            ("CA", "ca.crt"),
+            ("service account", "sa.key"),
+            ("front-proxy CA", "front-proxy-ca.crt"),
+            ("etcd CA", "etcd/ca.crt"),
+        ]
+        .iter()
+        .filter(|(_, f)| !host.exists(&format!("{}/{f}", files::PKI)))
+        .map(|(what, f)| {
+            let kind = if f.ends_with(".key") { "key" } else { "certificate" };
+            let noun = if kind == "key" { "private key" } else { "certificate" };
+            format!("failure loading {kind} for {what}: couldn't load the {noun} file /etc/kubernetes/pki/{f}: open /etc/kubernetes/pki/{f}: no such file or directory")
+        })
+        .collect();
+        if !missing.is_empty() {
+            host.pause(Op::PreflightFailure);
+            return Err(fail(
+                &format!("error execution phase preflight: {CP_NOT_READY}[{}]\n\nPlease ensure that:\n* The cluster has a stable controlPlaneEndpoint address.\n* The certificates that must be shared among control plane instances are provided.\n\n", missing.join(", ")),
+                EXIT_ERROR,
+            ));
+        }
+    }
+    println!(
+        "[preflight] Running pre-flight checks before initializing the new control plane instance"
+    );
+    if let Err(e) = run_checks(init_node_checks(host, st, true), &req.ignore) {
+        return Err(preflight_failure(host, &e));
+    }
+    println!("[preflight] Pulling images required for setting up a Kubernetes cluster");
+    println!("[preflight] This might take a minute or two, depending on the speed of your internet connection");
+    println!("[preflight] You can also perform this action beforehand using 'kubeadm config images pull'");
+    Ok(())
+}
+
+/// The join itself, under the state lock: the lines kubeadm prints for it, or
+/// its error.
+fn join_cluster(
+    host: &Host,
+    req: &JoinRequest,
+    cluster: &state::Cluster,
+    restricted: &[String],
+) -> std::io::Result<Result<Vec<String>, String>> {
     let now = clock::now();
     let api_delay = host.latency(Op::ApiReady);
     let endpoint_url = format!("https://{}", cluster.endpoint);
-    let result = state::update(&host.lab_dir, |s| -> Result<Vec<String>, String> {
+    state::update(&host.lab_dir, |s| -> Result<Vec<String>, String> {
         s.purge_expired(now);
         let mut out = Vec::new();
         if req.control_plane {
@@ -420,15 +470,11 @@ pub(super) fn join(host: &Host, args: &[String]) -> u8 {
             now,
         );
         Ok(out)
-    });
-    let out = match result {
-        Ok(Ok(out)) => out,
-        Ok(Err(m)) => return fail(&m, EXIT_ERROR),
-        Err(e) => return fail(&e.to_string(), EXIT_ERROR),
-    };
-    for l in out {
-        println!("{l}");
-    }
+    })
+}
+
+/// What kubeadm prints once the node has joined.
+fn print_joined(req: &JoinRequest) {
     println!(
         "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\""
     );
@@ -469,5 +515,4 @@ pub(super) fn join(host: &Host, args: &[String]) -> u8 {
         println!("Run 'kubectl get nodes' on the control-plane to see this node join the cluster.");
         println!();
     }
-    0
 }
