@@ -82,8 +82,24 @@ pub(crate) fn systemctl(host: &Host, args: &[String]) -> u8 {
 }
 
 fn unit_verb(host: &Host, verb: &str, unit: &str, now_flag: bool, quiet: bool) -> u8 {
+    if let Some(code) = other_unit(verb, unit, quiet) {
+        return code;
+    }
+    let (before, after) = match change_kubelet(host, verb, now_flag) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Failed to connect to bus: {e}");
+            return 1;
+        }
+    };
+    report_kubelet(host, verb, quiet, &before, &after)
+}
+
+/// The answer for a unit that is not the kubelet: unknown, or part of the host
+/// image and always running. `None` for the kubelet.
+fn other_unit(verb: &str, unit: &str, quiet: bool) -> Option<u8> {
     if !KNOWN_UNITS.contains(&unit) {
-        return match verb {
+        return Some(match verb {
             "is-active" => {
                 if !quiet {
                     println!("inactive");
@@ -98,11 +114,11 @@ fn unit_verb(host: &Host, verb: &str, unit: &str, now_flag: bool, quiet: bool) -
                 eprintln!("Failed to {verb} {unit}.service: Unit {unit}.service not found.");
                 5
             }
-        };
+        });
     }
     if unit != "kubelet" {
         // Other units are part of the host image and always run.
-        return match verb {
+        return Some(match verb {
             "is-active" => {
                 if !quiet {
                     println!("active");
@@ -116,10 +132,19 @@ fn unit_verb(host: &Host, verb: &str, unit: &str, now_flag: bool, quiet: bool) -
                 0
             }
             _ => 0,
-        };
+        });
     }
+    None
+}
+
+/// Applies `verb` to this host's kubelet; its state before and after.
+fn change_kubelet(
+    host: &Host,
+    verb: &str,
+    now_flag: bool,
+) -> std::io::Result<(state::HostState, state::HostState)> {
     let now = clock::now();
-    let result = state::update(&host.lab_dir, |s| {
+    state::update(&host.lab_dir, |s| {
         let before = s.host(&host.name);
         match verb {
             "start" | "restart" => s.host_mut(&host.name).kubelet_running = true,
@@ -139,41 +164,48 @@ fn unit_verb(host: &Host, verb: &str, unit: &str, now_flag: bool, quiet: bool) -
             _ => {}
         }
         let after = s.host(&host.name);
-        // A kubelet with a kubeconfig whose Node was deleted registers it again on start.
         let starting = matches!(verb, "start" | "restart") || (verb == "enable" && now_flag);
         if starting && s.cluster.is_some() {
-            if let Some(name) = node_name_from_kubelet_conf(host) {
-                if !s.nodes.contains_key(&name) {
-                    let cri = host
-                        .read("/var/lib/kubelet/kubeadm-flags.env")
-                        .and_then(|f| {
-                            f.split("--container-runtime-endpoint=")
-                                .nth(1)
-                                .map(|r| r.split([' ', '"']).next().unwrap_or("").to_string())
-                        })
-                        .unwrap_or_else(|| "unix:///var/run/containerd/containerd.sock".into());
-                    super::kubeadm::register_node(
-                        s,
-                        host,
-                        &name,
-                        false,
-                        None,
-                        &Default::default(),
-                        &cri,
-                        now,
-                    );
-                }
-            }
+            reregister_node(s, host, now);
         }
         (before, after)
-    });
-    let (before, after) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("Failed to connect to bus: {e}");
-            return 1;
+    })
+}
+
+/// A kubelet with a kubeconfig whose Node was deleted registers it again on start.
+fn reregister_node(s: &mut state::State, host: &Host, now: f64) {
+    if let Some(name) = node_name_from_kubelet_conf(host) {
+        if !s.nodes.contains_key(&name) {
+            let cri = host
+                .read("/var/lib/kubelet/kubeadm-flags.env")
+                .and_then(|f| {
+                    f.split("--container-runtime-endpoint=")
+                        .nth(1)
+                        .map(|r| r.split([' ', '"']).next().unwrap_or("").to_string())
+                })
+                .unwrap_or_else(|| "unix:///var/run/containerd/containerd.sock".into());
+            super::kubeadm::register_node(
+                s,
+                host,
+                &name,
+                false,
+                None,
+                &Default::default(),
+                &cri,
+                now,
+            );
         }
-    };
+    }
+}
+
+/// What systemctl prints and exits with for `verb` on the kubelet.
+fn report_kubelet(
+    host: &Host,
+    verb: &str,
+    quiet: bool,
+    before: &state::HostState,
+    after: &state::HostState,
+) -> u8 {
     let state_now = kubelet_state(host, after.kubelet_running);
     match verb {
         "is-active" => {

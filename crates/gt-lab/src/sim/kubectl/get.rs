@@ -85,66 +85,70 @@ pub(super) fn get(ctx: &Ctx, p: &Parsed) -> u8 {
                 eprintln!("No resources found");
                 return 0;
             }
-            let wide = output == "wide";
-            let mut rows = Vec::new();
-            if !p.on("no-headers") {
-                let mut h = vec!["NAME", "STATUS", "ROLES", "AGE", "VERSION"];
-                if wide {
-                    h.extend([
-                        "INTERNAL-IP",
-                        "EXTERNAL-IP",
-                        "OS-IMAGE",
-                        "KERNEL-VERSION",
-                        "CONTAINER-RUNTIME",
-                    ]);
-                }
-                if p.on("show-labels") {
-                    h.push("LABELS");
-                }
-                rows.push(h.into_iter().map(String::from).collect());
-            }
-            for n in nodes {
-                let r = st.readiness(n, now);
-                let mut status = match r.status {
-                    "True" => "Ready",
-                    "False" => "NotReady",
-                    _ => "NotReady",
-                }
-                .to_string();
-                if n.unschedulable {
-                    status.push_str(",SchedulingDisabled");
-                }
-                let mut row = vec![
-                    n.name.clone(),
-                    status,
-                    roles(n),
-                    clock::human_duration(now - n.created),
-                    n.kubelet_version.clone(),
-                ];
-                if wide {
-                    row.extend([
-                        n.internal_ip.clone(),
-                        "<none>".into(),
-                        OS_IMAGE.into(),
-                        crate::sim::host::kernel_release(&n.arch).into(),
-                        CONTAINER_RUNTIME.into(),
-                    ]);
-                }
-                if p.on("show-labels") {
-                    row.push(
-                        n.labels
-                            .iter()
-                            .map(|(k, v)| format!("{k}={v}"))
-                            .collect::<Vec<_>>()
-                            .join(","),
-                    );
-                }
-                rows.push(row);
-            }
-            print!("{}", tabwrite(&rows, 6, 3));
+            print_table(&st, &nodes, p, output == "wide", now);
         }
     }
     0
+}
+
+/// kubectl's node table (`-o wide`, `--show-labels`, `--no-headers`).
+fn print_table(st: &State, nodes: &[&NodeObj], p: &Parsed, wide: bool, now: f64) {
+    let mut rows = Vec::new();
+    if !p.on("no-headers") {
+        let mut h = vec!["NAME", "STATUS", "ROLES", "AGE", "VERSION"];
+        if wide {
+            h.extend([
+                "INTERNAL-IP",
+                "EXTERNAL-IP",
+                "OS-IMAGE",
+                "KERNEL-VERSION",
+                "CONTAINER-RUNTIME",
+            ]);
+        }
+        if p.on("show-labels") {
+            h.push("LABELS");
+        }
+        rows.push(h.into_iter().map(String::from).collect());
+    }
+    for n in nodes.iter().copied() {
+        let r = st.readiness(n, now);
+        let mut status = match r.status {
+            "True" => "Ready",
+            "False" => "NotReady",
+            _ => "NotReady",
+        }
+        .to_string();
+        if n.unschedulable {
+            status.push_str(",SchedulingDisabled");
+        }
+        let mut row = vec![
+            n.name.clone(),
+            status,
+            roles(n),
+            clock::human_duration(now - n.created),
+            n.kubelet_version.clone(),
+        ];
+        if wide {
+            row.extend([
+                n.internal_ip.clone(),
+                "<none>".into(),
+                OS_IMAGE.into(),
+                crate::sim::host::kernel_release(&n.arch).into(),
+                CONTAINER_RUNTIME.into(),
+            ]);
+        }
+        if p.on("show-labels") {
+            row.push(
+                n.labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+        rows.push(row);
+    }
+    print!("{}", tabwrite(&rows, 6, 3));
 }
 
 fn matches_selector(n: &NodeObj, sel: &str) -> bool {

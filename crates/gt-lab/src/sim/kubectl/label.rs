@@ -53,23 +53,10 @@ pub(super) fn label(ctx: &Ctx, p: &Parsed) -> u8 {
     if specs.is_empty() {
         return err("at least one label update is required");
     }
-    let mut add = Vec::new();
-    let mut remove = Vec::new();
-    for s in specs {
-        if let Some(k) = s.strip_suffix('-') {
-            remove.push(k.to_string());
-        } else if let Some((k, v)) = s.split_once('=') {
-            if !valid_label_key(k) {
-                return err(&format!("invalid label spec: {s}"));
-            }
-            if !v.is_empty() && !valid_label_name(v) {
-                return err(&format!("invalid label value: {s:?}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"));
-            }
-            add.push((k.to_string(), v.to_string()));
-        } else {
-            return err(&format!("invalid label spec: {s}"));
-        }
-    }
+    let (add, remove) = match label_updates(specs) {
+        Ok(u) => u,
+        Err(m) => return err(&m),
+    };
     let overwrite = p.on("overwrite");
     ctx.host.pause(Op::Kubectl);
     if let Err(c) = ctx.connect_admin("patch", &node) {
@@ -141,4 +128,29 @@ pub(super) fn label(ctx: &Ctx, p: &Parsed) -> u8 {
         }
         Err(e) => err(&e.to_string()),
     }
+}
+
+/// Labels to set, and keys to remove.
+type LabelUpdates = (Vec<(String, String)>, Vec<String>);
+
+/// `k=v` to set and `k-` to remove, validated as kubectl does.
+fn label_updates(specs: &[String]) -> Result<LabelUpdates, String> {
+    let mut add = Vec::new();
+    let mut remove = Vec::new();
+    for s in specs {
+        if let Some(k) = s.strip_suffix('-') {
+            remove.push(k.to_string());
+        } else if let Some((k, v)) = s.split_once('=') {
+            if !valid_label_key(k) {
+                return Err(format!("invalid label spec: {s}"));
+            }
+            if !v.is_empty() && !valid_label_name(v) {
+                return Err(format!("invalid label value: {s:?}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"));
+            }
+            add.push((k.to_string(), v.to_string()));
+        } else {
+            return Err(format!("invalid label spec: {s}"));
+        }
+    }
+    Ok((add, remove))
 }
