@@ -1,6 +1,7 @@
 //! `kubeadm init|join --config FILE`: the documents the simulator reads
 //! (JSON; see the module docs of `sim`) and the flags that may go with them.
 
+use super::{EXIT_ERROR, EXIT_VALIDATION};
 use crate::sim::flags::Parsed;
 use crate::sim::host;
 use crate::sim::state::Taint;
@@ -164,7 +165,7 @@ const CONFIG_MIXABLE: &[&str] = &[
     "kubeconfig",
 ];
 
-pub(super) fn check_config_mix(p: &Parsed) -> Result<(), String> {
+fn check_config_mix(p: &Parsed) -> Result<(), String> {
     if !p.has("config") {
         return Ok(());
     }
@@ -178,4 +179,15 @@ pub(super) fn check_config_mix(p: &Parsed) -> Result<(), String> {
     } else {
         Err(format!("can not mix '--config' with arguments {bad:?}").replace('"', ""))
     }
+}
+
+/// The documents of `--config FILE` (none without it), once the flags given
+/// with it are known to mix; the error and kubeadm's exit code otherwise.
+pub(super) fn config_documents(p: &Parsed) -> Result<Vec<Value>, (String, u8)> {
+    check_config_mix(p).map_err(|m| (m, EXIT_VALIDATION))?;
+    Ok(p.get("config")
+        .map(read_config)
+        .transpose()
+        .map_err(|e| (e, EXIT_ERROR))?
+        .unwrap_or_default())
 }

@@ -3,16 +3,13 @@
 use super::cluster::{
     etcd_member_for, initial_cluster, join_command, register_node, resolve_version,
 };
-use super::config::{
-    check_config_mix, config_node_labels, config_taints, doc, read_config, str_at, strings_at,
-};
+use super::config::{config_documents, config_node_labels, config_taints, doc, str_at, strings_at};
 use super::preflight::{ignore_set, init_node_checks, preflight_failure, run_checks};
-use super::token::{
-    new_token, parse_token, CERTS_PROXY_DESCRIPTION, DEFAULT_TOKEN_GROUPS, DEFAULT_TOKEN_USAGES,
-};
+use super::token::{new_token, parse_token, DEFAULT_TOKEN_GROUPS, DEFAULT_TOKEN_USAGES};
+use super::upload_certs::store_certs;
 use super::{
-    fail, parse_flags, CERTS_TTL, CP_LABEL, DEFAULT_CRI_SOCKET, DEFAULT_SERVICE_CIDR,
-    DEFAULT_TOKEN_TTL, EXCLUDE_LB_LABEL, EXIT_ERROR, EXIT_VALIDATION,
+    fail, parse_flags, CP_LABEL, DEFAULT_CRI_SOCKET, DEFAULT_SERVICE_CIDR, DEFAULT_TOKEN_TTL,
+    EXCLUDE_LB_LABEL, EXIT_ERROR, EXIT_VALIDATION,
 };
 use crate::sim::clock;
 use crate::sim::files::{self, ControlPlaneFiles};
@@ -20,7 +17,7 @@ use crate::sim::flags::{boolean, string, Flag, Parsed};
 use crate::sim::host::Host;
 use crate::sim::latency::Op;
 use crate::sim::pki::{self, CertKey};
-use crate::sim::state::{self, EtcdMember, State, Taint, Token, UploadedCerts};
+use crate::sim::state::{self, EtcdMember, State, Taint, Token};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -126,13 +123,7 @@ pub(super) fn init(host: &Host, args: &[String]) -> u8 {
 
 fn init_request(host: &Host, p: &Parsed) -> Result<InitRequest, (String, u8)> {
     let validation = |m: String| (m, EXIT_VALIDATION);
-    check_config_mix(p).map_err(validation)?;
-    let docs = p
-        .get("config")
-        .map(read_config)
-        .transpose()
-        .map_err(|e| (e, EXIT_ERROR))?
-        .unwrap_or_default();
+    let docs = config_documents(p)?;
     let init_cfg = doc(&docs, "InitConfiguration");
     let cluster_cfg = doc(&docs, "ClusterConfiguration");
     if p.has("config") && init_cfg.is_none() && cluster_cfg.is_none() {
@@ -430,17 +421,7 @@ fn mint_tokens(s: &mut State, req: &InitRequest, now: f64) -> Token {
     }
     s.tokens.push(t.clone());
     if req.upload_certs {
-        s.uploaded_certs = Some(UploadedCerts {
-            key: req.certificate_key.clone(),
-            expires: now + CERTS_TTL,
-        });
-        s.tokens.push(new_token(
-            Some(CERTS_PROXY_DESCRIPTION.into()),
-            CERTS_TTL,
-            now,
-            &[],
-            &[],
-        ));
+        store_certs(s, &req.certificate_key, now);
     }
     t
 }

@@ -2,9 +2,7 @@
 //! control plane.
 
 use super::cluster::{etcd_member_for, initial_cluster, register_node, restricted_labels};
-use super::config::{
-    check_config_mix, config_node_labels, config_taints, doc, read_config, str_at, strings_at,
-};
+use super::config::{config_documents, config_node_labels, config_taints, doc, str_at, strings_at};
 use super::preflight::{
     ignore_set, init_node_checks, join_node_checks, preflight_failure, run_checks,
 };
@@ -61,13 +59,7 @@ struct JoinRequest {
 
 fn join_request(host: &Host, p: &Parsed) -> Result<JoinRequest, (String, u8)> {
     let validation = |m: String| (m, EXIT_VALIDATION);
-    check_config_mix(p).map_err(validation)?;
-    let docs = p
-        .get("config")
-        .map(read_config)
-        .transpose()
-        .map_err(|e| (e, EXIT_ERROR))?
-        .unwrap_or_default();
+    let docs = config_documents(p)?;
     let cfg = doc(&docs, "JoinConfiguration");
     if p.has("config") && cfg.is_none() {
         return Err(validation(

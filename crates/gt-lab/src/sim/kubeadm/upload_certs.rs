@@ -9,7 +9,7 @@ use crate::sim::files;
 use crate::sim::flags::{self, boolean, string, Flag};
 use crate::sim::host::Host;
 use crate::sim::latency::Op;
-use crate::sim::state::{self, UploadedCerts};
+use crate::sim::state::{self, State, UploadedCerts};
 
 const UPLOAD_CERTS_FLAGS: &[Flag] = &[
     boolean("upload-certs"),
@@ -77,19 +77,7 @@ pub(super) fn init_phase(host: &Host, args: &[String]) -> u8 {
     let now = clock::now();
     if let Err(e) = state::update(&host.lab_dir, |s| {
         s.purge_expired(now);
-        s.tokens
-            .retain(|t| t.description.as_deref() != Some(CERTS_PROXY_DESCRIPTION));
-        s.tokens.push(new_token(
-            Some(CERTS_PROXY_DESCRIPTION.into()),
-            CERTS_TTL,
-            now,
-            &[],
-            &[],
-        ));
-        s.uploaded_certs = Some(UploadedCerts {
-            key: key.clone(),
-            expires: now + CERTS_TTL,
-        });
+        store_certs(s, &key, now);
     }) {
         return fail(&e.to_string(), EXIT_ERROR);
     }
@@ -98,4 +86,22 @@ pub(super) fn init_phase(host: &Host, args: &[String]) -> u8 {
         println!("[upload-certs] Using certificate key:\n{key}");
     }
     0
+}
+
+/// The `kubeadm-certs` Secret, encrypted with `key`, and the token whose
+/// expiry deletes it two hours from `now` (replacing an earlier upload's).
+pub(super) fn store_certs(s: &mut State, key: &str, now: f64) {
+    s.tokens
+        .retain(|t| t.description.as_deref() != Some(CERTS_PROXY_DESCRIPTION));
+    s.tokens.push(new_token(
+        Some(CERTS_PROXY_DESCRIPTION.into()),
+        CERTS_TTL,
+        now,
+        &[],
+        &[],
+    ));
+    s.uploaded_certs = Some(UploadedCerts {
+        key: key.to_string(),
+        expires: now + CERTS_TTL,
+    });
 }
