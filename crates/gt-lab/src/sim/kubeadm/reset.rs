@@ -1,5 +1,6 @@
-//! `kubeadm reset`: the host's kubeadm files go; its etcd member and Node stay
-//! in the cluster, as with the real tool.
+//! `kubeadm reset`: the host's kubeadm files go, and a control plane leaves
+//! etcd when the remaining members keep quorum; its Node stays in the cluster
+//! (deleting it is `kubectl delete node`), as with the real tool.
 
 use super::preflight::ignore_set;
 use super::{fail, parse_flags, EXIT_ERROR, EXIT_VALIDATION};
