@@ -12,8 +12,8 @@
 //! `--parallelism 100` (with the default 10, workers join in waves, and
 //! that bound is reported as its own figure).
 
-use gt::lab::sim::latency::Op;
 use gt::plan::{bootstrap_plan, GateBefore, Step, StepGraph};
+use gt_lab::sim::latency::Op;
 use std::collections::BTreeMap;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};

@@ -2,14 +2,14 @@
 //!
 //! Layers (dependencies point down only; see DESIGN.md):
 //! `cli` → `plan`/`render`/`apply` → `kube` → `facts` → `transport` → `spec`.
-//! `lab` is a simulated cluster driven only through gt's public behaviour.
+//! The lab (the `gt-lab` crate, a simulated cluster) is not part of this
+//! library's API: only `cli` uses it, for `gt lab` and the simulated tools.
 
 pub mod apply;
 pub mod cli;
 pub mod facts;
 pub mod fsutil;
 pub mod kube;
-pub mod lab;
 pub mod plan;
 pub mod render;
 pub mod spec;

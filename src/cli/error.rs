@@ -37,7 +37,7 @@ pub enum CliError {
     #[error(transparent)]
     StalePlan(#[from] Stale),
     #[error(transparent)]
-    Lab(#[from] crate::lab::LabError),
+    Lab(#[from] gt_lab::LabError),
     #[error(
         "{} carries the cluster.toml and the --prune/--replace it was planned with; \
          drop --config/--prune/--replace, or plan again with them (`gt plan --out FILE`)",

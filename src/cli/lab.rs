@@ -1,8 +1,8 @@
-//! `gt lab ...` (issue 3): a simulated cluster on this machine.
+//! `gt lab ...`: a simulated cluster on this machine (the `gt-lab` crate).
 
 use super::{exit, Context};
-use crate::lab::{self, FaultKind, Transport};
 use clap::{Args, Subcommand, ValueEnum};
+use gt_lab::{self as lab, FaultKind, Transport};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +111,7 @@ fn up(ctx: &Context, a: UpArgs) -> Result<u8, lab::LabError> {
         from,
         transport,
         speed: a.speed,
+        check_config: Some(check_config),
     })?;
     let t = &r.topology;
     let how = match &r.state.ssh {
@@ -149,6 +150,14 @@ fn up(ctx: &Context, a: UpArgs) -> Result<u8, lab::LabError> {
     println!("  gt lab fault --dir {dir} NODE down|hang|fail-join|apiserver-down|kubelet-stopped|slow|heal");
     println!("  gt lab down --dir {dir}");
     Ok(exit::OK)
+}
+
+/// gt's full validation of a config, for the lab to run on its topology and
+/// on the config it writes.
+fn check_config(text: &str, path: &Path) -> Result<(), String> {
+    crate::spec::load_str(text, path)
+        .map(drop)
+        .map_err(|d| d.to_string())
 }
 
 fn print_hosts<'a>(

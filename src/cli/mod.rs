@@ -103,8 +103,8 @@ pub fn run() -> ExitCode {
         .file_name()
         .and_then(|s| s.to_str())
         .unwrap_or("");
-    if crate::lab::sim::TOOLS.contains(&tool) {
-        return crate::lab::sim::main(tool, args.collect());
+    if gt_lab::sim::TOOLS.contains(&tool) {
+        return gt_lab::sim::main(tool, args.collect());
     }
     // `gt plan | head` must end quietly, not panic in println!: take the
     // default SIGPIPE action, as every Unix filter does.

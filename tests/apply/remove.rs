@@ -117,7 +117,7 @@ fn endpoint_readyz(lab: &Lab) -> (u16, String) {
         "the endpoint answers /readyz with 200",
         Duration::from_secs(10),
         || {
-            gt::lab::sim::api::http_get(&lab.endpoint(), "/readyz", Duration::from_secs(2))
+            gt_lab::sim::api::http_get(&lab.endpoint(), "/readyz", Duration::from_secs(2))
                 .ok()
                 .filter(|(code, _)| *code == 200)
         },

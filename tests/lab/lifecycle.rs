@@ -220,7 +220,7 @@ fn api_servers_answer_http_once_they_run_and_haproxy_balances_over_them() {
         ("/livez", false),
     ] {
         let (code, body) = http_get("127.4.0.11:6443", path).expect("bettley answers");
-        let expected = gt::lab::sim::api::readyz(lab.dir(), Some("bettley"), verbose);
+        let expected = gt_lab::sim::api::readyz(lab.dir(), Some("bettley"), verbose);
         if path != "/livez" {
             assert_eq!((code, body), expected, "{path}");
         } else {

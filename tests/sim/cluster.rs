@@ -3,8 +3,8 @@
 
 use crate::support::sim::{SimLab, CONTROL_PLANES, WORKERS};
 use crate::support::wait::eventually;
-use gt::lab::sim::host::Host;
-use gt::lab::sim::latency::Op;
+use gt_lab::sim::host::Host;
+use gt_lab::sim::latency::Op;
 
 use crate::support::kube::KUBECTL;
 use std::io::{BufRead, BufReader, Read};

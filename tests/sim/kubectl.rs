@@ -350,14 +350,14 @@ fn apiserver_down_fails_that_servers_readyz_but_not_the_endpoints_while_another_
         .success()
         .stdout_is("ok");
     // The lab daemon's view of the same fault.
-    let (code, body) = gt::lab::sim::api::readyz(lab.dir(), Some("cargyll"), false);
+    let (code, body) = gt_lab::sim::api::readyz(lab.dir(), Some("cargyll"), false);
     assert_eq!(code, 500);
     assert!(
         body.contains("[-]etcd failed: reason withheld\n")
             && body.ends_with("readyz check failed\n")
     );
     assert_eq!(
-        gt::lab::sim::api::readyz(lab.dir(), None, false),
+        gt_lab::sim::api::readyz(lab.dir(), None, false),
         (200, "ok".to_string())
     );
 }
@@ -604,7 +604,7 @@ fn with_api_listeners_get_raw_makes_a_real_http_request() {
         "500 Internal Server Error",
         "[+]ping ok\n[-]etcd failed: reason withheld\nreadyz check failed\n",
     );
-    let mut topology = gt::lab::topology::LabTopology::load(SimLab::goldentooth().dir()).unwrap();
+    let mut topology = gt_lab::topology::LabTopology::load(SimLab::goldentooth().dir()).unwrap();
     topology.endpoint = server.address.clone();
     topology.api_listeners = true;
     let lab = SimLab::with_topology(topology);

@@ -25,7 +25,7 @@ use std::time::Duration;
 use super::components;
 use super::gt::{goldentooth, Output, Test, COMMAND_TIMEOUT};
 
-pub use gt::lab::Transport;
+pub use gt_lab::Transport;
 
 /// The inter-process lock every lab holds (see the module doc).
 #[derive(Debug)]

@@ -4,8 +4,8 @@
 use super::gt::{Output, Test, GT};
 use super::kube::{apply_cni, kubeadm_init, KUBECTL};
 use super::wait::eventually;
-use gt::lab::sim::log::LogEntry;
-use gt::lab::topology::{Faults, LabNode, LabTopology};
+use gt_lab::sim::log::LogEntry;
+use gt_lab::topology::{Faults, LabNode, LabTopology};
 use std::path::{Path, PathBuf};
 
 pub const ENDPOINT: &str = "127.4.0.10:6443";
@@ -81,7 +81,7 @@ impl SimLab {
         topology.save(dir.path()).expect("write lab.json");
         let bin = dir.path().join("bin");
         std::fs::create_dir_all(&bin).unwrap();
-        for tool in gt::lab::sim::TOOLS {
+        for tool in gt_lab::sim::TOOLS {
             std::os::unix::fs::symlink(GT, bin.join(tool)).unwrap();
         }
         for n in &topology.nodes {
@@ -123,7 +123,7 @@ impl SimLab {
     }
 
     pub fn log(&self, node: &str) -> Vec<LogEntry> {
-        gt::lab::sim::log::read(self.dir(), node)
+        gt_lab::sim::log::read(self.dir(), node)
     }
 
     /// `kubectl get nodes -o json` through bettley's admin.conf, parsed.

@@ -1,0 +1,116 @@
+//! How long simulated operations take.
+//!
+//! Defaults are what a Raspberry Pi 4 cluster shows with images pre-pulled
+//! (kubeadm 1.32, containerd, Calico), rounded:
+//!
+//! | operation | seconds | why |
+//! |---|---|---|
+//! | `kubeadm init` | 60 | certs, static pods, waiting for a healthy kubelet and API server |
+//! | API server ready after init / CP join | 10 | post-start hooks, informer sync, HAProxy check interval |
+//! | `kubeadm join --control-plane` | 40 | cert download, etcd member add + learner sync, static pods |
+//! | `kubeadm join` (worker) | 20 | discovery, TLS bootstrap, kubelet start |
+//! | kubeadm discovery timeout (bad token, no endpoint) | 300 | kubeadm's default `timeouts.discovery` (5m) |
+//! | kubeadm preflight failure | 1 | the checks are local and quick |
+//! | `kubeadm init phase upload-certs` | 2 | encrypt and store the Secret |
+//! | `kubeadm token create/delete/list` | 1 | one API round trip plus client start-up |
+//! | `kubeadm reset` | 10 | stop kubelet, remove etcd member, unmount, delete |
+//! | CNI ready after `kubectl apply` / after a join | 15 | image pull of calico-node, pod start |
+//! | `kubectl drain` | 5 | cordon + evictions |
+//! | `kubectl apply` | 2 | a CNI manifest is ~30 objects |
+//! | other `kubectl` | 0.3 | client start-up and one request |
+//! | `systemctl start/stop/restart kubelet` | 0.5 | |
+//! | `systemctl is-active/status/enable` | 0.02 | |
+//! | `kubelet --version`, `uname`, `kubeadm version` | 0.01 | |
+//!
+//! Every latency is multiplied by the lab's speed (`lab.json` `speed`, or the
+//! `GT_LAB_SPEED` environment variable, which wins) and by the host's `slow`
+//! fault. Tools sleep outside the state lock.
+//!
+//! A full goldentooth bootstrap by `gt apply` spends 224.8 s at speed 1 on
+//! its critical path (init 60, CNI apply 2, the first gate waiting CniReady
+//! 15, two control-plane joins of 40 + 15 until Ready, worker joins of
+//! 20 + 15 in parallel, kubectl polls): benches/apply.rs computes it from
+//! this table and the plan's DAG.
+
+use super::host::Host;
+use std::time::Duration;
+
+/// Environment variable overriding `lab.json`'s speed.
+pub(crate) const SPEED_ENV: &str = "GT_LAB_SPEED";
+
+/// One simulated operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Init,
+    ApiReady,
+    JoinControlPlane,
+    JoinWorker,
+    DiscoveryTimeout,
+    PreflightFailure,
+    UploadCerts,
+    Token,
+    Reset,
+    CniReady,
+    Drain,
+    Apply,
+    Kubectl,
+    SystemctlChange,
+    SystemctlQuery,
+    Instant,
+}
+
+/// The default latency of each operation, in seconds at speed 1.
+pub(crate) const LATENCIES: &[(Op, f64)] = &[
+    (Op::Init, 60.0),
+    (Op::ApiReady, 10.0),
+    (Op::JoinControlPlane, 40.0),
+    (Op::JoinWorker, 20.0),
+    (Op::DiscoveryTimeout, 300.0),
+    (Op::PreflightFailure, 1.0),
+    (Op::UploadCerts, 2.0),
+    (Op::Token, 1.0),
+    (Op::Reset, 10.0),
+    (Op::CniReady, 15.0),
+    (Op::Drain, 5.0),
+    (Op::Apply, 2.0),
+    (Op::Kubectl, 0.3),
+    (Op::SystemctlChange, 0.5),
+    (Op::SystemctlQuery, 0.02),
+    (Op::Instant, 0.01),
+];
+
+impl Op {
+    /// Seconds at speed 1.
+    pub fn default_seconds(self) -> f64 {
+        LATENCIES
+            .iter()
+            .find(|(op, _)| *op == self)
+            .map(|(_, s)| *s)
+            .expect("every Op is in LATENCIES")
+    }
+}
+
+impl Host {
+    /// The lab-wide speed factor: `GT_LAB_SPEED`, else `lab.json`'s speed.
+    pub(crate) fn speed(&self) -> f64 {
+        std::env::var(SPEED_ENV)
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|s| *s >= 0.0 && s.is_finite())
+            .unwrap_or(self.topology.speed)
+    }
+
+    /// Seconds this host takes for `op` (speed × slow fault applied).
+    pub fn latency(&self, op: Op) -> f64 {
+        let slow = self.faults.slow.filter(|s| *s > 0.0).unwrap_or(1.0);
+        op.default_seconds() * self.speed() * slow
+    }
+
+    /// Sleeps the scaled latency of `op`. Never call with the state lock held.
+    pub(crate) fn pause(&self, op: Op) {
+        let s = self.latency(op);
+        if s > 0.0 {
+            std::thread::sleep(Duration::from_secs_f64(s));
+        }
+    }
+}
