@@ -13,7 +13,7 @@
 //! that bound is reported as its own figure).
 
 use gt::lab::sim::latency::Op;
-use gt::plan::{bootstrap_plan, GateBefore, Step, StepGraph};
+use gt::plan::{bootstrap_plan, GateBefore, Step, StepGraph, StepId};
 use std::collections::BTreeMap;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -68,7 +68,7 @@ fn step_seconds(step: &Step, graph: &StepGraph) -> f64 {
 
 /// Longest chain of step durations through the DAG (unbounded parallelism).
 fn critical_path(graph: &StepGraph) -> f64 {
-    let mut finish: BTreeMap<String, f64> = BTreeMap::new();
+    let mut finish: BTreeMap<StepId, f64> = BTreeMap::new();
     for step in graph.ordered() {
         let id = step.id();
         let start = graph

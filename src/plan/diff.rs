@@ -32,14 +32,14 @@ pub(super) struct Diff {
 
 #[derive(Debug, Clone)]
 pub(super) struct Update {
-    pub node: String,
-    pub labels: SetDiff,
-    pub taints: SetDiff,
+    pub node: NodeName,
+    pub labels: SetDiff<Label>,
+    pub taints: SetDiff<Taint>,
 }
 
 #[derive(Debug, Clone)]
 pub(super) struct Removal {
-    pub node: String,
+    pub node: NodeName,
     /// The Node object is in the cluster: drain, then delete it.
     pub in_cluster: bool,
     /// The host is reachable and in the file: `kubeadm reset -f` it.
@@ -48,24 +48,14 @@ pub(super) struct Removal {
 }
 
 impl Removal {
-    pub fn step_ids(&self) -> Vec<String> {
+    pub fn step_ids(&self) -> Vec<StepId> {
         let mut ids = Vec::new();
         if self.in_cluster {
-            ids.push(
-                Step::Drain {
-                    node: self.node.clone(),
-                }
-                .id(),
-            );
-            ids.push(
-                Step::DeleteNode {
-                    node: self.node.clone(),
-                }
-                .id(),
-            );
+            ids.push(StepId::Drain(self.node.clone()));
+            ids.push(StepId::DeleteNode(self.node.clone()));
         }
         if let Some(n) = &self.reset {
-            ids.push(Step::Reset { node: n.clone() }.id());
+            ids.push(StepId::Reset(n.clone()));
         }
         ids
     }
@@ -108,10 +98,20 @@ impl Ownership {
     }
 }
 
-fn label_lines(labels: impl Iterator<Item = (String, String)>) -> Vec<String> {
-    let mut v: Vec<String> = labels.map(|(k, val)| format!("{k}={val}")).collect();
+fn sorted_labels(labels: impl Iterator<Item = Label>) -> Vec<Label> {
+    let mut v: Vec<Label> = labels.collect();
     v.sort();
     v
+}
+
+/// An observed taint as cluster.toml's type; the API server admits only
+/// the three effects, so `None` is for a server gt does not understand.
+fn observed_taint(t: &crate::facts::ObservedTaint) -> Option<Taint> {
+    Some(Taint {
+        key: t.key.clone(),
+        value: t.value.clone(),
+        effect: crate::spec::TaintEffect::parse(&t.effect)?,
+    })
 }
 
 /// Shortened CA pin for messages: `sha256:3f2a…9c1d`.
@@ -365,16 +365,15 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn desired_labels(node: &Node) -> Vec<String> {
-        label_lines(
-            node.labels
-                .iter()
-                .map(|(k, v)| (k.as_str().to_string(), v.clone())),
-        )
+    fn desired_labels(node: &Node) -> Vec<Label> {
+        sorted_labels(node.labels.iter().map(|(k, v)| Label {
+            key: k.clone(),
+            value: v.clone(),
+        }))
     }
 
-    fn desired_taints(node: &Node) -> Vec<String> {
-        node.taints.iter().map(|t| t.to_string()).collect()
+    fn desired_taints(node: &Node) -> Vec<Taint> {
+        node.taints.clone()
     }
 
     fn node_attributes(&self, node: &Node) -> Vec<(String, String)> {
@@ -548,7 +547,6 @@ impl<'a> Cx<'a> {
     }
 
     fn create(&mut self, node: &Node) {
-        let name = node.name.as_str();
         let is_init = self.out.init.as_ref() == Some(&node.name);
         let join = if is_init {
             Step::Init {
@@ -576,11 +574,11 @@ impl<'a> Cx<'a> {
         let mut steps = vec![join.id()];
         if !labels.is_empty() || !taints.is_empty() {
             self.out.updates.push(Update {
-                node: name.to_string(),
+                node: node.name.clone(),
                 labels: labels.clone(),
                 taints: taints.clone(),
             });
-            steps.push(format!("update/{name}"));
+            steps.push(StepId::Update(node.name.clone()));
         }
         let reason = if is_init {
             "not in a cluster: kubeadm init registers it as the first control plane".to_string()
@@ -590,7 +588,7 @@ impl<'a> Cx<'a> {
             "not in the cluster: join as a worker".to_string()
         };
         self.out.changes.push(Change {
-            resource: Resource::Node(name.to_string()),
+            resource: Resource::Node(node.name.clone()),
             action: Action::Create,
             reason,
             role: Some(node.role),
@@ -603,11 +601,10 @@ impl<'a> Cx<'a> {
 
     /// `-/+`: take the node out (drain/delete if its Node is here, reset), join again.
     fn replace(&mut self, node: &Node, in_cluster: bool, reason: String) {
-        let name = node.name.as_str();
         // Reset before it joins again: no readiness gate may wait for its API server.
         self.out.existing_control_planes.retain(|n| n != &node.name);
         let removal = Removal {
-            node: name.to_string(),
+            node: node.name.clone(),
             in_cluster,
             reset: Some(node.name.clone()),
             control_plane: node.is_control_plane(),
@@ -632,23 +629,23 @@ impl<'a> Cx<'a> {
     }
 
     fn update_if_drifted(&mut self, node: &Node, obj: &NodeFacts) {
-        let name = node.name.as_str();
         let labels = SetDiff {
-            before: label_lines(
+            // The API server accepted these keys, so they parse as cluster.toml's do.
+            before: sorted_labels(
                 obj.labels
                     .iter()
                     .filter(|(k, _)| self.owner.owns(k))
-                    .map(|(k, v)| (k.clone(), v.clone())),
+                    .filter_map(|(k, v)| Label::new(k, v)),
             ),
             after: Self::desired_labels(node),
         };
-        let mut observed_taints: Vec<String> = obj
+        let mut observed_taints: Vec<Taint> = obj
             .taints
             .iter()
             .filter(|t| self.owner.owns(&t.key))
-            .map(|t| t.to_string())
+            .filter_map(observed_taint)
             .collect();
-        observed_taints.sort();
+        observed_taints.sort_by_cached_key(ToString::to_string);
         let taints = SetDiff {
             before: observed_taints,
             after: Self::desired_taints(node),
@@ -662,19 +659,19 @@ impl<'a> Cx<'a> {
             _ => "taints differ",
         };
         self.out.updates.push(Update {
-            node: name.to_string(),
+            node: node.name.clone(),
             labels: labels.clone(),
             taints: taints.clone(),
         });
         self.out.changes.push(Change {
-            resource: Resource::Node(name.to_string()),
+            resource: Resource::Node(node.name.clone()),
             action: Action::Update,
             reason: format!("{what} from cluster.toml"),
             role: Some(node.role),
             attributes: vec![],
             labels,
             taints,
-            steps: vec![format!("update/{name}")],
+            steps: vec![StepId::Update(node.name.clone())],
         });
     }
 
@@ -693,7 +690,7 @@ impl<'a> Cx<'a> {
         }
         .id();
         let attribute = ("kubelet".to_string(), "active".to_string());
-        let resource = Resource::Node(name.to_string());
+        let resource = Resource::Node(node.name.clone());
         if let Some(c) = self
             .out
             .changes
@@ -806,7 +803,7 @@ impl<'a> Cx<'a> {
         let control_plane = in_cluster.is_some_and(NodeFacts::is_control_plane)
             || (in_cluster.is_none() && node.is_control_plane());
         let removal = Removal {
-            node: name.to_string(),
+            node: node.name.clone(),
             in_cluster: in_cluster.is_some(),
             // A host that now carries another cluster's CA is not ours to reset.
             reset: host_joined_here.then(|| node.name.clone()),
@@ -833,7 +830,7 @@ impl<'a> Cx<'a> {
                 .to_string()
         };
         self.out.changes.push(Change {
-            resource: Resource::Node(name.to_string()),
+            resource: Resource::Node(node.name.clone()),
             action: Action::Delete,
             reason,
             role: Some(node.role),
@@ -864,14 +861,18 @@ impl<'a> Cx<'a> {
                 );
                 continue;
             }
+            // The API server admits only DNS-subdomain names, as cluster.toml does.
+            let Ok(node) = NodeName::try_from(name.clone()) else {
+                continue;
+            };
             let removal = Removal {
-                node: name.clone(),
+                node: node.clone(),
                 in_cluster: true,
                 reset: None,
                 control_plane,
             };
             self.out.changes.push(Change {
-                resource: Resource::Node(name.clone()),
+                resource: Resource::Node(node),
                 action: Action::Delete,
                 reason: "not in cluster.toml (--prune): drain and delete; gt cannot reach its host to reset it".into(),
                 role: Some(if control_plane { Role::ControlPlane } else { Role::Worker }),
@@ -932,14 +933,14 @@ impl<'a> Cx<'a> {
     /// of that moment, and a dead member that stays counts against it.
     fn order_removals(&mut self) {
         let nodes = &self.obs.cluster.nodes;
-        let healthy: BTreeSet<String> = self
+        let healthy: BTreeSet<NodeName> = self
             .out
             .removals
             .iter()
             .filter(|r| {
                 nodes
-                    .get(&r.node)
-                    .is_some_and(|n| self.healthy_control_plane(&r.node, n))
+                    .get(r.node.as_str())
+                    .is_some_and(|n| self.healthy_control_plane(r.node.as_str(), n))
             })
             .map(|r| r.node.clone())
             .collect();

@@ -180,7 +180,7 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
     let mut items = Vec::new();
     for c in &d.changes {
         let node = match &c.resource {
-            Resource::Node(n) => Some(n.clone()),
+            Resource::Node(n) => Some(n.to_string()),
             Resource::Cluster(_) => None,
         };
         let item = |kind: DriftKind, message: String| DriftItem {
@@ -239,18 +239,14 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
 }
 
 /// One message per label key that differs, sorted by key.
-fn label_items(labels: &SetDiff) -> Vec<String> {
-    let split = |lines: &[String]| -> BTreeMap<String, String> {
-        lines
-            .iter()
-            .map(|l| match l.split_once('=') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (l.clone(), String::new()),
-            })
+fn label_items(labels: &SetDiff<Label>) -> Vec<String> {
+    let by_key = |set: &[Label]| -> BTreeMap<String, String> {
+        set.iter()
+            .map(|l| (l.key.to_string(), l.value.clone()))
             .collect()
     };
-    let before = split(&labels.before);
-    let after = split(&labels.after);
+    let before = by_key(&labels.before);
+    let after = by_key(&labels.after);
     let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     keys.into_iter()
         .filter_map(|k| match (before.get(k), after.get(k)) {
@@ -265,7 +261,7 @@ fn label_items(labels: &SetDiff) -> Vec<String> {
 }
 
 /// One message per taint missing or not in the file.
-fn taint_items(taints: &SetDiff) -> Vec<String> {
+fn taint_items(taints: &SetDiff<Taint>) -> Vec<String> {
     let mut out: Vec<String> = taints
         .added()
         .into_iter()

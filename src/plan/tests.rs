@@ -25,8 +25,16 @@ fn with_state(spec: &Spec, node: &str, state: crate::spec::NodeState) -> Spec {
     s
 }
 
-fn deps(p: &Plan, id: &str) -> Vec<String> {
-    p.graph.dependencies(id)
+fn id(s: &str) -> StepId {
+    s.parse().unwrap()
+}
+
+fn deps(p: &Plan, step: &str) -> Vec<String> {
+    p.graph
+        .dependencies(&id(step))
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 fn position(p: &Plan, id: &str) -> usize {
@@ -56,7 +64,11 @@ fn full_bootstrap_orders_init_cni_gate_serial_control_planes_parallel_workers_re
             "upload-certs"
         ]
     );
-    match p.graph.step("gate/before-join-control-plane/dalt").unwrap() {
+    match p
+        .graph
+        .step(&id("gate/before-join-control-plane/dalt"))
+        .unwrap()
+    {
         Step::GateControlPlaneReady { control_planes, .. } => {
             assert_eq!(
                 control_planes
@@ -108,14 +120,13 @@ fn only_workers_joining_needs_no_certificate_upload_and_one_gate() {
         &PlanOptions::default(),
     )
     .unwrap();
-    assert!(!p.graph.contains("upload-certs"));
-    assert!(!p
-        .graph
-        .ordered()
-        .iter()
-        .any(|s| s.id().starts_with("gate/before-join-control-plane/")));
-    assert!(!p.graph.contains("init/bettley"));
-    match p.graph.step("gate/before-worker-joins").unwrap() {
+    assert!(!p.graph.contains(&id("upload-certs")));
+    assert!(!p.graph.ordered().iter().any(|s| s
+        .id()
+        .to_string()
+        .starts_with("gate/before-join-control-plane/")));
+    assert!(!p.graph.contains(&id("init/bettley")));
+    match p.graph.step(&id("gate/before-worker-joins")).unwrap() {
         Step::GateControlPlaneReady { control_planes, .. } => {
             let names: Vec<&str> = control_planes.iter().map(|n| n.as_str()).collect();
             assert_eq!(names, ["bettley", "cargyll", "dalt"]);
@@ -367,7 +378,11 @@ fn a_control_plane_of_another_cluster_is_replaced_without_waiting_for_itself() {
     assert!(deps(&p, "join-control-plane/dalt").contains(&"reset/dalt".to_string()));
     // The gate before its join waits for the control planes that stay, not
     // for dalt's own API server, which the reset has just stopped.
-    match p.graph.step("gate/before-join-control-plane/dalt").unwrap() {
+    match p
+        .graph
+        .step(&id("gate/before-join-control-plane/dalt"))
+        .unwrap()
+    {
         Step::GateControlPlaneReady { control_planes, .. } => {
             let names: Vec<&str> = control_planes.iter().map(|n| n.as_str()).collect();
             assert_eq!(names, ["bettley", "cargyll"]);
@@ -493,7 +508,7 @@ fn label_and_taint_drift_is_one_item_per_key() {
         .changes
         .iter()
         .map(|c| {
-            let key = |l: &String| l.split('=').next().unwrap().to_string();
+            let key = |l: &Label| l.key.to_string();
             let b: BTreeSet<String> = c.labels.before.iter().map(key).collect();
             let a: BTreeSet<String> = c.labels.after.iter().map(key).collect();
             let label_keys = b
