@@ -45,6 +45,37 @@ enum State {
     Done(StepStatus),
 }
 
+/// Whether a pending step can start, given its dependencies' states.
+enum Readiness {
+    /// A dependency has not finished.
+    Waiting,
+    Runnable,
+    /// Ctrl-C came first, or a dependency was cancelled.
+    Cancelled,
+    /// This dependency failed or was skipped.
+    UpstreamFailed(usize),
+}
+
+fn readiness(step: &Step, deps: &[usize], state: &[State], interrupted: bool) -> Readiness {
+    if deps.iter().any(|&d| !matches!(state[d], State::Done(_))) {
+        return Readiness::Waiting;
+    }
+    if step.always_runs() {
+        return Readiness::Runnable;
+    }
+    let upstream_bad = deps
+        .iter()
+        .find(|&&d| !matches!(state[d], State::Done(StepStatus::Succeeded)));
+    match upstream_bad {
+        Some(&bad) if matches!(state[bad], State::Done(StepStatus::Cancelled)) => {
+            Readiness::Cancelled
+        }
+        Some(&bad) => Readiness::UpstreamFailed(bad),
+        None if interrupted => Readiness::Cancelled,
+        None => Readiness::Runnable,
+    }
+}
+
 /// Walks `graph`; `interrupt` turning true is Ctrl-C.
 pub async fn walk(
     graph: &StepGraph,
@@ -78,29 +109,15 @@ pub async fn walk(
                 if !matches!(state[i], State::Pending) {
                     continue;
                 }
-                let dep_states: Vec<Option<StepStatus>> = deps[i]
-                    .iter()
-                    .map(|&d| match state[d] {
-                        State::Done(s) => Some(s),
-                        _ => None,
-                    })
-                    .collect();
-                if dep_states.iter().any(Option::is_none) {
-                    continue;
-                }
                 let step = order[i];
-                let upstream_bad = deps[i]
-                    .iter()
-                    .find(|&&d| !matches!(state[d], State::Done(StepStatus::Succeeded)));
-                let verdict = if step.always_runs() {
-                    None
-                } else if let Some(&bad) = upstream_bad {
-                    if matches!(state[bad], State::Done(StepStatus::Cancelled)) {
-                        Some((
-                            StepStatus::Cancelled,
-                            "interrupted before it started".into(),
-                        ))
-                    } else {
+                let verdict = match readiness(step, &deps[i], &state, interrupted) {
+                    Readiness::Waiting => continue,
+                    Readiness::Runnable => None,
+                    Readiness::Cancelled => Some((
+                        StepStatus::Cancelled,
+                        "interrupted before it started".to_string(),
+                    )),
+                    Readiness::UpstreamFailed(bad) => {
                         let cause = root[bad].unwrap_or(bad);
                         root[i] = Some(cause);
                         Some((
@@ -108,13 +125,6 @@ pub async fn walk(
                             format!("upstream failed ({})", ids[cause]),
                         ))
                     }
-                } else if interrupted {
-                    Some((
-                        StepStatus::Cancelled,
-                        "interrupted before it started".into(),
-                    ))
-                } else {
-                    None
                 };
                 if let Some((status, reason)) = verdict {
                     state[i] = State::Done(status);

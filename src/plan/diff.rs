@@ -230,36 +230,7 @@ impl<'a> Cx<'a> {
         let c = &spec.cluster;
         let address = Resource::Cluster(c.name.clone());
         if !self.obs.cluster.exists() {
-            let boot = spec.bootstrap_node();
-            self.out.init = Some(boot.name.clone());
-            self.out.install_cni = true;
-            self.out.existing_control_planes.push(boot.name.clone());
-            self.out.changes.push(Change {
-                resource: address,
-                action: Action::Create,
-                reason: format!("no cluster yet: kubeadm init on {}", boot.name),
-                role: None,
-                attributes: vec![
-                    ("bootstrap".into(), boot.name.to_string()),
-                    ("endpoint".into(), c.endpoint.to_string()),
-                    (
-                        "kubernetes_version".into(),
-                        c.kubernetes_version.to_string(),
-                    ),
-                    ("pod_cidr".into(), c.pod_cidr.to_string()),
-                    ("service_cidr".into(), c.service_cidr.to_string()),
-                    ("cni".into(), c.cni.name.clone()),
-                ],
-                labels: SetDiff::default(),
-                taints: SetDiff::default(),
-                steps: vec![
-                    Step::Init {
-                        node: boot.name.clone(),
-                    }
-                    .id(),
-                    Step::InstallCni.id(),
-                ],
-            });
+            self.new_cluster(address);
             return;
         }
         // Control planes already in the cluster, in file order.
@@ -330,6 +301,42 @@ impl<'a> Cx<'a> {
             );
         }
         self.api_server_warnings();
+    }
+
+    /// No cluster yet: `kubeadm init` on the bootstrap node, then the CNI.
+    fn new_cluster(&mut self, address: Resource) {
+        let spec = self.spec;
+        let c = &spec.cluster;
+        let boot = spec.bootstrap_node();
+        self.out.init = Some(boot.name.clone());
+        self.out.install_cni = true;
+        self.out.existing_control_planes.push(boot.name.clone());
+        self.out.changes.push(Change {
+            resource: address,
+            action: Action::Create,
+            reason: format!("no cluster yet: kubeadm init on {}", boot.name),
+            role: None,
+            attributes: vec![
+                ("bootstrap".into(), boot.name.to_string()),
+                ("endpoint".into(), c.endpoint.to_string()),
+                (
+                    "kubernetes_version".into(),
+                    c.kubernetes_version.to_string(),
+                ),
+                ("pod_cidr".into(), c.pod_cidr.to_string()),
+                ("service_cidr".into(), c.service_cidr.to_string()),
+                ("cni".into(), c.cni.name.clone()),
+            ],
+            labels: SetDiff::default(),
+            taints: SetDiff::default(),
+            steps: vec![
+                Step::Init {
+                    node: boot.name.clone(),
+                }
+                .id(),
+                Step::InstallCni.id(),
+            ],
+        });
     }
 
     /// Each control plane in the cluster whose own API server is not ready
@@ -406,54 +413,7 @@ impl<'a> Cx<'a> {
         }
 
         if let Some(obj) = in_cluster {
-            // The host carries another cluster's CA although its Node is here:
-            // it was re-joined elsewhere behind our back.
-            let foreign_pin = self.foreign_pin(host);
-            let role_differs = obj.is_control_plane() != node.is_control_plane();
-            if foreign_pin.is_some() || role_differs {
-                let why = match &foreign_pin {
-                    Some(p) => {
-                        format!("{name} now carries another cluster's CA ({})", short_pin(p))
-                    }
-                    None => format!(
-                        "{name} is a {} in the cluster but a {} in cluster.toml",
-                        if obj.is_control_plane() {
-                            "control plane"
-                        } else {
-                            "worker"
-                        },
-                        node.role
-                    ),
-                };
-                if replace {
-                    self.replace(node, true, format!("{why} (--replace)"));
-                } else {
-                    let short = match &foreign_pin {
-                        Some(p) => {
-                            format!("joined to another cluster (its CA is {})", short_pin(p))
-                        }
-                        None => format!(
-                            "a {} in the cluster, a {} in cluster.toml",
-                            if obj.is_control_plane() {
-                                "control plane"
-                            } else {
-                                "worker"
-                            },
-                            node.role
-                        ),
-                    };
-                    self.warn(
-                        Some(name),
-                        if foreign_pin.is_some() { WarningKind::OtherCluster } else { WarningKind::RoleMismatch },
-                        short,
-                        format!("{why}; gt changes neither without consent: run with --replace {name} to reset it and join it again"),
-                    );
-                }
-                return Ok(());
-            }
-            self.update_if_drifted(node, obj);
-            self.start_kubelet_if_stopped(node);
-            self.health_warnings(node, obj);
+            self.node_in_cluster(node, obj, host, replace);
             return Ok(());
         }
 
@@ -486,56 +446,123 @@ impl<'a> Cx<'a> {
         };
 
         if h.is_joined() {
-            let foreign = self.foreign_pin(Some(h)).or_else(|| {
-                // No cluster yet but the host has joined one: that one is not ours.
-                (!self.obs.cluster.exists())
-                    .then(|| h.ca_pin.clone().unwrap_or_else(|| "unknown".into()))
-            });
-            match foreign {
-                Some(pin) if !replace => {
-                    self.warn(
-                        Some(name),
-                        WarningKind::OtherCluster,
-                        format!("joined to another cluster (its CA is {})", short_pin(&pin)),
-                        format!(
-                            "{name} belongs to another cluster (CA pin {}{}); gt will not touch it. To reset it and join it here: --replace {name}",
-                            short_pin(&pin),
-                            self.obs
-                                .cluster
-                                .ca_pin
-                                .as_deref()
-                                .map(|p| format!(", this cluster's is {}", short_pin(p)))
-                                .unwrap_or_default()
-                        ),
-                    );
-                    return Ok(());
-                }
-                Some(pin) => {
-                    self.replace(
-                        node,
-                        false,
-                        format!(
-                            "{name} belongs to another cluster (CA pin {}); reset and join here (--replace)",
-                            short_pin(&pin)
-                        ),
-                    );
-                    return Ok(());
-                }
-                None => {
-                    self.replace(
-                        node,
-                        false,
-                        format!(
-                            "{name} has this cluster's kubeadm state but no Node object: reset it and join it again"
-                        ),
-                    );
-                    return Ok(());
-                }
-            }
+            self.joined_but_not_in_cluster(node, h, replace);
+            return Ok(());
         }
 
         self.create(node);
         Ok(())
+    }
+
+    /// A node of the file whose Node is in the cluster: replaced (with
+    /// consent) when its host moved to another cluster or its role differs,
+    /// else brought in line with the file.
+    fn node_in_cluster(
+        &mut self,
+        node: &Node,
+        obj: &NodeFacts,
+        host: Option<&HostFacts>,
+        replace: bool,
+    ) {
+        let name = node.name.as_str();
+        // The host carries another cluster's CA although its Node is here:
+        // it was re-joined elsewhere behind our back.
+        let foreign_pin = self.foreign_pin(host);
+        let role_differs = obj.is_control_plane() != node.is_control_plane();
+        if foreign_pin.is_some() || role_differs {
+            let why = match &foreign_pin {
+                Some(p) => {
+                    format!("{name} now carries another cluster's CA ({})", short_pin(p))
+                }
+                None => format!(
+                    "{name} is a {} in the cluster but a {} in cluster.toml",
+                    if obj.is_control_plane() {
+                        "control plane"
+                    } else {
+                        "worker"
+                    },
+                    node.role
+                ),
+            };
+            if replace {
+                self.replace(node, true, format!("{why} (--replace)"));
+            } else {
+                let short = match &foreign_pin {
+                    Some(p) => {
+                        format!("joined to another cluster (its CA is {})", short_pin(p))
+                    }
+                    None => format!(
+                        "a {} in the cluster, a {} in cluster.toml",
+                        if obj.is_control_plane() {
+                            "control plane"
+                        } else {
+                            "worker"
+                        },
+                        node.role
+                    ),
+                };
+                self.warn(
+                    Some(name),
+                    if foreign_pin.is_some() { WarningKind::OtherCluster } else { WarningKind::RoleMismatch },
+                    short,
+                    format!("{why}; gt changes neither without consent: run with --replace {name} to reset it and join it again"),
+                );
+            }
+            return;
+        }
+        self.update_if_drifted(node, obj);
+        self.start_kubelet_if_stopped(node);
+        self.health_warnings(node, obj);
+    }
+
+    /// A reachable host with kubeadm state whose Node is not in the
+    /// cluster: another cluster's (left alone without --replace), or this
+    /// cluster's leftovers (reset and joined again).
+    fn joined_but_not_in_cluster(&mut self, node: &Node, h: &HostFacts, replace: bool) {
+        let name = node.name.as_str();
+        let foreign = self.foreign_pin(Some(h)).or_else(|| {
+            // No cluster yet but the host has joined one: that one is not ours.
+            (!self.obs.cluster.exists())
+                .then(|| h.ca_pin.clone().unwrap_or_else(|| "unknown".into()))
+        });
+        match foreign {
+            Some(pin) if !replace => {
+                self.warn(
+                    Some(name),
+                    WarningKind::OtherCluster,
+                    format!("joined to another cluster (its CA is {})", short_pin(&pin)),
+                    format!(
+                        "{name} belongs to another cluster (CA pin {}{}); gt will not touch it. To reset it and join it here: --replace {name}",
+                        short_pin(&pin),
+                        self.obs
+                            .cluster
+                            .ca_pin
+                            .as_deref()
+                            .map(|p| format!(", this cluster's is {}", short_pin(p)))
+                            .unwrap_or_default()
+                    ),
+                );
+            }
+            Some(pin) => {
+                self.replace(
+                    node,
+                    false,
+                    format!(
+                        "{name} belongs to another cluster (CA pin {}); reset and join here (--replace)",
+                        short_pin(&pin)
+                    ),
+                );
+            }
+            None => {
+                self.replace(
+                    node,
+                    false,
+                    format!(
+                        "{name} has this cluster's kubeadm state but no Node object: reset it and join it again"
+                    ),
+                );
+            }
+        }
     }
 
     /// The host's CA pin when it differs from the cluster's.

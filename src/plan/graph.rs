@@ -210,53 +210,10 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, GraphError> {
         }
     }
 
-    let joining = !d.control_plane_joins.is_empty() || !d.worker_joins.is_empty();
-    let mut joins: Vec<StepId> = vec![];
-    if joining {
-        let token = g.add(Step::MintToken, &after_init)?;
-        // The gate waits for the network too: control-plane Nodes are not Ready before the CNI.
-        let mut gate_deps = after_init.clone();
-        gate_deps.extend(cni.clone());
-        let mut ready_cps = d.existing_control_planes.clone();
-        let mut last_cp_join: Option<StepId> = None;
-        if !d.control_plane_joins.is_empty() {
-            let certs = g.add(Step::UploadCerts, &after_init)?;
-            let mut prev: Vec<StepId> = gate_deps.clone();
-            for n in &d.control_plane_joins {
-                let gate = g.add(
-                    Step::GateControlPlaneReady {
-                        before: GateBefore::ControlPlaneJoin(n.clone()),
-                        control_planes: ready_cps.clone(),
-                    },
-                    &prev,
-                )?;
-                let mut deps = vec![gate, token.clone(), certs.clone()];
-                deps.extend(reset_of.get(n).cloned());
-                let join = g.add(Step::JoinControlPlane { node: n.clone() }, &deps)?;
-                joins.push(join.clone());
-                ready_cps.push(n.clone());
-                prev = vec![join];
-            }
-            last_cp_join = prev.pop();
-        }
-        if !d.worker_joins.is_empty() {
-            let mut deps = gate_deps.clone();
-            deps.extend(last_cp_join);
-            let gate = g.add(
-                Step::GateControlPlaneReady {
-                    before: GateBefore::WorkerJoins,
-                    control_planes: ready_cps,
-                },
-                &deps,
-            )?;
-            for n in &d.worker_joins {
-                let mut deps = vec![gate.clone(), token.clone()];
-                deps.extend(reset_of.get(n).cloned());
-                joins.push(g.add(Step::JoinWorker { node: n.clone() }, &deps)?);
-            }
-        }
-        g.add(Step::RevokeToken, &joins)?;
-    }
+    let mut gate_deps = after_init.clone();
+    // The gate waits for the network too: control-plane Nodes are not Ready before the CNI.
+    gate_deps.extend(cni);
+    let joins = add_joins(&mut g, d, &after_init, &gate_deps, &reset_of)?;
 
     for n in &d.kubelet_starts {
         g.add(Step::StartKubelet { node: n.clone() }, &[])?;
@@ -294,6 +251,63 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, GraphError> {
 
     validate(&g, d)?;
     Ok(g)
+}
+
+/// The join token, each control-plane join behind its own gate and the
+/// previous join, the workers behind one gate, and the revocation after
+/// every join; returns the joins' ids.
+fn add_joins(
+    g: &mut StepGraph,
+    d: &Diff,
+    after_init: &[StepId],
+    gate_deps: &[StepId],
+    reset_of: &BTreeMap<NodeName, StepId>,
+) -> Result<Vec<StepId>, GraphError> {
+    let mut joins: Vec<StepId> = vec![];
+    if d.control_plane_joins.is_empty() && d.worker_joins.is_empty() {
+        return Ok(joins);
+    }
+    let token = g.add(Step::MintToken, after_init)?;
+    let mut ready_cps = d.existing_control_planes.clone();
+    let mut last_cp_join: Option<StepId> = None;
+    if !d.control_plane_joins.is_empty() {
+        let certs = g.add(Step::UploadCerts, after_init)?;
+        let mut prev: Vec<StepId> = gate_deps.to_vec();
+        for n in &d.control_plane_joins {
+            let gate = g.add(
+                Step::GateControlPlaneReady {
+                    before: GateBefore::ControlPlaneJoin(n.clone()),
+                    control_planes: ready_cps.clone(),
+                },
+                &prev,
+            )?;
+            let mut deps = vec![gate, token.clone(), certs.clone()];
+            deps.extend(reset_of.get(n).cloned());
+            let join = g.add(Step::JoinControlPlane { node: n.clone() }, &deps)?;
+            joins.push(join.clone());
+            ready_cps.push(n.clone());
+            prev = vec![join];
+        }
+        last_cp_join = prev.pop();
+    }
+    if !d.worker_joins.is_empty() {
+        let mut deps = gate_deps.to_vec();
+        deps.extend(last_cp_join);
+        let gate = g.add(
+            Step::GateControlPlaneReady {
+                before: GateBefore::WorkerJoins,
+                control_planes: ready_cps,
+            },
+            &deps,
+        )?;
+        for n in &d.worker_joins {
+            let mut deps = vec![gate.clone(), token.clone()];
+            deps.extend(reset_of.get(n).cloned());
+            joins.push(g.add(Step::JoinWorker { node: n.clone() }, &deps)?);
+        }
+    }
+    g.add(Step::RevokeToken, &joins)?;
+    Ok(joins)
 }
 
 /// drain → delete → reset (whichever apply); returns the last step's id.

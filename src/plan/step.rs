@@ -273,13 +273,13 @@ impl<'de> Deserialize<'de> for StepId {
 
 impl PartialEq<str> for StepId {
     fn eq(&self, other: &str) -> bool {
-        self.to_string() == other
+        other.parse::<StepId>().is_ok_and(|id| id == *self)
     }
 }
 
 impl PartialEq<&str> for StepId {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        other.parse::<StepId>().is_ok_and(|id| id == *self)
     }
 }
 
