@@ -4,7 +4,7 @@
 //! ever carries a secret: step errors are built from messages gt wrote or
 //! from tool output with secrets redacted (see `secret`).
 
-use crate::plan::StepId;
+use crate::plan::{PlanDocument, StepId};
 use crate::spec::NodeName;
 use serde::Serialize;
 use std::time::Duration;
@@ -15,8 +15,11 @@ use tokio::sync::mpsc;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The plan about to be applied (the `--json` stream starts with it),
-    /// as `render::plan_json` writes it.
-    Plan { plan: serde_json::Value },
+    /// as `gt plan --json` prints it.
+    Plan {
+        #[serde(serialize_with = "sorted_keys")]
+        plan: Box<PlanDocument>,
+    },
     /// The walk begins.
     Started {
         run_id: String,
@@ -216,6 +219,11 @@ pub struct Failure {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<NodeName>,
     pub error: String,
+}
+
+/// The plan as `gt plan --json` lists it: keys sorted.
+fn sorted_keys<S: serde::Serializer>(plan: &PlanDocument, s: S) -> Result<S::Ok, S::Error> {
+    plan.to_sorted_value().serialize(s)
 }
 
 /// Seconds with millisecond precision, as every duration in `--json` is written.

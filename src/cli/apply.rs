@@ -158,9 +158,9 @@ async fn walk(
         };
         let (events, rx) = Events::channel();
         if a.json {
-            let v: serde_json::Value =
-                serde_json::from_str(&render::plan_json(&plan)).expect("plan JSON parses");
-            events.send(Event::Plan { plan: v });
+            events.send(Event::Plan {
+                plan: Box::new(plan.document()),
+            });
         } else if saved.is_none() {
             print!("{}", render::plan_text(&plan, style));
         }

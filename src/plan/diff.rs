@@ -183,9 +183,9 @@ impl<'a> Cx<'a> {
 
     /// `short`: the fact in a few words, without the node's name (a `gt
     /// drift` line); `message`: the whole sentence, with what to do.
-    fn warn(&mut self, node: Option<&str>, kind: WarningKind, short: String, message: String) {
+    fn warn(&mut self, node: Option<&NodeName>, kind: WarningKind, short: String, message: String) {
         self.out.warnings.push(Warning {
-            node: node.map(str::to_string),
+            node: node.cloned(),
             kind,
             message,
             short,
@@ -342,7 +342,7 @@ impl<'a> Cx<'a> {
     /// Each control plane in the cluster whose own API server is not ready
     /// (the endpoint may still answer through the others).
     fn api_server_warnings(&mut self) {
-        let unready: Vec<(String, String, String)> = self
+        let unready: Vec<(NodeName, String, String)> = self
             .out
             .existing_control_planes
             .iter()
@@ -356,8 +356,8 @@ impl<'a> Cx<'a> {
                 } else {
                     r.error.clone().unwrap_or_else(|| "not ready".into())
                 };
-                let address = self.spec.node(name.as_str())?.address;
-                Some((name.to_string(), address.to_string(), why))
+                let node = self.spec.node(name.as_str())?;
+                Some((node.name.clone(), node.address.to_string(), why))
             })
             .collect();
         for (name, address, why) in unready {
@@ -404,7 +404,7 @@ impl<'a> Cx<'a> {
         if let Some(h) = host {
             if let Some(reason) = &h.unreachable {
                 self.warn(
-                    Some(name),
+                    Some(&node.name),
                     WarningKind::Unreachable,
                     format!("unreachable: {reason}"),
                     format!("{name} is unreachable: {reason}"),
@@ -430,7 +430,7 @@ impl<'a> Cx<'a> {
             }
             if host.is_none() {
                 self.warn(
-                    Some(name),
+                    Some(&node.name),
                     WarningKind::Unreachable,
                     format!("not observed: {reason}"),
                     format!("{name} was not observed ({reason}); its join cannot be planned"),
@@ -502,7 +502,7 @@ impl<'a> Cx<'a> {
                     ),
                 };
                 self.warn(
-                    Some(name),
+                    Some(&node.name),
                     if foreign_pin.is_some() { WarningKind::OtherCluster } else { WarningKind::RoleMismatch },
                     short,
                     format!("{why}; gt changes neither without consent: run with --replace {name} to reset it and join it again"),
@@ -528,7 +528,7 @@ impl<'a> Cx<'a> {
         match foreign {
             Some(pin) if !replace => {
                 self.warn(
-                    Some(name),
+                    Some(&node.name),
                     WarningKind::OtherCluster,
                     format!("joined to another cluster (its CA is {})", short_pin(&pin)),
                     format!(
@@ -769,7 +769,7 @@ impl<'a> Cx<'a> {
             };
             let short = format!("NotReady (Ready={status}, {reason}){short_tail}");
             self.warn(
-                Some(name),
+                Some(&node.name),
                 WarningKind::NotReady,
                 short,
                 format!("{name} is NotReady (Ready={status}, {reason}){kubelet}"),
@@ -787,7 +787,7 @@ impl<'a> Cx<'a> {
                         "is ahead of"
                     };
                     self.warn(
-                        Some(name),
+                        Some(&node.name),
                         WarningKind::VersionSkew,
                         format!("kubelet {v} (want {want})"),
                         format!(
@@ -805,7 +805,7 @@ impl<'a> Cx<'a> {
         if let Some(a) = observed_arch {
             if a != node.arch.as_str() {
                 self.warn(
-                    Some(name),
+                    Some(&node.name),
                     WarningKind::ArchMismatch,
                     format!("arch {a} (want {})", node.arch),
                     format!(
@@ -839,7 +839,7 @@ impl<'a> Cx<'a> {
         let reason = if in_cluster.is_some() {
             if removal.reset.is_none() && !reachable {
                 self.warn(
-                    Some(name),
+                    Some(&node.name),
                     WarningKind::Unreachable,
                     "unreachable: cannot be reset".to_string(),
                     format!("{name} will be drained and deleted, but not reset: its host is unreachable; run `kubeadm reset -f` on it when it is back"),
@@ -870,13 +870,16 @@ impl<'a> Cx<'a> {
     }
 
     fn nodes_not_in_file(&mut self) {
-        let unknown: Vec<(String, bool)> = self
+        // The API server admits only DNS-subdomain names, as cluster.toml does.
+        let unknown: Vec<(NodeName, bool)> = self
             .obs
             .cluster
             .nodes
             .iter()
             .filter(|(name, _)| self.spec.node(name).is_none())
-            .map(|(name, n)| (name.clone(), n.is_control_plane()))
+            .filter_map(|(name, n)| {
+                Some((NodeName::try_from(name.clone()).ok()?, n.is_control_plane()))
+            })
             .collect();
         for (name, control_plane) in unknown {
             if !self.opts.prune {
@@ -888,18 +891,14 @@ impl<'a> Cx<'a> {
                 );
                 continue;
             }
-            // The API server admits only DNS-subdomain names, as cluster.toml does.
-            let Ok(node) = NodeName::try_from(name.clone()) else {
-                continue;
-            };
             let removal = Removal {
-                node: node.clone(),
+                node: name.clone(),
                 in_cluster: true,
                 reset: None,
                 control_plane,
             };
             self.out.changes.push(Change {
-                resource: Resource::Node(node),
+                resource: Resource::Node(name),
                 action: Action::Delete,
                 reason: "not in cluster.toml (--prune): drain and delete; gt cannot reach its host to reset it".into(),
                 role: Some(if control_plane { Role::ControlPlane } else { Role::Worker }),

@@ -229,7 +229,7 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
     }
     for w in &d.warnings {
         items.push(DriftItem {
-            node: w.node.clone(),
+            node: w.node.as_ref().map(ToString::to_string),
             kind: DriftKind::of_warning(w.kind),
             message: w.short.clone(),
             detail: w.message.clone(),

@@ -250,7 +250,7 @@ impl From<Label> for String {
 pub struct Warning {
     /// The node concerned, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
+    pub node: Option<NodeName>,
     pub kind: WarningKind,
     pub message: String,
     /// The fact in a few words, without the node's name or advice (a `gt

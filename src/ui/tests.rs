@@ -240,7 +240,15 @@ fn walk() -> Vec<(u64, Event)> {
         (
             0,
             Event::Plan {
-                plan: serde_json::json!({"format_version": "1.0"}),
+                plan: Box::new(crate::plan::PlanDocument {
+                    format_version: "1.0".into(),
+                    cluster: "goldentooth".into(),
+                    has_changes: false,
+                    summary: Default::default(),
+                    changes: vec![],
+                    steps: vec![],
+                    warnings: vec![],
+                }),
             },
         ),
         (
@@ -1004,7 +1012,7 @@ mod goldentooth {
                 seen
             });
             events.send(Event::Plan {
-                plan: serde_json::from_str(&crate::render::plan_json(&plan)).unwrap(),
+                plan: Box::new(plan.document()),
             });
             events.send(Event::Started {
                 run_id: "20261123-100000-7f3a".into(),
