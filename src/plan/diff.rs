@@ -424,7 +424,7 @@ impl<'a> Cx<'a> {
                 .unwrap_or_else(|| "no facts were recorded for it".into());
             if self.out.init.as_ref() == Some(&node.name) {
                 return Err(PlanError::BootstrapUnreachable {
-                    node: name.to_string(),
+                    node: node.name.clone(),
                     reason,
                 });
             }

@@ -11,7 +11,7 @@ use super::*;
 pub struct DriftItem {
     /// The node concerned; `None` for the cluster itself.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
+    pub node: Option<NodeName>,
     pub kind: DriftKind,
     /// The fact in a few words: `label goldentooth.io/storage missing (want ceph)`.
     pub message: String,
@@ -141,7 +141,7 @@ impl DriftReport {
     pub fn drifted_nodes(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for i in &self.items {
-            if let Some(n) = i.node.as_deref() {
+            if let Some(n) = i.node.as_ref().map(NodeName::as_str) {
                 if !out.contains(&n) {
                     out.push(n);
                 }
@@ -157,12 +157,12 @@ impl DriftReport {
 pub fn drift(spec: &Spec, observed: &Observed) -> Result<DriftReport, PlanError> {
     let d = diff::differences(spec, observed, &PlanOptions::default())?;
     let mut items = items_of(&d);
-    let rank = |node: &Option<String>| -> (usize, String) {
+    let rank = |node: &Option<NodeName>| -> (usize, String) {
         match node {
             None => (0, String::new()),
-            Some(n) => match spec.nodes.iter().position(|x| x.name.as_str() == n) {
+            Some(n) => match spec.nodes.iter().position(|x| x.name == *n) {
                 Some(i) => (1 + i, String::new()),
-                None => (usize::MAX, n.clone()),
+                None => (usize::MAX, n.to_string()),
             },
         }
     };
@@ -180,7 +180,7 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
     let mut items = Vec::new();
     for c in &d.changes {
         let node = match &c.resource {
-            Resource::Node(n) => Some(n.to_string()),
+            Resource::Node(n) => Some(n.clone()),
             Resource::Cluster(_) => None,
         };
         let item = |kind: DriftKind, message: String| DriftItem {
@@ -229,7 +229,7 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
     }
     for w in &d.warnings {
         items.push(DriftItem {
-            node: w.node.as_ref().map(ToString::to_string),
+            node: w.node.clone(),
             kind: DriftKind::of_warning(w.kind),
             message: w.short.clone(),
             detail: w.message.clone(),
@@ -280,7 +280,7 @@ fn node_health(spec: &Spec, observed: &Observed, items: &[DriftItem]) -> Vec<Nod
     let count = |name: &str| {
         items
             .iter()
-            .filter(|i| i.node.as_deref() == Some(name))
+            .filter(|i| i.node.as_ref().is_some_and(|n| n.as_str() == name))
             .count()
     };
     let ready = |name: &str| {

@@ -276,7 +276,7 @@ pub enum WarningKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     #[error("cannot plan: the bootstrap node {node} is unreachable ({reason}) and there is no cluster yet; make {node} reachable or name another control plane in [cluster] bootstrap")]
-    BootstrapUnreachable { node: String, reason: String },
+    BootstrapUnreachable { node: NodeName, reason: String },
     #[error("cannot plan: {hosts} {have} a cluster's control-plane files, but no control plane's API answered ({error}); check the API servers (`gt exec k8s_control_plane -- systemctl status kubelet`) before planning")]
     ClusterUnobservable {
         hosts: String,
@@ -343,7 +343,7 @@ pub fn drift_by_node(spec: &Spec, observed: &Observed) -> BTreeMap<String, Vec<S
     };
     for item in report.items {
         if let Some(n) = item.node {
-            out.entry(n).or_default().push(item.message);
+            out.entry(n.to_string()).or_default().push(item.message);
         }
     }
     out

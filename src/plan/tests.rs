@@ -471,7 +471,7 @@ fn drift_lines(name: &str) -> Vec<(String, &'static str, String)> {
         .into_iter()
         .map(|i| {
             (
-                i.node.unwrap_or_else(|| "-".into()),
+                i.node.map_or_else(|| "-".into(), String::from),
                 i.kind.as_str(),
                 i.message,
             )
@@ -538,7 +538,7 @@ fn label_messages_say_what_is_there_and_what_is_wanted() {
     let msgs: Vec<(&str, &str)> = r
         .items
         .iter()
-        .map(|i| (i.node.as_deref().unwrap(), i.message.as_str()))
+        .map(|i| (i.node.as_ref().unwrap().as_str(), i.message.as_str()))
         .collect();
     assert_eq!(
         msgs,
@@ -608,7 +608,7 @@ fn a_control_planes_own_api_server_unready_is_drift_on_that_node() {
     let r = drift::drift(&goldentooth(), &obs).unwrap();
     assert_eq!(r.items.len(), 1, "{:?}", r.items);
     let i = &r.items[0];
-    assert_eq!(i.node.as_deref(), Some("cargyll"));
+    assert_eq!(i.node.as_ref().map(NodeName::as_str), Some("cargyll"));
     assert_eq!(i.kind, drift::DriftKind::ApiNotReady);
     assert_eq!(i.message, "API server not ready: failing checks: etcd");
     assert!(i.detail.contains("10.4.0.12:6443"), "{}", i.detail);
@@ -630,7 +630,12 @@ fn a_removal_the_plan_refuses_is_still_drift() {
         .unwrap()
         .items
         .into_iter()
-        .map(|i| (i.node.unwrap_or_default(), i.kind.as_str()))
+        .map(|i| {
+            (
+                i.node.map(String::from).unwrap_or_default(),
+                i.kind.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         lines,
