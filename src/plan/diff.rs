@@ -470,18 +470,18 @@ impl<'a> Cx<'a> {
         let foreign_pin = self.foreign_pin(host);
         let role_differs = obj.is_control_plane() != node.is_control_plane();
         if foreign_pin.is_some() || role_differs {
+            let observed_role = if obj.is_control_plane() {
+                "control plane"
+            } else {
+                "worker"
+            };
             let why = match &foreign_pin {
                 Some(p) => {
                     format!("{name} now carries another cluster's CA ({})", short_pin(p))
                 }
                 None => format!(
                     "{name} is a {} in the cluster but a {} in cluster.toml",
-                    if obj.is_control_plane() {
-                        "control plane"
-                    } else {
-                        "worker"
-                    },
-                    node.role
+                    observed_role, node.role
                 ),
             };
             if replace {
@@ -493,12 +493,7 @@ impl<'a> Cx<'a> {
                     }
                     None => format!(
                         "a {} in the cluster, a {} in cluster.toml",
-                        if obj.is_control_plane() {
-                            "control plane"
-                        } else {
-                            "worker"
-                        },
-                        node.role
+                        observed_role, node.role
                     ),
                 };
                 self.warn(

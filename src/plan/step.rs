@@ -117,19 +117,6 @@ impl Step {
         }
     }
 
-    /// The host the step runs on, when it is bound to one (others run
-    /// through a healthy control plane).
-    pub fn host(&self) -> Option<&NodeName> {
-        match self {
-            Step::Init { node }
-            | Step::JoinControlPlane { node }
-            | Step::JoinWorker { node }
-            | Step::StartKubelet { node }
-            | Step::Reset { node } => Some(node),
-            _ => None,
-        }
-    }
-
     /// A readiness wait rather than a change (graphs draw it as a diamond).
     pub fn is_gate(&self) -> bool {
         matches!(self, Step::GateControlPlaneReady { .. })
