@@ -48,7 +48,12 @@ impl Runner for Scripted {
             self.running.lock().unwrap().0 -= 1;
             self.log.lock().unwrap().push((id.to_string(), false));
             if self.fail.contains(&id) {
-                Err(StepError::Host(format!("{id} broke")))
+                Err(StepError::Exited {
+                    program: "scripted".into(),
+                    node: "bettley".parse().unwrap(),
+                    code: 1,
+                    output: format!("{id} broke"),
+                })
             } else {
                 Ok(())
             }
@@ -145,7 +150,7 @@ fn a_failed_join_skips_its_dependents_and_the_others_finish() {
     assert_eq!(status(&w, "join-worker/jast"), StepStatus::Failed);
     assert_eq!(
         w.steps[&id("join-worker/jast")].reason.as_deref(),
-        Some("join-worker/jast broke")
+        Some("scripted on bettley exited 1: join-worker/jast broke")
     );
     assert_eq!(status(&w, "update/jast"), StepStatus::Skipped);
     assert_eq!(

@@ -977,12 +977,15 @@ mod goldentooth {
                 }
                 sleep(pause).await;
                 if id == "join-worker/jast" {
-                    return Err(StepError::Host(
-                        "kubeadm join on jast exited 1: error execution phase kubelet-start: \
+                    return Err(StepError::Exited {
+                        program: "kubeadm join".into(),
+                        node: "jast".parse().unwrap(),
+                        code: 1,
+                        output: "error execution phase kubelet-start: \
                                 timed out waiting for the condition\n\
                                 To see the stack trace of this error execute with --v=5 or higher"
                             .into(),
-                    ));
+                    });
                 }
                 Ok(())
             })

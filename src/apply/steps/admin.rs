@@ -31,16 +31,19 @@ impl StepRunner<'_> {
                     program: cmd.program().to_string(),
                 });
             }
-            let mut last = StepError::Host(String::new());
+            let mut last = None;
             for node in &candidates {
                 match self.exec(id, node, cmd).await {
                     Ok(out) if out.success() => return Ok(out.stdout),
-                    Ok(out) if transient(&out) => last = exited(cmd, node, &out),
+                    Ok(out) if transient(&out) => last = Some(exited(cmd, node, &out)),
                     Ok(out) => return Err(exited(cmd, node, &out)),
                     // This host is gone: try the next control plane.
-                    Err(e) => last = e,
+                    Err(e) => last = Some(e),
                 }
             }
+            let last = last.unwrap_or_else(|| StepError::NoAdminHost {
+                program: cmd.program().to_string(),
+            });
             if Instant::now() + delay > deadline {
                 return Err(StepError::GaveUp {
                     last: Box::new(last),

@@ -2,15 +2,16 @@
 //! words gt wrote or from tool output with secrets redacted.
 
 use crate::spec::{format_duration, NodeName};
+use crate::transport::TransportError;
 use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StepError {
     /// The host could not be reached or the command could not be run (the
-    /// transport's own message: it names the host and the remedy).
-    #[error("{0}")]
-    Host(String),
+    /// transport's message names the host and the remedy).
+    #[error(transparent)]
+    Host(Box<TransportError>),
     /// A tool exited non-zero; `output` is its last lines, redacted.
     #[error("{program} on {node} exited {code}{}", tail(output))]
     Exited {
@@ -61,6 +62,12 @@ pub enum StepError {
     /// keeps a member that will never answer again, one step from losing quorum.
     #[error("kubeadm reset on {node} could not remove its etcd member ({why}); etcd still counts it: on a healthy control plane, find it with `etcdctl member list` and remove it with `etcdctl member remove ID`")]
     EtcdMemberKept { node: NodeName, why: String },
+}
+
+impl From<TransportError> for StepError {
+    fn from(e: TransportError) -> StepError {
+        StepError::Host(Box::new(e))
+    }
 }
 
 fn tail(output: &str) -> String {

@@ -21,11 +21,7 @@ impl StepRunner<'_> {
         node: &NodeName,
         cmd: &Cmd,
     ) -> Result<Output, StepError> {
-        let host = self
-            .hosts
-            .get(node.as_str())
-            .await
-            .map_err(|e| StepError::Host(e.to_string()))?;
+        let host = self.hosts.get(node.as_str()).await?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let run = async move {
             let r = host.run(cmd, Some(&tx)).await;
@@ -41,7 +37,7 @@ impl StepRunner<'_> {
             }
         };
         let (result, ()) = tokio::join!(run, forward);
-        result.map_err(|e| StepError::Host(e.to_string()))
+        Ok(result?)
     }
 
     /// Runs `cmd` on `node`; a non-zero exit is an error quoting the tool.
