@@ -645,3 +645,49 @@ fn a_removal_the_plan_refuses_is_still_drift() {
         ]
     );
 }
+
+#[test]
+fn every_plan_document_reads_back_as_the_same_typed_document() {
+    // A saved plan's stale check compares the document read from the file
+    // with a fresh one: what JSON loses would read as a change.
+    let replace = PlanOptions {
+        prune: true,
+        replace: ["fenn".to_string(), "dalt".to_string()].into(),
+    };
+    let mut checked = 0;
+    for name in [
+        "empty",
+        "bootstrap-initialised",
+        "control-planes-joined",
+        "label-taint-drift",
+        "node-not-in-file",
+        "not-ready",
+        "other-cluster",
+        "unreachable",
+    ] {
+        for opts in [PlanOptions::default(), replace.clone()] {
+            let Ok(p) = plan(&goldentooth(), &facts(name), &opts) else {
+                continue;
+            };
+            let doc = p.document();
+            let text = serde_json::to_string(&doc.to_sorted_value()).unwrap();
+            let back: PlanDocument = serde_json::from_str(&text).unwrap();
+            assert!(back.same_work(&doc), "{name}: {text}");
+            assert_eq!(back.work_lines(), doc.work_lines(), "{name}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "{checked}");
+}
+
+#[test]
+fn labels_sort_as_their_key_value_lines_do() {
+    let l = |k: &str, v: &str| Label::new(k, v).unwrap();
+    let mut labels = vec![l("a", "x"), l("a.b", "x"), l("a", "w"), l("a-b", "z")];
+    labels.sort();
+    let lines: Vec<String> = labels.iter().map(ToString::to_string).collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(lines, sorted);
+    assert_eq!(lines, ["a-b=z", "a.b=x", "a=w", "a=x"]);
+}
