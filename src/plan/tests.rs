@@ -683,7 +683,7 @@ fn every_plan_document_reads_back_as_the_same_typed_document() {
 #[test]
 fn labels_sort_as_their_key_value_lines_do() {
     let l = |k: &str, v: &str| Label::new(k, v).unwrap();
-    let mut labels = vec![l("a", "x"), l("a.b", "x"), l("a", "w"), l("a-b", "z")];
+    let mut labels = [l("a", "x"), l("a.b", "x"), l("a", "w"), l("a-b", "z")];
     labels.sort();
     let lines: Vec<String> = labels.iter().map(ToString::to_string).collect();
     let mut sorted = lines.clone();
