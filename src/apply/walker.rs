@@ -76,6 +76,24 @@ fn readiness(step: &Step, deps: &[usize], state: &[State], interrupted: bool) ->
     }
 }
 
+fn interrupted_reason() -> String {
+    "interrupted before it started".to_string()
+}
+
+/// Names the root cause once: the step that failed, not the one between.
+fn upstream_reason(cause: &StepId) -> String {
+    format!("upstream failed ({cause})")
+}
+
+/// For each step of `ids`, the positions in `ids` of the steps it waits for.
+fn dependency_positions(graph: &StepGraph, ids: &[StepId]) -> Vec<Vec<usize>> {
+    let position: BTreeMap<&StepId, usize> =
+        ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
+    ids.iter()
+        .map(|id| graph.dependencies(id).iter().map(|d| position[d]).collect())
+        .collect()
+}
+
 /// Walks `graph`; `interrupt` turning true is Ctrl-C.
 pub async fn walk(
     graph: &StepGraph,
@@ -86,12 +104,7 @@ pub async fn walk(
 ) -> Walked {
     let order: Vec<&Step> = graph.ordered();
     let ids: Vec<StepId> = order.iter().map(|s| s.id()).collect();
-    let position: BTreeMap<&StepId, usize> =
-        ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
-    let deps: Vec<Vec<usize>> = ids
-        .iter()
-        .map(|id| graph.dependencies(id).iter().map(|d| position[d]).collect())
-        .collect();
+    let deps = dependency_positions(graph, &ids);
     let mut state: Vec<State> = ids.iter().map(|_| State::Pending).collect();
     // Root cause of each skipped step: the failed (or cancelled) step upstream.
     let mut root: Vec<Option<usize>> = vec![None; ids.len()];
@@ -113,17 +126,11 @@ pub async fn walk(
                 let verdict = match readiness(step, &deps[i], &state, interrupted) {
                     Readiness::Waiting => continue,
                     Readiness::Runnable => None,
-                    Readiness::Cancelled => Some((
-                        StepStatus::Cancelled,
-                        "interrupted before it started".to_string(),
-                    )),
+                    Readiness::Cancelled => Some((StepStatus::Cancelled, interrupted_reason())),
                     Readiness::UpstreamFailed(bad) => {
                         let cause = root[bad].unwrap_or(bad);
                         root[i] = Some(cause);
-                        Some((
-                            StepStatus::Skipped,
-                            format!("upstream failed ({})", ids[cause]),
-                        ))
+                        Some((StepStatus::Skipped, upstream_reason(&ids[cause])))
                     }
                 };
                 if let Some((status, reason)) = verdict {
