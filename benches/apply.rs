@@ -12,7 +12,7 @@
 //! `--parallelism 100` (with the default 10, workers join in waves, and
 //! that bound is reported as its own figure).
 
-use gt::plan::{bootstrap_plan, GateBefore, Step, StepGraph};
+use gt::plan::{bootstrap_plan, GateBefore, Step, StepGraph, StepId};
 use gt_lab::sim::latency::Op;
 use std::collections::BTreeMap;
 use std::os::unix::io::AsRawFd;
@@ -68,7 +68,7 @@ fn step_seconds(step: &Step, graph: &StepGraph) -> f64 {
 
 /// Longest chain of step durations through the DAG (unbounded parallelism).
 fn critical_path(graph: &StepGraph) -> f64 {
-    let mut finish: BTreeMap<String, f64> = BTreeMap::new();
+    let mut finish: BTreeMap<StepId, f64> = BTreeMap::new();
     for step in graph.ordered() {
         let id = step.id();
         let start = graph

@@ -4,6 +4,8 @@
 //! ever carries a secret: step errors are built from messages gt wrote or
 //! from tool output with secrets redacted (see `secret`).
 
+use crate::plan::{PlanDocument, StepId};
+use crate::spec::NodeName;
 use serde::Serialize;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -13,8 +15,11 @@ use tokio::sync::mpsc;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The plan about to be applied (the `--json` stream starts with it),
-    /// as `render::plan_json` writes it.
-    Plan { plan: serde_json::Value },
+    /// as `gt plan --json` prints it.
+    Plan {
+        #[serde(serialize_with = "sorted_keys")]
+        plan: Box<PlanDocument>,
+    },
     /// The walk begins.
     Started {
         run_id: String,
@@ -23,19 +28,19 @@ pub enum Event {
         steps: usize,
     },
     StepStarted {
-        step: String,
+        step: StepId,
         /// Human label (`join worker fenn`).
         label: String,
         #[serde(skip_serializing_if = "Option::is_none")]
-        node: Option<String>,
+        node: Option<NodeName>,
     },
     /// A long step says what it is doing or waiting for.
-    StepProgress { step: String, message: String },
+    StepProgress { step: StepId, message: String },
     StepFinished {
-        step: String,
+        step: StepId,
         label: String,
         #[serde(skip_serializing_if = "Option::is_none")]
-        node: Option<String>,
+        node: Option<NodeName>,
         status: StepStatus,
         #[serde(serialize_with = "seconds")]
         elapsed: Duration,
@@ -45,7 +50,9 @@ pub enum Event {
     },
     /// Ctrl-C: no new step starts; running ones finish.
     Interrupted { message: String },
-    /// The walk is over (always the last event).
+    /// The walk is over (always the last event). The UI words each node's
+    /// outcome; `--json` shows it as the `detail` text.
+    #[serde(skip)]
     Recap(Recap),
 }
 
@@ -62,7 +69,7 @@ pub enum StepStatus {
 }
 
 /// The summary after the walk: per node, and the root causes of failure.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Recap {
     pub run_id: String,
     pub cluster: String,
@@ -82,7 +89,6 @@ pub struct Recap {
     pub failures: Vec<Failure>,
     /// Ctrl-C stopped the walk early.
     pub interrupted: bool,
-    #[serde(serialize_with = "seconds")]
     pub elapsed: Duration,
 }
 
@@ -96,13 +102,85 @@ impl Recap {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeRecap {
-    pub node: String,
-    pub result: NodeResult,
-    /// What happened to it, in words: "joined as a worker", "labels updated",
-    /// "join-worker/fenn failed", "skipped: upstream failed", "unreachable: ...".
-    pub detail: String,
+    pub node: NodeName,
+    pub outcome: NodeOutcome,
+}
+
+impl NodeRecap {
+    pub fn result(&self) -> NodeResult {
+        self.outcome.result()
+    }
+}
+
+/// What the walk did to one node (the UI words it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeOutcome {
+    /// Nothing to do: it matched cluster.toml.
+    InSync,
+    /// gt could not reach it when it observed, and the plan had nothing it could do there.
+    Unreachable {
+        why: String,
+    },
+    /// This step of its failed with this error.
+    Failed {
+        step: StepId,
+        error: String,
+    },
+    /// This step of its did not run, for this reason (upstream failure,
+    /// Ctrl-C), after the steps in `done` had succeeded.
+    NotRun {
+        step: StepId,
+        reason: String,
+        done: Vec<StepId>,
+    },
+    /// `kubeadm init` made the cluster on it.
+    Initialised,
+    JoinedControlPlane,
+    JoinedWorker,
+    /// Which of its sets changed (neither: only its kubelet was started).
+    Updated {
+        labels: bool,
+        taints: bool,
+    },
+    Removed(Removal),
+    /// Reset, then joined again.
+    Replaced,
+}
+
+/// How a removal went, and what it left to do by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Drained, deleted and reset.
+    Complete,
+    /// Reset; its Node object was already gone.
+    NodeWasGone,
+    /// Deleted; its host, not in cluster.toml, still runs a kubelet with this cluster's credentials.
+    NotResetNotInFile,
+    /// Deleted; its host was unreachable, so it still holds this cluster's credentials.
+    NotResetUnreachable,
+    /// Deleted; its host carries another cluster now.
+    NotResetOtherCluster,
+    /// Deleted; its host held no kubeadm state.
+    NothingToReset,
+}
+
+impl NodeOutcome {
+    pub fn result(&self) -> NodeResult {
+        match self {
+            NodeOutcome::InSync => NodeResult::Ok,
+            NodeOutcome::Unreachable { .. } => NodeResult::Unreachable,
+            NodeOutcome::Failed { .. } => NodeResult::Failed,
+            NodeOutcome::NotRun { .. } => NodeResult::Skipped,
+            NodeOutcome::Initialised
+            | NodeOutcome::JoinedControlPlane
+            | NodeOutcome::JoinedWorker
+            | NodeOutcome::Updated { .. }
+            | NodeOutcome::Removed(_)
+            | NodeOutcome::Replaced => NodeResult::Changed,
+        }
+    }
 }
 
 /// Per node, as Ansible's recap and Terraform's summary put it.
@@ -136,14 +214,20 @@ impl NodeResult {
 /// A step that failed, with the error a user acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
-    pub step: String,
+    pub step: StepId,
     pub label: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
+    pub node: Option<NodeName>,
     pub error: String,
 }
 
-fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+/// The plan as `gt plan --json` lists it: keys sorted.
+fn sorted_keys<S: serde::Serializer>(plan: &PlanDocument, s: S) -> Result<S::Ok, S::Error> {
+    plan.to_sorted_value().serialize(s)
+}
+
+/// Seconds with millisecond precision, as every duration in `--json` is written.
+pub fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     // Milliseconds of precision: enough for humans, stable for tests.
     s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
 }
@@ -163,9 +247,9 @@ impl Events {
         let _ = self.0.send(e);
     }
 
-    pub fn progress(&self, step: &str, message: impl Into<String>) {
+    pub fn progress(&self, step: &StepId, message: impl Into<String>) {
         self.send(Event::StepProgress {
-            step: step.to_string(),
+            step: step.clone(),
             message: message.into(),
         });
     }
@@ -178,9 +262,9 @@ mod tests {
     #[test]
     fn events_serialize_as_tagged_json_lines() {
         let e = Event::StepFinished {
-            step: "join-worker/fenn".into(),
+            step: "join-worker/fenn".parse().unwrap(),
             label: "join worker fenn".into(),
-            node: Some("fenn".into()),
+            node: Some("fenn".parse().unwrap()),
             status: StepStatus::Failed,
             elapsed: Duration::from_millis(1234),
             reason: Some("kubeadm join exited 1".into()),

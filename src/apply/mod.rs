@@ -5,8 +5,12 @@
 pub mod events;
 pub mod lock;
 
-pub use events::{Event, Events, Failure, NodeRecap, NodeResult, Recap, StepStatus};
+pub use events::{
+    Event, Events, Failure, NodeOutcome, NodeRecap, NodeResult, Recap, Removal, StepStatus,
+};
+pub use steps::StepError;
 pub mod recap;
+mod run;
 pub mod session;
 pub mod steps;
 pub mod walker;

@@ -1,11 +1,11 @@
 //! The recap: per node, what the walk did to it, from the plan's changes
-//! and each step's outcome.
+//! and each step's outcome. Typed: the UI words it.
 
-use super::events::{Failure, NodeRecap, NodeResult, Recap, StepStatus};
-use super::walker::{step_node, Walked};
+use super::events::{Failure, NodeOutcome, NodeRecap, Recap, Removal, StepStatus};
+use super::walker::{Finished, Walked};
 use crate::facts::Observed;
-use crate::plan::{Action, Plan, Resource};
-use crate::spec::{Role, Spec};
+use crate::plan::{Action, Change, Plan, Resource, StepId};
+use crate::spec::{NodeName, Role, Spec};
 use std::time::Duration;
 
 pub fn recap(
@@ -38,15 +38,15 @@ pub fn recap(
         if let Some(f) = walked.steps.get(&id) {
             if f.status == StepStatus::Failed {
                 r.failures.push(Failure {
-                    step: id,
                     label: step.label(),
-                    node: step_node(step),
+                    node: step.node().cloned(),
                     error: f.reason.clone().unwrap_or_default(),
+                    step: id,
                 });
             }
         }
     }
-    let mut names: Vec<String> = spec.nodes.iter().map(|n| n.name.to_string()).collect();
+    let mut names: Vec<NodeName> = spec.nodes.iter().map(|n| n.name.clone()).collect();
     for c in &plan.changes {
         if let Resource::Node(n) = &c.resource {
             if !names.contains(n) {
@@ -58,116 +58,106 @@ pub fn recap(
         let change = plan
             .changes
             .iter()
-            .find(|c| c.resource == Resource::Node(name.clone()));
-        let Some(change) = change else {
-            let (result, detail) = match observed
+            .find(|c| matches!(&c.resource, Resource::Node(n) if *n == name));
+        let outcome = match change {
+            None => match observed
                 .hosts
-                .get(&name)
+                .get(name.as_str())
                 .and_then(|h| h.unreachable.clone())
             {
-                Some(why) => (NodeResult::Unreachable, why),
-                None => (NodeResult::Ok, String::new()),
-            };
-            r.nodes.push(NodeRecap {
-                node: name,
-                result,
-                detail,
-            });
-            continue;
-        };
-        let outcomes: Vec<(&String, &super::walker::Finished)> = change
-            .steps
-            .iter()
-            .filter_map(|id| walked.steps.get(id).map(|f| (id, f)))
-            .collect();
-        let failed = outcomes
-            .iter()
-            .find(|(_, f)| f.status == StepStatus::Failed);
-        let not_run = outcomes
-            .iter()
-            .find(|(_, f)| matches!(f.status, StepStatus::Skipped | StepStatus::Cancelled));
-        let (result, detail) = if let Some((id, f)) = failed {
-            let why = f
-                .reason
-                .as_deref()
-                .unwrap_or("")
-                .lines()
-                .next()
-                .unwrap_or("");
-            (NodeResult::Failed, format!("{id}: {why}"))
-        } else if let Some((id, f)) = not_run {
-            let done: Vec<&str> = outcomes
-                .iter()
-                .filter(|(_, f)| f.status == StepStatus::Succeeded)
-                .map(|(id, _)| id.as_str())
-                .collect();
-            let why = f.reason.clone().unwrap_or_default();
-            let detail = if done.is_empty() {
-                why
-            } else {
-                format!("done: {}; not done: {id} ({why})", done.join(", "))
-            };
-            (NodeResult::Skipped, detail)
-        } else {
-            match change.action {
-                Action::Create => r.joined += 1,
-                Action::Update => r.changed += 1,
-                Action::Delete => r.removed += 1,
-                Action::Replace => r.joined += 1,
-            }
-            let done = match (change.action, change.role) {
-                (Action::Create, _) if change.steps.iter().any(|s| s.starts_with("init/")) => {
-                    "initialised the cluster".to_string()
+                Some(why) => NodeOutcome::Unreachable { why },
+                None => NodeOutcome::InSync,
+            },
+            Some(change) => {
+                let outcome = change_outcome(spec, observed, &name, change, walked);
+                if !matches!(
+                    outcome,
+                    NodeOutcome::Failed { .. } | NodeOutcome::NotRun { .. }
+                ) {
+                    match change.action {
+                        Action::Create | Action::Replace => r.joined += 1,
+                        Action::Update => r.changed += 1,
+                        Action::Delete => r.removed += 1,
+                    }
                 }
-                (Action::Create, Some(Role::ControlPlane)) => "joined as a control plane".into(),
-                (Action::Create, _) => "joined as a worker".into(),
-                (Action::Update, _) => update_words(change),
-                (Action::Delete, _) => removal_words(spec, observed, &name, change),
-                (Action::Replace, _) => "reset and joined again".into(),
-            };
-            (NodeResult::Changed, done)
+                outcome
+            }
         };
         r.nodes.push(NodeRecap {
             node: name,
-            result,
-            detail,
+            outcome,
         });
     }
     r
 }
 
-/// What a removal did, and what it left to do by hand: a host gt did not
-/// reset still runs its kubelet with this cluster's credentials. Short: the
-/// text recap cuts a row at 64 characters.
-fn removal_words(
+/// A node with a change: its first failed step, else its first step that
+/// did not run, else what the change did.
+fn change_outcome(
     spec: &Spec,
     observed: &Observed,
-    name: &str,
-    change: &crate::plan::Change,
-) -> String {
-    let has = |prefix: &str| change.steps.iter().any(|s| s.starts_with(prefix));
-    match (has("delete-node/"), has("reset/")) {
-        (true, true) => "removed".into(),
-        (false, _) => "reset (its Node was already gone)".into(),
-        (true, false) if spec.node(name).is_none() => {
-            "removed, not reset (not in the file): run kubeadm reset -f on it".into()
+    name: &NodeName,
+    change: &Change,
+    walked: &Walked,
+) -> NodeOutcome {
+    let outcomes: Vec<(&StepId, &Finished)> = change
+        .steps
+        .iter()
+        .filter_map(|id| walked.steps.get(id).map(|f| (id, f)))
+        .collect();
+    if let Some((id, f)) = outcomes
+        .iter()
+        .find(|(_, f)| f.status == StepStatus::Failed)
+    {
+        return NodeOutcome::Failed {
+            step: (*id).clone(),
+            error: f.reason.clone().unwrap_or_default(),
+        };
+    }
+    if let Some((id, f)) = outcomes
+        .iter()
+        .find(|(_, f)| matches!(f.status, StepStatus::Skipped | StepStatus::Cancelled))
+    {
+        return NodeOutcome::NotRun {
+            step: (*id).clone(),
+            reason: f.reason.clone().unwrap_or_default(),
+            done: outcomes
+                .iter()
+                .filter(|(_, f)| f.status == StepStatus::Succeeded)
+                .map(|(id, _)| (*id).clone())
+                .collect(),
+        };
+    }
+    match (change.action, change.role) {
+        (Action::Create, _) if change.steps.iter().any(|s| matches!(s, StepId::Init(_))) => {
+            NodeOutcome::Initialised
         }
-        (true, false) => match observed.hosts.get(name) {
-            Some(h) if !h.is_reachable() => {
-                "removed, not reset (unreachable): run kubeadm reset -f on it".into()
-            }
-            Some(h) if h.is_joined() => {
-                "removed, not reset (its host is in another cluster)".into()
-            }
-            _ => "removed (its host had no kubeadm state to reset)".into(),
+        (Action::Create, Some(Role::ControlPlane)) => NodeOutcome::JoinedControlPlane,
+        (Action::Create, _) => NodeOutcome::JoinedWorker,
+        (Action::Update, _) => NodeOutcome::Updated {
+            labels: !change.labels.is_empty(),
+            taints: !change.taints.is_empty(),
         },
+        (Action::Delete, _) => NodeOutcome::Removed(removal(spec, observed, name, change)),
+        (Action::Replace, _) => NodeOutcome::Replaced,
     }
 }
 
-fn update_words(c: &crate::plan::Change) -> String {
-    match (c.labels.is_empty(), c.taints.is_empty()) {
-        (false, false) => "labels and taints updated".into(),
-        (false, true) => "labels updated".into(),
-        _ => "taints updated".into(),
+/// What a removal did, and why a host it did not reset was left alone.
+fn removal(spec: &Spec, observed: &Observed, name: &NodeName, change: &Change) -> Removal {
+    let deleted = change
+        .steps
+        .iter()
+        .any(|s| matches!(s, StepId::DeleteNode(_)));
+    let reset = change.steps.iter().any(|s| matches!(s, StepId::Reset(_)));
+    match (deleted, reset) {
+        (true, true) => Removal::Complete,
+        (false, _) => Removal::NodeWasGone,
+        (true, false) if spec.node(name.as_str()).is_none() => Removal::NotResetNotInFile,
+        (true, false) => match observed.hosts.get(name.as_str()) {
+            Some(h) if !h.is_reachable() => Removal::NotResetUnreachable,
+            Some(h) if h.is_joined() => Removal::NotResetOtherCluster,
+            _ => Removal::NothingToReset,
+        },
     }
 }

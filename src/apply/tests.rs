@@ -1,8 +1,9 @@
 //! The walker against goldentooth's bootstrap DAG with a scripted runner.
 
 use super::events::{Event, Events, StepStatus};
+use super::steps::StepError;
 use super::walker::{walk, Runner, Walked};
-use crate::plan::{bootstrap_plan, Step, StepGraph};
+use crate::plan::{bootstrap_plan, Step, StepGraph, StepId};
 use crate::transport::BoxFuture;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -28,7 +29,8 @@ struct Scripted {
 }
 
 impl Runner for Scripted {
-    fn run<'a>(&'a self, id: &'a str, _step: &'a Step) -> BoxFuture<'a, Result<(), String>> {
+    fn run<'a>(&'a self, id: &'a StepId, _step: &'a Step) -> BoxFuture<'a, Result<(), StepError>> {
+        let id = id.to_string();
         Box::pin(async move {
             self.log.lock().unwrap().push((id.to_string(), true));
             {
@@ -37,7 +39,7 @@ impl Runner for Scripted {
                 r.1 = r.1.max(r.0);
             }
             if let Some((on, tx)) = &self.interrupt_on {
-                if on == id {
+                if *on == id {
                     tx.send(true).unwrap();
                 }
             }
@@ -45,8 +47,13 @@ impl Runner for Scripted {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             self.running.lock().unwrap().0 -= 1;
             self.log.lock().unwrap().push((id.to_string(), false));
-            if self.fail.contains(id) {
-                Err(format!("{id} broke"))
+            if self.fail.contains(&id) {
+                Err(StepError::Exited {
+                    program: "scripted".into(),
+                    node: "bettley".parse().unwrap(),
+                    code: 1,
+                    output: format!("{id} broke"),
+                })
             } else {
                 Ok(())
             }
@@ -81,8 +88,12 @@ fn idle() -> watch::Receiver<bool> {
     rx
 }
 
-fn status(w: &Walked, id: &str) -> StepStatus {
-    w.steps[id].status
+fn id(s: &str) -> StepId {
+    s.parse().unwrap()
+}
+
+fn status(w: &Walked, step: &str) -> StepStatus {
+    w.steps[&id(step)].status
 }
 
 #[test]
@@ -102,7 +113,7 @@ fn every_step_runs_after_all_its_dependencies() {
         let id = s.id();
         for d in g.dependencies(&id) {
             assert!(
-                pos(&d, false) < pos(&id, true),
+                pos(&d.to_string(), false) < pos(&id.to_string(), true),
                 "{id} started before {d} finished"
             );
         }
@@ -138,12 +149,12 @@ fn a_failed_join_skips_its_dependents_and_the_others_finish() {
     let (w, events) = run(&g, &r, 10, idle());
     assert_eq!(status(&w, "join-worker/jast"), StepStatus::Failed);
     assert_eq!(
-        w.steps["join-worker/jast"].reason.as_deref(),
-        Some("join-worker/jast broke")
+        w.steps[&id("join-worker/jast")].reason.as_deref(),
+        Some("scripted on bettley exited 1: join-worker/jast broke")
     );
     assert_eq!(status(&w, "update/jast"), StepStatus::Skipped);
     assert_eq!(
-        w.steps["update/jast"].reason.as_deref(),
+        w.steps[&id("update/jast")].reason.as_deref(),
         Some("upstream failed (join-worker/jast)")
     );
     for other in ["join-worker/fenn", "update/fenn", "join-worker/velaryon"] {
@@ -175,7 +186,7 @@ fn a_failed_init_skips_everything_but_the_revocation_naming_init() {
     };
     let (w, _) = run(&g, &r, 10, idle());
     for (id, f) in &w.steps {
-        match id.as_str() {
+        match id.to_string().as_str() {
             "init/bettley" => assert_eq!(f.status, StepStatus::Failed),
             "revoke-token" => assert_eq!(f.status, StepStatus::Succeeded),
             _ => {

@@ -3,11 +3,12 @@
 //! once, ties broken by the plan's deterministic order. A failure skips its
 //! dependents ("upstream failed", naming the root cause once) while
 //! independent branches finish. Ctrl-C stops new starts; running steps
-//! finish. Steps that clean up (the token revocation) run once their
+//! finish. Steps that clean up (`Step::always_runs`) run once their
 //! dependencies have finished, whatever the outcome.
 
 use super::events::{Event, Events, StepStatus};
-use crate::plan::{Step, StepGraph};
+use super::steps::StepError;
+use crate::plan::{Step, StepGraph, StepId};
 use crate::transport::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::BTreeMap;
@@ -16,16 +17,17 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// Carries out one step. Errors are the message a user reads (no secrets).
+/// Carries out one step. Errors hold no secrets.
 pub trait Runner: Sync {
-    fn run<'a>(&'a self, id: &'a str, step: &'a Step) -> BoxFuture<'a, Result<(), String>>;
+    fn run<'a>(&'a self, id: &'a StepId, step: &'a Step) -> BoxFuture<'a, Result<(), StepError>>;
 }
 
 /// How one step ended, for the recap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
     pub status: StepStatus,
-    /// The error (failed), or the root cause's id (skipped).
+    /// The error (failed), or why it did not run (skipped, cancelled), as
+    /// the user reads it.
     pub reason: Option<String>,
     pub elapsed: Duration,
 }
@@ -33,19 +35,63 @@ pub struct Finished {
 /// Every step's outcome, keyed by id.
 #[derive(Debug, Clone, Default)]
 pub struct Walked {
-    pub steps: BTreeMap<String, Finished>,
+    pub steps: BTreeMap<StepId, Finished>,
     pub interrupted: bool,
-}
-
-/// Steps that must run even after a failure or an interruption.
-fn cleans_up(step: &Step) -> bool {
-    matches!(step, Step::RevokeToken)
 }
 
 enum State {
     Pending,
     Running,
     Done(StepStatus),
+}
+
+/// Whether a pending step can start, given its dependencies' states.
+enum Readiness {
+    /// A dependency has not finished.
+    Waiting,
+    Runnable,
+    /// Ctrl-C came first, or a dependency was cancelled.
+    Cancelled,
+    /// This dependency failed or was skipped.
+    UpstreamFailed(usize),
+}
+
+fn readiness(step: &Step, deps: &[usize], state: &[State], interrupted: bool) -> Readiness {
+    if deps.iter().any(|&d| !matches!(state[d], State::Done(_))) {
+        return Readiness::Waiting;
+    }
+    if step.always_runs() {
+        return Readiness::Runnable;
+    }
+    let upstream_bad = deps
+        .iter()
+        .find(|&&d| !matches!(state[d], State::Done(StepStatus::Succeeded)));
+    match upstream_bad {
+        Some(&bad) if matches!(state[bad], State::Done(StepStatus::Cancelled)) => {
+            Readiness::Cancelled
+        }
+        Some(&bad) => Readiness::UpstreamFailed(bad),
+        None if interrupted => Readiness::Cancelled,
+        None => Readiness::Runnable,
+    }
+}
+
+fn interrupted_reason() -> String {
+    "interrupted before it started".to_string()
+}
+
+/// Names the root cause once: the step that failed, not the one between.
+fn upstream_reason(cause: &StepId) -> String {
+    format!("upstream failed ({cause})")
+}
+
+/// For each step of `ids`, the positions in `ids` of the steps it waits for.
+fn dependency_positions(graph: &StepGraph, ids: &[StepId]) -> Vec<Vec<usize>> {
+    let position: BTreeMap<&StepId, usize> =
+        ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
+    ids.iter()
+        .map(|id| graph.dependencies(id).iter().map(|d| position[d]).collect())
+        .collect()
 }
 
 /// Walks `graph`; `interrupt` turning true is Ctrl-C.
@@ -57,22 +103,8 @@ pub async fn walk(
     mut interrupt: watch::Receiver<bool>,
 ) -> Walked {
     let order: Vec<&Step> = graph.ordered();
-    let ids: Vec<String> = order.iter().map(|s| s.id()).collect();
-    let position: BTreeMap<&str, usize> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
-        .collect();
-    let deps: Vec<Vec<usize>> = ids
-        .iter()
-        .map(|id| {
-            graph
-                .dependencies(id)
-                .iter()
-                .map(|d| position[d.as_str()])
-                .collect()
-        })
-        .collect();
+    let ids: Vec<StepId> = order.iter().map(|s| s.id()).collect();
+    let deps = dependency_positions(graph, &ids);
     let mut state: Vec<State> = ids.iter().map(|_| State::Pending).collect();
     // Root cause of each skipped step: the failed (or cancelled) step upstream.
     let mut root: Vec<Option<usize>> = vec![None; ids.len()];
@@ -90,43 +122,16 @@ pub async fn walk(
                 if !matches!(state[i], State::Pending) {
                     continue;
                 }
-                let dep_states: Vec<Option<StepStatus>> = deps[i]
-                    .iter()
-                    .map(|&d| match state[d] {
-                        State::Done(s) => Some(s),
-                        _ => None,
-                    })
-                    .collect();
-                if dep_states.iter().any(Option::is_none) {
-                    continue;
-                }
                 let step = order[i];
-                let upstream_bad = deps[i]
-                    .iter()
-                    .find(|&&d| !matches!(state[d], State::Done(StepStatus::Succeeded)));
-                let verdict = if cleans_up(step) {
-                    None
-                } else if let Some(&bad) = upstream_bad {
-                    if matches!(state[bad], State::Done(StepStatus::Cancelled)) {
-                        Some((
-                            StepStatus::Cancelled,
-                            "interrupted before it started".into(),
-                        ))
-                    } else {
+                let verdict = match readiness(step, &deps[i], &state, interrupted) {
+                    Readiness::Waiting => continue,
+                    Readiness::Runnable => None,
+                    Readiness::Cancelled => Some((StepStatus::Cancelled, interrupted_reason())),
+                    Readiness::UpstreamFailed(bad) => {
                         let cause = root[bad].unwrap_or(bad);
                         root[i] = Some(cause);
-                        Some((
-                            StepStatus::Skipped,
-                            format!("upstream failed ({})", ids[cause]),
-                        ))
+                        Some((StepStatus::Skipped, upstream_reason(&ids[cause])))
                     }
-                } else if interrupted {
-                    Some((
-                        StepStatus::Cancelled,
-                        "interrupted before it started".into(),
-                    ))
-                } else {
-                    None
                 };
                 if let Some((status, reason)) = verdict {
                     state[i] = State::Done(status);
@@ -149,13 +154,13 @@ pub async fn walk(
                 events.send(Event::StepStarted {
                     step: ids[i].clone(),
                     label: step.label(),
-                    node: step_node(step),
+                    node: step.node().cloned(),
                 });
-                let id = ids[i].as_str();
+                let id = &ids[i];
                 running.push(async move {
                     let started = Instant::now();
                     let r = runner.run(id, step).await;
-                    (i, r, started.elapsed())
+                    (i, r.map_err(|e| e.to_string()), started.elapsed())
                 });
                 changed = true;
             }
@@ -189,40 +194,25 @@ pub async fn walk(
     out
 }
 
-/// The node a step concerns, if any (for events and the recap).
-pub fn step_node(step: &Step) -> Option<String> {
-    match step {
-        Step::Init { node }
-        | Step::JoinControlPlane { node }
-        | Step::JoinWorker { node }
-        | Step::StartKubelet { node }
-        | Step::Reset { node } => Some(node.to_string()),
-        Step::UpdateNode { node, .. } | Step::Drain { node } | Step::DeleteNode { node } => {
-            Some(node.clone())
-        }
-        _ => None,
-    }
-}
-
 fn finish(
     events: &Events,
     out: &mut Walked,
-    id: &str,
+    id: &StepId,
     step: &Step,
     status: StepStatus,
     reason: Option<String>,
     elapsed: Duration,
 ) {
     events.send(Event::StepFinished {
-        step: id.to_string(),
+        step: id.clone(),
         label: step.label(),
-        node: step_node(step),
+        node: step.node().cloned(),
         status,
         elapsed,
         reason: reason.clone(),
     });
     out.steps.insert(
-        id.to_string(),
+        id.clone(),
         Finished {
             status,
             reason,

@@ -135,9 +135,9 @@ impl UnderLock<'_> {
             ui,
         );
         if json {
-            let v: serde_json::Value =
-                serde_json::from_str(&render::plan_json(&plan)).expect("plan JSON parses");
-            session.events().send(Event::Plan { plan: v });
+            session.events().send(Event::Plan {
+                plan: Box::new(plan.document()),
+            });
         } else if self.saved.is_none() {
             print!("{}", render::plan_text(&plan, style));
         }

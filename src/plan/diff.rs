@@ -32,14 +32,14 @@ pub(super) struct Diff {
 
 #[derive(Debug, Clone)]
 pub(super) struct Update {
-    pub node: String,
-    pub labels: SetDiff,
-    pub taints: SetDiff,
+    pub node: NodeName,
+    pub labels: SetDiff<Label>,
+    pub taints: SetDiff<Taint>,
 }
 
 #[derive(Debug, Clone)]
 pub(super) struct Removal {
-    pub node: String,
+    pub node: NodeName,
     /// The Node object is in the cluster: drain, then delete it.
     pub in_cluster: bool,
     /// The host is reachable and in the file: `kubeadm reset -f` it.
@@ -48,24 +48,14 @@ pub(super) struct Removal {
 }
 
 impl Removal {
-    pub fn step_ids(&self) -> Vec<String> {
+    pub fn step_ids(&self) -> Vec<StepId> {
         let mut ids = Vec::new();
         if self.in_cluster {
-            ids.push(
-                Step::Drain {
-                    node: self.node.clone(),
-                }
-                .id(),
-            );
-            ids.push(
-                Step::DeleteNode {
-                    node: self.node.clone(),
-                }
-                .id(),
-            );
+            ids.push(StepId::Drain(self.node.clone()));
+            ids.push(StepId::DeleteNode(self.node.clone()));
         }
         if let Some(n) = &self.reset {
-            ids.push(Step::Reset { node: n.clone() }.id());
+            ids.push(StepId::Reset(n.clone()));
         }
         ids
     }
@@ -108,10 +98,20 @@ impl Ownership {
     }
 }
 
-fn label_lines(labels: impl Iterator<Item = (String, String)>) -> Vec<String> {
-    let mut v: Vec<String> = labels.map(|(k, val)| format!("{k}={val}")).collect();
+fn sorted_labels(labels: impl Iterator<Item = Label>) -> Vec<Label> {
+    let mut v: Vec<Label> = labels.collect();
     v.sort();
     v
+}
+
+/// An observed taint as cluster.toml's type; the API server admits only
+/// the three effects, so `None` is for a server gt does not understand.
+fn observed_taint(t: &crate::facts::ObservedTaint) -> Option<Taint> {
+    Some(Taint {
+        key: t.key.clone(),
+        value: t.value.clone(),
+        effect: crate::spec::TaintEffect::parse(&t.effect)?,
+    })
 }
 
 /// Shortened CA pin for messages: `sha256:3f2a…9c1d`.
@@ -183,9 +183,9 @@ impl<'a> Cx<'a> {
 
     /// `short`: the fact in a few words, without the node's name (a `gt
     /// drift` line); `message`: the whole sentence, with what to do.
-    fn warn(&mut self, node: Option<&str>, kind: WarningKind, short: String, message: String) {
+    fn warn(&mut self, node: Option<&NodeName>, kind: WarningKind, short: String, message: String) {
         self.out.warnings.push(Warning {
-            node: node.map(str::to_string),
+            node: node.cloned(),
             kind,
             message,
             short,
@@ -230,36 +230,7 @@ impl<'a> Cx<'a> {
         let c = &spec.cluster;
         let address = Resource::Cluster(c.name.clone());
         if !self.obs.cluster.exists() {
-            let boot = spec.bootstrap_node();
-            self.out.init = Some(boot.name.clone());
-            self.out.install_cni = true;
-            self.out.existing_control_planes.push(boot.name.clone());
-            self.out.changes.push(Change {
-                resource: address,
-                action: Action::Create,
-                reason: format!("no cluster yet: kubeadm init on {}", boot.name),
-                role: None,
-                attributes: vec![
-                    ("bootstrap".into(), boot.name.to_string()),
-                    ("endpoint".into(), c.endpoint.to_string()),
-                    (
-                        "kubernetes_version".into(),
-                        c.kubernetes_version.to_string(),
-                    ),
-                    ("pod_cidr".into(), c.pod_cidr.to_string()),
-                    ("service_cidr".into(), c.service_cidr.to_string()),
-                    ("cni".into(), c.cni.name.clone()),
-                ],
-                labels: SetDiff::default(),
-                taints: SetDiff::default(),
-                steps: vec![
-                    Step::Init {
-                        node: boot.name.clone(),
-                    }
-                    .id(),
-                    Step::InstallCni.id(),
-                ],
-            });
+            self.new_cluster(address);
             return;
         }
         // Control planes already in the cluster, in file order.
@@ -332,10 +303,46 @@ impl<'a> Cx<'a> {
         self.api_server_warnings();
     }
 
+    /// No cluster yet: `kubeadm init` on the bootstrap node, then the CNI.
+    fn new_cluster(&mut self, address: Resource) {
+        let spec = self.spec;
+        let c = &spec.cluster;
+        let boot = spec.bootstrap_node();
+        self.out.init = Some(boot.name.clone());
+        self.out.install_cni = true;
+        self.out.existing_control_planes.push(boot.name.clone());
+        self.out.changes.push(Change {
+            resource: address,
+            action: Action::Create,
+            reason: format!("no cluster yet: kubeadm init on {}", boot.name),
+            role: None,
+            attributes: vec![
+                ("bootstrap".into(), boot.name.to_string()),
+                ("endpoint".into(), c.endpoint.to_string()),
+                (
+                    "kubernetes_version".into(),
+                    c.kubernetes_version.to_string(),
+                ),
+                ("pod_cidr".into(), c.pod_cidr.to_string()),
+                ("service_cidr".into(), c.service_cidr.to_string()),
+                ("cni".into(), c.cni.name.clone()),
+            ],
+            labels: SetDiff::default(),
+            taints: SetDiff::default(),
+            steps: vec![
+                Step::Init {
+                    node: boot.name.clone(),
+                }
+                .id(),
+                Step::InstallCni.id(),
+            ],
+        });
+    }
+
     /// Each control plane in the cluster whose own API server is not ready
     /// (the endpoint may still answer through the others).
     fn api_server_warnings(&mut self) {
-        let unready: Vec<(String, String, String)> = self
+        let unready: Vec<(NodeName, String, String)> = self
             .out
             .existing_control_planes
             .iter()
@@ -349,8 +356,8 @@ impl<'a> Cx<'a> {
                 } else {
                     r.error.clone().unwrap_or_else(|| "not ready".into())
                 };
-                let address = self.spec.node(name.as_str())?.address;
-                Some((name.to_string(), address.to_string(), why))
+                let node = self.spec.node(name.as_str())?;
+                Some((node.name.clone(), node.address.to_string(), why))
             })
             .collect();
         for (name, address, why) in unready {
@@ -365,16 +372,15 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn desired_labels(node: &Node) -> Vec<String> {
-        label_lines(
-            node.labels
-                .iter()
-                .map(|(k, v)| (k.as_str().to_string(), v.clone())),
-        )
+    fn desired_labels(node: &Node) -> Vec<Label> {
+        sorted_labels(node.labels.iter().map(|(k, v)| Label {
+            key: k.clone(),
+            value: v.clone(),
+        }))
     }
 
-    fn desired_taints(node: &Node) -> Vec<String> {
-        node.taints.iter().map(|t| t.to_string()).collect()
+    fn desired_taints(node: &Node) -> Vec<Taint> {
+        node.taints.clone()
     }
 
     fn node_attributes(&self, node: &Node) -> Vec<(String, String)> {
@@ -398,7 +404,7 @@ impl<'a> Cx<'a> {
         if let Some(h) = host {
             if let Some(reason) = &h.unreachable {
                 self.warn(
-                    Some(name),
+                    Some(&node.name),
                     WarningKind::Unreachable,
                     format!("unreachable: {reason}"),
                     format!("{name} is unreachable: {reason}"),
@@ -407,54 +413,7 @@ impl<'a> Cx<'a> {
         }
 
         if let Some(obj) = in_cluster {
-            // The host carries another cluster's CA although its Node is here:
-            // it was re-joined elsewhere behind our back.
-            let foreign_pin = self.foreign_pin(host);
-            let role_differs = obj.is_control_plane() != node.is_control_plane();
-            if foreign_pin.is_some() || role_differs {
-                let why = match &foreign_pin {
-                    Some(p) => {
-                        format!("{name} now carries another cluster's CA ({})", short_pin(p))
-                    }
-                    None => format!(
-                        "{name} is a {} in the cluster but a {} in cluster.toml",
-                        if obj.is_control_plane() {
-                            "control plane"
-                        } else {
-                            "worker"
-                        },
-                        node.role
-                    ),
-                };
-                if replace {
-                    self.replace(node, true, format!("{why} (--replace)"));
-                } else {
-                    let short = match &foreign_pin {
-                        Some(p) => {
-                            format!("joined to another cluster (its CA is {})", short_pin(p))
-                        }
-                        None => format!(
-                            "a {} in the cluster, a {} in cluster.toml",
-                            if obj.is_control_plane() {
-                                "control plane"
-                            } else {
-                                "worker"
-                            },
-                            node.role
-                        ),
-                    };
-                    self.warn(
-                        Some(name),
-                        if foreign_pin.is_some() { WarningKind::OtherCluster } else { WarningKind::RoleMismatch },
-                        short,
-                        format!("{why}; gt changes neither without consent: run with --replace {name} to reset it and join it again"),
-                    );
-                }
-                return Ok(());
-            }
-            self.update_if_drifted(node, obj);
-            self.start_kubelet_if_stopped(node);
-            self.health_warnings(node, obj);
+            self.node_in_cluster(node, obj, host, replace);
             return Ok(());
         }
 
@@ -465,13 +424,13 @@ impl<'a> Cx<'a> {
                 .unwrap_or_else(|| "no facts were recorded for it".into());
             if self.out.init.as_ref() == Some(&node.name) {
                 return Err(PlanError::BootstrapUnreachable {
-                    node: name.to_string(),
+                    node: node.name.clone(),
                     reason,
                 });
             }
             if host.is_none() {
                 self.warn(
-                    Some(name),
+                    Some(&node.name),
                     WarningKind::Unreachable,
                     format!("not observed: {reason}"),
                     format!("{name} was not observed ({reason}); its join cannot be planned"),
@@ -487,56 +446,118 @@ impl<'a> Cx<'a> {
         };
 
         if h.is_joined() {
-            let foreign = self.foreign_pin(Some(h)).or_else(|| {
-                // No cluster yet but the host has joined one: that one is not ours.
-                (!self.obs.cluster.exists())
-                    .then(|| h.ca_pin.clone().unwrap_or_else(|| "unknown".into()))
-            });
-            match foreign {
-                Some(pin) if !replace => {
-                    self.warn(
-                        Some(name),
-                        WarningKind::OtherCluster,
-                        format!("joined to another cluster (its CA is {})", short_pin(&pin)),
-                        format!(
-                            "{name} belongs to another cluster (CA pin {}{}); gt will not touch it. To reset it and join it here: --replace {name}",
-                            short_pin(&pin),
-                            self.obs
-                                .cluster
-                                .ca_pin
-                                .as_deref()
-                                .map(|p| format!(", this cluster's is {}", short_pin(p)))
-                                .unwrap_or_default()
-                        ),
-                    );
-                    return Ok(());
-                }
-                Some(pin) => {
-                    self.replace(
-                        node,
-                        false,
-                        format!(
-                            "{name} belongs to another cluster (CA pin {}); reset and join here (--replace)",
-                            short_pin(&pin)
-                        ),
-                    );
-                    return Ok(());
-                }
-                None => {
-                    self.replace(
-                        node,
-                        false,
-                        format!(
-                            "{name} has this cluster's kubeadm state but no Node object: reset it and join it again"
-                        ),
-                    );
-                    return Ok(());
-                }
-            }
+            self.joined_but_not_in_cluster(node, h, replace);
+            return Ok(());
         }
 
         self.create(node);
         Ok(())
+    }
+
+    /// A node of the file whose Node is in the cluster: replaced (with
+    /// consent) when its host moved to another cluster or its role differs,
+    /// else brought in line with the file.
+    fn node_in_cluster(
+        &mut self,
+        node: &Node,
+        obj: &NodeFacts,
+        host: Option<&HostFacts>,
+        replace: bool,
+    ) {
+        let name = node.name.as_str();
+        // The host carries another cluster's CA although its Node is here:
+        // it was re-joined elsewhere behind our back.
+        let foreign_pin = self.foreign_pin(host);
+        let role_differs = obj.is_control_plane() != node.is_control_plane();
+        if foreign_pin.is_some() || role_differs {
+            let observed_role = if obj.is_control_plane() {
+                "control plane"
+            } else {
+                "worker"
+            };
+            let why = match &foreign_pin {
+                Some(p) => {
+                    format!("{name} now carries another cluster's CA ({})", short_pin(p))
+                }
+                None => format!(
+                    "{name} is a {} in the cluster but a {} in cluster.toml",
+                    observed_role, node.role
+                ),
+            };
+            if replace {
+                self.replace(node, true, format!("{why} (--replace)"));
+            } else {
+                let short = match &foreign_pin {
+                    Some(p) => {
+                        format!("joined to another cluster (its CA is {})", short_pin(p))
+                    }
+                    None => format!(
+                        "a {} in the cluster, a {} in cluster.toml",
+                        observed_role, node.role
+                    ),
+                };
+                self.warn(
+                    Some(&node.name),
+                    if foreign_pin.is_some() { WarningKind::OtherCluster } else { WarningKind::RoleMismatch },
+                    short,
+                    format!("{why}; gt changes neither without consent: run with --replace {name} to reset it and join it again"),
+                );
+            }
+            return;
+        }
+        self.update_if_drifted(node, obj);
+        self.start_kubelet_if_stopped(node);
+        self.health_warnings(node, obj);
+    }
+
+    /// A reachable host with kubeadm state whose Node is not in the
+    /// cluster: another cluster's (left alone without --replace), or this
+    /// cluster's leftovers (reset and joined again).
+    fn joined_but_not_in_cluster(&mut self, node: &Node, h: &HostFacts, replace: bool) {
+        let name = node.name.as_str();
+        let foreign = self.foreign_pin(Some(h)).or_else(|| {
+            // No cluster yet but the host has joined one: that one is not ours.
+            (!self.obs.cluster.exists())
+                .then(|| h.ca_pin.clone().unwrap_or_else(|| "unknown".into()))
+        });
+        match foreign {
+            Some(pin) if !replace => {
+                self.warn(
+                    Some(&node.name),
+                    WarningKind::OtherCluster,
+                    format!("joined to another cluster (its CA is {})", short_pin(&pin)),
+                    format!(
+                        "{name} belongs to another cluster (CA pin {}{}); gt will not touch it. To reset it and join it here: --replace {name}",
+                        short_pin(&pin),
+                        self.obs
+                            .cluster
+                            .ca_pin
+                            .as_deref()
+                            .map(|p| format!(", this cluster's is {}", short_pin(p)))
+                            .unwrap_or_default()
+                    ),
+                );
+            }
+            Some(pin) => {
+                self.replace(
+                    node,
+                    false,
+                    format!(
+                        "{name} belongs to another cluster (CA pin {}); reset and join here (--replace)",
+                        short_pin(&pin)
+                    ),
+                );
+            }
+            None => {
+                self.replace(
+                    node,
+                    false,
+                    format!(
+                        "{name} has this cluster's kubeadm state but no Node object: reset it and join it again"
+                    ),
+                );
+            }
+        }
     }
 
     /// The host's CA pin when it differs from the cluster's.
@@ -548,7 +569,6 @@ impl<'a> Cx<'a> {
     }
 
     fn create(&mut self, node: &Node) {
-        let name = node.name.as_str();
         let is_init = self.out.init.as_ref() == Some(&node.name);
         let join = if is_init {
             Step::Init {
@@ -576,11 +596,11 @@ impl<'a> Cx<'a> {
         let mut steps = vec![join.id()];
         if !labels.is_empty() || !taints.is_empty() {
             self.out.updates.push(Update {
-                node: name.to_string(),
+                node: node.name.clone(),
                 labels: labels.clone(),
                 taints: taints.clone(),
             });
-            steps.push(format!("update/{name}"));
+            steps.push(StepId::Update(node.name.clone()));
         }
         let reason = if is_init {
             "not in a cluster: kubeadm init registers it as the first control plane".to_string()
@@ -590,7 +610,7 @@ impl<'a> Cx<'a> {
             "not in the cluster: join as a worker".to_string()
         };
         self.out.changes.push(Change {
-            resource: Resource::Node(name.to_string()),
+            resource: Resource::Node(node.name.clone()),
             action: Action::Create,
             reason,
             role: Some(node.role),
@@ -603,11 +623,10 @@ impl<'a> Cx<'a> {
 
     /// `-/+`: take the node out (drain/delete if its Node is here, reset), join again.
     fn replace(&mut self, node: &Node, in_cluster: bool, reason: String) {
-        let name = node.name.as_str();
         // Reset before it joins again: no readiness gate may wait for its API server.
         self.out.existing_control_planes.retain(|n| n != &node.name);
         let removal = Removal {
-            node: name.to_string(),
+            node: node.name.clone(),
             in_cluster,
             reset: Some(node.name.clone()),
             control_plane: node.is_control_plane(),
@@ -632,23 +651,23 @@ impl<'a> Cx<'a> {
     }
 
     fn update_if_drifted(&mut self, node: &Node, obj: &NodeFacts) {
-        let name = node.name.as_str();
         let labels = SetDiff {
-            before: label_lines(
+            // The API server accepted these keys, so they parse as cluster.toml's do.
+            before: sorted_labels(
                 obj.labels
                     .iter()
                     .filter(|(k, _)| self.owner.owns(k))
-                    .map(|(k, v)| (k.clone(), v.clone())),
+                    .filter_map(|(k, v)| Label::new(k, v)),
             ),
             after: Self::desired_labels(node),
         };
-        let mut observed_taints: Vec<String> = obj
+        let mut observed_taints: Vec<Taint> = obj
             .taints
             .iter()
             .filter(|t| self.owner.owns(&t.key))
-            .map(|t| t.to_string())
+            .filter_map(observed_taint)
             .collect();
-        observed_taints.sort();
+        observed_taints.sort_by_cached_key(ToString::to_string);
         let taints = SetDiff {
             before: observed_taints,
             after: Self::desired_taints(node),
@@ -662,19 +681,19 @@ impl<'a> Cx<'a> {
             _ => "taints differ",
         };
         self.out.updates.push(Update {
-            node: name.to_string(),
+            node: node.name.clone(),
             labels: labels.clone(),
             taints: taints.clone(),
         });
         self.out.changes.push(Change {
-            resource: Resource::Node(name.to_string()),
+            resource: Resource::Node(node.name.clone()),
             action: Action::Update,
             reason: format!("{what} from cluster.toml"),
             role: Some(node.role),
             attributes: vec![],
             labels,
             taints,
-            steps: vec![format!("update/{name}")],
+            steps: vec![StepId::Update(node.name.clone())],
         });
     }
 
@@ -693,7 +712,7 @@ impl<'a> Cx<'a> {
         }
         .id();
         let attribute = ("kubelet".to_string(), "active".to_string());
-        let resource = Resource::Node(name.to_string());
+        let resource = Resource::Node(node.name.clone());
         if let Some(c) = self
             .out
             .changes
@@ -745,7 +764,7 @@ impl<'a> Cx<'a> {
             };
             let short = format!("NotReady (Ready={status}, {reason}){short_tail}");
             self.warn(
-                Some(name),
+                Some(&node.name),
                 WarningKind::NotReady,
                 short,
                 format!("{name} is NotReady (Ready={status}, {reason}){kubelet}"),
@@ -763,7 +782,7 @@ impl<'a> Cx<'a> {
                         "is ahead of"
                     };
                     self.warn(
-                        Some(name),
+                        Some(&node.name),
                         WarningKind::VersionSkew,
                         format!("kubelet {v} (want {want})"),
                         format!(
@@ -781,7 +800,7 @@ impl<'a> Cx<'a> {
         if let Some(a) = observed_arch {
             if a != node.arch.as_str() {
                 self.warn(
-                    Some(name),
+                    Some(&node.name),
                     WarningKind::ArchMismatch,
                     format!("arch {a} (want {})", node.arch),
                     format!(
@@ -806,7 +825,7 @@ impl<'a> Cx<'a> {
         let control_plane = in_cluster.is_some_and(NodeFacts::is_control_plane)
             || (in_cluster.is_none() && node.is_control_plane());
         let removal = Removal {
-            node: name.to_string(),
+            node: node.name.clone(),
             in_cluster: in_cluster.is_some(),
             // A host that now carries another cluster's CA is not ours to reset.
             reset: host_joined_here.then(|| node.name.clone()),
@@ -815,7 +834,7 @@ impl<'a> Cx<'a> {
         let reason = if in_cluster.is_some() {
             if removal.reset.is_none() && !reachable {
                 self.warn(
-                    Some(name),
+                    Some(&node.name),
                     WarningKind::Unreachable,
                     "unreachable: cannot be reset".to_string(),
                     format!("{name} will be drained and deleted, but not reset: its host is unreachable; run `kubeadm reset -f` on it when it is back"),
@@ -833,7 +852,7 @@ impl<'a> Cx<'a> {
                 .to_string()
         };
         self.out.changes.push(Change {
-            resource: Resource::Node(name.to_string()),
+            resource: Resource::Node(node.name.clone()),
             action: Action::Delete,
             reason,
             role: Some(node.role),
@@ -846,13 +865,16 @@ impl<'a> Cx<'a> {
     }
 
     fn nodes_not_in_file(&mut self) {
-        let unknown: Vec<(String, bool)> = self
+        // The API server admits only DNS-subdomain names, as cluster.toml does.
+        let unknown: Vec<(NodeName, bool)> = self
             .obs
             .cluster
             .nodes
             .iter()
             .filter(|(name, _)| self.spec.node(name).is_none())
-            .map(|(name, n)| (name.clone(), n.is_control_plane()))
+            .filter_map(|(name, n)| {
+                Some((NodeName::try_from(name.clone()).ok()?, n.is_control_plane()))
+            })
             .collect();
         for (name, control_plane) in unknown {
             if !self.opts.prune {
@@ -871,7 +893,7 @@ impl<'a> Cx<'a> {
                 control_plane,
             };
             self.out.changes.push(Change {
-                resource: Resource::Node(name.clone()),
+                resource: Resource::Node(name),
                 action: Action::Delete,
                 reason: "not in cluster.toml (--prune): drain and delete; gt cannot reach its host to reset it".into(),
                 role: Some(if control_plane { Role::ControlPlane } else { Role::Worker }),
@@ -932,14 +954,14 @@ impl<'a> Cx<'a> {
     /// of that moment, and a dead member that stays counts against it.
     fn order_removals(&mut self) {
         let nodes = &self.obs.cluster.nodes;
-        let healthy: BTreeSet<String> = self
+        let healthy: BTreeSet<NodeName> = self
             .out
             .removals
             .iter()
             .filter(|r| {
                 nodes
-                    .get(&r.node)
-                    .is_some_and(|n| self.healthy_control_plane(&r.node, n))
+                    .get(r.node.as_str())
+                    .is_some_and(|n| self.healthy_control_plane(r.node.as_str(), n))
             })
             .map(|r| r.node.clone())
             .collect();

@@ -11,7 +11,7 @@ use super::*;
 pub struct DriftItem {
     /// The node concerned; `None` for the cluster itself.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
+    pub node: Option<NodeName>,
     pub kind: DriftKind,
     /// The fact in a few words: `label goldentooth.io/storage missing (want ceph)`.
     pub message: String,
@@ -141,7 +141,7 @@ impl DriftReport {
     pub fn drifted_nodes(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for i in &self.items {
-            if let Some(n) = i.node.as_deref() {
+            if let Some(n) = i.node.as_ref().map(NodeName::as_str) {
                 if !out.contains(&n) {
                     out.push(n);
                 }
@@ -157,12 +157,12 @@ impl DriftReport {
 pub fn drift(spec: &Spec, observed: &Observed) -> Result<DriftReport, PlanError> {
     let d = diff::differences(spec, observed, &PlanOptions::default())?;
     let mut items = items_of(&d);
-    let rank = |node: &Option<String>| -> (usize, String) {
+    let rank = |node: &Option<NodeName>| -> (usize, String) {
         match node {
             None => (0, String::new()),
-            Some(n) => match spec.nodes.iter().position(|x| x.name.as_str() == n) {
+            Some(n) => match spec.nodes.iter().position(|x| x.name == *n) {
                 Some(i) => (1 + i, String::new()),
-                None => (usize::MAX, n.clone()),
+                None => (usize::MAX, n.to_string()),
             },
         }
     };
@@ -239,18 +239,14 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
 }
 
 /// One message per label key that differs, sorted by key.
-fn label_items(labels: &SetDiff) -> Vec<String> {
-    let split = |lines: &[String]| -> BTreeMap<String, String> {
-        lines
-            .iter()
-            .map(|l| match l.split_once('=') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (l.clone(), String::new()),
-            })
+fn label_items(labels: &SetDiff<Label>) -> Vec<String> {
+    let by_key = |set: &[Label]| -> BTreeMap<String, String> {
+        set.iter()
+            .map(|l| (l.key.to_string(), l.value.clone()))
             .collect()
     };
-    let before = split(&labels.before);
-    let after = split(&labels.after);
+    let before = by_key(&labels.before);
+    let after = by_key(&labels.after);
     let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     keys.into_iter()
         .filter_map(|k| match (before.get(k), after.get(k)) {
@@ -265,7 +261,7 @@ fn label_items(labels: &SetDiff) -> Vec<String> {
 }
 
 /// One message per taint missing or not in the file.
-fn taint_items(taints: &SetDiff) -> Vec<String> {
+fn taint_items(taints: &SetDiff<Taint>) -> Vec<String> {
     let mut out: Vec<String> = taints
         .added()
         .into_iter()
@@ -284,7 +280,7 @@ fn node_health(spec: &Spec, observed: &Observed, items: &[DriftItem]) -> Vec<Nod
     let count = |name: &str| {
         items
             .iter()
-            .filter(|i| i.node.as_deref() == Some(name))
+            .filter(|i| i.node.as_ref().is_some_and(|n| n.as_str() == name))
             .count()
     };
     let ready = |name: &str| {

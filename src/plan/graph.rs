@@ -9,7 +9,27 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
-pub type StepId = String;
+/// A graph that breaks the invariants apply relies on: a bug in the
+/// planner, caught before anything runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    #[error("step {0} added twice")]
+    AddedTwice(StepId),
+    #[error("step {step} depends on unknown step {dependency}")]
+    UnknownDependency { step: StepId, dependency: StepId },
+    #[error("cycle through {0}")]
+    Cycle(StepId),
+    #[error("{0} is not behind its readiness gate")]
+    ControlPlaneJoinUngated(StepId),
+    #[error("{join} may run alongside {previous}: control planes join one at a time")]
+    ControlPlaneJoinsInParallel { join: StepId, previous: StepId },
+    #[error("worker joins may run before the control-plane join {0}")]
+    WorkersBeforeControlPlane(StepId),
+    #[error("{0} is not behind the readiness gate")]
+    WorkerJoinUngated(StepId),
+    #[error("the join token may be revoked before {0}")]
+    RevokedTooEarly(StepId),
+}
 
 /// Steps and their dependencies; an edge `a → b` means b runs after a.
 #[derive(Debug, Clone, Default)]
@@ -27,11 +47,11 @@ impl StepGraph {
         self.graph.node_count() == 0
     }
 
-    pub fn contains(&self, id: &str) -> bool {
+    pub fn contains(&self, id: &StepId) -> bool {
         self.index.contains_key(id)
     }
 
-    pub fn step(&self, id: &str) -> Option<&Step> {
+    pub fn step(&self, id: &StepId) -> Option<&Step> {
         self.index.get(id).map(|&i| &self.graph[i])
     }
 
@@ -66,8 +86,9 @@ impl StepGraph {
         out
     }
 
-    /// Ids of the steps `id` waits for, sorted.
-    pub fn dependencies(&self, id: &str) -> Vec<StepId> {
+    /// Ids of the steps `id` waits for, sorted as their names sort (the
+    /// order plan JSON lists them in).
+    pub fn dependencies(&self, id: &StepId) -> Vec<StepId> {
         let Some(&i) = self.index.get(id) else {
             return vec![];
         };
@@ -76,7 +97,7 @@ impl StepGraph {
             .neighbors_directed(i, Direction::Incoming)
             .map(|d| self.graph[d].id())
             .collect();
-        deps.sort();
+        deps.sort_by_cached_key(ToString::to_string);
         deps
     }
 
@@ -112,17 +133,20 @@ impl StepGraph {
         e.into_iter().map(|(_, _, a, b)| (a, b)).collect()
     }
 
-    fn add(&mut self, step: Step, deps: &[StepId]) -> Result<StepId, String> {
+    fn add(&mut self, step: Step, deps: &[StepId]) -> Result<StepId, GraphError> {
         let id = step.id();
         if self.index.contains_key(&id) {
-            return Err(format!("step {id} added twice"));
+            return Err(GraphError::AddedTwice(id));
         }
         let mut dep_ix = Vec::with_capacity(deps.len());
         for d in deps {
             let &di = self
                 .index
                 .get(d)
-                .ok_or_else(|| format!("step {id} depends on unknown step {d}"))?;
+                .ok_or_else(|| GraphError::UnknownDependency {
+                    step: id.clone(),
+                    dependency: d.clone(),
+                })?;
             dep_ix.push(di);
         }
         // A new vertex has no edges yet: dedup locally instead of asking the
@@ -138,7 +162,7 @@ impl StepGraph {
     }
 
     /// Every step reachable from `from` (following edges `dir`), `from` included.
-    fn reachable(&self, from: &str, dir: Direction) -> std::collections::HashSet<String> {
+    fn reachable(&self, from: &StepId, dir: Direction) -> std::collections::HashSet<StepId> {
         let mut seen = std::collections::HashSet::new();
         let Some(&start) = self.index.get(from) else {
             return seen;
@@ -156,7 +180,7 @@ impl StepGraph {
     }
 }
 
-pub(super) fn build(d: &Diff) -> Result<StepGraph, String> {
+pub(super) fn build(d: &Diff) -> Result<StepGraph, GraphError> {
     let mut g = StepGraph::default();
     let mut after_init: Vec<StepId> = vec![];
     if let Some(b) = &d.init {
@@ -170,7 +194,7 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, String> {
 
     // Replaced nodes are taken out before anything joins them again.
     // Control planes among them leave one at a time, as removals do.
-    let mut reset_of: BTreeMap<String, StepId> = BTreeMap::new();
+    let mut reset_of: BTreeMap<NodeName, StepId> = BTreeMap::new();
     let mut prev_cp: Vec<StepId> = vec![];
     for r in &d.replacements {
         let deps = if r.control_plane {
@@ -186,53 +210,10 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, String> {
         }
     }
 
-    let joining = !d.control_plane_joins.is_empty() || !d.worker_joins.is_empty();
-    let mut joins: Vec<StepId> = vec![];
-    if joining {
-        let token = g.add(Step::MintToken, &after_init)?;
-        // The gate waits for the network too: control-plane Nodes are not Ready before the CNI.
-        let mut gate_deps = after_init.clone();
-        gate_deps.extend(cni.clone());
-        let mut ready_cps = d.existing_control_planes.clone();
-        let mut last_cp_join: Option<StepId> = None;
-        if !d.control_plane_joins.is_empty() {
-            let certs = g.add(Step::UploadCerts, &after_init)?;
-            let mut prev: Vec<StepId> = gate_deps.clone();
-            for n in &d.control_plane_joins {
-                let gate = g.add(
-                    Step::GateControlPlaneReady {
-                        before: GateBefore::ControlPlaneJoin(n.clone()),
-                        control_planes: ready_cps.clone(),
-                    },
-                    &prev,
-                )?;
-                let mut deps = vec![gate, token.clone(), certs.clone()];
-                deps.extend(reset_of.get(n.as_str()).cloned());
-                let join = g.add(Step::JoinControlPlane { node: n.clone() }, &deps)?;
-                joins.push(join.clone());
-                ready_cps.push(n.clone());
-                prev = vec![join];
-            }
-            last_cp_join = prev.pop();
-        }
-        if !d.worker_joins.is_empty() {
-            let mut deps = gate_deps.clone();
-            deps.extend(last_cp_join);
-            let gate = g.add(
-                Step::GateControlPlaneReady {
-                    before: GateBefore::WorkerJoins,
-                    control_planes: ready_cps,
-                },
-                &deps,
-            )?;
-            for n in &d.worker_joins {
-                let mut deps = vec![gate.clone(), token.clone()];
-                deps.extend(reset_of.get(n.as_str()).cloned());
-                joins.push(g.add(Step::JoinWorker { node: n.clone() }, &deps)?);
-            }
-        }
-        g.add(Step::RevokeToken, &joins)?;
-    }
+    let mut gate_deps = after_init.clone();
+    // The gate waits for the network too: control-plane Nodes are not Ready before the CNI.
+    gate_deps.extend(cni);
+    let joins = add_joins(&mut g, d, &after_init, &gate_deps, &reset_of)?;
 
     for n in &d.kubelet_starts {
         g.add(Step::StartKubelet { node: n.clone() }, &[])?;
@@ -240,12 +221,9 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, String> {
 
     for u in &d.updates {
         let joined_by = [
-            Step::Init {
-                node: NodeName::try_from(u.node.clone()).map_err(|e| e.to_string())?,
-            }
-            .id(),
-            format!("join-control-plane/{}", u.node),
-            format!("join-worker/{}", u.node),
+            StepId::Init(u.node.clone()),
+            StepId::JoinControlPlane(u.node.clone()),
+            StepId::JoinWorker(u.node.clone()),
         ];
         let deps: Vec<StepId> = joined_by.into_iter().filter(|id| g.contains(id)).collect();
         g.add(
@@ -275,8 +253,69 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, String> {
     Ok(g)
 }
 
+/// The join token, each control-plane join behind its own gate and the
+/// previous join, the workers behind one gate, and the revocation after
+/// every join; returns the joins' ids.
+fn add_joins(
+    g: &mut StepGraph,
+    d: &Diff,
+    after_init: &[StepId],
+    gate_deps: &[StepId],
+    reset_of: &BTreeMap<NodeName, StepId>,
+) -> Result<Vec<StepId>, GraphError> {
+    let mut joins: Vec<StepId> = vec![];
+    if d.control_plane_joins.is_empty() && d.worker_joins.is_empty() {
+        return Ok(joins);
+    }
+    let token = g.add(Step::MintToken, after_init)?;
+    let mut ready_cps = d.existing_control_planes.clone();
+    let mut last_cp_join: Option<StepId> = None;
+    if !d.control_plane_joins.is_empty() {
+        let certs = g.add(Step::UploadCerts, after_init)?;
+        let mut prev: Vec<StepId> = gate_deps.to_vec();
+        for n in &d.control_plane_joins {
+            let gate = g.add(
+                Step::GateControlPlaneReady {
+                    before: GateBefore::ControlPlaneJoin(n.clone()),
+                    control_planes: ready_cps.clone(),
+                },
+                &prev,
+            )?;
+            let mut deps = vec![gate, token.clone(), certs.clone()];
+            deps.extend(reset_of.get(n).cloned());
+            let join = g.add(Step::JoinControlPlane { node: n.clone() }, &deps)?;
+            joins.push(join.clone());
+            ready_cps.push(n.clone());
+            prev = vec![join];
+        }
+        last_cp_join = prev.pop();
+    }
+    if !d.worker_joins.is_empty() {
+        let mut deps = gate_deps.to_vec();
+        deps.extend(last_cp_join);
+        let gate = g.add(
+            Step::GateControlPlaneReady {
+                before: GateBefore::WorkerJoins,
+                control_planes: ready_cps,
+            },
+            &deps,
+        )?;
+        for n in &d.worker_joins {
+            let mut deps = vec![gate.clone(), token.clone()];
+            deps.extend(reset_of.get(n).cloned());
+            joins.push(g.add(Step::JoinWorker { node: n.clone() }, &deps)?);
+        }
+    }
+    g.add(Step::RevokeToken, &joins)?;
+    Ok(joins)
+}
+
 /// drain → delete → reset (whichever apply); returns the last step's id.
-fn add_removal(g: &mut StepGraph, r: &Removal, deps: &[StepId]) -> Result<Option<StepId>, String> {
+fn add_removal(
+    g: &mut StepGraph,
+    r: &Removal,
+    deps: &[StepId],
+) -> Result<Option<StepId>, GraphError> {
     let mut prev: Vec<StepId> = deps.to_vec();
     let mut last = None;
     if r.in_cluster {
@@ -303,59 +342,51 @@ fn add_removal(g: &mut StepGraph, r: &Removal, deps: &[StepId]) -> Result<Option
 
 /// Invariants a plan must keep before anyone walks it. Linear in the graph:
 /// one sweep from each gate and one back from the revocation.
-fn validate(g: &StepGraph, d: &Diff) -> Result<(), String> {
-    toposort(&g.graph, None).map_err(|c| format!("cycle through {}", g.graph[c.node_id()].id()))?;
-    let gate = |before| {
-        Step::GateControlPlaneReady {
-            before,
-            control_planes: vec![],
-        }
-        .id()
-    };
-    let behind_w_gate = g.reachable(&gate(GateBefore::WorkerJoins), Direction::Outgoing);
-    let before_revoke = g.reachable(&Step::RevokeToken.id(), Direction::Incoming);
-    let mut prev: Option<String> = None;
+fn validate(g: &StepGraph, d: &Diff) -> Result<(), GraphError> {
+    toposort(&g.graph, None).map_err(|c| GraphError::Cycle(g.graph[c.node_id()].id()))?;
+    let behind_w_gate = g.reachable(&StepId::Gate(GateBefore::WorkerJoins), Direction::Outgoing);
+    let before_revoke = g.reachable(&StepId::RevokeToken, Direction::Incoming);
+    let mut prev: Option<StepId> = None;
     for n in &d.control_plane_joins {
-        let id = format!("join-control-plane/{n}");
-        let own_gate = gate(GateBefore::ControlPlaneJoin(n.clone()));
+        let id = StepId::JoinControlPlane(n.clone());
+        let own_gate = StepId::Gate(GateBefore::ControlPlaneJoin(n.clone()));
         if !g.reachable(&own_gate, Direction::Outgoing).contains(&id) {
-            return Err(format!("{id} is not behind its readiness gate"));
+            return Err(GraphError::ControlPlaneJoinUngated(id));
         }
         if let Some(p) = &prev {
             if !g.reachable(p, Direction::Outgoing).contains(&id) {
-                return Err(format!(
-                    "{id} may run alongside {p}: control planes join one at a time"
-                ));
+                return Err(GraphError::ControlPlaneJoinsInParallel {
+                    join: id,
+                    previous: p.clone(),
+                });
             }
         }
         prev = Some(id);
     }
     // Every worker join is behind the worker gate, which the last control-plane join precedes.
-    if let Some(p) = &prev {
+    if let Some(p) = prev {
         if !d.worker_joins.is_empty()
             && !g
-                .reachable(p, Direction::Outgoing)
-                .contains(&gate(GateBefore::WorkerJoins))
+                .reachable(&p, Direction::Outgoing)
+                .contains(&StepId::Gate(GateBefore::WorkerJoins))
         {
-            return Err(format!(
-                "worker joins may run before the control-plane join {p}"
-            ));
+            return Err(GraphError::WorkersBeforeControlPlane(p));
         }
     }
     for n in &d.worker_joins {
-        let id = format!("join-worker/{n}");
+        let id = StepId::JoinWorker(n.clone());
         if !behind_w_gate.contains(&id) {
-            return Err(format!("{id} is not behind the readiness gate"));
+            return Err(GraphError::WorkerJoinUngated(id));
         }
     }
     for id in d
         .control_plane_joins
         .iter()
-        .map(|n| format!("join-control-plane/{n}"))
-        .chain(d.worker_joins.iter().map(|n| format!("join-worker/{n}")))
+        .map(|n| StepId::JoinControlPlane(n.clone()))
+        .chain(d.worker_joins.iter().map(|n| StepId::JoinWorker(n.clone())))
     {
         if !before_revoke.contains(&id) {
-            return Err(format!("the join token may be revoked before {id}"));
+            return Err(GraphError::RevokedTooEarly(id));
         }
     }
     Ok(())

@@ -2,16 +2,21 @@
 //! function: the same inputs give the same plan, byte for byte.
 
 mod diff;
+mod document;
 pub mod drift;
 mod graph;
 pub mod saved;
+mod step;
 
-pub use graph::{StepGraph, StepId};
+pub use document::{ChangeEntry, PlanDocument, SetChange, StepEntry, PLAN_FORMAT_VERSION};
+pub use graph::{GraphError, StepGraph};
+pub use step::{BadStepId, GateBefore, Step, StepId};
 
 use crate::facts::Observed;
-use crate::spec::{NodeName, Role, Spec};
-use serde::Serialize;
+use crate::spec::{LabelKey, NodeName, Role, Spec, Taint};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 /// What the user asked for beyond the file.
 #[derive(Debug, Clone, Default)]
@@ -56,7 +61,7 @@ impl Plan {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub add: usize,
     pub change: usize,
@@ -64,7 +69,7 @@ pub struct Summary {
 }
 
 /// Terraform's four actions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Create,
@@ -74,6 +79,16 @@ pub enum Action {
 }
 
 impl Action {
+    /// As plan JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Replace => "replace",
+        }
+    }
+
     /// `+`, `~`, `-`, `-/+`.
     pub fn symbol(self) -> &'static str {
         match self {
@@ -90,15 +105,27 @@ impl Action {
 #[serde(tag = "type", content = "name", rename_all = "lowercase")]
 pub enum Resource {
     Cluster(String),
-    Node(String),
+    Node(NodeName),
 }
 
 impl Resource {
     /// Terraform-style address: `cluster.goldentooth`, `node.fenn`.
     pub fn address(&self) -> String {
+        format!("{}.{}", self.kind(), self.name())
+    }
+
+    /// `cluster` or `node`.
+    pub fn kind(&self) -> &'static str {
         match self {
-            Resource::Cluster(n) => format!("cluster.{n}"),
-            Resource::Node(n) => format!("node.{n}"),
+            Resource::Cluster(_) => "cluster",
+            Resource::Node(_) => "node",
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Resource::Cluster(n) => n,
+            Resource::Node(n) => n.as_str(),
         }
     }
 }
@@ -118,47 +145,112 @@ pub struct Change {
     pub attributes: Vec<(String, String)>,
     /// Labels: observed → desired (only managed keys).
     #[serde(skip_serializing_if = "SetDiff::is_empty")]
-    pub labels: SetDiff,
+    pub labels: SetDiff<Label>,
     /// Taints: observed → desired (only managed keys).
     #[serde(skip_serializing_if = "SetDiff::is_empty")]
-    pub taints: SetDiff,
+    pub taints: SetDiff<Taint>,
     /// Steps that carry this change out, in order (ids of `Plan::graph`).
-    pub steps: Vec<String>,
+    pub steps: Vec<StepId>,
 }
 
-/// Before and after of a set rendered as sorted lines (`key=value`, taints as written).
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct SetDiff {
-    pub before: Vec<String>,
-    pub after: Vec<String>,
+/// Before and after of a set of labels or taints (labels sorted as their
+/// `key=value` lines sort, observed taints sorted, desired ones in file order).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SetDiff<T> {
+    pub before: Vec<T>,
+    pub after: Vec<T>,
 }
 
-impl SetDiff {
+impl<T> Default for SetDiff<T> {
+    fn default() -> Self {
+        SetDiff {
+            before: vec![],
+            after: vec![],
+        }
+    }
+}
+
+impl<T: PartialEq> SetDiff<T> {
     pub fn is_empty(&self) -> bool {
         self.before == self.after
     }
-    pub fn added(&self) -> Vec<&str> {
+    pub fn added(&self) -> Vec<&T> {
         self.after
             .iter()
             .filter(|a| !self.before.contains(a))
-            .map(String::as_str)
             .collect()
     }
-    pub fn removed(&self) -> Vec<&str> {
+    pub fn removed(&self) -> Vec<&T> {
         self.before
             .iter()
             .filter(|b| !self.after.contains(b))
-            .map(String::as_str)
             .collect()
+    }
+}
+
+/// One label, `key=value`: a key of cluster.toml's syntax and its value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Label {
+    pub key: LabelKey,
+    pub value: String,
+}
+
+impl Label {
+    /// `None` when `key` is not a label key gt would accept in cluster.toml.
+    pub fn new(key: &str, value: &str) -> Option<Label> {
+        Some(Label {
+            key: LabelKey::try_from(key.to_string()).ok()?,
+            value: value.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
+}
+
+/// Labels sort as their `key=value` lines do, which is the order the plan
+/// shows them in (`a.b=x` before `a=x`).
+impl Ord for Label {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let k = self.key.as_str().bytes().chain([b'=']);
+        let ko = other.key.as_str().bytes().chain([b'=']);
+        k.chain(self.value.bytes())
+            .cmp(ko.chain(other.value.bytes()))
+    }
+}
+
+impl PartialOrd for Label {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl TryFrom<String> for Label {
+    type Error = String;
+    fn try_from(s: String) -> Result<Label, String> {
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| format!("label {s:?} is not key=value"))?;
+        Label::new(k, v).ok_or_else(|| format!("label {s:?}: bad key"))
+    }
+}
+
+impl From<Label> for String {
+    fn from(l: Label) -> String {
+        l.to_string()
     }
 }
 
 /// Something gt noticed that the plan does not change (it shows as drift).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Warning {
     /// The node concerned, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
+    pub node: Option<NodeName>,
     pub kind: WarningKind,
     pub message: String,
     /// The fact in a few words, without the node's name or advice (a `gt
@@ -167,7 +259,7 @@ pub struct Warning {
     pub short: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WarningKind {
     Unreachable,
@@ -180,138 +272,11 @@ pub enum WarningKind {
     ApiNotReady,
 }
 
-/// What a step does. Internal steps (token, certs, gates) appear in the DAG,
-/// not in the change list.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Step {
-    /// `kubeadm init` on the bootstrap node.
-    Init {
-        node: NodeName,
-    },
-    /// `kubectl apply -f` of the CNI manifest.
-    InstallCni,
-    /// `kubeadm init phase upload-certs --upload-certs`: a fresh certificate key.
-    UploadCerts,
-    /// `kubeadm token create`: the one short-lived join token of this apply.
-    MintToken,
-    /// Wait until these control planes' API servers are ready, `/readyz`
-    /// through the endpoint is ok, and their Nodes are Ready. One stands
-    /// before each control-plane join (etcd grows by one healthy member at a
-    /// time) and one before the worker joins.
-    GateControlPlaneReady {
-        before: GateBefore,
-        control_planes: Vec<NodeName>,
-    },
-    JoinControlPlane {
-        node: NodeName,
-    },
-    JoinWorker {
-        node: NodeName,
-    },
-    /// `systemctl start kubelet` on a joined host whose kubelet is not
-    /// active, then wait for its Node to be Ready.
-    StartKubelet {
-        node: NodeName,
-    },
-    /// `kubectl label` / `kubectl taint` with the admin kubeconfig.
-    UpdateNode {
-        node: String,
-        labels: SetDiff,
-        taints: SetDiff,
-    },
-    Drain {
-        node: String,
-    },
-    DeleteNode {
-        node: String,
-    },
-    /// `kubeadm reset -f` on the host.
-    Reset {
-        node: NodeName,
-    },
-    /// `kubeadm token delete`.
-    RevokeToken,
-}
-
-impl Step {
-    /// Stable id, unique in a plan: `join-worker/fenn`.
-    pub fn id(&self) -> String {
-        match self {
-            Step::Init { node } => format!("init/{node}"),
-            Step::InstallCni => "install-cni".into(),
-            Step::UploadCerts => "upload-certs".into(),
-            Step::MintToken => "mint-token".into(),
-            Step::GateControlPlaneReady { before, .. } => match before {
-                GateBefore::ControlPlaneJoin(n) => format!("gate/before-join-control-plane/{n}"),
-                GateBefore::WorkerJoins => "gate/before-worker-joins".into(),
-            },
-            Step::JoinControlPlane { node } => format!("join-control-plane/{node}"),
-            Step::JoinWorker { node } => format!("join-worker/{node}"),
-            Step::StartKubelet { node } => format!("start-kubelet/{node}"),
-            Step::UpdateNode { node, .. } => format!("update/{node}"),
-            Step::Drain { node } => format!("drain/{node}"),
-            Step::DeleteNode { node } => format!("delete-node/{node}"),
-            Step::Reset { node } => format!("reset/{node}"),
-            Step::RevokeToken => "revoke-token".into(),
-        }
-    }
-
-    /// A short human label (graphs, progress lines). Never contains a secret.
-    pub fn label(&self) -> String {
-        match self {
-            Step::Init { node } => format!("kubeadm init on {node}"),
-            Step::InstallCni => "install CNI".into(),
-            Step::UploadCerts => "upload control-plane certs".into(),
-            Step::MintToken => "mint join token".into(),
-            Step::GateControlPlaneReady { control_planes, .. } => format!(
-                "gate: control plane ready ({})",
-                control_planes
-                    .iter()
-                    .map(NodeName::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Step::JoinControlPlane { node } => format!("join control plane {node}"),
-            Step::JoinWorker { node } => format!("join worker {node}"),
-            Step::StartKubelet { node } => format!("start the kubelet on {node}"),
-            Step::UpdateNode { node, .. } => format!("update labels/taints of {node}"),
-            Step::Drain { node } => format!("drain {node}"),
-            Step::DeleteNode { node } => format!("delete node {node}"),
-            Step::Reset { node } => format!("kubeadm reset on {node}"),
-            Step::RevokeToken => "revoke join token".into(),
-        }
-    }
-
-    /// The host the step runs on, when it is bound to one (others run
-    /// through a healthy control plane).
-    pub fn host(&self) -> Option<&str> {
-        match self {
-            Step::Init { node }
-            | Step::JoinControlPlane { node }
-            | Step::JoinWorker { node }
-            | Step::StartKubelet { node }
-            | Step::Reset { node } => Some(node.as_str()),
-            _ => None,
-        }
-    }
-}
-
-/// Which joins a readiness gate stands before.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GateBefore {
-    /// The join of this control plane.
-    ControlPlaneJoin(NodeName),
-    /// Every worker join.
-    WorkerJoins,
-}
-
 /// A plan that cannot be made; exit 1 with this message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     #[error("cannot plan: the bootstrap node {node} is unreachable ({reason}) and there is no cluster yet; make {node} reachable or name another control plane in [cluster] bootstrap")]
-    BootstrapUnreachable { node: String, reason: String },
+    BootstrapUnreachable { node: NodeName, reason: String },
     #[error("cannot plan: {hosts} {have} a cluster's control-plane files, but no control plane's API answered ({error}); check the API servers (`gt exec k8s_control_plane -- systemctl status kubelet`) before planning")]
     ClusterUnobservable {
         hosts: String,
@@ -333,7 +298,7 @@ pub enum PlanError {
     #[error("--replace {node}: no node of that name in cluster.toml")]
     UnknownReplace { node: String },
     #[error("internal error: the plan's graph is invalid: {0}")]
-    InvalidGraph(String),
+    InvalidGraph(#[from] GraphError),
 }
 
 /// Computes the plan.
@@ -344,7 +309,7 @@ pub fn plan(spec: &Spec, observed: &Observed, opts: &PlanOptions) -> Result<Plan
         }
     }
     let d = diff::diff(spec, observed, opts)?;
-    let graph = graph::build(&d).map_err(PlanError::InvalidGraph)?;
+    let graph = graph::build(&d)?;
     let mut changes = d.changes;
     for c in &mut changes {
         c.steps.retain(|id| graph.contains(id));
@@ -378,7 +343,7 @@ pub fn drift_by_node(spec: &Spec, observed: &Observed) -> BTreeMap<String, Vec<S
     };
     for item in report.items {
         if let Some(n) = item.node {
-            out.entry(n).or_default().push(item.message);
+            out.entry(n.to_string()).or_default().push(item.message);
         }
     }
     out

@@ -3,14 +3,14 @@
 //!
 //! What "moved" means is pinned by three things in the file: the sha256 of
 //! cluster.toml's bytes, the observation reduced to deterministic lines (and
-//! their fingerprint), and the plan itself as `render::plan_json` wrote it.
+//! their fingerprint), and the plan's document as `gt plan --json` prints it.
 //! The observation lines hold only what the planner reads, and nothing that
 //! varies between two looks at an unchanged cluster (timings, condition
 //! messages, which control plane answered, why a host did not answer), so
 //! a plan goes stale because the cluster changed, never because time passed.
 //! Plans hold no secrets, so neither does the file.
 
-use super::{Plan, PlanOptions};
+use super::{Plan, PlanDocument, PlanOptions};
 use crate::facts::{HostFacts, NodeFacts, Observed, ReadyStatus};
 use crate::spec::Spec;
 use serde::{Deserialize, Serialize};
@@ -43,7 +43,8 @@ pub struct SavedPlan {
     /// What the plan depends on, as `observation_lines` writes it.
     pub observation: Vec<String>,
     /// Exactly what `gt plan --json` prints for this plan.
-    pub plan: Value,
+    #[serde(serialize_with = "sorted_keys")]
+    pub plan: PlanDocument,
     /// The file it was read from (for messages); not part of the format.
     #[serde(skip)]
     source: Option<PathBuf>,
@@ -207,7 +208,7 @@ impl SavedPlan {
             },
             fingerprint: fingerprint(&observation),
             observation,
-            plan: plan_value(plan),
+            plan: plan.document(),
             source: None,
         }
     }
@@ -300,7 +301,7 @@ impl SavedPlan {
         } else {
             changed_lines(&self.observation, &now)
         };
-        let plan = plan_difference(&self.plan, &plan_value(fresh));
+        let plan = plan_difference(&self.plan, &fresh.document());
         if config_changed.is_none() && observation.is_empty() && plan.is_empty() {
             return Ok(());
         }
@@ -465,18 +466,17 @@ fn changed_lines(before: &[String], after: &[String]) -> Vec<DiffLine> {
         .collect()
 }
 
-fn plan_value(plan: &Plan) -> Value {
-    serde_json::from_str(&crate::render::plan_json(plan)).expect("plan JSON parses")
+/// The plan as `gt plan --json` lists it: keys sorted.
+fn sorted_keys<S: serde::Serializer>(plan: &PlanDocument, s: S) -> Result<S::Ok, S::Error> {
+    plan.to_sorted_value().serialize(s)
 }
 
-/// What apply would do differently: the changes and steps of two plan JSON
-/// documents. Warnings are left out: they quote volatile reasons and change
-/// nothing apply does.
-fn plan_difference(saved: &Value, fresh: &Value) -> Vec<DiffLine> {
-    if saved.get("changes") == fresh.get("changes") && saved.get("steps") == fresh.get("steps") {
+/// What apply would do differently: the changes and steps of two plans.
+fn plan_difference(saved: &PlanDocument, fresh: &PlanDocument) -> Vec<DiffLine> {
+    if saved.same_work(fresh) {
         return vec![];
     }
-    let lines = changed_lines(&plan_lines(saved), &plan_lines(fresh));
+    let lines = changed_lines(&saved.work_lines(), &fresh.work_lines());
     if lines.is_empty() {
         // They differ in a detail the summary lines leave out.
         return vec![DiffLine::Added(
@@ -485,48 +485,6 @@ fn plan_difference(saved: &Value, fresh: &Value) -> Vec<DiffLine> {
         )];
     }
     lines
-}
-
-/// One line per change, per step and per step dependency, from plan JSON.
-fn plan_lines(plan: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    let arr = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
-    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    for c in arr(plan.get("changes")) {
-        let mut line = format!(
-            "{}: {} ({})",
-            s(&c, "address"),
-            s(&c, "action"),
-            s(&c, "reason")
-        );
-        for key in ["labels", "taints"] {
-            if let Some(set) = c.get(key) {
-                let words: Vec<String> = arr(set.get("add"))
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(|w| format!("+{w}"))
-                    .chain(
-                        arr(set.get("remove"))
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .map(|w| format!("-{w}")),
-                    )
-                    .collect();
-                let _ = write!(line, " {key} {}", words.join(" "));
-            }
-        }
-        out.push(line);
-    }
-    // A line per dependency: a join that disappears shows as the lines
-    // naming it, not as one long line of the final step's dependencies.
-    for st in arr(plan.get("steps")) {
-        let id = s(&st, "id");
-        out.push(format!("step {id}"));
-        for dep in arr(st.get("depends_on")).iter().filter_map(Value::as_str) {
-            out.push(format!("step {id} after {dep}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -602,11 +560,9 @@ mod tests {
         assert!(back.config_path().is_absolute());
         assert_eq!(
             back.plan,
-            serde_json::from_str::<Value>(&crate::render::plan_json(
-                &super::super::plan(&goldentooth(), &facts("control-planes-joined"), &opts)
-                    .unwrap()
-            ))
-            .unwrap()
+            super::super::plan(&goldentooth(), &facts("control-planes-joined"), &opts)
+                .unwrap()
+                .document()
         );
     }
 

@@ -25,8 +25,16 @@ fn with_state(spec: &Spec, node: &str, state: crate::spec::NodeState) -> Spec {
     s
 }
 
-fn deps(p: &Plan, id: &str) -> Vec<String> {
-    p.graph.dependencies(id)
+fn id(s: &str) -> StepId {
+    s.parse().unwrap()
+}
+
+fn deps(p: &Plan, step: &str) -> Vec<String> {
+    p.graph
+        .dependencies(&id(step))
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 fn position(p: &Plan, id: &str) -> usize {
@@ -56,7 +64,11 @@ fn full_bootstrap_orders_init_cni_gate_serial_control_planes_parallel_workers_re
             "upload-certs"
         ]
     );
-    match p.graph.step("gate/before-join-control-plane/dalt").unwrap() {
+    match p
+        .graph
+        .step(&id("gate/before-join-control-plane/dalt"))
+        .unwrap()
+    {
         Step::GateControlPlaneReady { control_planes, .. } => {
             assert_eq!(
                 control_planes
@@ -108,14 +120,13 @@ fn only_workers_joining_needs_no_certificate_upload_and_one_gate() {
         &PlanOptions::default(),
     )
     .unwrap();
-    assert!(!p.graph.contains("upload-certs"));
-    assert!(!p
-        .graph
-        .ordered()
-        .iter()
-        .any(|s| s.id().starts_with("gate/before-join-control-plane/")));
-    assert!(!p.graph.contains("init/bettley"));
-    match p.graph.step("gate/before-worker-joins").unwrap() {
+    assert!(!p.graph.contains(&id("upload-certs")));
+    assert!(!p.graph.ordered().iter().any(|s| s
+        .id()
+        .to_string()
+        .starts_with("gate/before-join-control-plane/")));
+    assert!(!p.graph.contains(&id("init/bettley")));
+    match p.graph.step(&id("gate/before-worker-joins")).unwrap() {
         Step::GateControlPlaneReady { control_planes, .. } => {
             let names: Vec<&str> = control_planes.iter().map(|n| n.as_str()).collect();
             assert_eq!(names, ["bettley", "cargyll", "dalt"]);
@@ -367,7 +378,11 @@ fn a_control_plane_of_another_cluster_is_replaced_without_waiting_for_itself() {
     assert!(deps(&p, "join-control-plane/dalt").contains(&"reset/dalt".to_string()));
     // The gate before its join waits for the control planes that stay, not
     // for dalt's own API server, which the reset has just stopped.
-    match p.graph.step("gate/before-join-control-plane/dalt").unwrap() {
+    match p
+        .graph
+        .step(&id("gate/before-join-control-plane/dalt"))
+        .unwrap()
+    {
         Step::GateControlPlaneReady { control_planes, .. } => {
             let names: Vec<&str> = control_planes.iter().map(|n| n.as_str()).collect();
             assert_eq!(names, ["bettley", "cargyll"]);
@@ -456,7 +471,7 @@ fn drift_lines(name: &str) -> Vec<(String, &'static str, String)> {
         .into_iter()
         .map(|i| {
             (
-                i.node.unwrap_or_else(|| "-".into()),
+                i.node.map_or_else(|| "-".into(), String::from),
                 i.kind.as_str(),
                 i.message,
             )
@@ -493,7 +508,7 @@ fn label_and_taint_drift_is_one_item_per_key() {
         .changes
         .iter()
         .map(|c| {
-            let key = |l: &String| l.split('=').next().unwrap().to_string();
+            let key = |l: &Label| l.key.to_string();
             let b: BTreeSet<String> = c.labels.before.iter().map(key).collect();
             let a: BTreeSet<String> = c.labels.after.iter().map(key).collect();
             let label_keys = b
@@ -523,7 +538,7 @@ fn label_messages_say_what_is_there_and_what_is_wanted() {
     let msgs: Vec<(&str, &str)> = r
         .items
         .iter()
-        .map(|i| (i.node.as_deref().unwrap(), i.message.as_str()))
+        .map(|i| (i.node.as_ref().unwrap().as_str(), i.message.as_str()))
         .collect();
     assert_eq!(
         msgs,
@@ -593,7 +608,7 @@ fn a_control_planes_own_api_server_unready_is_drift_on_that_node() {
     let r = drift::drift(&goldentooth(), &obs).unwrap();
     assert_eq!(r.items.len(), 1, "{:?}", r.items);
     let i = &r.items[0];
-    assert_eq!(i.node.as_deref(), Some("cargyll"));
+    assert_eq!(i.node.as_ref().map(NodeName::as_str), Some("cargyll"));
     assert_eq!(i.kind, drift::DriftKind::ApiNotReady);
     assert_eq!(i.message, "API server not ready: failing checks: etcd");
     assert!(i.detail.contains("10.4.0.12:6443"), "{}", i.detail);
@@ -615,7 +630,12 @@ fn a_removal_the_plan_refuses_is_still_drift() {
         .unwrap()
         .items
         .into_iter()
-        .map(|i| (i.node.unwrap_or_default(), i.kind.as_str()))
+        .map(|i| {
+            (
+                i.node.map(String::from).unwrap_or_default(),
+                i.kind.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         lines,
@@ -624,4 +644,50 @@ fn a_removal_the_plan_refuses_is_still_drift() {
             ("dalt".to_string(), "not_ready")
         ]
     );
+}
+
+#[test]
+fn every_plan_document_reads_back_as_the_same_typed_document() {
+    // A saved plan's stale check compares the document read from the file
+    // with a fresh one: what JSON loses would read as a change.
+    let replace = PlanOptions {
+        prune: true,
+        replace: ["fenn".to_string(), "dalt".to_string()].into(),
+    };
+    let mut checked = 0;
+    for name in [
+        "empty",
+        "bootstrap-initialised",
+        "control-planes-joined",
+        "label-taint-drift",
+        "node-not-in-file",
+        "not-ready",
+        "other-cluster",
+        "unreachable",
+    ] {
+        for opts in [PlanOptions::default(), replace.clone()] {
+            let Ok(p) = plan(&goldentooth(), &facts(name), &opts) else {
+                continue;
+            };
+            let doc = p.document();
+            let text = serde_json::to_string(&doc.to_sorted_value()).unwrap();
+            let back: PlanDocument = serde_json::from_str(&text).unwrap();
+            assert!(back.same_work(&doc), "{name}: {text}");
+            assert_eq!(back.work_lines(), doc.work_lines(), "{name}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "{checked}");
+}
+
+#[test]
+fn labels_sort_as_their_key_value_lines_do() {
+    let l = |k: &str, v: &str| Label::new(k, v).unwrap();
+    let mut labels = [l("a", "x"), l("a.b", "x"), l("a", "w"), l("a-b", "z")];
+    labels.sort();
+    let lines: Vec<String> = labels.iter().map(ToString::to_string).collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(lines, sorted);
+    assert_eq!(lines, ["a-b=z", "a.b=x", "a=w", "a=x"]);
 }

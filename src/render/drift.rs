@@ -22,7 +22,7 @@ pub struct DriftCheck {
 
 fn who(item: &DriftItem, cluster: &str) -> String {
     match &item.node {
-        Some(n) => n.clone(),
+        Some(n) => n.to_string(),
         None => format!("cluster {cluster}"),
     }
 }

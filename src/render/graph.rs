@@ -1,6 +1,6 @@
 //! `gt graph`: the plan's DAG as DOT (Graphviz) or Mermaid.
 
-use crate::plan::Plan;
+use crate::plan::{Plan, StepId};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -14,19 +14,25 @@ pub fn dot(plan: &Plan) -> String {
     let _ = writeln!(out, "  rankdir = \"TB\";");
     let _ = writeln!(out, "  node [shape = \"box\", fontname = \"sans-serif\"];");
     for step in plan.graph.ordered() {
-        let shape = match step {
-            crate::plan::Step::GateControlPlaneReady { .. } => ", shape = \"diamond\"",
-            _ => "",
+        let shape = if step.is_gate() {
+            ", shape = \"diamond\""
+        } else {
+            ""
         };
         let _ = writeln!(
             out,
             "  \"{}\" [label = \"{}\"{shape}];",
-            escape(&step.id()),
+            escape(&step.id().to_string()),
             escape(&step.label())
         );
     }
     for (a, b) in plan.graph.edges() {
-        let _ = writeln!(out, "  \"{}\" -> \"{}\";", escape(&a), escape(&b));
+        let _ = writeln!(
+            out,
+            "  \"{}\" -> \"{}\";",
+            escape(&a.to_string()),
+            escape(&b.to_string())
+        );
     }
     out.push_str("}\n");
     out
@@ -34,7 +40,7 @@ pub fn dot(plan: &Plan) -> String {
 
 pub fn mermaid(plan: &Plan) -> String {
     let mut out = String::from("flowchart TD\n");
-    let ids: BTreeMap<String, String> = plan
+    let ids: BTreeMap<StepId, String> = plan
         .graph
         .ordered()
         .iter()
@@ -43,9 +49,10 @@ pub fn mermaid(plan: &Plan) -> String {
         .collect();
     for step in plan.graph.ordered() {
         let label = step.label().replace('"', "#quot;");
-        let (open, close) = match step {
-            crate::plan::Step::GateControlPlaneReady { .. } => ("{", "}"),
-            _ => ("[", "]"),
+        let (open, close) = if step.is_gate() {
+            ("{", "}")
+        } else {
+            ("[", "]")
         };
         let _ = writeln!(out, "  {}{open}\"{label}\"{close}", ids[&step.id()]);
     }

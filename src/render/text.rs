@@ -94,10 +94,7 @@ fn change(out: &mut String, c: &Change, style: Style) {
     };
     let _ = writeln!(out, "  {}", style.bold(&format!("# {addr} {verb}")));
     let _ = writeln!(out, "  {}", style.dim(&format!("# ({})", c.reason)));
-    let (kind, name) = match &c.resource {
-        crate::plan::Resource::Cluster(n) => ("cluster", n),
-        crate::plan::Resource::Node(n) => ("node", n),
-    };
+    let (kind, name) = (c.resource.kind(), c.resource.name());
     let lead = match c.action {
         Action::Replace => symbol(c.action, style),
         _ => format!("  {}", symbol(c.action, style)),
@@ -130,21 +127,21 @@ fn change(out: &mut String, c: &Change, style: Style) {
     for (k, v) in &rows {
         let _ = writeln!(out, "      {attr_sym} {k:<width$} = \"{v}\"");
     }
-    for (what, set) in [("labels", &c.labels), ("taints", &c.taints)] {
-        if set.is_empty() {
-            continue;
-        }
-        set_diff(out, what, set, width, c.action, style);
+    if !c.labels.is_empty() {
+        set_diff(out, "labels", &c.labels, width, c.action, style);
+    }
+    if !c.taints.is_empty() {
+        set_diff(out, "taints", &c.taints, width, c.action, style);
     }
     let _ = writeln!(out, "    }}");
 }
 
 /// A set change as a `similar` line diff: removed lines `-`, added `+`,
 /// unchanged ones counted, as Terraform hides unchanged attributes.
-fn set_diff(
+fn set_diff<T: PartialEq + std::fmt::Display>(
     out: &mut String,
     what: &str,
-    set: &SetDiff,
+    set: &SetDiff<T>,
     width: usize,
     action: Action,
     style: Style,
@@ -183,11 +180,10 @@ fn set_diff(
     let _ = writeln!(out, "        ]");
 }
 
-fn lines(v: &[String]) -> String {
+fn lines<T: std::fmt::Display>(v: &[T]) -> String {
     let mut s = String::new();
     for l in v {
-        s.push_str(l);
-        s.push('\n');
+        let _ = writeln!(s, "{l}");
     }
     s
 }

@@ -7,6 +7,7 @@
 
 use super::{duration, first_line, interruption, printable, recap_text, whole, Terminal};
 use crate::apply::{Event, Recap, StepStatus};
+use crate::plan::StepId;
 use crate::render::Style;
 use indicatif::{
     MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike,
@@ -24,7 +25,7 @@ pub(crate) struct Bars {
     style: Style,
     multi: MultiProgress,
     overall: Option<ProgressBar>,
-    running: HashMap<String, ProgressBar>,
+    running: HashMap<StepId, ProgressBar>,
     failed: usize,
     /// Skipped or cancelled.
     not_run: usize,

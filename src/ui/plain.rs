@@ -6,6 +6,7 @@
 
 use super::{duration, first_line, interruption, printable, recap_text};
 use crate::apply::{Event, StepStatus};
+use crate::plan::StepId;
 use crate::render::Style;
 use std::collections::HashMap;
 use std::io::Write;
@@ -21,7 +22,7 @@ pub(crate) const PROGRESS_GAP: Duration = Duration::from_secs(2);
 
 pub(crate) struct Plain {
     out: Box<dyn Write + Send>,
-    progress: HashMap<String, Shown>,
+    progress: HashMap<StepId, Shown>,
 }
 
 /// A running step's last progress line, and the latest message that came
@@ -112,7 +113,7 @@ impl Plain {
     /// A changed message is printed, an unchanged one (elapsed times aside)
     /// again after `REPEAT_PROGRESS_AFTER`; either at most once per
     /// `PROGRESS_GAP`, the latest one held back until `tick` if need be.
-    fn progress(&mut self, step: &str, message: &str, now: SystemTime) {
+    fn progress(&mut self, step: &StepId, message: &str, now: SystemTime) {
         let key = without_durations(message);
         let Some(shown) = self.progress.get_mut(step) else {
             self.show_progress(step, message, now);
@@ -130,7 +131,7 @@ impl Plain {
 
     /// Prints the messages held back whose step has been quiet long enough.
     pub(crate) fn tick(&mut self, now: SystemTime) {
-        let mut due: Vec<(String, String)> = self
+        let mut due: Vec<(StepId, String)> = self
             .progress
             .iter_mut()
             .filter(|(_, s)| {
@@ -138,17 +139,17 @@ impl Plain {
             })
             .map(|(step, s)| (step.clone(), s.pending.take().unwrap()))
             .collect();
-        // Steps in a stable order, whatever the map's.
-        due.sort();
+        // Steps in a stable order, whatever the map's: as their ids read.
+        due.sort_by_cached_key(|(step, message)| (step.to_string(), message.clone()));
         for (step, message) in due {
             self.show_progress(&step, &message, now);
         }
     }
 
-    fn show_progress(&mut self, step: &str, message: &str, now: SystemTime) {
+    fn show_progress(&mut self, step: &StepId, message: &str, now: SystemTime) {
         self.line(now, "wait", &format!("{step}: {message}"));
         self.progress.insert(
-            step.to_string(),
+            step.clone(),
             Shown {
                 key: without_durations(message),
                 at: now,

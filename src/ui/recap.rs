@@ -2,7 +2,7 @@
 //! put it: one aligned row per node, each root cause once, one closing line.
 
 use super::{first_line, printable};
-use crate::apply::{NodeResult, Recap};
+use crate::apply::{NodeOutcome, NodeResult, Recap, Removal};
 use crate::render::Style;
 use std::fmt::Write;
 
@@ -18,15 +18,21 @@ pub fn recap_text(recap: &Recap, style: Style) -> String {
     let mut out = String::new();
     if !recap.nodes.is_empty() {
         let _ = writeln!(out, "{}", style.bold("Recap:"));
-        let name_width = recap.nodes.iter().map(|n| n.node.len()).max().unwrap_or(0) + 3;
+        let name_width = recap
+            .nodes
+            .iter()
+            .map(|n| n.node.as_str().len())
+            .max()
+            .unwrap_or(0)
+            + 3;
         for n in &recap.nodes {
-            let result = n.result.as_str();
+            let result = n.result().as_str();
             let row = format!(
                 "  {:<name_width$}{}{}{}",
-                n.node,
-                colored(n.result, style),
+                n.node.as_str(),
+                colored(n.result(), style),
                 " ".repeat(RESULT_WIDTH - result.len()),
-                detail(&n.detail),
+                detail(&outcome_text(&n.outcome)),
             );
             let _ = writeln!(out, "{}", row.trim_end());
         }
@@ -115,4 +121,51 @@ fn detail(d: &str) -> String {
         shown = format!("{} …", shown.trim_end());
     }
     shown
+}
+
+/// What happened to a node, in words: "joined as a worker", "labels
+/// updated", "join-worker/fenn: <error>", "done: …; not done: …".
+/// Removals are short: a recap row is cut at 64 characters.
+pub fn outcome_text(o: &NodeOutcome) -> String {
+    match o {
+        NodeOutcome::InSync => String::new(),
+        NodeOutcome::Unreachable { why } => why.clone(),
+        NodeOutcome::Failed { step, error } => {
+            format!("{step}: {}", error.lines().next().unwrap_or(""))
+        }
+        NodeOutcome::NotRun { step, reason, done } if !done.is_empty() => {
+            let done: Vec<String> = done.iter().map(ToString::to_string).collect();
+            format!("done: {}; not done: {step} ({reason})", done.join(", "))
+        }
+        NodeOutcome::NotRun { reason, .. } => reason.clone(),
+        NodeOutcome::Initialised => "initialised the cluster".into(),
+        NodeOutcome::JoinedControlPlane => "joined as a control plane".into(),
+        NodeOutcome::JoinedWorker => "joined as a worker".into(),
+        NodeOutcome::Updated {
+            labels: true,
+            taints: true,
+        } => "labels and taints updated".into(),
+        NodeOutcome::Updated { labels: true, .. } => "labels updated".into(),
+        NodeOutcome::Updated { taints: true, .. } => "taints updated".into(),
+        NodeOutcome::Updated { .. } => "kubelet started".into(),
+        NodeOutcome::Removed(r) => removal_text(*r).into(),
+        NodeOutcome::Replaced => "reset and joined again".into(),
+    }
+}
+
+/// A host gt did not reset still runs its kubelet with this cluster's
+/// credentials: say what is left to do by hand.
+fn removal_text(r: Removal) -> &'static str {
+    match r {
+        Removal::Complete => "removed",
+        Removal::NodeWasGone => "reset (its Node was already gone)",
+        Removal::NotResetNotInFile => {
+            "removed, not reset (not in the file): run kubeadm reset -f on it"
+        }
+        Removal::NotResetUnreachable => {
+            "removed, not reset (unreachable): run kubeadm reset -f on it"
+        }
+        Removal::NotResetOtherCluster => "removed, not reset (its host is in another cluster)",
+        Removal::NothingToReset => "removed (its host had no kubeadm state to reset)",
+    }
 }

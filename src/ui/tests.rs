@@ -1,6 +1,8 @@
 use super::plain::without_durations;
 use super::*;
-use crate::apply::{Events, Failure, NodeRecap, NodeResult, StepStatus};
+use crate::apply::{Events, Failure, NodeOutcome, NodeRecap, StepStatus};
+use crate::plan::StepId;
+use crate::spec::NodeName;
 use std::sync::{Arc, Mutex};
 
 /// An in-memory stdout that the test keeps a handle on.
@@ -98,17 +100,25 @@ fn at(offset_secs: u64) -> SystemTime {
     humantime::parse_rfc3339("2026-11-23T10:00:00Z").unwrap() + Duration::from_secs(offset_secs)
 }
 
+fn id(s: &str) -> StepId {
+    s.parse().unwrap()
+}
+
+fn name(s: &str) -> NodeName {
+    s.parse().unwrap()
+}
+
 fn started(step: &str, label: &str, node: Option<&str>) -> Event {
     Event::StepStarted {
-        step: step.into(),
+        step: id(step),
         label: label.into(),
-        node: node.map(Into::into),
+        node: node.map(name),
     }
 }
 
 fn progress(step: &str, message: &str) -> Event {
     Event::StepProgress {
-        step: step.into(),
+        step: id(step),
         message: message.into(),
     }
 }
@@ -121,20 +131,19 @@ fn finished(
     reason: Option<&str>,
 ) -> Event {
     Event::StepFinished {
-        step: step.into(),
+        step: id(step),
         label: label.into(),
-        node: step.split_once('/').map(|(_, n)| n.to_string()),
+        node: step.split_once('/').map(|(_, n)| name(n)),
         status,
         elapsed: Duration::from_millis(millis),
         reason: reason.map(Into::into),
     }
 }
 
-fn node(name: &str, result: NodeResult, detail: &str) -> NodeRecap {
+fn node(node: &str, outcome: NodeOutcome) -> NodeRecap {
     NodeRecap {
-        node: name.into(),
-        result,
-        detail: detail.into(),
+        node: name(node),
+        outcome,
     }
 }
 
@@ -147,19 +156,23 @@ fn failed_recap() -> Recap {
         run_id: "r-7f3a".into(),
         cluster: "goldentooth".into(),
         nodes: vec![
-            node("bettley", NodeResult::Changed, "initialised the cluster"),
-            node("cargyll", NodeResult::Changed, "joined as a control plane"),
-            node("fenn", NodeResult::Changed, "joined as a worker"),
+            node("bettley", NodeOutcome::Initialised),
+            node("cargyll", NodeOutcome::JoinedControlPlane),
+            node("fenn", NodeOutcome::JoinedWorker),
             node(
                 "jast",
-                NodeResult::Failed,
-                &format!("join-worker/jast: {JAST_ERROR}"),
+                NodeOutcome::Failed {
+                    step: id("join-worker/jast"),
+                    error: JAST_ERROR.into(),
+                },
             ),
-            node("velaryon", NodeResult::Ok, ""),
+            node("velaryon", NodeOutcome::InSync),
             node(
                 "lipps",
-                NodeResult::Unreachable,
-                "unreachable: ssh: connect to host 10.4.0.21 port 22: No route to host",
+                NodeOutcome::Unreachable {
+                    why: "unreachable: ssh: connect to host 10.4.0.21 port 22: No route to host"
+                        .into(),
+                },
             ),
         ],
         joined: 3,
@@ -170,9 +183,9 @@ fn failed_recap() -> Recap {
         skipped_steps: 1,
         cancelled_steps: 0,
         failures: vec![Failure {
-            step: "join-worker/jast".into(),
+            step: id("join-worker/jast"),
             label: "join worker jast".into(),
-            node: Some("jast".into()),
+            node: Some(name("jast")),
             error: JAST_ERROR.into(),
         }],
         interrupted: false,
@@ -183,9 +196,9 @@ fn failed_recap() -> Recap {
 fn success_recap() -> Recap {
     Recap {
         nodes: vec![
-            node("bettley", NodeResult::Changed, "initialised the cluster"),
-            node("cargyll", NodeResult::Changed, "joined as a control plane"),
-            node("velaryon", NodeResult::Ok, ""),
+            node("bettley", NodeOutcome::Initialised),
+            node("cargyll", NodeOutcome::JoinedControlPlane),
+            node("velaryon", NodeOutcome::InSync),
         ],
         joined: 2,
         succeeded_steps: 7,
@@ -199,11 +212,14 @@ fn success_recap() -> Recap {
 fn interrupted_recap() -> Recap {
     Recap {
         nodes: vec![
-            node("bettley", NodeResult::Changed, "initialised the cluster"),
+            node("bettley", NodeOutcome::Initialised),
             node(
                 "cargyll",
-                NodeResult::Skipped,
-                "cancelled: apply interrupted",
+                NodeOutcome::NotRun {
+                    step: id("join-control-plane/cargyll"),
+                    reason: "cancelled: apply interrupted".into(),
+                    done: vec![],
+                },
             ),
         ],
         joined: 1,
@@ -224,7 +240,15 @@ fn walk() -> Vec<(u64, Event)> {
         (
             0,
             Event::Plan {
-                plan: serde_json::json!({"format_version": "1.0"}),
+                plan: Box::new(crate::plan::PlanDocument {
+                    format_version: "1.0".into(),
+                    cluster: "goldentooth".into(),
+                    has_changes: false,
+                    summary: Default::default(),
+                    changes: vec![],
+                    steps: vec![],
+                    warnings: vec![],
+                }),
             },
         ),
         (
@@ -539,6 +563,10 @@ fn json_mode_writes_each_event_as_one_line_with_its_time_first() {
             humantime::format_rfc3339_seconds(at(t)).to_string()
         );
         assert!(line.starts_with("{\"time\":\"2026-11-23T10:00:"), "{line}");
+        if matches!(event, Event::Recap(_)) {
+            // The UI words the recap's outcomes: checked below.
+            continue;
+        }
         let mut fields = v.as_object().unwrap().clone();
         fields.remove("time");
         assert_eq!(
@@ -555,6 +583,21 @@ fn json_mode_writes_each_event_as_one_line_with_its_time_first() {
     let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
     assert_eq!(last["failures"][0]["step"], "join-worker/jast");
     assert_eq!(last["nodes"][3]["result"], "failed");
+    assert_eq!(
+        last["nodes"][3]["detail"],
+        "join-worker/jast: kubeadm join on jast exited 1: [preflight] Running pre-flight checks"
+    );
+    let recap_fields = lines.last().unwrap().split_once(",\"event\"").unwrap().1;
+    assert!(
+        recap_fields.starts_with(
+            ":\"recap\",\"run_id\":\"r-7f3a\",\"cluster\":\"goldentooth\",\"nodes\":[{\"node\":\"bettley\",\"result\":\"changed\",\"detail\":\"initialised the cluster\"}"
+        ),
+        "{recap_fields}"
+    );
+    assert!(
+        recap_fields.ends_with(",\"interrupted\":false,\"elapsed\":61.25}"),
+        "{recap_fields}"
+    );
     assert!(!out.contains('\x1b') && !out.contains('\r'));
 }
 
@@ -844,11 +887,11 @@ fn tool_output_cannot_rewrite_lines_or_inject_colors() {
         "50%100% done ok\nnext"
     );
     let events = [
-        (0, started("s", "s", None)),
-        (0, progress("s", "downloading 10%\r20%\x1b[2K")),
+        (0, started("install-cni", "s", None)),
+        (0, progress("install-cni", "downloading 10%\r20%\x1b[2K")),
     ];
     let (out, _) = rendered(Mode::Plain, NO_COLOR, &events);
-    assert!(out.contains("wait   s: downloading 10%20%\n"));
+    assert!(out.contains("wait   install-cni: downloading 10%20%\n"));
 }
 
 #[test]
@@ -868,8 +911,9 @@ mod goldentooth {
     use super::*;
     use crate::apply::recap::recap;
     use crate::apply::walker::{walk, Runner};
+    use crate::apply::StepError;
     use crate::facts::Observed;
-    use crate::plan::{bootstrap_plan, Step};
+    use crate::plan::{bootstrap_plan, Step, StepId};
     use crate::transport::BoxFuture;
     use std::collections::HashMap;
     use tokio::time::{sleep, Instant};
@@ -880,8 +924,14 @@ mod goldentooth {
     }
 
     impl Runner for Bootstrap {
-        fn run<'a>(&'a self, id: &'a str, _: &'a Step) -> BoxFuture<'a, Result<(), String>> {
+        fn run<'a>(
+            &'a self,
+            step: &'a StepId,
+            _: &'a Step,
+        ) -> BoxFuture<'a, Result<(), StepError>> {
             Box::pin(async move {
+                let id = step.to_string();
+                let id = id.as_str();
                 let node = id.rsplit('/').next().unwrap_or(id);
                 let (script, secs): (Vec<String>, u64) = match id.split('/').next().unwrap() {
                     "init" => (
@@ -922,17 +972,20 @@ mod goldentooth {
                 };
                 let pause = Duration::from_secs(secs) / (script.len() as u32 + 1);
                 for line in script {
-                    self.events.progress(id, line);
+                    self.events.progress(step, line);
                     sleep(pause).await;
                 }
                 sleep(pause).await;
                 if id == "join-worker/jast" {
-                    return Err(
-                        "kubeadm join on jast exited 1: error execution phase kubelet-start: \
+                    return Err(StepError::Exited {
+                        program: "kubeadm join".into(),
+                        node: "jast".parse().unwrap(),
+                        code: 1,
+                        output: "error execution phase kubelet-start: \
                                 timed out waiting for the condition\n\
                                 To see the stack trace of this error execute with --v=5 or higher"
                             .into(),
-                    );
+                    });
                 }
                 Ok(())
             })
@@ -962,7 +1015,7 @@ mod goldentooth {
                 seen
             });
             events.send(Event::Plan {
-                plan: serde_json::from_str(&crate::render::plan_json(&plan)).unwrap(),
+                plan: Box::new(plan.document()),
             });
             events.send(Event::Started {
                 run_id: "20261123-100000-7f3a".into(),

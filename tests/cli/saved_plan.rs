@@ -141,7 +141,7 @@ fn plan_out_with_json_keeps_stdout_one_json_document_and_remembers_the_consent_f
         ["fenn"]
     );
     assert!(saved.options().prune);
-    assert_eq!(saved.plan["summary"]["destroy"], 1);
+    assert_eq!(saved.plan.summary.destroy, 1);
 }
 
 #[test]

@@ -1,0 +1,241 @@
+//! What each step does on the hosts, through `transport` with command lines
+//! from `kube`. Secrets (the token, the certificate key) live only in this
+//! runner's memory and reach hosts only on stdin; tool output is redacted
+//! before it becomes an event or an error.
+//!
+//! Here the steps bound to one host (init, join, start the kubelet, reset);
+//! `exec` runs a command on a host; `admin` the steps that go through a
+//! control plane's admin kubeconfig; `gate` the readiness waits.
+
+mod admin;
+mod error;
+mod exec;
+mod gate;
+
+pub use super::run::{host_name, user_name, RunInfo};
+pub use error::StepError;
+
+use super::events::Events;
+use super::walker::Runner;
+use crate::facts::Observed;
+use crate::kube::secret::{BootstrapToken, CertificateKey};
+use crate::kube::{self, kubeadm};
+use crate::plan::{Step, StepId};
+use crate::spec::{NodeName, Spec};
+use crate::transport::{BoxFuture, Hosts};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+struct Secrets {
+    token: Option<BootstrapToken>,
+    certificate_key: Option<CertificateKey>,
+}
+
+/// Carries out the plan's steps for one apply.
+pub struct StepRunner<'a> {
+    spec: &'a Spec,
+    hosts: &'a Hosts,
+    events: Events,
+    run: RunInfo,
+    secrets: Mutex<Secrets>,
+    ca_pin: Mutex<Option<String>>,
+    /// Control planes with an admin kubeconfig, best first: the one observed
+    /// through, then file order; a node joined or initialised by this run
+    /// goes first once it is up.
+    admins: Mutex<Vec<NodeName>>,
+    /// The latest `kubectl get nodes`: every step waiting on Node readiness
+    /// shares one poll (a hundred joining workers must not run a hundred
+    /// kubectls a second on a Raspberry Pi control plane).
+    nodes: tokio::sync::Mutex<Option<(Instant, Result<NodeMap, StepError>)>>,
+    /// Hosts that did not answer when gt observed.
+    unreachable: BTreeSet<String>,
+}
+
+type NodeMap = BTreeMap<String, crate::kube::nodes::Node>;
+
+/// Retries of commands that fail while an API server is still coming up
+/// start this fast and back off to at most `MAX_POLL`.
+const FIRST_POLL: Duration = Duration::from_millis(200);
+const MAX_POLL: Duration = Duration::from_secs(1);
+
+impl<'a> StepRunner<'a> {
+    pub fn new(
+        spec: &'a Spec,
+        observed: &'a Observed,
+        hosts: &'a Hosts,
+        events: Events,
+        run: RunInfo,
+    ) -> StepRunner<'a> {
+        let mut admins: Vec<NodeName> = observed
+            .cluster
+            .observed_via
+            .iter()
+            .filter_map(|n| NodeName::try_from(n.clone()).ok())
+            .collect();
+        for n in spec.control_planes() {
+            let usable = observed
+                .hosts
+                .get(n.name.as_str())
+                .is_some_and(|h| h.is_reachable() && h.admin_conf);
+            if usable && !admins.contains(&n.name) {
+                admins.push(n.name.clone());
+            }
+        }
+        StepRunner {
+            spec,
+            hosts,
+            events,
+            run,
+            secrets: Mutex::new(Secrets::default()),
+            ca_pin: Mutex::new(observed.cluster.ca_pin.clone()),
+            admins: Mutex::new(admins),
+            nodes: tokio::sync::Mutex::new(None),
+            unreachable: observed
+                .hosts
+                .iter()
+                .filter(|(_, h)| !h.is_reachable())
+                .map(|(n, _)| n.clone())
+                .collect(),
+        }
+    }
+
+    /// The token this run made, if any (its id is public; the CLI names it
+    /// when a second Ctrl-C leaves it to expire).
+    pub fn token_id(&self) -> Option<String> {
+        self.secrets
+            .lock()
+            .unwrap()
+            .token
+            .as_ref()
+            .map(|t| t.id().to_string())
+    }
+
+    fn settings(&self) -> &crate::spec::ApplySettings {
+        &self.spec.apply
+    }
+
+    fn node(&self, name: &NodeName) -> Result<&'a crate::spec::Node, StepError> {
+        self.spec
+            .node(name.as_str())
+            .ok_or_else(|| StepError::NotInSpec {
+                node: name.clone(),
+                file: self.spec.source.clone(),
+            })
+    }
+
+    async fn init(&self, id: &StepId, node: &NodeName) -> Result<(), StepError> {
+        let n = self.node(node)?;
+        // The run's one token: known to gt before init creates it, so it is
+        // revoked at the end even when init fails halfway.
+        let token = BootstrapToken::generate();
+        self.secrets.lock().unwrap().token = Some(token.clone());
+        let config = kubeadm::init_config(
+            self.spec,
+            n,
+            &token,
+            self.spec.tokens.ttl,
+            &self.run.token_description(),
+        );
+        let cmd = self
+            .step_cmd(kubeadm::init_command(self.spec))
+            .stdin(config)
+            .label("kubeadm init");
+        self.must(id, node, &cmd).await?;
+        let read_ca = crate::transport::Cmd::new(kubeadm::read_ca_command()).label("read ca.crt");
+        let pem = self.must(id, node, &read_ca).await?;
+        let pin = kube::pin::ca_pin_from_pem(&pem).map_err(|e| StepError::BadCaCertificate {
+            what: format!("{node}: /etc/kubernetes/pki/ca.crt after kubeadm init"),
+            why: e.to_string(),
+        })?;
+        *self.ca_pin.lock().unwrap() = Some(pin);
+        self.promote_admin(node);
+        Ok(())
+    }
+
+    async fn join(&self, id: &StepId, node: &NodeName) -> Result<(), StepError> {
+        let n = self.node(node)?;
+        let pin = self.ca_pin(id).await?;
+        let (token, key) = {
+            let s = self.secrets.lock().unwrap();
+            (s.token.clone(), s.certificate_key.clone())
+        };
+        let token = token.ok_or(StepError::NoToken)?;
+        if n.is_control_plane() && key.is_none() {
+            return Err(StepError::NoCertificateKeyYet);
+        }
+        let config = kubeadm::join_config(self.spec, n, &token, &pin, key.as_ref());
+        let cmd = self
+            .step_cmd(kubeadm::join_command(self.spec))
+            .stdin(config)
+            .label("kubeadm join");
+        self.must(id, node, &cmd).await?;
+        self.wait_node_ready(id, node, "joined").await?;
+        if n.is_control_plane() {
+            let mut a = self.admins.lock().unwrap();
+            if !a.contains(node) {
+                a.push(node.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn start_kubelet(&self, id: &StepId, node: &NodeName) -> Result<(), StepError> {
+        let cmd = self
+            .step_cmd(kube::start_kubelet())
+            .label("systemctl start kubelet");
+        self.must(id, node, &cmd).await?;
+        self.wait_node_ready(id, node, "its kubelet started").await
+    }
+
+    async fn reset(&self, id: &StepId, node: &NodeName) -> Result<(), StepError> {
+        let cmd = self
+            .step_cmd(kubeadm::reset_command())
+            .label("kubeadm reset");
+        let r = match self.exec(id, node, &cmd).await {
+            Ok(out) if !out.success() => Err(exec::exited(&cmd, node, &out)),
+            Ok(out) => match kubeadm::reset_kept_etcd_member(&out.stderr) {
+                Some(why) => Err(StepError::EtcdMemberKept {
+                    node: node.clone(),
+                    why: kube::secret::redact(why),
+                }),
+                None => Ok(()),
+            },
+            Err(e) => Err(e),
+        };
+        // Its admin.conf is gone (or half gone): later admin commands of this
+        // run (the next removal, a label) must go through another control plane.
+        self.admins.lock().unwrap().retain(|n| n != node);
+        r
+    }
+}
+
+impl Runner for StepRunner<'_> {
+    fn run<'b>(&'b self, id: &'b StepId, step: &'b Step) -> BoxFuture<'b, Result<(), StepError>> {
+        Box::pin(async move {
+            match step {
+                Step::Init { node } => self.init(id, node).await,
+                Step::InstallCni => self.install_cni(id).await,
+                Step::UploadCerts => self.upload_certs(id).await,
+                Step::MintToken => self.mint_token(id).await,
+                Step::GateControlPlaneReady { control_planes, .. } => {
+                    self.gate(id, control_planes).await
+                }
+                Step::JoinControlPlane { node } | Step::JoinWorker { node } => {
+                    self.join(id, node).await
+                }
+                Step::UpdateNode {
+                    node,
+                    labels,
+                    taints,
+                } => self.update(id, node, labels, taints).await,
+                Step::StartKubelet { node } => self.start_kubelet(id, node).await,
+                Step::Drain { node } => self.drain(id, node).await,
+                Step::DeleteNode { node } => self.delete_node(id, node).await,
+                Step::Reset { node } => self.reset(id, node).await,
+                Step::RevokeToken => self.revoke_token(id).await,
+            }
+        })
+    }
+}

@@ -1,0 +1,313 @@
+//! The steps of a plan's DAG, their typed ids, and what the walker and the
+//! renderers need to know about each kind.
+
+use super::{Label, SetDiff};
+use crate::spec::{NodeName, Taint};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// What a step does. Internal steps (token, certs, gates) appear in the DAG,
+/// not in the change list.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Step {
+    /// `kubeadm init` on the bootstrap node.
+    Init {
+        node: NodeName,
+    },
+    /// `kubectl apply -f` of the CNI manifest.
+    InstallCni,
+    /// `kubeadm init phase upload-certs --upload-certs`: a fresh certificate key.
+    UploadCerts,
+    /// `kubeadm token create`: the one short-lived join token of this apply.
+    MintToken,
+    /// Wait until these control planes' API servers are ready, `/readyz`
+    /// through the endpoint is ok, and their Nodes are Ready. One stands
+    /// before each control-plane join (etcd grows by one healthy member at a
+    /// time) and one before the worker joins.
+    GateControlPlaneReady {
+        before: GateBefore,
+        control_planes: Vec<NodeName>,
+    },
+    JoinControlPlane {
+        node: NodeName,
+    },
+    JoinWorker {
+        node: NodeName,
+    },
+    /// `systemctl start kubelet` on a joined host whose kubelet is not
+    /// active, then wait for its Node to be Ready.
+    StartKubelet {
+        node: NodeName,
+    },
+    /// `kubectl label` / `kubectl taint` with the admin kubeconfig.
+    UpdateNode {
+        node: NodeName,
+        labels: SetDiff<Label>,
+        taints: SetDiff<Taint>,
+    },
+    Drain {
+        node: NodeName,
+    },
+    DeleteNode {
+        node: NodeName,
+    },
+    /// `kubeadm reset -f` on the host.
+    Reset {
+        node: NodeName,
+    },
+    /// `kubeadm token delete`.
+    RevokeToken,
+}
+
+/// Which joins a readiness gate stands before.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateBefore {
+    /// The join of this control plane.
+    ControlPlaneJoin(NodeName),
+    /// Every worker join.
+    WorkerJoins,
+}
+
+impl Step {
+    /// Stable id, unique in a plan: `join-worker/fenn`.
+    pub fn id(&self) -> StepId {
+        match self {
+            Step::Init { node } => StepId::Init(node.clone()),
+            Step::InstallCni => StepId::InstallCni,
+            Step::UploadCerts => StepId::UploadCerts,
+            Step::MintToken => StepId::MintToken,
+            Step::GateControlPlaneReady { before, .. } => StepId::Gate(before.clone()),
+            Step::JoinControlPlane { node } => StepId::JoinControlPlane(node.clone()),
+            Step::JoinWorker { node } => StepId::JoinWorker(node.clone()),
+            Step::StartKubelet { node } => StepId::StartKubelet(node.clone()),
+            Step::UpdateNode { node, .. } => StepId::Update(node.clone()),
+            Step::Drain { node } => StepId::Drain(node.clone()),
+            Step::DeleteNode { node } => StepId::DeleteNode(node.clone()),
+            Step::Reset { node } => StepId::Reset(node.clone()),
+            Step::RevokeToken => StepId::RevokeToken,
+        }
+    }
+
+    /// A short human label (graphs, progress lines). Never contains a secret.
+    pub fn label(&self) -> String {
+        match self {
+            Step::Init { node } => format!("kubeadm init on {node}"),
+            Step::InstallCni => "install CNI".into(),
+            Step::UploadCerts => "upload control-plane certs".into(),
+            Step::MintToken => "mint join token".into(),
+            Step::GateControlPlaneReady { control_planes, .. } => format!(
+                "gate: control plane ready ({})",
+                control_planes
+                    .iter()
+                    .map(NodeName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Step::JoinControlPlane { node } => format!("join control plane {node}"),
+            Step::JoinWorker { node } => format!("join worker {node}"),
+            Step::StartKubelet { node } => format!("start the kubelet on {node}"),
+            Step::UpdateNode { node, .. } => format!("update labels/taints of {node}"),
+            Step::Drain { node } => format!("drain {node}"),
+            Step::DeleteNode { node } => format!("delete node {node}"),
+            Step::Reset { node } => format!("kubeadm reset on {node}"),
+            Step::RevokeToken => "revoke join token".into(),
+        }
+    }
+
+    /// A readiness wait rather than a change (graphs draw it as a diamond).
+    pub fn is_gate(&self) -> bool {
+        matches!(self, Step::GateControlPlaneReady { .. })
+    }
+
+    /// A step that cleans up after others: it runs once its dependencies
+    /// have finished, whether they succeeded, failed or were cancelled (the
+    /// join token must not outlive a failed apply).
+    pub fn always_runs(&self) -> bool {
+        matches!(self, Step::RevokeToken)
+    }
+}
+
+/// A step's id, unique in a plan. Displays as the ids that output, JSON and
+/// events show (`join-worker/fenn`, `gate/before-worker-joins`) and parses
+/// back from them (saved plans).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StepId {
+    Init(NodeName),
+    InstallCni,
+    UploadCerts,
+    MintToken,
+    Gate(GateBefore),
+    JoinControlPlane(NodeName),
+    JoinWorker(NodeName),
+    StartKubelet(NodeName),
+    Update(NodeName),
+    Drain(NodeName),
+    DeleteNode(NodeName),
+    Reset(NodeName),
+    RevokeToken,
+}
+
+impl Step {
+    /// The node the step concerns, if any (events and the recap).
+    pub fn node(&self) -> Option<&NodeName> {
+        match self {
+            Step::Init { node }
+            | Step::JoinControlPlane { node }
+            | Step::JoinWorker { node }
+            | Step::StartKubelet { node }
+            | Step::UpdateNode { node, .. }
+            | Step::Drain { node }
+            | Step::DeleteNode { node }
+            | Step::Reset { node } => Some(node),
+            _ => None,
+        }
+    }
+}
+
+impl StepId {
+    /// The node named in the id, if any (a control-plane gate names the
+    /// node it stands before, but concerns the whole control plane).
+    pub fn node(&self) -> Option<&NodeName> {
+        match self {
+            StepId::Init(n)
+            | StepId::JoinControlPlane(n)
+            | StepId::JoinWorker(n)
+            | StepId::StartKubelet(n)
+            | StepId::Update(n)
+            | StepId::Drain(n)
+            | StepId::DeleteNode(n)
+            | StepId::Reset(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepId::Init(n) => write!(f, "init/{n}"),
+            StepId::InstallCni => f.write_str("install-cni"),
+            StepId::UploadCerts => f.write_str("upload-certs"),
+            StepId::MintToken => f.write_str("mint-token"),
+            StepId::Gate(GateBefore::ControlPlaneJoin(n)) => {
+                write!(f, "gate/before-join-control-plane/{n}")
+            }
+            StepId::Gate(GateBefore::WorkerJoins) => f.write_str("gate/before-worker-joins"),
+            StepId::JoinControlPlane(n) => write!(f, "join-control-plane/{n}"),
+            StepId::JoinWorker(n) => write!(f, "join-worker/{n}"),
+            StepId::StartKubelet(n) => write!(f, "start-kubelet/{n}"),
+            StepId::Update(n) => write!(f, "update/{n}"),
+            StepId::Drain(n) => write!(f, "drain/{n}"),
+            StepId::DeleteNode(n) => write!(f, "delete-node/{n}"),
+            StepId::Reset(n) => write!(f, "reset/{n}"),
+            StepId::RevokeToken => f.write_str("revoke-token"),
+        }
+    }
+}
+
+/// A string that is not a step id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a step id")]
+pub struct BadStepId(String);
+
+impl FromStr for StepId {
+    type Err = BadStepId;
+    fn from_str(s: &str) -> Result<StepId, BadStepId> {
+        let bad = || BadStepId(s.to_string());
+        let simple = match s {
+            "install-cni" => Some(StepId::InstallCni),
+            "upload-certs" => Some(StepId::UploadCerts),
+            "mint-token" => Some(StepId::MintToken),
+            "revoke-token" => Some(StepId::RevokeToken),
+            "gate/before-worker-joins" => Some(StepId::Gate(GateBefore::WorkerJoins)),
+            _ => None,
+        };
+        if let Some(id) = simple {
+            return Ok(id);
+        }
+        let (kind, node) = s.rsplit_once('/').ok_or_else(bad)?;
+        let node: NodeName = node.parse().map_err(|_| bad())?;
+        Ok(match kind {
+            "init" => StepId::Init(node),
+            "gate/before-join-control-plane" => StepId::Gate(GateBefore::ControlPlaneJoin(node)),
+            "join-control-plane" => StepId::JoinControlPlane(node),
+            "join-worker" => StepId::JoinWorker(node),
+            "start-kubelet" => StepId::StartKubelet(node),
+            "update" => StepId::Update(node),
+            "drain" => StepId::Drain(node),
+            "delete-node" => StepId::DeleteNode(node),
+            "reset" => StepId::Reset(node),
+            _ => return Err(bad()),
+        })
+    }
+}
+
+impl Serialize for StepId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for StepId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StepId, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl PartialEq<str> for StepId {
+    fn eq(&self, other: &str) -> bool {
+        other.parse::<StepId>().is_ok_and(|id| id == *self)
+    }
+}
+
+impl PartialEq<&str> for StepId {
+    fn eq(&self, other: &&str) -> bool {
+        other.parse::<StepId>().is_ok_and(|id| id == *self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_id_displays_as_before_and_parses_back() {
+        let n = |s: &str| s.parse::<NodeName>().unwrap();
+        let ids = [
+            (StepId::Init(n("bettley")), "init/bettley"),
+            (StepId::InstallCni, "install-cni"),
+            (StepId::UploadCerts, "upload-certs"),
+            (StepId::MintToken, "mint-token"),
+            (
+                StepId::Gate(GateBefore::ControlPlaneJoin(n("dalt"))),
+                "gate/before-join-control-plane/dalt",
+            ),
+            (
+                StepId::Gate(GateBefore::WorkerJoins),
+                "gate/before-worker-joins",
+            ),
+            (
+                StepId::JoinControlPlane(n("cargyll")),
+                "join-control-plane/cargyll",
+            ),
+            (StepId::JoinWorker(n("fenn")), "join-worker/fenn"),
+            (StepId::StartKubelet(n("jast")), "start-kubelet/jast"),
+            (StepId::Update(n("fenn")), "update/fenn"),
+            (StepId::Drain(n("a.b")), "drain/a.b"),
+            (StepId::DeleteNode(n("zed")), "delete-node/zed"),
+            (StepId::Reset(n("zed")), "reset/zed"),
+            (StepId::RevokeToken, "revoke-token"),
+        ];
+        for (id, text) in ids {
+            assert_eq!(id.to_string(), text);
+            assert_eq!(text.parse::<StepId>(), Ok(id));
+        }
+        for bad in ["", "init", "init/", "join-worker/Fenn", "frobnicate/fenn"] {
+            assert!(bad.parse::<StepId>().is_err(), "{bad}");
+        }
+    }
+}
