@@ -5,7 +5,7 @@
 //!     GT_BENCH_SPEED=0.1 cargo bench --bench apply    # ten times faster, same ratios
 //!     GT_BENCH_CASES=goldentooth cargo bench --bench apply
 //!
-//! Issue 5's goal: wall time ≤ 1.15 × the critical path. The critical path
+//! The goal: wall time ≤ 1.15 × the critical path. The critical path
 //! gives each step what the simulated tools spend on it (`Op` latencies
 //! × speed) and takes the longest chain through the DAG, with unbounded
 //! parallelism; the 100-worker case is therefore applied with

@@ -1,5 +1,5 @@
 //! parse + validate + plan, for the 500-worker example and a 5,000-node
-//! cluster generated in memory. Goal (issue 2): 5,000 nodes in ≤ 50 ms and
+//! cluster generated in memory. Goal: 5,000 nodes in ≤ 50 ms and
 //! ≤ 100 MB. Run: `cargo bench --bench plan`. Prints medians of repeated
 //! runs and the process's peak resident memory; compare figures from one run.
 

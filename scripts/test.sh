@@ -26,6 +26,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v groff >/dev/null 2>&1 || need+=(groff-base)
 command -v zsh >/dev/null 2>&1 || need+=(zsh)
 command -v fish >/dev/null 2>&1 || need+=(fish)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing: ${need[*]}"

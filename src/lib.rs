@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod duration;
 pub mod facts;
 pub mod fsutil;
 pub mod kube;

@@ -206,9 +206,9 @@ pub enum LockError {
         cluster = .info.cluster,
         who = .info.who(),
         started = .info.started,
-        age = human(*.age),
+        age = crate::duration::compact(*.age),
         expires = .info.expires,
-        expires_in = human(*.expires_in)
+        expires_in = crate::duration::compact(*.expires_in)
     )]
     Held {
         lock_host: String,
@@ -644,7 +644,7 @@ async fn renew_forever(
             Err(e) if renewed.elapsed() >= lease => {
                 format!(
                     "gt could not renew it for {}: {e}",
-                    human(renewed.elapsed())
+                    crate::duration::compact(renewed.elapsed())
                 )
             }
             Err(_) => continue,
@@ -839,16 +839,6 @@ fn secs_between(from: i64, to: i64) -> Duration {
     Duration::from_secs(to.saturating_sub(from).max(0) as u64)
 }
 
-/// `45s`, `3m12s`, `2h05m`: ages and lease ends in messages.
-pub fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-    }
-}
-
 /// Epoch seconds as RFC 3339 UTC (what the script writes, for our own copy).
 fn rfc3339(epoch: i64) -> String {
     humantime::format_rfc3339_seconds(
@@ -892,9 +882,6 @@ mod tests {
 
     #[test]
     fn ages_read_like_a_clock() {
-        assert_eq!(human(Duration::from_secs(7)), "7s");
-        assert_eq!(human(Duration::from_secs(192)), "3m12s");
-        assert_eq!(human(Duration::from_secs(7500)), "2h05m");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `gt apply`: walk the plan's DAG with bounded parallelism, readiness gates,
-//! one short-lived join token, failure propagation and a recap (DESIGN.md,
-//! "Apply"). Steps send events (`events`); they never print.
+//! one short-lived join token, failure propagation and a recap
+//! (docs/architecture.md). Steps send events (`events`); they never print.
 
 pub mod events;
 pub mod lock;

@@ -37,19 +37,18 @@ pub fn select_target<'a>(spec: &'a Spec, target: &str) -> Result<Vec<&'a Node>, 
     }
     let groups = spec.groups();
     let names: Vec<&str> = spec.nodes.iter().map(|n| n.name.as_str()).collect();
-    let closest = groups
+    let candidates: Vec<&str> = groups
         .iter()
         .map(String::as_str)
         .chain(names.iter().copied())
         .chain(["all"])
-        .map(|c| (strsim::levenshtein(c, target), c))
-        .filter(|(d, _)| *d <= 3)
-        .min();
+        .collect();
+    let closest = crate::spec::suggest::did_you_mean(target, candidates);
     Err(format!(
         "no node or group named {target:?} in {}{}\n  groups: {}\n  nodes:  {}\n  or `all`",
         spec.source.display(),
         closest
-            .map(|(_, c)| format!(" (did you mean {c:?}?)"))
+            .map(|c| format!(" (did you mean {c:?}?)"))
             .unwrap_or_default(),
         groups.join(", "),
         names.join(", ")

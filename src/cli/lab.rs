@@ -1,5 +1,6 @@
 //! `gt lab ...`: a simulated cluster on this machine (the `gt-lab` crate).
 
+use crate::transport::shell_quote;
 use super::{exit, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use gt_lab::{self as lab, FaultKind, Transport};
@@ -141,8 +142,8 @@ fn up(ctx: &Context, a: UpArgs) -> Result<u8, lab::LabError> {
             .iter()
             .map(|n| (&n.name, &n.address, &n.role, &n.arch, String::new())),
     );
-    let dir = shell_word(&a.dir);
-    let config = shell_word(&r.config);
+    let dir = shell_quote(&a.dir.display().to_string());
+    let config = shell_quote(&r.config.display().to_string());
     println!("\nNext:");
     println!("  gt --config {config} plan");
     println!("  gt --config {config} apply");
@@ -176,18 +177,6 @@ fn print_hosts<'a>(
             faults
         };
         println!("  {name:w$}  {addr:15}  {role:13}  {arch:7}  {faults}");
-    }
-}
-
-/// A path as it can be pasted into a shell.
-fn shell_word(p: &Path) -> String {
-    let s = p.display().to_string();
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+=:@,".contains(c))
-    {
-        s
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
     }
 }
 

@@ -1,7 +1,7 @@
 //! `gt unlock`: show the apply lock, then remove it when the user confirms.
 
 use super::{exit, warn, CliError, Context};
-use crate::apply::lock::{self, human, FoundLock, LockError};
+use crate::apply::lock::{self, FoundLock, LockError};
 use crate::facts::observe::runtime;
 use crate::spec::Spec;
 use crate::transport::Hosts;
@@ -114,12 +114,12 @@ pub fn describe(cluster: &str, f: &FoundLock) -> String {
     let expiry = if f.expired() {
         format!(
             "expired {} ago",
-            human(std::time::Duration::from_secs(
+            crate::duration::compact(std::time::Duration::from_secs(
                 (f.host_now - i.expires_unix).max(0) as u64
             ))
         )
     } else {
-        format!("in {}", human(f.expires_in()))
+        format!("in {}", crate::duration::compact(f.expires_in()))
     };
     format!(
         "The {}apply lock of cluster {cluster} is on {} ({}):\n  \
@@ -137,7 +137,7 @@ pub fn describe(cluster: &str, f: &FoundLock) -> String {
         i.host,
         i.pid,
         i.started,
-        human(f.age()),
+        crate::duration::compact(f.age()),
         i.expires,
         i.run_id,
         i.gt_version,

@@ -151,7 +151,7 @@ impl Stale {
         let file = self
             .plan_file
             .as_deref()
-            .map(|p| shell_word(&p.display().to_string()))
+            .map(|p| crate::transport::shell_quote(&p.display().to_string()))
             .unwrap_or_else(|| "FILE".into());
         let _ = write!(
             out,
@@ -167,18 +167,6 @@ fn diff_block(out: &mut String, lines: &[DiffLine]) {
     }
     if lines.len() > MAX_DIFF_LINES {
         let _ = writeln!(out, "    … and {} more", lines.len() - MAX_DIFF_LINES);
-    }
-}
-
-/// `path` as a user can paste it into a shell.
-pub fn shell_word(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
     }
 }
 

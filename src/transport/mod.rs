@@ -1,5 +1,5 @@
 //! How gt reaches hosts: a small `Host` trait with SSH, local and fake
-//! implementations (issue 4).
+//! implementations.
 //!
 //! A `Host` runs shell strings: over one multiplexed SSH master connection
 //! (`ssh`), as local processes (`local`), or from a script (`fake`, for unit

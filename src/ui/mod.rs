@@ -171,12 +171,7 @@ pub(crate) fn duration(d: Duration) -> String {
 
 /// Whole seconds, for counters that move every second: `7s`, `1m05s`.
 pub(crate) fn whole(d: Duration) -> String {
-    let s = d.as_secs_f64().round() as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-    }
+    crate::duration::compact_rounded(d)
 }
 
 /// The first line of a possibly multi-line error, for one-line displays.

@@ -1,4 +1,4 @@
-//! The simulated kubeadm against KUBEADM.md: init, upload-certs, tokens, join,
+//! The simulated kubeadm against docs/kubeadm.md: init, upload-certs, tokens, join,
 //! preflight, discovery errors, reset.
 
 use crate::support::sim::{etcd_members, SimLab, ENDPOINT};

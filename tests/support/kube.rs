@@ -1,5 +1,5 @@
 //! Command lines a test types on a (simulated) host to do by hand what
-//! `gt apply` does: goldentooth's flags, as KUBEADM.md gives them.
+//! `gt apply` does: goldentooth's flags, as docs/kubeadm.md gives them.
 
 /// kubectl's flag for the admin kubeconfig kubeadm writes on a control plane.
 pub const ADMIN: &str = "--kubeconfig ${GT_HOST_ROOT}/etc/kubernetes/admin.conf";
