@@ -12,16 +12,27 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-if ! command -v haproxy >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing haproxy (the lab's real load balancer)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
-  else
-    echo "note: haproxy is not installed; the lab's own daemon will stand on the endpoint instead"
+# Outside the namespace: install and build (they need the package
+# registries); then run the demo itself again where only loopback is up
+# (scripts/loopback-only.sh), so nothing it starts can reach a real host.
+if [ "${GT_LOOPBACK_ONLY:-}" != 1 ]; then
+  if ! command -v haproxy >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "== installing haproxy (the lab's real load balancer)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+    else
+      echo "note: haproxy is not installed; the lab's own daemon will stand on the endpoint instead"
+    fi
   fi
+
+  if ! command -v ip >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing iproute2 (ip, to run the demo where only loopback is up)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null
+  fi
+  cargo build --release --locked
+  exec scripts/loopback-only.sh bash "$0" "$@"
 fi
 
-cargo build --release --locked
 GT="$PWD/target/release/gt"
 LAB="$PWD/.gt-lab"
 CFG="$LAB/cluster.toml"
