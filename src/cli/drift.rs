@@ -3,6 +3,7 @@
 
 use super::flags::ObserveFlags;
 use super::{exit, report, CliError, Context};
+use crate::fsutil::Input;
 use crate::render::drift::{drift_json, drift_prometheus, drift_text, DriftCheck};
 use clap::Args;
 use std::path::PathBuf;
@@ -67,7 +68,20 @@ pub fn drift(ctx: &Context, a: DriftArgs) -> Result<u8, CliError> {
     }
     if let Some(path) = &a.prometheus {
         let text = drift_prometheus(&c);
-        crate::fsutil::write_atomic(path, text.as_bytes(), 0o644, ".gt.prom-").map_err(
+        let config = crate::spec::find_config(ctx.config_flag.as_deref()).ok();
+        let inputs: Vec<Input> = config
+            .as_deref()
+            .map(|path| Input {
+                role: "the config",
+                path,
+            })
+            .into_iter()
+            .chain(a.facts.as_deref().map(|path| Input {
+                role: "the facts file",
+                path,
+            }))
+            .collect();
+        crate::fsutil::write_atomic(path, text.as_bytes(), 0o644, ".gt.prom-", &inputs).map_err(
             |source| CliError::WriteMetrics {
                 path: path.clone(),
                 source,

@@ -64,23 +64,17 @@ pub enum CliError {
     #[error("cannot write the facts to {}: {source}", path.display())]
     WriteFacts {
         path: PathBuf,
-        source: std::io::Error,
+        source: crate::fsutil::WriteError,
     },
-    #[error(
-        "cannot write the metrics to {}: {source}; check that its directory exists and is writable by this user",
-        path.display()
-    )]
+    #[error("cannot write the metrics to {}: {source}", path.display())]
     WriteMetrics {
         path: PathBuf,
-        source: std::io::Error,
+        source: crate::fsutil::WriteError,
     },
-    #[error(
-        "cannot write the man pages into {}: {source}; check that the directory exists and is writable",
-        dir.display()
-    )]
-    WriteManPages {
-        dir: PathBuf,
-        source: std::io::Error,
+    #[error("cannot write the man page {}: {source}", file.display())]
+    WriteManPage {
+        file: PathBuf,
+        source: crate::fsutil::WriteError,
     },
     #[error("cannot write to stdout: {0}")]
     WriteStdout(std::io::Error),

@@ -20,8 +20,8 @@ pub fn man(a: ManArgs) -> Result<u8, CliError> {
     let Some(dir) = a.out_dir else {
         return write_stdout(man_page(&cmd).as_bytes());
     };
-    let files =
-        write_man_pages(&cmd, &dir).map_err(|source| CliError::WriteManPages { dir, source })?;
+    let files = write_man_pages(&cmd, &dir)
+        .map_err(|(file, source)| CliError::WriteManPage { file, source })?;
     for f in files {
         println!("{}", f.display());
     }
@@ -108,17 +108,26 @@ fn one_preamble(page: &str) -> String {
 
 /// `--out-dir`: gt.1 (the whole reference, as `gt man` prints it) and, as
 /// git and cargo do, a page per command (`man gt-plan`). Returns the files
-/// written, in command order.
-pub fn write_man_pages(root: &clap::Command, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+/// written, in command order; otherwise the file that could not be
+/// written and why (only regular files are replaced: README "Output files").
+pub fn write_man_pages(
+    root: &clap::Command,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, (PathBuf, crate::fsutil::WriteError)> {
     let mut written = Vec::new();
-    let gt1 = dir.join("gt.1");
-    std::fs::write(&gt1, man_page(root))?;
-    written.push(gt1);
+    let mut write = |file: PathBuf, page: String| {
+        match crate::fsutil::write_atomic(&file, page.as_bytes(), 0o644, ".gt-man-", &[]) {
+            Ok(()) => {
+                written.push(file);
+                Ok(())
+            }
+            Err(e) => Err((file, e)),
+        }
+    };
+    write(dir.join("gt.1"), man_page(root))?;
     for (path, cmd) in visible_commands(root) {
         let name = format!("gt-{}", path.join("-"));
-        let file = dir.join(format!("{name}.1"));
-        std::fs::write(&file, command_page(&name, &cmd))?;
-        written.push(file);
+        write(dir.join(format!("{name}.1")), command_page(&name, &cmd))?;
     }
     Ok(written)
 }

@@ -2,6 +2,7 @@
 
 use super::flags::ObserveFlags;
 use super::{exit, CliError, Context};
+use crate::fsutil::{write_atomic, Input};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -20,10 +21,17 @@ pub fn observe(ctx: &Context, a: ObserveArgs) -> Result<u8, CliError> {
     let json = observed.to_json();
     match &a.out {
         Some(path) => {
-            std::fs::write(path, format!("{json}\n")).map_err(|source| CliError::WriteFacts {
-                path: path.clone(),
-                source,
-            })?
+            let config = Input {
+                role: "the config",
+                path: &spec.source,
+            };
+            let text = format!("{json}\n");
+            write_atomic(path, text.as_bytes(), 0o644, ".gt-facts-", &[config]).map_err(
+                |source| CliError::WriteFacts {
+                    path: path.clone(),
+                    source,
+                },
+            )?
         }
         None => println!("{json}"),
     }

@@ -2,6 +2,7 @@
 
 use super::flags::PlanFlags;
 use super::{exit, CliError, Context};
+use crate::fsutil::Input;
 use crate::plan::saved::SavedPlan;
 use crate::render::{self, Style};
 use clap::Args;
@@ -38,7 +39,15 @@ pub fn plan(ctx: &Context, a: PlanArgs) -> Result<u8, CliError> {
             &planned.options,
             plan,
         );
-        saved.write(out)?;
+        let mut inputs = vec![Input {
+            role: "the config",
+            path: &planned.spec.source,
+        }];
+        inputs.extend(a.flags.facts.as_deref().map(|path| Input {
+            role: "the facts file",
+            path,
+        }));
+        saved.write(out, &inputs)?;
         let file = out.display().to_string();
         let said = format!(
             "\nSaved the plan to: {file}\n\nTo perform exactly these actions, run: gt apply {}\n",

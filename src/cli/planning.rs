@@ -5,15 +5,15 @@ use super::flags::{ObserveFlags, PlanFlags};
 use super::{CliError, Context};
 use crate::facts::observe::ObserveOptions;
 use crate::facts::{Observed, FACTS_FORMAT_VERSION};
-use crate::plan::saved::SavedPlan;
+use crate::plan::saved::{SavedPlan, SavedPlanError};
 use crate::plan::{Plan, PlanOptions};
-use crate::spec::Spec;
+use crate::spec::{Diagnostics, Spec};
 use crate::transport::Hosts;
 use std::path::Path;
 
 /// Reads a facts file written by `gt observe`.
 pub fn read_facts(path: &Path) -> Result<Observed, String> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::fsutil::read_regular_string(path, crate::fsutil::MAX_FACTS_BYTES)
         .map_err(|e| format!("cannot read facts file {}: {e}", path.display()))?;
     let obs = Observed::from_json(&text).map_err(|e| {
         format!(
@@ -50,15 +50,20 @@ pub fn facts_for(
 /// returns both: what was planned and what a saved plan checksums are the
 /// same bytes.
 pub fn load_spec_bytes(path: &Path) -> Result<(Spec, Vec<u8>), CliError> {
-    let loaded = match std::fs::read(path) {
-        Ok(bytes) => match std::str::from_utf8(&bytes) {
-            Ok(src) => crate::spec::load_str(src, path).map(|spec| (spec, bytes)),
-            // The loader words "not UTF-8" as it always has.
-            Err(_) => crate::spec::load_file(path).map(|spec| (spec, bytes)),
-        },
-        Err(_) => crate::spec::load_file(path).map(|spec| (spec, Vec::new())),
-    };
-    Ok(loaded?)
+    match crate::fsutil::read_regular(path, crate::fsutil::MAX_CONFIG_BYTES) {
+        Ok(bytes) => Ok((spec_of_bytes(path, bytes.clone())?, bytes)),
+        // The loader words why it cannot be read.
+        Err(_) => Ok((crate::spec::load_file(path)?, Vec::new())),
+    }
+}
+
+/// The Spec of config bytes read from `path`.
+fn spec_of_bytes(path: &Path, bytes: Vec<u8>) -> Result<Spec, Diagnostics> {
+    match String::from_utf8(bytes) {
+        Ok(src) => crate::spec::load_str(&src, path),
+        // The loader words "not UTF-8" as it always has.
+        Err(_) => crate::spec::load_file(path),
+    }
 }
 
 /// What a plan was made from, and the plan.
@@ -89,11 +94,21 @@ pub fn make_plan(ctx: &Context, f: &PlanFlags) -> Result<Planned, CliError> {
 }
 
 /// For `gt apply FILE`: reads the plan file and loads the cluster.toml it
-/// was made from (spec and bytes); `replan_saved` then checks it is fresh.
+/// was made from (spec and bytes), only once its bytes are the planned ones;
+/// `replan_saved` then checks the rest is fresh.
 pub fn load_saved_plan(file: &Path) -> Result<(SavedPlan, Spec, Vec<u8>), CliError> {
     let saved = SavedPlan::read(file)?;
-    let (spec, config_bytes) = load_spec_bytes(saved.config_path())?;
-    Ok((saved, spec, config_bytes))
+    let config = saved.config_path();
+    let bytes = crate::fsutil::read_regular(config, crate::fsutil::MAX_CONFIG_BYTES).map_err(
+        |source| SavedPlanError::ReadConfig {
+            plan: file.to_path_buf(),
+            config: config.to_path_buf(),
+            source,
+        },
+    )?;
+    saved.check_config(&bytes)?;
+    let spec = spec_of_bytes(config, bytes.clone())?;
+    Ok((saved, spec, bytes))
 }
 
 /// For `gt apply FILE`, inside apply's runtime and over its connections:

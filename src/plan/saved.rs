@@ -70,14 +70,20 @@ pub struct SavedOptions {
 /// A plan file that cannot be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum SavedPlanError {
-    #[error("cannot write the plan file {}: {source}; check that its directory exists and is writable", path.display())]
+    #[error("cannot write the plan file {}: {source}", path.display())]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        source: crate::fsutil::WriteError,
     },
     #[error("cannot read the plan file {}: {source}", path.display())]
     Read {
         path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {}, the config the saved plan {} was made from: {source}", config.display(), plan.display())]
+    ReadConfig {
+        plan: PathBuf,
+        config: PathBuf,
         source: std::io::Error,
     },
     #[error("{}:{line}:{column}: not a gt plan file: {message}; make one with `gt plan --out {}`", path.display(), path.display())]
@@ -202,20 +208,25 @@ impl SavedPlan {
     }
 
     /// Writes the file atomically (a temporary file beside it, then a
-    /// rename), readable by its owner only from the first byte on.
-    pub fn write(&self, path: &Path) -> Result<(), SavedPlanError> {
+    /// rename), readable by its owner only from the first byte on; never
+    /// over one of `inputs` (the config the plan was made from, ...).
+    pub fn write(
+        &self,
+        path: &Path,
+        inputs: &[crate::fsutil::Input<'_>],
+    ) -> Result<(), SavedPlanError> {
         let err = |source| SavedPlanError::Write {
             path: path.to_path_buf(),
             source,
         };
         let mut text = serde_json::to_string_pretty(self).expect("a plan file serialises");
         text.push('\n');
-        crate::fsutil::write_atomic(path, text.as_bytes(), 0o600, ".gt-plan-").map_err(err)
+        crate::fsutil::write_atomic(path, text.as_bytes(), 0o600, ".gt-plan-", inputs).map_err(err)
     }
 
     pub fn read(path: &Path) -> Result<SavedPlan, SavedPlanError> {
         let p = || path.to_path_buf();
-        let text = std::fs::read_to_string(path)
+        let text = crate::fsutil::read_regular_string(path, crate::fsutil::MAX_PLAN_BYTES)
             .map_err(|source| SavedPlanError::Read { path: p(), source })?;
         let syntax = |e: serde_json::Error| SavedPlanError::Syntax {
             path: p(),
@@ -271,6 +282,22 @@ impl SavedPlan {
     /// The file it was read from, if it was.
     pub fn source(&self) -> Option<&Path> {
         self.source.as_deref()
+    }
+
+    /// Refuses the plan when `config_bytes`, read from `config_path()`, are
+    /// not those it was made from. Called before anything else looks at
+    /// them: a plan file is easily edited to name another file, and nothing
+    /// of that file may be parsed or shown.
+    pub fn check_config(&self, config_bytes: &[u8]) -> Result<(), Stale> {
+        if sha256(config_bytes) == self.config.sha256 {
+            return Ok(());
+        }
+        Err(Stale {
+            plan_file: self.source.clone(),
+            config_changed: Some(self.config.path.clone()),
+            observation: vec![],
+            plan: vec![],
+        })
     }
 
     /// Refuses a plan whose cluster.toml, observation or resulting plan
@@ -529,7 +556,7 @@ mod tests {
             replace: ["fenn".to_string()].into(),
         };
         let s = saved("control-planes-joined", &opts);
-        s.write(&path).unwrap();
+        s.write(&path, &[]).unwrap();
         let back = SavedPlan::read(&path).unwrap();
         assert_eq!(back.source(), Some(path.as_path()));
         assert_eq!(
@@ -559,7 +586,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.gtplan");
         saved("empty", &PlanOptions::default())
-            .write(&path)
+            .write(&path, &[])
             .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
@@ -601,7 +628,7 @@ mod tests {
         // SAFETY: umask is process-wide; restored at once. Other tests'
         // files created meanwhile are at worst more permissive.
         let old = unsafe { libc::umask(0) };
-        let written = saved("empty", &PlanOptions::default()).write(&path);
+        let written = saved("empty", &PlanOptions::default()).write(&path, &[]);
         unsafe { libc::umask(old) };
         written.unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -620,7 +647,7 @@ mod tests {
         std::fs::write(&path, "old").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         saved("empty", &PlanOptions::default())
-            .write(&path)
+            .write(&path, &[])
             .unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "mode {mode:o}");
@@ -632,7 +659,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("no/such/dir/plan.gtplan");
         let e = saved("empty", &PlanOptions::default())
-            .write(&path)
+            .write(&path, &[])
             .unwrap_err();
         let msg = e.to_string();
         assert!(
@@ -722,7 +749,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("my plan");
         saved("converged", &PlanOptions::default())
-            .write(&path)
+            .write(&path, &[])
             .unwrap();
         let s = SavedPlan::read(&path).unwrap();
         let msg = check(&s, &config_bytes(), &facts("not-ready"))
@@ -839,7 +866,7 @@ mod tests {
 
         let good = dir.path().join("good");
         saved("empty", &PlanOptions::default())
-            .write(&good)
+            .write(&good, &[])
             .unwrap();
         let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&good).unwrap()).unwrap();
         v["format_version"] = 2.into();

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use toml_edit::Document;
 
 pub fn load_file(path: &Path) -> Result<Spec, Diagnostics> {
-    match std::fs::read_to_string(path) {
+    match crate::fsutil::read_regular_string(path, crate::fsutil::MAX_CONFIG_BYTES) {
         Ok(src) => load_str(&src, path),
         Err(e) => Err(Diagnostics(vec![Diagnostic::about_file(
             path,
