@@ -289,7 +289,8 @@ mod tests {
             let e = write(p, b"x", &[]).unwrap_err();
             assert!(matches!(e, WriteError::Refused(_)), "{e:?}");
             assert!(
-                e.to_string().starts_with(&format!("it is {kind}; gt writes")),
+                e.to_string()
+                    .starts_with(&format!("it is {kind}; gt writes")),
                 "{e}"
             );
             let after = std::fs::symlink_metadata(p).unwrap();
@@ -334,7 +335,10 @@ mod tests {
         );
         assert!(!dir.path().join("nowhere").exists());
         for l in [&to_dev, &dangling] {
-            assert!(std::fs::symlink_metadata(l).unwrap().file_type().is_symlink());
+            assert!(std::fs::symlink_metadata(l)
+                .unwrap()
+                .file_type()
+                .is_symlink());
         }
     }
 

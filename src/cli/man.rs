@@ -115,14 +115,18 @@ pub fn write_man_pages(
     dir: &Path,
 ) -> Result<Vec<PathBuf>, (PathBuf, crate::fsutil::WriteError)> {
     let mut written = Vec::new();
-    let mut write = |file: PathBuf, page: String| {
-        match crate::fsutil::write_atomic(&file, page.as_bytes(), 0o644, ".gt-man-", &[]) {
-            Ok(()) => {
-                written.push(file);
-                Ok(())
-            }
-            Err(e) => Err((file, e)),
+    let mut write = |file: PathBuf, page: String| match crate::fsutil::write_atomic(
+        &file,
+        page.as_bytes(),
+        0o644,
+        ".gt-man-",
+        &[],
+    ) {
+        Ok(()) => {
+            written.push(file);
+            Ok(())
         }
+        Err(e) => Err((file, e)),
     };
     write(dir.join("gt.1"), man_page(root))?;
     for (path, cmd) in visible_commands(root) {

@@ -99,13 +99,14 @@ pub fn make_plan(ctx: &Context, f: &PlanFlags) -> Result<Planned, CliError> {
 pub fn load_saved_plan(file: &Path) -> Result<(SavedPlan, Spec, Vec<u8>), CliError> {
     let saved = SavedPlan::read(file)?;
     let config = saved.config_path();
-    let bytes = crate::fsutil::read_regular(config, crate::fsutil::MAX_CONFIG_BYTES).map_err(
-        |source| SavedPlanError::ReadConfig {
-            plan: file.to_path_buf(),
-            config: config.to_path_buf(),
-            source,
-        },
-    )?;
+    let bytes =
+        crate::fsutil::read_regular(config, crate::fsutil::MAX_CONFIG_BYTES).map_err(|source| {
+            SavedPlanError::ReadConfig {
+                plan: file.to_path_buf(),
+                config: config.to_path_buf(),
+                source,
+            }
+        })?;
     saved.check_config(&bytes)?;
     let spec = spec_of_bytes(config, bytes.clone())?;
     Ok((saved, spec, bytes))

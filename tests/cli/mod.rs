@@ -3,6 +3,7 @@
 
 mod commands;
 mod examples_drift;
+mod files;
 mod help;
 mod plan_snapshots;
 mod saved_plan;
