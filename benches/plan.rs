@@ -1,6 +1,8 @@
 //! parse + validate + plan, for the 500-worker example and a 5,000-node
 //! cluster generated in memory. Goal: 5,000 nodes in ≤ 50 ms and
-//! ≤ 100 MB. Run: `cargo bench --bench plan`. Prints medians of repeated
+//! ≤ 100 MB; and `gt drift`'s report and its three renderings for a cluster
+//! with 5,000 and 50,000 Nodes not in the file (linear: 50,000 took 70 s
+//! when drift counted items per node by scanning them all). Run: `cargo bench --bench plan`. Prints medians of repeated
 //! runs and the process's peak resident memory; compare figures from one run.
 
 use gt::facts::{HostFacts, NodeFacts, Observed, ReadyStatus};
@@ -155,6 +157,52 @@ fn bench(name: &str, src: &str, runs: usize) {
     );
 }
 
+/// `gt drift --facts` against a cluster whose Nodes are mostly not in the
+/// file: the 5,000-node spec's first `in_file` nodes, `foreign` Nodes more.
+/// Drift, its text, JSON and textfile must stay linear in the Nodes.
+fn bench_drift(name: &str, in_file: usize, foreign: usize, runs: usize) {
+    let path = Path::new("bench.toml");
+    let spec = gt::spec::load_str(&generate(in_file.saturating_sub(3)), path).expect("valid");
+    let mut obs = observed(&spec);
+    for i in 0..foreign {
+        obs.cluster.nodes.insert(
+            format!("foreign{i:06}"),
+            NodeFacts {
+                ready: if i % 3 == 0 {
+                    ReadyStatus::False
+                } else {
+                    ReadyStatus::True
+                },
+                kubelet_version: Some("v1.32.4".into()),
+                ..Default::default()
+            },
+        );
+    }
+    let mut times = vec![];
+    let mut items = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let report = gt::plan::drift::drift(&spec, &obs).expect("drift");
+        let check = gt::render::drift::DriftCheck {
+            cluster: Some(report.cluster.clone()),
+            checked_at: std::time::SystemTime::now(),
+            duration: Duration::ZERO,
+            outcome: Ok(report),
+        };
+        let r = check.outcome.as_ref().unwrap();
+        std::hint::black_box(gt::render::drift::drift_text(r, true));
+        std::hint::black_box(gt::render::drift::drift_json(&check));
+        std::hint::black_box(gt::render::drift::drift_prometheus(&check));
+        times.push(t.elapsed());
+        items = r.items.len();
+    }
+    println!(
+        "{name:>12}: drift + text + JSON + textfile {:>8.2?} | {} nodes in the file, {foreign} Nodes not in it, {items} items, median of {runs}",
+        median(times),
+        spec.nodes.len(),
+    );
+}
+
 fn main() {
     // `cargo test --benches` runs this with --bench absent: keep it quick then.
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -166,6 +214,8 @@ fn main() {
     .expect("examples/large-500.toml");
     bench("500 workers", &large500, runs);
     bench("5,000 nodes", &generate(4997), runs);
+    bench_drift("drift 5,000", 3, 5_000, runs);
+    bench_drift("drift 50,000", 3, 50_000, runs.min(5));
     println!(
         "peak RSS of the whole bench process: {:.1} MiB",
         peak_rss_mib()

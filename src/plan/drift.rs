@@ -5,6 +5,7 @@
 
 use super::diff::{self, Diff};
 use super::*;
+use std::collections::HashMap;
 
 /// One way the cluster differs from the file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -139,15 +140,12 @@ impl DriftReport {
 
     /// Names of the nodes with drift, in report order.
     pub fn drifted_nodes(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        for i in &self.items {
-            if let Some(n) = i.node.as_ref().map(NodeName::as_str) {
-                if !out.contains(&n) {
-                    out.push(n);
-                }
-            }
-        }
-        out
+        let mut seen = std::collections::HashSet::new();
+        self.items
+            .iter()
+            .filter_map(|i| i.node.as_ref().map(NodeName::as_str))
+            .filter(|n| seen.insert(*n))
+            .collect()
     }
 }
 
@@ -157,17 +155,23 @@ impl DriftReport {
 pub fn drift(spec: &Spec, observed: &Observed) -> Result<DriftReport, PlanError> {
     let d = diff::differences(spec, observed, &PlanOptions::default())?;
     let mut items = items_of(&d);
+    let file_order: HashMap<&str, usize> = spec
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
     let rank = |node: &Option<NodeName>| -> (usize, String) {
         match node {
             None => (0, String::new()),
-            Some(n) => match spec.nodes.iter().position(|x| x.name == *n) {
+            Some(n) => match file_order.get(n.as_str()) {
                 Some(i) => (1 + i, String::new()),
                 None => (usize::MAX, n.to_string()),
             },
         }
     };
     // Stable: the diff's order within a kind (labels sorted by key) is kept.
-    items.sort_by_key(|i| (rank(&i.node), i.kind));
+    items.sort_by_cached_key(|i| (rank(&i.node), i.kind));
     let nodes = node_health(spec, observed, &items);
     Ok(DriftReport {
         cluster: spec.cluster.name.clone(),
@@ -277,12 +281,12 @@ fn taint_items(taints: &SetDiff<Taint>) -> Vec<String> {
 }
 
 fn node_health(spec: &Spec, observed: &Observed, items: &[DriftItem]) -> Vec<NodeHealth> {
-    let count = |name: &str| {
-        items
-            .iter()
-            .filter(|i| i.node.as_ref().is_some_and(|n| n.as_str() == name))
-            .count()
-    };
+    // Counted once: a cluster may have many Nodes, each with items.
+    let mut per_node: HashMap<&str, usize> = HashMap::new();
+    for n in items.iter().filter_map(|i| i.node.as_ref()) {
+        *per_node.entry(n.as_str()).or_default() += 1;
+    }
+    let count = |name: &str| per_node.get(name).copied().unwrap_or(0);
     let ready = |name: &str| {
         observed
             .cluster
