@@ -931,6 +931,88 @@ mod tests {
         );
     }
 
+    /// Runs the script for `op` under `root`, its writes limited to
+    /// `max_file_bytes` (as a full disk would stop them: root ignores
+    /// permissions, not this limit).
+    fn run_script(root: &std::path::Path, vars: &Vars, op: Op, max_file_bytes: u64) -> i32 {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c").arg(vars.script(op)).env("GT_HOST_ROOT", root);
+        // SAFETY: only async-signal-safe calls between fork and exec. An
+        // ignored SIGXFSZ makes a write past the limit fail with EFBIG
+        // instead of killing the shell.
+        unsafe {
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: max_file_bytes,
+                    rlim_max: max_file_bytes,
+                };
+                libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        cmd.output().unwrap().status.code().unwrap_or(-1)
+    }
+
+    fn left_in(root: &std::path::Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(root.join("var/lib/gt"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_write_that_fails_leaves_no_temporary_file_behind() {
+        let root = tempfile::tempdir().unwrap();
+        let vars = Vars::ours("goldentooth", "run-1", 60);
+        assert_eq!(run_script(root.path(), &vars, Op::Acquire, 0), 3);
+        assert_eq!(left_in(root.path()), Vec::<String>::new());
+        assert_eq!(run_script(root.path(), &vars, Op::Acquire, u64::MAX), 0);
+        let mut renew = vars.clone();
+        renew.started = Some(1);
+        assert_eq!(run_script(root.path(), &renew, Op::Renew, 0), 3);
+        assert_eq!(left_in(root.path()), ["apply.lock"]);
+    }
+
+    #[test]
+    fn a_script_terminated_mid_acquire_leaves_no_temporary_file_behind() {
+        let root = tempfile::tempdir().unwrap();
+        let first = Vars::ours("goldentooth", "run-1", 60);
+        assert_eq!(run_script(root.path(), &first, Op::Acquire, u64::MAX), 0);
+        let lock: LockInfo = serde_json::from_slice(
+            &std::fs::read(root.path().join("var/lib/gt/apply.lock")).unwrap(),
+        )
+        .unwrap();
+        // Another taker of the expired lock is inside: this one waits a
+        // second at a time, its temporary file written.
+        let takeover = format!(".apply.lock.takeover.{}", lock.expires_unix);
+        std::fs::create_dir(root.path().join("var/lib/gt").join(&takeover)).unwrap();
+        let mut second = Vars::ours("goldentooth", "run-2", 60);
+        second.clock = HostClock::ahead(Duration::from_secs(120));
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(second.script(Op::Acquire))
+            .env("GT_HOST_ROOT", root.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let temp = root
+            .path()
+            .join(format!("var/lib/gt/.apply.lock.new.{}", child.id()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !temp.exists() {
+            assert!(std::time::Instant::now() < deadline, "no temporary file");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // SAFETY: our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        assert_eq!(child.wait().unwrap().code(), Some(143));
+        assert_eq!(left_in(root.path()), [takeover.as_str(), "apply.lock"]);
+    }
+
     #[test]
     fn data_reaches_the_script_json_encoded_and_shell_quoted() {
         let mut v = Vars::ours("gold'tooth", "run \"1\"", 120);

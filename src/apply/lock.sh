@@ -40,6 +40,15 @@ expires_of() { e=${1#*\"expires_unix\":}; e=${e%%[!0-9]*}; }
 ours() { case $1 in *'"run_id":'"$RUN"[,}]*) return 0 ;; esac; return 1; }
 
 now=$(($(date +%s) + AHEAD))
+# A write that fails (a full disk) or a signal (the ssh connection dropped)
+# must not leave this run's temporary file, aside copy or takeover
+# directory behind: nothing else ever removes them.
+took=
+cleanup() { rm -f "$t" "$s"; if [ -n "$took" ]; then rmdir "$took" 2>/dev/null; fi; }
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 case $OP in
 read)
   if cur=$(cat "$f" 2>/dev/null); then say found "$cur"; else say none; fi
@@ -64,13 +73,16 @@ acquire)
     # (a newcomer's ln never slips in, and the winner is always the taker).
     k="$d/.apply.lock.takeover.$e"
     if mkdir "$k" 2>/dev/null; then
+      took=$k
       if [ "$(cat "$f" 2>/dev/null)" = "$cur" ]; then
-        mv "$t" "$f" || { rmdir "$k"; exit 3; }
+        mv "$t" "$f" || exit 3
         rmdir "$k"
+        took=
         say took-over "$cur"
         exit 0
       fi
       rmdir "$k"
+      took=
     else
       sleep 1
     fi
