@@ -117,8 +117,12 @@ fn observed_taint(t: &crate::facts::ObservedTaint) -> Option<Taint> {
 /// Shortened CA pin for messages: `sha256:3f2a…9c1d`.
 fn short_pin(p: &str) -> String {
     let hex = p.strip_prefix("sha256:").unwrap_or(p);
-    if hex.len() > 12 {
-        format!("sha256:{}…{}", &hex[..8], &hex[hex.len() - 4..])
+    // Counted in characters: a facts file may hold anything here.
+    let chars: Vec<char> = hex.chars().collect();
+    if chars.len() > 12 {
+        let head: String = chars[..8].iter().collect();
+        let tail: String = chars[chars.len() - 4..].iter().collect();
+        format!("sha256:{head}…{tail}")
     } else {
         p.to_string()
     }

@@ -6,4 +6,5 @@ mod examples_drift;
 mod files;
 mod help;
 mod plan_snapshots;
+mod readers;
 mod saved_plan;
