@@ -291,3 +291,41 @@ fn man_out_dir_replaces_no_symlink_to_a_device() {
         ));
     assert!(std::fs::symlink_metadata(&page).unwrap().is_symlink());
 }
+
+#[test]
+fn observe_out_refuses_the_config_and_a_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("host-root");
+    std::fs::create_dir(&root).unwrap();
+    // One node probed as a local process in an empty root: nothing to
+    // reach, so the facts are written (or refused) at once.
+    let config = dir.path().join("cluster.toml");
+    let text = format!(
+        "[cluster]\nname = \"solo\"\nkubernetes_version = \"1.32\"\nendpoint = \"127.52.0.11:6443\"\n\
+         pod_cidr = \"10.244.0.0/16\"\nservice_cidr = \"10.96.0.0/12\"\n\n\
+         [defaults]\narch = \"amd64\"\nconnection = \"local\"\n\n\
+         [defaults.local]\nenv = {{ GT_HOST_ROOT = \"{}\" }}\n\n\
+         [nodes.solo]\nrole = \"control-plane\"\naddress = \"127.52.0.11\"\n",
+        root.display()
+    );
+    std::fs::write(&config, &text).unwrap();
+    let observe = |out: &str| {
+        Test::new()
+            .current_dir(dir.path())
+            .args(["--config", "cluster.toml", "observe", "--out", out])
+            .timeout(QUICK)
+            .run()
+    };
+    observe("./cluster.toml").status(1).stderr_contains(
+        "error: cannot write the facts to ./cluster.toml: it is the config this command reads \
+         (cluster.toml); write to another file",
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), text);
+    std::os::unix::fs::symlink("/dev/null", dir.path().join("null")).unwrap();
+    observe("null").status(1).stderr_contains(
+        "error: cannot write the facts to null: it is a symbolic link to /dev/null, which is a character device",
+    );
+    observe("facts.json").success();
+    let facts = std::fs::read_to_string(dir.path().join("facts.json")).unwrap();
+    assert!(facts.contains("\"solo\""), "{facts}");
+}
