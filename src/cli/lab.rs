@@ -103,6 +103,18 @@ fn up(ctx: &Context, a: UpArgs) -> Result<u8, lab::LabError> {
         .from
         .or_else(|| ctx.config_flag.clone())
         .unwrap_or_else(|| PathBuf::from("cluster.toml"));
+    // The lab reads its topology with its own code: refuse here what gt's
+    // readers refuse (a FIFO would hang it, a device fill its memory). A
+    // missing file is the lab's to word.
+    match crate::fsutil::read_regular(&from, crate::fsutil::MAX_CONFIG_BYTES) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(lab::LabError::Usage(format!(
+                "cannot read {}: {e}",
+                from.display()
+            )))
+        }
+        _ => {}
+    }
     let transport = match a.transport {
         TransportArg::Local => Transport::Local,
         TransportArg::Ssh => Transport::Ssh,

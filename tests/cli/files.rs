@@ -329,3 +329,31 @@ fn observe_out_refuses_the_config_and_a_device() {
     let facts = std::fs::read_to_string(dir.path().join("facts.json")).unwrap();
     assert!(facts.contains("\"solo\""), "{facts}");
 }
+
+#[test]
+fn lab_up_from_a_fifo_or_a_device_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    for (from, kind) in [
+        (fifo.as_path(), "a FIFO (named pipe)"),
+        (Path::new("/dev/zero"), "a character device"),
+    ] {
+        Test::new()
+            .args([
+                "lab",
+                "up",
+                "--dir",
+                s(&dir.path().join("lab")),
+                "--from",
+                s(from),
+            ])
+            .timeout(QUICK)
+            .status(1)
+            .stderr_contains(&format!(
+                "cannot read {}: it is {kind}, not a regular file; gt reads only regular files",
+                from.display()
+            ));
+        assert!(!dir.path().join("lab").exists());
+    }
+}
