@@ -42,6 +42,11 @@ pub fn kubectl_examples(manifest: &str) -> Vec<KubectlExample> {
         e("get_readyz_verbose", "", get_readyz_verbose()),
         e("readyz_of", "IPv4", readyz_of(&v4)),
         e("readyz_of", "IPv6", readyz_of(&v6)),
+        e(
+            "readyz_of",
+            "IPv4-mapped IPv6",
+            readyz_of(&IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped())),
+        ),
         e("readyz_verbose_of", "IPv4", readyz_verbose_of(&v4, long)),
         e("readyz_verbose_of", "IPv6", readyz_verbose_of(&v6, long)),
         e(

@@ -39,13 +39,15 @@ const CONNECTION_ERRORS: &[&str] = &[
     "dial tcp",
 ];
 
-/// What kubectl says when the command line itself is wrong.
+/// What kubectl says when the command line itself is wrong. Quoted and
+/// colon-ended forms, as pflag and cobra word them: a bare "invalid argument"
+/// is also what connect(2) says of an address it cannot use.
 const FLAG_ERRORS: &[&str] = &[
-    "unknown flag",
-    "unknown shorthand",
-    "invalid argument",
-    "flag needs an argument",
-    "unknown command",
+    "unknown flag: ",
+    "unknown shorthand flag: ",
+    "invalid argument \"",
+    "flag needs an argument: ",
+    "unknown command \"",
     "Usage:",
     "--help' for usage",
     "flags cannot be placed before plugin name",
