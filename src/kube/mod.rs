@@ -57,12 +57,12 @@ pub fn readyz_verbose_of(address: &std::net::IpAddr, timeout: Duration) -> Strin
 /// a longer `--request-timeout` as an invalid value.
 const GO_MAX_SECONDS: u64 = i64::MAX as u64 / 1_000_000_000;
 
-/// A timeout kubectl accepts and that bounds: whole seconds rounded up,
-/// never 0 (kubectl reads `--timeout 0s` and `--request-timeout=0s` as
-/// "wait forever"), never past what Go can hold.
+/// A timeout kubectl accepts and that bounds: whole seconds (a fraction is
+/// dropped, so the wait stays within what was asked), never 0 (kubectl
+/// reads `--timeout 0s` and `--request-timeout=0s` as "wait forever"),
+/// never past what Go can hold.
 fn kubectl_timeout(d: Duration) -> Duration {
-    let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
-    Duration::from_secs(secs.clamp(1, GO_MAX_SECONDS))
+    Duration::from_secs(d.as_secs().clamp(1, GO_MAX_SECONDS))
 }
 
 fn url_host(address: &std::net::IpAddr) -> String {
@@ -205,7 +205,7 @@ mod tests {
                 "{short:?}"
             );
         }
-        assert!(drain("fenn", Duration::from_millis(1500), true).contains(" --timeout 2s "));
+        assert!(drain("fenn", Duration::from_millis(1500), true).contains(" --timeout 1s "));
     }
 
     #[test]
