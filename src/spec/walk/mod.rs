@@ -197,20 +197,42 @@ impl Loader<'_> {
     }
 
     fn tokens(&mut self, item: Option<&Item>) -> Tokens {
-        let mut ttl = self.durations(item, "tokens", TOKENS_KEYS, |k| match k {
-            "ttl" => {
-                Some("would mint a join token that never expires; use a short TTL such as \"15m\"")
-            }
-            _ => None,
+        let mut ttl = None;
+        self.durations(item, "tokens", TOKENS_KEYS, |_, d| {
+            TokenTtl::new(d).map(|t| ttl = Some(t)).map_err(|e| {
+                format!(
+                    "{e}; give the join token a short TTL from {} to {}, e.g. \"15m\"",
+                    format_duration(TokenTtl::MIN),
+                    format_duration(TokenTtl::MAX)
+                )
+            })
         });
         Tokens {
-            ttl: ttl.remove("ttl").unwrap_or(Tokens::DEFAULT_TTL),
+            ttl: ttl.unwrap_or(TokenTtl::DEFAULT),
         }
     }
 
     fn apply_settings(&mut self, item: Option<&Item>) -> ApplySettings {
-        let mut apply = self.durations(item, "apply", APPLY_KEYS, |_| {
-            Some("would give up at once; use e.g. \"5m\"")
+        let mut apply = BTreeMap::new();
+        self.durations(item, "apply", APPLY_KEYS, |key, d| {
+            let (min, max) = (ApplySettings::MIN_TIMEOUT, ApplySettings::MAX_TIMEOUT);
+            let range = format!("from {} to {}", format_duration(min), format_duration(max));
+            if d.is_zero() {
+                Err(format!("0 would give up at once; use a timeout {range}, e.g. \"5m\""))
+            } else if d < min {
+                Err(format!(
+                    "{} is shorter than a second (kubectl would read it as 0: no timeout at all); use a timeout {range}, e.g. \"5m\"",
+                    format_duration(d)
+                ))
+            } else if d > max {
+                Err(format!(
+                    "{} is longer than gt waits for anything; use a timeout {range}",
+                    format_duration(d)
+                ))
+            } else {
+                apply.insert(key.to_string(), d);
+                Ok(())
+            }
         });
         ApplySettings {
             gate_timeout: apply
@@ -252,41 +274,32 @@ impl Loader<'_> {
         (nodes, incomplete)
     }
 
-    /// A table whose keys are all durations (`[tokens]`, `[apply]`); a zero
-    /// duration is refused with `zero_means`'s words.
+    /// A table whose keys are all durations (`[tokens]`, `[apply]`); `accept`
+    /// takes each duration that parsed, or says why not as "what; fix".
     fn durations(
         &mut self,
         item: Option<&Item>,
         table: &str,
         keys: &[&str],
-        zero_means: impl Fn(&str) -> Option<&'static str>,
-    ) -> BTreeMap<String, Duration> {
-        let mut out = BTreeMap::new();
+        mut accept: impl FnMut(&str, Duration) -> Result<(), String>,
+    ) {
         let Some(item) = item else {
-            return out;
+            return;
         };
         let Some(t) = as_table_like(item) else {
             self.type_error(item, table, "a table");
-            return out;
+            return;
         };
         let what = format!("[{table}]");
         self.check_keys(&t, keys, &what);
         for &key in keys {
-            let d = self.opt_parsed(&t, key, &what, |s| match parse_go_duration(s) {
-                None => Err(format!(
-                    "`{s}` is not a duration; write e.g. \"15m\", \"1h\" or \"1h30m\""
-                )),
-                Some(d) if d.is_zero() => match zero_means(key) {
-                    Some(why) => Err(format!("0 {why}")),
-                    None => Ok(d),
-                },
-                Some(d) => Ok(d),
+            self.opt_parsed(&t, key, &what, |s| {
+                let d = parse_go_duration(s).map_err(|e| {
+                    format!("{e}; write a Go duration, e.g. \"15m\", \"1h\" or \"1h30m\"")
+                })?;
+                accept(key, d)
             });
-            if let Some(d) = d {
-                out.insert(key.to_string(), d);
-            }
         }
-        out
     }
 
     fn preflight(&mut self, item: Option<&Item>) -> Preflight {

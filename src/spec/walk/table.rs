@@ -7,11 +7,56 @@ use toml_edit::Item;
 
 impl Loader<'_> {
     pub(in crate::spec) fn type_error(&mut self, item: &Item, what: &str, expected: &str) {
+        let span = value_span(Some(item));
+        let help = self.type_help(item, span.clone(), what, expected);
         self.error(
-            value_span(Some(item)),
+            span,
             format!("`{what}` must be {expected}, not {}", type_name(item)),
-            None,
+            Some(help),
         );
+    }
+
+    /// What to write instead of a value of the wrong type: the value as
+    /// written, turned into the type wanted where that is plain.
+    fn type_help(&self, item: &Item, span: Range<usize>, what: &str, expected: &str) -> String {
+        let written = match item {
+            Item::Value(_) if span.end <= self.source.len() && span.start < span.end => {
+                Some(self.source.slice(span).trim())
+            }
+            _ => None,
+        }
+        .filter(|w| !w.contains('\n') && w.chars().count() <= 80);
+        // A plain key can be shown as `key = value`; `label `x`` and such cannot.
+        let assign = |v: &str| {
+            if what.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                format!("{what} = {v}")
+            } else {
+                v.to_string()
+            }
+        };
+        match (expected, written, item.as_str()) {
+            ("a string", Some(w), None) => {
+                let quoted = toml_edit::Value::from(w).to_string();
+                format!("write it as a string: {}", assign(quoted.trim()))
+            }
+            ("true or false", _, Some(s)) if matches!(s, "true" | "false") => {
+                format!("write it without quotes: {}", assign(s))
+            }
+            ("true or false", _, _) => format!("write {} or {}", assign("true"), assign("false")),
+            ("an array of strings", _, Some(s)) => {
+                let quoted = toml_edit::Value::from(s).to_string();
+                format!(
+                    "write it as an array: {}",
+                    assign(&format!("[{}]", quoted.trim()))
+                )
+            }
+            (e, _, _) if e.starts_with("a table") => {
+                format!(
+                    "write it as a table: [{what}] on a line of its own, then its keys below it"
+                )
+            }
+            _ => format!("write `{what}` as {expected} (see \"Every key\" in the README)"),
+        }
     }
 
     /// The value of `key` if present and of the type `read` accepts; a
@@ -68,8 +113,16 @@ impl Loader<'_> {
         match parse(&s) {
             Ok(v) => Some(v),
             Err(e) => {
+                // Parsers say "what is wrong; what to write".
+                let (problem, fix) = match e.split_once("; ") {
+                    Some((p, f)) => (p.to_string(), f.to_string()),
+                    None => (
+                        e.clone(),
+                        format!("see `{key}` under \"Every key\" in the README"),
+                    ),
+                };
                 let span = value_span(t.get(key));
-                self.error(span, format!("{key} in {what}: {e}"), None);
+                self.error(span, format!("{key} in {what}: {problem}"), Some(fix));
                 None
             }
         }
@@ -103,11 +156,14 @@ impl Loader<'_> {
             let span = v.span().unwrap_or(0..0);
             match v.as_str() {
                 Some(s) => out.push((s.to_string(), span)),
-                None => self.error(
-                    span,
-                    format!("`{what}` must contain only strings, not {}", v.type_name()),
-                    None,
-                ),
+                None => {
+                    let quoted = toml_edit::Value::from(v.to_string().trim()).to_string();
+                    self.error(
+                        span,
+                        format!("`{what}` must contain only strings, not {}", v.type_name()),
+                        Some(format!("quote it: {}", quoted.trim())),
+                    )
+                }
             }
         }
         out
