@@ -16,7 +16,7 @@ mod walk;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use discovery::find_config;
-pub use load::{load_file, load_str};
+pub use load::{load_bytes, load_file, load_str};
 pub use types::*;
 
 use serde::Serialize;

@@ -188,7 +188,10 @@ impl Loader<'_> {
                 _ => self.error(
                     value_span(Some(item)),
                     format!("port in {what} must be an integer from 1 to 65535"),
-                    None,
+                    Some(match item.as_str().and_then(|s| s.parse::<u16>().ok()) {
+                        Some(p) if p > 0 => format!("write it without quotes: port = {p}"),
+                        _ => "write e.g. port = 22".into(),
+                    }),
                 ),
             }
         }

@@ -12,6 +12,7 @@ use super::checks::Draft;
 use super::load::Loader;
 use super::*;
 use connection::Defaults;
+use std::collections::BTreeSet;
 use std::ops::Range;
 use toml_edit::Item;
 
@@ -121,12 +122,19 @@ impl Loader<'_> {
     fn cluster(&mut self, t: &dyn TableLike) -> ClusterTable {
         self.check_keys(t, CLUSTER_KEYS, "[cluster]");
         let name = self.req_str(t, "name", "[cluster]");
-        let version = self.req_parsed(t, "kubernetes_version", "[cluster]", |s| {
-            KubeVersion::parse(s).ok_or_else(|| {
-                format!("`{s}` is not a Kubernetes version; write \"1.32\" or \"1.32.4\"")
-            })
+        let version = self.req_parsed(
+            t,
+            "kubernetes_version",
+            "[cluster]",
+            KubeVersion::parse_release,
+        );
+        let endpoint = self.req_parsed(t, "endpoint", "[cluster]", |s| {
+            let e = s.parse::<Endpoint>()?;
+            match e.ip() {
+                Some(ip) => unicast(ip).map(|()| e),
+                None => Ok(e),
+            }
         });
-        let endpoint = self.req_parsed(t, "endpoint", "[cluster]", |s| s.parse::<Endpoint>());
         let pod_cidr = self.req_parsed(t, "pod_cidr", "[cluster]", parse_cidr);
         let service_cidr = self.req_parsed(t, "service_cidr", "[cluster]", parse_cidr);
         let cri_socket = self
@@ -261,9 +269,11 @@ impl Loader<'_> {
             ),
             Some((item, None)) => self.type_error(item, "nodes", "tables [nodes.NAME]"),
             Some((_, Some(t))) => {
-                for (name, key_span, item) in t.entries() {
+                let entries = t.entries();
+                let names: BTreeSet<&str> = entries.iter().map(|(n, _, _)| n.as_str()).collect();
+                for (name, key_span, item) in &entries {
                     let before = self.error_count();
-                    if let Some(n) = self.node(&name, key_span, item, defaults) {
+                    if let Some(n) = self.node(name, key_span.clone(), item, defaults, &names) {
                         nodes.push(n);
                     } else if self.error_count() > before {
                         incomplete = true;
@@ -355,9 +365,32 @@ impl Loader<'_> {
     }
 }
 
+/// A host's own address: not "any" (0.0.0.0, ::), not broadcast, not
+/// multicast, none of which a host can be reached at.
 fn parse_ip(s: &str) -> Result<IpAddr, String> {
-    s.parse::<IpAddr>()
-        .map_err(|_| format!("`{s}` is not an IP address; write e.g. \"10.4.0.11\""))
+    let ip = s
+        .parse::<IpAddr>()
+        .map_err(|_| format!("`{s}` is not an IP address; write e.g. \"10.4.0.11\""))?;
+    unicast(ip).map(|()| ip)
+}
+
+fn unicast(ip: IpAddr) -> Result<(), String> {
+    let canonical = ip.to_canonical();
+    let kind = if canonical.is_unspecified() {
+        Some("the unspecified address (\"any\")")
+    } else if canonical.is_multicast() {
+        Some("a multicast address")
+    } else if matches!(canonical, IpAddr::V4(v4) if v4.is_broadcast()) {
+        Some("the broadcast address")
+    } else {
+        None
+    };
+    match kind {
+        Some(k) => Err(format!(
+            "{ip} is {k}, which no single host answers on; write the host's own unicast address, e.g. \"10.4.0.11\""
+        )),
+        None => Ok(()),
+    }
 }
 
 fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {

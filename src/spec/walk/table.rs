@@ -76,8 +76,33 @@ impl Loader<'_> {
         value
     }
 
+    /// A string value; an empty one or one with a control character is
+    /// reported (no key of cluster.toml means anything by them).
     pub(in crate::spec) fn opt_str(&mut self, t: &dyn TableLike, key: &str) -> Option<String> {
-        self.opt_typed(t, key, "a string", |i| i.as_str().map(str::to_string))
+        let s = self.opt_typed(t, key, "a string", |i| i.as_str().map(str::to_string))?;
+        let span = value_span(t.get(key));
+        if s.is_empty() {
+            self.error(
+                span,
+                format!("`{key}` is empty"),
+                Some(format!(
+                    "write a value between the quotes, or remove `{key}` where it has a default"
+                )),
+            );
+            return None;
+        }
+        if let Some(c) = s.chars().find(|c| c.is_control()) {
+            self.error(
+                span,
+                format!(
+                    "`{key}` contains the control character U+{:04X}",
+                    u32::from(c)
+                ),
+                Some("remove it: values in cluster.toml are plain text on one line".into()),
+            );
+            return None;
+        }
+        Some(s)
     }
 
     pub(in crate::spec) fn opt_bool(&mut self, t: &dyn TableLike, key: &str) -> Option<bool> {
