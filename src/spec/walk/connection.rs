@@ -239,7 +239,7 @@ impl Loader<'_> {
             "strict" => Ok(KnownHostsPolicy::Strict),
             "accept-new" => Ok(KnownHostsPolicy::AcceptNew),
             "no" | "off" | "insecure" | "accept-all" | "ignore" => Err(format!(
-                "known_hosts = \"{s}\" would accept any host key; gt never does. Use \"strict\" (default) or \"accept-new\""
+                "known_hosts = \"{s}\" would accept any host key, which gt never does; write \"strict\" (the default) or \"accept-new\""
             )),
             _ => Err(format!("known_hosts `{s}` is not valid; write \"strict\" or \"accept-new\"")),
         });
@@ -257,8 +257,18 @@ impl Loader<'_> {
         if let Some(env) = t.get("env") {
             match as_table_like(env) {
                 Some(et) => {
-                    for (k, _, v) in et.entries() {
+                    for (k, kspan, v) in et.entries() {
                         match v.as_str() {
+                            Some(_) if !env_name(&k) => self.error(
+                                kspan.unwrap_or(0..0),
+                                format!("`{}` in {what} env is not an environment variable name", k.escape_debug()),
+                                Some("use letters, digits and '_', not starting with a digit, e.g. PATH".into()),
+                            ),
+                            Some(s) if s.contains(|c: char| c.is_control()) => self.error(
+                                value_span(Some(v)),
+                                format!("{what} env.{k} contains a control character"),
+                                Some("remove it: an environment value here is one line of plain text".into()),
+                            ),
                             Some(s) => {
                                 raw.env.insert(k, s.to_string());
                             }
@@ -272,6 +282,13 @@ impl Loader<'_> {
         raw.shell = self.opt_str(&t, "shell").map(|p| self.path(&p));
         raw
     }
+}
+
+/// A name `env` can pass on: the shell would refuse others, or split them.
+fn env_name(k: &str) -> bool {
+    !k.is_empty()
+        && !k.starts_with(|c: char| c.is_ascii_digit())
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// ssh waits this long per hop; more is a typo (and a multiplication overflow).

@@ -327,10 +327,13 @@ impl Loader<'_> {
         if let Some(item) = t.get("ignore") {
             for (name, span) in self.str_array(item, "preflight.ignore") {
                 let lower = name.to_ascii_lowercase();
-                if lower.is_empty() || lower.contains(',') || lower.contains(char::is_whitespace) {
+                if lower.is_empty()
+                    || lower.contains(',')
+                    || lower.contains(|c: char| c.is_whitespace() || c.is_control())
+                {
                     self.error(
                         span,
-                        format!("`{name}` is not a preflight check name"),
+                        format!("`{}` is not a preflight check name", name.escape_debug()),
                         Some(
                             "give one kubeadm check name per string, e.g. \"Swap\" or \"NumCPU\""
                                 .into(),
