@@ -2,6 +2,7 @@
 //! plan from recorded facts, saved plans, the examples.
 
 mod commands;
+mod config_errors;
 mod examples_drift;
 mod help;
 mod plan_snapshots;
