@@ -213,8 +213,10 @@ impl<'s> SourceText<'s> {
             .map(|i| line_start + i)
             .unwrap_or(self.text.len());
         let line_text = self.text[line_start..line_end].trim_end_matches('\r');
+        // A place within a line's trailing carriage returns is shown at their start.
+        let start = start.min(line_start + line_text.len());
         let column = self.text[line_start..start].chars().count() + 1;
-        let end = span.end.clamp(start, line_end);
+        let end = span.end.clamp(start, line_start + line_text.len());
         let width = self.text[start..end].chars().count();
         let (excerpt, excerpt_column, width) = excerpt(line_text, column, width);
         let length = line_text.chars().count();

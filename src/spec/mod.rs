@@ -216,3 +216,6 @@ impl Spec {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

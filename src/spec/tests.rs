@@ -573,3 +573,9 @@ fn every_problem_has_a_place_inside_the_file_and_a_help_line() {
         assert!(d.line >= 1 && d.help.is_some(), "{d}");
     }
 }
+
+#[test]
+fn a_stray_carriage_return_is_named_inside_its_line() {
+    let d = only(load_str("=\r", Path::new("c.toml")));
+    assert_eq!((d.line, d.column), (1, 2), "{d}");
+}
