@@ -579,3 +579,22 @@ fn a_stray_carriage_return_is_named_inside_its_line() {
     let d = only(load_str("=\r", Path::new("c.toml")));
     assert_eq!((d.line, d.column), (1, 2), "{d}");
 }
+
+#[test]
+fn a_cri_socket_needs_a_path_and_a_manifest_cannot_be_an_option() {
+    let d = only(cluster_with(
+        "service_cidr",
+        "service_cidr = \"172.16.0.0/20\"\ncri_socket = \"unix://\"",
+    ));
+    assert!(d.message.contains("is not a unix socket"), "{d}");
+    let d = only(cluster_with(
+        "service_cidr",
+        "service_cidr = \"172.16.0.0/20\"\ncri_socket = \"unix://run/x.sock\"",
+    ));
+    assert!(d.message.contains("is not a unix socket"), "{d}");
+    let d = only(cluster_with(
+        "service_cidr",
+        "service_cidr = \"172.16.0.0/20\"\n[cluster.cni]\nmanifest = \"--server=https://evil\"",
+    ));
+    assert!(d.message.contains("begins with `-`"), "{d}");
+}

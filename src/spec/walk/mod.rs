@@ -140,7 +140,8 @@ impl Loader<'_> {
         let cri_socket = self
             .opt_str(t, "cri_socket")
             .unwrap_or_else(|| DEFAULT_CRI_SOCKET.into());
-        if !cri_socket.starts_with("unix://") && !cri_socket.starts_with('/') {
+        let socket_path = cri_socket.strip_prefix("unix://").unwrap_or(&cri_socket);
+        if !socket_path.starts_with('/') || socket_path.len() < 2 {
             self.error(
                 value_span(t.get("cri_socket")),
                 format!("cri_socket `{cri_socket}` is not a unix socket"),
@@ -184,7 +185,14 @@ impl Loader<'_> {
                 .opt_str(&t, "name")
                 .unwrap_or_else(|| DEFAULT_CNI_NAME.into()),
             manifest: self
-                .req_str(&t, "manifest", "[cluster.cni]")
+                .req_parsed(&t, "manifest", "[cluster.cni]", |s| {
+                    // kubectl is given it as an argument: never as an option.
+                    if s.starts_with('-') {
+                        Err(format!("`{s}` begins with `-`, which kubectl would read as an option; write a URL or a path, e.g. \"{DEFAULT_CNI_MANIFEST}\""))
+                    } else {
+                        Ok(s.to_string())
+                    }
+                })
                 .unwrap_or_default(),
         }
     }
