@@ -598,3 +598,34 @@ fn a_cri_socket_needs_a_path_and_a_manifest_cannot_be_an_option() {
     ));
     assert!(d.message.contains("begins with `-`"), "{d}");
 }
+
+#[test]
+fn type_help_rewrites_only_what_can_be_rewritten() {
+    let d = only(cluster_with("name", "name = [\"goldentooth\"]"));
+    assert_eq!(
+        d.help.as_deref(),
+        Some("write one string, not an array: name = \"goldentooth\"")
+    );
+    let d = only(cluster_with("name", "name = { a = 1 }"));
+    assert_eq!(
+        d.help.as_deref(),
+        Some("write one string in quotes: name = \"...\"")
+    );
+    let d = one_error("[tokens]\nttl = 15\n");
+    assert_eq!(
+        d.help.as_deref(),
+        Some("write it as a duration in quotes, with its unit: ttl = \"15s\" or ttl = \"15m\"")
+    );
+    let d = one_error("[tokens]\nttl = 1979-05-27\n");
+    assert_eq!(
+        d.help.as_deref(),
+        Some("write a duration in quotes: ttl = \"15m\"")
+    );
+    let d = one_error("labels = { \"goldentooth.io/x\" = 4 }\n");
+    assert!(
+        d.message
+            .starts_with("label `goldentooth.io/x` must be a string"),
+        "{d}"
+    );
+    assert_eq!(d.help.as_deref(), Some("write it as a string: \"4\""));
+}

@@ -9,9 +9,15 @@ impl Loader<'_> {
     pub(in crate::spec) fn type_error(&mut self, item: &Item, what: &str, expected: &str) {
         let span = value_span(Some(item));
         let help = self.type_help(item, span.clone(), what, expected);
+        // `what` may already quote its own name ("label `x`").
+        let shown = if what.contains('`') {
+            what.to_string()
+        } else {
+            format!("`{what}`")
+        };
         self.error(
             span,
-            format!("`{what}` must be {expected}, not {}", type_name(item)),
+            format!("{shown} must be {expected}, not {}", type_name(item)),
             Some(help),
         );
     }
@@ -34,11 +40,37 @@ impl Loader<'_> {
                 v.to_string()
             }
         };
+        let scalar = item
+            .as_value()
+            .is_some_and(|v| !v.is_array() && !v.is_inline_table());
+        let one_string = item
+            .as_array()
+            .filter(|a| a.len() == 1)
+            .and_then(|a| a.get(0))
+            .and_then(|v| v.as_str());
         match (expected, written, item.as_str()) {
-            ("a string", Some(w), None) => {
+            ("a string", Some(w), None)
+                if DURATION_KEYS.contains(&what)
+                    && (item.as_integer().is_some() || item.as_float().is_some()) =>
+            {
+                format!(
+                    "write it as a duration in quotes, with its unit: {} or {}",
+                    assign(&format!("\"{w}s\"")),
+                    assign(&format!("\"{w}m\""))
+                )
+            }
+            ("a string", _, None) if DURATION_KEYS.contains(&what) => {
+                format!("write a duration in quotes: {}", assign("\"15m\""))
+            }
+            ("a string", Some(w), None) if scalar => {
                 let quoted = toml_edit::Value::from(w).to_string();
                 format!("write it as a string: {}", assign(quoted.trim()))
             }
+            ("a string", _, None) if one_string.is_some() => {
+                let quoted = toml_edit::Value::from(one_string.unwrap_or_default()).to_string();
+                format!("write one string, not an array: {}", assign(quoted.trim()))
+            }
+            ("a string", _, None) => format!("write one string in quotes: {}", assign("\"...\"")),
             ("true or false", _, Some(s)) if matches!(s, "true" | "false") => {
                 format!("write it without quotes: {}", assign(s))
             }
@@ -194,6 +226,15 @@ impl Loader<'_> {
         out
     }
 }
+
+/// Keys whose string is a duration: a bare number there needs a unit too.
+const DURATION_KEYS: &[&str] = &[
+    "ttl",
+    "gate_timeout",
+    "step_timeout",
+    "drain_timeout",
+    "connect_timeout",
+];
 
 /// Tables and inline tables alike.
 pub(in crate::spec) trait TableLike {
