@@ -629,3 +629,17 @@ fn type_help_rewrites_only_what_can_be_rewritten() {
     );
     assert_eq!(d.help.as_deref(), Some("write it as a string: \"4\""));
 }
+
+#[test]
+fn a_role_in_capitals_and_a_table_written_as_a_value_get_the_right_fix() {
+    let src = BASE.replace("role = \"control-plane\"", "role = \"Control-Plane\"");
+    let d = only(load_str(&src, Path::new("c.toml")));
+    assert_eq!(d.help.as_deref(), Some("did you mean \"control-plane\"?"));
+    let d = one_error("ssh = \"x\"\n");
+    assert_eq!(
+        d.help.as_deref(),
+        Some(
+            "write it as a table: [nodes.bettley.ssh] on a line of its own, then its keys below it"
+        )
+    );
+}

@@ -271,14 +271,23 @@ impl Loader<'_> {
 }
 
 /// The role, with the spelling kubeadm uses when the user wrote another
-/// common name for a control plane.
+/// common name for a control plane, or the right one in other capitals.
 fn parse_role(s: &str) -> Result<Role, String> {
     match s {
         "control-plane" => Ok(Role::ControlPlane),
         "worker" => Ok(Role::Worker),
-        "controlplane" | "control_plane" | "master" | "controller" => Err(format!(
-            "role `{s}` is not valid; did you mean \"control-plane\"?"
-        )),
+        _ if s.eq_ignore_ascii_case("worker") => {
+            Err(format!("role `{s}` is not valid; did you mean \"worker\"?"))
+        }
+        _ if matches!(
+            s.to_ascii_lowercase().as_str(),
+            "control-plane" | "controlplane" | "control_plane" | "master" | "controller"
+        ) =>
+        {
+            Err(format!(
+                "role `{s}` is not valid; did you mean \"control-plane\"?"
+            ))
+        }
         _ => Err(format!(
             "role `{s}` is not valid; write \"control-plane\" or \"worker\""
         )),

@@ -83,8 +83,9 @@ impl Loader<'_> {
                 )
             }
             (e, _, _) if e.starts_with("a table") => {
+                let name = what.trim_start_matches('[').trim_end_matches(']');
                 format!(
-                    "write it as a table: [{what}] on a line of its own, then its keys below it"
+                    "write it as a table: [{name}] on a line of its own, then its keys below it"
                 )
             }
             _ => format!("write `{what}` as {expected} (see \"Every key\" in the README)"),
