@@ -80,12 +80,12 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "error: {}", printable(&self.message))?;
         if self.line == 0 {
-            writeln!(f, "  --> {}", self.file.display())?;
+            writeln!(f, "  --> {}", printable(&self.file.display().to_string()))?;
         } else {
             writeln!(
                 f,
                 "  --> {}:{}:{}",
-                self.file.display(),
+                printable(&self.file.display().to_string()),
                 self.line,
                 self.column
             )?;
