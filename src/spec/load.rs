@@ -31,9 +31,9 @@ pub fn load_bytes(bytes: &[u8], path: &Path) -> Result<Spec, Diagnostics> {
         Ok(src) => load_str(src, path),
         Err(e) => {
             let good = e.valid_up_to();
-            // The text up to the bad byte is valid; the rest is shown lossily.
+            // The text up to the bad byte is valid, so the bad byte is at
+            // the same offset in the lossy text, as one U+FFFD.
             let lossy = String::from_utf8_lossy(bytes);
-            let prefix_len = String::from_utf8_lossy(&bytes[..good]).len();
             let source = SourceText::new(&lossy, path);
             let bad = e.error_len().unwrap_or(bytes.len() - good);
             let shown: Vec<String> = bytes[good..good + bad]
@@ -41,7 +41,7 @@ pub fn load_bytes(bytes: &[u8], path: &Path) -> Result<Spec, Diagnostics> {
                 .map(|b| format!("0x{b:02X}"))
                 .collect();
             Err(Diagnostics(vec![source.diagnostic(
-                prefix_len..prefix_len + '\u{fffd}'.len_utf8(),
+                good..good + '\u{fffd}'.len_utf8(),
                 format!(
                     "{} is not UTF-8 text: byte {} cannot start or continue a character",
                     path.display(),
