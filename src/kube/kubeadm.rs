@@ -48,12 +48,11 @@ pub fn join_command(spec: &Spec) -> String {
     shell_join(&w)
 }
 
-/// A Go duration kubeadm and kubectl accept: `15m0s`. Rounded up to whole
-/// seconds and never below `1s`: both tools read `0s` as "no limit" (a token
-/// that never expires, a drain that waits forever).
+/// A Go duration kubeadm and kubectl accept: `15m0s`. Whole seconds (a
+/// fraction is dropped) and never below `1s`: both tools read `0s` as "no
+/// limit" (a token that never expires, a drain that waits forever).
 pub fn go_duration(d: Duration) -> String {
-    let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    let s = s.max(1);
+    let s = d.as_secs().max(1);
     let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
     if h > 0 {
         format!("{h}h{m}m{s}s")
@@ -304,7 +303,7 @@ mod tests {
         assert_eq!(go_duration(Duration::ZERO), "1s");
         assert_eq!(go_duration(Duration::from_millis(500)), "1s");
         assert_eq!(go_duration(Duration::from_nanos(1)), "1s");
-        assert_eq!(go_duration(Duration::from_millis(1500)), "2s");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1s");
     }
 
     #[test]
