@@ -45,6 +45,15 @@ impl Draft<'_> {
             .unwrap_or(0..0)
     }
 
+    /// The place of `[load_balancer] address`'s value.
+    fn load_balancer_address_span(&self) -> Range<usize> {
+        self.root
+            .get("load_balancer")
+            .and_then(as_table_like)
+            .map(|t| value_span(t.get("address")))
+            .unwrap_or(0..0)
+    }
+
     /// The place of `[nodes.NAME]`'s name.
     fn node_key_span(&self, node: &str) -> Range<usize> {
         self.root
@@ -106,6 +115,20 @@ impl Loader<'_> {
         let mut seen: BTreeMap<IpAddr, &str> = BTreeMap::new();
         if let Some(lb) = d.load_balancer {
             seen.insert(lb.address.to_canonical(), lb.name.as_str());
+            for (cidr, which) in [(d.pod_cidr, "pod_cidr"), (d.service_cidr, "service_cidr")] {
+                if let Some(c) = cidr.filter(|c| c.contains(&lb.address.to_canonical())) {
+                    self.error(
+                        d.load_balancer_address_span(),
+                        format!(
+                            "address {} of the load balancer `{}` lies inside {which} {c}",
+                            lb.address, lb.name
+                        ),
+                        Some(format!(
+                            "the load balancer's address must be outside the cluster's {which}"
+                        )),
+                    );
+                }
+            }
         }
         for n in d.nodes {
             let span = d.node_value_span(n.name.as_str(), "address");

@@ -634,3 +634,36 @@ fn a_role_in_capitals_and_a_table_written_as_a_value_get_the_right_fix() {
         )
     );
 }
+
+#[test]
+fn a_service_cidr_kube_apiserver_would_refuse_is_refused_here() {
+    for (cidr, says) in [
+        ("10.0.0.0/8", "larger than kube-apiserver accepts"),
+        ("172.16.0.0/31", "no room"),
+        ("fd00:10::/64", "larger than kube-apiserver accepts"),
+    ] {
+        let src = BASE
+            .replace("\"172.16.0.0/20\"", &format!("\"{cidr}\""))
+            .replace(
+                "\"192.168.0.0/16\"",
+                if cidr.contains(':') {
+                    "\"fd00:20::/56\""
+                } else {
+                    "\"192.168.0.0/16\""
+                },
+            );
+        let d = only(load_str(&src, Path::new("c.toml")));
+        assert!(d.message.contains(says), "{cidr}: {d}");
+        assert_eq!(d.line, 7, "{d}");
+    }
+    assert!(cluster_with("service_cidr", "service_cidr = \"172.16.0.0/12\"").is_ok());
+}
+
+#[test]
+fn a_load_balancer_inside_the_cluster_cidrs_is_refused() {
+    let src = BASE.replace("\"10.4.0.10:6443\"", "\"172.16.0.1:6443\"")
+        + "[load_balancer]\nname = \"lb\"\naddress = \"172.16.0.1\"\n";
+    let d = only(load_str(&src, Path::new("c.toml")));
+    assert!(d.message.contains("lies inside service_cidr"), "{d}");
+    assert_eq!((d.line, d.column), (17, 11));
+}

@@ -136,7 +136,7 @@ impl Loader<'_> {
             }
         });
         let pod_cidr = self.req_parsed(t, "pod_cidr", "[cluster]", parse_cidr);
-        let service_cidr = self.req_parsed(t, "service_cidr", "[cluster]", parse_cidr);
+        let service_cidr = self.req_parsed(t, "service_cidr", "[cluster]", parse_service_cidr);
         let cri_socket = self
             .opt_str(t, "cri_socket")
             .unwrap_or_else(|| DEFAULT_CRI_SOCKET.into());
@@ -415,6 +415,28 @@ fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
         ));
     }
     Ok(net)
+}
+
+/// kube-apiserver's own bounds on `--service-cluster-ip-range`: at most
+/// 2^20 addresses (a /12 for IPv4, a /108 for IPv6), and room for the
+/// `kubernetes` Service at the range's first address after the network.
+fn parse_service_cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    let net = parse_cidr(s)?;
+    let (shortest, longest) = match net {
+        ipnet::IpNet::V4(_) => (12, 30),
+        ipnet::IpNet::V6(_) => (108, 126),
+    };
+    if net.prefix_len() < shortest {
+        Err(format!(
+            "`{s}` is larger than kube-apiserver accepts for services (at most a /{shortest}); choose a smaller range, e.g. \"172.16.0.0/20\""
+        ))
+    } else if net.prefix_len() > longest {
+        Err(format!(
+            "`{s}` has no room for the cluster's Services (at least a /{longest}); choose a larger range, e.g. \"172.16.0.0/20\""
+        ))
+    } else {
+        Ok(net)
+    }
 }
 
 fn parse_arch(s: &str) -> Result<Arch, String> {
