@@ -667,3 +667,17 @@ fn a_load_balancer_inside_the_cluster_cidrs_is_refused() {
     assert!(d.message.contains("lies inside service_cidr"), "{d}");
     assert_eq!((d.line, d.column), (17, 11));
 }
+
+#[test]
+fn a_node_name_too_long_for_the_hostname_label_is_refused() {
+    let long = format!("{}.b", "a".repeat(62));
+    let d = one_error(&format!(
+        "[nodes.\"{long}\"]\nrole = \"worker\"\naddress = \"10.4.0.15\"\n"
+    ));
+    assert!(d.message.contains("is 64 characters long"), "{d}");
+    let ok = "a".repeat(63);
+    assert!(load(&format!(
+        "[nodes.{ok}]\nrole = \"worker\"\naddress = \"10.4.0.15\"\n"
+    ))
+    .is_ok());
+}

@@ -104,6 +104,19 @@ impl Loader<'_> {
             return None;
         }
         match NodeName::try_from(name.to_string()) {
+            // The kubelet labels its Node kubernetes.io/hostname=NAME, and a
+            // label value is at most 63 characters: a longer name never registers.
+            Ok(_) if name.len() > 63 => {
+                self.error(
+                    key_span,
+                    format!(
+                        "node name `{name}` is {} characters long; Kubernetes puts it in the kubernetes.io/hostname label, which holds at most 63",
+                        name.len()
+                    ),
+                    Some("give the node a name of at most 63 characters".into()),
+                );
+                None
+            }
             Ok(n) => Some(n),
             Err(e) => {
                 let shown = name.escape_debug().to_string();
