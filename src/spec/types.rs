@@ -622,8 +622,12 @@ pub fn format_duration(d: Duration) -> String {
     if secs == 0 {
         return if d.is_zero() {
             "0".into()
-        } else {
+        } else if d.as_millis() > 0 {
             format!("{}ms", d.as_millis())
+        } else if d.as_micros() > 0 {
+            format!("{}us", d.as_micros())
+        } else {
+            format!("{}ns", d.as_nanos())
         };
     }
     let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
@@ -702,6 +706,8 @@ mod tests {
         assert!(parse_go_duration("fifteen minutes").is_err());
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
         assert_eq!(format_duration(Duration::from_secs(900)), "15m");
+        assert_eq!(format_duration(Duration::from_nanos(1)), "1ns");
+        assert_eq!(format_duration(Duration::from_micros(7)), "7us");
     }
 
     #[test]
