@@ -3,6 +3,7 @@
 //! line gt builds checked by a real kubectl.
 
 mod commands;
+mod config_errors;
 mod examples_drift;
 mod help;
 mod kubectl_flags;
