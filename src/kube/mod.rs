@@ -3,6 +3,7 @@
 //! they follow). Parsers return kube's own types (`nodes::Node`,
 //! `readyz::Readyz`); what gt keeps of them is for `facts` to decide.
 
+pub mod examples;
 pub mod kubeadm;
 pub mod nodes;
 pub mod pin;
@@ -47,8 +48,21 @@ pub fn readyz_verbose_of(address: &std::net::IpAddr, timeout: Duration) -> Strin
     kubectl_admin(&format!(
         "get --raw '/readyz?verbose' --server https://{}:6443 --request-timeout={}s",
         url_host(address),
-        timeout.as_secs().max(1)
+        kubectl_timeout(timeout).as_secs()
     ))
+}
+
+/// The longest span Go's `time.Duration` holds (about 292 years, in whole
+/// seconds): kubectl refuses a longer `--timeout` as an invalid argument and
+/// a longer `--request-timeout` as an invalid value.
+const GO_MAX_SECONDS: u64 = i64::MAX as u64 / 1_000_000_000;
+
+/// A timeout kubectl accepts and that bounds: whole seconds (a fraction is
+/// dropped, so the wait stays within what was asked), never 0 (kubectl
+/// reads `--timeout 0s` and `--request-timeout=0s` as "wait forever"),
+/// never past what Go can hold.
+fn kubectl_timeout(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs().clamp(1, GO_MAX_SECONDS))
 }
 
 fn url_host(address: &std::net::IpAddr) -> String {
@@ -97,7 +111,7 @@ pub fn taint_node(node: &str, add: &[crate::spec::Taint], remove: &[crate::spec:
 /// (`--skip-wait-for-delete-timeout`: no wait for a pod whose deletion time
 /// passed more than a second ago) instead of its whole timeout.
 pub fn drain(node: &str, timeout: Duration, dead: bool) -> String {
-    let timeout = kubeadm::go_duration(timeout);
+    let timeout = kubeadm::go_duration(kubectl_timeout(timeout));
     let mut w = vec![
         "drain",
         node,
@@ -164,8 +178,47 @@ mod tests {
         );
         assert_eq!(delete_node("fenn"), format!("{kc} delete node fenn"));
         assert_eq!(
+            readyz_verbose_of(&"fd00::12".parse().unwrap(), Duration::from_secs(10)),
+            format!("{kc} get --raw '/readyz?verbose' --server https://[fd00::12]:6443 --request-timeout=10s")
+        );
+        assert_eq!(
             readyz_of(&"10.4.0.12".parse().unwrap()),
             format!("{kc} get --raw /readyz --server https://10.4.0.12:6443")
+        );
+    }
+
+    #[test]
+    fn a_sub_second_timeout_never_becomes_kubectls_wait_forever() {
+        for short in [
+            Duration::ZERO,
+            Duration::from_millis(1),
+            Duration::from_millis(500),
+        ] {
+            assert!(
+                drain("fenn", short, false).contains(" --timeout 1s"),
+                "{short:?}: {}",
+                drain("fenn", short, false)
+            );
+            assert!(
+                readyz_verbose_of(&"10.4.0.12".parse().unwrap(), short)
+                    .ends_with(" --request-timeout=1s"),
+                "{short:?}"
+            );
+        }
+        assert!(drain("fenn", Duration::from_millis(1500), true).contains(" --timeout 1s "));
+    }
+
+    #[test]
+    fn a_timeout_longer_than_go_can_hold_is_capped_at_its_maximum() {
+        // 2562047h47m16s is the last whole second of Go's time.Duration.
+        assert!(drain("fenn", Duration::MAX, false).ends_with(" --timeout 2562047h47m16s"));
+        assert!(
+            readyz_verbose_of(&"10.4.0.12".parse().unwrap(), Duration::MAX)
+                .ends_with(" --request-timeout=9223372036s")
+        );
+        assert!(
+            drain("fenn", Duration::from_secs(GO_MAX_SECONDS + 1), false)
+                .ends_with(" --timeout 2562047h47m16s")
         );
     }
 }

@@ -45,6 +45,15 @@ impl Draft<'_> {
             .unwrap_or(0..0)
     }
 
+    /// The place of `[load_balancer] address`'s value.
+    fn load_balancer_address_span(&self) -> Range<usize> {
+        self.root
+            .get("load_balancer")
+            .and_then(as_table_like)
+            .map(|t| value_span(t.get("address")))
+            .unwrap_or(0..0)
+    }
+
     /// The place of `[nodes.NAME]`'s name.
     fn node_key_span(&self, node: &str) -> Range<usize> {
         self.root
@@ -76,6 +85,22 @@ impl Loader<'_> {
         let (Some(p), Some(s)) = (d.pod_cidr, d.service_cidr) else {
             return;
         };
+        let family = |n: &ipnet::IpNet| match n {
+            ipnet::IpNet::V4(_) => "IPv4",
+            ipnet::IpNet::V6(_) => "IPv6",
+        };
+        if family(p) != family(s) {
+            self.error(
+                d.cluster_value_span("service_cidr"),
+                format!(
+                    "pod_cidr {p} is {} but service_cidr {s} is {}",
+                    family(p),
+                    family(s)
+                ),
+                Some("give both CIDRs of one family (kubeadm's dual-stack needs both families in each, which gt does not support)".into()),
+            );
+            return;
+        }
         if p.contains(&s.network()) || s.contains(&p.network()) {
             self.error(
                 d.cluster_value_span("service_cidr"),
@@ -89,24 +114,44 @@ impl Loader<'_> {
     fn addresses(&mut self, d: &Draft) {
         let mut seen: BTreeMap<IpAddr, &str> = BTreeMap::new();
         if let Some(lb) = d.load_balancer {
-            seen.insert(lb.address, lb.name.as_str());
+            seen.insert(lb.address.to_canonical(), lb.name.as_str());
+            for (cidr, which) in [(d.pod_cidr, "pod_cidr"), (d.service_cidr, "service_cidr")] {
+                if let Some(c) = cidr.filter(|c| c.contains(&lb.address.to_canonical())) {
+                    self.error(
+                        d.load_balancer_address_span(),
+                        format!(
+                            "address {} of the load balancer `{}` lies inside {which} {c}",
+                            lb.address, lb.name
+                        ),
+                        Some(format!(
+                            "the load balancer's address must be outside the cluster's {which}"
+                        )),
+                    );
+                }
+            }
         }
         for n in d.nodes {
             let span = d.node_value_span(n.name.as_str(), "address");
-            if let Some(other) = seen.get(&n.address) {
+            // ::ffff:10.4.0.11 is 10.4.0.11 on the wire.
+            if let Some(other) = seen.get(&n.address.to_canonical()) {
+                let same = if n.address.to_canonical() != n.address {
+                    format!(" (the IPv4 address {})", n.address.to_canonical())
+                } else {
+                    String::new()
+                };
                 self.error(
                     span.clone(),
                     format!(
-                        "address {} of node `{}` is already used by `{other}`",
+                        "address {}{same} of node `{}` is already used by `{other}`",
                         n.address, n.name
                     ),
                     Some("every node needs its own address".into()),
                 );
             } else {
-                seen.insert(n.address, n.name.as_str());
+                seen.insert(n.address.to_canonical(), n.name.as_str());
             }
             for (cidr, which) in [(d.pod_cidr, "pod_cidr"), (d.service_cidr, "service_cidr")] {
-                if let Some(c) = cidr.filter(|c| c.contains(&n.address)) {
+                if let Some(c) = cidr.filter(|c| c.contains(&n.address.to_canonical())) {
                     self.error(
                         span.clone(),
                         format!(
@@ -129,7 +174,9 @@ impl Loader<'_> {
             return;
         };
         let Some(ip) = e.ip() else { return };
-        if ip != lb.address && d.nodes.iter().all(|n| n.address != ip) {
+        let ip = ip.to_canonical();
+        if ip != lb.address.to_canonical() && d.nodes.iter().all(|n| n.address.to_canonical() != ip)
+        {
             self.error(
                 d.cluster_value_span("endpoint"),
                 format!(

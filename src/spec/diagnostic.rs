@@ -14,11 +14,22 @@ pub struct Diagnostic {
     pub column: usize,
     pub message: String,
     pub help: Option<String>,
-    /// The source line, for the excerpt.
+    /// The source line, for the excerpt: cut around the column when the
+    /// line is long (`…` marks a cut), control characters shown as `�`.
     pub source_line: Option<String>,
+    /// 1-based column of the problem within `source_line` (differs from
+    /// `column` when the line was cut).
+    pub excerpt_column: usize,
     /// Width of the underline under the problem.
     pub width: usize,
+    /// The line's length in characters when the excerpt shows only part of it.
+    pub cut_from: Option<usize>,
 }
+
+/// An excerpt longer than this many characters is cut around the column.
+const EXCERPT_MAX: usize = 120;
+/// Characters of context kept before the column in a cut excerpt.
+const EXCERPT_BEFORE: usize = 40;
 
 impl Diagnostic {
     /// A problem with the file as a whole (unreadable, a missing table).
@@ -30,9 +41,25 @@ impl Diagnostic {
             message,
             help,
             source_line: None,
+            excerpt_column: 0,
             width: 0,
+            cut_from: None,
         }
     }
+}
+
+/// Text from a file made safe for a terminal: a control character (an
+/// escape sequence's ESC, a carriage return) is written as its escape.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Every problem found in one file, in file order.
@@ -51,14 +78,14 @@ impl Diagnostics {
 impl fmt::Display for Diagnostic {
     /// rustc-style: message, `--> file:line:col`, the line with a caret, `= help:`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.message)?;
+        writeln!(f, "error: {}", printable(&self.message))?;
         if self.line == 0 {
-            writeln!(f, "  --> {}", self.file.display())?;
+            writeln!(f, "  --> {}", printable(&self.file.display().to_string()))?;
         } else {
             writeln!(
                 f,
                 "  --> {}:{}:{}",
-                self.file.display(),
+                printable(&self.file.display().to_string()),
                 self.line,
                 self.column
             )?;
@@ -69,14 +96,21 @@ impl fmt::Display for Diagnostic {
                 writeln!(f, "{num} | {src}")?;
                 let caret_pad: String = src
                     .chars()
-                    .take(self.column.saturating_sub(1))
+                    .take(self.excerpt_column.saturating_sub(1))
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect();
                 writeln!(f, "{pad} | {caret_pad}{}", "^".repeat(self.width.max(1)))?;
+                if let Some(n) = self.cut_from {
+                    writeln!(
+                        f,
+                        "  = note: line {} is {n} characters long; shown cut (…) around column {}",
+                        self.line, self.column
+                    )?;
+                }
             }
         }
         if let Some(h) = &self.help {
-            writeln!(f, "  = help: {h}")?;
+            writeln!(f, "  = help: {}", printable(h))?;
         }
         Ok(())
     }
@@ -98,6 +132,37 @@ impl fmt::Display for Diagnostics {
                 .unwrap_or_default()
         )
     }
+}
+
+/// The line to show under a diagnostic, the column and the underline's
+/// width within it: a long line is cut to a window around the column (a
+/// 100 KB line would otherwise be printed whole), each cut marked `…`.
+fn excerpt(line: &str, column: usize, width: usize) -> (String, usize, usize) {
+    let shown = |c: char| {
+        if c.is_control() && c != '\t' {
+            '\u{fffd}'
+        } else {
+            c
+        }
+    };
+    let total = line.chars().count();
+    if total <= EXCERPT_MAX {
+        return (line.chars().map(shown).collect(), column, width);
+    }
+    let first = column.saturating_sub(1).saturating_sub(EXCERPT_BEFORE);
+    let kept = EXCERPT_MAX - 2;
+    let last = (first + kept).min(total);
+    let mut out = String::new();
+    if first > 0 {
+        out.push('…');
+    }
+    out.extend(line.chars().skip(first).take(last - first).map(shown));
+    if last < total {
+        out.push('…');
+    }
+    let excerpt_column = column - first + usize::from(first > 0);
+    let width = width.min(last.saturating_sub(column - 1).max(1));
+    (out, excerpt_column, width)
 }
 
 /// A config file's text with its line starts: turns byte spans (what the
@@ -148,16 +213,23 @@ impl<'s> SourceText<'s> {
             .map(|i| line_start + i)
             .unwrap_or(self.text.len());
         let line_text = self.text[line_start..line_end].trim_end_matches('\r');
+        // A place within a line's trailing carriage returns is shown at their start.
+        let start = start.min(line_start + line_text.len());
         let column = self.text[line_start..start].chars().count() + 1;
-        let end = span.end.clamp(start, line_end);
+        let end = span.end.clamp(start, line_start + line_text.len());
+        let width = self.text[start..end].chars().count();
+        let (excerpt, excerpt_column, width) = excerpt(line_text, column, width);
+        let length = line_text.chars().count();
         Diagnostic {
             file: self.file.clone(),
             line: line_idx + 1,
             column,
             message,
             help,
-            source_line: Some(line_text.to_string()),
-            width: self.text[start..end].chars().count(),
+            source_line: Some(excerpt),
+            excerpt_column,
+            width,
+            cut_from: (length > EXCERPT_MAX).then_some(length),
         }
     }
 }

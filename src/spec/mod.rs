@@ -16,7 +16,7 @@ mod walk;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use discovery::find_config;
-pub use load::{load_file, load_str};
+pub use load::{load_bytes, load_file, load_str};
 pub use types::*;
 
 use serde::Serialize;
@@ -73,11 +73,7 @@ pub struct LoadBalancer {
 #[derive(Debug, Clone, Serialize)]
 pub struct Tokens {
     /// TTL of the one bootstrap token an apply mints.
-    pub ttl: Duration,
-}
-
-impl Tokens {
-    pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+    pub ttl: TokenTtl,
 }
 
 /// `[apply]`: how long apply waits for things.
@@ -92,6 +88,9 @@ pub struct ApplySettings {
 }
 
 impl ApplySettings {
+    /// Below a second, `kubectl drain --timeout` would be written `0s`: wait forever.
+    pub const MIN_TIMEOUT: Duration = Duration::from_secs(1);
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
     pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
     pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
     pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -217,3 +216,6 @@ impl Spec {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

@@ -450,6 +450,39 @@ impl KubeVersion {
         })
     }
 
+    /// The version cluster.toml asks for: a release, `1.32` or `1.32.4`
+    /// (a `v` prefix is fine). A pre-release or a build suffix is refused
+    /// rather than read as the release it precedes (`1.32.0-rc.1` is not
+    /// `1.32.0`, and kubeadm has no images for `v1.32.4+k3s1`). The error
+    /// is "what is wrong; what to write".
+    pub fn parse_release(s: &str) -> Result<KubeVersion, String> {
+        let t = s.trim();
+        let bare = t.strip_prefix('v').unwrap_or(t);
+        if let Some((release, _)) = bare.split_once('-') {
+            return Err(format!(
+                "`{s}` is a pre-release; gt installs only releases: write \"{release}\" for the release, or pin an exact released patch such as \"1.32.4\""
+            ));
+        }
+        if let Some((release, _)) = bare.split_once('+') {
+            return Err(format!(
+                "`{s}` carries build metadata, which kubeadm has no images for; write the upstream release, e.g. \"{release}\""
+            ));
+        }
+        let well_formed = !bare.is_empty()
+            && bare
+                .split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        match KubeVersion::parse(bare).filter(|_| well_formed) {
+            Some(v) if v.major == 1 => Ok(v),
+            Some(_) => Err(format!(
+                "`{s}` is not a Kubernetes 1.x version; write e.g. \"1.32\" or \"1.32.4\""
+            )),
+            None => Err(format!(
+                "`{s}` is not a Kubernetes version; write \"1.32\" or \"1.32.4\""
+            )),
+        }
+    }
+
     /// Whether an observed version satisfies this desired one.
     pub fn matches(&self, observed: &KubeVersion) -> bool {
         self.major == observed.major
@@ -489,43 +522,97 @@ impl<'de> Deserialize<'de> for KubeVersion {
     }
 }
 
+/// The longest duration any key of cluster.toml may hold: far beyond any
+/// sensible timeout, and far below what a clock can add without overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// Parses a Go-style duration as kubeadm's `--ttl` takes it: `15m`, `24h`,
-/// `1h30m`, `90s`, `0` (never expires).
-pub fn parse_go_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s == "0" {
-        return Some(Duration::ZERO);
+/// `1h30m`, `90s`, `0`. The error says what is wrong (not a duration, or
+/// longer than `MAX_DURATION`).
+pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
+    let not_one = || format!("`{s}` is not a duration");
+    let t = s.trim();
+    if t == "0" {
+        return Ok(Duration::ZERO);
     }
-    if s.is_empty() {
-        return None;
+    if t.is_empty() {
+        return Err(not_one());
     }
     let mut total = 0f64;
-    let mut rest = s;
+    let mut rest = t;
     while !rest.is_empty() {
         let num_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         if num_len == 0 {
-            return None;
+            return Err(not_one());
         }
-        let n: f64 = rest[..num_len].parse().ok()?;
+        let n: f64 = rest[..num_len].parse().map_err(|_| not_one())?;
         rest = &rest[num_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
             "ms" => 1e-3,
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            _ => return None,
+            _ => return Err(not_one()),
         };
         rest = &rest[unit_len..];
         total += n * scale;
     }
-    Some(Duration::from_secs_f64(total))
+    // Compared as a float first: `Duration::from_secs_f64` panics past u64 seconds.
+    if !total.is_finite() || total > MAX_DURATION.as_secs_f64() {
+        return Err(format!(
+            "`{s}` is longer than gt allows for any duration ({})",
+            format_duration(MAX_DURATION)
+        ));
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// The lifetime of a bootstrap token gt mints: at least `MIN`, at most
+/// `MAX`, whole seconds. kubeadm reads a TTL of 0 as "never expires" and
+/// rounds sub-second values down to it, so the only way to build one is
+/// the checked `new`: no command line can carry `--ttl 0s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct TokenTtl(Duration);
+
+impl TokenTtl {
+    pub const MIN: Duration = Duration::from_secs(60);
+    /// kubeadm's own default: a join token has no business living longer.
+    pub const MAX: Duration = Duration::from_secs(24 * 3600);
+    pub const DEFAULT: TokenTtl = TokenTtl(Duration::from_secs(15 * 60));
+
+    /// The TTL, truncated to whole seconds, or why it is not one.
+    pub fn new(d: Duration) -> Result<TokenTtl, String> {
+        let whole = Duration::from_secs(d.as_secs());
+        if d.is_zero() {
+            Err("0 would mint a join token that never expires".into())
+        } else if whole < Self::MIN {
+            Err(format!(
+                "{} is shorter than the shortest token TTL gt mints ({})",
+                format_duration(d),
+                format_duration(Self::MIN)
+            ))
+        } else if whole > Self::MAX {
+            Err(format!(
+                "{} is longer than the longest token TTL gt mints ({})",
+                format_duration(d),
+                format_duration(Self::MAX)
+            ))
+        } else {
+            Ok(TokenTtl(whole))
+        }
+    }
+
+    pub fn get(self) -> Duration {
+        self.0
+    }
 }
 
 /// Formats a duration the way Go prints it for whole units: `15m0s` → we
@@ -535,8 +622,12 @@ pub fn format_duration(d: Duration) -> String {
     if secs == 0 {
         return if d.is_zero() {
             "0".into()
-        } else {
+        } else if d.as_millis() > 0 {
             format!("{}ms", d.as_millis())
+        } else if d.as_micros() > 0 {
+            format!("{}us", d.as_micros())
+        } else {
+            format!("{}ns", d.as_nanos())
         };
     }
     let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
@@ -608,13 +699,43 @@ mod tests {
 
     #[test]
     fn go_durations() {
-        assert_eq!(parse_go_duration("15m"), Some(Duration::from_secs(900)));
-        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_go_duration("0"), Some(Duration::ZERO));
-        assert_eq!(parse_go_duration("15"), None);
-        assert_eq!(parse_go_duration("fifteen minutes"), None);
+        assert_eq!(parse_go_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_go_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_go_duration("15").is_err());
+        assert!(parse_go_duration("fifteen minutes").is_err());
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
         assert_eq!(format_duration(Duration::from_secs(900)), "15m");
+        assert_eq!(format_duration(Duration::from_nanos(1)), "1ns");
+        assert_eq!(format_duration(Duration::from_micros(7)), "7us");
+    }
+
+    #[test]
+    fn durations_too_long_for_a_clock_are_errors_not_panics() {
+        for s in ["99999999999999h", "1e400s", "184467440737095516160s"] {
+            assert!(parse_go_duration(s).is_err(), "{s}");
+        }
+        let huge = format!("{}h", "9".repeat(400));
+        assert!(parse_go_duration(&huge)
+            .unwrap_err()
+            .contains("longer than"));
+        assert_eq!(parse_go_duration("8784h"), Ok(MAX_DURATION));
+    }
+
+    #[test]
+    fn a_token_ttl_is_between_a_minute_and_a_day_in_whole_seconds() {
+        assert!(TokenTtl::new(Duration::ZERO)
+            .unwrap_err()
+            .contains("never expires"));
+        assert!(TokenTtl::new(Duration::from_millis(500)).is_err());
+        assert!(TokenTtl::new(Duration::from_secs(59)).is_err());
+        assert!(TokenTtl::new(Duration::from_millis(59_999)).is_err());
+        assert!(TokenTtl::new(Duration::from_secs(24 * 3600 + 1)).is_err());
+        assert_eq!(
+            TokenTtl::new(Duration::from_millis(60_900)).unwrap().get(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(TokenTtl::DEFAULT.get(), Duration::from_secs(900));
     }
 
     #[test]
@@ -626,5 +747,29 @@ mod tests {
         let exact = KubeVersion::parse("1.32.4").unwrap();
         assert!(!exact.matches(&KubeVersion::parse("v1.32.3").unwrap()));
         assert_eq!(exact.kubeadm_flag(), "v1.32.4");
+    }
+
+    #[test]
+    fn the_file_asks_for_releases_only() {
+        assert_eq!(
+            KubeVersion::parse_release("v1.32.4").unwrap(),
+            KubeVersion::parse("1.32.4").unwrap()
+        );
+        for pre in ["1.32.0-rc.1", "1.32-alpha", "v1.33.0-beta.0"] {
+            assert!(
+                KubeVersion::parse_release(pre)
+                    .unwrap_err()
+                    .contains("pre-release"),
+                "{pre}"
+            );
+        }
+        assert!(KubeVersion::parse_release("1.32.4+k3s1")
+            .unwrap_err()
+            .contains("build metadata"));
+        for bad in [
+            "1", "1.32.", "1..32", "1.32.4.5", "2.0", "1.+32", " ", "1.x",
+        ] {
+            assert!(KubeVersion::parse_release(bad).is_err(), "{bad}");
+        }
     }
 }

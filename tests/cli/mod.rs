@@ -1,10 +1,13 @@
 //! gt as a user runs it without a cluster: help and completions, validate,
-//! plan from recorded facts, saved plans, the examples.
+//! plan from recorded facts, saved plans, the examples, and every kubectl
+//! line gt builds checked by a real kubectl.
 
 mod commands;
+mod config_errors;
 mod examples_drift;
 mod files;
 mod help;
+mod kubectl_flags;
 mod plan_snapshots;
 mod readers;
 mod saved_plan;

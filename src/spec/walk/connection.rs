@@ -4,7 +4,8 @@
 use super::table::{as_table_like, value_span, TableLike};
 use crate::spec::load::Loader;
 use crate::spec::{
-    parse_go_duration, Arch, Connection, KnownHostsPolicy, LocalSettings, SshSettings,
+    format_duration, parse_go_duration, Arch, Connection, KnownHostsPolicy, LocalSettings,
+    SshSettings,
 };
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -179,15 +180,18 @@ impl Loader<'_> {
             return raw;
         };
         self.check_keys(&t, allowed, what);
-        raw.host = self.opt_str(&t, "host");
-        raw.user = self.opt_str(&t, "user");
+        raw.host = self.opt_parsed(&t, "host", what, |s| ssh_word(s, "host").map(|()| s.into()));
+        raw.user = self.opt_parsed(&t, "user", what, |s| ssh_word(s, "user").map(|()| s.into()));
         if let Some(item) = t.get("port") {
             match item.as_integer() {
                 Some(p) if (1..=65535).contains(&p) => raw.port = Some(p as u16),
                 _ => self.error(
                     value_span(Some(item)),
                     format!("port in {what} must be an integer from 1 to 65535"),
-                    None,
+                    Some(match item.as_str().and_then(|s| s.parse::<u16>().ok()) {
+                        Some(p) if p > 0 => format!("write it without quotes: port = {p}"),
+                        _ => "write e.g. port = 22".into(),
+                    }),
                 ),
             }
         }
@@ -195,28 +199,47 @@ impl Loader<'_> {
         raw.config_file = self.opt_str(&t, "config_file").map(|p| self.path(&p));
         raw.known_hosts_file = self.opt_str(&t, "known_hosts_file").map(|p| self.path(&p));
         if let Some(item) = t.get("jump_hosts") {
-            let hops: Vec<String> = if let Some(s) = item.as_str() {
-                vec![s.to_string()]
+            let hops: Vec<(String, std::ops::Range<usize>)> = if let Some(s) = item.as_str() {
+                vec![(s.to_string(), value_span(Some(item)))]
             } else {
                 self.str_array(item, &format!("{what} jump_hosts"))
-                    .into_iter()
-                    .map(|(s, _)| s)
-                    .collect()
             };
-            raw.jump_hosts = Some(hops);
+            let mut good = Vec::new();
+            for (hop, span) in hops {
+                match jump_host(&hop) {
+                    Ok(()) => good.push(hop),
+                    Err(e) => {
+                        let (problem, fix) = e.split_once("; ").unwrap_or((&e, ""));
+                        self.error(
+                            span,
+                            format!("jump host in {what}: {problem}"),
+                            Some(fix.to_string()),
+                        );
+                    }
+                }
+            }
+            raw.jump_hosts = Some(good);
         }
         raw.connect_timeout = self.opt_parsed(&t, "connect_timeout", what, |s| {
-            parse_go_duration(s)
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    format!("connect_timeout `{s}` is not a duration; write e.g. \"5s\"")
-                })
+            let d = parse_go_duration(s)
+                .map_err(|e| format!("{e}; write a Go duration, e.g. \"5s\""))?;
+            if d.is_zero() {
+                Err("0 would give up before connecting; write e.g. \"5s\"".into())
+            } else if d > MAX_CONNECT_TIMEOUT {
+                Err(format!(
+                    "{} is longer than gt waits for a connection; write at most \"{}\", e.g. \"5s\"",
+                    format_duration(d),
+                    format_duration(MAX_CONNECT_TIMEOUT)
+                ))
+            } else {
+                Ok(d)
+            }
         });
         raw.known_hosts = self.opt_parsed(&t, "known_hosts", what, |s| match s {
             "strict" => Ok(KnownHostsPolicy::Strict),
             "accept-new" => Ok(KnownHostsPolicy::AcceptNew),
             "no" | "off" | "insecure" | "accept-all" | "ignore" => Err(format!(
-                "known_hosts = \"{s}\" would accept any host key; gt never does. Use \"strict\" (default) or \"accept-new\""
+                "known_hosts = \"{s}\" would accept any host key, which gt never does; write \"strict\" (the default) or \"accept-new\""
             )),
             _ => Err(format!("known_hosts `{s}` is not valid; write \"strict\" or \"accept-new\"")),
         });
@@ -234,8 +257,18 @@ impl Loader<'_> {
         if let Some(env) = t.get("env") {
             match as_table_like(env) {
                 Some(et) => {
-                    for (k, _, v) in et.entries() {
+                    for (k, kspan, v) in et.entries() {
                         match v.as_str() {
+                            Some(_) if !env_name(&k) => self.error(
+                                kspan.unwrap_or(0..0),
+                                format!("`{}` in {what} env is not an environment variable name", k.escape_debug()),
+                                Some("use letters, digits and '_', not starting with a digit, e.g. PATH".into()),
+                            ),
+                            Some(s) if s.contains(|c: char| c.is_control()) => self.error(
+                                value_span(Some(v)),
+                                format!("{what} env.{k} contains a control character"),
+                                Some("remove it: an environment value here is one line of plain text".into()),
+                            ),
                             Some(s) => {
                                 raw.env.insert(k, s.to_string());
                             }
@@ -249,6 +282,72 @@ impl Loader<'_> {
         raw.shell = self.opt_str(&t, "shell").map(|p| self.path(&p));
         raw
     }
+}
+
+/// A name `env` can pass on: the shell would refuse others, or split them.
+fn env_name(k: &str) -> bool {
+    !k.is_empty()
+        && !k.starts_with(|c: char| c.is_ascii_digit())
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// ssh waits this long per hop; more is a typo (and a multiplication overflow).
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// A word gt passes to ssh as it is (a host, a user): one that begins with
+/// `-` would be read as an option, and blanks or control characters would
+/// split it or reach a generated ssh_config as extra lines.
+fn ssh_word(s: &str, what: &str) -> Result<(), String> {
+    let example = if what == "user" {
+        "\"root\""
+    } else {
+        "\"10.4.0.15\" or \"fenn.goldentooth.net\""
+    };
+    if s.is_empty() {
+        Err(format!("the {what} is empty; write one, e.g. {example}"))
+    } else if s.starts_with('-') {
+        Err(format!(
+            "{what} `{}` begins with `-`, which ssh would read as an option; write a {what} name, e.g. {example}",
+            s.escape_debug()
+        ))
+    } else if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err(format!(
+            "{what} `{}` contains a blank or a control character; write a {what} name without them, e.g. {example}",
+            s.escape_debug()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// One ProxyJump hop, `[user@]host[:port]`: ssh gets the hops joined by
+/// commas, so a comma would smuggle in another hop.
+fn jump_host(hop: &str) -> Result<(), String> {
+    const FORM: &str =
+        "write each hop as its own string, [user@]host[:port], e.g. \"admin@bastion:22\"";
+    if hop.contains(',') {
+        return Err(format!("`{}` contains a comma; {FORM}", hop.escape_debug()));
+    }
+    let (user, host) = match hop.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, hop),
+    };
+    for (part, word) in [
+        (Some(hop), "jump host"),
+        (user, "user"),
+        (Some(host), "host"),
+    ] {
+        if let Some(p) = part {
+            ssh_word(p, word).map_err(|e| {
+                let problem = e
+                    .split_once("; ")
+                    .map_or(e.as_str(), |(p, _)| p)
+                    .to_string();
+                format!("{problem} (in `{}`); {FORM}", hop.escape_debug())
+            })?;
+        }
+    }
+    Ok(())
 }
 
 fn parse_conn(s: &str) -> Result<ConnKind, String> {

@@ -12,6 +12,7 @@ use super::checks::Draft;
 use super::load::Loader;
 use super::*;
 use connection::Defaults;
+use std::collections::BTreeSet;
 use std::ops::Range;
 use toml_edit::Item;
 
@@ -121,18 +122,26 @@ impl Loader<'_> {
     fn cluster(&mut self, t: &dyn TableLike) -> ClusterTable {
         self.check_keys(t, CLUSTER_KEYS, "[cluster]");
         let name = self.req_str(t, "name", "[cluster]");
-        let version = self.req_parsed(t, "kubernetes_version", "[cluster]", |s| {
-            KubeVersion::parse(s).ok_or_else(|| {
-                format!("`{s}` is not a Kubernetes version; write \"1.32\" or \"1.32.4\"")
-            })
+        let version = self.req_parsed(
+            t,
+            "kubernetes_version",
+            "[cluster]",
+            KubeVersion::parse_release,
+        );
+        let endpoint = self.req_parsed(t, "endpoint", "[cluster]", |s| {
+            let e = s.parse::<Endpoint>()?;
+            match e.ip() {
+                Some(ip) => unicast(ip).map(|()| e),
+                None => Ok(e),
+            }
         });
-        let endpoint = self.req_parsed(t, "endpoint", "[cluster]", |s| s.parse::<Endpoint>());
         let pod_cidr = self.req_parsed(t, "pod_cidr", "[cluster]", parse_cidr);
-        let service_cidr = self.req_parsed(t, "service_cidr", "[cluster]", parse_cidr);
+        let service_cidr = self.req_parsed(t, "service_cidr", "[cluster]", parse_service_cidr);
         let cri_socket = self
             .opt_str(t, "cri_socket")
             .unwrap_or_else(|| DEFAULT_CRI_SOCKET.into());
-        if !cri_socket.starts_with("unix://") && !cri_socket.starts_with('/') {
+        let socket_path = cri_socket.strip_prefix("unix://").unwrap_or(&cri_socket);
+        if !socket_path.starts_with('/') || socket_path.len() < 2 {
             self.error(
                 value_span(t.get("cri_socket")),
                 format!("cri_socket `{cri_socket}` is not a unix socket"),
@@ -176,7 +185,14 @@ impl Loader<'_> {
                 .opt_str(&t, "name")
                 .unwrap_or_else(|| DEFAULT_CNI_NAME.into()),
             manifest: self
-                .req_str(&t, "manifest", "[cluster.cni]")
+                .req_parsed(&t, "manifest", "[cluster.cni]", |s| {
+                    // kubectl is given it as an argument: never as an option.
+                    if s.starts_with('-') {
+                        Err(format!("`{s}` begins with `-`, which kubectl would read as an option; write a URL or a path, e.g. \"{DEFAULT_CNI_MANIFEST}\""))
+                    } else {
+                        Ok(s.to_string())
+                    }
+                })
                 .unwrap_or_default(),
         }
     }
@@ -197,20 +213,42 @@ impl Loader<'_> {
     }
 
     fn tokens(&mut self, item: Option<&Item>) -> Tokens {
-        let mut ttl = self.durations(item, "tokens", TOKENS_KEYS, |k| match k {
-            "ttl" => {
-                Some("would mint a join token that never expires; use a short TTL such as \"15m\"")
-            }
-            _ => None,
+        let mut ttl = None;
+        self.durations(item, "tokens", TOKENS_KEYS, |_, d| {
+            TokenTtl::new(d).map(|t| ttl = Some(t)).map_err(|e| {
+                format!(
+                    "{e}; give the join token a short TTL from {} to {}, e.g. \"15m\"",
+                    format_duration(TokenTtl::MIN),
+                    format_duration(TokenTtl::MAX)
+                )
+            })
         });
         Tokens {
-            ttl: ttl.remove("ttl").unwrap_or(Tokens::DEFAULT_TTL),
+            ttl: ttl.unwrap_or(TokenTtl::DEFAULT),
         }
     }
 
     fn apply_settings(&mut self, item: Option<&Item>) -> ApplySettings {
-        let mut apply = self.durations(item, "apply", APPLY_KEYS, |_| {
-            Some("would give up at once; use e.g. \"5m\"")
+        let mut apply = BTreeMap::new();
+        self.durations(item, "apply", APPLY_KEYS, |key, d| {
+            let (min, max) = (ApplySettings::MIN_TIMEOUT, ApplySettings::MAX_TIMEOUT);
+            let range = format!("from {} to {}", format_duration(min), format_duration(max));
+            if d.is_zero() {
+                Err(format!("0 would give up at once; use a timeout {range}, e.g. \"5m\""))
+            } else if d < min {
+                Err(format!(
+                    "{} is shorter than a second (kubectl would read it as 0: no timeout at all); use a timeout {range}, e.g. \"5m\"",
+                    format_duration(d)
+                ))
+            } else if d > max {
+                Err(format!(
+                    "{} is longer than gt waits for anything; use a timeout {range}",
+                    format_duration(d)
+                ))
+            } else {
+                apply.insert(key.to_string(), d);
+                Ok(())
+            }
         });
         ApplySettings {
             gate_timeout: apply
@@ -239,9 +277,11 @@ impl Loader<'_> {
             ),
             Some((item, None)) => self.type_error(item, "nodes", "tables [nodes.NAME]"),
             Some((_, Some(t))) => {
-                for (name, key_span, item) in t.entries() {
+                let entries = t.entries();
+                let names: BTreeSet<&str> = entries.iter().map(|(n, _, _)| n.as_str()).collect();
+                for (name, key_span, item) in &entries {
                     let before = self.error_count();
-                    if let Some(n) = self.node(&name, key_span, item, defaults) {
+                    if let Some(n) = self.node(name, key_span.clone(), item, defaults, &names) {
                         nodes.push(n);
                     } else if self.error_count() > before {
                         incomplete = true;
@@ -252,41 +292,32 @@ impl Loader<'_> {
         (nodes, incomplete)
     }
 
-    /// A table whose keys are all durations (`[tokens]`, `[apply]`); a zero
-    /// duration is refused with `zero_means`'s words.
+    /// A table whose keys are all durations (`[tokens]`, `[apply]`); `accept`
+    /// takes each duration that parsed, or says why not as "what; fix".
     fn durations(
         &mut self,
         item: Option<&Item>,
         table: &str,
         keys: &[&str],
-        zero_means: impl Fn(&str) -> Option<&'static str>,
-    ) -> BTreeMap<String, Duration> {
-        let mut out = BTreeMap::new();
+        mut accept: impl FnMut(&str, Duration) -> Result<(), String>,
+    ) {
         let Some(item) = item else {
-            return out;
+            return;
         };
         let Some(t) = as_table_like(item) else {
             self.type_error(item, table, "a table");
-            return out;
+            return;
         };
         let what = format!("[{table}]");
         self.check_keys(&t, keys, &what);
         for &key in keys {
-            let d = self.opt_parsed(&t, key, &what, |s| match parse_go_duration(s) {
-                None => Err(format!(
-                    "`{s}` is not a duration; write e.g. \"15m\", \"1h\" or \"1h30m\""
-                )),
-                Some(d) if d.is_zero() => match zero_means(key) {
-                    Some(why) => Err(format!("0 {why}")),
-                    None => Ok(d),
-                },
-                Some(d) => Ok(d),
+            self.opt_parsed(&t, key, &what, |s| {
+                let d = parse_go_duration(s).map_err(|e| {
+                    format!("{e}; write a Go duration, e.g. \"15m\", \"1h\" or \"1h30m\"")
+                })?;
+                accept(key, d)
             });
-            if let Some(d) = d {
-                out.insert(key.to_string(), d);
-            }
         }
-        out
     }
 
     fn preflight(&mut self, item: Option<&Item>) -> Preflight {
@@ -304,10 +335,13 @@ impl Loader<'_> {
         if let Some(item) = t.get("ignore") {
             for (name, span) in self.str_array(item, "preflight.ignore") {
                 let lower = name.to_ascii_lowercase();
-                if lower.is_empty() || lower.contains(',') || lower.contains(char::is_whitespace) {
+                if lower.is_empty()
+                    || lower.contains(',')
+                    || lower.contains(|c: char| c.is_whitespace() || c.is_control())
+                {
                     self.error(
                         span,
-                        format!("`{name}` is not a preflight check name"),
+                        format!("`{}` is not a preflight check name", name.escape_debug()),
                         Some(
                             "give one kubeadm check name per string, e.g. \"Swap\" or \"NumCPU\""
                                 .into(),
@@ -342,9 +376,32 @@ impl Loader<'_> {
     }
 }
 
+/// A host's own address: not "any" (0.0.0.0, ::), not broadcast, not
+/// multicast, none of which a host can be reached at.
 fn parse_ip(s: &str) -> Result<IpAddr, String> {
-    s.parse::<IpAddr>()
-        .map_err(|_| format!("`{s}` is not an IP address; write e.g. \"10.4.0.11\""))
+    let ip = s
+        .parse::<IpAddr>()
+        .map_err(|_| format!("`{s}` is not an IP address; write e.g. \"10.4.0.11\""))?;
+    unicast(ip).map(|()| ip)
+}
+
+fn unicast(ip: IpAddr) -> Result<(), String> {
+    let canonical = ip.to_canonical();
+    let kind = if canonical.is_unspecified() {
+        Some("the unspecified address (\"any\")")
+    } else if canonical.is_multicast() {
+        Some("a multicast address")
+    } else if matches!(canonical, IpAddr::V4(v4) if v4.is_broadcast()) {
+        Some("the broadcast address")
+    } else {
+        None
+    };
+    match kind {
+        Some(k) => Err(format!(
+            "{ip} is {k}, which no single host answers on; write the host's own unicast address, e.g. \"10.4.0.11\""
+        )),
+        None => Ok(()),
+    }
 }
 
 fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
@@ -358,6 +415,28 @@ fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
         ));
     }
     Ok(net)
+}
+
+/// kube-apiserver's own bounds on `--service-cluster-ip-range`: at most
+/// 2^20 addresses (a /12 for IPv4, a /108 for IPv6), and room for the
+/// `kubernetes` Service at the range's first address after the network.
+fn parse_service_cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    let net = parse_cidr(s)?;
+    let (shortest, longest) = match net {
+        ipnet::IpNet::V4(_) => (12, 30),
+        ipnet::IpNet::V6(_) => (108, 126),
+    };
+    if net.prefix_len() < shortest {
+        Err(format!(
+            "`{s}` is larger than kube-apiserver accepts for services (at most a /{shortest}); choose a smaller range, e.g. \"172.16.0.0/20\""
+        ))
+    } else if net.prefix_len() > longest {
+        Err(format!(
+            "`{s}` has no room for the cluster's Services (at least a /{longest}); choose a larger range, e.g. \"172.16.0.0/20\""
+        ))
+    } else {
+        Ok(net)
+    }
 }
 
 fn parse_arch(s: &str) -> Result<Arch, String> {

@@ -9,9 +9,13 @@ use crate::spec::{
     check_label_value, Arch, LabelKey, Node, NodeName, NodeState, Role, Taint, GROUP_ALL_NODES,
     GROUP_CONTROL_PLANE, GROUP_WORKER,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use toml_edit::Item;
+
+/// What `gt exec` resolves before node and group names (`Spec::select`):
+/// no node or group of the file may take these names.
+const BUILTIN_TARGETS: &[&str] = &["all", GROUP_ALL_NODES, GROUP_CONTROL_PLANE, GROUP_WORKER];
 
 const NODE_KEYS: &[&str] = &[
     "role",
@@ -34,10 +38,11 @@ impl Loader<'_> {
         key_span: Option<Range<usize>>,
         item: &Item,
         defaults: &Defaults,
+        all_names: &BTreeSet<&str>,
     ) -> Option<Node> {
         let key_span = key_span.unwrap_or(0..0);
         let what = format!("[nodes.{name}]");
-        let node_name = self.node_name(name, key_span.clone());
+        let node_name = self.node_name(name, key_span.clone(), all_names);
         let Some(t) = as_table_like(item) else {
             self.type_error(item, &format!("nodes.{name}"), "a table");
             return None;
@@ -79,19 +84,50 @@ impl Loader<'_> {
         })
     }
 
-    /// The table's name as a node name, with the fix when it is not one.
-    fn node_name(&mut self, name: &str, key_span: Range<usize>) -> Option<NodeName> {
+    /// The table's name as a node name, with the fix when it is not one:
+    /// a free name, never one another table already has.
+    fn node_name(
+        &mut self,
+        name: &str,
+        key_span: Range<usize>,
+        all_names: &BTreeSet<&str>,
+    ) -> Option<NodeName> {
+        if BUILTIN_TARGETS.contains(&name) {
+            self.error(
+                key_span,
+                format!("node name `{name}` is a built-in target of `gt exec`"),
+                Some(format!(
+                    "rename the node: `gt exec {name}` must mean one thing (built-in targets: {})",
+                    BUILTIN_TARGETS.join(", ")
+                )),
+            );
+            return None;
+        }
         match NodeName::try_from(name.to_string()) {
-            Ok(n) => Some(n),
-            Err(e) => {
+            // The kubelet labels its Node kubernetes.io/hostname=NAME, and a
+            // label value is at most 63 characters: a longer name never registers.
+            Ok(_) if name.len() > 63 => {
                 self.error(
                     key_span,
-                    e,
-                    Some(match NodeName::try_from(name.to_ascii_lowercase()) {
-                        Ok(lower) => format!("rename the table: [nodes.{lower}]"),
-                        Err(_) => "rename the table, e.g. [nodes.fenn]".into(),
-                    }),
+                    format!(
+                        "node name `{name}` is {} characters long; Kubernetes puts it in the kubernetes.io/hostname label, which holds at most 63",
+                        name.len()
+                    ),
+                    Some("give the node a name of at most 63 characters".into()),
                 );
+                None
+            }
+            Ok(n) => Some(n),
+            Err(e) => {
+                let shown = name.escape_debug().to_string();
+                let help = match NodeName::try_from(name.to_ascii_lowercase()) {
+                    Ok(lower) if all_names.contains(lower.as_str()) => format!(
+                        "`{lower}` is already a node in this file, and node names are lowercase: merge [nodes.{shown}] into [nodes.{lower}], or give this node another name"
+                    ),
+                    Ok(lower) => format!("rename the table: [nodes.{lower}]"),
+                    Err(_) => "rename the table, e.g. [nodes.fenn]".into(),
+                };
+                self.error(key_span, e, Some(help));
                 None
             }
         }
@@ -140,8 +176,21 @@ impl Loader<'_> {
             {
                 self.error(
                     span,
-                    format!("group name `{g}` may contain only letters, digits, '_' and '-'"),
-                    None,
+                    format!(
+                        "group name `{}` may contain only letters, digits, '_' and '-'",
+                        g.escape_debug()
+                    ),
+                    Some("rename the group, e.g. \"ceph\" or \"gpu-nodes\"".into()),
+                );
+            } else if BUILTIN_TARGETS.contains(&g.as_str()) {
+                self.error(
+                    span,
+                    format!("group name `{g}` is a built-in target of `gt exec`"),
+                    Some(format!(
+                        "remove it or choose another name: {} are given by gt ({} and the role's group to every node)",
+                        BUILTIN_TARGETS.join(", "),
+                        GROUP_ALL_NODES
+                    )),
                 );
             } else if !groups.contains(&g) {
                 groups.push(g);
@@ -195,7 +244,10 @@ impl Loader<'_> {
                 self.error(
                     value_span(Some(v)),
                     format!("label `{k}` on node `{node}`: {e}"),
-                    None,
+                    Some(
+                        "write a value Kubernetes accepts, e.g. \"raspberry-pi-4b\", or \"\""
+                            .into(),
+                    ),
                 );
                 continue;
             }
@@ -232,14 +284,23 @@ impl Loader<'_> {
 }
 
 /// The role, with the spelling kubeadm uses when the user wrote another
-/// common name for a control plane.
+/// common name for a control plane, or the right one in other capitals.
 fn parse_role(s: &str) -> Result<Role, String> {
     match s {
         "control-plane" => Ok(Role::ControlPlane),
         "worker" => Ok(Role::Worker),
-        "controlplane" | "control_plane" | "master" | "controller" => Err(format!(
-            "role `{s}` is not valid; did you mean \"control-plane\"?"
-        )),
+        _ if s.eq_ignore_ascii_case("worker") => {
+            Err(format!("role `{s}` is not valid; did you mean \"worker\"?"))
+        }
+        _ if matches!(
+            s.to_ascii_lowercase().as_str(),
+            "control-plane" | "controlplane" | "control_plane" | "master" | "controller"
+        ) =>
+        {
+            Err(format!(
+                "role `{s}` is not valid; did you mean \"control-plane\"?"
+            ))
+        }
         _ => Err(format!(
             "role `{s}` is not valid; write \"control-plane\" or \"worker\""
         )),

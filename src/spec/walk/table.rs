@@ -7,11 +7,89 @@ use toml_edit::Item;
 
 impl Loader<'_> {
     pub(in crate::spec) fn type_error(&mut self, item: &Item, what: &str, expected: &str) {
+        let span = value_span(Some(item));
+        let help = self.type_help(item, span.clone(), what, expected);
+        // `what` may already quote its own name ("label `x`").
+        let shown = if what.contains('`') {
+            what.to_string()
+        } else {
+            format!("`{what}`")
+        };
         self.error(
-            value_span(Some(item)),
-            format!("`{what}` must be {expected}, not {}", type_name(item)),
-            None,
+            span,
+            format!("{shown} must be {expected}, not {}", type_name(item)),
+            Some(help),
         );
+    }
+
+    /// What to write instead of a value of the wrong type: the value as
+    /// written, turned into the type wanted where that is plain.
+    fn type_help(&self, item: &Item, span: Range<usize>, what: &str, expected: &str) -> String {
+        let written = match item {
+            Item::Value(_) if span.end <= self.source.len() && span.start < span.end => {
+                Some(self.source.slice(span).trim())
+            }
+            _ => None,
+        }
+        .filter(|w| !w.contains('\n') && w.chars().count() <= 80);
+        // A plain key can be shown as `key = value`; `label `x`` and such cannot.
+        let assign = |v: &str| {
+            if what.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                format!("{what} = {v}")
+            } else {
+                v.to_string()
+            }
+        };
+        let scalar = item
+            .as_value()
+            .is_some_and(|v| !v.is_array() && !v.is_inline_table());
+        let one_string = item
+            .as_array()
+            .filter(|a| a.len() == 1)
+            .and_then(|a| a.get(0))
+            .and_then(|v| v.as_str());
+        match (expected, written, item.as_str()) {
+            ("a string", Some(w), None)
+                if DURATION_KEYS.contains(&what)
+                    && (item.as_integer().is_some() || item.as_float().is_some()) =>
+            {
+                format!(
+                    "write it as a duration in quotes, with its unit: {} or {}",
+                    assign(&format!("\"{w}s\"")),
+                    assign(&format!("\"{w}m\""))
+                )
+            }
+            ("a string", _, None) if DURATION_KEYS.contains(&what) => {
+                format!("write a duration in quotes: {}", assign("\"15m\""))
+            }
+            ("a string", Some(w), None) if scalar => {
+                let quoted = toml_edit::Value::from(w).to_string();
+                format!("write it as a string: {}", assign(quoted.trim()))
+            }
+            ("a string", _, None) if one_string.is_some() => {
+                let quoted = toml_edit::Value::from(one_string.unwrap_or_default()).to_string();
+                format!("write one string, not an array: {}", assign(quoted.trim()))
+            }
+            ("a string", _, None) => format!("write one string in quotes: {}", assign("\"...\"")),
+            ("true or false", _, Some(s)) if matches!(s, "true" | "false") => {
+                format!("write it without quotes: {}", assign(s))
+            }
+            ("true or false", _, _) => format!("write {} or {}", assign("true"), assign("false")),
+            ("an array of strings", _, Some(s)) => {
+                let quoted = toml_edit::Value::from(s).to_string();
+                format!(
+                    "write it as an array: {}",
+                    assign(&format!("[{}]", quoted.trim()))
+                )
+            }
+            (e, _, _) if e.starts_with("a table") => {
+                let name = what.trim_start_matches('[').trim_end_matches(']');
+                format!(
+                    "write it as a table: [{name}] on a line of its own, then its keys below it"
+                )
+            }
+            _ => format!("write `{what}` as {expected} (see \"Every key\" in the README)"),
+        }
     }
 
     /// The value of `key` if present and of the type `read` accepts; a
@@ -31,8 +109,33 @@ impl Loader<'_> {
         value
     }
 
+    /// A string value; an empty one or one with a control character is
+    /// reported (no key of cluster.toml means anything by them).
     pub(in crate::spec) fn opt_str(&mut self, t: &dyn TableLike, key: &str) -> Option<String> {
-        self.opt_typed(t, key, "a string", |i| i.as_str().map(str::to_string))
+        let s = self.opt_typed(t, key, "a string", |i| i.as_str().map(str::to_string))?;
+        let span = value_span(t.get(key));
+        if s.is_empty() {
+            self.error(
+                span,
+                format!("`{key}` is empty"),
+                Some(format!(
+                    "write a value between the quotes, or remove `{key}` where it has a default"
+                )),
+            );
+            return None;
+        }
+        if let Some(c) = s.chars().find(|c| c.is_control()) {
+            self.error(
+                span,
+                format!(
+                    "`{key}` contains the control character U+{:04X}",
+                    u32::from(c)
+                ),
+                Some("remove it: values in cluster.toml are plain text on one line".into()),
+            );
+            return None;
+        }
+        Some(s)
     }
 
     pub(in crate::spec) fn opt_bool(&mut self, t: &dyn TableLike, key: &str) -> Option<bool> {
@@ -68,8 +171,16 @@ impl Loader<'_> {
         match parse(&s) {
             Ok(v) => Some(v),
             Err(e) => {
+                // Parsers say "what is wrong; what to write".
+                let (problem, fix) = match e.split_once("; ") {
+                    Some((p, f)) => (p.to_string(), f.to_string()),
+                    None => (
+                        e.clone(),
+                        format!("see `{key}` under \"Every key\" in the README"),
+                    ),
+                };
                 let span = value_span(t.get(key));
-                self.error(span, format!("{key} in {what}: {e}"), None);
+                self.error(span, format!("{key} in {what}: {problem}"), Some(fix));
                 None
             }
         }
@@ -103,16 +214,28 @@ impl Loader<'_> {
             let span = v.span().unwrap_or(0..0);
             match v.as_str() {
                 Some(s) => out.push((s.to_string(), span)),
-                None => self.error(
-                    span,
-                    format!("`{what}` must contain only strings, not {}", v.type_name()),
-                    None,
-                ),
+                None => {
+                    let quoted = toml_edit::Value::from(v.to_string().trim()).to_string();
+                    self.error(
+                        span,
+                        format!("`{what}` must contain only strings, not {}", v.type_name()),
+                        Some(format!("quote it: {}", quoted.trim())),
+                    )
+                }
             }
         }
         out
     }
 }
+
+/// Keys whose string is a duration: a bare number there needs a unit too.
+const DURATION_KEYS: &[&str] = &[
+    "ttl",
+    "gate_timeout",
+    "step_timeout",
+    "drain_timeout",
+    "connect_timeout",
+];
 
 /// Tables and inline tables alike.
 pub(in crate::spec) trait TableLike {
