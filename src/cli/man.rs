@@ -109,7 +109,8 @@ fn one_preamble(page: &str) -> String {
 /// `--out-dir`: gt.1 (the whole reference, as `gt man` prints it) and, as
 /// git and cargo do, a page per command (`man gt-plan`). Returns the files
 /// written, in command order; otherwise the file that could not be
-/// written and why (only regular files are replaced: README "Output files").
+/// written and why (only regular files are replaced: README "Files gt
+/// reads and writes").
 pub fn write_man_pages(
     root: &clap::Command,
     dir: &Path,
