@@ -1,7 +1,7 @@
 //! `gt lab ...`: a simulated cluster on this machine (the `gt-lab` crate).
 
-use crate::transport::shell_quote;
 use super::{exit, Context};
+use crate::transport::shell_quote;
 use clap::{Args, Subcommand, ValueEnum};
 use gt_lab::{self as lab, FaultKind, Transport};
 use std::path::{Path, PathBuf};

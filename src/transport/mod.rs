@@ -7,6 +7,7 @@
 //! exec and apply all reuse the same connection; `Hosts::close` ends them.
 
 mod connection;
+mod control_dir;
 mod error;
 pub mod fake;
 mod local;
@@ -16,6 +17,7 @@ mod ssh;
 pub use connection::{
     Connection, KnownHostsPolicy, LocalSettings, SettingNames, SshSettings, Target,
 };
+pub use control_dir::remove_control_dirs;
 pub use error::{classify_ssh_failure, TransportError};
 pub use local::LocalHost;
 pub use ssh::{master_args, SshHost};
@@ -184,7 +186,7 @@ pub struct Hosts {
     connector: Box<Connector>,
     setting_names: &'static SettingNames,
     // Holds the control sockets' directory until the run ends.
-    _control_dir: Option<tempfile::TempDir>,
+    _control_dir: Option<control_dir::ControlDir>,
 }
 
 impl Hosts {
@@ -193,16 +195,22 @@ impl Hosts {
         targets: impl IntoIterator<Item = impl Into<Target>>,
         opts: &TransportOptions,
     ) -> Result<Hosts, TransportError> {
+        let no_dir = |e: std::io::Error| TransportError::Local {
+            what: "create a directory for SSH control sockets".into(),
+            reason: e.to_string(),
+        };
         let (dir, temp) = match &opts.control_dir {
-            Some(d) => (d.clone(), None),
+            Some(d) => {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(d)
+                    .map_err(no_dir)?;
+                (d.clone(), None)
+            }
             None => {
-                let t = tempfile::Builder::new()
-                    .prefix("gt-ssh-")
-                    .tempdir_in(std::env::temp_dir())
-                    .map_err(|e| TransportError::Local {
-                        what: "create a directory for SSH control sockets".into(),
-                        reason: e.to_string(),
-                    })?;
+                let t = control_dir::ControlDir::new().map_err(no_dir)?;
                 (t.path().to_path_buf(), Some(t))
             }
         };

@@ -139,7 +139,8 @@ impl SshHost {
             what: format!("{what} for {name}"),
             reason: e.to_string(),
         };
-        std::fs::create_dir_all(socket_dir)
+        // Private: the control socket is a live login to the host.
+        super::control_dir::create_private_dir(socket_dir)
             .map_err(|e| local("create the SSH socket directory", e))?;
         let ctl = socket_dir.join("m");
         let log = socket_dir.join("log");

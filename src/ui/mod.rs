@@ -15,8 +15,53 @@ pub use recap::{outcome_text, recap_text};
 use crate::apply::{Event, Recap};
 use crate::render::Style;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Set once a write to gt's stdout failed: see `Stdout`.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// gt's stdout for `gt apply`: once a write fails (the reader of a pipe went
+/// away, a terminal hung up) every later write is dropped, so that the
+/// output is lost, never the apply. `stdout_closed` then says so, and the
+/// recap goes to stderr instead.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stdout;
+
+impl Stdout {
+    fn failed<T>(result: std::io::Result<T>, ok: T) -> std::io::Result<T> {
+        match result {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
+            Err(_) => {
+                STDOUT_CLOSED.store(true, Ordering::SeqCst);
+                Ok(ok)
+            }
+            ok => ok,
+        }
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if stdout_closed() {
+            return Ok(buf.len());
+        }
+        Stdout::failed(std::io::stdout().write(buf), buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if stdout_closed() {
+            return Ok(());
+        }
+        Stdout::failed(std::io::stdout().flush(), ())
+    }
+}
+
+/// Whether a write to gt's stdout through `Stdout` failed.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::SeqCst)
+}
 
 /// How often `render` lets held-back progress lines out (plain mode).
 const TICK: Duration = Duration::from_millis(500);
