@@ -177,9 +177,10 @@ async fn run_on(
 }
 
 fn print_line(l: &OutputLine, width: usize) {
+    let line = crate::render::sanitize(&l.line);
     match l.stream {
-        Stream::Stdout => println!("{:<width$} | {}", l.host, l.line),
-        Stream::Stderr => eprintln!("{:<width$} | {}", l.host, l.line),
+        Stream::Stdout => println!("{:<width$} | {line}", l.host),
+        Stream::Stderr => eprintln!("{:<width$} | {line}", l.host),
     }
 }
 

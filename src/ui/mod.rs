@@ -235,31 +235,29 @@ pub(crate) fn interruption(message: &str) -> &str {
 }
 
 /// Tool output can carry carriage returns and color codes; a log line or a
-/// recap must not (a `\r` would overwrite the line it is part of). Newlines
-/// stay: callers decide what a line is.
+/// recap must not (a `\r` would overwrite the line it is part of): they are
+/// dropped, and any other control character is shown escaped
+/// (`render::sanitize`). Newlines stay: callers decide what a line is.
 pub(crate) fn printable(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             // A CSI sequence (`ESC [ params final`) goes whole.
-            '\x1b' => {
-                if chars.peek() == Some(&'[') {
-                    chars.next();
-                    for c in chars.by_ref() {
-                        if ('\x40'..='\x7e').contains(&c) {
-                            break;
-                        }
+            '\x1b' if chars.peek() == Some(&'[') => {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('\x40'..='\x7e').contains(&c) {
+                        break;
                     }
                 }
             }
             '\t' => out.push(' '),
-            '\n' => out.push('\n'),
-            c if c.is_control() => {}
+            '\r' => {}
             c => out.push(c),
         }
     }
-    out
+    crate::render::sanitize::lines(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -5,4 +5,5 @@ mod commands;
 mod examples_drift;
 mod help;
 mod plan_snapshots;
+mod sanitize;
 mod saved_plan;
