@@ -49,20 +49,27 @@ impl LocalHost {
         let (stdin, stdout, stderr) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take());
         let finished = async {
-            let (out, err) = pipe::exchange(
+            let exchanged = pipe::exchange(
                 &self.name,
                 stdin,
                 cmd.stdin.as_deref(),
-                stdout,
-                stderr,
+                (stdout, stderr),
                 lines,
+                cmd.max_output,
             )
             .await;
-            let status = child.wait().await;
-            (out, err, status)
+            match exchanged {
+                Ok((out, err)) => Ok((out, err, child.wait().await)),
+                Err(too_much) => Err(too_much),
+            }
         };
         match tokio::time::timeout(cmd.timeout, finished).await {
-            Ok((stdout, stderr, status)) => {
+            Ok(Err(too_much)) => {
+                kill_group(pid);
+                let _ = child.wait().await;
+                Err(output_too_large(&self.name, cmd, too_much))
+            }
+            Ok(Ok((stdout, stderr, status))) => {
                 let code = status.map(exit_code).map_err(|e| TransportError::Local {
                     what: format!("wait for a command on {}", self.name),
                     reason: e.to_string(),
@@ -91,12 +98,7 @@ impl LocalHost {
                 })
             }
             Err(_) => {
-                if let Some(pid) = pid {
-                    // SAFETY: killpg has no memory-safety preconditions; the group is our child's.
-                    unsafe {
-                        libc::killpg(pid as libc::pid_t, libc::SIGKILL);
-                    }
-                }
+                kill_group(pid);
                 let _ = child.wait().await;
                 Err(TransportError::CommandTimeout {
                     host: self.name.clone(),
@@ -105,6 +107,40 @@ impl LocalHost {
                 })
             }
         }
+    }
+}
+
+/// Kills the command and whatever its shell started.
+fn kill_group(pid: Option<u32>) {
+    if let Some(pid) = pid {
+        // SAFETY: killpg has no memory-safety preconditions; the group is our child's.
+        unsafe {
+            libc::killpg(pid as libc::pid_t, libc::SIGKILL);
+        }
+    }
+}
+
+/// The error of a command stopped for printing too much.
+pub(crate) fn output_too_large(host: &str, cmd: &Cmd, e: pipe::Exceeded) -> TransportError {
+    TransportError::OutputTooLarge {
+        host: host.to_string(),
+        command: cmd.program().to_string(),
+        stream: match e.stream {
+            super::Stream::Stdout => "stdout",
+            super::Stream::Stderr => "stderr",
+        },
+        limit: mib(e.limit),
+    }
+}
+
+/// `16 MiB`, `512 KiB`, `100 bytes`.
+fn mib(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 

@@ -42,10 +42,18 @@ pub struct Cmd {
     pub timeout: Duration,
     /// What messages call it, when its first word would not say (a script).
     pub label: Option<String>,
+    /// At most this many bytes are read of its stdout, and as many of its
+    /// stderr; past that the command is stopped and the run is an error.
+    pub max_output: usize,
 }
 
 impl Cmd {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Far more than gt's commands print (the probe prints a few KiB;
+    /// `kubectl get nodes -o json` some 10 to 30 KiB a Node, so this holds
+    /// hundreds of Nodes), and a bound on what a host that prints without
+    /// end makes gt hold (a few times this, while it is parsed).
+    pub const DEFAULT_MAX_OUTPUT: usize = 16 << 20;
 
     pub fn new(script: impl Into<String>) -> Cmd {
         Cmd {
@@ -53,7 +61,14 @@ impl Cmd {
             stdin: None,
             timeout: Cmd::DEFAULT_TIMEOUT,
             label: None,
+            max_output: Cmd::DEFAULT_MAX_OUTPUT,
         }
+    }
+
+    /// Bounds what is read of each of its outputs (see `max_output`).
+    pub fn max_output(mut self, bytes: usize) -> Cmd {
+        self.max_output = bytes;
+        self
     }
 
     /// Names the command in messages (`gt probe` rather than a script's first word).

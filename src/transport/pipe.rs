@@ -1,20 +1,29 @@
 //! Moving bytes in and out of a running command, shared by the SSH and local
 //! hosts: stdin is written while the outputs are read, so that neither side
-//! blocks on a full pipe.
+//! blocks on a full pipe. What is read is bounded per stream: a host that
+//! prints without end must not make gt hold it all in memory.
 
 use super::{LineSink, OutputLine, Stream};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
+/// A stream went past its bound: reading stopped, the command must be stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exceeded {
+    pub stream: Stream,
+    pub limit: usize,
+}
+
 /// Writes `input` (if any) and closes stdin; reads both outputs to EOF,
-/// forwarding complete lines to `lines`.
+/// forwarding complete lines to `lines`. Stops at once, with the stream that
+/// did, when either output passes `limit` bytes.
 pub async fn exchange<W, O, E>(
     host: &str,
     stdin: Option<W>,
     input: Option<&[u8]>,
-    stdout: Option<O>,
-    stderr: Option<E>,
+    (stdout, stderr): (Option<O>, Option<E>),
     lines: Option<&LineSink>,
-) -> (String, String)
+    limit: usize,
+) -> Result<(String, String), Exceeded>
 where
     W: AsyncWrite + Unpin,
     O: AsyncRead + Unpin,
@@ -28,13 +37,14 @@ where
             }
             let _ = w.shutdown().await;
         }
+        Ok::<(), Exceeded>(())
     };
-    let (_, out, err) = tokio::join!(
+    let (_, out, err) = tokio::try_join!(
         feed,
-        read_all(host, stdout, Stream::Stdout, lines),
-        read_all(host, stderr, Stream::Stderr, lines)
-    );
-    (out, err)
+        read_all(host, stdout, Stream::Stdout, lines, limit),
+        read_all(host, stderr, Stream::Stderr, lines, limit)
+    )?;
+    Ok((out, err))
 }
 
 async fn read_all<R: AsyncRead + Unpin>(
@@ -42,29 +52,94 @@ async fn read_all<R: AsyncRead + Unpin>(
     reader: Option<R>,
     stream: Stream,
     lines: Option<&LineSink>,
-) -> String {
+    limit: usize,
+) -> Result<String, Exceeded> {
     let Some(reader) = reader else {
-        return String::new();
+        return Ok(String::new());
     };
     let mut reader = BufReader::new(reader);
     let mut all = Vec::new();
-    let mut line = Vec::new();
+    // Where the line not yet forwarded starts.
+    let mut line_start = 0;
+    let forward = |line: &[u8]| {
+        if let Some(sink) = lines {
+            let text = String::from_utf8_lossy(line);
+            let _ = sink.send(OutputLine {
+                host: host.to_string(),
+                stream,
+                line: text.trim_end_matches(['\n', '\r']).to_string(),
+            });
+        }
+    };
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                all.extend_from_slice(&line);
-                if let Some(sink) = lines {
-                    let text = String::from_utf8_lossy(&line);
-                    let _ = sink.send(OutputLine {
-                        host: host.to_string(),
-                        stream,
-                        line: text.trim_end_matches(['\n', '\r']).to_string(),
-                    });
-                }
-            }
+        let chunk = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(chunk) => chunk,
+        };
+        if all.len() + chunk.len() > limit {
+            return Err(Exceeded { stream, limit });
+        }
+        let n = chunk.len();
+        // Only the new bytes are searched: a long line is not scanned again
+        // for every chunk of it.
+        let scanned = all.len();
+        all.extend_from_slice(chunk);
+        reader.consume(n);
+        let mut from = scanned;
+        while let Some(at) = all[from..].iter().position(|&b| b == b'\n') {
+            let end = from + at + 1;
+            forward(&all[line_start..end]);
+            line_start = end;
+            from = end;
         }
     }
-    String::from_utf8_lossy(&all).into_owned()
+    if line_start < all.len() {
+        forward(&all[line_start..]);
+    }
+    Ok(String::from_utf8_lossy(&all).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(bytes: &'static [u8], limit: usize) -> (Result<String, Exceeded>, Vec<String>) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let out = rt.block_on(read_all(
+            "fenn",
+            Some(bytes),
+            Stream::Stdout,
+            Some(&tx),
+            limit,
+        ));
+        drop(tx);
+        let mut got = vec![];
+        while let Ok(l) = rx.try_recv() {
+            got.push(l.line);
+        }
+        (out, got)
+    }
+
+    #[test]
+    fn lines_are_forwarded_whole_and_the_last_one_without_its_newline() {
+        let (out, lines) = read(b"one\r\ntwo\nthree", 100);
+        assert_eq!(out.unwrap(), "one\r\ntwo\nthree");
+        assert_eq!(lines, ["one", "two", "three"]);
+    }
+
+    #[test]
+    fn reading_stops_past_the_bound() {
+        assert_eq!(read(b"0123456789", 10).0.unwrap(), "0123456789");
+        let (out, _) = read(b"0123456789a", 10);
+        assert_eq!(
+            out,
+            Err(Exceeded {
+                stream: Stream::Stdout,
+                limit: 10
+            })
+        );
+    }
 }
