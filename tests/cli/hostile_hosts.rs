@@ -81,7 +81,8 @@ fn json_output_escapes_every_control_character() {
     }
 }
 
-/// A one-node cluster run as local processes, whose `uname` is `script`.
+/// A one-node cluster run as local processes, whose `uname` is `script`
+/// and whose files are under `dir/root`.
 fn local_host_whose_uname_is(dir: &std::path::Path, script: &str) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let bin = dir.join("bin");
@@ -106,12 +107,13 @@ manifest = "https://example.invalid/calico.yaml"
 arch = "arm64"
 connection = "local"
 [defaults.local]
-env = {{ PATH = "{}:/usr/bin:/bin" }}
+env = {{ PATH = "{}:/usr/bin:/bin", GT_HOST_ROOT = "{}" }}
 [nodes.fenn]
 role = "control-plane"
 address = "10.53.0.15"
 "#,
-            bin.display()
+            bin.display(),
+            dir.join("root").display()
         ),
     )
     .unwrap();
@@ -167,4 +169,17 @@ fn a_host_that_prints_without_end_is_stopped_and_said_so() {
     // runs and hosts far smaller than this.
     let peak = children_peak_rss_kib();
     assert!(peak < 150 * 1024, "a child peaked at {peak} KiB");
+}
+
+#[test]
+fn unlock_shows_a_hostile_lock_file_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = local_host_whose_uname_is(dir.path(), "echo fenn aarch64");
+    let lock = dir.path().join("root/var/lib/gt");
+    std::fs::create_dir_all(&lock).unwrap();
+    std::fs::write(lock.join("apply.lock"), format!("not json{HOSTILE}\n")).unwrap();
+    let run = Test::new().config(&config).args(["unlock"]).run();
+    run.status(1);
+    no_raw_controls(&run);
+    assert!(run.stdout.contains("  not json\\x1b[31mred"), "{run}");
 }
