@@ -109,7 +109,7 @@ pub fn run() -> ExitCode {
     }
     signals::set_sigpipe(false);
     let cli = Cli::parse();
-    signals::set_sigpipe(matches!(cli.command, Command::Apply(_)));
+    signals::set_sigpipe(matches!(cli.command, Command::Apply(_) | Command::Exec(_)));
     if let Err(e) = signals::install() {
         report(&CliError::Signal(e));
         return ExitCode::from(exit::ERROR);

@@ -115,9 +115,10 @@ impl Drop for Claimed {
 }
 
 /// `gt plan | head` must end quietly, not panic in println!: filters take
-/// the default SIGPIPE action, as every Unix filter does. `gt apply` must
-/// not die of a closed stdout in the middle of a walk: it ignores SIGPIPE
-/// and stops writing to stdout instead (see `ui::Stdout`). Children get the
+/// the default SIGPIPE action, as every Unix filter does. `gt apply` and
+/// `gt exec` must not die of a closed stdout while commands run on hosts
+/// (nor leave their control directory behind): they ignore SIGPIPE and
+/// stop writing to stdout instead (see `ui::Stdout`). Children get the
 /// default action back either way (std resets it before exec).
 pub fn set_sigpipe(ignore: bool) {
     let action = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };

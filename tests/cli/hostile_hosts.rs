@@ -2,7 +2,8 @@
 //! names, labels and architectures carry terminal escape sequences: `gt
 //! plan` and `gt drift` show them escaped, never raw; JSON output escapes
 //! them as JSON does. A host that prints without end: gt reads a bounded
-//! amount, stops the command and says so.
+//! amount, stops the command and says so. And a reader of `gt exec` that
+//! goes away: the commands on the hosts still run to their end.
 
 use crate::support::gt::{fixture, Output, Test};
 use serde_json::{json, Value};
@@ -182,4 +183,48 @@ fn unlock_shows_a_hostile_lock_file_escaped() {
     run.status(1);
     no_raw_controls(&run);
     assert!(run.stdout.contains("  not json\\x1b[31mred"), "{run}");
+}
+
+#[test]
+fn exec_runs_its_commands_to_their_end_when_its_stdout_is_closed() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let config = local_host_whose_uname_is(dir.path(), "echo fenn aarch64");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let marker = dir.path().join("finished");
+    let mut child = Test::new()
+        .config(&config)
+        .env("TMPDIR", &tmp)
+        .args([
+            "exec",
+            "fenn",
+            "--",
+            &format!(
+                "echo first; sleep 0.5; echo second; echo done > {}",
+                marker.display()
+            ),
+        ])
+        .spawn();
+    let mut first = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut first).unwrap();
+    assert_eq!(first, "fenn | first\n");
+    drop(stdout);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("1 host: 1 ok, 0 failed"), "{stderr}");
+    assert!(marker.exists(), "the command ran to its end");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "no control directory left"
+    );
 }
