@@ -129,7 +129,10 @@ pub(crate) fn output_too_large(host: &str, cmd: &Cmd, e: pipe::Exceeded) -> Tran
             super::Stream::Stdout => "stdout",
             super::Stream::Stderr => "stderr",
         },
-        limit: mib(e.limit),
+        limit: match e.bound {
+            pipe::Bound::Bytes(n) => mib(n),
+            pipe::Bound::Lines(n) => format!("{n} lines"),
+        },
     }
 }
 

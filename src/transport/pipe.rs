@@ -10,12 +10,26 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exceeded {
     pub stream: Stream,
-    pub limit: usize,
+    pub bound: Bound,
 }
+
+/// What a stream went past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    Bytes(usize),
+    /// Lines forwarded as they come: each is a message of its own, which
+    /// costs far more than its bytes (`yes` prints 2-byte lines).
+    Lines(usize),
+}
+
+/// A line forwarded as it comes costs this much of the byte bound in lines:
+/// 16 MiB of output may be streamed as at most 262,144 lines.
+pub const BYTES_PER_STREAMED_LINE: usize = 64;
 
 /// Writes `input` (if any) and closes stdin; reads both outputs to EOF,
 /// forwarding complete lines to `lines`. Stops at once, with the stream that
-/// did, when either output passes `limit` bytes.
+/// did, when either output passes `limit` bytes, or, forwarded to `lines`,
+/// `limit / BYTES_PER_STREAMED_LINE` lines.
 pub async fn exchange<W, O, E>(
     host: &str,
     stdin: Option<W>,
@@ -61,6 +75,8 @@ async fn read_all<R: AsyncRead + Unpin>(
     let mut all = Vec::new();
     // Where the line not yet forwarded starts.
     let mut line_start = 0;
+    let max_lines = limit / BYTES_PER_STREAMED_LINE;
+    let mut forwarded = 0;
     let forward = |line: &[u8]| {
         if let Some(sink) = lines {
             let text = String::from_utf8_lossy(line);
@@ -77,7 +93,10 @@ async fn read_all<R: AsyncRead + Unpin>(
             Ok(chunk) => chunk,
         };
         if all.len() + chunk.len() > limit {
-            return Err(Exceeded { stream, limit });
+            return Err(Exceeded {
+                stream,
+                bound: Bound::Bytes(limit),
+            });
         }
         let n = chunk.len();
         // Only the new bytes are searched: a long line is not scanned again
@@ -88,7 +107,14 @@ async fn read_all<R: AsyncRead + Unpin>(
         let mut from = scanned;
         while let Some(at) = all[from..].iter().position(|&b| b == b'\n') {
             let end = from + at + 1;
+            if lines.is_some() && forwarded == max_lines {
+                return Err(Exceeded {
+                    stream,
+                    bound: Bound::Lines(max_lines),
+                });
+            }
             forward(&all[line_start..end]);
+            forwarded += 1;
             line_start = end;
             from = end;
         }
@@ -138,8 +164,24 @@ mod tests {
             out,
             Err(Exceeded {
                 stream: Stream::Stdout,
-                limit: 10
+                bound: Bound::Bytes(10)
             })
         );
+    }
+
+    #[test]
+    fn lines_forwarded_as_they_come_are_bounded_too() {
+        let limit = 3 * BYTES_PER_STREAMED_LINE;
+        let (out, lines) = read(b"y\ny\ny\n", limit);
+        assert_eq!((out.unwrap().len(), lines.len()), (6, 3));
+        let (out, lines) = read(b"y\ny\ny\ny\n", limit);
+        assert_eq!(
+            out,
+            Err(Exceeded {
+                stream: Stream::Stdout,
+                bound: Bound::Lines(3)
+            })
+        );
+        assert_eq!(lines.len(), 3);
     }
 }

@@ -165,6 +165,25 @@ fn a_host_that_prints_without_end_is_stopped_and_said_so() {
             .contains("fenn | error: the output of `head` exceeded 16 MiB on stdout"),
         "{exec}"
     );
+    // Short lines, each a message of its own, are bounded by their count.
+    let lines = Test::new()
+        .config(&config)
+        .args([
+            "exec",
+            "fenn",
+            "--group-output",
+            "--",
+            "yes | head -c 200000000",
+        ])
+        .run();
+    lines.status(1);
+    assert!(
+        lines
+            .stderr
+            .contains("fenn | error: the output of `yes` exceeded 262144 lines on stdout"),
+        "{}",
+        lines.stderr
+    );
     // Not the 200 MB (and copies of it) that reading it all would take.
     // The bound is on every child this process has waited for: all are gt
     // runs and hosts far smaller than this.
