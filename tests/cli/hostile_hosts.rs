@@ -247,3 +247,28 @@ fn exec_runs_its_commands_to_their_end_when_its_stdout_is_closed() {
         "no control directory left"
     );
 }
+
+#[test]
+fn over_ssh_a_flooding_command_is_stopped_and_the_connection_closed() {
+    use crate::support::lab::{Lab, Transport};
+    let lab = Lab::up(Transport::Ssh).speed(0.01).start();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = lab
+        .test()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "exec",
+            "fenn",
+            "--",
+            "head -c 200000000 /dev/zero; sleep 30",
+        ])
+        .timeout(std::time::Duration::from_secs(25))
+        .run();
+    run.status(1);
+    assert!(
+        run.stderr
+            .contains("fenn | error: the output of `head` exceeded 16 MiB on stdout"),
+        "{run}"
+    );
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
