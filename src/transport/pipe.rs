@@ -151,7 +151,7 @@ mod tests {
 
     #[test]
     fn lines_are_forwarded_whole_and_the_last_one_without_its_newline() {
-        let (out, lines) = read(b"one\r\ntwo\nthree", 100);
+        let (out, lines) = read(b"one\r\ntwo\nthree", 1000);
         assert_eq!(out.unwrap(), "one\r\ntwo\nthree");
         assert_eq!(lines, ["one", "two", "three"]);
     }
