@@ -4,4 +4,4 @@
 mod bootstrap;
 mod lock;
 mod remove;
-mod signals;
+pub(crate) mod signals;

@@ -13,7 +13,7 @@ use crate::support::lab::{Lab, Transport};
 use crate::support::wait::eventually;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::Child;
+use std::process::{Child, ExitStatus};
 
 fn send(child: &Child, signal: i32) {
     // SAFETY: signalling our own child.
@@ -192,20 +192,12 @@ fn a_signal_ends_a_read_only_command_at_once_without_leaving_its_sockets() {
     assert_eq!(left_in(tmp.path()), Vec::<String>::new());
 }
 
-/// The first line read, then the reader gone: the apply goes on to its end.
-fn survives_a_closed_stdout(transport: Transport, extra: &[&str]) {
-    let lab = Lab::up(transport).speed(0.01).start();
-    let tmp = tempfile::tempdir().unwrap();
-    let mut child = lab
-        .test()
-        .env("TMPDIR", tmp.path())
-        .args(["apply", "--auto-approve"])
-        .args(extra)
-        .spawn();
+/// Reads the first line of `child`'s stdout and closes it, as `| head -1`
+/// does; then its whole stderr and how it ended.
+pub(crate) fn read_one_line_and_close(mut child: Child) -> (String, String, ExitStatus) {
     let mut first = String::new();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     stdout.read_line(&mut first).unwrap();
-    assert!(!first.is_empty());
     drop(stdout);
     let mut stderr = String::new();
     child
@@ -214,7 +206,21 @@ fn survives_a_closed_stdout(transport: Transport, extra: &[&str]) {
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
-    let status = child.wait().unwrap();
+    (first, stderr, child.wait().unwrap())
+}
+
+/// The first line read, then the reader gone: the apply goes on to its end.
+fn survives_a_closed_stdout(transport: Transport, extra: &[&str]) {
+    let lab = Lab::up(transport).speed(0.01).start();
+    let tmp = tempfile::tempdir().unwrap();
+    let child = lab
+        .test()
+        .env("TMPDIR", tmp.path())
+        .args(["apply", "--auto-approve"])
+        .args(extra)
+        .spawn();
+    let (first, stderr, status) = read_one_line_and_close(child);
+    assert!(!first.is_empty());
     assert_eq!(status.code(), Some(0), "the walk's status: {stderr}");
     // The recap, which stdout could not take, is on stderr.
     assert!(stderr.contains("Recap:"), "{stderr}");

@@ -206,13 +206,12 @@ fn unlock_shows_a_hostile_lock_file_escaped() {
 
 #[test]
 fn exec_runs_its_commands_to_their_end_when_its_stdout_is_closed() {
-    use std::io::{BufRead, BufReader, Read};
     let dir = tempfile::tempdir().unwrap();
     let config = local_host_whose_uname_is(dir.path(), "echo fenn aarch64");
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let marker = dir.path().join("finished");
-    let mut child = Test::new()
+    let child = Test::new()
         .config(&config)
         .env("TMPDIR", &tmp)
         .args([
@@ -225,19 +224,8 @@ fn exec_runs_its_commands_to_their_end_when_its_stdout_is_closed() {
             ),
         ])
         .spawn();
-    let mut first = String::new();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    stdout.read_line(&mut first).unwrap();
+    let (first, stderr, status) = crate::apply::signals::read_one_line_and_close(child);
     assert_eq!(first, "fenn | first\n");
-    drop(stdout);
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("1 host: 1 ok, 0 failed"), "{stderr}");
     assert!(marker.exists(), "the command ran to its end");
