@@ -59,7 +59,7 @@ pub enum CliError {
          nothing was removed. Run gt unlock again to see it"
     )]
     LockChangedHands { holder: String, run_id: String },
-    #[error("cannot handle Ctrl-C: {0}")]
+    #[error("cannot handle Ctrl-C, SIGTERM and SIGHUP: {0}")]
     Signal(std::io::Error),
     #[error("cannot write the facts to {}: {source}", path.display())]
     WriteFacts {
