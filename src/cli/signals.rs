@@ -1,9 +1,11 @@
 //! SIGINT, SIGTERM and SIGHUP for the whole process, and SIGPIPE.
 //!
 //! By default a stop signal ends gt at once with exit 128 + N (what a shell
-//! reports for a process the signal killed), after removing the SSH control
-//! directories: no destructor runs on that path, and a control socket left in
-//! /tmp would outlive the run. A command that stops gracefully (`gt apply`
+//! reports for a process the signal killed), after stopping the local
+//! commands still running and removing the SSH control directories
+//! (`transport::abandon`): no destructor runs on that path, and a local
+//! command in its own process group, or a control socket left in /tmp, would
+//! outlive the run. A command that stops gracefully (`gt apply`
 //! while it holds the lock) claims the signals: the first one of the three
 //! goes to it; a second one of any of the three ends gt at once as above,
 //! after the claim's `on_second` has told the user what that leaves behind.
@@ -85,9 +87,10 @@ fn dispatch(got: StopSignal) {
     exit_now(got);
 }
 
-/// Ends the process at once, its control directories removed.
+/// Ends the process at once, its local commands stopped and its control
+/// directories removed.
 fn exit_now(got: StopSignal) -> ! {
-    crate::transport::remove_control_dirs();
+    crate::transport::abandon();
     std::process::exit(got.exit_code().into())
 }
 

@@ -3,8 +3,10 @@
 
 use super::LocalSettings;
 use super::{pipe, secs, BoxFuture, Cmd, Host, LineSink, Output, TransportError};
+use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::time::Instant;
 
 pub struct LocalHost {
@@ -46,6 +48,7 @@ impl LocalHost {
             reason: format!("cannot start {}: {e}", self.settings.shell.display()),
         })?;
         let pid = child.id();
+        let _running = pid.map(Running::new);
         let (stdin, stdout, stderr) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take());
         let finished = async {
@@ -106,6 +109,43 @@ impl LocalHost {
                     after: secs(cmd.timeout),
                 })
             }
+        }
+    }
+}
+
+/// The process groups of the local commands running now: each command
+/// runs in a group of its own (so that a Ctrl-C at the terminal does not cut
+/// it), which no signal gt gets reaches, and which would outlive a gt that
+/// exits at once.
+static RUNNING: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+fn running() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A command's group, listed in `RUNNING` while its run lasts.
+struct Running(u32);
+
+impl Running {
+    fn new(pid: u32) -> Running {
+        running().insert(pid);
+        Running(pid)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        running().remove(&self.0);
+    }
+}
+
+/// Ends every local command still running (SIGTERM to its group), for a gt
+/// about to exit at once.
+pub fn stop_local_commands() {
+    for pid in std::mem::take(&mut *running()) {
+        // SAFETY: killpg has no memory-safety preconditions; the group is our child's.
+        unsafe {
+            libc::killpg(pid as libc::pid_t, libc::SIGTERM);
         }
     }
 }

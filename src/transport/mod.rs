@@ -20,6 +20,15 @@ pub use connection::{
 pub use control_dir::remove_control_dirs;
 pub use error::{classify_ssh_failure, TransportError};
 pub use local::LocalHost;
+
+/// For a gt about to exit at once (a signal): ends the local commands still
+/// running and removes the control directories, which no destructor would.
+/// SSH masters need nothing: they die with gt (PR_SET_PDEATHSIG), and the
+/// commands running over them with the connection.
+pub fn abandon() {
+    local::stop_local_commands();
+    remove_control_dirs();
+}
 pub use ssh::{master_args, SshHost};
 
 use std::collections::BTreeMap;

@@ -192,6 +192,38 @@ fn a_signal_ends_a_read_only_command_at_once_without_leaving_its_sockets() {
     assert_eq!(left_in(tmp.path()), Vec::<String>::new());
 }
 
+#[test]
+fn a_signal_that_ends_gt_at_once_ends_its_local_commands_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        crate::cli::hostile_hosts::local_host_whose_uname_is(dir.path(), "echo fenn aarch64");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let marker = dir.path().join("finished");
+    let mut child = crate::support::gt::Test::new()
+        .config(&config)
+        .env("TMPDIR", &tmp)
+        .args([
+            "exec",
+            "fenn",
+            "--",
+            &format!("echo started; sleep 2; touch {}", marker.display()),
+        ])
+        .spawn();
+    let mut first = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "fenn | started\n");
+    send(&child, libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(128 + libc::SIGTERM));
+    // Its own process group kept it from the signal; gt ended it on its way out.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(!marker.exists(), "the command was stopped with gt");
+    assert_eq!(left_in(&tmp), Vec::<String>::new());
+}
+
 /// Reads the first line of `child`'s stdout and closes it, as `| head -1`
 /// does; then its whole stderr and how it ended.
 pub(crate) fn read_one_line_and_close(mut child: Child) -> (String, String, ExitStatus) {

@@ -84,7 +84,7 @@ fn json_output_escapes_every_control_character() {
 
 /// A one-node cluster run as local processes, whose `uname` is `script`
 /// and whose files are under `dir/root`.
-fn local_host_whose_uname_is(dir: &std::path::Path, script: &str) -> std::path::PathBuf {
+pub(crate) fn local_host_whose_uname_is(dir: &std::path::Path, script: &str) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let bin = dir.join("bin");
     std::fs::create_dir(&bin).unwrap();

@@ -4,6 +4,6 @@
 mod commands;
 mod examples_drift;
 mod help;
-mod hostile_hosts;
+pub(crate) mod hostile_hosts;
 mod plan_snapshots;
 mod saved_plan;
