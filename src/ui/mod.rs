@@ -30,12 +30,13 @@ static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 pub struct Stdout;
 
 impl Stdout {
-    fn failed<T>(result: std::io::Result<T>, ok: T) -> std::io::Result<T> {
+    /// A failed write closes stdout for good and reads as done (`done`).
+    fn closing_on_error<T>(result: std::io::Result<T>, done: T) -> std::io::Result<T> {
         match result {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
             Err(_) => {
                 STDOUT_CLOSED.store(true, Ordering::SeqCst);
-                Ok(ok)
+                Ok(done)
             }
             ok => ok,
         }
@@ -47,14 +48,14 @@ impl Write for Stdout {
         if stdout_closed() {
             return Ok(buf.len());
         }
-        Stdout::failed(std::io::stdout().write(buf), buf.len())
+        Stdout::closing_on_error(std::io::stdout().write(buf), buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         if stdout_closed() {
             return Ok(());
         }
-        Stdout::failed(std::io::stdout().flush(), ())
+        Stdout::closing_on_error(std::io::stdout().flush(), ())
     }
 }
 
