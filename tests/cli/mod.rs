@@ -6,6 +6,7 @@ mod commands;
 mod config_errors;
 mod examples_drift;
 mod help;
+pub(crate) mod hostile_hosts;
 mod kubectl_flags;
 mod plan_snapshots;
 mod saved_plan;
