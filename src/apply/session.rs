@@ -1,6 +1,6 @@
 //! One apply's walk of its plan, under the lock the caller holds: the UI
 //! task fed by the walk's events, the two ways new steps stop (the lock is
-//! lost, Ctrl-C), the walker itself and the recap.
+//! lost, a signal: Ctrl-C, TERM, HUP), the walker itself and the recap.
 
 use super::steps::{RunInfo, StepRunner};
 use super::{recap, walker, Event, Events};
@@ -10,7 +10,6 @@ use crate::spec::Spec;
 use crate::transport::{BoxFuture, Hosts};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::signal::unix::Signal;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 
@@ -29,14 +28,50 @@ pub struct Session<'a> {
     ui: Ui,
 }
 
+/// A signal that asks gt to stop: Ctrl-C, `kill`, a closed terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    Interrupt,
+    Terminate,
+    Hangup,
+}
+
+impl StopSignal {
+    pub const ALL: [StopSignal; 3] = [
+        StopSignal::Interrupt,
+        StopSignal::Terminate,
+        StopSignal::Hangup,
+    ];
+
+    pub fn number(self) -> i32 {
+        match self {
+            StopSignal::Interrupt => libc::SIGINT,
+            StopSignal::Terminate => libc::SIGTERM,
+            StopSignal::Hangup => libc::SIGHUP,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StopSignal::Interrupt => "SIGINT",
+            StopSignal::Terminate => "SIGTERM",
+            StopSignal::Hangup => "SIGHUP",
+        }
+    }
+
+    /// What a shell reports for a process this signal ended: 128 + N.
+    pub fn exit_code(self) -> u8 {
+        128 + self.number() as u8
+    }
+}
+
 /// What stops new steps during the walk.
 pub struct Stops {
     /// Set with the reason when a lock renewal finds the lock taken.
     pub lock_lost: watch::Receiver<Option<String>>,
-    /// A first Ctrl-C stops new steps; a second calls `interrupted_twice`.
-    pub sigint: Signal,
-    /// What a second Ctrl-C does (the caller tells the user and exits).
-    pub interrupted_twice: Box<dyn FnOnce() + Send>,
+    /// The first stop signal stops new steps and lets running ones finish
+    /// (a second ends gt at once: the caller's signal handling does that).
+    pub signals: UnboundedReceiver<StopSignal>,
 }
 
 impl<'a> Session<'a> {
@@ -88,11 +123,7 @@ impl<'a> Session<'a> {
             events.clone(),
             interrupt_tx.clone(),
         ));
-        let ctrl_c = tokio::spawn(stop_on_ctrl_c(
-            stops.sigint,
-            interrupt_tx,
-            stops.interrupted_twice,
-        ));
+        let signalled = tokio::spawn(stop_on_signal(stops.signals, interrupt_tx));
         let ui = tokio::spawn((self.ui)(self.rx));
         events.send(Event::Started {
             run_id: self.run.id.clone(),
@@ -124,7 +155,7 @@ impl<'a> Session<'a> {
         drop(runner);
         drop(events);
         let _ = ui.await;
-        ctrl_c.abort();
+        signalled.abort();
         success
     }
 }
@@ -147,17 +178,12 @@ async fn stop_when_lock_lost(
     }
 }
 
-/// The first Ctrl-C stops new steps and lets running ones finish; the second
-/// is the user insisting.
-async fn stop_on_ctrl_c(
-    mut sigint: Signal,
+/// The first stop signal stops new steps and lets running ones finish.
+async fn stop_on_signal(
+    mut signals: UnboundedReceiver<StopSignal>,
     interrupt: Arc<watch::Sender<bool>>,
-    interrupted_twice: Box<dyn FnOnce() + Send>,
 ) {
-    if sigint.recv().await.is_some() {
+    if signals.recv().await.is_some() {
         let _ = interrupt.send(true);
-        if sigint.recv().await.is_some() {
-            interrupted_twice();
-        }
     }
 }

@@ -2,8 +2,9 @@
 //! the plan; the lock is released on every way out.
 
 use super::flags::{ConsentFlags, ObserveFlags};
+use super::signals::Claimed;
 use super::{exit, report, warn, CliError, Context};
-use crate::apply::session::{Session, Stops, Ui};
+use crate::apply::session::{Session, StopSignal, Stops, Ui};
 use crate::apply::steps::RunInfo;
 use crate::apply::{lock, Event};
 use crate::facts::observe::{observe_with, runtime, ObserveOptions};
@@ -13,9 +14,10 @@ use crate::plan::Plan;
 use crate::render::{self, Style};
 use crate::spec::Spec;
 use crate::transport::Hosts;
+use crate::ui::Stdout;
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
-use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -55,8 +57,23 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> Result<u8, CliError> {
     let style = Style { color: ctx.color };
     rt.block_on(async {
         let run = RunInfo::new();
+        // Claimed before the lock is taken, so that no signal ends gt between
+        // taking it and being ready to release it: from here on the lock is
+        // released on every way out but a second signal.
+        let (_claimed, mut signals) = Claimed::new(interrupted_twice);
         // Taken before observing: what gt plans on must not change under another apply.
-        let lock = match lock::acquire(&spec, &hosts, &run.id, lock::DEFAULT_LEASE).await {
+        let (acquired, stopped) = {
+            let acquiring = lock::acquire(&spec, &hosts, &run.id, lock::DEFAULT_LEASE);
+            tokio::pin!(acquiring);
+            tokio::select! {
+                l = &mut acquiring => (l, None),
+                Some(s) = signals.recv() => {
+                    say(&format!("\n{} while taking the apply lock: nothing will be changed.", interrupted(s)));
+                    (acquiring.await, Some(s))
+                }
+            }
+        };
+        let lock = match acquired {
             Ok(l) => l,
             Err(e) => {
                 hosts.close().await;
@@ -66,10 +83,9 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> Result<u8, CliError> {
         if let Some(w) = lock.warning() {
             warn(w);
         }
-        // From here on a Ctrl-C must not kill gt: the lock is released on
-        // every way out (before the walk: nothing changed, the lock goes).
-        let applied = match signal(SignalKind::interrupt()) {
-            Ok(sigint) => {
+        let applied = match stopped {
+            Some(_) => Ok(exit::ERROR),
+            None => {
                 let under_lock = UnderLock {
                     args: &a,
                     spec: &spec,
@@ -78,9 +94,10 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> Result<u8, CliError> {
                     opts: &opts,
                     style,
                 };
-                under_lock.apply(run, sigint, lock.watch_lost()).await
+                under_lock
+                    .apply(run, signals, lock.watch_lost())
+                    .await
             }
-            Err(e) => Err(CliError::Signal(e)),
         };
         let released = lock.release().await;
         hosts.close().await;
@@ -110,13 +127,13 @@ impl UnderLock<'_> {
     async fn apply(
         &self,
         run: RunInfo,
-        mut sigint: Signal,
+        mut signals: UnboundedReceiver<StopSignal>,
         lock_lost: tokio::sync::watch::Receiver<Option<String>>,
     ) -> Result<u8, CliError> {
         let (observed, plan) = tokio::select! {
             p = self.observe_and_plan() => p?,
-            _ = sigint.recv() => {
-                eprintln!("\nInterrupted while observing the cluster: nothing was changed.");
+            Some(s) = signals.recv() => {
+                say(&format!("\n{} while observing the cluster: nothing was changed.", interrupted(s)));
                 return Ok(exit::ERROR);
             }
         };
@@ -124,7 +141,15 @@ impl UnderLock<'_> {
         let style = self.style;
         let ui: Ui = Box::new(move |rx| {
             Box::pin(async move {
-                crate::ui::render(crate::ui::stdout_mode(json), style, rx, std::io::stdout()).await;
+                let recap =
+                    crate::ui::render(crate::ui::stdout_mode(json), style, rx, Stdout).await;
+                // Whoever read stdout went away: the recap is not lost with it.
+                if let Some(r) = recap.filter(|_| crate::ui::stdout_closed()) {
+                    say(&format!(
+                        "\n{}",
+                        crate::ui::recap_text(&r, Style { color: false })
+                    ));
+                }
             })
         });
         let session = Session::new(
@@ -139,7 +164,7 @@ impl UnderLock<'_> {
                 plan: Box::new(plan.document()),
             });
         } else if self.saved.is_none() {
-            print!("{}", render::plan_text(&plan, style));
+            let _ = Stdout.write_all(render::plan_text(&plan, style).as_bytes());
         }
         if !plan.has_changes() {
             session.finish().await;
@@ -154,19 +179,15 @@ impl UnderLock<'_> {
             // the prompt cancels (and the lock is released) at once.
             let approved = tokio::select! {
                 yes = tokio::task::spawn_blocking(confirm) => yes.unwrap_or(false),
-                _ = sigint.recv() => false,
+                Some(_) = signals.recv() => false,
             };
             if !approved {
-                println!("\nApply cancelled.");
+                let _ = Stdout.write_all(b"\nApply cancelled.\n");
                 return Ok(exit::ERROR);
             }
         }
         // A failed step was told in the recap.
-        let stops = Stops {
-            lock_lost,
-            sigint,
-            interrupted_twice: Box::new(interrupted_twice),
-        };
+        let stops = Stops { lock_lost, signals };
         Ok(if session.walk(&observed, &plan, stops).await {
             exit::OK
         } else {
@@ -189,18 +210,37 @@ impl UnderLock<'_> {
     }
 }
 
-/// A second Ctrl-C: the user insists.
-fn interrupted_twice() {
-    eprintln!("\nInterrupted twice: exiting now. Steps that were running may be half done; the join token expires by itself, and the apply lock within 2 minutes (or run gt unlock).");
-    std::process::exit(130);
+/// A second stop signal: the user insists.
+fn interrupted_twice(s: StopSignal) {
+    let what = match s {
+        StopSignal::Interrupt => "Interrupted twice".to_string(),
+        s => format!("Interrupted twice (then {})", s.name()),
+    };
+    say(&format!("\n{what}: exiting now. Steps that were running may be half done; the join token expires by itself, and the apply lock within 2 minutes (or run gt unlock)."));
+}
+
+/// `Interrupted` (Ctrl-C), or `Interrupted (SIGTERM)`: which signal, when
+/// the user may not have sent it themselves.
+fn interrupted(s: StopSignal) -> String {
+    match s {
+        StopSignal::Interrupt => "Interrupted".to_string(),
+        s => format!("Interrupted ({})", s.name()),
+    }
+}
+
+/// A line on stderr. Never fails: a closed stderr must not end the apply.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Terraform's question; only `yes` goes on.
 fn confirm() -> bool {
-    print!(
+    let mut out = Stdout;
+    let _ = write!(
+        out,
         "\nDo you want to perform these actions?\n  gt will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
     );
-    let _ = std::io::stdout().flush();
+    let _ = out.flush();
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
     line.trim() == "yes"

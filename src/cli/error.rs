@@ -59,7 +59,7 @@ pub enum CliError {
          nothing was removed. Run gt unlock again to see it"
     )]
     LockChangedHands { holder: String, run_id: String },
-    #[error("cannot handle Ctrl-C: {0}")]
+    #[error("cannot handle Ctrl-C, SIGTERM and SIGHUP: {0}")]
     Signal(std::io::Error),
     #[error("cannot write the facts to {}: {source}", path.display())]
     WriteFacts {
@@ -107,15 +107,23 @@ impl From<TransportError> for CliError {
 }
 
 /// Prints an error the way every gt error reads: `error: ` and the message.
+/// Messages quote hosts and files (a source line, a host's stderr): shown
+/// through `render::sanitize`. A closed stderr loses them, nothing more.
 pub fn report(e: &CliError) {
-    match e {
+    use crate::render::sanitize::lines;
+    let text = match e {
         // Each diagnostic carries its own `error: `.
-        CliError::Config(diags) => eprint!("{diags}"),
-        e => eprintln!("error: {e}"),
-    }
+        CliError::Config(diags) => diags.to_string(),
+        e => format!("error: {e}\n"),
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), lines(&text).as_bytes());
 }
 
 /// Prints something the user should know that does not stop the command.
 pub fn warn(message: impl std::fmt::Display) {
-    eprintln!("warning: {message}");
+    let text = format!("warning: {message}\n");
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        crate::render::sanitize::lines(&text).as_bytes(),
+    );
 }

@@ -7,6 +7,7 @@ use crate::spec::{Node, Spec};
 use crate::transport::{run_each, shell_join, Cmd, Hosts, OutputLine, Stream, TransportError};
 use clap::Args;
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -128,7 +129,8 @@ pub fn exec(ctx: &Context, a: ExecArgs) -> Result<u8, CliError> {
         })
         .collect();
     let total = outcomes.len();
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "{total} host{}: {} ok, {} failed{}",
         if total == 1 { "" } else { "s" },
         total - failed.len(),
@@ -176,11 +178,15 @@ async fn run_on(
     }
 }
 
+/// A closed stdout or stderr loses lines, never the commands' runs: they
+/// were started on the hosts and are seen to their end (SIGPIPE is ignored
+/// for `gt exec`, see `signals::set_sigpipe`).
 fn print_line(l: &OutputLine, width: usize) {
-    match l.stream {
-        Stream::Stdout => println!("{:<width$} | {}", l.host, l.line),
-        Stream::Stderr => eprintln!("{:<width$} | {}", l.host, l.line),
-    }
+    let line = crate::render::sanitize(&l.line);
+    let _ = match l.stream {
+        Stream::Stdout => writeln!(crate::ui::Stdout, "{:<width$} | {line}", l.host),
+        Stream::Stderr => writeln!(std::io::stderr(), "{:<width$} | {line}", l.host),
+    };
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod man;
 pub mod observe;
 pub mod plan;
 pub mod planning;
+mod signals;
 pub mod status;
 mod unlock;
 pub mod validate;
@@ -106,13 +107,13 @@ pub fn run() -> ExitCode {
     if gt_lab::sim::TOOLS.contains(&tool) {
         return gt_lab::sim::main(tool, args.collect());
     }
-    // `gt plan | head` must end quietly, not panic in println!: take the
-    // default SIGPIPE action, as every Unix filter does.
-    // SAFETY: setting a signal disposition before any thread is started.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    signals::set_sigpipe(false);
     let cli = Cli::parse();
+    signals::set_sigpipe(matches!(cli.command, Command::Apply(_) | Command::Exec(_)));
+    if let Err(e) = signals::install() {
+        report(&CliError::Signal(e));
+        return ExitCode::from(exit::ERROR);
+    }
     let ctx = Context {
         config_flag: cli.config.clone(),
         color: crate::render::color_wanted(cli.no_color),

@@ -23,10 +23,7 @@ pub fn status(ctx: &Context, a: StatusArgs) -> Result<u8, CliError> {
     let drift = crate::plan::drift_by_node(&spec, &observed);
     let rows = status_rows(&spec, &observed, &drift);
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).expect("rows serialise")
-        );
+        println!("{}", crate::render::json::to_string_pretty(&rows));
     } else {
         print!("{}", status_table(&rows, &observed));
     }

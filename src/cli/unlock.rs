@@ -67,15 +67,19 @@ async fn unlock_with(spec: &Spec, hosts: &Hosts, yes: bool) -> Result<u8, CliErr
                 "The apply lock file of cluster {cluster} on {lock_host} ({path}) is not a lock \
                  gt can read ({why}). It holds:"
             );
+            // The file is the lock host's to write: shown, never obeyed.
             for line in content.lines() {
-                println!("  {line}");
+                println!("  {}", crate::render::sanitize(line));
             }
             Shown::Unreadable { lock_host }
         }
         Err(e) => return Err(e.into()),
     };
     if let Shown::Lock(found) = &shown {
-        print!("{}", describe(cluster, found));
+        print!(
+            "{}",
+            crate::render::sanitize::lines(&describe(cluster, found))
+        );
     }
     if !yes {
         if !std::io::stdin().is_terminal() {

@@ -58,7 +58,8 @@ pub fn drift_text(r: &DriftReport, verbose: bool) -> String {
             r.items.len()
         );
     }
-    s
+    // Items quote what hosts and the cluster said.
+    super::sanitize::lines(&s).into_owned()
 }
 
 #[derive(Serialize)]
@@ -100,7 +101,7 @@ pub fn drift_json(c: &DriftCheck) -> String {
         items: report.map(|r| r.items.as_slice()),
         nodes: report.map(|r| r.nodes.as_slice()),
     };
-    let mut s = serde_json::to_string(&doc).expect("drift JSON serialises");
+    let mut s = super::json::to_string(&doc);
     s.push('\n');
     s
 }

@@ -1,14 +1,18 @@
 //! Human plan text, JSON, DOT/Mermaid. Knows nothing of what steps mean:
 //! it shows what the plan says. Plans hold no secrets, so neither does this.
+//! Text that came from a host or a file goes through `sanitize` before it
+//! is part of anything printed.
 
 pub mod drift;
 mod graph;
-mod json;
+pub mod json;
+pub mod sanitize;
 pub mod status;
 mod text;
 
 pub use graph::{dot, mermaid};
 pub use json::{plan_json, PLAN_FORMAT_VERSION};
+pub use sanitize::{sanitize, Clean};
 pub use text::plan_text;
 
 use std::io::IsTerminal;

@@ -2,6 +2,7 @@
 //! as a table or JSON, with the API server's readiness, the unreachable
 //! hosts and the drift below.
 
+use super::sanitize::{lines, sanitize};
 use crate::facts::{Observed, ReadyStatus};
 use crate::spec::Spec;
 use serde::Serialize;
@@ -133,6 +134,8 @@ pub fn status_table(rows: &[StatusRow], observed: &Observed) -> String {
                     format!("*{}", r.drift.len())
                 },
             ]
+            // Each cell one line, as wide as it is shown.
+            .map(|cell| sanitize(&cell).into_owned())
         })
         .collect();
     let mut widths = header.map(str::len);
@@ -201,7 +204,8 @@ pub fn status_table(rows: &[StatusRow], observed: &Observed) -> String {
             }
         }
     }
-    out
+    // The footer quotes hosts and the API server (errors, reasons).
+    lines(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -312,6 +316,34 @@ Drift (DRIFT *N: N differences from cluster.toml):
   velaryon: not joined
 ";
         assert_eq!(table, expected);
+    }
+
+    #[test]
+    fn what_hosts_and_the_cluster_said_is_shown_escaped() {
+        let mut o = observed();
+        let evil = "\x1b[31m\x07";
+        o.hosts.get_mut("velaryon").unwrap().arch = Some(format!("amd64{evil}"));
+        o.hosts.insert(
+            "fenn".into(),
+            HostFacts::unreachable(format!("refused{evil}\nsecond line")),
+        );
+        let stray = o.cluster.nodes.remove("stray").unwrap();
+        o.cluster.nodes.insert(format!("stray{evil}"), stray);
+        let rows = status_rows(&spec(), &o, &BTreeMap::new());
+        let table = status_table(&rows, &o);
+        assert!(
+            !table.contains('\x1b') && !table.contains('\x07'),
+            "{table}"
+        );
+        assert!(table.contains("amd64\\x1b[31m\\x07   "), "{table}");
+        assert!(
+            table.contains("\nstray\\x1b[31m\\x07   worker (not in file)"),
+            "{table}"
+        );
+        assert!(
+            table.contains("  fenn: refused\\x1b[31m\\x07\nsecond line\n"),
+            "{table}"
+        );
     }
 
     #[test]

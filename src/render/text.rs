@@ -1,6 +1,6 @@
 //! The plan as Terraform prints one.
 
-use super::Style;
+use super::{sanitize, Clean, Style};
 use crate::plan::{Action, Change, Plan, SetDiff};
 use similar::{ChangeTag, TextDiff};
 use std::fmt::Write;
@@ -92,9 +92,10 @@ fn change(out: &mut String, c: &Change, style: Style) {
         Action::Delete => "will be destroyed",
         Action::Replace => "must be replaced",
     };
+    let addr = sanitize(&addr);
     let _ = writeln!(out, "  {}", style.bold(&format!("# {addr} {verb}")));
-    let _ = writeln!(out, "  {}", style.dim(&format!("# ({})", c.reason)));
-    let (kind, name) = (c.resource.kind(), c.resource.name());
+    let _ = writeln!(out, "  {}", style.dim(&format!("# ({})", Clean(&c.reason))));
+    let (kind, name) = (c.resource.kind(), Clean(c.resource.name()));
     let lead = match c.action {
         Action::Replace => symbol(c.action, style),
         _ => format!("  {}", symbol(c.action, style)),
@@ -125,7 +126,7 @@ fn change(out: &mut String, c: &Change, style: Style) {
         .max()
         .unwrap_or(0);
     for (k, v) in &rows {
-        let _ = writeln!(out, "      {attr_sym} {k:<width$} = \"{v}\"");
+        let _ = writeln!(out, "      {attr_sym} {k:<width$} = \"{}\"", Clean(v));
     }
     if !c.labels.is_empty() {
         set_diff(out, "labels", &c.labels, width, c.action, style);
@@ -157,7 +158,7 @@ fn set_diff<T: PartialEq + std::fmt::Display>(
     let diff = TextDiff::from_lines(&before, &after);
     let mut unchanged = 0;
     for change in diff.iter_all_changes() {
-        let value = change.value().trim_end_matches('\n');
+        let value = Clean(change.value().trim_end_matches('\n'));
         match change.tag() {
             ChangeTag::Equal => unchanged += 1,
             ChangeTag::Delete => {
@@ -200,7 +201,7 @@ fn warnings(out: &mut String, plan: &Plan, style: Style) {
             style.bold(&style.yellow(&format!("Warning: {}", title(w.kind))))
         );
         let _ = writeln!(out, "{}", style.yellow("│"));
-        for line in wrap(&w.message, 76) {
+        for line in wrap(&sanitize(&w.message), 76) {
             let _ = writeln!(out, "{} {line}", style.yellow("│"));
         }
         let _ = writeln!(out, "{}", style.yellow("╵"));

@@ -102,6 +102,18 @@ pub enum TransportError {
         stderr: String,
     },
 
+    #[error(
+        "{host}: the output of `{command}` exceeded {limit} on {stream}; gt stopped the command \
+         and kept none of it (it reads at most {limit} of a command's stdout, and as much of \
+         its stderr)"
+    )]
+    OutputTooLarge {
+        host: String,
+        command: String,
+        stream: &'static str,
+        limit: String,
+    },
+
     #[error("{host}: unreachable: {reason}")]
     Unreachable { host: String, reason: String },
 
@@ -126,6 +138,7 @@ impl TransportError {
             ConnectionRefused { host, .. }
             | ConnectTimeout { host, .. }
             | CommandTimeout { host, .. }
+            | OutputTooLarge { host, .. }
             | AuthenticationFailed { host, .. }
             | HostKeyChanged { host, .. }
             | HostKeyUnknown { host, .. }

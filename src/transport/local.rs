@@ -3,8 +3,10 @@
 
 use super::LocalSettings;
 use super::{pipe, secs, BoxFuture, Cmd, Host, LineSink, Output, TransportError};
+use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::time::Instant;
 
 pub struct LocalHost {
@@ -46,23 +48,31 @@ impl LocalHost {
             reason: format!("cannot start {}: {e}", self.settings.shell.display()),
         })?;
         let pid = child.id();
+        let _running = pid.map(Running::new);
         let (stdin, stdout, stderr) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take());
         let finished = async {
-            let (out, err) = pipe::exchange(
+            let exchanged = pipe::exchange(
                 &self.name,
                 stdin,
                 cmd.stdin.as_deref(),
-                stdout,
-                stderr,
+                (stdout, stderr),
                 lines,
+                cmd.max_output,
             )
             .await;
-            let status = child.wait().await;
-            (out, err, status)
+            match exchanged {
+                Ok((out, err)) => Ok((out, err, child.wait().await)),
+                Err(too_much) => Err(too_much),
+            }
         };
         match tokio::time::timeout(cmd.timeout, finished).await {
-            Ok((stdout, stderr, status)) => {
+            Ok(Err(too_much)) => {
+                kill_group(pid);
+                let _ = child.wait().await;
+                Err(output_too_large(&self.name, cmd, too_much))
+            }
+            Ok(Ok((stdout, stderr, status))) => {
                 let code = status.map(exit_code).map_err(|e| TransportError::Local {
                     what: format!("wait for a command on {}", self.name),
                     reason: e.to_string(),
@@ -91,12 +101,7 @@ impl LocalHost {
                 })
             }
             Err(_) => {
-                if let Some(pid) = pid {
-                    // SAFETY: killpg has no memory-safety preconditions; the group is our child's.
-                    unsafe {
-                        libc::killpg(pid as libc::pid_t, libc::SIGKILL);
-                    }
-                }
+                kill_group(pid);
                 let _ = child.wait().await;
                 Err(TransportError::CommandTimeout {
                     host: self.name.clone(),
@@ -105,6 +110,80 @@ impl LocalHost {
                 })
             }
         }
+    }
+}
+
+/// The process groups of the local commands running now: each command
+/// runs in a group of its own (so that a Ctrl-C at the terminal does not cut
+/// it), which no signal gt gets reaches, and which would outlive a gt that
+/// exits at once.
+static RUNNING: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+fn running() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A command's group, listed in `RUNNING` while its run lasts.
+struct Running(u32);
+
+impl Running {
+    fn new(pid: u32) -> Running {
+        running().insert(pid);
+        Running(pid)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        running().remove(&self.0);
+    }
+}
+
+/// Ends every local command still running (SIGTERM to its group), for a gt
+/// about to exit at once.
+pub fn stop_local_commands() {
+    for pid in std::mem::take(&mut *running()) {
+        // SAFETY: killpg has no memory-safety preconditions; the group is our child's.
+        unsafe {
+            libc::killpg(pid as libc::pid_t, libc::SIGTERM);
+        }
+    }
+}
+
+/// Kills the command and whatever its shell started.
+fn kill_group(pid: Option<u32>) {
+    if let Some(pid) = pid {
+        // SAFETY: killpg has no memory-safety preconditions; the group is our child's.
+        unsafe {
+            libc::killpg(pid as libc::pid_t, libc::SIGKILL);
+        }
+    }
+}
+
+/// The error of a command stopped for printing too much.
+pub(crate) fn output_too_large(host: &str, cmd: &Cmd, e: pipe::Exceeded) -> TransportError {
+    TransportError::OutputTooLarge {
+        host: host.to_string(),
+        command: cmd.program().to_string(),
+        stream: match e.stream {
+            super::Stream::Stdout => "stdout",
+            super::Stream::Stderr => "stderr",
+        },
+        limit: match e.bound {
+            pipe::Bound::Bytes(n) => mib(n),
+            pipe::Bound::Lines(n) => format!("{n} lines"),
+        },
+    }
+}
+
+/// `16 MiB`, `512 KiB`, `100 bytes`.
+fn mib(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 

@@ -7,6 +7,7 @@
 //! exec and apply all reuse the same connection; `Hosts::close` ends them.
 
 mod connection;
+mod control_dir;
 mod error;
 pub mod fake;
 mod local;
@@ -16,8 +17,18 @@ mod ssh;
 pub use connection::{
     Connection, KnownHostsPolicy, LocalSettings, SettingNames, SshSettings, Target,
 };
+pub use control_dir::remove_control_dirs;
 pub use error::{classify_ssh_failure, TransportError};
 pub use local::LocalHost;
+
+/// For a gt about to exit at once (a signal): ends the local commands still
+/// running and removes the control directories, which no destructor would.
+/// SSH masters need nothing: they die with gt (PR_SET_PDEATHSIG), and the
+/// commands running over them with the connection.
+pub fn abandon() {
+    local::stop_local_commands();
+    remove_control_dirs();
+}
 pub use ssh::{master_args, SshHost};
 
 use std::collections::BTreeMap;
@@ -40,10 +51,18 @@ pub struct Cmd {
     pub timeout: Duration,
     /// What messages call it, when its first word would not say (a script).
     pub label: Option<String>,
+    /// At most this many bytes are read of its stdout, and as many of its
+    /// stderr; past that the command is stopped and the run is an error.
+    pub max_output: usize,
 }
 
 impl Cmd {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Far more than gt's commands print (the probe prints a few KiB;
+    /// `kubectl get nodes -o json` some 10 to 30 KiB a Node, so this holds
+    /// hundreds of Nodes), and a bound on what a host that prints without
+    /// end makes gt hold (a few times this, while it is parsed).
+    pub const DEFAULT_MAX_OUTPUT: usize = 16 << 20;
 
     pub fn new(script: impl Into<String>) -> Cmd {
         Cmd {
@@ -51,7 +70,14 @@ impl Cmd {
             stdin: None,
             timeout: Cmd::DEFAULT_TIMEOUT,
             label: None,
+            max_output: Cmd::DEFAULT_MAX_OUTPUT,
         }
+    }
+
+    /// Bounds what is read of each of its outputs (see `max_output`).
+    pub fn max_output(mut self, bytes: usize) -> Cmd {
+        self.max_output = bytes;
+        self
     }
 
     /// Names the command in messages (`gt probe` rather than a script's first word).
@@ -184,7 +210,7 @@ pub struct Hosts {
     connector: Box<Connector>,
     setting_names: &'static SettingNames,
     // Holds the control sockets' directory until the run ends.
-    _control_dir: Option<tempfile::TempDir>,
+    _control_dir: Option<control_dir::ControlDir>,
 }
 
 impl Hosts {
@@ -193,16 +219,22 @@ impl Hosts {
         targets: impl IntoIterator<Item = impl Into<Target>>,
         opts: &TransportOptions,
     ) -> Result<Hosts, TransportError> {
+        let no_dir = |e: std::io::Error| TransportError::Local {
+            what: "create a directory for SSH control sockets".into(),
+            reason: e.to_string(),
+        };
         let (dir, temp) = match &opts.control_dir {
-            Some(d) => (d.clone(), None),
+            Some(d) => {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(d)
+                    .map_err(no_dir)?;
+                (d.clone(), None)
+            }
             None => {
-                let t = tempfile::Builder::new()
-                    .prefix("gt-ssh-")
-                    .tempdir_in(std::env::temp_dir())
-                    .map_err(|e| TransportError::Local {
-                        what: "create a directory for SSH control sockets".into(),
-                        reason: e.to_string(),
-                    })?;
+                let t = control_dir::ControlDir::new().map_err(no_dir)?;
                 (t.path().to_path_buf(), Some(t))
             }
         };

@@ -7,7 +7,7 @@
 //! (PR_SET_PDEATHSIG): an interrupted or killed gt leaves no ssh behind.
 
 use super::error::SshTarget;
-use super::local::exit_code;
+use super::local::{exit_code, output_too_large};
 use super::{
     classify_ssh_failure, pipe, secs, shell_quote, BoxFuture, Cmd, Host, KnownHostsPolicy,
     LineSink, Output, SshSettings, TransportError,
@@ -139,7 +139,8 @@ impl SshHost {
             what: format!("{what} for {name}"),
             reason: e.to_string(),
         };
-        std::fs::create_dir_all(socket_dir)
+        // Private: the control socket is a live login to the host.
+        super::control_dir::create_private_dir(socket_dir)
             .map_err(|e| local("create the SSH socket directory", e))?;
         let ctl = socket_dir.join("m");
         let log = socket_dir.join("log");
@@ -272,15 +273,24 @@ impl SshHost {
                 child.stdout().take(),
                 child.stderr().take(),
             );
-            let (stdout, stderr) = pipe::exchange(
+            let exchanged = pipe::exchange(
                 &self.name,
                 stdin,
                 cmd.stdin.as_deref(),
-                stdout,
-                stderr,
+                (stdout, stderr),
                 lines,
+                cmd.max_output,
             )
             .await;
+            let (stdout, stderr) = match exchanged {
+                Ok(both) => both,
+                Err(too_much) => {
+                    // Dropping the session's pipes ends the remote command
+                    // (its next write fails); the master is not waited for.
+                    self.abandoned.store(true, Ordering::SeqCst);
+                    return Err(output_too_large(&self.name, cmd, too_much));
+                }
+            };
             let code = match child.wait().await {
                 Ok(status) => exit_code(status),
                 // The mux client reports exit 127 as an error; it is an exit status here.

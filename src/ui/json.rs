@@ -87,10 +87,9 @@ impl<'a> RecapLine<'a> {
 /// order as `Event` declares it (a serde_json map would sort the keys).
 pub(crate) fn line(event: &Event, now: SystemTime) -> String {
     let body = match event {
-        Event::Recap(r) => serde_json::to_string(&RecapLine::of(r)),
-        e => serde_json::to_string(e),
-    }
-    .expect("events serialize");
+        Event::Recap(r) => crate::render::json::to_string(&RecapLine::of(r)),
+        e => crate::render::json::to_string(e),
+    };
     let fields = body
         .strip_prefix('{')
         .expect("an event serializes as a JSON object");

@@ -15,8 +15,54 @@ pub use recap::{outcome_text, recap_text};
 use crate::apply::{Event, Recap};
 use crate::render::Style;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Set once a write to gt's stdout failed: see `Stdout`.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// gt's stdout for `gt apply`: once a write fails (the reader of a pipe went
+/// away, a terminal hung up) every later write is dropped, so that the
+/// output is lost, never the apply. `stdout_closed` then says so, and the
+/// recap goes to stderr instead.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stdout;
+
+impl Stdout {
+    /// A failed write closes stdout for good and reads as done (`done`).
+    fn closing_on_error<T>(result: std::io::Result<T>, done: T) -> std::io::Result<T> {
+        match result {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
+            Err(_) => {
+                STDOUT_CLOSED.store(true, Ordering::SeqCst);
+                Ok(done)
+            }
+            ok => ok,
+        }
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if stdout_closed() {
+            return Ok(buf.len());
+        }
+        Stdout::closing_on_error(std::io::stdout().write(buf), buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if stdout_closed() {
+            return Ok(());
+        }
+        Stdout::closing_on_error(std::io::stdout().flush(), ())
+    }
+}
+
+/// Whether a write to gt's stdout through `Stdout` failed.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::SeqCst)
+}
 
 /// How often `render` lets held-back progress lines out (plain mode).
 const TICK: Duration = Duration::from_millis(500);
@@ -190,31 +236,29 @@ pub(crate) fn interruption(message: &str) -> &str {
 }
 
 /// Tool output can carry carriage returns and color codes; a log line or a
-/// recap must not (a `\r` would overwrite the line it is part of). Newlines
-/// stay: callers decide what a line is.
+/// recap must not (a `\r` would overwrite the line it is part of): they are
+/// dropped, and any other control character is shown escaped
+/// (`render::sanitize`). Newlines stay: callers decide what a line is.
 pub(crate) fn printable(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             // A CSI sequence (`ESC [ params final`) goes whole.
-            '\x1b' => {
-                if chars.peek() == Some(&'[') {
-                    chars.next();
-                    for c in chars.by_ref() {
-                        if ('\x40'..='\x7e').contains(&c) {
-                            break;
-                        }
+            '\x1b' if chars.peek() == Some(&'[') => {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('\x40'..='\x7e').contains(&c) {
+                        break;
                     }
                 }
             }
             '\t' => out.push(' '),
-            '\n' => out.push('\n'),
-            c if c.is_control() => {}
+            '\r' => {}
             c => out.push(c),
         }
     }
-    out
+    crate::render::sanitize::lines(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use super::{first_line, printable};
 use crate::apply::{NodeOutcome, NodeResult, Recap, Removal};
-use crate::render::Style;
+use crate::render::{Clean, Style};
 use std::fmt::Write;
 
 /// A node's detail is cut here so that rows stay on one line; the full error
@@ -29,7 +29,7 @@ pub fn recap_text(recap: &Recap, style: Style) -> String {
             let result = n.result().as_str();
             let row = format!(
                 "  {:<name_width$}{}{}{}",
-                n.node.as_str(),
+                Clean(n.node.as_str()),
                 colored(n.result(), style),
                 " ".repeat(RESULT_WIDTH - result.len()),
                 detail(&outcome_text(&n.outcome)),
@@ -44,8 +44,8 @@ pub fn recap_text(recap: &Recap, style: Style) -> String {
             out,
             "\n{} {} ({}): {}",
             style.bold(&style.red("Error:")),
-            f.label,
-            f.step,
+            printable(&f.label),
+            printable(&f.step.to_string()),
             lines.next().unwrap_or("")
         );
         // Tool output keeps its lines, indented under the error it belongs to.

@@ -1,5 +1,7 @@
-//! `gt apply` against the lab: bootstrap, removal, and the apply lock.
+//! `gt apply` against the lab: bootstrap, removal, the apply lock, and
+//! signals.
 
 mod bootstrap;
 mod lock;
 mod remove;
+pub(crate) mod signals;

@@ -7,6 +7,7 @@ mod config_errors;
 mod examples_drift;
 mod files;
 mod help;
+pub(crate) mod hostile_hosts;
 mod kubectl_flags;
 mod plan_snapshots;
 mod readers;
