@@ -881,9 +881,6 @@ mod tests {
     }
 
     #[test]
-    fn ages_read_like_a_clock() {}
-
-    #[test]
     fn the_held_message_names_the_holder_where_and_what_to_do() {
         let e = LockError::Held {
             lock_host: "bettley".into(),

@@ -18,7 +18,9 @@ pub struct ObserveArgs {
 pub fn observe(ctx: &Context, a: ObserveArgs) -> Result<u8, CliError> {
     let spec = ctx.load_spec()?;
     let observed = crate::facts::observe::observe(&spec, &a.observe.options())?;
-    let json = observed.to_json();
+    // Facts carry strings from hosts: escape every control character, not
+    // only those serde_json escapes, so a terminal never sees them raw.
+    let json = crate::render::json::to_string_pretty(&observed);
     match &a.out {
         Some(path) => {
             let config = Input {
