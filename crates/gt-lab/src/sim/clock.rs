@@ -182,12 +182,24 @@ pub(crate) fn parse_go_duration(s: &str) -> Option<f64> {
         total += number * scale;
         rest = after;
     }
+    // Go keeps a duration in an int64 of nanoseconds and refuses more
+    // (about 2562047h47m16s) as an invalid duration, as kubectl's flags do.
+    if total * 1e9 > i64::MAX as f64 {
+        return None;
+    }
     Some(sign * total)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duration_beyond_gos_int64_of_nanoseconds_is_invalid() {
+        assert_eq!(parse_go_duration("2562047h"), Some(2_562_047.0 * 3600.0));
+        assert_eq!(parse_go_duration("2562048h"), None);
+        assert_eq!(parse_go_duration("5124095576030431h0m15s"), None);
+    }
 
     #[test]
     fn rfc3339_formats_utc_like_go() {
