@@ -134,6 +134,14 @@ fn connect(s: &SshSettings) -> Result<SshHost, TransportError> {
 }
 
 /// ssh processes whose command line mentions `needle` (our control socket dir).
+/// Waits (bounded) until no ssh process names `socket_dir`: its master ended.
+fn master_ends(what: &str, socket_dir: &std::path::Path) {
+    let needle = socket_dir.display().to_string();
+    eventually_within(what, Duration::from_secs(5), || {
+        ssh_processes_mentioning(&needle) == 0
+    });
+}
+
 fn ssh_processes_mentioning(needle: &str) -> usize {
     std::fs::read_dir("/proc")
         .unwrap()
@@ -185,12 +193,7 @@ fn many_commands_share_one_master_connection_which_close_ends() {
         );
         host.close().await;
     });
-    let needle = socket_dir.path().display().to_string();
-    eventually_within(
-        "the ssh master ends with close",
-        Duration::from_secs(5),
-        || ssh_processes_mentioning(&needle) == 0,
-    );
+    master_ends("the ssh master ends with close", socket_dir.path());
 }
 
 #[test]
@@ -311,11 +314,9 @@ fn a_hanging_command_fails_at_its_deadline_and_close_still_returns() {
         );
         host.close().await;
     });
-    let needle = socket_dir.path().display().to_string();
-    eventually_within(
+    master_ends(
         "the ssh master ends with close after a hung command",
-        Duration::from_secs(5),
-        || ssh_processes_mentioning(&needle) == 0,
+        socket_dir.path(),
     );
 }
 
