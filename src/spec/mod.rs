@@ -9,6 +9,7 @@
 mod checks;
 mod diagnostic;
 mod discovery;
+mod host;
 mod load;
 pub mod suggest;
 mod types;
@@ -16,6 +17,7 @@ mod walk;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use discovery::find_config;
+pub use host::*;
 pub use load::{load_bytes, load_file, load_str};
 pub use types::*;
 
@@ -85,6 +87,8 @@ pub struct ApplySettings {
     pub step_timeout: Duration,
     /// `kubectl drain --timeout` when a node is removed.
     pub drain_timeout: Duration,
+    /// A host gt rebooted (kernel command line) answers SSH again within this.
+    pub reboot_timeout: Duration,
 }
 
 impl ApplySettings {
@@ -94,6 +98,7 @@ impl ApplySettings {
     pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
     pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
     pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+    pub const DEFAULT_REBOOT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 }
 
 impl Default for ApplySettings {
@@ -102,6 +107,7 @@ impl Default for ApplySettings {
             gate_timeout: Self::DEFAULT_GATE_TIMEOUT,
             step_timeout: Self::DEFAULT_STEP_TIMEOUT,
             drain_timeout: Self::DEFAULT_DRAIN_TIMEOUT,
+            reboot_timeout: Self::DEFAULT_REBOOT_TIMEOUT,
         }
     }
 }
@@ -134,6 +140,8 @@ pub struct Node {
     pub groups: Vec<String>,
     pub state: NodeState,
     pub connection: Connection,
+    /// The host's software and kernel settings (`[nodes.NAME.host]` over `[defaults.host]`).
+    pub host: HostSettings,
     /// 1-based line of the node's table in the file (for messages).
     pub line: usize,
 }

@@ -681,3 +681,83 @@ fn a_node_name_too_long_for_the_hostname_label_is_refused() {
     ))
     .is_ok());
 }
+
+#[test]
+fn host_settings_inherit_from_defaults_and_add_up() {
+    let spec = load(
+        r#"
+[defaults.host]
+modules = ["br_netfilter"]
+sysctls = { "net.bridge.bridge-nf-call-iptables" = 1 }
+allow_reboot = true
+
+[nodes.bettley.host]
+mirror = "http://mirror.lan/k8s/v1.32/deb"
+modules = ["overlay"]
+sysctls = { "vm.max_map_count" = "262144", "net.ipv4.ip_forward" = "1" }
+
+[nodes.fenn]
+role = "worker"
+address = "10.4.0.15"
+host = { manage = false }
+"#,
+    )
+    .unwrap();
+    let b = &spec.node("bettley").unwrap().host;
+    assert!(b.manage && b.allow_reboot);
+    assert_eq!(
+        b.source,
+        PackageSource::Mirror("http://mirror.lan/k8s/v1.32/deb/".into())
+    );
+    assert_eq!(
+        b.modules.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["br_netfilter", "overlay"]
+    );
+    assert_eq!(
+        b.sysctls.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "net.bridge.bridge-nf-call-iptables",
+            "net.ipv4.ip_forward",
+            "vm.max_map_count"
+        ]
+    );
+    let f = &spec.node("fenn").unwrap().host;
+    assert!(!f.manage);
+    assert_eq!(f.source, PackageSource::Upstream);
+    assert!(f.allow_reboot, "inherited from [defaults.host]");
+}
+
+#[test]
+fn host_settings_are_managed_with_the_documented_defaults_when_absent() {
+    let spec = load("").unwrap();
+    assert_eq!(spec.node("bettley").unwrap().host, HostSettings::default());
+    assert_eq!(
+        spec.apply.reboot_timeout,
+        ApplySettings::DEFAULT_REBOOT_TIMEOUT
+    );
+}
+
+#[test]
+fn bad_host_settings_name_their_place_and_the_fix() {
+    let e = one_error("\n[nodes.bettley.host]\nalow_reboot = true\n");
+    assert!(e.message.contains("unknown key `alow_reboot`"), "{e}");
+    assert!(e.help.as_deref().unwrap().contains("allow_reboot"), "{e}");
+    assert_eq!(e.line, 17);
+
+    let e = one_error("\n[defaults.host]\nsysctls = { \"net..x\" = 1 }\n");
+    assert!(e.message.contains("is not a sysctl name"), "{e}");
+    assert_eq!(e.line, 17);
+
+    let e = one_error("\n[defaults.host]\nmodules = [\"-r\"]\n");
+    assert!(e.message.contains("not a kernel module name"), "{e}");
+
+    let e = one_error("\n[defaults.host]\ncontainer_runtime = \"cri-o\"\n");
+    assert!(e.message.contains("not one gt installs"), "{e}");
+    assert!(e.help.as_deref().unwrap().contains("containerd"), "{e}");
+
+    let e = one_error("\n[defaults.host]\nmirror = \"ftp://mirror\"\n");
+    assert!(e.message.contains("not an http(s) URL"), "{e}");
+
+    let e = one_error("\n[apply]\nreboot_timeout = \"10\"\n");
+    assert!(e.message.contains("reboot_timeout"), "{e}");
+}

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use toml_edit::Item;
 
-const DEFAULTS_KEYS: &[&str] = &["arch", "connection", "ssh", "local"];
+const DEFAULTS_KEYS: &[&str] = &["arch", "connection", "ssh", "local", "host"];
 const SSH_KEYS: &[&str] = &[
     "user",
     "port",
@@ -31,6 +31,7 @@ const LOCAL_KEYS: &[&str] = &["env", "shell"];
 #[derive(Default)]
 pub(super) struct Defaults {
     pub(super) arch: Option<Arch>,
+    pub(super) host: super::host::RawHost,
     connection: ConnKind,
     ssh: RawSsh,
     local: RawLocal,
@@ -140,6 +141,9 @@ impl Loader<'_> {
         }
         if let Some(l) = t.get("local") {
             d.local = self.local(l, "[defaults.local]");
+        }
+        if let Some(h) = t.get("host") {
+            d.host = self.host_table(h, "[defaults.host]");
         }
         d
     }

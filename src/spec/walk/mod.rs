@@ -3,6 +3,7 @@
 //! read; `checks` then compares the tables with each other.
 
 mod connection;
+mod host;
 mod node;
 mod table;
 
@@ -38,7 +39,12 @@ const CLUSTER_KEYS: &[&str] = &[
 const CNI_KEYS: &[&str] = &["name", "manifest"];
 const LB_KEYS: &[&str] = &["name", "address"];
 const TOKENS_KEYS: &[&str] = &["ttl"];
-const APPLY_KEYS: &[&str] = &["gate_timeout", "step_timeout", "drain_timeout"];
+const APPLY_KEYS: &[&str] = &[
+    "gate_timeout",
+    "step_timeout",
+    "drain_timeout",
+    "reboot_timeout",
+];
 const PREFLIGHT_KEYS: &[&str] = &["ignore", "allow_ignore_all"];
 
 const DEFAULT_CRI_SOCKET: &str = "unix:///var/run/containerd/containerd.sock";
@@ -260,6 +266,9 @@ impl Loader<'_> {
             drain_timeout: apply
                 .remove("drain_timeout")
                 .unwrap_or(ApplySettings::DEFAULT_DRAIN_TIMEOUT),
+            reboot_timeout: apply
+                .remove("reboot_timeout")
+                .unwrap_or(ApplySettings::DEFAULT_REBOOT_TIMEOUT),
         }
     }
 

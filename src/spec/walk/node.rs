@@ -28,6 +28,7 @@ const NODE_KEYS: &[&str] = &[
     "connection",
     "ssh",
     "local",
+    "host",
 ];
 
 impl Loader<'_> {
@@ -64,6 +65,11 @@ impl Loader<'_> {
         let taints = self.taints(&t, name);
         let groups = self.groups(&t, name, role);
         let connection = self.node_connection(&t, name, &what, defaults);
+        let host = t
+            .get("host")
+            .map(|h| self.host_table(h, &format!("[nodes.{name}.host]")))
+            .unwrap_or_default()
+            .over(&defaults.host);
         let table_pos = item
             .as_table()
             .and_then(|t| t.span())
@@ -80,6 +86,7 @@ impl Loader<'_> {
             groups,
             state,
             connection: connection.resolve(&address),
+            host,
             line: self.source.line_of(table_pos),
         })
     }

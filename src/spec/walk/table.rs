@@ -234,6 +234,7 @@ const DURATION_KEYS: &[&str] = &[
     "gate_timeout",
     "step_timeout",
     "drain_timeout",
+    "reboot_timeout",
     "connect_timeout",
 ];
 
