@@ -4,8 +4,10 @@
 //! into its own types; `from_kube` records them as facts.
 
 mod from_kube;
+mod host;
 mod model;
 pub mod observe;
 pub mod probe;
 
+pub use host::*;
 pub use model::*;

@@ -70,6 +70,10 @@ pub struct HostFacts {
     /// `sha256:<hex>` of /etc/kubernetes/pki/ca.crt's SubjectPublicKeyInfo.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_pin: Option<String>,
+    /// Packages and kernel settings; `None` where there is no dpkg database
+    /// (and in facts recorded before gt observed them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software: Option<super::HostSoftware>,
 }
 
 impl HostFacts {

@@ -3,9 +3,7 @@
 //! plane as soon as one has answered. An unreachable or hanging host becomes
 //! a fact; nothing here fails because of a host.
 
-use super::probe::{
-    cluster_query_script, parse_cluster_query, parse_probe, ClusterQuery, PROBE_SCRIPT,
-};
+use super::probe::{cluster_query_script, parse_cluster_query, parse_probe, ClusterQuery};
 use super::{ApiReadiness, ClusterFacts, HostFacts, Observed, FACTS_FORMAT_VERSION};
 use crate::spec::{Node, Spec};
 use crate::transport::{run_each, secs, Cmd, Hosts, TransportError, TransportOptions};
@@ -84,7 +82,8 @@ pub async fn observe_with(spec: &Spec, hosts: &Hosts, opts: &ObserveOptions) -> 
     let probes = run_each(&spec.nodes, opts.parallelism, |node| {
         let tx = senders.remove(node.name.as_str());
         async move {
-            let facts = probe_node(hosts, node, opts.timeout).await;
+            let facts =
+                probe_node(hosts, node, &super::probe_script(spec, node), opts.timeout).await;
             if let Some(tx) = tx {
                 let _ = tx.send(facts.clone());
             }
@@ -107,7 +106,7 @@ pub async fn observe_with(spec: &Spec, hosts: &Hosts, opts: &ObserveOptions) -> 
     }
 }
 
-async fn probe_node(hosts: &Hosts, node: &Node, timeout: Duration) -> HostFacts {
+async fn probe_node(hosts: &Hosts, node: &Node, script: &str, timeout: Duration) -> HostFacts {
     let started = Instant::now();
     let name = node.name.as_str();
     let host = match hosts.get(name).await {
@@ -115,10 +114,7 @@ async fn probe_node(hosts: &Hosts, node: &Node, timeout: Duration) -> HostFacts 
         Err(e) => return HostFacts::unreachable(reason_with_time(&e, started)),
     };
     match host
-        .run(
-            &Cmd::new(PROBE_SCRIPT).label("gt probe").timeout(timeout),
-            None,
-        )
+        .run(&Cmd::new(script).label("gt probe").timeout(timeout), None)
         .await
     {
         Ok(out) => parse_probe(&out.stdout).unwrap_or_else(|e| {

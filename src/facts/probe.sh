@@ -28,6 +28,81 @@ fi
 for f in "$k"/manifests/*.yaml "$k"/manifests/*.yml "$k"/manifests/*.json; do
   if [ -f "$f" ]; then echo "manifest=${f##*/}"; fi
 done
+# Host software, only where apt manages packages (a dpkg database under the
+# host's root); gt_sysctls, gt_modules and gt_cri are set by gt before this script.
+r="${GT_HOST_ROOT}"
+if [ -f "$r/var/lib/dpkg/status" ] && command -v dpkg-query >/dev/null 2>&1; then
+  echo '@@gt software'
+  if [ -f "$r/etc/os-release" ]; then
+    while IFS= read -r line; do
+      case $line in ID=*|VERSION_ID=*|VERSION_CODENAME=*|PRETTY_NAME=*) echo "os_$line" ;; esac
+    done <"$r/etc/os-release"
+  fi
+  dpkg-query -W -f='package=${Package} ${Version} ${db:Status-Abbrev}\n' \
+    kubeadm kubelet kubectl cri-tools containerd 2>/dev/null
+  src="$r/etc/apt/sources.list.d/kubernetes.list"
+  if [ -f "$src" ]; then
+    while IFS= read -r line; do
+      case $line in deb\ *) echo "apt_source=$line" ;; esac
+    done <"$src"
+  fi
+  if [ -f "$r/etc/apt/keyrings/kubernetes-apt-keyring.gpg" ]; then echo 'apt_keyring=yes'; fi
+  if [ -r "$r/proc/swaps" ]; then
+    { read -r _; while read -r dev _; do echo "swap=$dev"; done; } <"$r/proc/swaps"
+  fi
+  if [ -f "$r/etc/fstab" ]; then
+    while read -r dev _ type _; do
+      case $dev in \#*) continue ;; esac
+      if [ "$type" = swap ]; then echo "fstab_swap=$dev"; fi
+    done <"$r/etc/fstab"
+  fi
+  if [ -f "$r/etc/dphys-swapfile" ]; then echo 'dphys_swapfile=yes'; fi
+  if [ -r "$r/proc/modules" ]; then
+    while read -r m _; do
+      case " $gt_modules " in *" $m "*) echo "module=$m" ;; esac
+    done <"$r/proc/modules"
+  fi
+  for f in "$r"/etc/modules-load.d/*.conf; do
+    [ -f "$f" ] || continue
+    while read -r m _; do
+      case $m in ''|\#*|\;*) ;; *) echo "module_persisted=$m" ;; esac
+    done <"$f"
+  done
+  for s in $gt_sysctls; do
+    p=; rest=$s
+    while :; do
+      case $rest in *.*) p="$p${rest%%.*}/"; rest=${rest#*.} ;; *) p="$p$rest"; break ;; esac
+    done
+    if [ -r "$r/proc/sys/$p" ]; then read -r v <"$r/proc/sys/$p"; echo "sysctl=$s=$v"; fi
+  done
+  for f in "$r"/etc/sysctl.d/*.conf "$r/etc/sysctl.conf"; do
+    [ -f "$f" ] || continue
+    while IFS= read -r line; do
+      case $line in ''|\#*|\;*) ;; *) echo "sysctl_persisted=$line" ;; esac
+    done <"$f"
+  done
+  if [ -f "$r/sys/fs/cgroup/cgroup.controllers" ]; then
+    read -r c <"$r/sys/fs/cgroup/cgroup.controllers"; echo "cgroup2=$c"
+  fi
+  if [ -S "$r$gt_cri" ]; then echo 'cri_socket=yes'; fi
+  if command -v kubectl >/dev/null 2>&1; then echo 'kubectl=yes'; fi
+  if [ -r "$r/proc/cmdline" ]; then read -r c <"$r/proc/cmdline"; echo "cmdline=$c"; fi
+  for f in /boot/firmware/cmdline.txt /boot/cmdline.txt; do
+    if [ -f "$r$f" ]; then
+      read -r c <"$r$f"; echo "boot_cmdline_path=$f"; echo "boot_cmdline=$c"; break
+    fi
+  done
+  echo '@@gt containerd.toml'
+  if [ -f "$r/etc/containerd/config.toml" ]; then
+    while IFS= read -r line; do
+      case $line in *\[*|*SystemdCgroup*|*disabled_plugins*|version*) printf '%s\n' "$line" ;; esac
+    done <"$r/etc/containerd/config.toml"
+  fi
+  if [ -f "$src" ]; then
+    echo '@@gt madison'
+    apt-cache madison kubeadm kubelet kubectl 2>/dev/null
+  fi
+fi
 echo '@@gt ca.crt'
 if [ -f "$k/pki/ca.crt" ]; then
   while IFS= read -r line || [ -n "$line" ]; do printf '%s\n' "$line"; done <"$k/pki/ca.crt"

@@ -3,7 +3,9 @@
 //! they follow). Parsers return kube's own types (`nodes::Node`,
 //! `readyz::Readyz`); what gt keeps of them is for `facts` to decide.
 
+pub mod apt;
 pub mod examples;
+pub mod host;
 pub mod kubeadm;
 pub mod nodes;
 pub mod pin;

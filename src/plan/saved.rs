@@ -420,6 +420,9 @@ fn host_lines(out: &mut Vec<String>, name: &str, h: &HostFacts) {
         opt(h.kubelet_server.as_deref()),
         opt(h.ca_pin.as_deref())
     ));
+    if let Some(software) = &h.software {
+        out.extend(software.observation_lines(name));
+    }
 }
 
 fn node_lines(out: &mut Vec<String>, name: &str, n: &NodeFacts) {

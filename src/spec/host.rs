@@ -115,15 +115,21 @@ pub fn check_mirror_url(s: &str) -> Result<String, String> {
             s.escape_debug()
         ));
     }
-    if s.chars()
-        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '[' | ']' | '\\' | '$' | '`'))
-    {
+    if s.chars().any(|c| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, '"' | '\'' | '[' | ']' | '\\' | '$' | '`')
+    }) {
         return Err(format!(
             "`{}` contains a blank, a quote, a bracket or a shell character, which an apt source line cannot carry; write a plain URL",
             s.escape_debug()
         ));
     }
-    Ok(if s.ends_with('/') { s.to_string() } else { format!("{s}/") })
+    Ok(if s.ends_with('/') {
+        s.to_string()
+    } else {
+        format!("{s}/")
+    })
 }
 
 #[cfg(test)]
@@ -136,7 +142,10 @@ mod tests {
         assert!(h.manage);
         assert!(!h.allow_reboot);
         assert_eq!(h.source, PackageSource::Upstream);
-        assert_eq!(h.sysctls.get("net.ipv4.ip_forward").map(String::as_str), Some("1"));
+        assert_eq!(
+            h.sysctls.get("net.ipv4.ip_forward").map(String::as_str),
+            Some("1")
+        );
     }
 
     #[test]

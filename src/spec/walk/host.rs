@@ -80,20 +80,37 @@ impl Loader<'_> {
         }
         if let Some(item) = t.get("sysctls") {
             match as_table_like(item) {
-                None => self.type_error(item, &format!("{what} sysctls"), "a table of \"name\" = value"),
+                None => self.type_error(
+                    item,
+                    &format!("{what} sysctls"),
+                    "a table of \"name\" = value",
+                ),
                 Some(st) => {
                     for (k, kspan, v) in st.entries() {
-                        let value = match v.as_integer().map(|i| i.to_string()).or_else(|| v.as_str().map(str::to_string)) {
+                        let value = match v
+                            .as_integer()
+                            .map(|i| i.to_string())
+                            .or_else(|| v.as_str().map(str::to_string))
+                        {
                             Some(value) => value,
                             None => {
-                                self.type_error(v, &format!("sysctl `{k}`"), "a string or an integer");
+                                self.type_error(
+                                    v,
+                                    &format!("sysctl `{k}`"),
+                                    "a string or an integer",
+                                );
                                 continue;
                             }
                         };
                         if let Err(e) = check_sysctl_name(&k) {
                             self.split_error(kspan.unwrap_or(0..0), what, "sysctls", &e);
                         } else if let Err(e) = check_sysctl_value(&value) {
-                            self.split_error(value_span(Some(v)), what, &format!("sysctl `{k}`"), &e);
+                            self.split_error(
+                                value_span(Some(v)),
+                                what,
+                                &format!("sysctl `{k}`"),
+                                &e,
+                            );
                         } else {
                             raw.sysctls.insert(k, value);
                         }
