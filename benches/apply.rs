@@ -29,6 +29,8 @@ fn step_seconds(step: &Step, graph: &StepGraph) -> f64 {
         // The lab's API server answers admin commands as init returns (its
         // ApiReady delay only shows in its own /readyz, which the first gate
         // reads while it waits the longer CniReady anyway).
+        // bootstrap_plan observes no host software, so it prepares no host.
+        Step::PrepareHost { .. } => 0.0,
         Step::Init { .. } => s(Op::Init),
         Step::InstallCni => s(Op::Apply),
         Step::UploadCerts => s(Op::UploadCerts),

@@ -193,6 +193,11 @@ pub fn install(packages: &[(String, Option<String>)], hold: &[String]) -> String
     steps.join(" && ")
 }
 
+/// Every version the configured repositories offer of `package`.
+pub fn madison(package: &str) -> String {
+    shell_join(&["apt-cache", "madison", package])
+}
+
 /// `apt-mark hold P…` alone (a hold removed behind gt's back).
 pub fn hold(packages: &[String]) -> String {
     let mut w = vec!["apt-mark".to_string(), "hold".into()];

@@ -63,14 +63,27 @@ pub fn go_duration(d: Duration) -> String {
     }
 }
 
-/// `kubernetesVersion`: `stable-1.32` for a minor version (goldentooth's
-/// playbook), the exact `v1.32.4` when the file pins a patch.
-pub fn kubernetes_version(spec: &Spec) -> String {
-    let v = &spec.cluster.kubernetes_version;
-    match v.patch {
-        Some(p) => format!("v{}.{}.{p}", v.major, v.minor),
-        None => format!("stable-{}.{}", v.major, v.minor),
-    }
+/// `kubernetesVersion`: always one exact release, the one installed on
+/// every host (never `stable-1.32`, which kubeadm would resolve on its own
+/// through dl.k8s.io, to a patch the hosts may not have).
+pub fn kubernetes_version(release: &Release) -> String {
+    format!("v{}.{}.{}", release.0, release.1, release.2)
+}
+
+/// An exact Kubernetes release, `(1, 32, 4)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Release(pub u32, pub u32, pub u32);
+
+/// `kubeadm version -o short`: what init's `kubernetesVersion` is when the
+/// file gives only a minor (the installed kubeadm is the resolved patch).
+pub fn version_command() -> String {
+    "kubeadm version -o short".into()
+}
+
+/// `v1.32.4` (kubeadm version -o short) as a release.
+pub fn parse_version(out: &str) -> Option<Release> {
+    let v = crate::spec::KubeVersion::parse(out.trim())?;
+    Some(Release(v.major, v.minor, v.patch?))
 }
 
 fn taints_json(taints: &[Taint]) -> Vec<Value> {
@@ -112,6 +125,7 @@ pub fn init_config(
     token: &BootstrapToken,
     ttl: TokenTtl,
     description: &str,
+    release: &Release,
 ) -> Vec<u8> {
     let mut taints = vec![Taint::control_plane()];
     taints.extend(node.taints.iter().cloned());
@@ -133,7 +147,7 @@ pub fn init_config(
         "kind": "ClusterConfiguration",
         "clusterName": spec.cluster.name,
         "controlPlaneEndpoint": spec.cluster.endpoint.to_string(),
-        "kubernetesVersion": kubernetes_version(spec),
+        "kubernetesVersion": kubernetes_version(release),
         "networking": {
             "podSubnet": spec.cluster.pod_cidr.to_string(),
             "serviceSubnet": spec.cluster.service_cidr.to_string(),
@@ -334,7 +348,15 @@ mod tests {
         let s = spec();
         let bettley = s.node("bettley").unwrap();
         let token = BootstrapToken::parse("abcdef.0123456789abcdef").unwrap();
-        let text = String::from_utf8(init_config(&s, bettley, &token, min, "gt")).unwrap();
+        let text = String::from_utf8(init_config(
+            &s,
+            bettley,
+            &token,
+            min,
+            "gt",
+            &Release(1, 32, 4),
+        ))
+        .unwrap();
         let init: Value = serde_json::from_str(text.split("\n---\n").next().unwrap()).unwrap();
         assert_eq!(init["bootstrapTokens"][0]["ttl"], "1m0s");
     }
@@ -387,7 +409,15 @@ mod tests {
         let s = spec();
         let bettley = s.node("bettley").unwrap();
         let t = BootstrapToken::parse("abcdef.0123456789abcdef").unwrap();
-        let text = String::from_utf8(init_config(&s, bettley, &t, ttl(900), "gt")).unwrap();
+        let text = String::from_utf8(init_config(
+            &s,
+            bettley,
+            &t,
+            ttl(900),
+            "gt",
+            &Release(1, 32, 4),
+        ))
+        .unwrap();
         let docs: Vec<Value> = text
             .split("\n---\n")
             .map(|d| serde_json::from_str(d).unwrap())
@@ -400,9 +430,17 @@ mod tests {
         );
         assert_eq!(docs[1]["kind"], "ClusterConfiguration");
         assert_eq!(docs[1]["controlPlaneEndpoint"], "10.4.0.10:6443");
-        assert_eq!(docs[1]["kubernetesVersion"], "stable-1.32");
+        assert_eq!(docs[1]["kubernetesVersion"], "v1.32.4");
         assert_eq!(docs[1]["networking"]["podSubnet"], "192.168.0.0/16");
         assert_eq!(docs[1]["networking"]["serviceSubnet"], "172.16.0.0/20");
+    }
+
+    #[test]
+    fn kubeadms_short_version_is_an_exact_release() {
+        assert_eq!(version_command(), "kubeadm version -o short");
+        assert_eq!(parse_version("v1.32.4\n"), Some(Release(1, 32, 4)));
+        assert_eq!(parse_version("v1.32"), None);
+        assert_eq!(parse_version(""), None);
     }
 
     #[test]

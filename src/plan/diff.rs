@@ -28,6 +28,10 @@ pub(super) struct Diff {
     pub kubelet_starts: Vec<NodeName>,
     /// Nodes to remove for good, in order (control planes first, one at a time).
     pub removals: Vec<Removal>,
+    /// Managed hosts to prepare, file order, with their work.
+    pub hosts: Vec<(NodeName, super::HostWork)>,
+    /// Host preparations that would reboot a host the file does not allow to.
+    refused_reboots: Vec<PlanError>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +142,9 @@ struct Cx<'a> {
 
 pub(super) fn diff(spec: &Spec, obs: &Observed, opts: &PlanOptions) -> Result<Diff, PlanError> {
     let cx = compare(spec, obs, opts)?;
+    if let Some(e) = cx.out.refused_reboots.first() {
+        return Err(e.clone());
+    }
     cx.check_quorum()?;
     Ok(cx.out)
 }
@@ -175,12 +182,28 @@ fn compare<'a>(
         }
     }
     cx.nodes_not_in_file();
+    cx.hosts();
     cx.order_removals();
     cx.out.warnings.sort();
     Ok(cx)
 }
 
 impl<'a> Cx<'a> {
+    /// The `host` resources of managed nodes (plan/host.rs).
+    fn hosts(&mut self) {
+        let target = super::host::target(self.spec, self.obs);
+        for node in self.spec.present_nodes() {
+            let Some(facts) = self.host(node.name.as_str()) else {
+                continue;
+            };
+            if let Some(p) = super::host::plan_host(self.spec, node, facts, target) {
+                self.out.changes.push(p.change);
+                self.out.hosts.push((p.node, p.work));
+                self.out.refused_reboots.extend(p.refused_reboot);
+            }
+        }
+    }
+
     fn host(&self, name: &str) -> Option<&'a HostFacts> {
         self.obs.hosts.get(name)
     }
@@ -280,6 +303,7 @@ impl<'a> Cx<'a> {
                 attributes: vec![("cni".into(), c.cni.name.clone())],
                 labels: SetDiff::default(),
                 taints: SetDiff::default(),
+                host: vec![],
                 steps: vec![Step::InstallCni.id()],
             });
         }
@@ -333,6 +357,7 @@ impl<'a> Cx<'a> {
             ],
             labels: SetDiff::default(),
             taints: SetDiff::default(),
+            host: vec![],
             steps: vec![
                 Step::Init {
                     node: boot.name.clone(),
@@ -621,6 +646,7 @@ impl<'a> Cx<'a> {
             attributes: self.node_attributes(node),
             labels,
             taints,
+            host: vec![],
             steps,
         });
     }
@@ -645,6 +671,7 @@ impl<'a> Cx<'a> {
         self.out.changes.push(Change {
             action: Action::Replace,
             reason,
+            host: vec![],
             steps,
             ..created
         });
@@ -697,6 +724,7 @@ impl<'a> Cx<'a> {
             attributes: vec![],
             labels,
             taints,
+            host: vec![],
             steps: vec![StepId::Update(node.name.clone())],
         });
     }
@@ -736,6 +764,7 @@ impl<'a> Cx<'a> {
             attributes: vec![attribute],
             labels: SetDiff::default(),
             taints: SetDiff::default(),
+            host: vec![],
             steps: vec![step],
         });
     }
@@ -863,6 +892,7 @@ impl<'a> Cx<'a> {
             attributes: vec![],
             labels: SetDiff::default(),
             taints: SetDiff::default(),
+            host: vec![],
             steps: removal.step_ids(),
         });
         self.out.removals.push(removal);
@@ -904,6 +934,7 @@ impl<'a> Cx<'a> {
                 attributes: vec![],
                 labels: SetDiff::default(),
                 taints: SetDiff::default(),
+                host: vec![],
                 steps: removal.step_ids(),
             });
             self.out.removals.push(removal);

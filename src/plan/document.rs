@@ -1,7 +1,7 @@
 //! The plan as a document: what `gt plan --json` prints (README "Plan
 //! JSON"), what a saved plan stores, and what a stale check compares.
 
-use super::{Action, Label, Plan, SetDiff, Step, StepId, Summary, Warning};
+use super::{Action, HostItem, Label, Plan, SetDiff, Step, StepId, Summary, Warning};
 use crate::spec::{Role, Taint};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -41,6 +41,9 @@ pub struct ChangeEntry {
     pub labels: Option<SetChange<Label>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub taints: Option<SetChange<Taint>>,
+    /// For `host` changes: one item per difference.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host: Vec<HostItem>,
 }
 
 /// A set's before and after, and what is added and removed.
@@ -89,6 +92,7 @@ impl Plan {
                 attributes: c.attributes.iter().cloned().collect(),
                 labels: SetChange::of(&c.labels),
                 taints: SetChange::of(&c.taints),
+                host: c.host.clone(),
             })
             .collect();
         let steps = self
@@ -141,6 +145,9 @@ impl PlanDocument {
             }
             if let Some(set) = &c.taints {
                 line.push_str(&set_words("taints", set));
+            }
+            for h in &c.host {
+                line.push_str(&format!(" {}{}", h.action.symbol(), h.text));
             }
             out.push(line);
         }

@@ -48,10 +48,13 @@ pub enum DriftKind {
     ApiNotReady,
     /// The pod network (CNI) is not installed.
     Cni,
+    /// A managed host's packages, holds, container runtime or kernel
+    /// settings differ from cluster.toml (one item per difference).
+    Host,
 }
 
 impl DriftKind {
-    pub const ALL: [DriftKind; 13] = [
+    pub const ALL: [DriftKind; 14] = [
         DriftKind::Missing,
         DriftKind::Extra,
         DriftKind::Unreachable,
@@ -65,6 +68,7 @@ impl DriftKind {
         DriftKind::Role,
         DriftKind::ApiNotReady,
         DriftKind::Cni,
+        DriftKind::Host,
     ];
 
     /// The name in JSON and in metrics: `not_ready`.
@@ -83,6 +87,7 @@ impl DriftKind {
             DriftKind::Role => "role",
             DriftKind::ApiNotReady => "api_not_ready",
             DriftKind::Cni => "cni",
+            DriftKind::Host => "host",
         }
     }
 
@@ -184,7 +189,7 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
     let mut items = Vec::new();
     for c in &d.changes {
         let node = match &c.resource {
-            Resource::Node(n) => Some(n.clone()),
+            Resource::Node(n) | Resource::Host(n) => Some(n.clone()),
             Resource::Cluster(_) => None,
         };
         let item = |kind: DriftKind, message: String| DriftItem {
@@ -194,6 +199,11 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
             detail: c.reason.clone(),
         };
         match (&c.resource, c.action) {
+            (Resource::Host(_), _) => {
+                for h in &c.host {
+                    items.push(item(DriftKind::Host, h.text.clone()));
+                }
+            }
             (Resource::Cluster(_), Action::Create) => items.push(item(
                 DriftKind::Missing,
                 "does not exist (no control plane has initialised it)".into(),

@@ -182,9 +182,22 @@ impl StepGraph {
 
 pub(super) fn build(d: &Diff) -> Result<StepGraph, GraphError> {
     let mut g = StepGraph::default();
+    // Hosts are prepared first, in parallel, each before its own init or join.
+    let mut prepared: BTreeMap<NodeName, StepId> = BTreeMap::new();
+    for (node, work) in &d.hosts {
+        let id = g.add(
+            Step::PrepareHost {
+                node: node.clone(),
+                work: work.clone(),
+            },
+            &[],
+        )?;
+        prepared.insert(node.clone(), id);
+    }
     let mut after_init: Vec<StepId> = vec![];
     if let Some(b) = &d.init {
-        after_init.push(g.add(Step::Init { node: b.clone() }, &[])?);
+        let deps: Vec<StepId> = prepared.get(b).cloned().into_iter().collect();
+        after_init.push(g.add(Step::Init { node: b.clone() }, &deps)?);
     }
     let cni = if d.install_cni {
         Some(g.add(Step::InstallCni, &after_init)?)
@@ -213,7 +226,12 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, GraphError> {
     let mut gate_deps = after_init.clone();
     // The gate waits for the network too: control-plane Nodes are not Ready before the CNI.
     gate_deps.extend(cni);
-    let joins = add_joins(&mut g, d, &after_init, &gate_deps, &reset_of)?;
+    // A join waits for its host as it waits for its reset: merged per node.
+    let mut before_join: BTreeMap<NodeName, Vec<StepId>> = BTreeMap::new();
+    for (n, id) in reset_of.into_iter().chain(prepared) {
+        before_join.entry(n).or_default().push(id);
+    }
+    let joins = add_joins(&mut g, d, &after_init, &gate_deps, &before_join)?;
 
     for n in &d.kubelet_starts {
         g.add(Step::StartKubelet { node: n.clone() }, &[])?;
@@ -261,7 +279,7 @@ fn add_joins(
     d: &Diff,
     after_init: &[StepId],
     gate_deps: &[StepId],
-    reset_of: &BTreeMap<NodeName, StepId>,
+    before_join: &BTreeMap<NodeName, Vec<StepId>>,
 ) -> Result<Vec<StepId>, GraphError> {
     let mut joins: Vec<StepId> = vec![];
     if d.control_plane_joins.is_empty() && d.worker_joins.is_empty() {
@@ -282,7 +300,7 @@ fn add_joins(
                 &prev,
             )?;
             let mut deps = vec![gate, token.clone(), certs.clone()];
-            deps.extend(reset_of.get(n).cloned());
+            deps.extend(before_join.get(n).into_iter().flatten().cloned());
             let join = g.add(Step::JoinControlPlane { node: n.clone() }, &deps)?;
             joins.push(join.clone());
             ready_cps.push(n.clone());
@@ -302,7 +320,7 @@ fn add_joins(
         )?;
         for n in &d.worker_joins {
             let mut deps = vec![gate.clone(), token.clone()];
-            deps.extend(reset_of.get(n).cloned());
+            deps.extend(before_join.get(n).into_iter().flatten().cloned());
             joins.push(g.add(Step::JoinWorker { node: n.clone() }, &deps)?);
         }
     }

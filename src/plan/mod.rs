@@ -5,11 +5,13 @@ mod diff;
 mod document;
 pub mod drift;
 mod graph;
+pub mod host;
 pub mod saved;
 mod step;
 
 pub use document::{ChangeEntry, PlanDocument, SetChange, StepEntry, PLAN_FORMAT_VERSION};
 pub use graph::{GraphError, StepGraph};
+pub use host::{HostItem, HostWork};
 pub use step::{BadStepId, GateBefore, Step, StepId};
 
 use crate::facts::Observed;
@@ -106,6 +108,8 @@ impl Action {
 pub enum Resource {
     Cluster(String),
     Node(NodeName),
+    /// A node's host software and kernel settings.
+    Host(NodeName),
 }
 
 impl Resource {
@@ -119,13 +123,14 @@ impl Resource {
         match self {
             Resource::Cluster(_) => "cluster",
             Resource::Node(_) => "node",
+            Resource::Host(_) => "host",
         }
     }
 
     pub fn name(&self) -> &str {
         match self {
             Resource::Cluster(n) => n,
-            Resource::Node(n) => n.as_str(),
+            Resource::Node(n) | Resource::Host(n) => n.as_str(),
         }
     }
 }
@@ -149,6 +154,9 @@ pub struct Change {
     /// Taints: observed → desired (only managed keys).
     #[serde(skip_serializing_if = "SetDiff::is_empty")]
     pub taints: SetDiff<Taint>,
+    /// For hosts: one item per difference (`+ package kubelet 1.32.4-1.1 (held)`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub host: Vec<HostItem>,
     /// Steps that carry this change out, in order (ids of `Plan::graph`).
     pub steps: Vec<StepId>,
 }
@@ -295,6 +303,14 @@ pub enum PlanError {
     },
     #[error("refusing to remove {nodes}: no control plane would be left in the cluster, and none joins in this plan; keep at least one control plane (state = \"present\", reachable)")]
     LastControlPlane { nodes: String },
+    #[error("refusing to prepare {node}: its memory cgroup is off, which kubeadm's preflight refuses; gt would add `{params}` to {file} and reboot {node}, and cluster.toml does not allow that. Add `allow_reboot = true` under [nodes.{node}.host] ({config}:{line}) or [defaults.host], or add `{params}` to the line of {file} on {node} and reboot it yourself")]
+    RebootNotAllowed {
+        node: String,
+        file: String,
+        params: String,
+        config: String,
+        line: usize,
+    },
     #[error("--replace {node}: no node of that name in cluster.toml")]
     UnknownReplace { node: String },
     #[error("internal error: the plan's graph is invalid: {0}")]

@@ -1,7 +1,7 @@
 //! The steps of a plan's DAG, their typed ids, and what the walker and the
 //! renderers need to know about each kind.
 
-use super::{Label, SetDiff};
+use super::{HostWork, Label, SetDiff};
 use crate::spec::{NodeName, Taint};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -12,6 +12,13 @@ use std::str::FromStr;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Step {
+    /// Packages, container runtime and kernel settings of a managed host
+    /// (plan/host.rs), before its init or join.
+    PrepareHost {
+        node: NodeName,
+        #[serde(flatten)]
+        work: HostWork,
+    },
     /// `kubeadm init` on the bootstrap node.
     Init {
         node: NodeName,
@@ -75,6 +82,7 @@ impl Step {
     /// Stable id, unique in a plan: `join-worker/fenn`.
     pub fn id(&self) -> StepId {
         match self {
+            Step::PrepareHost { node, .. } => StepId::PrepareHost(node.clone()),
             Step::Init { node } => StepId::Init(node.clone()),
             Step::InstallCni => StepId::InstallCni,
             Step::UploadCerts => StepId::UploadCerts,
@@ -94,6 +102,7 @@ impl Step {
     /// A short human label (graphs, progress lines). Never contains a secret.
     pub fn label(&self) -> String {
         match self {
+            Step::PrepareHost { node, .. } => format!("prepare host {node}"),
             Step::Init { node } => format!("kubeadm init on {node}"),
             Step::InstallCni => "install CNI".into(),
             Step::UploadCerts => "upload control-plane certs".into(),
@@ -135,6 +144,7 @@ impl Step {
 /// back from them (saved plans).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum StepId {
+    PrepareHost(NodeName),
     Init(NodeName),
     InstallCni,
     UploadCerts,
@@ -155,6 +165,7 @@ impl Step {
     pub fn node(&self) -> Option<&NodeName> {
         match self {
             Step::Init { node }
+            | Step::PrepareHost { node, .. }
             | Step::JoinControlPlane { node }
             | Step::JoinWorker { node }
             | Step::StartKubelet { node }
@@ -173,6 +184,7 @@ impl StepId {
     pub fn node(&self) -> Option<&NodeName> {
         match self {
             StepId::Init(n)
+            | StepId::PrepareHost(n)
             | StepId::JoinControlPlane(n)
             | StepId::JoinWorker(n)
             | StepId::StartKubelet(n)
@@ -188,6 +200,7 @@ impl StepId {
 impl fmt::Display for StepId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            StepId::PrepareHost(n) => write!(f, "prepare-host/{n}"),
             StepId::Init(n) => write!(f, "init/{n}"),
             StepId::InstallCni => f.write_str("install-cni"),
             StepId::UploadCerts => f.write_str("upload-certs"),
@@ -231,6 +244,7 @@ impl FromStr for StepId {
         let (kind, node) = s.rsplit_once('/').ok_or_else(bad)?;
         let node: NodeName = node.parse().map_err(|_| bad())?;
         Ok(match kind {
+            "prepare-host" => StepId::PrepareHost(node),
             "init" => StepId::Init(node),
             "gate/before-join-control-plane" => StepId::Gate(GateBefore::ControlPlaneJoin(node)),
             "join-control-plane" => StepId::JoinControlPlane(node),
@@ -279,6 +293,7 @@ mod tests {
         let n = |s: &str| s.parse::<NodeName>().unwrap();
         let ids = [
             (StepId::Init(n("bettley")), "init/bettley"),
+            (StepId::PrepareHost(n("fenn")), "prepare-host/fenn"),
             (StepId::InstallCni, "install-cni"),
             (StepId::UploadCerts, "upload-certs"),
             (StepId::MintToken, "mint-token"),

@@ -134,6 +134,9 @@ fn change(out: &mut String, c: &Change, style: Style) {
     if !c.taints.is_empty() {
         set_diff(out, "taints", &c.taints, width, c.action, style);
     }
+    for h in &c.host {
+        let _ = writeln!(out, "      {} {}", symbol(h.action, style), Clean(&h.text));
+    }
     let _ = writeln!(out, "    }}");
 }
 

@@ -489,14 +489,6 @@ impl KubeVersion {
             && self.minor == observed.minor
             && self.patch.is_none_or(|p| Some(p) == observed.patch)
     }
-
-    /// The value of `kubeadm init --kubernetes-version`: `stable-1.32` or `v1.32.4`.
-    pub fn kubeadm_flag(&self) -> String {
-        match self.patch {
-            Some(p) => format!("v{}.{}.{}", self.major, self.minor, p),
-            None => format!("stable-{}.{}", self.major, self.minor),
-        }
-    }
 }
 
 impl fmt::Display for KubeVersion {
@@ -743,10 +735,8 @@ mod tests {
         let want = KubeVersion::parse("1.32").unwrap();
         assert!(want.matches(&KubeVersion::parse("v1.32.4").unwrap()));
         assert!(!want.matches(&KubeVersion::parse("v1.31.9").unwrap()));
-        assert_eq!(want.kubeadm_flag(), "stable-1.32");
         let exact = KubeVersion::parse("1.32.4").unwrap();
         assert!(!exact.matches(&KubeVersion::parse("v1.32.3").unwrap()));
-        assert_eq!(exact.kubeadm_flag(), "v1.32.4");
     }
 
     #[test]

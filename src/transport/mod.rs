@@ -207,6 +207,8 @@ type Connector =
 pub struct Hosts {
     targets: BTreeMap<String, Target>,
     slots: BTreeMap<String, OnceCell<Connected>>,
+    /// Connections made again after a host rebooted; they replace the slot's.
+    reconnected: std::sync::Mutex<BTreeMap<String, Arc<dyn Host>>>,
     connector: Box<Connector>,
     setting_names: &'static SettingNames,
     // Holds the control sockets' directory until the run ends.
@@ -284,6 +286,7 @@ impl Hosts {
         Hosts {
             targets,
             slots,
+            reconnected: Default::default(),
             connector: Box::new(connect),
             setting_names: Default::default(),
             _control_dir: None,
@@ -299,6 +302,9 @@ impl Hosts {
                 names: self.setting_names,
             });
         };
+        if let Some(h) = self.reconnected.lock().expect("not poisoned").get(name) {
+            return Ok(h.clone());
+        }
         slot.get_or_init(|| async {
             (self.connector)(target)
                 .await
@@ -306,6 +312,30 @@ impl Hosts {
         })
         .await
         .clone()
+    }
+
+    /// A new connection to a host whose old one died with it (a reboot);
+    /// later `get`s return it. The old one is closed.
+    pub async fn reconnect(&self, name: &str) -> Result<Arc<dyn Host>, TransportError> {
+        let Some(target) = self.targets.get(name) else {
+            return Err(TransportError::UnknownHost {
+                host: name.to_string(),
+                names: self.setting_names,
+            });
+        };
+        let fresh = (self.connector)(target)
+            .await
+            .map_err(|e| e.named_as(self.setting_names))?;
+        let old = self
+            .reconnected
+            .lock()
+            .expect("not poisoned")
+            .insert(name.to_string(), fresh.clone());
+        match old {
+            Some(h) => h.close().await,
+            None => self.close_host(name).await,
+        }
+        Ok(fresh)
     }
 
     /// Closes one host's connection (if it was opened); later `get`s fail.
@@ -318,10 +348,18 @@ impl Hosts {
     /// Closes every open connection, concurrently.
     pub async fn close(&self) {
         let mut closing = tokio::task::JoinSet::new();
+        let reconnected: Vec<Arc<dyn Host>> = self
+            .reconnected
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .cloned()
+            .collect();
         for host in self
             .slots
             .values()
             .filter_map(|s| s.get().and_then(|r| r.as_ref().ok()).cloned())
+            .chain(reconnected)
         {
             closing.spawn(async move { host.close().await });
         }

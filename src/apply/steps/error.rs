@@ -62,6 +62,20 @@ pub enum StepError {
     /// keeps a member that will never answer again, one step from losing quorum.
     #[error("kubeadm reset on {node} could not remove its etcd member ({why}); etcd still counts it: on a healthy control plane, find it with `etcdctl member list` and remove it with `etcdctl member remove ID`")]
     EtcdMemberKept { node: NodeName, why: String },
+    #[error("the kubernetes apt source on {node} lists no kubeadm {minor}.x: is it the repository of Kubernetes {minor}? (check `mirror` in [nodes.{node}.host] or [defaults.host])")]
+    NoRelease { node: NodeName, minor: String },
+    #[error("{node} did not come back with the memory cgroup within {} of its reboot (reboot_timeout in [apply]): {last}", format_duration(*timeout))]
+    RebootTimedOut {
+        node: NodeName,
+        timeout: Duration,
+        last: String,
+    },
+    #[error("kubeadm on {node} is {found}, not a Kubernetes {want} release (kubernetes_version in cluster.toml): let gt manage its packages, or install kubeadm {want}")]
+    KubeadmVersion {
+        node: NodeName,
+        found: String,
+        want: String,
+    },
 }
 
 impl From<TransportError> for StepError {

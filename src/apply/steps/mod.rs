@@ -11,6 +11,7 @@ mod admin;
 mod error;
 mod exec;
 mod gate;
+mod host;
 
 pub use super::run::{host_name, user_name, RunInfo};
 pub use error::StepError;
@@ -51,6 +52,8 @@ pub struct StepRunner<'a> {
     nodes: tokio::sync::Mutex<Option<(Instant, Result<NodeMap, StepError>)>>,
     /// Hosts that did not answer when gt observed.
     unreachable: BTreeSet<String>,
+    /// The patch "newest 1.32 patch" came to, settled once per apply.
+    kube_release: tokio::sync::OnceCell<kubeadm::Release>,
 }
 
 type NodeMap = BTreeMap<String, crate::kube::nodes::Node>;
@@ -92,6 +95,7 @@ impl<'a> StepRunner<'a> {
             ca_pin: Mutex::new(observed.cluster.ca_pin.clone()),
             admins: Mutex::new(admins),
             nodes: tokio::sync::Mutex::new(None),
+            kube_release: tokio::sync::OnceCell::new(),
             unreachable: observed
                 .hosts
                 .iter()
@@ -131,12 +135,14 @@ impl<'a> StepRunner<'a> {
         // revoked at the end even when init fails halfway.
         let token = BootstrapToken::generate();
         self.secrets.lock().unwrap().token = Some(token.clone());
+        let release = self.init_release(id, node).await?;
         let config = kubeadm::init_config(
             self.spec,
             n,
             &token,
             self.spec.tokens.ttl,
             &self.run.token_description(),
+            &release,
         );
         let cmd = self
             .step_cmd(kubeadm::init_command(self.spec))
@@ -152,6 +158,28 @@ impl<'a> StepRunner<'a> {
         *self.ca_pin.lock().unwrap() = Some(pin);
         self.promote_admin(node);
         Ok(())
+    }
+
+    /// The file's patch, else the installed kubeadm's (the patch gt
+    /// installed on every managed host, or the one the host was prepared with).
+    async fn init_release(
+        &self,
+        id: &StepId,
+        node: &NodeName,
+    ) -> Result<kubeadm::Release, StepError> {
+        let want = self.spec.cluster.kubernetes_version;
+        if let Some(p) = want.patch {
+            return Ok(kubeadm::Release(want.major, want.minor, p));
+        }
+        let cmd = crate::transport::Cmd::new(kubeadm::version_command()).label("kubeadm version");
+        let out = self.must(id, node, &cmd).await?;
+        kubeadm::parse_version(&out)
+            .filter(|r| r.0 == want.major && r.1 == want.minor)
+            .ok_or_else(|| StepError::KubeadmVersion {
+                node: node.clone(),
+                found: out.trim().to_string(),
+                want: want.to_string(),
+            })
     }
 
     async fn join(&self, id: &StepId, node: &NodeName) -> Result<(), StepError> {
@@ -215,6 +243,7 @@ impl Runner for StepRunner<'_> {
     fn run<'b>(&'b self, id: &'b StepId, step: &'b Step) -> BoxFuture<'b, Result<(), StepError>> {
         Box::pin(async move {
             match step {
+                Step::PrepareHost { node, work } => self.prepare_host(id, node, work).await,
                 Step::Init { node } => self.init(id, node).await,
                 Step::InstallCni => self.install_cni(id).await,
                 Step::UploadCerts => self.upload_certs(id).await,
