@@ -6,6 +6,7 @@
 mod apply;
 mod cli;
 mod cluster;
+mod host;
 mod lab;
 mod sim;
 mod ssh;

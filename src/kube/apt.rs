@@ -179,6 +179,8 @@ pub fn install(packages: &[(String, Option<String>)], hold: &[String]) -> String
         "install".into(),
         "-y".into(),
         "-q".into(),
+        // A version upgraded by hand is brought back down to the file's.
+        "--allow-downgrades".into(),
     ];
     w.extend(packages.iter().map(|(p, v)| match v {
         Some(v) => format!("{p}={v}"),
@@ -282,7 +284,7 @@ mod tests {
                 ],
                 &["kubelet".into()]
             ),
-            "apt-mark unhold kubelet && DEBIAN_FRONTEND=noninteractive apt-get install -y -q kubelet=1.32.4-1.1 containerd && apt-mark hold kubelet"
+            "apt-mark unhold kubelet && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades kubelet=1.32.4-1.1 containerd && apt-mark hold kubelet"
         );
         assert_eq!(
             configure_repository("https://pkgs.k8s.io/core:/stable:/v1.32/deb/"),
