@@ -76,7 +76,7 @@ fn bare_hosts_are_prepared_before_their_init_or_join_at_the_newest_patch_apply_s
     let deps = |id: &str| -> Vec<String> {
         doc.steps
             .iter()
-            .find(|s| s.id.to_string() == id)
+            .find(|s| s.id == id)
             .unwrap()
             .depends_on
             .iter()
