@@ -53,7 +53,7 @@ pub struct HostSoftware {
     /// Swap that comes back at boot: /etc/fstab's swap lines.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fstab_swap: Vec<String>,
-    /// Raspberry Pi OS's swap file service is configured.
+    /// Raspberry Pi OS's swap file service is enabled (it turns swap on at boot).
     #[serde(default)]
     pub dphys_swapfile: bool,
     /// Of the modules gt wants, those loaded (/proc/modules).
@@ -312,6 +312,12 @@ mod tests {
             "proc /proc proc defaults 0 0\n# /swap none swap sw 0 0\n/dev/sda2 none swap sw 0 0\n",
         );
         write(r, "/etc/dphys-swapfile", "CONF_SWAPSIZE=100\n");
+        fs::create_dir_all(r.join("etc/systemd/system/multi-user.target.wants")).unwrap();
+        std::os::unix::fs::symlink(
+            "/lib/systemd/system/dphys-swapfile.service",
+            r.join("etc/systemd/system/multi-user.target.wants/dphys-swapfile.service"),
+        )
+        .unwrap();
         write(r, "/proc/modules", "overlay 151552 0 - Live 0x0000000000000000\nbr_netfilter 32768 0 - Live 0x0000000000000000\nbridge 311296 1 br_netfilter, Live 0x0000000000000000\n");
         write(r, "/etc/modules-load.d/k8s.conf", "# comment\noverlay\n");
         write(r, "/proc/sys/net/ipv4/ip_forward", "0\n");

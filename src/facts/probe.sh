@@ -56,7 +56,9 @@ if [ -f "$r/var/lib/dpkg/status" ] && command -v dpkg-query >/dev/null 2>&1; the
       if [ "$type" = swap ]; then echo "fstab_swap=$dev"; fi
     done <"$r/etc/fstab"
   fi
-  if [ -f "$r/etc/dphys-swapfile" ]; then echo 'dphys_swapfile=yes'; fi
+  # Raspberry Pi OS's swap file comes back at boot while its unit is enabled.
+  w="$r/etc/systemd/system/multi-user.target.wants/dphys-swapfile.service"
+  if [ -L "$w" ] || [ -e "$w" ]; then echo 'dphys_swapfile=yes'; fi
   if [ -r "$r/proc/modules" ]; then
     while read -r m _; do
       case " $gt_modules " in *" $m "*) echo "module=$m" ;; esac
