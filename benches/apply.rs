@@ -173,6 +173,8 @@ fn main() {
             &speed.to_string(),
             "--transport",
             &transport,
+            "--hosts",
+            "prepared",
         ]);
         let config = dir.join("cluster.toml");
         let started = Instant::now();
