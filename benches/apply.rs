@@ -175,6 +175,8 @@ fn main() {
             &speed.to_string(),
             "--transport",
             &transport,
+            "--hosts",
+            "prepared",
         ]);
         let config = dir.join("cluster.toml");
         let started = Instant::now();

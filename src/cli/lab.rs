@@ -54,6 +54,17 @@ pub struct UpArgs {
     /// Multiplies every simulated latency (1 = realistic, 0.01 = a hundred times faster).
     #[arg(long, env = "GT_LAB_SPEED", default_value_t = 1.0)]
     pub speed: f64,
+    /// Hosts as a fresh OS install, or already prepared for kubeadm.
+    #[arg(long, value_enum, env = "GT_LAB_HOSTS", default_value = "bare")]
+    pub hosts: HostsArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum HostsArg {
+    /// A fresh Debian / Raspberry Pi OS: no Kubernetes packages, swap on.
+    Bare,
+    /// What the kubeadm install docs leave: packages held, containerd, swap off.
+    Prepared,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -125,6 +136,10 @@ fn up(ctx: &Context, a: UpArgs) -> Result<u8, lab::LabError> {
         transport,
         speed: a.speed,
         check_config: Some(check_config),
+        hosts: match a.hosts {
+            HostsArg::Bare => lab::HostImage::Bare,
+            HostsArg::Prepared => lab::HostImage::Prepared,
+        },
     })?;
     let t = &r.topology;
     let how = match &r.state.ssh {

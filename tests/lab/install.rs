@@ -61,13 +61,22 @@ fn an_installed_gt_brings_up_and_converges_the_lab_from_anywhere() {
             goldentooth().to_str().unwrap(),
             "--speed",
             "0.001",
+            "--hosts",
+            "prepared",
         ])
         .success();
-    for tool in ["kubeadm", "kubectl", "systemctl", "kubelet", "uname"] {
+    for tool in ["systemctl", "uname", "apt-get", "sysctl"] {
         assert_eq!(
             std::fs::read_link(lab.join("bin").join(tool)).unwrap(),
             installed.gt,
             "the lab's {tool} is the installed gt"
+        );
+    }
+    for tool in ["kubeadm", "kubectl", "kubelet"] {
+        assert_eq!(
+            std::fs::read_link(lab.join("hosts/fenn/usr/bin").join(tool)).unwrap(),
+            installed.gt,
+            "fenn's packaged {tool} is the installed gt"
         );
     }
 

@@ -15,9 +15,9 @@ fn each_address_lands_on_its_own_host() {
         lab.ssh(node, "echo $GT_HOST_ROOT; command -v kubeadm")
             .success()
             .stdout_contains(&format!(
-                "{}\n{}/bin/kubeadm\n",
+                "{}\n{}/usr/bin/kubeadm\n",
                 lab.host_root(node).display(),
-                lab.dir().display()
+                lab.host_root(node).display()
             ));
     }
 }

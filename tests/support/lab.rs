@@ -59,6 +59,7 @@ pub struct FailedStart {
 pub struct LabBuilder {
     transport: Transport,
     speed: f64,
+    bare: bool,
     topology_toml: Option<String>,
     lock: Option<LabLock>,
 }
@@ -81,6 +82,7 @@ impl Lab {
         LabBuilder {
             transport,
             speed: 0.01,
+            bare: false,
             topology_toml: None,
             lock: None,
         }
@@ -91,6 +93,13 @@ impl LabBuilder {
     /// Latency multiplier (default 0.01 in tests).
     pub fn speed(mut self, f: f64) -> Self {
         self.speed = f;
+        self
+    }
+
+    /// Hosts as a fresh OS install (`gt lab up`'s default); tests otherwise
+    /// get hosts prepared for kubeadm (`--hosts prepared`).
+    pub fn bare(mut self) -> Self {
+        self.bare = true;
         self
     }
 
@@ -151,6 +160,7 @@ impl LabBuilder {
             .arg("--from")
             .arg(&topology)
             .args(["--transport", self.transport.as_str(), "--speed", &speed])
+            .args(["--hosts", if self.bare { "bare" } else { "prepared" }])
             .run();
         if !run.succeeded() {
             return Err(FailedStart {

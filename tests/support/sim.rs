@@ -85,7 +85,9 @@ impl SimLab {
             std::os::unix::fs::symlink(GT, bin.join(tool)).unwrap();
         }
         for n in &topology.nodes {
-            std::fs::create_dir_all(dir.path().join("hosts").join(&n.name)).unwrap();
+            let root = dir.path().join("hosts").join(&n.name);
+            std::fs::create_dir_all(&root).unwrap();
+            gt_lab::sim::image::build(&root, gt_lab::HostImage::Prepared).unwrap();
         }
         SimLab { dir }
     }

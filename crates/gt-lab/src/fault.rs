@@ -1,7 +1,7 @@
 //! `gt lab fault NODE KIND`: what can go wrong on a real host, on demand.
 
 use crate::procs;
-use crate::session::host_path;
+use crate::session::node_path;
 use crate::ssh;
 use crate::state::{LabState, Transport};
 use crate::topology::{Faults, LabTopology};
@@ -90,7 +90,7 @@ fn systemctl(dir: &Path, node: &str, verb: &str) -> Result<(), LabError> {
     let out = Command::new(dir.join("bin").join("systemctl"))
         .args([verb, "kubelet"])
         .env("GT_HOST_ROOT", dir.join("hosts").join(node))
-        .env("PATH", host_path(dir))
+        .env("PATH", node_path(dir, node))
         .output()
         .map_err(|e| {
             LabError::Process(format!("cannot run the simulated systemctl on {node}: {e}"))
@@ -196,4 +196,32 @@ pub fn fault(dir: &Path, node: &str, kind: FaultKind) -> Result<FaultReport, Lab
         faults,
         killed,
     })
+}
+
+/// Takes a host off the network or puts it back, as the `down` fault does
+/// (a reboot's way down and up): a host going down takes its commands with it.
+pub(crate) fn set_down(dir: &Path, node: &str, down: bool) -> Result<(), LabError> {
+    let state = LabState::load(dir)?;
+    let topo = LabTopology::load(dir).map_err(|_| LabError::NoLab(dir.to_path_buf()))?;
+    let mut faults = Faults::load(dir, node);
+    if faults.down == down {
+        return Ok(());
+    }
+    faults.down = down;
+    if faults == Faults::default() {
+        let _ = std::fs::remove_file(Faults::path(dir, node));
+    } else {
+        faults.save(dir, node).map_err(LabError::io(format!(
+            "writing {}",
+            Faults::path(dir, node).display()
+        )))?;
+    }
+    if down {
+        let pids = procs::host_processes(dir, Some(node));
+        procs::stop(&pids, Duration::from_secs(2));
+    }
+    if let (Transport::Ssh, Some(s)) = (state.transport, &state.ssh) {
+        ssh::reconfigure_for(dir, &topo, s, node)?;
+    }
+    Ok(())
 }

@@ -17,9 +17,51 @@ use std::time::Duration;
 pub(crate) const LAB_SHELL: &str = "gt-lab-sh";
 pub(crate) const SSH_SESSION: &str = "gt-lab-ssh-session";
 
-/// The PATH of every simulated host: the lab's tools first.
+/// The PATH gt's config gives the lab shell: the lab's tools first.
 pub(crate) fn host_path(dir: &Path) -> String {
     format!("{}/bin:/usr/local/bin:/usr/bin:/bin", dir.display())
+}
+
+/// The PATH a simulated host's commands run with: the host's own /usr/bin
+/// (the programs of its installed packages), the lab's OS tools, then this
+/// machine's programs except those a package brings (see [`os_programs`]), so
+/// that a host without kubectl has none, whatever this machine has.
+pub(crate) fn node_path(dir: &Path, node: &str) -> String {
+    format!(
+        "{}/hosts/{node}/usr/bin:{}/bin:{}",
+        dir.display(),
+        dir.display(),
+        os_programs(dir).display()
+    )
+}
+
+/// `DIR/os-bin`: links to this machine's programs (/usr/local/bin, /usr/bin),
+/// without the ones simulated hosts get from packages.
+pub(crate) fn os_programs(dir: &Path) -> PathBuf {
+    dir.join("os-bin")
+}
+
+/// Fills [`os_programs`].
+pub(crate) fn link_os_programs(dir: &Path) -> std::io::Result<()> {
+    let out = os_programs(dir);
+    std::fs::create_dir_all(&out)?;
+    for src in ["/usr/local/bin", "/usr/bin", "/bin"] {
+        let Ok(entries) = std::fs::read_dir(src) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(n) = name.to_str() else { continue };
+            if crate::sim::TOOLS.contains(&n) {
+                continue;
+            }
+            let link = out.join(n);
+            if link.symlink_metadata().is_err() {
+                std::os::unix::fs::symlink(e.path(), &link)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs the lab shell or the ssh session when gt is invoked under their name.
@@ -79,7 +121,11 @@ fn lab_shell(args: &[String]) -> ExitCode {
     if let Some(code) = honour_faults(&dir, &node) {
         return code;
     }
-    exec_sh(Command::new("/bin/sh").args(args))
+    exec_sh(
+        Command::new("/bin/sh")
+            .args(args)
+            .env("PATH", node_path(&dir, &node)),
+    )
 }
 
 fn lab_dir_of_session() -> Option<PathBuf> {
@@ -115,7 +161,7 @@ fn ssh_session() -> ExitCode {
     }
     let mut sh = Command::new("/bin/sh");
     sh.env("GT_HOST_ROOT", dir.join("hosts").join(&node.name))
-        .env("PATH", host_path(&dir));
+        .env("PATH", node_path(&dir, &node.name));
     match std::env::var("SSH_ORIGINAL_COMMAND") {
         Ok(c) => exec_sh(sh.arg("-c").arg(c)),
         Err(_) => exec_sh(sh.arg("-l")),

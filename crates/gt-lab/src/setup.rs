@@ -4,7 +4,8 @@ use crate::config::{self, Reach, Rewrite};
 use crate::daemon;
 use crate::haproxy;
 use crate::procs;
-use crate::session::{host_path, LAB_SHELL};
+use crate::session::{host_path, link_os_programs, LAB_SHELL};
+use crate::sim::image::{self, HostImage};
 use crate::source::{self, Source, Version};
 use crate::ssh;
 use crate::state::{EndpointServer, LabState, Transport};
@@ -29,6 +30,8 @@ pub struct UpOptions {
     /// the config the lab writes: gt passes its full validation, so that the
     /// lab never builds a cluster gt would refuse to drive.
     pub check_config: Option<CheckConfig>,
+    /// Bare hosts (a fresh OS) or hosts prepared for kubeadm.
+    pub hosts: HostImage,
 }
 
 /// A check of a config: its text and path in, the diagnostics out.
@@ -52,16 +55,15 @@ pub struct DownReport {
     pub survivors: Vec<i32>,
 }
 
-/// A patch release that exists, for topologies that name only the minor
-/// version: the simulated kubelet reports a full version, as a real one does.
+/// The release a topology's version means: a minor alone is its newest
+/// patch in the lab's pkgs.k8s.io (what `apt-get install` picks).
 fn full_version(v: &Version) -> String {
-    let patch = v.patch.unwrap_or(match (v.major, v.minor) {
-        (1, 29) => 15,
-        (1, 30) => 12,
-        (1, 31) => 8,
-        (1, 32) => 4,
-        (1, 33) => 1,
-        _ => 0,
+    let patch = v.patch.unwrap_or_else(|| {
+        if v.major == 1 {
+            crate::sim::repos::newest_patch(v.minor).unwrap_or(0)
+        } else {
+            0
+        }
     });
     format!("v{}.{}.{patch}", v.major, v.minor)
 }
@@ -185,15 +187,24 @@ fn build(
         std::fs::create_dir_all(&p).map_err(LabError::io(format!("creating {}", p.display())))?;
     }
     let exe = std::env::current_exe().map_err(LabError::io("finding the gt binary"))?;
-    for tool in crate::sim::TOOLS {
+    for tool in crate::sim::os_tools() {
         let link = dir.join("bin").join(tool);
         std::os::unix::fs::symlink(&exe, &link)
             .map_err(LabError::io(format!("linking {}", link.display())))?;
     }
+    link_os_programs(dir).map_err(LabError::io("linking this machine's programs"))?;
     topo.save(dir).map_err(LabError::io(format!(
         "writing {}",
         LabTopology::path(dir).display()
     )))?;
+    for n in &topo.nodes {
+        image::build(&dir.join("hosts").join(&n.name), opts.hosts).map_err(|message| {
+            LabError::Topology {
+                path: from.to_path_buf(),
+                message: format!("node {}: {message}", n.name),
+            }
+        })?;
+    }
 
     let endpoint_is_a_cp = topo.nodes.iter().any(|n| {
         n.role == "control-plane" && format!("{}:{}", n.address, daemon::API_PORT) == topo.endpoint

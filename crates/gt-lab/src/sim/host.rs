@@ -73,6 +73,14 @@ impl Host {
         })
     }
 
+    /// What this process's tool reports as its version (its package's).
+    pub(crate) fn set_kubernetes_version(&mut self, v: &str) {
+        let name = self.name.clone();
+        if let Some(n) = self.topology.nodes.iter_mut().find(|n| n.name == name) {
+            n.kubernetes_version = v.to_string();
+        }
+    }
+
     pub(crate) fn node(&self) -> &LabNode {
         self.topology.node(&self.name).expect("checked in Host::at")
     }

@@ -20,7 +20,13 @@
 //! | other `kubectl` | 0.3 | client start-up and one request |
 //! | `systemctl start/stop/restart kubelet` | 0.5 | |
 //! | `systemctl is-active/status/enable` | 0.02 | |
-//! | `kubelet --version`, `uname`, `kubeadm version` | 0.01 | |
+//! | `kubelet --version`, `uname`, `kubeadm version` | 0.01 | also `dpkg-query`, `apt-mark showhold`, `sysctl`, `modprobe`, `swapoff` |
+//! | `apt-get update` | 3 | InRelease and Packages of each source |
+//! | one package unpacked and set up by `apt-get install` | 4 | a kubelet .deb on a Pi's SD card |
+//! | `apt-cache madison/policy`, `apt-mark hold/unhold` | 0.3 | reading the package cache |
+//! | `curl` of a signing key | 0.5 | one HTTPS round trip |
+//! | `reboot`: down until sshd answers again | 45 | a Raspberry Pi 4 from power-off to sshd |
+//! | kubeadm's wait for a kubelet that never becomes healthy | 240 | `[kubelet-check]`'s 4m0s |
 //!
 //! Every latency is multiplied by the lab's speed (`lab.json` `speed`, or the
 //! `GT_LAB_SPEED` environment variable, which wins) and by the host's `slow`
@@ -57,6 +63,12 @@ pub enum Op {
     SystemctlChange,
     SystemctlQuery,
     Instant,
+    AptUpdate,
+    PackageInstall,
+    AptQuery,
+    Download,
+    Reboot,
+    KubeletCheckTimeout,
 }
 
 /// The default latency of each operation, in seconds at speed 1.
@@ -77,6 +89,12 @@ pub(crate) const LATENCIES: &[(Op, f64)] = &[
     (Op::SystemctlChange, 0.5),
     (Op::SystemctlQuery, 0.02),
     (Op::Instant, 0.01),
+    (Op::AptUpdate, 3.0),
+    (Op::PackageInstall, 4.0),
+    (Op::AptQuery, 0.3),
+    (Op::Download, 0.5),
+    (Op::Reboot, 45.0),
+    (Op::KubeletCheckTimeout, 240.0),
 ];
 
 impl Op {

@@ -4,10 +4,14 @@ use super::clock;
 use super::files;
 use super::host::{self, Host};
 use super::latency::Op;
+use super::services;
 use super::state;
 
 /// The kubelet unit's state as systemd reports it.
 fn kubelet_state(host: &Host, running: bool) -> &'static str {
+    if !running && services::kubelet_crashloop(host).is_some() {
+        return "activating";
+    }
     match (running, host.exists(files::KUBELET_CONF)) {
         (true, true) => "active",
         // Without a kubeconfig the kubelet exits at once and systemd restarts it.
@@ -20,7 +24,7 @@ fn unit_name(u: &str) -> &str {
     u.strip_suffix(".service").unwrap_or(u)
 }
 
-const KNOWN_UNITS: &[&str] = &["kubelet", "containerd", "ssh", "haproxy"];
+const KNOWN_UNITS: &[&str] = &["kubelet", "containerd", "dphys-swapfile", "ssh", "haproxy"];
 
 pub(crate) fn systemctl(host: &Host, args: &[String]) -> u8 {
     let mut verb = None;
@@ -82,7 +86,11 @@ pub(crate) fn systemctl(host: &Host, args: &[String]) -> u8 {
 }
 
 fn unit_verb(host: &Host, verb: &str, unit: &str, now_flag: bool, quiet: bool) -> u8 {
-    if let Some(code) = other_unit(verb, unit, quiet) {
+    let exists = services::unit_exists(host, unit);
+    if exists && matches!(unit, "containerd" | "dphys-swapfile") {
+        return package_unit(host, verb, unit, now_flag, quiet);
+    }
+    if let Some(code) = other_unit(verb, unit, quiet, exists) {
         return code;
     }
     let (before, after) = match change_kubelet(host, verb, now_flag) {
@@ -97,8 +105,8 @@ fn unit_verb(host: &Host, verb: &str, unit: &str, now_flag: bool, quiet: bool) -
 
 /// The answer for a unit that is not the kubelet: unknown, or part of the host
 /// image and always running. `None` for the kubelet.
-fn other_unit(verb: &str, unit: &str, quiet: bool) -> Option<u8> {
-    if !KNOWN_UNITS.contains(&unit) {
+fn other_unit(verb: &str, unit: &str, quiet: bool, exists: bool) -> Option<u8> {
+    if !exists || !KNOWN_UNITS.contains(&unit) {
         return Some(match verb {
             "is-active" => {
                 if !quiet {
@@ -147,18 +155,22 @@ fn change_kubelet(
     state::update(&host.lab_dir, |s| {
         let before = s.host(&host.name);
         match verb {
-            "start" | "restart" => s.host_mut(&host.name).kubelet_running = true,
-            "stop" => s.host_mut(&host.name).kubelet_running = false,
+            "start" | "restart" => services::start_kubelet(host, s),
+            "stop" => {
+                s.host_mut(&host.name).kubelet_running = false;
+                services::stopped_kubelet(host);
+            }
             "enable" => {
                 s.host_mut(&host.name).kubelet_enabled = true;
                 if now_flag {
-                    s.host_mut(&host.name).kubelet_running = true;
+                    services::start_kubelet(host, s);
                 }
             }
             "disable" => {
                 s.host_mut(&host.name).kubelet_enabled = false;
                 if now_flag {
                     s.host_mut(&host.name).kubelet_running = false;
+                    services::stopped_kubelet(host);
                 }
             }
             _ => {}
@@ -264,6 +276,10 @@ fn report_kubelet(
             println!("             └─10-kubeadm.conf");
             println!("     Active: {active}");
             println!("       Docs: https://kubernetes.io/docs/");
+            if let Some(why) = services::kubelet_crashloop(host) {
+                println!();
+                println!("{} kubelet[1042]: E1130 00:00:00.000000    1042 run.go:72] \"command failed\" err=\"{}\"", host.name, why.replace('"', "\\\""));
+            }
             if state_now == "active" {
                 0
             } else {
@@ -382,4 +398,116 @@ pub(crate) fn uname(host: &Host, args: &[String]) -> u8 {
         .collect();
     println!("{}", out.join(" "));
     0
+}
+
+/// containerd and dphys-swapfile: enabled by their unit link, running by what they leave on the host.
+fn package_unit(host: &Host, verb: &str, unit: &str, now_flag: bool, quiet: bool) -> u8 {
+    let containerd = unit == "containerd";
+    let start = |host: &Host| -> Result<(), String> {
+        if containerd {
+            super::containerd::start(host)?;
+        } else {
+            super::kernel::dphys_swapon(host);
+        }
+        services::retry_kubelet(host);
+        Ok(())
+    };
+    let stop = |host: &Host| {
+        if containerd {
+            super::containerd::stop(host);
+        } else {
+            super::kernel::dphys_swapoff(host);
+            services::retry_kubelet(host);
+        }
+    };
+    let failed = |what: &str| {
+        eprintln!(
+            "Job for {unit}.service failed because the control process exited with error code."
+        );
+        eprintln!("See \"systemctl status {unit}.service\" and \"journalctl -xeu {unit}.service\" for details.");
+        let _ = what;
+        1
+    };
+    let active = |host: &Host| {
+        if containerd {
+            super::containerd::running(host)
+        } else {
+            super::kernel::swap_on(host)
+        }
+    };
+    let say = |s: &str| {
+        if !quiet {
+            println!("{s}");
+        }
+    };
+    match verb {
+        "start" | "restart" => {
+            if verb == "restart" {
+                stop(host);
+            }
+            match start(host) {
+                Ok(()) => 0,
+                Err(e) => failed(&e),
+            }
+        }
+        "stop" => {
+            stop(host);
+            0
+        }
+        "enable" | "disable" => {
+            let on = verb == "enable";
+            if services::set_enabled(host, unit, on) {
+                if on {
+                    eprintln!("Created symlink /etc/systemd/system/multi-user.target.wants/{unit}.service → /lib/systemd/system/{unit}.service.");
+                } else {
+                    eprintln!(
+                        "Removed \"/etc/systemd/system/multi-user.target.wants/{unit}.service\"."
+                    );
+                }
+            }
+            if now_flag {
+                if on {
+                    if let Err(e) = start(host) {
+                        return failed(&e);
+                    }
+                } else {
+                    stop(host);
+                }
+            }
+            0
+        }
+        "is-enabled" => {
+            let on = services::unit_enabled(host, unit);
+            say(if on { "enabled" } else { "disabled" });
+            u8::from(!on)
+        }
+        "is-active" | "status" => {
+            let on = active(host);
+            if verb == "status" {
+                let enabled = if services::unit_enabled(host, unit) {
+                    "enabled"
+                } else {
+                    "disabled"
+                };
+                println!("● {unit}.service");
+                println!("     Loaded: loaded (/lib/systemd/system/{unit}.service; {enabled}; preset: enabled)");
+                println!(
+                    "     Active: {}",
+                    if on {
+                        "active (running)"
+                    } else {
+                        "inactive (dead)"
+                    }
+                );
+            } else {
+                say(if on { "active" } else { "inactive" });
+            }
+            if on {
+                0
+            } else {
+                3
+            }
+        }
+        _ => 0,
+    }
 }

@@ -99,6 +99,9 @@ pub(super) fn init(host: &Host, args: &[String]) -> u8 {
     println!("[preflight] Pulling images required for setting up a Kubernetes cluster");
     println!("[preflight] This might take a minute or two, depending on the speed of your internet connection");
     println!("[preflight] You can also perform this action beforehand using 'kubeadm config images pull'");
+    if let Err(code) = super::host_checks::pull_images(host) {
+        return code;
+    }
 
     let ca = pki::new_ca();
     let shared_pki = files::new_shared_pki(&ca);
@@ -111,6 +114,9 @@ pub(super) fn init(host: &Host, args: &[String]) -> u8 {
     let member = etcd_member_for(host, &req.node_name, &req.advertise);
     if let Err(e) = write_files(host, &req, &ca, &shared_pki, &endpoint_url, &member) {
         return fail(&format!("error execution phase certs: {e}"), EXIT_ERROR);
+    }
+    if let Err(code) = super::host_checks::start_kubelet_or_fail(host, "wait-control-plane") {
+        return code;
     }
     let init_token = match new_cluster(host, &req, &st, &ca, &shared_pki, member) {
         Ok(t) => t,

@@ -17,6 +17,7 @@ use crate::sim::flags::{self, boolean, string, Flag, Parsed};
 use crate::sim::host::Host;
 use crate::sim::latency::Op;
 use crate::sim::pki;
+use crate::sim::services;
 use crate::sim::state::{self, State, Taint};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -284,6 +285,17 @@ pub(super) fn join(host: &Host, args: &[String]) -> u8 {
         }
     }
     let restricted = restricted_labels(&req.node_labels);
+    if services::kubelet_blocker(host).is_some() {
+        // kubeadm wrote the kubelet's bootstrap files before it waited in vain.
+        let _ = host.write(files::BOOTSTRAP_KUBELET_CONF, "");
+        println!("[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\"");
+        println!("[kubelet-start] Writing kubelet environment file with flags to file \"/var/lib/kubelet/kubeadm-flags.env\"");
+        println!("[kubelet-start] Starting the kubelet");
+        println!("[kubelet-check] Waiting for a healthy kubelet at http://127.0.0.1:10248/healthz. This can take up to 4m0s");
+        if let Err(code) = super::host_checks::start_kubelet_or_fail(host, "kubelet-start") {
+            return code;
+        }
+    }
     host.pause(if req.control_plane {
         Op::JoinControlPlane
     } else {
@@ -385,7 +397,7 @@ fn control_plane_preflight(
     println!("[preflight] Pulling images required for setting up a Kubernetes cluster");
     println!("[preflight] This might take a minute or two, depending on the speed of your internet connection");
     println!("[preflight] You can also perform this action beforehand using 'kubeadm config images pull'");
-    Ok(())
+    super::host_checks::pull_images(host)
 }
 
 /// The join itself, under the state lock: the lines kubeadm prints for it, or

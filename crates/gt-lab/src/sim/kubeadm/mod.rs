@@ -6,6 +6,7 @@
 
 mod cluster;
 mod config;
+mod host_checks;
 mod init;
 mod join;
 mod preflight;

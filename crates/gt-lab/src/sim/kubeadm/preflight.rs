@@ -41,27 +41,47 @@ pub(super) fn ignore_set(
 pub(super) struct Check {
     name: String,
     message: String,
+    /// A warning whatever `--ignore-preflight-errors` says.
+    warning: bool,
+}
+
+impl Check {
+    pub(super) fn error(name: &str, message: &str) -> Check {
+        Check {
+            name: name.into(),
+            message: message.into(),
+            warning: false,
+        }
+    }
+    pub(super) fn warning(name: &str, message: &str) -> Check {
+        Check {
+            name: name.into(),
+            message: message.into(),
+            warning: true,
+        }
+    }
 }
 
 fn file_available(host: &Host, path: &str) -> Option<Check> {
-    host.exists(path).then(|| Check {
-        name: format!("FileAvailable-{}", path.replace('/', "-")),
-        message: format!("{path} already exists"),
+    host.exists(path).then(|| {
+        Check::error(
+            &format!("FileAvailable-{}", path.replace('/', "-")),
+            &format!("{path} already exists"),
+        )
     })
 }
 
 fn dir_available(host: &Host, path: &str) -> Option<Check> {
-    host.dir_not_empty(path).then(|| Check {
-        name: format!("DirAvailable-{}", path.replace('/', "-")),
-        message: format!("{path} is not empty"),
+    host.dir_not_empty(path).then(|| {
+        Check::error(
+            &format!("DirAvailable-{}", path.replace('/', "-")),
+            &format!("{path} is not empty"),
+        )
     })
 }
 
 fn port_open(port: u16, in_use: bool) -> Option<Check> {
-    in_use.then(|| Check {
-        name: format!("Port-{port}"),
-        message: format!("Port {port} is in use"),
-    })
+    in_use.then(|| Check::error(&format!("Port-{port}"), &format!("Port {port} is in use")))
 }
 
 /// The kubelet answers on 10250: running with a kubeconfig.
@@ -87,6 +107,7 @@ pub(super) fn join_node_checks(
     if !control_plane {
         v.push(file_available(host, files::CA_CRT));
     }
+    v.extend(super::host_checks::common_checks(host, None));
     v
 }
 
@@ -115,6 +136,12 @@ pub(super) fn init_node_checks(host: &Host, state: &State, secondary: bool) -> V
     v.push(port_open(2379, etcd));
     v.push(port_open(2380, etcd));
     v.push(dir_available(host, files::VAR_LIB_ETCD));
+    if !secondary {
+        v.extend(super::host_checks::common_checks(
+            host,
+            Some(&host.node().kubernetes_version),
+        ));
+    }
     v
 }
 
@@ -126,7 +153,7 @@ pub(super) fn run_checks(
 ) -> Result<(), String> {
     let mut errors = String::new();
     for c in checks.into_iter().flatten() {
-        if ignore.contains("all") || ignore.contains(&c.name.to_lowercase()) {
+        if c.warning || ignore.contains("all") || ignore.contains(&c.name.to_lowercase()) {
             eprintln!("\t[WARNING {}]: {}", c.name, c.message);
         } else {
             errors.push_str(&format!("\t[ERROR {}]: {}\n", c.name, c.message));

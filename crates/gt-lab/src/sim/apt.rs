@@ -1,0 +1,724 @@
+//! Simulated `apt-get` (update, install, remove), `apt-mark` (hold, unhold,
+//! showhold) and `apt-cache` (madison, policy), over the repositories of
+//! [`super::repos`] and the database of [`super::dpkg`], with apt's messages
+//! and exit status 100 for its errors.
+
+use super::debver;
+use super::dpkg::{self, Db, Entry};
+use super::host::Host;
+use super::latency::Op;
+use super::repos::{self, Available, Fetch, Source, LISTS_DIR};
+use std::os::unix::io::AsRawFd;
+
+const APT_ERROR: u8 = 100;
+const LOCK: &str = "/var/lib/dpkg/lock-frontend";
+
+fn print_errors(lines: &[String]) -> u8 {
+    for l in lines {
+        eprintln!("{l}");
+    }
+    APT_ERROR
+}
+
+/// Options every apt tool takes.
+#[derive(Default)]
+struct Options {
+    yes: bool,
+    allow_held: bool,
+    allow_downgrades: bool,
+    quiet: bool,
+    words: Vec<String>,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-y" | "--yes" | "--assume-yes" => o.yes = true,
+            "--allow-change-held-packages" => o.allow_held = true,
+            "--allow-downgrades" => o.allow_downgrades = true,
+            "-q" | "-qq" | "--quiet" => o.quiet = true,
+            "--no-install-recommends"
+            | "--install-recommends"
+            | "--no-upgrade"
+            | "--reinstall"
+            | "--fix-missing"
+            | "-f"
+            | "--fix-broken"
+            | "--all-versions" => {}
+            "-o" | "--option" => {
+                let v = it.next().ok_or_else(|| {
+                    format!("E: Option {a}: Configuration item specification must have an =<val>.")
+                })?;
+                if !v.contains('=') {
+                    return Err(format!(
+                        "E: Option {a}: Configuration item specification must have an =<val>."
+                    ));
+                }
+            }
+            s if s.starts_with("-o") && s.len() > 2 => {
+                if !s.contains('=') {
+                    return Err(
+                        "E: Option -o: Configuration item specification must have an =<val>."
+                            .into(),
+                    );
+                }
+            }
+            s if s.starts_with("--option=") => {}
+            s if s.starts_with('-') => {
+                return Err(format!(
+                    "E: Command line option '{}' [from {s}] is not understood in combination with the other options.",
+                    s.trim_start_matches('-')
+                ));
+            }
+            s => o.words.push(s.to_string()),
+        }
+    }
+    Ok(o)
+}
+
+/// The dpkg frontend lock, held for one apt-get or apt-mark run.
+struct FrontendLock {
+    _file: std::fs::File,
+}
+
+fn lock(host: &Host) -> Result<FrontendLock, Vec<String>> {
+    let path = host.path(LOCK);
+    let _ = std::fs::create_dir_all(path.parent().expect("has parent"));
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| vec![format!("E: Could not open lock file {LOCK} - open ({e})")])?;
+    // SAFETY: flock on an fd we own; released when the file closes.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let holder = std::fs::read_to_string(&path).unwrap_or_default();
+        return Err(vec![
+            format!("E: Could not get lock {LOCK}. It is held by process {} (apt-get)", holder.trim()),
+            format!("E: Unable to acquire the dpkg frontend lock ({LOCK}), is another process using it?"),
+        ]);
+    }
+    let _ = std::fs::write(&path, std::process::id().to_string());
+    Ok(FrontendLock { _file: f })
+}
+
+fn sources(host: &Host) -> Result<Vec<Source>, u8> {
+    repos::read_sources(host).map_err(|e| print_errors(&e))
+}
+
+/// `apt-get update|install|remove|purge`.
+pub(crate) fn apt_get(host: &Host, args: &[String]) -> u8 {
+    let o = match parse(args) {
+        Ok(o) => o,
+        Err(e) => return print_errors(&[e]),
+    };
+    let Some((verb, names)) = o.words.split_first() else {
+        eprintln!("E: No command given; apt-get needs update, install or remove");
+        return APT_ERROR;
+    };
+    let _lock = match verb.as_str() {
+        "update" | "install" | "remove" | "purge" => match lock(host) {
+            Ok(l) => l,
+            Err(e) => return print_errors(&e),
+        },
+        _ => {
+            eprintln!("E: Invalid operation {verb}");
+            return APT_ERROR;
+        }
+    };
+    let Ok(srcs) = sources(host) else {
+        return APT_ERROR;
+    };
+    match verb.as_str() {
+        "update" => update(host, &srcs),
+        "install" => install(host, &srcs, names, &o),
+        _ => remove(host, names, &o),
+    }
+}
+
+fn keyring_has(host: &Host, path: &str, key: &str) -> bool {
+    let Ok(bytes) = std::fs::read(host.path(path)) else {
+        return false;
+    };
+    super::fetch::key_material_contains(&bytes, key)
+}
+
+fn trusted(host: &Host, s: &Source, key: &str) -> bool {
+    match &s.signed_by {
+        Some(path) => keyring_has(host, path, key),
+        None => std::fs::read_dir(host.path("/etc/apt/trusted.gpg.d"))
+            .map(|d| {
+                d.flatten().any(|e| {
+                    std::fs::read(e.path())
+                        .is_ok_and(|b| super::fetch::key_material_contains(&b, key))
+                })
+            })
+            .unwrap_or(false),
+    }
+}
+
+fn update(host: &Host, srcs: &[Source]) -> u8 {
+    host.pause(Op::AptUpdate);
+    let arch = host.node().arch.clone();
+    let mut tail: Vec<String> = Vec::new();
+    let mut errors = false;
+    let mut failed_fetch = false;
+    for (i, s) in srcs.iter().enumerate() {
+        let n = i + 1;
+        let comps: Vec<Option<String>> = s.indexes(&arch).into_iter().map(|(c, _, _)| c).collect();
+        let first = serve_first(host, s, &comps);
+        match first {
+            Fetch::Unresolved(name) => {
+                println!("Err:{n} {}", s.release_name("InRelease"));
+                println!("  Could not resolve '{name}'");
+                tail.push(format!(
+                    "W: Failed to fetch {}  Could not resolve '{name}'",
+                    s.release_url()
+                ));
+                failed_fetch = true;
+            }
+            Fetch::NoRelease => {
+                println!("Ign:{n} {}", s.release_name("InRelease"));
+                println!("Err:{n} {}", s.release_name("Release"));
+                println!("  404  Not Found");
+                tail.push(format!(
+                    "E: The repository '{}' does not have a Release file.",
+                    s.release_name("Release")
+                ));
+                tail.push("N: Updating from such a repository can't be done securely, and is therefore disabled by default.".into());
+                tail.push("N: See apt-secure(8) manpage for repository creation and user configuration details.".into());
+                errors = true;
+            }
+            Fetch::Served { key: Some(key), .. } if !trusted(host, s, key) => {
+                println!("Get:{n} {} [1,186 B]", s.release_name("InRelease"));
+                println!("Err:{n} {}", s.release_name("InRelease"));
+                let why = format!("The following signatures couldn't be verified because the public key is not available: NO_PUBKEY {key}");
+                println!("  {why}");
+                tail.push(format!(
+                    "W: GPG error: {}: {why}",
+                    s.release_name("InRelease")
+                ));
+                tail.push(format!(
+                    "E: The repository '{}' is not signed.",
+                    s.release_name("InRelease")
+                ));
+                tail.push("N: Updating from such a repository can't be done securely, and is therefore disabled by default.".into());
+                tail.push("N: See apt-secure(8) manpage for repository creation and user configuration details.".into());
+                for (_, file, _) in s.indexes(&arch) {
+                    host.remove_file(&format!("{LISTS_DIR}/{file}"));
+                }
+                errors = true;
+            }
+            Fetch::Served { .. } => {
+                let mut fresh = false;
+                for (comp, file, _) in s.indexes(&arch) {
+                    if let Fetch::Served { packages, .. } =
+                        repos::serve(host, &s.uri, &s.suite, comp.as_deref())
+                    {
+                        let path = format!("{LISTS_DIR}/{file}");
+                        let text = repos::packages_file(&packages, &arch);
+                        if host.read(&path).as_deref() != Some(text.as_str()) {
+                            fresh = true;
+                            if let Err(e) = host.write(&path, &text) {
+                                eprintln!("E: Could not open file {path} - open ({e})");
+                                return APT_ERROR;
+                            }
+                        }
+                    }
+                }
+                let word = if fresh { "Get" } else { "Hit" };
+                println!("{word}:{n} {}", s.release_name("InRelease"));
+            }
+        }
+    }
+    println!("Reading package lists...");
+    if failed_fetch {
+        tail.push("W: Some index files failed to download. They have been ignored, or old ones used instead.".into());
+    }
+    for l in &tail {
+        eprintln!("{l}");
+    }
+    if errors {
+        APT_ERROR
+    } else {
+        0
+    }
+}
+
+fn serve_first(host: &Host, s: &Source, comps: &[Option<String>]) -> Fetch {
+    let comp = comps.first().cloned().flatten();
+    repos::serve(host, &s.uri, &s.suite, comp.as_deref())
+}
+
+/// One package the command line asks for.
+struct Request {
+    name: String,
+    version: Option<String>,
+}
+
+fn requests(names: &[String]) -> Vec<Request> {
+    names
+        .iter()
+        .map(|n| match n.split_once('=') {
+            Some((p, v)) => Request {
+                name: p.into(),
+                version: Some(v.into()),
+            },
+            None => Request {
+                name: n.clone(),
+                version: None,
+            },
+        })
+        .collect()
+}
+
+fn reading() {
+    println!("Reading package lists...");
+    println!("Building dependency tree...");
+    println!("Reading state information...");
+}
+
+fn install(host: &Host, srcs: &[Source], names: &[String], o: &Options) -> u8 {
+    reading();
+    let avail = repos::available(host, srcs);
+    let mut db = dpkg::load(host);
+    let mut plan: Vec<(String, String)> = Vec::new();
+    let mut errors = Vec::new();
+    let candidates =
+        |name: &str| -> Vec<&Available> { avail.iter().filter(|a| a.pkg.name == name).collect() };
+    for r in requests(names) {
+        let c = candidates(&r.name);
+        if c.is_empty() {
+            errors.push(format!("E: Unable to locate package {}", r.name));
+            continue;
+        }
+        let chosen = match &r.version {
+            Some(v) => match c.iter().find(|a| debver::matches(v, &a.pkg.version)) {
+                Some(a) => a.pkg.version.clone(),
+                None => {
+                    errors.push(format!("E: Version '{v}' for '{}' was not found", r.name));
+                    continue;
+                }
+            },
+            None => c[0].pkg.version.clone(),
+        };
+        if let Some(e) = db.get(&r.name).filter(|e| e.installed()) {
+            if e.version == chosen {
+                println!("{} is already the newest version ({chosen}).", r.name);
+                continue;
+            }
+        }
+        plan.push((r.name.clone(), chosen));
+    }
+    if !errors.is_empty() {
+        return print_errors(&errors);
+    }
+    // Dependencies not installed yet, at their newest version.
+    let mut extra: Vec<(String, String)> = Vec::new();
+    let mut unmet = Vec::new();
+    let mut queue: Vec<String> = plan.iter().map(|(n, _)| n.clone()).collect();
+    while let Some(name) = queue.pop() {
+        let Some(a) = avail.iter().find(|a| a.pkg.name == name) else {
+            continue;
+        };
+        for dep in &a.pkg.depends {
+            let have = db.get(dep).is_some_and(Entry::installed)
+                || plan.iter().chain(&extra).any(|(n, _)| n == dep);
+            if have {
+                continue;
+            }
+            match candidates(dep).first() {
+                Some(d) => {
+                    extra.push((dep.clone(), d.pkg.version.clone()));
+                    queue.push(dep.clone());
+                }
+                None => unmet.push(format!(
+                    " {name} : Depends: {dep} but it is not installable"
+                )),
+            }
+        }
+    }
+    if !unmet.is_empty() {
+        println!("Some packages could not be installed. This may mean that you have");
+        println!("requested an impossible situation or if you are using the unstable");
+        println!("distribution that some required packages have not yet been created");
+        println!("or been moved out of Incoming.");
+        println!("The following information may help to resolve the situation:\n");
+        println!("The following packages have unmet dependencies:");
+        for u in &unmet {
+            println!("{u}");
+        }
+        return print_errors(&[
+            "E: Unable to correct problems, you have held broken packages.".into(),
+        ]);
+    }
+    extra.sort();
+    plan.extend(extra.iter().cloned());
+    plan.sort();
+    if plan.is_empty() {
+        println!("0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.");
+        return 0;
+    }
+    let is_new = |n: &str| !db.get(n).is_some_and(Entry::installed);
+    let held: Vec<&str> = plan
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| db.get(*n).is_some_and(Entry::held))
+        .collect();
+    let downgraded: Vec<&str> = plan
+        .iter()
+        .filter(|(n, v)| {
+            db.get(n)
+                .filter(|e| e.installed())
+                .is_some_and(|e| debver::compare(v, &e.version).is_lt())
+        })
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let upgraded: Vec<&str> = plan
+        .iter()
+        .filter(|(n, v)| {
+            db.get(n)
+                .filter(|e| e.installed())
+                .is_some_and(|e| debver::compare(v, &e.version).is_gt())
+        })
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !extra.is_empty() {
+        list(
+            "The following additional packages will be installed:",
+            extra.iter().map(|(n, _)| n.as_str()),
+        );
+    }
+    if !held.is_empty() {
+        list(
+            "The following held packages will be changed:",
+            held.iter().copied(),
+        );
+    }
+    let new: Vec<&str> = plan
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| is_new(n))
+        .collect();
+    if !new.is_empty() {
+        list(
+            "The following NEW packages will be installed:",
+            new.iter().copied(),
+        );
+    }
+    if !upgraded.is_empty() {
+        list(
+            "The following packages will be upgraded:",
+            upgraded.iter().copied(),
+        );
+    }
+    if !downgraded.is_empty() {
+        list(
+            "The following packages will be DOWNGRADED:",
+            downgraded.iter().copied(),
+        );
+    }
+    let downgrades = match downgraded.len() {
+        0 => String::new(),
+        n => format!("{n} downgraded, "),
+    };
+    println!(
+        "{} upgraded, {} newly installed, {downgrades}0 to remove and 0 not upgraded.",
+        upgraded.len(),
+        new.len(),
+    );
+    if !held.is_empty() && !o.allow_held {
+        return print_errors(&[
+            "E: Held packages were changed and -y was used without --allow-change-held-packages."
+                .into(),
+        ]);
+    }
+    if !downgraded.is_empty() && !o.allow_downgrades {
+        return print_errors(&[
+            "E: Packages were downgraded and -y was used without --allow-downgrades.".into(),
+        ]);
+    }
+    if !o.yes {
+        println!("Do you want to continue? [Y/n] Abort.");
+        return 1;
+    }
+    for (n, v) in &plan {
+        host.pause(Op::PackageInstall);
+        let want = db
+            .get(n)
+            .map(|e| e.want.clone())
+            .unwrap_or_else(|| "install".into());
+        match db.get(n).filter(|e| e.installed()) {
+            Some(e) => println!(
+                "Preparing to unpack .../{n}_{v}_{}.deb ...\nUnpacking {n} ({v}) over ({}) ...",
+                host.node().arch,
+                e.version
+            ),
+            None => {
+                println!("Selecting previously unselected package {n}.\nUnpacking {n} ({v}) ...")
+            }
+        }
+        db.insert(
+            n.clone(),
+            Entry {
+                version: v.clone(),
+                want,
+                status: "installed".into(),
+            },
+        );
+    }
+    if let Err(e) = dpkg::save(host, &db) {
+        return print_errors(&[format!(
+            "E: Sub-process /usr/bin/dpkg returned an error code (1): {e}"
+        )]);
+    }
+    for (n, v) in &plan {
+        println!("Setting up {n} ({v}) ...");
+        if let Err(e) = installed_effects(host, n, &db) {
+            return print_errors(&[format!(
+                "E: Sub-process /usr/bin/dpkg returned an error code (1): setting up {n}: {e}"
+            )]);
+        }
+    }
+    0
+}
+
+fn list<'a>(title: &str, names: impl Iterator<Item = &'a str>) {
+    println!("{title}");
+    println!("  {}", names.collect::<Vec<_>>().join(" "));
+}
+
+/// What a package's maintainer scripts do once it is unpacked.
+fn installed_effects(host: &Host, package: &str, db: &Db) -> std::io::Result<()> {
+    dpkg::link_programs(host, package, true)?;
+    match package {
+        "kubelet" => super::services::kubelet_installed(host),
+        "containerd" | "containerd.io" => super::containerd::installed(host, package, db),
+        _ => Ok(()),
+    }
+}
+
+fn remove(host: &Host, names: &[String], o: &Options) -> u8 {
+    reading();
+    let mut db = dpkg::load(host);
+    let mut gone = Vec::new();
+    for n in names {
+        match db.get(n) {
+            Some(e) if e.installed() => gone.push(n.clone()),
+            Some(_) => println!("Package '{n}' is not installed, so not removed"),
+            None => return print_errors(&[format!("E: Unable to locate package {n}")]),
+        }
+    }
+    if gone.is_empty() {
+        println!("0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.");
+        return 0;
+    }
+    let held: Vec<&str> = gone
+        .iter()
+        .map(String::as_str)
+        .filter(|n| db.get(*n).is_some_and(Entry::held))
+        .collect();
+    if !held.is_empty() {
+        list(
+            "The following held packages will be changed:",
+            held.iter().copied(),
+        );
+    }
+    list(
+        "The following packages will be REMOVED:",
+        gone.iter().map(String::as_str),
+    );
+    println!(
+        "0 upgraded, 0 newly installed, {} to remove and 0 not upgraded.",
+        gone.len()
+    );
+    if !held.is_empty() && !o.allow_held {
+        return print_errors(&[
+            "E: Held packages were changed and -y was used without --allow-change-held-packages."
+                .into(),
+        ]);
+    }
+    if !o.yes {
+        println!("Do you want to continue? [Y/n] Abort.");
+        return 1;
+    }
+    for n in &gone {
+        host.pause(Op::PackageInstall);
+        let e = db.remove(n).expect("listed");
+        println!("Removing {n} ({}) ...", e.version);
+        if e.held() {
+            db.insert(
+                n.clone(),
+                Entry {
+                    version: String::new(),
+                    want: "hold".into(),
+                    status: "not-installed".into(),
+                },
+            );
+        }
+        let _ = dpkg::link_programs(host, n, false);
+        super::services::package_removed(host, n);
+    }
+    if let Err(e) = dpkg::save(host, &db) {
+        return print_errors(&[format!(
+            "E: Sub-process /usr/bin/dpkg returned an error code (1): {e}"
+        )]);
+    }
+    0
+}
+
+/// `apt-mark hold|unhold|showhold`.
+pub(crate) fn apt_mark(host: &Host, args: &[String]) -> u8 {
+    let o = match parse(args) {
+        Ok(o) => o,
+        Err(e) => return print_errors(&[e]),
+    };
+    let Some((verb, names)) = o.words.split_first() else {
+        eprintln!("E: No command given; apt-mark needs hold, unhold or showhold");
+        return APT_ERROR;
+    };
+    match verb.as_str() {
+        "showhold" => {
+            host.pause(Op::Instant);
+            let db = dpkg::load(host);
+            for (n, e) in &db {
+                if e.held() && (names.is_empty() || names.contains(n)) {
+                    println!("{n}");
+                }
+            }
+            0
+        }
+        "hold" | "unhold" => {
+            host.pause(Op::AptQuery);
+            if names.is_empty() {
+                eprintln!("E: No packages found");
+                return APT_ERROR;
+            }
+            let _lock = match lock(host) {
+                Ok(l) => l,
+                Err(e) => return print_errors(&e),
+            };
+            let mut db = dpkg::load(host);
+            let known = repos::read_sources(host)
+                .map(|s| repos::available(host, &s))
+                .unwrap_or_default();
+            for n in names {
+                if !db.contains_key(n) && !known.iter().any(|a| &a.pkg.name == n) {
+                    return print_errors(&[format!("E: Unable to locate package {n}")]);
+                }
+            }
+            for n in names {
+                let e = db.entry(n.clone()).or_insert_with(|| Entry {
+                    version: String::new(),
+                    want: "install".into(),
+                    status: "not-installed".into(),
+                });
+                match (verb.as_str(), e.held()) {
+                    ("hold", true) => println!("{n} was already set on hold."),
+                    ("hold", false) => {
+                        e.want = "hold".into();
+                        println!("{n} set on hold.");
+                    }
+                    ("unhold", true) => {
+                        e.want = "install".into();
+                        println!("Canceled hold on {n}.");
+                    }
+                    _ => println!("{n} was already not on hold."),
+                }
+            }
+            db.retain(|_, e| e.installed() || e.held());
+            if let Err(e) = dpkg::save(host, &db) {
+                return print_errors(&[format!("E: Executing dpkg failed. Are you root? ({e})")]);
+            }
+            0
+        }
+        other => {
+            eprintln!("E: Invalid operation {other}");
+            APT_ERROR
+        }
+    }
+}
+
+/// `apt-cache madison|policy PACKAGE...`.
+pub(crate) fn apt_cache(host: &Host, args: &[String]) -> u8 {
+    let o = match parse(args) {
+        Ok(o) => o,
+        Err(e) => return print_errors(&[e]),
+    };
+    host.pause(Op::AptQuery);
+    let Some((verb, names)) = o.words.split_first() else {
+        eprintln!("E: No command given; apt-cache needs madison or policy");
+        return APT_ERROR;
+    };
+    let Ok(srcs) = sources(host) else {
+        return APT_ERROR;
+    };
+    let avail = repos::available(host, &srcs);
+    let db = dpkg::load(host);
+    match verb.as_str() {
+        "madison" => {
+            for n in names {
+                let rows: Vec<&Available> = avail.iter().filter(|a| &a.pkg.name == n).collect();
+                if rows.is_empty() {
+                    eprintln!("N: Unable to locate package {n}");
+                }
+                for a in rows {
+                    for index in a.index.lines() {
+                        println!("{:>10} | {:>10} | {index}", a.pkg.name, a.pkg.version);
+                    }
+                }
+            }
+            0
+        }
+        "policy" => {
+            for n in names {
+                let rows: Vec<&Available> = avail.iter().filter(|a| &a.pkg.name == n).collect();
+                let installed = db
+                    .get(n)
+                    .filter(|e| e.installed())
+                    .map(|e| e.version.clone());
+                if rows.is_empty() && installed.is_none() {
+                    eprintln!("N: Unable to locate package {n}");
+                    continue;
+                }
+                println!("{n}:");
+                println!("  Installed: {}", installed.as_deref().unwrap_or("(none)"));
+                println!(
+                    "  Candidate: {}",
+                    rows.first()
+                        .map(|a| a.pkg.version.as_str())
+                        .unwrap_or("(none)")
+                );
+                println!("  Version table:");
+                let mut shown_installed = false;
+                for a in &rows {
+                    let mark = if installed.as_deref() == Some(a.pkg.version.as_str()) {
+                        shown_installed = true;
+                        " *** "
+                    } else {
+                        "     "
+                    };
+                    println!("{mark}{} 500", a.pkg.version);
+                    for index in a.index.lines() {
+                        println!("        500 {index}");
+                    }
+                    if mark == " *** " {
+                        println!("        100 /var/lib/dpkg/status");
+                    }
+                }
+                if let (Some(v), false) = (&installed, shown_installed) {
+                    println!(" *** {v} 100");
+                    println!("        100 /var/lib/dpkg/status");
+                }
+            }
+            0
+        }
+        other => {
+            eprintln!("E: Invalid operation {other}");
+            APT_ERROR
+        }
+    }
+}
