@@ -55,10 +55,17 @@ pub fn recap(
         }
     }
     for name in names {
-        let change = plan
+        let node_change = plan
             .changes
             .iter()
             .find(|c| matches!(&c.resource, Resource::Node(n) if *n == name));
+        let host_change = plan
+            .changes
+            .iter()
+            .find(|c| matches!(&c.resource, Resource::Host(n) if *n == name));
+        // The host is prepared first: its steps come before the node's.
+        let host_steps: Vec<StepId> = host_change.map(|c| c.steps.clone()).unwrap_or_default();
+        let change = node_change.or(host_change);
         let outcome = match change {
             None => match observed
                 .hosts
@@ -69,7 +76,7 @@ pub fn recap(
                 None => NodeOutcome::InSync,
             },
             Some(change) => {
-                let outcome = change_outcome(spec, observed, &name, change, walked);
+                let outcome = change_outcome(spec, observed, &name, change, &host_steps, walked);
                 if !matches!(
                     outcome,
                     NodeOutcome::Failed { .. } | NodeOutcome::NotRun { .. }
@@ -98,11 +105,12 @@ fn change_outcome(
     observed: &Observed,
     name: &NodeName,
     change: &Change,
+    host_steps: &[StepId],
     walked: &Walked,
 ) -> NodeOutcome {
-    let outcomes: Vec<(&StepId, &Finished)> = change
-        .steps
+    let outcomes: Vec<(&StepId, &Finished)> = host_steps
         .iter()
+        .chain(change.steps.iter().filter(|s| !host_steps.contains(s)))
         .filter_map(|id| walked.steps.get(id).map(|f| (id, f)))
         .collect();
     if let Some((id, f)) = outcomes
@@ -127,6 +135,9 @@ fn change_outcome(
                 .map(|(id, _)| (*id).clone())
                 .collect(),
         };
+    }
+    if matches!(change.resource, Resource::Host(_)) {
+        return NodeOutcome::HostPrepared;
     }
     match (change.action, change.role) {
         (Action::Create, _) if change.steps.iter().any(|s| matches!(s, StepId::Init(_))) => {

@@ -2,4 +2,5 @@
 //! snapshots, text and JSON), drift of hosts, and the Raspberry Pi reboot
 //! refusal.
 
+mod lab;
 mod plans;
