@@ -76,6 +76,18 @@ impl SimLab {
         })
     }
 
+    /// goldentooth on fresh OS installs (`gt lab up`'s bare hosts).
+    pub fn goldentooth_bare() -> SimLab {
+        let lab = SimLab::goldentooth();
+        for n in CONTROL_PLANES.iter().chain(WORKERS) {
+            let root = lab.root(n);
+            std::fs::remove_dir_all(&root).unwrap();
+            std::fs::create_dir_all(&root).unwrap();
+            gt_lab::sim::image::build(&root, gt_lab::HostImage::Bare).unwrap();
+        }
+        lab
+    }
+
     pub fn with_topology(topology: LabTopology) -> SimLab {
         let dir = tempfile::tempdir().expect("tempdir");
         topology.save(dir.path()).expect("write lab.json");
