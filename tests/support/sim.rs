@@ -93,7 +93,8 @@ impl SimLab {
         topology.save(dir.path()).expect("write lab.json");
         let bin = dir.path().join("bin");
         std::fs::create_dir_all(&bin).unwrap();
-        for tool in gt_lab::sim::TOOLS {
+        // Packages put the others into each host's /usr/bin.
+        for tool in gt_lab::sim::os_tools() {
             std::os::unix::fs::symlink(GT, bin.join(tool)).unwrap();
         }
         for n in &topology.nodes {
@@ -258,7 +259,8 @@ impl OnHost<'_> {
 
     fn command(self, cmd: &str) -> Test {
         let path = format!(
-            "{}:{}",
+            "{}:{}:{}",
+            self.lab.root(&self.node).join("usr/bin").display(),
             self.lab.dir().join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
