@@ -247,3 +247,18 @@ fn the_kubelet_refuses_swap_and_kubeadm_join_waits_for_it_in_vain() {
         .stdout_contains("activating\n")
         .stdout_contains("failed to run Kubelet: running with swap on is not supported, please disable swap! or set --fail-swap-on flag to false. /proc/swaps contained: [Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority /swapfile");
 }
+
+#[test]
+fn a_kubelet_held_back_by_dphys_swapfile_comes_up_once_the_swap_is_off() {
+    let lab = SimLab::goldentooth();
+    lab.on("fenn")
+        .run("systemctl enable --now dphys-swapfile 2>/dev/null && swapon --show --noheadings && systemctl start kubelet && systemctl status kubelet")
+        .status(3)
+        .stdout_contains("/var/swap file      512M   0B   -2\n")
+        .stdout_contains("failed to run Kubelet: running with swap on is not supported");
+    lab.on("fenn")
+        .run("dphys-swapfile swapoff && systemctl disable dphys-swapfile && wc -l < $GT_HOST_ROOT/proc/swaps && systemctl status kubelet")
+        .status(3)
+        .stdout_contains("1\n")
+        .stdout_lacks("failed to run Kubelet");
+}
