@@ -65,3 +65,23 @@ fn a_reboot_takes_the_host_down_and_brings_back_only_what_persists() {
         "a host back from a reboot has no faults"
     );
 }
+
+#[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
+fn over_ssh_a_rebooting_host_refuses_connections_until_it_is_back() {
+    let lab = Lab::up(Transport::Ssh).speed(0.05).start();
+    lab.run("fenn", "reboot").success();
+    eventually("fenn refuses ssh", || {
+        let r = lab.run("fenn", "true");
+        r.code == Some(255) && r.stderr.contains("Connection refused")
+    });
+    eventually("fenn answers ssh again", || {
+        lab.run("fenn", "true").succeeded()
+    });
+    lab.run("fenn", "systemctl is-active containerd")
+        .success()
+        .stdout_is("active\n");
+}

@@ -262,3 +262,18 @@ fn a_kubelet_held_back_by_dphys_swapfile_comes_up_once_the_swap_is_off() {
         .stdout_contains("1\n")
         .stdout_lacks("failed to run Kubelet");
 }
+
+#[test]
+fn dockers_containerd_2_keeps_the_runc_options_in_the_new_section_without_systemd_cgroup() {
+    let lab = SimLab::goldentooth_bare();
+    lab.on("velaryon")
+        .run("curl -fsSL https://download.docker.com/linux/debian/gpg | gpg --dearmor -o $GT_HOST_ROOT/etc/apt/keyrings/docker.gpg \
+              && echo 'deb [signed-by=/etc/apt/keyrings/docker.gpg] https://download.docker.com/linux/debian bookworm stable' > $GT_HOST_ROOT/etc/apt/sources.list.d/docker.list \
+              && apt-get update >/dev/null && apt-get install -y containerd.io=2.1.4-1~debian.12~bookworm >/dev/null \
+              && cat $GT_HOST_ROOT/etc/containerd/config.toml && containerd config default")
+        .success()
+        .stdout_contains("disabled_plugins = [\"cri\"]\n")
+        .stdout_contains("version = 3\n")
+        .stdout_contains("[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n")
+        .stdout_lacks("SystemdCgroup");
+}
