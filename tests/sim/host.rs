@@ -277,3 +277,20 @@ fn dockers_containerd_2_keeps_the_runc_options_in_the_new_section_without_system
         .stdout_contains("[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n")
         .stdout_lacks("SystemdCgroup");
 }
+
+#[test]
+fn a_containerd_without_its_cri_plugin_stops_kubeadm_init_at_the_image_pull() {
+    let lab = SimLab::goldentooth();
+    lab.on("bettley")
+        .run("echo 'disabled_plugins = [\"cri\"]' > $GT_HOST_ROOT/etc/containerd/config.toml && systemctl restart containerd")
+        .success();
+    lab.on("bettley")
+        .run(&kubeadm_init(ENDPOINT))
+        .status(1)
+        .stdout_contains("[preflight] Pulling images required for setting up a Kubernetes cluster\n")
+        .stderr_contains("[preflight] WARNING: Couldn't create the interface used for talking to the container runtime: failed to create new CRI runtime service: validate service connection: validate CRI v1 runtime API for endpoint \"unix:///var/run/containerd/containerd.sock\": rpc error: code = Unimplemented desc = unknown service runtime.v1.RuntimeService\n")
+        .stderr_contains("error execution phase preflight: failed to create new CRI runtime service: validate service connection: validate CRI v1 runtime API for endpoint \"unix:///var/run/containerd/containerd.sock\": rpc error: code = Unimplemented desc = unknown service runtime.v1.RuntimeService\n");
+    assert!(!lab
+        .host_file("bettley", "/etc/kubernetes/admin.conf")
+        .exists());
+}
