@@ -246,6 +246,15 @@ fn the_kubelet_refuses_swap_and_kubeadm_join_waits_for_it_in_vain() {
         .status(3)
         .stdout_contains("activating\n")
         .stdout_contains("failed to run Kubelet: running with swap on is not supported, please disable swap! or set --fail-swap-on flag to false. /proc/swaps contained: [Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority /swapfile");
+    // As with real kubeadm, what the failed join wrote must be reset first.
+    lab.on("fenn")
+        .run(&join)
+        .status(2)
+        .stderr_contains("\t[ERROR FileAvailable--etc-kubernetes-bootstrap-kubelet.conf]: /etc/kubernetes/bootstrap-kubelet.conf already exists\n");
+    lab.on("fenn")
+        .run("kubeadm reset -f >/dev/null 2>&1; systemctl is-active kubelet")
+        .status(3)
+        .stdout_is("inactive\n");
 }
 
 #[test]
