@@ -49,7 +49,7 @@ gt graph --format mermaid | head -14
 echo "  ..."
 echo
 echo "== a simulated goldentooth on loopback"
-gt lab up --dir "$LAB" --speed "${GT_LAB_SPEED:-0.02}"
+gt lab up --dir "$LAB" --speed "${GT_LAB_SPEED:-0.02}" --hosts "${GT_LAB_HOSTS:-prepared}"
 echo
 echo "== plan against the empty lab (observed live, one probe per host)"
 gt -c "$CFG" plan | tail -22

@@ -76,12 +76,25 @@ impl SimLab {
         })
     }
 
+    /// goldentooth on fresh OS installs (`gt lab up`'s bare hosts).
+    pub fn goldentooth_bare() -> SimLab {
+        let lab = SimLab::goldentooth();
+        for n in CONTROL_PLANES.iter().chain(WORKERS) {
+            let root = lab.root(n);
+            std::fs::remove_dir_all(&root).unwrap();
+            std::fs::create_dir_all(&root).unwrap();
+            gt_lab::sim::image::build(&root, gt_lab::HostImage::Bare).unwrap();
+        }
+        lab
+    }
+
     pub fn with_topology(topology: LabTopology) -> SimLab {
         let dir = tempfile::tempdir().expect("tempdir");
         topology.save(dir.path()).expect("write lab.json");
         let bin = dir.path().join("bin");
         std::fs::create_dir_all(&bin).unwrap();
-        for tool in gt_lab::sim::TOOLS {
+        // Packages put the others into each host's /usr/bin.
+        for tool in gt_lab::sim::os_tools() {
             std::os::unix::fs::symlink(GT, bin.join(tool)).unwrap();
         }
         for n in &topology.nodes {
@@ -246,7 +259,8 @@ impl OnHost<'_> {
 
     fn command(self, cmd: &str) -> Test {
         let path = format!(
-            "{}:{}",
+            "{}:{}:{}",
+            self.lab.root(&self.node).join("usr/bin").display(),
             self.lab.dir().join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );

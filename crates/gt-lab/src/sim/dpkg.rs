@@ -90,6 +90,7 @@ pub(crate) fn package_of(tool: &str) -> Option<&'static str> {
         "kubectl" => "kubectl",
         "crictl" => "cri-tools",
         "containerd" | "ctr" => "containerd",
+        "dphys-swapfile" => "dphys-swapfile",
         _ => return None,
     })
 }
@@ -102,6 +103,7 @@ pub(crate) fn programs_of(package: &str) -> &'static [&'static str] {
         "kubectl" => &["kubectl"],
         "cri-tools" => &["crictl"],
         "containerd" | "containerd.io" => &["containerd"],
+        "dphys-swapfile" => &["dphys-swapfile"],
         _ => &[],
     }
 }

@@ -66,7 +66,7 @@ fn get(host: &Host, url: &str) -> Result<Result<Vec<u8>, u16>, (u8, String)> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err((
             3,
-            format!("URL rejected: Malformed input to a URL function"),
+            "URL rejected: Malformed input to a URL function".to_string(),
         ));
     };
     if scheme != "http" && scheme != "https" {

@@ -145,6 +145,7 @@ pub fn build(root: &Path, image: HostImage) -> Result<(), String> {
             },
         );
         services::set_enabled(&host, "dphys-swapfile", !prepared);
+        dpkg::link_programs(&host, "dphys-swapfile", true).map_err(err("linking programs"))?;
     } else {
         w("/etc/apt/sources.list.d/debian.sources", DEBIAN_SOURCES)?;
         let swap = format!(

@@ -265,10 +265,17 @@ fn fstab_swaps(host: &Host) -> Vec<Swap> {
 
 /// dphys-swapfile's swap file when its service would set it up.
 fn dphys_swap(host: &Host) -> Option<Swap> {
-    if !super::services::unit_enabled(host, "dphys-swapfile")
-        || !super::dpkg::load(host)
-            .get("dphys-swapfile")
-            .is_some_and(|e| e.installed())
+    if !super::services::unit_enabled(host, "dphys-swapfile") {
+        return None;
+    }
+    dphys_file(host)
+}
+
+/// dphys-swapfile's swap file as its configuration sizes it (none when the package is gone).
+fn dphys_file(host: &Host) -> Option<Swap> {
+    if !super::dpkg::load(host)
+        .get("dphys-swapfile")
+        .is_some_and(|e| e.installed())
     {
         return None;
     }
@@ -298,10 +305,10 @@ pub(crate) fn dphys_swapoff(host: &Host) {
     let _ = host.write(SWAPS, &render_swaps(&rest));
 }
 
-/// `systemctl start dphys-swapfile` turns its swap on.
+/// `systemctl start dphys-swapfile` and `dphys-swapfile swapon` turn its swap on.
 pub(crate) fn dphys_swapon(host: &Host) {
     let mut swaps = active_swaps(host);
-    if let Some(s) = dphys_swap(host) {
+    if let Some(s) = dphys_file(host) {
         if !swaps.iter().any(|a| a.path == s.path) {
             swaps.push(s);
             let _ = host.write(SWAPS, &render_swaps(&swaps));
@@ -563,6 +570,28 @@ pub(crate) fn modprobe(host: &Host, args: &[String]) -> u8 {
     }
 }
 
+/// `dphys-swapfile swapoff|swapon|setup|install|uninstall` (the Pis' swap file).
+pub(crate) fn dphys_swapfile(host: &Host, args: &[String]) -> u8 {
+    host.pause(Op::Instant);
+    match args.first().map(String::as_str) {
+        Some("swapoff") | Some("uninstall") => dphys_swapoff(host),
+        Some("swapon") | Some("setup") | Some("install") => {
+            if args[0] == "setup" {
+                let size = dphys_file(host).map(|s| s.kb / 1024 + 1).unwrap_or(0);
+                println!("want /var/swap={size}MByte, checking existing: keeping it");
+            } else {
+                dphys_swapon(host);
+            }
+        }
+        _ => {
+            eprintln!("/sbin/dphys-swapfile: ERROR: unknown option \"{}\", use one of: setup, swapon, swapoff, install, uninstall", args.first().map(String::as_str).unwrap_or(""));
+            return 1;
+        }
+    }
+    super::services::retry_kubelet(host);
+    0
+}
+
 /// `swapoff -a` / `swapoff PATH...`.
 pub(crate) fn swapoff(host: &Host, args: &[String]) -> u8 {
     host.pause(Op::Instant);
@@ -602,6 +631,7 @@ pub(crate) fn swapoff(host: &Host, args: &[String]) -> u8 {
         eprintln!("swapoff: {e}");
         return 255;
     }
+    super::services::retry_kubelet(host);
     code
 }
 

@@ -71,6 +71,7 @@ pub(super) fn reset(host: &Host, args: &[String]) -> u8 {
         hs.api_ready_at = None;
         (is_member, quorum)
     });
+    crate::sim::services::stopped_kubelet(host);
     let (is_member, quorum) = match member {
         Ok(r) => r,
         Err(e) => return fail(&e.to_string(), EXIT_ERROR),
