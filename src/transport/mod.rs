@@ -179,6 +179,60 @@ pub trait Host: Send + Sync {
 
     /// Ends the connection (idempotent). Commands after this fail.
     fn close(&self) -> BoxFuture<'_, ()>;
+
+    /// Puts `fresh` in place of this host's connection and returns the old
+    /// one, for hosts that can (those `Hosts` hands out); `None` otherwise.
+    fn swap(&self, fresh: Arc<dyn Host>) -> Option<Arc<dyn Host>> {
+        drop(fresh);
+        None
+    }
+}
+
+/// A connected host whose connection can be replaced under the holders of
+/// it (after a reboot), so that a handle taken before stays good.
+struct Swappable {
+    name: String,
+    inner: std::sync::RwLock<Arc<dyn Host>>,
+}
+
+impl Swappable {
+    fn new(inner: Arc<dyn Host>) -> Swappable {
+        Swappable {
+            name: inner.name().to_string(),
+            inner: std::sync::RwLock::new(inner),
+        }
+    }
+
+    fn current(&self) -> Arc<dyn Host> {
+        self.inner.read().expect("not poisoned").clone()
+    }
+}
+
+impl Host for Swappable {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn run<'a>(
+        &'a self,
+        cmd: &'a Cmd,
+        lines: Option<&'a LineSink>,
+    ) -> BoxFuture<'a, Result<Output, TransportError>> {
+        let inner = self.current();
+        Box::pin(async move { inner.run(cmd, lines).await })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        let inner = self.current();
+        Box::pin(async move { inner.close().await })
+    }
+
+    fn swap(&self, fresh: Arc<dyn Host>) -> Option<Arc<dyn Host>> {
+        Some(std::mem::replace(
+            &mut *self.inner.write().expect("not poisoned"),
+            fresh,
+        ))
+    }
 }
 
 /// Settings of one run's connections.
@@ -207,8 +261,6 @@ type Connector =
 pub struct Hosts {
     targets: BTreeMap<String, Target>,
     slots: BTreeMap<String, OnceCell<Connected>>,
-    /// Connections made again after a host rebooted; they replace the slot's.
-    reconnected: std::sync::Mutex<BTreeMap<String, Arc<dyn Host>>>,
     connector: Box<Connector>,
     setting_names: &'static SettingNames,
     // Holds the control sockets' directory until the run ends.
@@ -286,7 +338,6 @@ impl Hosts {
         Hosts {
             targets,
             slots,
-            reconnected: Default::default(),
             connector: Box::new(connect),
             setting_names: Default::default(),
             _control_dir: None,
@@ -302,22 +353,21 @@ impl Hosts {
                 names: self.setting_names,
             });
         };
-        if let Some(h) = self.reconnected.lock().expect("not poisoned").get(name) {
-            return Ok(h.clone());
-        }
         slot.get_or_init(|| async {
             (self.connector)(target)
                 .await
+                .map(|h| Arc::new(Swappable::new(h)) as Arc<dyn Host>)
                 .map_err(|e| e.named_as(self.setting_names))
         })
         .await
         .clone()
     }
 
-    /// A new connection to a host whose old one died with it (a reboot);
-    /// later `get`s return it. The old one is closed.
+    /// Connects again to a host whose connection died with it (a reboot):
+    /// everyone holding the host (the apply lock too) uses the new
+    /// connection from then on; the old one is closed.
     pub async fn reconnect(&self, name: &str) -> Result<Arc<dyn Host>, TransportError> {
-        let Some(target) = self.targets.get(name) else {
+        let (Some(target), Some(slot)) = (self.targets.get(name), self.slots.get(name)) else {
             return Err(TransportError::UnknownHost {
                 host: name.to_string(),
                 names: self.setting_names,
@@ -326,16 +376,21 @@ impl Hosts {
         let fresh = (self.connector)(target)
             .await
             .map_err(|e| e.named_as(self.setting_names))?;
-        let old = self
-            .reconnected
-            .lock()
-            .expect("not poisoned")
-            .insert(name.to_string(), fresh.clone());
-        match old {
-            Some(h) => h.close().await,
-            None => self.close_host(name).await,
+        match slot.get() {
+            Some(Ok(held)) => {
+                let held = held.clone();
+                if let Some(old) = held.swap(fresh) {
+                    old.close().await;
+                }
+                Ok(held)
+            }
+            // Never connected (or failed to): the fresh one stands for the run.
+            _ => {
+                let wrapped: Arc<dyn Host> = Arc::new(Swappable::new(fresh));
+                let _ = slot.set(Ok(wrapped.clone()));
+                self.get(name).await
+            }
         }
-        Ok(fresh)
     }
 
     /// Closes one host's connection (if it was opened); later `get`s fail.
@@ -348,18 +403,10 @@ impl Hosts {
     /// Closes every open connection, concurrently.
     pub async fn close(&self) {
         let mut closing = tokio::task::JoinSet::new();
-        let reconnected: Vec<Arc<dyn Host>> = self
-            .reconnected
-            .lock()
-            .expect("not poisoned")
-            .values()
-            .cloned()
-            .collect();
         for host in self
             .slots
             .values()
             .filter_map(|s| s.get().and_then(|r| r.as_ref().ok()).cloned())
-            .chain(reconnected)
         {
             closing.spawn(async move { host.close().await });
         }
@@ -505,6 +552,50 @@ mod tests {
             ));
         });
         assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_reconnected_host_serves_those_who_held_it_before() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let connections = Arc::new(AtomicUsize::new(0));
+        let count = connections.clone();
+        let made: Arc<std::sync::Mutex<Vec<Arc<fake::FakeHost>>>> = Default::default();
+        let keep = made.clone();
+        let hosts =
+            Hosts::with_connector([local("fenn")], move |t| -> BoxFuture<'static, Connected> {
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let host = Arc::new(
+                    fake::FakeHost::new(&t.name).on("boot", fake::Reply::ok(format!("boot {n}\n"))),
+                );
+                keep.lock().unwrap().push(host.clone());
+                Box::pin(async move { Ok(host as Arc<dyn Host>) })
+            });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let held = hosts.get("fenn").await.unwrap();
+            let boot = Cmd::new("boot");
+            assert_eq!(held.run(&boot, None).await.unwrap().stdout, "boot 0\n");
+            hosts.reconnect("fenn").await.unwrap();
+            // The handle taken before the reboot now reaches the new connection.
+            assert_eq!(held.run(&boot, None).await.unwrap().stdout, "boot 1\n");
+            assert_eq!(
+                hosts
+                    .get("fenn")
+                    .await
+                    .unwrap()
+                    .run(&boot, None)
+                    .await
+                    .unwrap()
+                    .stdout,
+                "boot 1\n"
+            );
+        });
+        let made = made.lock().unwrap();
+        assert!(made[0].is_closed(), "the dead connection is closed");
+        assert!(!made[1].is_closed());
     }
 
     #[test]
