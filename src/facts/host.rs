@@ -295,6 +295,24 @@ mod tests {
         fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
     }
 
+    /// The probe with `prelude` (the variables gt sets) under `root`.
+    fn run_probe(root: &Path, path: &str, prelude: &str) -> crate::facts::HostFacts {
+        let script = format!("{prelude}\n{}", crate::facts::probe::PROBE_SCRIPT);
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env("GT_HOST_ROOT", root)
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        crate::facts::probe::parse_probe(&String::from_utf8(out.stdout).unwrap()).unwrap()
+    }
+
     /// A Raspberry Pi OS host half prepared: packages installed but one
     /// hold gone, swap on, the memory cgroup off.
     fn probe_pi() -> crate::facts::HostFacts {
@@ -357,23 +375,11 @@ mod tests {
 esac; done; exit 1"#,
         );
         tool(bin.path(), "apt-cache", "[ \"$1\" = madison ] || exit 100\necho '   kubeadm | 1.31.3-1.1 | https://pkgs.k8s.io/core:/stable:/v1.31/deb  Packages'\necho '   kubeadm | 1.31.2-1.1 | https://pkgs.k8s.io/core:/stable:/v1.31/deb  Packages'");
-        let script = format!(
-            "gt_sysctls='net.ipv4.ip_forward net.ipv4.tcp_rmem vm.absent'\ngt_modules='br_netfilter overlay'\ngt_cri=/run/containerd/containerd.sock\n{}",
-            crate::facts::probe::PROBE_SCRIPT
-        );
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .env("GT_HOST_ROOT", r)
-            .env("PATH", format!("{}:/usr/bin:/bin", bin.path().display()))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        crate::facts::probe::parse_probe(&String::from_utf8(out.stdout).unwrap()).unwrap()
+        run_probe(
+            r,
+            &format!("{}:/usr/bin:/bin", bin.path().display()),
+            "gt_sysctls='net.ipv4.ip_forward net.ipv4.tcp_rmem vm.absent'\ngt_modules='br_netfilter overlay'\ngt_cri=/run/containerd/containerd.sock",
+        )
     }
 
     #[test]
@@ -435,17 +441,11 @@ esac; done; exit 1"#,
     #[test]
     fn a_host_without_a_dpkg_database_has_no_software_facts() {
         let root = tempfile::tempdir().unwrap();
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "gt_sysctls=\ngt_modules=\ngt_cri=/x\n{}",
-                crate::facts::probe::PROBE_SCRIPT
-            ))
-            .env("GT_HOST_ROOT", root.path())
-            .env("PATH", "/usr/bin:/bin")
-            .output()
-            .unwrap();
-        let f = crate::facts::probe::parse_probe(&String::from_utf8(out.stdout).unwrap()).unwrap();
+        let f = run_probe(
+            root.path(),
+            "/usr/bin:/bin",
+            "gt_sysctls=\ngt_modules=\ngt_cri=/x",
+        );
         assert_eq!(f.software, None);
     }
 
