@@ -546,6 +546,19 @@ mod tests {
     fn removed(l: &str) -> DiffLine {
         DiffLine::Removed(l.into())
     }
+
+    #[test]
+    fn a_host_fact_that_changed_since_the_plan_refuses_it() {
+        let s = saved("host-converged", &PlanOptions::default());
+        assert_eq!(check(&s, &config_bytes(), &facts("host-converged")), Ok(()));
+        let stale = check(&s, &config_bytes(), &facts("host-drift")).unwrap_err();
+        let fenn = "host fenn: swap=/var/swap fstab_swap=none dphys=true modules=none persisted=none";
+        assert!(stale.observation.contains(&added(fenn)), "{stale:?}");
+        assert!(stale
+            .observation
+            .iter()
+            .any(|l| matches!(l, DiffLine::Added(t) if t.starts_with("host fenn: packages=") && t.ends_with("kubelet=1.32.4-1.1"))));
+    }
     fn added(l: &str) -> DiffLine {
         DiffLine::Added(l.into())
     }
