@@ -4,7 +4,7 @@
 //! and exit status 100 for its errors.
 
 use super::debver;
-use super::dpkg::{self, Db, Entry};
+use super::dpkg::{self, Entry};
 use super::host::Host;
 use super::latency::Op;
 use super::repos::{self, Available, Fetch, Source, LISTS_DIR};
@@ -477,7 +477,7 @@ fn install(host: &Host, srcs: &[Source], names: &[String], o: &Options) -> u8 {
     }
     for (n, v) in &plan {
         println!("Setting up {n} ({v}) ...");
-        if let Err(e) = installed_effects(host, n, &db) {
+        if let Err(e) = installed_effects(host, n) {
             return print_errors(&[format!(
                 "E: Sub-process /usr/bin/dpkg returned an error code (1): setting up {n}: {e}"
             )]);
@@ -492,11 +492,11 @@ fn list<'a>(title: &str, names: impl Iterator<Item = &'a str>) {
 }
 
 /// What a package's maintainer scripts do once it is unpacked.
-fn installed_effects(host: &Host, package: &str, db: &Db) -> std::io::Result<()> {
+fn installed_effects(host: &Host, package: &str) -> std::io::Result<()> {
     dpkg::link_programs(host, package, true)?;
     match package {
         "kubelet" => super::services::kubelet_installed(host),
-        "containerd" | "containerd.io" => super::containerd::installed(host, package, db),
+        "containerd" | "containerd.io" => super::containerd::installed(host, package),
         _ => Ok(()),
     }
 }

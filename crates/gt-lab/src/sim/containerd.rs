@@ -274,7 +274,7 @@ pub(crate) fn loaded(host: &Host) -> Option<Loaded> {
 }
 
 /// The package's maintainer scripts: containerd.io's config file, the unit enabled and started.
-pub(crate) fn installed(host: &Host, package: &str, _db: &Db) -> std::io::Result<()> {
+pub(crate) fn installed(host: &Host, package: &str) -> std::io::Result<()> {
     if package == "containerd.io" && !host.exists(CONFIG) {
         host.write(
             CONFIG,
