@@ -552,7 +552,8 @@ mod tests {
         let s = saved("host-converged", &PlanOptions::default());
         assert_eq!(check(&s, &config_bytes(), &facts("host-converged")), Ok(()));
         let stale = check(&s, &config_bytes(), &facts("host-drift")).unwrap_err();
-        let fenn = "host fenn: swap=/var/swap fstab_swap=none dphys=true modules=none persisted=none";
+        let fenn =
+            "host fenn: swap=/var/swap fstab_swap=none dphys=true modules=none persisted=none";
         assert!(stale.observation.contains(&added(fenn)), "{stale:?}");
         assert!(stale
             .observation
