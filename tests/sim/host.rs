@@ -22,7 +22,7 @@ fn a_bare_pi_is_raspberry_pi_os_with_swap_on_and_no_kubernetes() {
     lab.on("fenn")
         .run("ls $GT_HOST_ROOT/usr/bin")
         .success()
-        .stdout_is("");
+        .stdout_is("dphys-swapfile\n");
     lab.on("fenn")
         .run("cat $GT_HOST_ROOT/etc/os-release")
         .success()
@@ -90,7 +90,7 @@ fn apt_refuses_a_repository_without_its_key_then_installs_and_holds_exact_versio
         .run(&format!("{DPKG_QUERY} kubeadm kubelet cri-tools; apt-mark showhold; kubeadm version -o short; kubelet --version; ls $GT_HOST_ROOT/usr/bin"))
         .success()
         .stdout_is(
-            "kubeadm\t1.32.3-1.1\thold ok installed\nkubelet\t1.32.3-1.1\thold ok installed\ncri-tools\t1.32.0-1.1\tinstall ok installed\nkubeadm\nkubectl\nkubelet\nv1.32.3\nKubernetes v1.32.3\ncrictl\nkubeadm\nkubectl\nkubelet\n",
+            "kubeadm\t1.32.3-1.1\thold ok installed\nkubelet\t1.32.3-1.1\thold ok installed\ncri-tools\t1.32.0-1.1\tinstall ok installed\nkubeadm\nkubectl\nkubelet\nv1.32.3\nKubernetes v1.32.3\ncrictl\ndphys-swapfile\nkubeadm\nkubectl\nkubelet\n",
         );
     lab.on("fenn")
         .run("apt-get install -y kubeadm=1.32.4-1.1")
