@@ -123,8 +123,10 @@ pub(crate) fn remove_member(host: &Host, advertise: &str) -> Removal {
         return Removal::NotAMember;
     };
     // kubeadm retries for EtcdAPICallTimeout (2 minutes), scaled here like
-    // every simulated wait.
-    let deadline = Instant::now() + Duration::from_secs_f64(120.0 * host.speed());
+    // every simulated wait, but never below what real etcd needs to accept
+    // a change right after another (every voting member connected for 5 s).
+    let scaled = Duration::from_secs_f64(120.0 * host.speed());
+    let deadline = Instant::now() + scaled.max(Duration::from_secs(10));
     loop {
         match client.remove(m.id) {
             Ok(()) => return Removal::Removed,

@@ -53,15 +53,17 @@ pub(super) fn reset(host: &Host, args: &[String]) -> u8 {
     }
     println!("[preflight] Running pre-flight checks");
     host.pause(Op::Reset);
-    if let Err(e) = remove_etcd_member_phase(host, cfg.as_ref()) {
-        return fail(&e.to_string(), EXIT_ERROR);
-    }
+    // The kubelet stops (cleanup-node) before the lab stops the etcd it
+    // ran, so that nothing starts it again while its data goes.
     let stopped = state::update(&host.lab_dir, |s| {
         let hs = s.host_mut(&host.name);
         hs.kubelet_running = false;
         hs.api_ready_at = None;
     });
     if let Err(e) = stopped {
+        return fail(&e.to_string(), EXIT_ERROR);
+    }
+    if let Err(e) = remove_etcd_member_phase(host, cfg.as_ref()) {
         return fail(&e.to_string(), EXIT_ERROR);
     }
     println!("[reset] Stopping the kubelet service");
