@@ -140,3 +140,36 @@ pub(crate) fn install(lab_dir: &Path) -> std::io::Result<EtcdMode> {
     }
     Ok(mode)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A directory whose `etcd --version` says `version`, beside empty etcdctl and etcdutl.
+    fn fake_release(name: &str, version: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("gt-lab-etcd-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for p in PROGRAMS {
+            let script = format!("#!/bin/sh\necho 'etcd Version: {version}'\n");
+            std::fs::write(dir.join(p), script).unwrap();
+            std::fs::set_permissions(dir.join(p), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn only_an_etcd_35_release_is_taken() {
+        let ok = fake_release("ok", "3.5.1");
+        assert_eq!(version_35(&ok), Ok("3.5.1".to_string()));
+        let old = fake_release("old", "3.4.30");
+        let err = version_35(&old).unwrap_err();
+        assert!(err.contains("is etcd \"3.4.30\", not 3.5"), "{err}");
+        std::fs::remove_file(old.join("etcdutl")).unwrap();
+        let err = version_35(&old).unwrap_err();
+        assert_eq!(err, format!("{} has no etcdutl", old.display()));
+        for d in [ok, old] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
+}
