@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 /// How long a member's `/health` may take: kube-apiserver's default
 /// `--etcd-healthcheck-timeout`.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long one process trusts an answer: the API servers' checks run
-/// often, a membership change takes longer than this to matter.
+/// How long one process trusts a healthy answer: the API servers' checks
+/// run often, and losing a quorum takes longer than this to show. An
+/// unhealthy answer is never reused: a member that just came up is
+/// healthy at once for whoever asks next.
 const HEALTH_TTL: Duration = Duration::from_millis(250);
 
 /// The member at `address` has a leader and serves reads, asked now.
@@ -30,15 +32,15 @@ pub(crate) fn healthy_now(address: &str) -> bool {
 
 static HEALTH: Mutex<Option<HashMap<String, (Instant, bool)>>> = Mutex::new(None);
 
-/// [`healthy_now`], remembered for a moment within this process.
+/// [`healthy_now`], a healthy answer remembered for a moment within this process.
 pub(crate) fn healthy(address: &str) -> bool {
-    if let Some((at, ok)) = HEALTH
+    if let Some((at, true)) = HEALTH
         .lock()
         .ok()
         .and_then(|m| m.as_ref().and_then(|m| m.get(address).copied()))
     {
         if at.elapsed() < HEALTH_TTL {
-            return ok;
+            return true;
         }
     }
     let ok = healthy_now(address);
