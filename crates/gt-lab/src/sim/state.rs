@@ -28,6 +28,8 @@ pub(crate) struct State {
     /// The `kubeadm-certs` Secret.
     #[serde(default)]
     pub(crate) uploaded_certs: Option<UploadedCerts>,
+    /// The model's etcd members; empty when the lab runs real etcd, which
+    /// keeps its own list (`sim::etcd`).
     #[serde(default)]
     pub(crate) etcd_members: Vec<EtcdMember>,
     /// Per lab host: its init system and its API server.
