@@ -63,6 +63,8 @@ fn step_seconds(step: &Step, graph: &StepGraph) -> f64 {
         Step::Drain { .. } => s(Op::Drain),
         Step::DeleteNode { .. } => s(Op::Kubectl),
         Step::Reset { .. } => s(Op::Reset),
+        // Two etcdctl calls through kubectl exec, then two reads on the host.
+        Step::BackupEtcd => 4.0 * s(Op::Kubectl),
     }
 }
 

@@ -4,6 +4,7 @@
 //! they share (the harness is `support::gt::Test`).
 
 mod apply;
+mod backup;
 mod cli;
 mod cluster;
 mod lab;

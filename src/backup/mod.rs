@@ -12,7 +12,8 @@
 pub mod take;
 
 use crate::kube::etcd_snapshot::{check_snapshot, sha256_hex, SnapshotError, SnapshotInfo};
-use crate::spec::NodeName;
+use crate::plan::drift::{DriftItem, DriftKind, NewestBackup};
+use crate::spec::{BackupSettings, NodeName};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -123,7 +124,9 @@ fn stamp(at: SystemTime) -> String {
 /// The time in a backup's name, if it is one of `cluster`'s: `PREFIX-STAMP`
 /// or `PREFIX-STAMP-N` (a second backup within the same second).
 fn taken_at(name: &str, cluster: &str) -> Option<SystemTime> {
-    let rest = name.strip_prefix(&name_prefix(cluster))?.strip_prefix('-')?;
+    let rest = name
+        .strip_prefix(&name_prefix(cluster))?
+        .strip_prefix('-')?;
     let (stamp, suffix) = rest.split_at_checked(16)?;
     if !(suffix.is_empty()
         || suffix
@@ -333,6 +336,59 @@ pub fn verified_snapshot(path: &Path) -> Result<(Vec<u8>, SnapshotInfo), BackupE
     Ok((snapshot, info))
 }
 
+/// What `gt drift` reports of the backups: the newest one, and an item of
+/// kind `backup` when `max_age` is set and it is older (or there is none).
+pub fn drift(
+    settings: &BackupSettings,
+    cluster: &str,
+    now: SystemTime,
+) -> (Option<NewestBackup>, Option<DriftItem>) {
+    let newest = newest(&settings.dir, cluster, now);
+    let found = match &newest {
+        Ok(Some((path, age))) => Some(NewestBackup {
+            path: path.display().to_string(),
+            age_seconds: age.as_secs(),
+        }),
+        _ => None,
+    };
+    let Some(max_age) = settings.max_age else {
+        return (found, None);
+    };
+    let limit = crate::spec::format_duration(max_age);
+    let take_one = "take one with `gt backup` (from cron, as examples/drift does for drift)";
+    let (message, detail) = match newest {
+        Ok(Some((_, age))) if age <= max_age => return (found, None),
+        Ok(Some((path, age))) => (
+            format!(
+                "newest etcd backup is {} old (max_age {limit})",
+                crate::duration::compact(age)
+            ),
+            format!(
+                "the newest etcd backup, {}, is older than [backup] max_age = \"{limit}\"; {take_one}",
+                path.display()
+            ),
+        ),
+        Ok(None) => (
+            format!("no etcd backup (max_age {limit})"),
+            format!(
+                "{} holds no etcd backup of {cluster}; {take_one}",
+                settings.dir.display()
+            ),
+        ),
+        Err(e) => (
+            "cannot read the backup directory".to_string(),
+            format!("{e}; fix [backup] dir, then {take_one}"),
+        ),
+    };
+    let item = DriftItem {
+        node: None,
+        kind: DriftKind::Backup,
+        message,
+        detail,
+    };
+    (found, Some(item))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,7 +454,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
         let e = save(tmp.path(), "gt", at(0), &collected(), 7).unwrap_err();
-        assert!(e.to_string().contains("is readable by others (mode 755)"), "{e}");
+        assert!(
+            e.to_string().contains("is readable by others (mode 755)"),
+            "{e}"
+        );
         assert!(e.to_string().contains("chmod 700"), "{e}");
     }
 
@@ -419,7 +478,10 @@ mod tests {
         let kept: Vec<PathBuf> = list(dir, "gt").unwrap().into_iter().map(|x| x.0).collect();
         assert_eq!(
             kept,
-            [dir.join("gt-19700101T000500Z"), dir.join("gt-19700101T000500Z-2")]
+            [
+                dir.join("gt-19700101T000500Z"),
+                dir.join("gt-19700101T000500Z-2")
+            ]
         );
         assert!(dir.join("notes").is_dir());
         assert_eq!(list(dir, "other").unwrap().len(), 1);
@@ -444,7 +506,10 @@ mod tests {
         bytes[100] ^= 0xff;
         fs::write(&snap, &bytes).unwrap();
         let e = verified_snapshot(&snap).unwrap_err();
-        assert!(matches!(e, BackupError::ChecksumMismatch { ref path } if *path == snap), "{e}");
+        assert!(
+            matches!(e, BackupError::ChecksumMismatch { ref path } if *path == snap),
+            "{e}"
+        );
         // Sums made to match: the snapshot's own hash still catches it.
         let sums = fs::read_to_string(saved.path.join(SUMS_FILE)).unwrap();
         let fixed = sums
@@ -458,7 +523,13 @@ mod tests {
         fs::write(saved.path.join(SUMS_FILE), fixed).unwrap();
         let e = verified_snapshot(&saved.path).unwrap_err();
         assert!(
-            matches!(e, BackupError::BadSnapshot { source: SnapshotError::HashMismatch, .. }),
+            matches!(
+                e,
+                BackupError::BadSnapshot {
+                    source: SnapshotError::HashMismatch,
+                    ..
+                }
+            ),
             "{e}"
         );
         let e = verified_snapshot(tmp.path()).unwrap_err();

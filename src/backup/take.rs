@@ -40,7 +40,11 @@ pub async fn collect(
     Err(TakeError::Failed { attempts })
 }
 
-async fn collect_from(hosts: &Hosts, node: &NodeName, timeout: Duration) -> Result<Collected, String> {
+async fn collect_from(
+    hosts: &Hosts,
+    node: &NodeName,
+    timeout: Duration,
+) -> Result<Collected, String> {
     let host = hosts.get(node.as_str()).await.map_err(|e| e.to_string())?;
     let run = |script: String, label: &'static str, max: u64| {
         let cmd = Cmd::new(script)
@@ -63,9 +67,11 @@ async fn collect_from(hosts: &Hosts, node: &NodeName, timeout: Duration) -> Resu
     .await?;
     let snapshot = decode_base64(&snapshot_text)
         .map_err(|e| format!("the snapshot did not come back whole: {e}"))?;
-    let info = check_snapshot(&snapshot).map_err(|e| format!("the snapshot it gave is unusable: {e}"))?;
+    let info =
+        check_snapshot(&snapshot).map_err(|e| format!("the snapshot it gave is unusable: {e}"))?;
     let pki_text = run(etcd_snapshot::read_rebuild_pki(), "read the PKI", 1 << 20).await?;
-    let pki_tar = decode_base64(&pki_text).map_err(|e| format!("the PKI did not come back whole: {e}"))?;
+    let pki_tar =
+        decode_base64(&pki_text).map_err(|e| format!("the PKI did not come back whole: {e}"))?;
     let kubeadm_config = run(
         etcd_snapshot::get_kubeadm_config(),
         "kubectl get configmap kubeadm-config",

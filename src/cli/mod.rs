@@ -1,6 +1,7 @@
 //! Command-line definitions, exit codes and wiring. Knows how nothing is done.
 
 pub mod apply;
+pub mod backup;
 pub mod completions;
 mod drift;
 mod error;
@@ -70,6 +71,8 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Read-only: report every way the cluster differs from cluster.toml (exit 0 in sync, 2 drift, 1 failed).
     Drift(drift::DriftArgs),
+    /// Take an etcd backup (snapshot, PKI, kubeadm configuration) through a healthy control plane.
+    Backup(backup::BackupArgs),
     /// Draw the plan's DAG (DOT or Mermaid). Without --facts, a full bootstrap; contacts no host.
     #[command(after_help = examples::GRAPH)]
     Graph(graph::GraphArgs),
@@ -124,6 +127,7 @@ pub fn run() -> ExitCode {
         Command::Graph(a) => graph::graph(&ctx, a),
         Command::Apply(a) => apply::apply(&ctx, a),
         Command::Drift(a) => drift::drift(&ctx, a),
+        Command::Backup(a) => backup::backup(&ctx, a),
         Command::Observe(a) => observe::observe(&ctx, a),
         Command::Status(a) => status::status(&ctx, a),
         Command::Exec(a) => exec::exec(&ctx, a),

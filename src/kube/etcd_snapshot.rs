@@ -83,10 +83,7 @@ pub fn get_kubeadm_config() -> String {
 /// Bytes a host printed with `base64` (line-wrapped).
 pub fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
     use base64::Engine;
-    let compact: Vec<u8> = text
-        .bytes()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
+    let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     base64::engine::general_purpose::STANDARD
         .decode(compact)
         .map_err(|e| format!("not base64 ({e})"))
@@ -197,8 +194,7 @@ mod bolt {
             let Some(fields) = db.get(m..m + 64) else {
                 continue;
             };
-            let valid = u32_at(fields, 0)? == MAGIC
-                && u64_at(fields, 56)? == fnv64a(&fields[..56]);
+            let valid = u32_at(fields, 0)? == MAGIC && u64_at(fields, 56)? == fnv64a(&fields[..56]);
             if valid {
                 let (root, txid) = (u64_at(fields, 16)?, u64_at(fields, 48)?);
                 if best.is_none_or(|(t, _)| txid > t) {
@@ -304,7 +300,11 @@ mod bolt {
 
     /// The root page of a bucket whose entry is `value` (inline buckets
     /// carry their page in the value).
-    fn bucket_root<'a>(db: &'a [u8], page_size: usize, value: &'a [u8]) -> Result<&'a [u8], String> {
+    fn bucket_root<'a>(
+        db: &'a [u8],
+        page_size: usize,
+        value: &'a [u8],
+    ) -> Result<&'a [u8], String> {
         let root = u64_at(value, 0)?;
         if root == 0 {
             value
@@ -329,10 +329,7 @@ mod bolt {
             }
             let last = element(page, n - 1)?;
             if u16_at(page, 8)? & LEAF != 0 {
-                let main = last
-                    .key
-                    .get(..8)
-                    .ok_or("a key shorter than a revision")?;
+                let main = last.key.get(..8).ok_or("a key shorter than a revision")?;
                 return Ok(u64::from_be_bytes(main.try_into().expect("8 bytes")));
             }
             page = self::page(db, page_size, last.child)?;

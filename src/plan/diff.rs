@@ -28,6 +28,8 @@ pub(super) struct Diff {
     pub kubelet_starts: Vec<NodeName>,
     /// Nodes to remove for good, in order (control planes first, one at a time).
     pub removals: Vec<Removal>,
+    /// An etcd backup before the first step that changes etcd's membership.
+    pub backup_etcd: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -137,8 +139,9 @@ struct Cx<'a> {
 }
 
 pub(super) fn diff(spec: &Spec, obs: &Observed, opts: &PlanOptions) -> Result<Diff, PlanError> {
-    let cx = compare(spec, obs, opts)?;
+    let mut cx = compare(spec, obs, opts)?;
     cx.check_quorum()?;
+    cx.out.backup_etcd = super::backup::wanted(&cx.out, spec, opts);
     Ok(cx.out)
 }
 

@@ -48,10 +48,12 @@ pub enum DriftKind {
     ApiNotReady,
     /// The pod network (CNI) is not installed.
     Cni,
+    /// The newest etcd backup is older than `[backup] max_age`, or there is none.
+    Backup,
 }
 
 impl DriftKind {
-    pub const ALL: [DriftKind; 13] = [
+    pub const ALL: [DriftKind; 14] = [
         DriftKind::Missing,
         DriftKind::Extra,
         DriftKind::Unreachable,
@@ -65,6 +67,7 @@ impl DriftKind {
         DriftKind::Role,
         DriftKind::ApiNotReady,
         DriftKind::Cni,
+        DriftKind::Backup,
     ];
 
     /// The name in JSON and in metrics: `not_ready`.
@@ -83,6 +86,7 @@ impl DriftKind {
             DriftKind::Role => "role",
             DriftKind::ApiNotReady => "api_not_ready",
             DriftKind::Cni => "cni",
+            DriftKind::Backup => "backup",
         }
     }
 
@@ -123,6 +127,15 @@ pub struct DriftReport {
     pub items: Vec<DriftItem>,
     /// Nodes of the file in file order, then cluster nodes not in the file.
     pub nodes: Vec<NodeHealth>,
+    /// The newest etcd backup on this machine, if any (filled in by the command).
+    pub newest_backup: Option<NewestBackup>,
+}
+
+/// The newest etcd backup in `[backup] dir`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewestBackup {
+    pub path: String,
+    pub age_seconds: u64,
 }
 
 impl DriftReport {
@@ -177,6 +190,7 @@ pub fn drift(spec: &Spec, observed: &Observed) -> Result<DriftReport, PlanError>
         cluster: spec.cluster.name.clone(),
         items,
         nodes,
+        newest_backup: None,
     })
 }
 

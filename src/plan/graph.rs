@@ -29,6 +29,8 @@ pub enum GraphError {
     WorkerJoinUngated(StepId),
     #[error("the join token may be revoked before {0}")]
     RevokedTooEarly(StepId),
+    #[error("{0} may run before the etcd backup")]
+    BeforeBackup(StepId),
 }
 
 /// Steps and their dependencies; an edge `a → b` means b runs after a.
@@ -186,6 +188,11 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, GraphError> {
     if let Some(b) = &d.init {
         after_init.push(g.add(Step::Init { node: b.clone() }, &[])?);
     }
+    let backup: Vec<StepId> = if d.backup_etcd {
+        vec![g.add(Step::BackupEtcd, &[])?]
+    } else {
+        vec![]
+    };
     let cni = if d.install_cni {
         Some(g.add(Step::InstallCni, &after_init)?)
     } else {
@@ -197,7 +204,10 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, GraphError> {
     let mut reset_of: BTreeMap<NodeName, StepId> = BTreeMap::new();
     let mut prev_cp: Vec<StepId> = vec![];
     for r in &d.replacements {
-        let deps = if r.control_plane {
+        // The first control plane to leave waits for the backup; the others wait for it.
+        let deps = if r.control_plane && prev_cp.is_empty() {
+            backup.clone()
+        } else if r.control_plane {
             prev_cp.clone()
         } else {
             vec![]
@@ -241,7 +251,10 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, GraphError> {
     for r in &d.removals {
         let mut deps = joins.clone();
         if r.control_plane {
-            deps.extend(prev_cp_removal.clone());
+            match &prev_cp_removal {
+                Some(prev) => deps.push(prev.clone()),
+                None => deps.extend(backup.clone()),
+            }
         }
         let last = add_removal(&mut g, r, &deps)?;
         if r.control_plane {
@@ -273,6 +286,9 @@ fn add_joins(
     if !d.control_plane_joins.is_empty() {
         let certs = g.add(Step::UploadCerts, after_init)?;
         let mut prev: Vec<StepId> = gate_deps.to_vec();
+        if g.contains(&StepId::BackupEtcd) {
+            prev.push(StepId::BackupEtcd);
+        }
         for n in &d.control_plane_joins {
             let gate = g.add(
                 Step::GateControlPlaneReady {
@@ -387,6 +403,15 @@ fn validate(g: &StepGraph, d: &Diff) -> Result<(), GraphError> {
     {
         if !before_revoke.contains(&id) {
             return Err(GraphError::RevokedTooEarly(id));
+        }
+    }
+    if d.backup_etcd {
+        let after_backup = g.reachable(&StepId::BackupEtcd, Direction::Outgoing);
+        if let Some(id) = super::backup::guarded(d)
+            .into_iter()
+            .find(|id| !after_backup.contains(id))
+        {
+            return Err(GraphError::BeforeBackup(id));
         }
     }
     Ok(())

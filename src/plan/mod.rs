@@ -1,6 +1,7 @@
 //! Diff Spec × Observed into resource changes and a DAG of steps. A pure
 //! function: the same inputs give the same plan, byte for byte.
 
+mod backup;
 mod diff;
 mod document;
 pub mod drift;
@@ -25,6 +26,8 @@ pub struct PlanOptions {
     pub prune: bool,
     /// Nodes that may be reset and rejoined although they belong to another cluster.
     pub replace: BTreeSet<String>,
+    /// No etcd backup before a control-plane join or removal (`--no-backup`).
+    pub no_backup: bool,
 }
 
 /// A computed plan: the changes a user reviews, the steps apply walks, and

@@ -59,6 +59,9 @@ pub enum Step {
     },
     /// `kubeadm token delete`.
     RevokeToken,
+    /// An etcd backup to the operator's machine (`gt backup`), before the
+    /// first step that changes etcd's membership.
+    BackupEtcd,
 }
 
 /// Which joins a readiness gate stands before.
@@ -88,6 +91,7 @@ impl Step {
             Step::DeleteNode { node } => StepId::DeleteNode(node.clone()),
             Step::Reset { node } => StepId::Reset(node.clone()),
             Step::RevokeToken => StepId::RevokeToken,
+            Step::BackupEtcd => StepId::BackupEtcd,
         }
     }
 
@@ -114,6 +118,7 @@ impl Step {
             Step::DeleteNode { node } => format!("delete node {node}"),
             Step::Reset { node } => format!("kubeadm reset on {node}"),
             Step::RevokeToken => "revoke join token".into(),
+            Step::BackupEtcd => "back up etcd".into(),
         }
     }
 
@@ -148,6 +153,7 @@ pub enum StepId {
     DeleteNode(NodeName),
     Reset(NodeName),
     RevokeToken,
+    BackupEtcd,
 }
 
 impl Step {
@@ -204,6 +210,7 @@ impl fmt::Display for StepId {
             StepId::DeleteNode(n) => write!(f, "delete-node/{n}"),
             StepId::Reset(n) => write!(f, "reset/{n}"),
             StepId::RevokeToken => f.write_str("revoke-token"),
+            StepId::BackupEtcd => f.write_str("backup-etcd"),
         }
     }
 }
@@ -222,6 +229,7 @@ impl FromStr for StepId {
             "upload-certs" => Some(StepId::UploadCerts),
             "mint-token" => Some(StepId::MintToken),
             "revoke-token" => Some(StepId::RevokeToken),
+            "backup-etcd" => Some(StepId::BackupEtcd),
             "gate/before-worker-joins" => Some(StepId::Gate(GateBefore::WorkerJoins)),
             _ => None,
         };
@@ -301,6 +309,7 @@ mod tests {
             (StepId::DeleteNode(n("zed")), "delete-node/zed"),
             (StepId::Reset(n("zed")), "reset/zed"),
             (StepId::RevokeToken, "revoke-token"),
+            (StepId::BackupEtcd, "backup-etcd"),
         ];
         for (id, text) in ids {
             assert_eq!(id.to_string(), text);

@@ -653,6 +653,7 @@ fn every_plan_document_reads_back_as_the_same_typed_document() {
     let replace = PlanOptions {
         prune: true,
         replace: ["fenn".to_string(), "dalt".to_string()].into(),
+        ..PlanOptions::default()
     };
     let mut checked = 0;
     for name in [

@@ -62,6 +62,9 @@ pub enum StepError {
     /// keeps a member that will never answer again, one step from losing quorum.
     #[error("kubeadm reset on {node} could not remove its etcd member ({why}); etcd still counts it: on a healthy control plane, find it with `etcdctl member list` and remove it with `etcdctl member remove ID`")]
     EtcdMemberKept { node: NodeName, why: String },
+    /// The etcd backup before a risky step: nothing after it runs.
+    #[error("etcd backup: {0}")]
+    Backup(String),
 }
 
 impl From<TransportError> for StepError {

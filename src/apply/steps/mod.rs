@@ -8,6 +8,7 @@
 //! control plane's admin kubeconfig; `gate` the readiness waits.
 
 mod admin;
+mod backup;
 mod error;
 mod exec;
 mod gate;
@@ -235,6 +236,7 @@ impl Runner for StepRunner<'_> {
                 Step::DeleteNode { node } => self.delete_node(id, node).await,
                 Step::Reset { node } => self.reset(id, node).await,
                 Step::RevokeToken => self.revoke_token(id).await,
+                Step::BackupEtcd => self.backup_etcd(id).await,
             }
         })
     }
