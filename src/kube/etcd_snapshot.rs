@@ -338,6 +338,123 @@ mod bolt {
     }
 }
 
+/// Where a restore keeps its copy of the snapshot (and a shipped etcdutl)
+/// on a control plane: root's, 0700, emptied by the restore's last step.
+pub const RESTORE_WORK_DIR: &str = "/var/lib/gt-restore";
+/// Where a restore parks the static Pod manifests of etcd and the API
+/// server while they must not run (outside the directory the kubelet watches).
+pub const STOPPED_MANIFESTS_DIR: &str = "/etc/kubernetes/gt-restore-stopped";
+const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
+/// The manifests a restore stops, in the order they stop; they start in reverse.
+pub const STOPPED_MANIFESTS: [&str; 2] = ["kube-apiserver.yaml", "etcd.yaml"];
+
+/// How a restore runs etcdutl on a host: the one gt copied there, or the
+/// host's own on its PATH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreTool {
+    Shipped,
+    OnPath,
+}
+
+impl RestoreTool {
+    fn invocation(self) -> String {
+        match self {
+            RestoreTool::Shipped => format!("\"${{GT_HOST_ROOT}}{RESTORE_WORK_DIR}/etcdutl\""),
+            RestoreTool::OnPath => "etcdutl".into(),
+        }
+    }
+}
+
+/// Writes stdin (base64) to `RESTORE_WORK_DIR/name` with `mode`, and keeps
+/// it only when its sha256 is `sha256`: what arrived is what was sent.
+pub fn receive_file(name: &str, sha256: &str, mode: &str) -> String {
+    format!(
+        "umask 077\n\
+         w=\"${{GT_HOST_ROOT}}{RESTORE_WORK_DIR}\"\n\
+         mkdir -p \"$w\" && chmod 700 \"$w\" || exit 3\n\
+         base64 -d > \"$w/{name}.part\" || {{ rm -f \"$w/{name}.part\"; exit 3; }}\n\
+         got=$(sha256sum < \"$w/{name}.part\" | cut -d ' ' -f 1)\n\
+         if [ \"$got\" != {sha256} ]; then rm -f \"$w/{name}.part\"; echo \"{RESTORE_WORK_DIR}/{name}: sha256 $got after the copy, not {sha256}\" >&2; exit 3; fi\n\
+         chmod {mode} \"$w/{name}.part\" && mv \"$w/{name}.part\" \"$w/{name}\"\n",
+    )
+}
+
+/// Checks a host can restore: etcdutl runs, and both manifests are where a
+/// restore finds them (in place, or parked by an earlier attempt).
+pub fn check_restore_host(tool: RestoreTool) -> String {
+    let mut s = format!(
+        "{} version >/dev/null || {{ echo 'etcdutl does not run here' >&2; exit 3; }}\n",
+        tool.invocation()
+    );
+    for m in STOPPED_MANIFESTS {
+        s.push_str(&format!(
+            "[ -f \"${{GT_HOST_ROOT}}{MANIFESTS_DIR}/{m}\" ] || [ -f \"${{GT_HOST_ROOT}}{STOPPED_MANIFESTS_DIR}/{m}\" ] || {{ echo '{MANIFESTS_DIR}/{m}: no such file' >&2; exit 3; }}\n"
+        ));
+    }
+    s
+}
+
+/// Parks the API server's and etcd's manifests: the kubelet stops both
+/// pods. Repeatable: what is parked already stays parked.
+pub fn stop_control_plane() -> String {
+    let mut s = format!(
+        "s=\"${{GT_HOST_ROOT}}{STOPPED_MANIFESTS_DIR}\"\nmkdir -p \"$s\" && chmod 700 \"$s\" || exit 3\n"
+    );
+    for m in STOPPED_MANIFESTS {
+        s.push_str(&format!(
+            "if [ -f \"${{GT_HOST_ROOT}}{MANIFESTS_DIR}/{m}\" ]; then mv \"${{GT_HOST_ROOT}}{MANIFESTS_DIR}/{m}\" \"$s/{m}\" || exit 3; fi\n\
+             [ -f \"$s/{m}\" ] || {{ echo '{m}: neither in {MANIFESTS_DIR} nor parked' >&2; exit 3; }}\n"
+        ));
+    }
+    s
+}
+
+/// What a restored member is: its name, the whole cluster, its peer URL,
+/// the new cluster's token, the fresh data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoredMember<'a> {
+    pub name: &'a str,
+    /// `NAME=https://ADDRESS:2380,...`, every control plane.
+    pub initial_cluster: &'a str,
+    pub peer_url: &'a str,
+    pub token: &'a str,
+    pub data_dir: &'a str,
+}
+
+/// Restores the copied snapshot into a fresh data directory and points the
+/// parked etcd manifest's data volume at it (the container still mounts it
+/// at /var/lib/etcd, so `--data-dir` stays). The old data stays where it was.
+pub fn restore_member(tool: RestoreTool, m: &RestoredMember) -> String {
+    let q = |s: &str| shell_quote(s);
+    format!(
+        "{tool} snapshot restore \"${{GT_HOST_ROOT}}{RESTORE_WORK_DIR}/snapshot.db\" --name {name} --initial-cluster {cluster} --initial-cluster-token {token} --initial-advertise-peer-urls {peer} --data-dir \"${{GT_HOST_ROOT}}\"{dir} || exit 3\n\
+         f=\"${{GT_HOST_ROOT}}{STOPPED_MANIFESTS_DIR}/etcd.yaml\"\n\
+         sed -e 's#^\\( *path: \\)/var/lib/etcd[A-Za-z0-9._-]*$#\\1'{dir}'#' \"$f\" > \"$f.new\" || exit 3\n\
+         if [ \"$(grep -c \"^ *path: \"{dir}'$' \"$f.new\")\" != 1 ]; then rm -f \"$f.new\"; echo \"etcd.yaml: no one hostPath under /var/lib/etcd to point at \"{dir} >&2; exit 3; fi\n\
+         mv \"$f.new\" \"$f\"\n",
+        tool = tool.invocation(),
+        name = q(m.name),
+        cluster = q(m.initial_cluster),
+        token = q(m.token),
+        peer = q(m.peer_url),
+        dir = q(m.data_dir),
+    )
+}
+
+/// Puts a parked manifest back where the kubelet runs it.
+pub fn start_manifest(name: &str) -> String {
+    format!(
+        "s=\"${{GT_HOST_ROOT}}{STOPPED_MANIFESTS_DIR}/{name}\"\n\
+         if [ -f \"$s\" ]; then mv \"$s\" \"${{GT_HOST_ROOT}}{MANIFESTS_DIR}/{name}\" || exit 3; fi\n\
+         [ -f \"${{GT_HOST_ROOT}}{MANIFESTS_DIR}/{name}\" ] || {{ echo '{MANIFESTS_DIR}/{name}: missing' >&2; exit 3; }}\n"
+    )
+}
+
+/// Removes the restore's copy of the snapshot and the shipped etcdutl.
+pub fn clean_restore_work_dir() -> String {
+    format!("rm -rf \"${{GT_HOST_ROOT}}{RESTORE_WORK_DIR}\"\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,5 +558,144 @@ mod tests {
         assert_eq!(decode_base64("aGVs\nbG8=\n").unwrap(), b"hello");
         assert!(decode_base64("not*base64").is_err());
         assert_eq!(encode_base64(b"hello"), "aGVsbG8=");
+    }
+
+    fn sh(script: &str, root: &std::path::Path, stdin: &[u8]) -> std::process::Output {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env("GT_HOST_ROOT", root)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    #[test]
+    fn a_copy_is_kept_only_when_its_checksum_is_the_one_sent() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let bytes = b"snapshot bytes";
+        let sum = sha256_hex(bytes);
+        let out = sh(
+            &receive_file("snapshot.db", &sum, "600"),
+            root.path(),
+            encode_base64(bytes).as_bytes(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let f = root.path().join("var/lib/gt-restore/snapshot.db");
+        assert_eq!(std::fs::read(&f).unwrap(), bytes);
+        assert_eq!(
+            std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let wrong = sha256_hex(b"other");
+        let out = sh(
+            &receive_file("x.db", &wrong, "600"),
+            root.path(),
+            encode_base64(bytes).as_bytes(),
+        );
+        assert_eq!(out.status.code(), Some(3));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("/var/lib/gt-restore/x.db: sha256"));
+        assert!(!root.path().join("var/lib/gt-restore/x.db").exists());
+        assert!(!root.path().join("var/lib/gt-restore/x.db.part").exists());
+    }
+
+    const ETCD_YAML: &str = "spec:\n  containers:\n  - command:\n    - etcd\n    - --data-dir=/var/lib/etcd\n    volumeMounts:\n    - mountPath: /var/lib/etcd\n      name: etcd-data\n    - mountPath: /etc/kubernetes/pki/etcd\n      name: etcd-certs\n  volumes:\n  - hostPath:\n      path: /etc/kubernetes/pki/etcd\n      type: DirectoryOrCreate\n    name: etcd-certs\n  - hostPath:\n      path: /var/lib/etcd\n      type: DirectoryOrCreate\n    name: etcd-data\n";
+
+    #[test]
+    fn stopping_parks_both_manifests_and_starting_puts_them_back_repeatably() {
+        let root = tempfile::tempdir().unwrap();
+        let m = root.path().join("etc/kubernetes/manifests");
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(m.join("etcd.yaml"), ETCD_YAML).unwrap();
+        std::fs::write(m.join("kube-apiserver.yaml"), "api").unwrap();
+        std::fs::write(m.join("kube-scheduler.yaml"), "sched").unwrap();
+        for _ in 0..2 {
+            let out = sh(&stop_control_plane(), root.path(), b"");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let parked = root.path().join("etc/kubernetes/gt-restore-stopped");
+        assert!(parked.join("etcd.yaml").is_file() && parked.join("kube-apiserver.yaml").is_file());
+        assert!(!m.join("etcd.yaml").exists() && m.join("kube-scheduler.yaml").exists());
+        for _ in 0..2 {
+            assert!(sh(&start_manifest("etcd.yaml"), root.path(), b"")
+                .status
+                .success());
+        }
+        assert!(m.join("etcd.yaml").is_file());
+        let out = sh(&start_manifest("nothing.yaml"), root.path(), b"");
+        assert_eq!(out.status.code(), Some(3));
+    }
+
+    #[test]
+    fn a_restore_points_only_the_data_volume_at_the_fresh_directory() {
+        let script = restore_member(
+            RestoreTool::Shipped,
+            &RestoredMember {
+                name: "bettley",
+                initial_cluster: "bettley=https://10.4.0.11:2380,cargyll=https://10.4.0.12:2380",
+                peer_url: "https://10.4.0.11:2380",
+                token: "gt-restore-20261130T210000Z",
+                data_dir: "/var/lib/etcd-restored-20261130T210000Z",
+            },
+        );
+        assert!(script.starts_with(
+            "\"${GT_HOST_ROOT}/var/lib/gt-restore/etcdutl\" snapshot restore \"${GT_HOST_ROOT}/var/lib/gt-restore/snapshot.db\" \
+             --name bettley --initial-cluster bettley=https://10.4.0.11:2380,cargyll=https://10.4.0.12:2380 \
+             --initial-cluster-token gt-restore-20261130T210000Z --initial-advertise-peer-urls https://10.4.0.11:2380 \
+             --data-dir \"${GT_HOST_ROOT}\"/var/lib/etcd-restored-20261130T210000Z || exit 3\n"
+        ));
+        // The manifest part, with a stand-in etcdutl that only makes the directory.
+        let root = tempfile::tempdir().unwrap();
+        let parked = root.path().join("etc/kubernetes/gt-restore-stopped");
+        std::fs::create_dir_all(&parked).unwrap();
+        std::fs::write(parked.join("etcd.yaml"), ETCD_YAML).unwrap();
+        let work = root.path().join("var/lib/gt-restore");
+        std::fs::create_dir_all(&work).unwrap();
+        std::fs::write(work.join("etcdutl"), "#!/bin/sh\nexit 0\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(work.join("etcdutl"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+        let out = sh(&script, root.path(), b"");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let yaml = std::fs::read_to_string(parked.join("etcd.yaml")).unwrap();
+        assert_eq!(
+            yaml,
+            ETCD_YAML.replace(
+                "      path: /var/lib/etcd\n",
+                "      path: /var/lib/etcd-restored-20261130T210000Z\n"
+            )
+        );
+        // Again, from a manifest an earlier restore repointed: still one volume.
+        let out = sh(
+            &script.replace("20261130T210000Z", "20261201T000000Z"),
+            root.path(),
+            b"",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(std::fs::read_to_string(parked.join("etcd.yaml"))
+            .unwrap()
+            .contains("      path: /var/lib/etcd-restored-20261201T000000Z\n      type: DirectoryOrCreate\n    name: etcd-data"));
     }
 }
