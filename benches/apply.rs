@@ -65,6 +65,13 @@ fn step_seconds(step: &Step, graph: &StepGraph) -> f64 {
         Step::Reset { .. } => s(Op::Reset),
         // Two etcdctl calls through kubectl exec, then two reads on the host.
         Step::BackupEtcd => 4.0 * s(Op::Kubectl),
+        // A restore is not part of an apply's plan; its host commands are quick.
+        Step::RestorePrepare { .. }
+        | Step::StopControlPlane { .. }
+        | Step::RestoreEtcd { .. }
+        | Step::StartEtcd { .. }
+        | Step::StartApiServer { .. }
+        | Step::CleanRestore { .. } => 0.0,
     }
 }
 

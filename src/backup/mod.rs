@@ -108,7 +108,7 @@ fn name_prefix(cluster: &str) -> String {
 }
 
 /// `20261130T204500Z`.
-fn stamp(at: SystemTime) -> String {
+pub fn stamp(at: SystemTime) -> String {
     let t = time::OffsetDateTime::from(at);
     format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}Z",

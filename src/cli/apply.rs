@@ -238,7 +238,7 @@ fn say(line: &str) {
 }
 
 /// Terraform's question; only `yes` goes on.
-fn confirm() -> bool {
+pub(super) fn confirm() -> bool {
     let mut out = Stdout;
     let _ = write!(
         out,

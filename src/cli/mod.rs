@@ -14,6 +14,7 @@ pub mod man;
 pub mod observe;
 pub mod plan;
 pub mod planning;
+pub mod restore;
 mod signals;
 pub mod status;
 mod unlock;
@@ -73,6 +74,8 @@ pub enum Command {
     Drift(drift::DriftArgs),
     /// Take an etcd backup (snapshot, PKI, kubeadm configuration) through a healthy control plane.
     Backup(backup::BackupArgs),
+    /// Restore etcd on every control plane from a backup: a reviewed plan (refused while etcd has quorum, unless --force).
+    Restore(restore::RestoreArgs),
     /// Draw the plan's DAG (DOT or Mermaid). Without --facts, a full bootstrap; contacts no host.
     #[command(after_help = examples::GRAPH)]
     Graph(graph::GraphArgs),
@@ -112,7 +115,10 @@ pub fn run() -> ExitCode {
     }
     signals::set_sigpipe(false);
     let cli = Cli::parse();
-    signals::set_sigpipe(matches!(cli.command, Command::Apply(_) | Command::Exec(_)));
+    signals::set_sigpipe(matches!(
+        cli.command,
+        Command::Apply(_) | Command::Exec(_) | Command::Restore(_)
+    ));
     if let Err(e) = signals::install() {
         report(&CliError::Signal(e));
         return ExitCode::from(exit::ERROR);
@@ -128,6 +134,7 @@ pub fn run() -> ExitCode {
         Command::Apply(a) => apply::apply(&ctx, a),
         Command::Drift(a) => drift::drift(&ctx, a),
         Command::Backup(a) => backup::backup(&ctx, a),
+        Command::Restore(a) => restore::restore(&ctx, a),
         Command::Observe(a) => observe::observe(&ctx, a),
         Command::Status(a) => status::status(&ctx, a),
         Command::Exec(a) => exec::exec(&ctx, a),

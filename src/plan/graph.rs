@@ -135,7 +135,7 @@ impl StepGraph {
         e.into_iter().map(|(_, _, a, b)| (a, b)).collect()
     }
 
-    fn add(&mut self, step: Step, deps: &[StepId]) -> Result<StepId, GraphError> {
+    pub(super) fn add(&mut self, step: Step, deps: &[StepId]) -> Result<StepId, GraphError> {
         let id = step.id();
         if self.index.contains_key(&id) {
             return Err(GraphError::AddedTwice(id));

@@ -6,6 +6,7 @@ mod diff;
 mod document;
 pub mod drift;
 mod graph;
+pub mod restore;
 pub mod saved;
 mod step;
 

@@ -62,6 +62,38 @@ pub enum Step {
     /// An etcd backup to the operator's machine (`gt backup`), before the
     /// first step that changes etcd's membership.
     BackupEtcd,
+    /// `gt restore`: the snapshot (and etcdutl, if gt ships it) copied to
+    /// the control plane and checked there, before anything stops.
+    RestorePrepare {
+        node: NodeName,
+    },
+    /// `gt restore`: the API server's and etcd's manifests parked.
+    StopControlPlane {
+        node: NodeName,
+    },
+    /// `gt restore`: `etcdutl snapshot restore` into a fresh data directory,
+    /// which the parked etcd manifest then mounts.
+    RestoreEtcd {
+        node: NodeName,
+        /// `NAME=https://ADDRESS:2380,...`, every control plane.
+        initial_cluster: String,
+        peer_url: String,
+        token: String,
+        data_dir: String,
+    },
+    /// `gt restore`: etcd's manifest back (every member before any API server).
+    StartEtcd {
+        node: NodeName,
+    },
+    /// `gt restore`: the API server's manifest back.
+    StartApiServer {
+        node: NodeName,
+    },
+    /// `gt restore`: the copy of the snapshot removed from the host, however
+    /// the restore went.
+    CleanRestore {
+        node: NodeName,
+    },
 }
 
 /// Which joins a readiness gate stands before.
@@ -72,6 +104,8 @@ pub enum GateBefore {
     ControlPlaneJoin(NodeName),
     /// Every worker join.
     WorkerJoins,
+    /// The end of a restore: the restored control plane serves again.
+    RestoreDone,
 }
 
 impl Step {
@@ -92,6 +126,12 @@ impl Step {
             Step::Reset { node } => StepId::Reset(node.clone()),
             Step::RevokeToken => StepId::RevokeToken,
             Step::BackupEtcd => StepId::BackupEtcd,
+            Step::RestorePrepare { node } => StepId::RestorePrepare(node.clone()),
+            Step::StopControlPlane { node } => StepId::StopControlPlane(node.clone()),
+            Step::RestoreEtcd { node, .. } => StepId::RestoreEtcd(node.clone()),
+            Step::StartEtcd { node } => StepId::StartEtcd(node.clone()),
+            Step::StartApiServer { node } => StepId::StartApiServer(node.clone()),
+            Step::CleanRestore { node } => StepId::CleanRestore(node.clone()),
         }
     }
 
@@ -119,6 +159,12 @@ impl Step {
             Step::Reset { node } => format!("kubeadm reset on {node}"),
             Step::RevokeToken => "revoke join token".into(),
             Step::BackupEtcd => "back up etcd".into(),
+            Step::RestorePrepare { node } => format!("copy the snapshot to {node}"),
+            Step::StopControlPlane { node } => format!("stop etcd and the API server on {node}"),
+            Step::RestoreEtcd { node, .. } => format!("restore etcd on {node}"),
+            Step::StartEtcd { node } => format!("start etcd on {node}"),
+            Step::StartApiServer { node } => format!("start the API server on {node}"),
+            Step::CleanRestore { node } => format!("remove the snapshot copy from {node}"),
         }
     }
 
@@ -131,7 +177,8 @@ impl Step {
     /// have finished, whether they succeeded, failed or were cancelled (the
     /// join token must not outlive a failed apply).
     pub fn always_runs(&self) -> bool {
-        matches!(self, Step::RevokeToken)
+        // A restore's copy of the snapshot holds every Secret of the cluster.
+        matches!(self, Step::RevokeToken | Step::CleanRestore { .. })
     }
 }
 
@@ -154,6 +201,12 @@ pub enum StepId {
     Reset(NodeName),
     RevokeToken,
     BackupEtcd,
+    RestorePrepare(NodeName),
+    StopControlPlane(NodeName),
+    RestoreEtcd(NodeName),
+    StartEtcd(NodeName),
+    StartApiServer(NodeName),
+    CleanRestore(NodeName),
 }
 
 impl Step {
@@ -167,7 +220,13 @@ impl Step {
             | Step::UpdateNode { node, .. }
             | Step::Drain { node }
             | Step::DeleteNode { node }
-            | Step::Reset { node } => Some(node),
+            | Step::Reset { node }
+            | Step::RestorePrepare { node }
+            | Step::StopControlPlane { node }
+            | Step::RestoreEtcd { node, .. }
+            | Step::StartEtcd { node }
+            | Step::StartApiServer { node }
+            | Step::CleanRestore { node } => Some(node),
             _ => None,
         }
     }
@@ -185,7 +244,13 @@ impl StepId {
             | StepId::Update(n)
             | StepId::Drain(n)
             | StepId::DeleteNode(n)
-            | StepId::Reset(n) => Some(n),
+            | StepId::Reset(n)
+            | StepId::RestorePrepare(n)
+            | StepId::StopControlPlane(n)
+            | StepId::RestoreEtcd(n)
+            | StepId::StartEtcd(n)
+            | StepId::StartApiServer(n)
+            | StepId::CleanRestore(n) => Some(n),
             _ => None,
         }
     }
@@ -202,6 +267,7 @@ impl fmt::Display for StepId {
                 write!(f, "gate/before-join-control-plane/{n}")
             }
             StepId::Gate(GateBefore::WorkerJoins) => f.write_str("gate/before-worker-joins"),
+            StepId::Gate(GateBefore::RestoreDone) => f.write_str("gate/after-restore"),
             StepId::JoinControlPlane(n) => write!(f, "join-control-plane/{n}"),
             StepId::JoinWorker(n) => write!(f, "join-worker/{n}"),
             StepId::StartKubelet(n) => write!(f, "start-kubelet/{n}"),
@@ -211,6 +277,12 @@ impl fmt::Display for StepId {
             StepId::Reset(n) => write!(f, "reset/{n}"),
             StepId::RevokeToken => f.write_str("revoke-token"),
             StepId::BackupEtcd => f.write_str("backup-etcd"),
+            StepId::RestorePrepare(n) => write!(f, "restore-prepare/{n}"),
+            StepId::StopControlPlane(n) => write!(f, "stop-control-plane/{n}"),
+            StepId::RestoreEtcd(n) => write!(f, "restore-etcd/{n}"),
+            StepId::StartEtcd(n) => write!(f, "start-etcd/{n}"),
+            StepId::StartApiServer(n) => write!(f, "start-api-server/{n}"),
+            StepId::CleanRestore(n) => write!(f, "clean-restore/{n}"),
         }
     }
 }
@@ -231,6 +303,7 @@ impl FromStr for StepId {
             "revoke-token" => Some(StepId::RevokeToken),
             "backup-etcd" => Some(StepId::BackupEtcd),
             "gate/before-worker-joins" => Some(StepId::Gate(GateBefore::WorkerJoins)),
+            "gate/after-restore" => Some(StepId::Gate(GateBefore::RestoreDone)),
             _ => None,
         };
         if let Some(id) = simple {
@@ -248,6 +321,12 @@ impl FromStr for StepId {
             "drain" => StepId::Drain(node),
             "delete-node" => StepId::DeleteNode(node),
             "reset" => StepId::Reset(node),
+            "restore-prepare" => StepId::RestorePrepare(node),
+            "stop-control-plane" => StepId::StopControlPlane(node),
+            "restore-etcd" => StepId::RestoreEtcd(node),
+            "start-etcd" => StepId::StartEtcd(node),
+            "start-api-server" => StepId::StartApiServer(node),
+            "clean-restore" => StepId::CleanRestore(node),
             _ => return Err(bad()),
         })
     }
@@ -310,6 +389,16 @@ mod tests {
             (StepId::Reset(n("zed")), "reset/zed"),
             (StepId::RevokeToken, "revoke-token"),
             (StepId::BackupEtcd, "backup-etcd"),
+            (StepId::RestorePrepare(n("dalt")), "restore-prepare/dalt"),
+            (
+                StepId::StopControlPlane(n("dalt")),
+                "stop-control-plane/dalt",
+            ),
+            (StepId::RestoreEtcd(n("dalt")), "restore-etcd/dalt"),
+            (StepId::StartEtcd(n("dalt")), "start-etcd/dalt"),
+            (StepId::StartApiServer(n("dalt")), "start-api-server/dalt"),
+            (StepId::CleanRestore(n("dalt")), "clean-restore/dalt"),
+            (StepId::Gate(GateBefore::RestoreDone), "gate/after-restore"),
         ];
         for (id, text) in ids {
             assert_eq!(id.to_string(), text);

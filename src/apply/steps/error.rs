@@ -65,6 +65,8 @@ pub enum StepError {
     /// The etcd backup before a risky step: nothing after it runs.
     #[error("etcd backup: {0}")]
     Backup(String),
+    #[error("{0}")]
+    Restore(String),
 }
 
 impl From<TransportError> for StepError {

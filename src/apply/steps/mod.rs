@@ -12,9 +12,11 @@ mod backup;
 mod error;
 mod exec;
 mod gate;
+mod restore;
 
 pub use super::run::{host_name, user_name, RunInfo};
 pub use error::StepError;
+pub use restore::RestoreInput;
 
 use super::events::Events;
 use super::walker::Runner;
@@ -52,6 +54,8 @@ pub struct StepRunner<'a> {
     nodes: tokio::sync::Mutex<Option<(Instant, Result<NodeMap, StepError>)>>,
     /// Hosts that did not answer when gt observed.
     unreachable: BTreeSet<String>,
+    /// What a restore copies to the control planes (`gt restore` only).
+    restore: Option<std::sync::Arc<RestoreInput>>,
 }
 
 type NodeMap = BTreeMap<String, crate::kube::nodes::Node>;
@@ -99,7 +103,13 @@ impl<'a> StepRunner<'a> {
                 .filter(|(_, h)| !h.is_reachable())
                 .map(|(n, _)| n.clone())
                 .collect(),
+            restore: None,
         }
+    }
+
+    /// Gives the runner what a restore plan's steps copy to the hosts.
+    pub fn restoring(&mut self, input: std::sync::Arc<RestoreInput>) {
+        self.restore = Some(input);
     }
 
     /// The token this run made, if any (its id is public; the CLI names it
@@ -237,6 +247,29 @@ impl Runner for StepRunner<'_> {
                 Step::Reset { node } => self.reset(id, node).await,
                 Step::RevokeToken => self.revoke_token(id).await,
                 Step::BackupEtcd => self.backup_etcd(id).await,
+                Step::RestorePrepare { node } => self.restore_prepare(id, node).await,
+                Step::StopControlPlane { node } => self.stop_control_plane(id, node).await,
+                Step::RestoreEtcd {
+                    node,
+                    initial_cluster,
+                    peer_url,
+                    token,
+                    data_dir,
+                } => {
+                    let member = kube::etcd_snapshot::RestoredMember {
+                        name: node.as_str(),
+                        initial_cluster,
+                        peer_url,
+                        token,
+                        data_dir,
+                    };
+                    self.restore_etcd(id, node, &member).await
+                }
+                Step::StartEtcd { node } => self.start_manifest(id, node, "etcd.yaml").await,
+                Step::StartApiServer { node } => {
+                    self.start_manifest(id, node, "kube-apiserver.yaml").await
+                }
+                Step::CleanRestore { node } => self.clean_restore(id, node).await,
             }
         })
     }
