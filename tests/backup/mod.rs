@@ -3,3 +3,4 @@
 //! the lab's real etcd.
 
 mod config;
+mod drill;
