@@ -16,9 +16,9 @@ use std::time::SystemTime;
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
-  gt backup                       # into [backup] dir (default: backups/ beside cluster.toml)
+  gt backup                   # into [backup] dir (default: backups/)
   gt backup --out /srv/backups --keep 30
-  sha256sum -c SHA256SUMS         # in a backup's directory: every file as written")]
+  sha256sum -c SHA256SUMS     # in a backup's directory: every file as written")]
 pub struct BackupArgs {
     /// Write the backup under this directory (created 0700) instead of [backup] dir.
     #[arg(long, value_name = "DIR")]

@@ -28,8 +28,8 @@ const MAX_ETCDUTL_BYTES: u64 = 256 << 20;
 #[command(after_help = "\
 Examples:
   gt restore backups/goldentooth-20261130T204500Z
-  gt restore --etcdutl ~/etcd-v3.5.16-linux-arm64/etcdutl backups/goldentooth-20261130T204500Z
-  gt restore --force BACKUP       # roll back a cluster whose etcd still works")]
+  gt restore --etcdutl ~/etcd-v3.5.16-linux-arm64/etcdutl BACKUP
+  gt restore --force BACKUP   # roll back a cluster whose etcd still works")]
 pub struct RestoreArgs {
     /// A backup written by `gt backup` (its directory, or the etcd-snapshot.db in it).
     #[arg(value_name = "BACKUP")]
