@@ -11,11 +11,22 @@ impl StepRunner<'_> {
     pub(super) async fn backup_etcd(&self, id: &StepId) -> Result<(), StepError> {
         let candidates = self.admins.lock().unwrap().clone();
         let events = &self.events;
+        // Plain output shows one message per step in a while: the one that
+        // counts is where the backup went; another control plane being
+        // tried is worth one too.
+        let first = candidates.first().cloned();
         let collected = take::collect(
             self.hosts,
             &candidates,
             self.settings().step_timeout,
-            |node| events.progress(id, format!("taking an etcd snapshot through {node}")),
+            |node| {
+                if Some(node) != first.as_ref() {
+                    events.progress(
+                        id,
+                        format!("taking the etcd snapshot through {node} instead"),
+                    )
+                }
+            },
         )
         .await
         .map_err(|e| {
