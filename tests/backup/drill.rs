@@ -272,7 +272,7 @@ fn apply_backs_etcd_up_before_removing_a_control_plane_unless_told_not_to() {
     assert!(!dir.exists());
     let plan = Test::new()
         .config(
-            &lab.variant("dalt-absent.toml")
+            lab.variant("dalt-absent.toml")
                 .state("dalt", "absent")
                 .write(),
         )
