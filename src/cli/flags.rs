@@ -55,6 +55,7 @@ impl ObserveFlags {
             parallelism: self.parallelism as usize,
             timeout: self.timeout,
             transport: super::transport_options(),
+            ..ObserveOptions::default()
         }
     }
 }

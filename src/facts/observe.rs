@@ -21,6 +21,10 @@ pub struct ObserveOptions {
     /// Deadline of each host's probe and of the cluster query.
     pub timeout: Duration,
     pub transport: TransportOptions,
+    /// Ask etcd itself too (one more command on the control plane the Node
+    /// list came through). Off only to measure what that costs:
+    /// `GT_SKIP_ETCD_FACTS=1` (README, "etcd").
+    pub etcd: bool,
 }
 
 impl Default for ObserveOptions {
@@ -29,6 +33,7 @@ impl Default for ObserveOptions {
             parallelism: 10,
             timeout: Duration::from_secs(30),
             transport: TransportOptions::default(),
+            etcd: std::env::var_os("GT_SKIP_ETCD_FACTS").is_none_or(|v| v.is_empty() || v == "0"),
         }
     }
 }
@@ -98,7 +103,7 @@ pub async fn observe_with(spec: &Spec, hosts: &Hosts, opts: &ObserveOptions) -> 
         .collect();
     let (hosts_facts, cluster) = tokio::join!(
         probes,
-        observe_cluster(hosts, control_planes, &api_servers, opts.timeout)
+        observe_cluster(hosts, control_planes, &api_servers, opts)
     );
     Observed {
         format_version: FACTS_FORMAT_VERSION,
@@ -151,8 +156,9 @@ async fn observe_cluster(
     hosts: &Hosts,
     control_planes: Vec<(String, oneshot::Receiver<HostFacts>)>,
     api_servers: &[(String, std::net::IpAddr)],
-    timeout: Duration,
+    opts: &ObserveOptions,
 ) -> ClusterFacts {
+    let timeout = opts.timeout;
     let mut last_api: Option<ApiReadiness> = None;
     for (name, facts) in control_planes {
         let Ok(facts) = facts.await else { continue };
@@ -180,12 +186,18 @@ async fn observe_cluster(
                         if !api.ready && api.failed_checks.is_empty() {
                             api = reask_readyz(host.as_ref(), timeout, api).await;
                         }
+                        let etcd = if opts.etcd {
+                            Some(observe_etcd(host.as_ref(), &name, &nodes, timeout).await)
+                        } else {
+                            None
+                        };
                         return ClusterFacts {
                             observed_via: Some(name),
                             ca_pin: facts.ca_pin.clone(),
                             api,
                             api_servers,
                             nodes,
+                            etcd,
                         };
                     }
                     Err(why) => {
@@ -209,6 +221,44 @@ async fn observe_cluster(
     ClusterFacts {
         api: last_api.unwrap_or_default(),
         ..Default::default()
+    }
+}
+
+/// etcd's members, health, leader and size in one more command on `host`,
+/// through the etcd pod of `via` (the control plane the Node list came
+/// through) or, when that one cannot answer, each other control-plane Node
+/// in turn, Ready ones first: `kubectl exec` needs the node's kubelet.
+async fn observe_etcd(
+    host: &dyn crate::transport::Host,
+    via: &str,
+    nodes: &BTreeMap<String, super::NodeFacts>,
+    timeout: Duration,
+) -> super::EtcdFacts {
+    let mut pods: Vec<(bool, bool, &str)> = nodes
+        .iter()
+        .filter(|(name, n)| n.is_control_plane() || name.as_str() == via)
+        .map(|(name, n)| {
+            (
+                name != via,
+                n.ready != super::ReadyStatus::True,
+                name.as_str(),
+            )
+        })
+        .collect();
+    if !pods.iter().any(|(_, _, n)| *n == via) {
+        pods.push((false, false, via));
+    }
+    pods.sort();
+    let pods: Vec<&str> = pods.into_iter().map(|(_, _, n)| n).collect();
+    let cmd = Cmd::new(crate::kube::etcd::query_script(&pods, super::probe::MARK))
+        .label("gt etcd query (etcdctl member list, endpoint status, endpoint health)")
+        .timeout(timeout);
+    match host.run(&cmd, None).await {
+        Ok(out) => super::parse_etcd_query(&out.stdout, &out.stderr),
+        Err(e) => super::EtcdFacts {
+            error: Some(format!("through {via}: {}", e.reason())),
+            ..Default::default()
+        },
     }
 }
 
@@ -366,10 +416,38 @@ arch = "amd64"
         let fakes = fakes.lock().unwrap();
         assert_eq!(
             fakes["bettley"].commands().len(),
-            2,
-            "probe + one cluster query"
+            3,
+            "probe + one cluster query + one etcd query"
         );
         assert_eq!(fakes["cargyll"].commands().len(), 1, "probe only");
+    }
+
+    #[test]
+    fn etcd_is_read_through_the_same_control_plane_in_one_command() {
+        let members = r#"{"members":[{"ID":1,"name":"bettley","peerURLs":["https://10.4.0.11:2380"],"clientURLs":["https://10.4.0.11:2379"]}]}"#;
+        let status = r#"[{"Endpoint":"https://10.4.0.11:2379","Status":{"header":{"member_id":1},"version":"3.5.16","dbSize":4096,"leader":1}}]"#;
+        let health = r#"[{"endpoint":"https://10.4.0.11:2379","health":true,"took":"2ms"}]"#;
+        let answer = format!("@@gt members@bettley\n{members}\n@@gt members@bettley.exit\n0\n@@gt status\n{status}\n@@gt status.exit\n0\n@@gt health\n{health}\n@@gt health.exit\n0\n@@gt end\n");
+        let (o, fakes) = observe_fakes(
+            vec![
+                FakeHost::new("bettley")
+                    .on("@@gt host", probe_answer("bettley", "aarch64", true))
+                    .on("get nodes -o json", Reply::ok(CLUSTER_OK))
+                    .on("etcdctl", Reply::ok(answer)),
+                FakeHost::new("cargyll").on("@@gt host", probe_answer("cargyll", "aarch64", true)),
+            ],
+            10,
+        );
+        let etcd = o.cluster.etcd.as_ref().expect("etcd was asked");
+        assert_eq!(etcd.observed_via.as_deref(), Some("bettley"));
+        let m = etcd.member_of("bettley", None).unwrap();
+        assert!(m.leader && m.is_healthy());
+        assert_eq!(m.db_size, Some(4096));
+        let asked = fakes.lock().unwrap()["bettley"].commands();
+        assert_eq!(asked.iter().filter(|c| c.contains("etcdctl")).count(), 1);
+        assert!(asked
+            .iter()
+            .any(|c| c.contains("exec etcd-bettley -- etcdctl")));
     }
 
     #[test]

@@ -321,7 +321,9 @@ mod tests {
     fn etcdctl_runs_in_the_etcd_pod_with_kubeadms_certificates() {
         assert_eq!(
             member_list("bettley"),
-            format!("{KC} -n kube-system exec etcd-bettley -- etcdctl {CLIENT} member list -w json")
+            format!(
+                "{KC} -n kube-system exec etcd-bettley -- etcdctl {CLIENT} member list -w json"
+            )
         );
         assert_eq!(
             endpoint_status("cargyll"),
@@ -372,7 +374,10 @@ mod tests {
         assert_eq!(m[2].name, "");
         assert!(m[2].client_urls.is_empty());
         assert!(m[2].learner);
-        assert_eq!("e69856b38ed19b6f".parse(), Ok(MemberId(16616126154378681199)));
+        assert_eq!(
+            "e69856b38ed19b6f".parse(),
+            Ok(MemberId(16616126154378681199))
+        );
         assert_eq!(MemberId(0xabc).to_string(), "abc");
     }
 
@@ -409,14 +414,27 @@ mod tests {
         );
         // `%16x` pads a short ID with spaces.
         assert_eq!(
-            parse_member_remove(0, "Member              abc removed from cluster 1ce0d9e541e2f9e0\n", ""),
+            parse_member_remove(
+                0,
+                "Member              abc removed from cluster 1ce0d9e541e2f9e0\n",
+                ""
+            ),
             MemberRemoved::Removed(MemberId(0xabc))
         );
         let not_found = "{\"level\":\"warn\",\"msg\":\"retrying of unary invoker failed\",\"error\":\"rpc error: code = NotFound desc = etcdserver: member not found\"}\nError: etcdserver: member not found\n";
-        assert_eq!(parse_member_remove(1, "", not_found), MemberRemoved::NotFound);
         assert_eq!(
-            parse_member_remove(1, "", "Error: etcdserver: re-configuration failed due to not enough started members\n"),
-            MemberRemoved::Failed("etcdserver: re-configuration failed due to not enough started members".into())
+            parse_member_remove(1, "", not_found),
+            MemberRemoved::NotFound
+        );
+        assert_eq!(
+            parse_member_remove(
+                1,
+                "",
+                "Error: etcdserver: re-configuration failed due to not enough started members\n"
+            ),
+            MemberRemoved::Failed(
+                "etcdserver: re-configuration failed due to not enough started members".into()
+            )
         );
     }
 
