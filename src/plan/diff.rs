@@ -28,6 +28,28 @@ pub(super) struct Diff {
     pub kubelet_starts: Vec<NodeName>,
     /// Nodes to remove for good, in order (control planes first, one at a time).
     pub removals: Vec<Removal>,
+    /// etcd members no control plane owns, removed before the control-plane
+    /// removals (they are dead: the unhealthy leave first).
+    pub member_removals: Vec<MemberRemoval>,
+}
+
+/// `etcdctl member remove` through a healthy control plane's etcd pod.
+#[derive(Debug, Clone)]
+pub(super) struct MemberRemoval {
+    /// Hex, as etcdctl prints it.
+    pub id: String,
+    pub name: String,
+    pub via: NodeName,
+}
+
+impl MemberRemoval {
+    pub fn step(&self) -> Step {
+        Step::RemoveEtcdMember {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            via: self.via.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -45,17 +67,28 @@ pub(super) struct Removal {
     /// The host is reachable and in the file: `kubeadm reset -f` it.
     pub reset: Option<NodeName>,
     pub control_plane: bool,
+    /// Its etcd member, when `kubeadm reset` cannot remove it (the host is
+    /// not reset, or its Node is gone already).
+    pub etcd_member: Option<MemberRemoval>,
 }
 
 impl Removal {
+    /// kubeadm's order: drain → reset → delete the Node (reset removes the
+    /// etcd member only while it can still read the node's registration);
+    /// a member reset cannot remove goes before the Node.
     pub fn step_ids(&self) -> Vec<StepId> {
         let mut ids = Vec::new();
         if self.in_cluster {
             ids.push(StepId::Drain(self.node.clone()));
-            ids.push(StepId::DeleteNode(self.node.clone()));
         }
         if let Some(n) = &self.reset {
             ids.push(StepId::Reset(n.clone()));
+        }
+        if let Some(m) = &self.etcd_member {
+            ids.push(StepId::RemoveEtcdMember(m.id.clone()));
+        }
+        if self.in_cluster {
+            ids.push(StepId::DeleteNode(self.node.clone()));
         }
         ids
     }
@@ -128,17 +161,20 @@ fn short_pin(p: &str) -> String {
     }
 }
 
-struct Cx<'a> {
-    spec: &'a Spec,
-    obs: &'a Observed,
-    opts: &'a PlanOptions,
+pub(super) struct Cx<'a> {
+    pub(super) spec: &'a Spec,
+    pub(super) obs: &'a Observed,
+    pub(super) opts: &'a PlanOptions,
     owner: Ownership,
-    out: Diff,
+    pub(super) out: Diff,
 }
 
 pub(super) fn diff(spec: &Spec, obs: &Observed, opts: &PlanOptions) -> Result<Diff, PlanError> {
     let cx = compare(spec, obs, opts)?;
-    cx.check_quorum()?;
+    match cx.check_etcd_quorum() {
+        Some(checked) => checked?,
+        None => cx.check_quorum()?,
+    }
     Ok(cx.out)
 }
 
@@ -176,18 +212,19 @@ fn compare<'a>(
     }
     cx.nodes_not_in_file();
     cx.order_removals();
+    cx.etcd();
     cx.out.warnings.sort();
     Ok(cx)
 }
 
 impl<'a> Cx<'a> {
-    fn host(&self, name: &str) -> Option<&'a HostFacts> {
+    pub(super) fn host(&self, name: &str) -> Option<&'a HostFacts> {
         self.obs.hosts.get(name)
     }
 
     /// `short`: the fact in a few words, without the node's name (a `gt
     /// drift` line); `message`: the whole sentence, with what to do.
-    fn warn(&mut self, node: Option<&NodeName>, kind: WarningKind, short: String, message: String) {
+    pub(super) fn warn(&mut self, node: Option<&NodeName>, kind: WarningKind, short: String, message: String) {
         self.out.warnings.push(Warning {
             node: node.cloned(),
             kind,
@@ -634,6 +671,7 @@ impl<'a> Cx<'a> {
             in_cluster,
             reset: Some(node.name.clone()),
             control_plane: node.is_control_plane(),
+            etcd_member: None,
         };
         let before = self.changes_len();
         self.create(node);
@@ -834,6 +872,7 @@ impl<'a> Cx<'a> {
             // A host that now carries another cluster's CA is not ours to reset.
             reset: host_joined_here.then(|| node.name.clone()),
             control_plane,
+            etcd_member: None,
         };
         let reason = if in_cluster.is_some() {
             if removal.reset.is_none() && !reachable {
@@ -849,7 +888,7 @@ impl<'a> Cx<'a> {
             } else if removal.reset.is_none() {
                 "state = \"absent\" in cluster.toml: drain and delete (its host holds no kubeadm state to reset)".to_string()
             } else {
-                "state = \"absent\" in cluster.toml: drain, delete, reset".to_string()
+                "state = \"absent\" in cluster.toml: drain, reset, delete".to_string()
             }
         } else {
             "state = \"absent\" in cluster.toml, and the host still carries kubeadm state: reset"
@@ -895,6 +934,7 @@ impl<'a> Cx<'a> {
                 in_cluster: true,
                 reset: None,
                 control_plane,
+                etcd_member: None,
             };
             self.out.changes.push(Change {
                 resource: Resource::Node(name),
@@ -917,7 +957,8 @@ impl<'a> Cx<'a> {
     /// member; any other unready API server is counted out too (to be safe
     /// when the next step removes a member).
     fn healthy_control_plane(&self, name: &str, node: &NodeFacts) -> bool {
-        node.ready == ReadyStatus::True
+        self.etcd_member_healthy(name).unwrap_or(true)
+            && node.ready == ReadyStatus::True
             && self.host(name).is_none_or(HostFacts::is_reachable)
             && self
                 .obs
@@ -928,7 +969,7 @@ impl<'a> Cx<'a> {
     }
 
     /// Why a control plane does not count as healthy, for the refusal.
-    fn unhealthy_reason(&self, name: &str, node: &NodeFacts) -> String {
+    pub(super) fn unhealthy_reason(&self, name: &str, node: &NodeFacts) -> String {
         if let Some(why) = self.host(name).and_then(|h| h.unreachable.as_deref()) {
             return format!("{name} is unreachable ({why})");
         }

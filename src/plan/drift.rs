@@ -48,10 +48,14 @@ pub enum DriftKind {
     ApiNotReady,
     /// The pod network (CNI) is not installed.
     Cni,
+    /// An etcd member no control plane owns, stuck as a learner, or unhealthy.
+    EtcdMember,
+    /// etcd has lost its quorum (or no control plane could read it).
+    EtcdQuorum,
 }
 
 impl DriftKind {
-    pub const ALL: [DriftKind; 13] = [
+    pub const ALL: [DriftKind; 15] = [
         DriftKind::Missing,
         DriftKind::Extra,
         DriftKind::Unreachable,
@@ -65,6 +69,8 @@ impl DriftKind {
         DriftKind::Role,
         DriftKind::ApiNotReady,
         DriftKind::Cni,
+        DriftKind::EtcdMember,
+        DriftKind::EtcdQuorum,
     ];
 
     /// The name in JSON and in metrics: `not_ready`.
@@ -83,6 +89,8 @@ impl DriftKind {
             DriftKind::Role => "role",
             DriftKind::ApiNotReady => "api_not_ready",
             DriftKind::Cni => "cni",
+            DriftKind::EtcdMember => "etcd_member",
+            DriftKind::EtcdQuorum => "etcd_quorum",
         }
     }
 
@@ -96,6 +104,8 @@ impl DriftKind {
             WarningKind::NotInFile => DriftKind::Extra,
             WarningKind::RoleMismatch => DriftKind::Role,
             WarningKind::ApiNotReady => DriftKind::ApiNotReady,
+            WarningKind::EtcdMember => DriftKind::EtcdMember,
+            WarningKind::EtcdQuorum => DriftKind::EtcdQuorum,
         }
     }
 }
@@ -185,7 +195,7 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
     for c in &d.changes {
         let node = match &c.resource {
             Resource::Node(n) => Some(n.clone()),
-            Resource::Cluster(_) => None,
+            Resource::Cluster(_) | Resource::EtcdMember(_) => None,
         };
         let item = |kind: DriftKind, message: String| DriftItem {
             node: node.clone(),
@@ -194,6 +204,10 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
             detail: c.reason.clone(),
         };
         match (&c.resource, c.action) {
+            (Resource::EtcdMember(name), _) => items.push(item(
+                DriftKind::EtcdMember,
+                format!("etcd member {name} has no control plane in cluster.toml or the cluster"),
+            )),
             (Resource::Cluster(_), Action::Create) => items.push(item(
                 DriftKind::Missing,
                 "does not exist (no control plane has initialised it)".into(),

@@ -4,6 +4,7 @@
 mod diff;
 mod document;
 pub mod drift;
+mod etcd;
 mod graph;
 pub mod saved;
 mod step;
@@ -106,6 +107,9 @@ impl Action {
 pub enum Resource {
     Cluster(String),
     Node(NodeName),
+    /// An etcd member no control plane owns, by its name (or hex ID when it has none).
+    #[serde(rename = "etcd_member")]
+    EtcdMember(String),
 }
 
 impl Resource {
@@ -114,17 +118,18 @@ impl Resource {
         format!("{}.{}", self.kind(), self.name())
     }
 
-    /// `cluster` or `node`.
+    /// `cluster`, `node` or `etcd_member`.
     pub fn kind(&self) -> &'static str {
         match self {
             Resource::Cluster(_) => "cluster",
             Resource::Node(_) => "node",
+            Resource::EtcdMember(_) => "etcd_member",
         }
     }
 
     pub fn name(&self) -> &str {
         match self {
-            Resource::Cluster(n) => n,
+            Resource::Cluster(n) | Resource::EtcdMember(n) => n,
             Resource::Node(n) => n.as_str(),
         }
     }
@@ -270,6 +275,10 @@ pub enum WarningKind {
     NotInFile,
     RoleMismatch,
     ApiNotReady,
+    /// An etcd member no control plane owns, one stuck as a learner, or unhealthy.
+    EtcdMember,
+    /// etcd has lost its quorum, or no control plane could read it.
+    EtcdQuorum,
 }
 
 /// A plan that cannot be made; exit 1 with this message.
@@ -291,6 +300,12 @@ pub enum PlanError {
         quorum: usize,
         staying: String,
         unhealthy: String,
+        advice: String,
+    },
+    #[error("refusing to {what}: {why}. etcd must have a healthy majority before gt changes its membership or joins a node; {advice}")]
+    EtcdQuorumLost {
+        what: String,
+        why: String,
         advice: String,
     },
     #[error("refusing to remove {nodes}: no control plane would be left in the cluster, and none joins in this plan; keep at least one control plane (state = \"present\", reachable)")]

@@ -62,6 +62,9 @@ pub enum StepError {
     /// keeps a member that will never answer again, one step from losing quorum.
     #[error("kubeadm reset on {node} could not remove its etcd member ({why}); etcd still counts it: on a healthy control plane, find it with `etcdctl member list` and remove it with `etcdctl member remove ID`")]
     EtcdMemberKept { node: NodeName, why: String },
+    /// A saved plan whose member ID etcdctl would not take.
+    #[error("etcd member ID {id:?} is not hex as etcdctl prints it; plan again")]
+    BadEtcdMemberId { id: String },
 }
 
 impl From<TransportError> for StepError {
