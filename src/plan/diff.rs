@@ -224,7 +224,13 @@ impl<'a> Cx<'a> {
 
     /// `short`: the fact in a few words, without the node's name (a `gt
     /// drift` line); `message`: the whole sentence, with what to do.
-    pub(super) fn warn(&mut self, node: Option<&NodeName>, kind: WarningKind, short: String, message: String) {
+    pub(super) fn warn(
+        &mut self,
+        node: Option<&NodeName>,
+        kind: WarningKind,
+        short: String,
+        message: String,
+    ) {
         self.out.warnings.push(Warning {
             node: node.cloned(),
             kind,

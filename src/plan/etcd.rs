@@ -30,17 +30,22 @@ impl Cx<'_> {
     pub(super) fn etcd_member_healthy(&self, name: &str) -> Option<bool> {
         let e = self.etcd_facts().filter(|e| e.readable())?;
         let address = self.spec.node(name).map(|n| n.address);
-        e.member_of(name, address.as_ref()).map(EtcdMember::is_healthy)
+        e.member_of(name, address.as_ref())
+            .map(EtcdMember::is_healthy)
     }
 
     /// Whether some control plane of the file, or a control-plane Node of
     /// the cluster, owns the member.
     fn owned(&self, m: &EtcdMember) -> bool {
         let e = self.etcd_facts();
-        let of_file = self.spec.control_planes().filter(|n| n.is_present()).any(|n| {
-            e.and_then(|e| e.member_of(n.name.as_str(), Some(&n.address)))
-                .is_some_and(|owned| owned.id == m.id)
-        });
+        let of_file = self
+            .spec
+            .control_planes()
+            .filter(|n| n.is_present())
+            .any(|n| {
+                e.and_then(|e| e.member_of(n.name.as_str(), Some(&n.address)))
+                    .is_some_and(|owned| owned.id == m.id)
+            });
         of_file
             || self
                 .obs
@@ -206,7 +211,10 @@ impl Cx<'_> {
             let why = if absent_in_file {
                 format!("state = \"absent\" in cluster.toml: its Node is gone but etcd member {} stayed", m.id)
             } else {
-                format!("etcd member {} has no control plane in cluster.toml or the cluster", m.id)
+                format!(
+                    "etcd member {} has no control plane in cluster.toml or the cluster",
+                    m.id
+                )
             };
             if !self.opts.prune && !absent_in_file {
                 self.warn(
@@ -266,7 +274,11 @@ impl Cx<'_> {
                     .and_then(|h| h.unreachable.as_deref())
                     .map(|u| format!("; its host is unreachable ({u})"))
                     .unwrap_or_default();
-                let why = m.health_error.as_deref().unwrap_or("no health answer");
+                let why = match (&m.health_error, m.healthy) {
+                    (Some(e), _) => e.as_str(),
+                    (None, Some(false)) => "unhealthy",
+                    (None, _) => "no health answer",
+                };
                 format!("{} ({why}{host})", m.label())
             })
             .collect()

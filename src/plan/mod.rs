@@ -365,4 +365,6 @@ pub fn drift_by_node(spec: &Spec, observed: &Observed) -> BTreeMap<String, Vec<S
 }
 
 #[cfg(test)]
+mod etcd_tests;
+#[cfg(test)]
 mod tests;

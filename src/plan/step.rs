@@ -250,7 +250,9 @@ impl FromStr for StepId {
         if let Some(id) = s.strip_prefix("remove-etcd-member/") {
             let hex = !id.is_empty()
                 && id.len() <= 16
-                && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
             return hex
                 .then(|| StepId::RemoveEtcdMember(id.to_string()))
                 .ok_or_else(bad);

@@ -4,18 +4,18 @@ use super::*;
 use crate::facts::{HostFacts, ReadyStatus};
 use std::path::Path;
 
-fn goldentooth() -> Spec {
+pub(super) fn goldentooth() -> Spec {
     crate::spec::load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")).unwrap()
 }
 
-fn facts(name: &str) -> Observed {
+pub(super) fn facts(name: &str) -> Observed {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/facts")
         .join(format!("{name}.json"));
     Observed::from_json(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
-fn with_state(spec: &Spec, node: &str, state: crate::spec::NodeState) -> Spec {
+pub(super) fn with_state(spec: &Spec, node: &str, state: crate::spec::NodeState) -> Spec {
     let mut s = spec.clone();
     s.nodes
         .iter_mut()
@@ -25,11 +25,11 @@ fn with_state(spec: &Spec, node: &str, state: crate::spec::NodeState) -> Spec {
     s
 }
 
-fn id(s: &str) -> StepId {
+pub(super) fn id(s: &str) -> StepId {
     s.parse().unwrap()
 }
 
-fn deps(p: &Plan, step: &str) -> Vec<String> {
+pub(super) fn deps(p: &Plan, step: &str) -> Vec<String> {
     p.graph
         .dependencies(&id(step))
         .iter()
