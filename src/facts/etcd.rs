@@ -19,6 +19,11 @@ pub struct EtcdFacts {
     /// reason): etcd without quorum answers no one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why etcdctl could not even be run: no etcd pod to exec into (an
+    /// external etcd, a pod that is not running). gt then judges etcd from
+    /// the control-plane Nodes, as without etcd facts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
     /// Members in etcd's order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<EtcdMember>,
@@ -102,7 +107,12 @@ impl Quorum {
 impl EtcdFacts {
     /// Whether etcd answered at all.
     pub fn readable(&self) -> bool {
-        self.error.is_none()
+        self.error.is_none() && self.unavailable.is_none()
+    }
+
+    /// etcdctl ran, in some pod: what it said (or that it said nothing) is etcd's.
+    pub fn asked(&self) -> bool {
+        self.unavailable.is_none()
     }
 
     pub fn quorum(&self) -> Quorum {
@@ -134,9 +144,10 @@ impl EtcdFacts {
 pub fn parse_etcd_query(stdout: &str, stderr: &str) -> EtcdFacts {
     let out = match sections(stdout) {
         Ok(o) => o,
+        // Cut short: the connection's failure, not etcd's.
         Err(e) => {
             return EtcdFacts {
-                error: Some(format!("{e}; stderr: {}", last_lines(stderr))),
+                unavailable: Some(format!("{e}; stderr: {}", last_lines(stderr))),
                 ..Default::default()
             }
         }
@@ -150,6 +161,7 @@ pub fn parse_etcd_query(stdout: &str, stderr: &str) -> EtcdFacts {
             .unwrap_or(-1)
     };
     let mut failures = Vec::new();
+    let mut etcdctl_ran = false;
     for (key, body) in out
         .iter()
         .filter(|(k, _)| k.starts_with(etcdctl::MEMBERS) && !k.ends_with(".exit"))
@@ -157,6 +169,7 @@ pub fn parse_etcd_query(stdout: &str, stderr: &str) -> EtcdFacts {
         let via = &key[etcdctl::MEMBERS.len()..];
         let code = exit(key);
         if code != 0 {
+            etcdctl_ran |= etcdctl_failed(&text(&err, key));
             failures.push(format!(
                 "through {}: {} (exit {code})",
                 etcdctl::pod_of(via),
@@ -167,6 +180,7 @@ pub fn parse_etcd_query(stdout: &str, stderr: &str) -> EtcdFacts {
         let members = match etcdctl::parse_member_list(body) {
             Ok(m) => m,
             Err(e) => {
+                etcdctl_ran = true;
                 failures.push(format!("through {}: {e}", etcdctl::pod_of(via)));
                 continue;
             }
@@ -174,6 +188,7 @@ pub fn parse_etcd_query(stdout: &str, stderr: &str) -> EtcdFacts {
         let mut facts = EtcdFacts {
             observed_via: Some(via.to_string()),
             error: None,
+            unavailable: None,
             members: members
                 .into_iter()
                 .map(|m| EtcdMember {
@@ -210,14 +225,32 @@ pub fn parse_etcd_query(stdout: &str, stderr: &str) -> EtcdFacts {
         }
         return facts;
     }
-    EtcdFacts {
-        error: Some(if failures.is_empty() {
-            "no control plane's etcd pod was asked".to_string()
-        } else {
-            failures.join("; ")
-        }),
-        ..Default::default()
+    let why = if failures.is_empty() {
+        "no control plane's etcd pod was asked".to_string()
+    } else {
+        failures.join("; ")
+    };
+    if etcdctl_ran {
+        EtcdFacts {
+            error: Some(why),
+            ..Default::default()
+        }
+    } else {
+        EtcdFacts {
+            unavailable: Some(why),
+            ..Default::default()
+        }
     }
+}
+
+/// etcdctl itself failed (it ran in the pod): its `Error: ...` line, or
+/// kubectl's note that the command in the container exited non-zero.
+/// kubectl's own failures read `error: ...` or `Error from server ...`.
+fn etcdctl_failed(stderr: &str) -> bool {
+    stderr.lines().any(|l| {
+        let l = l.trim();
+        l.starts_with("Error: ") || l.starts_with("command terminated with exit code")
+    })
 }
 
 /// etcdctl's `Error: ...` line (its other stderr lines are JSON logs), or
@@ -348,10 +381,30 @@ mod tests {
     }
 
     #[test]
+    fn no_etcd_pod_to_run_etcdctl_in_is_unavailable_not_lost_quorum() {
+        let out = answer(&[("members@cp1", "", 1)]);
+        let stderr = "@@gt members@cp1\nError from server (NotFound): pods \"etcd-cp1\" not found\n@@gt end\n";
+        let e = parse_etcd_query(&out, stderr);
+        assert!(!e.readable() && !e.asked());
+        assert_eq!(e.error, None);
+        assert_eq!(
+            e.unavailable.as_deref(),
+            Some("through etcd-cp1: Error from server (NotFound): pods \"etcd-cp1\" not found (exit 1)")
+        );
+        let stderr = "@@gt members@cp1\n{\"level\":\"warn\"}\nError: context deadline exceeded\ncommand terminated with exit code 1\n@@gt end\n";
+        let e = parse_etcd_query(&out, stderr);
+        assert!(e.asked() && !e.readable());
+        assert_eq!(
+            e.error.as_deref(),
+            Some("through etcd-cp1: context deadline exceeded (exit 1)")
+        );
+    }
+
+    #[test]
     fn a_cut_short_answer_is_a_reason_not_an_empty_member_list() {
         let e = parse_etcd_query("@@gt members@cp1\n{\"mem", "Connection reset");
-        assert!(!e.readable());
-        assert!(e.error.unwrap().contains("cut short"));
+        assert!(!e.asked());
+        assert!(e.unavailable.unwrap().contains("cut short"));
     }
 
     #[test]

@@ -256,7 +256,7 @@ async fn observe_etcd(
     match host.run(&cmd, None).await {
         Ok(out) => super::parse_etcd_query(&out.stdout, &out.stderr),
         Err(e) => super::EtcdFacts {
-            error: Some(format!("through {via}: {}", e.reason())),
+            unavailable: Some(format!("through {via}: {}", e.reason())),
             ..Default::default()
         },
     }

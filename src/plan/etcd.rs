@@ -10,13 +10,13 @@ use super::*;
 use crate::facts::{EtcdFacts, EtcdMember};
 
 impl Cx<'_> {
-    /// etcd's facts, when etcd was asked about an existing cluster.
+    /// etcd's facts, when etcdctl ran against an existing cluster.
     fn etcd_facts(&self) -> Option<&EtcdFacts> {
         self.obs
             .cluster
             .etcd
             .as_ref()
-            .filter(|_| self.obs.cluster.exists())
+            .filter(|e| e.asked() && self.obs.cluster.exists())
     }
 
     /// The member of a node (by name, or by its address while unnamed).

@@ -27,8 +27,8 @@ fn with_members(members: Vec<EtcdMember>) -> Observed {
     let mut obs = facts("converged");
     obs.cluster.etcd = Some(EtcdFacts {
         observed_via: Some("bettley".into()),
-        error: None,
         members,
+        ..Default::default()
     });
     obs
 }
@@ -249,6 +249,22 @@ fn a_learner_that_stayed_a_learner_is_drift_of_its_node() {
         .unwrap();
     assert_eq!(item.node.as_ref().map(NodeName::as_str), Some("dalt"));
     assert_eq!(item.message, "etcd member c3 is still a learner");
+}
+
+#[test]
+fn without_an_etcd_pod_to_ask_the_nodes_are_counted_as_before() {
+    let mut obs = facts("converged");
+    obs.cluster.etcd = Some(EtcdFacts {
+        unavailable: Some("through etcd-bettley: Error from server (NotFound): pods \"etcd-bettley\" not found (exit 1)".into()),
+        ..Default::default()
+    });
+    let spec = with_state(&goldentooth(), "cargyll", NodeState::Absent);
+    let p = plan(&spec, &obs, &PlanOptions::default()).unwrap();
+    assert_eq!(
+        p.changes[0].steps,
+        ["drain/cargyll", "reset/cargyll", "delete-node/cargyll"]
+    );
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
 }
 
 #[test]

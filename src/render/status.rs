@@ -89,7 +89,11 @@ impl EtcdRow {
 /// etcd's quorum, leader and any member no row shows (sanitised: names come from etcd).
 fn etcd_line(rows: &[StatusRow], e: &crate::facts::EtcdFacts) -> String {
     if let Some(error) = &e.error {
-        return sanitize(&format!("etcd: could not be read: {error}\n")).into_owned() + "\n";
+        return sanitize(&format!("etcd: could not be read: {error}")).into_owned() + "\n";
+    }
+    if let Some(why) = &e.unavailable {
+        return sanitize(&format!("etcd: not read (no etcd pod ran etcdctl: {why})")).into_owned()
+            + "\n";
     }
     let q = e.quorum();
     let mut s = format!(
@@ -503,6 +507,7 @@ Drift (DRIFT *N: N differences from cluster.toml):
         o.cluster.etcd = Some(crate::facts::EtcdFacts {
             observed_via: Some("bettley".into()),
             error: None,
+            unavailable: None,
             members: vec![
                 crate::facts::EtcdMember {
                     leader: true,
