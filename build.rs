@@ -4,30 +4,33 @@
 //!
 //! For each component found this emits `cfg(has_sshd)` / `cfg(has_haproxy)` /
 //! `cfg(has_kubectl)` (a real kubectl 1.32, whose flag parser checks every
-//! kubectl line gt builds),
+//! kubectl line gt builds), `cfg(has_etcd)` (a directory holding etcd 3.5's
+//! etcd, etcdctl and etcdutl, which the lab's control planes run),
 //! and `cfg(ci)` when `CI` (set by CI services) or `GT_TEST_REQUIRE` is
 //! non-empty. Tests carry
 //! `#[cfg_attr(not(any(has_sshd, ci)), ignore = "needs sshd: ...")]`: outside
 //! CI cargo lists them as ignored rather than passed; under CI they run and
 //! fail naming the package to install (tests/support/components.rs).
 //!
-//! Where to look is overridable with `GT_TEST_SSHD`, `GT_TEST_HAPROXY` and
-//! `GT_TEST_KUBECTL` (test-only: point one at a path that does not exist to
-//! see what a machine without it does; scripts/test.sh sets the last to the
-//! kubectl it installed); the path decided here reaches the tests as
-//! `GT_TEST_SSHD_PATH` / `GT_TEST_HAPROXY_PATH` / `GT_TEST_KUBECTL_PATH`, so
-//! both sides agree.
+//! Where to look is overridable with `GT_TEST_SSHD`, `GT_TEST_HAPROXY`,
+//! `GT_TEST_KUBECTL` and `GT_TEST_ETCD_DIR` (test-only: point one at a path
+//! that does not exist to see what a machine without it does; scripts/test.sh
+//! sets the last two to what it installed); the path decided here reaches the
+//! tests as `GT_TEST_SSHD_PATH` / `GT_TEST_HAPROXY_PATH` /
+//! `GT_TEST_KUBECTL_PATH` / `GT_TEST_ETCD_PATH` (the etcd binary), so both
+//! sides agree.
 
 use std::path::{Path, PathBuf};
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(has_sshd, has_haproxy, has_kubectl, ci)");
+    println!("cargo::rustc-check-cfg=cfg(has_sshd, has_haproxy, has_kubectl, has_etcd, ci)");
     for var in [
         "CI",
         "GT_TEST_REQUIRE",
         "GT_TEST_SSHD",
         "GT_TEST_HAPROXY",
         "GT_TEST_KUBECTL",
+        "GT_TEST_ETCD_DIR",
     ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
@@ -36,10 +39,12 @@ fn main() {
     let sshd = overridable("GT_TEST_SSHD", || PathBuf::from("/usr/sbin/sshd"));
     let haproxy = overridable("GT_TEST_HAPROXY", find_haproxy);
     let kubectl = overridable("GT_TEST_KUBECTL", find_kubectl);
+    let etcd = overridable("GT_TEST_ETCD_DIR", find_etcd_dir).join("etcd");
     for (cfg, env, path) in [
         ("has_sshd", "GT_TEST_SSHD_PATH", &sshd),
         ("has_haproxy", "GT_TEST_HAPROXY_PATH", &haproxy),
         ("has_kubectl", "GT_TEST_KUBECTL_PATH", &kubectl),
+        ("has_etcd", "GT_TEST_ETCD_PATH", &etcd),
     ] {
         println!("cargo::rustc-env={env}={}", path.display());
         if path.is_file() {
@@ -85,4 +90,11 @@ fn find_kubectl() -> PathBuf {
     .into_iter()
     .find(|p| p.is_file())
     .unwrap_or(installed)
+}
+
+/// Where scripts/install-etcd.sh puts etcd 3.5 (under the default target
+/// directory), which is also where the lab looks last.
+fn find_etcd_dir() -> PathBuf {
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    manifest_dir.join("target/gt-test/etcd-3.5")
 }

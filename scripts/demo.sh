@@ -29,6 +29,12 @@ if [ "${GT_LOOPBACK_ONLY:-}" != 1 ]; then
     echo "== installing iproute2 (ip, to run the demo where only loopback is up)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null
   fi
+  echo "== real etcd 3.5 for the lab's control planes"
+  if etcd_dir="$(scripts/install-etcd.sh)"; then
+    export GT_LAB_ETCD_DIR="$etcd_dir"
+  else
+    echo "note: no etcd 3.5; the lab keeps etcd as a model instead"
+  fi
   cargo build --release --locked
   exec scripts/loopback-only.sh bash "$0" "$@"
 fi

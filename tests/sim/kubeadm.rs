@@ -4,7 +4,7 @@
 use crate::support::sim::{etcd_members, SimLab, ENDPOINT};
 use crate::support::wait::eventually;
 
-use crate::support::kube::ADMIN;
+use crate::support::kube::{ADMIN, KUBECTL};
 
 fn is_hex64(s: &str) -> bool {
     s.len() == 64
@@ -548,30 +548,75 @@ fn reset_removes_the_files_and_etcd_member_but_not_the_node() {
         .success();
 }
 
+/// Whether /var/lib/etcd on `node` holds anything.
+fn etcd_data_left(lab: &SimLab, node: &str) -> bool {
+    lab.host_file(node, "/var/lib/etcd")
+        .read_dir()
+        .unwrap()
+        .next()
+        .is_some()
+}
+
 #[test]
-fn reset_of_a_control_plane_without_etcd_quorum_keeps_its_member_and_says_so() {
+fn reset_after_its_node_was_deleted_keeps_the_etcd_member_and_wipes_the_data() {
     let lab = SimLab::goldentooth();
     lab.init();
     lab.on("cargyll")
         .run(&lab.control_plane_join_command())
         .success();
-    // Two members, one started: etcd cannot commit the removal.
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} delete node cargyll"))
+        .success();
+    // kubeadm 1.32 reads its configuration with the node's registration:
+    // without the Node it has none, and removes no member.
+    lab.on("cargyll")
+        .run("kubeadm reset -f")
+        .success()
+        .stderr_contains("[reset] Unable to fetch the kubeadm-config ConfigMap from cluster: failed to get node registration: failed to get corresponding node: nodes \"cargyll\" not found\n")
+        .stderr_contains("[reset] No kubeadm config, using etcd pod spec to get data directory\n")
+        .stdout_contains("[reset] Deleted contents of the etcd data directory: /var/lib/etcd\n");
+    assert_eq!(etcd_members(lab.dir()), ["bettley", "cargyll"]);
+    assert!(!etcd_data_left(&lab, "cargyll"));
+}
+
+#[test]
+fn reset_without_etcd_quorum_cannot_read_its_configuration_and_keeps_its_member() {
+    let lab = SimLab::goldentooth();
+    lab.init();
+    lab.on("cargyll")
+        .run(&lab.control_plane_join_command())
+        .success();
+    // Two members, one started: no API server can read the ConfigMap.
     lab.on("bettley").run("systemctl stop kubelet").success();
     lab.on("cargyll")
         .run("kubeadm reset -f")
         .success()
-        .stderr_contains("[reset] Failed to remove etcd member: etcdserver: re-configuration failed due to not enough started members, please manually remove this etcd member using etcdctl\n")
-        .stdout_lacks("Deleted contents of the etcd data directory");
+        .stderr_contains("[reset] Unable to fetch the kubeadm-config ConfigMap from cluster: failed to get config map: etcdserver: request timed out\n")
+        .stderr_contains("[reset] No kubeadm config, using etcd pod spec to get data directory\n");
     assert_eq!(etcd_members(lab.dir()), ["bettley", "cargyll"]);
-    assert!(lab
-        .host_file("cargyll", "/var/lib/etcd")
-        .read_dir()
-        .unwrap()
-        .next()
-        .is_some());
+    assert!(!etcd_data_left(&lab, "cargyll"));
     assert!(!lab
         .host_file("cargyll", "/etc/kubernetes/admin.conf")
         .exists());
+}
+
+#[test]
+fn reset_warns_when_etcd_refuses_to_remove_its_member() {
+    let lab = SimLab::goldentooth();
+    lab.init();
+    for cp in ["cargyll", "dalt"] {
+        lab.on(cp).run(&lab.control_plane_join_command()).success();
+    }
+    // dalt's member is not started: removing cargyll's would leave one
+    // started of two, which etcd's strict reconfiguration check refuses.
+    lab.on("dalt").run("systemctl stop kubelet").success();
+    lab.on("cargyll")
+        .run("kubeadm reset -f")
+        .success()
+        .stderr_contains("[reset] Failed to remove etcd member: etcdserver: re-configuration failed due to not enough started members, please manually remove this etcd member using etcdctl\n")
+        .stdout_contains("[reset] Deleted contents of the etcd data directory: /var/lib/etcd\n");
+    assert_eq!(etcd_members(lab.dir()), ["bettley", "cargyll", "dalt"]);
+    assert!(!etcd_data_left(&lab, "cargyll"));
 }
 
 #[test]

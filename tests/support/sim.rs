@@ -25,17 +25,74 @@ pub const WORKERS: &[&str] = &[
     "velaryon",
 ];
 
-/// The simulated etcd's members in the lab at `dir`, by name (what
-/// `etcdctl member list` would show).
+/// The etcd members of the lab at `dir`, by name, sorted (what `etcdctl
+/// member list` shows; a member that never started has no name yet): the
+/// real cluster's when the lab runs real etcd, else the model's.
 pub fn etcd_members(dir: &Path) -> Vec<String> {
+    if dir.join("etcd/bin/etcdctl").is_file() {
+        return real_etcd_members(dir);
+    }
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();
-    state["etcd_members"]
+    let mut names: Vec<String> = state["etcd_members"]
         .as_array()
         .unwrap()
         .iter()
         .map(|m| m["name"].as_str().unwrap().to_string())
-        .collect()
+        .collect();
+    names.sort();
+    names
+}
+
+/// `etcdctl member list` of the lab's real etcd, asked of the first control
+/// plane whose member answers (a member answers it without a quorum), with
+/// the etcd CA's client certificate of any control plane that still has one.
+pub fn real_etcd_members(dir: &Path) -> Vec<String> {
+    let topology = LabTopology::load(dir).expect("lab.json");
+    let cps: Vec<&LabNode> = topology
+        .nodes
+        .iter()
+        .filter(|n| n.role == "control-plane")
+        .collect();
+    let pki = cps
+        .iter()
+        .map(|n| {
+            dir.join("hosts")
+                .join(&n.name)
+                .join("etc/kubernetes/pki/etcd")
+        })
+        .find(|p| p.join("healthcheck-client.crt").is_file())
+        .expect("a control plane with etcd's client certificate");
+    for n in &cps {
+        let out = std::process::Command::new(dir.join("etcd/bin/etcdctl"))
+            .arg(format!("--endpoints=https://{}:2379", n.address))
+            .arg(format!("--cacert={}", pki.join("ca.crt").display()))
+            .arg(format!(
+                "--cert={}",
+                pki.join("healthcheck-client.crt").display()
+            ))
+            .arg(format!(
+                "--key={}",
+                pki.join("healthcheck-client.key").display()
+            ))
+            .args(["--dial-timeout=1s", "--command-timeout=3s"])
+            .args(["member", "list", "-w", "json"])
+            .output()
+            .expect("run etcdctl");
+        if !out.status.success() {
+            continue;
+        }
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("etcdctl JSON");
+        let mut names: Vec<String> = json["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap_or("").to_string())
+            .collect();
+        names.sort();
+        return names;
+    }
+    panic!("no etcd member of the lab in {} answers", dir.display());
 }
 
 pub struct SimLab {

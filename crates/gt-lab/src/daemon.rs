@@ -59,10 +59,27 @@ pub fn serve(dir: &Path) -> Result<(), LabError> {
     let ready = ready_file(dir);
     std::fs::write(&ready, "").map_err(LabError::io(format!("writing {}", ready.display())))?;
     let marker = dir.join(LAB_FILE);
+    if crate::sim::etcd::real(dir) {
+        // The kubelets' part for the etcd static Pods: follow manifests,
+        // hosts going down and coming back.
+        while marker.exists() {
+            crate::sim::etcd::member::sync_all(dir);
+            reap_children();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        return Ok(());
+    }
     while marker.exists() {
         std::thread::sleep(Duration::from_millis(500));
     }
     Ok(())
+}
+
+/// Collects the exit status of members this daemon started, which would
+/// otherwise stay zombies until it exits.
+fn reap_children() {
+    // SAFETY: waitpid with WNOHANG on any child; no memory is shared.
+    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
 }
 
 fn accept_loop(listener: TcpListener, dir: PathBuf, node: Option<String>) {

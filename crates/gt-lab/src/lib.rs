@@ -55,6 +55,7 @@ pub use daemon::serve;
 pub use fault::{fault, FaultKind, FaultReport, DEFAULT_SLOW_FACTOR};
 pub(crate) use session::{dispatch as dispatch_shell, LAB_SHELL, SSH_SESSION};
 pub use setup::{down, up, CheckConfig, DownReport, UpOptions, UpReport};
+pub use sim::etcd::{EtcdMode, ETCD_DIR_ENV};
 pub use state::{EndpointServer, LabState, SshState, Transport};
 pub use status::{status, HostStatus, LabStatus, ProcessStatus};
 

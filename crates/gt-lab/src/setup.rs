@@ -37,6 +37,8 @@ pub type CheckConfig = fn(&str, &Path) -> Result<(), String>;
 #[derive(Debug, Clone)]
 pub struct UpReport {
     pub state: LabState,
+    /// Real etcd members, or the model and why.
+    pub etcd: crate::sim::etcd::EtcdMode,
     pub topology: LabTopology,
     /// The lab's own cluster.toml.
     pub config: PathBuf,
@@ -194,6 +196,7 @@ fn build(
         "writing {}",
         LabTopology::path(dir).display()
     )))?;
+    let etcd = crate::sim::etcd::install(dir).map_err(LabError::io("linking etcd's binaries"))?;
 
     let endpoint_is_a_cp = topo.nodes.iter().any(|n| {
         n.role == "control-plane" && format!("{}:{}", n.address, daemon::API_PORT) == topo.endpoint
@@ -240,6 +243,7 @@ fn build(
     }
     Ok(UpReport {
         state,
+        etcd,
         topology: topo,
         config,
     })

@@ -5,7 +5,8 @@
 //! A control plane's API server runs when the host was initialised or joined as
 //! a control plane, its kubelet runs and its `kube-apiserver.yaml` manifest is
 //! in place. It is ready when, in addition, its start-up delay has passed, etcd
-//! has quorum (more than half the members' hosts run etcd) and no
+//! answers (its own real member is healthy; in the model, more than half the
+//! members' hosts run etcd) and no
 //! `apiserver_down` fault is set on the host.
 
 use super::clock;
@@ -151,9 +152,20 @@ impl View<'_> {
         !members.is_empty() && started * 2 > members.len()
     }
 
+    /// This host's API server reaches etcd: with real members, its own
+    /// member (kubeadm's `--etcd-servers=https://127.0.0.1:2379`) answers
+    /// healthy, which needs a leader, so a quorum; the model counts members.
+    pub(crate) fn etcd_reachable(&self, host: &str) -> bool {
+        if super::etcd::real(self.lab_dir) {
+            super::etcd::ctl::node_healthy(self.lab_dir, host)
+        } else {
+            self.etcd_quorum()
+        }
+    }
+
     /// Health of a running API server.
     pub(crate) fn health(&self, host: &str) -> Health {
-        if Faults::load(self.lab_dir, host).apiserver_down || !self.etcd_quorum() {
+        if Faults::load(self.lab_dir, host).apiserver_down || !self.etcd_reachable(host) {
             return Health::EtcdFailing;
         }
         match self.state.host(host).api_ready_at {

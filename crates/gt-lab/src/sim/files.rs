@@ -116,9 +116,11 @@ pub(crate) fn write_control_plane(host: &Host, f: &ControlPlaneFiles) -> io::Res
         "front-proxy-client",
         &pki::leaf_cert(&front_ca, "front-proxy-ca", "front-proxy-client", None),
     )?;
+    for base in ["etcd/server", "etcd/peer"] {
+        let cert = super::etcd::pki::serving_cert(&etcd_ca, f.node_name, f.advertise_address);
+        write_pair(host, base, &cert)?;
+    }
     for (base, cn) in [
-        ("etcd/server", f.node_name),
-        ("etcd/peer", f.node_name),
         ("etcd/healthcheck-client", "kube-etcd-healthcheck-client"),
         ("apiserver-etcd-client", "kube-apiserver-etcd-client"),
     ] {
@@ -163,13 +165,21 @@ pub(crate) fn write_control_plane(host: &Host, f: &ControlPlaneFiles) -> io::Res
             &pki::kubeconfig(&ca.cert_pem, server, user, Credentials::Embedded(&ck)),
         )?;
     }
+    let real_etcd = super::etcd::real(&host.lab_dir);
     for name in MANIFEST_NAMES {
+        // A real member's manifest needs the member list its `member add`
+        // returns: the join writes it then.
+        if *name == "etcd" && f.etcd_initial_cluster.is_empty() {
+            continue;
+        }
         host.write(&manifest_path(name), &manifest(name, f))?;
     }
-    host.write(
-        &format!("{VAR_LIB_ETCD}/member/snap/db"),
-        "simulated etcd data\n",
-    )?;
+    if !real_etcd {
+        host.write(
+            &format!("{VAR_LIB_ETCD}/member/snap/db"),
+            "simulated etcd data\n",
+        )?;
+    }
     Ok(())
 }
 
@@ -277,29 +287,14 @@ fn manifest(name: &str, f: &ControlPlaneFiles) -> String {
                 "--leader-elect=true".into(),
             ],
         ),
-        _ => (
-            "registry.k8s.io/etcd:3.5.16-0".into(),
-            vec![
-                "etcd".into(),
-                format!(
-                    "--advertise-client-urls=https://{}:2379",
-                    f.advertise_address
-                ),
-                "--data-dir=/var/lib/etcd".into(),
-                format!(
-                    "--initial-advertise-peer-urls=https://{}:2380",
-                    f.advertise_address
-                ),
-                format!("--initial-cluster={}", f.etcd_initial_cluster),
-                format!("--initial-cluster-state={}", f.etcd_state),
-                format!(
-                    "--listen-client-urls=https://127.0.0.1:2379,https://{}:2379",
-                    f.advertise_address
-                ),
-                format!("--listen-peer-urls=https://{}:2380", f.advertise_address),
-                format!("--name={}", f.node_name),
-            ],
-        ),
+        _ => {
+            return super::etcd::manifest::render(&super::etcd::manifest::EtcdManifest {
+                node_name: f.node_name,
+                advertise_address: f.advertise_address,
+                initial_cluster: &f.etcd_initial_cluster,
+                existing: f.etcd_state == "existing",
+            })
+        }
     };
     let mut s = format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  labels:\n    component: {name}\n    tier: control-plane\n  name: {name}\n  namespace: kube-system\nspec:\n  containers:\n  - command:\n"

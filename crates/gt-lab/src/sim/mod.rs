@@ -21,6 +21,7 @@
 pub mod api;
 pub(crate) mod client;
 pub(crate) mod clock;
+pub(crate) mod etcd;
 pub(crate) mod files;
 pub(crate) mod flags;
 pub mod host;

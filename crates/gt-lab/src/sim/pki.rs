@@ -16,7 +16,7 @@ pub(crate) struct CertKey {
     pub(crate) key_pem: String,
 }
 
-fn ca_params(cn: &str) -> CertificateParams {
+pub(crate) fn ca_params(cn: &str) -> CertificateParams {
     let mut p = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, cn);
@@ -33,7 +33,7 @@ fn ca_params(cn: &str) -> CertificateParams {
     p
 }
 
-fn time_now() -> time::OffsetDateTime {
+pub(crate) fn time_now() -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(super::clock::now() as i64)
         .expect("clock within range")
 }

@@ -12,6 +12,7 @@ use super::{
     EXCLUDE_LB_LABEL, EXIT_ERROR, EXIT_VALIDATION,
 };
 use crate::sim::clock;
+use crate::sim::etcd;
 use crate::sim::files::{self, ControlPlaneFiles};
 use crate::sim::flags::{boolean, string, Flag, Parsed};
 use crate::sim::host::Host;
@@ -116,6 +117,14 @@ pub(super) fn init(host: &Host, args: &[String]) -> u8 {
         Ok(t) => t,
         Err(e) => return fail(&e.to_string(), EXIT_ERROR),
     };
+    if etcd::real(&host.lab_dir) {
+        if let Err(e) = etcd::kubeadm::start_member(host) {
+            return fail(
+                &format!("error execution phase wait-control-plane: {e}"),
+                EXIT_ERROR,
+            );
+        }
+    }
     print_phases_after_kubelet_start(&req, &init_token, started.elapsed().as_secs_f64());
     print_join_commands(&req, &init_token, &pin);
     0
@@ -387,7 +396,12 @@ fn new_cluster(
             uid: state::random_uuid(),
         });
         s.shared_pki = shared_pki.clone();
-        s.etcd_members = vec![member];
+        // A real etcd keeps its own member list.
+        s.etcd_members = if etcd::real(&host.lab_dir) {
+            Vec::new()
+        } else {
+            vec![member]
+        };
         let hs = s.host_mut(&host.name);
         hs.kubelet_running = true;
         hs.api_ready_at = Some(now + api_delay);

@@ -12,6 +12,7 @@ use super::{
 };
 use crate::sim::api::View;
 use crate::sim::clock;
+use crate::sim::etcd;
 use crate::sim::files::{self, ControlPlaneFiles};
 use crate::sim::flags::{self, boolean, string, Flag, Parsed};
 use crate::sim::host::Host;
@@ -297,6 +298,17 @@ pub(super) fn join(host: &Host, args: &[String]) -> u8 {
     for l in out {
         println!("{l}");
     }
+    print_kubelet_started();
+    if req.control_plane {
+        if etcd::real(&host.lab_dir) {
+            if let Err(e) = etcd::kubeadm::join_member(host, &req.node_name, &req.advertise) {
+                return fail(&e, EXIT_ERROR);
+            }
+        } else {
+            println!("[etcd] Announced new etcd member joining to the existing etcd cluster");
+            println!("[etcd] Creating static Pod manifest for \"etcd\"");
+        }
+    }
     print_joined(&req);
     0
 }
@@ -422,9 +434,15 @@ fn join_cluster(
             return Err(format!("error execution phase kubelet-start: failed while waiting for the kubelet to start: the kubelet refused to start: unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [{}]", restricted.join(" ")));
         }
         if req.control_plane {
-            let member = etcd_member_for(host, &req.node_name, &req.advertise);
-            s.etcd_members.retain(|m| m.host != host.name);
-            s.etcd_members.push(member);
+            // A real member is added in the etcd phase, after the kubelet starts.
+            let initial_cluster = if etcd::real(&host.lab_dir) {
+                String::new()
+            } else {
+                let member = etcd_member_for(host, &req.node_name, &req.advertise);
+                s.etcd_members.retain(|m| m.host != host.name);
+                s.etcd_members.push(member);
+                initial_cluster(&s.etcd_members)
+            };
             let cp_files = ControlPlaneFiles {
                 node_name: &req.node_name,
                 advertise_address: &req.advertise,
@@ -433,7 +451,7 @@ fn join_cluster(
                 service_cidr: &cluster.service_cidr,
                 pod_cidr: cluster.pod_cidr.as_deref(),
                 kubernetes_version: &cluster.kubernetes_version,
-                etcd_initial_cluster: initial_cluster(&s.etcd_members),
+                etcd_initial_cluster: initial_cluster,
                 etcd_state: "existing",
                 super_admin: false,
             };
@@ -465,8 +483,8 @@ fn join_cluster(
     })
 }
 
-/// What kubeadm prints once the node has joined.
-fn print_joined(req: &JoinRequest) {
+/// What kubeadm prints from starting the kubelet to its TLS bootstrap.
+fn print_kubelet_started() {
     println!(
         "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\""
     );
@@ -476,9 +494,11 @@ fn print_joined(req: &JoinRequest) {
     println!("[kubelet-check] The kubelet is healthy after 1.001033326s");
     println!("[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap");
     println!();
+}
+
+/// What kubeadm prints once the node has joined.
+fn print_joined(req: &JoinRequest) {
     if req.control_plane {
-        println!("[etcd] Announced new etcd member joining to the existing etcd cluster");
-        println!("[etcd] Creating static Pod manifest for \"etcd\"");
         println!("[mark-control-plane] Marking the node {} as control-plane by adding the labels: [{CP_LABEL} {EXCLUDE_LB_LABEL}]", req.node_name);
         println!();
         println!("This node has joined the cluster and a new control plane instance was created:");

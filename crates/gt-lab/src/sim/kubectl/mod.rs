@@ -1,9 +1,11 @@
 //! The simulated `kubectl`: get (nodes, `--raw` health endpoints), label,
-//! taint, cordon, uncordon, drain, delete node, apply (the CNI), version.
+//! taint, cordon, uncordon, drain, delete node, apply (the CNI), exec (into
+//! etcd's static Pod), version.
 //! Outputs and errors are kubectl 1.32's.
 
 mod apply;
 mod drain;
+mod exec;
 mod get;
 mod label;
 mod request;
@@ -147,6 +149,11 @@ pub(crate) fn run(host: &Host, args: &[String]) -> u8 {
         return 0;
     };
     let sub = args[pos].clone();
+    if sub == "exec" {
+        let mut rest = args[..pos].to_vec();
+        rest.extend_from_slice(&args[pos + 1..]);
+        return exec::exec(host, &rest);
+    }
     let Some(spec) = command_flags(&sub) else {
         eprintln!("error: unknown command \"{sub}\" for \"kubectl\"");
         return 1;
