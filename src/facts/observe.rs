@@ -226,30 +226,24 @@ async fn observe_cluster(
 
 /// etcd's members, health, leader and size in one more command on `host`,
 /// through the etcd pod of `via` (the control plane the Node list came
-/// through) or, when that one cannot answer, each other control-plane Node
-/// in turn, Ready ones first: `kubectl exec` needs the node's kubelet.
+/// through) or, when that one cannot answer, each other Ready control-plane
+/// Node in turn: `kubectl exec` needs the node's kubelet, and one that is
+/// gone can hold the exec until the whole query's deadline.
 async fn observe_etcd(
     host: &dyn crate::transport::Host,
     via: &str,
     nodes: &BTreeMap<String, super::NodeFacts>,
     timeout: Duration,
 ) -> super::EtcdFacts {
-    let mut pods: Vec<(bool, bool, &str)> = nodes
-        .iter()
-        .filter(|(name, n)| n.is_control_plane() || name.as_str() == via)
-        .map(|(name, n)| {
-            (
-                name != via,
-                n.ready != super::ReadyStatus::True,
-                name.as_str(),
-            )
-        })
-        .collect();
-    if !pods.iter().any(|(_, _, n)| *n == via) {
-        pods.push((false, false, via));
-    }
-    pods.sort();
-    let pods: Vec<&str> = pods.into_iter().map(|(_, _, n)| n).collect();
+    let mut pods: Vec<&str> = vec![via];
+    pods.extend(
+        nodes
+            .iter()
+            .filter(|(name, n)| {
+                name.as_str() != via && n.is_control_plane() && n.ready == super::ReadyStatus::True
+            })
+            .map(|(name, _)| name.as_str()),
+    );
     let cmd = Cmd::new(crate::kube::etcd::query_script(&pods, super::probe::MARK))
         .label("gt etcd query (etcdctl member list, endpoint status, endpoint health)")
         .timeout(timeout);

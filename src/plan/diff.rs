@@ -45,7 +45,7 @@ pub(super) struct MemberRemoval {
 impl MemberRemoval {
     pub fn step(&self) -> Step {
         Step::RemoveEtcdMember {
-            id: self.id.clone(),
+            member: self.id.clone(),
             name: self.name.clone(),
             via: self.via.clone(),
         }

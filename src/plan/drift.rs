@@ -206,7 +206,11 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
         match (&c.resource, c.action) {
             (Resource::EtcdMember(name), _) => items.push(item(
                 DriftKind::EtcdMember,
-                format!("etcd member {name} has no control plane in cluster.toml or the cluster"),
+                if c.reason.starts_with("state = \"absent\"") {
+                    format!("etcd member {name} is still in etcd, and its node is state = \"absent\" in cluster.toml")
+                } else {
+                    format!("etcd member {name} has no control plane in cluster.toml or the cluster")
+                },
             )),
             (Resource::Cluster(_), Action::Create) => items.push(item(
                 DriftKind::Missing,

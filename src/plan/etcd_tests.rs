@@ -177,6 +177,11 @@ fn a_member_of_a_node_the_file_marks_absent_is_removed_without_prune() {
     assert!(p.changes[0]
         .reason
         .starts_with("state = \"absent\" in cluster.toml"));
+    let report = drift::drift(&spec, &obs).unwrap();
+    assert_eq!(
+        report.items[0].message,
+        "etcd member eyrie is still in etcd, and its node is state = \"absent\" in cluster.toml"
+    );
 }
 
 #[test]

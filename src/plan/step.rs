@@ -60,8 +60,8 @@ pub enum Step {
     /// `etcdctl member remove ID` through `via`'s etcd pod: the member of a
     /// control plane whose host cannot be reset, or one no control plane owns.
     RemoveEtcdMember {
-        /// Hex, as etcdctl prints it.
-        id: String,
+        /// Its ID, hex as etcdctl prints it (`id` is the step's own).
+        member: String,
         /// The member's name (empty while it never started).
         name: String,
         via: NodeName,
@@ -96,7 +96,7 @@ impl Step {
             Step::Drain { node } => StepId::Drain(node.clone()),
             Step::DeleteNode { node } => StepId::DeleteNode(node.clone()),
             Step::Reset { node } => StepId::Reset(node.clone()),
-            Step::RemoveEtcdMember { id, .. } => StepId::RemoveEtcdMember(id.clone()),
+            Step::RemoveEtcdMember { member, .. } => StepId::RemoveEtcdMember(member.clone()),
             Step::RevokeToken => StepId::RevokeToken,
         }
     }
@@ -123,11 +123,11 @@ impl Step {
             Step::Drain { node } => format!("drain {node}"),
             Step::DeleteNode { node } => format!("delete node {node}"),
             Step::Reset { node } => format!("kubeadm reset on {node}"),
-            Step::RemoveEtcdMember { id, name, via } if name.is_empty() => {
-                format!("remove etcd member {id} (through {via})")
+            Step::RemoveEtcdMember { member, name, via } if name.is_empty() => {
+                format!("remove etcd member {member} (through {via})")
             }
-            Step::RemoveEtcdMember { id, name, via } => {
-                format!("remove etcd member {name} ({id}, through {via})")
+            Step::RemoveEtcdMember { member, name, via } => {
+                format!("remove etcd member {name} ({member}, through {via})")
             }
             Step::RevokeToken => "revoke join token".into(),
         }

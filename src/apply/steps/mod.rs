@@ -235,9 +235,9 @@ impl Runner for StepRunner<'_> {
                 Step::Drain { node } => self.drain(id, node).await,
                 Step::DeleteNode { node } => self.delete_node(id, node).await,
                 Step::Reset { node } => self.reset(id, node).await,
-                Step::RemoveEtcdMember {
-                    id: member, via, ..
-                } => self.remove_etcd_member(id, member, via).await,
+                Step::RemoveEtcdMember { member, via, .. } => {
+                    self.remove_etcd_member(id, member, via).await
+                }
                 Step::RevokeToken => self.revoke_token(id).await,
             }
         })
