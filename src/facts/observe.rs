@@ -160,6 +160,9 @@ async fn observe_cluster(
 ) -> ClusterFacts {
     let timeout = opts.timeout;
     let mut last_api: Option<ApiReadiness> = None;
+    // What etcd said where the Node list could not be read: without quorum
+    // no API server answers, and etcd's own answer says why.
+    let mut etcd_without_api: Option<super::EtcdFacts> = None;
     for (name, facts) in control_planes {
         let Ok(facts) = facts.await else { continue };
         if !facts.is_reachable() || !facts.admin_conf {
@@ -174,7 +177,17 @@ async fn observe_cluster(
         ))
         .label("gt cluster query (kubectl get nodes, /readyz)")
         .timeout(timeout);
-        match host.run(&cmd, None).await {
+        // etcd through this control plane's own pod, alongside the Node list
+        // (one more command, not one more round trip after it).
+        let etcd_here = async {
+            if opts.etcd {
+                Some(observe_etcd(host.as_ref(), &[name.as_str()], timeout).await)
+            } else {
+                None
+            }
+        };
+        let (answer, etcd_here) = tokio::join!(host.run(&cmd, None), etcd_here);
+        match answer {
             Ok(out) => {
                 let ClusterQuery {
                     nodes,
@@ -186,10 +199,11 @@ async fn observe_cluster(
                         if !api.ready && api.failed_checks.is_empty() {
                             api = reask_readyz(host.as_ref(), timeout, api).await;
                         }
-                        let etcd = if opts.etcd {
-                            Some(observe_etcd(host.as_ref(), &name, &nodes, timeout).await)
-                        } else {
-                            None
+                        let etcd = match etcd_here {
+                            Some(e) if !e.readable() => {
+                                Some(etcd_elsewhere(host.as_ref(), &name, &nodes, e, timeout).await)
+                            }
+                            e => e,
                         };
                         return ClusterFacts {
                             observed_via: Some(name),
@@ -201,6 +215,9 @@ async fn observe_cluster(
                         };
                     }
                     Err(why) => {
+                        if etcd_here.as_ref().is_some_and(|e| e.asked()) {
+                            etcd_without_api = etcd_here;
+                        }
                         last_api = Some(ApiReadiness {
                             ready: false,
                             failed_checks: api.failed_checks,
@@ -220,39 +237,71 @@ async fn observe_cluster(
     }
     ClusterFacts {
         api: last_api.unwrap_or_default(),
+        etcd: etcd_without_api,
         ..Default::default()
     }
 }
 
-/// etcd's members, health, leader and size in one more command on `host`,
-/// through the etcd pod of `via` (the control plane the Node list came
-/// through) or, when that one cannot answer, each other Ready control-plane
-/// Node in turn: `kubectl exec` needs the node's kubelet, and one that is
-/// gone can hold the exec until the whole query's deadline.
+/// etcd's members, health, leader and size in one command on `host`,
+/// through the etcd pod of each of `pods` in turn until one lists them.
 async fn observe_etcd(
     host: &dyn crate::transport::Host,
-    via: &str,
-    nodes: &BTreeMap<String, super::NodeFacts>,
+    pods: &[&str],
     timeout: Duration,
 ) -> super::EtcdFacts {
-    let mut pods: Vec<&str> = vec![via];
-    pods.extend(
-        nodes
-            .iter()
-            .filter(|(name, n)| {
-                name.as_str() != via && n.is_control_plane() && n.ready == super::ReadyStatus::True
-            })
-            .map(|(name, _)| name.as_str()),
-    );
-    let cmd = Cmd::new(crate::kube::etcd::query_script(&pods, super::probe::MARK))
+    let cmd = Cmd::new(crate::kube::etcd::query_script(pods, super::probe::MARK))
         .label("gt etcd query (etcdctl member list, endpoint status, endpoint health)")
         .timeout(timeout);
     match host.run(&cmd, None).await {
         Ok(out) => super::parse_etcd_query(&out.stdout, &out.stderr),
         Err(e) => super::EtcdFacts {
-            unavailable: Some(format!("through {via}: {}", e.reason())),
+            unavailable: Some(format!("through {}: {}", pods.join(", "), e.reason())),
             ..Default::default()
         },
+    }
+}
+
+/// `via`'s own etcd pod could not list the members: ask the other Ready
+/// control-plane Nodes' pods (`kubectl exec` needs the node's kubelet, and
+/// one that is gone can hold the exec until the query's deadline). Every
+/// failure is kept; etcdctl's own failure anywhere outweighs a missing pod.
+async fn etcd_elsewhere(
+    host: &dyn crate::transport::Host,
+    via: &str,
+    nodes: &BTreeMap<String, super::NodeFacts>,
+    first: super::EtcdFacts,
+    timeout: Duration,
+) -> super::EtcdFacts {
+    let others: Vec<&str> = nodes
+        .iter()
+        .filter(|(name, n)| {
+            name.as_str() != via && n.is_control_plane() && n.ready == super::ReadyStatus::True
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if others.is_empty() {
+        return first;
+    }
+    let second = observe_etcd(host, &others, timeout).await;
+    if second.readable() {
+        return second;
+    }
+    let reasons = |e: &super::EtcdFacts| e.error.clone().or_else(|| e.unavailable.clone());
+    let why: Vec<String> = [reasons(&first), reasons(&second)]
+        .into_iter()
+        .flatten()
+        .collect();
+    let why = Some(why.join("; "));
+    if first.error.is_some() || second.error.is_some() {
+        super::EtcdFacts {
+            error: why,
+            ..Default::default()
+        }
+    } else {
+        super::EtcdFacts {
+            unavailable: why,
+            ..Default::default()
+        }
     }
 }
 
@@ -442,6 +491,31 @@ arch = "amd64"
         assert!(asked
             .iter()
             .any(|c| c.contains("exec etcd-bettley -- etcdctl")));
+    }
+
+    #[test]
+    fn etcd_is_kept_when_no_api_server_answers_for_lack_of_it() {
+        let no_quorum = Reply::exit(
+            0,
+            "@@gt members@bettley\n\n@@gt members@bettley.exit\n1\n@@gt end\n",
+            "@@gt members@bettley\nError: context deadline exceeded\ncommand terminated with exit code 1\n@@gt end\n",
+        );
+        let (o, _) = observe_fakes(
+            vec![FakeHost::new("bettley")
+                .on("@@gt host", probe_answer("bettley", "aarch64", true))
+                .on(
+                    "get nodes -o json",
+                    Reply::exit(1, "", "Error from server: etcdserver: request timed out"),
+                )
+                .on("etcdctl", no_quorum)],
+            10,
+        );
+        assert!(!o.cluster.exists());
+        let etcd = o.cluster.etcd.expect("etcd's answer is kept");
+        assert_eq!(
+            etcd.error.as_deref(),
+            Some("through etcd-bettley: context deadline exceeded (exit 1)")
+        );
     }
 
     #[test]

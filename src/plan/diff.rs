@@ -259,6 +259,18 @@ impl<'a> Cx<'a> {
         if holders.is_empty() {
             return Ok(());
         }
+        if let Some(why) = self.etcd_lost_quorum_without_api() {
+            return Err(PlanError::EtcdDown {
+                why,
+                api: self
+                    .obs
+                    .cluster
+                    .api
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "no answer".into()),
+            });
+        }
         Err(PlanError::ClusterUnobservable {
             have: if holders.len() == 1 { "has" } else { "have" },
             hosts: holders.join(", "),

@@ -163,7 +163,26 @@ impl DriftReport {
 /// no cluster to compare with (no control plane answered). A removal that
 /// `gt plan` refuses (etcd's quorum) is still drift.
 pub fn drift(spec: &Spec, observed: &Observed) -> Result<DriftReport, PlanError> {
-    let d = diff::differences(spec, observed, &PlanOptions::default())?;
+    let d = match diff::differences(spec, observed, &PlanOptions::default()) {
+        // etcd without quorum takes the API down with it: nothing else can
+        // be compared, and that is the one thing to report.
+        Err(PlanError::EtcdDown { why, api }) => {
+            let message = format!("etcd has lost quorum: {why}");
+            let items = vec![DriftItem {
+                node: None,
+                kind: DriftKind::EtcdQuorum,
+                message,
+                detail: PlanError::EtcdDown { why, api }.to_string(),
+            }];
+            let nodes = node_health(spec, observed, &items);
+            return Ok(DriftReport {
+                cluster: spec.cluster.name.clone(),
+                items,
+                nodes,
+            });
+        }
+        d => d?,
+    };
     let mut items = items_of(&d);
     let file_order: HashMap<&str, usize> = spec
         .nodes

@@ -19,6 +19,27 @@ impl Cx<'_> {
             .filter(|e| e.asked() && self.obs.cluster.exists())
     }
 
+    /// No API answered, and etcd (asked all the same) says it has no
+    /// quorum: why, in etcd's words.
+    pub(super) fn etcd_lost_quorum_without_api(&self) -> Option<String> {
+        let e = self.obs.cluster.etcd.as_ref().filter(|e| e.asked())?;
+        if let Some(error) = &e.error {
+            return Some(format!(
+                "no control plane's etcd pod could list its members: {error}"
+            ));
+        }
+        let q = e.quorum();
+        (!q.holds()).then(|| {
+            format!(
+                "{} of {} voting members healthy, {} needed; not healthy: {}",
+                q.healthy,
+                q.voters,
+                q.needed(),
+                self.unhealthy_members(e).join("; ")
+            )
+        })
+    }
+
     /// The member of a node (by name, or by its address while unnamed).
     fn member_of_node(&self, name: &str) -> Option<&EtcdMember> {
         let address = self.spec.node(name).map(|n| n.address);

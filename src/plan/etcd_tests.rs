@@ -283,3 +283,38 @@ fn a_converged_cluster_with_healthy_etcd_has_no_changes_and_no_warnings() {
     assert!(!p.has_changes());
     assert!(p.warnings.is_empty(), "{:?}", p.warnings);
 }
+
+#[test]
+fn etcd_without_quorum_and_no_api_is_said_so_and_is_drift() {
+    // No API server answers without etcd's quorum: only etcd's own answer is left.
+    let mut obs = facts("converged");
+    obs.cluster = crate::facts::ClusterFacts {
+        api: crate::facts::ApiReadiness {
+            ready: false,
+            error: Some("through bettley: kubectl get nodes failed (exit 1): Error from server: etcdserver: request timed out".into()),
+            ..Default::default()
+        },
+        etcd: Some(EtcdFacts {
+            error: Some("through etcd-bettley: context deadline exceeded (exit 1)".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let err = plan(&goldentooth(), &obs, &PlanOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().starts_with("cannot plan: etcd has lost its quorum (no control plane's etcd pod could list its members: through etcd-bettley: context deadline exceeded (exit 1)), so no API server could answer (through bettley: kubectl get nodes failed"),
+        "{err}"
+    );
+    let report = drift::drift(&goldentooth(), &obs).unwrap();
+    assert_eq!(report.items.len(), 1);
+    assert_eq!(report.items[0].kind, drift::DriftKind::EtcdQuorum);
+    assert!(report.items[0]
+        .message
+        .starts_with("etcd has lost quorum: no control plane's etcd pod could list its members"));
+    // Without etcd's answer it stays what it was: the API could not be read.
+    obs.cluster.etcd = None;
+    assert!(matches!(
+        plan(&goldentooth(), &obs, &PlanOptions::default()),
+        Err(PlanError::ClusterUnobservable { .. })
+    ));
+}

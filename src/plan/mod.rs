@@ -302,6 +302,8 @@ pub enum PlanError {
         unhealthy: String,
         advice: String,
     },
+    #[error("cannot plan: etcd has lost its quorum ({why}), so no API server could answer ({api}); bring a majority of etcd's members back (`gt exec k8s_control_plane -- crictl ps --name etcd`) or restore etcd from a snapshot, then plan again")]
+    EtcdDown { why: String, api: String },
     #[error("refusing to {what}: {why}. etcd must have a healthy majority before gt changes its membership or joins a node; {advice}")]
     EtcdQuorumLost {
         what: String,
