@@ -1060,7 +1060,7 @@ impl<'a> Cx<'a> {
             return Ok(());
         }
         // Current etcd members (control-plane Nodes) and whether each is healthy.
-        let mut members: BTreeMap<String, bool> = self
+        let members: BTreeMap<String, bool> = self
             .obs
             .cluster
             .nodes
@@ -1068,76 +1068,16 @@ impl<'a> Cx<'a> {
             .filter(|(_, n)| n.is_control_plane())
             .map(|(name, n)| (name.clone(), self.healthy_control_plane(name, n)))
             .collect();
-        let all_leaving = || {
-            replaced
-                .iter()
-                .chain(removed.iter())
-                .copied()
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let several = replaced.len() + removed.len() > 1;
-        let step = |members: &mut BTreeMap<String, bool>, x: &str| {
-            let count = |m: &BTreeMap<String, bool>| (m.len(), m.values().filter(|h| **h).count());
-            let (before, healthy_before) = count(members);
-            let at_start = members.clone();
-            members.remove(x);
-            if members.is_empty() {
-                return Err(PlanError::LastControlPlane {
-                    nodes: all_leaving(),
-                });
-            }
-            let (after, healthy_after) = count(members);
-            // The removal itself is committed by the members of that moment
-            // (`x` votes if healthy); then those that stay need their own majority.
-            let (shown, members_n, healthy, quorum) = if healthy_before < before / 2 + 1 {
-                (&at_start, before, healthy_before, before / 2 + 1)
-            } else if healthy_after < after / 2 + 1 {
-                (&*members, after, healthy_after, after / 2 + 1)
-            } else {
-                return Ok(());
-            };
-            let unhealthy: Vec<String> = shown
-                .iter()
-                .filter(|(_, h)| !**h)
-                .map(|(n, _)| match self.obs.cluster.nodes.get(n) {
-                    Some(o) => self.unhealthy_reason(n, o),
-                    None => format!("{n} is not Ready"),
-                })
-                .collect();
-            let staying: Vec<&str> = members.keys().map(String::as_str).collect();
-            let mut advice = vec![format!(
-                "heal {} first and plan again",
-                shown
-                    .iter()
-                    .filter(|(_, h)| !**h)
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )];
-            if several {
-                advice.push("remove fewer control planes at once".into());
-            }
-            advice.push("join a new control plane in the same apply".into());
-            Err(PlanError::WouldBreakQuorum {
-                node: x.to_string(),
-                members: members_n,
-                healthy,
-                quorum,
-                staying: staying.join(", "),
-                unhealthy: unhealthy.join("; "),
-                advice: advice.join(", or "),
-            })
-        };
-        for x in &replaced {
-            step(&mut members, x)?;
-        }
-        for n in &self.out.control_plane_joins {
-            members.insert(n.to_string(), true);
-        }
-        for x in &removed {
-            step(&mut members, x)?;
-        }
-        Ok(())
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        super::etcd::play_removals(
+            members,
+            &owned(&replaced),
+            &self.out.control_plane_joins,
+            &owned(&removed),
+            |n| match self.obs.cluster.nodes.get(n) {
+                Some(o) => self.unhealthy_reason(n, o),
+                None => format!("{n} is not Ready"),
+            },
+        )
     }
 }

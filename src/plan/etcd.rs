@@ -359,7 +359,7 @@ impl Cx<'_> {
             }));
         }
         // The members of each moment: label → healthy. Learners do not vote.
-        let mut members: BTreeMap<String, bool> = e
+        let members: BTreeMap<String, bool> = e
             .members
             .iter()
             .filter(|m| !m.learner)
@@ -393,78 +393,98 @@ impl Cx<'_> {
                     .filter_map(|r| label_of(r.node.as_str())),
             )
             .collect();
-        let leaving: Vec<String> = replaced.iter().chain(&after_joins).cloned().collect();
-        let several = leaving.len() > 1;
-        let step = |members: &mut BTreeMap<String, bool>, x: &str| -> Result<(), PlanError> {
-            let count = |m: &BTreeMap<String, bool>| (m.len(), m.values().filter(|h| **h).count());
-            let (before, healthy_before) = count(members);
-            let at_start = members.clone();
-            if members.remove(x).is_none() {
-                return Ok(());
-            }
-            if members.is_empty() {
-                return Err(PlanError::LastControlPlane {
-                    nodes: leaving.join(", "),
-                });
-            }
-            let (after, healthy_after) = count(members);
-            let (shown, members_n, healthy, quorum) = if healthy_before < before / 2 + 1 {
-                (&at_start, before, healthy_before, before / 2 + 1)
-            } else if healthy_after < after / 2 + 1 {
-                (&*members, after, healthy_after, after / 2 + 1)
-            } else {
-                return Ok(());
-            };
-            let sick: Vec<&str> = shown
-                .iter()
-                .filter(|(_, h)| !**h)
-                .map(|(n, _)| n.as_str())
-                .collect();
-            let unhealthy: Vec<String> = e
-                .members
-                .iter()
-                .filter(|m| sick.contains(&m.label().as_str()))
-                .map(|m| {
-                    let why = self
-                        .obs
-                        .cluster
-                        .nodes
-                        .get(&m.name)
-                        .map(|n| self.unhealthy_reason(&m.name, n))
-                        .unwrap_or_else(|| format!("{} is not healthy", m.label()));
-                    match &m.health_error {
-                        Some(err) => format!("{why}; etcd: {err}"),
-                        None => why,
-                    }
-                })
-                .collect();
-            let mut advice = vec![format!("heal {} first and plan again", sick.join(", "))];
-            if several {
-                advice.push("remove fewer control planes at once".into());
-            }
-            advice.push("join a new control plane in the same apply".into());
-            Err(PlanError::WouldBreakQuorum {
-                node: x.to_string(),
-                members: members_n,
-                healthy,
-                quorum,
-                staying: members.keys().cloned().collect::<Vec<_>>().join(", "),
-                unhealthy: unhealthy.join("; "),
-                advice: advice.join(", or "),
-            })
-        };
-        let result = (|| {
-            for x in &replaced {
-                step(&mut members, x)?;
-            }
-            for n in &self.out.control_plane_joins {
-                members.insert(n.to_string(), true);
-            }
-            for x in &after_joins {
-                step(&mut members, x)?;
-            }
-            Ok(())
-        })();
-        Some(result)
+        Some(play_removals(
+            members,
+            &replaced,
+            &self.out.control_plane_joins,
+            &after_joins,
+            |label| {
+                let Some(m) = e.members.iter().find(|m| m.label() == label) else {
+                    return format!("{label} is not healthy");
+                };
+                let why = self
+                    .obs
+                    .cluster
+                    .nodes
+                    .get(&m.name)
+                    .map(|n| self.unhealthy_reason(&m.name, n))
+                    .unwrap_or_else(|| format!("{label} is not healthy"));
+                match &m.health_error {
+                    Some(err) => format!("{why}; etcd: {err}"),
+                    None => why,
+                }
+            },
+        ))
     }
+}
+
+/// Plays the membership changes in the order apply makes them, one at a
+/// time: `replaced` leave first, then `joins` join (healthy), then `removed`
+/// leave. `members`: each voting member and whether it is healthy. For each
+/// removal of `x` from the `m` members of that moment, etcd commits it with
+/// a majority of `m` (`x` votes if healthy), and the members that stay keep
+/// a majority of their own; `why_unhealthy` words a member that is not.
+pub(super) fn play_removals(
+    mut members: BTreeMap<String, bool>,
+    replaced: &[String],
+    joins: &[NodeName],
+    removed: &[String],
+    why_unhealthy: impl Fn(&str) -> String,
+) -> Result<(), PlanError> {
+    let leaving: Vec<&str> = replaced.iter().chain(removed).map(String::as_str).collect();
+    let several = leaving.len() > 1;
+    let step = |members: &mut BTreeMap<String, bool>, x: &str| -> Result<(), PlanError> {
+        let count = |m: &BTreeMap<String, bool>| (m.len(), m.values().filter(|h| **h).count());
+        let (before, healthy_before) = count(members);
+        let at_start = members.clone();
+        if members.remove(x).is_none() {
+            return Ok(());
+        }
+        if members.is_empty() {
+            return Err(PlanError::LastControlPlane {
+                nodes: leaving.join(", "),
+            });
+        }
+        let (after, healthy_after) = count(members);
+        let (shown, members_n, healthy, quorum) = if healthy_before < before / 2 + 1 {
+            (&at_start, before, healthy_before, before / 2 + 1)
+        } else if healthy_after < after / 2 + 1 {
+            (&*members, after, healthy_after, after / 2 + 1)
+        } else {
+            return Ok(());
+        };
+        let sick: Vec<&str> = shown
+            .iter()
+            .filter(|(_, h)| !**h)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let mut advice = vec![format!("heal {} first and plan again", sick.join(", "))];
+        if several {
+            advice.push("remove fewer control planes at once".into());
+        }
+        advice.push("join a new control plane in the same apply".into());
+        Err(PlanError::WouldBreakQuorum {
+            node: x.to_string(),
+            members: members_n,
+            healthy,
+            quorum,
+            staying: members.keys().cloned().collect::<Vec<_>>().join(", "),
+            unhealthy: sick
+                .iter()
+                .map(|n| why_unhealthy(n))
+                .collect::<Vec<_>>()
+                .join("; "),
+            advice: advice.join(", or "),
+        })
+    };
+    for x in replaced {
+        step(&mut members, x)?;
+    }
+    for n in joins {
+        members.insert(n.to_string(), true);
+    }
+    for x in removed {
+        step(&mut members, x)?;
+    }
+    Ok(())
 }
