@@ -259,28 +259,23 @@ impl<'a> Cx<'a> {
         if holders.is_empty() {
             return Ok(());
         }
+        let api_error = self
+            .obs
+            .cluster
+            .api
+            .error
+            .clone()
+            .unwrap_or_else(|| "no answer".into());
         if let Some(why) = self.etcd_lost_quorum_without_api() {
             return Err(PlanError::EtcdDown {
                 why,
-                api: self
-                    .obs
-                    .cluster
-                    .api
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| "no answer".into()),
+                api: api_error,
             });
         }
         Err(PlanError::ClusterUnobservable {
             have: if holders.len() == 1 { "has" } else { "have" },
             hosts: holders.join(", "),
-            error: self
-                .obs
-                .cluster
-                .api
-                .error
-                .clone()
-                .unwrap_or_else(|| "no answer".into()),
+            error: api_error,
         })
     }
 
