@@ -61,7 +61,7 @@ fn step_seconds(step: &Step, graph: &StepGraph) -> f64 {
         }
         Step::RevokeToken => s(Op::Token),
         Step::Drain { .. } => s(Op::Drain),
-        Step::DeleteNode { .. } => s(Op::Kubectl),
+        Step::DeleteNode { .. } | Step::RemoveEtcdMember { .. } => s(Op::Kubectl),
         Step::Reset { .. } => s(Op::Reset),
         // Two etcdctl calls through kubectl exec, then two reads on the host.
         Step::BackupEtcd => 4.0 * s(Op::Kubectl),

@@ -60,6 +60,7 @@ impl ObserveFlags {
             parallelism: self.parallelism as usize,
             timeout: self.timeout,
             transport: super::transport_options(),
+            ..ObserveOptions::default()
         }
     }
 }

@@ -3,9 +3,11 @@
 //! An unreachable host is a fact. kubectl's answers are parsed by `kube`
 //! into its own types; `from_kube` records them as facts.
 
+mod etcd;
 mod from_kube;
 mod model;
 pub mod observe;
 pub mod probe;
 
+pub use etcd::*;
 pub use model::*;

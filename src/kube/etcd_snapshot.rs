@@ -9,8 +9,8 @@
 //! which is the host's /var/lib/etcd, read from there base64-encoded (the
 //! transport carries text) and removed whatever happens.
 
-use super::ADMIN_KUBECONFIG;
-use crate::transport::shell_quote;
+use super::etcd;
+use crate::transport::{shell_join, shell_quote};
 use sha2::{Digest, Sha256};
 
 /// The data directory kubeadm gives etcd, the same path in the pod and on the host.
@@ -29,17 +29,15 @@ pub const REBUILD_PKI: &[&str] = &[
     "pki/etcd/ca.key",
 ];
 
-/// `etcdctl` in the etcd pod of `node`, against its own member, with the
-/// client certificate kubeadm made for health checks.
-fn etcdctl_in_pod(node: &str, args: &str) -> String {
-    format!(
-        "kubectl --kubeconfig {ADMIN_KUBECONFIG} -n kube-system exec {} -- etcdctl \
-         --endpoints=https://127.0.0.1:2379 \
-         --cacert=/etc/kubernetes/pki/etcd/ca.crt \
-         --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt \
-         --key=/etc/kubernetes/pki/etcd/healthcheck-client.key {args}",
-        shell_quote(&format!("etcd-{node}"))
-    )
+/// `etcdctl snapshot save PATH` in `node`'s etcd pod. Without
+/// `--command-timeout`, unlike every other etcdctl call: etcdctl applies
+/// that timeout to the whole stream of a snapshot, and without it sets none.
+fn snapshot_save(node: &str, path: &str) -> String {
+    let pod = etcd::pod_of(node);
+    let mut w: Vec<&str> = vec!["-n", "kube-system", "exec", &pod, "--", "etcdctl"];
+    w.extend(etcd::ETCDCTL_CLIENT);
+    w.extend(["snapshot", "save", path]);
+    super::kubectl_admin(&shell_join(&w))
 }
 
 /// The name of the snapshot file a backup leaves for a moment in the data
@@ -59,8 +57,8 @@ pub fn take_snapshot(node: &str, file_name: &str) -> String {
         "snap=\"${{GT_HOST_ROOT}}{in_pod}\"\n\
          trap 'rm -f \"$snap\" \"$snap.part\"' EXIT\n\
          {health} >&2 && {save} >&2 && base64 \"$snap\"\n",
-        health = etcdctl_in_pod(node, "endpoint health"),
-        save = etcdctl_in_pod(node, &format!("snapshot save {}", shell_quote(&in_pod))),
+        health = etcd::etcdctl(node, &["endpoint", "health"]),
+        save = snapshot_save(node, &in_pod),
     )
 }
 
@@ -513,7 +511,7 @@ mod tests {
              kubectl --kubeconfig \"${GT_HOST_ROOT}/etc/kubernetes/admin.conf\" -n kube-system exec etcd-bettley -- etcdctl \
              --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt \
              --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt \
-             --key=/etc/kubernetes/pki/etcd/healthcheck-client.key endpoint health >&2 \
+             --key=/etc/kubernetes/pki/etcd/healthcheck-client.key --command-timeout=3s endpoint health >&2 \
              && kubectl --kubeconfig \"${GT_HOST_ROOT}/etc/kubernetes/admin.conf\" -n kube-system exec etcd-bettley -- etcdctl \
              --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt \
              --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt \

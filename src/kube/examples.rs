@@ -118,6 +118,22 @@ pub fn kubectl_examples(manifest: &str) -> Vec<KubectlExample> {
             drain("fenn", Duration::MAX, true),
         ),
         e("delete_node", "", delete_node("fenn")),
+        e("etcdctl", "member list", etcd::member_list("bettley")),
+        e(
+            "etcdctl",
+            "endpoint status",
+            etcd::endpoint_status("bettley"),
+        ),
+        e(
+            "etcdctl",
+            "endpoint health",
+            etcd::endpoint_health("bettley"),
+        ),
+        e(
+            "etcdctl",
+            "member remove",
+            etcd::member_remove("bettley", etcd::MemberId(u64::MAX)),
+        ),
     ]
 }
 

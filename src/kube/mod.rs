@@ -3,6 +3,7 @@
 //! they follow). Parsers return kube's own types (`nodes::Node`,
 //! `readyz::Readyz`); what gt keeps of them is for `facts` to decide.
 
+pub mod etcd;
 pub mod etcd_snapshot;
 pub mod examples;
 pub mod kubeadm;

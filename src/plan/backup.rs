@@ -1,5 +1,6 @@
 //! When a plan takes an etcd backup first: before any step that changes
-//! etcd's membership (a control plane joining, leaving or being replaced)
+//! etcd's membership (a control plane joining, leaving or being replaced, a
+//! member no control plane owns removed)
 //! on a cluster that has etcd already, unless the user said not to.
 
 use super::diff::{Diff, Removal};
@@ -12,13 +13,14 @@ pub(super) fn wanted(d: &Diff, spec: &Spec, opts: &PlanOptions) -> bool {
         && spec.backup.before_risky_steps
         && !opts.no_backup
         && (!d.control_plane_joins.is_empty()
+            || !d.member_removals.is_empty()
             || d.removals.iter().any(risky_removal)
             || d.replacements.iter().any(risky_removal))
 }
 
 /// The steps that must wait for the backup: each control-plane join's gate
 /// (the first one suffices, joins are serial) and the first step of each
-/// control plane's removal or replacement.
+/// control plane's removal or replacement, and of each member removal.
 pub(super) fn guarded(d: &Diff) -> Vec<StepId> {
     let first_steps = d
         .removals
@@ -30,6 +32,7 @@ pub(super) fn guarded(d: &Diff) -> Vec<StepId> {
         .iter()
         .map(|n| StepId::JoinControlPlane(n.clone()))
         .chain(first_steps)
+        .chain(d.member_removals.iter().map(|m| m.step().id()))
         .collect()
 }
 

@@ -48,12 +48,16 @@ pub enum DriftKind {
     ApiNotReady,
     /// The pod network (CNI) is not installed.
     Cni,
+    /// An etcd member no control plane owns, stuck as a learner, or unhealthy.
+    EtcdMember,
+    /// etcd has lost its quorum (or no control plane could read it).
+    EtcdQuorum,
     /// The newest etcd backup is older than `[backup] max_age`, or there is none.
     Backup,
 }
 
 impl DriftKind {
-    pub const ALL: [DriftKind; 14] = [
+    pub const ALL: [DriftKind; 16] = [
         DriftKind::Missing,
         DriftKind::Extra,
         DriftKind::Unreachable,
@@ -67,6 +71,8 @@ impl DriftKind {
         DriftKind::Role,
         DriftKind::ApiNotReady,
         DriftKind::Cni,
+        DriftKind::EtcdMember,
+        DriftKind::EtcdQuorum,
         DriftKind::Backup,
     ];
 
@@ -86,6 +92,8 @@ impl DriftKind {
             DriftKind::Role => "role",
             DriftKind::ApiNotReady => "api_not_ready",
             DriftKind::Cni => "cni",
+            DriftKind::EtcdMember => "etcd_member",
+            DriftKind::EtcdQuorum => "etcd_quorum",
             DriftKind::Backup => "backup",
         }
     }
@@ -100,6 +108,8 @@ impl DriftKind {
             WarningKind::NotInFile => DriftKind::Extra,
             WarningKind::RoleMismatch => DriftKind::Role,
             WarningKind::ApiNotReady => DriftKind::ApiNotReady,
+            WarningKind::EtcdMember => DriftKind::EtcdMember,
+            WarningKind::EtcdQuorum => DriftKind::EtcdQuorum,
         }
     }
 }
@@ -166,7 +176,27 @@ impl DriftReport {
 /// no cluster to compare with (no control plane answered). A removal that
 /// `gt plan` refuses (etcd's quorum) is still drift.
 pub fn drift(spec: &Spec, observed: &Observed) -> Result<DriftReport, PlanError> {
-    let d = diff::differences(spec, observed, &PlanOptions::default())?;
+    let d = match diff::differences(spec, observed, &PlanOptions::default()) {
+        // etcd without quorum takes the API down with it: nothing else can
+        // be compared, and that is the one thing to report.
+        Err(PlanError::EtcdDown { why, api }) => {
+            let message = format!("etcd has lost quorum: {why}");
+            let items = vec![DriftItem {
+                node: None,
+                kind: DriftKind::EtcdQuorum,
+                message,
+                detail: PlanError::EtcdDown { why, api }.to_string(),
+            }];
+            let nodes = node_health(spec, observed, &items);
+            return Ok(DriftReport {
+                cluster: spec.cluster.name.clone(),
+                items,
+                nodes,
+                newest_backup: None,
+            });
+        }
+        d => d?,
+    };
     let mut items = items_of(&d);
     let file_order: HashMap<&str, usize> = spec
         .nodes
@@ -199,7 +229,7 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
     for c in &d.changes {
         let node = match &c.resource {
             Resource::Node(n) => Some(n.clone()),
-            Resource::Cluster(_) => None,
+            Resource::Cluster(_) | Resource::EtcdMember(_) => None,
         };
         let item = |kind: DriftKind, message: String| DriftItem {
             node: node.clone(),
@@ -208,6 +238,14 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
             detail: c.reason.clone(),
         };
         match (&c.resource, c.action) {
+            (Resource::EtcdMember(name), _) => items.push(item(
+                DriftKind::EtcdMember,
+                if c.reason.starts_with("state = \"absent\"") {
+                    format!("etcd member {name} is still in etcd, and its node is state = \"absent\" in cluster.toml")
+                } else {
+                    format!("etcd member {name} has no control plane in cluster.toml or the cluster")
+                },
+            )),
             (Resource::Cluster(_), Action::Create) => items.push(item(
                 DriftKind::Missing,
                 "does not exist (no control plane has initialised it)".into(),

@@ -246,8 +246,17 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, GraphError> {
         )?;
     }
 
-    // Removals after every join (capacity first), control planes one at a time.
+    // Removals after every join (capacity first), control planes one at a
+    // time, members no control plane owns first (they are dead already).
     let mut prev_cp_removal: Option<StepId> = None;
+    for m in &d.member_removals {
+        let mut deps = joins.clone();
+        match &prev_cp_removal {
+            Some(prev) => deps.push(prev.clone()),
+            None => deps.extend(backup.clone()),
+        }
+        prev_cp_removal = Some(g.add(m.step(), &deps)?);
+    }
     for r in &d.removals {
         let mut deps = joins.clone();
         if r.control_plane {
@@ -326,7 +335,8 @@ fn add_joins(
     Ok(joins)
 }
 
-/// drain → delete → reset (whichever apply); returns the last step's id.
+/// A removal's steps in kubeadm's order (`Removal::step_ids`), each after
+/// the one before; returns the last step's id.
 fn add_removal(
     g: &mut StepGraph,
     r: &Removal,
@@ -334,24 +344,20 @@ fn add_removal(
 ) -> Result<Option<StepId>, GraphError> {
     let mut prev: Vec<StepId> = deps.to_vec();
     let mut last = None;
-    if r.in_cluster {
-        let drain = g.add(
-            Step::Drain {
-                node: r.node.clone(),
+    for id in r.step_ids() {
+        let step = match &id {
+            StepId::Drain(node) => Step::Drain { node: node.clone() },
+            StepId::Reset(node) => Step::Reset { node: node.clone() },
+            StepId::DeleteNode(node) => Step::DeleteNode { node: node.clone() },
+            StepId::RemoveEtcdMember(_) => match &r.etcd_member {
+                Some(m) => m.step(),
+                None => continue,
             },
-            &prev,
-        )?;
-        let delete = g.add(
-            Step::DeleteNode {
-                node: r.node.clone(),
-            },
-            &[drain],
-        )?;
-        prev = vec![delete.clone()];
-        last = Some(delete);
-    }
-    if let Some(n) = &r.reset {
-        last = Some(g.add(Step::Reset { node: n.clone() }, &prev)?);
+            _ => continue,
+        };
+        let added = g.add(step, &prev)?;
+        prev = vec![added.clone()];
+        last = Some(added);
     }
     Ok(last)
 }

@@ -75,12 +75,9 @@ pub fn plan(spec: &Spec, observed: &Observed, opts: &RestoreOptions) -> Result<P
                 .join("; "),
         });
     }
-    // An API server that lists the Nodes reads from etcd with a quorum read.
-    if let Some(via) = &observed.cluster.observed_via {
+    if let Some(why) = quorum_holds(observed) {
         if !opts.force {
-            return Err(RestoreError::QuorumHolds {
-                via: format!("the API server on {via} answered, which takes etcd's quorum"),
-            });
+            return Err(RestoreError::QuorumHolds { via: why });
         }
     }
     let initial_cluster = cps
@@ -190,6 +187,28 @@ pub fn plan(spec: &Spec, observed: &Observed, opts: &RestoreOptions) -> Result<P
     })
 }
 
+/// Why etcd still has quorum, if it does: etcd's own members and health
+/// when gt could read them, else an API server that listed the Nodes (a
+/// quorum read).
+fn quorum_holds(observed: &Observed) -> Option<String> {
+    if let Some(e) = observed.cluster.etcd.as_ref().filter(|e| e.readable()) {
+        let q = e.quorum();
+        return q.holds().then(|| {
+            format!(
+                "{} of {} voting members healthy, {} needed",
+                q.healthy,
+                q.voters,
+                q.needed()
+            )
+        });
+    }
+    observed
+        .cluster
+        .observed_via
+        .as_ref()
+        .map(|via| format!("the API server on {via} answered, which takes etcd's quorum"))
+}
+
 /// The member's peer URL: kubeadm advertises the node's address on 2380.
 fn peer_url(n: &crate::spec::Node) -> String {
     match n.address {
@@ -219,6 +238,7 @@ mod tests {
     fn quorum_lost() -> Observed {
         let mut o = facts("converged");
         o.cluster.observed_via = None;
+        o.cluster.etcd = None;
         o
     }
 
@@ -302,6 +322,39 @@ mod tests {
         );
         assert!(text.contains("--force"), "{text}");
         assert!(plan(&goldentooth(), &facts("converged"), &opts(true)).is_ok());
+    }
+
+    #[test]
+    fn etcds_own_health_decides_when_gt_could_read_it() {
+        let mut o = facts("converged");
+        let etcd = crate::facts::EtcdFacts {
+            observed_via: Some("bettley".into()),
+            members: ["bettley", "cargyll", "dalt"]
+                .iter()
+                .enumerate()
+                .map(|(i, n)| crate::facts::EtcdMember {
+                    id: format!("{i:016x}"),
+                    name: n.to_string(),
+                    healthy: Some(i == 0),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        o.cluster.etcd = Some(etcd.clone());
+        // One healthy of three: quorum is gone though an API server answered.
+        assert!(plan(&goldentooth(), &o, &opts(false)).is_ok());
+        let mut healthy = etcd;
+        for m in &mut healthy.members {
+            m.healthy = Some(true);
+        }
+        o.cluster.etcd = Some(healthy);
+        let e = plan(&goldentooth(), &o, &opts(false)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("etcd still has quorum (3 of 3 voting members healthy, 2 needed)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -57,6 +57,15 @@ pub enum Step {
     Reset {
         node: NodeName,
     },
+    /// `etcdctl member remove ID` through `via`'s etcd pod: the member of a
+    /// control plane whose host cannot be reset, or one no control plane owns.
+    RemoveEtcdMember {
+        /// Its ID, hex as etcdctl prints it (`id` is the step's own).
+        member: String,
+        /// The member's name (empty while it never started).
+        name: String,
+        via: NodeName,
+    },
     /// `kubeadm token delete`.
     RevokeToken,
     /// An etcd backup to the operator's machine (`gt backup`), before the
@@ -124,6 +133,7 @@ impl Step {
             Step::Drain { node } => StepId::Drain(node.clone()),
             Step::DeleteNode { node } => StepId::DeleteNode(node.clone()),
             Step::Reset { node } => StepId::Reset(node.clone()),
+            Step::RemoveEtcdMember { member, .. } => StepId::RemoveEtcdMember(member.clone()),
             Step::RevokeToken => StepId::RevokeToken,
             Step::BackupEtcd => StepId::BackupEtcd,
             Step::RestorePrepare { node } => StepId::RestorePrepare(node.clone()),
@@ -157,6 +167,12 @@ impl Step {
             Step::Drain { node } => format!("drain {node}"),
             Step::DeleteNode { node } => format!("delete node {node}"),
             Step::Reset { node } => format!("kubeadm reset on {node}"),
+            Step::RemoveEtcdMember { member, name, via } if name.is_empty() => {
+                format!("remove etcd member {member} (through {via})")
+            }
+            Step::RemoveEtcdMember { member, name, via } => {
+                format!("remove etcd member {name} ({member}, through {via})")
+            }
             Step::RevokeToken => "revoke join token".into(),
             Step::BackupEtcd => "back up etcd".into(),
             Step::RestorePrepare { node } => format!("copy the snapshot to {node}"),
@@ -199,6 +215,8 @@ pub enum StepId {
     Drain(NodeName),
     DeleteNode(NodeName),
     Reset(NodeName),
+    /// By the member's hex ID (a member may have no name).
+    RemoveEtcdMember(String),
     RevokeToken,
     BackupEtcd,
     RestorePrepare(NodeName),
@@ -275,6 +293,7 @@ impl fmt::Display for StepId {
             StepId::Drain(n) => write!(f, "drain/{n}"),
             StepId::DeleteNode(n) => write!(f, "delete-node/{n}"),
             StepId::Reset(n) => write!(f, "reset/{n}"),
+            StepId::RemoveEtcdMember(id) => write!(f, "remove-etcd-member/{id}"),
             StepId::RevokeToken => f.write_str("revoke-token"),
             StepId::BackupEtcd => f.write_str("backup-etcd"),
             StepId::RestorePrepare(n) => write!(f, "restore-prepare/{n}"),
@@ -308,6 +327,16 @@ impl FromStr for StepId {
         };
         if let Some(id) = simple {
             return Ok(id);
+        }
+        if let Some(id) = s.strip_prefix("remove-etcd-member/") {
+            let hex = !id.is_empty()
+                && id.len() <= 16
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            return hex
+                .then(|| StepId::RemoveEtcdMember(id.to_string()))
+                .ok_or_else(bad);
         }
         let (kind, node) = s.rsplit_once('/').ok_or_else(bad)?;
         let node: NodeName = node.parse().map_err(|_| bad())?;
@@ -387,6 +416,10 @@ mod tests {
             (StepId::Drain(n("a.b")), "drain/a.b"),
             (StepId::DeleteNode(n("zed")), "delete-node/zed"),
             (StepId::Reset(n("zed")), "reset/zed"),
+            (
+                StepId::RemoveEtcdMember("8e9e05c52164694d".into()),
+                "remove-etcd-member/8e9e05c52164694d",
+            ),
             (StepId::RevokeToken, "revoke-token"),
             (StepId::BackupEtcd, "backup-etcd"),
             (StepId::RestorePrepare(n("dalt")), "restore-prepare/dalt"),
@@ -404,7 +437,16 @@ mod tests {
             assert_eq!(id.to_string(), text);
             assert_eq!(text.parse::<StepId>(), Ok(id));
         }
-        for bad in ["", "init", "init/", "join-worker/Fenn", "frobnicate/fenn"] {
+        for bad in [
+            "",
+            "init",
+            "init/",
+            "join-worker/Fenn",
+            "frobnicate/fenn",
+            "remove-etcd-member/",
+            "remove-etcd-member/xyz",
+            "remove-etcd-member/12345678901234567",
+        ] {
             assert!(bad.parse::<StepId>().is_err(), "{bad}");
         }
     }

@@ -224,6 +224,8 @@ fn title(kind: crate::plan::WarningKind) -> &'static str {
         NotInFile => "node not in cluster.toml",
         RoleMismatch => "role differs",
         ApiNotReady => "API server not ready",
+        EtcdMember => "etcd member",
+        EtcdQuorum => "etcd has no quorum",
     }
 }
 

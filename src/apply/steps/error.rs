@@ -67,6 +67,9 @@ pub enum StepError {
     Backup(String),
     #[error("{0}")]
     Restore(String),
+    /// A saved plan whose member ID etcdctl would not take.
+    #[error("etcd member ID {id:?} is not hex as etcdctl prints it; plan again")]
+    BadEtcdMemberId { id: String },
 }
 
 impl From<TransportError> for StepError {

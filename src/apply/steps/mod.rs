@@ -10,6 +10,7 @@
 mod admin;
 mod backup;
 mod error;
+mod etcd;
 mod exec;
 mod gate;
 mod restore;
@@ -245,6 +246,9 @@ impl Runner for StepRunner<'_> {
                 Step::Drain { node } => self.drain(id, node).await,
                 Step::DeleteNode { node } => self.delete_node(id, node).await,
                 Step::Reset { node } => self.reset(id, node).await,
+                Step::RemoveEtcdMember { member, via, .. } => {
+                    self.remove_etcd_member(id, member, via).await
+                }
                 Step::RevokeToken => self.revoke_token(id).await,
                 Step::BackupEtcd => self.backup_etcd(id).await,
                 Step::RestorePrepare { node } => self.restore_prepare(id, node).await,
