@@ -32,7 +32,7 @@ pub const REBUILD_PKI: &[&str] = &[
 /// `etcdctl snapshot save PATH` in `node`'s etcd pod. Without
 /// `--command-timeout`, unlike every other etcdctl call: etcdctl applies
 /// that timeout to the whole stream of a snapshot, and without it sets none.
-fn snapshot_save(node: &str, path: &str) -> String {
+pub fn snapshot_save(node: &str, path: &str) -> String {
     let pod = etcd::pod_of(node);
     let mut w: Vec<&str> = vec!["-n", "kube-system", "exec", &pod, "--", "etcdctl"];
     w.extend(etcd::ETCDCTL_CLIENT);

@@ -120,6 +120,16 @@ pub fn kubectl_examples(manifest: &str) -> Vec<KubectlExample> {
         e("delete_node", "", delete_node("fenn")),
         e("etcdctl", "member list", etcd::member_list("bettley")),
         e(
+            "snapshot_save",
+            "",
+            etcd_snapshot::snapshot_save("bettley", "/var/lib/etcd/gt-snapshot-00ff.db"),
+        ),
+        e(
+            "get_kubeadm_config",
+            "",
+            etcd_snapshot::get_kubeadm_config(),
+        ),
+        e(
             "etcdctl",
             "endpoint status",
             etcd::endpoint_status("bettley"),
