@@ -68,3 +68,42 @@ fn kubeadm_config(c: &Cluster, resource_version: u64) -> String {
         uid = c.uid,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configmap_carries_what_init_was_given() {
+        let c = Cluster {
+            endpoint: "127.4.0.10:6443".into(),
+            stable_endpoint: true,
+            ca_cert_pem: String::new(),
+            ca_key_pem: String::new(),
+            kubernetes_version: "v1.32.4".into(),
+            pod_cidr: Some("192.168.0.0/16".into()),
+            service_cidr: "172.16.0.0/20".into(),
+            initialized_at: 0.0,
+            uid: "u1".into(),
+        };
+        let yaml = kubeadm_config(&c, 7);
+        for line in [
+            "kind: ConfigMap\n",
+            "  name: kubeadm-config\n  namespace: kube-system\n",
+            "    kind: ClusterConfiguration\n",
+            "    kubernetesVersion: v1.32.4\n",
+            "    controlPlaneEndpoint: 127.4.0.10:6443\n",
+            "      podSubnet: 192.168.0.0/16\n      serviceSubnet: 172.16.0.0/20\n",
+            "  resourceVersion: \"7\"\n",
+        ] {
+            assert!(yaml.contains(line), "{line:?} not in\n{yaml}");
+        }
+        let c = Cluster {
+            stable_endpoint: false,
+            pod_cidr: None,
+            ..c
+        };
+        let yaml = kubeadm_config(&c, 7);
+        assert!(!yaml.contains("controlPlaneEndpoint") && !yaml.contains("podSubnet"));
+    }
+}
