@@ -147,6 +147,8 @@ pub enum NodeOutcome {
     Removed(Removal),
     /// Reset, then joined again.
     Replaced,
+    /// `gt restore`: its etcd member restored from the snapshot, running again.
+    EtcdRestored,
 }
 
 /// How a removal went, and what it left to do by hand.
@@ -178,7 +180,8 @@ impl NodeOutcome {
             | NodeOutcome::JoinedWorker
             | NodeOutcome::Updated { .. }
             | NodeOutcome::Removed(_)
-            | NodeOutcome::Replaced => NodeResult::Changed,
+            | NodeOutcome::Replaced
+            | NodeOutcome::EtcdRestored => NodeResult::Changed,
         }
     }
 }

@@ -150,6 +150,7 @@ pub fn outcome_text(o: &NodeOutcome) -> String {
         NodeOutcome::Updated { .. } => "kubelet started".into(),
         NodeOutcome::Removed(r) => removal_text(*r).into(),
         NodeOutcome::Replaced => "reset and joined again".into(),
+        NodeOutcome::EtcdRestored => "etcd restored from the snapshot".into(),
     }
 }
 

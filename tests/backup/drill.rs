@@ -171,6 +171,10 @@ fn backup_then_wipe_every_member_then_restore_brings_the_cluster_back() {
     run.success();
     no_key_material(&lab, &run);
     assert!(run.stdout.contains("revision "), "{run}");
+    assert!(
+        run.stdout.contains("etcd restored from the snapshot"),
+        "{run}"
+    );
 
     let got = etcdctl(&lab, "cargyll", "get gt-drill-before --print-value-only").success();
     assert_eq!(got.stdout.trim(), "kept");
