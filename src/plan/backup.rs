@@ -38,21 +38,9 @@ pub(super) fn guarded(d: &Diff) -> Vec<StepId> {
 
 #[cfg(test)]
 mod tests {
-    use crate::facts::Observed;
+    use crate::plan::tests::{facts, goldentooth};
     use crate::plan::{bootstrap_plan, plan, Plan, PlanOptions, StepId};
     use crate::spec::{NodeState, Spec};
-    use std::path::Path;
-
-    fn goldentooth() -> Spec {
-        crate::spec::load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")).unwrap()
-    }
-
-    fn facts(name: &str) -> Observed {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/facts")
-            .join(format!("{name}.json"));
-        Observed::from_json(&std::fs::read_to_string(p).unwrap()).unwrap()
-    }
 
     fn absent(spec: &Spec, node: &str) -> Spec {
         let mut s = spec.clone();

@@ -221,18 +221,7 @@ fn peer_url(n: &crate::spec::Node) -> String {
 mod tests {
     use super::*;
     use crate::facts::HostFacts;
-    use std::path::Path;
-
-    fn goldentooth() -> Spec {
-        crate::spec::load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")).unwrap()
-    }
-
-    fn facts(name: &str) -> Observed {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/facts")
-            .join(format!("{name}.json"));
-        Observed::from_json(&std::fs::read_to_string(p).unwrap()).unwrap()
-    }
+    use crate::plan::tests::{facts, goldentooth};
 
     /// converged, with no API server answering: etcd has lost quorum.
     fn quorum_lost() -> Observed {
