@@ -60,7 +60,7 @@ fn etcd_is_observed_and_a_removed_control_plane_leaves_its_member_list() {
     gt(&without_dalt, &["plan"])
         .success()
         .stdout_contains("# (state = \"absent\" in cluster.toml: drain, reset, delete)");
-    let (run, events) = apply_json(&without_dalt, &[]);
+    let (run, events) = apply_json(&without_dalt, &["--no-backup"]);
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(
         started(&events),
@@ -105,7 +105,7 @@ fn a_dead_control_plane_is_removed_through_a_healthy_one_and_quorum_guards_the_r
         .success()
         .stdout_contains("drain and delete (no reset: its host is unreachable); its etcd member")
         .stdout_contains("is removed through bettley (`etcdctl member remove`)");
-    let (run, events) = apply_json(&dalt_leaves, &[]);
+    let (run, events) = apply_json(&dalt_leaves, &["--no-backup"]);
     assert_eq!(run.code, Some(0), "{run}");
     let steps = started(&events);
     assert_eq!(steps.len(), 3, "{steps:?}");
@@ -157,7 +157,7 @@ fn a_member_left_behind_is_drift_until_prune_removes_it() {
         .status(2)
         .stdout_contains("  - etcd_member \"dalt\" {")
         .stdout_contains("(--prune): etcdctl member remove through bettley");
-    let (run, events) = apply_json(&without_dalt, &["--prune"]);
+    let (run, events) = apply_json(&without_dalt, &["--prune", "--no-backup"]);
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(started(&events).len(), 1);
     assert_eq!(etcd_members(lab.dir()), ["bettley", "cargyll"]);
