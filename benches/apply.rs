@@ -63,8 +63,17 @@ fn step_seconds(step: &Step, graph: &StepGraph) -> f64 {
         }
         Step::RevokeToken => s(Op::Token),
         Step::Drain { .. } => s(Op::Drain),
-        Step::DeleteNode { .. } => s(Op::Kubectl),
+        Step::DeleteNode { .. } | Step::RemoveEtcdMember { .. } => s(Op::Kubectl),
         Step::Reset { .. } => s(Op::Reset),
+        // Two etcdctl calls through kubectl exec, then two reads on the host.
+        Step::BackupEtcd => 4.0 * s(Op::Kubectl),
+        // A restore is not part of an apply's plan; its host commands are quick.
+        Step::RestorePrepare { .. }
+        | Step::StopControlPlane { .. }
+        | Step::RestoreEtcd { .. }
+        | Step::StartEtcd { .. }
+        | Step::StartApiServer { .. }
+        | Step::CleanRestore { .. } => 0.0,
     }
 }
 

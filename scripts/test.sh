@@ -92,7 +92,7 @@ fi
 export GT_TEST_KUBECTL="$kubectl_132"
 
 if etcd_dir="$(scripts/install-etcd.sh)"; then
-  "$etcd_dir/etcd" --version | head -1
+  "$etcd_dir/etcd" --version | sed -n 1p
   export GT_LAB_ETCD_DIR="$etcd_dir" GT_TEST_ETCD_DIR="$etcd_dir"
 else
   echo "MISSING: etcd 3.5; the lab tests on real etcd will say so and fail" >&2

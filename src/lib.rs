@@ -6,6 +6,7 @@
 //! library's API: only `cli` uses it, for `gt lab` and the simulated tools.
 
 pub mod apply;
+pub mod backup;
 pub mod cli;
 pub mod duration;
 pub mod facts;

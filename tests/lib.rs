@@ -1,12 +1,15 @@
 //! gt's integration tests, one binary with a module per area: the CLI
 //! without a cluster, the lab itself, apply and its lock, observing a
-//! cluster, the simulated tools, and the SSH transport. `support` holds what
-//! they share (the harness is `support::gt::Test`).
+//! cluster, etcd observed and protected, the simulated tools, and the SSH
+//! transport. `support` holds what they share (the harness is
+//! `support::gt::Test`).
 
 mod apply;
+mod backup;
 mod cli;
 mod cluster;
 mod host;
+mod etcd;
 mod lab;
 mod sim;
 mod ssh;

@@ -149,6 +149,8 @@ pub enum NodeOutcome {
     Replaced,
     /// Only its host's software or kernel settings changed.
     HostPrepared,
+    /// `gt restore`: its etcd member restored from the snapshot, running again.
+    EtcdRestored,
 }
 
 /// How a removal went, and what it left to do by hand.
@@ -181,7 +183,8 @@ impl NodeOutcome {
             | NodeOutcome::Updated { .. }
             | NodeOutcome::Removed(_)
             | NodeOutcome::Replaced
-            | NodeOutcome::HostPrepared => NodeResult::Changed,
+            | NodeOutcome::HostPrepared
+            | NodeOutcome::EtcdRestored => NodeResult::Changed,
         }
     }
 }

@@ -145,6 +145,14 @@ fn change_outcome(
         }
         (Action::Create, Some(Role::ControlPlane)) => NodeOutcome::JoinedControlPlane,
         (Action::Create, _) => NodeOutcome::JoinedWorker,
+        (Action::Update, _)
+            if change
+                .steps
+                .iter()
+                .any(|s| matches!(s, StepId::RestoreEtcd(_))) =>
+        {
+            NodeOutcome::EtcdRestored
+        }
         (Action::Update, _) => NodeOutcome::Updated {
             labels: !change.labels.is_empty(),
             taints: !change.taints.is_empty(),

@@ -26,6 +26,7 @@ pub struct Session<'a> {
     events: Events,
     rx: UnboundedReceiver<Event>,
     ui: Ui,
+    restore: Option<Arc<crate::apply::steps::RestoreInput>>,
 }
 
 /// A signal that asks gt to stop: Ctrl-C, `kill`, a closed terminal.
@@ -91,7 +92,14 @@ impl<'a> Session<'a> {
             events,
             rx,
             ui,
+            restore: None,
         }
+    }
+
+    /// A restore's session: its steps copy `input` to the control planes.
+    pub fn restoring(mut self, input: Arc<crate::apply::steps::RestoreInput>) -> Self {
+        self.restore = Some(input);
+        self
     }
 
     /// Events sent before the walk (the plan, for JSON output).
@@ -109,13 +117,16 @@ impl<'a> Session<'a> {
     /// Whether every step succeeded.
     pub async fn walk(self, observed: &Observed, plan: &Plan, stops: Stops) -> bool {
         let events = self.events;
-        let runner = StepRunner::new(
+        let mut runner = StepRunner::new(
             self.spec,
             observed,
             self.hosts,
             events.clone(),
             self.run.clone(),
         );
+        if let Some(input) = self.restore {
+            runner.restoring(input);
+        }
         let (interrupt_tx, interrupt_rx) = watch::channel(false);
         let interrupt_tx = Arc::new(interrupt_tx);
         let lost = tokio::spawn(stop_when_lock_lost(

@@ -43,7 +43,11 @@ type Saved = (SavedPlan, Vec<u8>);
 pub fn apply(ctx: &Context, a: ApplyArgs) -> Result<u8, CliError> {
     let (spec, saved) = match &a.plan_file {
         Some(file) => {
-            if ctx.config_flag.is_some() || a.consent.prune || !a.consent.replace.is_empty() {
+            if ctx.config_flag.is_some()
+                || a.consent.prune
+                || a.consent.no_backup
+                || !a.consent.replace.is_empty()
+            {
                 return Err(CliError::PlanFileWithFlags(file.clone()));
             }
             let (saved, spec, bytes) = super::planning::load_saved_plan(file)?;
@@ -234,7 +238,7 @@ fn say(line: &str) {
 }
 
 /// Terraform's question; only `yes` goes on.
-fn confirm() -> bool {
+pub(super) fn confirm() -> bool {
     let mut out = Stdout;
     let _ = write!(
         out,

@@ -109,11 +109,19 @@ fn check(
     })?;
     *cluster = Some(spec.cluster.name.clone());
     let observed = super::planning::facts_for(&spec, a.facts.as_deref(), &a.observe)?;
-    crate::plan::drift::drift(&spec, &observed).map_err(|e| {
+    let mut report = crate::plan::drift::drift(&spec, &observed).map_err(|e| {
         e.to_string().replacen(
             "cannot plan: ",
             "cannot compare the cluster with cluster.toml: ",
             1,
         )
-    })
+    })?;
+    let (newest, item) = crate::backup::drift(&spec.backup, &spec.cluster.name, SystemTime::now());
+    report.newest_backup = newest;
+    if let Some(item) = item {
+        // Cluster items come first.
+        let at = report.items.iter().take_while(|i| i.node.is_none()).count();
+        report.items.insert(at, item);
+    }
+    Ok(report)
 }

@@ -39,8 +39,8 @@ pub enum CliError {
     #[error(transparent)]
     Lab(#[from] gt_lab::LabError),
     #[error(
-        "{} carries the cluster.toml and the --prune/--replace it was planned with; \
-         drop --config/--prune/--replace, or plan again with them (`gt plan --out FILE`)",
+        "{} carries the cluster.toml and the --prune/--replace/--no-backup it was planned with; \
+         drop --config/--prune/--replace/--no-backup, or plan again with them (`gt plan --out FILE`)",
         .0.display()
     )]
     PlanFileWithFlags(PathBuf),

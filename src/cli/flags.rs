@@ -16,6 +16,10 @@ pub struct ConsentFlags {
     /// Allow resetting and rejoining NODE although it belongs to another cluster (repeatable).
     #[arg(long, value_name = "NODE")]
     pub replace: Vec<String>,
+    /// Do not take an etcd backup before a control-plane join or removal
+    /// (also: [backup] before_risky_steps = false).
+    #[arg(long)]
+    pub no_backup: bool,
 }
 
 impl ConsentFlags {
@@ -23,6 +27,7 @@ impl ConsentFlags {
         PlanOptions {
             prune: self.prune,
             replace: self.replace.iter().cloned().collect(),
+            no_backup: self.no_backup,
         }
     }
 }
@@ -55,6 +60,7 @@ impl ObserveFlags {
             parallelism: self.parallelism as usize,
             timeout: self.timeout,
             transport: super::transport_options(),
+            ..ObserveOptions::default()
         }
     }
 }

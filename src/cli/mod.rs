@@ -1,6 +1,7 @@
 //! Command-line definitions, exit codes and wiring. Knows how nothing is done.
 
 pub mod apply;
+pub mod backup;
 pub mod completions;
 mod drift;
 mod error;
@@ -13,6 +14,7 @@ pub mod man;
 pub mod observe;
 pub mod plan;
 pub mod planning;
+pub mod restore;
 mod signals;
 pub mod status;
 mod unlock;
@@ -70,6 +72,10 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Read-only: report every way the cluster differs from cluster.toml (exit 0 in sync, 2 drift, 1 failed).
     Drift(drift::DriftArgs),
+    /// Take an etcd backup (snapshot, PKI, kubeadm configuration) through a healthy control plane.
+    Backup(backup::BackupArgs),
+    /// Restore etcd on every control plane from a backup: a reviewed plan (refused while etcd has quorum, unless --force).
+    Restore(restore::RestoreArgs),
     /// Draw the plan's DAG (DOT or Mermaid). Without --facts, a full bootstrap; contacts no host.
     #[command(after_help = examples::GRAPH)]
     Graph(graph::GraphArgs),
@@ -109,7 +115,10 @@ pub fn run() -> ExitCode {
     }
     signals::set_sigpipe(false);
     let cli = Cli::parse();
-    signals::set_sigpipe(matches!(cli.command, Command::Apply(_) | Command::Exec(_)));
+    signals::set_sigpipe(matches!(
+        cli.command,
+        Command::Apply(_) | Command::Exec(_) | Command::Restore(_)
+    ));
     if let Err(e) = signals::install() {
         report(&CliError::Signal(e));
         return ExitCode::from(exit::ERROR);
@@ -124,6 +133,8 @@ pub fn run() -> ExitCode {
         Command::Graph(a) => graph::graph(&ctx, a),
         Command::Apply(a) => apply::apply(&ctx, a),
         Command::Drift(a) => drift::drift(&ctx, a),
+        Command::Backup(a) => backup::backup(&ctx, a),
+        Command::Restore(a) => restore::restore(&ctx, a),
         Command::Observe(a) => observe::observe(&ctx, a),
         Command::Status(a) => status::status(&ctx, a),
         Command::Exec(a) => exec::exec(&ctx, a),

@@ -3,6 +3,7 @@
 //! An unreachable host is a fact. kubectl's answers are parsed by `kube`
 //! into its own types; `from_kube` records them as facts.
 
+mod etcd;
 mod from_kube;
 mod host;
 mod model;
@@ -10,4 +11,5 @@ pub mod observe;
 pub mod probe;
 
 pub use host::*;
+pub use etcd::*;
 pub use model::*;

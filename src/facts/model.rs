@@ -119,6 +119,9 @@ pub struct ClusterFacts {
     /// Node objects by name (`kubectl get nodes -o json`).
     #[serde(default)]
     pub nodes: BTreeMap<String, NodeFacts>,
+    /// etcd's own view (members, health, leader, size); `None` when it was not asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd: Option<super::EtcdFacts>,
 }
 
 impl ClusterFacts {

@@ -19,6 +19,10 @@ pub struct ObserveOptions {
     /// Deadline of each host's probe and of the cluster query.
     pub timeout: Duration,
     pub transport: TransportOptions,
+    /// Ask etcd itself too (one more command on the control plane the Node
+    /// list came through). Off only to measure what that costs:
+    /// `GT_SKIP_ETCD_FACTS=1` (README, "etcd").
+    pub etcd: bool,
 }
 
 impl Default for ObserveOptions {
@@ -27,6 +31,7 @@ impl Default for ObserveOptions {
             parallelism: 10,
             timeout: Duration::from_secs(30),
             transport: TransportOptions::default(),
+            etcd: std::env::var_os("GT_SKIP_ETCD_FACTS").is_none_or(|v| v.is_empty() || v == "0"),
         }
     }
 }
@@ -97,7 +102,7 @@ pub async fn observe_with(spec: &Spec, hosts: &Hosts, opts: &ObserveOptions) -> 
         .collect();
     let (hosts_facts, cluster) = tokio::join!(
         probes,
-        observe_cluster(hosts, control_planes, &api_servers, opts.timeout)
+        observe_cluster(hosts, control_planes, &api_servers, opts)
     );
     Observed {
         format_version: FACTS_FORMAT_VERSION,
@@ -147,9 +152,13 @@ async fn observe_cluster(
     hosts: &Hosts,
     control_planes: Vec<(String, oneshot::Receiver<HostFacts>)>,
     api_servers: &[(String, std::net::IpAddr)],
-    timeout: Duration,
+    opts: &ObserveOptions,
 ) -> ClusterFacts {
+    let timeout = opts.timeout;
     let mut last_api: Option<ApiReadiness> = None;
+    // What etcd said where the Node list could not be read: without quorum
+    // no API server answers, and etcd's own answer says why.
+    let mut etcd_without_api: Option<super::EtcdFacts> = None;
     for (name, facts) in control_planes {
         let Ok(facts) = facts.await else { continue };
         if !facts.is_reachable() || !facts.admin_conf {
@@ -164,7 +173,17 @@ async fn observe_cluster(
         ))
         .label("gt cluster query (kubectl get nodes, /readyz)")
         .timeout(timeout);
-        match host.run(&cmd, None).await {
+        // etcd through this control plane's own pod, alongside the Node list
+        // (one more command, not one more round trip after it).
+        let etcd_here = async {
+            if opts.etcd {
+                Some(observe_etcd(host.as_ref(), &[name.as_str()], timeout).await)
+            } else {
+                None
+            }
+        };
+        let (answer, etcd_here) = tokio::join!(host.run(&cmd, None), etcd_here);
+        match answer {
             Ok(out) => {
                 let ClusterQuery {
                     nodes,
@@ -176,15 +195,25 @@ async fn observe_cluster(
                         if !api.ready && api.failed_checks.is_empty() {
                             api = reask_readyz(host.as_ref(), timeout, api).await;
                         }
+                        let etcd = match etcd_here {
+                            Some(e) if !e.readable() => {
+                                Some(etcd_elsewhere(host.as_ref(), &name, &nodes, e, timeout).await)
+                            }
+                            e => e,
+                        };
                         return ClusterFacts {
                             observed_via: Some(name),
                             ca_pin: facts.ca_pin.clone(),
                             api,
                             api_servers,
                             nodes,
+                            etcd,
                         };
                     }
                     Err(why) => {
+                        if etcd_here.as_ref().is_some_and(|e| e.asked()) {
+                            etcd_without_api = etcd_here;
+                        }
                         last_api = Some(ApiReadiness {
                             ready: false,
                             failed_checks: api.failed_checks,
@@ -204,7 +233,71 @@ async fn observe_cluster(
     }
     ClusterFacts {
         api: last_api.unwrap_or_default(),
+        etcd: etcd_without_api,
         ..Default::default()
+    }
+}
+
+/// etcd's members, health, leader and size in one command on `host`,
+/// through the etcd pod of each of `pods` in turn until one lists them.
+async fn observe_etcd(
+    host: &dyn crate::transport::Host,
+    pods: &[&str],
+    timeout: Duration,
+) -> super::EtcdFacts {
+    let cmd = Cmd::new(crate::kube::etcd::query_script(pods, super::probe::MARK))
+        .label("gt etcd query (etcdctl member list, endpoint status, endpoint health)")
+        .timeout(timeout);
+    match host.run(&cmd, None).await {
+        Ok(out) => super::parse_etcd_query(&out.stdout, &out.stderr),
+        Err(e) => super::EtcdFacts {
+            unavailable: Some(format!("through {}: {}", pods.join(", "), e.reason())),
+            ..Default::default()
+        },
+    }
+}
+
+/// `via`'s own etcd pod could not list the members: ask the other Ready
+/// control-plane Nodes' pods (`kubectl exec` needs the node's kubelet, and
+/// one that is gone can hold the exec until the query's deadline). Every
+/// failure is kept; etcdctl's own failure anywhere outweighs a missing pod.
+async fn etcd_elsewhere(
+    host: &dyn crate::transport::Host,
+    via: &str,
+    nodes: &BTreeMap<String, super::NodeFacts>,
+    first: super::EtcdFacts,
+    timeout: Duration,
+) -> super::EtcdFacts {
+    let others: Vec<&str> = nodes
+        .iter()
+        .filter(|(name, n)| {
+            name.as_str() != via && n.is_control_plane() && n.ready == super::ReadyStatus::True
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if others.is_empty() {
+        return first;
+    }
+    let second = observe_etcd(host, &others, timeout).await;
+    if second.readable() {
+        return second;
+    }
+    let reasons = |e: &super::EtcdFacts| e.error.clone().or_else(|| e.unavailable.clone());
+    let why: Vec<String> = [reasons(&first), reasons(&second)]
+        .into_iter()
+        .flatten()
+        .collect();
+    let why = Some(why.join("; "));
+    if first.error.is_some() || second.error.is_some() {
+        super::EtcdFacts {
+            error: why,
+            ..Default::default()
+        }
+    } else {
+        super::EtcdFacts {
+            unavailable: why,
+            ..Default::default()
+        }
     }
 }
 
@@ -362,10 +455,63 @@ arch = "amd64"
         let fakes = fakes.lock().unwrap();
         assert_eq!(
             fakes["bettley"].commands().len(),
-            2,
-            "probe + one cluster query"
+            3,
+            "probe + one cluster query + one etcd query"
         );
         assert_eq!(fakes["cargyll"].commands().len(), 1, "probe only");
+    }
+
+    #[test]
+    fn etcd_is_read_through_the_same_control_plane_in_one_command() {
+        let members = r#"{"members":[{"ID":1,"name":"bettley","peerURLs":["https://10.4.0.11:2380"],"clientURLs":["https://10.4.0.11:2379"]}]}"#;
+        let status = r#"[{"Endpoint":"https://10.4.0.11:2379","Status":{"header":{"member_id":1},"version":"3.5.16","dbSize":4096,"leader":1}}]"#;
+        let health = r#"[{"endpoint":"https://10.4.0.11:2379","health":true,"took":"2ms"}]"#;
+        let answer = format!("@@gt members@bettley\n{members}\n@@gt members@bettley.exit\n0\n@@gt status\n{status}\n@@gt status.exit\n0\n@@gt health\n{health}\n@@gt health.exit\n0\n@@gt end\n");
+        let (o, fakes) = observe_fakes(
+            vec![
+                FakeHost::new("bettley")
+                    .on("@@gt host", probe_answer("bettley", "aarch64", true))
+                    .on("get nodes -o json", Reply::ok(CLUSTER_OK))
+                    .on("etcdctl", Reply::ok(answer)),
+                FakeHost::new("cargyll").on("@@gt host", probe_answer("cargyll", "aarch64", true)),
+            ],
+            10,
+        );
+        let etcd = o.cluster.etcd.as_ref().expect("etcd was asked");
+        assert_eq!(etcd.observed_via.as_deref(), Some("bettley"));
+        let m = etcd.member_of("bettley", None).unwrap();
+        assert!(m.leader && m.is_healthy());
+        assert_eq!(m.db_size, Some(4096));
+        let asked = fakes.lock().unwrap()["bettley"].commands();
+        assert_eq!(asked.iter().filter(|c| c.contains("etcdctl")).count(), 1);
+        assert!(asked
+            .iter()
+            .any(|c| c.contains("exec etcd-bettley -- etcdctl")));
+    }
+
+    #[test]
+    fn etcd_is_kept_when_no_api_server_answers_for_lack_of_it() {
+        let no_quorum = Reply::exit(
+            0,
+            "@@gt members@bettley\n\n@@gt members@bettley.exit\n1\n@@gt end\n",
+            "@@gt members@bettley\nError: context deadline exceeded\ncommand terminated with exit code 1\n@@gt end\n",
+        );
+        let (o, _) = observe_fakes(
+            vec![FakeHost::new("bettley")
+                .on("@@gt host", probe_answer("bettley", "aarch64", true))
+                .on(
+                    "get nodes -o json",
+                    Reply::exit(1, "", "Error from server: etcdserver: request timed out"),
+                )
+                .on("etcdctl", no_quorum)],
+            10,
+        );
+        assert!(!o.cluster.exists());
+        let etcd = o.cluster.etcd.expect("etcd's answer is kept");
+        assert_eq!(
+            etcd.error.as_deref(),
+            Some("through etcd-bettley: context deadline exceeded (exit 1)")
+        );
     }
 
     #[test]

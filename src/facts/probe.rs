@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 /// The probe script (src/facts/probe.sh).
 pub const PROBE_SCRIPT: &str = include_str!("probe.sh");
 
-const MARK: &str = "@@gt ";
+pub const MARK: &str = "@@gt ";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProbeError {

@@ -118,6 +118,32 @@ pub fn kubectl_examples(manifest: &str) -> Vec<KubectlExample> {
             drain("fenn", Duration::MAX, true),
         ),
         e("delete_node", "", delete_node("fenn")),
+        e("etcdctl", "member list", etcd::member_list("bettley")),
+        e(
+            "snapshot_save",
+            "",
+            etcd_snapshot::snapshot_save("bettley", "/var/lib/etcd/gt-snapshot-00ff.db"),
+        ),
+        e(
+            "get_kubeadm_config",
+            "",
+            etcd_snapshot::get_kubeadm_config(),
+        ),
+        e(
+            "etcdctl",
+            "endpoint status",
+            etcd::endpoint_status("bettley"),
+        ),
+        e(
+            "etcdctl",
+            "endpoint health",
+            etcd::endpoint_health("bettley"),
+        ),
+        e(
+            "etcdctl",
+            "member remove",
+            etcd::member_remove("bettley", etcd::MemberId(u64::MAX)),
+        ),
     ]
 }
 

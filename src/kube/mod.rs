@@ -4,6 +4,8 @@
 //! `readyz::Readyz`); what gt keeps of them is for `facts` to decide.
 
 pub mod apt;
+pub mod etcd;
+pub mod etcd_snapshot;
 pub mod examples;
 pub mod host;
 pub mod kubeadm;

@@ -32,6 +32,30 @@ pub(super) struct Diff {
     pub hosts: Vec<(NodeName, super::HostWork)>,
     /// Host preparations that would reboot a host the file does not allow to.
     refused_reboots: Vec<PlanError>,
+    /// etcd members no control plane owns, removed before the control-plane
+    /// removals (they are dead: the unhealthy leave first).
+    pub member_removals: Vec<MemberRemoval>,
+    /// An etcd backup before the first step that changes etcd's membership.
+    pub backup_etcd: bool,
+}
+
+/// `etcdctl member remove` through a healthy control plane's etcd pod.
+#[derive(Debug, Clone)]
+pub(super) struct MemberRemoval {
+    /// Hex, as etcdctl prints it.
+    pub id: String,
+    pub name: String,
+    pub via: NodeName,
+}
+
+impl MemberRemoval {
+    pub fn step(&self) -> Step {
+        Step::RemoveEtcdMember {
+            member: self.id.clone(),
+            name: self.name.clone(),
+            via: self.via.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -49,17 +73,28 @@ pub(super) struct Removal {
     /// The host is reachable and in the file: `kubeadm reset -f` it.
     pub reset: Option<NodeName>,
     pub control_plane: bool,
+    /// Its etcd member, when `kubeadm reset` cannot remove it (the host is
+    /// not reset, or its Node is gone already).
+    pub etcd_member: Option<MemberRemoval>,
 }
 
 impl Removal {
+    /// kubeadm's order: drain → reset → delete the Node (reset removes the
+    /// etcd member only while it can still read the node's registration);
+    /// a member reset cannot remove goes before the Node.
     pub fn step_ids(&self) -> Vec<StepId> {
         let mut ids = Vec::new();
         if self.in_cluster {
             ids.push(StepId::Drain(self.node.clone()));
-            ids.push(StepId::DeleteNode(self.node.clone()));
         }
         if let Some(n) = &self.reset {
             ids.push(StepId::Reset(n.clone()));
+        }
+        if let Some(m) = &self.etcd_member {
+            ids.push(StepId::RemoveEtcdMember(m.id.clone()));
+        }
+        if self.in_cluster {
+            ids.push(StepId::DeleteNode(self.node.clone()));
         }
         ids
     }
@@ -132,20 +167,24 @@ fn short_pin(p: &str) -> String {
     }
 }
 
-struct Cx<'a> {
-    spec: &'a Spec,
-    obs: &'a Observed,
-    opts: &'a PlanOptions,
+pub(super) struct Cx<'a> {
+    pub(super) spec: &'a Spec,
+    pub(super) obs: &'a Observed,
+    pub(super) opts: &'a PlanOptions,
     owner: Ownership,
-    out: Diff,
+    pub(super) out: Diff,
 }
 
 pub(super) fn diff(spec: &Spec, obs: &Observed, opts: &PlanOptions) -> Result<Diff, PlanError> {
-    let cx = compare(spec, obs, opts)?;
+    let mut cx = compare(spec, obs, opts)?;
     if let Some(e) = cx.out.refused_reboots.first() {
         return Err(e.clone());
     }
-    cx.check_quorum()?;
+    match cx.check_etcd_quorum() {
+        Some(checked) => checked?,
+        None => cx.check_quorum()?,
+    }
+    cx.out.backup_etcd = super::backup::wanted(&cx.out, spec, opts);
     Ok(cx.out)
 }
 
@@ -184,6 +223,7 @@ fn compare<'a>(
     cx.nodes_not_in_file();
     cx.hosts();
     cx.order_removals();
+    cx.etcd();
     cx.out.warnings.sort();
     Ok(cx)
 }
@@ -204,13 +244,19 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn host(&self, name: &str) -> Option<&'a HostFacts> {
+    pub(super) fn host(&self, name: &str) -> Option<&'a HostFacts> {
         self.obs.hosts.get(name)
     }
 
     /// `short`: the fact in a few words, without the node's name (a `gt
     /// drift` line); `message`: the whole sentence, with what to do.
-    fn warn(&mut self, node: Option<&NodeName>, kind: WarningKind, short: String, message: String) {
+    pub(super) fn warn(
+        &mut self,
+        node: Option<&NodeName>,
+        kind: WarningKind,
+        short: String,
+        message: String,
+    ) {
         self.out.warnings.push(Warning {
             node: node.cloned(),
             kind,
@@ -239,16 +285,23 @@ impl<'a> Cx<'a> {
         if holders.is_empty() {
             return Ok(());
         }
+        let api_error = self
+            .obs
+            .cluster
+            .api
+            .error
+            .clone()
+            .unwrap_or_else(|| "no answer".into());
+        if let Some(why) = self.etcd_lost_quorum_without_api() {
+            return Err(PlanError::EtcdDown {
+                why,
+                api: api_error,
+            });
+        }
         Err(PlanError::ClusterUnobservable {
             have: if holders.len() == 1 { "has" } else { "have" },
             hosts: holders.join(", "),
-            error: self
-                .obs
-                .cluster
-                .api
-                .error
-                .clone()
-                .unwrap_or_else(|| "no answer".into()),
+            error: api_error,
         })
     }
 
@@ -660,6 +713,7 @@ impl<'a> Cx<'a> {
             in_cluster,
             reset: Some(node.name.clone()),
             control_plane: node.is_control_plane(),
+            etcd_member: None,
         };
         let before = self.changes_len();
         self.create(node);
@@ -863,6 +917,7 @@ impl<'a> Cx<'a> {
             // A host that now carries another cluster's CA is not ours to reset.
             reset: host_joined_here.then(|| node.name.clone()),
             control_plane,
+            etcd_member: None,
         };
         let reason = if in_cluster.is_some() {
             if removal.reset.is_none() && !reachable {
@@ -878,7 +933,7 @@ impl<'a> Cx<'a> {
             } else if removal.reset.is_none() {
                 "state = \"absent\" in cluster.toml: drain and delete (its host holds no kubeadm state to reset)".to_string()
             } else {
-                "state = \"absent\" in cluster.toml: drain, delete, reset".to_string()
+                "state = \"absent\" in cluster.toml: drain, reset, delete".to_string()
             }
         } else {
             "state = \"absent\" in cluster.toml, and the host still carries kubeadm state: reset"
@@ -925,6 +980,7 @@ impl<'a> Cx<'a> {
                 in_cluster: true,
                 reset: None,
                 control_plane,
+                etcd_member: None,
             };
             self.out.changes.push(Change {
                 resource: Resource::Node(name),
@@ -948,7 +1004,8 @@ impl<'a> Cx<'a> {
     /// member; any other unready API server is counted out too (to be safe
     /// when the next step removes a member).
     fn healthy_control_plane(&self, name: &str, node: &NodeFacts) -> bool {
-        node.ready == ReadyStatus::True
+        self.etcd_member_healthy(name).unwrap_or(true)
+            && node.ready == ReadyStatus::True
             && self.host(name).is_none_or(HostFacts::is_reachable)
             && self
                 .obs
@@ -959,7 +1016,7 @@ impl<'a> Cx<'a> {
     }
 
     /// Why a control plane does not count as healthy, for the refusal.
-    fn unhealthy_reason(&self, name: &str, node: &NodeFacts) -> String {
+    pub(super) fn unhealthy_reason(&self, name: &str, node: &NodeFacts) -> String {
         if let Some(why) = self.host(name).and_then(|h| h.unreachable.as_deref()) {
             return format!("{name} is unreachable ({why})");
         }
@@ -1032,7 +1089,7 @@ impl<'a> Cx<'a> {
             return Ok(());
         }
         // Current etcd members (control-plane Nodes) and whether each is healthy.
-        let mut members: BTreeMap<String, bool> = self
+        let members: BTreeMap<String, bool> = self
             .obs
             .cluster
             .nodes
@@ -1040,76 +1097,16 @@ impl<'a> Cx<'a> {
             .filter(|(_, n)| n.is_control_plane())
             .map(|(name, n)| (name.clone(), self.healthy_control_plane(name, n)))
             .collect();
-        let all_leaving = || {
-            replaced
-                .iter()
-                .chain(removed.iter())
-                .copied()
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let several = replaced.len() + removed.len() > 1;
-        let step = |members: &mut BTreeMap<String, bool>, x: &str| {
-            let count = |m: &BTreeMap<String, bool>| (m.len(), m.values().filter(|h| **h).count());
-            let (before, healthy_before) = count(members);
-            let at_start = members.clone();
-            members.remove(x);
-            if members.is_empty() {
-                return Err(PlanError::LastControlPlane {
-                    nodes: all_leaving(),
-                });
-            }
-            let (after, healthy_after) = count(members);
-            // The removal itself is committed by the members of that moment
-            // (`x` votes if healthy); then those that stay need their own majority.
-            let (shown, members_n, healthy, quorum) = if healthy_before < before / 2 + 1 {
-                (&at_start, before, healthy_before, before / 2 + 1)
-            } else if healthy_after < after / 2 + 1 {
-                (&*members, after, healthy_after, after / 2 + 1)
-            } else {
-                return Ok(());
-            };
-            let unhealthy: Vec<String> = shown
-                .iter()
-                .filter(|(_, h)| !**h)
-                .map(|(n, _)| match self.obs.cluster.nodes.get(n) {
-                    Some(o) => self.unhealthy_reason(n, o),
-                    None => format!("{n} is not Ready"),
-                })
-                .collect();
-            let staying: Vec<&str> = members.keys().map(String::as_str).collect();
-            let mut advice = vec![format!(
-                "heal {} first and plan again",
-                shown
-                    .iter()
-                    .filter(|(_, h)| !**h)
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )];
-            if several {
-                advice.push("remove fewer control planes at once".into());
-            }
-            advice.push("join a new control plane in the same apply".into());
-            Err(PlanError::WouldBreakQuorum {
-                node: x.to_string(),
-                members: members_n,
-                healthy,
-                quorum,
-                staying: staying.join(", "),
-                unhealthy: unhealthy.join("; "),
-                advice: advice.join(", or "),
-            })
-        };
-        for x in &replaced {
-            step(&mut members, x)?;
-        }
-        for n in &self.out.control_plane_joins {
-            members.insert(n.to_string(), true);
-        }
-        for x in &removed {
-            step(&mut members, x)?;
-        }
-        Ok(())
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        super::etcd::play_removals(
+            members,
+            &owned(&replaced),
+            &self.out.control_plane_joins,
+            &owned(&removed),
+            |n| match self.obs.cluster.nodes.get(n) {
+                Some(o) => self.unhealthy_reason(n, o),
+                None => format!("{n} is not Ready"),
+            },
+        )
     }
 }

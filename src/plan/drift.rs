@@ -51,10 +51,16 @@ pub enum DriftKind {
     /// A managed host's packages, holds, container runtime or kernel
     /// settings differ from cluster.toml (one item per difference).
     Host,
+    /// An etcd member no control plane owns, stuck as a learner, or unhealthy.
+    EtcdMember,
+    /// etcd has lost its quorum (or no control plane could read it).
+    EtcdQuorum,
+    /// The newest etcd backup is older than `[backup] max_age`, or there is none.
+    Backup,
 }
 
 impl DriftKind {
-    pub const ALL: [DriftKind; 14] = [
+    pub const ALL: [DriftKind; 17] = [
         DriftKind::Missing,
         DriftKind::Extra,
         DriftKind::Unreachable,
@@ -69,6 +75,9 @@ impl DriftKind {
         DriftKind::ApiNotReady,
         DriftKind::Cni,
         DriftKind::Host,
+        DriftKind::EtcdMember,
+        DriftKind::EtcdQuorum,
+        DriftKind::Backup,
     ];
 
     /// The name in JSON and in metrics: `not_ready`.
@@ -88,6 +97,9 @@ impl DriftKind {
             DriftKind::ApiNotReady => "api_not_ready",
             DriftKind::Cni => "cni",
             DriftKind::Host => "host",
+            DriftKind::EtcdMember => "etcd_member",
+            DriftKind::EtcdQuorum => "etcd_quorum",
+            DriftKind::Backup => "backup",
         }
     }
 
@@ -101,6 +113,8 @@ impl DriftKind {
             WarningKind::NotInFile => DriftKind::Extra,
             WarningKind::RoleMismatch => DriftKind::Role,
             WarningKind::ApiNotReady => DriftKind::ApiNotReady,
+            WarningKind::EtcdMember => DriftKind::EtcdMember,
+            WarningKind::EtcdQuorum => DriftKind::EtcdQuorum,
         }
     }
 }
@@ -128,6 +142,15 @@ pub struct DriftReport {
     pub items: Vec<DriftItem>,
     /// Nodes of the file in file order, then cluster nodes not in the file.
     pub nodes: Vec<NodeHealth>,
+    /// The newest etcd backup on this machine, if any (filled in by the command).
+    pub newest_backup: Option<NewestBackup>,
+}
+
+/// The newest etcd backup in `[backup] dir`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewestBackup {
+    pub path: String,
+    pub age_seconds: u64,
 }
 
 impl DriftReport {
@@ -158,7 +181,27 @@ impl DriftReport {
 /// no cluster to compare with (no control plane answered). A removal that
 /// `gt plan` refuses (etcd's quorum) is still drift.
 pub fn drift(spec: &Spec, observed: &Observed) -> Result<DriftReport, PlanError> {
-    let d = diff::differences(spec, observed, &PlanOptions::default())?;
+    let d = match diff::differences(spec, observed, &PlanOptions::default()) {
+        // etcd without quorum takes the API down with it: nothing else can
+        // be compared, and that is the one thing to report.
+        Err(PlanError::EtcdDown { why, api }) => {
+            let message = format!("etcd has lost quorum: {why}");
+            let items = vec![DriftItem {
+                node: None,
+                kind: DriftKind::EtcdQuorum,
+                message,
+                detail: PlanError::EtcdDown { why, api }.to_string(),
+            }];
+            let nodes = node_health(spec, observed, &items);
+            return Ok(DriftReport {
+                cluster: spec.cluster.name.clone(),
+                items,
+                nodes,
+                newest_backup: None,
+            });
+        }
+        d => d?,
+    };
     let mut items = items_of(&d);
     let file_order: HashMap<&str, usize> = spec
         .nodes
@@ -182,6 +225,7 @@ pub fn drift(spec: &Spec, observed: &Observed) -> Result<DriftReport, PlanError>
         cluster: spec.cluster.name.clone(),
         items,
         nodes,
+        newest_backup: None,
     })
 }
 
@@ -190,7 +234,7 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
     for c in &d.changes {
         let node = match &c.resource {
             Resource::Node(n) | Resource::Host(n) => Some(n.clone()),
-            Resource::Cluster(_) => None,
+            Resource::Cluster(_) | Resource::EtcdMember(_) => None,
         };
         let item = |kind: DriftKind, message: String| DriftItem {
             node: node.clone(),
@@ -204,6 +248,14 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
                     items.push(item(DriftKind::Host, h.text.clone()));
                 }
             }
+            (Resource::EtcdMember(name), _) => items.push(item(
+                DriftKind::EtcdMember,
+                if c.reason.starts_with("state = \"absent\"") {
+                    format!("etcd member {name} is still in etcd, and its node is state = \"absent\" in cluster.toml")
+                } else {
+                    format!("etcd member {name} has no control plane in cluster.toml or the cluster")
+                },
+            )),
             (Resource::Cluster(_), Action::Create) => items.push(item(
                 DriftKind::Missing,
                 "does not exist (no control plane has initialised it)".into(),

@@ -29,6 +29,8 @@ pub enum GraphError {
     WorkerJoinUngated(StepId),
     #[error("the join token may be revoked before {0}")]
     RevokedTooEarly(StepId),
+    #[error("{0} may run before the etcd backup")]
+    BeforeBackup(StepId),
 }
 
 /// Steps and their dependencies; an edge `a → b` means b runs after a.
@@ -133,7 +135,7 @@ impl StepGraph {
         e.into_iter().map(|(_, _, a, b)| (a, b)).collect()
     }
 
-    fn add(&mut self, step: Step, deps: &[StepId]) -> Result<StepId, GraphError> {
+    pub(super) fn add(&mut self, step: Step, deps: &[StepId]) -> Result<StepId, GraphError> {
         let id = step.id();
         if self.index.contains_key(&id) {
             return Err(GraphError::AddedTwice(id));
@@ -199,6 +201,11 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, GraphError> {
         let deps: Vec<StepId> = prepared.get(b).cloned().into_iter().collect();
         after_init.push(g.add(Step::Init { node: b.clone() }, &deps)?);
     }
+    let backup: Vec<StepId> = if d.backup_etcd {
+        vec![g.add(Step::BackupEtcd, &[])?]
+    } else {
+        vec![]
+    };
     let cni = if d.install_cni {
         Some(g.add(Step::InstallCni, &after_init)?)
     } else {
@@ -210,7 +217,10 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, GraphError> {
     let mut reset_of: BTreeMap<NodeName, StepId> = BTreeMap::new();
     let mut prev_cp: Vec<StepId> = vec![];
     for r in &d.replacements {
-        let deps = if r.control_plane {
+        // The first control plane to leave waits for the backup; the others wait for it.
+        let deps = if r.control_plane && prev_cp.is_empty() {
+            backup.clone()
+        } else if r.control_plane {
             prev_cp.clone()
         } else {
             vec![]
@@ -254,12 +264,24 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, GraphError> {
         )?;
     }
 
-    // Removals after every join (capacity first), control planes one at a time.
+    // Removals after every join (capacity first), control planes one at a
+    // time, members no control plane owns first (they are dead already).
     let mut prev_cp_removal: Option<StepId> = None;
+    for m in &d.member_removals {
+        let mut deps = joins.clone();
+        match &prev_cp_removal {
+            Some(prev) => deps.push(prev.clone()),
+            None => deps.extend(backup.clone()),
+        }
+        prev_cp_removal = Some(g.add(m.step(), &deps)?);
+    }
     for r in &d.removals {
         let mut deps = joins.clone();
         if r.control_plane {
-            deps.extend(prev_cp_removal.clone());
+            match &prev_cp_removal {
+                Some(prev) => deps.push(prev.clone()),
+                None => deps.extend(backup.clone()),
+            }
         }
         let last = add_removal(&mut g, r, &deps)?;
         if r.control_plane {
@@ -291,6 +313,9 @@ fn add_joins(
     if !d.control_plane_joins.is_empty() {
         let certs = g.add(Step::UploadCerts, after_init)?;
         let mut prev: Vec<StepId> = gate_deps.to_vec();
+        if g.contains(&StepId::BackupEtcd) {
+            prev.push(StepId::BackupEtcd);
+        }
         for n in &d.control_plane_joins {
             let gate = g.add(
                 Step::GateControlPlaneReady {
@@ -328,7 +353,8 @@ fn add_joins(
     Ok(joins)
 }
 
-/// drain → delete → reset (whichever apply); returns the last step's id.
+/// A removal's steps in kubeadm's order (`Removal::step_ids`), each after
+/// the one before; returns the last step's id.
 fn add_removal(
     g: &mut StepGraph,
     r: &Removal,
@@ -336,24 +362,20 @@ fn add_removal(
 ) -> Result<Option<StepId>, GraphError> {
     let mut prev: Vec<StepId> = deps.to_vec();
     let mut last = None;
-    if r.in_cluster {
-        let drain = g.add(
-            Step::Drain {
-                node: r.node.clone(),
+    for id in r.step_ids() {
+        let step = match &id {
+            StepId::Drain(node) => Step::Drain { node: node.clone() },
+            StepId::Reset(node) => Step::Reset { node: node.clone() },
+            StepId::DeleteNode(node) => Step::DeleteNode { node: node.clone() },
+            StepId::RemoveEtcdMember(_) => match &r.etcd_member {
+                Some(m) => m.step(),
+                None => continue,
             },
-            &prev,
-        )?;
-        let delete = g.add(
-            Step::DeleteNode {
-                node: r.node.clone(),
-            },
-            &[drain],
-        )?;
-        prev = vec![delete.clone()];
-        last = Some(delete);
-    }
-    if let Some(n) = &r.reset {
-        last = Some(g.add(Step::Reset { node: n.clone() }, &prev)?);
+            _ => continue,
+        };
+        let added = g.add(step, &prev)?;
+        prev = vec![added.clone()];
+        last = Some(added);
     }
     Ok(last)
 }
@@ -405,6 +427,15 @@ fn validate(g: &StepGraph, d: &Diff) -> Result<(), GraphError> {
     {
         if !before_revoke.contains(&id) {
             return Err(GraphError::RevokedTooEarly(id));
+        }
+    }
+    if d.backup_etcd {
+        let after_backup = g.reachable(&StepId::BackupEtcd, Direction::Outgoing);
+        if let Some(id) = super::backup::guarded(d)
+            .into_iter()
+            .find(|id| !after_backup.contains(id))
+        {
+            return Err(GraphError::BeforeBackup(id));
         }
     }
     Ok(())

@@ -1,11 +1,14 @@
 //! Diff Spec × Observed into resource changes and a DAG of steps. A pure
 //! function: the same inputs give the same plan, byte for byte.
 
+mod backup;
 mod diff;
 mod document;
 pub mod drift;
+mod etcd;
 mod graph;
 pub mod host;
+pub mod restore;
 pub mod saved;
 mod step;
 
@@ -27,6 +30,8 @@ pub struct PlanOptions {
     pub prune: bool,
     /// Nodes that may be reset and rejoined although they belong to another cluster.
     pub replace: BTreeSet<String>,
+    /// No etcd backup before a control-plane join or removal (`--no-backup`).
+    pub no_backup: bool,
 }
 
 /// A computed plan: the changes a user reviews, the steps apply walks, and
@@ -110,6 +115,9 @@ pub enum Resource {
     Node(NodeName),
     /// A node's host software and kernel settings.
     Host(NodeName),
+    /// An etcd member no control plane owns, by its name (or hex ID when it has none).
+    #[serde(rename = "etcd_member")]
+    EtcdMember(String),
 }
 
 impl Resource {
@@ -118,18 +126,19 @@ impl Resource {
         format!("{}.{}", self.kind(), self.name())
     }
 
-    /// `cluster` or `node`.
+    /// `cluster`, `node` or `etcd_member`.
     pub fn kind(&self) -> &'static str {
         match self {
             Resource::Cluster(_) => "cluster",
             Resource::Node(_) => "node",
             Resource::Host(_) => "host",
+            Resource::EtcdMember(_) => "etcd_member",
         }
     }
 
     pub fn name(&self) -> &str {
         match self {
-            Resource::Cluster(n) => n,
+            Resource::Cluster(n) | Resource::EtcdMember(n) => n,
             Resource::Node(n) | Resource::Host(n) => n.as_str(),
         }
     }
@@ -278,6 +287,10 @@ pub enum WarningKind {
     NotInFile,
     RoleMismatch,
     ApiNotReady,
+    /// An etcd member no control plane owns, one stuck as a learner, or unhealthy.
+    EtcdMember,
+    /// etcd has lost its quorum, or no control plane could read it.
+    EtcdQuorum,
 }
 
 /// A plan that cannot be made; exit 1 with this message.
@@ -299,6 +312,14 @@ pub enum PlanError {
         quorum: usize,
         staying: String,
         unhealthy: String,
+        advice: String,
+    },
+    #[error("cannot plan: etcd has lost its quorum ({why}), so no API server could answer ({api}); bring a majority of etcd's members back (`gt exec k8s_control_plane -- crictl ps --name etcd`) or restore etcd from a snapshot, then plan again")]
+    EtcdDown { why: String, api: String },
+    #[error("refusing to {what}: {why}. etcd must have a healthy majority before gt changes its membership or joins a node; {advice}")]
+    EtcdQuorumLost {
+        what: String,
+        why: String,
         advice: String,
     },
     #[error("refusing to remove {nodes}: no control plane would be left in the cluster, and none joins in this plan; keep at least one control plane (state = \"present\", reachable)")]
@@ -365,5 +386,7 @@ pub fn drift_by_node(spec: &Spec, observed: &Observed) -> BTreeMap<String, Vec<S
     out
 }
 
+#[cfg(test)]
+mod etcd_tests;
 #[cfg(test)]
 mod tests;

@@ -65,6 +65,9 @@ pub struct SavedOptions {
     pub prune: bool,
     /// Sorted.
     pub replace: Vec<String>,
+    /// Planned without the etcd backup before risky steps (absent in older files: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_backup: bool,
 }
 
 /// A plan file that cannot be written or read.
@@ -199,6 +202,7 @@ impl SavedPlan {
             options: SavedOptions {
                 prune: opts.prune,
                 replace: opts.replace.iter().cloned().collect(),
+                no_backup: opts.no_backup,
             },
             fingerprint: fingerprint(&observation),
             observation,
@@ -271,6 +275,7 @@ impl SavedPlan {
         PlanOptions {
             prune: self.options.prune,
             replace: self.options.replace.iter().cloned().collect(),
+            no_backup: self.options.no_backup,
         }
     }
 
@@ -571,6 +576,7 @@ mod tests {
         let opts = PlanOptions {
             prune: true,
             replace: ["fenn".to_string()].into(),
+            no_backup: true,
         };
         let s = saved("control-planes-joined", &opts);
         s.write(&path, &[]).unwrap();
@@ -585,6 +591,7 @@ mod tests {
         );
         assert!(back.options().prune);
         assert_eq!(back.options().replace, opts.replace);
+        assert!(back.options().no_backup);
         assert_eq!(
             back.config_path(),
             root().join("cluster.toml").canonicalize().unwrap()

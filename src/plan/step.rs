@@ -64,8 +64,52 @@ pub enum Step {
     Reset {
         node: NodeName,
     },
+    /// `etcdctl member remove ID` through `via`'s etcd pod: the member of a
+    /// control plane whose host cannot be reset, or one no control plane owns.
+    RemoveEtcdMember {
+        /// Its ID, hex as etcdctl prints it (`id` is the step's own).
+        member: String,
+        /// The member's name (empty while it never started).
+        name: String,
+        via: NodeName,
+    },
     /// `kubeadm token delete`.
     RevokeToken,
+    /// An etcd backup to the operator's machine (`gt backup`), before the
+    /// first step that changes etcd's membership.
+    BackupEtcd,
+    /// `gt restore`: the snapshot (and etcdutl, if gt ships it) copied to
+    /// the control plane and checked there, before anything stops.
+    RestorePrepare {
+        node: NodeName,
+    },
+    /// `gt restore`: the API server's and etcd's manifests parked.
+    StopControlPlane {
+        node: NodeName,
+    },
+    /// `gt restore`: `etcdutl snapshot restore` into a fresh data directory,
+    /// which the parked etcd manifest then mounts.
+    RestoreEtcd {
+        node: NodeName,
+        /// `NAME=https://ADDRESS:2380,...`, every control plane.
+        initial_cluster: String,
+        peer_url: String,
+        token: String,
+        data_dir: String,
+    },
+    /// `gt restore`: etcd's manifest back (every member before any API server).
+    StartEtcd {
+        node: NodeName,
+    },
+    /// `gt restore`: the API server's manifest back.
+    StartApiServer {
+        node: NodeName,
+    },
+    /// `gt restore`: the copy of the snapshot removed from the host, however
+    /// the restore went.
+    CleanRestore {
+        node: NodeName,
+    },
 }
 
 /// Which joins a readiness gate stands before.
@@ -76,6 +120,8 @@ pub enum GateBefore {
     ControlPlaneJoin(NodeName),
     /// Every worker join.
     WorkerJoins,
+    /// The end of a restore: the restored control plane serves again.
+    RestoreDone,
 }
 
 impl Step {
@@ -95,7 +141,15 @@ impl Step {
             Step::Drain { node } => StepId::Drain(node.clone()),
             Step::DeleteNode { node } => StepId::DeleteNode(node.clone()),
             Step::Reset { node } => StepId::Reset(node.clone()),
+            Step::RemoveEtcdMember { member, .. } => StepId::RemoveEtcdMember(member.clone()),
             Step::RevokeToken => StepId::RevokeToken,
+            Step::BackupEtcd => StepId::BackupEtcd,
+            Step::RestorePrepare { node } => StepId::RestorePrepare(node.clone()),
+            Step::StopControlPlane { node } => StepId::StopControlPlane(node.clone()),
+            Step::RestoreEtcd { node, .. } => StepId::RestoreEtcd(node.clone()),
+            Step::StartEtcd { node } => StepId::StartEtcd(node.clone()),
+            Step::StartApiServer { node } => StepId::StartApiServer(node.clone()),
+            Step::CleanRestore { node } => StepId::CleanRestore(node.clone()),
         }
     }
 
@@ -122,7 +176,20 @@ impl Step {
             Step::Drain { node } => format!("drain {node}"),
             Step::DeleteNode { node } => format!("delete node {node}"),
             Step::Reset { node } => format!("kubeadm reset on {node}"),
+            Step::RemoveEtcdMember { member, name, via } if name.is_empty() => {
+                format!("remove etcd member {member} (through {via})")
+            }
+            Step::RemoveEtcdMember { member, name, via } => {
+                format!("remove etcd member {name} ({member}, through {via})")
+            }
             Step::RevokeToken => "revoke join token".into(),
+            Step::BackupEtcd => "back up etcd".into(),
+            Step::RestorePrepare { node } => format!("copy the snapshot to {node}"),
+            Step::StopControlPlane { node } => format!("stop etcd and the API server on {node}"),
+            Step::RestoreEtcd { node, .. } => format!("restore etcd on {node}"),
+            Step::StartEtcd { node } => format!("start etcd on {node}"),
+            Step::StartApiServer { node } => format!("start the API server on {node}"),
+            Step::CleanRestore { node } => format!("remove the snapshot copy from {node}"),
         }
     }
 
@@ -135,7 +202,8 @@ impl Step {
     /// have finished, whether they succeeded, failed or were cancelled (the
     /// join token must not outlive a failed apply).
     pub fn always_runs(&self) -> bool {
-        matches!(self, Step::RevokeToken)
+        // A restore's copy of the snapshot holds every Secret of the cluster.
+        matches!(self, Step::RevokeToken | Step::CleanRestore { .. })
     }
 }
 
@@ -157,7 +225,16 @@ pub enum StepId {
     Drain(NodeName),
     DeleteNode(NodeName),
     Reset(NodeName),
+    /// By the member's hex ID (a member may have no name).
+    RemoveEtcdMember(String),
     RevokeToken,
+    BackupEtcd,
+    RestorePrepare(NodeName),
+    StopControlPlane(NodeName),
+    RestoreEtcd(NodeName),
+    StartEtcd(NodeName),
+    StartApiServer(NodeName),
+    CleanRestore(NodeName),
 }
 
 impl Step {
@@ -172,7 +249,13 @@ impl Step {
             | Step::UpdateNode { node, .. }
             | Step::Drain { node }
             | Step::DeleteNode { node }
-            | Step::Reset { node } => Some(node),
+            | Step::Reset { node }
+            | Step::RestorePrepare { node }
+            | Step::StopControlPlane { node }
+            | Step::RestoreEtcd { node, .. }
+            | Step::StartEtcd { node }
+            | Step::StartApiServer { node }
+            | Step::CleanRestore { node } => Some(node),
             _ => None,
         }
     }
@@ -191,7 +274,13 @@ impl StepId {
             | StepId::Update(n)
             | StepId::Drain(n)
             | StepId::DeleteNode(n)
-            | StepId::Reset(n) => Some(n),
+            | StepId::Reset(n)
+            | StepId::RestorePrepare(n)
+            | StepId::StopControlPlane(n)
+            | StepId::RestoreEtcd(n)
+            | StepId::StartEtcd(n)
+            | StepId::StartApiServer(n)
+            | StepId::CleanRestore(n) => Some(n),
             _ => None,
         }
     }
@@ -209,6 +298,7 @@ impl fmt::Display for StepId {
                 write!(f, "gate/before-join-control-plane/{n}")
             }
             StepId::Gate(GateBefore::WorkerJoins) => f.write_str("gate/before-worker-joins"),
+            StepId::Gate(GateBefore::RestoreDone) => f.write_str("gate/after-restore"),
             StepId::JoinControlPlane(n) => write!(f, "join-control-plane/{n}"),
             StepId::JoinWorker(n) => write!(f, "join-worker/{n}"),
             StepId::StartKubelet(n) => write!(f, "start-kubelet/{n}"),
@@ -216,7 +306,15 @@ impl fmt::Display for StepId {
             StepId::Drain(n) => write!(f, "drain/{n}"),
             StepId::DeleteNode(n) => write!(f, "delete-node/{n}"),
             StepId::Reset(n) => write!(f, "reset/{n}"),
+            StepId::RemoveEtcdMember(id) => write!(f, "remove-etcd-member/{id}"),
             StepId::RevokeToken => f.write_str("revoke-token"),
+            StepId::BackupEtcd => f.write_str("backup-etcd"),
+            StepId::RestorePrepare(n) => write!(f, "restore-prepare/{n}"),
+            StepId::StopControlPlane(n) => write!(f, "stop-control-plane/{n}"),
+            StepId::RestoreEtcd(n) => write!(f, "restore-etcd/{n}"),
+            StepId::StartEtcd(n) => write!(f, "start-etcd/{n}"),
+            StepId::StartApiServer(n) => write!(f, "start-api-server/{n}"),
+            StepId::CleanRestore(n) => write!(f, "clean-restore/{n}"),
         }
     }
 }
@@ -235,11 +333,23 @@ impl FromStr for StepId {
             "upload-certs" => Some(StepId::UploadCerts),
             "mint-token" => Some(StepId::MintToken),
             "revoke-token" => Some(StepId::RevokeToken),
+            "backup-etcd" => Some(StepId::BackupEtcd),
             "gate/before-worker-joins" => Some(StepId::Gate(GateBefore::WorkerJoins)),
+            "gate/after-restore" => Some(StepId::Gate(GateBefore::RestoreDone)),
             _ => None,
         };
         if let Some(id) = simple {
             return Ok(id);
+        }
+        if let Some(id) = s.strip_prefix("remove-etcd-member/") {
+            let hex = !id.is_empty()
+                && id.len() <= 16
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            return hex
+                .then(|| StepId::RemoveEtcdMember(id.to_string()))
+                .ok_or_else(bad);
         }
         let (kind, node) = s.rsplit_once('/').ok_or_else(bad)?;
         let node: NodeName = node.parse().map_err(|_| bad())?;
@@ -254,6 +364,12 @@ impl FromStr for StepId {
             "drain" => StepId::Drain(node),
             "delete-node" => StepId::DeleteNode(node),
             "reset" => StepId::Reset(node),
+            "restore-prepare" => StepId::RestorePrepare(node),
+            "stop-control-plane" => StepId::StopControlPlane(node),
+            "restore-etcd" => StepId::RestoreEtcd(node),
+            "start-etcd" => StepId::StartEtcd(node),
+            "start-api-server" => StepId::StartApiServer(node),
+            "clean-restore" => StepId::CleanRestore(node),
             _ => return Err(bad()),
         })
     }
@@ -315,13 +431,37 @@ mod tests {
             (StepId::Drain(n("a.b")), "drain/a.b"),
             (StepId::DeleteNode(n("zed")), "delete-node/zed"),
             (StepId::Reset(n("zed")), "reset/zed"),
+            (
+                StepId::RemoveEtcdMember("8e9e05c52164694d".into()),
+                "remove-etcd-member/8e9e05c52164694d",
+            ),
             (StepId::RevokeToken, "revoke-token"),
+            (StepId::BackupEtcd, "backup-etcd"),
+            (StepId::RestorePrepare(n("dalt")), "restore-prepare/dalt"),
+            (
+                StepId::StopControlPlane(n("dalt")),
+                "stop-control-plane/dalt",
+            ),
+            (StepId::RestoreEtcd(n("dalt")), "restore-etcd/dalt"),
+            (StepId::StartEtcd(n("dalt")), "start-etcd/dalt"),
+            (StepId::StartApiServer(n("dalt")), "start-api-server/dalt"),
+            (StepId::CleanRestore(n("dalt")), "clean-restore/dalt"),
+            (StepId::Gate(GateBefore::RestoreDone), "gate/after-restore"),
         ];
         for (id, text) in ids {
             assert_eq!(id.to_string(), text);
             assert_eq!(text.parse::<StepId>(), Ok(id));
         }
-        for bad in ["", "init", "init/", "join-worker/Fenn", "frobnicate/fenn"] {
+        for bad in [
+            "",
+            "init",
+            "init/",
+            "join-worker/Fenn",
+            "frobnicate/fenn",
+            "remove-etcd-member/",
+            "remove-etcd-member/xyz",
+            "remove-etcd-member/12345678901234567",
+        ] {
             assert!(bad.parse::<StepId>().is_err(), "{bad}");
         }
     }

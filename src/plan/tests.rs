@@ -4,18 +4,18 @@ use super::*;
 use crate::facts::{HostFacts, ReadyStatus};
 use std::path::Path;
 
-fn goldentooth() -> Spec {
+pub(super) fn goldentooth() -> Spec {
     crate::spec::load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml")).unwrap()
 }
 
-fn facts(name: &str) -> Observed {
+pub(super) fn facts(name: &str) -> Observed {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/facts")
         .join(format!("{name}.json"));
     Observed::from_json(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
-fn with_state(spec: &Spec, node: &str, state: crate::spec::NodeState) -> Spec {
+pub(super) fn with_state(spec: &Spec, node: &str, state: crate::spec::NodeState) -> Spec {
     let mut s = spec.clone();
     s.nodes
         .iter_mut()
@@ -25,11 +25,11 @@ fn with_state(spec: &Spec, node: &str, state: crate::spec::NodeState) -> Spec {
     s
 }
 
-fn id(s: &str) -> StepId {
+pub(super) fn id(s: &str) -> StepId {
     s.parse().unwrap()
 }
 
-fn deps(p: &Plan, step: &str) -> Vec<String> {
+pub(super) fn deps(p: &Plan, step: &str) -> Vec<String> {
     p.graph
         .dependencies(&id(step))
         .iter()
@@ -224,7 +224,7 @@ fn two_healthy_control_planes_of_three_leave_one_at_a_time() {
     let spec = with_state(&spec, "dalt", crate::spec::NodeState::Absent);
     let p = plan(&spec, &facts("converged"), &PlanOptions::default()).unwrap();
     // 3 → 2 (2 healthy of 2, quorum 2) → 1 (quorum 1): each step keeps a majority.
-    assert_eq!(deps(&p, "drain/dalt"), ["reset/cargyll"]);
+    assert_eq!(deps(&p, "drain/dalt"), ["delete-node/cargyll"]);
     assert_eq!(p.summary().destroy, 2);
 }
 
@@ -236,7 +236,7 @@ fn a_not_ready_control_plane_that_leaves_goes_first() {
     obs.cluster.nodes.get_mut("dalt").unwrap().ready = ReadyStatus::False;
     // cargyll first would leave {bettley, dalt} with one healthy member: no quorum.
     let p = plan(&spec, &obs, &PlanOptions::default()).unwrap();
-    assert_eq!(deps(&p, "drain/cargyll"), ["reset/dalt"]);
+    assert_eq!(deps(&p, "drain/cargyll"), ["delete-node/dalt"]);
 }
 
 #[test]
@@ -279,11 +279,12 @@ fn the_last_control_plane_is_never_removed() {
 }
 
 #[test]
-fn removing_a_control_plane_with_healthy_peers_drains_deletes_and_resets_in_order() {
+fn removing_a_control_plane_with_healthy_peers_drains_resets_and_deletes_in_kubeadms_order() {
     let spec = with_state(&goldentooth(), "cargyll", crate::spec::NodeState::Absent);
     let p = plan(&spec, &facts("converged"), &PlanOptions::default()).unwrap();
-    assert_eq!(deps(&p, "delete-node/cargyll"), ["drain/cargyll"]);
-    assert_eq!(deps(&p, "reset/cargyll"), ["delete-node/cargyll"]);
+    // kubeadm reset removes the etcd member only while the Node is still there.
+    assert_eq!(deps(&p, "reset/cargyll"), ["drain/cargyll"]);
+    assert_eq!(deps(&p, "delete-node/cargyll"), ["reset/cargyll"]);
     assert_eq!(
         p.summary(),
         Summary {
@@ -360,7 +361,7 @@ fn a_role_that_differs_needs_replace() {
     assert_eq!(p.changes[0].action, Action::Replace);
     assert_eq!(
         p.changes[0].steps[..3],
-        ["drain/harlton", "delete-node/harlton", "reset/harlton"]
+        ["drain/harlton", "reset/harlton", "delete-node/harlton"]
     );
 }
 
@@ -375,7 +376,7 @@ fn a_control_plane_of_another_cluster_is_replaced_without_waiting_for_itself() {
     };
     let p = plan(&goldentooth(), &obs, &opts).unwrap();
     assert_eq!(p.changes[0].action, Action::Replace);
-    assert!(deps(&p, "join-control-plane/dalt").contains(&"reset/dalt".to_string()));
+    assert!(deps(&p, "join-control-plane/dalt").contains(&"delete-node/dalt".to_string()));
     // The gate before its join waits for the control planes that stay, not
     // for dalt's own API server, which the reset has just stopped.
     match p
@@ -417,7 +418,7 @@ fn control_planes_replaced_together_leave_one_at_a_time() {
         ..Default::default()
     };
     let p = plan(&spec, &obs, &opts).unwrap();
-    assert_eq!(deps(&p, "drain/fenn"), ["reset/dalt"]);
+    assert_eq!(deps(&p, "drain/fenn"), ["delete-node/dalt"]);
 }
 
 #[test]
@@ -653,6 +654,7 @@ fn every_plan_document_reads_back_as_the_same_typed_document() {
     let replace = PlanOptions {
         prune: true,
         replace: ["fenn".to_string(), "dalt".to_string()].into(),
+        ..PlanOptions::default()
     };
     let mut checked = 0;
     for name in [

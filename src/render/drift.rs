@@ -79,6 +79,8 @@ struct JsonDoc<'a> {
     items: Option<&'a [DriftItem]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     nodes: Option<&'a [crate::plan::drift::NodeHealth]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    newest_backup: Option<&'a crate::plan::drift::NewestBackup>,
 }
 
 /// The `--json` document (one line); `error` and nothing of the report when
@@ -100,6 +102,7 @@ pub fn drift_json(c: &DriftCheck) -> String {
         }),
         items: report.map(|r| r.items.as_slice()),
         nodes: report.map(|r| r.nodes.as_slice()),
+        newest_backup: report.and_then(|r| r.newest_backup.as_ref()),
     };
     let mut s = super::json::to_string(&doc);
     s.push('\n');
@@ -215,5 +218,12 @@ pub fn drift_prometheus(c: &DriftCheck) -> String {
             .map(|n| (labels(&[("node", &n.name)]), n.drift_items.to_string()))
             .collect(),
     );
+    if let Some(b) = &r.newest_backup {
+        family(
+            "gt_backup_age_seconds",
+            "Age of the newest etcd backup in [backup] dir (absent when there is none).",
+            vec![(labels(&[]), b.age_seconds.to_string())],
+        );
+    }
     s
 }

@@ -29,6 +29,115 @@ pub struct StatusRow {
     pub drift: Vec<String>,
     /// `state = "absent"` in cluster.toml.
     pub absent: bool,
+    /// A control plane's etcd member, when gt read etcd.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd: Option<EtcdRow>,
+}
+
+/// A control plane's etcd member as `gt status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EtcdRow {
+    /// `leader`, `started`, `learner`, `unhealthy`, `absent` (no member), or
+    /// `unknown` (etcd could not be read).
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_size: Option<u64>,
+}
+
+impl EtcdRow {
+    fn of(observed: &Observed, name: &str, address: Option<&std::net::IpAddr>) -> EtcdRow {
+        let Some(e) = observed.cluster.etcd.as_ref().filter(|e| e.readable()) else {
+            return EtcdRow {
+                state: "unknown",
+                id: None,
+                db_size: None,
+            };
+        };
+        let Some(m) = e.member_of(name, address) else {
+            return EtcdRow {
+                state: "absent",
+                id: None,
+                db_size: None,
+            };
+        };
+        let state = if m.learner {
+            "learner"
+        } else if !m.is_healthy() {
+            "unhealthy"
+        } else if m.leader {
+            "leader"
+        } else {
+            "started"
+        };
+        EtcdRow {
+            state,
+            id: Some(m.id.clone()),
+            db_size: m.db_size,
+        }
+    }
+
+    fn cell(&self) -> String {
+        match self.db_size {
+            Some(b) => format!("{} {}", self.state, human_bytes(b)),
+            None => self.state.to_string(),
+        }
+    }
+}
+
+/// etcd's quorum, leader and any member no row shows (sanitised: names come from etcd).
+fn etcd_line(rows: &[StatusRow], e: &crate::facts::EtcdFacts) -> String {
+    if let Some(error) = &e.error {
+        return sanitize(&format!("etcd: could not be read: {error}")).into_owned() + "\n";
+    }
+    if let Some(why) = &e.unavailable {
+        return sanitize(&format!("etcd: not read (no etcd pod ran etcdctl: {why})")).into_owned()
+            + "\n";
+    }
+    let q = e.quorum();
+    let mut s = format!(
+        "etcd: {} of {} voting members healthy, quorum {} {}",
+        q.healthy,
+        q.voters,
+        q.needed(),
+        if q.holds() { "kept" } else { "LOST" }
+    );
+    if let Some(l) = e.leader() {
+        s.push_str(&format!(", leader {}", l.label()));
+    }
+    if let Some(via) = &e.observed_via {
+        s.push_str(&format!(" (read through etcd-{via})"));
+    }
+    let shown: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r.etcd.as_ref()?.id.as_deref())
+        .collect();
+    let others: Vec<String> = e
+        .members
+        .iter()
+        .filter(|m| !shown.contains(&m.id.as_str()))
+        .map(|m| format!("{} ({})", m.label(), m.id))
+        .collect();
+    if !others.is_empty() {
+        s.push_str(&format!("; members of no node: {}", others.join(", ")));
+    }
+    sanitize(&s).into_owned() + "\n"
+}
+
+/// Bytes as etcd operators read them: `4.2 MB` (decimal, one decimal).
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if b < 1000 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64 / 1000.0;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 /// The rows in file order, then Nodes of the cluster that the file lacks.
@@ -61,6 +170,8 @@ pub fn status_rows(
                 unreachable: host.and_then(|h| h.unreachable.clone()),
                 drift: drift.get(name).cloned().unwrap_or_default(),
                 absent: !n.is_present(),
+                etcd: (observed.cluster.etcd.is_some() && n.is_control_plane())
+                    .then(|| EtcdRow::of(observed, name, Some(&n.address))),
             }
         })
         .collect();
@@ -85,6 +196,8 @@ pub fn status_rows(
             unreachable: None,
             drift: drift.get(name).cloned().unwrap_or_default(),
             absent: false,
+            etcd: (observed.cluster.etcd.is_some() && k.is_control_plane())
+                .then(|| EtcdRow::of(observed, name, None)),
         });
     }
     rows
@@ -93,10 +206,16 @@ pub fn status_rows(
 /// The table, like `kubectl get nodes -o wide`, with a footer that explains
 /// every mark: drift reasons, unreachable hosts, the API server.
 pub fn status_table(rows: &[StatusRow], observed: &Observed) -> String {
-    let header = [
-        "NAME", "ROLE", "ADDRESS", "ARCH", "JOINED", "READY", "KUBELET", "DRIFT",
+    // The ETCD column only when gt read etcd (facts files from before it did lack it).
+    let with_etcd = observed.cluster.etcd.is_some();
+    let mut header = vec![
+        "NAME", "ROLE", "ADDRESS", "ARCH", "JOINED", "READY", "KUBELET",
     ];
-    let cells: Vec<[String; 8]> = rows
+    if with_etcd {
+        header.push("ETCD");
+    }
+    header.push("DRIFT");
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             let ready = match (&r.ready, &r.unreachable) {
@@ -120,7 +239,7 @@ pub fn status_table(rows: &[StatusRow], observed: &Observed) -> String {
             if !r.in_config {
                 role.push_str(" (not in file)");
             }
-            [
+            let mut row = vec![
                 r.name.clone(),
                 role,
                 r.address.clone(),
@@ -128,17 +247,22 @@ pub fn status_table(rows: &[StatusRow], observed: &Observed) -> String {
                 joined.to_string(),
                 ready,
                 r.kubelet_version.clone().unwrap_or_else(|| "-".into()),
-                if r.drift.is_empty() {
-                    "-".to_string()
-                } else {
-                    format!("*{}", r.drift.len())
-                },
-            ]
+            ];
+            if with_etcd {
+                row.push(r.etcd.as_ref().map_or_else(|| "-".into(), EtcdRow::cell));
+            }
+            row.push(if r.drift.is_empty() {
+                "-".to_string()
+            } else {
+                format!("*{}", r.drift.len())
+            });
             // Each cell one line, as wide as it is shown.
-            .map(|cell| sanitize(&cell).into_owned())
+            row.into_iter()
+                .map(|cell| sanitize(&cell).into_owned())
+                .collect()
         })
         .collect();
-    let mut widths = header.map(str::len);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &cells {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.len());
@@ -146,7 +270,7 @@ pub fn status_table(rows: &[StatusRow], observed: &Observed) -> String {
     }
     let line = |cols: &[String]| {
         let mut s = String::new();
-        for (i, (c, w)) in cols.iter().zip(widths).enumerate() {
+        for (i, (c, w)) in cols.iter().zip(widths.iter().copied()).enumerate() {
             if i + 1 == cols.len() {
                 s.push_str(c);
             } else {
@@ -156,7 +280,7 @@ pub fn status_table(rows: &[StatusRow], observed: &Observed) -> String {
         s.push('\n');
         s
     };
-    let mut out = line(&header.map(String::from));
+    let mut out = line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
     for row in &cells {
         out.push_str(&line(row));
     }
@@ -181,6 +305,9 @@ pub fn status_table(rows: &[StatusRow], observed: &Observed) -> String {
             api.error.as_deref().map(|e| format!("; last error {e}")).unwrap_or_default()
         ))
         }
+    }
+    if let Some(e) = &observed.cluster.etcd {
+        out.push_str(&etcd_line(rows, e));
     }
     let unreachable: Vec<&StatusRow> = rows.iter().filter(|r| r.unreachable.is_some()).collect();
     if !unreachable.is_empty() {
@@ -361,5 +488,67 @@ Drift (DRIFT *N: N differences from cluster.toml):
             .starts_with("connection refused"));
         assert_eq!(v[0]["ready"], "True");
         assert_eq!(v[0]["drift"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn each_control_plane_shows_its_etcd_member_and_the_footer_the_quorum() {
+        let mut o = observed();
+        let plain = status_table(&status_rows(&spec(), &o, &BTreeMap::new()), &o);
+        assert!(
+            !plain.contains("ETCD"),
+            "no column without etcd facts:\n{plain}"
+        );
+        let member = |id: &str, name: &str, healthy: bool| crate::facts::EtcdMember {
+            id: id.into(),
+            name: name.into(),
+            healthy: Some(healthy),
+            ..Default::default()
+        };
+        o.cluster.etcd = Some(crate::facts::EtcdFacts {
+            observed_via: Some("bettley".into()),
+            error: None,
+            unavailable: None,
+            members: vec![
+                crate::facts::EtcdMember {
+                    leader: true,
+                    db_size: Some(4_194_304),
+                    ..member("a1", "bettley", true)
+                },
+                member("ff", "eyrie", false),
+            ],
+        });
+        let rows = status_rows(&spec(), &o, &BTreeMap::new());
+        assert_eq!(
+            rows[0].etcd,
+            Some(EtcdRow {
+                state: "leader",
+                id: Some("a1".into()),
+                db_size: Some(4_194_304)
+            })
+        );
+        assert_eq!(rows[1].etcd, None, "a worker has no member");
+        let table = status_table(&rows, &o);
+        let header = table.lines().next().unwrap();
+        assert!(header.contains("KUBELET   ETCD"), "{table}");
+        assert!(
+            table.lines().nth(1).unwrap().contains("leader 4.2 MB"),
+            "{table}"
+        );
+        assert!(
+            table.contains("etcd: 1 of 2 voting members healthy, quorum 2 LOST, leader bettley (read through etcd-bettley); members of no node: eyrie (ff)\n"),
+            "{table}"
+        );
+        let json = serde_json::to_value(&rows).unwrap();
+        assert_eq!(json[0]["etcd"]["state"], "leader");
+        assert_eq!(json[0]["etcd"]["db_size"], 4_194_304);
+        o.cluster.etcd = Some(crate::facts::EtcdFacts {
+            error: Some("through etcd-bettley: context deadline exceeded (exit 1)".into()),
+            ..Default::default()
+        });
+        let rows = status_rows(&spec(), &o, &BTreeMap::new());
+        assert_eq!(rows[0].etcd.as_ref().unwrap().state, "unknown");
+        assert!(status_table(&rows, &o).contains(
+            "etcd: could not be read: through etcd-bettley: context deadline exceeded (exit 1)"
+        ));
     }
 }

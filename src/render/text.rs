@@ -45,6 +45,11 @@ pub fn plan_text(plan: &Plan, style: Style) -> String {
         s.change,
         s.destroy
     );
+    if plan.graph.contains(&crate::plan::StepId::BackupEtcd) {
+        out.push_str(
+            "\nThe control plane's etcd membership changes: gt backs etcd up first (step\nbackup-etcd, into [backup] dir; `--no-backup` skips it).\n",
+        );
+    }
     warnings(&mut out, plan, style);
     out
 }
@@ -222,6 +227,8 @@ fn title(kind: crate::plan::WarningKind) -> &'static str {
         NotInFile => "node not in cluster.toml",
         RoleMismatch => "role differs",
         ApiNotReady => "API server not ready",
+        EtcdMember => "etcd member",
+        EtcdQuorum => "etcd has no quorum",
     }
 }
 

@@ -37,6 +37,7 @@ pub struct Spec {
     pub tokens: Tokens,
     pub preflight: Preflight,
     pub apply: ApplySettings,
+    pub backup: BackupSettings,
     /// Every node, in file order (file order decides the default bootstrap node).
     pub nodes: Vec<Node>,
     /// Position of each node in `nodes`, by name.
@@ -108,6 +109,37 @@ impl Default for ApplySettings {
             step_timeout: Self::DEFAULT_STEP_TIMEOUT,
             drain_timeout: Self::DEFAULT_DRAIN_TIMEOUT,
             reboot_timeout: Self::DEFAULT_REBOOT_TIMEOUT,
+        }
+    }
+}
+
+/// `[backup]`: etcd backups (README "Backups and restore").
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupSettings {
+    /// Where backups go; relative paths are relative to cluster.toml.
+    pub dir: PathBuf,
+    /// How many of this cluster's backups `gt backup` keeps (newest first).
+    pub keep: usize,
+    /// `gt apply` takes a backup before a control-plane join or removal.
+    pub before_risky_steps: bool,
+    /// `gt drift` reports the newest backup once it is older than this.
+    pub max_age: Option<Duration>,
+}
+
+impl BackupSettings {
+    /// Beside cluster.toml.
+    pub const DEFAULT_DIR: &'static str = "backups";
+    pub const DEFAULT_KEEP: usize = 7;
+    pub const MAX_KEEP: usize = 1000;
+    pub const MIN_MAX_AGE: Duration = Duration::from_secs(60);
+
+    /// The defaults, with backups in `dir`.
+    pub fn default_beside(dir: &std::path::Path) -> BackupSettings {
+        BackupSettings {
+            dir: dir.to_path_buf(),
+            keep: Self::DEFAULT_KEEP,
+            before_risky_steps: true,
+            max_age: None,
         }
     }
 }

@@ -151,6 +151,7 @@ pub fn outcome_text(o: &NodeOutcome) -> String {
         NodeOutcome::Removed(r) => removal_text(*r).into(),
         NodeOutcome::Replaced => "reset and joined again".into(),
         NodeOutcome::HostPrepared => "host software and settings brought in line".into(),
+        NodeOutcome::EtcdRestored => "etcd restored from the snapshot".into(),
     }
 }
 

@@ -3,5 +3,5 @@
 
 mod bootstrap;
 mod lock;
-mod remove;
+pub(crate) mod remove;
 pub(crate) mod signals;

@@ -1,5 +1,5 @@
 //! Removing nodes with `gt apply` against the lab, as a user does it: a
-//! worker set `state = "absent"` (drain, delete, reset, in that order); a
+//! worker set `state = "absent"` (drain, reset, delete: kubeadm's order); a
 //! Node that is not in the file (`--prune`); a host that is down (drained and
 //! deleted, its reset left to the user and said so); control planes (etcd
 //! keeps its quorum, or the plan refuses with the arithmetic); and a host
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// goldentooth's header and first five nodes, plus a spare control plane.
-fn small_topology() -> String {
+pub(crate) fn small_topology() -> String {
     let full = std::fs::read_to_string(goldentooth()).unwrap();
     let cut = full
         .find("[nodes.gardener]")
@@ -124,7 +124,7 @@ fn endpoint_readyz(lab: &Lab) -> (u16, String) {
     )
 }
 
-fn worker_set_absent_is_drained_deleted_and_reset(transport: Transport) {
+fn worker_set_absent_is_drained_reset_and_deleted(transport: Transport) {
     let lab = converged(transport);
     let config = lab
         .variant("fenn-absent.toml")
@@ -134,23 +134,21 @@ fn worker_set_absent_is_drained_deleted_and_reset(transport: Transport) {
     let plan = gt_with(&config, &["plan", "--detailed-exitcode"]);
     plan.status(2)
         .stdout_contains("  - node \"fenn\" {")
-        .stdout_contains("# (state = \"absent\" in cluster.toml: drain, delete, reset)")
+        .stdout_contains("# (state = \"absent\" in cluster.toml: drain, reset, delete)")
         .stdout_contains("Plan: 0 to add, 0 to change, 1 to destroy.");
 
     let (run, events) = apply_json(&config, &[]);
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(
         started(&events),
-        ["drain/fenn", "delete-node/fenn", "reset/fenn"]
+        ["drain/fenn", "reset/fenn", "delete-node/fenn"]
     );
     // Each starts only after the one before it succeeded.
+    assert!(finished_at(&events, "drain/fenn", "succeeded") < started_at(&events, "reset/fenn"));
     assert!(
-        finished_at(&events, "drain/fenn", "succeeded") < started_at(&events, "delete-node/fenn")
+        finished_at(&events, "reset/fenn", "succeeded") < started_at(&events, "delete-node/fenn")
     );
-    assert!(
-        finished_at(&events, "delete-node/fenn", "succeeded") < started_at(&events, "reset/fenn")
-    );
-    finished_at(&events, "reset/fenn", "succeeded");
+    finished_at(&events, "delete-node/fenn", "succeeded");
     assert_eq!(
         recap_row(&events, "fenn"),
         ("changed".into(), "removed".into())
@@ -188,8 +186,8 @@ fn worker_set_absent_is_drained_deleted_and_reset(transport: Transport) {
 }
 
 #[test]
-fn a_worker_set_absent_is_drained_deleted_and_reset_in_that_order() {
-    worker_set_absent_is_drained_deleted_and_reset(Transport::Local);
+fn a_worker_set_absent_is_drained_reset_and_deleted_in_kubeadms_order() {
+    worker_set_absent_is_drained_reset_and_deleted(Transport::Local);
 }
 
 #[test]
@@ -198,7 +196,7 @@ fn a_worker_set_absent_is_drained_deleted_and_reset_in_that_order() {
     ignore = "needs sshd: apt-get install openssh-server"
 )]
 fn a_worker_set_absent_is_removed_over_real_ssh() {
-    worker_set_absent_is_drained_deleted_and_reset(Transport::Ssh);
+    worker_set_absent_is_drained_reset_and_deleted(Transport::Ssh);
 }
 
 #[test]
@@ -408,11 +406,11 @@ fn control_planes_leave_only_while_etcd_keeps_its_quorum() {
         started(&events),
         [
             "drain/bettley",
-            "delete-node/bettley",
             "reset/bettley",
+            "delete-node/bettley",
             "drain/eyrie",
-            "delete-node/eyrie",
-            "reset/eyrie"
+            "reset/eyrie",
+            "delete-node/eyrie"
         ]
     );
     assert_eq!(recap(&events)["removed"], 2);
@@ -534,8 +532,8 @@ fn a_host_of_another_cluster_is_left_alone_until_replace() {
             .collect::<Vec<_>>(),
         [
             "drain/fenn",
-            "delete-node/fenn",
             "reset/fenn",
+            "delete-node/fenn",
             "join-worker/fenn",
             "update/fenn"
         ]

@@ -128,3 +128,26 @@ fn not_ready_node() {
 fn kubelet_version_behind_the_file() {
     check("kubelet-behind", GT, "kubelet-behind", none());
 }
+
+#[test]
+fn a_dead_control_plane_loses_its_etcd_member_through_a_healthy_one() {
+    check(
+        "etcd-dead-control-plane",
+        "tests/fixtures/goldentooth-dalt-absent.toml",
+        "etcd-dead-control-plane",
+        none(),
+    );
+}
+
+#[test]
+fn an_etcd_member_no_control_plane_owns_is_removed_with_prune() {
+    check(
+        "etcd-leftover-member-prune",
+        GT,
+        "etcd-leftover-member",
+        PlanOptions {
+            prune: true,
+            ..none()
+        },
+    );
+}

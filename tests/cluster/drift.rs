@@ -74,7 +74,19 @@ fn writes_since(lab: &Lab, marks: &[(String, usize)]) -> Vec<String> {
                 .filter_map(Value::as_str)
                 .collect();
             let read = match e["tool"].as_str().unwrap_or("") {
-                "kubectl" => argv.iter().any(|a| *a == "get" || *a == "version"),
+                // etcd's own view, read in its pod (`exec etcd-NODE -- etcdctl member list`).
+                "kubectl" => {
+                    argv.iter().any(|a| *a == "get" || *a == "version")
+                        || (argv.contains(&"etcdctl")
+                            && argv.windows(2).any(|w| {
+                                matches!(
+                                    w,
+                                    ["member", "list"]
+                                        | ["endpoint", "status"]
+                                        | ["endpoint", "health"]
+                                )
+                            }))
+                }
                 "kubeadm" => argv.first() == Some(&"version"),
                 "systemctl" => argv
                     .iter()

@@ -76,6 +76,14 @@ pub enum StepError {
         found: String,
         want: String,
     },
+    /// The etcd backup before a risky step: nothing after it runs.
+    #[error("etcd backup: {0}")]
+    Backup(String),
+    #[error("{0}")]
+    Restore(String),
+    /// A saved plan whose member ID etcdctl would not take.
+    #[error("etcd member ID {id:?} is not hex as etcdctl prints it; plan again")]
+    BadEtcdMemberId { id: String },
 }
 
 impl From<TransportError> for StepError {

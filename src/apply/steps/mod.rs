@@ -8,13 +8,17 @@
 //! control plane's admin kubeconfig; `gate` the readiness waits.
 
 mod admin;
+mod backup;
 mod error;
+mod etcd;
 mod exec;
 mod gate;
 mod host;
+mod restore;
 
 pub use super::run::{host_name, user_name, RunInfo};
 pub use error::StepError;
+pub use restore::RestoreInput;
 
 use super::events::Events;
 use super::walker::Runner;
@@ -54,6 +58,8 @@ pub struct StepRunner<'a> {
     unreachable: BTreeSet<String>,
     /// The patch "newest 1.32 patch" came to, settled once per apply.
     kube_release: tokio::sync::OnceCell<kubeadm::Release>,
+    /// What a restore copies to the control planes (`gt restore` only).
+    restore: Option<std::sync::Arc<RestoreInput>>,
 }
 
 type NodeMap = BTreeMap<String, crate::kube::nodes::Node>;
@@ -102,7 +108,13 @@ impl<'a> StepRunner<'a> {
                 .filter(|(_, h)| !h.is_reachable())
                 .map(|(n, _)| n.clone())
                 .collect(),
+            restore: None,
         }
+    }
+
+    /// Gives the runner what a restore plan's steps copy to the hosts.
+    pub fn restoring(&mut self, input: std::sync::Arc<RestoreInput>) {
+        self.restore = Some(input);
     }
 
     /// The token this run made, if any (its id is public; the CLI names it
@@ -263,7 +275,34 @@ impl Runner for StepRunner<'_> {
                 Step::Drain { node } => self.drain(id, node).await,
                 Step::DeleteNode { node } => self.delete_node(id, node).await,
                 Step::Reset { node } => self.reset(id, node).await,
+                Step::RemoveEtcdMember { member, via, .. } => {
+                    self.remove_etcd_member(id, member, via).await
+                }
                 Step::RevokeToken => self.revoke_token(id).await,
+                Step::BackupEtcd => self.backup_etcd(id).await,
+                Step::RestorePrepare { node } => self.restore_prepare(id, node).await,
+                Step::StopControlPlane { node } => self.stop_control_plane(id, node).await,
+                Step::RestoreEtcd {
+                    node,
+                    initial_cluster,
+                    peer_url,
+                    token,
+                    data_dir,
+                } => {
+                    let member = kube::etcd_snapshot::RestoredMember {
+                        name: node.as_str(),
+                        initial_cluster,
+                        peer_url,
+                        token,
+                        data_dir,
+                    };
+                    self.restore_etcd(id, node, &member).await
+                }
+                Step::StartEtcd { node } => self.start_manifest(id, node, "etcd.yaml").await,
+                Step::StartApiServer { node } => {
+                    self.start_manifest(id, node, "kube-apiserver.yaml").await
+                }
+                Step::CleanRestore { node } => self.clean_restore(id, node).await,
             }
         })
     }

@@ -2,6 +2,7 @@
 //! Each table's reader reports its own problems and returns what it could
 //! read; `checks` then compares the tables with each other.
 
+mod backup;
 mod connection;
 mod host;
 mod node;
@@ -24,6 +25,7 @@ const TOP_KEYS: &[&str] = &[
     "tokens",
     "preflight",
     "apply",
+    "backup",
     "nodes",
 ];
 const CLUSTER_KEYS: &[&str] = &[
@@ -81,6 +83,7 @@ impl Loader<'_> {
         let defaults = self.defaults(root.get("defaults"));
         let tokens = self.tokens(root.get("tokens"));
         let apply = self.apply_settings(root.get("apply"));
+        let backup = self.backup_settings(root.get("backup"));
         let preflight = self.preflight(root.get("preflight"));
         let (nodes, incomplete_nodes) = self.nodes(root.get("nodes"), &defaults);
         self.cross_checks(&Draft {
@@ -121,6 +124,7 @@ impl Loader<'_> {
             tokens,
             preflight,
             apply,
+            backup,
             nodes,
         })
     }

@@ -35,6 +35,13 @@ pub(super) fn get(ctx: &Ctx, p: &Parsed) -> u8 {
     if let Some(raw) = p.get("raw") {
         return get_raw(ctx, raw);
     }
+    let kind = p
+        .positional
+        .first()
+        .map(|f| f.split('/').next().unwrap_or(f));
+    if kind.is_some_and(super::configmap::is_configmap_kind) {
+        return super::configmap::get_configmap(ctx, p);
+    }
     let names = match node_args(&p.positional) {
         Ok(n) => n,
         Err(m) => return err(&m),

@@ -4,6 +4,7 @@
 //! Outputs and errors are kubectl 1.32's.
 
 mod apply;
+mod configmap;
 mod drain;
 mod exec;
 mod get;

@@ -1,0 +1,309 @@
+//! Backups and the restore drill on the lab's real etcd, over ssh: a backup
+//! taken through a control plane's etcd pod (files private, checksums
+//! true, no key material in any output), retention, a corrupted snapshot
+//! refused, then every control plane's etcd data wiped and the cluster
+//! brought back by `gt restore`: what was written before the backup is
+//! there again, what came after is gone, and drift is 0.
+
+use crate::support::gt::{Output, Test};
+use crate::support::lab::{Lab, Transport};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const CONTROL_PLANES: [&str; 3] = ["bettley", "cargyll", "dalt"];
+
+/// `etcdctl ARGS` in `node`'s etcd pod, as an admin would type it.
+fn etcdctl(lab: &Lab, node: &str, args: &str) -> Output {
+    lab.run(
+        node,
+        &format!(
+            "kubectl --kubeconfig \"$GT_HOST_ROOT/etc/kubernetes/admin.conf\" -n kube-system exec etcd-{node} -- \
+             etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt \
+             --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt \
+             --key=/etc/kubernetes/pki/etcd/healthcheck-client.key {args}"
+        ),
+    )
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// The etcdutl of the etcd release the lab runs, for `--etcdutl`: the hosts
+/// have none of their own.
+fn etcdutl() -> String {
+    Path::new(env!("GT_TEST_ETCD_PATH"))
+        .with_file_name("etcdutl")
+        .display()
+        .to_string()
+}
+
+/// No output of gt shows a private key or any of the PKI's bytes.
+#[track_caller]
+fn no_key_material(lab: &Lab, run: &Output) {
+    let pki = lab.host_root("bettley").join("etc/kubernetes/pki");
+    for key in ["ca.key", "sa.key", "front-proxy-ca.key", "etcd/ca.key"] {
+        let pem = std::fs::read_to_string(pki.join(key)).unwrap();
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        for text in [&run.stdout, &run.stderr] {
+            assert!(!text.contains("PRIVATE KEY"), "{run}");
+            assert!(!text.contains(&body[..40]), "{key} in the output: {run}");
+        }
+    }
+}
+
+fn backups(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Stops `node`'s etcd as a dead disk would, then loses its data: the
+/// manifest moved away until the lab's kubelet has stopped the member,
+/// the data directory emptied, the manifest put back.
+fn wipe_etcd(lab: &Lab, node: &str) {
+    lab.run(
+        node,
+        "mv \"$GT_HOST_ROOT/etc/kubernetes/manifests/etcd.yaml\" \"$GT_HOST_ROOT/etcd.yaml.away\"",
+    )
+    .success();
+    let pid = lab.dir().join(format!("pids/etcd-{node}.pid"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pid.exists() {
+        assert!(Instant::now() < deadline, "etcd on {node} did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    lab.run(
+        node,
+        "rm -rf \"$GT_HOST_ROOT/var/lib/etcd/member\" && \
+         mv \"$GT_HOST_ROOT/etcd.yaml.away\" \"$GT_HOST_ROOT/etc/kubernetes/manifests/etcd.yaml\"",
+    )
+    .success();
+}
+
+#[test]
+#[cfg_attr(
+    not(any(all(has_sshd, has_etcd), ci)),
+    ignore = "needs sshd and etcd 3.5: apt-get install openssh-server; scripts/install-etcd.sh"
+)]
+fn backup_then_wipe_every_member_then_restore_brings_the_cluster_back() {
+    let lab = Lab::up(Transport::Ssh).converged();
+    // Keys without a leading slash: the lab maps absolute paths in a pod's
+    // arguments through its volumes, as it must for file arguments.
+    etcdctl(&lab, "bettley", "put gt-drill-before kept").success();
+    let dir = lab.dir().join("backups");
+    let dir_s = dir.to_str().unwrap();
+
+    let run = lab.gt(&["backup", "--out", dir_s]).success();
+    run.stdout_contains("Backup of goldentooth written to ")
+        .stdout_contains("from the etcd member of bettley");
+    assert!(run.stdout.contains(", revision "), "{run}");
+    no_key_material(&lab, &run);
+    let [backup] = &backups(&dir)[..] else {
+        panic!("one backup: {run}")
+    };
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(backup), 0o700);
+    for f in [
+        "etcd-snapshot.db",
+        "pki.tar",
+        "kubeadm-config.yaml",
+        "SHA256SUMS",
+    ] {
+        assert_eq!(mode(&backup.join(f)), 0o600, "{f}");
+    }
+    let config = std::fs::read_to_string(backup.join("kubeadm-config.yaml")).unwrap();
+    assert!(config.contains("kind: ClusterConfiguration"), "{config}");
+    let sums = std::process::Command::new("sha256sum")
+        .args(["-c", "--quiet", "SHA256SUMS"])
+        .current_dir(backup)
+        .status()
+        .unwrap();
+    assert!(sums.success());
+    let tar = std::process::Command::new("tar")
+        .args(["-tf", "pki.tar"])
+        .current_dir(backup)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&tar.stdout).contains("pki/etcd/ca.key"));
+    // The snapshot left nothing behind on the control plane.
+    let leftovers: Vec<_> = std::fs::read_dir(lab.host_root("bettley").join("var/lib/etcd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("gt-snapshot-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    etcdctl(&lab, "bettley", "put gt-drill-after lost").success();
+
+    // While etcd has quorum, a restore is refused and nothing changes.
+    let backup_s = backup.to_str().unwrap();
+    let etcdutl = etcdutl();
+    let restore = ["restore", "--auto-approve", "--etcdutl", &etcdutl, backup_s];
+    lab.gt(&restore)
+        .status(1)
+        .stderr_contains("refusing to restore: etcd still has quorum");
+    assert!(lab
+        .host_root("dalt")
+        .join("etc/kubernetes/manifests/etcd.yaml")
+        .is_file());
+
+    for cp in CONTROL_PLANES {
+        wipe_etcd(&lab, cp);
+    }
+    // bettley's member may start over alone and empty (its manifest names
+    // only itself) and answer before gt looks: --force, as an operator who
+    // knows the data is gone would.
+    let forced = [
+        "restore",
+        "--force",
+        "--auto-approve",
+        "--etcdutl",
+        &etcdutl,
+        backup_s,
+    ];
+    let run = lab.gt(&forced);
+    run.success();
+    no_key_material(&lab, &run);
+    assert!(run.stdout.contains("revision "), "{run}");
+    assert!(
+        run.stdout.contains("etcd restored from the snapshot"),
+        "{run}"
+    );
+
+    let got = etcdctl(&lab, "cargyll", "get gt-drill-before --print-value-only").success();
+    assert_eq!(got.stdout.trim(), "kept");
+    let got = etcdctl(&lab, "dalt", "get gt-drill-after --print-value-only").success();
+    assert_eq!(got.stdout.trim(), "");
+    let members = etcdctl(&lab, "bettley", "member list").success();
+    for cp in CONTROL_PLANES {
+        assert!(
+            members.stdout.contains(&format!(", started, {cp}, ")),
+            "{members}"
+        );
+        let root = lab.host_root(cp);
+        assert!(
+            !root.join("var/lib/gt-restore").exists(),
+            "snapshot copy left on {cp}"
+        );
+        let manifest =
+            std::fs::read_to_string(root.join("etc/kubernetes/manifests/etcd.yaml")).unwrap();
+        assert!(
+            manifest.contains("path: /var/lib/etcd-restored-"),
+            "{manifest}"
+        );
+    }
+    let run = lab.gt(&["drift"]);
+    run.status(0);
+}
+
+#[test]
+#[cfg_attr(
+    not(any(all(has_sshd, has_etcd), ci)),
+    ignore = "needs sshd and etcd 3.5: apt-get install openssh-server; scripts/install-etcd.sh"
+)]
+fn retention_keeps_the_newest_and_a_corrupted_snapshot_is_never_restored() {
+    let lab = Lab::up(Transport::Ssh).converged();
+    let dir = lab.dir().join("backups");
+    let dir_s = dir.to_str().unwrap();
+    for _ in 0..3 {
+        lab.gt(&["backup", "--out", dir_s, "--keep", "2"]).success();
+        // Names are by the second.
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let kept = backups(&dir);
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    let snap = kept[1].join("etcd-snapshot.db");
+    let mut bytes = std::fs::read(&snap).unwrap();
+    bytes[4096] ^= 0x5a;
+    std::fs::write(&snap, bytes).unwrap();
+    let etcdutl = etcdutl();
+    lab.gt(&[
+        "restore",
+        "--force",
+        "--auto-approve",
+        "--etcdutl",
+        &etcdutl,
+        kept[1].to_str().unwrap(),
+    ])
+    .status(1)
+    .stderr_contains("etcd-snapshot.db: its sha256 is not the one in SHA256SUMS");
+    // A kubeadm host has no etcdutl, and neither has the lab's: without
+    // --etcdutl the restore stops while it prepares, before anything stops.
+    assert!(!lab.run("bettley", "command -v etcdutl").succeeded());
+    let run = lab.gt(&[
+        "restore",
+        "--force",
+        "--auto-approve",
+        kept[0].to_str().unwrap(),
+    ]);
+    run.status(1).stdout_contains("etcdutl does not run here");
+    assert!(run.stdout.contains("skipped"), "{run}");
+    for cp in CONTROL_PLANES {
+        let manifests = lab.host_root(cp).join("etc/kubernetes/manifests");
+        assert!(manifests.join("kube-apiserver.yaml").is_file(), "{cp}");
+        assert!(manifests.join("etcd.yaml").is_file(), "{cp}");
+        assert!(
+            !lab.host_root(cp).join("var/lib/gt-restore").exists(),
+            "{cp}"
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(any(all(has_sshd, has_etcd), ci)),
+    ignore = "needs sshd and etcd 3.5: apt-get install openssh-server; scripts/install-etcd.sh"
+)]
+fn apply_backs_etcd_up_before_removing_a_control_plane_unless_told_not_to() {
+    let lab = Lab::up(Transport::Ssh).converged();
+    let dir = lab.dir().join("backups");
+    // Workers change nothing in etcd: no backup.
+    let without_lipps = lab
+        .variant("without-lipps.toml")
+        .state("lipps", "absent")
+        .write();
+    Test::new()
+        .config(&without_lipps)
+        .args(["apply", "--auto-approve"])
+        .run()
+        .success();
+    assert!(!dir.exists());
+    let plan = Test::new()
+        .config(
+            lab.variant("dalt-absent.toml")
+                .state("dalt", "absent")
+                .write(),
+        )
+        .args(["plan", "--no-backup"])
+        .run()
+        .success();
+    assert!(!plan.stdout.contains("backup-etcd"), "{plan}");
+    let config = lab
+        .variant("dalt-absent.toml")
+        .state("dalt", "absent")
+        .state("lipps", "absent")
+        .write();
+    // Whether the removal itself goes through is the removal's business
+    // (tests/apply/remove.rs); here: the backup comes first, and is written.
+    let run = Test::new()
+        .config(&config)
+        .args(["apply", "--auto-approve"])
+        .run();
+    run.stdout_contains("gt backs etcd up first");
+    assert!(run.stdout.contains("done   backup-etcd"), "{run}");
+    no_key_material(&lab, &run);
+    let order = |id: &str| {
+        run.stdout
+            .find(&format!("start  {id}"))
+            .unwrap_or_else(|| panic!("no {id}: {run}"))
+    };
+    assert!(order("backup-etcd") < order("drain/dalt"), "{run}");
+    assert!(run.stdout.contains("etcd backup written to "), "{run}");
+    assert_eq!(backups(&dir).len(), 1);
+}
