@@ -243,13 +243,18 @@ pub fn parse_etcd_query(stdout: &str, stderr: &str) -> EtcdFacts {
     }
 }
 
-/// etcdctl itself failed (it ran in the pod): its `Error: ...` line, or
-/// kubectl's note that the command in the container exited non-zero.
-/// kubectl's own failures read `error: ...` or `Error from server ...`.
+/// etcd itself answered with a failure: etcdctl's `Error: ...` line, or
+/// kubectl's note that the command in the container exited non-zero; or the
+/// API server relaying etcd's own error (`Error from server: etcdserver:
+/// request timed out`): without quorum it cannot even look up the pod to
+/// exec into. kubectl's other failures (`error: ...`, `Error from server
+/// (NotFound): pods "etcd-NODE" not found`) say nothing about etcd.
 fn etcdctl_failed(stderr: &str) -> bool {
     stderr.lines().any(|l| {
         let l = l.trim();
-        l.starts_with("Error: ") || l.starts_with("command terminated with exit code")
+        l.starts_with("Error: ")
+            || l.starts_with("command terminated with exit code")
+            || l.contains("etcdserver: ")
     })
 }
 
@@ -390,6 +395,14 @@ mod tests {
         assert_eq!(
             e.unavailable.as_deref(),
             Some("through etcd-cp1: Error from server (NotFound): pods \"etcd-cp1\" not found (exit 1)")
+        );
+        let relayed =
+            "@@gt members@cp1\nError from server: etcdserver: request timed out\n@@gt end\n";
+        let e = parse_etcd_query(&out, relayed);
+        assert!(e.asked() && !e.readable());
+        assert_eq!(
+            e.error.as_deref(),
+            Some("through etcd-cp1: Error from server: etcdserver: request timed out (exit 1)")
         );
         let stderr = "@@gt members@cp1\n{\"level\":\"warn\"}\nError: context deadline exceeded\ncommand terminated with exit code 1\n@@gt end\n";
         let e = parse_etcd_query(&out, stderr);

@@ -1003,7 +1003,7 @@ impl<'a> Cx<'a> {
     /// its local etcd member only: a failing `etcd` check there is that
     /// member; any other unready API server is counted out too (to be safe
     /// when the next step removes a member).
-    fn healthy_control_plane(&self, name: &str, node: &NodeFacts) -> bool {
+    pub(super) fn healthy_control_plane(&self, name: &str, node: &NodeFacts) -> bool {
         self.etcd_member_healthy(name).unwrap_or(true)
             && node.ready == ReadyStatus::True
             && self.host(name).is_none_or(HostFacts::is_reachable)

@@ -359,11 +359,22 @@ impl Cx<'_> {
             }));
         }
         // The members of each moment: label → healthy. Learners do not vote.
+        // A member etcd calls healthy still counts out when its control
+        // plane does not look healthy (NotReady, unreachable, API not ready):
+        // the next removal must not lean on it.
         let members: BTreeMap<String, bool> = e
             .members
             .iter()
             .filter(|m| !m.learner)
-            .map(|m| (m.label(), m.is_healthy()))
+            .map(|m| {
+                let node_ok = self
+                    .obs
+                    .cluster
+                    .nodes
+                    .get(&m.name)
+                    .is_none_or(|n| self.healthy_control_plane(&m.name, n));
+                (m.label(), m.is_healthy() && node_ok)
+            })
             .collect();
         let label_of = |node: &str| self.member_of_node(node).map(EtcdMember::label);
         let replaced: Vec<String> = self

@@ -318,3 +318,18 @@ fn etcd_without_quorum_and_no_api_is_said_so_and_is_drift() {
         Err(PlanError::ClusterUnobservable { .. })
     ));
 }
+
+#[test]
+fn a_healthy_member_on_a_node_that_is_not_ready_counts_out() {
+    // bettley's kubelet stopped: its etcd container runs on, its Node is NotReady.
+    let spec = with_state(&goldentooth(), "cargyll", NodeState::Absent);
+    let spec = with_state(&spec, "dalt", NodeState::Absent);
+    let mut obs = with_members(three(Ok(())));
+    obs.cluster.nodes.get_mut("bettley").unwrap().ready = ReadyStatus::Unknown;
+    let err = plan(&spec, &obs, &PlanOptions::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("etcd would have 1 healthy of 2 members"),
+        "{err}"
+    );
+}

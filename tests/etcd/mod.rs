@@ -184,10 +184,10 @@ fn two_members_stopped_is_lost_quorum_and_refuses_joins_and_removals() {
         .status(2)
         .stdout_contains("drift: cluster goldentooth: etcd has lost quorum: ");
     gt(&config, &["status"]).success().stdout_contains(
-        "etcd: could not be read: through etcd-bettley: context deadline exceeded",
+        "etcd: could not be read: through etcd-bettley: Error from server: etcdserver: request timed out",
     );
 
-    let lost = "cannot plan: etcd has lost its quorum (no control plane's etcd pod could list its members: through etcd-bettley: context deadline exceeded (exit 1))";
+    let lost = "cannot plan: etcd has lost its quorum (no control plane's etcd pod could list its members: through etcd-bettley: Error from server: etcdserver: request timed out (exit 1)), so no API server could answer";
     let fenn_leaves = lab
         .variant("fenn-absent.toml")
         .state("fenn", "absent")

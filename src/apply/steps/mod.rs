@@ -233,21 +233,23 @@ impl<'a> StepRunner<'a> {
         let cmd = self
             .step_cmd(kubeadm::reset_command())
             .label("kubeadm reset");
-        let r = match self.exec(id, node, &cmd).await {
-            Ok(out) if !out.success() => Err(exec::exited(&cmd, node, &out)),
-            Ok(out) => match kubeadm::reset_kept_etcd_member(&out.stderr) {
-                Some(why) => Err(StepError::EtcdMemberKept {
-                    node: node.clone(),
-                    why: kube::secret::redact(why),
-                }),
-                None => Ok(()),
-            },
-            Err(e) => Err(e),
-        };
+        let r = self.exec(id, node, &cmd).await;
         // Its admin.conf is gone (or half gone): later admin commands of this
         // run (the next removal, a label) must go through another control plane.
         self.admins.lock().unwrap().retain(|n| n != node);
-        r
+        match r {
+            Ok(out) if !out.success() => Err(exec::exited(&cmd, node, &out)),
+            Ok(out) => match kubeadm::reset_kept_etcd_member(&out.stderr) {
+                // etcd refuses a removal while a member joined less than its
+                // health interval ago; gt takes the member out itself.
+                Some(why) => {
+                    let why = kube::secret::redact(why);
+                    self.remove_member_reset_kept(id, node, &why).await
+                }
+                None => Ok(()),
+            },
+            Err(e) => Err(e),
+        }
     }
 }
 
