@@ -15,6 +15,18 @@
 //! lock is taken over by one of its takers (they exclude each other with
 //! `mkdir`; the winner replaces the file with `mv`, so it never goes missing)
 //! and the new holder is told so.
+//!
+//! `gt apply` observes while it takes the lock, not after. That is safe
+//! because every way the cluster can change under an observation leaves a
+//! trace the acquisition reads: an apply that still holds the lock makes the
+//! acquisition fail (`Held`); one killed mid-walk left its lock to expire,
+//! and taking it over (`TookOver`) means observing again; one that finished
+//! stamped the time of its release on the lock host (`apply.released`, on
+//! that host's clock) before removing the file, and the acquisition reports
+//! the stamp. `HeldLock::changed_hands_since` compares it with when the
+//! observation started; a release that may have come after means observing
+//! again, now under the lock. An apply that ran no step leaves no stamp:
+//! it changed nothing.
 
 use super::steps::{host_name, user_name};
 use crate::spec::{Node, Spec};
@@ -286,6 +298,29 @@ pub struct HeldLock {
     lost: watch::Receiver<Option<String>>,
     stop_renewing: Arc<Notify>,
     renewal: tokio::task::JoinHandle<()>,
+    /// What each lock host read at acquisition said about its last release.
+    releases: Vec<(String, LastRelease)>,
+}
+
+/// A lock host's last release stamp, read when gt acquired (or looked).
+#[derive(Debug, Clone, Copy)]
+struct LastRelease {
+    /// The stamp: epoch seconds on that host's clock, 0 for never.
+    released: i64,
+    /// That host's clock when it answered.
+    host_now: i64,
+    /// gt's clock once the answer was in.
+    answered: Instant,
+}
+
+/// Whether a release stamped `released` (whole seconds on a host's clock)
+/// may have come after an observation that started `observing_for` before
+/// gt had the host's answer stamped `host_now`. Both stamps are truncated to
+/// the second: the release was before `released + 1`, the observation
+/// started after `host_now - observing_for`; only when the first is at or
+/// before the second is the release surely older.
+pub fn released_during(released: i64, host_now: i64, observing_for: Duration) -> bool {
+    released > 0 && (released + 1) as f64 > host_now as f64 - observing_for.as_secs_f64()
 }
 
 impl fmt::Debug for HeldLock {
@@ -338,20 +373,62 @@ impl HeldLock {
         self.lost.borrow().clone()
     }
 
+    /// Why an observation that started at `observing_since` (before this
+    /// lock was won) may not be what the cluster is now: the lock was taken
+    /// over from an apply that stopped renewing it, or an apply that may
+    /// have changed the cluster released it after the observation began.
+    /// `None`: the observation can be planned on.
+    pub fn changed_hands_since(&self, observing_since: Instant) -> Option<String> {
+        if let Some(old) = &self.took_over {
+            return Some(format!(
+                "it was taken over from {}, whose apply stopped renewing it",
+                old.who()
+            ));
+        }
+        self.releases.iter().find_map(|(host, r)| {
+            released_during(
+                r.released,
+                r.host_now,
+                r.answered.saturating_duration_since(observing_since),
+            )
+            .then(|| {
+                format!(
+                    "another apply released it on {host} at {} (that host's clock), after gt began observing",
+                    rfc3339(r.released)
+                )
+            })
+        })
+    }
+
     /// Changes to `Some(why)` when renewal finds the lock is no longer ours:
     /// an apply can stop starting steps then, as on Ctrl-C.
     pub fn watch_lost(&self) -> watch::Receiver<Option<String>> {
         self.lost.clone()
     }
 
-    /// Stops renewing and removes the file if it still holds our run id.
+    /// Stops renewing and removes the file if it still holds our run id,
+    /// stamping the release: the cluster may have changed under this lock.
     /// `Err(Lost)` when it did not (our lease ran out and someone took it).
-    pub async fn release(mut self) -> Result<(), LockError> {
+    pub async fn release(self) -> Result<(), LockError> {
+        self.remove(true).await
+    }
+
+    /// `release` for an apply that ran no step: no stamp, so that an apply
+    /// observing meanwhile need not observe again.
+    pub async fn release_unchanged(self) -> Result<(), LockError> {
+        self.remove(false).await
+    }
+
+    async fn remove(mut self, changed: bool) -> Result<(), LockError> {
         // A renewal in flight would write the file back after we remove it:
         // let it finish rather than abort it halfway.
         self.stop_renewing.notify_one();
         let _ = tokio::time::timeout(COMMAND_TIMEOUT * 2, &mut self.renewal).await;
-        let out = run_op(&self.host, &self.lock_host, Op::Remove, &self.vars).await?;
+        let vars = Vars {
+            changed,
+            ..self.vars.clone()
+        };
+        let out = run_op(&self.host, &self.lock_host, Op::Remove, &vars).await?;
         match out.status {
             // Still ours when removed: nobody else held it in between.
             Status::Removed => Ok(()),
@@ -469,12 +546,24 @@ pub async fn acquire_on_clock(
         };
         vars.started = Some(out.now);
         let info = vars.info(out.now);
+        let mut releases = vec![(name.to_string(), out.last_release())];
         // A control plane after this one may hold a lock taken while this one
         // was unreachable (it is back now): that apply came first.
-        if let Some(other) = live_lock_on(hosts, &candidates[i + 1..], run_id, clock).await {
-            let _ = run_op(&host, name, Op::Remove, &vars).await;
+        let (other, elsewhere) = live_lock_on(hosts, &candidates[i + 1..], run_id, clock).await;
+        if let Some(other) = other {
+            let _ = run_op(
+                &host,
+                name,
+                Op::Remove,
+                &Vars {
+                    changed: false,
+                    ..vars.clone()
+                },
+            )
+            .await;
             return Err(held(other));
         }
+        releases.extend(elsewhere);
         let (lost_tx, lost) = watch::channel(None);
         let stop_renewing = Arc::new(Notify::new());
         let renewal = tokio::spawn(renew_forever(
@@ -495,6 +584,7 @@ pub async fn acquire_on_clock(
             lost,
             stop_renewing,
             renewal,
+            releases,
         });
     }
     Err(LockError::NoLockHost {
@@ -579,13 +669,14 @@ pub async fn remove(
     }
 }
 
-/// The first live lock of another run on `nodes` (unreachable ones are skipped).
+/// The first live lock of another run on `nodes` (unreachable ones are
+/// skipped), and what each that answered said about its last release.
 async fn live_lock_on(
     hosts: &Hosts,
     nodes: &[&Node],
     run_id: &str,
     clock: HostClock,
-) -> Option<FoundLock> {
+) -> (Option<FoundLock>, Vec<(String, LastRelease)>) {
     let vars = Vars {
         clock,
         ..Vars::anyone("")
@@ -596,16 +687,19 @@ async fn live_lock_on(
             let name = node.name.as_str();
             let host = hosts.get(name).await.ok()?;
             let out = run_op(&host, name, Op::Read, vars).await.ok()?;
-            (out.status == Status::Found)
+            let found = (out.status == Status::Found)
                 .then(|| found_from(name, &out).ok())
-                .flatten()
+                .flatten();
+            Some((found, (name.to_string(), out.last_release())))
         }
     }))
     .await;
-    reads
+    let (found, releases): (Vec<_>, Vec<_>) = reads.into_iter().flatten().unzip();
+    let live = found
         .into_iter()
         .flatten()
-        .find(|f| !f.expired() && f.info.run_id != run_id)
+        .find(|f| !f.expired() && f.info.run_id != run_id);
+    (live, releases)
 }
 
 async fn renew_forever(
@@ -666,6 +760,8 @@ struct Vars {
     /// Empty: any run (remove).
     run_id: String,
     cluster: String,
+    /// remove: stamp the release (the holder may have changed the cluster).
+    changed: bool,
 }
 
 impl Vars {
@@ -681,6 +777,7 @@ impl Vars {
             pid: std::process::id(),
             run_id: run_id.to_string(),
             cluster: cluster.to_string(),
+            changed: true,
         }
     }
 
@@ -717,12 +814,13 @@ impl Vars {
             json(&self.run_id)
         };
         format!(
-            "OP={} LEASE={} STARTED={} AHEAD={} PID={}\nHOLDER={} HOST={} RUN={run} CLUSTER={} VERSION={}\n{SCRIPT}",
+            "OP={} LEASE={} STARTED={} AHEAD={} PID={} CHANGED={}\nHOLDER={} HOST={} RUN={run} CLUSTER={} VERSION={}\n{SCRIPT}",
             op.as_str(),
             self.lease,
             self.started.unwrap_or(0),
             self.clock.ahead_secs,
             self.pid,
+            u8::from(self.changed),
             json(&self.holder),
             json(&self.host),
             json(&self.cluster),
@@ -731,11 +829,13 @@ impl Vars {
     }
 }
 
-/// The script's answer: `gt-lock STATUS NOW PATH`, then the lock file.
+/// The script's answer: `gt-lock STATUS NOW RELEASED PATH`, then the lock file.
 #[derive(Debug, Clone)]
 struct ScriptOut {
     status: Status,
     now: i64,
+    released: i64,
+    answered: Instant,
     path: String,
     content: String,
     code: i32,
@@ -759,16 +859,23 @@ async fn run_op(
             source: Box::new(source),
         })?;
     let (first, rest) = out.stdout.split_once('\n').unwrap_or((&out.stdout, ""));
-    let mut words = first.splitn(4, ' ');
-    let parsed = match (words.next(), words.next(), words.next(), words.next()) {
-        (Some("gt-lock"), Some(status), Some(now), Some(path)) if out.code == 0 => {
-            Status::parse(status)
-                .zip(now.parse().ok())
-                .map(|(s, now)| (s, now, path))
+    let mut words = first.splitn(5, ' ');
+    let parsed = match (
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+    ) {
+        (Some("gt-lock"), Some(status), Some(now), Some(released), Some(path)) if out.code == 0 => {
+            match (Status::parse(status), now.parse(), released.parse()) {
+                (Some(s), Ok(now), Ok(released)) => Some((s, now, released, path)),
+                _ => None,
+            }
         }
         _ => None,
     };
-    let Some((status, now, path)) = parsed else {
+    let Some((status, now, released, path)) = parsed else {
         return Err(LockError::Remote {
             lock_host: lock_host.to_string(),
             what: format!("run gt's lock command ({})", op.as_str()),
@@ -783,11 +890,23 @@ async fn run_op(
     Ok(ScriptOut {
         status,
         now,
+        released,
+        answered: Instant::now(),
         path: path.to_string(),
         content: rest.trim_end().to_string(),
         code: out.code,
         stderr: out.stderr,
     })
+}
+
+impl ScriptOut {
+    fn last_release(&self) -> LastRelease {
+        LastRelease {
+            released: self.released,
+            host_now: self.now,
+            answered: self.answered,
+        }
+    }
 }
 
 fn parse_info(content: &str) -> Result<LockInfo, String> {
@@ -1022,5 +1141,83 @@ mod tests {
         assert!(s.contains(r#"HOLDER="\"o'brien@box\"""#), "{s}");
         assert!(s.contains(r#"RUN="\"run \\\"1\\\"\"""#), "{s}");
         assert!(s.contains(r#"CLUSTER="\"gold'tooth\"""#), "{s}");
+    }
+
+    /// The first line lock.sh printed for `op` under `root`, split in words.
+    fn answer(root: &std::path::Path, vars: &Vars, op: Op) -> Vec<String> {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(vars.script(op))
+            .env("GT_HOST_ROOT", root)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        stdout
+            .lines()
+            .next()
+            .unwrap()
+            .split(' ')
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn a_release_after_changes_is_stamped_and_the_next_acquire_reports_it() {
+        let root = tempfile::tempdir().unwrap();
+        let first = Vars::ours("goldentooth", "run-1", 60);
+        let acquired = answer(root.path(), &first, Op::Acquire);
+        assert_eq!(acquired[..2], ["gt-lock", "acquired"]);
+        assert_eq!(acquired[3], "0", "never released: {acquired:?}");
+        let removed = answer(root.path(), &first, Op::Remove);
+        assert_eq!(removed[1], "removed");
+        let stamp = removed[3].parse::<i64>().unwrap();
+        assert_eq!(stamp.to_string(), removed[2], "stamped at the removal");
+        let second = Vars::ours("goldentooth", "run-2", 60);
+        let again = answer(root.path(), &second, Op::Acquire);
+        assert_eq!(again[1], "acquired");
+        assert_eq!(again[3], stamp.to_string());
+    }
+
+    #[test]
+    fn a_release_after_no_step_leaves_the_stamp_as_it_was() {
+        let root = tempfile::tempdir().unwrap();
+        let vars = Vars {
+            changed: false,
+            ..Vars::ours("goldentooth", "run-1", 60)
+        };
+        answer(root.path(), &vars, Op::Acquire);
+        let removed = answer(root.path(), &vars, Op::Remove);
+        assert_eq!(removed[1], "removed");
+        assert_eq!(removed[3], "0");
+        assert!(!root.path().join("var/lib/gt/apply.released").exists());
+    }
+
+    #[test]
+    fn a_stamp_that_is_not_a_number_reads_as_a_release_now() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("var/lib/gt")).unwrap();
+        std::fs::write(root.path().join("var/lib/gt/apply.released"), "junk\n").unwrap();
+        let a = answer(
+            root.path(),
+            &Vars::ours("goldentooth", "run-1", 60),
+            Op::Acquire,
+        );
+        assert_eq!(a[3], a[2]);
+    }
+
+    #[test]
+    fn a_release_is_older_than_an_observation_only_when_whole_seconds_prove_it() {
+        let ms = Duration::from_millis;
+        assert!(!released_during(0, 1000, ms(0)), "never released");
+        // Released in second 990, observation started after 1000 - 0.5.
+        assert!(!released_during(990, 1000, ms(500)));
+        // Released before second 999 ended; the observation started after
+        // 998.5: the release may have come after.
+        assert!(released_during(998, 1000, ms(1500)));
+        // The same second: cannot tell, so it may have.
+        assert!(released_during(1000, 1000, ms(1)));
+        // Released at 997.999 at the latest, observation from 998.0 on.
+        assert!(!released_during(997, 1000, ms(2000)));
+        assert!(released_during(997, 1000, ms(2001)));
     }
 }

@@ -3,5 +3,6 @@
 
 mod bootstrap;
 mod lock;
+mod lock_while_observing;
 mod remove;
 pub(crate) mod signals;
