@@ -6,7 +6,7 @@
 //! interval, and the gate asks `/readyz` once per poll alongside.
 
 use super::exec::first_line;
-use super::poll::POLL;
+use super::poll::{Snapshot, POLL};
 use super::{NodeMap, StepError, StepRunner};
 use crate::kube::nodes::ConditionStatus;
 use crate::kube::{self, secret::redact};
@@ -36,8 +36,11 @@ impl StepRunner<'_> {
         let mut since: BTreeMap<String, Instant> = BTreeMap::new();
         let mut last_shown = String::new();
         let waiting_since = tokio::time::Instant::now();
+        let mut seen = 0;
         loop {
-            let problems = self.gate_problems(id, control_planes, waiting_since).await;
+            let problems = self
+                .gate_problems(id, control_planes, waiting_since, &mut seen)
+                .await;
             if problems.is_empty() {
                 return Ok(());
             }
@@ -75,13 +78,13 @@ impl StepRunner<'_> {
 
     /// One look at everything the gate waits for, all through the first
     /// admin host, at once: the control planes' `/readyz` and the next
-    /// shared poll of Nodes (which paces the looks) started since
-    /// `waiting_since`.
+    /// shared poll of Nodes (which paces the looks).
     async fn gate_problems(
         &self,
         id: &StepId,
         control_planes: &[NodeName],
         waiting_since: tokio::time::Instant,
+        seen: &mut u64,
     ) -> Problems {
         let mut problems = Problems::new();
         let Some(admin) = self.admins.lock().unwrap().first().cloned() else {
@@ -107,8 +110,9 @@ impl StepRunner<'_> {
             }
         }));
         let endpoint = self.quick(&admin, kube::get_readyz_verbose());
-        let nodes = self.nodes.since(waiting_since, || self.get_nodes(id));
+        let nodes = self.next_nodes(id, waiting_since, *seen);
         let (per_cp, endpoint, nodes) = tokio::join!(per_cp, endpoint, nodes);
+        *seen = nodes.seq;
         for (cp, r) in per_cp {
             if let Some(problem) = api_problem(cp, r) {
                 problems.insert(format!("api/{cp}"), problem);
@@ -119,6 +123,22 @@ impl StepRunner<'_> {
         }
         node_problems(&mut problems, control_planes, &nodes.value);
         problems
+    }
+
+    /// The shared poll's next Nodes for a wait that began at `waiting_since`
+    /// and last saw poll `seen` (0: none yet): never a poll that started
+    /// before the wait, each time a newer one.
+    async fn next_nodes(
+        &self,
+        id: &StepId,
+        waiting_since: tokio::time::Instant,
+        seen: u64,
+    ) -> Snapshot<Nodes> {
+        if seen == 0 {
+            self.nodes.since(waiting_since, || self.get_nodes(id)).await
+        } else {
+            self.nodes.newer_than(seen, || self.get_nodes(id)).await
+        }
     }
 
     /// One `kubectl get nodes` through the first admin host that answers:
@@ -177,13 +197,7 @@ impl StepRunner<'_> {
         let waiting_since = tokio::time::Instant::now();
         let mut seen = 0;
         loop {
-            // The first look may not be older than the wait; later ones are
-            // each the next poll.
-            let snapshot = if seen == 0 {
-                self.nodes.since(waiting_since, || self.get_nodes(id)).await
-            } else {
-                self.nodes.newer_than(seen, || self.get_nodes(id)).await
-            };
+            let snapshot = self.next_nodes(id, waiting_since, seen).await;
             seen = snapshot.seq;
             let why = match snapshot.value {
                 Ok(nodes) => match nodes.get(node.as_str()) {
