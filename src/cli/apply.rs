@@ -134,11 +134,25 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> Result<u8, CliError> {
             }
         };
         // No step ran: nothing changed, and the next apply need not observe again.
-        let (applied, released) = match applied {
-            Ok(Applied { code, walked: true }) => (Ok(code), lock.release().await),
-            Ok(Applied { code, walked: false }) => (Ok(code), lock.release_unchanged().await),
-            Err(e) => (Err(e), lock.release_unchanged().await),
+        let walked = matches!(applied, Ok(Applied { walked: true, .. }));
+        let applied = applied.map(|a| a.code);
+        // The other hosts' connections close while the lock is released over
+        // the lock host's, which closes last.
+        let lock_host = lock.host().to_string();
+        let release = async {
+            if walked {
+                lock.release().await
+            } else {
+                lock.release_unchanged().await
+            }
         };
+        let others = futures_util::future::join_all(
+            spec.nodes
+                .iter()
+                .filter(|n| n.name.as_str() != lock_host)
+                .map(|n| hosts.close_host(n.name.as_str())),
+        );
+        let (released, _) = tokio::join!(release, others);
         hosts.close().await;
         match (applied, released) {
             (applied, Ok(())) => applied,
