@@ -12,6 +12,8 @@ mod error;
 mod exec;
 mod gate;
 mod poll;
+#[cfg(test)]
+mod waits_tests;
 
 pub use super::run::{host_name, user_name, RunInfo};
 pub use error::StepError;
