@@ -345,7 +345,8 @@ fn observe_and_noop(s: &Settings, sections: &[String]) {
     );
     let mut first: Option<(usize, f64)> = None;
     for &hosts in &sizes {
-        if !want_observe && !(want_noop && hosts == 13) {
+        let measured = want_observe || (want_noop && hosts == 13);
+        if !measured {
             continue;
         }
         let from = if hosts == 13 {
