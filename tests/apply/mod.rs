@@ -3,6 +3,5 @@
 
 mod bootstrap;
 mod lock;
-mod lock_while_observing;
 mod remove;
 pub(crate) mod signals;
