@@ -21,11 +21,12 @@
 //! trace the acquisition reads: an apply that still holds the lock makes the
 //! acquisition fail (`Held`); one killed mid-walk left its lock to expire,
 //! and taking it over (`TookOver`) means observing again; one that finished
-//! stamped the time of its release on the lock host (`apply.released`, on
-//! that host's clock) before removing the file, and the acquisition reports
-//! the stamp. `HeldLock::changed_hands_since` compares it with when the
-//! observation started; a release that may have come after means observing
-//! again, now under the lock. An apply that ran no step leaves no stamp:
+//! stamped the time of its release on the lock host (`apply.released`, in
+//! milliseconds on that host's clock) before removing the file, and the
+//! acquisition reports how long ago that was. `HeldLock::changed_hands_since`
+//! compares it with how long gt has been observing; a release that may have
+//! come after the observation began means observing again, now under the
+//! lock. An apply that ran no step leaves no stamp:
 //! it changed nothing.
 
 use super::steps::{host_name, user_name};
@@ -302,25 +303,23 @@ pub struct HeldLock {
     releases: Vec<(String, LastRelease)>,
 }
 
-/// A lock host's last release stamp, read when gt acquired (or looked).
+/// A lock host's last release, read when gt acquired (or looked).
 #[derive(Debug, Clone, Copy)]
 struct LastRelease {
-    /// The stamp: epoch seconds on that host's clock, 0 for never.
-    released: i64,
-    /// That host's clock when it answered.
-    host_now: i64,
+    /// How long before the host answered (its clock, milliseconds); -1 for never.
+    ago_ms: i64,
     /// gt's clock once the answer was in.
     answered: Instant,
 }
 
-/// Whether a release stamped `released` (whole seconds on a host's clock)
-/// may have come after an observation that started `observing_for` before
-/// gt had the host's answer stamped `host_now`. Both stamps are truncated to
-/// the second: the release was before `released + 1`, the observation
-/// started after `host_now - observing_for`; only when the first is at or
-/// before the second is the release surely older.
-pub fn released_during(released: i64, host_now: i64, observing_for: Duration) -> bool {
-    released > 0 && (released + 1) as f64 > host_now as f64 - observing_for.as_secs_f64()
+/// Whether a release `ago_ms` milliseconds before a host answered (-1:
+/// never) may have come after an observation that started `observing_for`
+/// before gt had that answer. The host answered before gt had the answer, so
+/// the release was at most `ago_ms` before gt had it; it is surely older than
+/// the observation only when that is longer than `observing_for` (plus the
+/// millisecond both stamps are truncated to).
+pub fn released_during(ago_ms: i64, observing_for: Duration) -> bool {
+    ago_ms >= 0 && (ago_ms as u128) <= observing_for.as_millis() + 1
 }
 
 impl fmt::Debug for HeldLock {
@@ -387,14 +386,13 @@ impl HeldLock {
         }
         self.releases.iter().find_map(|(host, r)| {
             released_during(
-                r.released,
-                r.host_now,
+                r.ago_ms,
                 r.answered.saturating_duration_since(observing_since),
             )
             .then(|| {
                 format!(
-                    "another apply released it on {host} at {} (that host's clock), after gt began observing",
-                    rfc3339(r.released)
+                    "another apply released it on {host} {} before gt took it, after gt began observing",
+                    crate::transport::secs(Duration::from_millis(r.ago_ms.max(0) as u64))
                 )
             })
         })
@@ -834,7 +832,8 @@ impl Vars {
 struct ScriptOut {
     status: Status,
     now: i64,
-    released: i64,
+    /// Milliseconds since the host's last stamped release, -1 for never.
+    released_ago_ms: i64,
     answered: Instant,
     path: String,
     content: String,
@@ -867,15 +866,15 @@ async fn run_op(
         words.next(),
         words.next(),
     ) {
-        (Some("gt-lock"), Some(status), Some(now), Some(released), Some(path)) if out.code == 0 => {
-            match (Status::parse(status), now.parse(), released.parse()) {
-                (Some(s), Ok(now), Ok(released)) => Some((s, now, released, path)),
+        (Some("gt-lock"), Some(status), Some(now), Some(ago), Some(path)) if out.code == 0 => {
+            match (Status::parse(status), now.parse(), ago.parse()) {
+                (Some(s), Ok(now), Ok(ago)) => Some((s, now, ago, path)),
                 _ => None,
             }
         }
         _ => None,
     };
-    let Some((status, now, released, path)) = parsed else {
+    let Some((status, now, released_ago_ms, path)) = parsed else {
         return Err(LockError::Remote {
             lock_host: lock_host.to_string(),
             what: format!("run gt's lock command ({})", op.as_str()),
@@ -890,7 +889,7 @@ async fn run_op(
     Ok(ScriptOut {
         status,
         now,
-        released,
+        released_ago_ms,
         answered: Instant::now(),
         path: path.to_string(),
         content: rest.trim_end().to_string(),
@@ -902,8 +901,7 @@ async fn run_op(
 impl ScriptOut {
     fn last_release(&self) -> LastRelease {
         LastRelease {
-            released: self.released,
-            host_now: self.now,
+            ago_ms: self.released_ago_ms,
             answered: self.answered,
         }
     }
@@ -1162,24 +1160,33 @@ mod tests {
     }
 
     #[test]
-    fn a_release_after_changes_is_stamped_and_the_next_acquire_reports_it() {
+    fn a_release_after_changes_is_stamped_and_the_next_acquire_reports_how_long_ago() {
         let root = tempfile::tempdir().unwrap();
         let first = Vars::ours("goldentooth", "run-1", 60);
         let acquired = answer(root.path(), &first, Op::Acquire);
         assert_eq!(acquired[..2], ["gt-lock", "acquired"]);
-        assert_eq!(acquired[3], "0", "never released: {acquired:?}");
+        assert_eq!(acquired[3], "-1", "never released: {acquired:?}");
         let removed = answer(root.path(), &first, Op::Remove);
         assert_eq!(removed[1], "removed");
-        let stamp = removed[3].parse::<i64>().unwrap();
-        assert_eq!(stamp.to_string(), removed[2], "stamped at the removal");
+        let stamp: i64 = std::fs::read_to_string(root.path().join("var/lib/gt/apply.released"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let now: i64 = removed[2].parse().unwrap();
+        assert!(
+            (now * 1000..now * 1000 + 1000).contains(&stamp),
+            "{stamp} in second {now}"
+        );
         let second = Vars::ours("goldentooth", "run-2", 60);
         let again = answer(root.path(), &second, Op::Acquire);
         assert_eq!(again[1], "acquired");
-        assert_eq!(again[3], stamp.to_string());
+        let ago: i64 = again[3].parse().unwrap();
+        assert!(ago >= 0, "{again:?}");
     }
 
     #[test]
-    fn a_release_after_no_step_leaves_the_stamp_as_it_was() {
+    fn a_release_after_no_step_leaves_no_stamp() {
         let root = tempfile::tempdir().unwrap();
         let vars = Vars {
             changed: false,
@@ -1188,36 +1195,31 @@ mod tests {
         answer(root.path(), &vars, Op::Acquire);
         let removed = answer(root.path(), &vars, Op::Remove);
         assert_eq!(removed[1], "removed");
-        assert_eq!(removed[3], "0");
+        assert_eq!(removed[3], "-1");
         assert!(!root.path().join("var/lib/gt/apply.released").exists());
     }
 
     #[test]
-    fn a_stamp_that_is_not_a_number_reads_as_a_release_now() {
+    fn a_stamp_that_is_not_a_number_or_in_the_future_reads_as_a_release_just_now() {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("var/lib/gt")).unwrap();
-        std::fs::write(root.path().join("var/lib/gt/apply.released"), "junk\n").unwrap();
-        let a = answer(
-            root.path(),
-            &Vars::ours("goldentooth", "run-1", 60),
-            Op::Acquire,
-        );
-        assert_eq!(a[3], a[2]);
+        let stamp = root.path().join("var/lib/gt/apply.released");
+        let vars = Vars::ours("goldentooth", "run-1", 60);
+        std::fs::write(&stamp, "junk\n").unwrap();
+        assert_eq!(answer(root.path(), &vars, Op::Read)[3], "0");
+        std::fs::write(&stamp, "99999999999999\n").unwrap();
+        assert_eq!(answer(root.path(), &vars, Op::Read)[3], "0");
     }
 
     #[test]
-    fn a_release_is_older_than_an_observation_only_when_whole_seconds_prove_it() {
+    fn a_release_is_older_than_an_observation_only_when_it_was_longer_ago() {
         let ms = Duration::from_millis;
-        assert!(!released_during(0, 1000, ms(0)), "never released");
-        // Released in second 990, observation started after 1000 - 0.5.
-        assert!(!released_during(990, 1000, ms(500)));
-        // Released before second 999 ended; the observation started after
-        // 998.5: the release may have come after.
-        assert!(released_during(998, 1000, ms(1500)));
-        // The same second: cannot tell, so it may have.
-        assert!(released_during(1000, 1000, ms(1)));
-        // Released at 997.999 at the latest, observation from 998.0 on.
-        assert!(!released_during(997, 1000, ms(2000)));
-        assert!(released_during(997, 1000, ms(2001)));
+        assert!(!released_during(-1, ms(5000)), "never released");
+        assert!(!released_during(400, ms(300)));
+        assert!(released_during(300, ms(300)));
+        // Both ends are truncated to the millisecond.
+        assert!(released_during(301, ms(300)));
+        assert!(!released_during(302, ms(300)));
+        assert!(released_during(0, ms(0)));
     }
 }

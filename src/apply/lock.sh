@@ -9,9 +9,10 @@
 # Times come from this host's clock, never the operator's: two operators with
 # skewed clocks still agree on when a lock expires.
 # Output: one line `gt-lock STATUS NOW RELEASED PATH`, then the lock file as
-# it was found (when there was one). RELEASED is when a lock that may have
-# changed the cluster was last removed here (0: never): gt observes while it
-# takes the lock, and observes again if a release came after it started.
+# it was found (when there was one). RELEASED is how many milliseconds ago a
+# lock that may have changed the cluster was last removed here (-1: never):
+# gt observes while it takes the lock, and observes again if a release came
+# after it started.
 # Exit 0 whatever the lock's state; non-zero only when the host itself fails
 # (e.g. /var/lib/gt cannot be written).
 d="${GT_HOST_ROOT}/var/lib/gt"
@@ -20,11 +21,24 @@ t="$d/.apply.lock.new.$$"
 s="$d/.apply.lock.old.$$"
 r="$d/apply.released"
 
+# This host's clock in milliseconds, as $ms. Without GNU date's %N, whole
+# seconds plus $1 milliseconds: 999 for a release stamp, 0 for now, so that a
+# release never looks older than it is.
+clock_ms() {
+  ms=$(date +%s%3N 2>/dev/null)
+  case $ms in '' | *[!0-9]*) ms=$(($(date +%s) * 1000 + $1)) ;; esac
+  ms=$((ms + AHEAD * 1000))
+}
+
 say() {
-  rel=
-  { read -r rel <"$r"; } 2>/dev/null
-  # A stamp that is not a number says a release happened, not when: now.
-  case $rel in '') rel=0 ;; *[!0-9]*) rel=$now ;; esac
+  rel=-1
+  if { read -r stamp <"$r"; } 2>/dev/null; then
+    # A stamp that is not a number says a release happened, not when: just now.
+    case $stamp in
+    '' | *[!0-9]*) rel=0 ;;
+    *) clock_ms 0; rel=$((ms - stamp)); if [ "$rel" -lt 0 ]; then rel=0; fi ;;
+    esac
+  fi
   echo "gt-lock $1 $now $rel $f"
   if [ $# -gt 1 ]; then printf '%s\n' "$2"; fi
 }
@@ -122,7 +136,8 @@ remove)
   # and the stamp old. A stamp whose removal then fails only costs a taker
   # one more observation.
   if [ "$CHANGED" != 0 ]; then
-    printf '%s\n' "$now" >"$t" && mv "$t" "$r" || exit 3
+    clock_ms 999
+    printf '%s\n' "$ms" >"$t" && mv "$t" "$r" || exit 3
   fi
   mv "$f" "$s" 2>/dev/null || { say none; exit 0; }
   if [ "$(cat "$s")" != "$cur" ]; then
