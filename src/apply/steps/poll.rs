@@ -128,6 +128,19 @@ mod tests {
         }
     }
 
+    /// A poll another task runs, started (its query in flight) on return.
+    async fn poll_elsewhere(
+        poller: &Arc<Poller<u32>>,
+        runs: &Arc<AtomicU32>,
+        takes: Duration,
+    ) -> tokio::task::JoinHandle<Snapshot<u32>> {
+        let (poller, runs) = (poller.clone(), runs.clone());
+        let handle =
+            tokio::spawn(async move { poller.newer_than(0, || counting(&runs, takes)).await });
+        tokio::task::yield_now().await;
+        handle
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_hundred_waiters_share_one_query() {
         let poller = Poller::new(POLL);
@@ -144,15 +157,7 @@ mod tests {
         let poller = Arc::new(Poller::new(POLL));
         let runs = Arc::new(AtomicU32::new(0));
         // The poll that changes what the waiter waits for is run by someone else.
-        let slow = {
-            let (poller, runs) = (poller.clone(), runs.clone());
-            tokio::spawn(async move {
-                poller
-                    .newer_than(0, || counting(&runs, Duration::from_secs(5)))
-                    .await
-            })
-        };
-        tokio::task::yield_now().await;
+        let slow = poll_elsewhere(&poller, &runs, Duration::from_secs(5)).await;
         let waiter = poller
             .newer_than(0, || async {
                 panic!("the waiter must not poll while one runs")
@@ -204,15 +209,7 @@ mod tests {
     async fn a_wait_never_decides_on_a_query_that_started_before_it() {
         let poller = Arc::new(Poller::new(POLL));
         let runs = Arc::new(AtomicU32::new(0));
-        let in_flight = {
-            let (poller, runs) = (poller.clone(), runs.clone());
-            tokio::spawn(async move {
-                poller
-                    .newer_than(0, || counting(&runs, Duration::from_secs(1)))
-                    .await
-            })
-        };
-        tokio::task::yield_now().await;
+        let in_flight = poll_elsewhere(&poller, &runs, Duration::from_secs(1)).await;
         tokio::time::advance(Duration::from_millis(1)).await;
         let since = Instant::now();
         let s = poller
