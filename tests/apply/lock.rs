@@ -566,8 +566,9 @@ fn a_lock_taken_over_means_observing_again() {
 #[test]
 fn gt_apply_observes_again_when_the_lock_changed_hands_and_a_no_op_leaves_no_stamp() {
     let lab = Lab::up(Transport::Local).speed(0.001).converged();
-    // A release stamped in the future: after any observation that can start now.
-    let future = now_unix() + 3600;
+    // A release stamped (in milliseconds) in the future: after any
+    // observation that can start now.
+    let future = (now_unix() + 3600) * 1000;
     std::fs::write(release_stamp(&lab), format!("{future}\n")).unwrap();
     let run = lab.gt(&["apply", "--auto-approve"]);
     run.success();
