@@ -1,39 +1,52 @@
-//! `gt apply` from an empty cluster on the lab, timed against the critical
-//! path of the plan's DAG computed from the lab's latency table.
+//! gt against the lab, each figure printed with its goal and its ratio to
+//! it, in one run (run through scripts/bench.sh: loopback only):
 //!
-//!     cargo bench --bench apply                       # goldentooth and 100 workers, speed 1
-//!     GT_BENCH_SPEED=0.1 cargo bench --bench apply    # ten times faster, same ratios
-//!     GT_BENCH_CASES=goldentooth cargo bench --bench apply
+//! - observe: a converged `gt plan` over ssh, default parallelism, for 13
+//!   (goldentooth), 100 and 300 hosts, with SSH logins per host per run.
+//!   Goal: 13 hosts ≤ 0.3 s; more hosts cost no more than the waves of
+//!   observation (hosts ÷ parallelism, rounded up) say.
+//! - noop: a no-op `gt apply` against `gt plan` on converged goldentooth over
+//!   ssh. Goal: ≤ 50 ms more.
+//! - apply: `gt apply` against the critical path of the DAG it carries out:
+//!   bootstrap of goldentooth, admission of its 9 workers to a ready control
+//!   plane, 3 control planes + 100 workers (`--parallelism 103`), over ssh.
+//!   Goal: ≤ 1.05 × the critical path.
 //!
-//! The goal: wall time ≤ 1.15 × the critical path. The critical path
-//! gives each step what the simulated tools spend on it (`Op` latencies
-//! × speed) and takes the longest chain through the DAG, with unbounded
-//! parallelism; the 100-worker case is therefore applied with
-//! `--parallelism 100` (with the default 10, workers join in waves, and
-//! that bound is reported as its own figure).
+//! The critical path is computed from the plan gt makes of the same lab
+//! (observed through the library, just before the timed apply) and the
+//! lab's latency table: each step costs what the simulated tools spend on
+//! it, the longest chain through the DAG wins.
+//!
+//! With `GT_BENCH_BASELINE=/path/to/an/older/gt` every figure is measured
+//! for both binaries, runs alternating, and printed side by side with the
+//! ratio after/before (scripts/bench.sh --baseline REF builds one).
+//!
+//!     cargo bench --bench apply
+//!     GT_BENCH_SECTIONS=noop,apply GT_BENCH_CASES=admission cargo bench --bench apply
+//!     GT_BENCH_SPEED=0.1 GT_BENCH_RUNS=7 (the defaults)
 
-use gt::plan::{bootstrap_plan, GateBefore, Step, StepGraph, StepId};
+use gt::facts::observe::ObserveOptions;
+use gt::plan::{PlanOptions, Step, StepGraph, StepId};
 use gt_lab::sim::latency::Op;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-const GT: &str = env!("CARGO_BIN_EXE_gt");
-
-/// Seconds (at speed 1) the lab spends on a step, and why.
+/// Seconds (at speed 1) the lab spends on a step of `graph`.
 fn step_seconds(step: &Step, graph: &StepGraph) -> f64 {
     let s = Op::default_seconds;
+    // A wait ends with the query that sees the change: one kubectl.
+    let seen = s(Op::Kubectl);
     match step {
         // The lab's API server answers admin commands as init returns (its
         // ApiReady delay only shows in its own /readyz, which the first gate
         // reads while it waits the longer CniReady anyway).
-        // bootstrap_plan observes no host software, so it prepares no host.
-        Step::PrepareHost { .. } => 0.0,
         Step::Init { .. } => s(Op::Init),
         Step::InstallCni => s(Op::Apply),
         Step::UploadCerts => s(Op::UploadCerts),
+        // kubeadm init made the run's token.
         Step::MintToken
             if graph
                 .ordered()
@@ -43,20 +56,13 @@ fn step_seconds(step: &Step, graph: &StepGraph) -> f64 {
             0.0
         }
         Step::MintToken => s(Op::Token),
-        // The first gate waits for the bootstrap node's pod network (CniReady
-        // after the CNI is applied); later ones find joined nodes Ready.
-        Step::GateControlPlaneReady {
-            before,
-            control_planes,
-        } => {
-            let first =
-                matches!(before, GateBefore::ControlPlaneJoin(_)) && control_planes.len() == 1;
-            s(Op::Kubectl) + if first { s(Op::CniReady) } else { 0.0 }
-        }
+        // A gate behind the CNI also waits for the pod network, CniReady
+        // after the CNI's apply: `critical_path` starts it no earlier.
+        Step::GateControlPlaneReady { .. } => seen,
         // A join is done when its Node is Ready: CniReady after it registers.
-        Step::JoinControlPlane { .. } => s(Op::JoinControlPlane) + s(Op::CniReady) + s(Op::Kubectl),
-        Step::JoinWorker { .. } => s(Op::JoinWorker) + s(Op::CniReady) + s(Op::Kubectl),
-        Step::StartKubelet { .. } => s(Op::SystemctlChange) + s(Op::Kubectl),
+        Step::JoinControlPlane { .. } => s(Op::JoinControlPlane) + s(Op::CniReady) + seen,
+        Step::JoinWorker { .. } => s(Op::JoinWorker) + s(Op::CniReady) + seen,
+        Step::StartKubelet { .. } => s(Op::SystemctlChange) + seen,
         Step::UpdateNode { labels, taints, .. } => {
             s(Op::Kubectl)
                 * (usize::from(!labels.is_empty()) + usize::from(!taints.is_empty())) as f64
@@ -65,9 +71,11 @@ fn step_seconds(step: &Step, graph: &StepGraph) -> f64 {
         Step::Drain { .. } => s(Op::Drain),
         Step::DeleteNode { .. } | Step::RemoveEtcdMember { .. } => s(Op::Kubectl),
         Step::Reset { .. } => s(Op::Reset),
+        // Prepared hosts (see `Lab::up`) plan no host work.
+        Step::PrepareHost { .. } => 0.0,
         // Two etcdctl calls through kubectl exec, then two reads on the host.
         Step::BackupEtcd => 4.0 * s(Op::Kubectl),
-        // A restore is not part of an apply's plan; its host commands are quick.
+        // A restore is not part of an apply's plan.
         Step::RestorePrepare { .. }
         | Step::StopControlPlane { .. }
         | Step::RestoreEtcd { .. }
@@ -77,19 +85,31 @@ fn step_seconds(step: &Step, graph: &StepGraph) -> f64 {
     }
 }
 
-/// Longest chain of step durations through the DAG (unbounded parallelism).
+/// Longest chain of step durations through the DAG (unbounded
+/// parallelism). A gate behind the CNI's apply cannot pass before the pod
+/// network is up, CniReady after that apply (the first gate of a bootstrap,
+/// the workers' with one control plane); behind a control-plane join it
+/// already is.
 fn critical_path(graph: &StepGraph) -> f64 {
     let mut finish: BTreeMap<StepId, f64> = BTreeMap::new();
     for step in graph.ordered() {
         let id = step.id();
-        let start = graph
-            .dependencies(&id)
-            .iter()
-            .map(|d| finish[d])
-            .fold(0.0, f64::max);
+        let deps = graph.dependencies(&id);
+        let mut start = deps.iter().map(|d| finish[d]).fold(0.0, f64::max);
+        if matches!(step, Step::GateControlPlaneReady { .. }) && deps.contains(&StepId::InstallCni)
+        {
+            start = start.max(finish[&StepId::InstallCni] + Op::default_seconds(Op::CniReady));
+        }
         finish.insert(id, start + step_seconds(step, graph));
     }
     finish.values().cloned().fold(0.0, f64::max)
+}
+
+/// The plan gt makes of the lab at `config` now (the library, as `gt plan`).
+fn plan_of(config: &Path) -> gt::plan::Plan {
+    let spec = gt::spec::load_file(config).expect("the lab's cluster.toml loads");
+    let observed = gt::facts::observe::observe(&spec, &ObserveOptions::default()).expect("observe");
+    gt::plan::plan(&spec, &observed, &PlanOptions::default()).expect("plans")
 }
 
 /// 3 control planes and `workers` workers on 10.4.x.y (the lab maps them to 127.4.x.y).
@@ -112,109 +132,462 @@ fn topology(workers: usize) -> String {
     t
 }
 
-fn gt(args: &[&str]) -> std::process::Output {
-    let out = Command::new(GT).args(args).output().expect("run gt");
-    if !out.status.success() && args.first() != Some(&"apply") {
-        panic!(
-            "gt {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
+/// A gt binary under measure.
+struct Gt {
+    name: &'static str,
+    path: PathBuf,
 }
 
-struct Case {
-    name: String,
-    topology: PathBuf,
-    parallelism: usize,
+impl Gt {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(&self.path)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", self.path.display()))
+    }
+
+    /// Runs and panics unless it exits 0.
+    fn must(&self, args: &[&str]) -> std::process::Output {
+        let out = self.run(args);
+        if !out.status.success() {
+            panic!(
+                "{} {args:?} failed: {}{}",
+                self.name,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        out
+    }
+
+    /// Wall time of one run (its exit status must be 0).
+    fn time(&self, args: &[&str]) -> f64 {
+        let t = Instant::now();
+        self.must(args);
+        t.elapsed().as_secs_f64()
+    }
+}
+
+/// This build's gt, then the baseline's when one is given (after first so
+/// that it names the labs: both binaries share the lab's code).
+fn binaries() -> Vec<Gt> {
+    let mut v = vec![Gt {
+        name: "after",
+        path: PathBuf::from(env!("CARGO_BIN_EXE_gt")),
+    }];
+    if let Some(p) = std::env::var_os("GT_BENCH_BASELINE").filter(|p| !p.is_empty()) {
+        v.push(Gt {
+            name: "before",
+            path: PathBuf::from(p),
+        });
+    }
+    v
+}
+
+/// A lab for the length of one measurement, taken down when dropped.
+struct Lab {
+    dir: PathBuf,
+    gt: PathBuf,
+}
+
+impl Lab {
+    fn up(work: &Path, name: &str, from: &Path, transport: &str, speed: f64) -> Lab {
+        let dir = work.join(name);
+        let gt = PathBuf::from(env!("CARGO_BIN_EXE_gt"));
+        let lab = Lab { dir, gt };
+        let after = &binaries()[0];
+        after.must(&[
+            "lab",
+            "up",
+            "--dir",
+            lab.dir_str(),
+            "--from",
+            from.to_str().unwrap(),
+            "--speed",
+            &speed.to_string(),
+            "--transport",
+            transport,
+            // The figures below are gt's own work on prepared hosts; host
+            // preparation (package installs, reboots) is the lab's latency.
+            "--hosts",
+            "prepared",
+        ]);
+        lab
+    }
+
+    fn dir_str(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.join("cluster.toml")
+    }
+
+    /// The lab's cluster.toml without its workers: applying it readies the
+    /// control plane alone.
+    fn control_plane_only(&self) -> PathBuf {
+        let text = std::fs::read_to_string(self.config()).unwrap();
+        let mut doc: toml_edit::DocumentMut = text.parse().unwrap();
+        let nodes = doc["nodes"].as_table_mut().expect("[nodes]");
+        let workers: Vec<String> = nodes
+            .iter()
+            .filter(|(_, n)| n.get("role").and_then(|r| r.as_str()) == Some("worker"))
+            .map(|(k, _)| k.to_string())
+            .collect();
+        for w in workers {
+            nodes.remove(&w);
+        }
+        let p = self.dir.join("control-plane-only.toml");
+        std::fs::write(&p, doc.to_string()).unwrap();
+        p
+    }
+
+    /// Empties the lab's sshd logs, so that `logins_per_host` counts what follows.
+    fn forget_logins(&self) {
+        for f in self.sshd_logs() {
+            std::fs::write(f, "").unwrap();
+        }
+    }
+
+    fn sshd_logs(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.dir.join("logs"))
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("sshd") && n.ends_with(".log"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Fewest and most SSH logins per address connected to, over the sshd
+    /// logs (`Connection from C port P on ADDR` paired with `Accepted
+    /// publickey ... port P`), and how many addresses.
+    fn logins_per_host(&self) -> (usize, usize, usize) {
+        let mut per_address: HashMap<String, usize> = HashMap::new();
+        for log in self.sshd_logs() {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let mut address_of_port: HashMap<String, String> = HashMap::new();
+            for line in text.lines() {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let after = |w: &str| {
+                    words
+                        .iter()
+                        .position(|x| *x == w)
+                        .and_then(|i| words.get(i + 1))
+                        .map(|s| s.to_string())
+                };
+                if line.contains("Connection from ") && line.contains(" on ") {
+                    if let (Some(port), Some(addr)) = (after("port"), after("on")) {
+                        address_of_port.insert(port, addr);
+                    }
+                } else if line.contains("Accepted publickey") {
+                    if let Some(addr) = after("port").and_then(|p| address_of_port.get(&p)) {
+                        *per_address.entry(addr.clone()).or_default() += 1;
+                    }
+                }
+            }
+        }
+        let min = per_address.values().copied().min().unwrap_or(0);
+        let max = per_address.values().copied().max().unwrap_or(0);
+        (min, max, per_address.len())
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.gt)
+            .args(["lab", "down", "--dir", self.dir_str()])
+            .output();
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `0.251 s (before 0.512 s, ×0.49)`, or the figure alone without a baseline.
+fn side_by_side(figures: &[(&str, f64)], unit: &str, scale: f64) -> String {
+    let after = figures[0].1;
+    match figures.get(1) {
+        Some((_, before)) => format!(
+            "{:.3} {unit} (before {:.3} {unit}, after/before {:.2})",
+            after * scale,
+            before * scale,
+            after / before
+        ),
+        None => format!("{:.3} {unit}", after * scale),
+    }
+}
+
+struct Settings {
+    speed: f64,
+    runs: usize,
+    work: PathBuf,
+}
+
+/// Converged `gt plan` over ssh at 13, 100 and 300 hosts, and the no-op
+/// apply against the plan on goldentooth.
+fn observe_and_noop(s: &Settings, sections: &[String]) {
+    let bins = binaries();
+    let goldentooth = Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml");
+    let sizes: Vec<usize> = std::env::var("GT_BENCH_HOSTS")
+        .unwrap_or_else(|_| "13,100,300".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let want_observe = sections.iter().any(|x| x == "observe");
+    let want_noop = sections.iter().any(|x| x == "noop");
+    let parallelism = gt::parallelism::OBSERVE;
+    let waves = |hosts: usize| hosts.div_ceil(parallelism) as f64;
+    println!(
+        "\nobserve: converged `gt plan` over ssh, default parallelism ({parallelism} here), median of {} runs, binaries alternating",
+        s.runs
+    );
+    let mut first: Option<(usize, f64)> = None;
+    for &hosts in &sizes {
+        let measured = want_observe || (want_noop && hosts == 13);
+        if !measured {
+            continue;
+        }
+        let from = if hosts == 13 {
+            goldentooth.clone()
+        } else {
+            let p = s.work.join(format!("observe-{hosts}.toml"));
+            std::fs::write(&p, topology(hosts - 3)).unwrap();
+            p
+        };
+        // Converged fast: the latencies do not matter to what is measured.
+        let lab = Lab::up(&s.work, &format!("observe-{hosts}"), &from, "ssh", 0.001);
+        let config = lab.config();
+        let cfg = config.to_str().unwrap();
+        bins[0].must(&[
+            "--config",
+            cfg,
+            "apply",
+            "--auto-approve",
+            "--parallelism",
+            &hosts.to_string(),
+        ]);
+        let check = bins[0].run(&["--config", cfg, "plan", "--detailed-exitcode"]);
+        assert_eq!(
+            check.status.code(),
+            Some(0),
+            "not converged: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+        if want_observe {
+            lab.forget_logins();
+            let mut times: Vec<Vec<f64>> = bins.iter().map(|_| vec![]).collect();
+            for _ in 0..s.runs {
+                for (b, t) in bins.iter().zip(times.iter_mut()) {
+                    t.push(b.time(&["--config", cfg, "plan"]));
+                }
+            }
+            let (min, max, addresses) = lab.logins_per_host();
+            let figures: Vec<(&str, f64)> = bins
+                .iter()
+                .zip(times)
+                .map(|(b, t)| (b.name, median(t)))
+                .collect();
+            let after = figures[0].1;
+            let goal = match first {
+                None => 0.3,
+                // Linear in the waves of observation from the smallest size.
+                Some((n, t)) => t * waves(hosts) / waves(n),
+            };
+            first.get_or_insert((hosts, after));
+            println!(
+                "  {hosts:>4} hosts: {}  goal ≤ {goal:.3} s  ratio to goal {:.2}  ssh logins per host per run {:.2}..{:.2} over {addresses} addresses",
+                side_by_side(&figures, "s", 1.0),
+                after / goal,
+                min as f64 / (s.runs * bins.len()) as f64,
+                max as f64 / (s.runs * bins.len()) as f64,
+            );
+        }
+        if want_noop && hosts == 13 {
+            noop(s, &bins, cfg);
+        }
+    }
+}
+
+/// A no-op `gt apply` against `gt plan`, alternating, on a converged lab.
+fn noop(s: &Settings, bins: &[Gt], cfg: &str) {
+    let mut extra = vec![];
+    let mut plans = vec![];
+    let mut applies = vec![];
+    for b in bins {
+        let (mut p, mut a) = (vec![], vec![]);
+        for _ in 0..s.runs {
+            p.push(b.time(&["--config", cfg, "plan"]));
+            a.push(b.time(&["--config", cfg, "apply", "--auto-approve"]));
+        }
+        let (p, a) = (median(p), median(a));
+        plans.push((b.name, p));
+        applies.push((b.name, a));
+        extra.push((b.name, a - p));
+    }
+    println!(
+        "\nnoop: a no-op `gt apply` against `gt plan` on converged goldentooth over ssh, median of {} runs each\n  plan {}\n  apply {}\n  apply − plan {}  goal ≤ 50 ms  ratio to goal {:.2}",
+        s.runs,
+        side_by_side(&plans, "s", 1.0),
+        side_by_side(&applies, "s", 1.0),
+        side_by_side(&extra, "ms", 1000.0),
+        extra[0].1 / 0.050,
+    );
+}
+
+/// `gt apply` against the critical path of its own plan.
+fn apply_cases(s: &Settings) {
+    let bins = binaries();
+    let cases =
+        std::env::var("GT_BENCH_CASES").unwrap_or_else(|_| "bootstrap,admission,100".into());
+    println!(
+        "\napply: `gt apply` over ssh at lab speed {} against the critical path of the DAG it carries out; goal ≤ 1.05 ×",
+        s.speed
+    );
+    for case in cases.split(',').map(str::trim) {
+        let (name, from, parallelism) = match case {
+            "bootstrap" => (
+                "bootstrap goldentooth (3 + 9)".to_string(),
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml"),
+                None,
+            ),
+            "admission" => (
+                "9 workers join a ready control plane".to_string(),
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml"),
+                None,
+            ),
+            n => {
+                let workers: usize = n
+                    .parse()
+                    .expect("a case is bootstrap, admission or a worker count");
+                let p = s.work.join(format!("apply-{workers}.toml"));
+                std::fs::write(&p, topology(workers)).unwrap();
+                (format!("3 + {workers} workers"), p, Some(workers + 3))
+            }
+        };
+        let mut figures = vec![];
+        let mut critical = 0.0;
+        let mut steps = 0;
+        for b in &bins {
+            let lab = Lab::up(
+                &s.work,
+                &format!("apply-{case}-{}", b.name),
+                &from,
+                "ssh",
+                s.speed,
+            );
+            let config = lab.config();
+            let cfg = config.to_str().unwrap();
+            if case == "admission" {
+                let cps = lab.control_plane_only();
+                bins[0].must(&["--config", cps.to_str().unwrap(), "apply", "--auto-approve"]);
+            }
+            let plan = plan_of(&config);
+            critical = critical_path(&plan.graph) * s.speed;
+            steps = plan.graph.len();
+            let mut args = vec!["--config", cfg, "apply", "--auto-approve"];
+            let p = parallelism.map(|p| p.to_string());
+            if let Some(p) = &p {
+                args.extend(["--parallelism", p]);
+            }
+            figures.push((b.name, b.time(&args)));
+        }
+        let ratios: Vec<(&str, f64)> = figures.iter().map(|(n, t)| (*n, t / critical)).collect();
+        println!(
+            "  {name:<38} {steps:>3} steps  critical path {critical:.2} s  apply {}  ratio {}  goal ≤ 1.05",
+            side_by_side(&figures, "s", 1.0),
+            side_by_side(&ratios, "×", 1.0),
+        );
+    }
+}
+
+/// The model against sums worked out by hand from the latency table
+/// (crates/gt-lab/src/sim/latency.rs), at speed 1.
+fn check_the_model() {
+    let kubectl = Op::default_seconds(Op::Kubectl);
+    let goldentooth =
+        gt::spec::load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml"))
+            .expect("goldentooth loads");
+    let bootstrap = gt::plan::bootstrap_plan(&goldentooth).expect("plans");
+    // init 60, CNI 2, the first gate waits CniReady 15, two control-plane
+    // joins of 40 + 15, workers 20 + 15, each wait seen by one kubectl, the
+    // token revoked last (1).
+    let by_hand = 60.0
+        + 2.0
+        + 15.0
+        + kubectl
+        + 2.0 * (40.0 + 15.0 + kubectl + kubectl)
+        + 20.0
+        + 15.0
+        + kubectl
+        + 1.0;
+    let model = critical_path(&bootstrap.graph);
+    assert!(
+        (model - by_hand).abs() < 1e-9,
+        "goldentooth bootstrap: model {model} s, by hand {by_hand} s"
+    );
+    // One control plane: the workers' gate waits for the pod network.
+    let mut single = topology(2);
+    for cp in ["n002", "n003"] {
+        single = single.replace(
+            &format!("[nodes.{cp}]\nrole = \"control-plane\""),
+            &format!("[nodes.{cp}]\nrole = \"worker\""),
+        );
+    }
+    let spec = gt::spec::load_str(&single, Path::new("single.toml")).expect("one control plane");
+    let plan = gt::plan::bootstrap_plan(&spec).expect("plans");
+    let by_hand = 60.0 + 2.0 + 15.0 + kubectl + 20.0 + 15.0 + kubectl + 1.0;
+    let model = critical_path(&plan.graph);
+    assert!(
+        (model - by_hand).abs() < 1e-9,
+        "one control plane: model {model} s, by hand {by_hand} s"
+    );
 }
 
 fn main() {
-    // cargo bench passes --bench; cargo test --benches runs us with no filter: skip then.
+    check_the_model();
+    // cargo bench passes --bench; cargo test --benches runs us with no filter: stop there.
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let speed: f64 = std::env::var("GT_BENCH_SPEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
-    let transport = std::env::var("GT_BENCH_TRANSPORT").unwrap_or_else(|_| "local".into());
-    let cases = std::env::var("GT_BENCH_CASES").unwrap_or_else(|_| "goldentooth,100".into());
     let work = tempfile::tempdir().expect("temp dir");
+    let s = Settings {
+        speed: env_or("GT_BENCH_SPEED", 0.1),
+        runs: env_or("GT_BENCH_RUNS", 7),
+        work: work.path().to_path_buf(),
+    };
+    let sections: Vec<String> = std::env::var("GT_BENCH_SECTIONS")
+        .unwrap_or_else(|_| "observe,noop,apply".into())
+        .split(',')
+        .map(|x| x.trim().to_string())
+        .collect();
     // Labs bind fixed loopback addresses: one at a time, as the lab tests do.
     let lock = std::fs::File::create(std::env::temp_dir().join("gt-lab-tests.lock")).unwrap();
     // SAFETY: flock on a file we own; released when it is closed.
     assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
-
-    println!(
-        "gt apply from empty vs the DAG's critical path (lab speed {speed}, {transport} transport)"
-    );
-    for case in cases.split(',') {
-        let c = match case.trim() {
-            "goldentooth" => Case {
-                name: "goldentooth (3 + 9)".into(),
-                topology: Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml"),
-                parallelism: 10,
-            },
-            n => {
-                let workers: usize = n.parse().expect("a case is goldentooth or a worker count");
-                let p = work.path().join(format!("bench-{workers}.toml"));
-                std::fs::write(&p, topology(workers)).unwrap();
-                Case {
-                    name: format!("3 + {workers} workers"),
-                    topology: p,
-                    parallelism: workers + 3,
-                }
-            }
-        };
-        let spec = gt::spec::load_file(&c.topology).expect("topology loads");
-        let plan = bootstrap_plan(&spec).expect("plans");
-        let cp = critical_path(&plan.graph) * speed;
-        let dir = work.path().join("lab");
-        let dir_s = dir.to_str().unwrap();
-        gt(&[
-            "lab",
-            "up",
-            "--dir",
-            dir_s,
-            "--from",
-            c.topology.to_str().unwrap(),
-            "--speed",
-            &speed.to_string(),
-            "--transport",
-            &transport,
-            "--hosts",
-            "prepared",
-        ]);
-        let config = dir.join("cluster.toml");
-        let started = Instant::now();
-        let out = gt(&[
-            "--config",
-            config.to_str().unwrap(),
-            "apply",
-            "--auto-approve",
-            "--parallelism",
-            &c.parallelism.to_string(),
-        ]);
-        let wall = started.elapsed().as_secs_f64();
-        let ok = out.status.success();
-        let recap = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .rev()
-            .find(|l| l.starts_with("Apply "))
-            .unwrap_or("(no recap line)")
-            .to_string();
-        gt(&["lab", "down", "--dir", dir_s]);
-        println!(
-            "{:<22} {} steps  critical path {:>7.1} s  apply {:>7.1} s  ratio {:.3}{}\n    {recap}",
-            c.name,
-            plan.graph.len(),
-            cp,
-            wall,
-            wall / cp,
-            if ok { "" } else { "  (APPLY FAILED)" },
-        );
+    let started = Instant::now();
+    if sections.iter().any(|x| x == "observe" || x == "noop") {
+        observe_and_noop(&s, &sections);
     }
+    if sections.iter().any(|x| x == "apply") {
+        apply_cases(&s);
+    }
+    println!(
+        "\n(bench apply took {:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
     drop(lock);
 }

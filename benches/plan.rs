@@ -96,6 +96,9 @@ fn observed(spec: &gt::spec::Spec) -> Observed {
     o
 }
 
+/// What parse + validate + plan of 5,000 nodes may take.
+const GOAL_5000: Duration = Duration::from_millis(50);
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -113,7 +116,8 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn bench(name: &str, src: &str, runs: usize) {
+/// Returns the median of parse + validate + plan (1% drift).
+fn bench(name: &str, src: &str, runs: usize) -> Duration {
     let path = Path::new("bench.toml");
     // Parse + validate + plan from scratch each run: what `gt plan --facts` does.
     let spec = gt::spec::load_str(src, path).expect("valid");
@@ -147,15 +151,17 @@ fn bench(name: &str, src: &str, runs: usize) {
         parse.push(t_parse);
         converged.push(t_conv);
     }
+    let converged = median(converged);
     println!(
         "{name:>12}: TOML parse alone {:>8.2?} | parse+validate {:>8.2?} | +plan (1% drift) {:>8.2?} | +plan (full bootstrap) {:>8.2?} | {} nodes, {} bytes, median of {runs}",
         median(toml_only),
         median(parse),
-        median(converged),
+        converged,
         median(bootstrap),
         spec.nodes.len(),
         src.len()
     );
+    converged
 }
 
 /// `gt drift --facts` against a cluster whose Nodes are mostly not in the
@@ -213,8 +219,15 @@ fn main() {
         "/examples/large-500.toml"
     ))
     .expect("examples/large-500.toml");
-    bench("500 workers", &large500, runs);
-    bench("5,000 nodes", &generate(4997), runs);
+    let t500 = bench("500 workers", &large500, runs);
+    let t5000 = bench("5,000 nodes", &generate(4997), runs);
+    println!(
+        "{:>12}: parse + validate + plan of 5,000 nodes {t5000:.2?}, goal ≤ {GOAL_5000:?}, ratio to goal {:.2}; \
+         500 → 5,000 nodes ×{:.1} the time for ×10 the nodes (linear: ≤ 10)",
+        "goal",
+        t5000.as_secs_f64() / GOAL_5000.as_secs_f64(),
+        t5000.as_secs_f64() / t500.as_secs_f64(),
+    );
     bench_drift("drift 5,000", 3, 5_000, runs);
     bench_drift("drift 50,000", 3, 50_000, runs.min(5));
     println!(

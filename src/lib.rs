@@ -12,6 +12,7 @@ pub mod duration;
 pub mod facts;
 pub mod fsutil;
 pub mod kube;
+pub mod parallelism;
 pub mod plan;
 pub mod render;
 pub mod spec;

@@ -15,6 +15,19 @@
 //! lock is taken over by one of its takers (they exclude each other with
 //! `mkdir`; the winner replaces the file with `mv`, so it never goes missing)
 //! and the new holder is told so.
+//!
+//! `gt apply` observes while it takes the lock, not after. That is safe
+//! because every way the cluster can change under an observation leaves a
+//! trace the acquisition reads: an apply that still holds the lock makes the
+//! acquisition fail (`Held`); one killed mid-walk left its lock to expire,
+//! and taking it over (`TookOver`) means observing again; one that finished
+//! stamped the time of its release on the lock host (`apply.released`, in
+//! milliseconds on that host's clock) before removing the file, and the
+//! acquisition reports how long ago that was. `HeldLock::changed_hands_since`
+//! compares it with how long gt has been observing; a release that may have
+//! come after the observation began means observing again, now under the
+//! lock. An apply that ran no step leaves no stamp:
+//! it changed nothing.
 
 use super::steps::{host_name, user_name};
 use crate::spec::{Node, Spec};
@@ -286,6 +299,27 @@ pub struct HeldLock {
     lost: watch::Receiver<Option<String>>,
     stop_renewing: Arc<Notify>,
     renewal: tokio::task::JoinHandle<()>,
+    /// What each lock host read at acquisition said about its last release.
+    releases: Vec<(String, LastRelease)>,
+}
+
+/// A lock host's last release, read when gt acquired (or looked).
+#[derive(Debug, Clone, Copy)]
+struct LastRelease {
+    /// How long before the host answered (its clock, milliseconds); -1 for never.
+    ago_ms: i64,
+    /// gt's clock once the answer was in.
+    answered: Instant,
+}
+
+/// Whether a release `ago_ms` milliseconds before a host answered (-1:
+/// never) may have come after an observation that started `observing_for`
+/// before gt had that answer. The host answered before gt had the answer, so
+/// the release was at most `ago_ms` before gt had it; it is surely older than
+/// the observation only when that is longer than `observing_for` (plus the
+/// millisecond both stamps are truncated to).
+pub fn released_during(ago_ms: i64, observing_for: Duration) -> bool {
+    ago_ms >= 0 && (ago_ms as u128) <= observing_for.as_millis() + 1
 }
 
 impl fmt::Debug for HeldLock {
@@ -338,20 +372,61 @@ impl HeldLock {
         self.lost.borrow().clone()
     }
 
+    /// Why an observation that started at `observing_since` (before this
+    /// lock was won) may not be what the cluster is now: the lock was taken
+    /// over from an apply that stopped renewing it, or an apply that may
+    /// have changed the cluster released it after the observation began.
+    /// `None`: the observation can be planned on.
+    pub fn changed_hands_since(&self, observing_since: Instant) -> Option<String> {
+        if let Some(old) = &self.took_over {
+            return Some(format!(
+                "it was taken over from {}, whose apply stopped renewing it",
+                old.who()
+            ));
+        }
+        self.releases.iter().find_map(|(host, r)| {
+            released_during(
+                r.ago_ms,
+                r.answered.saturating_duration_since(observing_since),
+            )
+            .then(|| {
+                format!(
+                    "another apply released it on {host} {} before gt took it, after gt began observing",
+                    crate::transport::secs(Duration::from_millis(r.ago_ms.max(0) as u64))
+                )
+            })
+        })
+    }
+
     /// Changes to `Some(why)` when renewal finds the lock is no longer ours:
     /// an apply can stop starting steps then, as on Ctrl-C.
     pub fn watch_lost(&self) -> watch::Receiver<Option<String>> {
         self.lost.clone()
     }
 
-    /// Stops renewing and removes the file if it still holds our run id.
+    /// Stops renewing and removes the file if it still holds our run id,
+    /// stamping the release: the cluster may have changed under this lock.
     /// `Err(Lost)` when it did not (our lease ran out and someone took it).
-    pub async fn release(mut self) -> Result<(), LockError> {
+    pub async fn release(self) -> Result<(), LockError> {
+        self.remove(true).await
+    }
+
+    /// `release` for an apply that ran no step: no stamp, so that an apply
+    /// observing meanwhile need not observe again.
+    pub async fn release_unchanged(self) -> Result<(), LockError> {
+        self.remove(false).await
+    }
+
+    async fn remove(mut self, changed: bool) -> Result<(), LockError> {
         // A renewal in flight would write the file back after we remove it:
         // let it finish rather than abort it halfway.
         self.stop_renewing.notify_one();
         let _ = tokio::time::timeout(COMMAND_TIMEOUT * 2, &mut self.renewal).await;
-        let out = run_op(&self.host, &self.lock_host, Op::Remove, &self.vars).await?;
+        let vars = Vars {
+            changed,
+            ..self.vars.clone()
+        };
+        let out = run_op(&self.host, &self.lock_host, Op::Remove, &vars).await?;
         match out.status {
             // Still ours when removed: nobody else held it in between.
             Status::Removed => Ok(()),
@@ -469,12 +544,24 @@ pub async fn acquire_on_clock(
         };
         vars.started = Some(out.now);
         let info = vars.info(out.now);
+        let mut releases = vec![(name.to_string(), out.last_release())];
         // A control plane after this one may hold a lock taken while this one
         // was unreachable (it is back now): that apply came first.
-        if let Some(other) = live_lock_on(hosts, &candidates[i + 1..], run_id, clock).await {
-            let _ = run_op(&host, name, Op::Remove, &vars).await;
+        let (other, elsewhere) = live_lock_on(hosts, &candidates[i + 1..], run_id, clock).await;
+        if let Some(other) = other {
+            let _ = run_op(
+                &host,
+                name,
+                Op::Remove,
+                &Vars {
+                    changed: false,
+                    ..vars.clone()
+                },
+            )
+            .await;
             return Err(held(other));
         }
+        releases.extend(elsewhere);
         let (lost_tx, lost) = watch::channel(None);
         let stop_renewing = Arc::new(Notify::new());
         let renewal = tokio::spawn(renew_forever(
@@ -495,6 +582,7 @@ pub async fn acquire_on_clock(
             lost,
             stop_renewing,
             renewal,
+            releases,
         });
     }
     Err(LockError::NoLockHost {
@@ -579,13 +667,14 @@ pub async fn remove(
     }
 }
 
-/// The first live lock of another run on `nodes` (unreachable ones are skipped).
+/// The first live lock of another run on `nodes` (unreachable ones are
+/// skipped), and what each that answered said about its last release.
 async fn live_lock_on(
     hosts: &Hosts,
     nodes: &[&Node],
     run_id: &str,
     clock: HostClock,
-) -> Option<FoundLock> {
+) -> (Option<FoundLock>, Vec<(String, LastRelease)>) {
     let vars = Vars {
         clock,
         ..Vars::anyone("")
@@ -596,16 +685,19 @@ async fn live_lock_on(
             let name = node.name.as_str();
             let host = hosts.get(name).await.ok()?;
             let out = run_op(&host, name, Op::Read, vars).await.ok()?;
-            (out.status == Status::Found)
+            let found = (out.status == Status::Found)
                 .then(|| found_from(name, &out).ok())
-                .flatten()
+                .flatten();
+            Some((found, (name.to_string(), out.last_release())))
         }
     }))
     .await;
-    reads
+    let (found, releases): (Vec<_>, Vec<_>) = reads.into_iter().flatten().unzip();
+    let live = found
         .into_iter()
         .flatten()
-        .find(|f| !f.expired() && f.info.run_id != run_id)
+        .find(|f| !f.expired() && f.info.run_id != run_id);
+    (live, releases)
 }
 
 async fn renew_forever(
@@ -666,6 +758,8 @@ struct Vars {
     /// Empty: any run (remove).
     run_id: String,
     cluster: String,
+    /// remove: stamp the release (the holder may have changed the cluster).
+    changed: bool,
 }
 
 impl Vars {
@@ -681,6 +775,7 @@ impl Vars {
             pid: std::process::id(),
             run_id: run_id.to_string(),
             cluster: cluster.to_string(),
+            changed: true,
         }
     }
 
@@ -717,12 +812,13 @@ impl Vars {
             json(&self.run_id)
         };
         format!(
-            "OP={} LEASE={} STARTED={} AHEAD={} PID={}\nHOLDER={} HOST={} RUN={run} CLUSTER={} VERSION={}\n{SCRIPT}",
+            "OP={} LEASE={} STARTED={} AHEAD={} PID={} CHANGED={}\nHOLDER={} HOST={} RUN={run} CLUSTER={} VERSION={}\n{SCRIPT}",
             op.as_str(),
             self.lease,
             self.started.unwrap_or(0),
             self.clock.ahead_secs,
             self.pid,
+            u8::from(self.changed),
             json(&self.holder),
             json(&self.host),
             json(&self.cluster),
@@ -731,11 +827,14 @@ impl Vars {
     }
 }
 
-/// The script's answer: `gt-lock STATUS NOW PATH`, then the lock file.
+/// The script's answer: `gt-lock STATUS NOW RELEASED PATH`, then the lock file.
 #[derive(Debug, Clone)]
 struct ScriptOut {
     status: Status,
     now: i64,
+    /// Milliseconds since the host's last stamped release, -1 for never.
+    released_ago_ms: i64,
+    answered: Instant,
     path: String,
     content: String,
     code: i32,
@@ -759,16 +858,23 @@ async fn run_op(
             source: Box::new(source),
         })?;
     let (first, rest) = out.stdout.split_once('\n').unwrap_or((&out.stdout, ""));
-    let mut words = first.splitn(4, ' ');
-    let parsed = match (words.next(), words.next(), words.next(), words.next()) {
-        (Some("gt-lock"), Some(status), Some(now), Some(path)) if out.code == 0 => {
-            Status::parse(status)
-                .zip(now.parse().ok())
-                .map(|(s, now)| (s, now, path))
+    let mut words = first.splitn(5, ' ');
+    let parsed = match (
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+    ) {
+        (Some("gt-lock"), Some(status), Some(now), Some(ago), Some(path)) if out.code == 0 => {
+            match (Status::parse(status), now.parse(), ago.parse()) {
+                (Some(s), Ok(now), Ok(ago)) => Some((s, now, ago, path)),
+                _ => None,
+            }
         }
         _ => None,
     };
-    let Some((status, now, path)) = parsed else {
+    let Some((status, now, released_ago_ms, path)) = parsed else {
         return Err(LockError::Remote {
             lock_host: lock_host.to_string(),
             what: format!("run gt's lock command ({})", op.as_str()),
@@ -783,11 +889,22 @@ async fn run_op(
     Ok(ScriptOut {
         status,
         now,
+        released_ago_ms,
+        answered: Instant::now(),
         path: path.to_string(),
         content: rest.trim_end().to_string(),
         code: out.code,
         stderr: out.stderr,
     })
+}
+
+impl ScriptOut {
+    fn last_release(&self) -> LastRelease {
+        LastRelease {
+            ago_ms: self.released_ago_ms,
+            answered: self.answered,
+        }
+    }
 }
 
 fn parse_info(content: &str) -> Result<LockInfo, String> {
@@ -1022,5 +1139,87 @@ mod tests {
         assert!(s.contains(r#"HOLDER="\"o'brien@box\"""#), "{s}");
         assert!(s.contains(r#"RUN="\"run \\\"1\\\"\"""#), "{s}");
         assert!(s.contains(r#"CLUSTER="\"gold'tooth\"""#), "{s}");
+    }
+
+    /// The first line lock.sh printed for `op` under `root`, split in words.
+    fn answer(root: &std::path::Path, vars: &Vars, op: Op) -> Vec<String> {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(vars.script(op))
+            .env("GT_HOST_ROOT", root)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        stdout
+            .lines()
+            .next()
+            .unwrap()
+            .split(' ')
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn a_release_after_changes_is_stamped_and_the_next_acquire_reports_how_long_ago() {
+        let root = tempfile::tempdir().unwrap();
+        let first = Vars::ours("goldentooth", "run-1", 60);
+        let acquired = answer(root.path(), &first, Op::Acquire);
+        assert_eq!(acquired[..2], ["gt-lock", "acquired"]);
+        assert_eq!(acquired[3], "-1", "never released: {acquired:?}");
+        let removed = answer(root.path(), &first, Op::Remove);
+        assert_eq!(removed[1], "removed");
+        let stamp: i64 = std::fs::read_to_string(root.path().join("var/lib/gt/apply.released"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let now: i64 = removed[2].parse().unwrap();
+        assert!(
+            (now * 1000..now * 1000 + 1000).contains(&stamp),
+            "{stamp} in second {now}"
+        );
+        let second = Vars::ours("goldentooth", "run-2", 60);
+        let again = answer(root.path(), &second, Op::Acquire);
+        assert_eq!(again[1], "acquired");
+        let ago: i64 = again[3].parse().unwrap();
+        assert!(ago >= 0, "{again:?}");
+    }
+
+    #[test]
+    fn a_release_after_no_step_leaves_no_stamp() {
+        let root = tempfile::tempdir().unwrap();
+        let vars = Vars {
+            changed: false,
+            ..Vars::ours("goldentooth", "run-1", 60)
+        };
+        answer(root.path(), &vars, Op::Acquire);
+        let removed = answer(root.path(), &vars, Op::Remove);
+        assert_eq!(removed[1], "removed");
+        assert_eq!(removed[3], "-1");
+        assert!(!root.path().join("var/lib/gt/apply.released").exists());
+    }
+
+    #[test]
+    fn a_stamp_that_is_not_a_number_or_in_the_future_reads_as_a_release_just_now() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("var/lib/gt")).unwrap();
+        let stamp = root.path().join("var/lib/gt/apply.released");
+        let vars = Vars::ours("goldentooth", "run-1", 60);
+        std::fs::write(&stamp, "junk\n").unwrap();
+        assert_eq!(answer(root.path(), &vars, Op::Read)[3], "0");
+        std::fs::write(&stamp, "99999999999999\n").unwrap();
+        assert_eq!(answer(root.path(), &vars, Op::Read)[3], "0");
+    }
+
+    #[test]
+    fn a_release_is_older_than_an_observation_only_when_it_was_longer_ago() {
+        let ms = Duration::from_millis;
+        assert!(!released_during(-1, ms(5000)), "never released");
+        assert!(!released_during(400, ms(300)));
+        assert!(released_during(300, ms(300)));
+        // Both ends are truncated to the millisecond.
+        assert!(released_during(301, ms(300)));
+        assert!(!released_during(302, ms(300)));
+        assert!(released_during(0, ms(0)));
     }
 }

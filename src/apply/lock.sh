@@ -1,20 +1,47 @@
 # gt apply lock, format 1. POSIX sh. gt prepends the variables:
 #   OP (acquire | renew | read | remove), LEASE (seconds), STARTED (epoch seconds,
 #   renew only), AHEAD (seconds added to this host's clock: 0, but for tests
-#   that play a later apply without waiting out a lease), and JSON-encoded HOLDER HOST PID RUN CLUSTER VERSION (RUN may be
-#   empty for remove: remove whatever is there).
+#   that play a later apply without waiting out a lease), CHANGED (remove: 1
+#   when the holder may have changed the cluster, 0 when it ran no step), and
+#   JSON-encoded HOLDER HOST PID RUN CLUSTER VERSION (RUN may be empty for
+#   remove: remove whatever is there).
 # Every path is under ${GT_HOST_ROOT} (empty on real hosts; the lab's host root).
 # Times come from this host's clock, never the operator's: two operators with
 # skewed clocks still agree on when a lock expires.
-# Output: one line `gt-lock STATUS NOW PATH`, then the lock file as it was
-# found (when there was one). Exit 0 whatever the lock's state; non-zero only
-# when the host itself fails (e.g. /var/lib/gt cannot be written).
+# Output: one line `gt-lock STATUS NOW RELEASED PATH`, then the lock file as
+# it was found (when there was one). RELEASED is how many milliseconds ago a
+# lock that may have changed the cluster was last removed here (-1: never):
+# gt observes while it takes the lock, and observes again if a release came
+# after it started.
+# Exit 0 whatever the lock's state; non-zero only when the host itself fails
+# (e.g. /var/lib/gt cannot be written).
 d="${GT_HOST_ROOT}/var/lib/gt"
 f="$d/apply.lock"
 t="$d/.apply.lock.new.$$"
 s="$d/.apply.lock.old.$$"
+r="$d/apply.released"
 
-say() { echo "gt-lock $1 $now $f"; if [ $# -gt 1 ]; then printf '%s\n' "$2"; fi; }
+# This host's clock in milliseconds, as $ms. Without GNU date's %N, whole
+# seconds plus $1 milliseconds: 999 for a release stamp, 0 for now, so that a
+# release never looks older than it is.
+clock_ms() {
+  ms=$(date +%s%3N 2>/dev/null)
+  case $ms in '' | *[!0-9]*) ms=$(($(date +%s) * 1000 + $1)) ;; esac
+  ms=$((ms + AHEAD * 1000))
+}
+
+say() {
+  rel=-1
+  if { read -r stamp <"$r"; } 2>/dev/null; then
+    # A stamp that is not a number says a release happened, not when: just now.
+    case $stamp in
+    '' | *[!0-9]*) rel=0 ;;
+    *) clock_ms 0; rel=$((ms - stamp)); if [ "$rel" -lt 0 ]; then rel=0; fi ;;
+    esac
+  fi
+  echo "gt-lock $1 $now $rel $f"
+  if [ $# -gt 1 ]; then printf '%s\n' "$2"; fi
+}
 
 # Epoch seconds to RFC 3339 UTC without GNU date (days-from-civil inverted).
 rfc3339() {
@@ -105,6 +132,13 @@ renew)
 remove)
   if ! cur=$(cat "$f" 2>/dev/null); then say none; exit 0; fi
   if [ -n "$RUN" ] && ! ours "$cur"; then say other "$cur"; exit 0; fi
+  # Stamped before the file goes, so that no acquire can find the lock free
+  # and the stamp old. A stamp whose removal then fails only costs a taker
+  # one more observation.
+  if [ "$CHANGED" != 0 ]; then
+    clock_ms 999
+    printf '%s\n' "$ms" >"$t" && mv "$t" "$r" || exit 3
+  fi
   mv "$f" "$s" 2>/dev/null || { say none; exit 0; }
   if [ "$(cat "$s")" != "$cur" ]; then
     # It changed hands between the read and the mv: put the new one back.

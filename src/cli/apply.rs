@@ -1,5 +1,5 @@
-//! `gt apply`: lock, observe, plan, confirm, then an `apply::Session` walks
-//! the plan; the lock is released on every way out.
+//! `gt apply`: lock and observe at once, plan, confirm, then an
+//! `apply::Session` walks the plan; the lock is released on every way out.
 
 use super::flags::{ConsentFlags, ObserveFlags};
 use super::signals::Claimed;
@@ -65,17 +65,50 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> Result<u8, CliError> {
         // taking it and being ready to release it: from here on the lock is
         // released on every way out but a second signal.
         let (_claimed, mut signals) = Claimed::new(interrupted_twice);
-        // Taken before observing: what gt plans on must not change under another apply.
-        let (acquired, stopped) = {
+        let under_lock = UnderLock {
+            args: &a,
+            spec: &spec,
+            saved: saved.as_ref(),
+            hosts: &hosts,
+            opts: &opts,
+            style,
+        };
+        // The lock is taken while the hosts are observed, not before: what
+        // gt plans on must not change under another apply, and the lock says
+        // whether it may have (lock.rs: `changed_hands_since`). Nothing is
+        // changed before both are done.
+        let observing_since = std::time::Instant::now();
+        let (acquired, observed, stopped) = {
             let acquiring = lock::acquire(&spec, &hosts, &run.id, lock::DEFAULT_LEASE);
-            tokio::pin!(acquiring);
-            tokio::select! {
-                l = &mut acquiring => (l, None),
-                Some(s) = signals.recv() => {
-                    say(&format!("\n{} while taking the apply lock: nothing will be changed.", interrupted(s)));
-                    (acquiring.await, Some(s))
+            let observing = under_lock.observe_and_plan();
+            tokio::pin!(acquiring, observing);
+            let mut acquired = None;
+            let mut observed = None;
+            let stopped = loop {
+                tokio::select! {
+                    l = &mut acquiring, if acquired.is_none() => {
+                        let failed = l.is_err();
+                        acquired = Some(l);
+                        // Refused: what was observed does not matter.
+                        if failed {
+                            break None;
+                        }
+                    }
+                    p = &mut observing, if observed.is_none() => observed = Some(p),
+                    Some(s) = signals.recv() => {
+                        say(&format!("\n{} while observing the cluster: nothing was changed.", interrupted(s)));
+                        break Some(s);
+                    }
                 }
-            }
+                if acquired.is_some() && observed.is_some() {
+                    break None;
+                }
+            };
+            let acquired = match acquired {
+                Some(l) => l,
+                None => acquiring.await,
+            };
+            (acquired, observed, stopped)
         };
         let lock = match acquired {
             Ok(l) => l,
@@ -88,22 +121,42 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> Result<u8, CliError> {
             warn(w);
         }
         let applied = match stopped {
-            Some(_) => Ok(exit::ERROR),
+            Some(_) => Ok(Applied::unchanged(exit::ERROR)),
             None => {
-                let under_lock = UnderLock {
-                    args: &a,
-                    spec: &spec,
-                    saved: saved.as_ref(),
-                    hosts: &hosts,
-                    opts: &opts,
-                    style,
+                let observed = match lock.changed_hands_since(observing_since) {
+                    Some(why) => {
+                        say(&format!(
+                            "The apply lock changed hands while gt observed ({why}): observing again, under the lock."
+                        ));
+                        None
+                    }
+                    None => observed,
                 };
                 under_lock
-                    .apply(run, signals, lock.watch_lost())
+                    .apply(run, signals, lock.watch_lost(), observed)
                     .await
             }
         };
-        let released = lock.release().await;
+        // No step ran: nothing changed, and the next apply need not observe again.
+        let walked = matches!(applied, Ok(Applied { walked: true, .. }));
+        let applied = applied.map(|a| a.code);
+        // The other hosts' connections close while the lock is released over
+        // the lock host's, which closes last.
+        let lock_host = lock.host().to_string();
+        let release = async {
+            if walked {
+                lock.release().await
+            } else {
+                lock.release_unchanged().await
+            }
+        };
+        let others = futures_util::future::join_all(
+            spec.nodes
+                .iter()
+                .filter(|n| n.name.as_str() != lock_host)
+                .map(|n| hosts.close_host(n.name.as_str())),
+        );
+        let (released, _) = tokio::join!(release, others);
         hosts.close().await;
         match (applied, released) {
             (applied, Ok(())) => applied,
@@ -114,6 +167,22 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> Result<u8, CliError> {
             }
         }
     })
+}
+
+/// How an apply ended: its exit code, and whether it walked the plan (and
+/// so may have changed the cluster).
+struct Applied {
+    code: u8,
+    walked: bool,
+}
+
+impl Applied {
+    fn unchanged(code: u8) -> Applied {
+        Applied {
+            code,
+            walked: false,
+        }
+    }
 }
 
 /// What the apply works with while it holds the lock.
@@ -127,19 +196,24 @@ struct UnderLock<'a> {
 }
 
 impl UnderLock<'_> {
-    /// Observes, plans, asks, and has a session walk the plan.
+    /// Plans what was observed while the lock was taken (or observes again
+    /// when that is `None`), asks, and has a session walk the plan.
     async fn apply(
         &self,
         run: RunInfo,
         mut signals: UnboundedReceiver<StopSignal>,
         lock_lost: tokio::sync::watch::Receiver<Option<String>>,
-    ) -> Result<u8, CliError> {
-        let (observed, plan) = tokio::select! {
-            p = self.observe_and_plan() => p?,
-            Some(s) = signals.recv() => {
-                say(&format!("\n{} while observing the cluster: nothing was changed.", interrupted(s)));
-                return Ok(exit::ERROR);
-            }
+        observed: Option<Result<(Observed, Plan), CliError>>,
+    ) -> Result<Applied, CliError> {
+        let (observed, plan) = match observed {
+            Some(planned) => planned?,
+            None => tokio::select! {
+                p = self.observe_and_plan() => p?,
+                Some(s) = signals.recv() => {
+                    say(&format!("\n{} while observing the cluster: nothing was changed.", interrupted(s)));
+                    return Ok(Applied::unchanged(exit::ERROR));
+                }
+            },
         };
         let json = self.args.json;
         let style = self.style;
@@ -160,7 +234,7 @@ impl UnderLock<'_> {
             self.spec,
             self.hosts,
             run,
-            self.args.observe.parallelism as usize,
+            self.args.observe.parallelism().steps,
             ui,
         );
         if json {
@@ -172,7 +246,7 @@ impl UnderLock<'_> {
         }
         if !plan.has_changes() {
             session.finish().await;
-            return Ok(exit::OK);
+            return Ok(Applied::unchanged(exit::OK));
         }
         // A saved plan was reviewed when it was made.
         if !self.args.auto_approve && self.saved.is_none() {
@@ -187,16 +261,17 @@ impl UnderLock<'_> {
             };
             if !approved {
                 let _ = Stdout.write_all(b"\nApply cancelled.\n");
-                return Ok(exit::ERROR);
+                return Ok(Applied::unchanged(exit::ERROR));
             }
         }
         // A failed step was told in the recap.
         let stops = Stops { lock_lost, signals };
-        Ok(if session.walk(&observed, &plan, stops).await {
+        let code = if session.walk(&observed, &plan, stops).await {
             exit::OK
         } else {
             exit::ERROR
-        })
+        };
+        Ok(Applied { code, walked: true })
     }
 
     /// The plan of what is observed now (for a saved plan: refused if stale).

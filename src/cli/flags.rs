@@ -2,6 +2,7 @@
 //! its facts come from, how hosts are observed.
 
 use crate::facts::observe::ObserveOptions;
+use crate::parallelism::Parallelism;
 use crate::plan::PlanOptions;
 use clap::Args;
 use std::path::PathBuf;
@@ -46,18 +47,23 @@ pub struct PlanFlags {
 /// How hosts are observed: shared by observe, status and plan.
 #[derive(Debug, Args, Clone)]
 pub struct ObserveFlags {
-    /// At most this many hosts at once.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
-    pub parallelism: u16,
+    /// At most this many hosts at once [default: 64 hosts observed; gt apply: 10 steps]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallelism: Option<u16>,
     /// Deadline of each host's probe (a hanging host becomes a fact after it).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
 }
 
 impl ObserveFlags {
+    /// The flag, or each bound's default.
+    pub fn parallelism(&self) -> Parallelism {
+        Parallelism::from_flag(self.parallelism)
+    }
+
     pub fn options(&self) -> ObserveOptions {
         ObserveOptions {
-            parallelism: self.parallelism as usize,
+            parallelism: self.parallelism().observe,
             timeout: self.timeout,
             transport: super::transport_options(),
             ..ObserveOptions::default()

@@ -14,7 +14,8 @@ use tokio::sync::oneshot;
 /// Options of one observation.
 #[derive(Debug, Clone)]
 pub struct ObserveOptions {
-    /// At most this many hosts probed at once.
+    /// At most this many hosts probed at once (`crate::parallelism::OBSERVE`
+    /// unless `--parallelism` says otherwise).
     pub parallelism: usize,
     /// Deadline of each host's probe and of the cluster query.
     pub timeout: Duration,
@@ -28,7 +29,7 @@ pub struct ObserveOptions {
 impl Default for ObserveOptions {
     fn default() -> Self {
         ObserveOptions {
-            parallelism: 10,
+            parallelism: crate::parallelism::OBSERVE,
             timeout: Duration::from_secs(30),
             transport: TransportOptions::default(),
             etcd: std::env::var_os("GT_SKIP_ETCD_FACTS").is_none_or(|v| v.is_empty() || v == "0"),

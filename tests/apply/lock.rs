@@ -382,8 +382,13 @@ fn a_taker_that_died_mid_takeover_blocks_takeovers_until_gt_unlock() {
     lab.gt(&["unlock", "--yes"]).success();
     let held = op.acquire(&op.hosts(), "next", LONG).unwrap();
     op.rt.block_on(held.release()).unwrap();
-    let left: Vec<_> = std::fs::read_dir(&gt_dir).unwrap().flatten().collect();
-    assert!(left.is_empty(), "{left:?}");
+    // Only the time of the last release (gt unlock's, then this one's).
+    let left: Vec<_> = std::fs::read_dir(&gt_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["apply.released"], "{left:?}");
 }
 
 /// A lock of `run` whose gt died (dropped, never renewed): expired for an
@@ -498,4 +503,90 @@ fn a_lock_file_gt_cannot_read_is_reported_where_it_is_and_gt_unlock_removes_it()
         .stdout_contains("  not a lock\n")
         .stdout_contains("Removed the apply lock of cluster goldentooth from bettley.");
     assert!(!file.exists());
+}
+
+// `gt apply` observes while it takes the lock: an observation that started
+// before the lock was won is planned on only when no apply that may have
+// changed the cluster let go of the lock after it started; otherwise gt
+// observes again, under the lock.
+
+fn release_stamp(lab: &Lab) -> std::path::PathBuf {
+    lab.host_root("bettley").join("var/lib/gt/apply.released")
+}
+
+#[test]
+fn a_release_after_the_observation_began_means_observing_again() {
+    let lab = Lab::up(Transport::Local).start();
+    let op = Operator::of(&lab);
+    let first = op.acquire(&op.hosts(), "first", LONG).unwrap();
+    let observing_since = Instant::now();
+    op.rt.block_on(first.release()).unwrap();
+    let second = op.acquire(&op.hosts(), "second", LONG).unwrap();
+    let why = second
+        .changed_hands_since(observing_since)
+        .expect("a release after the observation began");
+    assert!(
+        why.starts_with("another apply released it on bettley ")
+            && why.ends_with(" before gt took it, after gt began observing"),
+        "{why}"
+    );
+    op.rt.block_on(second.release()).unwrap();
+}
+
+#[test]
+fn a_lock_never_released_or_released_unchanged_keeps_the_observation() {
+    let lab = Lab::up(Transport::Local).start();
+    let op = Operator::of(&lab);
+    let observing_since = Instant::now();
+    let first = op.acquire(&op.hosts(), "first", LONG).unwrap();
+    assert_eq!(first.changed_hands_since(observing_since), None);
+    // An apply that ran no step changed nothing.
+    op.rt.block_on(first.release_unchanged()).unwrap();
+    assert!(!release_stamp(&lab).exists());
+    let second = op.acquire(&op.hosts(), "second", LONG).unwrap();
+    assert_eq!(second.changed_hands_since(observing_since), None);
+    op.rt.block_on(second.release()).unwrap();
+    assert!(release_stamp(&lab).exists());
+}
+
+#[test]
+fn a_lock_taken_over_means_observing_again() {
+    let lab = Lab::up(Transport::Local).start();
+    let op = Operator::of(&lab);
+    abandon_a_lock(&op, "crashed");
+    let observing_since = Instant::now();
+    let next = op.acquire_later(&op.hosts(), "next").unwrap();
+    let why = next
+        .changed_hands_since(observing_since)
+        .expect("taken over");
+    assert!(why.contains("taken over from "), "{why}");
+    op.rt.block_on(next.release()).unwrap();
+}
+
+#[test]
+fn gt_apply_observes_again_when_the_lock_changed_hands_and_a_no_op_leaves_no_stamp() {
+    let lab = Lab::up(Transport::Local).speed(0.001).converged();
+    // A release stamped (in milliseconds) in the future: after any
+    // observation that can start now.
+    let future = (now_unix() + 3600) * 1000;
+    std::fs::write(release_stamp(&lab), format!("{future}\n")).unwrap();
+    let run = lab.gt(&["apply", "--auto-approve"]);
+    run.success();
+    assert!(
+        run.stderr.contains(
+            "The apply lock changed hands while gt observed (another apply released it on bettley "
+        ) && run.stderr.contains("observing again, under the lock."),
+        "{run}"
+    );
+    assert!(run.stdout.contains("No changes."), "{run}");
+    // Nothing to do: the stamp is left as it was.
+    assert_eq!(
+        std::fs::read_to_string(release_stamp(&lab)).unwrap(),
+        format!("{future}\n")
+    );
+    // Without a recent release, the observation made while locking is planned on.
+    std::fs::remove_file(release_stamp(&lab)).unwrap();
+    let quiet = lab.gt(&["apply", "--auto-approve"]);
+    quiet.success();
+    assert!(!quiet.stderr.contains("changed hands"), "{quiet}");
 }

@@ -64,21 +64,17 @@ impl StepRunner<'_> {
 
     /// Every Node, as of at most one poll interval ago.
     pub(super) async fn nodes_now(&self, id: &StepId) -> Result<NodeMap, StepError> {
-        let mut cached = self.nodes.lock().await;
-        if let Some((at, r)) = &*cached {
-            if at.elapsed() < FIRST_POLL {
-                return r.clone();
+        let latest = self.nodes.latest();
+        match &latest {
+            Some(s) if s.taken.elapsed() < super::poll::POLL => s.value.clone(),
+            _ => {
+                let seen = latest.map_or(0, |s| s.seq);
+                self.nodes
+                    .newer_than(seen, || self.get_nodes(id))
+                    .await
+                    .value
             }
         }
-        let cmd = Cmd::new(kube::get_nodes_json())
-            .timeout(Duration::from_secs(30))
-            .label("kubectl get nodes");
-        let r = self
-            .admin(id, &cmd, Duration::ZERO)
-            .await
-            .and_then(|json| parse_nodes(&json));
-        *cached = Some((Instant::now(), r.clone()));
-        r
     }
 
     pub(super) fn promote_admin(&self, node: &NodeName) {

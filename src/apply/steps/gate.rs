@@ -1,10 +1,13 @@
 //! Readiness waits: the gate before joins (every named control plane's API
 //! server ready, `/readyz` through the endpoint ok, their Nodes Ready) and a
 //! joined node's wait for its Node to be Ready. Each has its own timeout,
-//! named in its error.
+//! named in its error. Every wait reads Nodes through the runner's one
+//! shared poll (`poll.rs`), so that it notices a change within a poll
+//! interval, and the gate asks `/readyz` once per poll alongside.
 
 use super::exec::first_line;
-use super::{NodeMap, StepError, StepRunner, FIRST_POLL, MAX_POLL};
+use super::poll::{Snapshot, POLL};
+use super::{NodeMap, StepError, StepRunner};
 use crate::kube::nodes::ConditionStatus;
 use crate::kube::{self, secret::redact};
 use crate::plan::StepId;
@@ -12,6 +15,8 @@ use crate::spec::NodeName;
 use crate::transport::{Cmd, Output};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+type Nodes = Result<NodeMap, StepError>;
 
 /// What is not ready yet, keyed by what it is about (`api/dalt`,
 /// `endpoint`, `node/dalt`), so that each problem keeps its own "for 12 s".
@@ -30,9 +35,12 @@ impl StepRunner<'_> {
         let deadline = Instant::now() + timeout;
         let mut since: BTreeMap<String, Instant> = BTreeMap::new();
         let mut last_shown = String::new();
-        let mut delay = FIRST_POLL;
+        let waiting_since = tokio::time::Instant::now();
+        let mut seen = 0;
         loop {
-            let problems = self.gate_problems(control_planes).await;
+            let problems = self
+                .gate_problems(id, control_planes, waiting_since, &mut seen)
+                .await;
             if problems.is_empty() {
                 return Ok(());
             }
@@ -65,20 +73,26 @@ impl StepRunner<'_> {
                 self.events.progress(id, format!("waiting: {shown}"));
                 last_shown = shown;
             }
-            tokio::time::sleep(delay.min(deadline - now)).await;
-            delay = (delay * 2).min(MAX_POLL);
         }
     }
 
     /// One look at everything the gate waits for, all through the first
-    /// admin host, at once.
-    async fn gate_problems(&self, control_planes: &[NodeName]) -> Problems {
+    /// admin host, at once: the control planes' `/readyz` and the next
+    /// shared poll of Nodes (which paces the looks).
+    async fn gate_problems(
+        &self,
+        id: &StepId,
+        control_planes: &[NodeName],
+        waiting_since: tokio::time::Instant,
+        seen: &mut u64,
+    ) -> Problems {
         let mut problems = Problems::new();
         let Some(admin) = self.admins.lock().unwrap().first().cloned() else {
             problems.insert(
                 "admin".to_string(),
                 "no control plane with an admin kubeconfig is reachable".to_string(),
             );
+            tokio::time::sleep(POLL).await;
             return problems;
         };
         let per_cp = futures_util::future::join_all(control_planes.iter().map(|cp| {
@@ -96,8 +110,9 @@ impl StepRunner<'_> {
             }
         }));
         let endpoint = self.quick(&admin, kube::get_readyz_verbose());
-        let nodes = self.quick(&admin, kube::get_nodes_json());
+        let nodes = self.next_nodes(id, waiting_since, *seen);
         let (per_cp, endpoint, nodes) = tokio::join!(per_cp, endpoint, nodes);
+        *seen = nodes.seq;
         for (cp, r) in per_cp {
             if let Some(problem) = api_problem(cp, r) {
                 problems.insert(format!("api/{cp}"), problem);
@@ -106,8 +121,35 @@ impl StepRunner<'_> {
         if let Some(problem) = self.endpoint_problem(endpoint) {
             problems.insert("endpoint".into(), problem);
         }
-        node_problems(&mut problems, control_planes, nodes);
+        node_problems(&mut problems, control_planes, &nodes.value);
         problems
+    }
+
+    /// The shared poll's next Nodes for a wait that began at `waiting_since`
+    /// and last saw poll `seen` (0: none yet): never a poll that started
+    /// before the wait, each time a newer one.
+    async fn next_nodes(
+        &self,
+        id: &StepId,
+        waiting_since: tokio::time::Instant,
+        seen: u64,
+    ) -> Snapshot<Nodes> {
+        if seen == 0 {
+            self.nodes.since(waiting_since, || self.get_nodes(id)).await
+        } else {
+            self.nodes.newer_than(seen, || self.get_nodes(id)).await
+        }
+    }
+
+    /// One `kubectl get nodes` through the first admin host that answers:
+    /// the shared poll's query.
+    pub(super) async fn get_nodes(&self, id: &StepId) -> Nodes {
+        let cmd = Cmd::new(kube::get_nodes_json())
+            .timeout(Duration::from_secs(30))
+            .label("kubectl get nodes");
+        self.admin(id, &cmd, Duration::ZERO)
+            .await
+            .and_then(|json| super::admin::parse_nodes(&json))
     }
 
     /// Runs a read-only check on `admin` with a short timeout.
@@ -151,10 +193,13 @@ impl StepRunner<'_> {
     ) -> Result<(), StepError> {
         let timeout = self.settings().gate_timeout;
         let deadline = Instant::now() + timeout;
-        let mut delay = FIRST_POLL;
         let mut shown = String::new();
+        let waiting_since = tokio::time::Instant::now();
+        let mut seen = 0;
         loop {
-            let why = match self.nodes_now(id).await {
+            let snapshot = self.next_nodes(id, waiting_since, seen).await;
+            seen = snapshot.seq;
+            let why = match snapshot.value {
                 Ok(nodes) => match nodes.get(node.as_str()) {
                     Some(n) if n.ready == ConditionStatus::True => return Ok(()),
                     Some(n) => format!(
@@ -183,8 +228,6 @@ impl StepRunner<'_> {
                 );
                 shown = why;
             }
-            tokio::time::sleep(delay.min(deadline - now)).await;
-            delay = (delay * 2).min(MAX_POLL);
         }
     }
 }
@@ -210,29 +253,14 @@ fn api_problem(cp: &NodeName, r: Result<Output, String>) -> Option<String> {
 
 /// Control planes whose Node is missing or not Ready, or why the Node list
 /// could not be read.
-fn node_problems(problems: &mut Problems, control_planes: &[NodeName], r: Result<Output, String>) {
-    let out = match r {
-        Ok(out) => out,
-        Err(e) => {
-            problems.insert("nodes".into(), format!("kubectl get nodes: {e}"));
-            return;
-        }
-    };
-    if out.code != 0 {
-        problems.insert(
-            "nodes".into(),
-            format!(
-                "kubectl get nodes exited {}: {}",
-                out.code,
-                first_line(&redact(&out.stderr))
-            ),
-        );
-        return;
-    }
-    let objs: NodeMap = match kube::nodes::parse(&out.stdout) {
+fn node_problems(problems: &mut Problems, control_planes: &[NodeName], nodes: &Nodes) {
+    let objs = match nodes {
         Ok(objs) => objs,
         Err(e) => {
-            problems.insert("nodes".into(), format!("kubectl get nodes: {e}"));
+            problems.insert(
+                "nodes".into(),
+                first_line(&redact(&e.to_string())).to_string(),
+            );
             return;
         }
     };

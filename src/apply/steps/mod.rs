@@ -15,6 +15,9 @@ mod exec;
 mod gate;
 mod host;
 mod restore;
+mod poll;
+#[cfg(test)]
+mod waits_tests;
 
 pub use super::run::{host_name, user_name, RunInfo};
 pub use error::StepError;
@@ -30,7 +33,7 @@ use crate::spec::{NodeName, Spec};
 use crate::transport::{BoxFuture, Hosts};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Default)]
 struct Secrets {
@@ -50,10 +53,10 @@ pub struct StepRunner<'a> {
     /// through, then file order; a node joined or initialised by this run
     /// goes first once it is up.
     admins: Mutex<Vec<NodeName>>,
-    /// The latest `kubectl get nodes`: every step waiting on Node readiness
-    /// shares one poll (a hundred joining workers must not run a hundred
-    /// kubectls a second on a Raspberry Pi control plane).
-    nodes: tokio::sync::Mutex<Option<(Instant, Result<NodeMap, StepError>)>>,
+    /// `kubectl get nodes`, polled for every step waiting on Node readiness
+    /// at once (a hundred joining workers must not run a hundred kubectls a
+    /// second on a Raspberry Pi control plane).
+    nodes: poll::Poller<Result<NodeMap, StepError>>,
     /// Hosts that did not answer when gt observed.
     unreachable: BTreeSet<String>,
     /// The patch "newest 1.32 patch" came to, settled once per apply.
@@ -100,7 +103,7 @@ impl<'a> StepRunner<'a> {
             secrets: Mutex::new(Secrets::default()),
             ca_pin: Mutex::new(observed.cluster.ca_pin.clone()),
             admins: Mutex::new(admins),
-            nodes: tokio::sync::Mutex::new(None),
+            nodes: poll::Poller::new(poll::POLL),
             kube_release: tokio::sync::OnceCell::new(),
             unreachable: observed
                 .hosts

@@ -1,0 +1,240 @@
+//! One shared poll for every wait of an apply: a hundred joining workers
+//! waiting for their Nodes to be Ready read one `kubectl get nodes` every
+//! `POLL`, not one each. Whoever waits while no poll is running runs the
+//! next one (no task of its own: it lives as long as someone waits), the
+//! others wake when it is published. A wait therefore notices a change at
+//! most `POLL` plus one query after it happened, and the control plane
+//! answers at most one query per `POLL`, however many wait.
+
+use std::future::Future;
+use std::time::Duration;
+// Tokio's clock: a paused test clock paces the polls too.
+use tokio::sync::{watch, Mutex};
+use tokio::time::Instant;
+
+/// The least time between the starts of two polls.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// One poll's result, numbered: a waiter asks for one newer than the last
+/// it saw.
+#[derive(Debug, Clone)]
+pub struct Snapshot<T> {
+    pub seq: u64,
+    /// When its query started: what it says is no older.
+    pub started: Instant,
+    pub taken: Instant,
+    pub value: T,
+}
+
+/// The latest result of a query many wait on, and who may run the next.
+pub struct Poller<T> {
+    latest: watch::Sender<Option<Snapshot<T>>>,
+    /// Held by the one running a poll; holds when the last poll started.
+    turn: Mutex<Option<Instant>>,
+    interval: Duration,
+}
+
+impl<T: Clone> Poller<T> {
+    pub fn new(interval: Duration) -> Poller<T> {
+        Poller {
+            latest: watch::Sender::new(None),
+            turn: Mutex::new(None),
+            interval,
+        }
+    }
+
+    /// The latest snapshot, if any poll ran.
+    pub fn latest(&self) -> Option<Snapshot<T>> {
+        self.latest.borrow().clone()
+    }
+
+    /// The first snapshot whose query started at `since` or later: what a
+    /// wait that began at `since` may decide on.
+    pub async fn since<F, Fut>(&self, since: Instant, fetch: F) -> Snapshot<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let mut after = 0;
+        loop {
+            let s = self.newer_than(after, &fetch).await;
+            if s.started >= since {
+                return s;
+            }
+            after = s.seq;
+        }
+    }
+
+    /// The first snapshot numbered after `after` (0: any), running `fetch`
+    /// for it when no one else is polling; a poll starts at least the
+    /// interval after the previous one started.
+    pub async fn newer_than<F, Fut>(&self, after: u64, fetch: F) -> Snapshot<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let mut rx = self.latest.subscribe();
+        loop {
+            if let Some(s) = newer(&rx.borrow_and_update(), after) {
+                return s;
+            }
+            tokio::select! {
+                // The sender lives in `self`, which outlives this borrow.
+                _ = rx.changed() => continue,
+                // Whoever polled before may have been cancelled halfway: the
+                // turn is free again then, and this waiter takes it.
+                mut last = self.turn.lock() => {
+                    if let Some(s) = newer(&self.latest.borrow(), after) {
+                        return s;
+                    }
+                    if let Some(started) = *last {
+                        tokio::time::sleep_until(started + self.interval).await;
+                    }
+                    let started = Instant::now();
+                    *last = Some(started);
+                    let value = fetch().await;
+                    let seq = self.latest.borrow().as_ref().map_or(0, |s| s.seq) + 1;
+                    let snapshot = Snapshot {
+                        seq,
+                        started,
+                        taken: Instant::now(),
+                        value,
+                    };
+                    self.latest.send_replace(Some(snapshot.clone()));
+                    return snapshot;
+                }
+            }
+        }
+    }
+}
+
+fn newer<T: Clone>(s: &Option<Snapshot<T>>, after: u64) -> Option<Snapshot<T>> {
+    s.as_ref().filter(|s| s.seq > after).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    /// A query that counts its runs and answers with the count, after `takes`.
+    fn counting(runs: &Arc<AtomicU32>, takes: Duration) -> impl Future<Output = u32> {
+        let runs = runs.clone();
+        async move {
+            let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::time::sleep(takes).await;
+            n
+        }
+    }
+
+    /// A poll another task runs, started (its query in flight) on return.
+    async fn poll_elsewhere(
+        poller: &Arc<Poller<u32>>,
+        runs: &Arc<AtomicU32>,
+        takes: Duration,
+    ) -> tokio::task::JoinHandle<Snapshot<u32>> {
+        let (poller, runs) = (poller.clone(), runs.clone());
+        let handle =
+            tokio::spawn(async move { poller.newer_than(0, || counting(&runs, takes)).await });
+        tokio::task::yield_now().await;
+        handle
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hundred_waiters_share_one_query() {
+        let poller = Poller::new(POLL);
+        let runs = Arc::new(AtomicU32::new(0));
+        let waits =
+            (0..100).map(|_| poller.newer_than(0, || counting(&runs, Duration::from_millis(30))));
+        let seen = futures_util::future::join_all(waits).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(seen.iter().all(|s| s.seq == 1 && s.value == 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_wakes_with_the_poll_another_ran() {
+        let poller = Arc::new(Poller::new(POLL));
+        let runs = Arc::new(AtomicU32::new(0));
+        // The poll that changes what the waiter waits for is run by someone else.
+        let slow = poll_elsewhere(&poller, &runs, Duration::from_secs(5)).await;
+        let waiter = poller
+            .newer_than(0, || async {
+                panic!("the waiter must not poll while one runs")
+            })
+            .await;
+        assert_eq!(waiter.value, 1);
+        assert_eq!(slow.await.unwrap().seq, waiter.seq);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_start_an_interval_apart_and_each_wait_sees_a_newer_one() {
+        let poller = Poller::new(POLL);
+        let runs = Arc::new(AtomicU32::new(0));
+        let mut seen = 0;
+        let mut starts = vec![];
+        for _ in 0..3 {
+            let s = poller
+                .newer_than(seen, || {
+                    starts.push(Instant::now());
+                    counting(&runs, Duration::from_millis(10))
+                })
+                .await;
+            assert!(s.seq > seen);
+            seen = s.seq;
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+        for pair in starts.windows(2) {
+            assert_eq!(pair[1] - pair[0], POLL, "the paused clock advances exactly");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poller_cancelled_halfway_hands_the_turn_to_a_waiter() {
+        let poller = Poller::new(POLL);
+        let runs = Arc::new(AtomicU32::new(0));
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(1),
+            poller.newer_than(0, || counting(&runs, Duration::from_secs(60))),
+        )
+        .await;
+        assert!(abandoned.is_err());
+        let s = poller
+            .newer_than(0, || counting(&runs, Duration::from_millis(1)))
+            .await;
+        assert_eq!((s.seq, s.value), (1, 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_never_decides_on_a_query_that_started_before_it() {
+        let poller = Arc::new(Poller::new(POLL));
+        let runs = Arc::new(AtomicU32::new(0));
+        let in_flight = poll_elsewhere(&poller, &runs, Duration::from_secs(1)).await;
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let since = Instant::now();
+        let s = poller
+            .since(since, || counting(&runs, Duration::from_millis(1)))
+            .await;
+        assert_eq!(in_flight.await.unwrap().seq, 1);
+        assert_eq!((s.seq, s.value), (2, 2));
+        assert!(s.started >= since);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_that_saw_the_latest_gets_the_next_not_the_same() {
+        let poller = Poller::new(POLL);
+        let runs = Arc::new(AtomicU32::new(0));
+        let first = poller
+            .newer_than(0, || counting(&runs, Duration::ZERO))
+            .await;
+        let again = poller
+            .newer_than(0, || counting(&runs, Duration::ZERO))
+            .await;
+        assert_eq!(again.seq, first.seq, "one already newer than 0: no poll");
+        let next = poller
+            .newer_than(first.seq, || counting(&runs, Duration::ZERO))
+            .await;
+        assert_eq!(next.seq, first.seq + 1);
+        assert_eq!(poller.latest().unwrap().seq, next.seq);
+    }
+}

@@ -1,0 +1,164 @@
+//! The waits against a control plane whose Node turns Ready after a few
+//! polls: each look is a new shared poll, and concurrent waits share them.
+
+use super::StepRunner;
+use crate::apply::events::Events;
+use crate::apply::steps::RunInfo;
+use crate::facts::{HostFacts, Observed};
+use crate::plan::{GateBefore, StepId};
+use crate::spec::{NodeName, Spec};
+use crate::transport::{BoxFuture, Cmd, Host, Hosts, LineSink, Output, TransportError};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+/// Every host at once: `kubectl get nodes` lists each node, not Ready for
+/// the first `not_ready_polls` queries, then Ready; every `/readyz` passes.
+struct TurningReady {
+    not_ready_polls: u32,
+    node_queries: AtomicU32,
+    readyz_queries: AtomicU32,
+}
+
+impl TurningReady {
+    fn nodes_json(&self, ready: bool) -> String {
+        let status = if ready { "True" } else { "False" };
+        let items: Vec<String> = ["bettley", "fenn", "gardener"]
+            .iter()
+            .map(|n| {
+                format!(
+                    r#"{{"metadata":{{"name":"{n}"}},"status":{{"conditions":[{{"type":"Ready","status":"{status}","reason":"KubeletNotReady"}}]}}}}"#
+                )
+            })
+            .collect();
+        format!(r#"{{"items":[{}]}}"#, items.join(","))
+    }
+}
+
+impl Host for TurningReady {
+    fn name(&self) -> &str {
+        "any"
+    }
+
+    fn run<'a>(
+        &'a self,
+        cmd: &'a Cmd,
+        _lines: Option<&'a LineSink>,
+    ) -> BoxFuture<'a, Result<Output, TransportError>> {
+        Box::pin(async move {
+            let stdout = if cmd.script.contains("get nodes") {
+                let n = self.node_queries.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                self.nodes_json(n >= self.not_ready_polls)
+            } else if cmd.script.contains("readyz") {
+                self.readyz_queries.fetch_add(1, Ordering::SeqCst);
+                "[+]ping ok\n[+]etcd ok\nreadyz check passed\n".to_string()
+            } else {
+                panic!("unexpected command {}", cmd.script)
+            };
+            Ok(Output {
+                code: 0,
+                stdout,
+                stderr: String::new(),
+            })
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+fn goldentooth() -> Spec {
+    crate::spec::load_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml"))
+        .expect("goldentooth loads")
+}
+
+/// What a runner borrows: goldentooth, bettley as the admin host, every
+/// host answering as `host`.
+struct Fixture {
+    spec: Spec,
+    observed: Observed,
+    hosts: Hosts,
+}
+
+impl Fixture {
+    fn new(host: Arc<TurningReady>) -> Fixture {
+        let mut spec = goldentooth();
+        // Real time, unlike the polls' paused clock: a wait that stopped
+        // polling fails here rather than hanging the test for 5 minutes.
+        spec.apply.gate_timeout = std::time::Duration::from_secs(10);
+        let mut observed = Observed::empty();
+        observed.cluster.observed_via = Some("bettley".into());
+        observed.hosts.insert(
+            "bettley".into(),
+            HostFacts {
+                admin_conf: true,
+                ..Default::default()
+            },
+        );
+        let hosts = Hosts::with_connector(&spec.nodes, move |_| -> BoxFuture<'static, _> {
+            let host = host.clone();
+            Box::pin(async move { Ok(host as Arc<dyn Host>) })
+        });
+        Fixture {
+            spec,
+            observed,
+            hosts,
+        }
+    }
+
+    fn runner(&self) -> StepRunner<'_> {
+        let (events, _rx) = Events::channel();
+        StepRunner::new(
+            &self.spec,
+            &self.observed,
+            &self.hosts,
+            events,
+            RunInfo::new(),
+        )
+    }
+}
+
+fn turning_ready_after(polls: u32) -> Arc<TurningReady> {
+    Arc::new(TurningReady {
+        not_ready_polls: polls,
+        node_queries: AtomicU32::new(0),
+        readyz_queries: AtomicU32::new(0),
+    })
+}
+
+fn name(n: &str) -> NodeName {
+    n.parse().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_gate_looks_again_with_each_new_poll_until_the_node_is_ready() {
+    let host = turning_ready_after(3);
+    let fixture = Fixture::new(host.clone());
+    let runner = fixture.runner();
+    let id = StepId::Gate(GateBefore::WorkerJoins);
+    runner.gate(&id, &[name("bettley")]).await.unwrap();
+    // Three polls found it not Ready, the fourth Ready: one look each, a
+    // look being the control plane's and the endpoint's /readyz too.
+    assert_eq!(host.node_queries.load(Ordering::SeqCst), 4);
+    assert_eq!(host.readyz_queries.load(Ordering::SeqCst), 4 * 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waits_for_two_nodes_share_each_poll_and_wake_with_the_one_that_sees_them_ready() {
+    let host = turning_ready_after(2);
+    let fixture = Fixture::new(host.clone());
+    let runner = fixture.runner();
+    let (fenn, gardener) = (name("fenn"), name("gardener"));
+    let (a_id, b_id) = (
+        StepId::JoinWorker(fenn.clone()),
+        StepId::JoinWorker(gardener.clone()),
+    );
+    let (a, b) = tokio::join!(
+        runner.wait_node_ready(&a_id, &fenn, "joined"),
+        runner.wait_node_ready(&b_id, &gardener, "joined"),
+    );
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(host.node_queries.load(Ordering::SeqCst), 3);
+}
