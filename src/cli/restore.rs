@@ -111,7 +111,7 @@ pub fn restore(ctx: &Context, a: RestoreArgs) -> Result<u8, CliError> {
                     crate::ui::render(crate::ui::stdout_mode(false), style, rx, Stdout).await;
                 })
             });
-            let session = Session::new(&spec, &hosts, run, a.observe.parallelism as usize, ui)
+            let session = Session::new(&spec, &hosts, run, a.observe.parallelism().steps, ui)
                 .restoring(input.clone());
             let stops = Stops {
                 lock_lost: lock.watch_lost(),

@@ -10,6 +10,6 @@ mod model;
 pub mod observe;
 pub mod probe;
 
-pub use host::*;
 pub use etcd::*;
+pub use host::*;
 pub use model::*;

@@ -278,6 +278,7 @@ impl Cx<'_> {
                 attributes,
                 labels: SetDiff::default(),
                 taints: SetDiff::default(),
+                host: Vec::new(),
                 steps: vec![StepId::RemoveEtcdMember(m.id.clone())],
             });
             self.out.member_removals.push(removal);

@@ -169,6 +169,7 @@ pub fn plan(spec: &Spec, observed: &Observed, opts: &RestoreOptions) -> Result<P
             attributes: vec![],
             labels: Default::default(),
             taints: Default::default(),
+            host: Vec::new(),
             steps: vec![
                 StepId::RestorePrepare(name.clone()),
                 StepId::StopControlPlane(name.clone()),

@@ -2,7 +2,7 @@
 //! driven as processes.
 
 mod cluster;
-mod host;
 mod etcd;
+mod host;
 mod kubeadm;
 mod kubectl;

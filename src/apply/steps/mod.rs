@@ -14,8 +14,8 @@ mod etcd;
 mod exec;
 mod gate;
 mod host;
-mod restore;
 mod poll;
+mod restore;
 #[cfg(test)]
 mod waits_tests;
 
