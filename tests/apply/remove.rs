@@ -405,6 +405,8 @@ fn control_planes_leave_only_while_etcd_keeps_its_quorum() {
     assert_eq!(
         started(&events),
         [
+            // etcd's membership changes: a backup first.
+            "backup-etcd",
             "drain/bettley",
             "reset/bettley",
             "delete-node/bettley",

@@ -121,17 +121,6 @@ address = "10.53.0.15"
     config
 }
 
-/// The most memory any child of this test process has used so far, in KiB.
-fn children_peak_rss_kib() -> i64 {
-    // SAFETY: getrusage only writes the struct we pass.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    assert_eq!(
-        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) },
-        0
-    );
-    usage.ru_maxrss
-}
-
 #[test]
 fn a_host_that_prints_without_end_is_stopped_and_said_so() {
     let dir = tempfile::tempdir().unwrap();
@@ -139,10 +128,10 @@ fn a_host_that_prints_without_end_is_stopped_and_said_so() {
     // reads, then it hangs.
     let config =
         local_host_whose_uname_is(dir.path(), "yes flood | head -c 200000000 >&2; sleep 30");
-    let status = Test::new()
+    let (status, status_peak) = Test::new()
         .config(&config)
         .args(["status", "--timeout", "20s"])
-        .run();
+        .run_peak_rss_kib();
     status.status(0);
     assert!(
         status.stdout.contains(
@@ -150,7 +139,7 @@ fn a_host_that_prints_without_end_is_stopped_and_said_so() {
         ),
         "{status}"
     );
-    let exec = Test::new()
+    let (exec, exec_peak) = Test::new()
         .config(&config)
         .args([
             "exec",
@@ -158,7 +147,7 @@ fn a_host_that_prints_without_end_is_stopped_and_said_so() {
             "--",
             "head -c 200000000 /dev/zero; sleep 30",
         ])
-        .run();
+        .run_peak_rss_kib();
     exec.status(1);
     assert!(
         exec.stderr
@@ -166,7 +155,7 @@ fn a_host_that_prints_without_end_is_stopped_and_said_so() {
         "{exec}"
     );
     // Short lines, each a message of its own, are bounded by their count.
-    let lines = Test::new()
+    let (lines, lines_peak) = Test::new()
         .config(&config)
         .args([
             "exec",
@@ -175,7 +164,7 @@ fn a_host_that_prints_without_end_is_stopped_and_said_so() {
             "--",
             "yes | head -c 200000000",
         ])
-        .run();
+        .run_peak_rss_kib();
     lines.status(1);
     assert!(
         lines
@@ -185,10 +174,14 @@ fn a_host_that_prints_without_end_is_stopped_and_said_so() {
         lines.stderr
     );
     // Not the 200 MB (and copies of it) that reading it all would take.
-    // The bound is on every child this process has waited for: all are gt
-    // runs and hosts far smaller than this.
-    let peak = children_peak_rss_kib();
-    assert!(peak < 150 * 1024, "a child peaked at {peak} KiB");
+    for (what, peak) in [
+        ("status", status_peak),
+        ("exec", exec_peak),
+        ("exec --group-output", lines_peak),
+    ] {
+        assert!(peak > 0, "gt {what}: no memory figure read");
+        assert!(peak < 150 * 1024, "gt {what} peaked at {peak} KiB");
+    }
 }
 
 #[test]

@@ -121,7 +121,27 @@ impl Test {
     }
 
     /// Runs to completion, or kills the program at the timeout.
-    pub fn run(mut self) -> Output {
+    pub fn run(self) -> Output {
+        self.run_watching(|_| {})
+    }
+
+    /// Runs, and returns with the output the most memory gt itself held
+    /// (its `VmHWM`, read while it runs), in KiB: a bound on this one
+    /// command, whatever else the test binary runs at the same time.
+    pub fn run_peak_rss_kib(self) -> (Output, u64) {
+        let mut peak = 0;
+        let out = self.run_watching(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let hwm = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+            peak = peak.max(hwm.unwrap_or(0));
+        });
+        (out, peak)
+    }
+
+    fn run_watching(mut self, mut on_tick: impl FnMut(u32)) -> Output {
         let what = format!("{:?}", self.command);
         let mut child = self
             .command
@@ -150,6 +170,7 @@ impl Test {
         let deadline = Instant::now() + self.timeout;
         let mut timed_out = false;
         let status = loop {
+            on_tick(child.id());
             if let Some(s) = child.try_wait().expect("wait") {
                 break s;
             }
