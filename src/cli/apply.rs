@@ -80,8 +80,10 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> Result<u8, CliError> {
         let observing_since = std::time::Instant::now();
         let (acquired, observed, stopped) = {
             let acquiring = lock::acquire(&spec, &hosts, &run.id, lock::DEFAULT_LEASE);
-            let observing = under_lock.observe_and_plan();
-            tokio::pin!(acquiring, observing);
+            tokio::pin!(acquiring);
+            // Boxed so that it can be dropped below: a stopped observation
+            // left pending could hold a connection the lock's release needs.
+            let mut observing = Box::pin(under_lock.observe_and_plan());
             let mut acquired = None;
             let mut observed = None;
             let stopped = loop {
@@ -104,6 +106,7 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> Result<u8, CliError> {
                     break None;
                 }
             };
+            drop(observing);
             let acquired = match acquired {
                 Some(l) => l,
                 None => acquiring.await,
