@@ -202,6 +202,26 @@ fn render_config(dir: &Path, ssh: &SshState, group: usize, listen: &[String]) ->
     s
 }
 
+/// Writes group `group`'s config, unless it would listen nowhere: an sshd
+/// config without a ListenAddress listens on every interface (port 22), so
+/// such a file must never exist for a SIGHUP or a start to pick up. A group
+/// with no live host keeps its last config and is stopped instead.
+fn write_config(
+    dir: &Path,
+    ssh: &SshState,
+    group: usize,
+    listen: &[String],
+) -> Result<(), LabError> {
+    if listen.is_empty() {
+        return Ok(());
+    }
+    let cfg = config_file(dir, group);
+    let tmp = cfg.with_extension("new");
+    std::fs::write(&tmp, render_config(dir, ssh, group, listen))
+        .and_then(|()| std::fs::rename(&tmp, &cfg))
+        .map_err(LabError::io(format!("writing {}", cfg.display())))
+}
+
 /// The addresses group `group` should listen on now (its hosts that are not down).
 fn live_addresses(dir: &Path, topo: &LabTopology, ssh: &SshState, group: usize) -> Vec<String> {
     ssh.groups[group]
@@ -254,9 +274,7 @@ fn start_group(
 pub(crate) fn start_all(dir: &Path, topo: &LabTopology, ssh: &SshState) -> Result<(), LabError> {
     for group in 0..ssh.groups.len() {
         let listen = live_addresses(dir, topo, ssh, group);
-        let cfg = config_file(dir, group);
-        std::fs::write(&cfg, render_config(dir, ssh, group, &listen))
-            .map_err(LabError::io(format!("writing {}", cfg.display())))?;
+        write_config(dir, ssh, group, &listen)?;
         if !listen.is_empty() {
             start_group(dir, ssh, group, &listen)?;
         }
@@ -275,10 +293,26 @@ pub(crate) fn reconfigure_for(
     let Some(group) = ssh.groups.iter().position(|g| g.iter().any(|n| n == node)) else {
         return Ok(());
     };
+    // Two hosts of one group can go down or come back at once (reboots):
+    // without this lock, one could SIGHUP the sshd after the other rewrote
+    // its config, and whatever it re-executed with would be a race.
+    let lock_path = config_file(dir, group).with_extension("lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(LabError::io(format!("opening {}", lock_path.display())))?;
+    // SAFETY: flock on an fd we own; released when `lock` is dropped.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
+        return Err(LabError::Process(format!(
+            "cannot lock {}: {}",
+            lock_path.display(),
+            std::io::Error::last_os_error()
+        )));
+    }
     let listen = live_addresses(dir, topo, ssh, group);
-    let cfg = config_file(dir, group);
-    std::fs::write(&cfg, render_config(dir, ssh, group, &listen))
-        .map_err(LabError::io(format!("writing {}", cfg.display())))?;
+    write_config(dir, ssh, group, &listen)?;
     let name = process_name(group);
     let node_addr = topo
         .node(node)
@@ -349,5 +383,21 @@ mod tests {
         assert!(c.contains("SetEnv GT_LAB_DIR=/lab SHLVL=1\n"));
         assert!(c.contains("PidFile /lab/pids/sshd-0.pid\n"));
         assert!(c.contains("MaxStartups 200:30:300\n"));
+    }
+
+    #[test]
+    fn a_group_with_no_live_host_keeps_its_last_config_rather_than_one_that_listens_everywhere() {
+        let dir = std::env::temp_dir().join(format!("gt-lab-ssh-config-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("ssh")).unwrap();
+        let ssh = SshState {
+            port: 2222,
+            user: "root".into(),
+            groups: vec![vec!["bettley".into()]],
+        };
+        write_config(&dir, &ssh, 0, &["127.4.0.11".into()]).unwrap();
+        write_config(&dir, &ssh, 0, &[]).unwrap();
+        let c = std::fs::read_to_string(config_file(&dir, 0)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(c.contains("ListenAddress 127.4.0.11:2222\n"), "{c}");
     }
 }
