@@ -309,10 +309,10 @@ taints = ["goldentooth.io/gpu=true:NoSchedule"]
         assert!(out.contains("goldentooth.io/gpu=true:NoSchedule"));
     }
 
-    #[test]
-    fn ssh_reach_writes_the_labs_keys_into_defaults() {
+    /// `source` rewritten for the ssh transport.
+    fn over_ssh(source: &str) -> toml_edit::DocumentMut {
         let out = rewrite(
-            SOURCE,
+            source,
             &Rewrite {
                 source_dir: Path::new("/repo"),
                 cni_copy: Path::new("/lab/calico.yaml"),
@@ -328,7 +328,12 @@ taints = ["goldentooth.io/gpu=true:NoSchedule"]
             },
         )
         .unwrap();
-        let d = parse(&out);
+        parse(&out)
+    }
+
+    #[test]
+    fn ssh_reach_writes_the_labs_keys_into_defaults() {
+        let d = over_ssh(SOURCE);
         let ssh = &d["defaults"]["ssh"];
         assert_eq!(ssh["port"].as_integer(), Some(2222));
         assert_eq!(ssh["known_hosts"].as_str(), Some("strict"));
@@ -341,24 +346,7 @@ taints = ["goldentooth.io/gpu=true:NoSchedule"]
     fn a_manifest_url_the_lab_cannot_reach_becomes_the_labs_copy() {
         let manifest_after = |cni: &str| {
             let source = SOURCE.replace("manifest = \"manifests/calico.yaml\"", cni);
-            let out = rewrite(
-                &source,
-                &Rewrite {
-                    source_dir: Path::new("/repo"),
-                    cni_copy: Path::new("/lab/calico.yaml"),
-                    addresses: &addresses(),
-                    endpoint: "127.4.0.10:6443",
-                    load_balancer: None,
-                    reach: Reach::Ssh {
-                        user: "root",
-                        port: 22,
-                        identity_file: "/lab/ssh/id",
-                        known_hosts_file: "/lab/ssh/kh",
-                    },
-                },
-            )
-            .unwrap();
-            parse(&out)["cluster"]["cni"]["manifest"]
+            over_ssh(&source)["cluster"]["cni"]["manifest"]
                 .as_str()
                 .unwrap()
                 .to_string()
