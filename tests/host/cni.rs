@@ -39,8 +39,20 @@ fn plan_empty(config: &str) -> Test {
         .env("NO_PROXY", "*")
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    gt::plan::saved::sha256(bytes)
+/// The plan of `config` shows MANIFEST read from `source`, with its digest.
+fn shows_manifest(config: &str, source: &str) {
+    let out = plan_empty(config).success();
+    assert!(
+        out.stdout
+            .contains(&format!("+ manifest           = \"{source}\"")),
+        "{out}"
+    );
+    let digest = gt::plan::saved::sha256(MANIFEST.as_bytes());
+    assert!(
+        out.stdout
+            .contains(&format!("+ manifest_sha256    = \"{digest}\"")),
+        "{out}"
+    );
 }
 
 /// Serves `responses` (status line and body), one per connection, on a
@@ -78,19 +90,7 @@ fn a_manifest_file_is_read_on_the_operators_machine_and_the_plan_shows_its_sha25
     std::fs::write(&file, MANIFEST).unwrap();
     // A relative path is relative to cluster.toml's directory.
     let (config, _) = config_with_manifest(dir.path(), "calico.yaml");
-    let out = plan_empty(&config).success();
-    assert!(
-        out.stdout
-            .contains(&format!("+ manifest           = \"{}\"", file.display())),
-        "{out}"
-    );
-    assert!(
-        out.stdout.contains(&format!(
-            "+ manifest_sha256    = \"{}\"",
-            sha256_hex(MANIFEST.as_bytes())
-        )),
-        "{out}"
-    );
+    shows_manifest(&config, &file.display().to_string());
 }
 
 #[test]
@@ -117,19 +117,7 @@ fn a_manifest_url_is_fetched_by_gt_and_one_it_cannot_fetch_only_warns_in_a_plan(
     ]);
     let dir = tempfile::tempdir().unwrap();
     let (config, line) = config_with_manifest(dir.path(), &url);
-    let out = plan_empty(&config).success();
-    assert!(
-        out.stdout
-            .contains(&format!("+ manifest           = \"{url}\"")),
-        "{out}"
-    );
-    assert!(
-        out.stdout.contains(&format!(
-            "+ manifest_sha256    = \"{}\"",
-            sha256_hex(MANIFEST.as_bytes())
-        )),
-        "{out}"
-    );
+    shows_manifest(&config, &url);
     // The second answer is a 404: the plan is still shown, without a
     // digest, and says apply will fetch again.
     let out = plan_empty(&config).success();
