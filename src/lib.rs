@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod backup;
 pub mod cli;
+pub mod cni;
 pub mod duration;
 pub mod facts;
 pub mod fsutil;

@@ -27,6 +27,7 @@ pub struct Session<'a> {
     rx: UnboundedReceiver<Event>,
     ui: Ui,
     restore: Option<Arc<crate::apply::steps::RestoreInput>>,
+    cni_manifest: Option<Arc<crate::cni::CniManifest>>,
 }
 
 /// A signal that asks gt to stop: Ctrl-C, `kill`, a closed terminal.
@@ -93,7 +94,14 @@ impl<'a> Session<'a> {
             rx,
             ui,
             restore: None,
+            cni_manifest: None,
         }
+    }
+
+    /// The CNI manifest the plan's install-cni step applies.
+    pub fn with_cni_manifest(mut self, manifest: Arc<crate::cni::CniManifest>) -> Self {
+        self.cni_manifest = Some(manifest);
+        self
     }
 
     /// A restore's session: its steps copy `input` to the control planes.
@@ -126,6 +134,9 @@ impl<'a> Session<'a> {
         );
         if let Some(input) = self.restore {
             runner.restoring(input);
+        }
+        if let Some(m) = self.cni_manifest {
+            runner.applying_cni_manifest(m);
         }
         let (interrupt_tx, interrupt_rx) = watch::channel(false);
         let interrupt_tx = Arc::new(interrupt_tx);

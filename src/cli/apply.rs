@@ -40,6 +40,10 @@ pub struct ApplyArgs {
 /// A saved plan, and the cluster.toml bytes it was made from.
 type Saved = (SavedPlan, Vec<u8>);
 
+/// What apply walks: the observation, its plan, and the CNI manifest the
+/// plan installs (read before anything changes).
+type ToApply = (Observed, Plan, Option<crate::cni::CniManifest>);
+
 pub fn apply(ctx: &Context, a: ApplyArgs) -> Result<u8, CliError> {
     let (spec, saved) = match &a.plan_file {
         Some(file) => {
@@ -206,9 +210,9 @@ impl UnderLock<'_> {
         run: RunInfo,
         mut signals: UnboundedReceiver<StopSignal>,
         lock_lost: tokio::sync::watch::Receiver<Option<String>>,
-        observed: Option<Result<(Observed, Plan), CliError>>,
+        observed: Option<Result<ToApply, CliError>>,
     ) -> Result<Applied, CliError> {
-        let (observed, plan) = match observed {
+        let (observed, plan, cni_manifest) = match observed {
             Some(planned) => planned?,
             None => tokio::select! {
                 p = self.observe_and_plan() => p?,
@@ -233,13 +237,16 @@ impl UnderLock<'_> {
                 }
             })
         });
-        let session = Session::new(
+        let mut session = Session::new(
             self.spec,
             self.hosts,
             run,
             self.args.observe.parallelism().steps,
             ui,
         );
+        if let Some(m) = cni_manifest {
+            session = session.with_cni_manifest(std::sync::Arc::new(m));
+        }
         if json {
             session.events().send(Event::Plan {
                 plan: Box::new(plan.document()),
@@ -277,16 +284,19 @@ impl UnderLock<'_> {
         Ok(Applied { code, walked: true })
     }
 
-    /// The plan of what is observed now (for a saved plan: refused if stale).
-    async fn observe_and_plan(&self) -> Result<(Observed, Plan), CliError> {
+    /// The plan of what is observed now (for a saved plan: refused if
+    /// stale), and the CNI manifest when the plan installs it.
+    async fn observe_and_plan(&self) -> Result<ToApply, CliError> {
         match self.saved {
             Some((saved, bytes)) => {
                 super::planning::replan_saved(saved, self.spec, bytes, self.hosts, self.opts).await
             }
             None => {
                 let observed = observe_with(self.spec, self.hosts, self.opts).await;
-                let plan = crate::plan::plan(self.spec, &observed, &self.args.consent.options())?;
-                Ok((observed, plan))
+                let mut plan =
+                    crate::plan::plan(self.spec, &observed, &self.args.consent.options())?;
+                let manifest = super::cni::read_for_apply(self.spec, &mut plan).await?;
+                Ok((observed, plan, manifest))
             }
         }
     }

@@ -38,6 +38,8 @@ pub enum CliError {
     StalePlan(#[from] Stale),
     #[error(transparent)]
     Lab(#[from] gt_lab::LabError),
+    #[error(transparent)]
+    CniManifest(#[from] crate::cni::ManifestError),
     #[error(
         "{} carries the cluster.toml and the --prune/--replace/--no-backup it was planned with; \
          drop --config/--prune/--replace/--no-backup, or plan again with them (`gt plan --out FILE`)",

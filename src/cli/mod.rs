@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod backup;
+mod cni;
 pub mod completions;
 mod drift;
 mod error;

@@ -74,7 +74,8 @@ pub fn make_plan(ctx: &Context, f: &PlanFlags) -> Result<Planned, CliError> {
     let (spec, config_bytes) = load_spec_bytes(&path)?;
     let observed = facts_for(&spec, f.facts.as_deref(), &f.observe)?;
     let options = f.consent.options();
-    let plan = crate::plan::plan(&spec, &observed, &options)?;
+    let mut plan = crate::plan::plan(&spec, &observed, &options)?;
+    super::cni::show_in_plan(&spec, &mut plan)?;
     Ok(Planned {
         spec,
         config_bytes,
@@ -105,16 +106,18 @@ pub fn load_saved_plan(file: &Path) -> Result<(SavedPlan, Spec, Vec<u8>), CliErr
 
 /// For `gt apply FILE`, inside apply's runtime and over its connections:
 /// observes, re-plans with the file's options (not the command line's), and
-/// refuses a stale plan (the error says what changed).
+/// refuses a stale plan (the error says what changed: a CNI manifest whose
+/// sha256 changed is one). Also the CNI manifest the walk applies.
 pub async fn replan_saved(
     saved: &SavedPlan,
     spec: &Spec,
     config_bytes: &[u8],
     hosts: &Hosts,
     opts: &ObserveOptions,
-) -> Result<(Observed, Plan), CliError> {
+) -> Result<(Observed, Plan, Option<crate::cni::CniManifest>), CliError> {
     let observed = crate::facts::observe::observe_with(spec, hosts, opts).await;
-    let plan = crate::plan::plan(spec, &observed, &saved.options())?;
+    let mut plan = crate::plan::plan(spec, &observed, &saved.options())?;
+    let manifest = super::cni::read_for_apply(spec, &mut plan).await?;
     saved.check_fresh(config_bytes, &observed, &plan)?;
-    Ok((observed, plan))
+    Ok((observed, plan, manifest))
 }

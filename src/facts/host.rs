@@ -266,8 +266,13 @@ pub fn probe_script(spec: &Spec, node: &Node) -> String {
         .cri_socket
         .strip_prefix("unix://")
         .unwrap_or(&spec.cluster.cri_socket);
+    let v = spec.cluster.kubernetes_version;
+    let release = match v.patch {
+        Some(p) => format!("{}.{}.{p}", v.major, v.minor),
+        None => format!("{}.{}", v.major, v.minor),
+    };
     format!(
-        "gt_sysctls={}\ngt_modules={}\ngt_cri={}\n{}",
+        "gt_sysctls={}\ngt_modules={}\ngt_cri={}\ngt_release={release}\n{}",
         words(&mut h.sysctls.keys()),
         words(&mut h.modules.iter()),
         crate::transport::shell_quote(socket),
@@ -436,6 +441,73 @@ esac; done; exit 1"#,
             s.cmdline.as_deref(),
             Some("coherent_pool=1M console=tty1 root=PARTUUID=1")
         );
+    }
+
+    #[test]
+    fn packaged_kubeadm_and_kubelet_versions_come_from_dpkg_without_running_them() {
+        let f = probe_pi();
+        // No kubeadm or kubelet program is on the probe's PATH.
+        assert_eq!(f.kubeadm_version.as_deref(), Some("v1.31.2"));
+        assert_eq!(f.kubelet_version.as_deref(), Some("v1.31.2"));
+    }
+
+    /// A host whose kube packages are all held at `version`, probed for
+    /// `release`; apt-cache leaves a mark when it runs.
+    fn probe_held_at(
+        version: &str,
+        release: &str,
+        joined: bool,
+    ) -> (crate::facts::HostFacts, bool) {
+        let root = tempfile::tempdir().unwrap();
+        let bin = tempfile::tempdir().unwrap();
+        let r = root.path();
+        write(r, "/var/lib/dpkg/status", "");
+        if joined {
+            write(r, "/etc/kubernetes/kubelet.conf", "");
+        }
+        write(r, "/etc/apt/sources.list.d/kubernetes.list", "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.32/deb/ /\n");
+        tool(
+            bin.path(),
+            "dpkg-query",
+            &format!(
+                "for p in kubeadm kubelet kubectl; do echo \"package=$p {version} hi \"; done"
+            ),
+        );
+        let mark = r.join("madison-ran");
+        tool(
+            bin.path(),
+            "apt-cache",
+            &format!(
+                "touch '{}'\necho '   kubeadm | 1.32.4-1.1 | https://pkgs.k8s.io/core:/stable:/v1.32/deb  Packages'",
+                mark.display()
+            ),
+        );
+        let f = run_probe(
+            r,
+            &format!("{}:/usr/bin:/bin", bin.path().display()),
+            &format!("gt_sysctls=\ngt_modules=\ngt_cri=/x\ngt_release={release}"),
+        );
+        (f, mark.exists())
+    }
+
+    #[test]
+    fn the_repository_is_asked_unless_a_joined_host_is_held_at_the_files_release() {
+        for release in ["1.32", "1.32.4"] {
+            let (f, asked) = probe_held_at("1.32.4-1.1", release, true);
+            assert!(!asked, "{release}: held at it, apt-cache is not run");
+            assert!(f.software.unwrap().available.is_empty());
+        }
+        for (held, release, joined) in [
+            ("1.32.4-1.1", "1.33", true),
+            ("1.32.4-1.1", "1.32.5", true),
+            ("1.32.40-1.1", "1.32.4", true),
+            // No cluster on it yet: "1.32" is the repository's newest patch.
+            ("1.32.4-1.1", "1.32", false),
+        ] {
+            let (f, asked) = probe_held_at(held, release, joined);
+            assert!(asked, "{held} for {release}: the repository is asked");
+            assert_eq!(f.software.unwrap().available["kubeadm"], ["1.32.4-1.1"]);
+        }
     }
 
     #[test]

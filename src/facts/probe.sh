@@ -2,15 +2,44 @@
 # Every path is under ${GT_HOST_ROOT} (empty on real hosts; the lab's host root).
 # Output: sections opened by "@@gt NAME" lines; key=value lines in "host".
 k="${GT_HOST_ROOT}/etc/kubernetes"
+r="${GT_HOST_ROOT}"
+# The kube packages, read once where apt manages packages (a dpkg database
+# under the host's root): a packaged kubeadm's or kubelet's version is its
+# package's, so neither binary (a slow start on a Pi) has to run.
+pkgs=
+if [ -f "$r/var/lib/dpkg/status" ] && command -v dpkg-query >/dev/null 2>&1; then
+  dpkg=yes
+  pkgs=$(dpkg-query -W -f='package=${Package} ${Version} ${db:Status-Abbrev}\n' \
+    kubeadm kubelet kubectl cri-tools containerd 2>/dev/null)
+fi
+kubeadm_pkg=; kubelet_pkg=; held=0
+saved_ifs=$IFS; IFS='
+'
+for line in $pkgs; do
+  IFS=$saved_ifs
+  set -- $line
+  v=${2#*:}; v=${v%%-*}
+  case $3 in
+    ?i*)
+      case $1 in package=kubeadm) kubeadm_pkg=$v ;; package=kubelet) kubelet_pkg=$v ;; esac
+      # Held at the file's release (gt_release, "1.32" or "1.32.4").
+      case $1:$3:$v. in package=kube*:hi*:"$gt_release".*) held=$((held + 1)) ;; esac ;;
+  esac
+done
+IFS=$saved_ifs
 echo '@@gt host'
 # One uname for both (nodename comes before machine in every uname's output).
 set -- $(uname -nm)
 echo "hostname=$1"
 echo "machine=$2"
-if command -v kubeadm >/dev/null 2>&1; then
+if [ -n "$kubeadm_pkg" ]; then
+  echo "kubeadm=v$kubeadm_pkg"
+elif command -v kubeadm >/dev/null 2>&1; then
   echo "kubeadm=$(kubeadm version -o short 2>/dev/null)"
 fi
-if command -v kubelet >/dev/null 2>&1; then
+if [ -n "$kubelet_pkg" ]; then
+  echo "kubelet=Kubernetes v$kubelet_pkg"
+elif command -v kubelet >/dev/null 2>&1; then
   echo "kubelet=$(kubelet --version 2>/dev/null)"
 fi
 if command -v systemctl >/dev/null 2>&1; then
@@ -28,18 +57,16 @@ fi
 for f in "$k"/manifests/*.yaml "$k"/manifests/*.yml "$k"/manifests/*.json; do
   if [ -f "$f" ]; then echo "manifest=${f##*/}"; fi
 done
-# Host software, only where apt manages packages (a dpkg database under the
-# host's root); gt_sysctls, gt_modules and gt_cri are set by gt before this script.
-r="${GT_HOST_ROOT}"
-if [ -f "$r/var/lib/dpkg/status" ] && command -v dpkg-query >/dev/null 2>&1; then
+# Host software, only where apt manages packages; gt_sysctls, gt_modules,
+# gt_cri and gt_release are set by gt before this script.
+if [ -n "$dpkg" ]; then
   echo '@@gt software'
   if [ -f "$r/etc/os-release" ]; then
     while IFS= read -r line; do
       case $line in ID=*|VERSION_ID=*|VERSION_CODENAME=*|PRETTY_NAME=*) echo "os_$line" ;; esac
     done <"$r/etc/os-release"
   fi
-  dpkg-query -W -f='package=${Package} ${Version} ${db:Status-Abbrev}\n' \
-    kubeadm kubelet kubectl cri-tools containerd 2>/dev/null
+  if [ -n "$pkgs" ]; then printf '%s\n' "$pkgs"; fi
   src="$r/etc/apt/sources.list.d/kubernetes.list"
   if [ -f "$src" ]; then
     while IFS= read -r line; do
@@ -100,7 +127,11 @@ if [ -f "$r/var/lib/dpkg/status" ] && command -v dpkg-query >/dev/null 2>&1; the
       case $line in *\[*|*SystemdCgroup*|*disabled_plugins*|version*) printf '%s\n' "$line" ;; esac
     done <"$r/etc/containerd/config.toml"
   fi
-  if [ -f "$src" ]; then
+  # What the repository offers does not matter on a joined host whose kube
+  # packages are all held at the file's release (the cluster's patch is the
+  # target there, not the repository's newest), and reading apt's cache is
+  # the slowest thing the probe does.
+  if [ -f "$src" ] && { [ "$held" -lt 3 ] || [ ! -f "$k/kubelet.conf" ]; }; then
     echo '@@gt madison'
     apt-cache madison kubeadm kubelet kubectl 2>/dev/null
   fi

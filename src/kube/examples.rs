@@ -20,13 +20,17 @@ pub struct KubectlExample {
     /// Which variant of it this line shows.
     pub case: &'static str,
     pub command: String,
+    /// What gt sends on the command's stdin, if anything (a manifest).
+    pub stdin: Option<&'static str>,
 }
 
-/// Every kubectl line's shape. `manifest` is what `kubectl apply -f` is
-/// given (the CNI manifest; a URL or a path on the control plane).
-/// Addresses are loopback ones: the test runs these lines, and `--server`
-/// sends their requests there.
-pub fn kubectl_examples(manifest: &str) -> Vec<KubectlExample> {
+/// A manifest of one object, as `kubectl apply -f -` gets it on stdin.
+pub const EXAMPLE_MANIFEST: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: gt-kubectl-flags\n  namespace: default\n";
+
+/// Every kubectl line's shape. Addresses are loopback ones: the test runs
+/// these lines, and `--server` sends their requests there.
+pub fn kubectl_examples() -> Vec<KubectlExample> {
     let v4 = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
     let taint = |s: &str| -> Taint { s.parse().expect("an example taint parses") };
@@ -36,6 +40,7 @@ pub fn kubectl_examples(manifest: &str) -> Vec<KubectlExample> {
         builder,
         case,
         command,
+        stdin: None,
     };
     vec![
         e("get_nodes_json", "", get_nodes_json()),
@@ -59,7 +64,14 @@ pub fn kubectl_examples(manifest: &str) -> Vec<KubectlExample> {
             "longest timeout",
             readyz_verbose_of(&v4, Duration::MAX),
         ),
-        e("apply_manifest", "given manifest", apply_manifest(manifest)),
+        KubectlExample {
+            stdin: Some(EXAMPLE_MANIFEST),
+            ..e(
+                "apply_manifest_from_stdin",
+                "manifest on stdin",
+                cni::apply_manifest_from_stdin(),
+            )
+        },
         e(
             "label_node",
             "set and remove",
@@ -208,10 +220,7 @@ mod tests {
             builders.iter().any(|(_, f)| f == "drain"),
             "the source scan finds nothing; it is broken: {builders:?}"
         );
-        let listed: BTreeSet<&str> = kubectl_examples("calico.yaml")
-            .iter()
-            .map(|e| e.builder)
-            .collect();
+        let listed: BTreeSet<&str> = kubectl_examples().iter().map(|e| e.builder).collect();
         let missing: Vec<_> = builders
             .iter()
             .filter(|(_, f)| !listed.contains(f.as_str()))
@@ -230,7 +239,7 @@ mod tests {
 
     #[test]
     fn every_example_is_a_kubectl_line_with_the_admin_kubeconfig() {
-        for e in kubectl_examples("calico.yaml") {
+        for e in kubectl_examples() {
             assert!(
                 e.command.starts_with(&kubectl_admin("")),
                 "{} ({}): {}",

@@ -4,6 +4,7 @@
 //! `readyz::Readyz`); what gt keeps of them is for `facts` to decide.
 
 pub mod apt;
+pub mod cni;
 pub mod etcd;
 pub mod etcd_snapshot;
 pub mod examples;
@@ -79,11 +80,6 @@ fn url_host(address: &std::net::IpAddr) -> String {
 /// Starts a stopped kubelet (systemd; kubeadm installs it as a unit).
 pub fn start_kubelet() -> String {
     "systemctl start kubelet".into()
-}
-
-/// `kubectl apply -f` of a manifest (the CNI).
-pub fn apply_manifest(manifest: &str) -> String {
-    kubectl_admin(&shell_join(&["apply", "-f", manifest]))
 }
 
 /// Sets and removes labels: `kubectl label node N k=v k2- --overwrite`.

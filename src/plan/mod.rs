@@ -2,6 +2,7 @@
 //! function: the same inputs give the same plan, byte for byte.
 
 mod backup;
+mod cni;
 mod diff;
 mod document;
 pub mod drift;

@@ -61,8 +61,36 @@ pub struct Cluster {
 #[derive(Debug, Clone, Serialize)]
 pub struct Cni {
     pub name: String,
-    /// Applied with `kubectl apply -f` on the bootstrap node.
-    pub manifest: String,
+    /// Read on the operator's machine and piped to `kubectl apply -f -` on
+    /// a control plane (see `crate::cni`).
+    pub manifest: ManifestSource,
+    /// cluster.toml's line of `manifest` (0: the default, not in the file).
+    pub line: usize,
+}
+
+/// Where the CNI manifest comes from. Hosts never fetch it: gt reads the
+/// file or fetches the URL itself, so that hosts need no internet for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestSource {
+    /// An `http://` or `https://` URL.
+    Url(String),
+    /// A file on the operator's machine (`~/` and relative paths resolved).
+    File(PathBuf),
+}
+
+impl std::fmt::Display for ManifestSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ManifestSource::Url(u) => f.write_str(u),
+            ManifestSource::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+impl Serialize for ManifestSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The load balancer in front of the API servers (not a Kubernetes node;

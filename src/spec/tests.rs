@@ -603,7 +603,7 @@ fn a_stray_carriage_return_is_named_inside_its_line() {
 }
 
 #[test]
-fn a_cri_socket_needs_a_path_and_a_manifest_cannot_be_an_option() {
+fn a_cri_socket_needs_a_path_and_a_manifest_is_an_http_url_or_a_path() {
     let d = only(cluster_with(
         "service_cidr",
         "service_cidr = \"172.16.0.0/20\"\ncri_socket = \"unix://\"",
@@ -614,11 +614,34 @@ fn a_cri_socket_needs_a_path_and_a_manifest_cannot_be_an_option() {
         "service_cidr = \"172.16.0.0/20\"\ncri_socket = \"unix://run/x.sock\"",
     ));
     assert!(d.message.contains("is not a unix socket"), "{d}");
-    let d = only(cluster_with(
-        "service_cidr",
-        "service_cidr = \"172.16.0.0/20\"\n[cluster.cni]\nmanifest = \"--server=https://evil\"",
-    ));
-    assert!(d.message.contains("begins with `-`"), "{d}");
+    let cni = |manifest: &str| {
+        cluster_with(
+            "service_cidr",
+            &format!("service_cidr = \"172.16.0.0/20\"\n[cluster.cni]\nmanifest = \"{manifest}\""),
+        )
+    };
+    let d = only(cni("ftp://mirror.lan/calico.yaml"));
+    assert!(d.message.contains("is a ftp URL"), "{d}");
+    assert_eq!(d.line, 9, "{d}");
+    assert!(only(cni("https:///calico.yaml"))
+        .message
+        .contains("not a URL"));
+    let spec = load_str(
+        &BASE.replace(
+            "\n\n[defaults]",
+            "\n[cluster.cni]\nmanifest = \"manifests/calico.yaml\"\n\n[defaults]",
+        ),
+        Path::new("/etc/gt/c.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        spec.cluster.cni.manifest,
+        ManifestSource::File("/etc/gt/manifests/calico.yaml".into()),
+        "a relative path is relative to cluster.toml's directory"
+    );
+    assert_eq!(spec.cluster.cni.line, 9);
+    let spec = load_str(BASE, Path::new("c.toml")).unwrap();
+    assert!(matches!(spec.cluster.cni.manifest, ManifestSource::Url(_)));
 }
 
 #[test]

@@ -97,6 +97,13 @@ fn common_options(s: &SshSettings) -> Vec<String> {
             "ConnectTimeout={}",
             s.connect_timeout.as_secs_f64().ceil().max(1.0) as u64
         ),
+        // Every login is on the path of a plan. gt logs in with keys, so
+        // Kerberos (on in Debian's ssh_config) is never tried, and ssh does
+        // not spend a round trip after each login having the host prove the
+        // host keys it announces that known_hosts lacks (known_hosts is
+        // yours to keep, not gt's).
+        "GSSAPIAuthentication=no".to_string(),
+        "UpdateHostKeys=no".to_string(),
     ];
     if s.identity_file.is_some() {
         o.push("IdentitiesOnly=yes".into());
@@ -416,7 +423,8 @@ mod tests {
         assert_eq!(
             a.join(" "),
             "-E /t/0/log -S /t/0/m -M -N -o ControlPersist=no -o BatchMode=yes \
-             -o StrictHostKeyChecking=yes -o ConnectTimeout=5 -p 22 -l root 10.4.0.15"
+             -o StrictHostKeyChecking=yes -o ConnectTimeout=5 -o GSSAPIAuthentication=no \
+             -o UpdateHostKeys=no -p 22 -l root 10.4.0.15"
         );
     }
 
@@ -434,7 +442,8 @@ mod tests {
         assert_eq!(
             a.join(" "),
             "-E /t/1/log -S /t/1/m -M -N -o ControlPersist=no -o BatchMode=yes \
-             -o StrictHostKeyChecking=accept-new -o ConnectTimeout=3 -o IdentitiesOnly=yes \
+             -o StrictHostKeyChecking=accept-new -o ConnectTimeout=3 -o GSSAPIAuthentication=no \
+             -o UpdateHostKeys=no -o IdentitiesOnly=yes \
              -o UserKnownHostsFile=/lab/known_hosts -p 2222 -l pi -i /home/me/.ssh/gt \
              -F /home/me/ssh_config 10.4.0.15"
         );
@@ -461,7 +470,8 @@ mod tests {
         assert_eq!(
             jump_config(&s, s.config_file.as_deref()),
             "# Written by gt for one run: the jump hosts get the node's settings.\nHost *\n  \
-             BatchMode yes\n  StrictHostKeyChecking yes\n  ConnectTimeout 5\n  IdentitiesOnly yes\n  \
+             BatchMode yes\n  StrictHostKeyChecking yes\n  ConnectTimeout 5\n  GSSAPIAuthentication no\n  \
+             UpdateHostKeys no\n  IdentitiesOnly yes\n  \
              UserKnownHostsFile /lab/known_hosts\n  IdentityFile /lab/id\n  Include /home/me/ssh_config\n"
         );
     }

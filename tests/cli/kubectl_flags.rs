@@ -5,7 +5,7 @@
 //! the line parsed and a flag error names a broken builder.
 
 use crate::support::components::require_kubectl_1_32;
-use gt::kube::examples::{kubectl_examples, KubectlExample};
+use gt::kube::examples::kubectl_examples;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -76,11 +76,6 @@ impl ClosedCluster {
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::write(
-            dir.path().join("cni.yaml"),
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: gt-kubectl-flags\n  namespace: default\n",
-        )
-        .unwrap();
         ClosedCluster { dir }
     }
 
@@ -89,9 +84,9 @@ impl ClosedCluster {
     }
 
     /// Runs one line through `sh -c`, as gt's transports do, with the host
-    /// root in `GT_HOST_ROOT`, no stdin, and nothing of this environment
+    /// root in `GT_HOST_ROOT`, `stdin` if any, and nothing of this environment
     /// (no proxy, no KUBECONFIG) leaking in.
-    fn run(&self, command: &str) -> (Option<i32>, String) {
+    fn run(&self, command: &str, stdin: Option<&str>) -> (Option<i32>, String) {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(command)
@@ -100,11 +95,19 @@ impl ClosedCluster {
             .env("HOME", self.path("home"))
             .env("GT_HOST_ROOT", self.path("root"))
             .current_dir(self.dir.path())
-            .stdin(Stdio::null())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            use std::io::Write;
+            pipe.write_all(text.as_bytes()).unwrap();
+        }
         let deadline = Instant::now() + Duration::from_secs(60);
         while child.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {
@@ -124,8 +127,8 @@ impl ClosedCluster {
 
     /// `None` when kubectl parsed the line and failed only to connect; else
     /// why the line is wrong.
-    fn rejection(&self, command: &str) -> Option<String> {
-        let (code, said) = self.run(command);
+    fn rejection(&self, command: &str, stdin: Option<&str>) -> Option<String> {
+        let (code, said) = self.run(command, stdin);
         let flag_error = FLAG_ERRORS.iter().find(|m| said.contains(*m));
         let connected = CONNECTION_ERRORS.iter().any(|m| said.contains(m));
         match (flag_error, connected, code) {
@@ -139,18 +142,6 @@ impl ClosedCluster {
     }
 }
 
-fn examples(cluster: &ClosedCluster) -> Vec<KubectlExample> {
-    let mut all = kubectl_examples(&cluster.path("cni.yaml"));
-    // goldentooth's CNI manifest is a URL, which kubectl fetches itself.
-    all.extend(
-        kubectl_examples("https://127.0.0.1:1/calico.yaml")
-            .into_iter()
-            .filter(|e| e.builder == "apply_manifest")
-            .map(|e| KubectlExample { case: "URL", ..e }),
-    );
-    all
-}
-
 #[test]
 #[cfg_attr(
     not(any(has_kubectl, ci)),
@@ -159,12 +150,12 @@ fn examples(cluster: &ClosedCluster) -> Vec<KubectlExample> {
 fn every_kubectl_line_gt_builds_passes_real_kubectls_flag_parser() {
     let kubectl = require_kubectl_1_32();
     let cluster = ClosedCluster::new(kubectl);
-    let examples = examples(&cluster);
+    let examples = kubectl_examples();
     let refused: Vec<String> = examples
         .iter()
         .filter_map(|e| {
             cluster
-                .rejection(&e.command)
+                .rejection(&e.command, e.stdin)
                 .map(|why| format!("kube::{} ({}): {}\n  {why}", e.builder, e.case, e.command))
         })
         .collect();
@@ -203,14 +194,14 @@ fn lines_kubectl_refuses_are_caught_and_named() {
         ("lable node fenn a=b", "refused"),
     ] {
         let line = format!("{admin} {wrong}");
-        let why = cluster.rejection(&line);
+        let why = cluster.rejection(&line, None);
         assert!(
             why.as_deref().is_some_and(|w| w.contains(says)),
             "{line}: expected a rejection saying {says:?}, got {why:?}"
         );
     }
     assert_eq!(
-        cluster.rejection(&format!("{admin} delete node fenn")),
+        cluster.rejection(&format!("{admin} delete node fenn"), None),
         None,
         "a valid line against the closed port must count as parsed"
     );

@@ -179,7 +179,12 @@ fn observe(lab: &Lab) -> Observed {
 fn check_fresh(lab: &Lab, saved: &SavedPlan) -> Result<(), gt::plan::saved::Stale> {
     let observed = observe(lab);
     let spec = gt::spec::load_file(&lab.config()).unwrap();
-    let fresh = gt::plan::plan(&spec, &observed, &saved.options()).unwrap();
+    let mut fresh = gt::plan::plan(&spec, &observed, &saved.options()).unwrap();
+    // As `gt apply FILE` re-plans: with the CNI manifest it would apply.
+    if fresh.installs_cni() {
+        let m = gt::cni::read(&spec).unwrap();
+        fresh.show_cni_manifest(&m.source, Some(&m.sha256));
+    }
     saved.check_fresh(&std::fs::read(lab.config()).unwrap(), &observed, &fresh)
 }
 

@@ -28,13 +28,43 @@ fn failure_of(events: &[serde_json::Value], step: &str) -> String {
 
 const REBOOTS: &str = "\n[defaults.host]\nallow_reboot = true\n";
 
+/// A CNI manifest of the operator's own, in a file on their machine.
+const OWN_MANIFEST: &str = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: calico-node\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: calico-config\n";
+
 fn bare_to_converged(transport: Transport) {
-    let lab = Lab::up(transport)
-        .bare()
-        .topology_toml(goldentooth_with(REBOOTS))
-        .start();
+    let operator = tempfile::tempdir().unwrap();
+    let manifest = operator.path().join("calico.yaml");
+    std::fs::write(&manifest, OWN_MANIFEST).unwrap();
+    let topology = goldentooth_with(REBOOTS).replace(
+        "manifest = \"https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml\"",
+        &format!("manifest = \"{}\"", manifest.display()),
+    );
+    let lab = Lab::up(transport).bare().topology_toml(topology).start();
     let (run, events) = apply_json(&lab.config(), &[]);
     assert_eq!(run.code, Some(0), "{run}");
+    // The file went to `kubectl apply -f -` on the bootstrap control plane's
+    // stdin, as the plan's digest of it says.
+    let cluster = &events[0]["plan"]["changes"][0];
+    assert_eq!(cluster["address"], "cluster.goldentooth", "{cluster}");
+    assert_eq!(
+        cluster["attributes"]["manifest_sha256"],
+        gt::plan::saved::sha256(OWN_MANIFEST.as_bytes()),
+        "{cluster}"
+    );
+    let applied: Vec<u64> = lab
+        .log("bettley")
+        .iter()
+        .filter(|e| {
+            e["tool"] == "kubectl"
+                && e["argv"].as_array().unwrap().ends_with(&[
+                    "apply".into(),
+                    "-f".into(),
+                    "-".into(),
+                ])
+        })
+        .map(|e| e["stdin_bytes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(applied, vec![OWN_MANIFEST.len() as u64]);
     // 12 hosts, the cluster and 12 nodes.
     assert_eq!(events[0]["plan"]["summary"]["add"], 25, "{}", events[0]);
     assert_eq!(recap(&events)["joined"], 12);

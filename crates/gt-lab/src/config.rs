@@ -30,6 +30,59 @@ pub(crate) struct Rewrite<'a> {
     pub(crate) endpoint: &'a str,
     pub(crate) load_balancer: Option<&'a str>,
     pub(crate) reach: Reach<'a>,
+    /// The lab's copy of a CNI manifest the topology gives as a URL the lab
+    /// cannot reach (gt fetches a URL itself, and the lab has no internet).
+    pub(crate) cni_copy: &'a Path,
+}
+
+/// Whether `url` names a loopback host (a server a test runs), which the
+/// lab's gt can reach.
+fn is_loopback_url(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
+/// A stand-in for Calico v3.29.1's manifest: its objects, each with its
+/// kind and name (what the simulated `kubectl apply` reads of a manifest).
+pub(crate) fn calico_copy() -> String {
+    let mut out =
+        String::from("# The lab's stand-in for Calico v3.29.1's manifest (calico.yaml).\n");
+    for object in crate::sim::kubectl::apply::CALICO_OBJECTS {
+        let (kind_group, name) = object.split_once('/').expect("kind/name");
+        let (kind, group) = kind_group.split_once('.').unwrap_or((kind_group, ""));
+        let kind = match kind {
+            "poddisruptionbudget" => "PodDisruptionBudget",
+            "serviceaccount" => "ServiceAccount",
+            "configmap" => "ConfigMap",
+            "customresourcedefinition" => "CustomResourceDefinition",
+            "clusterrole" => "ClusterRole",
+            "clusterrolebinding" => "ClusterRoleBinding",
+            "daemonset" => "DaemonSet",
+            "deployment" => "Deployment",
+            other => other,
+        };
+        let api_version = if group.is_empty() {
+            "v1".to_string()
+        } else {
+            format!("{group}/v1")
+        };
+        out.push_str(&format!(
+            "---\napiVersion: {api_version}\nkind: {kind}\nmetadata:\n  name: {name}\n"
+        ));
+    }
+    out
 }
 
 fn table_mut<'d>(
@@ -64,14 +117,23 @@ pub(crate) fn rewrite(source: &str, r: &Rewrite<'_>) -> Result<String, String> {
 
     let cluster = table_mut(root, "cluster");
     set_str(cluster, "endpoint", r.endpoint);
-    // A manifest given as a relative path was relative to the topology's directory.
-    if let Some(cni) = cluster.get_mut("cni").and_then(Item::as_table_like_mut) {
-        if let Some(m) = cni.get("manifest").and_then(Item::as_str) {
-            if !m.contains("://") && Path::new(m).is_relative() {
+    // A manifest given as a relative path was relative to the topology's
+    // directory; one at a URL the lab cannot reach (the default one too)
+    // is the lab's copy.
+    let cni = table_mut(cluster, "cni");
+    match cni.get("manifest").and_then(Item::as_str) {
+        Some(m) if m.contains("://") => {
+            if !is_loopback_url(m) {
+                set_str(cni, "manifest", &r.cni_copy.display().to_string());
+            }
+        }
+        Some(m) => {
+            if Path::new(m).is_relative() && !m.starts_with("~/") {
                 let abs = r.source_dir.join(m).display().to_string();
                 cni.insert("manifest", value(abs));
             }
         }
+        None => set_str(cni, "manifest", &r.cni_copy.display().to_string()),
     }
 
     if let Some(lb) = r.load_balancer {
@@ -202,6 +264,7 @@ taints = ["goldentooth.io/gpu=true:NoSchedule"]
             SOURCE,
             &Rewrite {
                 source_dir: Path::new("/repo"),
+                cni_copy: Path::new("/lab/calico.yaml"),
                 addresses: &addrs,
                 endpoint: "127.4.0.10:6443",
                 load_balancer: Some("127.4.0.10"),
@@ -246,12 +309,13 @@ taints = ["goldentooth.io/gpu=true:NoSchedule"]
         assert!(out.contains("goldentooth.io/gpu=true:NoSchedule"));
     }
 
-    #[test]
-    fn ssh_reach_writes_the_labs_keys_into_defaults() {
+    /// `source` rewritten for the ssh transport.
+    fn over_ssh(source: &str) -> toml_edit::DocumentMut {
         let out = rewrite(
-            SOURCE,
+            source,
             &Rewrite {
                 source_dir: Path::new("/repo"),
+                cni_copy: Path::new("/lab/calico.yaml"),
                 addresses: &addresses(),
                 endpoint: "127.4.0.10:6443",
                 load_balancer: None,
@@ -264,12 +328,52 @@ taints = ["goldentooth.io/gpu=true:NoSchedule"]
             },
         )
         .unwrap();
-        let d = parse(&out);
+        parse(&out)
+    }
+
+    #[test]
+    fn ssh_reach_writes_the_labs_keys_into_defaults() {
+        let d = over_ssh(SOURCE);
         let ssh = &d["defaults"]["ssh"];
         assert_eq!(ssh["port"].as_integer(), Some(2222));
         assert_eq!(ssh["known_hosts"].as_str(), Some("strict"));
         assert!(ssh.get("jump_hosts").is_none());
         assert_eq!(d["defaults"]["connection"].as_str(), Some("ssh"));
         assert!(d["nodes"]["bettley"].get("local").is_none());
+    }
+
+    #[test]
+    fn a_manifest_url_the_lab_cannot_reach_becomes_the_labs_copy() {
+        let manifest_after = |cni: &str| {
+            let source = SOURCE.replace("manifest = \"manifests/calico.yaml\"", cni);
+            over_ssh(&source)["cluster"]["cni"]["manifest"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let calico = "manifest = \"https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml\"";
+        assert_eq!(manifest_after(calico), "/lab/calico.yaml");
+        assert_eq!(manifest_after(""), "/lab/calico.yaml", "the default one");
+        for kept in [
+            "http://127.0.0.1:8080/cni.yaml",
+            "http://localhost/cni.yaml",
+            "https://[::1]:9/cni.yaml",
+        ] {
+            assert_eq!(manifest_after(&format!("manifest = \"{kept}\"")), kept);
+        }
+        assert_eq!(
+            manifest_after("manifest = \"http://127.0.0.1.example.org/cni.yaml\""),
+            "/lab/calico.yaml"
+        );
+    }
+
+    #[test]
+    fn the_labs_calico_copy_holds_every_object_of_calicos_manifest() {
+        let copy = calico_copy();
+        let docs = copy.matches("\nkind: ").count();
+        assert_eq!(docs, crate::sim::kubectl::apply::CALICO_OBJECTS.len());
+        assert!(copy.contains(
+            "---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: calico-node\n"
+        ));
     }
 }

@@ -342,9 +342,13 @@ fn write_config(
             known_hosts_file: &known_hosts,
         },
     };
+    let cni_copy = dir.join("calico.yaml");
+    std::fs::write(&cni_copy, config::calico_copy())
+        .map_err(LabError::io(format!("writing {}", cni_copy.display())))?;
     let rewritten = config::rewrite(
         text,
         &Rewrite {
+            cni_copy: &cni_copy,
             source_dir: from.parent().unwrap_or(Path::new("/")),
             addresses: &addresses,
             endpoint: &topo.endpoint,

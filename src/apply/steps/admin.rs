@@ -84,9 +84,13 @@ impl StepRunner<'_> {
     }
 
     pub(super) async fn install_cni(&self, id: &StepId) -> Result<(), StepError> {
+        let manifest = self.cni_manifest.clone().ok_or(StepError::NoCniManifest)?;
+        self.events
+            .progress(id, format!("{} ({})", manifest.source, manifest.sha256));
         let cmd = self
-            .step_cmd(kube::apply_manifest(&self.spec.cluster.cni.manifest))
-            .label("kubectl apply (CNI)");
+            .step_cmd(kube::cni::apply_manifest_from_stdin())
+            .stdin(manifest.bytes.to_vec())
+            .label("kubectl apply -f - (CNI)");
         self.admin(id, &cmd, self.settings().gate_timeout)
             .await
             .map(drop)

@@ -42,6 +42,8 @@ pub enum StepError {
     NoToken,
     #[error("no certificate key: the upload-certs step did not run")]
     NoCertificateKeyYet,
+    #[error("no CNI manifest: gt reads it before the walk when the plan installs the CNI")]
+    NoCniManifest,
     #[error("could not revoke join token {token_id}: {error}; it expires by itself {} after it was made (or delete it: `kubeadm token delete {token_id}` on a control plane)", format_duration(*ttl))]
     TokenNotRevoked {
         token_id: String,

@@ -63,6 +63,8 @@ pub struct StepRunner<'a> {
     kube_release: tokio::sync::OnceCell<kubeadm::Release>,
     /// What a restore copies to the control planes (`gt restore` only).
     restore: Option<std::sync::Arc<RestoreInput>>,
+    /// What install-cni pipes to `kubectl apply -f -`.
+    cni_manifest: Option<std::sync::Arc<crate::cni::CniManifest>>,
 }
 
 type NodeMap = BTreeMap<String, crate::kube::nodes::Node>;
@@ -112,7 +114,13 @@ impl<'a> StepRunner<'a> {
                 .map(|(n, _)| n.clone())
                 .collect(),
             restore: None,
+            cni_manifest: None,
         }
+    }
+
+    /// Gives the runner the CNI manifest read on the operator's machine.
+    pub fn applying_cni_manifest(&mut self, manifest: std::sync::Arc<crate::cni::CniManifest>) {
+        self.cni_manifest = Some(manifest);
     }
 
     /// Gives the runner what a restore plan's steps copy to the hosts.

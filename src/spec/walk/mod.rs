@@ -54,6 +54,32 @@ const DEFAULT_CNI_NAME: &str = "calico";
 const DEFAULT_CNI_MANIFEST: &str =
     "https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml";
 
+/// A manifest value before a path is resolved against cluster.toml's directory.
+enum ManifestKind {
+    Url(String),
+    Path(String),
+}
+
+/// An `http(s)://` URL with a host, or anything without a scheme (a path).
+fn manifest_kind(s: &str) -> Result<ManifestKind, String> {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return Ok(ManifestKind::Path(s.to_string()));
+    };
+    let example = format!("e.g. \"{DEFAULT_CNI_MANIFEST}\", or the path of a file on this machine");
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+        return Err(format!(
+            "`{s}` is a {scheme} URL, and gt fetches only http and https; write an http(s) URL, {example}"
+        ));
+    }
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || s.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "`{s}` is not a URL gt can fetch; write one such as {example}"
+        ));
+    }
+    Ok(ManifestKind::Url(s.to_string()))
+}
+
 /// `[cluster]` as read; a required value is `None` when it was wrong or
 /// missing (and reported).
 struct ClusterTable {
@@ -180,7 +206,8 @@ impl Loader<'_> {
     fn cni(&mut self, item: Option<&Item>) -> Cni {
         let default = || Cni {
             name: DEFAULT_CNI_NAME.into(),
-            manifest: DEFAULT_CNI_MANIFEST.into(),
+            manifest: ManifestSource::Url(DEFAULT_CNI_MANIFEST.into()),
+            line: 0,
         };
         let Some(item) = item else {
             return default();
@@ -190,20 +217,20 @@ impl Loader<'_> {
             return default();
         };
         self.check_keys(&t, CNI_KEYS, "[cluster.cni]");
+        let line = self.source.line_of(value_span(t.get("manifest")).start);
+        let manifest = self
+            .req_parsed(&t, "manifest", "[cluster.cni]", manifest_kind)
+            .map(|m| match m {
+                ManifestKind::Url(u) => ManifestSource::Url(u),
+                ManifestKind::Path(p) => ManifestSource::File(self.path(&p)),
+            })
+            .unwrap_or_else(|| ManifestSource::Url(DEFAULT_CNI_MANIFEST.into()));
         Cni {
             name: self
                 .opt_str(&t, "name")
                 .unwrap_or_else(|| DEFAULT_CNI_NAME.into()),
-            manifest: self
-                .req_parsed(&t, "manifest", "[cluster.cni]", |s| {
-                    // kubectl is given it as an argument: never as an option.
-                    if s.starts_with('-') {
-                        Err(format!("`{s}` begins with `-`, which kubectl would read as an option; write a URL or a path, e.g. \"{DEFAULT_CNI_MANIFEST}\""))
-                    } else {
-                        Ok(s.to_string())
-                    }
-                })
-                .unwrap_or_default(),
+            manifest,
+            line,
         }
     }
 

@@ -11,7 +11,7 @@ use crate::sim::state;
 use serde_json::Value;
 
 /// The objects of Calico v3.29's manifest, as `kubectl apply` lists them.
-const CALICO_OBJECTS: &[&str] = &[
+pub(crate) const CALICO_OBJECTS: &[&str] = &[
     "poddisruptionbudget.policy/calico-kube-controllers",
     "serviceaccount/calico-kube-controllers",
     "serviceaccount/calico-node",

@@ -3,7 +3,7 @@
 //! etcd's static Pod), version.
 //! Outputs and errors are kubectl 1.32's.
 
-mod apply;
+pub(crate) mod apply;
 mod configmap;
 mod drain;
 mod exec;
