@@ -237,6 +237,10 @@ impl Loader<'_> {
 
     /// A group that is also a node name would make `gt exec TARGET` ambiguous.
     fn groups_are_not_node_names(&mut self, d: &Draft) {
+        // The first two groups of each node are the implicit ones.
+        if d.nodes.iter().all(|n| n.groups.len() <= 2) {
+            return;
+        }
         let names: BTreeSet<&str> = d.nodes.iter().map(|n| n.name.as_str()).collect();
         for n in d.nodes {
             // The first two are the implicit groups.
