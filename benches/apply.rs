@@ -233,6 +233,31 @@ impl Gt {
         self.must(args);
         t.elapsed().as_secs_f64()
     }
+
+    /// Wall time of one `apply --json` run and the walk's own share of it
+    /// (the recap's `elapsed`: first step started to last step ended); the
+    /// rest is observing, locking, planning and exiting.
+    fn time_apply(&self, args: &[&str]) -> Applied {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let t = Instant::now();
+        let out = self.must(&args);
+        let total = t.elapsed().as_secs_f64();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let walk = stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["event"] == "recap")
+            .and_then(|v| v["elapsed"].as_f64())
+            .unwrap_or_else(|| panic!("{}: no recap with its elapsed time in {stdout}", self.name));
+        Applied { total, walk }
+    }
+}
+
+/// One apply's wall time and its walk's.
+struct Applied {
+    total: f64,
+    walk: f64,
 }
 
 /// This build's gt, then the baseline's when one is given (after first so
@@ -579,6 +604,7 @@ fn apply_cases(s: &Settings) {
             }
         };
         let mut figures = vec![];
+        let mut walks = vec![];
         let mut critical = 0.0;
         let mut steps = 0;
         for b in &bins {
@@ -603,13 +629,25 @@ fn apply_cases(s: &Settings) {
             if let Some(p) = &p {
                 args.extend(["--parallelism", p]);
             }
-            figures.push((b.name, b.time(&args)));
+            let a = b.time_apply(&args);
+            figures.push((b.name, a.total));
+            walks.push((b.name, a.walk));
         }
         let ratios: Vec<(&str, f64)> = figures.iter().map(|(n, t)| (*n, t / critical)).collect();
+        let walk_ratios: Vec<(&str, f64)> = walks.iter().map(|(n, t)| (*n, t / critical)).collect();
+        let preludes: Vec<(&str, f64)> = figures
+            .iter()
+            .zip(&walks)
+            .map(|((n, t), (_, w))| (*n, t - w))
+            .collect();
         println!(
-            "  {name:<38} {steps:>3} steps  critical path {critical:.2} s  apply {}  ratio {}  goal ≤ 1.05",
+            "  {name:<38} {steps:>3} steps  critical path {critical:.2} s  apply {}  ratio {}  goal ≤ 1.05\n  {:<38}           the walk alone {}  ratio {}; before it (observe, lock, plan) and after (exit) {}",
             side_by_side(&figures, "s", 1.0),
             side_by_side(&ratios, "×", 1.0),
+            "",
+            side_by_side(&walks, "s", 1.0),
+            side_by_side(&walk_ratios, "×", 1.0),
+            side_by_side(&preludes, "s", 1.0),
         );
     }
 }

@@ -210,6 +210,56 @@ fn bench_drift(name: &str, in_file: usize, foreign: usize, runs: usize) {
     );
 }
 
+/// The figure `name`'s line of another build of this bench printed after
+/// `what` (`+plan (1% drift)`), e.g. `71.23ms`.
+fn figure_of(output: &str, name: &str, what: &str) -> Option<Duration> {
+    let line = output.lines().find(|l| l.trim_start().starts_with(name))?;
+    let after = line.split(what).nth(1)?.trim_start();
+    let text = after.split_whitespace().next()?;
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(split);
+    let n: f64 = number.parse().ok()?;
+    let seconds = match unit {
+        "s" => n,
+        "ms" => n / 1e3,
+        "µs" | "us" => n / 1e6,
+        "ns" => n / 1e9,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(seconds))
+}
+
+/// With `GT_BENCH_PLAN_BASELINE` (this bench built from another ref, which
+/// `scripts/bench.sh --baseline REF` builds): that build's 500- and
+/// 5,000-node figures, one run of it between each of this build's, medians.
+fn baseline_rounds(
+    runs: usize,
+    mut ours: impl FnMut() -> (Duration, Duration),
+) -> Option<[(Duration, Duration); 2]> {
+    let path = std::env::var_os("GT_BENCH_PLAN_BASELINE").filter(|p| !p.is_empty())?;
+    let (mut before, mut after) = ((vec![], vec![]), (vec![], vec![]));
+    for _ in 0..runs {
+        let out = std::process::Command::new(&path)
+            .arg("--bench")
+            .output()
+            .unwrap_or_else(|e| panic!("run the baseline {}: {e}", path.to_string_lossy()));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let figure = |name| {
+            figure_of(&text, name, "+plan (1% drift)")
+                .unwrap_or_else(|| panic!("no `{name}` figure in the baseline's output: {text}"))
+        };
+        before.0.push(figure("500 workers"));
+        before.1.push(figure("5,000 nodes"));
+        let (t500, t5000) = ours();
+        after.0.push(t500);
+        after.1.push(t5000);
+    }
+    Some([
+        (median(after.0), median(before.0)),
+        (median(after.1), median(before.1)),
+    ])
+}
+
 fn main() {
     // `cargo test --benches` runs this with --bench absent: keep it quick then.
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -219,8 +269,27 @@ fn main() {
         "/examples/large-500.toml"
     ))
     .expect("examples/large-500.toml");
+    let large5000 = generate(4997);
     let t500 = bench("500 workers", &large500, runs);
-    let t5000 = bench("5,000 nodes", &generate(4997), runs);
+    let t5000 = bench("5,000 nodes", &large5000, runs);
+    if !quick {
+        let rounds = baseline_rounds(3, || {
+            (
+                bench("500 workers", &large500, runs),
+                bench("5,000 nodes", &large5000, runs),
+            )
+        });
+        for ((after, before), name) in rounds
+            .into_iter()
+            .flatten()
+            .zip(["500 workers", "5,000 nodes"])
+        {
+            println!(
+                "{name:>12}: parse + validate + plan (1% drift) {after:.2?} (before {before:.2?}, after/before {:.2}), medians of 3 rounds alternating with the baseline",
+                after.as_secs_f64() / before.as_secs_f64()
+            );
+        }
+    }
     println!(
         "{:>12}: parse + validate + plan of 5,000 nodes {t5000:.2?}, goal ≤ {GOAL_5000:?}, ratio to goal {:.2}; \
          500 → 5,000 nodes ×{:.1} the time for ×10 the nodes (linear: ≤ 10)",

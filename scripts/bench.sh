@@ -27,6 +27,13 @@ if [ "${1:-}" = --baseline ]; then
         --target-dir target/bench-baseline/target --bin gt
     GT_BENCH_BASELINE="$PWD/target/bench-baseline/target/release/gt"
     export GT_BENCH_BASELINE
+    # The ref's own plan bench, which benches/plan.rs runs between its rounds
+    # (none when the ref has no benches/plan.rs).
+    GT_BENCH_PLAN_BASELINE=$(cargo bench --locked --no-run --bench plan \
+        --manifest-path "$src/Cargo.toml" --target-dir target/bench-baseline/target \
+        --message-format=json 2>/dev/null |
+        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1) || GT_BENCH_PLAN_BASELINE=
+    export GT_BENCH_PLAN_BASELINE
     echo "bench: baseline is gt built from $ref ($(git rev-parse --short "$ref"))" >&2
 fi
 

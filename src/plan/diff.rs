@@ -736,6 +736,29 @@ impl<'a> Cx<'a> {
     }
 
     fn update_if_drifted(&mut self, node: &Node, obj: &NodeFacts) {
+        // Most Nodes match the file: tell so without building the two sets
+        // (both label maps are sorted by key; a node has at most one taint
+        // almost always). Anything else is decided by the sets below.
+        let mut owned_labels = obj.labels.iter().filter(|(k, _)| self.owner.owns(k));
+        let labels_match = node.labels.iter().all(|(k, v)| {
+            owned_labels
+                .next()
+                .is_some_and(|(ok, ov)| ok == k.as_str() && ov == v)
+        }) && owned_labels.next().is_none();
+        let mut owned_taints = obj.taints.iter().filter(|t| self.owner.owns(&t.key));
+        let taints_match = match node.taints.as_slice() {
+            [] => owned_taints.next().is_none(),
+            [want] => {
+                owned_taints
+                    .next()
+                    .is_some_and(|t| observed_taint(t).as_ref() == Some(want))
+                    && owned_taints.next().is_none()
+            }
+            _ => false,
+        };
+        if labels_match && taints_match {
+            return;
+        }
         let labels = SetDiff {
             // The API server accepted these keys, so they parse as cluster.toml's do.
             before: sorted_labels(

@@ -164,21 +164,37 @@ impl StepGraph {
     }
 
     /// Every step reachable from `from` (following edges `dir`), `from` included.
-    fn reachable(&self, from: &StepId, dir: Direction) -> std::collections::HashSet<StepId> {
-        let mut seen = std::collections::HashSet::new();
-        let Some(&start) = self.index.get(from) else {
-            return seen;
-        };
+    fn reachable(&self, from: &StepId, dir: Direction) -> Reachable<'_> {
         let mut visited = vec![false; self.graph.node_count()];
-        let mut stack = vec![start];
-        while let Some(i) = stack.pop() {
-            if std::mem::replace(&mut visited[i.index()], true) {
-                continue;
+        if let Some(&start) = self.index.get(from) {
+            let mut stack = vec![start];
+            while let Some(i) = stack.pop() {
+                if std::mem::replace(&mut visited[i.index()], true) {
+                    continue;
+                }
+                stack.extend(self.graph.neighbors_directed(i, dir));
             }
-            seen.insert(self.graph[i].id());
-            stack.extend(self.graph.neighbors_directed(i, dir));
         }
-        seen
+        Reachable {
+            graph: self,
+            visited,
+        }
+    }
+}
+
+/// The steps one sweep reached, by vertex: asking costs one index lookup,
+/// and the sweep copies no step ids.
+struct Reachable<'g> {
+    graph: &'g StepGraph,
+    visited: Vec<bool>,
+}
+
+impl Reachable<'_> {
+    fn contains(&self, id: &StepId) -> bool {
+        self.graph
+            .index
+            .get(id)
+            .is_some_and(|i| self.visited[i.index()])
     }
 }
 

@@ -226,6 +226,9 @@ impl<'s> Loader<'s> {
 
     /// Reports keys of `table` that are not in `allowed`, with a suggestion.
     pub(super) fn check_keys(&mut self, table: &dyn TableLike, allowed: &[&str], what: &str) {
+        if table.all_keys_in(allowed) {
+            return;
+        }
         for (key, span) in table.keys_with_spans() {
             if !allowed.contains(&key.as_str()) {
                 let help = did_you_mean(&key, allowed.iter().copied())

@@ -113,10 +113,9 @@ impl Loader<'_> {
     /// reported (no key of cluster.toml means anything by them).
     pub(in crate::spec) fn opt_str(&mut self, t: &dyn TableLike, key: &str) -> Option<String> {
         let s = self.opt_typed(t, key, "a string", |i| i.as_str().map(str::to_string))?;
-        let span = value_span(t.get(key));
         if s.is_empty() {
             self.error(
-                span,
+                value_span(t.get(key)),
                 format!("`{key}` is empty"),
                 Some(format!(
                     "write a value between the quotes, or remove `{key}` where it has a default"
@@ -126,7 +125,7 @@ impl Loader<'_> {
         }
         if let Some(c) = s.chars().find(|c| c.is_control()) {
             self.error(
-                span,
+                value_span(t.get(key)),
                 format!(
                     "`{key}` contains the control character U+{:04X}",
                     u32::from(c)
@@ -244,6 +243,9 @@ pub(in crate::spec) trait TableLike {
     fn span(&self) -> Option<Range<usize>>;
     fn key_span(&self, key: &str) -> Option<Range<usize>>;
     fn keys_with_spans(&self) -> Vec<(String, Option<Range<usize>>)>;
+    /// Whether every key is one of `allowed` (what is checked on every
+    /// table, so it allocates nothing).
+    fn all_keys_in(&self, allowed: &[&str]) -> bool;
     /// (key, key span, value) in file order.
     fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item)>;
 }
@@ -263,14 +265,23 @@ impl TableLike for &toml_edit::Table {
             .map(|(k, _)| (k.to_string(), self.key_span(k)))
             .collect()
     }
-    fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item)> {
-        let mut v: Vec<_> = self
-            .iter()
-            .map(|(k, i)| (k.to_string(), self.key_span(k), i))
-            .collect();
-        v.sort_by_key(|(_, span, item)| item_pos(span, item));
-        v
+    fn all_keys_in(&self, allowed: &[&str]) -> bool {
+        self.iter().all(|(k, _)| allowed.contains(&k))
     }
+    fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item)> {
+        table_entries(self)
+    }
+}
+
+/// A table's entries in file order (a table's own entries and its
+/// subtables' may be written in any order).
+fn table_entries(t: &toml_edit::Table) -> Vec<(String, Option<Range<usize>>, &Item)> {
+    let mut v: Vec<_> = t
+        .iter()
+        .map(|(k, i)| (k.to_string(), t.key(k).and_then(|k| k.span()), i))
+        .collect();
+    v.sort_by_key(|(_, span, item)| item_pos(span, item));
+    v
 }
 
 /// Position of a table in the file: dotted/implicit tables have no span of their own.
@@ -282,99 +293,105 @@ fn item_pos(key_span: &Option<Range<usize>>, item: &Item) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// An inline table with its values wrapped as Items, so both kinds read alike.
-pub(in crate::spec) struct InlineTableView {
-    span: Option<Range<usize>>,
-    items: Vec<(String, Option<Range<usize>>, Item)>,
+/// A table or an inline table, read alike, without copying its values.
+pub(in crate::spec) struct AnyTable<'a> {
+    kind: Kind<'a>,
+    /// The entries of a small table in its order: a node's table has a
+    /// handful of keys and is asked for each a few times, which a scan
+    /// answers faster than hashing the key. `None` for a large table
+    /// (`[nodes]`), which is hashed into.
+    small: Option<Vec<(&'a str, &'a Item)>>,
 }
 
-impl TableLike for InlineTableView {
-    fn get(&self, key: &str) -> Option<&Item> {
-        self.items
-            .iter()
-            .find(|(k, _, _)| k == key)
-            .map(|(_, _, i)| i)
-    }
-    fn span(&self) -> Option<Range<usize>> {
-        self.span.clone()
-    }
-    fn key_span(&self, key: &str) -> Option<Range<usize>> {
-        self.items
-            .iter()
-            .find(|(k, _, _)| k == key)
-            .and_then(|(_, s, _)| s.clone())
-    }
-    fn keys_with_spans(&self) -> Vec<(String, Option<Range<usize>>)> {
-        self.items
-            .iter()
-            .map(|(k, s, _)| (k.clone(), s.clone()))
-            .collect()
-    }
-    fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item)> {
-        self.items
-            .iter()
-            .map(|(k, s, i)| (k.clone(), s.clone(), i))
-            .collect()
-    }
-}
-
-/// A table or an inline table, read alike.
-pub(in crate::spec) enum AnyTable<'a> {
+enum Kind<'a> {
     Table(&'a toml_edit::Table),
-    Inline(InlineTableView),
+    Inline(&'a toml_edit::InlineTable),
+}
+
+/// Tables with more entries than this are looked up by hash.
+const SCANNED: usize = 16;
+
+impl<'a> AnyTable<'a> {
+    fn new(kind: Kind<'a>) -> Self {
+        let mut entries: Vec<(&'a str, &'a Item)> = Vec::new();
+        let mut all = match kind {
+            Kind::Table(t) => t.iter(),
+            Kind::Inline(t) => toml_edit::TableLike::iter(t),
+        }
+        .filter(|(_, item)| !item.is_none());
+        let small = loop {
+            match all.next() {
+                None => break true,
+                Some(_) if entries.len() == SCANNED => break false,
+                Some(entry) => entries.push(entry),
+            }
+        };
+        AnyTable {
+            kind,
+            small: small.then_some(entries),
+        }
+    }
+
+    fn as_dyn(&self) -> &'a dyn toml_edit::TableLike {
+        match self.kind {
+            Kind::Table(t) => t,
+            Kind::Inline(t) => t,
+        }
+    }
 }
 
 impl TableLike for AnyTable<'_> {
     fn get(&self, key: &str) -> Option<&Item> {
-        match self {
-            AnyTable::Table(t) => t.get(key),
-            AnyTable::Inline(v) => v.get(key),
+        match &self.small {
+            Some(entries) => entries.iter().find(|(k, _)| *k == key).map(|(_, i)| *i),
+            None => self.as_dyn().get(key).filter(|i| !i.is_none()),
         }
     }
     fn span(&self) -> Option<Range<usize>> {
-        match self {
-            AnyTable::Table(t) => TableLike::span(t),
-            AnyTable::Inline(v) => v.span(),
+        match self.kind {
+            Kind::Table(t) => t.span(),
+            Kind::Inline(t) => t.span(),
         }
     }
     fn key_span(&self, key: &str) -> Option<Range<usize>> {
-        match self {
-            AnyTable::Table(t) => t.key_span(key),
-            AnyTable::Inline(v) => v.key_span(key),
-        }
+        self.as_dyn().key(key).and_then(|k| k.span())
     }
     fn keys_with_spans(&self) -> Vec<(String, Option<Range<usize>>)> {
-        match self {
-            AnyTable::Table(t) => t.keys_with_spans(),
-            AnyTable::Inline(v) => v.keys_with_spans(),
+        self.as_dyn()
+            .iter()
+            .filter(|(_, i)| !i.is_none())
+            .map(|(k, _)| (k.to_string(), self.key_span(k)))
+            .collect()
+    }
+    fn all_keys_in(&self, allowed: &[&str]) -> bool {
+        match &self.small {
+            Some(entries) => entries.iter().all(|(k, _)| allowed.contains(k)),
+            None => self
+                .as_dyn()
+                .iter()
+                .filter(|(_, i)| !i.is_none())
+                .all(|(k, _)| allowed.contains(&k)),
         }
     }
     fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item)> {
-        match self {
-            AnyTable::Table(t) => t.entries(),
-            AnyTable::Inline(v) => v.entries(),
+        match self.kind {
+            Kind::Table(t) => table_entries(t),
+            Kind::Inline(_) => self
+                .as_dyn()
+                .iter()
+                .filter(|(_, i)| !i.is_none())
+                .map(|(k, i)| (k.to_string(), self.key_span(k), i))
+                .collect(),
         }
     }
 }
 
 pub(in crate::spec) fn as_table_like(item: &Item) -> Option<AnyTable<'_>> {
     if let Some(t) = item.as_table() {
-        return Some(AnyTable::Table(t));
+        return Some(AnyTable::new(Kind::Table(t)));
     }
-    let it = item.as_inline_table()?;
-    Some(AnyTable::Inline(InlineTableView {
-        span: it.span(),
-        items: it
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    it.key(k).and_then(|key| key.span()),
-                    Item::Value(v.clone()),
-                )
-            })
-            .collect(),
-    }))
+    item.as_inline_table()
+        .map(|t| AnyTable::new(Kind::Inline(t)))
 }
 
 pub(in crate::spec) fn value_span(item: Option<&Item>) -> Range<usize> {
