@@ -17,7 +17,7 @@ pub(super) fn wanted(d: &Diff, spec: &Spec, opts: &PlanOptions) -> bool {
             || !d.member_removals.is_empty()
             || d.removals.iter().any(risky_removal)
             || d.replacements.iter().any(risky_removal)
-            || !d.upgrade.rungs.is_empty())
+            || d.upgrade.touches_etcd())
 }
 
 /// The steps that must wait for the backup: each control-plane join's gate

@@ -31,6 +31,15 @@ pub(super) struct Upgrade {
     pub refusals: Vec<PlanError>,
 }
 
+impl Upgrade {
+    /// Some control plane is upgraded (kubeadm upgrades its etcd member).
+    pub fn touches_etcd(&self) -> bool {
+        self.rungs
+            .iter()
+            .any(|r| r.first.is_some() || !r.control_planes.is_empty())
+    }
+}
+
 /// One minor (or a patch) of the ladder: every node to `release`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Rung {
@@ -427,12 +436,27 @@ impl<'a> Cx<'a> {
             let new_minors: Vec<Release> =
                 releases.iter().copied().filter(|r| *r > current).collect();
             let count = new_minors.len();
+            let file = self.spec.cluster.kubernetes_version;
+            // A rung whose patch no repository listed (and the file did not name).
+            let unlisted: Vec<String> = new_minors
+                .iter()
+                .filter(|r| r.2 == 0 && !(file.patch == Some(0) && **r == target))
+                .filter(|r| self.newest_listed_patch(r.0, r.1).is_none())
+                .map(ToString::to_string)
+                .collect();
+            let unlisted = if unlisted.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {}: no host's repository lists that minor's patches yet, so the rung takes its first patch",
+                    unlisted.join(", ")
+                )
+            };
             let change = Change {
                 resource: Resource::Cluster(self.spec.cluster.name.clone()),
                 action: Action::Update,
                 reason: format!(
-                    "the cluster is at {current} (kubeadm-config), cluster.toml wants {}: {count} rung{}, one minor at a time",
-                    self.spec.cluster.kubernetes_version,
+                    "the cluster is at {current} (kubeadm-config), cluster.toml wants {file}: {count} rung{}, one minor at a time{unlisted}",
                     if count == 1 { "" } else { "s" }
                 ),
                 role: None,
@@ -479,6 +503,13 @@ impl<'a> Cx<'a> {
                     .unwrap_or_else(|| "unknown".into());
                 let rs: Vec<Release> = mine.iter().map(|(r, _)| *r).collect();
                 let first = mine.iter().any(|(_, role)| *role == UpgradeRole::First);
+                // An operator's cordon (no mark of gt's) stays.
+                let uncordon_word = match self.obs.cluster.nodes.get(name.as_str()) {
+                    Some(o) if o.unschedulable && !o.cordoned_by_gt => {
+                        "stays cordoned (an operator's cordon)"
+                    }
+                    _ => "uncordon",
+                };
                 reasons.push(format!(
                     "kubelet {at}, behind {last}: {} {}",
                     if first {
@@ -487,9 +518,12 @@ impl<'a> Cx<'a> {
                         "kubeadm upgrade node,"
                     },
                     if rs.len() == 1 {
-                        format!("drain, kubelet {last}, uncordon")
+                        format!("drain, kubelet {last}, {uncordon_word}")
                     } else {
-                        format!("drain, kubelet, uncordon at each of {} rungs", rs.len())
+                        format!(
+                            "drain, kubelet, {uncordon_word} at each of {} rungs",
+                            rs.len()
+                        )
                     }
                 ));
                 attributes.push(("kubelet_version".to_string(), format!("{at} -> {last}")));
