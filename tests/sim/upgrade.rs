@@ -128,9 +128,41 @@ fn a_minor_upgrade_moves_the_first_control_plane_then_the_others_then_the_kubele
         .stdout_contains("\tkubeadm upgrade apply v1.33.3\n\n_____")
         .stdout_lacks("Note: Before you can perform this upgrade");
 
+    // apply re-checks the control plane's health, then kubeadm's version skew policy.
+    // A kubelet re-syncing after its restart reports NotReady (slowed here
+    // so that it still is when apply looks).
+    lab.set_fault("cargyll", |f| f.slow = Some(1000.0));
+    lab.on("cargyll").run("systemctl restart kubelet").success();
+    lab.set_fault("cargyll", |f| f.slow = None);
+    lab.on("bettley")
+        .run("kubeadm upgrade apply v1.33.3 --yes")
+        .status(2)
+        .stderr_is("error execution phase preflight: [preflight] Some fatal errors occurred:\n\t[ERROR ControlPlaneNodesReady]: there are NotReady control-planes in the cluster: [cargyll]\n[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`\nTo see the stack trace of this error execute with --v=5 or higher\n");
+    lab.on("cargyll").run("systemctl restart kubelet").success();
+    eventually("cargyll is Ready again", || {
+        lab.ready_status("cargyll") == "True"
+    });
+    lab.on("bettley")
+        .run("kubeadm upgrade apply v1.34.2 --yes")
+        .status(1)
+        .stderr_is("error execution phase preflight: the version argument is invalid due to these fatal errors:\n\n\t- Specified version to upgrade to \"v1.34.2\" is too high; kubeadm can upgrade only 1 minor version at a time\n\t- Specified version to upgrade to \"v1.34.2\" is at least one minor release higher than the kubeadm minor release (34 > 33). Such an upgrade is not supported\n\nPlease fix the misalignments highlighted above and try upgrading again\nTo see the stack trace of this error execute with --v=5 or higher\n");
+    lab.on("cargyll")
+        .run("kubeadm upgrade apply v1.33.3 --yes")
+        .status(1)
+        .stderr_contains("\t- Specified version to upgrade to \"v1.33.3\" is at least one minor release higher than the kubeadm minor release (33 > 32). Such an upgrade is not supported\n");
+    // Without --yes it asks, and an answer that is not y is a refusal.
+    lab.on("bettley")
+        .stdin("")
+        .run("kubeadm upgrade apply v1.33.3")
+        .status(1)
+        .stdout_contains("[upgrade] Are you sure you want to proceed? [y/N]: ")
+        .stderr_is("error execution phase preflight: won't proceed; the user didn't answer (Y|y) in order to continue\nTo see the stack trace of this error execute with --v=5 or higher\n");
+    assert_eq!(configmap_version(&lab), "v1.32.4");
+
     let apply = lab
         .on("bettley")
-        .run("kubeadm upgrade apply v1.33.3 --yes")
+        .stdin("y\n")
+        .run("kubeadm upgrade apply v1.33.3")
         .success();
     apply
         .stdout_contains("[upgrade/versions] Cluster version: v1.32.4\n[upgrade/versions] kubeadm version: v1.33.3\n")
@@ -216,9 +248,178 @@ fn a_minor_upgrade_moves_the_first_control_plane_then_the_others_then_the_kubele
         lab.ready_status("fenn") == "True"
     });
 
+    // kubeadm 1.33 goes no lower than 1.33 without --force.
+    lab.on("bettley")
+        .run("kubeadm upgrade apply v1.32.4 --yes")
+        .status(1)
+        .stderr_contains("the version argument is invalid due to these errors:\n\n\t- Kubeadm version v1.33.3 can only be used to upgrade to Kubernetes version 1.33\n\nCan be bypassed if you pass the --force flag\n");
+
     // Nothing left for the control plane: plan prints no table.
     lab.on("bettley")
         .run("kubeadm upgrade plan v1.33.3")
         .success()
         .stdout_lacks("COMPONENT");
+}
+
+/// `KUBECTL apply -f -` with `manifest` on stdin, on bettley.
+fn apply_stdin(lab: &SimLab, manifest: &str) -> crate::support::gt::Output {
+    lab.on("bettley")
+        .stdin(manifest)
+        .run(&format!("{KUBECTL} apply -f -"))
+}
+
+const BARE_POD_AND_PDB: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: hr-app
+  labels:
+    app: hr
+spec:
+  nodeName: fenn
+  containers:
+  - name: app
+    image: registry.k8s.io/pause:3.10
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: hr
+spec:
+  minAvailable: 1
+  selector:
+    matchLabels:
+      app: hr
+";
+
+#[test]
+fn drains_stop_at_bare_pods_and_at_budgets_that_allow_no_disruption() {
+    let lab = cluster(&[]);
+    apply_stdin(&lab, BARE_POD_AND_PDB)
+        .success()
+        .stdout_is("pod/hr-app created\npoddisruptionbudget.policy/hr created\n");
+    apply_stdin(&lab, BARE_POD_AND_PDB)
+        .success()
+        .stdout_is("pod/hr-app unchanged\npoddisruptionbudget.policy/hr unchanged\n");
+
+    let pdbs = lab
+        .on("bettley")
+        .run(&format!("{KUBECTL} get pdb -A -o json"))
+        .success()
+        .json();
+    let hr = &pdbs["items"][0];
+    assert_eq!(hr["kind"], "PodDisruptionBudget");
+    assert_eq!(hr["spec"]["minAvailable"], 1);
+    assert_eq!(hr["status"]["disruptionsAllowed"], 0);
+    assert_eq!(hr["status"]["currentHealthy"], 1);
+
+    let pods = lab
+        .on("bettley")
+        .run(&format!(
+            "{KUBECTL} get pods -A -o json --field-selector spec.nodeName=fenn"
+        ))
+        .success()
+        .json();
+    let items = pods["items"].as_array().unwrap();
+    let owner = |prefix: &str| {
+        let p = items
+            .iter()
+            .find(|p| p["metadata"]["name"].as_str().unwrap().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no pod {prefix}* on fenn: {pods}"));
+        assert_eq!(p["spec"]["nodeName"], "fenn");
+        p["metadata"]["ownerReferences"][0]["kind"].clone()
+    };
+    assert_eq!(owner("hr-app"), serde_json::Value::Null);
+    assert_eq!(owner("kube-proxy-"), "DaemonSet");
+    assert_eq!(owner("calico-node-"), "DaemonSet");
+
+    // A bare Pod: refused without --force, in kubectl's doubled words.
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} drain fenn --ignore-daemonsets --delete-emptydir-data"))
+        .status(1)
+        .stdout_is("node/fenn cordoned\n")
+        .stderr_is("error: unable to drain node \"fenn\" due to error: cannot delete cannot delete Pods that declare no controller (use --force to override): default/hr-app, continuing command...\nThere are pending nodes to be drained:\n fenn\ncannot delete cannot delete Pods that declare no controller (use --force to override): default/hr-app\n");
+
+    // Forced, the budget refuses the eviction every 5 s until the timeout.
+    let out = lab
+        .on("bettley")
+        .run(&format!(
+            "{KUBECTL} drain fenn --ignore-daemonsets --force --timeout=30s"
+        ))
+        .status(1);
+    out.stderr_contains("Warning: deleting Pods that declare no controller: default/hr-app; ignoring DaemonSet-managed Pods: kube-system/calico-node-")
+        .stderr_contains("error when evicting pods/\"hr-app\" -n \"default\" (will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget.\n")
+        .stderr_contains("error: unable to drain node \"fenn\" due to error: error when evicting pods/\"hr-app\" -n \"default\": global timeout reached: 30s, continuing command...\nThere are pending nodes to be drained:\n fenn\nerror when evicting pods/\"hr-app\" -n \"default\": global timeout reached: 30s\n")
+        .stdout_contains("evicting pod default/hr-app\n");
+    assert_eq!(lab.node_json("fenn")["spec"]["unschedulable"], true);
+
+    // A budget that allows one disruption lets the drain through; the bare
+    // Pod is gone for good.
+    apply_stdin(
+        &lab,
+        &BARE_POD_AND_PDB.replace("minAvailable: 1", "maxUnavailable: 1"),
+    )
+    .success()
+    .stdout_is("pod/hr-app unchanged\npoddisruptionbudget.policy/hr configured\n");
+    lab.on("bettley")
+        .run(&format!(
+            "{KUBECTL} drain fenn --ignore-daemonsets --force --timeout=30s"
+        ))
+        .success()
+        .stdout_contains("evicting pod default/hr-app\n")
+        .stdout_contains("pod/hr-app evicted\nnode/fenn drained\n");
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} get pods hr-app"))
+        .status(1)
+        .stderr_is("Error from server (NotFound): pods \"hr-app\" not found\n");
+
+    // Annotations mark a node; uncordon puts it back.
+    lab.on("bettley")
+        .run(&format!(
+            "{KUBECTL} annotate node fenn gt.example/cordoned=upgrade"
+        ))
+        .success()
+        .stdout_is("node/fenn annotated\n");
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} annotate node fenn gt.example/cordoned=other"))
+        .status(1)
+        .stderr_is("error: --overwrite is false but found the following declared annotation(s): 'gt.example/cordoned' already has a value (upgrade)\n");
+    assert_eq!(
+        lab.node_json("fenn")["metadata"]["annotations"]["gt.example/cordoned"],
+        "upgrade"
+    );
+    lab.on("bettley")
+        .run(&format!(
+            "{KUBECTL} annotate node fenn gt.example/cordoned- && {KUBECTL} uncordon fenn"
+        ))
+        .success()
+        .stdout_is("node/fenn annotated\nnode/fenn uncordoned\n");
+    let fenn = lab.node_json("fenn");
+    assert_eq!(
+        fenn["metadata"]["annotations"]["gt.example/cordoned"],
+        serde_json::Value::Null
+    );
+    assert_eq!(fenn["spec"]["unschedulable"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_cni_manifest_on_stdin_brings_the_pod_network_and_other_input_is_refused() {
+    let lab = small_lab();
+    lab.on("bettley").run(&kubeadm_init(ENDPOINT)).success();
+    lab.wait_api_ready();
+    let manifest = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kube-flannel\n---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: kube-flannel-ds\n  namespace: kube-flannel\nspec:\n  template:\n    spec:\n      containers:\n      - name: kube-flannel\n        image: ghcr.io/flannel-io/flannel:v0.26.1\n";
+    apply_stdin(&lab, manifest)
+        .success()
+        .stdout_is("namespace/kube-flannel created\ndaemonset.apps/kube-flannel-ds created\n");
+    eventually("bettley is Ready on the new pod network", || {
+        lab.ready_status("bettley") == "True"
+    });
+    apply_stdin(&lab, &manifest.replace("v0.26.1", "v0.26.2"))
+        .success()
+        .stdout_is("namespace/kube-flannel unchanged\ndaemonset.apps/kube-flannel-ds configured\n");
+    apply_stdin(&lab, "hello\n")
+        .status(1)
+        .stderr_is("error: error validating \"STDIN\": error validating data: [apiVersion not set, kind not set]; if you choose to ignore these errors, turn validation off with --validate=false\n");
+    apply_stdin(&lab, "")
+        .status(1)
+        .stderr_is("error: no objects passed to apply\n");
 }

@@ -46,6 +46,7 @@ pub(crate) mod system;
 pub(crate) mod table;
 pub(crate) mod versions;
 pub(crate) mod workloads;
+pub(crate) mod yaml;
 
 use std::process::ExitCode;
 

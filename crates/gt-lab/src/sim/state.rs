@@ -57,6 +57,9 @@ pub(crate) struct State {
     /// them; `None`: what `kubeadm init` deployed for the cluster's first version.
     #[serde(default)]
     pub(crate) addons: Option<super::workloads::Addons>,
+    /// What `kubectl apply` last applied, by object: a digest of the object.
+    #[serde(default)]
+    pub(crate) applied: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,9 +15,6 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// CoreDNS's ReplicaSet in a kubeadm cluster.
-pub(crate) const COREDNS_REPLICASET: &str = "coredns-668d6bf9bc";
-
 /// The labels of CoreDNS's Pods.
 pub(crate) fn coredns_labels() -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -130,6 +127,31 @@ pub(crate) fn eviction_refusal(st: &State, pod: &Pod, now: f64) -> Option<String
         .filter(|b| b.selects(pod))
         .any(|b| b.status(st, now).disruptions_allowed == 0)
         .then(|| "Cannot evict pod as it would violate the pod's disruption budget.".to_string())
+}
+
+/// Evicts one Pod: gone for good when bare, else its ReplicaSet starts a
+/// replacement on another schedulable node. `false` when it is not there.
+pub(crate) fn evict(st: &mut State, namespace: &str, name: &str) -> bool {
+    let Some(i) = st
+        .pods
+        .iter()
+        .position(|p| p.namespace == namespace && p.name == name)
+    else {
+        return false;
+    };
+    let p = st.pods.remove(i);
+    if !p.bare {
+        let base = p.name.rsplit_once('-').map(|(b, _)| b).unwrap_or(&p.name);
+        let node = st.schedule(&p.node);
+        st.pods.push(Pod {
+            namespace: p.namespace.clone(),
+            name: format!("{base}-{}", super::state::random_pod_suffix()),
+            node,
+            bare: false,
+            labels: p.labels.clone(),
+        });
+    }
+    true
 }
 
 /// A DaemonSet Pod's name on a node (stable per Node object).

@@ -65,27 +65,28 @@ pub(super) fn apply(host: &Host, args: &[String]) -> u8 {
         Err(c) => return c,
     };
     let kubeadm = kubeadm_version(host);
-    let target =
-        match p.positional.as_slice() {
-            [] => return failure(host, "missing version argument", EXIT_ERROR),
-            [v] => match Version::parse(v) {
-                Some(t) => t,
-                None => return failure(
+    let target = match p.positional.as_slice() {
+        [] => return failure(host, "missing version argument", EXIT_ERROR),
+        [v] => match Version::parse(v) {
+            Some(t) => t,
+            None => {
+                return failure(
                     host,
                     &format!(
                         "couldn't parse Kubernetes version {v:?}: could not parse {v:?} as version"
                     ),
                     EXIT_ERROR,
-                ),
-            },
-            [_, extra, ..] => {
-                return failure(
-                    host,
-                    &format!("unknown command {extra:?} for \"kubeadm upgrade apply\""),
-                    EXIT_ERROR,
                 )
             }
-        };
+        },
+        [_, extra, ..] => {
+            return failure(
+                host,
+                &format!("unknown command {extra:?} for \"kubeadm upgrade apply\""),
+                EXIT_ERROR,
+            )
+        }
+    };
     let st = match connect(host, p.get("kubeconfig"), files::ADMIN_CONF) {
         Ok(s) => s,
         Err(c) => return c,

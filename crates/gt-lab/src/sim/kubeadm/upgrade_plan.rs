@@ -42,27 +42,28 @@ pub(super) fn plan(host: &Host, args: &[String]) -> u8 {
         return failure(host, &format!("could not construct output printer: unable to match a printer suitable for the output format {o:?}, allowed formats are: text"), EXIT_ERROR);
     }
     let kubeadm = kubeadm_version(host);
-    let requested =
-        match p.positional.as_slice() {
-            [] => None,
-            [v] => match Version::parse(v) {
-                Some(t) => Some(t),
-                None => return failure(
+    let requested = match p.positional.as_slice() {
+        [] => None,
+        [v] => match Version::parse(v) {
+            Some(t) => Some(t),
+            None => {
+                return failure(
                     host,
                     &format!(
                         "couldn't parse Kubernetes version {v:?}: could not parse {v:?} as version"
                     ),
                     EXIT_ERROR,
-                ),
-            },
-            [_, extra, ..] => {
-                return failure(
-                    host,
-                    &format!("unknown command {extra:?} for \"kubeadm upgrade plan\""),
-                    EXIT_ERROR,
                 )
             }
-        };
+        },
+        [_, extra, ..] => {
+            return failure(
+                host,
+                &format!("unknown command {extra:?} for \"kubeadm upgrade plan\""),
+                EXIT_ERROR,
+            )
+        }
+    };
     println!("[preflight] Running pre-flight checks.");
     let st = match connect(host, p.get("kubeconfig"), files::ADMIN_CONF) {
         Ok(s) => s,
