@@ -378,14 +378,13 @@ pub enum PlanError {
         minors: u32,
         next: String,
     },
-    #[error("refusing to upgrade to {target}: the kubelet on {node} is {kubelet}, which would be {behind} minors behind the API server (the version skew policy allows 3), and gt does not upgrade it: {why}; upgrade {node}'s kubelet to {oldest} or newer first, or let gt manage its packages")]
+    #[error("refusing to upgrade to {target}: the kubelet on {node} is {kubelet}, which would be {behind} minors behind the API server (the version skew policy allows 3), and gt does not upgrade it: {why}; upgrade {node}'s kubelet to {}.{} or newer first, or let gt manage its packages", target.0, target.1.saturating_sub(3))]
     UpgradeKubeletTooOld {
         node: String,
         kubelet: String,
-        target: String,
+        target: crate::kube::kubeadm::Release,
         behind: u32,
         why: String,
-        oldest: String,
     },
     #[error("--replace {node}: no node of that name in cluster.toml")]
     UnknownReplace { node: String },

@@ -360,10 +360,9 @@ impl<'a> Cx<'a> {
                 return Some(PlanError::UpgradeKubeletTooOld {
                     node: m.node.name.to_string(),
                     kubelet: kubelet.to_string(),
-                    target: target.to_string(),
+                    target,
                     behind: target.1 - kubelet.1,
                     why: m.why_not.clone().unwrap_or_default(),
-                    oldest: format!("{}.{}", target.0, target.1 - KUBELET_MAX_BEHIND),
                 });
             }
         }
@@ -762,6 +761,27 @@ mod tests {
             cargyll.message.contains("`kubeadm upgrade node`"),
             "{}",
             cargyll.message
+        );
+    }
+
+    #[test]
+    fn a_kubelet_gt_cannot_upgrade_is_refused_when_it_would_fall_more_than_three_minors_behind() {
+        let mut spec = at_1_33();
+        spec.nodes
+            .iter_mut()
+            .find(|x| x.name.as_str() == "fenn")
+            .unwrap()
+            .host
+            .manage = false;
+        let mut o = facts("upgrade-at-1.32");
+        o.cluster.nodes.get_mut("fenn").unwrap().kubelet_version = Some("v1.30.1".into());
+        // Three minors behind 1.33: allowed, with a warning.
+        assert!(plan(&spec, &o, &PlanOptions::default()).is_ok());
+        spec.cluster.kubernetes_version = crate::spec::KubeVersion::parse("1.34.2").unwrap();
+        let e = plan(&spec, &o, &PlanOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "refusing to upgrade to v1.34.2: the kubelet on fenn is v1.30.1, which would be 4 minors behind the API server (the version skew policy allows 3), and gt does not upgrade it: gt does not manage its packages (manage = false in [nodes.fenn.host] or [defaults.host]); upgrade fenn's kubelet to 1.31 or newer first, or let gt manage its packages"
         );
     }
 
