@@ -476,6 +476,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_upgrade_step_round_trips_through_plan_json() {
+        let step = Step::UpgradeNode {
+            node: "bettley".parse().unwrap(),
+            release: Release(1, 33, 3),
+            role: UpgradeRole::First,
+        };
+        let json = serde_json::to_value(&step).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "upgrade_node", "node": "bettley", "release": "v1.33.3", "role": "first"})
+        );
+        assert_eq!(serde_json::from_value::<Step>(json).unwrap(), step);
+        assert_eq!(step.label(), "kubeadm upgrade apply v1.33.3 on bettley");
+        let bad = serde_json::json!({"kind": "upgrade_node", "node": "fenn", "release": "1.33", "role": "worker"});
+        assert!(serde_json::from_value::<Step>(bad).is_err());
+    }
+
+    #[test]
     fn every_id_displays_as_before_and_parses_back() {
         let n = |s: &str| s.parse::<NodeName>().unwrap();
         let ids = [

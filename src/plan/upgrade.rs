@@ -328,7 +328,8 @@ impl<'a> Cx<'a> {
         }
         for m in members {
             let name = m.node.name.to_string();
-            if let Some(kubelet) = m.versions.kubelet.filter(|k| *k > current) {
+            // The policy counts minors: a kubelet a patch ahead is within it.
+            if let Some(kubelet) = m.versions.kubelet.filter(|k| k.minor() > current.minor()) {
                 return Some(PlanError::UpgradeKubeletAhead {
                     node: name,
                     kubelet: kubelet.to_string(),
@@ -783,6 +784,14 @@ mod tests {
             e.to_string(),
             "refusing to upgrade to v1.34.2: the kubelet on fenn is v1.30.1, which would be 4 minors behind the API server (the version skew policy allows 3), and gt does not upgrade it: gt does not manage its packages (manage = false in [nodes.fenn.host] or [defaults.host]); upgrade fenn's kubelet to 1.31 or newer first, or let gt manage its packages"
         );
+    }
+
+    #[test]
+    fn a_kubelet_a_patch_ahead_of_the_api_server_is_within_the_policy() {
+        let mut o = facts("upgrade-at-1.32");
+        o.cluster.nodes.get_mut("jast").unwrap().kubelet_version = Some("v1.32.5".into());
+        let p = plan(&at_1_33(), &o, &PlanOptions::default()).unwrap();
+        assert!(p.graph.contains(&"upgrade/jast@v1.33.3".parse().unwrap()));
     }
 
     #[test]
