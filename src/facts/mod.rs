@@ -9,7 +9,11 @@ mod host;
 mod model;
 pub mod observe;
 pub mod probe;
+mod versions;
+mod workloads;
 
 pub use etcd::*;
 pub use host::*;
 pub use model::*;
+pub use versions::*;
+pub use workloads::*;

@@ -14,6 +14,8 @@ pub mod nodes;
 pub mod pin;
 pub mod readyz;
 pub mod secret;
+pub mod versions;
+pub mod workloads;
 
 use crate::transport::shell_join;
 use std::time::Duration;

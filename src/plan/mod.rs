@@ -5,6 +5,7 @@ mod backup;
 mod cni;
 mod diff;
 mod document;
+mod drains;
 pub mod drift;
 mod etcd;
 mod graph;
@@ -12,11 +13,12 @@ pub mod host;
 pub mod restore;
 pub mod saved;
 mod step;
+mod upgrade;
 
 pub use document::{ChangeEntry, PlanDocument, SetChange, StepEntry, PLAN_FORMAT_VERSION};
 pub use graph::{GraphError, StepGraph};
 pub use host::{HostItem, HostWork};
-pub use step::{BadStepId, GateBefore, Step, StepId};
+pub use step::{BadStepId, GateBefore, Step, StepId, UpgradeRole};
 
 use crate::facts::Observed;
 use crate::spec::{LabelKey, NodeName, Role, Spec, Taint};
@@ -47,6 +49,15 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether a step drains a node (the pods and budgets are then worth
+    /// reading, for the drains' warnings).
+    pub fn drains(&self) -> bool {
+        self.graph
+            .ordered()
+            .iter()
+            .any(|s| matches!(s, Step::Drain { .. } | Step::UpgradeNode { .. }))
+    }
+
     /// THE predicate behind "No changes." and `--detailed-exitcode`.
     pub fn has_changes(&self) -> bool {
         !self.changes.is_empty()
@@ -54,7 +65,18 @@ impl Plan {
 
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
-        for c in &self.changes {
+        // The cluster's version change is carried out by its nodes' upgrade
+        // steps, each counted with its node: not counted twice.
+        let carried_by_nodes = |c: &Change| {
+            matches!(c.resource, Resource::Cluster(_))
+                && !c.steps.is_empty()
+                && c.steps.iter().all(|id| {
+                    self.changes
+                        .iter()
+                        .any(|o| matches!(o.resource, Resource::Node(_)) && o.steps.contains(id))
+                })
+        };
+        for c in self.changes.iter().filter(|c| !carried_by_nodes(c)) {
             match c.action {
                 Action::Create => s.add += 1,
                 Action::Update => s.change += 1,
@@ -292,6 +314,9 @@ pub enum WarningKind {
     EtcdMember,
     /// etcd has lost its quorum, or no control plane could read it.
     EtcdQuorum,
+    /// What a drain of the plan would evict, and what would stop it (only
+    /// when the plan drains nodes and the pods were read).
+    Drain,
 }
 
 /// A plan that cannot be made; exit 1 with this message.
@@ -332,6 +357,35 @@ pub enum PlanError {
         params: String,
         config: String,
         line: usize,
+    },
+    #[error("refusing to downgrade: cluster.toml's kubernetes_version {file} is older than the cluster's {cluster} (kube-system/kubeadm-config), and kubeadm cannot downgrade a cluster; set kubernetes_version to \"{minor}\" or newer (or restore an etcd backup taken before the upgrade)")]
+    UpgradeDowngrade {
+        file: String,
+        cluster: String,
+        minor: String,
+    },
+    #[error("refusing to upgrade: the kubelet on {node} is {kubelet}, newer than the API server's {api}, and the version skew policy allows no kubelet newer than the API server; install kubelet {api} on {node} and restart it, or set kubernetes_version to \"{minor}\" to bring the cluster to it")]
+    UpgradeKubeletAhead {
+        node: String,
+        kubelet: String,
+        api: String,
+        minor: String,
+    },
+    #[error("refusing to upgrade: kubeadm on {node} is {kubeadm}, {minors} minors ahead of the cluster's {cluster}, and kubeadm upgrades a cluster one minor at a time (it refuses a target more than one minor above the cluster's); install kubeadm {next} on {node} (`apt-get install --allow-downgrades kubeadm={next}.*`), then plan again")]
+    UpgradeKubeadmSkipsMinor {
+        node: String,
+        kubeadm: String,
+        cluster: String,
+        minors: u32,
+        next: String,
+    },
+    #[error("refusing to upgrade to {target}: the kubelet on {node} is {kubelet}, which would be {behind} minors behind the API server (the version skew policy allows 3), and gt does not upgrade it: {why}; upgrade {node}'s kubelet to {}.{} or newer first, or let gt manage its packages", target.0, target.1.saturating_sub(3))]
+    UpgradeKubeletTooOld {
+        node: String,
+        kubelet: String,
+        target: crate::kube::kubeadm::Release,
+        behind: u32,
+        why: String,
     },
     #[error("--replace {node}: no node of that name in cluster.toml")]
     UnknownReplace { node: String },
