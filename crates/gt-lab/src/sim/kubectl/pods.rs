@@ -4,7 +4,7 @@
 
 use super::err;
 use super::label::valid_label_key;
-use super::request::{is_node_kind, unsupported_kind, Ctx};
+use super::request::{node_and_updates, Ctx};
 use crate::sim::clock;
 use crate::sim::flags::Parsed;
 use crate::sim::latency::Op;
@@ -260,22 +260,9 @@ pub(super) fn get_pdbs(ctx: &Ctx, p: &Parsed) -> u8 {
 
 /// `kubectl annotate node N k=v k2-` (`--overwrite` to change a value).
 pub(super) fn annotate(ctx: &Ctx, p: &Parsed) -> u8 {
-    let pos = &p.positional;
-    if pos.len() < 2 {
-        return err(
-            "one or more resources must be specified as <resource> <name> or <resource>/<name>",
-        );
-    }
-    let (node, specs) = if let Some((kind, name)) = pos[0].split_once('/') {
-        if !is_node_kind(kind) {
-            return err(&unsupported_kind(kind));
-        }
-        (name.to_string(), &pos[1..])
-    } else {
-        if !is_node_kind(&pos[0]) {
-            return err(&unsupported_kind(&pos[0]));
-        }
-        (pos[1].clone(), &pos[2..])
+    let (node, specs) = match node_and_updates(&p.positional) {
+        Ok(x) => x,
+        Err(m) => return err(&m),
     };
     if specs.is_empty() {
         return err("at least one annotation update is required");
