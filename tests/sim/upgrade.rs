@@ -185,6 +185,15 @@ fn a_minor_upgrade_moves_the_first_control_plane_then_the_others_then_the_kubele
         .stdout_contains("[upgrade/addon] Skipping upgrade of addons because control plane instances [cargyll] have not been upgraded\n")
         .stdout_contains("\n[upgrade] SUCCESS! A control plane node of your cluster was upgraded to \"v1.33.3\".\n\n[upgrade] Now please proceed with upgrading the rest of the nodes by following the right order.\n");
     assert_eq!(configmap_version(&lab), "v1.33.3");
+    let version = lab
+        .on("bettley")
+        .run(&format!("{KUBECTL} get --raw /version"))
+        .success()
+        .json();
+    assert_eq!(
+        (&version["gitVersion"], &version["minor"]),
+        (&"v1.33.3".into(), &"33".into())
+    );
     for c in [
         "kube-apiserver",
         "kube-controller-manager",

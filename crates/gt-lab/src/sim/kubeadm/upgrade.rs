@@ -52,6 +52,31 @@ pub(super) fn kubeadm_version(host: &Host) -> Version {
     })
 }
 
+/// The `[version]` argument of `kubeadm upgrade plan|apply`.
+pub(super) fn version_arg(
+    host: &Host,
+    positional: &[String],
+    command: &str,
+) -> Result<Option<Version>, u8> {
+    match positional {
+        [] => Ok(None),
+        [v] => Version::parse(v).map(Some).ok_or_else(|| {
+            failure(
+                host,
+                &format!(
+                    "couldn't parse Kubernetes version {v:?}: could not parse {v:?} as version"
+                ),
+                EXIT_ERROR,
+            )
+        }),
+        [_, extra, ..] => Err(failure(
+            host,
+            &format!("unknown command {extra:?} for \"kubeadm upgrade {command}\""),
+            EXIT_ERROR,
+        )),
+    }
+}
+
 /// How kubeadm of this minor words a failure: 1.34 prefixes `error: `.
 pub(super) fn failure(host: &Host, msg: &str, code: u8) -> u8 {
     if kubeadm_version(host).minor >= 34 {

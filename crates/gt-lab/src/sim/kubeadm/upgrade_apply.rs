@@ -7,7 +7,7 @@
 
 use super::upgrade::{
     behind, check_supported_cluster, cluster_version, connect, failure, health_checks,
-    injected_failure, kubeadm_version, print_config_read, CONTROL_PLANE_COMPONENTS,
+    injected_failure, kubeadm_version, print_config_read, version_arg, CONTROL_PLANE_COMPONENTS,
 };
 use super::{with_global, EXIT_ERROR};
 use crate::sim::clock;
@@ -65,27 +65,10 @@ pub(super) fn apply(host: &Host, args: &[String]) -> u8 {
         Err(c) => return c,
     };
     let kubeadm = kubeadm_version(host);
-    let target = match p.positional.as_slice() {
-        [] => return failure(host, "missing version argument", EXIT_ERROR),
-        [v] => match Version::parse(v) {
-            Some(t) => t,
-            None => {
-                return failure(
-                    host,
-                    &format!(
-                        "couldn't parse Kubernetes version {v:?}: could not parse {v:?} as version"
-                    ),
-                    EXIT_ERROR,
-                )
-            }
-        },
-        [_, extra, ..] => {
-            return failure(
-                host,
-                &format!("unknown command {extra:?} for \"kubeadm upgrade apply\""),
-                EXIT_ERROR,
-            )
-        }
+    let target = match version_arg(host, &p.positional, "apply") {
+        Ok(Some(t)) => t,
+        Ok(None) => return failure(host, "missing version argument", EXIT_ERROR),
+        Err(c) => return c,
     };
     let st = match connect(host, p.get("kubeconfig"), files::ADMIN_CONF) {
         Ok(s) => s,
@@ -136,17 +119,10 @@ pub(super) fn apply(host: &Host, args: &[String]) -> u8 {
         println!("[dryrun] Finished dryrunning successfully!");
         return 0;
     }
-    print_prepull();
-    println!("[upgrade/control-plane] Upgrading your static Pod-hosted control plane to version \"{target}\" (timeout: 5m0s)...");
-    if let Err(c) = upgrade_static_pods(
-        host,
-        target,
-        on_by_default(&p, "etcd-upgrade"),
-        Op::UpgradeApply,
-    ) {
+    let announce = format!("[upgrade/control-plane] Upgrading your static Pod-hosted control plane to version \"{target}\" (timeout: 5m0s)...");
+    if let Err(c) = upgrade_this_control_plane(host, &p, target, &announce, Op::UpgradeApply) {
         return c;
     }
-    println!("[upgrade/control-plane] The control plane instance for this node was successfully upgraded!");
     println!("[upload-config] Storing the configuration used in ConfigMap \"kubeadm-config\" in the \"kube-system\" Namespace");
     println!("[kubelet] Creating a ConfigMap \"kubelet-config\" in namespace kube-system with the configuration for the kubelets in the cluster");
     let recorded = state::update(&host.lab_dir, |s| {
@@ -214,17 +190,12 @@ pub(super) fn node(host: &Host, args: &[String]) -> u8 {
         return 0;
     }
     if control_plane {
-        print_prepull();
-        println!("[upgrade/control-plane] Upgrading your Static Pod-hosted control plane instance to version \"{target}\"...");
-        if let Err(c) = upgrade_static_pods(
-            host,
-            target,
-            on_by_default(&p, "etcd-upgrade"),
-            Op::UpgradeNodeControlPlane,
-        ) {
+        let announce = format!("[upgrade/control-plane] Upgrading your Static Pod-hosted control plane instance to version \"{target}\"...");
+        if let Err(c) =
+            upgrade_this_control_plane(host, &p, target, &announce, Op::UpgradeNodeControlPlane)
+        {
             return c;
         }
-        println!("[upgrade/control-plane] The control plane instance for this node was successfully upgraded!");
         print_kubeconfig_upgraded(kubeadm);
     } else {
         println!("[upgrade/preflight] Skipping prepull. Not a control plane node.");
@@ -244,6 +215,21 @@ pub(super) fn node(host: &Host, args: &[String]) -> u8 {
     println!("[upgrade] The configuration for this node was successfully upgraded!");
     println!("[upgrade] Now you should go ahead and upgrade the kubelet package using your package manager.");
     0
+}
+
+/// The control-plane phase: images, then this node's static Pods.
+fn upgrade_this_control_plane(
+    host: &Host,
+    p: &Parsed,
+    target: Version,
+    announce: &str,
+    op: Op,
+) -> Result<(), u8> {
+    print_prepull();
+    println!("{announce}");
+    upgrade_static_pods(host, target, on_by_default(p, "etcd-upgrade"), op)?;
+    println!("[upgrade/control-plane] The control plane instance for this node was successfully upgraded!");
+    Ok(())
 }
 
 fn print_prepull() {

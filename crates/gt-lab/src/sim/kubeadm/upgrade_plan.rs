@@ -7,7 +7,7 @@
 
 use super::upgrade::{
     check_supported_cluster, component_versions, connect, failure, health_checks, kubeadm_version,
-    print_config_read, CONTROL_PLANE_COMPONENTS,
+    print_config_read, version_arg, CONTROL_PLANE_COMPONENTS,
 };
 use super::{with_global, EXIT_ERROR};
 use crate::sim::files;
@@ -42,27 +42,9 @@ pub(super) fn plan(host: &Host, args: &[String]) -> u8 {
         return failure(host, &format!("could not construct output printer: unable to match a printer suitable for the output format {o:?}, allowed formats are: text"), EXIT_ERROR);
     }
     let kubeadm = kubeadm_version(host);
-    let requested = match p.positional.as_slice() {
-        [] => None,
-        [v] => match Version::parse(v) {
-            Some(t) => Some(t),
-            None => {
-                return failure(
-                    host,
-                    &format!(
-                        "couldn't parse Kubernetes version {v:?}: could not parse {v:?} as version"
-                    ),
-                    EXIT_ERROR,
-                )
-            }
-        },
-        [_, extra, ..] => {
-            return failure(
-                host,
-                &format!("unknown command {extra:?} for \"kubeadm upgrade plan\""),
-                EXIT_ERROR,
-            )
-        }
+    let requested = match version_arg(host, &p.positional, "plan") {
+        Ok(v) => v,
+        Err(c) => return c,
     };
     println!("[preflight] Running pre-flight checks.");
     let st = match connect(host, p.get("kubeconfig"), files::ADMIN_CONF) {

@@ -378,15 +378,25 @@ fn get_raw(ctx: &Ctx, raw: &str) -> u8 {
                     "/readyz" => view.health_endpoint(&h, "readyz", verbose),
                     "/livez" => view.health_endpoint(&h, "livez", verbose),
                     "/healthz" => view.health_endpoint(&h, "livez", false),
-                    "/version" => Answer::Http(
+                    "/version" => {
+                        let git_version = st
+                            .cluster
+                            .as_ref()
+                            .map(|c| c.kubernetes_version.clone())
+                            .unwrap_or_default();
+                        let minor = crate::sim::versions::Version::parse(&git_version)
+                            .map(|v| v.minor.to_string())
+                            .unwrap_or_default();
+                        Answer::Http(
                         200,
                         serde_json::to_string_pretty(&json!({
-                            "major": "1", "minor": "32",
-                            "gitVersion": st.cluster.as_ref().map(|c| c.kubernetes_version.clone()).unwrap_or_default(),
+                            "major": "1", "minor": minor,
+                            "gitVersion": git_version,
                             "platform": format!("linux/{}", ctx.host.topology.node(&h).map(|n| n.arch.clone()).unwrap_or_default()),
                         }))
                         .expect("json"),
-                    ),
+                    )
+                    }
                     _ => Answer::Http(404, "404 page not found\n".into()),
                 }
             }

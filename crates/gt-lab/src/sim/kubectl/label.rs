@@ -2,7 +2,7 @@
 //! validation of keys and values.
 
 use super::err;
-use super::request::{is_node_kind, unsupported_kind, Ctx};
+use super::request::{node_and_updates, Ctx};
 use crate::sim::flags::Parsed;
 use crate::sim::latency::Op;
 use crate::sim::state;
@@ -33,22 +33,9 @@ pub(super) fn valid_label_key(k: &str) -> bool {
 }
 
 pub(super) fn label(ctx: &Ctx, p: &Parsed) -> u8 {
-    let pos = &p.positional;
-    if pos.len() < 2 {
-        return err(
-            "one or more resources must be specified as <resource> <name> or <resource>/<name>",
-        );
-    }
-    let (node, specs) = if let Some((kind, name)) = pos[0].split_once('/') {
-        if !is_node_kind(kind) {
-            return err(&unsupported_kind(kind));
-        }
-        (name.to_string(), &pos[1..])
-    } else {
-        if !is_node_kind(&pos[0]) {
-            return err(&unsupported_kind(&pos[0]));
-        }
-        (pos[1].clone(), &pos[2..])
+    let (node, specs) = match node_and_updates(&p.positional) {
+        Ok(x) => x,
+        Err(m) => return err(&m),
     };
     if specs.is_empty() {
         return err("at least one label update is required");

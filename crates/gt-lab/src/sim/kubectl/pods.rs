@@ -4,7 +4,7 @@
 
 use super::err;
 use super::label::valid_label_key;
-use super::request::{is_node_kind, unsupported_kind, Ctx};
+use super::request::{node_and_updates, Ctx};
 use crate::sim::clock;
 use crate::sim::flags::Parsed;
 use crate::sim::latency::Op;
@@ -60,6 +60,22 @@ fn names(p: &Parsed) -> Vec<String> {
     }
 }
 
+fn no_resources(ns: &Option<String>) {
+    match ns {
+        Some(n) => eprintln!("No resources found in {n} namespace."),
+        None => eprintln!("No resources found"),
+    }
+}
+
+/// One object when one was asked for by name, else a List.
+fn print_json(objs: Vec<Value>, named: usize) {
+    if named == 1 {
+        println!("{}", serde_json::to_string_pretty(&objs[0]).expect("json"));
+    } else {
+        println!("{}", list_json(objs));
+    }
+}
+
 fn list_json(items: Vec<Value>) -> String {
     serde_json::to_string_pretty(
         &json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}),
@@ -107,12 +123,10 @@ pub(super) fn get_pods(ctx: &Ctx, p: &Parsed) -> u8 {
     }
     match output {
         "json" => {
-            let objs: Vec<Value> = pods.iter().map(|x| workloads::pod_json(x, &st)).collect();
-            if wanted.len() == 1 {
-                println!("{}", serde_json::to_string_pretty(&objs[0]).expect("json"));
-            } else {
-                println!("{}", list_json(objs));
-            }
+            print_json(
+                pods.iter().map(|x| workloads::pod_json(x, &st)).collect(),
+                wanted.len(),
+            );
         }
         "name" => {
             for x in &pods {
@@ -121,10 +135,7 @@ pub(super) fn get_pods(ctx: &Ctx, p: &Parsed) -> u8 {
         }
         _ => {
             if pods.is_empty() {
-                match &ns {
-                    Some(n) => eprintln!("No resources found in {n} namespace."),
-                    None => eprintln!("No resources found"),
-                }
+                no_resources(&ns);
                 return 0;
             }
             let mut rows = Vec::new();
@@ -198,15 +209,12 @@ pub(super) fn get_pdbs(ctx: &Ctx, p: &Parsed) -> u8 {
     }
     match output {
         "json" => {
-            let objs: Vec<Value> = pdbs
-                .iter()
-                .map(|b| workloads::pdb_json(b, &st, now))
-                .collect();
-            if wanted.len() == 1 {
-                println!("{}", serde_json::to_string_pretty(&objs[0]).expect("json"));
-            } else {
-                println!("{}", list_json(objs));
-            }
+            print_json(
+                pdbs.iter()
+                    .map(|b| workloads::pdb_json(b, &st, now))
+                    .collect(),
+                wanted.len(),
+            );
         }
         "name" => {
             for b in &pdbs {
@@ -215,10 +223,7 @@ pub(super) fn get_pdbs(ctx: &Ctx, p: &Parsed) -> u8 {
         }
         _ => {
             if pdbs.is_empty() {
-                match &ns {
-                    Some(n) => eprintln!("No resources found in {n} namespace."),
-                    None => eprintln!("No resources found"),
-                }
+                no_resources(&ns);
                 return 0;
             }
             let mut header = Vec::new();
@@ -255,22 +260,9 @@ pub(super) fn get_pdbs(ctx: &Ctx, p: &Parsed) -> u8 {
 
 /// `kubectl annotate node N k=v k2-` (`--overwrite` to change a value).
 pub(super) fn annotate(ctx: &Ctx, p: &Parsed) -> u8 {
-    let pos = &p.positional;
-    if pos.len() < 2 {
-        return err(
-            "one or more resources must be specified as <resource> <name> or <resource>/<name>",
-        );
-    }
-    let (node, specs) = if let Some((kind, name)) = pos[0].split_once('/') {
-        if !is_node_kind(kind) {
-            return err(&unsupported_kind(kind));
-        }
-        (name.to_string(), &pos[1..])
-    } else {
-        if !is_node_kind(&pos[0]) {
-            return err(&unsupported_kind(&pos[0]));
-        }
-        (pos[1].clone(), &pos[2..])
+    let (node, specs) = match node_and_updates(&p.positional) {
+        Ok(x) => x,
+        Err(m) => return err(&m),
     };
     if specs.is_empty() {
         return err("at least one annotation update is required");

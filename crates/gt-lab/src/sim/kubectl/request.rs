@@ -163,6 +163,26 @@ pub(super) fn node_args(positional: &[String]) -> Result<Vec<String>, String> {
     Ok(positional[1..].to_vec())
 }
 
+/// `node N UPDATE...` or `node/N UPDATE...` (label, annotate): the node and the updates.
+pub(super) fn node_and_updates(pos: &[String]) -> Result<(String, &[String]), String> {
+    if pos.len() < 2 {
+        return Err(
+            "one or more resources must be specified as <resource> <name> or <resource>/<name>"
+                .into(),
+        );
+    }
+    if let Some((kind, name)) = pos[0].split_once('/') {
+        if !is_node_kind(kind) {
+            return Err(unsupported_kind(kind));
+        }
+        return Ok((name.to_string(), &pos[1..]));
+    }
+    if !is_node_kind(&pos[0]) {
+        return Err(unsupported_kind(&pos[0]));
+    }
+    Ok((pos[1].clone(), &pos[2..]))
+}
+
 pub(super) fn is_node_kind(k: &str) -> bool {
     matches!(k, "node" | "nodes" | "no")
 }
