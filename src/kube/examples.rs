@@ -118,6 +118,22 @@ pub fn kubectl_examples(manifest: &str) -> Vec<KubectlExample> {
             drain("fenn", Duration::MAX, true),
         ),
         e("delete_node", "", delete_node("fenn")),
+        e(
+            "drain_for_upgrade",
+            "without force",
+            upgrade::drain_for_upgrade("fenn", long, false),
+        ),
+        e(
+            "drain_for_upgrade",
+            "forced",
+            upgrade::drain_for_upgrade("fenn", Duration::ZERO, true),
+        ),
+        e("mark_cordoned", "", upgrade::mark_cordoned("fenn")),
+        e("unmark_cordoned", "", upgrade::unmark_cordoned("fenn")),
+        e("uncordon", "", upgrade::uncordon("fenn")),
+        e("get_node", "", upgrade::get_node("fenn")),
+        e("get_pdbs", "", upgrade::get_pdbs("web")),
+        e("get_pod", "", upgrade::get_pod("web", "hr-app")),
         e("etcdctl", "member list", etcd::member_list("bettley")),
         e(
             "snapshot_save",

@@ -13,6 +13,7 @@ pub mod nodes;
 pub mod pin;
 pub mod readyz;
 pub mod secret;
+pub mod upgrade;
 
 use crate::transport::shell_join;
 use std::time::Duration;
