@@ -82,6 +82,8 @@ fn step_seconds(step: &Step, graph: &StepGraph) -> f64 {
         | Step::StartEtcd { .. }
         | Step::StartApiServer { .. }
         | Step::CleanRestore { .. } => 0.0,
+        // Nor is an upgrade part of the bootstrap bench's plans.
+        Step::UpgradeNode { .. } | Step::Uncordon { .. } => 0.0,
     }
 }
 

@@ -17,6 +17,7 @@ impl From<Node> for NodeFacts {
             arch: n.arch,
             internal_ip: n.internal_ip,
             unschedulable: n.unschedulable,
+            cordoned_by_gt: n.cordoned_by_gt,
         }
     }
 }
@@ -75,6 +76,7 @@ mod tests {
             arch: Some("arm64".into()),
             internal_ip: Some("10.4.0.11".into()),
             unschedulable: true,
+            cordoned_by_gt: true,
         };
         let f = NodeFacts::from(node);
         assert_eq!(f.ready, ReadyStatus::False);
@@ -82,7 +84,7 @@ mod tests {
             f.taints[0].to_string(),
             "goldentooth.io/gpu=true:NoSchedule"
         );
-        assert!(f.is_control_plane() && f.waits_for_cni() && f.unschedulable);
+        assert!(f.is_control_plane() && f.waits_for_cni() && f.unschedulable && f.cordoned_by_gt);
         assert_eq!(
             (f.ready_reason.as_deref(), f.kubelet_version.as_deref()),
             (Some("KubeletNotReady"), Some("v1.32.4"))

@@ -164,6 +164,9 @@ pub struct NodeFacts {
     pub internal_ip: Option<String>,
     #[serde(default)]
     pub unschedulable: bool,
+    /// Carries gt's cordon annotation: gt cordoned it (and may uncordon it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cordoned_by_gt: bool,
 }
 
 impl NodeFacts {

@@ -70,9 +70,56 @@ pub fn kubernetes_version(release: &Release) -> String {
     format!("v{}.{}.{}", release.0, release.1, release.2)
 }
 
-/// An exact Kubernetes release, `(1, 32, 4)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// An exact Kubernetes release, `(1, 32, 4)`. Displays, serialises and
+/// parses as `v1.32.4` (the leading `v` optional when parsed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Release(pub u32, pub u32, pub u32);
+
+impl Release {
+    /// `(1, 32)`.
+    pub fn minor(&self) -> (u32, u32) {
+        (self.0, self.1)
+    }
+}
+
+impl std::fmt::Display for Release {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "v{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+impl std::str::FromStr for Release {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Release, String> {
+        let bad = || format!("{s:?} is not a release like v1.33.2");
+        let mut parts = s.strip_prefix('v').unwrap_or(s).split('.');
+        let mut next = || -> Result<u32, String> {
+            let p = parts.next().ok_or_else(bad)?;
+            if p.is_empty() || p.len() > 9 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            p.parse().map_err(|_| bad())
+        };
+        let r = Release(next()?, next()?, next()?);
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        Ok(r)
+    }
+}
+
+impl serde::Serialize for Release {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Release {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Release, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 /// `kubeadm version -o short`: what init's `kubernetesVersion` is when the
 /// file gives only a minor (the installed kubeadm is the resolved patch).
@@ -439,6 +486,12 @@ mod tests {
     fn kubeadms_short_version_is_an_exact_release() {
         assert_eq!(version_command(), "kubeadm version -o short");
         assert_eq!(parse_version("v1.32.4\n"), Some(Release(1, 32, 4)));
+        assert_eq!(Release(1, 33, 2).to_string(), "v1.33.2");
+        assert_eq!("v1.33.2".parse::<Release>(), Ok(Release(1, 33, 2)));
+        assert_eq!("1.33.2".parse::<Release>(), Ok(Release(1, 33, 2)));
+        for bad in ["", "v1.33", "v1.33.2.1", "v1.33.x", "v1..2", "v1.33.+2"] {
+            assert!(bad.parse::<Release>().is_err(), "{bad}");
+        }
         assert_eq!(parse_version("v1.32"), None);
         assert_eq!(parse_version(""), None);
     }

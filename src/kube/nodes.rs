@@ -22,7 +22,16 @@ pub struct Node {
     pub internal_ip: Option<String>,
     /// Cordoned (`spec.unschedulable`).
     pub unschedulable: bool,
+    /// Carries gt's cordon annotation ([`CORDONED_BY_GT`]): gt cordoned it,
+    /// and only then may gt uncordon it.
+    pub cordoned_by_gt: bool,
 }
+
+/// The annotation gt puts on a node it cordons (before the cordon, so that
+/// a crash between the two leaves a mark, never an unmarked cordon of gt's),
+/// and removes with its uncordon. A node cordoned without it is the
+/// operator's, and stays cordoned.
+pub const CORDONED_BY_GT: &str = "gt.goldentooth/cordoned";
 
 /// A taint as the API returns it; `value` is empty when absent.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -122,6 +131,10 @@ fn node_of(n: wire::Node) -> Node {
             .find(|a| a.kind == "InternalIP")
             .map(|a| a.address),
         unschedulable: n.spec.unschedulable,
+        cordoned_by_gt: n
+            .metadata
+            .annotations
+            .is_some_and(|a| a.contains_key(CORDONED_BY_GT)),
     }
 }
 
@@ -150,6 +163,8 @@ mod wire {
         pub(super) name: String,
         #[serde(default)]
         pub(super) labels: Option<BTreeMap<String, String>>,
+        #[serde(default)]
+        pub(super) annotations: Option<BTreeMap<String, String>>,
     }
 
     #[derive(Deserialize, Default)]
@@ -295,6 +310,7 @@ mod tests {
                     "kubernetes.io/hostname": "velaryon",
                     "goldentooth.io/gpu": "true"
                 },
+                "annotations": {"gt.goldentooth/cordoned": "true", "node.alpha.kubernetes.io/ttl": "0"},
                 "name": "velaryon"
             },
             "spec": {
@@ -350,7 +366,7 @@ mod tests {
                 effect: "NoSchedule".into()
             }]
         );
-        assert!(!b.unschedulable);
+        assert!(!b.unschedulable && !b.cordoned_by_gt);
     }
 
     #[test]
@@ -373,7 +389,7 @@ mod tests {
                 ("node.kubernetes.io/not-ready", "", "NoSchedule")
             ]
         );
-        assert!(v.unschedulable);
+        assert!(v.unschedulable && v.cordoned_by_gt);
         assert!(!has_control_plane_label(&v.labels));
     }
 

@@ -15,7 +15,7 @@ mod step;
 pub use document::{ChangeEntry, PlanDocument, SetChange, StepEntry, PLAN_FORMAT_VERSION};
 pub use graph::{GraphError, StepGraph};
 pub use host::{HostItem, HostWork};
-pub use step::{BadStepId, GateBefore, Step, StepId};
+pub use step::{BadStepId, GateBefore, Step, StepId, UpgradeRole};
 
 use crate::facts::Observed;
 use crate::spec::{LabelKey, NodeName, Role, Spec, Taint};

@@ -2,6 +2,7 @@
 //! renderers need to know about each kind.
 
 use super::{HostWork, Label, SetDiff};
+use crate::kube::kubeadm::Release;
 use crate::spec::{NodeName, Taint};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -110,6 +111,48 @@ pub enum Step {
     CleanRestore {
         node: NodeName,
     },
+    /// One node's whole upgrade to one rung of the ladder (plan/upgrade.rs),
+    /// as kubeadm's upgrade docs order it: the package repository switched
+    /// to the rung's minor, the kubeadm package, `kubeadm upgrade plan` and
+    /// `upgrade apply` (first control plane) or `upgrade node`, drain,
+    /// kubelet and kubectl packages, kubelet restart, Ready, uncordon if gt
+    /// cordoned it. Apply skips the phases the node already did.
+    UpgradeNode {
+        node: NodeName,
+        /// The rung's exact patch.
+        release: Release,
+        role: UpgradeRole,
+    },
+    /// `kubectl uncordon` of a node gt cordoned (it carries gt's cordon
+    /// annotation) and an interrupted apply left cordoned; the annotation
+    /// goes with it.
+    Uncordon {
+        node: NodeName,
+    },
+}
+
+/// Which kubeadm upgrade a node runs in its rung.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpgradeRole {
+    /// The first control plane: `kubeadm upgrade plan` as a check, then
+    /// `kubeadm upgrade apply vX.Y.Z`.
+    First,
+    /// Every other control plane: `kubeadm upgrade node`.
+    ControlPlane,
+    /// `kubeadm upgrade node` (kubelet configuration only).
+    Worker,
+}
+
+impl UpgradeRole {
+    /// `first control plane`, `control plane`, `worker`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpgradeRole::First => "first control plane",
+            UpgradeRole::ControlPlane => "control plane",
+            UpgradeRole::Worker => "worker",
+        }
+    }
 }
 
 /// Which joins a readiness gate stands before.
@@ -150,6 +193,8 @@ impl Step {
             Step::StartEtcd { node } => StepId::StartEtcd(node.clone()),
             Step::StartApiServer { node } => StepId::StartApiServer(node.clone()),
             Step::CleanRestore { node } => StepId::CleanRestore(node.clone()),
+            Step::UpgradeNode { node, release, .. } => StepId::UpgradeNode(node.clone(), *release),
+            Step::Uncordon { node } => StepId::Uncordon(node.clone()),
         }
     }
 
@@ -190,6 +235,13 @@ impl Step {
             Step::StartEtcd { node } => format!("start etcd on {node}"),
             Step::StartApiServer { node } => format!("start the API server on {node}"),
             Step::CleanRestore { node } => format!("remove the snapshot copy from {node}"),
+            Step::UpgradeNode {
+                node,
+                release,
+                role: UpgradeRole::First,
+            } => format!("kubeadm upgrade apply {release} on {node}"),
+            Step::UpgradeNode { node, release, .. } => format!("upgrade {node} to {release}"),
+            Step::Uncordon { node } => format!("uncordon {node}"),
         }
     }
 
@@ -235,6 +287,9 @@ pub enum StepId {
     StartEtcd(NodeName),
     StartApiServer(NodeName),
     CleanRestore(NodeName),
+    /// `upgrade/NODE@v1.33.2`: one node, one rung.
+    UpgradeNode(NodeName, Release),
+    Uncordon(NodeName),
 }
 
 impl Step {
@@ -255,7 +310,9 @@ impl Step {
             | Step::RestoreEtcd { node, .. }
             | Step::StartEtcd { node }
             | Step::StartApiServer { node }
-            | Step::CleanRestore { node } => Some(node),
+            | Step::CleanRestore { node }
+            | Step::UpgradeNode { node, .. }
+            | Step::Uncordon { node } => Some(node),
             _ => None,
         }
     }
@@ -280,7 +337,9 @@ impl StepId {
             | StepId::RestoreEtcd(n)
             | StepId::StartEtcd(n)
             | StepId::StartApiServer(n)
-            | StepId::CleanRestore(n) => Some(n),
+            | StepId::CleanRestore(n)
+            | StepId::UpgradeNode(n, _)
+            | StepId::Uncordon(n) => Some(n),
             _ => None,
         }
     }
@@ -315,6 +374,8 @@ impl fmt::Display for StepId {
             StepId::StartEtcd(n) => write!(f, "start-etcd/{n}"),
             StepId::StartApiServer(n) => write!(f, "start-api-server/{n}"),
             StepId::CleanRestore(n) => write!(f, "clean-restore/{n}"),
+            StepId::UpgradeNode(n, r) => write!(f, "upgrade/{n}@{r}"),
+            StepId::Uncordon(n) => write!(f, "uncordon/{n}"),
         }
     }
 }
@@ -351,6 +412,15 @@ impl FromStr for StepId {
                 .then(|| StepId::RemoveEtcdMember(id.to_string()))
                 .ok_or_else(bad);
         }
+        if let Some(rest) = s.strip_prefix("upgrade/") {
+            let (node, release) = rest.split_once('@').ok_or_else(bad)?;
+            if !release.starts_with('v') {
+                return Err(bad());
+            }
+            let node: NodeName = node.parse().map_err(|_| bad())?;
+            let release: Release = release.parse().map_err(|_| bad())?;
+            return Ok(StepId::UpgradeNode(node, release));
+        }
         let (kind, node) = s.rsplit_once('/').ok_or_else(bad)?;
         let node: NodeName = node.parse().map_err(|_| bad())?;
         Ok(match kind {
@@ -370,6 +440,7 @@ impl FromStr for StepId {
             "start-etcd" => StepId::StartEtcd(node),
             "start-api-server" => StepId::StartApiServer(node),
             "clean-restore" => StepId::CleanRestore(node),
+            "uncordon" => StepId::Uncordon(node),
             _ => return Err(bad()),
         })
     }
@@ -447,6 +518,11 @@ mod tests {
             (StepId::StartApiServer(n("dalt")), "start-api-server/dalt"),
             (StepId::CleanRestore(n("dalt")), "clean-restore/dalt"),
             (StepId::Gate(GateBefore::RestoreDone), "gate/after-restore"),
+            (
+                StepId::UpgradeNode(n("fenn"), Release(1, 33, 2)),
+                "upgrade/fenn@v1.33.2",
+            ),
+            (StepId::Uncordon(n("fenn")), "uncordon/fenn"),
         ];
         for (id, text) in ids {
             assert_eq!(id.to_string(), text);
@@ -461,6 +537,11 @@ mod tests {
             "remove-etcd-member/",
             "remove-etcd-member/xyz",
             "remove-etcd-member/12345678901234567",
+            "upgrade/fenn",
+            "upgrade/fenn@1.33.2",
+            "upgrade/fenn@v1.33",
+            "upgrade/Fenn@v1.33.2",
+            "upgrade/@v1.33.2",
         ] {
             assert!(bad.parse::<StepId>().is_err(), "{bad}");
         }

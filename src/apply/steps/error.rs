@@ -28,6 +28,8 @@ pub enum StepError {
         last: Box<StepError>,
         patience: Duration,
     },
+    #[error("this gt cannot run step {0} yet")]
+    NotInThisBuild(String),
     #[error("{node} is not in {}", file.display())]
     NotInSpec { node: NodeName, file: PathBuf },
     #[error("{what}: {why}")]

@@ -308,6 +308,11 @@ impl Runner for StepRunner<'_> {
                     self.start_manifest(id, node, "kube-apiserver.yaml").await
                 }
                 Step::CleanRestore { node } => self.clean_restore(id, node).await,
+                // The upgrade steps' execution (apply/steps/upgrade.rs) is
+                // not in this build yet: refuse rather than pretend.
+                Step::UpgradeNode { .. } | Step::Uncordon { .. } => {
+                    Err(StepError::NotInThisBuild(id.to_string()))
+                }
             }
         })
     }
