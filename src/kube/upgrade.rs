@@ -8,23 +8,14 @@
 
 use super::apt::{self, AptSource};
 use super::kubeadm::Release;
+use super::nodes::CORDONED_BY_GT;
 use crate::transport::shell_join;
 use std::time::Duration;
-
-/// The annotation gt puts on a node before its drain cordons it, and takes
-/// off when it uncordons it: a cordoned node without it was cordoned by
-/// someone else, and gt leaves it cordoned.
-pub const CORDON_MARK: &str = "gt.goldentooth/cordoned";
 
 /// `1.33.2-*`: any Debian revision of the release (pkgs.k8s.io's `-1.1`,
 /// a mirror's own).
 pub fn package_version(release: &Release) -> String {
     format!("{}.{}.{}-*", release.0, release.1, release.2)
-}
-
-/// `v1.33.2`, as kubeadm and the kubelet print it.
-pub fn version_text(release: &Release) -> String {
-    format!("v{}.{}.{}", release.0, release.1, release.2)
 }
 
 /// The repository URL of `release`'s minor where `current` (the URL the
@@ -35,14 +26,15 @@ pub fn repository_for_minor(current: &str, release: &Release) -> String {
     let parts: Vec<String> = current
         .split('/')
         .map(|part| {
-            let names_minor = part.strip_prefix('v').and_then(|v| v.split_once('.')).is_some_and(
-                |(a, b)| {
+            let names_minor = part
+                .strip_prefix('v')
+                .and_then(|v| v.split_once('.'))
+                .is_some_and(|(a, b)| {
                     !a.is_empty()
                         && !b.is_empty()
                         && a.bytes().all(|c| c.is_ascii_digit())
                         && b.bytes().all(|c| c.is_ascii_digit())
-                },
-            );
+                });
             if names_minor {
                 want.clone()
             } else {
@@ -87,12 +79,12 @@ pub fn install_kubelet_kubectl(release: &Release) -> String {
 /// `kubeadm upgrade plan v1.33.2`: the version given, so that kubeadm does
 /// not ask dl.k8s.io for the newest; a refusal exits 1.
 pub fn upgrade_plan(release: &Release) -> String {
-    shell_join(&["kubeadm", "upgrade", "plan", &version_text(release)])
+    shell_join(&["kubeadm", "upgrade", "plan", &release.to_string()])
 }
 
 /// `kubeadm upgrade apply v1.33.2 -y`: without `-y` it asks on the terminal.
 pub fn upgrade_apply(release: &Release) -> String {
-    shell_join(&["kubeadm", "upgrade", "apply", &version_text(release), "-y"])
+    shell_join(&["kubeadm", "upgrade", "apply", &release.to_string(), "-y"])
 }
 
 /// `kubeadm upgrade node`: every node but the first control plane.
@@ -127,7 +119,7 @@ pub fn drain_for_upgrade(node: &str, timeout: Duration, force: bool) -> String {
 
 /// Marks the node as cordoned by gt (before the drain cordons it).
 pub fn mark_cordoned(node: &str) -> String {
-    let mark = format!("{CORDON_MARK}=true");
+    let mark = format!("{CORDONED_BY_GT}=true");
     super::kubectl_admin(&shell_join(&[
         "annotate",
         "node",
@@ -146,47 +138,8 @@ pub fn uncordon(node: &str) -> String {
 /// a schedulable node with a mark, which the next upgrade clears, rather
 /// than a cordoned node without one, which gt would never uncordon).
 pub fn unmark_cordoned(node: &str) -> String {
-    let unmark = format!("{CORDON_MARK}-");
+    let unmark = format!("{CORDONED_BY_GT}-");
     super::kubectl_admin(&shell_join(&["annotate", "node", node, &unmark]))
-}
-
-/// One Node object: whether it is cordoned, by whom, and its kubelet.
-pub fn get_node(node: &str) -> String {
-    super::kubectl_admin(&shell_join(&["get", "node", node, "-o", "json"]))
-}
-
-/// What gt needs of one Node during its upgrade.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct NodeState {
-    /// `spec.unschedulable`.
-    pub cordoned: bool,
-    /// gt's mark is on it.
-    pub marked: bool,
-    /// `status.nodeInfo.kubeletVersion`: the running kubelet's.
-    pub kubelet: Option<Release>,
-    pub ready: bool,
-}
-
-/// `kubectl get node N -o json`.
-pub fn parse_node(json: &str) -> Result<NodeState, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| format!("not a Node object ({e})"))?;
-    if v["kind"] != "Node" {
-        return Err(format!("not a Node object (kind {})", v["kind"]));
-    }
-    let ready = v["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True");
-    Ok(NodeState {
-        cordoned: v["spec"]["unschedulable"].as_bool().unwrap_or(false),
-        marked: v["metadata"]["annotations"][CORDON_MARK].is_string(),
-        kubelet: v["status"]["nodeInfo"]["kubeletVersion"]
-            .as_str()
-            .and_then(super::kubeadm::parse_version),
-        ready,
-    })
 }
 
 /// What a host says of its upgrade: its kube packages, its repository, and
@@ -213,10 +166,7 @@ pub struct HostState {
 pub fn parse_host_state(out: &str) -> HostState {
     let mut s = HostState::default();
     for line in out.lines() {
-        if let Some(p) = line
-            .strip_prefix("package=")
-            .and_then(apt::parse_dpkg_line)
-        {
+        if let Some(p) = line.strip_prefix("package=").and_then(apt::parse_dpkg_line) {
             let release = p
                 .installed
                 .then(|| apt::release_of(&p.version))
@@ -256,7 +206,10 @@ pub fn parse_cluster_version(kubeadm_config_yaml: &str) -> Option<Release> {
 pub fn upgrade_refusal(stderr: &str) -> String {
     let items: Vec<&str> = stderr
         .lines()
-        .filter_map(|l| l.strip_prefix("\t- ").or_else(|| l.trim_start().strip_prefix("- ")))
+        .filter_map(|l| {
+            l.strip_prefix("\t- ")
+                .or_else(|| l.trim_start().strip_prefix("- "))
+        })
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
@@ -279,9 +232,9 @@ pub fn upgrade_refusal(stderr: &str) -> String {
 /// What blocked a drain, from kubectl's stderr.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DrainBlock {
-    /// Evictions refused by a PodDisruptionBudget until the timeout:
-    /// `(namespace, pod)`.
-    DisruptionBudget(Vec<(String, String)>),
+    /// Pods whose eviction did not go through before the timeout (a
+    /// PodDisruptionBudget refused it): `(namespace, pod)`.
+    Evictions(Vec<(String, String)>),
     /// Pods without a controller, which kubectl deletes only with `--force`.
     BarePods(Vec<String>),
 }
@@ -293,7 +246,9 @@ pub enum DrainBlock {
 /// override): ns/p, ns/q`).
 pub fn parse_drain_block(stderr: &str) -> Option<DrainBlock> {
     let mut budget: Vec<(String, String)> = Vec::new();
-    for line in stderr.lines().filter(|l| l.contains("disruption budget")) {
+    let refused =
+        |l: &&str| l.contains("disruption budget") || l.contains("global timeout reached");
+    for line in stderr.lines().filter(refused) {
         if let Some(p) = evicted_pod(line) {
             if !budget.contains(&p) {
                 budget.push(p);
@@ -301,7 +256,7 @@ pub fn parse_drain_block(stderr: &str) -> Option<DrainBlock> {
         }
     }
     if !budget.is_empty() {
-        return Some(DrainBlock::DisruptionBudget(budget));
+        return Some(DrainBlock::Evictions(budget));
     }
     const BARE: &str = "declare no controller (use --force to override): ";
     let line = stderr.lines().find(|l| l.contains(BARE))?;
@@ -331,7 +286,9 @@ pub fn get_pdbs(namespace: &str) -> String {
 
 /// One pod's labels, to match them against the budgets' selectors.
 pub fn get_pod(namespace: &str, pod: &str) -> String {
-    super::kubectl_admin(&shell_join(&["get", "pod", pod, "-n", namespace, "-o", "json"]))
+    super::kubectl_admin(&shell_join(&[
+        "get", "pod", pod, "-n", namespace, "-o", "json",
+    ]))
 }
 
 /// The names of the budgets in `pdbs` (`kubectl get pdb -o json`) whose
@@ -465,33 +422,11 @@ mod tests {
             format!("{KC} annotate node fenn gt.goldentooth/cordoned-")
         );
         assert_eq!(uncordon("fenn"), format!("{KC} uncordon fenn"));
-        assert_eq!(get_node("fenn"), format!("{KC} get node fenn -o json"));
         assert_eq!(get_pdbs("web"), format!("{KC} get pdb -n web -o json"));
         assert_eq!(
             get_pod("web", "hr-app"),
             format!("{KC} get pod hr-app -n web -o json")
         );
-    }
-
-    #[test]
-    fn a_node_object_tells_its_cordon_mark_and_running_kubelet() {
-        let json = r#"{"kind":"Node","metadata":{"name":"fenn","annotations":{"gt.goldentooth/cordoned":"true"}},
-            "spec":{"unschedulable":true},
-            "status":{"nodeInfo":{"kubeletVersion":"v1.32.4"},"conditions":[{"type":"Ready","status":"True"}]}}"#;
-        assert_eq!(
-            parse_node(json),
-            Ok(NodeState {
-                cordoned: true,
-                marked: true,
-                kubelet: Some(Release(1, 32, 4)),
-                ready: true
-            })
-        );
-        let plain = r#"{"kind":"Node","metadata":{"name":"fenn"},"spec":{},
-            "status":{"conditions":[{"type":"Ready","status":"False"}]}}"#;
-        assert_eq!(parse_node(plain), Ok(NodeState::default()));
-        assert!(parse_node(r#"{"kind":"List","items":[]}"#).is_err());
-        assert!(parse_node("Error from server (NotFound)").is_err());
     }
 
     #[test]
@@ -535,10 +470,7 @@ mod tests {
         let stderr = "evicting pod web/hr-app\nerror when evicting pods/\"hr-app\" -n \"web\" (will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget.\nevicting pod web/hr-app\nerror when evicting pods/\"hr-app\" -n \"web\" (will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget.\nThere are pending pods in node \"fenn\" when an error occurred: error when evicting pods/\"hr-app\" -n \"web\": global timeout reached: 30s\n";
         assert_eq!(
             parse_drain_block(stderr),
-            Some(DrainBlock::DisruptionBudget(vec![(
-                "web".into(),
-                "hr-app".into()
-            )]))
+            Some(DrainBlock::Evictions(vec![("web".into(), "hr-app".into())]))
         );
         let bare = "error: unable to drain node \"w1\" due to error: cannot delete cannot delete Pods that declare no controller (use --force to override): default/hr-app, default/b, continuing command...\nThere are pending nodes to be drained:\n w1\ncannot delete cannot delete Pods that declare no controller (use --force to override): default/hr-app, default/b\n";
         assert_eq!(

@@ -16,6 +16,9 @@ mod gate;
 mod host;
 mod poll;
 mod restore;
+mod upgrade;
+#[cfg(test)]
+mod upgrade_tests;
 #[cfg(test)]
 mod waits_tests;
 
@@ -308,11 +311,12 @@ impl Runner for StepRunner<'_> {
                     self.start_manifest(id, node, "kube-apiserver.yaml").await
                 }
                 Step::CleanRestore { node } => self.clean_restore(id, node).await,
-                // The upgrade steps' execution (apply/steps/upgrade.rs) is
-                // not in this build yet: refuse rather than pretend.
-                Step::UpgradeNode { .. } | Step::Uncordon { .. } => {
-                    Err(StepError::NotInThisBuild(id.to_string()))
-                }
+                Step::UpgradeNode {
+                    node,
+                    release,
+                    role,
+                } => self.upgrade_node(id, node, release, *role).await,
+                Step::Uncordon { node } => self.uncordon(id, node).await,
             }
         })
     }
