@@ -67,6 +67,10 @@ pub struct HostFacts {
     /// (`etcd.yaml`, `kube-apiserver.yaml`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub manifests: Vec<String>,
+    /// The image tag of each control-plane static pod (`kube-apiserver` →
+    /// `v1.32.4`): the release this control plane runs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub static_pods: BTreeMap<String, String>,
     /// `sha256:<hex>` of /etc/kubernetes/pki/ca.crt's SubjectPublicKeyInfo.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_pin: Option<String>,
@@ -119,6 +123,11 @@ pub struct ClusterFacts {
     /// Node objects by name (`kubectl get nodes -o json`).
     #[serde(default)]
     pub nodes: BTreeMap<String, NodeFacts>,
+    /// `kubernetesVersion` of the ClusterConfiguration in
+    /// kube-system/kubeadm-config (`v1.32.4`): the release kubeadm last
+    /// initialised or upgraded the cluster to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes_version: Option<String>,
     /// etcd's own view (members, health, leader, size); `None` when it was not asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etcd: Option<super::EtcdFacts>,

@@ -190,6 +190,7 @@ async fn observe_cluster(
                     nodes,
                     mut api,
                     api_servers,
+                    kubernetes_version,
                 } = parse_cluster_query(&out.stdout, &out.stderr);
                 match nodes {
                     Ok(nodes) => {
@@ -208,6 +209,7 @@ async fn observe_cluster(
                             api,
                             api_servers,
                             nodes,
+                            kubernetes_version,
                             etcd,
                         };
                     }

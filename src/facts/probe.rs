@@ -92,6 +92,12 @@ pub fn parse_probe(stdout: &str) -> Result<HostFacts, ProbeError> {
             "kubelet_conf" => f.kubelet_conf = value == "yes",
             "kubelet_server" if !value.is_empty() => f.kubelet_server = Some(value.to_string()),
             "manifest" if !value.is_empty() => f.manifests.push(value.to_string()),
+            "static_pod" => {
+                let (component, image) = value.split_once(' ').unwrap_or((value, ""));
+                if let Some(tag) = kube::versions::image_tag(image) {
+                    f.static_pods.insert(component.to_string(), tag.to_string());
+                }
+            }
             _ => {}
         }
     }
@@ -129,6 +135,10 @@ pub fn cluster_query_script(
     let mut queries = vec![
         ("nodes".to_string(), kube::get_nodes_json()),
         ("readyz".to_string(), kube::get_readyz_verbose()),
+        (
+            KUBEADM_CONFIG.to_string(),
+            kube::etcd_snapshot::get_kubeadm_config(),
+        ),
     ];
     for (name, address) in api_servers {
         queries.push((
@@ -144,6 +154,9 @@ pub fn cluster_query_script(
     s.push_str(&format!("echo '{MARK}end'; echo '{MARK}end' >&2\n"));
     s
 }
+
+/// The section of kube-system/kubeadm-config (the cluster's version record).
+const KUBEADM_CONFIG: &str = "kubeadm-config";
 
 /// Section prefix of a control plane's own `/readyz` in the cluster query.
 const API_SERVER: &str = "readyz@";
@@ -168,6 +181,7 @@ pub fn parse_cluster_query(stdout: &str, stderr: &str) -> ClusterQuery {
                 nodes: Err(reason),
                 api,
                 api_servers: BTreeMap::new(),
+                kubernetes_version: None,
             };
         }
     };
@@ -210,10 +224,14 @@ pub fn parse_cluster_query(stdout: &str, stderr: &str) -> ClusterQuery {
             (name.to_string(), readiness.into())
         })
         .collect();
+    let kubernetes_version = (exit(&format!("{KUBEADM_CONFIG}.exit")) == 0)
+        .then(|| kube::versions::cluster_configuration_version(&get(&out, KUBEADM_CONFIG)))
+        .flatten();
     ClusterQuery {
         nodes,
         api,
         api_servers,
+        kubernetes_version,
     }
 }
 
@@ -226,6 +244,8 @@ pub struct ClusterQuery {
     pub api: ApiReadiness,
     /// Each control plane's own `/readyz`, by node name.
     pub api_servers: BTreeMap<String, ApiReadiness>,
+    /// The ClusterConfiguration's `kubernetesVersion`, when it could be read.
+    pub kubernetes_version: Option<String>,
 }
 
 #[cfg(test)]
@@ -278,6 +298,17 @@ mod tests {
         for m in ["kube-scheduler.yaml", "etcd.yaml", "kube-apiserver.yaml"] {
             std::fs::write(k.join("manifests").join(m), "").unwrap();
         }
+        // As kubeadm writes them: `image:` under the container's list item.
+        std::fs::write(
+            k.join("manifests/kube-apiserver.yaml"),
+            "spec:\n  containers:\n  - command:\n    - kube-apiserver\n    image: registry.k8s.io/kube-apiserver:v1.33.2\n    name: kube-apiserver\n",
+        )
+        .unwrap();
+        std::fs::write(
+            k.join("manifests/kube-scheduler.yaml"),
+            "spec:\n  containers:\n  - image: registry.k8s.io/kube-scheduler:v1.32.4\n    name: kube-scheduler\n",
+        )
+        .unwrap();
         let ca = rcgen::generate_simple_self_signed(vec!["kubernetes".into()]).unwrap();
         std::fs::write(k.join("pki/ca.crt"), ca.cert.pem()).unwrap();
 
@@ -289,6 +320,13 @@ mod tests {
             vec!["etcd.yaml", "kube-apiserver.yaml", "kube-scheduler.yaml"]
         );
         assert!(f.has_control_plane_manifests());
+        assert_eq!(
+            f.static_pods,
+            BTreeMap::from([
+                ("kube-apiserver".to_string(), "v1.33.2".to_string()),
+                ("kube-scheduler".to_string(), "v1.32.4".to_string()),
+            ])
+        );
         let expected = kube::pin::pin_of_spki(&rcgen::PublicKeyData::subject_public_key_info(
             &ca.signing_key,
         ));
@@ -325,6 +363,7 @@ mod tests {
         // Stand-in kubectl: nodes from a list; the endpoint failing on etcd;
         // bettley's own API server fine, cargyll's refusing connections.
         let kubectl = "kubectl() { case \"$*\" in *'get nodes'*) echo '{\"items\":[{\"metadata\":{\"name\":\"bettley\"}}]}';; \
+                       *kubeadm-config*) printf 'data:\\n  ClusterConfiguration: |\\n    kubernetesVersion: v1.32.4\\n';; \
                        *10.4.0.11:6443*) echo '[+]ping ok'; echo '[+]etcd ok'; echo 'readyz check passed';; \
                        *10.4.0.12:6443*) echo 'The connection to the server 10.4.0.12:6443 was refused - did you specify the right host or port?' >&2; return 1;; \
                        *) echo '[+]ping ok'; echo '[-]etcd failed: reason withheld'; echo 'readyz check failed'; echo 'warn' >&2; return 1;; esac; }\n";
@@ -341,6 +380,7 @@ mod tests {
         assert!(!q.api.ready);
         assert_eq!(q.api.failed_checks, vec!["etcd"]);
         assert_eq!(q.api_servers.len(), 2, "{:?}", q.api_servers);
+        assert_eq!(q.kubernetes_version.as_deref(), Some("v1.32.4"));
         assert!(q.api_servers["bettley"].ready);
         let cargyll = &q.api_servers["cargyll"];
         assert!(!cargyll.ready);

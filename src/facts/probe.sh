@@ -28,6 +28,14 @@ fi
 for f in "$k"/manifests/*.yaml "$k"/manifests/*.yml "$k"/manifests/*.json; do
   if [ -f "$f" ]; then echo "manifest=${f##*/}"; fi
 done
+# The release each control-plane component runs: its static pod's image.
+for c in kube-apiserver kube-controller-manager kube-scheduler; do
+  [ -f "$k/manifests/$c.yaml" ] || continue
+  while IFS= read -r line; do
+    line=${line#"${line%%[! -]*}"}
+    case $line in image:*) echo "static_pod=$c ${line#image:}"; break ;; esac
+  done <"$k/manifests/$c.yaml"
+done
 # Host software, only where apt manages packages (a dpkg database under the
 # host's root); gt_sysctls, gt_modules and gt_cri are set by gt before this script.
 r="${GT_HOST_ROOT}"

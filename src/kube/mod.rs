@@ -14,6 +14,7 @@ pub mod pin;
 pub mod readyz;
 pub mod secret;
 pub mod upgrade;
+pub mod versions;
 
 use crate::transport::shell_join;
 use std::time::Duration;

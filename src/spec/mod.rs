@@ -38,6 +38,8 @@ pub struct Spec {
     pub preflight: Preflight,
     pub apply: ApplySettings,
     pub backup: BackupSettings,
+    pub upgrade: UpgradeSettings,
+    pub drain: DrainSettings,
     /// Every node, in file order (file order decides the default bootstrap node).
     pub nodes: Vec<Node>,
     /// Position of each node in `nodes`, by name.
@@ -111,6 +113,74 @@ impl Default for ApplySettings {
             reboot_timeout: Self::DEFAULT_REBOOT_TIMEOUT,
         }
     }
+}
+
+/// `[upgrade]`: how a version upgrade walks the workers.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UpgradeSettings {
+    /// Workers upgraded (drained) at once in each rung.
+    pub max_unavailable: MaxUnavailable,
+}
+
+/// How many workers may be out at once: a count, or a percentage of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxUnavailable {
+    Count(u32),
+    /// 1 to 100.
+    Percent(u32),
+}
+
+impl Default for MaxUnavailable {
+    fn default() -> Self {
+        MaxUnavailable::Count(1)
+    }
+}
+
+impl MaxUnavailable {
+    /// `"25%"` (a count is written as a TOML integer). The error is "what is
+    /// wrong; what to write".
+    pub fn parse(s: &str) -> Result<MaxUnavailable, String> {
+        let t = s.trim();
+        let Some(p) = t.strip_suffix('%') else {
+            return Err(format!(
+                "{s:?} is not a percentage; write a number of workers without quotes (`max_unavailable = 2`) or a percentage such as \"25%\""
+            ));
+        };
+        match p.trim().parse::<u32>() {
+            Ok(n) if (1..=100).contains(&n) => Ok(MaxUnavailable::Percent(n)),
+            _ => Err(format!(
+                "{s:?} is not a percentage from 1% to 100%; write e.g. \"25%\""
+            )),
+        }
+    }
+
+    /// Workers per batch out of `workers`: a percentage rounds down, as
+    /// Kubernetes rounds maxUnavailable, but never below one.
+    pub fn batch_size(self, workers: usize) -> usize {
+        let n = match self {
+            MaxUnavailable::Count(n) => n as usize,
+            MaxUnavailable::Percent(p) => workers * p as usize / 100,
+        };
+        n.max(1)
+    }
+}
+
+impl std::fmt::Display for MaxUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxUnavailable::Count(n) => write!(f, "{n}"),
+            MaxUnavailable::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// `[drain]`: how gt drains a node (its timeout is `drain_timeout` in `[apply]`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DrainSettings {
+    /// `kubectl drain --force`: evict pods no controller owns (they are
+    /// gone for good). Off by default: the drain refuses them.
+    pub force: bool,
 }
 
 /// `[backup]`: etcd backups (README "Backups and restore").

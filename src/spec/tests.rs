@@ -761,3 +761,45 @@ fn bad_host_settings_name_their_place_and_the_fix() {
     let e = one_error("\n[apply]\nreboot_timeout = \"10\"\n");
     assert!(e.message.contains("reboot_timeout"), "{e}");
 }
+
+#[test]
+fn upgrade_batches_and_drain_force_have_defaults_and_read_counts_and_percentages() {
+    let s = load("").unwrap();
+    assert_eq!(s.upgrade.max_unavailable, MaxUnavailable::Count(1));
+    assert!(!s.drain.force);
+    let s = load("[upgrade]\nmax_unavailable = 3\n[drain]\nforce = true\n").unwrap();
+    assert_eq!(s.upgrade.max_unavailable, MaxUnavailable::Count(3));
+    assert!(s.drain.force);
+    let s = load("[upgrade]\nmax_unavailable = \"25%\"\n").unwrap();
+    assert_eq!(s.upgrade.max_unavailable, MaxUnavailable::Percent(25));
+}
+
+#[test]
+fn a_bad_max_unavailable_is_refused_at_its_line_with_what_to_write() {
+    for (value, says) in [
+        ("0", "would upgrade none"),
+        ("-2", "would upgrade none"),
+        ("\"0%\"", "from 1% to 100%"),
+        ("\"150%\"", "from 1% to 100%"),
+        ("\"2\"", "not a percentage"),
+    ] {
+        let d = one_error(&format!("[upgrade]\nmax_unavailable = {value}\n"));
+        let text = d.to_string();
+        assert!(text.contains(says), "{value}: {text}");
+        assert!(text.contains("cluster.toml:16:19"), "{value}: {text}");
+        assert!(text.contains("25%"), "{value}: {text}");
+    }
+    let d = one_error("[drain]\nforce = \"yes\"\n");
+    assert!(d.to_string().contains("force"), "{d}");
+    let d = one_error("[upgrade]\nmax_unavailble = 2\n");
+    assert!(d.to_string().contains("max_unavailable"), "{d}");
+}
+
+#[test]
+fn a_percentage_of_workers_rounds_down_but_never_below_one() {
+    assert_eq!(MaxUnavailable::Percent(25).batch_size(9), 2);
+    assert_eq!(MaxUnavailable::Percent(25).batch_size(3), 1);
+    assert_eq!(MaxUnavailable::Percent(100).batch_size(9), 9);
+    assert_eq!(MaxUnavailable::Count(4).batch_size(2), 4);
+    assert_eq!(MaxUnavailable::Count(1).batch_size(0), 1);
+}

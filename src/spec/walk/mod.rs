@@ -7,6 +7,7 @@ mod connection;
 mod host;
 mod node;
 mod table;
+mod upgrade;
 
 pub(super) use table::{as_table_like, value_span, TableLike};
 
@@ -26,6 +27,8 @@ const TOP_KEYS: &[&str] = &[
     "preflight",
     "apply",
     "backup",
+    "upgrade",
+    "drain",
     "nodes",
 ];
 const CLUSTER_KEYS: &[&str] = &[
@@ -84,6 +87,8 @@ impl Loader<'_> {
         let tokens = self.tokens(root.get("tokens"));
         let apply = self.apply_settings(root.get("apply"));
         let backup = self.backup_settings(root.get("backup"));
+        let upgrade = self.upgrade_settings(root.get("upgrade"));
+        let drain = self.drain_settings(root.get("drain"));
         let preflight = self.preflight(root.get("preflight"));
         let (nodes, incomplete_nodes) = self.nodes(root.get("nodes"), &defaults);
         self.cross_checks(&Draft {
@@ -125,6 +130,8 @@ impl Loader<'_> {
             preflight,
             apply,
             backup,
+            upgrade,
+            drain,
             nodes,
         })
     }
