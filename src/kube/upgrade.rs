@@ -181,23 +181,17 @@ pub fn parse_host_state(out: &str) -> HostState {
         } else if let Some(src) = line.strip_prefix("source=") {
             s.source = s.source.or_else(|| AptSource::parse(src));
         } else if let Some(image) = line.strip_prefix("apiserver=") {
-            s.apiserver = image
-                .trim()
-                .trim_matches(['"', '\''])
-                .rsplit_once(':')
-                .and_then(|(_, tag)| super::kubeadm::parse_version(tag));
+            s.apiserver = super::versions::image_tag(image).and_then(super::kubeadm::parse_version);
         }
     }
     s
 }
 
-/// The version kubeadm recorded for the cluster (`kubernetesVersion` of the
-/// ClusterConfiguration in kube-system/kubeadm-config, as `-o yaml` shows it).
+/// The version kubeadm recorded for the cluster, as an exact release.
 pub fn parse_cluster_version(kubeadm_config_yaml: &str) -> Option<Release> {
-    kubeadm_config_yaml.lines().find_map(|l| {
-        let v = l.trim().strip_prefix("kubernetesVersion:")?;
-        super::kubeadm::parse_version(v.trim().trim_matches(['"', '\'']))
-    })
+    super::versions::cluster_configuration_version(kubeadm_config_yaml)
+        .as_deref()
+        .and_then(super::kubeadm::parse_version)
 }
 
 /// Why `kubeadm upgrade plan` or `apply` refused: the items of its list of

@@ -514,3 +514,15 @@ async fn a_drain_a_budget_blocks_fails_naming_the_budget_and_the_pod() {
         (OLD, true, true)
     );
 }
+
+#[tokio::test]
+async fn the_drain_forces_only_when_the_file_says_so() {
+    for force in [false, true] {
+        let mut f = Fixture::new();
+        f.spec.drain.force = force;
+        f.upgrade("fenn", UpgradeRole::Worker).await.unwrap();
+        let c = f.cluster.lock().unwrap();
+        let drain = c.log.iter().find(|(_, s)| s.contains(" drain ")).unwrap();
+        assert_eq!(drain.1.ends_with(" --force"), force, "{}", drain.1);
+    }
+}
