@@ -270,9 +270,13 @@ impl StepRunner<'_> {
     /// pod without a controller blocked fails naming them.
     async fn upgrade_drain(&self, id: &StepId, node: &NodeName) -> Result<(), StepError> {
         let timeout = self.settings().drain_timeout;
-        let cmd = Cmd::new(ku::drain_for_upgrade(node.as_str(), timeout, false))
-            .timeout(timeout + Duration::from_secs(30))
-            .label("kubectl drain");
+        let cmd = Cmd::new(ku::drain_for_upgrade(
+            node.as_str(),
+            timeout,
+            self.spec.drain.force,
+        ))
+        .timeout(timeout + Duration::from_secs(30))
+        .label("kubectl drain");
         let error = match self.admin(id, &cmd, self.settings().gate_timeout).await {
             Ok(_) => return Ok(()),
             Err(e) => e,
