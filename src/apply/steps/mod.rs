@@ -16,6 +16,7 @@ mod gate;
 mod host;
 mod poll;
 mod restore;
+mod token;
 mod upgrade;
 #[cfg(test)]
 mod upgrade_tests;
@@ -41,6 +42,9 @@ use std::time::Duration;
 #[derive(Default)]
 struct Secrets {
     token: Option<BootstrapToken>,
+    /// When the token was made (at the latest): a join renews it when
+    /// little of its TTL is left (`token.rs`).
+    token_made: Option<tokio::time::Instant>,
     certificate_key: Option<CertificateKey>,
 }
 
@@ -66,6 +70,11 @@ pub struct StepRunner<'a> {
     kube_release: tokio::sync::OnceCell<kubeadm::Release>,
     /// What a restore copies to the control planes (`gt restore` only).
     restore: Option<std::sync::Arc<RestoreInput>>,
+    /// The cluster's exact release: the one kubeadm recorded when gt
+    /// observed, or the one this run's init made it.
+    cluster_release: Mutex<Option<kubeadm::Release>>,
+    /// Held while a join renews the token, so that concurrent joins renew once.
+    token_renewal: tokio::sync::Mutex<()>,
 }
 
 type NodeMap = BTreeMap<String, crate::kube::nodes::Node>;
@@ -115,6 +124,14 @@ impl<'a> StepRunner<'a> {
                 .map(|(n, _)| n.clone())
                 .collect(),
             restore: None,
+            cluster_release: Mutex::new(
+                observed
+                    .cluster
+                    .kubernetes_version
+                    .as_deref()
+                    .and_then(kubeadm::parse_version),
+            ),
+            token_renewal: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -152,8 +169,13 @@ impl<'a> StepRunner<'a> {
         // The run's one token: known to gt before init creates it, so it is
         // revoked at the end even when init fails halfway.
         let token = BootstrapToken::generate();
-        self.secrets.lock().unwrap().token = Some(token.clone());
+        {
+            let mut s = self.secrets.lock().unwrap();
+            s.token = Some(token.clone());
+            s.token_made = Some(tokio::time::Instant::now());
+        }
         let release = self.init_release(id, node).await?;
+        *self.cluster_release.lock().unwrap() = Some(release);
         let config = kubeadm::init_config(
             self.spec,
             n,
@@ -203,11 +225,8 @@ impl<'a> StepRunner<'a> {
     async fn join(&self, id: &StepId, node: &NodeName) -> Result<(), StepError> {
         let n = self.node(node)?;
         let pin = self.ca_pin(id).await?;
-        let (token, key) = {
-            let s = self.secrets.lock().unwrap();
-            (s.token.clone(), s.certificate_key.clone())
-        };
-        let token = token.ok_or(StepError::NoToken)?;
+        let token = self.token_for_join(id).await?;
+        let key = self.secrets.lock().unwrap().certificate_key.clone();
         if n.is_control_plane() && key.is_none() {
             return Err(StepError::NoCertificateKeyYet);
         }
