@@ -50,6 +50,16 @@ pub(crate) struct State {
     /// contents), by path under /etc/kubernetes/pki.
     #[serde(default)]
     pub(crate) shared_pki: BTreeMap<String, String>,
+    /// PodDisruptionBudgets applied with `kubectl apply`.
+    #[serde(default)]
+    pub(crate) pdbs: Vec<super::workloads::Pdb>,
+    /// kube-proxy's and CoreDNS's image tags once `kubeadm upgrade` changed
+    /// them; `None`: what `kubeadm init` deployed for the cluster's first version.
+    #[serde(default)]
+    pub(crate) addons: Option<super::workloads::Addons>,
+    /// What `kubectl apply` last applied, by object: a digest of the object.
+    #[serde(default)]
+    pub(crate) applied: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +156,11 @@ pub(crate) struct Pod {
     /// The node it runs on; empty while Pending.
     #[serde(default)]
     pub(crate) node: String,
+    /// No controller owns it (applied as a bare Pod): eviction deletes it for good.
+    #[serde(default)]
+    pub(crate) bare: bool,
+    #[serde(default)]
+    pub(crate) labels: BTreeMap<String, String>,
 }
 
 /// CoreDNS's ReplicaSet hash in a kubeadm 1.32 cluster.
@@ -196,6 +211,9 @@ pub(crate) struct NodeObj {
     /// When the CNI has this node's network up; `None` until a CNI is applied.
     #[serde(default)]
     pub(crate) network_ready_at: Option<f64>,
+    /// After a kubelet restart: when it reports Ready again.
+    #[serde(default)]
+    pub(crate) kubelet_ready_at: Option<f64>,
 }
 
 /// The Ready condition as the node lifecycle controller would report it now.
@@ -209,6 +227,8 @@ pub(crate) struct Readiness {
 
 pub(crate) const NOT_READY_MESSAGE: &str = "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized";
 pub(crate) const UNKNOWN_MESSAGE: &str = "Kubelet stopped posting node status.";
+pub(crate) const RESTARTING_MESSAGE: &str =
+    "container runtime status check may not have completed yet";
 
 impl State {
     pub(crate) fn host(&self, name: &str) -> HostState {
@@ -229,6 +249,13 @@ impl State {
                 status: "Unknown",
                 reason: "NodeStatusUnknown",
                 message: UNKNOWN_MESSAGE,
+            };
+        }
+        if node.kubelet_ready_at.is_some_and(|t| now < t) {
+            return Readiness {
+                status: "False",
+                reason: "KubeletNotReady",
+                message: RESTARTING_MESSAGE,
             };
         }
         match node.network_ready_at {
@@ -286,6 +313,8 @@ impl State {
                 namespace: "kube-system".into(),
                 name: format!("{COREDNS_RS}-{}", random_pod_suffix()),
                 node,
+                bare: false,
+                labels: super::workloads::coredns_labels(),
             });
         }
     }
@@ -300,7 +329,7 @@ impl State {
             .cloned()
             .collect();
         self.pods.retain(|p| p.node != node);
-        for p in &evicted {
+        for p in evicted.iter().filter(|p| !p.bare) {
             let target = self.schedule(node);
             let base = p
                 .name
@@ -312,6 +341,8 @@ impl State {
                 namespace: p.namespace.clone(),
                 name: format!("{base}-{}", random_pod_suffix()),
                 node: target,
+                bare: false,
+                labels: p.labels.clone(),
             });
         }
         evicted
