@@ -9,7 +9,9 @@ mod host;
 mod model;
 pub mod observe;
 pub mod probe;
+mod versions;
 
 pub use etcd::*;
 pub use host::*;
 pub use model::*;
+pub use versions::*;

@@ -1,6 +1,7 @@
 //! When a plan takes an etcd backup first: before any step that changes
 //! etcd's membership (a control plane joining, leaving or being replaced, a
-//! member no control plane owns removed)
+//! member no control plane owns removed) or upgrades the cluster (kubeadm
+//! upgrades etcd with the control plane)
 //! on a cluster that has etcd already, unless the user said not to.
 
 use super::diff::{Diff, Removal};
@@ -15,7 +16,8 @@ pub(super) fn wanted(d: &Diff, spec: &Spec, opts: &PlanOptions) -> bool {
         && (!d.control_plane_joins.is_empty()
             || !d.member_removals.is_empty()
             || d.removals.iter().any(risky_removal)
-            || d.replacements.iter().any(risky_removal))
+            || d.replacements.iter().any(risky_removal)
+            || d.upgrade.touches_etcd())
 }
 
 /// The steps that must wait for the backup: each control-plane join's gate

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::facts::{HostFacts, NodeFacts, ReadyStatus};
-use crate::spec::{KubeVersion, Node};
+use crate::spec::Node;
 
 /// What the graph builder needs, besides the changes shown to the user.
 #[derive(Debug, Default)]
@@ -37,6 +37,8 @@ pub(super) struct Diff {
     pub member_removals: Vec<MemberRemoval>,
     /// An etcd backup before the first step that changes etcd's membership.
     pub backup_etcd: bool,
+    /// The version upgrade's ladder (plan/upgrade.rs).
+    pub upgrade: super::upgrade::Upgrade,
 }
 
 /// `etcdctl member remove` through a healthy control plane's etcd pod.
@@ -180,6 +182,9 @@ pub(super) fn diff(spec: &Spec, obs: &Observed, opts: &PlanOptions) -> Result<Di
     if let Some(e) = cx.out.refused_reboots.first() {
         return Err(e.clone());
     }
+    if let Some(e) = cx.out.upgrade.refusals.first() {
+        return Err(e.clone());
+    }
     match cx.check_etcd_quorum() {
         Some(checked) => checked?,
         None => cx.check_quorum()?,
@@ -221,6 +226,7 @@ fn compare<'a>(
         }
     }
     cx.nodes_not_in_file();
+    cx.upgrade();
     cx.hosts();
     cx.order_removals();
     cx.etcd();
@@ -236,7 +242,14 @@ impl<'a> Cx<'a> {
             let Some(facts) = self.host(node.name.as_str()) else {
                 continue;
             };
-            if let Some(p) = super::host::plan_host(self.spec, node, facts, target) {
+            let upgrading =
+                !self.out.upgrade.rungs.is_empty() && self.out.upgrade.covered.contains(&node.name);
+            let planned = super::host::plan_host(self.spec, node, facts, target);
+            let planned = match planned {
+                Some(p) if upgrading => super::upgrade::leave_kube_packages(p),
+                p => p,
+            };
+            if let Some(p) = planned {
                 self.out.changes.push(p.change);
                 self.out.hosts.push((p.node, p.work));
                 self.out.refused_reboots.extend(p.refused_reboot);
@@ -857,29 +870,8 @@ impl<'a> Cx<'a> {
                 format!("{name} is NotReady (Ready={status}, {reason}){kubelet}"),
             );
         }
-        let want = self.spec.cluster.kubernetes_version;
-        if let Some(v) = obj.kubelet_version.as_deref() {
-            match KubeVersion::parse(v) {
-                Some(got) if !want.matches(&got) => {
-                    let direction = if (got.major, got.minor) < (want.major, want.minor)
-                        || got.patch < want.patch
-                    {
-                        "is behind"
-                    } else {
-                        "is ahead of"
-                    };
-                    self.warn(
-                        Some(&node.name),
-                        WarningKind::VersionSkew,
-                        format!("kubelet {v} (want {want})"),
-                        format!(
-                            "kubelet {v} on {name} {direction} kubernetes_version {want}; gt does not upgrade nodes: run `kubeadm upgrade node` and upgrade the kubelet package on {name}"
-                        ),
-                    );
-                }
-                _ => {}
-            }
-        }
+        // Versions are the upgrade's (plan/upgrade.rs): steps for the
+        // nodes gt upgrades, a warning with what to run for the others.
         let observed_arch = obj
             .arch
             .as_deref()

@@ -144,6 +144,19 @@ pub struct DriftReport {
     pub nodes: Vec<NodeHealth>,
     /// The newest etcd backup on this machine, if any (filled in by the command).
     pub newest_backup: Option<NewestBackup>,
+    /// The cluster (no node) and each node behind cluster.toml's
+    /// kubernetes_version, with both versions (`gt_version_drift`).
+    pub versions: Vec<VersionDrift>,
+}
+
+/// A version behind the file's: the cluster's (kubeadm-config) or a node's
+/// kubelet, and the release the plan brings it to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionDrift {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeName>,
+    pub observed: String,
+    pub wanted: String,
 }
 
 /// The newest etcd backup in `[backup] dir`.
@@ -198,11 +211,13 @@ pub fn drift(spec: &Spec, observed: &Observed) -> Result<DriftReport, PlanError>
                 items,
                 nodes,
                 newest_backup: None,
+                versions: vec![],
             });
         }
         d => d?,
     };
     let mut items = items_of(&d);
+    let versions = versions_of(&d);
     let file_order: HashMap<&str, usize> = spec
         .nodes
         .iter()
@@ -226,7 +241,32 @@ pub fn drift(spec: &Spec, observed: &Observed) -> Result<DriftReport, PlanError>
         items,
         nodes,
         newest_backup: None,
+        versions,
     })
+}
+
+/// `observed -> wanted` of the version attributes of the upgrade's changes.
+fn versions_of(d: &Diff) -> Vec<VersionDrift> {
+    d.changes
+        .iter()
+        .filter_map(|c| {
+            let node = match &c.resource {
+                Resource::Node(n) => Some(n.clone()),
+                Resource::Cluster(_) => None,
+                _ => return None,
+            };
+            let (_, v) = c
+                .attributes
+                .iter()
+                .find(|(k, _)| k == "kubernetes_version" || k == "kubelet_version")?;
+            let (observed, wanted) = v.split_once(" -> ")?;
+            Some(VersionDrift {
+                node,
+                observed: observed.to_string(),
+                wanted: wanted.to_string(),
+            })
+        })
+        .collect()
 }
 
 fn items_of(d: &Diff) -> Vec<DriftItem> {
@@ -260,6 +300,13 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
                 DriftKind::Missing,
                 "does not exist (no control plane has initialised it)".into(),
             )),
+            (Resource::Cluster(_), _) if attribute(c, "kubernetes_version").is_some() => {
+                let v = attribute(c, "kubernetes_version").unwrap_or_default();
+                items.push(item(
+                    DriftKind::Version,
+                    format!("kubernetes version {v} (cluster.toml wants the newer)"),
+                ))
+            }
             (Resource::Cluster(_), _) => items.push(item(
                 DriftKind::Cni,
                 "pod network (CNI) not installed".into(),
@@ -284,6 +331,18 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
                         "kubelet not active (gt apply starts it)".into(),
                     ));
                 }
+                if let Some(v) = attribute(c, "kubelet_version") {
+                    items.push(item(
+                        DriftKind::Version,
+                        format!("kubelet {v} (between rungs of an upgrade, or behind cluster.toml)"),
+                    ));
+                }
+                if attribute(c, "schedulable").is_some() {
+                    items.push(item(
+                        DriftKind::Version,
+                        "cordoned by gt (an interrupted upgrade left it so; apply uncordons it)".into(),
+                    ));
+                }
                 for message in label_items(&c.labels) {
                     items.push(item(DriftKind::Label, message));
                 }
@@ -302,6 +361,13 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
         });
     }
     items
+}
+
+fn attribute<'c>(c: &'c Change, key: &str) -> Option<&'c str> {
+    c.attributes
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// One message per label key that differs, sorted by key.

@@ -289,6 +289,12 @@ pub(super) fn build(d: &Diff) -> Result<StepGraph, GraphError> {
         }
     }
 
+    // The upgrade starts once every join is done (a joining host installs
+    // the cluster's release) and etcd is backed up.
+    let mut before_upgrade = joins.clone();
+    before_upgrade.extend(backup.clone());
+    super::upgrade::add_steps(&mut g, &d.upgrade, &before_upgrade)?;
+
     validate(&g, d)?;
     Ok(g)
 }

@@ -11,6 +11,7 @@ pub mod host;
 pub mod restore;
 pub mod saved;
 mod step;
+mod upgrade;
 
 pub use document::{ChangeEntry, PlanDocument, SetChange, StepEntry, PLAN_FORMAT_VERSION};
 pub use graph::{GraphError, StepGraph};
@@ -53,7 +54,18 @@ impl Plan {
 
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
-        for c in &self.changes {
+        // The cluster's version change is carried out by its nodes' upgrade
+        // steps, each counted with its node: not counted twice.
+        let carried_by_nodes = |c: &Change| {
+            matches!(c.resource, Resource::Cluster(_))
+                && !c.steps.is_empty()
+                && c.steps.iter().all(|id| {
+                    self.changes
+                        .iter()
+                        .any(|o| matches!(o.resource, Resource::Node(_)) && o.steps.contains(id))
+                })
+        };
+        for c in self.changes.iter().filter(|c| !carried_by_nodes(c)) {
             match c.action {
                 Action::Create => s.add += 1,
                 Action::Update => s.change += 1,
@@ -331,6 +343,36 @@ pub enum PlanError {
         params: String,
         config: String,
         line: usize,
+    },
+    #[error("refusing to downgrade: cluster.toml's kubernetes_version {file} is older than the cluster's {cluster} (kube-system/kubeadm-config), and kubeadm cannot downgrade a cluster; set kubernetes_version to \"{minor}\" or newer (or restore an etcd backup taken before the upgrade)")]
+    UpgradeDowngrade {
+        file: String,
+        cluster: String,
+        minor: String,
+    },
+    #[error("refusing to upgrade: the kubelet on {node} is {kubelet}, newer than the API server's {api}, and the version skew policy allows no kubelet newer than the API server; install kubelet {api} on {node} and restart it, or set kubernetes_version to \"{minor}\" to bring the cluster to it")]
+    UpgradeKubeletAhead {
+        node: String,
+        kubelet: String,
+        api: String,
+        minor: String,
+    },
+    #[error("refusing to upgrade: kubeadm on {node} is {kubeadm}, {minors} minors ahead of the cluster's {cluster}, and kubeadm upgrades a cluster one minor at a time (it refuses a target more than one minor above the cluster's); install kubeadm {next} on {node} (`apt-get install --allow-downgrades kubeadm={next}.*`), then plan again")]
+    UpgradeKubeadmSkipsMinor {
+        node: String,
+        kubeadm: String,
+        cluster: String,
+        minors: u32,
+        next: String,
+    },
+    #[error("refusing to upgrade to {target}: the kubelet on {node} is {kubelet}, which would be {behind} minors behind the API server (the version skew policy allows 3), and gt does not upgrade it: {why}; upgrade {node}'s kubelet to {oldest} or newer first, or let gt manage its packages")]
+    UpgradeKubeletTooOld {
+        node: String,
+        kubelet: String,
+        target: String,
+        behind: u32,
+        why: String,
+        oldest: String,
     },
     #[error("--replace {node}: no node of that name in cluster.toml")]
     UnknownReplace { node: String },

@@ -218,6 +218,22 @@ pub fn drift_prometheus(c: &DriftCheck) -> String {
             .map(|n| (labels(&[("node", &n.name)]), n.drift_items.to_string()))
             .collect(),
     );
+    if !r.versions.is_empty() {
+        family(
+            "gt_version_drift",
+            "The cluster (node=\"\") or a node's kubelet behind cluster.toml's kubernetes_version: the observed and the wanted release as labels.",
+            r.versions
+                .iter()
+                .map(|v| {
+                    let node = v.node.as_ref().map(|n| n.as_str()).unwrap_or("");
+                    (
+                        labels(&[("node", node), ("observed", &v.observed), ("wanted", &v.wanted)]),
+                        "1".to_string(),
+                    )
+                })
+                .collect(),
+        );
+    }
     if let Some(b) = &r.newest_backup {
         family(
             "gt_backup_age_seconds",

@@ -45,7 +45,16 @@ pub fn plan_text(plan: &Plan, style: Style) -> String {
         s.change,
         s.destroy
     );
-    if plan.graph.contains(&crate::plan::StepId::BackupEtcd) {
+    let upgrades = plan
+        .graph
+        .ordered()
+        .iter()
+        .any(|s| matches!(s, crate::plan::Step::UpgradeNode { .. }));
+    if upgrades && plan.graph.contains(&crate::plan::StepId::BackupEtcd) {
+        out.push_str(
+            "\nThe cluster is upgraded (kubeadm upgrades etcd with each control plane): gt\nbacks etcd up first (step backup-etcd, into [backup] dir; `--no-backup` skips it).\n",
+        );
+    } else if plan.graph.contains(&crate::plan::StepId::BackupEtcd) {
         out.push_str(
             "\nThe control plane's etcd membership changes: gt backs etcd up first (step\nbackup-etcd, into [backup] dir; `--no-backup` skips it).\n",
         );

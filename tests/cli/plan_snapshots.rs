@@ -151,3 +151,48 @@ fn an_etcd_member_no_control_plane_owns_is_removed_with_prune() {
         },
     );
 }
+
+const TO_1_33: &str = "tests/fixtures/goldentooth-1.33.3.toml";
+const TO_1_34: &str = "tests/fixtures/goldentooth-1.34.2.toml";
+
+#[test]
+fn an_upgrade_of_one_minor_is_one_rung() {
+    check("upgrade-one-rung", TO_1_33, "upgrade-at-1.32", none());
+}
+
+#[test]
+fn an_upgrade_of_two_minors_is_two_rungs_with_workers_in_batches() {
+    check("upgrade-two-rungs", TO_1_34, "upgrade-at-1.32", none());
+}
+
+#[test]
+fn an_interrupted_upgrade_plans_only_the_rest() {
+    check("upgrade-resumed", TO_1_33, "upgrade-interrupted", none());
+}
+
+/// What `gt plan` refuses with, snapshotted: the numbers and what to do.
+fn refusal(snapshot: &str, config: &str, observed: &Observed) {
+    let e = plan(&spec(config), observed, &none()).expect_err("a refusal");
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| insta::assert_snapshot!(format!("{snapshot}.txt"), e.to_string()));
+}
+
+#[test]
+fn upgrades_that_break_the_skew_policy_are_refused_with_the_numbers() {
+    // The file older than the cluster's record.
+    refusal(
+        "upgrade-refused-downgrade",
+        GT,
+        &facts("upgrade-interrupted"),
+    );
+    // A kubeadm two minors ahead of the cluster.
+    let mut o = facts("upgrade-at-1.32");
+    o.hosts.get_mut("fenn").unwrap().kubeadm_version = Some("v1.34.2".into());
+    refusal("upgrade-refused-kubeadm-skips-a-minor", TO_1_33, &o);
+    // A kubelet newer than the API server.
+    let mut o = facts("upgrade-at-1.32");
+    o.cluster.nodes.get_mut("jast").unwrap().kubelet_version = Some("v1.33.3".into());
+    refusal("upgrade-refused-kubelet-ahead", TO_1_33, &o);
+}

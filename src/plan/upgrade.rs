@@ -1,0 +1,628 @@
+//! Version upgrades: the file's `kubernetes_version` against the release
+//! the cluster records (kube-system/kubeadm-config) and each node runs, as a
+//! ladder of rungs, one per minor, in the order kubeadm's upgrade docs
+//! prescribe (docs/kubeadm.md, "Upgrades"): the first control plane's
+//! `kubeadm upgrade apply`, the other control planes one at a time, then
+//! the workers in batches of `[upgrade] max_unavailable`. The skew policy
+//! is checked here, before anything runs.
+
+use super::diff::Cx;
+use super::*;
+use crate::facts::NodeVersions;
+use crate::kube::apt;
+use crate::kube::kubeadm::Release;
+use crate::spec::{KubeVersion, MaxUnavailable, Node};
+
+/// How far behind the API server a kubelet may be (minors).
+const KUBELET_MAX_BEHIND: u32 = 3;
+
+/// The ladder and what goes with it (empty when nothing is behind).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Upgrade {
+    pub rungs: Vec<Rung>,
+    /// Nodes gt cordoned that an interrupted apply left so, and that no rung
+    /// of this plan drains (an upgrade step uncordons its own node).
+    pub uncordons: Vec<NodeName>,
+    /// Nodes whose kube packages and repository the rungs own: the host
+    /// plan leaves those to the upgrade steps.
+    pub covered: BTreeSet<NodeName>,
+    /// Why the plan cannot upgrade (the skew policy); `gt plan` refuses
+    /// with the first, `gt drift` still reports the versions.
+    pub refusals: Vec<PlanError>,
+}
+
+impl Upgrade {
+    /// Some control plane is upgraded (kubeadm upgrades its etcd member).
+    pub fn touches_etcd(&self) -> bool {
+        self.rungs
+            .iter()
+            .any(|r| r.first.is_some() || !r.control_planes.is_empty())
+    }
+}
+
+/// One minor (or a patch) of the ladder: every node to `release`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Rung {
+    pub release: Release,
+    /// The control plane that runs `kubeadm upgrade apply`; `None` when the
+    /// cluster records this release already (a resumed rung).
+    pub first: Option<NodeName>,
+    /// The other control planes still behind, file order, one at a time.
+    pub control_planes: Vec<NodeName>,
+    /// Workers still behind, file order, in batches of `max_unavailable`.
+    pub batches: Vec<Vec<NodeName>>,
+}
+
+impl Rung {
+    /// Every node of the rung with its role, in walk order.
+    pub fn nodes(&self) -> impl Iterator<Item = (&NodeName, UpgradeRole)> {
+        self.first
+            .iter()
+            .map(|n| (n, UpgradeRole::First))
+            .chain(
+                self.control_planes
+                    .iter()
+                    .map(|n| (n, UpgradeRole::ControlPlane)),
+            )
+            .chain(
+                self.batches
+                    .iter()
+                    .flatten()
+                    .map(|n| (n, UpgradeRole::Worker)),
+            )
+    }
+
+    fn step(&self, node: &NodeName, role: UpgradeRole) -> Step {
+        Step::UpgradeNode {
+            node: node.clone(),
+            release: self.release,
+            role,
+        }
+    }
+}
+
+/// Workers in batches of `max` (a percentage counts every worker of the file).
+pub(super) fn batches(
+    workers: &[NodeName],
+    max: MaxUnavailable,
+    all_workers: usize,
+) -> Vec<Vec<NodeName>> {
+    let size = max.batch_size(all_workers);
+    workers.chunks(size).map(<[NodeName]>::to_vec).collect()
+}
+
+/// The releases of the ladder from the cluster's `current` to `target`:
+/// a rung at `current` itself when some node is still behind it (a rung an
+/// interrupted apply left unfinished), then one per minor, each at
+/// `patch_of(minor)`, the last at `target`.
+pub(super) fn ladder(
+    current: Release,
+    target: Release,
+    catch_up: bool,
+    patch_of: impl Fn(u32, u32) -> u32,
+) -> Vec<Release> {
+    let mut out = Vec::new();
+    if catch_up {
+        out.push(current);
+    }
+    if target <= current {
+        return out;
+    }
+    if target.minor() == current.minor() {
+        out.push(target);
+        return out;
+    }
+    for minor in current.1 + 1..target.1 {
+        out.push(Release(current.0, minor, patch_of(current.0, minor)));
+    }
+    out.push(target);
+    out
+}
+
+/// Words for a list of rungs: `v1.33.3, v1.34.2`.
+fn rung_words(releases: &[Release]) -> String {
+    releases
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn minor_words(r: Release) -> String {
+    format!("{}.{}", r.0, r.1)
+}
+
+/// Where one node of the file stands for the upgrade.
+struct Member<'n> {
+    node: &'n Node,
+    versions: NodeVersions,
+    control_plane: bool,
+    /// gt may upgrade it: reachable, its host software managed.
+    upgradable: bool,
+    /// Why not, in words (`its host software is not managed`).
+    why_not: Option<String>,
+}
+
+impl<'a> Cx<'a> {
+    /// The newest patch of `major.minor` any host's repository lists; the
+    /// `.0` patch when none lists that minor yet (no host has its
+    /// repository before the rung switches to it).
+    fn newest_listed_patch(&self, major: u32, minor: u32) -> Option<u32> {
+        self.obs
+            .hosts
+            .values()
+            .filter_map(|h| h.software.as_ref())
+            .filter(|s| s.source_minor() == Some((major, minor)))
+            .filter_map(|s| apt::newest(s.available.get("kubeadm")?, major, minor, None))
+            .filter_map(|v| apt::release_of(&v))
+            .map(|(_, _, p)| p)
+            .max()
+    }
+
+    /// The release the file asks for, given the cluster's: its exact patch;
+    /// for a minor alone, the cluster's own patch when it is that minor,
+    /// else the newest patch listed.
+    fn wanted_release(&self, current: Release) -> Release {
+        let want: KubeVersion = self.spec.cluster.kubernetes_version;
+        match want.patch {
+            Some(p) => Release(want.major, want.minor, p),
+            None if (want.major, want.minor) == current.minor() => current,
+            None => Release(
+                want.major,
+                want.minor,
+                self.newest_listed_patch(want.major, want.minor)
+                    .unwrap_or(0),
+            ),
+        }
+    }
+
+    fn members(&self) -> Vec<Member<'a>> {
+        let spec: &'a Spec = self.spec;
+        spec.present_nodes()
+            .filter_map(|node| {
+                let name = node.name.as_str();
+                let obj = self.obs.cluster.nodes.get(name)?;
+                let host = self.host(name);
+                let why_not = match host {
+                    _ if !node.host.manage => Some(format!(
+                        "gt does not manage its packages (manage = false in [nodes.{name}.host] or [defaults.host])"
+                    )),
+                    Some(h) if !h.is_reachable() => Some("its host is unreachable".to_string()),
+                    None => Some("it was not observed".to_string()),
+                    _ if self.opts.replace.contains(name) => {
+                        Some("it is replaced (--replace): it rejoins at the cluster's version".into())
+                    }
+                    _ => None,
+                };
+                Some(Member {
+                    node,
+                    versions: self.obs.node_versions(name),
+                    control_plane: obj.is_control_plane(),
+                    upgradable: why_not.is_none(),
+                    why_not,
+                })
+            })
+            .collect()
+    }
+
+    /// Plans the ladder into `out.upgrade`, its changes and its warnings.
+    pub(super) fn upgrade(&mut self) {
+        if !self.obs.cluster.exists() {
+            return;
+        }
+        let Some(current) = self.obs.cluster_release() else {
+            return;
+        };
+        let target = self.wanted_release(current);
+        let members = self.members();
+        self.out.upgrade.covered = members
+            .iter()
+            .filter(|m| m.upgradable)
+            .map(|m| m.node.name.clone())
+            .collect();
+        self.uncordons(&members);
+        if let Some(refusal) = self.skew_refusal(current, target, &members) {
+            self.out.upgrade.refusals.push(refusal);
+            return;
+        }
+        let catch_up = members.iter().any(|m| !m.versions.at_least(current));
+        let releases = ladder(current, target, catch_up, |major, minor| {
+            self.newest_listed_patch(major, minor).unwrap_or(0)
+        });
+        let mut record = current;
+        let all_workers = self
+            .spec
+            .present_nodes()
+            .filter(|n| !n.is_control_plane())
+            .count();
+        let mut rungs = Vec::new();
+        for release in releases {
+            let behind: Vec<&Member> = members
+                .iter()
+                .filter(|m| m.upgradable && !m.versions.at_least(release))
+                .collect();
+            let first = if record < release {
+                match self.first_control_plane(&members) {
+                    Some(f) => Some(f),
+                    None => {
+                        self.no_first_control_plane(current, release, &members);
+                        break;
+                    }
+                }
+            } else {
+                None
+            };
+            record = record.max(release);
+            let control_planes: Vec<NodeName> = behind
+                .iter()
+                .filter(|m| m.control_plane && Some(&m.node.name) != first.as_ref())
+                .map(|m| m.node.name.clone())
+                .collect();
+            let workers: Vec<NodeName> = behind
+                .iter()
+                .filter(|m| !m.control_plane)
+                .map(|m| m.node.name.clone())
+                .collect();
+            let rung = Rung {
+                release,
+                first,
+                control_planes,
+                batches: batches(&workers, self.spec.upgrade.max_unavailable, all_workers),
+            };
+            if rung.nodes().next().is_some() {
+                rungs.push(rung);
+            }
+        }
+        self.unmanaged_behind(&members, current, target);
+        self.upgrade_changes(current, target, &rungs, &members);
+        self.out.upgrade.rungs = rungs;
+    }
+
+    /// The control plane that runs `kubeadm upgrade apply`: the bootstrap
+    /// node when gt may upgrade it, else the first such in file order.
+    fn first_control_plane(&self, members: &[Member]) -> Option<NodeName> {
+        let candidates: Vec<&Member> = members
+            .iter()
+            .filter(|m| m.control_plane && m.upgradable)
+            .collect();
+        candidates
+            .iter()
+            .find(|m| m.node.name == self.spec.cluster.bootstrap)
+            .or_else(|| candidates.first())
+            .map(|m| m.node.name.clone())
+    }
+
+    fn no_first_control_plane(&mut self, current: Release, release: Release, members: &[Member]) {
+        let why: Vec<String> = members
+            .iter()
+            .filter(|m| m.control_plane)
+            .map(|m| format!("{}: {}", m.node.name, m.why_not.as_deref().unwrap_or("")))
+            .collect();
+        self.warn(
+            None,
+            WarningKind::VersionSkew,
+            format!("cluster at {current}, behind cluster.toml"),
+            format!(
+                "the cluster is at {current} and cluster.toml wants {}, but gt cannot upgrade any control plane ({}); run `kubeadm upgrade apply {release}` on one control plane yourself (kubeadm {release} installed first), then plan again",
+                self.spec.cluster.kubernetes_version,
+                why.join("; ")
+            ),
+        );
+    }
+
+    /// The skew policy (docs/kubeadm.md, "Version skew"): the first rule the
+    /// plan would break, with the numbers and what to do.
+    fn skew_refusal(
+        &self,
+        current: Release,
+        target: Release,
+        members: &[Member],
+    ) -> Option<PlanError> {
+        let file = self.spec.cluster.kubernetes_version;
+        if target < current {
+            return Some(PlanError::UpgradeDowngrade {
+                file: file.to_string(),
+                cluster: current.to_string(),
+                minor: minor_words(current),
+            });
+        }
+        for m in members {
+            let name = m.node.name.to_string();
+            if let Some(kubelet) = m.versions.kubelet.filter(|k| *k > current) {
+                return Some(PlanError::UpgradeKubeletAhead {
+                    node: name,
+                    kubelet: kubelet.to_string(),
+                    api: current.to_string(),
+                    minor: minor_words(kubelet),
+                });
+            }
+            if let Some(kubeadm) = m
+                .versions
+                .kubeadm
+                .filter(|k| k.0 == current.0 && k.1 > current.1 + 1)
+            {
+                return Some(PlanError::UpgradeKubeadmSkipsMinor {
+                    node: name,
+                    kubeadm: kubeadm.to_string(),
+                    cluster: current.to_string(),
+                    minors: kubeadm.1 - current.1,
+                    next: format!("{}.{}", current.0, current.1 + 1),
+                });
+            }
+        }
+        // A kubelet gt does not upgrade stays where it is while the API
+        // servers move on: at most three minors behind the last rung.
+        for m in members.iter().filter(|m| !m.upgradable) {
+            let Some(kubelet) = m.versions.kubelet else {
+                continue;
+            };
+            if kubelet.0 == target.0 && kubelet.1 + KUBELET_MAX_BEHIND < target.1 {
+                return Some(PlanError::UpgradeKubeletTooOld {
+                    node: m.node.name.to_string(),
+                    kubelet: kubelet.to_string(),
+                    target: target.to_string(),
+                    behind: target.1 - kubelet.1,
+                    why: m.why_not.clone().unwrap_or_default(),
+                    oldest: format!("{}.{}", target.0, target.1 - KUBELET_MAX_BEHIND),
+                });
+            }
+        }
+        None
+    }
+
+    /// A node gt may not upgrade that is behind: what to run on it.
+    fn unmanaged_behind(&mut self, members: &[Member], current: Release, target: Release) {
+        let first = self.first_control_plane(members);
+        for m in members.iter().filter(|m| !m.upgradable) {
+            let Some(at) = m.versions.oldest() else {
+                continue;
+            };
+            let want = if m.versions.at_least(current) {
+                target
+            } else {
+                current
+            };
+            if at >= want {
+                continue;
+            }
+            let name = &m.node.name;
+            let command = if m.control_plane && current < want && first.is_none() {
+                format!("`kubeadm upgrade apply {want}`")
+            } else {
+                "`kubeadm upgrade node`".to_string()
+            };
+            let why = m.why_not.as_deref().unwrap_or("");
+            self.warn(
+                Some(name),
+                WarningKind::VersionSkew,
+                format!("at {at}, behind {want}"),
+                format!(
+                    "{name} is at {at}, behind {want}, and gt does not upgrade it: {why}; on {name}, install kubeadm {want}, run {command}, then install kubelet and kubectl {want} and restart the kubelet (`systemctl daemon-reload && systemctl restart kubelet`), one minor at a time"
+                ),
+            );
+        }
+    }
+
+    /// Nodes with gt's cordon mark that no rung takes: an interrupted apply
+    /// cordoned them, and uncordoning them is the file's wish.
+    fn uncordons(&mut self, members: &[Member]) {
+        for m in members {
+            let name = m.node.name.as_str();
+            let Some(obj) = self.obs.cluster.nodes.get(name) else {
+                continue;
+            };
+            if obj.cordoned_by_gt {
+                self.out.upgrade.uncordons.push(m.node.name.clone());
+            }
+        }
+    }
+
+    /// The cluster's version change, each node's kubelet change, and the
+    /// uncordons; rungs that take a node drop its uncordon (the upgrade
+    /// step uncordons what gt cordoned).
+    fn upgrade_changes(
+        &mut self,
+        current: Release,
+        target: Release,
+        rungs: &[Rung],
+        members: &[Member],
+    ) {
+        let releases: Vec<Release> = rungs.iter().map(|r| r.release).collect();
+        if current < target && !rungs.is_empty() {
+            let firsts: Vec<StepId> = rungs
+                .iter()
+                .filter_map(|r| Some(r.step(r.first.as_ref()?, UpgradeRole::First).id()))
+                .collect();
+            let new_minors: Vec<Release> =
+                releases.iter().copied().filter(|r| *r > current).collect();
+            let count = new_minors.len();
+            let file = self.spec.cluster.kubernetes_version;
+            // A rung whose patch no repository listed (and the file did not name).
+            let unlisted: Vec<String> = new_minors
+                .iter()
+                .filter(|r| r.2 == 0 && !(file.patch == Some(0) && **r == target))
+                .filter(|r| self.newest_listed_patch(r.0, r.1).is_none())
+                .map(ToString::to_string)
+                .collect();
+            let unlisted = if unlisted.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {}: no host's repository lists that minor's patches yet, so the rung takes its first patch",
+                    unlisted.join(", ")
+                )
+            };
+            let change = Change {
+                resource: Resource::Cluster(self.spec.cluster.name.clone()),
+                action: Action::Update,
+                reason: format!(
+                    "the cluster is at {current} (kubeadm-config), cluster.toml wants {file}: {count} rung{}, one minor at a time{unlisted}",
+                    if count == 1 { "" } else { "s" }
+                ),
+                role: None,
+                attributes: vec![
+                    ("kubernetes_version".into(), format!("{current} -> {target}")),
+                    ("rungs".into(), rung_words(&new_minors)),
+                ],
+                labels: SetDiff::default(),
+                taints: SetDiff::default(),
+                host: vec![],
+                steps: firsts,
+            };
+            let at = self
+                .out
+                .changes
+                .iter()
+                .position(|c| !matches!(c.resource, Resource::Cluster(_)))
+                .unwrap_or(self.out.changes.len());
+            self.out.changes.insert(at, change);
+        }
+        let mut uncordons = std::mem::take(&mut self.out.upgrade.uncordons);
+        for m in members {
+            let name = &m.node.name;
+            let mine: Vec<(Release, UpgradeRole)> = rungs
+                .iter()
+                .flat_map(|r| {
+                    r.nodes()
+                        .filter(|(n, _)| *n == name)
+                        .map(|(_, role)| (r.release, role))
+                })
+                .collect();
+            let uncordon = uncordons.contains(name) && mine.is_empty();
+            if mine.is_empty() && !uncordon {
+                continue;
+            }
+            let mut attributes = vec![];
+            let mut steps = vec![];
+            let mut reasons = vec![];
+            if let Some(&(last, _)) = mine.last() {
+                let at = m
+                    .versions
+                    .kubelet
+                    .map(|k| k.to_string())
+                    .unwrap_or_else(|| "unknown".into());
+                let rs: Vec<Release> = mine.iter().map(|(r, _)| *r).collect();
+                let first = mine.iter().any(|(_, role)| *role == UpgradeRole::First);
+                // An operator's cordon (no mark of gt's) stays.
+                let uncordon_word = match self.obs.cluster.nodes.get(name.as_str()) {
+                    Some(o) if o.unschedulable && !o.cordoned_by_gt => {
+                        "stays cordoned (an operator's cordon)"
+                    }
+                    _ => "uncordon",
+                };
+                reasons.push(format!(
+                    "kubelet {at}, behind {last}: {} {}",
+                    if first {
+                        "kubeadm upgrade apply, then"
+                    } else {
+                        "kubeadm upgrade node,"
+                    },
+                    if rs.len() == 1 {
+                        format!("drain, kubelet {last}, {uncordon_word}")
+                    } else {
+                        format!(
+                            "drain, kubelet, {uncordon_word} at each of {} rungs",
+                            rs.len()
+                        )
+                    }
+                ));
+                attributes.push(("kubelet_version".to_string(), format!("{at} -> {last}")));
+                attributes.push(("rungs".to_string(), rung_words(&rs)));
+                steps.extend(mine.iter().map(|(r, role)| {
+                    Step::UpgradeNode {
+                        node: name.clone(),
+                        release: *r,
+                        role: *role,
+                    }
+                    .id()
+                }));
+            }
+            if uncordon {
+                reasons.push("cordoned by gt (an interrupted apply): uncordon".into());
+                attributes.push(("schedulable".to_string(), "false -> true".to_string()));
+                steps.push(StepId::Uncordon(name.clone()));
+            }
+            self.merge_node_change(m.node, reasons.join("; "), attributes, steps);
+        }
+        uncordons.retain(|n| !rungs.iter().any(|r| r.nodes().any(|(x, _)| x == n)));
+        self.out.upgrade.uncordons = uncordons;
+    }
+
+    /// Into the node's update change when it has one (one change per node).
+    fn merge_node_change(
+        &mut self,
+        node: &Node,
+        reason: String,
+        attributes: Vec<(String, String)>,
+        steps: Vec<StepId>,
+    ) {
+        let resource = Resource::Node(node.name.clone());
+        if let Some(c) = self
+            .out
+            .changes
+            .iter_mut()
+            .find(|c| c.resource == resource && c.action == Action::Update)
+        {
+            c.reason.push_str("; ");
+            c.reason.push_str(&reason);
+            c.attributes.extend(attributes);
+            c.steps.extend(steps);
+            return;
+        }
+        self.out.changes.push(Change {
+            resource,
+            action: Action::Update,
+            reason,
+            role: Some(node.role),
+            attributes,
+            labels: SetDiff::default(),
+            taints: SetDiff::default(),
+            host: vec![],
+            steps,
+        });
+    }
+}
+
+/// The host plan of a node the rungs upgrade: its kube packages and
+/// repository are the upgrade steps' (a host plan would install the file's
+/// release in one jump); what else differs stays.
+pub(super) fn leave_kube_packages(mut p: super::host::HostPlan) -> Option<super::host::HostPlan> {
+    let kube = |name: &str| apt::KUBE_PACKAGES.contains(&name);
+    p.change
+        .host
+        .retain(|h| !(h.kind == "apt_source" || (h.kind == "package" && kube(&h.name))));
+    p.work.repository = None;
+    p.work.install.retain(|pin| !kube(&pin.name));
+    p.work.hold.retain(|name| !kube(name));
+    (!p.change.host.is_empty()).then_some(p)
+}
+
+/// The upgrade's steps: rung after rung, each behind the whole previous one;
+/// in a rung the first control plane, the others one at a time, then the
+/// workers batch by batch. `after`: what the first step waits for.
+pub(super) fn add_steps(
+    g: &mut StepGraph,
+    u: &Upgrade,
+    after: &[StepId],
+) -> Result<(), GraphError> {
+    let mut prev: Vec<StepId> = after.to_vec();
+    for rung in &u.rungs {
+        if let Some(f) = &rung.first {
+            prev = vec![g.add(rung.step(f, UpgradeRole::First), &prev)?];
+        }
+        for cp in &rung.control_planes {
+            prev = vec![g.add(rung.step(cp, UpgradeRole::ControlPlane), &prev)?];
+        }
+        for batch in &rung.batches {
+            let mut ids = Vec::with_capacity(batch.len());
+            for w in batch {
+                ids.push(g.add(rung.step(w, UpgradeRole::Worker), &prev)?);
+            }
+            prev = ids;
+        }
+    }
+    for n in &u.uncordons {
+        g.add(Step::Uncordon { node: n.clone() }, &[])?;
+    }
+    Ok(())
+}
