@@ -102,17 +102,9 @@ pub fn restart_kubelet() -> String {
 /// (`[drain] force`), and no longer than `timeout` (a PodDisruptionBudget
 /// would otherwise hold it forever).
 pub fn drain_for_upgrade(node: &str, timeout: Duration, force: bool) -> String {
-    let timeout = super::kubeadm::go_duration(super::kubectl_timeout(timeout));
-    let mut w = vec![
-        "drain",
-        node,
-        "--ignore-daemonsets",
-        "--delete-emptydir-data",
-        "--timeout",
-        &timeout,
-    ];
+    let mut w = super::drain_words(node, timeout);
     if force {
-        w.push("--force");
+        w.push("--force".into());
     }
     super::kubectl_admin(&shell_join(&w))
 }

@@ -6,7 +6,7 @@
 //! kubeadm that skips a minor.
 
 use crate::support::events::{
-    apply_json, node_result, read_until, recap, recap_row, spawn_apply_json,
+    apply_json, failure_of, node_result, read_until, recap_row, spawn_apply_json,
 };
 use crate::support::gt::goldentooth;
 use crate::support::kube::KUBECTL;
@@ -81,19 +81,6 @@ fn cordoned(lab: &Lab, node: &str) -> bool {
         .find(|(n, _, _)| n == node)
         .unwrap_or_else(|| panic!("no Node {node}"))
         .2
-}
-
-/// The error of a failed step, as the recap lists it.
-fn failure_of(events: &[Value], step: &str) -> String {
-    recap(events)["failures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["step"] == step)
-        .unwrap_or_else(|| panic!("no failure of {step}: {}", recap(events)))["error"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 /// The ids of the plan's steps (the first event of `apply --json`).

@@ -112,19 +112,7 @@ impl StepRunner<'_> {
                 .progress(id, "kubeadm init created this run's token");
             return Ok(());
         }
-        let made = tokio::time::Instant::now();
-        let cmd = self
-            .step_cmd(kubeadm::token_create_command(
-                self.spec.tokens.ttl,
-                &self.run.token_description(),
-            ))
-            .label("kubeadm token create");
-        let out = self.admin(id, &cmd, self.settings().gate_timeout).await?;
-        let token = kubeadm::parse_token_create(&out).ok_or(StepError::NotAToken)?;
-        let mut s = self.secrets.lock().unwrap();
-        s.token = Some(token);
-        s.token_made = Some(made);
-        Ok(())
+        self.create_token(id).await.map(drop)
     }
 
     /// The cluster's exact release for a configuration kubeadm reads: the

@@ -16,6 +16,8 @@ mod gate;
 mod host;
 mod poll;
 mod restore;
+#[cfg(test)]
+mod test_fixture;
 mod token;
 mod upgrade;
 #[cfg(test)]

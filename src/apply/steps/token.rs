@@ -16,6 +16,23 @@ use std::time::Duration;
 const RENEW_BELOW: u32 = 3;
 
 impl StepRunner<'_> {
+    /// `kubeadm token create`: the run's token from now on.
+    pub(super) async fn create_token(&self, id: &StepId) -> Result<BootstrapToken, StepError> {
+        let made = tokio::time::Instant::now();
+        let cmd = self
+            .step_cmd(kubeadm::token_create_command(
+                self.spec.tokens.ttl,
+                &self.run.token_description(),
+            ))
+            .label("kubeadm token create");
+        let out = self.admin(id, &cmd, self.settings().gate_timeout).await?;
+        let token = kubeadm::parse_token_create(&out).ok_or(StepError::NotAToken)?;
+        let mut s = self.secrets.lock().unwrap();
+        s.token = Some(token.clone());
+        s.token_made = Some(made);
+        Ok(token)
+    }
+
     pub(super) async fn token_for_join(&self, id: &StepId) -> Result<BootstrapToken, StepError> {
         // Joins that find it stale at once renew it once.
         let _renewing = self.token_renewal.lock().await;
@@ -39,20 +56,7 @@ impl StepRunner<'_> {
                 format_duration(ttl)
             ),
         );
-        let made = tokio::time::Instant::now();
-        let cmd = self
-            .step_cmd(kubeadm::token_create_command(
-                self.spec.tokens.ttl,
-                &self.run.token_description(),
-            ))
-            .label("kubeadm token create");
-        let out = self.admin(id, &cmd, self.settings().gate_timeout).await?;
-        let fresh = kubeadm::parse_token_create(&out).ok_or(StepError::NotAToken)?;
-        {
-            let mut s = self.secrets.lock().unwrap();
-            s.token = Some(fresh.clone());
-            s.token_made = Some(made);
-        }
+        let fresh = self.create_token(id).await?;
         let delete = self
             .step_cmd(kubeadm::token_delete_command(token.id()))
             .label("kubeadm token delete");
@@ -76,11 +80,9 @@ impl StepRunner<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::events::Events;
-    use crate::apply::steps::RunInfo;
-    use crate::facts::{HostFacts, Observed};
-    use crate::spec::{NodeName, Spec, TokenTtl};
-    use crate::transport::{BoxFuture, Cmd, Host, Hosts, LineSink, Output, TransportError};
+    use crate::apply::steps::test_fixture::Fixture;
+    use crate::spec::{NodeName, TokenTtl};
+    use crate::transport::{BoxFuture, Cmd, Host, LineSink, Output, TransportError};
     use std::sync::{Arc, Mutex};
 
     const FRESH: &str = "fresh0.0123456789abcdef";
@@ -121,34 +123,13 @@ mod tests {
         }
     }
 
-    fn fixture(host: Arc<Tokens>) -> (Spec, Observed, Hosts) {
-        let mut spec = crate::spec::load_file(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml"),
-        )
-        .expect("goldentooth loads");
-        spec.tokens.ttl = TokenTtl::new(Duration::from_secs(15 * 60)).unwrap();
-        let mut observed = Observed::empty();
-        observed.cluster.observed_via = Some("bettley".into());
-        observed.hosts.insert(
-            "bettley".into(),
-            HostFacts {
-                admin_conf: true,
-                ..Default::default()
-            },
-        );
-        let hosts = Hosts::with_connector(&spec.nodes, move |_| -> BoxFuture<'static, _> {
-            let host = host.clone();
-            Box::pin(async move { Ok(host as Arc<dyn Host>) })
-        });
-        (spec, observed, hosts)
-    }
-
     #[tokio::test(start_paused = true)]
     async fn a_join_renews_the_token_from_init_only_once_little_of_it_is_left() {
         let host = Arc::new(Tokens::default());
-        let (spec, observed, hosts) = fixture(host.clone());
-        let (events, _rx) = Events::channel();
-        let runner = StepRunner::new(&spec, &observed, &hosts, events, RunInfo::new());
+        let answering = host.clone();
+        let mut fixture = Fixture::new(move |_| answering.clone() as Arc<dyn Host>);
+        fixture.spec.tokens.ttl = TokenTtl::new(Duration::from_secs(15 * 60)).unwrap();
+        let runner = fixture.runner();
         let from_init = BootstrapToken::generate();
         {
             let mut s = runner.secrets.lock().unwrap();

@@ -4,14 +4,12 @@
 //! interrupted halfway resumes without repeating what it did, and cordons
 //! are gt's to lift only when gt made them.
 
-use super::StepRunner;
-use crate::apply::events::Events;
-use crate::apply::steps::{RunInfo, StepError};
-use crate::facts::{HostFacts, Observed};
+use super::test_fixture;
+use crate::apply::steps::StepError;
 use crate::kube::kubeadm::Release;
 use crate::plan::{StepId, UpgradeRole};
-use crate::spec::{NodeName, Spec};
-use crate::transport::{BoxFuture, Cmd, Host, Hosts, LineSink, Output, TransportError};
+use crate::spec::NodeName;
+use crate::transport::{BoxFuture, Cmd, Host, LineSink, Output, TransportError};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -220,71 +218,43 @@ impl Host for SimHost {
     }
 }
 
+/// goldentooth at 1.32, bettley the admin host, and the cluster each of
+/// its hosts answers for.
 struct Fixture {
-    spec: Spec,
-    observed: Observed,
-    hosts: Hosts,
+    runner: test_fixture::Fixture,
     cluster: Arc<Mutex<Cluster>>,
 }
 
 impl Fixture {
-    /// goldentooth at 1.32, bettley the admin host.
     fn new() -> Fixture {
-        let mut spec = crate::spec::load_file(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml"),
-        )
-        .expect("goldentooth loads");
-        spec.apply.gate_timeout = std::time::Duration::from_secs(10);
-        let mut cluster = Cluster {
+        let cluster = Arc::new(Mutex::new(Cluster {
             cluster_version: Some(OLD),
             ..Default::default()
-        };
-        for n in &spec.nodes {
+        }));
+        let shared = cluster.clone();
+        let runner = test_fixture::Fixture::new(move |name| {
+            Arc::new(SimHost {
+                name: name.to_string(),
+                cluster: shared.clone(),
+            }) as Arc<dyn Host>
+        });
+        for n in &runner.spec.nodes {
             cluster
+                .lock()
+                .unwrap()
                 .nodes
                 .insert(n.name.to_string(), NodeSim::at(OLD, n.is_control_plane()));
         }
-        let cluster = Arc::new(Mutex::new(cluster));
-        let mut observed = Observed::empty();
-        observed.cluster.observed_via = Some("bettley".into());
-        observed.hosts.insert(
-            "bettley".into(),
-            HostFacts {
-                admin_conf: true,
-                ..Default::default()
-            },
-        );
-        let shared = cluster.clone();
-        let hosts = Hosts::with_connector(&spec.nodes, move |t| -> BoxFuture<'static, _> {
-            let host = Arc::new(SimHost {
-                name: t.name.clone(),
-                cluster: shared.clone(),
-            });
-            Box::pin(async move { Ok(host as Arc<dyn Host>) })
-        });
-        Fixture {
-            spec,
-            observed,
-            hosts,
-            cluster,
-        }
-    }
-
-    fn runner(&self) -> StepRunner<'_> {
-        let (events, _rx) = Events::channel();
-        StepRunner::new(
-            &self.spec,
-            &self.observed,
-            &self.hosts,
-            events,
-            RunInfo::new(),
-        )
+        Fixture { runner, cluster }
     }
 
     async fn upgrade(&self, node: &str, role: UpgradeRole) -> Result<(), StepError> {
         let node: NodeName = node.parse().unwrap();
         let id = StepId::UpgradeNode(node.clone(), NEW);
-        self.runner().upgrade_node(&id, &node, &NEW, role).await
+        self.runner
+            .runner()
+            .upgrade_node(&id, &node, &NEW, role)
+            .await
     }
 
     fn node(&self, n: &str) -> NodeSim {
@@ -519,7 +489,7 @@ async fn a_drain_a_budget_blocks_fails_naming_the_budget_and_the_pod() {
 async fn the_drain_forces_only_when_the_file_says_so() {
     for force in [false, true] {
         let mut f = Fixture::new();
-        f.spec.drain.force = force;
+        f.runner.spec.drain.force = force;
         f.upgrade("fenn", UpgradeRole::Worker).await.unwrap();
         let c = f.cluster.lock().unwrap();
         let drain = c.log.iter().find(|(_, s)| s.contains(" drain ")).unwrap();
