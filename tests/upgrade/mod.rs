@@ -21,7 +21,7 @@ fn small_cluster() -> String {
     let node = |name: &str, role: &str, last: u8| {
         format!("\n[nodes.{name}]\nrole = \"{role}\"\naddress = \"10.4.0.{last}\"\n")
     };
-    head + "\n[apply]\ndrain_timeout = \"3s\"\n"
+    head + "\n[apply]\ndrain_timeout = \"1s\"\n"
         + &node("bettley", "control-plane", 11)
         + &node("fenn", "worker", 15)
         + &node("gardener", "worker", 16)
@@ -199,7 +199,7 @@ fn a_rung_stops_where_a_worker_fails_resumes_after_kill_9_and_keeps_an_operators
         "{error}"
     );
     assert!(
-        error.contains("within 3s (drain_timeout in [apply])"),
+        error.contains("within 1s (drain_timeout in [apply])"),
         "{error}"
     );
     assert_eq!(
