@@ -7,7 +7,7 @@ use super::{exit, report, warn, CliError, Context};
 use crate::apply::session::{Session, StopSignal, Stops, Ui};
 use crate::apply::steps::RunInfo;
 use crate::apply::{lock, Event};
-use crate::facts::observe::{observe_with, runtime, ObserveOptions};
+use crate::facts::observe::{runtime, ObserveOptions};
 use crate::facts::Observed;
 use crate::plan::saved::SavedPlan;
 use crate::plan::Plan;
@@ -284,9 +284,13 @@ impl UnderLock<'_> {
                 super::planning::replan_saved(saved, self.spec, bytes, self.hosts, self.opts).await
             }
             None => {
-                let observed = observe_with(self.spec, self.hosts, self.opts).await;
-                let plan = crate::plan::plan(self.spec, &observed, &self.args.consent.options())?;
-                Ok((observed, plan))
+                super::planning::observe_and_plan(
+                    self.spec,
+                    self.hosts,
+                    self.opts,
+                    &self.args.consent.options(),
+                )
+                .await
             }
         }
     }

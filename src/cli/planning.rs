@@ -72,9 +72,24 @@ pub struct Planned {
 pub fn make_plan(ctx: &Context, f: &PlanFlags) -> Result<Planned, CliError> {
     let path = crate::spec::find_config(ctx.config_flag.as_deref())?;
     let (spec, config_bytes) = load_spec_bytes(&path)?;
-    let observed = facts_for(&spec, f.facts.as_deref(), &f.observe)?;
     let options = f.consent.options();
-    let plan = crate::plan::plan(&spec, &observed, &options)?;
+    let (observed, plan) = match f.facts.as_deref() {
+        Some(p) => {
+            let observed = read_facts(p)?;
+            let plan = crate::plan::plan(&spec, &observed, &options)?;
+            (observed, plan)
+        }
+        None => {
+            let opts = f.observe.options();
+            let rt = crate::facts::observe::runtime()?;
+            let hosts = Hosts::new(&spec.nodes, &opts.transport)?;
+            rt.block_on(async {
+                let planned = observe_and_plan(&spec, &hosts, &opts, &options).await;
+                hosts.close().await;
+                planned
+            })?
+        }
+    };
     Ok(Planned {
         spec,
         config_bytes,
@@ -103,6 +118,30 @@ pub fn load_saved_plan(file: &Path) -> Result<(SavedPlan, Spec, Vec<u8>), CliErr
     Ok((saved, spec, bytes))
 }
 
+/// Observes over `hosts` and plans; when the plan drains nodes, reads the
+/// pods and PodDisruptionBudgets through the same control plane and plans
+/// again with them (the drains' warnings): one more round trip, only for a
+/// plan that drains.
+pub async fn observe_and_plan(
+    spec: &Spec,
+    hosts: &Hosts,
+    opts: &ObserveOptions,
+    options: &PlanOptions,
+) -> Result<(Observed, Plan), CliError> {
+    let mut observed = crate::facts::observe::observe_with(spec, hosts, opts).await;
+    let plan = crate::plan::plan(spec, &observed, options)?;
+    if !plan.drains() {
+        return Ok((observed, plan));
+    }
+    observed.cluster.workloads =
+        crate::facts::observe::observe_workloads(hosts, &observed, opts.timeout).await;
+    if observed.cluster.workloads.is_none() {
+        return Ok((observed, plan));
+    }
+    let plan = crate::plan::plan(spec, &observed, options)?;
+    Ok((observed, plan))
+}
+
 /// For `gt apply FILE`, inside apply's runtime and over its connections:
 /// observes, re-plans with the file's options (not the command line's), and
 /// refuses a stale plan (the error says what changed).
@@ -113,8 +152,7 @@ pub async fn replan_saved(
     hosts: &Hosts,
     opts: &ObserveOptions,
 ) -> Result<(Observed, Plan), CliError> {
-    let observed = crate::facts::observe::observe_with(spec, hosts, opts).await;
-    let plan = crate::plan::plan(spec, &observed, &saved.options())?;
+    let (observed, plan) = observe_and_plan(spec, hosts, opts, &saved.options()).await?;
     saved.check_fresh(config_bytes, &observed, &plan)?;
     Ok((observed, plan))
 }

@@ -10,8 +10,10 @@ mod model;
 pub mod observe;
 pub mod probe;
 mod versions;
+mod workloads;
 
 pub use etcd::*;
 pub use host::*;
 pub use model::*;
 pub use versions::*;
+pub use workloads::*;

@@ -128,6 +128,9 @@ pub struct ClusterFacts {
     /// initialised or upgraded the cluster to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes_version: Option<String>,
+    /// Pods and PodDisruptionBudgets, read only when the plan drains nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workloads: Option<super::Workloads>,
     /// etcd's own view (members, health, leader, size); `None` when it was not asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etcd: Option<super::EtcdFacts>,

@@ -210,6 +210,7 @@ async fn observe_cluster(
                             api_servers,
                             nodes,
                             kubernetes_version,
+                            workloads: None,
                             etcd,
                         };
                     }
@@ -239,6 +240,23 @@ async fn observe_cluster(
         etcd: etcd_without_api,
         ..Default::default()
     }
+}
+
+/// Pods and PodDisruptionBudgets through the control plane the cluster was
+/// observed through (for a plan that drains nodes); `None` when there is
+/// none or it did not answer both lists (the plan then predicts no drain).
+pub async fn observe_workloads(
+    hosts: &Hosts,
+    observed: &Observed,
+    timeout: Duration,
+) -> Option<super::Workloads> {
+    let via = observed.cluster.observed_via.as_deref()?;
+    let host = hosts.get(via).await.ok()?;
+    let cmd = Cmd::new(super::workloads_query_script())
+        .label("gt workloads query (kubectl get pods, pdb)")
+        .timeout(timeout);
+    let out = host.run(&cmd, None).await.ok()?;
+    super::parse_workloads_query(&out.stdout).ok()
 }
 
 /// etcd's members, health, leader and size in one command on `host`,

@@ -39,6 +39,8 @@ pub fn kubectl_examples(manifest: &str) -> Vec<KubectlExample> {
     };
     vec![
         e("get_nodes_json", "", get_nodes_json()),
+        e("get_pods_json", "", workloads::get_pods_json()),
+        e("get_pdbs_json", "", workloads::get_pdbs_json()),
         e("get_readyz_verbose", "", get_readyz_verbose()),
         e("readyz_of", "IPv4", readyz_of(&v4)),
         e("readyz_of", "IPv6", readyz_of(&v6)),

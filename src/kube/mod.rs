@@ -15,6 +15,7 @@ pub mod readyz;
 pub mod secret;
 pub mod upgrade;
 pub mod versions;
+pub mod workloads;
 
 use crate::transport::shell_join;
 use std::time::Duration;

@@ -229,6 +229,7 @@ fn compare<'a>(
     cx.upgrade();
     cx.hosts();
     cx.order_removals();
+    cx.drain_predictions();
     cx.etcd();
     cx.out.warnings.sort();
     Ok(cx)

@@ -103,8 +103,9 @@ impl DriftKind {
         }
     }
 
-    fn of_warning(w: WarningKind) -> DriftKind {
-        match w {
+    /// `None` for what is a prediction about the plan, not a difference.
+    fn of_warning(w: WarningKind) -> Option<DriftKind> {
+        Some(match w {
             WarningKind::Unreachable => DriftKind::Unreachable,
             WarningKind::NotReady => DriftKind::NotReady,
             WarningKind::VersionSkew => DriftKind::Version,
@@ -115,7 +116,8 @@ impl DriftKind {
             WarningKind::ApiNotReady => DriftKind::ApiNotReady,
             WarningKind::EtcdMember => DriftKind::EtcdMember,
             WarningKind::EtcdQuorum => DriftKind::EtcdQuorum,
-        }
+            WarningKind::Drain => return None,
+        })
     }
 }
 
@@ -352,10 +354,14 @@ fn items_of(d: &Diff) -> Vec<DriftItem> {
             }
         }
     }
-    for w in &d.warnings {
+    for (w, kind) in d
+        .warnings
+        .iter()
+        .filter_map(|w| Some((w, DriftKind::of_warning(w.kind)?)))
+    {
         items.push(DriftItem {
             node: w.node.clone(),
-            kind: DriftKind::of_warning(w.kind),
+            kind,
             message: w.short.clone(),
             detail: w.message.clone(),
         });

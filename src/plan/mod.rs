@@ -4,6 +4,7 @@
 mod backup;
 mod diff;
 mod document;
+mod drains;
 pub mod drift;
 mod etcd;
 mod graph;
@@ -47,6 +48,15 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether a step drains a node (the pods and budgets are then worth
+    /// reading, for the drains' warnings).
+    pub fn drains(&self) -> bool {
+        self.graph
+            .ordered()
+            .iter()
+            .any(|s| matches!(s, Step::Drain { .. } | Step::UpgradeNode { .. }))
+    }
+
     /// THE predicate behind "No changes." and `--detailed-exitcode`.
     pub fn has_changes(&self) -> bool {
         !self.changes.is_empty()
@@ -303,6 +313,9 @@ pub enum WarningKind {
     EtcdMember,
     /// etcd has lost its quorum, or no control plane could read it.
     EtcdQuorum,
+    /// What a drain of the plan would evict, and what would stop it (only
+    /// when the plan drains nodes and the pods were read).
+    Drain,
 }
 
 /// A plan that cannot be made; exit 1 with this message.
@@ -365,14 +378,13 @@ pub enum PlanError {
         minors: u32,
         next: String,
     },
-    #[error("refusing to upgrade to {target}: the kubelet on {node} is {kubelet}, which would be {behind} minors behind the API server (the version skew policy allows 3), and gt does not upgrade it: {why}; upgrade {node}'s kubelet to {oldest} or newer first, or let gt manage its packages")]
+    #[error("refusing to upgrade to {target}: the kubelet on {node} is {kubelet}, which would be {behind} minors behind the API server (the version skew policy allows 3), and gt does not upgrade it: {why}; upgrade {node}'s kubelet to {}.{} or newer first, or let gt manage its packages", target.0, target.1.saturating_sub(3))]
     UpgradeKubeletTooOld {
         node: String,
         kubelet: String,
-        target: String,
+        target: crate::kube::kubeadm::Release,
         behind: u32,
         why: String,
-        oldest: String,
     },
     #[error("--replace {node}: no node of that name in cluster.toml")]
     UnknownReplace { node: String },

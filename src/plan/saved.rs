@@ -384,6 +384,11 @@ pub fn observation_lines(observed: &Observed) -> Vec<String> {
         c.exists(),
         opt(c.ca_pin.as_deref())
     ));
+    // Lines that only exist where an upgrade reads them keep the
+    // fingerprints of older observations as they were.
+    if let Some(v) = &c.kubernetes_version {
+        out.push(format!("cluster: kubernetes_version={v}"));
+    }
     for (name, n) in &c.nodes {
         node_lines(&mut out, name, n);
     }
@@ -425,6 +430,14 @@ fn host_lines(out: &mut Vec<String>, name: &str, h: &HostFacts) {
         opt(h.kubelet_server.as_deref()),
         opt(h.ca_pin.as_deref())
     ));
+    if !h.static_pods.is_empty() {
+        let pods: Vec<String> = h
+            .static_pods
+            .iter()
+            .map(|(c, v)| format!("{c}={v}"))
+            .collect();
+        out.push(format!("host {name}: static_pods {}", pods.join(",")));
+    }
     if let Some(software) = &h.software {
         out.extend(software.observation_lines(name));
     }
@@ -464,6 +477,9 @@ fn node_lines(out: &mut Vec<String>, name: &str, n: &NodeFacts) {
     let mut taints: Vec<String> = n.taints.iter().map(ToString::to_string).collect();
     taints.sort();
     out.push(format!("node {name}: taints {}", list(&taints)));
+    if n.cordoned_by_gt {
+        out.push(format!("node {name}: cordoned by gt"));
+    }
 }
 
 fn list(items: &[String]) -> String {
@@ -567,6 +583,57 @@ mod tests {
     }
     fn added(l: &str) -> DiffLine {
         DiffLine::Added(l.into())
+    }
+
+    #[test]
+    fn a_node_that_moved_on_in_an_upgrade_since_the_plan_refuses_it() {
+        let spec =
+            crate::spec::load_file(&root().join("tests/fixtures/goldentooth-1.33.3.toml")).unwrap();
+        let bytes = std::fs::read(root().join("tests/fixtures/goldentooth-1.33.3.toml")).unwrap();
+        let opts = PlanOptions::default();
+        let obs = facts("upgrade-at-1.32");
+        let s = SavedPlan::new(
+            &spec,
+            &bytes,
+            &obs,
+            &opts,
+            &super::super::plan(&spec, &obs, &opts).unwrap(),
+        );
+        let check = |o: &Observed| {
+            let fresh = super::super::plan(&spec, o, &opts).unwrap();
+            s.check_fresh(&bytes, o, &fresh)
+        };
+        assert_eq!(check(&obs), Ok(()));
+        // bettley's control plane went to 1.33.3 behind the plan's back.
+        let mut moved = obs.clone();
+        moved.cluster.kubernetes_version = Some("v1.33.3".into());
+        let pods = &mut moved.hosts.get_mut("bettley").unwrap().static_pods;
+        for v in pods.values_mut() {
+            *v = "v1.33.3".into();
+        }
+        let stale = check(&moved).unwrap_err();
+        assert!(
+            stale
+                .observation
+                .contains(&added("cluster: kubernetes_version=v1.33.3")),
+            "{stale:?}"
+        );
+        assert!(stale.observation.iter().any(
+            |l| matches!(l, DiffLine::Added(t) if t.starts_with("host bettley: static_pods"))
+        ));
+        assert!(
+            stale.plan.iter().any(
+                |l| matches!(l, DiffLine::Removed(t) if t.starts_with("node.bettley: update") && t.contains("upgrade apply"))
+            ),
+            "{stale:?}"
+        );
+        // A cordon mark is a fact the plan reads too.
+        let mut marked = obs.clone();
+        marked.cluster.nodes.get_mut("fenn").unwrap().cordoned_by_gt = true;
+        let stale = check(&marked).unwrap_err();
+        assert!(stale
+            .observation
+            .contains(&added("node fenn: cordoned by gt")));
     }
 
     #[test]

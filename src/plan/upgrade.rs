@@ -360,10 +360,9 @@ impl<'a> Cx<'a> {
                 return Some(PlanError::UpgradeKubeletTooOld {
                     node: m.node.name.to_string(),
                     kubelet: kubelet.to_string(),
-                    target: target.to_string(),
+                    target,
                     behind: target.1 - kubelet.1,
                     why: m.why_not.clone().unwrap_or_default(),
-                    oldest: format!("{}.{}", target.0, target.1 - KUBELET_MAX_BEHIND),
                 });
             }
         }
@@ -386,7 +385,16 @@ impl<'a> Cx<'a> {
                 continue;
             }
             let name = &m.node.name;
-            let command = if m.control_plane && current < want && first.is_none() {
+            // With no control plane of gt's to run it, `upgrade apply` is the
+            // operator's, on the bootstrap node (else the first control plane).
+            let operators_first = first.is_none()
+                && members
+                    .iter()
+                    .filter(|x| x.control_plane)
+                    .find(|x| x.node.name == self.spec.cluster.bootstrap)
+                    .or_else(|| members.iter().find(|x| x.control_plane))
+                    .is_some_and(|x| x.node.name == m.node.name);
+            let command = if operators_first && current < want {
                 format!("`kubeadm upgrade apply {want}`")
             } else {
                 "`kubeadm upgrade node`".to_string()
@@ -625,4 +633,202 @@ pub(super) fn add_steps(
         g.add(Step::Uncordon { node: n.clone() }, &[])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::tests::{facts, goldentooth};
+    use crate::plan::{plan, PlanOptions};
+
+    fn n(s: &str) -> NodeName {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_ladder_climbs_one_minor_at_a_time_to_the_files_patch() {
+        let patch = |_: u32, minor: u32| minor - 30;
+        let r = |b, c| Release(1, b, c);
+        assert_eq!(
+            ladder(r(32, 4), r(34, 2), false, patch),
+            [r(33, 3), r(34, 2)]
+        );
+        assert_eq!(ladder(r(32, 4), r(33, 0), false, patch), [r(33, 0)]);
+        // A patch upgrade is one rung; nothing behind, nothing to climb.
+        assert_eq!(ladder(r(32, 4), r(32, 9), false, patch), [r(32, 9)]);
+        assert!(ladder(r(32, 4), r(32, 4), false, patch).is_empty());
+        // Nodes left behind the cluster's record: their rung comes first.
+        assert_eq!(
+            ladder(r(33, 3), r(34, 2), true, patch),
+            [r(33, 3), r(34, 2)]
+        );
+        assert_eq!(ladder(r(33, 3), r(33, 3), true, patch), [r(33, 3)]);
+        assert_eq!(
+            ladder(r(30, 1), r(34, 0), false, patch),
+            [r(31, 1), r(32, 2), r(33, 3), r(34, 0)]
+        );
+    }
+
+    #[test]
+    fn workers_go_in_batches_of_a_count_or_a_share_of_all_workers() {
+        let w: Vec<NodeName> = ["a", "b", "c", "d", "e"].into_iter().map(n).collect();
+        let sizes =
+            |max, all| -> Vec<usize> { batches(&w, max, all).iter().map(Vec::len).collect() };
+        assert_eq!(sizes(MaxUnavailable::Count(1), 5), [1, 1, 1, 1, 1]);
+        assert_eq!(sizes(MaxUnavailable::Count(2), 5), [2, 2, 1]);
+        assert_eq!(sizes(MaxUnavailable::Count(9), 5), [5]);
+        // 40% of the file's 10 workers is 4, though only 5 are behind.
+        assert_eq!(sizes(MaxUnavailable::Percent(40), 10), [4, 1]);
+        assert_eq!(sizes(MaxUnavailable::Percent(10), 5), [1, 1, 1, 1, 1]);
+        assert_eq!(batches(&w, MaxUnavailable::Count(2), 5)[2], [n("e")]);
+    }
+
+    fn at_1_33() -> Spec {
+        let mut s = goldentooth();
+        s.cluster.kubernetes_version = crate::spec::KubeVersion::parse("1.33.3").unwrap();
+        s
+    }
+
+    #[test]
+    fn a_node_gt_does_not_manage_is_a_warning_with_the_command_for_its_role() {
+        let mut spec = at_1_33();
+        for name in ["bettley", "fenn"] {
+            spec.nodes
+                .iter_mut()
+                .find(|x| x.name.as_str() == name)
+                .unwrap()
+                .host
+                .manage = false;
+        }
+        let p = plan(&spec, &facts("upgrade-at-1.32"), &PlanOptions::default()).unwrap();
+        // Another control plane runs `upgrade apply`; fenn is left to the operator.
+        assert!(p
+            .graph
+            .contains(&"upgrade/cargyll@v1.33.3".parse().unwrap()));
+        assert!(matches!(
+            p.graph.step(&"upgrade/cargyll@v1.33.3".parse().unwrap()),
+            Some(Step::UpgradeNode {
+                role: UpgradeRole::First,
+                ..
+            })
+        ));
+        assert!(!p.graph.contains(&"upgrade/fenn@v1.33.3".parse().unwrap()));
+        let fenn = p
+            .warnings
+            .iter()
+            .find(|w| w.node == Some(n("fenn")))
+            .expect("a warning for fenn");
+        assert_eq!(fenn.kind, WarningKind::VersionSkew);
+        assert!(
+            fenn.message.contains("`kubeadm upgrade node`"),
+            "{}",
+            fenn.message
+        );
+        assert!(fenn.message.contains("kubeadm v1.33.3"), "{}", fenn.message);
+        assert!(fenn.message.contains("manage = false"), "{}", fenn.message);
+    }
+
+    #[test]
+    fn with_no_control_plane_to_upgrade_the_first_command_is_upgrade_apply() {
+        let mut spec = at_1_33();
+        for x in spec.nodes.iter_mut() {
+            x.host.manage = false;
+        }
+        let p = plan(&spec, &facts("upgrade-at-1.32"), &PlanOptions::default()).unwrap();
+        assert!(!p.has_changes());
+        let cluster = p.warnings.iter().find(|w| w.node.is_none()).unwrap();
+        assert!(
+            cluster.message.contains("`kubeadm upgrade apply v1.33.3`"),
+            "{}",
+            cluster.message
+        );
+        let bettley = p
+            .warnings
+            .iter()
+            .find(|w| w.node == Some(n("bettley")))
+            .unwrap();
+        assert!(
+            bettley.message.contains("`kubeadm upgrade apply v1.33.3`"),
+            "{}",
+            bettley.message
+        );
+        let cargyll = p
+            .warnings
+            .iter()
+            .find(|w| w.node == Some(n("cargyll")))
+            .unwrap();
+        assert!(
+            cargyll.message.contains("`kubeadm upgrade node`"),
+            "{}",
+            cargyll.message
+        );
+    }
+
+    #[test]
+    fn a_kubelet_gt_cannot_upgrade_is_refused_when_it_would_fall_more_than_three_minors_behind() {
+        let mut spec = at_1_33();
+        spec.nodes
+            .iter_mut()
+            .find(|x| x.name.as_str() == "fenn")
+            .unwrap()
+            .host
+            .manage = false;
+        let mut o = facts("upgrade-at-1.32");
+        o.cluster.nodes.get_mut("fenn").unwrap().kubelet_version = Some("v1.30.1".into());
+        // Three minors behind 1.33: allowed, with a warning.
+        assert!(plan(&spec, &o, &PlanOptions::default()).is_ok());
+        spec.cluster.kubernetes_version = crate::spec::KubeVersion::parse("1.34.2").unwrap();
+        let e = plan(&spec, &o, &PlanOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "refusing to upgrade to v1.34.2: the kubelet on fenn is v1.30.1, which would be 4 minors behind the API server (the version skew policy allows 3), and gt does not upgrade it: gt does not manage its packages (manage = false in [nodes.fenn.host] or [defaults.host]); upgrade fenn's kubelet to 1.31 or newer first, or let gt manage its packages"
+        );
+    }
+
+    #[test]
+    fn a_managed_hosts_kube_packages_are_left_to_the_upgrade_steps() {
+        let mut o = facts("upgrade-at-1.32");
+        let sw = facts("host-converged").hosts["fenn"].software.clone();
+        o.hosts.get_mut("fenn").unwrap().software = sw.clone();
+        let p = plan(&at_1_33(), &o, &PlanOptions::default()).unwrap();
+        // Converged but for the version: no host change jumps kubeadm to 1.33.
+        assert!(!p.graph.contains(&"prepare-host/fenn".parse().unwrap()));
+        // Swap back on: the host change keeps that, without the packages.
+        let mut sw = sw.unwrap();
+        sw.swap = vec!["/var/swap".into()];
+        o.hosts.get_mut("fenn").unwrap().software = Some(sw);
+        let p = plan(&at_1_33(), &o, &PlanOptions::default()).unwrap();
+        let host = p
+            .changes
+            .iter()
+            .find(|c| c.resource == Resource::Host(n("fenn")))
+            .unwrap();
+        assert!(
+            host.host.iter().all(|h| h.kind == "swap"),
+            "{:?}",
+            host.host
+        );
+    }
+
+    #[test]
+    fn the_last_batch_of_a_rung_holds_back_the_next_rungs_first_control_plane() {
+        let mut spec = at_1_33();
+        spec.cluster.kubernetes_version = crate::spec::KubeVersion::parse("1.34.2").unwrap();
+        spec.upgrade.max_unavailable = MaxUnavailable::Count(4);
+        let p = plan(&spec, &facts("upgrade-at-1.32"), &PlanOptions::default()).unwrap();
+        let deps: Vec<String> = p
+            .graph
+            .dependencies(&"upgrade/bettley@v1.34.2".parse().unwrap())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        // 9 workers by 4: the third batch is velaryon alone.
+        assert_eq!(deps, ["upgrade/velaryon@v1.33.0"]);
+        assert_eq!(
+            p.graph
+                .dependencies(&"upgrade/velaryon@v1.33.0".parse().unwrap())
+                .len(),
+            4
+        );
+    }
 }

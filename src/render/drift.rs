@@ -243,3 +243,76 @@ pub fn drift_prometheus(c: &DriftCheck) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::Observed;
+    use crate::plan::drift::{drift, DriftKind};
+    use std::path::Path;
+    use std::time::UNIX_EPOCH;
+
+    fn facts(name: &str) -> Observed {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/facts")
+            .join(format!("{name}.json"));
+        Observed::from_json(&std::fs::read_to_string(p).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_cluster_behind_the_file_and_nodes_between_rungs_are_version_drift_with_a_metric() {
+        let spec = crate::spec::load_file(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/goldentooth-1.33.3.toml"),
+        )
+        .unwrap();
+        let r = drift(&spec, &facts("upgrade-at-1.32")).unwrap();
+        let versions: Vec<_> = r
+            .items
+            .iter()
+            .filter(|i| i.kind == DriftKind::Version)
+            .collect();
+        assert_eq!(versions.len(), 13, "the cluster and its 12 nodes");
+        assert_eq!(versions[0].node, None);
+        assert_eq!(
+            versions[0].message,
+            "kubernetes version v1.32.4 -> v1.33.3 (cluster.toml wants the newer)"
+        );
+        // Interrupted mid-rung: the record is at 1.33.3, the nodes behind it
+        // are stuck between rungs, and gt's leftover cordon is drift too.
+        let r = drift(&spec, &facts("upgrade-interrupted")).unwrap();
+        let lines: Vec<(String, String)> = r
+            .items
+            .iter()
+            .filter(|i| i.kind == DriftKind::Version)
+            .map(|i| {
+                (
+                    i.node.as_ref().map(|n| n.to_string()).unwrap_or_default(),
+                    i.message.clone(),
+                )
+            })
+            .collect();
+        assert!(lines.iter().all(|(n, _)| !n.is_empty()), "{lines:?}");
+        assert!(lines.contains(&(
+            "dalt".into(),
+            "kubelet v1.32.4 -> v1.33.3 (between rungs of an upgrade, or behind cluster.toml)"
+                .into()
+        )));
+        assert!(lines.contains(&(
+            "erenford".into(),
+            "cordoned by gt (an interrupted upgrade left it so; apply uncordons it)".into()
+        )));
+        let check = DriftCheck {
+            cluster: Some("goldentooth".into()),
+            checked_at: UNIX_EPOCH,
+            duration: Duration::ZERO,
+            outcome: Ok(r),
+        };
+        let text = drift_prometheus(&check);
+        assert!(text.contains("# TYPE gt_version_drift gauge\n"), "{text}");
+        assert!(
+            text.contains("gt_version_drift{cluster=\"goldentooth\",node=\"dalt\",observed=\"v1.32.4\",wanted=\"v1.33.3\"} 1\n"),
+            "{text}"
+        );
+        assert!(!text.contains("node=\"erenford\",observed"), "{text}");
+    }
+}

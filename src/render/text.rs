@@ -230,7 +230,7 @@ fn title(kind: crate::plan::WarningKind) -> &'static str {
     match kind {
         Unreachable => "host unreachable",
         NotReady => "node not Ready",
-        VersionSkew => "kubelet version differs",
+        VersionSkew => "version behind cluster.toml",
         ArchMismatch => "architecture differs",
         OtherCluster => "node belongs to another cluster",
         NotInFile => "node not in cluster.toml",
@@ -238,6 +238,7 @@ fn title(kind: crate::plan::WarningKind) -> &'static str {
         ApiNotReady => "API server not ready",
         EtcdMember => "etcd member",
         EtcdQuorum => "etcd has no quorum",
+        Drain => "drain",
     }
 }
 

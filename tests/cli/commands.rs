@@ -105,7 +105,16 @@ fn detailed_exitcode_is_0_without_changes_and_2_with_changes() {
     Test::new()
         .args(["plan", "--facts", &fixture("empty")])
         .status(0);
-    // Warnings alone (kubelets behind the file) are not changes.
+    // Warnings alone (a node not in the file) are not changes.
+    Test::new()
+        .args([
+            "plan",
+            "--facts",
+            &fixture("node-not-in-file"),
+            "--detailed-exitcode",
+        ])
+        .status(0);
+    // A kubelet behind the cluster is: apply upgrades it.
     Test::new()
         .args([
             "plan",
@@ -113,7 +122,7 @@ fn detailed_exitcode_is_0_without_changes_and_2_with_changes() {
             &fixture("kubelet-behind"),
             "--detailed-exitcode",
         ])
-        .status(0);
+        .status(2);
     // A stopped kubelet is: apply starts it.
     Test::new()
         .args([

@@ -7,6 +7,7 @@ use crate::support::wait::eventually_within;
 /// How long this file waits for the lab to get somewhere.
 const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
 
+use crate::support::gt::Test;
 use crate::support::lab::{Lab, Transport};
 
 use crate::support::kube::{apply_cni, kubeadm_init, ADMIN};
@@ -100,6 +101,48 @@ fn plan_follows_the_lab_through_a_bootstrap_and_drift() {
     lab.gt(&["plan", "--detailed-exitcode"])
         .success()
         .stdout_contains("No changes. Your cluster matches cluster.toml.");
+
+    // cluster.toml moves on to 1.33: the cluster's record and static pods
+    // are read live, the plan is one rung, and, since it drains, the pods
+    // and budgets are read too: a bare pod and a budget allowing no
+    // disruption on fenn are warned about before anything runs.
+    let manifest = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: hr-app\n  labels:\n    app: hr\nspec:\n  nodeName: fenn\n  containers:\n  - name: app\n    image: registry.k8s.io/pause:3.10\n---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: hr\nspec:\n  minAvailable: 1\n  selector:\n    matchLabels:\n      app: hr\n";
+    lab.run(
+        "bettley",
+        &format!("kubectl {ADMIN} apply -f - <<'EOF'\n{manifest}EOF"),
+    )
+    .success();
+    let newer = lab.dir().join("cluster-1.33.toml");
+    let text = std::fs::read_to_string(lab.config()).unwrap();
+    assert!(text.contains("kubernetes_version = \"1.32\""));
+    std::fs::write(
+        &newer,
+        text.replace(
+            "kubernetes_version = \"1.32\"",
+            "kubernetes_version = \"1.33.3\"",
+        ),
+    )
+    .unwrap();
+    let upgrade = Test::new()
+        .config(&newer)
+        .args(["plan", "--no-color", "--detailed-exitcode"])
+        .run();
+    upgrade
+        .status(2)
+        .stdout_contains("      ~ kubernetes_version = \"v1.32.4 -> v1.33.3\"")
+        .stdout_contains("  ~ node \"fenn\" {\n      ~ kubelet_version = \"v1.32.4 -> v1.33.3\"")
+        .stdout_contains("Plan: 0 to add, 12 to change, 0 to destroy.")
+        .stdout_contains("pods no controller owns: default/hr-app")
+        .stdout_contains("PodDisruptionBudget default/hr");
+    let json = Test::new().config(&newer).args(["plan", "--json"]).run();
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let first = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "upgrade/bettley@v1.33.3")
+        .expect("bettley runs upgrade apply");
+    assert_eq!(first["role"], "first");
 
     // Someone relabels fenn by hand; dalt's kubelet stops.
     lab.run(

@@ -114,6 +114,20 @@ fn kubeadm_reports_the_installed_packages_version() {
 #[test]
 fn a_minor_upgrade_moves_the_first_control_plane_then_the_others_then_the_kubelets() {
     let lab = cluster(&["cargyll"]);
+    // Without a version kubeadm, offline, targets its own: nothing to do.
+    lab.on("bettley")
+        .run("kubeadm upgrade plan")
+        .success()
+        .stderr_contains("could not fetch a Kubernetes version from the internet: unable to get URL \"https://dl.k8s.io/release/stable.txt\"")
+        .stdout_contains("[upgrade/versions] Target version: v1.32.4\n[upgrade/versions] Latest version in the v1.32 series: v1.32.4\n\n")
+        .stdout_lacks("COMPONENT");
+    // Plan shows a target kubeadm cannot apply, with the note, and exits 0.
+    lab.on("bettley")
+        .run("kubeadm upgrade plan v1.33.3")
+        .success()
+        .stdout_contains(
+            "Note: Before you can perform this upgrade, you have to update kubeadm to v1.33.3.\n",
+        );
     install(&lab, "bettley", "1.33", "1.33.3", &["kubeadm"]);
 
     let plan = lab
@@ -221,6 +235,12 @@ fn a_minor_upgrade_moves_the_first_control_plane_then_the_others_then_the_kubele
 
     // A worker's upgrade only rewrites its kubelet configuration.
     install(&lab, "fenn", "1.33", "1.33.3", &["kubeadm"]);
+    lab.set_fault("fenn", |f| f.fail_upgrade = true);
+    lab.on("fenn")
+        .run("kubeadm upgrade node")
+        .status(1)
+        .stderr_is("unable to fetch the kubeadm-config ConfigMap: failed to get config map: Get \"https://127.4.0.10:6443/api/v1/namespaces/kube-system/configmaps/kubeadm-config?timeout=10s\": net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)\nTo see the stack trace of this error execute with --v=5 or higher\n");
+    lab.set_fault("fenn", |f| f.fail_upgrade = false);
     lab.on("fenn")
         .run("kubeadm upgrade node")
         .success()
@@ -253,6 +273,13 @@ fn a_minor_upgrade_moves_the_first_control_plane_then_the_others_then_the_kubele
         .run("kubeadm upgrade apply v1.32.4 --yes")
         .status(1)
         .stderr_contains("the version argument is invalid due to these errors:\n\n\t- Kubeadm version v1.33.3 can only be used to upgrade to Kubernetes version 1.33\n\nCan be bypassed if you pass the --force flag\n");
+
+    // A kubeadm two minors ahead refuses the cluster; 1.34 and later say `error: `.
+    install(&lab, "fenn", "1.35", "1.35.1", &["kubeadm"]);
+    lab.on("fenn")
+        .run("kubeadm upgrade node")
+        .status(1)
+        .stderr_is("error: this version of kubeadm only supports deploying clusters with the control plane version >= 1.34.0. Current version: v1.33.3\nTo see the stack trace of this error execute with --v=5 or higher\n");
 
     // Nothing left for the control plane: plan prints no table.
     lab.on("bettley")

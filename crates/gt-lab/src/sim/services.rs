@@ -143,7 +143,7 @@ pub(crate) fn start_kubelet(host: &Host, s: &mut state::State) {
             s.host_mut(&host.name).kubelet_running = true;
             host.remove_file(KUBELET_CRASHLOOP);
             if !was_running {
-                super::kubelet::started(host, s, super::clock::now());
+                super::kubelet::started(host, s, super::clock::now(), false);
             }
         }
     }
@@ -153,6 +153,9 @@ pub(crate) fn start_kubelet(host: &Host, s: &mut state::State) {
 pub(crate) fn restart_kubelet(host: &Host, s: &mut state::State) {
     s.host_mut(&host.name).kubelet_running = false;
     start_kubelet(host, s);
+    if s.host(&host.name).kubelet_running {
+        super::kubelet::started(host, s, super::clock::now(), true);
+    }
 }
 
 /// systemd stops the kubelet (and its restarts).

@@ -205,9 +205,10 @@ pub(crate) fn static_pod_tag(lab_dir: &Path, host: &str, component: &str) -> Opt
 
 /// The tag of the first `image:` in a Pod manifest.
 pub(crate) fn image_tag(manifest: &str) -> Option<String> {
-    let image = manifest
-        .lines()
-        .find_map(|l| l.trim_start().strip_prefix("image: "))?;
+    let image = manifest.lines().find_map(|l| {
+        let l = l.trim_start();
+        l.strip_prefix("- ").unwrap_or(l).strip_prefix("image: ")
+    })?;
     image.rsplit_once(':').map(|(_, t)| t.trim().to_string())
 }
 
@@ -417,7 +418,7 @@ pub(crate) fn go_duration(secs: f64) -> String {
     let h = total_ms / 3_600_000;
     let m = (total_ms / 60_000) % 60;
     let ms = total_ms % 60_000;
-    let s = if ms % 1000 == 0 {
+    let s = if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         let text = format!("{:.3}", ms as f64 / 1000.0);

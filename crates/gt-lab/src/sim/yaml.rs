@@ -293,7 +293,7 @@ fn scalar(s: &str, line: usize) -> Result<Value, String> {
         "false" | "False" | "FALSE" => Value::Bool(false),
         "null" | "Null" | "NULL" | "~" | "" => Value::Null,
         _ => match s.parse::<i64>() {
-            Ok(n) if !s.starts_with('+') && !(s.len() > 1 && s.starts_with('0')) => Value::from(n),
+            Ok(n) if !(s.starts_with('+') || s.len() > 1 && s.starts_with('0')) => Value::from(n),
             _ => match s.parse::<f64>() {
                 Ok(f)
                     if s.contains('.')

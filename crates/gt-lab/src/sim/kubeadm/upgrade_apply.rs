@@ -338,6 +338,7 @@ fn with_image_tag(manifest: &str, tag: &str) -> String {
     let mut done = false;
     for line in manifest.split_inclusive('\n') {
         let trimmed = line.trim_start();
+        let trimmed = trimmed.strip_prefix("- ").unwrap_or(trimmed);
         if !done && trimmed.starts_with("image: ") {
             if let Some((repo, _)) = line.trim_end_matches('\n').rsplit_once(':') {
                 out.push_str(&format!("{repo}:{tag}\n"));
