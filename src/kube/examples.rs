@@ -133,8 +133,6 @@ pub fn kubectl_examples(manifest: &str) -> Vec<KubectlExample> {
         e("mark_cordoned", "", upgrade::mark_cordoned("fenn")),
         e("unmark_cordoned", "", upgrade::unmark_cordoned("fenn")),
         e("uncordon", "", upgrade::uncordon("fenn")),
-        e("get_pdbs", "", upgrade::get_pdbs("web")),
-        e("get_pod", "", upgrade::get_pod("web", "hr-app")),
         e("etcdctl", "member list", etcd::member_list("bettley")),
         e(
             "snapshot_save",

@@ -265,72 +265,6 @@ fn evicted_pod(line: &str) -> Option<(String, String)> {
     Some((ns.to_string(), pod.to_string()))
 }
 
-/// The PodDisruptionBudgets of a namespace, to name the one that blocked.
-pub fn get_pdbs(namespace: &str) -> String {
-    super::kubectl_admin(&shell_join(&["get", "pdb", "-n", namespace, "-o", "json"]))
-}
-
-/// One pod's labels, to match them against the budgets' selectors.
-pub fn get_pod(namespace: &str, pod: &str) -> String {
-    super::kubectl_admin(&shell_join(&[
-        "get", "pod", pod, "-n", namespace, "-o", "json",
-    ]))
-}
-
-/// The names of the budgets in `pdbs` (`kubectl get pdb -o json`) whose
-/// selector matches `pod` (`kubectl get pod -o json`): `matchLabels` and
-/// `matchExpressions` (In, NotIn, Exists, DoesNotExist), as the API matches
-/// them. A budget with an empty selector matches every pod of its namespace.
-pub fn budgets_of_pod(pdbs: &str, pod: &str) -> Vec<String> {
-    let (Ok(pdbs), Ok(pod)) = (
-        serde_json::from_str::<serde_json::Value>(pdbs),
-        serde_json::from_str::<serde_json::Value>(pod),
-    ) else {
-        return vec![];
-    };
-    let labels = &pod["metadata"]["labels"];
-    let label = |k: &str| labels[k].as_str();
-    let mut out = Vec::new();
-    for pdb in pdbs["items"].as_array().into_iter().flatten() {
-        let sel = &pdb["spec"]["selector"];
-        if sel.is_null() {
-            // A nil selector selects nothing (policy/v1).
-            continue;
-        }
-        let labels_match = sel["matchLabels"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .all(|(k, v)| label(k) == v.as_str());
-        let exprs_match = sel["matchExpressions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .all(|e| {
-                let key = e["key"].as_str().unwrap_or_default();
-                let values: Vec<&str> = e["values"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|v| v.as_str())
-                    .collect();
-                match e["operator"].as_str().unwrap_or_default() {
-                    "In" => label(key).is_some_and(|v| values.contains(&v)),
-                    "NotIn" => label(key).is_none_or(|v| !values.contains(&v)),
-                    "Exists" => label(key).is_some(),
-                    "DoesNotExist" => label(key).is_none(),
-                    _ => false,
-                }
-            });
-        if labels_match && exprs_match {
-            if let Some(name) = pdb["metadata"]["name"].as_str() {
-                out.push(name.to_string());
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,11 +342,6 @@ mod tests {
             format!("{KC} annotate node fenn gt.goldentooth/cordoned-")
         );
         assert_eq!(uncordon("fenn"), format!("{KC} uncordon fenn"));
-        assert_eq!(get_pdbs("web"), format!("{KC} get pdb -n web -o json"));
-        assert_eq!(
-            get_pod("web", "hr-app"),
-            format!("{KC} get pod hr-app -n web -o json")
-        );
     }
 
     #[test]
@@ -467,22 +396,5 @@ mod tests {
             ]))
         );
         assert_eq!(parse_drain_block("error: timed out\n"), None);
-    }
-
-    #[test]
-    fn the_budget_that_blocked_is_found_by_its_selector() {
-        let pdbs = r#"{"items":[
-            {"metadata":{"name":"hr-pdb"},"spec":{"selector":{"matchLabels":{"app":"hr"}}}},
-            {"metadata":{"name":"other"},"spec":{"selector":{"matchLabels":{"app":"other"}}}},
-            {"metadata":{"name":"tiered"},"spec":{"selector":{"matchExpressions":[{"key":"tier","operator":"In","values":["front","back"]}]}}},
-            {"metadata":{"name":"everything"},"spec":{"selector":{}}},
-            {"metadata":{"name":"nothing"},"spec":{}}
-        ]}"#;
-        let pod = r#"{"metadata":{"name":"hr-app","labels":{"app":"hr","tier":"front"}}}"#;
-        assert_eq!(
-            budgets_of_pod(pdbs, pod),
-            ["hr-pdb", "tiered", "everything"]
-        );
-        assert!(budgets_of_pod("garbage", pod).is_empty());
     }
 }

@@ -20,7 +20,7 @@ use super::{StepError, StepRunner};
 use crate::kube::kubeadm::Release;
 use crate::kube::nodes::ConditionStatus;
 use crate::kube::upgrade::{self as ku, DrainBlock, HostState};
-use crate::kube::{self, secret::redact};
+use crate::kube::{self, secret::redact, workloads};
 use crate::plan::{StepId, UpgradeRole};
 use crate::spec::NodeName;
 use crate::transport::Cmd;
@@ -295,49 +295,68 @@ impl StepRunner<'_> {
                 pods: pods.join(", "),
             }),
             Some(DrainBlock::Evictions(pods)) => {
-                let mut blocked = Vec::new();
-                for (ns, pod) in &pods {
-                    let budgets = self.budgets_of(id, ns, pod).await;
-                    blocked.push(if budgets.is_empty() {
-                        format!("pod {ns}/{pod}")
-                    } else {
-                        let names: Vec<String> =
-                            budgets.iter().map(|b| format!("{ns}/{b}")).collect();
-                        format!("PodDisruptionBudget {} (pod {ns}/{pod})", names.join(", "))
-                    });
-                }
+                let blocked = self.budgets_blocking(id, &pods).await;
                 Err(StepError::DrainBlocked {
                     node: node.clone(),
                     timeout,
-                    blocked: blocked.join("; "),
+                    blocked,
                 })
             }
             None => Err(error),
         }
     }
 
-    /// The budgets covering a pod whose eviction was refused (none when
-    /// they cannot be read: the error then names the pod alone).
-    async fn budgets_of(&self, id: &StepId, namespace: &str, pod: &str) -> Vec<String> {
+    /// What held the evictions of `pods` (`(namespace, name)`): the
+    /// budgets covering each (those allowing no disruption, when any do),
+    /// or the pod alone when they cannot be read.
+    async fn budgets_blocking(&self, id: &StepId, pods: &[(String, String)]) -> String {
         let quick = Duration::from_secs(10);
-        let pdbs = self
-            .admin(
-                id,
-                &Cmd::new(ku::get_pdbs(namespace)).label("kubectl get pdb"),
-                quick,
-            )
-            .await;
-        let obj = self
-            .admin(
-                id,
-                &Cmd::new(ku::get_pod(namespace, pod)).label("kubectl get pod"),
-                quick,
-            )
-            .await;
-        match (pdbs, obj) {
-            (Ok(pdbs), Ok(obj)) => ku::budgets_of_pod(&pdbs, &obj),
-            _ => vec![],
-        }
+        let read = |script: String, label: &'static str| {
+            let cmd = Cmd::new(script).timeout(quick).label(label);
+            async move { self.admin(id, &cmd, quick).await.ok() }
+        };
+        let (all_pods, pdbs) = tokio::join!(
+            read(workloads::get_pods_json(), "kubectl get pods"),
+            read(workloads::get_pdbs_json(), "kubectl get pdb"),
+        );
+        let all_pods = all_pods
+            .and_then(|j| workloads::parse_pods(&j).ok())
+            .unwrap_or_default();
+        let pdbs = pdbs
+            .and_then(|j| workloads::parse_pdbs(&j).ok())
+            .unwrap_or_default();
+        let named: Vec<String> = pods
+            .iter()
+            .map(|(ns, name)| {
+                let key = format!("{ns}/{name}");
+                let covering: Vec<&workloads::Pdb> = all_pods
+                    .iter()
+                    .find(|p| p.namespace == *ns && p.name == *name)
+                    .map(|p| pdbs.iter().filter(|b| b.covers(p)).collect())
+                    .unwrap_or_default();
+                let exhausted: Vec<&&workloads::Pdb> = covering
+                    .iter()
+                    .filter(|b| b.disruptions_allowed <= 0)
+                    .collect();
+                let shown: Vec<String> = if exhausted.is_empty() {
+                    covering
+                        .iter()
+                        .map(|b| format!("{}/{}", b.namespace, b.name))
+                        .collect()
+                } else {
+                    exhausted
+                        .iter()
+                        .map(|b| format!("{}/{}", b.namespace, b.name))
+                        .collect()
+                };
+                if shown.is_empty() {
+                    format!("pod {key}")
+                } else {
+                    format!("PodDisruptionBudget {} (pod {key})", shown.join(", "))
+                }
+            })
+            .collect();
+        named.join("; ")
     }
 
     /// Waits until the node's Node is Ready with its kubelet at the

@@ -190,9 +190,13 @@ impl SimHost {
             let n = c.nodes.get_mut(&host).unwrap();
             n.running_kubelet = n.kubelet_pkg;
         } else if script.contains("get pdb") {
-            return ok(r#"{"items":[{"metadata":{"name":"hr-pdb"},"spec":{"selector":{"matchLabels":{"app":"hr"}}}}]}"#.into());
-        } else if script.contains("get pod ") {
-            return ok(r#"{"metadata":{"name":"hr-app","labels":{"app":"hr"}}}"#.into());
+            return ok(r#"{"items":[
+                {"metadata":{"name":"hr-pdb","namespace":"web"},"spec":{"selector":{"matchLabels":{"app":"hr"}}},"status":{"disruptionsAllowed":0}},
+                {"metadata":{"name":"roomy","namespace":"web"},"spec":{"selector":{}},"status":{"disruptionsAllowed":2}},
+                {"metadata":{"name":"elsewhere","namespace":"other"},"spec":{"selector":{}},"status":{"disruptionsAllowed":0}}
+            ]}"#.into());
+        } else if script.contains("get pods") {
+            return ok(r#"{"items":[{"metadata":{"name":"hr-app","namespace":"web","labels":{"app":"hr"}},"spec":{"nodeName":"fenn"},"status":{}}]}"#.into());
         } else {
             panic!("unexpected command on {host}: {script}");
         }
@@ -299,7 +303,7 @@ fn what(script: &str) -> &'static str {
         ("kubelet=", "kubelet package"),
         ("restart kubelet", "restart kubelet"),
         ("get pdb", "get pdb"),
-        ("get pod ", "get pod"),
+        ("get pods", "get pods"),
     ]
     .iter()
     .find(|(k, _)| script.contains(k))
