@@ -9,8 +9,10 @@
 //!   ssh. Goal: ≤ 50 ms more.
 //! - apply: `gt apply` against the critical path of the DAG it carries out:
 //!   bootstrap of goldentooth, admission of its 9 workers to a ready control
-//!   plane, 3 control planes + 100 workers (`--parallelism 103`), over ssh.
-//!   Goal: ≤ 1.05 × the critical path.
+//!   plane, 3 control planes + 100 workers (`--parallelism 103`), and the
+//!   upgrade of converged goldentooth from 1.32 to 1.33 (one rung: the
+//!   first control plane, the two others one at a time, the nine workers
+//!   one batch each), over ssh. Goal: ≤ 1.05 × the critical path.
 //! - bare: goldentooth from bare hosts (fresh Debian / Raspberry Pi OS,
 //!   reboots allowed) to converged in one `gt apply`; each host's
 //!   preparation is priced from the latency table (apt update, each
@@ -31,7 +33,7 @@
 
 use gt::facts::observe::ObserveOptions;
 use gt::plan::host::PackageVersion;
-use gt::plan::{HostWork, PlanOptions, Step, StepGraph, StepId};
+use gt::plan::{HostWork, PlanOptions, Step, StepGraph, StepId, UpgradeRole};
 use gt_lab::sim::latency::Op;
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::io::AsRawFd;
@@ -94,8 +96,8 @@ fn step_seconds(step: &Step, graph: &StepGraph, unpacked: &Unpacked) -> f64 {
         | Step::StartEtcd { .. }
         | Step::StartApiServer { .. }
         | Step::CleanRestore { .. } => 0.0,
-        // Nor is an upgrade part of the bootstrap bench's plans.
-        Step::UpgradeNode { .. } | Step::Uncordon { .. } => 0.0,
+        Step::UpgradeNode { role, .. } => upgrade_seconds(*role),
+        Step::Uncordon { .. } => 2.0 * s(Op::Kubectl),
     }
 }
 
@@ -148,6 +150,38 @@ fn prepare_host_seconds(work: &HostWork, unpacked: Option<usize>) -> f64 {
         t += 2.0 * s(Op::Instant) + s(Op::Reboot);
     }
     t
+}
+
+/// One node's rung from its old release, phase by phase as the upgrade
+/// step runs it (apply/steps/upgrade.rs) and the lab charges it.
+fn upgrade_seconds(role: UpgradeRole) -> f64 {
+    let s = Op::default_seconds;
+    let seen = s(Op::Kubectl);
+    // Its packages and manifests read (dpkg-query), its Node from the poll.
+    let read = s(Op::Instant) + s(Op::Kubectl);
+    let repository = s(Op::AptUpdate);
+    // apt-mark unhold, one package, apt-mark hold.
+    let kubeadm = 2.0 * s(Op::AptQuery) + s(Op::PackageInstall);
+    let kubeadm_step = match role {
+        // `upgrade plan` and `upgrade apply` each check the cluster's health first.
+        UpgradeRole::First => 2.0 * s(Op::UpgradeHealthCheck) + s(Op::UpgradeApply),
+        UpgradeRole::ControlPlane => s(Op::UpgradeNodeControlPlane),
+        UpgradeRole::Worker => s(Op::UpgradeNodeWorker),
+    };
+    let mark = s(Op::Kubectl);
+    let drain = s(Op::Drain);
+    let kubelet = 2.0 * s(Op::AptQuery) + 2.0 * s(Op::PackageInstall);
+    // daemon-reload, restart, then Ready again, seen by one poll.
+    let restart =
+        s(Op::SystemctlQuery) + s(Op::SystemctlChange) + s(Op::KubeletRestartReady) + seen;
+    // A control plane's readiness gate: one more look.
+    let gate = if role == UpgradeRole::Worker {
+        0.0
+    } else {
+        seen
+    };
+    let uncordon = 2.0 * s(Op::Kubectl);
+    read + repository + kubeadm + kubeadm_step + mark + drain + kubelet + restart + gate + uncordon
 }
 
 /// Longest chain of step durations through the DAG (unbounded
@@ -365,6 +399,14 @@ impl Lab {
         p
     }
 
+    /// The lab's cluster.toml asking for another Kubernetes version.
+    fn want_version(&self, version: &str) {
+        let text = std::fs::read_to_string(self.config()).unwrap();
+        let mut doc: toml_edit::DocumentMut = text.parse().unwrap();
+        doc["cluster"]["kubernetes_version"] = toml_edit::value(version);
+        std::fs::write(self.config(), doc.to_string()).unwrap();
+    }
+
     /// Empties the lab's sshd logs, so that `logins_per_host` counts what follows.
     fn forget_logins(&self) {
         for f in self.sshd_logs() {
@@ -574,8 +616,8 @@ fn noop(s: &Settings, bins: &[Gt], cfg: &str) {
 /// `gt apply` against the critical path of its own plan.
 fn apply_cases(s: &Settings) {
     let bins = binaries();
-    let cases =
-        std::env::var("GT_BENCH_CASES").unwrap_or_else(|_| "bootstrap,admission,100,bare".into());
+    let cases = std::env::var("GT_BENCH_CASES")
+        .unwrap_or_else(|_| "bootstrap,admission,100,bare,upgrade".into());
     println!(
         "\napply: `gt apply` over ssh at lab speed {} against the critical path of the DAG it carries out; goal ≤ 1.05 ×",
         s.speed
@@ -593,6 +635,11 @@ fn apply_cases(s: &Settings) {
             ),
             "admission" => (
                 "9 workers join a ready control plane".to_string(),
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml"),
+                None,
+            ),
+            "upgrade" => (
+                "upgrade goldentooth 1.32 → 1.33".to_string(),
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml"),
                 None,
             ),
@@ -622,6 +669,10 @@ fn apply_cases(s: &Settings) {
             if case == "admission" {
                 let cps = lab.control_plane_only();
                 bins[0].must(&["--config", cps.to_str().unwrap(), "apply", "--auto-approve"]);
+            }
+            if case == "upgrade" {
+                bins[0].must(&["--config", cfg, "apply", "--auto-approve"]);
+                lab.want_version("1.33");
             }
             let plan = plan_of(&config);
             critical = critical_path(&plan.graph) * s.speed;
@@ -801,8 +852,30 @@ fn check_the_model() {
     );
 }
 
+/// A rung's node costs, worked out by hand from the latency table: read
+/// 0.01 + 0.3, repository 3, kubeadm 0.3 + 4 + 0.3, the kubeadm step, mark
+/// 0.3, drain 5, kubelet and kubectl 0.3 + 4 + 4 + 0.3, daemon-reload 0.02,
+/// restart 0.5, Ready 15 seen by 0.3, a control plane's gate 0.3, uncordon
+/// and unmark 0.3 + 0.3.
+fn check_the_upgrade_model() {
+    let around = 0.01 + 0.3 + 3.0 + 4.6 + 0.3 + 5.0 + 8.6 + 0.02 + 0.5 + 15.0 + 0.3 + 0.6;
+    for (role, kubeadm_step, gate) in [
+        (UpgradeRole::First, 5.0 + 5.0 + 75.0, 0.3),
+        (UpgradeRole::ControlPlane, 45.0, 0.3),
+        (UpgradeRole::Worker, 5.0, 0.0),
+    ] {
+        let by_hand = around + kubeadm_step + gate;
+        let model = upgrade_seconds(role);
+        assert!(
+            (model - by_hand).abs() < 1e-9,
+            "{role:?}: model {model} s, by hand {by_hand} s"
+        );
+    }
+}
+
 fn main() {
     check_the_model();
+    check_the_upgrade_model();
     // cargo bench passes --bench; cargo test --benches runs us with no filter: stop there.
     if !std::env::args().any(|a| a == "--bench") {
         return;

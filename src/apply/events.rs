@@ -4,6 +4,7 @@
 //! ever carries a secret: step errors are built from messages gt wrote or
 //! from tool output with secrets redacted (see `secret`).
 
+use crate::kube::kubeadm::Release;
 use crate::plan::{PlanDocument, StepId};
 use crate::spec::NodeName;
 use serde::Serialize;
@@ -106,6 +107,10 @@ impl Recap {
 pub struct NodeRecap {
     pub node: NodeName,
     pub outcome: NodeOutcome,
+    /// The Kubernetes release its kubelet is at after the walk, when the
+    /// plan upgraded it (or was to): the newest rung it finished, else the
+    /// version gt observed.
+    pub version: Option<Release>,
 }
 
 impl NodeRecap {
@@ -151,6 +156,12 @@ pub enum NodeOutcome {
     HostPrepared,
     /// `gt restore`: its etcd member restored from the snapshot, running again.
     EtcdRestored,
+    /// Every rung of its upgrade done: it runs this release.
+    Upgraded {
+        to: Release,
+    },
+    /// Only uncordoned: an interrupted upgrade had left gt's cordon on it.
+    Uncordoned,
 }
 
 /// How a removal went, and what it left to do by hand.
@@ -184,7 +195,9 @@ impl NodeOutcome {
             | NodeOutcome::Removed(_)
             | NodeOutcome::Replaced
             | NodeOutcome::HostPrepared
-            | NodeOutcome::EtcdRestored => NodeResult::Changed,
+            | NodeOutcome::EtcdRestored
+            | NodeOutcome::Upgraded { .. }
+            | NodeOutcome::Uncordoned => NodeResult::Changed,
         }
     }
 }

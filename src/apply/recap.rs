@@ -4,6 +4,7 @@
 use super::events::{Failure, NodeOutcome, NodeRecap, Recap, Removal, StepStatus};
 use super::walker::{Finished, Walked};
 use crate::facts::Observed;
+use crate::kube::kubeadm::Release;
 use crate::plan::{Action, Change, Plan, Resource, StepId};
 use crate::spec::{NodeName, Role, Spec};
 use std::time::Duration;
@@ -90,9 +91,11 @@ pub fn recap(
                 outcome
             }
         };
+        let version = upgraded_to(observed, &name, node_change, walked);
         r.nodes.push(NodeRecap {
             node: name,
             outcome,
+            version,
         });
     }
     r
@@ -139,6 +142,25 @@ fn change_outcome(
     if matches!(change.resource, Resource::Host(_)) {
         return NodeOutcome::HostPrepared;
     }
+    let newest_rung = change
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            StepId::UpgradeNode(_, release) => Some(*release),
+            _ => None,
+        })
+        .max();
+    if let Some(to) = newest_rung {
+        return NodeOutcome::Upgraded { to };
+    }
+    if change
+        .steps
+        .iter()
+        .all(|s| matches!(s, StepId::Uncordon(_)))
+        && !change.steps.is_empty()
+    {
+        return NodeOutcome::Uncordoned;
+    }
     match (change.action, change.role) {
         (Action::Create, _) if change.steps.iter().any(|s| matches!(s, StepId::Init(_))) => {
             NodeOutcome::Initialised
@@ -160,6 +182,47 @@ fn change_outcome(
         (Action::Delete, _) => NodeOutcome::Removed(removal(spec, observed, name, change)),
         (Action::Replace, _) => NodeOutcome::Replaced,
     }
+}
+
+/// The release a node with upgrade steps is at after the walk: the newest
+/// rung it finished, else what its kubelet reported when gt observed.
+fn upgraded_to(
+    observed: &Observed,
+    name: &NodeName,
+    change: Option<&Change>,
+    walked: &Walked,
+) -> Option<Release> {
+    let rungs: Vec<(&Release, bool)> = change?
+        .steps
+        .iter()
+        .filter_map(|id| match id {
+            StepId::UpgradeNode(_, release) => Some((
+                release,
+                walked
+                    .steps
+                    .get(id)
+                    .is_some_and(|f| f.status == StepStatus::Succeeded),
+            )),
+            _ => None,
+        })
+        .collect();
+    if rungs.is_empty() {
+        return None;
+    }
+    rungs
+        .iter()
+        .filter(|(_, done)| *done)
+        .map(|(r, _)| **r)
+        .max()
+        .or_else(|| {
+            observed
+                .cluster
+                .nodes
+                .get(name.as_str())?
+                .kubelet_version
+                .as_deref()
+                .and_then(crate::kube::kubeadm::parse_version)
+        })
 }
 
 /// What a removal did, and why a host it did not reset was left alone.

@@ -75,6 +75,8 @@ pub enum FaultArg {
     Hang,
     /// The next `kubeadm join` on the host fails.
     FailJoin,
+    /// Every `kubeadm upgrade apply|node` on the host fails until healed.
+    FailUpgrade,
     /// The control plane's API server is unready.
     ApiserverDown,
     /// Stop the host's kubelet (`systemctl stop kubelet`).
@@ -185,7 +187,7 @@ fn up(ctx: &Context, a: UpArgs) -> Result<u8, lab::LabError> {
     println!("  gt --config {config} plan");
     println!("  gt --config {config} apply");
     println!("  gt lab status --dir {dir}");
-    println!("  gt lab fault --dir {dir} NODE down|hang|fail-join|apiserver-down|kubelet-stopped|slow|heal");
+    println!("  gt lab fault --dir {dir} NODE down|hang|fail-join|fail-upgrade|apiserver-down|kubelet-stopped|slow|heal");
     println!("  gt lab down --dir {dir}");
     Ok(exit::OK)
 }
@@ -300,6 +302,7 @@ fn fault(a: FaultArgs) -> Result<u8, lab::LabError> {
         FaultArg::Down => FaultKind::Down,
         FaultArg::Hang => FaultKind::Hang,
         FaultArg::FailJoin => FaultKind::FailJoin,
+        FaultArg::FailUpgrade => FaultKind::FailUpgrade,
         FaultArg::ApiserverDown => FaultKind::ApiserverDown,
         FaultArg::KubeletStopped => FaultKind::KubeletStopped,
         FaultArg::Slow => FaultKind::Slow(a.factor.unwrap_or(lab::DEFAULT_SLOW_FACTOR)),

@@ -132,6 +132,19 @@ pub fn kubectl_examples() -> Vec<KubectlExample> {
             drain("fenn", Duration::MAX, true),
         ),
         e("delete_node", "", delete_node("fenn")),
+        e(
+            "drain_for_upgrade",
+            "without force",
+            upgrade::drain_for_upgrade("fenn", long, false),
+        ),
+        e(
+            "drain_for_upgrade",
+            "forced",
+            upgrade::drain_for_upgrade("fenn", Duration::ZERO, true),
+        ),
+        e("mark_cordoned", "", upgrade::mark_cordoned("fenn")),
+        e("unmark_cordoned", "", upgrade::unmark_cordoned("fenn")),
+        e("uncordon", "", upgrade::uncordon("fenn")),
         e("etcdctl", "member list", etcd::member_list("bettley")),
         e(
             "snapshot_save",

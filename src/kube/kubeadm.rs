@@ -189,7 +189,12 @@ pub fn init_config(
         "localAPIEndpoint": {"advertiseAddress": node.address.to_string(), "bindPort": 6443},
         "nodeRegistration": node_registration(spec, node, &taints),
     });
-    let cluster = json!({
+    documents(&[init, cluster_configuration(spec, release)])
+}
+
+/// The cluster's ClusterConfiguration at an exact release.
+fn cluster_configuration(spec: &Spec, release: &Release) -> Value {
+    json!({
         "apiVersion": API_VERSION,
         "kind": "ClusterConfiguration",
         "clusterName": spec.cluster.name,
@@ -199,8 +204,15 @@ pub fn init_config(
             "podSubnet": spec.cluster.pod_cidr.to_string(),
             "serviceSubnet": spec.cluster.service_cidr.to_string(),
         },
-    });
-    documents(&[init, cluster])
+    })
+}
+
+/// What `kubeadm init phase upload-certs` reads on stdin: the cluster's
+/// configuration at its exact release. Without a configuration kubeadm
+/// defaults `kubernetesVersion` to `stable-1` and asks dl.k8s.io what that
+/// is (a warning and a wait on a host without internet).
+pub fn upload_certs_config(spec: &Spec, release: &Release) -> Vec<u8> {
+    documents(&[cluster_configuration(spec, release)])
 }
 
 /// What `kubeadm join` reads on stdin: discovery pinned to the CA gt
@@ -242,9 +254,10 @@ pub fn join_config(
     documents(&[cfg])
 }
 
-/// A fresh certificate key for joining control planes (printed, never passed).
+/// A fresh certificate key for joining control planes (printed, never
+/// passed), the cluster's configuration on stdin (`upload_certs_config`).
 pub fn upload_certs_command() -> String {
-    "kubeadm init phase upload-certs --upload-certs".into()
+    format!("kubeadm init phase upload-certs --upload-certs {CONFIG_FROM_STDIN}")
 }
 
 /// The key on the line after `[upload-certs] Using certificate key:`.
@@ -343,7 +356,7 @@ mod tests {
         );
         assert_eq!(
             upload_certs_command(),
-            "kubeadm init phase upload-certs --upload-certs"
+            "kubeadm init phase upload-certs --upload-certs --config=/dev/stdin"
         );
         assert_eq!(reset_command(), "kubeadm reset -f");
     }
@@ -480,6 +493,15 @@ mod tests {
         assert_eq!(docs[1]["kubernetesVersion"], "v1.32.4");
         assert_eq!(docs[1]["networking"]["podSubnet"], "192.168.0.0/16");
         assert_eq!(docs[1]["networking"]["serviceSubnet"], "172.16.0.0/20");
+    }
+
+    #[test]
+    fn upload_certs_reads_the_clusters_exact_release_never_a_label_kubeadm_looks_up() {
+        let text = String::from_utf8(upload_certs_config(&spec(), &Release(1, 33, 3))).unwrap();
+        let cfg: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(cfg["kind"], "ClusterConfiguration");
+        assert_eq!(cfg["kubernetesVersion"], "v1.33.3");
+        assert_eq!(cfg["controlPlaneEndpoint"], "10.4.0.10:6443");
     }
 
     #[test]

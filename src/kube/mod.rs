@@ -14,6 +14,7 @@ pub mod nodes;
 pub mod pin;
 pub mod readyz;
 pub mod secret;
+pub mod upgrade;
 pub mod versions;
 pub mod workloads;
 
@@ -113,19 +114,28 @@ pub fn taint_node(node: &str, add: &[crate::spec::Taint], remove: &[crate::spec:
 /// (`--skip-wait-for-delete-timeout`: no wait for a pod whose deletion time
 /// passed more than a second ago) instead of its whole timeout.
 pub fn drain(node: &str, timeout: Duration, dead: bool) -> String {
+    let mut w = drain_words(node, timeout);
+    if dead {
+        w.extend(["--skip-wait-for-delete-timeout".into(), "1".into()]);
+    }
+    kubectl_admin(&shell_join(&w))
+}
+
+/// `drain N --ignore-daemonsets --delete-emptydir-data --timeout D`:
+/// DaemonSet pods stay (their controller ignores the cordon), emptyDir
+/// data goes, and never longer than `timeout`.
+fn drain_words(node: &str, timeout: Duration) -> Vec<String> {
     let timeout = kubeadm::go_duration(kubectl_timeout(timeout));
-    let mut w = vec![
+    [
         "drain",
         node,
         "--ignore-daemonsets",
         "--delete-emptydir-data",
         "--timeout",
         &timeout,
-    ];
-    if dead {
-        w.extend(["--skip-wait-for-delete-timeout", "1"]);
-    }
-    kubectl_admin(&shell_join(&w))
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 pub fn delete_node(node: &str) -> String {

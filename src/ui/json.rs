@@ -1,7 +1,7 @@
 //! `--json`: each event as one JSON object on its own line, with the time it
 //! was rendered, flushed at once so a reader sees steps as they happen.
 
-use super::recap::outcome_text;
+use super::recap::node_detail;
 use crate::apply::events::seconds;
 use crate::apply::{Event, Failure, NodeResult, Recap};
 use serde::Serialize;
@@ -52,6 +52,9 @@ struct NodeLine<'a> {
     node: &'a str,
     result: NodeResult,
     detail: String,
+    /// The release the node is at after an upgrade (or its attempt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
 }
 
 impl<'a> RecapLine<'a> {
@@ -65,7 +68,8 @@ impl<'a> RecapLine<'a> {
                 .map(|n| NodeLine {
                     node: n.node.as_str(),
                     result: n.result(),
-                    detail: outcome_text(&n.outcome),
+                    detail: node_detail(n),
+                    version: n.version.map(|v| v.to_string()),
                 })
                 .collect(),
             joined: r.joined,

@@ -10,7 +10,7 @@ mod json;
 mod plain;
 mod recap;
 
-pub use recap::{outcome_text, recap_text};
+pub use recap::{node_detail, outcome_text, recap_text};
 
 use crate::apply::{Event, Recap};
 use crate::render::Style;

@@ -2,7 +2,7 @@
 //! put it: one aligned row per node, each root cause once, one closing line.
 
 use super::{first_line, printable};
-use crate::apply::{NodeOutcome, NodeResult, Recap, Removal};
+use crate::apply::{NodeOutcome, NodeRecap, NodeResult, Recap, Removal};
 use crate::render::{Clean, Style};
 use std::fmt::Write;
 
@@ -32,7 +32,7 @@ pub fn recap_text(recap: &Recap, style: Style) -> String {
                 Clean(n.node.as_str()),
                 colored(n.result(), style),
                 " ".repeat(RESULT_WIDTH - result.len()),
-                detail(&outcome_text(&n.outcome)),
+                detail(&node_detail(n)),
             );
             let _ = writeln!(out, "{}", row.trim_end());
         }
@@ -152,6 +152,20 @@ pub fn outcome_text(o: &NodeOutcome) -> String {
         NodeOutcome::Replaced => "reset and joined again".into(),
         NodeOutcome::HostPrepared => "host software and settings brought in line".into(),
         NodeOutcome::EtcdRestored => "etcd restored from the snapshot".into(),
+        NodeOutcome::Upgraded { to } => format!("upgraded to {to}"),
+        NodeOutcome::Uncordoned => "uncordoned (gt's cordon from an interrupted upgrade)".into(),
+    }
+}
+
+/// A node's detail: what happened, led by the release it is at when its
+/// upgrade stopped short (`at v1.33.3; upgrade/fenn@v1.34.2: …`).
+pub fn node_detail(n: &NodeRecap) -> String {
+    let text = outcome_text(&n.outcome);
+    match (&n.outcome, n.version) {
+        (NodeOutcome::Failed { .. } | NodeOutcome::NotRun { .. }, Some(v)) => {
+            format!("at {v}; {text}")
+        }
+        _ => text,
     }
 }
 

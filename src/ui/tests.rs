@@ -144,6 +144,7 @@ fn node(node: &str, outcome: NodeOutcome) -> NodeRecap {
     NodeRecap {
         node: name(node),
         outcome,
+        version: None,
     }
 }
 
@@ -746,6 +747,63 @@ fn the_recap_after_ctrl_c_counts_what_was_cancelled() {
     };
     assert!(recap_text(&with_failure, NO_COLOR)
         .contains("Apply interrupted: 2 steps failed, 4 cancelled."));
+}
+
+#[test]
+fn the_recap_of_an_upgrade_says_which_node_is_at_which_version() {
+    let v = |s: &str| s.parse::<crate::kube::kubeadm::Release>().unwrap();
+    let at = |n: &str, outcome: NodeOutcome, version: &str| NodeRecap {
+        version: Some(v(version)),
+        ..node(n, outcome)
+    };
+    let error = "kubeadm upgrade node on fenn exited 1: boom";
+    let r = Recap {
+        nodes: vec![
+            at(
+                "bettley",
+                NodeOutcome::Upgraded { to: v("v1.33.3") },
+                "v1.33.3",
+            ),
+            at(
+                "fenn",
+                NodeOutcome::Failed {
+                    step: id("upgrade/fenn@v1.33.3"),
+                    error: error.into(),
+                },
+                "v1.32.4",
+            ),
+            at(
+                "gardener",
+                NodeOutcome::NotRun {
+                    step: id("upgrade/gardener@v1.33.3"),
+                    reason: "upstream failed".into(),
+                    done: vec![],
+                },
+                "v1.32.4",
+            ),
+            node("harlton", NodeOutcome::Uncordoned),
+        ],
+        joined: 0,
+        changed: 2,
+        failures: vec![Failure {
+            step: id("upgrade/fenn@v1.33.3"),
+            label: "upgrade fenn to v1.33.3".into(),
+            node: Some(name("fenn")),
+            error: error.into(),
+        }],
+        ..failed_recap()
+    };
+    let text = recap_text(&r, NO_COLOR);
+    let rows: Vec<&str> = text.lines().skip(1).take(4).collect();
+    assert_eq!(
+        rows,
+        [
+            "  bettley    changed      upgraded to v1.33.3",
+            "  fenn       failed       at v1.32.4; upgrade/fenn@v1.33.3: kubeadm upgrade node on fenn e …",
+            "  gardener   skipped      at v1.32.4; upstream failed",
+            "  harlton    changed      uncordoned (gt's cordon from an interrupted upgrade)",
+        ]
+    );
 }
 
 /// Ctrl-C while two workers join: they finish, what had not started is

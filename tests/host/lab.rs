@@ -4,26 +4,13 @@
 //! isolated to its host, and an unmanaged unprepared host failing at
 //! kubeadm's own preflight.
 
-use crate::support::events::{apply_json, node_result, recap, recap_row};
+use crate::support::events::{apply_json, failure_of, node_result, recap, recap_row};
 use crate::support::gt::goldentooth;
 use crate::support::lab::{Lab, Transport};
 
 /// goldentooth's cluster.toml with `extra` appended, as a lab topology.
 fn goldentooth_with(extra: &str) -> String {
     std::fs::read_to_string(goldentooth()).unwrap() + extra
-}
-
-/// The whole error of a failed step, as the recap event lists it.
-fn failure_of(events: &[serde_json::Value], step: &str) -> String {
-    recap(events)["failures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["step"] == step)
-        .unwrap_or_else(|| panic!("no failure of {step}: {}", recap(events)))["error"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 const REBOOTS: &str = "\n[defaults.host]\nallow_reboot = true\n";

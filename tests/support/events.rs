@@ -49,6 +49,20 @@ pub fn read_until(
     panic!("the event stream ended before the awaited event: {seen:?}");
 }
 
+/// The whole error of a failed step, as the recap event lists it.
+#[track_caller]
+pub fn failure_of(events: &[Value], step: &str) -> String {
+    recap(events)["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["step"] == step)
+        .unwrap_or_else(|| panic!("no failure of {step}: {}", recap(events)))["error"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 pub fn recap(events: &[Value]) -> &Value {
     let last = events.last().expect("some events");
     assert_eq!(last["event"], "recap", "the recap is the last event");

@@ -97,8 +97,10 @@ impl StepRunner<'_> {
     }
 
     pub(super) async fn upload_certs(&self, id: &StepId) -> Result<(), StepError> {
+        let release = self.cluster_release(id).await?;
         let cmd = self
             .step_cmd(kubeadm::upload_certs_command())
+            .stdin(kubeadm::upload_certs_config(self.spec, &release))
             .label("kubeadm init phase upload-certs");
         let out = self.admin(id, &cmd, self.settings().gate_timeout).await?;
         let key = kubeadm::parse_upload_certs(&out).ok_or_else(|| StepError::NoCertificateKey {
@@ -114,16 +116,26 @@ impl StepRunner<'_> {
                 .progress(id, "kubeadm init created this run's token");
             return Ok(());
         }
-        let cmd = self
-            .step_cmd(kubeadm::token_create_command(
-                self.spec.tokens.ttl,
-                &self.run.token_description(),
-            ))
-            .label("kubeadm token create");
-        let out = self.admin(id, &cmd, self.settings().gate_timeout).await?;
-        let token = kubeadm::parse_token_create(&out).ok_or(StepError::NotAToken)?;
-        self.secrets.lock().unwrap().token = Some(token);
-        Ok(())
+        self.create_token(id).await.map(drop)
+    }
+
+    /// The cluster's exact release for a configuration kubeadm reads: the
+    /// one kubeadm recorded (or this run's init made), else the one init
+    /// would make (the file's exact patch, else the control plane's kubeadm).
+    async fn cluster_release(&self, id: &StepId) -> Result<kubeadm::Release, StepError> {
+        if let Some(r) = *self.cluster_release.lock().unwrap() {
+            return Ok(r);
+        }
+        let node = self
+            .admins
+            .lock()
+            .unwrap()
+            .first()
+            .cloned()
+            .ok_or_else(|| StepError::NoAdminHost {
+                program: "kubeadm".into(),
+            })?;
+        self.init_release(id, &node).await
     }
 
     pub(super) async fn revoke_token(&self, id: &StepId) -> Result<(), StepError> {

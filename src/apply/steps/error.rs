@@ -1,6 +1,7 @@
 //! Why a step failed, and what to do about it. Every message is built from
 //! words gt wrote or from tool output with secrets redacted.
 
+use crate::kube::kubeadm::Release;
 use crate::spec::{format_duration, NodeName};
 use crate::transport::TransportError;
 use std::path::PathBuf;
@@ -28,8 +29,6 @@ pub enum StepError {
         last: Box<StepError>,
         patience: Duration,
     },
-    #[error("this gt cannot run step {0} yet")]
-    NotInThisBuild(String),
     #[error("{node} is not in {}", file.display())]
     NotInSpec { node: NodeName, file: PathBuf },
     #[error("{what}: {why}")]
@@ -85,6 +84,31 @@ pub enum StepError {
     Backup(String),
     #[error("{0}")]
     Restore(String),
+    #[error("{command} on {node} refused {version}: {why}")]
+    UpgradeRefused {
+        command: &'static str,
+        node: NodeName,
+        version: Release,
+        why: String,
+    },
+    #[error("the drain of {node} did not finish within {} (drain_timeout in [apply]): {blocked} allows no disruption now; scale its workload up or relax the budget, then apply again", format_duration(*timeout))]
+    DrainBlocked {
+        node: NodeName,
+        timeout: Duration,
+        /// `PodDisruptionBudget web/hr-pdb (pod web/hr-app)`, or the pod alone.
+        blocked: String,
+    },
+    #[error("kubectl drain refuses to delete pods that no controller manages on {node}: {pods}; move or delete them, or set force = true in [drain] to let the drain delete them")]
+    DrainBarePods { node: NodeName, pods: String },
+    #[error("{node}'s kubelet did not run {version} Ready within {} (gate_timeout in [apply]): {why}", format_duration(*timeout))]
+    KubeletNotAtRelease {
+        node: NodeName,
+        version: Release,
+        timeout: Duration,
+        why: String,
+    },
+    #[error("the cluster has no Node {0}: it is not joined, so gt cannot upgrade it; plan again")]
+    NoNode(NodeName),
     /// A saved plan whose member ID etcdctl would not take.
     #[error("etcd member ID {id:?} is not hex as etcdctl prints it; plan again")]
     BadEtcdMemberId { id: String },

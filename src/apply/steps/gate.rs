@@ -128,7 +128,7 @@ impl StepRunner<'_> {
     /// The shared poll's next Nodes for a wait that began at `waiting_since`
     /// and last saw poll `seen` (0: none yet): never a poll that started
     /// before the wait, each time a newer one.
-    async fn next_nodes(
+    pub(super) async fn next_nodes(
         &self,
         id: &StepId,
         waiting_since: tokio::time::Instant,

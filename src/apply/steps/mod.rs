@@ -17,6 +17,12 @@ mod host;
 mod poll;
 mod restore;
 #[cfg(test)]
+mod test_fixture;
+mod token;
+mod upgrade;
+#[cfg(test)]
+mod upgrade_tests;
+#[cfg(test)]
 mod waits_tests;
 
 pub use super::run::{host_name, user_name, RunInfo};
@@ -38,6 +44,9 @@ use std::time::Duration;
 #[derive(Default)]
 struct Secrets {
     token: Option<BootstrapToken>,
+    /// When the token was made (at the latest): a join renews it when
+    /// little of its TTL is left (`token.rs`).
+    token_made: Option<tokio::time::Instant>,
     certificate_key: Option<CertificateKey>,
 }
 
@@ -65,6 +74,11 @@ pub struct StepRunner<'a> {
     restore: Option<std::sync::Arc<RestoreInput>>,
     /// What install-cni pipes to `kubectl apply -f -`.
     cni_manifest: Option<std::sync::Arc<crate::cni::CniManifest>>,
+    /// The cluster's exact release: the one kubeadm recorded when gt
+    /// observed, or the one this run's init made it.
+    cluster_release: Mutex<Option<kubeadm::Release>>,
+    /// Held while a join renews the token, so that concurrent joins renew once.
+    token_renewal: tokio::sync::Mutex<()>,
 }
 
 type NodeMap = BTreeMap<String, crate::kube::nodes::Node>;
@@ -115,6 +129,14 @@ impl<'a> StepRunner<'a> {
                 .collect(),
             restore: None,
             cni_manifest: None,
+            cluster_release: Mutex::new(
+                observed
+                    .cluster
+                    .kubernetes_version
+                    .as_deref()
+                    .and_then(kubeadm::parse_version),
+            ),
+            token_renewal: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -157,8 +179,13 @@ impl<'a> StepRunner<'a> {
         // The run's one token: known to gt before init creates it, so it is
         // revoked at the end even when init fails halfway.
         let token = BootstrapToken::generate();
-        self.secrets.lock().unwrap().token = Some(token.clone());
+        {
+            let mut s = self.secrets.lock().unwrap();
+            s.token = Some(token.clone());
+            s.token_made = Some(tokio::time::Instant::now());
+        }
         let release = self.init_release(id, node).await?;
+        *self.cluster_release.lock().unwrap() = Some(release);
         let config = kubeadm::init_config(
             self.spec,
             n,
@@ -208,11 +235,8 @@ impl<'a> StepRunner<'a> {
     async fn join(&self, id: &StepId, node: &NodeName) -> Result<(), StepError> {
         let n = self.node(node)?;
         let pin = self.ca_pin(id).await?;
-        let (token, key) = {
-            let s = self.secrets.lock().unwrap();
-            (s.token.clone(), s.certificate_key.clone())
-        };
-        let token = token.ok_or(StepError::NoToken)?;
+        let token = self.token_for_join(id).await?;
+        let key = self.secrets.lock().unwrap().certificate_key.clone();
         if n.is_control_plane() && key.is_none() {
             return Err(StepError::NoCertificateKeyYet);
         }
@@ -316,11 +340,12 @@ impl Runner for StepRunner<'_> {
                     self.start_manifest(id, node, "kube-apiserver.yaml").await
                 }
                 Step::CleanRestore { node } => self.clean_restore(id, node).await,
-                // The upgrade steps' execution (apply/steps/upgrade.rs) is
-                // not in this build yet: refuse rather than pretend.
-                Step::UpgradeNode { .. } | Step::Uncordon { .. } => {
-                    Err(StepError::NotInThisBuild(id.to_string()))
-                }
+                Step::UpgradeNode {
+                    node,
+                    release,
+                    role,
+                } => self.upgrade_node(id, node, release, *role).await,
+                Step::Uncordon { node } => self.uncordon(id, node).await,
             }
         })
     }

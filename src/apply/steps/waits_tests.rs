@@ -1,13 +1,10 @@
 //! The waits against a control plane whose Node turns Ready after a few
 //! polls: each look is a new shared poll, and concurrent waits share them.
 
-use super::StepRunner;
-use crate::apply::events::Events;
-use crate::apply::steps::RunInfo;
-use crate::facts::{HostFacts, Observed};
+use super::test_fixture::Fixture;
 use crate::plan::{GateBefore, StepId};
-use crate::spec::{NodeName, Spec};
-use crate::transport::{BoxFuture, Cmd, Host, Hosts, LineSink, Output, TransportError};
+use crate::spec::NodeName;
+use crate::transport::{BoxFuture, Cmd, Host, LineSink, Output, TransportError};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -68,55 +65,8 @@ impl Host for TurningReady {
     }
 }
 
-fn goldentooth() -> Spec {
-    crate::spec::load_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml"))
-        .expect("goldentooth loads")
-}
-
-/// What a runner borrows: goldentooth, bettley as the admin host, every
-/// host answering as `host`.
-struct Fixture {
-    spec: Spec,
-    observed: Observed,
-    hosts: Hosts,
-}
-
-impl Fixture {
-    fn new(host: Arc<TurningReady>) -> Fixture {
-        let mut spec = goldentooth();
-        // Real time, unlike the polls' paused clock: a wait that stopped
-        // polling fails here rather than hanging the test for 5 minutes.
-        spec.apply.gate_timeout = std::time::Duration::from_secs(10);
-        let mut observed = Observed::empty();
-        observed.cluster.observed_via = Some("bettley".into());
-        observed.hosts.insert(
-            "bettley".into(),
-            HostFacts {
-                admin_conf: true,
-                ..Default::default()
-            },
-        );
-        let hosts = Hosts::with_connector(&spec.nodes, move |_| -> BoxFuture<'static, _> {
-            let host = host.clone();
-            Box::pin(async move { Ok(host as Arc<dyn Host>) })
-        });
-        Fixture {
-            spec,
-            observed,
-            hosts,
-        }
-    }
-
-    fn runner(&self) -> StepRunner<'_> {
-        let (events, _rx) = Events::channel();
-        StepRunner::new(
-            &self.spec,
-            &self.observed,
-            &self.hosts,
-            events,
-            RunInfo::new(),
-        )
-    }
+fn fixture(host: Arc<TurningReady>) -> Fixture {
+    Fixture::new(move |_| host.clone() as Arc<dyn Host>)
 }
 
 fn turning_ready_after(polls: u32) -> Arc<TurningReady> {
@@ -134,7 +84,7 @@ fn name(n: &str) -> NodeName {
 #[tokio::test(start_paused = true)]
 async fn the_gate_looks_again_with_each_new_poll_until_the_node_is_ready() {
     let host = turning_ready_after(3);
-    let fixture = Fixture::new(host.clone());
+    let fixture = fixture(host.clone());
     let runner = fixture.runner();
     let id = StepId::Gate(GateBefore::WorkerJoins);
     runner.gate(&id, &[name("bettley")]).await.unwrap();
@@ -147,7 +97,7 @@ async fn the_gate_looks_again_with_each_new_poll_until_the_node_is_ready() {
 #[tokio::test(start_paused = true)]
 async fn waits_for_two_nodes_share_each_poll_and_wake_with_the_one_that_sees_them_ready() {
     let host = turning_ready_after(2);
-    let fixture = Fixture::new(host.clone());
+    let fixture = fixture(host.clone());
     let runner = fixture.runner();
     let (fenn, gardener) = (name("fenn"), name("gardener"));
     let (a_id, b_id) = (
