@@ -19,6 +19,7 @@
 //! (kubeadm's `encryptionAlgorithm: ECDSA-P256`), real X.509 made with rcgen.
 
 pub mod api;
+pub(crate) mod apistore;
 pub(crate) mod apt;
 pub(crate) mod client;
 pub(crate) mod clock;

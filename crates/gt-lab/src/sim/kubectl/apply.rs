@@ -1,7 +1,7 @@
 //! `kubectl apply -f MANIFEST`: the CNI's objects, as kubectl lists them;
 //! applying Calico's manifest is what makes nodes' network ready.
 
-use super::err;
+use super::{err, state_err};
 use super::request::Ctx;
 use crate::sim::clock;
 use crate::sim::flags::Parsed;
@@ -133,7 +133,7 @@ pub(super) fn apply(ctx: &Ctx, p: &Parsed) -> u8 {
     });
     let first = match first {
         Ok(f) => f,
-        Err(e) => return err(&e.to_string()),
+        Err(e) => return state_err(&e),
     };
     let verb = if first { "created" } else { "unchanged" };
     for o in objects {

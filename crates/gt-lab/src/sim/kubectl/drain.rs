@@ -1,7 +1,7 @@
 //! Taking a node out of service: `kubectl cordon`, `uncordon`, `drain` and
 //! `delete node`.
 
-use super::err;
+use super::{err, state_err};
 use super::request::{node_args, Ctx};
 use crate::sim::clock;
 use crate::sim::flags::Parsed;
@@ -26,7 +26,7 @@ fn set_unschedulable(ctx: &Ctx, node: &str, value: bool) -> Result<bool, u8> {
             eprintln!("Error from server (NotFound): nodes \"{node}\" not found");
             Err(1)
         }
-        Err(e) => Err(err(&e.to_string())),
+        Err(e) => Err(state_err(&e)),
     }
 }
 
@@ -130,7 +130,7 @@ pub(super) fn drain(ctx: &Ctx, p: &Parsed) -> u8 {
         ctx.host.pause(Op::Drain);
         let evicted = match state::update(&ctx.host.lab_dir, |s| s.evict_from(node)) {
             Ok(e) => e,
-            Err(e) => return err(&e.to_string()),
+            Err(e) => return state_err(&e),
         };
         for pod in &evicted {
             println!("evicting pod {}/{}", pod.namespace, pod.name);
@@ -170,7 +170,7 @@ pub(super) fn delete(ctx: &Ctx, p: &Parsed) -> u8 {
                 eprintln!("Error from server (NotFound): nodes \"{node}\" not found");
                 return 1;
             }
-            Err(e) => return err(&e.to_string()),
+            Err(e) => return state_err(&e),
         }
     }
     0

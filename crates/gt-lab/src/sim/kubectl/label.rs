@@ -1,7 +1,7 @@
 //! `kubectl label node`: set, overwrite and remove labels, with kubectl's
 //! validation of keys and values.
 
-use super::err;
+use super::{err, state_err};
 use super::request::{is_node_kind, unsupported_kind, Ctx};
 use crate::sim::flags::Parsed;
 use crate::sim::latency::Op;
@@ -126,7 +126,7 @@ pub(super) fn label(ctx: &Ctx, p: &Parsed) -> u8 {
             eprintln!("{m}");
             1
         }
-        Err(e) => err(&e.to_string()),
+        Err(e) => state_err(&e),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `kubectl taint node`: add, replace and remove taints.
 
-use super::err;
+use super::{err, state_err};
 use super::label::{valid_label_key, valid_label_name};
 use super::request::{is_node_kind, unsupported_kind, Ctx};
 use crate::sim::flags::Parsed;
@@ -147,7 +147,7 @@ pub(super) fn taint(ctx: &Ctx, p: &Parsed) -> u8 {
             eprintln!("{m}");
             1
         }
-        Err(e) => err(&e.to_string()),
+        Err(e) => state_err(&e),
     }
 }
 
