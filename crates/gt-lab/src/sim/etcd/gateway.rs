@@ -90,13 +90,20 @@ impl Gateway {
     }
 
     /// `POST path` with a JSON body; the JSON answer of a 200.
-    fn post(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value, GatewayError> {
+    fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, GatewayError> {
         let unreachable = |e: std::io::Error| {
             GatewayError::Unreachable(format!("dial tcp {}: {e}", self.address))
         };
-        let tcp = TcpStream::connect_timeout(&self.address, REQUEST_TIMEOUT).map_err(unreachable)?;
-        tcp.set_read_timeout(Some(REQUEST_TIMEOUT)).map_err(unreachable)?;
-        tcp.set_write_timeout(Some(REQUEST_TIMEOUT)).map_err(unreachable)?;
+        let tcp =
+            TcpStream::connect_timeout(&self.address, REQUEST_TIMEOUT).map_err(unreachable)?;
+        tcp.set_read_timeout(Some(REQUEST_TIMEOUT))
+            .map_err(unreachable)?;
+        tcp.set_write_timeout(Some(REQUEST_TIMEOUT))
+            .map_err(unreachable)?;
         let name = ServerName::IpAddress(self.address.ip().into());
         let conn = rustls::ClientConnection::new(self.config.clone(), name)
             .map_err(|e| GatewayError::Unreachable(e.to_string()))?;
@@ -155,7 +162,10 @@ impl Gateway {
 
     /// Every key under `prefix` with its value, in key order, read through
     /// the quorum (a linearizable range).
-    pub(crate) fn range_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, GatewayError> {
+    pub(crate) fn range_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, GatewayError> {
         let body = serde_json::json!({
             "key": B64.encode(prefix),
             "range_end": B64.encode(prefix_end(prefix)),
@@ -175,7 +185,11 @@ impl Gateway {
     }
 
     /// Puts and deletes in one transaction: all of them or none.
-    pub(crate) fn write(&self, puts: &[(String, String)], deletes: &[String]) -> Result<(), GatewayError> {
+    pub(crate) fn write(
+        &self,
+        puts: &[(String, String)],
+        deletes: &[String],
+    ) -> Result<(), GatewayError> {
         if puts.is_empty() && deletes.is_empty() {
             return Ok(());
         }

@@ -1,8 +1,8 @@
 //! `kubectl apply -f MANIFEST`: the CNI's objects, as kubectl lists them;
 //! applying Calico's manifest is what makes nodes' network ready.
 
-use super::{err, state_err};
 use super::request::Ctx;
+use super::{err, state_err};
 use crate::sim::clock;
 use crate::sim::flags::Parsed;
 use crate::sim::host;

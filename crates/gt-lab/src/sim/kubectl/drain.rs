@@ -1,8 +1,8 @@
 //! Taking a node out of service: `kubectl cordon`, `uncordon`, `drain` and
 //! `delete node`.
 
-use super::{err, state_err};
 use super::request::{node_args, Ctx};
+use super::{err, state_err};
 use crate::sim::clock;
 use crate::sim::flags::Parsed;
 use crate::sim::latency::Op;

@@ -1,8 +1,8 @@
 //! `kubectl label node`: set, overwrite and remove labels, with kubectl's
 //! validation of keys and values.
 
-use super::{err, state_err};
 use super::request::{is_node_kind, unsupported_kind, Ctx};
+use super::{err, state_err};
 use crate::sim::flags::Parsed;
 use crate::sim::latency::Op;
 use crate::sim::state;
