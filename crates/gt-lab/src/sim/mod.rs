@@ -24,6 +24,7 @@ pub(crate) mod apt;
 pub(crate) mod client;
 pub(crate) mod clock;
 pub(crate) mod containerd;
+pub(crate) mod cri;
 pub(crate) mod debver;
 pub(crate) mod dpkg;
 pub(crate) mod etcd;

@@ -6,7 +6,7 @@
 mod apply;
 mod configmap;
 mod drain;
-mod exec;
+pub(crate) mod exec;
 mod get;
 mod label;
 mod request;
