@@ -225,6 +225,41 @@ fn backup_then_wipe_every_member_then_restore_brings_the_cluster_back() {
     lab.gt(&restore)
         .status(1)
         .stderr_contains("refusing to restore: etcd still has quorum");
+    // --out saves the plan (gt plan --json's document) and changes nothing,
+    // even with --force.
+    let saved = lab.dir().join("restore-plan.json");
+    let saved_s = saved.to_str().unwrap();
+    lab.gt(&[
+        "restore",
+        "--force",
+        "--etcdutl",
+        &etcdutl,
+        "--out",
+        saved_s,
+        backup_s,
+    ])
+    .success()
+    .stdout_contains("Saved the restore plan to: ")
+    .stdout_contains("Nothing was changed.");
+    assert_eq!(mode(&saved), 0o600);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(doc["format_version"], "1.0");
+    assert_eq!(doc["has_changes"], true);
+    let steps: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    for cp in CONTROL_PLANES {
+        assert!(
+            steps.contains(&format!("restore-etcd/{cp}").as_str()),
+            "{steps:?}"
+        );
+    }
+    // A restore plan is no plan for gt apply.
+    lab.gt(&["apply", saved_s]).status(1);
     assert!(lab
         .host_root("dalt")
         .join("etc/kubernetes/manifests/etcd.yaml")
@@ -337,14 +372,25 @@ fn retention_keeps_the_newest_and_a_corrupted_snapshot_is_never_restored() {
     // A kubeadm host has no etcdutl, and neither has the lab's: without
     // --etcdutl the restore stops while it prepares, before anything stops.
     assert!(!lab.run("bettley", "command -v etcdutl").succeeded());
+    // --json: the plan, then the steps, then the recap, one event a line.
     let run = lab.gt(&[
         "restore",
         "--force",
         "--auto-approve",
+        "--json",
         kept[0].to_str().unwrap(),
     ]);
     run.status(1).stdout_contains("etcdutl does not run here");
-    assert!(run.stdout.contains("skipped"), "{run}");
+    let events = run.json_lines();
+    assert_eq!(events[0]["event"], "plan", "{run}");
+    assert_eq!(events[0]["plan"]["has_changes"], true);
+    assert_eq!(events.last().unwrap()["event"], "recap", "{run}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "step_finished" && e["step"] == "restore-prepare/bettley"),
+        "{run}"
+    );
     for cp in CONTROL_PLANES {
         let manifests = lab.host_root(cp).join("etc/kubernetes/manifests");
         assert!(manifests.join("kube-apiserver.yaml").is_file(), "{cp}");
