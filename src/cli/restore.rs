@@ -229,7 +229,8 @@ fn restore_text(
     out.push_str(
         "\nIn order: the snapshot is copied to every control plane and checked there;\n\
          then every API server and etcd member stops (their manifests are parked in\n\
-         /etc/kubernetes/gt-restore-stopped); every member restores the snapshot into\n\
+         /etc/kubernetes/gt-restore-stopped, and gt waits until no etcd container\n\
+         runs); every member restores the snapshot into\n\
          a fresh data directory under its own name and peer URL; every etcd starts,\n\
          then every API server; gt waits until the control plane is ready.\n\
          Every write etcd took after the snapshot is lost. The old data stays in\n\
