@@ -6,3 +6,4 @@ mod etcd;
 mod host;
 mod kubeadm;
 mod kubectl;
+mod upgrade;

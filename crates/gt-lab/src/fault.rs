@@ -18,6 +18,8 @@ pub enum FaultKind {
     Hang,
     /// The next `kubeadm join` fails.
     FailJoin,
+    /// Every `kubeadm upgrade apply|node` fails until healed.
+    FailUpgrade,
     /// This control plane's API server is unready.
     ApiserverDown,
     /// `systemctl stop kubelet` on the host.
@@ -34,6 +36,7 @@ impl FaultKind {
             FaultKind::Down => "down",
             FaultKind::Hang => "hang",
             FaultKind::FailJoin => "fail-join",
+            FaultKind::FailUpgrade => "fail-upgrade",
             FaultKind::ApiserverDown => "apiserver-down",
             FaultKind::KubeletStopped => "kubelet-stopped",
             FaultKind::Slow(_) => "slow",
@@ -67,6 +70,9 @@ pub(crate) fn describe(f: &Faults, kubelet_stopped: bool) -> Vec<String> {
     }
     if f.fail_join {
         v.push("fail-join".to_string());
+    }
+    if f.fail_upgrade {
+        v.push("fail-upgrade".to_string());
     }
     if f.apiserver_down {
         v.push("apiserver-down".to_string());
@@ -139,6 +145,7 @@ pub fn fault(dir: &Path, node: &str, kind: FaultKind) -> Result<FaultReport, Lab
         FaultKind::Down => faults.down = true,
         FaultKind::Hang => faults.hang = true,
         FaultKind::FailJoin => faults.fail_join = true,
+        FaultKind::FailUpgrade => faults.fail_upgrade = true,
         FaultKind::ApiserverDown => {
             if host.role != "control-plane" {
                 return Err(LabError::Usage(format!(

@@ -70,6 +70,9 @@ pub struct Faults {
     /// The next `kubeadm join` on this host fails with a real kubeadm error (then clears).
     #[serde(default)]
     pub fail_join: bool,
+    /// Every `kubeadm upgrade apply|node` on this host fails (until `heal`).
+    #[serde(default)]
+    pub fail_upgrade: bool,
     /// This control plane's API server is unready (`[-]etcd failed`).
     #[serde(default)]
     pub apiserver_down: bool,

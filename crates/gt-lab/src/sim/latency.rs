@@ -27,6 +27,13 @@
 //! | `curl` of a signing key | 0.5 | one HTTPS round trip |
 //! | `reboot`: down until sshd answers again | 45 | a Raspberry Pi 4 from power-off to sshd |
 //! | kubeadm's wait for a kubelet that never becomes healthy | 240 | `[kubelet-check]`'s 4m0s |
+//! | `kubeadm upgrade apply` (first control plane) | 75 | pull four new images on a Pi, then etcd, kube-apiserver, controller-manager and scheduler each restarted by the kubelet and waited for (about 15 s each), config upload, addons |
+//! | `kubeadm upgrade node` on a control plane | 45 | the same static Pod restarts, no config upload; images pulled likewise |
+//! | `kubeadm upgrade node` on a worker | 5 | rewrite the kubelet configuration only |
+//! | `kubeadm upgrade plan` / apply's health checks | 5 | the `upgrade-health-check` Job: create, schedule, run pause, delete |
+//! | the health-check Job that never completes | 15 | kubeadm's fixed 15 s wait for it |
+//! | kubelet restarted until its Node is Ready again | 15 | container runtime status, PLEG and pod re-sync before `KubeletReady` |
+//! | `kubectl drain`'s wait before retrying an eviction a PodDisruptionBudget refused | 5 | kubectl's fixed 5 s |
 //!
 //! Every latency is multiplied by the lab's speed (`lab.json` `speed`, or the
 //! `GT_LAB_SPEED` environment variable, which wins) and by the host's `slow`
@@ -69,6 +76,13 @@ pub enum Op {
     Download,
     Reboot,
     KubeletCheckTimeout,
+    UpgradeApply,
+    UpgradeNodeControlPlane,
+    UpgradeNodeWorker,
+    UpgradeHealthCheck,
+    UpgradeHealthTimeout,
+    KubeletRestartReady,
+    EvictionRetry,
 }
 
 /// The default latency of each operation, in seconds at speed 1.
@@ -95,6 +109,13 @@ pub(crate) const LATENCIES: &[(Op, f64)] = &[
     (Op::Download, 0.5),
     (Op::Reboot, 45.0),
     (Op::KubeletCheckTimeout, 240.0),
+    (Op::UpgradeApply, 75.0),
+    (Op::UpgradeNodeControlPlane, 45.0),
+    (Op::UpgradeNodeWorker, 5.0),
+    (Op::UpgradeHealthCheck, 5.0),
+    (Op::UpgradeHealthTimeout, 15.0),
+    (Op::KubeletRestartReady, 15.0),
+    (Op::EvictionRetry, 5.0),
 ];
 
 impl Op {

@@ -36,6 +36,7 @@ pub mod image;
 pub(crate) mod kernel;
 pub(crate) mod kubeadm;
 pub(crate) mod kubectl;
+pub(crate) mod kubelet;
 pub mod latency;
 pub mod log;
 pub(crate) mod pki;
@@ -45,6 +46,9 @@ pub(crate) mod services;
 pub(crate) mod state;
 pub(crate) mod system;
 pub(crate) mod table;
+pub(crate) mod versions;
+pub(crate) mod workloads;
+pub(crate) mod yaml;
 
 use std::process::ExitCode;
 

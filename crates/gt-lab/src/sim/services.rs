@@ -139,9 +139,22 @@ pub(crate) fn start_kubelet(host: &Host, s: &mut state::State) {
             let _ = host.write(KUBELET_CRASHLOOP, &why);
         }
         None => {
+            let was_running = s.host(&host.name).kubelet_running;
             s.host_mut(&host.name).kubelet_running = true;
             host.remove_file(KUBELET_CRASHLOOP);
+            if !was_running {
+                super::kubelet::started(host, s, super::clock::now(), false);
+            }
         }
+    }
+}
+
+/// `systemctl restart kubelet`: a new kubelet process even when one runs.
+pub(crate) fn restart_kubelet(host: &Host, s: &mut state::State) {
+    s.host_mut(&host.name).kubelet_running = false;
+    start_kubelet(host, s);
+    if s.host(&host.name).kubelet_running {
+        super::kubelet::started(host, s, super::clock::now(), true);
     }
 }
 

@@ -9,8 +9,8 @@
 //! When the lab runs real etcd, the API objects are not in the file but in
 //! etcd ([`super::apistore`]): [`read`] and [`update`] go through a quorum
 //! and fail as an API server's request does without one, while
-//! [`read_hosts`] and [`update_hosts`] touch only what a host keeps for
-//! itself (its kubelet, its API server process) and need no etcd.
+//! [`read_hosts`] reads only what a host keeps for itself (its kubelet, its
+//! API server process) and [`update_hosts`] writes that whatever etcd says.
 
 use super::apistore::{self, Store, Unavailable};
 use serde::{Deserialize, Serialize};
@@ -58,6 +58,16 @@ pub(crate) struct State {
     /// contents), by path under /etc/kubernetes/pki.
     #[serde(default)]
     pub(crate) shared_pki: BTreeMap<String, String>,
+    /// PodDisruptionBudgets applied with `kubectl apply`.
+    #[serde(default)]
+    pub(crate) pdbs: Vec<super::workloads::Pdb>,
+    /// kube-proxy's and CoreDNS's image tags once `kubeadm upgrade` changed
+    /// them; `None`: what `kubeadm init` deployed for the cluster's first version.
+    #[serde(default)]
+    pub(crate) addons: Option<super::workloads::Addons>,
+    /// What `kubectl apply` last applied, by object: a digest of the object.
+    #[serde(default)]
+    pub(crate) applied: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,6 +164,11 @@ pub(crate) struct Pod {
     /// The node it runs on; empty while Pending.
     #[serde(default)]
     pub(crate) node: String,
+    /// No controller owns it (applied as a bare Pod): eviction deletes it for good.
+    #[serde(default)]
+    pub(crate) bare: bool,
+    #[serde(default)]
+    pub(crate) labels: BTreeMap<String, String>,
 }
 
 /// CoreDNS's ReplicaSet hash in a kubeadm 1.32 cluster.
@@ -204,6 +219,9 @@ pub(crate) struct NodeObj {
     /// When the CNI has this node's network up; `None` until a CNI is applied.
     #[serde(default)]
     pub(crate) network_ready_at: Option<f64>,
+    /// After a kubelet restart: when it reports Ready again.
+    #[serde(default)]
+    pub(crate) kubelet_ready_at: Option<f64>,
 }
 
 /// The Ready condition as the node lifecycle controller would report it now.
@@ -217,6 +235,8 @@ pub(crate) struct Readiness {
 
 pub(crate) const NOT_READY_MESSAGE: &str = "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized";
 pub(crate) const UNKNOWN_MESSAGE: &str = "Kubelet stopped posting node status.";
+pub(crate) const RESTARTING_MESSAGE: &str =
+    "container runtime status check may not have completed yet";
 
 impl State {
     pub(crate) fn host(&self, name: &str) -> HostState {
@@ -237,6 +257,13 @@ impl State {
                 status: "Unknown",
                 reason: "NodeStatusUnknown",
                 message: UNKNOWN_MESSAGE,
+            };
+        }
+        if node.kubelet_ready_at.is_some_and(|t| now < t) {
+            return Readiness {
+                status: "False",
+                reason: "KubeletNotReady",
+                message: RESTARTING_MESSAGE,
             };
         }
         match node.network_ready_at {
@@ -294,6 +321,8 @@ impl State {
                 namespace: "kube-system".into(),
                 name: format!("{COREDNS_RS}-{}", random_pod_suffix()),
                 node,
+                bare: false,
+                labels: super::workloads::coredns_labels(),
             });
         }
     }
@@ -308,7 +337,7 @@ impl State {
             .cloned()
             .collect();
         self.pods.retain(|p| p.node != node);
-        for p in &evicted {
+        for p in evicted.iter().filter(|p| !p.bare) {
             let target = self.schedule(node);
             let base = p
                 .name
@@ -320,6 +349,8 @@ impl State {
                 namespace: p.namespace.clone(),
                 name: format!("{base}-{}", random_pod_suffix()),
                 node: target,
+                bare: false,
+                labels: p.labels.clone(),
             });
         }
         evicted
@@ -488,25 +519,49 @@ pub(crate) fn read_hosts(lab_dir: &Path) -> io::Result<State> {
     parse(lab_dir, load_file(lab_dir)?)
 }
 
-/// [`update`] of the host-local fields only, which works while etcd has
-/// no quorum. `f` must not change API objects: beside real etcd they are
-/// empty here and would not be written.
+/// [`update`] for what a host does on its own (its kubelet starting or
+/// stopping, a reboot), which must work while etcd has no quorum: the
+/// host-local fields are always written. The API objects (what a kubelet
+/// posts about its Node) are loaded and written too when etcd answers, and
+/// left alone when it does not, as a kubelet that cannot reach its API
+/// server changes nothing there.
 pub(crate) fn update_hosts<R>(lab_dir: &Path, f: impl FnOnce(&mut State) -> R) -> io::Result<R> {
     if !super::etcd::real(lab_dir) {
         return update(lab_dir, f);
     }
+    let gateways = match apistore::store(lab_dir) {
+        Ok(Store::Etcd(g)) => Some(g),
+        _ => None,
+    };
     let _guard = lock(lab_dir)?;
-    let mut state = parse(lab_dir, load_file(lab_dir)?)?;
+    let file = load_file(lab_dir)?;
+    let mut object = file.clone();
+    let with_api = gateways.filter(|g| {
+        apistore::read_all(g)
+            .ok()
+            .is_some_and(|kvs| apistore::from_keys(&mut object, &kvs).is_ok())
+    });
+    let mut state = match with_api {
+        Some(_) => parse(lab_dir, object)?,
+        None => parse(lab_dir, file)?,
+    };
     let before = state.clone();
     let r = f(&mut state);
-    let object = to_object(&state);
-    debug_assert_eq!(
-        apistore::to_keys(&object),
-        apistore::to_keys(&to_object(&before)),
-        "a host-local update changed API objects"
-    );
-    if state != before {
-        write_file(lab_dir, &host_local(&object))?;
+    if state == before {
+        return Ok(r);
+    }
+    let local = host_local(&to_object(&state));
+    if local != host_local(&to_object(&before)) {
+        write_file(lab_dir, &local)?;
+    }
+    if let Some(gateways) = with_api {
+        let keys_before = apistore::to_keys(&to_object(&before));
+        if apistore::to_keys(&to_object(&state)) != keys_before {
+            state.resource_version += 1;
+            let keys_after = apistore::to_keys(&to_object(&state));
+            // Refused now: the kubelet posts again at its next start.
+            let _ = apistore::write_changes(&gateways, &keys_before, &keys_after);
+        }
     }
     Ok(r)
 }

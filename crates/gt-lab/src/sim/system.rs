@@ -155,7 +155,8 @@ fn change_kubelet(
     state::update_hosts(&host.lab_dir, |s| {
         let before = s.host(&host.name);
         match verb {
-            "start" | "restart" => services::start_kubelet(host, s),
+            "start" => services::start_kubelet(host, s),
+            "restart" => services::restart_kubelet(host, s),
             "stop" => {
                 s.host_mut(&host.name).kubelet_running = false;
                 services::stopped_kubelet(host);

@@ -118,11 +118,14 @@ pub(crate) fn register_node(
     let lab = host.node();
     let cni_delay = host.latency(Op::CniReady);
     let network_ready_at = state.cni.as_ref().map(|_| now + cni_delay);
+    // The kubelet registers with its own version, whichever tool started it.
+    let kubelet_version = crate::sim::kubelet::installed_version(host)
+        .unwrap_or_else(|| lab.kubernetes_version.clone());
     if let Some(existing) = state.nodes.get_mut(node_name) {
         // The kubelet takes over the existing object: labels and taints stay.
         existing.host = host.name.clone();
         existing.network_ready_at = network_ready_at;
-        existing.kubelet_version = lab.kubernetes_version.clone();
+        existing.kubelet_version = kubelet_version.clone();
         if control_plane {
             existing.labels.insert(CP_LABEL.into(), String::new());
             existing
@@ -179,9 +182,10 @@ pub(crate) fn register_node(
             host: host.name.clone(),
             arch: lab.arch.clone(),
             internal_ip: lab.address.clone(),
-            kubelet_version: lab.kubernetes_version.clone(),
+            kubelet_version,
             pod_cidr,
             network_ready_at,
+            kubelet_ready_at: None,
         },
     );
     for i in 0..state.pods.len() {

@@ -1,5 +1,5 @@
 //! The simulated `kubeadm`: init (and `init phase upload-certs`), join, reset,
-//! token create/list/delete/generate, version. Behaviour and messages follow
+//! token create/list/delete/generate, upgrade plan/apply/node, version. Behaviour and messages follow
 //! docs/kubeadm.md and kubeadm 1.32; see the module docs of `sim` for config
 //! files. One module per subcommand; `config`, `preflight` and `cluster` hold
 //! what several of them share.
@@ -12,6 +12,9 @@ mod join;
 mod preflight;
 mod reset;
 mod token;
+mod upgrade;
+mod upgrade_apply;
+mod upgrade_plan;
 mod upload_certs;
 
 pub(crate) use cluster::register_node;
@@ -86,6 +89,7 @@ pub(crate) fn run(host: &Host, args: &[String]) -> u8 {
         "join" => join(host, &rest),
         "reset" => reset(host, &rest),
         "token" => token(host, &rest),
+        "upgrade" => upgrade::upgrade(host, &rest),
         "version" => version(host, &rest),
         other => fail(
             &format!("unknown command \"{other}\" for \"kubeadm\""),

@@ -1,13 +1,16 @@
 //! Taking a node out of service: `kubectl cordon`, `uncordon`, `drain` and
-//! `delete node`.
+//! `delete node`. Drain follows kubectl's `pkg/drain`: mirror Pods are
+//! skipped, DaemonSet Pods and Pods no controller owns block it unless
+//! `--ignore-daemonsets` / `--force`, evictions honour PodDisruptionBudgets.
 
 use super::request::{node_args, Ctx};
 use super::{err, state_err};
 use crate::sim::clock;
 use crate::sim::flags::Parsed;
 use crate::sim::latency::Op;
-use crate::sim::state::{self, NodeObj};
-use sha2::{Digest, Sha256};
+use crate::sim::state;
+use crate::sim::workloads::{self, ListedPod};
+use std::collections::BTreeMap;
 
 fn set_unschedulable(ctx: &Ctx, node: &str, value: bool) -> Result<bool, u8> {
     let r = state::update(&ctx.host.lab_dir, |s| {
@@ -72,75 +75,193 @@ fn node_args_or_bare(pos: &[String]) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// A DaemonSet pod's name on this node (stable per node object).
-fn ds_pod(ds: &str, n: &NodeObj) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let d = Sha256::digest(format!("{ds}{}", n.uid).as_bytes());
-    let suffix: String = d
-        .iter()
-        .take(5)
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect();
-    format!("{ds}-{suffix}")
+/// Groups `(message, pod)` as kubectl's pod lists do: `MSG: ns/a, ns/b`,
+/// by message.
+fn grouped(items: &[(&str, String)]) -> Vec<String> {
+    let mut by: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (msg, pod) in items {
+        by.entry(msg).or_default().push(pod);
+    }
+    by.into_iter()
+        .map(|(msg, pods)| format!("{msg}: {}", pods.join(", ")))
+        .collect()
 }
+
+/// An aggregate error's one-line form: the error, or `[e1, e2]`.
+fn aggregate(errors: &[String]) -> String {
+    match errors {
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
+    }
+}
+
+/// kubectl's report of a node it could not drain; the node stays cordoned.
+fn drain_failed(node: &str, errors: &[String]) -> u8 {
+    eprintln!(
+        "error: unable to drain node \"{node}\" due to error: {}, continuing command...",
+        aggregate(errors)
+    );
+    eprintln!("There are pending nodes to be drained:\n {node}");
+    for e in errors {
+        eprintln!("{e}");
+    }
+    1
+}
+
+const DAEMONSET_BLOCK: &str = "DaemonSet-managed Pods (use --ignore-daemonsets to ignore)";
+const BARE_BLOCK: &str = "cannot delete Pods that declare no controller (use --force to override)";
 
 pub(super) fn drain(ctx: &Ctx, p: &Parsed) -> u8 {
     let nodes = match node_args_or_bare(&p.positional) {
         Ok(n) => n,
         Err(m) => return err(&m),
     };
-    if let Some(t) = p.get("timeout") {
-        if clock::parse_go_duration(t).is_none() {
-            return err(&format!(
-                "invalid argument {t:?} for \"--timeout\" flag: time: invalid duration {t:?}"
-            ));
-        }
-    }
+    let timeout = match p.get("timeout") {
+        None => 0.0,
+        Some(t) => match clock::parse_go_duration(t) {
+            Some(d) => d,
+            None => {
+                return err(&format!(
+                    "invalid argument {t:?} for \"--timeout\" flag: time: invalid duration {t:?}"
+                ))
+            }
+        },
+    };
     for node in &nodes {
         let st = match ctx.connect_admin("patch", node) {
             Ok(s) => s,
             Err(c) => return c,
         };
-        let Some(obj) = st.nodes.get(node).cloned() else {
+        if !st.nodes.contains_key(node) {
             eprintln!("Error from server (NotFound): nodes \"{node}\" not found");
             return 1;
-        };
+        }
         match set_unschedulable(ctx, node, true) {
             Ok(true) => println!("node/{node} cordoned"),
             Ok(false) => println!("node/{node} already cordoned"),
             Err(c) => return c,
         }
-        let mut ds: Vec<String> = Vec::new();
-        if st.cni.is_some() {
-            ds.push(format!("kube-system/{}", ds_pod("calico-node", &obj)));
+        let on_node: Vec<ListedPod> = workloads::list(&ctx.host.lab_dir, &st, clock::now())
+            .into_iter()
+            .filter(|x| &x.node == node && !x.is_mirror())
+            .collect();
+        let mut blocks = Vec::new();
+        let mut warnings = Vec::new();
+        let mut evict: Vec<&ListedPod> = Vec::new();
+        for x in &on_node {
+            if x.is_daemonset() {
+                if p.on("ignore-daemonsets") {
+                    warnings.push(("ignoring DaemonSet-managed Pods", x.key()));
+                } else {
+                    blocks.push((DAEMONSET_BLOCK, x.key()));
+                }
+            } else if x.owner.is_none() {
+                if p.on("force") {
+                    warnings.push(("deleting Pods that declare no controller", x.key()));
+                    evict.push(x);
+                } else {
+                    blocks.push((BARE_BLOCK, x.key()));
+                }
+            } else {
+                evict.push(x);
+            }
         }
-        ds.push(format!("kube-system/{}", ds_pod("kube-proxy", &obj)));
-        let list = ds.join(", ");
-        if !p.on("ignore-daemonsets") {
-            let why = format!(
-                "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): {list}"
-            );
-            eprintln!(
-                "error: unable to drain node \"{node}\" due to error: {why}, continuing command..."
-            );
-            eprintln!("There are pending nodes to be drained:\n {node}\n{why}");
-            return 1;
+        if !blocks.is_empty() {
+            let errors: Vec<String> = grouped(&blocks)
+                .into_iter()
+                .map(|e| format!("cannot delete {e}"))
+                .collect();
+            return drain_failed(node, &errors);
         }
-        eprintln!("Warning: ignoring DaemonSet-managed Pods: {list}");
+        if !warnings.is_empty() {
+            eprintln!("Warning: {}", grouped(&warnings).join("; "));
+        }
         ctx.host.pause(Op::Drain);
-        let evicted = match state::update(&ctx.host.lab_dir, |s| s.evict_from(node)) {
-            Ok(e) => e,
-            Err(e) => return state_err(&e),
-        };
-        for pod in &evicted {
-            println!("evicting pod {}/{}", pod.namespace, pod.name);
+        match evict_all(ctx, &evict, timeout, p.on("disable-eviction")) {
+            Ok(done) => {
+                let word = if p.on("disable-eviction") {
+                    "deleted"
+                } else {
+                    "evicted"
+                };
+                for name in done {
+                    println!("pod/{name} {word}");
+                }
+                println!("node/{node} drained");
+            }
+            Err(errors) => return drain_failed(node, &errors),
         }
-        for pod in &evicted {
-            println!("pod/{} evicted", pod.name);
-        }
-        println!("node/{node} drained");
     }
     0
+}
+
+/// Evicts `pods` as kubectl does, one attempt each per round: a Pod whose
+/// PodDisruptionBudget allows no disruption is refused (429) and retried
+/// after kubectl's 5 s, until `--timeout` (0: forever). Both scale with the
+/// lab's speed. The evicted Pods' names, or the errors.
+fn evict_all(
+    ctx: &Ctx,
+    pods: &[&ListedPod],
+    timeout: f64,
+    delete: bool,
+) -> Result<Vec<String>, Vec<String>> {
+    let scale = ctx.host.latency(Op::EvictionRetry) / Op::EvictionRetry.default_seconds();
+    let limit = timeout * scale;
+    let started = std::time::Instant::now();
+    let mut pending: Vec<&ListedPod> = pods.to_vec();
+    let mut done = Vec::new();
+    while !pending.is_empty() {
+        if timeout > 0.0 && started.elapsed().as_secs_f64() >= limit {
+            return Err(pending
+                .iter()
+                .map(|x| {
+                    format!(
+                        "error when evicting pods/\"{}\" -n \"{}\": global timeout reached: {}",
+                        x.name,
+                        x.namespace,
+                        workloads::go_duration(timeout)
+                    )
+                })
+                .collect());
+        }
+        let mut still = Vec::new();
+        for x in pending {
+            if !delete {
+                println!("evicting pod {}/{}", x.namespace, x.name);
+            }
+            let refused = state::update(&ctx.host.lab_dir, |s| {
+                let now = clock::now();
+                let refusal = s
+                    .pods
+                    .iter()
+                    .find(|q| q.namespace == x.namespace && q.name == x.name)
+                    .and_then(|q| workloads::eviction_refusal(s, q, now));
+                if refusal.is_none() || delete {
+                    workloads::evict(s, &x.namespace, &x.name);
+                    return None;
+                }
+                refusal
+            })
+            .map_err(|e| vec![e.to_string()])?;
+            match refused.filter(|_| !delete) {
+                Some(why) => {
+                    eprintln!(
+                        "error when evicting pods/\"{}\" -n \"{}\" (will retry after 5s): {why}",
+                        x.name, x.namespace
+                    );
+                    still.push(x);
+                }
+                None => done.push(x.name.clone()),
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            std::thread::sleep(std::time::Duration::from_secs_f64(
+                ctx.host.latency(Op::EvictionRetry).max(0.001),
+            ));
+        }
+    }
+    Ok(done)
 }
 
 pub(super) fn delete(ctx: &Ctx, p: &Parsed) -> u8 {

@@ -42,6 +42,12 @@ pub(super) fn get(ctx: &Ctx, p: &Parsed) -> u8 {
     if kind.is_some_and(super::configmap::is_configmap_kind) {
         return super::configmap::get_configmap(ctx, p);
     }
+    if kind.is_some_and(super::pods::is_pod_kind) {
+        return super::pods::get_pods(ctx, p);
+    }
+    if kind.is_some_and(super::pods::is_pdb_kind) {
+        return super::pods::get_pdbs(ctx, p);
+    }
     let names = match node_args(&p.positional) {
         Ok(n) => n,
         Err(m) => return err(&m),

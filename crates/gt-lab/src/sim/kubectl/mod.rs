@@ -1,6 +1,7 @@
-//! The simulated `kubectl`: get (nodes, `--raw` health endpoints), label,
-//! taint, cordon, uncordon, drain, delete node, apply (the CNI), exec (into
-//! etcd's static Pod), version.
+//! The simulated `kubectl`: get (nodes, pods, PodDisruptionBudgets, `--raw`
+//! health endpoints), label, annotate, taint, cordon, uncordon, drain, delete
+//! node, apply (manifests from files, URLs or stdin), exec (into etcd's static
+//! Pod), version.
 //! Outputs and errors are kubectl 1.32's.
 
 mod apply;
@@ -9,6 +10,7 @@ mod drain;
 pub(crate) mod exec;
 mod get;
 mod label;
+mod pods;
 mod request;
 mod taint;
 
@@ -74,6 +76,7 @@ fn command_flags(sub: &str) -> Option<Vec<Flag>> {
             boolean("all-namespaces").short('A'),
             boolean("watch").short('w'),
             string("sort-by"),
+            string("field-selector"),
         ],
         "label" => &[
             boolean("overwrite"),
@@ -105,6 +108,15 @@ fn command_flags(sub: &str) -> Option<Vec<Flag>> {
             string("dry-run"),
         ],
         "cordon" | "uncordon" => &[string("selector").short('l'), string("dry-run")],
+        "annotate" => &[
+            boolean("overwrite"),
+            boolean("all"),
+            string("selector").short('l'),
+            string("dry-run"),
+            string("output").short('o'),
+            boolean("list"),
+            string("resource-version"),
+        ],
         "delete" => &[
             boolean("wait"),
             string("grace-period"),
@@ -190,6 +202,7 @@ pub(crate) fn run(host: &Host, args: &[String]) -> u8 {
     match sub.as_str() {
         "get" => get(&ctx, &p),
         "label" => label(&ctx, &p),
+        "annotate" => pods::annotate(&ctx, &p),
         "taint" => taint(&ctx, &p),
         "cordon" => cordon(&ctx, &p, true),
         "uncordon" => cordon(&ctx, &p, false),
