@@ -221,7 +221,7 @@ impl UnderLock<'_> {
             return Ok(Walked::unchanged(exit::OK));
         }
         // A saved plan was reviewed when it was made.
-        let ask = (!self.args.auto_approve && self.saved.is_none()).then(|| walk::Ask {
+        let ask = (!self.args.auto_approve && self.saved.is_none()).then_some(walk::Ask {
             not_a_terminal: CliError::ApprovalNeedsTerminal,
             cancelled: "Apply cancelled.",
         });

@@ -171,28 +171,30 @@ pub(crate) fn store(lab_dir: &Path) -> Result<Store, Unavailable> {
     }
     match (pods, gateways.is_empty()) {
         (false, _) => Ok(Store::Empty),
-        (true, true) => Err(Unavailable(
-            "etcdserver: request timed out (no etcd member is running)".into(),
-        )),
+        // kube-apiserver's client retries until its deadline, then says so.
+        (true, true) => Err(Unavailable(REQUEST_TIMED_OUT.into())),
         (true, false) => Ok(Store::Etcd(gateways)),
     }
 }
 
+/// What kube-apiserver relays when etcd does not answer in time.
+const REQUEST_TIMED_OUT: &str = "etcdserver: request timed out";
+
 /// Asks each member in turn until one answers: a member that is not
 /// there is skipped, one that answers with an error (no quorum) decides.
+/// When none is there the request times out, as kube-apiserver's does.
 fn first_answer<T>(
     gateways: &[Gateway],
     ask: impl Fn(&Gateway) -> Result<T, GatewayError>,
 ) -> Result<T, Unavailable> {
-    let mut last = String::from("etcd cluster has no endpoints");
     for g in gateways {
         match ask(g) {
             Ok(t) => return Ok(t),
-            Err(GatewayError::Unreachable(m)) => last = m,
+            Err(GatewayError::Unreachable(_)) => {}
             Err(GatewayError::Failed(m)) => return Err(Unavailable(m)),
         }
     }
-    Err(Unavailable(last))
+    Err(Unavailable(REQUEST_TIMED_OUT.into()))
 }
 
 /// Every key the lab keeps in etcd with its value.
