@@ -3,10 +3,11 @@
 
 use super::flags::{ConsentFlags, ObserveFlags};
 use super::signals::Claimed;
+use super::walk::{self, say, Walked};
 use super::{exit, report, warn, CliError, Context};
-use crate::apply::session::{Session, StopSignal, Stops, Ui};
+use crate::apply::lock;
+use crate::apply::session::{Session, StopSignal};
 use crate::apply::steps::RunInfo;
-use crate::apply::{lock, Event};
 use crate::facts::observe::{runtime, ObserveOptions};
 use crate::facts::Observed;
 use crate::plan::saved::SavedPlan;
@@ -16,7 +17,7 @@ use crate::spec::Spec;
 use crate::transport::Hosts;
 use crate::ui::Stdout;
 use clap::Args;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::Write;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 #[derive(Debug, Args)]
@@ -128,7 +129,7 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> Result<u8, CliError> {
             warn(w);
         }
         let applied = match stopped {
-            Some(_) => Ok(Applied::unchanged(exit::ERROR)),
+            Some(_) => Ok(Walked::unchanged(exit::ERROR)),
             None => {
                 let observed = match lock.changed_hands_since(observing_since) {
                     Some(why) => {
@@ -145,7 +146,7 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> Result<u8, CliError> {
             }
         };
         // No step ran: nothing changed, and the next apply need not observe again.
-        let walked = matches!(applied, Ok(Applied { walked: true, .. }));
+        let walked = matches!(applied, Ok(Walked { walked: true, .. }));
         let applied = applied.map(|a| a.code);
         // The other hosts' connections close while the lock is released over
         // the lock host's, which closes last.
@@ -176,22 +177,6 @@ pub fn apply(ctx: &Context, a: ApplyArgs) -> Result<u8, CliError> {
     })
 }
 
-/// How an apply ended: its exit code, and whether it walked the plan (and
-/// so may have changed the cluster).
-struct Applied {
-    code: u8,
-    walked: bool,
-}
-
-impl Applied {
-    fn unchanged(code: u8) -> Applied {
-        Applied {
-            code,
-            walked: false,
-        }
-    }
-}
-
 /// What the apply works with while it holds the lock.
 struct UnderLock<'a> {
     args: &'a ApplyArgs,
@@ -211,77 +196,43 @@ impl UnderLock<'_> {
         mut signals: UnboundedReceiver<StopSignal>,
         lock_lost: tokio::sync::watch::Receiver<Option<String>>,
         observed: Option<Result<ToApply, CliError>>,
-    ) -> Result<Applied, CliError> {
+    ) -> Result<Walked, CliError> {
         let (observed, plan, cni_manifest) = match observed {
             Some(planned) => planned?,
             None => tokio::select! {
                 p = self.observe_and_plan() => p?,
                 Some(s) = signals.recv() => {
                     say(&format!("\n{} while observing the cluster: nothing was changed.", interrupted(s)));
-                    return Ok(Applied::unchanged(exit::ERROR));
+                    return Ok(Walked::unchanged(exit::ERROR));
                 }
             },
         };
         let json = self.args.json;
-        let style = self.style;
-        let ui: Ui = Box::new(move |rx| {
-            Box::pin(async move {
-                let recap =
-                    crate::ui::render(crate::ui::stdout_mode(json), style, rx, Stdout).await;
-                // Whoever read stdout went away: the recap is not lost with it.
-                if let Some(r) = recap.filter(|_| crate::ui::stdout_closed()) {
-                    say(&format!(
-                        "\n{}",
-                        crate::ui::recap_text(&r, Style { color: false })
-                    ));
-                }
-            })
-        });
         let mut session = Session::new(
             self.spec,
             self.hosts,
             run,
             self.args.observe.parallelism().steps,
-            ui,
+            walk::ui(json, self.style),
         );
         if let Some(m) = cni_manifest {
             session = session.with_cni_manifest(std::sync::Arc::new(m));
         }
         if json {
-            session.events().send(Event::Plan {
-                plan: Box::new(plan.document()),
-            });
+            walk::send_plan(&session, &plan);
         } else if self.saved.is_none() {
-            let _ = Stdout.write_all(render::plan_text(&plan, style).as_bytes());
+            let _ = Stdout.write_all(render::plan_text(&plan, self.style).as_bytes());
         }
         if !plan.has_changes() {
             session.finish().await;
-            return Ok(Applied::unchanged(exit::OK));
+            return Ok(Walked::unchanged(exit::OK));
         }
         // A saved plan was reviewed when it was made.
-        if !self.args.auto_approve && self.saved.is_none() {
-            if !std::io::stdin().is_terminal() {
-                return Err(CliError::ApprovalNeedsTerminal);
-            }
-            // The answer is read on a thread of its own, so that a Ctrl-C at
-            // the prompt cancels (and the lock is released) at once.
-            let approved = tokio::select! {
-                yes = tokio::task::spawn_blocking(confirm) => yes.unwrap_or(false),
-                Some(_) = signals.recv() => false,
-            };
-            if !approved {
-                let _ = Stdout.write_all(b"\nApply cancelled.\n");
-                return Ok(Applied::unchanged(exit::ERROR));
-            }
-        }
-        // A failed step was told in the recap.
-        let stops = Stops { lock_lost, signals };
-        let code = if session.walk(&observed, &plan, stops).await {
-            exit::OK
-        } else {
-            exit::ERROR
-        };
-        Ok(Applied { code, walked: true })
+        let ask = (!self.args.auto_approve && self.saved.is_none()).then_some(walk::Ask {
+            not_a_terminal: CliError::ApprovalNeedsTerminal,
+            cancelled: "Apply cancelled.",
+        });
+        walk::approve_and_walk(session, &observed, &plan, ask, signals, lock_lost).await
     }
 
     /// The plan of what is observed now (for a saved plan: refused if
@@ -322,22 +273,4 @@ fn interrupted(s: StopSignal) -> String {
         StopSignal::Interrupt => "Interrupted".to_string(),
         s => format!("Interrupted ({})", s.name()),
     }
-}
-
-/// A line on stderr. Never fails: a closed stderr must not end the apply.
-fn say(line: &str) {
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-/// Terraform's question; only `yes` goes on.
-pub(super) fn confirm() -> bool {
-    let mut out = Stdout;
-    let _ = write!(
-        out,
-        "\nDo you want to perform these actions?\n  gt will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
-    );
-    let _ = out.flush();
-    let mut line = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut line);
-    line.trim() == "yes"
 }

@@ -20,6 +20,7 @@ mod signals;
 pub mod status;
 mod unlock;
 pub mod validate;
+mod walk;
 
 pub use error::{report, warn, CliError};
 

@@ -1,14 +1,17 @@
 //! `gt restore BACKUP`: check the backup, take the apply lock, observe,
-//! refuse while etcd has quorum (unless --force), show the restore's plan,
+//! refuse while etcd has quorum (unless --force), show the restore's plan
+//! (text, or JSON events with `--json`; `--out` saves it and stops there),
 //! ask, then walk it like an apply: copy, stop, restore, start, gate.
 
 use super::flags::ObserveFlags;
 use super::signals::Claimed;
+use super::walk;
 use super::{exit, report, warn, CliError, Context};
 use crate::apply::lock;
-use crate::apply::session::{Session, StopSignal, Stops, Ui};
+use crate::apply::session::{Session, StopSignal};
 use crate::apply::steps::{RestoreInput, RunInfo};
 use crate::facts::observe::{observe_with, runtime};
+use crate::fsutil::Input;
 use crate::kube::etcd_snapshot::sha256_hex;
 use crate::plan::restore::{self, RestoreOptions};
 use crate::plan::Plan;
@@ -17,7 +20,7 @@ use crate::spec::Spec;
 use crate::transport::Hosts;
 use crate::ui::Stdout;
 use clap::Args;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -44,6 +47,14 @@ pub struct RestoreArgs {
     /// Restore without asking. Without it, gt asks on a terminal and refuses otherwise.
     #[arg(long)]
     pub auto_approve: bool,
+    /// Stream one JSON event per line (the plan, steps, recap) instead of
+    /// text, as `gt apply --json` does.
+    #[arg(long)]
+    pub json: bool,
+    /// Save the restore's plan to FILE (plan JSON, mode 0600) for review,
+    /// and change nothing.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub observe: ObserveFlags,
 }
@@ -68,7 +79,7 @@ pub fn restore(ctx: &Context, a: RestoreArgs) -> Result<u8, CliError> {
     let style = Style { color: ctx.color };
     rt.block_on(async {
         let run = RunInfo::new();
-        let (_claimed, mut signals) = Claimed::new(interrupted_twice);
+        let (_claimed, signals) = Claimed::new(interrupted_twice);
         let lock = match lock::acquire(&spec, &hosts, &run.id, lock::DEFAULT_LEASE).await {
             Ok(l) => l,
             Err(e) => {
@@ -90,38 +101,34 @@ pub fn restore(ctx: &Context, a: RestoreArgs) -> Result<u8, CliError> {
                 },
             )
             .map_err(|e| CliError::Message(e.to_string()))?;
-            let _ = Stdout.write_all(restore_text(&spec, &a.backup, &info, &input, &plan, style).as_bytes());
-            if !a.auto_approve {
-                if !std::io::stdin().is_terminal() {
-                    return Err(CliError::Message(
-                        "gt restore needs your approval, and stdin is not a terminal; review the plan, then run `gt restore --auto-approve BACKUP`".into(),
-                    ));
-                }
-                let approved = tokio::select! {
-                    yes = tokio::task::spawn_blocking(super::apply::confirm) => yes.unwrap_or(false),
-                    Some(_) = signals.recv() => false,
-                };
-                if !approved {
-                    let _ = Stdout.write_all(b"\nRestore cancelled.\n");
-                    return Ok(exit::ERROR);
-                }
+            if let Some(out) = &a.out {
+                save_plan(out, &spec, &a.backup, &plan, a.json)?;
+                return Ok(exit::OK);
             }
-            let ui: Ui = Box::new(move |rx| {
-                Box::pin(async move {
-                    crate::ui::render(crate::ui::stdout_mode(false), style, rx, Stdout).await;
-                })
-            });
-            let session = Session::new(&spec, &hosts, run, a.observe.parallelism().steps, ui)
-                .restoring(input.clone());
-            let stops = Stops {
-                lock_lost: lock.watch_lost(),
-                signals,
-            };
-            Ok(if session.walk(&observed, &plan, stops).await {
-                exit::OK
+            let session = Session::new(
+                &spec,
+                &hosts,
+                run,
+                a.observe.parallelism().steps,
+                walk::ui(a.json, style),
+            )
+            .restoring(input.clone());
+            if a.json {
+                walk::send_plan(&session, &plan);
             } else {
-                exit::ERROR
-            })
+                let text = restore_text(&spec, &a.backup, &info, &input, &plan, style);
+                let _ = Stdout.write_all(text.as_bytes());
+            }
+            let ask = (!a.auto_approve).then(|| walk::Ask {
+                not_a_terminal: CliError::Message(
+                    "gt restore needs your approval, and stdin is not a terminal; review the plan, then run `gt restore --auto-approve BACKUP`".into(),
+                ),
+                cancelled: "Restore cancelled.",
+            });
+            let walked =
+                walk::approve_and_walk(session, &observed, &plan, ask, signals, lock.watch_lost())
+                    .await?;
+            Ok(walked.code)
         }
         .await;
         let released = lock.release().await;
@@ -135,6 +142,53 @@ pub fn restore(ctx: &Context, a: RestoreArgs) -> Result<u8, CliError> {
             }
         }
     })
+}
+
+/// `--out`: the plan document `gt plan --json` prints, written atomically
+/// and private; never over the config or the backup being read.
+fn save_plan(
+    out: &Path,
+    spec: &Spec,
+    backup: &Path,
+    plan: &Plan,
+    json: bool,
+) -> Result<(), CliError> {
+    let inputs = [
+        Input {
+            role: "the config",
+            path: &spec.source,
+        },
+        Input {
+            role: "the backup",
+            path: backup,
+        },
+    ];
+    crate::fsutil::write_atomic(
+        out,
+        render::plan_json(plan).as_bytes(),
+        0o600,
+        ".gt-restore-plan-",
+        &inputs,
+    )
+    .map_err(|e| {
+        CliError::Message(format!(
+            "cannot save the restore plan to {}: {e}",
+            out.display()
+        ))
+    })?;
+    let said = format!(
+        "Saved the restore plan to: {}
+Nothing was changed. gt restore plans again from the backup and the cluster when it runs.
+",
+        out.display()
+    );
+    // stdout stays JSON with --json.
+    if json {
+        walk::say(&said);
+    } else {
+        let _ = Stdout.write_all(render::sanitize::lines(&said).as_bytes());
+    }
+    Ok(())
 }
 
 fn read_etcdutl(path: &Path) -> Result<Vec<u8>, CliError> {
@@ -175,7 +229,8 @@ fn restore_text(
     out.push_str(
         "\nIn order: the snapshot is copied to every control plane and checked there;\n\
          then every API server and etcd member stops (their manifests are parked in\n\
-         /etc/kubernetes/gt-restore-stopped); every member restores the snapshot into\n\
+         /etc/kubernetes/gt-restore-stopped, and gt waits until no etcd container\n\
+         runs); every member restores the snapshot into\n\
          a fresh data directory under its own name and peer URL; every etcd starts,\n\
          then every API server; gt waits until the control plane is ready.\n\
          Every write etcd took after the snapshot is lost. The old data stays in\n\

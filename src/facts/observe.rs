@@ -103,7 +103,13 @@ pub async fn observe_with(spec: &Spec, hosts: &Hosts, opts: &ObserveOptions) -> 
         .collect();
     let (hosts_facts, cluster) = tokio::join!(
         probes,
-        observe_cluster(hosts, control_planes, &api_servers, opts)
+        observe_cluster(
+            hosts,
+            control_planes,
+            &api_servers,
+            &spec.cluster.cri_socket,
+            opts
+        )
     );
     Observed {
         format_version: FACTS_FORMAT_VERSION,
@@ -153,6 +159,7 @@ async fn observe_cluster(
     hosts: &Hosts,
     control_planes: Vec<(String, oneshot::Receiver<HostFacts>)>,
     api_servers: &[(String, std::net::IpAddr)],
+    cri_socket: &str,
     opts: &ObserveOptions,
 ) -> ClusterFacts {
     let timeout = opts.timeout;
@@ -178,7 +185,8 @@ async fn observe_cluster(
         // (one more command, not one more round trip after it).
         let etcd_here = async {
             if opts.etcd {
-                Some(observe_etcd(host.as_ref(), &[name.as_str()], timeout).await)
+                let own = Some(cri_socket);
+                Some(observe_etcd(host.as_ref(), &[name.as_str()], own, timeout).await)
             } else {
                 None
             }
@@ -260,15 +268,21 @@ pub async fn observe_workloads(
 }
 
 /// etcd's members, health, leader and size in one command on `host`,
-/// through the etcd pod of each of `pods` in turn until one lists them.
+/// through the etcd pod of each of `pods` in turn until one lists them
+/// (with `own_runtime`, `pods[0]` is `host`'s own, also reachable with crictl).
 async fn observe_etcd(
     host: &dyn crate::transport::Host,
     pods: &[&str],
+    own_runtime: Option<&str>,
     timeout: Duration,
 ) -> super::EtcdFacts {
-    let cmd = Cmd::new(crate::kube::etcd::query_script(pods, super::probe::MARK))
-        .label("gt etcd query (etcdctl member list, endpoint status, endpoint health)")
-        .timeout(timeout);
+    let cmd = Cmd::new(crate::kube::etcd::query_script(
+        pods,
+        own_runtime,
+        super::probe::MARK,
+    ))
+    .label("gt etcd query (etcdctl member list, endpoint status, endpoint health)")
+    .timeout(timeout);
     match host.run(&cmd, None).await {
         Ok(out) => super::parse_etcd_query(&out.stdout, &out.stderr),
         Err(e) => super::EtcdFacts {
@@ -299,7 +313,7 @@ async fn etcd_elsewhere(
     if others.is_empty() {
         return first;
     }
-    let second = observe_etcd(host, &others, timeout).await;
+    let second = observe_etcd(host, &others, None, timeout).await;
     if second.readable() {
         return second;
     }

@@ -41,19 +41,45 @@ pub fn etcdctl(node: &str, args: &[&str]) -> String {
     kubectl_admin(&shell_join(&w))
 }
 
+/// `etcdctl ARGS` in this host's own etcd container through its container
+/// runtime (`crictl exec`), which needs neither the API server nor the
+/// kubelet: what reads etcd on a control plane whose API is down. crictl
+/// comes with kubeadm (cri-tools); `cri_socket` is the runtime's endpoint
+/// (cluster.toml's `cri_socket`).
+pub fn crictl_etcdctl(cri_socket: &str, args: &[&str]) -> String {
+    let mut w: Vec<&str> = vec![
+        "crictl",
+        "--runtime-endpoint",
+        cri_socket,
+        "exec",
+        "-q",
+        "--name",
+        "^etcd$",
+        "etcdctl",
+    ];
+    w.extend(ETCDCTL_CLIENT);
+    w.push(COMMAND_TIMEOUT);
+    w.extend(args);
+    shell_join(&w)
+}
+
+const MEMBER_LIST: [&str; 4] = ["member", "list", "-w", "json"];
+const ENDPOINT_STATUS: [&str; 5] = ["endpoint", "status", "--cluster", "-w", "json"];
+const ENDPOINT_HEALTH: [&str; 5] = ["endpoint", "health", "--cluster", "-w", "json"];
+
 /// Every member (`member list -w json`).
 pub fn member_list(node: &str) -> String {
-    etcdctl(node, &["member", "list", "-w", "json"])
+    etcdctl(node, &MEMBER_LIST)
 }
 
 /// Each member's status: leader, DB size (`endpoint status --cluster -w json`).
 pub fn endpoint_status(node: &str) -> String {
-    etcdctl(node, &["endpoint", "status", "--cluster", "-w", "json"])
+    etcdctl(node, &ENDPOINT_STATUS)
 }
 
 /// Each member's health: a committed proposal (`endpoint health --cluster -w json`).
 pub fn endpoint_health(node: &str) -> String {
-    etcdctl(node, &["endpoint", "health", "--cluster", "-w", "json"])
+    etcdctl(node, &ENDPOINT_HEALTH)
 }
 
 /// Removes a member by its ID, through `via`'s etcd pod.
@@ -69,23 +95,44 @@ pub const HEALTH: &str = "health";
 
 /// The three reads in one remote shell, tried through each control plane's
 /// etcd pod in turn (`pods`: node names, best first) until one lists the
-/// members; status and health then go through that same pod. Each answer
-/// is a section (`members@NODE`, `status`, `health`) with its exit status
-/// (`NAME.exit`), on stdout and stderr alike, ended by `end`: the format of
-/// the cluster query.
-pub fn query_script(pods: &[&str], mark: &str) -> String {
+/// members; status and health then go through that same pod. With
+/// `own_runtime` (the CRI socket), `pods[0]` is the host the script runs
+/// on, and when `kubectl exec` cannot reach its pod (the API server is
+/// down, or has no quorum to look the pod up with) the same reads go
+/// through `crictl exec` into its container. Each answer is a section
+/// (`members@NODE`, `status`, `health`) with its exit status (`NAME.exit`),
+/// on stdout and stderr alike, ended by `end`: the format of the cluster
+/// query.
+pub fn query_script(pods: &[&str], own_runtime: Option<&str>, mark: &str) -> String {
     let section = |name: &str, command: &str| {
         format!(
             "echo '{mark}{name}'; echo '{mark}{name}' >&2\n{command}\nrc=$?\necho; echo '{mark}{name}.exit'; echo \"$rc\"\n"
         )
     };
     let mut s = String::from("listed=\n");
-    for node in pods {
-        s.push_str("if [ -z \"$listed\" ]; then\n");
-        s.push_str(&section(&format!("{MEMBERS}{node}"), &member_list(node)));
+    for (i, node) in pods.iter().enumerate() {
+        let runtime = own_runtime.filter(|_| i == 0);
+        let read = |args: &[&str]| match runtime {
+            Some(socket) => format!(
+                "if [ \"$via\" = crictl ]; then {}; else {}; fi",
+                crictl_etcdctl(socket, args),
+                etcdctl(node, args)
+            ),
+            None => etcdctl(node, args),
+        };
+        let members = match runtime {
+            Some(socket) => format!(
+                "{} || {{ via=crictl; {}; }}",
+                member_list(node),
+                crictl_etcdctl(socket, &MEMBER_LIST)
+            ),
+            None => member_list(node),
+        };
+        s.push_str("if [ -z \"$listed\" ]; then\nvia=kubectl\n");
+        s.push_str(&section(&format!("{MEMBERS}{node}"), &members));
         s.push_str("if [ \"$rc\" -eq 0 ]; then\nlisted=yes\n");
-        s.push_str(&section(STATUS, &endpoint_status(node)));
-        s.push_str(&section(HEALTH, &endpoint_health(node)));
+        s.push_str(&section(STATUS, &read(&ENDPOINT_STATUS)));
+        s.push_str(&section(HEALTH, &read(&ENDPOINT_HEALTH)));
         s.push_str("fi\nfi\n");
     }
     s.push_str(&format!("echo '{mark}end'; echo '{mark}end' >&2\n"));
@@ -341,7 +388,7 @@ mod tests {
 
     #[test]
     fn the_query_tries_each_pod_until_one_lists_the_members() {
-        let s = query_script(&["bettley", "cargyll"], "@@gt ");
+        let s = query_script(&["bettley", "cargyll"], None, "@@gt ");
         let bettley = s.find(&member_list("bettley")).unwrap();
         let cargyll = s.find(&member_list("cargyll")).unwrap();
         assert!(bettley < cargyll);
@@ -359,6 +406,62 @@ mod tests {
             stdout,
             "@@gt members@bettley\n\n@@gt members@bettley.exit\n127\n@@gt members@cargyll\n\n@@gt members@cargyll.exit\n127\n@@gt end\n"
         );
+    }
+
+    #[test]
+    fn crictl_runs_etcdctl_in_the_hosts_own_etcd_container() {
+        assert_eq!(
+            crictl_etcdctl(
+                "unix:///var/run/containerd/containerd.sock",
+                &super::MEMBER_LIST
+            ),
+            format!("crictl --runtime-endpoint unix:///var/run/containerd/containerd.sock exec -q --name '^etcd$' etcdctl {CLIENT} member list -w json")
+        );
+    }
+
+    /// Runs `script` as sh with `kubectl` and `crictl` as given (shell
+    /// bodies); stdout.
+    fn run_with(script: &str, kubectl: &str, crictl: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        for (name, body) in [("kubectl", kubectl), ("crictl", crictl)] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "PATH={}:/usr/bin:/bin\n{script}",
+                dir.path().display()
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn with_the_api_down_the_own_pod_is_read_through_crictl() {
+        let socket = "unix:///var/run/containerd/containerd.sock";
+        let s = query_script(&["bettley", "cargyll"], Some(socket), "@@gt ");
+        // crictl answers with the etcdctl verb it ran (its last arguments).
+        let crictl = r#"shift $(($# - 2)); echo "crictl $1 $2""#;
+        let refused = "echo 'The connection to the server 127.4.0.10:6443 was refused' >&2; exit 1";
+        assert_eq!(
+            run_with(&s, refused, crictl),
+            "@@gt members@bettley\ncrictl -w json\n\n@@gt members@bettley.exit\n0\n\
+             @@gt status\ncrictl -w json\n\n@@gt status.exit\n0\n\
+             @@gt health\ncrictl -w json\n\n@@gt health.exit\n0\n@@gt end\n"
+        );
+        // The API answers: crictl is never asked; another host's pod never
+        // goes through this host's runtime.
+        let kubectl = r#"shift $(($# - 2)); echo "kubectl $1 $2""#;
+        let out = run_with(&s, kubectl, "echo crictl; exit 1");
+        assert!(!out.contains("crictl"), "{out}");
+        let only_other = query_script(&["cargyll"], None, "@@gt ");
+        assert!(!only_other.contains("crictl"));
+        assert!(!s[s.find("members@cargyll").unwrap()..]
+            .contains(&crictl_etcdctl(socket, &super::MEMBER_LIST)));
     }
 
     #[test]

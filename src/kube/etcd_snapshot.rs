@@ -407,6 +407,34 @@ pub fn stop_control_plane() -> String {
     s
 }
 
+/// Waits until the host's container runtime runs no etcd container (the
+/// kubelet stops a static Pod some seconds after its manifest goes: its
+/// file check, then the container's graceful stop), at most `within`: a
+/// member restored while the old one still runs would race it for its
+/// ports. crictl comes with kubeadm (cri-tools).
+pub fn wait_etcd_stopped(cri_socket: &str, within: std::time::Duration) -> String {
+    let tenths = within.as_millis().div_ceil(100).max(1);
+    let ps = shell_join(&[
+        "crictl",
+        "--runtime-endpoint",
+        cri_socket,
+        "ps",
+        "-q",
+        "--name",
+        "^etcd$",
+    ]);
+    format!(
+        "command -v crictl >/dev/null || {{ echo 'crictl: not found; gt waits with it for the old etcd container to stop (it comes with kubeadm: package cri-tools)' >&2; exit 3; }}\n\
+         i=0\n\
+         while running=$({ps}) && [ -n \"$running\" ]; do\n\
+         i=$((i + 1))\n\
+         if [ \"$i\" -gt {tenths} ]; then echo 'the old etcd container still runs {secs} after its manifest was parked (see crictl ps --name etcd, and the kubelet log)' >&2; exit 3; fi\n\
+         sleep 0.1\n\
+         done\n",
+        secs = crate::duration::compact(within),
+    )
+}
+
 /// What a restored member is: its name, the whole cluster, its peer URL,
 /// the new cluster's token, the fresh data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -608,6 +636,42 @@ mod tests {
     }
 
     const ETCD_YAML: &str = "spec:\n  containers:\n  - command:\n    - etcd\n    - --data-dir=/var/lib/etcd\n    volumeMounts:\n    - mountPath: /var/lib/etcd\n      name: etcd-data\n    - mountPath: /etc/kubernetes/pki/etcd\n      name: etcd-certs\n  volumes:\n  - hostPath:\n      path: /etc/kubernetes/pki/etcd\n      type: DirectoryOrCreate\n    name: etcd-certs\n  - hostPath:\n      path: /var/lib/etcd\n      type: DirectoryOrCreate\n    name: etcd-data\n";
+
+    /// `script` run as sh with a `crictl` whose body is given.
+    fn sh_with_crictl(script: &str, crictl: &str) -> std::process::Output {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("crictl");
+        std::fs::write(&p, format!("#!/bin/sh\n{crictl}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+            .env("COUNT", dir.path().join("count"))
+            .output()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_restore_waits_until_the_old_etcd_container_is_gone() {
+        let sock = "unix:///var/run/containerd/containerd.sock";
+        let wait = wait_etcd_stopped(sock, std::time::Duration::from_secs(5));
+        assert!(wait.contains("crictl --runtime-endpoint unix:///var/run/containerd/containerd.sock ps -q --name '^etcd$'"));
+        // Running for three looks, then gone.
+        let stops = r#"n=$(cat "$COUNT" 2>/dev/null || echo 0); echo $((n + 1)) > "$COUNT"; [ "$n" -ge 3 ] || echo 3f2a9c1d"#;
+        let out = sh_with_crictl(&wait, stops);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let short = wait_etcd_stopped(sock, std::time::Duration::from_secs(1));
+        let out = sh_with_crictl(&short, "echo 3f2a9c1d");
+        assert_eq!(out.status.code(), Some(3));
+        assert!(String::from_utf8_lossy(&out.stderr)
+            .contains("the old etcd container still runs 1s after"));
+    }
 
     #[test]
     fn stopping_parks_both_manifests_and_starting_puts_them_back_repeatably() {

@@ -1,15 +1,19 @@
 //! Backups and the restore drill on the lab's real etcd, over ssh: a backup
 //! taken through a control plane's etcd pod (files private, checksums
 //! true, no key material in any output), retention, a corrupted snapshot
-//! refused, then every control plane's etcd data wiped and the cluster
-//! brought back by `gt restore`: what was written before the backup is
-//! there again, what came after is gone, and drift is 0.
+//! refused, then every control plane's etcd data wiped (the lab's API
+//! objects live in etcd, so the cluster's Nodes go with it) and the
+//! cluster brought back by `gt restore`: what was written before the
+//! backup is there again (Nodes, labels, taints), what came after is gone
+//! (gt's plan shows a label applied since as a change again), and drift
+//! is 0.
 
 use crate::support::gt::{Output, Test};
 use crate::support::lab::{Lab, Transport};
+use crate::support::wait::eventually;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CONTROL_PLANES: [&str; 3] = ["bettley", "cargyll", "dalt"];
 
@@ -24,6 +28,66 @@ fn etcdctl(lab: &Lab, node: &str, args: &str) -> Output {
              --key=/etc/kubernetes/pki/etcd/healthcheck-client.key {args}"
         ),
     )
+}
+
+/// The cluster's Nodes as `kubectl get nodes -o json` on bettley gives them
+/// (`None` while the API cannot answer).
+fn nodes(lab: &Lab) -> Option<serde_json::Value> {
+    let out = lab.run(
+        "bettley",
+        "kubectl --kubeconfig \"$GT_HOST_ROOT/etc/kubernetes/admin.conf\" get nodes -o json",
+    );
+    if !out.succeeded() {
+        return None;
+    }
+    serde_json::from_str::<serde_json::Value>(&out.stdout)
+        .ok()
+        .map(|v| v["items"].clone())
+}
+
+/// `node`'s labels and taints, as `key=value` and `key=value:Effect`.
+fn labels_and_taints(items: &serde_json::Value, node: &str) -> (Vec<String>, Vec<String>) {
+    let n = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["metadata"]["name"] == node)
+        .unwrap_or_else(|| panic!("no Node {node}: {items}"));
+    let labels = n["metadata"]["labels"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
+        .collect();
+    let taints = n["spec"]["taints"]
+        .as_array()
+        .map(|ts| {
+            ts.iter()
+                .map(|t| {
+                    format!(
+                        "{}={}:{}",
+                        t["key"].as_str().unwrap(),
+                        t["value"].as_str().unwrap_or(""),
+                        t["effect"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (labels, taints)
+}
+
+/// The lab's cluster.toml with `label` added to `node`'s inline labels.
+fn with_label(lab: &Lab, name: &str, node: &str, label: &str) -> PathBuf {
+    let text = std::fs::read_to_string(lab.config()).unwrap();
+    let table = text.find(&format!("[nodes.{node}]")).unwrap();
+    let labels = table + text[table..].find("labels = { ").unwrap() + "labels = { ".len();
+    let (key, value) = label.split_once('=').unwrap();
+    let mut text = text;
+    text.insert_str(labels, &format!("\"{key}\" = \"{value}\", "));
+    let path = lab.dir().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 fn mode(p: &Path) -> u32 {
@@ -63,27 +127,30 @@ fn backups(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Stops `node`'s etcd as a dead disk would, then loses its data: the
-/// manifest moved away until the lab's kubelet has stopped the member,
-/// the data directory emptied, the manifest put back.
-fn wipe_etcd(lab: &Lab, node: &str) {
-    lab.run(
-        node,
-        "mv \"$GT_HOST_ROOT/etc/kubernetes/manifests/etcd.yaml\" \"$GT_HOST_ROOT/etcd.yaml.away\"",
-    )
-    .success();
-    let pid = lab.dir().join(format!("pids/etcd-{node}.pid"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while pid.exists() {
-        assert!(Instant::now() < deadline, "etcd on {node} did not stop");
-        std::thread::sleep(Duration::from_millis(50));
+/// Stops every control plane's etcd as dead disks would, then loses their
+/// data: the manifests moved away until the lab's kubelets have stopped
+/// every member (a member wiped while another still runs would be sent
+/// its data back), the data directories emptied, the manifests put back.
+fn wipe_every_member(lab: &Lab) {
+    for node in CONTROL_PLANES {
+        lab.run(
+            node,
+            "mv \"$GT_HOST_ROOT/etc/kubernetes/manifests/etcd.yaml\" \"$GT_HOST_ROOT/etcd.yaml.away\"",
+        )
+        .success();
     }
-    lab.run(
-        node,
-        "rm -rf \"$GT_HOST_ROOT/var/lib/etcd/member\" && \
-         mv \"$GT_HOST_ROOT/etcd.yaml.away\" \"$GT_HOST_ROOT/etc/kubernetes/manifests/etcd.yaml\"",
-    )
-    .success();
+    for node in CONTROL_PLANES {
+        let pid = lab.dir().join(format!("pids/etcd-{node}.pid"));
+        eventually(&format!("etcd on {node} stops"), || !pid.exists());
+    }
+    for node in CONTROL_PLANES {
+        lab.run(
+            node,
+            "rm -rf \"$GT_HOST_ROOT/var/lib/etcd/member\" && \
+             mv \"$GT_HOST_ROOT/etcd.yaml.away\" \"$GT_HOST_ROOT/etc/kubernetes/manifests/etcd.yaml\"",
+        )
+        .success();
+    }
 }
 
 #[test]
@@ -140,6 +207,16 @@ fn backup_then_wipe_every_member_then_restore_brings_the_cluster_back() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     etcdctl(&lab, "bettley", "put gt-drill-after lost").success();
+    let before = nodes(&lab).expect("the API answers");
+    let later_label = "goldentooth.io/drill=after-the-backup";
+    let later = with_label(&lab, "later-label.toml", "fenn", later_label);
+    Test::new()
+        .config(&later)
+        .args(["apply", "--auto-approve"])
+        .run()
+        .success();
+    let (labels, _) = labels_and_taints(&nodes(&lab).unwrap(), "fenn");
+    assert!(labels.contains(&later_label.to_string()), "{labels:?}");
 
     // While etcd has quorum, a restore is refused and nothing changes.
     let backup_s = backup.to_str().unwrap();
@@ -148,14 +225,52 @@ fn backup_then_wipe_every_member_then_restore_brings_the_cluster_back() {
     lab.gt(&restore)
         .status(1)
         .stderr_contains("refusing to restore: etcd still has quorum");
+    // --out saves the plan (gt plan --json's document) and changes nothing,
+    // even with --force.
+    let saved = lab.dir().join("restore-plan.json");
+    let saved_s = saved.to_str().unwrap();
+    lab.gt(&[
+        "restore",
+        "--force",
+        "--etcdutl",
+        &etcdutl,
+        "--out",
+        saved_s,
+        backup_s,
+    ])
+    .success()
+    .stdout_contains("Saved the restore plan to: ")
+    .stdout_contains("Nothing was changed.");
+    assert_eq!(mode(&saved), 0o600);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(doc["format_version"], "1.0");
+    assert_eq!(doc["has_changes"], true);
+    let steps: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    for cp in CONTROL_PLANES {
+        assert!(
+            steps.contains(&format!("restore-etcd/{cp}").as_str()),
+            "{steps:?}"
+        );
+    }
+    // A restore plan is no plan for gt apply.
+    lab.gt(&["apply", saved_s]).status(1);
     assert!(lab
         .host_root("dalt")
         .join("etc/kubernetes/manifests/etcd.yaml")
         .is_file());
 
-    for cp in CONTROL_PLANES {
-        wipe_etcd(&lab, cp);
-    }
+    wipe_every_member(&lab);
+    // The API objects were in etcd: bettley's member starts over empty
+    // and its API server has no Nodes left to list.
+    eventually("the API lists no Nodes", || {
+        nodes(&lab).is_some_and(|items| items.as_array().unwrap().is_empty())
+    });
     // bettley's member may start over alone and empty (its manifest names
     // only itself) and answer before gt looks: --force, as an operator who
     // knows the data is gone would.
@@ -198,8 +313,29 @@ fn backup_then_wipe_every_member_then_restore_brings_the_cluster_back() {
             "{manifest}"
         );
     }
+    // The Nodes are back as the snapshot holds them: every one, with the
+    // labels and taints they had at the backup, not the label added since.
+    let after = nodes(&lab).expect("the API answers after the restore");
+    assert_eq!(after.as_array().unwrap().len(), 12, "{after}");
+    for node in lab.node_names() {
+        assert_eq!(
+            labels_and_taints(&after, &node),
+            labels_and_taints(&before, &node),
+            "{node}"
+        );
+    }
+    let (_, taints) = labels_and_taints(&after, "velaryon");
+    assert_eq!(taints, ["goldentooth.io/gpu=true:NoSchedule"]);
     let run = lab.gt(&["drift"]);
     run.status(0);
+    // The file that asks for the later label plans it again.
+    Test::new()
+        .config(&later)
+        .args(["plan"])
+        .run()
+        .success()
+        .stdout_contains("~ node \"fenn\"")
+        .stdout_contains(&format!("+ \"{later_label}\""));
 }
 
 #[test]
@@ -236,14 +372,25 @@ fn retention_keeps_the_newest_and_a_corrupted_snapshot_is_never_restored() {
     // A kubeadm host has no etcdutl, and neither has the lab's: without
     // --etcdutl the restore stops while it prepares, before anything stops.
     assert!(!lab.run("bettley", "command -v etcdutl").succeeded());
+    // --json: the plan, then the steps, then the recap, one event a line.
     let run = lab.gt(&[
         "restore",
         "--force",
         "--auto-approve",
+        "--json",
         kept[0].to_str().unwrap(),
     ]);
     run.status(1).stdout_contains("etcdutl does not run here");
-    assert!(run.stdout.contains("skipped"), "{run}");
+    let events = run.json_lines();
+    assert_eq!(events[0]["event"], "plan", "{run}");
+    assert_eq!(events[0]["plan"]["has_changes"], true);
+    assert_eq!(events.last().unwrap()["event"], "recap", "{run}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "step_finished" && e["step"] == "restore-prepare/bettley"),
+        "{run}"
+    );
     for cp in CONTROL_PLANES {
         let manifests = lab.host_root(cp).join("etc/kubernetes/manifests");
         assert!(manifests.join("kube-apiserver.yaml").is_file(), "{cp}");

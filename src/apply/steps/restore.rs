@@ -6,6 +6,12 @@ use super::{StepError, StepRunner};
 use crate::kube::etcd_snapshot::{self as snap, RestoreTool, RestoredMember};
 use crate::plan::StepId;
 use crate::spec::NodeName;
+use crate::transport::Cmd;
+
+/// How long the old etcd container may take to stop once its manifest is
+/// parked: the kubelet's 20 s file check plus etcd's 30 s graceful stop, and
+/// slack for a loaded Raspberry Pi.
+const OLD_ETCD_STOPS_WITHIN: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// What a restore copies to every control plane.
 pub struct RestoreInput {
@@ -65,7 +71,15 @@ impl StepRunner<'_> {
         let cmd = self
             .step_cmd(snap::stop_control_plane())
             .label("park the etcd and API server manifests");
-        self.must(id, node, &cmd).await.map(drop)
+        self.must(id, node, &cmd).await?;
+        let within = OLD_ETCD_STOPS_WITHIN.min(self.settings().step_timeout);
+        let wait = Cmd::new(snap::wait_etcd_stopped(
+            &self.spec.cluster.cri_socket,
+            within,
+        ))
+        .timeout(within + std::time::Duration::from_secs(10))
+        .label("wait for the old etcd container to stop");
+        self.must(id, node, &wait).await.map(drop)
     }
 
     pub(super) async fn restore_etcd(

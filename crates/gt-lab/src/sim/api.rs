@@ -265,7 +265,7 @@ pub fn readyz(lab_dir: &Path, node: Option<&str>, verbose: bool) -> (u16, String
 
 /// `/readyz` or `/livez` (`kind`) of `node`'s API server or the endpoint's.
 pub(crate) fn answer(lab_dir: &Path, node: Option<&str>, kind: &str, verbose: bool) -> Answer {
-    let state = match state::read(lab_dir) {
+    let state = match state::read_hosts(lab_dir) {
         Ok(s) => s,
         Err(_) => return Answer::Refused,
     };

@@ -16,6 +16,19 @@ pub(crate) enum ConnError {
     EtcdTimeout,
 }
 
+/// The CA that signed `host`'s API server certificate: its own
+/// /etc/kubernetes/pki/ca.crt (what serves TLS is on the host's disk, not
+/// in etcd).
+pub(crate) fn serving_ca(lab_dir: &std::path::Path, host: &str) -> Option<String> {
+    std::fs::read_to_string(
+        lab_dir
+            .join("hosts")
+            .join(host)
+            .join(super::files::CA_CRT.trim_start_matches('/')),
+    )
+    .ok()
+}
+
 /// `https://127.4.0.10:6443` → `127.4.0.10:6443`.
 pub(crate) fn address_of(server_url: &str) -> String {
     let s = server_url
@@ -36,15 +49,11 @@ pub(crate) fn connect(
     let host = view.pick(&target).ok_or_else(|| ConnError::Refused {
         address: address.clone(),
     })?;
-    let cluster = view
-        .state
-        .cluster
-        .as_ref()
-        .ok_or_else(|| ConnError::Refused {
-            address: address.clone(),
-        })?;
+    let serving_ca = serving_ca(view.lab_dir, &host).ok_or_else(|| ConnError::Refused {
+        address: address.clone(),
+    })?;
     if let Some(ca) = ca_pem {
-        if pki::pin(ca) != pki::pin(&cluster.ca_cert_pem) {
+        if pki::pin(ca) != pki::pin(&serving_ca) {
             return Err(ConnError::UnknownAuthority { address });
         }
     }

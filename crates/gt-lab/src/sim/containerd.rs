@@ -323,21 +323,27 @@ pub(crate) fn containerd(host: &Host, args: &[String]) -> u8 {
     }
 }
 
-/// `crictl [--runtime-endpoint URL] info|version|ps|images`.
+/// `crictl [--runtime-endpoint URL] info|version|ps|exec|images`.
 pub(crate) fn crictl(host: &Host, args: &[String]) -> u8 {
     host.pause(Op::Instant);
     let mut endpoint = "unix:///run/containerd/containerd.sock".to_string();
     let mut verb = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
+    let mut verb_args: &[String] = &[];
+    let mut it = args.iter().enumerate();
+    while let Some((i, a)) = it.next() {
         match a.as_str() {
-            "-r" | "--runtime-endpoint" => endpoint = it.next().cloned().unwrap_or_default(),
+            "-r" | "--runtime-endpoint" => {
+                endpoint = it.next().map(|(_, e)| e.clone()).unwrap_or_default()
+            }
             s if s.starts_with("--runtime-endpoint=") => {
                 endpoint = s["--runtime-endpoint=".len()..].to_string()
             }
             s if s.starts_with('-') => {}
-            s if verb.is_none() => verb = Some(s.to_string()),
-            _ => {}
+            s => {
+                verb = Some(s.to_string());
+                verb_args = &args[i + 1..];
+                break;
+            }
         }
     }
     let path = endpoint.trim_start_matches("unix://").to_string();
@@ -383,10 +389,8 @@ pub(crate) fn crictl(host: &Host, args: &[String]) -> u8 {
             );
             0
         }
-        Some("ps") => {
-            println!("CONTAINER           IMAGE               CREATED             STATE               NAME                ATTEMPT             POD ID              POD");
-            0
-        }
+        Some("ps") => super::cri::ps(host, verb_args),
+        Some("exec") => super::cri::exec(host, verb_args),
         Some("images") => {
             println!("IMAGE               TAG                 IMAGE ID            SIZE");
             0

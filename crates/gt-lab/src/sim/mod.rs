@@ -19,10 +19,12 @@
 //! (kubeadm's `encryptionAlgorithm: ECDSA-P256`), real X.509 made with rcgen.
 
 pub mod api;
+pub(crate) mod apistore;
 pub(crate) mod apt;
 pub(crate) mod client;
 pub(crate) mod clock;
 pub(crate) mod containerd;
+pub(crate) mod cri;
 pub(crate) mod debver;
 pub(crate) mod dpkg;
 pub(crate) mod etcd;

@@ -77,7 +77,7 @@ pub(crate) fn boot_main(args: &[String]) -> u8 {
         eprintln!("{BOOT_TOOL}: {node}: {e}");
     }
     super::containerd::stop(&host);
-    let api_was_up = state::update(&dir, |s| {
+    let api_was_up = state::update_hosts(&dir, |s| {
         let h = s.host_mut(node);
         h.kubelet_running = false;
         h.api_ready_at.take().is_some()
@@ -92,7 +92,7 @@ pub(crate) fn boot_main(args: &[String]) -> u8 {
     }
     if api_was_up {
         let ready = super::clock::now() + host.latency(Op::ApiReady);
-        let _ = state::update(&dir, |s| s.host_mut(node).api_ready_at = Some(ready));
+        let _ = state::update_hosts(&dir, |s| s.host_mut(node).api_ready_at = Some(ready));
     }
     let _ = std::fs::remove_file(marker(&dir, node));
     if !was_down {

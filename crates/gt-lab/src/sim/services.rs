@@ -55,7 +55,7 @@ pub(crate) fn set_enabled(host: &Host, unit: &str, on: bool) -> bool {
 
 /// kubelet's postinst: the unit enabled, not running until kubeadm configures it.
 pub(crate) fn kubelet_installed(host: &Host) -> std::io::Result<()> {
-    state::update(&host.lab_dir, |s| {
+    state::update_hosts(&host.lab_dir, |s| {
         let h = s.host_mut(&host.name);
         h.kubelet_enabled = true;
     })
@@ -65,7 +65,7 @@ pub(crate) fn kubelet_installed(host: &Host) -> std::io::Result<()> {
 pub(crate) fn package_removed(host: &Host, package: &str) {
     match package {
         "kubelet" => {
-            let _ = state::update(&host.lab_dir, |s| {
+            let _ = state::update_hosts(&host.lab_dir, |s| {
                 s.host_mut(&host.name).kubelet_running = false
             });
         }
@@ -88,7 +88,7 @@ pub(crate) fn boot(host: &Host) -> std::io::Result<()> {
     }
     let kubelet = unit_exists(host, "kubelet");
     stopped_kubelet(host);
-    state::update(&host.lab_dir, |s| {
+    state::update_hosts(&host.lab_dir, |s| {
         if kubelet && s.host(&host.name).kubelet_enabled {
             start_kubelet(host, s);
         }
@@ -166,6 +166,6 @@ pub(crate) fn stopped_kubelet(host: &Host) {
 /// A crash-looping kubelet comes up at its next restart once nothing stops it.
 pub(crate) fn retry_kubelet(host: &Host) {
     if kubelet_crashloop(host).is_some() && kubelet_blocker(host).is_none() {
-        let _ = state::update(&host.lab_dir, |s| start_kubelet(host, s));
+        let _ = state::update_hosts(&host.lab_dir, |s| start_kubelet(host, s));
     }
 }

@@ -5,8 +5,16 @@
 //! Every tool reads and writes it under an exclusive lock on `DIR/state.lock`
 //! (read-modify-write in one critical section), so concurrent joins from many
 //! processes never lose each other's updates. Nothing sleeps with the lock held.
+//!
+//! When the lab runs real etcd, the API objects are not in the file but in
+//! etcd ([`super::apistore`]): [`read`] and [`update`] go through a quorum
+//! and fail as an API server's request does without one, while
+//! [`read_hosts`] reads only what a host keeps for itself (its kubelet, its
+//! API server process) and [`update_hosts`] writes that whatever etcd says.
 
+use super::apistore::{self, Store, Unavailable};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
@@ -384,38 +392,176 @@ fn lock(lab_dir: &Path) -> io::Result<Locked> {
     Ok(Locked { _file: file })
 }
 
-fn load_unlocked(lab_dir: &Path) -> io::Result<State> {
+fn load_file(lab_dir: &Path) -> io::Result<Map<String, Value>> {
+    let invalid = |e: &dyn std::fmt::Display| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {e}", state_path(lab_dir).display()),
+        )
+    };
     match std::fs::read_to_string(state_path(lab_dir)) {
-        Ok(s) => serde_json::from_str(&s).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: {e}", state_path(lab_dir).display()),
-            )
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(State::default()),
+        Ok(s) => match serde_json::from_str(&s).map_err(|e| invalid(&e))? {
+            Value::Object(m) => Ok(m),
+            _ => Err(invalid(&"not a JSON object")),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Map::new()),
         Err(e) => Err(e),
     }
 }
 
-/// Reads the state under the lock (a consistent snapshot).
+fn parse(lab_dir: &Path, object: Map<String, Value>) -> io::Result<State> {
+    serde_json::from_value(Value::Object(object)).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {e}", state_path(lab_dir).display()),
+        )
+    })
+}
+
+fn to_object(state: &State) -> Map<String, Value> {
+    match serde_json::to_value(state).expect("state serialises") {
+        Value::Object(m) => m,
+        _ => unreachable!("a struct serialises to an object"),
+    }
+}
+
+fn unavailable(e: Unavailable) -> io::Error {
+    io::Error::other(e)
+}
+
+/// The etcd message of an error that came from the API objects' store:
+/// the API server could not reach a quorum.
+pub(crate) fn etcd_failure(e: &io::Error) -> Option<String> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<Unavailable>())
+        .map(|u| u.0.clone())
+}
+
+/// The file's host-local fields joined with the API objects `store` holds.
+fn load_with(lab_dir: &Path, file: Map<String, Value>, store: &Store) -> io::Result<State> {
+    let mut object = file;
+    if let Store::Etcd(gateways) = store {
+        let kvs = apistore::read_all(gateways).map_err(unavailable)?;
+        apistore::from_keys(&mut object, &kvs).map_err(|e| unavailable(Unavailable(e)))?;
+    }
+    parse(lab_dir, object)
+}
+
+fn write_file(lab_dir: &Path, object: &Map<String, Value>) -> io::Result<()> {
+    crate::topology::write_atomic(
+        &state_path(lab_dir),
+        &serde_json::to_string_pretty(object).expect("state serialises"),
+    )
+}
+
+/// Only the host-local fields: what the file holds beside a real etcd.
+fn host_local(object: &Map<String, Value>) -> Map<String, Value> {
+    object
+        .iter()
+        .filter(|(k, _)| apistore::HOST_LOCAL.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Reads the whole state: the API objects through etcd's quorum when the
+/// lab runs real etcd (an error carrying etcd's words when it cannot:
+/// [`etcd_failure`]).
 pub(crate) fn read(lab_dir: &Path) -> io::Result<State> {
-    let _guard = lock(lab_dir)?;
-    load_unlocked(lab_dir)
+    let store = apistore::store(lab_dir).map_err(unavailable)?;
+    let file = {
+        let _guard = lock(lab_dir)?;
+        load_file(lab_dir)?
+    };
+    load_with(lab_dir, file, &store)
 }
 
 /// Read-modify-write under the lock. The state is written back only when `f`
-/// changed it.
+/// changed it; with real etcd the API objects that changed go to etcd in one
+/// transaction (the resource version bumped with them), the host-local
+/// fields to the file.
 pub(crate) fn update<R>(lab_dir: &Path, f: impl FnOnce(&mut State) -> R) -> io::Result<R> {
+    let store = apistore::store(lab_dir).map_err(unavailable)?;
     let _guard = lock(lab_dir)?;
-    let mut state = load_unlocked(lab_dir)?;
+    let mut state = load_with(lab_dir, load_file(lab_dir)?, &store)?;
     let before = state.clone();
     let r = f(&mut state);
-    if state != before {
+    if state == before {
+        return Ok(r);
+    }
+    if matches!(store, Store::File) {
         state.resource_version += 1;
-        crate::topology::write_atomic(
-            &state_path(lab_dir),
-            &serde_json::to_string_pretty(&state).expect("state serialises"),
-        )?;
+        write_file(lab_dir, &to_object(&state))?;
+        return Ok(r);
+    }
+    let keys_before = apistore::to_keys(&to_object(&before));
+    if apistore::to_keys(&to_object(&state)) != keys_before {
+        state.resource_version += 1;
+        let Store::Etcd(gateways) = &store else {
+            return Err(unavailable(Unavailable(
+                "no control plane runs an etcd member to keep the cluster's objects".into(),
+            )));
+        };
+        let keys_after = apistore::to_keys(&to_object(&state));
+        apistore::write_changes(gateways, &keys_before, &keys_after).map_err(unavailable)?;
+    }
+    let after = host_local(&to_object(&state));
+    if after != host_local(&to_object(&before)) {
+        write_file(lab_dir, &after)?;
+    }
+    Ok(r)
+}
+
+/// Reads the host-local fields only (every field in the model): for what
+/// a host's init system or its API server process knows, which needs no
+/// quorum. The API objects of the result are empty beside real etcd.
+pub(crate) fn read_hosts(lab_dir: &Path) -> io::Result<State> {
+    let _guard = lock(lab_dir)?;
+    parse(lab_dir, load_file(lab_dir)?)
+}
+
+/// [`update`] for what a host does on its own (its kubelet starting or
+/// stopping, a reboot), which must work while etcd has no quorum: the
+/// host-local fields are always written. The API objects (what a kubelet
+/// posts about its Node) are loaded and written too when etcd answers, and
+/// left alone when it does not, as a kubelet that cannot reach its API
+/// server changes nothing there.
+pub(crate) fn update_hosts<R>(lab_dir: &Path, f: impl FnOnce(&mut State) -> R) -> io::Result<R> {
+    if !super::etcd::real(lab_dir) {
+        return update(lab_dir, f);
+    }
+    let gateways = match apistore::store(lab_dir) {
+        Ok(Store::Etcd(g)) => Some(g),
+        _ => None,
+    };
+    let _guard = lock(lab_dir)?;
+    let file = load_file(lab_dir)?;
+    let mut object = file.clone();
+    let with_api = gateways.filter(|g| {
+        apistore::read_all(g)
+            .ok()
+            .is_some_and(|kvs| apistore::from_keys(&mut object, &kvs).is_ok())
+    });
+    let mut state = match with_api {
+        Some(_) => parse(lab_dir, object)?,
+        None => parse(lab_dir, file)?,
+    };
+    let before = state.clone();
+    let r = f(&mut state);
+    if state == before {
+        return Ok(r);
+    }
+    let local = host_local(&to_object(&state));
+    if local != host_local(&to_object(&before)) {
+        write_file(lab_dir, &local)?;
+    }
+    if let Some(gateways) = with_api {
+        let keys_before = apistore::to_keys(&to_object(&before));
+        if apistore::to_keys(&to_object(&state)) != keys_before {
+            state.resource_version += 1;
+            let keys_after = apistore::to_keys(&to_object(&state));
+            // Refused now: the kubelet posts again at its next start.
+            let _ = apistore::write_changes(&gateways, &keys_before, &keys_after);
+        }
     }
     Ok(r)
 }

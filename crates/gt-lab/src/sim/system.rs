@@ -152,7 +152,7 @@ fn change_kubelet(
     now_flag: bool,
 ) -> std::io::Result<(state::HostState, state::HostState)> {
     let now = clock::now();
-    state::update(&host.lab_dir, |s| {
+    state::update_hosts(&host.lab_dir, |s| {
         let before = s.host(&host.name);
         match verb {
             "start" => services::start_kubelet(host, s),

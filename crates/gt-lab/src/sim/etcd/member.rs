@@ -83,7 +83,7 @@ fn wanted(lab_dir: &Path, node: &str) -> io::Result<Want> {
     let Some(pod) = pod(lab_dir, node) else {
         return Ok(Want::Stop);
     };
-    if !state::read(lab_dir)?.kubelet_running(node) {
+    if !state::read_hosts(lab_dir)?.kubelet_running(node) {
         return Ok(Want::Leave);
     }
     Ok(Want::Run(pod))

@@ -17,6 +17,7 @@
 //! inside the "pod" ([`manifest::Pod::host_args`]).
 
 pub(crate) mod ctl;
+pub(crate) mod gateway;
 pub(crate) mod kubeadm;
 pub(crate) mod manifest;
 pub(crate) mod member;

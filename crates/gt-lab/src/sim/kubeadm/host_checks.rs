@@ -121,7 +121,7 @@ pub(super) fn common_checks(
             "Service-Kubelet",
             "kubelet service does not exist",
         )));
-    } else if !state::read(&host.lab_dir)
+    } else if !state::read_hosts(&host.lab_dir)
         .map(|s| s.host(&host.name).kubelet_enabled)
         .unwrap_or(true)
     {
@@ -192,7 +192,7 @@ pub(super) fn start_kubelet_or_fail(host: &Host, phase: &str) -> Result<(), u8> 
     if services::kubelet_blocker(host).is_none() {
         return Ok(());
     }
-    let _ = state::update(&host.lab_dir, |s| services::start_kubelet(host, s));
+    let _ = state::update_hosts(&host.lab_dir, |s| services::start_kubelet(host, s));
     host.pause(Op::KubeletCheckTimeout);
     println!("[kubelet-check] The kubelet is not healthy after 4m0.000452178s");
     if phase == "wait-control-plane" {

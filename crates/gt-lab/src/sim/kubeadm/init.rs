@@ -119,18 +119,26 @@ pub(super) fn init(host: &Host, args: &[String]) -> u8 {
     if let Err(code) = super::host_checks::start_kubelet_or_fail(host, "wait-control-plane") {
         return code;
     }
-    let init_token = match new_cluster(host, &req, &st, &ca, &shared_pki, member) {
-        Ok(t) => t,
-        Err(e) => return fail(&e.to_string(), EXIT_ERROR),
-    };
+    // The kubelet runs the static Pods, etcd among them, before kubeadm
+    // uploads anything: with real etcd, the cluster's objects go there.
     if etcd::real(&host.lab_dir) {
-        if let Err(e) = etcd::kubeadm::start_member(host) {
+        let kubelet = state::update_hosts(&host.lab_dir, |s| {
+            s.host_mut(&host.name).kubelet_running = true;
+        });
+        if let Err(e) = kubelet
+            .map_err(|e| e.to_string())
+            .and_then(|()| etcd::kubeadm::start_member(host))
+        {
             return fail(
                 &format!("error execution phase wait-control-plane: {e}"),
                 EXIT_ERROR,
             );
         }
     }
+    let init_token = match new_cluster(host, &req, &st, &ca, &shared_pki, member) {
+        Ok(t) => t,
+        Err(e) => return fail(&e.to_string(), EXIT_ERROR),
+    };
     print_phases_after_kubelet_start(&req, &init_token, started.elapsed().as_secs_f64());
     print_join_commands(&req, &init_token, &pin);
     0

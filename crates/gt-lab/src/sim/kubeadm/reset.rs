@@ -55,7 +55,7 @@ pub(super) fn reset(host: &Host, args: &[String]) -> u8 {
     host.pause(Op::Reset);
     // The kubelet stops (cleanup-node) before the lab stops the etcd it
     // ran, so that nothing starts it again while its data goes.
-    let stopped = state::update(&host.lab_dir, |s| {
+    let stopped = state::update_hosts(&host.lab_dir, |s| {
         let hs = s.host_mut(&host.name);
         hs.kubelet_running = false;
         hs.api_ready_at = None;

@@ -6,8 +6,8 @@
 //! PodDisruptionBudgets are kept for drain; other objects are remembered
 //! only as applied.
 
-use super::err;
 use super::request::Ctx;
+use super::{err, state_err};
 use crate::sim::clock;
 use crate::sim::flags::Parsed;
 use crate::sim::host;
@@ -285,7 +285,7 @@ pub(super) fn apply(ctx: &Ctx, p: &Parsed) -> u8 {
     });
     let verbs = match verbs {
         Ok(v) => v,
-        Err(e) => return err(&e.to_string()),
+        Err(e) => return state_err(&e),
     };
     for (o, verb) in objs.iter().zip(verbs) {
         println!("{} {verb}", o.shown);

@@ -3,8 +3,8 @@
 //! skipped, DaemonSet Pods and Pods no controller owns block it unless
 //! `--ignore-daemonsets` / `--force`, evictions honour PodDisruptionBudgets.
 
-use super::err;
 use super::request::{node_args, Ctx};
+use super::{err, state_err};
 use crate::sim::clock;
 use crate::sim::flags::Parsed;
 use crate::sim::latency::Op;
@@ -29,7 +29,7 @@ fn set_unschedulable(ctx: &Ctx, node: &str, value: bool) -> Result<bool, u8> {
             eprintln!("Error from server (NotFound): nodes \"{node}\" not found");
             Err(1)
         }
-        Err(e) => Err(err(&e.to_string())),
+        Err(e) => Err(state_err(&e)),
     }
 }
 
@@ -291,7 +291,7 @@ pub(super) fn delete(ctx: &Ctx, p: &Parsed) -> u8 {
                 eprintln!("Error from server (NotFound): nodes \"{node}\" not found");
                 return 1;
             }
-            Err(e) => return err(&e.to_string()),
+            Err(e) => return state_err(&e),
         }
     }
     0

@@ -24,7 +24,7 @@ const EXEC_FLAGS: &[Flag] = &[
 ];
 
 /// What the etcd image holds, where its PATH finds it.
-const IMAGE_PROGRAMS: &[&str] = &["etcd", "etcdctl"];
+pub(crate) const IMAGE_PROGRAMS: &[&str] = &["etcd", "etcdctl"];
 
 const USAGE: &str = "error: expected 'exec POD_NAME COMMAND [ARG1] [ARG2] ... [ARGN]'.\nPOD_NAME and COMMAND are required arguments for the exec command\nSee 'kubectl exec -h' for help and examples";
 
@@ -89,10 +89,24 @@ pub(super) fn exec(host: &Host, args: &[String]) -> u8 {
         eprintln!("error: Internal error occurred: Internal error occurred: error executing command in container: failed to exec in container: failed to start exec \"5f0c8d1e2b7a\": OCI runtime exec failed: exec failed: unable to start container process: exec: \"{program}\": executable file not found in $PATH: unknown");
         return 1;
     }
-    run_in_pod(host, &lab_host, name, &command[1..], p.on("stdin"))
+    let code = run_in_pod(host, &lab_host, name, &command[1..], p.on("stdin"));
+    if code != 0 {
+        eprintln!("command terminated with exit code {code}");
+    }
+    u8::try_from(code).unwrap_or(1)
 }
 
-fn run_in_pod(host: &Host, lab_host: &str, program: &str, args: &[String], stdin: bool) -> u8 {
+/// Runs `program` (one the etcd image holds) in `lab_host`'s etcd
+/// container, its output in the pod's terms on this process's stdout and
+/// stderr; its exit code (`kubectl exec` and `crictl exec` each report a
+/// failure their own way).
+pub(crate) fn run_in_pod(
+    host: &Host,
+    lab_host: &str,
+    program: &str,
+    args: &[String],
+    stdin: bool,
+) -> i32 {
     let lab_dir = &host.lab_dir;
     let Some(pod) = member::pod(lab_dir, lab_host) else {
         eprintln!("error: unable to upgrade connection: container not found (\"etcd\")");
@@ -123,7 +137,7 @@ fn run_in_pod(host: &Host, lab_host: &str, program: &str, args: &[String], stdin
     let out = match out {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("kubectl (gt lab simulator): cannot run {program}: {e}");
+            eprintln!("gt lab simulator: cannot run {program}: {e}");
             return 1;
         }
     };
@@ -159,9 +173,5 @@ fn run_in_pod(host: &Host, lab_host: &str, program: &str, args: &[String], stdin
     use std::io::Write;
     let _ = std::io::stdout().write_all(unmap(&out.stdout).as_bytes());
     let _ = std::io::stderr().write_all(unmap(&out.stderr).as_bytes());
-    let code = out.status.code().unwrap_or(1);
-    if code != 0 {
-        eprintln!("command terminated with exit code {code}");
-    }
-    u8::try_from(code).unwrap_or(1)
+    out.status.code().unwrap_or(1)
 }

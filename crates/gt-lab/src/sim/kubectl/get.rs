@@ -4,7 +4,7 @@
 use super::err;
 use super::request::{node_args, print_conn_error, Ctx};
 use crate::sim::api::{self, Answer, View};
-use crate::sim::client::ConnError;
+use crate::sim::client::{self, ConnError};
 use crate::sim::clock;
 use crate::sim::flags::Parsed;
 use crate::sim::latency::Op;
@@ -353,7 +353,7 @@ fn get_raw(ctx: &Ctx, raw: &str) -> u8 {
             }
         }
     } else {
-        let st = match state::read(&ctx.host.lab_dir) {
+        let st = match state::read_hosts(&ctx.host.lab_dir) {
             Ok(s) => s,
             Err(e) => return err(&e.to_string()),
         };
@@ -367,8 +367,8 @@ fn get_raw(ctx: &Ctx, raw: &str) -> u8 {
             None => Answer::Refused,
             Some(h) => {
                 let ca = ctx.kubeconfig.as_ref().and_then(|k| k.ca_pem.as_deref());
-                let ca_ok = match (ca, st.cluster.as_ref()) {
-                    (Some(ca), Some(c)) => pki::pin(ca) == pki::pin(&c.ca_cert_pem),
+                let ca_ok = match (ca, client::serving_ca(&ctx.host.lab_dir, &h)) {
+                    (Some(ca), Some(serving)) => pki::pin(ca) == pki::pin(&serving),
                     _ => true,
                 };
                 if !ca_ok {

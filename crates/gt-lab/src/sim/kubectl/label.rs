@@ -1,8 +1,8 @@
 //! `kubectl label node`: set, overwrite and remove labels, with kubectl's
 //! validation of keys and values.
 
-use super::err;
 use super::request::{node_and_updates, Ctx};
+use super::{err, state_err};
 use crate::sim::flags::Parsed;
 use crate::sim::latency::Op;
 use crate::sim::state;
@@ -113,7 +113,7 @@ pub(super) fn label(ctx: &Ctx, p: &Parsed) -> u8 {
             eprintln!("{m}");
             1
         }
-        Err(e) => err(&e.to_string()),
+        Err(e) => state_err(&e),
     }
 }
 

@@ -7,7 +7,7 @@
 pub(crate) mod apply;
 mod configmap;
 mod drain;
-mod exec;
+pub(crate) mod exec;
 mod get;
 mod label;
 mod pods;
@@ -44,6 +44,19 @@ const ADMIN_USERS: &[&str] = &["kubernetes-admin", "kubernetes-super-admin"];
 fn err(msg: &str) -> u8 {
     eprintln!("error: {msg}");
     1
+}
+
+/// A read or write of the API objects failed: etcd's words as the API
+/// server relays them (`Error from server: etcdserver: request timed out`),
+/// else the lab's own error.
+fn state_err(e: &std::io::Error) -> u8 {
+    match crate::sim::state::etcd_failure(e) {
+        Some(message) => {
+            eprintln!("Error from server: {message}");
+            1
+        }
+        None => err(&e.to_string()),
+    }
 }
 
 /// kubectl's error for an unknown flag of `sub`.

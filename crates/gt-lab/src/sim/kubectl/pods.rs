@@ -2,9 +2,9 @@
 //! `-l`, `--field-selector spec.nodeName=N`, tables), and `kubectl annotate
 //! node` (gt marks the nodes it cordons).
 
-use super::err;
 use super::label::valid_label_key;
 use super::request::{node_and_updates, Ctx};
+use super::{err, state_err};
 use crate::sim::clock;
 use crate::sim::flags::Parsed;
 use crate::sim::latency::Op;
@@ -331,6 +331,6 @@ pub(super) fn annotate(ctx: &Ctx, p: &Parsed) -> u8 {
             eprintln!("{m}");
             1
         }
-        Err(e) => err(&e.to_string()),
+        Err(e) => state_err(&e),
     }
 }

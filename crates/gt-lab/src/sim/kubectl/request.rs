@@ -1,7 +1,7 @@
 //! Where kubectl sends a request and as whom, and what every verb shares:
 //! the node arguments it accepts and the connection errors it prints.
 
-use super::{err, ADMIN_USERS};
+use super::{err, state_err, ADMIN_USERS};
 use crate::sim::api::View;
 use crate::sim::client::{self, ConnError};
 use crate::sim::clock;
@@ -94,17 +94,17 @@ impl<'a> Ctx<'a> {
             eprintln!("The connection to the server localhost:8080 was refused - did you specify the right host or port?");
             return Err(1);
         };
-        let st = state::read(&self.host.lab_dir).map_err(|e| err(&e.to_string()))?;
+        let hosts = state::read_hosts(&self.host.lab_dir).map_err(|e| err(&e.to_string()))?;
         let view = View {
             lab_dir: &self.host.lab_dir,
-            state: &st,
+            state: &hosts,
             now: clock::now(),
         };
         let ca = self.kubeconfig.as_ref().and_then(|k| k.ca_pem.as_deref());
-        match client::connect(&view, &self.host.topology, server, ca) {
-            Ok(_) => Ok(st),
-            Err(e) => Err(print_conn_error(&e)),
+        if let Err(e) = client::connect(&view, &self.host.topology, server, ca) {
+            return Err(print_conn_error(&e));
         }
+        state::read(&self.host.lab_dir).map_err(|e| state_err(&e))
     }
 
     /// Connects for a write: the user must be allowed to change nodes.

@@ -1,8 +1,8 @@
 //! `kubectl taint node`: add, replace and remove taints.
 
-use super::err;
 use super::label::{valid_label_key, valid_label_name};
 use super::request::{is_node_kind, unsupported_kind, Ctx};
+use super::{err, state_err};
 use crate::sim::flags::Parsed;
 use crate::sim::latency::Op;
 use crate::sim::state::{self, Taint};
@@ -147,7 +147,7 @@ pub(super) fn taint(ctx: &Ctx, p: &Parsed) -> u8 {
             eprintln!("{m}");
             1
         }
-        Err(e) => err(&e.to_string()),
+        Err(e) => state_err(&e),
     }
 }
 

@@ -1,0 +1,284 @@
+//! Where the simulated cluster's API objects are kept: in the lab's real
+//! etcd when it runs one, as kube-apiserver keeps them, so that a member
+//! without a quorum fails reads and writes, wiping every member's data
+//! loses the cluster's Nodes, and restoring a snapshot brings them back.
+//!
+//! The state ([`super::state::State`]) has two parts. What belongs to a
+//! host (its init system, its API server process, the model's etcd
+//! members: [`HOST_LOCAL`]) stays in `DIR/state.json`. Every other field
+//! is an API object and lives under `/registry/` in etcd, one key per
+//! object where Kubernetes has one (`/registry/minions/NAME` for a Node,
+//! `/registry/configmaps/kube-system/kubeadm-config` for the cluster's
+//! configuration) and one key per field otherwise
+//! (`/registry/gt-lab/FIELD`), so a field added to the state is kept
+//! without a change here. Values are JSON, where kube-apiserver writes
+//! protobuf: `etcdctl get` shows them readable, and nothing outside the
+//! lab reads them.
+//!
+//! Without real etcd (the model) the whole state stays in the file.
+
+use super::etcd::gateway::{Gateway, GatewayError};
+use crate::topology::LabTopology;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The state's fields that belong to a host, not to the API.
+pub(crate) const HOST_LOCAL: &[&str] = &["hosts", "etcd_members"];
+
+/// Everything the lab keeps in etcd starts with this.
+pub(crate) const REGISTRY: &str = "/registry/";
+
+/// The lab's own fields with no Kubernetes object of their own.
+const LAB_FIELDS: &str = "/registry/gt-lab/";
+
+/// How one field of the state maps onto keys.
+enum Layout {
+    /// A map: one key per entry, the entry's name after the prefix.
+    Entries(&'static str),
+    /// One key holds the whole field.
+    Whole(String),
+}
+
+fn layout(field: &str) -> Layout {
+    match field {
+        "nodes" => Layout::Entries("/registry/minions/"),
+        "cluster" => Layout::Whole("/registry/configmaps/kube-system/kubeadm-config".into()),
+        "uploaded_certs" => Layout::Whole("/registry/secrets/kube-system/kubeadm-certs".into()),
+        "tokens" => Layout::Whole("/registry/secrets/kube-system/bootstrap-tokens".into()),
+        other => Layout::Whole(format!("{LAB_FIELDS}{other}")),
+    }
+}
+
+/// The API part of a state (its JSON object) as etcd keys and values.
+pub(crate) fn to_keys(state: &Map<String, Value>) -> BTreeMap<String, String> {
+    let mut keys = BTreeMap::new();
+    for (field, value) in state {
+        if HOST_LOCAL.contains(&field.as_str()) || value.is_null() {
+            continue;
+        }
+        match (layout(field), value.as_object()) {
+            (Layout::Entries(prefix), Some(entries)) => {
+                for (name, entry) in entries {
+                    keys.insert(format!("{prefix}{name}"), entry.to_string());
+                }
+            }
+            (Layout::Entries(_), None) => {
+                keys.insert(format!("{LAB_FIELDS}{field}"), value.to_string());
+            }
+            (Layout::Whole(key), _) => {
+                keys.insert(key, value.to_string());
+            }
+        }
+    }
+    keys
+}
+
+/// The field (and entry) a key holds; `None` for keys the lab did not write.
+fn field_of(key: &str) -> Option<(String, Option<String>)> {
+    for field in ["nodes", "cluster", "uploaded_certs", "tokens"] {
+        match layout(field) {
+            Layout::Entries(prefix) => {
+                if let Some(name) = key.strip_prefix(prefix) {
+                    return Some((field.into(), Some(name.into())));
+                }
+            }
+            Layout::Whole(k) if k == key => return Some((field.into(), None)),
+            Layout::Whole(_) => {}
+        }
+    }
+    key.strip_prefix(LAB_FIELDS)
+        .map(|field| (field.to_string(), None))
+}
+
+/// Puts the API objects read from etcd back into a state's JSON object.
+pub(crate) fn from_keys(
+    state: &mut Map<String, Value>,
+    kvs: &[(String, Vec<u8>)],
+) -> Result<(), String> {
+    for (key, raw) in kvs {
+        let Some((field, entry)) = field_of(key) else {
+            continue;
+        };
+        let value: Value = serde_json::from_slice(raw)
+            .map_err(|e| format!("etcd key {key} holds no JSON the lab wrote: {e}"))?;
+        match entry {
+            Some(name) => {
+                let map = state
+                    .entry(field)
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Some(map) = map.as_object_mut() {
+                    map.insert(name, value);
+                }
+            }
+            None => {
+                state.insert(field, value);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where the API objects are right now.
+pub(crate) enum Store {
+    /// In the state file (the model of etcd).
+    File,
+    /// No control plane has an etcd Pod: no cluster, no API objects.
+    Empty,
+    /// In the real etcd: the members that run, in the topology's order.
+    Etcd(Vec<Gateway>),
+}
+
+/// Why the API objects cannot be read or written now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unavailable(pub(crate) String);
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unavailable {}
+
+/// The store of the lab at `lab_dir`: the file without real etcd, else
+/// every control plane whose member runs (each with its own host's
+/// client certificate).
+pub(crate) fn store(lab_dir: &Path) -> Result<Store, Unavailable> {
+    if !super::etcd::real(lab_dir) {
+        return Ok(Store::File);
+    }
+    let topology = LabTopology::load(lab_dir).map_err(|e| Unavailable(e.to_string()))?;
+    let control_planes: Vec<_> = topology
+        .nodes
+        .iter()
+        .filter(|n| n.role == "control-plane")
+        .collect();
+    let mut gateways = Vec::new();
+    let mut pods = false;
+    for node in control_planes {
+        if super::etcd::member::pod(lab_dir, &node.name).is_none() {
+            continue;
+        }
+        pods = true;
+        if super::etcd::member::running_pid(lab_dir, &node.name).is_none() {
+            continue;
+        }
+        let root = super::etcd::member::host_root(lab_dir, &node.name);
+        if let Ok(g) = Gateway::new(&root, &node.address) {
+            gateways.push(g);
+        }
+    }
+    match (pods, gateways.is_empty()) {
+        (false, _) => Ok(Store::Empty),
+        // kube-apiserver's client retries until its deadline, then says so.
+        (true, true) => Err(Unavailable(REQUEST_TIMED_OUT.into())),
+        (true, false) => Ok(Store::Etcd(gateways)),
+    }
+}
+
+/// What kube-apiserver relays when etcd does not answer in time.
+const REQUEST_TIMED_OUT: &str = "etcdserver: request timed out";
+
+/// Asks each member in turn until one answers: a member that is not
+/// there is skipped, one that answers with an error (no quorum) decides.
+/// When none is there the request times out, as kube-apiserver's does.
+fn first_answer<T>(
+    gateways: &[Gateway],
+    ask: impl Fn(&Gateway) -> Result<T, GatewayError>,
+) -> Result<T, Unavailable> {
+    for g in gateways {
+        match ask(g) {
+            Ok(t) => return Ok(t),
+            Err(GatewayError::Unreachable(_)) => {}
+            Err(GatewayError::Failed(m)) => return Err(Unavailable(m)),
+        }
+    }
+    Err(Unavailable(REQUEST_TIMED_OUT.into()))
+}
+
+/// Every key the lab keeps in etcd with its value.
+pub(crate) fn read_all(gateways: &[Gateway]) -> Result<Vec<(String, Vec<u8>)>, Unavailable> {
+    first_answer(gateways, |g| g.range_prefix(REGISTRY))
+}
+
+/// Writes what changed between two key sets, in one transaction.
+pub(crate) fn write_changes(
+    gateways: &[Gateway],
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> Result<(), Unavailable> {
+    let puts: Vec<(String, String)> = after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let deletes: Vec<String> = before
+        .keys()
+        .filter(|k| !after.contains_key(*k))
+        .cloned()
+        .collect();
+    first_answer(gateways, |g| g.write(&puts, &deletes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn nodes_get_a_key_each_and_host_fields_stay_out_of_etcd() {
+        let state = object(serde_json::json!({
+            "nodes": {"fenn": {"name": "fenn"}, "bettley": {"name": "bettley"}},
+            "cluster": {"endpoint": "127.4.0.10:6443"},
+            "hosts": {"fenn": {"kubelet_running": true}},
+            "etcd_members": [],
+            "uploaded_certs": null,
+            "pods": [],
+            "resource_version": 7,
+        }));
+        let keys = to_keys(&state);
+        assert_eq!(
+            keys.keys().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "/registry/configmaps/kube-system/kubeadm-config",
+                "/registry/gt-lab/pods",
+                "/registry/gt-lab/resource_version",
+                "/registry/minions/bettley",
+                "/registry/minions/fenn",
+            ]
+        );
+        assert_eq!(keys["/registry/minions/fenn"], r#"{"name":"fenn"}"#);
+    }
+
+    #[test]
+    fn what_etcd_holds_reads_back_into_the_same_fields() {
+        let state = object(serde_json::json!({
+            "nodes": {"fenn": {"name": "fenn", "labels": {"a": "b"}}},
+            "tokens": [{"id": "abcdef"}],
+            "a_field_added_later": {"x": [1, 2]},
+        }));
+        let kvs: Vec<(String, Vec<u8>)> = to_keys(&state)
+            .into_iter()
+            .map(|(k, v)| (k, v.into_bytes()))
+            .chain([("/registry/events/other".to_string(), b"not ours".to_vec())])
+            .collect();
+        let mut back = Map::new();
+        from_keys(&mut back, &kvs).unwrap();
+        assert_eq!(back, state);
+    }
+
+    #[test]
+    fn a_value_that_is_not_json_is_an_error_naming_the_key() {
+        let mut back = Map::new();
+        let err = from_keys(
+            &mut back,
+            &[("/registry/minions/fenn".into(), b"\x0a\x0bk8s".to_vec())],
+        )
+        .unwrap_err();
+        assert!(err.contains("/registry/minions/fenn"), "{err}");
+    }
+}
