@@ -263,7 +263,10 @@ fn every_kind_of_change_behind_gts_back_is_named() {
         .stdout_contains("drift: cargyll: API server not ready")
         .stdout_contains("drift: gardener: unreachable: ");
     // --verbose: the whole story under a line, with what to do.
-    text.stdout_contains("\n       the API server on cargyll (127.4.0.12:6443) is not ready: ");
+    text.stdout_contains(&format!(
+        "\n       the API server on cargyll ({}:6443) is not ready: ",
+        lab.address("cargyll")
+    ));
     let nodes = doc["nodes"].as_array().unwrap();
     let node = |n: &str| nodes.iter().find(|x| x["name"] == n).unwrap().clone();
     assert_eq!(node("gardener")["reachable"], false);

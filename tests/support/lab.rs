@@ -11,10 +11,17 @@
 //! }
 //! ```
 //!
-//! Labs bind fixed addresses (127.4.0.11:6443, ...), so two labs of the same
-//! topology cannot run at once: every `Lab` holds an exclusive lock
-//! (`$TMPDIR/gt-lab-tests.lock`) from `start` until it is dropped, which
-//! serialises lab tests across threads and test binaries alike.
+//! A lab binds its hosts' loopback addresses (127.B.C.D:6443, :22xx, etcd's
+//! :2379, ...), so two labs on the same addresses cannot run at once. Labs run
+//! side by side in slots instead: slot k owns 127.(40+k).0.0/16. Every `Lab`
+//! holds one slot's lock (`$TMPDIR/gt-lab-tests-slot-K.lock`, an exclusive
+//! flock, across threads and test binaries alike) from `start` until it is
+//! dropped, and its topology's IPv4 addresses are moved into the slot before
+//! `gt lab up` (10.4.0.11 → 10.41.0.11, which the lab serves on 127.41.0.11).
+//! `GT_TEST_LAB_SLOTS` (default 4, at most 16) is how many labs may be up at
+//! once. Tests ask the lab for addresses (`lab.address("fenn")`,
+//! `lab.loopback("10.4.0.13:6443")`) rather than spelling them out. The pool
+//! never uses 127.4.x.x, where `gt lab up` puts goldentooth by hand.
 
 use std::fs::File;
 use std::os::unix::io::AsRawFd;
@@ -27,21 +34,148 @@ use super::gt::{goldentooth, Output, Test, COMMAND_TIMEOUT};
 
 pub use gt_lab::Transport;
 
-/// The inter-process lock every lab holds (see the module doc).
+/// The second octet of slot 0's addresses; slot k uses 40 + k.
+const FIRST_SLOT_OCTET: u8 = 40;
+/// How many slots there can be: 127.40.x.x to 127.55.x.x.
+const MAX_SLOTS: usize = 16;
+const DEFAULT_SLOTS: usize = 4;
+
+/// How many labs may be up at once: `GT_TEST_LAB_SLOTS`, else 4.
+pub fn slot_count() -> usize {
+    match std::env::var("GT_TEST_LAB_SLOTS") {
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_SLOTS).contains(&n) => n,
+            _ => panic!("GT_TEST_LAB_SLOTS={v:?}: give a number of labs from 1 to {MAX_SLOTS}"),
+        },
+        Err(_) => DEFAULT_SLOTS,
+    }
+}
+
+/// One slot of the pool, held exclusively (see the module doc): the lock
+/// every lab holds, and the addresses that go with it.
 #[derive(Debug)]
 pub struct LabLock {
     _held: File,
+    slot: usize,
 }
 
 impl LabLock {
+    /// Takes a free slot, waiting while every slot is in use.
     pub fn acquire() -> LabLock {
-        let path = std::env::temp_dir().join("gt-lab-tests.lock");
+        let slots = slot_count();
+        // Start the search at a different slot per thread, so that threads
+        // arriving together do not all try slot 0 first.
+        let start = thread_seed() % slots;
+        loop {
+            for i in 0..slots {
+                let slot = (start + i) % slots;
+                if let Some(lock) = LabLock::try_slot(slot) {
+                    return lock;
+                }
+            }
+            // Labs last seconds: a short poll costs nothing and keeps
+            // the slots busy.
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn try_slot(slot: usize) -> Option<LabLock> {
+        let path = std::env::temp_dir().join(format!("gt-lab-tests-slot-{slot}.lock"));
         let f = File::create(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         // SAFETY: flock on an fd we own; released when the file is closed.
-        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-        assert_eq!(rc, 0, "flock {}", path.display());
-        LabLock { _held: f }
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Some(LabLock { _held: f, slot });
+        }
+        let e = std::io::Error::last_os_error();
+        assert_eq!(
+            e.raw_os_error(),
+            Some(libc::EWOULDBLOCK),
+            "flock {}: {e}",
+            path.display()
+        );
+        None
     }
+
+    /// Which slot this is (0-based).
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
+    fn octet(&self) -> u8 {
+        FIRST_SLOT_OCTET + self.slot as u8
+    }
+
+    /// `address` (`A.B.C.D` or `A.B.C.D:PORT`, as a topology gives it)
+    /// moved into this slot and onto loopback, where its lab serves it:
+    /// `10.4.0.13:6443` → `127.41.0.13:6443` in slot 1.
+    #[track_caller]
+    pub fn loopback(&self, address: &str) -> String {
+        let moved = self
+            .relocate_one(address)
+            .unwrap_or_else(|| panic!("{address:?} is not an IPv4 address (with or without a port)"));
+        format!("127.{}", moved.split_once('.').unwrap().1)
+    }
+
+    /// A topology's TOML text with every quoted IPv4 address (`"10.4.0.11"`,
+    /// `"10.4.0.10:6443"`) moved into this slot (second octet 40 + k); other
+    /// text is kept as it is. 127.x.y.z stays: the lab keeps loopback.
+    pub fn relocate(&self, toml: &str) -> String {
+        let mut out = String::with_capacity(toml.len());
+        let mut rest = toml;
+        while let Some(open) = rest.find(['"', '\'']) {
+            let quote = rest.as_bytes()[open] as char;
+            out.push_str(&rest[..=open]);
+            rest = &rest[open + 1..];
+            if let Some(close) = rest.find(quote) {
+                if let Some(moved) = self.relocate_one(&rest[..close]) {
+                    out.push_str(&moved);
+                    rest = &rest[close..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// The goldentooth topology (cluster.toml) moved into this slot.
+    pub fn goldentooth_toml(&self) -> String {
+        let path = goldentooth();
+        self.relocate(
+            &std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        )
+    }
+
+    fn relocate_one(&self, text: &str) -> Option<String> {
+        let (ip, port) = match text.split_once(':') {
+            Some((ip, port)) => {
+                port.parse::<u16>().ok()?;
+                (ip, Some(port))
+            }
+            None => (text, None),
+        };
+        let ip: std::net::Ipv4Addr = ip.parse().ok()?;
+        let [a, _, c, d] = ip.octets();
+        if a == 127 {
+            return None;
+        }
+        let moved = std::net::Ipv4Addr::new(a, self.octet(), c, d);
+        Some(match port {
+            Some(p) => format!("{moved}:{p}"),
+            None => moved.to_string(),
+        })
+    }
+}
+
+/// A number that differs between the test threads of one process and
+/// between processes.
+fn thread_seed() -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::thread::current().id().hash(&mut h);
+    std::process::id().hash(&mut h);
+    h.finish() as usize
 }
 
 /// A `gt lab up` that failed, and what it left behind (it should leave nothing).
@@ -73,7 +207,7 @@ pub struct Lab {
     ssh_port: Option<u16>,
     // Fields drop in order: the temp dir and the lock outlive `Drop::drop`'s `gt lab down`.
     _tmp: tempfile::TempDir,
-    _lock: LabLock,
+    lock: LabLock,
 }
 
 impl Lab {
@@ -145,14 +279,12 @@ impl LabBuilder {
             .tempdir()
             .expect("tempdir");
         let dir = tmp.path().join("lab");
-        let topology = match self.topology_toml {
-            Some(text) => {
-                let p = tmp.path().join("topology.toml");
-                std::fs::write(&p, text).expect("write topology");
-                p
-            }
-            None => goldentooth(),
+        let topology = tmp.path().join("topology.toml");
+        let text = match &self.topology_toml {
+            Some(text) => lock.relocate(text),
+            None => lock.goldentooth_toml(),
         };
+        std::fs::write(&topology, text).expect("write topology");
         let speed = self.speed.to_string();
         let run = Test::new()
             .args(["lab", "up", "--dir"])
@@ -184,7 +316,7 @@ impl LabBuilder {
             topology,
             ssh_port,
             _tmp: tmp,
-            _lock: lock,
+            lock,
         })
     }
 }
@@ -217,7 +349,7 @@ impl Lab {
             .collect()
     }
 
-    /// A node's loopback address, e.g. `127.4.0.15`.
+    /// A node's loopback address, e.g. `127.41.0.15` (fenn in slot 1).
     #[track_caller]
     pub fn address(&self, node: &str) -> String {
         self.topology["nodes"]
@@ -229,6 +361,13 @@ impl Lab {
             .as_str()
             .unwrap()
             .to_string()
+    }
+
+    /// `address` (a topology's `A.B.C.D[:PORT]`) where this lab serves it:
+    /// `lab.loopback("10.4.0.13:6443")` is dalt's API server.
+    #[track_caller]
+    pub fn loopback(&self, address: &str) -> String {
+        self.lock.loopback(address)
     }
 
     pub fn endpoint(&self) -> String {
@@ -414,4 +553,61 @@ pub fn pid_alive(pid: i32) -> bool {
             s[i + 1..].split_whitespace().next().map(|st| st != "Z")
         })
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(slot: usize) -> LabLock {
+        LabLock {
+            _held: tempfile::tempfile().unwrap(),
+            slot,
+        }
+    }
+
+    #[test]
+    fn relocation_moves_every_quoted_ipv4_address_into_the_slot_and_nothing_else() {
+        let toml = "# the real cluster's addresses (10.4.x.x)\n\
+                    endpoint = \"10.4.0.10:6443\"\n\
+                    pod_cidr = \"10.244.0.0/16\"\n\
+                    address = '10.4.1.10'\n\
+                    other = \"192.168.3.4\"\n\
+                    v6 = \"fd00::15\"\n\
+                    mirror = \"http://10.4.0.5/debian\"\n\
+                    local = \"127.0.0.1\"\n\
+                    version = \"1.32\"\n";
+        assert_eq!(
+            slot(3).relocate(toml),
+            "# the real cluster's addresses (10.4.x.x)\n\
+             endpoint = \"10.43.0.10:6443\"\n\
+             pod_cidr = \"10.244.0.0/16\"\n\
+             address = '10.43.1.10'\n\
+             other = \"192.43.3.4\"\n\
+             v6 = \"fd00::15\"\n\
+             mirror = \"http://10.4.0.5/debian\"\n\
+             local = \"127.0.0.1\"\n\
+             version = \"1.32\"\n"
+        );
+    }
+
+    #[test]
+    fn goldentooth_relocated_keeps_no_address_of_the_real_cluster() {
+        let moved = slot(0).goldentooth_toml();
+        assert!(!moved.contains("\"10.4."), "{moved}");
+        assert!(moved.contains("endpoint = \"10.40.0.10:6443\""), "{moved}");
+        assert!(moved.contains("address = \"10.40.1.10\""), "{moved}");
+    }
+
+    #[test]
+    fn a_topology_address_maps_to_where_the_slots_lab_serves_it() {
+        assert_eq!(slot(1).loopback("10.4.0.13:6443"), "127.41.0.13:6443");
+        assert_eq!(slot(15).loopback("10.4.1.10"), "127.55.1.10");
+    }
+
+    #[test]
+    fn a_held_slot_is_not_handed_out_again() {
+        let held = LabLock::acquire();
+        assert!(LabLock::try_slot(held.slot()).is_none());
+    }
 }
