@@ -195,7 +195,8 @@ fn a_failed_worker_join_is_reported_once_the_others_join_and_a_reapply_converges
 
 #[test]
 fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
-    let lab = Lab::up(Transport::Local).speed(0.01).start();
+    // The gate's 2 s timeout is wall time: no other lab loads the machine.
+    let lab = Lab::up(Transport::Local).speed(0.01).alone().start();
     let without = lab.variant("without-lipps.toml").without("lipps").write();
     assert_eq!(apply_json(&without, &[]).0.code, Some(0));
     lab.fault("cargyll", &["apiserver-down"]);

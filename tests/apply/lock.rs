@@ -183,7 +183,8 @@ fn an_abandoned_lock_expires_and_is_taken_over_with_a_warning() {
 
 #[test]
 fn renewal_keeps_a_lock_alive_past_its_first_lease() {
-    let lab = Lab::up(Transport::Local).start();
+    // A 2 s lease renewed on the wall clock: no other lab loads the machine.
+    let lab = Lab::up(Transport::Local).alone().start();
     let op = Operator::of(&lab);
     let hosts = op.hosts();
     let lease = Duration::from_secs(2);
@@ -211,7 +212,8 @@ fn renewal_keeps_a_lock_alive_past_its_first_lease() {
 
 #[test]
 fn renewal_notices_that_the_lock_was_taken_away() {
-    let lab = Lab::up(Transport::Local).start();
+    // A 2 s lease renewed on the wall clock: no other lab loads the machine.
+    let lab = Lab::up(Transport::Local).alone().start();
     let op = Operator::of(&lab);
     let held = op
         .acquire(&op.hosts(), "unlocked-under-me", Duration::from_secs(2))

@@ -23,6 +23,7 @@
 //! `lab.loopback("10.4.0.13:6443")`) rather than spelling them out. The pool
 //! never uses 127.4.x.x, where `gt lab up` puts goldentooth by hand.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -51,17 +52,107 @@ pub fn slot_count() -> usize {
     }
 }
 
+/// The machine, as the labs share it: every lab (and every `SimLab`) is in
+/// the room together (a shared flock), while a lab whose test measures wall
+/// time against the load of its own machine (a lease, a gate's timeout) has
+/// the room to itself (`LabBuilder::alone`: exclusive). A second lock, the
+/// door, keeps newcomers out while an `alone` lab waits for the room to empty,
+/// so that it is not starved by a stream of shared labs.
+#[derive(Debug)]
+pub struct Room {
+    _held: File,
+}
+
+const ROOM: &str = "gt-lab-tests-room";
+
+thread_local! {
+    /// Rooms this thread holds: a thread already inside may take a second
+    /// lab without passing the door (an `alone` lab waiting there would
+    /// otherwise wait for it, and it for the door).
+    static ROOMS_HELD: Cell<usize> = const { Cell::new(0) };
+}
+
+impl Room {
+    /// In the room with every other lab.
+    pub fn shared() -> Room {
+        Room::shared_in(ROOM)
+    }
+
+    /// The room to itself, once every lab in it has left.
+    #[track_caller]
+    pub fn alone() -> Room {
+        Room::alone_in(ROOM)
+    }
+
+    fn shared_in(name: &str) -> Room {
+        let room = lock_file(&format!("{name}.lock"));
+        if ROOMS_HELD.get() == 0 {
+            let door = lock_file(&format!("{name}-door.lock"));
+            flock(&door, libc::LOCK_EX);
+            flock(&room, libc::LOCK_SH);
+        } else {
+            flock(&room, libc::LOCK_SH);
+        }
+        ROOMS_HELD.set(ROOMS_HELD.get() + 1);
+        Room { _held: room }
+    }
+
+    #[track_caller]
+    fn alone_in(name: &str) -> Room {
+        assert_eq!(
+            ROOMS_HELD.get(),
+            0,
+            "a lab that runs alone cannot be taken while this test holds another lab"
+        );
+        let door = lock_file(&format!("{name}-door.lock"));
+        flock(&door, libc::LOCK_EX);
+        let room = lock_file(&format!("{name}.lock"));
+        flock(&room, libc::LOCK_EX);
+        ROOMS_HELD.set(1);
+        Room { _held: room }
+    }
+}
+
+impl Drop for Room {
+    fn drop(&mut self) {
+        ROOMS_HELD.set(ROOMS_HELD.get().saturating_sub(1));
+    }
+}
+
+fn lock_file(name: &str) -> File {
+    let path = std::env::temp_dir().join(name);
+    File::create(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn flock(f: &File, how: i32) {
+    // SAFETY: flock on an fd we own; released when the file is closed.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), how) };
+    assert_eq!(rc, 0, "flock: {}", std::io::Error::last_os_error());
+}
+
 /// One slot of the pool, held exclusively (see the module doc): the lock
 /// every lab holds, and the addresses that go with it.
 #[derive(Debug)]
 pub struct LabLock {
     _held: File,
     slot: usize,
+    _room: Room,
 }
 
 impl LabLock {
     /// Takes a free slot, waiting while every slot is in use.
     pub fn acquire() -> LabLock {
+        LabLock::acquire_in(Room::shared())
+    }
+
+    /// Takes a slot once no other lab is up, and keeps others out until
+    /// dropped: for a test whose subject is wall time (see [`Room`]).
+    #[track_caller]
+    pub fn acquire_alone() -> LabLock {
+        LabLock::acquire_in(Room::alone())
+    }
+
+    fn acquire_in(mut room: Room) -> LabLock {
         let slots = slot_count();
         // Start the search at a different slot per thread, so that threads
         // arriving together do not all try slot 0 first.
@@ -69,8 +160,9 @@ impl LabLock {
         loop {
             for i in 0..slots {
                 let slot = (start + i) % slots;
-                if let Some(lock) = LabLock::try_slot(slot) {
-                    return lock;
+                match LabLock::try_slot(slot, room) {
+                    Ok(lock) => return lock,
+                    Err(back) => room = back,
                 }
             }
             // Labs last seconds: a short poll costs nothing and keeps
@@ -79,13 +171,18 @@ impl LabLock {
         }
     }
 
-    fn try_slot(slot: usize) -> Option<LabLock> {
+    /// The slot, or the room back when another lab holds the slot.
+    fn try_slot(slot: usize, room: Room) -> Result<LabLock, Room> {
         let path = std::env::temp_dir().join(format!("gt-lab-tests-slot-{slot}.lock"));
         let f = File::create(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         // SAFETY: flock on an fd we own; released when the file is closed.
         let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc == 0 {
-            return Some(LabLock { _held: f, slot });
+            return Ok(LabLock {
+                _held: f,
+                slot,
+                _room: room,
+            });
         }
         let e = std::io::Error::last_os_error();
         assert_eq!(
@@ -94,7 +191,7 @@ impl LabLock {
             "flock {}: {e}",
             path.display()
         );
-        None
+        Err(room)
     }
 
     /// Which slot this is (0-based).
@@ -196,6 +293,7 @@ pub struct LabBuilder {
     bare: bool,
     topology_toml: Option<String>,
     lock: Option<LabLock>,
+    alone: bool,
 }
 
 /// A lab that is up. Dropping it runs `gt lab down`.
@@ -219,6 +317,7 @@ impl Lab {
             bare: false,
             topology_toml: None,
             lock: None,
+            alone: false,
         }
     }
 }
@@ -240,6 +339,14 @@ impl LabBuilder {
     /// A topology given as TOML text.
     pub fn topology_toml(mut self, toml: impl Into<String>) -> Self {
         self.topology_toml = Some(toml.into());
+        self
+    }
+
+    /// No other lab runs while this one is up: for a test that measures
+    /// wall time (a lease, a timeout) and would fail on a machine loaded by
+    /// the labs of other tests (see [`Room`]).
+    pub fn alone(mut self) -> Self {
+        self.alone = true;
         self
     }
 
@@ -273,7 +380,11 @@ impl LabBuilder {
         if self.transport == Transport::Ssh {
             components::require_sshd();
         }
-        let lock = self.lock.unwrap_or_else(LabLock::acquire);
+        let lock = match self.lock {
+            Some(lock) => lock,
+            None if self.alone => LabLock::acquire_alone(),
+            None => LabLock::acquire(),
+        };
         let tmp = tempfile::Builder::new()
             .prefix("gt-lab-test-")
             .tempdir()
@@ -563,6 +674,7 @@ mod tests {
         LabLock {
             _held: tempfile::tempfile().unwrap(),
             slot,
+            _room: Room::shared(),
         }
     }
 
@@ -608,6 +720,31 @@ mod tests {
     #[test]
     fn a_held_slot_is_not_handed_out_again() {
         let held = LabLock::acquire();
-        assert!(LabLock::try_slot(held.slot()).is_none());
+        assert!(LabLock::try_slot(held.slot(), Room::shared()).is_err());
+    }
+
+    #[test]
+    fn a_lab_alone_keeps_shared_labs_out_until_it_is_dropped() {
+        // A room of this test's own: the labs' room would make every lab of
+        // the suite wait for this test.
+        let name = format!("gt-lab-tests-room-unit-{}", std::process::id());
+        let outside = std::thread::spawn({
+            let name = name.clone();
+            move || {
+                let alone = Room::alone_in(&name);
+                let probe = lock_file(&format!("{name}.lock"));
+                // SAFETY: flock on an fd we own.
+                let rc = unsafe { libc::flock(probe.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+                drop(alone);
+                // SAFETY: as above.
+                let after = unsafe { libc::flock(probe.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+                (rc, after)
+            }
+        });
+        let (while_alone, after) = outside.join().unwrap();
+        let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{name}.lock")));
+        let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{name}-door.lock")));
+        assert_eq!(while_alone, -1, "a shared lab got in beside one that runs alone");
+        assert_eq!(after, 0, "the room stayed closed after the lab alone left");
     }
 }
