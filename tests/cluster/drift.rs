@@ -120,7 +120,7 @@ fn log_marks(lab: &Lab) -> Vec<(String, usize)> {
     ignore = "needs sshd: apt-get install openssh-server"
 )]
 fn cron_drift_sees_a_removed_label_and_a_stopped_kubelet_and_apply_repairs_both() {
-    let lab = Lab::up(Transport::Ssh).speed(0.01).converged();
+    let lab = Lab::up(Transport::Ssh).model_etcd().speed(0.01).converged();
     let marks = log_marks(&lab);
     let (run, m, file) = drift_metrics(&lab, &["--quiet"]);
     assert_eq!(run.code, Some(0), "{run}");
@@ -224,7 +224,10 @@ fn cron_drift_sees_a_removed_label_and_a_stopped_kubelet_and_apply_repairs_both(
 /// Each kind of change behind gt's back is its own kind of drift.
 #[test]
 fn every_kind_of_change_behind_gts_back_is_named() {
-    let lab = Lab::up(Transport::Local).speed(0.01).converged();
+    let lab = Lab::up(Transport::Local)
+        .model_etcd()
+        .speed(0.01)
+        .converged();
     kubectl(
         &lab,
         "taint node harlton goldentooth.io/maintenance=true:NoSchedule",

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 fn ssh_lab() -> Lab {
-    Lab::up(Transport::Ssh).speed(0.001).start()
+    Lab::up(Transport::Ssh).model_etcd().speed(0.001).start()
 }
 
 fn facts(run: &Output) -> serde_json::Value {
@@ -358,7 +358,7 @@ fn status_shows_every_node_in_file_order_with_unreachable_ones_explained() {
 
 #[test]
 fn observe_over_the_local_transport_reads_the_same_facts() {
-    let lab = Lab::up(Transport::Local).speed(0.001).start();
+    let lab = Lab::up(Transport::Local).model_etcd().speed(0.001).start();
     lab.fault("fenn", &["down"]);
     let run = lab.gt(&["observe"]);
     run.success();
@@ -511,7 +511,7 @@ fn exec_uname_on_the_workers_prints_each_ones_architecture() {
 
 #[test]
 fn a_host_without_kubeadm_is_a_fact_and_exec_names_the_missing_program() {
-    let lab = Lab::up(Transport::Local).speed(0.001).start();
+    let lab = Lab::up(Transport::Local).model_etcd().speed(0.001).start();
     // fenn's kubeadm and kubelet packages are removed: the programs are gone.
     lab.run(
         "fenn",

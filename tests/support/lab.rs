@@ -208,9 +208,9 @@ impl LabLock {
     /// `10.4.0.13:6443` → `127.41.0.13:6443` in slot 1.
     #[track_caller]
     pub fn loopback(&self, address: &str) -> String {
-        let moved = self
-            .relocate_one(address)
-            .unwrap_or_else(|| panic!("{address:?} is not an IPv4 address (with or without a port)"));
+        let moved = self.relocate_one(address).unwrap_or_else(|| {
+            panic!("{address:?} is not an IPv4 address (with or without a port)")
+        });
         format!("127.{}", moved.split_once('.').unwrap().1)
     }
 
@@ -239,8 +239,7 @@ impl LabLock {
     pub fn goldentooth_toml(&self) -> String {
         let path = goldentooth();
         self.relocate(
-            &std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
         )
     }
 
@@ -294,6 +293,7 @@ pub struct LabBuilder {
     topology_toml: Option<String>,
     lock: Option<LabLock>,
     alone: bool,
+    model_etcd: bool,
 }
 
 /// A lab that is up. Dropping it runs `gt lab down`.
@@ -318,6 +318,7 @@ impl Lab {
             topology_toml: None,
             lock: None,
             alone: false,
+            model_etcd: false,
         }
     }
 }
@@ -347,6 +348,15 @@ impl LabBuilder {
     /// the labs of other tests (see [`Room`]).
     pub fn alone(mut self) -> Self {
         self.alone = true;
+        self
+    }
+
+    /// The lab's model of etcd instead of real etcd 3.5 (`gt lab up` finds
+    /// no etcd where `GT_LAB_ETCD_DIR` points): for a test whose subject is
+    /// not etcd. Three real members per cluster cost CPU that the labs of
+    /// other tests running beside it need.
+    pub fn model_etcd(mut self) -> Self {
+        self.model_etcd = true;
         self
     }
 
@@ -397,7 +407,11 @@ impl LabBuilder {
         };
         std::fs::write(&topology, text).expect("write topology");
         let speed = self.speed.to_string();
-        let run = Test::new()
+        let mut up = Test::new();
+        if self.model_etcd {
+            up = up.env("GT_LAB_ETCD_DIR", tmp.path().join("no-etcd"));
+        }
+        let run = up
             .args(["lab", "up", "--dir"])
             .arg(&dir)
             .arg("--from")
@@ -420,6 +434,12 @@ impl LabBuilder {
             serde_json::from_str(&std::fs::read_to_string(dir.join("lab-state.json")).unwrap())
                 .unwrap();
         let ssh_port = state["ssh"]["port"].as_u64().map(|p| p as u16);
+        if self.model_etcd {
+            assert!(
+                !dir.join("etcd/bin/etcd").exists(),
+                "asked for the model of etcd, the lab links a real etcd: {run}"
+            );
+        }
         Ok(Lab {
             transport: self.transport,
             dir,
@@ -737,14 +757,18 @@ mod tests {
                 let rc = unsafe { libc::flock(probe.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
                 drop(alone);
                 // SAFETY: as above.
-                let after = unsafe { libc::flock(probe.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+                let after =
+                    unsafe { libc::flock(probe.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
                 (rc, after)
             }
         });
         let (while_alone, after) = outside.join().unwrap();
         let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{name}.lock")));
         let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{name}-door.lock")));
-        assert_eq!(while_alone, -1, "a shared lab got in beside one that runs alone");
+        assert_eq!(
+            while_alone, -1,
+            "a shared lab got in beside one that runs alone"
+        );
         assert_eq!(after, 0, "the room stayed closed after the lab alone left");
     }
 }
