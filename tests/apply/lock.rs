@@ -85,7 +85,7 @@ fn held_by(err: LockError) -> (String, String) {
 
 #[test]
 fn a_second_acquire_is_refused_at_once_naming_the_holder() {
-    let lab = Lab::up(Transport::Local).start();
+    let lab = Lab::up(Transport::Local).model_etcd().start();
     let op = Operator::of(&lab);
     let (first, second) = (op.hosts(), op.hosts());
     let held = op
@@ -138,7 +138,7 @@ fn a_second_acquire_is_refused_at_once_naming_the_holder() {
     ignore = "needs sshd: apt-get install openssh-server"
 )]
 fn over_ssh_a_second_apply_is_refused_naming_the_holder_until_release() {
-    let lab = Lab::up(Transport::Ssh).speed(0.001).start();
+    let lab = Lab::up(Transport::Ssh).model_etcd().speed(0.001).start();
     let op = Operator::of(&lab);
     let (first, second) = (op.hosts(), op.hosts());
     let held = op.acquire(&first, "over-ssh", LONG).unwrap();
@@ -164,7 +164,7 @@ fn over_ssh_a_second_apply_is_refused_naming_the_holder_until_release() {
 
 #[test]
 fn an_abandoned_lock_expires_and_is_taken_over_with_a_warning() {
-    let lab = Lab::up(Transport::Local).start();
+    let lab = Lab::up(Transport::Local).model_etcd().start();
     let op = Operator::of(&lab);
     let hosts = op.hosts();
     abandon_a_lock(&op, "crashed");
@@ -183,7 +183,8 @@ fn an_abandoned_lock_expires_and_is_taken_over_with_a_warning() {
 
 #[test]
 fn renewal_keeps_a_lock_alive_past_its_first_lease() {
-    let lab = Lab::up(Transport::Local).start();
+    // A 2 s lease renewed on the wall clock: no other lab loads the machine.
+    let lab = Lab::up(Transport::Local).model_etcd().alone().start();
     let op = Operator::of(&lab);
     let hosts = op.hosts();
     let lease = Duration::from_secs(2);
@@ -211,7 +212,8 @@ fn renewal_keeps_a_lock_alive_past_its_first_lease() {
 
 #[test]
 fn renewal_notices_that_the_lock_was_taken_away() {
-    let lab = Lab::up(Transport::Local).start();
+    // A 2 s lease renewed on the wall clock: no other lab loads the machine.
+    let lab = Lab::up(Transport::Local).model_etcd().alone().start();
     let op = Operator::of(&lab);
     let held = op
         .acquire(&op.hosts(), "unlocked-under-me", Duration::from_secs(2))
@@ -239,7 +241,7 @@ fn renewal_notices_that_the_lock_was_taken_away() {
 
 #[test]
 fn a_lock_host_that_stops_answering_for_a_whole_lease_means_the_lock_is_lost() {
-    let lab = Lab::up(Transport::Local).start();
+    let lab = Lab::up(Transport::Local).model_etcd().start();
     let op = Operator::of(&lab);
     let held = op
         .acquire(&op.hosts(), "cut-off", Duration::from_secs(2))
@@ -259,7 +261,7 @@ fn a_lock_host_that_stops_answering_for_a_whole_lease_means_the_lock_is_lost() {
 
 #[test]
 fn with_the_bootstrap_node_down_the_lock_lands_on_the_next_control_plane() {
-    let lab = Lab::up(Transport::Local).start();
+    let lab = Lab::up(Transport::Local).model_etcd().start();
     lab.fault("bettley", &["down"]);
     let op = Operator::of(&lab);
     let held = op.acquire(&op.hosts(), "run-1", LONG).unwrap();
@@ -284,7 +286,7 @@ fn with_the_bootstrap_node_down_the_lock_lands_on_the_next_control_plane() {
 
 #[test]
 fn no_reachable_control_plane_names_each_one_and_why() {
-    let lab = Lab::up(Transport::Local).start();
+    let lab = Lab::up(Transport::Local).model_etcd().start();
     for cp in ["bettley", "cargyll", "dalt"] {
         lab.fault(cp, &["down"]);
     }
@@ -334,7 +336,7 @@ fn race(op: &Operator, a: &str, b: &str, clock: HostClock) -> Vec<lock::HeldLock
 
 #[test]
 fn of_two_racing_applies_exactly_one_wins() {
-    let lab = Lab::up(Transport::Local).start();
+    let lab = Lab::up(Transport::Local).model_etcd().start();
     let op = Operator::of(&lab);
     for round in 0..3 {
         let mut winners = race(
@@ -352,7 +354,7 @@ fn of_two_racing_applies_exactly_one_wins() {
 
 #[test]
 fn of_two_applies_racing_for_an_expired_lock_exactly_one_takes_it_over() {
-    let lab = Lab::up(Transport::Local).start();
+    let lab = Lab::up(Transport::Local).model_etcd().start();
     let op = Operator::of(&lab);
     abandon_a_lock(&op, "crashed");
     let mut winners = race(&op, "left", "right", AFTER_ABANDONED_LEASE);
@@ -368,7 +370,7 @@ fn of_two_applies_racing_for_an_expired_lock_exactly_one_takes_it_over() {
 
 #[test]
 fn a_taker_that_died_mid_takeover_blocks_takeovers_until_gt_unlock() {
-    let lab = Lab::up(Transport::Local).start();
+    let lab = Lab::up(Transport::Local).model_etcd().start();
     let op = Operator::of(&lab);
     abandon_a_lock(&op, "crashed");
     // What a taker leaves when it dies between its mkdir and its mv.
@@ -406,7 +408,7 @@ fn now_unix() -> i64 {
 
 #[test]
 fn gt_unlock_shows_the_holder_refuses_without_a_terminal_and_removes_with_yes() {
-    let lab = Lab::up(Transport::Local).start();
+    let lab = Lab::up(Transport::Local).model_etcd().start();
     let op = Operator::of(&lab);
     let held = op.acquire(&op.hosts(), "stuck-run", LONG).unwrap();
 
@@ -436,7 +438,7 @@ fn gt_unlock_shows_the_holder_refuses_without_a_terminal_and_removes_with_yes() 
 
 #[test]
 fn gt_unlock_on_a_terminal_removes_only_after_yes() {
-    let lab = Lab::up(Transport::Local).start();
+    let lab = Lab::up(Transport::Local).model_etcd().start();
     let op = Operator::of(&lab);
     drop(op.acquire(&op.hosts(), "crashed", LONG).unwrap());
 
@@ -484,7 +486,7 @@ fn on_a_terminal(lab: &Lab, answer: &str) -> String {
 
 #[test]
 fn a_lock_file_gt_cannot_read_is_reported_where_it_is_and_gt_unlock_removes_it() {
-    let lab = Lab::up(Transport::Local).start();
+    let lab = Lab::up(Transport::Local).model_etcd().start();
     let file = lock_file(&lab, "bettley");
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(&file, "not a lock\n").unwrap();
@@ -516,7 +518,7 @@ fn release_stamp(lab: &Lab) -> std::path::PathBuf {
 
 #[test]
 fn a_release_after_the_observation_began_means_observing_again() {
-    let lab = Lab::up(Transport::Local).start();
+    let lab = Lab::up(Transport::Local).model_etcd().start();
     let op = Operator::of(&lab);
     let first = op.acquire(&op.hosts(), "first", LONG).unwrap();
     let observing_since = Instant::now();
@@ -535,7 +537,7 @@ fn a_release_after_the_observation_began_means_observing_again() {
 
 #[test]
 fn a_lock_never_released_or_released_unchanged_keeps_the_observation() {
-    let lab = Lab::up(Transport::Local).start();
+    let lab = Lab::up(Transport::Local).model_etcd().start();
     let op = Operator::of(&lab);
     let observing_since = Instant::now();
     let first = op.acquire(&op.hosts(), "first", LONG).unwrap();
@@ -551,7 +553,7 @@ fn a_lock_never_released_or_released_unchanged_keeps_the_observation() {
 
 #[test]
 fn a_lock_taken_over_means_observing_again() {
-    let lab = Lab::up(Transport::Local).start();
+    let lab = Lab::up(Transport::Local).model_etcd().start();
     let op = Operator::of(&lab);
     abandon_a_lock(&op, "crashed");
     let observing_since = Instant::now();
@@ -565,7 +567,10 @@ fn a_lock_taken_over_means_observing_again() {
 
 #[test]
 fn gt_apply_observes_again_when_the_lock_changed_hands_and_a_no_op_leaves_no_stamp() {
-    let lab = Lab::up(Transport::Local).speed(0.001).converged();
+    let lab = Lab::up(Transport::Local)
+        .model_etcd()
+        .speed(0.001)
+        .converged();
     // A release stamped (in milliseconds) in the future: after any
     // observation that can start now.
     let future = (now_unix() + 3600) * 1000;

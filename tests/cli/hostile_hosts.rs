@@ -232,7 +232,7 @@ fn exec_runs_its_commands_to_their_end_when_its_stdout_is_closed() {
 #[test]
 fn over_ssh_a_flooding_command_is_stopped_and_the_connection_closed() {
     use crate::support::lab::{Lab, Transport};
-    let lab = Lab::up(Transport::Ssh).speed(0.01).start();
+    let lab = Lab::up(Transport::Ssh).model_etcd().speed(0.01).start();
     let tmp = tempfile::tempdir().unwrap();
     let run = lab
         .test()

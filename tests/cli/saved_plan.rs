@@ -190,7 +190,7 @@ fn check_fresh(lab: &Lab, saved: &SavedPlan) -> Result<(), gt::plan::saved::Stal
 
 #[test]
 fn a_saved_plan_goes_stale_on_the_lab_saying_exactly_what_changed() {
-    let lab = Lab::up(Transport::Local).speed(0.001).start();
+    let lab = Lab::up(Transport::Local).model_etcd().speed(0.001).start();
     // A cluster of one control plane, so that there are Nodes to observe.
     lab.run(
         "bettley",
@@ -295,7 +295,7 @@ fn a_saved_plan_goes_stale_on_the_lab_saying_exactly_what_changed() {
     ignore = "needs sshd: apt-get install openssh-server"
 )]
 fn over_ssh_two_looks_at_an_unchanged_lab_agree_and_a_host_going_down_is_the_change() {
-    let lab = Lab::up(Transport::Ssh).speed(0.001).start();
+    let lab = Lab::up(Transport::Ssh).model_etcd().speed(0.001).start();
     let first = observation_lines(&observe(&lab));
     let second = observation_lines(&observe(&lab));
     assert_eq!(

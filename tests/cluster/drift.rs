@@ -120,7 +120,7 @@ fn log_marks(lab: &Lab) -> Vec<(String, usize)> {
     ignore = "needs sshd: apt-get install openssh-server"
 )]
 fn cron_drift_sees_a_removed_label_and_a_stopped_kubelet_and_apply_repairs_both() {
-    let lab = Lab::up(Transport::Ssh).speed(0.01).converged();
+    let lab = Lab::up(Transport::Ssh).model_etcd().speed(0.01).converged();
     let marks = log_marks(&lab);
     let (run, m, file) = drift_metrics(&lab, &["--quiet"]);
     assert_eq!(run.code, Some(0), "{run}");
@@ -224,7 +224,10 @@ fn cron_drift_sees_a_removed_label_and_a_stopped_kubelet_and_apply_repairs_both(
 /// Each kind of change behind gt's back is its own kind of drift.
 #[test]
 fn every_kind_of_change_behind_gts_back_is_named() {
-    let lab = Lab::up(Transport::Local).speed(0.01).converged();
+    let lab = Lab::up(Transport::Local)
+        .model_etcd()
+        .speed(0.01)
+        .converged();
     kubectl(
         &lab,
         "taint node harlton goldentooth.io/maintenance=true:NoSchedule",
@@ -263,7 +266,10 @@ fn every_kind_of_change_behind_gts_back_is_named() {
         .stdout_contains("drift: cargyll: API server not ready")
         .stdout_contains("drift: gardener: unreachable: ");
     // --verbose: the whole story under a line, with what to do.
-    text.stdout_contains("\n       the API server on cargyll (127.4.0.12:6443) is not ready: ");
+    text.stdout_contains(&format!(
+        "\n       the API server on cargyll ({}:6443) is not ready: ",
+        lab.address("cargyll")
+    ));
     let nodes = doc["nodes"].as_array().unwrap();
     let node = |n: &str| nodes.iter().find(|x| x["name"] == n).unwrap().clone();
     assert_eq!(node("gardener")["reachable"], false);

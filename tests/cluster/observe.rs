@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 fn ssh_lab() -> Lab {
-    Lab::up(Transport::Ssh).speed(0.001).start()
+    Lab::up(Transport::Ssh).model_etcd().speed(0.001).start()
 }
 
 fn facts(run: &Output) -> serde_json::Value {
@@ -119,7 +119,7 @@ fn a_down_host_and_a_hanging_host_are_facts_and_gt_returns() {
     let f = facts(&run);
     let fenn = f["hosts"]["fenn"]["unreachable"].as_str().unwrap();
     assert!(
-        fenn.starts_with("connection refused by 127.4.0.15:"),
+        fenn.starts_with(&format!("connection refused by {}:", lab.address("fenn"))),
         "{fenn}"
     );
     assert!(fenn.contains(" after "), "{fenn}");
@@ -206,7 +206,10 @@ fn a_key_the_host_does_not_accept_is_an_authentication_failure() {
         .write();
     let run = gt_with(&config, &["exec", "fenn", "--", "true"]);
     run.status(1)
-        .stderr_contains("authentication failed for root@127.4.0.15:")
+        .stderr_contains(&format!(
+            "authentication failed for root@{}:",
+            lab.address("fenn")
+        ))
         .stderr_contains("permission denied (publickey)")
         .stderr_contains("1 host: 0 ok, 1 failed (fenn: unreachable)");
 }
@@ -340,19 +343,22 @@ fn status_shows_every_node_in_file_order_with_unreachable_ones_explained() {
             .map(String::as_str)
             .collect::<Vec<_>>()
     );
-    run.stdout_contains("Unreachable:\n  jast: connection refused by 127.4.0.19:");
+    run.stdout_contains(&format!(
+        "Unreachable:\n  jast: connection refused by {}:",
+        lab.address("jast")
+    ));
     let json = lab.gt(&["status", "--json"]);
     json.success();
     let rows: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), lab.node_names().len());
     assert_eq!(rows[0]["name"], "bettley");
     assert_eq!(rows[0]["role"], "control-plane");
-    assert_eq!(rows[0]["address"], "127.4.0.11");
+    assert_eq!(rows[0]["address"], lab.address("bettley"));
 }
 
 #[test]
 fn observe_over_the_local_transport_reads_the_same_facts() {
-    let lab = Lab::up(Transport::Local).speed(0.001).start();
+    let lab = Lab::up(Transport::Local).model_etcd().speed(0.001).start();
     lab.fault("fenn", &["down"]);
     let run = lab.gt(&["observe"]);
     run.success();
@@ -505,7 +511,7 @@ fn exec_uname_on_the_workers_prints_each_ones_architecture() {
 
 #[test]
 fn a_host_without_kubeadm_is_a_fact_and_exec_names_the_missing_program() {
-    let lab = Lab::up(Transport::Local).speed(0.001).start();
+    let lab = Lab::up(Transport::Local).model_etcd().speed(0.001).start();
     // fenn's kubeadm and kubelet packages are removed: the programs are gone.
     lab.run(
         "fenn",

@@ -87,7 +87,7 @@ fn bootstrap(lab: &Lab) {
 
 #[test]
 fn plan_follows_the_lab_through_a_bootstrap_and_drift() {
-    let lab = Lab::up(Transport::Local).speed(0.001).start();
+    let lab = Lab::up(Transport::Local).model_etcd().speed(0.001).start();
 
     let empty = lab.gt(&["plan", "--detailed-exitcode", "--no-color"]);
     empty

@@ -26,7 +26,11 @@ fn bare_to_converged(transport: Transport) {
         "manifest = \"https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/calico.yaml\"",
         &format!("manifest = \"{}\"", manifest.display()),
     );
-    let lab = Lab::up(transport).bare().topology_toml(topology).start();
+    let lab = Lab::up(transport)
+        .model_etcd()
+        .bare()
+        .topology_toml(topology)
+        .start();
     let (run, events) = apply_json(&lab.config(), &[]);
     assert_eq!(run.code, Some(0), "{run}");
     // The file went to `kubectl apply -f -` on the bootstrap control plane's
@@ -87,7 +91,7 @@ fn bare_goldentooth_to_converged_in_one_apply_over_ssh() {
 
 #[test]
 fn a_pi_is_refused_without_the_reboot_opt_in_with_the_line_to_add() {
-    let lab = Lab::up(Transport::Local).bare().start();
+    let lab = Lab::up(Transport::Local).model_etcd().bare().start();
     let plan = lab.gt(&["plan"]);
     assert_eq!(plan.code, Some(1), "{plan}");
     for want in [
@@ -104,7 +108,7 @@ fn a_pi_is_refused_without_the_reboot_opt_in_with_the_line_to_add() {
 }
 
 fn drift_repaired(transport: Transport) {
-    let lab = Lab::up(transport).converged();
+    let lab = Lab::up(transport).model_etcd().converged();
     lab.run(
         "fenn",
         "systemctl enable --now dphys-swapfile && apt-mark unhold kubelet",
@@ -140,7 +144,11 @@ fn a_host_whose_install_fails_stays_out_while_the_others_converge() {
     let mirror =
         "\n[nodes.velaryon.host]\nmirror = \"https://pkgs.k8s.io/core:/stable:/v1.31/deb/\"\n";
     let toml = goldentooth_with(REBOOTS) + mirror;
-    let lab = Lab::up(Transport::Local).bare().topology_toml(toml).start();
+    let lab = Lab::up(Transport::Local)
+        .model_etcd()
+        .bare()
+        .topology_toml(toml)
+        .start();
     let (run, events) = apply_json(&lab.config(), &[]);
     assert_eq!(run.code, Some(1), "{run}");
     let (result, detail) = recap_row(&events, "velaryon");
@@ -173,7 +181,10 @@ fn a_host_whose_install_fails_stays_out_while_the_others_converge() {
 fn an_unprepared_host_gt_does_not_manage_fails_at_kubeadms_preflight() {
     let toml =
         std::fs::read_to_string(goldentooth()).unwrap() + "\n[nodes.fenn.host]\nmanage = false\n";
-    let lab = Lab::up(Transport::Local).topology_toml(toml).start();
+    let lab = Lab::up(Transport::Local)
+        .model_etcd()
+        .topology_toml(toml)
+        .start();
     // IPv4 forwarding off, as on a fresh install: gt leaves fenn alone.
     lab.run("fenn", "sysctl -w net.ipv4.ip_forward=0").success();
     let (run, events) = apply_json(&lab.config(), &[]);

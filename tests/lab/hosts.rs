@@ -6,7 +6,7 @@ use crate::support::wait::eventually;
 
 #[test]
 fn hosts_come_up_bare_unless_asked_for_prepared() {
-    let bare = Lab::up(Transport::Local).bare().start();
+    let bare = Lab::up(Transport::Local).model_etcd().bare().start();
     bare.run("fenn", "command -v kubeadm || echo missing")
         .success()
         .stdout_is("missing\n");
@@ -18,7 +18,7 @@ fn hosts_come_up_bare_unless_asked_for_prepared() {
     .stdout_is("0\n2\ninactive\n");
     drop(bare);
 
-    let prepared = Lab::up(Transport::Local).start();
+    let prepared = Lab::up(Transport::Local).model_etcd().start();
     prepared
         .run(
             "fenn",
@@ -40,7 +40,13 @@ fn hosts_come_up_bare_unless_asked_for_prepared() {
 
 #[test]
 fn a_reboot_takes_the_host_down_and_brings_back_only_what_persists() {
-    let lab = Lab::up(Transport::Local).speed(0.05).start();
+    // `reboot` must return before the boot (one instant later) stops the
+    // host's commands, its own shell among them: no other lab loads the machine.
+    let lab = Lab::up(Transport::Local)
+        .model_etcd()
+        .speed(0.05)
+        .alone()
+        .start();
     lab.run(
         "fenn",
         "sysctl -w vm.swappiness=10 >/dev/null && modprobe ip_vs && systemctl enable dphys-swapfile 2>/dev/null && grep -c ip_vs $GT_HOST_ROOT/proc/modules",
@@ -72,7 +78,12 @@ fn a_reboot_takes_the_host_down_and_brings_back_only_what_persists() {
     ignore = "needs sshd: apt-get install openssh-server"
 )]
 fn over_ssh_a_rebooting_host_refuses_connections_until_it_is_back() {
-    let lab = Lab::up(Transport::Ssh).speed(0.05).start();
+    // As above: the session that ran `reboot` must end before the boot stops it.
+    let lab = Lab::up(Transport::Ssh)
+        .model_etcd()
+        .speed(0.05)
+        .alone()
+        .start();
     lab.run("fenn", "reboot").success();
     eventually("fenn refuses ssh", || {
         let r = lab.run("fenn", "true");

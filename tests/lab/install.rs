@@ -2,7 +2,7 @@
 //! a directory that is not the repository. The lab runs that same binary as
 //! kubeadm, kubectl, ...; it must find it wherever it was installed.
 
-use crate::support::gt::{goldentooth, Output, Test, GT};
+use crate::support::gt::{Output, Test, GT};
 use crate::support::lab::LabLock;
 use std::path::{Path, PathBuf};
 
@@ -34,8 +34,10 @@ impl Drop for LabDown<'_> {
 
 #[test]
 fn an_installed_gt_brings_up_and_converges_the_lab_from_anywhere() {
-    let _lock = LabLock::acquire();
+    let lock = LabLock::acquire();
     let tmp = tempfile::tempdir().unwrap();
+    let topology = tmp.path().join("topology.toml");
+    std::fs::write(&topology, lock.goldentooth_toml()).unwrap();
     let bin = tmp.path().join("prefix/bin");
     let work = tmp.path().join("elsewhere");
     std::fs::create_dir_all(&bin).unwrap();
@@ -58,7 +60,7 @@ fn an_installed_gt_brings_up_and_converges_the_lab_from_anywhere() {
             "--dir",
             lab.to_str().unwrap(),
             "--from",
-            goldentooth().to_str().unwrap(),
+            topology.to_str().unwrap(),
             "--speed",
             "0.001",
             "--hosts",

@@ -18,14 +18,16 @@ fn up_writes_a_lab_config_that_gt_accepts_with_every_address_on_loopback() {
         !config.contains("\"10.4."),
         "no real address left:\n{config}"
     );
-    assert!(config.contains("address = \"127.4.0.11\""));
-    assert!(config.contains("endpoint = \"127.4.0.10:6443\""));
+    let bettley = lab.loopback("10.4.0.11");
+    assert!(config.contains(&format!("address = \"{bettley}\"")));
+    let endpoint = lab.loopback("10.4.0.10:6443");
+    assert!(config.contains(&format!("endpoint = \"{endpoint}\"")));
     assert!(config.contains(&format!(
         "GT_HOST_ROOT = \"{}\"",
         lab.host_root("velaryon").display()
     )));
     assert!(config.contains("goldentooth.io/gpu=true:NoSchedule"));
-    assert_eq!(lab.address("velaryon"), "127.4.1.10");
+    assert_eq!(lab.address("velaryon"), lab.loopback("10.4.1.10"));
     assert_eq!(lab.topology()["nodes"][0]["kubernetes_version"], "v1.32.4");
     assert_eq!(lab.topology()["api_listeners"], true);
     for tool in ["systemctl", "uname", "apt-get", "dpkg-query", "gt-lab-sh"] {
@@ -116,7 +118,7 @@ fn status_lists_processes_and_faults() {
         .stdout_contains("alive");
     let fenn = r.stdout.lines().find(|l| l.contains("fenn")).unwrap();
     assert!(
-        fenn.contains("127.4.0.15") && fenn.contains("slow x10"),
+        fenn.contains(&lab.address("fenn")) && fenn.contains("slow x10"),
         "{fenn}"
     );
 }
@@ -207,8 +209,9 @@ fn api_servers_answer_http_once_they_run_and_haproxy_balances_over_them() {
     lab.gt_lab("status", &[])
         .success()
         .stdout_contains("served by haproxy");
+    let bettley = format!("{}:6443", lab.address("bettley"));
     assert_eq!(
-        http_get("127.4.0.11:6443", "/readyz"),
+        http_get(&bettley, "/readyz"),
         None,
         "no API server on bettley before kubeadm init"
     );
@@ -218,7 +221,7 @@ fn api_servers_answer_http_once_they_run_and_haproxy_balances_over_them() {
         ("/readyz?verbose", true),
         ("/livez", false),
     ] {
-        let (code, body) = http_get("127.4.0.11:6443", path).expect("bettley answers");
+        let (code, body) = http_get(&bettley, path).expect("bettley answers");
         let expected = gt_lab::sim::api::readyz(lab.dir(), Some("bettley"), verbose);
         if path != "/livez" {
             assert_eq!((code, body), expected, "{path}");
@@ -227,11 +230,11 @@ fn api_servers_answer_http_once_they_run_and_haproxy_balances_over_them() {
         }
     }
     assert_eq!(
-        http_get("127.4.0.11:6443", "/nope"),
+        http_get(&bettley, "/nope"),
         Some((404, "404 page not found\n".to_string()))
     );
     assert_eq!(
-        http_get("127.4.0.13:6443", "/readyz"),
+        http_get(&format!("{}:6443", lab.address("dalt")), "/readyz"),
         None,
         "dalt runs none"
     );
@@ -268,13 +271,14 @@ fn a_failed_start_stops_what_it_started_and_removes_the_directory() {
     // Something else already holds dalt's API port: the daemon cannot bind it.
     // Under the lab lock: no other test's lab may meet the squatter.
     let lock = LabLock::acquire();
-    let _squatter = std::net::TcpListener::bind("127.4.0.13:6443").unwrap();
+    let dalt = lock.loopback("10.4.0.13:6443");
+    let _squatter = std::net::TcpListener::bind(&dalt).unwrap();
     let f = Lab::up(Transport::Local)
         .holding(lock)
         .try_start()
         .err()
         .expect("up must fail");
-    f.run.status(1).stderr_contains("127.4.0.13:6443");
+    f.run.status(1).stderr_contains(&dalt);
     assert!(!f.dir_left, "the half-built lab directory is removed");
     assert!(f.processes_left.is_empty(), "{:?}", f.processes_left);
     drop(_squatter);
@@ -312,15 +316,18 @@ fn kubelet_stopped_stops_the_hosts_kubelet_and_heal_starts_it_again() {
 /// lab is down.
 #[test]
 fn the_labs_daemons_do_not_keep_the_descriptors_of_the_command_that_started_them() {
-    let _lab_lock = LabLock::acquire();
+    let lab_lock = LabLock::acquire();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("lab");
+    let topology = tmp.path().join("topology.toml");
+    std::fs::write(&topology, lab_lock.goldentooth_toml()).unwrap();
     let held = tmp.path().join("held.lock");
     let script = format!(
-        "exec 9>'{held}'; flock 9 && '{gt}' lab up --dir '{dir}' --speed 0.01 >/dev/null",
+        "exec 9>'{held}'; flock 9 && '{gt}' lab up --dir '{dir}' --from '{topology}' --speed 0.01 >/dev/null",
         held = held.display(),
         gt = GT,
-        dir = dir.display()
+        dir = dir.display(),
+        topology = topology.display()
     );
     let up = Test::program("sh").arg("-c").arg(&script).run();
     let free = std::process::Command::new("flock")

@@ -9,7 +9,7 @@ const GET_NODES: &str =
     "kubectl --kubeconfig \"$GT_HOST_ROOT/etc/kubernetes/admin.conf\" get nodes -o json";
 
 fn init_join_and_see_the_node(transport: Transport) {
-    let lab = Lab::up(transport).speed(0.001).start();
+    let lab = Lab::up(transport).model_etcd().speed(0.001).start();
     lab.run("bettley", &kubeadm_init(&lab.endpoint())).success();
 
     let minted = lab.run("bettley", "kubeadm token create --print-join-command");

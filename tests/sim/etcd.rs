@@ -64,7 +64,10 @@ fn init_runs_one_real_member_and_lab_down_stops_it() {
     let members = json["members"].as_array().unwrap();
     assert_eq!(members.len(), 1, "{json}");
     assert_eq!(members[0]["name"], "bettley");
-    assert_eq!(members[0]["peerURLs"][0], "https://127.4.0.11:2380");
+    assert_eq!(
+        members[0]["peerURLs"][0],
+        format!("https://{}:2380", lab.address("bettley"))
+    );
     in_etcd_pod(&lab, "bettley", "bettley", "endpoint health")
         .success()
         .stdout_contains("https://127.0.0.1:2379 is healthy: successfully committed proposal");
@@ -186,7 +189,10 @@ fn reset_after_the_node_is_deleted_keeps_the_member() {
     assert_eq!(std::fs::read_dir(data).unwrap().count(), 0);
     in_etcd_pod(&lab, "bettley", "bettley", "endpoint health --cluster")
         .status(1)
-        .stderr_contains("https://127.4.0.13:2379 is unhealthy");
+        .stderr_contains(&format!(
+            "https://{}:2379 is unhealthy",
+            lab.address("dalt")
+        ));
 }
 
 #[test]
@@ -216,11 +222,11 @@ fn reset_warns_when_etcd_refuses_to_remove_the_member() {
 
 #[test]
 fn without_etcd_binaries_the_lab_says_it_keeps_its_model() {
-    let _lock = LabLock::acquire();
+    let lock = LabLock::acquire();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("lab");
     let topology = tmp.path().join("topology.toml");
-    std::fs::write(&topology, topology_until("cargyll")).unwrap();
+    std::fs::write(&topology, lock.relocate(&topology_until("cargyll"))).unwrap();
     let up = Test::new()
         .env("GT_LAB_ETCD_DIR", tmp.path().join("no-etcd-here"))
         .args(["lab", "up", "--dir"])

@@ -143,6 +143,7 @@ impl Test {
 
     fn run_watching(mut self, mut on_tick: impl FnMut(u32)) -> Output {
         let what = format!("{:?}", self.command);
+        let started = Instant::now();
         let mut child = self
             .command
             .stdin(if self.stdin.is_some() {
@@ -181,6 +182,10 @@ impl Test {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
+        // Where a slow test spends its time: GT_TEST_TIMES=1 and --nocapture.
+        if std::env::var_os("GT_TEST_TIMES").is_some() {
+            eprintln!("[{:6.2}s] {what}", started.elapsed().as_secs_f64());
+        }
         // A killed command's grandchildren may hold the pipes open: don't wait for them.
         let collect = |h: std::thread::JoinHandle<String>| {
             if timed_out {

@@ -97,6 +97,8 @@ pub fn real_etcd_members(dir: &Path) -> Vec<String> {
 
 pub struct SimLab {
     dir: tempfile::TempDir,
+    // Shares the machine with the labs; out of the way of a lab that runs alone.
+    _room: super::lab::Room,
 }
 
 impl SimLab {
@@ -159,7 +161,10 @@ impl SimLab {
             std::fs::create_dir_all(&root).unwrap();
             gt_lab::sim::image::build(&root, gt_lab::HostImage::Prepared).unwrap();
         }
-        SimLab { dir }
+        SimLab {
+            dir,
+            _room: super::lab::Room::shared(),
+        }
     }
 
     pub fn dir(&self) -> &Path {
