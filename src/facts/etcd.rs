@@ -179,6 +179,17 @@ pub fn parse_etcd_query(stdout: &str, stderr: &str) -> EtcdFacts {
         }
         let members = match etcdctl::parse_member_list(body) {
             Ok(m) => m,
+            // crictl finds no container to exec into, says so on stderr,
+            // prints its usage and exits 0: no etcd pod on this host, as
+            // when kubectl finds none.
+            Err(_) if text(&err, key).contains(NO_CONTAINER) => {
+                failures.push(format!(
+                    "through {}: {} (crictl)",
+                    etcdctl::pod_of(via),
+                    etcd_error(&text(&err, key))
+                ));
+                continue;
+            }
             Err(e) => {
                 etcdctl_ran = true;
                 failures.push(format!("through {}: {e}", etcdctl::pod_of(via)));
@@ -242,6 +253,9 @@ pub fn parse_etcd_query(stdout: &str, stderr: &str) -> EtcdFacts {
         }
     }
 }
+
+/// crictl's note that no container matched its filters.
+const NO_CONTAINER: &str = "No containers found per filter flags";
 
 /// etcd itself answered with a failure: etcdctl's `Error: ...` line, or
 /// kubectl's note that the command in the container exited non-zero; or the
@@ -352,6 +366,21 @@ mod tests {
         assert_eq!(
             parse_etcd_query(&ok, "").observed_via.as_deref(),
             Some("cp2")
+        );
+    }
+
+    #[test]
+    fn no_etcd_container_through_kubectl_or_crictl_leaves_etcd_unknown_not_failed() {
+        let usage = "NAME:\n   crictl exec - Run a command in a running container";
+        let out = answer(&[("members@cp1", usage, 0)]);
+        let stderr = "@@gt members@cp1\nError from server (NotFound): pods \"etcd-cp1\" not found\ntime=\"2026-11-30T00:00:00Z\" level=error msg=\"No containers found per filter flags\"\n@@gt end\n";
+        let e = parse_etcd_query(&out, stderr);
+        assert_eq!(e.error, None, "{e:?}");
+        assert!(
+            e.unavailable
+                .as_deref()
+                .is_some_and(|u| u.contains("No containers found")),
+            "{e:?}"
         );
     }
 

@@ -81,6 +81,19 @@ pub(crate) fn calico_copy() -> String {
         out.push_str(&format!(
             "---\napiVersion: {api_version}\nkind: {kind}\nmetadata:\n  name: {name}\n"
         ));
+        // Calico's own objects live in kube-system; its budget guards only
+        // its controllers' pod, as in the real manifest.
+        if !matches!(
+            kind,
+            "CustomResourceDefinition" | "ClusterRole" | "ClusterRoleBinding"
+        ) {
+            out.push_str("  namespace: kube-system\n");
+        }
+        if kind == "PodDisruptionBudget" {
+            out.push_str(
+                "spec:\n  maxUnavailable: 1\n  selector:\n    matchLabels:\n      k8s-app: calico-kube-controllers\n",
+            );
+        }
     }
     out
 }

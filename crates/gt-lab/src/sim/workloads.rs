@@ -366,7 +366,12 @@ pub(crate) fn pod_json(p: &ListedPod, st: &State) -> Value {
 /// A PDB as `kubectl get pdb -o json` shows it.
 pub(crate) fn pdb_json(b: &Pdb, st: &State, now: f64) -> Value {
     let s = b.status(st, now);
-    let mut spec = json!({"selector": {"matchLabels": b.selector}});
+    // A budget applied without a selector has none (it guards no pod).
+    let mut spec = if b.selector.is_empty() {
+        json!({})
+    } else {
+        json!({"selector": {"matchLabels": b.selector}})
+    };
     let int_or_string = |v: &str| -> Value {
         v.parse::<i64>()
             .map(|n| json!(n))
