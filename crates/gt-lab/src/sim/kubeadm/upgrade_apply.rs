@@ -70,17 +70,10 @@ pub(super) fn apply(host: &Host, args: &[String]) -> u8 {
         Ok(None) => return failure(host, "missing version argument", EXIT_ERROR),
         Err(c) => return c,
     };
-    let st = match connect(host, p.get("kubeconfig"), files::ADMIN_CONF) {
+    let st = match read_cluster(host, p.get("kubeconfig"), files::ADMIN_CONF) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    if let Err(c) = injected_failure(host) {
-        return c;
-    }
-    print_config_read(host, "upgrade");
-    if let Err(c) = check_supported_cluster(host, &st) {
-        return c;
-    }
     println!("[upgrade/preflight] Running preflight checks");
     if let Err((e, code)) = health_checks(host, &st, &p) {
         return failure(host, &format!("error execution phase preflight: {e}"), code);
@@ -171,17 +164,10 @@ pub(super) fn node(host: &Host, args: &[String]) -> u8 {
     } else {
         files::KUBELET_CONF
     };
-    let st = match connect(host, p.get("kubeconfig"), default) {
+    let st = match read_cluster(host, p.get("kubeconfig"), default) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    if let Err(c) = injected_failure(host) {
-        return c;
-    }
-    print_config_read(host, "upgrade");
-    if let Err(c) = check_supported_cluster(host, &st) {
-        return c;
-    }
     let kubeadm = kubeadm_version(host);
     let target = cluster_version(&st);
     println!("[upgrade/preflight] Running pre-flight checks");
@@ -218,6 +204,17 @@ pub(super) fn node(host: &Host, args: &[String]) -> u8 {
 }
 
 /// The control-plane phase: images, then this node's static Pods.
+/// What `upgrade apply` and `upgrade node` both do first: reach the
+/// cluster, read kubeadm's configuration from it, and refuse a cluster this
+/// kubeadm cannot handle.
+fn read_cluster(host: &Host, kubeconfig: Option<&str>, default: &str) -> Result<State, u8> {
+    let st = connect(host, kubeconfig, default)?;
+    injected_failure(host)?;
+    print_config_read(host, "upgrade");
+    check_supported_cluster(host, &st)?;
+    Ok(st)
+}
+
 fn upgrade_this_control_plane(
     host: &Host,
     p: &Parsed,
