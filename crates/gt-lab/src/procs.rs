@@ -184,7 +184,14 @@ pub(crate) fn stop(pids: &[i32], grace: Duration) -> Vec<i32> {
     if wait_gone(pids, grace) {
         return Vec::new();
     }
-    for &p in pids.iter().filter(|p| is_alive(**p)) {
+    let left: Vec<i32> = pids.iter().copied().filter(|p| is_alive(*p)).collect();
+    kill(&left)
+}
+
+/// KILL at once, for a process whose graceful exit nobody needs (its files
+/// are about to be removed). Returns the pids still alive after it.
+pub(crate) fn kill(pids: &[i32]) -> Vec<i32> {
+    for &p in pids {
         signal(p, libc::SIGKILL);
     }
     wait_gone(pids, Duration::from_secs(2));

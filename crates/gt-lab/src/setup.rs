@@ -390,16 +390,22 @@ fn teardown(dir: &Path) -> Result<DownReport, LabError> {
         was_up: true,
         ..DownReport::default()
     };
-    // The servers first, so that no new session starts while hosts' commands are stopped.
-    let servers: Vec<(String, i32)> = procs::recorded(dir)
+    let (members, servers): (Vec<_>, Vec<_>) = procs::recorded(dir)
         .into_iter()
         .filter(|(_, pid)| procs::is_lab_process(*pid, dir))
-        .collect();
-    let pids: Vec<i32> = servers.iter().map(|(_, p)| *p).collect();
+        .partition(|(name, _)| crate::sim::etcd::member::is_pid_name(name));
+    // The servers first: no new session starts while hosts' commands are
+    // stopped, and the daemon restarts no member once they are gone.
     report
         .survivors
-        .extend(procs::stop(&pids, Duration::from_secs(5)));
+        .extend(procs::stop(&pids_of(&servers), Duration::from_secs(5)));
+    // etcd members are killed, not asked to stop: an etcd leader asked to
+    // stop first hands its leadership to a member, and with every member
+    // stopping at once no hand-over completes, so each waits out etcd's
+    // request timeout (7 s). Their data is removed with the directory.
+    report.survivors.extend(procs::kill(&pids_of(&members)));
     report.stopped.extend(servers);
+    report.stopped.extend(members);
     let hosts = procs::host_processes(dir, None);
     report
         .survivors
@@ -407,13 +413,63 @@ fn teardown(dir: &Path) -> Result<DownReport, LabError> {
     report
         .stopped
         .extend(hosts.into_iter().map(|p| ("host".to_string(), p)));
+    report.stopped.sort();
     std::fs::remove_dir_all(dir).map_err(LabError::io(format!("removing {}", dir.display())))?;
     Ok(report)
+}
+
+fn pids_of(processes: &[(String, i32)]) -> Vec<i32> {
+    processes.iter().map(|(_, pid)| *pid).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stand-in for a recorded lab process: it names `dir` on its command
+    /// line (as the lab's own do) and, on TERM, appends `name` to `log`.
+    fn recorded_stand_in(dir: &Path, name: &str, log: &Path) -> i32 {
+        let script = format!(
+            "trap 'echo {name} >> {}; exit 0' TERM; while :; do sleep 0.05; done",
+            log.display()
+        );
+        let pid = procs::spawn_detached(
+            Command::new("sh").args(["-c", &script]).arg(dir),
+            &dir.join("stand-in.log"),
+        )
+        .unwrap() as i32;
+        // Until the exec, the child still runs the test's own command line.
+        while !procs::is_lab_process(pid, dir) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        procs::record(dir, name, pid as u32).unwrap();
+        pid
+    }
+
+    #[test]
+    fn down_asks_servers_to_stop_and_kills_etcd_members() {
+        let tmp = std::env::temp_dir().join(format!("gt-lab-down-{}", std::process::id()));
+        let dir = tmp.join("lab");
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = tmp.join("terminated");
+        let serve = recorded_stand_in(&dir, "serve", &log);
+        let member = recorded_stand_in(&dir, &crate::sim::etcd::member::pid_name("bettley"), &log);
+        let report = teardown(&dir).unwrap();
+        assert!(report.survivors.is_empty(), "{report:?}");
+        assert!(!procs::is_alive(serve) && !procs::is_alive(member));
+        assert_eq!(
+            report.stopped,
+            [
+                ("etcd-bettley".to_string(), member),
+                ("serve".to_string(), serve)
+            ]
+        );
+        // The daemon got its TERM; the member never did (a TERM would make
+        // an etcd leader wait for a hand-over no stopping member takes).
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "serve\n");
+        assert!(!dir.exists());
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
 
     #[test]
     fn a_minor_version_gets_a_real_patch_release() {

@@ -23,8 +23,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+const PID_PREFIX: &str = "etcd-";
+
 pub(crate) fn pid_name(node: &str) -> String {
-    format!("etcd-{node}")
+    format!("{PID_PREFIX}{node}")
+}
+
+/// Whether a recorded process's name is a member's ([`pid_name`]).
+pub(crate) fn is_pid_name(name: &str) -> bool {
+    name.starts_with(PID_PREFIX)
 }
 
 pub(crate) fn host_root(lab_dir: &Path, node: &str) -> PathBuf {
