@@ -93,6 +93,18 @@ pub const MEMBERS: &str = "members@";
 pub const STATUS: &str = "status";
 pub const HEALTH: &str = "health";
 
+/// Status and health at the same time, each section kept whole: both ask
+/// every member, so a dead one costs each of them the command timeout, and
+/// one after the other that would be twice. Without a temporary directory
+/// they run one after the other.
+const TOGETHER: &str = "if t=$(mktemp -d); then\n\
+     gt_status >\"$t/status\" 2>\"$t/status.err\" &\n\
+     gt_health >\"$t/health\" 2>\"$t/health.err\" &\n\
+     wait\n\
+     cat \"$t/status\" \"$t/health\"; cat \"$t/status.err\" \"$t/health.err\" >&2\n\
+     rm -rf \"$t\"\n\
+     else\ngt_status\ngt_health\nfi\n";
+
 /// The three reads in one remote shell, tried through each control plane's
 /// etcd pod in turn (`pods`: node names, best first) until one lists the
 /// members; status and health then go through that same pod. With
@@ -131,8 +143,11 @@ pub fn query_script(pods: &[&str], own_runtime: Option<&str>, mark: &str) -> Str
         s.push_str("if [ -z \"$listed\" ]; then\nvia=kubectl\n");
         s.push_str(&section(&format!("{MEMBERS}{node}"), &members));
         s.push_str("if [ \"$rc\" -eq 0 ]; then\nlisted=yes\n");
-        s.push_str(&section(STATUS, &read(&ENDPOINT_STATUS)));
-        s.push_str(&section(HEALTH, &read(&ENDPOINT_HEALTH)));
+        s.push_str(&format!(
+            "gt_status() {{\n{}}}\ngt_health() {{\n{}}}\n{TOGETHER}",
+            section(STATUS, &read(&ENDPOINT_STATUS)),
+            section(HEALTH, &read(&ENDPOINT_HEALTH))
+        ));
         s.push_str("fi\nfi\n");
     }
     s.push_str(&format!("echo '{mark}end'; echo '{mark}end' >&2\n"));
@@ -422,6 +437,11 @@ mod tests {
     /// Runs `script` as sh with `kubectl` and `crictl` as given (shell
     /// bodies); stdout.
     fn run_with(script: &str, kubectl: &str, crictl: &str) -> String {
+        run_with_stderr(script, kubectl, crictl).0
+    }
+
+    /// [`run_with`], stdout and stderr.
+    fn run_with_stderr(script: &str, kubectl: &str, crictl: &str) -> (String, String) {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         for (name, body) in [("kubectl", kubectl), ("crictl", crictl)] {
@@ -437,7 +457,36 @@ mod tests {
             ))
             .output()
             .unwrap();
-        String::from_utf8(out.stdout).unwrap()
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    #[test]
+    fn status_and_health_run_at_once_and_keep_their_sections_whole() {
+        let s = query_script(&["bettley"], None, "@@gt ");
+        // Each of status and health waits (bounded) for the other to have
+        // started: one after the other, status would find itself alone.
+        let kubectl = r#"shift $(($# - 4)); d=$(dirname "$0")
+case $1 in
+member) echo members ;;
+*) touch "$d/$1"; other=status; [ "$1" = status ] && other=health
+   i=0; while [ ! -e "$d/$other" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+   if [ -e "$d/$other" ]; then echo "$1 together"; else echo "$1 alone"; fi
+   echo "$1 complains" >&2; exit 1 ;;
+esac"#;
+        let (stdout, stderr) = run_with_stderr(&s, kubectl, "exit 1");
+        assert_eq!(
+            stdout,
+            "@@gt members@bettley\nmembers\n\n@@gt members@bettley.exit\n0\n\
+             @@gt status\nstatus together\n\n@@gt status.exit\n1\n\
+             @@gt health\nhealth together\n\n@@gt health.exit\n1\n@@gt end\n"
+        );
+        assert_eq!(
+            stderr,
+            "@@gt members@bettley\n@@gt status\nstatus complains\n@@gt health\nhealth complains\n@@gt end\n"
+        );
     }
 
     #[test]
