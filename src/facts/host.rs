@@ -302,20 +302,8 @@ mod tests {
 
     /// The probe with `prelude` (the variables gt sets) under `root`.
     fn run_probe(root: &Path, path: &str, prelude: &str) -> crate::facts::HostFacts {
-        let script = format!("{prelude}\n{}", crate::facts::probe::PROBE_SCRIPT);
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .env("GT_HOST_ROOT", root)
-            .env("PATH", path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        crate::facts::probe::parse_probe(&String::from_utf8(out.stdout).unwrap()).unwrap()
+        let out = crate::facts::probe::tests::run_probe_with(root, path, prelude);
+        crate::facts::probe::parse_probe(&out).unwrap()
     }
 
     /// A Raspberry Pi OS host half prepared: packages installed but one
@@ -324,46 +312,34 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let bin = tempfile::tempdir().unwrap();
         let r = root.path();
-        write(r, "/var/lib/dpkg/status", "");
-        write(r, "/etc/os-release", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n");
-        write(r, "/etc/apt/sources.list.d/kubernetes.list", "# gt\ndeb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.31/deb/ /\n");
-        write(r, "/etc/apt/keyrings/kubernetes-apt-keyring.gpg", "key");
-        write(r, "/proc/swaps", "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/var/swap                               file\t\t102396\t\t0\t\t-2\n");
-        write(
-            r,
-            "/etc/fstab",
-            "proc /proc proc defaults 0 0\n# /swap none swap sw 0 0\n/dev/sda2 none swap sw 0 0\n",
-        );
-        write(r, "/etc/dphys-swapfile", "CONF_SWAPSIZE=100\n");
+        for (path, content) in [
+            ("/var/lib/dpkg/status", ""),
+            ("/etc/os-release", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n"),
+            ("/etc/apt/sources.list.d/kubernetes.list", "# gt\ndeb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.31/deb/ /\n"),
+            ("/etc/apt/keyrings/kubernetes-apt-keyring.gpg", "key"),
+            ("/proc/swaps", "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/var/swap                               file\t\t102396\t\t0\t\t-2\n"),
+            ("/etc/fstab", "proc /proc proc defaults 0 0\n# /swap none swap sw 0 0\n/dev/sda2 none swap sw 0 0\n"),
+            ("/etc/dphys-swapfile", "CONF_SWAPSIZE=100\n"),
+            ("/proc/modules", "overlay 151552 0 - Live 0x0000000000000000\nbr_netfilter 32768 0 - Live 0x0000000000000000\nbridge 311296 1 br_netfilter, Live 0x0000000000000000\n"),
+            ("/etc/modules-load.d/k8s.conf", "# comment\noverlay\n"),
+            ("/proc/sys/net/ipv4/ip_forward", "0\n"),
+            ("/proc/sys/net/ipv4/tcp_rmem", "4096\t131072\t6291456\n"),
+            ("/etc/sysctl.d/k8s.conf", "net.ipv4.ip_forward = 1\n"),
+            ("/etc/sysctl.conf", "#net.ipv4.ip_forward=1\n"),
+            ("/sys/fs/cgroup/cgroup.controllers", "cpuset cpu io pids\n"),
+            ("/proc/cmdline", "coherent_pool=1M console=tty1 root=PARTUUID=1\n"),
+            ("/boot/firmware/cmdline.txt", "console=tty1 root=PARTUUID=1 rootwait\n"),
+            ("/boot/cmdline.txt", "stale\n"),
+            ("/etc/containerd/config.toml", "version = 2\ndisabled_plugins = []\n[plugins]\n  [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n    BinaryName = \"\"\n    SystemdCgroup = true\n"),
+        ] {
+            write(r, path, content);
+        }
         fs::create_dir_all(r.join("etc/systemd/system/multi-user.target.wants")).unwrap();
         std::os::unix::fs::symlink(
             "/lib/systemd/system/dphys-swapfile.service",
             r.join("etc/systemd/system/multi-user.target.wants/dphys-swapfile.service"),
         )
         .unwrap();
-        write(r, "/proc/modules", "overlay 151552 0 - Live 0x0000000000000000\nbr_netfilter 32768 0 - Live 0x0000000000000000\nbridge 311296 1 br_netfilter, Live 0x0000000000000000\n");
-        write(r, "/etc/modules-load.d/k8s.conf", "# comment\noverlay\n");
-        write(r, "/proc/sys/net/ipv4/ip_forward", "0\n");
-        write(r, "/proc/sys/net/ipv4/tcp_rmem", "4096\t131072\t6291456\n");
-        write(r, "/etc/sysctl.d/k8s.conf", "net.ipv4.ip_forward = 1\n");
-        write(r, "/etc/sysctl.conf", "#net.ipv4.ip_forward=1\n");
-        write(
-            r,
-            "/sys/fs/cgroup/cgroup.controllers",
-            "cpuset cpu io pids\n",
-        );
-        write(
-            r,
-            "/proc/cmdline",
-            "coherent_pool=1M console=tty1 root=PARTUUID=1\n",
-        );
-        write(
-            r,
-            "/boot/firmware/cmdline.txt",
-            "console=tty1 root=PARTUUID=1 rootwait\n",
-        );
-        write(r, "/boot/cmdline.txt", "stale\n");
-        write(r, "/etc/containerd/config.toml", "version = 2\ndisabled_plugins = []\n[plugins]\n  [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n    BinaryName = \"\"\n    SystemdCgroup = true\n");
         fs::create_dir_all(r.join("run/containerd")).unwrap();
         let _socket =
             std::os::unix::net::UnixListener::bind(r.join("run/containerd/containerd.sock"))

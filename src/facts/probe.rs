@@ -249,17 +249,23 @@ pub struct ClusterQuery {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::process::Command;
 
     fn run_probe(root: &std::path::Path) -> String {
+        // A PATH without kubeadm, kubelet or systemctl (missing tools are facts).
+        run_probe_with(root, "/usr/bin:/bin", "")
+    }
+
+    /// The probe under `root` with `path` and `prelude` (the variables gt
+    /// sets before it); its stdout.
+    pub(crate) fn run_probe_with(root: &std::path::Path, path: &str, prelude: &str) -> String {
         let out = Command::new("sh")
             .arg("-c")
-            .arg(PROBE_SCRIPT)
+            .arg(format!("{prelude}\n{PROBE_SCRIPT}"))
             .env("GT_HOST_ROOT", root)
-            // A PATH without kubeadm, kubelet or systemctl (missing tools are facts).
-            .env("PATH", "/usr/bin:/bin")
+            .env("PATH", path)
             .output()
             .unwrap();
         assert!(
