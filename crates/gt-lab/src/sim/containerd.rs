@@ -38,16 +38,36 @@ fn major(version: &str) -> u32 {
         .unwrap_or(1)
 }
 
-/// `containerd config default` of containerd `major`.
+/// `containerd config default` of containerd `major`: the two layouts
+/// around the same runc options, in each one's quoting (1.x prints
+/// `SystemdCgroup = false`, 2.x no such line).
 pub(crate) fn default_config(major: u32) -> String {
     if major >= 2 {
-        DEFAULT_2X.to_string()
+        format!(
+            "{DEFAULT_2X_TO_RUNC}{}{DEFAULT_2X_AFTER_RUNC}",
+            runc_options('\'', None)
+        )
     } else {
-        DEFAULT_1X.to_string()
+        format!("{DEFAULT_1X_TO_RUNC}{}", runc_options('"', Some(false)))
     }
 }
 
-const DEFAULT_1X: &str = r#"disabled_plugins = []
+fn runc_options(quote: char, systemd_cgroup: Option<bool>) -> String {
+    let empty = format!("{quote}{quote}");
+    let mut lines = vec![
+        format!("BinaryName = {empty}"),
+        format!("CriuImagePath = {empty}"),
+        "IoGid = 0".to_string(),
+        "IoUid = 0".to_string(),
+        "NoNewKeyring = false".to_string(),
+        format!("Root = {empty}"),
+        format!("ShimCgroup = {empty}"),
+    ];
+    lines.extend(systemd_cgroup.map(|b| format!("SystemdCgroup = {b}")));
+    lines.iter().map(|l| format!("            {l}\n")).collect()
+}
+
+const DEFAULT_1X_TO_RUNC: &str = r#"disabled_plugins = []
 imports = []
 oom_score = 0
 plugin_dir = ""
@@ -90,17 +110,9 @@ version = 2
           runtime_type = "io.containerd.runc.v2"
 
           [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-            BinaryName = ""
-            CriuImagePath = ""
-            IoGid = 0
-            IoUid = 0
-            NoNewKeyring = false
-            Root = ""
-            ShimCgroup = ""
-            SystemdCgroup = false
 "#;
 
-const DEFAULT_2X: &str = r#"version = 3
+const DEFAULT_2X_TO_RUNC: &str = r#"version = 3
 root = '/var/lib/containerd'
 state = '/run/containerd'
 temp = ''
@@ -137,14 +149,9 @@ imports = []
           runtime_type = 'io.containerd.runc.v2'
 
           [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
-            BinaryName = ''
-            CriuImagePath = ''
-            IoGid = 0
-            IoUid = 0
-            NoNewKeyring = false
-            Root = ''
-            ShimCgroup = ''
+"#;
 
+const DEFAULT_2X_AFTER_RUNC: &str = r#"
     [plugins.'io.containerd.cri.v1.runtime'.cni]
       bin_dirs = ['/opt/cni/bin']
       conf_dir = '/etc/cni/net.d'
@@ -418,17 +425,18 @@ mod tests {
                 cri: true
             })
         );
-        let one = DEFAULT_1X.replace("SystemdCgroup = false", "SystemdCgroup = true");
+        let (default_1x, default_2x) = (default_config(1), default_config(2));
+        let one = default_1x.replace("SystemdCgroup = false", "SystemdCgroup = true");
         assert!(load_config(Some(&one), 1).unwrap().systemd_cgroup);
-        assert!(!load_config(Some(DEFAULT_2X), 2).unwrap().systemd_cgroup);
-        let two = DEFAULT_2X.replace(
+        assert!(!load_config(Some(&default_2x), 2).unwrap().systemd_cgroup);
+        let two = default_2x.replace(
             "ShimCgroup = ''",
             "ShimCgroup = ''\n            SystemdCgroup = true",
         );
         assert!(load_config(Some(&two), 2).unwrap().systemd_cgroup);
         // A 1.x file is read by 2.x (migrated); a 2.x file is refused by 1.x.
         assert!(load_config(Some(&one), 2).unwrap().systemd_cgroup);
-        assert!(load_config(Some(DEFAULT_2X), 1)
+        assert!(load_config(Some(&default_2x), 1)
             .unwrap_err()
             .contains("unsupported config version `3`"));
         assert!(
