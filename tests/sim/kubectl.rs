@@ -185,6 +185,93 @@ fn label_add_overwrite_and_remove() {
     k("label node ghost a=b")
         .status(1)
         .stderr_is("Error from server (NotFound): nodes \"ghost\" not found\n");
+    k("label node fenn goldentooth.io/role- a=b")
+        .success()
+        .stdout_is("label \"goldentooth.io/role\" not found.\nnode/fenn labeled\n");
+    k("label node fenn nope-")
+        .success()
+        .stdout_is("label \"nope\" not found.\nnode/fenn not labeled\n");
+    k("label node fenn a=c kubernetes.io/os=plan9")
+        .status(1)
+        .stderr_is("error: ['a' already has a value (b), and --overwrite is false, 'kubernetes.io/os' already has a value (linux), and --overwrite is false]\n");
+    k("label node fenn a=-x")
+        .status(1)
+        .stderr_contains("error: invalid label value: \"a=-x\": a valid label must be");
+    k("label node fenn Bad_/x=y")
+        .status(1)
+        .stderr_contains("error: invalid label spec: Bad_/x=y");
+    k("annotate node fenn")
+        .status(1)
+        .stderr_contains("error: at least one annotation update is required");
+    k("annotate node fenn note=-x")
+        .success()
+        .stdout_is("node/fenn annotated\n");
+}
+
+#[test]
+fn get_pods_and_budgets_by_name_as_names_and_as_tables() {
+    let lab = small_cluster();
+    let k = |args: &str| lab.on("bettley").run(&format!("{KUBECTL} {args}"));
+    lab.on("bettley")
+        .stdin(super::upgrade::BARE_POD_AND_PDB)
+        .run(&format!("{KUBECTL} apply -f -"))
+        .success();
+    k("get pods -o name").success().stdout_is("pod/hr-app\n");
+    k("get pdb -o name")
+        .success()
+        .stdout_is("poddisruptionbudget.policy/hr\n");
+    k("get pods nope")
+        .status(1)
+        .stderr_is("Error from server (NotFound): pods \"nope\" not found\n");
+    k("get pdb hr -n kube-system")
+        .status(1)
+        .stderr_is("Error from server (NotFound): poddisruptionbudgets.policy \"hr\" not found\n");
+    k("get pdb -n kube-system")
+        .success()
+        .stdout_is("")
+        .stderr_is("No resources found in kube-system namespace.\n");
+    assert_eq!(k("get pod hr-app -o json").success().json()["kind"], "Pod");
+    assert_eq!(k("get pdb -o json").success().json()["kind"], "List");
+    let table = |args: &str| -> Vec<String> {
+        // The AGE column changes; every other cell is pinned.
+        k(args)
+            .success()
+            .stdout
+            .lines()
+            .map(|l| {
+                l.trim_end()
+                    .rsplit_once(' ')
+                    .map_or(l, |(rest, _)| rest)
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(
+        table("get pdb -A"),
+        [
+            "NAMESPACE   NAME   MIN AVAILABLE   MAX UNAVAILABLE   ALLOWED DISRUPTIONS  ",
+            "default     hr     1               N/A               0                    ",
+        ]
+    );
+    assert_eq!(
+        table("get pods"),
+        [
+            "NAME     READY   STATUS    RESTARTS  ",
+            "hr-app   0/1     Pending   0         ",
+        ]
+    );
+    let wide = k("get pods -o wide").success();
+    let lines: Vec<&str> = wide.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "NAME     READY   STATUS    RESTARTS   AGE   IP       NODE   NOMINATED NODE   READINESS GATES"
+    );
+    let mut cells: Vec<&str> = lines[1].split_whitespace().collect();
+    cells.remove(4);
+    assert_eq!(
+        cells,
+        ["hr-app", "0/1", "Pending", "0", "<none>", "fenn", "<none>", "<none>"]
+    );
 }
 
 #[test]

@@ -304,7 +304,7 @@ fn apply_stdin(lab: &SimLab, manifest: &str) -> crate::support::gt::Output {
         .run(&format!("{KUBECTL} apply -f -"))
 }
 
-const BARE_POD_AND_PDB: &str = "apiVersion: v1
+pub(crate) const BARE_POD_AND_PDB: &str = "apiVersion: v1
 kind: Pod
 metadata:
   name: hr-app

@@ -202,7 +202,7 @@ pub(crate) fn run(host: &Host, args: &[String]) -> u8 {
     match sub.as_str() {
         "get" => get(&ctx, &p),
         "label" => label(&ctx, &p),
-        "annotate" => pods::annotate(&ctx, &p),
+        "annotate" => label::annotate(&ctx, &p),
         "taint" => taint(&ctx, &p),
         "cordon" => cordon(&ctx, &p, true),
         "uncordon" => cordon(&ctx, &p, false),

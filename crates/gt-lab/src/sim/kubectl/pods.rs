@@ -1,14 +1,11 @@
 //! `kubectl get pods` and `kubectl get pdb` (`-A`, `-n`, `-o json|name`,
-//! `-l`, `--field-selector spec.nodeName=N`, tables), and `kubectl annotate
-//! node` (gt marks the nodes it cordons).
+//! `-l`, `--field-selector spec.nodeName=N`, tables).
 
-use super::label::valid_label_key;
-use super::request::{node_and_updates, Ctx};
-use super::{err, state_err};
+use super::err;
+use super::request::Ctx;
 use crate::sim::clock;
 use crate::sim::flags::Parsed;
 use crate::sim::latency::Op;
-use crate::sim::state;
 use crate::sim::table::tabwrite;
 use crate::sim::workloads::{self, ListedPod};
 use serde_json::{json, Value};
@@ -83,6 +80,77 @@ fn list_json(items: Vec<Value>) -> String {
     .expect("json")
 }
 
+/// How `kubectl get` prints one namespaced kind; [`list`] does the rest.
+struct Printer<'a, T> {
+    /// The kind in a NotFound error (`pods "x" not found`).
+    resource: &'static str,
+    /// `-o name`'s prefix (`pod/x`).
+    prefix: &'static str,
+    /// The table's columns after NAMESPACE.
+    columns: Vec<&'static str>,
+    name: fn(&T) -> &str,
+    namespace: fn(&T) -> &str,
+    json: Render<'a, T, Value>,
+    /// The table's cells after NAMESPACE.
+    row: Render<'a, T, Vec<String>>,
+}
+
+type Render<'a, T, Out> = Box<dyn Fn(&T) -> Out + 'a>;
+
+/// `kubectl get KIND [NAME...]` over `objs` (sorted): the namespace
+/// (`-n`, `-A`), the names asked for, then json, name or a table.
+fn list<T>(objs: Vec<T>, p: &Parsed, output: &str, printer: Printer<T>) -> u8 {
+    let ns = namespace(p);
+    let wanted = names(p);
+    let mut objs: Vec<T> = objs
+        .into_iter()
+        .filter(|x| ns.as_ref().is_none_or(|n| (printer.namespace)(x) == n))
+        .collect();
+    if !wanted.is_empty() {
+        for w in &wanted {
+            if !objs.iter().any(|x| (printer.name)(x) == w) {
+                eprintln!(
+                    "Error from server (NotFound): {} \"{w}\" not found",
+                    printer.resource
+                );
+                return 1;
+            }
+        }
+        objs.retain(|x| wanted.iter().any(|w| (printer.name)(x) == w));
+    }
+    match output {
+        "json" => print_json(
+            objs.iter().map(|x| (printer.json)(x)).collect(),
+            wanted.len(),
+        ),
+        "name" => {
+            for x in &objs {
+                println!("{}/{}", printer.prefix, (printer.name)(x));
+            }
+        }
+        _ => {
+            if objs.is_empty() {
+                no_resources(&ns);
+                return 0;
+            }
+            let all = ns.is_none();
+            let header = all
+                .then_some("NAMESPACE")
+                .into_iter()
+                .chain(printer.columns.iter().copied())
+                .map(String::from)
+                .collect();
+            let mut rows = vec![header];
+            for x in &objs {
+                let namespace = all.then(|| (printer.namespace)(x).to_string());
+                rows.push(namespace.into_iter().chain((printer.row)(x)).collect());
+            }
+            print!("{}", tabwrite(&rows, 0, 3));
+        }
+    }
+    0
+}
+
 pub(super) fn get_pods(ctx: &Ctx, p: &Parsed) -> u8 {
     let output = p.get("output").unwrap_or("");
     if !matches!(output, "" | "json" | "name" | "wide") {
@@ -104,77 +172,44 @@ pub(super) fn get_pods(ctx: &Ctx, p: &Parsed) -> u8 {
         Err(c) => return c,
     };
     let now = clock::now();
-    let ns = namespace(p);
-    let wanted = names(p);
-    let mut pods: Vec<ListedPod> = workloads::list(&ctx.host.lab_dir, &st, now)
+    let pods: Vec<ListedPod> = workloads::list(&ctx.host.lab_dir, &st, now)
         .into_iter()
-        .filter(|x| ns.as_ref().is_none_or(|n| &x.namespace == n))
         .filter(|x| node_field.as_ref().is_none_or(|n| &x.node == n))
         .filter(|x| p.get("selector").is_none_or(|s| selected(&x.labels, s)))
         .collect();
-    if !wanted.is_empty() {
-        for w in &wanted {
-            if !pods.iter().any(|x| &x.name == w) {
-                eprintln!("Error from server (NotFound): pods \"{w}\" not found");
-                return 1;
-            }
-        }
-        pods.retain(|x| wanted.contains(&x.name));
+    let wide = output == "wide";
+    let mut columns = vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
+    if wide {
+        columns.extend(["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]);
     }
-    match output {
-        "json" => {
-            print_json(
-                pods.iter().map(|x| workloads::pod_json(x, &st)).collect(),
-                wanted.len(),
-            );
-        }
-        "name" => {
-            for x in &pods {
-                println!("pod/{}", x.name);
-            }
-        }
-        _ => {
-            if pods.is_empty() {
-                no_resources(&ns);
-                return 0;
-            }
-            let mut rows = Vec::new();
-            let mut header = Vec::new();
-            if ns.is_none() {
-                header.push("NAMESPACE");
-            }
-            header.extend(["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
-            if output == "wide" {
-                header.extend(["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]);
-            }
-            rows.push(header.into_iter().map(String::from).collect::<Vec<_>>());
-            for x in &pods {
-                let mut r = Vec::new();
-                if ns.is_none() {
-                    r.push(x.namespace.clone());
-                }
+    let printer = Printer {
+        resource: "pods",
+        prefix: "pod",
+        columns,
+        name: |x: &ListedPod| &x.name,
+        namespace: |x: &ListedPod| &x.namespace,
+        json: Box::new(|x: &ListedPod| workloads::pod_json(x, &st)),
+        row: Box::new(|x: &ListedPod| {
+            let mut r = vec![
+                x.name.clone(),
+                if x.running { "1/1" } else { "0/1" }.to_string(),
+                if x.running { "Running" } else { "Pending" }.to_string(),
+                "0".to_string(),
+                clock::human_duration(now - x.created),
+            ];
+            if wide {
+                let node = if x.node.is_empty() { "<none>" } else { &x.node };
                 r.extend([
-                    x.name.clone(),
-                    if x.running { "1/1" } else { "0/1" }.to_string(),
-                    if x.running { "Running" } else { "Pending" }.to_string(),
-                    "0".to_string(),
-                    clock::human_duration(now - x.created),
+                    "<none>".to_string(),
+                    node.to_string(),
+                    "<none>".to_string(),
+                    "<none>".to_string(),
                 ]);
-                if output == "wide" {
-                    let node = if x.node.is_empty() { "<none>" } else { &x.node };
-                    r.extend([
-                        "<none>".to_string(),
-                        node.to_string(),
-                        "<none>".to_string(),
-                        "<none>".to_string(),
-                    ]);
-                }
-                rows.push(r);
             }
-            print!("{}", tabwrite(&rows, 0, 3));
-        }
-    }
-    0
+            r
+        }),
+    };
+    list(pods, p, output, printer)
 }
 
 pub(super) fn get_pdbs(ctx: &Ctx, p: &Parsed) -> u8 {
@@ -188,149 +223,30 @@ pub(super) fn get_pdbs(ctx: &Ctx, p: &Parsed) -> u8 {
         Err(c) => return c,
     };
     let now = clock::now();
-    let ns = namespace(p);
-    let wanted = names(p);
-    let mut pdbs: Vec<&workloads::Pdb> = st
-        .pdbs
-        .iter()
-        .filter(|b| ns.as_ref().is_none_or(|n| &b.namespace == n))
-        .collect();
+    let mut pdbs: Vec<&workloads::Pdb> = st.pdbs.iter().collect();
     pdbs.sort_by(|a, b| a.namespace.cmp(&b.namespace).then(a.name.cmp(&b.name)));
-    if !wanted.is_empty() {
-        for w in &wanted {
-            if !pdbs.iter().any(|b| &b.name == w) {
-                eprintln!(
-                    "Error from server (NotFound): poddisruptionbudgets.policy \"{w}\" not found"
-                );
-                return 1;
-            }
-        }
-        pdbs.retain(|b| wanted.contains(&b.name));
-    }
-    match output {
-        "json" => {
-            print_json(
-                pdbs.iter()
-                    .map(|b| workloads::pdb_json(b, &st, now))
-                    .collect(),
-                wanted.len(),
-            );
-        }
-        "name" => {
-            for b in &pdbs {
-                println!("poddisruptionbudget.policy/{}", b.name);
-            }
-        }
-        _ => {
-            if pdbs.is_empty() {
-                no_resources(&ns);
-                return 0;
-            }
-            let mut header = Vec::new();
-            if ns.is_none() {
-                header.push("NAMESPACE");
-            }
-            header.extend([
-                "NAME",
-                "MIN AVAILABLE",
-                "MAX UNAVAILABLE",
-                "ALLOWED DISRUPTIONS",
-                "AGE",
-            ]);
-            let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
-            for b in &pdbs {
-                let mut r = Vec::new();
-                if ns.is_none() {
-                    r.push(b.namespace.clone());
-                }
-                r.extend([
-                    b.name.clone(),
-                    b.min_available.clone().unwrap_or_else(|| "N/A".into()),
-                    b.max_unavailable.clone().unwrap_or_else(|| "N/A".into()),
-                    b.status(&st, now).disruptions_allowed.to_string(),
-                    clock::human_duration(now - b.created),
-                ]);
-                rows.push(r);
-            }
-            print!("{}", tabwrite(&rows, 0, 3));
-        }
-    }
-    0
-}
-
-/// `kubectl annotate node N k=v k2-` (`--overwrite` to change a value).
-pub(super) fn annotate(ctx: &Ctx, p: &Parsed) -> u8 {
-    let (node, specs) = match node_and_updates(&p.positional) {
-        Ok(x) => x,
-        Err(m) => return err(&m),
+    let printer = Printer {
+        resource: "poddisruptionbudgets.policy",
+        prefix: "poddisruptionbudget.policy",
+        columns: vec![
+            "NAME",
+            "MIN AVAILABLE",
+            "MAX UNAVAILABLE",
+            "ALLOWED DISRUPTIONS",
+            "AGE",
+        ],
+        name: |b: &&workloads::Pdb| &b.name,
+        namespace: |b: &&workloads::Pdb| &b.namespace,
+        json: Box::new(|b: &&workloads::Pdb| workloads::pdb_json(b, &st, now)),
+        row: Box::new(|b: &&workloads::Pdb| {
+            vec![
+                b.name.clone(),
+                b.min_available.clone().unwrap_or_else(|| "N/A".into()),
+                b.max_unavailable.clone().unwrap_or_else(|| "N/A".into()),
+                b.status(&st, now).disruptions_allowed.to_string(),
+                clock::human_duration(now - b.created),
+            ]
+        }),
     };
-    if specs.is_empty() {
-        return err("at least one annotation update is required");
-    }
-    let mut add = Vec::new();
-    let mut remove = Vec::new();
-    for s in specs {
-        if let Some(k) = s.strip_suffix('-') {
-            remove.push(k.to_string());
-        } else if let Some((k, v)) = s.split_once('=') {
-            if !valid_label_key(k) {
-                return err(&format!("invalid annotation spec: {s}"));
-            }
-            add.push((k.to_string(), v.to_string()));
-        } else {
-            return err(&format!("invalid annotation spec: {s}"));
-        }
-    }
-    let overwrite = p.on("overwrite");
-    ctx.host.pause(Op::Kubectl);
-    if let Err(c) = ctx.connect_admin("patch", &node) {
-        return c;
-    }
-    let r = state::update(&ctx.host.lab_dir, |s| -> Result<(), String> {
-        let rv = s.resource_version + 1;
-        let Some(n) = s.nodes.get_mut(&node) else {
-            return Err(format!(
-                "Error from server (NotFound): nodes \"{node}\" not found"
-            ));
-        };
-        if !overwrite {
-            let clashes: Vec<String> = add
-                .iter()
-                .filter_map(|(k, v)| {
-                    n.annotations
-                        .get(k)
-                        .filter(|cur| *cur != v)
-                        .map(|cur| format!("'{k}' already has a value ({cur})"))
-                })
-                .collect();
-            if !clashes.is_empty() {
-                return Err(format!(
-                    "error: --overwrite is false but found the following declared annotation(s): {}",
-                    clashes.join("; ")
-                ));
-            }
-        }
-        let before = n.annotations.clone();
-        for k in &remove {
-            n.annotations.remove(k);
-        }
-        for (k, v) in &add {
-            n.annotations.insert(k.clone(), v.clone());
-        }
-        if n.annotations != before {
-            n.resource_version = rv;
-        }
-        Ok(())
-    });
-    match r {
-        Ok(Ok(())) => {
-            println!("node/{node} annotated");
-            0
-        }
-        Ok(Err(m)) => {
-            eprintln!("{m}");
-            1
-        }
-        Err(e) => state_err(&e),
-    }
+    list(pdbs, p, output, printer)
 }
