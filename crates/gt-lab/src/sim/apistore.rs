@@ -8,6 +8,9 @@
 //! members: [`HOST_LOCAL`]) stays in `DIR/state.json`. Every other field
 //! is an API object and lives under `/registry/` in etcd, one key per
 //! object where Kubernetes has one (`/registry/minions/NAME` for a Node,
+//! `/registry/pods/NAMESPACE/NAME`, `/registry/poddisruptionbudgets/...`,
+//! a bootstrap token as its Secret
+//! `/registry/secrets/kube-system/bootstrap-token-ID`,
 //! `/registry/configmaps/kube-system/kubeadm-config` for the cluster's
 //! configuration) and one key per field otherwise
 //! (`/registry/gt-lab/FIELD`), so a field added to the state is kept
@@ -36,19 +39,47 @@ const LAB_FIELDS: &str = "/registry/gt-lab/";
 enum Layout {
     /// A map: one key per entry, the entry's name after the prefix.
     Entries(&'static str),
+    /// A list of objects: one key per object, after the prefix what
+    /// `name` makes of it (etcd lists keys in order, as the API server
+    /// lists objects).
+    Items(&'static str, fn(&Value) -> Option<String>),
     /// One key holds the whole field.
     Whole(String),
+}
+
+/// `NAMESPACE/NAME` of a namespaced object.
+fn namespaced(object: &Value) -> Option<String> {
+    Some(format!(
+        "{}/{}",
+        object.get("namespace")?.as_str()?,
+        object.get("name")?.as_str()?
+    ))
 }
 
 fn layout(field: &str) -> Layout {
     match field {
         "nodes" => Layout::Entries("/registry/minions/"),
+        "pods" => Layout::Items("/registry/pods/", namespaced),
+        "pdbs" => Layout::Items("/registry/poddisruptionbudgets/", namespaced),
+        // Bootstrap tokens are Secrets named after their ID.
+        "tokens" => Layout::Items("/registry/secrets/kube-system/bootstrap-token-", |t| {
+            Some(t.get("id")?.as_str()?.to_string())
+        }),
         "cluster" => Layout::Whole("/registry/configmaps/kube-system/kubeadm-config".into()),
         "uploaded_certs" => Layout::Whole("/registry/secrets/kube-system/kubeadm-certs".into()),
-        "tokens" => Layout::Whole("/registry/secrets/kube-system/bootstrap-tokens".into()),
         other => Layout::Whole(format!("{LAB_FIELDS}{other}")),
     }
 }
+
+/// The fields with keys of their own (any other is under [`LAB_FIELDS`]).
+const OWN_KEYS: [&str; 6] = [
+    "nodes",
+    "pods",
+    "pdbs",
+    "tokens",
+    "cluster",
+    "uploaded_certs",
+];
 
 /// The API part of a state (its JSON object) as etcd keys and values.
 pub(crate) fn to_keys(state: &Map<String, Value>) -> BTreeMap<String, String> {
@@ -57,16 +88,37 @@ pub(crate) fn to_keys(state: &Map<String, Value>) -> BTreeMap<String, String> {
         if HOST_LOCAL.contains(&field.as_str()) || value.is_null() {
             continue;
         }
-        match (layout(field), value.as_object()) {
-            (Layout::Entries(prefix), Some(entries)) => {
-                for (name, entry) in entries {
-                    keys.insert(format!("{prefix}{name}"), entry.to_string());
+        let whole = format!("{LAB_FIELDS}{field}");
+        match layout(field) {
+            Layout::Entries(prefix) => match value.as_object() {
+                Some(entries) => {
+                    for (name, entry) in entries {
+                        keys.insert(format!("{prefix}{name}"), entry.to_string());
+                    }
+                }
+                None => {
+                    keys.insert(whole, value.to_string());
+                }
+            },
+            Layout::Items(prefix, name) => {
+                let named: Option<Vec<(String, &Value)>> = value.as_array().and_then(|items| {
+                    items
+                        .iter()
+                        .map(|item| Some((format!("{prefix}{}", name(item)?), item)))
+                        .collect()
+                });
+                match named {
+                    Some(named) => {
+                        for (key, item) in named {
+                            keys.insert(key, item.to_string());
+                        }
+                    }
+                    None => {
+                        keys.insert(whole, value.to_string());
+                    }
                 }
             }
-            (Layout::Entries(_), None) => {
-                keys.insert(format!("{LAB_FIELDS}{field}"), value.to_string());
-            }
-            (Layout::Whole(key), _) => {
+            Layout::Whole(key) => {
                 keys.insert(key, value.to_string());
             }
         }
@@ -74,21 +126,34 @@ pub(crate) fn to_keys(state: &Map<String, Value>) -> BTreeMap<String, String> {
     keys
 }
 
-/// The field (and entry) a key holds; `None` for keys the lab did not write.
-fn field_of(key: &str) -> Option<(String, Option<String>)> {
-    for field in ["nodes", "cluster", "uploaded_certs", "tokens"] {
+/// Where a key's value goes in the state.
+enum Slot {
+    /// The entry of a map field.
+    Entry(String),
+    /// The next object of a list field.
+    Item,
+    /// The whole field.
+    Whole,
+}
+
+/// The field a key holds and where in it; `None` for keys the lab did not write.
+fn field_of(key: &str) -> Option<(String, Slot)> {
+    for field in OWN_KEYS {
         match layout(field) {
             Layout::Entries(prefix) => {
                 if let Some(name) = key.strip_prefix(prefix) {
-                    return Some((field.into(), Some(name.into())));
+                    return Some((field.into(), Slot::Entry(name.into())));
                 }
             }
-            Layout::Whole(k) if k == key => return Some((field.into(), None)),
-            Layout::Whole(_) => {}
+            Layout::Items(prefix, _) if key.starts_with(prefix) => {
+                return Some((field.into(), Slot::Item))
+            }
+            Layout::Whole(k) if k == key => return Some((field.into(), Slot::Whole)),
+            Layout::Items(..) | Layout::Whole(_) => {}
         }
     }
     key.strip_prefix(LAB_FIELDS)
-        .map(|field| (field.to_string(), None))
+        .map(|field| (field.to_string(), Slot::Whole))
 }
 
 /// Puts the API objects read from etcd back into a state's JSON object.
@@ -97,13 +162,13 @@ pub(crate) fn from_keys(
     kvs: &[(String, Vec<u8>)],
 ) -> Result<(), String> {
     for (key, raw) in kvs {
-        let Some((field, entry)) = field_of(key) else {
+        let Some((field, slot)) = field_of(key) else {
             continue;
         };
         let value: Value = serde_json::from_slice(raw)
             .map_err(|e| format!("etcd key {key} holds no JSON the lab wrote: {e}"))?;
-        match entry {
-            Some(name) => {
+        match slot {
+            Slot::Entry(name) => {
                 let map = state
                     .entry(field)
                     .or_insert_with(|| Value::Object(Map::new()));
@@ -111,7 +176,15 @@ pub(crate) fn from_keys(
                     map.insert(name, value);
                 }
             }
-            None => {
+            Slot::Item => {
+                let list = state
+                    .entry(field)
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Some(list) = list.as_array_mut() {
+                    list.push(value);
+                }
+            }
+            Slot::Whole => {
                 state.insert(field, value);
             }
         }
@@ -245,13 +318,53 @@ mod tests {
             keys.keys().map(String::as_str).collect::<Vec<_>>(),
             [
                 "/registry/configmaps/kube-system/kubeadm-config",
-                "/registry/gt-lab/pods",
                 "/registry/gt-lab/resource_version",
                 "/registry/minions/bettley",
                 "/registry/minions/fenn",
             ]
         );
         assert_eq!(keys["/registry/minions/fenn"], r#"{"name":"fenn"}"#);
+    }
+
+    #[test]
+    fn pods_budgets_and_tokens_get_a_key_each_as_the_api_server_keeps_them() {
+        let state = object(serde_json::json!({
+            "pods": [
+                {"namespace": "kube-system", "name": "coredns-b"},
+                {"namespace": "default", "name": "hr-app"},
+            ],
+            "pdbs": [{"namespace": "default", "name": "hr"}],
+            "tokens": [{"id": "zyxwvu"}, {"id": "abcdef"}],
+            "uploaded_certs": {"key": "k"},
+        }));
+        let keys = to_keys(&state);
+        assert_eq!(
+            keys.keys().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "/registry/poddisruptionbudgets/default/hr",
+                "/registry/pods/default/hr-app",
+                "/registry/pods/kube-system/coredns-b",
+                "/registry/secrets/kube-system/bootstrap-token-abcdef",
+                "/registry/secrets/kube-system/bootstrap-token-zyxwvu",
+                "/registry/secrets/kube-system/kubeadm-certs",
+            ]
+        );
+        assert_eq!(
+            keys["/registry/pods/default/hr-app"],
+            r#"{"name":"hr-app","namespace":"default"}"#
+        );
+        // Read back in etcd's key order: the API server's list order.
+        let kvs: Vec<(String, Vec<u8>)> =
+            keys.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
+        let mut back = Map::new();
+        from_keys(&mut back, &kvs).unwrap();
+        assert_eq!(
+            back["tokens"],
+            serde_json::json!([{"id": "abcdef"}, {"id": "zyxwvu"}])
+        );
+        assert_eq!(back["pods"][0]["name"], "hr-app");
+        assert_eq!(back["pdbs"], state["pdbs"]);
+        assert_eq!(back["uploaded_certs"], state["uploaded_certs"]);
     }
 
     #[test]
