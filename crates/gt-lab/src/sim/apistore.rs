@@ -303,14 +303,20 @@ mod tests {
     }
 
     #[test]
-    fn nodes_get_a_key_each_and_host_fields_stay_out_of_etcd() {
+    fn objects_get_a_key_each_as_the_api_server_keeps_them_and_host_fields_stay_out() {
         let state = object(serde_json::json!({
             "nodes": {"fenn": {"name": "fenn"}, "bettley": {"name": "bettley"}},
             "cluster": {"endpoint": "127.4.0.10:6443"},
             "hosts": {"fenn": {"kubelet_running": true}},
             "etcd_members": [],
-            "uploaded_certs": null,
-            "pods": [],
+            "uploaded_certs": {"key": "k"},
+            "pods": [
+                {"namespace": "kube-system", "name": "coredns-b"},
+                {"namespace": "default", "name": "hr-app"},
+            ],
+            "pdbs": [{"namespace": "default", "name": "hr"}],
+            "tokens": [{"id": "zyxwvu"}, {"id": "abcdef"}],
+            "cni": null,
             "resource_version": 7,
         }));
         let keys = to_keys(&state);
@@ -321,26 +327,6 @@ mod tests {
                 "/registry/gt-lab/resource_version",
                 "/registry/minions/bettley",
                 "/registry/minions/fenn",
-            ]
-        );
-        assert_eq!(keys["/registry/minions/fenn"], r#"{"name":"fenn"}"#);
-    }
-
-    #[test]
-    fn pods_budgets_and_tokens_get_a_key_each_as_the_api_server_keeps_them() {
-        let state = object(serde_json::json!({
-            "pods": [
-                {"namespace": "kube-system", "name": "coredns-b"},
-                {"namespace": "default", "name": "hr-app"},
-            ],
-            "pdbs": [{"namespace": "default", "name": "hr"}],
-            "tokens": [{"id": "zyxwvu"}, {"id": "abcdef"}],
-            "uploaded_certs": {"key": "k"},
-        }));
-        let keys = to_keys(&state);
-        assert_eq!(
-            keys.keys().map(String::as_str).collect::<Vec<_>>(),
-            [
                 "/registry/poddisruptionbudgets/default/hr",
                 "/registry/pods/default/hr-app",
                 "/registry/pods/kube-system/coredns-b",
@@ -349,10 +335,13 @@ mod tests {
                 "/registry/secrets/kube-system/kubeadm-certs",
             ]
         );
+        assert_eq!(keys["/registry/minions/fenn"], r#"{"name":"fenn"}"#);
         assert_eq!(
             keys["/registry/pods/default/hr-app"],
             r#"{"name":"hr-app","namespace":"default"}"#
         );
+        // An empty list has no key; it reads back as no field (its default).
+        assert!(to_keys(&object(serde_json::json!({"pods": []}))).is_empty());
         // Read back in etcd's key order: the API server's list order.
         let kvs: Vec<(String, Vec<u8>)> =
             keys.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
