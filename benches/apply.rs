@@ -18,6 +18,11 @@
 //!   preparation is priced from the latency table (apt update, each
 //!   package apt unpacked, the reboot). Goal: ≤ 1.05 × the critical path.
 //!
+//! - etcd: three control planes and two workers with real etcd, over ssh:
+//!   `gt drift` with one control plane down (its etcd member dead) against
+//!   all up, and `gt lab down` of that lab. Goals: the dead member costs
+//!   one etcdctl command timeout (3 s), ≤ 3.3 s more; `lab down` ≤ 2 s.
+//!
 //! The critical path is computed from the plan gt makes of the same lab
 //! (observed through the library, just before the timed apply) and the
 //! lab's latency table: each step costs what the simulated tools spend on
@@ -705,6 +710,79 @@ fn apply_cases(s: &Settings) {
     }
 }
 
+/// A dead etcd member's cost to `gt drift`, and `gt lab down` with real etcd.
+fn etcd_case(s: &Settings) {
+    let bins = binaries();
+    let goldentooth =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml"))
+            .unwrap();
+    let cut = goldentooth
+        .find("[nodes.gardener]")
+        .expect("goldentooth lists gardener");
+    let from = s.work.join("etcd.toml");
+    std::fs::write(&from, &goldentooth[..cut]).unwrap();
+    println!(
+        "\netcd: 3 control planes + 2 workers with real etcd over ssh, median of {} runs, binaries alternating",
+        s.runs
+    );
+    let timed = |b: &Gt, args: &[&str]| {
+        let t = Instant::now();
+        b.run(args);
+        t.elapsed().as_secs_f64()
+    };
+    let (mut up, mut dead, mut downs) = (vec![], vec![], vec![]);
+    for (i, b) in bins.iter().enumerate() {
+        let lab = Lab::up(&s.work, &format!("etcd-{}", b.name), &from, "ssh", 0.001);
+        if !lab.dir.join("etcd/bin/etcd").exists() {
+            println!(
+                "  skipped: the lab found no etcd 3.5 (GT_LAB_ETCD_DIR, scripts/install-etcd.sh)"
+            );
+            return;
+        }
+        let config = lab.config();
+        let cfg = config.to_str().unwrap();
+        bins[0].must(&["--config", cfg, "apply", "--auto-approve"]);
+        // Drift is measured on the first lab, every binary in turn.
+        if i == 0 {
+            up = bins.iter().map(|_| vec![]).collect();
+            dead = bins.iter().map(|_| vec![]).collect();
+            for _ in 0..s.runs {
+                for (b, t) in bins.iter().zip(up.iter_mut()) {
+                    t.push(timed(b, &["--config", cfg, "drift"]));
+                }
+            }
+            bins[0].must(&["lab", "fault", "dalt", "down", "--dir", lab.dir_str()]);
+            for _ in 0..s.runs {
+                for (b, t) in bins.iter().zip(dead.iter_mut()) {
+                    t.push(timed(b, &["--config", cfg, "drift"]));
+                }
+            }
+        }
+        downs.push((b.name, timed(b, &["lab", "down", "--dir", lab.dir_str()])));
+    }
+    let figures = |v: Vec<Vec<f64>>| -> Vec<(&str, f64)> {
+        bins.iter()
+            .zip(v)
+            .map(|(b, t)| (b.name, median(t)))
+            .collect()
+    };
+    let (up, dead) = (figures(up), figures(dead));
+    let extra: Vec<(&str, f64)> = up
+        .iter()
+        .zip(&dead)
+        .map(|((n, u), (_, d))| (*n, d - u))
+        .collect();
+    println!(
+        "  drift, all up {}\n  drift, dalt down {}\n  a dead member costs {}  goal ≤ 3.3 s (one 3 s etcdctl timeout)  ratio to goal {:.2}\n  lab down {}  goal ≤ 2 s  ratio to goal {:.2}",
+        side_by_side(&up, "s", 1.0),
+        side_by_side(&dead, "s", 1.0),
+        side_by_side(&extra, "s", 1.0),
+        extra[0].1 / 3.3,
+        side_by_side(&downs, "s", 1.0),
+        downs[0].1 / 2.0,
+    );
+}
+
 /// Bare goldentooth (fresh Debian / Raspberry Pi OS, reboots allowed) to
 /// a converged cluster in one `gt apply`, against the critical path of its
 /// plan with each host's preparation priced by what its apt unpacked.
@@ -887,7 +965,7 @@ fn main() {
         work: work.path().to_path_buf(),
     };
     let sections: Vec<String> = std::env::var("GT_BENCH_SECTIONS")
-        .unwrap_or_else(|_| "observe,noop,apply".into())
+        .unwrap_or_else(|_| "observe,noop,apply,etcd".into())
         .split(',')
         .map(|x| x.trim().to_string())
         .collect();
@@ -901,6 +979,9 @@ fn main() {
     }
     if sections.iter().any(|x| x == "apply") {
         apply_cases(&s);
+    }
+    if sections.iter().any(|x| x == "etcd") {
+        etcd_case(&s);
     }
     println!(
         "\n(bench apply took {:.0} s)",

@@ -285,7 +285,6 @@ mod tests {
     use super::*;
     use std::fs;
     use std::path::Path;
-    use std::process::Command;
 
     fn write(root: &Path, path: &str, content: &str) {
         let p = root.join(path.trim_start_matches('/'));

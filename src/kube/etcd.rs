@@ -23,7 +23,10 @@ pub(super) const ETCDCTL_CLIENT: [&str; 4] = [
 ];
 
 /// How long one etcdctl call may wait for etcd (its own default is 5 s): a
-/// cluster without quorum never answers, and observation must go on.
+/// cluster without quorum never answers, and observation must go on. It is
+/// also what a dead member costs a `--cluster` read: etcdctl 3.5 dials
+/// lazily, so `--dial-timeout` bounds nothing. Above the API server's own
+/// etcd readiness check (2 s), so a slow but serving Pi is not called dead.
 const COMMAND_TIMEOUT: &str = "--command-timeout=3s";
 
 /// The etcd static pod of a control plane (kubeadm names it after the node).
