@@ -108,6 +108,40 @@ fn all_pids() -> Vec<i32> {
         .unwrap_or_default()
 }
 
+/// The program of a server the lab starts (`sshd`, `haproxy`, `gt lab
+/// serve`) from its command line; sshd retitles itself (`sshd: /usr/sbin/sshd
+/// -D -f ... [listener] ...` as its first word).
+fn server_program(cmdline: &[String]) -> Option<&'static str> {
+    let first = cmdline.first()?.split_whitespace().next()?;
+    let name = first.rsplit('/').next()?.trim_end_matches(':');
+    match name {
+        "sshd" => Some("sshd"),
+        "haproxy" => Some("haproxy"),
+        _ if cmdline.get(1..3).is_some_and(|a| a == ["lab", "serve"]) => Some("serve"),
+        _ => None,
+    }
+}
+
+/// The lab's servers in `dir` that its pid files do not record (`recorded`):
+/// one restarted under a new pid would otherwise outlive the lab. Only
+/// the lab's server programs count, never a shell or an editor that
+/// happens to name a file in `dir`. `(program, pid)`.
+pub(crate) fn unrecorded_servers(dir: &Path, recorded: &[i32]) -> Vec<(String, i32)> {
+    let me = std::process::id() as i32;
+    let d = dir.to_string_lossy();
+    let inside = format!("{d}/");
+    all_pids()
+        .into_iter()
+        .filter(|&pid| pid != me && !recorded.contains(&pid) && is_alive(pid))
+        .filter_map(|pid| {
+            let c = cmdline(pid);
+            let names_dir = c.iter().any(|a| *a == d || a.contains(&inside));
+            let program = server_program(&c).filter(|_| names_dir)?;
+            Some((program.to_string(), pid))
+        })
+        .collect()
+}
+
 /// Processes running on simulated hosts of the lab in `dir` (`node` = one host only).
 pub(crate) fn host_processes(dir: &Path, node: Option<&str>) -> Vec<i32> {
     let me = std::process::id() as i32;

@@ -404,8 +404,14 @@ fn teardown(dir: &Path) -> Result<DownReport, LabError> {
     // stopping at once no hand-over completes, so each waits out etcd's
     // request timeout (7 s). Their data is removed with the directory.
     report.survivors.extend(procs::kill(&pids_of(&members)));
+    let recorded = pids_of(&[servers.as_slice(), members.as_slice()].concat());
+    let strays = procs::unrecorded_servers(dir, &recorded);
+    report
+        .survivors
+        .extend(procs::stop(&pids_of(&strays), Duration::from_secs(5)));
     report.stopped.extend(servers);
     report.stopped.extend(members);
+    report.stopped.extend(strays);
     let hosts = procs::host_processes(dir, None);
     report
         .survivors
@@ -426,15 +432,20 @@ fn pids_of(processes: &[(String, i32)]) -> Vec<i32> {
 mod tests {
     use super::*;
 
-    /// A stand-in for a recorded lab process: it names `dir` on its command
-    /// line (as the lab's own do) and, on TERM, appends `name` to `log`.
-    fn recorded_stand_in(dir: &Path, name: &str, log: &Path) -> i32 {
+    /// A stand-in for a lab process (`title`: its command's first word, as
+    /// `ps` shows it): it names a file in `dir` on its command line, as the
+    /// lab's own do, and on TERM appends `name` to `log`.
+    fn stand_in(dir: &Path, title: &str, name: &str, log: &Path) -> i32 {
+        use std::os::unix::process::CommandExt;
         let script = format!(
             "trap 'echo {name} >> {}; exit 0' TERM; while :; do sleep 0.05; done",
             log.display()
         );
         let pid = procs::spawn_detached(
-            Command::new("sh").args(["-c", &script]).arg(dir),
+            Command::new("sh")
+                .arg0(title)
+                .args(["-c", &script])
+                .arg(dir.join("config")),
             &dir.join("stand-in.log"),
         )
         .unwrap() as i32;
@@ -442,6 +453,11 @@ mod tests {
         while !procs::is_lab_process(pid, dir) {
             std::thread::sleep(Duration::from_millis(5));
         }
+        pid
+    }
+
+    fn recorded_stand_in(dir: &Path, name: &str, log: &Path) -> i32 {
+        let pid = stand_in(dir, "sh", name, log);
         procs::record(dir, name, pid as u32).unwrap();
         pid
     }
@@ -454,19 +470,26 @@ mod tests {
         let log = tmp.join("terminated");
         let serve = recorded_stand_in(&dir, "serve", &log);
         let member = recorded_stand_in(&dir, &crate::sim::etcd::member::pid_name("bettley"), &log);
+        // An sshd that a reboot restarted under a pid no file records; and
+        // someone's shell that names the lab dir, which is not the lab's.
+        let sshd = stand_in(&dir, "sshd: /usr/sbin/sshd -D [listener]", "sshd", &log);
+        let bystander = stand_in(&dir, "sh", "bystander", &log);
         let report = teardown(&dir).unwrap();
         assert!(report.survivors.is_empty(), "{report:?}");
-        assert!(!procs::is_alive(serve) && !procs::is_alive(member));
+        assert!(![serve, member, sshd].into_iter().any(procs::is_alive));
         assert_eq!(
             report.stopped,
             [
                 ("etcd-bettley".to_string(), member),
-                ("serve".to_string(), serve)
+                ("serve".to_string(), serve),
+                ("sshd".to_string(), sshd)
             ]
         );
-        // The daemon got its TERM; the member never did (a TERM would make
-        // an etcd leader wait for a hand-over no stopping member takes).
-        assert_eq!(std::fs::read_to_string(&log).unwrap(), "serve\n");
+        // The servers got their TERM; the member never did (a TERM would
+        // make an etcd leader wait for a hand-over no stopping member takes).
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "serve\nsshd\n");
+        assert!(procs::is_alive(bystander));
+        procs::kill(&[bystander]);
         assert!(!dir.exists());
         std::fs::remove_dir_all(&tmp).unwrap();
     }
