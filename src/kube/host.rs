@@ -211,10 +211,11 @@ pub fn reboot() -> String {
     "systemctl reboot".into()
 }
 
-/// Whether an exit of [`reboot`] is the reboot under way: 0, or 255 for
-/// the session cut by the shutdown.
+/// Whether an exit of [`reboot`] is the reboot under way: 0; 255, ssh's
+/// exit for the session cut by the shutdown; or the command killed by the
+/// shutdown's SIGTERM, SIGKILL or SIGHUP (128 + N, where no ssh is between).
 pub fn reboot_under_way(code: i32) -> bool {
-    code == 0 || code == 255
+    matches!(code, 0 | 255 | 129 | 137 | 143)
 }
 
 /// cgroup v2's controllers: what a reboot for the memory cgroup changes,
@@ -297,7 +298,7 @@ mod tests {
     #[test]
     fn a_reboot_is_systemds_and_its_cut_session_is_no_failure() {
         assert_eq!(reboot(), "systemctl reboot");
-        assert!(reboot_under_way(0) && reboot_under_way(255));
+        assert!(reboot_under_way(0) && reboot_under_way(255) && reboot_under_way(143));
         // logind refusing (no privilege, a blocking inhibitor) exits 1.
         assert!(!reboot_under_way(1));
         assert_eq!(

@@ -17,6 +17,11 @@ use std::time::{Duration, Instant};
 /// connection costs milliseconds, a login and one read a few tens of them.
 const REBOOT_POLL: Duration = Duration::from_millis(200);
 
+/// How long one read of a host coming back may take: a login that lands
+/// just as the host goes down can hang, and the next poll should not wait
+/// for it.
+const REBOOT_READ: Duration = Duration::from_secs(10);
+
 /// How long `systemctl reboot` may hold its session. systemd answers at
 /// once; a shutdown that takes the network down before sshd leaves the
 /// session hanging, which is the reboot working too.
@@ -219,7 +224,7 @@ impl StepRunner<'_> {
                 .max(Duration::from_secs(1));
             let read = Cmd::new(kh::read_cgroup_controllers())
                 .label("cgroup controllers")
-                .timeout(left);
+                .timeout(left.min(REBOOT_READ));
             match host.run(&read, None).await {
                 Ok(out) if out.success() && kh::lists_memory_controller(&out.stdout) => {
                     self.events
