@@ -686,22 +686,7 @@ fn apply_cases(s: &Settings) {
             figures.push((b.name, a.total));
             walks.push((b.name, a.walk));
         }
-        let ratios: Vec<(&str, f64)> = figures.iter().map(|(n, t)| (*n, t / critical)).collect();
-        let walk_ratios: Vec<(&str, f64)> = walks.iter().map(|(n, t)| (*n, t / critical)).collect();
-        let preludes: Vec<(&str, f64)> = figures
-            .iter()
-            .zip(&walks)
-            .map(|((n, t), (_, w))| (*n, t - w))
-            .collect();
-        println!(
-            "  {name:<38} {steps:>3} steps  critical path {critical:.2} s  apply {}  ratio {}  goal ≤ 1.05\n  {:<38}           the walk alone {}  ratio {}; before it (observe, lock, plan) and after (exit) {}",
-            side_by_side(&figures, "s", 1.0),
-            side_by_side(&ratios, "×", 1.0),
-            "",
-            side_by_side(&walks, "s", 1.0),
-            side_by_side(&walk_ratios, "×", 1.0),
-            side_by_side(&preludes, "s", 1.0),
-        );
+        print_apply_case(&name, steps, critical, &figures, &walks);
     }
 }
 
@@ -757,20 +742,36 @@ fn bare_case(s: &Settings, bins: &[Gt]) {
             String::from_utf8_lossy(&check.stdout)
         );
     }
+    print_apply_case(
+        "bare goldentooth to converged (reboots)",
+        steps,
+        critical,
+        &figures,
+        &walks,
+    );
+}
+
+/// One case's line: each binary's apply and walk against the critical path.
+fn print_apply_case(
+    name: &str,
+    steps: usize,
+    critical: f64,
+    figures: &[(&str, f64)],
+    walks: &[(&str, f64)],
+) {
     let ratios: Vec<(&str, f64)> = figures.iter().map(|(n, t)| (*n, t / critical)).collect();
     let walk_ratios: Vec<(&str, f64)> = walks.iter().map(|(n, t)| (*n, t / critical)).collect();
     let preludes: Vec<(&str, f64)> = figures
         .iter()
-        .zip(&walks)
+        .zip(walks)
         .map(|((n, t), (_, w))| (*n, t - w))
         .collect();
     println!(
-        "  {:<38} {steps:>3} steps  critical path {critical:.2} s  apply {}  ratio {}  goal ≤ 1.05\n  {:<38}           the walk alone {}  ratio {}; before it (observe, lock, plan) and after (exit) {}",
-        "bare goldentooth to converged (reboots)",
-        side_by_side(&figures, "s", 1.0),
+        "  {name:<38} {steps:>3} steps  critical path {critical:.2} s  apply {}  ratio {}  goal ≤ 1.05\n  {:<38}           the walk alone {}  ratio {}; before it (observe, lock, plan) and after (exit) {}",
+        side_by_side(figures, "s", 1.0),
         side_by_side(&ratios, "×", 1.0),
         "",
-        side_by_side(&walks, "s", 1.0),
+        side_by_side(walks, "s", 1.0),
         side_by_side(&walk_ratios, "×", 1.0),
         side_by_side(&preludes, "s", 1.0),
     );
