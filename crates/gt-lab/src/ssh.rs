@@ -194,7 +194,13 @@ fn render_config(dir: &Path, ssh: &SshState, group: usize, listen: &[String]) ->
          SetEnv GT_LAB_DIR={d} SHLVL=1\n\
          ForceCommand {d}/bin/{session}\n",
         hk = host_key(dir).display(),
-        pid = procs::pid_file(dir, &process_name(group)).display(),
+        // sshd rewrites its pid file each time it re-executes on SIGHUP
+        // (truncated, then written): a reload reading the lab's record at
+        // that moment would find no sshd and start a second one. The pid is
+        // the same across re-executions, so the lab keeps its own record.
+        pid = ssh_dir(dir)
+            .join(format!("{}.pid", process_name(group)))
+            .display(),
         user = ssh.user,
         session = crate::session::SSH_SESSION,
         port = ssh.port,
@@ -408,7 +414,12 @@ mod tests {
         assert!(!c.contains("127.4.0.12"));
         assert!(c.contains("ForceCommand /lab/bin/gt-lab-ssh-session\n"));
         assert!(c.contains("SetEnv GT_LAB_DIR=/lab SHLVL=1\n"));
-        assert!(c.contains("PidFile /lab/pids/sshd-0.pid\n"));
+        // Never the lab's own record of the pid, which a reload reads.
+        assert!(c.contains("PidFile /lab/ssh/sshd-0.pid\n"), "{c}");
+        assert!(!c.contains(&format!(
+            "PidFile {}\n",
+            procs::pid_file(Path::new("/lab"), "sshd-0").display()
+        )));
         assert!(c.contains("MaxStartups 200:30:300\n"));
     }
 

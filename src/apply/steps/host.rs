@@ -1,8 +1,10 @@
 //! `prepare-host/NODE`: a managed host's repository, packages, container
 //! runtime, swap, modules, sysctls and kernel command line, in the order
 //! the kubeadm install docs give, each a command named after what it
-//! changes (the recap quotes it). A reboot waits for the host to come back
-//! with the kernel it was rebooted for.
+//! changes (the recap quotes the one that failed). They reach the host in
+//! two round trips, before and after the repository's newest patch is
+//! known. A reboot waits for the host to come back with the kernel it was
+//! rebooted for.
 
 use super::exec::{exited, first_line};
 use super::{StepError, StepRunner};
