@@ -22,7 +22,7 @@ pub struct Session<'a> {
     spec: &'a Spec,
     hosts: &'a Hosts,
     run: RunInfo,
-    parallelism: usize,
+    parallelism: crate::parallelism::StepBounds,
     events: Events,
     rx: UnboundedReceiver<Event>,
     ui: Ui,
@@ -81,7 +81,7 @@ impl<'a> Session<'a> {
         spec: &'a Spec,
         hosts: &'a Hosts,
         run: RunInfo,
-        parallelism: usize,
+        parallelism: crate::parallelism::StepBounds,
         ui: Ui,
     ) -> Session<'a> {
         let (events, rx) = Events::channel();

@@ -3,6 +3,7 @@
 use super::events::{Event, Events, StepStatus};
 use super::steps::StepError;
 use super::walker::{walk, Runner, Walked};
+use crate::parallelism::{Parallelism, StepBounds};
 use crate::plan::{bootstrap_plan, Step, StepGraph, StepId};
 use crate::transport::BoxFuture;
 use std::collections::BTreeSet;
@@ -18,6 +19,20 @@ fn goldentooth_bootstrap() -> StepGraph {
     bootstrap_plan(&spec).expect("plans").graph
 }
 
+/// goldentooth from fresh OS installs (reboots allowed): every host is
+/// prepared before its init or join.
+fn goldentooth_from_bare_hosts() -> StepGraph {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = std::fs::read_to_string(root.join("cluster.toml")).unwrap()
+        + "\n[defaults.host]\nallow_reboot = true\n";
+    let spec = crate::spec::load_str(&src, std::path::Path::new("cluster.toml")).expect("valid");
+    let facts = std::fs::read_to_string(root.join("tests/fixtures/facts/host-bare.json")).unwrap();
+    let observed = crate::facts::Observed::from_json(&facts).unwrap();
+    crate::plan::plan(&spec, &observed, &crate::plan::PlanOptions::default())
+        .expect("plans")
+        .graph
+}
+
 /// Succeeds after `ms` (virtual time) unless told to fail; records what ran.
 #[derive(Default)]
 struct Scripted {
@@ -26,17 +41,22 @@ struct Scripted {
     interrupt_on: Option<(String, watch::Sender<bool>)>,
     log: Mutex<Vec<(String, bool)>>, // (id, started?) in order
     running: Mutex<(usize, usize)>,  // (now, max)
+    /// The same for steps other than host preparation.
+    loading: Mutex<(usize, usize)>,
 }
 
 impl Runner for Scripted {
-    fn run<'a>(&'a self, id: &'a StepId, _step: &'a Step) -> BoxFuture<'a, Result<(), StepError>> {
+    fn run<'a>(&'a self, id: &'a StepId, step: &'a Step) -> BoxFuture<'a, Result<(), StepError>> {
         let id = id.to_string();
+        let loading = !matches!(step, Step::PrepareHost { .. });
         Box::pin(async move {
             self.log.lock().unwrap().push((id.to_string(), true));
-            {
-                let mut r = self.running.lock().unwrap();
-                r.0 += 1;
-                r.1 = r.1.max(r.0);
+            for (counter, counts) in [(&self.running, true), (&self.loading, loading)] {
+                if counts {
+                    let mut r = counter.lock().unwrap();
+                    r.0 += 1;
+                    r.1 = r.1.max(r.0);
+                }
             }
             if let Some((on, tx)) = &self.interrupt_on {
                 if *on == id {
@@ -46,6 +66,9 @@ impl Runner for Scripted {
             let ms = if id.starts_with("join") { 20 } else { 5 };
             tokio::time::sleep(Duration::from_millis(ms)).await;
             self.running.lock().unwrap().0 -= 1;
+            if loading {
+                self.loading.lock().unwrap().0 -= 1;
+            }
             self.log.lock().unwrap().push((id.to_string(), false));
             if self.fail.contains(&id) {
                 Err(StepError::Exited {
@@ -64,7 +87,7 @@ impl Runner for Scripted {
 fn run(
     graph: &StepGraph,
     runner: &Scripted,
-    parallelism: usize,
+    parallelism: impl Into<StepBounds>,
     rx: watch::Receiver<bool>,
 ) -> (Walked, Vec<Event>) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -137,6 +160,36 @@ fn parallelism_bounds_the_steps_running_at_once() {
     let r = Scripted::default();
     run(&g, &r, 1, idle());
     assert_eq!(r.running.lock().unwrap().1, 1);
+}
+
+#[test]
+fn every_host_is_prepared_at_once_while_the_other_steps_keep_their_bound() {
+    let g = goldentooth_from_bare_hosts();
+    let r = Scripted::default();
+    let (w, _) = run(&g, &r, Parallelism::default().steps, idle());
+    assert!(w.steps.values().all(|f| f.status == StepStatus::Succeeded));
+    let prepared_together = r
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .take_while(|(_, started)| *started)
+        .filter(|(i, _)| i.starts_with("prepare-host/"))
+        .count();
+    assert_eq!(prepared_together, 12);
+    // Nine workers join at once, above a bound of 2 only if it were ignored.
+    let r = Scripted::default();
+    let tight = StepBounds {
+        all: 64,
+        loading: 2,
+    };
+    run(&g, &r, tight, idle());
+    assert_eq!(r.loading.lock().unwrap().1, 2);
+    assert!(r.running.lock().unwrap().1 >= 12);
+    // `--parallelism 3` bounds host preparation too.
+    let r = Scripted::default();
+    run(&g, &r, Parallelism::from_flag(Some(3)).steps, idle());
+    assert_eq!(r.running.lock().unwrap().1, 3);
 }
 
 #[test]

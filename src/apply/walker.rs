@@ -1,6 +1,7 @@
 //! The DAG walker (Terraform's internal/dag, for gt's steps): a step starts
-//! when every step it depends on has succeeded, at most `parallelism` at
-//! once, ties broken by the plan's deterministic order. A failure skips its
+//! when every step it depends on has succeeded, within the bounds of
+//! `parallelism` (all steps, and those that load the control plane: all but
+//! host preparation), ties broken by the plan's deterministic order. A failure skips its
 //! dependents ("upstream failed", naming the root cause once) while
 //! independent branches finish. Ctrl-C stops new starts; running steps
 //! finish. Steps that clean up (`Step::always_runs`) run once their
@@ -8,6 +9,7 @@
 
 use super::events::{Event, Events, StepStatus};
 use super::steps::StepError;
+use crate::parallelism::StepBounds;
 use crate::plan::{Step, StepGraph, StepId};
 use crate::transport::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -94,11 +96,16 @@ fn dependency_positions(graph: &StepGraph, ids: &[StepId]) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// Preparing a host touches that host alone (and the package mirror).
+fn loads_control_plane(step: &Step) -> bool {
+    !matches!(step, Step::PrepareHost { .. })
+}
+
 /// Walks `graph`; `interrupt` turning true is Ctrl-C.
 pub async fn walk(
     graph: &StepGraph,
     runner: &dyn Runner,
-    parallelism: usize,
+    parallelism: impl Into<StepBounds>,
     events: &Events,
     mut interrupt: watch::Receiver<bool>,
 ) -> Walked {
@@ -111,7 +118,8 @@ pub async fn walk(
     let mut out = Walked::default();
     let mut interrupted = *interrupt.borrow();
     let mut running = FuturesUnordered::new();
-    let parallelism = parallelism.max(1);
+    let bounds: StepBounds = parallelism.into();
+    let mut running_loading = 0;
 
     loop {
         // Settle and start whatever can be, in order, until nothing changes.
@@ -147,9 +155,11 @@ pub async fn walk(
                     changed = true;
                     continue;
                 }
-                if running.len() >= parallelism {
+                let loading = loads_control_plane(step);
+                if !bounds.admits(loading, running.len(), running_loading) {
                     continue;
                 }
+                running_loading += usize::from(loading);
                 state[i] = State::Running;
                 events.send(Event::StepStarted {
                     step: ids[i].clone(),
@@ -170,6 +180,7 @@ pub async fn walk(
         }
         tokio::select! {
             Some((i, result, elapsed)) = running.next() => {
+                running_loading -= usize::from(loads_control_plane(order[i]));
                 let (status, reason) = match result {
                     Ok(()) => (StepStatus::Succeeded, None),
                     Err(e) => (StepStatus::Failed, Some(e)),

@@ -173,10 +173,60 @@ pub fn write_boot_cmdline(path: &str, line: &str) -> String {
     write_file(path, &format!("{line}\n"))
 }
 
-/// Reboots in the background so that the command itself returns (the
-/// connection drops as the host goes down).
+/// Marks, on stderr, which of [`in_order`]'s parts failed.
+const FAILED_PART: &str = "gt-failed-part=";
+
+/// `parts` run one after the other in one shell, stopping at the first
+/// that fails: the script exits with that part's status and its stderr ends
+/// with a line naming the part ([`failed_part`]). One round trip does the
+/// work of several commands, and a failure still names its own.
+pub fn in_order(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{{ {p}\n}} || {{ c=$?; echo '{FAILED_PART}{i}' >&2; exit $c; }}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Which part of an [`in_order`] script failed, and its stderr without
+/// the marker line.
+pub fn failed_part(stderr: &str) -> Option<(usize, String)> {
+    let mut found = None;
+    let mut rest = Vec::new();
+    for line in stderr.lines() {
+        match line.trim().strip_prefix(FAILED_PART).map(str::parse) {
+            Some(Ok(i)) => found = Some(i),
+            _ => rest.push(line),
+        }
+    }
+    found.map(|i| (i, rest.join("\n")))
+}
+
+/// Reboots the host. systemd queues the reboot and answers at once
+/// (`systemctl reboot` does not wait for the job), then stops the sessions:
+/// the command exits 0 when its answer wins that race, or the connection
+/// drops (ssh's 255) when the shutdown does; both are the reboot under way.
 pub fn reboot() -> String {
-    "nohup sh -c 'sleep 1; systemctl reboot' >/dev/null 2>&1 &".into()
+    "systemctl reboot".into()
+}
+
+/// Whether an exit of [`reboot`] is the reboot under way: 0; 255, ssh's
+/// exit for the session cut by the shutdown; or the command killed by the
+/// shutdown's SIGTERM, SIGKILL or SIGHUP (128 + N, where no ssh is between).
+pub fn reboot_under_way(code: i32) -> bool {
+    matches!(code, 0 | 255 | 129 | 137 | 143)
+}
+
+/// cgroup v2's controllers: what a reboot for the memory cgroup changes,
+/// read alone while the host comes back (the probe reads the same file).
+pub fn read_cgroup_controllers() -> String {
+    "cat \"${GT_HOST_ROOT}/sys/fs/cgroup/cgroup.controllers\"".into()
+}
+
+/// Whether [`read_cgroup_controllers`]' output lists the memory controller.
+pub fn lists_memory_controller(controllers: &str) -> bool {
+    controllers.split_whitespace().any(|c| c == "memory")
 }
 
 #[cfg(test)]
@@ -223,6 +273,41 @@ mod tests {
             cmdline_with_memory_cgroup("a cgroup_enable=memory").as_deref(),
             Some("a cgroup_enable=memory cgroup_memory=1")
         );
+    }
+
+    #[test]
+    fn parts_run_in_order_and_a_failure_names_its_part() {
+        let script = in_order(&["true", "echo no >&2; sh -c 'exit 3'", "echo never"]);
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(failed_part(&stderr), Some((1, "no".to_string())));
+        assert!(out.stdout.is_empty(), "the part after the failed one ran");
+        let ok = std::process::Command::new("sh")
+            .args(["-c", &in_order(&["true", "echo fine"])])
+            .output()
+            .unwrap();
+        assert!(ok.status.success());
+        assert_eq!(String::from_utf8(ok.stdout).unwrap(), "fine\n");
+        assert_eq!(failed_part(""), None);
+    }
+
+    #[test]
+    fn a_reboot_is_systemds_and_its_cut_session_is_no_failure() {
+        assert_eq!(reboot(), "systemctl reboot");
+        assert!(reboot_under_way(0) && reboot_under_way(255) && reboot_under_way(143));
+        // logind refusing (no privilege, a blocking inhibitor) exits 1.
+        assert!(!reboot_under_way(1));
+        assert_eq!(
+            read_cgroup_controllers(),
+            "cat \"${GT_HOST_ROOT}/sys/fs/cgroup/cgroup.controllers\""
+        );
+        assert!(lists_memory_controller("cpuset cpu io memory pids\n"));
+        assert!(!lists_memory_controller("cpuset cpu io pids\n"));
+        assert!(!lists_memory_controller("cpuset memoryx\n"));
     }
 
     #[test]

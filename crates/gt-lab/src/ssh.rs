@@ -194,7 +194,13 @@ fn render_config(dir: &Path, ssh: &SshState, group: usize, listen: &[String]) ->
          SetEnv GT_LAB_DIR={d} SHLVL=1\n\
          ForceCommand {d}/bin/{session}\n",
         hk = host_key(dir).display(),
-        pid = procs::pid_file(dir, &process_name(group)).display(),
+        // sshd rewrites its pid file each time it re-executes on SIGHUP
+        // (truncated, then written): a reload reading the lab's record at
+        // that moment would find no sshd and start a second one. The pid is
+        // the same across re-executions, so the lab keeps its own record.
+        pid = ssh_dir(dir)
+            .join(format!("{}.pid", process_name(group)))
+            .display(),
         user = ssh.user,
         session = crate::session::SSH_SESSION,
         port = ssh.port,
@@ -312,7 +318,6 @@ pub(crate) fn reconfigure_for(
         )));
     }
     let listen = live_addresses(dir, topo, ssh, group);
-    write_config(dir, ssh, group, &listen)?;
     let name = process_name(group);
     let node_addr = topo
         .node(node)
@@ -320,6 +325,19 @@ pub(crate) fn reconfigure_for(
         .unwrap_or_default();
     let now_down = Faults::load(dir, node).down;
     let running = procs::recorded_pid(dir, &name).filter(|p| procs::is_lab_process(*p, dir));
+    // Hosts rebooting together come back within moments of each other: the
+    // reload one of them ran under this lock may already have picked up the
+    // others' changes (it reads every host's state once it holds the lock,
+    // and released it only once sshd listened as told). Then sshd needs no
+    // reload for them, only the check that their address is as it should be.
+    let current = std::fs::read_to_string(config_file(dir, group)).ok();
+    if running.is_some()
+        && already_loaded(current.as_deref(), &render_config(dir, ssh, group, &listen))
+        && address_is(&node_addr, now_down)
+    {
+        return Ok(());
+    }
+    write_config(dir, ssh, group, &listen)?;
     match (running, listen.is_empty()) {
         (Some(pid), true) => {
             procs::stop(&[pid], Duration::from_secs(5));
@@ -365,6 +383,21 @@ pub(crate) fn reconfigure_for(
     Ok(())
 }
 
+/// Whether the config sshd last loaded is already `wanted` (a group with
+/// no live address is stopped rather than reloaded: never "loaded").
+fn already_loaded(current: Option<&str>, wanted: &str) -> bool {
+    current == Some(wanted) && wanted.contains("ListenAddress")
+}
+
+/// One connection attempt: refused for a host that is down, accepted else.
+fn address_is(addr: &str, down: bool) -> bool {
+    if down {
+        procs::wait_refusing(addr, Duration::ZERO)
+    } else {
+        procs::wait_listening(addr, Duration::ZERO, || true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,8 +414,35 @@ mod tests {
         assert!(!c.contains("127.4.0.12"));
         assert!(c.contains("ForceCommand /lab/bin/gt-lab-ssh-session\n"));
         assert!(c.contains("SetEnv GT_LAB_DIR=/lab SHLVL=1\n"));
-        assert!(c.contains("PidFile /lab/pids/sshd-0.pid\n"));
+        // Never the lab's own record of the pid, which a reload reads.
+        assert!(c.contains("PidFile /lab/ssh/sshd-0.pid\n"), "{c}");
+        assert!(!c.contains(&format!(
+            "PidFile {}\n",
+            procs::pid_file(Path::new("/lab"), "sshd-0").display()
+        )));
         assert!(c.contains("MaxStartups 200:30:300\n"));
+    }
+
+    #[test]
+    fn a_reload_that_already_carried_a_change_is_not_run_again() {
+        let ssh = SshState {
+            port: 2222,
+            user: "root".into(),
+            groups: vec![vec!["bettley".into(), "cargyll".into()]],
+        };
+        let both = render_config(
+            Path::new("/lab"),
+            &ssh,
+            0,
+            &["127.4.0.11".into(), "127.4.0.12".into()],
+        );
+        let one = render_config(Path::new("/lab"), &ssh, 0, &["127.4.0.11".into()]);
+        assert!(already_loaded(Some(&both), &both));
+        assert!(!already_loaded(Some(&one), &both));
+        assert!(!already_loaded(None, &both));
+        // A config listening nowhere is never written, so never "loaded".
+        let nowhere = render_config(Path::new("/lab"), &ssh, 0, &[]);
+        assert!(!already_loaded(Some(&nowhere), &nowhere));
     }
 
     #[test]

@@ -1,20 +1,33 @@
 //! `prepare-host/NODE`: a managed host's repository, packages, container
 //! runtime, swap, modules, sysctls and kernel command line, in the order
 //! the kubeadm install docs give, each a command named after what it
-//! changes (the recap quotes it). A reboot waits for the host to come back
-//! with the kernel it was rebooted for.
+//! changes (the recap quotes the one that failed). They reach the host in
+//! two round trips, before and after the repository's newest patch is
+//! known. A reboot waits for the host to come back with the kernel it was
+//! rebooted for.
 
+use super::exec::{exited, first_line};
 use super::{StepError, StepRunner};
-use crate::facts::probe::parse_probe;
 use crate::kube::{apt, host as kh, kubeadm};
 use crate::plan::host::{PackagePin, PackageVersion};
 use crate::plan::{HostWork, StepId};
 use crate::spec::NodeName;
-use crate::transport::Cmd;
+use crate::transport::{Cmd, Output};
 use std::time::{Duration, Instant};
 
-/// How often a rebooting host is asked whether it is back.
-const REBOOT_POLL: Duration = Duration::from_secs(1);
+/// How often a rebooting host is asked whether it is back: a refused
+/// connection costs milliseconds, a login and one read a few tens of them.
+const REBOOT_POLL: Duration = Duration::from_millis(200);
+
+/// How long one read of a host coming back may take: a login that lands
+/// just as the host goes down can hang, and the next poll should not wait
+/// for it.
+const REBOOT_READ: Duration = Duration::from_secs(10);
+
+/// How long `systemctl reboot` may hold its session. systemd answers at
+/// once; a shutdown that takes the network down before sshd leaves the
+/// session hanging, which is the reboot working too.
+const REBOOT_COMMAND: Duration = Duration::from_secs(30);
 
 impl StepRunner<'_> {
     pub(super) async fn prepare_host(
@@ -23,20 +36,20 @@ impl StepRunner<'_> {
         node: &NodeName,
         work: &HostWork,
     ) -> Result<(), StepError> {
-        let run = |script: String, label: String| async move {
-            let cmd = self.step_cmd(script).label(label);
-            self.must(id, node, &cmd).await.map(|_| ())
-        };
+        // Two round trips where the docs list a command each: the
+        // repository (which the newest patch is asked of), then the rest.
+        let mut first: Vec<(String, String)> = vec![];
         if let Some(repo) = &work.repository {
-            run(
-                apt::configure_repository(repo),
+            first.push((
                 format!("configure the kubernetes apt source {repo}"),
-            )
-            .await?;
+                apt::configure_repository(repo),
+            ));
         }
         if work.repository.is_some() || !work.install.is_empty() {
-            run(apt::update(), "apt-get update".into()).await?;
+            first.push(("apt-get update".into(), apt::update()));
         }
+        self.run_in_order(id, node, &first).await?;
+        let mut then: Vec<(String, String)> = vec![];
         if !work.install.is_empty() {
             let pins = self.resolve_pins(id, node, &work.install).await?;
             let words: Vec<String> = pins
@@ -46,35 +59,31 @@ impl StepRunner<'_> {
                     None => p.clone(),
                 })
                 .collect();
-            run(
-                apt::install(&pins, &work.hold),
+            then.push((
                 format!("apt-get install {}", words.join(" ")),
-            )
-            .await?;
+                apt::install(&pins, &work.hold),
+            ));
         } else if !work.hold.is_empty() {
-            run(
-                apt::hold(&work.hold),
+            then.push((
                 format!("apt-mark hold {}", work.hold.join(" ")),
-            )
-            .await?;
+                apt::hold(&work.hold),
+            ));
         }
         if work.containerd {
-            run(
-                kh::configure_containerd(),
+            then.push((
                 "containerd config (SystemdCgroup = true)".into(),
-            )
-            .await?;
+                kh::configure_containerd(),
+            ));
         }
         if let Some(s) = work.swap_off {
-            run(kh::swap_off(s.fstab, s.dphys_swapfile), "swap off".into()).await?;
+            then.push(("swap off".into(), kh::swap_off(s.fstab, s.dphys_swapfile)));
         }
         if !work.modules.is_empty() {
             let names: Vec<&str> = work.modules.iter().map(String::as_str).collect();
-            run(
-                kh::load_modules(&work.modules),
+            then.push((
                 format!("modules {}", names.join(", ")),
-            )
-            .await?;
+                kh::load_modules(&work.modules),
+            ));
         }
         if !work.sysctls.is_empty() {
             let names: Vec<String> = work
@@ -82,23 +91,52 @@ impl StepRunner<'_> {
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
-            run(
-                kh::apply_sysctls(&work.sysctls),
+            then.push((
                 format!("sysctls {}", names.join(", ")),
-            )
-            .await?;
+                kh::apply_sysctls(&work.sysctls),
+            ));
         }
         if let Some(b) = &work.boot_cmdline {
-            run(
-                kh::write_boot_cmdline(&b.path, &b.line),
+            then.push((
                 format!("kernel cmdline in {}", b.path),
-            )
-            .await?;
+                kh::write_boot_cmdline(&b.path, &b.line),
+            ));
         }
+        self.run_in_order(id, node, &then).await?;
         if work.reboot {
             self.reboot(id, node).await?;
         }
         Ok(())
+    }
+
+    /// Runs `parts` (label, script) in one command; a failure is the
+    /// failed part's, under its own label.
+    async fn run_in_order(
+        &self,
+        id: &StepId,
+        node: &NodeName,
+        parts: &[(String, String)],
+    ) -> Result<(), StepError> {
+        let scripts: Vec<&str> = parts.iter().map(|(_, s)| s.as_str()).collect();
+        let labels: Vec<&str> = parts.iter().map(|(l, _)| l.as_str()).collect();
+        let whole = match parts {
+            [] => return Ok(()),
+            [(label, script)] => self.step_cmd(script.clone()).label(label.clone()),
+            _ => self
+                .step_cmd(kh::in_order(&scripts))
+                .label(labels.join("; ")),
+        };
+        let out = self.exec(id, node, &whole).await?;
+        if out.success() {
+            return Ok(());
+        }
+        match kh::failed_part(&out.stderr) {
+            Some((i, stderr)) if i < parts.len() && parts.len() > 1 => {
+                let part = Cmd::new(parts[i].1.clone()).label(parts[i].0.clone());
+                Err(exited(&part, node, &Output { stderr, ..out }))
+            }
+            _ => Err(exited(&whole, node, &out)),
+        }
     }
 
     /// Package versions for apt: exact ones as planned, a release as any
@@ -160,15 +198,19 @@ impl StepRunner<'_> {
     /// Reboots the host, then asks it again (a new connection each time)
     /// until it answers with the memory cgroup on, within reboot_timeout.
     async fn reboot(&self, id: &StepId, node: &NodeName) -> Result<(), StepError> {
-        let n = self.node(node)?;
-        // The connection may drop under the command: that is the reboot working.
-        let _ = self
-            .exec(id, node, &self.step_cmd(kh::reboot()).label("reboot"))
-            .await;
+        let cmd = Cmd::new(kh::reboot())
+            .label("reboot")
+            .timeout(REBOOT_COMMAND.min(self.settings().step_timeout));
+        // The connection dropping under the command (or hanging until its
+        // deadline) is the reboot working; only systemd's refusal is not.
+        if let Ok(out) = self.exec(id, node, &cmd).await {
+            if !kh::reboot_under_way(out.code) {
+                return Err(exited(&cmd, node, &out));
+            }
+        }
         self.events.progress(id, format!("rebooting {node}"));
         let timeout = self.settings().reboot_timeout;
         let started = Instant::now();
-        let probe = crate::facts::probe_script(self.spec, n);
         let mut last = String::from("it has not answered yet");
         while started.elapsed() < timeout {
             tokio::time::sleep(REBOOT_POLL).await;
@@ -182,17 +224,25 @@ impl StepRunner<'_> {
             let left = timeout
                 .saturating_sub(started.elapsed())
                 .max(Duration::from_secs(1));
-            let cmd = Cmd::new(probe.clone()).label("gt probe").timeout(left);
-            match host.run(&cmd, None).await {
-                Ok(out) => match parse_probe(&out.stdout) {
-                    Ok(f) if f.software.as_ref().is_some_and(|s| s.has_memory_cgroup()) => {
-                        self.events
-                            .progress(id, format!("{node} is back with the memory cgroup"));
-                        return Ok(());
-                    }
-                    Ok(_) => last = "it answers, still without the memory cgroup".into(),
-                    Err(e) => last = e.to_string(),
-                },
+            let read = Cmd::new(kh::read_cgroup_controllers())
+                .label("cgroup controllers")
+                .timeout(left.min(REBOOT_READ));
+            match host.run(&read, None).await {
+                Ok(out) if out.success() && kh::lists_memory_controller(&out.stdout) => {
+                    self.events
+                        .progress(id, format!("{node} is back with the memory cgroup"));
+                    return Ok(());
+                }
+                Ok(out) if out.success() => {
+                    last = "it answers, still without the memory cgroup".into()
+                }
+                Ok(out) => {
+                    last = format!(
+                        "reading its cgroup controllers exited {}: {}",
+                        out.code,
+                        first_line(&out.stderr)
+                    )
+                }
                 Err(e) => last = e.to_string(),
             }
         }

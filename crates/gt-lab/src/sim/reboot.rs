@@ -1,6 +1,7 @@
 //! `reboot`: the host goes down (unreachable as with the `down` fault: ssh
 //! refuses, the lab shell exits 255, its commands are stopped), stays down
-//! for the scaled boot time, and comes back with what a boot gives it:
+//! until the scaled boot time has passed since it began going down, and
+//! comes back with what a boot gives it:
 //! the kernel command line from cmdline.txt, swap as fstab and dphys-swapfile
 //! say, sysctls and modules from their persisted files only, enabled services
 //! started. The work happens in a detached `gt-lab-boot NODE` process, so
@@ -69,6 +70,10 @@ pub(crate) fn boot_main(args: &[String]) -> u8 {
         }
     };
     sleep(&host, Op::Instant);
+    // The boot time runs from here: stopping the host's processes and its
+    // sessions is part of a reboot's time, not added to it.
+    let back_at =
+        std::time::Instant::now() + Duration::from_secs_f64(host.latency(Op::Reboot).max(0.0));
     let was_down = crate::topology::Faults::load(&dir, node).down;
     if std::fs::write(marker(&dir, node), if was_down { "down" } else { "up" }).is_err() {
         return 1;
@@ -83,7 +88,7 @@ pub(crate) fn boot_main(args: &[String]) -> u8 {
         h.api_ready_at.take().is_some()
     })
     .unwrap_or(false);
-    sleep(&host, Op::Reboot);
+    std::thread::sleep(back_at.saturating_duration_since(std::time::Instant::now()));
     if !dir.join(crate::topology::LAB_FILE).exists() {
         return 0;
     }
