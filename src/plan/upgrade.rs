@@ -820,6 +820,38 @@ mod tests {
     }
 
     #[test]
+    fn a_ladder_of_two_rungs_backs_etcd_up_once_before_the_first_control_plane_moves() {
+        let mut spec = at_1_33();
+        spec.cluster.kubernetes_version = crate::spec::KubeVersion::parse("1.34.2").unwrap();
+        let p = plan(&spec, &facts("upgrade-at-1.32"), &PlanOptions::default()).unwrap();
+        let backups = p
+            .graph
+            .ordered()
+            .iter()
+            .filter(|s| matches!(s, Step::BackupEtcd))
+            .count();
+        assert_eq!(backups, 1);
+        let first = p
+            .graph
+            .ordered()
+            .iter()
+            .find(|s| matches!(s, Step::UpgradeNode { .. }))
+            .map(|s| s.id().to_string());
+        assert_eq!(first.as_deref(), Some("upgrade/bettley@v1.33.0"));
+        assert_eq!(
+            p.graph
+                .dependencies(&"upgrade/bettley@v1.33.0".parse().unwrap()),
+            [StepId::BackupEtcd]
+        );
+        // The second rung's first control plane follows the first rung, not
+        // a backup of its own.
+        assert!(!p
+            .graph
+            .dependencies(&"upgrade/bettley@v1.34.2".parse().unwrap())
+            .contains(&StepId::BackupEtcd));
+    }
+
+    #[test]
     fn the_last_batch_of_a_rung_holds_back_the_next_rungs_first_control_plane() {
         let mut spec = at_1_33();
         spec.cluster.kubernetes_version = crate::spec::KubeVersion::parse("1.34.2").unwrap();

@@ -55,6 +55,8 @@ struct Cluster {
     drain_blocked: Option<String>,
     /// `kubeadm upgrade plan`'s refusal.
     plan_refuses: Option<String>,
+    /// The repository lists no kubeadm at the release.
+    kubeadm_missing: bool,
 }
 
 struct SimHost {
@@ -79,6 +81,35 @@ fn release_in(script: &str, package: &str) -> Release {
 }
 
 impl SimHost {
+    /// A folded script (`kube::upgrade::phases`) phase by phase, as a
+    /// shell would run it: stopping at the first failure, which it names.
+    fn answer_phases(&self, script: &str) -> Output {
+        const MARK: &str = "; } || { rc=$?; printf '%s\\n' ";
+        const FAILED: &str = "gt: this phase failed: ";
+        if !script.contains(MARK) {
+            return self.answer(script);
+        }
+        let mut all = Output::default();
+        for line in script.lines() {
+            let inner = &line[2..line.find(MARK).unwrap()];
+            let label = line[line.find(FAILED).unwrap() + FAILED.len()..]
+                .split(" >&2")
+                .next()
+                .unwrap()
+                .trim_end_matches(['\'', '"']);
+            let out = self.answer(inner);
+            all.stdout.push_str(&out.stdout);
+            all.stderr.push_str(&out.stderr);
+            if out.code != 0 {
+                all.code = out.code;
+                all.stderr
+                    .push_str(&format!("gt: this phase failed: {label}\n"));
+                return all;
+            }
+        }
+        all
+    }
+
     fn answer(&self, script: &str) -> Output {
         let ok = |stdout: String| Output {
             code: 0,
@@ -139,6 +170,16 @@ impl SimHost {
             c.nodes.get_mut(&host).unwrap().repo_minor = minor;
         } else if script.contains("kubeadm=") {
             let r = release_in(script, "kubeadm");
+            if c.kubeadm_missing {
+                return Output {
+                    code: 100,
+                    stdout: String::new(),
+                    stderr: format!(
+                        "E: Version '{}.{}.{}-*' for 'kubeadm' was not found\n",
+                        r.0, r.1, r.2
+                    ),
+                };
+            }
             let n = c.nodes.get_mut(&host).unwrap();
             assert_eq!(
                 n.repo_minor, r.1,
@@ -214,7 +255,7 @@ impl Host for SimHost {
         cmd: &'a Cmd,
         _lines: Option<&'a LineSink>,
     ) -> BoxFuture<'a, Result<Output, TransportError>> {
-        Box::pin(async move { Ok(self.answer(&cmd.script)) })
+        Box::pin(async move { Ok(self.answer_phases(&cmd.script)) })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
@@ -499,4 +540,19 @@ async fn the_drain_forces_only_when_the_file_says_so() {
         let drain = c.log.iter().find(|(_, s)| s.contains(" drain ")).unwrap();
         assert_eq!(drain.1.ends_with(" --force"), force, "{}", drain.1);
     }
+}
+
+#[tokio::test]
+async fn a_phase_of_a_folded_command_that_fails_is_named_with_its_tools_words() {
+    let f = Fixture::new();
+    f.cluster.lock().unwrap().kubeadm_missing = true;
+    let e = f.upgrade("fenn", UpgradeRole::Worker).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "apt-get install kubeadm=1.33.3-* on fenn exited 100: E: Version '1.33.3-*' for 'kubeadm' was not found"
+    );
+    // The repository switch before it (same round trip) stays done: the
+    // next apply only installs kubeadm.
+    assert_eq!(f.did(), ["fenn: repository", "fenn: kubeadm package"]);
+    assert_eq!(f.node("fenn").repo_minor, 33);
 }
