@@ -304,36 +304,18 @@ fn apply_stdin(lab: &SimLab, manifest: &str) -> crate::support::gt::Output {
         .run(&format!("{KUBECTL} apply -f -"))
 }
 
-const BARE_POD_AND_PDB: &str = "apiVersion: v1
-kind: Pod
-metadata:
-  name: hr-app
-  labels:
-    app: hr
-spec:
-  nodeName: fenn
-  containers:
-  - name: app
-    image: registry.k8s.io/pause:3.10
----
-apiVersion: policy/v1
-kind: PodDisruptionBudget
-metadata:
-  name: hr
-spec:
-  minAvailable: 1
-  selector:
-    matchLabels:
-      app: hr
-";
+/// A pod no controller owns on fenn, and a budget guarding it.
+fn bare_pod_and_budget() -> String {
+    crate::support::workloads::pod_and_budget("hr-app", "fenn", false)
+}
 
 #[test]
 fn drains_stop_at_bare_pods_and_at_budgets_that_allow_no_disruption() {
     let lab = cluster(&[]);
-    apply_stdin(&lab, BARE_POD_AND_PDB)
+    apply_stdin(&lab, &bare_pod_and_budget())
         .success()
         .stdout_is("pod/hr-app created\npoddisruptionbudget.policy/hr created\n");
-    apply_stdin(&lab, BARE_POD_AND_PDB)
+    apply_stdin(&lab, &bare_pod_and_budget())
         .success()
         .stdout_is("pod/hr-app unchanged\npoddisruptionbudget.policy/hr unchanged\n");
 
@@ -392,7 +374,7 @@ fn drains_stop_at_bare_pods_and_at_budgets_that_allow_no_disruption() {
     // Pod is gone for good.
     apply_stdin(
         &lab,
-        &BARE_POD_AND_PDB.replace("minAvailable: 1", "maxUnavailable: 1"),
+        &bare_pod_and_budget().replace("minAvailable: 1", "maxUnavailable: 1"),
     )
     .success()
     .stdout_is("pod/hr-app unchanged\npoddisruptionbudget.policy/hr configured\n");
