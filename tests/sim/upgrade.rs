@@ -441,3 +441,43 @@ fn a_cni_manifest_on_stdin_brings_the_pod_network_and_other_input_is_refused() {
         .status(1)
         .stderr_is("error: no objects passed to apply\n");
 }
+
+/// `kubeadm init phase upload-certs` loads the init configuration as every
+/// init phase does: bare, its version is the label `stable-1`, which an
+/// offline host fails to look up at dl.k8s.io (kubeadm's warning, then its
+/// own version); with gt's configuration on stdin nothing is looked up.
+#[test]
+fn upload_certs_looks_its_version_up_unless_given_gts_configuration() {
+    let lab = small_lab();
+    lab.on("bettley").run(&kubeadm_init(ENDPOINT)).success();
+    lab.wait_api_ready();
+
+    lab.on("bettley")
+        .run("kubeadm init phase upload-certs --upload-certs")
+        .success()
+        .stderr_contains("] could not fetch a Kubernetes version from the internet: unable to get URL \"https://dl.k8s.io/release/stable-1.txt\"")
+        .stderr_contains("] falling back to the local client version: v1.32.4\n")
+        .stdout_contains("[upload-certs] Using certificate key:\n");
+
+    let spec = gt::spec::load_file(&crate::support::gt::goldentooth()).unwrap();
+    let config =
+        gt::kube::kubeadm::upload_certs_config(&spec, &gt::kube::kubeadm::Release(1, 32, 4));
+    let gts = lab
+        .on("bettley")
+        .stdin(std::str::from_utf8(&config).unwrap())
+        .run(&gt::kube::kubeadm::upload_certs_command())
+        .success()
+        .stdout_contains("[upload-certs] Using certificate key:\n");
+    assert!(!gts.stderr.contains("dl.k8s.io"), "{gts}");
+
+    // A label in the file is looked up too; a file kubeadm cannot read stops it.
+    lab.on("bettley")
+        .stdin(r#"{"apiVersion":"kubeadm.k8s.io/v1beta4","kind":"ClusterConfiguration","kubernetesVersion":"stable-1.32"}"#)
+        .run("kubeadm init phase upload-certs --upload-certs --config=/dev/stdin")
+        .success()
+        .stderr_contains("unable to get URL \"https://dl.k8s.io/release/stable-1.32.txt\"");
+    lab.on("bettley")
+        .run("kubeadm init phase upload-certs --upload-certs --config /nowhere.yaml")
+        .status(1)
+        .stderr_contains("unable to read config from \"/nowhere.yaml\"");
+}
