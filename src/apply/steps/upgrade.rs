@@ -17,11 +17,12 @@
 
 use super::exec::first_line;
 use super::{StepError, StepRunner};
+use crate::kube::apt::{self, AptSource};
 use crate::kube::kubeadm::Release;
 use crate::kube::nodes::ConditionStatus;
 use crate::kube::upgrade::{self as ku, DrainBlock, HostState};
 use crate::kube::{self, secret::redact, workloads};
-use crate::plan::{StepId, UpgradeRole};
+use crate::plan::{RungRelease, StepId, UpgradeRole};
 use crate::spec::NodeName;
 use crate::transport::Cmd;
 use std::time::{Duration, Instant};
@@ -31,23 +32,36 @@ impl StepRunner<'_> {
         &self,
         id: &StepId,
         node: &NodeName,
-        release: &Release,
+        rung: &RungRelease,
         role: UpgradeRole,
     ) -> Result<(), StepError> {
-        let want = release.to_string();
         // Where the node is, on its host and in the API, read at once: no
         // phase before the drain changes what the Node says.
         let (host, before) =
             tokio::join!(self.upgrade_host_state(id, node), self.node_now(id, node));
-        let (host, before) = (host?, before?);
+        let (mut host, before) = (host?, before?);
 
-        let repository = self.rung_repository(node, release)?;
+        let repository = self.rung_repository(node, &rung.floor())?;
+        let switch = (
+            format!("switch the kubernetes apt source to {repository}"),
+            ku::switch_repository(&repository),
+        );
+        let release = match rung.exact().or_else(|| self.rung_resolved(rung)) {
+            Some(r) => r,
+            None => {
+                // The minor's patches are listed only once the source names it.
+                if host.source.as_ref().map(|s| s.url.as_str()) != Some(repository.as_str()) {
+                    self.upgrade_phases(id, node, vec![switch.clone()]).await?;
+                    host.source = AptSource::parse(&apt::source_line(&repository));
+                }
+                self.resolve_rung(id, node, rung, role).await?
+            }
+        };
+        let release = &release;
+        let want = release.to_string();
         let mut packages = Vec::new();
         if host.source.as_ref().map(|s| s.url.as_str()) != Some(repository.as_str()) {
-            packages.push((
-                format!("switch the kubernetes apt source to {repository}"),
-                ku::switch_repository(&repository),
-            ));
+            packages.push(switch);
         }
         if host.kubeadm != Some(*release) {
             packages.push((
@@ -213,6 +227,64 @@ impl StepRunner<'_> {
             return Ok(ku::parse_cluster_version(&yaml) == Some(*release));
         }
         Ok(true)
+    }
+
+    /// The patch a newest-patch rung came to earlier in this apply.
+    fn rung_resolved(&self, rung: &RungRelease) -> Option<Release> {
+        self.rung_releases
+            .lock()
+            .unwrap()
+            .get(&rung.minor())
+            .copied()
+    }
+
+    /// Settles a newest-patch rung: on its first control plane (whose
+    /// source now names the minor), the newest kubeadm patch its repository
+    /// lists; elsewhere (the first control plane finished in an earlier
+    /// run), the release kubeadm recorded for the cluster.
+    async fn resolve_rung(
+        &self,
+        id: &StepId,
+        node: &NodeName,
+        rung: &RungRelease,
+        role: UpgradeRole,
+    ) -> Result<Release, StepError> {
+        let (major, minor) = rung.minor();
+        let no_release = || StepError::NoRelease {
+            node: node.clone(),
+            minor: format!("{major}.{minor}"),
+        };
+        let release = if role == UpgradeRole::First {
+            let cmd = self
+                .step_cmd(apt::madison("kubeadm"))
+                .label("apt-cache madison kubeadm");
+            let listed = apt::parse_madison(&self.must(id, node, &cmd).await?);
+            listed
+                .get("kubeadm")
+                .and_then(|v| apt::newest(v, major, minor, None))
+                .and_then(|v| apt::release_of(&v))
+                .map(|(a, b, c)| Release(a, b, c))
+                .ok_or_else(no_release)?
+        } else {
+            let cmd = self
+                .step_cmd(kube::etcd_snapshot::get_kubeadm_config())
+                .label("kubectl get configmap kubeadm-config");
+            let yaml = self.admin(id, &cmd, self.settings().gate_timeout).await?;
+            ku::parse_cluster_version(&yaml)
+                .filter(|r| r.minor() == (major, minor))
+                .ok_or_else(no_release)?
+        };
+        let settled = *self
+            .rung_releases
+            .lock()
+            .unwrap()
+            .entry((major, minor))
+            .or_insert(release);
+        self.events.progress(
+            id,
+            format!("the rung {rung} is {settled}: the newest patch its repository lists"),
+        );
+        Ok(settled)
     }
 
     /// The repository of the release's minor: the file's (pkgs.k8s.io's,

@@ -7,7 +7,7 @@
 use super::test_fixture;
 use crate::apply::steps::StepError;
 use crate::kube::kubeadm::Release;
-use crate::plan::{StepId, UpgradeRole};
+use crate::plan::{RungRelease, StepId, UpgradeRole};
 use crate::spec::NodeName;
 use crate::transport::{BoxFuture, Cmd, Host, LineSink, Output, TransportError};
 use std::collections::BTreeMap;
@@ -148,6 +148,14 @@ impl SimHost {
                 })
                 .collect();
             return ok(format!(r#"{{"items":[{}]}}"#, items.join(",")));
+        }
+        if script.contains("apt-cache madison kubeadm") {
+            let minor = c.nodes[&self.name].repo_minor;
+            let out: String = [5, 0]
+                .iter()
+                .map(|p| format!("   kubeadm | 1.{minor}.{p}-1.1 | https://pkgs.k8s.io/core:/stable:/v1.{minor}/deb  Packages\n"))
+                .collect();
+            return ok(out);
         }
         if script.contains("readyz") {
             return ok("[+]ping ok\n[+]etcd ok\nreadyz check passed\n".into());
@@ -295,10 +303,24 @@ impl Fixture {
 
     async fn upgrade(&self, node: &str, role: UpgradeRole) -> Result<(), StepError> {
         let node: NodeName = node.parse().unwrap();
-        let id = StepId::UpgradeNode(node.clone(), NEW);
+        let id = StepId::UpgradeNode(node.clone(), NEW.into());
         self.runner
             .runner()
-            .upgrade_node(&id, &node, &NEW, role)
+            .upgrade_node(&id, &node, &NEW.into(), role)
+            .await
+    }
+
+    async fn upgrade_rung(
+        &self,
+        node: &str,
+        rung: RungRelease,
+        role: UpgradeRole,
+    ) -> Result<(), StepError> {
+        let node: NodeName = node.parse().unwrap();
+        let id = StepId::UpgradeNode(node.clone(), rung);
+        self.runner
+            .runner()
+            .upgrade_node(&id, &node, &rung, role)
             .await
     }
 
@@ -555,4 +577,28 @@ async fn a_phase_of_a_folded_command_that_fails_is_named_with_its_tools_words() 
     // next apply only installs kubeadm.
     assert_eq!(f.did(), ["fenn: repository", "fenn: kubeadm package"]);
     assert_eq!(f.node("fenn").repo_minor, 33);
+}
+
+#[tokio::test]
+async fn a_rung_at_its_minors_newest_patch_takes_what_the_switched_repository_lists() {
+    let f = Fixture::new();
+    let rung = RungRelease::NewestPatch(1, 33);
+    f.upgrade_rung("bettley", rung, UpgradeRole::First)
+        .await
+        .unwrap();
+    let newest = Release(1, 33, 5);
+    assert_eq!(
+        f.did()[..2],
+        ["bettley: repository", "bettley: kubeadm package"]
+    );
+    let n = f.node("bettley");
+    assert_eq!((n.kubeadm, n.running_kubelet), (newest, newest));
+    assert_eq!(f.cluster.lock().unwrap().cluster_version, Some(newest));
+    // Another node of the rung (here in a later run) takes the cluster's
+    // patch, whatever its own repository would list then.
+    f.upgrade_rung("fenn", rung, UpgradeRole::Worker)
+        .await
+        .unwrap();
+    let n = f.node("fenn");
+    assert_eq!((n.kubeadm, n.running_kubelet), (newest, newest));
 }
