@@ -113,11 +113,24 @@ fn goldentooth_goes_from_1_32_to_1_34_in_one_apply_of_two_rungs() {
     let (run, events) = apply_json(&lab.config(), &[]);
     assert_eq!(run.code, Some(0), "{run}");
     let steps = planned_steps(&events);
-    let first_rung = steps
+    // No host lists 1.33's patches before its rung: the plan names the
+    // minor, bettley settles it once its repository is switched, and it is
+    // the newest patch, not the first.
+    let settled = events
         .iter()
-        .find_map(|s| s.strip_prefix("upgrade/bettley@v1.33."))
-        .unwrap_or_else(|| panic!("a 1.33 rung: {steps:?}"));
-    for rung in [format!("v1.33.{first_rung}"), "v1.34.2".to_string()] {
+        .filter(|e| e["event"] == "step_progress" && e["step"] == "upgrade/bettley@v1.33")
+        .find_map(|e| {
+            e["message"]
+                .as_str()?
+                .strip_prefix("the rung v1.33 is ")
+                .map(|m| m.split(':').next().unwrap().to_string())
+        })
+        .unwrap_or_else(|| panic!("bettley settles the 1.33 rung: {events:?}"));
+    assert!(
+        settled.starts_with("v1.33.") && settled != "v1.33.0",
+        "{settled}"
+    );
+    for rung in ["v1.33", "v1.34.2"] {
         for n in ["bettley", "cargyll", "dalt", "fenn", "velaryon"] {
             let id = format!("upgrade/{n}@{rung}");
             assert!(steps.contains(&id), "{id} planned: {steps:?}");
@@ -296,13 +309,22 @@ fn a_rung_stops_where_a_worker_fails_resumes_after_kill_9_and_keeps_an_operators
         .filter(|w| w["node"] == "fenn" && w["kind"] == "drain")
         .map(|w| w["message"].as_str().unwrap().to_string())
         .collect();
-    for want in [
-        "draining fenn (removal) evicts 1 pod: default/lone",
-        "draining fenn stops at pods no controller owns: default/lone;",
-        "draining fenn is blocked by PodDisruptionBudget default/hr, which allows no disruption now, covering default/lone",
+    // The lab's scheduler may have put a CoreDNS pod on fenn as well.
+    for (want, naming) in [
+        ("draining fenn (removal) evicts ", "default/lone"),
+        (
+            "draining fenn stops at pods no controller owns: default/lone;",
+            "",
+        ),
+        (
+            "draining fenn is blocked by PodDisruptionBudget default/hr, which allows no disruption now, covering default/lone:",
+            "",
+        ),
     ] {
         assert!(
-            warnings.iter().any(|w| w.starts_with(want)),
+            warnings
+                .iter()
+                .any(|w| w.starts_with(want) && w.contains(naming)),
             "{want}: {warnings:#?}"
         );
     }
