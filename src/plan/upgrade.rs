@@ -307,6 +307,11 @@ impl<'a> Cx<'a> {
             .filter(|m| m.control_plane)
             .map(|m| format!("{}: {}", m.node.name, m.why_not.as_deref().unwrap_or("")))
             .collect();
+        // kubeadm takes an exact release: a newest-patch rung names its x.
+        let release = match release.exact() {
+            Some(r) => r.to_string(),
+            None => format!("{release}.x"),
+        };
         self.warn(
             None,
             WarningKind::VersionSkew,
@@ -795,6 +800,15 @@ mod tests {
             cargyll.message.contains("`kubeadm upgrade node`"),
             "{}",
             cargyll.message
+        );
+        // Two minors up: the first rung's patch is the operator's to look up.
+        spec.cluster.kubernetes_version = crate::spec::KubeVersion::parse("1.34.2").unwrap();
+        let p = plan(&spec, &facts("upgrade-at-1.32"), &PlanOptions::default()).unwrap();
+        let cluster = p.warnings.iter().find(|w| w.node.is_none()).unwrap();
+        assert!(
+            cluster.message.contains("`kubeadm upgrade apply v1.33.x`"),
+            "{}",
+            cluster.message
         );
     }
 
