@@ -5,8 +5,9 @@ use super::events::{Failure, NodeOutcome, NodeRecap, Recap, Removal, StepStatus}
 use super::walker::{Finished, Walked};
 use crate::facts::Observed;
 use crate::kube::kubeadm::Release;
-use crate::plan::{Action, Change, Plan, Resource, StepId};
+use crate::plan::{Action, Change, Plan, Resource, RungRelease, StepId};
 use crate::spec::{NodeName, Role, Spec};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub fn recap(
@@ -14,6 +15,7 @@ pub fn recap(
     observed: &Observed,
     plan: &Plan,
     walked: &Walked,
+    rung_releases: &BTreeMap<(u32, u32), Release>,
     run_id: &str,
     elapsed: Duration,
 ) -> Recap {
@@ -77,7 +79,15 @@ pub fn recap(
                 None => NodeOutcome::InSync,
             },
             Some(change) => {
-                let outcome = change_outcome(spec, observed, &name, change, &host_steps, walked);
+                let outcome = change_outcome(
+                    spec,
+                    observed,
+                    &name,
+                    change,
+                    &host_steps,
+                    walked,
+                    rung_releases,
+                );
                 if !matches!(
                     outcome,
                     NodeOutcome::Failed { .. } | NodeOutcome::NotRun { .. }
@@ -91,7 +101,7 @@ pub fn recap(
                 outcome
             }
         };
-        let version = upgraded_to(observed, &name, node_change, walked);
+        let version = upgraded_to(observed, &name, node_change, walked, rung_releases);
         r.nodes.push(NodeRecap {
             node: name,
             outcome,
@@ -110,6 +120,7 @@ fn change_outcome(
     change: &Change,
     host_steps: &[StepId],
     walked: &Walked,
+    rung_releases: &BTreeMap<(u32, u32), Release>,
 ) -> NodeOutcome {
     let outcomes: Vec<(&StepId, &Finished)> = host_steps
         .iter()
@@ -146,7 +157,7 @@ fn change_outcome(
         .steps
         .iter()
         .filter_map(|s| match s {
-            StepId::UpgradeNode(_, release) => Some(*release),
+            StepId::UpgradeNode(_, rung) => exact(rung, rung_releases),
             _ => None,
         })
         .max();
@@ -191,13 +202,14 @@ fn upgraded_to(
     name: &NodeName,
     change: Option<&Change>,
     walked: &Walked,
+    rung_releases: &BTreeMap<(u32, u32), Release>,
 ) -> Option<Release> {
-    let rungs: Vec<(&Release, bool)> = change?
+    let rungs: Vec<(Option<Release>, bool)> = change?
         .steps
         .iter()
         .filter_map(|id| match id {
-            StepId::UpgradeNode(_, release) => Some((
-                release,
+            StepId::UpgradeNode(_, rung) => Some((
+                exact(rung, rung_releases),
                 walked
                     .steps
                     .get(id)
@@ -212,7 +224,7 @@ fn upgraded_to(
     rungs
         .iter()
         .filter(|(_, done)| *done)
-        .map(|(r, _)| **r)
+        .filter_map(|(r, _)| *r)
         .max()
         .or_else(|| {
             observed
@@ -223,6 +235,13 @@ fn upgraded_to(
                 .as_deref()
                 .and_then(crate::kube::kubeadm::parse_version)
         })
+}
+
+/// A rung's exact release: its own, or the patch its newest-patch rung
+/// came to in this walk.
+fn exact(rung: &RungRelease, rung_releases: &BTreeMap<(u32, u32), Release>) -> Option<Release> {
+    rung.exact()
+        .or_else(|| rung_releases.get(&rung.minor()).copied())
 }
 
 /// What a removal did, and why a host it did not reset was left alone.

@@ -166,6 +166,7 @@ impl<'a> Session<'a> {
             observed,
             plan,
             &walked,
+            &runner.rung_releases(),
             &self.run.id,
             started.elapsed(),
         );

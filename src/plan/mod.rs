@@ -11,6 +11,7 @@ mod etcd;
 mod graph;
 pub mod host;
 pub mod restore;
+mod rung_release;
 pub mod saved;
 mod step;
 mod upgrade;
@@ -18,6 +19,7 @@ mod upgrade;
 pub use document::{ChangeEntry, PlanDocument, SetChange, StepEntry, PLAN_FORMAT_VERSION};
 pub use graph::{GraphError, StepGraph};
 pub use host::{HostItem, HostWork};
+pub use rung_release::RungRelease;
 pub use step::{BadStepId, GateBefore, Step, StepId, UpgradeRole};
 
 use crate::facts::Observed;

@@ -1,7 +1,9 @@
 //! The steps of a plan's DAG, their typed ids, and what the walker and the
 //! renderers need to know about each kind.
 
+use super::RungRelease;
 use super::{HostWork, Label, SetDiff};
+#[cfg(test)]
 use crate::kube::kubeadm::Release;
 use crate::spec::{NodeName, Taint};
 use serde::{Deserialize, Serialize};
@@ -119,8 +121,8 @@ pub enum Step {
     /// cordoned it. Apply skips the phases the node already did.
     UpgradeNode {
         node: NodeName,
-        /// The rung's exact patch.
-        release: Release,
+        /// The rung's exact patch, or its minor's newest (read at apply).
+        release: RungRelease,
         role: UpgradeRole,
     },
     /// `kubectl uncordon` of a node gt cordoned (it carries gt's cordon
@@ -288,7 +290,7 @@ pub enum StepId {
     StartApiServer(NodeName),
     CleanRestore(NodeName),
     /// `upgrade/NODE@v1.33.2`: one node, one rung.
-    UpgradeNode(NodeName, Release),
+    UpgradeNode(NodeName, RungRelease),
     Uncordon(NodeName),
 }
 
@@ -418,7 +420,7 @@ impl FromStr for StepId {
                 return Err(bad());
             }
             let node: NodeName = node.parse().map_err(|_| bad())?;
-            let release: Release = release.parse().map_err(|_| bad())?;
+            let release: RungRelease = release.parse().map_err(|_| bad())?;
             return Ok(StepId::UpgradeNode(node, release));
         }
         let (kind, node) = s.rsplit_once('/').ok_or_else(bad)?;
@@ -479,7 +481,7 @@ mod tests {
     fn an_upgrade_step_round_trips_through_plan_json() {
         let step = Step::UpgradeNode {
             node: "bettley".parse().unwrap(),
-            release: Release(1, 33, 3),
+            release: Release(1, 33, 3).into(),
             role: UpgradeRole::First,
         };
         let json = serde_json::to_value(&step).unwrap();
@@ -489,8 +491,17 @@ mod tests {
         );
         assert_eq!(serde_json::from_value::<Step>(json).unwrap(), step);
         assert_eq!(step.label(), "kubeadm upgrade apply v1.33.3 on bettley");
-        let bad = serde_json::json!({"kind": "upgrade_node", "node": "fenn", "release": "1.33", "role": "worker"});
+        let bad = serde_json::json!({"kind": "upgrade_node", "node": "fenn", "release": "1.x", "role": "worker"});
         assert!(serde_json::from_value::<Step>(bad).is_err());
+        // A rung whose patch is read at apply: its minor.
+        let newest = serde_json::json!({"kind": "upgrade_node", "node": "fenn", "release": "v1.33", "role": "worker"});
+        assert!(matches!(
+            serde_json::from_value::<Step>(newest),
+            Ok(Step::UpgradeNode {
+                release: RungRelease::NewestPatch(1, 33),
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -537,8 +548,12 @@ mod tests {
             (StepId::CleanRestore(n("dalt")), "clean-restore/dalt"),
             (StepId::Gate(GateBefore::RestoreDone), "gate/after-restore"),
             (
-                StepId::UpgradeNode(n("fenn"), Release(1, 33, 2)),
+                StepId::UpgradeNode(n("fenn"), Release(1, 33, 2).into()),
                 "upgrade/fenn@v1.33.2",
+            ),
+            (
+                StepId::UpgradeNode(n("fenn"), RungRelease::NewestPatch(1, 33)),
+                "upgrade/fenn@v1.33",
             ),
             (StepId::Uncordon(n("fenn")), "uncordon/fenn"),
         ];
@@ -557,7 +572,7 @@ mod tests {
             "remove-etcd-member/12345678901234567",
             "upgrade/fenn",
             "upgrade/fenn@1.33.2",
-            "upgrade/fenn@v1.33",
+            "upgrade/fenn@v1",
             "upgrade/Fenn@v1.33.2",
             "upgrade/@v1.33.2",
         ] {

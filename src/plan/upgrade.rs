@@ -43,7 +43,7 @@ impl Upgrade {
 /// One minor (or a patch) of the ladder: every node to `release`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Rung {
-    pub release: Release,
+    pub release: RungRelease,
     /// The control plane that runs `kubeadm upgrade apply`; `None` when the
     /// cluster records this release already (a resumed rung).
     pub first: Option<NodeName>,
@@ -94,36 +94,40 @@ pub(super) fn batches(
 /// The releases of the ladder from the cluster's `current` to `target`:
 /// a rung at `current` itself when some node is still behind it (a rung an
 /// interrupted apply left unfinished), then one per minor, each at
-/// `patch_of(minor)`, the last at `target`.
+/// `patch_of(minor)` when a repository lists it, else at the newest patch
+/// read at apply; the last at `target`.
 pub(super) fn ladder(
     current: Release,
     target: Release,
     catch_up: bool,
-    patch_of: impl Fn(u32, u32) -> u32,
-) -> Vec<Release> {
+    patch_of: impl Fn(u32, u32) -> Option<u32>,
+) -> Vec<RungRelease> {
     let mut out = Vec::new();
     if catch_up {
-        out.push(current);
+        out.push(current.into());
     }
     if target <= current {
         return out;
     }
     if target.minor() == current.minor() {
-        out.push(target);
+        out.push(target.into());
         return out;
     }
     for minor in current.1 + 1..target.1 {
-        out.push(Release(current.0, minor, patch_of(current.0, minor)));
+        out.push(match patch_of(current.0, minor) {
+            Some(patch) => Release(current.0, minor, patch).into(),
+            None => RungRelease::NewestPatch(current.0, minor),
+        });
     }
-    out.push(target);
+    out.push(target.into());
     out
 }
 
-/// Words for a list of rungs: `v1.33.3, v1.34.2`.
-fn rung_words(releases: &[Release]) -> String {
+/// Words for a list of rungs: `v1.33 (newest patch at apply), v1.34.2`.
+fn rung_words(releases: &[RungRelease]) -> String {
     releases
         .iter()
-        .map(ToString::to_string)
+        .map(RungRelease::words)
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -227,9 +231,9 @@ impl<'a> Cx<'a> {
         }
         let catch_up = members.iter().any(|m| !m.versions.at_least(current));
         let releases = ladder(current, target, catch_up, |major, minor| {
-            self.newest_listed_patch(major, minor).unwrap_or(0)
+            self.newest_listed_patch(major, minor)
         });
-        let mut record = current;
+        let mut record = RungRelease::from(current);
         let all_workers = self
             .spec
             .present_nodes()
@@ -239,7 +243,7 @@ impl<'a> Cx<'a> {
         for release in releases {
             let behind: Vec<&Member> = members
                 .iter()
-                .filter(|m| m.upgradable && !m.versions.at_least(release))
+                .filter(|m| m.upgradable && !m.versions.at_least(release.floor()))
                 .collect();
             let first = if record < release {
                 match self.first_control_plane(&members) {
@@ -292,12 +296,22 @@ impl<'a> Cx<'a> {
             .map(|m| m.node.name.clone())
     }
 
-    fn no_first_control_plane(&mut self, current: Release, release: Release, members: &[Member]) {
+    fn no_first_control_plane(
+        &mut self,
+        current: Release,
+        release: RungRelease,
+        members: &[Member],
+    ) {
         let why: Vec<String> = members
             .iter()
             .filter(|m| m.control_plane)
             .map(|m| format!("{}: {}", m.node.name, m.why_not.as_deref().unwrap_or("")))
             .collect();
+        // kubeadm takes an exact release: a newest-patch rung names its x.
+        let release = match release.exact() {
+            Some(r) => r.to_string(),
+            None => format!("{release}.x"),
+        };
         self.warn(
             None,
             WarningKind::VersionSkew,
@@ -436,22 +450,39 @@ impl<'a> Cx<'a> {
         rungs: &[Rung],
         members: &[Member],
     ) {
-        let releases: Vec<Release> = rungs.iter().map(|r| r.release).collect();
+        let releases: Vec<RungRelease> = rungs.iter().map(|r| r.release).collect();
         if current < target && !rungs.is_empty() {
             let firsts: Vec<StepId> = rungs
                 .iter()
                 .filter_map(|r| Some(r.step(r.first.as_ref()?, UpgradeRole::First).id()))
                 .collect();
-            let new_minors: Vec<Release> =
-                releases.iter().copied().filter(|r| *r > current).collect();
+            let new_minors: Vec<RungRelease> = releases
+                .iter()
+                .copied()
+                .filter(|r| *r > RungRelease::from(current))
+                .collect();
             let count = new_minors.len();
             let file = self.spec.cluster.kubernetes_version;
             // A rung whose patch no repository listed (and the file did not name).
+            let newest_at_apply: Vec<String> = new_minors
+                .iter()
+                .filter(|r| r.exact().is_none())
+                .map(ToString::to_string)
+                .collect();
+            let newest_at_apply = if newest_at_apply.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {}: no host's repository lists that minor yet, so its rung takes the newest patch the first control plane's repository lists once switched to it",
+                    newest_at_apply.join(", ")
+                )
+            };
             let unlisted: Vec<String> = new_minors
                 .iter()
-                .filter(|r| r.2 == 0 && !(file.patch == Some(0) && **r == target))
+                .filter_map(RungRelease::exact)
+                .filter(|r| r.2 == 0 && !(file.patch == Some(0) && *r == target))
                 .filter(|r| self.newest_listed_patch(r.0, r.1).is_none())
-                .map(ToString::to_string)
+                .map(|r| r.to_string())
                 .collect();
             let unlisted = if unlisted.is_empty() {
                 String::new()
@@ -465,7 +496,7 @@ impl<'a> Cx<'a> {
                 resource: Resource::Cluster(self.spec.cluster.name.clone()),
                 action: Action::Update,
                 reason: format!(
-                    "the cluster is at {current} (kubeadm-config), cluster.toml wants {file}: {count} rung{}, one minor at a time{unlisted}",
+                    "the cluster is at {current} (kubeadm-config), cluster.toml wants {file}: {count} rung{}, one minor at a time{newest_at_apply}{unlisted}",
                     if count == 1 { "" } else { "s" }
                 ),
                 role: None,
@@ -489,7 +520,7 @@ impl<'a> Cx<'a> {
         let mut uncordons = std::mem::take(&mut self.out.upgrade.uncordons);
         for m in members {
             let name = &m.node.name;
-            let mine: Vec<(Release, UpgradeRole)> = rungs
+            let mine: Vec<(RungRelease, UpgradeRole)> = rungs
                 .iter()
                 .flat_map(|r| {
                     r.nodes()
@@ -510,7 +541,7 @@ impl<'a> Cx<'a> {
                     .kubelet
                     .map(|k| k.to_string())
                     .unwrap_or_else(|| "unknown".into());
-                let rs: Vec<Release> = mine.iter().map(|(r, _)| *r).collect();
+                let rs: Vec<RungRelease> = mine.iter().map(|(r, _)| *r).collect();
                 let first = mine.iter().any(|(_, role)| *role == UpgradeRole::First);
                 // An operator's cordon (no mark of gt's) stays.
                 let uncordon_word = match self.obs.cluster.nodes.get(name.as_str()) {
@@ -648,24 +679,31 @@ mod tests {
 
     #[test]
     fn the_ladder_climbs_one_minor_at_a_time_to_the_files_patch() {
-        let patch = |_: u32, minor: u32| minor - 30;
-        let r = |b, c| Release(1, b, c);
+        let listed = |_: u32, minor: u32| Some(minor - 30);
+        let unlisted = |_: u32, _: u32| None;
+        let r = |b, c| RungRelease::Exact(Release(1, b, c));
+        let at = |b, c| Release(1, b, c);
         assert_eq!(
-            ladder(r(32, 4), r(34, 2), false, patch),
+            ladder(at(32, 4), at(34, 2), false, listed),
             [r(33, 3), r(34, 2)]
         );
-        assert_eq!(ladder(r(32, 4), r(33, 0), false, patch), [r(33, 0)]);
+        // A middle minor no repository lists yet: its newest patch at apply.
+        assert_eq!(
+            ladder(at(32, 4), at(34, 2), false, unlisted),
+            [RungRelease::NewestPatch(1, 33), r(34, 2)]
+        );
+        assert_eq!(ladder(at(32, 4), at(33, 0), false, listed), [r(33, 0)]);
         // A patch upgrade is one rung; nothing behind, nothing to climb.
-        assert_eq!(ladder(r(32, 4), r(32, 9), false, patch), [r(32, 9)]);
-        assert!(ladder(r(32, 4), r(32, 4), false, patch).is_empty());
+        assert_eq!(ladder(at(32, 4), at(32, 9), false, listed), [r(32, 9)]);
+        assert!(ladder(at(32, 4), at(32, 4), false, listed).is_empty());
         // Nodes left behind the cluster's record: their rung comes first.
         assert_eq!(
-            ladder(r(33, 3), r(34, 2), true, patch),
+            ladder(at(33, 3), at(34, 2), true, listed),
             [r(33, 3), r(34, 2)]
         );
-        assert_eq!(ladder(r(33, 3), r(33, 3), true, patch), [r(33, 3)]);
+        assert_eq!(ladder(at(33, 3), at(33, 3), true, listed), [r(33, 3)]);
         assert_eq!(
-            ladder(r(30, 1), r(34, 0), false, patch),
+            ladder(at(30, 1), at(34, 0), false, listed),
             [r(31, 1), r(32, 2), r(33, 3), r(34, 0)]
         );
     }
@@ -763,6 +801,15 @@ mod tests {
             "{}",
             cargyll.message
         );
+        // Two minors up: the first rung's patch is the operator's to look up.
+        spec.cluster.kubernetes_version = crate::spec::KubeVersion::parse("1.34.2").unwrap();
+        let p = plan(&spec, &facts("upgrade-at-1.32"), &PlanOptions::default()).unwrap();
+        let cluster = p.warnings.iter().find(|w| w.node.is_none()).unwrap();
+        assert!(
+            cluster.message.contains("`kubeadm upgrade apply v1.33.x`"),
+            "{}",
+            cluster.message
+        );
     }
 
     #[test]
@@ -820,6 +867,38 @@ mod tests {
     }
 
     #[test]
+    fn a_ladder_of_two_rungs_backs_etcd_up_once_before_the_first_control_plane_moves() {
+        let mut spec = at_1_33();
+        spec.cluster.kubernetes_version = crate::spec::KubeVersion::parse("1.34.2").unwrap();
+        let p = plan(&spec, &facts("upgrade-at-1.32"), &PlanOptions::default()).unwrap();
+        let backups = p
+            .graph
+            .ordered()
+            .iter()
+            .filter(|s| matches!(s, Step::BackupEtcd))
+            .count();
+        assert_eq!(backups, 1);
+        let first = p
+            .graph
+            .ordered()
+            .iter()
+            .find(|s| matches!(s, Step::UpgradeNode { .. }))
+            .map(|s| s.id().to_string());
+        assert_eq!(first.as_deref(), Some("upgrade/bettley@v1.33"));
+        assert_eq!(
+            p.graph
+                .dependencies(&"upgrade/bettley@v1.33".parse().unwrap()),
+            [StepId::BackupEtcd]
+        );
+        // The second rung's first control plane follows the first rung, not
+        // a backup of its own.
+        assert!(!p
+            .graph
+            .dependencies(&"upgrade/bettley@v1.34.2".parse().unwrap())
+            .contains(&StepId::BackupEtcd));
+    }
+
+    #[test]
     fn the_last_batch_of_a_rung_holds_back_the_next_rungs_first_control_plane() {
         let mut spec = at_1_33();
         spec.cluster.kubernetes_version = crate::spec::KubeVersion::parse("1.34.2").unwrap();
@@ -832,10 +911,10 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         // 9 workers by 4: the third batch is velaryon alone.
-        assert_eq!(deps, ["upgrade/velaryon@v1.33.0"]);
+        assert_eq!(deps, ["upgrade/velaryon@v1.33"]);
         assert_eq!(
             p.graph
-                .dependencies(&"upgrade/velaryon@v1.33.0".parse().unwrap())
+                .dependencies(&"upgrade/velaryon@v1.33".parse().unwrap())
                 .len(),
             4
         );

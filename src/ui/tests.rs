@@ -1090,6 +1090,7 @@ mod goldentooth {
                 &Observed::empty(),
                 &plan,
                 &walked,
+                &Default::default(),
                 "20261123-100000-7f3a",
                 start.elapsed(),
             );

@@ -304,36 +304,18 @@ fn apply_stdin(lab: &SimLab, manifest: &str) -> crate::support::gt::Output {
         .run(&format!("{KUBECTL} apply -f -"))
 }
 
-pub(crate) const BARE_POD_AND_PDB: &str = "apiVersion: v1
-kind: Pod
-metadata:
-  name: hr-app
-  labels:
-    app: hr
-spec:
-  nodeName: fenn
-  containers:
-  - name: app
-    image: registry.k8s.io/pause:3.10
----
-apiVersion: policy/v1
-kind: PodDisruptionBudget
-metadata:
-  name: hr
-spec:
-  minAvailable: 1
-  selector:
-    matchLabels:
-      app: hr
-";
+/// A pod no controller owns on fenn, and a budget guarding it.
+fn bare_pod_and_budget() -> String {
+    crate::support::workloads::pod_and_budget("hr-app", "fenn", false)
+}
 
 #[test]
 fn drains_stop_at_bare_pods_and_at_budgets_that_allow_no_disruption() {
     let lab = cluster(&[]);
-    apply_stdin(&lab, BARE_POD_AND_PDB)
+    apply_stdin(&lab, &bare_pod_and_budget())
         .success()
         .stdout_is("pod/hr-app created\npoddisruptionbudget.policy/hr created\n");
-    apply_stdin(&lab, BARE_POD_AND_PDB)
+    apply_stdin(&lab, &bare_pod_and_budget())
         .success()
         .stdout_is("pod/hr-app unchanged\npoddisruptionbudget.policy/hr unchanged\n");
 
@@ -392,7 +374,7 @@ fn drains_stop_at_bare_pods_and_at_budgets_that_allow_no_disruption() {
     // Pod is gone for good.
     apply_stdin(
         &lab,
-        &BARE_POD_AND_PDB.replace("minAvailable: 1", "maxUnavailable: 1"),
+        &bare_pod_and_budget().replace("minAvailable: 1", "maxUnavailable: 1"),
     )
     .success()
     .stdout_is("pod/hr-app unchanged\npoddisruptionbudget.policy/hr configured\n");
@@ -458,4 +440,44 @@ fn a_cni_manifest_on_stdin_brings_the_pod_network_and_other_input_is_refused() {
     apply_stdin(&lab, "")
         .status(1)
         .stderr_is("error: no objects passed to apply\n");
+}
+
+/// `kubeadm init phase upload-certs` loads the init configuration as every
+/// init phase does: bare, its version is the label `stable-1`, which an
+/// offline host fails to look up at dl.k8s.io (kubeadm's warning, then its
+/// own version); with gt's configuration on stdin nothing is looked up.
+#[test]
+fn upload_certs_looks_its_version_up_unless_given_gts_configuration() {
+    let lab = small_lab();
+    lab.on("bettley").run(&kubeadm_init(ENDPOINT)).success();
+    lab.wait_api_ready();
+
+    lab.on("bettley")
+        .run("kubeadm init phase upload-certs --upload-certs")
+        .success()
+        .stderr_contains("] could not fetch a Kubernetes version from the internet: unable to get URL \"https://dl.k8s.io/release/stable-1.txt\"")
+        .stderr_contains("] falling back to the local client version: v1.32.4\n")
+        .stdout_contains("[upload-certs] Using certificate key:\n");
+
+    let spec = gt::spec::load_file(&crate::support::gt::goldentooth()).unwrap();
+    let config =
+        gt::kube::kubeadm::upload_certs_config(&spec, &gt::kube::kubeadm::Release(1, 32, 4));
+    let gts = lab
+        .on("bettley")
+        .stdin(std::str::from_utf8(&config).unwrap())
+        .run(&gt::kube::kubeadm::upload_certs_command())
+        .success()
+        .stdout_contains("[upload-certs] Using certificate key:\n");
+    assert!(!gts.stderr.contains("dl.k8s.io"), "{gts}");
+
+    // A label in the file is looked up too; a file kubeadm cannot read stops it.
+    lab.on("bettley")
+        .stdin(r#"{"apiVersion":"kubeadm.k8s.io/v1beta4","kind":"ClusterConfiguration","kubernetesVersion":"stable-1.32"}"#)
+        .run("kubeadm init phase upload-certs --upload-certs --config=/dev/stdin")
+        .success()
+        .stderr_contains("unable to get URL \"https://dl.k8s.io/release/stable-1.32.txt\"");
+    lab.on("bettley")
+        .run("kubeadm init phase upload-certs --upload-certs --config /nowhere.yaml")
+        .status(1)
+        .stderr_contains("unable to read config from \"/nowhere.yaml\"");
 }

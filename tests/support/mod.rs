@@ -11,3 +11,4 @@ pub mod promtext;
 pub mod secrets;
 pub mod sim;
 pub mod wait;
+pub mod workloads;

@@ -2,15 +2,17 @@
 //! 1.34 in one apply (two rungs), and on a small cluster the ways a rung
 //! stops and resumes: a drain a budget blocks, a worker whose `kubeadm
 //! upgrade node` fails, a kill -9 in the middle of the rung, an operator's
-//! cordon that outlives it, and the plan's refusals of a downgrade and of a
-//! kubeadm that skips a minor.
+//! cordon that outlives it, the plan's refusals of a downgrade and of a
+//! kubeadm that skips a minor, and a removal's drain predicted like an
+//! upgrade's.
 
 use crate::support::events::{
     apply_json, failure_of, node_result, read_until, recap_row, spawn_apply_json,
 };
-use crate::support::gt::goldentooth;
+use crate::support::gt::{goldentooth, Test};
 use crate::support::kube::KUBECTL;
 use crate::support::lab::{Lab, Transport};
+use crate::support::workloads;
 use serde_json::Value;
 
 /// goldentooth's cluster and defaults with only bettley (control plane)
@@ -111,11 +113,24 @@ fn goldentooth_goes_from_1_32_to_1_34_in_one_apply_of_two_rungs() {
     let (run, events) = apply_json(&lab.config(), &[]);
     assert_eq!(run.code, Some(0), "{run}");
     let steps = planned_steps(&events);
-    let first_rung = steps
+    // No host lists 1.33's patches before its rung: the plan names the
+    // minor, bettley settles it once its repository is switched, and it is
+    // the newest patch, not the first.
+    let settled = events
         .iter()
-        .find_map(|s| s.strip_prefix("upgrade/bettley@v1.33."))
-        .unwrap_or_else(|| panic!("a 1.33 rung: {steps:?}"));
-    for rung in [format!("v1.33.{first_rung}"), "v1.34.2".to_string()] {
+        .filter(|e| e["event"] == "step_progress" && e["step"] == "upgrade/bettley@v1.33")
+        .find_map(|e| {
+            e["message"]
+                .as_str()?
+                .strip_prefix("the rung v1.33 is ")
+                .map(|m| m.split(':').next().unwrap().to_string())
+        })
+        .unwrap_or_else(|| panic!("bettley settles the 1.33 rung: {events:?}"));
+    assert!(
+        settled.starts_with("v1.33.") && settled != "v1.33.0",
+        "{settled}"
+    );
+    for rung in ["v1.33", "v1.34.2"] {
         for n in ["bettley", "cargyll", "dalt", "fenn", "velaryon"] {
             let id = format!("upgrade/{n}@{rung}");
             assert!(steps.contains(&id), "{id} planned: {steps:?}");
@@ -142,34 +157,9 @@ fn goldentooth_goes_from_1_32_to_1_34_in_one_apply_of_two_rungs() {
 }
 
 /// A Pod of a ReplicaSet on fenn, and a budget that allows it no disruption.
-const GUARDED_POD: &str = "apiVersion: v1
-kind: Pod
-metadata:
-  name: hr-app-7c9d4
-  labels:
-    app: hr
-  ownerReferences:
-  - apiVersion: apps/v1
-    kind: ReplicaSet
-    name: hr-app
-    uid: 5f1b2c1e-0000-4000-8000-000000000001
-    controller: true
-spec:
-  nodeName: fenn
-  containers:
-  - name: app
-    image: registry.k8s.io/pause:3.10
----
-apiVersion: policy/v1
-kind: PodDisruptionBudget
-metadata:
-  name: hr
-spec:
-  minAvailable: 1
-  selector:
-    matchLabels:
-      app: hr
-";
+fn guarded_pod() -> String {
+    workloads::pod_and_budget("hr-app-7c9d4", "fenn", true)
+}
 
 fn kubectl_apply(lab: &Lab, manifest: &str) {
     let cmd = format!("printf '%s' '{manifest}' | {KUBECTL} apply -f -");
@@ -184,7 +174,7 @@ fn a_rung_stops_where_a_worker_fails_resumes_after_kill_9_and_keeps_an_operators
     // harlton is the operator's: cordoned by hand before the upgrade.
     lab.run("bettley", &format!("{KUBECTL} cordon harlton"))
         .success();
-    kubectl_apply(&lab, GUARDED_POD);
+    kubectl_apply(&lab, &guarded_pod());
     want_version(&lab, "1.33.3");
 
     // The drain fails naming the budget, and the batches after fenn's do
@@ -225,7 +215,7 @@ fn a_rung_stops_where_a_worker_fails_resumes_after_kill_9_and_keeps_an_operators
     // finishes (and is uncordoned), harlton's batch does not start.
     kubectl_apply(
         &lab,
-        &GUARDED_POD.replace("minAvailable: 1", "minAvailable: 0"),
+        &guarded_pod().replace("minAvailable: 1", "minAvailable: 0"),
     );
     lab.fault("gardener", &["fail-upgrade"]).success();
     let (run, events) = apply_json(&lab.config(), &[]);
@@ -295,5 +285,47 @@ fn a_rung_stops_where_a_worker_fails_resumes_after_kill_9_and_keeps_an_operators
     assert_eq!(plan.code, Some(1), "{plan}");
     for want in ["fenn", "v1.35.1", "v1.33.3"] {
         assert!(plan.stderr.contains(want), "{want}: {plan}");
+    }
+
+    // A removal's drain is predicted like an upgrade's: fenn set absent,
+    // with a pod no controller owns on it and a budget that allows no
+    // disruption of the two pods it guards.
+    want_version(&lab, "1.33.3");
+    kubectl_apply(
+        &lab,
+        &workloads::pod_and_budget("lone", "fenn", false)
+            .replace("minAvailable: 1", "minAvailable: 2"),
+    );
+    let config = lab
+        .variant("fenn-absent.toml")
+        .state("fenn", "absent")
+        .write();
+    let plan = Test::new().config(&config).args(["plan", "--json"]).run();
+    plan.status(0);
+    let warnings: Vec<String> = plan.json()["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["node"] == "fenn" && w["kind"] == "drain")
+        .map(|w| w["message"].as_str().unwrap().to_string())
+        .collect();
+    // The lab's scheduler may have put a CoreDNS pod on fenn as well.
+    for (want, naming) in [
+        ("draining fenn (removal) evicts ", "default/lone"),
+        (
+            "draining fenn stops at pods no controller owns: default/lone;",
+            "",
+        ),
+        (
+            "draining fenn is blocked by PodDisruptionBudget default/hr, which allows no disruption now, covering default/lone:",
+            "",
+        ),
+    ] {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with(want) && w.contains(naming)),
+            "{want}: {warnings:#?}"
+        );
     }
 }

@@ -79,6 +79,8 @@ pub struct StepRunner<'a> {
     cluster_release: Mutex<Option<kubeadm::Release>>,
     /// Held while a join renews the token, so that concurrent joins renew once.
     token_renewal: tokio::sync::Mutex<()>,
+    /// The patch each newest-patch rung of the upgrade came to, by minor.
+    rung_releases: Mutex<BTreeMap<(u32, u32), kubeadm::Release>>,
 }
 
 type NodeMap = BTreeMap<String, crate::kube::nodes::Node>;
@@ -89,6 +91,12 @@ const FIRST_POLL: Duration = Duration::from_millis(200);
 const MAX_POLL: Duration = Duration::from_secs(1);
 
 impl<'a> StepRunner<'a> {
+    /// The patch each newest-patch rung came to in this walk, by minor
+    /// (for the recap).
+    pub fn rung_releases(&self) -> BTreeMap<(u32, u32), kubeadm::Release> {
+        self.rung_releases.lock().unwrap().clone()
+    }
+
     pub fn new(
         spec: &'a Spec,
         observed: &'a Observed,
@@ -137,6 +145,7 @@ impl<'a> StepRunner<'a> {
                     .and_then(kubeadm::parse_version),
             ),
             token_renewal: tokio::sync::Mutex::new(()),
+            rung_releases: Mutex::new(BTreeMap::new()),
         }
     }
 

@@ -17,11 +17,12 @@
 
 use super::exec::first_line;
 use super::{StepError, StepRunner};
+use crate::kube::apt::{self, AptSource};
 use crate::kube::kubeadm::Release;
 use crate::kube::nodes::ConditionStatus;
 use crate::kube::upgrade::{self as ku, DrainBlock, HostState};
 use crate::kube::{self, secret::redact, workloads};
-use crate::plan::{StepId, UpgradeRole};
+use crate::plan::{RungRelease, StepId, UpgradeRole};
 use crate::spec::NodeName;
 use crate::transport::Cmd;
 use std::time::{Duration, Instant};
@@ -31,34 +32,47 @@ impl StepRunner<'_> {
         &self,
         id: &StepId,
         node: &NodeName,
-        release: &Release,
+        rung: &RungRelease,
         role: UpgradeRole,
     ) -> Result<(), StepError> {
-        let want = release.to_string();
-        let host = self.upgrade_host_state(id, node).await?;
+        // Where the node is, on its host and in the API, read at once: no
+        // phase before the drain changes what the Node says.
+        let (host, before) =
+            tokio::join!(self.upgrade_host_state(id, node), self.node_now(id, node));
+        let (mut host, before) = (host?, before?);
 
-        let repository = self.rung_repository(node, release)?;
+        let repository = self.rung_repository(node, &rung.floor())?;
+        let switch = (
+            format!("switch the kubernetes apt source to {repository}"),
+            ku::switch_repository(&repository),
+        );
+        let release = match rung.exact().or_else(|| self.rung_resolved(rung)) {
+            Some(r) => r,
+            None => {
+                // The minor's patches are listed only once the source names it.
+                if host.source.as_ref().map(|s| s.url.as_str()) != Some(repository.as_str()) {
+                    self.upgrade_phases(id, node, vec![switch.clone()]).await?;
+                    host.source = AptSource::parse(&apt::source_line(&repository));
+                }
+                self.resolve_rung(id, node, rung, role).await?
+            }
+        };
+        let release = &release;
+        let want = release.to_string();
+        let mut packages = Vec::new();
         if host.source.as_ref().map(|s| s.url.as_str()) != Some(repository.as_str()) {
-            self.upgrade_must(
-                id,
-                node,
-                ku::switch_repository(&repository),
-                format!("switch the kubernetes apt source to {repository}"),
-            )
-            .await?;
+            packages.push(switch);
         }
         if host.kubeadm != Some(*release) {
-            self.upgrade_must(
-                id,
-                node,
-                ku::install_kubeadm(release),
+            packages.push((
                 format!("apt-get install kubeadm={}", ku::package_version(release)),
-            )
-            .await?;
+                ku::install_kubeadm(release),
+            ));
         } else {
             self.events
                 .progress(id, format!("kubeadm is at {want} already"));
         }
+        self.upgrade_phases(id, node, packages).await?;
 
         if self.kubeadm_phase_done(id, &host, release, role).await? {
             self.events.progress(
@@ -69,13 +83,16 @@ impl StepRunner<'_> {
             match role {
                 UpgradeRole::First => self.upgrade_first(id, node, release).await?,
                 UpgradeRole::ControlPlane | UpgradeRole::Worker => {
-                    self.upgrade_must(id, node, ku::upgrade_node(), "kubeadm upgrade node".into())
-                        .await?;
+                    self.upgrade_phases(
+                        id,
+                        node,
+                        vec![("kubeadm upgrade node".into(), ku::upgrade_node())],
+                    )
+                    .await?;
                 }
             }
         }
 
-        let before = self.node_now(id, node).await?;
         let running = before
             .kubelet_version
             .as_deref()
@@ -86,15 +103,8 @@ impl StepRunner<'_> {
         // run) and never a node cordoned by someone else.
         let mut ours = before.cordoned_by_gt;
         if !kubelet_done {
-            if !before.unschedulable && !before.cordoned_by_gt {
-                self.upgrade_admin(
-                    id,
-                    ku::mark_cordoned(node.as_str()),
-                    "mark the cordon as gt's",
-                )
-                .await?;
-                ours = true;
-            } else if before.unschedulable && !before.cordoned_by_gt {
+            let mark = !before.unschedulable && !before.cordoned_by_gt;
+            if before.unschedulable && !before.cordoned_by_gt {
                 self.events.progress(
                     id,
                     format!(
@@ -102,28 +112,25 @@ impl StepRunner<'_> {
                     ),
                 );
             }
-            self.upgrade_drain(id, node).await?;
+            self.upgrade_drain(id, node, mark).await?;
+            ours |= mark;
+            let mut kubelet = Vec::new();
             if !packages_done {
-                self.upgrade_must(
-                    id,
-                    node,
-                    ku::install_kubelet_kubectl(release),
+                kubelet.push((
                     format!(
                         "apt-get install kubelet={v} kubectl={v}",
                         v = ku::package_version(release)
                     ),
-                )
-                .await?;
+                    ku::install_kubelet_kubectl(release),
+                ));
             }
             if running != Some(*release) {
-                self.upgrade_must(
-                    id,
-                    node,
-                    ku::restart_kubelet(),
+                kubelet.push((
                     "systemctl daemon-reload && systemctl restart kubelet".into(),
-                )
-                .await?;
+                    ku::restart_kubelet(),
+                ));
             }
+            self.upgrade_phases(id, node, kubelet).await?;
         } else {
             self.events
                 .progress(id, format!("{node}'s kubelet runs {want} already"));
@@ -138,18 +145,25 @@ impl StepRunner<'_> {
         Ok(())
     }
 
-    /// `kubectl uncordon`, then gt's mark off (in this order: a crash
-    /// between leaves a mark on a schedulable node, which the next upgrade
-    /// clears, never a cordon without the mark, which gt would keep).
+    /// `kubectl uncordon`, then gt's mark off, in one admin command (in
+    /// this order: a crash between leaves a mark on a schedulable node,
+    /// which the next upgrade clears, never a cordon without the mark,
+    /// which gt would keep).
     pub(super) async fn uncordon(&self, id: &StepId, node: &NodeName) -> Result<(), StepError> {
-        self.upgrade_admin(id, ku::uncordon(node.as_str()), "kubectl uncordon")
-            .await?;
-        self.upgrade_admin(
-            id,
-            ku::unmark_cordoned(node.as_str()),
-            "take gt's cordon mark off",
-        )
-        .await
+        let script = ku::phases(&[
+            ("kubectl uncordon".into(), ku::uncordon(node.as_str())),
+            (
+                "take gt's cordon mark off".into(),
+                ku::unmark_cordoned(node.as_str()),
+            ),
+        ]);
+        let cmd = self
+            .step_cmd(script)
+            .label("kubectl uncordon, then take gt's cordon mark off");
+        self.admin(id, &cmd, self.settings().gate_timeout)
+            .await
+            .map(drop)
+            .map_err(name_failed_phase)
     }
 
     /// `kubeadm upgrade plan vX` as a check (its refusal stops the rung
@@ -160,27 +174,32 @@ impl StepRunner<'_> {
         node: &NodeName,
         release: &Release,
     ) -> Result<(), StepError> {
-        for (script, label) in [
-            (ku::upgrade_plan(release), "kubeadm upgrade plan"),
-            (ku::upgrade_apply(release), "kubeadm upgrade apply"),
-        ] {
-            let cmd = self.step_cmd(script).label(label);
-            let out = self.exec(id, node, &cmd).await?;
-            if !out.success() {
-                let text = if out.stderr.trim().is_empty() {
-                    &out.stdout
-                } else {
-                    &out.stderr
-                };
-                return Err(StepError::UpgradeRefused {
-                    command: label,
-                    node: node.clone(),
-                    version: *release,
-                    why: redact(&ku::upgrade_refusal(text)),
-                });
-            }
+        const PLAN: &str = "kubeadm upgrade plan";
+        const APPLY: &str = "kubeadm upgrade apply";
+        let script = ku::phases(&[
+            (PLAN.into(), ku::upgrade_plan(release)),
+            (APPLY.into(), ku::upgrade_apply(release)),
+        ]);
+        let cmd = self
+            .step_cmd(script)
+            .label("kubeadm upgrade plan, then kubeadm upgrade apply");
+        let out = self.exec(id, node, &cmd).await?;
+        if out.success() {
+            return Ok(());
         }
-        Ok(())
+        let (phase, stderr) =
+            ku::failed_phase(&out.stderr).unwrap_or_else(|| (APPLY.into(), out.stderr.clone()));
+        let text = if stderr.trim().is_empty() {
+            &out.stdout
+        } else {
+            &stderr
+        };
+        Err(StepError::UpgradeRefused {
+            command: if phase == PLAN { PLAN } else { APPLY },
+            node: node.clone(),
+            version: *release,
+            why: redact(&ku::upgrade_refusal(text)),
+        })
     }
 
     /// kubeadm's step of this rung is behind the node: its kubelet package
@@ -208,6 +227,64 @@ impl StepRunner<'_> {
             return Ok(ku::parse_cluster_version(&yaml) == Some(*release));
         }
         Ok(true)
+    }
+
+    /// The patch a newest-patch rung came to earlier in this apply.
+    fn rung_resolved(&self, rung: &RungRelease) -> Option<Release> {
+        self.rung_releases
+            .lock()
+            .unwrap()
+            .get(&rung.minor())
+            .copied()
+    }
+
+    /// Settles a newest-patch rung: on its first control plane (whose
+    /// source now names the minor), the newest kubeadm patch its repository
+    /// lists; elsewhere (the first control plane finished in an earlier
+    /// run), the release kubeadm recorded for the cluster.
+    async fn resolve_rung(
+        &self,
+        id: &StepId,
+        node: &NodeName,
+        rung: &RungRelease,
+        role: UpgradeRole,
+    ) -> Result<Release, StepError> {
+        let (major, minor) = rung.minor();
+        let no_release = || StepError::NoRelease {
+            node: node.clone(),
+            minor: format!("{major}.{minor}"),
+        };
+        let release = if role == UpgradeRole::First {
+            let cmd = self
+                .step_cmd(apt::madison("kubeadm"))
+                .label("apt-cache madison kubeadm");
+            let listed = apt::parse_madison(&self.must(id, node, &cmd).await?);
+            listed
+                .get("kubeadm")
+                .and_then(|v| apt::newest(v, major, minor, None))
+                .and_then(|v| apt::release_of(&v))
+                .map(|(a, b, c)| Release(a, b, c))
+                .ok_or_else(no_release)?
+        } else {
+            let cmd = self
+                .step_cmd(kube::etcd_snapshot::get_kubeadm_config())
+                .label("kubectl get configmap kubeadm-config");
+            let yaml = self.admin(id, &cmd, self.settings().gate_timeout).await?;
+            ku::parse_cluster_version(&yaml)
+                .filter(|r| r.minor() == (major, minor))
+                .ok_or_else(no_release)?
+        };
+        let settled = *self
+            .rung_releases
+            .lock()
+            .unwrap()
+            .entry((major, minor))
+            .or_insert(release);
+        self.events.progress(
+            id,
+            format!("the rung {rung} is {settled}: the newest patch its repository lists"),
+        );
+        Ok(settled)
     }
 
     /// The repository of the release's minor: the file's (pkgs.k8s.io's,
@@ -243,43 +320,61 @@ impl StepRunner<'_> {
             .ok_or_else(|| StepError::NoNode(node.clone()))
     }
 
-    async fn upgrade_must(
+    /// `phases` (`(label, script)`) on `node` in one round trip; the one
+    /// that fails is named in the error, with its tool's last words.
+    async fn upgrade_phases(
         &self,
         id: &StepId,
         node: &NodeName,
-        script: String,
-        label: String,
+        phases: Vec<(String, String)>,
     ) -> Result<(), StepError> {
-        let cmd = self.step_cmd(script).label(label);
-        self.must(id, node, &cmd).await.map(drop)
-    }
-
-    async fn upgrade_admin(
-        &self,
-        id: &StepId,
-        script: String,
-        label: &str,
-    ) -> Result<(), StepError> {
-        let cmd = self.step_cmd(script).label(label.to_string());
-        self.admin(id, &cmd, self.settings().gate_timeout)
+        if phases.is_empty() {
+            return Ok(());
+        }
+        let label = phases
+            .iter()
+            .map(|(l, _)| l.as_str())
+            .collect::<Vec<_>>()
+            .join(", then ");
+        let cmd = self.step_cmd(ku::phases(&phases)).label(label);
+        self.must(id, node, &cmd)
             .await
             .map(drop)
+            .map_err(name_failed_phase)
     }
 
-    /// The drain before the kubelet's upgrade; a drain that a budget or a
-    /// pod without a controller blocked fails naming them.
-    async fn upgrade_drain(&self, id: &StepId, node: &NodeName) -> Result<(), StepError> {
+    /// The drain before the kubelet's upgrade, after gt's cordon mark when
+    /// `mark` (one admin command: the mark lands before the drain cordons);
+    /// a drain that a budget or a pod without a controller blocked fails
+    /// naming them.
+    async fn upgrade_drain(
+        &self,
+        id: &StepId,
+        node: &NodeName,
+        mark: bool,
+    ) -> Result<(), StepError> {
         let timeout = self.settings().drain_timeout;
-        let cmd = Cmd::new(ku::drain_for_upgrade(
-            node.as_str(),
-            timeout,
-            self.spec.drain.force,
-        ))
-        .timeout(timeout + Duration::from_secs(30))
-        .label("kubectl drain");
+        let mut phases = Vec::new();
+        if mark {
+            phases.push((
+                "mark the cordon as gt's".to_string(),
+                ku::mark_cordoned(node.as_str()),
+            ));
+        }
+        phases.push((
+            "kubectl drain".to_string(),
+            ku::drain_for_upgrade(node.as_str(), timeout, self.spec.drain.force),
+        ));
+        let cmd = Cmd::new(ku::phases(&phases))
+            .timeout(timeout + Duration::from_secs(30))
+            .label(if mark {
+                "mark the cordon as gt's, then kubectl drain"
+            } else {
+                "kubectl drain"
+            });
         let error = match self.admin(id, &cmd, self.settings().gate_timeout).await {
             Ok(_) => return Ok(()),
-            Err(e) => e,
+            Err(e) => name_failed_phase(e),
         };
         let said = match &error {
             StepError::Exited { output, .. } => output.clone(),
@@ -418,5 +513,36 @@ impl StepRunner<'_> {
                 shown = why;
             }
         }
+    }
+}
+
+/// A folded script's failure under the name of the phase that failed
+/// (`kube::upgrade::phases`), its marker line dropped from the output.
+fn name_failed_phase(e: StepError) -> StepError {
+    match e {
+        StepError::Exited {
+            program,
+            node,
+            code,
+            output,
+        } => match ku::failed_phase(&output) {
+            Some((phase, rest)) => StepError::Exited {
+                program: phase,
+                node,
+                code,
+                output: rest,
+            },
+            None => StepError::Exited {
+                program,
+                node,
+                code,
+                output,
+            },
+        },
+        StepError::GaveUp { last, patience } => StepError::GaveUp {
+            last: Box::new(name_failed_phase(*last)),
+            patience,
+        },
+        e => e,
     }
 }

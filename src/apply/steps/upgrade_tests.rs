@@ -7,7 +7,7 @@
 use super::test_fixture;
 use crate::apply::steps::StepError;
 use crate::kube::kubeadm::Release;
-use crate::plan::{StepId, UpgradeRole};
+use crate::plan::{RungRelease, StepId, UpgradeRole};
 use crate::spec::NodeName;
 use crate::transport::{BoxFuture, Cmd, Host, LineSink, Output, TransportError};
 use std::collections::BTreeMap;
@@ -55,6 +55,8 @@ struct Cluster {
     drain_blocked: Option<String>,
     /// `kubeadm upgrade plan`'s refusal.
     plan_refuses: Option<String>,
+    /// The repository lists no kubeadm at the release.
+    kubeadm_missing: bool,
 }
 
 struct SimHost {
@@ -79,6 +81,35 @@ fn release_in(script: &str, package: &str) -> Release {
 }
 
 impl SimHost {
+    /// A folded script (`kube::upgrade::phases`) phase by phase, as a
+    /// shell would run it: stopping at the first failure, which it names.
+    fn answer_phases(&self, script: &str) -> Output {
+        const MARK: &str = "; } || { rc=$?; printf '%s\\n' ";
+        const FAILED: &str = "gt: this phase failed: ";
+        if !script.contains(MARK) {
+            return self.answer(script);
+        }
+        let mut all = Output::default();
+        for line in script.lines() {
+            let inner = &line[2..line.find(MARK).unwrap()];
+            let label = line[line.find(FAILED).unwrap() + FAILED.len()..]
+                .split(" >&2")
+                .next()
+                .unwrap()
+                .trim_end_matches(['\'', '"']);
+            let out = self.answer(inner);
+            all.stdout.push_str(&out.stdout);
+            all.stderr.push_str(&out.stderr);
+            if out.code != 0 {
+                all.code = out.code;
+                all.stderr
+                    .push_str(&format!("gt: this phase failed: {label}\n"));
+                return all;
+            }
+        }
+        all
+    }
+
     fn answer(&self, script: &str) -> Output {
         let ok = |stdout: String| Output {
             code: 0,
@@ -118,6 +149,14 @@ impl SimHost {
                 .collect();
             return ok(format!(r#"{{"items":[{}]}}"#, items.join(",")));
         }
+        if script.contains("apt-cache madison kubeadm") {
+            let minor = c.nodes[&self.name].repo_minor;
+            let out: String = [5, 0]
+                .iter()
+                .map(|p| format!("   kubeadm | 1.{minor}.{p}-1.1 | https://pkgs.k8s.io/core:/stable:/v1.{minor}/deb  Packages\n"))
+                .collect();
+            return ok(out);
+        }
         if script.contains("readyz") {
             return ok("[+]ping ok\n[+]etcd ok\nreadyz check passed\n".into());
         }
@@ -139,6 +178,16 @@ impl SimHost {
             c.nodes.get_mut(&host).unwrap().repo_minor = minor;
         } else if script.contains("kubeadm=") {
             let r = release_in(script, "kubeadm");
+            if c.kubeadm_missing {
+                return Output {
+                    code: 100,
+                    stdout: String::new(),
+                    stderr: format!(
+                        "E: Version '{}.{}.{}-*' for 'kubeadm' was not found\n",
+                        r.0, r.1, r.2
+                    ),
+                };
+            }
             let n = c.nodes.get_mut(&host).unwrap();
             assert_eq!(
                 n.repo_minor, r.1,
@@ -214,7 +263,7 @@ impl Host for SimHost {
         cmd: &'a Cmd,
         _lines: Option<&'a LineSink>,
     ) -> BoxFuture<'a, Result<Output, TransportError>> {
-        Box::pin(async move { Ok(self.answer(&cmd.script)) })
+        Box::pin(async move { Ok(self.answer_phases(&cmd.script)) })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
@@ -254,10 +303,24 @@ impl Fixture {
 
     async fn upgrade(&self, node: &str, role: UpgradeRole) -> Result<(), StepError> {
         let node: NodeName = node.parse().unwrap();
-        let id = StepId::UpgradeNode(node.clone(), NEW);
+        let id = StepId::UpgradeNode(node.clone(), NEW.into());
         self.runner
             .runner()
-            .upgrade_node(&id, &node, &NEW, role)
+            .upgrade_node(&id, &node, &NEW.into(), role)
+            .await
+    }
+
+    async fn upgrade_rung(
+        &self,
+        node: &str,
+        rung: RungRelease,
+        role: UpgradeRole,
+    ) -> Result<(), StepError> {
+        let node: NodeName = node.parse().unwrap();
+        let id = StepId::UpgradeNode(node.clone(), rung);
+        self.runner
+            .runner()
+            .upgrade_node(&id, &node, &rung, role)
             .await
     }
 
@@ -499,4 +562,43 @@ async fn the_drain_forces_only_when_the_file_says_so() {
         let drain = c.log.iter().find(|(_, s)| s.contains(" drain ")).unwrap();
         assert_eq!(drain.1.ends_with(" --force"), force, "{}", drain.1);
     }
+}
+
+#[tokio::test]
+async fn a_phase_of_a_folded_command_that_fails_is_named_with_its_tools_words() {
+    let f = Fixture::new();
+    f.cluster.lock().unwrap().kubeadm_missing = true;
+    let e = f.upgrade("fenn", UpgradeRole::Worker).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "apt-get install kubeadm=1.33.3-* on fenn exited 100: E: Version '1.33.3-*' for 'kubeadm' was not found"
+    );
+    // The repository switch before it (same round trip) stays done: the
+    // next apply only installs kubeadm.
+    assert_eq!(f.did(), ["fenn: repository", "fenn: kubeadm package"]);
+    assert_eq!(f.node("fenn").repo_minor, 33);
+}
+
+#[tokio::test]
+async fn a_rung_at_its_minors_newest_patch_takes_what_the_switched_repository_lists() {
+    let f = Fixture::new();
+    let rung = RungRelease::NewestPatch(1, 33);
+    f.upgrade_rung("bettley", rung, UpgradeRole::First)
+        .await
+        .unwrap();
+    let newest = Release(1, 33, 5);
+    assert_eq!(
+        f.did()[..2],
+        ["bettley: repository", "bettley: kubeadm package"]
+    );
+    let n = f.node("bettley");
+    assert_eq!((n.kubeadm, n.running_kubelet), (newest, newest));
+    assert_eq!(f.cluster.lock().unwrap().cluster_version, Some(newest));
+    // Another node of the rung (here in a later run) takes the cluster's
+    // patch, whatever its own repository would list then.
+    f.upgrade_rung("fenn", rung, UpgradeRole::Worker)
+        .await
+        .unwrap();
+    let n = f.node("fenn");
+    assert_eq!((n.kubeadm, n.running_kubelet), (newest, newest));
 }

@@ -108,7 +108,7 @@ pub(super) fn plan(host: &Host, args: &[String]) -> u8 {
 }
 
 /// What a host without internet prints when kubeadm looks a release label up.
-fn offline_fallback(kubeadm: Version, label: &str) {
+pub(super) fn offline_fallback(kubeadm: Version, label: &str) {
     let url = format!("https://dl.k8s.io/release/{label}.txt");
     eprintln!("W1201 00:00:00.000000    4242 version.go:104] could not fetch a Kubernetes version from the internet: unable to get URL \"{url}\": Get \"{url}\": dial tcp: lookup dl.k8s.io on 127.0.0.53:53: server misbehaving");
     eprintln!("W1201 00:00:00.000000    4242 version.go:105] falling back to the local client version: {kubeadm}");

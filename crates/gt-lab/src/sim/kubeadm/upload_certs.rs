@@ -1,8 +1,11 @@
 //! `kubeadm init phase upload-certs`: the shared certificates, encrypted
 //! with a certificate key, for control planes that join within two hours.
 
-use super::cluster::admin_client;
+use super::cluster::{admin_client, resolve_version};
+use super::config::{config_documents, doc, str_at};
 use super::token::{new_token, CERTS_PROXY_DESCRIPTION};
+use super::upgrade::kubeadm_version;
+use super::upgrade_plan::offline_fallback;
 use super::{fail, with_global, CERTS_TTL, EXIT_ERROR};
 use crate::sim::clock;
 use crate::sim::files;
@@ -42,6 +45,25 @@ pub(super) fn init_phase(host: &Host, args: &[String]) -> u8 {
         Ok(p) => p,
         Err(e) => return fail(&e, EXIT_ERROR),
     };
+    // Every init phase loads the init configuration first: without
+    // `--config` its kubernetesVersion is the default label `stable-1`,
+    // which kubeadm looks up at dl.k8s.io (the lab has no internet: the
+    // offline warning and the client's own version); with it, the file's.
+    let docs = match config_documents(&p) {
+        Ok(d) => d,
+        Err((e, code)) => return fail(&e, code),
+    };
+    let requested =
+        str_at(doc(&docs, "ClusterConfiguration"), &["kubernetesVersion"]).unwrap_or("stable-1");
+    if !requested
+        .trim_start_matches('v')
+        .starts_with(|c: char| c.is_ascii_digit())
+    {
+        offline_fallback(kubeadm_version(host), requested);
+    }
+    if let Err(e) = resolve_version(Some(requested), &host.node().kubernetes_version) {
+        return fail(&e, EXIT_ERROR);
+    }
     if !p.on("upload-certs") {
         println!("[upload-certs] Skipping phase. Please see --upload-certs");
         return 0;
