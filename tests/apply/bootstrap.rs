@@ -223,6 +223,29 @@ fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
     assert_eq!(finished(&events, "revoke-token")["status"], "succeeded");
     assert_eq!(kubeadm_calls(&lab, "lipps", "join"), 0);
 
+    // Ctrl-C while the gate waits (5 minutes by default): a wait has nothing
+    // to finish, so it is cancelled at once rather than timing out.
+    let (mut child, mut lines) = spawn_apply_json(&lab, &[]);
+    let mut events = read_until(&mut lines, |e| {
+        e["event"] == "step_progress" && e["step"] == "gate/before-worker-joins"
+    });
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    for line in lines {
+        events.push(serde_json::from_str(&line.unwrap()).unwrap());
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    let gate = finished(&events, "gate/before-worker-joins");
+    assert_eq!(gate["status"], "cancelled", "{gate}");
+    assert_eq!(gate["reason"], "interrupted while waiting");
+    assert_eq!(
+        finished(&events, "join-worker/lipps")["status"],
+        "cancelled"
+    );
+    assert_eq!(finished(&events, "revoke-token")["status"], "succeeded");
+    assert_eq!(recap(&events)["interrupted"], true);
+    assert_eq!(kubeadm_calls(&lab, "lipps", "join"), 0);
+
     lab.fault("cargyll", &["heal"]);
     let (run, _) = apply_json(&impatient, &[]);
     assert_eq!(run.code, Some(0), "{run}");
