@@ -1,6 +1,6 @@
 //! Observing live hosts: every host probed in parallel (at most
 //! `parallelism` at once), the cluster read through one healthy control
-//! plane as soon as one has answered. An unreachable or hanging host becomes
+//! plane, starting as soon as its login is up. An unreachable or hanging host becomes
 //! a fact; nothing here fails because of a host.
 
 use super::probe::{
