@@ -347,8 +347,8 @@ async fn observe_etcd(
     // Nothing at all on a host without an admin kubeconfig: the query may
     // start before the probe has said whether there is one.
     let script = format!(
-        "[ -f {} ] || exit 0\n{}",
-        crate::kube::ADMIN_KUBECONFIG,
+        "{}{}",
+        super::probe::NOTHING_WITHOUT_ADMIN_CONF,
         crate::kube::etcd::query_script(pods, own_runtime, super::probe::MARK)
     );
     let cmd = Cmd::new(script)
@@ -761,7 +761,7 @@ arch = "amd64"
         assert!(!o.cluster.exists());
         // The queries start beside the probe, and run nothing without an
         // admin kubeconfig.
-        let guard = format!("[ -f {} ] || exit 0\n", crate::kube::ADMIN_KUBECONFIG);
+        let guard = super::super::probe::NOTHING_WITHOUT_ADMIN_CONF;
         for f in fakes.lock().unwrap().values() {
             let commands = f.commands();
             assert_eq!(
@@ -769,7 +769,7 @@ arch = "amd64"
                 1
             );
             for c in commands.iter().filter(|c| !c.contains("@@gt host")) {
-                assert!(c.starts_with(&guard), "{c}");
+                assert!(c.starts_with(guard), "{c}");
             }
         }
     }

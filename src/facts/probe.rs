@@ -158,7 +158,7 @@ pub fn cluster_query_scripts(
         ));
     }
     let sessions = CLUSTER_QUERY_SESSIONS.min(queries.len());
-    let mut scripts = vec![format!("[ -f {} ] || exit 0\n", kube::ADMIN_KUBECONFIG); sessions];
+    let mut scripts = vec![NOTHING_WITHOUT_ADMIN_CONF.to_string(); sessions];
     for (i, (name, command)) in queries.into_iter().enumerate() {
         scripts[i % sessions].push_str(&format!(
             "echo '{MARK}{name}'; echo '{MARK}{name}' >&2\n{command}\nrc=$?\necho; echo '{MARK}{name}.exit'; echo \"$rc\"\n"
@@ -166,6 +166,12 @@ pub fn cluster_query_scripts(
     }
     scripts
 }
+
+/// Starts a script that may run before the probe has said whether the host
+/// has an admin kubeconfig (the file probe.sh reports as `admin_conf`): on a
+/// host without one it ends at once, having run nothing.
+pub const NOTHING_WITHOUT_ADMIN_CONF: &str =
+    "[ -f \"${GT_HOST_ROOT}/etc/kubernetes/admin.conf\" ] || exit 0\n";
 
 /// The cluster query's answer from its sessions' (stdout, stderr), each
 /// complete: their sections one after the other, then the end marker.
