@@ -65,7 +65,8 @@ pub enum StepStatus {
     Failed,
     /// A step it depends on failed or was cancelled ("upstream failed").
     Skipped,
-    /// Never started: the apply was interrupted first.
+    /// Never started: the apply was interrupted first; or a gate
+    /// interrupted while it waited (a wait changes nothing).
     Cancelled,
 }
 

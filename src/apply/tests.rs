@@ -39,6 +39,8 @@ struct Scripted {
     fail: BTreeSet<String>,
     /// Steps whose start flips the interrupt (Ctrl-C while they run).
     interrupt_on: Option<(String, watch::Sender<bool>)>,
+    /// Gates wait this long (virtual time) instead of 5 ms.
+    gate_wait: Option<Duration>,
     log: Mutex<Vec<(String, bool)>>, // (id, started?) in order
     running: Mutex<(usize, usize)>,  // (now, max)
     /// The same for steps other than host preparation.
@@ -64,7 +66,11 @@ impl Runner for Scripted {
                 }
             }
             let ms = if id.starts_with("join") { 20 } else { 5 };
-            tokio::time::sleep(Duration::from_millis(ms)).await;
+            let wait = match self.gate_wait {
+                Some(w) if id.starts_with("gate/") => w,
+                _ => Duration::from_millis(ms),
+            };
+            tokio::time::sleep(wait).await;
             self.running.lock().unwrap().0 -= 1;
             if loading {
                 self.loading.lock().unwrap().0 -= 1;
@@ -286,4 +292,35 @@ fn ctrl_c_lets_running_steps_finish_cancels_the_rest_and_still_revokes() {
         !started.iter().any(|i| i.starts_with("join-worker")),
         "{started:?}"
     );
+}
+
+#[test]
+fn ctrl_c_cancels_a_running_gate_at_once_instead_of_waiting_it_out() {
+    let g = goldentooth_bootstrap();
+    let (tx, rx) = watch::channel(false);
+    let r = Scripted {
+        interrupt_on: Some(("gate/before-worker-joins".into(), tx)),
+        // Longer than any gate timeout: a gate left to finish would succeed.
+        gate_wait: Some(Duration::from_secs(3600)),
+        ..Default::default()
+    };
+    let (w, events) = run(&g, &r, 10, rx);
+    assert!(w.interrupted);
+    let gate = &w.steps[&id("gate/before-worker-joins")];
+    assert_eq!(gate.status, StepStatus::Cancelled);
+    assert_eq!(gate.reason.as_deref(), Some("interrupted while waiting"));
+    assert!(gate.elapsed < Duration::from_secs(1), "{:?}", gate.elapsed);
+    assert_eq!(status(&w, "join-worker/fenn"), StepStatus::Cancelled);
+    assert_eq!(status(&w, "revoke-token"), StepStatus::Succeeded);
+    let finished = r.log.lock().unwrap();
+    assert!(
+        !finished
+            .iter()
+            .any(|(i, started)| i == "gate/before-worker-joins" && !started),
+        "the gate's wait was not cut short: {finished:?}"
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::Interrupted { .. })));
+    assert_eq!(status(&w, "update/dalt"), StepStatus::Succeeded);
 }

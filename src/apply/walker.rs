@@ -4,7 +4,8 @@
 //! host preparation), ties broken by the plan's deterministic order. A failure skips its
 //! dependents ("upstream failed", naming the root cause once) while
 //! independent branches finish. Ctrl-C stops new starts; running steps
-//! finish. Steps that clean up (`Step::always_runs`) run once their
+//! finish, except a gate: a pure wait has nothing to finish, so it is
+//! cancelled at once (`Step::is_gate`). Steps that clean up (`Step::always_runs`) run once their
 //! dependencies have finished, whatever the outcome.
 
 use super::events::{Event, Events, StepStatus};
@@ -80,6 +81,24 @@ fn readiness(step: &Step, deps: &[usize], state: &[State], interrupted: bool) ->
 
 fn interrupted_reason() -> String {
     "interrupted before it started".to_string()
+}
+
+fn interrupted_waiting_reason() -> String {
+    "interrupted while waiting".to_string()
+}
+
+/// How a running step's future ended.
+enum Ran {
+    Finished(Result<(), String>),
+    /// A gate stopped by Ctrl-C: it changed nothing, so nothing is left half done.
+    Interrupted,
+}
+
+/// Resolves once `interrupt` is true (never, if its sender is gone first).
+async fn until_interrupted(mut interrupt: watch::Receiver<bool>) {
+    if interrupt.wait_for(|&on| on).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Names the root cause once: the step that failed, not the one between.
@@ -167,10 +186,20 @@ pub async fn walk(
                     node: step.node().cloned(),
                 });
                 let id = &ids[i];
+                let stop = step.is_gate().then(|| interrupt.clone());
                 running.push(async move {
                     let started = Instant::now();
-                    let r = runner.run(id, step).await;
-                    (i, r.map_err(|e| e.to_string()), started.elapsed())
+                    let run = async {
+                        Ran::Finished(runner.run(id, step).await.map_err(|e| e.to_string()))
+                    };
+                    let ran = match stop {
+                        Some(stop) => tokio::select! {
+                            ran = run => ran,
+                            () = until_interrupted(stop) => Ran::Interrupted,
+                        },
+                        None => run.await,
+                    };
+                    (i, ran, started.elapsed())
                 });
                 changed = true;
             }
@@ -179,11 +208,12 @@ pub async fn walk(
             break;
         }
         tokio::select! {
-            Some((i, result, elapsed)) = running.next() => {
+            Some((i, ran, elapsed)) = running.next() => {
                 running_loading -= usize::from(loads_control_plane(order[i]));
-                let (status, reason) = match result {
-                    Ok(()) => (StepStatus::Succeeded, None),
-                    Err(e) => (StepStatus::Failed, Some(e)),
+                let (status, reason) = match ran {
+                    Ran::Finished(Ok(())) => (StepStatus::Succeeded, None),
+                    Ran::Finished(Err(e)) => (StepStatus::Failed, Some(e)),
+                    Ran::Interrupted => (StepStatus::Cancelled, Some(interrupted_waiting_reason())),
                 };
                 state[i] = State::Done(status);
                 finish(events, &mut out, &ids[i], order[i], status, reason, elapsed);
@@ -191,10 +221,13 @@ pub async fn walk(
             Ok(()) = interrupt.changed(), if !interrupted => {
                 if *interrupt.borrow() {
                     interrupted = true;
+                    // Gates end at once (above): only the others are waited for.
+                    let finishing = (0..ids.len())
+                        .filter(|&i| matches!(state[i], State::Running) && !order[i].is_gate())
+                        .count();
                     events.send(Event::Interrupted {
                         message: format!(
-                            "no new step starts; waiting for {} running step(s) to finish",
-                            running.len()
+                            "no new step starts; waiting for {finishing} running step(s) to finish"
                         ),
                     });
                 }

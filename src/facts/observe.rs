@@ -1,9 +1,11 @@
 //! Observing live hosts: every host probed in parallel (at most
 //! `parallelism` at once), the cluster read through one healthy control
-//! plane as soon as one has answered. An unreachable or hanging host becomes
+//! plane, starting as soon as its login is up. An unreachable or hanging host becomes
 //! a fact; nothing here fails because of a host.
 
-use super::probe::{cluster_query_script, parse_cluster_query, parse_probe, ClusterQuery};
+use super::probe::{
+    cluster_query_scripts, join_cluster_answers, parse_cluster_query, parse_probe, ClusterQuery,
+};
 use super::{ApiReadiness, ClusterFacts, HostFacts, Observed, FACTS_FORMAT_VERSION};
 use crate::spec::{Node, Spec};
 use crate::transport::{run_each, secs, Cmd, Hosts, TransportError, TransportOptions};
@@ -76,21 +78,37 @@ pub fn observe(spec: &Spec, opts: &ObserveOptions) -> Result<Observed, ObserveEr
 /// Observes through connections the caller owns (and closes): `apply`
 /// observes and then acts over the same connections.
 pub async fn observe_with(spec: &Spec, hosts: &Hosts, opts: &ObserveOptions) -> Observed {
-    // Control planes hand their facts to the cluster query as they arrive,
-    // in file order, so it starts while workers are still being probed.
+    // Control planes say when their login is up and hand their facts to the
+    // cluster query as they arrive, in file order, so that it starts while
+    // workers (and the control plane's own probe) are still answering.
     let mut senders = BTreeMap::new();
     let mut control_planes = Vec::new();
     for n in spec.nodes.iter().filter(|n| n.is_control_plane()) {
-        let (tx, rx) = oneshot::channel();
-        senders.insert(n.name.to_string(), tx);
-        control_planes.push((n.name.to_string(), rx));
+        let (connected_tx, connected) = oneshot::channel();
+        let (facts_tx, facts) = oneshot::channel();
+        senders.insert(n.name.to_string(), (connected_tx, facts_tx));
+        control_planes.push(ControlPlaneProbe {
+            name: n.name.to_string(),
+            connected,
+            facts,
+        });
     }
     let probes = run_each(&spec.nodes, opts.parallelism, |node| {
         let tx = senders.remove(node.name.as_str());
         async move {
-            let facts =
-                probe_node(hosts, node, &super::probe_script(spec, node), opts.timeout).await;
-            if let Some(tx) = tx {
+            let (connected, facts_tx) = match tx {
+                Some((c, f)) => (Some(c), Some(f)),
+                None => (None, None),
+            };
+            let facts = probe_node(
+                hosts,
+                node,
+                &super::probe_script(spec, node),
+                opts.timeout,
+                connected,
+            )
+            .await;
+            if let Some(tx) = facts_tx {
                 let _ = tx.send(facts.clone());
             }
             (node.name.to_string(), facts)
@@ -118,13 +136,31 @@ pub async fn observe_with(spec: &Spec, hosts: &Hosts, opts: &ObserveOptions) -> 
     }
 }
 
-async fn probe_node(hosts: &Hosts, node: &Node, script: &str, timeout: Duration) -> HostFacts {
+/// A control plane's probe as the cluster query waits on it: told when its
+/// login is up (the sender dropped: it failed), then its facts.
+struct ControlPlaneProbe {
+    name: String,
+    connected: oneshot::Receiver<()>,
+    facts: oneshot::Receiver<HostFacts>,
+}
+
+/// `connected` is told as soon as the host's connection is up.
+async fn probe_node(
+    hosts: &Hosts,
+    node: &Node,
+    script: &str,
+    timeout: Duration,
+    connected: Option<oneshot::Sender<()>>,
+) -> HostFacts {
     let started = Instant::now();
     let name = node.name.as_str();
     let host = match hosts.get(name).await {
         Ok(h) => h,
         Err(e) => return HostFacts::unreachable(reason_with_time(&e, started)),
     };
+    if let Some(tx) = connected {
+        let _ = tx.send(());
+    }
     match host
         .run(&Cmd::new(script).label("gt probe").timeout(timeout), None)
         .await
@@ -155,9 +191,12 @@ const PER_API_SERVER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Nodes and readiness through the first control plane (file order) that
 /// answered its probe with an admin kubeconfig; the next one if that fails.
+/// The queries start as soon as a control plane's login is up, beside its
+/// probe; what they found counts only once the probe says the host is
+/// reachable and has an admin kubeconfig.
 async fn observe_cluster(
     hosts: &Hosts,
-    control_planes: Vec<(String, oneshot::Receiver<HostFacts>)>,
+    control_planes: Vec<ControlPlaneProbe>,
     api_servers: &[(String, std::net::IpAddr)],
     cri_socket: &str,
     opts: &ObserveOptions,
@@ -167,20 +206,18 @@ async fn observe_cluster(
     // What etcd said where the Node list could not be read: without quorum
     // no API server answers, and etcd's own answer says why.
     let mut etcd_without_api: Option<super::EtcdFacts> = None;
-    for (name, facts) in control_planes {
-        let Ok(facts) = facts.await else { continue };
-        if !facts.is_reachable() || !facts.admin_conf {
+    for ControlPlaneProbe {
+        name,
+        connected,
+        facts,
+    } in control_planes
+    {
+        if connected.await.is_err() {
             continue;
         }
         let Ok(host) = hosts.get(&name).await else {
             continue;
         };
-        let cmd = Cmd::new(cluster_query_script(
-            api_servers,
-            timeout.min(PER_API_SERVER_TIMEOUT),
-        ))
-        .label("gt cluster query (kubectl get nodes, /readyz)")
-        .timeout(timeout);
         // etcd through this control plane's own pod, alongside the Node list
         // (one more command, not one more round trip after it).
         let etcd_here = async {
@@ -191,7 +228,15 @@ async fn observe_cluster(
                 None
             }
         };
-        let (answer, etcd_here) = tokio::join!(host.run(&cmd, None), etcd_here);
+        let (facts, answer, etcd_here) = tokio::join!(
+            facts,
+            cluster_query(host.as_ref(), api_servers, timeout),
+            etcd_here
+        );
+        let Ok(facts) = facts else { continue };
+        if !facts.is_reachable() || !facts.admin_conf {
+            continue;
+        }
         match answer {
             Ok(out) => {
                 let ClusterQuery {
@@ -199,7 +244,7 @@ async fn observe_cluster(
                     mut api,
                     api_servers,
                     kubernetes_version,
-                } = parse_cluster_query(&out.stdout, &out.stderr);
+                } = parse_cluster_query(&out.0, &out.1);
                 match nodes {
                     Ok(nodes) => {
                         if !api.ready && api.failed_checks.is_empty() {
@@ -250,6 +295,29 @@ async fn observe_cluster(
     }
 }
 
+/// The cluster query's sessions at once over `host`'s one connection; their
+/// (stdout, stderr) joined, or the first session's failure.
+async fn cluster_query(
+    host: &dyn crate::transport::Host,
+    api_servers: &[(String, std::net::IpAddr)],
+    timeout: Duration,
+) -> Result<(String, String), TransportError> {
+    let scripts = cluster_query_scripts(api_servers, timeout.min(PER_API_SERVER_TIMEOUT));
+    let answers = futures_util::future::join_all(scripts.into_iter().map(|script| async move {
+        let cmd = Cmd::new(script)
+            .label("gt cluster query (kubectl get nodes, /readyz)")
+            .timeout(timeout);
+        host.run(&cmd, None).await
+    }))
+    .await;
+    let answers = answers.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(join_cluster_answers(
+        answers
+            .iter()
+            .map(|o| (o.stdout.as_str(), o.stderr.as_str())),
+    ))
+}
+
 /// Pods and PodDisruptionBudgets through the control plane the cluster was
 /// observed through (for a plan that drains nodes); `None` when there is
 /// none or it did not answer both lists (the plan then predicts no drain).
@@ -276,13 +344,16 @@ async fn observe_etcd(
     own_runtime: Option<&str>,
     timeout: Duration,
 ) -> super::EtcdFacts {
-    let cmd = Cmd::new(crate::kube::etcd::query_script(
-        pods,
-        own_runtime,
-        super::probe::MARK,
-    ))
-    .label("gt etcd query (etcdctl member list, endpoint status, endpoint health)")
-    .timeout(timeout);
+    // Nothing at all on a host without an admin kubeconfig: the query may
+    // start before the probe has said whether there is one.
+    let script = format!(
+        "{}{}",
+        super::probe::NOTHING_WITHOUT_ADMIN_CONF,
+        crate::kube::etcd::query_script(pods, own_runtime, super::probe::MARK)
+    );
+    let cmd = Cmd::new(script)
+        .label("gt etcd query (etcdctl member list, endpoint status, endpoint health)")
+        .timeout(timeout);
     match host.run(&cmd, None).await {
         Ok(out) => super::parse_etcd_query(&out.stdout, &out.stderr),
         Err(e) => super::EtcdFacts {
@@ -490,8 +561,8 @@ arch = "amd64"
         let fakes = fakes.lock().unwrap();
         assert_eq!(
             fakes["bettley"].commands().len(),
-            3,
-            "probe + one cluster query + one etcd query"
+            1 + super::super::probe::CLUSTER_QUERY_SESSIONS + 1,
+            "probe + the cluster query's sessions + one etcd query"
         );
         assert_eq!(fakes["cargyll"].commands().len(), 1, "probe only");
     }
@@ -550,6 +621,42 @@ arch = "amd64"
     }
 
     #[test]
+    fn the_cluster_query_runs_beside_the_control_planes_probe_not_after_it() {
+        let spec = spec();
+        let slow = Duration::from_millis(150);
+        let (hosts, _) = hosts_of(
+            &spec,
+            vec![
+                FakeHost::new("bettley")
+                    .on(
+                        "@@gt host",
+                        probe_answer("bettley", "aarch64", true).after(slow),
+                    )
+                    .on("get nodes -o json", Reply::ok(CLUSTER_OK).after(slow)),
+                FakeHost::new("fenn").on("@@gt host", probe_answer("fenn", "aarch64", false)),
+            ],
+        );
+        let opts = ObserveOptions {
+            timeout: Duration::from_secs(1),
+            etcd: false,
+            ..Default::default()
+        };
+        // Virtual time: the two waits overlap or add up, whatever the load.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let (o, took) = rt.block_on(async {
+            let started = tokio::time::Instant::now();
+            let o = observe_with(&spec, &hosts, &opts).await;
+            (o, started.elapsed())
+        });
+        assert_eq!(o.cluster.observed_via.as_deref(), Some("bettley"));
+        assert!(took < slow * 2, "probe and query in series: {took:?}");
+    }
+
+    #[test]
     fn an_endpoint_that_drops_one_request_is_asked_again_before_it_counts_as_not_ready() {
         let eof = CLUSTER_OK.replace(
             "@@gt readyz\n[+]ping ok\n[+]etcd ok\nreadyz check passed\n@@gt readyz.exit\n0\n",
@@ -584,7 +691,7 @@ arch = "amd64"
         assert_eq!(
             asked
                 .iter()
-                .filter(|c| c.contains("/readyz?verbose") && !c.contains("get nodes"))
+                .filter(|c| c.contains("/readyz?verbose") && !c.contains("@@gt"))
                 .count(),
             1
         );
@@ -652,11 +759,19 @@ arch = "amd64"
             10,
         );
         assert!(!o.cluster.exists());
-        assert!(fakes
-            .lock()
-            .unwrap()
-            .values()
-            .all(|f| f.commands().len() == 1));
+        // The queries start beside the probe, and run nothing without an
+        // admin kubeconfig.
+        let guard = super::super::probe::NOTHING_WITHOUT_ADMIN_CONF;
+        for f in fakes.lock().unwrap().values() {
+            let commands = f.commands();
+            assert_eq!(
+                commands.iter().filter(|c| c.contains("@@gt host")).count(),
+                1
+            );
+            for c in commands.iter().filter(|c| !c.contains("@@gt host")) {
+                assert!(c.starts_with(guard), "{c}");
+            }
+        }
     }
 
     #[test]

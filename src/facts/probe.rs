@@ -123,15 +123,26 @@ fn version_in(text: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// How many sessions the cluster query's kubectls are spread over, run at
+/// once over the control plane's one connection: each kubectl is a slow
+/// start on a Pi, so the answer takes the longest share, not their sum.
+/// Few enough that, with the probe, the etcd query and the apply lock, the
+/// connection stays under sshd's default `MaxSessions` of 10.
+pub const CLUSTER_QUERY_SESSIONS: usize = 3;
+
 /// Nodes and readiness in one round trip, through a control plane's admin
 /// kubeconfig: the endpoint's `/readyz`, then each control plane's own
 /// (`api_servers`: name and address; each bounded by `per_server`). Markers
 /// go to both streams so that each kubectl's stderr is told apart too.
-pub fn cluster_query_script(
+///
+/// One script per session (at most `CLUSTER_QUERY_SESSIONS`, the kubectls
+/// dealt round-robin); each prints nothing on a host without an admin
+/// kubeconfig, so that it can start before the probe has said whether
+/// there is one. `join_cluster_answers` makes one answer of theirs.
+pub fn cluster_query_scripts(
     api_servers: &[(String, std::net::IpAddr)],
     per_server: std::time::Duration,
-) -> String {
-    let mut s = String::new();
+) -> Vec<String> {
     let mut queries = vec![
         ("nodes".to_string(), kube::get_nodes_json()),
         ("readyz".to_string(), kube::get_readyz_verbose()),
@@ -146,13 +157,39 @@ pub fn cluster_query_script(
             kube::readyz_verbose_of(address, per_server),
         ));
     }
-    for (name, command) in queries {
-        s.push_str(&format!(
+    let sessions = CLUSTER_QUERY_SESSIONS.min(queries.len());
+    let mut scripts = vec![NOTHING_WITHOUT_ADMIN_CONF.to_string(); sessions];
+    for (i, (name, command)) in queries.into_iter().enumerate() {
+        scripts[i % sessions].push_str(&format!(
             "echo '{MARK}{name}'; echo '{MARK}{name}' >&2\n{command}\nrc=$?\necho; echo '{MARK}{name}.exit'; echo \"$rc\"\n"
         ));
     }
-    s.push_str(&format!("echo '{MARK}end'; echo '{MARK}end' >&2\n"));
-    s
+    scripts
+}
+
+/// Starts a script that may run before the probe has said whether the host
+/// has an admin kubeconfig (the file probe.sh reports as `admin_conf`): on a
+/// host without one it ends at once, having run nothing.
+pub const NOTHING_WITHOUT_ADMIN_CONF: &str =
+    "[ -f \"${GT_HOST_ROOT}/etc/kubernetes/admin.conf\" ] || exit 0\n";
+
+/// The cluster query's answer from its sessions' (stdout, stderr), each
+/// complete: their sections one after the other, then the end marker.
+pub fn join_cluster_answers<'a>(
+    answers: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> (String, String) {
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    for (out, err) in answers {
+        for (joined, part) in [(&mut stdout, out), (&mut stderr, err)] {
+            joined.push_str(part);
+            if !joined.is_empty() && !joined.ends_with('\n') {
+                joined.push('\n');
+            }
+        }
+    }
+    stdout.push_str(&format!("{MARK}end\n"));
+    stderr.push_str(&format!("{MARK}end\n"));
+    (stdout, stderr)
 }
 
 /// The section of kube-system/kubeadm-config (the cluster's version record).
@@ -359,13 +396,14 @@ pub(crate) mod tests {
 
     #[test]
     fn the_cluster_query_splits_every_kubectl_answer() {
-        let script = cluster_query_script(
+        let scripts = cluster_query_scripts(
             &[
                 ("bettley".into(), "10.4.0.11".parse().unwrap()),
                 ("cargyll".into(), "10.4.0.12".parse().unwrap()),
             ],
             std::time::Duration::from_secs(5),
         );
+        assert_eq!(scripts.len(), CLUSTER_QUERY_SESSIONS);
         // Stand-in kubectl: nodes from a list; the endpoint failing on etcd;
         // bettley's own API server fine, cargyll's refusing connections.
         let kubectl = "kubectl() { case \"$*\" in *'get nodes'*) echo '{\"items\":[{\"metadata\":{\"name\":\"bettley\"}}]}';; \
@@ -373,15 +411,25 @@ pub(crate) mod tests {
                        *10.4.0.11:6443*) echo '[+]ping ok'; echo '[+]etcd ok'; echo 'readyz check passed';; \
                        *10.4.0.12:6443*) echo 'The connection to the server 10.4.0.12:6443 was refused - did you specify the right host or port?' >&2; return 1;; \
                        *) echo '[+]ping ok'; echo '[-]etcd failed: reason withheld'; echo 'readyz check failed'; echo 'warn' >&2; return 1;; esac; }\n";
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(format!("{kubectl}{script}"))
-            .output()
-            .unwrap();
-        let q = parse_cluster_query(
-            &String::from_utf8_lossy(&out.stdout),
-            &String::from_utf8_lossy(&out.stderr),
-        );
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("etc/kubernetes")).unwrap();
+        std::fs::write(root.path().join("etc/kubernetes/admin.conf"), "").unwrap();
+        let run = |root: &std::path::Path, script: &str| {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(format!("{kubectl}{script}"))
+                .env("GT_HOST_ROOT", root)
+                .output()
+                .unwrap();
+            (
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let answers: Vec<(String, String)> = scripts.iter().map(|s| run(root.path(), s)).collect();
+        let (stdout, stderr) =
+            join_cluster_answers(answers.iter().map(|(o, e)| (o.as_str(), e.as_str())));
+        let q = parse_cluster_query(&stdout, &stderr);
         assert_eq!(q.nodes.unwrap().keys().collect::<Vec<_>>(), vec!["bettley"]);
         assert!(!q.api.ready);
         assert_eq!(q.api.failed_checks, vec!["etcd"]);
@@ -398,7 +446,51 @@ pub(crate) mod tests {
                 .contains("10.4.0.12:6443 was refused"),
             "{cargyll:?}"
         );
-        assert!(script.contains("--server https://10.4.0.12:6443 --request-timeout=5s"));
+        assert!(scripts
+            .concat()
+            .contains("--server https://10.4.0.12:6443 --request-timeout=5s"));
+        // Without an admin kubeconfig no kubectl runs.
+        let bare = tempfile::tempdir().unwrap();
+        for script in &scripts {
+            assert_eq!(run(bare.path(), script), (String::new(), String::new()));
+        }
+    }
+
+    #[test]
+    fn the_cluster_query_is_dealt_over_a_few_sessions_each_kubectl_once() {
+        let servers: Vec<(String, std::net::IpAddr)> = (1..=7)
+            .map(|i| (format!("cp{i}"), format!("10.4.0.{i}").parse().unwrap()))
+            .collect();
+        let scripts = cluster_query_scripts(&servers, std::time::Duration::from_secs(5));
+        assert_eq!(scripts.len(), CLUSTER_QUERY_SESSIONS);
+        let all = scripts.concat();
+        assert_eq!(all.matches("kubectl ").count(), 3 + servers.len());
+        for (name, _) in &servers {
+            assert_eq!(
+                all.matches(&format!("echo '@@gt readyz@{name}'; ")).count(),
+                1
+            );
+        }
+        // No session carries more than its share.
+        for s in &scripts {
+            assert!(s.matches("kubectl ").count() <= 4, "{s}");
+        }
+    }
+
+    #[test]
+    fn joined_answers_keep_every_section_and_end_once() {
+        let (out, err) = join_cluster_answers([
+            ("@@gt nodes\n{}\n@@gt nodes.exit\n0", "@@gt nodes\n"),
+            (
+                "@@gt readyz\nok\n@@gt readyz.exit\n0\n",
+                "@@gt readyz\nwarn",
+            ),
+        ]);
+        assert_eq!(
+            out,
+            "@@gt nodes\n{}\n@@gt nodes.exit\n0\n@@gt readyz\nok\n@@gt readyz.exit\n0\n@@gt end\n"
+        );
+        assert_eq!(err, "@@gt nodes\n@@gt readyz\nwarn\n@@gt end\n");
     }
 
     #[test]

@@ -193,6 +193,22 @@ fn a_failed_worker_join_is_reported_once_the_others_join_and_a_reapply_converges
     assert_eq!(kubeadm_calls(&lab, "fenn", "join"), 1);
 }
 
+/// `gt apply --json` on `lab`, one Ctrl-C once an event satisfies `when`:
+/// its exit code and every event.
+fn ctrl_c_once(
+    lab: &Lab,
+    when: impl FnMut(&serde_json::Value) -> bool,
+) -> (Option<i32>, Vec<serde_json::Value>) {
+    let (mut child, mut lines) = spawn_apply_json(lab, &[]);
+    let mut events = read_until(&mut lines, when);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    for line in lines {
+        events.push(serde_json::from_str(&line.unwrap()).unwrap());
+    }
+    (child.wait().unwrap().code(), events)
+}
+
 #[test]
 fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
     // The gate's 2 s timeout is wall time: no other lab loads the machine.
@@ -223,6 +239,23 @@ fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
     assert_eq!(finished(&events, "revoke-token")["status"], "succeeded");
     assert_eq!(kubeadm_calls(&lab, "lipps", "join"), 0);
 
+    // Ctrl-C while the gate waits (5 minutes by default): a wait has nothing
+    // to finish, so it is cancelled at once rather than timing out.
+    let (code, events) = ctrl_c_once(&lab, |e| {
+        e["event"] == "step_progress" && e["step"] == "gate/before-worker-joins"
+    });
+    assert_eq!(code, Some(1));
+    let gate = finished(&events, "gate/before-worker-joins");
+    assert_eq!(gate["status"], "cancelled", "{gate}");
+    assert_eq!(gate["reason"], "interrupted while waiting");
+    assert_eq!(
+        finished(&events, "join-worker/lipps")["status"],
+        "cancelled"
+    );
+    assert_eq!(finished(&events, "revoke-token")["status"], "succeeded");
+    assert_eq!(recap(&events)["interrupted"], true);
+    assert_eq!(kubeadm_calls(&lab, "lipps", "join"), 0);
+
     lab.fault("cargyll", &["heal"]);
     let (run, _) = apply_json(&impatient, &[]);
     assert_eq!(run.code, Some(0), "{run}");
@@ -233,17 +266,10 @@ fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
 fn ctrl_c_lets_the_running_join_finish_revokes_the_token_and_recaps() {
     // Slow enough that the walk is caught mid-way.
     let lab = Lab::up(Transport::Local).speed(0.05).start();
-    let (mut child, mut lines) = spawn_apply_json(&lab, &[]);
-    let mut events = read_until(&mut lines, |e| {
+    let (code, events) = ctrl_c_once(&lab, |e| {
         e["event"] == "step_started" && e["step"] == "join-control-plane/cargyll"
     });
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    for line in lines {
-        events.push(serde_json::from_str(&line.unwrap()).unwrap());
-    }
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(1));
+    assert_eq!(code, Some(1));
     assert!(events.iter().any(|e| e["event"] == "interrupted"));
     assert_eq!(
         finished(&events, "join-control-plane/cargyll")["status"],
