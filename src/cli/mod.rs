@@ -145,10 +145,13 @@ pub fn run() -> ExitCode {
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => man::man(a),
     };
-    ExitCode::from(ran.unwrap_or_else(|e| {
+    let code = ran.unwrap_or_else(|e| {
         report(&e);
         e.code()
-    }))
+    });
+    // A stop signal that is ending gt stops its local commands first; the
+    // command that saw them die must not end gt with its own code.
+    ExitCode::from(signals::exit_code_if_ending().unwrap_or(code))
 }
 
 /// How cluster.toml names the connection settings that a connection error

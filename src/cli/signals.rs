@@ -14,6 +14,7 @@
 //! whatever the command's runtime is doing.
 
 use crate::apply::session::StopSignal;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
@@ -87,11 +88,27 @@ fn dispatch(got: StopSignal) {
     exit_now(got);
 }
 
+/// The exit code of a stop signal ending gt (0: none is).
+static ENDING: AtomicU8 = AtomicU8::new(0);
+
 /// Ends the process at once, its local commands stopped and its control
 /// directories removed.
 fn exit_now(got: StopSignal) -> ! {
+    // Set before the commands are stopped: the main thread, seeing one die,
+    // could otherwise end gt first with the command's failure as its code.
+    ENDING.store(got.exit_code(), Ordering::SeqCst);
     crate::transport::abandon();
     std::process::exit(got.exit_code().into())
+}
+
+/// The code a stop signal is ending gt with, if one is: the main thread
+/// ends with it too, so that whichever thread exits first, gt's exit
+/// status is the signal's.
+pub fn exit_code_if_ending() -> Option<u8> {
+    match ENDING.load(Ordering::SeqCst) {
+        0 => None,
+        code => Some(code),
+    }
 }
 
 /// The stop signals, claimed until dropped.

@@ -233,7 +233,15 @@ fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
         why.starts_with("the control plane was not ready within 2s (gate_timeout in [apply]): API server on cargyll not ready"),
         "{why}"
     );
-    assert!(why.contains(" for 2."), "says for how long: {why}");
+    // For how long it saw the API server down: up to the gate's 2 s, less
+    // when its first query came late (a loaded machine).
+    let seconds: f64 = why
+        .split(" not ready for ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.trim_end_matches('s').parse().ok())
+        .unwrap_or_else(|| panic!("says for how long: {why}"));
+    assert!(seconds > 0.0 && seconds < 3.0, "{seconds} s: {why}");
     assert!(!why.contains("bettley"), "only what was not ready: {why}");
     assert_eq!(finished(&events, "join-worker/lipps")["status"], "skipped");
     assert_eq!(finished(&events, "revoke-token")["status"], "succeeded");
