@@ -236,10 +236,9 @@ fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
     // For how long it saw the API server down: up to the gate's 2 s, less
     // when its first query came late (a loaded machine).
     let seconds: f64 = why
-        .split(" not ready for ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.trim_end_matches('s').parse().ok())
+        .rsplit_once(" for ")
+        .and_then(|(_, rest)| rest.strip_suffix(" s"))
+        .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("says for how long: {why}"));
     assert!(seconds > 0.0 && seconds < 3.0, "{seconds} s: {why}");
     assert!(!why.contains("bettley"), "only what was not ready: {why}");
