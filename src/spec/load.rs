@@ -66,7 +66,7 @@ pub fn load_str(src: &str, path: &Path) -> Result<Spec, Diagnostics> {
             return Err(cx.finish());
         }
     };
-    let spec = cx.spec(doc.as_table());
+    let spec = cx.spec(&super::tree::from_toml_edit(doc.as_table()));
     let diags = cx.finish();
     match spec {
         Some(s) if diags.is_empty() => Ok(s),

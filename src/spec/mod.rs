@@ -12,6 +12,7 @@ mod discovery;
 mod host;
 mod load;
 pub mod suggest;
+mod tree;
 mod types;
 mod walk;
 

@@ -3,6 +3,7 @@
 
 use super::table::{as_table_like, value_span, TableLike};
 use crate::spec::load::Loader;
+use crate::spec::tree::Item;
 use crate::spec::{
     format_duration, parse_go_duration, Arch, Connection, KnownHostsPolicy, LocalSettings,
     SshSettings,
@@ -11,7 +12,6 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use toml_edit::Item;
 
 const DEFAULTS_KEYS: &[&str] = &["arch", "connection", "ssh", "local", "host"];
 const SSH_KEYS: &[&str] = &[

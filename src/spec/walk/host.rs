@@ -3,12 +3,12 @@
 
 use super::table::{as_table_like, value_span, TableLike};
 use crate::spec::load::Loader;
+use crate::spec::tree::Item;
 use crate::spec::{
     check_mirror_url, check_module_name, check_sysctl_name, check_sysctl_value, HostSettings,
     PackageSource,
 };
 use std::collections::{BTreeMap, BTreeSet};
-use toml_edit::Item;
 
 const HOST_KEYS: &[&str] = &[
     "manage",

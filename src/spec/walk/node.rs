@@ -5,13 +5,13 @@ use super::connection::Defaults;
 use super::table::{as_table_like, value_span, TableLike};
 use super::{parse_arch, parse_ip};
 use crate::spec::load::Loader;
+use crate::spec::tree::Item;
 use crate::spec::{
     check_label_value, Arch, LabelKey, Node, NodeName, NodeState, Role, Taint, GROUP_ALL_NODES,
     GROUP_CONTROL_PLANE, GROUP_WORKER,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
-use toml_edit::Item;
 
 /// What `gt exec` resolves before node and group names (`Spec::select`):
 /// no node or group of the file may take these names.
@@ -72,7 +72,7 @@ impl Loader<'_> {
             .over(&defaults.host);
         let table_pos = item
             .as_table()
-            .and_then(|t| t.span())
+            .and_then(|_| item.span())
             .map(|s| s.start)
             .unwrap_or(key_span.start);
         let address = address?;
