@@ -81,6 +81,26 @@ pub fn load_str(src: &str, path: &Path) -> Result<Spec, Diagnostics> {
     }
 }
 
+/// The parse alone, without validation, for benches/plan.rs (which times
+/// each part of loading): whether the fast plain parser read `src`.
+#[doc(hidden)]
+pub fn parse_only(src: &str) -> bool {
+    match plain::parse(src) {
+        Some(tree) => {
+            std::hint::black_box(&tree);
+            true
+        }
+        None => {
+            std::hint::black_box(
+                Document::parse(src)
+                    .map(|d| tree::from_toml_edit(d.as_table()))
+                    .ok(),
+            );
+            false
+        }
+    }
+}
+
 /// Where a TOML syntax error is and what to do about it. The parser
 /// reports where it noticed the problem, which for a few errors is far
 /// from where it was made: a missing `]` or `,` is noticed on the next

@@ -21,7 +21,7 @@ mod walk;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use discovery::find_config;
 pub use host::*;
-pub use load::{load_bytes, load_file, load_str};
+pub use load::{load_bytes, load_file, load_str, parse_only};
 pub use types::*;
 
 use serde::Serialize;
