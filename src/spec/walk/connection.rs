@@ -263,7 +263,7 @@ impl Loader<'_> {
                 Some(et) => {
                     for (k, kspan, v) in et.entries() {
                         match v.as_str() {
-                            Some(_) if !env_name(&k) => self.error(
+                            Some(_) if !env_name(k) => self.error(
                                 kspan.unwrap_or(0..0),
                                 format!("`{}` in {what} env is not an environment variable name", k.escape_debug()),
                                 Some("use letters, digits and '_', not starting with a digit, e.g. PATH".into()),
@@ -274,7 +274,7 @@ impl Loader<'_> {
                                 Some("remove it: an environment value here is one line of plain text".into()),
                             ),
                             Some(s) => {
-                                raw.env.insert(k, s.to_string());
+                                raw.env.insert(k.to_string(), s.to_string());
                             }
                             None => self.type_error(v, &format!("{what} env.{k}"), "a string"),
                         }

@@ -102,7 +102,7 @@ impl Loader<'_> {
                                 continue;
                             }
                         };
-                        if let Err(e) = check_sysctl_name(&k) {
+                        if let Err(e) = check_sysctl_name(k) {
                             self.split_error(kspan.unwrap_or(0..0), what, "sysctls", &e);
                         } else if let Err(e) = check_sysctl_value(&value) {
                             self.split_error(
@@ -112,7 +112,7 @@ impl Loader<'_> {
                                 &e,
                             );
                         } else {
-                            raw.sysctls.insert(k, value);
+                            raw.sysctls.insert(k.to_string(), value);
                         }
                     }
                 }

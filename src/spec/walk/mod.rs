@@ -327,7 +327,7 @@ impl Loader<'_> {
             Some((item, None)) => self.type_error(item, "nodes", "tables [nodes.NAME]"),
             Some((_, Some(t))) => {
                 let entries = t.entries();
-                let names: BTreeSet<&str> = entries.iter().map(|(n, _, _)| n.as_str()).collect();
+                let names: BTreeSet<&str> = entries.iter().map(|(n, _, _)| *n).collect();
                 for (name, key_span, item) in &entries {
                     let before = self.error_count();
                     if let Some(n) = self.node(name, key_span.clone(), item, defaults, &names) {

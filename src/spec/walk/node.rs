@@ -228,7 +228,7 @@ impl Loader<'_> {
                     continue;
                 }
             };
-            let key = match LabelKey::try_from(k.clone()) {
+            let key = match LabelKey::try_from(k.to_string()) {
                 Ok(key) => key,
                 Err(e) => {
                     self.error(

@@ -246,7 +246,7 @@ pub(in crate::spec) trait TableLike {
     /// table, so it allocates nothing).
     fn all_keys_in(&self, allowed: &[&str]) -> bool;
     /// (key, key span, value) in file order.
-    fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item<'_>)>;
+    fn entries(&self) -> Vec<(&str, Option<Range<usize>>, &Item<'_>)>;
 }
 
 /// A table or an inline table, read alike.
@@ -279,12 +279,12 @@ impl TableLike for AnyTable<'_, '_> {
             .iter()
             .all(|e| allowed.contains(&e.key.as_ref()))
     }
-    fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item<'_>)> {
+    fn entries(&self) -> Vec<(&str, Option<Range<usize>>, &Item<'_>)> {
         let mut v: Vec<_> = self
             .table
             .entries
             .iter()
-            .map(|e| (e.key.to_string(), e.key_span.clone(), &e.item))
+            .map(|e| (e.key.as_ref(), e.key_span.clone(), &e.item))
             .collect();
         // A table's own entries and its subtables' may be written in any
         // order; an inline table's are in the order written.
