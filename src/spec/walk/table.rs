@@ -110,10 +110,19 @@ impl Loader<'_> {
     /// A string value; an empty one or one with a control character is
     /// reported (no key of cluster.toml means anything by them).
     pub(in crate::spec) fn opt_str(&mut self, t: &dyn TableLike, key: &str) -> Option<String> {
-        let s = self.opt_typed(t, key, "a string", |i| i.as_str().map(str::to_string))?;
+        self.opt_text(t, key).map(str::to_string)
+    }
+
+    /// `opt_str` without a copy, for values that are parsed.
+    fn opt_text<'t>(&mut self, t: &'t dyn TableLike, key: &str) -> Option<&'t str> {
+        let item = t.get(key)?;
+        let Some(s) = item.as_str() else {
+            self.type_error(item, key, "a string");
+            return None;
+        };
         if s.is_empty() {
             self.error(
-                value_span(t.get(key)),
+                value_span(Some(item)),
                 format!("`{key}` is empty"),
                 Some(format!(
                     "write a value between the quotes, or remove `{key}` where it has a default"
@@ -123,7 +132,7 @@ impl Loader<'_> {
         }
         if let Some(c) = s.chars().find(|c| c.is_control()) {
             self.error(
-                value_span(t.get(key)),
+                value_span(Some(item)),
                 format!(
                     "`{key}` contains the control character U+{:04X}",
                     u32::from(c)
@@ -164,8 +173,8 @@ impl Loader<'_> {
         what: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
-        let s = self.opt_str(t, key)?;
-        match parse(&s) {
+        let s = self.opt_text(t, key)?;
+        match parse(s) {
             Ok(v) => Some(v),
             Err(e) => {
                 // Parsers say "what is wrong; what to write".
