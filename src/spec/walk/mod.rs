@@ -16,7 +16,6 @@ use super::load::Loader;
 use super::*;
 use crate::spec::tree::Item;
 use connection::Defaults;
-use std::collections::BTreeSet;
 use std::ops::Range;
 
 const TOP_KEYS: &[&str] = &[
@@ -327,7 +326,8 @@ impl Loader<'_> {
             Some((item, None)) => self.type_error(item, "nodes", "tables [nodes.NAME]"),
             Some((_, Some(t))) => {
                 let entries = t.entries();
-                let names: BTreeSet<&str> = entries.iter().map(|(n, _, _)| *n).collect();
+                // Searched only to explain a wrong name.
+                let names: Vec<&str> = entries.iter().map(|(n, _, _)| *n).collect();
                 for (name, key_span, item) in &entries {
                     let before = self.error_count();
                     if let Some(n) = self.node(name, key_span.clone(), item, defaults, &names) {
