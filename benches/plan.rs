@@ -124,6 +124,9 @@ fn peak_rss_mib() -> f64 {
 #[derive(Default)]
 struct Parts {
     parse: Vec<Duration>,
+    /// toml_edit's parse of the same text: what reads any TOML that is not
+    /// plain (and what read every file before the plain parser).
+    toml_edit: Vec<Duration>,
     load: Vec<Duration>,
     facts: Vec<Duration>,
     diff: Vec<Duration>,
@@ -175,6 +178,9 @@ fn bench(name: &str, src: &str, runs: usize) -> Duration {
     };
     let mut parts = Parts::default();
     for _ in 0..runs {
+        let t = Instant::now();
+        std::hint::black_box(toml_edit::Document::parse(src).expect("toml"));
+        parts.toml_edit.push(t.elapsed());
         plan_once(src, &facts_json, &mut parts);
         let t = Instant::now();
         let spec = gt::spec::load_str(src, path).expect("valid");
@@ -191,7 +197,9 @@ fn bench(name: &str, src: &str, runs: usize) -> Duration {
         src.len()
     );
     println!(
-        "{name:>12}: parts: parse {parse:>8.2?} | validate {:>8.2?} | facts JSON {:>8.2?} | diff {:>8.2?} | render text+JSON {:>8.2?}",
+        "{name:>12}: parts: parse {parse:>8.2?} (toml_edit's parse {:.2?}, ×{:.2}) | validate {:>8.2?} | facts JSON {:>8.2?} | diff {:>8.2?} | render text+JSON {:>8.2?}",
+        median(parts.toml_edit.clone()),
+        parse.as_secs_f64() / median(parts.toml_edit).as_secs_f64(),
         load.saturating_sub(parse),
         median(parts.facts),
         median(parts.diff),
