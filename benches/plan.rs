@@ -3,8 +3,10 @@
 //! ≤ 100 MB. Then `gt drift`'s report and its three renderings for a
 //! cluster with 5,000 and 50,000 Nodes not in the file: linear (50,000 took
 //! 70 s when drift counted each node's items by scanning them all).
-//! Run: `cargo bench --bench plan`. Prints medians of repeated runs and the
-//! process's peak resident memory; compare figures from one run.
+//! Run: `cargo bench --bench plan`. Prints medians of repeated runs, each
+//! part of `gt plan --facts` on its own (parse, validate, facts JSON, diff,
+//! render), and the peak resident memory of a child process that plans
+//! 5,000 nodes; compare figures from one run.
 
 use gt::facts::{HostFacts, NodeFacts, Observed, ReadyStatus};
 use gt::plan::{plan, PlanOptions};
@@ -98,6 +100,8 @@ fn observed(spec: &gt::spec::Spec) -> Observed {
 
 /// What parse + validate + plan of 5,000 nodes may take.
 const GOAL_5000: Duration = Duration::from_millis(50);
+/// The peak resident memory of a process that reads, plans and renders them.
+const GOAL_RSS_MIB: f64 = 100.0;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -116,12 +120,55 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// Returns the median of parse + validate + plan (1% drift).
+/// The parts of `gt plan --facts FILE`, each timed on its own.
+#[derive(Default)]
+struct Parts {
+    parse: Vec<Duration>,
+    /// toml_edit's parse of the same text: what reads any TOML that is not
+    /// plain (and what read every file before the plain parser).
+    toml_edit: Vec<Duration>,
+    load: Vec<Duration>,
+    facts: Vec<Duration>,
+    diff: Vec<Duration>,
+    render: Vec<Duration>,
+    converged: Vec<Duration>,
+    bootstrap: Vec<Duration>,
+}
+
+/// Everything `gt plan --facts FILE` does with a file's text and the facts'
+/// JSON: parse, validate, read the facts, plan, render text and JSON.
+fn plan_once(src: &str, facts_json: &str, parts: &mut Parts) {
+    let path = Path::new("bench.toml");
+    let t = Instant::now();
+    std::hint::black_box(gt::spec::parse_only(src));
+    parts.parse.push(t.elapsed());
+    let t = Instant::now();
+    let spec = gt::spec::load_str(src, path).expect("valid");
+    let t_load = t.elapsed();
+    let t_facts = Instant::now();
+    let obs = Observed::from_json(facts_json).expect("facts");
+    parts.facts.push(t_facts.elapsed());
+    let t_diff = Instant::now();
+    let p = plan(&spec, &obs, &PlanOptions::default()).expect("plan");
+    let t_plan = t_diff.elapsed();
+    let t_render = Instant::now();
+    std::hint::black_box(gt::render::plan_text(
+        &p,
+        gt::render::Style { color: false },
+    ));
+    std::hint::black_box(gt::render::plan_json(&p));
+    parts.render.push(t_render.elapsed());
+    parts.load.push(t_load);
+    parts.diff.push(t_plan);
+    parts.converged.push(t_load + t_plan);
+}
+
+/// Returns the median of parse + validate + plan (1% drift), and prints
+/// each part's median.
 fn bench(name: &str, src: &str, runs: usize) -> Duration {
     let path = Path::new("bench.toml");
-    // Parse + validate + plan from scratch each run: what `gt plan --facts` does.
     let spec = gt::spec::load_str(src, path).expect("valid");
-    let obs = observed(&spec);
+    let facts_json = observed(&spec).to_json();
     let empty = {
         let mut o = Observed::empty();
         for n in &spec.nodes {
@@ -129,39 +176,63 @@ fn bench(name: &str, src: &str, runs: usize) -> Duration {
         }
         o
     };
-    let mut toml_only = vec![];
-    let mut parse = vec![];
-    let mut converged = vec![];
-    let mut bootstrap = vec![];
+    let mut parts = Parts::default();
     for _ in 0..runs {
         let t = Instant::now();
         std::hint::black_box(toml_edit::Document::parse(src).expect("toml"));
-        toml_only.push(t.elapsed());
+        parts.toml_edit.push(t.elapsed());
+        plan_once(src, &facts_json, &mut parts);
         let t = Instant::now();
-        let spec = gt::spec::load_str(src, path).expect("valid");
-        let t_parse = t.elapsed();
-        let p = plan(&spec, &obs, &PlanOptions::default()).expect("plan");
-        let t_conv = t.elapsed();
-        std::hint::black_box(&p);
-        let t2 = Instant::now();
         let spec = gt::spec::load_str(src, path).expect("valid");
         let p = plan(&spec, &empty, &PlanOptions::default()).expect("plan");
         std::hint::black_box(&p);
-        bootstrap.push(t2.elapsed());
-        parse.push(t_parse);
-        converged.push(t_conv);
+        parts.bootstrap.push(t.elapsed());
     }
-    let converged = median(converged);
+    let converged = median(parts.converged);
+    let (parse, load) = (median(parts.parse), median(parts.load));
     println!(
-        "{name:>12}: TOML parse alone {:>8.2?} | parse+validate {:>8.2?} | +plan (1% drift) {:>8.2?} | +plan (full bootstrap) {:>8.2?} | {} nodes, {} bytes, median of {runs}",
-        median(toml_only),
-        median(parse),
-        converged,
-        median(bootstrap),
+        "{name:>12}: parse+validate {load:>8.2?} | +plan (1% drift) {converged:>8.2?} | +plan (full bootstrap) {:>8.2?} | {} nodes, {} bytes, median of {runs}",
+        median(parts.bootstrap),
         spec.nodes.len(),
         src.len()
     );
+    println!(
+        "{name:>12}: parts: parse {parse:>8.2?} (toml_edit's parse {:.2?}, ×{:.2}) | validate {:>8.2?} | facts JSON {:>8.2?} | diff {:>8.2?} | render text+JSON {:>8.2?}",
+        median(parts.toml_edit.clone()),
+        parse.as_secs_f64() / median(parts.toml_edit).as_secs_f64(),
+        load.saturating_sub(parse),
+        median(parts.facts),
+        median(parts.diff),
+        median(parts.render),
+    );
     converged
+}
+
+/// In a child process (this bench run again with `GT_BENCH_PLAN_RSS=N`):
+/// one `gt plan --facts` of N nodes, then its peak resident memory.
+fn child_peak_rss(workers: usize) -> Option<f64> {
+    let exe = std::env::current_exe().ok()?;
+    let out = std::process::Command::new(exe)
+        .env("GT_BENCH_PLAN_RSS", workers.to_string())
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("peak RSS MiB: ")?.trim().parse().ok())
+}
+
+/// The child's side of `child_peak_rss`.
+fn plan_for_rss(workers: usize) {
+    let src = generate(workers);
+    let facts_json = {
+        let spec = gt::spec::load_str(&src, Path::new("bench.toml")).expect("valid");
+        observed(&spec).to_json()
+    };
+    // What `gt plan --facts` holds: the file's text and the facts' JSON,
+    // not the bench's own copies of the spec.
+    let before = peak_rss_mib();
+    plan_once(&src, &facts_json, &mut Parts::default());
+    println!("peak RSS MiB: {:.1}", peak_rss_mib().max(before));
 }
 
 /// `gt drift --facts` against a cluster whose Nodes are mostly not in the
@@ -261,6 +332,12 @@ fn baseline_rounds(
 }
 
 fn main() {
+    if let Some(n) = std::env::var("GT_BENCH_PLAN_RSS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        return plan_for_rss(n);
+    }
     // `cargo test --benches` runs this with --bench absent: keep it quick then.
     let quick = !std::env::args().any(|a| a == "--bench");
     let runs = if quick { 1 } else { 15 };
@@ -297,10 +374,14 @@ fn main() {
         t5000.as_secs_f64() / GOAL_5000.as_secs_f64(),
         t5000.as_secs_f64() / t500.as_secs_f64(),
     );
+    match child_peak_rss(4997) {
+        Some(rss) => println!(
+            "{:>12}: peak RSS of a process planning 5,000 nodes {rss:.1} MiB, goal ≤ {GOAL_RSS_MIB} MiB, ratio to goal {:.2}",
+            "memory",
+            rss / GOAL_RSS_MIB
+        ),
+        None => println!("{:>12}: the child measuring peak RSS printed nothing", "memory"),
+    }
     bench_drift("drift 5,000", 3, 5_000, runs);
     bench_drift("drift 50,000", 3, 50_000, runs.min(5));
-    println!(
-        "peak RSS of the whole bench process: {:.1} MiB",
-        peak_rss_mib()
-    );
 }

@@ -5,7 +5,7 @@
 
 use super::load::Loader;
 use super::suggest::did_you_mean;
-use super::walk::{as_table_like, value_span, TableLike};
+use super::walk::{as_table_like, value_span, AnyTable, TableLike};
 use super::{Endpoint, LoadBalancer, Node, NodeName};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -13,7 +13,7 @@ use std::ops::Range;
 
 /// What the walk read, for the checks between its parts.
 pub(super) struct Draft<'a> {
-    pub(super) root: &'a toml_edit::Table,
+    pub(super) root: &'a AnyTable<'a, 'a>,
     pub(super) nodes: &'a [Node],
     /// A node failed to load (and was reported): counting nodes would
     /// report its error again in other words.

@@ -1,13 +1,16 @@
 //! Reading cluster.toml into a validated `Spec`. Every problem is collected
 //! (not only the first) and carries file:line:column and what to do.
 //!
-//! The `Loader` here only records problems; `walk` builds the Spec from the
+//! `plain` parses the plain TOML cluster files are written in, and
+//! toml_edit everything else (and explains syntax errors). The `Loader`
+//! here only records problems; `walk` builds the Spec from the
 //! document table by table and `checks` compares what the tables say to
 //! each other.
 
 use super::diagnostic::SourceText;
 use super::suggest::did_you_mean;
 use super::walk::TableLike;
+use super::{plain, tree};
 use super::{Diagnostic, Diagnostics, Spec};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -57,20 +60,44 @@ pub fn load_bytes(bytes: &[u8], path: &Path) -> Result<Spec, Diagnostics> {
 /// file resolve against `path`'s directory).
 pub fn load_str(src: &str, path: &Path) -> Result<Spec, Diagnostics> {
     let mut cx = Loader::new(src, path);
-    let doc = match Document::parse(src) {
-        Ok(d) => d,
-        Err(e) => {
-            let msg = e.message().trim().to_string();
-            let (span, help) = syntax_error_place(src, e.span().unwrap_or(0..0), &msg);
-            cx.error(span, format!("invalid TOML: {msg}"), Some(help));
-            return Err(cx.finish());
-        }
+    let spec = match plain::parse(src) {
+        Some(tree) => cx.spec(&tree),
+        // Not plain TOML, or not TOML: toml_edit reads any TOML and says
+        // what is wrong with the rest.
+        None => match Document::parse(src) {
+            Ok(doc) => cx.spec(&tree::from_toml_edit(doc.as_table())),
+            Err(e) => {
+                let msg = e.message().trim().to_string();
+                let (span, help) = syntax_error_place(src, e.span().unwrap_or(0..0), &msg);
+                cx.error(span, format!("invalid TOML: {msg}"), Some(help));
+                return Err(cx.finish());
+            }
+        },
     };
-    let spec = cx.spec(doc.as_table());
     let diags = cx.finish();
     match spec {
         Some(s) if diags.is_empty() => Ok(s),
         _ => Err(diags),
+    }
+}
+
+/// The parse alone, without validation, for benches/plan.rs (which times
+/// each part of loading): whether the fast plain parser read `src`.
+#[doc(hidden)]
+pub fn parse_only(src: &str) -> bool {
+    match plain::parse(src) {
+        Some(tree) => {
+            std::hint::black_box(&tree);
+            true
+        }
+        None => {
+            std::hint::black_box(
+                Document::parse(src)
+                    .map(|d| tree::from_toml_edit(d.as_table()))
+                    .ok(),
+            );
+            false
+        }
     }
 }
 

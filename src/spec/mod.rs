@@ -1,8 +1,9 @@
 //! The desired state: cluster.toml's schema, its defaults, and validation
 //! into typed values. Knows nothing of hosts or SSH.
 //!
-//! Reading a file: `discovery` finds it, `load` parses it and collects
-//! problems, `walk` reads it table by table into a `Spec`, `checks` compares
+//! Reading a file: `discovery` finds it, `load` parses it (`plain`, or
+//! toml_edit, into a `tree`) and collects problems, `walk` reads it table
+//! by table into a `Spec`, `checks` compares
 //! the tables with each other, and `diagnostic` renders each problem with
 //! its file:line:column. `suggest` is gt's one "did you mean" rule.
 
@@ -11,14 +12,16 @@ mod diagnostic;
 mod discovery;
 mod host;
 mod load;
+mod plain;
 pub mod suggest;
+mod tree;
 mod types;
 mod walk;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use discovery::find_config;
 pub use host::*;
-pub use load::{load_bytes, load_file, load_str};
+pub use load::{load_bytes, load_file, load_str, parse_only};
 pub use types::*;
 
 use serde::Serialize;

@@ -1,7 +1,8 @@
 //! No input may panic the loader: arbitrary bytes, TOML-shaped token soup
 //! and mutated copies of the repo's own configs all come back as a `Spec`
 //! or as diagnostics, and every diagnostic names a line and column inside
-//! the input and says what to do.
+//! the input and says what to do. And whatever the plain parser reads,
+//! toml_edit reads the same.
 
 use super::{load_bytes, Diagnostics};
 use proptest::prelude::*;
@@ -171,8 +172,25 @@ fn apply_edit(bytes: &mut Vec<u8>, e: &Edit) {
     }
 }
 
-/// Loads `bytes` and checks every diagnostic's place and help.
+/// Loads `bytes` and checks every diagnostic's place and help; text the
+/// plain parser reads must read the same with toml_edit.
 fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
+    if let Some(plain) = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(super::plain::parse)
+    {
+        let text = std::str::from_utf8(bytes).unwrap_or_default();
+        let doc = toml_edit::Document::parse(text);
+        prop_assert!(doc.is_ok(), "plain TOML that toml_edit refuses: {text:?}");
+        if let Ok(doc) = doc {
+            prop_assert_eq!(
+                plain,
+                super::tree::from_toml_edit(doc.as_table()),
+                "{:?}",
+                text
+            );
+        }
+    }
     let Err(Diagnostics(diags)) = load_bytes(bytes, Path::new("cluster.toml")) else {
         return Ok(());
     };

@@ -3,8 +3,8 @@
 //! newest may grow before `gt drift` reports it.
 
 use super::{as_table_like, value_span, Loader, TableLike};
+use crate::spec::tree::Item;
 use crate::spec::{format_duration, parse_go_duration, BackupSettings};
-use toml_edit::Item;
 
 const BACKUP_KEYS: &[&str] = &["dir", "keep", "before_risky_steps", "max_age"];
 

@@ -3,6 +3,7 @@
 
 use super::table::{as_table_like, value_span, TableLike};
 use crate::spec::load::Loader;
+use crate::spec::tree::Item;
 use crate::spec::{
     format_duration, parse_go_duration, Arch, Connection, KnownHostsPolicy, LocalSettings,
     SshSettings,
@@ -11,7 +12,6 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use toml_edit::Item;
 
 const DEFAULTS_KEYS: &[&str] = &["arch", "connection", "ssh", "local", "host"];
 const SSH_KEYS: &[&str] = &[
@@ -263,7 +263,7 @@ impl Loader<'_> {
                 Some(et) => {
                     for (k, kspan, v) in et.entries() {
                         match v.as_str() {
-                            Some(_) if !env_name(&k) => self.error(
+                            Some(_) if !env_name(k) => self.error(
                                 kspan.unwrap_or(0..0),
                                 format!("`{}` in {what} env is not an environment variable name", k.escape_debug()),
                                 Some("use letters, digits and '_', not starting with a digit, e.g. PATH".into()),
@@ -274,7 +274,7 @@ impl Loader<'_> {
                                 Some("remove it: an environment value here is one line of plain text".into()),
                             ),
                             Some(s) => {
-                                raw.env.insert(k, s.to_string());
+                                raw.env.insert(k.to_string(), s.to_string());
                             }
                             None => self.type_error(v, &format!("{what} env.{k}"), "a string"),
                         }

@@ -3,12 +3,12 @@
 
 use super::table::{as_table_like, value_span, TableLike};
 use crate::spec::load::Loader;
+use crate::spec::tree::Item;
 use crate::spec::{
     check_mirror_url, check_module_name, check_sysctl_name, check_sysctl_value, HostSettings,
     PackageSource,
 };
 use std::collections::{BTreeMap, BTreeSet};
-use toml_edit::Item;
 
 const HOST_KEYS: &[&str] = &[
     "manage",
@@ -102,7 +102,7 @@ impl Loader<'_> {
                                 continue;
                             }
                         };
-                        if let Err(e) = check_sysctl_name(&k) {
+                        if let Err(e) = check_sysctl_name(k) {
                             self.split_error(kspan.unwrap_or(0..0), what, "sysctls", &e);
                         } else if let Err(e) = check_sysctl_value(&value) {
                             self.split_error(
@@ -112,7 +112,7 @@ impl Loader<'_> {
                                 &e,
                             );
                         } else {
-                            raw.sysctls.insert(k, value);
+                            raw.sysctls.insert(k.to_string(), value);
                         }
                     }
                 }

@@ -9,15 +9,14 @@ mod node;
 mod table;
 mod upgrade;
 
-pub(super) use table::{as_table_like, value_span, TableLike};
+pub(super) use table::{as_table_like, value_span, AnyTable, TableLike};
 
 use super::checks::Draft;
 use super::load::Loader;
 use super::*;
+use crate::spec::tree::Item;
 use connection::Defaults;
-use std::collections::BTreeSet;
 use std::ops::Range;
-use toml_edit::Item;
 
 const TOP_KEYS: &[&str] = &[
     "cluster",
@@ -98,7 +97,9 @@ struct ClusterTable {
 }
 
 impl Loader<'_> {
-    pub(super) fn spec(&mut self, root: &toml_edit::Table) -> Option<Spec> {
+    /// The Spec of a document (`doc`: its root table).
+    pub(super) fn spec(&mut self, doc: &Item) -> Option<Spec> {
+        let root = as_table_like(doc)?;
         self.check_keys(&root, TOP_KEYS, "the top level");
         let Some(cluster_tbl) = root.get("cluster").and_then(as_table_like) else {
             self.error_at_start(
@@ -118,7 +119,7 @@ impl Loader<'_> {
         let preflight = self.preflight(root.get("preflight"));
         let (nodes, incomplete_nodes) = self.nodes(root.get("nodes"), &defaults);
         self.cross_checks(&Draft {
-            root,
+            root: &root,
             nodes: &nodes,
             incomplete_nodes,
             pod_cidr: cluster.pod_cidr.as_ref(),
@@ -325,7 +326,8 @@ impl Loader<'_> {
             Some((item, None)) => self.type_error(item, "nodes", "tables [nodes.NAME]"),
             Some((_, Some(t))) => {
                 let entries = t.entries();
-                let names: BTreeSet<&str> = entries.iter().map(|(n, _, _)| n.as_str()).collect();
+                // Searched only to explain a wrong name.
+                let names: Vec<&str> = entries.iter().map(|(n, _, _)| *n).collect();
                 for (name, key_span, item) in &entries {
                     let before = self.error_count();
                     if let Some(n) = self.node(name, key_span.clone(), item, defaults, &names) {

@@ -5,13 +5,13 @@ use super::connection::Defaults;
 use super::table::{as_table_like, value_span, TableLike};
 use super::{parse_arch, parse_ip};
 use crate::spec::load::Loader;
+use crate::spec::tree::Item;
 use crate::spec::{
     check_label_value, Arch, LabelKey, Node, NodeName, NodeState, Role, Taint, GROUP_ALL_NODES,
     GROUP_CONTROL_PLANE, GROUP_WORKER,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Range;
-use toml_edit::Item;
 
 /// What `gt exec` resolves before node and group names (`Spec::select`):
 /// no node or group of the file may take these names.
@@ -39,7 +39,7 @@ impl Loader<'_> {
         key_span: Option<Range<usize>>,
         item: &Item,
         defaults: &Defaults,
-        all_names: &BTreeSet<&str>,
+        all_names: &[&str],
     ) -> Option<Node> {
         let key_span = key_span.unwrap_or(0..0);
         let what = format!("[nodes.{name}]");
@@ -72,7 +72,7 @@ impl Loader<'_> {
             .over(&defaults.host);
         let table_pos = item
             .as_table()
-            .and_then(|t| t.span())
+            .and_then(|_| item.span())
             .map(|s| s.start)
             .unwrap_or(key_span.start);
         let address = address?;
@@ -97,7 +97,7 @@ impl Loader<'_> {
         &mut self,
         name: &str,
         key_span: Range<usize>,
-        all_names: &BTreeSet<&str>,
+        all_names: &[&str],
     ) -> Option<NodeName> {
         if BUILTIN_TARGETS.contains(&name) {
             self.error(
@@ -128,7 +128,7 @@ impl Loader<'_> {
             Err(e) => {
                 let shown = name.escape_debug().to_string();
                 let help = match NodeName::try_from(name.to_ascii_lowercase()) {
-                    Ok(lower) if all_names.contains(lower.as_str()) => format!(
+                    Ok(lower) if all_names.contains(&lower.as_str()) => format!(
                         "`{lower}` is already a node in this file, and node names are lowercase: merge [nodes.{shown}] into [nodes.{lower}], or give this node another name"
                     ),
                     Ok(lower) => format!("rename the table: [nodes.{lower}]"),
@@ -228,7 +228,7 @@ impl Loader<'_> {
                     continue;
                 }
             };
-            let key = match LabelKey::try_from(k.clone()) {
+            let key = match LabelKey::try_from(k.to_string()) {
                 Ok(key) => key,
                 Err(e) => {
                     self.error(

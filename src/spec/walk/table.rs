@@ -1,9 +1,9 @@
-//! Reading toml_edit's document: tables and inline tables alike, and typed
+//! Reading cluster.toml's tree: tables and inline tables alike, and typed
 //! values whose type errors are reported with their place.
 
 use crate::spec::load::Loader;
+use crate::spec::tree::{Item, Table, Value};
 use std::ops::Range;
-use toml_edit::Item;
 
 impl Loader<'_> {
     pub(in crate::spec) fn type_error(&mut self, item: &Item, what: &str, expected: &str) {
@@ -17,7 +17,7 @@ impl Loader<'_> {
         };
         self.error(
             span,
-            format!("{shown} must be {expected}, not {}", type_name(item)),
+            format!("{shown} must be {expected}, not {}", item.type_name()),
             Some(help),
         );
     }
@@ -26,7 +26,7 @@ impl Loader<'_> {
     /// written, turned into the type wanted where that is plain.
     fn type_help(&self, item: &Item, span: Range<usize>, what: &str, expected: &str) -> String {
         let written = match item {
-            Item::Value(_) if span.end <= self.source.len() && span.start < span.end => {
+            _ if item.is_value() && span.end <= self.source.len() && span.start < span.end => {
                 Some(self.source.slice(span).trim())
             }
             _ => None,
@@ -40,13 +40,11 @@ impl Loader<'_> {
                 v.to_string()
             }
         };
-        let scalar = item
-            .as_value()
-            .is_some_and(|v| !v.is_array() && !v.is_inline_table());
+        let scalar = item.is_scalar();
         let one_string = item
             .as_array()
             .filter(|a| a.len() == 1)
-            .and_then(|a| a.get(0))
+            .and_then(|a| a.first())
             .and_then(|v| v.as_str());
         match (expected, written, item.as_str()) {
             ("a string", Some(w), None)
@@ -99,7 +97,7 @@ impl Loader<'_> {
         t: &dyn TableLike,
         key: &str,
         expected: &str,
-        read: impl FnOnce(&Item) -> Option<T>,
+        read: impl FnOnce(&Item<'_>) -> Option<T>,
     ) -> Option<T> {
         let item = t.get(key)?;
         let value = read(item);
@@ -112,10 +110,19 @@ impl Loader<'_> {
     /// A string value; an empty one or one with a control character is
     /// reported (no key of cluster.toml means anything by them).
     pub(in crate::spec) fn opt_str(&mut self, t: &dyn TableLike, key: &str) -> Option<String> {
-        let s = self.opt_typed(t, key, "a string", |i| i.as_str().map(str::to_string))?;
+        self.opt_text(t, key).map(str::to_string)
+    }
+
+    /// `opt_str` without a copy, for values that are parsed.
+    fn opt_text<'t>(&mut self, t: &'t dyn TableLike, key: &str) -> Option<&'t str> {
+        let item = t.get(key)?;
+        let Some(s) = item.as_str() else {
+            self.type_error(item, key, "a string");
+            return None;
+        };
         if s.is_empty() {
             self.error(
-                value_span(t.get(key)),
+                value_span(Some(item)),
                 format!("`{key}` is empty"),
                 Some(format!(
                     "write a value between the quotes, or remove `{key}` where it has a default"
@@ -125,7 +132,7 @@ impl Loader<'_> {
         }
         if let Some(c) = s.chars().find(|c| c.is_control()) {
             self.error(
-                value_span(t.get(key)),
+                value_span(Some(item)),
                 format!(
                     "`{key}` contains the control character U+{:04X}",
                     u32::from(c)
@@ -138,7 +145,7 @@ impl Loader<'_> {
     }
 
     pub(in crate::spec) fn opt_bool(&mut self, t: &dyn TableLike, key: &str) -> Option<bool> {
-        self.opt_typed(t, key, "true or false", Item::as_bool)
+        self.opt_typed(t, key, "true or false", |i| i.as_bool())
     }
 
     pub(in crate::spec) fn req_str(
@@ -166,8 +173,8 @@ impl Loader<'_> {
         what: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
-        let s = self.opt_str(t, key)?;
-        match parse(&s) {
+        let s = self.opt_text(t, key)?;
+        match parse(s) {
             Ok(v) => Some(v),
             Err(e) => {
                 // Parsers say "what is wrong; what to write".
@@ -214,10 +221,11 @@ impl Loader<'_> {
             match v.as_str() {
                 Some(s) => out.push((s.to_string(), span)),
                 None => {
-                    let quoted = toml_edit::Value::from(v.to_string().trim()).to_string();
+                    let written = self.source.slice(span.clone()).trim();
+                    let quoted = toml_edit::Value::from(written).to_string();
                     self.error(
                         span,
-                        format!("`{what}` must contain only strings, not {}", v.type_name()),
+                        format!("`{what}` must contain only strings, not {}", v.toml_type()),
                         Some(format!("quote it: {}", quoted.trim())),
                     )
                 }
@@ -239,7 +247,7 @@ const DURATION_KEYS: &[&str] = &[
 
 /// Tables and inline tables alike.
 pub(in crate::spec) trait TableLike {
-    fn get(&self, key: &str) -> Option<&Item>;
+    fn get(&self, key: &str) -> Option<&Item<'_>>;
     fn span(&self) -> Option<Range<usize>>;
     fn key_span(&self, key: &str) -> Option<Range<usize>>;
     fn keys_with_spans(&self) -> Vec<(String, Option<Range<usize>>)>;
@@ -247,171 +255,77 @@ pub(in crate::spec) trait TableLike {
     /// table, so it allocates nothing).
     fn all_keys_in(&self, allowed: &[&str]) -> bool;
     /// (key, key span, value) in file order.
-    fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item)>;
+    fn entries(&self) -> Vec<(&str, Option<Range<usize>>, &Item<'_>)>;
 }
 
-impl TableLike for &toml_edit::Table {
-    fn get(&self, key: &str) -> Option<&Item> {
-        toml_edit::Table::get(self, key)
+/// A table or an inline table, read alike.
+pub(in crate::spec) struct AnyTable<'a, 's> {
+    table: &'a Table<'s>,
+    span: Option<Range<usize>>,
+    inline: bool,
+}
+
+impl TableLike for AnyTable<'_, '_> {
+    fn get(&self, key: &str) -> Option<&Item<'_>> {
+        self.table.get(key)
     }
     fn span(&self) -> Option<Range<usize>> {
-        toml_edit::Table::span(self)
+        self.span.clone()
     }
     fn key_span(&self, key: &str) -> Option<Range<usize>> {
-        self.key(key).and_then(|k| k.span())
+        self.table.entry(key).and_then(|e| e.key_span.clone())
     }
     fn keys_with_spans(&self) -> Vec<(String, Option<Range<usize>>)> {
-        self.iter()
-            .map(|(k, _)| (k.to_string(), self.key_span(k)))
+        self.table
+            .entries
+            .iter()
+            .map(|e| (e.key.to_string(), e.key_span.clone()))
             .collect()
     }
     fn all_keys_in(&self, allowed: &[&str]) -> bool {
-        self.iter().all(|(k, _)| allowed.contains(&k))
+        self.table
+            .entries
+            .iter()
+            .all(|e| allowed.contains(&e.key.as_ref()))
     }
-    fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item)> {
-        table_entries(self)
+    fn entries(&self) -> Vec<(&str, Option<Range<usize>>, &Item<'_>)> {
+        let mut v: Vec<_> = self
+            .table
+            .entries
+            .iter()
+            .map(|e| (e.key.as_ref(), e.key_span.clone(), &e.item))
+            .collect();
+        // A table's own entries and its subtables' may be written in any
+        // order; an inline table's are in the order written.
+        if !self.inline {
+            v.sort_by_key(|(_, span, item)| item_pos(span, item));
+        }
+        v
     }
-}
-
-/// A table's entries in file order (a table's own entries and its
-/// subtables' may be written in any order).
-fn table_entries(t: &toml_edit::Table) -> Vec<(String, Option<Range<usize>>, &Item)> {
-    let mut v: Vec<_> = t
-        .iter()
-        .map(|(k, i)| (k.to_string(), t.key(k).and_then(|k| k.span()), i))
-        .collect();
-    v.sort_by_key(|(_, span, item)| item_pos(span, item));
-    v
 }
 
 /// Position of a table in the file: dotted/implicit tables have no span of their own.
 fn item_pos(key_span: &Option<Range<usize>>, item: &Item) -> usize {
     item.as_table()
-        .and_then(|t| t.span())
+        .and_then(|_| item.span())
         .map(|s| s.start)
         .or_else(|| key_span.as_ref().map(|s| s.start))
         .unwrap_or(usize::MAX)
 }
 
-/// A table or an inline table, read alike, without copying its values.
-pub(in crate::spec) struct AnyTable<'a> {
-    kind: Kind<'a>,
-    /// The entries of a small table in its order: a node's table has a
-    /// handful of keys and is asked for each a few times, which a scan
-    /// answers faster than hashing the key. `None` for a large table
-    /// (`[nodes]`), which is hashed into.
-    small: Option<Vec<(&'a str, &'a Item)>>,
-}
-
-enum Kind<'a> {
-    Table(&'a toml_edit::Table),
-    Inline(&'a toml_edit::InlineTable),
-}
-
-/// Tables with more entries than this are looked up by hash.
-const SCANNED: usize = 16;
-
-impl<'a> AnyTable<'a> {
-    fn new(kind: Kind<'a>) -> Self {
-        let mut entries: Vec<(&'a str, &'a Item)> = Vec::new();
-        let mut all = match kind {
-            Kind::Table(t) => t.iter(),
-            Kind::Inline(t) => toml_edit::TableLike::iter(t),
-        }
-        .filter(|(_, item)| !item.is_none());
-        let small = loop {
-            match all.next() {
-                None => break true,
-                Some(_) if entries.len() == SCANNED => break false,
-                Some(entry) => entries.push(entry),
-            }
-        };
-        AnyTable {
-            kind,
-            small: small.then_some(entries),
-        }
-    }
-
-    fn as_dyn(&self) -> &'a dyn toml_edit::TableLike {
-        match self.kind {
-            Kind::Table(t) => t,
-            Kind::Inline(t) => t,
-        }
-    }
-}
-
-impl TableLike for AnyTable<'_> {
-    fn get(&self, key: &str) -> Option<&Item> {
-        match &self.small {
-            Some(entries) => entries.iter().find(|(k, _)| *k == key).map(|(_, i)| *i),
-            None => self.as_dyn().get(key).filter(|i| !i.is_none()),
-        }
-    }
-    fn span(&self) -> Option<Range<usize>> {
-        match self.kind {
-            Kind::Table(t) => t.span(),
-            Kind::Inline(t) => t.span(),
-        }
-    }
-    fn key_span(&self, key: &str) -> Option<Range<usize>> {
-        self.as_dyn().key(key).and_then(|k| k.span())
-    }
-    fn keys_with_spans(&self) -> Vec<(String, Option<Range<usize>>)> {
-        self.as_dyn()
-            .iter()
-            .filter(|(_, i)| !i.is_none())
-            .map(|(k, _)| (k.to_string(), self.key_span(k)))
-            .collect()
-    }
-    fn all_keys_in(&self, allowed: &[&str]) -> bool {
-        match &self.small {
-            Some(entries) => entries.iter().all(|(k, _)| allowed.contains(k)),
-            None => self
-                .as_dyn()
-                .iter()
-                .filter(|(_, i)| !i.is_none())
-                .all(|(k, _)| allowed.contains(&k)),
-        }
-    }
-    fn entries(&self) -> Vec<(String, Option<Range<usize>>, &Item)> {
-        match self.kind {
-            Kind::Table(t) => table_entries(t),
-            Kind::Inline(_) => self
-                .as_dyn()
-                .iter()
-                .filter(|(_, i)| !i.is_none())
-                .map(|(k, i)| (k.to_string(), self.key_span(k), i))
-                .collect(),
-        }
-    }
-}
-
-pub(in crate::spec) fn as_table_like(item: &Item) -> Option<AnyTable<'_>> {
-    if let Some(t) = item.as_table() {
-        return Some(AnyTable::new(Kind::Table(t)));
-    }
-    item.as_inline_table()
-        .map(|t| AnyTable::new(Kind::Inline(t)))
+pub(in crate::spec) fn as_table_like<'a, 's>(item: &'a Item<'s>) -> Option<AnyTable<'a, 's>> {
+    let (table, inline) = match &item.value {
+        Value::Table(t) => (t, false),
+        Value::InlineTable(t) => (t, true),
+        _ => return None,
+    };
+    Some(AnyTable {
+        table,
+        span: item.span(),
+        inline,
+    })
 }
 
 pub(in crate::spec) fn value_span(item: Option<&Item>) -> Range<usize> {
     item.and_then(|i| i.span()).unwrap_or(0..0)
-}
-
-fn type_name(item: &Item) -> &'static str {
-    match item {
-        Item::None => "nothing",
-        Item::Value(v) => match v.type_name() {
-            "string" => "a string",
-            "integer" => "an integer",
-            "float" => "a float",
-            "boolean" => "a boolean",
-            "datetime" => "a datetime",
-            "array" => "an array",
-            "inline table" => "an inline table",
-            other => other,
-        },
-        Item::Table(_) => "a table",
-        Item::ArrayOfTables(_) => "an array of tables",
-    }
 }

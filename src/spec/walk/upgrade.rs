@@ -2,8 +2,8 @@
 //! (whether gt forces a drain past pods no controller owns).
 
 use super::{as_table_like, value_span, Loader, TableLike};
+use crate::spec::tree::Item;
 use crate::spec::{DrainSettings, MaxUnavailable, UpgradeSettings};
-use toml_edit::Item;
 
 const UPGRADE_KEYS: &[&str] = &["max_unavailable"];
 const DRAIN_KEYS: &[&str] = &["force"];
