@@ -310,8 +310,11 @@ fn baseline_rounds(
     let path = std::env::var_os("GT_BENCH_PLAN_BASELINE").filter(|p| !p.is_empty())?;
     let (mut before, mut after) = ((vec![], vec![]), (vec![], vec![]));
     for _ in 0..runs {
+        // Without the variable: a baseline that reads it too would run
+        // itself between its own rounds, and so on without end.
         let out = std::process::Command::new(&path)
             .arg("--bench")
+            .env_remove("GT_BENCH_PLAN_BASELINE")
             .output()
             .unwrap_or_else(|e| panic!("run the baseline {}: {e}", path.to_string_lossy()));
         let text = String::from_utf8_lossy(&out.stdout);
