@@ -39,14 +39,6 @@
 //! `GT_LAB_SPEED` environment variable, which wins) and by the host's `slow`
 //! fault. Tools sleep outside the state lock.
 //!
-//! A latency is the whole time the operation takes, the simulator's own
-//! work included: a tool's start (the lab's binary, its state read from
-//! etcd) and what it did since its last pause are taken off the next
-//! sleep. Otherwise every command would cost its row *plus* the lab's own
-//! overhead, and a benchmark comparing gt's wall time with this table would
-//! charge gt for the simulator. Work costing more than its row (a loaded
-//! machine) still shows as more.
-//!
 //! A full goldentooth bootstrap by `gt apply` spends 224.8 s at speed 1 on
 //! its critical path (init 60, CNI apply 2, the first gate waiting CniReady
 //! 15, two control-plane joins of 40 + 15 until Ready, worker joins of
@@ -54,27 +46,7 @@
 //! this table and the plan's DAG.
 
 use super::host::Host;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-/// Until when this process's time is accounted for: its start, then the end
-/// of its last pause.
-static ACCOUNTED_UNTIL: Mutex<Option<Instant>> = Mutex::new(None);
-
-/// Marks the start of a simulated tool's run (before it reads anything).
-pub(crate) fn tool_started(at: Instant) {
-    *ACCOUNTED_UNTIL.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
-}
-
-/// What is left to sleep of `latency` after the work done since the tool
-/// started or last paused; the clock then runs from the end of the sleep.
-fn sleep_left(clock: &Mutex<Option<Instant>>, latency: Duration, now: Instant) -> Duration {
-    let mut until = clock.lock().unwrap_or_else(|e| e.into_inner());
-    let spent = until.map_or(Duration::ZERO, |u| now.saturating_duration_since(u));
-    let left = latency.saturating_sub(spent);
-    *until = Some(now + left);
-    left
-}
+use std::time::Duration;
 
 /// Environment variable overriding `lab.json`'s speed.
 pub(crate) const SPEED_ENV: &str = "GT_LAB_SPEED";
@@ -173,39 +145,11 @@ impl Host {
         op.default_seconds() * self.speed() * slow
     }
 
-    /// Spends the scaled latency of `op`, counting the work done since the
-    /// tool started or last paused. Never call with the state lock held.
+    /// Sleeps the scaled latency of `op`. Never call with the state lock held.
     pub(crate) fn pause(&self, op: Op) {
         let s = self.latency(op);
-        let left = sleep_left(
-            &ACCOUNTED_UNTIL,
-            Duration::from_secs_f64(s.max(0.0)),
-            Instant::now(),
-        );
-        if !left.is_zero() {
-            std::thread::sleep(left);
+        if s > 0.0 {
+            std::thread::sleep(Duration::from_secs_f64(s));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_pause_counts_the_work_done_since_the_tool_started_or_last_paused() {
-        let start = Instant::now();
-        let clock = Mutex::new(Some(start));
-        let ms = Duration::from_millis;
-        // 40 ms of work, then a 100 ms operation: 60 ms are left to sleep.
-        let left = sleep_left(&clock, ms(100), start + ms(40));
-        assert_eq!(left, Duration::from_millis(60));
-        // The clock runs from the end of that sleep: 10 ms of work later, a
-        // 5 ms operation has nothing left, and work beyond a row is not paid back.
-        let after = start + ms(110);
-        assert_eq!(sleep_left(&clock, ms(5), after), Duration::ZERO);
-        assert_eq!(sleep_left(&clock, ms(50), after + ms(20)), ms(30));
-        // A tool that never marked its start sleeps the whole row.
-        assert_eq!(sleep_left(&Mutex::new(None), ms(50), after), ms(50));
     }
 }
