@@ -213,7 +213,9 @@ fn get_pods_and_budgets_by_name_as_names_and_as_tables() {
     let lab = small_cluster();
     let k = |args: &str| lab.on("bettley").run(&format!("{KUBECTL} {args}"));
     lab.on("bettley")
-        .stdin(&crate::support::workloads::pod_and_budget("hr-app", "fenn", false))
+        .stdin(&crate::support::workloads::pod_and_budget(
+            "hr-app", "fenn", false,
+        ))
         .run(&format!("{KUBECTL} apply -f -"))
         .success();
     k("get pods -o name").success().stdout_is("pod/hr-app\n");
