@@ -35,6 +35,7 @@
 //!     cargo bench --bench apply
 //!     GT_BENCH_SECTIONS=noop,apply GT_BENCH_CASES=admission cargo bench --bench apply
 //!     GT_BENCH_SPEED=0.1 GT_BENCH_RUNS=7 (the defaults)
+//!     GT_BENCH_LAB=/path/to/another/gt: its lab instead of this build's
 
 use gt::facts::observe::ObserveOptions;
 use gt::plan::host::PackageVersion;
@@ -317,6 +318,19 @@ fn binaries() -> Vec<Gt> {
     v
 }
 
+/// The gt whose lab (its simulated tools, sshd wrapper and servers) every
+/// measurement runs against: this build's, or `GT_BENCH_LAB`'s, to tell a
+/// change in the lab from a change in gt (one gt against two labs).
+fn lab_binary() -> Gt {
+    match std::env::var_os("GT_BENCH_LAB").filter(|p| !p.is_empty()) {
+        Some(p) => Gt {
+            name: "lab",
+            path: PathBuf::from(p),
+        },
+        None => binaries().swap_remove(0),
+    }
+}
+
 /// A lab for the length of one measurement, taken down when dropped.
 struct Lab {
     dir: PathBuf,
@@ -338,10 +352,12 @@ impl Lab {
         hosts: &str,
     ) -> Lab {
         let dir = work.join(name);
-        let gt = PathBuf::from(env!("CARGO_BIN_EXE_gt"));
-        let lab = Lab { dir, gt };
-        let after = &binaries()[0];
-        after.must(&[
+        let builder = lab_binary();
+        let lab = Lab {
+            dir,
+            gt: builder.path.clone(),
+        };
+        builder.must(&[
             "lab",
             "up",
             "--dir",

@@ -142,6 +142,9 @@ pub(crate) fn parse(text: &str) -> Pod {
     }
 }
 
+/// etcd 3.5's flag for writing without fsync.
+const NO_FSYNC: &str = "--unsafe-no-fsync";
+
 impl Pod {
     /// The value of `--name=` etc. in the command.
     pub(crate) fn flag(&self, name: &str) -> Option<&str> {
@@ -222,12 +225,24 @@ impl Pod {
     }
 
     /// The command's arguments (without the program) as run on the lab machine.
+    ///
+    /// The lab adds `--unsafe-no-fsync`: every member of a lab shares one
+    /// disk, and a write's three fsyncs (leader and followers) took ~50 ms
+    /// there, which the latency table already counts in each command's row
+    /// and which the lab's state lock made every concurrent command wait
+    /// for in turn. Killing a member (a `down` fault, `lab down`) still
+    /// keeps what it wrote: the page cache outlives the process.
     pub(crate) fn host_args(&self, address: &str, host_root: &Path, scratch: &Path) -> Vec<String> {
-        self.command
+        let mut args: Vec<String> = self
+            .command
             .iter()
             .skip(1)
             .map(|a| self.host_arg(a, address, host_root, scratch))
-            .collect()
+            .collect();
+        if !args.iter().any(|a| a.starts_with(NO_FSYNC)) {
+            args.push(NO_FSYNC.to_string());
+        }
+        args
     }
 }
 
@@ -296,6 +311,11 @@ mod tests {
         );
         assert!(
             args.contains(&"--listen-metrics-urls=http://127.4.0.12:2381".to_string()),
+            "{args:?}"
+        );
+        assert_eq!(
+            args.iter().filter(|a| *a == "--unsafe-no-fsync").count(),
+            1,
             "{args:?}"
         );
         assert!(args.contains(
