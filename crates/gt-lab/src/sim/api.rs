@@ -300,10 +300,14 @@ pub fn http_get(address: &str, path: &str, timeout: Duration) -> std::io::Result
     let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
-    write!(
-        s,
+    // One segment, sent at once, as Go's client does (TCP_NODELAY): a
+    // request written piece by piece waits out the server's delayed ACK
+    // (40 ms on Linux) between its pieces.
+    s.set_nodelay(true)?;
+    let request = format!(
         "GET {path} HTTP/1.0\r\nHost: {address}\r\nUser-Agent: kubectl/v1.32.4\r\nAccept: application/json, */*\r\nConnection: close\r\n\r\n"
-    )?;
+    );
+    s.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     if raw.is_empty() {
