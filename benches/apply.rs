@@ -39,6 +39,7 @@
 //!       (default the lower of GT_BENCH_SPEED and 0.01), so that realistic
 //!       latencies (GT_BENCH_SPEED=1) cost only the measured apply
 //!     GT_BENCH_LAB=/path/to/another/gt: its lab instead of this build's
+//!     GT_BENCH_RANGE=N: the labs on 127.N.x.y instead of 127.4.x.y
 
 use gt::facts::observe::ObserveOptions;
 use gt::plan::host::PackageVersion;
@@ -334,6 +335,21 @@ fn lab_binary() -> Gt {
     }
 }
 
+/// `from` with its 10.4.x.y addresses moved to 10.N.x.y (the lab maps them
+/// to 127.N.x.y) when `GT_BENCH_RANGE=N` is set, written to `to`: two
+/// benchmarks on one machine, each on its own loopback range.
+fn on_bench_range(from: &Path, to: &Path) -> PathBuf {
+    match std::env::var("GT_BENCH_RANGE") {
+        Ok(n) if !n.is_empty() && n != "4" => {
+            let n: u8 = n.parse().expect("GT_BENCH_RANGE is a number, 1 to 254");
+            let text = std::fs::read_to_string(from).unwrap();
+            std::fs::write(to, text.replace("10.4.", &format!("10.{n}."))).unwrap();
+            to.to_path_buf()
+        }
+        _ => from.to_path_buf(),
+    }
+}
+
 /// A lab for the length of one measurement, taken down when dropped.
 struct Lab {
     dir: PathBuf,
@@ -355,6 +371,8 @@ impl Lab {
         hosts: &str,
     ) -> Lab {
         let dir = work.join(name);
+        let moved = work.join(format!("{name}-from.toml"));
+        let from = &on_bench_range(from, &moved);
         let builder = lab_binary();
         let lab = Lab {
             dir,
