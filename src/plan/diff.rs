@@ -1,9 +1,11 @@
 //! Spec × Observed → resource changes, warnings, and the operations the DAG
 //! is built from. Every decision about what a situation means lives here.
 
+use super::node_change::StepsGo;
 use super::*;
 use crate::facts::{HostFacts, NodeFacts, ReadyStatus};
 use crate::spec::Node;
+use std::collections::HashMap;
 
 /// What the graph builder needs, besides the changes shown to the user.
 #[derive(Debug, Default)]
@@ -175,6 +177,8 @@ pub(super) struct Cx<'a> {
     pub(super) opts: &'a PlanOptions,
     owner: Ownership,
     pub(super) out: Diff,
+    /// Where each node's update is among `out.changes` (plan/node_change.rs).
+    pub(super) node_updates: HashMap<NodeName, usize>,
 }
 
 pub(super) fn diff(spec: &Spec, obs: &Observed, opts: &PlanOptions) -> Result<Diff, PlanError> {
@@ -215,6 +219,7 @@ fn compare<'a>(
         opts,
         owner: Ownership::of(spec),
         out: Diff::default(),
+        node_updates: HashMap::new(),
     };
     cx.check_observable()?;
     cx.cluster();
@@ -807,7 +812,7 @@ impl<'a> Cx<'a> {
             labels: labels.clone(),
             taints: taints.clone(),
         });
-        self.out.changes.push(Change {
+        self.push_node_update(Change {
             resource: Resource::Node(node.name.clone()),
             action: Action::Update,
             reason: format!("{what} from cluster.toml"),
@@ -834,30 +839,13 @@ impl<'a> Cx<'a> {
             node: node.name.clone(),
         }
         .id();
-        let attribute = ("kubelet".to_string(), "active".to_string());
-        let resource = Resource::Node(node.name.clone());
-        if let Some(c) = self
-            .out
-            .changes
-            .iter_mut()
-            .find(|c| c.resource == resource && c.action == Action::Update)
-        {
-            c.reason.push_str("; kubelet not active: start it");
-            c.attributes.push(attribute);
-            c.steps.insert(0, step);
-            return;
-        }
-        self.out.changes.push(Change {
-            resource,
-            action: Action::Update,
-            reason: "kubelet not active: start it".into(),
-            role: Some(node.role),
-            attributes: vec![attribute],
-            labels: SetDiff::default(),
-            taints: SetDiff::default(),
-            host: vec![],
-            steps: vec![step],
-        });
+        self.merge_node_change(
+            node,
+            "kubelet not active: start it",
+            vec![("kubelet".into(), "active".into())],
+            vec![step],
+            StepsGo::First,
+        );
     }
 
     fn health_warnings(&mut self, node: &Node, obj: &NodeFacts) {

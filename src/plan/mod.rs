@@ -10,6 +10,7 @@ pub mod drift;
 mod etcd;
 mod graph;
 pub mod host;
+mod node_change;
 pub mod restore;
 mod rung_release;
 pub mod saved;

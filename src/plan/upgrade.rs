@@ -7,11 +7,13 @@
 //! is checked here, before anything runs.
 
 use super::diff::Cx;
+use super::node_change::StepsGo;
 use super::*;
 use crate::facts::NodeVersions;
 use crate::kube::apt;
 use crate::kube::kubeadm::Release;
 use crate::spec::{KubeVersion, MaxUnavailable, Node};
+use std::collections::HashMap;
 
 /// How far behind the API server a kubelet may be (minors).
 const KUBELET_MAX_BEHIND: u32 = 3;
@@ -386,7 +388,17 @@ impl<'a> Cx<'a> {
 
     /// A node gt may not upgrade that is behind: what to run on it.
     fn unmanaged_behind(&mut self, members: &[Member], current: Release, target: Release) {
-        let first = self.first_control_plane(members);
+        // With no control plane of gt's to run it, `upgrade apply` is the
+        // operator's, on the bootstrap node (else the first control plane).
+        let operators_first = match self.first_control_plane(members) {
+            Some(_) => None,
+            None => members
+                .iter()
+                .filter(|x| x.control_plane)
+                .find(|x| x.node.name == self.spec.cluster.bootstrap)
+                .or_else(|| members.iter().find(|x| x.control_plane))
+                .map(|x| &x.node.name),
+        };
         for m in members.iter().filter(|m| !m.upgradable) {
             let Some(at) = m.versions.oldest() else {
                 continue;
@@ -400,16 +412,7 @@ impl<'a> Cx<'a> {
                 continue;
             }
             let name = &m.node.name;
-            // With no control plane of gt's to run it, `upgrade apply` is the
-            // operator's, on the bootstrap node (else the first control plane).
-            let operators_first = first.is_none()
-                && members
-                    .iter()
-                    .filter(|x| x.control_plane)
-                    .find(|x| x.node.name == self.spec.cluster.bootstrap)
-                    .or_else(|| members.iter().find(|x| x.control_plane))
-                    .is_some_and(|x| x.node.name == m.node.name);
-            let command = if operators_first && current < want {
+            let command = if operators_first == Some(name) && current < want {
                 format!("`kubeadm upgrade apply {want}`")
             } else {
                 "`kubeadm upgrade node`".to_string()
@@ -515,19 +518,19 @@ impl<'a> Cx<'a> {
                 .iter()
                 .position(|c| !matches!(c.resource, Resource::Cluster(_)))
                 .unwrap_or(self.out.changes.len());
-            self.out.changes.insert(at, change);
+            self.insert_change(at, change);
         }
         let mut uncordons = std::mem::take(&mut self.out.upgrade.uncordons);
+        // Each node's rungs, in ladder order, gathered once.
+        let mut rungs_of: HashMap<&NodeName, Vec<(RungRelease, UpgradeRole)>> = HashMap::new();
+        for r in rungs {
+            for (n, role) in r.nodes() {
+                rungs_of.entry(n).or_default().push((r.release, role));
+            }
+        }
         for m in members {
             let name = &m.node.name;
-            let mine: Vec<(RungRelease, UpgradeRole)> = rungs
-                .iter()
-                .flat_map(|r| {
-                    r.nodes()
-                        .filter(|(n, _)| *n == name)
-                        .map(|(_, role)| (r.release, role))
-                })
-                .collect();
+            let mine: &[(RungRelease, UpgradeRole)] = rungs_of.get(name).map_or(&[], Vec::as_slice);
             let uncordon = uncordons.contains(name) && mine.is_empty();
             if mine.is_empty() && !uncordon {
                 continue;
@@ -582,44 +585,16 @@ impl<'a> Cx<'a> {
                 attributes.push(("schedulable".to_string(), "false -> true".to_string()));
                 steps.push(StepId::Uncordon(name.clone()));
             }
-            self.merge_node_change(m.node, reasons.join("; "), attributes, steps);
+            self.merge_node_change(
+                m.node,
+                &reasons.join("; "),
+                attributes,
+                steps,
+                StepsGo::Last,
+            );
         }
-        uncordons.retain(|n| !rungs.iter().any(|r| r.nodes().any(|(x, _)| x == n)));
+        uncordons.retain(|n| !rungs_of.contains_key(n));
         self.out.upgrade.uncordons = uncordons;
-    }
-
-    /// Into the node's update change when it has one (one change per node).
-    fn merge_node_change(
-        &mut self,
-        node: &Node,
-        reason: String,
-        attributes: Vec<(String, String)>,
-        steps: Vec<StepId>,
-    ) {
-        let resource = Resource::Node(node.name.clone());
-        if let Some(c) = self
-            .out
-            .changes
-            .iter_mut()
-            .find(|c| c.resource == resource && c.action == Action::Update)
-        {
-            c.reason.push_str("; ");
-            c.reason.push_str(&reason);
-            c.attributes.extend(attributes);
-            c.steps.extend(steps);
-            return;
-        }
-        self.out.changes.push(Change {
-            resource,
-            action: Action::Update,
-            reason,
-            role: Some(node.role),
-            attributes,
-            labels: SetDiff::default(),
-            taints: SetDiff::default(),
-            host: vec![],
-            steps,
-        });
     }
 }
 
