@@ -84,8 +84,15 @@ impl Observed {
 
     /// What node `name` runs.
     pub fn node_versions(&self, name: &str) -> NodeVersions {
-        let node: Option<&NodeFacts> = self.cluster.nodes.get(name);
-        let host = self.hosts.get(name).filter(|h| h.is_reachable());
+        NodeVersions::of(self.cluster.nodes.get(name), self.hosts.get(name))
+    }
+}
+
+impl NodeVersions {
+    /// What a node runs, from its Node object and its host's facts (those
+    /// of an unreachable host say nothing of it).
+    pub fn of(node: Option<&NodeFacts>, host: Option<&HostFacts>) -> NodeVersions {
+        let host = host.filter(|h| h.is_reachable());
         NodeVersions {
             kubelet: node
                 .and_then(|n| n.kubelet_version.as_deref())

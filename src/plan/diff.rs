@@ -2,6 +2,7 @@
 //! is built from. Every decision about what a situation means lives here.
 
 use super::node_change::StepsGo;
+use super::seen::Seen;
 use super::*;
 use crate::facts::{HostFacts, NodeFacts, ReadyStatus};
 use crate::spec::Node;
@@ -179,6 +180,8 @@ pub(super) struct Cx<'a> {
     pub(super) out: Diff,
     /// Where each node's update is among `out.changes` (plan/node_change.rs).
     pub(super) node_updates: HashMap<NodeName, usize>,
+    /// Each node of the file with its facts, file order (plan/seen.rs).
+    pub(super) seen: Vec<Seen<'a>>,
 }
 
 pub(super) fn diff(spec: &Spec, obs: &Observed, opts: &PlanOptions) -> Result<Diff, PlanError> {
@@ -220,11 +223,13 @@ fn compare<'a>(
         owner: Ownership::of(spec),
         out: Diff::default(),
         node_updates: HashMap::new(),
+        seen: super::seen::seen(spec, obs, &opts.replace),
     };
     cx.check_observable()?;
     cx.cluster();
-    for node in &spec.nodes {
-        if node.is_present() {
+    for i in 0..cx.seen.len() {
+        let node = cx.seen[i];
+        if node.node.is_present() {
             cx.present_node(node)?;
         } else {
             cx.absent_node(node);
@@ -244,8 +249,8 @@ impl<'a> Cx<'a> {
     /// The `host` resources of managed nodes (plan/host.rs).
     fn hosts(&mut self) {
         let target = super::host::target(self.spec, self.obs);
-        for node in self.spec.present_nodes() {
-            let Some(facts) = self.host(node.name.as_str()) else {
+        for Seen { node, host, .. } in self.present().collect::<Vec<_>>() {
+            let Some(facts) = host else {
                 continue;
             };
             let upgrading =
@@ -496,11 +501,14 @@ impl<'a> Cx<'a> {
         a
     }
 
-    fn present_node(&mut self, node: &Node) -> Result<(), PlanError> {
+    fn present_node(&mut self, seen: Seen<'a>) -> Result<(), PlanError> {
+        let Seen {
+            node,
+            host,
+            obj: in_cluster,
+            replace,
+        } = seen;
         let name = node.name.as_str();
-        let in_cluster = self.obs.cluster.nodes.get(name);
-        let host = self.host(name);
-        let replace = self.opts.replace.contains(name);
 
         if let Some(h) = host {
             if let Some(reason) = &h.unreachable {
@@ -607,8 +615,8 @@ impl<'a> Cx<'a> {
             return;
         }
         self.update_if_drifted(node, obj);
-        self.start_kubelet_if_stopped(node);
-        self.health_warnings(node, obj);
+        self.start_kubelet_if_stopped(node, host);
+        self.health_warnings(node, obj, host);
     }
 
     /// A reachable host with kubeadm state whose Node is not in the
@@ -828,9 +836,8 @@ impl<'a> Cx<'a> {
     /// A joined, reachable host whose kubelet is installed but not active
     /// (stopped by hand, crashed for good): the file wants the node in the
     /// cluster, so start it. One change per node: merged into its update.
-    fn start_kubelet_if_stopped(&mut self, node: &Node) {
-        let name = node.name.as_str();
-        let Some(h) = self.host(name) else { return };
+    fn start_kubelet_if_stopped(&mut self, node: &Node, host: Option<&HostFacts>) {
+        let Some(h) = host else { return };
         if !h.is_reachable() || h.kubelet_active || !h.is_joined() || h.kubelet_version.is_none() {
             return;
         }
@@ -848,7 +855,7 @@ impl<'a> Cx<'a> {
         );
     }
 
-    fn health_warnings(&mut self, node: &Node, obj: &NodeFacts) {
+    fn health_warnings(&mut self, node: &Node, obj: &NodeFacts, host: Option<&HostFacts>) {
         let name = node.name.as_str();
         if obj.ready != ReadyStatus::True && !(obj.waits_for_cni() && self.out.install_cni) {
             let reason = obj.ready_reason.as_deref().unwrap_or("no reason given");
@@ -856,9 +863,7 @@ impl<'a> Cx<'a> {
                 ReadyStatus::False => "False",
                 _ => "Unknown",
             };
-            let kubelet_stopped = self
-                .host(name)
-                .is_some_and(|h| h.is_reachable() && !h.kubelet_active);
+            let kubelet_stopped = host.is_some_and(|h| h.is_reachable() && !h.kubelet_active);
             let apply_starts_it = self.out.kubelet_starts.contains(&node.name);
             let (kubelet, short_tail) = match (kubelet_stopped, apply_starts_it) {
                 // The start is a drift item of its own: the short line leaves it out.
@@ -887,7 +892,7 @@ impl<'a> Cx<'a> {
         let observed_arch = obj
             .arch
             .as_deref()
-            .or_else(|| self.host(name).and_then(|h| h.arch.as_deref()));
+            .or_else(|| host.and_then(|h| h.arch.as_deref()));
         if let Some(a) = observed_arch {
             if a != node.arch.as_str() {
                 self.warn(
@@ -903,10 +908,14 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn absent_node(&mut self, node: &Node) {
+    fn absent_node(&mut self, seen: Seen<'a>) {
+        let Seen {
+            node,
+            host,
+            obj: in_cluster,
+            ..
+        } = seen;
         let name = node.name.as_str();
-        let in_cluster = self.obs.cluster.nodes.get(name);
-        let host = self.host(name);
         let reachable = host.is_some_and(HostFacts::is_reachable);
         let host_joined_here =
             reachable && host.is_some_and(|h| h.is_joined()) && self.foreign_pin(host).is_none();

@@ -14,6 +14,7 @@ mod node_change;
 pub mod restore;
 mod rung_release;
 pub mod saved;
+mod seen;
 mod step;
 mod upgrade;
 

@@ -8,8 +8,9 @@
 
 use super::diff::Cx;
 use super::node_change::StepsGo;
+use super::seen::Seen;
 use super::*;
-use crate::facts::NodeVersions;
+use crate::facts::{NodeFacts, NodeVersions};
 use crate::kube::apt;
 use crate::kube::kubeadm::Release;
 use crate::spec::{KubeVersion, MaxUnavailable, Node};
@@ -141,6 +142,7 @@ fn minor_words(r: Release) -> String {
 /// Where one node of the file stands for the upgrade.
 struct Member<'n> {
     node: &'n Node,
+    obj: &'n NodeFacts,
     versions: NodeVersions,
     control_plane: bool,
     /// gt may upgrade it: reachable, its host software managed.
@@ -183,26 +185,25 @@ impl<'a> Cx<'a> {
     }
 
     fn members(&self) -> Vec<Member<'a>> {
-        let spec: &'a Spec = self.spec;
-        spec.present_nodes()
-            .filter_map(|node| {
+        self.present()
+            .filter_map(|Seen { node, host, obj, replace }| {
                 let name = node.name.as_str();
-                let obj = self.obs.cluster.nodes.get(name)?;
-                let host = self.host(name);
+                let obj = obj?;
                 let why_not = match host {
                     _ if !node.host.manage => Some(format!(
                         "gt does not manage its packages (manage = false in [nodes.{name}.host] or [defaults.host])"
                     )),
                     Some(h) if !h.is_reachable() => Some("its host is unreachable".to_string()),
                     None => Some("it was not observed".to_string()),
-                    _ if self.opts.replace.contains(name) => {
+                    _ if replace => {
                         Some("it is replaced (--replace): it rejoins at the cluster's version".into())
                     }
                     _ => None,
                 };
                 Some(Member {
                     node,
-                    versions: self.obs.node_versions(name),
+                    obj,
+                    versions: NodeVersions::of(Some(obj), host),
                     control_plane: obj.is_control_plane(),
                     upgradable: why_not.is_none(),
                     why_not,
@@ -433,11 +434,7 @@ impl<'a> Cx<'a> {
     /// cordoned them, and uncordoning them is the file's wish.
     fn uncordons(&mut self, members: &[Member]) {
         for m in members {
-            let name = m.node.name.as_str();
-            let Some(obj) = self.obs.cluster.nodes.get(name) else {
-                continue;
-            };
-            if obj.cordoned_by_gt {
+            if m.obj.cordoned_by_gt {
                 self.out.upgrade.uncordons.push(m.node.name.clone());
             }
         }
