@@ -3,6 +3,7 @@
 //! ≤ 100 MB. Then `gt drift`'s report and its three renderings for a
 //! cluster with 5,000 and 50,000 Nodes not in the file: linear (50,000 took
 //! 70 s when drift counted each node's items by scanning them all).
+//! And the plan of an upgrade of every node of 500 and 5,000: linear too.
 //! Run: `cargo bench --bench plan`. Prints medians of repeated runs, each
 //! part of `gt plan --facts` on its own (parse, validate, facts JSON, diff,
 //! render), and the peak resident memory of a child process that plans
@@ -235,6 +236,30 @@ fn plan_for_rss(workers: usize) {
     println!("peak RSS MiB: {:.1}", peak_rss_mib().max(before));
 }
 
+/// The plan of an upgrade of every node one patch up (the file at 1.32.9,
+/// the cluster at 1.32.4): every node has a step and a change, so what the
+/// planner does per node must not scan the others. Returns the median.
+fn bench_upgrade(workers: usize, runs: usize) -> Duration {
+    let src = generate(workers).replace(
+        "kubernetes_version = \"1.32\"",
+        "kubernetes_version = \"1.32.9\"",
+    );
+    let spec = gt::spec::load_str(&src, Path::new("bench.toml")).expect("valid");
+    let mut obs = observed(&spec);
+    obs.cluster.kubernetes_version = Some("v1.32.4".into());
+    for h in obs.hosts.values_mut() {
+        h.kubeadm_version = Some("v1.32.4".into());
+    }
+    let mut times = vec![];
+    for _ in 0..runs {
+        let t = Instant::now();
+        let p = plan(&spec, &obs, &PlanOptions::default()).expect("plan");
+        times.push(t.elapsed());
+        assert!(p.graph.len() > spec.nodes.len(), "every node upgrades");
+    }
+    median(times)
+}
+
 /// `gt drift --facts` against a cluster whose Nodes are mostly not in the
 /// file: the 5,000-node spec's first `in_file` nodes, `foreign` Nodes more.
 /// Drift, its text, JSON and textfile must stay linear in the Nodes.
@@ -385,6 +410,12 @@ fn main() {
         ),
         None => println!("{:>12}: the child measuring peak RSS printed nothing", "memory"),
     }
+    let (u500, u5000) = (bench_upgrade(497, runs), bench_upgrade(4997, runs));
+    println!(
+        "{:>12}: plan of every node's upgrade: 500 nodes {u500:.2?}, 5,000 nodes {u5000:.2?}, ×{:.1} the time for ×10 the nodes (linear: ≤ 10), median of {runs}",
+        "upgrade",
+        u5000.as_secs_f64() / u500.as_secs_f64(),
+    );
     bench_drift("drift 5,000", 3, 5_000, runs);
     bench_drift("drift 50,000", 3, 50_000, runs.min(5));
 }

@@ -66,17 +66,21 @@ impl Observed {
         {
             return Some(r);
         }
-        let control_planes = || {
-            self.cluster
-                .nodes
-                .iter()
-                .filter(|(_, n)| n.is_control_plane())
-        };
-        control_planes()
-            .filter_map(|(name, _)| self.hosts.get(name)?.control_plane_release())
+        // Found once: telling a control plane costs a look into every
+        // Node's labels.
+        let control_planes: Vec<(&String, &NodeFacts)> = self
+            .cluster
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.is_control_plane())
+            .collect();
+        control_planes
+            .iter()
+            .filter_map(|(name, _)| self.hosts.get(*name)?.control_plane_release())
             .min()
             .or_else(|| {
-                control_planes()
+                control_planes
+                    .iter()
                     .filter_map(|(_, n)| release_of(n.kubelet_version.as_deref()?))
                     .max()
             })

@@ -27,7 +27,7 @@ pub(super) struct Upgrade {
     /// of this plan drains (an upgrade step uncordons its own node).
     pub uncordons: Vec<NodeName>,
     /// Nodes whose kube packages and repository the rungs own: the host
-    /// plan leaves those to the upgrade steps.
+    /// plan leaves those to the upgrade steps (empty without rungs).
     pub covered: BTreeSet<NodeName>,
     /// Why the plan cannot upgrade (the skew policy); `gt plan` refuses
     /// with the first, `gt drift` still reports the versions.
@@ -222,11 +222,6 @@ impl<'a> Cx<'a> {
         };
         let target = self.wanted_release(current);
         let members = self.members();
-        self.out.upgrade.covered = members
-            .iter()
-            .filter(|m| m.upgradable)
-            .map(|m| m.node.name.clone())
-            .collect();
         self.uncordons(&members);
         if let Some(refusal) = self.skew_refusal(current, target, &members) {
             self.out.upgrade.refusals.push(refusal);
@@ -282,6 +277,13 @@ impl<'a> Cx<'a> {
         }
         self.unmanaged_behind(&members, current, target);
         self.upgrade_changes(current, target, &rungs, &members);
+        if !rungs.is_empty() {
+            self.out.upgrade.covered = members
+                .iter()
+                .filter(|m| m.upgradable)
+                .map(|m| m.node.name.clone())
+                .collect();
+        }
         self.out.upgrade.rungs = rungs;
     }
 
