@@ -349,23 +349,26 @@ impl<'a> Cx<'a> {
             })
             .map(|n| n.name.clone())
             .collect();
-        let waiting: Vec<&str> = self
-            .obs
-            .cluster
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.waits_for_cni())
-            .map(|(name, _)| name.as_str())
-            .collect();
         // A node waits for the pod network after every join, until the CNI's
         // agent starts on it: the CNI is missing only when no node has a
-        // network at all.
+        // network at all (asked first: the first Ready node ends the look).
         let some_ready = self
             .obs
             .cluster
             .nodes
             .values()
             .any(|n| n.ready == ReadyStatus::True);
+        let waiting: Vec<&str> = if some_ready {
+            vec![]
+        } else {
+            self.obs
+                .cluster
+                .nodes
+                .iter()
+                .filter(|(_, n)| n.waits_for_cni())
+                .map(|(name, _)| name.as_str())
+                .collect()
+        };
         if !waiting.is_empty() && !some_ready {
             self.out.install_cni = true;
             self.out.changes.push(Change {
@@ -967,6 +970,12 @@ impl<'a> Cx<'a> {
     }
 
     fn nodes_not_in_file(&mut self) {
+        // Each Node the file names was found already: when those are all the
+        // cluster has, no other is left to look for.
+        let in_file = self.seen.iter().filter(|s| s.obj.is_some()).count();
+        if in_file == self.obs.cluster.nodes.len() {
+            return;
+        }
         // The API server admits only DNS-subdomain names, as cluster.toml does.
         let unknown: Vec<(NodeName, bool)> = self
             .obs
