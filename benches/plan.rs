@@ -164,9 +164,9 @@ fn plan_once(src: &str, facts_json: &str, parts: &mut Parts) {
     parts.converged.push(t_load + t_plan);
 }
 
-/// Returns the median of parse + validate + plan (1% drift), and prints
-/// each part's median.
-fn bench(name: &str, src: &str, runs: usize) -> Duration {
+/// Returns the medians of parse + validate + plan (1% drift) and of the
+/// diff alone, and prints each part's median.
+fn bench(name: &str, src: &str, runs: usize) -> (Duration, Duration) {
     let path = Path::new("bench.toml");
     let spec = gt::spec::load_str(src, path).expect("valid");
     let facts_json = observed(&spec).to_json();
@@ -190,6 +190,7 @@ fn bench(name: &str, src: &str, runs: usize) -> Duration {
         parts.bootstrap.push(t.elapsed());
     }
     let converged = median(parts.converged);
+    let diff = median(parts.diff.clone());
     let (parse, load) = (median(parts.parse), median(parts.load));
     println!(
         "{name:>12}: parse+validate {load:>8.2?} | +plan (1% drift) {converged:>8.2?} | +plan (full bootstrap) {:>8.2?} | {} nodes, {} bytes, median of {runs}",
@@ -206,7 +207,7 @@ fn bench(name: &str, src: &str, runs: usize) -> Duration {
         median(parts.diff),
         median(parts.render),
     );
-    converged
+    (converged, diff)
 }
 
 /// In a child process (this bench run again with `GT_BENCH_PLAN_RSS=N`):
@@ -375,14 +376,19 @@ fn main() {
     ))
     .expect("examples/large-500.toml");
     let large5000 = generate(4997);
-    let t500 = bench("500 workers", &large500, runs);
-    let t5000 = bench("5,000 nodes", &large5000, runs);
+    // Every round's figures: the goal and the linear check are their
+    // medians, not one round's (a shared machine's load comes and goes).
+    let (mut all500, mut all5000) = (vec![bench("500 workers", &large500, runs)], vec![]);
+    all5000.push(bench("5,000 nodes", &large5000, runs));
     if !quick {
         let rounds = baseline_rounds(3, || {
-            (
+            let (t500, t5000) = (
                 bench("500 workers", &large500, runs),
                 bench("5,000 nodes", &large5000, runs),
-            )
+            );
+            all500.push(t500);
+            all5000.push(t5000);
+            (t500.0, t5000.0)
         });
         for ((after, before), name) in rounds
             .into_iter()
@@ -395,12 +401,21 @@ fn main() {
             );
         }
     }
+    let medians = |all: &[(Duration, Duration)]| {
+        (
+            median(all.iter().map(|f| f.0).collect()),
+            median(all.iter().map(|f| f.1).collect()),
+        )
+    };
+    let ((t500, diff500), (t5000, diff5000)) = (medians(&all500), medians(&all5000));
     println!(
         "{:>12}: parse + validate + plan of 5,000 nodes {t5000:.2?}, goal ≤ {GOAL_5000:?}, ratio to goal {:.2}; \
-         500 → 5,000 nodes ×{:.1} the time for ×10 the nodes (linear: ≤ 10)",
+         500 → 5,000 nodes ×{:.1} the time for ×10 the nodes (linear: ≤ 10), the diff alone ×{:.1}; medians of {} rounds",
         "goal",
         t5000.as_secs_f64() / GOAL_5000.as_secs_f64(),
         t5000.as_secs_f64() / t500.as_secs_f64(),
+        diff5000.as_secs_f64() / diff500.as_secs_f64(),
+        all5000.len(),
     );
     match child_peak_rss(4997) {
         Some(rss) => println!(
