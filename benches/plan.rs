@@ -3,6 +3,7 @@
 //! ≤ 100 MB. Then `gt drift`'s report and its three renderings for a
 //! cluster with 5,000 and 50,000 Nodes not in the file: linear (50,000 took
 //! 70 s when drift counted each node's items by scanning them all).
+//! And the plan of an upgrade of every node of 500 and 5,000: linear too.
 //! Run: `cargo bench --bench plan`. Prints medians of repeated runs, each
 //! part of `gt plan --facts` on its own (parse, validate, facts JSON, diff,
 //! render), and the peak resident memory of a child process that plans
@@ -163,9 +164,9 @@ fn plan_once(src: &str, facts_json: &str, parts: &mut Parts) {
     parts.converged.push(t_load + t_plan);
 }
 
-/// Returns the median of parse + validate + plan (1% drift), and prints
-/// each part's median.
-fn bench(name: &str, src: &str, runs: usize) -> Duration {
+/// Returns the medians of parse + validate + plan (1% drift) and of the
+/// diff alone, and prints each part's median.
+fn bench(name: &str, src: &str, runs: usize) -> (Duration, Duration) {
     let path = Path::new("bench.toml");
     let spec = gt::spec::load_str(src, path).expect("valid");
     let facts_json = observed(&spec).to_json();
@@ -189,6 +190,7 @@ fn bench(name: &str, src: &str, runs: usize) -> Duration {
         parts.bootstrap.push(t.elapsed());
     }
     let converged = median(parts.converged);
+    let diff = median(parts.diff.clone());
     let (parse, load) = (median(parts.parse), median(parts.load));
     println!(
         "{name:>12}: parse+validate {load:>8.2?} | +plan (1% drift) {converged:>8.2?} | +plan (full bootstrap) {:>8.2?} | {} nodes, {} bytes, median of {runs}",
@@ -205,7 +207,7 @@ fn bench(name: &str, src: &str, runs: usize) -> Duration {
         median(parts.diff),
         median(parts.render),
     );
-    converged
+    (converged, diff)
 }
 
 /// In a child process (this bench run again with `GT_BENCH_PLAN_RSS=N`):
@@ -233,6 +235,30 @@ fn plan_for_rss(workers: usize) {
     let before = peak_rss_mib();
     plan_once(&src, &facts_json, &mut Parts::default());
     println!("peak RSS MiB: {:.1}", peak_rss_mib().max(before));
+}
+
+/// The plan of an upgrade of every node one patch up (the file at 1.32.9,
+/// the cluster at 1.32.4): every node has a step and a change, so what the
+/// planner does per node must not scan the others. Returns the median.
+fn bench_upgrade(workers: usize, runs: usize) -> Duration {
+    let src = generate(workers).replace(
+        "kubernetes_version = \"1.32\"",
+        "kubernetes_version = \"1.32.9\"",
+    );
+    let spec = gt::spec::load_str(&src, Path::new("bench.toml")).expect("valid");
+    let mut obs = observed(&spec);
+    obs.cluster.kubernetes_version = Some("v1.32.4".into());
+    for h in obs.hosts.values_mut() {
+        h.kubeadm_version = Some("v1.32.4".into());
+    }
+    let mut times = vec![];
+    for _ in 0..runs {
+        let t = Instant::now();
+        let p = plan(&spec, &obs, &PlanOptions::default()).expect("plan");
+        times.push(t.elapsed());
+        assert!(p.graph.len() > spec.nodes.len(), "every node upgrades");
+    }
+    median(times)
 }
 
 /// `gt drift --facts` against a cluster whose Nodes are mostly not in the
@@ -350,14 +376,19 @@ fn main() {
     ))
     .expect("examples/large-500.toml");
     let large5000 = generate(4997);
-    let t500 = bench("500 workers", &large500, runs);
-    let t5000 = bench("5,000 nodes", &large5000, runs);
+    // Every round's figures: the goal and the linear check are their
+    // medians, not one round's (a shared machine's load comes and goes).
+    let (mut all500, mut all5000) = (vec![bench("500 workers", &large500, runs)], vec![]);
+    all5000.push(bench("5,000 nodes", &large5000, runs));
     if !quick {
         let rounds = baseline_rounds(3, || {
-            (
+            let (t500, t5000) = (
                 bench("500 workers", &large500, runs),
                 bench("5,000 nodes", &large5000, runs),
-            )
+            );
+            all500.push(t500);
+            all5000.push(t5000);
+            (t500.0, t5000.0)
         });
         for ((after, before), name) in rounds
             .into_iter()
@@ -370,12 +401,21 @@ fn main() {
             );
         }
     }
+    let medians = |all: &[(Duration, Duration)]| {
+        (
+            median(all.iter().map(|f| f.0).collect()),
+            median(all.iter().map(|f| f.1).collect()),
+        )
+    };
+    let ((t500, diff500), (t5000, diff5000)) = (medians(&all500), medians(&all5000));
     println!(
         "{:>12}: parse + validate + plan of 5,000 nodes {t5000:.2?}, goal ≤ {GOAL_5000:?}, ratio to goal {:.2}; \
-         500 → 5,000 nodes ×{:.1} the time for ×10 the nodes (linear: ≤ 10)",
+         500 → 5,000 nodes ×{:.1} the time for ×10 the nodes (linear: ≤ 10), the diff alone ×{:.1}; medians of {} rounds",
         "goal",
         t5000.as_secs_f64() / GOAL_5000.as_secs_f64(),
         t5000.as_secs_f64() / t500.as_secs_f64(),
+        diff5000.as_secs_f64() / diff500.as_secs_f64(),
+        all5000.len(),
     );
     match child_peak_rss(4997) {
         Some(rss) => println!(
@@ -385,6 +425,12 @@ fn main() {
         ),
         None => println!("{:>12}: the child measuring peak RSS printed nothing", "memory"),
     }
+    let (u500, u5000) = (bench_upgrade(497, runs), bench_upgrade(4997, runs));
+    println!(
+        "{:>12}: plan of every node's upgrade: 500 nodes {u500:.2?}, 5,000 nodes {u5000:.2?}, ×{:.1} the time for ×10 the nodes (linear: ≤ 10), median of {runs}",
+        "upgrade",
+        u5000.as_secs_f64() / u500.as_secs_f64(),
+    );
     bench_drift("drift 5,000", 3, 5_000, runs);
     bench_drift("drift 50,000", 3, 50_000, runs.min(5));
 }

@@ -66,17 +66,21 @@ impl Observed {
         {
             return Some(r);
         }
-        let control_planes = || {
-            self.cluster
-                .nodes
-                .iter()
-                .filter(|(_, n)| n.is_control_plane())
-        };
-        control_planes()
-            .filter_map(|(name, _)| self.hosts.get(name)?.control_plane_release())
+        // Found once: telling a control plane costs a look into every
+        // Node's labels.
+        let control_planes: Vec<(&String, &NodeFacts)> = self
+            .cluster
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.is_control_plane())
+            .collect();
+        control_planes
+            .iter()
+            .filter_map(|(name, _)| self.hosts.get(*name)?.control_plane_release())
             .min()
             .or_else(|| {
-                control_planes()
+                control_planes
+                    .iter()
                     .filter_map(|(_, n)| release_of(n.kubelet_version.as_deref()?))
                     .max()
             })
@@ -84,8 +88,15 @@ impl Observed {
 
     /// What node `name` runs.
     pub fn node_versions(&self, name: &str) -> NodeVersions {
-        let node: Option<&NodeFacts> = self.cluster.nodes.get(name);
-        let host = self.hosts.get(name).filter(|h| h.is_reachable());
+        NodeVersions::of(self.cluster.nodes.get(name), self.hosts.get(name))
+    }
+}
+
+impl NodeVersions {
+    /// What a node runs, from its Node object and its host's facts (those
+    /// of an unreachable host say nothing of it).
+    pub fn of(node: Option<&NodeFacts>, host: Option<&HostFacts>) -> NodeVersions {
+        let host = host.filter(|h| h.is_reachable());
         NodeVersions {
             kubelet: node
                 .and_then(|n| n.kubelet_version.as_deref())

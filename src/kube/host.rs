@@ -173,36 +173,6 @@ pub fn write_boot_cmdline(path: &str, line: &str) -> String {
     write_file(path, &format!("{line}\n"))
 }
 
-/// Marks, on stderr, which of [`in_order`]'s parts failed.
-const FAILED_PART: &str = "gt-failed-part=";
-
-/// `parts` run one after the other in one shell, stopping at the first
-/// that fails: the script exits with that part's status and its stderr ends
-/// with a line naming the part ([`failed_part`]). One round trip does the
-/// work of several commands, and a failure still names its own.
-pub fn in_order(parts: &[&str]) -> String {
-    parts
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{{ {p}\n}} || {{ c=$?; echo '{FAILED_PART}{i}' >&2; exit $c; }}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Which part of an [`in_order`] script failed, and its stderr without
-/// the marker line.
-pub fn failed_part(stderr: &str) -> Option<(usize, String)> {
-    let mut found = None;
-    let mut rest = Vec::new();
-    for line in stderr.lines() {
-        match line.trim().strip_prefix(FAILED_PART).map(str::parse) {
-            Some(Ok(i)) => found = Some(i),
-            _ => rest.push(line),
-        }
-    }
-    found.map(|i| (i, rest.join("\n")))
-}
-
 /// Reboots the host. systemd queues the reboot and answers at once
 /// (`systemctl reboot` does not wait for the job), then stops the sessions:
 /// the command exits 0 when its answer wins that race, or the connection
@@ -273,26 +243,6 @@ mod tests {
             cmdline_with_memory_cgroup("a cgroup_enable=memory").as_deref(),
             Some("a cgroup_enable=memory cgroup_memory=1")
         );
-    }
-
-    #[test]
-    fn parts_run_in_order_and_a_failure_names_its_part() {
-        let script = in_order(&["true", "echo no >&2; sh -c 'exit 3'", "echo never"]);
-        let out = std::process::Command::new("sh")
-            .args(["-c", &script])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(3));
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(failed_part(&stderr), Some((1, "no".to_string())));
-        assert!(out.stdout.is_empty(), "the part after the failed one ran");
-        let ok = std::process::Command::new("sh")
-            .args(["-c", &in_order(&["true", "echo fine"])])
-            .output()
-            .unwrap();
-        assert!(ok.status.success());
-        assert_eq!(String::from_utf8(ok.stdout).unwrap(), "fine\n");
-        assert_eq!(failed_part(""), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod kubeadm;
 pub mod nodes;
 pub mod pin;
 pub mod readyz;
+pub mod script;
 pub mod secret;
 pub mod upgrade;
 pub mod versions;

@@ -134,44 +134,6 @@ pub fn unmark_cordoned(node: &str) -> String {
     super::kubectl_admin(&shell_join(&["annotate", "node", node, &unmark]))
 }
 
-/// The stderr line a folded script ends with when one of its phases
-/// failed, naming that phase.
-const FAILED_PHASE: &str = "gt: this phase failed: ";
-
-/// Consecutive phases of one node's upgrade as one remote script (one
-/// round trip instead of one each), in order: the first that fails stops
-/// the rest, keeps its exit status and names itself on stderr's last line
-/// (`failed_phase` reads it back). `(label, script)` each.
-pub fn phases(phases: &[(String, String)]) -> String {
-    phases
-        .iter()
-        .map(|(label, script)| {
-            format!(
-                "{{ {script}; }} || {{ rc=$?; printf '%s\\n' {} >&2; exit $rc; }}",
-                shell_join(&[format!("{FAILED_PHASE}{label}")])
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The phase a folded script (`phases`) names as failed, and the rest of
-/// its output without that line.
-pub fn failed_phase(output: &str) -> Option<(String, String)> {
-    let (i, label) = output
-        .lines()
-        .enumerate()
-        .filter_map(|(i, l)| Some((i, l.trim().strip_prefix(FAILED_PHASE)?)))
-        .last()?;
-    let rest: Vec<&str> = output
-        .lines()
-        .enumerate()
-        .filter(|(j, _)| *j != i)
-        .map(|(_, l)| l)
-        .collect();
-    Some((label.to_string(), rest.join("\n")))
-}
-
 /// What a host says of its upgrade: its kube packages, its repository, and
 /// its API server's version (a control plane's static pod).
 pub fn host_state_script() -> String {
@@ -380,32 +342,6 @@ mod tests {
             format!("{KC} annotate node fenn gt.goldentooth/cordoned-")
         );
         assert_eq!(uncordon("fenn"), format!("{KC} uncordon fenn"));
-    }
-
-    #[test]
-    fn folded_phases_stop_at_the_first_failure_and_name_it() {
-        let script = phases(&[
-            (
-                "switch the apt source".into(),
-                "printf x > f && apt-get update -q".into(),
-            ),
-            (
-                "apt-get install kubeadm=1.33.2-*".into(),
-                "apt-get install kubeadm".into(),
-            ),
-        ]);
-        assert_eq!(
-            script,
-            "{ printf x > f && apt-get update -q; } || { rc=$?; printf '%s\\n' 'gt: this phase failed: switch the apt source' >&2; exit $rc; }\n{ apt-get install kubeadm; } || { rc=$?; printf '%s\\n' 'gt: this phase failed: apt-get install kubeadm=1.33.2-*' >&2; exit $rc; }"
-        );
-        assert_eq!(
-            failed_phase("E: Version '1.33.9-*' for 'kubeadm' was not found\ngt: this phase failed: apt-get install kubeadm=1.33.9-*"),
-            Some((
-                "apt-get install kubeadm=1.33.9-*".to_string(),
-                "E: Version '1.33.9-*' for 'kubeadm' was not found".to_string()
-            ))
-        );
-        assert_eq!(failed_phase("E: something else\n"), None);
     }
 
     #[test]

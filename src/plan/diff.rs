@@ -1,9 +1,12 @@
 //! Spec × Observed → resource changes, warnings, and the operations the DAG
 //! is built from. Every decision about what a situation means lives here.
 
+use super::node_change::StepsGo;
+use super::seen::Seen;
 use super::*;
 use crate::facts::{HostFacts, NodeFacts, ReadyStatus};
 use crate::spec::Node;
+use std::collections::HashMap;
 
 /// What the graph builder needs, besides the changes shown to the user.
 #[derive(Debug, Default)]
@@ -175,6 +178,10 @@ pub(super) struct Cx<'a> {
     pub(super) opts: &'a PlanOptions,
     owner: Ownership,
     pub(super) out: Diff,
+    /// Where each node's update is among `out.changes` (plan/node_change.rs).
+    pub(super) node_updates: HashMap<NodeName, usize>,
+    /// Each node of the file with its facts, file order (plan/seen.rs).
+    pub(super) seen: Vec<Seen<'a>>,
 }
 
 pub(super) fn diff(spec: &Spec, obs: &Observed, opts: &PlanOptions) -> Result<Diff, PlanError> {
@@ -215,11 +222,14 @@ fn compare<'a>(
         opts,
         owner: Ownership::of(spec),
         out: Diff::default(),
+        node_updates: HashMap::new(),
+        seen: super::seen::seen(spec, obs, &opts.replace),
     };
     cx.check_observable()?;
     cx.cluster();
-    for node in &spec.nodes {
-        if node.is_present() {
+    for i in 0..cx.seen.len() {
+        let node = cx.seen[i];
+        if node.node.is_present() {
             cx.present_node(node)?;
         } else {
             cx.absent_node(node);
@@ -239,8 +249,8 @@ impl<'a> Cx<'a> {
     /// The `host` resources of managed nodes (plan/host.rs).
     fn hosts(&mut self) {
         let target = super::host::target(self.spec, self.obs);
-        for node in self.spec.present_nodes() {
-            let Some(facts) = self.host(node.name.as_str()) else {
+        for Seen { node, host, .. } in self.present().collect::<Vec<_>>() {
+            let Some(facts) = host else {
                 continue;
             };
             let upgrading =
@@ -339,23 +349,26 @@ impl<'a> Cx<'a> {
             })
             .map(|n| n.name.clone())
             .collect();
-        let waiting: Vec<&str> = self
-            .obs
-            .cluster
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.waits_for_cni())
-            .map(|(name, _)| name.as_str())
-            .collect();
         // A node waits for the pod network after every join, until the CNI's
         // agent starts on it: the CNI is missing only when no node has a
-        // network at all.
+        // network at all (asked first: the first Ready node ends the look).
         let some_ready = self
             .obs
             .cluster
             .nodes
             .values()
             .any(|n| n.ready == ReadyStatus::True);
+        let waiting: Vec<&str> = if some_ready {
+            vec![]
+        } else {
+            self.obs
+                .cluster
+                .nodes
+                .iter()
+                .filter(|(_, n)| n.waits_for_cni())
+                .map(|(name, _)| name.as_str())
+                .collect()
+        };
         if !waiting.is_empty() && !some_ready {
             self.out.install_cni = true;
             self.out.changes.push(Change {
@@ -491,11 +504,14 @@ impl<'a> Cx<'a> {
         a
     }
 
-    fn present_node(&mut self, node: &Node) -> Result<(), PlanError> {
+    fn present_node(&mut self, seen: Seen<'a>) -> Result<(), PlanError> {
+        let Seen {
+            node,
+            host,
+            obj: in_cluster,
+            replace,
+        } = seen;
         let name = node.name.as_str();
-        let in_cluster = self.obs.cluster.nodes.get(name);
-        let host = self.host(name);
-        let replace = self.opts.replace.contains(name);
 
         if let Some(h) = host {
             if let Some(reason) = &h.unreachable {
@@ -602,8 +618,8 @@ impl<'a> Cx<'a> {
             return;
         }
         self.update_if_drifted(node, obj);
-        self.start_kubelet_if_stopped(node);
-        self.health_warnings(node, obj);
+        self.start_kubelet_if_stopped(node, host);
+        self.health_warnings(node, obj, host);
     }
 
     /// A reachable host with kubeadm state whose Node is not in the
@@ -807,7 +823,7 @@ impl<'a> Cx<'a> {
             labels: labels.clone(),
             taints: taints.clone(),
         });
-        self.out.changes.push(Change {
+        self.push_node_update(Change {
             resource: Resource::Node(node.name.clone()),
             action: Action::Update,
             reason: format!("{what} from cluster.toml"),
@@ -823,9 +839,8 @@ impl<'a> Cx<'a> {
     /// A joined, reachable host whose kubelet is installed but not active
     /// (stopped by hand, crashed for good): the file wants the node in the
     /// cluster, so start it. One change per node: merged into its update.
-    fn start_kubelet_if_stopped(&mut self, node: &Node) {
-        let name = node.name.as_str();
-        let Some(h) = self.host(name) else { return };
+    fn start_kubelet_if_stopped(&mut self, node: &Node, host: Option<&HostFacts>) {
+        let Some(h) = host else { return };
         if !h.is_reachable() || h.kubelet_active || !h.is_joined() || h.kubelet_version.is_none() {
             return;
         }
@@ -834,33 +849,16 @@ impl<'a> Cx<'a> {
             node: node.name.clone(),
         }
         .id();
-        let attribute = ("kubelet".to_string(), "active".to_string());
-        let resource = Resource::Node(node.name.clone());
-        if let Some(c) = self
-            .out
-            .changes
-            .iter_mut()
-            .find(|c| c.resource == resource && c.action == Action::Update)
-        {
-            c.reason.push_str("; kubelet not active: start it");
-            c.attributes.push(attribute);
-            c.steps.insert(0, step);
-            return;
-        }
-        self.out.changes.push(Change {
-            resource,
-            action: Action::Update,
-            reason: "kubelet not active: start it".into(),
-            role: Some(node.role),
-            attributes: vec![attribute],
-            labels: SetDiff::default(),
-            taints: SetDiff::default(),
-            host: vec![],
-            steps: vec![step],
-        });
+        self.merge_node_change(
+            node,
+            "kubelet not active: start it",
+            vec![("kubelet".into(), "active".into())],
+            vec![step],
+            StepsGo::First,
+        );
     }
 
-    fn health_warnings(&mut self, node: &Node, obj: &NodeFacts) {
+    fn health_warnings(&mut self, node: &Node, obj: &NodeFacts, host: Option<&HostFacts>) {
         let name = node.name.as_str();
         if obj.ready != ReadyStatus::True && !(obj.waits_for_cni() && self.out.install_cni) {
             let reason = obj.ready_reason.as_deref().unwrap_or("no reason given");
@@ -868,9 +866,7 @@ impl<'a> Cx<'a> {
                 ReadyStatus::False => "False",
                 _ => "Unknown",
             };
-            let kubelet_stopped = self
-                .host(name)
-                .is_some_and(|h| h.is_reachable() && !h.kubelet_active);
+            let kubelet_stopped = host.is_some_and(|h| h.is_reachable() && !h.kubelet_active);
             let apply_starts_it = self.out.kubelet_starts.contains(&node.name);
             let (kubelet, short_tail) = match (kubelet_stopped, apply_starts_it) {
                 // The start is a drift item of its own: the short line leaves it out.
@@ -899,7 +895,7 @@ impl<'a> Cx<'a> {
         let observed_arch = obj
             .arch
             .as_deref()
-            .or_else(|| self.host(name).and_then(|h| h.arch.as_deref()));
+            .or_else(|| host.and_then(|h| h.arch.as_deref()));
         if let Some(a) = observed_arch {
             if a != node.arch.as_str() {
                 self.warn(
@@ -915,10 +911,14 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn absent_node(&mut self, node: &Node) {
+    fn absent_node(&mut self, seen: Seen<'a>) {
+        let Seen {
+            node,
+            host,
+            obj: in_cluster,
+            ..
+        } = seen;
         let name = node.name.as_str();
-        let in_cluster = self.obs.cluster.nodes.get(name);
-        let host = self.host(name);
         let reachable = host.is_some_and(HostFacts::is_reachable);
         let host_joined_here =
             reachable && host.is_some_and(|h| h.is_joined()) && self.foreign_pin(host).is_none();
@@ -970,6 +970,12 @@ impl<'a> Cx<'a> {
     }
 
     fn nodes_not_in_file(&mut self) {
+        // Each Node the file names was found already: when those are all the
+        // cluster has, no other is left to look for.
+        let in_file = self.seen.iter().filter(|s| s.obj.is_some()).count();
+        if in_file == self.obs.cluster.nodes.len() {
+            return;
+        }
         // The API server admits only DNS-subdomain names, as cluster.toml does.
         let unknown: Vec<(NodeName, bool)> = self
             .obs

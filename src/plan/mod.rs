@@ -10,9 +10,11 @@ pub mod drift;
 mod etcd;
 mod graph;
 pub mod host;
+mod node_change;
 pub mod restore;
 mod rung_release;
 pub mod saved;
+mod seen;
 mod step;
 mod upgrade;
 

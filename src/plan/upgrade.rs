@@ -7,11 +7,14 @@
 //! is checked here, before anything runs.
 
 use super::diff::Cx;
+use super::node_change::StepsGo;
+use super::seen::Seen;
 use super::*;
-use crate::facts::NodeVersions;
+use crate::facts::{NodeFacts, NodeVersions};
 use crate::kube::apt;
 use crate::kube::kubeadm::Release;
 use crate::spec::{KubeVersion, MaxUnavailable, Node};
+use std::collections::HashMap;
 
 /// How far behind the API server a kubelet may be (minors).
 const KUBELET_MAX_BEHIND: u32 = 3;
@@ -24,7 +27,7 @@ pub(super) struct Upgrade {
     /// of this plan drains (an upgrade step uncordons its own node).
     pub uncordons: Vec<NodeName>,
     /// Nodes whose kube packages and repository the rungs own: the host
-    /// plan leaves those to the upgrade steps.
+    /// plan leaves those to the upgrade steps (empty without rungs).
     pub covered: BTreeSet<NodeName>,
     /// Why the plan cannot upgrade (the skew policy); `gt plan` refuses
     /// with the first, `gt drift` still reports the versions.
@@ -139,6 +142,7 @@ fn minor_words(r: Release) -> String {
 /// Where one node of the file stands for the upgrade.
 struct Member<'n> {
     node: &'n Node,
+    obj: &'n NodeFacts,
     versions: NodeVersions,
     control_plane: bool,
     /// gt may upgrade it: reachable, its host software managed.
@@ -181,26 +185,25 @@ impl<'a> Cx<'a> {
     }
 
     fn members(&self) -> Vec<Member<'a>> {
-        let spec: &'a Spec = self.spec;
-        spec.present_nodes()
-            .filter_map(|node| {
+        self.present()
+            .filter_map(|Seen { node, host, obj, replace }| {
                 let name = node.name.as_str();
-                let obj = self.obs.cluster.nodes.get(name)?;
-                let host = self.host(name);
+                let obj = obj?;
                 let why_not = match host {
                     _ if !node.host.manage => Some(format!(
                         "gt does not manage its packages (manage = false in [nodes.{name}.host] or [defaults.host])"
                     )),
                     Some(h) if !h.is_reachable() => Some("its host is unreachable".to_string()),
                     None => Some("it was not observed".to_string()),
-                    _ if self.opts.replace.contains(name) => {
+                    _ if replace => {
                         Some("it is replaced (--replace): it rejoins at the cluster's version".into())
                     }
                     _ => None,
                 };
                 Some(Member {
                     node,
-                    versions: self.obs.node_versions(name),
+                    obj,
+                    versions: NodeVersions::of(Some(obj), host),
                     control_plane: obj.is_control_plane(),
                     upgradable: why_not.is_none(),
                     why_not,
@@ -219,11 +222,6 @@ impl<'a> Cx<'a> {
         };
         let target = self.wanted_release(current);
         let members = self.members();
-        self.out.upgrade.covered = members
-            .iter()
-            .filter(|m| m.upgradable)
-            .map(|m| m.node.name.clone())
-            .collect();
         self.uncordons(&members);
         if let Some(refusal) = self.skew_refusal(current, target, &members) {
             self.out.upgrade.refusals.push(refusal);
@@ -279,6 +277,13 @@ impl<'a> Cx<'a> {
         }
         self.unmanaged_behind(&members, current, target);
         self.upgrade_changes(current, target, &rungs, &members);
+        if !rungs.is_empty() {
+            self.out.upgrade.covered = members
+                .iter()
+                .filter(|m| m.upgradable)
+                .map(|m| m.node.name.clone())
+                .collect();
+        }
         self.out.upgrade.rungs = rungs;
     }
 
@@ -386,7 +391,17 @@ impl<'a> Cx<'a> {
 
     /// A node gt may not upgrade that is behind: what to run on it.
     fn unmanaged_behind(&mut self, members: &[Member], current: Release, target: Release) {
-        let first = self.first_control_plane(members);
+        // With no control plane of gt's to run it, `upgrade apply` is the
+        // operator's, on the bootstrap node (else the first control plane).
+        let operators_first = match self.first_control_plane(members) {
+            Some(_) => None,
+            None => members
+                .iter()
+                .filter(|x| x.control_plane)
+                .find(|x| x.node.name == self.spec.cluster.bootstrap)
+                .or_else(|| members.iter().find(|x| x.control_plane))
+                .map(|x| &x.node.name),
+        };
         for m in members.iter().filter(|m| !m.upgradable) {
             let Some(at) = m.versions.oldest() else {
                 continue;
@@ -400,16 +415,7 @@ impl<'a> Cx<'a> {
                 continue;
             }
             let name = &m.node.name;
-            // With no control plane of gt's to run it, `upgrade apply` is the
-            // operator's, on the bootstrap node (else the first control plane).
-            let operators_first = first.is_none()
-                && members
-                    .iter()
-                    .filter(|x| x.control_plane)
-                    .find(|x| x.node.name == self.spec.cluster.bootstrap)
-                    .or_else(|| members.iter().find(|x| x.control_plane))
-                    .is_some_and(|x| x.node.name == m.node.name);
-            let command = if operators_first && current < want {
+            let command = if operators_first == Some(name) && current < want {
                 format!("`kubeadm upgrade apply {want}`")
             } else {
                 "`kubeadm upgrade node`".to_string()
@@ -430,11 +436,7 @@ impl<'a> Cx<'a> {
     /// cordoned them, and uncordoning them is the file's wish.
     fn uncordons(&mut self, members: &[Member]) {
         for m in members {
-            let name = m.node.name.as_str();
-            let Some(obj) = self.obs.cluster.nodes.get(name) else {
-                continue;
-            };
-            if obj.cordoned_by_gt {
+            if m.obj.cordoned_by_gt {
                 self.out.upgrade.uncordons.push(m.node.name.clone());
             }
         }
@@ -515,19 +517,19 @@ impl<'a> Cx<'a> {
                 .iter()
                 .position(|c| !matches!(c.resource, Resource::Cluster(_)))
                 .unwrap_or(self.out.changes.len());
-            self.out.changes.insert(at, change);
+            self.insert_change(at, change);
         }
         let mut uncordons = std::mem::take(&mut self.out.upgrade.uncordons);
+        // Each node's rungs, in ladder order, gathered once.
+        let mut rungs_of: HashMap<&NodeName, Vec<(RungRelease, UpgradeRole)>> = HashMap::new();
+        for r in rungs {
+            for (n, role) in r.nodes() {
+                rungs_of.entry(n).or_default().push((r.release, role));
+            }
+        }
         for m in members {
             let name = &m.node.name;
-            let mine: Vec<(RungRelease, UpgradeRole)> = rungs
-                .iter()
-                .flat_map(|r| {
-                    r.nodes()
-                        .filter(|(n, _)| *n == name)
-                        .map(|(_, role)| (r.release, role))
-                })
-                .collect();
+            let mine: &[(RungRelease, UpgradeRole)] = rungs_of.get(name).map_or(&[], Vec::as_slice);
             let uncordon = uncordons.contains(name) && mine.is_empty();
             if mine.is_empty() && !uncordon {
                 continue;
@@ -582,44 +584,16 @@ impl<'a> Cx<'a> {
                 attributes.push(("schedulable".to_string(), "false -> true".to_string()));
                 steps.push(StepId::Uncordon(name.clone()));
             }
-            self.merge_node_change(m.node, reasons.join("; "), attributes, steps);
+            self.merge_node_change(
+                m.node,
+                &reasons.join("; "),
+                attributes,
+                steps,
+                StepsGo::Last,
+            );
         }
-        uncordons.retain(|n| !rungs.iter().any(|r| r.nodes().any(|(x, _)| x == n)));
+        uncordons.retain(|n| !rungs_of.contains_key(n));
         self.out.upgrade.uncordons = uncordons;
-    }
-
-    /// Into the node's update change when it has one (one change per node).
-    fn merge_node_change(
-        &mut self,
-        node: &Node,
-        reason: String,
-        attributes: Vec<(String, String)>,
-        steps: Vec<StepId>,
-    ) {
-        let resource = Resource::Node(node.name.clone());
-        if let Some(c) = self
-            .out
-            .changes
-            .iter_mut()
-            .find(|c| c.resource == resource && c.action == Action::Update)
-        {
-            c.reason.push_str("; ");
-            c.reason.push_str(&reason);
-            c.attributes.extend(attributes);
-            c.steps.extend(steps);
-            return;
-        }
-        self.out.changes.push(Change {
-            resource,
-            action: Action::Update,
-            reason,
-            role: Some(node.role),
-            attributes,
-            labels: SetDiff::default(),
-            taints: SetDiff::default(),
-            host: vec![],
-            steps,
-        });
     }
 }
 

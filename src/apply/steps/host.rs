@@ -8,7 +8,7 @@
 
 use super::exec::{exited, first_line};
 use super::{StepError, StepRunner};
-use crate::kube::{apt, host as kh, kubeadm};
+use crate::kube::{apt, host as kh, kubeadm, script};
 use crate::plan::host::{PackagePin, PackageVersion};
 use crate::plan::{HostWork, StepId};
 use crate::spec::NodeName;
@@ -123,14 +123,14 @@ impl StepRunner<'_> {
             [] => return Ok(()),
             [(label, script)] => self.step_cmd(script.clone()).label(label.clone()),
             _ => self
-                .step_cmd(kh::in_order(&scripts))
+                .step_cmd(script::in_order(&scripts))
                 .label(labels.join("; ")),
         };
         let out = self.exec(id, node, &whole).await?;
         if out.success() {
             return Ok(());
         }
-        match kh::failed_part(&out.stderr) {
+        match script::failed_part(&out.stderr) {
             Some((i, stderr)) if i < parts.len() && parts.len() > 1 => {
                 let part = Cmd::new(parts[i].1.clone()).label(parts[i].0.clone());
                 Err(exited(&part, node, &Output { stderr, ..out }))

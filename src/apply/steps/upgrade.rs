@@ -21,7 +21,7 @@ use crate::kube::apt::{self, AptSource};
 use crate::kube::kubeadm::Release;
 use crate::kube::nodes::ConditionStatus;
 use crate::kube::upgrade::{self as ku, DrainBlock, HostState};
-use crate::kube::{self, secret::redact, workloads};
+use crate::kube::{self, script, secret::redact, workloads};
 use crate::plan::{RungRelease, StepId, UpgradeRole};
 use crate::spec::NodeName;
 use crate::transport::Cmd;
@@ -150,20 +150,20 @@ impl StepRunner<'_> {
     /// which the next upgrade clears, never a cordon without the mark,
     /// which gt would keep).
     pub(super) async fn uncordon(&self, id: &StepId, node: &NodeName) -> Result<(), StepError> {
-        let script = ku::phases(&[
+        let phases = [
             ("kubectl uncordon".into(), ku::uncordon(node.as_str())),
             (
                 "take gt's cordon mark off".into(),
                 ku::unmark_cordoned(node.as_str()),
             ),
-        ]);
+        ];
         let cmd = self
-            .step_cmd(script)
+            .step_cmd(folded(&phases))
             .label("kubectl uncordon, then take gt's cordon mark off");
         self.admin(id, &cmd, self.settings().gate_timeout)
             .await
             .map(drop)
-            .map_err(name_failed_phase)
+            .map_err(|e| name_failed_phase(e, &phases))
     }
 
     /// `kubeadm upgrade plan vX` as a check (its refusal stops the rung
@@ -176,26 +176,26 @@ impl StepRunner<'_> {
     ) -> Result<(), StepError> {
         const PLAN: &str = "kubeadm upgrade plan";
         const APPLY: &str = "kubeadm upgrade apply";
-        let script = ku::phases(&[
-            (PLAN.into(), ku::upgrade_plan(release)),
-            (APPLY.into(), ku::upgrade_apply(release)),
-        ]);
+        let both = script::in_order(&[ku::upgrade_plan(release), ku::upgrade_apply(release)]);
         let cmd = self
-            .step_cmd(script)
+            .step_cmd(both)
             .label("kubeadm upgrade plan, then kubeadm upgrade apply");
         let out = self.exec(id, node, &cmd).await?;
         if out.success() {
             return Ok(());
         }
-        let (phase, stderr) =
-            ku::failed_phase(&out.stderr).unwrap_or_else(|| (APPLY.into(), out.stderr.clone()));
+        let (phase, stderr) = match script::failed_part(&out.stderr) {
+            Some((0, rest)) => (PLAN, rest),
+            Some((_, rest)) => (APPLY, rest),
+            None => (APPLY, out.stderr.clone()),
+        };
         let text = if stderr.trim().is_empty() {
             &out.stdout
         } else {
             &stderr
         };
         Err(StepError::UpgradeRefused {
-            command: if phase == PLAN { PLAN } else { APPLY },
+            command: phase,
             node: node.clone(),
             version: *release,
             why: redact(&ku::upgrade_refusal(text)),
@@ -336,11 +336,11 @@ impl StepRunner<'_> {
             .map(|(l, _)| l.as_str())
             .collect::<Vec<_>>()
             .join(", then ");
-        let cmd = self.step_cmd(ku::phases(&phases)).label(label);
+        let cmd = self.step_cmd(folded(&phases)).label(label);
         self.must(id, node, &cmd)
             .await
             .map(drop)
-            .map_err(name_failed_phase)
+            .map_err(|e| name_failed_phase(e, &phases))
     }
 
     /// The drain before the kubelet's upgrade, after gt's cordon mark when
@@ -365,7 +365,7 @@ impl StepRunner<'_> {
             "kubectl drain".to_string(),
             ku::drain_for_upgrade(node.as_str(), timeout, self.spec.drain.force),
         ));
-        let cmd = Cmd::new(ku::phases(&phases))
+        let cmd = Cmd::new(folded(&phases))
             .timeout(timeout + Duration::from_secs(30))
             .label(if mark {
                 "mark the cordon as gt's, then kubectl drain"
@@ -374,7 +374,7 @@ impl StepRunner<'_> {
             });
         let error = match self.admin(id, &cmd, self.settings().gate_timeout).await {
             Ok(_) => return Ok(()),
-            Err(e) => name_failed_phase(e),
+            Err(e) => name_failed_phase(e, &phases),
         };
         let said = match &error {
             StepError::Exited { output, .. } => output.clone(),
@@ -516,16 +516,25 @@ impl StepRunner<'_> {
     }
 }
 
-/// A folded script's failure under the name of the phase that failed
-/// (`kube::upgrade::phases`), its marker line dropped from the output.
-fn name_failed_phase(e: StepError) -> StepError {
+/// `(label, script)` phases as one remote script (`kube::script`): one
+/// round trip, stopping at the first that fails.
+fn folded(phases: &[(String, String)]) -> String {
+    let scripts: Vec<&str> = phases.iter().map(|(_, s)| s.as_str()).collect();
+    script::in_order(&scripts)
+}
+
+/// A [`folded`] script's failure under the label of the phase that failed,
+/// its marker line dropped from the output.
+fn name_failed_phase(e: StepError, phases: &[(String, String)]) -> StepError {
     match e {
         StepError::Exited {
             program,
             node,
             code,
             output,
-        } => match ku::failed_phase(&output) {
+        } => match script::failed_part(&output)
+            .and_then(|(i, rest)| Some((phases.get(i)?.0.clone(), rest)))
+        {
             Some((phase, rest)) => StepError::Exited {
                 program: phase,
                 node,
@@ -540,7 +549,7 @@ fn name_failed_phase(e: StepError) -> StepError {
             },
         },
         StepError::GaveUp { last, patience } => StepError::GaveUp {
-            last: Box::new(name_failed_phase(*last)),
+            last: Box::new(name_failed_phase(*last, phases)),
             patience,
         },
         e => e,

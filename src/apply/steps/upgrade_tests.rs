@@ -81,32 +81,33 @@ fn release_in(script: &str, package: &str) -> Release {
 }
 
 impl SimHost {
-    /// A folded script (`kube::upgrade::phases`) phase by phase, as a
+    /// A folded script (`kube::script::in_order`) part by part, as a
     /// shell would run it: stopping at the first failure, which it names.
     fn answer_phases(&self, script: &str) -> Output {
-        const MARK: &str = "; } || { rc=$?; printf '%s\\n' ";
-        const FAILED: &str = "gt: this phase failed: ";
-        if !script.contains(MARK) {
+        const CLOSE: &str = "\n} || { rc=$?; echo 'gt-failed-part=";
+        if !script.contains(CLOSE) {
             return self.answer(script);
         }
         let mut all = Output::default();
-        for line in script.lines() {
-            let inner = &line[2..line.find(MARK).unwrap()];
-            let label = line[line.find(FAILED).unwrap() + FAILED.len()..]
-                .split(" >&2")
-                .next()
+        let mut rest = script;
+        while let Some(open) = rest.strip_prefix("{ ") {
+            let (inner, tail) = open.split_once(CLOSE).unwrap();
+            let (index, tail) = tail.split_once('\'').unwrap();
+            rest = tail
+                .split_once("exit $rc; }")
                 .unwrap()
-                .trim_end_matches(['\'', '"']);
+                .1
+                .trim_start_matches('\n');
             let out = self.answer(inner);
             all.stdout.push_str(&out.stdout);
             all.stderr.push_str(&out.stderr);
             if out.code != 0 {
                 all.code = out.code;
-                all.stderr
-                    .push_str(&format!("gt: this phase failed: {label}\n"));
+                all.stderr.push_str(&format!("gt-failed-part={index}\n"));
                 return all;
             }
         }
+        assert!(rest.is_empty(), "not a folded script: {script}");
         all
     }
 
