@@ -197,7 +197,7 @@ impl StepRunner<'_> {
 
     /// Reboots the host, then asks it again (a new connection each time)
     /// until it answers with the memory cgroup on, within reboot_timeout.
-    async fn reboot(&self, id: &StepId, node: &NodeName) -> Result<(), StepError> {
+    pub(super) async fn reboot(&self, id: &StepId, node: &NodeName) -> Result<(), StepError> {
         let cmd = Cmd::new(kh::reboot())
             .label("reboot")
             .timeout(REBOOT_COMMAND.min(self.settings().step_timeout));
@@ -210,14 +210,30 @@ impl StepRunner<'_> {
         }
         self.events.progress(id, format!("rebooting {node}"));
         let timeout = self.settings().reboot_timeout;
-        let started = Instant::now();
+        // tokio's clock: the same one as the sleeps and timeouts below.
+        let started = tokio::time::Instant::now();
         let mut last = String::from("it has not answered yet");
         while started.elapsed() < timeout {
             tokio::time::sleep(REBOOT_POLL).await;
-            let host = match self.hosts.reconnect(node.as_str()).await {
-                Ok(h) => h,
-                Err(e) => {
+            // Each login is bounded by the SSH connect timeout, and the
+            // last one by what is left of reboot_timeout too, so that the
+            // named timeout is the one that ends the wait. (A host dropping
+            // packets while it boots costs no more: ssh's connect resends
+            // its SYN within the attempt and gets in as soon as sshd is up.)
+            let left = timeout
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_secs(1));
+            let host = match tokio::time::timeout(left, self.hosts.reconnect(node.as_str())).await {
+                Ok(Ok(h)) => h,
+                Ok(Err(e)) => {
                     last = e.to_string();
+                    continue;
+                }
+                Err(_) => {
+                    last = format!(
+                        "logging in again did not finish within {}",
+                        crate::transport::secs(left)
+                    );
                     continue;
                 }
             };

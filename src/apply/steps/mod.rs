@@ -15,6 +15,8 @@ mod exec;
 mod gate;
 mod host;
 mod poll;
+#[cfg(test)]
+mod reboot_tests;
 mod restore;
 #[cfg(test)]
 mod test_fixture;
