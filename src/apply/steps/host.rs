@@ -13,7 +13,7 @@ use crate::plan::host::{PackagePin, PackageVersion};
 use crate::plan::{HostWork, StepId};
 use crate::spec::NodeName;
 use crate::transport::{Cmd, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How often a rebooting host is asked whether it is back: a refused
 /// connection costs milliseconds, a login and one read a few tens of them.
