@@ -55,7 +55,10 @@ fn the_lab_config_reaches_the_hosts_with_the_labs_keys_and_strict_host_keys() {
     )));
     let known = std::fs::read_to_string(lab.dir().join("ssh/known_hosts")).unwrap();
     assert_eq!(known.lines().count(), lab.node_names().len());
-    assert!(known.contains(&format!("[{}]:{port} ecdsa-sha2-nistp256 ", lab.address("bettley"))));
+    assert!(known.contains(&format!(
+        "[{}]:{port} ecdsa-sha2-nistp256 ",
+        lab.address("bettley")
+    )));
 }
 
 #[test]
