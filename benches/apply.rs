@@ -593,14 +593,10 @@ fn observe_and_noop(s: &Settings, sections: &[String]) {
         let lab = Lab::up(&s.work, &format!("observe-{hosts}"), &from, "ssh", 0.001);
         let config = lab.config();
         let cfg = config.to_str().unwrap();
-        bins[0].must(&[
-            "--config",
-            cfg,
-            "apply",
-            "--auto-approve",
-            "--parallelism",
-            &hosts.to_string(),
-        ]);
+        // gt's own step bounds (10 joins at a time): the setup is not what
+        // is measured, and 300 joins at once on a loaded 2-core machine can
+        // outlast the lab's discovery window (0.3 s at this speed).
+        bins[0].must(&["--config", cfg, "apply", "--auto-approve"]);
         let check = bins[0].run(&["--config", cfg, "plan", "--detailed-exitcode"]);
         assert_eq!(
             check.status.code(),
@@ -611,9 +607,19 @@ fn observe_and_noop(s: &Settings, sections: &[String]) {
         if want_observe {
             lab.forget_logins();
             let mut times: Vec<Vec<f64>> = bins.iter().map(|_| vec![]).collect();
+            // CPU seconds of each run: gt with its ssh clients, and the lab's
+            // sshds (the logins and the sessions' commands), which a real
+            // host would pay on its own CPU.
+            let mut cpu: Vec<(Vec<f64>, Vec<f64>)> =
+                bins.iter().map(|_| (vec![], vec![])).collect();
             for _ in 0..s.runs {
-                for (b, t) in bins.iter().zip(times.iter_mut()) {
+                for ((b, t), (client, server)) in
+                    bins.iter().zip(times.iter_mut()).zip(cpu.iter_mut())
+                {
+                    let before = (children_cpu(), lab_sshd_cpu(&lab.dir));
                     t.push(b.time(&["--config", cfg, "plan"]));
+                    client.push(children_cpu() - before.0);
+                    server.push(lab_sshd_cpu(&lab.dir) - before.1);
                 }
             }
             let (min, max, addresses) = lab.logins_per_host();
@@ -636,11 +642,58 @@ fn observe_and_noop(s: &Settings, sections: &[String]) {
                 min as f64 / (s.runs * bins.len()) as f64,
                 max as f64 / (s.runs * bins.len()) as f64,
             );
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let (client, server) = (median(cpu[0].0.clone()), median(cpu[0].1.clone()));
+            println!(
+                "         CPU per run: gt and its ssh clients {client:.3} s, the lab's sshds {server:.3} s \
+                 ({:.1} ms a host); on {cores} cores these alone need {:.3} s of wall",
+                1000.0 * server / hosts as f64,
+                (client + server) / cores as f64,
+            );
         }
         if want_noop && hosts == 13 {
             noop(s, &bins, cfg);
         }
     }
+}
+
+/// CPU seconds used so far by this process's finished children (each `gt`
+/// run, with the ssh clients it waited for).
+fn children_cpu() -> f64 {
+    // SAFETY: getrusage writes into the struct we pass.
+    let u = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut u);
+        u
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(u.ru_utime) + secs(u.ru_stime)
+}
+
+/// CPU seconds used so far by the lab's sshds and every process they waited
+/// for (each login's sshd, its session and the commands it ran).
+fn lab_sshd_cpu(dir: &Path) -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let Ok(pids) = std::fs::read_dir(dir.join("pids")) else {
+        return 0.0;
+    };
+    pids.flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("sshd-"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).ok())
+        .map(|stat| {
+            // utime stime cutime cstime: fields 14-17, counted after the
+            // command name's closing parenthesis (field 2 may hold spaces).
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            rest.split_whitespace()
+                .skip(11)
+                .take(4)
+                .filter_map(|f| f.parse::<f64>().ok())
+                .sum::<f64>()
+                / ticks
+        })
+        .sum()
 }
 
 /// A no-op `gt apply` against `gt plan`, alternating, on a converged lab.

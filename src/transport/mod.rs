@@ -10,6 +10,7 @@ mod connection;
 mod control_dir;
 mod error;
 pub mod fake;
+mod jump_gate;
 mod local;
 mod pipe;
 mod ssh;

@@ -163,6 +163,16 @@ impl SshHost {
         let stderr_path = socket_dir.join("stderr");
         let stderr =
             std::fs::File::create(&stderr_path).map_err(|e| local("create ssh's error log", e))?;
+        // Held until the login is up or has failed (see jump_gate).
+        let _starting = match s.jump_hosts.first() {
+            Some(hop) => Some(
+                super::jump_gate::gate(hop)
+                    .acquire_owned()
+                    .await
+                    .expect("the gates are never closed"),
+            ),
+            None => None,
+        };
         let started = Instant::now();
         let mut master = tokio::process::Command::new("ssh");
         master

@@ -50,12 +50,15 @@ fn the_lab_config_reaches_the_hosts_with_the_labs_keys_and_strict_host_keys() {
     assert!(config.contains(&format!("port = {port}")), "{config}");
     assert!(config.contains("known_hosts = \"strict\""));
     assert!(config.contains(&format!(
-        "identity_file = \"{}/ssh/id_ed25519\"",
+        "identity_file = \"{}/ssh/id_ecdsa\"",
         lab.dir().display()
     )));
     let known = std::fs::read_to_string(lab.dir().join("ssh/known_hosts")).unwrap();
     assert_eq!(known.lines().count(), lab.node_names().len());
-    assert!(known.contains(&format!("[{}]:{port} ssh-ed25519 ", lab.address("bettley"))));
+    assert!(known.contains(&format!(
+        "[{}]:{port} ecdsa-sha2-nistp256 ",
+        lab.address("bettley")
+    )));
 }
 
 #[test]

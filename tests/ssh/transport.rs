@@ -43,6 +43,11 @@ fn pubkey(path: &Path) -> String {
 impl Sshd {
     /// Fails the test, naming the package, when sshd is not installed.
     fn start(listen: usize) -> Sshd {
+        Sshd::start_with(listen, "")
+    }
+
+    /// With `extra` appended to its sshd_config.
+    fn start_with(listen: usize, extra: &str) -> Sshd {
         require_sshd();
         let _ = std::fs::create_dir_all("/run/sshd");
         let dir = tempfile::tempdir().unwrap();
@@ -66,6 +71,7 @@ impl Sshd {
              AllowTcpForwarding yes\nMaxSessions 50\nSetEnv PATH={d}/bin:/usr/local/bin:/usr/bin:/bin\n",
             d = d.display()
         ));
+        cfg.push_str(extra);
         std::fs::write(d.join("sshd_config"), cfg).unwrap();
         let known: String = addrs
             .iter()
@@ -351,6 +357,65 @@ fn a_jump_host_carries_the_connection_with_the_same_known_hosts() {
         2,
         "one login to the jump host, one to the target"
     );
+}
+
+#[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
+fn hosts_behind_a_bastion_that_drops_an_eleventh_pending_login_all_connect() {
+    // A bastion as strict as OpenSSH's default gets past 10 pending logins.
+    let bastion = Sshd::start_with(1, "MaxStartups 10\n");
+    // One sshd listens on at most 16 addresses.
+    let targets = [
+        Sshd::start_with(15, "MaxStartups 100\n"),
+        Sshd::start_with(15, "MaxStartups 100\n"),
+    ];
+    let hosts = 30;
+    // One user key and one known_hosts for the three servers.
+    let (first, second) = (&targets[0], &targets[1]);
+    for other in [&bastion, second] {
+        std::fs::copy(first.path("user_key.pub"), other.path("authorized_keys")).unwrap();
+    }
+    let known: String = [first, second, &bastion]
+        .iter()
+        .map(|s| std::fs::read_to_string(s.path("known_hosts")).unwrap())
+        .collect();
+    std::fs::write(first.path("known_hosts"), known).unwrap();
+    let settings: Vec<SshSettings> = targets
+        .iter()
+        .flat_map(|t| t.addrs.iter().map(move |a| (t.port, a)))
+        .map(|(port, a)| {
+            let mut s = first.settings();
+            s.host = a.clone();
+            s.port = port;
+            s.jump_hosts = vec![format!("root@{}:{}", bastion.addrs[0], bastion.port)];
+            s
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let connected = runtime.block_on(async {
+        let logins = settings.iter().enumerate().map(|(i, s)| async move {
+            let dir = tempfile::tempdir().unwrap().keep();
+            let r = SshHost::connect(&format!("n{i}"), s, &dir).await;
+            if let Ok(h) = &r {
+                h.close().await;
+            }
+            r.map(|_| ()).map_err(|e| e.to_string())
+        });
+        futures_util::future::join_all(logins).await
+    });
+    let failed: Vec<&String> = connected.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {hosts} failed: {failed:?}",
+        failed.len()
+    );
+    assert_eq!(bastion.accepted_logins(), hosts);
 }
 
 /// sudo is not installed here and CI may have no user to give it: a stand-in

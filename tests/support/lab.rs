@@ -536,7 +536,7 @@ impl Lab {
             .arg("-F")
             .arg("/dev/null")
             .arg("-i")
-            .arg(ssh.join("id_ed25519"))
+            .arg(ssh.join("id_ecdsa"))
             .arg("-p")
             .arg(port.to_string())
             .arg("-o")

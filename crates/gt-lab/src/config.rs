@@ -335,7 +335,7 @@ taints = ["goldentooth.io/gpu=true:NoSchedule"]
                 reach: Reach::Ssh {
                     user: "root",
                     port: 2222,
-                    identity_file: "/lab/ssh/id_ed25519",
+                    identity_file: "/lab/ssh/id_ecdsa",
                     known_hosts_file: "/lab/ssh/known_hosts",
                 },
             },

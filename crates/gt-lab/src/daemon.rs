@@ -46,7 +46,7 @@ pub fn serve(dir: &Path) -> Result<(), LabError> {
     let topo = LabTopology::load(dir).map_err(|_| LabError::NoLab(dir.to_path_buf()))?;
     let state = LabState::load(dir)?;
     for (addr, node) in listen_addresses(&topo, &state) {
-        let listener = TcpListener::bind(&addr).map_err(|e| {
+        let listener = listen(&addr).map_err(|e| {
             LabError::Process(format!(
                 "cannot listen on {addr}: {e}; is another lab up on these addresses? (`gt lab status`)"
             ))
@@ -73,6 +73,21 @@ pub fn serve(dir: &Path) -> Result<(), LabError> {
         std::thread::sleep(Duration::from_millis(500));
     }
     Ok(())
+}
+
+/// A listener with the kernel's largest accept queue (`net.core.somaxconn`),
+/// as kube-apiserver's (Go's net.Listen asks for somaxconn): Rust's default
+/// of 128 overflowed when hundreds of joins reached one API server through
+/// HAProxy at once, and each overflowed connection failed its discovery.
+fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)?;
+    // Linux caps a larger backlog at somaxconn, and listen() on a listening
+    // socket only resizes its queue.
+    // SAFETY: listen on a socket we own.
+    if unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), i32::MAX) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(listener)
 }
 
 /// Collects the exit status of members this daemon started, which would
@@ -179,6 +194,27 @@ fn answer(mut stream: TcpStream, dir: &Path, node: Option<&str>) -> std::io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_api_listener_queues_hundreds_of_connections_nobody_accepted_yet() {
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        let clients = 300;
+        if somaxconn < clients {
+            eprintln!("net.core.somaxconn is {somaxconn}: this kernel queues fewer than {clients}");
+            return;
+        }
+        let l = listen("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        // Nothing accepts: every connection waits in the queue. A full
+        // queue drops the SYN, and the connect times out.
+        let connected: Vec<TcpStream> = (0..clients)
+            .map_while(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok())
+            .collect();
+        assert_eq!(connected.len(), clients);
+    }
 
     #[test]
     fn unknown_paths_get_the_api_servers_404() {
