@@ -212,6 +212,12 @@ impl StepRunner<'_> {
         let timeout = self.settings().reboot_timeout;
         // tokio's clock: the same one as the sleeps and timeouts below.
         let started = tokio::time::Instant::now();
+        // What is left of reboot_timeout, at least a second for one more try.
+        let left = || {
+            timeout
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_secs(1))
+        };
         let mut last = String::from("it has not answered yet");
         while started.elapsed() < timeout {
             tokio::time::sleep(REBOOT_POLL).await;
@@ -220,10 +226,9 @@ impl StepRunner<'_> {
             // named timeout is the one that ends the wait. (A host dropping
             // packets while it boots costs no more: ssh's connect resends
             // its SYN within the attempt and gets in as soon as sshd is up.)
-            let left = timeout
-                .saturating_sub(started.elapsed())
-                .max(Duration::from_secs(1));
-            let host = match tokio::time::timeout(left, self.hosts.reconnect(node.as_str())).await {
+            let bound = left();
+            let host = match tokio::time::timeout(bound, self.hosts.reconnect(node.as_str())).await
+            {
                 Ok(Ok(h)) => h,
                 Ok(Err(e)) => {
                     last = e.to_string();
@@ -232,17 +237,14 @@ impl StepRunner<'_> {
                 Err(_) => {
                     last = format!(
                         "logging in again did not finish within {}",
-                        crate::transport::secs(left)
+                        crate::transport::secs(bound)
                     );
                     continue;
                 }
             };
-            let left = timeout
-                .saturating_sub(started.elapsed())
-                .max(Duration::from_secs(1));
             let read = Cmd::new(kh::read_cgroup_controllers())
                 .label("cgroup controllers")
-                .timeout(left.min(REBOOT_READ));
+                .timeout(left().min(REBOOT_READ));
             match host.run(&read, None).await {
                 Ok(out) if out.success() && kh::lists_memory_controller(&out.stdout) => {
                     self.events
