@@ -96,21 +96,39 @@ pub const MEMBERS: &str = "members@";
 pub const STATUS: &str = "status";
 pub const HEALTH: &str = "health";
 
-/// Status and health at the same time, each section kept whole: both ask
-/// every member, so a dead one costs each of them the command timeout, and
-/// one after the other that would be twice. Without a temporary directory
-/// they run one after the other.
-const TOGETHER: &str = "if t=$(mktemp -d); then\n\
+/// Members, status and health at the same time, each section kept whole:
+/// each is its own etcdctl in its own `kubectl exec` (a process start and a
+/// round trip through the API server and kubelet), and status and health
+/// ask every member, so a dead one costs each of them the command timeout.
+/// Status and health go through the pod that listed the members; when the
+/// members came through crictl instead (the API server could not reach the
+/// pod), the two are asked again that way. Without a temporary directory the
+/// three run one after the other.
+const AT_ONCE: &str = "if t=$(mktemp -d); then\n\
+     gt_members >\"$t/members\" 2>\"$t/members.err\" &\n\
      gt_status >\"$t/status\" 2>\"$t/status.err\" &\n\
      gt_health >\"$t/health\" 2>\"$t/health.err\" &\n\
      wait\n\
+     cat \"$t/members\"; cat \"$t/members.err\" >&2\n\
+     { read -r rc via <\"$t/members.rc\"; } 2>/dev/null || rc=1\n\
+     if [ \"$rc\" -eq 0 ]; then\n\
+     listed=yes\n\
+     if [ \"$via\" != kubectl ]; then\n\
+     gt_status >\"$t/status\" 2>\"$t/status.err\" &\n\
+     gt_health >\"$t/health\" 2>\"$t/health.err\" &\n\
+     wait\n\
+     fi\n\
      cat \"$t/status\" \"$t/health\"; cat \"$t/status.err\" \"$t/health.err\" >&2\n\
+     fi\n\
      rm -rf \"$t\"\n\
-     else\ngt_status\ngt_health\nfi\n";
+     else\nt=\ngt_members\n\
+     if [ \"$rc\" -eq 0 ]; then listed=yes; gt_status; gt_health; fi\n\
+     fi\n";
 
 /// The three reads in one remote shell, tried through each control plane's
 /// etcd pod in turn (`pods`: node names, best first) until one lists the
-/// members; status and health then go through that same pod. With
+/// members; status and health are asked at the same time, through that same
+/// pod (an answer through a pod that could not list them is dropped). With
 /// `own_runtime` (the CRI socket), `pods[0]` is the host the script runs
 /// on, and when `kubectl exec` cannot reach its pod (the API server is
 /// down, or has no quorum to look the pod up with) the same reads go
@@ -144,14 +162,14 @@ pub fn query_script(pods: &[&str], own_runtime: Option<&str>, mark: &str) -> Str
             None => member_list(node),
         };
         s.push_str("if [ -z \"$listed\" ]; then\nvia=kubectl\n");
-        s.push_str(&section(&format!("{MEMBERS}{node}"), &members));
-        s.push_str("if [ \"$rc\" -eq 0 ]; then\nlisted=yes\n");
         s.push_str(&format!(
-            "gt_status() {{\n{}}}\ngt_health() {{\n{}}}\n{TOGETHER}",
+            "gt_members() {{\n{}[ -z \"$t\" ] || echo \"$rc $via\" >\"$t/members.rc\"\n}}\n\
+             gt_status() {{\n{}}}\ngt_health() {{\n{}}}\n{AT_ONCE}",
+            section(&format!("{MEMBERS}{node}"), &members),
             section(STATUS, &read(&ENDPOINT_STATUS)),
             section(HEALTH, &read(&ENDPOINT_HEALTH))
         ));
-        s.push_str("fi\nfi\n");
+        s.push_str("fi\n");
     }
     s.push_str(&format!("echo '{mark}end'; echo '{mark}end' >&2\n"));
     s
@@ -467,28 +485,47 @@ mod tests {
     }
 
     #[test]
-    fn status_and_health_run_at_once_and_keep_their_sections_whole() {
+    fn members_status_and_health_run_at_once_and_keep_their_sections_whole() {
         let s = query_script(&["bettley"], None, "@@gt ");
-        // Each of status and health waits (bounded) for the other to have
-        // started: one after the other, status would find itself alone.
+        // Each of the three waits (bounded) for the other two to have
+        // started: one after the other, the first would find itself alone.
         let kubectl = r#"shift $(($# - 4)); d=$(dirname "$0")
+touch "$d/$1"; i=0
+while { [ ! -e "$d/member" ] || [ ! -e "$d/status" ] || [ ! -e "$d/health" ]; } && [ $i -lt 100 ]; do
+  sleep 0.05; i=$((i + 1))
+done
+n=$(ls "$d" | grep -c -x -e member -e status -e health)
 case $1 in
-member) echo members ;;
-*) touch "$d/$1"; other=status; [ "$1" = status ] && other=health
-   i=0; while [ ! -e "$d/$other" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-   if [ -e "$d/$other" ]; then echo "$1 together"; else echo "$1 alone"; fi
-   echo "$1 complains" >&2; exit 1 ;;
+member) echo "members with $n started" ;;
+*) echo "$1 with $n started"; echo "$1 complains" >&2; exit 1 ;;
 esac"#;
         let (stdout, stderr) = run_with_stderr(&s, kubectl, "exit 1");
         assert_eq!(
             stdout,
-            "@@gt members@bettley\nmembers\n\n@@gt members@bettley.exit\n0\n\
-             @@gt status\nstatus together\n\n@@gt status.exit\n1\n\
-             @@gt health\nhealth together\n\n@@gt health.exit\n1\n@@gt end\n"
+            "@@gt members@bettley\nmembers with 3 started\n\n@@gt members@bettley.exit\n0\n\
+             @@gt status\nstatus with 3 started\n\n@@gt status.exit\n1\n\
+             @@gt health\nhealth with 3 started\n\n@@gt health.exit\n1\n@@gt end\n"
         );
         assert_eq!(
             stderr,
             "@@gt members@bettley\n@@gt status\nstatus complains\n@@gt health\nhealth complains\n@@gt end\n"
+        );
+    }
+
+    #[test]
+    fn status_and_health_through_a_pod_that_could_not_list_the_members_are_dropped() {
+        let s = query_script(&["bettley", "cargyll"], None, "@@gt ");
+        // bettley's pod is gone; cargyll's answers all three.
+        let kubectl = r#"case " $* " in
+*" etcd-bettley "*) echo 'Error from server (NotFound): pods "etcd-bettley" not found' >&2; exit 1 ;;
+esac
+shift $(($# - 4)); echo "cargyll $1""#;
+        assert_eq!(
+            run_with(&s, kubectl, "exit 1"),
+            "@@gt members@bettley\n\n@@gt members@bettley.exit\n1\n\
+             @@gt members@cargyll\ncargyll member\n\n@@gt members@cargyll.exit\n0\n\
+             @@gt status\ncargyll status\n\n@@gt status.exit\n0\n\
+             @@gt health\ncargyll health\n\n@@gt health.exit\n0\n@@gt end\n"
         );
     }
 
