@@ -471,14 +471,10 @@ impl<'a> Cx<'a> {
                 .filter(|r| r.exact().is_none())
                 .map(ToString::to_string)
                 .collect();
-            let newest_at_apply = if newest_at_apply.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; {}: no host's repository lists that minor yet, so its rung takes the newest patch the first control plane's repository lists once switched to it",
-                    newest_at_apply.join(", ")
-                )
-            };
+            let newest_at_apply = clause_naming(
+                &newest_at_apply,
+                "no host's repository lists that minor yet, so its rung takes the newest patch the first control plane's repository lists once switched to it",
+            );
             let unlisted: Vec<String> = new_minors
                 .iter()
                 .filter_map(RungRelease::exact)
@@ -486,14 +482,10 @@ impl<'a> Cx<'a> {
                 .filter(|r| self.newest_listed_patch(r.0, r.1).is_none())
                 .map(|r| r.to_string())
                 .collect();
-            let unlisted = if unlisted.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; {}: no host's repository lists that minor's patches yet, so the rung takes its first patch",
-                    unlisted.join(", ")
-                )
-            };
+            let unlisted = clause_naming(
+                &unlisted,
+                "no host's repository lists that minor's patches yet, so the rung takes its first patch",
+            );
             let change = Change {
                 resource: Resource::Cluster(self.spec.cluster.name.clone()),
                 action: Action::Update,
@@ -639,6 +631,15 @@ pub(super) fn add_steps(
         g.add(Step::Uncordon { node: n.clone() }, &[])?;
     }
     Ok(())
+}
+
+/// `"; A, B: why"` explaining the rungs named, or nothing when none is.
+fn clause_naming(rungs: &[String], why: &str) -> String {
+    if rungs.is_empty() {
+        String::new()
+    } else {
+        format!("; {}: {why}", rungs.join(", "))
+    }
 }
 
 #[cfg(test)]
