@@ -17,7 +17,11 @@ pub struct ObserveArgs {
 
 pub fn observe(ctx: &Context, a: ObserveArgs) -> Result<u8, CliError> {
     let spec = ctx.load_spec()?;
-    let observed = crate::facts::observe::observe(&spec, &a.observe.options())?;
+    let opts = crate::facts::observe::ObserveOptions {
+        etcd_status: true,
+        ..a.observe.options()
+    };
+    let observed = crate::facts::observe::observe(&spec, &opts)?;
     // Facts carry strings from hosts: escape every control character, not
     // only those serde_json escapes, so a terminal never sees them raw.
     let json = crate::render::json::to_string_pretty(&observed);

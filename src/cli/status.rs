@@ -19,7 +19,11 @@ pub struct StatusArgs {
 
 pub fn status(ctx: &Context, a: StatusArgs) -> Result<u8, CliError> {
     let spec = ctx.load_spec()?;
-    let observed = crate::facts::observe::observe(&spec, &a.observe.options())?;
+    let opts = crate::facts::observe::ObserveOptions {
+        etcd_status: true,
+        ..a.observe.options()
+    };
+    let observed = crate::facts::observe::observe(&spec, &opts)?;
     let drift = crate::plan::drift_by_node(&spec, &observed);
     let rows = status_rows(&spec, &observed, &drift);
     if a.json {

@@ -26,6 +26,10 @@ pub struct ObserveOptions {
     /// list came through). Off only to measure what that costs:
     /// `GT_SKIP_ETCD_FACTS=1` (README, "etcd").
     pub etcd: bool,
+    /// Also ask etcd each member's status (who leads, the database's size),
+    /// which only `gt status` and `gt observe` show: one more etcdctl in the
+    /// etcd pod, each member asked over its own TLS connection.
+    pub etcd_status: bool,
 }
 
 impl Default for ObserveOptions {
@@ -35,6 +39,7 @@ impl Default for ObserveOptions {
             timeout: Duration::from_secs(30),
             transport: TransportOptions::default(),
             etcd: std::env::var_os("GT_SKIP_ETCD_FACTS").is_none_or(|v| v.is_empty() || v == "0"),
+            etcd_status: false,
         }
     }
 }
@@ -223,7 +228,16 @@ async fn observe_cluster(
         let etcd_here = async {
             if opts.etcd {
                 let own = Some(cri_socket);
-                Some(observe_etcd(host.as_ref(), &[name.as_str()], own, timeout).await)
+                Some(
+                    observe_etcd(
+                        host.as_ref(),
+                        &[name.as_str()],
+                        own,
+                        opts.etcd_status,
+                        timeout,
+                    )
+                    .await,
+                )
             } else {
                 None
             }
@@ -251,9 +265,17 @@ async fn observe_cluster(
                             api = reask_readyz(host.as_ref(), timeout, api).await;
                         }
                         let etcd = match etcd_here {
-                            Some(e) if !e.readable() => {
-                                Some(etcd_elsewhere(host.as_ref(), &name, &nodes, e, timeout).await)
-                            }
+                            Some(e) if !e.readable() => Some(
+                                etcd_elsewhere(
+                                    host.as_ref(),
+                                    &name,
+                                    &nodes,
+                                    e,
+                                    opts.etcd_status,
+                                    timeout,
+                                )
+                                .await,
+                            ),
                             e => e,
                         };
                         return ClusterFacts {
@@ -342,6 +364,7 @@ async fn observe_etcd(
     host: &dyn crate::transport::Host,
     pods: &[&str],
     own_runtime: Option<&str>,
+    status: bool,
     timeout: Duration,
 ) -> super::EtcdFacts {
     // Nothing at all on a host without an admin kubeconfig: the query may
@@ -349,11 +372,14 @@ async fn observe_etcd(
     let script = format!(
         "{}{}",
         super::probe::NOTHING_WITHOUT_ADMIN_CONF,
-        crate::kube::etcd::query_script(pods, own_runtime, super::probe::MARK)
+        crate::kube::etcd::query_script(pods, own_runtime, status, super::probe::MARK)
     );
-    let cmd = Cmd::new(script)
-        .label("gt etcd query (etcdctl member list, endpoint status, endpoint health)")
-        .timeout(timeout);
+    let label = if status {
+        "gt etcd query (etcdctl member list, endpoint status, endpoint health)"
+    } else {
+        "gt etcd query (etcdctl member list, endpoint health)"
+    };
+    let cmd = Cmd::new(script).label(label).timeout(timeout);
     match host.run(&cmd, None).await {
         Ok(out) => super::parse_etcd_query(&out.stdout, &out.stderr),
         Err(e) => super::EtcdFacts {
@@ -372,6 +398,7 @@ async fn etcd_elsewhere(
     via: &str,
     nodes: &BTreeMap<String, super::NodeFacts>,
     first: super::EtcdFacts,
+    status: bool,
     timeout: Duration,
 ) -> super::EtcdFacts {
     let others: Vec<&str> = nodes
@@ -384,7 +411,7 @@ async fn etcd_elsewhere(
     if others.is_empty() {
         return first;
     }
-    let second = observe_etcd(host, &others, None, timeout).await;
+    let second = observe_etcd(host, &others, None, status, timeout).await;
     if second.readable() {
         return second;
     }

@@ -125,10 +125,11 @@ const AT_ONCE: &str = "if t=$(mktemp -d); then\n\
      if [ \"$rc\" -eq 0 ]; then listed=yes; gt_status; gt_health; fi\n\
      fi\n";
 
-/// The three reads in one remote shell, tried through each control plane's
-/// etcd pod in turn (`pods`: node names, best first) until one lists the
-/// members; status and health are asked at the same time, through that same
-/// pod (an answer through a pod that could not list them is dropped). With
+/// The reads in one remote shell, tried through each control plane's etcd
+/// pod in turn (`pods`: node names, best first) until one lists the
+/// members; health (and with `status`, each member's status: the leader and
+/// database size) is asked at the same time, through that same pod (an
+/// answer through a pod that could not list them is dropped). With
 /// `own_runtime` (the CRI socket), `pods[0]` is the host the script runs
 /// on, and when `kubectl exec` cannot reach its pod (the API server is
 /// down, or has no quorum to look the pod up with) the same reads go
@@ -136,7 +137,7 @@ const AT_ONCE: &str = "if t=$(mktemp -d); then\n\
 /// (`members@NODE`, `status`, `health`) with its exit status (`NAME.exit`),
 /// on stdout and stderr alike, ended by `end`: the format of the cluster
 /// query.
-pub fn query_script(pods: &[&str], own_runtime: Option<&str>, mark: &str) -> String {
+pub fn query_script(pods: &[&str], own_runtime: Option<&str>, status: bool, mark: &str) -> String {
     let section = |name: &str, command: &str| {
         format!(
             "echo '{mark}{name}'; echo '{mark}{name}' >&2\n{command}\nrc=$?\necho; echo '{mark}{name}.exit'; echo \"$rc\"\n"
@@ -166,7 +167,11 @@ pub fn query_script(pods: &[&str], own_runtime: Option<&str>, mark: &str) -> Str
             "gt_members() {{\n{}[ -z \"$t\" ] || echo \"$rc $via\" >\"$t/members.rc\"\n}}\n\
              gt_status() {{\n{}}}\ngt_health() {{\n{}}}\n{AT_ONCE}",
             section(&format!("{MEMBERS}{node}"), &members),
-            section(STATUS, &read(&ENDPOINT_STATUS)),
+            if status {
+                section(STATUS, &read(&ENDPOINT_STATUS))
+            } else {
+                ":\n".to_string()
+            },
             section(HEALTH, &read(&ENDPOINT_HEALTH))
         ));
         s.push_str("fi\n");
@@ -424,7 +429,7 @@ mod tests {
 
     #[test]
     fn the_query_tries_each_pod_until_one_lists_the_members() {
-        let s = query_script(&["bettley", "cargyll"], None, "@@gt ");
+        let s = query_script(&["bettley", "cargyll"], None, true, "@@gt ");
         let bettley = s.find(&member_list("bettley")).unwrap();
         let cargyll = s.find(&member_list("cargyll")).unwrap();
         assert!(bettley < cargyll);
@@ -486,7 +491,7 @@ mod tests {
 
     #[test]
     fn members_status_and_health_run_at_once_and_keep_their_sections_whole() {
-        let s = query_script(&["bettley"], None, "@@gt ");
+        let s = query_script(&["bettley"], None, true, "@@gt ");
         // Each of the three waits (bounded) for the other two to have
         // started: one after the other, the first would find itself alone.
         let kubectl = r#"shift $(($# - 4)); d=$(dirname "$0")
@@ -513,8 +518,20 @@ esac"#;
     }
 
     #[test]
+    fn without_status_no_member_is_asked_its_status() {
+        let s = query_script(&["bettley"], None, false, "@@gt ");
+        assert!(!s.contains("endpoint status"), "{s}");
+        let kubectl = r#"shift $(($# - 4)); echo "$1""#;
+        assert_eq!(
+            run_with(&s, kubectl, "exit 1"),
+            "@@gt members@bettley\nmember\n\n@@gt members@bettley.exit\n0\n\
+             @@gt health\nhealth\n\n@@gt health.exit\n0\n@@gt end\n"
+        );
+    }
+
+    #[test]
     fn status_and_health_through_a_pod_that_could_not_list_the_members_are_dropped() {
-        let s = query_script(&["bettley", "cargyll"], None, "@@gt ");
+        let s = query_script(&["bettley", "cargyll"], None, true, "@@gt ");
         // bettley's pod is gone; cargyll's answers all three.
         let kubectl = r#"case " $* " in
 *" etcd-bettley "*) echo 'Error from server (NotFound): pods "etcd-bettley" not found' >&2; exit 1 ;;
@@ -532,7 +549,7 @@ shift $(($# - 4)); echo "cargyll $1""#;
     #[test]
     fn with_the_api_down_the_own_pod_is_read_through_crictl() {
         let socket = "unix:///var/run/containerd/containerd.sock";
-        let s = query_script(&["bettley", "cargyll"], Some(socket), "@@gt ");
+        let s = query_script(&["bettley", "cargyll"], Some(socket), true, "@@gt ");
         // crictl answers with the etcdctl verb it ran (its last arguments).
         let crictl = r#"shift $(($# - 2)); echo "crictl $1 $2""#;
         let refused = "echo 'The connection to the server 127.4.0.10:6443 was refused' >&2; exit 1";
@@ -547,7 +564,7 @@ shift $(($# - 4)); echo "cargyll $1""#;
         let kubectl = r#"shift $(($# - 2)); echo "kubectl $1 $2""#;
         let out = run_with(&s, kubectl, "echo crictl; exit 1");
         assert!(!out.contains("crictl"), "{out}");
-        let only_other = query_script(&["cargyll"], None, "@@gt ");
+        let only_other = query_script(&["cargyll"], None, true, "@@gt ");
         assert!(!only_other.contains("crictl"));
         assert!(!s[s.find("members@cargyll").unwrap()..]
             .contains(&crictl_etcdctl(socket, &super::MEMBER_LIST)));

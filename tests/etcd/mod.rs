@@ -52,6 +52,24 @@ fn etcd_is_observed_and_a_removed_control_plane_leaves_its_member_list() {
         .success()
         .stdout_contains("ETCD")
         .stdout_contains("etcd: 3 of 3 voting members healthy, quorum 2 kept");
+    // plan asks etcd its members and their health, not who leads: that
+    // status is for `gt status` and `gt observe`.
+    let asked = |verb: &str| {
+        lab.log("bettley")
+            .iter()
+            .filter(|e| {
+                e["argv"].as_array().is_some_and(|a| {
+                    a.iter().any(|x| x == "etcdctl")
+                        && a.windows(2).any(|w| w[0] == "endpoint" && w[1] == verb)
+                })
+            })
+            .count()
+    };
+    let before = (asked("status"), asked("health"));
+    assert!(before.0 > 0 && before.1 > 0, "{before:?}");
+    gt(&config, &["plan"]).success();
+    assert_eq!(asked("status"), before.0);
+    assert_eq!(asked("health"), before.1 + 1);
 
     let without_dalt = lab
         .variant("dalt-absent.toml")
