@@ -150,8 +150,13 @@ fn a_minor_upgrade_moves_the_first_control_plane_then_the_others_then_the_kubele
     lab.set_fault("cargyll", |f| f.slow = None);
     lab.on("bettley")
         .run("kubeadm upgrade apply v1.33.3 --yes")
-        .status(2)
+        .status(1)
         .stderr_is("error execution phase preflight: [preflight] Some fatal errors occurred:\n\t[ERROR ControlPlaneNodesReady]: there are NotReady control-planes in the cluster: [cargyll]\n[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`\nTo see the stack trace of this error execute with --v=5 or higher\n");
+    // plan is no phase: its health failure is wrapped as `[upgrade/health] FATAL`.
+    lab.on("bettley")
+        .run("kubeadm upgrade plan v1.33.3")
+        .status(1)
+        .stderr_is("[upgrade/health] FATAL: [preflight] Some fatal errors occurred:\n\t[ERROR ControlPlaneNodesReady]: there are NotReady control-planes in the cluster: [cargyll]\n[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`\nTo see the stack trace of this error execute with --v=5 or higher\n");
     lab.on("cargyll").run("systemctl restart kubelet").success();
     eventually("cargyll is Ready again", || {
         lab.ready_status("cargyll") == "True"

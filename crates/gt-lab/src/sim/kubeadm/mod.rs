@@ -38,9 +38,12 @@ const DEFAULT_SERVICE_CIDR: &str = "10.96.0.0/12";
 const CP_LABEL: &str = "node-role.kubernetes.io/control-plane";
 const EXCLUDE_LB_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
 
-/// kubeadm's exit codes (cmd/kubeadm/app/util/error.go).
+/// kubeadm 1.32's exit codes (`cmd/kubeadm/app/util/error.go`): 1, and 3 for
+/// a validation `Aggregate` that reaches `CheckErr` unwrapped. Its 2 for a
+/// `preflight.Error` never shows from the commands the lab runs: the phase
+/// runner wraps every phase's error, which hides that type (see
+/// `preflight::report_failure`).
 const EXIT_ERROR: u8 = 1;
-const EXIT_PREFLIGHT: u8 = 2;
 const EXIT_VALIDATION: u8 = 3;
 
 const GLOBAL: &[Flag] = &[string("v").short('v'), string("rootfs")];

@@ -6,8 +6,8 @@
 //! control plane's is the image tags of its static Pod manifests.
 
 use super::cluster::admin_client;
-use super::preflight::{ignore_set, run_checks, Check};
-use super::{fail, EXIT_ERROR, EXIT_PREFLIGHT, EXIT_VALIDATION, STACK_HINT};
+use super::preflight::{ignore_set, report_failure, run_checks, Check};
+use super::{fail, EXIT_ERROR, EXIT_VALIDATION, STACK_HINT};
 use crate::sim::clock;
 use crate::sim::files;
 use crate::sim::flags::Parsed;
@@ -77,11 +77,12 @@ pub(super) fn version_arg(
     }
 }
 
-/// How kubeadm of this minor words a failure: 1.34 prefixes `error: `.
+/// How kubeadm of this minor words a failure: 1.34 prefixes `error: ` and
+/// exits 1 whatever the error (`util/errors.HandleError`).
 pub(super) fn failure(host: &Host, msg: &str, code: u8) -> u8 {
     if kubeadm_version(host).minor >= 34 {
         eprintln!("error: {msg}\n{STACK_HINT}");
-        code
+        EXIT_ERROR
     } else {
         fail(msg, code)
     }
@@ -218,11 +219,12 @@ pub(super) fn component_versions(
 /// The health checks `kubeadm upgrade plan|apply` run first
 /// (`phases/upgrade/health.go`): the `upgrade-health-check` Job completes,
 /// every control-plane Node is Ready, this host has its static Pod manifests.
-/// The error is the preflight report, for the caller to prefix.
-pub(super) fn health_checks(host: &Host, st: &State, p: &Parsed) -> Result<(), (String, u8)> {
+/// A failure is reported under `context`, what wraps it: plan's
+/// `[upgrade/health] FATAL` (`cmd/upgrade/common.go`), apply's phase.
+pub(super) fn health_checks(host: &Host, st: &State, p: &Parsed, context: &str) -> Result<(), u8> {
     println!("[upgrade] Running cluster health checks");
-    let ignore: BTreeSet<String> =
-        ignore_set(&p.list("ignore-preflight-errors"), &[]).map_err(|e| (e, EXIT_VALIDATION))?;
+    let ignore: BTreeSet<String> = ignore_set(&p.list("ignore-preflight-errors"), &[])
+        .map_err(|e| failure(host, &e, EXIT_VALIDATION))?;
     let now = clock::now();
     let ready = |n: &NodeObj| st.readiness(n, now).status == "True";
     // The Job's Pod tolerates the control-plane taint and needs a pod network.
@@ -262,7 +264,7 @@ pub(super) fn health_checks(host: &Host, st: &State, p: &Parsed) -> Result<(), (
             &format!("The control plane seems to be Static Pod-hosted, but some of the manifests don't seem to exist on disk. This probably means you're running 'kubeadm upgrade' on a remote machine, which is not supported for a Static Pod-hosted cluster. Manifest files not found: [{}]", missing.join(" ")),
         )));
     }
-    run_checks(checks, &ignore).map_err(|e| (e, EXIT_PREFLIGHT))
+    run_checks(checks, &ignore).map_err(|report| report_failure(host, context, &report))
 }
 
 /// The control planes whose API server is not yet at `target` (kubeadm's

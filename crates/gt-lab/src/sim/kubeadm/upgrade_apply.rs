@@ -75,8 +75,8 @@ pub(super) fn apply(host: &Host, args: &[String]) -> u8 {
         Err(c) => return c,
     };
     println!("[upgrade/preflight] Running preflight checks");
-    if let Err((e, code)) = health_checks(host, &st, &p) {
-        return failure(host, &format!("error execution phase preflight: {e}"), code);
+    if let Err(code) = health_checks(host, &st, &p, "error execution phase preflight") {
+        return code;
     }
     let cluster = cluster_version(&st);
     println!("[upgrade/preflight] You have chosen to upgrade the cluster version to \"{target}\"");

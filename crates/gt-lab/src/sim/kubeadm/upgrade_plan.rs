@@ -55,8 +55,8 @@ pub(super) fn plan(host: &Host, args: &[String]) -> u8 {
     if let Err(c) = check_supported_cluster(host, &st) {
         return c;
     }
-    if let Err((e, code)) = health_checks(host, &st, &p) {
-        return failure(host, &e, code);
+    if let Err(code) = health_checks(host, &st, &p, "[upgrade/health] FATAL") {
+        return code;
     }
     println!("[upgrade] Fetching available versions to upgrade to");
     let api_servers = component_versions(host, &st, "kube-apiserver");
