@@ -107,6 +107,21 @@ fn apt_refuses_a_repository_without_its_key_then_installs_and_holds_exact_versio
         .run(&format!("{DPKG_QUERY} kubeadm"))
         .success()
         .stdout_is("kubeadm\t1.32.4-1.1\tinstall ok installed\n");
+    // madison: an unknown name is a notice (hidden by -q), never an error.
+    lab.on("fenn")
+        .run("apt-cache madison nosuch kubeadm | head -1 && apt-cache -q madison nosuch")
+        .success()
+        .stdout_is(
+            "   kubeadm | 1.32.4-1.1 | https://pkgs.k8s.io/core:/stable:/v1.32/deb  Packages\n",
+        )
+        .stderr_is("N: Unable to locate package nosuch\n");
+    // A keyring gone after an update: apt warns and keeps the lists it had.
+    lab.on("fenn")
+        .run("rm $GT_HOST_ROOT/etc/apt/keyrings/kubernetes-apt-keyring.gpg && apt-get update && apt-cache madison kubeadm | head -1")
+        .success()
+        .stdout_contains("Hit:4 https://pkgs.k8s.io/core:/stable:/v1.32/deb  InRelease\nErr:4 https://pkgs.k8s.io/core:/stable:/v1.32/deb  InRelease\n  The following signatures couldn't be verified because the public key is not available: NO_PUBKEY 234654DA9A296436\n")
+        .stdout_contains("   kubeadm | 1.32.4-1.1 |")
+        .stderr_contains("W: An error occurred during the signature verification. The repository is not updated and the previous index files will be used. GPG error: https://pkgs.k8s.io/core:/stable:/v1.32/deb  InRelease: The following signatures couldn't be verified because the public key is not available: NO_PUBKEY 234654DA9A296436\nW: Failed to fetch https://pkgs.k8s.io/core:/stable:/v1.32/deb/InRelease  The following signatures couldn't be verified because the public key is not available: NO_PUBKEY 234654DA9A296436\nW: Some index files failed to download. They have been ignored, or old ones used instead.\n");
 }
 
 #[test]
@@ -165,6 +180,11 @@ fn sysctl_modprobe_and_swapoff_change_the_live_files_and_sysctl_system_reads_the
         .run("swapoff -a && cat $GT_HOST_ROOT/proc/swaps && swapon --show")
         .success()
         .stdout_is("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n");
+    // util-linux's exit status is a bitmask: 4 is a failed swapoff(2).
+    lab.on("fenn")
+        .run("swapoff /no/such/swapfile")
+        .status(4)
+        .stderr_is("swapoff: /no/such/swapfile: swapoff failed: No such file or directory\n");
 }
 
 #[test]
