@@ -234,9 +234,10 @@ pub(super) fn health_checks(host: &Host, st: &State, p: &Parsed, context: &str) 
         host.pause(Op::UpgradeHealthCheck);
     } else {
         host.pause(Op::UpgradeHealthTimeout);
+        // Since 1.30 the Job has a generated name.
         checks.push(Some(Check::error(
             "CreateJob",
-            "Job \"upgrade-health-check\" in the namespace \"kube-system\" did not complete in 15s: no condition of type Complete",
+            &format!("Job \"upgrade-health-check-{}\" in the namespace \"kube-system\" did not complete in 15s: no condition of type Complete", state::random_pod_suffix()),
         )));
     }
     let not_ready: Vec<&str> = control_plane_nodes(st)
