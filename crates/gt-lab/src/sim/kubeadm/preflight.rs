@@ -180,8 +180,8 @@ pub(super) fn fatal_report(errors: &str) -> String {
 /// `preflight.Error` themselves, and the wrapping hides that type; 1.34 has
 /// one exit code. 1.34 prints the report bare and wraps only `preflight
 /// checks failed`.
-pub(super) fn report_failure(host: &Host, context: &str, report: &str) -> u8 {
-    if super::upgrade::kubeadm_version(host).minor >= 34 {
+pub(super) fn report_failure(context: &str, report: &str) -> u8 {
+    if super::one_exit_code() {
         eprintln!("{report}\nerror: {context}: preflight checks failed\n{STACK_HINT}");
         EXIT_ERROR
     } else {
@@ -192,5 +192,5 @@ pub(super) fn report_failure(host: &Host, context: &str, report: &str) -> u8 {
 /// init's and join's preflight phase failing with `report`.
 pub(super) fn preflight_failure(host: &Host, report: &str) -> u8 {
     host.pause(Op::PreflightFailure);
-    report_failure(host, "error execution phase preflight", report)
+    report_failure("error execution phase preflight", report)
 }
