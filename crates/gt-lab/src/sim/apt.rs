@@ -239,13 +239,7 @@ fn update(host: &Host, srcs: &[Source]) -> u8 {
         }
     }
     println!("Reading package lists...");
-    // An error while fetching stops apt from reporting the failed items.
-    let mut tail = during;
-    if !errors && !transient.is_empty() {
-        tail.extend(transient);
-        tail.push("W: Some index files failed to download. They have been ignored, or old ones used instead.".into());
-    }
-    for l in &tail {
+    for l in update_messages(during, transient, errors) {
         eprintln!("{l}");
     }
     if errors {
@@ -253,6 +247,19 @@ fn update(host: &Host, srcs: &[Source]) -> u8 {
     } else {
         0
     }
+}
+
+/// What `apt-get update` prints on stderr at its end: the messages of the
+/// fetch, then each transiently failed item and a summary, unless the fetch
+/// raised an error (`pkgAcquire::Run` then returns `Failed`, and
+/// `AcquireUpdate` reports no item).
+fn update_messages(during: Vec<String>, transient: Vec<String>, errors: bool) -> Vec<String> {
+    let mut all = during;
+    if !errors && !transient.is_empty() {
+        all.extend(transient);
+        all.push("W: Some index files failed to download. They have been ignored, or old ones used instead.".into());
+    }
+    all
 }
 
 /// Whether the source now serves other package lists than the ones kept.
@@ -862,6 +869,25 @@ mod tests {
         assert_eq!(
             u.transient.as_deref(),
             Some("W: Failed to fetch https://pkgs.k8s.io/core:/stable:/v1.32/deb/InRelease  The following signatures couldn't be verified because the public key is not available: NO_PUBKEY 234654DA9A296436")
+        );
+    }
+
+    #[test]
+    fn an_error_while_fetching_hides_the_failed_items() {
+        let during =
+            vec!["E: The repository 'x  Release' does not have a Release file.".to_string()];
+        let transient =
+            vec!["W: Failed to fetch http://m/InRelease  Could not resolve 'm'".to_string()];
+        assert_eq!(
+            update_messages(during.clone(), transient.clone(), true),
+            during
+        );
+        assert_eq!(
+            update_messages(Vec::new(), transient, false),
+            [
+                "W: Failed to fetch http://m/InRelease  Could not resolve 'm'",
+                "W: Some index files failed to download. They have been ignored, or old ones used instead.",
+            ]
         );
     }
 
