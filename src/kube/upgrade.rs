@@ -188,7 +188,8 @@ pub fn parse_cluster_version(kubeadm_config_yaml: &str) -> Option<Release> {
 
 /// Why `kubeadm upgrade plan` or `apply` refused: the items of its list of
 /// errors (`\t- Specified version to upgrade to "v1.35.0" is too high…`),
-/// else its `error execution phase …:` line, else its last line.
+/// else the errors of its preflight report, else its `error execution phase
+/// …:` line, else its last line.
 pub fn upgrade_refusal(stderr: &str) -> String {
     let items: Vec<&str> = stderr
         .lines()
@@ -202,6 +203,10 @@ pub fn upgrade_refusal(stderr: &str) -> String {
     if !items.is_empty() {
         return items.join("; ");
     }
+    let failed_checks = preflight_errors(stderr);
+    if !failed_checks.is_empty() {
+        return failed_checks.join("; ");
+    }
     let lines: Vec<&str> = stderr
         .lines()
         .map(str::trim)
@@ -213,6 +218,34 @@ pub fn upgrade_refusal(stderr: &str) -> String {
         .or(lines.last())
         .map(|l| l.trim_start_matches("error: ").to_string())
         .unwrap_or_default()
+}
+
+/// The errors between a preflight report's two lines (docs/kubeadm.md,
+/// "Preflight"): `[ERROR Name]: message` per failed check, or an untagged
+/// error (a missing container runtime at the image pull) that runs into the
+/// report's closing line. The report follows `error execution phase
+/// preflight: ` (apply) or `[upgrade/health] FATAL: ` (plan).
+fn preflight_errors(stderr: &str) -> Vec<String> {
+    const CLOSING: &str = "[preflight] If you know what you are doing";
+    let mut lines = stderr
+        .lines()
+        .skip_while(|l| !l.ends_with("[preflight] Some fatal errors occurred:"))
+        .skip(1);
+    let mut errors = Vec::new();
+    for line in lines.by_ref() {
+        let (error, closed) = match line.find(CLOSING) {
+            Some(i) => (&line[..i], true),
+            None => (line, false),
+        };
+        let error = error.trim();
+        if !error.is_empty() && !error.starts_with("To see the stack trace") {
+            errors.push(error.to_string());
+        }
+        if closed {
+            break;
+        }
+    }
+    errors
 }
 
 /// What blocked a drain, from kubectl's stderr.
@@ -378,6 +411,20 @@ mod tests {
             "error execution phase preflight: [preflight] Some fatal errors occurred:"
         );
         assert_eq!(upgrade_refusal("error: boom\n"), "boom");
+    }
+
+    #[test]
+    fn a_failed_preflight_is_read_from_its_report() {
+        let plan = "[upgrade/health] FATAL: [preflight] Some fatal errors occurred:\n\t[ERROR ControlPlaneNodesReady]: there are NotReady control-planes in the cluster: [cargyll]\n\t[ERROR CreateJob]: Job \"upgrade-health-check-x7k2p\" in the namespace \"kube-system\" did not complete in 15s: no condition of type Complete\n[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`\nTo see the stack trace of this error execute with --v=5 or higher\n";
+        assert_eq!(
+            upgrade_refusal(plan),
+            "[ERROR ControlPlaneNodesReady]: there are NotReady control-planes in the cluster: [cargyll]; [ERROR CreateJob]: Job \"upgrade-health-check-x7k2p\" in the namespace \"kube-system\" did not complete in 15s: no condition of type Complete"
+        );
+        let pull = "error execution phase preflight: [preflight] Some fatal errors occurred:\nfailed to create new CRI runtime service: validate service connection: validate CRI v1 runtime API for endpoint \"unix:///var/run/containerd/containerd.sock\": rpc error: code = Unimplemented desc = unknown service runtime.v1.RuntimeService[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`\nTo see the stack trace of this error execute with --v=5 or higher\n";
+        assert_eq!(
+            upgrade_refusal(pull),
+            "failed to create new CRI runtime service: validate service connection: validate CRI v1 runtime API for endpoint \"unix:///var/run/containerd/containerd.sock\": rpc error: code = Unimplemented desc = unknown service runtime.v1.RuntimeService"
+        );
     }
 
     #[test]

@@ -107,6 +107,21 @@ fn apt_refuses_a_repository_without_its_key_then_installs_and_holds_exact_versio
         .run(&format!("{DPKG_QUERY} kubeadm"))
         .success()
         .stdout_is("kubeadm\t1.32.4-1.1\tinstall ok installed\n");
+    // madison: an unknown name is a notice (hidden by -q), never an error.
+    lab.on("fenn")
+        .run("apt-cache madison nosuch kubeadm | head -1 && apt-cache -q madison nosuch")
+        .success()
+        .stdout_is(
+            "   kubeadm | 1.32.4-1.1 | https://pkgs.k8s.io/core:/stable:/v1.32/deb  Packages\n",
+        )
+        .stderr_is("N: Unable to locate package nosuch\n");
+    // A keyring gone after an update: apt warns and keeps the lists it had.
+    lab.on("fenn")
+        .run("rm $GT_HOST_ROOT/etc/apt/keyrings/kubernetes-apt-keyring.gpg && apt-get update && apt-cache madison kubeadm | head -1")
+        .success()
+        .stdout_contains("Hit:4 https://pkgs.k8s.io/core:/stable:/v1.32/deb  InRelease\nErr:4 https://pkgs.k8s.io/core:/stable:/v1.32/deb  InRelease\n  The following signatures couldn't be verified because the public key is not available: NO_PUBKEY 234654DA9A296436\n")
+        .stdout_contains("   kubeadm | 1.32.4-1.1 |")
+        .stderr_contains("W: An error occurred during the signature verification. The repository is not updated and the previous index files will be used. GPG error: https://pkgs.k8s.io/core:/stable:/v1.32/deb  InRelease: The following signatures couldn't be verified because the public key is not available: NO_PUBKEY 234654DA9A296436\nW: Failed to fetch https://pkgs.k8s.io/core:/stable:/v1.32/deb/InRelease  The following signatures couldn't be verified because the public key is not available: NO_PUBKEY 234654DA9A296436\nW: Some index files failed to download. They have been ignored, or old ones used instead.\n");
 }
 
 #[test]
@@ -165,6 +180,11 @@ fn sysctl_modprobe_and_swapoff_change_the_live_files_and_sysctl_system_reads_the
         .run("swapoff -a && cat $GT_HOST_ROOT/proc/swaps && swapon --show")
         .success()
         .stdout_is("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n");
+    // util-linux's exit status is a bitmask: 4 is a failed swapoff(2).
+    lab.on("fenn")
+        .run("swapoff /no/such/swapfile")
+        .status(4)
+        .stderr_is("swapoff: /no/such/swapfile: swapoff failed: No such file or directory\n");
 }
 
 #[test]
@@ -198,7 +218,7 @@ fn kubeadm_init_on_a_bare_pi_fails_preflight_with_upstreams_checks() {
         .success();
     lab.on("bettley")
         .run(&kubeadm_init(ENDPOINT))
-        .status(2)
+        .status(1)
         .stderr_contains("checks.go:1080] [preflight] WARNING: Couldn't create the interface used for talking to the container runtime: failed to create new CRI runtime service: validate service connection: validate CRI v1 runtime API for endpoint \"unix:///var/run/containerd/containerd.sock\": rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial unix /var/run/containerd/containerd.sock: connect: no such file or directory\"\n")
         .stderr_contains("\t[WARNING Swap]: swap is supported for cgroup v2 only.")
         .stderr_contains("error execution phase preflight: [preflight] Some fatal errors occurred:\n\t[ERROR SystemVerification]: missing required cgroups: memory\n\t[ERROR FileContent--proc-sys-net-ipv4-ip_forward]: /proc/sys/net/ipv4/ip_forward contents are not set to 1\n[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`\n")
@@ -209,7 +229,7 @@ fn kubeadm_init_on_a_bare_pi_fails_preflight_with_upstreams_checks() {
         .status(1)
         .stdout_contains("[preflight] You can also perform this action beforehand using 'kubeadm config images pull'\n")
         .stderr_contains("\t[WARNING FileContent--proc-sys-net-ipv4-ip_forward]: /proc/sys/net/ipv4/ip_forward contents are not set to 1\n")
-        .stderr_contains("error execution phase preflight: failed to create new CRI runtime service: validate service connection");
+        .stderr_contains("error execution phase preflight: [preflight] Some fatal errors occurred:\nfailed to create new CRI runtime service: validate service connection: validate CRI v1 runtime API for endpoint \"unix:///var/run/containerd/containerd.sock\": rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial unix /var/run/containerd/containerd.sock: connect: no such file or directory\"[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`\nTo see the stack trace of this error execute with --v=5 or higher\n");
 }
 
 #[test]
@@ -219,7 +239,7 @@ fn kubeadm_without_its_packages_is_not_found_and_names_missing_tools() {
     add_repository(&lab, "fenn");
     lab.on("fenn")
         .run("apt-get install -y kubeadm >/dev/null && kubeadm join 127.4.0.10:6443 --token abcdef.0123456789abcdef --discovery-token-unsafe-skip-ca-verification")
-        .status(2)
+        .status(1)
         .stderr_contains("\t[WARNING Service-Kubelet]: kubelet service does not exist\n")
         .stderr_contains("\t[ERROR KubeletVersion]: couldn't get kubelet version: cannot execute 'kubelet --version': executable file not found in $PATH\n")
         .stderr_contains("\t[ERROR FileExisting-iptables]: iptables not found in system path\n")
@@ -249,7 +269,7 @@ fn the_kubelet_refuses_swap_and_kubeadm_join_waits_for_it_in_vain() {
     // As with real kubeadm, what the failed join wrote must be reset first.
     lab.on("fenn")
         .run(&join)
-        .status(2)
+        .status(1)
         .stderr_contains("\t[ERROR FileAvailable--etc-kubernetes-bootstrap-kubelet.conf]: /etc/kubernetes/bootstrap-kubelet.conf already exists\n");
     lab.on("fenn")
         .run("kubeadm reset -f >/dev/null 2>&1; systemctl is-active kubelet")
@@ -298,7 +318,7 @@ fn a_containerd_without_its_cri_plugin_stops_kubeadm_init_at_the_image_pull() {
         .status(1)
         .stdout_contains("[preflight] Pulling images required for setting up a Kubernetes cluster\n")
         .stderr_contains("[preflight] WARNING: Couldn't create the interface used for talking to the container runtime: failed to create new CRI runtime service: validate service connection: validate CRI v1 runtime API for endpoint \"unix:///var/run/containerd/containerd.sock\": rpc error: code = Unimplemented desc = unknown service runtime.v1.RuntimeService\n")
-        .stderr_contains("error execution phase preflight: failed to create new CRI runtime service: validate service connection: validate CRI v1 runtime API for endpoint \"unix:///var/run/containerd/containerd.sock\": rpc error: code = Unimplemented desc = unknown service runtime.v1.RuntimeService\n");
+        .stderr_contains("error execution phase preflight: [preflight] Some fatal errors occurred:\nfailed to create new CRI runtime service: validate service connection: validate CRI v1 runtime API for endpoint \"unix:///var/run/containerd/containerd.sock\": rpc error: code = Unimplemented desc = unknown service runtime.v1.RuntimeService[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`\n");
     assert!(!lab
         .host_file("bettley", "/etc/kubernetes/admin.conf")
         .exists());

@@ -110,7 +110,7 @@ fn init_on_an_initialised_host_fails_preflight() {
     lab.init();
     lab.on("bettley")
         .run(&format!("kubeadm init --control-plane-endpoint={ENDPOINT}"))
-        .status(2)
+        .status(1)
         .stderr_is(concat!(
             "error execution phase preflight: [preflight] Some fatal errors occurred:\n",
             "\t[ERROR Port-6443]: Port 6443 is in use\n",
@@ -347,7 +347,7 @@ fn joining_twice_fails_with_the_preflight_block() {
     lab.on("fenn").run(&join).success();
     lab.on("fenn")
         .run(&join)
-        .status(2)
+        .status(1)
         .stdout_is("[preflight] Running pre-flight checks\n")
         .stderr_is(concat!(
             "error execution phase preflight: [preflight] Some fatal errors occurred:\n",
@@ -369,7 +369,7 @@ fn ignored_checks_warn_and_a_ready_node_still_blocks_the_join() {
     eventually("fenn is Ready", || lab.ready_status("fenn") == "True");
     lab.on("fenn")
         .run(&format!("{join} --ignore-preflight-errors=FileAvailable--etc-kubernetes-kubelet.conf,port-10250"))
-        .status(2)
+        .status(1)
         .stderr_contains("\t[WARNING FileAvailable--etc-kubernetes-kubelet.conf]: /etc/kubernetes/kubelet.conf already exists\n")
         .stderr_contains("\t[WARNING Port-10250]: Port 10250 is in use\n")
         .stderr_contains("\t[ERROR FileAvailable--etc-kubernetes-pki-ca.crt]: /etc/kubernetes/pki/ca.crt already exists\n");

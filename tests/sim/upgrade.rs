@@ -109,6 +109,17 @@ fn kubeadm_reports_the_installed_packages_version() {
         .run("kubeadm version -o short")
         .success()
         .stdout_is("v1.33.3\n");
+    // 1.34 prints a failed preflight's report bare and wraps only its gist;
+    // every error of its reads `error: ...` and exits 1.
+    install(&lab, "fenn", "1.34", "1.34.2", &["kubeadm"]);
+    lab.on("fenn")
+        .run("sysctl -w net.ipv4.ip_forward=0 >/dev/null && kubeadm join 127.4.0.11:6443 --token abcdef.0123456789abcdef --discovery-token-unsafe-skip-ca-verification")
+        .status(1)
+        .stderr_contains("[preflight] Some fatal errors occurred:\n\t[ERROR FileContent--proc-sys-net-ipv4-ip_forward]: /proc/sys/net/ipv4/ip_forward contents are not set to 1\n[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`\nerror: error execution phase preflight: preflight checks failed\nTo see the stack trace of this error execute with --v=5 or higher\n");
+    lab.on("fenn")
+        .run(&kubeadm_init(ENDPOINT))
+        .status(1)
+        .stderr_is("error: this version of kubeadm only supports deploying clusters with the control plane version >= 1.33.0. Current version: v1.32.0\nTo see the stack trace of this error execute with --v=5 or higher\n");
 }
 
 #[test]
@@ -150,8 +161,13 @@ fn a_minor_upgrade_moves_the_first_control_plane_then_the_others_then_the_kubele
     lab.set_fault("cargyll", |f| f.slow = None);
     lab.on("bettley")
         .run("kubeadm upgrade apply v1.33.3 --yes")
-        .status(2)
+        .status(1)
         .stderr_is("error execution phase preflight: [preflight] Some fatal errors occurred:\n\t[ERROR ControlPlaneNodesReady]: there are NotReady control-planes in the cluster: [cargyll]\n[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`\nTo see the stack trace of this error execute with --v=5 or higher\n");
+    // plan is no phase: its health failure is wrapped as `[upgrade/health] FATAL`.
+    lab.on("bettley")
+        .run("kubeadm upgrade plan v1.33.3")
+        .status(1)
+        .stderr_is("[upgrade/health] FATAL: [preflight] Some fatal errors occurred:\n\t[ERROR ControlPlaneNodesReady]: there are NotReady control-planes in the cluster: [cargyll]\n[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`\nTo see the stack trace of this error execute with --v=5 or higher\n");
     lab.on("cargyll").run("systemctl restart kubelet").success();
     eventually("cargyll is Ready again", || {
         lab.ready_status("cargyll") == "True"

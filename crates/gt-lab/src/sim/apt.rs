@@ -163,9 +163,11 @@ fn trusted(host: &Host, s: &Source, key: &str) -> bool {
 fn update(host: &Host, srcs: &[Source]) -> u8 {
     host.pause(Op::AptUpdate);
     let arch = host.node().arch.clone();
-    let mut tail: Vec<String> = Vec::new();
+    // What apt reports while it fetches, then the items that failed for a
+    // reason it counts as transient (`apt-pkg/update.cc` AcquireUpdate).
+    let mut during: Vec<String> = Vec::new();
+    let mut transient: Vec<String> = Vec::new();
     let mut errors = false;
-    let mut failed_fetch = false;
     for (i, s) in srcs.iter().enumerate() {
         let n = i + 1;
         let comps: Vec<Option<String>> = s.indexes(&arch).into_iter().map(|(c, _, _)| c).collect();
@@ -174,43 +176,45 @@ fn update(host: &Host, srcs: &[Source]) -> u8 {
             Fetch::Unresolved(name) => {
                 println!("Err:{n} {}", s.release_name("InRelease"));
                 println!("  Could not resolve '{name}'");
-                tail.push(format!(
+                transient.push(format!(
                     "W: Failed to fetch {}  Could not resolve '{name}'",
                     s.release_url()
                 ));
-                failed_fetch = true;
             }
             Fetch::NoRelease => {
                 println!("Ign:{n} {}", s.release_name("InRelease"));
                 println!("Err:{n} {}", s.release_name("Release"));
                 println!("  404  Not Found");
-                tail.push(format!(
+                during.push(format!(
                     "E: The repository '{}' does not have a Release file.",
                     s.release_name("Release")
                 ));
-                tail.push("N: Updating from such a repository can't be done securely, and is therefore disabled by default.".into());
-                tail.push("N: See apt-secure(8) manpage for repository creation and user configuration details.".into());
+                during.push("N: Updating from such a repository can't be done securely, and is therefore disabled by default.".into());
+                during.push("N: See apt-secure(8) manpage for repository creation and user configuration details.".into());
                 errors = true;
             }
             Fetch::Served { key: Some(key), .. } if !trusted(host, s, key) => {
-                println!("Get:{n} {} [1,186 B]", s.release_name("InRelease"));
+                // The lists of a source come only from a verified update: while
+                // they are there, so is the InRelease apt keeps beside them.
+                let earlier = s
+                    .indexes(&arch)
+                    .iter()
+                    .any(|(_, file, _)| host.exists(&format!("{LISTS_DIR}/{file}")));
+                let word = if earlier && !lists_changed(host, s, &arch) {
+                    "Hit"
+                } else {
+                    "Get"
+                };
+                let size = if word == "Get" { " [1,186 B]" } else { "" };
+                println!("{word}:{n} {}{size}", s.release_name("InRelease"));
                 println!("Err:{n} {}", s.release_name("InRelease"));
-                let why = format!("The following signatures couldn't be verified because the public key is not available: NO_PUBKEY {key}");
-                println!("  {why}");
-                tail.push(format!(
-                    "W: GPG error: {}: {why}",
-                    s.release_name("InRelease")
-                ));
-                tail.push(format!(
-                    "E: The repository '{}' is not signed.",
-                    s.release_name("InRelease")
-                ));
-                tail.push("N: Updating from such a repository can't be done securely, and is therefore disabled by default.".into());
-                tail.push("N: See apt-secure(8) manpage for repository creation and user configuration details.".into());
-                for (_, file, _) in s.indexes(&arch) {
-                    host.remove_file(&format!("{LISTS_DIR}/{file}"));
+                let refusal = unverified(s, key, earlier);
+                println!("  {}", refusal.why);
+                during.extend(refusal.during);
+                transient.extend(refusal.transient);
+                if !earlier {
+                    errors = true;
                 }
-                errors = true;
             }
             Fetch::Served { .. } => {
                 let mut fresh = false;
@@ -235,16 +239,77 @@ fn update(host: &Host, srcs: &[Source]) -> u8 {
         }
     }
     println!("Reading package lists...");
-    if failed_fetch {
-        tail.push("W: Some index files failed to download. They have been ignored, or old ones used instead.".into());
-    }
-    for l in &tail {
+    for l in update_messages(during, transient, errors) {
         eprintln!("{l}");
     }
     if errors {
         APT_ERROR
     } else {
         0
+    }
+}
+
+/// What `apt-get update` prints on stderr at its end: the messages of the
+/// fetch, then each transiently failed item and a summary, unless the fetch
+/// raised an error (`pkgAcquire::Run` then returns `Failed`, and
+/// `AcquireUpdate` reports no item).
+fn update_messages(during: Vec<String>, transient: Vec<String>, errors: bool) -> Vec<String> {
+    let mut all = during;
+    if !errors && !transient.is_empty() {
+        all.extend(transient);
+        all.push("W: Some index files failed to download. They have been ignored, or old ones used instead.".into());
+    }
+    all
+}
+
+/// Whether the source now serves other package lists than the ones kept.
+fn lists_changed(host: &Host, s: &Source, arch: &str) -> bool {
+    s.indexes(arch).into_iter().any(|(comp, file, _)| {
+        match repos::serve(host, &s.uri, &s.suite, comp.as_deref()) {
+            Fetch::Served { packages, .. } => {
+                host.read(&format!("{LISTS_DIR}/{file}")).as_deref()
+                    != Some(repos::packages_file(&packages, arch).as_str())
+            }
+            _ => true,
+        }
+    })
+}
+
+/// What apt-get update says of a source whose InRelease no keyring it may
+/// use can verify: `signed-by` names a file that lacks the key or is not
+/// there at all (apt-key then hands gpgv an empty keyring).
+struct Unverified {
+    /// The line under `Err:N`.
+    why: String,
+    /// Its messages while fetching.
+    during: Vec<String>,
+    /// Its `Failed to fetch` line, when apt counts the failure as transient.
+    transient: Option<String>,
+}
+
+/// `earlier`: a verified InRelease of the source is kept from an update
+/// before. Then apt warns, keeps the old lists and exits 0
+/// (`pkgAcqMetaBase::CheckStopAuthentication`); without one the source is
+/// refused as unsigned, an error (exit 100), and its lists go.
+fn unverified(s: &Source, key: &str, earlier: bool) -> Unverified {
+    let release = s.release_name("InRelease");
+    let why = format!("The following signatures couldn't be verified because the public key is not available: NO_PUBKEY {key}");
+    if earlier {
+        return Unverified {
+            during: vec![format!("W: An error occurred during the signature verification. The repository is not updated and the previous index files will be used. GPG error: {release}: {why}")],
+            transient: Some(format!("W: Failed to fetch {}  {why}", s.release_url())),
+            why,
+        };
+    }
+    Unverified {
+        during: vec![
+            format!("W: GPG error: {release}: {why}"),
+            format!("E: The repository '{release}' is not signed."),
+            "N: Updating from such a repository can't be done securely, and is therefore disabled by default.".into(),
+            "N: See apt-secure(8) manpage for repository creation and user configuration details.".into(),
+        ],
+        transient: None,
+        why,
     }
 }
 
@@ -658,19 +723,12 @@ pub(crate) fn apt_cache(host: &Host, args: &[String]) -> u8 {
     };
     let avail = repos::available(host, &srcs);
     let db = dpkg::load(host);
+    let known = |n: &str| in_cache(&avail, &db, n);
     match verb.as_str() {
         "madison" => {
-            for n in names {
-                let rows: Vec<&Available> = avail.iter().filter(|a| &a.pkg.name == n).collect();
-                if rows.is_empty() {
-                    eprintln!("N: Unable to locate package {n}");
-                }
-                for a in rows {
-                    for index in a.index.lines() {
-                        println!("{:>10} | {:>10} | {index}", a.pkg.name, a.pkg.version);
-                    }
-                }
-            }
+            let (out, notices) = madison(&avail, &known, names, o.quiet);
+            print!("{out}");
+            eprint!("{notices}");
             0
         }
         "policy" => {
@@ -680,8 +738,10 @@ pub(crate) fn apt_cache(host: &Host, args: &[String]) -> u8 {
                     .get(n)
                     .filter(|e| e.installed())
                     .map(|e| e.version.clone());
-                if rows.is_empty() && installed.is_none() {
-                    eprintln!("N: Unable to locate package {n}");
+                if !known(n) {
+                    if !o.quiet {
+                        eprintln!("{}", unable_to_locate(n));
+                    }
                     continue;
                 }
                 println!("{n}:");
@@ -720,5 +780,147 @@ pub(crate) fn apt_cache(host: &Host, args: &[String]) -> u8 {
             eprintln!("E: Invalid operation {other}");
             APT_ERROR
         }
+    }
+}
+
+/// A name apt's cache holds a package for: a version in some list, an entry
+/// in dpkg's database, or the target of a dependency.
+fn in_cache(avail: &[Available], db: &dpkg::Db, name: &str) -> bool {
+    db.contains_key(name)
+        || avail
+            .iter()
+            .any(|a| a.pkg.name == name || a.pkg.depends.iter().any(|d| d == name))
+}
+
+fn unable_to_locate(name: &str) -> String {
+    format!("N: Unable to locate package {name}")
+}
+
+/// `apt-cache madison NAME...` (`cmdline/apt-cache.cc` Madison): every
+/// version of each name in the configured sources, and the notices apt
+/// prints as it exits. A name the cache lacks is a notice, not an error
+/// (exit 0), and `-q` hides notices; a name the cache has without a version
+/// in any source prints nothing.
+fn madison(
+    avail: &[Available],
+    known: &dyn Fn(&str) -> bool,
+    names: &[String],
+    quiet: bool,
+) -> (String, String) {
+    let mut out = String::new();
+    let mut notices = String::new();
+    for n in names {
+        if !known(n) {
+            if !quiet {
+                notices.push_str(&unable_to_locate(n));
+                notices.push('\n');
+            }
+            continue;
+        }
+        for a in avail.iter().filter(|a| &a.pkg.name == n) {
+            for index in a.index.lines() {
+                out.push_str(&format!(
+                    "{:>10} | {:>10} | {index}\n",
+                    a.pkg.name, a.pkg.version
+                ));
+            }
+        }
+    }
+    (out, notices)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::repos::Pkg;
+
+    fn k8s_source() -> Source {
+        Source {
+            uri: "https://pkgs.k8s.io/core:/stable:/v1.32/deb/".into(),
+            suite: "/".into(),
+            components: Vec::new(),
+            signed_by: Some("/etc/apt/keyrings/kubernetes-apt-keyring.gpg".into()),
+        }
+    }
+
+    #[test]
+    fn a_key_missing_before_any_update_refuses_the_source_as_unsigned() {
+        let u = unverified(&k8s_source(), "234654DA9A296436", false);
+        assert_eq!(u.why, "The following signatures couldn't be verified because the public key is not available: NO_PUBKEY 234654DA9A296436");
+        assert_eq!(
+            u.during,
+            [
+                "W: GPG error: https://pkgs.k8s.io/core:/stable:/v1.32/deb  InRelease: The following signatures couldn't be verified because the public key is not available: NO_PUBKEY 234654DA9A296436",
+                "E: The repository 'https://pkgs.k8s.io/core:/stable:/v1.32/deb  InRelease' is not signed.",
+                "N: Updating from such a repository can't be done securely, and is therefore disabled by default.",
+                "N: See apt-secure(8) manpage for repository creation and user configuration details.",
+            ]
+        );
+        assert_eq!(u.transient, None);
+    }
+
+    #[test]
+    fn a_key_missing_after_an_update_keeps_the_old_lists_with_warnings() {
+        let u = unverified(&k8s_source(), "234654DA9A296436", true);
+        assert_eq!(
+            u.during,
+            ["W: An error occurred during the signature verification. The repository is not updated and the previous index files will be used. GPG error: https://pkgs.k8s.io/core:/stable:/v1.32/deb  InRelease: The following signatures couldn't be verified because the public key is not available: NO_PUBKEY 234654DA9A296436"]
+        );
+        assert_eq!(
+            u.transient.as_deref(),
+            Some("W: Failed to fetch https://pkgs.k8s.io/core:/stable:/v1.32/deb/InRelease  The following signatures couldn't be verified because the public key is not available: NO_PUBKEY 234654DA9A296436")
+        );
+    }
+
+    #[test]
+    fn an_error_while_fetching_hides_the_failed_items() {
+        let during =
+            vec!["E: The repository 'x  Release' does not have a Release file.".to_string()];
+        let transient =
+            vec!["W: Failed to fetch http://m/InRelease  Could not resolve 'm'".to_string()];
+        assert_eq!(
+            update_messages(during.clone(), transient.clone(), true),
+            during
+        );
+        assert_eq!(
+            update_messages(Vec::new(), transient, false),
+            [
+                "W: Failed to fetch http://m/InRelease  Could not resolve 'm'",
+                "W: Some index files failed to download. They have been ignored, or old ones used instead.",
+            ]
+        );
+    }
+
+    #[test]
+    fn madison_notices_an_unknown_name_unless_quiet_and_is_silent_on_a_known_one() {
+        let avail = vec![Available {
+            pkg: Pkg {
+                name: "kubeadm".into(),
+                version: "1.32.4-1.1".into(),
+                depends: vec!["cri-tools".into()],
+            },
+            index: "https://pkgs.k8s.io/core:/stable:/v1.32/deb  Packages".into(),
+        }];
+        let mut db = dpkg::Db::new();
+        db.insert(
+            "kubelet".into(),
+            Entry {
+                version: "1.31.8-1.1".into(),
+                want: "hold".into(),
+                status: "installed".into(),
+            },
+        );
+        let known = |n: &str| in_cache(&avail, &db, n);
+        let names: Vec<String> = ["kubeadm", "kubelet", "cri-tools", "nosuch"]
+            .map(String::from)
+            .to_vec();
+        let (out, notices) = madison(&avail, &known, &names, false);
+        assert_eq!(
+            out,
+            "   kubeadm | 1.32.4-1.1 | https://pkgs.k8s.io/core:/stable:/v1.32/deb  Packages\n"
+        );
+        assert_eq!(notices, "N: Unable to locate package nosuch\n");
+        let (_, quiet) = madison(&avail, &known, &names, true);
+        assert_eq!(quiet, "");
     }
 }

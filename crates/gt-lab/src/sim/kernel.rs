@@ -229,37 +229,48 @@ fn active_swaps(host: &Host) -> Vec<Swap> {
         .collect()
 }
 
-/// Swap areas that `swapon -a` (and boot) turn on: fstab's, without noauto.
-fn fstab_swaps(host: &Host) -> Vec<Swap> {
+/// fstab's swap lines: each one's device (`UUID=...`, a path) and whether it is `noauto`.
+fn fstab_swap_lines(host: &Host) -> Vec<(String, bool)> {
     host.read(FSTAB)
         .unwrap_or_default()
         .lines()
         .filter(|l| !l.trim_start().starts_with('#'))
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            if f.get(2) != Some(&"swap")
-                || f.get(3)
-                    .is_some_and(|o| o.split(',').any(|o| o == "noauto"))
-            {
+            if f.get(2) != Some(&"swap") {
                 return None;
             }
-            let dev = f[0];
-            Some(
-                if dev == format!("UUID={SWAP_UUID}") || dev == SWAP_DEVICE {
-                    Swap {
-                        path: SWAP_DEVICE.into(),
-                        partition: true,
-                        kb: SWAP_PARTITION_KB,
-                    }
-                } else {
-                    Swap {
-                        path: dev.into(),
-                        partition: dev.starts_with("/dev/"),
-                        kb: 1_048_572,
-                    }
-                },
-            )
+            let noauto = f
+                .get(3)
+                .is_some_and(|o| o.split(',').any(|o| o == "noauto"));
+            Some((f[0].to_string(), noauto))
         })
+        .collect()
+}
+
+/// The swap area an fstab device names.
+fn fstab_swap(dev: &str) -> Swap {
+    if dev == format!("UUID={SWAP_UUID}") || dev == SWAP_DEVICE {
+        Swap {
+            path: SWAP_DEVICE.into(),
+            partition: true,
+            kb: SWAP_PARTITION_KB,
+        }
+    } else {
+        Swap {
+            path: dev.into(),
+            partition: dev.starts_with("/dev/"),
+            kb: 1_048_572,
+        }
+    }
+}
+
+/// Swap areas that `swapon -a` (and boot) turn on: fstab's, without noauto.
+fn fstab_swaps(host: &Host) -> Vec<Swap> {
+    fstab_swap_lines(host)
+        .into_iter()
+        .filter(|(_, noauto)| !noauto)
+        .map(|(dev, _)| fstab_swap(&dev))
         .collect()
 }
 
@@ -592,47 +603,246 @@ pub(crate) fn dphys_swapfile(host: &Host, args: &[String]) -> u8 {
     0
 }
 
-/// `swapoff -a` / `swapoff PATH...`.
+/// `swapoff [-a] [-v] [-L LABEL] [-U UUID] [SPEC...]`.
 pub(crate) fn swapoff(host: &Host, args: &[String]) -> u8 {
     host.pause(Op::Instant);
-    let all = args.iter().any(|a| a == "-a" || a == "--all");
-    let targets: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    if !all && targets.is_empty() {
-        eprintln!("swapoff: bad usage\nTry 'swapoff --help' for more information.");
-        return 1;
+    let before = active_swaps(host);
+    let active: Vec<String> = before.iter().map(|s| s.path.clone()).collect();
+    let fstab: Vec<String> = fstab_swap_lines(host).into_iter().map(|(d, _)| d).collect();
+    let run = swapoff_run(args, &active, &fstab, &|p: &str| host.exists(p));
+    print!("{}", run.stdout);
+    eprint!("{}", run.stderr);
+    if run.off.is_empty() {
+        return run.code;
     }
-    let swaps = active_swaps(host);
-    let mut code = 0;
-    let keep: Vec<Swap> = if all {
-        Vec::new()
-    } else {
-        for t in &targets {
-            let resolved = if t.as_str() == format!("UUID={SWAP_UUID}") {
-                SWAP_DEVICE
-            } else {
-                t.as_str()
-            };
-            if !swaps.iter().any(|s| s.path == resolved) {
-                eprintln!("swapoff: {t}: swapoff failed: Invalid argument");
-                code = 255;
-            }
-        }
-        swaps
-            .into_iter()
-            .filter(|s| {
-                !targets.iter().any(|t| {
-                    t.as_str() == s.path
-                        || (t.as_str() == format!("UUID={SWAP_UUID}") && s.path == SWAP_DEVICE)
-                })
-            })
-            .collect()
-    };
+    let keep: Vec<Swap> = before
+        .into_iter()
+        .filter(|s| !run.off.contains(&s.path))
+        .collect();
     if let Err(e) = host.write(SWAPS, &render_swaps(&keep)) {
         eprintln!("swapoff: {e}");
-        return 255;
+        return SWAPOFF_EX_SYSERR;
     }
     super::services::retry_kubelet(host);
-    code
+    run.code
+}
+
+/// util-linux 2.38's swapoff exit status bits (`sys-utils/swapoff.c`).
+const SWAPOFF_EX_FAILURE: i32 = 4;
+const SWAPOFF_EX_SYSERR: u8 = 8;
+const SWAPOFF_EX_USAGE: u8 = 16;
+/// `cannot_find` (`swapon-common.c`) returns -1 into the ORed status: every
+/// bit set, exit 255.
+const SWAPOFF_CANNOT_FIND: i32 = -1;
+const SWAPOFF_USAGE: &str = "\nUsage:\n swapoff [options] [<spec>]\n\nDisable devices and files for paging and swapping.\n\nOptions:\n -a, --all              disable all swaps from /proc/swaps\n -v, --verbose          verbose mode\n\n -h, --help             display this help\n -V, --version          display version\n\nThe <spec> parameter:\n -L <label>             LABEL of device to be used\n -U <uuid>              UUID of device to be used\n LABEL=<label>          LABEL of device to be used\n UUID=<uuid>            UUID of device to be used\n <device>               name of device to be used\n <file>                 name of file to be used\n\nFor more details see swapoff(8).\n";
+
+/// What one swapoff run prints, its exit status and the swap areas it turned off.
+#[derive(Debug, Default, PartialEq)]
+struct SwapoffRun {
+    stdout: String,
+    stderr: String,
+    code: u8,
+    off: Vec<String>,
+}
+
+/// swapoff's command line as its `getopt_long("ahvVL:U:")` reads it.
+#[derive(Default)]
+struct SwapoffArgs {
+    all: bool,
+    verbose: bool,
+    labels: Vec<String>,
+    uuids: Vec<String>,
+    specs: Vec<String>,
+}
+
+/// Parses swapoff's arguments; `Err` is what it prints and exits with
+/// before touching a swap area (usage errors, `--help`, `--version`).
+fn swapoff_args(args: &[String]) -> Result<SwapoffArgs, SwapoffRun> {
+    let usage_error = |msg: String| SwapoffRun {
+        stderr: format!("swapoff: {msg}\nTry 'swapoff --help' for more information.\n"),
+        code: SWAPOFF_EX_USAGE,
+        ..SwapoffRun::default()
+    };
+    let help = || SwapoffRun {
+        stdout: SWAPOFF_USAGE.to_string(),
+        ..SwapoffRun::default()
+    };
+    let version = || SwapoffRun {
+        stdout: "swapoff from util-linux 2.38.1\n".into(),
+        ..SwapoffRun::default()
+    };
+    let mut a = SwapoffArgs::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if arg == "--" {
+            a.specs.extend(it.by_ref().cloned());
+            break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, value) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (long, None),
+            };
+            let names = ["all", "help", "verbose", "version"];
+            let matches: Vec<&str> = match names.iter().find(|n| **n == name) {
+                Some(exact) => vec![exact],
+                None => names.into_iter().filter(|n| n.starts_with(name)).collect(),
+            };
+            let full = match matches.as_slice() {
+                [one] => *one,
+                [] => return Err(usage_error(format!("unrecognized option '{arg}'"))),
+                many => {
+                    let list: Vec<String> = many.iter().map(|n| format!("'--{n}'")).collect();
+                    return Err(usage_error(format!(
+                        "option '--{name}' is ambiguous; possibilities: {}",
+                        list.join(" ")
+                    )));
+                }
+            };
+            if value.is_some() {
+                return Err(usage_error(format!(
+                    "option '--{full}' doesn't allow an argument"
+                )));
+            }
+            match full {
+                "all" => a.all = true,
+                "verbose" => a.verbose = true,
+                "help" => return Err(help()),
+                _ => return Err(version()),
+            }
+            continue;
+        }
+        let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
+            a.specs.push(arg.clone());
+            continue;
+        };
+        for (i, c) in flags.char_indices() {
+            match c {
+                'a' => a.all = true,
+                'v' => a.verbose = true,
+                'h' => return Err(help()),
+                'V' => return Err(version()),
+                'L' | 'U' => {
+                    let rest = &flags[i + 1..];
+                    let value = if rest.is_empty() {
+                        it.next().cloned().ok_or_else(|| {
+                            usage_error(format!("option requires an argument -- '{c}'"))
+                        })?
+                    } else {
+                        rest.to_string()
+                    };
+                    if c == 'L' {
+                        a.labels.push(value);
+                    } else {
+                        a.uuids.push(value);
+                    }
+                    break;
+                }
+                other => return Err(usage_error(format!("invalid option -- '{other}'"))),
+            }
+        }
+    }
+    if !a.all && a.labels.is_empty() && a.uuids.is_empty() && a.specs.is_empty() {
+        return Err(usage_error("bad usage".into()));
+    }
+    Ok(a)
+}
+
+/// swapoff over the lab's swap areas (`active`: /proc/swaps, `fstab`: its
+/// swap lines' devices), as util-linux 2.38 does it: `-L`/`-U` first, then
+/// each SPEC, then `-a`. The exit status ORs each failure's bits: 4 for a
+/// swapoff(2) that failed (EINVAL for a path that is not an active swap
+/// area, ENOENT for one that does not exist), -1 for a tag that names no
+/// device. `-a` turns off every active area, last first, quietly, then tries
+/// fstab's inactive lines and ignores their failures.
+fn swapoff_run(
+    args: &[String],
+    active: &[String],
+    fstab: &[String],
+    exists: &dyn Fn(&str) -> bool,
+) -> SwapoffRun {
+    let a = match swapoff_args(args) {
+        Ok(a) => a,
+        Err(done) => return done,
+    };
+    let mut run = SwapoffRun::default();
+    let mut status: i32 = 0;
+    let mut on: Vec<String> = active.to_vec();
+    let by_uuid = |u: &str| (u == SWAP_UUID).then(|| SWAP_DEVICE.to_string());
+    // do_swapoff: the swapoff(2) of one resolved path.
+    let turn_off =
+        |run: &mut SwapoffRun, on: &mut Vec<String>, shown: &str, path: &str, quiet: bool| -> i32 {
+            if a.verbose {
+                run.stdout.push_str(&format!("swapoff {shown}\n"));
+            }
+            if let Some(i) = on.iter().position(|p| p == path) {
+                run.off.push(on.remove(i));
+                return 0;
+            }
+            if !quiet {
+                let why = if exists(path) {
+                    "Invalid argument"
+                } else {
+                    "No such file or directory"
+                };
+                run.stderr
+                    .push_str(&format!("swapoff: {shown}: swapoff failed: {why}\n"));
+            }
+            SWAPOFF_EX_FAILURE
+        };
+    let cannot_find = |run: &mut SwapoffRun, what: &str| -> i32 {
+        run.stderr
+            .push_str(&format!("swapoff: cannot find the device for {what}\n"));
+        SWAPOFF_CANNOT_FIND
+    };
+    for label in &a.labels {
+        status |= cannot_find(&mut run, label);
+    }
+    for uuid in &a.uuids {
+        status |= match by_uuid(uuid) {
+            Some(dev) => turn_off(&mut run, &mut on, &dev, &dev, false),
+            None => cannot_find(&mut run, uuid),
+        };
+    }
+    for spec in &a.specs {
+        let tag = spec
+            .split_once('=')
+            .filter(|(t, _)| matches!(*t, "LABEL" | "UUID" | "PARTLABEL" | "PARTUUID"));
+        status |= match tag {
+            Some(("UUID", u)) if by_uuid(u).is_some() => {
+                turn_off(&mut run, &mut on, spec, SWAP_DEVICE, false)
+            }
+            Some(_) => cannot_find(&mut run, spec),
+            None => turn_off(&mut run, &mut on, spec, spec, false),
+        };
+    }
+    if a.all {
+        // /proc/swaps as -a reads it, after the SPECs; fstab's lines count
+        // as active by this reading.
+        let listed = on.clone();
+        for path in listed.iter().rev() {
+            turn_off(&mut run, &mut on, path, path, true);
+        }
+        for dev in fstab {
+            let path = match dev.strip_prefix("UUID=").map(by_uuid) {
+                Some(Some(d)) => d,
+                Some(None) => {
+                    // Quiet or not, a tag without a device is reported.
+                    if a.verbose {
+                        run.stdout.push_str(&format!("swapoff {dev}\n"));
+                    }
+                    cannot_find(&mut run, dev);
+                    continue;
+                }
+                None => dev.clone(),
+            };
+            if !listed.contains(&path) {
+                turn_off(&mut run, &mut on, dev, &path, true);
+            }
+        }
+    }
+    run.code = (status & 0xff) as u8;
+    run
 }
 
 /// `swapon -a`, `swapon PATH`, `swapon --show`, `swapon -s`.
@@ -817,6 +1027,105 @@ mod tests {
             f.ends_with("/var/swap                               file\t\t524284\t\t0\t\t-2\n"),
             "{f:?}"
         );
+    }
+
+    fn swapoff_on(args: &[&str], active: &[&str], fstab: &[&str]) -> SwapoffRun {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let active: Vec<String> = active.iter().map(|a| a.to_string()).collect();
+        let fstab: Vec<String> = fstab.iter().map(|a| a.to_string()).collect();
+        swapoff_run(&args, &active, &fstab, &|p: &str| p == "/swapfile")
+    }
+
+    fn failed(stderr: &str, code: u8) -> SwapoffRun {
+        SwapoffRun {
+            stderr: stderr.into(),
+            code,
+            ..SwapoffRun::default()
+        }
+    }
+
+    #[test]
+    fn swapoff_of_what_is_not_swapping_fails_with_its_errno_and_exit_4() {
+        assert_eq!(
+            swapoff_on(&["/swapfile"], &["/dev/sda3"], &[]),
+            failed("swapoff: /swapfile: swapoff failed: Invalid argument\n", 4)
+        );
+        assert_eq!(
+            swapoff_on(&["/nowhere"], &[], &[]),
+            failed(
+                "swapoff: /nowhere: swapoff failed: No such file or directory\n",
+                4
+            )
+        );
+    }
+
+    #[test]
+    fn a_tag_without_a_device_sets_every_exit_bit() {
+        assert_eq!(
+            swapoff_on(&["UUID=0000", "/swapfile"], &[], &[]),
+            failed(
+                "swapoff: cannot find the device for UUID=0000\nswapoff: /swapfile: swapoff failed: Invalid argument\n",
+                255
+            )
+        );
+        assert_eq!(
+            swapoff_on(&["-L", "swap"], &[], &[]),
+            failed("swapoff: cannot find the device for swap\n", 255)
+        );
+        let by_uuid = swapoff_on(&[&format!("UUID={SWAP_UUID}")], &["/dev/sda3"], &[]);
+        assert_eq!(
+            (by_uuid.code, by_uuid.off),
+            (0, vec!["/dev/sda3".to_string()])
+        );
+    }
+
+    #[test]
+    fn swapoff_all_turns_off_the_last_area_first_and_tries_fstabs_others_quietly() {
+        let run = swapoff_on(
+            &["-av"],
+            &["/dev/sda3", "/var/swap"],
+            &[&format!("UUID={SWAP_UUID}"), "/swapfile"],
+        );
+        assert_eq!(
+            run,
+            SwapoffRun {
+                stdout: "swapoff /var/swap\nswapoff /dev/sda3\nswapoff /swapfile\n".into(),
+                off: vec!["/var/swap".into(), "/dev/sda3".into()],
+                ..SwapoffRun::default()
+            }
+        );
+    }
+
+    #[test]
+    fn swapoff_usage_errors_exit_16() {
+        let try_help = "Try 'swapoff --help' for more information.\n";
+        assert_eq!(
+            swapoff_on(&[], &[], &[]),
+            failed(&format!("swapoff: bad usage\n{try_help}"), 16)
+        );
+        assert_eq!(
+            swapoff_on(&["-x"], &[], &[]),
+            failed(&format!("swapoff: invalid option -- 'x'\n{try_help}"), 16)
+        );
+        assert_eq!(
+            swapoff_on(&["--ver"], &[], &[]),
+            failed(
+                &format!("swapoff: option '--ver' is ambiguous; possibilities: '--verbose' '--version'\n{try_help}"),
+                16
+            )
+        );
+        assert_eq!(
+            swapoff_on(&["-U"], &[], &[]),
+            failed(
+                &format!("swapoff: option requires an argument -- 'U'\n{try_help}"),
+                16
+            )
+        );
+        let help = swapoff_on(&["-a", "--help"], &["/dev/sda3"], &[]);
+        assert!(help
+            .stdout
+            .starts_with("\nUsage:\n swapoff [options] [<spec>]\n"));
+        assert_eq!((help.code, help.off.len()), (0, 0));
     }
 
     #[test]

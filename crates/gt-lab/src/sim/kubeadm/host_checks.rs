@@ -168,17 +168,16 @@ fn kubelet_version(host: &Host, db: &dpkg::Db, control_plane: Option<&str>) -> O
 }
 
 /// Image pull, the last step of init's (and a control plane join's) preflight:
-/// without a container runtime this is where kubeadm stops.
+/// without a container runtime this is where kubeadm stops. 1.32's
+/// `RunPullImagesCheck` turns the failed connection into a preflight report
+/// of its own (no `[ERROR ...]` tag).
 pub(super) fn pull_images(host: &Host) -> Result<(), u8> {
     match cri_error(host) {
         None => Ok(()),
-        Some(e) => {
-            host.pause(Op::PreflightFailure);
-            Err(fail(
-                &format!("error execution phase preflight: {e}"),
-                EXIT_ERROR,
-            ))
-        }
+        Some(e) => Err(super::preflight::preflight_failure(
+            host,
+            &super::preflight::fatal_report(&e),
+        )),
     }
 }
 

@@ -27,6 +27,7 @@ use upload_certs::init_phase;
 use super::flags::{self, string, Flag, Parsed};
 use super::host::Host;
 use super::latency::Op;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 const STACK_HINT: &str = "To see the stack trace of this error execute with --v=5 or higher";
 const TOKEN_PATTERN: &str = r"\A([a-z0-9]{6})\.([a-z0-9]{16})\z";
@@ -38,17 +39,34 @@ const DEFAULT_SERVICE_CIDR: &str = "10.96.0.0/12";
 const CP_LABEL: &str = "node-role.kubernetes.io/control-plane";
 const EXCLUDE_LB_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
 
-/// kubeadm's exit codes (cmd/kubeadm/app/util/error.go).
+/// kubeadm 1.32's exit codes (`cmd/kubeadm/app/util/error.go`): 1, and 3 for
+/// a validation `Aggregate` that reaches `CheckErr` unwrapped. Its 2 for a
+/// `preflight.Error` never shows from the commands the lab runs: the phase
+/// runner wraps every phase's error, which hides that type (see
+/// `preflight::report_failure`).
 const EXIT_ERROR: u8 = 1;
-const EXIT_PREFLIGHT: u8 = 2;
 const EXIT_VALIDATION: u8 = 3;
 
 const GLOBAL: &[Flag] = &[string("v").short('v'), string("rootfs")];
 
-/// Prints a kubeadm error as `cmdutil.CheckErr` does and returns its exit code.
+/// The running kubeadm's minor, as its package says (set by [`run`]).
+static MINOR: AtomicU32 = AtomicU32::new(32);
+
+/// kubeadm 1.34 and later: one error handler (`util/errors.HandleError`).
+fn one_exit_code() -> bool {
+    MINOR.load(Ordering::Relaxed) >= 34
+}
+
+/// Prints a kubeadm error as `cmdutil.CheckErr` does and returns its exit
+/// code; 1.34's handler prefixes `error: ` and always exits 1.
 fn fail(msg: &str, code: u8) -> u8 {
-    eprintln!("{msg}\n{STACK_HINT}");
-    code
+    if one_exit_code() {
+        eprintln!("error: {msg}\n{STACK_HINT}");
+        EXIT_ERROR
+    } else {
+        eprintln!("{msg}\n{STACK_HINT}");
+        code
+    }
 }
 
 /// Parses the flags of a command that takes no positional arguments.
@@ -70,6 +88,7 @@ fn with_global(specific: &[Flag]) -> Vec<Flag> {
 }
 
 pub(crate) fn run(host: &Host, args: &[String]) -> u8 {
+    MINOR.store(upgrade::kubeadm_version(host).minor, Ordering::Relaxed);
     let Some(pos) = args.iter().position(|a| !a.starts_with('-')) else {
         if let Err(e) = flags::parse(args, GLOBAL) {
             return fail(&e, EXIT_ERROR);

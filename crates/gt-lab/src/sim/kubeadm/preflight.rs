@@ -1,7 +1,7 @@
 //! kubeadm's preflight checks: which fail on this host, which the user
 //! ignored, and how kubeadm reports the rest.
 
-use super::{fail, EXIT_PREFLIGHT};
+use super::{fail, EXIT_ERROR, STACK_HINT};
 use crate::sim::api::View;
 use crate::sim::clock;
 use crate::sim::files;
@@ -146,7 +146,7 @@ pub(super) fn init_node_checks(host: &Host, state: &State, secondary: bool) -> V
 }
 
 /// Runs checks: ignored failures become warnings on stderr; the rest make
-/// the error kubeadm prints after `error execution phase preflight: `.
+/// kubeadm's report of them ([`fatal_report`]).
 pub(super) fn run_checks(
     checks: Vec<Option<Check>>,
     ignore: &BTreeSet<String>,
@@ -162,16 +162,35 @@ pub(super) fn run_checks(
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "[preflight] Some fatal errors occurred:\n{errors}[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`"
-        ))
+        Err(fatal_report(&errors))
     }
 }
 
-pub(super) fn preflight_failure(host: &Host, msg: &str) -> u8 {
+/// What kubeadm prints for failed preflight checks (1.32's `preflight.Error`,
+/// 1.34's `handleError`): `errors` verbatim between the two lines. A failed
+/// check list ends in a newline; the image pull's runtime error does not, and
+/// runs into the second line as it does on a real host.
+pub(super) fn fatal_report(errors: &str) -> String {
+    format!("[preflight] Some fatal errors occurred:\n{errors}[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`")
+}
+
+/// A failed preflight as kubeadm of this host's minor ends on it; `context`
+/// is what wraps the error (`error execution phase preflight`). Exit 1 in
+/// every minor: 1.32's `CheckErr` keeps its exit 2 for errors that are a
+/// `preflight.Error` themselves, and the wrapping hides that type; 1.34 has
+/// one exit code. 1.34 prints the report bare and wraps only `preflight
+/// checks failed`.
+pub(super) fn report_failure(context: &str, report: &str) -> u8 {
+    if super::one_exit_code() {
+        eprintln!("{report}\nerror: {context}: preflight checks failed\n{STACK_HINT}");
+        EXIT_ERROR
+    } else {
+        fail(&format!("{context}: {report}"), EXIT_ERROR)
+    }
+}
+
+/// init's and join's preflight phase failing with `report`.
+pub(super) fn preflight_failure(host: &Host, report: &str) -> u8 {
     host.pause(Op::PreflightFailure);
-    fail(
-        &format!("error execution phase preflight: {msg}"),
-        EXIT_PREFLIGHT,
-    )
+    report_failure("error execution phase preflight", report)
 }

@@ -6,8 +6,8 @@
 //! control plane's is the image tags of its static Pod manifests.
 
 use super::cluster::admin_client;
-use super::preflight::{ignore_set, run_checks, Check};
-use super::{fail, EXIT_ERROR, EXIT_PREFLIGHT, EXIT_VALIDATION, STACK_HINT};
+use super::preflight::{ignore_set, report_failure, run_checks, Check};
+use super::{fail, EXIT_ERROR, EXIT_VALIDATION};
 use crate::sim::clock;
 use crate::sim::files;
 use crate::sim::flags::Parsed;
@@ -53,37 +53,21 @@ pub(super) fn kubeadm_version(host: &Host) -> Version {
 }
 
 /// The `[version]` argument of `kubeadm upgrade plan|apply`.
-pub(super) fn version_arg(
-    host: &Host,
-    positional: &[String],
-    command: &str,
-) -> Result<Option<Version>, u8> {
+pub(super) fn version_arg(positional: &[String], command: &str) -> Result<Option<Version>, u8> {
     match positional {
         [] => Ok(None),
         [v] => Version::parse(v).map(Some).ok_or_else(|| {
-            failure(
-                host,
+            fail(
                 &format!(
                     "couldn't parse Kubernetes version {v:?}: could not parse {v:?} as version"
                 ),
                 EXIT_ERROR,
             )
         }),
-        [_, extra, ..] => Err(failure(
-            host,
+        [_, extra, ..] => Err(fail(
             &format!("unknown command {extra:?} for \"kubeadm upgrade {command}\""),
             EXIT_ERROR,
         )),
-    }
-}
-
-/// How kubeadm of this minor words a failure: 1.34 prefixes `error: `.
-pub(super) fn failure(host: &Host, msg: &str, code: u8) -> u8 {
-    if kubeadm_version(host).minor >= 34 {
-        eprintln!("error: {msg}\n{STACK_HINT}");
-        code
-    } else {
-        fail(msg, code)
     }
 }
 
@@ -124,12 +108,11 @@ pub(super) fn connect(host: &Host, flag: Option<&str>, default: &str) -> Result<
         } else {
             format!("unable to fetch the kubeadm-config ConfigMap: failed to get config map: {e}")
         };
-        return Err(failure(host, &msg, EXIT_ERROR));
+        return Err(fail(&msg, EXIT_ERROR));
     }
-    let st = state::read(&host.lab_dir).map_err(|e| failure(host, &e.to_string(), EXIT_ERROR))?;
+    let st = state::read(&host.lab_dir).map_err(|e| fail(&e.to_string(), EXIT_ERROR))?;
     if st.cluster.is_none() {
-        return Err(failure(
-            host,
+        return Err(fail(
             "unable to fetch the kubeadm-config ConfigMap: configmaps \"kubeadm-config\" not found",
             EXIT_ERROR,
         ));
@@ -160,9 +143,7 @@ pub(super) fn check_supported_cluster(host: &Host, st: &State) -> Result<(), u8>
     };
     let cluster = cluster_version(st);
     if cluster < minimum {
-        return Err(failure(
-            host,
-            &format!(
+        return Err(fail(&format!(
                 "this version of kubeadm only supports deploying clusters with the control plane version >= {}. Current version: {cluster}",
                 minimum.bare()
             ),
@@ -178,9 +159,7 @@ pub(super) fn injected_failure(host: &Host) -> Result<(), u8> {
         return Ok(());
     }
     host.pause(Op::UpgradeHealthTimeout);
-    Err(failure(
-        host,
-        &format!(
+    Err(fail(&format!(
             "unable to fetch the kubeadm-config ConfigMap: failed to get config map: Get \"https://{}/api/v1/namespaces/kube-system/configmaps/kubeadm-config?timeout=10s\": net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)",
             host.topology.endpoint
         ),
@@ -218,11 +197,12 @@ pub(super) fn component_versions(
 /// The health checks `kubeadm upgrade plan|apply` run first
 /// (`phases/upgrade/health.go`): the `upgrade-health-check` Job completes,
 /// every control-plane Node is Ready, this host has its static Pod manifests.
-/// The error is the preflight report, for the caller to prefix.
-pub(super) fn health_checks(host: &Host, st: &State, p: &Parsed) -> Result<(), (String, u8)> {
+/// A failure is reported under `context`, what wraps it: plan's
+/// `[upgrade/health] FATAL` (`cmd/upgrade/common.go`), apply's phase.
+pub(super) fn health_checks(host: &Host, st: &State, p: &Parsed, context: &str) -> Result<(), u8> {
     println!("[upgrade] Running cluster health checks");
-    let ignore: BTreeSet<String> =
-        ignore_set(&p.list("ignore-preflight-errors"), &[]).map_err(|e| (e, EXIT_VALIDATION))?;
+    let ignore: BTreeSet<String> = ignore_set(&p.list("ignore-preflight-errors"), &[])
+        .map_err(|e| fail(&e, EXIT_VALIDATION))?;
     let now = clock::now();
     let ready = |n: &NodeObj| st.readiness(n, now).status == "True";
     // The Job's Pod tolerates the control-plane taint and needs a pod network.
@@ -232,9 +212,10 @@ pub(super) fn health_checks(host: &Host, st: &State, p: &Parsed) -> Result<(), (
         host.pause(Op::UpgradeHealthCheck);
     } else {
         host.pause(Op::UpgradeHealthTimeout);
+        // Since 1.30 the Job has a generated name.
         checks.push(Some(Check::error(
             "CreateJob",
-            "Job \"upgrade-health-check\" in the namespace \"kube-system\" did not complete in 15s: no condition of type Complete",
+            &format!("Job \"upgrade-health-check-{}\" in the namespace \"kube-system\" did not complete in 15s: no condition of type Complete", state::random_pod_suffix()),
         )));
     }
     let not_ready: Vec<&str> = control_plane_nodes(st)
@@ -262,7 +243,7 @@ pub(super) fn health_checks(host: &Host, st: &State, p: &Parsed) -> Result<(), (
             &format!("The control plane seems to be Static Pod-hosted, but some of the manifests don't seem to exist on disk. This probably means you're running 'kubeadm upgrade' on a remote machine, which is not supported for a Static Pod-hosted cluster. Manifest files not found: [{}]", missing.join(" ")),
         )));
     }
-    run_checks(checks, &ignore).map_err(|e| (e, EXIT_PREFLIGHT))
+    run_checks(checks, &ignore).map_err(|report| report_failure(context, &report))
 }
 
 /// The control planes whose API server is not yet at `target` (kubeadm's

@@ -6,10 +6,10 @@
 //! the kubelet. Output is kubeadm 1.32/1.33's; 1.34's where it differs.
 
 use super::upgrade::{
-    behind, check_supported_cluster, cluster_version, connect, failure, health_checks,
-    injected_failure, kubeadm_version, print_config_read, version_arg, CONTROL_PLANE_COMPONENTS,
+    behind, check_supported_cluster, cluster_version, connect, health_checks, injected_failure,
+    kubeadm_version, print_config_read, version_arg, CONTROL_PLANE_COMPONENTS,
 };
-use super::{with_global, EXIT_ERROR};
+use super::{fail, with_global, EXIT_ERROR};
 use crate::sim::clock;
 use crate::sim::files;
 use crate::sim::flags::{self, boolean, string, Flag, Parsed};
@@ -65,9 +65,9 @@ pub(super) fn apply(host: &Host, args: &[String]) -> u8 {
         Err(c) => return c,
     };
     let kubeadm = kubeadm_version(host);
-    let target = match version_arg(host, &p.positional, "apply") {
+    let target = match version_arg(&p.positional, "apply") {
         Ok(Some(t)) => t,
-        Ok(None) => return failure(host, "missing version argument", EXIT_ERROR),
+        Ok(None) => return fail("missing version argument", EXIT_ERROR),
         Err(c) => return c,
     };
     let st = match read_cluster(host, p.get("kubeconfig"), files::ADMIN_CONF) {
@@ -75,8 +75,8 @@ pub(super) fn apply(host: &Host, args: &[String]) -> u8 {
         Err(c) => return c,
     };
     println!("[upgrade/preflight] Running preflight checks");
-    if let Err((e, code)) = health_checks(host, &st, &p) {
-        return failure(host, &format!("error execution phase preflight: {e}"), code);
+    if let Err(code) = health_checks(host, &st, &p, "error execution phase preflight") {
+        return code;
     }
     let cluster = cluster_version(&st);
     println!("[upgrade/preflight] You have chosen to upgrade the cluster version to \"{target}\"");
@@ -90,11 +90,11 @@ pub(super) fn apply(host: &Host, args: &[String]) -> u8 {
     let errors = policy(cluster, kubeadm, target, &kubelets);
     let force = p.on("force");
     if !errors.mandatory.is_empty() {
-        return failure(host, &format!("error execution phase preflight: the version argument is invalid due to these fatal errors:\n\n{}\nPlease fix the misalignments highlighted above and try upgrading again", format_errors(&errors.mandatory)), EXIT_ERROR);
+        return fail(&format!("error execution phase preflight: the version argument is invalid due to these fatal errors:\n\n{}\nPlease fix the misalignments highlighted above and try upgrading again", format_errors(&errors.mandatory)), EXIT_ERROR);
     }
     if !errors.skippable.is_empty() {
         if !force {
-            return failure(host, &format!("error execution phase preflight: the version argument is invalid due to these errors:\n\n{}\nCan be bypassed if you pass the --force flag", format_errors(&errors.skippable)), EXIT_ERROR);
+            return fail(&format!("error execution phase preflight: the version argument is invalid due to these errors:\n\n{}\nCan be bypassed if you pass the --force flag", format_errors(&errors.skippable)), EXIT_ERROR);
         }
         print!("[upgrade/version] Found {} potential version compatibility errors but skipping since the --force flag is set: \n\n{}", errors.skippable.len(), format_errors(&errors.skippable));
     }
@@ -104,7 +104,7 @@ pub(super) fn apply(host: &Host, args: &[String]) -> u8 {
         let _ = std::io::stdout().flush();
         let answer = host::read_stdin_line();
         if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
-            return failure(host, "error execution phase preflight: won't proceed; the user didn't answer (Y|y) in order to continue", EXIT_ERROR);
+            return fail("error execution phase preflight: won't proceed; the user didn't answer (Y|y) in order to continue", EXIT_ERROR);
         }
     }
     if dry_run {
@@ -124,7 +124,7 @@ pub(super) fn apply(host: &Host, args: &[String]) -> u8 {
         }
     });
     if let Err(e) = recorded {
-        return failure(host, &e.to_string(), EXIT_ERROR);
+        return fail(&e.to_string(), EXIT_ERROR);
     }
     print_kubeconfig_upgraded(kubeadm);
     print_kubelet_config_upgraded();
@@ -151,8 +151,7 @@ pub(super) fn node(host: &Host, args: &[String]) -> u8 {
         Err(c) => return c,
     };
     if let Some(extra) = p.positional.first() {
-        return failure(
-            host,
+        return fail(
             &format!("unknown command {extra:?} for \"kubeadm upgrade node\""),
             EXIT_ERROR,
         );
@@ -290,7 +289,7 @@ fn upgrade_static_pods(host: &Host, target: Version, etcd_upgrade: bool, op: Op)
     });
     host.pause(op);
     let io = |e: std::io::Error| {
-        failure(host, &format!("error execution phase control-plane: couldn't complete the static pod upgrade: {e}"), EXIT_ERROR)
+        fail(&format!("error execution phase control-plane: couldn't complete the static pod upgrade: {e}"), EXIT_ERROR)
     };
     if upgrade_etcd {
         copy_dir(host, files::VAR_LIB_ETCD, &format!("{etcd_backup}/etcd")).map_err(io)?;
@@ -365,8 +364,7 @@ fn copy_dir(host: &Host, from: &str, to: &str) -> std::io::Result<()> {
 /// kubeadm's addon phase: CoreDNS and kube-proxy move to the new version
 /// once every control plane's API server is at it.
 fn addons(host: &Host, target: Version, kubeadm: Version) -> Result<(), u8> {
-    let st: State =
-        state::read(&host.lab_dir).map_err(|e| failure(host, &e.to_string(), EXIT_ERROR))?;
+    let st: State = state::read(&host.lab_dir).map_err(|e| fail(&e.to_string(), EXIT_ERROR))?;
     let late = behind(host, &st, target);
     if !late.is_empty() {
         println!(
@@ -381,7 +379,7 @@ fn addons(host: &Host, target: Version, kubeadm: Version) -> Result<(), u8> {
             coredns: coredns_tag(kubeadm.minor).to_string(),
         });
     })
-    .map_err(|e| failure(host, &e.to_string(), EXIT_ERROR))?;
+    .map_err(|e| fail(&e.to_string(), EXIT_ERROR))?;
     println!("[addons] Applied essential addon: CoreDNS");
     println!("[addons] Applied essential addon: kube-proxy");
     Ok(())

@@ -6,10 +6,10 @@
 //! skew policy: a target apply would refuse still gets a table and exit 0.
 
 use super::upgrade::{
-    check_supported_cluster, component_versions, connect, failure, health_checks, kubeadm_version,
+    check_supported_cluster, component_versions, connect, health_checks, kubeadm_version,
     print_config_read, version_arg, CONTROL_PLANE_COMPONENTS,
 };
-use super::{with_global, EXIT_ERROR};
+use super::{fail, with_global, EXIT_ERROR};
 use crate::sim::files;
 use crate::sim::flags::{self, boolean, string, Flag};
 use crate::sim::host::Host;
@@ -39,10 +39,10 @@ pub(super) fn plan(host: &Host, args: &[String]) -> u8 {
         Err(e) => return super::fail(&e, EXIT_ERROR),
     };
     if let Some(o) = p.get("output").filter(|o| *o != "text") {
-        return failure(host, &format!("could not construct output printer: unable to match a printer suitable for the output format {o:?}, allowed formats are: text"), EXIT_ERROR);
+        return fail(&format!("could not construct output printer: unable to match a printer suitable for the output format {o:?}, allowed formats are: text"), EXIT_ERROR);
     }
     let kubeadm = kubeadm_version(host);
-    let requested = match version_arg(host, &p.positional, "plan") {
+    let requested = match version_arg(&p.positional, "plan") {
         Ok(v) => v,
         Err(c) => return c,
     };
@@ -55,14 +55,13 @@ pub(super) fn plan(host: &Host, args: &[String]) -> u8 {
     if let Err(c) = check_supported_cluster(host, &st) {
         return c;
     }
-    if let Err((e, code)) = health_checks(host, &st, &p) {
-        return failure(host, &e, code);
+    if let Err(code) = health_checks(host, &st, &p, "[upgrade/health] FATAL") {
+        return code;
     }
     println!("[upgrade] Fetching available versions to upgrade to");
     let api_servers = component_versions(host, &st, "kube-apiserver");
     let Some(cluster) = api_servers.keys().filter_map(|v| Version::parse(v)).max() else {
-        return failure(
-            host,
+        return fail(
             "[upgrade/versions] FATAL: couldn't find any kube-apiserver Pod in the cluster",
             EXIT_ERROR,
         );
