@@ -125,11 +125,15 @@ impl Ownership {
                 .map(|k| k.as_str())
                 .chain(n.taints.iter().map(|t| t.key.as_str()))
         });
+        // Most keys share a few prefixes: a key is copied only when new.
         for k in keys {
-            match k.split_once('/') {
-                Some((p, _)) => o.prefixes.insert(p.to_string()),
-                None => o.bare_keys.insert(k.to_string()),
+            let (set, owned) = match k.split_once('/') {
+                Some((p, _)) => (&mut o.prefixes, p),
+                None => (&mut o.bare_keys, k),
             };
+            if !set.contains(owned) {
+                set.insert(owned.to_string());
+            }
         }
         o
     }
@@ -182,6 +186,8 @@ pub(super) struct Cx<'a> {
     pub(super) node_updates: HashMap<NodeName, usize>,
     /// Each node of the file with its facts, file order (plan/seen.rs).
     pub(super) seen: Vec<Seen<'a>>,
+    /// Every Node of the cluster with a control plane's labels (plan/seen.rs).
+    pub(super) cluster_control_planes: Vec<&'a NodeFacts>,
 }
 
 pub(super) fn diff(spec: &Spec, obs: &Observed, opts: &PlanOptions) -> Result<Diff, PlanError> {
@@ -216,6 +222,7 @@ fn compare<'a>(
     obs: &'a Observed,
     opts: &'a PlanOptions,
 ) -> Result<Cx<'a>, PlanError> {
+    let observed = super::seen::seen(spec, obs, &opts.replace);
     let mut cx = Cx {
         spec,
         obs,
@@ -223,7 +230,8 @@ fn compare<'a>(
         owner: Ownership::of(spec),
         out: Diff::default(),
         node_updates: HashMap::new(),
-        seen: super::seen::seen(spec, obs, &opts.replace),
+        seen: observed.seen,
+        cluster_control_planes: observed.control_planes,
     };
     cx.check_observable()?;
     cx.cluster();
@@ -248,7 +256,7 @@ fn compare<'a>(
 impl<'a> Cx<'a> {
     /// The `host` resources of managed nodes (plan/host.rs).
     fn hosts(&mut self) {
-        let target = super::host::target(self.spec, self.obs);
+        let target = super::host::target(self.spec, self.obs, &self.cluster_control_planes);
         for Seen { node, host, .. } in self.present().collect::<Vec<_>>() {
             let Some(facts) = host else {
                 continue;
@@ -509,6 +517,7 @@ impl<'a> Cx<'a> {
             node,
             host,
             obj: in_cluster,
+            obj_control_plane,
             replace,
         } = seen;
         let name = node.name.as_str();
@@ -525,7 +534,7 @@ impl<'a> Cx<'a> {
         }
 
         if let Some(obj) = in_cluster {
-            self.node_in_cluster(node, obj, host, replace);
+            self.node_in_cluster(node, obj, obj_control_plane, host, replace);
             return Ok(());
         }
 
@@ -573,6 +582,7 @@ impl<'a> Cx<'a> {
         &mut self,
         node: &Node,
         obj: &NodeFacts,
+        obj_control_plane: bool,
         host: Option<&HostFacts>,
         replace: bool,
     ) {
@@ -580,9 +590,9 @@ impl<'a> Cx<'a> {
         // The host carries another cluster's CA although its Node is here:
         // it was re-joined elsewhere behind our back.
         let foreign_pin = self.foreign_pin(host);
-        let role_differs = obj.is_control_plane() != node.is_control_plane();
+        let role_differs = obj_control_plane != node.is_control_plane();
         if foreign_pin.is_some() || role_differs {
-            let observed_role = if obj.is_control_plane() {
+            let observed_role = if obj_control_plane {
                 "control plane"
             } else {
                 "worker"
@@ -916,6 +926,7 @@ impl<'a> Cx<'a> {
             node,
             host,
             obj: in_cluster,
+            obj_control_plane,
             ..
         } = seen;
         let name = node.name.as_str();
@@ -925,8 +936,7 @@ impl<'a> Cx<'a> {
         if in_cluster.is_none() && !host_joined_here {
             return;
         }
-        let control_plane = in_cluster.is_some_and(NodeFacts::is_control_plane)
-            || (in_cluster.is_none() && node.is_control_plane());
+        let control_plane = obj_control_plane || (in_cluster.is_none() && node.is_control_plane());
         let removal = Removal {
             node: node.name.clone(),
             in_cluster: in_cluster.is_some(),

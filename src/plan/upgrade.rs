@@ -186,7 +186,14 @@ impl<'a> Cx<'a> {
 
     fn members(&self) -> Vec<Member<'a>> {
         self.present()
-            .filter_map(|Seen { node, host, obj, replace }| {
+            .filter_map(|seen| {
+                let Seen {
+                    node,
+                    host,
+                    obj,
+                    replace,
+                    ..
+                } = seen;
                 let name = node.name.as_str();
                 let obj = obj?;
                 let why_not = match host {
@@ -204,7 +211,7 @@ impl<'a> Cx<'a> {
                     node,
                     obj,
                     versions: NodeVersions::of(Some(obj), host),
-                    control_plane: obj.is_control_plane(),
+                    control_plane: seen.obj_control_plane,
                     upgradable: why_not.is_none(),
                     why_not,
                 })
