@@ -13,7 +13,6 @@ use super::diff::Cx;
 use crate::facts::{HostFacts, NodeFacts, Observed};
 use crate::spec::{Node, Spec};
 use std::collections::BTreeSet;
-use std::iter::Peekable;
 
 /// One node of the file and what was observed of it.
 #[derive(Debug, Clone, Copy)]
@@ -56,47 +55,32 @@ pub(super) fn seen<'a>(
         })
         .collect();
     let mut control_planes = Vec::new();
-    let in_file = || spec.index.iter().map(|(name, &i)| (name.as_str(), i));
-    side_by_side(
-        in_file(),
-        obs.hosts.iter().map(|(name, h)| (name.as_str(), h)),
-        |i, h| {
-            if let Some(i) = i {
-                seen[i].host = Some(h);
-            }
-        },
-    );
-    side_by_side(
-        in_file(),
-        obs.cluster.nodes.iter().map(|(name, n)| (name.as_str(), n)),
-        |i, n| {
-            let control_plane = n.is_control_plane();
-            if control_plane {
-                control_planes.push(n);
-            }
-            if let Some(i) = i {
-                seen[i].obj = Some(n);
-                seen[i].obj_control_plane = control_plane;
-            }
-        },
-    );
+    let mut control_plane = |n: &'a NodeFacts| {
+        let yes = n.is_control_plane();
+        if yes {
+            control_planes.push(n);
+        }
+        yes
+    };
+    let mut hosts = obs.hosts.iter().peekable();
+    let mut objs = obs.cluster.nodes.iter().peekable();
+    for (name, &i) in &spec.index {
+        while let Some((_, n)) = objs.next_if(|(x, _)| *x < name) {
+            control_plane(n);
+        }
+        if let Some((_, n)) = objs.next_if(|(x, _)| *x == name) {
+            seen[i].obj = Some(n);
+            seen[i].obj_control_plane = control_plane(n);
+        }
+        while hosts.next_if(|(x, _)| *x < name).is_some() {}
+        seen[i].host = hosts.next_if(|(x, _)| *x == name).map(|(_, h)| h);
+    }
+    for (_, n) in objs {
+        control_plane(n);
+    }
     Observations {
         seen,
         control_planes,
-    }
-}
-
-/// Calls `each` with every value of `b` and the value `a` holds under the
-/// same name, if any (both sorted by name, without repeats).
-fn side_by_side<'n, A, B>(
-    a: impl Iterator<Item = (&'n str, A)>,
-    b: impl Iterator<Item = (&'n str, B)>,
-    mut each: impl FnMut(Option<A>, B),
-) {
-    let mut a: Peekable<_> = a.peekable();
-    for (name, vb) in b {
-        while a.next_if(|(x, _)| *x < name).is_some() {}
-        each(a.next_if(|(x, _)| *x == name).map(|(_, va)| va), vb);
     }
 }
 
@@ -110,37 +94,6 @@ impl<'a> Cx<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(names: &[&'static str]) -> Vec<(&'static str, &'static str)> {
-        names.iter().map(|n| (*n, *n)).collect()
-    }
-
-    #[test]
-    fn side_by_side_gives_each_of_b_the_value_a_holds_under_its_name() {
-        let a = pairs(&["a", "b", "d", "e", "g", "i"]);
-        let b = pairs(&["0", "b", "c", "d", "f", "g", "h"]);
-        let mut met = vec![];
-        side_by_side(a.into_iter(), b.into_iter(), |x, y| met.push((x, y)));
-        assert_eq!(
-            met,
-            [
-                (None, "0"),
-                (Some("b"), "b"),
-                (None, "c"),
-                (Some("d"), "d"),
-                (None, "f"),
-                (Some("g"), "g"),
-                (None, "h")
-            ]
-        );
-        let mut none = vec![];
-        side_by_side(
-            pairs(&["a"]).into_iter(),
-            pairs(&[]).into_iter(),
-            |x: Option<&str>, y: &str| none.push((x, y)),
-        );
-        assert!(none.is_empty());
-    }
 
     #[test]
     fn every_node_of_the_file_meets_its_own_facts() {
@@ -167,14 +120,16 @@ mod tests {
             }
             obs.cluster.nodes.insert(n.name.to_string(), facts);
         }
-        obs.cluster.nodes.insert("zz-not-in-file".into(), {
+        // Nodes not in the file, before, among and after the file's names.
+        for name in ["0-not-in-file", "m-not-in-file", "zz-not-in-file"] {
             let mut n = NodeFacts::default();
             n.labels.insert(
                 "node-role.kubernetes.io/control-plane".into(),
                 String::new(),
             );
-            n
-        });
+            obs.cluster.nodes.insert(name.into(), n);
+            obs.hosts.insert(name.into(), HostFacts::default());
+        }
         let first = spec.nodes[0].name.to_string();
         let o = seen(&spec, &obs, &BTreeSet::from([first.clone()]));
         assert_eq!(o.seen.len(), spec.nodes.len());
@@ -199,6 +154,6 @@ mod tests {
             .skip(1)
             .filter(|n| n.is_control_plane())
             .count();
-        assert_eq!(o.control_planes.len(), observed_control_planes + 1);
+        assert_eq!(o.control_planes.len(), observed_control_planes + 3);
     }
 }
