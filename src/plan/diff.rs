@@ -105,47 +105,6 @@ impl Removal {
     }
 }
 
-/// Which label and taint keys gt owns: every key whose prefix (`goldentooth.io`)
-/// some label or taint in cluster.toml uses, and unprefixed keys the file names.
-/// Labels of other owners (the kubelet, kubeadm, operators) are never touched.
-struct Ownership {
-    prefixes: BTreeSet<String>,
-    bare_keys: BTreeSet<String>,
-}
-
-impl Ownership {
-    fn of(spec: &Spec) -> Ownership {
-        let mut o = Ownership {
-            prefixes: BTreeSet::new(),
-            bare_keys: BTreeSet::new(),
-        };
-        let keys = spec.nodes.iter().flat_map(|n| {
-            n.labels
-                .keys()
-                .map(|k| k.as_str())
-                .chain(n.taints.iter().map(|t| t.key.as_str()))
-        });
-        // Most keys share a few prefixes: a key is copied only when new.
-        for k in keys {
-            let (set, owned) = match k.split_once('/') {
-                Some((p, _)) => (&mut o.prefixes, p),
-                None => (&mut o.bare_keys, k),
-            };
-            if !set.contains(owned) {
-                set.insert(owned.to_string());
-            }
-        }
-        o
-    }
-
-    fn owns(&self, key: &str) -> bool {
-        match key.split_once('/') {
-            Some((p, _)) => self.prefixes.contains(p),
-            None => self.bare_keys.contains(key),
-        }
-    }
-}
-
 fn sorted_labels(labels: impl Iterator<Item = Label>) -> Vec<Label> {
     let mut v: Vec<Label> = labels.collect();
     v.sort();
@@ -180,7 +139,8 @@ pub(super) struct Cx<'a> {
     pub(super) spec: &'a Spec,
     pub(super) obs: &'a Observed,
     pub(super) opts: &'a PlanOptions,
-    owner: Ownership,
+    /// The label and taint keys gt owns (spec/ownership.rs).
+    owner: &'a crate::spec::KeyOwnership,
     pub(super) out: Diff,
     /// Where each node's update is among `out.changes` (plan/node_change.rs).
     pub(super) node_updates: HashMap<NodeName, usize>,
@@ -227,7 +187,7 @@ fn compare<'a>(
         spec,
         obs,
         opts,
-        owner: Ownership::of(spec),
+        owner: &spec.owned_keys,
         out: Diff::default(),
         node_updates: HashMap::new(),
         seen: observed.seen,

@@ -141,6 +141,7 @@ impl Loader<'_> {
             .collect();
         Some(Spec {
             index,
+            owned_keys: std::mem::take(&mut self.owned_keys),
             source: self.source.file.clone(),
             cluster: Cluster {
                 name: cluster.name?,
