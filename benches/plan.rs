@@ -164,9 +164,19 @@ fn plan_once(src: &str, facts_json: &str, parts: &mut Parts) {
     parts.converged.push(t_load + t_plan);
 }
 
-/// Returns the medians of parse + validate + plan (1% drift) and of the
-/// diff alone, and prints each part's median.
-fn bench(name: &str, src: &str, runs: usize) -> (Duration, Duration) {
+/// One size's medians: parse + validate + plan (1% drift), and the parts
+/// of it whose growth from 500 to 5,000 nodes the linear check shows.
+#[derive(Clone, Copy)]
+struct Figures {
+    whole: Duration,
+    parse: Duration,
+    validate: Duration,
+    diff: Duration,
+}
+
+/// Returns the medians of parse + validate + plan (1% drift) and of its
+/// parts, and prints each part's median.
+fn bench(name: &str, src: &str, runs: usize) -> Figures {
     let path = Path::new("bench.toml");
     let spec = gt::spec::load_str(src, path).expect("valid");
     let facts_json = observed(&spec).to_json();
@@ -191,7 +201,15 @@ fn bench(name: &str, src: &str, runs: usize) -> (Duration, Duration) {
     }
     let converged = median(parts.converged);
     let diff = median(parts.diff.clone());
-    let (parse, load) = (median(parts.parse), median(parts.load));
+    let (parse, load) = (median(parts.parse.clone()), median(parts.load.clone()));
+    let validate = median(
+        parts
+            .load
+            .iter()
+            .zip(&parts.parse)
+            .map(|(l, p)| l.saturating_sub(*p))
+            .collect(),
+    );
     println!(
         "{name:>12}: parse+validate {load:>8.2?} | +plan (1% drift) {converged:>8.2?} | +plan (full bootstrap) {:>8.2?} | {} nodes, {} bytes, median of {runs}",
         median(parts.bootstrap),
@@ -207,7 +225,12 @@ fn bench(name: &str, src: &str, runs: usize) -> (Duration, Duration) {
         median(parts.diff),
         median(parts.render),
     );
-    (converged, diff)
+    Figures {
+        whole: converged,
+        parse,
+        validate,
+        diff,
+    }
 }
 
 /// In a child process (this bench run again with `GT_BENCH_PLAN_RSS=N`):
@@ -360,6 +383,11 @@ fn baseline_rounds(
     ])
 }
 
+/// `big` ÷ `small`: how many times the time.
+fn times(big: Duration, small: Duration) -> f64 {
+    big.as_secs_f64() / small.as_secs_f64()
+}
+
 fn main() {
     if let Some(n) = std::env::var("GT_BENCH_PLAN_RSS")
         .ok()
@@ -388,33 +416,39 @@ fn main() {
             );
             all500.push(t500);
             all5000.push(t5000);
-            (t500.0, t5000.0)
+            (t500.whole, t5000.whole)
         });
-        for ((after, before), name) in rounds
-            .into_iter()
-            .flatten()
-            .zip(["500 workers", "5,000 nodes"])
-        {
+        if let Some([small, big]) = rounds {
+            for ((after, before), name) in
+                [small, big].into_iter().zip(["500 workers", "5,000 nodes"])
+            {
+                println!(
+                    "{name:>12}: parse + validate + plan (1% drift) {after:.2?} (before {before:.2?}, after/before {:.2}), medians of 3 rounds alternating with the baseline",
+                    after.as_secs_f64() / before.as_secs_f64()
+                );
+            }
             println!(
-                "{name:>12}: parse + validate + plan (1% drift) {after:.2?} (before {before:.2?}, after/before {:.2}), medians of 3 rounds alternating with the baseline",
-                after.as_secs_f64() / before.as_secs_f64()
+                "{:>12}: 500 → 5,000 nodes ×{:.1} the time (before ×{:.1}; linear: ≤ 10), from the medians above",
+                "linear",
+                times(big.0, small.0),
+                times(big.1, small.1),
             );
         }
     }
-    let medians = |all: &[(Duration, Duration)]| {
-        (
-            median(all.iter().map(|f| f.0).collect()),
-            median(all.iter().map(|f| f.1).collect()),
-        )
-    };
-    let ((t500, diff500), (t5000, diff5000)) = (medians(&all500), medians(&all5000));
+    let medians =
+        |all: &[Figures], part: fn(&Figures) -> Duration| median(all.iter().map(part).collect());
+    let growth =
+        |part: fn(&Figures) -> Duration| times(medians(&all5000, part), medians(&all500, part));
+    let t5000 = medians(&all5000, |f| f.whole);
     println!(
         "{:>12}: parse + validate + plan of 5,000 nodes {t5000:.2?}, goal ≤ {GOAL_5000:?}, ratio to goal {:.2}; \
-         500 → 5,000 nodes ×{:.1} the time for ×10 the nodes (linear: ≤ 10), the diff alone ×{:.1}; medians of {} rounds",
+         500 → 5,000 nodes ×{:.1} the time for ×10 the nodes (linear: ≤ 10); by part: parse ×{:.1}, validate ×{:.1}, diff ×{:.1}; medians of {} rounds",
         "goal",
         t5000.as_secs_f64() / GOAL_5000.as_secs_f64(),
-        t5000.as_secs_f64() / t500.as_secs_f64(),
-        diff5000.as_secs_f64() / diff500.as_secs_f64(),
+        growth(|f| f.whole),
+        growth(|f| f.parse),
+        growth(|f| f.validate),
+        growth(|f| f.diff),
         all5000.len(),
     );
     match child_peak_rss(4997) {

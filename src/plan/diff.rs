@@ -105,43 +105,6 @@ impl Removal {
     }
 }
 
-/// Which label and taint keys gt owns: every key whose prefix (`goldentooth.io`)
-/// some label or taint in cluster.toml uses, and unprefixed keys the file names.
-/// Labels of other owners (the kubelet, kubeadm, operators) are never touched.
-struct Ownership {
-    prefixes: BTreeSet<String>,
-    bare_keys: BTreeSet<String>,
-}
-
-impl Ownership {
-    fn of(spec: &Spec) -> Ownership {
-        let mut o = Ownership {
-            prefixes: BTreeSet::new(),
-            bare_keys: BTreeSet::new(),
-        };
-        let keys = spec.nodes.iter().flat_map(|n| {
-            n.labels
-                .keys()
-                .map(|k| k.as_str())
-                .chain(n.taints.iter().map(|t| t.key.as_str()))
-        });
-        for k in keys {
-            match k.split_once('/') {
-                Some((p, _)) => o.prefixes.insert(p.to_string()),
-                None => o.bare_keys.insert(k.to_string()),
-            };
-        }
-        o
-    }
-
-    fn owns(&self, key: &str) -> bool {
-        match key.split_once('/') {
-            Some((p, _)) => self.prefixes.contains(p),
-            None => self.bare_keys.contains(key),
-        }
-    }
-}
-
 fn sorted_labels(labels: impl Iterator<Item = Label>) -> Vec<Label> {
     let mut v: Vec<Label> = labels.collect();
     v.sort();
@@ -176,12 +139,15 @@ pub(super) struct Cx<'a> {
     pub(super) spec: &'a Spec,
     pub(super) obs: &'a Observed,
     pub(super) opts: &'a PlanOptions,
-    owner: Ownership,
+    /// The label and taint keys gt owns (spec/ownership.rs).
+    owner: &'a crate::spec::KeyOwnership,
     pub(super) out: Diff,
     /// Where each node's update is among `out.changes` (plan/node_change.rs).
     pub(super) node_updates: HashMap<NodeName, usize>,
     /// Each node of the file with its facts, file order (plan/seen.rs).
     pub(super) seen: Vec<Seen<'a>>,
+    /// Every Node of the cluster with a control plane's labels (plan/seen.rs).
+    pub(super) cluster_control_planes: Vec<&'a NodeFacts>,
 }
 
 pub(super) fn diff(spec: &Spec, obs: &Observed, opts: &PlanOptions) -> Result<Diff, PlanError> {
@@ -216,14 +182,16 @@ fn compare<'a>(
     obs: &'a Observed,
     opts: &'a PlanOptions,
 ) -> Result<Cx<'a>, PlanError> {
+    let observed = super::seen::seen(spec, obs, &opts.replace);
     let mut cx = Cx {
         spec,
         obs,
         opts,
-        owner: Ownership::of(spec),
+        owner: &spec.owned_keys,
         out: Diff::default(),
         node_updates: HashMap::new(),
-        seen: super::seen::seen(spec, obs, &opts.replace),
+        seen: observed.seen,
+        cluster_control_planes: observed.control_planes,
     };
     cx.check_observable()?;
     cx.cluster();
@@ -248,7 +216,7 @@ fn compare<'a>(
 impl<'a> Cx<'a> {
     /// The `host` resources of managed nodes (plan/host.rs).
     fn hosts(&mut self) {
-        let target = super::host::target(self.spec, self.obs);
+        let target = super::host::target(self.spec, self.obs, &self.cluster_control_planes);
         for Seen { node, host, .. } in self.present().collect::<Vec<_>>() {
             let Some(facts) = host else {
                 continue;
@@ -509,6 +477,7 @@ impl<'a> Cx<'a> {
             node,
             host,
             obj: in_cluster,
+            obj_control_plane,
             replace,
         } = seen;
         let name = node.name.as_str();
@@ -525,7 +494,7 @@ impl<'a> Cx<'a> {
         }
 
         if let Some(obj) = in_cluster {
-            self.node_in_cluster(node, obj, host, replace);
+            self.node_in_cluster(node, obj, obj_control_plane, host, replace);
             return Ok(());
         }
 
@@ -573,6 +542,7 @@ impl<'a> Cx<'a> {
         &mut self,
         node: &Node,
         obj: &NodeFacts,
+        obj_control_plane: bool,
         host: Option<&HostFacts>,
         replace: bool,
     ) {
@@ -580,9 +550,9 @@ impl<'a> Cx<'a> {
         // The host carries another cluster's CA although its Node is here:
         // it was re-joined elsewhere behind our back.
         let foreign_pin = self.foreign_pin(host);
-        let role_differs = obj.is_control_plane() != node.is_control_plane();
+        let role_differs = obj_control_plane != node.is_control_plane();
         if foreign_pin.is_some() || role_differs {
-            let observed_role = if obj.is_control_plane() {
+            let observed_role = if obj_control_plane {
                 "control plane"
             } else {
                 "worker"
@@ -916,6 +886,7 @@ impl<'a> Cx<'a> {
             node,
             host,
             obj: in_cluster,
+            obj_control_plane,
             ..
         } = seen;
         let name = node.name.as_str();
@@ -925,8 +896,7 @@ impl<'a> Cx<'a> {
         if in_cluster.is_none() && !host_joined_here {
             return;
         }
-        let control_plane = in_cluster.is_some_and(NodeFacts::is_control_plane)
-            || (in_cluster.is_none() && node.is_control_plane());
+        let control_plane = obj_control_plane || (in_cluster.is_none() && node.is_control_plane());
         let removal = Removal {
             node: node.name.clone(),
             in_cluster: in_cluster.is_some(),

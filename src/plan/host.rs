@@ -3,7 +3,7 @@
 //! `prepare-host` step.
 
 use super::{Action, Change, PlanError, Resource, SetDiff, StepId};
-use crate::facts::{HostFacts, HostSoftware, Observed};
+use crate::facts::{HostFacts, HostSoftware, NodeFacts, Observed};
 use crate::kube::{apt, host as kh};
 use crate::spec::{HostSettings, KubeVersion, Node, NodeName, PackageSource, Spec};
 use serde::{Deserialize, Serialize};
@@ -136,19 +136,17 @@ pub struct HostPlan {
 }
 
 /// The release to install: the file's patch; else the cluster's (its
-/// control planes' kubelets); else the newest patch a host's repository of
-/// that minor offers; else unresolved until apply.
-pub fn target(spec: &Spec, obs: &Observed) -> Target {
+/// control planes' kubelets: `control_planes`, every Node of the cluster
+/// with a control plane's labels); else the newest patch a host's
+/// repository of that minor offers; else unresolved until apply.
+pub fn target(spec: &Spec, obs: &Observed, control_planes: &[&NodeFacts]) -> Target {
     let want = spec.cluster.kubernetes_version;
     if let Some(p) = want.patch {
         return Target::Release(want.major, want.minor, p);
     }
     let same_minor = |v: &KubeVersion| v.major == want.major && v.minor == want.minor;
-    let cluster_version = obs
-        .cluster
-        .nodes
-        .values()
-        .filter(|n| n.is_control_plane())
+    let cluster_version = control_planes
+        .iter()
         .filter_map(|n| KubeVersion::parse(n.kubelet_version.as_deref()?))
         .filter(|v| same_minor(v) && v.patch.is_some())
         .max();

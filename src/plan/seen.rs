@@ -1,8 +1,13 @@
 //! Each node of the file beside what was observed of it: its host's facts
-//! and its Node object, looked up once per plan. The diff and the upgrade
+//! and its Node object, found once per plan. The diff and the upgrade
 //! both read a node this way; looking each up again wherever one is needed
 //! cost most of a large plan's time (a lookup by name walks a tree of every
 //! node's name, and at thousands of nodes that tree is out of the cache).
+//!
+//! They are found by walking the file's names and the facts' side by side,
+//! all sorted alike, rather than by a lookup per node: one pass over each,
+//! in the order they lie in memory, so that the plan's cost per node stays
+//! the same from hundreds of nodes to thousands.
 
 use super::diff::Cx;
 use crate::facts::{HostFacts, NodeFacts, Observed};
@@ -17,33 +22,138 @@ pub(super) struct Seen<'a> {
     pub host: Option<&'a HostFacts>,
     /// Its Node object; `None` when the cluster has none by its name.
     pub obj: Option<&'a NodeFacts>,
+    /// Its Node object carries a control plane's labels (told once: it
+    /// costs a look into the Node's labels).
+    pub obj_control_plane: bool,
     /// Named by `--replace`.
     pub replace: bool,
 }
 
-/// Every node of the file, in file order.
+/// The file's nodes with their facts, and the cluster's control planes.
+pub(super) struct Observations<'a> {
+    /// Every node of the file, in file order.
+    pub seen: Vec<Seen<'a>>,
+    /// Every Node of the cluster with a control plane's labels, the file's
+    /// or not, in name order.
+    pub control_planes: Vec<&'a NodeFacts>,
+}
+
 pub(super) fn seen<'a>(
     spec: &'a Spec,
     obs: &'a Observed,
     replace: &BTreeSet<String>,
-) -> Vec<Seen<'a>> {
-    spec.nodes
+) -> Observations<'a> {
+    let mut seen: Vec<Seen<'a>> = spec
+        .nodes
         .iter()
-        .map(|node| {
-            let name = node.name.as_str();
-            Seen {
-                node,
-                host: obs.hosts.get(name),
-                obj: obs.cluster.nodes.get(name),
-                replace: !replace.is_empty() && replace.contains(name),
-            }
+        .map(|node| Seen {
+            node,
+            host: None,
+            obj: None,
+            obj_control_plane: false,
+            replace: !replace.is_empty() && replace.contains(node.name.as_str()),
         })
-        .collect()
+        .collect();
+    let mut control_planes = Vec::new();
+    let mut control_plane = |n: &'a NodeFacts| {
+        let yes = n.is_control_plane();
+        if yes {
+            control_planes.push(n);
+        }
+        yes
+    };
+    let mut hosts = obs.hosts.iter().peekable();
+    let mut objs = obs.cluster.nodes.iter().peekable();
+    for (name, &i) in &spec.index {
+        while let Some((_, n)) = objs.next_if(|(x, _)| *x < name) {
+            control_plane(n);
+        }
+        if let Some((_, n)) = objs.next_if(|(x, _)| *x == name) {
+            seen[i].obj = Some(n);
+            seen[i].obj_control_plane = control_plane(n);
+        }
+        while hosts.next_if(|(x, _)| *x < name).is_some() {}
+        seen[i].host = hosts.next_if(|(x, _)| *x == name).map(|(_, h)| h);
+    }
+    for (_, n) in objs {
+        control_plane(n);
+    }
+    Observations {
+        seen,
+        control_planes,
+    }
 }
 
 impl<'a> Cx<'a> {
     /// The nodes of the file that should be in the cluster, in file order.
     pub(super) fn present(&self) -> impl Iterator<Item = Seen<'a>> + '_ {
         self.seen.iter().copied().filter(|s| s.node.is_present())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_node_of_the_file_meets_its_own_facts() {
+        let spec = crate::plan::tests::goldentooth();
+        let mut obs = Observed::empty();
+        // Facts in another order than the file's, some missing, one extra.
+        for n in spec.nodes.iter().rev().skip(1) {
+            obs.hosts.insert(
+                n.name.to_string(),
+                HostFacts {
+                    arch: Some(format!("arch-of-{}", n.name)),
+                    ..Default::default()
+                },
+            );
+            let mut facts = NodeFacts {
+                kubelet_version: Some(format!("v-of-{}", n.name)),
+                ..Default::default()
+            };
+            if n.is_control_plane() {
+                facts.labels.insert(
+                    "node-role.kubernetes.io/control-plane".into(),
+                    String::new(),
+                );
+            }
+            obs.cluster.nodes.insert(n.name.to_string(), facts);
+        }
+        // Nodes not in the file, before, among and after the file's names.
+        for name in ["0-not-in-file", "m-not-in-file", "zz-not-in-file"] {
+            let mut n = NodeFacts::default();
+            n.labels.insert(
+                "node-role.kubernetes.io/control-plane".into(),
+                String::new(),
+            );
+            obs.cluster.nodes.insert(name.into(), n);
+            obs.hosts.insert(name.into(), HostFacts::default());
+        }
+        let first = spec.nodes[0].name.to_string();
+        let o = seen(&spec, &obs, &BTreeSet::from([first.clone()]));
+        assert_eq!(o.seen.len(), spec.nodes.len());
+        for (s, n) in o.seen.iter().zip(&spec.nodes) {
+            assert_eq!(s.node.name, n.name);
+            let observed = n.name != spec.nodes.last().unwrap().name;
+            assert_eq!(
+                s.host.and_then(|h| h.arch.clone()),
+                observed.then(|| format!("arch-of-{}", n.name))
+            );
+            assert_eq!(
+                s.obj.and_then(|o| o.kubelet_version.clone()),
+                observed.then(|| format!("v-of-{}", n.name))
+            );
+            assert_eq!(s.obj_control_plane, observed && n.is_control_plane());
+            assert_eq!(s.replace, n.name.as_str() == first);
+        }
+        let observed_control_planes = spec
+            .nodes
+            .iter()
+            .rev()
+            .skip(1)
+            .filter(|n| n.is_control_plane())
+            .count();
+        assert_eq!(o.control_planes.len(), observed_control_planes + 3);
     }
 }

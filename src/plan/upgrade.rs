@@ -10,7 +10,7 @@ use super::diff::Cx;
 use super::node_change::StepsGo;
 use super::seen::Seen;
 use super::*;
-use crate::facts::{NodeFacts, NodeVersions};
+use crate::facts::NodeVersions;
 use crate::kube::apt;
 use crate::kube::kubeadm::Release;
 use crate::spec::{KubeVersion, MaxUnavailable, Node};
@@ -142,7 +142,9 @@ fn minor_words(r: Release) -> String {
 /// Where one node of the file stands for the upgrade.
 struct Member<'n> {
     node: &'n Node,
-    obj: &'n NodeFacts,
+    /// Its Node carries gt's cordon mark (read with the rest of the Node:
+    /// at thousands of nodes, a second look at each is out of the cache).
+    cordoned_by_gt: bool,
     versions: NodeVersions,
     control_plane: bool,
     /// gt may upgrade it: reachable, its host software managed.
@@ -186,7 +188,14 @@ impl<'a> Cx<'a> {
 
     fn members(&self) -> Vec<Member<'a>> {
         self.present()
-            .filter_map(|Seen { node, host, obj, replace }| {
+            .filter_map(|seen| {
+                let Seen {
+                    node,
+                    host,
+                    obj,
+                    replace,
+                    ..
+                } = seen;
                 let name = node.name.as_str();
                 let obj = obj?;
                 let why_not = match host {
@@ -202,9 +211,9 @@ impl<'a> Cx<'a> {
                 };
                 Some(Member {
                     node,
-                    obj,
+                    cordoned_by_gt: obj.cordoned_by_gt,
                     versions: NodeVersions::of(Some(obj), host),
-                    control_plane: obj.is_control_plane(),
+                    control_plane: seen.obj_control_plane,
                     upgradable: why_not.is_none(),
                     why_not,
                 })
@@ -346,11 +355,11 @@ impl<'a> Cx<'a> {
             });
         }
         for m in members {
-            let name = m.node.name.to_string();
+            let name = || m.node.name.to_string();
             // The policy counts minors: a kubelet a patch ahead is within it.
             if let Some(kubelet) = m.versions.kubelet.filter(|k| k.minor() > current.minor()) {
                 return Some(PlanError::UpgradeKubeletAhead {
-                    node: name,
+                    node: name(),
                     kubelet: kubelet.to_string(),
                     api: current.to_string(),
                     minor: minor_words(kubelet),
@@ -362,7 +371,7 @@ impl<'a> Cx<'a> {
                 .filter(|k| k.0 == current.0 && k.1 > current.1 + 1)
             {
                 return Some(PlanError::UpgradeKubeadmSkipsMinor {
-                    node: name,
+                    node: name(),
                     kubeadm: kubeadm.to_string(),
                     cluster: current.to_string(),
                     minors: kubeadm.1 - current.1,
@@ -436,7 +445,7 @@ impl<'a> Cx<'a> {
     /// cordoned them, and uncordoning them is the file's wish.
     fn uncordons(&mut self, members: &[Member]) {
         for m in members {
-            if m.obj.cordoned_by_gt {
+            if m.cordoned_by_gt {
                 self.out.upgrade.uncordons.push(m.node.name.clone());
             }
         }

@@ -91,11 +91,9 @@ pub fn parse_only(src: &str) -> bool {
             true
         }
         None => {
-            std::hint::black_box(
-                Document::parse(src)
-                    .map(|d| tree::from_toml_edit(d.as_table()))
-                    .ok(),
-            );
+            if let Ok(doc) = Document::parse(src) {
+                std::hint::black_box(tree::from_toml_edit(doc.as_table()));
+            }
             false
         }
     }
@@ -212,6 +210,8 @@ pub(super) struct Loader<'s> {
     base_dir: PathBuf,
     /// Each problem with its byte position, sorted by it at the end.
     diags: Vec<(usize, Diagnostic)>,
+    /// The label and taint keys of the nodes read so far.
+    pub(super) owned_keys: super::KeyOwnership,
 }
 
 impl<'s> Loader<'s> {
@@ -225,6 +225,7 @@ impl<'s> Loader<'s> {
             source: SourceText::new(src, file),
             base_dir,
             diags: Vec::new(),
+            owned_keys: super::KeyOwnership::default(),
         }
     }
 

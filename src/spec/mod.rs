@@ -12,6 +12,7 @@ mod diagnostic;
 mod discovery;
 mod host;
 mod load;
+mod ownership;
 mod plain;
 pub mod suggest;
 mod tree;
@@ -22,6 +23,7 @@ pub use diagnostic::{Diagnostic, Diagnostics};
 pub use discovery::find_config;
 pub use host::*;
 pub use load::{load_bytes, load_file, load_str, parse_only};
+pub use ownership::KeyOwnership;
 pub use types::*;
 
 use serde::Serialize;
@@ -48,6 +50,10 @@ pub struct Spec {
     /// Position of each node in `nodes`, by name.
     #[serde(skip)]
     pub(crate) index: BTreeMap<String, usize>,
+    /// The label and taint keys `nodes` name, as owned keys (gathered as
+    /// the file is read).
+    #[serde(skip)]
+    pub(crate) owned_keys: KeyOwnership,
 }
 
 #[derive(Debug, Clone, Serialize)]

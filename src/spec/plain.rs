@@ -7,13 +7,13 @@
 //! toml_edit does (the same order, places and implied tables), refusing
 //! every case toml_edit reports as an error.
 
-use super::tree::{Entry, Item, Table, Value};
-use std::borrow::Cow;
-use std::collections::HashMap;
+use super::tree::{Entry, Item, Place, Table, Value};
 use std::ops::Range;
 
-/// The tree of `src`, or `None` when it is not plain TOML (or not TOML).
+/// The tree of `src`, or `None` when it is not plain TOML (or not TOML),
+/// or too long for the tree's places.
 pub(in crate::spec) fn parse(src: &str) -> Option<Item<'_>> {
+    u32::try_from(src.len()).ok()?;
     Parser {
         text: src,
         bytes: src.as_bytes(),
@@ -135,7 +135,10 @@ impl<'s> Parser<'s> {
             }
         }
         state.finish_table()?;
-        Some(state.root.into_item())
+        Some(Item {
+            span: Place::of(Some(0..0)),
+            value: Value::Table(state.root),
+        })
     }
 
     /// `[a.b]`; `[[a]]` is not plain.
@@ -223,7 +226,7 @@ impl<'s> Parser<'s> {
                 if self.starts_with(&[q, q, q]) {
                     return None;
                 }
-                Value::String(Cow::Borrowed(self.quoted(q)?))
+                Value::String(self.quoted(q)?)
             }
             b't' if self.starts_with(b"true") => {
                 self.pos += 4;
@@ -251,7 +254,7 @@ impl<'s> Parser<'s> {
         };
         Some(Item {
             value,
-            span: Some(start..self.pos),
+            span: Place::of(Some(start..self.pos)),
         })
     }
 
@@ -315,8 +318,8 @@ impl<'s> Parser<'s> {
                     return None;
                 }
                 entries.push(Entry {
-                    key: Cow::Borrowed(name),
-                    key_span: Some(span),
+                    key: name,
+                    key_span: Place::of(Some(span)),
                     item,
                 });
                 self.ws();
@@ -330,11 +333,7 @@ impl<'s> Parser<'s> {
                 }
             }
         }
-        Some(Table {
-            entries,
-            implicit: false,
-            dotted: false,
-        })
+        Some(Table::of(entries, false, false))
     }
 }
 
@@ -350,87 +349,12 @@ struct Header<'s> {
     span: Range<usize>,
 }
 
-/// A table being built: its entries in order, hashed once it is large
-/// (`[nodes]` holds thousands).
-#[derive(Default)]
-struct Building<'s> {
-    entries: Vec<(Key<'s>, Node<'s>)>,
-    index: HashMap<&'s str, usize>,
-    span: Option<Range<usize>>,
-    implicit: bool,
-    dotted: bool,
-}
-
-enum Node<'s> {
-    Leaf(Item<'s>),
-    Table(Building<'s>),
-}
-
-/// Tables with more entries than this are looked up by hash.
-const SCANNED: usize = 16;
-
-impl<'s> Building<'s> {
-    fn position(&self, name: &str) -> Option<usize> {
-        if self.entries.len() > SCANNED {
-            self.index.get(name).copied()
-        } else {
-            self.entries.iter().position(|((k, _), _)| *k == name)
-        }
-    }
-
-    fn push(&mut self, key: Key<'s>, node: Node<'s>) -> usize {
-        let i = self.entries.len();
-        self.entries.push((key, node));
-        if i == SCANNED {
-            self.reindex();
-        } else if i > SCANNED {
-            self.index.insert(self.entries[i].0 .0, i);
-        }
-        i
-    }
-
-    /// Removes an entry, keeping the others' order (as toml_edit's
-    /// `shift_remove`).
-    fn remove(&mut self, name: &str) -> Option<Node<'s>> {
-        let i = self.position(name)?;
-        let (_, node) = self.entries.remove(i);
-        self.reindex();
-        Some(node)
-    }
-
-    fn reindex(&mut self) {
-        self.index.clear();
-        if self.entries.len() > SCANNED {
-            self.index.extend(
-                self.entries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, ((k, _), _))| (*k, i)),
-            );
-        }
-    }
-
-    fn into_item(self) -> Item<'s> {
-        let entries = self
-            .entries
-            .into_iter()
-            .map(|((name, span), node)| Entry {
-                key: Cow::Borrowed(name),
-                key_span: Some(span),
-                item: match node {
-                    Node::Leaf(item) => item,
-                    Node::Table(t) => t.into_item(),
-                },
-            })
-            .collect();
-        Item {
-            span: self.span,
-            value: Value::Table(Table {
-                entries,
-                implicit: self.implicit,
-                dotted: self.dotted,
-            }),
-        }
+/// An entry for `key`.
+fn entry<'s>(key: Key<'s>, item: Item<'s>) -> Entry<'s> {
+    Entry {
+        key: key.0,
+        key_span: Place::of(Some(key.1)),
+        item,
     }
 }
 
@@ -438,8 +362,9 @@ impl<'s> Building<'s> {
 /// wherever it reports an error.
 #[derive(Default)]
 struct State<'s> {
-    root: Building<'s>,
-    current: Building<'s>,
+    root: Table<'s>,
+    /// The table the last header started (the root's own keys before one).
+    current: Table<'s>,
     header: Option<Header<'s>>,
 }
 
@@ -450,26 +375,26 @@ impl<'s> State<'s> {
         if (dotted && !parent.implicit) || parent.position(key.0).is_some() {
             return None;
         }
-        parent.push(key, Node::Leaf(item));
+        parent.push(entry(key, item));
         Some(())
     }
 
     /// The table a header started goes into its parent.
     fn finish_table(&mut self) -> Option<()> {
-        let mut done = std::mem::take(&mut self.current);
+        let done = std::mem::take(&mut self.current);
         match self.header.take() {
             Some(header) => {
-                done.span = Some(header.span);
                 let parent = descend(&mut self.root, &header.path, false)?;
                 if parent.position(header.key.0).is_some() {
                     return None;
                 }
-                parent.push(header.key, Node::Table(done));
+                let table = Item {
+                    span: Place::of(Some(header.span)),
+                    value: Value::Table(done),
+                };
+                parent.push(entry(header.key, table));
             }
-            None => {
-                done.span = Some(0..0);
-                self.root = done;
-            }
+            None => self.root = done,
         }
         Some(())
     }
@@ -477,14 +402,13 @@ impl<'s> State<'s> {
     /// A header may name a table only implied so far (its subtables kept).
     fn start_table(&mut self, header: Header<'s>) -> Option<()> {
         let parent = descend(&mut self.root, &header.path, false)?;
-        match parent.remove(header.key.0) {
+        match parent.remove(header.key.0).map(|e| e.item.value) {
             None => {}
-            Some(Node::Table(t)) if t.implicit && !t.dotted => self.current = t,
+            Some(Value::Table(t)) if t.implicit && !t.dotted => self.current = t,
             Some(_) => return None,
         }
         self.current.implicit = false;
         self.current.dotted = false;
-        self.current.span = Some(header.span.clone());
         self.header = Some(header);
         Some(())
     }
@@ -492,25 +416,23 @@ impl<'s> State<'s> {
 
 /// The table at `path` under `table`, implying the missing ones.
 fn descend<'t, 's>(
-    mut table: &'t mut Building<'s>,
+    mut table: &'t mut Table<'s>,
     path: &[Key<'s>],
     dotted: bool,
-) -> Option<&'t mut Building<'s>> {
+) -> Option<&'t mut Table<'s>> {
     for key in path {
         let i = match table.position(key.0) {
             Some(i) => i,
-            None => table.push(
+            None => table.push(entry(
                 key.clone(),
-                Node::Table(Building {
-                    span: Some(key.1.clone()),
-                    implicit: true,
-                    dotted,
-                    ..Building::default()
-                }),
-            ),
+                Item {
+                    span: Place::of(Some(key.1.clone())),
+                    value: Value::Table(Table::implied(dotted)),
+                },
+            )),
         };
-        table = match &mut table.entries[i].1 {
-            Node::Table(t) => {
+        table = match &mut table.entry_mut(i).item.value {
+            Value::Table(t) => {
                 if dotted && t.implicit {
                     t.dotted = true;
                 }
@@ -519,7 +441,7 @@ fn descend<'t, 's>(
                 }
                 t
             }
-            Node::Leaf(_) => return None,
+            _ => return None,
         };
     }
     Some(table)
@@ -530,16 +452,19 @@ mod tests {
     use super::super::tree::from_toml_edit;
     use super::*;
 
-    /// toml_edit's tree of `src`, which must be TOML.
-    fn toml_edit_tree(src: &str) -> Item<'static> {
-        let doc = toml_edit::Document::parse(src).unwrap_or_else(|e| panic!("{e}\n{src}"));
-        from_toml_edit(doc.as_table())
+    /// toml_edit's document of `src`, which must be TOML.
+    fn toml_edit_doc(src: &str) -> toml_edit::Document<&str> {
+        toml_edit::Document::parse(src).unwrap_or_else(|e| panic!("{e}\n{src}"))
     }
 
     /// `src` is plain, and reads as toml_edit reads it, places included.
     fn agrees(src: &str) {
         let plain = parse(src).unwrap_or_else(|| panic!("not read as plain TOML:\n{src}"));
-        assert_eq!(plain, toml_edit_tree(src), "{src}");
+        assert_eq!(
+            plain,
+            from_toml_edit(toml_edit_doc(src).as_table()),
+            "{src}"
+        );
     }
 
     const CONFIGS: &[(&str, &str)] = &[
@@ -578,7 +503,11 @@ mod tests {
     fn every_config_in_the_repository_is_plain_and_reads_as_toml_edit_reads_it() {
         for (name, src) in CONFIGS {
             let plain = parse(src).unwrap_or_else(|| panic!("{name} is not read as plain TOML"));
-            assert_eq!(plain, toml_edit_tree(src), "{name}");
+            assert_eq!(
+                plain,
+                from_toml_edit(toml_edit_doc(src).as_table()),
+                "{name}"
+            );
         }
     }
 
@@ -629,7 +558,7 @@ mod tests {
         ] {
             assert!(parse(src).is_none(), "read as plain: {src:?}");
             if !src.contains("ключ") && !src.contains("\r b") {
-                toml_edit_tree(src);
+                toml_edit_doc(src);
             }
         }
     }

@@ -141,6 +141,7 @@ impl Loader<'_> {
             .collect();
         Some(Spec {
             index,
+            owned_keys: std::mem::take(&mut self.owned_keys),
             source: self.source.file.clone(),
             cluster: Cluster {
                 name: cluster.name?,
@@ -326,6 +327,9 @@ impl Loader<'_> {
             Some((item, None)) => self.type_error(item, "nodes", "tables [nodes.NAME]"),
             Some((_, Some(t))) => {
                 let entries = t.entries();
+                // Grown once: a Node is large, and thousands copied again at
+                // each doubling are out of the cache.
+                nodes.reserve_exact(entries.len());
                 // Searched only to explain a wrong name.
                 let names: Vec<&str> = entries.iter().map(|(n, _, _)| *n).collect();
                 for (name, key_span, item) in &entries {

@@ -63,6 +63,13 @@ impl Loader<'_> {
             .unwrap_or(NodeState::Present);
         let labels = self.labels(&t, name);
         let taints = self.taints(&t, name);
+        for key in labels
+            .keys()
+            .map(LabelKey::as_str)
+            .chain(taints.iter().map(|t| t.key.as_str()))
+        {
+            self.owned_keys.note(key);
+        }
         let groups = self.groups(&t, name, role);
         let connection = self.node_connection(&t, name, &what, defaults);
         let host = t

@@ -273,27 +273,24 @@ impl TableLike for AnyTable<'_, '_> {
         self.span.clone()
     }
     fn key_span(&self, key: &str) -> Option<Range<usize>> {
-        self.table.entry(key).and_then(|e| e.key_span.clone())
+        self.table.entry(key).and_then(|e| e.key_span.range())
     }
     fn keys_with_spans(&self) -> Vec<(String, Option<Range<usize>>)> {
         self.table
             .entries
             .iter()
-            .map(|e| (e.key.to_string(), e.key_span.clone()))
+            .map(|e| (e.key.to_string(), e.key_span.range()))
             .collect()
     }
     fn all_keys_in(&self, allowed: &[&str]) -> bool {
-        self.table
-            .entries
-            .iter()
-            .all(|e| allowed.contains(&e.key.as_ref()))
+        self.table.entries.iter().all(|e| allowed.contains(&e.key))
     }
     fn entries(&self) -> Vec<(&str, Option<Range<usize>>, &Item<'_>)> {
         let mut v: Vec<_> = self
             .table
             .entries
             .iter()
-            .map(|e| (e.key.as_ref(), e.key_span.clone(), &e.item))
+            .map(|e| (e.key, e.key_span.range(), &e.item))
             .collect();
         // A table's own entries and its subtables' may be written in any
         // order; an inline table's are in the order written.
