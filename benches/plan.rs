@@ -51,6 +51,9 @@ fn observed(spec: &gt::spec::Spec) -> Observed {
     o.cluster.observed_via = Some("cp1".into());
     o.cluster.ca_pin = Some(format!("sha256:{}", "ab".repeat(32)));
     o.cluster.api.ready = true;
+    // kubeadm-config's record, which every observation since upgrades reads
+    // (without it the plan falls back to looking into every Node's labels).
+    o.cluster.kubernetes_version = Some("v1.32.4".into());
     for (i, n) in spec.nodes.iter().enumerate() {
         o.hosts.insert(
             n.name.to_string(),
