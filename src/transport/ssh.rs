@@ -6,6 +6,7 @@
 //! The master stays gt's child (no `-f`) and is told to die with gt
 //! (PR_SET_PDEATHSIG): an interrupted or killed gt leaves no ssh behind.
 
+use super::dial::{self, Dialer};
 use super::error::SshTarget;
 use super::local::{exit_code, output_too_large};
 use super::{
@@ -46,6 +47,7 @@ pub fn master_args(
     control_socket: &Path,
     log: &Path,
     generated_config: Option<&Path>,
+    dialer: Option<&Dialer>,
 ) -> Vec<String> {
     let mut a: Vec<String> = vec![
         "-E".into(),
@@ -55,7 +57,10 @@ pub fn master_args(
         "-M".into(),
         "-N".into(),
     ];
-    for opt in common_options(s) {
+    let dialed = dialer
+        .map(|d| d.ssh_options(s, connect_timeout(s)))
+        .unwrap_or_default();
+    for opt in common_options(s).into_iter().chain(dialed) {
         a.push("-o".into());
         a.push(opt);
     }
@@ -79,6 +84,12 @@ pub fn master_args(
     a
 }
 
+/// The connect timeout as ssh applies it: whole seconds, at least one. gt's
+/// dialer takes the same, so a dialed login waits exactly as long.
+fn connect_timeout(s: &SshSettings) -> Duration {
+    Duration::from_secs(s.connect_timeout.as_secs_f64().ceil().max(1.0) as u64)
+}
+
 /// Options for the host itself and, through `jump_config`, its jump hops.
 fn common_options(s: &SshSettings) -> Vec<String> {
     let mut o = vec![
@@ -93,10 +104,7 @@ fn common_options(s: &SshSettings) -> Vec<String> {
                 KnownHostsPolicy::AcceptNew => "accept-new",
             }
         ),
-        format!(
-            "ConnectTimeout={}",
-            s.connect_timeout.as_secs_f64().ceil().max(1.0) as u64
-        ),
+        format!("ConnectTimeout={}", connect_timeout(s).as_secs()),
         // Every login is on the path of a plan. gt logs in with keys, so
         // Kerberos (on in Debian's ssh_config) is never tried, and ssh does
         // not spend a round trip after each login having the host prove the
@@ -136,12 +144,25 @@ pub fn jump_config(s: &SshSettings, user_config: Option<&Path>) -> String {
 }
 
 impl SshHost {
-    /// Opens the master connection; `socket_dir` holds its control socket and log.
+    /// Opens the master connection; `socket_dir` holds its control socket and
+    /// log. The TCP connection is gt's own (`dial.rs`) when this process
+    /// offered its executable and nothing makes gt step aside.
     pub async fn connect(
         name: &str,
         s: &SshSettings,
         socket_dir: &Path,
     ) -> Result<SshHost, TransportError> {
+        SshHost::connect_with(name, s, socket_dir, Dialer::own_exe().as_ref()).await
+    }
+
+    /// `connect`, dialing through `dialer` unless gt steps aside (`None`: ssh connects).
+    pub async fn connect_with(
+        name: &str,
+        s: &SshSettings,
+        socket_dir: &Path,
+        dialer: Option<&Dialer>,
+    ) -> Result<SshHost, TransportError> {
+        let dialer = dial::route(s, dialer);
         let local = |what: &str, e: std::io::Error| TransportError::Local {
             what: format!("{what} for {name}"),
             reason: e.to_string(),
@@ -176,16 +197,24 @@ impl SshHost {
         let started = Instant::now();
         let mut master = tokio::process::Command::new("ssh");
         master
-            .args(master_args(s, &ctl, &log, generated.as_deref()))
+            .args(master_args(s, &ctl, &log, generated.as_deref(), dialer))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
-            // Not a pipe: nobody reads it while the master runs; classified from the file on failure.
+            // Not a pipe: nobody reads it while the master runs; classified
+            // from the file on failure. The dialer inherits it: its
+            // failures (ssh's own words) land here, not in the -E log.
             .stderr(stderr)
             .kill_on_drop(true)
             // Its own process group: a Ctrl-C at the terminal interrupts gt
             // (which then lets running steps finish), not the connection
             // those steps run over. PDEATHSIG still ends it with gt.
             .process_group(0);
+        if dialer.is_some() {
+            // ssh runs a ProxyCommand with $SHELL -c: a login shell of the
+            // user's choosing (fish, zsh reading ~/.zshenv) would cost every
+            // login its start-up; the dialer needs only exec.
+            master.env("SHELL", "/bin/sh");
+        }
         // SAFETY: prctl is async-signal-safe and touches no memory of ours.
         unsafe {
             master.pre_exec(|| {
@@ -429,6 +458,7 @@ mod tests {
             Path::new("/t/0/m"),
             Path::new("/t/0/log"),
             None,
+            None,
         );
         assert_eq!(
             a.join(" "),
@@ -448,7 +478,7 @@ mod tests {
         s.connect_timeout = Duration::from_millis(2500);
         s.known_hosts = KnownHostsPolicy::AcceptNew;
         s.known_hosts_file = Some("/lab/known_hosts".into());
-        let a = master_args(&s, Path::new("/t/1/m"), Path::new("/t/1/log"), None);
+        let a = master_args(&s, Path::new("/t/1/m"), Path::new("/t/1/log"), None, None);
         assert_eq!(
             a.join(" "),
             "-E /t/1/log -S /t/1/m -M -N -o ControlPersist=no -o BatchMode=yes \
@@ -456,6 +486,27 @@ mod tests {
              -o UpdateHostKeys=no -o IdentitiesOnly=yes \
              -o UserKnownHostsFile=/lab/known_hosts -p 2222 -l pi -i /home/me/.ssh/gt \
              -F /home/me/ssh_config 10.4.0.15"
+        );
+    }
+
+    #[test]
+    fn a_dialed_master_takes_its_connection_from_gt_within_ssh_s_connect_timeout() {
+        let mut s = settings();
+        s.connect_timeout = Duration::from_millis(2500);
+        let a = master_args(
+            &s,
+            Path::new("/t/0/m"),
+            Path::new("/t/0/log"),
+            None,
+            Some(&Dialer::program("/usr/local/bin/gt")),
+        );
+        assert_eq!(
+            a.join(" "),
+            "-E /t/0/log -S /t/0/m -M -N -o ControlPersist=no -o BatchMode=yes \
+             -o StrictHostKeyChecking=yes -o ConnectTimeout=3 -o GSSAPIAuthentication=no \
+             -o UpdateHostKeys=no \
+             -o ProxyCommand=/usr/local/bin/gt ssh-dial 10.4.0.15 22 3000 \
+             -o ProxyUseFdpass=yes -p 22 -l root 10.4.0.15"
         );
     }
 
@@ -471,6 +522,7 @@ mod tests {
             Path::new("/t/2/m"),
             Path::new("/t/2/log"),
             Some(Path::new("/t/2/ssh_config")),
+            None,
         );
         let line = a.join(" ");
         assert!(

@@ -2,9 +2,10 @@
 //! (its own keys, known_hosts and log) and stopped by a Drop guard.
 
 use crate::support::components::{require_sshd, SSHD};
-use crate::support::gt::Test;
+use crate::support::gt::{Test, GT};
 use crate::support::wait::eventually_within;
 use gt::spec::{KnownHostsPolicy, SshSettings};
+use gt::transport::dial::Dialer;
 use gt::transport::{Cmd, Host, SshHost, TransportError};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -133,10 +134,50 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// The gt binary's dialer, as `gt` itself uses it: every test here logs in
+/// through it unless it says otherwise.
+fn gt_dialer() -> Dialer {
+    Dialer::program(GT)
+}
+
 #[allow(clippy::result_large_err)] // an error per failure class, with its facts: rare, not hot
 fn connect(s: &SshSettings) -> Result<SshHost, TransportError> {
     let socket_dir = tempfile::tempdir().unwrap().keep();
-    rt().block_on(SshHost::connect("fenn", s, &socket_dir))
+    rt().block_on(SshHost::connect_with(
+        "fenn",
+        s,
+        &socket_dir,
+        Some(&gt_dialer()),
+    ))
+}
+
+/// A dialer that records its arguments in `DIR/dialed`, then dials as gt does.
+fn recording_dialer(dir: &Path) -> Dialer {
+    let script = dir.join("recording-dialer");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\nexec '{GT}' \"$@\"\n",
+            dir.join("dialed").display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&script)
+        .status()
+        .unwrap();
+    Dialer::program(script)
+}
+
+/// The master's command lines of ssh processes naming `needle`.
+fn ssh_command_lines_mentioning(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.starts_with("ssh ") && c.contains(needle))
+        .collect()
 }
 
 /// ssh processes whose command line mentions `needle` (our control socket dir).
@@ -170,9 +211,14 @@ fn many_commands_share_one_master_connection_which_close_ends() {
     let socket_dir = tempfile::tempdir().unwrap();
     let rt = rt();
     rt.block_on(async {
-        let host = SshHost::connect("fenn", &sshd.settings(), socket_dir.path())
-            .await
-            .unwrap();
+        let host = SshHost::connect_with(
+            "fenn",
+            &sshd.settings(),
+            socket_dir.path(),
+            Some(&gt_dialer()),
+        )
+        .await
+        .unwrap();
         let out = host
             .run(&Cmd::new("echo hello; echo err >&2; exit 3"), None)
             .await
@@ -221,6 +267,100 @@ fn a_closed_port_is_a_refused_connection() {
             .contains(&format!("connection refused by {}:{}", s.host, s.port)),
         "{e}"
     );
+}
+
+#[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
+fn a_login_takes_the_connection_gt_dialed() {
+    let sshd = Sshd::start(1);
+    let s = sshd.settings();
+    let dialer = recording_dialer(sshd.dir.path());
+    let socket_dir = tempfile::tempdir().unwrap();
+    let out = rt().block_on(async {
+        let host = SshHost::connect_with("fenn", &s, socket_dir.path(), Some(&dialer))
+            .await
+            .unwrap();
+        let out = host
+            .run(&Cmd::new("echo \"$SSH_CONNECTION\""), None)
+            .await
+            .unwrap();
+        host.close().await;
+        out
+    });
+    assert!(
+        out.stdout.contains(&format!("{} {}", s.host, s.port)),
+        "{}",
+        out.stdout
+    );
+    // ssh ran the dialer once, with the host, port and connect timeout in ms.
+    assert_eq!(
+        std::fs::read_to_string(sshd.path("dialed")).unwrap(),
+        format!("ssh-dial {} {} 5000\n", s.host, s.port)
+    );
+}
+
+/// The user's own ProxyCommand (here gt's dialer behind a marker) is the one
+/// ssh runs: gt's would take precedence from the command line.
+#[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
+fn a_config_with_its_own_proxycommand_makes_gt_step_aside() {
+    let sshd = Sshd::start(1);
+    let marker = sshd.path("users-proxy-ran");
+    let config = sshd.path("ssh_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host *\n  ProxyCommand sh -c ': > {}; exec {GT} ssh-dial %h %p 5000'\n  ProxyUseFdpass yes\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let mut s = sshd.settings();
+    s.config_file = Some(config);
+    let dialer = recording_dialer(sshd.dir.path());
+    let socket_dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let host = SshHost::connect_with("fenn", &s, socket_dir.path(), Some(&dialer))
+            .await
+            .unwrap();
+        host.close().await;
+    });
+    assert!(marker.exists(), "the user's ProxyCommand did not run");
+    assert!(!sshd.path("dialed").exists(), "gt's dialer ran");
+}
+
+#[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
+fn a_name_that_does_not_resolve_fails_as_ssh_itself_says() {
+    // A name with an empty label fails in the resolver before any DNS query.
+    let sshd = Sshd::start(1);
+    let mut s = sshd.settings();
+    s.host = "Bad..Name".into();
+    let reason = |dialer: Option<&Dialer>| {
+        let socket_dir = tempfile::tempdir().unwrap();
+        let e = rt()
+            .block_on(SshHost::connect_with("fenn", &s, socket_dir.path(), dialer))
+            .err()
+            .expect("unresolvable");
+        assert!(matches!(e, TransportError::Unreachable { .. }), "{e:?}");
+        let text = e.to_string();
+        text[..text.find(" (after ").expect("the time it took")].to_string()
+    };
+    let dialed = reason(Some(&gt_dialer()));
+    assert_eq!(
+        dialed,
+        "fenn: unreachable: ssh: Could not resolve hostname bad..name: Name or service not known"
+    );
+    assert_eq!(dialed, reason(None), "ssh's own connect words it the same");
 }
 
 #[test]
@@ -307,9 +447,14 @@ fn a_hanging_command_fails_at_its_deadline_and_close_still_returns() {
     let sshd = Sshd::start(1);
     let socket_dir = tempfile::tempdir().unwrap();
     rt().block_on(async {
-        let host = SshHost::connect("fenn", &sshd.settings(), socket_dir.path())
-            .await
-            .unwrap();
+        let host = SshHost::connect_with(
+            "fenn",
+            &sshd.settings(),
+            socket_dir.path(),
+            Some(&gt_dialer()),
+        )
+        .await
+        .unwrap();
         let cmd = Cmd::new("sleep 120").timeout(Duration::from_millis(300));
         let e = host.run(&cmd, None).await.unwrap_err();
         assert!(matches!(e, TransportError::CommandTimeout { .. }), "{e:?}");
@@ -401,7 +546,8 @@ fn hosts_behind_a_bastion_that_drops_an_eleventh_pending_login_all_connect() {
     let connected = runtime.block_on(async {
         let logins = settings.iter().enumerate().map(|(i, s)| async move {
             let dir = tempfile::tempdir().unwrap().keep();
-            let r = SshHost::connect(&format!("n{i}"), s, &dir).await;
+            let dialer = gt_dialer();
+            let r = SshHost::connect_with(&format!("n{i}"), s, &dir, Some(&dialer)).await;
             if let Ok(h) = &r {
                 h.close().await;
             }
@@ -469,9 +615,12 @@ fn sudo_needing_a_password_is_named() {
     not(any(has_sshd, ci)),
     ignore = "needs sshd: apt-get install openssh-server"
 )]
-fn a_killed_gt_leaves_no_ssh_master_behind() {
+fn gt_dials_unless_switched_off_and_a_killed_gt_leaves_no_ssh_master_behind() {
     let sshd = Sshd::start(1);
     let config = sshd.path("cluster.toml");
+    // An ssh_config of its own: this machine's files cannot make gt step aside.
+    let ssh_config = sshd.path("ssh_config");
+    std::fs::write(&ssh_config, "ServerAliveInterval 30\n").unwrap();
     std::fs::write(
         &config,
         format!(
@@ -490,6 +639,7 @@ arch = "arm64"
 port = {port}
 identity_file = "{key}"
 known_hosts_file = "{kh}"
+config_file = "{cfg}"
 [nodes.solo]
 role = "control-plane"
 address = "{addr}"
@@ -498,24 +648,40 @@ address = "{addr}"
             port = sshd.port,
             key = sshd.path("user_key").display(),
             kh = sshd.path("known_hosts").display(),
+            cfg = ssh_config.display(),
         ),
     )
     .unwrap();
-    let mut gt = Test::new()
-        .config(&config)
-        .args(["exec", "solo", "--", "sleep 60"])
-        .spawn();
     let master = sshd.addrs[0].clone();
-    eventually_within(
-        "gt connects (an ssh master, a login)",
-        Duration::from_secs(10),
-        || ssh_processes_mentioning(&master) > 0 && sshd.log().contains("Accepted publickey"),
-    );
-    gt.kill().unwrap();
-    gt.wait().unwrap();
-    eventually_within(
-        "the ssh master ends with the killed gt",
-        Duration::from_secs(5),
-        || ssh_processes_mentioning(&master) == 0,
-    );
+    for (logins, switch) in [(1, None), (2, Some("off"))] {
+        let mut test = Test::new()
+            .config(&config)
+            .args(["exec", "solo", "--", "sleep 60"]);
+        test = match switch {
+            Some(value) => test.env("GT_SSH_DIAL", value),
+            None => test.env_remove("GT_SSH_DIAL"),
+        };
+        let mut gt = test.spawn();
+        eventually_within(
+            "gt connects (an ssh master, a login)",
+            Duration::from_secs(10),
+            || ssh_processes_mentioning(&master) > 0 && sshd.accepted_logins() == logins,
+        );
+        let masters = ssh_command_lines_mentioning(&master);
+        assert_eq!(masters.len(), 1, "{masters:?}");
+        // gt names its own binary through /proc: the code that runs dials.
+        let dials = masters[0].contains(&format!(
+            "ProxyCommand=/proc/{}/exe ssh-dial {master} {} 5000 ",
+            gt.id(),
+            sshd.port
+        )) && masters[0].contains("ProxyUseFdpass=yes");
+        assert_eq!(dials, switch.is_none(), "{masters:?}");
+        gt.kill().unwrap();
+        gt.wait().unwrap();
+        eventually_within(
+            "the ssh master ends with the killed gt",
+            Duration::from_secs(5),
+            || ssh_processes_mentioning(&master) == 0,
+        );
+    }
 }
