@@ -370,7 +370,7 @@ pub fn route<'d>(s: &SshSettings, dialer: Option<&'d Dialer>) -> Option<&'d Dial
     if !s.jump_hosts.is_empty() {
         return None;
     }
-    super::ssh_config::leaves_connect_to_gt(s.config_file.as_deref()).then_some(dialer)
+    super::ssh_config::leaves_connect_to_gt(s.config_file.as_deref(), &s.host).then_some(dialer)
 }
 
 #[cfg(test)]

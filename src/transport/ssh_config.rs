@@ -1,14 +1,19 @@
 //! Whether the user's ssh configuration could make ssh connect differently
-//! from gt's dialer (`dial.rs`). gt does not evaluate ssh_config: any
-//! directive, in any Host or Match block, of a keyword that changes where or
-//! how ssh connects makes gt step aside for every host using that
-//! configuration, as does anything gt cannot follow (an unreadable file, an
-//! Include with tokens, variables or character classes, nesting past ssh's
-//! own limit). Comments do not count.
+//! from gt's dialer (`dial.rs`). gt evaluates only what it can be sure of:
+//! a directive of a keyword that changes where or how ssh connects makes gt
+//! step aside, unless it sits in a `Host` block none of whose patterns can
+//! match the host (`Host unix/* vsock/*` says nothing about `10.4.0.15`),
+//! or in a file included from such a block (ssh applies none of it). Any
+//! `Match` but `Match all` / `Match final all` makes gt step aside, as does
+//! anything gt cannot follow (an unreadable file, an Include with tokens,
+//! variables or character classes, nesting past ssh's own limit). Comments
+//! do not count.
 //!
 //! The files are ssh's: the `-F` file alone when one is given, else
 //! `~/.ssh/config` and `/etc/ssh/ssh_config`, with their Includes (relative
-//! to `~/.ssh` from a user's file, `/etc/ssh` from the system's).
+//! to `~/.ssh` from a user's file, `/etc/ssh` from the system's). Host
+//! patterns are matched as ssh's readconf.c does (`*`, `?`, `!` negation),
+//! more widely where that is the safe side: a pattern counts in any case.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -25,7 +30,6 @@ const CHANGES_THE_CONNECT: &[&str] = &[
     "bindaddress",
     "bindinterface",
     "addressfamily",
-    "match",
     "connectionattempts",
     "tcpkeepalive",
     "canonicalizehostname",
@@ -47,11 +51,13 @@ pub struct Mention {
     pub what: String,
 }
 
-/// Whether ssh, with `config_file` (`-F`) or the default files, would connect
-/// exactly as gt's dialer does. Read once per process for each `-F` file.
-pub fn leaves_connect_to_gt(config_file: Option<&Path>) -> bool {
-    static SEEN: Mutex<Option<HashMap<Option<PathBuf>, bool>>> = Mutex::new(None);
-    let key = config_file.map(Path::to_path_buf);
+/// Whether ssh, logging in to `host` with `config_file` (`-F`) or the
+/// default files, would connect exactly as gt's dialer does. Read once per
+/// process for each file and host.
+pub fn leaves_connect_to_gt(config_file: Option<&Path>, host: &str) -> bool {
+    type Seen = HashMap<(Option<PathBuf>, String), bool>;
+    static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
+    let key = (config_file.map(Path::to_path_buf), host.to_string());
     if let Some(known) = SEEN
         .lock()
         .expect("not poisoned")
@@ -61,7 +67,8 @@ pub fn leaves_connect_to_gt(config_file: Option<&Path>) -> bool {
         return *known;
     }
     let home = home_dir();
-    let clear = first_mention(&roots(config_file, home.as_deref()), home.as_deref()).is_none();
+    let clear =
+        first_mention(&roots(config_file, home.as_deref()), host, home.as_deref()).is_none();
     SEEN.lock()
         .expect("not poisoned")
         .get_or_insert_with(HashMap::new)
@@ -86,15 +93,25 @@ fn roots(config_file: Option<&Path>, home: Option<&Path>) -> Vec<(PathBuf, PathB
     }
 }
 
-/// The first mention in `roots` (and what they include) of a keyword that
-/// changes the connect, or of something gt cannot follow.
-pub fn first_mention(roots: &[(PathBuf, PathBuf)], home: Option<&Path>) -> Option<Mention> {
+/// The first line in `roots` (and what they include) that could change how
+/// ssh connects to `host`, or that gt cannot follow.
+pub fn first_mention(
+    roots: &[(PathBuf, PathBuf)],
+    host: &str,
+    home: Option<&Path>,
+) -> Option<Mention> {
     roots
         .iter()
-        .find_map(|(file, base)| scan(file, base, home, 0).err())
+        .find_map(|(file, base)| scan(file, base, host, home, 0).err())
 }
 
-fn scan(file: &Path, base: &Path, home: Option<&Path>, depth: usize) -> Result<(), Mention> {
+fn scan(
+    file: &Path,
+    base: &Path,
+    host: &str,
+    home: Option<&Path>,
+    depth: usize,
+) -> Result<(), Mention> {
     let mention = |line: usize, what: String| Mention {
         file: file.to_path_buf(),
         line,
@@ -109,6 +126,9 @@ fn scan(file: &Path, base: &Path, home: Option<&Path>, depth: usize) -> Result<(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(mention(0, format!("unreadable: {e}"))),
     };
+    // Lines before the first Host apply wherever the file does: a file is
+    // scanned only when what includes it may apply.
+    let mut may_apply = true;
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim();
@@ -118,24 +138,83 @@ fn scan(file: &Path, base: &Path, home: Option<&Path>, depth: usize) -> Result<(
         let end = line
             .find(|c: char| c.is_whitespace() || c == '=')
             .unwrap_or(line.len());
-        let keyword = line[..end].trim_matches('"').to_ascii_lowercase();
-        if CHANGES_THE_CONNECT.contains(&keyword.as_str()) {
-            return Err(mention(n, line[..end].trim_matches('"').to_string()));
-        }
-        if keyword != "include" {
-            continue;
-        }
+        let written = line[..end].trim_matches('"');
+        let keyword = written.to_ascii_lowercase();
         let rest = line[end..].trim_start_matches(|c: char| c.is_whitespace() || c == '=');
-        for word in rest.split_whitespace() {
-            let Some(path) = include_path(word, base, home) else {
-                return Err(mention(n, format!("Include {word}")));
-            };
-            for included in expand(&path) {
-                scan(&included, base, home, depth + 1)?;
+        match keyword.as_str() {
+            "host" => may_apply = host_block_may_apply(rest, host),
+            "match" => {
+                if !matches_everything(rest) {
+                    return Err(mention(n, written.to_string()));
+                }
+                may_apply = true;
             }
+            // ssh applies nothing of a file included from a block that does
+            // not apply.
+            "include" if may_apply => {
+                for word in rest.split_whitespace() {
+                    if word.starts_with('#') {
+                        break;
+                    }
+                    let Some(path) = include_path(word, base, home) else {
+                        return Err(mention(n, format!("Include {word}")));
+                    };
+                    for included in expand(&path) {
+                        scan(&included, base, host, home, depth + 1)?;
+                    }
+                }
+            }
+            k if may_apply && CHANGES_THE_CONNECT.contains(&k) => {
+                return Err(mention(n, written.to_string()));
+            }
+            _ => {}
         }
     }
     Ok(())
+}
+
+/// Whether a `Host` line's patterns might select `host`. ssh selects it
+/// when a pattern matches and no `!pattern` does; here a pattern counts in
+/// any case (ssh compares the name as given, and lower-cased on a final
+/// pass), a negation only when it matches both ways.
+fn host_block_may_apply(patterns: &str, host: &str) -> bool {
+    let lower = host.to_ascii_lowercase();
+    let mut selected = false;
+    for word in patterns.split_whitespace() {
+        if word.starts_with('#') {
+            break;
+        }
+        let word = word.trim_matches('"');
+        match word.strip_prefix('!') {
+            Some(negated) => {
+                if wildcard_match(negated, host) && wildcard_match(negated, &lower) {
+                    return false;
+                }
+            }
+            None => {
+                selected |= wildcard_match(&word.to_ascii_lowercase(), &lower);
+            }
+        }
+    }
+    selected
+}
+
+/// `Match all` and `Match final all` select every host (the final pass
+/// differs only after a canonicalisation, which gt steps aside for).
+fn matches_everything(criteria: &str) -> bool {
+    let words: Vec<String> = criteria
+        .split_whitespace()
+        .take_while(|w| !w.starts_with('#'))
+        .map(str::to_ascii_lowercase)
+        .collect();
+    matches!(
+        words
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        ["all"] | ["final", "all"]
+    )
 }
 
 /// An Include word as a path, or `None` when gt cannot tell what ssh would
@@ -256,7 +335,11 @@ mod tests {
     }
 
     fn mention_in(dir: &Path, file: &Path) -> Option<(String, usize, String)> {
-        first_mention(&[(file.to_path_buf(), dir.to_path_buf())], Some(dir)).map(|m| {
+        mention_for("fenn", dir, file)
+    }
+
+    fn mention_for(host: &str, dir: &Path, file: &Path) -> Option<(String, usize, String)> {
+        first_mention(&[(file.to_path_buf(), dir.to_path_buf())], host, Some(dir)).map(|m| {
             (
                 m.file.file_name().unwrap().to_string_lossy().into_owned(),
                 m.line,
@@ -289,6 +372,7 @@ mod tests {
             ("BindInterface eth1", "BindInterface"),
             ("AddressFamily inet6", "AddressFamily"),
             ("Match exec \"true\"", "Match"),
+            ("Match host fenn", "Match"),
             ("ConnectionAttempts 3", "ConnectionAttempts"),
             ("TCPKeepAlive no", "TCPKeepAlive"),
             ("CanonicalizeHostname yes", "CanonicalizeHostname"),
@@ -398,12 +482,61 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let clean = write(d.path(), "clean", "User pi\n");
         let proxied = write(d.path(), "proxied", "Host *\n ProxyCommand nc %h %p\n");
-        assert!(leaves_connect_to_gt(Some(&clean)));
-        assert!(!leaves_connect_to_gt(Some(&proxied)));
+        assert!(leaves_connect_to_gt(Some(&clean), "fenn"));
+        assert!(!leaves_connect_to_gt(Some(&proxied), "fenn"));
         std::fs::write(&proxied, "User pi\n").unwrap();
         assert!(
-            !leaves_connect_to_gt(Some(&proxied)),
+            !leaves_connect_to_gt(Some(&proxied), "fenn"),
             "the first answer holds for the run"
         );
+    }
+
+    /// systemd's ssh_config.d file (Debian 13, Fedora) proxies only its own
+    /// name spaces; Fedora's crypto policy sits under `Match final all`.
+    #[test]
+    fn host_blocks_that_cannot_select_the_host_do_not_count() {
+        let d = tempfile::tempdir().unwrap();
+        let base = d.path();
+        write(
+            base,
+            "ssh_config.d/20-systemd-ssh-proxy.conf",
+            "Host .host machine/.host\n  ProxyCommand /usr/lib/systemd/systemd-ssh-proxy unix/run/ssh-unix-local/socket %p\n  \
+             ProxyUseFdpass yes\n  CheckHostIP no\n\nHost unix/* unix%* vsock/* vsock%* vsock-mux/* vsock-mux%*\n  \
+             ProxyCommand /usr/lib/systemd/systemd-ssh-proxy %h %p\n  ProxyUseFdpass yes\n  CheckHostIP no\n",
+        );
+        write(base, "crypto", "Ciphers aes256-gcm@openssh.com\n");
+        write(base, "bastion.conf", "ProxyJump bastion\n");
+        let f = write(
+            base,
+            "ssh_config",
+            "Include ssh_config.d/*.conf\nMatch final all\n  Include crypto\n\
+             Host db-* !db-fenn\n  Include bastion.conf\nHost *\n  SendEnv LANG LC_*\n",
+        );
+        assert_eq!(mention_for("10.4.0.15", base, &f), None);
+        assert_eq!(mention_for("db-fenn", base, &f), None);
+        assert_eq!(
+            mention_for("db-velaryon", base, &f),
+            Some(("bastion.conf".into(), 1, "ProxyJump".into()))
+        );
+        assert_eq!(
+            mention_for("vsock/3", base, &f),
+            Some(("20-systemd-ssh-proxy.conf".into(), 7, "ProxyCommand".into()))
+        );
+    }
+
+    #[test]
+    fn host_patterns_count_in_any_case_negations_only_when_sure() {
+        assert!(host_block_may_apply("*", "fenn"));
+        assert!(host_block_may_apply("FENN", "fenn"));
+        assert!(host_block_may_apply("10.4.0.* !10.4.0.1", "10.4.0.15"));
+        assert!(!host_block_may_apply("10.4.0.* !10.4.0.15", "10.4.0.15"));
+        assert!(!host_block_may_apply("!fenn *", "fenn"));
+        // ssh would compare `!FENN` with `fenn` and not match: the block may apply.
+        assert!(host_block_may_apply("* !FENN", "fenn"));
+        assert!(!host_block_may_apply("bastion gw-? # fenn", "fenn"));
+        assert!(matches_everything("all"));
+        assert!(matches_everything("Final ALL # the crypto policy"));
+        assert!(!matches_everything("final host fenn"));
+        assert!(!matches_everything("!all"));
     }
 }
