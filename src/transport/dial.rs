@@ -376,21 +376,13 @@ pub fn route<'d>(s: &SshSettings, dialer: Option<&'d Dialer>) -> Option<&'d Dial
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::KnownHostsPolicy;
     use std::net::TcpListener;
 
     fn settings(host: &str) -> SshSettings {
         SshSettings {
             host: host.into(),
-            user: "root".into(),
             port: 2222,
-            identity_file: None,
-            jump_hosts: vec![],
-            config_file: None,
-            connect_timeout: Duration::from_secs(5),
-            known_hosts: KnownHostsPolicy::Strict,
-            known_hosts_file: None,
-            sudo: false,
+            ..crate::transport::ssh::tests::settings()
         }
     }
 

@@ -433,10 +433,11 @@ impl Host for SshHost {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn settings() -> SshSettings {
+    /// A host's settings with every default, for unit tests of the transport.
+    pub(in crate::transport) fn settings() -> SshSettings {
         SshSettings {
             host: "10.4.0.15".into(),
             user: "root".into(),

@@ -143,12 +143,25 @@ fn gt_dialer() -> Dialer {
 #[allow(clippy::result_large_err)] // an error per failure class, with its facts: rare, not hot
 fn connect(s: &SshSettings) -> Result<SshHost, TransportError> {
     let socket_dir = tempfile::tempdir().unwrap().keep();
-    rt().block_on(SshHost::connect_with(
-        "fenn",
-        s,
-        &socket_dir,
-        Some(&gt_dialer()),
-    ))
+    rt().block_on(dialed(s, &socket_dir))
+}
+
+/// A login through gt's dialer from within a test's runtime.
+#[allow(clippy::result_large_err)]
+async fn dialed(s: &SshSettings, socket_dir: &Path) -> Result<SshHost, TransportError> {
+    SshHost::connect_with("fenn", s, socket_dir, Some(&gt_dialer())).await
+}
+
+/// `$SSH_CONNECTION` as the host's shell sees it; closes the host.
+fn ssh_connection_seen_by(host: SshHost) -> String {
+    rt().block_on(async {
+        let out = host
+            .run(&Cmd::new("echo \"$SSH_CONNECTION\""), None)
+            .await
+            .unwrap();
+        host.close().await;
+        out.stdout
+    })
 }
 
 /// A dialer that records its arguments in `DIR/dialed`, then dials as gt does.
@@ -211,14 +224,7 @@ fn many_commands_share_one_master_connection_which_close_ends() {
     let socket_dir = tempfile::tempdir().unwrap();
     let rt = rt();
     rt.block_on(async {
-        let host = SshHost::connect_with(
-            "fenn",
-            &sshd.settings(),
-            socket_dir.path(),
-            Some(&gt_dialer()),
-        )
-        .await
-        .unwrap();
+        let host = dialed(&sshd.settings(), socket_dir.path()).await.unwrap();
         let out = host
             .run(&Cmd::new("echo hello; echo err >&2; exit 3"), None)
             .await
@@ -279,22 +285,16 @@ fn a_login_takes_the_connection_gt_dialed() {
     let s = sshd.settings();
     let dialer = recording_dialer(sshd.dir.path());
     let socket_dir = tempfile::tempdir().unwrap();
-    let out = rt().block_on(async {
-        let host = SshHost::connect_with("fenn", &s, socket_dir.path(), Some(&dialer))
-            .await
-            .unwrap();
-        let out = host
-            .run(&Cmd::new("echo \"$SSH_CONNECTION\""), None)
-            .await
-            .unwrap();
-        host.close().await;
-        out
-    });
-    assert!(
-        out.stdout.contains(&format!("{} {}", s.host, s.port)),
-        "{}",
-        out.stdout
-    );
+    let host = rt()
+        .block_on(SshHost::connect_with(
+            "fenn",
+            &s,
+            socket_dir.path(),
+            Some(&dialer),
+        ))
+        .unwrap();
+    let seen = ssh_connection_seen_by(host);
+    assert!(seen.contains(&format!("{} {}", s.host, s.port)), "{seen}");
     // ssh ran the dialer once, with the host, port and connect timeout in ms.
     assert_eq!(
         std::fs::read_to_string(sshd.path("dialed")).unwrap(),
@@ -447,14 +447,7 @@ fn a_hanging_command_fails_at_its_deadline_and_close_still_returns() {
     let sshd = Sshd::start(1);
     let socket_dir = tempfile::tempdir().unwrap();
     rt().block_on(async {
-        let host = SshHost::connect_with(
-            "fenn",
-            &sshd.settings(),
-            socket_dir.path(),
-            Some(&gt_dialer()),
-        )
-        .await
-        .unwrap();
+        let host = dialed(&sshd.settings(), socket_dir.path()).await.unwrap();
         let cmd = Cmd::new("sleep 120").timeout(Duration::from_millis(300));
         let e = host.run(&cmd, None).await.unwrap_err();
         assert!(matches!(e, TransportError::CommandTimeout { .. }), "{e:?}");
@@ -482,20 +475,11 @@ fn a_jump_host_carries_the_connection_with_the_same_known_hosts() {
     s.host = sshd.addrs[1].clone();
     s.jump_hosts = vec![format!("root@{}:{}", sshd.addrs[0], sshd.port)];
     let host = connect(&s).expect("connects through the jump host");
-    let out = rt().block_on(async {
-        let out = host
-            .run(&Cmd::new("echo \"$SSH_CONNECTION\""), None)
-            .await
-            .unwrap();
-        host.close().await;
-        out
-    });
+    let seen = ssh_connection_seen_by(host);
     // The target saw the connection come from the jump host's forward.
     assert!(
-        out.stdout
-            .contains(&format!("{} {}", sshd.addrs[1], sshd.port)),
-        "{}",
-        out.stdout
+        seen.contains(&format!("{} {}", sshd.addrs[1], sshd.port)),
+        "{seen}"
     );
     assert_eq!(
         sshd.accepted_logins(),
