@@ -106,13 +106,6 @@ pub enum Command {
 /// Entry point of the `gt` binary. Invoked under a simulated tool's name
 /// (the lab links kubeadm, kubectl, ... to this binary), acts as that tool.
 pub fn run() -> ExitCode {
-    // ssh runs gt as the dialer of each login: nothing else of gt is wanted.
-    if std::env::args_os().nth(1).as_deref()
-        == Some(std::ffi::OsStr::new(crate::transport::dial::SUBCOMMAND))
-    {
-        let args: Vec<String> = std::env::args().skip(2).collect();
-        return crate::transport::dial::main(&args);
-    }
     let mut args = std::env::args();
     let argv0 = args.next().unwrap_or_default();
     let tool = std::path::Path::new(&argv0)
@@ -132,7 +125,6 @@ pub fn run() -> ExitCode {
         report(&CliError::Signal(e));
         return ExitCode::from(exit::ERROR);
     }
-    crate::transport::dial::offer_own_exe();
     let ctx = Context {
         config_flag: cli.config.clone(),
         color: crate::render::color_wanted(cli.no_color),

@@ -1,5 +1,5 @@
 //! gt dials the TCP connection of each SSH login itself and hands the
-//! connected socket to ssh (`ProxyCommand` with `ProxyUseFdpass`).
+//! connected socket to ssh as its stdin and stdout (`ProxyCommand=-`).
 //!
 //! Why: the OpenSSH client sets TCP_NODELAY only on interactive sessions, and
 //! gt's master (`-N`) is not one, so during the login several small writes
@@ -7,52 +7,32 @@
 //! TCP_NODELAY from the start; everything else about it is what ssh's own
 //! connect would have made (`ssh_connect_direct` in OpenSSH's sshconnect.c):
 //! every address of the name in turn, each connect bounded by the connect
-//! timeout, SO_KEEPALIVE (ssh's default `TCPKeepAlive yes`).
-//!
-//! ssh starts the dialer as `gt ssh-dial HOST PORT TIMEOUT_MS` through
-//! `$SHELL -c`, and closes every descriptor it inherits above stderr, so the
-//! dialer connects by itself and passes the socket back over its stdout
-//! (SCM_RIGHTS). It fails with ssh's own words on stderr (ssh's stderr, which
-//! gt keeps beside ssh's `-E` log for its failure classification), and ssh
-//! adds `proxy dialer did not pass back a connection` to its log.
+//! timeout, SO_KEEPALIVE (ssh's default `TCPKeepAlive yes`). ssh keeps its
+//! stdin and stdout (it closes every other inherited descriptor), so no
+//! helper process is needed. A failed connect is worded as ssh words it,
+//! and classified from that text like any failure of ssh's.
 //!
 //! `ssh_config.rs` decides when gt steps aside and lets ssh connect as it
-//! always did.
+//! always did (docs/ssh.md has the OpenSSH facts both rely on).
 
-use super::{shell_quote, SshSettings};
+use super::SshSettings;
 use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
-use std::path::PathBuf;
-use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::AsRawFd;
+use std::sync::OnceLock;
 use std::time::Duration;
-
-/// The hidden first argument that makes gt's binary the dialer.
-pub const SUBCOMMAND: &str = "ssh-dial";
 
 /// Set to `0`, `off`, `no` or `false`, gt lets ssh connect by itself.
 pub const OFF_SWITCH: &str = "GT_SSH_DIAL";
 
-/// ssh's exit status for a failed connection, which the dialer keeps.
-const SSH_FAILED: u8 = 255;
+/// The option that makes ssh take its connection from its stdin and stdout.
+pub const SSH_OPTION: &str = "ProxyCommand=-";
 
-/// The program ssh runs as its ProxyCommand.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dialer {
-    program: PathBuf,
-}
-
-static OWN_EXE_OFFERED: AtomicBool = AtomicBool::new(false);
-
-/// Lets this process's SSH logins dial through its own executable (the gt
-/// binary calls it; a library user who does not gets ssh's own connect),
-/// unless the off switch is set.
-pub fn offer_own_exe() {
-    if wanted(std::env::var_os(OFF_SWITCH).as_deref()) {
-        OWN_EXE_OFFERED.store(true, Ordering::Relaxed);
-    }
+/// Whether the off switch leaves dialing on (read once per process).
+pub fn switched_on() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| wanted(std::env::var_os(OFF_SWITCH).as_deref()))
 }
 
 fn wanted(switch: Option<&OsStr>) -> bool {
@@ -62,83 +42,20 @@ fn wanted(switch: Option<&OsStr>) -> bool {
     !matches!(off.as_deref(), Some("0" | "off" | "no" | "false"))
 }
 
-impl Dialer {
-    pub fn program(program: impl Into<PathBuf>) -> Dialer {
-        Dialer {
-            program: program.into(),
-        }
-    }
-
-    /// gt's own executable, when `offer_own_exe` allowed it. Named through
-    /// /proc so that a gt binary replaced on disk during a run (an upgrade
-    /// mid-apply) still dials with the code that is running.
-    pub fn own_exe() -> Option<Dialer> {
-        if !OWN_EXE_OFFERED.load(Ordering::Relaxed) {
-            return None;
-        }
-        let exe = PathBuf::from(format!("/proc/{}/exe", std::process::id()));
-        Some(Dialer::program(exe))
-    }
-
-    /// Whether ssh could run it at all: a program gone from disk, or a path
-    /// no shell word can carry, leaves the login to ssh.
-    pub fn usable(&self) -> bool {
-        self.program.to_str().is_some() && self.program.exists()
-    }
-
-    /// The `-o` options that make ssh take its connection from the dialer.
-    /// Host and port are gt's own (a config that could change them makes gt
-    /// step aside); ssh would expand `%` in them, so each is doubled.
-    pub fn ssh_options(&self, s: &SshSettings, connect_timeout: Duration) -> Vec<String> {
-        let words = [
-            self.program.display().to_string(),
-            SUBCOMMAND.to_string(),
-            s.host.clone(),
-            s.port.to_string(),
-            connect_timeout.as_millis().to_string(),
-        ];
-        let command = words
-            .iter()
-            .map(|w| shell_quote(w))
-            .collect::<Vec<_>>()
-            .join(" ");
-        vec![
-            format!("ProxyCommand={}", command.replace('%', "%%")),
-            "ProxyUseFdpass=yes".to_string(),
-        ]
-    }
+/// Whether gt dials for `s` (`allowed`: the off switch's say), or steps aside.
+pub fn dials(s: &SshSettings, allowed: bool) -> bool {
+    // A jump's connection is ssh's to make, through the hops.
+    allowed
+        && s.jump_hosts.is_empty()
+        && super::ssh_config::leaves_connect_to_gt(s.config_file.as_deref(), &s.host)
 }
 
-/// `gt ssh-dial HOST PORT TIMEOUT_MS`, as ssh runs it.
-pub fn main(args: &[String]) -> ExitCode {
-    let parsed = match args {
-        [host, port, ms] => port
-            .parse::<u16>()
-            .ok()
-            .zip(ms.parse::<u64>().ok())
-            .map(|(port, ms)| (host.as_str(), port, Duration::from_millis(ms))),
-        _ => None,
-    };
-    let Some((host, port, timeout)) = parsed else {
-        eprintln!(
-            "gt {SUBCOMMAND}: expected HOST PORT TIMEOUT_MS (ssh runs this as gt's ProxyCommand), got {args:?}"
-        );
-        return ExitCode::from(SSH_FAILED);
-    };
-    let stream = match dial(host, port, timeout) {
-        Ok(stream) => stream,
-        Err(ssh_message) => {
-            eprintln!("{ssh_message}");
-            return ExitCode::from(SSH_FAILED);
-        }
-    };
-    match send_fd(libc::STDOUT_FILENO, stream.as_raw_fd()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("gt {SUBCOMMAND}: could not pass the connection to ssh over stdout: {e}");
-            ExitCode::from(SSH_FAILED)
-        }
-    }
+/// `dial` off the runtime's threads (name resolution and connect block).
+pub async fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
+    let host = host.to_string();
+    tokio::task::spawn_blocking(move || dial(&host, port, timeout))
+        .await
+        .unwrap_or_else(|e| Err(format!("gt could not dial: {e}")))
 }
 
 /// Connects as ssh would, with TCP_NODELAY; on failure, the line ssh itself
@@ -317,62 +234,6 @@ fn set_keepalive(stream: &TcpStream) -> io::Result<()> {
     }
 }
 
-/// Sends `fd` over the unix socket `channel` the way OpenSSH's
-/// mm_receive_fd expects it: one data byte and one SCM_RIGHTS descriptor.
-fn send_fd(channel: RawFd, fd: RawFd) -> io::Result<()> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    // u64 keeps the buffer aligned for cmsghdr.
-    let mut control = [0u64; 8];
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    assert!(space <= std::mem::size_of_val(&control));
-    // SAFETY: zeroed msghdr, then pointers to live buffers of the given sizes.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
-    // SAFETY: msg_control holds `space` bytes, enough for one header and one fd.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
-    }
-    loop {
-        // SAFETY: msg points to live buffers for the duration of the call.
-        let sent = unsafe { libc::sendmsg(channel, &msg, 0) };
-        if sent == 1 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if sent < 0 && e.kind() == io::ErrorKind::Interrupted {
-            continue;
-        }
-        return Err(if sent < 0 {
-            e
-        } else {
-            io::Error::new(io::ErrorKind::WriteZero, "the descriptor was not sent")
-        });
-    }
-}
-
-/// Which program dials for `s`, or `None` when gt steps aside.
-pub fn route<'d>(s: &SshSettings, dialer: Option<&'d Dialer>) -> Option<&'d Dialer> {
-    let dialer = dialer.filter(|d| d.usable())?;
-    // ssh never passes a jump's connection as a descriptor, and the hops are
-    // ssh's to reach.
-    if !s.jump_hosts.is_empty() {
-        return None;
-    }
-    super::ssh_config::leaves_connect_to_gt(s.config_file.as_deref(), &s.host).then_some(dialer)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,26 +248,6 @@ mod tests {
     }
 
     #[test]
-    fn ssh_runs_the_dialer_with_host_port_and_timeout_quoted_and_percent_doubled() {
-        let d = Dialer::program("/opt/my tools/gt");
-        assert_eq!(
-            d.ssh_options(&settings("10.4.0.15"), Duration::from_secs(5)),
-            [
-                "ProxyCommand='/opt/my tools/gt' ssh-dial 10.4.0.15 2222 5000",
-                "ProxyUseFdpass=yes"
-            ]
-        );
-        assert_eq!(
-            d.ssh_options(&settings("fe80::1%eth0"), Duration::from_millis(1500))[0],
-            "ProxyCommand='/opt/my tools/gt' ssh-dial fe80::1%%eth0 2222 1500"
-        );
-        assert_eq!(
-            d.ssh_options(&settings("a;b"), Duration::from_secs(1))[0],
-            "ProxyCommand='/opt/my tools/gt' ssh-dial 'a;b' 2222 1000"
-        );
-    }
-
-    #[test]
     fn the_off_switch_takes_the_usual_words_for_no() {
         for off in ["0", "off", "no", "false", "OFF", " no "] {
             assert!(!wanted(Some(OsStr::new(off))), "{off}");
@@ -417,27 +258,13 @@ mod tests {
     }
 
     #[test]
-    fn own_exe_is_named_through_proc_once_offered() {
-        OWN_EXE_OFFERED.store(true, Ordering::Relaxed);
-        let d = Dialer::own_exe().expect("offered");
-        assert_eq!(
-            d.program,
-            PathBuf::from(format!("/proc/{}/exe", std::process::id()))
-        );
-        assert!(d.usable());
-        assert!(!Dialer::program("/nonexistent/gt").usable());
-    }
-
-    #[test]
-    fn jump_hosts_and_an_unusable_program_leave_the_connect_to_ssh() {
-        let d = Dialer::program("/proc/self/exe");
+    fn jump_hosts_and_the_off_switch_leave_the_connect_to_ssh() {
         let mut s = settings("10.4.0.15");
         s.config_file = Some("/nonexistent/ssh_config".into());
-        assert_eq!(route(&s, Some(&d)), Some(&d));
-        assert_eq!(route(&s, None), None);
-        assert_eq!(route(&s, Some(&Dialer::program("/nonexistent/gt"))), None);
+        assert!(dials(&s, true));
+        assert!(!dials(&s, false));
         s.jump_hosts = vec!["bastion".into()];
-        assert_eq!(route(&s, Some(&d)), None);
+        assert!(!dials(&s, true));
     }
 
     #[test]
@@ -562,45 +389,5 @@ mod tests {
             resolve_failure(&long, "x"),
             format!("ssh: Could not resolve hostname {}: x", "a".repeat(100))
         );
-    }
-
-    #[test]
-    fn the_descriptor_travels_as_openssh_receives_it() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let stream = dial(
-            "127.0.0.1",
-            listener.local_addr().unwrap().port(),
-            Duration::from_secs(5),
-        )
-        .unwrap();
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-        send_fd(ours.as_raw_fd(), stream.as_raw_fd()).unwrap();
-        drop(stream);
-        // mm_receive_fd: one byte, one SCM_RIGHTS header carrying one int.
-        let mut byte = [9u8; 1];
-        let mut iov = libc::iovec {
-            iov_base: byte.as_mut_ptr().cast(),
-            iov_len: 1,
-        };
-        let mut control = [0u64; 8];
-        // SAFETY: zeroed msghdr pointing at live buffers.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&control) as _;
-        // SAFETY: as above; the header is read only after recvmsg filled it.
-        let received = unsafe {
-            assert_eq!(libc::recvmsg(theirs.as_raw_fd(), &mut msg, 0), 1);
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            assert!(!cmsg.is_null());
-            assert_eq!((*cmsg).cmsg_type, libc::SCM_RIGHTS);
-            std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>())
-        };
-        assert_eq!(byte, [0]);
-        // SAFETY: the descriptor just received is ours alone.
-        let passed = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(received) };
-        assert!(passed.nodelay().unwrap());
-        assert_eq!(passed.peer_addr().unwrap(), listener.local_addr().unwrap());
     }
 }

@@ -6,7 +6,7 @@
 //! The master stays gt's child (no `-f`) and is told to die with gt
 //! (PR_SET_PDEATHSIG): an interrupted or killed gt leaves no ssh behind.
 
-use super::dial::{self, Dialer};
+use super::dial;
 use super::error::SshTarget;
 use super::local::{exit_code, output_too_large};
 use super::{
@@ -47,7 +47,7 @@ pub fn master_args(
     control_socket: &Path,
     log: &Path,
     generated_config: Option<&Path>,
-    dialer: Option<&Dialer>,
+    dialed: bool,
 ) -> Vec<String> {
     let mut a: Vec<String> = vec![
         "-E".into(),
@@ -57,9 +57,7 @@ pub fn master_args(
         "-M".into(),
         "-N".into(),
     ];
-    let dialed = dialer
-        .map(|d| d.ssh_options(s, connect_timeout(s)))
-        .unwrap_or_default();
+    let dialed = dialed.then(|| dial::SSH_OPTION.to_string());
     for opt in common_options(s).into_iter().chain(dialed) {
         a.push("-o".into());
         a.push(opt);
@@ -85,7 +83,7 @@ pub fn master_args(
 }
 
 /// The connect timeout as ssh applies it: whole seconds, at least one. gt's
-/// dialer takes the same, so a dialed login waits exactly as long.
+/// connect takes the same, so a dialed login waits exactly as long.
 fn connect_timeout(s: &SshSettings) -> Duration {
     Duration::from_secs(s.connect_timeout.as_secs_f64().ceil().max(1.0) as u64)
 }
@@ -145,24 +143,25 @@ pub fn jump_config(s: &SshSettings, user_config: Option<&Path>) -> String {
 
 impl SshHost {
     /// Opens the master connection; `socket_dir` holds its control socket and
-    /// log. The TCP connection is gt's own (`dial.rs`) when this process
-    /// offered its executable and nothing makes gt step aside.
+    /// log. The TCP connection is gt's own (`dial.rs`) unless gt steps aside
+    /// or `GT_SSH_DIAL` switches that off.
     pub async fn connect(
         name: &str,
         s: &SshSettings,
         socket_dir: &Path,
     ) -> Result<SshHost, TransportError> {
-        SshHost::connect_with(name, s, socket_dir, Dialer::own_exe().as_ref()).await
+        SshHost::connect_with(name, s, socket_dir, dial::switched_on()).await
     }
 
-    /// `connect`, dialing through `dialer` unless gt steps aside (`None`: ssh connects).
+    /// `connect`, with gt dialing only when `dial_allowed` (and nothing
+    /// makes it step aside).
     pub async fn connect_with(
         name: &str,
         s: &SshSettings,
         socket_dir: &Path,
-        dialer: Option<&Dialer>,
+        dial_allowed: bool,
     ) -> Result<SshHost, TransportError> {
-        let dialer = dial::route(s, dialer);
+        let dialed = dial::dials(s, dial_allowed);
         let local = |what: &str, e: std::io::Error| TransportError::Local {
             what: format!("{what} for {name}"),
             reason: e.to_string(),
@@ -194,27 +193,46 @@ impl SshHost {
             ),
             None => None,
         };
+        let known_hosts = s
+            .known_hosts_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "~/.ssh/known_hosts".into());
+        let target = SshTarget {
+            host: name,
+            ip: &s.host,
+            port: s.port,
+            user: &s.user,
+            known_hosts_file: &known_hosts,
+        };
         let started = Instant::now();
+        let (stdin, stdout) = if dialed {
+            // A failed dial reads as ssh's own connect failure would.
+            let stream = dial::connect(&s.host, s.port, connect_timeout(s))
+                .await
+                .map_err(|text| classify_ssh_failure(&target, &text, started.elapsed()))?;
+            let other = stream
+                .try_clone()
+                .map_err(|e| local("hand the connection to ssh", e))?;
+            (
+                std::process::Stdio::from(std::os::fd::OwnedFd::from(stream)),
+                std::process::Stdio::from(std::os::fd::OwnedFd::from(other)),
+            )
+        } else {
+            (std::process::Stdio::null(), std::process::Stdio::null())
+        };
         let mut master = tokio::process::Command::new("ssh");
         master
-            .args(master_args(s, &ctl, &log, generated.as_deref(), dialer))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            // Not a pipe: nobody reads it while the master runs; classified
-            // from the file on failure. The dialer inherits it: its
-            // failures (ssh's own words) land here, not in the -E log.
+            .args(master_args(s, &ctl, &log, generated.as_deref(), dialed))
+            .stdin(stdin)
+            .stdout(stdout)
+            // Not a pipe: nobody reads it while the master runs; classified from the file on failure.
             .stderr(stderr)
             .kill_on_drop(true)
             // Its own process group: a Ctrl-C at the terminal interrupts gt
             // (which then lets running steps finish), not the connection
             // those steps run over. PDEATHSIG still ends it with gt.
             .process_group(0);
-        if dialer.is_some() {
-            // ssh runs a ProxyCommand with $SHELL -c: a login shell of the
-            // user's choosing (fish, zsh reading ~/.zshenv) would cost every
-            // login its start-up; the dialer needs only exec.
-            master.env("SHELL", "/bin/sh");
-        }
         // SAFETY: prctl is async-signal-safe and touches no memory of ours.
         unsafe {
             master.pre_exec(|| {
@@ -224,7 +242,10 @@ impl SshHost {
                 Ok(())
             });
         }
-        let mut child = master.spawn().map_err(|e| local("start ssh", e))?;
+        let spawned = master.spawn();
+        // ssh holds the connection now; gt's copies go with the command.
+        drop(master);
+        let mut child = spawned.map_err(|e| local("start ssh", e))?;
         let hops = s.jump_hosts.len() as u32 + 1;
         let deadline = s.connect_timeout * hops + HANDSHAKE_MARGIN;
         let ready = async {
@@ -258,18 +279,6 @@ impl SshHost {
         if ready?.is_err() {
             let mut text = std::fs::read_to_string(&log).unwrap_or_default();
             text.push_str(&std::fs::read_to_string(&stderr_path).unwrap_or_default());
-            let known_hosts = s
-                .known_hosts_file
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "~/.ssh/known_hosts".into());
-            let target = SshTarget {
-                host: name,
-                ip: &s.host,
-                port: s.port,
-                user: &s.user,
-                known_hosts_file: &known_hosts,
-            };
             return Err(classify_ssh_failure(&target, &text, started.elapsed()));
         }
         let session = Session::resume_mux(ctl.into_boxed_path(), Some(log.into_boxed_path()));
@@ -459,7 +468,7 @@ pub(super) mod tests {
             Path::new("/t/0/m"),
             Path::new("/t/0/log"),
             None,
-            None,
+            false,
         );
         assert_eq!(
             a.join(" "),
@@ -479,7 +488,7 @@ pub(super) mod tests {
         s.connect_timeout = Duration::from_millis(2500);
         s.known_hosts = KnownHostsPolicy::AcceptNew;
         s.known_hosts_file = Some("/lab/known_hosts".into());
-        let a = master_args(&s, Path::new("/t/1/m"), Path::new("/t/1/log"), None, None);
+        let a = master_args(&s, Path::new("/t/1/m"), Path::new("/t/1/log"), None, false);
         assert_eq!(
             a.join(" "),
             "-E /t/1/log -S /t/1/m -M -N -o ControlPersist=no -o BatchMode=yes \
@@ -491,23 +500,19 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn a_dialed_master_takes_its_connection_from_gt_within_ssh_s_connect_timeout() {
-        let mut s = settings();
-        s.connect_timeout = Duration::from_millis(2500);
+    fn a_dialed_master_takes_its_connection_from_its_stdin_and_stdout() {
         let a = master_args(
-            &s,
+            &settings(),
             Path::new("/t/0/m"),
             Path::new("/t/0/log"),
             None,
-            Some(&Dialer::program("/usr/local/bin/gt")),
+            true,
         );
         assert_eq!(
             a.join(" "),
             "-E /t/0/log -S /t/0/m -M -N -o ControlPersist=no -o BatchMode=yes \
-             -o StrictHostKeyChecking=yes -o ConnectTimeout=3 -o GSSAPIAuthentication=no \
-             -o UpdateHostKeys=no \
-             -o ProxyCommand=/usr/local/bin/gt ssh-dial 10.4.0.15 22 3000 \
-             -o ProxyUseFdpass=yes -p 22 -l root 10.4.0.15"
+             -o StrictHostKeyChecking=yes -o ConnectTimeout=5 -o GSSAPIAuthentication=no \
+             -o UpdateHostKeys=no -o ProxyCommand=- -p 22 -l root 10.4.0.15"
         );
     }
 
@@ -523,7 +528,7 @@ pub(super) mod tests {
             Path::new("/t/2/m"),
             Path::new("/t/2/log"),
             Some(Path::new("/t/2/ssh_config")),
-            None,
+            false,
         );
         let line = a.join(" ");
         assert!(

@@ -2,10 +2,9 @@
 //! (its own keys, known_hosts and log) and stopped by a Drop guard.
 
 use crate::support::components::{require_sshd, SSHD};
-use crate::support::gt::{Test, GT};
+use crate::support::gt::Test;
 use crate::support::wait::eventually_within;
 use gt::spec::{KnownHostsPolicy, SshSettings};
-use gt::transport::dial::Dialer;
 use gt::transport::{Cmd, Host, SshHost, TransportError};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -134,22 +133,17 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// The gt binary's dialer, as `gt` itself uses it: every test here logs in
-/// through it unless it says otherwise.
-fn gt_dialer() -> Dialer {
-    Dialer::program(GT)
-}
-
 #[allow(clippy::result_large_err)] // an error per failure class, with its facts: rare, not hot
 fn connect(s: &SshSettings) -> Result<SshHost, TransportError> {
     let socket_dir = tempfile::tempdir().unwrap().keep();
     rt().block_on(dialed(s, &socket_dir))
 }
 
-/// A login through gt's dialer from within a test's runtime.
+/// A login with gt dialing (whatever GT_SSH_DIAL says where the tests run):
+/// every test here logs in so unless it says otherwise.
 #[allow(clippy::result_large_err)]
 async fn dialed(s: &SshSettings, socket_dir: &Path) -> Result<SshHost, TransportError> {
-    SshHost::connect_with("fenn", s, socket_dir, Some(&gt_dialer())).await
+    SshHost::connect_with("fenn", s, socket_dir, true).await
 }
 
 /// `$SSH_CONNECTION` as the host's shell sees it; closes the host.
@@ -164,33 +158,22 @@ fn ssh_connection_seen_by(host: SshHost) -> String {
     })
 }
 
-/// A dialer that records its arguments in `DIR/dialed`, then dials as gt does.
-fn recording_dialer(dir: &Path) -> Dialer {
-    let script = dir.join("recording-dialer");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho \"$@\" >> '{}'\nexec '{GT}' \"$@\"\n",
-            dir.join("dialed").display()
-        ),
-    )
-    .unwrap();
-    Command::new("chmod")
-        .arg("+x")
-        .arg(&script)
-        .status()
-        .unwrap();
-    Dialer::program(script)
-}
-
-/// The master's command lines of ssh processes naming `needle`.
-fn ssh_command_lines_mentioning(needle: &str) -> Vec<String> {
-    std::fs::read_dir("/proc")
+/// The ssh master naming `needle` (a control socket dir, an address):
+/// its command line, and what its stdin is (`socket:[...]`, `/dev/null`).
+fn ssh_master_mentioning(needle: &str) -> (String, String) {
+    let found: Vec<(String, String)> = std::fs::read_dir("/proc")
         .unwrap()
-        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.starts_with("ssh ") && c.contains(needle))
-        .collect()
+        .filter_map(|e| {
+            let dir = e.ok()?.path();
+            let line = String::from_utf8_lossy(&std::fs::read(dir.join("cmdline")).ok()?)
+                .replace('\0', " ");
+            let stdin = std::fs::read_link(dir.join("fd/0")).ok()?;
+            (line.starts_with("ssh ") && line.contains(" -M ") && line.contains(needle))
+                .then(|| (line, stdin.display().to_string()))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.into_iter().next().unwrap()
 }
 
 /// ssh processes whose command line mentions `needle` (our control socket dir).
@@ -283,27 +266,17 @@ fn a_closed_port_is_a_refused_connection() {
 fn a_login_takes_the_connection_gt_dialed() {
     let sshd = Sshd::start(1);
     let s = sshd.settings();
-    let dialer = recording_dialer(sshd.dir.path());
     let socket_dir = tempfile::tempdir().unwrap();
-    let host = rt()
-        .block_on(SshHost::connect_with(
-            "fenn",
-            &s,
-            socket_dir.path(),
-            Some(&dialer),
-        ))
-        .unwrap();
+    let host = rt().block_on(dialed(&s, socket_dir.path())).unwrap();
+    let (line, stdin) = ssh_master_mentioning(&socket_dir.path().display().to_string());
+    assert!(line.contains(" -o ProxyCommand=- "), "{line}");
+    assert!(stdin.starts_with("socket:["), "{stdin}");
     let seen = ssh_connection_seen_by(host);
     assert!(seen.contains(&format!("{} {}", s.host, s.port)), "{seen}");
-    // ssh ran the dialer once, with the host, port and connect timeout in ms.
-    assert_eq!(
-        std::fs::read_to_string(sshd.path("dialed")).unwrap(),
-        format!("ssh-dial {} {} 5000\n", s.host, s.port)
-    );
 }
 
-/// The user's own ProxyCommand (here gt's dialer behind a marker) is the one
-/// ssh runs: gt's would take precedence from the command line.
+/// The user's own ProxyCommand (here a hop through the same sshd, behind a
+/// marker) is the one ssh runs: gt's would take precedence from the command line.
 #[test]
 #[cfg_attr(
     not(any(has_sshd, ci)),
@@ -313,26 +286,31 @@ fn a_config_with_its_own_proxycommand_makes_gt_step_aside() {
     let sshd = Sshd::start(1);
     let marker = sshd.path("users-proxy-ran");
     let config = sshd.path("ssh_config");
+    let hop = format!(
+        "ssh -F /dev/null -o BatchMode=yes -o UserKnownHostsFile={kh} -i {key} -p {port} -W %h:%p root@{addr}",
+        kh = sshd.path("known_hosts").display(),
+        key = sshd.path("user_key").display(),
+        port = sshd.port,
+        addr = sshd.addrs[0],
+    );
     std::fs::write(
         &config,
         format!(
-            "Host *\n  ProxyCommand sh -c ': > {}; exec {GT} ssh-dial %h %p 5000'\n  ProxyUseFdpass yes\n",
+            "Host *\n  ProxyCommand sh -c ': > {}; exec {hop}'\n",
             marker.display()
         ),
     )
     .unwrap();
     let mut s = sshd.settings();
     s.config_file = Some(config);
-    let dialer = recording_dialer(sshd.dir.path());
     let socket_dir = tempfile::tempdir().unwrap();
-    rt().block_on(async {
-        let host = SshHost::connect_with("fenn", &s, socket_dir.path(), Some(&dialer))
-            .await
-            .unwrap();
-        host.close().await;
-    });
+    let host = rt().block_on(dialed(&s, socket_dir.path())).unwrap();
+    let (line, stdin) = ssh_master_mentioning(&socket_dir.path().display().to_string());
+    rt().block_on(host.close());
     assert!(marker.exists(), "the user's ProxyCommand did not run");
-    assert!(!sshd.path("dialed").exists(), "gt's dialer ran");
+    assert!(!line.contains("ProxyCommand=-"), "{line}");
+    assert_eq!(stdin, "/dev/null");
+    assert_eq!(sshd.accepted_logins(), 2, "the hop's login and the host's");
 }
 
 #[test]
@@ -345,22 +323,22 @@ fn a_name_that_does_not_resolve_fails_as_ssh_itself_says() {
     let sshd = Sshd::start(1);
     let mut s = sshd.settings();
     s.host = "Bad..Name".into();
-    let reason = |dialer: Option<&Dialer>| {
+    let reason = |dial: bool| {
         let socket_dir = tempfile::tempdir().unwrap();
         let e = rt()
-            .block_on(SshHost::connect_with("fenn", &s, socket_dir.path(), dialer))
+            .block_on(SshHost::connect_with("fenn", &s, socket_dir.path(), dial))
             .err()
             .expect("unresolvable");
         assert!(matches!(e, TransportError::Unreachable { .. }), "{e:?}");
         let text = e.to_string();
         text[..text.find(" (after ").expect("the time it took")].to_string()
     };
-    let dialed = reason(Some(&gt_dialer()));
+    let dialed = reason(true);
     assert_eq!(
         dialed,
         "fenn: unreachable: ssh: Could not resolve hostname bad..name: Name or service not known"
     );
-    assert_eq!(dialed, reason(None), "ssh's own connect words it the same");
+    assert_eq!(dialed, reason(false), "ssh's own connect words it the same");
 }
 
 #[test]
@@ -530,8 +508,7 @@ fn hosts_behind_a_bastion_that_drops_an_eleventh_pending_login_all_connect() {
     let connected = runtime.block_on(async {
         let logins = settings.iter().enumerate().map(|(i, s)| async move {
             let dir = tempfile::tempdir().unwrap().keep();
-            let dialer = gt_dialer();
-            let r = SshHost::connect_with(&format!("n{i}"), s, &dir, Some(&dialer)).await;
+            let r = SshHost::connect_with(&format!("n{i}"), s, &dir, true).await;
             if let Ok(h) = &r {
                 h.close().await;
             }
@@ -651,15 +628,9 @@ address = "{addr}"
             Duration::from_secs(10),
             || ssh_processes_mentioning(&master) > 0 && sshd.accepted_logins() == logins,
         );
-        let masters = ssh_command_lines_mentioning(&master);
-        assert_eq!(masters.len(), 1, "{masters:?}");
-        // gt names its own binary through /proc: the code that runs dials.
-        let dials = masters[0].contains(&format!(
-            "ProxyCommand=/proc/{}/exe ssh-dial {master} {} 5000 ",
-            gt.id(),
-            sshd.port
-        )) && masters[0].contains("ProxyUseFdpass=yes");
-        assert_eq!(dials, switch.is_none(), "{masters:?}");
+        let (line, stdin) = ssh_master_mentioning(&master);
+        let dials = line.contains(" -o ProxyCommand=- ") && stdin.starts_with("socket:[");
+        assert_eq!(dials, switch.is_none(), "{line} (stdin {stdin})");
         gt.kill().unwrap();
         gt.wait().unwrap();
         eventually_within(
