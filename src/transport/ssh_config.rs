@@ -24,6 +24,7 @@ use std::sync::Mutex;
 const CHANGES_THE_CONNECT: &[&str] = &[
     "proxycommand",
     "proxyjump",
+    // ssh refuses `ProxyUseFdpass yes` beside `ProxyCommand -`.
     "proxyusefdpass",
     "hostname",
     "port",
@@ -36,8 +37,6 @@ const CHANGES_THE_CONNECT: &[&str] = &[
     // ssh skips the host IP check, and the loopback exemption, for a proxied login.
     "checkhostip",
     "nohostauthenticationforlocalhost",
-    // Run by $SHELL, which gt sets for a master it dials.
-    "localcommand",
 ];
 
 /// ssh's own limit on nested Includes (readconf.c READCONF_MAX_DEPTH).
@@ -382,7 +381,6 @@ mod tests {
                 "NoHostAuthenticationForLocalhost",
             ),
             ("ProxyUseFdpass no", "ProxyUseFdpass"),
-            ("LocalCommand echo hi", "LocalCommand"),
         ] {
             let f = write(
                 d.path(),
