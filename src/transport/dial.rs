@@ -72,11 +72,10 @@ pub fn dial(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Strin
         };
         match connected {
             Ok(stream) => {
-                // What this is all for; should it fail, the login still works.
+                // What this is all for. Should either option fail, the
+                // login still works (ssh only logs a failed SO_KEEPALIVE).
                 let _ = stream.set_nodelay(true);
-                if let Err(e) = set_keepalive(&stream) {
-                    eprintln!("setsockopt SO_KEEPALIVE: {}", strerror_of(&e));
-                }
+                let _ = set_keepalive(&stream);
                 return Ok(stream);
             }
             Err(e) => errno = errno_of(&e),
@@ -197,13 +196,6 @@ fn errno_of(e: &io::Error) -> i32 {
         Some(n) => n,
         None if e.kind() == io::ErrorKind::TimedOut => libc::ETIMEDOUT,
         None => 0,
-    }
-}
-
-fn strerror_of(e: &io::Error) -> String {
-    match errno_of(e) {
-        0 => e.to_string(),
-        n => strerror(n),
     }
 }
 

@@ -205,12 +205,23 @@ impl SshHost {
             user: &s.user,
             known_hosts_file: &known_hosts,
         };
+        let hops = s.jump_hosts.len() as u32 + 1;
+        let deadline = s.connect_timeout * hops + HANDSHAKE_MARGIN;
+        let timed_out = || TransportError::ConnectTimeout {
+            host: name.to_string(),
+            address: format!("{}:{}", s.host, s.port),
+            after: secs(deadline),
+            names: Default::default(),
+        };
         let started = Instant::now();
         let (stdin, stdout) = if dialed {
-            // A failed dial reads as ssh's own connect failure would.
-            let stream = dial::connect(&s.host, s.port, connect_timeout(s))
-                .await
-                .map_err(|text| classify_ssh_failure(&target, &text, started.elapsed()))?;
+            // The login's deadline covers gt's connect as it covered ssh's.
+            let stream =
+                tokio::time::timeout(deadline, dial::connect(&s.host, s.port, connect_timeout(s)))
+                    .await
+                    .map_err(|_| timed_out())?
+                    // A failed dial reads as ssh's own connect failure would.
+                    .map_err(|text| classify_ssh_failure(&target, &text, started.elapsed()))?;
             let other = stream
                 .try_clone()
                 .map_err(|e| local("hand the connection to ssh", e))?;
@@ -246,8 +257,6 @@ impl SshHost {
         // ssh holds the connection now; gt's copies go with the command.
         drop(master);
         let mut child = spawned.map_err(|e| local("start ssh", e))?;
-        let hops = s.jump_hosts.len() as u32 + 1;
-        let deadline = s.connect_timeout * hops + HANDSHAKE_MARGIN;
         let ready = async {
             loop {
                 if let Some(status) = child.try_wait().map_err(|e| local("wait for ssh", e))? {
@@ -264,16 +273,11 @@ impl SshHost {
             }
         };
         let ready: Result<Result<(), std::process::ExitStatus>, TransportError> =
-            match tokio::time::timeout(deadline, ready).await {
+            match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), ready).await {
                 Ok(r) => r,
                 Err(_) => {
                     let _ = child.kill().await;
-                    return Err(TransportError::ConnectTimeout {
-                        host: name.to_string(),
-                        address: format!("{}:{}", s.host, s.port),
-                        after: secs(deadline),
-                        names: Default::default(),
-                    });
+                    return Err(timed_out());
                 }
             };
         if ready?.is_err() {
