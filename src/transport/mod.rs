@@ -8,12 +8,14 @@
 
 mod connection;
 mod control_dir;
+pub mod dial;
 mod error;
 pub mod fake;
 mod jump_gate;
 mod local;
 mod pipe;
 mod ssh;
+mod ssh_config;
 
 pub use connection::{
     Connection, KnownHostsPolicy, LocalSettings, SettingNames, SshSettings, Target,

@@ -6,6 +6,7 @@
 //! The master stays gt's child (no `-f`) and is told to die with gt
 //! (PR_SET_PDEATHSIG): an interrupted or killed gt leaves no ssh behind.
 
+use super::dial;
 use super::error::SshTarget;
 use super::local::{exit_code, output_too_large};
 use super::{
@@ -46,6 +47,7 @@ pub fn master_args(
     control_socket: &Path,
     log: &Path,
     generated_config: Option<&Path>,
+    dialed: bool,
 ) -> Vec<String> {
     let mut a: Vec<String> = vec![
         "-E".into(),
@@ -55,7 +57,8 @@ pub fn master_args(
         "-M".into(),
         "-N".into(),
     ];
-    for opt in common_options(s) {
+    let dialed = dialed.then(|| dial::SSH_OPTION.to_string());
+    for opt in common_options(s).into_iter().chain(dialed) {
         a.push("-o".into());
         a.push(opt);
     }
@@ -79,6 +82,12 @@ pub fn master_args(
     a
 }
 
+/// The connect timeout as ssh applies it: whole seconds, at least one. gt's
+/// connect takes the same, so a dialed login waits exactly as long.
+fn connect_timeout(s: &SshSettings) -> Duration {
+    Duration::from_secs(s.connect_timeout.as_secs_f64().ceil().max(1.0) as u64)
+}
+
 /// Options for the host itself and, through `jump_config`, its jump hops.
 fn common_options(s: &SshSettings) -> Vec<String> {
     let mut o = vec![
@@ -93,10 +102,7 @@ fn common_options(s: &SshSettings) -> Vec<String> {
                 KnownHostsPolicy::AcceptNew => "accept-new",
             }
         ),
-        format!(
-            "ConnectTimeout={}",
-            s.connect_timeout.as_secs_f64().ceil().max(1.0) as u64
-        ),
+        format!("ConnectTimeout={}", connect_timeout(s).as_secs()),
         // Every login is on the path of a plan. gt logs in with keys, so
         // Kerberos (on in Debian's ssh_config) is never tried, and ssh does
         // not spend a round trip after each login having the host prove the
@@ -136,12 +142,26 @@ pub fn jump_config(s: &SshSettings, user_config: Option<&Path>) -> String {
 }
 
 impl SshHost {
-    /// Opens the master connection; `socket_dir` holds its control socket and log.
+    /// Opens the master connection; `socket_dir` holds its control socket and
+    /// log. The TCP connection is gt's own (`dial.rs`) unless gt steps aside
+    /// or `GT_SSH_DIAL` switches that off.
     pub async fn connect(
         name: &str,
         s: &SshSettings,
         socket_dir: &Path,
     ) -> Result<SshHost, TransportError> {
+        SshHost::connect_with(name, s, socket_dir, dial::switched_on()).await
+    }
+
+    /// `connect`, with gt dialing only when `dial_allowed` (and nothing
+    /// makes it step aside).
+    pub async fn connect_with(
+        name: &str,
+        s: &SshSettings,
+        socket_dir: &Path,
+        dial_allowed: bool,
+    ) -> Result<SshHost, TransportError> {
+        let dialed = dial::dials(s, dial_allowed);
         let local = |what: &str, e: std::io::Error| TransportError::Local {
             what: format!("{what} for {name}"),
             reason: e.to_string(),
@@ -173,12 +193,50 @@ impl SshHost {
             ),
             None => None,
         };
+        let known_hosts = s
+            .known_hosts_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "~/.ssh/known_hosts".into());
+        let target = SshTarget {
+            host: name,
+            ip: &s.host,
+            port: s.port,
+            user: &s.user,
+            known_hosts_file: &known_hosts,
+        };
+        let hops = s.jump_hosts.len() as u32 + 1;
+        let deadline = s.connect_timeout * hops + HANDSHAKE_MARGIN;
+        let timed_out = || TransportError::ConnectTimeout {
+            host: name.to_string(),
+            address: format!("{}:{}", s.host, s.port),
+            after: secs(deadline),
+            names: Default::default(),
+        };
         let started = Instant::now();
+        let (stdin, stdout) = if dialed {
+            // The login's deadline covers gt's connect as it covered ssh's.
+            let stream =
+                tokio::time::timeout(deadline, dial::connect(&s.host, s.port, connect_timeout(s)))
+                    .await
+                    .map_err(|_| timed_out())?
+                    // A failed dial reads as ssh's own connect failure would.
+                    .map_err(|text| classify_ssh_failure(&target, &text, started.elapsed()))?;
+            let other = stream
+                .try_clone()
+                .map_err(|e| local("hand the connection to ssh", e))?;
+            (
+                std::process::Stdio::from(std::os::fd::OwnedFd::from(stream)),
+                std::process::Stdio::from(std::os::fd::OwnedFd::from(other)),
+            )
+        } else {
+            (std::process::Stdio::null(), std::process::Stdio::null())
+        };
         let mut master = tokio::process::Command::new("ssh");
         master
-            .args(master_args(s, &ctl, &log, generated.as_deref()))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
+            .args(master_args(s, &ctl, &log, generated.as_deref(), dialed))
+            .stdin(stdin)
+            .stdout(stdout)
             // Not a pipe: nobody reads it while the master runs; classified from the file on failure.
             .stderr(stderr)
             .kill_on_drop(true)
@@ -195,9 +253,10 @@ impl SshHost {
                 Ok(())
             });
         }
-        let mut child = master.spawn().map_err(|e| local("start ssh", e))?;
-        let hops = s.jump_hosts.len() as u32 + 1;
-        let deadline = s.connect_timeout * hops + HANDSHAKE_MARGIN;
+        let spawned = master.spawn();
+        // ssh holds the connection now; gt's copies go with the command.
+        drop(master);
+        let mut child = spawned.map_err(|e| local("start ssh", e))?;
         let ready = async {
             loop {
                 if let Some(status) = child.try_wait().map_err(|e| local("wait for ssh", e))? {
@@ -214,33 +273,16 @@ impl SshHost {
             }
         };
         let ready: Result<Result<(), std::process::ExitStatus>, TransportError> =
-            match tokio::time::timeout(deadline, ready).await {
+            match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), ready).await {
                 Ok(r) => r,
                 Err(_) => {
                     let _ = child.kill().await;
-                    return Err(TransportError::ConnectTimeout {
-                        host: name.to_string(),
-                        address: format!("{}:{}", s.host, s.port),
-                        after: secs(deadline),
-                        names: Default::default(),
-                    });
+                    return Err(timed_out());
                 }
             };
         if ready?.is_err() {
             let mut text = std::fs::read_to_string(&log).unwrap_or_default();
             text.push_str(&std::fs::read_to_string(&stderr_path).unwrap_or_default());
-            let known_hosts = s
-                .known_hosts_file
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "~/.ssh/known_hosts".into());
-            let target = SshTarget {
-                host: name,
-                ip: &s.host,
-                port: s.port,
-                user: &s.user,
-                known_hosts_file: &known_hosts,
-            };
             return Err(classify_ssh_failure(&target, &text, started.elapsed()));
         }
         let session = Session::resume_mux(ctl.into_boxed_path(), Some(log.into_boxed_path()));
@@ -404,10 +446,11 @@ impl Host for SshHost {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn settings() -> SshSettings {
+    /// A host's settings with every default, for unit tests of the transport.
+    pub(in crate::transport) fn settings() -> SshSettings {
         SshSettings {
             host: "10.4.0.15".into(),
             user: "root".into(),
@@ -429,6 +472,7 @@ mod tests {
             Path::new("/t/0/m"),
             Path::new("/t/0/log"),
             None,
+            false,
         );
         assert_eq!(
             a.join(" "),
@@ -448,7 +492,7 @@ mod tests {
         s.connect_timeout = Duration::from_millis(2500);
         s.known_hosts = KnownHostsPolicy::AcceptNew;
         s.known_hosts_file = Some("/lab/known_hosts".into());
-        let a = master_args(&s, Path::new("/t/1/m"), Path::new("/t/1/log"), None);
+        let a = master_args(&s, Path::new("/t/1/m"), Path::new("/t/1/log"), None, false);
         assert_eq!(
             a.join(" "),
             "-E /t/1/log -S /t/1/m -M -N -o ControlPersist=no -o BatchMode=yes \
@@ -456,6 +500,23 @@ mod tests {
              -o UpdateHostKeys=no -o IdentitiesOnly=yes \
              -o UserKnownHostsFile=/lab/known_hosts -p 2222 -l pi -i /home/me/.ssh/gt \
              -F /home/me/ssh_config 10.4.0.15"
+        );
+    }
+
+    #[test]
+    fn a_dialed_master_takes_its_connection_from_its_stdin_and_stdout() {
+        let a = master_args(
+            &settings(),
+            Path::new("/t/0/m"),
+            Path::new("/t/0/log"),
+            None,
+            true,
+        );
+        assert_eq!(
+            a.join(" "),
+            "-E /t/0/log -S /t/0/m -M -N -o ControlPersist=no -o BatchMode=yes \
+             -o StrictHostKeyChecking=yes -o ConnectTimeout=5 -o GSSAPIAuthentication=no \
+             -o UpdateHostKeys=no -o ProxyCommand=- -p 22 -l root 10.4.0.15"
         );
     }
 
@@ -471,6 +532,7 @@ mod tests {
             Path::new("/t/2/m"),
             Path::new("/t/2/log"),
             Some(Path::new("/t/2/ssh_config")),
+            false,
         );
         let line = a.join(" ");
         assert!(

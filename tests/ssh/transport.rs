@@ -136,7 +136,44 @@ fn rt() -> tokio::runtime::Runtime {
 #[allow(clippy::result_large_err)] // an error per failure class, with its facts: rare, not hot
 fn connect(s: &SshSettings) -> Result<SshHost, TransportError> {
     let socket_dir = tempfile::tempdir().unwrap().keep();
-    rt().block_on(SshHost::connect("fenn", s, &socket_dir))
+    rt().block_on(dialed(s, &socket_dir))
+}
+
+/// A login with gt dialing (whatever GT_SSH_DIAL says where the tests run):
+/// every test here logs in so unless it says otherwise.
+#[allow(clippy::result_large_err)]
+async fn dialed(s: &SshSettings, socket_dir: &Path) -> Result<SshHost, TransportError> {
+    SshHost::connect_with("fenn", s, socket_dir, true).await
+}
+
+/// `$SSH_CONNECTION` as the host's shell sees it; closes the host.
+fn ssh_connection_seen_by(host: SshHost) -> String {
+    rt().block_on(async {
+        let out = host
+            .run(&Cmd::new("echo \"$SSH_CONNECTION\""), None)
+            .await
+            .unwrap();
+        host.close().await;
+        out.stdout
+    })
+}
+
+/// The ssh master naming `needle` (a control socket dir, an address):
+/// its command line, and what its stdin is (`socket:[...]`, `/dev/null`).
+fn ssh_master_mentioning(needle: &str) -> (String, String) {
+    let found: Vec<(String, String)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let dir = e.ok()?.path();
+            let line = String::from_utf8_lossy(&std::fs::read(dir.join("cmdline")).ok()?)
+                .replace('\0', " ");
+            let stdin = std::fs::read_link(dir.join("fd/0")).ok()?;
+            (line.starts_with("ssh ") && line.contains(" -M ") && line.contains(needle))
+                .then(|| (line, stdin.display().to_string()))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.into_iter().next().unwrap()
 }
 
 /// ssh processes whose command line mentions `needle` (our control socket dir).
@@ -170,9 +207,7 @@ fn many_commands_share_one_master_connection_which_close_ends() {
     let socket_dir = tempfile::tempdir().unwrap();
     let rt = rt();
     rt.block_on(async {
-        let host = SshHost::connect("fenn", &sshd.settings(), socket_dir.path())
-            .await
-            .unwrap();
+        let host = dialed(&sshd.settings(), socket_dir.path()).await.unwrap();
         let out = host
             .run(&Cmd::new("echo hello; echo err >&2; exit 3"), None)
             .await
@@ -221,6 +256,89 @@ fn a_closed_port_is_a_refused_connection() {
             .contains(&format!("connection refused by {}:{}", s.host, s.port)),
         "{e}"
     );
+}
+
+#[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
+fn a_login_takes_the_connection_gt_dialed() {
+    let sshd = Sshd::start(1);
+    let s = sshd.settings();
+    let socket_dir = tempfile::tempdir().unwrap();
+    let host = rt().block_on(dialed(&s, socket_dir.path())).unwrap();
+    let (line, stdin) = ssh_master_mentioning(&socket_dir.path().display().to_string());
+    assert!(line.contains(" -o ProxyCommand=- "), "{line}");
+    assert!(stdin.starts_with("socket:["), "{stdin}");
+    let seen = ssh_connection_seen_by(host);
+    assert!(seen.contains(&format!("{} {}", s.host, s.port)), "{seen}");
+}
+
+/// The user's own ProxyCommand (here a hop through the same sshd, behind a
+/// marker) is the one ssh runs: gt's would take precedence from the command line.
+#[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
+fn a_config_with_its_own_proxycommand_makes_gt_step_aside() {
+    let sshd = Sshd::start(1);
+    let marker = sshd.path("users-proxy-ran");
+    let config = sshd.path("ssh_config");
+    let hop = format!(
+        "ssh -F /dev/null -o BatchMode=yes -o UserKnownHostsFile={kh} -i {key} -p {port} -W %h:%p root@{addr}",
+        kh = sshd.path("known_hosts").display(),
+        key = sshd.path("user_key").display(),
+        port = sshd.port,
+        addr = sshd.addrs[0],
+    );
+    std::fs::write(
+        &config,
+        format!(
+            "Host *\n  ProxyCommand sh -c ': > {}; exec {hop}'\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let mut s = sshd.settings();
+    s.config_file = Some(config);
+    let socket_dir = tempfile::tempdir().unwrap();
+    let host = rt().block_on(dialed(&s, socket_dir.path())).unwrap();
+    let (line, stdin) = ssh_master_mentioning(&socket_dir.path().display().to_string());
+    rt().block_on(host.close());
+    assert!(marker.exists(), "the user's ProxyCommand did not run");
+    assert!(!line.contains("ProxyCommand=-"), "{line}");
+    assert_eq!(stdin, "/dev/null");
+    assert_eq!(sshd.accepted_logins(), 2, "the hop's login and the host's");
+}
+
+#[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
+fn a_name_that_does_not_resolve_fails_as_ssh_itself_says() {
+    // A name with an empty label fails in the resolver before any DNS query.
+    let sshd = Sshd::start(1);
+    let mut s = sshd.settings();
+    s.host = "Bad..Name".into();
+    let reason = |dial: bool| {
+        let socket_dir = tempfile::tempdir().unwrap();
+        let e = rt()
+            .block_on(SshHost::connect_with("fenn", &s, socket_dir.path(), dial))
+            .err()
+            .expect("unresolvable");
+        assert!(matches!(e, TransportError::Unreachable { .. }), "{e:?}");
+        let text = e.to_string();
+        text[..text.find(" (after ").expect("the time it took")].to_string()
+    };
+    let dialed = reason(true);
+    assert_eq!(
+        dialed,
+        "fenn: unreachable: ssh: Could not resolve hostname bad..name: Name or service not known"
+    );
+    assert_eq!(dialed, reason(false), "ssh's own connect words it the same");
 }
 
 #[test]
@@ -307,9 +425,7 @@ fn a_hanging_command_fails_at_its_deadline_and_close_still_returns() {
     let sshd = Sshd::start(1);
     let socket_dir = tempfile::tempdir().unwrap();
     rt().block_on(async {
-        let host = SshHost::connect("fenn", &sshd.settings(), socket_dir.path())
-            .await
-            .unwrap();
+        let host = dialed(&sshd.settings(), socket_dir.path()).await.unwrap();
         let cmd = Cmd::new("sleep 120").timeout(Duration::from_millis(300));
         let e = host.run(&cmd, None).await.unwrap_err();
         assert!(matches!(e, TransportError::CommandTimeout { .. }), "{e:?}");
@@ -337,20 +453,11 @@ fn a_jump_host_carries_the_connection_with_the_same_known_hosts() {
     s.host = sshd.addrs[1].clone();
     s.jump_hosts = vec![format!("root@{}:{}", sshd.addrs[0], sshd.port)];
     let host = connect(&s).expect("connects through the jump host");
-    let out = rt().block_on(async {
-        let out = host
-            .run(&Cmd::new("echo \"$SSH_CONNECTION\""), None)
-            .await
-            .unwrap();
-        host.close().await;
-        out
-    });
+    let seen = ssh_connection_seen_by(host);
     // The target saw the connection come from the jump host's forward.
     assert!(
-        out.stdout
-            .contains(&format!("{} {}", sshd.addrs[1], sshd.port)),
-        "{}",
-        out.stdout
+        seen.contains(&format!("{} {}", sshd.addrs[1], sshd.port)),
+        "{seen}"
     );
     assert_eq!(
         sshd.accepted_logins(),
@@ -401,7 +508,7 @@ fn hosts_behind_a_bastion_that_drops_an_eleventh_pending_login_all_connect() {
     let connected = runtime.block_on(async {
         let logins = settings.iter().enumerate().map(|(i, s)| async move {
             let dir = tempfile::tempdir().unwrap().keep();
-            let r = SshHost::connect(&format!("n{i}"), s, &dir).await;
+            let r = SshHost::connect_with(&format!("n{i}"), s, &dir, true).await;
             if let Ok(h) = &r {
                 h.close().await;
             }
@@ -469,9 +576,12 @@ fn sudo_needing_a_password_is_named() {
     not(any(has_sshd, ci)),
     ignore = "needs sshd: apt-get install openssh-server"
 )]
-fn a_killed_gt_leaves_no_ssh_master_behind() {
+fn gt_dials_unless_switched_off_and_a_killed_gt_leaves_no_ssh_master_behind() {
     let sshd = Sshd::start(1);
     let config = sshd.path("cluster.toml");
+    // An ssh_config of its own: this machine's files cannot make gt step aside.
+    let ssh_config = sshd.path("ssh_config");
+    std::fs::write(&ssh_config, "ServerAliveInterval 30\n").unwrap();
     std::fs::write(
         &config,
         format!(
@@ -490,6 +600,7 @@ arch = "arm64"
 port = {port}
 identity_file = "{key}"
 known_hosts_file = "{kh}"
+config_file = "{cfg}"
 [nodes.solo]
 role = "control-plane"
 address = "{addr}"
@@ -498,24 +609,34 @@ address = "{addr}"
             port = sshd.port,
             key = sshd.path("user_key").display(),
             kh = sshd.path("known_hosts").display(),
+            cfg = ssh_config.display(),
         ),
     )
     .unwrap();
-    let mut gt = Test::new()
-        .config(&config)
-        .args(["exec", "solo", "--", "sleep 60"])
-        .spawn();
     let master = sshd.addrs[0].clone();
-    eventually_within(
-        "gt connects (an ssh master, a login)",
-        Duration::from_secs(10),
-        || ssh_processes_mentioning(&master) > 0 && sshd.log().contains("Accepted publickey"),
-    );
-    gt.kill().unwrap();
-    gt.wait().unwrap();
-    eventually_within(
-        "the ssh master ends with the killed gt",
-        Duration::from_secs(5),
-        || ssh_processes_mentioning(&master) == 0,
-    );
+    for (logins, switch) in [(1, None), (2, Some("off"))] {
+        let mut test = Test::new()
+            .config(&config)
+            .args(["exec", "solo", "--", "sleep 60"]);
+        test = match switch {
+            Some(value) => test.env("GT_SSH_DIAL", value),
+            None => test.env_remove("GT_SSH_DIAL"),
+        };
+        let mut gt = test.spawn();
+        eventually_within(
+            "gt connects (an ssh master, a login)",
+            Duration::from_secs(10),
+            || ssh_processes_mentioning(&master) > 0 && sshd.accepted_logins() == logins,
+        );
+        let (line, stdin) = ssh_master_mentioning(&master);
+        let dials = line.contains(" -o ProxyCommand=- ") && stdin.starts_with("socket:[");
+        assert_eq!(dials, switch.is_none(), "{line} (stdin {stdin})");
+        gt.kill().unwrap();
+        gt.wait().unwrap();
+        eventually_within(
+            "the ssh master ends with the killed gt",
+            Duration::from_secs(5),
+            || ssh_processes_mentioning(&master) == 0,
+        );
+    }
 }
