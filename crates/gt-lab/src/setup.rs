@@ -474,6 +474,14 @@ mod tests {
         // someone's shell that names the lab dir, which is not the lab's.
         let sshd = stand_in(&dir, "sshd: /usr/sbin/sshd -D [listener]", "sshd", &log);
         let bystander = stand_in(&dir, "sh", "bystander", &log);
+        // Killed however the test ends: a failed assertion must not leave it.
+        struct Reaped(i32);
+        impl Drop for Reaped {
+            fn drop(&mut self) {
+                procs::kill(&[self.0]);
+            }
+        }
+        let _reaped = Reaped(bystander);
         let report = teardown(&dir).unwrap();
         assert!(report.survivors.is_empty(), "{report:?}");
         assert!(![serve, member, sshd].into_iter().any(procs::is_alive));
@@ -489,7 +497,6 @@ mod tests {
         // make an etcd leader wait for a hand-over no stopping member takes).
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "serve\nsshd\n");
         assert!(procs::is_alive(bystander));
-        procs::kill(&[bystander]);
         assert!(!dir.exists());
         std::fs::remove_dir_all(&tmp).unwrap();
     }
