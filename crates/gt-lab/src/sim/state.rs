@@ -377,18 +377,31 @@ pub(crate) fn state_path(lab_dir: &Path) -> PathBuf {
     lab_dir.join(STATE_FILE)
 }
 
-/// Holds `DIR/state.lock` exclusively until dropped.
+/// Holds `DIR/state.lock` until dropped.
 struct Locked {
     _file: File,
 }
 
-fn lock(lab_dir: &Path) -> io::Result<Locked> {
-    let file = std::fs::OpenOptions::new()
+fn lock_file(lab_dir: &Path) -> io::Result<File> {
+    std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(lab_dir.join(LOCK_FILE))?;
+        .open(lab_dir.join(LOCK_FILE))
+}
+
+/// Holds `DIR/state.lock` exclusively: for a read-modify-write.
+fn lock(lab_dir: &Path) -> io::Result<Locked> {
+    let file = lock_file(lab_dir)?;
     file.lock()?;
+    Ok(Locked { _file: file })
+}
+
+/// Holds `DIR/state.lock` shared: readers exclude writers but not each
+/// other (every host's probe reads at once).
+fn lock_shared(lab_dir: &Path) -> io::Result<Locked> {
+    let file = lock_file(lab_dir)?;
+    file.lock_shared()?;
     Ok(Locked { _file: file })
 }
 
@@ -469,7 +482,7 @@ fn host_local(object: &Map<String, Value>) -> Map<String, Value> {
 pub(crate) fn read(lab_dir: &Path) -> io::Result<State> {
     let store = apistore::store(lab_dir).map_err(unavailable)?;
     let file = {
-        let _guard = lock(lab_dir)?;
+        let _guard = lock_shared(lab_dir)?;
         load_file(lab_dir)?
     };
     load_with(lab_dir, file, &store)
@@ -515,7 +528,7 @@ pub(crate) fn update<R>(lab_dir: &Path, f: impl FnOnce(&mut State) -> R) -> io::
 /// a host's init system or its API server process knows, which needs no
 /// quorum. The API objects of the result are empty beside real etcd.
 pub(crate) fn read_hosts(lab_dir: &Path) -> io::Result<State> {
-    let _guard = lock(lab_dir)?;
+    let _guard = lock_shared(lab_dir)?;
     parse(lab_dir, load_file(lab_dir)?)
 }
 

@@ -93,7 +93,20 @@ fn unit_verb(host: &Host, verb: &str, unit: &str, now_flag: bool, quiet: bool) -
     if let Some(code) = other_unit(verb, unit, quiet, exists) {
         return code;
     }
-    let (before, after) = match change_kubelet(host, verb, now_flag) {
+    // A query reads what the host's init system knows, as systemd does: no
+    // API objects, no write, no exclusive hold on the lab's state.
+    let queried = match verb {
+        "is-active" | "is-enabled" | "status" => Some(state::read_hosts(&host.lab_dir).map(|s| {
+            let h = s.host(&host.name);
+            (h.clone(), h)
+        })),
+        _ => None,
+    };
+    let changed = match queried {
+        Some(q) => q,
+        None => change_kubelet(host, verb, now_flag),
+    };
+    let (before, after) = match changed {
         Ok(r) => r,
         Err(e) => {
             eprintln!("Failed to connect to bus: {e}");
