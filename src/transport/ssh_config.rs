@@ -54,25 +54,39 @@ pub struct Mention {
 /// default files, would connect exactly as gt's dialer does. Read once per
 /// process for each file and host.
 pub fn leaves_connect_to_gt(config_file: Option<&Path>, host: &str) -> bool {
-    type Seen = HashMap<(Option<PathBuf>, String), bool>;
+    #[derive(Default)]
+    struct Seen {
+        answers: HashMap<(Option<PathBuf>, String), bool>,
+        // Every host is checked against the same files: each is read once.
+        files: Files,
+    }
     static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
     let key = (config_file.map(Path::to_path_buf), host.to_string());
-    if let Some(known) = SEEN
-        .lock()
-        .expect("not poisoned")
-        .as_ref()
-        .and_then(|m| m.get(&key))
-    {
+    let mut seen = SEEN.lock().expect("not poisoned");
+    let seen = seen.get_or_insert_with(Seen::default);
+    if let Some(known) = seen.answers.get(&key) {
         return *known;
     }
     let home = home_dir();
-    let clear =
-        first_mention(&roots(config_file, home.as_deref()), host, home.as_deref()).is_none();
-    SEEN.lock()
-        .expect("not poisoned")
-        .get_or_insert_with(HashMap::new)
-        .insert(key, clear);
+    let roots = roots(config_file, home.as_deref());
+    let clear = mention_in(&roots, host, home.as_deref(), &mut seen.files).is_none();
+    seen.answers.insert(key, clear);
     clear
+}
+
+/// The configuration files read so far (text, or why not) and the Include
+/// globs listed so far.
+#[derive(Default)]
+struct Files {
+    read: HashMap<PathBuf, Read>,
+    globs: HashMap<PathBuf, Vec<PathBuf>>,
+}
+
+/// What reading a configuration file gave.
+enum Read {
+    Text(std::sync::Arc<str>),
+    Missing,
+    Unreadable(String),
 }
 
 /// The files ssh reads, each with the directory its relative Includes are in.
@@ -99,9 +113,18 @@ pub fn first_mention(
     host: &str,
     home: Option<&Path>,
 ) -> Option<Mention> {
+    mention_in(roots, host, home, &mut Files::default())
+}
+
+fn mention_in(
+    roots: &[(PathBuf, PathBuf)],
+    host: &str,
+    home: Option<&Path>,
+    files: &mut Files,
+) -> Option<Mention> {
     roots
         .iter()
-        .find_map(|(file, base)| scan(file, base, host, home, 0).err())
+        .find_map(|(file, base)| scan(file, base, host, home, 0, files).err())
 }
 
 fn scan(
@@ -110,6 +133,7 @@ fn scan(
     host: &str,
     home: Option<&Path>,
     depth: usize,
+    files: &mut Files,
 ) -> Result<(), Mention> {
     let mention = |line: usize, what: String| Mention {
         file: file.to_path_buf(),
@@ -119,11 +143,19 @@ fn scan(
     if depth > MAX_DEPTH {
         return Err(mention(0, "Includes nested too deep".into()));
     }
-    let text = match std::fs::read(file) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+    let read = files
+        .read
+        .entry(file.to_path_buf())
+        .or_insert_with(|| match std::fs::read(file) {
+            Ok(bytes) => Read::Text(String::from_utf8_lossy(&bytes).into()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Read::Missing,
+            Err(e) => Read::Unreadable(e.to_string()),
+        });
+    let text = match read {
+        Read::Text(text) => std::sync::Arc::clone(text),
         // ssh reads no missing default file, and fails on a missing -F file itself.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(mention(0, format!("unreadable: {e}"))),
+        Read::Missing => return Ok(()),
+        Read::Unreadable(e) => return Err(mention(0, format!("unreadable: {e}"))),
     };
     // Lines before the first Host apply wherever the file does: a file is
     // scanned only when what includes it may apply.
@@ -158,8 +190,13 @@ fn scan(
                     let Some(path) = include_path(word, base, home) else {
                         return Err(mention(n, format!("Include {word}")));
                     };
-                    for included in expand(&path) {
-                        scan(&included, base, host, home, depth + 1)?;
+                    let included = files
+                        .globs
+                        .entry(path.clone())
+                        .or_insert_with(|| expand(&path))
+                        .clone();
+                    for included in included {
+                        scan(&included, base, host, home, depth + 1, files)?;
                     }
                 }
             }
@@ -487,6 +524,25 @@ mod tests {
             !leaves_connect_to_gt(Some(&proxied), "fenn"),
             "the first answer holds for the run"
         );
+        // Another host is checked against the file as first read, with its
+        // Includes as first listed: one read per file and run, not per host.
+        let included = write(d.path(), "included.conf", "Host fenn\n Port 2222\n");
+        let main = write(d.path(), "main", "Include included.*\n");
+        let roots = [(main.clone(), d.path().to_path_buf())];
+        let mut files = Files::default();
+        let fenn = super::mention_in(&roots, "fenn", None, &mut files);
+        assert_eq!(fenn.map(|m| (m.file, m.line)), Some((included.clone(), 2)));
+        std::fs::remove_file(&included).unwrap();
+        std::fs::write(&main, "ProxyJump bastion\n").unwrap();
+        let jast = super::mention_in(&roots, "jast", None, &mut files);
+        assert_eq!(
+            jast, None,
+            "jast is checked against the files as first read"
+        );
+        let Some(Read::Text(text)) = files.read.get(&included) else {
+            panic!("the included file is kept");
+        };
+        assert!(text.contains("Port 2222"));
     }
 
     /// systemd's ssh_config.d file (Debian 13, Fedora) proxies only its own
