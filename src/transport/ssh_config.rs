@@ -106,16 +106,15 @@ fn roots(config_file: Option<&Path>, home: Option<&Path>) -> Vec<(PathBuf, PathB
     }
 }
 
-/// The first line in `roots` (and what they include) that could change how
-/// ssh connects to `host`, or that gt cannot follow.
-pub fn first_mention(
-    roots: &[(PathBuf, PathBuf)],
-    host: &str,
-    home: Option<&Path>,
-) -> Option<Mention> {
+/// [`mention_in`] with nothing read yet.
+#[cfg(test)]
+fn first_mention(roots: &[(PathBuf, PathBuf)], host: &str, home: Option<&Path>) -> Option<Mention> {
     mention_in(roots, host, home, &mut Files::default())
 }
 
+/// The first line in `roots` (and what they include) that could change how
+/// ssh connects to `host`, or that gt cannot follow; files already in
+/// `files` are not read again.
 fn mention_in(
     roots: &[(PathBuf, PathBuf)],
     host: &str,
