@@ -28,8 +28,11 @@ for line in $pkgs; do
 done
 IFS=$saved_ifs
 echo '@@gt host'
-# One uname for both (nodename comes before machine in every uname's output).
-set -- $(uname -nm)
+# The kernel's own names where it shows both (kernel.arch is recent): no
+# process; else one uname for both (nodename comes before machine).
+n=; m=
+{ read -r n <"$r/proc/sys/kernel/hostname" && read -r m <"$r/proc/sys/kernel/arch"; } 2>/dev/null
+if [ -n "$m" ]; then set -- "$n" "$m"; else set -- $(uname -nm); fi
 echo "hostname=$1"
 echo "machine=$2"
 if [ -n "$kubeadm_pkg" ]; then

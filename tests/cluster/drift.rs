@@ -146,6 +146,17 @@ fn cron_drift_sees_a_removed_label_and_a_stopped_kubelet_and_apply_repairs_both(
         .collect();
     assert_eq!(names, ["gt.prom"]);
     assert_eq!(writes_since(&lab, &marks), Vec::<String>::new());
+    // The probe reads a Pi's names from its kernel: no uname runs there.
+    // velaryon's 6.1 kernel shows no kernel.arch, so uname answers there.
+    let unames_since = |node: &str| {
+        let seen = marks.iter().find(|(n, _)| n == node).unwrap().1;
+        lab.log(node)
+            .iter()
+            .skip(seen)
+            .filter(|e| e["tool"] == "uname")
+            .count()
+    };
+    assert_eq!((unames_since("bettley"), unames_since("velaryon")), (0, 1));
     assert!(
         !lab.host_root("bettley")
             .join("var/lib/gt/apply.lock")

@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 pub(crate) const SWAPS: &str = "/proc/swaps";
 pub(crate) const MODULES: &str = "/proc/modules";
 pub(crate) const CMDLINE: &str = "/proc/cmdline";
+const HOSTNAME: &str = "/proc/sys/kernel/hostname";
+const ARCH: &str = "/proc/sys/kernel/arch";
 pub(crate) const CONTROLLERS: &str = "/sys/fs/cgroup/cgroup.controllers";
 pub(crate) const PI_CMDLINE_TXT: &str = "/boot/firmware/cmdline.txt";
 pub(crate) const FSTAB: &str = "/etc/fstab";
@@ -965,6 +967,14 @@ pub(crate) fn boot(host: &Host) -> std::io::Result<()> {
     let _ = std::fs::remove_dir_all(host.path("/proc/sys"));
     for (path, value) in DEFAULT_SYSCTLS {
         host.write(&format!("/proc/sys/{path}"), &format!("{value}\n"))?;
+    }
+    // uname's nodename, and its machine where the kernel shows it too:
+    // kernel.arch is recent (Linux 6.x). The Pis' 6.6 has it; the amd64
+    // host's 6.1 is left without, so that readers fall back to uname there.
+    host.write(HOSTNAME, &format!("{}\n", host.name))?;
+    if is_pi(host) {
+        let machine = super::host::uname_machine(&host.node().arch).to_string();
+        host.write(ARCH, &format!("{machine}\n"))?;
     }
     let mut loaded = Vec::new();
     for m in base_modules(host)
