@@ -27,8 +27,9 @@
 //! lab shell `DIR/bin/gt-lab-sh` with the host's GT_HOST_ROOT and PATH; the
 //! shell honours `down` and `hang` faults. `ssh`: real sshd processes (at most
 //! 16 listen addresses each) listen on every host's loopback address on one
-//! port; `ForceCommand gt-lab-ssh-session` finds the host from the address the
-//! client connected to. A host that is `down` is removed from its sshd's
+//! port; their ForceCommand (`. DIR/ssh/session.sh`, or `gt-lab-ssh-session`
+//! for a host with a fault) finds the host from the address the client
+//! connected to. A host that is `down` is removed from its sshd's
 //! listen addresses, so connections are really refused.
 //!
 //! A background daemon (`gt lab serve`) answers `/readyz` and `/livez` on

@@ -137,6 +137,39 @@ fn lab_dir_of_session() -> Option<PathBuf> {
     Some(argv0.parent()?.parent()?.to_path_buf())
 }
 
+/// What sshd's ForceCommand sources (`. DIR/ssh/session.sh`, in the login
+/// shell sshd starts anyway): the work of [`ssh_session`] in the shell, so
+/// that a session starts no program of the lab's before its command, as on
+/// a real host. A host with a fault file, or an address the table does not
+/// know (the topology changed), goes to `gt-lab-ssh-session`, which reads
+/// the lab itself.
+pub(crate) fn ssh_session_script(dir: &Path, topo: &LabTopology) -> String {
+    let d = dir.display();
+    let mut s = String::from(
+        "# Written by `gt lab up`: sourced by sshd's ForceCommand in the login shell.\n\
+         # The host is the address the client connected to.\n\
+         set -- $SSH_CONNECTION\n\
+         case $3 in\n",
+    );
+    for n in &topo.nodes {
+        s.push_str(&format!(
+            "{a}) n={name} p={path} ;;\n",
+            a = n.address,
+            name = n.name,
+            path = node_path(dir, &n.name)
+        ));
+    }
+    s.push_str(&format!(
+        "*) n= ;;\n\
+         esac\n\
+         if [ -z \"$n\" ] || [ -e {d}/faults/\"$n\".json ]; then exec {d}/bin/{SSH_SESSION}; fi\n\
+         export GT_HOST_ROOT={d}/hosts/\"$n\" PATH=\"$p\"\n\
+         if [ \"${{SSH_ORIGINAL_COMMAND+set}}\" = set ]; then exec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"; fi\n\
+         exec /bin/sh -l\n"
+    ));
+    s
+}
+
 fn ssh_session() -> ExitCode {
     let Some(dir) = lab_dir_of_session() else {
         return fail("cannot tell which lab this session belongs to (GT_LAB_DIR is not set)");
@@ -165,5 +198,84 @@ fn ssh_session() -> ExitCode {
     match std::env::var("SSH_ORIGINAL_COMMAND") {
         Ok(c) => exec_sh(sh.arg("-c").arg(c)),
         Err(_) => exec_sh(sh.arg("-l")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::LabNode;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn node(name: &str, address: &str) -> LabNode {
+        LabNode {
+            name: name.into(),
+            address: address.into(),
+            role: "worker".into(),
+            arch: "arm64".into(),
+            kubernetes_version: "v1.32.4".into(),
+        }
+    }
+
+    /// The session script as sshd's login shell sources it, for a client
+    /// connected to `address`, running `command`.
+    fn session(dir: &Path, address: &str, command: &str) -> String {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(". {}/ssh/session.sh", dir.display()))
+            .env("SSH_CONNECTION", format!("127.0.0.1 50000 {address} 2200"))
+            .env("SSH_ORIGINAL_COMMAND", command)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap()
+    }
+
+    #[test]
+    fn a_session_runs_its_command_on_the_host_of_its_address_and_faults_go_to_the_lab() {
+        let scratch = std::env::temp_dir().join(format!("gt-lab-session-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&scratch);
+        let dir = scratch.as_path();
+        let topo = LabTopology {
+            cluster_name: "goldentooth".into(),
+            endpoint: "127.4.0.10:6443".into(),
+            transport: "ssh".into(),
+            speed: 1.0,
+            api_listeners: false,
+            nodes: vec![node("bettley", "127.4.0.11"), node("fenn", "127.4.0.15")],
+        };
+        for sub in ["ssh", "bin", "faults"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        std::fs::write(dir.join("ssh/session.sh"), ssh_session_script(dir, &topo)).unwrap();
+        // The lab's own session, which reads the lab itself.
+        let stub = dir.join("bin").join(SSH_SESSION);
+        std::fs::write(
+            &stub,
+            "#!/bin/sh\necho \"lab session: $SSH_ORIGINAL_COMMAND\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        let fenn = session(dir, "127.4.0.15", "echo \"$GT_HOST_ROOT\"; echo \"$PATH\"");
+        let d = dir.display();
+        assert_eq!(
+            fenn,
+            format!("{d}/hosts/fenn\n{}\n", node_path(dir, "fenn")),
+            "the command runs with fenn's root and PATH"
+        );
+        assert_eq!(
+            session(dir, "127.4.0.11", "echo \"$GT_HOST_ROOT\""),
+            format!("{d}/hosts/bettley\n")
+        );
+        // A fault, or an address the table does not know: the lab decides.
+        std::fs::write(dir.join("faults/fenn.json"), "{\"hang\":true}").unwrap();
+        assert_eq!(session(dir, "127.4.0.15", "true"), "lab session: true\n");
+        assert_eq!(session(dir, "127.4.0.99", "true"), "lab session: true\n");
+        assert_eq!(
+            session(dir, "127.4.0.11", "exit 3; echo no"),
+            "",
+            "the command's own status and output"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -39,6 +39,11 @@ pub(crate) fn identity_file(dir: &Path) -> PathBuf {
 pub(crate) fn known_hosts_file(dir: &Path) -> PathBuf {
     ssh_dir(dir).join("known_hosts")
 }
+/// What each session sources before its command (see
+/// [`crate::session::ssh_session_script`]).
+fn session_script(dir: &Path) -> PathBuf {
+    ssh_dir(dir).join("session.sh")
+}
 fn config_file(dir: &Path, group: usize) -> PathBuf {
     ssh_dir(dir).join(format!("sshd_config-{group}"))
 }
@@ -145,6 +150,10 @@ pub(crate) fn prepare(dir: &Path, topo: &LabTopology) -> Result<SshState, LabErr
     std::fs::write(&authorized, user_pub)
         .map_err(LabError::io(format!("writing {}", authorized.display())))?;
 
+    let script = session_script(dir);
+    std::fs::write(&script, crate::session::ssh_session_script(dir, topo))
+        .map_err(LabError::io(format!("writing {}", script.display())))?;
+
     let addresses: Vec<String> = topo.nodes.iter().map(|n| n.address.clone()).collect();
     let port = pick_port(&addresses)?;
     let known: String = addresses
@@ -170,7 +179,7 @@ fn render_config(dir: &Path, ssh: &SshState, group: usize, listen: &[String]) ->
     let d = dir.display();
     let mut s = format!(
         "# Written by `gt lab up`: sshd {group} of the lab in {d}.\n\
-         # The host a session runs on is the address the client connected to (gt-lab-ssh-session).\n\
+         # The host a session runs on is the address the client connected to (ssh/session.sh).\n\
          # Key exchange on NIST P-256 (OpenSSL's code) rather than OpenSSH's own Curve25519 or the\n\
          # post-quantum default (sntrup761): every simulated host's sshd shares this machine's CPU.\n"
     );
@@ -200,7 +209,7 @@ fn render_config(dir: &Path, ssh: &SshState, group: usize, listen: &[String]) ->
          PermitOpen *:{port}\n\
          AllowAgentForwarding no\n\
          SetEnv GT_LAB_DIR={d} SHLVL=1\n\
-         ForceCommand {d}/bin/{session}\n",
+         ForceCommand . {script}\n",
         hk = host_key(dir).display(),
         // sshd rewrites its pid file each time it re-executes on SIGHUP
         // (truncated, then written): a reload reading the lab's record at
@@ -210,7 +219,7 @@ fn render_config(dir: &Path, ssh: &SshState, group: usize, listen: &[String]) ->
             .join(format!("{}.pid", process_name(group)))
             .display(),
         user = ssh.user,
-        session = crate::session::SSH_SESSION,
+        script = session_script(dir).display(),
         port = ssh.port,
     ));
     s
@@ -420,7 +429,7 @@ mod tests {
         let c = render_config(Path::new("/lab"), &ssh, 0, &["127.4.0.11".into()]);
         assert!(c.contains("ListenAddress 127.4.0.11:2222\n"));
         assert!(!c.contains("127.4.0.12"));
-        assert!(c.contains("ForceCommand /lab/bin/gt-lab-ssh-session\n"));
+        assert!(c.contains("ForceCommand . /lab/ssh/session.sh\n"));
         assert!(c.contains("SetEnv GT_LAB_DIR=/lab SHLVL=1\n"));
         // Never the lab's own record of the pid, which a reload reads.
         assert!(c.contains("PidFile /lab/ssh/sshd-0.pid\n"), "{c}");
