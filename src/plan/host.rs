@@ -175,11 +175,20 @@ pub fn repository(settings: &HostSettings, minor: (u32, u32)) -> String {
     }
 }
 
+/// Whether a host plan can come of this node at all: present, managed,
+/// reachable, its software observed. Asked while the node's facts are at
+/// hand, so that the host plans look again only at the nodes it lets through.
+pub(super) fn may_plan(node: &Node, facts: Option<&HostFacts>) -> bool {
+    node.host.manage
+        && node.is_present()
+        && facts.is_some_and(|f| f.is_reachable() && f.software.is_some())
+}
+
 /// The plan for one host, or `None` when it is converged, unmanaged, or
 /// its software was not observed (no dpkg database, or older facts).
 pub fn plan_host(spec: &Spec, node: &Node, facts: &HostFacts, target: Target) -> Option<HostPlan> {
     let settings = &node.host;
-    if !settings.manage || !facts.is_reachable() || !node.is_present() {
+    if !may_plan(node, Some(facts)) {
         return None;
     }
     let sw = facts.software.as_ref()?;

@@ -9,7 +9,6 @@
 //! in the order they lie in memory, so that the plan's cost per node stays
 //! the same from hundreds of nodes to thousands.
 
-use super::diff::Cx;
 use crate::facts::{HostFacts, NodeFacts, Observed};
 use crate::spec::{Node, Spec};
 use std::collections::BTreeSet;
@@ -81,13 +80,6 @@ pub(super) fn seen<'a>(
     Observations {
         seen,
         control_planes,
-    }
-}
-
-impl<'a> Cx<'a> {
-    /// The nodes of the file that should be in the cluster, in file order.
-    pub(super) fn present(&self) -> impl Iterator<Item = Seen<'a>> + '_ {
-        self.seen.iter().copied().filter(|s| s.node.is_present())
     }
 }
 

@@ -30,6 +30,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The whole desired state, validated.
@@ -279,10 +280,21 @@ pub struct Node {
     pub groups: Vec<String>,
     pub state: NodeState,
     pub connection: Connection,
-    /// The host's software and kernel settings (`[nodes.NAME.host]` over `[defaults.host]`).
-    pub host: HostSettings,
+    /// The host's software and kernel settings (`[nodes.NAME.host]` over
+    /// `[defaults.host]`). Nodes without a host table of their own share
+    /// one: thousands of copies of the defaults cost a plan its cache.
+    #[serde(serialize_with = "serialize_shared")]
+    pub host: Arc<HostSettings>,
     /// 1-based line of the node's table in the file (for messages).
     pub line: usize,
+}
+
+/// A shared value serialized as the value itself.
+fn serialize_shared<T: Serialize, S: serde::Serializer>(
+    value: &Arc<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    T::serialize(value, serializer)
 }
 
 impl Node {

@@ -753,7 +753,7 @@ host = { manage = false }
 #[test]
 fn host_settings_are_managed_with_the_documented_defaults_when_absent() {
     let spec = load("").unwrap();
-    assert_eq!(spec.node("bettley").unwrap().host, HostSettings::default());
+    assert_eq!(*spec.node("bettley").unwrap().host, HostSettings::default());
     assert_eq!(
         spec.apply.reboot_timeout,
         ApplySettings::DEFAULT_REBOOT_TIMEOUT

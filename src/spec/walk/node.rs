@@ -12,6 +12,7 @@ use crate::spec::{
 };
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// What `gt exec` resolves before node and group names (`Spec::select`):
 /// no node or group of the file may take these names.
@@ -72,11 +73,13 @@ impl Loader<'_> {
         }
         let groups = self.groups(&t, name, role);
         let connection = self.node_connection(&t, name, &what, defaults);
-        let host = t
-            .get("host")
-            .map(|h| self.host_table(h, &format!("[nodes.{name}.host]")))
-            .unwrap_or_default()
-            .over(&defaults.host);
+        let host = match t.get("host") {
+            Some(h) => Arc::new(
+                self.host_table(h, &format!("[nodes.{name}.host]"))
+                    .over(&defaults.host),
+            ),
+            None => Arc::clone(&defaults.shared_host),
+        };
         let table_pos = item
             .as_table()
             .and_then(|_| item.span())
