@@ -146,7 +146,8 @@ pub(super) struct Cx<'a> {
     pub(super) node_updates: HashMap<NodeName, usize>,
     /// Each node of the file with its facts, file order (plan/seen.rs).
     pub(super) seen: Vec<Seen<'a>>,
-    /// Every Node of the cluster with a control plane's labels (plan/seen.rs).
+    /// Every Node of the cluster with a control plane's labels, once every
+    /// node of the file was visited (plan/seen.rs).
     pub(super) cluster_control_planes: Vec<&'a NodeFacts>,
 }
 
@@ -182,7 +183,7 @@ fn compare<'a>(
     obs: &'a Observed,
     opts: &'a PlanOptions,
 ) -> Result<Cx<'a>, PlanError> {
-    let observed = super::seen::seen(spec, obs, &opts.replace);
+    let mut observed = super::seen::seen(spec, obs, &opts.replace);
     let mut cx = Cx {
         spec,
         obs,
@@ -190,8 +191,8 @@ fn compare<'a>(
         owner: &spec.owned_keys,
         out: Diff::default(),
         node_updates: HashMap::new(),
-        seen: observed.seen,
-        cluster_control_planes: observed.control_planes,
+        seen: std::mem::take(&mut observed.seen),
+        cluster_control_planes: Vec::new(),
     };
     cx.check_observable()?;
     cx.cluster();
@@ -202,6 +203,7 @@ fn compare<'a>(
     let mut members = Vec::new();
     let mut prepared = Vec::new();
     for i in 0..cx.seen.len() {
+        cx.seen[i].look();
         let node = cx.seen[i];
         if node.node.is_present() {
             cx.present_node(node)?;
@@ -215,6 +217,7 @@ fn compare<'a>(
             cx.absent_node(node);
         }
     }
+    cx.cluster_control_planes = observed.control_planes(&cx.seen);
     cx.nodes_not_in_file();
     if let Some(current) = release {
         cx.upgrade(current, members);
