@@ -27,6 +27,7 @@ pub use ownership::KeyOwnership;
 pub use types::*;
 
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -277,7 +278,8 @@ pub struct Node {
     /// Taints gt manages, sorted.
     pub taints: Vec<Taint>,
     /// Implicit (`k8s_cluster`, `k8s_control_plane`/`k8s_worker`) and the node's own.
-    pub groups: Vec<String>,
+    /// The implicit ones borrowed, not copied into each of thousands of nodes.
+    pub groups: Vec<Cow<'static, str>>,
     pub state: NodeState,
     pub connection: Connection,
     /// The host's software and kernel settings (`[nodes.NAME.host]` over
@@ -365,7 +367,7 @@ impl Spec {
         let mut g: Vec<String> = self
             .nodes
             .iter()
-            .flat_map(|n| n.groups.iter().cloned())
+            .flat_map(|n| n.groups.iter().map(|g| g.to_string()))
             .collect();
         g.sort();
         g.dedup();

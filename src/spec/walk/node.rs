@@ -10,6 +10,7 @@ use crate::spec::{
     check_label_value, Arch, LabelKey, Node, NodeName, NodeState, Role, Taint, GROUP_ALL_NODES,
     GROUP_CONTROL_PLANE, GROUP_WORKER,
 };
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -174,13 +175,18 @@ impl Loader<'_> {
     }
 
     /// The implicit groups of the node's role, then its own, without repeats.
-    fn groups(&mut self, t: &dyn TableLike, name: &str, role: Option<Role>) -> Vec<String> {
+    fn groups(
+        &mut self,
+        t: &dyn TableLike,
+        name: &str,
+        role: Option<Role>,
+    ) -> Vec<Cow<'static, str>> {
         let mut groups = vec![
-            GROUP_ALL_NODES.to_string(),
-            match role {
-                Some(Role::ControlPlane) => GROUP_CONTROL_PLANE.to_string(),
-                _ => GROUP_WORKER.to_string(),
-            },
+            Cow::Borrowed(GROUP_ALL_NODES),
+            Cow::Borrowed(match role {
+                Some(Role::ControlPlane) => GROUP_CONTROL_PLANE,
+                _ => GROUP_WORKER,
+            }),
         ];
         let Some(item) = t.get("groups") else {
             return groups;
@@ -209,8 +215,8 @@ impl Loader<'_> {
                         GROUP_ALL_NODES
                     )),
                 );
-            } else if !groups.contains(&g) {
-                groups.push(g);
+            } else if !groups.iter().any(|x| *x == g) {
+                groups.push(Cow::Owned(g));
             }
         }
         groups
