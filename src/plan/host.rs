@@ -492,3 +492,38 @@ fn packages(
         work.hold.push(p.to_string());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::tests::{facts, goldentooth};
+    use crate::spec::NodeState;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_host_plan_comes_only_of_a_present_managed_reachable_host_whose_software_was_read() {
+        let spec = goldentooth();
+        let obs = facts("host-converged");
+        let fenn = spec.node("fenn").unwrap();
+        let observed = &obs.hosts["fenn"];
+        assert!(may_plan(fenn, Some(observed)));
+        assert!(!may_plan(fenn, None));
+        let mut unmanaged = fenn.clone();
+        Arc::make_mut(&mut unmanaged.host).manage = false;
+        assert!(!may_plan(&unmanaged, Some(observed)));
+        let mut absent = fenn.clone();
+        absent.state = NodeState::Absent;
+        assert!(!may_plan(&absent, Some(observed)));
+        let mut unreachable = observed.clone();
+        unreachable.unreachable = Some("connection refused".into());
+        assert!(!may_plan(fenn, Some(&unreachable)));
+        let unread = HostFacts {
+            software: None,
+            ..observed.clone()
+        };
+        assert!(!may_plan(fenn, Some(&unread)));
+        // Where it lets a host through, plan_host decides as before.
+        let target = target(&spec, &obs, &[]);
+        assert!(plan_host(&spec, &unmanaged, observed, target).is_none());
+    }
+}

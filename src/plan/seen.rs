@@ -176,7 +176,13 @@ mod tests {
             .iter()
             .map(|n| {
                 let at = |m: &NodeFacts| std::ptr::eq(m, *n);
-                obs.cluster.nodes.iter().find(|(_, m)| at(m)).unwrap().0.as_str()
+                obs.cluster
+                    .nodes
+                    .iter()
+                    .find(|(_, m)| at(m))
+                    .unwrap()
+                    .0
+                    .as_str()
             })
             .collect();
         let mut sorted = names.clone();

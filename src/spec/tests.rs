@@ -723,6 +723,14 @@ sysctls = { "vm.max_map_count" = "262144", "net.ipv4.ip_forward" = "1" }
 role = "worker"
 address = "10.4.0.15"
 host = { manage = false }
+
+[nodes.cargyll]
+role = "worker"
+address = "10.4.0.12"
+
+[nodes.jast]
+role = "worker"
+address = "10.4.0.13"
 "#,
     )
     .unwrap();
@@ -748,6 +756,29 @@ host = { manage = false }
     assert!(!f.manage);
     assert_eq!(f.source, PackageSource::Upstream);
     assert!(f.allow_reboot, "inherited from [defaults.host]");
+    // The nodes without a host table of their own share [defaults.host]
+    // over gt's defaults: one value, not a copy each.
+    let cargyll = &spec.node("cargyll").unwrap().host;
+    let jast = &spec.node("jast").unwrap().host;
+    assert!(std::sync::Arc::ptr_eq(cargyll, jast));
+    assert!(!std::sync::Arc::ptr_eq(cargyll, f));
+    assert!(cargyll.manage && cargyll.allow_reboot);
+    assert_eq!(
+        cargyll
+            .modules
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        ["br_netfilter"]
+    );
+    assert_eq!(
+        cargyll
+            .sysctls
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        ["net.bridge.bridge-nf-call-iptables", "net.ipv4.ip_forward"]
+    );
 }
 
 #[test]
