@@ -244,25 +244,14 @@ impl Loader<'_> {
                     continue;
                 }
             };
-            let key = match LabelKey::try_from(k.to_string()) {
-                Ok(key) => key,
-                Err(e) => {
-                    self.error(
-                        kspan,
-                        format!("label key `{k}` on node `{node}`: {e}"),
-                        Some("label keys are [prefix/]name, e.g. goldentooth.io/role".into()),
-                    );
-                    continue;
-                }
+            let key = match self.label_keys.get(k) {
+                // Checked when it was first read: it passed.
+                Some(key) => key.clone(),
+                None => match self.label_key(k, kspan.clone(), node) {
+                    Some(key) => key,
+                    None => continue,
+                },
             };
-            if key.is_system_managed() {
-                self.error(
-                    kspan,
-                    format!("label `{k}` on node `{node}` is managed by Kubernetes itself (kubelet or kubeadm)"),
-                    Some("use your own prefix, e.g. goldentooth.io/...".into()),
-                );
-                continue;
-            }
             if let Err(e) = check_label_value(&value) {
                 self.error(
                     value_span(Some(v)),
@@ -277,6 +266,32 @@ impl Loader<'_> {
             out.insert(key, value);
         }
         out
+    }
+
+    /// A label key read for the first time: checked, then kept for the
+    /// nodes that name it again; `None` when it is wrong (reported).
+    fn label_key(&mut self, k: &str, kspan: Range<usize>, node: &str) -> Option<LabelKey> {
+        let key = match LabelKey::try_from(k.to_string()) {
+            Ok(key) => key,
+            Err(e) => {
+                self.error(
+                    kspan,
+                    format!("label key `{k}` on node `{node}`: {e}"),
+                    Some("label keys are [prefix/]name, e.g. goldentooth.io/role".into()),
+                );
+                return None;
+            }
+        };
+        if key.is_system_managed() {
+            self.error(
+                kspan,
+                format!("label `{k}` on node `{node}` is managed by Kubernetes itself (kubelet or kubeadm)"),
+                Some("use your own prefix, e.g. goldentooth.io/...".into()),
+            );
+            return None;
+        }
+        self.label_keys.insert(k.to_string(), key.clone());
+        Some(key)
     }
 
     fn taints(&mut self, t: &dyn TableLike, node: &str) -> Vec<Taint> {
