@@ -263,6 +263,29 @@ fn plan_for_rss(workers: usize) {
     println!("peak RSS MiB: {:.1}", peak_rss_mib().max(before));
 }
 
+/// `GT_BENCH_PLAN_PROFILE=N`: `gt plan --facts` of N workers and nothing
+/// else, for a profiler (`perf record`, `valgrind --tool=cachegrind`) to
+/// tell one size's parts apart. As many rounds as make 500,000 nodes in
+/// all, whatever N: a part's total is then the same at 500 and at 5,000
+/// nodes when its cost is linear, and ×2 when it grows ×20.
+fn plan_for_profile(workers: usize) {
+    let src = generate(workers);
+    let facts_json = {
+        let spec = gt::spec::load_str(&src, Path::new("bench.toml")).expect("valid");
+        observed(&spec).to_json()
+    };
+    let mut parts = Parts::default();
+    for _ in 0..(500_000 / (workers + 3)).max(1) {
+        plan_once(&src, &facts_json, &mut parts);
+    }
+    println!(
+        "{} rounds of {workers} workers: load {:.2?}, diff {:.2?} (medians)",
+        parts.load.len(),
+        median(parts.load),
+        median(parts.diff)
+    );
+}
+
 /// The plan of an upgrade of every node one patch up (the file at 1.32.9,
 /// the cluster at 1.32.4): every node has a step and a change, so what the
 /// planner does per node must not scan the others. Returns the median.
@@ -397,6 +420,12 @@ fn main() {
         .and_then(|n| n.parse().ok())
     {
         return plan_for_rss(n);
+    }
+    if let Some(n) = std::env::var("GT_BENCH_PLAN_PROFILE")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        return plan_for_profile(n);
     }
     // `cargo test --benches` runs this with --bench absent: keep it quick then.
     let quick = !std::env::args().any(|a| a == "--bench");

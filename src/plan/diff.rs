@@ -146,7 +146,8 @@ pub(super) struct Cx<'a> {
     pub(super) node_updates: HashMap<NodeName, usize>,
     /// Each node of the file with its facts, file order (plan/seen.rs).
     pub(super) seen: Vec<Seen<'a>>,
-    /// Every Node of the cluster with a control plane's labels (plan/seen.rs).
+    /// Every Node of the cluster with a control plane's labels, once every
+    /// node of the file was visited (plan/seen.rs).
     pub(super) cluster_control_planes: Vec<&'a NodeFacts>,
 }
 
@@ -182,7 +183,7 @@ fn compare<'a>(
     obs: &'a Observed,
     opts: &'a PlanOptions,
 ) -> Result<Cx<'a>, PlanError> {
-    let observed = super::seen::seen(spec, obs, &opts.replace);
+    let mut observed = super::seen::seen(spec, obs, &opts.replace);
     let mut cx = Cx {
         spec,
         obs,
@@ -190,22 +191,38 @@ fn compare<'a>(
         owner: &spec.owned_keys,
         out: Diff::default(),
         node_updates: HashMap::new(),
-        seen: observed.seen,
-        cluster_control_planes: observed.control_planes,
+        seen: std::mem::take(&mut observed.seen),
+        cluster_control_planes: Vec::new(),
     };
     cx.check_observable()?;
     cx.cluster();
+    // One visit per node: what the upgrade and the host plans read of a
+    // node is gathered while its facts are at hand. A pass of its own
+    // each, at thousands of nodes, found them out of the cache again.
+    let release = cx.upgrade_release();
+    let mut members = Vec::new();
+    let mut prepared = Vec::new();
     for i in 0..cx.seen.len() {
+        cx.seen[i].look();
         let node = cx.seen[i];
         if node.node.is_present() {
             cx.present_node(node)?;
+            if release.is_some() {
+                members.extend(Cx::member(node));
+            }
+            if super::host::may_plan(node.node, node.host) {
+                prepared.push(node);
+            }
         } else {
             cx.absent_node(node);
         }
     }
+    cx.cluster_control_planes = observed.control_planes(&cx.seen);
     cx.nodes_not_in_file();
-    cx.upgrade();
-    cx.hosts();
+    if let Some(current) = release {
+        cx.upgrade(current, members);
+    }
+    cx.hosts(&prepared);
     cx.order_removals();
     cx.drain_predictions();
     cx.etcd();
@@ -214,10 +231,14 @@ fn compare<'a>(
 }
 
 impl<'a> Cx<'a> {
-    /// The `host` resources of managed nodes (plan/host.rs).
-    fn hosts(&mut self) {
+    /// The `host` resources of managed nodes (plan/host.rs): `prepared`,
+    /// the present nodes `host::may_plan` let through, file order.
+    fn hosts(&mut self, prepared: &[Seen<'a>]) {
+        if prepared.is_empty() {
+            return;
+        }
         let target = super::host::target(self.spec, self.obs, &self.cluster_control_planes);
-        for Seen { node, host, .. } in self.present().collect::<Vec<_>>() {
+        for &Seen { node, host, .. } in prepared {
             let Some(facts) = host else {
                 continue;
             };

@@ -175,11 +175,20 @@ pub fn repository(settings: &HostSettings, minor: (u32, u32)) -> String {
     }
 }
 
+/// Whether a host plan can come of this node at all: present, managed,
+/// reachable, its software observed. Asked while the node's facts are at
+/// hand, so that the host plans look again only at the nodes it lets through.
+pub(super) fn may_plan(node: &Node, facts: Option<&HostFacts>) -> bool {
+    node.host.manage
+        && node.is_present()
+        && facts.is_some_and(|f| f.is_reachable() && f.software.is_some())
+}
+
 /// The plan for one host, or `None` when it is converged, unmanaged, or
 /// its software was not observed (no dpkg database, or older facts).
 pub fn plan_host(spec: &Spec, node: &Node, facts: &HostFacts, target: Target) -> Option<HostPlan> {
     let settings = &node.host;
-    if !settings.manage || !facts.is_reachable() || !node.is_present() {
+    if !may_plan(node, Some(facts)) {
         return None;
     }
     let sw = facts.software.as_ref()?;
@@ -481,5 +490,40 @@ fn packages(
             version,
         });
         work.hold.push(p.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::tests::{facts, goldentooth};
+    use crate::spec::NodeState;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_host_plan_comes_only_of_a_present_managed_reachable_host_whose_software_was_read() {
+        let spec = goldentooth();
+        let obs = facts("host-converged");
+        let fenn = spec.node("fenn").unwrap();
+        let observed = &obs.hosts["fenn"];
+        assert!(may_plan(fenn, Some(observed)));
+        assert!(!may_plan(fenn, None));
+        let mut unmanaged = fenn.clone();
+        Arc::make_mut(&mut unmanaged.host).manage = false;
+        assert!(!may_plan(&unmanaged, Some(observed)));
+        let mut absent = fenn.clone();
+        absent.state = NodeState::Absent;
+        assert!(!may_plan(&absent, Some(observed)));
+        let mut unreachable = observed.clone();
+        unreachable.unreachable = Some("connection refused".into());
+        assert!(!may_plan(fenn, Some(&unreachable)));
+        let unread = HostFacts {
+            software: None,
+            ..observed.clone()
+        };
+        assert!(!may_plan(fenn, Some(&unread)));
+        // Where it lets a host through, plan_host decides as before.
+        let target = target(&spec, &obs, &[]);
+        assert!(plan_host(&spec, &unmanaged, observed, target).is_none());
     }
 }

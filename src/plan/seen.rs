@@ -7,9 +7,11 @@
 //! They are found by walking the file's names and the facts' side by side,
 //! all sorted alike, rather than by a lookup per node: one pass over each,
 //! in the order they lie in memory, so that the plan's cost per node stays
-//! the same from hundreds of nodes to thousands.
+//! the same from hundreds of nodes to thousands. The walk compares names
+//! only: whether a Node of the file is a control plane is asked when the
+//! diff visits that node (`Seen::look`), which reads its labels anyway;
+//! asked in the walk, the labels were out of the cache again by then.
 
-use super::diff::Cx;
 use crate::facts::{HostFacts, NodeFacts, Observed};
 use crate::spec::{Node, Spec};
 use std::collections::BTreeSet;
@@ -22,20 +24,47 @@ pub(super) struct Seen<'a> {
     pub host: Option<&'a HostFacts>,
     /// Its Node object; `None` when the cluster has none by its name.
     pub obj: Option<&'a NodeFacts>,
-    /// Its Node object carries a control plane's labels (told once: it
-    /// costs a look into the Node's labels).
+    /// Its Node object carries a control plane's labels (told once, by
+    /// `look`: it costs a look into the Node's labels).
     pub obj_control_plane: bool,
     /// Named by `--replace`.
     pub replace: bool,
 }
 
-/// The file's nodes with their facts, and the cluster's control planes.
+impl Seen<'_> {
+    /// Tells `obj_control_plane`; the diff asks it first thing when it
+    /// visits the node.
+    pub fn look(&mut self) {
+        self.obj_control_plane = self.obj.is_some_and(NodeFacts::is_control_plane);
+    }
+}
+
+/// The file's nodes with their facts, and the cluster's Nodes in name order.
 pub(super) struct Observations<'a> {
-    /// Every node of the file, in file order.
+    /// Every node of the file, in file order (not yet looked at).
     pub seen: Vec<Seen<'a>>,
+    /// The cluster's Nodes in name order: the file's by their place in
+    /// `seen`, the others only when they carry a control plane's labels.
+    by_name: Vec<Named<'a>>,
+}
+
+enum Named<'a> {
+    InFile(usize),
+    ControlPlane(&'a NodeFacts),
+}
+
+impl<'a> Observations<'a> {
     /// Every Node of the cluster with a control plane's labels, the file's
-    /// or not, in name order.
-    pub control_planes: Vec<&'a NodeFacts>,
+    /// or not, in name order; `seen`: the file's nodes, each looked at.
+    pub fn control_planes(&self, seen: &[Seen<'a>]) -> Vec<&'a NodeFacts> {
+        self.by_name
+            .iter()
+            .filter_map(|n| match *n {
+                Named::InFile(i) => seen[i].obj.filter(|_| seen[i].obj_control_plane),
+                Named::ControlPlane(n) => Some(n),
+            })
+            .collect()
+    }
 }
 
 pub(super) fn seen<'a>(
@@ -54,41 +83,23 @@ pub(super) fn seen<'a>(
             replace: !replace.is_empty() && replace.contains(node.name.as_str()),
         })
         .collect();
-    let mut control_planes = Vec::new();
-    let mut control_plane = |n: &'a NodeFacts| {
-        let yes = n.is_control_plane();
-        if yes {
-            control_planes.push(n);
-        }
-        yes
-    };
+    let mut by_name = Vec::with_capacity(seen.len());
+    let other = |n: &'a NodeFacts| n.is_control_plane().then_some(Named::ControlPlane(n));
     let mut hosts = obs.hosts.iter().peekable();
     let mut objs = obs.cluster.nodes.iter().peekable();
     for (name, &i) in &spec.index {
         while let Some((_, n)) = objs.next_if(|(x, _)| *x < name) {
-            control_plane(n);
+            by_name.extend(other(n));
         }
         if let Some((_, n)) = objs.next_if(|(x, _)| *x == name) {
             seen[i].obj = Some(n);
-            seen[i].obj_control_plane = control_plane(n);
+            by_name.push(Named::InFile(i));
         }
         while hosts.next_if(|(x, _)| *x < name).is_some() {}
         seen[i].host = hosts.next_if(|(x, _)| *x == name).map(|(_, h)| h);
     }
-    for (_, n) in objs {
-        control_plane(n);
-    }
-    Observations {
-        seen,
-        control_planes,
-    }
-}
-
-impl<'a> Cx<'a> {
-    /// The nodes of the file that should be in the cluster, in file order.
-    pub(super) fn present(&self) -> impl Iterator<Item = Seen<'a>> + '_ {
-        self.seen.iter().copied().filter(|s| s.node.is_present())
-    }
+    by_name.extend(objs.filter_map(|(_, n)| other(n)));
+    Observations { seen, by_name }
 }
 
 #[cfg(test)]
@@ -131,8 +142,12 @@ mod tests {
             obs.hosts.insert(name.into(), HostFacts::default());
         }
         let first = spec.nodes[0].name.to_string();
-        let o = seen(&spec, &obs, &BTreeSet::from([first.clone()]));
+        let mut o = seen(&spec, &obs, &BTreeSet::from([first.clone()]));
         assert_eq!(o.seen.len(), spec.nodes.len());
+        assert!(o.seen.iter().all(|s| !s.obj_control_plane), "told by look");
+        let mut looked = o.seen.clone();
+        looked.iter_mut().for_each(Seen::look);
+        o.seen = looked;
         for (s, n) in o.seen.iter().zip(&spec.nodes) {
             assert_eq!(s.node.name, n.name);
             let observed = n.name != spec.nodes.last().unwrap().name;
@@ -154,6 +169,27 @@ mod tests {
             .skip(1)
             .filter(|n| n.is_control_plane())
             .count();
-        assert_eq!(o.control_planes.len(), observed_control_planes + 3);
+        let control_planes = o.control_planes(&o.seen);
+        assert_eq!(control_planes.len(), observed_control_planes + 3);
+        // In name order, the file's among the others.
+        let names: Vec<&str> = control_planes
+            .iter()
+            .map(|n| {
+                let at = |m: &NodeFacts| std::ptr::eq(m, *n);
+                obs.cluster
+                    .nodes
+                    .iter()
+                    .find(|(_, m)| at(m))
+                    .unwrap()
+                    .0
+                    .as_str()
+            })
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted);
+        assert_eq!(names.first(), Some(&"0-not-in-file"));
+        assert_eq!(names.last(), Some(&"zz-not-in-file"));
+        assert!(names.contains(&"m-not-in-file"));
     }
 }

@@ -140,7 +140,7 @@ fn minor_words(r: Release) -> String {
 }
 
 /// Where one node of the file stands for the upgrade.
-struct Member<'n> {
+pub(super) struct Member<'n> {
     node: &'n Node,
     /// Its Node carries gt's cordon mark (read with the rest of the Node:
     /// at thousands of nodes, a second look at each is out of the cache).
@@ -186,51 +186,53 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn members(&self) -> Vec<Member<'a>> {
-        self.present()
-            .filter_map(|seen| {
-                let Seen {
-                    node,
-                    host,
-                    obj,
-                    replace,
-                    ..
-                } = seen;
-                let name = node.name.as_str();
-                let obj = obj?;
-                let why_not = match host {
-                    _ if !node.host.manage => Some(format!(
-                        "gt does not manage its packages (manage = false in [nodes.{name}.host] or [defaults.host])"
-                    )),
-                    Some(h) if !h.is_reachable() => Some("its host is unreachable".to_string()),
-                    None => Some("it was not observed".to_string()),
-                    _ if replace => {
-                        Some("it is replaced (--replace): it rejoins at the cluster's version".into())
-                    }
-                    _ => None,
-                };
-                Some(Member {
-                    node,
-                    cordoned_by_gt: obj.cordoned_by_gt,
-                    versions: NodeVersions::of(Some(obj), host),
-                    control_plane: seen.obj_control_plane,
-                    upgradable: why_not.is_none(),
-                    why_not,
-                })
-            })
-            .collect()
+    /// A present node of the file as the upgrade sees it; `None` when its
+    /// Node is not in the cluster.
+    pub(super) fn member(seen: Seen<'a>) -> Option<Member<'a>> {
+        let Seen {
+            node,
+            host,
+            obj,
+            replace,
+            ..
+        } = seen;
+        let name = node.name.as_str();
+        let obj = obj?;
+        let why_not = match host {
+            _ if !node.host.manage => Some(format!(
+                "gt does not manage its packages (manage = false in [nodes.{name}.host] or [defaults.host])"
+            )),
+            Some(h) if !h.is_reachable() => Some("its host is unreachable".to_string()),
+            None => Some("it was not observed".to_string()),
+            _ if replace => {
+                Some("it is replaced (--replace): it rejoins at the cluster's version".into())
+            }
+            _ => None,
+        };
+        Some(Member {
+            node,
+            cordoned_by_gt: obj.cordoned_by_gt,
+            versions: NodeVersions::of(Some(obj), host),
+            control_plane: seen.obj_control_plane,
+            upgradable: why_not.is_none(),
+            why_not,
+        })
     }
 
-    /// Plans the ladder into `out.upgrade`, its changes and its warnings.
-    pub(super) fn upgrade(&mut self) {
+    /// The release the cluster records, when there is a cluster to upgrade
+    /// (`None`: no upgrade is planned, and no node is looked at for one).
+    pub(super) fn upgrade_release(&self) -> Option<Release> {
         if !self.obs.cluster.exists() {
-            return;
+            return None;
         }
-        let Some(current) = self.obs.cluster_release() else {
-            return;
-        };
+        self.obs.cluster_release()
+    }
+
+    /// Plans the ladder from the cluster's `current` release into
+    /// `out.upgrade`, its changes and its warnings; `members`: each present
+    /// node of the file whose Node is in the cluster (`member`), file order.
+    pub(super) fn upgrade(&mut self, current: Release, members: Vec<Member<'a>>) {
         let target = self.wanted_release(current);
-        let members = self.members();
         self.uncordons(&members);
         if let Some(refusal) = self.skew_refusal(current, target, &members) {
             self.out.upgrade.refusals.push(refusal);
@@ -716,12 +718,8 @@ mod tests {
     fn a_node_gt_does_not_manage_is_a_warning_with_the_command_for_its_role() {
         let mut spec = at_1_33();
         for name in ["bettley", "fenn"] {
-            spec.nodes
-                .iter_mut()
-                .find(|x| x.name.as_str() == name)
-                .unwrap()
-                .host
-                .manage = false;
+            let node = spec.nodes.iter_mut().find(|x| x.name.as_str() == name);
+            std::sync::Arc::make_mut(&mut node.unwrap().host).manage = false;
         }
         let p = plan(&spec, &facts("upgrade-at-1.32"), &PlanOptions::default()).unwrap();
         // Another control plane runs `upgrade apply`; fenn is left to the operator.
@@ -755,7 +753,7 @@ mod tests {
     fn with_no_control_plane_to_upgrade_the_first_command_is_upgrade_apply() {
         let mut spec = at_1_33();
         for x in spec.nodes.iter_mut() {
-            x.host.manage = false;
+            std::sync::Arc::make_mut(&mut x.host).manage = false;
         }
         let p = plan(&spec, &facts("upgrade-at-1.32"), &PlanOptions::default()).unwrap();
         assert!(!p.has_changes());
@@ -799,12 +797,8 @@ mod tests {
     #[test]
     fn a_kubelet_gt_cannot_upgrade_is_refused_when_it_would_fall_more_than_three_minors_behind() {
         let mut spec = at_1_33();
-        spec.nodes
-            .iter_mut()
-            .find(|x| x.name.as_str() == "fenn")
-            .unwrap()
-            .host
-            .manage = false;
+        let fenn = spec.nodes.iter_mut().find(|x| x.name.as_str() == "fenn");
+        std::sync::Arc::make_mut(&mut fenn.unwrap().host).manage = false;
         let mut o = facts("upgrade-at-1.32");
         o.cluster.nodes.get_mut("fenn").unwrap().kubelet_version = Some("v1.30.1".into());
         // Three minors behind 1.33: allowed, with a warning.

@@ -245,7 +245,7 @@ impl Loader<'_> {
         for n in d.nodes {
             // The first two are the implicit groups.
             for g in &n.groups[2..] {
-                if names.contains(g.as_str()) {
+                if names.contains(g.as_ref()) {
                     self.error(
                         d.node_value_span(n.name.as_str(), "groups"),
                         format!("group `{g}` of node `{}` has the name of a node", n.name),

@@ -171,6 +171,11 @@ pub(super) struct SourceText<'s> {
     text: &'s str,
     pub(super) file: PathBuf,
     line_starts: Vec<usize>,
+    /// The index in `line_starts` of the line `line_of` last answered: the
+    /// walk asks in file order, so the next answer is a few lines on, found
+    /// by stepping there rather than by a search through every line's start
+    /// (at thousands of nodes, most of those are out of the cache).
+    last_line: std::cell::Cell<usize>,
 }
 
 impl<'s> SourceText<'s> {
@@ -181,6 +186,7 @@ impl<'s> SourceText<'s> {
             text,
             file: file.to_path_buf(),
             line_starts,
+            last_line: std::cell::Cell::new(0),
         }
     }
 
@@ -195,7 +201,20 @@ impl<'s> SourceText<'s> {
 
     /// 1-based line of a byte position.
     pub(super) fn line_of(&self, pos: usize) -> usize {
-        self.line_starts.partition_point(|&s| s <= pos)
+        /// Lines stepped over before a search is cheaper.
+        const STEPS: usize = 64;
+        let starts = &self.line_starts;
+        let from = self.last_line.get();
+        let ahead = starts.get(from).is_some_and(|&s| s <= pos);
+        let stepped = (from..starts.len().min(from + STEPS))
+            .take_while(|_| ahead)
+            .find(|&i| starts.get(i + 1).is_none_or(|&next| next > pos));
+        let line = match stepped {
+            Some(i) => i + 1,
+            None => starts.partition_point(|&s| s <= pos),
+        };
+        self.last_line.set(line - 1);
+        line
     }
 
     /// A diagnostic pointing at `span` (clipped to its first line).
@@ -231,5 +250,26 @@ impl<'s> SourceText<'s> {
             width,
             cut_from: (length > EXCERPT_MAX).then_some(length),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_of_answers_alike_in_file_order_backwards_and_far_ahead() {
+        let text: String = (0..500).map(|i| "x".repeat(i % 7) + "\n").collect();
+        let source = SourceText::new(&text, Path::new("cluster.toml"));
+        let searched = |pos: usize| source.line_starts.partition_point(|&s| s <= pos);
+        let mut positions: Vec<usize> = (0..=text.len() + 3).collect();
+        // Backwards, and jumps of more lines than are stepped over.
+        positions.extend((0..text.len()).rev().step_by(5));
+        positions.extend([0, text.len() - 1, 3, text.len() / 2, 7, text.len() + 10]);
+        for pos in positions {
+            assert_eq!(source.line_of(pos), searched(pos), "at {pos}");
+        }
+        assert_eq!(source.line_of(0), 1);
+        assert_eq!(source.line_of(text.len()), 501);
     }
 }

@@ -212,6 +212,10 @@ pub(super) struct Loader<'s> {
     diags: Vec<(usize, Diagnostic)>,
     /// The label and taint keys of the nodes read so far.
     pub(super) owned_keys: super::KeyOwnership,
+    /// Each label key read so far that was valid, once: thousands of nodes
+    /// name the same few keys, which they then share rather than copy,
+    /// and which are checked once.
+    pub(super) label_keys: std::collections::HashMap<String, super::LabelKey>,
 }
 
 impl<'s> Loader<'s> {
@@ -226,6 +230,7 @@ impl<'s> Loader<'s> {
             base_dir,
             diags: Vec::new(),
             owned_keys: super::KeyOwnership::default(),
+            label_keys: std::collections::HashMap::new(),
         }
     }
 

@@ -27,9 +27,11 @@ pub use ownership::KeyOwnership;
 pub use types::*;
 
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The whole desired state, validated.
@@ -276,13 +278,25 @@ pub struct Node {
     /// Taints gt manages, sorted.
     pub taints: Vec<Taint>,
     /// Implicit (`k8s_cluster`, `k8s_control_plane`/`k8s_worker`) and the node's own.
-    pub groups: Vec<String>,
+    /// The implicit ones borrowed, not copied into each of thousands of nodes.
+    pub groups: Vec<Cow<'static, str>>,
     pub state: NodeState,
     pub connection: Connection,
-    /// The host's software and kernel settings (`[nodes.NAME.host]` over `[defaults.host]`).
-    pub host: HostSettings,
+    /// The host's software and kernel settings (`[nodes.NAME.host]` over
+    /// `[defaults.host]`). Nodes without a host table of their own share
+    /// one: thousands of copies of the defaults cost a plan its cache.
+    #[serde(serialize_with = "serialize_shared")]
+    pub host: Arc<HostSettings>,
     /// 1-based line of the node's table in the file (for messages).
     pub line: usize,
+}
+
+/// A shared value serialized as the value itself.
+fn serialize_shared<T: Serialize, S: serde::Serializer>(
+    value: &Arc<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    T::serialize(value, serializer)
 }
 
 impl Node {
@@ -353,7 +367,7 @@ impl Spec {
         let mut g: Vec<String> = self
             .nodes
             .iter()
-            .flat_map(|n| n.groups.iter().cloned())
+            .flat_map(|n| n.groups.iter().map(|g| g.to_string()))
             .collect();
         g.sort();
         g.dedup();

@@ -200,6 +200,39 @@ fn bad_labels_and_taints_are_refused_with_kubernetes_syntax() {
 }
 
 #[test]
+fn a_label_key_many_nodes_name_is_read_once_and_a_wrong_one_is_reported_at_each() {
+    let node = |name: &str, address: &str| {
+        format!(
+            "\n[nodes.{name}]\nrole = \"worker\"\naddress = \"{address}\"\nlabels = {{ \"goldentooth.io/rack\" = \"r1\", \"Bad/x\" = \"y\", \"kubernetes.io/os\" = \"linux\" }}\n"
+        )
+    };
+    let two = format!(
+        "{}{}",
+        node("fenn", "10.4.0.15"),
+        node("gardener", "10.4.0.16")
+    );
+    let e = errors(&two);
+    // Each node's wrong key and Kubernetes' key, at its own line.
+    assert_eq!(e.len(), 4, "{}", Diagnostics(e.clone()));
+    assert_eq!(
+        e.iter().map(|d| d.line).collect::<Vec<_>>(),
+        [19, 19, 24, 24],
+        "{}",
+        Diagnostics(e.clone())
+    );
+    let fine = two.replace(", \"Bad/x\" = \"y\", \"kubernetes.io/os\" = \"linux\"", "");
+    let spec = load(&fine).unwrap();
+    let key = |n: &str| spec.node(n).unwrap().labels.keys().next().unwrap().clone();
+    let (fenn, gardener) = (key("fenn"), key("gardener"));
+    assert_eq!(fenn.as_str(), "goldentooth.io/rack");
+    assert_eq!(fenn, gardener);
+    assert!(
+        std::ptr::eq(fenn.as_str(), gardener.as_str()),
+        "one key, shared"
+    );
+}
+
+#[test]
 fn token_ttl_must_be_a_duration() {
     let d = one_error("[tokens]\nttl = \"15\"\n");
     assert!(d.message.contains("not a duration"), "{d}");
@@ -723,6 +756,14 @@ sysctls = { "vm.max_map_count" = "262144", "net.ipv4.ip_forward" = "1" }
 role = "worker"
 address = "10.4.0.15"
 host = { manage = false }
+
+[nodes.cargyll]
+role = "worker"
+address = "10.4.0.12"
+
+[nodes.jast]
+role = "worker"
+address = "10.4.0.13"
 "#,
     )
     .unwrap();
@@ -748,12 +789,35 @@ host = { manage = false }
     assert!(!f.manage);
     assert_eq!(f.source, PackageSource::Upstream);
     assert!(f.allow_reboot, "inherited from [defaults.host]");
+    // The nodes without a host table of their own share [defaults.host]
+    // over gt's defaults: one value, not a copy each.
+    let cargyll = &spec.node("cargyll").unwrap().host;
+    let jast = &spec.node("jast").unwrap().host;
+    assert!(std::sync::Arc::ptr_eq(cargyll, jast));
+    assert!(!std::sync::Arc::ptr_eq(cargyll, f));
+    assert!(cargyll.manage && cargyll.allow_reboot);
+    assert_eq!(
+        cargyll
+            .modules
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        ["br_netfilter"]
+    );
+    assert_eq!(
+        cargyll
+            .sysctls
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        ["net.bridge.bridge-nf-call-iptables", "net.ipv4.ip_forward"]
+    );
 }
 
 #[test]
 fn host_settings_are_managed_with_the_documented_defaults_when_absent() {
     let spec = load("").unwrap();
-    assert_eq!(spec.node("bettley").unwrap().host, HostSettings::default());
+    assert_eq!(*spec.node("bettley").unwrap().host, HostSettings::default());
     assert_eq!(
         spec.apply.reboot_timeout,
         ApplySettings::DEFAULT_REBOOT_TIMEOUT

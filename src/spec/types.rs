@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A Kubernetes node name: a DNS-1123 subdomain (lowercase alphanumerics,
@@ -163,7 +164,7 @@ impl fmt::Display for Arch {
 /// A label key: optional DNS-subdomain prefix (≤253) + `/` + name (≤63).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct LabelKey(String);
+pub struct LabelKey(Arc<str>);
 
 impl LabelKey {
     pub fn as_str(&self) -> &str {
@@ -172,7 +173,7 @@ impl LabelKey {
 
     /// Keys gt never manages: the kubelet and kubeadm own them.
     pub fn is_system_managed(&self) -> bool {
-        let k = self.0.as_str();
+        let k = self.as_str();
         k.starts_with("kubernetes.io/")
             || k.starts_with("beta.kubernetes.io/")
             || k == "node.kubernetes.io/exclude-from-external-load-balancers"
@@ -231,13 +232,13 @@ pub fn check_label_value(s: &str) -> Result<(), String> {
 impl TryFrom<String> for LabelKey {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        check_qualified_name(&s).map(|()| LabelKey(s))
+        check_qualified_name(&s).map(|()| LabelKey(s.into()))
     }
 }
 
 impl From<LabelKey> for String {
     fn from(k: LabelKey) -> String {
-        k.0
+        k.0.to_string()
     }
 }
 

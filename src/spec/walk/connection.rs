@@ -32,6 +32,9 @@ const LOCAL_KEYS: &[&str] = &["env", "shell"];
 pub(super) struct Defaults {
     pub(super) arch: Option<Arch>,
     pub(super) host: super::host::RawHost,
+    /// `host` over gt's defaults: what every node without a host table of
+    /// its own shares.
+    pub(super) shared_host: std::sync::Arc<crate::spec::HostSettings>,
     connection: ConnKind,
     ssh: RawSsh,
     local: RawLocal,
@@ -144,6 +147,7 @@ impl Loader<'_> {
         }
         if let Some(h) = t.get("host") {
             d.host = self.host_table(h, "[defaults.host]");
+            d.shared_host = std::sync::Arc::new(super::host::RawHost::default().over(&d.host));
         }
         d
     }

@@ -10,8 +10,10 @@ use crate::spec::{
     check_label_value, Arch, LabelKey, Node, NodeName, NodeState, Role, Taint, GROUP_ALL_NODES,
     GROUP_CONTROL_PLANE, GROUP_WORKER,
 };
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// What `gt exec` resolves before node and group names (`Spec::select`):
 /// no node or group of the file may take these names.
@@ -72,11 +74,13 @@ impl Loader<'_> {
         }
         let groups = self.groups(&t, name, role);
         let connection = self.node_connection(&t, name, &what, defaults);
-        let host = t
-            .get("host")
-            .map(|h| self.host_table(h, &format!("[nodes.{name}.host]")))
-            .unwrap_or_default()
-            .over(&defaults.host);
+        let host = match t.get("host") {
+            Some(h) => Arc::new(
+                self.host_table(h, &format!("[nodes.{name}.host]"))
+                    .over(&defaults.host),
+            ),
+            None => Arc::clone(&defaults.shared_host),
+        };
         let table_pos = item
             .as_table()
             .and_then(|_| item.span())
@@ -171,13 +175,18 @@ impl Loader<'_> {
     }
 
     /// The implicit groups of the node's role, then its own, without repeats.
-    fn groups(&mut self, t: &dyn TableLike, name: &str, role: Option<Role>) -> Vec<String> {
+    fn groups(
+        &mut self,
+        t: &dyn TableLike,
+        name: &str,
+        role: Option<Role>,
+    ) -> Vec<Cow<'static, str>> {
         let mut groups = vec![
-            GROUP_ALL_NODES.to_string(),
-            match role {
-                Some(Role::ControlPlane) => GROUP_CONTROL_PLANE.to_string(),
-                _ => GROUP_WORKER.to_string(),
-            },
+            Cow::Borrowed(GROUP_ALL_NODES),
+            Cow::Borrowed(match role {
+                Some(Role::ControlPlane) => GROUP_CONTROL_PLANE,
+                _ => GROUP_WORKER,
+            }),
         ];
         let Some(item) = t.get("groups") else {
             return groups;
@@ -206,8 +215,8 @@ impl Loader<'_> {
                         GROUP_ALL_NODES
                     )),
                 );
-            } else if !groups.contains(&g) {
-                groups.push(g);
+            } else if !groups.iter().any(|x| *x == g) {
+                groups.push(Cow::Owned(g));
             }
         }
         groups
@@ -235,25 +244,14 @@ impl Loader<'_> {
                     continue;
                 }
             };
-            let key = match LabelKey::try_from(k.to_string()) {
-                Ok(key) => key,
-                Err(e) => {
-                    self.error(
-                        kspan,
-                        format!("label key `{k}` on node `{node}`: {e}"),
-                        Some("label keys are [prefix/]name, e.g. goldentooth.io/role".into()),
-                    );
-                    continue;
-                }
+            let key = match self.label_keys.get(k) {
+                // Checked when it was first read: it passed.
+                Some(key) => key.clone(),
+                None => match self.label_key(k, kspan.clone(), node) {
+                    Some(key) => key,
+                    None => continue,
+                },
             };
-            if key.is_system_managed() {
-                self.error(
-                    kspan,
-                    format!("label `{k}` on node `{node}` is managed by Kubernetes itself (kubelet or kubeadm)"),
-                    Some("use your own prefix, e.g. goldentooth.io/...".into()),
-                );
-                continue;
-            }
             if let Err(e) = check_label_value(&value) {
                 self.error(
                     value_span(Some(v)),
@@ -268,6 +266,32 @@ impl Loader<'_> {
             out.insert(key, value);
         }
         out
+    }
+
+    /// A label key read for the first time: checked, then kept for the
+    /// nodes that name it again; `None` when it is wrong (reported).
+    fn label_key(&mut self, k: &str, kspan: Range<usize>, node: &str) -> Option<LabelKey> {
+        let key = match LabelKey::try_from(k.to_string()) {
+            Ok(key) => key,
+            Err(e) => {
+                self.error(
+                    kspan,
+                    format!("label key `{k}` on node `{node}`: {e}"),
+                    Some("label keys are [prefix/]name, e.g. goldentooth.io/role".into()),
+                );
+                return None;
+            }
+        };
+        if key.is_system_managed() {
+            self.error(
+                kspan,
+                format!("label `{k}` on node `{node}` is managed by Kubernetes itself (kubelet or kubeadm)"),
+                Some("use your own prefix, e.g. goldentooth.io/...".into()),
+            );
+            return None;
+        }
+        self.label_keys.insert(k.to_string(), key.clone());
+        Some(key)
     }
 
     fn taints(&mut self, t: &dyn TableLike, node: &str) -> Vec<Taint> {
