@@ -106,15 +106,14 @@ pub const HEALTH: &str = "health";
 /// three run one after the other.
 fn at_once(status: bool) -> String {
     // With status off, its lines are left out (no process runs for it).
-    let (start, again, print, in_turn) = if status {
+    let (start, print, in_turn) = if status {
         (
-            "gt_status >\"$t/status\" 2>\"$t/status.err\" &\n",
             "gt_status >\"$t/status\" 2>\"$t/status.err\" &\n",
             "gt_cat \"$t/status\"; gt_cat \"$t/status.err\" >&2\n",
             "gt_status; ",
         )
     } else {
-        ("", "", "", "")
+        ("", "", "")
     };
     format!(
         "if t=$(mktemp -d); then\n\
@@ -127,7 +126,7 @@ fn at_once(status: bool) -> String {
          if [ \"$rc\" -eq 0 ]; then\n\
          listed=yes\n\
          if [ \"$via\" != kubectl ]; then\n\
-         {again}\
+         {start}\
          gt_health >\"$t/health\" 2>\"$t/health.err\" &\n\
          wait\n\
          fi\n\
