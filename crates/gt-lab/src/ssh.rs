@@ -270,6 +270,12 @@ fn start_group(
     let pid = procs::spawn_detached(
         Command::new(SSHD)
             .arg("-D")
+            // No re-exec for each connection (OpenSSH up to 9.7; later ones
+            // log that -r is deprecated and ignore it): one sshd plays every
+            // host of its group on this machine, and the re-exec (a fresh
+            // dynamic link and OpenSSL start, ~12 ms of CPU a login) is what a
+            // real host pays on its own CPU. What the session sees is the same.
+            .arg("-r")
             .arg("-f")
             .arg(config_file(dir, group))
             .arg("-E")
