@@ -102,7 +102,10 @@ fn honour_faults(dir: &Path, node: &str) -> Option<ExitCode> {
 
 fn exec_sh(cmd: &mut Command) -> ExitCode {
     let e = cmd.exec();
-    fail(&format!("cannot run /bin/sh: {e}"))
+    fail(&format!(
+        "cannot run {}: {e}",
+        Path::new(cmd.get_program()).display()
+    ))
 }
 
 fn lab_shell(args: &[String]) -> ExitCode {
@@ -140,7 +143,9 @@ fn lab_dir_of_session() -> Option<PathBuf> {
 /// What sshd's ForceCommand sources (`. DIR/ssh/session.sh`, in the login
 /// shell sshd starts anyway): the work of [`ssh_session`] in the shell, so
 /// that a session starts no program of the lab's before its command, as on
-/// a real host. A host with a fault file, or an address the table does not
+/// a real host. The command runs in that login shell (`eval`), as sshd runs
+/// a real host's commands with `$SHELL -c` (root's bash on Debian and
+/// Raspberry Pi OS): one shell per session, not two. A host with a fault file, or an address the table does not
 /// know (the topology changed), goes to `gt-lab-ssh-session`, which reads
 /// the lab itself.
 pub(crate) fn ssh_session_script(dir: &Path, topo: &LabTopology) -> String {
@@ -164,7 +169,7 @@ pub(crate) fn ssh_session_script(dir: &Path, topo: &LabTopology) -> String {
          esac\n\
          if [ -z \"$n\" ] || [ -e {d}/faults/\"$n\".json ]; then exec {d}/bin/{SSH_SESSION}; fi\n\
          export GT_HOST_ROOT={d}/hosts/\"$n\" PATH=\"$p\"\n\
-         if [ \"${{SSH_ORIGINAL_COMMAND+set}}\" = set ]; then exec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"; fi\n\
+         if [ \"${{SSH_ORIGINAL_COMMAND+set}}\" = set ]; then unset n p; set --; eval \"$SSH_ORIGINAL_COMMAND\"; exit; fi\n\
          exec /bin/sh -l\n"
     ));
     s
@@ -192,7 +197,11 @@ fn ssh_session() -> ExitCode {
     if let Some(code) = honour_faults(&dir, &node.name) {
         return code;
     }
-    let mut sh = Command::new("/bin/sh");
+    // The login shell, as sshd runs a command (and as session.sh does).
+    let shell = std::env::var_os("SHELL")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/bin/sh".into());
+    let mut sh = Command::new(shell);
     sh.env("GT_HOST_ROOT", dir.join("hosts").join(&node.name))
         .env("PATH", node_path(&dir, &node.name));
     match std::env::var("SSH_ORIGINAL_COMMAND") {
@@ -220,6 +229,10 @@ mod tests {
     /// The session script as sshd's login shell sources it, for a client
     /// connected to `address`, running `command`.
     fn session(dir: &Path, address: &str, command: &str) -> String {
+        session_with_status(dir, address, command).1
+    }
+
+    fn session_with_status(dir: &Path, address: &str, command: &str) -> (Option<i32>, String) {
         let out = Command::new("bash")
             .arg("-c")
             .arg(format!(". {}/ssh/session.sh", dir.display()))
@@ -227,7 +240,10 @@ mod tests {
             .env("SSH_ORIGINAL_COMMAND", command)
             .output()
             .unwrap();
-        String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap()
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap(),
+        )
     }
 
     #[test]
@@ -272,9 +288,23 @@ mod tests {
         assert_eq!(session(dir, "127.4.0.15", "true"), "lab session: true\n");
         assert_eq!(session(dir, "127.4.0.99", "true"), "lab session: true\n");
         assert_eq!(
-            session(dir, "127.4.0.11", "exit 3; echo no"),
-            "",
+            session(
+                dir,
+                "127.4.0.11",
+                "echo \"${BASH_VERSION:+bash} n=$n p=$p args=$#\""
+            ),
+            "bash n= p= args=0\n",
+            "the command runs in the login shell itself, with nothing of the table left"
+        );
+        assert_eq!(
+            session_with_status(dir, "127.4.0.11", "exit 3; echo no"),
+            (Some(3), String::new()),
             "the command's own status and output"
+        );
+        assert_eq!(
+            session_with_status(dir, "127.4.0.11", "echo one; false"),
+            (Some(1), "one\n".to_string()),
+            "the status of the command's last part"
         );
         std::fs::remove_dir_all(dir).unwrap();
     }
