@@ -243,11 +243,7 @@ impl<'a> Cx<'a> {
             self.newest_listed_patch(major, minor)
         });
         let mut record = RungRelease::from(current);
-        let all_workers = self
-            .spec
-            .present_nodes()
-            .filter(|n| !n.is_control_plane())
-            .count();
+        let all_workers = self.present_workers;
         let mut rungs = Vec::new();
         for release in releases {
             let behind: Vec<&Member> = members
