@@ -117,7 +117,7 @@ impl Loader<'_> {
         let upgrade = self.upgrade_settings(root.get("upgrade"));
         let drain = self.drain_settings(root.get("drain"));
         let preflight = self.preflight(root.get("preflight"));
-        let (nodes, incomplete_nodes) = self.nodes(root.get("nodes"), &defaults);
+        let (nodes, index, incomplete_nodes) = self.nodes(root.get("nodes"), &defaults);
         self.cross_checks(&Draft {
             root: &root,
             nodes: &nodes,
@@ -134,13 +134,8 @@ impl Loader<'_> {
                 .find(|n| n.is_control_plane() && n.is_present())
                 .map(|n| n.name.clone()),
         };
-        let index = nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.name.to_string(), i))
-            .collect();
         Some(Spec {
-            index,
+            index: index.into_iter().collect(),
             owned_keys: std::mem::take(&mut self.owned_keys),
             source: self.source.file.clone(),
             cluster: Cluster {
@@ -312,10 +307,18 @@ impl Loader<'_> {
         }
     }
 
-    /// Every `[nodes.NAME]` that loaded, in file order, and whether any
-    /// failed to (then counts over the nodes would mislead).
-    fn nodes(&mut self, item: Option<&Item>, defaults: &Defaults) -> (Vec<Node>, bool) {
+    /// Every `[nodes.NAME]` that loaded, in file order; each one's name and
+    /// place among them (the spec's index, taken while the node is at hand:
+    /// a pass of its own over thousands of nodes found them out of the
+    /// cache); and whether any failed to load (then counts over the nodes
+    /// would mislead).
+    fn nodes(
+        &mut self,
+        item: Option<&Item>,
+        defaults: &Defaults,
+    ) -> (Vec<Node>, Vec<(String, usize)>, bool) {
         let mut nodes = Vec::new();
+        let mut index = Vec::new();
         let mut incomplete = false;
         match item.map(|i| (i, as_table_like(i))) {
             None => self.error_at_start(
@@ -330,11 +333,13 @@ impl Loader<'_> {
                 // Grown once: a Node is large, and thousands copied again at
                 // each doubling are out of the cache.
                 nodes.reserve_exact(entries.len());
+                index.reserve_exact(entries.len());
                 // Searched only to explain a wrong name.
                 let names: Vec<&str> = entries.iter().map(|(n, _, _)| *n).collect();
                 for (name, key_span, item) in &entries {
                     let before = self.error_count();
                     if let Some(n) = self.node(name, key_span.clone(), item, defaults, &names) {
+                        index.push((n.name.to_string(), nodes.len()));
                         nodes.push(n);
                     } else if self.error_count() > before {
                         incomplete = true;
@@ -342,7 +347,7 @@ impl Loader<'_> {
                 }
             }
         }
-        (nodes, incomplete)
+        (nodes, index, incomplete)
     }
 
     /// A table whose keys are all durations (`[tokens]`, `[apply]`); `accept`
