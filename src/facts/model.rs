@@ -195,9 +195,12 @@ impl NodeFacts {
     /// `master` one): the keys `kube::nodes::has_control_plane_label` reads
     /// in a parsed Node (a test below holds the two alike).
     pub fn is_control_plane(&self) -> bool {
-        ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"]
-            .iter()
-            .any(|k| self.labels.contains_key(k))
+        [
+            "node-role.kubernetes.io/control-plane",
+            "node-role.kubernetes.io/master",
+        ]
+        .iter()
+        .any(|k| self.labels.contains_key(k))
     }
 }
 

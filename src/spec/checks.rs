@@ -15,6 +15,10 @@ use std::ops::Range;
 pub(super) struct Draft<'a> {
     pub(super) root: &'a AnyTable<'a, 'a>,
     pub(super) nodes: &'a [Node],
+    /// The places in `nodes` of the control planes that stay, file order.
+    pub(super) control_planes: &'a [usize],
+    /// Some node names groups of its own, beyond the two implicit ones.
+    pub(super) own_groups: bool,
     /// A node failed to load (and was reported): counting nodes would
     /// report its error again in other words.
     pub(super) incomplete_nodes: bool,
@@ -65,9 +69,9 @@ impl Draft<'_> {
 
     /// Control planes that stay in the cluster, in file order.
     fn control_planes(&self) -> Vec<&Node> {
-        self.nodes
+        self.control_planes
             .iter()
-            .filter(|n| n.is_control_plane() && n.is_present())
+            .map(|&i| &self.nodes[i])
             .collect()
     }
 }
@@ -237,8 +241,7 @@ impl Loader<'_> {
 
     /// A group that is also a node name would make `gt exec TARGET` ambiguous.
     fn groups_are_not_node_names(&mut self, d: &Draft) {
-        // The first two groups of each node are the implicit ones.
-        if d.nodes.iter().all(|n| n.groups.len() <= 2) {
+        if !d.own_groups {
             return;
         }
         let names: BTreeSet<&str> = d.nodes.iter().map(|n| n.name.as_str()).collect();

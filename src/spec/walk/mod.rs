@@ -117,10 +117,18 @@ impl Loader<'_> {
         let upgrade = self.upgrade_settings(root.get("upgrade"));
         let drain = self.drain_settings(root.get("drain"));
         let preflight = self.preflight(root.get("preflight"));
-        let (nodes, index, incomplete_nodes) = self.nodes(root.get("nodes"), &defaults);
+        let NodesRead {
+            nodes,
+            index,
+            control_planes,
+            own_groups,
+            incomplete: incomplete_nodes,
+        } = self.nodes(root.get("nodes"), &defaults);
         self.cross_checks(&Draft {
             root: &root,
             nodes: &nodes,
+            control_planes: &control_planes,
+            own_groups,
             incomplete_nodes,
             pod_cidr: cluster.pod_cidr.as_ref(),
             service_cidr: cluster.service_cidr.as_ref(),
@@ -307,19 +315,17 @@ impl Loader<'_> {
         }
     }
 
-    /// Every `[nodes.NAME]` that loaded, in file order; each one's name and
-    /// place among them (the spec's index, taken while the node is at hand:
-    /// a pass of its own over thousands of nodes found them out of the
-    /// cache); and whether any failed to load (then counts over the nodes
-    /// would mislead).
-    fn nodes(
-        &mut self,
-        item: Option<&Item>,
-        defaults: &Defaults,
-    ) -> (Vec<Node>, Vec<(String, usize)>, bool) {
-        let mut nodes = Vec::new();
-        let mut index = Vec::new();
-        let mut incomplete = false;
+    /// Every `[nodes.NAME]` that loaded, and what the checks and the
+    /// spec's index want of them, taken while each node is at hand.
+    fn nodes(&mut self, item: Option<&Item>, defaults: &Defaults) -> NodesRead {
+        let mut read = NodesRead::default();
+        let NodesRead {
+            nodes,
+            index,
+            control_planes,
+            own_groups,
+            incomplete,
+        } = &mut read;
         match item.map(|i| (i, as_table_like(i))) {
             None => self.error_at_start(
                 "no nodes: add at least one [nodes.NAME] table".into(),
@@ -340,14 +346,19 @@ impl Loader<'_> {
                     let before = self.error_count();
                     if let Some(n) = self.node(name, key_span.clone(), item, defaults, &names) {
                         index.push((n.name.to_string(), nodes.len()));
+                        if n.is_control_plane() && n.is_present() {
+                            control_planes.push(nodes.len());
+                        }
+                        // The first two groups of each node are the implicit ones.
+                        *own_groups |= n.groups.len() > 2;
                         nodes.push(n);
                     } else if self.error_count() > before {
-                        incomplete = true;
+                        *incomplete = true;
                     }
                 }
             }
         }
-        (nodes, index, incomplete)
+        read
     }
 
     /// A table whose keys are all durations (`[tokens]`, `[apply]`); `accept`
@@ -504,4 +515,21 @@ fn parse_arch(s: &str) -> Result<Arch, String> {
             Arch::ALL.map(Arch::as_str).join(", ")
         )
     })
+}
+
+/// `[nodes]` as the walk read it. A pass of its own over thousands of
+/// nodes after the walk found each node out of the cache again: what later
+/// steps want of every node is taken while the walk has it at hand.
+#[derive(Default)]
+struct NodesRead {
+    /// Every `[nodes.NAME]` that loaded, in file order.
+    nodes: Vec<Node>,
+    /// Each one's name and place in `nodes` (the spec's index).
+    index: Vec<(String, usize)>,
+    /// The places of the control planes that stay, file order.
+    control_planes: Vec<usize>,
+    /// Some node names groups of its own.
+    own_groups: bool,
+    /// A node failed to load (then counts over the nodes would mislead).
+    incomplete: bool,
 }
