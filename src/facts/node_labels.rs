@@ -143,8 +143,9 @@ impl NodeLabels {
     }
 }
 
-/// An offset into a Node's label text: the API server bounds a Node's
-/// labels far below 4 GiB (each key ≤ 316 bytes, each value ≤ 63).
+/// An offset into a Node's label text. Labels come from a facts file (at
+/// most `fsutil::MAX_FACTS_BYTES`, 256 MiB) or from kubectl's output, read
+/// up to a bound, both far below 4 GiB.
 fn offset(len: usize) -> u32 {
     u32::try_from(len).expect("a Node's labels fit in 4 GiB")
 }
