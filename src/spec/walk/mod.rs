@@ -350,19 +350,11 @@ impl Loader<'_> {
                 table::item_pos(&e.key_span.range(), &e.item)
             });
         }
-        let NodesRead {
-            nodes,
-            index,
-            spans,
-            control_planes,
-            own_groups,
-            incomplete,
-        } = &mut read;
         // Grown once: a Node is large, and thousands copied again at
         // each doubling are out of the cache.
-        nodes.reserve_exact(order.len());
-        index.reserve_exact(order.len());
-        spans.reserve_exact(order.len());
+        read.nodes.reserve_exact(order.len());
+        read.index.reserve_exact(order.len());
+        read.spans.reserve_exact(order.len());
         // Searched only to explain a wrong name.
         let names: Vec<&str> = order.iter().map(|&i| table.entries[i].key).collect();
         for &i in &order {
@@ -378,19 +370,20 @@ impl Loader<'_> {
             let own = as_table_like(&entry.item);
             if let Some(n) = loaded {
                 let span_of = |key| value_span(own.as_ref().and_then(|t| t.get(key)));
-                spans.push(NodeSpans {
+                read.spans.push(NodeSpans {
                     address: span_of("address"),
                     groups: span_of("groups"),
                 });
-                index.push((n.name.to_string(), nodes.len()));
+                let at = read.nodes.len();
+                read.index.push((n.name.to_string(), at));
                 if n.is_control_plane() && n.is_present() {
-                    control_planes.push(nodes.len());
+                    read.control_planes.push(at);
                 }
                 // The first two groups of each node are the implicit ones.
-                *own_groups |= n.groups.len() > 2;
-                nodes.push(n);
+                read.own_groups |= n.groups.len() > 2;
+                read.nodes.push(n);
             } else if self.error_count() > before {
-                *incomplete = true;
+                read.incomplete = true;
             }
             if let Value::Table(t) | Value::InlineTable(t) = &mut entry.item.value {
                 *t = Default::default();
