@@ -82,7 +82,7 @@ fn observed(spec: &gt::spec::Spec) -> Observed {
         o.cluster.nodes.insert(
             n.name.to_string(),
             NodeFacts {
-                labels,
+                labels: labels.into(),
                 taints: n
                     .taints
                     .iter()

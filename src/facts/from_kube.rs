@@ -8,7 +8,7 @@ use crate::kube::readyz::Readyz;
 impl From<Node> for NodeFacts {
     fn from(n: Node) -> Self {
         NodeFacts {
-            labels: n.labels,
+            labels: n.labels.into(),
             taints: n.taints.into_iter().map(ObservedTaint::from).collect(),
             ready: n.ready.into(),
             ready_reason: n.ready_reason,

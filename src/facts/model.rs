@@ -158,7 +158,7 @@ pub struct ApiReadiness {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct NodeFacts {
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub labels: super::NodeLabels,
     #[serde(default)]
     pub taints: Vec<ObservedTaint>,
     pub ready: ReadyStatus,
@@ -191,9 +191,16 @@ impl NodeFacts {
                 .is_some_and(crate::kube::nodes::message_means_no_cni)
     }
 
-    /// Whether the node carries the control-plane role (or the pre-1.24 `master` one).
+    /// Whether the node carries the control-plane role (or the pre-1.24
+    /// `master` one): the keys `kube::nodes::has_control_plane_label` reads
+    /// in a parsed Node (a test below holds the two alike).
     pub fn is_control_plane(&self) -> bool {
-        crate::kube::nodes::has_control_plane_label(&self.labels)
+        [
+            "node-role.kubernetes.io/control-plane",
+            "node-role.kubernetes.io/master",
+        ]
+        .iter()
+        .any(|k| self.labels.contains_key(k))
     }
 }
 
@@ -222,4 +229,32 @@ pub enum ReadyStatus {
     False,
     #[default]
     Unknown,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_control_plane_is_told_by_the_same_labels_as_kube_tells_it() {
+        for key in [
+            "node-role.kubernetes.io/control-plane",
+            "node-role.kubernetes.io/master",
+            "node-role.kubernetes.io/worker",
+            "node-role.kubernetes.io",
+            "kubernetes.io/hostname",
+        ] {
+            let map = BTreeMap::from([(key.to_string(), String::new())]);
+            let node = NodeFacts {
+                labels: map.clone().into(),
+                ..Default::default()
+            };
+            assert_eq!(
+                node.is_control_plane(),
+                crate::kube::nodes::has_control_plane_label(&map),
+                "{key}"
+            );
+        }
+        assert!(!NodeFacts::default().is_control_plane());
+    }
 }

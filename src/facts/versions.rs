@@ -117,10 +117,7 @@ mod tests {
 
     fn control_plane(kubelet: &str) -> NodeFacts {
         NodeFacts {
-            labels: BTreeMap::from([(
-                "node-role.kubernetes.io/control-plane".to_string(),
-                String::new(),
-            )]),
+            labels: [("node-role.kubernetes.io/control-plane", "")].into(),
             kubelet_version: Some(kubelet.into()),
             ..Default::default()
         }

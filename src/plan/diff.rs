@@ -149,6 +149,9 @@ pub(super) struct Cx<'a> {
     /// Every Node of the cluster with a control plane's labels, once every
     /// node of the file was visited (plan/seen.rs).
     pub(super) cluster_control_planes: Vec<&'a NodeFacts>,
+    /// The file's present workers, counted as the main loop visits them
+    /// (an upgrade's share of workers is of these).
+    pub(super) present_workers: usize,
 }
 
 pub(super) fn diff(spec: &Spec, obs: &Observed, opts: &PlanOptions) -> Result<Diff, PlanError> {
@@ -193,6 +196,7 @@ fn compare<'a>(
         node_updates: HashMap::new(),
         seen: std::mem::take(&mut observed.seen),
         cluster_control_planes: Vec::new(),
+        present_workers: 0,
     };
     cx.check_observable()?;
     cx.cluster();
@@ -202,10 +206,21 @@ fn compare<'a>(
     let release = cx.upgrade_release();
     let mut members = Vec::new();
     let mut prepared = Vec::new();
+    // Control planes of the file whose Node is one, file order: gathered
+    // here rather than by a pass of their own over every node of the file.
+    let mut serving = Vec::new();
+    let cluster_exists = cx.obs.cluster.exists();
     for i in 0..cx.seen.len() {
         cx.seen[i].look();
         let node = cx.seen[i];
         if node.node.is_present() {
+            if !node.node.is_control_plane() {
+                cx.present_workers += 1;
+            } else if cluster_exists && node.obj_control_plane {
+                // Before the visit: a replacement takes it out again.
+                cx.out.existing_control_planes.push(node.node.name.clone());
+                serving.push(node.node.name.clone());
+            }
             cx.present_node(node)?;
             if release.is_some() {
                 members.extend(Cx::member(node));
@@ -216,6 +231,9 @@ fn compare<'a>(
         } else {
             cx.absent_node(node);
         }
+    }
+    if cluster_exists {
+        cx.api_server_warnings(&serving);
     }
     cx.cluster_control_planes = observed.control_planes(&cx.seen);
     cx.nodes_not_in_file();
@@ -326,18 +344,9 @@ impl<'a> Cx<'a> {
             self.new_cluster(address);
             return;
         }
-        // Control planes already in the cluster, in file order.
-        self.out.existing_control_planes = spec
-            .control_planes()
-            .filter(|n| {
-                self.obs
-                    .cluster
-                    .nodes
-                    .get(n.name.as_str())
-                    .is_some_and(NodeFacts::is_control_plane)
-            })
-            .map(|n| n.name.clone())
-            .collect();
+        // Control planes already in the cluster (`existing_control_planes`)
+        // are gathered as the main loop visits each node, and their own API
+        // servers' warnings then (`api_server_warnings`).
         // A node waits for the pod network after every join, until the CNI's
         // agent starts on it: the CNI is missing only when no node has a
         // network at all (asked first: the first Ready node ends the look).
@@ -397,7 +406,6 @@ impl<'a> Cx<'a> {
                 ),
             );
         }
-        self.api_server_warnings();
     }
 
     /// No cluster yet: `kubeadm init` on the bootstrap node, then the CNI.
@@ -438,11 +446,10 @@ impl<'a> Cx<'a> {
     }
 
     /// Each control plane in the cluster whose own API server is not ready
-    /// (the endpoint may still answer through the others).
-    fn api_server_warnings(&mut self) {
-        let unready: Vec<(NodeName, String, String)> = self
-            .out
-            .existing_control_planes
+    /// (the endpoint may still answer through the others); `serving`: the
+    /// file's control planes whose Node is one, replaced or not.
+    fn api_server_warnings(&mut self, serving: &[NodeName]) {
+        let unready: Vec<(NodeName, String, String)> = serving
             .iter()
             .filter_map(|name| {
                 let r = self.obs.cluster.api_servers.get(name.as_str())?;

@@ -243,11 +243,7 @@ impl<'a> Cx<'a> {
             self.newest_listed_patch(major, minor)
         });
         let mut record = RungRelease::from(current);
-        let all_workers = self
-            .spec
-            .present_nodes()
-            .filter(|n| !n.is_control_plane())
-            .count();
+        let all_workers = self.present_workers;
         let mut rungs = Vec::new();
         for release in releases {
             let behind: Vec<&Member> = members
@@ -896,5 +892,26 @@ mod tests {
                 .len(),
             4
         );
+    }
+
+    #[test]
+    fn a_share_of_workers_counts_the_workers_that_stay() {
+        let mut spec = at_1_33();
+        spec.upgrade.max_unavailable = MaxUnavailable::Percent(34);
+        let leaving = spec.workers().last().map(|n| n.name.to_string()).unwrap();
+        let spec = crate::plan::tests::with_state(&spec, &leaving, crate::spec::NodeState::Absent);
+        let staying = spec.workers().count();
+        let d = crate::plan::diff::diff(&spec, &facts("upgrade-at-1.32"), &PlanOptions::default())
+            .unwrap();
+        let first = &d.upgrade.rungs[0].batches[0];
+        // 34% of the 8 workers that stay is 2; of all 9 in the file, 3.
+        assert_eq!(staying, 8);
+        assert_eq!(first.len(), 2, "{first:?}");
+        assert!(d
+            .upgrade
+            .rungs
+            .iter()
+            .flat_map(|r| r.batches.iter().flatten())
+            .all(|n| n.as_str() != leaving));
     }
 }

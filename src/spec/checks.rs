@@ -15,6 +15,12 @@ use std::ops::Range;
 pub(super) struct Draft<'a> {
     pub(super) root: &'a AnyTable<'a, 'a>,
     pub(super) nodes: &'a [Node],
+    /// Where each of `nodes` wrote the values the checks may name.
+    pub(super) spans: &'a [super::walk::NodeSpans],
+    /// The places in `nodes` of the control planes that stay, file order.
+    pub(super) control_planes: &'a [usize],
+    /// Some node names groups of its own, beyond the two implicit ones.
+    pub(super) own_groups: bool,
     /// A node failed to load (and was reported): counting nodes would
     /// report its error again in other words.
     pub(super) incomplete_nodes: bool,
@@ -31,17 +37,6 @@ impl Draft<'_> {
             .get("cluster")
             .and_then(as_table_like)
             .map(|t| value_span(t.get(key)))
-            .unwrap_or(0..0)
-    }
-
-    /// The place of a key's value in `[nodes.NAME]`.
-    fn node_value_span(&self, node: &str, key: &str) -> Range<usize> {
-        let nodes = self.root.get("nodes").and_then(as_table_like);
-        nodes
-            .as_ref()
-            .and_then(|t| t.get(node))
-            .and_then(as_table_like)
-            .map(|nt| value_span(nt.get(key)))
             .unwrap_or(0..0)
     }
 
@@ -65,9 +60,9 @@ impl Draft<'_> {
 
     /// Control planes that stay in the cluster, in file order.
     fn control_planes(&self) -> Vec<&Node> {
-        self.nodes
+        self.control_planes
             .iter()
-            .filter(|n| n.is_control_plane() && n.is_present())
+            .map(|&i| &self.nodes[i])
             .collect()
     }
 }
@@ -130,9 +125,8 @@ impl Loader<'_> {
                 }
             }
         }
-        for n in d.nodes {
-            // Looked up only for an error: most files have none.
-            let span = || d.node_value_span(n.name.as_str(), "address");
+        for (n, spans) in d.nodes.iter().zip(d.spans) {
+            let span = || spans.address.clone();
             // ::ffff:10.4.0.11 is 10.4.0.11 on the wire.
             if let Some(other) = seen.get(&n.address.to_canonical()) {
                 let same = if n.address.to_canonical() != n.address {
@@ -237,17 +231,16 @@ impl Loader<'_> {
 
     /// A group that is also a node name would make `gt exec TARGET` ambiguous.
     fn groups_are_not_node_names(&mut self, d: &Draft) {
-        // The first two groups of each node are the implicit ones.
-        if d.nodes.iter().all(|n| n.groups.len() <= 2) {
+        if !d.own_groups {
             return;
         }
         let names: BTreeSet<&str> = d.nodes.iter().map(|n| n.name.as_str()).collect();
-        for n in d.nodes {
+        for (n, spans) in d.nodes.iter().zip(d.spans) {
             // The first two are the implicit groups.
             for g in &n.groups[2..] {
                 if names.contains(g.as_ref()) {
                     self.error(
-                        d.node_value_span(n.name.as_str(), "groups"),
+                        spans.groups.clone(),
                         format!("group `{g}` of node `{}` has the name of a node", n.name),
                         Some("rename the group: `gt exec` targets must be unambiguous".into()),
                     );

@@ -61,11 +61,11 @@ pub fn load_bytes(bytes: &[u8], path: &Path) -> Result<Spec, Diagnostics> {
 pub fn load_str(src: &str, path: &Path) -> Result<Spec, Diagnostics> {
     let mut cx = Loader::new(src, path);
     let spec = match plain::parse(src) {
-        Some(tree) => cx.spec(&tree),
+        Some(mut tree) => cx.spec(&mut tree),
         // Not plain TOML, or not TOML: toml_edit reads any TOML and says
         // what is wrong with the rest.
         None => match Document::parse(src) {
-            Ok(doc) => cx.spec(&tree::from_toml_edit(doc.as_table())),
+            Ok(doc) => cx.spec(&mut tree::from_toml_edit(doc.as_table())),
             Err(e) => {
                 let msg = e.message().trim().to_string();
                 let (span, help) = syntax_error_place(src, e.span().unwrap_or(0..0), &msg);

@@ -890,3 +890,22 @@ fn a_percentage_of_workers_rounds_down_but_never_below_one() {
     assert_eq!(MaxUnavailable::Count(4).batch_size(2), 4);
     assert_eq!(MaxUnavailable::Count(1).batch_size(0), 1);
 }
+
+#[test]
+fn a_group_named_after_a_node_is_refused_where_it_is_written() {
+    // On the file's last node: every node's groups are looked at, not only
+    // the first's.
+    let d = one_error(
+        "[nodes.fenn]\nrole = \"worker\"\naddress = \"10.4.0.15\"\ngroups = [\"ceph\", \"bettley\"]\n",
+    );
+    assert!(
+        d.message
+            .contains("group `bettley` of node `fenn` has the name of a node"),
+        "{d}"
+    );
+    assert_eq!((d.line, d.column), (18, 10), "{d}");
+    assert!(load(
+        "[nodes.fenn]\nrole = \"worker\"\naddress = \"10.4.0.15\"\ngroups = [\"ceph\"]\n"
+    )
+    .is_ok());
+}

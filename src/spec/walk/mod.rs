@@ -14,7 +14,7 @@ pub(super) use table::{as_table_like, value_span, AnyTable, TableLike};
 use super::checks::Draft;
 use super::load::Loader;
 use super::*;
-use crate::spec::tree::Item;
+use crate::spec::tree::{Item, Value};
 use connection::Defaults;
 use std::ops::Range;
 
@@ -98,7 +98,7 @@ struct ClusterTable {
 
 impl Loader<'_> {
     /// The Spec of a document (`doc`: its root table).
-    pub(super) fn spec(&mut self, doc: &Item) -> Option<Spec> {
+    pub(super) fn spec(&mut self, doc: &mut Item) -> Option<Spec> {
         let root = as_table_like(doc)?;
         self.check_keys(&root, TOP_KEYS, "the top level");
         let Some(cluster_tbl) = root.get("cluster").and_then(as_table_like) else {
@@ -117,10 +117,21 @@ impl Loader<'_> {
         let upgrade = self.upgrade_settings(root.get("upgrade"));
         let drain = self.drain_settings(root.get("drain"));
         let preflight = self.preflight(root.get("preflight"));
-        let (nodes, incomplete_nodes) = self.nodes(root.get("nodes"), &defaults);
+        let NodesRead {
+            nodes,
+            index,
+            spans,
+            control_planes,
+            own_groups,
+            incomplete: incomplete_nodes,
+        } = self.nodes(nodes_item(doc), &defaults);
+        let root = as_table_like(doc)?;
         self.cross_checks(&Draft {
             root: &root,
             nodes: &nodes,
+            spans: &spans,
+            control_planes: &control_planes,
+            own_groups,
             incomplete_nodes,
             pod_cidr: cluster.pod_cidr.as_ref(),
             service_cidr: cluster.service_cidr.as_ref(),
@@ -134,13 +145,8 @@ impl Loader<'_> {
                 .find(|n| n.is_control_plane() && n.is_present())
                 .map(|n| n.name.clone()),
         };
-        let index = nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.name.to_string(), i))
-            .collect();
         Some(Spec {
-            index,
+            index: index.into_iter().collect(),
             owned_keys: std::mem::take(&mut self.owned_keys),
             source: self.source.file.clone(),
             cluster: Cluster {
@@ -312,37 +318,78 @@ impl Loader<'_> {
         }
     }
 
-    /// Every `[nodes.NAME]` that loaded, in file order, and whether any
-    /// failed to (then counts over the nodes would mislead).
-    fn nodes(&mut self, item: Option<&Item>, defaults: &Defaults) -> (Vec<Node>, bool) {
-        let mut nodes = Vec::new();
-        let mut incomplete = false;
-        match item.map(|i| (i, as_table_like(i))) {
-            None => self.error_at_start(
+    /// Every `[nodes.NAME]` that loaded, and what the checks and the
+    /// spec's index want of them, taken while each node is at hand. Each
+    /// node's table is emptied once read: freed while it is in the cache,
+    /// not by a walk over every node's table at the end.
+    fn nodes(&mut self, item: Option<&mut Item>, defaults: &Defaults) -> NodesRead {
+        let mut read = NodesRead::default();
+        let Some(item) = item else {
+            self.error_at_start(
                 "no nodes: add at least one [nodes.NAME] table".into(),
                 Some(
                     "e.g. [nodes.bettley] role = \"control-plane\" address = \"10.4.0.11\"".into(),
                 ),
-            ),
-            Some((item, None)) => self.type_error(item, "nodes", "tables [nodes.NAME]"),
-            Some((_, Some(t))) => {
-                let entries = t.entries();
-                // Grown once: a Node is large, and thousands copied again at
-                // each doubling are out of the cache.
-                nodes.reserve_exact(entries.len());
-                // Searched only to explain a wrong name.
-                let names: Vec<&str> = entries.iter().map(|(n, _, _)| *n).collect();
-                for (name, key_span, item) in &entries {
-                    let before = self.error_count();
-                    if let Some(n) = self.node(name, key_span.clone(), item, defaults, &names) {
-                        nodes.push(n);
-                    } else if self.error_count() > before {
-                        incomplete = true;
-                    }
+            );
+            return read;
+        };
+        if as_table_like(item).is_none() {
+            self.type_error(item, "nodes", "tables [nodes.NAME]");
+            return read;
+        }
+        // In the order `TableLike::entries` reads them: by place for a
+        // table, as written for an inline one.
+        let inline = matches!(item.value, Value::InlineTable(_));
+        let (Value::Table(table) | Value::InlineTable(table)) = &mut item.value else {
+            return read;
+        };
+        let mut order: Vec<usize> = (0..table.entries.len()).collect();
+        if !inline {
+            order.sort_by_key(|&i| {
+                let e = &table.entries[i];
+                table::item_pos(&e.key_span.range(), &e.item)
+            });
+        }
+        // Grown once: a Node is large, and thousands copied again at
+        // each doubling are out of the cache.
+        read.nodes.reserve_exact(order.len());
+        read.index.reserve_exact(order.len());
+        read.spans.reserve_exact(order.len());
+        // Searched only to explain a wrong name.
+        let names: Vec<&str> = order.iter().map(|&i| table.entries[i].key).collect();
+        for &i in &order {
+            let entry = &mut table.entries[i];
+            let before = self.error_count();
+            let loaded = self.node(
+                entry.key,
+                entry.key_span.range(),
+                &entry.item,
+                defaults,
+                &names,
+            );
+            let own = as_table_like(&entry.item);
+            if let Some(n) = loaded {
+                let span_of = |key| value_span(own.as_ref().and_then(|t| t.get(key)));
+                read.spans.push(NodeSpans {
+                    address: span_of("address"),
+                    groups: span_of("groups"),
+                });
+                let at = read.nodes.len();
+                read.index.push((n.name.to_string(), at));
+                if n.is_control_plane() && n.is_present() {
+                    read.control_planes.push(at);
                 }
+                // The first two groups of each node are the implicit ones.
+                read.own_groups |= n.groups.len() > 2;
+                read.nodes.push(n);
+            } else if self.error_count() > before {
+                read.incomplete = true;
+            }
+            if let Value::Table(t) | Value::InlineTable(t) = &mut entry.item.value {
+                *t = Default::default();
             }
         }
-        (nodes, incomplete)
+        read
     }
 
     /// A table whose keys are all durations (`[tokens]`, `[apply]`); `accept`
@@ -499,4 +546,40 @@ fn parse_arch(s: &str) -> Result<Arch, String> {
             Arch::ALL.map(Arch::as_str).join(", ")
         )
     })
+}
+
+/// `[nodes]` as the walk read it. A pass of its own over thousands of
+/// nodes after the walk found each node out of the cache again: what later
+/// steps want of every node is taken while the walk has it at hand.
+#[derive(Default)]
+struct NodesRead {
+    /// Every `[nodes.NAME]` that loaded, in file order.
+    nodes: Vec<Node>,
+    /// Each one's name and place in `nodes` (the spec's index).
+    index: Vec<(String, usize)>,
+    /// The places in the file the cross-checks may name, beside `nodes`.
+    spans: Vec<NodeSpans>,
+    /// The places of the control planes that stay, file order.
+    control_planes: Vec<usize>,
+    /// Some node names groups of its own.
+    own_groups: bool,
+    /// A node failed to load (then counts over the nodes would mislead).
+    incomplete: bool,
+}
+
+/// Where a node's values that the cross-checks may name are written.
+pub(super) struct NodeSpans {
+    pub(super) address: Range<usize>,
+    pub(super) groups: Range<usize>,
+}
+
+/// `[nodes]`, to be walked (and emptied) node by node.
+fn nodes_item<'a, 's>(doc: &'a mut Item<'s>) -> Option<&'a mut Item<'s>> {
+    let (Value::Table(root) | Value::InlineTable(root)) = &mut doc.value else {
+        return None;
+    };
+    root.entries
+        .iter_mut()
+        .find(|e| e.key == "nodes")
+        .map(|e| &mut e.item)
 }

@@ -302,7 +302,7 @@ impl TableLike for AnyTable<'_, '_> {
 }
 
 /// Position of a table in the file: dotted/implicit tables have no span of their own.
-fn item_pos(key_span: &Option<Range<usize>>, item: &Item) -> usize {
+pub(super) fn item_pos(key_span: &Option<Range<usize>>, item: &Item) -> usize {
     item.as_table()
         .and_then(|_| item.span())
         .map(|s| s.start)
