@@ -77,7 +77,7 @@ pub struct HostFacts {
     /// Packages and kernel settings; `None` where there is no dpkg database
     /// (and in facts recorded before gt observed them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub software: Option<super::HostSoftware>,
+    pub software: Option<Box<super::HostSoftware>>,
 }
 
 impl HostFacts {

@@ -104,11 +104,11 @@ pub fn parse_probe(stdout: &str) -> Result<HostFacts, ProbeError> {
     f.manifests.sort();
     f.manifests.dedup();
     if let Some(software) = s.get("software") {
-        f.software = Some(super::HostSoftware::parse(
+        f.software = Some(Box::new(super::HostSoftware::parse(
             software,
             s.get("containerd.toml").map(String::as_str),
             s.get("madison").map(String::as_str),
-        ));
+        )));
     }
     if let Some(pem) = s.get("ca.crt").filter(|p| p.contains("BEGIN CERTIFICATE")) {
         f.ca_pin = kube::pin::ca_pin_from_pem(pem).ok();
