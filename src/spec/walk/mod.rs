@@ -343,13 +343,7 @@ impl Loader<'_> {
         let (Value::Table(table) | Value::InlineTable(table)) = &mut item.value else {
             return read;
         };
-        let mut order: Vec<usize> = (0..table.entries.len()).collect();
-        if !inline {
-            order.sort_by_key(|&i| {
-                let e = &table.entries[i];
-                table::item_pos(&e.key_span.range(), &e.item)
-            });
-        }
+        let order = table::file_order(table, inline);
         // Grown once: a Node is large, and thousands copied again at
         // each doubling are out of the cache.
         read.nodes.reserve_exact(order.len());

@@ -286,19 +286,29 @@ impl TableLike for AnyTable<'_, '_> {
         self.table.entries.iter().all(|e| allowed.contains(&e.key))
     }
     fn entries(&self) -> Vec<(&str, Option<Range<usize>>, &Item<'_>)> {
-        let mut v: Vec<_> = self
-            .table
-            .entries
-            .iter()
-            .map(|e| (e.key, e.key_span.range(), &e.item))
-            .collect();
-        // A table's own entries and its subtables' may be written in any
-        // order; an inline table's are in the order written.
-        if !self.inline {
-            v.sort_by_key(|(_, span, item)| item_pos(span, item));
-        }
-        v
+        file_order(self.table, self.inline)
+            .into_iter()
+            .map(|i| {
+                let e = &self.table.entries[i];
+                (e.key, e.key_span.range(), &e.item)
+            })
+            .collect()
     }
+}
+
+/// The places of `table`'s entries in file order (what
+/// [`TableLike::entries`] walks). A table's own entries and its
+/// subtables' may be written in any order; an inline table's are in the
+/// order written.
+pub(super) fn file_order(table: &Table<'_>, inline: bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..table.entries.len()).collect();
+    if !inline {
+        order.sort_by_key(|&i| {
+            let e = &table.entries[i];
+            item_pos(&e.key_span.range(), &e.item)
+        });
+    }
+    order
 }
 
 /// Position of a table in the file: dotted/implicit tables have no span of their own.
