@@ -1025,24 +1025,32 @@ mod tests {
         );
     }
 
+    /// The shells lock.sh runs in: POSIX sh (dash on Debian, gt's local
+    /// transport) and bash (root's login shell, which sshd runs it in).
+    const SHELLS: [&str; 2] = ["sh", "bash"];
+
     #[test]
     fn our_rfc3339_matches_the_scripts() {
         assert_eq!(rfc3339(951868799), "2000-02-29T23:59:59Z");
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "{}\nrfc3339 951868799; echo; rfc3339 4102444799",
-                SCRIPT
-                    .split("\nnow=$(($(date +%s) + AHEAD))")
-                    .next()
-                    .expect("the script's functions come first")
-            ))
-            .output()
-            .unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            "2000-02-29T23:59:59Z\n2099-12-31T23:59:59Z"
-        );
+        for shell in SHELLS {
+            let out = std::process::Command::new(shell)
+                .arg("-c")
+                .arg(format!(
+                    "{}\nfor e in 951868799 4102444799 1767225600 0; do rfc3339 $e; echo \"$ts\"; done",
+                    SCRIPT
+                        .split("\nclock_s\n")
+                        .next()
+                        .expect("the script's functions come first")
+                ))
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "2000-02-29T23:59:59Z\n2099-12-31T23:59:59Z\n2026-01-01T00:00:00Z\n1970-01-01T00:00:00Z\n",
+                "{shell}"
+            );
+            assert_eq!(rfc3339(1767225600), "2026-01-01T00:00:00Z");
+        }
     }
 
     /// Runs the script for `op` under `root`, its writes limited to
@@ -1143,7 +1151,12 @@ mod tests {
 
     /// The first line lock.sh printed for `op` under `root`, split in words.
     fn answer(root: &std::path::Path, vars: &Vars, op: Op) -> Vec<String> {
-        let out = std::process::Command::new("sh")
+        answer_in("sh", root, vars, op)
+    }
+
+    /// `answer`, the script run by `shell`.
+    fn answer_in(shell: &str, root: &std::path::Path, vars: &Vars, op: Op) -> Vec<String> {
+        let out = std::process::Command::new(shell)
             .arg("-c")
             .arg(vars.script(op))
             .env("GT_HOST_ROOT", root)
@@ -1161,28 +1174,126 @@ mod tests {
 
     #[test]
     fn a_release_after_changes_is_stamped_and_the_next_acquire_reports_how_long_ago() {
-        let root = tempfile::tempdir().unwrap();
-        let first = Vars::ours("goldentooth", "run-1", 60);
-        let acquired = answer(root.path(), &first, Op::Acquire);
-        assert_eq!(acquired[..2], ["gt-lock", "acquired"]);
-        assert_eq!(acquired[3], "-1", "never released: {acquired:?}");
-        let removed = answer(root.path(), &first, Op::Remove);
-        assert_eq!(removed[1], "removed");
-        let stamp: i64 = std::fs::read_to_string(root.path().join("var/lib/gt/apply.released"))
-            .unwrap()
-            .trim()
-            .parse()
+        for shell in SHELLS {
+            let root = tempfile::tempdir().unwrap();
+            let first = Vars::ours("goldentooth", "run-1", 60);
+            let acquired = answer_in(shell, root.path(), &first, Op::Acquire);
+            assert_eq!(acquired[..2], ["gt-lock", "acquired"], "{shell}");
+            assert_eq!(acquired[3], "-1", "{shell}: never released: {acquired:?}");
+            let lock: LockInfo = serde_json::from_slice(
+                &std::fs::read(root.path().join("var/lib/gt/apply.lock")).unwrap(),
+            )
             .unwrap();
-        let now: i64 = removed[2].parse().unwrap();
-        assert!(
-            (now * 1000..now * 1000 + 1000).contains(&stamp),
-            "{stamp} in second {now}"
+            assert_eq!(lock.started_unix.to_string(), acquired[2], "{shell}");
+            assert_eq!(lock.started, rfc3339(lock.started_unix), "{shell}");
+            assert_eq!(lock.expires_unix, lock.started_unix + 60, "{shell}");
+            let found = answer_in(shell, root.path(), &first, Op::Read);
+            assert_eq!(found[1], "found", "{shell}");
+            let removed = answer_in(shell, root.path(), &first, Op::Remove);
+            assert_eq!(removed[1], "removed", "{shell}");
+            let stamp: i64 = std::fs::read_to_string(root.path().join("var/lib/gt/apply.released"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            let now: i64 = removed[2].parse().unwrap();
+            assert!(
+                (now * 1000..now * 1000 + 2000).contains(&stamp),
+                "{shell}: {stamp} in second {now}"
+            );
+            assert_eq!(left_in(root.path()), ["apply.released"], "{shell}");
+            let second = Vars::ours("goldentooth", "run-2", 60);
+            let again = answer_in(shell, root.path(), &second, Op::Acquire);
+            assert_eq!(again[1], "acquired", "{shell}");
+            let ago: i64 = again[3].parse().unwrap();
+            assert!((0..60_000).contains(&ago), "{shell}: {again:?}");
+        }
+    }
+
+    /// Each program lock.sh starts costs a fork and an exec on the lock
+    /// host, in series with the apply: under bash (how sshd runs it) only
+    /// the file operations that must be atomic start one.
+    #[test]
+    fn under_bash_the_lock_starts_only_ln_mv_and_rm() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("var/lib/gt")).unwrap();
+        let bin = tempfile::tempdir().unwrap();
+        let log = bin.path().join("started");
+        for program in ["ln", "mv", "rm"] {
+            let real = ["/bin", "/usr/bin"]
+                .iter()
+                .map(|d| std::path::Path::new(d).join(program))
+                .find(|p| p.exists())
+                .expect("coreutils");
+            let wrapper = bin.path().join(program);
+            std::fs::write(
+                &wrapper,
+                format!(
+                    "#!/bin/sh\necho {program} >>'{}'\nexec '{}' \"$@\"\n",
+                    log.display(),
+                    real.display()
+                ),
+            )
+            .unwrap();
+            let mut perm = std::fs::metadata(&wrapper).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+            std::fs::set_permissions(&wrapper, perm).unwrap();
+        }
+        let started = |vars: &Vars, op: Op| -> (Vec<String>, Vec<String>) {
+            let _ = std::fs::remove_file(&log);
+            let out = std::process::Command::new("/bin/bash")
+                .arg("-c")
+                .arg(vars.script(op))
+                .env("GT_HOST_ROOT", root.path())
+                .env("PATH", bin.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{op:?}: {out:?}");
+            let first = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .split(' ')
+                .map(String::from)
+                .collect();
+            let programs = std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .map(String::from)
+                .collect();
+            (first, programs)
+        };
+        let mut vars = Vars::ours("goldentooth", "run-1", 60);
+        let (answer, programs) = started(&vars, Op::Acquire);
+        assert_eq!(
+            (answer[1].as_str(), programs),
+            ("acquired", vec!["ln".into(), "rm".into()])
         );
-        let second = Vars::ours("goldentooth", "run-2", 60);
-        let again = answer(root.path(), &second, Op::Acquire);
-        assert_eq!(again[1], "acquired");
-        let ago: i64 = again[3].parse().unwrap();
-        assert!(ago >= 0, "{again:?}");
+        let (answer, programs) = started(&vars, Op::Read);
+        assert_eq!((answer[1].as_str(), programs), ("found", vec![]));
+        vars.started = answer[2].parse().ok();
+        let (answer, programs) = started(&vars, Op::Renew);
+        assert_eq!(
+            (answer[1].as_str(), programs),
+            ("renewed", vec!["mv".into()])
+        );
+        vars.changed = false;
+        let (answer, programs) = started(&vars, Op::Remove);
+        assert_eq!(
+            (answer[1].as_str(), programs),
+            ("removed", vec!["mv".into(), "rm".into()])
+        );
+        let (answer, programs) = started(&vars, Op::Read);
+        assert_eq!((answer[1].as_str(), programs), ("none", vec![]));
+        let (_, programs) = started(&vars, Op::Acquire);
+        assert_eq!(programs, ["ln", "rm"]);
+        vars.changed = true;
+        let (answer, programs) = started(&vars, Op::Remove);
+        assert_eq!(
+            (answer[1].as_str(), programs),
+            ("removed", vec!["mv".into(), "mv".into(), "rm".into()])
+        );
+        assert_eq!(left_in(root.path()), ["apply.released"]);
     }
 
     #[test]

@@ -21,13 +21,50 @@ t="$d/.apply.lock.new.$$"
 s="$d/.apply.lock.old.$$"
 r="$d/apply.released"
 
+# The clocks below prefer bash's own (EPOCHSECONDS, EPOCHREALTIME: bash 5,
+# the login shell sshd runs this in on Debian and Raspberry Pi OS) to a
+# `date` process; under another shell, or an older bash, `date` it is.
+
+# This host's clock in whole seconds, as $now.
+clock_s() {
+  case ${BASH_VERSION-}:${EPOCHSECONDS-} in
+  ?*:[1-9]*) now=$EPOCHSECONDS ;;
+  *) now=$(date +%s) ;;
+  esac
+  now=$((now + AHEAD))
+}
+
 # This host's clock in milliseconds, as $ms. Without GNU date's %N, whole
 # seconds plus $1 milliseconds: 999 for a release stamp, 0 for now, so that a
 # release never looks older than it is.
 clock_ms() {
-  ms=$(date +%s%3N 2>/dev/null)
-  case $ms in '' | *[!0-9]*) ms=$(($(date +%s) * 1000 + $1)) ;; esac
+  case ${BASH_VERSION-}:${EPOCHREALTIME-} in
+  # Seconds and microseconds (the separator is the locale's): the digits
+  # joined are microseconds, less their last three milliseconds.
+  ?*:[1-9]*[.,][0-9][0-9][0-9]*)
+    ms=${EPOCHREALTIME%[.,]*}${EPOCHREALTIME#*[.,]}
+    ms=${ms%???}
+    ;;
+  *)
+    ms=$(date +%s%3N 2>/dev/null)
+    case $ms in '' | *[!0-9]*) ms=$(($(date +%s) * 1000 + $1)) ;; esac
+    ;;
+  esac
   ms=$((ms + AHEAD * 1000))
+}
+
+# The whole of regular file $1 as $cur, as `cur=$(cat "$1")` would have it
+# (trailing newlines dropped) without starting a process; fails when there is
+# no such file or it cannot be read.
+slurp() {
+  [ -f "$1" ] || return 1
+  cur= nl=
+  { while IFS= read -r l || [ -n "$l" ]; do cur=$cur$nl$l nl='
+'; done; } <"$1" || return 1
+  while :; do
+    case $cur in *'
+') cur=${cur%?} ;; *) return 0 ;; esac
+  done
 }
 
 say() {
@@ -43,9 +80,10 @@ say() {
   if [ $# -gt 1 ]; then printf '%s\n' "$2"; fi
 }
 
-# Epoch seconds to RFC 3339 UTC without GNU date (days-from-civil inverted).
+# Epoch seconds to RFC 3339 UTC as $ts, without GNU date (days-from-civil
+# inverted) and without a subshell: its names are its own.
 rfc3339() {
-  z=$(($1 / 86400 + 719468)); r=$(($1 % 86400))
+  z=$(($1 / 86400 + 719468)); sod=$(($1 % 86400))
   era=$((z / 146097)); doe=$((z - era * 146097))
   yoe=$(((doe - doe / 1460 + doe / 36524 - doe / 146096) / 365))
   doy=$((doe - (365 * yoe + yoe / 4 - yoe / 100)))
@@ -53,43 +91,50 @@ rfc3339() {
   dd=$((doy - (153 * mp + 2) / 5 + 1))
   mm=$((mp < 10 ? mp + 3 : mp - 9))
   yy=$((yoe + era * 400 + (mm <= 2)))
-  printf '%04d-%02d-%02dT%02d:%02d:%02dZ' "$yy" "$mm" "$dd" $((r / 3600)) $((r % 3600 / 60)) $((r % 60))
+  hh=$((sod / 3600)); mi=$((sod % 3600 / 60)); ss=$((sod % 60))
+  for two in mm dd hh mi ss; do eval "[ \"\$$two\" -ge 10 ] || $two=0\$$two"; done
+  ts=$yy-$mm-${dd}T$hh:$mi:${ss}Z
 }
 
 # Writes our lock (started $1, expiring $2) to the temporary file.
 write_lock() {
+  rfc3339 "$1"; from=$ts
+  rfc3339 "$2"
   printf '{"holder":%s,"host":%s,"pid":%s,"started":"%s","started_unix":%s,"expires":"%s","expires_unix":%s,"run_id":%s,"cluster":%s,"gt_version":%s}\n' \
-    "$HOLDER" "$HOST" "$PID" "$(rfc3339 "$1")" "$1" "$(rfc3339 "$2")" "$2" "$RUN" "$CLUSTER" "$VERSION" >"$t"
+    "$HOLDER" "$HOST" "$PID" "$from" "$1" "$ts" "$2" "$RUN" "$CLUSTER" "$VERSION" >"$t"
 }
 
 expires_of() { e=${1#*\"expires_unix\":}; e=${e%%[!0-9]*}; }
 
 ours() { case $1 in *'"run_id":'"$RUN"[,}]*) return 0 ;; esac; return 1; }
 
-now=$(($(date +%s) + AHEAD))
+clock_s
 # A write that fails (a full disk) or a signal (the ssh connection dropped)
 # must not leave this run's temporary file, aside copy or takeover
 # directory behind: nothing else ever removes them.
 took=
-cleanup() { rm -f "$t" "$s"; if [ -n "$took" ]; then rmdir "$took" 2>/dev/null; fi; }
+cleanup() {
+  if [ -e "$t" ] || [ -e "$s" ]; then rm -f "$t" "$s"; fi
+  if [ -n "$took" ]; then rmdir "$took" 2>/dev/null; fi
+}
 trap cleanup EXIT
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 case $OP in
 read)
-  if cur=$(cat "$f" 2>/dev/null); then say found "$cur"; else say none; fi
+  if slurp "$f" 2>/dev/null; then say found "$cur"; else say none; fi
   ;;
 acquire)
-  mkdir -p "$d" || exit 3
+  [ -d "$d" ] || mkdir -p "$d" || exit 3
   i=0
   while [ $i -lt 5 ]; do
     i=$((i + 1))
-    now=$(($(date +%s) + AHEAD))
+    clock_s
     write_lock "$now" $((now + LEASE)) || exit 3
     # ln creates the name only if it does not exist, with the whole content at once.
     if ln "$t" "$f" 2>/dev/null; then rm -f "$t"; say acquired; exit 0; fi
-    cur=$(cat "$f" 2>/dev/null) || continue
+    slurp "$f" 2>/dev/null || continue
     expires_of "$cur"
     if [ -z "$e" ]; then rm -f "$t"; say corrupt "$cur"; exit 0; fi
     # Live through the second expires_unix: seconds are whole, so an N-second
@@ -101,7 +146,8 @@ acquire)
     k="$d/.apply.lock.takeover.$e"
     if mkdir "$k" 2>/dev/null; then
       took=$k
-      if [ "$(cat "$f" 2>/dev/null)" = "$cur" ]; then
+      seen=$cur
+      if slurp "$f" 2>/dev/null && [ "$cur" = "$seen" ]; then
         mv "$t" "$f" || exit 3
         rmdir "$k"
         took=
@@ -118,7 +164,7 @@ acquire)
   say contended
   ;;
 renew)
-  if ! cur=$(cat "$f" 2>/dev/null); then say gone; exit 0; fi
+  if ! slurp "$f" 2>/dev/null; then say gone; exit 0; fi
   if ! ours "$cur"; then say stolen "$cur"; exit 0; fi
   expires_of "$cur"
   # Takers act from second expires_unix + 1; renewing only until second
@@ -130,7 +176,7 @@ renew)
   say renewed
   ;;
 remove)
-  if ! cur=$(cat "$f" 2>/dev/null); then say none; exit 0; fi
+  if ! slurp "$f" 2>/dev/null; then say none; exit 0; fi
   if [ -n "$RUN" ] && ! ours "$cur"; then say other "$cur"; exit 0; fi
   # Stamped before the file goes, so that no acquire can find the lock free
   # and the stamp old. A stamp whose removal then fails only costs a taker
@@ -140,18 +186,22 @@ remove)
     printf '%s\n' "$ms" >"$t" && mv "$t" "$r" || exit 3
   fi
   mv "$f" "$s" 2>/dev/null || { say none; exit 0; }
-  if [ "$(cat "$s")" != "$cur" ]; then
+  seen=$cur
+  slurp "$s"
+  if [ "$cur" != "$seen" ]; then
     # It changed hands between the read and the mv: put the new one back.
     ln "$s" "$f" 2>/dev/null
     rm -f "$s"
-    cur=$(cat "$f" 2>/dev/null)
+    slurp "$f" 2>/dev/null || cur=
     say other "$cur"
     exit 0
   fi
   rm -f "$s"
   # A taker that died between its mkdir and rmdir would block every takeover.
-  rmdir "$d"/.apply.lock.takeover.* 2>/dev/null
-  say removed "$cur"
+  for k in "$d"/.apply.lock.takeover.*; do
+    if [ -d "$k" ]; then rmdir "$k" 2>/dev/null; fi
+  done
+  say removed "$seen"
   ;;
 *)
   echo "gt-lock: unknown operation $OP" >&2
