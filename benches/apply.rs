@@ -651,10 +651,36 @@ fn observe_and_noop(s: &Settings, sections: &[String]) {
                 (client + server) / cores as f64,
             );
         }
+        if want_observe && hosts == 13 {
+            at_a_pis_pace(s, &bins, &lab, cfg);
+        }
         if want_noop && hosts == 13 {
             noop(s, &bins, cfg);
         }
     }
+}
+
+/// The converged plan again with the lab at speed 1: each kubectl and
+/// dpkg-query takes what it takes on a Raspberry Pi (0.3 s), so the
+/// plan's wall shows which of its remote commands run in series.
+fn at_a_pis_pace(s: &Settings, bins: &[Gt], lab: &Lab, cfg: &str) {
+    lab.set_speed(1.0);
+    let mut times: Vec<Vec<f64>> = bins.iter().map(|_| vec![]).collect();
+    for _ in 0..s.runs {
+        for (b, t) in bins.iter().zip(times.iter_mut()) {
+            t.push(b.time(&["--config", cfg, "plan"]));
+        }
+    }
+    lab.set_speed(0.001);
+    let figures: Vec<(&str, f64)> = bins
+        .iter()
+        .zip(times)
+        .map(|(b, t)| (b.name, median(t)))
+        .collect();
+    println!(
+        "         at lab speed 1 (each kubectl and dpkg-query 0.3 s, as on a Pi): {}",
+        side_by_side(&figures, "s", 1.0)
+    );
 }
 
 /// CPU seconds used so far by this process's finished children (each `gt`

@@ -4,7 +4,7 @@
 //! a fact; nothing here fails because of a host.
 
 use super::probe::{
-    cluster_query_scripts, join_cluster_answers, parse_cluster_query, parse_probe, ClusterQuery,
+    cluster_query_script, join_cluster_answers, parse_cluster_query, parse_probe, ClusterQuery,
 };
 use super::{ApiReadiness, ClusterFacts, HostFacts, Observed, FACTS_FORMAT_VERSION};
 use crate::spec::{Node, Spec};
@@ -317,27 +317,24 @@ async fn observe_cluster(
     }
 }
 
-/// The cluster query's sessions at once over `host`'s one connection; their
-/// (stdout, stderr) joined, or the first session's failure.
+/// The cluster query over `host`'s one connection: one session, its
+/// kubectls at once; its (stdout, stderr) with the end marker.
 async fn cluster_query(
     host: &dyn crate::transport::Host,
     api_servers: &[(String, std::net::IpAddr)],
     timeout: Duration,
 ) -> Result<(String, String), TransportError> {
-    let scripts = cluster_query_scripts(api_servers, timeout.min(PER_API_SERVER_TIMEOUT));
-    let answers = futures_util::future::join_all(scripts.into_iter().map(|script| async move {
-        let cmd = Cmd::new(script)
-            .label("gt cluster query (kubectl get nodes, /readyz)")
-            .timeout(timeout);
-        host.run(&cmd, None).await
-    }))
-    .await;
-    let answers = answers.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok(join_cluster_answers(
-        answers
-            .iter()
-            .map(|o| (o.stdout.as_str(), o.stderr.as_str())),
+    let cmd = Cmd::new(cluster_query_script(
+        api_servers,
+        timeout.min(PER_API_SERVER_TIMEOUT),
     ))
+    .label("gt cluster query (kubectl get nodes, /readyz)")
+    .timeout(timeout);
+    let out = host.run(&cmd, None).await?;
+    Ok(join_cluster_answers([(
+        out.stdout.as_str(),
+        out.stderr.as_str(),
+    )]))
 }
 
 /// Pods and PodDisruptionBudgets through the control plane the cluster was
@@ -588,8 +585,8 @@ arch = "amd64"
         let fakes = fakes.lock().unwrap();
         assert_eq!(
             fakes["bettley"].commands().len(),
-            1 + super::super::probe::CLUSTER_QUERY_SESSIONS + 1,
-            "probe + the cluster query's sessions + one etcd query"
+            3,
+            "probe + the cluster query + one etcd query"
         );
         assert_eq!(fakes["cargyll"].commands().len(), 1, "probe only");
     }

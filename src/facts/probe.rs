@@ -123,26 +123,18 @@ fn version_in(text: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// How many sessions the cluster query's kubectls are spread over, run at
-/// once over the control plane's one connection: each kubectl is a slow
-/// start on a Pi, so the answer takes the longest share, not their sum.
-/// Few enough that, with the probe, the etcd query and the apply lock, the
-/// connection stays under sshd's default `MaxSessions` of 10.
-pub const CLUSTER_QUERY_SESSIONS: usize = 3;
-
-/// Nodes and readiness in one round trip, through a control plane's admin
-/// kubeconfig: the endpoint's `/readyz`, then each control plane's own
-/// (`api_servers`: name and address; each bounded by `per_server`). Markers
-/// go to both streams so that each kubectl's stderr is told apart too.
-///
-/// One script per session (at most `CLUSTER_QUERY_SESSIONS`, the kubectls
-/// dealt round-robin); each prints nothing on a host without an admin
-/// kubeconfig, so that it can start before the probe has said whether
-/// there is one. `join_cluster_answers` makes one answer of theirs.
-pub fn cluster_query_scripts(
+/// Nodes and readiness in one round trip and one session, through a
+/// control plane's admin kubeconfig: the nodes, the endpoint's `/readyz`,
+/// kube-system/kubeadm-config, then each control plane's own `/readyz`
+/// (`api_servers`: name and address; each bounded by `per_server`). The
+/// kubectls run at once (`kube::script::sections_at_once`): each is a slow
+/// start on a Pi, so the answer takes the slowest, not their sum. Prints
+/// nothing on a host without an admin kubeconfig, so that it can start
+/// before the probe has said whether there is one.
+pub fn cluster_query_script(
     api_servers: &[(String, std::net::IpAddr)],
     per_server: std::time::Duration,
-) -> Vec<String> {
+) -> String {
     let mut queries = vec![
         ("nodes".to_string(), kube::get_nodes_json()),
         ("readyz".to_string(), kube::get_readyz_verbose()),
@@ -157,14 +149,10 @@ pub fn cluster_query_scripts(
             kube::readyz_verbose_of(address, per_server),
         ));
     }
-    let sessions = CLUSTER_QUERY_SESSIONS.min(queries.len());
-    let mut scripts = vec![NOTHING_WITHOUT_ADMIN_CONF.to_string(); sessions];
-    for (i, (name, command)) in queries.into_iter().enumerate() {
-        scripts[i % sessions].push_str(&format!(
-            "echo '{MARK}{name}'; echo '{MARK}{name}' >&2\n{command}\nrc=$?\necho; echo '{MARK}{name}.exit'; echo \"$rc\"\n"
-        ));
-    }
-    scripts
+    format!(
+        "{NOTHING_WITHOUT_ADMIN_CONF}{}",
+        kube::script::sections_at_once(&queries, MARK)
+    )
 }
 
 /// Starts a script that may run before the probe has said whether the host
@@ -173,8 +161,8 @@ pub fn cluster_query_scripts(
 pub const NOTHING_WITHOUT_ADMIN_CONF: &str =
     "[ -f \"${GT_HOST_ROOT}/etc/kubernetes/admin.conf\" ] || exit 0\n";
 
-/// The cluster query's answer from its sessions' (stdout, stderr), each
-/// complete: their sections one after the other, then the end marker.
+/// The cluster query's answer from its (stdout, stderr), each complete:
+/// their sections one after the other, then the end marker.
 pub fn join_cluster_answers<'a>(
     answers: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> (String, String) {
@@ -396,14 +384,13 @@ pub(crate) mod tests {
 
     #[test]
     fn the_cluster_query_splits_every_kubectl_answer() {
-        let scripts = cluster_query_scripts(
+        let script = cluster_query_script(
             &[
                 ("bettley".into(), "10.4.0.11".parse().unwrap()),
                 ("cargyll".into(), "10.4.0.12".parse().unwrap()),
             ],
             std::time::Duration::from_secs(5),
         );
-        assert_eq!(scripts.len(), CLUSTER_QUERY_SESSIONS);
         // Stand-in kubectl: nodes from a list; the endpoint failing on etcd;
         // bettley's own API server fine, cargyll's refusing connections.
         let kubectl = "kubectl() { case \"$*\" in *'get nodes'*) echo '{\"items\":[{\"metadata\":{\"name\":\"bettley\"}}]}';; \
@@ -426,9 +413,8 @@ pub(crate) mod tests {
                 String::from_utf8_lossy(&out.stderr).into_owned(),
             )
         };
-        let answers: Vec<(String, String)> = scripts.iter().map(|s| run(root.path(), s)).collect();
-        let (stdout, stderr) =
-            join_cluster_answers(answers.iter().map(|(o, e)| (o.as_str(), e.as_str())));
+        let (out, err) = run(root.path(), &script);
+        let (stdout, stderr) = join_cluster_answers([(out.as_str(), err.as_str())]);
         let q = parse_cluster_query(&stdout, &stderr);
         assert_eq!(q.nodes.unwrap().keys().collect::<Vec<_>>(), vec!["bettley"]);
         assert!(!q.api.ready);
@@ -446,35 +432,29 @@ pub(crate) mod tests {
                 .contains("10.4.0.12:6443 was refused"),
             "{cargyll:?}"
         );
-        assert!(scripts
-            .concat()
-            .contains("--server https://10.4.0.12:6443 --request-timeout=5s"));
+        assert!(script.contains("--server https://10.4.0.12:6443 --request-timeout=5s"));
         // Without an admin kubeconfig no kubectl runs.
         let bare = tempfile::tempdir().unwrap();
-        for script in &scripts {
-            assert_eq!(run(bare.path(), script), (String::new(), String::new()));
-        }
+        assert_eq!(run(bare.path(), &script), (String::new(), String::new()));
     }
 
     #[test]
-    fn the_cluster_query_is_dealt_over_a_few_sessions_each_kubectl_once() {
+    fn the_cluster_query_asks_each_kubectl_once_all_at_once() {
         let servers: Vec<(String, std::net::IpAddr)> = (1..=7)
             .map(|i| (format!("cp{i}"), format!("10.4.0.{i}").parse().unwrap()))
             .collect();
-        let scripts = cluster_query_scripts(&servers, std::time::Duration::from_secs(5));
-        assert_eq!(scripts.len(), CLUSTER_QUERY_SESSIONS);
-        let all = scripts.concat();
-        assert_eq!(all.matches("kubectl ").count(), 3 + servers.len());
+        let script = cluster_query_script(&servers, std::time::Duration::from_secs(5));
+        assert_eq!(script.matches("kubectl ").count(), 3 + servers.len());
         for (name, _) in &servers {
             assert_eq!(
-                all.matches(&format!("echo '@@gt readyz@{name}'; ")).count(),
+                script
+                    .matches(&format!("echo '@@gt readyz@{name}'; "))
+                    .count(),
                 1
             );
         }
-        // No session carries more than its share.
-        for s in &scripts {
-            assert!(s.matches("kubectl ").count() <= 4, "{s}");
-        }
+        // Each in its own background job.
+        assert_eq!(script.matches("\" &\n").count(), 3 + servers.len());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Several commands for one host folded into one remote script: one round
 //! trip does the work of several, and a failure still names its own command
-//! (host preparation and each phase of a node's upgrade fold theirs so).
+//! (host preparation and each phase of a node's upgrade fold theirs so), or
+//! several reads run at once, each answer kept whole ([`sections_at_once`]:
+//! the cluster query).
 //!
 //! The script carries the commands' words only: whatever secret a command
 //! needs goes on its stdin, never into a part, since every part is visible
@@ -43,6 +45,49 @@ pub fn failed_part(output: &str) -> Option<(usize, String)> {
         .map(|(_, l)| l)
         .collect();
     Some((part, rest.join("\n")))
+}
+
+/// `sections` (name, command) run at once, each answer printed whole as a
+/// section, in the order given, on stdout and stderr alike: `MARK` + name,
+/// the command's output, then `MARK` + name + `.exit` and its exit status
+/// (on stdout); a command must not exit the shell itself. Each runs in its
+/// own background job writing to a
+/// temporary directory; a host where `mktemp -d` fails runs them one after
+/// the other instead, same output. A read that is a slow process start
+/// (kubectl on a Raspberry Pi, some 0.3 s) then costs the slowest of them,
+/// not their sum, over one session: a session is what a host's sshd pays
+/// most for. The temporary files go on every way out, a hang-up included.
+pub fn sections_at_once(sections: &[(String, String)], mark: &str) -> String {
+    let mut s = String::new();
+    for (i, (name, command)) in sections.iter().enumerate() {
+        s.push_str(&format!(
+            "gt_section_{i}() {{\necho '{mark}{name}'; echo '{mark}{name}' >&2\n{command}\nrc=$?\necho; echo '{mark}{name}.exit'; echo \"$rc\"\n}}\n"
+        ));
+    }
+    let files = |suffix: &str| {
+        (0..sections.len())
+            .map(|i| format!("\"$t/{i}{suffix}\""))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    s.push_str("if t=$(mktemp -d 2>/dev/null); then\n");
+    s.push_str("trap 'rm -rf \"$t\"' EXIT\ntrap 'exit 129' HUP\ntrap 'exit 143' TERM\n");
+    for i in 0..sections.len() {
+        s.push_str(&format!("gt_section_{i} >\"$t/{i}\" 2>\"$t/{i}e\" &\n"));
+    }
+    if !sections.is_empty() {
+        s.push_str(&format!(
+            "wait\ncat {}\ncat {} >&2\n",
+            files(""),
+            files("e")
+        ));
+    }
+    s.push_str("else\n");
+    for i in 0..sections.len() {
+        s.push_str(&format!("gt_section_{i}\n"));
+    }
+    s.push_str(":\nfi\n");
+    s
 }
 
 #[cfg(test)]
@@ -104,6 +149,84 @@ mod tests {
                 2,
                 "E: Version '1.33.9-*' for 'kubeadm' was not found".to_string()
             ))
+        );
+    }
+
+    /// Two reads where the first can only end once the second has started:
+    /// run one after the other, the first would give up waiting.
+    fn waiting_pair() -> Vec<(String, String)> {
+        vec![
+            (
+                "first".to_string(),
+                "i=0; while [ ! -e \"$D/second-started\" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; \
+                 if [ -e \"$D/second-started\" ]; then echo together; else echo alone; fi; echo warn >&2"
+                    .to_string(),
+            ),
+            (
+                "second".to_string(),
+                "touch \"$D/second-started\"; echo '{\"items\":[]}'; (exit 3)".to_string(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn sections_run_at_once_and_print_whole_in_order() {
+        let d = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("sh")
+            .args(["-c", &sections_at_once(&waiting_pair(), "@@gt ")])
+            .env("D", d.path())
+            .env("TMPDIR", d.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            "@@gt first\ntogether\n\n@@gt first.exit\n0\n@@gt second\n{\"items\":[]}\n\n@@gt second.exit\n3\n"
+        );
+        assert_eq!(
+            String::from_utf8(out.stderr).unwrap(),
+            "@@gt first\nwarn\n@@gt second\n"
+        );
+        // The temporary directory is gone.
+        let left: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["second-started"]);
+    }
+
+    #[test]
+    fn without_a_temporary_directory_sections_run_in_turn_with_the_same_output() {
+        let d = tempfile::tempdir().unwrap();
+        let bin = tempfile::tempdir().unwrap();
+        // mktemp fails; touch and sleep are the sections' own.
+        std::fs::write(bin.path().join("mktemp"), "#!/bin/sh\nexit 1\n").unwrap();
+        let mut perm = std::fs::metadata(bin.path().join("mktemp"))
+            .unwrap()
+            .permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+        std::fs::set_permissions(bin.path().join("mktemp"), perm).unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.path().display(),
+            std::env::var("PATH").unwrap()
+        );
+        let mut sections = waiting_pair();
+        sections[0].1 = "echo alone; echo warn >&2".to_string();
+        let out = std::process::Command::new("sh")
+            .args(["-c", &sections_at_once(&sections, "@@gt ")])
+            .env("D", d.path())
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            "@@gt first\nalone\n\n@@gt first.exit\n0\n@@gt second\n{\"items\":[]}\n\n@@gt second.exit\n3\n"
+        );
+        assert_eq!(
+            String::from_utf8(out.stderr).unwrap(),
+            "@@gt first\nwarn\n@@gt second\n"
         );
     }
 }
