@@ -247,7 +247,10 @@ pub fn classify_ssh_failure(t: &SshTarget<'_>, log: &str, elapsed: Duration) -> 
             names: Default::default(),
         };
     }
-    let last = last_meaningful_line(log);
+    // ssh names no address for a connection it was handed (gt's relay,
+    // a jump's forwarding): the host's is the one it means.
+    let last = last_meaningful_line(log)
+        .replace("UNKNOWN port 65535", &format!("{} port {}", t.ip, t.port));
     // A refusal by a jump host's forward reads "connect failed: Connection refused".
     if log.contains("Connection refused") && !log.contains("open failed") {
         return TransportError::ConnectionRefused {
@@ -415,6 +418,11 @@ Host key verification failed.
             "channel 0: open failed: connect failed: Connection refused\nstdio forwarding failed\nConnection closed by UNKNOWN port 65535\n",
         );
         assert!(matches!(e, TransportError::Unreachable { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("Connection closed by 127.4.0.15 port 2222"),
+            "{e}"
+        );
     }
 
     #[test]

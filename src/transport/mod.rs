@@ -14,6 +14,7 @@ pub mod fake;
 mod jump_gate;
 mod local;
 mod pipe;
+mod relay;
 mod ssh;
 mod ssh_config;
 

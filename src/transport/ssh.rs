@@ -222,11 +222,15 @@ impl SshHost {
                     .map_err(|_| timed_out())?
                     // A failed dial reads as ssh's own connect failure would.
                     .map_err(|text| classify_ssh_failure(&target, &text, started.elapsed()))?;
-            let other = stream
+            // ssh gets the connection through gt's relay, which has the
+            // host's bytes acknowledged at once (relay.rs).
+            let ssh_end = super::relay::relayed(stream)
+                .map_err(|e| local("hand the connection to ssh", e))?;
+            let other = ssh_end
                 .try_clone()
                 .map_err(|e| local("hand the connection to ssh", e))?;
             (
-                std::process::Stdio::from(std::os::fd::OwnedFd::from(stream)),
+                std::process::Stdio::from(std::os::fd::OwnedFd::from(ssh_end)),
                 std::process::Stdio::from(std::os::fd::OwnedFd::from(other)),
             )
         } else {
