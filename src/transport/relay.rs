@@ -26,9 +26,9 @@ use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 
-/// How much one read moves: what an etcd snapshot's stream needs to go at
-/// disk speed, small beside a thread's stack.
-const CHUNK: usize = 64 * 1024;
+/// How much one read moves: ssh's own reads are at most 32 KiB; an etcd
+/// snapshot's stream still goes at disk speed.
+const CHUNK: usize = 32 * 1024;
 
 /// The relay threads' stacks: a copy loop needs little.
 const STACK: usize = 128 * 1024;
