@@ -209,13 +209,22 @@ fn strerror(errno: i32) -> String {
 }
 
 fn set_keepalive(stream: &TcpStream) -> io::Result<()> {
+    set_flag(stream, libc::SOL_SOCKET, libc::SO_KEEPALIVE)
+}
+
+/// Turns a socket's boolean option `name` (at `level`) on.
+pub(super) fn set_flag(
+    stream: &TcpStream,
+    level: libc::c_int,
+    name: libc::c_int,
+) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: a valid socket and a c_int option of the right size.
     let rc = unsafe {
         libc::setsockopt(
             stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_KEEPALIVE,
+            level,
+            name,
             (&on as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )

@@ -23,7 +23,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 
 /// How much one read moves: ssh's own reads are at most 32 KiB; an etcd
@@ -103,22 +102,7 @@ fn close(host: &TcpStream, ssh: &UnixStream, ended: bool) {
 
 /// Sends the acknowledgement the kernel is holding back, now.
 fn quickack(stream: &TcpStream) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: a valid socket and a c_int option of the right size.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_QUICKACK,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    super::dial::set_flag(stream, libc::IPPROTO_TCP, libc::TCP_QUICKACK)
 }
 
 #[cfg(test)]
