@@ -275,7 +275,7 @@ fn plan_for_profile(workers: usize) {
         observed(&spec).to_json()
     };
     let mut parts = Parts::default();
-    for _ in 0..(500_000 / (workers + 3)).max(1) {
+    for _ in 0..profile_rounds(workers) {
         plan_once(&src, &facts_json, &mut parts);
     }
     println!(
@@ -286,10 +286,10 @@ fn plan_for_profile(workers: usize) {
     );
 }
 
-/// The plan of an upgrade of every node one patch up (the file at 1.32.9,
-/// the cluster at 1.32.4): every node has a step and a change, so what the
-/// planner does per node must not scan the others. Returns the median.
-fn bench_upgrade(workers: usize, runs: usize) -> Duration {
+/// The file and facts of an upgrade of every node one patch up (the file
+/// at 1.32.9, the cluster at 1.32.4), the facts as `gt plan --facts` reads
+/// them (from their JSON, not the bench's own copies).
+fn upgrade_inputs(workers: usize) -> (gt::spec::Spec, Observed) {
     let src = generate(workers).replace(
         "kubernetes_version = \"1.32\"",
         "kubernetes_version = \"1.32.9\"",
@@ -300,6 +300,43 @@ fn bench_upgrade(workers: usize, runs: usize) -> Duration {
     for h in obs.hosts.values_mut() {
         h.kubeadm_version = Some("v1.32.4".into());
     }
+    let obs = Observed::from_json(&obs.to_json()).expect("facts");
+    (spec, obs)
+}
+
+/// As many rounds of `workers` as make 500,000 nodes in all, or
+/// `GT_BENCH_PLAN_PROFILE_NODES` (fewer: a quicker profile).
+fn profile_rounds(workers: usize) -> usize {
+    let nodes = std::env::var("GT_BENCH_PLAN_PROFILE_NODES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(500_000);
+    (nodes / (workers + 3)).max(1)
+}
+
+/// `GT_BENCH_PLAN_PROFILE_UPGRADE=N`: the plan of every node's upgrade of
+/// N workers and nothing else, for a profiler, rounds as `profile_rounds`.
+fn upgrade_for_profile(workers: usize) {
+    let (spec, obs) = upgrade_inputs(workers);
+    let mut times = vec![];
+    for _ in 0..profile_rounds(workers) {
+        let t = Instant::now();
+        let p = plan(&spec, &obs, &PlanOptions::default()).expect("plan");
+        times.push(t.elapsed());
+        std::hint::black_box(p);
+    }
+    println!(
+        "{} rounds of {workers} workers' upgrade: {:.2?} (median)",
+        times.len(),
+        median(times)
+    );
+}
+
+/// The plan of an upgrade of every node one patch up: every node has a
+/// step and a change, so what the planner does per node must not scan the
+/// others. Returns the median.
+fn bench_upgrade(workers: usize, runs: usize) -> Duration {
+    let (spec, obs) = upgrade_inputs(workers);
     let mut times = vec![];
     for _ in 0..runs {
         let t = Instant::now();
@@ -426,6 +463,12 @@ fn main() {
         .and_then(|n| n.parse().ok())
     {
         return plan_for_profile(n);
+    }
+    if let Some(n) = std::env::var("GT_BENCH_PLAN_PROFILE_UPGRADE")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        return upgrade_for_profile(n);
     }
     // `cargo test --benches` runs this with --bench absent: keep it quick then.
     let quick = !std::env::args().any(|a| a == "--bench");

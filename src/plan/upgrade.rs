@@ -14,7 +14,6 @@ use crate::facts::NodeVersions;
 use crate::kube::apt;
 use crate::kube::kubeadm::Release;
 use crate::spec::{KubeVersion, MaxUnavailable, Node};
-use std::collections::HashMap;
 
 /// How far behind the API server a kubelet may be (minors).
 const KUBELET_MAX_BEHIND: u32 = 3;
@@ -86,12 +85,17 @@ impl Rung {
 
 /// Workers in batches of `max` (a percentage counts every worker of the file).
 pub(super) fn batches(
-    workers: &[NodeName],
+    workers: Vec<NodeName>,
     max: MaxUnavailable,
     all_workers: usize,
 ) -> Vec<Vec<NodeName>> {
     let size = max.batch_size(all_workers);
-    workers.chunks(size).map(<[NodeName]>::to_vec).collect()
+    let mut out = Vec::with_capacity(workers.len().div_ceil(size));
+    let mut rest = workers.into_iter();
+    while rest.len() > 0 {
+        out.push(rest.by_ref().take(size).collect());
+    }
+    out
 }
 
 /// The releases of the ladder from the cluster's `current` to `target`:
@@ -142,9 +146,13 @@ fn minor_words(r: Release) -> String {
 /// Where one node of the file stands for the upgrade.
 pub(super) struct Member<'n> {
     node: &'n Node,
+    /// Its place in the file.
+    at: usize,
     /// Its Node carries gt's cordon mark (read with the rest of the Node:
     /// at thousands of nodes, a second look at each is out of the cache).
     cordoned_by_gt: bool,
+    /// Its Node is cordoned (by anyone).
+    unschedulable: bool,
     versions: NodeVersions,
     control_plane: bool,
     /// gt may upgrade it: reachable, its host software managed.
@@ -191,6 +199,7 @@ impl<'a> Cx<'a> {
     pub(super) fn member(seen: Seen<'a>) -> Option<Member<'a>> {
         let Seen {
             node,
+            at,
             host,
             obj,
             replace,
@@ -211,7 +220,9 @@ impl<'a> Cx<'a> {
         };
         Some(Member {
             node,
+            at,
             cordoned_by_gt: obj.cordoned_by_gt,
+            unschedulable: obj.unschedulable,
             versions: NodeVersions::of(Some(obj), host),
             control_plane: seen.obj_control_plane,
             upgradable: why_not.is_none(),
@@ -245,11 +256,10 @@ impl<'a> Cx<'a> {
         let mut record = RungRelease::from(current);
         let all_workers = self.present_workers;
         let mut rungs = Vec::new();
+        // Each member's rungs, told as the rungs are made: (member, rung's
+        // release, role), rung after rung.
+        let mut placed: Vec<(usize, RungRelease, UpgradeRole)> = Vec::new();
         for release in releases {
-            let behind: Vec<&Member> = members
-                .iter()
-                .filter(|m| m.upgradable && !m.versions.at_least(release.floor()))
-                .collect();
             let first = if record < release {
                 match self.first_control_plane(&members) {
                     Some(f) => Some(f),
@@ -262,28 +272,38 @@ impl<'a> Cx<'a> {
                 None
             };
             record = record.max(release);
-            let control_planes: Vec<NodeName> = behind
-                .iter()
-                .filter(|m| m.control_plane && Some(&m.node.name) != first.as_ref())
-                .map(|m| m.node.name.clone())
-                .collect();
-            let workers: Vec<NodeName> = behind
-                .iter()
-                .filter(|m| !m.control_plane)
-                .map(|m| m.node.name.clone())
-                .collect();
+            let placed_before = placed.len();
+            placed.extend(first.map(|f| (f, release, UpgradeRole::First)));
+            let mut control_planes = Vec::new();
+            let mut workers = Vec::new();
+            for (i, m) in members.iter().enumerate() {
+                if !m.upgradable || m.versions.at_least(release.floor()) {
+                    continue;
+                }
+                if !m.control_plane {
+                    workers.push(m.node.name.clone());
+                    placed.push((i, release, UpgradeRole::Worker));
+                } else if Some(i) != first {
+                    control_planes.push(m.node.name.clone());
+                    placed.push((i, release, UpgradeRole::ControlPlane));
+                }
+            }
             let rung = Rung {
                 release,
-                first,
+                first: first.map(|f| members[f].node.name.clone()),
                 control_planes,
-                batches: batches(&workers, self.spec.upgrade.max_unavailable, all_workers),
+                batches: batches(workers, self.spec.upgrade.max_unavailable, all_workers),
             };
             if rung.nodes().next().is_some() {
                 rungs.push(rung);
+            } else {
+                placed.truncate(placed_before);
             }
         }
+        // Member by member, each one's rungs in ladder order.
+        placed.sort_by_key(|&(i, _, _)| i);
         self.unmanaged_behind(&members, current, target);
-        self.upgrade_changes(current, target, &rungs, &members);
+        self.upgrade_changes(current, target, &rungs, &members, &placed);
         if !rungs.is_empty() {
             self.out.upgrade.covered = members
                 .iter()
@@ -294,18 +314,20 @@ impl<'a> Cx<'a> {
         self.out.upgrade.rungs = rungs;
     }
 
-    /// The control plane that runs `kubeadm upgrade apply`: the bootstrap
-    /// node when gt may upgrade it, else the first such in file order.
-    fn first_control_plane(&self, members: &[Member]) -> Option<NodeName> {
-        let candidates: Vec<&Member> = members
+    /// The control plane that runs `kubeadm upgrade apply` (its place among
+    /// `members`): the bootstrap node when gt may upgrade it, else the first
+    /// such in file order.
+    fn first_control_plane(&self, members: &[Member]) -> Option<usize> {
+        let mut candidates = members
             .iter()
-            .filter(|m| m.control_plane && m.upgradable)
-            .collect();
-        candidates
-            .iter()
-            .find(|m| m.node.name == self.spec.cluster.bootstrap)
-            .or_else(|| candidates.first())
-            .map(|m| m.node.name.clone())
+            .enumerate()
+            .filter(|(_, m)| m.control_plane && m.upgradable);
+        let first = candidates.next()?;
+        std::iter::once(first)
+            .chain(candidates)
+            .find(|(_, m)| m.node.name == self.spec.cluster.bootstrap)
+            .or(Some(first))
+            .map(|(i, _)| i)
     }
 
     fn no_first_control_plane(
@@ -451,13 +473,16 @@ impl<'a> Cx<'a> {
 
     /// The cluster's version change, each node's kubelet change, and the
     /// uncordons; rungs that take a node drop its uncordon (the upgrade
-    /// step uncordons what gt cordoned).
+    /// step uncordons what gt cordoned). `placed`: each member's rungs
+    /// (its place among `members`, the rung's release, its role), sorted
+    /// by member, each one's in ladder order.
     fn upgrade_changes(
         &mut self,
         current: Release,
         target: Release,
         rungs: &[Rung],
         members: &[Member],
+        placed: &[(usize, RungRelease, UpgradeRole)],
     ) {
         let releases: Vec<RungRelease> = rungs.iter().map(|r| r.release).collect();
         if current < target && !rungs.is_empty() {
@@ -518,38 +543,41 @@ impl<'a> Cx<'a> {
                 .unwrap_or(self.out.changes.len());
             self.insert_change(at, change);
         }
-        let mut uncordons = std::mem::take(&mut self.out.upgrade.uncordons);
-        // Each node's rungs, in ladder order, gathered once.
-        let mut rungs_of: HashMap<&NodeName, Vec<(RungRelease, UpgradeRole)>> = HashMap::new();
-        for r in rungs {
-            for (n, role) in r.nodes() {
-                rungs_of.entry(n).or_default().push((r.release, role));
-            }
-        }
-        for m in members {
+        // One change for each node a rung takes, at most: grown once.
+        self.out
+            .changes
+            .reserve(placed.chunk_by(|a, b| a.0 == b.0).count());
+        // The nodes gt cordoned (`uncordons`) that no rung takes.
+        let mut uncordons = Vec::new();
+        let mut rest = placed;
+        for (i, m) in members.iter().enumerate() {
             let name = &m.node.name;
-            let mine: &[(RungRelease, UpgradeRole)] = rungs_of.get(name).map_or(&[], Vec::as_slice);
-            let uncordon = uncordons.contains(name) && mine.is_empty();
+            let mine_len = rest.iter().take_while(|&&(at, _, _)| at == i).count();
+            let (mine, after) = rest.split_at(mine_len);
+            rest = after;
+            let uncordon = m.cordoned_by_gt && mine.is_empty();
+            if uncordon {
+                uncordons.push(name.clone());
+            }
             if mine.is_empty() && !uncordon {
                 continue;
             }
             let mut attributes = vec![];
             let mut steps = vec![];
             let mut reasons = vec![];
-            if let Some(&(last, _)) = mine.last() {
+            if let Some(&(_, last, _)) = mine.last() {
                 let at = m
                     .versions
                     .kubelet
                     .map(|k| k.to_string())
                     .unwrap_or_else(|| "unknown".into());
-                let rs: Vec<RungRelease> = mine.iter().map(|(r, _)| *r).collect();
-                let first = mine.iter().any(|(_, role)| *role == UpgradeRole::First);
+                let rs: Vec<RungRelease> = mine.iter().map(|&(_, r, _)| r).collect();
+                let first = mine.iter().any(|&(_, _, role)| role == UpgradeRole::First);
                 // An operator's cordon (no mark of gt's) stays.
-                let uncordon_word = match self.obs.cluster.nodes.get(name.as_str()) {
-                    Some(o) if o.unschedulable && !o.cordoned_by_gt => {
-                        "stays cordoned (an operator's cordon)"
-                    }
-                    _ => "uncordon",
+                let uncordon_word = if m.unschedulable && !m.cordoned_by_gt {
+                    "stays cordoned (an operator's cordon)"
+                } else {
+                    "uncordon"
                 };
                 reasons.push(format!(
                     "kubelet {at}, behind {last}: {} {}",
@@ -569,11 +597,11 @@ impl<'a> Cx<'a> {
                 ));
                 attributes.push(("kubelet_version".to_string(), format!("{at} -> {last}")));
                 attributes.push(("rungs".to_string(), rung_words(&rs)));
-                steps.extend(mine.iter().map(|(r, role)| {
+                steps.extend(mine.iter().map(|&(_, release, role)| {
                     Step::UpgradeNode {
                         node: name.clone(),
-                        release: *r,
-                        role: *role,
+                        release,
+                        role,
                     }
                     .id()
                 }));
@@ -584,6 +612,7 @@ impl<'a> Cx<'a> {
                 steps.push(StepId::Uncordon(name.clone()));
             }
             self.merge_node_change(
+                m.at,
                 m.node,
                 &reasons.join("; "),
                 attributes,
@@ -591,7 +620,6 @@ impl<'a> Cx<'a> {
                 StepsGo::Last,
             );
         }
-        uncordons.retain(|n| !rungs_of.contains_key(n));
         self.out.upgrade.uncordons = uncordons;
     }
 }
@@ -693,15 +721,16 @@ mod tests {
     #[test]
     fn workers_go_in_batches_of_a_count_or_a_share_of_all_workers() {
         let w: Vec<NodeName> = ["a", "b", "c", "d", "e"].into_iter().map(n).collect();
-        let sizes =
-            |max, all| -> Vec<usize> { batches(&w, max, all).iter().map(Vec::len).collect() };
+        let sizes = |max, all| -> Vec<usize> {
+            batches(w.clone(), max, all).iter().map(Vec::len).collect()
+        };
         assert_eq!(sizes(MaxUnavailable::Count(1), 5), [1, 1, 1, 1, 1]);
         assert_eq!(sizes(MaxUnavailable::Count(2), 5), [2, 2, 1]);
         assert_eq!(sizes(MaxUnavailable::Count(9), 5), [5]);
         // 40% of the file's 10 workers is 4, though only 5 are behind.
         assert_eq!(sizes(MaxUnavailable::Percent(40), 10), [4, 1]);
         assert_eq!(sizes(MaxUnavailable::Percent(10), 5), [1, 1, 1, 1, 1]);
-        assert_eq!(batches(&w, MaxUnavailable::Count(2), 5)[2], [n("e")]);
+        assert_eq!(batches(w.clone(), MaxUnavailable::Count(2), 5)[2], [n("e")]);
     }
 
     fn at_1_33() -> Spec {
