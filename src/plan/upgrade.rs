@@ -549,6 +549,7 @@ impl<'a> Cx<'a> {
             .reserve(placed.chunk_by(|a, b| a.0 == b.0).count());
         // The nodes gt cordoned (`uncordons`) that no rung takes.
         let mut uncordons = Vec::new();
+        let mut words = RungWords::default();
         let mut rest = placed;
         for (i, m) in members.iter().enumerate() {
             let name = &m.node.name;
@@ -562,41 +563,37 @@ impl<'a> Cx<'a> {
             if mine.is_empty() && !uncordon {
                 continue;
             }
-            let mut attributes = vec![];
-            let mut steps = vec![];
-            let mut reasons = vec![];
+            let mut reason = String::new();
+            let mut attributes = Vec::with_capacity(2);
+            let mut steps = Vec::with_capacity(mine.len() + usize::from(uncordon));
             if let Some(&(_, last, _)) = mine.last() {
-                let at = m
-                    .versions
-                    .kubelet
-                    .map(|k| k.to_string())
-                    .unwrap_or_else(|| "unknown".into());
-                let rs: Vec<RungRelease> = mine.iter().map(|&(_, r, _)| r).collect();
+                let unknown = "unknown";
+                let at: &dyn std::fmt::Display = match &m.versions.kubelet {
+                    Some(k) => k,
+                    None => &unknown,
+                };
                 let first = mine.iter().any(|&(_, _, role)| role == UpgradeRole::First);
+                let apply = if first {
+                    "kubeadm upgrade apply, then"
+                } else {
+                    "kubeadm upgrade node,"
+                };
                 // An operator's cordon (no mark of gt's) stays.
                 let uncordon_word = if m.unschedulable && !m.cordoned_by_gt {
                     "stays cordoned (an operator's cordon)"
                 } else {
                     "uncordon"
                 };
-                reasons.push(format!(
-                    "kubelet {at}, behind {last}: {} {}",
-                    if first {
-                        "kubeadm upgrade apply, then"
-                    } else {
-                        "kubeadm upgrade node,"
-                    },
-                    if rs.len() == 1 {
-                        format!("drain, kubelet {last}, {uncordon_word}")
-                    } else {
-                        format!(
-                            "drain, kubelet, {uncordon_word} at each of {} rungs",
-                            rs.len()
-                        )
-                    }
-                ));
+                reason = if mine.len() == 1 {
+                    format!("kubelet {at}, behind {last}: {apply} drain, kubelet {last}, {uncordon_word}")
+                } else {
+                    format!(
+                        "kubelet {at}, behind {last}: {apply} drain, kubelet, {uncordon_word} at each of {} rungs",
+                        mine.len()
+                    )
+                };
                 attributes.push(("kubelet_version".to_string(), format!("{at} -> {last}")));
-                attributes.push(("rungs".to_string(), rung_words(&rs)));
+                attributes.push(("rungs".to_string(), words.of(mine).to_string()));
                 steps.extend(mine.iter().map(|&(_, release, role)| {
                     Step::UpgradeNode {
                         node: name.clone(),
@@ -607,20 +604,38 @@ impl<'a> Cx<'a> {
                 }));
             }
             if uncordon {
-                reasons.push("cordoned by gt (an interrupted apply): uncordon".into());
+                if !reason.is_empty() {
+                    reason.push_str("; ");
+                }
+                reason.push_str("cordoned by gt (an interrupted apply): uncordon");
                 attributes.push(("schedulable".to_string(), "false -> true".to_string()));
                 steps.push(StepId::Uncordon(name.clone()));
             }
-            self.merge_node_change(
-                m.at,
-                m.node,
-                &reasons.join("; "),
-                attributes,
-                steps,
-                StepsGo::Last,
-            );
+            self.merge_node_change(m.at, m.node, &reason, attributes, steps, StepsGo::Last);
         }
         self.out.upgrade.uncordons = uncordons;
+    }
+}
+
+/// The words for a node's rungs (`rung_words`), made again only when its
+/// rungs differ from the node's before: almost every node of a ladder
+/// climbs the same rungs.
+#[derive(Default)]
+struct RungWords {
+    rungs: Vec<RungRelease>,
+    words: String,
+}
+
+impl RungWords {
+    /// The words for the rungs of `mine` (a member's placings).
+    fn of(&mut self, mine: &[(usize, RungRelease, UpgradeRole)]) -> &str {
+        let same = self.rungs.len() == mine.len()
+            && self.rungs.iter().zip(mine).all(|(a, &(_, b, _))| *a == b);
+        if !same {
+            self.rungs = mine.iter().map(|&(_, r, _)| r).collect();
+            self.words = rung_words(&self.rungs);
+        }
+        &self.words
     }
 }
 
@@ -716,6 +731,23 @@ mod tests {
             ladder(at(30, 1), at(34, 0), false, listed),
             [r(31, 1), r(32, 2), r(33, 3), r(34, 0)]
         );
+    }
+
+    #[test]
+    fn a_nodes_rung_words_are_its_own_rungs_whatever_the_node_before_climbed() {
+        let r = |minor, patch| RungRelease::Exact(Release(1, minor, patch));
+        let w = UpgradeRole::Worker;
+        let mut words = RungWords::default();
+        let two = [(0, r(33, 3), w), (0, r(34, 2), w)];
+        assert_eq!(words.of(&two), rung_words(&[r(33, 3), r(34, 2)]));
+        assert_eq!(
+            words.of(&[(1, r(33, 3), w), (1, r(34, 2), w)]),
+            "v1.33.3, v1.34.2"
+        );
+        assert_eq!(words.of(&[(2, r(34, 2), w)]), "v1.34.2");
+        assert_eq!(words.of(&[(3, r(33, 3), w)]), "v1.33.3");
+        assert_eq!(words.of(&two), "v1.33.3, v1.34.2");
+        assert_eq!(words.of(&[]), "");
     }
 
     #[test]
