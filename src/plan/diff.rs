@@ -256,12 +256,11 @@ impl<'a> Cx<'a> {
             return;
         }
         let target = super::host::target(self.spec, self.obs, &self.cluster_control_planes);
-        for &Seen { node, host, .. } in prepared {
+        for &Seen { node, at, host, .. } in prepared {
             let Some(facts) = host else {
                 continue;
             };
-            let upgrading =
-                !self.out.upgrade.rungs.is_empty() && self.out.upgrade.covered.contains(&node.name);
+            let upgrading = !self.out.upgrade.rungs.is_empty() && self.out.upgrade.covers(at);
             let planned = super::host::plan_host(self.spec, node, facts, target);
             let planned = match planned {
                 Some(p) if upgrading => super::upgrade::leave_kube_packages(p),

@@ -25,15 +25,23 @@ pub(super) struct Upgrade {
     /// Nodes gt cordoned that an interrupted apply left so, and that no rung
     /// of this plan drains (an upgrade step uncordons its own node).
     pub uncordons: Vec<NodeName>,
-    /// Nodes whose kube packages and repository the rungs own: the host
-    /// plan leaves those to the upgrade steps (empty without rungs).
-    pub covered: BTreeSet<NodeName>,
+    /// Nodes whose kube packages and repository the rungs own, by their
+    /// place in the file: the host plan leaves those to the upgrade steps
+    /// (none without rungs). By place, not a set of names: thousands of
+    /// names sorted into a set compared names all over the heap.
+    covered: Vec<bool>,
     /// Why the plan cannot upgrade (the skew policy); `gt plan` refuses
     /// with the first, `gt drift` still reports the versions.
     pub refusals: Vec<PlanError>,
 }
 
 impl Upgrade {
+    /// The rungs own the kube packages and repository of the file's node
+    /// at `at`.
+    pub fn covers(&self, at: usize) -> bool {
+        self.covered.get(at).copied().unwrap_or(false)
+    }
+
     /// Some control plane is upgraded (kubeadm upgrades its etcd member).
     pub fn touches_etcd(&self) -> bool {
         self.rungs
@@ -305,11 +313,11 @@ impl<'a> Cx<'a> {
         self.unmanaged_behind(&members, current, target);
         self.upgrade_changes(current, target, &rungs, &members, &placed);
         if !rungs.is_empty() {
-            self.out.upgrade.covered = members
-                .iter()
-                .filter(|m| m.upgradable)
-                .map(|m| m.node.name.clone())
-                .collect();
+            let mut covered = vec![false; self.spec.nodes.len()];
+            for m in members.iter().filter(|m| m.upgradable) {
+                covered[m.at] = true;
+            }
+            self.out.upgrade.covered = covered;
         }
         self.out.upgrade.rungs = rungs;
     }
