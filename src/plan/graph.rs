@@ -150,9 +150,6 @@ impl StepGraph {
 
     pub(super) fn add(&mut self, step: Step, deps: &[StepId]) -> Result<StepId, GraphError> {
         let id = step.id();
-        if self.index.contains_key(&id) {
-            return Err(GraphError::AddedTwice(id));
-        }
         let mut dep_ix = Vec::with_capacity(deps.len());
         for d in deps {
             let &di = self
@@ -168,8 +165,12 @@ impl StepGraph {
         // graph (`contains_edge` is linear in the degree of gates and tokens).
         dep_ix.sort();
         dep_ix.dedup();
+        // One look into the index for the new step, not one to ask and one to insert.
+        let std::collections::hash_map::Entry::Vacant(entry) = self.index.entry(id.clone()) else {
+            return Err(GraphError::AddedTwice(id));
+        };
         let i = self.graph.add_node(step);
-        self.index.insert(id.clone(), i);
+        entry.insert(i);
         for di in dep_ix {
             self.graph.add_edge(di, i, ());
         }
@@ -496,6 +497,29 @@ fn validate(g: &StepGraph, d: &Diff) -> Result<(), GraphError> {
 mod tests {
     use super::*;
     use crate::plan::tests::{facts, goldentooth, with_state};
+
+    #[test]
+    fn a_step_added_twice_or_behind_an_unknown_step_is_refused() {
+        let mut g = StepGraph::with_capacity(2);
+        let token = g.add(Step::MintToken, &[]).unwrap();
+        assert_eq!(
+            g.add(Step::MintToken, &[]),
+            Err(GraphError::AddedTwice(token.clone()))
+        );
+        assert_eq!(
+            g.add(Step::RevokeToken, &[StepId::InstallCni]),
+            Err(GraphError::UnknownDependency {
+                step: StepId::RevokeToken,
+                dependency: StepId::InstallCni
+            })
+        );
+        assert_eq!(
+            g.add(Step::RevokeToken, &[token.clone()]),
+            Ok(StepId::RevokeToken)
+        );
+        assert_eq!(g.len(), 2);
+        assert_eq!(g.dependencies(&StepId::RevokeToken), [token]);
+    }
 
     /// The room `build` makes is never less than the steps it adds (less
     /// would only cost copies, but the estimate is there to spare those),
