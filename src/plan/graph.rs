@@ -514,7 +514,7 @@ mod tests {
             })
         );
         assert_eq!(
-            g.add(Step::RevokeToken, &[token.clone()]),
+            g.add(Step::RevokeToken, std::slice::from_ref(&token)),
             Ok(StepId::RevokeToken)
         );
         assert_eq!(g.len(), 2);
