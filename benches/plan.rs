@@ -275,7 +275,7 @@ fn plan_for_profile(workers: usize) {
         observed(&spec).to_json()
     };
     let mut parts = Parts::default();
-    for _ in 0..(500_000 / (workers + 3)).max(1) {
+    for _ in 0..profile_rounds(workers) {
         plan_once(&src, &facts_json, &mut parts);
     }
     println!(
@@ -286,10 +286,10 @@ fn plan_for_profile(workers: usize) {
     );
 }
 
-/// The plan of an upgrade of every node one patch up (the file at 1.32.9,
-/// the cluster at 1.32.4): every node has a step and a change, so what the
-/// planner does per node must not scan the others. Returns the median.
-fn bench_upgrade(workers: usize, runs: usize) -> Duration {
+/// The file and facts of an upgrade of every node one patch up (the file
+/// at 1.32.9, the cluster at 1.32.4), the facts as `gt plan --facts` reads
+/// them (from their JSON, not the bench's own copies).
+fn upgrade_inputs(workers: usize) -> (gt::spec::Spec, Observed) {
     let src = generate(workers).replace(
         "kubernetes_version = \"1.32\"",
         "kubernetes_version = \"1.32.9\"",
@@ -300,6 +300,43 @@ fn bench_upgrade(workers: usize, runs: usize) -> Duration {
     for h in obs.hosts.values_mut() {
         h.kubeadm_version = Some("v1.32.4".into());
     }
+    let obs = Observed::from_json(&obs.to_json()).expect("facts");
+    (spec, obs)
+}
+
+/// As many rounds of `workers` as make 500,000 nodes in all, or
+/// `GT_BENCH_PLAN_PROFILE_NODES` (fewer: a quicker profile).
+fn profile_rounds(workers: usize) -> usize {
+    let nodes = std::env::var("GT_BENCH_PLAN_PROFILE_NODES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(500_000);
+    (nodes / (workers + 3)).max(1)
+}
+
+/// `GT_BENCH_PLAN_PROFILE_UPGRADE=N`: the plan of every node's upgrade of
+/// N workers and nothing else, for a profiler, rounds as `profile_rounds`.
+fn upgrade_for_profile(workers: usize) {
+    let (spec, obs) = upgrade_inputs(workers);
+    let mut times = vec![];
+    for _ in 0..profile_rounds(workers) {
+        let t = Instant::now();
+        let p = plan(&spec, &obs, &PlanOptions::default()).expect("plan");
+        times.push(t.elapsed());
+        std::hint::black_box(p);
+    }
+    println!(
+        "{} rounds of {workers} workers' upgrade: {:.2?} (median)",
+        times.len(),
+        median(times)
+    );
+}
+
+/// The plan of an upgrade of every node one patch up: every node has a
+/// step and a change, so what the planner does per node must not scan the
+/// others. Returns the median.
+fn bench_upgrade(workers: usize, runs: usize) -> Duration {
+    let (spec, obs) = upgrade_inputs(workers);
     let mut times = vec![];
     for _ in 0..runs {
         let t = Instant::now();
@@ -361,7 +398,7 @@ fn bench_drift(name: &str, in_file: usize, foreign: usize, runs: usize) {
 fn figure_of(output: &str, name: &str, what: &str) -> Option<Duration> {
     let line = output.lines().find(|l| l.trim_start().starts_with(name))?;
     let after = line.split(what).nth(1)?.trim_start();
-    let text = after.split_whitespace().next()?;
+    let text = after.split_whitespace().next()?.trim_end_matches(',');
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
     let (number, unit) = text.split_at(split);
     let n: f64 = number.parse().ok()?;
@@ -377,13 +414,16 @@ fn figure_of(output: &str, name: &str, what: &str) -> Option<Duration> {
 
 /// With `GT_BENCH_PLAN_BASELINE` (this bench built from another ref, which
 /// `scripts/bench.sh --baseline REF` builds): that build's 500- and
-/// 5,000-node figures, one run of it between each of this build's, medians.
+/// 5,000-node figures, one run of it between each of this build's, medians:
+/// parse + validate + plan, then the upgrade's plan (`None` from a baseline
+/// that printed no upgrade). `ours`: one round of this build's four.
 fn baseline_rounds(
     runs: usize,
-    mut ours: impl FnMut() -> (Duration, Duration),
+    mut ours: impl FnMut() -> [Duration; 4],
 ) -> Option<[(Duration, Duration); 2]> {
     let path = std::env::var_os("GT_BENCH_PLAN_BASELINE").filter(|p| !p.is_empty())?;
     let (mut before, mut after) = ((vec![], vec![]), (vec![], vec![]));
+    let (mut up_before, mut up_after) = ((vec![], vec![]), (vec![], vec![]));
     for _ in 0..runs {
         // Without the variable: a baseline that reads it too would run
         // itself between its own rounds, and so on without end.
@@ -399,9 +439,27 @@ fn baseline_rounds(
         };
         before.0.push(figure("500 workers"));
         before.1.push(figure("5,000 nodes"));
-        let (t500, t5000) = ours();
+        let upgrade = |nodes| figure_of(&text, "upgrade", nodes);
+        if let (Some(u500), Some(u5000)) = (upgrade("500 nodes"), upgrade("5,000 nodes")) {
+            up_before.0.push(u500);
+            up_before.1.push(u5000);
+        }
+        let [t500, t5000, u500, u5000] = ours();
         after.0.push(t500);
         after.1.push(t5000);
+        up_after.0.push(u500);
+        up_after.1.push(u5000);
+    }
+    if up_before.0.len() == runs {
+        let (small, big) = (median(up_after.0), median(up_after.1));
+        let (small_before, big_before) = (median(up_before.0), median(up_before.1));
+        println!(
+            "{:>12}: plan of every node's upgrade: 500 nodes {small:.2?} (before {small_before:.2?}), 5,000 nodes {big:.2?} (before {big_before:.2?}, after/before {:.2}); 500 → 5,000 ×{:.1} the time (before ×{:.1}; linear: ≤ 10), medians of {runs} rounds alternating with the baseline",
+            "upgrade",
+            times(big, big_before),
+            times(big, small),
+            times(big_before, small_before),
+        );
     }
     Some([
         (median(after.0), median(before.0)),
@@ -427,6 +485,12 @@ fn main() {
     {
         return plan_for_profile(n);
     }
+    if let Some(n) = std::env::var("GT_BENCH_PLAN_PROFILE_UPGRADE")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        return upgrade_for_profile(n);
+    }
     // `cargo test --benches` runs this with --bench absent: keep it quick then.
     let quick = !std::env::args().any(|a| a == "--bench");
     let runs = if quick { 1 } else { 15 };
@@ -440,6 +504,8 @@ fn main() {
     // medians, not one round's (a shared machine's load comes and goes).
     let (mut all500, mut all5000) = (vec![bench("500 workers", &large500, runs)], vec![]);
     all5000.push(bench("5,000 nodes", &large5000, runs));
+    // Each round's upgrade plans of 500 and 5,000 nodes.
+    let mut upgrades = vec![];
     if !quick {
         let rounds = baseline_rounds(3, || {
             let (t500, t5000) = (
@@ -448,7 +514,9 @@ fn main() {
             );
             all500.push(t500);
             all5000.push(t5000);
-            (t500.whole, t5000.whole)
+            let upgrade = (bench_upgrade(497, runs), bench_upgrade(4997, runs));
+            upgrades.push(upgrade);
+            [t500.whole, t5000.whole, upgrade.0, upgrade.1]
         });
         if let Some([small, big]) = rounds {
             for ((after, before), name) in
@@ -491,11 +559,14 @@ fn main() {
         ),
         None => println!("{:>12}: the child measuring peak RSS printed nothing", "memory"),
     }
-    let (u500, u5000) = (bench_upgrade(497, runs), bench_upgrade(4997, runs));
+    upgrades.push((bench_upgrade(497, runs), bench_upgrade(4997, runs)));
+    let u500 = median(upgrades.iter().map(|u| u.0).collect());
+    let u5000 = median(upgrades.iter().map(|u| u.1).collect());
     println!(
-        "{:>12}: plan of every node's upgrade: 500 nodes {u500:.2?}, 5,000 nodes {u5000:.2?}, ×{:.1} the time for ×10 the nodes (linear: ≤ 10), median of {runs}",
+        "{:>12}: plan of every node's upgrade: 500 nodes {u500:.2?}, 5,000 nodes {u5000:.2?}, ×{:.1} the time for ×10 the nodes (linear: ≤ 10), medians of {} rounds of {runs}",
         "upgrade",
         u5000.as_secs_f64() / u500.as_secs_f64(),
+        upgrades.len(),
     );
     bench_drift("drift 5,000", 3, 5_000, runs);
     bench_drift("drift 50,000", 3, 50_000, runs.min(5));

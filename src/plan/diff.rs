@@ -6,7 +6,6 @@ use super::seen::Seen;
 use super::*;
 use crate::facts::{HostFacts, NodeFacts, ReadyStatus};
 use crate::spec::Node;
-use std::collections::HashMap;
 
 /// What the graph builder needs, besides the changes shown to the user.
 #[derive(Debug, Default)]
@@ -142,8 +141,9 @@ pub(super) struct Cx<'a> {
     /// The label and taint keys gt owns (spec/ownership.rs).
     owner: &'a crate::spec::KeyOwnership,
     pub(super) out: Diff,
-    /// Where each node's update is among `out.changes` (plan/node_change.rs).
-    pub(super) node_updates: HashMap<NodeName, usize>,
+    /// Where each node of the file has its update among `out.changes`, by
+    /// the node's place in the file (plan/node_change.rs).
+    pub(super) node_updates: Vec<Option<usize>>,
     /// Each node of the file with its facts, file order (plan/seen.rs).
     pub(super) seen: Vec<Seen<'a>>,
     /// Every Node of the cluster with a control plane's labels, once every
@@ -193,7 +193,7 @@ fn compare<'a>(
         opts,
         owner: &spec.owned_keys,
         out: Diff::default(),
-        node_updates: HashMap::new(),
+        node_updates: vec![None; spec.nodes.len()],
         seen: std::mem::take(&mut observed.seen),
         cluster_control_planes: Vec::new(),
         present_workers: 0,
@@ -256,12 +256,11 @@ impl<'a> Cx<'a> {
             return;
         }
         let target = super::host::target(self.spec, self.obs, &self.cluster_control_planes);
-        for &Seen { node, host, .. } in prepared {
+        for &Seen { node, at, host, .. } in prepared {
             let Some(facts) = host else {
                 continue;
             };
-            let upgrading =
-                !self.out.upgrade.rungs.is_empty() && self.out.upgrade.covered.contains(&node.name);
+            let upgrading = !self.out.upgrade.rungs.is_empty() && self.out.upgrade.covers(at);
             let planned = super::host::plan_host(self.spec, node, facts, target);
             let planned = match planned {
                 Some(p) if upgrading => super::upgrade::leave_kube_packages(p),
@@ -505,8 +504,8 @@ impl<'a> Cx<'a> {
             node,
             host,
             obj: in_cluster,
-            obj_control_plane,
             replace,
+            ..
         } = seen;
         let name = node.name.as_str();
 
@@ -522,7 +521,7 @@ impl<'a> Cx<'a> {
         }
 
         if let Some(obj) = in_cluster {
-            self.node_in_cluster(node, obj, obj_control_plane, host, replace);
+            self.node_in_cluster(seen, obj);
             return Ok(());
         }
 
@@ -566,14 +565,15 @@ impl<'a> Cx<'a> {
     /// A node of the file whose Node is in the cluster: replaced (with
     /// consent) when its host moved to another cluster or its role differs,
     /// else brought in line with the file.
-    fn node_in_cluster(
-        &mut self,
-        node: &Node,
-        obj: &NodeFacts,
-        obj_control_plane: bool,
-        host: Option<&HostFacts>,
-        replace: bool,
-    ) {
+    fn node_in_cluster(&mut self, seen: Seen<'a>, obj: &NodeFacts) {
+        let Seen {
+            node,
+            at,
+            host,
+            obj_control_plane,
+            replace,
+            ..
+        } = seen;
         let name = node.name.as_str();
         // The host carries another cluster's CA although its Node is here:
         // it was re-joined elsewhere behind our back.
@@ -615,8 +615,8 @@ impl<'a> Cx<'a> {
             }
             return;
         }
-        self.update_if_drifted(node, obj);
-        self.start_kubelet_if_stopped(node, host);
+        self.update_if_drifted(at, node, obj);
+        self.start_kubelet_if_stopped(at, node, host);
         self.health_warnings(node, obj, host);
     }
 
@@ -763,7 +763,7 @@ impl<'a> Cx<'a> {
         self.out.changes.len()
     }
 
-    fn update_if_drifted(&mut self, node: &Node, obj: &NodeFacts) {
+    fn update_if_drifted(&mut self, at: usize, node: &Node, obj: &NodeFacts) {
         // Most Nodes match the file: tell so without building the two sets
         // (both label maps are sorted by key; a node has at most one taint
         // almost always). Anything else is decided by the sets below.
@@ -821,23 +821,26 @@ impl<'a> Cx<'a> {
             labels: labels.clone(),
             taints: taints.clone(),
         });
-        self.push_node_update(Change {
-            resource: Resource::Node(node.name.clone()),
-            action: Action::Update,
-            reason: format!("{what} from cluster.toml"),
-            role: Some(node.role),
-            attributes: vec![],
-            labels,
-            taints,
-            host: vec![],
-            steps: vec![StepId::Update(node.name.clone())],
-        });
+        self.push_node_update(
+            at,
+            Change {
+                resource: Resource::Node(node.name.clone()),
+                action: Action::Update,
+                reason: format!("{what} from cluster.toml"),
+                role: Some(node.role),
+                attributes: vec![],
+                labels,
+                taints,
+                host: vec![],
+                steps: vec![StepId::Update(node.name.clone())],
+            },
+        );
     }
 
     /// A joined, reachable host whose kubelet is installed but not active
     /// (stopped by hand, crashed for good): the file wants the node in the
     /// cluster, so start it. One change per node: merged into its update.
-    fn start_kubelet_if_stopped(&mut self, node: &Node, host: Option<&HostFacts>) {
+    fn start_kubelet_if_stopped(&mut self, at: usize, node: &Node, host: Option<&HostFacts>) {
         let Some(h) = host else { return };
         if !h.is_reachable() || h.kubelet_active || !h.is_joined() || h.kubelet_version.is_none() {
             return;
@@ -848,6 +851,7 @@ impl<'a> Cx<'a> {
         }
         .id();
         self.merge_node_change(
+            at,
             node,
             "kubelet not active: start it",
             vec![("kubelet".into(), "active".into())],

@@ -37,10 +37,23 @@ pub enum GraphError {
 #[derive(Debug, Clone, Default)]
 pub struct StepGraph {
     graph: DiGraph<Step, ()>,
-    index: BTreeMap<StepId, NodeIndex>,
+    /// Hashed, not a tree: a plan of thousands of steps looks up every
+    /// dependency, and a tree's search compared names all over the heap.
+    /// Never iterated, so its order cannot reach the plan.
+    index: std::collections::HashMap<StepId, NodeIndex>,
 }
 
 impl StepGraph {
+    /// Room for `steps` steps and a few dependencies each: thousands of
+    /// steps grown by doubling were copied again and again, each copy out
+    /// of the cache.
+    fn with_capacity(steps: usize) -> StepGraph {
+        StepGraph {
+            graph: DiGraph::with_capacity(steps, 2 * steps),
+            index: std::collections::HashMap::with_capacity(steps),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.graph.node_count()
     }
@@ -137,9 +150,6 @@ impl StepGraph {
 
     pub(super) fn add(&mut self, step: Step, deps: &[StepId]) -> Result<StepId, GraphError> {
         let id = step.id();
-        if self.index.contains_key(&id) {
-            return Err(GraphError::AddedTwice(id));
-        }
         let mut dep_ix = Vec::with_capacity(deps.len());
         for d in deps {
             let &di = self
@@ -155,8 +165,12 @@ impl StepGraph {
         // graph (`contains_edge` is linear in the degree of gates and tokens).
         dep_ix.sort();
         dep_ix.dedup();
+        // One look into the index for the new step, not one to ask and one to insert.
+        let std::collections::hash_map::Entry::Vacant(entry) = self.index.entry(id.clone()) else {
+            return Err(GraphError::AddedTwice(id));
+        };
         let i = self.graph.add_node(step);
-        self.index.insert(id.clone(), i);
+        entry.insert(i);
         for di in dep_ix {
             self.graph.add_edge(di, i, ());
         }
@@ -198,8 +212,24 @@ impl Reachable<'_> {
     }
 }
 
+/// About how many steps `build` adds for `d` (at most a few more).
+fn steps_of(d: &Diff) -> usize {
+    let removals = d.removals.len() + d.replacements.len();
+    let joins = 2 * d.control_plane_joins.len() + d.worker_joins.len();
+    let upgrades: usize = d.upgrade.rungs.iter().map(|r| r.nodes().count()).sum();
+    d.hosts.len()
+        + joins
+        + d.kubelet_starts.len()
+        + d.updates.len()
+        + d.member_removals.len()
+        + 4 * removals
+        + upgrades
+        + d.upgrade.uncordons.len()
+        + 8
+}
+
 pub(super) fn build(d: &Diff) -> Result<StepGraph, GraphError> {
-    let mut g = StepGraph::default();
+    let mut g = StepGraph::with_capacity(steps_of(d));
     // Hosts are prepared first, in parallel, each before its own init or join.
     let mut prepared: BTreeMap<NodeName, StepId> = BTreeMap::new();
     for (node, work) in &d.hosts {
@@ -461,4 +491,71 @@ fn validate(g: &StepGraph, d: &Diff) -> Result<(), GraphError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::tests::{facts, goldentooth, with_state};
+
+    #[test]
+    fn a_step_added_twice_or_behind_an_unknown_step_is_refused() {
+        let mut g = StepGraph::with_capacity(2);
+        let token = g.add(Step::MintToken, &[]).unwrap();
+        assert_eq!(
+            g.add(Step::MintToken, &[]),
+            Err(GraphError::AddedTwice(token.clone()))
+        );
+        assert_eq!(
+            g.add(Step::RevokeToken, &[StepId::InstallCni]),
+            Err(GraphError::UnknownDependency {
+                step: StepId::RevokeToken,
+                dependency: StepId::InstallCni
+            })
+        );
+        assert_eq!(
+            g.add(Step::RevokeToken, std::slice::from_ref(&token)),
+            Ok(StepId::RevokeToken)
+        );
+        assert_eq!(g.len(), 2);
+        assert_eq!(g.dependencies(&StepId::RevokeToken), [token]);
+    }
+
+    /// The room `build` makes is never less than the steps it adds (less
+    /// would only cost copies, but the estimate is there to spare those),
+    /// and not far more.
+    #[test]
+    fn the_room_made_for_steps_covers_every_step_added() {
+        let at = |version| {
+            let mut spec = goldentooth();
+            spec.cluster.kubernetes_version = crate::spec::KubeVersion::parse(version).unwrap();
+            spec
+        };
+        let removal = with_state(&goldentooth(), "fenn", crate::spec::NodeState::Absent);
+        let cases = [
+            (goldentooth(), "empty"),
+            (goldentooth(), "bootstrap-initialised"),
+            (goldentooth(), "host-drift"),
+            (goldentooth(), "label-taint-drift"),
+            (at("1.33"), "upgrade-interrupted"),
+            (at("1.34.1"), "upgrade-at-1.32"),
+            (removal, "converged"),
+        ];
+        for (spec, fixture) in cases {
+            let d = super::super::diff::diff(&spec, &facts(fixture), &PlanOptions::default())
+                .unwrap_or_else(|e| panic!("{fixture}: {e}"));
+            let g = build(&d).unwrap();
+            let room = steps_of(&d);
+            assert!(
+                g.len() <= room,
+                "{fixture}: {} steps, room for {room}",
+                g.len()
+            );
+            assert!(
+                room <= 2 * g.len() + 8,
+                "{fixture}: {} steps, room for {room}",
+                g.len()
+            );
+        }
+    }
 }

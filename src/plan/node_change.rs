@@ -2,9 +2,10 @@
 //! labels or taints it updates (start its kubelet, upgrade it, uncordon it)
 //! joins that update's change rather than listing the node twice.
 //!
-//! The node's update is found through an index by name, not by a scan of
-//! the changes: a plan that touches every node of a large cluster (an
-//! upgrade) would otherwise cost the square of its nodes.
+//! The node's update is found through an index by the node's place in the
+//! file, not by a scan of the changes: a plan that touches every node of a
+//! large cluster (an upgrade) would otherwise cost the square of its nodes
+//! (and an index by name, a hash of every name in a table out of the cache).
 
 use super::diff::Cx;
 use super::*;
@@ -20,36 +21,41 @@ pub(super) enum StepsGo {
 }
 
 impl Cx<'_> {
-    /// A node's update change, pushed; [`Cx::merge_node_change`] finds it.
-    pub(super) fn push_node_update(&mut self, change: Change) {
-        if let Resource::Node(name) = &change.resource {
-            debug_assert_eq!(change.action, Action::Update);
-            self.node_updates
-                .insert(name.clone(), self.out.changes.len());
-        }
+    /// The update change of the file's node at `at`, pushed;
+    /// [`Cx::merge_node_change`] finds it.
+    pub(super) fn push_node_update(&mut self, at: usize, change: Change) {
+        debug_assert!(
+            change.resource == Resource::Node(self.spec.nodes[at].name.clone())
+                && change.action == Action::Update
+        );
+        self.node_updates[at] = Some(self.out.changes.len());
         self.out.changes.push(change);
     }
 
     /// A change put at `at` among the changes (the cluster's, ahead of the
     /// nodes'): the nodes' updates after it move one place on.
     pub(super) fn insert_change(&mut self, at: usize, change: Change) {
-        for i in self.node_updates.values_mut().filter(|i| **i >= at) {
-            *i += 1;
+        for i in self.node_updates.iter_mut().flatten() {
+            if *i >= at {
+                *i += 1;
+            }
         }
         self.out.changes.insert(at, change);
     }
 
-    /// Into `node`'s update change when it has one (its reason, its
-    /// attributes and its steps extended), else as the node's update.
+    /// Into the update change of `node` (the file's node at `at`) when it
+    /// has one (its reason, its attributes and its steps extended), else as
+    /// the node's update.
     pub(super) fn merge_node_change(
         &mut self,
+        at: usize,
         node: &Node,
         reason: &str,
         attributes: Vec<(String, String)>,
         steps: Vec<StepId>,
         go: StepsGo,
     ) {
-        if let Some(&i) = self.node_updates.get(&node.name) {
+        if let Some(i) = self.node_updates[at] {
             let c = &mut self.out.changes[i];
             debug_assert!(c.resource == Resource::Node(node.name.clone()));
             c.reason.push_str("; ");
@@ -63,17 +69,20 @@ impl Cx<'_> {
             }
             return;
         }
-        self.push_node_update(Change {
-            resource: Resource::Node(node.name.clone()),
-            action: Action::Update,
-            reason: reason.to_string(),
-            role: Some(node.role),
-            attributes,
-            labels: SetDiff::default(),
-            taints: SetDiff::default(),
-            host: vec![],
-            steps,
-        });
+        self.push_node_update(
+            at,
+            Change {
+                resource: Resource::Node(node.name.clone()),
+                action: Action::Update,
+                reason: reason.to_string(),
+                role: Some(node.role),
+                attributes,
+                labels: SetDiff::default(),
+                taints: SetDiff::default(),
+                host: vec![],
+                steps,
+            },
+        );
     }
 }
 

@@ -20,6 +20,9 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Seen<'a> {
     pub node: &'a Node,
+    /// Its place in the file (`spec.nodes`): what the plan indexes a
+    /// node's own things by, rather than by name.
+    pub at: usize,
     /// Its host's facts; `None` when it was not observed.
     pub host: Option<&'a HostFacts>,
     /// Its Node object; `None` when the cluster has none by its name.
@@ -75,8 +78,10 @@ pub(super) fn seen<'a>(
     let mut seen: Vec<Seen<'a>> = spec
         .nodes
         .iter()
-        .map(|node| Seen {
+        .enumerate()
+        .map(|(at, node)| Seen {
             node,
+            at,
             host: None,
             obj: None,
             obj_control_plane: false,
@@ -88,15 +93,16 @@ pub(super) fn seen<'a>(
     let mut hosts = obs.hosts.iter().peekable();
     let mut objs = obs.cluster.nodes.iter().peekable();
     for (name, &i) in &spec.index {
-        while let Some((_, n)) = objs.next_if(|(x, _)| *x < name) {
+        let name = name.as_str();
+        while let Some((_, n)) = objs.next_if(|(x, _)| x.as_str() < name) {
             by_name.extend(other(n));
         }
-        if let Some((_, n)) = objs.next_if(|(x, _)| *x == name) {
+        if let Some((_, n)) = objs.next_if(|(x, _)| x.as_str() == name) {
             seen[i].obj = Some(n);
             by_name.push(Named::InFile(i));
         }
-        while hosts.next_if(|(x, _)| *x < name).is_some() {}
-        seen[i].host = hosts.next_if(|(x, _)| *x == name).map(|(_, h)| h);
+        while hosts.next_if(|(x, _)| x.as_str() < name).is_some() {}
+        seen[i].host = hosts.next_if(|(x, _)| x.as_str() == name).map(|(_, h)| h);
     }
     by_name.extend(objs.filter_map(|(_, n)| other(n)));
     Observations { seen, by_name }
@@ -150,6 +156,7 @@ mod tests {
         o.seen = looked;
         for (s, n) in o.seen.iter().zip(&spec.nodes) {
             assert_eq!(s.node.name, n.name);
+            assert!(std::ptr::eq(s.node, &spec.nodes[s.at]));
             let observed = n.name != spec.nodes.last().unwrap().name;
             assert_eq!(
                 s.host.and_then(|h| h.arch.clone()),

@@ -693,3 +693,37 @@ fn labels_sort_as_their_key_value_lines_do() {
     assert_eq!(lines, sorted);
     assert_eq!(lines, ["a-b=z", "a.b=x", "a=w", "a=x"]);
 }
+
+/// A node the rungs upgrade leaves its kube packages and repository to its
+/// upgrade steps: its host plan installs neither (it would jump straight to
+/// the file's release), and a node the rungs do not take keeps its own.
+#[test]
+fn an_upgraded_nodes_host_plan_leaves_its_kube_packages_to_the_rungs() {
+    let mut spec = goldentooth();
+    spec.cluster.kubernetes_version = crate::spec::KubeVersion::parse("1.32.9").unwrap();
+    let mut o = facts("host-converged");
+    o.cluster.kubernetes_version = Some("v1.32.4".into());
+    let p = plan(&spec, &o, &PlanOptions::default()).unwrap();
+    let upgraded: Vec<&str> = p
+        .graph
+        .ordered()
+        .iter()
+        .filter_map(|s| match s {
+            Step::UpgradeNode { node, .. } => Some(node.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(!upgraded.is_empty(), "{:#?}", p.changes);
+    for c in &p.changes {
+        if let Resource::Host(n) = &c.resource {
+            assert!(
+                !upgraded.contains(&n.as_str())
+                    || c.host.iter().all(|h| h.kind != "apt_source"
+                        && !(h.kind == "package"
+                            && crate::kube::apt::KUBE_PACKAGES.contains(&h.name.as_str()))),
+                "{n}: {:#?}",
+                c.host
+            );
+        }
+    }
+}

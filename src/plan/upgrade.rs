@@ -14,7 +14,6 @@ use crate::facts::NodeVersions;
 use crate::kube::apt;
 use crate::kube::kubeadm::Release;
 use crate::spec::{KubeVersion, MaxUnavailable, Node};
-use std::collections::HashMap;
 
 /// How far behind the API server a kubelet may be (minors).
 const KUBELET_MAX_BEHIND: u32 = 3;
@@ -26,15 +25,23 @@ pub(super) struct Upgrade {
     /// Nodes gt cordoned that an interrupted apply left so, and that no rung
     /// of this plan drains (an upgrade step uncordons its own node).
     pub uncordons: Vec<NodeName>,
-    /// Nodes whose kube packages and repository the rungs own: the host
-    /// plan leaves those to the upgrade steps (empty without rungs).
-    pub covered: BTreeSet<NodeName>,
+    /// Nodes whose kube packages and repository the rungs own, by their
+    /// place in the file: the host plan leaves those to the upgrade steps
+    /// (none without rungs). By place, not a set of names: thousands of
+    /// names sorted into a set compared names all over the heap.
+    covered: Vec<bool>,
     /// Why the plan cannot upgrade (the skew policy); `gt plan` refuses
     /// with the first, `gt drift` still reports the versions.
     pub refusals: Vec<PlanError>,
 }
 
 impl Upgrade {
+    /// The rungs own the kube packages and repository of the file's node
+    /// at `at`.
+    pub fn covers(&self, at: usize) -> bool {
+        self.covered.get(at).copied().unwrap_or(false)
+    }
+
     /// Some control plane is upgraded (kubeadm upgrades its etcd member).
     pub fn touches_etcd(&self) -> bool {
         self.rungs
@@ -86,12 +93,17 @@ impl Rung {
 
 /// Workers in batches of `max` (a percentage counts every worker of the file).
 pub(super) fn batches(
-    workers: &[NodeName],
+    workers: Vec<NodeName>,
     max: MaxUnavailable,
     all_workers: usize,
 ) -> Vec<Vec<NodeName>> {
     let size = max.batch_size(all_workers);
-    workers.chunks(size).map(<[NodeName]>::to_vec).collect()
+    let mut out = Vec::with_capacity(workers.len().div_ceil(size));
+    let mut rest = workers.into_iter();
+    while rest.len() > 0 {
+        out.push(rest.by_ref().take(size).collect());
+    }
+    out
 }
 
 /// The releases of the ladder from the cluster's `current` to `target`:
@@ -142,9 +154,13 @@ fn minor_words(r: Release) -> String {
 /// Where one node of the file stands for the upgrade.
 pub(super) struct Member<'n> {
     node: &'n Node,
+    /// Its place in the file.
+    at: usize,
     /// Its Node carries gt's cordon mark (read with the rest of the Node:
     /// at thousands of nodes, a second look at each is out of the cache).
     cordoned_by_gt: bool,
+    /// Its Node is cordoned (by anyone).
+    unschedulable: bool,
     versions: NodeVersions,
     control_plane: bool,
     /// gt may upgrade it: reachable, its host software managed.
@@ -191,6 +207,7 @@ impl<'a> Cx<'a> {
     pub(super) fn member(seen: Seen<'a>) -> Option<Member<'a>> {
         let Seen {
             node,
+            at,
             host,
             obj,
             replace,
@@ -211,7 +228,9 @@ impl<'a> Cx<'a> {
         };
         Some(Member {
             node,
+            at,
             cordoned_by_gt: obj.cordoned_by_gt,
+            unschedulable: obj.unschedulable,
             versions: NodeVersions::of(Some(obj), host),
             control_plane: seen.obj_control_plane,
             upgradable: why_not.is_none(),
@@ -245,11 +264,10 @@ impl<'a> Cx<'a> {
         let mut record = RungRelease::from(current);
         let all_workers = self.present_workers;
         let mut rungs = Vec::new();
+        // Each member's rungs, told as the rungs are made: (member, rung's
+        // release, role), rung after rung.
+        let mut placed: Vec<(usize, RungRelease, UpgradeRole)> = Vec::new();
         for release in releases {
-            let behind: Vec<&Member> = members
-                .iter()
-                .filter(|m| m.upgradable && !m.versions.at_least(release.floor()))
-                .collect();
             let first = if record < release {
                 match self.first_control_plane(&members) {
                     Some(f) => Some(f),
@@ -262,50 +280,62 @@ impl<'a> Cx<'a> {
                 None
             };
             record = record.max(release);
-            let control_planes: Vec<NodeName> = behind
-                .iter()
-                .filter(|m| m.control_plane && Some(&m.node.name) != first.as_ref())
-                .map(|m| m.node.name.clone())
-                .collect();
-            let workers: Vec<NodeName> = behind
-                .iter()
-                .filter(|m| !m.control_plane)
-                .map(|m| m.node.name.clone())
-                .collect();
+            let placed_before = placed.len();
+            placed.extend(first.map(|f| (f, release, UpgradeRole::First)));
+            let mut control_planes = Vec::new();
+            let mut workers = Vec::new();
+            for (i, m) in members.iter().enumerate() {
+                if !m.upgradable || m.versions.at_least(release.floor()) {
+                    continue;
+                }
+                if !m.control_plane {
+                    workers.push(m.node.name.clone());
+                    placed.push((i, release, UpgradeRole::Worker));
+                } else if Some(i) != first {
+                    control_planes.push(m.node.name.clone());
+                    placed.push((i, release, UpgradeRole::ControlPlane));
+                }
+            }
             let rung = Rung {
                 release,
-                first,
+                first: first.map(|f| members[f].node.name.clone()),
                 control_planes,
-                batches: batches(&workers, self.spec.upgrade.max_unavailable, all_workers),
+                batches: batches(workers, self.spec.upgrade.max_unavailable, all_workers),
             };
             if rung.nodes().next().is_some() {
                 rungs.push(rung);
+            } else {
+                placed.truncate(placed_before);
             }
         }
+        // Member by member, each one's rungs in ladder order.
+        placed.sort_by_key(|&(i, _, _)| i);
         self.unmanaged_behind(&members, current, target);
-        self.upgrade_changes(current, target, &rungs, &members);
+        self.upgrade_changes(current, target, &rungs, &members, &placed);
         if !rungs.is_empty() {
-            self.out.upgrade.covered = members
-                .iter()
-                .filter(|m| m.upgradable)
-                .map(|m| m.node.name.clone())
-                .collect();
+            let mut covered = vec![false; self.spec.nodes.len()];
+            for m in members.iter().filter(|m| m.upgradable) {
+                covered[m.at] = true;
+            }
+            self.out.upgrade.covered = covered;
         }
         self.out.upgrade.rungs = rungs;
     }
 
-    /// The control plane that runs `kubeadm upgrade apply`: the bootstrap
-    /// node when gt may upgrade it, else the first such in file order.
-    fn first_control_plane(&self, members: &[Member]) -> Option<NodeName> {
-        let candidates: Vec<&Member> = members
+    /// The control plane that runs `kubeadm upgrade apply` (its place among
+    /// `members`): the bootstrap node when gt may upgrade it, else the first
+    /// such in file order.
+    fn first_control_plane(&self, members: &[Member]) -> Option<usize> {
+        let mut candidates = members
             .iter()
-            .filter(|m| m.control_plane && m.upgradable)
-            .collect();
-        candidates
-            .iter()
-            .find(|m| m.node.name == self.spec.cluster.bootstrap)
-            .or_else(|| candidates.first())
-            .map(|m| m.node.name.clone())
+            .enumerate()
+            .filter(|(_, m)| m.control_plane && m.upgradable);
+        let first = candidates.next()?;
+        std::iter::once(first)
+            .chain(candidates)
+            .find(|(_, m)| m.node.name == self.spec.cluster.bootstrap)
+            .or(Some(first))
+            .map(|(i, _)| i)
     }
 
     fn no_first_control_plane(
@@ -451,13 +481,16 @@ impl<'a> Cx<'a> {
 
     /// The cluster's version change, each node's kubelet change, and the
     /// uncordons; rungs that take a node drop its uncordon (the upgrade
-    /// step uncordons what gt cordoned).
+    /// step uncordons what gt cordoned). `placed`: each member's rungs
+    /// (its place among `members`, the rung's release, its role), sorted
+    /// by member, each one's in ladder order.
     fn upgrade_changes(
         &mut self,
         current: Release,
         target: Release,
         rungs: &[Rung],
         members: &[Member],
+        placed: &[(usize, RungRelease, UpgradeRole)],
     ) {
         let releases: Vec<RungRelease> = rungs.iter().map(|r| r.release).collect();
         if current < target && !rungs.is_empty() {
@@ -518,81 +551,99 @@ impl<'a> Cx<'a> {
                 .unwrap_or(self.out.changes.len());
             self.insert_change(at, change);
         }
-        let mut uncordons = std::mem::take(&mut self.out.upgrade.uncordons);
-        // Each node's rungs, in ladder order, gathered once.
-        let mut rungs_of: HashMap<&NodeName, Vec<(RungRelease, UpgradeRole)>> = HashMap::new();
-        for r in rungs {
-            for (n, role) in r.nodes() {
-                rungs_of.entry(n).or_default().push((r.release, role));
-            }
-        }
-        for m in members {
+        // One change for each node a rung takes, at most: grown once.
+        self.out
+            .changes
+            .reserve(placed.chunk_by(|a, b| a.0 == b.0).count());
+        // The nodes gt cordoned (`uncordons`) that no rung takes.
+        let mut uncordons = Vec::new();
+        let mut words = RungWords::default();
+        let mut rest = placed;
+        for (i, m) in members.iter().enumerate() {
             let name = &m.node.name;
-            let mine: &[(RungRelease, UpgradeRole)] = rungs_of.get(name).map_or(&[], Vec::as_slice);
-            let uncordon = uncordons.contains(name) && mine.is_empty();
+            let mine_len = rest.iter().take_while(|&&(at, _, _)| at == i).count();
+            let (mine, after) = rest.split_at(mine_len);
+            rest = after;
+            let uncordon = m.cordoned_by_gt && mine.is_empty();
+            if uncordon {
+                uncordons.push(name.clone());
+            }
             if mine.is_empty() && !uncordon {
                 continue;
             }
-            let mut attributes = vec![];
-            let mut steps = vec![];
-            let mut reasons = vec![];
-            if let Some(&(last, _)) = mine.last() {
-                let at = m
-                    .versions
-                    .kubelet
-                    .map(|k| k.to_string())
-                    .unwrap_or_else(|| "unknown".into());
-                let rs: Vec<RungRelease> = mine.iter().map(|(r, _)| *r).collect();
-                let first = mine.iter().any(|(_, role)| *role == UpgradeRole::First);
-                // An operator's cordon (no mark of gt's) stays.
-                let uncordon_word = match self.obs.cluster.nodes.get(name.as_str()) {
-                    Some(o) if o.unschedulable && !o.cordoned_by_gt => {
-                        "stays cordoned (an operator's cordon)"
-                    }
-                    _ => "uncordon",
+            let mut reason = String::new();
+            let mut attributes = Vec::with_capacity(2);
+            let mut steps = Vec::with_capacity(mine.len() + usize::from(uncordon));
+            if let Some(&(_, last, _)) = mine.last() {
+                let unknown = "unknown";
+                let at: &dyn std::fmt::Display = match &m.versions.kubelet {
+                    Some(k) => k,
+                    None => &unknown,
                 };
-                reasons.push(format!(
-                    "kubelet {at}, behind {last}: {} {}",
-                    if first {
-                        "kubeadm upgrade apply, then"
-                    } else {
-                        "kubeadm upgrade node,"
-                    },
-                    if rs.len() == 1 {
-                        format!("drain, kubelet {last}, {uncordon_word}")
-                    } else {
-                        format!(
-                            "drain, kubelet, {uncordon_word} at each of {} rungs",
-                            rs.len()
-                        )
-                    }
-                ));
+                let first = mine.iter().any(|&(_, _, role)| role == UpgradeRole::First);
+                let apply = if first {
+                    "kubeadm upgrade apply, then"
+                } else {
+                    "kubeadm upgrade node,"
+                };
+                // An operator's cordon (no mark of gt's) stays.
+                let uncordon_word = if m.unschedulable && !m.cordoned_by_gt {
+                    "stays cordoned (an operator's cordon)"
+                } else {
+                    "uncordon"
+                };
+                reason = if mine.len() == 1 {
+                    format!("kubelet {at}, behind {last}: {apply} drain, kubelet {last}, {uncordon_word}")
+                } else {
+                    format!(
+                        "kubelet {at}, behind {last}: {apply} drain, kubelet, {uncordon_word} at each of {} rungs",
+                        mine.len()
+                    )
+                };
                 attributes.push(("kubelet_version".to_string(), format!("{at} -> {last}")));
-                attributes.push(("rungs".to_string(), rung_words(&rs)));
-                steps.extend(mine.iter().map(|(r, role)| {
+                attributes.push(("rungs".to_string(), words.of(mine).to_string()));
+                steps.extend(mine.iter().map(|&(_, release, role)| {
                     Step::UpgradeNode {
                         node: name.clone(),
-                        release: *r,
-                        role: *role,
+                        release,
+                        role,
                     }
                     .id()
                 }));
             }
             if uncordon {
-                reasons.push("cordoned by gt (an interrupted apply): uncordon".into());
+                if !reason.is_empty() {
+                    reason.push_str("; ");
+                }
+                reason.push_str("cordoned by gt (an interrupted apply): uncordon");
                 attributes.push(("schedulable".to_string(), "false -> true".to_string()));
                 steps.push(StepId::Uncordon(name.clone()));
             }
-            self.merge_node_change(
-                m.node,
-                &reasons.join("; "),
-                attributes,
-                steps,
-                StepsGo::Last,
-            );
+            self.merge_node_change(m.at, m.node, &reason, attributes, steps, StepsGo::Last);
         }
-        uncordons.retain(|n| !rungs_of.contains_key(n));
         self.out.upgrade.uncordons = uncordons;
+    }
+}
+
+/// The words for a node's rungs (`rung_words`), made again only when its
+/// rungs differ from the node's before: almost every node of a ladder
+/// climbs the same rungs.
+#[derive(Default)]
+struct RungWords {
+    rungs: Vec<RungRelease>,
+    words: String,
+}
+
+impl RungWords {
+    /// The words for the rungs of `mine` (a member's placings).
+    fn of(&mut self, mine: &[(usize, RungRelease, UpgradeRole)]) -> &str {
+        let same = self.rungs.len() == mine.len()
+            && self.rungs.iter().zip(mine).all(|(a, &(_, b, _))| *a == b);
+        if !same {
+            self.rungs = mine.iter().map(|&(_, r, _)| r).collect();
+            self.words = rung_words(&self.rungs);
+        }
+        &self.words
     }
 }
 
@@ -691,17 +742,35 @@ mod tests {
     }
 
     #[test]
+    fn a_nodes_rung_words_are_its_own_rungs_whatever_the_node_before_climbed() {
+        let r = |minor, patch| RungRelease::Exact(Release(1, minor, patch));
+        let w = UpgradeRole::Worker;
+        let mut words = RungWords::default();
+        let two = [(0, r(33, 3), w), (0, r(34, 2), w)];
+        assert_eq!(words.of(&two), rung_words(&[r(33, 3), r(34, 2)]));
+        assert_eq!(
+            words.of(&[(1, r(33, 3), w), (1, r(34, 2), w)]),
+            "v1.33.3, v1.34.2"
+        );
+        assert_eq!(words.of(&[(2, r(34, 2), w)]), "v1.34.2");
+        assert_eq!(words.of(&[(3, r(33, 3), w)]), "v1.33.3");
+        assert_eq!(words.of(&two), "v1.33.3, v1.34.2");
+        assert_eq!(words.of(&[]), "");
+    }
+
+    #[test]
     fn workers_go_in_batches_of_a_count_or_a_share_of_all_workers() {
         let w: Vec<NodeName> = ["a", "b", "c", "d", "e"].into_iter().map(n).collect();
-        let sizes =
-            |max, all| -> Vec<usize> { batches(&w, max, all).iter().map(Vec::len).collect() };
+        let sizes = |max, all| -> Vec<usize> {
+            batches(w.clone(), max, all).iter().map(Vec::len).collect()
+        };
         assert_eq!(sizes(MaxUnavailable::Count(1), 5), [1, 1, 1, 1, 1]);
         assert_eq!(sizes(MaxUnavailable::Count(2), 5), [2, 2, 1]);
         assert_eq!(sizes(MaxUnavailable::Count(9), 5), [5]);
         // 40% of the file's 10 workers is 4, though only 5 are behind.
         assert_eq!(sizes(MaxUnavailable::Percent(40), 10), [4, 1]);
         assert_eq!(sizes(MaxUnavailable::Percent(10), 5), [1, 1, 1, 1, 1]);
-        assert_eq!(batches(&w, MaxUnavailable::Count(2), 5)[2], [n("e")]);
+        assert_eq!(batches(w.clone(), MaxUnavailable::Count(2), 5)[2], [n("e")]);
     }
 
     fn at_1_33() -> Spec {

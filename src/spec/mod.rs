@@ -51,7 +51,7 @@ pub struct Spec {
     pub nodes: Vec<Node>,
     /// Position of each node in `nodes`, by name.
     #[serde(skip)]
-    pub(crate) index: BTreeMap<String, usize>,
+    pub(crate) index: BTreeMap<NodeName, usize>,
     /// The label and taint keys `nodes` name, as owned keys (gathered as
     /// the file is read).
     #[serde(skip)]

@@ -10,9 +10,13 @@ use std::time::Duration;
 
 /// A Kubernetes node name: a DNS-1123 subdomain (lowercase alphanumerics,
 /// `-` and `.`, at most 253 characters, alphanumeric at both ends).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct NodeName(String);
+///
+/// Shared, not copied: a plan names each node in its change, its steps,
+/// their ids and the graph's index, and a copy each was an allocation and a
+/// copy per node, which at thousands of nodes took the plan out of the cache.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct NodeName(Arc<str>);
 
 impl NodeName {
     pub fn as_str(&self) -> &str {
@@ -24,7 +28,7 @@ impl TryFrom<String> for NodeName {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
         if is_dns_subdomain(&s) {
-            Ok(NodeName(s))
+            Ok(NodeName(s.into()))
         } else {
             Err(format!(
                 "node name {s:?} is not a DNS subdomain: use lowercase letters, digits, '-' and '.', \
@@ -43,7 +47,13 @@ impl FromStr for NodeName {
 
 impl From<NodeName> for String {
     fn from(n: NodeName) -> String {
-        n.0
+        n.0.to_string()
+    }
+}
+
+impl Serialize for NodeName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
     }
 }
 

@@ -369,7 +369,7 @@ impl Loader<'_> {
                     groups: span_of("groups"),
                 });
                 let at = read.nodes.len();
-                read.index.push((n.name.to_string(), at));
+                read.index.push((n.name.clone(), at));
                 if n.is_control_plane() && n.is_present() {
                     read.control_planes.push(at);
                 }
@@ -550,7 +550,7 @@ struct NodesRead {
     /// Every `[nodes.NAME]` that loaded, in file order.
     nodes: Vec<Node>,
     /// Each one's name and place in `nodes` (the spec's index).
-    index: Vec<(String, usize)>,
+    index: Vec<(NodeName, usize)>,
     /// The places in the file the cross-checks may name, beside `nodes`.
     spans: Vec<NodeSpans>,
     /// The places of the control planes that stay, file order.
