@@ -494,6 +494,9 @@ pub(crate) fn read(lab_dir: &Path) -> io::Result<State> {
 /// fields to the file.
 pub(crate) fn update<R>(lab_dir: &Path, f: impl FnOnce(&mut State) -> R) -> io::Result<R> {
     let store = apistore::store(lab_dir).map_err(unavailable)?;
+    if let Store::Etcd(gateways) = &store {
+        apistore::connect(gateways);
+    }
     let _guard = lock(lab_dir)?;
     let mut state = load_with(lab_dir, load_file(lab_dir)?, &store)?;
     let before = state.clone();
@@ -546,6 +549,9 @@ pub(crate) fn update_hosts<R>(lab_dir: &Path, f: impl FnOnce(&mut State) -> R) -
         Ok(Store::Etcd(g)) => Some(g),
         _ => None,
     };
+    if let Some(g) = &gateways {
+        apistore::connect(g);
+    }
     let _guard = lock(lab_dir)?;
     let file = load_file(lab_dir)?;
     let mut object = file.clone();
