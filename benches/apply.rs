@@ -86,9 +86,13 @@ fn step_seconds(step: &Step, graph: &StepGraph, unpacked: &Unpacked) -> f64 {
         Step::JoinControlPlane { .. } => s(Op::JoinControlPlane) + s(Op::CniReady) + seen,
         Step::JoinWorker { .. } => s(Op::JoinWorker) + s(Op::CniReady) + seen,
         Step::StartKubelet { .. } => s(Op::SystemctlChange) + seen,
+        // The label and the taint patch run at once.
         Step::UpdateNode { labels, taints, .. } => {
-            s(Op::Kubectl)
-                * (usize::from(!labels.is_empty()) + usize::from(!taints.is_empty())) as f64
+            if labels.is_empty() && taints.is_empty() {
+                0.0
+            } else {
+                s(Op::Kubectl)
+            }
         }
         Step::RevokeToken => s(Op::Token),
         Step::Drain { .. } => s(Op::Drain),

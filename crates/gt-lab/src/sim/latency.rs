@@ -129,6 +129,11 @@ impl Op {
     }
 }
 
+/// What is left of `latency` seconds after `spent`.
+fn rest_of(latency: f64, spent: Duration) -> Duration {
+    Duration::from_secs_f64((latency - spent.as_secs_f64()).max(0.0))
+}
+
 impl Host {
     /// The lab-wide speed factor: `GT_LAB_SPEED`, else `lab.json`'s speed.
     pub(crate) fn speed(&self) -> f64 {
@@ -145,11 +150,37 @@ impl Host {
         op.default_seconds() * self.speed() * slow
     }
 
+    /// Sleeps what is left of `op`'s latency after `spent` on the lab's own
+    /// work within it (nothing once that work took longer). Never call with
+    /// the state lock held.
+    pub(crate) fn pause_rest(&self, op: Op, spent: Duration) {
+        let rest = rest_of(self.latency(op), spent);
+        if !rest.is_zero() {
+            std::thread::sleep(rest);
+        }
+    }
+
     /// Sleeps the scaled latency of `op`. Never call with the state lock held.
     pub(crate) fn pause(&self, op: Op) {
         let s = self.latency(op);
         if s > 0.0 {
             std::thread::sleep(Duration::from_secs_f64(s));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_labs_own_work_within_an_operation_is_part_of_its_latency() {
+        assert_eq!(
+            rest_of(6.0, Duration::from_millis(1500)),
+            Duration::from_millis(4500)
+        );
+        // Work that took longer than the operation leaves nothing to wait.
+        assert_eq!(rest_of(0.3, Duration::from_secs(1)), Duration::ZERO);
+        assert_eq!(rest_of(0.0, Duration::ZERO), Duration::ZERO);
     }
 }
