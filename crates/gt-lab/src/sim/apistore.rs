@@ -271,16 +271,20 @@ fn first_answer<T>(
     Err(Unavailable(REQUEST_TIMED_OUT.into()))
 }
 
-/// Opens a connection to the first member that takes one, the one
-/// [`first_answer`] will ask first: called before taking the state lock,
-/// so that what is done under it is requests, not handshakes. A member
-/// that takes none is left to the requests to report.
-pub(crate) fn connect(gateways: &[Arc<Gateway>]) {
+/// Opens a connection to the member [`first_answer`] will ask first (the
+/// first one there): called before taking the state lock, so that what is
+/// done under it is requests, not handshakes. A member that takes the
+/// connection but does not answer in time fails here as its request would;
+/// no member there is left to the request to report.
+pub(crate) fn connect(gateways: &[Arc<Gateway>]) -> Result<(), Unavailable> {
     for g in gateways {
-        if g.connect().is_ok() {
-            return;
+        match g.connect() {
+            Ok(()) => return Ok(()),
+            Err(GatewayError::Unreachable(_)) => {}
+            Err(GatewayError::Failed(m)) => return Err(Unavailable(m)),
         }
     }
+    Ok(())
 }
 
 /// Every key the lab keeps in etcd with its value.

@@ -154,9 +154,16 @@ impl Gateway {
             .map_err(|e| GatewayError::Unreachable(e.to_string()))?;
         let mut tls = rustls::StreamOwned::new(conn, tcp);
         while tls.conn.is_handshaking() {
-            tls.conn
-                .complete_io(&mut tls.sock)
-                .map_err(|e| GatewayError::Unreachable(format!("{}: {e}", self.address)))?;
+            // A member that takes the connection but does not answer in
+            // time fails the request, as one that answers nothing after
+            // the handshake does: the next member is not asked.
+            tls.conn.complete_io(&mut tls.sock).map_err(|e| {
+                if timed_out(&e) {
+                    GatewayError::Failed("etcdserver: request timed out".into())
+                } else {
+                    GatewayError::Unreachable(format!("{}: {e}", self.address))
+                }
+            })?;
         }
         Ok(BufReader::new(tls))
     }
