@@ -68,7 +68,9 @@ fn velaryon_update() -> Step {
         },
         taints: SetDiff {
             before: vec![],
-            after: vec!["goldentooth.io/gpu=true:NoSchedule".parse::<Taint>().unwrap()],
+            after: vec!["goldentooth.io/gpu=true:NoSchedule"
+                .parse::<Taint>()
+                .unwrap()],
         },
     }
 }

@@ -379,9 +379,11 @@ fn read_response(r: &mut impl BufRead) -> Result<Response, Exchange> {
         let value = value.trim();
         match name.trim().to_ascii_lowercase().as_str() {
             "content-length" => {
-                length = Some(value.parse::<usize>().map_err(|_| {
-                    Exchange::Malformed(format!("Content-Length {value:?}"))
-                })?)
+                length = Some(
+                    value
+                        .parse::<usize>()
+                        .map_err(|_| Exchange::Malformed(format!("Content-Length {value:?}")))?,
+                )
             }
             "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
             "connection" => close = value.eq_ignore_ascii_case("close"),
@@ -400,8 +402,7 @@ fn read_response(r: &mut impl BufRead) -> Result<Response, Exchange> {
                 // Trailers, if any, up to the empty line.
                 loop {
                     let mut trailer = String::new();
-                    if r.read_line(&mut trailer).map_err(io)? == 0
-                        || trailer.trim_end().is_empty()
+                    if r.read_line(&mut trailer).map_err(io)? == 0 || trailer.trim_end().is_empty()
                     {
                         break;
                     }
@@ -465,20 +466,33 @@ mod tests {
     #[test]
     fn an_answer_is_framed_by_its_length_its_chunks_or_the_close() {
         let sized = response("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}trailing").unwrap();
-        assert_eq!((sized.status, sized.body, sized.close), (200, b"{}".to_vec(), false));
+        assert_eq!(
+            (sized.status, sized.body, sized.close),
+            (200, b"{}".to_vec(), false)
+        );
         // Go's server chunks an answer past 2 KiB.
         let chunked = response(
             "HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\nX-Trailer: t\r\n\r\n",
         )
         .unwrap();
-        assert_eq!((chunked.status, chunked.body), (503, br#"{"a":1}"#.to_vec()));
+        assert_eq!(
+            (chunked.status, chunked.body),
+            (503, br#"{"a":1}"#.to_vec())
+        );
         let closing =
-            response("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}").unwrap();
+            response("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}")
+                .unwrap();
         assert!(closing.close);
         let to_the_close = response("HTTP/1.0 200 OK\r\n\r\n{\"kvs\":[]}").unwrap();
-        assert_eq!((to_the_close.body, to_the_close.close), (br#"{"kvs":[]}"#.to_vec(), true));
+        assert_eq!(
+            (to_the_close.body, to_the_close.close),
+            (br#"{"kvs":[]}"#.to_vec(), true)
+        );
         assert!(matches!(response(""), Err(Exchange::Closed(_))));
-        assert!(matches!(response("SSH-2.0-OpenSSH\r\n"), Err(Exchange::Malformed(_))));
+        assert!(matches!(
+            response("SSH-2.0-OpenSSH\r\n"),
+            Err(Exchange::Malformed(_))
+        ));
         assert!(matches!(
             response("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}"),
             Err(Exchange::Malformed(_))
@@ -517,7 +531,10 @@ mod tests {
         });
         let first = exchange(&mut conn, "POST /a HTTP/1.1\r\n\r\n").unwrap();
         let second = exchange(&mut conn, "POST /b HTTP/1.1\r\n\r\n").unwrap();
-        assert_eq!((first.body, second.body), (b"[1]".to_vec(), b"[2]".to_vec()));
+        assert_eq!(
+            (first.body, second.body),
+            (b"[1]".to_vec(), b"[2]".to_vec())
+        );
         assert!(matches!(
             exchange(&mut conn, "POST /c HTTP/1.1\r\n\r\n"),
             Err(Exchange::Closed(_))
@@ -610,13 +627,21 @@ mod tests {
             .write(&[("/registry/minions/fenn".into(), "{}".into())], &[])
             .unwrap();
         assert_eq!(gateway.range_prefix("/registry/").unwrap(), vec![]);
-        assert_eq!(accepted.load(Ordering::SeqCst), 1, "one handshake for all three");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "one handshake for all three"
+        );
 
         let (address, accepted) = serve(&serving, 1);
         let gateway = Gateway::with_files(address, &pki).unwrap();
         assert_eq!(gateway.range_prefix("/registry/").unwrap(), vec![]);
         assert_eq!(gateway.range_prefix("/registry/").unwrap(), vec![]);
-        assert_eq!(accepted.load(Ordering::SeqCst), 2, "the closed one dialed again");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "the closed one dialed again"
+        );
         let _ = std::fs::remove_dir_all(&root);
     }
 

@@ -358,7 +358,9 @@ fn control_plane_up(
         })
         .map_err(|e| e.to_string())
         .and_then(|()| etcd::kubeadm::start_member(host))
-        .map_err(|e| InitFailure::Phase(format!("error execution phase wait-control-plane: {e}")))?;
+        .map_err(|e| {
+            InitFailure::Phase(format!("error execution phase wait-control-plane: {e}"))
+        })?;
     }
     Ok(member)
 }
