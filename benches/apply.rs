@@ -88,9 +88,13 @@ fn step_seconds(step: &Step, graph: &StepGraph, unpacked: &Unpacked) -> f64 {
         Step::JoinControlPlane { .. } => s(Op::JoinControlPlane) + s(Op::CniReady) + seen,
         Step::JoinWorker { .. } => s(Op::JoinWorker) + s(Op::CniReady) + seen,
         Step::StartKubelet { .. } => s(Op::SystemctlChange) + seen,
+        // The label and the taint patch run at once.
         Step::UpdateNode { labels, taints, .. } => {
-            s(Op::Kubectl)
-                * (usize::from(!labels.is_empty()) + usize::from(!taints.is_empty())) as f64
+            if labels.is_empty() && taints.is_empty() {
+                0.0
+            } else {
+                s(Op::Kubectl)
+            }
         }
         Step::RevokeToken => s(Op::Token),
         Step::Drain { .. } => s(Op::Drain),
@@ -206,18 +210,47 @@ fn critical_path(graph: &StepGraph) -> f64 {
 }
 
 fn critical_path_priced(graph: &StepGraph, unpacked: &Unpacked) -> f64 {
-    let mut finish: BTreeMap<StepId, f64> = BTreeMap::new();
+    schedule(graph, unpacked)
+        .values()
+        .map(|(_, finish)| *finish)
+        .fold(0.0, f64::max)
+}
+
+/// Each step's place in the model (seconds at speed 1): when its last
+/// dependency finishes, and when it finishes itself.
+fn schedule(graph: &StepGraph, unpacked: &Unpacked) -> BTreeMap<StepId, (f64, f64)> {
+    let mut at: BTreeMap<StepId, (f64, f64)> = BTreeMap::new();
     for step in graph.ordered() {
         let id = step.id();
         let deps = graph.dependencies(&id);
-        let mut start = deps.iter().map(|d| finish[d]).fold(0.0, f64::max);
+        let ready = deps.iter().map(|d| at[d].1).fold(0.0, f64::max);
+        let mut start = ready;
         if matches!(step, Step::GateControlPlaneReady { .. }) && deps.contains(&StepId::InstallCni)
         {
-            start = start.max(finish[&StepId::InstallCni] + Op::default_seconds(Op::CniReady));
+            start = start.max(at[&StepId::InstallCni].1 + Op::default_seconds(Op::CniReady));
         }
-        finish.insert(id, start + step_seconds(step, graph, unpacked));
+        at.insert(id, (ready, start + step_seconds(step, graph, unpacked)));
     }
-    finish.values().cloned().fold(0.0, f64::max)
+    at
+}
+
+/// The steps that took longest past what the model gives them (from their
+/// last dependency's end to their own), largest first: `name +0.12 s`.
+fn overruns(graph: &StepGraph, speed: f64, took: &BTreeMap<String, f64>) -> String {
+    let mut over: Vec<(f64, String)> = schedule(graph, &Unpacked::default())
+        .into_iter()
+        .filter_map(|(id, (ready, finish))| {
+            let name = id.to_string();
+            took.get(&name)
+                .map(|t| (t - (finish - ready) * speed, name))
+        })
+        .collect();
+    over.sort_by(|a, b| b.0.total_cmp(&a.0));
+    over.iter()
+        .take(4)
+        .map(|(o, name)| format!("{name} {o:+.3} s"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The plan gt makes of the lab at `config` now (the library, as `gt plan`).
@@ -292,13 +325,21 @@ impl Gt {
         let out = self.must(&args);
         let total = t.elapsed().as_secs_f64();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let walk = stdout
+        let events: Vec<serde_json::Value> = stdout
             .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let walk = events
+            .iter()
             .find(|v| v["event"] == "recap")
             .and_then(|v| v["elapsed"].as_f64())
             .unwrap_or_else(|| panic!("{}: no recap with its elapsed time in {stdout}", self.name));
-        Applied { total, walk }
+        let steps = events
+            .iter()
+            .filter(|v| v["event"] == "step_finished")
+            .filter_map(|v| Some((v["step"].as_str()?.to_string(), v["elapsed"].as_f64()?)))
+            .collect();
+        Applied { total, walk, steps }
     }
 }
 
@@ -306,6 +347,8 @@ impl Gt {
 struct Applied {
     total: f64,
     walk: f64,
+    /// Each step's own time (its `step_finished` event's `elapsed`).
+    steps: BTreeMap<String, f64>,
 }
 
 /// This build's gt, then the baseline's when one is given (after first so
@@ -791,6 +834,7 @@ fn apply_cases(s: &Settings) {
         };
         let mut figures = vec![];
         let mut walks = vec![];
+        let mut past = vec![];
         let mut critical = 0.0;
         let mut steps = 0;
         for b in &bins {
@@ -825,8 +869,16 @@ fn apply_cases(s: &Settings) {
             let a = b.time_apply(&args);
             figures.push((b.name, a.total));
             walks.push((b.name, a.walk));
+            past.push((b.name, overruns(&plan.graph, s.speed, &a.steps)));
         }
         print_apply_case(&name, steps, critical, &figures, &walks);
+        // Where a walk's excess goes: the steps furthest past their model.
+        for (who, steps) in past {
+            println!(
+                "  {:<38}           past the model, most first ({who}): {steps}",
+                ""
+            );
+        }
     }
 }
 

@@ -199,12 +199,10 @@ impl StepRunner<'_> {
             .map(|r| r.key.to_string())
             .collect();
         let patience = self.settings().gate_timeout;
-        if !set.is_empty() || !remove.is_empty() {
-            let cmd = self
-                .step_cmd(kube::label_node(node.as_str(), &set, &remove))
-                .label("kubectl label");
-            self.admin(id, &cmd, patience).await?;
-        }
+        let label = (!set.is_empty() || !remove.is_empty()).then(|| {
+            self.step_cmd(kube::label_node(node.as_str(), &set, &remove))
+                .label("kubectl label")
+        });
         let add: Vec<Taint> = taints.added().into_iter().cloned().collect();
         let remove: Vec<Taint> = taints
             .removed()
@@ -212,13 +210,20 @@ impl StepRunner<'_> {
             .filter(|r| !add.iter().any(|a| a.key == r.key && a.effect == r.effect))
             .cloned()
             .collect();
-        if !add.is_empty() || !remove.is_empty() {
-            let cmd = self
-                .step_cmd(kube::taint_node(node.as_str(), &add, &remove))
-                .label("kubectl taint");
-            self.admin(id, &cmd, patience).await?;
-        }
-        Ok(())
+        let taint = (!add.is_empty() || !remove.is_empty()).then(|| {
+            self.step_cmd(kube::taint_node(node.as_str(), &add, &remove))
+                .label("kubectl taint")
+        });
+        // Labels (metadata) and taints (spec) are separate fields, each
+        // patched alone: neither command waits for the other.
+        let patch = |cmd: Option<Cmd>| async move {
+            match cmd {
+                Some(cmd) => self.admin(id, &cmd, patience).await.map(drop),
+                None => Ok(()),
+            }
+        };
+        let (labelled, tainted) = tokio::join!(patch(label), patch(taint));
+        labelled.and(tainted)
     }
 
     pub(super) async fn drain(&self, id: &StepId, node: &NodeName) -> Result<(), StepError> {

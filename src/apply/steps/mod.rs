@@ -21,6 +21,8 @@ mod restore;
 #[cfg(test)]
 mod test_fixture;
 mod token;
+#[cfg(test)]
+mod update_tests;
 mod upgrade;
 #[cfg(test)]
 mod upgrade_tests;

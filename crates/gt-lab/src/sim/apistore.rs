@@ -25,6 +25,7 @@ use crate::topology::LabTopology;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The state's fields that belong to a host, not to the API.
 pub(crate) const HOST_LOCAL: &[&str] = &["hosts", "etcd_members"];
@@ -199,7 +200,7 @@ pub(crate) enum Store {
     /// No control plane has an etcd Pod: no cluster, no API objects.
     Empty,
     /// In the real etcd: the members that run, in the topology's order.
-    Etcd(Vec<Gateway>),
+    Etcd(Vec<Arc<Gateway>>),
 }
 
 /// Why the API objects cannot be read or written now.
@@ -257,7 +258,7 @@ const REQUEST_TIMED_OUT: &str = "etcdserver: request timed out";
 /// there is skipped, one that answers with an error (no quorum) decides.
 /// When none is there the request times out, as kube-apiserver's does.
 fn first_answer<T>(
-    gateways: &[Gateway],
+    gateways: &[Arc<Gateway>],
     ask: impl Fn(&Gateway) -> Result<T, GatewayError>,
 ) -> Result<T, Unavailable> {
     for g in gateways {
@@ -270,14 +271,30 @@ fn first_answer<T>(
     Err(Unavailable(REQUEST_TIMED_OUT.into()))
 }
 
+/// Opens a connection to the member [`first_answer`] will ask first (the
+/// first one there): called before taking the state lock, so that what is
+/// done under it is requests, not handshakes. A member that takes the
+/// connection but does not answer in time fails here as its request would;
+/// no member there is left to the request to report.
+pub(crate) fn connect(gateways: &[Arc<Gateway>]) -> Result<(), Unavailable> {
+    for g in gateways {
+        match g.connect() {
+            Ok(()) => return Ok(()),
+            Err(GatewayError::Unreachable(_)) => {}
+            Err(GatewayError::Failed(m)) => return Err(Unavailable(m)),
+        }
+    }
+    Ok(())
+}
+
 /// Every key the lab keeps in etcd with its value.
-pub(crate) fn read_all(gateways: &[Gateway]) -> Result<Vec<(String, Vec<u8>)>, Unavailable> {
+pub(crate) fn read_all(gateways: &[Arc<Gateway>]) -> Result<Vec<(String, Vec<u8>)>, Unavailable> {
     first_answer(gateways, |g| g.range_prefix(REGISTRY))
 }
 
 /// Writes what changed between two key sets, in one transaction.
 pub(crate) fn write_changes(
-    gateways: &[Gateway],
+    gateways: &[Arc<Gateway>],
     before: &BTreeMap<String, String>,
     after: &BTreeMap<String, String>,
 ) -> Result<(), Unavailable> {

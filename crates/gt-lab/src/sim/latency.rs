@@ -37,7 +37,10 @@
 //!
 //! Every latency is multiplied by the lab's speed (`lab.json` `speed`, or the
 //! `GT_LAB_SPEED` environment variable, which wins) and by the host's `slow`
-//! fault. Tools sleep outside the state lock.
+//! fault. Tools sleep outside the state lock. A row includes the real
+//! tool's start-up and the phases before its end: the lab's own work within
+//! an operation (its start-up, `kubeadm init`'s real etcd) is taken out of
+//! the sleep, not added to it.
 //!
 //! A full goldentooth bootstrap by `gt apply` spends 224.8 s at speed 1 on
 //! its critical path (init 60, CNI apply 2, the first gate waiting CniReady
@@ -46,7 +49,7 @@
 //! this table and the plan's DAG.
 
 use super::host::Host;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Environment variable overriding `lab.json`'s speed.
 pub(crate) const SPEED_ENV: &str = "GT_LAB_SPEED";
@@ -129,6 +132,30 @@ impl Op {
     }
 }
 
+thread_local! {
+    /// When this process began as a simulated tool, until its first
+    /// operation counts that time: a row of the table ("client start-up
+    /// and one request") includes the tool's own start-up, and the lab's
+    /// (starting the gt binary, reading its files and the state) is no
+    /// part of what a real tool spends.
+    static TOOL_STARTED: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Marks the start of the simulated tool this process runs as (`sim::main`).
+pub(crate) fn tool_started(at: Instant) {
+    TOOL_STARTED.with(|t| t.set(Some(at)));
+}
+
+/// The tool's start, once: for its first operation.
+fn take_tool_start() -> Option<Instant> {
+    TOOL_STARTED.with(std::cell::Cell::take)
+}
+
+/// What is left of `latency` seconds after `spent`.
+fn rest_of(latency: f64, spent: Duration) -> Duration {
+    Duration::from_secs_f64((latency - spent.as_secs_f64()).max(0.0))
+}
+
 impl Host {
     /// The lab-wide speed factor: `GT_LAB_SPEED`, else `lab.json`'s speed.
     pub(crate) fn speed(&self) -> f64 {
@@ -145,11 +172,50 @@ impl Host {
         op.default_seconds() * self.speed() * slow
     }
 
-    /// Sleeps the scaled latency of `op`. Never call with the state lock held.
+    /// Sleeps what is left of `op`'s latency after `spent` on the lab's own
+    /// work within it (nothing once that work took longer); for the tool's
+    /// first operation, at least everything since the tool started. Never
+    /// call with the state lock held.
+    pub(crate) fn pause_rest(&self, op: Op, spent: Duration) {
+        let since_start = take_tool_start().map_or(Duration::ZERO, |t| t.elapsed());
+        let rest = rest_of(self.latency(op), spent.max(since_start));
+        if !rest.is_zero() {
+            std::thread::sleep(rest);
+        }
+    }
+
+    /// Sleeps the scaled latency of `op`, less what the tool did since it
+    /// started when this is its first operation. Never call with the state
+    /// lock held.
     pub(crate) fn pause(&self, op: Op) {
         let s = self.latency(op);
         if s > 0.0 {
             std::thread::sleep(Duration::from_secs_f64(s));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_labs_own_work_within_an_operation_is_part_of_its_latency() {
+        assert_eq!(
+            rest_of(6.0, Duration::from_millis(1500)),
+            Duration::from_millis(4500)
+        );
+        // Work that took longer than the operation leaves nothing to wait.
+        assert_eq!(rest_of(0.3, Duration::from_secs(1)), Duration::ZERO);
+        assert_eq!(rest_of(0.0, Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn only_a_tools_first_operation_counts_its_start_up() {
+        assert_eq!(take_tool_start(), None, "not a tool until marked");
+        let at = Instant::now();
+        tool_started(at);
+        assert_eq!(take_tool_start(), Some(at));
+        assert_eq!(take_tool_start(), None);
     }
 }

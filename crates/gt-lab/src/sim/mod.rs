@@ -97,6 +97,7 @@ pub fn main(tool: &str, args: Vec<String>) -> ExitCode {
         return ExitCode::from(reboot::boot_main(&args));
     }
     let started = std::time::Instant::now();
+    latency::tool_started(started);
     let mut host = match host::Host::from_env() {
         Ok(h) => h,
         Err(msg) => {

@@ -494,6 +494,9 @@ pub(crate) fn read(lab_dir: &Path) -> io::Result<State> {
 /// fields to the file.
 pub(crate) fn update<R>(lab_dir: &Path, f: impl FnOnce(&mut State) -> R) -> io::Result<R> {
     let store = apistore::store(lab_dir).map_err(unavailable)?;
+    if let Store::Etcd(gateways) = &store {
+        apistore::connect(gateways).map_err(unavailable)?;
+    }
     let _guard = lock(lab_dir)?;
     let mut state = load_with(lab_dir, load_file(lab_dir)?, &store)?;
     let before = state.clone();
@@ -543,7 +546,7 @@ pub(crate) fn update_hosts<R>(lab_dir: &Path, f: impl FnOnce(&mut State) -> R) -
         return update(lab_dir, f);
     }
     let gateways = match apistore::store(lab_dir) {
-        Ok(Store::Etcd(g)) => Some(g),
+        Ok(Store::Etcd(g)) => Some(g).filter(|g| apistore::connect(g).is_ok()),
         _ => None,
     };
     let _guard = lock(lab_dir)?;

@@ -110,31 +110,18 @@ pub(super) fn init(host: &Host, args: &[String]) -> u8 {
     print_phases_to_kubelet_start(&req);
 
     let started = std::time::Instant::now();
-    host.pause(Op::Init);
-    let endpoint_url = format!("https://{}", req.endpoint);
-    let member = etcd_member_for(host, &req.node_name, &req.advertise);
-    if let Err(e) = write_files(host, &req, &ca, &shared_pki, &endpoint_url, &member) {
-        return fail(&format!("error execution phase certs: {e}"), EXIT_ERROR);
-    }
-    if let Err(code) = super::host_checks::start_kubelet_or_fail(host, "wait-control-plane") {
-        return code;
-    }
-    // The kubelet runs the static Pods, etcd among them, before kubeadm
-    // uploads anything: with real etcd, the cluster's objects go there.
-    if etcd::real(&host.lab_dir) {
-        let kubelet = state::update_hosts(&host.lab_dir, |s| {
-            s.host_mut(&host.name).kubelet_running = true;
-        });
-        if let Err(e) = kubelet
-            .map_err(|e| e.to_string())
-            .and_then(|()| etcd::kubeadm::start_member(host))
-        {
-            return fail(
-                &format!("error execution phase wait-control-plane: {e}"),
-                EXIT_ERROR,
-            );
-        }
-    }
+    // Certificates, kubeconfigs, static Pods, the kubelet and (real) etcd
+    // come up within init's latency, as on a real host, where they are part
+    // of it: the lab's own work there (its real etcd takes about a second
+    // to elect itself) runs inside that time, not after it. A failure
+    // still ends no sooner than the latency.
+    let up = control_plane_up(host, &req, &ca, &shared_pki);
+    host.pause_rest(Op::Init, started.elapsed());
+    let member = match up {
+        Ok(member) => member,
+        Err(InitFailure::Printed(code)) => return code,
+        Err(InitFailure::Phase(m)) => return fail(&m, EXIT_ERROR),
+    };
     let init_token = match new_cluster(host, &req, &st, &ca, &shared_pki, member) {
         Ok(t) => t,
         Err(e) => return fail(&e.to_string(), EXIT_ERROR),
@@ -338,6 +325,44 @@ fn print_phases_to_kubelet_start(req: &InitRequest) {
     println!("[kubelet-start] Starting the kubelet");
     println!("[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory \"/etc/kubernetes/manifests\"");
     println!("[kubelet-check] Waiting for a healthy kubelet at http://127.0.0.1:10248/healthz. This can take up to 4m0s");
+}
+
+/// Why init stopped before its control plane came up.
+enum InitFailure {
+    /// kubeadm's words are out; its exit code.
+    Printed(u8),
+    /// The failed phase's error, to print.
+    Phase(String),
+}
+
+/// The phases up to a running control plane: this host's files, its
+/// kubelet and, with real etcd, its member started and healthy. Returns
+/// the etcd member.
+fn control_plane_up(
+    host: &Host,
+    req: &InitRequest,
+    ca: &CertKey,
+    shared_pki: &BTreeMap<String, String>,
+) -> Result<EtcdMember, InitFailure> {
+    let endpoint_url = format!("https://{}", req.endpoint);
+    let member = etcd_member_for(host, &req.node_name, &req.advertise);
+    write_files(host, req, ca, shared_pki, &endpoint_url, &member)
+        .map_err(|e| InitFailure::Phase(format!("error execution phase certs: {e}")))?;
+    super::host_checks::start_kubelet_or_fail(host, "wait-control-plane")
+        .map_err(InitFailure::Printed)?;
+    // The kubelet runs the static Pods, etcd among them, before kubeadm
+    // uploads anything: with real etcd, the cluster's objects go there.
+    if etcd::real(&host.lab_dir) {
+        state::update_hosts(&host.lab_dir, |s| {
+            s.host_mut(&host.name).kubelet_running = true;
+        })
+        .map_err(|e| e.to_string())
+        .and_then(|()| etcd::kubeadm::start_member(host))
+        .map_err(|e| {
+            InitFailure::Phase(format!("error execution phase wait-control-plane: {e}"))
+        })?;
+    }
+    Ok(member)
 }
 
 /// This host's control-plane and kubelet files.
