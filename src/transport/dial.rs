@@ -36,7 +36,8 @@ pub fn switched_on() -> bool {
     *ON.get_or_init(|| wanted(std::env::var_os(OFF_SWITCH).as_deref()))
 }
 
-fn wanted(switch: Option<&OsStr>) -> bool {
+/// Whether an off switch's value (`0`, `off`, `no`, `false`) leaves it on.
+pub(super) fn wanted(switch: Option<&OsStr>) -> bool {
     let off = switch
         .and_then(OsStr::to_str)
         .map(|v| v.trim().to_ascii_lowercase());

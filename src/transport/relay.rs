@@ -32,6 +32,16 @@ const CHUNK: usize = 32 * 1024;
 /// The relay threads' stacks: a copy loop needs little.
 const STACK: usize = 128 * 1024;
 
+/// Set to `0`, `off`, `no` or `false`, gt hands ssh the connection itself,
+/// unrelayed (the acknowledgements delayed again).
+pub const OFF_SWITCH: &str = "GT_SSH_RELAY";
+
+/// Whether the off switch leaves the relay on (read once per process).
+pub fn switched_on() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| super::dial::wanted(std::env::var_os(OFF_SWITCH).as_deref()))
+}
+
 /// ssh's end of a pair whose other end is relayed to and from `stream`.
 pub fn relayed(stream: TcpStream) -> io::Result<UnixStream> {
     let (ours, theirs) = UnixStream::pair()?;

@@ -223,15 +223,21 @@ impl SshHost {
                     // A failed dial reads as ssh's own connect failure would.
                     .map_err(|text| classify_ssh_failure(&target, &text, started.elapsed()))?;
             // ssh gets the connection through gt's relay, which has the
-            // host's bytes acknowledged at once (relay.rs).
-            let ssh_end = super::relay::relayed(stream)
-                .map_err(|e| local("hand the connection to ssh", e))?;
+            // host's bytes acknowledged at once (relay.rs), unless that is
+            // switched off.
+            let ssh_end: std::os::fd::OwnedFd = if super::relay::switched_on() {
+                super::relay::relayed(stream)
+                    .map_err(|e| local("hand the connection to ssh", e))?
+                    .into()
+            } else {
+                stream.into()
+            };
             let other = ssh_end
                 .try_clone()
                 .map_err(|e| local("hand the connection to ssh", e))?;
             (
-                std::process::Stdio::from(std::os::fd::OwnedFd::from(ssh_end)),
-                std::process::Stdio::from(std::os::fd::OwnedFd::from(other)),
+                std::process::Stdio::from(ssh_end),
+                std::process::Stdio::from(other),
             )
         } else {
             (std::process::Stdio::null(), std::process::Stdio::null())
