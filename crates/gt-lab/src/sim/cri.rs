@@ -132,6 +132,7 @@ impl Args {
 
 /// `crictl ps [-a] [-q] [--name REGEX]`: the running etcd container.
 pub(crate) fn ps(host: &Host, args: &[String]) -> u8 {
+    host.pause(super::latency::Op::Crictl);
     let a = parse(args);
     let mut rows = Vec::new();
     if let Some((id, pod)) = etcd_container(host) {
@@ -175,6 +176,7 @@ pub(crate) fn ps(host: &Host, args: &[String]) -> u8 {
 
 /// `crictl exec [-q] [--name REGEX | CONTAINER-ID] COMMAND [ARG...]`.
 pub(crate) fn exec(host: &Host, args: &[String]) -> u8 {
+    host.pause(super::latency::Op::Crictl);
     let a = parse(args);
     let filtered = a.on(&[
         "--name", "--pod", "-p", "--image", "--state", "--label", "--latest", "-l", "--last", "-n",

@@ -70,6 +70,7 @@ pub enum Op {
     Drain,
     Apply,
     Kubectl,
+    Crictl,
     SystemctlChange,
     SystemctlQuery,
     Instant,
@@ -103,6 +104,9 @@ pub(crate) const LATENCIES: &[(Op, f64)] = &[
     (Op::Drain, 5.0),
     (Op::Apply, 2.0),
     (Op::Kubectl, 0.3),
+    // crictl: a Go client's start-up and one request to the host's own
+    // runtime socket (no API server): about half a kubectl on a Pi.
+    (Op::Crictl, 0.15),
     (Op::SystemctlChange, 0.5),
     (Op::SystemctlQuery, 0.02),
     (Op::Instant, 0.01),
