@@ -58,44 +58,39 @@ pub fn relayed(stream: TcpStream) -> io::Result<UnixStream> {
     Ok(theirs)
 }
 
-fn host_to_ssh(mut host: TcpStream, mut ssh: UnixStream) {
-    let mut buf = vec![0u8; CHUNK];
-    let ended = loop {
-        match host.read(&mut buf) {
-            Ok(0) => break true,
-            Ok(n) => {
-                // Best effort: without it the bytes still flow, 40 ms later.
-                let _ = quickack(&host);
-                if ssh.write_all(&buf[..n]).is_err() {
-                    break false;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break false,
-        }
-    };
+fn host_to_ssh(host: TcpStream, ssh: UnixStream) {
+    // Best effort: without it the bytes still flow, 40 ms later.
+    let ended = pump(&host, &ssh, || {
+        let _ = quickack(&host);
+    });
     close(&host, &ssh, ended);
 }
 
-fn ssh_to_host(mut ssh: UnixStream, mut host: TcpStream) {
-    let mut buf = vec![0u8; CHUNK];
-    let ended = loop {
-        match ssh.read(&mut buf) {
-            Ok(0) => break true,
-            Ok(n) => {
-                if host.write_all(&buf[..n]).is_err() {
-                    break false;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break false,
-        }
-    };
-    if ended {
+fn ssh_to_host(ssh: UnixStream, host: TcpStream) {
+    if pump(&ssh, &host, || {}) {
         let _ = host.shutdown(Shutdown::Write);
     } else {
         let _ = host.shutdown(Shutdown::Both);
         let _ = ssh.shutdown(Shutdown::Both);
+    }
+}
+
+/// Copies `from` to `to` until `from` ends (true) or either fails (false),
+/// calling `after_read` after each read.
+fn pump(mut from: impl Read, mut to: impl Write, after_read: impl Fn()) -> bool {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) => {
+                after_read();
+                if to.write_all(&buf[..n]).is_err() {
+                    return false;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
     }
 }
 
