@@ -9,9 +9,10 @@
 //! every address of the name in turn, each connect bounded by the connect
 //! timeout, SO_KEEPALIVE (ssh's default `TCPKeepAlive yes`). ssh keeps its
 //! stdin and stdout (it closes every other inherited descriptor), so no
-//! helper process is needed; ssh gets the connection through gt's relay
-//! (relay.rs), which has the host's bytes acknowledged at once. A failed connect is worded as ssh words it,
-//! and classified from that text like any failure of ssh's.
+//! helper process is needed; ssh reads the host's bytes through gt's relay
+//! (relay.rs), which has them acknowledged at once, and writes to the
+//! socket itself. A failed connect is worded as ssh words it, and
+//! classified from that text like any failure of ssh's.
 //!
 //! `ssh_config.rs` decides when gt steps aside and lets ssh connect as it
 //! always did (docs/ssh.md has the OpenSSH facts both rely on).

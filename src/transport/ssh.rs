@@ -222,22 +222,23 @@ impl SshHost {
                     .map_err(|_| timed_out())?
                     // A failed dial reads as ssh's own connect failure would.
                     .map_err(|text| classify_ssh_failure(&target, &text, started.elapsed()))?;
-            // ssh gets the connection through gt's relay, which has the
-            // host's bytes acknowledged at once (relay.rs), unless that is
-            // switched off.
-            let ssh_end: std::os::fd::OwnedFd = if super::relay::switched_on() {
-                super::relay::relayed(stream)
-                    .map_err(|e| local("hand the connection to ssh", e))?
-                    .into()
-            } else {
-                stream.into()
-            };
-            let other = ssh_end
-                .try_clone()
-                .map_err(|e| local("hand the connection to ssh", e))?;
+            // ssh reads the host's bytes through gt's relay, which has them
+            // acknowledged at once, and writes to the connection itself
+            // (relay.rs); switched off, it has the connection both ways.
+            let (ssh_in, ssh_out): (std::os::fd::OwnedFd, std::os::fd::OwnedFd) =
+                if super::relay::switched_on() {
+                    let (ssh_in, ssh_out) = super::relay::relayed(stream)
+                        .map_err(|e| local("hand the connection to ssh", e))?;
+                    (ssh_in.into(), ssh_out.into())
+                } else {
+                    let copy = stream
+                        .try_clone()
+                        .map_err(|e| local("hand the connection to ssh", e))?;
+                    (stream.into(), copy.into())
+                };
             (
-                std::process::Stdio::from(ssh_end),
-                std::process::Stdio::from(other),
+                std::process::Stdio::from(ssh_in),
+                std::process::Stdio::from(ssh_out),
             )
         } else {
             (std::process::Stdio::null(), std::process::Stdio::null())
