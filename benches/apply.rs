@@ -537,7 +537,11 @@ impl Lab {
             let text = std::fs::read_to_string(log).unwrap_or_default();
             for line in text.lines() {
                 if line.contains("Connection from ") {
-                    if let Some(addr) = line.split(" on ").nth(1).and_then(|r| r.split_whitespace().next()) {
+                    if let Some(addr) = line
+                        .split(" on ")
+                        .nth(1)
+                        .and_then(|r| r.split_whitespace().next())
+                    {
                         addresses.insert(addr.to_string());
                     }
                 } else if line.contains("Accepted publickey") {
@@ -547,7 +551,6 @@ impl Lab {
         }
         (logins, addresses.len())
     }
-
 }
 
 impl Drop for Lab {
