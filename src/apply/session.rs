@@ -138,6 +138,7 @@ impl<'a> Session<'a> {
         if let Some(m) = self.cni_manifest {
             runner.applying_cni_manifest(m);
         }
+        runner.watching_nodes();
         let (interrupt_tx, interrupt_rx) = watch::channel(false);
         let interrupt_tx = Arc::new(interrupt_tx);
         let lost = tokio::spawn(stop_when_lock_lost(
@@ -161,6 +162,7 @@ impl<'a> Session<'a> {
             interrupt_rx,
         )
         .await;
+        runner.stop_watching_nodes().await;
         let recap = recap::recap(
             self.spec,
             observed,

@@ -37,6 +37,14 @@ pub fn get_nodes_json() -> String {
     kubectl_admin("get nodes -o json")
 }
 
+/// Every Node's name (`node/NAME`), then one line each time a Node is
+/// added, changed or deleted, until the API server ends the watch (30 to
+/// 60 minutes) or its connection is lost. Run it under
+/// `script::while_stdin_open`, or it outlives gt.
+pub fn watch_node_names() -> String {
+    kubectl_admin("get nodes --watch -o name")
+}
+
 /// The API server's readiness with every check listed.
 pub fn get_readyz_verbose() -> String {
     kubectl_admin("get --raw '/readyz?verbose'")

@@ -47,6 +47,27 @@ pub fn failed_part(output: &str) -> Option<(usize, String)> {
     Some((part, rest.join("\n")))
 }
 
+/// `command` run in the background for as long as the script's stdin stays
+/// open: when it ends (gt let go of the session, or its connection is
+/// gone; sshd then closes the command's stdin) the command is killed, and
+/// when the command ends by itself, so does the script, with its status.
+/// For a command that would otherwise run on after gt (a watch), since
+/// sshd signals nothing to a command without a terminal when the client
+/// goes. The command's own stdin is `/dev/null`.
+pub fn while_stdin_open(command: &str) -> String {
+    format!(
+        "exec 3<&0\n\
+         {command} </dev/null &\n\
+         k=$!\n\
+         {{ while read -r _ <&3; do :; done; kill \"$k\" 2>/dev/null; }} &\n\
+         r=$!\n\
+         wait \"$k\"\n\
+         rc=$?\n\
+         kill \"$r\" 2>/dev/null\n\
+         exit \"$rc\"\n"
+    )
+}
+
 /// `sections` (name, command) run at once, each answer printed whole as a
 /// section, in the order given, on stdout and stderr alike: `MARK` + name,
 /// the command's output, then `MARK` + name + `.exit` and its exit status
@@ -193,6 +214,60 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left, ["second-started"]);
+    }
+
+    /// Whether process `pid` still runs (a zombie does not count).
+    fn alive(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            !s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        })
+    }
+
+    #[test]
+    fn a_command_held_by_stdin_is_killed_when_stdin_ends() {
+        use std::io::{BufRead, Write};
+        let d = tempfile::tempdir().unwrap();
+        // A command that would run for a minute: it says its pid, then sleeps.
+        let command = "sh -c 'echo $$; exec sleep 60'";
+        for sh in ["sh", "bash"] {
+            let mut child = std::process::Command::new(sh)
+                .args(["-c", &while_stdin_open(command)])
+                .current_dir(d.path())
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            let pid: i32 = line.trim().parse().unwrap();
+            // Lines on stdin do not end it.
+            stdin.write_all(b"still here\n").unwrap();
+            stdin.flush().unwrap();
+            assert!(alive(pid), "{sh}: the command ended while stdin was open");
+            drop(stdin);
+            let status = child.wait().unwrap();
+            // sleep was killed (SIGTERM): the script exits with its status.
+            assert_eq!(status.code(), Some(128 + 15), "{sh}");
+            assert!(!alive(pid), "{sh}: the command outlived its stdin");
+        }
+    }
+
+    #[test]
+    fn a_command_held_by_stdin_that_ends_by_itself_ends_the_script_with_its_status() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", &while_stdin_open("echo done; exit 3")])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // stdin stays open: the script must not wait for it.
+        let _stdin = child.stdin.take();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), "done\n");
     }
 
     #[test]

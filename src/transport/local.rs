@@ -56,6 +56,7 @@ impl LocalHost {
                 &self.name,
                 stdin,
                 cmd.stdin.as_deref(),
+                cmd.hold_stdin,
                 (stdout, stderr),
                 lines,
                 cmd.max_output,

@@ -58,6 +58,10 @@ pub struct Cmd {
     /// At most this many bytes are read of its stdout, and as many of its
     /// stderr; past that the command is stopped and the run is an error.
     pub max_output: usize,
+    /// Its stdin stays open (after `stdin`'s bytes, if any) until the
+    /// command ends or gt lets go of it: a remote script can read its end
+    /// as gt's going away.
+    pub hold_stdin: bool,
 }
 
 impl Cmd {
@@ -75,7 +79,16 @@ impl Cmd {
             timeout: Cmd::DEFAULT_TIMEOUT,
             label: None,
             max_output: Cmd::DEFAULT_MAX_OUTPUT,
+            hold_stdin: false,
         }
+    }
+
+    /// Keeps its stdin open until it ends or gt lets go of the run (see
+    /// `hold_stdin`).
+    pub fn hold_stdin(mut self) -> Cmd {
+        self.hold_stdin = true;
+        self.stdin.get_or_insert_with(Vec::new);
+        self
     }
 
     /// Bounds what is read of each of its outputs (see `max_output`).

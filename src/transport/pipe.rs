@@ -26,7 +26,8 @@ pub enum Bound {
 /// 16 MiB of output may be streamed as at most 262,144 lines.
 pub const BYTES_PER_STREAMED_LINE: usize = 64;
 
-/// Writes `input` (if any) and closes stdin; reads both outputs to EOF,
+/// Writes `input` (if any) and closes stdin (with `hold`, only once both
+/// outputs have ended, or when this future is dropped); reads both outputs to EOF,
 /// forwarding complete lines to `lines`. Stops at once, with the stream that
 /// did, when either output passes `limit` bytes, or, forwarded to `lines`,
 /// `limit / BYTES_PER_STREAMED_LINE` lines.
@@ -34,6 +35,7 @@ pub async fn exchange<W, O, E>(
     host: &str,
     stdin: Option<W>,
     input: Option<&[u8]>,
+    hold: bool,
     (stdout, stderr): (Option<O>, Option<E>),
     lines: Option<&LineSink>,
     limit: usize,
@@ -49,11 +51,15 @@ where
                 // A command that exits without reading its stdin is not an error of ours.
                 let _ = w.write_all(bytes).await;
             }
+            if hold {
+                // Closed when this future ends or is dropped.
+                return Ok(Some(w));
+            }
             let _ = w.shutdown().await;
         }
-        Ok::<(), Exceeded>(())
+        Ok::<Option<W>, Exceeded>(None)
     };
-    let (_, out, err) = tokio::try_join!(
+    let (_held, out, err) = tokio::try_join!(
         feed,
         read_all(host, stdout, Stream::Stdout, lines, limit),
         read_all(host, stderr, Stream::Stderr, lines, limit)

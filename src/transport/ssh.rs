@@ -347,6 +347,7 @@ impl SshHost {
                 &self.name,
                 stdin,
                 cmd.stdin.as_deref(),
+                cmd.hold_stdin,
                 (stdout, stderr),
                 lines,
                 cmd.max_output,

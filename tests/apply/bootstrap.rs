@@ -149,6 +149,54 @@ fn a_node_added_to_the_file_is_the_only_one_that_joins() {
     assert_eq!(lab.gt(&["plan", "--detailed-exitcode"]).code, Some(0));
 }
 
+/// The lab's simulated tools run at `speed` from now on (each reads
+/// lab.json as it starts).
+fn set_speed(lab: &Lab, speed: f64) {
+    let path = lab.dir().join("lab.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v["speed"] = serde_json::json!(speed);
+    std::fs::write(&path, v.to_string()).unwrap();
+}
+
+/// `kubectl get nodes -o json` runs on the control planes so far: the
+/// shared poll of Nodes that every wait reads.
+fn node_polls(lab: &Lab) -> usize {
+    ["bettley", "cargyll", "dalt"]
+        .iter()
+        .flat_map(|n| lab.log(n))
+        .filter(|e| {
+            e["tool"] == "kubectl"
+                && e["argv"]
+                    .to_string()
+                    .contains(r#""get","nodes","-o","json""#)
+        })
+        .count()
+}
+
+#[test]
+fn a_joining_workers_wait_follows_a_watch_of_nodes_that_ends_with_the_apply() {
+    let lab = Lab::up(Transport::Ssh).model_etcd().speed(0.01).start();
+    let without = lab.variant("without-lipps.toml").without("lipps").write();
+    let (run, _) = apply_json(&without, &[]);
+    assert_eq!(run.code, Some(0), "{run}");
+    // lipps's join takes 4 s, and its Node is Ready 3 s after it registers.
+    set_speed(&lab, 0.2);
+    let before = node_polls(&lab);
+    let (run, events) = apply_json(&lab.config(), &[]);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(recap(&events)["joined"], 1);
+    // Polled every 0.1 s, the 3 s wait for Ready alone reads Nodes some 30
+    // times; with the watch gt reads them when one changes (lipps
+    // registered, Ready), at each wait's first look, and every 2 s.
+    let polls = node_polls(&lab) - before;
+    assert!(polls < 15, "{polls} reads of every Node");
+    // The watch's kubectl ends with gt's hold on it, not 30 minutes later.
+    eventually("the kubectl watch ends with the apply", || {
+        !lab.processes().iter().any(|p| p.contains("--watch"))
+    });
+}
+
 #[test]
 fn a_failed_worker_join_is_reported_once_the_others_join_and_a_reapply_converges() {
     let lab = Lab::up(Transport::Local).model_etcd().speed(0.01).start();

@@ -712,3 +712,88 @@ fn with_api_listeners_get_raw_makes_a_real_http_request() {
         ["GET /readyz?verbose HTTP/1.0"]
     );
 }
+
+#[test]
+fn a_watch_prints_every_name_then_each_change_and_ends_when_the_api_servers_go() {
+    use std::io::{BufRead, BufReader};
+    let lab = small_cluster();
+    let mut watch = lab
+        .on("bettley")
+        .spawn(&format!("{KUBECTL} get nodes --watch -o name"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    let next = || {
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the watch printed nothing more")
+    };
+    let mut listed = vec![next(), next()];
+    listed.sort();
+    assert_eq!(listed, ["node/bettley", "node/fenn"]);
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} label node fenn gt.test/watched=yes"))
+        .success();
+    assert_eq!(next(), "node/fenn");
+    // Readiness is a change too: the pod network makes both Ready.
+    lab.apply_cni();
+    let mut ready = vec![next(), next()];
+    ready.sort();
+    assert_eq!(ready, ["node/bettley", "node/fenn"]);
+    // With no API server left, the watch ends with the connection's error.
+    lab.on("bettley").run("systemctl stop kubelet").success();
+    let out = watch.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("was refused"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_watch_only_prints_changes_and_the_lab_watches_names_only() {
+    let lab = small_cluster();
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} get nodes --watch -o json"))
+        .status(1)
+        .stderr_contains("watches every Node, with -o name only");
+    let mut watch = lab
+        .on("bettley")
+        .spawn(&format!("{KUBECTL} get nodes --watch-only -o name"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = watch.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = vec![];
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let line = line.unwrap();
+            let _ = tx.send(());
+            all.push(line);
+        }
+        all
+    });
+    // Changed until the watch (started meanwhile) prints one: no initial list.
+    for i in 0.. {
+        assert!(i < 200, "the watch never printed a change");
+        lab.on("bettley")
+            .run(&format!(
+                "{KUBECTL} label node bettley gt.test/n={i} --overwrite"
+            ))
+            .success();
+        if rx
+            .recv_timeout(std::time::Duration::from_millis(100))
+            .is_ok()
+        {
+            break;
+        }
+    }
+    lab.on("bettley").run("systemctl stop kubelet").success();
+    let _ = watch.wait();
+    let lines = reader.join().unwrap();
+    assert!(
+        !lines.is_empty() && lines.iter().all(|l| l == "node/bettley"),
+        "{lines:?}"
+    );
+}

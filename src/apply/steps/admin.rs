@@ -69,6 +69,8 @@ impl StepRunner<'_> {
             Some(s) if s.taken.elapsed() < super::poll::POLL => s.value.clone(),
             _ => {
                 let seen = latest.map_or(0, |s| s.seq);
+                // Now, not when the watch next sees a change.
+                let _eager = self.nodes.eager();
                 self.nodes
                     .newer_than(seen, || self.get_nodes(id))
                     .await

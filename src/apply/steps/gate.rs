@@ -37,6 +37,8 @@ impl StepRunner<'_> {
         let mut last_shown = String::new();
         let waiting_since = tokio::time::Instant::now();
         let mut seen = 0;
+        // Each look also reads `/readyz`, which no watch of Nodes sees change.
+        let _eager = self.nodes.eager();
         loop {
             let problems = self
                 .gate_problems(id, control_planes, waiting_since, &mut seen)
@@ -134,6 +136,7 @@ impl StepRunner<'_> {
         waiting_since: tokio::time::Instant,
         seen: u64,
     ) -> Snapshot<Nodes> {
+        self.watch_nodes_if_due().await;
         if seen == 0 {
             self.nodes.since(waiting_since, || self.get_nodes(id)).await
         } else {

@@ -14,6 +14,7 @@ mod etcd;
 mod exec;
 mod gate;
 mod host;
+mod node_watch;
 mod poll;
 #[cfg(test)]
 mod reboot_tests;
@@ -70,6 +71,10 @@ pub struct StepRunner<'a> {
     /// at once (a hundred joining workers must not run a hundred kubectls a
     /// second on a Raspberry Pi control plane).
     nodes: poll::Poller<Result<NodeMap, StepError>>,
+    /// A watch of Nodes that tells that poll when to look (node_watch.rs),
+    /// when `watch_nodes`.
+    node_watch: node_watch::NodeWatch,
+    watch_nodes: bool,
     /// Hosts that did not answer when gt observed.
     unreachable: BTreeSet<String>,
     /// The patch "newest 1.32 patch" came to, settled once per apply.
@@ -132,6 +137,8 @@ impl<'a> StepRunner<'a> {
             ca_pin: Mutex::new(observed.cluster.ca_pin.clone()),
             admins: Mutex::new(admins),
             nodes: poll::Poller::new(poll::POLL),
+            node_watch: Default::default(),
+            watch_nodes: false,
             kube_release: tokio::sync::OnceCell::new(),
             unreachable: observed
                 .hosts
@@ -156,6 +163,32 @@ impl<'a> StepRunner<'a> {
     /// Gives the runner the CNI manifest read on the operator's machine.
     pub fn applying_cni_manifest(&mut self, manifest: std::sync::Arc<crate::cni::CniManifest>) {
         self.cni_manifest = Some(manifest);
+    }
+
+    /// Has waits on Nodes watch them through an admin host (node_watch.rs)
+    /// besides polling. Off unless asked: a scripted host in a unit test
+    /// answers only what its test expects.
+    pub fn watching_nodes(&mut self) {
+        self.watch_nodes = true;
+    }
+
+    /// Ends the watch of Nodes, if one runs (at the end of the walk).
+    pub async fn stop_watching_nodes(&self) {
+        self.node_watch.stop().await;
+    }
+
+    /// Starts the watch of Nodes through the first admin host, if it is
+    /// wanted and due (none runs, and it may start again).
+    async fn watch_nodes_if_due(&self) {
+        if !self.watch_nodes || !self.node_watch.due() {
+            return;
+        }
+        let Some(admin) = self.admins.lock().unwrap().first().cloned() else {
+            return;
+        };
+        if let Ok(host) = self.hosts.get(admin.as_str()).await {
+            self.node_watch.start(host, self.nodes.hint());
+        }
     }
 
     /// Gives the runner what a restore plan's steps copy to the hosts.

@@ -5,8 +5,20 @@
 //! others wake when it is published. A wait therefore notices a change at
 //! most `POLL` plus one query after it happened, and the control plane
 //! answers at most one query per `POLL`, however many wait.
+//!
+//! A watch of the same objects (`Hint`, fed by `watch.rs`) makes the polls
+//! rarer and sooner at once: while it is live, a poll runs when the watch
+//! has seen something change (still at most one per `POLL`), and otherwise
+//! only every `WATCHED`, in case the watch stalls unnoticed. A wait then
+//! notices a change one query after it happened, not up to `POLL` later.
+//! A wait for something the watch does not see (the gate's `/readyz`,
+//! looked at with each poll), a wait's first look (which must not decide
+//! on a poll older than the wait) and a read of Nodes "now" hold an
+//! `Eager` guard: polls keep `POLL`'s pace while one is held.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 // Tokio's clock: a paused test clock paces the polls too.
 use tokio::sync::{watch, Mutex};
@@ -14,6 +26,39 @@ use tokio::time::Instant;
 
 /// The least time between the starts of two polls.
 pub const POLL: Duration = Duration::from_millis(100);
+
+/// Between two polls while a watch is live and has seen no change.
+pub const WATCHED: Duration = Duration::from_secs(2);
+
+/// What a watch tells the poller: whether it is live, and that something
+/// changed (a poll then runs as soon as `POLL` allows).
+#[derive(Default)]
+pub struct Hint {
+    live: AtomicBool,
+    changed: tokio::sync::Notify,
+    /// Waits that want `POLL`'s pace whatever the watch says.
+    eager: AtomicUsize,
+}
+
+impl Hint {
+    /// The watch is up (`true`) or has ended (`false`: polls go back to
+    /// every `POLL`).
+    pub fn set_live(&self, live: bool) {
+        self.live.store(live, Ordering::SeqCst);
+        // A waiter sleeping the long interval must wake to the short one.
+        self.changed.notify_one();
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    /// Something changed: the next poll may start now. One stored
+    /// notification stands for any number of changes.
+    pub fn changed(&self) {
+        self.changed.notify_one();
+    }
+}
 
 /// One poll's result, numbered: a waiter asks for one newer than the last
 /// it saw.
@@ -32,6 +77,7 @@ pub struct Poller<T> {
     /// Held by the one running a poll; holds when the last poll started.
     turn: Mutex<Option<Instant>>,
     interval: Duration,
+    hint: Arc<Hint>,
 }
 
 impl<T: Clone> Poller<T> {
@@ -40,7 +86,21 @@ impl<T: Clone> Poller<T> {
             latest: watch::Sender::new(None),
             turn: Mutex::new(None),
             interval,
+            hint: Arc::default(),
         }
+    }
+
+    /// What a watch tells this poller through.
+    pub fn hint(&self) -> Arc<Hint> {
+        self.hint.clone()
+    }
+
+    /// Polls keep `POLL`'s pace while the guard is held, watch or not.
+    pub fn eager(&self) -> Eager {
+        self.hint.eager.fetch_add(1, Ordering::SeqCst);
+        // A poll waiting out `WATCHED` must take up the short pace.
+        self.hint.changed.notify_one();
+        Eager(self.hint.clone())
     }
 
     /// The latest snapshot, if any poll ran.
@@ -49,12 +109,15 @@ impl<T: Clone> Poller<T> {
     }
 
     /// The first snapshot whose query started at `since` or later: what a
-    /// wait that began at `since` may decide on.
+    /// wait that began at `since` may decide on. It comes at `POLL`'s pace
+    /// even with a watch live: nothing may have changed since the last
+    /// poll, and the wait still must not decide on one older than itself.
     pub async fn since<F, Fut>(&self, since: Instant, fetch: F) -> Snapshot<T>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = T>,
     {
+        let _first = self.eager();
         let mut after = 0;
         loop {
             let s = self.newer_than(after, &fetch).await;
@@ -88,7 +151,7 @@ impl<T: Clone> Poller<T> {
                         return s;
                     }
                     if let Some(started) = *last {
-                        tokio::time::sleep_until(started + self.interval).await;
+                        self.pace(started).await;
                     }
                     let started = Instant::now();
                     *last = Some(started);
@@ -105,6 +168,32 @@ impl<T: Clone> Poller<T> {
                 }
             }
         }
+    }
+}
+
+/// Held by a wait that wants polls at `POLL`'s pace (`Poller::eager`).
+pub struct Eager(Arc<Hint>);
+
+impl Drop for Eager {
+    fn drop(&mut self) {
+        self.0.eager.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl<T> Poller<T> {
+    /// Waits until the poll after one that started at `started` may start:
+    /// `interval` later; with a live watch and no eager wait, `WATCHED`
+    /// later unless something changes first (the watch saw a change or
+    /// ended, an eager wait began), and never sooner than `interval`.
+    async fn pace(&self, started: Instant) {
+        let hint = &self.hint;
+        if hint.is_live() && hint.eager.load(Ordering::SeqCst) == 0 {
+            tokio::select! {
+                _ = tokio::time::sleep_until(started + WATCHED) => return,
+                _ = hint.changed.notified() => {}
+            }
+        }
+        tokio::time::sleep_until(started + self.interval).await;
     }
 }
 
@@ -236,5 +325,104 @@ mod tests {
             .await;
         assert_eq!(next.seq, first.seq + 1);
         assert_eq!(poller.latest().unwrap().seq, next.seq);
+    }
+
+    /// Starts of `n` polls in a row by one waiter, each newer than the last.
+    async fn starts_of(poller: &Poller<u32>, n: usize) -> Vec<Instant> {
+        let runs = Arc::new(AtomicU32::new(0));
+        let mut starts = vec![];
+        let mut seen = poller.latest().map_or(0, |s| s.seq);
+        for _ in 0..n {
+            let s = poller
+                .newer_than(seen, || {
+                    starts.push(Instant::now());
+                    counting(&runs, Duration::from_millis(10))
+                })
+                .await;
+            seen = s.seq;
+        }
+        starts
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_a_live_watch_and_no_change_polls_start_the_long_interval_apart() {
+        let poller = Poller::new(POLL);
+        poller.hint().set_live(true);
+        let starts = starts_of(&poller, 4).await;
+        // The first poll at once; going live stored one wake-up (the second
+        // poll, an interval on); then only the long interval.
+        assert_eq!(starts[1] - starts[0], POLL);
+        assert_eq!(starts[2] - starts[1], WATCHED);
+        assert_eq!(starts[3] - starts[2], WATCHED);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_the_watch_sees_is_polled_at_once_but_never_sooner_than_the_interval() {
+        let poller = Arc::new(Poller::new(POLL));
+        let hint = poller.hint();
+        hint.set_live(true);
+        // Use up going live's wake-up.
+        let _ = starts_of(&poller, 2).await;
+        let t0 = Instant::now();
+        let changes = tokio::spawn({
+            let hint = hint.clone();
+            async move {
+                // Long after the last poll: polled at once.
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                hint.changed();
+                // Right after that poll: polled an interval after it.
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                hint.changed();
+            }
+        });
+        let starts = starts_of(&poller, 2).await;
+        changes.await.unwrap();
+        assert_eq!(starts[0] - t0, Duration::from_millis(700));
+        assert_eq!(starts[1] - starts[0], POLL);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_eager_wait_keeps_the_short_interval_and_a_watch_that_ends_brings_it_back() {
+        let poller = Arc::new(Poller::new(POLL));
+        let hint = poller.hint();
+        hint.set_live(true);
+        let _ = starts_of(&poller, 2).await;
+        {
+            let _eager = poller.eager();
+            let starts = starts_of(&poller, 3).await;
+            assert!(starts.windows(2).all(|p| p[1] - p[0] == POLL), "{starts:?}");
+        }
+        // The eager wait's wake-up, not taken while it was eager: one poll.
+        let _ = starts_of(&poller, 1).await;
+        // A poll waiting out the long interval takes up the short one as
+        // the watch ends.
+        let t0 = Instant::now();
+        let ending = tokio::spawn({
+            let hint = hint.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                hint.set_live(false);
+            }
+        });
+        let starts = starts_of(&poller, 3).await;
+        ending.await.unwrap();
+        assert_eq!(starts[0] - t0, Duration::from_millis(500));
+        assert_eq!(starts[1] - starts[0], POLL);
+        assert_eq!(starts[2] - starts[1], POLL);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_wait_gets_a_poll_of_its_own_at_the_short_interval_despite_the_watch() {
+        let poller = Poller::new(POLL);
+        poller.hint().set_live(true);
+        let _ = starts_of(&poller, 2).await;
+        let runs = Arc::new(AtomicU32::new(0));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let since = Instant::now();
+        let s = poller
+            .since(since, || counting(&runs, Duration::from_millis(1)))
+            .await;
+        assert!(s.started >= since);
+        assert!(s.started - since < POLL, "waited {:?}", s.started - since);
     }
 }

@@ -1,5 +1,6 @@
-//! `kubectl get nodes` (tables, `-o json|name|wide`, selectors) and
-//! `kubectl get --raw` (the API server's health endpoints).
+//! `kubectl get nodes` (tables, `-o json|name|wide`, selectors, `--watch`
+//! with `-o name`) and `kubectl get --raw` (the API server's health
+//! endpoints).
 
 use super::err;
 use super::request::{node_args, print_conn_error, Ctx};
@@ -53,6 +54,9 @@ pub(super) fn get(ctx: &Ctx, p: &Parsed) -> u8 {
         Err(m) => return err(&m),
     };
     let output = p.get("output").unwrap_or("");
+    if p.on("watch") || p.on("watch-only") {
+        return watch(ctx, p, &names, output);
+    }
     if !matches!(output, "" | "json" | "wide" | "name") {
         return err(&format!("unable to match a printer suitable for the output format {output:?}; the lab's simulated kubectl prints json, wide and name"));
     }
@@ -102,6 +106,73 @@ pub(super) fn get(ctx: &Ctx, p: &Parsed) -> u8 {
         }
     }
     0
+}
+
+/// How often the watch looks at the cluster: what a real API server sends
+/// at once reaches the lab's watchers this much later at most.
+const WATCH_TICK: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// `kubectl get nodes --watch` (or `--watch-only`) `-o name`: the Nodes'
+/// names as listed (not with `--watch-only`), then one `node/NAME` line
+/// each time a Node is added, changed or deleted, until the API server
+/// cannot be reached (kubectl's watch ends with the connection's error, as
+/// when the API server restarts) or nobody reads (SIGPIPE's exit). A change
+/// is anything a `get` would print differently, but the status heartbeats.
+fn watch(ctx: &Ctx, p: &Parsed, names: &[String], output: &str) -> u8 {
+    use std::io::Write;
+    if output != "name" || !names.is_empty() || p.get("selector").is_some() {
+        return err("the lab's simulated kubectl watches every Node, with -o name only");
+    }
+    ctx.host.pause(Op::Kubectl);
+    let mut seen: std::collections::BTreeMap<String, String> = Default::default();
+    let mut first = true;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let st = match ctx.connect() {
+            Ok(s) => s,
+            Err(c) => return c,
+        };
+        let now = clock::now();
+        let current: std::collections::BTreeMap<String, String> = st
+            .nodes
+            .values()
+            .map(|n| (n.name.clone(), watched_view(&st, n, now)))
+            .collect();
+        let mut lines = String::new();
+        for (name, view) in &current {
+            let changed = seen.get(name) != Some(view);
+            if changed && !(first && p.on("watch-only")) {
+                lines.push_str(&format!("node/{name}\n"));
+            }
+        }
+        for name in seen.keys().filter(|n| !current.contains_key(*n)) {
+            lines.push_str(&format!("node/{name}\n"));
+        }
+        if !lines.is_empty() && (out.write_all(lines.as_bytes()).is_err() || out.flush().is_err()) {
+            // kubectl dies of SIGPIPE: 128 + 13.
+            return 141;
+        }
+        seen = current;
+        first = false;
+        std::thread::sleep(WATCH_TICK);
+    }
+}
+
+/// A Node as a watch tells its changes apart: what `get -o json` prints,
+/// but the conditions' times (the lab derives them from the clock; a real
+/// kubelet posts heartbeats every few minutes at most, not at every look,
+/// and a transition changes the condition's status too).
+fn watched_view(st: &State, n: &NodeObj, now: f64) -> String {
+    let mut v = node_json(st, n, now);
+    if let Some(conds) = v["status"]["conditions"].as_array_mut() {
+        for c in conds {
+            if let Some(o) = c.as_object_mut() {
+                o.remove("lastHeartbeatTime");
+                o.remove("lastTransitionTime");
+            }
+        }
+    }
+    v.to_string()
 }
 
 /// kubectl's node table (`-o wide`, `--show-labels`, `--no-headers`).

@@ -75,6 +75,7 @@ fn command_flags(sub: &str) -> Option<Vec<Flag>> {
             boolean("no-headers"),
             boolean("all-namespaces").short('A'),
             boolean("watch").short('w'),
+            boolean("watch-only"),
             string("sort-by"),
             string("field-selector"),
         ],

@@ -1,0 +1,230 @@
+//! A watch of Nodes that tells the shared poll when to look (`poll.rs`):
+//! `kubectl get nodes --watch -o name` through an admin host, one line per
+//! change. The poll still reads every Node with one query; the watch only
+//! says when, so a wait notices a change one query after it happened
+//! instead of up to a poll interval later, and a control plane that
+//! nothing changes on answers one query every `WATCHED` instead of ten a
+//! second. A watch that cannot start or ends (its API server restarting)
+//! leaves the poll at its interval; it is started again by the next wait,
+//! at most once per `RESTART`, `MAX_STARTS` times an apply.
+
+use super::poll::Hint;
+use crate::kube;
+use crate::transport::{Cmd, Host, Stream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// The least time between two starts of the watch.
+const RESTART: Duration = Duration::from_secs(5);
+
+/// Starts of the watch an apply allows (each ended by a failure or by its
+/// lifetime); past them the poll alone serves.
+const MAX_STARTS: u32 = 20;
+
+/// One watch's longest run; the next wait starts another.
+const LIFETIME: Duration = Duration::from_secs(600);
+
+/// The watch task of an apply, if one runs, and its starts so far.
+#[derive(Default)]
+pub struct NodeWatch {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    task: Option<JoinHandle<()>>,
+    starts: u32,
+    last_start: Option<Instant>,
+}
+
+impl NodeWatch {
+    /// Whether a watch should start now: none runs, the last one started
+    /// `RESTART` ago or more, and the starts are not used up.
+    pub fn due(&self) -> bool {
+        let st = self.state.lock().expect("not poisoned");
+        let running = st.task.as_ref().is_some_and(|t| !t.is_finished());
+        !running && st.starts < MAX_STARTS && st.last_start.is_none_or(|t| t.elapsed() >= RESTART)
+    }
+
+    /// Starts a watch through `host` that tells `hint`, unless one is no
+    /// longer due (another wait started it meanwhile).
+    pub fn start(&self, host: Arc<dyn Host>, hint: Arc<Hint>) {
+        let mut st = self.state.lock().expect("not poisoned");
+        let running = st.task.as_ref().is_some_and(|t| !t.is_finished());
+        if running || st.starts >= MAX_STARTS {
+            return;
+        }
+        st.starts += 1;
+        st.last_start = Some(Instant::now());
+        st.task = Some(tokio::spawn(watch(host, hint)));
+    }
+
+    /// Ends the watch, if one runs, and waits until its command has been
+    /// let go of (its remote kubectl is then ended by the script).
+    pub async fn stop(&self) {
+        let task = self.state.lock().expect("not poisoned").task.take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for NodeWatch {
+    fn drop(&mut self) {
+        if let Some(task) = self.state.get_mut().expect("not poisoned").task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Runs the watch until it ends: the first `node/` line makes it live, each
+/// later one a change.
+async fn watch(host: Arc<dyn Host>, hint: Arc<Hint>) {
+    let cmd = Cmd::new(kube::script::while_stdin_open(&kube::watch_node_names()))
+        .hold_stdin()
+        .timeout(LIFETIME)
+        .label("kubectl get nodes --watch");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let run = host.run(&cmd, Some(&tx));
+    tokio::pin!(run);
+    loop {
+        tokio::select! {
+            line = rx.recv() => {
+                let Some(line) = line else { break };
+                if line.stream == Stream::Stdout && line.line.starts_with("node/") {
+                    if hint.is_live() {
+                        hint.changed();
+                    } else {
+                        hint.set_live(true);
+                    }
+                }
+            }
+            _ = &mut run => break,
+        }
+    }
+    hint.set_live(false);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::{BoxFuture, LineSink, Output, OutputLine, TransportError};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A host whose watch prints one name, a change a second later, then
+    /// runs until let go of (`ends_after`: or ends by itself then).
+    struct Watching {
+        ends_after: Option<Duration>,
+        let_go: Arc<AtomicBool>,
+        script: Mutex<Option<Cmd>>,
+    }
+
+    struct LetGo(Arc<AtomicBool>);
+    impl Drop for LetGo {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    impl Host for Watching {
+        fn name(&self) -> &str {
+            "bettley"
+        }
+        fn run<'a>(
+            &'a self,
+            cmd: &'a Cmd,
+            lines: Option<&'a LineSink>,
+        ) -> BoxFuture<'a, Result<Output, TransportError>> {
+            *self.script.lock().unwrap() = Some(cmd.clone());
+            let guard = LetGo(self.let_go.clone());
+            Box::pin(async move {
+                let _guard = guard;
+                let say = |line: &str| {
+                    let _ = lines.unwrap().send(OutputLine {
+                        host: "bettley".into(),
+                        stream: Stream::Stdout,
+                        line: line.into(),
+                    });
+                };
+                say("node/bettley");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                say("node/fenn");
+                match self.ends_after {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending::<()>().await,
+                }
+                Ok(Output {
+                    code: 1,
+                    stdout: String::new(),
+                    stderr: "error: watch closed".into(),
+                })
+            })
+        }
+        fn close(&self) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    fn watching(ends_after: Option<Duration>) -> Arc<Watching> {
+        Arc::new(Watching {
+            ends_after,
+            let_go: Arc::default(),
+            script: Mutex::new(None),
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_name_makes_the_watch_live_and_stop_lets_go_of_its_command() {
+        let host = watching(None);
+        let hint = Arc::new(Hint::default());
+        let w = NodeWatch::default();
+        assert!(w.due());
+        w.start(host.clone(), hint.clone());
+        assert!(!w.due(), "one runs");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(hint.is_live());
+        let cmd = host.script.lock().unwrap().clone().unwrap();
+        assert!(cmd.hold_stdin, "the remote kubectl must end with gt's hold");
+        assert!(
+            cmd.script.contains("get nodes --watch -o name"),
+            "{}",
+            cmd.script
+        );
+        assert!(cmd.script.contains("read -r _ <&3"), "{}", cmd.script);
+        assert!(!host.let_go.load(Ordering::SeqCst));
+        w.stop().await;
+        assert!(
+            host.let_go.load(Ordering::SeqCst),
+            "the command is still held"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watch_that_ends_is_not_live_and_starts_again_only_after_a_pause_and_a_bounded_number_of_times(
+    ) {
+        let host = watching(Some(Duration::from_secs(1)));
+        let hint = Arc::new(Hint::default());
+        let w = NodeWatch::default();
+        w.start(host.clone(), hint.clone());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(hint.is_live());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            !hint.is_live(),
+            "the watch ended: polls go back to their pace"
+        );
+        assert!(!w.due(), "not again before RESTART");
+        tokio::time::sleep(RESTART).await;
+        assert!(w.due());
+        let mut starts = 1;
+        while w.due() {
+            w.start(host.clone(), hint.clone());
+            starts += 1;
+            tokio::time::sleep(RESTART + Duration::from_secs(3)).await;
+        }
+        assert_eq!(starts, MAX_STARTS);
+    }
+}
