@@ -6,7 +6,9 @@
 //! nothing changes on answers one query every `WATCHED` instead of ten a
 //! second. A watch that cannot start or ends (its API server restarting)
 //! leaves the poll at its interval; it is started again by the next wait,
-//! at most once per `RESTART`, `MAX_STARTS` times an apply.
+//! at most once per `RESTART`. A watch that ends within `SHORT` counts as
+//! failed; after `MAX_FAILURES` failures in a row the poll serves alone.
+//! One that ran longer is simply renewed: gt ends each after `LIFETIME`.
 
 use super::poll::Hint;
 use crate::kube;
@@ -19,11 +21,14 @@ use tokio::time::Instant;
 /// The least time between two starts of the watch.
 const RESTART: Duration = Duration::from_secs(5);
 
-/// Starts of the watch an apply allows (each ended by a failure or by its
-/// lifetime); past them the poll alone serves.
-const MAX_STARTS: u32 = 20;
+/// Watches in a row that may end within `SHORT` before no more start.
+const MAX_FAILURES: u32 = 20;
 
-/// One watch's longest run; the next wait starts another.
+/// A watch that ends sooner than this after its start failed.
+const SHORT: Duration = Duration::from_secs(60);
+
+/// One watch's longest run (let go of by gt, not timed out: its connection
+/// stays clean); the next wait starts another.
 const LIFETIME: Duration = Duration::from_secs(600);
 
 /// The watch task of an apply, if one runs, and its starts so far.
@@ -35,28 +40,45 @@ pub struct NodeWatch {
 #[derive(Default)]
 struct State {
     task: Option<JoinHandle<()>>,
-    starts: u32,
+    /// Watches in a row that ended within `SHORT` of their start.
+    failures: u32,
     last_start: Option<Instant>,
+}
+
+impl State {
+    fn running(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// The failures in a row, counting the last watch's end if it was one.
+    fn failures_now(&self) -> u32 {
+        match self.last_start {
+            Some(t) if !self.running() && t.elapsed() < SHORT => self.failures + 1,
+            Some(_) if !self.running() => 0,
+            _ => self.failures,
+        }
+    }
 }
 
 impl NodeWatch {
     /// Whether a watch should start now: none runs, the last one started
-    /// `RESTART` ago or more, and the starts are not used up.
+    /// `RESTART` ago or more, and they have not failed too often in a row.
     pub fn due(&self) -> bool {
         let st = self.state.lock().expect("not poisoned");
-        let running = st.task.as_ref().is_some_and(|t| !t.is_finished());
-        !running && st.starts < MAX_STARTS && st.last_start.is_none_or(|t| t.elapsed() >= RESTART)
+        !st.running()
+            && st.failures_now() < MAX_FAILURES
+            && st.last_start.is_none_or(|t| t.elapsed() >= RESTART)
     }
 
     /// Starts a watch through `host` that tells `hint`, unless one is no
     /// longer due (another wait started it meanwhile).
     pub fn start(&self, host: Arc<dyn Host>, hint: Arc<Hint>) {
         let mut st = self.state.lock().expect("not poisoned");
-        let running = st.task.as_ref().is_some_and(|t| !t.is_finished());
-        if running || st.starts >= MAX_STARTS {
+        let failures = st.failures_now();
+        if st.running() || failures >= MAX_FAILURES {
             return;
         }
-        st.starts += 1;
+        st.failures = failures;
         st.last_start = Some(Instant::now());
         st.task = Some(tokio::spawn(watch(host, hint)));
     }
@@ -85,11 +107,14 @@ impl Drop for NodeWatch {
 async fn watch(host: Arc<dyn Host>, hint: Arc<Hint>) {
     let cmd = Cmd::new(kube::script::while_stdin_open(&kube::watch_node_names()))
         .hold_stdin()
-        .timeout(LIFETIME)
+        // gt lets go at LIFETIME; this only bounds a connection that hangs.
+        .timeout(LIFETIME + SHORT)
         .label("kubectl get nodes --watch");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let run = host.run(&cmd, Some(&tx));
     tokio::pin!(run);
+    let lifetime = tokio::time::sleep(LIFETIME);
+    tokio::pin!(lifetime);
     loop {
         tokio::select! {
             line = rx.recv() => {
@@ -103,6 +128,7 @@ async fn watch(host: Arc<dyn Host>, hint: Arc<Hint>) {
                 }
             }
             _ = &mut run => break,
+            _ = &mut lifetime => break,
         }
     }
     hint.set_live(false);
@@ -203,7 +229,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_watch_that_ends_is_not_live_and_starts_again_only_after_a_pause_and_a_bounded_number_of_times(
+    async fn a_watch_that_fails_is_not_live_and_starts_again_only_after_a_pause_and_a_bounded_number_of_times(
     ) {
         let host = watching(Some(Duration::from_secs(1)));
         let hint = Arc::new(Hint::default());
@@ -225,6 +251,21 @@ mod tests {
             starts += 1;
             tokio::time::sleep(RESTART + Duration::from_secs(3)).await;
         }
-        assert_eq!(starts, MAX_STARTS);
+        assert_eq!(starts, MAX_FAILURES);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_watch_is_let_go_of_at_its_lifetime_and_renewed_without_counting_as_a_failure() {
+        let host = watching(None);
+        let hint = Arc::new(Hint::default());
+        let w = NodeWatch::default();
+        for _ in 0..3 * MAX_FAILURES {
+            assert!(w.due());
+            w.start(host.clone(), hint.clone());
+            host.let_go.store(false, Ordering::SeqCst);
+            tokio::time::sleep(LIFETIME + Duration::from_millis(1)).await;
+            assert!(host.let_go.load(Ordering::SeqCst), "held past its lifetime");
+            assert!(!hint.is_live());
+        }
     }
 }
