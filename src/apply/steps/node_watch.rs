@@ -24,8 +24,10 @@ const RESTART: Duration = Duration::from_secs(5);
 /// Watches in a row that may end within `SHORT` before no more start.
 const MAX_FAILURES: u32 = 20;
 
-/// A watch that ends sooner than this after its start failed.
-const SHORT: Duration = Duration::from_secs(60);
+/// A watch that ends sooner than this after its start failed (kubectl
+/// refused, no API server); one that ran longer did its work, and may end
+/// for reasons of its own (a load balancer's idle timeout).
+const SHORT: Duration = Duration::from_secs(10);
 
 /// One watch's longest run (let go of by gt, not timed out: its connection
 /// stays clean); the next wait starts another.
