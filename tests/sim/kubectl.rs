@@ -743,14 +743,49 @@ fn a_watch_prints_every_name_then_each_change_and_ends_when_the_api_servers_go()
     let mut ready = vec![next(), next()];
     ready.sort();
     assert_eq!(ready, ["node/bettley", "node/fenn"]);
-    // With no API server left, the watch ends with the connection's error.
+    // Its API server stopping ends the watch with an error.
     lab.on("bettley").run("systemctl stop kubelet").success();
     let out = watch.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("was refused"),
+        String::from_utf8_lossy(&out.stderr).contains("unexpected EOF"),
         "{out:?}"
     );
+    // Started with no API server, it fails as any request does.
+    lab.on("bettley")
+        .run(&format!("{KUBECTL} get nodes --watch -o name"))
+        .status(1)
+        .stderr_contains("was refused");
+}
+
+#[test]
+fn a_watch_ends_with_the_api_server_it_reached_though_others_still_serve() {
+    let lab = SimLab::goldentooth();
+    lab.init();
+    for cp in ["cargyll", "dalt"] {
+        lab.on(cp).run(&lab.control_plane_join_command()).success();
+    }
+    let mut watch = lab
+        .on("bettley")
+        .spawn(&format!("{KUBECTL} get nodes --watch -o name"));
+    // Listing, it has connected: to the endpoint's first ready server,
+    // bettley's.
+    let mut stdout = std::io::BufReader::new(watch.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    assert!(first.starts_with("node/"), "{first:?}");
+    lab.on("bettley").run("systemctl stop kubelet").success();
+    let out = watch.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unexpected EOF"),
+        "{out:?}"
+    );
+    // A new request through the endpoint reaches another server.
+    lab.on("cargyll")
+        .run(&format!("{KUBECTL} get nodes -o name"))
+        .success()
+        .stdout_contains("node/bettley\n");
 }
 
 #[test]

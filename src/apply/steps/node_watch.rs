@@ -104,8 +104,8 @@ impl Drop for NodeWatch {
     }
 }
 
-/// Runs the watch until it ends: the first `node/` line makes it live, each
-/// later one a change.
+/// Runs the watch until it ends: each `node/` line (the first listing, then
+/// one per change) says it is live and that the poll may look now.
 async fn watch(host: Arc<dyn Host>, hint: Arc<Hint>) {
     let cmd = Cmd::new(kube::script::while_stdin_open(&kube::watch_node_names()))
         .hold_stdin()
@@ -122,18 +122,14 @@ async fn watch(host: Arc<dyn Host>, hint: Arc<Hint>) {
             line = rx.recv() => {
                 let Some(line) = line else { break };
                 if line.stream == Stream::Stdout && line.line.starts_with("node/") {
-                    if hint.is_live() {
-                        hint.changed();
-                    } else {
-                        hint.set_live(true);
-                    }
+                    hint.changed();
                 }
             }
             _ = &mut run => break,
             _ = &mut lifetime => break,
         }
     }
-    hint.set_live(false);
+    hint.ended();
 }
 
 #[cfg(test)]

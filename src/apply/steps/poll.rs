@@ -6,7 +6,7 @@
 //! most `POLL` plus one query after it happened, and the control plane
 //! answers at most one query per `POLL`, however many wait.
 //!
-//! A watch of the same objects (`Hint`, fed by `watch.rs`) makes the polls
+//! A watch of the same objects (`Hint`, fed by `node_watch.rs`) makes the polls
 //! rarer and sooner at once: while it is live, a poll runs when the watch
 //! has seen something change (still at most one per `POLL`), and otherwise
 //! only every `WATCHED`, in case the watch stalls unnoticed. A wait then
@@ -41,22 +41,23 @@ pub struct Hint {
 }
 
 impl Hint {
-    /// The watch is up (`true`) or has ended (`false`: polls go back to
-    /// every `POLL`).
-    pub fn set_live(&self, live: bool) {
-        self.live.store(live, Ordering::SeqCst);
+    /// The watch printed a line (its first listing, or a change): it is
+    /// live, and the next poll may start now. One stored notification
+    /// stands for any number of changes.
+    pub fn changed(&self) {
+        self.live.store(true, Ordering::SeqCst);
+        self.changed.notify_one();
+    }
+
+    /// The watch ended: polls go back to every `POLL`.
+    pub fn ended(&self) {
+        self.live.store(false, Ordering::SeqCst);
         // A waiter sleeping the long interval must wake to the short one.
         self.changed.notify_one();
     }
 
     pub fn is_live(&self) -> bool {
         self.live.load(Ordering::SeqCst)
-    }
-
-    /// Something changed: the next poll may start now. One stored
-    /// notification stands for any number of changes.
-    pub fn changed(&self) {
-        self.changed.notify_one();
     }
 }
 
@@ -347,7 +348,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn with_a_live_watch_and_no_change_polls_start_the_long_interval_apart() {
         let poller = Poller::new(POLL);
-        poller.hint().set_live(true);
+        poller.hint().changed();
         let starts = starts_of(&poller, 4).await;
         // The first poll at once; going live stored one wake-up (the second
         // poll, an interval on); then only the long interval.
@@ -360,7 +361,7 @@ mod tests {
     async fn a_change_the_watch_sees_is_polled_at_once_but_never_sooner_than_the_interval() {
         let poller = Arc::new(Poller::new(POLL));
         let hint = poller.hint();
-        hint.set_live(true);
+        hint.changed();
         // Use up going live's wake-up.
         let _ = starts_of(&poller, 2).await;
         let t0 = Instant::now();
@@ -385,7 +386,7 @@ mod tests {
     async fn an_eager_wait_keeps_the_short_interval_and_a_watch_that_ends_brings_it_back() {
         let poller = Arc::new(Poller::new(POLL));
         let hint = poller.hint();
-        hint.set_live(true);
+        hint.changed();
         let _ = starts_of(&poller, 2).await;
         {
             let _eager = poller.eager();
@@ -401,7 +402,7 @@ mod tests {
             let hint = hint.clone();
             async move {
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                hint.set_live(false);
+                hint.ended();
             }
         });
         let starts = starts_of(&poller, 3).await;
@@ -414,7 +415,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_new_wait_gets_a_poll_of_its_own_at_the_short_interval_despite_the_watch() {
         let poller = Poller::new(POLL);
-        poller.hint().set_live(true);
+        poller.hint().changed();
         let _ = starts_of(&poller, 2).await;
         let runs = Arc::new(AtomicU32::new(0));
         tokio::time::advance(Duration::from_millis(1)).await;

@@ -114,10 +114,11 @@ const WATCH_TICK: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// `kubectl get nodes --watch` (or `--watch-only`) `-o name`: the Nodes'
 /// names as listed (not with `--watch-only`), then one `node/NAME` line
-/// each time a Node is added, changed or deleted, until the API server
-/// cannot be reached (kubectl's watch ends with the connection's error, as
-/// when the API server restarts) or nobody reads (SIGPIPE's exit). A change
-/// is anything a `get` would print differently, but the status heartbeats.
+/// each time a Node is added, changed or deleted, until the API server the
+/// watch's connection reached stops (through the endpoint too: the load
+/// balancer does not move an open connection; kubectl's watch ends with an
+/// error) or nobody reads (SIGPIPE's exit). A change is anything a `get`
+/// would print differently, but the conditions' times.
 fn watch(ctx: &Ctx, p: &Parsed, names: &[String], output: &str) -> u8 {
     use std::io::Write;
     if output != "name" || !names.is_empty() || p.get("selector").is_some() {
@@ -127,9 +128,20 @@ fn watch(ctx: &Ctx, p: &Parsed, names: &[String], output: &str) -> u8 {
     let mut seen: std::collections::BTreeMap<String, String> = Default::default();
     let mut first = true;
     let mut out = std::io::stdout().lock();
+    let mut reached: Option<String> = None;
     loop {
-        let st = match ctx.connect() {
-            Ok(s) => s,
+        if let Some(server) = &reached {
+            if !ctx.server_running(server) {
+                // The lab's words: what kubectl prints then is not on record.
+                eprintln!("error: unexpected EOF");
+                return 1;
+            }
+        }
+        let st = match ctx.connect_server() {
+            Ok((s, server)) => {
+                reached.get_or_insert(server);
+                s
+            }
             Err(c) => return c,
         };
         let now = clock::now();

@@ -90,6 +90,11 @@ impl<'a> Ctx<'a> {
     /// Connects and returns the state the serving API server sees, or prints
     /// kubectl's connection error.
     pub(super) fn connect(&self) -> Result<State, u8> {
+        self.connect_server().map(|(st, _)| st)
+    }
+
+    /// `connect`, also naming the API server the connection reached.
+    pub(super) fn connect_server(&self) -> Result<(State, String), u8> {
         let Some(server) = &self.server else {
             eprintln!("The connection to the server localhost:8080 was refused - did you specify the right host or port?");
             return Err(1);
@@ -101,10 +106,23 @@ impl<'a> Ctx<'a> {
             now: clock::now(),
         };
         let ca = self.kubeconfig.as_ref().and_then(|k| k.ca_pem.as_deref());
-        if let Err(e) = client::connect(&view, &self.host.topology, server, ca) {
-            return Err(print_conn_error(&e));
-        }
-        state::read(&self.host.lab_dir).map_err(|e| state_err(&e))
+        let reached = client::connect(&view, &self.host.topology, server, ca)
+            .map_err(|e| print_conn_error(&e))?;
+        let st = state::read(&self.host.lab_dir).map_err(|e| state_err(&e))?;
+        Ok((st, reached))
+    }
+
+    /// Whether `server`'s API server still runs: a connection to it (a
+    /// watch's) holds only as long.
+    pub(super) fn server_running(&self, server: &str) -> bool {
+        state::read_hosts(&self.host.lab_dir).is_ok_and(|hosts| {
+            View {
+                lab_dir: &self.host.lab_dir,
+                state: &hosts,
+                now: clock::now(),
+            }
+            .running(server)
+        })
     }
 
     /// Connects for a write: the user must be allowed to change nodes.
