@@ -266,7 +266,8 @@ impl<'a> Cx<'a> {
         let mut rungs = Vec::new();
         // Each member's rungs, told as the rungs are made: (member, rung's
         // release, role), rung after rung.
-        let mut placed: Vec<(usize, RungRelease, UpgradeRole)> = Vec::new();
+        // One rung takes each member at most once: sized for the usual one.
+        let mut placed: Vec<(usize, RungRelease, UpgradeRole)> = Vec::with_capacity(members.len());
         for release in releases {
             let first = if record < release {
                 match self.first_control_plane(&members) {
