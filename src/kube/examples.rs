@@ -44,7 +44,7 @@ pub fn kubectl_examples() -> Vec<KubectlExample> {
     };
     vec![
         e("get_nodes_json", "", get_nodes_json()),
-        e("watch_node_names", "", watch_node_names()),
+        e("watch_node_readiness", "", watch_node_readiness()),
         e("get_pods_json", "", workloads::get_pods_json()),
         e("get_pdbs_json", "", workloads::get_pdbs_json()),
         e("get_readyz_verbose", "", get_readyz_verbose()),

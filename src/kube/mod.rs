@@ -37,12 +37,28 @@ pub fn get_nodes_json() -> String {
     kubectl_admin("get nodes -o json")
 }
 
-/// Every Node's name (`node/NAME`), then one line each time a Node is
-/// added, changed or deleted, until the API server ends the watch (30 to
-/// 60 minutes) or its connection is lost. Run it under
+/// What the watch of Nodes prints of each event: its type, the Node's
+/// name and its Ready condition's status (`<none>` without one), columns
+/// separated by spaces (kubectl 1.32, read against a server's watch
+/// stream: `ADDED   fenn      False`; `--output-watch-events` wraps each
+/// object in its event, hence `.object.`).
+pub const WATCH_READY_COLUMNS: &str = "custom-columns=EVENT:.type,NAME:.object.metadata.name,READY:.object.status.conditions[?(@.type==\"Ready\")].status";
+
+/// Every Node as listed (an `ADDED` line each), then one line each time a
+/// Node is added, changed or deleted (`nodes::parse_watch_line`), until the
+/// API server ends the watch (30 to 60 minutes) or its connection breaks
+/// (kubectl then exits 0 and says nothing). Run it under
 /// `script::while_stdin_open`, or it outlives gt.
-pub fn watch_node_names() -> String {
-    kubectl_admin("get nodes --watch -o name")
+pub fn watch_node_readiness() -> String {
+    kubectl_admin(&shell_join(&[
+        "get",
+        "nodes",
+        "--watch",
+        "--output-watch-events",
+        "--no-headers",
+        "-o",
+        WATCH_READY_COLUMNS,
+    ]))
 }
 
 /// The API server's readiness with every check listed.

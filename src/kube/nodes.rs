@@ -73,6 +73,34 @@ pub fn message_means_no_cni(message: &str) -> bool {
     m.contains("network plugin") || m.contains("networkpluginnotready") || m.contains("cni")
 }
 
+/// One line of the watch of Nodes (`kube::watch_node_readiness`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedNode {
+    pub name: String,
+    /// Its Ready condition says `True`, and the event is not its deletion
+    /// (a deleted Node's line shows its last state).
+    pub ready: bool,
+}
+
+/// An `ADDED`, `MODIFIED` or `DELETED` line of the watch; `None` for
+/// anything else (an `ERROR` event, a line cut short).
+pub fn parse_watch_line(line: &str) -> Option<WatchedNode> {
+    let mut cols = line.split_whitespace();
+    let (event, name, ready) = (cols.next()?, cols.next()?, cols.next()?);
+    if cols.next().is_some() || name == "<none>" {
+        return None;
+    }
+    let ready = match event {
+        "ADDED" | "MODIFIED" => ConditionStatus::parse(ready) == ConditionStatus::True,
+        "DELETED" => false,
+        _ => return None,
+    };
+    Some(WatchedNode {
+        name: name.to_string(),
+        ready,
+    })
+}
+
 /// The Node objects by name.
 pub fn parse(json: &str) -> Result<BTreeMap<String, Node>, serde_json::Error> {
     let list: wire::NodeList = serde_json::from_str(json)?;
@@ -408,5 +436,48 @@ mod tests {
             .unwrap()
             .is_empty());
         assert!(parse("error: You must be logged in").is_err());
+    }
+
+    /// Lines as kubectl 1.32 printed them for `watch_node_readiness`
+    /// against a server's watch stream (tests/cli/kubectl_watch.rs runs
+    /// it): columns padded to varying widths, `<none>` for a missing field.
+    #[test]
+    fn watch_lines_say_each_nodes_ready_status_and_deletions_are_not_ready() {
+        let read = |l: &str| parse_watch_line(l).map(|w| (w.name, w.ready));
+        assert_eq!(
+            read("ADDED   bettley   True"),
+            Some(("bettley".into(), true))
+        );
+        assert_eq!(
+            read("ADDED   fenn      False"),
+            Some(("fenn".into(), false))
+        );
+        assert_eq!(
+            read("MODIFIED   fenn      True"),
+            Some(("fenn".into(), true))
+        );
+        assert_eq!(
+            read("ADDED      jast      Unknown"),
+            Some(("jast".into(), false))
+        );
+        assert_eq!(
+            read("DELETED    jast      True"),
+            Some(("jast".into(), false))
+        );
+        assert_eq!(
+            read("ADDED      karstark   <none>"),
+            Some(("karstark".into(), false))
+        );
+        for other in [
+            "",
+            "ERROR   <none>   <none>",
+            "BOOKMARK   <none>   <none>",
+            "ADDED   fenn",
+            "ADDED   <none>   True",
+            "node/fenn",
+            "MODIFIED fenn True extra",
+        ] {
+            assert_eq!(read(other), None, "{other:?}");
+        }
     }
 }

@@ -786,9 +786,7 @@ impl<'a> Cx<'a> {
         let taints_match = match node.taints.as_slice() {
             [] => owned_taints.next().is_none(),
             [want] => {
-                owned_taints
-                    .next()
-                    .is_some_and(|t| is_taint(t, want))
+                owned_taints.next().is_some_and(|t| is_taint(t, want))
                     && owned_taints.next().is_none()
             }
             _ => false,

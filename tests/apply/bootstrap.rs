@@ -188,7 +188,8 @@ fn a_joining_workers_wait_follows_a_watch_of_nodes_that_ends_with_the_apply() {
     assert_eq!(recap(&events)["joined"], 1);
     // Polled every 0.1 s, the 3 s wait for Ready alone reads Nodes some 30
     // times; with the watch gt reads them when one changes (lipps
-    // registered, Ready), at each wait's first look, and every 2 s.
+    // registered), at each wait's first look, and every 2 s; the watch's
+    // line saying lipps is Ready ends its wait (5 reads in all here).
     let polls = node_polls(&lab) - before;
     assert!(polls < 15, "{polls} reads of every Node");
     // The watch's kubectl ends with gt's hold on it, not 30 minutes later.

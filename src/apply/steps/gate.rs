@@ -136,11 +136,26 @@ impl StepRunner<'_> {
         waiting_since: tokio::time::Instant,
         seen: u64,
     ) -> Snapshot<Nodes> {
+        self.next_nodes_unless(id, waiting_since, seen, std::future::pending())
+            .await
+            .expect("a pending future never ends")
+    }
+
+    /// `next_nodes`, unless `stop` ends while the wait is between polls:
+    /// `None` then.
+    async fn next_nodes_unless(
+        &self,
+        id: &StepId,
+        waiting_since: tokio::time::Instant,
+        seen: u64,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Option<Snapshot<Nodes>> {
         self.watch_nodes_if_due().await;
+        let fetch = || self.get_nodes(id);
         if seen == 0 {
-            self.nodes.since(waiting_since, || self.get_nodes(id)).await
+            self.nodes.since_unless(waiting_since, fetch, stop).await
         } else {
-            self.nodes.newer_than(seen, || self.get_nodes(id)).await
+            self.nodes.newer_than_unless(seen, fetch, stop).await
         }
     }
 
@@ -186,7 +201,9 @@ impl StepRunner<'_> {
     }
 
     /// A join is done when the Node is Ready (its pod network up), so that
-    /// the apply's end is a cluster the next plan finds converged.
+    /// the apply's end is a cluster the next plan finds converged: as the
+    /// shared poll finds it, or as the watch of Nodes says in a line that
+    /// came after the wait began (without a poll's query then).
     /// `done`: what happened before the wait, for the timeout's message.
     pub(super) async fn wait_node_ready(
         &self,
@@ -200,7 +217,16 @@ impl StepRunner<'_> {
         let waiting_since = tokio::time::Instant::now();
         let mut seen = 0;
         loop {
-            let snapshot = self.next_nodes(id, waiting_since, seen).await;
+            let watched = self
+                .node_watch
+                .ready()
+                .ready_since(node.as_str(), waiting_since);
+            let Some(snapshot) = self
+                .next_nodes_unless(id, waiting_since, seen, watched)
+                .await
+            else {
+                return Ok(());
+            };
             seen = snapshot.seq;
             let why = match snapshot.value {
                 Ok(nodes) => match nodes.get(node.as_str()) {

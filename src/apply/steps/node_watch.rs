@@ -1,18 +1,22 @@
-//! A watch of Nodes that tells the shared poll when to look (`poll.rs`):
-//! `kubectl get nodes --watch -o name` through an admin host, one line per
-//! change. The poll still reads every Node with one query; the watch only
+//! A watch of Nodes that tells the shared poll when to look (`poll.rs`),
+//! and waits for a Node to be Ready that it is: `kubectl get nodes --watch`
+//! through an admin host, one line per event with the Node's name and its
+//! Ready status. The poll still reads every Node with one query; the watch
 //! says when, so a wait notices a change one query after it happened
 //! instead of up to a poll interval later, and a control plane that
 //! nothing changes on answers one query every `WATCHED` instead of ten a
-//! second. A watch that cannot start or ends (its API server restarting)
-//! leaves the poll at its interval; it is started again by the next wait,
-//! at most once per `RESTART`. A watch that ends within `SHORT` counts as
-//! failed; after `MAX_FAILURES` failures in a row the poll serves alone.
-//! One that ran longer is simply renewed: gt ends each after `LIFETIME`.
+//! second. A wait for a Node to be Ready ends on the watch's line alone
+//! (`WatchedReady`), without that query. A watch that cannot start or ends
+//! (its API server restarting) leaves the poll at its interval; it is
+//! started again by the next wait, at most once per `RESTART`. A watch
+//! that ends within `SHORT` counts as failed; after `MAX_FAILURES` failures
+//! in a row the poll serves alone. One that ran longer is simply renewed:
+//! gt ends each after `LIFETIME`.
 
 use super::poll::Hint;
 use crate::kube;
 use crate::transport::{Cmd, Host, Stream};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -33,10 +37,57 @@ const SHORT: Duration = Duration::from_secs(10);
 /// stays clean); the next wait starts another.
 const LIFETIME: Duration = Duration::from_secs(600);
 
-/// The watch task of an apply, if one runs, and its starts so far.
+/// The watch task of an apply, if one runs, its starts so far, and what
+/// its lines said of each Node's readiness.
 #[derive(Default)]
 pub struct NodeWatch {
     state: Mutex<State>,
+    ready: Arc<WatchedReady>,
+}
+
+/// Each Node's readiness as the watch's last line of it said, and when that
+/// line came.
+pub struct WatchedReady {
+    nodes: Mutex<HashMap<String, (bool, Instant)>>,
+    /// Counts the lines: waiters wake on each.
+    lines: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for WatchedReady {
+    fn default() -> WatchedReady {
+        WatchedReady {
+            nodes: Mutex::default(),
+            lines: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
+impl WatchedReady {
+    /// A line of the watch said `name` is Ready or not (now).
+    pub fn record(&self, name: &str, ready: bool) {
+        self.nodes
+            .lock()
+            .expect("not poisoned")
+            .insert(name.to_string(), (ready, Instant::now()));
+        self.lines.send_modify(|n| *n += 1);
+    }
+
+    /// Ends once a line that came at `since` or later said `node` is Ready
+    /// (and no later one said otherwise); never, if none does. A line that
+    /// came before `since` decides nothing: the wait's first look is the
+    /// poll's, which never predates the wait.
+    pub async fn ready_since(&self, node: &str, since: Instant) {
+        let mut lines = self.lines.subscribe();
+        loop {
+            let said = self.nodes.lock().expect("not poisoned").get(node).copied();
+            if said.is_some_and(|(ready, at)| ready && at >= since) {
+                return;
+            }
+            if lines.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -82,7 +133,12 @@ impl NodeWatch {
         }
         st.failures = failures;
         st.last_start = Some(Instant::now());
-        st.task = Some(tokio::spawn(watch(host, hint)));
+        st.task = Some(tokio::spawn(watch(host, hint, self.ready.clone())));
+    }
+
+    /// What the watch's lines said of each Node's readiness.
+    pub fn ready(&self) -> &WatchedReady {
+        &self.ready
     }
 
     /// Ends the watch, if one runs, and waits until its command has been
@@ -104,10 +160,11 @@ impl Drop for NodeWatch {
     }
 }
 
-/// Runs the watch until it ends: each `node/` line (the first listing, then
-/// one per change) says it is live and that the poll may look now.
-async fn watch(host: Arc<dyn Host>, hint: Arc<Hint>) {
-    let cmd = Cmd::new(kube::script::while_stdin_open(&kube::watch_node_names()))
+/// Runs the watch until it ends: each line (the first listing, then one
+/// per event) says it is live and that the poll may look now, and tells
+/// `ready` the Node's readiness.
+async fn watch(host: Arc<dyn Host>, hint: Arc<Hint>, ready: Arc<WatchedReady>) {
+    let cmd = Cmd::new(kube::script::while_stdin_open(&kube::watch_node_readiness()))
         .hold_stdin()
         // gt lets go at LIFETIME; this only bounds a connection that hangs.
         .timeout(LIFETIME + SHORT)
@@ -121,7 +178,11 @@ async fn watch(host: Arc<dyn Host>, hint: Arc<Hint>) {
         tokio::select! {
             line = rx.recv() => {
                 let Some(line) = line else { break };
-                if line.stream == Stream::Stdout && line.line.starts_with("node/") {
+                if line.stream != Stream::Stdout {
+                    continue;
+                }
+                if let Some(node) = kube::nodes::parse_watch_line(&line.line) {
+                    ready.record(&node.name, node.ready);
                     hint.changed();
                 }
             }
@@ -138,8 +199,9 @@ mod tests {
     use crate::transport::{BoxFuture, LineSink, Output, OutputLine, TransportError};
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    /// A host whose watch prints one name, a change a second later, then
-    /// runs until let go of (`ends_after`: or ends by itself then).
+    /// A host whose watch lists bettley (Ready) and fenn (not), says fenn
+    /// is Ready a second later, then runs until let go of (`ends_after`: or
+    /// ends by itself then, as kubectl does: exit 0, nothing said).
     struct Watching {
         ends_after: Option<Duration>,
         let_go: Arc<AtomicBool>,
@@ -173,17 +235,18 @@ mod tests {
                         line: line.into(),
                     });
                 };
-                say("node/bettley");
+                say("ADDED   bettley   True");
+                say("ADDED   fenn      False");
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                say("node/fenn");
+                say("MODIFIED   fenn      True");
                 match self.ends_after {
                     Some(d) => tokio::time::sleep(d).await,
                     None => std::future::pending::<()>().await,
                 }
                 Ok(Output {
-                    code: 1,
+                    code: 0,
                     stdout: String::new(),
-                    stderr: "error: watch closed".into(),
+                    stderr: String::new(),
                 })
             })
         }
@@ -213,7 +276,8 @@ mod tests {
         let cmd = host.script.lock().unwrap().clone().unwrap();
         assert!(cmd.hold_stdin, "the remote kubectl must end with gt's hold");
         assert!(
-            cmd.script.contains("get nodes --watch -o name"),
+            cmd.script
+                .contains("get nodes --watch --output-watch-events"),
             "{}",
             cmd.script
         );
@@ -265,5 +329,42 @@ mod tests {
             assert!(host.let_go.load(Ordering::SeqCst), "held past its lifetime");
             assert!(!hint.is_live());
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_ends_on_a_ready_line_that_came_after_it_began_and_only_then() {
+        let host = watching(None);
+        let hint = Arc::new(Hint::default());
+        let w = NodeWatch::default();
+        w.start(host.clone(), hint.clone());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // bettley was listed Ready before this wait began: not decided.
+        let since = Instant::now();
+        let bettley = tokio::time::timeout(
+            Duration::from_secs(5),
+            w.ready().ready_since("bettley", since),
+        );
+        assert!(
+            bettley.await.is_err(),
+            "decided on a line older than the wait"
+        );
+        // fenn turns Ready a second after the listing: the wait ends then.
+        let since = Instant::now() - Duration::from_secs(4);
+        let t0 = Instant::now();
+        let w2 = NodeWatch::default();
+        w2.start(host.clone(), hint.clone());
+        w2.ready().ready_since("fenn", since).await;
+        assert_eq!(Instant::now() - t0, Duration::from_secs(1));
+        // A later line saying otherwise outweighs an earlier Ready one.
+        let board = WatchedReady::default();
+        let since = Instant::now();
+        board.record("fenn", true);
+        board.record("fenn", false);
+        let again = tokio::time::timeout(Duration::from_secs(1), board.ready_since("fenn", since));
+        assert!(again.await.is_err());
+        board.record("fenn", true);
+        board.ready_since("fenn", since).await;
+        w.stop().await;
+        w2.stop().await;
     }
 }

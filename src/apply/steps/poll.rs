@@ -113,17 +113,39 @@ impl<T: Clone> Poller<T> {
     /// wait that began at `since` may decide on. It comes at `POLL`'s pace
     /// even with a watch live: nothing may have changed since the last
     /// poll, and the wait still must not decide on one older than itself.
+    /// (The waits use `since_unless`.)
+    #[cfg(test)]
     pub async fn since<F, Fut>(&self, since: Instant, fetch: F) -> Snapshot<T>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = T>,
     {
+        self.since_unless(since, fetch, std::future::pending())
+            .await
+            .expect("a pending future never ends")
+    }
+
+    /// `since`, unless `stop` ends first: `None` then. `stop` is looked at
+    /// only while this waits, never during a query (a query cut short
+    /// would be one the next waiter must run again).
+    pub async fn since_unless<F, Fut, S>(
+        &self,
+        since: Instant,
+        fetch: F,
+        stop: S,
+    ) -> Option<Snapshot<T>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = T>,
+        S: Future<Output = ()>,
+    {
         let _first = self.eager();
+        tokio::pin!(stop);
         let mut after = 0;
         loop {
-            let s = self.newer_than(after, &fetch).await;
+            let s = self.newer_than_unless(after, &fetch, &mut stop).await?;
             if s.started >= since {
-                return s;
+                return Some(s);
             }
             after = s.seq;
         }
@@ -137,22 +159,47 @@ impl<T: Clone> Poller<T> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
+        self.newer_than_unless(after, fetch, std::future::pending())
+            .await
+            .expect("a pending future never ends")
+    }
+
+    /// `newer_than`, unless `stop` ends while this waits (for another's
+    /// poll, or for its own to be due): `None` then.
+    pub async fn newer_than_unless<F, Fut, S>(
+        &self,
+        after: u64,
+        fetch: F,
+        stop: S,
+    ) -> Option<Snapshot<T>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+        S: Future<Output = ()>,
+    {
+        tokio::pin!(stop);
         let mut rx = self.latest.subscribe();
         loop {
             if let Some(s) = newer(&rx.borrow_and_update(), after) {
-                return s;
+                return Some(s);
             }
             tokio::select! {
+                biased;
+                () = &mut stop => return None,
                 // The sender lives in `self`, which outlives this borrow.
                 _ = rx.changed() => continue,
                 // Whoever polled before may have been cancelled halfway: the
                 // turn is free again then, and this waiter takes it.
                 mut last = self.turn.lock() => {
                     if let Some(s) = newer(&self.latest.borrow(), after) {
-                        return s;
+                        return Some(s);
                     }
                     if let Some(started) = *last {
-                        self.pace(started).await;
+                        tokio::select! {
+                            biased;
+                            () = &mut stop => return None,
+                            () = self.pace(started) => {}
+                        }
                     }
                     let started = Instant::now();
                     *last = Some(started);
@@ -165,7 +212,7 @@ impl<T: Clone> Poller<T> {
                         value,
                     };
                     self.latest.send_replace(Some(snapshot.clone()));
-                    return snapshot;
+                    return Some(snapshot);
                 }
             }
         }
@@ -425,5 +472,47 @@ mod tests {
             .await;
         assert!(s.started >= since);
         assert!(s.started - since < POLL, "waited {:?}", s.started - since);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_stopped_between_polls_runs_no_query_and_one_stopped_during_a_query_gets_it() {
+        let poller = Poller::new(POLL);
+        let runs = Arc::new(AtomicU32::new(0));
+        let first = poller
+            .newer_than(0, || counting(&runs, Duration::from_millis(10)))
+            .await;
+        // Stopped while its own poll was not yet due: no query ran.
+        let t0 = Instant::now();
+        let stopped = poller
+            .newer_than_unless(
+                first.seq,
+                || counting(&runs, Duration::from_millis(10)),
+                tokio::time::sleep(Duration::from_millis(20)),
+            )
+            .await;
+        assert!(stopped.is_none());
+        assert_eq!(Instant::now() - t0, Duration::from_millis(20));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        // Stopped while its query ran: the query finishes and counts.
+        tokio::time::advance(POLL).await;
+        let t0 = Instant::now();
+        let got = poller
+            .newer_than_unless(
+                first.seq,
+                || counting(&runs, Duration::from_millis(50)),
+                tokio::time::sleep(Duration::from_millis(20)),
+            )
+            .await;
+        assert_eq!(got.map(|s| (s.seq, s.value)), Some((2, 2)));
+        assert_eq!(Instant::now() - t0, Duration::from_millis(50));
+        // A first look stopped before its poll: none.
+        let runs_before = runs.load(Ordering::SeqCst);
+        let since = Instant::now();
+        let none = poller
+            .since_unless(since, || counting(&runs, Duration::from_millis(1)), async {
+            })
+            .await;
+        assert!(none.is_none());
+        assert_eq!(runs.load(Ordering::SeqCst), runs_before);
     }
 }

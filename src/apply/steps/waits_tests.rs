@@ -10,10 +10,13 @@ use std::sync::Arc;
 
 /// Every host at once: `kubectl get nodes` lists each node, not Ready for
 /// the first `not_ready_polls` queries, then Ready; every `/readyz` passes.
+/// Its watch of Nodes (`watch_says_ready`) lists fenn not Ready, then says
+/// it is Ready that long after it started, and runs until let go of.
 struct TurningReady {
     not_ready_polls: u32,
     node_queries: AtomicU32,
     readyz_queries: AtomicU32,
+    watch_says_ready: Option<std::time::Duration>,
 }
 
 impl TurningReady {
@@ -39,9 +42,26 @@ impl Host for TurningReady {
     fn run<'a>(
         &'a self,
         cmd: &'a Cmd,
-        _lines: Option<&'a LineSink>,
+        lines: Option<&'a LineSink>,
     ) -> BoxFuture<'a, Result<Output, TransportError>> {
         Box::pin(async move {
+            if let (true, Some(after), Some(lines)) = (
+                cmd.script.contains("get nodes --watch"),
+                self.watch_says_ready,
+                lines,
+            ) {
+                let say = |line: &str| {
+                    let _ = lines.send(crate::transport::OutputLine {
+                        host: "any".into(),
+                        stream: crate::transport::Stream::Stdout,
+                        line: line.into(),
+                    });
+                };
+                say("ADDED   fenn   False");
+                tokio::time::sleep(after).await;
+                say("MODIFIED   fenn   True");
+                std::future::pending::<()>().await;
+            }
             let stdout = if cmd.script.contains("get nodes") {
                 let n = self.node_queries.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(std::time::Duration::from_millis(30)).await;
@@ -74,6 +94,7 @@ fn turning_ready_after(polls: u32) -> Arc<TurningReady> {
         not_ready_polls: polls,
         node_queries: AtomicU32::new(0),
         readyz_queries: AtomicU32::new(0),
+        watch_says_ready: None,
     })
 }
 
@@ -111,4 +132,32 @@ async fn waits_for_two_nodes_share_each_poll_and_wake_with_the_one_that_sees_the
     a.unwrap();
     b.unwrap();
     assert_eq!(host.node_queries.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_for_a_ready_node_ends_on_the_watchs_line_without_another_poll() {
+    // Polls never find fenn Ready; the watch says it is 3 s after it starts.
+    let host = Arc::new(TurningReady {
+        watch_says_ready: Some(std::time::Duration::from_secs(3)),
+        ..Arc::into_inner(turning_ready_after(u32::MAX)).unwrap()
+    });
+    let fixture = fixture(host.clone());
+    let mut runner = fixture.runner();
+    runner.watching_nodes();
+    let fenn = name("fenn");
+    let t0 = tokio::time::Instant::now();
+    runner
+        .wait_node_ready(&StepId::JoinWorker(fenn.clone()), &fenn, "joined")
+        .await
+        .unwrap();
+    let waited = tokio::time::Instant::now() - t0;
+    assert!(
+        waited >= std::time::Duration::from_secs(3)
+            && waited < std::time::Duration::from_millis(3050),
+        "ended {waited:?} after it began"
+    );
+    // The first look, the watch's listing of fenn, and one every 2 s
+    // (`WATCHED`) while nothing changed: none for the Ready line.
+    assert_eq!(host.node_queries.load(Ordering::SeqCst), 3);
+    runner.stop_watching_nodes().await;
 }

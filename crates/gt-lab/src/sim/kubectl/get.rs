@@ -1,5 +1,5 @@
 //! `kubectl get nodes` (tables, `-o json|name|wide`, selectors, `--watch`
-//! with `-o name`) and `kubectl get --raw` (the API server's health
+//! with `-o name` or the name and Ready columns) and `kubectl get --raw` (the API server's health
 //! endpoints).
 
 use super::err;
@@ -112,29 +112,85 @@ pub(super) fn get(ctx: &Ctx, p: &Parsed) -> u8 {
 /// at once reaches the lab's watchers this much later at most.
 const WATCH_TICK: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// `kubectl get nodes --watch` (or `--watch-only`) `-o name`: the Nodes'
-/// names as listed (not with `--watch-only`), then one `node/NAME` line
-/// each time a Node is added, changed or deleted, until the API server the
-/// watch's connection reached stops (through the endpoint too: the load
-/// balancer does not move an open connection; kubectl's watch ends with an
-/// error) or nobody reads (SIGPIPE's exit). A change is anything a `get`
-/// would print differently, but the conditions' times.
+/// The one custom-columns spec the lab's watch prints: each Node's name and
+/// its Ready condition's status (`<none>` without one), with
+/// `--output-watch-events` the event's type first (the columns then read the
+/// event: `.type`, `.object....`).
+pub const WATCH_READY_COLUMNS: &str =
+    "custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type==\"Ready\")].status";
+pub const WATCH_EVENT_READY_COLUMNS: &str = "custom-columns=EVENT:.type,NAME:.object.metadata.name,READY:.object.status.conditions[?(@.type==\"Ready\")].status";
+
+/// What one watch line shows of a Node, by the output asked for.
+#[derive(Clone, Copy, PartialEq)]
+enum WatchOutput {
+    Name,
+    /// Name and Ready status; `events`: the event's type first.
+    Ready {
+        events: bool,
+    },
+}
+
+/// `kubectl get nodes --watch` (or `--watch-only`) with `-o name`, or with
+/// `-o custom-columns` of the name and Ready status (`WATCH_READY_COLUMNS`;
+/// `WATCH_EVENT_READY_COLUMNS` with `--output-watch-events`): every Node as
+/// listed (not with `--watch-only`; an `ADDED` event each), then one line
+/// each time a Node is added, changed or deleted (`MODIFIED`, `DELETED`:
+/// a deleted Node's line shows its last state, as kubectl prints the
+/// deleted object), until the API server the watch's connection reached
+/// stops (through the endpoint too: the load balancer does not move an open
+/// connection) or nobody reads (SIGPIPE's exit). Real kubectl 1.32 ends a
+/// watch whose connection breaks as one the server ended: exit 0, nothing
+/// on stderr (seen against a server that cut the stream). A change is
+/// anything a `get` would print differently, but the conditions' times.
+/// Columns are padded to each line's own widths (kubectl's tabwriter pads
+/// to widths it carries across lines; readers split on whitespace).
 fn watch(ctx: &Ctx, p: &Parsed, names: &[String], output: &str) -> u8 {
     use std::io::Write;
-    if output != "name" || !names.is_empty() || p.get("selector").is_some() {
-        return err("the lab's simulated kubectl watches every Node, with -o name only");
+    let events = p.on("output-watch-events");
+    let shape = match output {
+        "name" if !events => WatchOutput::Name,
+        o if o == WATCH_READY_COLUMNS && !events => WatchOutput::Ready { events },
+        o if o == WATCH_EVENT_READY_COLUMNS && events => WatchOutput::Ready { events },
+        _ => {
+            return err(&format!(
+                "the lab's simulated kubectl watches every Node with -o name, -o {WATCH_READY_COLUMNS:?} --no-headers, or --output-watch-events -o {WATCH_EVENT_READY_COLUMNS:?} --no-headers only"
+            ))
+        }
+    };
+    if !names.is_empty() || p.get("selector").is_some() {
+        return err("the lab's simulated kubectl watches every Node, without names or selectors");
+    }
+    if matches!(shape, WatchOutput::Ready { .. }) && !p.on("no-headers") {
+        return err("the lab's simulated kubectl watches custom columns with --no-headers only");
     }
     ctx.host.pause(Op::Kubectl);
-    let mut seen: std::collections::BTreeMap<String, String> = Default::default();
+    // Each Node's view (what tells a change) and Ready status.
+    let mut seen: std::collections::BTreeMap<String, (String, String)> = Default::default();
     let mut first = true;
     let mut out = std::io::stdout().lock();
     let mut reached: Option<String> = None;
+    let line = |event: &str, name: &str, ready: &str| match shape {
+        WatchOutput::Name => format!("node/{name}\n"),
+        WatchOutput::Ready { events } => {
+            let mut cols = vec![];
+            if events {
+                cols.push(event);
+            }
+            cols.extend([name, ready]);
+            let mut l = cols
+                .iter()
+                .map(|c| format!("{c:<width$}", width = c.len() + 3))
+                .collect::<String>()
+                .trim_end()
+                .to_string();
+            l.push('\n');
+            l
+        }
+    };
     loop {
         if let Some(server) = &reached {
             if !ctx.server_running(server) {
-                // The lab's words: what kubectl prints then is not on record.
-                eprintln!("error: unexpected EOF");
-                return 1;
+                return 0;
             }
         }
         let st = match ctx.connect_server() {
@@ -145,20 +201,27 @@ fn watch(ctx: &Ctx, p: &Parsed, names: &[String], output: &str) -> u8 {
             Err(c) => return c,
         };
         let now = clock::now();
-        let current: std::collections::BTreeMap<String, String> = st
+        let current: std::collections::BTreeMap<String, (String, String)> = st
             .nodes
             .values()
-            .map(|n| (n.name.clone(), watched_view(&st, n, now)))
+            .map(|n| {
+                let ready = st.readiness(n, now).status.to_string();
+                (n.name.clone(), (watched_view(&st, n, now), ready))
+            })
             .collect();
         let mut lines = String::new();
-        for (name, view) in &current {
-            let changed = seen.get(name) != Some(view);
-            if changed && !(first && p.on("watch-only")) {
-                lines.push_str(&format!("node/{name}\n"));
+        for (name, (view, ready)) in &current {
+            let event = match seen.get(name) {
+                Some((v, _)) if v == view => continue,
+                Some(_) => "MODIFIED",
+                None => "ADDED",
+            };
+            if !(first && p.on("watch-only")) {
+                lines.push_str(&line(event, name, ready));
             }
         }
-        for name in seen.keys().filter(|n| !current.contains_key(*n)) {
-            lines.push_str(&format!("node/{name}\n"));
+        for (name, (_, ready)) in seen.iter().filter(|(n, _)| !current.contains_key(*n)) {
+            lines.push_str(&line("DELETED", name, ready));
         }
         if !lines.is_empty() && (out.write_all(lines.as_bytes()).is_err() || out.flush().is_err()) {
             // kubectl dies of SIGPIPE: 128 + 13.

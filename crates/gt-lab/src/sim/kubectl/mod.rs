@@ -76,6 +76,7 @@ fn command_flags(sub: &str) -> Option<Vec<Flag>> {
             boolean("all-namespaces").short('A'),
             boolean("watch").short('w'),
             boolean("watch-only"),
+            boolean("output-watch-events"),
             string("sort-by"),
             string("field-selector"),
         ],
