@@ -38,11 +38,11 @@ pub fn get_nodes_json() -> String {
 }
 
 /// What the watch of Nodes prints of each event: its type, the Node's
-/// name and its Ready condition's status (`<none>` without one), columns
-/// separated by spaces (kubectl 1.32, read against a server's watch
-/// stream: `ADDED   fenn      False`; `--output-watch-events` wraps each
-/// object in its event, hence `.object.`).
-pub const WATCH_READY_COLUMNS: &str = "custom-columns=EVENT:.type,NAME:.object.metadata.name,READY:.object.status.conditions[?(@.type==\"Ready\")].status";
+/// name, its Ready condition's status and its kubelet's version (`<none>`
+/// for what it lacks), columns separated by spaces (kubectl 1.32, read
+/// against a server's watch stream: `MODIFIED   fenn      True   v1.32.4`;
+/// `--output-watch-events` wraps each object in its event, hence `.object.`).
+pub const WATCH_READY_COLUMNS: &str = "custom-columns=EVENT:.type,NAME:.object.metadata.name,READY:.object.status.conditions[?(@.type==\"Ready\")].status,VERSION:.object.status.nodeInfo.kubeletVersion";
 
 /// Every Node as listed (an `ADDED` line each), then one line each time a
 /// Node is added, changed or deleted (`nodes::parse_watch_line`), until the

@@ -80,13 +80,15 @@ pub struct WatchedNode {
     /// Its Ready condition says `True`, and the event is not its deletion
     /// (a deleted Node's line shows its last state).
     pub ready: bool,
+    /// Its kubelet's version (`status.nodeInfo.kubeletVersion`), if any.
+    pub kubelet_version: Option<String>,
 }
 
 /// An `ADDED`, `MODIFIED` or `DELETED` line of the watch; `None` for
 /// anything else (an `ERROR` event, a line cut short).
 pub fn parse_watch_line(line: &str) -> Option<WatchedNode> {
     let mut cols = line.split_whitespace();
-    let (event, name, ready) = (cols.next()?, cols.next()?, cols.next()?);
+    let (event, name, ready, version) = (cols.next()?, cols.next()?, cols.next()?, cols.next()?);
     if cols.next().is_some() || name == "<none>" {
         return None;
     }
@@ -98,6 +100,7 @@ pub fn parse_watch_line(line: &str) -> Option<WatchedNode> {
     Some(WatchedNode {
         name: name.to_string(),
         ready,
+        kubelet_version: (version != "<none>").then(|| version.to_string()),
     })
 }
 
@@ -442,40 +445,41 @@ mod tests {
     /// against a server's watch stream (tests/cli/kubectl_watch.rs runs
     /// it): columns padded to varying widths, `<none>` for a missing field.
     #[test]
-    fn watch_lines_say_each_nodes_ready_status_and_deletions_are_not_ready() {
-        let read = |l: &str| parse_watch_line(l).map(|w| (w.name, w.ready));
+    fn watch_lines_say_each_nodes_ready_status_and_version_and_deletions_are_not_ready() {
+        let read = |l: &str| parse_watch_line(l).map(|w| (w.name, w.ready, w.kubelet_version));
+        let v = |s: &str| Some(s.to_string());
         assert_eq!(
-            read("ADDED   bettley   True"),
-            Some(("bettley".into(), true))
+            read("ADDED   bettley   True    v1.32.4"),
+            Some(("bettley".into(), true, v("v1.32.4")))
         );
         assert_eq!(
-            read("ADDED   fenn      False"),
-            Some(("fenn".into(), false))
+            read("ADDED   fenn      False   v1.32.4"),
+            Some(("fenn".into(), false, v("v1.32.4")))
         );
         assert_eq!(
-            read("MODIFIED   fenn      True"),
-            Some(("fenn".into(), true))
+            read("MODIFIED   fenn      True    v1.33.1"),
+            Some(("fenn".into(), true, v("v1.33.1")))
         );
         assert_eq!(
-            read("ADDED      jast      Unknown"),
-            Some(("jast".into(), false))
+            read("ADDED      jast      Unknown   v1.32.4"),
+            Some(("jast".into(), false, v("v1.32.4")))
         );
         assert_eq!(
-            read("DELETED    jast      True"),
-            Some(("jast".into(), false))
+            read("DELETED    jast      True      v1.32.4"),
+            Some(("jast".into(), false, v("v1.32.4")))
         );
         assert_eq!(
-            read("ADDED      karstark   <none>"),
-            Some(("karstark".into(), false))
+            read("ADDED      karstark   <none>    <none>"),
+            Some(("karstark".into(), false, None))
         );
         for other in [
             "",
-            "ERROR   <none>   <none>",
-            "BOOKMARK   <none>   <none>",
-            "ADDED   fenn",
-            "ADDED   <none>   True",
+            "ERROR   <none>   <none>   <none>",
+            "BOOKMARK   <none>   <none>   <none>",
+            "ADDED   fenn   True",
+            "ADDED   <none>   True   v1.32.4",
             "node/fenn",
-            "MODIFIED fenn True extra",
+            "MODIFIED fenn True v1.32.4 extra",
         ] {
             assert_eq!(read(other), None, "{other:?}");
         }

@@ -14,6 +14,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn node(name: &str, ready: Option<&str>, rv: u32) -> Value {
+    node_at(name, ready, rv, ready.map(|_| "v1.32.4"))
+}
+
+fn node_at(name: &str, ready: Option<&str>, rv: u32, version: Option<&str>) -> Value {
     let conditions: Vec<Value> = ready
         .map(|r| {
             vec![
@@ -27,7 +31,8 @@ fn node(name: &str, ready: Option<&str>, rv: u32) -> Value {
         "kind": "Node",
         "metadata": {"name": name, "resourceVersion": rv.to_string(),
                      "creationTimestamp": "2026-12-01T00:00:00Z"},
-        "status": {"conditions": conditions, "nodeInfo": {"kubeletVersion": "v1.32.4"}},
+        "status": {"conditions": conditions,
+                   "nodeInfo": version.map(|v| json!({"kubeletVersion": v})).unwrap_or(json!({}))},
     })
 }
 
@@ -43,7 +48,7 @@ enum End {
 /// The events streamed after the list (bettley Ready, fenn not).
 fn events() -> Vec<Value> {
     vec![
-        json!({"type": "MODIFIED", "object": node("fenn", Some("True"), 11)}),
+        json!({"type": "MODIFIED", "object": node_at("fenn", Some("True"), 11, Some("v1.33.1"))}),
         json!({"type": "ADDED", "object": node("jast", Some("Unknown"), 12)}),
         json!({"type": "DELETED", "object": node("jast", Some("True"), 13)}),
         json!({"type": "ADDED", "object": node("karstark", None, 14)}),
@@ -188,10 +193,11 @@ fn run_watch(kubectl: &str, port: u16) -> (Option<i32>, String, String) {
     )
 }
 
-fn watched(name: &str, ready: bool) -> WatchedNode {
+fn watched(name: &str, ready: bool, version: Option<&str>) -> WatchedNode {
     WatchedNode {
         name: name.into(),
         ready,
+        kubelet_version: version.map(str::to_string),
     }
 }
 
@@ -209,14 +215,14 @@ fn real_kubectls_watch_lines_are_read_and_it_ends_with_exit_0_however_the_stream
         assert_eq!(
             read,
             [
-                Some(watched("bettley", true)),
-                Some(watched("fenn", false)),
-                Some(watched("fenn", true)),
-                Some(watched("jast", false)),
+                Some(watched("bettley", true, Some("v1.32.4"))),
+                Some(watched("fenn", false, Some("v1.32.4"))),
+                Some(watched("fenn", true, Some("v1.33.1"))),
+                Some(watched("jast", false, Some("v1.32.4"))),
                 // Deleted: its last state said Ready, the Node is gone.
-                Some(watched("jast", false)),
-                // No Ready condition: `<none>`.
-                Some(watched("karstark", false)),
+                Some(watched("jast", false, Some("v1.32.4"))),
+                // No Ready condition, no version: `<none>`.
+                Some(watched("karstark", false, None)),
             ],
             "stdout:\n{stdout}\nstderr:\n{stderr}"
         );

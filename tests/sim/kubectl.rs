@@ -834,7 +834,7 @@ fn a_watch_only_prints_changes_and_the_lab_watches_names_only() {
 }
 
 /// The Ready columns gt's watch asks for, with each event's type.
-const WATCH_READY: &str = "get nodes --watch --output-watch-events --no-headers -o 'custom-columns=EVENT:.type,NAME:.object.metadata.name,READY:.object.status.conditions[?(@.type==\"Ready\")].status'";
+const WATCH_READY: &str = "get nodes --watch --output-watch-events --no-headers -o 'custom-columns=EVENT:.type,NAME:.object.metadata.name,READY:.object.status.conditions[?(@.type==\"Ready\")].status,VERSION:.object.status.nodeInfo.kubeletVersion'";
 
 #[test]
 fn a_watch_of_ready_columns_prints_each_event_with_the_nodes_ready_status() {
@@ -851,7 +851,10 @@ fn a_watch_of_ready_columns_prints_each_event_with_the_nodes_ready_status() {
     listed.sort();
     assert_eq!(
         listed,
-        [["ADDED", "bettley", "False"], ["ADDED", "fenn", "False"]]
+        [
+            ["ADDED", "bettley", "False", "v1.32.4"],
+            ["ADDED", "fenn", "False", "v1.32.4"]
+        ]
     );
     lab.apply_cni();
     let mut ready = vec![next(), next()];
@@ -859,22 +862,22 @@ fn a_watch_of_ready_columns_prints_each_event_with_the_nodes_ready_status() {
     assert_eq!(
         ready,
         [
-            ["MODIFIED", "bettley", "True"],
-            ["MODIFIED", "fenn", "True"]
+            ["MODIFIED", "bettley", "True", "v1.32.4"],
+            ["MODIFIED", "fenn", "True", "v1.32.4"]
         ]
     );
     // A deleted Node shows its last state.
     lab.on("bettley")
         .run(&format!("{KUBECTL} delete node fenn"))
         .success();
-    assert_eq!(next(), ["DELETED", "fenn", "True"]);
+    assert_eq!(next(), ["DELETED", "fenn", "True", "v1.32.4"]);
     lab.on("bettley").run("systemctl stop kubelet").success();
     let out = watch.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     // Only the columns gt reads, with their events and without headers.
     for refused in [
         "get nodes --watch --no-headers -o 'custom-columns=NAME:.metadata.name'",
-        "get nodes --watch --output-watch-events -o 'custom-columns=EVENT:.type,NAME:.object.metadata.name,READY:.object.status.conditions[?(@.type==\"Ready\")].status'",
+        "get nodes --watch --output-watch-events -o 'custom-columns=EVENT:.type,NAME:.object.metadata.name,READY:.object.status.conditions[?(@.type==\"Ready\")].status,VERSION:.object.status.nodeInfo.kubeletVersion'",
         "get nodes --watch --output-watch-events -o name",
     ] {
         lab.on("bettley")

@@ -143,7 +143,7 @@ impl StepRunner<'_> {
 
     /// `next_nodes`, unless `stop` ends while the wait is between polls:
     /// `None` then.
-    async fn next_nodes_unless(
+    pub(super) async fn next_nodes_unless(
         &self,
         id: &StepId,
         waiting_since: tokio::time::Instant,

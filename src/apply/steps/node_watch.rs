@@ -15,6 +15,8 @@
 
 use super::poll::Hint;
 use crate::kube;
+use crate::kube::kubeadm::Release;
+use crate::kube::nodes::WatchedNode;
 use crate::transport::{Cmd, Host, Stream};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,10 +47,10 @@ pub struct NodeWatch {
     ready: Arc<WatchedReady>,
 }
 
-/// Each Node's readiness as the watch's last line of it said, and when that
-/// line came.
+/// Each Node's readiness and kubelet version as the watch's last line of
+/// it said, and when that line came.
 pub struct WatchedReady {
-    nodes: Mutex<HashMap<String, (bool, Instant)>>,
+    nodes: Mutex<HashMap<String, (WatchedNode, Instant)>>,
     /// Counts the lines: waiters wake on each.
     lines: tokio::sync::watch::Sender<u64>,
 }
@@ -63,12 +65,12 @@ impl Default for WatchedReady {
 }
 
 impl WatchedReady {
-    /// A line of the watch said `name` is Ready or not (now).
-    pub fn record(&self, name: &str, ready: bool) {
+    /// A line of the watch said this of a Node (now).
+    pub fn record(&self, node: WatchedNode) {
         self.nodes
             .lock()
             .expect("not poisoned")
-            .insert(name.to_string(), (ready, Instant::now()));
+            .insert(node.name.clone(), (node, Instant::now()));
         self.lines.send_modify(|n| *n += 1);
     }
 
@@ -77,10 +79,31 @@ impl WatchedReady {
     /// came before `since` decides nothing: the wait's first look is the
     /// poll's, which never predates the wait.
     pub async fn ready_since(&self, node: &str, since: Instant) {
+        self.said_since(node, since, |n| n.ready).await
+    }
+
+    /// `ready_since`, with the Node's kubelet at `release` too.
+    pub async fn ready_at_since(&self, node: &str, since: Instant, release: &Release) {
+        self.said_since(node, since, |n| {
+            n.ready
+                && n.kubelet_version
+                    .as_deref()
+                    .and_then(kube::kubeadm::parse_version)
+                    == Some(*release)
+        })
+        .await
+    }
+
+    async fn said_since(&self, node: &str, since: Instant, wanted: impl Fn(&WatchedNode) -> bool) {
         let mut lines = self.lines.subscribe();
         loop {
-            let said = self.nodes.lock().expect("not poisoned").get(node).copied();
-            if said.is_some_and(|(ready, at)| ready && at >= since) {
+            let decided = self
+                .nodes
+                .lock()
+                .expect("not poisoned")
+                .get(node)
+                .is_some_and(|(said, at)| *at >= since && wanted(said));
+            if decided {
                 return;
             }
             if lines.changed().await.is_err() {
@@ -182,7 +205,7 @@ async fn watch(host: Arc<dyn Host>, hint: Arc<Hint>, ready: Arc<WatchedReady>) {
                     continue;
                 }
                 if let Some(node) = kube::nodes::parse_watch_line(&line.line) {
-                    ready.record(&node.name, node.ready);
+                    ready.record(node);
                     hint.changed();
                 }
             }
@@ -235,10 +258,10 @@ mod tests {
                         line: line.into(),
                     });
                 };
-                say("ADDED   bettley   True");
-                say("ADDED   fenn      False");
+                say("ADDED   bettley   True    v1.32.4");
+                say("ADDED   fenn      False   v1.32.4");
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                say("MODIFIED   fenn      True");
+                say("MODIFIED   fenn      True    v1.32.4");
                 match self.ends_after {
                     Some(d) => tokio::time::sleep(d).await,
                     None => std::future::pending::<()>().await,
@@ -357,13 +380,31 @@ mod tests {
         assert_eq!(Instant::now() - t0, Duration::from_secs(1));
         // A later line saying otherwise outweighs an earlier Ready one.
         let board = WatchedReady::default();
+        let said = |ready: bool, version: &str| WatchedNode {
+            name: "fenn".into(),
+            ready,
+            kubelet_version: Some(version.into()),
+        };
         let since = Instant::now();
-        board.record("fenn", true);
-        board.record("fenn", false);
+        board.record(said(true, "v1.32.4"));
+        board.record(said(false, "v1.32.4"));
         let again = tokio::time::timeout(Duration::from_secs(1), board.ready_since("fenn", since));
         assert!(again.await.is_err());
-        board.record("fenn", true);
+        board.record(said(true, "v1.32.4"));
         board.ready_since("fenn", since).await;
+        // Ready at a release: the version must be it.
+        let release: Release = "v1.33.1".parse().unwrap();
+        let at = tokio::time::timeout(
+            Duration::from_secs(1),
+            board.ready_at_since("fenn", since, &release),
+        );
+        assert!(
+            at.await.is_err(),
+            "Ready, but its kubelet is not at the release yet"
+        );
+        board.record(said(false, "v1.33.1"));
+        board.record(said(true, "v1.33.1"));
+        board.ready_at_since("fenn", since, &release).await;
         w.stop().await;
         w2.stop().await;
     }

@@ -456,7 +456,9 @@ impl StepRunner<'_> {
 
     /// Waits until the node's Node is Ready with its kubelet at the
     /// release (a restarted kubelet reports its new version when it
-    /// registers again), within gate_timeout.
+    /// registers again), within gate_timeout: as the shared poll finds it,
+    /// or as a line of the watch of Nodes that came after the wait began
+    /// says.
     async fn wait_kubelet_at(
         &self,
         id: &StepId,
@@ -470,7 +472,16 @@ impl StepRunner<'_> {
         let mut seen = 0;
         let mut shown = String::new();
         loop {
-            let snapshot = self.next_nodes(id, waiting_since, seen).await;
+            let watched =
+                self.node_watch
+                    .ready()
+                    .ready_at_since(node.as_str(), waiting_since, release);
+            let Some(snapshot) = self
+                .next_nodes_unless(id, waiting_since, seen, watched)
+                .await
+            else {
+                return Ok(());
+            };
             seen = snapshot.seq;
             let why = match snapshot.value {
                 Ok(nodes) => match nodes.get(node.as_str()) {

@@ -57,9 +57,9 @@ impl Host for TurningReady {
                         line: line.into(),
                     });
                 };
-                say("ADDED   fenn   False");
+                say("ADDED   fenn   False   v1.32.4");
                 tokio::time::sleep(after).await;
-                say("MODIFIED   fenn   True");
+                say("MODIFIED   fenn   True   v1.32.4");
                 std::future::pending::<()>().await;
             }
             let stdout = if cmd.script.contains("get nodes") {

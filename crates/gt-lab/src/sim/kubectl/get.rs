@@ -112,26 +112,26 @@ pub(super) fn get(ctx: &Ctx, p: &Parsed) -> u8 {
 /// at once reaches the lab's watchers this much later at most.
 const WATCH_TICK: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// The one custom-columns spec the lab's watch prints: each Node's name and
-/// its Ready condition's status (`<none>` without one), with
-/// `--output-watch-events` the event's type first (the columns then read the
-/// event: `.type`, `.object....`).
-pub const WATCH_READY_COLUMNS: &str =
-    "custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type==\"Ready\")].status";
-pub const WATCH_EVENT_READY_COLUMNS: &str = "custom-columns=EVENT:.type,NAME:.object.metadata.name,READY:.object.status.conditions[?(@.type==\"Ready\")].status";
+/// The one custom-columns spec the lab's watch prints: each Node's name,
+/// its Ready condition's status and its kubelet's version (`<none>` for
+/// what it lacks), with `--output-watch-events` the event's type first (the
+/// columns then read the event: `.type`, `.object....`).
+pub const WATCH_READY_COLUMNS: &str = "custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type==\"Ready\")].status,VERSION:.status.nodeInfo.kubeletVersion";
+pub const WATCH_EVENT_READY_COLUMNS: &str = "custom-columns=EVENT:.type,NAME:.object.metadata.name,READY:.object.status.conditions[?(@.type==\"Ready\")].status,VERSION:.object.status.nodeInfo.kubeletVersion";
 
 /// What one watch line shows of a Node, by the output asked for.
 #[derive(Clone, Copy, PartialEq)]
 enum WatchOutput {
     Name,
-    /// Name and Ready status; `events`: the event's type first.
+    /// Name, Ready status and kubelet version; `events`: the event's type first.
     Ready {
         events: bool,
     },
 }
 
 /// `kubectl get nodes --watch` (or `--watch-only`) with `-o name`, or with
-/// `-o custom-columns` of the name and Ready status (`WATCH_READY_COLUMNS`;
+/// `-o custom-columns` of the name, Ready status and kubelet version
+/// (`WATCH_READY_COLUMNS`;
 /// `WATCH_EVENT_READY_COLUMNS` with `--output-watch-events`): every Node as
 /// listed (not with `--watch-only`; an `ADDED` event each), then one line
 /// each time a Node is added, changed or deleted (`MODIFIED`, `DELETED`:
@@ -164,19 +164,20 @@ fn watch(ctx: &Ctx, p: &Parsed, names: &[String], output: &str) -> u8 {
         return err("the lab's simulated kubectl watches custom columns with --no-headers only");
     }
     ctx.host.pause(Op::Kubectl);
-    // Each Node's view (what tells a change) and Ready status.
+    // Each Node's view (what tells a change) and its Ready and version columns.
     let mut seen: std::collections::BTreeMap<String, (String, String)> = Default::default();
     let mut first = true;
     let mut out = std::io::stdout().lock();
     let mut reached: Option<String> = None;
-    let line = |event: &str, name: &str, ready: &str| match shape {
+    let line = |event: &str, name: &str, columns: &str| match shape {
         WatchOutput::Name => format!("node/{name}\n"),
         WatchOutput::Ready { events } => {
             let mut cols = vec![];
             if events {
                 cols.push(event);
             }
-            cols.extend([name, ready]);
+            cols.push(name);
+            cols.extend(columns.split(' '));
             let mut l = cols
                 .iter()
                 .map(|c| format!("{c:<width$}", width = c.len() + 3))
@@ -205,8 +206,13 @@ fn watch(ctx: &Ctx, p: &Parsed, names: &[String], output: &str) -> u8 {
             .nodes
             .values()
             .map(|n| {
-                let ready = st.readiness(n, now).status.to_string();
-                (n.name.clone(), (watched_view(&st, n, now), ready))
+                let view = watched_view(&st, n, now);
+                let v: Value = serde_json::from_str(&view).expect("a Node's JSON");
+                let version = v["status"]["nodeInfo"]["kubeletVersion"]
+                    .as_str()
+                    .unwrap_or("<none>");
+                let columns = format!("{} {version}", st.readiness(n, now).status);
+                (n.name.clone(), (view, columns))
             })
             .collect();
         let mut lines = String::new();
