@@ -42,11 +42,11 @@
 //! an operation (its start-up, `kubeadm init`'s real etcd) is taken out of
 //! the sleep, not added to it.
 //!
-//! A full goldentooth bootstrap by `gt apply` spends 224.8 s at speed 1 on
+//! A full goldentooth bootstrap by `gt apply` spends 223.9 s at speed 1 on
 //! its critical path (init 60, CNI apply 2, the first gate waiting CniReady
 //! 15, two control-plane joins of 40 + 15 until Ready, worker joins of
-//! 20 + 15 in parallel, kubectl polls): benches/apply.rs computes it from
-//! this table and the plan's DAG.
+//! 20 + 15 in parallel, the gates' kubectl polls, the token revoked):
+//! benches/apply.rs computes it from this table and the plan's DAG.
 
 use super::host::Host;
 use std::time::{Duration, Instant};
