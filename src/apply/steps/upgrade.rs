@@ -72,23 +72,24 @@ impl StepRunner<'_> {
             self.events
                 .progress(id, format!("kubeadm is at {want} already"));
         }
-        self.upgrade_phases(id, node, packages).await?;
-
+        // Whether kubeadm's step is done reads what the host said before its
+        // packages changed (and, for the first control plane, the cluster).
         if self.kubeadm_phase_done(id, &host, release, role).await? {
+            self.upgrade_phases(id, node, packages).await?;
             self.events.progress(
                 id,
                 format!("kubeadm's upgrade to {want} was done on {node} already"),
             );
         } else {
             match role {
-                UpgradeRole::First => self.upgrade_first(id, node, release).await?,
+                UpgradeRole::First => {
+                    self.upgrade_phases(id, node, packages).await?;
+                    self.upgrade_first(id, node, release).await?
+                }
                 UpgradeRole::ControlPlane | UpgradeRole::Worker => {
-                    self.upgrade_phases(
-                        id,
-                        node,
-                        vec![("kubeadm upgrade node".into(), ku::upgrade_node())],
-                    )
-                    .await?;
+                    // The packages, then kubeadm's step: one round trip.
+                    packages.push(("kubeadm upgrade node".into(), ku::upgrade_node()));
+                    self.upgrade_phases(id, node, packages).await?;
                 }
             }
         }
