@@ -52,6 +52,11 @@ fn events() -> Vec<Value> {
         json!({"type": "ADDED", "object": node("jast", Some("Unknown"), 12)}),
         json!({"type": "DELETED", "object": node("jast", Some("True"), 13)}),
         json!({"type": "ADDED", "object": node("karstark", None, 14)}),
+        // What an API server sends when the watch's resourceVersion is too old.
+        json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "metadata": {},
+               "status": "Failure", "message": "too old resource version: 10 (20)",
+               "reason": "Expired", "code": 410}}),
+        json!({"type": "MODIFIED", "object": node("fenn", Some("False"), 21)}),
     ]
 }
 
@@ -223,11 +228,16 @@ fn real_kubectls_watch_lines_are_read_and_it_ends_with_exit_0_however_the_stream
                 Some(watched("jast", false, Some("v1.32.4"))),
                 // No Ready condition, no version: `<none>`.
                 Some(watched("karstark", false, None)),
+                // An ERROR event: `ERROR <none> <none> <none>`, and the
+                // watch goes on.
+                None,
+                Some(watched("fenn", false, Some("v1.32.4"))),
             ],
             "stdout:\n{stdout}\nstderr:\n{stderr}"
         );
         assert!(stdout.contains("DELETED"), "{stdout}");
         assert!(stdout.contains("<none>"), "{stdout}");
+        assert!(stdout.contains("ERROR"), "{stdout}");
         // However the stream ends, kubectl ends as if all were well: gt's
         // watch takes any end alike and starts another.
         assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
