@@ -460,7 +460,7 @@ impl StepRunner<'_> {
     /// registers again), within gate_timeout: as the shared poll finds it,
     /// or as a line of the watch of Nodes that came after the wait began
     /// says.
-    async fn wait_kubelet_at(
+    pub(super) async fn wait_kubelet_at(
         &self,
         id: &StepId,
         node: &NodeName,

@@ -11,7 +11,8 @@ use std::sync::Arc;
 /// Every host at once: `kubectl get nodes` lists each node, not Ready for
 /// the first `not_ready_polls` queries, then Ready; every `/readyz` passes.
 /// Its watch of Nodes (`watch_says_ready`) lists fenn not Ready, then says
-/// it is Ready that long after it started, and runs until let go of.
+/// it is Ready that long after it started, Ready at v1.33.0 as long again
+/// after that, and runs until let go of.
 struct TurningReady {
     not_ready_polls: u32,
     node_queries: AtomicU32,
@@ -60,6 +61,9 @@ impl Host for TurningReady {
                 say("ADDED   fenn   False   v1.32.4");
                 tokio::time::sleep(after).await;
                 say("MODIFIED   fenn   True   v1.32.4");
+                // Then its kubelet, upgraded, registers again.
+                tokio::time::sleep(after).await;
+                say("MODIFIED   fenn   True   v1.33.0");
                 std::future::pending::<()>().await;
             }
             let stdout = if cmd.script.contains("get nodes") {
@@ -159,5 +163,32 @@ async fn a_wait_for_a_ready_node_ends_on_the_watchs_line_without_another_poll() 
     // The first look, the watch's listing of fenn, and one every 2 s
     // (`WATCHED`) while nothing changed: none for the Ready line.
     assert_eq!(host.node_queries.load(Ordering::SeqCst), 3);
+    runner.stop_watching_nodes().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_upgraded_kubelets_wait_ends_on_the_watchs_line_saying_ready_at_the_release() {
+    // Polls never find fenn Ready; the watch says it is at 3 s, at
+    // v1.33.0 at 6 s: only the latter ends a wait for v1.33.0.
+    let host = Arc::new(TurningReady {
+        watch_says_ready: Some(std::time::Duration::from_secs(3)),
+        ..Arc::into_inner(turning_ready_after(u32::MAX)).unwrap()
+    });
+    let fixture = fixture(host.clone());
+    let mut runner = fixture.runner();
+    runner.watching_nodes();
+    let fenn = name("fenn");
+    let release: crate::kube::kubeadm::Release = "v1.33.0".parse().unwrap();
+    let t0 = tokio::time::Instant::now();
+    runner
+        .wait_kubelet_at(&StepId::JoinWorker(fenn.clone()), &fenn, &release)
+        .await
+        .unwrap();
+    let waited = tokio::time::Instant::now() - t0;
+    assert!(
+        waited >= std::time::Duration::from_secs(6)
+            && waited < std::time::Duration::from_millis(6050),
+        "ended {waited:?} after it began"
+    );
     runner.stop_watching_nodes().await;
 }
