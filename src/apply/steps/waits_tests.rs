@@ -138,13 +138,30 @@ async fn waits_for_two_nodes_share_each_poll_and_wake_with_the_one_that_sees_the
     assert_eq!(host.node_queries.load(Ordering::SeqCst), 3);
 }
 
+/// A host whose polls never find fenn Ready and whose watch says it is
+/// 3 s after it starts (at v1.32.4), then at v1.33.0 3 s later.
+fn never_polled_ready_but_watched() -> Arc<TurningReady> {
+    Arc::new(TurningReady {
+        watch_says_ready: Some(std::time::Duration::from_secs(3)),
+        ..Arc::into_inner(turning_ready_after(u32::MAX)).unwrap()
+    })
+}
+
+/// The wait begun at `t0` ended on the watch's line `secs` later (paused clock).
+#[track_caller]
+fn ended_at(t0: tokio::time::Instant, secs: u64) {
+    let waited = tokio::time::Instant::now() - t0;
+    let at = std::time::Duration::from_secs(secs);
+    assert!(
+        waited >= at && waited < at + std::time::Duration::from_millis(50),
+        "ended {waited:?} after it began"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_wait_for_a_ready_node_ends_on_the_watchs_line_without_another_poll() {
     // Polls never find fenn Ready; the watch says it is 3 s after it starts.
-    let host = Arc::new(TurningReady {
-        watch_says_ready: Some(std::time::Duration::from_secs(3)),
-        ..Arc::into_inner(turning_ready_after(u32::MAX)).unwrap()
-    });
+    let host = never_polled_ready_but_watched();
     let fixture = fixture(host.clone());
     let mut runner = fixture.runner();
     runner.watching_nodes();
@@ -154,12 +171,7 @@ async fn a_wait_for_a_ready_node_ends_on_the_watchs_line_without_another_poll() 
         .wait_node_ready(&StepId::JoinWorker(fenn.clone()), &fenn, "joined")
         .await
         .unwrap();
-    let waited = tokio::time::Instant::now() - t0;
-    assert!(
-        waited >= std::time::Duration::from_secs(3)
-            && waited < std::time::Duration::from_millis(3050),
-        "ended {waited:?} after it began"
-    );
+    ended_at(t0, 3);
     // The first look, the watch's listing of fenn, and one every 2 s
     // (`WATCHED`) while nothing changed: none for the Ready line.
     assert_eq!(host.node_queries.load(Ordering::SeqCst), 3);
@@ -170,10 +182,7 @@ async fn a_wait_for_a_ready_node_ends_on_the_watchs_line_without_another_poll() 
 async fn an_upgraded_kubelets_wait_ends_on_the_watchs_line_saying_ready_at_the_release() {
     // Polls never find fenn Ready; the watch says it is at 3 s, at
     // v1.33.0 at 6 s: only the latter ends a wait for v1.33.0.
-    let host = Arc::new(TurningReady {
-        watch_says_ready: Some(std::time::Duration::from_secs(3)),
-        ..Arc::into_inner(turning_ready_after(u32::MAX)).unwrap()
-    });
+    let host = never_polled_ready_but_watched();
     let fixture = fixture(host.clone());
     let mut runner = fixture.runner();
     runner.watching_nodes();
@@ -184,11 +193,6 @@ async fn an_upgraded_kubelets_wait_ends_on_the_watchs_line_saying_ready_at_the_r
         .wait_kubelet_at(&StepId::JoinWorker(fenn.clone()), &fenn, &release)
         .await
         .unwrap();
-    let waited = tokio::time::Instant::now() - t0;
-    assert!(
-        waited >= std::time::Duration::from_secs(6)
-            && waited < std::time::Duration::from_millis(6050),
-        "ended {waited:?} after it began"
-    );
+    ended_at(t0, 6);
     runner.stop_watching_nodes().await;
 }

@@ -207,12 +207,11 @@ fn watch(ctx: &Ctx, p: &Parsed, names: &[String], output: &str) -> u8 {
             .values()
             .map(|n| {
                 let view = watched_view(&st, n, now);
-                let v: Value = serde_json::from_str(&view).expect("a Node's JSON");
-                let version = v["status"]["nodeInfo"]["kubeletVersion"]
+                let version = view["status"]["nodeInfo"]["kubeletVersion"]
                     .as_str()
                     .unwrap_or("<none>");
                 let columns = format!("{} {version}", st.readiness(n, now).status);
-                (n.name.clone(), (view, columns))
+                (n.name.clone(), (view.to_string(), columns))
             })
             .collect();
         let mut lines = String::new();
@@ -243,7 +242,7 @@ fn watch(ctx: &Ctx, p: &Parsed, names: &[String], output: &str) -> u8 {
 /// but the conditions' times (the lab derives them from the clock; a real
 /// kubelet posts heartbeats every few minutes at most, not at every look,
 /// and a transition changes the condition's status too).
-fn watched_view(st: &State, n: &NodeObj, now: f64) -> String {
+fn watched_view(st: &State, n: &NodeObj, now: f64) -> Value {
     let mut v = node_json(st, n, now);
     if let Some(conds) = v["status"]["conditions"].as_array_mut() {
         for c in conds {
@@ -253,7 +252,7 @@ fn watched_view(st: &State, n: &NodeObj, now: f64) -> String {
             }
         }
     }
-    v.to_string()
+    v
 }
 
 /// kubectl's node table (`-o wide`, `--show-labels`, `--no-headers`).
