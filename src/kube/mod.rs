@@ -66,11 +66,11 @@ pub fn get_readyz_verbose() -> String {
     kubectl_admin("get --raw '/readyz?verbose'")
 }
 
-/// `/readyz` of one control plane's own API server, bypassing the load balancer.
-pub fn readyz_of(address: &std::net::IpAddr) -> String {
+/// `/readyz?verbose` through the endpoint, bounded (see `readyz_verbose_of`).
+pub fn get_readyz_verbose_within(timeout: Duration) -> String {
     kubectl_admin(&format!(
-        "get --raw /readyz --server https://{}:6443",
-        url_host(address)
+        "get --raw '/readyz?verbose' --request-timeout={}s",
+        kubectl_timeout(timeout).as_secs()
     ))
 }
 
@@ -219,8 +219,8 @@ mod tests {
             format!("{kc} get --raw '/readyz?verbose' --server https://[fd00::12]:6443 --request-timeout=10s")
         );
         assert_eq!(
-            readyz_of(&"10.4.0.12".parse().unwrap()),
-            format!("{kc} get --raw /readyz --server https://10.4.0.12:6443")
+            get_readyz_verbose_within(Duration::from_millis(2500)),
+            format!("{kc} get --raw '/readyz?verbose' --request-timeout=2s")
         );
     }
 

@@ -1,13 +1,16 @@
 //! Readiness waits: the gate before joins (every named control plane's API
 //! server ready, `/readyz` through the endpoint ok, their Nodes Ready) and a
 //! joined node's wait for its Node to be Ready. Each has its own timeout,
-//! named in its error. Every wait reads Nodes through the runner's one
-//! shared poll (`poll.rs`), so that it notices a change within a poll
-//! interval, and the gate asks `/readyz` once per poll alongside.
+//! named in its error. A wait reads Nodes through the runner's one shared
+//! poll (`poll.rs`) or the watch of Nodes (`node_watch.rs`), so that it
+//! notices a change within a poll interval or one watch line. The gate
+//! asks every `/readyz` in one session per look, and while only Nodes keep
+//! it shut, waits for the watch instead of looking.
 
 use super::exec::first_line;
-use super::poll::{Snapshot, POLL};
+use super::poll::{Snapshot, POLL, WATCHED};
 use super::{NodeMap, StepError, StepRunner};
+use crate::facts::probe::MARK;
 use crate::kube::nodes::ConditionStatus;
 use crate::kube::{self, secret::redact};
 use crate::plan::StepId;
@@ -23,9 +26,15 @@ type Nodes = Result<NodeMap, StepError>;
 type Problems = BTreeMap<String, String>;
 
 impl StepRunner<'_> {
-    /// Polls until every named control plane's API server is ready,
+    /// Looks until every named control plane's API server is ready,
     /// `/readyz` through the endpoint passes (etcd included), and their
-    /// Nodes are Ready; or the gate timeout passes.
+    /// Nodes are Ready; or the gate timeout passes. A look is one session on
+    /// the first admin host with every `/readyz` at once, and the Nodes: a
+    /// query of the shared poll, or the watch of Nodes' word while it is
+    /// live. While only Nodes keep the gate shut (a CNI coming up), it waits
+    /// for the watch to say they are Ready and asks nothing meanwhile: a
+    /// look is some 5 kubectl starts on a Raspberry Pi whose control plane
+    /// is starting, back to back, were they not paced by what can change.
     pub(super) async fn gate(
         &self,
         id: &StepId,
@@ -35,17 +44,17 @@ impl StepRunner<'_> {
         let deadline = Instant::now() + timeout;
         let mut since: BTreeMap<String, Instant> = BTreeMap::new();
         let mut last_shown = String::new();
-        let waiting_since = tokio::time::Instant::now();
-        let mut seen = 0;
-        // Each look also reads `/readyz`, which no watch of Nodes sees change.
-        let _eager = self.nodes.eager();
+        // The first look reads Nodes with a query of its own, as does a look
+        // after the watch said nothing for `WATCHED` (it may have stalled).
+        let mut query_nodes = true;
         loop {
-            let problems = self
-                .gate_problems(id, control_planes, waiting_since, &mut seen)
-                .await;
-            if problems.is_empty() {
+            self.watch_nodes_if_due().await;
+            let began = tokio::time::Instant::now();
+            let look = self.gate_look(id, control_planes, began, query_nodes).await;
+            if look.problems.is_empty() {
                 return Ok(());
             }
+            let problems = &look.problems;
             let now = Instant::now();
             since.retain(|k, _| problems.contains_key(k));
             for k in problems.keys() {
@@ -75,56 +84,139 @@ impl StepRunner<'_> {
                 self.events.progress(id, format!("waiting: {shown}"));
                 last_shown = shown;
             }
+            query_nodes = self.before_next_look(&look, began, deadline).await;
         }
     }
 
+    /// Waits for what may let the next look pass; says whether it should
+    /// read Nodes with a query. Only Nodes not Ready while the watch is
+    /// live: until its lines say each is Ready, or `WATCHED` passes (a
+    /// query then). Otherwise the next look starts `POLL` after this one
+    /// did (a look takes at least one kubectl start: on a Pi, longer).
+    async fn before_next_look(
+        &self,
+        look: &Look,
+        began: tokio::time::Instant,
+        deadline: Instant,
+    ) -> bool {
+        let live = self.nodes.hint().is_live();
+        if live && look.only_nodes() {
+            let watched = self.node_watch.ready();
+            let all_ready = futures_util::future::join_all(
+                look.unready_nodes
+                    .iter()
+                    .map(|n| watched.ready_since(n.as_str(), began)),
+            );
+            let bound = WATCHED.min(deadline.saturating_duration_since(Instant::now()));
+            return tokio::time::timeout(bound, all_ready).await.is_err();
+        }
+        tokio::time::sleep_until(began + POLL).await;
+        !live
+    }
+
     /// One look at everything the gate waits for, all through the first
-    /// admin host, at once: the control planes' `/readyz` and the next
-    /// shared poll of Nodes (which paces the looks).
-    async fn gate_problems(
+    /// admin host, at once: every `/readyz` in one session, and the Nodes
+    /// (a query of the shared poll no older than `began`, or the watch's).
+    async fn gate_look(
         &self,
         id: &StepId,
         control_planes: &[NodeName],
-        waiting_since: tokio::time::Instant,
-        seen: &mut u64,
-    ) -> Problems {
-        let mut problems = Problems::new();
+        began: tokio::time::Instant,
+        query_nodes: bool,
+    ) -> Look {
+        let mut look = Look::default();
         let Some(admin) = self.admins.lock().unwrap().first().cloned() else {
-            problems.insert(
+            look.problems.insert(
                 "admin".to_string(),
                 "no control plane with an admin kubeconfig is reachable".to_string(),
             );
             tokio::time::sleep(POLL).await;
-            return problems;
+            return look;
         };
-        let per_cp = futures_util::future::join_all(control_planes.iter().map(|cp| {
-            let script = self
-                .spec
-                .node(cp.as_str())
-                .map(|n| kube::readyz_of(&n.address));
-            let admin = &admin;
-            async move {
-                let r = match script {
-                    Some(script) => self.quick(admin, script).await,
-                    None => Err(format!("{cp} is not in cluster.toml")),
-                };
-                (cp, r)
+        let nodes = async {
+            if query_nodes || !self.nodes.hint().is_live() {
+                Some(self.next_nodes(id, began, 0).await.value)
+            } else {
+                None
             }
-        }));
-        let endpoint = self.quick(&admin, kube::get_readyz_verbose());
-        let nodes = self.next_nodes(id, waiting_since, *seen);
-        let (per_cp, endpoint, nodes) = tokio::join!(per_cp, endpoint, nodes);
-        *seen = nodes.seq;
-        for (cp, r) in per_cp {
-            if let Some(problem) = api_problem(cp, r) {
-                problems.insert(format!("api/{cp}"), problem);
+        };
+        let (readyz, nodes) = tokio::join!(self.readyz_look(&admin, control_planes), nodes);
+        look.problems = readyz;
+        look.api_problems = look.problems.len();
+        match nodes {
+            Some(nodes) => node_problems(&mut look, control_planes, &nodes),
+            None => self.watched_node_problems(&mut look, control_planes),
+        }
+        look
+    }
+
+    /// Every control plane's own `/readyz` and the endpoint's, in one
+    /// session on `admin`, at once: what keeps each from passing.
+    async fn readyz_look(&self, admin: &NodeName, control_planes: &[NodeName]) -> Problems {
+        let mut problems = Problems::new();
+        let mut checks = vec![];
+        for cp in control_planes {
+            match self.spec.node(cp.as_str()) {
+                Some(n) => checks.push((
+                    format!("api/{cp}"),
+                    kube::readyz_verbose_of(&n.address, READYZ_TIMEOUT),
+                )),
+                None => {
+                    problems.insert(
+                        format!("api/{cp}"),
+                        format!("API server on {cp} not ready ({cp} is not in cluster.toml)"),
+                    );
+                }
             }
         }
-        if let Some(problem) = self.endpoint_problem(endpoint) {
-            problems.insert("endpoint".into(), problem);
+        checks.push((
+            ENDPOINT.to_string(),
+            kube::get_readyz_verbose_within(READYZ_TIMEOUT),
+        ));
+        let answers = self
+            .quick(admin, kube::script::sections_at_once(&checks, MARK))
+            .await
+            .map(|out| Answers::of(&out));
+        for (key, _) in &checks {
+            let answer = match &answers {
+                Ok(a) => a.get(key),
+                Err(e) => Err(e.clone()),
+            };
+            let problem = if key == ENDPOINT {
+                self.endpoint_problem(answer)
+            } else {
+                let cp = key.strip_prefix("api/").unwrap_or(key);
+                api_problem(cp, answer)
+            };
+            if let Some(problem) = problem {
+                problems.insert(key.clone(), problem);
+            }
         }
-        node_problems(&mut problems, control_planes, &nodes.value);
         problems
+    }
+
+    /// The control planes' Nodes as the live watch's last lines say.
+    fn watched_node_problems(&self, look: &mut Look, control_planes: &[NodeName]) {
+        let watched = self.node_watch.ready();
+        // The last query's reason, where it also found the Node not Ready.
+        let polled = self.nodes.latest().and_then(|s| s.value.ok());
+        for cp in control_planes {
+            let problem = match watched.current(cp.as_str()) {
+                Some(true) => continue,
+                Some(false) => {
+                    let reason = polled
+                        .as_ref()
+                        .and_then(|nodes| nodes.get(cp.as_str()))
+                        .filter(|n| n.ready != ConditionStatus::True)
+                        .and_then(|n| n.ready_reason.clone())
+                        .unwrap_or_else(|| "Ready not True".to_string());
+                    format!("Node {cp} not Ready ({reason})")
+                }
+                None => format!("Node {cp} not registered"),
+            };
+            look.problems.insert(format!("node/{cp}"), problem);
+            look.unready_nodes.push(cp.clone());
+        }
     }
 
     /// The shared poll's next Nodes for a wait that began at `waiting_since`
@@ -261,8 +353,68 @@ impl StepRunner<'_> {
     }
 }
 
+/// What a look found: the problems, how many of them are `/readyz`'s (the
+/// first), and the control planes whose Nodes are not Ready.
+#[derive(Default)]
+struct Look {
+    problems: Problems,
+    api_problems: usize,
+    unready_nodes: Vec<NodeName>,
+}
+
+impl Look {
+    /// Only Nodes not Ready keep the gate shut.
+    fn only_nodes(&self) -> bool {
+        self.api_problems == 0
+            && !self.unready_nodes.is_empty()
+            && self.problems.len() == self.unready_nodes.len()
+    }
+}
+
+/// The endpoint's check's name in a look's session.
+const ENDPOINT: &str = "endpoint";
+
+/// How long one `/readyz` of a look may take: a control plane that does
+/// not answer is a problem to show, not a look that hangs.
+const READYZ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Each check's answer in a look's session (`sections_at_once`).
+struct Answers {
+    stdout: BTreeMap<String, String>,
+    stderr: BTreeMap<String, String>,
+    /// The session's own status and stderr, for a check with no answer.
+    session: String,
+}
+
+impl Answers {
+    fn of(out: &Output) -> Answers {
+        let read = |text: &str| {
+            crate::facts::probe::sections(&format!("{text}\n{MARK}end\n")).unwrap_or_default()
+        };
+        Answers {
+            stdout: read(&out.stdout),
+            stderr: read(&out.stderr),
+            session: format!("exit {}: {}", out.code, first_line(out.stderr.trim())),
+        }
+    }
+
+    /// One check's own exit status, stdout and stderr.
+    fn get(&self, key: &str) -> Result<Output, String> {
+        let code = self
+            .stdout
+            .get(&format!("{key}.exit"))
+            .and_then(|c| c.trim().parse().ok())
+            .ok_or_else(|| format!("no answer ({})", self.session))?;
+        Ok(Output {
+            code,
+            stdout: self.stdout.get(key).cloned().unwrap_or_default(),
+            stderr: self.stderr.get(key).cloned().unwrap_or_default(),
+        })
+    }
+}
+
 /// What keeps `cp`'s own API server from being ready, if anything.
-fn api_problem(cp: &NodeName, r: Result<Output, String>) -> Option<String> {
+fn api_problem(cp: &str, r: Result<Output, String>) -> Option<String> {
     let problem = match r {
         Ok(out) => {
             let r = kube::readyz::parse(out.code, &out.stdout, &out.stderr);
@@ -282,7 +434,8 @@ fn api_problem(cp: &NodeName, r: Result<Output, String>) -> Option<String> {
 
 /// Control planes whose Node is missing or not Ready, or why the Node list
 /// could not be read.
-fn node_problems(problems: &mut Problems, control_planes: &[NodeName], nodes: &Nodes) {
+fn node_problems(look: &mut Look, control_planes: &[NodeName], nodes: &Nodes) {
+    let problems = &mut look.problems;
     let objs = match nodes {
         Ok(objs) => objs,
         Err(e) => {
@@ -297,6 +450,7 @@ fn node_problems(problems: &mut Problems, control_planes: &[NodeName], nodes: &N
         match objs.get(cp.as_str()) {
             None => {
                 problems.insert(format!("node/{cp}"), format!("Node {cp} not registered"));
+                look.unready_nodes.push(cp.clone());
             }
             Some(n) if n.ready != ConditionStatus::True => {
                 let reason = n.ready_reason.as_deref().unwrap_or("no reason given");
@@ -304,6 +458,7 @@ fn node_problems(problems: &mut Problems, control_planes: &[NodeName], nodes: &N
                     format!("node/{cp}"),
                     format!("Node {cp} not Ready ({reason})"),
                 );
+                look.unready_nodes.push(cp.clone());
             }
             Some(_) => {}
         }

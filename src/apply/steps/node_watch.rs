@@ -51,6 +51,9 @@ pub struct NodeWatch {
 /// it said, and when that line came.
 pub struct WatchedReady {
     nodes: Mutex<HashMap<String, (WatchedNode, Instant)>>,
+    /// When the running (or last) watch started: what lines of an earlier
+    /// one said may have changed unseen between the two.
+    began: Mutex<Option<Instant>>,
     /// Counts the lines: waiters wake on each.
     lines: tokio::sync::watch::Sender<u64>,
 }
@@ -59,6 +62,7 @@ impl Default for WatchedReady {
     fn default() -> WatchedReady {
         WatchedReady {
             nodes: Mutex::default(),
+            began: Mutex::default(),
             lines: tokio::sync::watch::Sender::new(0),
         }
     }
@@ -72,6 +76,24 @@ impl WatchedReady {
             .expect("not poisoned")
             .insert(node.name.clone(), (node, Instant::now()));
         self.lines.send_modify(|n| *n += 1);
+    }
+
+    /// A watch starts: only its own lines say what is now.
+    pub fn began(&self) {
+        *self.began.lock().expect("not poisoned") = Some(Instant::now());
+    }
+
+    /// Whether the running watch's last line of `node` said it is Ready;
+    /// `None` when it has printed none (no such Node, as its listing of
+    /// every Node came first). Current only while the watch is live.
+    pub fn current(&self, node: &str) -> Option<bool> {
+        let began = (*self.began.lock().expect("not poisoned"))?;
+        self.nodes
+            .lock()
+            .expect("not poisoned")
+            .get(node)
+            .filter(|(_, at)| *at >= began)
+            .map(|(said, _)| said.ready)
     }
 
     /// Ends once a line that came at `since` or later said `node` is Ready
@@ -193,6 +215,7 @@ async fn watch(host: Arc<dyn Host>, hint: Arc<Hint>, ready: Arc<WatchedReady>) {
         .timeout(LIFETIME + SHORT)
         .label("kubectl get nodes --watch");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    ready.began();
     let run = host.run(&cmd, Some(&tx));
     tokio::pin!(run);
     let lifetime = tokio::time::sleep(LIFETIME);
@@ -284,6 +307,26 @@ mod tests {
             let_go: Arc::default(),
             script: Mutex::new(None),
         })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn what_is_current_is_what_the_running_watch_said() {
+        let ready = WatchedReady::default();
+        let line = |l: &str| kube::nodes::parse_watch_line(l).unwrap();
+        ready.record(line("ADDED   fenn   True   v1.32.4"));
+        assert_eq!(ready.current("fenn"), None, "no watch began");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        ready.began();
+        assert_eq!(
+            ready.current("fenn"),
+            None,
+            "an earlier watch's line may be stale"
+        );
+        ready.record(line("ADDED   fenn   False   v1.32.4"));
+        assert_eq!(ready.current("fenn"), Some(false));
+        ready.record(line("MODIFIED   fenn   True   v1.32.4"));
+        assert_eq!(ready.current("fenn"), Some(true));
+        assert_eq!(ready.current("gardener"), None);
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,10 +11,10 @@
 //! has seen something change (still at most one per `POLL`), and otherwise
 //! only every `WATCHED`, in case the watch stalls unnoticed. A wait then
 //! notices a change one query after it happened, not up to `POLL` later.
-//! A wait for something the watch does not see (the gate's `/readyz`,
-//! looked at with each poll), a wait's first look (which must not decide
-//! on a poll older than the wait) and a read of Nodes "now" hold an
-//! `Eager` guard: polls keep `POLL`'s pace while one is held.
+//! A wait's first look (which must not decide on a poll older than the
+//! wait) and a read of Nodes "now" hold an `Eager` guard: polls keep
+//! `POLL`'s pace while one is held. (The gate's looks each ask for a poll
+//! no older than the look, or read the watch.)
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

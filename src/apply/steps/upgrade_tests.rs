@@ -159,7 +159,10 @@ impl SimHost {
             return ok(out);
         }
         if script.contains("readyz") {
-            return ok("[+]ping ok\n[+]etcd ok\nreadyz check passed\n".into());
+            return super::test_fixture::answer_with_kubectl(
+                script,
+                "[+]ping ok\n[+]etcd ok\nreadyz check passed\n",
+            );
         }
         if script.contains("kubeadm-config") {
             let v = c.cluster_version.unwrap();

@@ -66,13 +66,19 @@ impl Host for TurningReady {
                 say("MODIFIED   fenn   True   v1.33.0");
                 std::future::pending::<()>().await;
             }
+            if cmd.script.contains("readyz") {
+                // One session asks every /readyz of a look.
+                let asked = cmd.script.matches("get --raw").count() as u32;
+                self.readyz_queries.fetch_add(asked, Ordering::SeqCst);
+                return Ok(super::test_fixture::answer_with_kubectl(
+                    &cmd.script,
+                    "[+]ping ok\n[+]etcd ok\nreadyz check passed\n",
+                ));
+            }
             let stdout = if cmd.script.contains("get nodes") {
                 let n = self.node_queries.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(std::time::Duration::from_millis(30)).await;
                 self.nodes_json(n >= self.not_ready_polls)
-            } else if cmd.script.contains("readyz") {
-                self.readyz_queries.fetch_add(1, Ordering::SeqCst);
-                "[+]ping ok\n[+]etcd ok\nreadyz check passed\n".to_string()
             } else {
                 panic!("unexpected command {}", cmd.script)
             };
@@ -194,5 +200,27 @@ async fn an_upgraded_kubelets_wait_ends_on_the_watchs_line_saying_ready_at_the_r
         .await
         .unwrap();
     ended_at(t0, 6);
+    runner.stop_watching_nodes().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_gate_kept_shut_by_a_node_alone_waits_for_the_watchs_word_and_asks_nothing_meanwhile() {
+    // Polls never find fenn Ready; the watch says it is 3 s after it
+    // starts; every /readyz passes all along.
+    let host = never_polled_ready_but_watched();
+    let fixture = fixture(host.clone());
+    let mut runner = fixture.runner();
+    runner.watching_nodes();
+    let t0 = tokio::time::Instant::now();
+    runner
+        .gate(&StepId::Gate(GateBefore::WorkerJoins), &[name("fenn")])
+        .await
+        .unwrap();
+    ended_at(t0, 3);
+    // Looks at 0 s and 2 s (`WATCHED` without a word from the watch: a
+    // query of Nodes each), and at 3 s on the watch's line (its /readyz
+    // only): not a look every `POLL` for 3 s.
+    assert_eq!(host.node_queries.load(Ordering::SeqCst), 2);
+    assert_eq!(host.readyz_queries.load(Ordering::SeqCst), 3 * 2);
     runner.stop_watching_nodes().await;
 }
