@@ -1,7 +1,8 @@
 //! `gt apply` against the lab, as a user runs it: an empty goldentooth to
 //! twelve Ready nodes in one apply, over both transports; a node added to
 //! the file; a failing join; a gate that times out naming what was not
-//! ready; Ctrl-C; and no secret anywhere a user or another user could see.
+//! ready; a gate that waits for the CNI without asking every 0.1 s;
+//! Ctrl-C; and no secret anywhere a user or another user could see.
 
 use crate::support::events::{
     apply_json, finished, kubeadm_calls, node_result, read_until, recap, recap_row,
@@ -196,6 +197,60 @@ fn a_joining_workers_wait_follows_a_watch_of_nodes_that_ends_with_the_apply() {
     eventually("the kubectl watch ends with the apply", || {
         !lab.processes().iter().any(|p| p.contains("--watch"))
     });
+}
+
+/// goldentooth's header, bettley and erenford: one control plane, one worker.
+fn one_control_plane_and_one_worker() -> String {
+    let full = std::fs::read_to_string(crate::support::gt::goldentooth()).unwrap();
+    let section = |name: &str| {
+        let start = full.find(&format!("[nodes.{name}]")).unwrap();
+        let end = full[start + 1..]
+            .find("[nodes.")
+            .map_or(full.len(), |i| start + 1 + i);
+        full[start..end].to_string()
+    };
+    let header = &full[..full.find("[nodes.").unwrap()];
+    format!("{header}{}{}", section("bettley"), section("erenford"))
+}
+
+/// `kubectl get --raw /readyz…` runs on bettley.
+fn readyz_queries(lab: &Lab) -> usize {
+    lab.log("bettley")
+        .iter()
+        .filter(|e| e["tool"] == "kubectl" && e["argv"].to_string().contains("/readyz"))
+        .count()
+}
+
+#[test]
+fn a_gate_waiting_for_the_cni_waits_for_the_watchs_word_instead_of_looking_every_poll() {
+    // Speed 0.1: the CNI is ready 1.5 s after its manifest is applied, and
+    // the gate before erenford's join waits for bettley's Node that long.
+    let lab = Lab::up(Transport::Ssh)
+        .model_etcd()
+        .speed(0.1)
+        .topology_toml(one_control_plane_and_one_worker())
+        .start();
+    let (run, events) = apply_json(&lab.config(), &[]);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(recap(&events)["joined"], 2);
+    let gate = finished(&events, "gate/before-worker-joins");
+    assert!(
+        gate["elapsed"].as_f64().unwrap() >= 1.0,
+        "the gate did not wait for the CNI: {gate}"
+    );
+    // Looks every 0.1 s, each reading every Node and asking two /readyz
+    // (bettley's own and the endpoint's), were some 15 for the CNI alone
+    // and 10 more while bettley's API server finished starting. Now a look
+    // reads Nodes from the watch once it is live (3 reads in all here:
+    // the observation, the gate's first look, erenford's wait), and while
+    // only bettley's Node keeps the gate shut nothing is asked until the
+    // watch's line: 20 /readyz here, 32 when the gate looks every 0.1 s
+    // through the CNI's wait instead (a loaded machine makes fewer looks
+    // of either kind: waits_tests.rs pins the looks exactly).
+    let polls = node_polls(&lab);
+    assert!(polls <= 8, "{polls} reads of every Node");
+    let readyz = readyz_queries(&lab);
+    assert!(readyz <= 26, "{readyz} /readyz on bettley");
 }
 
 #[test]
