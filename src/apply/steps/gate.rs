@@ -394,7 +394,15 @@ impl Answers {
         Answers {
             stdout: read(&out.stdout),
             stderr: read(&out.stderr),
-            session: format!("exit {}: {}", out.code, first_line(out.stderr.trim())),
+            session: format!(
+                "the session exited {}: {}",
+                out.code,
+                out.stderr
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty() && !l.starts_with(MARK.trim_end()))
+                    .unwrap_or("nothing on stderr")
+            ),
         }
     }
 
@@ -462,5 +470,65 @@ fn node_problems(look: &mut Look, control_planes: &[NodeName], nodes: &Nodes) {
             }
             Some(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `sh` prints for `checks` run as a look's session.
+    fn session(checks: &[(&str, &str)]) -> Output {
+        let checks: Vec<(String, String)> = checks
+            .iter()
+            .map(|(k, c)| (k.to_string(), c.to_string()))
+            .collect();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(kube::script::sections_at_once(&checks, MARK))
+            .output()
+            .unwrap();
+        Output {
+            code: out.status.code().unwrap(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    #[test]
+    fn each_readyz_of_a_look_keeps_its_own_status_and_words() {
+        let out = session(&[
+            ("api/bettley", "printf '[+]ping ok\\n[-]etcd failed: reason withheld\\nreadyz check failed\\n'; sh -c 'exit 1'"),
+            (ENDPOINT, "printf '[+]ping ok\\nreadyz check passed\\n'"),
+            ("api/cargyll", "echo 'The connection to the server 10.4.0.12:6443 was refused' >&2; sh -c 'exit 1'"),
+        ]);
+        let answers = Answers::of(&out);
+        let ok = answers.get(ENDPOINT).unwrap();
+        assert_eq!(ok.code, 0);
+        assert!(kube::readyz::parse(ok.code, &ok.stdout, &ok.stderr).ready);
+        assert_eq!(api_problem("dalt", answers.get(ENDPOINT)), None);
+        assert_eq!(
+            api_problem("bettley", answers.get("api/bettley")).unwrap(),
+            "API server on bettley not ready (failed checks: etcd)"
+        );
+        let refused = api_problem("cargyll", answers.get("api/cargyll")).unwrap();
+        assert!(
+            refused.starts_with("API server on cargyll not ready (The connection to the server 10.4.0.12:6443 was refused"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn a_check_the_session_never_answered_says_how_the_session_ended() {
+        let out = Output {
+            code: 255,
+            stdout: format!("{MARK}endpoint\nreadyz check passed\n"),
+            stderr: format!("{MARK}endpoint\nConnection to 10.4.0.11 closed by remote host.\n"),
+        };
+        let answers = Answers::of(&out);
+        assert_eq!(
+            answers.get(ENDPOINT).unwrap_err(),
+            "no answer (the session exited 255: Connection to 10.4.0.11 closed by remote host.)"
+        );
     }
 }
