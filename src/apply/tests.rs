@@ -200,7 +200,10 @@ fn every_host_is_prepared_at_once_while_the_other_steps_keep_their_bound() {
 
 #[test]
 fn a_failed_join_skips_its_dependents_and_the_others_finish() {
-    let g = goldentooth_bootstrap();
+    // jast with a label its kubelet may not set on itself: kubectl sets it
+    // after the join, in a step of its own that depends on the join.
+    let spec = crate::spec::goldentooth_labelled_after_join("jast");
+    let g = bootstrap_plan(&spec).expect("plans").graph;
     let r = Scripted {
         fail: ["join-worker/jast".to_string()].into(),
         ..Default::default()
@@ -216,7 +219,7 @@ fn a_failed_join_skips_its_dependents_and_the_others_finish() {
         w.steps[&id("update/jast")].reason.as_deref(),
         Some("upstream failed (join-worker/jast)")
     );
-    for other in ["join-worker/fenn", "update/fenn", "join-worker/velaryon"] {
+    for other in ["join-worker/fenn", "join-worker/velaryon"] {
         assert_eq!(status(&w, other), StepStatus::Succeeded, "{other}");
     }
     // The token is revoked although a join before it failed.
@@ -322,5 +325,5 @@ fn ctrl_c_cancels_a_running_gate_at_once_instead_of_waiting_it_out() {
     assert!(events
         .iter()
         .any(|e| matches!(e, Event::Interrupted { .. })));
-    assert_eq!(status(&w, "update/dalt"), StepStatus::Succeeded);
+    assert_eq!(status(&w, "join-control-plane/dalt"), StepStatus::Succeeded);
 }

@@ -147,12 +147,32 @@ fn taints_json(taints: &[Taint]) -> Vec<Value> {
 }
 
 fn node_registration(spec: &Spec, node: &Node, taints: &[Taint]) -> Value {
-    json!({
+    let mut reg = json!({
         "name": node.name.as_str(),
         "criSocket": spec.cluster.cri_socket,
         // Registered with its taints: no window in which pods land on a GPU node untainted.
         "taints": taints_json(taints),
-    })
+    });
+    // And with the labels its kubelet may set on itself (kubeadm passes
+    // them as `--node-labels`, which the kubelet applies when it registers
+    // the Node, never again): no kubectl after the join for them.
+    let labels = registered_labels(node);
+    if !labels.is_empty() {
+        reg["kubeletExtraArgs"] = json!([{"name": "node-labels", "value": labels}]);
+    }
+    reg
+}
+
+/// `--node-labels`' value for `node`: its labels its kubelet may set
+/// (`LabelKey::kubelet_may_set`), `key=value` joined by commas (valid label
+/// keys and values hold no comma or `=`), in key order.
+fn registered_labels(node: &Node) -> String {
+    node.labels
+        .iter()
+        .filter(|(k, _)| k.kubelet_may_set())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Documents separated by `---` lines: YAML multi-document, and JSON is YAML.
@@ -442,7 +462,36 @@ mod tests {
             cfg["nodeRegistration"]["taints"],
             json!([{"key": "goldentooth.io/gpu", "value": "true", "effect": "NoSchedule"}])
         );
+        // v1beta4's list of {name, value}: the kubelet's `--node-labels`.
+        assert_eq!(
+            cfg["nodeRegistration"]["kubeletExtraArgs"],
+            json!([{"name": "node-labels", "value": "goldentooth.io/gpu=nvidia,goldentooth.io/hardware=x86-gpu"}])
+        );
         assert!(cfg.get("controlPlane").is_none());
+    }
+
+    #[test]
+    fn labels_a_kubelet_may_not_set_are_not_registered() {
+        let mut s = spec();
+        let labels = &mut s
+            .nodes
+            .iter_mut()
+            .find(|n| n.name.as_str() == "fenn")
+            .unwrap()
+            .labels;
+        labels.clear();
+        labels.insert(
+            "app.kubernetes.io/part-of".to_string().try_into().unwrap(),
+            "x".into(),
+        );
+        let fenn = s.node("fenn").unwrap();
+        let t = BootstrapToken::parse("abcdef.0123456789abcdef").unwrap();
+        let cfg: Value =
+            serde_json::from_slice(&join_config(&s, fenn, &t, "sha256:00", None)).unwrap();
+        assert!(
+            cfg["nodeRegistration"].get("kubeletExtraArgs").is_none(),
+            "{cfg}"
+        );
     }
 
     #[test]
@@ -487,6 +536,11 @@ mod tests {
         assert_eq!(
             docs[0]["nodeRegistration"]["taints"],
             json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}])
+        );
+        // Registered with its labels too, as a joining node is.
+        assert_eq!(
+            docs[0]["nodeRegistration"]["kubeletExtraArgs"],
+            json!([{"name": "node-labels", "value": "goldentooth.io/hardware=raspberry-pi-4b"}])
         );
         assert_eq!(docs[1]["kind"], "ClusterConfiguration");
         assert_eq!(docs[1]["controlPlaneEndpoint"], "10.4.0.10:6443");

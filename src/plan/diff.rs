@@ -713,11 +713,26 @@ impl<'a> Cx<'a> {
             after: Self::desired_taints(node),
         };
         let mut steps = vec![join.id()];
-        if !labels.is_empty() || !taints.is_empty() {
+        // kubeadm registers the Node with its taints and the labels its
+        // kubelet may set on itself (`kube::kubeadm::join_config`): only
+        // other labels need kubectl after the join.
+        let after_join = SetDiff {
+            before: vec![],
+            after: labels
+                .after
+                .iter()
+                .filter(|l| !l.key.kubelet_may_set())
+                .cloned()
+                .collect(),
+        };
+        if !after_join.is_empty() {
             self.out.updates.push(Update {
                 node: node.name.clone(),
-                labels: labels.clone(),
-                taints: taints.clone(),
+                labels: after_join,
+                taints: SetDiff {
+                    before: vec![],
+                    after: vec![],
+                },
             });
             steps.push(StepId::Update(node.name.clone()));
         }

@@ -727,3 +727,37 @@ fn an_upgraded_nodes_host_plan_leaves_its_kube_packages_to_the_rungs() {
         }
     }
 }
+
+#[test]
+fn a_join_registers_its_labels_and_taints_and_kubectl_sets_only_what_a_kubelet_may_not() {
+    // goldentooth's labels are all the kubelet's to set, and kubeadm
+    // registers every node's taints: no step after any join.
+    let p = bootstrap_plan(&goldentooth()).unwrap();
+    assert!(
+        !p.graph
+            .ordered()
+            .iter()
+            .any(|s| matches!(s.id(), StepId::Update(_))),
+        "{:?}",
+        p.graph.ordered().iter().map(|s| s.id()).collect::<Vec<_>>()
+    );
+    let velaryon = p
+        .changes
+        .iter()
+        .find(|c| c.resource == Resource::Node("velaryon".parse().unwrap()))
+        .unwrap();
+    assert_eq!(velaryon.labels.after.len(), 2, "the plan still shows them");
+    assert_eq!(velaryon.taints.after.len(), 1);
+
+    // One a kubelet may not set: kubectl after the join, that label alone.
+    let p = bootstrap_plan(&crate::spec::goldentooth_labelled_after_join("velaryon")).unwrap();
+    assert_eq!(deps(&p, "update/velaryon"), ["join-worker/velaryon"]);
+    match p.graph.step(&id("update/velaryon")) {
+        Some(Step::UpdateNode { labels, taints, .. }) => {
+            let keys: Vec<&str> = labels.after.iter().map(|l| l.key.as_str()).collect();
+            assert_eq!(keys, ["app.kubernetes.io/part-of"]);
+            assert!(taints.is_empty(), "registered at the join");
+        }
+        other => panic!("{other:?}"),
+    }
+}

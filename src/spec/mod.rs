@@ -380,3 +380,24 @@ mod tests;
 
 #[cfg(test)]
 mod proptests;
+
+/// goldentooth as cluster.toml has it, with `node` also labelled
+/// `app.kubernetes.io/part-of=goldentooth`: a label its kubelet may not set
+/// on itself, so that its join is followed by a step of kubectl's (tests of
+/// what depends on a join).
+#[cfg(test)]
+pub(crate) fn goldentooth_labelled_after_join(node: &str) -> Spec {
+    let mut spec =
+        load_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.toml"))
+            .expect("goldentooth loads");
+    let n = spec
+        .nodes
+        .iter_mut()
+        .find(|n| n.name.as_str() == node)
+        .expect("a node of goldentooth");
+    n.labels.insert(
+        LabelKey::try_from("app.kubernetes.io/part-of".to_string()).expect("a valid key"),
+        "goldentooth".into(),
+    );
+    spec
+}

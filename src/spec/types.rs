@@ -192,6 +192,25 @@ impl LabelKey {
             || k.starts_with("topology.kubernetes.io/")
             || k.starts_with("projectcalico.org/")
     }
+
+    /// Whether a kubelet may set this label on its own Node, as
+    /// `--node-labels` when it registers: the kubelet refuses to start with
+    /// a key in the `kubernetes.io` or `k8s.io` namespaces (their
+    /// subdomains too) unless it is one it may set (`[*.]kubelet.kubernetes.io`,
+    /// `[*.]node.kubernetes.io`, a few well-known keys), and the
+    /// NodeRestriction admission plugin refuses the same. gt registers only
+    /// keys outside those namespaces or in the two it may set, and labels
+    /// any other with kubectl after the join.
+    pub fn kubelet_may_set(&self) -> bool {
+        let Some((namespace, _)) = self.as_str().split_once('/') else {
+            return true;
+        };
+        let within =
+            |domain: &str| namespace == domain || namespace.ends_with(&format!(".{domain}"));
+        !(within("kubernetes.io") || within("k8s.io"))
+            || within("kubelet.kubernetes.io")
+            || within("node.kubernetes.io")
+    }
 }
 
 fn is_qualified_name_part(s: &str) -> bool {
@@ -650,6 +669,32 @@ pub fn format_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kubelet_may_set_only_keys_outside_the_kubernetes_namespaces_or_in_its_own() {
+        let may = |k: &str| LabelKey::try_from(k.to_string()).unwrap().kubelet_may_set();
+        for k in [
+            "goldentooth.io/gpu",
+            "rack",
+            "example.org/kubernetes.io",
+            "notkubernetes.io/x",
+            "kubelet.kubernetes.io/x",
+            "pool.node.kubernetes.io/x",
+            "node.kubernetes.io/instance-type",
+        ] {
+            assert!(may(k), "{k}");
+        }
+        for k in [
+            "kubernetes.io/x",
+            "app.kubernetes.io/name",
+            "node-role.kubernetes.io/worker",
+            "node-restriction.kubernetes.io/x",
+            "k8s.io/x",
+            "sig.k8s.io/x",
+        ] {
+            assert!(!may(k), "{k}");
+        }
+    }
 
     #[test]
     fn taint_round_trips_and_rejects_bad_effects() {

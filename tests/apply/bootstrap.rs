@@ -139,7 +139,6 @@ fn a_node_added_to_the_file_is_the_only_one_that_joins() {
             "join-worker/lipps",
             "mint-token",
             "revoke-token",
-            "update/lipps"
         ]
     );
     let r = recap(&events);
@@ -270,9 +269,6 @@ fn a_failed_worker_join_is_reported_once_the_others_join_and_a_reapply_converges
             .starts_with("kubeadm join on jast exited 1: error execution phase preflight"),
         "{r}"
     );
-    let skipped = finished(&events, "update/jast");
-    assert_eq!(skipped["status"], "skipped");
-    assert_eq!(skipped["reason"], "upstream failed (join-worker/jast)");
     for n in ["erenford", "fenn", "velaryon", "cargyll"] {
         assert_eq!(node_result(&events, n), "changed", "{n}");
     }
@@ -375,8 +371,21 @@ fn the_gate_waits_for_an_api_server_then_fails_naming_it() {
 
 #[test]
 fn ctrl_c_lets_the_running_join_finish_revokes_the_token_and_recaps() {
+    // cargyll carries a label its kubelet may not set on itself: kubectl
+    // sets it after the join, in a step the interruption leaves undone.
+    let full = std::fs::read_to_string(crate::support::gt::goldentooth()).unwrap();
+    let own =
+        "address = \"10.4.0.12\"\nlabels = { \"goldentooth.io/hardware\" = \"raspberry-pi-4b\" }";
+    assert!(full.contains(own), "goldentooth's cargyll changed");
+    let topology = full.replace(
+        own,
+        "address = \"10.4.0.12\"\nlabels = { \"goldentooth.io/hardware\" = \"raspberry-pi-4b\", \"app.kubernetes.io/part-of\" = \"goldentooth\" }",
+    );
     // Slow enough that the walk is caught mid-way.
-    let lab = Lab::up(Transport::Local).speed(0.05).start();
+    let lab = Lab::up(Transport::Local)
+        .speed(0.05)
+        .topology_toml(topology)
+        .start();
     let (code, events) = ctrl_c_once(&lab, |e| {
         e["event"] == "step_started" && e["step"] == "join-control-plane/cargyll"
     });
@@ -394,7 +403,8 @@ fn ctrl_c_lets_the_running_join_finish_revokes_the_token_and_recaps() {
     assert_eq!(finished(&events, "revoke-token")["status"], "succeeded");
     let r = recap(&events);
     assert_eq!(r["interrupted"], true);
-    // cargyll joined; its labels were not set: partly done, and said so.
+    // cargyll joined; the label kubectl sets was not set: partly done, and
+    // said so.
     assert_eq!(node_result(&events, "cargyll"), "skipped");
     assert_eq!(
         recap_row(&events, "cargyll").1,

@@ -537,7 +537,6 @@ fn a_host_of_another_cluster_is_left_alone_until_replace() {
             "reset/fenn",
             "delete-node/fenn",
             "join-worker/fenn",
-            "update/fenn"
         ]
     );
     gt_with(&config, &["plan", "--detailed-exitcode"]).status(0);

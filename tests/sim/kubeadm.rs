@@ -722,6 +722,26 @@ fn init_reads_init_and_cluster_configuration_from_a_json_config() {
 }
 
 #[test]
+fn init_with_a_label_its_kubelet_may_not_set_fails_like_a_kubelet_that_cannot_start() {
+    let lab = SimLab::goldentooth();
+    let cfg = format!(
+        "{}\n---\n{}\n",
+        serde_json::json!({"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "InitConfiguration",
+            "nodeRegistration": {"criSocket": "unix:///var/run/containerd/containerd.sock",
+                "kubeletExtraArgs": [{"name": "node-labels", "value": "goldentooth.io/hardware=raspberry-pi-4b,node-role.kubernetes.io/worker="}]}}),
+        serde_json::json!({"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration",
+            "controlPlaneEndpoint": ENDPOINT, "kubernetesVersion": "v1.32.4",
+            "networking": {"podSubnet": "192.168.0.0/16", "serviceSubnet": "172.16.0.0/20"}}),
+    );
+    lab.on("bettley")
+        .stdin(&cfg)
+        .run("kubeadm init --config /dev/stdin --skip-token-print")
+        .status(1)
+        .stdout_contains("[kubelet-check] The kubelet is not healthy after 4m")
+        .stderr_contains("error execution phase wait-control-plane: failed while waiting for the kubelet to start");
+}
+
+#[test]
 fn a_yaml_config_is_refused_with_a_clear_reason() {
     let lab = SimLab::goldentooth();
     lab.on("bettley")

@@ -188,7 +188,19 @@ const HEALTHZ_REFUSED: &str = "The HTTP call equal to 'curl -sSL http://127.0.0.
 /// start (swap on, no runtime, no memory cgroup) fails the command after the
 /// wait, and systemd keeps restarting it. `phase` is kubeadm's phase name.
 pub(super) fn start_kubelet_or_fail(host: &Host, phase: &str) -> Result<(), u8> {
-    if services::kubelet_blocker(host).is_none() {
+    start_kubelet_with_labels_or_fail(host, phase, &[])
+}
+
+/// `start_kubelet_or_fail` for a kubelet started with `--node-labels`: one
+/// it may not set on itself (`restricted`, `cluster::restricted_labels`)
+/// makes it exit at start-up like any other blocker, and kubeadm waits out
+/// its health check.
+pub(super) fn start_kubelet_with_labels_or_fail(
+    host: &Host,
+    phase: &str,
+    restricted: &[String],
+) -> Result<(), u8> {
+    if restricted.is_empty() && services::kubelet_blocker(host).is_none() {
         return Ok(());
     }
     let _ = state::update_hosts(&host.lab_dir, |s| services::start_kubelet(host, s));

@@ -348,7 +348,8 @@ fn control_plane_up(
     let member = etcd_member_for(host, &req.node_name, &req.advertise);
     write_files(host, req, ca, shared_pki, &endpoint_url, &member)
         .map_err(|e| InitFailure::Phase(format!("error execution phase certs: {e}")))?;
-    super::host_checks::start_kubelet_or_fail(host, "wait-control-plane")
+    let restricted = super::cluster::restricted_labels(&req.node_labels);
+    super::host_checks::start_kubelet_with_labels_or_fail(host, "wait-control-plane", &restricted)
         .map_err(InitFailure::Printed)?;
     // The kubelet runs the static Pods, etcd among them, before kubeadm
     // uploads anything: with real etcd, the cluster's objects go there.
