@@ -434,8 +434,13 @@ fn baseline_rounds(
             .unwrap_or_else(|e| panic!("run the baseline {}: {e}", path.to_string_lossy()));
         let text = String::from_utf8_lossy(&out.stdout);
         let figure = |name| {
-            figure_of(&text, name, "+plan (1% drift)")
-                .unwrap_or_else(|| panic!("no `{name}` figure in the baseline's output: {text}"))
+            figure_of(&text, name, "+plan (1% drift)").unwrap_or_else(|| {
+                panic!(
+                    "no `{name}` figure in the baseline's output ({}): {text}\nits stderr: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
         };
         before.0.push(figure("500 workers"));
         before.1.push(figure("5,000 nodes"));
