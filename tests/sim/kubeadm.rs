@@ -639,21 +639,32 @@ fn reset_without_force_asks_and_no_answer_aborts() {
         .exists());
 }
 
+/// A JoinConfiguration for fenn with the token, endpoint and CA pin of
+/// `lab`'s join command (after its init), `registration` added to fenn's
+/// `nodeRegistration`; and the token.
+fn fenn_join_config(lab: &SimLab, registration: serde_json::Value) -> (String, String) {
+    let join = lab.join_command();
+    let w: Vec<&str> = join.split_whitespace().collect();
+    let mut cfg = serde_json::json!({
+        "apiVersion": "kubeadm.k8s.io/v1beta4",
+        "kind": "JoinConfiguration",
+        "discovery": {"bootstrapToken": {"apiServerEndpoint": w[2], "token": w[4], "caCertHashes": [w[6]]}},
+        "nodeRegistration": {"name": "fenn", "criSocket": "unix:///var/run/containerd/containerd.sock"}
+    });
+    for (k, v) in registration.as_object().unwrap() {
+        cfg["nodeRegistration"][k] = v.clone();
+    }
+    (cfg.to_string(), w[4].to_string())
+}
+
 #[test]
 fn join_config_from_stdin_keeps_the_token_out_of_argv() {
     let lab = SimLab::goldentooth();
     lab.init();
-    let join = lab.join_command();
-    let w: Vec<&str> = join.split_whitespace().collect();
-    let cfg = serde_json::json!({
-        "apiVersion": "kubeadm.k8s.io/v1beta4",
-        "kind": "JoinConfiguration",
-        "discovery": {"bootstrapToken": {"apiServerEndpoint": w[2], "token": w[4], "caCertHashes": [w[6]]}},
-        "nodeRegistration": {"name": "fenn", "criSocket": "unix:///var/run/containerd/containerd.sock",
-            "taints": [{"key": "goldentooth.io/gpu", "value": "true", "effect": "NoSchedule"}]}
-    });
-    let token = w[4];
-    let cfg = cfg.to_string();
+    let (cfg, token) = fenn_join_config(
+        &lab,
+        serde_json::json!({"taints": [{"key": "goldentooth.io/gpu", "value": "true", "effect": "NoSchedule"}]}),
+    );
     lab.on("fenn")
         .stdin(&cfg)
         .run("kubeadm join --config /dev/stdin")
@@ -666,9 +677,38 @@ fn join_config_from_stdin_keeps_the_token_out_of_argv() {
     assert_eq!(entry.exit, 0);
     assert!(!serde_json::to_string(&lab.log("fenn"))
         .unwrap()
-        .contains(token));
+        .contains(&token));
     let n = lab.node_json("fenn");
     assert_eq!(n["spec"]["taints"][0]["key"], "goldentooth.io/gpu");
+}
+
+#[test]
+fn join_with_a_label_its_kubelet_may_not_set_waits_out_the_kubelet_check_and_fails() {
+    let lab = SimLab::goldentooth();
+    lab.init();
+    let (cfg, _) = fenn_join_config(
+        &lab,
+        serde_json::json!({"kubeletExtraArgs": [{"name": "node-labels",
+            "value": "goldentooth.io/storage=ceph,node-role.kubernetes.io/worker="}]}),
+    );
+    lab.on("fenn")
+        .stdin(&cfg)
+        .run("kubeadm join --config /dev/stdin")
+        .status(1)
+        .stdout_contains("[kubelet-check] The kubelet is not healthy after 4m")
+        .stderr_contains(
+            "error execution phase kubelet-start: failed while waiting for the kubelet to start",
+        );
+    // The kubelet never registered the Node.
+    let nodes = lab.nodes_json();
+    assert!(
+        !nodes["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["metadata"]["name"] == "fenn"),
+        "{nodes}"
+    );
 }
 
 #[test]

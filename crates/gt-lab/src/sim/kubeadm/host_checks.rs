@@ -185,16 +185,10 @@ const KUBELET_FAIL: &str = "\nUnfortunately, an error has occurred, likely cause
 const HEALTHZ_REFUSED: &str = "The HTTP call equal to 'curl -sSL http://127.0.0.1:10248/healthz' returned error: Get \"http://127.0.0.1:10248/healthz\": dial tcp 127.0.0.1:10248: connect: connection refused";
 
 /// kubeadm starts the kubelet and waits for it: a kubelet that exits at
-/// start (swap on, no runtime, no memory cgroup) fails the command after the
-/// wait, and systemd keeps restarting it. `phase` is kubeadm's phase name.
-pub(super) fn start_kubelet_or_fail(host: &Host, phase: &str) -> Result<(), u8> {
-    start_kubelet_with_labels_or_fail(host, phase, &[])
-}
-
-/// `start_kubelet_or_fail` for a kubelet started with `--node-labels`: one
-/// it may not set on itself (`restricted`, `cluster::restricted_labels`)
-/// makes it exit at start-up like any other blocker, and kubeadm waits out
-/// its health check.
+/// start (swap on, no runtime, no memory cgroup, or a `--node-labels` key it
+/// may not set on itself: `restricted`, from `cluster::restricted_labels`)
+/// fails the command after the wait, and systemd keeps restarting it.
+/// `phase` is kubeadm's phase name.
 pub(super) fn start_kubelet_with_labels_or_fail(
     host: &Host,
     phase: &str,

@@ -285,15 +285,21 @@ pub(super) fn join(host: &Host, args: &[String]) -> u8 {
             return code;
         }
     }
+    // A label the kubelet may not set on itself makes it exit at start-up:
+    // kubeadm waits out its health check as for any kubelet that cannot run.
     let restricted = restricted_labels(&req.node_labels);
-    if services::kubelet_blocker(host).is_some() {
+    if !restricted.is_empty() || services::kubelet_blocker(host).is_some() {
         // kubeadm wrote the kubelet's bootstrap files before it waited in vain.
         let _ = host.write(files::BOOTSTRAP_KUBELET_CONF, "");
         println!("[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\"");
         println!("[kubelet-start] Writing kubelet environment file with flags to file \"/var/lib/kubelet/kubeadm-flags.env\"");
         println!("[kubelet-start] Starting the kubelet");
         println!("[kubelet-check] Waiting for a healthy kubelet at http://127.0.0.1:10248/healthz. This can take up to 4m0s");
-        if let Err(code) = super::host_checks::start_kubelet_or_fail(host, "kubelet-start") {
+        if let Err(code) = super::host_checks::start_kubelet_with_labels_or_fail(
+            host,
+            "kubelet-start",
+            &restricted,
+        ) {
             return code;
         }
     }
@@ -302,7 +308,7 @@ pub(super) fn join(host: &Host, args: &[String]) -> u8 {
     } else {
         Op::JoinWorker
     });
-    let out = match join_cluster(host, &req, &cluster, &restricted) {
+    let out = match join_cluster(host, &req, &cluster) {
         Ok(Ok(out)) => out,
         Ok(Err(m)) => return fail(&m, EXIT_ERROR),
         Err(e) => return fail(&e.to_string(), EXIT_ERROR),
@@ -418,7 +424,6 @@ fn join_cluster(
     host: &Host,
     req: &JoinRequest,
     cluster: &state::Cluster,
-    restricted: &[String],
 ) -> std::io::Result<Result<Vec<String>, String>> {
     let now = clock::now();
     let api_delay = host.latency(Op::ApiReady);
@@ -441,9 +446,6 @@ fn join_cluster(
             if s.readiness(n, now).status == "True" {
                 return Err(format!("error execution phase kubelet-start: a Node with name \"{}\" and status \"Ready\" already exists in the cluster. You must delete the existing Node or change the name of this new joining Node", req.node_name));
             }
-        }
-        if !restricted.is_empty() {
-            return Err(format!("error execution phase kubelet-start: failed while waiting for the kubelet to start: the kubelet refused to start: unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [{}]", restricted.join(" ")));
         }
         if req.control_plane {
             // A real member is added in the etcd phase, after the kubelet starts.
