@@ -730,18 +730,24 @@ fn version_and_unknown_flags_behave_like_kubeadm() {
         .stderr_contains("unknown command \"frobnicate\" for \"kubeadm\"");
 }
 
-#[test]
-fn init_reads_init_and_cluster_configuration_from_a_json_config() {
-    let lab = SimLab::goldentooth();
-    let cfg = format!(
+/// kubeadm init's JSON documents for bettley: its `node-labels` and the
+/// cluster's `kubernetesVersion` as given.
+fn init_config(node_labels: &str, version: &str) -> String {
+    format!(
         "{}\n---\n{}\n",
         serde_json::json!({"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "InitConfiguration",
             "nodeRegistration": {"criSocket": "unix:///var/run/containerd/containerd.sock",
-                "kubeletExtraArgs": [{"name": "node-labels", "value": "goldentooth.io/hardware=raspberry-pi-4b"}]}}),
+                "kubeletExtraArgs": [{"name": "node-labels", "value": node_labels}]}}),
         serde_json::json!({"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration",
-            "controlPlaneEndpoint": ENDPOINT, "kubernetesVersion": "stable-1.32",
+            "controlPlaneEndpoint": ENDPOINT, "kubernetesVersion": version,
             "networking": {"podSubnet": "192.168.0.0/16", "serviceSubnet": "172.16.0.0/20"}}),
-    );
+    )
+}
+
+#[test]
+fn init_reads_init_and_cluster_configuration_from_a_json_config() {
+    let lab = SimLab::goldentooth();
+    let cfg = init_config("goldentooth.io/hardware=raspberry-pi-4b", "stable-1.32");
     std::fs::write(lab.root("bettley").join("kubeadm.json"), &cfg).unwrap();
     lab.on("bettley")
         .run("kubeadm init --config ${GT_HOST_ROOT}/kubeadm.json --upload-certs --skip-token-print")
@@ -764,14 +770,9 @@ fn init_reads_init_and_cluster_configuration_from_a_json_config() {
 #[test]
 fn init_with_a_label_its_kubelet_may_not_set_fails_like_a_kubelet_that_cannot_start() {
     let lab = SimLab::goldentooth();
-    let cfg = format!(
-        "{}\n---\n{}\n",
-        serde_json::json!({"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "InitConfiguration",
-            "nodeRegistration": {"criSocket": "unix:///var/run/containerd/containerd.sock",
-                "kubeletExtraArgs": [{"name": "node-labels", "value": "goldentooth.io/hardware=raspberry-pi-4b,node-role.kubernetes.io/worker="}]}}),
-        serde_json::json!({"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration",
-            "controlPlaneEndpoint": ENDPOINT, "kubernetesVersion": "v1.32.4",
-            "networking": {"podSubnet": "192.168.0.0/16", "serviceSubnet": "172.16.0.0/20"}}),
+    let cfg = init_config(
+        "goldentooth.io/hardware=raspberry-pi-4b,node-role.kubernetes.io/worker=",
+        "v1.32.4",
     );
     lab.on("bettley")
         .stdin(&cfg)

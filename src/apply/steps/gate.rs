@@ -142,7 +142,6 @@ impl StepRunner<'_> {
         };
         let (readyz, nodes) = tokio::join!(self.readyz_look(&admin, control_planes), nodes);
         look.problems = readyz;
-        look.api_problems = look.problems.len();
         match nodes {
             Some(nodes) => node_problems(&mut look, control_planes, &nodes),
             None => self.watched_node_problems(&mut look, control_planes),
@@ -353,21 +352,18 @@ impl StepRunner<'_> {
     }
 }
 
-/// What a look found: the problems, how many of them are `/readyz`'s (the
-/// first), and the control planes whose Nodes are not Ready.
+/// What a look found: the problems, and the control planes whose Nodes are
+/// not Ready (each one of the problems).
 #[derive(Default)]
 struct Look {
     problems: Problems,
-    api_problems: usize,
     unready_nodes: Vec<NodeName>,
 }
 
 impl Look {
-    /// Only Nodes not Ready keep the gate shut.
+    /// Only Nodes not Ready keep the gate shut: every problem is one.
     fn only_nodes(&self) -> bool {
-        self.api_problems == 0
-            && !self.unready_nodes.is_empty()
-            && self.problems.len() == self.unready_nodes.len()
+        !self.unready_nodes.is_empty() && self.problems.len() == self.unready_nodes.len()
     }
 }
 
@@ -483,16 +479,7 @@ mod tests {
             .iter()
             .map(|(k, c)| (k.to_string(), c.to_string()))
             .collect();
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(kube::script::sections_at_once(&checks, MARK))
-            .output()
-            .unwrap();
-        Output {
-            code: out.status.code().unwrap(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        crate::apply::steps::test_fixture::sh(&kube::script::sections_at_once(&checks, MARK))
     }
 
     #[test]

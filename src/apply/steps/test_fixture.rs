@@ -61,15 +61,20 @@ impl Fixture {
 /// What a host's shell prints for `script` when each `kubectl` in it
 /// prints `stdout` and exits 0: the script runs in a real `sh`, with
 /// `kubectl` a function (a gate's look asks every `/readyz` in one session,
-/// each answer a section of its output). Synchronous: a paused test clock
-/// must not run ahead while it runs.
+/// each answer a section of its output).
 pub(super) fn answer_with_kubectl(script: &str, stdout: &str) -> crate::transport::Output {
+    sh(&format!(
+        "kubectl() {{ printf '%s' {}; }}\n{script}",
+        crate::transport::shell_quote(stdout)
+    ))
+}
+
+/// `script` run by a real `sh`: its status, stdout and stderr. Synchronous:
+/// a paused test clock must not run ahead while it runs.
+pub(super) fn sh(script: &str) -> crate::transport::Output {
     let out = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!(
-            "kubectl() {{ printf '%s' {}; }}\n{script}",
-            crate::transport::shell_quote(stdout)
-        ))
+        .arg(script)
         .output()
         .expect("sh runs");
     crate::transport::Output {
