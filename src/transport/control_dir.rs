@@ -4,7 +4,6 @@
 //! (no destructor runs then): a socket left in /tmp would outlive the run.
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -57,21 +56,12 @@ impl Drop for ControlDir {
 /// Removes the control directories of every run of this process: for a
 /// process about to exit without unwinding (a signal). The directories stay
 /// registered as gone, so a connection being opened meanwhile cannot
-/// recreate them (subdirectories are made with `create_dir`, never
-/// `create_dir_all`).
+/// recreate them (a connection only makes files in its run's directory,
+/// never the directory).
 pub fn remove_control_dirs() {
     let mut live = live();
     for dir in std::mem::take(&mut *live) {
         let _ = std::fs::remove_dir_all(&dir);
-    }
-}
-
-/// `dir` made private to this user (0700). Its parent must exist: a parent
-/// removed by `remove_control_dirs` is not brought back.
-pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        r => r,
     }
 }
 
@@ -85,13 +75,11 @@ mod tests {
     }
 
     #[test]
-    fn the_directory_and_its_subdirectories_are_private_and_go_with_their_owner() {
+    fn the_directory_is_private_and_goes_with_its_owner_and_its_files() {
         let d = ControlDir::new().unwrap();
         let path = d.path().to_path_buf();
-        let sub = path.join("0");
-        create_private_dir(&sub).unwrap();
+        std::fs::write(path.join("0.log"), "").unwrap();
         assert_eq!(mode(&path), 0o700);
-        assert_eq!(mode(&sub), 0o700);
         drop(d);
         assert!(!path.exists());
     }
@@ -100,10 +88,11 @@ mod tests {
     fn removing_every_live_directory_leaves_nothing_and_nothing_comes_back() {
         let d = ControlDir::new().unwrap();
         let path = d.path().to_path_buf();
-        create_private_dir(&path.join("0")).unwrap();
+        std::fs::write(path.join("0.log"), "").unwrap();
         remove_control_dirs();
         assert!(!path.exists());
-        assert!(create_private_dir(&path.join("1")).is_err());
+        // A connection opened meanwhile makes files in it, which fails.
+        assert!(std::fs::write(path.join("1.log"), "").is_err());
         assert!(!path.exists());
         // Its owner dropping later is harmless.
         drop(d);

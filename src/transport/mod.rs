@@ -314,11 +314,11 @@ impl Hosts {
             move |t: &Target| -> BoxFuture<'static, Result<Arc<dyn Host>, TransportError>> {
                 let t = t.clone();
                 let slot = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let socket_dir = dir.join(slot.to_string());
+                let stem = dir.join(slot.to_string());
                 Box::pin(async move {
                     match &t.connection {
                         Connection::Ssh(s) => {
-                            let host = SshHost::connect(&t.name, s, &socket_dir).await?;
+                            let host = SshHost::connect(&t.name, s, &stem).await?;
                             Ok(Arc::new(host) as Arc<dyn Host>)
                         }
                         Connection::Local(l) => {

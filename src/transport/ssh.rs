@@ -33,6 +33,14 @@ pub struct SshHost {
     abandoned: AtomicBool,
 }
 
+/// `STEM.EXT`: one of a connection's files (`SshHost::connect`).
+pub fn connection_file(stem: &Path, ext: &str) -> PathBuf {
+    let mut name = stem.as_os_str().to_owned();
+    name.push(".");
+    name.push(ext);
+    PathBuf::from(name)
+}
+
 /// How often a starting master is checked for its control socket.
 const MASTER_POLL: Duration = Duration::from_millis(5);
 /// How long a closed master may take to exit before it is killed.
@@ -142,15 +150,17 @@ pub fn jump_config(s: &SshSettings, user_config: Option<&Path>) -> String {
 }
 
 impl SshHost {
-    /// Opens the master connection; `socket_dir` holds its control socket and
-    /// log. The TCP connection is gt's own (`dial.rs`) unless gt steps aside
-    /// or `GT_SSH_DIAL` switches that off.
+    /// Opens the master connection; its files are `STEM.m` (the control
+    /// socket), `STEM.log` (ssh's log and stderr) and, with jump hosts,
+    /// `STEM.ssh_config`, where `stem` names them in an existing private
+    /// directory (see `connection_file`). The TCP connection is gt's own
+    /// (`dial.rs`) unless gt steps aside or `GT_SSH_DIAL` switches that off.
     pub async fn connect(
         name: &str,
         s: &SshSettings,
-        socket_dir: &Path,
+        stem: &Path,
     ) -> Result<SshHost, TransportError> {
-        SshHost::connect_with(name, s, socket_dir, dial::switched_on()).await
+        SshHost::connect_with(name, s, stem, dial::switched_on()).await
     }
 
     /// `connect`, with gt dialing only when `dial_allowed` (and nothing
@@ -158,7 +168,7 @@ impl SshHost {
     pub async fn connect_with(
         name: &str,
         s: &SshSettings,
-        socket_dir: &Path,
+        stem: &Path,
         dial_allowed: bool,
     ) -> Result<SshHost, TransportError> {
         let dialed = dial::dials(s, dial_allowed);
@@ -166,23 +176,28 @@ impl SshHost {
             what: format!("{what} for {name}"),
             reason: e.to_string(),
         };
-        // Private: the control socket is a live login to the host.
-        super::control_dir::create_private_dir(socket_dir)
-            .map_err(|e| local("create the SSH socket directory", e))?;
-        let ctl = socket_dir.join("m");
-        let log = socket_dir.join("log");
+        // Files beside the run's other connections' in its private directory,
+        // none of their own: each file or directory made is an inode, and on
+        // ext4 (/tmp on many systems) allocating one searches past those the
+        // last runs freed, at hundreds of hosts a third of gt's own CPU.
+        let ctl = connection_file(stem, "m");
+        let log = connection_file(stem, "log");
         let generated = if s.jump_hosts.is_empty() {
             None
         } else {
-            let path = socket_dir.join("ssh_config");
+            let path = connection_file(stem, "ssh_config");
             let user = s.config_file.clone().or_else(default_user_config);
             std::fs::write(&path, jump_config(s, user.as_deref()))
                 .map_err(|e| local("write the jump hosts' ssh_config", e))?;
             Some(path)
         };
-        let stderr_path = socket_dir.join("stderr");
-        let stderr =
-            std::fs::File::create(&stderr_path).map_err(|e| local("create ssh's error log", e))?;
+        // ssh's stderr goes to its log (`-E`, which ssh opens to append): both
+        // append, so neither writes over the other.
+        let stderr = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&log)
+            .map_err(|e| local("create ssh's error log", e))?;
         // Held until the login is up or has failed (see jump_gate).
         let _starting = match s.jump_hosts.first() {
             Some(hop) => Some(
@@ -292,8 +307,7 @@ impl SshHost {
                 }
             };
         if ready?.is_err() {
-            let mut text = std::fs::read_to_string(&log).unwrap_or_default();
-            text.push_str(&std::fs::read_to_string(&stderr_path).unwrap_or_default());
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
             return Err(classify_ssh_failure(&target, &text, started.elapsed()));
         }
         let session = Session::resume_mux(ctl.into_boxed_path(), Some(log.into_boxed_path()));
@@ -481,14 +495,14 @@ pub(super) mod tests {
     fn master_with_defaults_is_strict_batch_and_multiplexed() {
         let a = master_args(
             &settings(),
-            Path::new("/t/0/m"),
-            Path::new("/t/0/log"),
+            Path::new("/t/0.m"),
+            Path::new("/t/0.log"),
             None,
             false,
         );
         assert_eq!(
             a.join(" "),
-            "-E /t/0/log -S /t/0/m -M -N -o ControlPersist=no -o BatchMode=yes \
+            "-E /t/0.log -S /t/0.m -M -N -o ControlPersist=no -o BatchMode=yes \
              -o StrictHostKeyChecking=yes -o ConnectTimeout=5 -o GSSAPIAuthentication=no \
              -o UpdateHostKeys=no -p 22 -l root 10.4.0.15"
         );
@@ -504,10 +518,10 @@ pub(super) mod tests {
         s.connect_timeout = Duration::from_millis(2500);
         s.known_hosts = KnownHostsPolicy::AcceptNew;
         s.known_hosts_file = Some("/lab/known_hosts".into());
-        let a = master_args(&s, Path::new("/t/1/m"), Path::new("/t/1/log"), None, false);
+        let a = master_args(&s, Path::new("/t/1.m"), Path::new("/t/1.log"), None, false);
         assert_eq!(
             a.join(" "),
-            "-E /t/1/log -S /t/1/m -M -N -o ControlPersist=no -o BatchMode=yes \
+            "-E /t/1.log -S /t/1.m -M -N -o ControlPersist=no -o BatchMode=yes \
              -o StrictHostKeyChecking=accept-new -o ConnectTimeout=3 -o GSSAPIAuthentication=no \
              -o UpdateHostKeys=no -o IdentitiesOnly=yes \
              -o UserKnownHostsFile=/lab/known_hosts -p 2222 -l pi -i /home/me/.ssh/gt \
@@ -519,14 +533,14 @@ pub(super) mod tests {
     fn a_dialed_master_takes_its_connection_from_its_stdin_and_stdout() {
         let a = master_args(
             &settings(),
-            Path::new("/t/0/m"),
-            Path::new("/t/0/log"),
+            Path::new("/t/0.m"),
+            Path::new("/t/0.log"),
             None,
             true,
         );
         assert_eq!(
             a.join(" "),
-            "-E /t/0/log -S /t/0/m -M -N -o ControlPersist=no -o BatchMode=yes \
+            "-E /t/0.log -S /t/0.m -M -N -o ControlPersist=no -o BatchMode=yes \
              -o StrictHostKeyChecking=yes -o ConnectTimeout=5 -o GSSAPIAuthentication=no \
              -o UpdateHostKeys=no -o ProxyCommand=- -p 22 -l root 10.4.0.15"
         );
@@ -541,8 +555,8 @@ pub(super) mod tests {
         s.config_file = Some("/home/me/ssh_config".into());
         let a = master_args(
             &s,
-            Path::new("/t/2/m"),
-            Path::new("/t/2/log"),
+            Path::new("/t/2.m"),
+            Path::new("/t/2.log"),
             Some(Path::new("/t/2/ssh_config")),
             false,
         );

@@ -143,7 +143,7 @@ fn connect(s: &SshSettings) -> Result<SshHost, TransportError> {
 /// every test here logs in so unless it says otherwise.
 #[allow(clippy::result_large_err)]
 async fn dialed(s: &SshSettings, socket_dir: &Path) -> Result<SshHost, TransportError> {
-    SshHost::connect_with("fenn", s, socket_dir, true).await
+    SshHost::connect_with("fenn", s, &socket_dir.join("c"), true).await
 }
 
 /// `$SSH_CONNECTION` as the host's shell sees it; closes the host.
@@ -242,6 +242,60 @@ fn many_commands_share_one_master_connection_which_close_ends() {
     not(any(has_sshd, ci)),
     ignore = "needs sshd: apt-get install openssh-server"
 )]
+fn a_runs_connections_are_two_files_each_in_its_private_directory() {
+    // Each file or directory made is an inode: on ext4 allocating one
+    // searches past those recently freed, which at hundreds of hosts was a
+    // third of gt's own CPU. A connection makes its socket and its log.
+    use gt::transport::{Connection, Hosts, Target, TransportOptions};
+    use std::os::unix::fs::PermissionsExt;
+    let sshd = Sshd::start(2);
+    let run = tempfile::tempdir().unwrap();
+    let dir = run.path().join("control");
+    let targets: Vec<Target> = ["fenn", "gardener"]
+        .iter()
+        .zip(&sshd.addrs)
+        .map(|(name, addr)| {
+            let mut s = sshd.settings();
+            s.host = addr.clone();
+            Target {
+                name: name.to_string(),
+                connection: Connection::Ssh(s),
+            }
+        })
+        .collect();
+    let opts = TransportOptions {
+        control_dir: Some(dir.clone()),
+        ..Default::default()
+    };
+    let hosts = Hosts::new(targets, &opts).unwrap();
+    rt().block_on(async {
+        for name in ["fenn", "gardener"] {
+            let out = hosts.get(name).await.unwrap();
+            let out = out.run(&Cmd::new("echo up"), None).await.unwrap();
+            assert_eq!(out.stdout, "up\n");
+        }
+        let mut entries: Vec<(String, bool)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let is_dir = e.file_type().unwrap().is_dir();
+                (e.file_name().to_string_lossy().into_owned(), is_dir)
+            })
+            .collect();
+        entries.sort();
+        let want = ["0.log", "0.m", "1.log", "1.m"].map(|n| (n.to_string(), false));
+        assert_eq!(entries, want);
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        hosts.close().await;
+    });
+}
+
+#[test]
+#[cfg_attr(
+    not(any(has_sshd, ci)),
+    ignore = "needs sshd: apt-get install openssh-server"
+)]
 fn a_closed_port_is_a_refused_connection() {
     let sshd = Sshd::start(1);
     let mut s = sshd.settings();
@@ -326,7 +380,12 @@ fn a_name_that_does_not_resolve_fails_as_ssh_itself_says() {
     let reason = |dial: bool| {
         let socket_dir = tempfile::tempdir().unwrap();
         let e = rt()
-            .block_on(SshHost::connect_with("fenn", &s, socket_dir.path(), dial))
+            .block_on(SshHost::connect_with(
+                "fenn",
+                &s,
+                &socket_dir.path().join("c"),
+                dial,
+            ))
             .err()
             .expect("unresolvable");
         assert!(matches!(e, TransportError::Unreachable { .. }), "{e:?}");
@@ -508,7 +567,7 @@ fn hosts_behind_a_bastion_that_drops_an_eleventh_pending_login_all_connect() {
     let connected = runtime.block_on(async {
         let logins = settings.iter().enumerate().map(|(i, s)| async move {
             let dir = tempfile::tempdir().unwrap().keep();
-            let r = SshHost::connect_with(&format!("n{i}"), s, &dir, true).await;
+            let r = SshHost::connect_with(&format!("n{i}"), s, &dir.join("c"), true).await;
             if let Ok(h) = &r {
                 h.close().await;
             }
