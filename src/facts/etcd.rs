@@ -3,10 +3,9 @@
 //! plane the Node list came through; and the quorum arithmetic the planner
 //! and `gt status` share.
 
-use super::probe::sections;
+use super::probe::Answers;
 use crate::kube::etcd::{self as etcdctl, MemberId};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// What etcd said. `None` in `ClusterFacts` when it was not asked (no
 /// cluster, facts recorded before gt read etcd, or `GT_SKIP_ETCD_FACTS`).
@@ -142,8 +141,8 @@ impl EtcdFacts {
 /// The etcd query's answer (`kube::etcd::query_script`): the members from
 /// the first pod that listed them, joined with that pod's status and health.
 pub fn parse_etcd_query(stdout: &str, stderr: &str) -> EtcdFacts {
-    let out = match sections(stdout) {
-        Ok(o) => o,
+    let a = match Answers::read(stdout, stderr) {
+        Ok(a) => a,
         // Cut short: the connection's failure, not etcd's.
         Err(e) => {
             return EtcdFacts {
@@ -152,28 +151,18 @@ pub fn parse_etcd_query(stdout: &str, stderr: &str) -> EtcdFacts {
             }
         }
     };
-    let err = sections(&format!("{stderr}\n@@gt end\n")).unwrap_or_default();
-    let text = |m: &BTreeMap<String, String>, k: &str| m.get(k).cloned().unwrap_or_default();
-    let exit = |k: &str| {
-        text(&out, &format!("{k}.exit"))
-            .trim()
-            .parse::<i32>()
-            .unwrap_or(-1)
-    };
     let mut failures = Vec::new();
     let mut etcdctl_ran = false;
-    for (key, body) in out
-        .iter()
-        .filter(|(k, _)| k.starts_with(etcdctl::MEMBERS) && !k.ends_with(".exit"))
-    {
+    for key in a.names().filter(|k| k.starts_with(etcdctl::MEMBERS)) {
+        let (body, err) = (a.stdout(key), a.stderr(key));
         let via = &key[etcdctl::MEMBERS.len()..];
-        let code = exit(key);
+        let code = a.exit(key).unwrap_or(-1);
         if code != 0 {
-            etcdctl_ran |= etcdctl_failed(&text(&err, key));
+            etcdctl_ran |= etcdctl_failed(err);
             failures.push(format!(
                 "through {}: {} (exit {code})",
                 etcdctl::pod_of(via),
-                etcd_error(&text(&err, key))
+                etcd_error(err)
             ));
             continue;
         }
@@ -182,11 +171,11 @@ pub fn parse_etcd_query(stdout: &str, stderr: &str) -> EtcdFacts {
             // crictl finds no container to exec into, says so on stderr,
             // prints its usage and exits 0: no etcd pod on this host, as
             // when kubectl finds none.
-            Err(_) if text(&err, key).contains(NO_CONTAINER) => {
+            Err(_) if err.contains(NO_CONTAINER) => {
                 failures.push(format!(
                     "through {}: {} (crictl)",
                     etcdctl::pod_of(via),
-                    etcd_error(&text(&err, key))
+                    etcd_error(err)
                 ));
                 continue;
             }
@@ -213,7 +202,7 @@ pub fn parse_etcd_query(stdout: &str, stderr: &str) -> EtcdFacts {
                 .collect(),
         };
         // A failing status or health leaves those fields unknown; the members stand.
-        if let Ok(status) = etcdctl::parse_endpoint_status(&text(&out, etcdctl::STATUS)) {
+        if let Ok(status) = etcdctl::parse_endpoint_status(a.stdout(etcdctl::STATUS)) {
             let leader = status.iter().map(|s| s.leader).find(|l| l.0 != 0);
             for m in &mut facts.members {
                 let id = m.member_id();
@@ -223,7 +212,7 @@ pub fn parse_etcd_query(stdout: &str, stderr: &str) -> EtcdFacts {
                 m.leader = leader.is_some() && leader == id;
             }
         }
-        if let Ok(health) = etcdctl::parse_endpoint_health(&text(&out, etcdctl::HEALTH)) {
+        if let Ok(health) = etcdctl::parse_endpoint_health(a.stdout(etcdctl::HEALTH)) {
             for m in &mut facts.members {
                 if let Some(h) = health.iter().find(|h| m.client_urls.contains(&h.endpoint)) {
                     m.healthy = Some(h.healthy);

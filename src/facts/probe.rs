@@ -62,6 +62,67 @@ pub fn sections(text: &str) -> Result<BTreeMap<String, String>, ProbeError> {
     Err(ProbeError::Truncated(tail.trim().to_string()))
 }
 
+/// A sectioned answer read back (`kube::script::sections_at_once`, the
+/// cluster, etcd and workloads queries): each section's text on stdout and
+/// on stderr, and the exit status the script printed after it (a section
+/// named `NAME.exit`).
+#[derive(Debug, Default)]
+pub struct Answers {
+    stdout: BTreeMap<String, String>,
+    stderr: BTreeMap<String, String>,
+}
+
+impl Answers {
+    /// A whole answer: `stdout` must end with the end marker (else the
+    /// session was cut short: `Truncated`); `stderr` only explains failures
+    /// and is read as far as it goes.
+    pub fn read(stdout: &str, stderr: &str) -> Result<Answers, ProbeError> {
+        Ok(Answers {
+            stdout: sections(stdout)?,
+            stderr: Answers::as_far_as_it_goes(stderr),
+        })
+    }
+
+    /// Both read as far as they go: a session cut short keeps the sections
+    /// it finished (a section without its exit status has no `exit`).
+    pub fn read_partial(stdout: &str, stderr: &str) -> Answers {
+        Answers {
+            stdout: Answers::as_far_as_it_goes(stdout),
+            stderr: Answers::as_far_as_it_goes(stderr),
+        }
+    }
+
+    fn as_far_as_it_goes(text: &str) -> BTreeMap<String, String> {
+        sections(&format!("{text}\n{MARK}end\n")).unwrap_or_default()
+    }
+
+    /// The exit status `name` printed, if it printed one.
+    pub fn exit(&self, name: &str) -> Option<i32> {
+        self.stdout
+            .get(&format!("{name}.exit"))
+            .and_then(|c| c.trim().parse().ok())
+    }
+
+    /// What `name` printed on stdout (empty when it printed nothing).
+    pub fn stdout(&self, name: &str) -> &str {
+        self.stdout.get(name).map_or("", String::as_str)
+    }
+
+    /// What `name` printed on stderr.
+    pub fn stderr(&self, name: &str) -> &str {
+        self.stderr.get(name).map_or("", String::as_str)
+    }
+
+    /// The sections that answered on stdout, in name order (not their
+    /// `.exit` sections).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.stdout
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !k.ends_with(".exit"))
+    }
+}
+
 /// A host's facts from the probe's stdout.
 pub fn parse_probe(stdout: &str) -> Result<HostFacts, ProbeError> {
     let s = sections(stdout)?;
@@ -190,8 +251,8 @@ const API_SERVER: &str = "readyz@";
 /// the API server's readiness through the endpoint, and each control
 /// plane's own (only those whose section came back).
 pub fn parse_cluster_query(stdout: &str, stderr: &str) -> ClusterQuery {
-    let out = match sections(stdout) {
-        Ok(o) => o,
+    let a = match Answers::read(stdout, stderr) {
+        Ok(a) => a,
         Err(cause) => {
             let reason = ClusterQueryError::Unreadable {
                 cause,
@@ -210,13 +271,9 @@ pub fn parse_cluster_query(stdout: &str, stderr: &str) -> ClusterQuery {
             };
         }
     };
-    // stderr only explains failures: read what is there.
-    let err = sections(&format!("{stderr}\n{MARK}end\n")).unwrap_or_default();
-    let get = |m: &BTreeMap<String, String>, k: &str| m.get(k).cloned().unwrap_or_default();
-    let exit = |k: &str| get(&out, k).trim().parse::<i32>().unwrap_or(-1);
-    let nodes_err = get(&err, "nodes");
-    let nodes = match exit("nodes.exit") {
-        0 => kube::nodes::parse(&get(&out, "nodes"))
+    let exit = |k: &str| a.exit(k).unwrap_or(-1);
+    let nodes = match exit("nodes") {
+        0 => kube::nodes::parse(a.stdout("nodes"))
             .map(|nodes| {
                 nodes
                     .into_iter()
@@ -226,31 +283,20 @@ pub fn parse_cluster_query(stdout: &str, stderr: &str) -> ClusterQuery {
             .map_err(|e| ClusterQueryError::NotANodeList(e.to_string())),
         code => Err(ClusterQueryError::GetNodes {
             code,
-            stderr: nodes_err.trim().to_string(),
+            stderr: a.stderr("nodes").trim().to_string(),
         }),
     };
-    let api = kube::readyz::parse(
-        exit("readyz.exit"),
-        &get(&out, "readyz"),
-        &get(&err, "readyz"),
-    )
-    .into();
-    let api_servers = out
-        .keys()
-        .filter_map(|k| k.strip_prefix(API_SERVER))
-        .filter(|k| !k.ends_with(".exit"))
-        .map(|name| {
-            let key = format!("{API_SERVER}{name}");
-            let readiness = kube::readyz::parse(
-                exit(&format!("{key}.exit")),
-                &get(&out, &key),
-                &get(&err, &key),
-            );
-            (name.to_string(), readiness.into())
+    let api = kube::readyz::parse(exit("readyz"), a.stdout("readyz"), a.stderr("readyz")).into();
+    let api_servers = a
+        .names()
+        .filter(|k| k.starts_with(API_SERVER))
+        .map(|key| {
+            let readiness = kube::readyz::parse(exit(key), a.stdout(key), a.stderr(key));
+            (key[API_SERVER.len()..].to_string(), readiness.into())
         })
         .collect();
-    let kubernetes_version = (exit(&format!("{KUBEADM_CONFIG}.exit")) == 0)
-        .then(|| kube::versions::cluster_configuration_version(&get(&out, KUBEADM_CONFIG)))
+    let kubernetes_version = (exit(KUBEADM_CONFIG) == 0)
+        .then(|| kube::versions::cluster_configuration_version(a.stdout(KUBEADM_CONFIG)))
         .flatten();
     ClusterQuery {
         nodes,
@@ -380,6 +426,44 @@ pub(crate) mod tests {
     fn a_cut_short_answer_is_an_error_not_an_empty_host() {
         let e = parse_probe("@@gt host\nhostname=fenn\n").unwrap_err();
         assert!(e.to_string().contains("cut short"), "{e}");
+    }
+
+    #[test]
+    fn answers_keep_each_sections_output_streams_and_exit_status() {
+        // What `sections_at_once` prints, run by a real sh.
+        let script = kube::script::sections_at_once(
+            &[
+                (
+                    "a".to_string(),
+                    "echo one; echo oops >&2; (exit 3)".to_string(),
+                ),
+                ("b".to_string(), "printf 'no newline'".to_string()),
+            ],
+            MARK,
+        );
+        let out = std::process::Command::new("sh")
+            .args(["-c", &format!("( {script} ); echo '{MARK}end'")])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        );
+        let a = Answers::read(&stdout, &stderr).unwrap();
+        assert_eq!(a.names().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            (a.exit("a"), a.stdout("a"), a.stderr("a")),
+            (Some(3), "one\n\n", "oops\n")
+        );
+        assert_eq!((a.exit("b"), a.stdout("b")), (Some(0), "no newline\n"));
+        assert_eq!(a.stderr("b").trim(), "");
+        assert_eq!((a.exit("c"), a.stdout("c")), (None, ""));
+        // Cut short before b's status: whole, it is an error; partial keeps a.
+        let cut = &stdout[..stdout.find("@@gt b.exit").unwrap()];
+        assert!(Answers::read(cut, &stderr).is_err());
+        let p = Answers::read_partial(cut, &stderr);
+        assert_eq!((p.exit("a"), p.exit("b")), (Some(3), None));
+        assert_eq!(p.stdout("b").trim_end(), "no newline");
     }
 
     #[test]

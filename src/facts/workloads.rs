@@ -2,7 +2,7 @@
 //! the cluster was observed through, only when the plan drains nodes (one
 //! more round trip then, none for a plan that drains nothing).
 
-use super::probe::{sections, MARK};
+use super::probe::{Answers, MARK};
 use crate::kube::workloads::{self as kw, Pdb, Pod, Requirement, Selector};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -141,16 +141,16 @@ pub fn workloads_query_script() -> String {
 
 /// The answer of `workloads_query_script`; why not, when either list failed.
 pub fn parse_workloads_query(stdout: &str) -> Result<Workloads, String> {
-    let s = sections(stdout).map_err(|e| e.to_string())?;
-    let get = |k: &str| s.get(k).map(String::as_str).unwrap_or("");
+    let a = Answers::read(stdout, "").map_err(|e| e.to_string())?;
     for k in ["pods", "pdbs"] {
-        let code = get(&format!("{k}.exit")).trim();
-        if code != "0" {
-            return Err(format!("kubectl get {k} exited {code}"));
+        match a.exit(k) {
+            Some(0) => {}
+            Some(code) => return Err(format!("kubectl get {k} exited {code}")),
+            None => return Err(format!("kubectl get {k} printed no exit status")),
         }
     }
-    let pods = kw::parse_pods(get("pods")).map_err(|e| format!("pods: {e}"))?;
-    let pdbs = kw::parse_pdbs(get("pdbs")).map_err(|e| format!("pdbs: {e}"))?;
+    let pods = kw::parse_pods(a.stdout("pods")).map_err(|e| format!("pods: {e}"))?;
+    let pdbs = kw::parse_pdbs(a.stdout("pdbs")).map_err(|e| format!("pdbs: {e}"))?;
     Ok(Workloads {
         pods: pods.into_iter().map(PodFacts::from).collect(),
         pdbs: pdbs.into_iter().map(PdbFacts::from).collect(),

@@ -376,20 +376,16 @@ const READYZ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Each check's answer in a look's session (`sections_at_once`).
 struct Answers {
-    stdout: BTreeMap<String, String>,
-    stderr: BTreeMap<String, String>,
+    /// As far as the session went.
+    sections: crate::facts::probe::Answers,
     /// The session's own status and stderr, for a check with no answer.
     session: String,
 }
 
 impl Answers {
     fn of(out: &Output) -> Answers {
-        let read = |text: &str| {
-            crate::facts::probe::sections(&format!("{text}\n{MARK}end\n")).unwrap_or_default()
-        };
         Answers {
-            stdout: read(&out.stdout),
-            stderr: read(&out.stderr),
+            sections: crate::facts::probe::Answers::read_partial(&out.stdout, &out.stderr),
             session: format!(
                 "the session exited {}: {}",
                 out.code,
@@ -404,15 +400,14 @@ impl Answers {
 
     /// One check's own exit status, stdout and stderr.
     fn get(&self, key: &str) -> Result<Output, String> {
-        let code = self
-            .stdout
-            .get(&format!("{key}.exit"))
-            .and_then(|c| c.trim().parse().ok())
+        let a = &self.sections;
+        let code = a
+            .exit(key)
             .ok_or_else(|| format!("no answer ({})", self.session))?;
         Ok(Output {
             code,
-            stdout: self.stdout.get(key).cloned().unwrap_or_default(),
-            stderr: self.stderr.get(key).cloned().unwrap_or_default(),
+            stdout: a.stdout(key).to_string(),
+            stderr: a.stderr(key).to_string(),
         })
     }
 }
