@@ -272,9 +272,10 @@ type Connector =
 /// The hosts of one run, each connected at most once (lazily, on first use)
 /// and kept until `close`: observe, exec and apply share connections.
 ///
-/// An SSH master dies with the thread that started it (PR_SET_PDEATHSIG):
-/// connect from `block_on` or runtime worker threads, which live as long as
-/// the run, never from `spawn_blocking`.
+/// An SSH master that gt does not relay dies with the thread that started
+/// it (PR_SET_PDEATHSIG; a relayed one with gt's process): connect from
+/// `block_on` or runtime worker threads, which live as long as the run,
+/// never from `spawn_blocking`.
 pub struct Hosts {
     targets: BTreeMap<String, Target>,
     slots: BTreeMap<String, OnceCell<Connected>>,

@@ -3,8 +3,9 @@
 //! gt itself (to control its options, deadline and error log), then driven
 //! through openssh's native mux client.
 //!
-//! The master stays gt's child (no `-f`) and is told to die with gt
-//! (PR_SET_PDEATHSIG): an interrupted or killed gt leaves no ssh behind.
+//! The master stays gt's child (no `-f`) and dies with gt: a relayed one
+//! reads EOF from gt's end of its socket pair, any other is told to
+//! (PR_SET_PDEATHSIG). An interrupted or killed gt leaves no ssh behind.
 
 use super::dial;
 use super::error::SshTarget;
@@ -229,6 +230,7 @@ impl SshHost {
             names: Default::default(),
         };
         let started = Instant::now();
+        let relayed = dialed && super::relay::switched_on();
         let (stdin, stdout) = if dialed {
             // The login's deadline covers gt's connect as it covered ssh's.
             let stream =
@@ -240,17 +242,16 @@ impl SshHost {
             // ssh reads the host's bytes through gt's relay, which has them
             // acknowledged at once, and writes to the connection itself
             // (relay.rs); switched off, it has the connection both ways.
-            let (ssh_in, ssh_out): (std::os::fd::OwnedFd, std::os::fd::OwnedFd) =
-                if super::relay::switched_on() {
-                    let (ssh_in, ssh_out) = super::relay::relayed(stream)
-                        .map_err(|e| local("hand the connection to ssh", e))?;
-                    (ssh_in.into(), ssh_out.into())
-                } else {
-                    let copy = stream
-                        .try_clone()
-                        .map_err(|e| local("hand the connection to ssh", e))?;
-                    (stream.into(), copy.into())
-                };
+            let (ssh_in, ssh_out): (std::os::fd::OwnedFd, std::os::fd::OwnedFd) = if relayed {
+                let (ssh_in, ssh_out) = super::relay::relayed(stream)
+                    .map_err(|e| local("hand the connection to ssh", e))?;
+                (ssh_in.into(), ssh_out.into())
+            } else {
+                let copy = stream
+                    .try_clone()
+                    .map_err(|e| local("hand the connection to ssh", e))?;
+                (stream.into(), copy.into())
+            };
             (
                 std::process::Stdio::from(ssh_in),
                 std::process::Stdio::from(ssh_out),
@@ -268,16 +269,25 @@ impl SshHost {
             .kill_on_drop(true)
             // Its own process group: a Ctrl-C at the terminal interrupts gt
             // (which then lets running steps finish), not the connection
-            // those steps run over. PDEATHSIG still ends it with gt.
+            // those steps run over. It still ends with gt (below).
             .process_group(0);
-        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-        unsafe {
-            master.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+        // A relayed master reads the host through gt's end of a socket pair:
+        // when gt ends, however it ends, that end closes and ssh reads EOF
+        // and exits. Any other master is told to die with gt
+        // (PR_SET_PDEATHSIG), which takes a `pre_exec`, and with it a fork
+        // that copies gt's page tables (a relayed one is started by
+        // posix_spawn: at hundreds of hosts the copies were a fifth of gt's
+        // own CPU).
+        if !relayed {
+            // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+            unsafe {
+                master.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
         }
         let spawned = master.spawn();
         // ssh holds the connection now; gt's copies go with the command.
