@@ -15,6 +15,7 @@ use super::{
     LineSink, Output, SshSettings, TransportError,
 };
 use openssh::{Session, Stdio};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,7 +36,7 @@ pub struct SshHost {
 }
 
 /// `STEM.EXT`: one of a connection's files (`SshHost::connect`).
-pub fn connection_file(stem: &Path, ext: &str) -> PathBuf {
+fn connection_file(stem: &Path, ext: &str) -> PathBuf {
     let mut name = stem.as_os_str().to_owned();
     name.push(".");
     name.push(ext);
@@ -193,10 +194,12 @@ impl SshHost {
             Some(path)
         };
         // ssh's stderr goes to its log (`-E`, which ssh opens to append): both
-        // append, so neither writes over the other.
+        // append, so neither writes over the other. Owner-only, whatever the
+        // directory's mode (ssh keeps the mode of a log that exists).
         let stderr = std::fs::OpenOptions::new()
             .append(true)
             .create(true)
+            .mode(0o600)
             .open(&log)
             .map_err(|e| local("create ssh's error log", e))?;
         // Held until the login is up or has failed (see jump_gate).
